@@ -1,0 +1,121 @@
+//! The replicated commands: every change to the registry is one of these.
+//!
+//! A command carries everything its application needs (ids, timestamps), so applying it is a
+//! pure function of the registry and the command, the same on every node. New variants are only
+//! ever appended, so older log entries keep decoding.
+
+use crate::model::{Method, RestApiSettings, Stage};
+use serde::{Deserialize, Serialize};
+
+/// A change to the registry. (Variant fields are named for what they hold.)
+#[allow(missing_docs)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    /// Create an API, empty but for its root resource, or as a copy of `clone_from`.
+    CreateRestApi {
+        id: String,
+        root_resource_id: String,
+        settings: RestApiSettings,
+        created_date: i64,
+        /// When set, resources and methods are copied from this API under fresh ids derived
+        /// from `id` (see [`crate::ids::derived_id`]).
+        clone_from: Option<String>,
+    },
+    /// Replace an API's settings.
+    UpdateRestApi {
+        id: String,
+        settings: RestApiSettings,
+    },
+    /// Delete an API with everything in it.
+    DeleteRestApi { id: String },
+    /// Add a child resource.
+    CreateResource {
+        api_id: String,
+        resource_id: String,
+        parent_id: String,
+        path_part: String,
+    },
+    /// Move or rename a resource.
+    UpdateResource {
+        api_id: String,
+        resource_id: String,
+        parent_id: String,
+        path_part: String,
+    },
+    /// Delete a resource and its descendants.
+    DeleteResource { api_id: String, resource_id: String },
+    /// Create or replace a method (with its integration and responses).
+    PutMethod {
+        api_id: String,
+        resource_id: String,
+        method: Method,
+    },
+    /// Delete a method.
+    DeleteMethod {
+        api_id: String,
+        resource_id: String,
+        http_method: String,
+    },
+    /// Freeze the API's current resources into a deployment; optionally point a stage at it
+    /// (creating the stage from `stage` when it does not exist yet).
+    CreateDeployment {
+        api_id: String,
+        deployment_id: String,
+        description: Option<String>,
+        created_date: i64,
+        stage: Option<Stage>,
+    },
+    /// Change a deployment's description.
+    UpdateDeployment {
+        api_id: String,
+        deployment_id: String,
+        description: Option<String>,
+    },
+    /// Delete a deployment no stage points at.
+    DeleteDeployment {
+        api_id: String,
+        deployment_id: String,
+    },
+    /// Create (`create == true`, must not exist) or replace (must exist) a stage.
+    PutStage {
+        api_id: String,
+        stage: Stage,
+        create: bool,
+    },
+    /// Delete a stage.
+    DeleteStage { api_id: String, stage_name: String },
+}
+
+impl Command {
+    /// The API whose deployed stages this command can change, if any: the data plane needs to
+    /// recompile only these. Changes to an API's working tree change no stage.
+    pub fn stage_affecting_api(&self) -> Option<&str> {
+        match self {
+            Command::CreateDeployment { api_id, stage, .. } => {
+                stage.as_ref().map(|_| api_id.as_str())
+            }
+            Command::PutStage { api_id, .. } | Command::DeleteStage { api_id, .. } => {
+                Some(api_id.as_str())
+            }
+            Command::DeleteRestApi { id } | Command::UpdateRestApi { id, .. } => Some(id.as_str()),
+            _ => None,
+        }
+    }
+}
+
+/// Why a command was refused. The state is unchanged when a command is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ApplyError {
+    /// Something named by the command does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The command conflicts with what exists.
+    #[error("{0}")]
+    Conflict(String),
+    /// The command is malformed or not allowed in this state.
+    #[error("{0}")]
+    BadRequest(String),
+}
+
+/// The outcome of applying one command.
+pub type ApplyResult = Result<(), ApplyError>;

@@ -1,0 +1,16 @@
+//! Tollgate's protocol crate: the domain model, the replicated [`Command`]s, the deterministic
+//! state machine ([`Registry::apply`]) and their versioned binary encoding.
+//!
+//! Architecture invariant: this crate does no I/O, reads no clock and draws no randomness.
+//! Everything time- or id-dependent arrives inside a command.
+#![warn(missing_docs)]
+
+pub mod codec;
+pub mod command;
+pub mod ids;
+#[allow(missing_docs)]
+pub mod model;
+pub mod registry;
+
+pub use command::{ApplyError, ApplyResult, Command};
+pub use registry::Registry;

@@ -1,0 +1,249 @@
+//! The domain model: what an API, its resources, methods, deployments and stages are.
+//!
+//! These types are the ground truth that the state machine keeps and replicates. They know
+//! nothing about the AWS JSON wire shapes (the admin layer converts) and nothing about the
+//! compiled routing tables of the data plane (the node compiles them from here).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A REST API: its settings, its working tree of resources, and what has been deployed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestApi {
+    /// Ten-character identifier, as AWS makes them.
+    pub id: String,
+    /// The settings a user can change with UpdateRestApi.
+    pub settings: RestApiSettings,
+    /// Creation time, epoch seconds (taken from the command, never from a clock here).
+    pub created_date: i64,
+    /// Identifier of the root resource (`/`).
+    pub root_resource_id: String,
+    /// The working tree: what the next deployment will freeze.
+    pub resources: BTreeMap<String, Resource>,
+    /// Every deployment ever made and not deleted: the history a stage can roll back to.
+    pub deployments: BTreeMap<String, Deployment>,
+    /// Stages by name.
+    pub stages: BTreeMap<String, Stage>,
+}
+
+/// The user-editable top-level settings of a REST API.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RestApiSettings {
+    pub name: String,
+    pub description: Option<String>,
+    pub version: Option<String>,
+    /// `HEADER` or `AUTHORIZER`.
+    pub api_key_source: String,
+    /// `EDGE`, `REGIONAL` or `PRIVATE`.
+    pub endpoint_types: Vec<String>,
+    pub binary_media_types: Vec<String>,
+    pub minimum_compression_size: Option<i64>,
+    pub disable_execute_api_endpoint: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// One path segment of an API and the methods on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resource {
+    pub id: String,
+    /// `None` only for the root resource.
+    pub parent_id: Option<String>,
+    /// The segment: `pets`, `{petId}` or `{proxy+}`; empty for the root.
+    pub path_part: String,
+    /// Methods keyed by HTTP verb (`GET`, `POST`, …, or `ANY`).
+    pub methods: BTreeMap<String, Method>,
+}
+
+/// A method: a resource and an HTTP verb, how it is authorised, and its integration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Method {
+    pub http_method: String,
+    /// `NONE`, `AWS_IAM`, `CUSTOM` or `COGNITO_USER_POOLS`.
+    pub authorization_type: String,
+    pub authorizer_id: Option<String>,
+    pub api_key_required: bool,
+    pub operation_name: Option<String>,
+    pub request_validator_id: Option<String>,
+    /// `method.request.querystring.x` → required.
+    pub request_parameters: BTreeMap<String, bool>,
+    pub request_models: BTreeMap<String, String>,
+    pub authorization_scopes: Vec<String>,
+    /// Method responses keyed by status code.
+    pub method_responses: BTreeMap<String, MethodResponse>,
+    pub integration: Option<Integration>,
+}
+
+/// A declared response of a method.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MethodResponse {
+    pub status_code: String,
+    /// `method.response.header.X` → required.
+    pub response_parameters: BTreeMap<String, bool>,
+    pub response_models: BTreeMap<String, String>,
+}
+
+/// The kind of backend a method talks to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IntegrationType {
+    Http,
+    HttpProxy,
+    #[default]
+    Mock,
+    Aws,
+    AwsProxy,
+}
+
+impl IntegrationType {
+    /// The AWS name (`HTTP_PROXY`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntegrationType::Http => "HTTP",
+            IntegrationType::HttpProxy => "HTTP_PROXY",
+            IntegrationType::Mock => "MOCK",
+            IntegrationType::Aws => "AWS",
+            IntegrationType::AwsProxy => "AWS_PROXY",
+        }
+    }
+
+    /// Parses the AWS name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "HTTP" => IntegrationType::Http,
+            "HTTP_PROXY" => IntegrationType::HttpProxy,
+            "MOCK" => IntegrationType::Mock,
+            "AWS" => IntegrationType::Aws,
+            "AWS_PROXY" => IntegrationType::AwsProxy,
+            _ => return None,
+        })
+    }
+}
+
+/// Default integration timeout, as AWS: 29 seconds.
+pub const DEFAULT_INTEGRATION_TIMEOUT_MS: u32 = 29_000;
+
+/// How a method reaches its backend and maps the exchange.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Integration {
+    pub kind: IntegrationType,
+    /// The verb used towards the backend (HTTP integrations).
+    pub http_method: Option<String>,
+    /// Backend URI; may hold `{param}`, `{proxy}` and `${stageVariables.x}`.
+    pub uri: Option<String>,
+    pub connection_type: Option<String>,
+    pub connection_id: Option<String>,
+    pub credentials: Option<String>,
+    /// `integration.request.header.X` → `method.request.path.y` or `'literal'`.
+    pub request_parameters: BTreeMap<String, String>,
+    /// Content type → mapping template.
+    pub request_templates: BTreeMap<String, String>,
+    pub passthrough_behavior: Option<String>,
+    pub content_handling: Option<String>,
+    pub timeout_in_millis: u32,
+    pub cache_namespace: Option<String>,
+    pub cache_key_parameters: Vec<String>,
+    /// Integration responses keyed by status code.
+    pub integration_responses: BTreeMap<String, IntegrationResponse>,
+}
+
+/// Maps a backend answer onto a method response.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IntegrationResponse {
+    pub status_code: String,
+    /// Regular expression matched against the backend status (HTTP) or error; `None` is the default.
+    pub selection_pattern: Option<String>,
+    /// `method.response.header.X` → `'literal'` or `integration.response.header.Y`.
+    pub response_parameters: BTreeMap<String, String>,
+    /// Content type → mapping template.
+    pub response_templates: BTreeMap<String, String>,
+    pub content_handling: Option<String>,
+}
+
+/// A frozen copy of an API's resources, made by CreateDeployment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deployment {
+    pub id: String,
+    pub description: Option<String>,
+    pub created_date: i64,
+    pub root_resource_id: String,
+    /// The resources and methods as they were when deployed.
+    pub resources: BTreeMap<String, Resource>,
+}
+
+/// A named stage: which deployment it serves, and its own settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stage {
+    pub stage_name: String,
+    pub deployment_id: String,
+    pub description: Option<String>,
+    pub created_date: i64,
+    pub last_updated_date: i64,
+    pub variables: BTreeMap<String, String>,
+    pub cache_cluster_enabled: bool,
+    /// `0.5`, `1.6`, `6.1`, `13.5`, `28.4`, `58.2`, `118` or `237` (GB in AWS; our memory budget).
+    pub cache_cluster_size: Option<String>,
+    pub tracing_enabled: bool,
+    /// `*/*` for the stage defaults, or `{resourcePath without leading slash}/{METHOD}`.
+    pub method_settings: BTreeMap<String, MethodSetting>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Per-method settings of a stage (throttling, caching, metrics, logging).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MethodSetting {
+    pub metrics_enabled: bool,
+    /// `OFF`, `ERROR` or `INFO`.
+    pub logging_level: String,
+    pub data_trace_enabled: bool,
+    pub throttling_burst_limit: i32,
+    pub throttling_rate_limit: f64,
+    pub caching_enabled: bool,
+    pub cache_ttl_in_seconds: i32,
+    pub cache_data_encrypted: bool,
+    pub require_authorization_for_cache_control: bool,
+    /// `FAIL_WITH_403`, `SUCCEED_WITH_RESPONSE_HEADER` or `SUCCEED_WITHOUT_RESPONSE_HEADER`.
+    pub unauthorized_cache_control_header_strategy: String,
+}
+
+impl Default for MethodSetting {
+    fn default() -> Self {
+        MethodSetting {
+            metrics_enabled: false,
+            logging_level: "OFF".into(),
+            data_trace_enabled: false,
+            throttling_burst_limit: 5000,
+            throttling_rate_limit: 10000.0,
+            caching_enabled: false,
+            cache_ttl_in_seconds: 300,
+            cache_data_encrypted: false,
+            require_authorization_for_cache_control: true,
+            unauthorized_cache_control_header_strategy: "SUCCEED_WITH_RESPONSE_HEADER".into(),
+        }
+    }
+}
+
+impl RestApi {
+    /// The full path of a resource in a resource map (`/pets/{petId}`), or `None` if it or an
+    /// ancestor is missing (or the parents form a cycle).
+    pub fn resource_path(resources: &BTreeMap<String, Resource>, id: &str) -> Option<String> {
+        let mut parts = Vec::new();
+        let mut cur = resources.get(id)?;
+        let mut hops = 0usize;
+        while let Some(parent) = &cur.parent_id {
+            parts.push(cur.path_part.as_str());
+            cur = resources.get(parent)?;
+            hops += 1;
+            if hops > resources.len() {
+                return None;
+            }
+        }
+        if parts.is_empty() {
+            return Some("/".to_string());
+        }
+        let mut path = String::new();
+        for p in parts.iter().rev() {
+            path.push('/');
+            path.push_str(p);
+        }
+        Some(path)
+    }
+}

@@ -1,0 +1,611 @@
+//! The registry and its state machine: [`Registry::apply`] is the only way state changes.
+//!
+//! Application is deterministic: it reads no clock and no randomness, so every node that
+//! applies the same commands in the same order holds the same registry.
+
+use crate::command::{ApplyError, ApplyResult, Command};
+use crate::ids::derived_id;
+use crate::model::{Deployment, Resource, RestApi, Stage};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Most resources one API may have (AWS's default quota is 300).
+pub const MAX_RESOURCES_PER_API: usize = 300;
+
+/// Everything the cluster agrees on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Registry {
+    /// REST APIs by id.
+    pub apis: BTreeMap<String, RestApi>,
+}
+
+fn not_found(what: &str, id: &str) -> ApplyError {
+    ApplyError::NotFound(format!("Invalid {what} identifier specified: {id}"))
+}
+
+impl Registry {
+    /// Looks up an API.
+    pub fn api(&self, id: &str) -> Result<&RestApi, ApplyError> {
+        self.apis.get(id).ok_or_else(|| not_found("API", id))
+    }
+
+    fn api_mut(&mut self, id: &str) -> Result<&mut RestApi, ApplyError> {
+        self.apis.get_mut(id).ok_or_else(|| not_found("API", id))
+    }
+
+    /// Applies one command. On error the registry is left exactly as it was.
+    pub fn apply(&mut self, cmd: &Command) -> ApplyResult {
+        match cmd {
+            Command::CreateRestApi {
+                id,
+                root_resource_id,
+                settings,
+                created_date,
+                clone_from,
+            } => {
+                if self.apis.contains_key(id) {
+                    return Err(ApplyError::Conflict(format!("API {id} already exists")));
+                }
+                let (root_resource_id, resources) = match clone_from {
+                    None => {
+                        let root = Resource {
+                            id: root_resource_id.clone(),
+                            parent_id: None,
+                            path_part: String::new(),
+                            methods: BTreeMap::new(),
+                        };
+                        (
+                            root_resource_id.clone(),
+                            BTreeMap::from([(root_resource_id.clone(), root)]),
+                        )
+                    }
+                    Some(src) => {
+                        let src = self.api(src)?;
+                        clone_resources(id, &src.root_resource_id, &src.resources)
+                    }
+                };
+                self.apis.insert(
+                    id.clone(),
+                    RestApi {
+                        id: id.clone(),
+                        settings: settings.clone(),
+                        created_date: *created_date,
+                        root_resource_id,
+                        resources,
+                        deployments: BTreeMap::new(),
+                        stages: BTreeMap::new(),
+                    },
+                );
+                Ok(())
+            }
+            Command::UpdateRestApi { id, settings } => {
+                self.api_mut(id)?.settings = settings.clone();
+                Ok(())
+            }
+            Command::DeleteRestApi { id } => {
+                self.apis.remove(id).ok_or_else(|| not_found("API", id))?;
+                Ok(())
+            }
+            Command::CreateResource {
+                api_id,
+                resource_id,
+                parent_id,
+                path_part,
+            } => {
+                let api = self.api_mut(api_id)?;
+                if api.resources.len() >= MAX_RESOURCES_PER_API {
+                    return Err(ApplyError::BadRequest(format!(
+                        "Maximum number of resources ({MAX_RESOURCES_PER_API}) reached"
+                    )));
+                }
+                if api.resources.contains_key(resource_id) {
+                    return Err(ApplyError::Conflict(format!(
+                        "Resource {resource_id} already exists"
+                    )));
+                }
+                if !api.resources.contains_key(parent_id) {
+                    return Err(not_found("resource", parent_id));
+                }
+                check_path_part(&api.resources, parent_id, path_part, None)?;
+                api.resources.insert(
+                    resource_id.clone(),
+                    Resource {
+                        id: resource_id.clone(),
+                        parent_id: Some(parent_id.clone()),
+                        path_part: path_part.clone(),
+                        methods: BTreeMap::new(),
+                    },
+                );
+                Ok(())
+            }
+            Command::UpdateResource {
+                api_id,
+                resource_id,
+                parent_id,
+                path_part,
+            } => {
+                let api = self.api_mut(api_id)?;
+                if *resource_id == api.root_resource_id {
+                    return Err(ApplyError::BadRequest(
+                        "The root resource cannot be modified".into(),
+                    ));
+                }
+                if !api.resources.contains_key(resource_id) {
+                    return Err(not_found("resource", resource_id));
+                }
+                if !api.resources.contains_key(parent_id) {
+                    return Err(not_found("resource", parent_id));
+                }
+                // The new parent must not be the resource itself or one of its descendants.
+                let mut cur = Some(parent_id.as_str());
+                while let Some(c) = cur {
+                    if c == resource_id {
+                        return Err(ApplyError::BadRequest(
+                            "A resource cannot be moved under itself".into(),
+                        ));
+                    }
+                    cur = api.resources.get(c).and_then(|r| r.parent_id.as_deref());
+                }
+                check_path_part(&api.resources, parent_id, path_part, Some(resource_id))?;
+                if let Some(r) = api.resources.get_mut(resource_id) {
+                    r.parent_id = Some(parent_id.clone());
+                    r.path_part = path_part.clone();
+                }
+                Ok(())
+            }
+            Command::DeleteResource {
+                api_id,
+                resource_id,
+            } => {
+                let api = self.api_mut(api_id)?;
+                if *resource_id == api.root_resource_id {
+                    return Err(ApplyError::BadRequest(
+                        "The root resource cannot be deleted".into(),
+                    ));
+                }
+                if !api.resources.contains_key(resource_id) {
+                    return Err(not_found("resource", resource_id));
+                }
+                let doomed = descendants(&api.resources, resource_id);
+                for id in doomed {
+                    api.resources.remove(&id);
+                }
+                Ok(())
+            }
+            Command::PutMethod {
+                api_id,
+                resource_id,
+                method,
+            } => {
+                check_http_method(&method.http_method)?;
+                let api = self.api_mut(api_id)?;
+                let res = api
+                    .resources
+                    .get_mut(resource_id)
+                    .ok_or_else(|| not_found("resource", resource_id))?;
+                res.methods
+                    .insert(method.http_method.clone(), method.clone());
+                Ok(())
+            }
+            Command::DeleteMethod {
+                api_id,
+                resource_id,
+                http_method,
+            } => {
+                let api = self.api_mut(api_id)?;
+                let res = api
+                    .resources
+                    .get_mut(resource_id)
+                    .ok_or_else(|| not_found("resource", resource_id))?;
+                res.methods
+                    .remove(http_method)
+                    .ok_or_else(|| ApplyError::NotFound("Invalid Method identifier specified".into()))?;
+                Ok(())
+            }
+            Command::CreateDeployment {
+                api_id,
+                deployment_id,
+                description,
+                created_date,
+                stage,
+            } => {
+                let api = self.api_mut(api_id)?;
+                if api.deployments.contains_key(deployment_id) {
+                    return Err(ApplyError::Conflict(format!(
+                        "Deployment {deployment_id} already exists"
+                    )));
+                }
+                let has_method = api.resources.values().any(|r| !r.methods.is_empty());
+                if !has_method {
+                    return Err(ApplyError::BadRequest(
+                        "The REST API doesn't contain any methods".into(),
+                    ));
+                }
+                if let Some(stage) = stage {
+                    check_stage_name(&stage.stage_name)?;
+                }
+                api.deployments.insert(
+                    deployment_id.clone(),
+                    Deployment {
+                        id: deployment_id.clone(),
+                        description: description.clone(),
+                        created_date: *created_date,
+                        root_resource_id: api.root_resource_id.clone(),
+                        resources: api.resources.clone(),
+                    },
+                );
+                if let Some(stage) = stage {
+                    match api.stages.get_mut(&stage.stage_name) {
+                        Some(existing) => {
+                            existing.deployment_id = deployment_id.clone();
+                            existing.last_updated_date = *created_date;
+                        }
+                        None => {
+                            let mut s = stage.clone();
+                            s.deployment_id = deployment_id.clone();
+                            api.stages.insert(s.stage_name.clone(), s);
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Command::UpdateDeployment {
+                api_id,
+                deployment_id,
+                description,
+            } => {
+                let api = self.api_mut(api_id)?;
+                let d = api
+                    .deployments
+                    .get_mut(deployment_id)
+                    .ok_or_else(|| not_found("deployment", deployment_id))?;
+                d.description = description.clone();
+                Ok(())
+            }
+            Command::DeleteDeployment {
+                api_id,
+                deployment_id,
+            } => {
+                let api = self.api_mut(api_id)?;
+                if !api.deployments.contains_key(deployment_id) {
+                    return Err(not_found("deployment", deployment_id));
+                }
+                if api.stages.values().any(|s| s.deployment_id == *deployment_id) {
+                    return Err(ApplyError::BadRequest(
+                        "Active stages pointing to this deployment must be moved or deleted"
+                            .into(),
+                    ));
+                }
+                api.deployments.remove(deployment_id);
+                Ok(())
+            }
+            Command::PutStage { api_id, stage, create } => {
+                check_stage_name(&stage.stage_name)?;
+                let api = self.api_mut(api_id)?;
+                if !api.deployments.contains_key(&stage.deployment_id) {
+                    return Err(not_found("deployment", &stage.deployment_id));
+                }
+                let exists = api.stages.contains_key(&stage.stage_name);
+                if *create && exists {
+                    return Err(ApplyError::Conflict("Stage already exists".into()));
+                }
+                if !*create && !exists {
+                    return Err(not_found("stage", &stage.stage_name));
+                }
+                api.stages.insert(stage.stage_name.clone(), stage.clone());
+                Ok(())
+            }
+            Command::DeleteStage { api_id, stage_name } => {
+                let api = self.api_mut(api_id)?;
+                api.stages
+                    .remove(stage_name)
+                    .ok_or_else(|| not_found("stage", stage_name))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The stage and the deployment it serves, if both exist.
+    pub fn deployed_stage(&self, api_id: &str, stage: &str) -> Option<(&Stage, &Deployment)> {
+        let api = self.apis.get(api_id)?;
+        let stage = api.stages.get(stage)?;
+        let dep = api.deployments.get(&stage.deployment_id)?;
+        Some((stage, dep))
+    }
+}
+
+/// Copies a resource tree under fresh ids derived from the new API's id.
+fn clone_resources(
+    new_api: &str,
+    root: &str,
+    resources: &BTreeMap<String, Resource>,
+) -> (String, BTreeMap<String, Resource>) {
+    let map = |old: &str| derived_id(new_api, old, 10);
+    let out = resources
+        .values()
+        .map(|r| {
+            let mut n = r.clone();
+            n.id = map(&r.id);
+            n.parent_id = r.parent_id.as_deref().map(map);
+            (n.id.clone(), n)
+        })
+        .collect();
+    (map(root), out)
+}
+
+/// The ids of a resource and all below it.
+fn descendants(resources: &BTreeMap<String, Resource>, id: &str) -> Vec<String> {
+    let mut out = vec![id.to_string()];
+    let mut i = 0;
+    while i < out.len() {
+        let cur = out[i].clone();
+        out.extend(
+            resources
+                .values()
+                .filter(|r| r.parent_id.as_deref() == Some(cur.as_str()))
+                .map(|r| r.id.clone()),
+        );
+        i += 1;
+    }
+    out
+}
+
+/// Validates a path part and its siblings: one `{param}` or `{proxy+}` per level, greedy only
+/// as a leaf's segment, no duplicate names.
+fn check_path_part(
+    resources: &BTreeMap<String, Resource>,
+    parent_id: &str,
+    part: &str,
+    moving: Option<&str>,
+) -> ApplyResult {
+    let bad = || {
+        ApplyError::BadRequest(format!(
+            "Resource's path part only allow a-zA-Z0-9._- and curly braces at the beginning and the end and an optional plus sign before the closing brace: {part}"
+        ))
+    };
+    if part.is_empty() {
+        return Err(bad());
+    }
+    let inner = if let Some(rest) = part.strip_prefix('{') {
+        let rest = rest.strip_suffix('}').ok_or_else(bad)?;
+        rest.strip_suffix('+').unwrap_or(rest)
+    } else {
+        part
+    };
+    if inner.is_empty()
+        || !inner
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
+    {
+        return Err(bad());
+    }
+    let is_var = part.starts_with('{');
+    let parent = resources.get(parent_id);
+    if parent.is_some_and(|p| p.path_part.ends_with("+}")) {
+        return Err(ApplyError::BadRequest(
+            "A greedy path variable {proxy+} can only be the last path part".into(),
+        ));
+    }
+    for sib in resources.values() {
+        if sib.parent_id.as_deref() != Some(parent_id) || Some(sib.id.as_str()) == moving {
+            continue;
+        }
+        if sib.path_part == part {
+            return Err(ApplyError::Conflict(format!(
+                "Another resource with the same parent already has this name: {part}"
+            )));
+        }
+        if is_var && sib.path_part.starts_with('{') {
+            return Err(ApplyError::BadRequest(format!(
+                "A sibling ({}) of this resource already has a variable path part -- only one is allowed",
+                sib.path_part
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_http_method(m: &str) -> ApplyResult {
+    match m {
+        "GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS" | "ANY" => Ok(()),
+        _ => Err(ApplyError::BadRequest(format!("Invalid HttpMethod specified: {m}"))),
+    }
+}
+
+fn check_stage_name(name: &str) -> ApplyResult {
+    if name.is_empty()
+        || name.len() > 128
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(ApplyError::BadRequest(
+            "Stage name only allows a-zA-Z0-9_-".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Integration, IntegrationType, Method, RestApiSettings};
+
+    fn create_api(r: &mut Registry, id: &str) {
+        r.apply(&Command::CreateRestApi {
+            id: id.into(),
+            root_resource_id: "root01".into(),
+            settings: RestApiSettings {
+                name: "pets".into(),
+                ..Default::default()
+            },
+            created_date: 1,
+            clone_from: None,
+        })
+        .unwrap();
+    }
+
+    fn add(r: &mut Registry, api: &str, id: &str, parent: &str, part: &str) -> ApplyResult {
+        r.apply(&Command::CreateResource {
+            api_id: api.into(),
+            resource_id: id.into(),
+            parent_id: parent.into(),
+            path_part: part.into(),
+        })
+    }
+
+    fn mock_method(verb: &str) -> Method {
+        Method {
+            http_method: verb.into(),
+            authorization_type: "NONE".into(),
+            integration: Some(Integration {
+                kind: IntegrationType::Mock,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn resource_paths_and_sibling_rules() {
+        let mut r = Registry::default();
+        create_api(&mut r, "a1");
+        add(&mut r, "a1", "p", "root01", "pets").unwrap();
+        add(&mut r, "a1", "pid", "p", "{petId}").unwrap();
+        assert!(matches!(
+            add(&mut r, "a1", "x", "p", "{other}"),
+            Err(ApplyError::BadRequest(_))
+        ));
+        assert!(matches!(
+            add(&mut r, "a1", "y", "root01", "pets"),
+            Err(ApplyError::Conflict(_))
+        ));
+        assert!(matches!(
+            add(&mut r, "a1", "z", "root01", "bad/part"),
+            Err(ApplyError::BadRequest(_))
+        ));
+        add(&mut r, "a1", "g", "root01", "{proxy+}").unwrap();
+        assert!(matches!(
+            add(&mut r, "a1", "under", "g", "x"),
+            Err(ApplyError::BadRequest(_))
+        ));
+        let api = r.api("a1").unwrap();
+        assert_eq!(
+            RestApi::resource_path(&api.resources, "pid").as_deref(),
+            Some("/pets/{petId}")
+        );
+        assert_eq!(
+            RestApi::resource_path(&api.resources, "root01").as_deref(),
+            Some("/")
+        );
+    }
+
+    #[test]
+    fn deployment_freezes_and_rollback_and_delete_rules() {
+        let mut r = Registry::default();
+        create_api(&mut r, "a1");
+        // No methods yet: deploying is refused.
+        let deploy = |id: &str| Command::CreateDeployment {
+            api_id: "a1".into(),
+            deployment_id: id.into(),
+            description: None,
+            created_date: 5,
+            stage: Some(Stage {
+                stage_name: "prod".into(),
+                ..Default::default()
+            }),
+        };
+        assert!(matches!(r.apply(&deploy("d1")), Err(ApplyError::BadRequest(_))));
+        r.apply(&Command::PutMethod {
+            api_id: "a1".into(),
+            resource_id: "root01".into(),
+            method: mock_method("GET"),
+        })
+        .unwrap();
+        r.apply(&deploy("d1")).unwrap();
+        // Changing the working tree leaves the deployment as it was.
+        add(&mut r, "a1", "p", "root01", "pets").unwrap();
+        let (_, d) = r.deployed_stage("a1", "prod").unwrap();
+        assert_eq!(d.resources.len(), 1);
+        r.apply(&deploy("d2")).unwrap();
+        let (s, d) = r.deployed_stage("a1", "prod").unwrap();
+        assert_eq!((s.deployment_id.as_str(), d.resources.len()), ("d2", 2));
+        // d2 is in use: deleting it is refused; d1 is free.
+        let del = |id: &str| Command::DeleteDeployment {
+            api_id: "a1".into(),
+            deployment_id: id.into(),
+        };
+        assert!(matches!(r.apply(&del("d2")), Err(ApplyError::BadRequest(_))));
+        // Roll back prod to d1.
+        let mut stage = r.api("a1").unwrap().stages["prod"].clone();
+        stage.deployment_id = "d1".into();
+        r.apply(&Command::PutStage {
+            api_id: "a1".into(),
+            stage,
+            create: false,
+        })
+        .unwrap();
+        assert_eq!(r.deployed_stage("a1", "prod").unwrap().1.id, "d1");
+        r.apply(&del("d2")).unwrap();
+        assert!(matches!(r.apply(&del("d2")), Err(ApplyError::NotFound(_))));
+    }
+
+    #[test]
+    fn clone_gets_new_ids_and_is_independent() {
+        let mut r = Registry::default();
+        create_api(&mut r, "a1");
+        add(&mut r, "a1", "p", "root01", "pets").unwrap();
+        r.apply(&Command::PutMethod {
+            api_id: "a1".into(),
+            resource_id: "p".into(),
+            method: mock_method("GET"),
+        })
+        .unwrap();
+        r.apply(&Command::CreateRestApi {
+            id: "a2".into(),
+            root_resource_id: "ignored".into(),
+            settings: RestApiSettings::default(),
+            created_date: 2,
+            clone_from: Some("a1".into()),
+        })
+        .unwrap();
+        let a2 = r.api("a2").unwrap().clone();
+        assert_eq!(a2.resources.len(), 2);
+        assert!(!a2.resources.contains_key("p"));
+        let pets = a2.resources.values().find(|r| r.path_part == "pets").unwrap();
+        assert_eq!(pets.parent_id.as_deref(), Some(a2.root_resource_id.as_str()));
+        assert!(pets.methods.contains_key("GET"));
+        // Deleting from the clone leaves the source alone.
+        r.apply(&Command::DeleteResource {
+            api_id: "a2".into(),
+            resource_id: pets.id.clone(),
+        })
+        .unwrap();
+        assert_eq!(r.api("a1").unwrap().resources.len(), 2);
+        assert_eq!(r.api("a2").unwrap().resources.len(), 1);
+    }
+
+    #[test]
+    fn delete_resource_removes_descendants_and_refused_commands_change_nothing() {
+        let mut r = Registry::default();
+        create_api(&mut r, "a1");
+        add(&mut r, "a1", "p", "root01", "pets").unwrap();
+        add(&mut r, "a1", "pid", "p", "{petId}").unwrap();
+        let before = r.clone();
+        assert!(r
+            .apply(&Command::UpdateResource {
+                api_id: "a1".into(),
+                resource_id: "p".into(),
+                parent_id: "pid".into(),
+                path_part: "x".into(),
+            })
+            .is_err());
+        assert_eq!(before, r);
+        r.apply(&Command::DeleteResource {
+            api_id: "a1".into(),
+            resource_id: "p".into(),
+        })
+        .unwrap();
+        assert_eq!(r.api("a1").unwrap().resources.len(), 1);
+    }
+}
