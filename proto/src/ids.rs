@@ -7,7 +7,7 @@ const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 /// ids, such as the resources of a cloned API.
 pub fn derived_id(scope: &str, old: &str, len: usize) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8], h: &mut u64| {
+    let feed = |bytes: &[u8], h: &mut u64| {
         for &b in bytes {
             *h ^= u64::from(b);
             *h = h.wrapping_mul(0x0000_0100_0000_01b3);

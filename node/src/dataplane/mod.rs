@@ -1,0 +1,18 @@
+//! The data plane: HTTP/1.1 workers serving deployed stages from compiled routing tables.
+//!
+//! Architecture invariant: nothing here takes a lock or calls across cores per request. The
+//! control side compiles [`routing::RoutingTable`]s and publishes them through
+//! [`snapshot::SharedRoutes`]; each worker reads them through its own [`snapshot::LocalRoutes`].
+
+pub mod conn;
+pub mod handler;
+pub mod http1;
+pub mod invoke;
+pub mod io;
+pub mod matcher;
+pub mod request;
+pub mod respond;
+pub mod routing;
+pub mod snapshot;
+pub mod upstream;
+pub mod worker;

@@ -1,0 +1,209 @@
+//! Writing responses into a connection's output buffer: the common headers, AWS-style JSON
+//! errors, request ids and the `Date` header (formatted once a second per worker).
+
+use super::http1::{write_content_length, write_header, write_status_line};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Per-worker state for response headers that change: request ids and the date.
+pub struct ResponseContext {
+    rng: u64,
+    date_second: u64,
+    date: [u8; 29],
+}
+
+/// A request id in UUID form, on the stack.
+#[derive(Clone, Copy)]
+pub struct RequestId([u8; 36]);
+
+impl RequestId {
+    /// The id as bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits and dashes are ever written into it.
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+impl ResponseContext {
+    /// A context with its own random seed.
+    pub fn new() -> Self {
+        let seed = rand::random::<u64>() | 1;
+        ResponseContext {
+            rng: seed,
+            date_second: 0,
+            date: *b"Thu, 01 Jan 1970 00:00:00 GMT",
+        }
+    }
+
+    fn next(&mut self) -> u64 {
+        // xorshift64*: fast and good enough for request ids (not secrets).
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A fresh version-4-shaped UUID.
+    pub fn request_id(&mut self) -> RequestId {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let (a, b) = (self.next(), self.next());
+        let mut nibbles = [0u8; 32];
+        for i in 0..16 {
+            nibbles[i] = HEX[((a >> (i * 4)) & 15) as usize];
+            nibbles[16 + i] = HEX[((b >> (i * 4)) & 15) as usize];
+        }
+        nibbles[12] = b'4';
+        nibbles[16] = HEX[8 + (b & 3) as usize];
+        let mut out = [b'-'; 36];
+        let mut n = 0;
+        for (i, slot) in out.iter_mut().enumerate() {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                continue;
+            }
+            *slot = nibbles[n];
+            n += 1;
+        }
+        RequestId(out)
+    }
+
+    /// The current `Date` header value.
+    pub fn date(&mut self) -> &[u8] {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if now != self.date_second {
+            self.date_second = now;
+            let s = httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(now));
+            if s.len() == 29 {
+                self.date.copy_from_slice(s.as_bytes());
+            }
+        }
+        &self.date
+    }
+}
+
+impl Default for ResponseContext {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// How the connection ends after this response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnState {
+    /// HTTP/1.1 keep-alive (the default; no header needed).
+    KeepAlive11,
+    /// HTTP/1.0 client that asked for keep-alive.
+    KeepAlive10,
+    /// Closing after this response.
+    Close,
+}
+
+/// Writes the status line and the headers every response carries.
+pub fn write_common_head(
+    out: &mut Vec<u8>,
+    ctx: &mut ResponseContext,
+    status: u16,
+    request_id: &RequestId,
+    conn: ConnState,
+) {
+    write_status_line(out, status);
+    write_header(out, b"Date", ctx.date());
+    write_header(out, b"x-amzn-RequestId", request_id.as_bytes());
+    match conn {
+        ConnState::KeepAlive11 => {}
+        ConnState::KeepAlive10 => write_header(out, b"Connection", b"keep-alive"),
+        ConnState::Close => write_header(out, b"Connection", b"close"),
+    }
+}
+
+/// Writes a complete response with a body and a content type.
+pub fn write_full(
+    out: &mut Vec<u8>,
+    ctx: &mut ResponseContext,
+    status: u16,
+    request_id: &RequestId,
+    conn: ConnState,
+    content_type: &[u8],
+    body: &[u8],
+    head_request: bool,
+) {
+    write_common_head(out, ctx, status, request_id, conn);
+    write_header(out, b"Content-Type", content_type);
+    write_content_length(out, body.len());
+    out.extend_from_slice(b"\r\n");
+    if !head_request {
+        out.extend_from_slice(body);
+    }
+}
+
+/// Writes an AWS-style JSON error: `{"message":"..."}`, with `x-amzn-ErrorType` where AWS sends
+/// one.
+pub fn write_error(
+    out: &mut Vec<u8>,
+    ctx: &mut ResponseContext,
+    status: u16,
+    request_id: &RequestId,
+    conn: ConnState,
+    error_type: Option<&[u8]>,
+    message: &str,
+) {
+    write_common_head(out, ctx, status, request_id, conn);
+    if let Some(t) = error_type {
+        write_header(out, b"x-amzn-ErrorType", t);
+    }
+    write_header(out, b"Content-Type", b"application/json");
+    // Messages are fixed strings of ours; escape anyway so no message can break the JSON.
+    let mut body = Vec::with_capacity(message.len() + 16);
+    body.extend_from_slice(b"{\"message\":\"");
+    for &b in message.as_bytes() {
+        match b {
+            b'"' => body.extend_from_slice(b"\\\""),
+            b'\\' => body.extend_from_slice(b"\\\\"),
+            0..=0x1f => {}
+            _ => body.push(b),
+        }
+    }
+    body.extend_from_slice(b"\"}");
+    write_content_length(out, body.len());
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&body);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_uuid_shaped_and_distinct() {
+        let mut c = ResponseContext::new();
+        let a = c.request_id();
+        let b = c.request_id();
+        assert_ne!(a.as_str(), b.as_str());
+        let s = a.as_str();
+        assert_eq!(s.len(), 36);
+        assert_eq!(&s[14..15], "4");
+        assert_eq!(s.matches('-').count(), 4);
+    }
+
+    #[test]
+    fn error_body_is_json() {
+        let mut c = ResponseContext::new();
+        let id = c.request_id();
+        let mut out = Vec::new();
+        write_error(&mut out, &mut c, 403, &id, ConnState::Close, None, "Missing \"x\"");
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 403 Forbidden\r\n"));
+        assert!(text.contains("Connection: close\r\n"));
+        let body = text.split("\r\n\r\n").nth(1).unwrap();
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["message"], "Missing \"x\"");
+    }
+}

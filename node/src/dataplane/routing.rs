@@ -1,0 +1,644 @@
+//! The compiled routing table: what the data plane serves, built from the registry off the hot
+//! path and then only read.
+//!
+//! Compilation does every piece of work that does not depend on the request: stage variables are
+//! substituted into integration URIs, MOCK answers are rendered to bytes, upstream addresses are
+//! parsed, and each stage's resource tree becomes an index-based trie for the matcher.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tollgate_proto::model::{
+    Deployment, Integration, IntegrationResponse, IntegrationType, Method, RestApi, Stage,
+};
+use tollgate_proto::Registry;
+
+/// The HTTP verbs a method can be defined for; `Any` is API Gateway's `ANY`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Verb {
+    /// GET
+    Get = 0,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// DELETE
+    Delete,
+    /// PATCH
+    Patch,
+    /// HEAD
+    Head,
+    /// OPTIONS
+    Options,
+    /// ANY (matches every verb without a method of its own)
+    Any,
+}
+
+/// Number of [`Verb`] values.
+pub const VERBS: usize = 8;
+
+impl Verb {
+    /// Parses a request method; `None` for methods API Gateway does not route.
+    pub fn from_bytes(m: &[u8]) -> Option<Verb> {
+        Some(match m {
+            b"GET" => Verb::Get,
+            b"POST" => Verb::Post,
+            b"PUT" => Verb::Put,
+            b"DELETE" => Verb::Delete,
+            b"PATCH" => Verb::Patch,
+            b"HEAD" => Verb::Head,
+            b"OPTIONS" => Verb::Options,
+            b"ANY" => Verb::Any,
+            _ => return None,
+        })
+    }
+}
+
+/// Every deployed stage, by API id and stage name.
+#[derive(Debug, Default)]
+pub struct RoutingTable {
+    /// APIs by id.
+    pub apis: HashMap<Box<str>, Arc<ApiRoutes>>,
+}
+
+/// The deployed stages of one API.
+#[derive(Debug, Default)]
+pub struct ApiRoutes {
+    /// Stages by name.
+    pub stages: HashMap<Box<str>, Arc<StageRoutes>>,
+    /// Whether the `execute-api` endpoints are turned off for this API.
+    pub execute_api_disabled: bool,
+}
+
+/// One stage of one API, compiled.
+#[derive(Debug)]
+pub struct StageRoutes {
+    /// The API's id.
+    pub api_id: Box<str>,
+    /// The stage's name.
+    pub stage_name: Box<str>,
+    /// The deployment it serves.
+    pub deployment_id: Box<str>,
+    /// Trie nodes; index 0 is the root resource.
+    pub nodes: Vec<RouteNode>,
+    /// The methods the nodes point at.
+    pub methods: Vec<CompiledMethod>,
+}
+
+/// One resource in the trie.
+#[derive(Debug, Default)]
+pub struct RouteNode {
+    /// Literal children, sorted by segment for binary search.
+    pub statics: Vec<(Box<str>, u32)>,
+    /// The `{name}` child, if any: (name, node).
+    pub param: Option<(Box<str>, u32)>,
+    /// The `{name+}` child, if any: (name, node).
+    pub greedy: Option<(Box<str>, u32)>,
+    /// Method index per [`Verb`].
+    pub methods: [Option<u32>; VERBS],
+}
+
+/// A method ready to serve.
+#[derive(Debug)]
+pub struct CompiledMethod {
+    /// The resource path (`/pets/{petId}`).
+    pub resource_path: Box<str>,
+    /// The verb it was defined for.
+    pub http_method: Box<str>,
+    /// Whether an API key is required (enforced once usage plans exist).
+    pub api_key_required: bool,
+    /// `NONE`, `AWS_IAM`, `CUSTOM`, …
+    pub authorization_type: Box<str>,
+    /// What to do with the request.
+    pub integration: CompiledIntegration,
+}
+
+/// What a method does with a request.
+#[derive(Debug)]
+pub enum CompiledIntegration {
+    /// Answer without a backend.
+    Mock(MockIntegration),
+    /// Forward the request to an HTTP backend, returning its answer as is.
+    HttpProxy(HttpProxyIntegration),
+    /// An integration this node cannot serve (type or configuration); answered with 500 and the
+    /// reason logged.
+    Unavailable(Box<str>),
+}
+
+/// A MOCK integration with its answers rendered.
+#[derive(Debug)]
+pub struct MockIntegration {
+    /// The status the request template selects (`{"statusCode": N}`), 200 by default.
+    pub selected_status: u16,
+    /// The rendered answer for that status, if an integration response matches it.
+    pub response: Option<RenderedResponse>,
+}
+
+/// A response rendered at compile time: status, header lines and body.
+#[derive(Debug, Clone)]
+pub struct RenderedResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Header lines, each `Name: value\r\n`, content type included.
+    pub header_block: Box<[u8]>,
+    /// The body.
+    pub body: Box<[u8]>,
+}
+
+/// An HTTP_PROXY integration with its URI pre-parsed.
+#[derive(Debug)]
+pub struct HttpProxyIntegration {
+    /// Verb towards the backend; `None` passes the client's verb through (`ANY`).
+    pub method: Option<Box<str>>,
+    /// `host:port` to connect to (also the pool key).
+    pub authority: Box<str>,
+    /// `Host` header value to send.
+    pub host_header: Box<str>,
+    /// Path template (`/pets/{petId}` split into pieces).
+    pub path: Vec<UriPiece>,
+    /// Query from the URI itself, sent before the client's query.
+    pub base_query: Box<str>,
+    /// Integration timeout.
+    pub timeout: Duration,
+    /// Extra request headers: (name, source).
+    pub headers: Vec<(Box<str>, ValueSource)>,
+}
+
+/// A piece of an integration URI path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UriPiece {
+    /// Literal text.
+    Lit(Box<str>),
+    /// The value of a method path parameter.
+    Param(Box<str>),
+}
+
+/// Where a mapped request value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueSource {
+    /// A fixed string (`'value'`, or a stage variable resolved at compile time).
+    Literal(Box<str>),
+    /// `method.request.path.NAME`
+    Path(Box<str>),
+    /// `method.request.querystring.NAME`
+    Query(Box<str>),
+    /// `method.request.header.NAME`
+    Header(Box<str>),
+}
+
+/// Builds the whole table from the registry.
+pub fn compile_all(reg: &Registry) -> RoutingTable {
+    let mut t = RoutingTable::default();
+    for api in reg.apis.values() {
+        t.apis.insert(api.id.as_str().into(), Arc::new(compile_api(api)));
+    }
+    t
+}
+
+/// Rebuilds only `changed` APIs, sharing every other API's compiled routes with `old`.
+pub fn compile_changed<'a>(
+    old: &RoutingTable,
+    reg: &Registry,
+    changed: impl IntoIterator<Item = &'a str>,
+) -> RoutingTable {
+    let mut apis = old.apis.clone();
+    for id in changed {
+        match reg.apis.get(id) {
+            Some(api) => {
+                apis.insert(id.into(), Arc::new(compile_api(api)));
+            }
+            None => {
+                apis.remove(id);
+            }
+        }
+    }
+    RoutingTable { apis }
+}
+
+/// Compiles every deployed stage of one API.
+pub fn compile_api(api: &RestApi) -> ApiRoutes {
+    let mut out = ApiRoutes {
+        stages: HashMap::new(),
+        execute_api_disabled: api.settings.disable_execute_api_endpoint,
+    };
+    for stage in api.stages.values() {
+        if let Some(dep) = api.deployments.get(&stage.deployment_id) {
+            out.stages.insert(
+                stage.stage_name.as_str().into(),
+                Arc::new(compile_stage(&api.id, stage, dep)),
+            );
+        }
+    }
+    out
+}
+
+/// Compiles one stage from the deployment it points at.
+pub fn compile_stage(api_id: &str, stage: &Stage, dep: &Deployment) -> StageRoutes {
+    let mut sr = StageRoutes {
+        api_id: api_id.into(),
+        stage_name: stage.stage_name.as_str().into(),
+        deployment_id: dep.id.as_str().into(),
+        nodes: vec![RouteNode::default()],
+        methods: Vec::new(),
+    };
+    // Children lists, so the tree can be walked from the root.
+    let mut children: HashMap<&str, Vec<&str>> = HashMap::new();
+    for r in dep.resources.values() {
+        if let Some(p) = &r.parent_id {
+            children.entry(p.as_str()).or_default().push(r.id.as_str());
+        }
+    }
+    // (resource id, node index)
+    let mut stack = vec![(dep.root_resource_id.as_str(), 0u32)];
+    while let Some((rid, node_idx)) = stack.pop() {
+        let Some(res) = dep.resources.get(rid) else {
+            continue;
+        };
+        let path = RestApi::resource_path(&dep.resources, rid).unwrap_or_default();
+        for (verb, m) in &res.methods {
+            let Some(v) = Verb::from_bytes(verb.as_bytes()) else {
+                continue;
+            };
+            let idx = sr.methods.len() as u32;
+            sr.methods.push(compile_method(&path, m, stage));
+            sr.nodes[node_idx as usize].methods[v as usize] = Some(idx);
+        }
+        for child in children.get(rid).map(Vec::as_slice).unwrap_or(&[]) {
+            let Some(c) = dep.resources.get(*child) else {
+                continue;
+            };
+            let ci = sr.nodes.len() as u32;
+            sr.nodes.push(RouteNode::default());
+            let part = c.path_part.as_str();
+            let node = &mut sr.nodes[node_idx as usize];
+            if let Some(inner) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                match inner.strip_suffix('+') {
+                    Some(name) => node.greedy = Some((name.into(), ci)),
+                    None => node.param = Some((inner.into(), ci)),
+                }
+            } else {
+                node.statics.push((part.into(), ci));
+            }
+            stack.push((c.id.as_str(), ci));
+        }
+    }
+    for n in &mut sr.nodes {
+        n.statics.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    sr
+}
+
+fn compile_method(path: &str, m: &Method, stage: &Stage) -> CompiledMethod {
+    let integration = match &m.integration {
+        None => CompiledIntegration::Unavailable("the method has no integration".into()),
+        Some(i) => match i.kind {
+            IntegrationType::Mock => CompiledIntegration::Mock(compile_mock(i)),
+            IntegrationType::HttpProxy => match compile_http_proxy(i, stage) {
+                Ok(p) => CompiledIntegration::HttpProxy(p),
+                Err(e) => CompiledIntegration::Unavailable(e.into()),
+            },
+            other => CompiledIntegration::Unavailable(
+                format!("{} integrations are not served yet", other.as_str()).into(),
+            ),
+        },
+    };
+    CompiledMethod {
+        resource_path: path.into(),
+        http_method: m.http_method.as_str().into(),
+        api_key_required: m.api_key_required,
+        authorization_type: m.authorization_type.as_str().into(),
+        integration,
+    }
+}
+
+/// The status a MOCK request template selects: `{"statusCode": N}` (AWS evaluates the template
+/// and reads `statusCode`); 200 when there is no template or it names none.
+fn mock_status(i: &Integration) -> u16 {
+    let template = i
+        .request_templates
+        .get("application/json")
+        .or_else(|| i.request_templates.values().next());
+    template
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+        .and_then(|v| v.get("statusCode").and_then(serde_json::Value::as_u64))
+        .and_then(|n| u16::try_from(n).ok())
+        .filter(|n| (100..600).contains(n))
+        .unwrap_or(200)
+}
+
+/// Picks the integration response for a backend status: the one whose selection pattern
+/// matches the whole status text, else the default (no pattern).
+pub fn select_integration_response<'a>(
+    responses: impl IntoIterator<Item = &'a IntegrationResponse>,
+    status: &str,
+) -> Option<&'a IntegrationResponse> {
+    let mut default = None;
+    for r in responses {
+        match r.selection_pattern.as_deref() {
+            None | Some("") => default = default.or(Some(r)),
+            Some(p) => {
+                let anchored = format!("^(?:{p})$");
+                if regex_lite::Regex::new(&anchored).is_ok_and(|re| re.is_match(status)) {
+                    return Some(r);
+                }
+            }
+        }
+    }
+    default
+}
+
+fn compile_mock(i: &Integration) -> MockIntegration {
+    let selected_status = mock_status(i);
+    let chosen =
+        select_integration_response(i.integration_responses.values(), &selected_status.to_string());
+    let response = chosen.map(|r| {
+        let status = r.status_code.parse::<u16>().unwrap_or(200);
+        let (content_type, body) = r
+            .response_templates
+            .get_key_value("application/json")
+            .or_else(|| r.response_templates.iter().next())
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .unwrap_or(("application/json", ""));
+        let mut header_block = Vec::new();
+        header_block.extend_from_slice(b"Content-Type: ");
+        header_block.extend_from_slice(content_type.as_bytes());
+        header_block.extend_from_slice(b"\r\n");
+        for (target, source) in &r.response_parameters {
+            let (Some(name), Some(value)) = (
+                target.strip_prefix("method.response.header."),
+                literal(source),
+            ) else {
+                continue;
+            };
+            if valid_header(name, value) {
+                header_block.extend_from_slice(name.as_bytes());
+                header_block.extend_from_slice(b": ");
+                header_block.extend_from_slice(value.as_bytes());
+                header_block.extend_from_slice(b"\r\n");
+            }
+        }
+        RenderedResponse {
+            status,
+            header_block: header_block.into(),
+            body: body.as_bytes().into(),
+        }
+    });
+    MockIntegration {
+        selected_status,
+        response,
+    }
+}
+
+/// The text of a `'quoted'` mapping literal.
+fn literal(s: &str) -> Option<&str> {
+    s.strip_prefix('\'').and_then(|s| s.strip_suffix('\''))
+}
+
+fn valid_header(name: &str, value: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        && value.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
+/// Replaces `${stageVariables.name}` with the stage's value (empty when unset).
+pub fn substitute_stage_variables(s: &str, stage: &Stage) -> String {
+    const OPEN: &str = "${stageVariables.";
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(pos) = rest.find(OPEN) {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + OPEN.len()..];
+        match after.find('}') {
+            Some(end) => {
+                if let Some(v) = stage.variables.get(&after[..end]) {
+                    out.push_str(v);
+                }
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[pos..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn compile_http_proxy(i: &Integration, stage: &Stage) -> Result<HttpProxyIntegration, String> {
+    let uri = i
+        .uri
+        .as_deref()
+        .ok_or("the HTTP_PROXY integration has no URI")?;
+    let uri = substitute_stage_variables(uri, stage);
+    let rest = if let Some(r) = uri.strip_prefix("http://") {
+        r
+    } else if uri.starts_with("https://") {
+        return Err("https:// integration URIs are not served yet".into());
+    } else {
+        return Err(format!("invalid integration URI: {uri}"));
+    };
+    let (authority, path_query) = match rest.find('/') {
+        Some(p) => (&rest[..p], &rest[p..]),
+        None => (rest, "/"),
+    };
+    if authority.is_empty() || authority.contains('@') {
+        return Err(format!("invalid integration URI host: {uri}"));
+    }
+    let (path, base_query) = match path_query.split_once('?') {
+        Some((p, q)) => (p, q),
+        None => (path_query, ""),
+    };
+    let host_header = authority.to_string();
+    let authority = if has_port(authority) {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    // `{x}` in the URI takes `integration.request.path.x`, which the request parameters map
+    // from a method parameter; without a mapping, the method path parameter of the same name.
+    let mut pieces = Vec::new();
+    let mut lit = String::new();
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        lit.push_str(&rest[..open]);
+        if !lit.is_empty() {
+            pieces.push(UriPiece::Lit(std::mem::take(&mut lit).into()));
+        }
+        let name = rest[open + 1..open + close].trim_end_matches('+');
+        let source = i
+            .request_parameters
+            .get(&format!("integration.request.path.{name}"))
+            .and_then(|s| s.strip_prefix("method.request.path."))
+            .unwrap_or(name);
+        pieces.push(UriPiece::Param(source.into()));
+        rest = &rest[open + close + 1..];
+    }
+    lit.push_str(rest);
+    if !lit.is_empty() {
+        pieces.push(UriPiece::Lit(lit.into()));
+    }
+    let mut headers = Vec::new();
+    for (target, source) in &i.request_parameters {
+        let Some(name) = target.strip_prefix("integration.request.header.") else {
+            continue;
+        };
+        let src = if let Some(l) = literal(source) {
+            ValueSource::Literal(l.into())
+        } else if let Some(v) = source.strip_prefix("stageVariables.") {
+            ValueSource::Literal(stage.variables.get(v).cloned().unwrap_or_default().into())
+        } else if let Some(p) = source.strip_prefix("method.request.path.") {
+            ValueSource::Path(p.into())
+        } else if let Some(q) = source.strip_prefix("method.request.querystring.") {
+            ValueSource::Query(q.into())
+        } else if let Some(h) = source.strip_prefix("method.request.header.") {
+            ValueSource::Header(h.into())
+        } else {
+            continue;
+        };
+        headers.push((name.into(), src));
+    }
+    let method = i
+        .http_method
+        .as_deref()
+        .filter(|m| !m.is_empty() && *m != "ANY")
+        .map(Into::into);
+    let timeout_ms = if i.timeout_in_millis == 0 {
+        tollgate_proto::model::DEFAULT_INTEGRATION_TIMEOUT_MS
+    } else {
+        i.timeout_in_millis
+    };
+    Ok(HttpProxyIntegration {
+        method,
+        authority: authority.into(),
+        host_header: host_header.into(),
+        path: pieces,
+        base_query: base_query.into(),
+        timeout: Duration::from_millis(u64::from(timeout_ms)),
+        headers,
+    })
+}
+
+fn has_port(authority: &str) -> bool {
+    match authority.rfind(':') {
+        Some(p) => !authority[p..].contains(']'),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn stage(vars: &[(&str, &str)]) -> Stage {
+        Stage {
+            stage_name: "dev".into(),
+            variables: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn stage_variables_are_substituted() {
+        let s = stage(&[("host", "127.0.0.1:9"), ("v", "x")]);
+        assert_eq!(
+            substitute_stage_variables("http://${stageVariables.host}/a/${stageVariables.v}/${stageVariables.none}", &s),
+            "http://127.0.0.1:9/a/x/"
+        );
+        assert_eq!(substitute_stage_variables("${stageVariables.open", &s), "${stageVariables.open");
+    }
+
+    #[test]
+    fn proxy_uri_is_parsed_with_mapped_params() {
+        let i = Integration {
+            kind: IntegrationType::HttpProxy,
+            uri: Some("http://${stageVariables.host}/pets/{id}/{proxy}?a=1".into()),
+            http_method: Some("ANY".into()),
+            request_parameters: BTreeMap::from([
+                ("integration.request.path.id".into(), "method.request.path.petId".into()),
+                ("integration.request.header.X-Stage".into(), "'dev'".into()),
+            ]),
+            ..Default::default()
+        };
+        let p = compile_http_proxy(&i, &stage(&[("host", "localhost")])).unwrap();
+        assert_eq!(&*p.authority, "localhost:80");
+        assert_eq!(&*p.host_header, "localhost");
+        assert_eq!(&*p.base_query, "a=1");
+        assert!(p.method.is_none());
+        assert_eq!(
+            p.path,
+            vec![
+                UriPiece::Lit("/pets/".into()),
+                UriPiece::Param("petId".into()),
+                UriPiece::Lit("/".into()),
+                UriPiece::Param("proxy".into()),
+            ]
+        );
+        assert_eq!(p.headers, vec![("X-Stage".into(), ValueSource::Literal("dev".into()))]);
+        assert!(compile_http_proxy(
+            &Integration {
+                uri: Some("ftp://x".into()),
+                ..i.clone()
+            },
+            &stage(&[])
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn mock_selects_status_and_renders() {
+        let mut i = Integration {
+            kind: IntegrationType::Mock,
+            request_templates: BTreeMap::from([(
+                "application/json".into(),
+                "{\"statusCode\": 404}".into(),
+            )]),
+            ..Default::default()
+        };
+        i.integration_responses.insert(
+            "200".into(),
+            IntegrationResponse {
+                status_code: "200".into(),
+                response_templates: BTreeMap::from([("application/json".into(), "ok".into())]),
+                ..Default::default()
+            },
+        );
+        i.integration_responses.insert(
+            "404".into(),
+            IntegrationResponse {
+                status_code: "404".into(),
+                selection_pattern: Some("4\\d{2}".into()),
+                response_parameters: BTreeMap::from([(
+                    "method.response.header.X-Why".into(),
+                    "'missing'".into(),
+                )]),
+                response_templates: BTreeMap::from([(
+                    "application/json".into(),
+                    "{\"error\":\"nope\"}".into(),
+                )]),
+                ..Default::default()
+            },
+        );
+        let m = compile_mock(&i);
+        let r = m.response.unwrap();
+        assert_eq!(r.status, 404);
+        assert_eq!(&*r.body, b"{\"error\":\"nope\"}");
+        let hb = String::from_utf8(r.header_block.to_vec()).unwrap();
+        assert!(hb.contains("X-Why: missing\r\n"), "{hb}");
+        // A status with no matching pattern falls to the default response.
+        i.request_templates.clear();
+        let m = compile_mock(&i);
+        assert_eq!(m.selected_status, 200);
+        assert_eq!(&*m.response.unwrap().body, b"ok");
+    }
+}

@@ -1,0 +1,165 @@
+//! Data-plane workers: one thread per core, each a monoio runtime (io_uring, or epoll where
+//! io_uring is unavailable) with its own `SO_REUSEPORT` listener. A worker owns its state
+//! outright (routing view, backend pool, response context); nothing on the request path is
+//! shared with another thread except the read-mostly routing version counter.
+
+use super::conn;
+use super::respond::ResponseContext;
+use super::snapshot::{LocalRoutes, SharedRoutes};
+use super::upstream::UpstreamPool;
+use monoio::net::{ListenerOpts, TcpListener};
+use std::cell::RefCell;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Connection timeouts.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// How long a connection may sit with no request in progress.
+    pub idle: Duration,
+    /// How long a client may take to send a request head once it started.
+    pub header_read: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            idle: Duration::from_secs(310),
+            header_read: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One worker's state, shared by the connections it serves (on its own thread only).
+pub struct Worker {
+    /// This worker's view of the routing table.
+    pub routes: RefCell<LocalRoutes>,
+    /// Idle backend connections.
+    pub pool: RefCell<UpstreamPool>,
+    /// Request ids and the date header.
+    pub resp: RefCell<ResponseContext>,
+    /// Connection timeouts.
+    pub timeouts: Timeouts,
+}
+
+/// Settings of the data plane.
+#[derive(Debug, Clone)]
+pub struct DataPlaneConfig {
+    /// Where to listen (port 0 picks a free port, shared by all workers).
+    pub listen: SocketAddr,
+    /// Number of worker threads.
+    pub workers: usize,
+    /// Connection timeouts.
+    pub timeouts: Timeouts,
+}
+
+/// A running data plane.
+pub struct DataPlane {
+    /// The address the workers listen on.
+    pub local_addr: SocketAddr,
+    /// `io_uring` or `epoll`.
+    pub driver: &'static str,
+    /// Number of workers started.
+    pub workers: usize,
+}
+
+/// Which I/O driver monoio's fusion driver will pick on this machine.
+pub fn driver_name() -> &'static str {
+    let forced = std::env::var_os("MONOIO_FORCE_LEGACY_DRIVER").is_some();
+    if !forced && monoio::utils::detect_uring() {
+        "io_uring"
+    } else {
+        "epoll"
+    }
+}
+
+/// Starts the workers and returns once every one of them listens.
+pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<DataPlane> {
+    let driver = driver_name();
+    if driver == "epoll" {
+        tracing::warn!("io_uring is unavailable (or MONOIO_FORCE_LEGACY_DRIVER is set): data-plane workers fall back to epoll");
+    }
+    let mut addr = cfg.listen;
+    if addr.port() != 0 {
+        // SO_REUSEPORT would let us share a port with another process of ours by mistake;
+        // a plain bind first tells whether the port is really free.
+        drop(std::net::TcpListener::bind(addr).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
+        })?);
+    }
+    let workers = cfg.workers.max(1);
+    for i in 0..workers {
+        let (tx, rx) = mpsc::channel();
+        let routes = routes.clone();
+        let timeouts = cfg.timeouts;
+        std::thread::Builder::new()
+            .name(format!("tollgate-w{i}"))
+            .spawn(move || run_worker(addr, routes, timeouts, tx))?;
+        let bound = rx
+            .recv()
+            .map_err(|_| io::Error::other("data-plane worker died while starting"))??;
+        addr = bound;
+    }
+    Ok(DataPlane {
+        local_addr: addr,
+        driver,
+        workers,
+    })
+}
+
+fn run_worker(
+    addr: SocketAddr,
+    routes: Arc<SharedRoutes>,
+    timeouts: Timeouts,
+    ready: mpsc::Sender<io::Result<SocketAddr>>,
+) {
+    let rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .enable_timer()
+        .with_entries(1024)
+        .build();
+    let mut rt = match rt {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    rt.block_on(async move {
+        let opts = ListenerOpts::new().reuse_port(true).backlog(4096);
+        let listener = match TcpListener::bind_with_config(addr, &opts) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = ready.send(Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot listen on {addr}: {e}"),
+                )));
+                return;
+            }
+        };
+        let local = listener.local_addr().unwrap_or(addr);
+        let _ = ready.send(Ok(local));
+        let worker = Rc::new(Worker {
+            routes: RefCell::new(LocalRoutes::new(routes)),
+            pool: RefCell::new(UpstreamPool::default()),
+            resp: RefCell::new(ResponseContext::new()),
+            timeouts,
+        });
+        loop {
+            match listener.accept().await {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    monoio::spawn(conn::serve(worker.clone(), stream, peer.ip()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    monoio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    });
+}

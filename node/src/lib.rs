@@ -1,0 +1,8 @@
+//! The Tollgate node: data plane, admin API and node control, as a library so that tests and
+//! benchmarks reach the same code the `tollgate` binary runs.
+#![warn(missing_docs)]
+
+pub mod admin;
+pub mod dataplane;
+pub mod ids;
+pub mod sigv4;
