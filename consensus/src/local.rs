@@ -12,8 +12,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
-use tollgate_proto::{codec, ApplyResult, Command, Registry};
 use tokio::sync::oneshot;
+use tollgate_proto::{codec, ApplyResult, Command, Registry};
 
 /// Entries between snapshots.
 pub const SNAPSHOT_EVERY: u64 = 1000;
@@ -221,7 +221,9 @@ mod tests {
     }
 
     fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread().build().unwrap()
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
     }
 
     #[test]
@@ -256,7 +258,10 @@ mod tests {
         let node = LocalNode::open(dir.path(), Box::new(|_, _| {})).unwrap();
         rt().block_on(async {
             for i in 0..(SNAPSHOT_EVERY + 5) {
-                node.propose(create(&format!("api{i}"))).await.unwrap().unwrap();
+                node.propose(create(&format!("api{i}")))
+                    .await
+                    .unwrap()
+                    .unwrap();
             }
         });
         assert!(dir.path().join("snapshot.bin").exists());

@@ -138,7 +138,8 @@ mod tests {
         {
             let (mut wal, entries) = Wal::open(&path).unwrap();
             assert!(entries.is_empty());
-            wal.append_durable(&[b"one".to_vec(), b"two".to_vec()]).unwrap();
+            wal.append_durable(&[b"one".to_vec(), b"two".to_vec()])
+                .unwrap();
             wal.append_durable(&[b"three".to_vec()]).unwrap();
         }
         // Tear the last entry.
@@ -164,7 +165,8 @@ mod tests {
         let path = dir.path().join("log");
         {
             let (mut wal, _) = Wal::open(&path).unwrap();
-            wal.append_durable(&[b"aaaa".to_vec(), b"bbbb".to_vec()]).unwrap();
+            wal.append_durable(&[b"aaaa".to_vec(), b"bbbb".to_vec()])
+                .unwrap();
         }
         let mut bytes = std::fs::read(&path).unwrap();
         let last = bytes.len() - 1;

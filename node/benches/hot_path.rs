@@ -1,1 +1,131 @@
+//! Micro-benchmarks of the request hot path: HTTP/1.1 head parsing, invocation-target
+//! resolution and route matching against a stage of realistic size.
+//!
+//! Run: `cargo bench -p tollgate-node --bench hot_path`
 
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use std::collections::BTreeMap;
+use tollgate_node::dataplane::http1::{parse_request_head, RequestHead};
+use tollgate_node::dataplane::invoke;
+use tollgate_node::dataplane::matcher::{find, Captures};
+use tollgate_node::dataplane::routing::{compile_stage, StageRoutes, Verb};
+use tollgate_proto::model::{Deployment, Integration, Method, Resource, Stage};
+
+const REQUEST: &[u8] = b"GET /prod/v1/users/12345/orders/987?expand=items HTTP/1.1\r\n\
+Host: a1b2c3d4e5.execute-api.localhost:8080\r\n\
+User-Agent: Mozilla/5.0 (X11; Linux x86_64) bench\r\n\
+Accept: application/json\r\n\
+Accept-Encoding: gzip, deflate\r\n\
+x-api-key: 0123456789abcdefghij0123456789\r\n\
+Connection: keep-alive\r\n\r\n";
+
+/// A stage with 10 top-level collections, each `/{c}`, `/{c}/{id}`, `/{c}/{id}/orders`,
+/// `/{c}/{id}/orders/{orderId}` under `/v1`, plus a greedy `/{proxy+}` — 42 resources.
+fn stage() -> StageRoutes {
+    let mut resources = BTreeMap::new();
+    let mut add = |id: String, parent: Option<String>, part: &str, verbs: &[&str]| {
+        let methods = verbs
+            .iter()
+            .map(|v| {
+                (
+                    v.to_string(),
+                    Method {
+                        http_method: v.to_string(),
+                        integration: Some(Integration::default()),
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect();
+        resources.insert(
+            id.clone(),
+            Resource {
+                id,
+                parent_id: parent,
+                path_part: part.to_string(),
+                methods,
+            },
+        );
+    };
+    add("root".into(), None, "", &["GET"]);
+    add("v1".into(), Some("root".into()), "v1", &[]);
+    add("greedy".into(), Some("root".into()), "{proxy+}", &["ANY"]);
+    for c in [
+        "users", "pets", "stores", "carts", "items", "teams", "files", "tags", "events", "jobs",
+    ] {
+        add(c.into(), Some("v1".into()), c, &["GET", "POST"]);
+        add(
+            format!("{c}-id"),
+            Some(c.into()),
+            "{id}",
+            &["GET", "PUT", "DELETE"],
+        );
+        add(
+            format!("{c}-o"),
+            Some(format!("{c}-id")),
+            "orders",
+            &["GET"],
+        );
+        add(
+            format!("{c}-oid"),
+            Some(format!("{c}-o")),
+            "{orderId}",
+            &["GET", "PATCH"],
+        );
+    }
+    let dep = Deployment {
+        id: "d".into(),
+        description: None,
+        created_date: 0,
+        root_resource_id: "root".into(),
+        resources,
+    };
+    compile_stage("a1b2c3d4e5", &Stage::default(), &dep)
+}
+
+fn bench(c: &mut Criterion) {
+    let mut head = RequestHead::default();
+    c.bench_function("parse_request_head (7 headers)", |b| {
+        b.iter(|| parse_request_head(black_box(REQUEST), &mut head).unwrap())
+    });
+
+    let routes = stage();
+    c.bench_function("resolve + match /v1/users/{id}/orders/{orderId}", |b| {
+        let mut caps = Captures::default();
+        b.iter(|| {
+            let t = invoke::resolve(
+                Some(black_box(&b"a1b2c3d4e5.execute-api.localhost:8080"[..])),
+                black_box("/prod/v1/users/12345/orders/987"),
+            )
+            .unwrap();
+            find(&routes, t.path, Verb::Get, &mut caps).is_some()
+        })
+    });
+    c.bench_function("match greedy fallback /anything/else/here", |b| {
+        let mut caps = Captures::default();
+        b.iter(|| {
+            find(
+                &routes,
+                black_box("/anything/else/here"),
+                Verb::Post,
+                &mut caps,
+            )
+            .is_some()
+        })
+    });
+    c.bench_function("match backtrack to greedy /v1/users/1/nothing", |b| {
+        let mut caps = Captures::default();
+        b.iter(|| {
+            find(
+                &routes,
+                black_box("/v1/users/1/nothing"),
+                Verb::Get,
+                &mut caps,
+            )
+            .is_some()
+        })
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -38,7 +38,9 @@ mod tests {
     fn ids_have_the_asked_shape() {
         let a = random_id(10);
         assert_eq!(a.len(), 10);
-        assert!(a.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+        assert!(a
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
         assert_ne!(random_id(10), random_id(10));
         assert_eq!(random_secret(40).len(), 40);
     }

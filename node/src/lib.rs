@@ -3,6 +3,8 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod config;
+pub mod control;
 pub mod dataplane;
 pub mod ids;
 pub mod sigv4;

@@ -1,1 +1,137 @@
-fn main() {}
+//! The `tollgate` binary.
+
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+use clap::Parser;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tollgate_node::config::{self, Cli, Command, Config, CredentialSource};
+use tollgate_node::dataplane::{snapshot::SharedRoutes, worker};
+use tollgate_node::{admin, control};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Serve(args) => serve(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tollgate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: &config::ServeArgs) -> Result<(), String> {
+    let mut cfg = Config::resolve(args, |k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .map_err(|e| format!("cannot create data folder {}: {e}", cfg.data_dir.display()))?;
+    if cfg.credential_source == CredentialSource::DataDir {
+        let c = config::data_dir_credentials(&cfg.data_dir)
+            .map_err(|e| format!("admin credentials: {e}"))?;
+        cfg.credentials = vec![c];
+    }
+    let routes = Arc::new(SharedRoutes::default());
+    let node = control::open_state(&cfg.data_dir, routes.clone())
+        .map_err(|e| format!("cannot open state in {}: {e}", cfg.data_dir.display()))?;
+    let dp = worker::start(
+        &worker::DataPlaneConfig {
+            listen: cfg.listen,
+            workers: cfg.workers,
+            timeouts: cfg.timeouts,
+        },
+        routes,
+    )
+    .map_err(|e| format!("data plane: {e}"))?;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("control runtime: {e}"))?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(cfg.admin_listen)
+            .await
+            .map_err(|e| format!("cannot listen on {} (admin API): {e}", cfg.admin_listen))?;
+        let admin_addr = listener
+            .local_addr()
+            .map_err(|e| format!("admin API: {e}"))?;
+        print_banner(&cfg, &dp, admin_addr);
+        let state = Arc::new(admin::AdminState {
+            node,
+            credentials: cfg.credentials.clone(),
+            region: cfg.region.clone(),
+        });
+        tokio::select! {
+            r = admin::serve(listener, state) => r.map_err(|e| format!("admin API: {e}")),
+            _ = shutdown_signal() => {
+                tracing::info!("shutting down");
+                Ok(())
+            }
+        }
+    })
+}
+
+fn print_banner(cfg: &Config, dp: &worker::DataPlane, admin: std::net::SocketAddr) {
+    let data = dp.local_addr;
+    let cred = &cfg.credentials[0];
+    let region = cfg.region.as_deref().unwrap_or("us-east-1");
+    let source = match cfg.credential_source {
+        CredentialSource::Environment => "from the environment",
+        CredentialSource::ConfigFile => "from the config file",
+        CredentialSource::DataDir => "kept in the data folder",
+    };
+    println!("tollgate {} ready", env!("CARGO_PKG_VERSION"));
+    println!(
+        "data plane: http://{data} ({} workers, {})",
+        dp.workers, dp.driver
+    );
+    println!("admin API: http://{admin}");
+    println!("data folder: {}", cfg.data_dir.display());
+    println!("admin credentials ({source}):");
+    println!("  access key id: {}", cred.access_key_id);
+    println!("  secret access key: {}", cred.secret_access_key);
+    println!("invoke URLs:");
+    println!("  http://{data}/restapis/{{apiId}}/{{stage}}/_user_request_/{{path}}");
+    println!(
+        "  http://{{apiId}}.execute-api.localhost:{}/{{stage}}/{{path}}",
+        data.port()
+    );
+    println!("try:");
+    println!(
+        "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} aws apigateway get-rest-apis --endpoint-url http://{admin} --region {region}",
+        cred.access_key_id, cred.secret_access_key
+    );
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

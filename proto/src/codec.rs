@@ -126,10 +126,16 @@ mod tests {
         let mut bytes = encode(&sample()[0]);
         assert!(matches!(decode::<Command>(&[]), Err(DecodeError::Empty)));
         bytes[0] = 99;
-        assert!(matches!(decode::<Command>(&bytes), Err(DecodeError::UnknownVersion(99))));
+        assert!(matches!(
+            decode::<Command>(&bytes),
+            Err(DecodeError::UnknownVersion(99))
+        ));
         bytes[0] = FORMAT_VERSION;
         bytes.push(0);
-        assert!(matches!(decode::<Command>(&bytes), Err(DecodeError::Trailing(1))));
+        assert!(matches!(
+            decode::<Command>(&bytes),
+            Err(DecodeError::Trailing(1))
+        ));
         assert!(decode::<Command>(&bytes[..bytes.len() / 2]).is_err());
     }
 }

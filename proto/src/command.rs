@@ -8,7 +8,10 @@ use crate::model::{Method, RestApiSettings, Stage};
 use serde::{Deserialize, Serialize};
 
 /// A change to the registry. (Variant fields are named for what they hold.)
-#[allow(missing_docs)]
+///
+/// Variants differ in size (a whole `Method` or `Stage` against an id); commands are built once
+/// per admin call and never stored in bulk in memory, so boxing would buy nothing.
+#[allow(missing_docs, clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Command {
     /// Create an API, empty but for its root resource, or as a copy of `clone_from`.

@@ -197,9 +197,9 @@ impl Registry {
                     .resources
                     .get_mut(resource_id)
                     .ok_or_else(|| not_found("resource", resource_id))?;
-                res.methods
-                    .remove(http_method)
-                    .ok_or_else(|| ApplyError::NotFound("Invalid Method identifier specified".into()))?;
+                res.methods.remove(http_method).ok_or_else(|| {
+                    ApplyError::NotFound("Invalid Method identifier specified".into())
+                })?;
                 Ok(())
             }
             Command::CreateDeployment {
@@ -270,16 +270,23 @@ impl Registry {
                 if !api.deployments.contains_key(deployment_id) {
                     return Err(not_found("deployment", deployment_id));
                 }
-                if api.stages.values().any(|s| s.deployment_id == *deployment_id) {
+                if api
+                    .stages
+                    .values()
+                    .any(|s| s.deployment_id == *deployment_id)
+                {
                     return Err(ApplyError::BadRequest(
-                        "Active stages pointing to this deployment must be moved or deleted"
-                            .into(),
+                        "Active stages pointing to this deployment must be moved or deleted".into(),
                     ));
                 }
                 api.deployments.remove(deployment_id);
                 Ok(())
             }
-            Command::PutStage { api_id, stage, create } => {
+            Command::PutStage {
+                api_id,
+                stage,
+                create,
+            } => {
                 check_stage_name(&stage.stage_name)?;
                 let api = self.api_mut(api_id)?;
                 if !api.deployments.contains_key(&stage.deployment_id) {
@@ -408,7 +415,9 @@ fn check_path_part(
 fn check_http_method(m: &str) -> ApplyResult {
     match m {
         "GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS" | "ANY" => Ok(()),
-        _ => Err(ApplyError::BadRequest(format!("Invalid HttpMethod specified: {m}"))),
+        _ => Err(ApplyError::BadRequest(format!(
+            "Invalid HttpMethod specified: {m}"
+        ))),
     }
 }
 
@@ -515,7 +524,10 @@ mod tests {
                 ..Default::default()
             }),
         };
-        assert!(matches!(r.apply(&deploy("d1")), Err(ApplyError::BadRequest(_))));
+        assert!(matches!(
+            r.apply(&deploy("d1")),
+            Err(ApplyError::BadRequest(_))
+        ));
         r.apply(&Command::PutMethod {
             api_id: "a1".into(),
             resource_id: "root01".into(),
@@ -535,7 +547,10 @@ mod tests {
             api_id: "a1".into(),
             deployment_id: id.into(),
         };
-        assert!(matches!(r.apply(&del("d2")), Err(ApplyError::BadRequest(_))));
+        assert!(matches!(
+            r.apply(&del("d2")),
+            Err(ApplyError::BadRequest(_))
+        ));
         // Roll back prod to d1.
         let mut stage = r.api("a1").unwrap().stages["prod"].clone();
         stage.deployment_id = "d1".into();
@@ -572,8 +587,15 @@ mod tests {
         let a2 = r.api("a2").unwrap().clone();
         assert_eq!(a2.resources.len(), 2);
         assert!(!a2.resources.contains_key("p"));
-        let pets = a2.resources.values().find(|r| r.path_part == "pets").unwrap();
-        assert_eq!(pets.parent_id.as_deref(), Some(a2.root_resource_id.as_str()));
+        let pets = a2
+            .resources
+            .values()
+            .find(|r| r.path_part == "pets")
+            .unwrap();
+        assert_eq!(
+            pets.parent_id.as_deref(),
+            Some(a2.root_resource_id.as_str())
+        );
         assert!(pets.methods.contains_key("GET"));
         // Deleting from the clone leaves the source alone.
         r.apply(&Command::DeleteResource {

@@ -5,7 +5,7 @@ use super::http1::{is_hop_by_hop, write_chunked_body, write_content_length, writ
 use super::invoke;
 use super::matcher::{self, Captures};
 use super::request::Request;
-use super::respond::{write_common_head, write_error, write_full, ConnState, RequestId};
+use super::respond::{write_common_head, write_error, ConnState, RequestId};
 use super::routing::{CompiledIntegration, MockIntegration, Verb};
 use super::upstream::{self, BodyAt, ProxyError, ProxyScratch};
 use super::worker::Worker;
@@ -48,11 +48,21 @@ pub async fn handle(
         api.stages.get(target.stage),
         Verb::from_bytes(req.method.as_bytes()),
     ) else {
-        return error(out, 403, b"MissingAuthenticationTokenException", MISSING_TOKEN);
+        return error(
+            out,
+            403,
+            b"MissingAuthenticationTokenException",
+            MISSING_TOKEN,
+        );
     };
     let mut caps = Captures::default();
     let Some(method) = matcher::find(stage, target.path, verb, &mut caps) else {
-        return error(out, 403, b"MissingAuthenticationTokenException", MISSING_TOKEN);
+        return error(
+            out,
+            403,
+            b"MissingAuthenticationTokenException",
+            MISSING_TOKEN,
+        );
     };
     req.path = target.path;
     match &method.integration {
@@ -60,17 +70,28 @@ pub async fn handle(
         CompiledIntegration::HttpProxy(p) => {
             match upstream::forward(&w.pool, p, req, &caps, scratch).await {
                 Ok(()) => write_proxied(w, scratch, &id, conn, head_req, req, out),
-                Err(ProxyError::Timeout) => {
-                    error(out, 504, b"InternalServerErrorException", "Endpoint request timed out")
-                }
-                Err(ProxyError::Connect | ProxyError::BadResponse) => {
-                    error(out, 502, b"InternalServerErrorException", "Internal server error")
-                }
+                Err(ProxyError::Timeout) => error(
+                    out,
+                    504,
+                    b"InternalServerErrorException",
+                    "Endpoint request timed out",
+                ),
+                Err(ProxyError::Connect | ProxyError::BadResponse) => error(
+                    out,
+                    502,
+                    b"InternalServerErrorException",
+                    "Internal server error",
+                ),
             }
         }
         CompiledIntegration::Unavailable(why) => {
             tracing::debug!(api = target.api_id, stage = target.stage, path = %method.resource_path, %why, "integration unavailable");
-            error(out, 500, b"InternalServerErrorException", "Internal server error")
+            error(
+                out,
+                500,
+                b"InternalServerErrorException",
+                "Internal server error",
+            )
         }
     }
 }
@@ -96,15 +117,14 @@ fn write_mock(
         }
         // AWS: "Execution failed due to configuration error: No match for output mapping and
         // no default output mapping".
-        None => write_full(
+        None => write_error(
             out,
             &mut ctx,
             500,
             id,
             conn,
-            b"application/json",
-            b"{\"message\": \"Internal server error\"}",
-            head_req,
+            Some(b"InternalServerErrorException"),
+            "Internal server error",
         ),
     }
 }

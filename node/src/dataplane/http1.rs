@@ -663,7 +663,10 @@ mod tests {
 
     #[test]
     fn header_limits() {
-        let big = format!("GET / HTTP/1.1\r\nHost: h\r\nX: {}\r\n\r\n", "a".repeat(11_000));
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: h\r\nX: {}\r\n\r\n",
+            "a".repeat(11_000)
+        );
         assert_eq!(parse(&big).unwrap_err().status, 431);
         // Incomplete but already over the limit.
         let partial = format!("GET / HTTP/1.1\r\nHost: h\r\nX: {}", "a".repeat(11_000));
@@ -680,13 +683,19 @@ mod tests {
     fn keep_alive_rules() {
         let h = parse("GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
         assert!(!h.keep_alive);
-        let h = parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap().unwrap();
-        assert!(h.keep_alive);
-        let h = parse("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").unwrap().unwrap();
-        assert!(!h.keep_alive);
-        let h = parse("POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
+        let h = parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
             .unwrap()
             .unwrap();
+        assert!(h.keep_alive);
+        let h = parse("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(!h.keep_alive);
+        let h = parse(
+            "POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
         assert!(h.expect_continue);
         assert_eq!(h.body, BodyKind::Length(3));
     }
@@ -700,7 +709,9 @@ mod tests {
         let mut used = 0;
         let mut done = false;
         for i in 0..input.len() {
-            let (n, d2) = d.decode(&input[i..i + 1], &mut out, MAX_BODY_BYTES).unwrap();
+            let (n, d2) = d
+                .decode(&input[i..i + 1], &mut out, MAX_BODY_BYTES)
+                .unwrap();
             used += n;
             if d2 {
                 done = true;
@@ -723,7 +734,10 @@ mod tests {
             b"\r\n",
         ] {
             let mut d = ChunkedDecoder::default();
-            assert!(d.decode(bad, &mut Vec::new(), MAX_BODY_BYTES).is_err(), "{bad:?}");
+            assert!(
+                d.decode(bad, &mut Vec::new(), MAX_BODY_BYTES).is_err(),
+                "{bad:?}"
+            );
         }
         let mut d = ChunkedDecoder::default();
         let e = d.decode(b"10\r\n", &mut Vec::new(), 8).unwrap_err();
@@ -735,7 +749,10 @@ mod tests {
         let mut h = ResponseHead::default();
         let r = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc";
         assert!(parse_response_head(r, false, &mut h).unwrap());
-        assert_eq!((h.status, h.body, h.keep_alive), (200, BodyKind::Length(3), true));
+        assert_eq!(
+            (h.status, h.body, h.keep_alive),
+            (200, BodyKind::Length(3), true)
+        );
         let r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
         parse_response_head(r, false, &mut h).unwrap();
         assert_eq!(h.body, BodyKind::Chunked);

@@ -76,7 +76,11 @@ mod tests {
     use super::*;
 
     fn t<'a>(api_id: &'a str, stage: &'a str, path: &'a str) -> Option<Target<'a>> {
-        Some(Target { api_id, stage, path })
+        Some(Target {
+            api_id,
+            stage,
+            path,
+        })
     }
 
     #[test]
@@ -91,7 +95,10 @@ mod tests {
             resolve(plain, "/restapis/abc/dev/_user_request_/pets"),
             t("abc", "dev", "/pets")
         );
-        assert_eq!(resolve(plain, "/restapis/abc/dev/_user_request_"), t("abc", "dev", "/"));
+        assert_eq!(
+            resolve(plain, "/restapis/abc/dev/_user_request_"),
+            t("abc", "dev", "/")
+        );
         assert_eq!(resolve(plain, "/restapis/abc/dev/_user_request_x"), None);
         assert_eq!(resolve(plain, "/restapis/abc/dev"), None);
         assert_eq!(resolve(plain, "/pets"), None);

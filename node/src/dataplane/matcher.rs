@@ -203,10 +203,16 @@ mod tests {
         // Static `mine` has only DELETE: GET falls back to `{petId}`.
         let (m, p) = hit(&r, Verb::Get, "/pets/mine").unwrap();
         assert_eq!((m.as_str(), p[0].1.as_str()), ("GET /pets/{petId}", "mine"));
-        assert_eq!(hit(&r, Verb::Delete, "/pets/mine").unwrap().0, "DELETE /pets/mine");
+        assert_eq!(
+            hit(&r, Verb::Delete, "/pets/mine").unwrap().0,
+            "DELETE /pets/mine"
+        );
         // ANY on a nested resource.
         let (m, p) = hit(&r, Verb::Patch, "/pets/7/toys").unwrap();
-        assert_eq!((m.as_str(), p[0].1.as_str()), ("ANY /pets/{petId}/toys", "7"));
+        assert_eq!(
+            (m.as_str(), p[0].1.as_str()),
+            ("ANY /pets/{petId}/toys", "7")
+        );
         // POST on /pets/7 has no method: the greedy root catches it.
         let (m, p) = hit(&r, Verb::Post, "/pets/7").unwrap();
         assert_eq!(m, "ANY /{proxy+}");

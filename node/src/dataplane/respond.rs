@@ -124,26 +124,6 @@ pub fn write_common_head(
     }
 }
 
-/// Writes a complete response with a body and a content type.
-pub fn write_full(
-    out: &mut Vec<u8>,
-    ctx: &mut ResponseContext,
-    status: u16,
-    request_id: &RequestId,
-    conn: ConnState,
-    content_type: &[u8],
-    body: &[u8],
-    head_request: bool,
-) {
-    write_common_head(out, ctx, status, request_id, conn);
-    write_header(out, b"Content-Type", content_type);
-    write_content_length(out, body.len());
-    out.extend_from_slice(b"\r\n");
-    if !head_request {
-        out.extend_from_slice(body);
-    }
-}
-
 /// Writes an AWS-style JSON error: `{"message":"..."}`, with `x-amzn-ErrorType` where AWS sends
 /// one.
 pub fn write_error(
@@ -198,7 +178,15 @@ mod tests {
         let mut c = ResponseContext::new();
         let id = c.request_id();
         let mut out = Vec::new();
-        write_error(&mut out, &mut c, 403, &id, ConnState::Close, None, "Missing \"x\"");
+        write_error(
+            &mut out,
+            &mut c,
+            403,
+            &id,
+            ConnState::Close,
+            None,
+            "Missing \"x\"",
+        );
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 403 Forbidden\r\n"));
         assert!(text.contains("Connection: close\r\n"));

@@ -191,7 +191,8 @@ pub enum ValueSource {
 pub fn compile_all(reg: &Registry) -> RoutingTable {
     let mut t = RoutingTable::default();
     for api in reg.apis.values() {
-        t.apis.insert(api.id.as_str().into(), Arc::new(compile_api(api)));
+        t.apis
+            .insert(api.id.as_str().into(), Arc::new(compile_api(api)));
     }
     t
 }
@@ -350,8 +351,10 @@ pub fn select_integration_response<'a>(
 
 fn compile_mock(i: &Integration) -> MockIntegration {
     let selected_status = mock_status(i);
-    let chosen =
-        select_integration_response(i.integration_responses.values(), &selected_status.to_string());
+    let chosen = select_integration_response(
+        i.integration_responses.values(),
+        &selected_status.to_string(),
+    );
     let response = chosen.map(|r| {
         let status = r.status_code.parse::<u16>().unwrap_or(200);
         let (content_type, body) = r
@@ -400,7 +403,9 @@ fn valid_header(name: &str, value: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-        && value.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+        && value
+            .bytes()
+            .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 /// Replaces `${stageVariables.name}` with the stage's value (empty when unset).
@@ -552,10 +557,16 @@ mod tests {
     fn stage_variables_are_substituted() {
         let s = stage(&[("host", "127.0.0.1:9"), ("v", "x")]);
         assert_eq!(
-            substitute_stage_variables("http://${stageVariables.host}/a/${stageVariables.v}/${stageVariables.none}", &s),
+            substitute_stage_variables(
+                "http://${stageVariables.host}/a/${stageVariables.v}/${stageVariables.none}",
+                &s
+            ),
             "http://127.0.0.1:9/a/x/"
         );
-        assert_eq!(substitute_stage_variables("${stageVariables.open", &s), "${stageVariables.open");
+        assert_eq!(
+            substitute_stage_variables("${stageVariables.open", &s),
+            "${stageVariables.open"
+        );
     }
 
     #[test]
@@ -565,7 +576,10 @@ mod tests {
             uri: Some("http://${stageVariables.host}/pets/{id}/{proxy}?a=1".into()),
             http_method: Some("ANY".into()),
             request_parameters: BTreeMap::from([
-                ("integration.request.path.id".into(), "method.request.path.petId".into()),
+                (
+                    "integration.request.path.id".into(),
+                    "method.request.path.petId".into(),
+                ),
                 ("integration.request.header.X-Stage".into(), "'dev'".into()),
             ]),
             ..Default::default()
@@ -584,7 +598,10 @@ mod tests {
                 UriPiece::Param("proxy".into()),
             ]
         );
-        assert_eq!(p.headers, vec![("X-Stage".into(), ValueSource::Literal("dev".into()))]);
+        assert_eq!(
+            p.headers,
+            vec![("X-Stage".into(), ValueSource::Literal("dev".into()))]
+        );
         assert!(compile_http_proxy(
             &Integration {
                 uri: Some("ftp://x".into()),

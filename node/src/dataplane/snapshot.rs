@@ -38,6 +38,10 @@ impl SharedRoutes {
 }
 
 /// A worker's view of the shared table.
+///
+/// The `Rc<Arc<_>>` is deliberate: handing a request an `Rc` clone is a plain increment on this
+/// core, where an `Arc` clone would bounce the table's shared counter between cores.
+#[allow(clippy::redundant_allocation)]
 pub struct LocalRoutes {
     shared: Arc<SharedRoutes>,
     version: u64,

@@ -4,10 +4,10 @@ use super::http1::{
     is_hop_by_hop, parse_response_head, BodyKind, ChunkedDecoder, ResponseHead, MAX_BODY_BYTES,
 };
 use super::io::read_more;
-use monoio::io::AsyncWriteRentExt;
 use super::matcher::Captures;
 use super::request::Request;
 use super::routing::{HttpProxyIntegration, UriPiece, ValueSource};
+use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -357,7 +357,10 @@ mod tests {
             method: None,
             authority: "127.0.0.1:9".into(),
             host_header: "backend".into(),
-            path: vec![UriPiece::Lit("/v1/".into()), UriPiece::Param("petId".into())],
+            path: vec![
+                UriPiece::Lit("/v1/".into()),
+                UriPiece::Param("petId".into()),
+            ],
             base_query: "k=v".into(),
             timeout: Duration::from_secs(1),
             headers: vec![("X-Stage".into(), ValueSource::Literal("dev".into()))],
@@ -365,7 +368,10 @@ mod tests {
         let mut out = Vec::new();
         build_request(&p, &req, &caps, &mut out);
         let text = String::from_utf8(out).unwrap();
-        assert!(text.starts_with("POST /v1/42?k=v&x=1 HTTP/1.1\r\nHost: backend\r\n"), "{text}");
+        assert!(
+            text.starts_with("POST /v1/42?k=v&x=1 HTTP/1.1\r\nHost: backend\r\n"),
+            "{text}"
+        );
         assert!(text.contains("X-Custom: yes\r\n"));
         assert!(!text.contains("Connection"));
         assert!(text.contains("X-Stage: dev\r\n"));

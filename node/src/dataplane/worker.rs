@@ -87,9 +87,10 @@ pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<Dat
     if addr.port() != 0 {
         // SO_REUSEPORT would let us share a port with another process of ours by mistake;
         // a plain bind first tells whether the port is really free.
-        drop(std::net::TcpListener::bind(addr).map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
-        })?);
+        drop(
+            std::net::TcpListener::bind(addr)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?,
+        );
     }
     let workers = cfg.workers.max(1);
     for i in 0..workers {

@@ -1,0 +1,344 @@
+//! Command line and configuration file: what a node is told, and the defaults that let it run
+//! with neither.
+//!
+//! Precedence: flags, then the TOML file (`--config`), then the embedded defaults. Admin
+//! credentials: `TOLLGATE_ACCESS_KEY_ID`/`TOLLGATE_SECRET_ACCESS_KEY`, then the file's
+//! `[[credentials]]`, then a pair generated once and kept in the data folder.
+
+use crate::dataplane::worker::Timeouts;
+use crate::sigv4::Credentials;
+use clap::{Args, Parser, Subcommand};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// `tollgate`: a self-hosted API gateway speaking Amazon API Gateway's REST API.
+#[derive(Debug, Parser)]
+#[command(name = "tollgate", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a gateway node (with no options: a single node, data in ./tollgate-data).
+    Serve(ServeArgs),
+}
+
+/// Options of `tollgate serve`.
+#[derive(Debug, Args, Default)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data-plane listen address [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Admin API listen address [default: 127.0.0.1:9090].
+    #[arg(long, value_name = "ADDR")]
+    pub admin_listen: Option<SocketAddr>,
+    /// Folder for the node's durable state [default: ./tollgate-data].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Data-plane worker threads [default: one per core].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Region signed requests must name [default: any].
+    #[arg(long)]
+    pub region: Option<String>,
+}
+
+/// The `[[credentials]]` entries of the configuration file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialConfig {
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: String,
+}
+
+/// The configuration file's shape. Unknown keys are refused, so a typo is named, not ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Data-plane listen address.
+    pub listen: Option<SocketAddr>,
+    /// Admin API listen address.
+    pub admin_listen: Option<SocketAddr>,
+    /// Data folder.
+    pub data_dir: Option<PathBuf>,
+    /// Worker threads.
+    pub workers: Option<usize>,
+    /// Region signed requests must name.
+    pub region: Option<String>,
+    /// Seconds a connection may idle between requests (default 310).
+    pub idle_timeout_secs: Option<u64>,
+    /// Seconds a client may take to send a request head (default 30).
+    pub header_read_timeout_secs: Option<u64>,
+    /// Admin credentials.
+    pub credentials: Option<Vec<CredentialConfig>>,
+}
+
+/// Where the admin credentials came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// `TOLLGATE_ACCESS_KEY_ID` / `TOLLGATE_SECRET_ACCESS_KEY`.
+    Environment,
+    /// The configuration file.
+    ConfigFile,
+    /// Generated and kept in the data folder.
+    DataDir,
+}
+
+/// A node's resolved configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// Data-plane listen address.
+    pub listen: SocketAddr,
+    /// Admin API listen address.
+    pub admin_listen: SocketAddr,
+    /// Data folder.
+    pub data_dir: PathBuf,
+    /// Worker threads.
+    pub workers: usize,
+    /// Region signed requests must name (`None`: any).
+    pub region: Option<String>,
+    /// Connection timeouts.
+    pub timeouts: Timeouts,
+    /// Admin credentials.
+    pub credentials: Vec<Credentials>,
+    /// Where they came from.
+    pub credential_source: CredentialSource,
+}
+
+/// A configuration problem, worded for the person who has to fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Resolves flags, file, environment and defaults. `env` looks up environment variables.
+    pub fn resolve(
+        args: &ServeArgs,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        let workers = args
+            .workers
+            .or(file.workers)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        if workers == 0 || workers > 1024 {
+            return Err(ConfigError(format!(
+                "workers must be between 1 and 1024, got {workers}"
+            )));
+        }
+        let secs = |v: Option<u64>, default: u64, what: &str| -> Result<Duration, ConfigError> {
+            match v.unwrap_or(default) {
+                0 => Err(ConfigError(format!("{what} must be at least 1 second"))),
+                s => Ok(Duration::from_secs(s)),
+            }
+        };
+        let timeouts = Timeouts {
+            idle: secs(file.idle_timeout_secs, 310, "idle_timeout_secs")?,
+            header_read: secs(
+                file.header_read_timeout_secs,
+                30,
+                "header_read_timeout_secs",
+            )?,
+        };
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("tollgate-data"));
+        let listen = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let admin_listen = args
+            .admin_listen
+            .or(file.admin_listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9090)));
+        if listen == admin_listen && listen.port() != 0 {
+            return Err(ConfigError(format!(
+                "the data plane and the admin API cannot both listen on {listen}"
+            )));
+        }
+        let (credentials, credential_source) =
+            match (
+                env("TOLLGATE_ACCESS_KEY_ID"),
+                env("TOLLGATE_SECRET_ACCESS_KEY"),
+            ) {
+                (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => (
+                    vec![Credentials {
+                        access_key_id: id,
+                        secret_access_key: secret,
+                    }],
+                    CredentialSource::Environment,
+                ),
+                (Some(_), None) | (None, Some(_)) => return Err(ConfigError(
+                    "set both TOLLGATE_ACCESS_KEY_ID and TOLLGATE_SECRET_ACCESS_KEY, or neither"
+                        .into(),
+                )),
+                _ => match file.credentials {
+                    Some(list) if !list.is_empty() => (
+                        list.into_iter()
+                            .map(|c| Credentials {
+                                access_key_id: c.access_key_id,
+                                secret_access_key: c.secret_access_key,
+                            })
+                            .collect(),
+                        CredentialSource::ConfigFile,
+                    ),
+                    _ => (vec![], CredentialSource::DataDir),
+                },
+            };
+        Ok(Config {
+            listen,
+            admin_listen,
+            data_dir,
+            workers,
+            region: args.region.clone().or(file.region),
+            timeouts,
+            credentials,
+            credential_source,
+        })
+    }
+}
+
+fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))
+}
+
+/// Reads the admin credentials kept in the data folder, generating them on first start.
+pub fn data_dir_credentials(dir: &Path) -> std::io::Result<Credentials> {
+    let path = dir.join("admin-credentials.toml");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let c: CredentialConfig = toml::from_str(&text).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
+            })?;
+            Ok(Credentials {
+                access_key_id: c.access_key_id,
+                secret_access_key: c.secret_access_key,
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let c = CredentialConfig {
+                access_key_id: format!("AKTG{}", crate::ids::random_id(16).to_uppercase()),
+                secret_access_key: crate::ids::random_secret(40),
+            };
+            let text = toml::to_string(&c).map_err(std::io::Error::other)?;
+            std::fs::create_dir_all(dir)?;
+            write_private(&path, text.as_bytes())?;
+            Ok(Credentials {
+                access_key_id: c.access_key_id,
+                secret_access_key: c.secret_access_key,
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let c = Config::resolve(&ServeArgs::default(), no_env).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.admin_listen.to_string(), "127.0.0.1:9090");
+        assert_eq!(c.data_dir, PathBuf::from("tollgate-data"));
+        assert_eq!(c.credential_source, CredentialSource::DataDir);
+        assert!(c.workers >= 1);
+    }
+
+    #[test]
+    fn flags_beat_file_and_env_beats_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:7000\"\nworkers = 3\n[[credentials]]\naccess_key_id = \"A\"\nsecret_access_key = \"S\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            workers: Some(2),
+            ..Default::default()
+        };
+        let c = Config::resolve(&args, no_env).unwrap();
+        assert_eq!((c.listen.port(), c.workers), (7000, 2));
+        assert_eq!(c.credential_source, CredentialSource::ConfigFile);
+        let env = |k: &str| match k {
+            "TOLLGATE_ACCESS_KEY_ID" => Some("E".to_string()),
+            "TOLLGATE_SECRET_ACCESS_KEY" => Some("ES".to_string()),
+            _ => None,
+        };
+        let c = Config::resolve(&args, env).unwrap();
+        assert_eq!(c.credentials[0].access_key_id, "E");
+    }
+
+    #[test]
+    fn bad_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, "listne = \"127.0.0.1:7000\"\n").unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        let e = Config::resolve(&args, no_env).unwrap_err().to_string();
+        assert!(e.contains("listne"), "{e}");
+        let args = ServeArgs {
+            config: Some(dir.path().join("missing.toml")),
+            ..Default::default()
+        };
+        let e = Config::resolve(&args, no_env).unwrap_err().to_string();
+        assert!(e.contains("missing.toml"), "{e}");
+        let args = ServeArgs {
+            workers: Some(0),
+            ..Default::default()
+        };
+        assert!(Config::resolve(&args, no_env).is_err());
+    }
+
+    #[test]
+    fn generated_credentials_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = data_dir_credentials(dir.path()).unwrap();
+        let b = data_dir_credentials(dir.path()).unwrap();
+        assert_eq!(a.access_key_id, b.access_key_id);
+        assert_eq!(a.secret_access_key.len(), 40);
+    }
+}

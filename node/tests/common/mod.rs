@@ -1,0 +1,425 @@
+//! Shared pieces of the end-to-end tests: a real `tollgate` process on loopback ports, a
+//! SigV4-signing admin client, raw HTTP over TCP, and a small echo backend.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tollgate_node::sigv4;
+
+/// Access key of every test node.
+pub const ACCESS_KEY: &str = "AKIDTESTTOLLGATE";
+/// Secret of every test node.
+pub const SECRET_KEY: &str = "test-secret-key-0123456789abcdefghijklmn";
+
+/// A running `tollgate serve`, killed on drop.
+pub struct TestNode {
+    child: Child,
+    /// Data-plane address.
+    pub data: SocketAddr,
+    /// Admin API address.
+    pub admin: SocketAddr,
+    /// The node's data folder (kept while the node lives).
+    pub dir: tempfile::TempDir,
+    /// What the node printed at start.
+    pub banner: String,
+}
+
+impl TestNode {
+    /// Starts a node with a fresh data folder.
+    pub fn start(extra: &[&str]) -> TestNode {
+        Self::start_in(tempfile::tempdir().expect("tempdir"), extra)
+    }
+
+    /// Starts a node on an existing data folder (restarts).
+    pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> TestNode {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+        cmd.arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(extra)
+            .env("TOLLGATE_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("TOLLGATE_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env("TOLLGATE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("spawn tollgate");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut data, mut admin, mut banner) = (None, None, String::new());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while data.is_none() || admin.is_none() {
+            assert!(Instant::now() < deadline, "node did not start: {banner}");
+            let Some(Ok(line)) = lines.next() else {
+                panic!("node exited before it was ready: {banner}");
+            };
+            banner.push_str(&line);
+            banner.push('\n');
+            if let Some(rest) = line.strip_prefix("data plane: http://") {
+                data = rest.split(' ').next().and_then(|a| a.parse().ok());
+            }
+            if let Some(rest) = line.strip_prefix("admin API: http://") {
+                admin = rest.trim().parse().ok();
+            }
+        }
+        // Keep draining stdout so the node never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        TestNode {
+            child,
+            data: data.expect("data address"),
+            admin: admin.expect("admin address"),
+            dir,
+            banner,
+        }
+    }
+
+    /// Stops the node (SIGKILL: no chance to flush anything not already durable) and returns
+    /// its data folder.
+    pub fn kill(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"))
+    }
+
+    /// A signed admin call; returns the status and the JSON body (Null when empty).
+    pub fn admin(&self, method: &str, path_and_query: &str, body: Option<Value>) -> (u16, Value) {
+        admin_call(self.admin, method, path_and_query, body, SECRET_KEY)
+    }
+
+    /// A signed admin call that must succeed (2xx); returns the body.
+    pub fn admin_ok(&self, method: &str, path_and_query: &str, body: Option<Value>) -> Value {
+        let (status, v) = self.admin(method, path_and_query, body);
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path_and_query} -> {status} {v}"
+        );
+        v
+    }
+
+    /// Sends `raw` bytes to the data plane and reads until the server closes (or 5 s pass).
+    pub fn raw(&self, raw: &[u8]) -> Vec<u8> {
+        raw_exchange(self.data, raw)
+    }
+
+    /// One request to the data plane over a fresh connection.
+    pub fn get(&self, host: &str, path: &str) -> Response {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        parse_response(&self.raw(req.as_bytes())).expect("a response")
+    }
+
+    /// A request with method, headers and body.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        let mut req =
+            format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        let mut bytes = req.into_bytes();
+        bytes.extend_from_slice(body);
+        parse_response(&self.raw(&bytes)).expect("a response")
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends `raw` and reads until the peer closes or 5 seconds pass.
+pub fn raw_exchange(addr: SocketAddr, raw: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(raw).expect("write");
+    let mut out = Vec::new();
+    let mut buf = [0u8; 16384];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    out
+}
+
+/// A parsed HTTP response.
+#[derive(Debug)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Headers (names as sent).
+    pub headers: Vec<(String, String)>,
+    /// Body (de-chunked).
+    pub body: Vec<u8>,
+    /// Bytes of the whole message.
+    pub len: usize,
+}
+
+impl Response {
+    /// First header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Parses the first response in `bytes`.
+pub fn parse_response(bytes: &[u8]) -> Option<Response> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut r = httparse::Response::new(&mut headers);
+    let httparse::Status::Complete(head_len) = r.parse(bytes).ok()? else {
+        return None;
+    };
+    let status = r.code?;
+    let headers: Vec<(String, String)> = r
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_string(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
+        .collect();
+    let find = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.clone())
+    };
+    let rest = &bytes[head_len..];
+    let (body, used) = if find("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        let mut body = Vec::new();
+        let mut pos = 0;
+        loop {
+            let line_end = rest[pos..].windows(2).position(|w| w == b"\r\n")? + pos;
+            let size =
+                usize::from_str_radix(std::str::from_utf8(&rest[pos..line_end]).ok()?, 16).ok()?;
+            pos = line_end + 2;
+            if size == 0 {
+                pos += 2;
+                break;
+            }
+            body.extend_from_slice(rest.get(pos..pos + size)?);
+            pos += size + 2;
+        }
+        (body, pos)
+    } else if let Some(cl) = find("content-length") {
+        let n: usize = cl.trim().parse().ok()?;
+        (rest.get(..n)?.to_vec(), n)
+    } else if (100..200).contains(&status) || status == 204 || status == 304 {
+        (Vec::new(), 0)
+    } else {
+        (rest.to_vec(), rest.len())
+    };
+    Some(Response {
+        status,
+        headers,
+        body,
+        len: head_len + used,
+    })
+}
+
+/// Parses every response in `bytes`, in order.
+pub fn parse_all(mut bytes: &[u8]) -> Vec<Response> {
+    let mut out = Vec::new();
+    while let Some(r) = parse_response(bytes) {
+        bytes = &bytes[r.len..];
+        out.push(r);
+    }
+    out
+}
+
+/// A SigV4-signed admin call over a fresh connection.
+pub fn admin_call(
+    addr: SocketAddr,
+    method: &str,
+    path_and_query: &str,
+    body: Option<Value>,
+    secret: &str,
+) -> (u16, Value) {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let host = addr.to_string();
+    let mut headers = vec![("host".to_string(), host.clone())];
+    if !body.is_empty() {
+        headers.push(("content-type".to_string(), "application/json".to_string()));
+    }
+    let creds = sigv4::Credentials {
+        access_key_id: ACCESS_KEY.into(),
+        secret_access_key: secret.into(),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let added = sigv4::sign(
+        &sigv4::Request {
+            method,
+            path,
+            query,
+            headers: &headers,
+            body: body.as_bytes(),
+        },
+        &creds,
+        "us-east-1",
+        "apigateway",
+        now,
+    );
+    let mut req = format!("{method} {path_and_query} HTTP/1.1\r\n");
+    for (k, v) in headers.iter().chain(added.iter()) {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    let resp = parse_response(&raw_exchange(addr, req.as_bytes())).expect("admin response");
+    let v = if resp.body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&resp.body).unwrap_or(Value::Null)
+    };
+    (resp.status, v)
+}
+
+/// A backend that answers every request with a JSON echo of it. Paths starting with
+/// `/slow` wait 3 s first; `/chunked` answers chunked. Counts requests.
+pub struct EchoBackend {
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Requests served.
+    pub count: Arc<AtomicUsize>,
+}
+
+impl EchoBackend {
+    /// Starts the backend on a loopback port.
+    pub fn start() -> EchoBackend {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind backend");
+        let addr = listener.local_addr().unwrap();
+        let count = Arc::new(AtomicUsize::new(0));
+        let c2 = count.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let c = c2.clone();
+                std::thread::spawn(move || echo_conn(stream, c));
+            }
+        });
+        EchoBackend { addr, count }
+    }
+}
+
+fn echo_conn(mut s: TcpStream, count: Arc<AtomicUsize>) {
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 8192];
+    loop {
+        // Parse one request from buf, reading as needed.
+        let (head_len, method, path, headers, clen) = loop {
+            let mut hs = [httparse::EMPTY_HEADER; 64];
+            let mut req = httparse::Request::new(&mut hs);
+            if let Ok(httparse::Status::Complete(n)) = req.parse(&buf) {
+                let headers: Vec<(String, String)> = req
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.name.to_ascii_lowercase(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
+                    .collect();
+                let clen = headers
+                    .iter()
+                    .find(|(k, _)| k == "content-length")
+                    .and_then(|(_, v)| v.parse::<usize>().ok())
+                    .unwrap_or(0);
+                break (
+                    n,
+                    req.method.unwrap_or("").to_string(),
+                    req.path.unwrap_or("").to_string(),
+                    headers,
+                    clen,
+                );
+            }
+            match s.read(&mut tmp) {
+                Ok(0) | Err(_) => return,
+                Ok(k) => buf.extend_from_slice(&tmp[..k]),
+            }
+        };
+        while buf.len() < head_len + clen {
+            match s.read(&mut tmp) {
+                Ok(0) | Err(_) => return,
+                Ok(k) => buf.extend_from_slice(&tmp[..k]),
+            }
+        }
+        let body = String::from_utf8_lossy(&buf[head_len..head_len + clen]).into_owned();
+        buf.drain(..head_len + clen);
+        count.fetch_add(1, Ordering::SeqCst);
+        if path.starts_with("/slow") {
+            std::thread::sleep(Duration::from_secs(3));
+        }
+        let hmap: serde_json::Map<String, Value> = headers
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        let echo = serde_json::json!({
+            "method": method, "path": path, "headers": hmap, "body": body
+        })
+        .to_string();
+        let resp = if path.starts_with("/chunked") {
+            let half = echo.len() / 2;
+            format!(
+                "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nX-Backend: echo\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{}\r\n{:x}\r\n{}\r\n0\r\n\r\n",
+                half,
+                &echo[..half],
+                echo.len() - half,
+                &echo[half..]
+            )
+        } else {
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Backend: echo\r\nConnection: keep-alive\r\nContent-Length: {}\r\n\r\n{}",
+                echo.len(),
+                echo
+            )
+        };
+        if s.write_all(resp.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// A loopback address on which nothing listens (bound, then released).
+pub fn dead_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    drop(l);
+    a
+}
