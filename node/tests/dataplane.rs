@@ -91,7 +91,7 @@ fn setup(n: &TestNode, backend: &EchoBackend) -> Api {
         &pet,
         "GET",
         json!({
-            "type": "HTTP_PROXY", "integrationHttpMethod": "GET",
+            "type": "HTTP_PROXY", "httpMethod": "GET",
             "uri": format!("http://{}/backend/pets/{{id}}", backend.addr),
             "requestParameters": { "integration.request.path.id": "method.request.path.petId" }
         }),
@@ -110,7 +110,7 @@ fn setup(n: &TestNode, backend: &EchoBackend) -> Api {
         &greedy,
         "ANY",
         json!({
-            "type": "HTTP_PROXY", "integrationHttpMethod": "ANY",
+            "type": "HTTP_PROXY", "httpMethod": "ANY",
             "uri": "http://${stageVariables.backend}/{proxy}",
             "requestParameters": { "integration.request.path.proxy": "method.request.path.proxy" }
         }),
@@ -123,7 +123,7 @@ fn setup(n: &TestNode, backend: &EchoBackend) -> Api {
         &slow,
         "GET",
         json!({
-            "type": "HTTP_PROXY", "integrationHttpMethod": "GET",
+            "type": "HTTP_PROXY", "httpMethod": "GET",
             "uri": format!("http://{}/slow", backend.addr), "timeoutInMillis": 1000
         }),
     );
@@ -135,7 +135,7 @@ fn setup(n: &TestNode, backend: &EchoBackend) -> Api {
         &dead,
         "GET",
         json!({
-            "type": "HTTP_PROXY", "integrationHttpMethod": "GET",
+            "type": "HTTP_PROXY", "httpMethod": "GET",
             "uri": format!("http://{}/", dead_addr())
         }),
     );

@@ -1,0 +1,197 @@
+//! The hyper glue: one HTTP/1.1 connection, and the life of one admin call — body (with a
+//! size and time limit), SigV4 verification, routing, the operation, and the answer in AWS's
+//! shape with an `x-amzn-RequestId` header.
+
+use super::error::ApiError;
+use super::ops::{self, Reply};
+use super::paging::Query;
+use super::{router, AdminState};
+use crate::sigv4;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Body;
+use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rand::RngCore;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Largest request body accepted (10 MiB, as AWS).
+pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// How long a client may take to send its request head.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to send its request body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+/// The service name in the credential scope.
+pub const SERVICE: &str = "apigateway";
+
+/// Serves one connection until the client closes it or it fails.
+pub async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    state: Arc<AdminState>,
+) {
+    let _ = stream.set_nodelay(true);
+    let svc = service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(handle(req, &state).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), svc);
+    if let Err(e) = conn.await {
+        tracing::debug!(%peer, error = %e, "admin connection ended with an error");
+    }
+}
+
+/// A random UUID (version 4), AWS's request id format.
+pub fn request_id() -> String {
+    let mut b = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// Answers one admin call; never fails (errors become AWS error answers).
+pub async fn handle<B>(req: Request<B>, state: &AdminState) -> Response<Full<Bytes>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let started = Instant::now();
+    let id = request_id();
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    let result = process(req, state).await;
+    let (status, body, error_type) = match result {
+        Ok(r) => (r.status, r.body, None),
+        Err(e) => {
+            let body = e.body();
+            (e.status, body, Some((e.error_type, e.message)))
+        }
+    };
+    match &error_type {
+        Some((t, m)) if status >= 500 => tracing::warn!(
+            request_id = %id, %method, %path, status, error = %t, message = %m,
+            elapsed_us = started.elapsed().as_micros() as u64, "admin call failed"
+        ),
+        Some((t, m)) => tracing::info!(
+            request_id = %id, %method, %path, status, error = %t, message = %m,
+            elapsed_us = started.elapsed().as_micros() as u64, "admin call refused"
+        ),
+        None => tracing::debug!(
+            request_id = %id, %method, %path, status,
+            elapsed_us = started.elapsed().as_micros() as u64, "admin call"
+        ),
+    }
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        h.insert("x-amzn-RequestId", v);
+    }
+    if let Some((t, _)) = error_type {
+        h.insert("x-amzn-ErrorType", HeaderValue::from_static(t));
+    }
+    resp
+}
+
+/// Reads the body, then verifies, routes and runs the call.
+async fn process<B>(req: Request<B>, state: &AdminState) -> Result<Reply, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(ApiError::too_large(MAX_BODY_BYTES));
+    }
+    let collected =
+        tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY_BYTES).collect())
+            .await
+            .map_err(|_| ApiError::bad_request("Timed out reading the request body"))?;
+    let body = match collected {
+        Ok(c) => c.to_bytes(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return Err(ApiError::too_large(MAX_BODY_BYTES))
+        }
+        Err(e) => {
+            return Err(ApiError::bad_request(format!(
+                "Could not read the request body: {e}"
+            )))
+        }
+    };
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let path = parts.uri.path();
+    let query = parts.uri.query().unwrap_or("");
+    let signed = sigv4::Request {
+        method: parts.method.as_str(),
+        path,
+        query,
+        headers: &headers,
+        body: &body,
+    };
+    let secret_for = |key: &str| {
+        state
+            .credentials
+            .iter()
+            .find(|c| c.access_key_id == key)
+            .map(|c| c.secret_access_key.clone())
+    };
+    sigv4::verify(
+        &signed,
+        secret_for,
+        state.region.as_deref(),
+        SERVICE,
+        crate::ids::now_epoch(),
+    )
+    .map_err(|e| ApiError::auth(e.status(), e.error_type(), e.message()))?;
+    let op = router::route(parts.method.as_str(), path).ok_or_else(ApiError::unknown_operation)?;
+    ops::dispatch(state, op, &Query::parse(query), &body).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_v4_uuids() {
+        let id = request_id();
+        assert_eq!(id.len(), 36);
+        let dashes: Vec<usize> = id.match_indices('-').map(|(i, _)| i).collect();
+        assert_eq!(dashes, [8, 13, 18, 23]);
+        assert_eq!(&id[14..15], "4");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"));
+        assert_ne!(request_id(), id);
+    }
+}

@@ -1,0 +1,167 @@
+//! The AWS JSON shapes of the admin API's request bodies.
+//!
+//! Every member is optional here (what is required is checked by the operation, with AWS's
+//! wording); unknown members are ignored, as AWS ignores members a newer SDK may send.
+
+use super::error::ApiError;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Parses a JSON request body; an empty body is `{}`.
+pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("Invalid request body: {e}")))
+}
+
+/// `EndpointConfiguration` as sent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct EndpointConfigurationIn {
+    pub types: Option<Vec<String>>,
+}
+
+/// CreateRestApi.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct CreateRestApiIn {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub version: Option<String>,
+    pub clone_from: Option<String>,
+    pub binary_media_types: Option<Vec<String>>,
+    pub minimum_compression_size: Option<i64>,
+    pub api_key_source: Option<String>,
+    pub endpoint_configuration: Option<EndpointConfigurationIn>,
+    pub tags: Option<BTreeMap<String, String>>,
+    pub disable_execute_api_endpoint: Option<bool>,
+}
+
+/// CreateResource.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct CreateResourceIn {
+    pub path_part: Option<String>,
+}
+
+/// PutMethod.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct PutMethodIn {
+    pub authorization_type: Option<String>,
+    pub authorizer_id: Option<String>,
+    pub api_key_required: Option<bool>,
+    pub operation_name: Option<String>,
+    pub request_parameters: Option<BTreeMap<String, bool>>,
+    pub request_models: Option<BTreeMap<String, String>>,
+    pub request_validator_id: Option<String>,
+    pub authorization_scopes: Option<Vec<String>>,
+}
+
+/// PutIntegration. (`httpMethod` is the integration's verb on the wire, named
+/// `integrationHttpMethod` in the SDKs; that name is accepted too.)
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct PutIntegrationIn {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    #[serde(alias = "integrationHttpMethod")]
+    pub http_method: Option<String>,
+    pub uri: Option<String>,
+    pub connection_type: Option<String>,
+    pub connection_id: Option<String>,
+    pub credentials: Option<String>,
+    pub request_parameters: Option<BTreeMap<String, String>>,
+    pub request_templates: Option<BTreeMap<String, String>>,
+    pub passthrough_behavior: Option<String>,
+    pub cache_namespace: Option<String>,
+    pub cache_key_parameters: Option<Vec<String>>,
+    pub content_handling: Option<String>,
+    pub timeout_in_millis: Option<i64>,
+}
+
+/// PutMethodResponse.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct PutMethodResponseIn {
+    pub response_parameters: Option<BTreeMap<String, bool>>,
+    pub response_models: Option<BTreeMap<String, String>>,
+}
+
+/// PutIntegrationResponse.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct PutIntegrationResponseIn {
+    pub selection_pattern: Option<String>,
+    pub response_parameters: Option<BTreeMap<String, String>>,
+    pub response_templates: Option<BTreeMap<String, String>>,
+    pub content_handling: Option<String>,
+}
+
+/// CreateDeployment.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct CreateDeploymentIn {
+    pub stage_name: Option<String>,
+    pub stage_description: Option<String>,
+    pub description: Option<String>,
+    pub cache_cluster_enabled: Option<bool>,
+    pub cache_cluster_size: Option<String>,
+    pub variables: Option<BTreeMap<String, String>>,
+    pub tracing_enabled: Option<bool>,
+    pub canary_settings: Option<serde_json::Value>,
+}
+
+/// CreateStage.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct CreateStageIn {
+    pub stage_name: Option<String>,
+    pub deployment_id: Option<String>,
+    pub description: Option<String>,
+    pub cache_cluster_enabled: Option<bool>,
+    pub cache_cluster_size: Option<String>,
+    pub variables: Option<BTreeMap<String, String>>,
+    pub tracing_enabled: Option<bool>,
+    pub tags: Option<BTreeMap<String, String>>,
+    pub canary_settings: Option<serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_camel_case_and_ignores_unknown_members() {
+        let i: PutIntegrationIn = parse(
+            br#"{"type":"HTTP_PROXY","httpMethod":"GET","uri":"http://x","timeoutInMillis":100,"tlsConfig":{}}"#,
+        )
+        .unwrap();
+        assert_eq!(i.kind.as_deref(), Some("HTTP_PROXY"));
+        assert_eq!(i.http_method.as_deref(), Some("GET"));
+        assert_eq!(i.timeout_in_millis, Some(100));
+        let e: CreateRestApiIn = parse(b"").unwrap();
+        assert!(e.name.is_none());
+        assert_eq!(
+            parse::<CreateRestApiIn>(br#"{"name": 5}"#)
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(parse::<CreateRestApiIn>(b"[]").unwrap_err().status, 400);
+    }
+}

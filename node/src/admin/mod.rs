@@ -1,0 +1,56 @@
+//! The AWS-compatible admin API: the API Gateway REST API (v1) control plane, wire-compatible
+//! with botocore and `aws apigateway`, so `aws apigateway … --endpoint-url` works.
+//!
+//! A call travels: [`http`] (hyper glue: body limit, SigV4, request id, AWS error shape) →
+//! [`router`] (method and path → [`router::Operation`]) → [`ops`] (validation against the
+//! registry, one [`tollgate_proto::Command`] proposed and awaited, the result read back) →
+//! [`wire`] (model → AWS JSON). Request bodies are parsed by [`input`], `patchOperations` by
+//! [`patch`].
+//!
+//! Architecture invariant: only this module knows the AWS JSON shapes; the model in
+//! `tollgate-proto` carries no wire annotations. A write is answered only after its command is
+//! durable and applied.
+
+pub mod error;
+pub mod http;
+pub mod input;
+pub mod ops;
+pub mod paging;
+pub mod patch;
+pub mod router;
+pub mod wire;
+
+use std::sync::Arc;
+
+/// What the admin API needs: the replicated state, who may call, and where.
+pub struct AdminState {
+    /// The replicated registry: proposals go here, reads come from here.
+    pub node: tollgate_consensus::LocalNode,
+    /// The key pairs whose signatures are accepted.
+    pub credentials: Vec<crate::sigv4::Credentials>,
+    /// Region the credential scope must name; None = any.
+    pub region: Option<String>,
+}
+
+/// Serves the admin API on `listener` until the future is dropped.
+///
+/// Each connection is served by its own task (HTTP/1.1, keep-alive). Errors accepting a
+/// connection are logged and the loop goes on after a short pause (they are per-connection
+/// or transient, such as running out of file descriptors).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AdminState>,
+) -> std::io::Result<()> {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let state = state.clone();
+                tokio::spawn(http::serve_connection(stream, peer, state));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "admin API: accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! PutMethod, GetMethod, UpdateMethod, DeleteMethod and the method responses
+//! (Put/Get/Update/DeleteMethodResponse). Every change rewrites the whole method.
+
+use super::{
+    check_parameter_names, check_status_code, commit, load_method, non_empty, read_api,
+    store_method, Reply,
+};
+use crate::admin::error::ApiError;
+use crate::admin::input::{self, PutMethodIn, PutMethodResponseIn};
+use crate::admin::patch::{self, apply_to_flag_map, apply_to_map, Op, PatchOp};
+use crate::admin::router::MethodKey;
+use crate::admin::wire;
+use crate::admin::AdminState;
+use tollgate_proto::model::{Method, MethodResponse};
+use tollgate_proto::Command;
+
+const AUTHORIZATION_TYPES: &[&str] = &["NONE", "AWS_IAM", "CUSTOM", "COGNITO_USER_POOLS"];
+
+/// Where method request parameters may come from.
+pub const METHOD_REQUEST_PREFIXES: &[&str] = &[
+    "method.request.path.",
+    "method.request.querystring.",
+    "method.request.multivaluequerystring.",
+    "method.request.header.",
+    "method.request.multivalueheader.",
+];
+
+/// What a method response may declare.
+pub const METHOD_RESPONSE_PREFIXES: &[&str] = &["method.response.header."];
+
+/// Checks a method as a whole (after a put or a patch).
+fn check_method(m: &Method) -> Result<(), ApiError> {
+    if !AUTHORIZATION_TYPES.contains(&m.authorization_type.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid authorization type specified: {}. Must be one of: NONE, AWS_IAM, CUSTOM, COGNITO_USER_POOLS",
+            m.authorization_type
+        )));
+    }
+    if matches!(
+        m.authorization_type.as_str(),
+        "CUSTOM" | "COGNITO_USER_POOLS"
+    ) && m.authorizer_id.is_none()
+    {
+        return Err(ApiError::bad_request(format!(
+            "Invalid authorizer ID specified: an authorizer is required for {}",
+            m.authorization_type
+        )));
+    }
+    check_parameter_names(
+        m.request_parameters.keys(),
+        METHOD_REQUEST_PREFIXES,
+        "method request",
+    )
+}
+
+/// PutMethod (201): creates a method; an existing one is a conflict, as AWS.
+pub async fn put(state: &AdminState, k: &MethodKey, body: &[u8]) -> Result<Reply, ApiError> {
+    let i: PutMethodIn = input::parse(body)?;
+    let exists = read_api(state, &k.api, |a| {
+        let r = a
+            .resources
+            .get(&k.resource)
+            .ok_or_else(|| ApiError::invalid_id("resource", &k.resource))?;
+        Ok(r.methods.contains_key(&k.verb))
+    })?;
+    if exists {
+        return Err(ApiError::conflict(
+            "Method already exists for this resource",
+        ));
+    }
+    let method = Method {
+        http_method: k.verb.clone(),
+        authorization_type: i.authorization_type.ok_or_else(|| {
+            ApiError::bad_request(
+                "Invalid authorization type specified: authorizationType is required",
+            )
+        })?,
+        authorizer_id: non_empty(i.authorizer_id),
+        api_key_required: i.api_key_required.unwrap_or(false),
+        operation_name: non_empty(i.operation_name),
+        request_validator_id: non_empty(i.request_validator_id),
+        request_parameters: i.request_parameters.unwrap_or_default(),
+        request_models: i.request_models.unwrap_or_default(),
+        authorization_scopes: i.authorization_scopes.unwrap_or_default(),
+        method_responses: Default::default(),
+        integration: None,
+    };
+    check_method(&method)?;
+    store_method(state, k, method).await?;
+    Reply::json(201, &wire::method(&load_method(state, k)?))
+}
+
+/// GetMethod, with its integration and responses.
+pub fn get(state: &AdminState, k: &MethodKey) -> Result<Reply, ApiError> {
+    Reply::json(200, &wire::method(&load_method(state, k)?))
+}
+
+/// Applies one UpdateMethod patch operation.
+pub fn apply_patch(m: &mut Method, p: &PatchOp) -> Result<(), ApiError> {
+    let segs = p.segments();
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    match segs.as_slice() {
+        ["authorizationType"] => m.authorization_type = p.enum_value(AUTHORIZATION_TYPES)?,
+        ["authorizerId"] => m.authorizer_id = p.optional_string()?,
+        ["apiKeyRequired"] => m.api_key_required = p.bool_value()?,
+        ["operationName"] => m.operation_name = p.optional_string()?,
+        ["requestValidatorId"] => m.request_validator_id = p.optional_string()?,
+        ["requestParameters", name] if !name.is_empty() => {
+            apply_to_flag_map(&mut m.request_parameters, name.to_string(), p)?
+        }
+        ["requestModels", ct] if !ct.is_empty() => {
+            apply_to_map(&mut m.request_models, ct.to_string(), p)?
+        }
+        ["authorizationScopes"] => {
+            let scope = p.value()?.to_string();
+            match p.op {
+                Op::Add => {
+                    if !m.authorization_scopes.contains(&scope) {
+                        m.authorization_scopes.push(scope);
+                    }
+                }
+                Op::Remove => m.authorization_scopes.retain(|s| *s != scope),
+                _ => return Err(p.invalid_path()),
+            }
+        }
+        _ => return Err(p.invalid_path()),
+    }
+    Ok(())
+}
+
+/// UpdateMethod.
+pub async fn update(state: &AdminState, k: &MethodKey, body: &[u8]) -> Result<Reply, ApiError> {
+    let ops = patch::parse(body)?;
+    let mut m = load_method(state, k)?;
+    for p in &ops {
+        apply_patch(&mut m, p)?;
+    }
+    check_method(&m)?;
+    store_method(state, k, m).await?;
+    get(state, k)
+}
+
+/// DeleteMethod (204).
+pub async fn delete(state: &AdminState, k: &MethodKey) -> Result<Reply, ApiError> {
+    commit(
+        state,
+        Command::DeleteMethod {
+            api_id: k.api.clone(),
+            resource_id: k.resource.clone(),
+            http_method: k.verb.clone(),
+        },
+    )
+    .await?;
+    Ok(Reply::empty(204))
+}
+
+fn no_response() -> ApiError {
+    ApiError::not_found("Invalid Response status code specified")
+}
+
+fn check_response(r: &MethodResponse) -> Result<(), ApiError> {
+    check_parameter_names(
+        r.response_parameters.keys(),
+        METHOD_RESPONSE_PREFIXES,
+        "method response",
+    )
+}
+
+/// PutMethodResponse (201): declares (or redeclares) a response of the method.
+pub async fn put_response(
+    state: &AdminState,
+    k: &MethodKey,
+    code: &str,
+    body: &[u8],
+) -> Result<Reply, ApiError> {
+    check_status_code(code)?;
+    let i: PutMethodResponseIn = input::parse(body)?;
+    let mut m = load_method(state, k)?;
+    let r = MethodResponse {
+        status_code: code.to_string(),
+        response_parameters: i.response_parameters.unwrap_or_default(),
+        response_models: i.response_models.unwrap_or_default(),
+    };
+    check_response(&r)?;
+    m.method_responses.insert(code.to_string(), r);
+    store_method(state, k, m).await?;
+    response_reply(state, k, code, 201)
+}
+
+fn response_reply(
+    state: &AdminState,
+    k: &MethodKey,
+    code: &str,
+    status: u16,
+) -> Result<Reply, ApiError> {
+    let m = load_method(state, k)?;
+    let r = m.method_responses.get(code).ok_or_else(no_response)?;
+    Reply::json(status, &wire::method_response(r))
+}
+
+/// GetMethodResponse.
+pub fn get_response(state: &AdminState, k: &MethodKey, code: &str) -> Result<Reply, ApiError> {
+    response_reply(state, k, code, 200)
+}
+
+/// Applies one UpdateMethodResponse patch operation.
+pub fn apply_response_patch(r: &mut MethodResponse, p: &PatchOp) -> Result<(), ApiError> {
+    let segs = p.segments();
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    match segs.as_slice() {
+        ["responseParameters", name] if !name.is_empty() => {
+            apply_to_flag_map(&mut r.response_parameters, name.to_string(), p)
+        }
+        ["responseModels", ct] if !ct.is_empty() => {
+            apply_to_map(&mut r.response_models, ct.to_string(), p)
+        }
+        _ => Err(p.invalid_path()),
+    }
+}
+
+/// UpdateMethodResponse (201, as the service model says).
+pub async fn update_response(
+    state: &AdminState,
+    k: &MethodKey,
+    code: &str,
+    body: &[u8],
+) -> Result<Reply, ApiError> {
+    let ops = patch::parse(body)?;
+    let mut m = load_method(state, k)?;
+    let r = m.method_responses.get_mut(code).ok_or_else(no_response)?;
+    for p in &ops {
+        apply_response_patch(r, p)?;
+    }
+    check_response(r)?;
+    store_method(state, k, m).await?;
+    response_reply(state, k, code, 201)
+}
+
+/// DeleteMethodResponse (204).
+pub async fn delete_response(
+    state: &AdminState,
+    k: &MethodKey,
+    code: &str,
+) -> Result<Reply, ApiError> {
+    let mut m = load_method(state, k)?;
+    m.method_responses.remove(code).ok_or_else(no_response)?;
+    store_method(state, k, m).await?;
+    Ok(Reply::empty(204))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(o: Op, path: &str, v: Option<&str>) -> PatchOp {
+        PatchOp {
+            op: o,
+            path: path.into(),
+            value: v.map(String::from),
+            from: None,
+        }
+    }
+
+    fn method() -> Method {
+        Method {
+            http_method: "GET".into(),
+            authorization_type: "NONE".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn patches_methods() {
+        let mut m = method();
+        for p in [
+            op(Op::Replace, "/authorizationType", Some("AWS_IAM")),
+            op(Op::Replace, "/apiKeyRequired", Some("true")),
+            op(Op::Replace, "/operationName", Some("ListPets")),
+            op(
+                Op::Add,
+                "/requestParameters/method.request.querystring.page",
+                Some("true"),
+            ),
+            op(Op::Add, "/requestParameters/method.request.header.x", None),
+            op(
+                Op::Remove,
+                "/requestParameters/method.request.header.x",
+                None,
+            ),
+            op(Op::Add, "/requestModels/application~1json", Some("Empty")),
+            op(Op::Add, "/authorizationScopes", Some("read")),
+        ] {
+            apply_patch(&mut m, &p).unwrap();
+        }
+        assert_eq!(m.authorization_type, "AWS_IAM");
+        assert!(m.api_key_required);
+        assert_eq!(m.operation_name.as_deref(), Some("ListPets"));
+        assert_eq!(m.request_parameters.len(), 1);
+        assert!(m.request_parameters["method.request.querystring.page"]);
+        assert_eq!(m.request_models["application/json"], "Empty");
+        assert_eq!(m.authorization_scopes, ["read"]);
+        check_method(&m).unwrap();
+    }
+
+    #[test]
+    fn refuses_bad_method_patches_and_checks() {
+        let mut m = method();
+        for p in [
+            op(Op::Replace, "/httpMethod", Some("POST")),
+            op(Op::Replace, "/authorizationType", Some("BASIC")),
+            op(Op::Replace, "/apiKeyRequired", Some("maybe")),
+            op(Op::Remove, "/requestParameters/absent", None),
+        ] {
+            assert_eq!(apply_patch(&mut m, &p).unwrap_err().status, 400, "{p:?}");
+        }
+        m.authorization_type = "CUSTOM".into();
+        assert!(check_method(&m).is_err());
+        m.authorization_type = "NONE".into();
+        m.request_parameters.insert("querystring.x".into(), true);
+        assert!(check_method(&m).is_err());
+    }
+
+    #[test]
+    fn patches_method_responses() {
+        let mut r = MethodResponse {
+            status_code: "200".into(),
+            ..Default::default()
+        };
+        apply_response_patch(
+            &mut r,
+            &op(
+                Op::Add,
+                "/responseParameters/method.response.header.X-A",
+                Some("false"),
+            ),
+        )
+        .unwrap();
+        apply_response_patch(
+            &mut r,
+            &op(Op::Add, "/responseModels/application~1json", Some("Empty")),
+        )
+        .unwrap();
+        assert!(!r.response_parameters["method.response.header.X-A"]);
+        assert_eq!(r.response_models["application/json"], "Empty");
+        check_response(&r).unwrap();
+        assert!(
+            apply_response_patch(&mut r, &op(Op::Replace, "/statusCode", Some("201"))).is_err()
+        );
+        r.response_parameters.insert("header.X".into(), true);
+        assert!(check_response(&r).is_err());
+    }
+}

@@ -1,0 +1,222 @@
+//! The operations: each validates its input against the registry, proposes one command, waits
+//! for it to be durable and applied, and answers with the result read back.
+//!
+//! Writes on this node are serialised by one lock, so that what an operation validated (or
+//! read, to modify and write back whole) is still what the command applies to. Registry read
+//! guards are only ever held inside plain (non-async) functions, never across an `.await`.
+
+mod deployments;
+mod integrations;
+mod methods;
+mod resources;
+mod restapis;
+mod stages;
+
+use super::error::ApiError;
+use super::paging::Query;
+use super::router::{MethodKey, Operation};
+use super::AdminState;
+use serde::Serialize;
+use tollgate_proto::model::{Method, RestApi};
+use tollgate_proto::{Command, Registry};
+
+/// A successful answer: status and JSON body (empty for 202/204 answers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// The body; empty when the operation returns nothing.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// A JSON answer.
+    pub fn json(status: u16, value: &impl Serialize) -> Result<Reply, ApiError> {
+        let body = serde_json::to_vec(value)
+            .map_err(|e| ApiError::internal(format!("could not encode the answer: {e}")))?;
+        Ok(Reply { status, body })
+    }
+
+    /// An answer without a body.
+    pub fn empty(status: u16) -> Reply {
+        Reply {
+            status,
+            body: Vec::new(),
+        }
+    }
+}
+
+/// Serialises this node's writes (see the module documentation).
+static WRITE_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Runs one operation.
+pub async fn dispatch(
+    state: &AdminState,
+    op: Operation,
+    query: &Query,
+    body: &[u8],
+) -> Result<Reply, ApiError> {
+    use Operation as O;
+    let _write = if op.is_write() {
+        Some(WRITE_LOCK.lock().await)
+    } else {
+        None
+    };
+    match op {
+        O::CreateRestApi => restapis::create(state, body).await,
+        O::GetRestApis => restapis::list(state, query),
+        O::GetRestApi { api } => restapis::get(state, &api),
+        O::UpdateRestApi { api } => restapis::update(state, &api, body).await,
+        O::DeleteRestApi { api } => restapis::delete(state, &api).await,
+        O::GetResources { api } => resources::list(state, &api, query),
+        O::CreateResource { api, parent } => resources::create(state, &api, &parent, body).await,
+        O::GetResource { api, resource } => resources::get(state, &api, &resource, query),
+        O::UpdateResource { api, resource } => {
+            resources::update(state, &api, &resource, body).await
+        }
+        O::DeleteResource { api, resource } => resources::delete(state, &api, &resource).await,
+        O::PutMethod(k) => methods::put(state, &k, body).await,
+        O::GetMethod(k) => methods::get(state, &k),
+        O::UpdateMethod(k) => methods::update(state, &k, body).await,
+        O::DeleteMethod(k) => methods::delete(state, &k).await,
+        O::PutMethodResponse(k, c) => methods::put_response(state, &k, &c, body).await,
+        O::GetMethodResponse(k, c) => methods::get_response(state, &k, &c),
+        O::UpdateMethodResponse(k, c) => methods::update_response(state, &k, &c, body).await,
+        O::DeleteMethodResponse(k, c) => methods::delete_response(state, &k, &c).await,
+        O::PutIntegration(k) => integrations::put(state, &k, body).await,
+        O::GetIntegration(k) => integrations::get(state, &k),
+        O::UpdateIntegration(k) => integrations::update(state, &k, body).await,
+        O::DeleteIntegration(k) => integrations::delete(state, &k).await,
+        O::PutIntegrationResponse(k, c) => integrations::put_response(state, &k, &c, body).await,
+        O::GetIntegrationResponse(k, c) => integrations::get_response(state, &k, &c),
+        O::UpdateIntegrationResponse(k, c) => {
+            integrations::update_response(state, &k, &c, body).await
+        }
+        O::DeleteIntegrationResponse(k, c) => integrations::delete_response(state, &k, &c).await,
+        O::CreateDeployment { api } => deployments::create(state, &api, body).await,
+        O::GetDeployments { api } => deployments::list(state, &api, query),
+        O::GetDeployment { api, deployment } => deployments::get(state, &api, &deployment, query),
+        O::UpdateDeployment { api, deployment } => {
+            deployments::update(state, &api, &deployment, body).await
+        }
+        O::DeleteDeployment { api, deployment } => {
+            deployments::delete(state, &api, &deployment).await
+        }
+        O::CreateStage { api } => stages::create(state, &api, body).await,
+        O::GetStages { api } => stages::list(state, &api, query),
+        O::GetStage { api, stage } => stages::get(state, &api, &stage),
+        O::UpdateStage { api, stage } => stages::update(state, &api, &stage, body).await,
+        O::DeleteStage { api, stage } => stages::delete(state, &api, &stage).await,
+    }
+}
+
+/// Proposes `cmd` and waits until it is durable and applied; the state machine's refusal
+/// becomes the matching AWS error.
+async fn commit(state: &AdminState, cmd: Command) -> Result<(), ApiError> {
+    state.node.propose(cmd).await??;
+    Ok(())
+}
+
+/// Runs `f` on the registry under a read guard (never held across an await).
+fn read<T>(
+    state: &AdminState,
+    f: impl FnOnce(&Registry) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let reg = state.node.read();
+    f(&reg)
+}
+
+/// Runs `f` on one API.
+fn read_api<T>(
+    state: &AdminState,
+    api: &str,
+    f: impl FnOnce(&RestApi) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    read(state, |reg| f(reg.api(api)?))
+}
+
+/// A copy of a method of the working tree.
+fn load_method(state: &AdminState, k: &MethodKey) -> Result<Method, ApiError> {
+    read_api(state, &k.api, |api| {
+        let res = api
+            .resources
+            .get(&k.resource)
+            .ok_or_else(|| ApiError::invalid_id("resource", &k.resource))?;
+        res.methods
+            .get(&k.verb)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found("Invalid Method identifier specified"))
+    })
+}
+
+/// Writes a whole method back (the read-modify-write of every method-level change).
+async fn store_method(state: &AdminState, k: &MethodKey, method: Method) -> Result<(), ApiError> {
+    commit(
+        state,
+        Command::PutMethod {
+            api_id: k.api.clone(),
+            resource_id: k.resource.clone(),
+            method,
+        },
+    )
+    .await
+}
+
+/// Validates the names of mapped parameters: each must start with one of `prefixes` and
+/// name something after it.
+fn check_parameter_names<'a>(
+    names: impl IntoIterator<Item = &'a String>,
+    prefixes: &[&str],
+    what: &str,
+) -> Result<(), ApiError> {
+    for name in names {
+        let ok = prefixes.iter().any(|p| {
+            name.strip_prefix(p)
+                .is_some_and(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace))
+        });
+        if !ok {
+            return Err(ApiError::bad_request(format!(
+                "Invalid {what} parameter specified: {name}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Validates an HTTP status code of a method or integration response (`[1-5]\d\d`).
+fn check_status_code(code: &str) -> Result<(), ApiError> {
+    let b = code.as_bytes();
+    if b.len() == 3 && (b'1'..=b'5').contains(&b[0]) && b[1..].iter().all(u8::is_ascii_digit) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "Invalid status code specified: {code}"
+        )))
+    }
+}
+
+/// Empty strings count as absent (AWS treats `""` as "not set" for optional strings).
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_codes_and_parameter_names() {
+        for ok in ["200", "404", "599", "100"] {
+            assert!(check_status_code(ok).is_ok(), "{ok}");
+        }
+        for bad in ["600", "20", "2000", "abc", "", "099"] {
+            assert!(check_status_code(bad).is_err(), "{bad}");
+        }
+        let p = ["method.request.path.", "method.request.header."];
+        let names = ["method.request.path.id".to_string()];
+        assert!(check_parameter_names(&names, &p, "method").is_ok());
+        for bad in ["method.request.path.", "path.id", "method.request.body.x"] {
+            assert!(check_parameter_names(&[bad.to_string()], &p, "method").is_err());
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! CreateRestApi, GetRestApis, GetRestApi, UpdateRestApi, DeleteRestApi.
+
+use super::{commit, non_empty, read, read_api, Reply};
+use crate::admin::error::ApiError;
+use crate::admin::input::{self, CreateRestApiIn};
+use crate::admin::paging::{PageRequest, Query};
+use crate::admin::patch::{self, Op, PatchOp};
+use crate::admin::wire::{self, Page};
+use crate::admin::AdminState;
+use crate::ids::{now_epoch, random_id};
+use tollgate_proto::model::RestApiSettings;
+use tollgate_proto::Command;
+
+const API_KEY_SOURCES: &[&str] = &["HEADER", "AUTHORIZER"];
+const ENDPOINT_TYPES: &[&str] = &["EDGE", "REGIONAL", "PRIVATE"];
+/// The largest `minimumCompressionSize` (10 MiB, as AWS).
+const MAX_COMPRESSION_SIZE: i64 = 10_485_760;
+
+fn check_settings(s: &RestApiSettings) -> Result<(), ApiError> {
+    if s.name.trim().is_empty() {
+        return Err(ApiError::bad_request("Invalid REST API name specified"));
+    }
+    if !API_KEY_SOURCES.contains(&s.api_key_source.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid API key source specified: {}. Must be one of: HEADER, AUTHORIZER",
+            s.api_key_source
+        )));
+    }
+    if s.endpoint_types.len() != 1 || !ENDPOINT_TYPES.contains(&s.endpoint_types[0].as_str()) {
+        return Err(ApiError::bad_request(
+            "Invalid endpoint configuration: exactly one type of EDGE, REGIONAL or PRIVATE is required",
+        ));
+    }
+    if let Some(n) = s.minimum_compression_size {
+        if !(0..=MAX_COMPRESSION_SIZE).contains(&n) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid minimum compression size specified: {n}. Must be between 0 and {MAX_COMPRESSION_SIZE}"
+            )));
+        }
+    }
+    if s.binary_media_types.iter().any(|t| t.trim().is_empty()) {
+        return Err(ApiError::bad_request("Invalid binary media type specified"));
+    }
+    Ok(())
+}
+
+/// CreateRestApi (201), optionally as a copy of `cloneFrom`.
+pub async fn create(state: &AdminState, body: &[u8]) -> Result<Reply, ApiError> {
+    let i: CreateRestApiIn = input::parse(body)?;
+    let settings = RestApiSettings {
+        name: i.name.unwrap_or_default(),
+        description: non_empty(i.description),
+        version: non_empty(i.version),
+        api_key_source: i.api_key_source.unwrap_or_else(|| "HEADER".into()),
+        endpoint_types: i
+            .endpoint_configuration
+            .and_then(|e| e.types)
+            .unwrap_or_else(|| vec!["EDGE".into()]),
+        binary_media_types: i.binary_media_types.unwrap_or_default(),
+        minimum_compression_size: i.minimum_compression_size,
+        disable_execute_api_endpoint: i.disable_execute_api_endpoint.unwrap_or(false),
+        tags: i.tags.unwrap_or_default(),
+    };
+    check_settings(&settings)?;
+    let clone_from = non_empty(i.clone_from);
+    if let Some(src) = &clone_from {
+        read(state, |reg| reg.api(src).map(|_| ()).map_err(Into::into))?;
+    }
+    let id = random_id(10);
+    commit(
+        state,
+        Command::CreateRestApi {
+            id: id.clone(),
+            root_resource_id: random_id(10),
+            settings,
+            created_date: now_epoch(),
+            clone_from,
+        },
+    )
+    .await?;
+    let out = read_api(state, &id, |api| Ok(wire::rest_api(api)))?;
+    Reply::json(201, &out)
+}
+
+/// GetRestApis: a page of APIs, by id.
+pub fn list(state: &AdminState, query: &Query) -> Result<Reply, ApiError> {
+    let page = PageRequest::from_query(query)?;
+    let items = read(state, |reg| {
+        Ok(reg
+            .apis
+            .values()
+            .map(|a| (a.id.clone(), wire::rest_api(a)))
+            .collect::<Vec<_>>())
+    })?;
+    let (item, position) = page.apply(items);
+    Reply::json(200, &Page { item, position })
+}
+
+/// GetRestApi.
+pub fn get(state: &AdminState, api: &str) -> Result<Reply, ApiError> {
+    let out = read_api(state, api, |a| Ok(wire::rest_api(a)))?;
+    Reply::json(200, &out)
+}
+
+/// Applies one UpdateRestApi patch operation.
+pub fn apply_patch(s: &mut RestApiSettings, p: &PatchOp) -> Result<(), ApiError> {
+    let segs = p.segments();
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    match segs.as_slice() {
+        ["name"] => s.name = p.required_string()?,
+        ["description"] => s.description = p.optional_string()?,
+        ["version"] => s.version = p.optional_string()?,
+        ["apiKeySource"] => s.api_key_source = p.enum_value(API_KEY_SOURCES)?,
+        ["disableExecuteApiEndpoint"] => s.disable_execute_api_endpoint = p.bool_value()?,
+        ["minimumCompressionSize"] => {
+            s.minimum_compression_size = match (p.op, p.value.as_deref()) {
+                (Op::Remove, _) | (Op::Replace, None | Some("")) => None,
+                _ => Some(p.int_value(0, MAX_COMPRESSION_SIZE)?),
+            }
+        }
+        ["binaryMediaTypes", t] if !t.is_empty() => {
+            let pos = s.binary_media_types.iter().position(|x| x == t);
+            match (p.op, pos) {
+                (Op::Add, None) => s.binary_media_types.push(t.to_string()),
+                (Op::Add, Some(_)) => {}
+                (Op::Remove, Some(i)) => {
+                    s.binary_media_types.remove(i);
+                }
+                (Op::Replace, Some(i)) => {
+                    s.binary_media_types[i] = p.required_string()?;
+                }
+                (Op::Remove | Op::Replace, None) => {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid binary media type specified: {t} is not in the list"
+                    )))
+                }
+                _ => return Err(p.invalid_path()),
+            }
+        }
+        ["endpointConfiguration", "types", old] if p.op == Op::Replace => {
+            let new = p.enum_value(ENDPOINT_TYPES)?;
+            match s.endpoint_types.iter_mut().find(|x| x == old) {
+                Some(slot) => *slot = new,
+                None => {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid endpoint type specified: {old} is not the current type"
+                    )))
+                }
+            }
+        }
+        _ => return Err(p.invalid_path()),
+    }
+    Ok(())
+}
+
+/// UpdateRestApi.
+pub async fn update(state: &AdminState, api: &str, body: &[u8]) -> Result<Reply, ApiError> {
+    let ops = patch::parse(body)?;
+    let mut settings = read_api(state, api, |a| Ok(a.settings.clone()))?;
+    for p in &ops {
+        apply_patch(&mut settings, p)?;
+    }
+    check_settings(&settings)?;
+    commit(
+        state,
+        Command::UpdateRestApi {
+            id: api.to_string(),
+            settings,
+        },
+    )
+    .await?;
+    get(state, api)
+}
+
+/// DeleteRestApi (202).
+pub async fn delete(state: &AdminState, api: &str) -> Result<Reply, ApiError> {
+    commit(
+        state,
+        Command::DeleteRestApi {
+            id: api.to_string(),
+        },
+    )
+    .await?;
+    Ok(Reply::empty(202))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(o: Op, path: &str, v: Option<&str>) -> PatchOp {
+        PatchOp {
+            op: o,
+            path: path.into(),
+            value: v.map(String::from),
+            from: None,
+        }
+    }
+
+    fn settings() -> RestApiSettings {
+        RestApiSettings {
+            name: "a".into(),
+            api_key_source: "HEADER".into(),
+            endpoint_types: vec!["EDGE".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn patches_settings() {
+        let mut s = settings();
+        for p in [
+            op(Op::Replace, "/name", Some("b")),
+            op(Op::Replace, "/description", Some("d")),
+            op(Op::Replace, "/apiKeySource", Some("AUTHORIZER")),
+            op(Op::Add, "/binaryMediaTypes/image~1png", None),
+            op(Op::Add, "/binaryMediaTypes/*~1*", None),
+            op(Op::Remove, "/binaryMediaTypes/*~1*", None),
+            op(Op::Replace, "/minimumCompressionSize", Some("1024")),
+            op(Op::Replace, "/disableExecuteApiEndpoint", Some("true")),
+            op(
+                Op::Replace,
+                "/endpointConfiguration/types/EDGE",
+                Some("REGIONAL"),
+            ),
+        ] {
+            apply_patch(&mut s, &p).unwrap();
+        }
+        assert_eq!(s.name, "b");
+        assert_eq!(s.description.as_deref(), Some("d"));
+        assert_eq!(s.api_key_source, "AUTHORIZER");
+        assert_eq!(s.binary_media_types, ["image/png"]);
+        assert_eq!(s.minimum_compression_size, Some(1024));
+        assert!(s.disable_execute_api_endpoint);
+        assert_eq!(s.endpoint_types, ["REGIONAL"]);
+        check_settings(&s).unwrap();
+        apply_patch(&mut s, &op(Op::Remove, "/minimumCompressionSize", None)).unwrap();
+        assert_eq!(s.minimum_compression_size, None);
+    }
+
+    #[test]
+    fn refuses_bad_patches() {
+        let mut s = settings();
+        for p in [
+            op(Op::Replace, "/foo", Some("x")),
+            op(Op::Replace, "/name", Some("")),
+            op(Op::Replace, "/apiKeySource", Some("QUERY")),
+            op(Op::Replace, "/minimumCompressionSize", Some("-1")),
+            op(Op::Remove, "/binaryMediaTypes/none", None),
+            op(
+                Op::Replace,
+                "/endpointConfiguration/types/PRIVATE",
+                Some("EDGE"),
+            ),
+            op(Op::Copy, "/description", Some("x")),
+        ] {
+            let e = apply_patch(&mut s, &p).unwrap_err();
+            assert_eq!(e.status, 400, "{p:?}");
+        }
+        assert_eq!(s, settings());
+        let mut bad = settings();
+        bad.endpoint_types = vec!["EDGE".into(), "REGIONAL".into()];
+        assert!(check_settings(&bad).is_err());
+    }
+}

@@ -1,0 +1,480 @@
+//! CreateStage, GetStages, GetStage, UpdateStage, DeleteStage; stage variables and
+//! per-method settings.
+//!
+//! Method settings are addressed in patch paths as `/{resourcePath}/{METHOD}/{setting}`, the
+//! resource path with `/` escaped as `~1` (`/~1pets~1{petId}/GET/throttling/rateLimit`), or
+//! `/*/*/{setting}` for the whole stage. They are kept under the key
+//! `{resourcePath without its leading slash}/{METHOD}` (`pets/{petId}/GET`) or `*/*`, as AWS
+//! shows them in `methodSettings`. A method's entry starts as a copy of the stage-wide one
+//! (`*/*`) when there is one, else from the defaults.
+
+use super::{commit, non_empty, read_api, Reply};
+use crate::admin::error::ApiError;
+use crate::admin::input::{self, CreateStageIn};
+use crate::admin::paging::Query;
+use crate::admin::patch::{self, apply_to_map, unescape, Op, PatchOp};
+use crate::admin::wire;
+use crate::admin::AdminState;
+use crate::ids::now_epoch;
+use std::collections::BTreeMap;
+use tollgate_proto::model::{MethodSetting, Stage};
+use tollgate_proto::Command;
+
+/// The cache sizes AWS offers (GB).
+pub const CACHE_SIZES: &[&str] = &["0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237"];
+/// The key of the stage-wide method settings.
+pub const ALL_METHODS: &str = "*/*";
+const LOG_LEVELS: &[&str] = &["OFF", "ERROR", "INFO"];
+const CACHE_CONTROL_STRATEGIES: &[&str] = &[
+    "FAIL_WITH_403",
+    "SUCCEED_WITH_RESPONSE_HEADER",
+    "SUCCEED_WITHOUT_RESPONSE_HEADER",
+];
+const SETTING_METHODS: &[&str] = &[
+    "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "ANY",
+];
+/// Longest stage variable value (as AWS).
+const MAX_VARIABLE_VALUE: usize = 512;
+
+/// Checks a cache cluster size.
+pub fn check_cache_size(size: &str) -> Result<(), ApiError> {
+    if CACHE_SIZES.contains(&size) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "Invalid cache cluster size specified: {size}. Must be one of: {}",
+            CACHE_SIZES.join(", ")
+        )))
+    }
+}
+
+fn check_variable(name: &str, value: &str) -> Result<(), ApiError> {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(ApiError::bad_request(format!(
+            "Stage variable name '{name}' must match [A-Za-z0-9_]+"
+        )));
+    }
+    let value_ok = !value.is_empty()
+        && value.len() <= MAX_VARIABLE_VALUE
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~:/?#&=,".contains(&b));
+    if !value_ok {
+        return Err(ApiError::bad_request(format!(
+            "Stage variable value '{value}' for '{name}' must match [A-Za-z0-9-._~:/?#&=,]+ \
+             and be at most {MAX_VARIABLE_VALUE} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks stage variables: names `[A-Za-z0-9_]+`, values `[A-Za-z0-9-._~:/?#&=,]+`.
+pub fn check_variables(vars: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    vars.iter().try_for_each(|(k, v)| check_variable(k, v))
+}
+
+/// CreateStage (201) on an existing deployment.
+pub async fn create(state: &AdminState, api: &str, body: &[u8]) -> Result<Reply, ApiError> {
+    let i: CreateStageIn = input::parse(body)?;
+    if i.canary_settings.is_some() {
+        return Err(ApiError::bad_request(
+            "Canary settings are not supported by this gateway",
+        ));
+    }
+    let stage_name = non_empty(i.stage_name)
+        .ok_or_else(|| ApiError::bad_request("Stage name only allows a-zA-Z0-9_-"))?;
+    let deployment_id = non_empty(i.deployment_id)
+        .ok_or_else(|| ApiError::bad_request("Invalid deployment identifier specified"))?;
+    let variables = i.variables.unwrap_or_default();
+    check_variables(&variables)?;
+    let cache_cluster_enabled = i.cache_cluster_enabled.unwrap_or(false);
+    let cache_cluster_size = non_empty(i.cache_cluster_size)
+        .or_else(|| cache_cluster_enabled.then(|| "0.5".to_string()));
+    if let Some(size) = &cache_cluster_size {
+        check_cache_size(size)?;
+    }
+    let now = now_epoch();
+    let stage = Stage {
+        stage_name: stage_name.clone(),
+        deployment_id,
+        description: non_empty(i.description),
+        created_date: now,
+        last_updated_date: now,
+        variables,
+        cache_cluster_enabled,
+        cache_cluster_size,
+        tracing_enabled: i.tracing_enabled.unwrap_or(false),
+        method_settings: BTreeMap::new(),
+        tags: i.tags.unwrap_or_default(),
+    };
+    commit(
+        state,
+        Command::PutStage {
+            api_id: api.to_string(),
+            stage,
+            create: true,
+        },
+    )
+    .await?;
+    stage_reply(state, api, &stage_name, 201)
+}
+
+fn load_stage(state: &AdminState, api: &str, name: &str) -> Result<Stage, ApiError> {
+    read_api(state, api, |a| {
+        a.stages
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ApiError::invalid_id("stage", name))
+    })
+}
+
+fn stage_reply(state: &AdminState, api: &str, name: &str, status: u16) -> Result<Reply, ApiError> {
+    Reply::json(status, &wire::stage(&load_stage(state, api, name)?))
+}
+
+/// GetStages: every stage (`{"item": [...]}`, no paging, as AWS), optionally only those on
+/// `deploymentId`.
+pub fn list(state: &AdminState, api: &str, query: &Query) -> Result<Reply, ApiError> {
+    let only = query.get("deploymentId").filter(|d| !d.is_empty());
+    let item = read_api(state, api, |a| {
+        Ok(a.stages
+            .values()
+            .filter(|s| only.is_none_or(|d| s.deployment_id == d))
+            .map(wire::stage)
+            .collect::<Vec<_>>())
+    })?;
+    Reply::json(200, &serde_json::json!({ "item": item }))
+}
+
+/// GetStage.
+pub fn get(state: &AdminState, api: &str, name: &str) -> Result<Reply, ApiError> {
+    stage_reply(state, api, name, 200)
+}
+
+/// The method-settings key a patch path names, and the setting path after it (empty when
+/// the path names a whole entry). `None` when the path does not name method settings.
+fn method_setting_target(p: &PatchOp) -> Option<(String, String)> {
+    let raw = p.raw_segments();
+    let (resource, method, rest) = match raw.as_slice() {
+        [r, m, rest @ ..] => (*r, *m, rest),
+        _ => return None,
+    };
+    let key = if resource == "*" && method == "*" {
+        ALL_METHODS.to_string()
+    } else {
+        let path = unescape(resource);
+        let path = path.strip_prefix('/')?;
+        if !SETTING_METHODS.contains(&method) {
+            return None;
+        }
+        format!("{path}/{method}")
+    };
+    Some((key, rest.join("/")))
+}
+
+fn apply_setting(s: &mut MethodSetting, setting: &str, p: &PatchOp) -> Result<(), ApiError> {
+    match setting {
+        "throttling/rateLimit" => s.throttling_rate_limit = p.f64_value(0.0, 1e12)?,
+        "throttling/burstLimit" => {
+            s.throttling_burst_limit = p.int_value(0, i64::from(i32::MAX))? as i32
+        }
+        "caching/enabled" => s.caching_enabled = p.bool_value()?,
+        "caching/ttlInSeconds" => s.cache_ttl_in_seconds = p.int_value(0, 3600)? as i32,
+        "caching/dataEncrypted" => s.cache_data_encrypted = p.bool_value()?,
+        "caching/requireAuthorizationForCacheControl" => {
+            s.require_authorization_for_cache_control = p.bool_value()?
+        }
+        "caching/unauthorizedCacheControlHeaderStrategy" => {
+            s.unauthorized_cache_control_header_strategy = p.enum_value(CACHE_CONTROL_STRATEGIES)?
+        }
+        "metrics/enabled" => s.metrics_enabled = p.bool_value()?,
+        "logging/loglevel" => {
+            let upper = PatchOp {
+                value: p.value.as_ref().map(|v| v.to_ascii_uppercase()),
+                ..p.clone()
+            };
+            s.logging_level = upper.enum_value(LOG_LEVELS)?
+        }
+        "logging/dataTrace" => s.data_trace_enabled = p.bool_value()?,
+        _ => return Err(p.invalid_path()),
+    }
+    Ok(())
+}
+
+/// Applies one UpdateStage patch operation. `deployment_exists` says whether a deployment id
+/// names a deployment of the API.
+pub fn apply_patch(
+    stage: &mut Stage,
+    p: &PatchOp,
+    deployment_exists: &dyn Fn(&str) -> bool,
+) -> Result<(), ApiError> {
+    let segs = p.segments();
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    match segs.as_slice() {
+        ["deploymentId"] => {
+            let id = p.required_string()?;
+            if !deployment_exists(&id) {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid deployment identifier specified: {id}"
+                )));
+            }
+            stage.deployment_id = id;
+        }
+        ["description"] => stage.description = p.optional_string()?,
+        ["cacheClusterEnabled"] => {
+            stage.cache_cluster_enabled = p.bool_value()?;
+            if stage.cache_cluster_enabled && stage.cache_cluster_size.is_none() {
+                stage.cache_cluster_size = Some("0.5".into());
+            }
+        }
+        ["cacheClusterSize"] => stage.cache_cluster_size = Some(p.enum_value(CACHE_SIZES)?),
+        ["tracingEnabled"] => stage.tracing_enabled = p.bool_value()?,
+        ["variables", name] => {
+            if p.op.sets() {
+                check_variable(name, p.value.as_deref().unwrap_or(""))?;
+            }
+            apply_to_map(&mut stage.variables, name.to_string(), p)?
+        }
+        _ => {
+            let (key, setting) = method_setting_target(p).ok_or_else(|| p.invalid_path())?;
+            if setting.is_empty() {
+                // A whole entry: only removal makes sense.
+                if p.op != Op::Remove {
+                    return Err(p.invalid_path());
+                }
+                stage.method_settings.remove(&key).ok_or_else(|| {
+                    ApiError::bad_request(format!("No method settings exist for {key}"))
+                })?;
+                return Ok(());
+            }
+            let base = stage
+                .method_settings
+                .get(ALL_METHODS)
+                .cloned()
+                .unwrap_or_default();
+            let mut entry = stage.method_settings.get(&key).cloned().unwrap_or(base);
+            apply_setting(&mut entry, &setting, p)?;
+            stage.method_settings.insert(key, entry);
+        }
+    }
+    Ok(())
+}
+
+/// UpdateStage: rollback/forward (`/deploymentId`), settings, variables, method settings.
+pub async fn update(
+    state: &AdminState,
+    api: &str,
+    name: &str,
+    body: &[u8],
+) -> Result<Reply, ApiError> {
+    let ops = patch::parse(body)?;
+    let (mut stage, deployments) = read_api(state, api, |a| {
+        let s = a
+            .stages
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ApiError::invalid_id("stage", name))?;
+        Ok((s, a.deployments.keys().cloned().collect::<Vec<_>>()))
+    })?;
+    let exists = |id: &str| deployments.iter().any(|d| d == id);
+    for p in &ops {
+        apply_patch(&mut stage, p, &exists)?;
+    }
+    stage.last_updated_date = now_epoch();
+    commit(
+        state,
+        Command::PutStage {
+            api_id: api.to_string(),
+            stage,
+            create: false,
+        },
+    )
+    .await?;
+    stage_reply(state, api, name, 200)
+}
+
+/// DeleteStage (202).
+pub async fn delete(state: &AdminState, api: &str, name: &str) -> Result<Reply, ApiError> {
+    commit(
+        state,
+        Command::DeleteStage {
+            api_id: api.to_string(),
+            stage_name: name.to_string(),
+        },
+    )
+    .await?;
+    Ok(Reply::empty(202))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(o: Op, path: &str, v: Option<&str>) -> PatchOp {
+        PatchOp {
+            op: o,
+            path: path.into(),
+            value: v.map(String::from),
+            from: None,
+        }
+    }
+
+    fn stage() -> Stage {
+        Stage {
+            stage_name: "dev".into(),
+            deployment_id: "d2".into(),
+            ..Default::default()
+        }
+    }
+
+    fn apply(s: &mut Stage, p: PatchOp) -> Result<(), ApiError> {
+        apply_patch(s, &p, &|id| id == "d1" || id == "d2")
+    }
+
+    #[test]
+    fn stage_level_patches() {
+        let mut s = stage();
+        apply(&mut s, op(Op::Replace, "/deploymentId", Some("d1"))).unwrap();
+        apply(&mut s, op(Op::Replace, "/description", Some("rolled back"))).unwrap();
+        apply(
+            &mut s,
+            op(Op::Replace, "/cacheClusterEnabled", Some("true")),
+        )
+        .unwrap();
+        apply(&mut s, op(Op::Replace, "/tracingEnabled", Some("true"))).unwrap();
+        apply(
+            &mut s,
+            op(Op::Replace, "/variables/backend", Some("example.com:8080")),
+        )
+        .unwrap();
+        apply(&mut s, op(Op::Add, "/variables/other", Some("x"))).unwrap();
+        apply(&mut s, op(Op::Remove, "/variables/other", None)).unwrap();
+        assert_eq!(s.deployment_id, "d1");
+        assert_eq!(s.description.as_deref(), Some("rolled back"));
+        assert!(s.cache_cluster_enabled);
+        assert_eq!(s.cache_cluster_size.as_deref(), Some("0.5"));
+        apply(&mut s, op(Op::Replace, "/cacheClusterSize", Some("6.1"))).unwrap();
+        assert_eq!(s.cache_cluster_size.as_deref(), Some("6.1"));
+        assert!(s.tracing_enabled);
+        assert_eq!(
+            s.variables,
+            BTreeMap::from([("backend".to_string(), "example.com:8080".to_string())])
+        );
+    }
+
+    #[test]
+    fn stage_level_refusals() {
+        let mut s = stage();
+        for p in [
+            op(Op::Replace, "/deploymentId", Some("nope")),
+            op(Op::Replace, "/foo", Some("x")),
+            op(Op::Replace, "/cacheClusterSize", Some("2")),
+            op(Op::Replace, "/cacheClusterEnabled", Some("yes")),
+            op(Op::Replace, "/variables/bad-name", Some("x")),
+            op(Op::Replace, "/variables/ok", Some("has space")),
+            op(Op::Remove, "/variables/absent", None),
+            op(Op::Replace, "/*/*/throttling/nope", Some("1")),
+            op(Op::Replace, "/*/*/caching/ttlInSeconds", Some("3601")),
+            op(Op::Replace, "/*/*/logging/loglevel", Some("DEBUG")),
+            op(Op::Replace, "/~1pets/FETCH/metrics/enabled", Some("true")),
+            op(Op::Replace, "/pets/GET/metrics/enabled", Some("true")),
+            op(Op::Replace, "/*/*", Some("x")),
+            op(Op::Remove, "/*/*", None),
+        ] {
+            let e = apply(&mut s, p.clone()).unwrap_err();
+            assert_eq!(e.status, 400, "{p:?}");
+        }
+        assert_eq!(s, stage());
+        assert!(apply(&mut s, op(Op::Replace, "/foo", Some("x")))
+            .unwrap_err()
+            .message
+            .contains("Invalid patch path '/foo'"));
+    }
+
+    #[test]
+    fn method_settings() {
+        let mut s = stage();
+        apply(
+            &mut s,
+            op(Op::Replace, "/*/*/throttling/rateLimit", Some("100")),
+        )
+        .unwrap();
+        apply(
+            &mut s,
+            op(Op::Replace, "/*/*/throttling/burstLimit", Some("50")),
+        )
+        .unwrap();
+        apply(
+            &mut s,
+            op(Op::Replace, "/*/*/logging/loglevel", Some("info")),
+        )
+        .unwrap();
+        apply(
+            &mut s,
+            op(Op::Replace, "/*/*/metrics/enabled", Some("true")),
+        )
+        .unwrap();
+        let all = &s.method_settings[ALL_METHODS];
+        assert_eq!(all.throttling_rate_limit, 100.0);
+        assert_eq!(all.throttling_burst_limit, 50);
+        assert_eq!(all.logging_level, "INFO");
+        assert!(all.metrics_enabled);
+        // A method's entry starts from the stage-wide one.
+        apply(
+            &mut s,
+            op(
+                Op::Replace,
+                "/~1pets~1{petId}/GET/caching/enabled",
+                Some("true"),
+            ),
+        )
+        .unwrap();
+        apply(
+            &mut s,
+            op(
+                Op::Replace,
+                "/~1pets~1{petId}/GET/caching/ttlInSeconds",
+                Some("60"),
+            ),
+        )
+        .unwrap();
+        apply(
+            &mut s,
+            op(
+                Op::Replace,
+                "/~1pets~1{petId}/GET/caching/unauthorizedCacheControlHeaderStrategy",
+                Some("FAIL_WITH_403"),
+            ),
+        )
+        .unwrap();
+        let pet = &s.method_settings["pets/{petId}/GET"];
+        assert!(pet.caching_enabled);
+        assert_eq!(pet.cache_ttl_in_seconds, 60);
+        assert_eq!(pet.throttling_rate_limit, 100.0);
+        assert_eq!(
+            pet.unauthorized_cache_control_header_strategy,
+            "FAIL_WITH_403"
+        );
+        apply(&mut s, op(Op::Remove, "/~1pets~1{petId}/GET", None)).unwrap();
+        assert!(!s.method_settings.contains_key("pets/{petId}/GET"));
+        apply(&mut s, op(Op::Remove, "/*/*", None)).unwrap();
+        assert!(s.method_settings.is_empty());
+    }
+
+    #[test]
+    fn variables_and_cache_sizes() {
+        check_variables(&BTreeMap::from([(
+            "url".to_string(),
+            "https://h:1/p?q=1&r=2#f".to_string(),
+        )]))
+        .unwrap();
+        assert!(check_variables(&BTreeMap::from([("u".to_string(), String::new())])).is_err());
+        assert!(check_variables(&BTreeMap::from([(
+            "u".to_string(),
+            "x".repeat(MAX_VARIABLE_VALUE + 1)
+        )]))
+        .is_err());
+        assert!(check_cache_size("237").is_ok());
+        assert!(check_cache_size("1").is_err());
+    }
+}

@@ -1,0 +1,299 @@
+//! Request routing: an HTTP method and a raw path become an [`Operation`] with its URI
+//! parameters (percent-decoded), following the `requestUri`s of the API Gateway service model.
+
+use percent_encoding::percent_decode_str;
+
+/// The method of one resource: `/restapis/{api}/resources/{resource}/methods/{verb}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MethodKey {
+    /// REST API id.
+    pub api: String,
+    /// Resource id.
+    pub resource: String,
+    /// HTTP verb, upper-cased (`GET`, `ANY`, …).
+    pub verb: String,
+}
+
+/// Everything the admin API can do, with the identifiers from the path.
+#[allow(missing_docs)] // the variant names are the AWS operation names
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    CreateRestApi,
+    GetRestApis,
+    GetRestApi { api: String },
+    UpdateRestApi { api: String },
+    DeleteRestApi { api: String },
+    GetResources { api: String },
+    CreateResource { api: String, parent: String },
+    GetResource { api: String, resource: String },
+    UpdateResource { api: String, resource: String },
+    DeleteResource { api: String, resource: String },
+    PutMethod(MethodKey),
+    GetMethod(MethodKey),
+    UpdateMethod(MethodKey),
+    DeleteMethod(MethodKey),
+    PutIntegration(MethodKey),
+    GetIntegration(MethodKey),
+    UpdateIntegration(MethodKey),
+    DeleteIntegration(MethodKey),
+    PutMethodResponse(MethodKey, String),
+    GetMethodResponse(MethodKey, String),
+    UpdateMethodResponse(MethodKey, String),
+    DeleteMethodResponse(MethodKey, String),
+    PutIntegrationResponse(MethodKey, String),
+    GetIntegrationResponse(MethodKey, String),
+    UpdateIntegrationResponse(MethodKey, String),
+    DeleteIntegrationResponse(MethodKey, String),
+    CreateDeployment { api: String },
+    GetDeployments { api: String },
+    GetDeployment { api: String, deployment: String },
+    UpdateDeployment { api: String, deployment: String },
+    DeleteDeployment { api: String, deployment: String },
+    CreateStage { api: String },
+    GetStages { api: String },
+    GetStage { api: String, stage: String },
+    UpdateStage { api: String, stage: String },
+    DeleteStage { api: String, stage: String },
+}
+
+impl Operation {
+    /// Whether the operation changes state (it then takes the write lock and proposes).
+    pub fn is_write(&self) -> bool {
+        !matches!(
+            self,
+            Operation::GetRestApis
+                | Operation::GetRestApi { .. }
+                | Operation::GetResources { .. }
+                | Operation::GetResource { .. }
+                | Operation::GetMethod(_)
+                | Operation::GetIntegration(_)
+                | Operation::GetMethodResponse(..)
+                | Operation::GetIntegrationResponse(..)
+                | Operation::GetDeployments { .. }
+                | Operation::GetDeployment { .. }
+                | Operation::GetStages { .. }
+                | Operation::GetStage { .. }
+        )
+    }
+}
+
+/// Splits a raw path into percent-decoded segments (a trailing `/` is ignored). `None` when
+/// a segment is not valid UTF-8 once decoded.
+fn segments(path: &str) -> Option<Vec<String>> {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let path = path.strip_suffix('/').unwrap_or(path);
+    if path.is_empty() {
+        return Some(Vec::new());
+    }
+    path.split('/')
+        .map(|s| {
+            percent_decode_str(s)
+                .decode_utf8()
+                .ok()
+                .map(|c| c.into_owned())
+        })
+        .collect()
+}
+
+/// Finds the operation for `method` and raw `path` (no query), or `None` when there is none.
+pub fn route(method: &str, path: &str) -> Option<Operation> {
+    use Operation as O;
+    let segs = segments(path)?;
+    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let own = |x: &str| x.to_string();
+    if s.first() != Some(&"restapis") || s.iter().any(|x| x.is_empty()) {
+        return None;
+    }
+    let op = match (method, &s[1..]) {
+        ("POST", []) => O::CreateRestApi,
+        ("GET", []) => O::GetRestApis,
+        ("GET", [a]) => O::GetRestApi { api: own(a) },
+        ("PATCH", [a]) => O::UpdateRestApi { api: own(a) },
+        ("DELETE", [a]) => O::DeleteRestApi { api: own(a) },
+        ("GET", [a, "resources"]) => O::GetResources { api: own(a) },
+        (m, [a, "resources", r]) => {
+            let (api, resource) = (own(a), own(r));
+            match m {
+                "POST" => O::CreateResource {
+                    api,
+                    parent: resource,
+                },
+                "GET" => O::GetResource { api, resource },
+                "PATCH" => O::UpdateResource { api, resource },
+                "DELETE" => O::DeleteResource { api, resource },
+                _ => return None,
+            }
+        }
+        (m, [a, "resources", r, "methods", v, rest @ ..]) => {
+            let key = MethodKey {
+                api: own(a),
+                resource: own(r),
+                verb: v.to_ascii_uppercase(),
+            };
+            return method_operation(m, key, rest);
+        }
+        ("POST", [a, "deployments"]) => O::CreateDeployment { api: own(a) },
+        ("GET", [a, "deployments"]) => O::GetDeployments { api: own(a) },
+        (m, [a, "deployments", d]) => {
+            let (api, deployment) = (own(a), own(d));
+            match m {
+                "GET" => O::GetDeployment { api, deployment },
+                "PATCH" => O::UpdateDeployment { api, deployment },
+                "DELETE" => O::DeleteDeployment { api, deployment },
+                _ => return None,
+            }
+        }
+        ("POST", [a, "stages"]) => O::CreateStage { api: own(a) },
+        ("GET", [a, "stages"]) => O::GetStages { api: own(a) },
+        (m, [a, "stages", st]) => {
+            let (api, stage) = (own(a), own(st));
+            match m {
+                "GET" => O::GetStage { api, stage },
+                "PATCH" => O::UpdateStage { api, stage },
+                "DELETE" => O::DeleteStage { api, stage },
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    Some(op)
+}
+
+/// The operations below `/methods/{verb}`.
+fn method_operation(method: &str, key: MethodKey, rest: &[&str]) -> Option<Operation> {
+    use Operation as O;
+    Some(match (method, rest) {
+        ("PUT", []) => O::PutMethod(key),
+        ("GET", []) => O::GetMethod(key),
+        ("PATCH", []) => O::UpdateMethod(key),
+        ("DELETE", []) => O::DeleteMethod(key),
+        ("PUT", ["integration"]) => O::PutIntegration(key),
+        ("GET", ["integration"]) => O::GetIntegration(key),
+        ("PATCH", ["integration"]) => O::UpdateIntegration(key),
+        ("DELETE", ["integration"]) => O::DeleteIntegration(key),
+        (m, ["responses", code]) => {
+            let code = code.to_string();
+            match m {
+                "PUT" => O::PutMethodResponse(key, code),
+                "GET" => O::GetMethodResponse(key, code),
+                "PATCH" => O::UpdateMethodResponse(key, code),
+                "DELETE" => O::DeleteMethodResponse(key, code),
+                _ => return None,
+            }
+        }
+        (m, ["integration", "responses", code]) => {
+            let code = code.to_string();
+            match m {
+                "PUT" => O::PutIntegrationResponse(key, code),
+                "GET" => O::GetIntegrationResponse(key, code),
+                "PATCH" => O::UpdateIntegrationResponse(key, code),
+                "DELETE" => O::DeleteIntegrationResponse(key, code),
+                _ => return None,
+            }
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Operation as O;
+
+    fn key(verb: &str) -> MethodKey {
+        MethodKey {
+            api: "a1".into(),
+            resource: "r1".into(),
+            verb: verb.into(),
+        }
+    }
+
+    #[test]
+    fn rest_api_and_resource_routes() {
+        assert_eq!(route("POST", "/restapis"), Some(O::CreateRestApi));
+        assert_eq!(route("GET", "/restapis"), Some(O::GetRestApis));
+        assert_eq!(route("GET", "/restapis/"), Some(O::GetRestApis));
+        assert_eq!(
+            route("PATCH", "/restapis/a1"),
+            Some(O::UpdateRestApi { api: "a1".into() })
+        );
+        assert_eq!(
+            route("POST", "/restapis/a1/resources/r1"),
+            Some(O::CreateResource {
+                api: "a1".into(),
+                parent: "r1".into()
+            })
+        );
+        assert_eq!(
+            route("GET", "/restapis/a1/resources"),
+            Some(O::GetResources { api: "a1".into() })
+        );
+        assert_eq!(route("POST", "/restapis/a1/resources"), None);
+    }
+
+    #[test]
+    fn method_routes_upper_case_the_verb() {
+        assert_eq!(
+            route("PUT", "/restapis/a1/resources/r1/methods/get"),
+            Some(O::PutMethod(key("GET")))
+        );
+        assert_eq!(
+            route(
+                "DELETE",
+                "/restapis/a1/resources/r1/methods/ANY/integration"
+            ),
+            Some(O::DeleteIntegration(key("ANY")))
+        );
+        assert_eq!(
+            route("PUT", "/restapis/a1/resources/r1/methods/GET/responses/200"),
+            Some(O::PutMethodResponse(key("GET"), "200".into()))
+        );
+        assert_eq!(
+            route(
+                "GET",
+                "/restapis/a1/resources/r1/methods/GET/integration/responses/404"
+            ),
+            Some(O::GetIntegrationResponse(key("GET"), "404".into()))
+        );
+        assert_eq!(route("POST", "/restapis/a1/resources/r1/methods/GET"), None);
+    }
+
+    #[test]
+    fn deployment_and_stage_routes_decode_segments() {
+        assert_eq!(
+            route("DELETE", "/restapis/a1/deployments/d1"),
+            Some(O::DeleteDeployment {
+                api: "a1".into(),
+                deployment: "d1".into()
+            })
+        );
+        assert_eq!(
+            route("PATCH", "/restapis/a1/stages/my%2Dstage"),
+            Some(O::UpdateStage {
+                api: "a1".into(),
+                stage: "my-stage".into()
+            })
+        );
+        assert_eq!(
+            route("GET", "/restapis/a1/stages"),
+            Some(O::GetStages { api: "a1".into() })
+        );
+    }
+
+    #[test]
+    fn unknown_paths_have_no_route() {
+        for (m, p) in [
+            ("GET", "/"),
+            ("GET", "/apikeys"),
+            ("GET", "/restapis//resources"),
+            ("PUT", "/restapis/a1"),
+            ("GET", "/restapis/a1/unknown"),
+            ("GET", "/restapis/%FF"),
+            ("GET", "/restapis/a1/resources/r1/methods/GET/integration/x"),
+        ] {
+            assert_eq!(route(m, p), None, "{m} {p}");
+        }
+        assert!(!O::GetRestApis.is_write());
+        assert!(O::CreateRestApi.is_write());
+    }
+}
