@@ -92,8 +92,10 @@ fn print_banner(cfg: &Config, dp: &worker::DataPlane, admin: std::net::SocketAdd
     };
     println!("tollgate {} ready", env!("CARGO_PKG_VERSION"));
     println!(
-        "data plane: http://{data} ({} workers, {})",
-        dp.workers, dp.driver
+        "data plane: http://{data} ({} worker{}, {})",
+        dp.workers,
+        if dp.workers == 1 { "" } else { "s" },
+        dp.driver
     );
     println!("admin API: http://{admin}");
     println!("data folder: {}", cfg.data_dir.display());

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Side-by-side throughput of Tollgate and nginx on loopback, in one run, with wrk.
+# Until tollgate-bench (issue 6) lands this is the reproducible comparison behind
+# docs/BENCHMARKS.md. Needs: wrk, nginx (Debian), aws CLI; builds tollgate in release.
+# Usage: scripts/quick-compare.sh [duration_s=5] [connections=32] [workers=1]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${1:-5}; CONNS=${2:-32}; WORKERS=${3:-1}
+for t in wrk nginx aws; do command -v $t >/dev/null || { echo "missing: $t (apt-get install wrk nginx; pip install awscli)"; exit 2; }; done
+cargo build --release -q -p tollgate-node
+work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; [ -f $work/nginx.pid ] && kill $(cat $work/nginx.pid) 2>/dev/null; rm -rf $work' EXIT
+BODY='{"ok":true,"n":1}'
+cat > $work/nginx.conf <<NGX
+worker_processes $WORKERS;
+daemon on; pid $work/nginx.pid; error_log $work/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  server { listen 127.0.0.1:18097; location / { default_type application/json; return 200 '$BODY'; } }
+  server { listen 127.0.0.1:18099; location / { default_type application/json; return 200 '$BODY'; } }
+  upstream up { server 127.0.0.1:18099; keepalive 64; }
+  server { listen 127.0.0.1:18096; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }
+}
+NGX
+nginx -c $work/nginx.conf
+export TOLLGATE_ACCESS_KEY_ID=AKIDBENCH TOLLGATE_SECRET_ACCESS_KEY=benchsecret AWS_ACCESS_KEY_ID=AKIDBENCH AWS_SECRET_ACCESS_KEY=benchsecret AWS_PAGER=
+TOLLGATE_LOG=warn ./target/release/tollgate serve --listen 127.0.0.1:18098 --admin-listen 127.0.0.1:18090 --data-dir $work/data --workers $WORKERS > $work/tollgate.log &
+for _ in $(seq 50); do grep -q "admin API" $work/tollgate.log 2>/dev/null && break; sleep 0.1; done
+ag() { aws apigateway --endpoint-url http://127.0.0.1:18090 --region us-east-1 --output text "$@"; }
+API=$(ag create-rest-api --name bench --query id)
+ROOT=$(ag get-resources --rest-api-id $API --query 'items[0].id')
+for part in mock proxy; do
+  RID=$(ag create-resource --rest-api-id $API --parent-id $ROOT --path-part $part --query id)
+  ag put-method --rest-api-id $API --resource-id $RID --http-method GET --authorization-type NONE >/dev/null
+  if [ $part = mock ]; then
+    ag put-integration --rest-api-id $API --resource-id $RID --http-method GET --type MOCK --request-templates '{"application/json":"{\"statusCode\": 200}"}' >/dev/null
+    ag put-method-response --rest-api-id $API --resource-id $RID --http-method GET --status-code 200 >/dev/null
+    ag put-integration-response --rest-api-id $API --resource-id $RID --http-method GET --status-code 200 --response-templates "{\"application/json\":\"$(echo $BODY | sed 's/"/\\"/g')\"}" >/dev/null
+  else
+    ag put-integration --rest-api-id $API --resource-id $RID --http-method GET --type HTTP_PROXY --integration-http-method GET --uri http://127.0.0.1:18099/ >/dev/null
+  fi
+done
+ag create-deployment --rest-api-id $API --stage-name prod >/dev/null
+T=http://127.0.0.1:18098/restapis/$API/prod/_user_request_
+run() { printf "%-28s" "$1"; wrk -t1 -c$CONNS -d${DUR}s "$2" | awk '/Latency/{lat=$2} /Requests\/sec/{rps=$2} END{printf "%10.0f req/s  mean latency %s\n", rps, lat}'; }
+echo "workers=$WORKERS connections=$CONNS duration=${DUR}s ($(nproc) cores, wrk -t1 on the same machine)"
+for round in 1 2; do
+  run "nginx return 200" http://127.0.0.1:18097/
+  run "tollgate MOCK" $T/mock
+  run "upstream direct" http://127.0.0.1:18099/
+  run "nginx proxy_pass" http://127.0.0.1:18096/
+  run "tollgate HTTP_PROXY" $T/proxy
+done
