@@ -37,6 +37,15 @@ impl TestNode {
 
     /// Starts a node on an existing data folder (restarts).
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> TestNode {
+        Self::start_with_env(dir, extra, &[])
+    }
+
+    /// Starts a node with extra environment variables for its process.
+    pub fn start_with_env(
+        dir: tempfile::TempDir,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> TestNode {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
         cmd.arg("serve")
             .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
@@ -48,6 +57,7 @@ impl TestNode {
             .env("TOLLGATE_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        cmd.envs(env.iter().copied());
         let mut child = cmd.spawn().expect("spawn tollgate");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
