@@ -66,11 +66,11 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
             .local_addr()
             .map_err(|e| format!("admin API: {e}"))?;
         print_banner(&cfg, &dp, admin_addr);
-        let state = Arc::new(admin::AdminState {
+        let state = Arc::new(admin::AdminState::new(
             node,
-            credentials: cfg.credentials.clone(),
-            region: cfg.region.clone(),
-        });
+            cfg.credentials.clone(),
+            cfg.region.clone(),
+        ));
         tokio::select! {
             r = admin::serve(listener, state) => r.map_err(|e| format!("admin API: {e}")),
             _ = shutdown_signal() => {

@@ -30,6 +30,25 @@ pub struct AdminState {
     pub credentials: Vec<crate::sigv4::Credentials>,
     /// Region the credential scope must name; None = any.
     pub region: Option<String>,
+    /// Serialises this node's writes, so read-modify-write operations (UpdateMethod,
+    /// PutIntegration, …) on one node cannot lose each other's changes.
+    pub write_lock: tokio::sync::Mutex<()>,
+}
+
+impl AdminState {
+    /// State for serving `node` with these credentials.
+    pub fn new(
+        node: tollgate_consensus::LocalNode,
+        credentials: Vec<crate::sigv4::Credentials>,
+        region: Option<String>,
+    ) -> AdminState {
+        AdminState {
+            node,
+            credentials,
+            region,
+            write_lock: tokio::sync::Mutex::new(()),
+        }
+    }
 }
 
 /// Serves the admin API on `listener` until the future is dropped.

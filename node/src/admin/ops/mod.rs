@@ -46,9 +46,6 @@ impl Reply {
     }
 }
 
-/// Serialises this node's writes (see the module documentation).
-static WRITE_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// Runs one operation.
 pub async fn dispatch(
     state: &AdminState,
@@ -58,7 +55,7 @@ pub async fn dispatch(
 ) -> Result<Reply, ApiError> {
     use Operation as O;
     let _write = if op.is_write() {
-        Some(WRITE_LOCK.lock().await)
+        Some(state.write_lock.lock().await)
     } else {
         None
     };
