@@ -21,6 +21,9 @@ const FLUSH_AT: usize = 64 * 1024;
 /// Serves one connection until it closes, errs or times out.
 pub async fn serve(w: Rc<Worker>, mut stream: TcpStream, peer: IpAddr) {
     let mut inbuf: Vec<u8> = Vec::with_capacity(8 * 1024);
+    // Where the next request starts in `inbuf`. Served requests are not shifted out one by one;
+    // the buffer is compacted only when more input must be read.
+    let mut start = 0usize;
     let mut out: Vec<u8> = Vec::with_capacity(8 * 1024);
     let mut head = RequestHead::default();
     let mut chunked = Vec::new();
@@ -30,7 +33,7 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream, peer: IpAddr) {
     loop {
         // 1. A complete head, reading more as needed.
         let parsed = loop {
-            match parse_request_head(&inbuf, &mut head) {
+            match parse_request_head(&inbuf[start..], &mut head) {
                 Ok(true) => break Ok(()),
                 Ok(false) => {}
                 Err(e) => break Err(e),
@@ -38,6 +41,8 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream, peer: IpAddr) {
             if !out.is_empty() && write_all(&mut stream, &mut out).await.is_err() {
                 return;
             }
+            consume(&mut inbuf, start);
+            start = 0;
             let limit = if inbuf.is_empty() { idle } else { header_read };
             match monoio::time::timeout(limit, read_more(&mut stream, &mut inbuf)).await {
                 Ok(Ok(n)) if n > 0 => {}
@@ -59,7 +64,8 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream, peer: IpAddr) {
             return;
         }
         // 2. The body.
-        let body_start = head.head_len;
+        // Spans in `head` are relative to `start`; body positions below are absolute.
+        let body_start = start + head.head_len;
         let mut sent_continue = false;
         let (body_range, consumed, is_chunked) = match head.body {
             BodyKind::None | BodyKind::UntilClose => (body_start..body_start, body_start, false),
@@ -130,7 +136,8 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream, peer: IpAddr) {
             ConnState::KeepAlive11
         };
         {
-            let text = |r: std::ops::Range<usize>| std::str::from_utf8(&inbuf[r]).ok();
+            let this = &inbuf[start..];
+            let text = |r: std::ops::Range<usize>| std::str::from_utf8(&this[r]).ok();
             let (Some(method), Some(path), Some(query)) = (
                 text(head.method.clone()),
                 text(head.path.clone()),
@@ -140,7 +147,7 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream, peer: IpAddr) {
                 return;
             };
             let mut req = Request {
-                buf: &inbuf,
+                buf: this,
                 head: &head,
                 method,
                 path,
@@ -154,7 +161,12 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream, peer: IpAddr) {
             };
             super::handler::handle(&w, &mut req, conn, &mut out, &mut scratch).await;
         }
-        consume(&mut inbuf, consumed);
+        if consumed >= inbuf.len() {
+            inbuf.clear();
+            start = 0;
+        } else {
+            start = consumed;
+        }
         if conn == ConnState::Close {
             let _ = write_all(&mut stream, &mut out).await;
             return;
