@@ -31,6 +31,17 @@ pub enum ProposeError {
     /// The writer has stopped (the node is shutting down or the log failed earlier).
     #[error("the log writer has stopped")]
     Stopped,
+    /// (Cluster) No leader could be reached before the deadline; the command was not applied.
+    #[error("no leader could be reached")]
+    NoLeader,
+    /// (Cluster) The deadline passed while waiting for the command to commit; it may or may
+    /// not have been applied.
+    #[error("timed out waiting for the command to commit")]
+    Timeout,
+    /// (Cluster) The command reached the leader but its answer was lost; it may or may not
+    /// have been applied.
+    #[error("the outcome is unknown: {0}")]
+    Indeterminate(String),
 }
 
 #[derive(Serialize, Deserialize)]

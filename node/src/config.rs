@@ -9,6 +9,7 @@ use crate::dataplane::worker::Timeouts;
 use crate::sigv4::Credentials;
 use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,6 +28,9 @@ pub struct Cli {
 pub enum Command {
     /// Run a gateway node (with no options: a single node, data in ./tollgate-data).
     Serve(ServeArgs),
+    /// Cluster tools: certificates, a local cluster, membership.
+    #[command(subcommand)]
+    Cluster(crate::cluster_cli::ClusterCommand),
 }
 
 /// Options of `tollgate serve`.
@@ -50,6 +54,53 @@ pub struct ServeArgs {
     /// Region signed requests must name [default: any].
     #[arg(long)]
     pub region: Option<String>,
+    /// This node's id in the cluster [default: 1].
+    #[arg(long, value_name = "N")]
+    pub node_id: Option<u64>,
+    /// UDP address of the cluster (QUIC) endpoint [default: 127.0.0.1:9190].
+    #[arg(long, value_name = "ADDR")]
+    pub raft_listen: Option<SocketAddr>,
+}
+
+/// The `[cluster]` table of the configuration file.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterFileConfig {
+    /// This node's id (unique, never reused).
+    pub node_id: Option<u64>,
+    /// UDP address of the QUIC endpoint.
+    pub raft_listen: Option<SocketAddr>,
+    /// Address other nodes dial (default: `raft_listen`).
+    pub advertise: Option<String>,
+    /// Folder with `ca.pem`, `node.pem`, `node-key.pem` (default: `<data_dir>/tls`).
+    pub tls_dir: Option<PathBuf>,
+    /// Members to form the cluster with, as `"id@host:port"`; the lowest id initialises it.
+    pub initial_members: Option<Vec<String>>,
+    /// Wait to be added by an existing cluster instead of starting one.
+    pub join: Option<bool>,
+    /// Log entries between snapshots (default 1000).
+    pub snapshot_every: Option<u64>,
+}
+
+/// How this node takes part in the cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    /// This node's id.
+    pub node_id: u64,
+    /// UDP address of the QUIC endpoint.
+    pub raft_listen: SocketAddr,
+    /// Address other nodes dial; `None`: the bound address.
+    pub advertise: Option<String>,
+    /// Certificates folder.
+    pub tls_dir: PathBuf,
+    /// Whether the certificates may be generated (single-node default) when missing.
+    pub generate_tls: bool,
+    /// Members to initialise with (empty: this node alone, unless `join`).
+    pub initial_members: BTreeMap<u64, String>,
+    /// Wait to be added instead of initialising.
+    pub join: bool,
+    /// Log entries between snapshots.
+    pub snapshot_every: u64,
 }
 
 /// The `[[credentials]]` entries of the configuration file.
@@ -82,6 +133,8 @@ pub struct FileConfig {
     pub header_read_timeout_secs: Option<u64>,
     /// Admin credentials.
     pub credentials: Option<Vec<CredentialConfig>>,
+    /// Cluster membership and transport.
+    pub cluster: Option<ClusterFileConfig>,
 }
 
 /// Where the admin credentials came from.
@@ -114,6 +167,8 @@ pub struct Config {
     pub credentials: Vec<Credentials>,
     /// Where they came from.
     pub credential_source: CredentialSource,
+    /// Cluster settings.
+    pub cluster: ClusterSettings,
 }
 
 /// A configuration problem, worded for the person who has to fix it.
@@ -201,7 +256,9 @@ impl Config {
                     _ => (vec![], CredentialSource::DataDir),
                 },
             };
+        let cluster = resolve_cluster(args, file.cluster.unwrap_or_default(), &data_dir)?;
         Ok(Config {
+            cluster,
             listen,
             admin_listen,
             data_dir,
@@ -212,6 +269,53 @@ impl Config {
             credential_source,
         })
     }
+}
+
+fn resolve_cluster(
+    args: &ServeArgs,
+    c: ClusterFileConfig,
+    data_dir: &Path,
+) -> Result<ClusterSettings, ConfigError> {
+    let mut initial_members = BTreeMap::new();
+    for m in c.initial_members.unwrap_or_default() {
+        let (id, addr) = m
+            .split_once('@')
+            .and_then(|(id, addr)| Some((id.parse::<u64>().ok()?, addr)))
+            .filter(|(_, addr)| !addr.is_empty())
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "cluster.initial_members: {m:?} is not of the form \"id@host:port\""
+                ))
+            })?;
+        if initial_members.insert(id, addr.to_string()).is_some() {
+            return Err(ConfigError(format!(
+                "cluster.initial_members: node id {id} appears twice"
+            )));
+        }
+    }
+    let node_id = args.node_id.or(c.node_id).unwrap_or(1);
+    if node_id == 0 {
+        return Err(ConfigError("cluster node ids start at 1".into()));
+    }
+    if !initial_members.is_empty() && !initial_members.contains_key(&node_id) {
+        return Err(ConfigError(format!(
+            "cluster.initial_members does not list this node (id {node_id})"
+        )));
+    }
+    let join = c.join.unwrap_or(false);
+    Ok(ClusterSettings {
+        node_id,
+        raft_listen: args
+            .raft_listen
+            .or(c.raft_listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9190))),
+        advertise: c.advertise,
+        generate_tls: c.tls_dir.is_none() && initial_members.len() <= 1 && !join,
+        tls_dir: c.tls_dir.unwrap_or_else(|| data_dir.join("tls")),
+        initial_members,
+        join,
+        snapshot_every: c.snapshot_every.unwrap_or(1000).max(1),
+    })
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {

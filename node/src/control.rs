@@ -5,32 +5,114 @@
 //! could change, shares every other API's compiled routes with the previous table, and
 //! publishes the result to the workers.
 
+use crate::config::ClusterSettings;
 use crate::dataplane::routing::{compile_all, compile_changed};
 use crate::dataplane::snapshot::SharedRoutes;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use tollgate_consensus::LocalNode;
+use tollgate_consensus::{pki, ClusterError, LocalNode, OnApplied, RaftConfig, RaftNode, Replica};
 
-/// Opens the node's state in `dir` and keeps `routes` compiled from it.
-pub fn open_state(dir: &Path, routes: Arc<SharedRoutes>) -> std::io::Result<LocalNode> {
-    LocalNode::open(
-        &dir.join("state"),
-        Box::new(move |reg, applied| {
-            if applied.is_empty() {
-                // Recovery: build everything.
-                routes.publish(compile_all(reg));
-                return;
+/// The hook that recompiles and publishes routing tables as commands are applied.
+pub fn routes_hook(routes: Arc<SharedRoutes>) -> OnApplied {
+    Box::new(move |reg, applied| {
+        if applied.is_empty() {
+            // Recovery or snapshot install: build everything.
+            routes.publish(compile_all(reg));
+            return;
+        }
+        let changed: BTreeSet<&str> = applied
+            .iter()
+            .filter_map(|c| c.stage_affecting_api())
+            .collect();
+        if changed.is_empty() {
+            return;
+        }
+        let old = routes.load();
+        routes.publish(compile_changed(&old, reg, changed));
+    })
+}
+
+/// Opens a single-node local log in `dir` (no cluster), keeping `routes` compiled from it.
+pub fn open_local(dir: &Path, routes: Arc<SharedRoutes>) -> std::io::Result<Replica> {
+    LocalNode::open(&dir.join("state"), routes_hook(routes)).map(Replica::Local)
+}
+
+/// Opens this node's Raft member, keeping `routes` compiled from it. Creates the certificates
+/// of a single-node cluster when allowed and missing, and initialises the cluster when this
+/// node has no membership yet and is the one to do it (the lowest id of the initial members,
+/// or alone).
+pub async fn open_cluster(
+    data_dir: &Path,
+    c: &ClusterSettings,
+    routes: Arc<SharedRoutes>,
+) -> Result<Replica, String> {
+    let tls = ensure_tls(c)?;
+    let listen = if c.raft_listen.port() == 0 {
+        free_udp_port(c.raft_listen)?
+    } else {
+        c.raft_listen
+    };
+    let advertise = c.advertise.clone().unwrap_or_else(|| listen.to_string());
+    let mut rc = RaftConfig::new(
+        c.node_id,
+        data_dir.join("raft"),
+        listen,
+        advertise.clone(),
+        tls,
+    );
+    rc.snapshot_every = c.snapshot_every;
+    rc.logs_kept_after_snapshot = c.snapshot_every;
+    let node = RaftNode::start(rc, routes_hook(routes))
+        .await
+        .map_err(|e| format!("cluster node {}: {e}", c.node_id))?;
+    if node.status().members.is_empty() && !c.join {
+        let members = if c.initial_members.is_empty() {
+            BTreeMap::from([(c.node_id, advertise)])
+        } else {
+            c.initial_members.clone()
+        };
+        if members.keys().next() == Some(&c.node_id) {
+            match node.initialize(members).await {
+                Ok(()) | Err(ClusterError::AlreadyInitialized) => {}
+                Err(e) => return Err(format!("initialising the cluster: {e}")),
             }
-            let changed: BTreeSet<&str> = applied
-                .iter()
-                .filter_map(|c| c.stage_affecting_api())
-                .collect();
-            if changed.is_empty() {
-                return;
+        }
+    }
+    Ok(Replica::Raft(node))
+}
+
+fn ensure_tls(c: &ClusterSettings) -> Result<pki::ClusterTls, String> {
+    let dir = &c.tls_dir;
+    if !dir.join(pki::NODE_CERT_FILE).exists() {
+        let (ca, key) = match pki::read_ca(dir) {
+            Ok(pair) => pair,
+            Err(_) if c.generate_tls && !dir.join(pki::CA_CERT_FILE).exists() => {
+                let (ca, key) = pki::create_ca().map_err(|e| format!("creating a CA: {e}"))?;
+                pki::write_ca(dir, &ca, &key)
+                    .map_err(|e| format!("writing the CA into {}: {e}", dir.display()))?;
+                (ca, key)
             }
-            let old = routes.load();
-            routes.publish(compile_changed(&old, reg, changed));
-        }),
-    )
+            Err(e) => {
+                return Err(format!(
+                    "no node certificate in {} ({e}); create one with `tollgate cluster init-ca` and `tollgate cluster issue-cert`",
+                    dir.display()
+                ))
+            }
+        };
+        let ip = c.raft_listen.ip();
+        let (cert, node_key) =
+            pki::issue_node_cert(&ca, &key, &format!("node-{}", c.node_id), &[ip])
+                .map_err(|e| format!("issuing the node certificate: {e}"))?;
+        pki::write_node(dir, &ca, &cert, &node_key)
+            .map_err(|e| format!("writing the node certificate into {}: {e}", dir.display()))?;
+    }
+    pki::read_node(dir).map_err(|e| format!("reading certificates from {}: {e}", dir.display()))
+}
+
+fn free_udp_port(addr: SocketAddr) -> Result<SocketAddr, String> {
+    std::net::UdpSocket::bind(addr)
+        .and_then(|s| s.local_addr())
+        .map_err(|e| format!("cannot bind {addr} (cluster endpoint): {e}"))
 }

@@ -3,6 +3,8 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod admin_client;
+pub mod cluster_cli;
 pub mod config;
 pub mod control;
 pub mod dataplane;

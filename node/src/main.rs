@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Serve(args) => serve(&args),
+        Command::Cluster(cmd) => tollgate_node::cluster_cli::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -41,47 +42,54 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
             .map_err(|e| format!("admin credentials: {e}"))?;
         cfg.credentials = vec![c];
     }
-    let routes = Arc::new(SharedRoutes::default());
-    let node = control::open_state(&cfg.data_dir, routes.clone())
-        .map_err(|e| format!("cannot open state in {}: {e}", cfg.data_dir.display()))?;
-    let dp = worker::start(
-        &worker::DataPlaneConfig {
-            listen: cfg.listen,
-            workers: cfg.workers,
-            timeouts: cfg.timeouts,
-        },
-        routes,
-    )
-    .map_err(|e| format!("data plane: {e}"))?;
-
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("control runtime: {e}"))?;
     rt.block_on(async move {
+        let routes = Arc::new(SharedRoutes::default());
+        let node = control::open_cluster(&cfg.data_dir, &cfg.cluster, routes.clone()).await?;
+        let dp = worker::start(
+            &worker::DataPlaneConfig {
+                listen: cfg.listen,
+                workers: cfg.workers,
+                timeouts: cfg.timeouts,
+            },
+            routes,
+        )
+        .map_err(|e| format!("data plane: {e}"))?;
         let listener = tokio::net::TcpListener::bind(cfg.admin_listen)
             .await
             .map_err(|e| format!("cannot listen on {} (admin API): {e}", cfg.admin_listen))?;
         let admin_addr = listener
             .local_addr()
             .map_err(|e| format!("admin API: {e}"))?;
-        print_banner(&cfg, &dp, admin_addr);
+        print_banner(&cfg, &dp, admin_addr, &node);
         let state = Arc::new(admin::AdminState::new(
-            node,
+            node.clone(),
             cfg.credentials.clone(),
             cfg.region.clone(),
         ));
-        tokio::select! {
+        let result = tokio::select! {
             r = admin::serve(listener, state) => r.map_err(|e| format!("admin API: {e}")),
             _ = shutdown_signal() => {
                 tracing::info!("shutting down");
                 Ok(())
             }
+        };
+        if let Some(raft) = node.raft() {
+            let _ = raft.shutdown().await;
         }
+        result
     })
 }
 
-fn print_banner(cfg: &Config, dp: &worker::DataPlane, admin: std::net::SocketAddr) {
+fn print_banner(
+    cfg: &Config,
+    dp: &worker::DataPlane,
+    admin: std::net::SocketAddr,
+    node: &tollgate_consensus::Replica,
+) {
     let data = dp.local_addr;
     let cred = &cfg.credentials[0];
     let region = cfg.region.as_deref().unwrap_or("us-east-1");
@@ -99,6 +107,13 @@ fn print_banner(cfg: &Config, dp: &worker::DataPlane, admin: std::net::SocketAdd
     );
     println!("admin API: http://{admin}");
     println!("data folder: {}", cfg.data_dir.display());
+    if let Some(raft) = node.raft() {
+        println!(
+            "cluster: node {} at {} (QUIC, mutual TLS)",
+            raft.id(),
+            raft.advertise()
+        );
+    }
     println!("admin credentials ({source}):");
     println!("  access key id: {}", cred.access_key_id);
     println!("  secret access key: {}", cred.secret_access_key);

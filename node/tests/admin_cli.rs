@@ -46,7 +46,11 @@ impl Server {
                 addr_tx
                     .send(listener.local_addr().expect("local address"))
                     .expect("send the address");
-                let state = Arc::new(AdminState::new(node, vec![creds], Some(REGION.to_string())));
+                let state = Arc::new(AdminState::new(
+                    tollgate_consensus::Replica::Local(node),
+                    vec![creds],
+                    Some(REGION.to_string()),
+                ));
                 tokio::select! {
                     r = admin::serve(listener, state) => panic!("the admin API stopped: {r:?}"),
                     _ = stopped => {}

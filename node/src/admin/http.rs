@@ -176,7 +176,23 @@ where
         crate::ids::now_epoch(),
     )
     .map_err(|e| ApiError::auth(e.status(), e.error_type(), e.message()))?;
+    if path.starts_with(super::cluster::PREFIX) {
+        return super::cluster::handle(state, parts.method.as_str(), path, &body).await;
+    }
     let op = router::route(parts.method.as_str(), path).ok_or_else(ApiError::unknown_operation)?;
+    // Reads are served from this node's state (eventually consistent, as AWS's are); a caller
+    // that needs to see every write acknowledged anywhere before asks for a linearizable read.
+    let strong = parts
+        .headers
+        .get("x-tollgate-consistency")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"strong"));
+    if strong && !op.is_write() {
+        state
+            .node
+            .linearizable()
+            .await
+            .map_err(|e| ApiError::unavailable(format!("linearizable read: {e}")))?;
+    }
     ops::dispatch(state, op, &Query::parse(query), &body).await
 }
 

@@ -11,6 +11,7 @@
 //! `tollgate-proto` carries no wire annotations. A write is answered only after its command is
 //! durable and applied.
 
+pub mod cluster;
 pub mod error;
 pub mod http;
 pub mod input;
@@ -25,7 +26,7 @@ use std::sync::Arc;
 /// What the admin API needs: the replicated state, who may call, and where.
 pub struct AdminState {
     /// The replicated registry: proposals go here, reads come from here.
-    pub node: tollgate_consensus::LocalNode,
+    pub node: tollgate_consensus::Replica,
     /// The key pairs whose signatures are accepted.
     pub credentials: Vec<crate::sigv4::Credentials>,
     /// Region the credential scope must name; None = any.
@@ -38,7 +39,7 @@ pub struct AdminState {
 impl AdminState {
     /// State for serving `node` with these credentials.
     pub fn new(
-        node: tollgate_consensus::LocalNode,
+        node: tollgate_consensus::Replica,
         credentials: Vec<crate::sigv4::Credentials>,
         region: Option<String>,
     ) -> AdminState {

@@ -49,6 +49,7 @@ impl TestNode {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
         cmd.arg("serve")
             .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .args(["--raft-listen", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(dir.path())
             .args(extra)

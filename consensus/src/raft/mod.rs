@@ -1,0 +1,890 @@
+//! The Raft cluster: openraft 0.9 (storage-v2) over QUIC with mutual TLS.
+//!
+//! [`RaftNode`] is the handle, shaped like [`crate::LocalNode`]: propose a command and get the
+//! state machine's verdict once it is committed and applied on this node, read the applied
+//! registry, ask for a linearizable read, and manage membership. Any node takes any call;
+//! followers forward writes, read-index and membership requests to the leader.
+//!
+//! Choice of openraft line: the stable 0.9 (0.10 is alpha and needs edition 2024); its
+//! chunked snapshot transfer (`InstallSnapshot` RPCs of up to 1 MiB) is what streams snapshots.
+//!
+//! Layout: [`log_store`] (redb log and vote), [`state_machine`] (registry, snapshots),
+//! [`wire`] (frames and RPC messages), [`network`] (quinn endpoint, client, server),
+//! and the node itself (this module).
+
+pub mod log_store;
+pub mod network;
+pub mod state_machine;
+pub mod wire;
+
+use crate::pki::{ClusterTls, PkiError};
+use crate::{OnApplied, ProposeError};
+use network::{CallError, CallErrorKind, Handler, NetworkFactory, Transport};
+use openraft::error::{
+    ChangeMembershipError, CheckIsLeaderError, ClientWriteError, InitializeError,
+    InstallSnapshotError, RaftError,
+};
+use openraft::{BasicNode, ChangeMembers, Config, Raft, RaftMetrics, ServerState, SnapshotPolicy};
+use serde::{Deserialize, Serialize};
+use state_machine::{Shared, StateMachineStore};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Cursor;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLockReadGuard};
+use std::time::Duration;
+use tokio::time::Instant;
+use tollgate_proto::{ApplyResult, Command, Registry};
+use wire::{MembershipOp, Request, Response};
+
+openraft::declare_raft_types!(
+    /// The openraft type configuration of the Tollgate cluster.
+    pub TypeConfig:
+        D = Command,
+        R = ApplyResult,
+        NodeId = u64,
+        Node = BasicNode,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+/// How a node joins the cluster and how it times things.
+#[derive(Debug, Clone)]
+pub struct RaftConfig {
+    /// This node's id (unique in the cluster, never reused).
+    pub node_id: u64,
+    /// Where the log, vote and snapshots live.
+    pub data_dir: PathBuf,
+    /// The UDP address the QUIC endpoint binds.
+    pub listen: SocketAddr,
+    /// The address other nodes dial to reach this one (`host:port`).
+    pub advertise: String,
+    /// The cluster CA and this node's certificate and key.
+    pub tls: ClusterTls,
+    /// The leader's heartbeat interval (also the deadline of one AppendEntries RPC).
+    pub heartbeat_interval: Duration,
+    /// The shortest election timeout.
+    pub election_timeout_min: Duration,
+    /// The longest election timeout.
+    pub election_timeout_max: Duration,
+    /// A snapshot is built after this many log entries since the last one.
+    pub snapshot_every: u64,
+    /// Log entries kept behind the last snapshot (a follower lagging further gets the snapshot).
+    pub logs_kept_after_snapshot: u64,
+    /// The size of one snapshot chunk on the wire.
+    pub snapshot_chunk_size: u64,
+    /// The deadline of one snapshot chunk RPC (sending and, for the last, installing).
+    pub snapshot_chunk_timeout: Duration,
+    /// How long a proposal, read-index or membership call may take, leader changes included.
+    pub request_timeout: Duration,
+}
+
+impl RaftConfig {
+    /// A configuration with the default timings: heartbeat 100 ms, election 300–600 ms,
+    /// a snapshot every 1000 entries keeping 1000 behind it, 1 MiB chunks, 10 s requests.
+    pub fn new(
+        node_id: u64,
+        data_dir: PathBuf,
+        listen: SocketAddr,
+        advertise: String,
+        tls: ClusterTls,
+    ) -> RaftConfig {
+        RaftConfig {
+            node_id,
+            data_dir,
+            listen,
+            advertise,
+            tls,
+            heartbeat_interval: Duration::from_millis(100),
+            election_timeout_min: Duration::from_millis(300),
+            election_timeout_max: Duration::from_millis(600),
+            snapshot_every: 1000,
+            logs_kept_after_snapshot: 1000,
+            snapshot_chunk_size: 1 << 20,
+            snapshot_chunk_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+
+    fn openraft_config(&self) -> Result<Config, ClusterError> {
+        let ms = |d: Duration| d.as_millis().max(1) as u64;
+        let cfg = Config {
+            cluster_name: "tollgate".into(),
+            heartbeat_interval: ms(self.heartbeat_interval),
+            election_timeout_min: ms(self.election_timeout_min),
+            election_timeout_max: ms(self.election_timeout_max),
+            install_snapshot_timeout: ms(self.snapshot_chunk_timeout),
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_every.max(1)),
+            max_in_snapshot_log_to_keep: self.logs_kept_after_snapshot,
+            // A chunk travels in one frame: keep it well under the frame limit.
+            snapshot_max_chunk_size: self
+                .snapshot_chunk_size
+                .clamp(1024, (wire::MAX_FRAME / 4) as u64),
+            ..Default::default()
+        };
+        cfg.validate()
+            .map_err(|e| ClusterError::Config(e.to_string()))
+    }
+}
+
+/// Why a cluster call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// Certificates or keys could not be used.
+    #[error("tls: {0}")]
+    Tls(#[from] PkiError),
+    /// The data directory or socket could not be used.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The log store could not be opened or failed.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// `initialize` on a node that already has a membership.
+    #[error("the cluster is already initialized")]
+    AlreadyInitialized,
+    /// No leader was reachable before the deadline.
+    #[error("no leader")]
+    NoLeader,
+    /// The deadline passed.
+    #[error("timed out")]
+    Timeout,
+    /// The leader refused the request (e.g. an invalid membership change).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The node has stopped.
+    #[error("the node has stopped")]
+    Stopped,
+    /// Another failure (of the leader, the network or openraft).
+    #[error("{0}")]
+    Other(String),
+}
+
+/// One member of the cluster as [`ClusterStatus`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberStatus {
+    /// Its id.
+    pub id: u64,
+    /// The address others dial.
+    pub addr: String,
+    /// Voter (true) or learner.
+    pub voter: bool,
+    /// The last log index known replicated to it (only on the leader).
+    pub matched: Option<u64>,
+    /// How far it is behind the leader's last log index (only on the leader).
+    pub lag: Option<u64>,
+}
+
+/// A node's view of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    /// This node.
+    pub node_id: u64,
+    /// Leader, Follower, Candidate, Learner or Shutdown.
+    pub state: String,
+    /// The current leader, if known.
+    pub leader: Option<u64>,
+    /// The current term.
+    pub term: u64,
+    /// The last index in this node's log.
+    pub last_log_index: Option<u64>,
+    /// The last index applied to this node's registry.
+    pub last_applied: Option<u64>,
+    /// The last index covered by this node's snapshot.
+    pub snapshot_index: Option<u64>,
+    /// The last index purged from this node's log.
+    pub purged_index: Option<u64>,
+    /// Voters and learners, by id.
+    pub members: Vec<MemberStatus>,
+}
+
+struct Inner {
+    id: u64,
+    advertise: String,
+    raft: Raft<TypeConfig>,
+    shared: Arc<Shared>,
+    transport: Arc<Transport>,
+    request_timeout: Duration,
+    server: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    reads: Mutex<ReadRounds>,
+}
+
+/// Concurrent read-index requests on the leader, coalesced: one leadership confirmation is in
+/// flight at a time, and requests arriving meanwhile share the next round (never the one
+/// already running, whose commit index may predate them). Reads then cost one quorum round
+/// trip per batch and cannot crowd out heartbeats.
+#[derive(Default)]
+struct ReadRounds {
+    running: bool,
+    waiting: Vec<tokio::sync::oneshot::Sender<ReadOutcome>>,
+}
+
+/// The outcome of one read-index round.
+#[derive(Clone)]
+enum ReadOutcome {
+    Index(u64),
+    NotLeader(Option<u64>),
+    Failed(String),
+}
+
+impl From<ReadOutcome> for Response {
+    fn from(o: ReadOutcome) -> Response {
+        match o {
+            ReadOutcome::Index(index) => Response::ReadIndex { index },
+            ReadOutcome::NotLeader(leader) => Response::NotLeader { leader },
+            ReadOutcome::Failed(m) => Response::Failed(m),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A handle to this node of the Raft cluster. Clones share the node.
+#[derive(Clone)]
+pub struct RaftNode {
+    inner: Arc<Inner>,
+}
+
+/// Pause between retries while a leader is being elected or a change is in progress.
+const RETRY: Duration = Duration::from_millis(50);
+
+fn remaining(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+impl RaftNode {
+    /// Opens the node's storage in `cfg.data_dir`, recovers the registry from its snapshot
+    /// (calling `on_applied` once with no commands), binds the QUIC endpoint and starts Raft.
+    /// A node that was a member rejoins by itself; a new one waits for `initialize` or to be
+    /// added by the leader.
+    pub async fn start(cfg: RaftConfig, on_applied: OnApplied) -> Result<RaftNode, ClusterError> {
+        let config = Arc::new(cfg.openraft_config()?);
+        std::fs::create_dir_all(&cfg.data_dir)?;
+        let log_store = open_log_store(&cfg.data_dir.join("raft.redb")).await?;
+        let shared = Shared::new();
+        let dir = cfg.data_dir.clone();
+        let sm_shared = shared.clone();
+        let sm = tokio::task::spawn_blocking(move || {
+            StateMachineStore::open(&dir, sm_shared, on_applied)
+        })
+        .await
+        .map_err(|e| ClusterError::Other(format!("state machine open task: {e}")))??;
+        let endpoint = bind_endpoint(cfg.listen, &cfg.tls).await?;
+        let transport = Transport::new(cfg.node_id, endpoint.clone());
+        let factory = NetworkFactory {
+            transport: transport.clone(),
+        };
+        let raft = Raft::new(cfg.node_id, config, factory, log_store, sm)
+            .await
+            .map_err(|e| ClusterError::Other(format!("raft start: {e}")))?;
+        let inner = Arc::new(Inner {
+            id: cfg.node_id,
+            advertise: cfg.advertise.clone(),
+            raft,
+            shared,
+            transport,
+            request_timeout: cfg.request_timeout,
+            server: Mutex::new(None),
+            reads: Mutex::new(ReadRounds::default()),
+        });
+        let server = tokio::spawn(network::serve(endpoint, Arc::new(Server(inner.clone()))));
+        *lock(&inner.server) = Some(server);
+        tracing::info!(node = cfg.node_id, listen = %cfg.listen, "raft node started");
+        Ok(RaftNode { inner })
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// The address this node advertises.
+    pub fn advertise(&self) -> &str {
+        &self.inner.advertise
+    }
+
+    /// The local UDP address the endpoint is bound to.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self.inner.transport.endpoint() {
+            Some(e) => e.local_addr(),
+            None => Err(std::io::Error::other("the node has stopped")),
+        }
+    }
+
+    /// The openraft handle, for what this API does not cover (metrics, triggers).
+    pub fn raft(&self) -> &Raft<TypeConfig> {
+        &self.inner.raft
+    }
+
+    /// Commits `command` through the leader (forwarding it when this node is not the leader)
+    /// and returns the state machine's verdict once this node has applied it, so a read on
+    /// this node afterwards sees it. Retries through leader changes for up to the request
+    /// timeout; a retry happens only when the command certainly was not appended.
+    pub async fn propose(&self, command: Command) -> Result<ApplyResult, ProposeError> {
+        let inner = &self.inner;
+        let deadline = Instant::now() + inner.request_timeout;
+        loop {
+            let leader = inner.wait_for_leader(deadline).await.map_err(|e| match e {
+                ClusterError::Stopped => ProposeError::Stopped,
+                _ => ProposeError::NoLeader,
+            })?;
+            if leader == inner.id {
+                let write = inner.raft.client_write(command.clone());
+                match tokio::time::timeout(remaining(deadline), write).await {
+                    Err(_) => return Err(ProposeError::Timeout),
+                    // The leader answers after applying: the local registry has the change.
+                    Ok(Ok(resp)) => return Ok(resp.data),
+                    Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {}
+                    Ok(Err(RaftError::APIError(e))) => {
+                        return Err(ProposeError::Indeterminate(e.to_string()))
+                    }
+                    Ok(Err(RaftError::Fatal(e))) => {
+                        tracing::error!(error = %e, "raft stopped");
+                        return Err(ProposeError::Stopped);
+                    }
+                }
+            } else {
+                let req = Request::Forward(command.clone());
+                match inner.call_node(leader, req, deadline).await {
+                    Ok(Response::Forwarded { index, result }) => {
+                        inner
+                            .wait_applied(index, deadline)
+                            .await
+                            .map_err(|e| match e {
+                                ClusterError::Stopped => ProposeError::Stopped,
+                                _ => ProposeError::Timeout,
+                            })?;
+                        return Ok(result);
+                    }
+                    Ok(Response::NotLeader { .. }) => {}
+                    Ok(Response::Failed(m)) | Ok(Response::Refused(m)) => {
+                        return Err(ProposeError::Indeterminate(format!("leader {leader}: {m}")))
+                    }
+                    Ok(other) => {
+                        return Err(ProposeError::Indeterminate(format!(
+                            "leader {leader} answered {other:?}"
+                        )))
+                    }
+                    Err(e) if !e.sent => {
+                        tracing::debug!(leader, error = %e, "forward not sent; retrying");
+                    }
+                    Err(e) if e.kind == CallErrorKind::Timeout => {
+                        return Err(ProposeError::Timeout)
+                    }
+                    Err(e) => return Err(ProposeError::Indeterminate(e.to_string())),
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(ProposeError::NoLeader);
+            }
+            tokio::time::sleep(RETRY.min(remaining(deadline))).await;
+        }
+    }
+
+    /// Reads the registry as applied on this node (possibly behind the leader). Hold the guard
+    /// briefly and never across an await.
+    pub fn read(&self) -> RwLockReadGuard<'_, Registry> {
+        self.inner.shared.read()
+    }
+
+    /// Waits until a read on this node is linearizable: the leader confirms its leadership
+    /// with a quorum and names its commit index, and this node applies up to it.
+    pub async fn linearizable(&self) -> Result<(), ClusterError> {
+        let inner = &self.inner;
+        let deadline = Instant::now() + inner.request_timeout;
+        loop {
+            let leader = inner.wait_for_leader(deadline).await?;
+            let resp = if leader == inner.id {
+                inner.read_index().await
+            } else {
+                match inner.call_node(leader, Request::ReadIndex, deadline).await {
+                    Ok(r) => r,
+                    Err(e) if e.kind == CallErrorKind::Timeout => {
+                        return Err(ClusterError::Timeout)
+                    }
+                    Err(e) => Response::Failed(e.to_string()),
+                }
+            };
+            match resp {
+                Response::ReadIndex { index } => return inner.wait_applied(index, deadline).await,
+                Response::NotLeader { .. } => {}
+                Response::Failed(m) => tracing::debug!(leader, error = %m, "read index failed"),
+                other => return Err(ClusterError::Other(format!("unexpected {other:?}"))),
+            }
+            if Instant::now() >= deadline {
+                return Err(ClusterError::Timeout);
+            }
+            tokio::time::sleep(RETRY.min(remaining(deadline))).await;
+        }
+    }
+
+    /// Initializes a new cluster with `members` (id → address) as its voters. Call it once, on
+    /// one node, with every member started; on a node that already has a membership it
+    /// returns [`ClusterError::AlreadyInitialized`].
+    pub async fn initialize(&self, members: BTreeMap<u64, String>) -> Result<(), ClusterError> {
+        let nodes: BTreeMap<u64, BasicNode> = members
+            .into_iter()
+            .map(|(id, addr)| (id, BasicNode::new(addr)))
+            .collect();
+        match self.inner.raft.initialize(nodes).await {
+            Ok(()) => Ok(()),
+            Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {
+                Err(ClusterError::AlreadyInitialized)
+            }
+            Err(RaftError::APIError(e)) => Err(ClusterError::Refused(e.to_string())),
+            Err(RaftError::Fatal(_)) => Err(ClusterError::Stopped),
+        }
+    }
+
+    /// Adds node `id` reachable at `addr` as a learner (it starts receiving the log or a
+    /// snapshot). Waits for any membership change in progress to commit first.
+    pub async fn add_learner(&self, id: u64, addr: String) -> Result<(), ClusterError> {
+        self.inner
+            .membership(MembershipOp::AddLearner { id, addr })
+            .await
+    }
+
+    /// Makes exactly `voters` the voting members, once every new voter has caught up with the
+    /// leader's log. Voters left out stay as learners (see [`RaftNode::remove_node`]).
+    pub async fn change_membership(&self, voters: BTreeSet<u64>) -> Result<(), ClusterError> {
+        self.inner
+            .membership(MembershipOp::ChangeMembership { voters })
+            .await
+    }
+
+    /// Removes node `id` (voter or learner) from the cluster.
+    pub async fn remove_node(&self, id: u64) -> Result<(), ClusterError> {
+        self.inner.membership(MembershipOp::RemoveNode { id }).await
+    }
+
+    /// Waits up to `timeout` for a leader to be known, and returns it.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Result<u64, ClusterError> {
+        self.inner.wait_for_leader(Instant::now() + timeout).await
+    }
+
+    /// This node's view of the cluster.
+    pub fn status(&self) -> ClusterStatus {
+        let m = self.inner.raft.metrics().borrow().clone();
+        status_from_metrics(&m)
+    }
+
+    /// Stops Raft, closes the endpoint and waits (briefly) for connections to close. Every
+    /// clone of the handle stops working; the data directory can then be opened again.
+    pub async fn shutdown(&self) -> Result<(), ClusterError> {
+        let inner = &self.inner;
+        let res = inner.raft.shutdown().await;
+        let server = lock(&inner.server).take();
+        if let Some(server) = server {
+            server.abort();
+        }
+        if let Some(endpoint) = inner.transport.close() {
+            // Let the close frames leave, then move the endpoint off the cluster port: closed
+            // connections linger (draining) for up to a few seconds and would keep the port
+            // bound, but the node must be restartable on the same address at once. Two
+            // rebinds, because quinn keeps the previous socket until the new one sees traffic.
+            let _ = tokio::time::timeout(Duration::from_millis(50), endpoint.wait_idle()).await;
+            let any: SocketAddr = match endpoint.local_addr() {
+                Ok(a) if a.is_ipv6() => (std::net::Ipv6Addr::LOCALHOST, 0).into(),
+                _ => (std::net::Ipv4Addr::LOCALHOST, 0).into(),
+            };
+            for _ in 0..2 {
+                match std::net::UdpSocket::bind(any) {
+                    Ok(sock) => {
+                        if let Err(e) = endpoint.rebind(sock) {
+                            tracing::debug!(error = %e, "could not release the cluster port");
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "could not release the cluster port"),
+                }
+            }
+        }
+        tracing::info!(node = inner.id, "raft node stopped");
+        res.map_err(|e| ClusterError::Other(format!("raft shutdown: {e}")))
+    }
+}
+
+fn status_from_metrics(m: &RaftMetrics<u64, BasicNode>) -> ClusterStatus {
+    let membership = m.membership_config.membership();
+    let voters: BTreeSet<u64> = membership.voter_ids().collect();
+    let last = m.last_log_index.unwrap_or(0);
+    let members = membership
+        .nodes()
+        .map(|(id, node)| {
+            let matched = m
+                .replication
+                .as_ref()
+                .and_then(|r| r.get(id))
+                .map(|l| l.map(|l| l.index).unwrap_or(0));
+            MemberStatus {
+                id: *id,
+                addr: node.addr.clone(),
+                voter: voters.contains(id),
+                matched,
+                lag: matched.map(|x| last.saturating_sub(x)),
+            }
+        })
+        .collect();
+    ClusterStatus {
+        node_id: m.id,
+        state: format!("{:?}", m.state),
+        leader: m.current_leader,
+        term: m.current_term,
+        last_log_index: m.last_log_index,
+        last_applied: m.last_applied.map(|l| l.index),
+        snapshot_index: m.snapshot.map(|l| l.index),
+        purged_index: m.purged.map(|l| l.index),
+        members,
+    }
+}
+
+async fn open_log_store(path: &std::path::Path) -> Result<log_store::LogStore, ClusterError> {
+    // After an in-process shutdown the previous store may take a moment to be dropped.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match log_store::LogStore::open(path) {
+            Ok(s) => return Ok(s),
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) if Instant::now() < deadline => {
+                tokio::time::sleep(RETRY).await
+            }
+            Err(e) => return Err(ClusterError::Storage(format!("{}: {e}", path.display()))),
+        }
+    }
+}
+
+async fn bind_endpoint(
+    listen: SocketAddr,
+    tls: &ClusterTls,
+) -> Result<quinn::Endpoint, ClusterError> {
+    // After an in-process shutdown the previous socket may take a moment to be released.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match network::endpoint(listen, tls) {
+            Ok(e) => return Ok(e),
+            Err(PkiError::Io(e))
+                if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(RETRY).await
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+impl Inner {
+    async fn wait_for_leader(&self, deadline: Instant) -> Result<u64, ClusterError> {
+        let mut rx = self.raft.metrics();
+        loop {
+            {
+                let m = rx.borrow_and_update();
+                if m.state == ServerState::Shutdown || m.running_state.is_err() {
+                    return Err(ClusterError::Stopped);
+                }
+                if let Some(leader) = m.current_leader {
+                    return Ok(leader);
+                }
+            }
+            match tokio::time::timeout(remaining(deadline), rx.changed()).await {
+                Err(_) => return Err(ClusterError::NoLeader),
+                Ok(Err(_)) => return Err(ClusterError::Stopped),
+                Ok(Ok(())) => {}
+            }
+        }
+    }
+
+    async fn wait_applied(&self, index: u64, deadline: Instant) -> Result<(), ClusterError> {
+        let mut rx = self.shared.applied.subscribe();
+        let res = tokio::time::timeout(remaining(deadline), async {
+            rx.wait_for(|&a| a >= index).await.map(|_| ())
+        })
+        .await;
+        match res {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(ClusterError::Stopped),
+            Err(_) => Err(ClusterError::Timeout),
+        }
+    }
+
+    fn node_addr(&self, id: u64) -> Option<String> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        m.membership_config
+            .membership()
+            .get_node(&id)
+            .map(|n| n.addr.clone())
+    }
+
+    async fn call_node(
+        &self,
+        id: u64,
+        req: Request,
+        deadline: Instant,
+    ) -> Result<Response, CallError> {
+        let addr = self.node_addr(id).ok_or_else(|| CallError {
+            sent: false,
+            kind: CallErrorKind::Connect,
+            message: format!("node {id} has no address in the membership"),
+        })?;
+        self.transport
+            .call(id, &addr, req, None, remaining(deadline))
+            .await
+    }
+
+    /// The leader's read index: its commit index once a quorum confirmed its leadership
+    /// (coalesced, see [`ReadRounds`]).
+    async fn read_index(self: &Arc<Self>) -> Response {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let start = {
+            let mut reads = lock(&self.reads);
+            reads.waiting.push(tx);
+            !std::mem::replace(&mut reads.running, true)
+        };
+        if start {
+            let me = self.clone();
+            tokio::spawn(async move { me.read_rounds().await });
+        }
+        rx.await
+            .unwrap_or_else(|_| ReadOutcome::Failed("the read-index round was dropped".into()))
+            .into()
+    }
+
+    async fn read_rounds(&self) {
+        loop {
+            let waiters = {
+                let mut reads = lock(&self.reads);
+                if reads.waiting.is_empty() {
+                    reads.running = false;
+                    return;
+                }
+                std::mem::take(&mut reads.waiting)
+            };
+            let resp = self.read_index_once().await;
+            for w in waiters {
+                let _ = w.send(resp.clone());
+            }
+        }
+    }
+
+    async fn read_index_once(&self) -> ReadOutcome {
+        match self.raft.get_read_log_id().await {
+            Ok((read, _applied)) => ReadOutcome::Index(read.map(|l| l.index).unwrap_or(0)),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                ReadOutcome::NotLeader(f.leader_id)
+            }
+            Err(e) => ReadOutcome::Failed(e.to_string()),
+        }
+    }
+
+    /// Runs a membership change here if this node leads, else forwards it; then waits for it
+    /// to be applied locally.
+    async fn membership(&self, op: MembershipOp) -> Result<(), ClusterError> {
+        let deadline = Instant::now() + self.request_timeout;
+        loop {
+            let leader = self.wait_for_leader(deadline).await?;
+            let resp = if leader == self.id {
+                self.lead_membership(op.clone(), deadline).await
+            } else {
+                match self
+                    .call_node(leader, Request::Membership(op.clone()), deadline)
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(e) if !e.sent => Response::NotLeader { leader: None },
+                    Err(e) if e.kind == CallErrorKind::Timeout => {
+                        return Err(ClusterError::Timeout)
+                    }
+                    Err(e) => return Err(ClusterError::Other(e.to_string())),
+                }
+            };
+            match resp {
+                Response::MembershipDone { index } => {
+                    return self.wait_applied(index, deadline).await
+                }
+                Response::NotLeader { .. } => {}
+                Response::Refused(m) => return Err(ClusterError::Refused(m)),
+                Response::Failed(m) => return Err(ClusterError::Other(m)),
+                other => return Err(ClusterError::Other(format!("unexpected {other:?}"))),
+            }
+            if Instant::now() >= deadline {
+                return Err(ClusterError::NoLeader);
+            }
+            tokio::time::sleep(RETRY.min(remaining(deadline))).await;
+        }
+    }
+
+    /// Waits until every node in `ids` has replicated the leader's log up to (nearly) its end.
+    async fn wait_caught_up(&self, ids: &BTreeSet<u64>, deadline: Instant) -> Result<(), String> {
+        /// Entries a new voter may still lag behind when it is promoted.
+        const PROMOTE_LAG: u64 = 64;
+        let mut rx = self.raft.metrics();
+        loop {
+            let behind: Vec<u64> = {
+                let m = rx.borrow_and_update();
+                let last = m.last_log_index.unwrap_or(0);
+                let repl = m.replication.as_ref();
+                ids.iter()
+                    .copied()
+                    .filter(|id| *id != self.id)
+                    .filter(|id| {
+                        let matched = repl
+                            .and_then(|r| r.get(id))
+                            .and_then(|l| l.map(|l| l.index));
+                        matched.is_none_or(|x| x + PROMOTE_LAG < last)
+                    })
+                    .collect()
+            };
+            if behind.is_empty() {
+                return Ok(());
+            }
+            match tokio::time::timeout(remaining(deadline), rx.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err("the node has stopped".into()),
+                Err(_) => return Err(format!("nodes {behind:?} have not caught up")),
+            }
+        }
+    }
+
+    async fn lead_membership(&self, op: MembershipOp, deadline: Instant) -> Response {
+        loop {
+            let res = match &op {
+                MembershipOp::AddLearner { id, addr } => {
+                    self.raft
+                        .add_learner(*id, BasicNode::new(addr.clone()), false)
+                        .await
+                }
+                MembershipOp::ChangeMembership { voters } => {
+                    if let Err(m) = self.wait_caught_up(voters, deadline).await {
+                        return Response::Refused(m);
+                    }
+                    let change = ChangeMembers::ReplaceAllVoters(voters.clone());
+                    self.raft.change_membership(change, true).await
+                }
+                MembershipOp::RemoveNode { id } => {
+                    let is_voter = {
+                        let m = self.raft.metrics();
+                        let m = m.borrow();
+                        m.membership_config
+                            .membership()
+                            .voter_ids()
+                            .any(|v| v == *id)
+                    };
+                    let change = if is_voter {
+                        ChangeMembers::RemoveVoters(BTreeSet::from([*id]))
+                    } else {
+                        ChangeMembers::RemoveNodes(BTreeSet::from([*id]))
+                    };
+                    self.raft.change_membership(change, false).await
+                }
+            };
+            match res {
+                Ok(resp) => {
+                    return Response::MembershipDone {
+                        index: resp.log_id.index,
+                    }
+                }
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                    return Response::NotLeader {
+                        leader: f.leader_id,
+                    }
+                }
+                Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                    ChangeMembershipError::InProgress(_),
+                ))) if Instant::now() < deadline => {
+                    // Another change is being committed; openraft allows one at a time.
+                    tokio::time::sleep(RETRY.min(remaining(deadline))).await;
+                }
+                Err(RaftError::APIError(e)) => return Response::Refused(e.to_string()),
+                Err(RaftError::Fatal(e)) => return Response::Failed(e.to_string()),
+            }
+        }
+    }
+
+    /// A forwarded command, on the leader.
+    async fn lead_write(&self, command: Command) -> Response {
+        match self.raft.client_write(command).await {
+            Ok(resp) => Response::Forwarded {
+                index: resp.log_id.index,
+                result: resp.data,
+            },
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Response::NotLeader {
+                leader: f.leader_id,
+            },
+            Err(e) => Response::Failed(e.to_string()),
+        }
+    }
+}
+
+/// The request handler of a node's endpoint.
+struct Server(Arc<Inner>);
+
+impl Handler for Server {
+    fn id(&self) -> u64 {
+        self.0.id
+    }
+
+    async fn handle(&self, from: u64, body: Request, extra: Option<Vec<u8>>) -> Response {
+        let inner = &self.0;
+        match body {
+            Request::AppendEntries(req) => match inner.raft.append_entries(req).await {
+                Ok(r) => Response::AppendEntries(r),
+                Err(e) => Response::Failed(e.to_string()),
+            },
+            Request::Vote(req) => match inner.raft.vote(req).await {
+                Ok(r) => Response::Vote(r),
+                Err(e) => Response::Failed(e.to_string()),
+            },
+            Request::InstallSnapshot(mut req) => {
+                req.data = extra.unwrap_or_default();
+                match inner.raft.install_snapshot(req).await {
+                    Ok(r) => Response::InstallSnapshot(r),
+                    Err(RaftError::APIError(InstallSnapshotError::SnapshotMismatch(m))) => {
+                        Response::SnapshotMismatch(m)
+                    }
+                    Err(e) => Response::Failed(e.to_string()),
+                }
+            }
+            Request::Forward(cmd) => {
+                tracing::debug!(from, "forwarded command");
+                inner.lead_write(cmd).await
+            }
+            Request::ReadIndex => inner.read_index().await,
+            Request::Membership(op) => {
+                let deadline = Instant::now() + inner.request_timeout;
+                inner.lead_membership(op, deadline).await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod storage_suite {
+    use super::log_store::LogStore;
+    use super::state_machine::{Shared, StateMachineStore};
+    use super::TypeConfig;
+    use openraft::testing::{StoreBuilder, Suite};
+    use openraft::StorageError;
+
+    struct Builder;
+
+    impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, tempfile::TempDir> for Builder {
+        async fn build(
+            &self,
+        ) -> Result<(tempfile::TempDir, LogStore, StateMachineStore), StorageError<u64>> {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let log = LogStore::open(&dir.path().join("raft.redb")).expect("open log store");
+            let sm = StateMachineStore::open(dir.path(), Shared::new(), Box::new(|_, _| {}))
+                .expect("open state machine");
+            Ok((dir, log, sm))
+        }
+    }
+
+    /// openraft's own conformance suite for log stores and state machines.
+    #[test]
+    fn openraft_storage_suite() {
+        Suite::test_all(Builder).expect("storage suite");
+    }
+}

@@ -1,0 +1,454 @@
+//! The QUIC transport between nodes: one quinn [`Endpoint`] per node (server and client),
+//! mutual TLS against the cluster CA, one cached connection per peer, one bidirectional stream
+//! per RPC, and every RPC bounded by a deadline.
+//!
+//! [`Transport`] is the client half (used by openraft's replication through [`NetworkFactory`]
+//! and by the node to forward writes, read-index and membership requests to the leader);
+//! [`serve`] is the server half, dispatching each request to a [`Handler`].
+
+use super::wire::{read_frame, write_frame, Envelope, Request, Response, MAX_FRAME};
+use super::TypeConfig;
+use crate::pki::{ClusterTls, PkiError, SERVER_NAME};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::{AnyError, BasicNode};
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use quinn::{Connection, Endpoint, RecvStream, SendStream};
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tollgate_proto::codec;
+
+/// How long a broken peer is left alone before openraft retries it.
+const UNREACHABLE_BACKOFF: Duration = Duration::from_millis(200);
+
+/// Builds the node's endpoint: a server on `listen` requiring CA-signed client certificates,
+/// and a default client configuration presenting this node's certificate.
+pub fn endpoint(listen: SocketAddr, tls: &ClusterTls) -> Result<Endpoint, PkiError> {
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .keep_alive_interval(Some(Duration::from_secs(1)))
+        .max_idle_timeout(Some(
+            quinn::IdleTimeout::try_from(Duration::from_secs(10))
+                .map_err(|e| PkiError::Tls(e.to_string()))?,
+        ))
+        .max_concurrent_bidi_streams(1024u32.into());
+    let transport = Arc::new(transport);
+
+    let server_crypto = QuicServerConfig::try_from(tls.server_config()?)
+        .map_err(|e| PkiError::Tls(e.to_string()))?;
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(server_crypto));
+    server.transport_config(transport.clone());
+
+    let client_crypto = QuicClientConfig::try_from(tls.client_config()?)
+        .map_err(|e| PkiError::Tls(e.to_string()))?;
+    let mut client = quinn::ClientConfig::new(Arc::new(client_crypto));
+    client.transport_config(transport);
+
+    let mut endpoint = Endpoint::server(server, listen)?;
+    endpoint.set_default_client_config(client);
+    Ok(endpoint)
+}
+
+/// Why an RPC got no answer.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct CallError {
+    /// Whether the request may have reached the peer (false: it certainly did not).
+    pub sent: bool,
+    /// What went wrong.
+    pub kind: CallErrorKind,
+    /// Details.
+    pub message: String,
+}
+
+/// The kinds of [`CallError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallErrorKind {
+    /// No connection could be made.
+    Connect,
+    /// The deadline passed.
+    Timeout,
+    /// The stream or connection failed, or the answer did not decode.
+    Transport,
+}
+
+impl std::fmt::Display for CallErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CallErrorKind::Connect => "connect",
+            CallErrorKind::Timeout => "timeout",
+            CallErrorKind::Transport => "transport",
+        })
+    }
+}
+
+/// The client half: connections to peers, cached one per peer.
+pub struct Transport {
+    id: u64,
+    /// `None` once closed.
+    endpoint: Mutex<Option<Endpoint>>,
+    /// One connection per peer, with the address it was made to (a new address for the same
+    /// id replaces it).
+    conns: Mutex<HashMap<u64, (String, Connection)>>,
+}
+
+impl Transport {
+    /// A transport for node `id` over `endpoint`.
+    pub fn new(id: u64, endpoint: Endpoint) -> Arc<Transport> {
+        Arc::new(Transport {
+            id,
+            endpoint: Mutex::new(Some(endpoint)),
+            conns: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The endpoint (`None` once closed).
+    pub fn endpoint(&self) -> Option<Endpoint> {
+        self.endpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Closes every connection and the endpoint, and gives up this transport's handle on it
+    /// (returned, to wait for the close to finish). Later calls fail to connect.
+    pub fn close(&self) -> Option<Endpoint> {
+        self.close_all();
+        let endpoint = self
+            .endpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()?;
+        endpoint.close(0u32.into(), b"shutdown");
+        Some(endpoint)
+    }
+
+    fn cached(&self, target: u64, addr: &str) -> Option<Connection> {
+        let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        conns
+            .get(&target)
+            .filter(|(a, c)| a == addr && c.close_reason().is_none())
+            .map(|(_, c)| c.clone())
+    }
+
+    /// Drops `conn` from the cache, so the next call dials afresh. It is not closed here:
+    /// other calls may still be using it (a slow answer is not a broken connection), and it
+    /// closes by itself when the last of them lets go.
+    fn evict(&self, target: u64, conn: &Connection) {
+        let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        if conns.get(&target).map(|(_, c)| c.stable_id()) == Some(conn.stable_id()) {
+            conns.remove(&target);
+        }
+    }
+
+    /// Closes every cached connection.
+    pub fn close_all(&self) {
+        let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        for (_, (_, c)) in conns.drain() {
+            c.close(0u32.into(), b"shutdown");
+        }
+    }
+
+    async fn connect(&self, target: u64, addr: &str) -> Result<Connection, CallError> {
+        if let Some(c) = self.cached(target, addr) {
+            return Ok(c);
+        }
+        let err = |message: String| CallError {
+            sent: false,
+            kind: CallErrorKind::Connect,
+            message,
+        };
+        let sock = match addr.parse::<SocketAddr>() {
+            Ok(a) => a,
+            Err(_) => tokio::net::lookup_host(addr)
+                .await
+                .map_err(|e| err(format!("resolve {addr}: {e}")))?
+                .next()
+                .ok_or_else(|| err(format!("{addr} resolves to nothing")))?,
+        };
+        let endpoint = self
+            .endpoint()
+            .ok_or_else(|| err("this node has stopped".into()))?;
+        let conn = endpoint
+            .connect(sock, SERVER_NAME)
+            .map_err(|e| err(format!("{addr}: {e}")))?
+            .await
+            .map_err(|e| err(format!("{addr}: {e}")))?;
+        let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((a, existing)) = conns.get(&target) {
+            if a == addr && existing.close_reason().is_none() {
+                // Another call dialled concurrently and won: share its connection.
+                conn.close(0u32.into(), b"duplicate");
+                return Ok(existing.clone());
+            }
+        }
+        // A replaced connection is not closed: calls still using it finish on it.
+        conns.insert(target, (addr.to_string(), conn.clone()));
+        Ok(conn)
+    }
+
+    /// Sends `body` (and `extra`, a raw frame after it) to node `target` at `addr` and waits
+    /// for the answer, for at most `timeout`. Any failure drops the cached connection.
+    pub async fn call(
+        &self,
+        target: u64,
+        addr: &str,
+        body: Request,
+        extra: Option<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<Response, CallError> {
+        let mut sent = false;
+        let mut conn_used = None;
+        let fut = self.call_inner(target, addr, body, extra, &mut sent, &mut conn_used);
+        let res = match tokio::time::timeout(timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(CallError {
+                sent,
+                kind: CallErrorKind::Timeout,
+                message: format!("no answer from node {target} within {timeout:?}"),
+            }),
+        };
+        if res.is_err() {
+            if let Some(conn) = conn_used {
+                self.evict(target, &conn);
+            }
+        }
+        res
+    }
+
+    async fn call_inner(
+        &self,
+        target: u64,
+        addr: &str,
+        body: Request,
+        extra: Option<Vec<u8>>,
+        sent: &mut bool,
+        conn_used: &mut Option<Connection>,
+    ) -> Result<Response, CallError> {
+        let conn = self.connect(target, addr).await?;
+        *conn_used = Some(conn.clone());
+        let transport = |sent: bool, message: String| CallError {
+            sent,
+            kind: CallErrorKind::Transport,
+            message,
+        };
+        let (mut send, mut recv) = conn
+            .open_bi()
+            .await
+            .map_err(|e| transport(false, e.to_string()))?;
+        let env = codec::encode(&Envelope {
+            from: self.id,
+            to: target,
+            body,
+        });
+        *sent = true;
+        write_frame(&mut send, &env)
+            .await
+            .map_err(|e| transport(true, e.to_string()))?;
+        if let Some(extra) = extra {
+            write_frame(&mut send, &extra)
+                .await
+                .map_err(|e| transport(true, e.to_string()))?;
+        }
+        send.finish().map_err(|e| transport(true, e.to_string()))?;
+        let bytes = read_frame(&mut recv, MAX_FRAME)
+            .await
+            .map_err(|e| transport(true, e.to_string()))?;
+        codec::decode(&bytes).map_err(|e| transport(true, format!("bad answer: {e}")))
+    }
+}
+
+/// Serves requests arriving on a node's endpoint.
+pub trait Handler: Send + Sync + 'static {
+    /// This node's id (requests for another id are refused).
+    fn id(&self) -> u64;
+    /// Answers one request. `extra` is the raw frame following an `InstallSnapshot` request.
+    fn handle(
+        &self,
+        from: u64,
+        body: Request,
+        extra: Option<Vec<u8>>,
+    ) -> impl Future<Output = Response> + Send;
+}
+
+/// Accepts connections on `endpoint` until it is closed, serving each stream with `handler`.
+pub async fn serve<H: Handler>(endpoint: Endpoint, handler: Arc<H>) {
+    while let Some(incoming) = endpoint.accept().await {
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let remote = incoming.remote_address();
+            let conn = match incoming.await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(%remote, error = %e, "cluster connection refused");
+                    return;
+                }
+            };
+            loop {
+                match conn.accept_bi().await {
+                    Ok((send, recv)) => {
+                        tokio::spawn(serve_stream(handler.clone(), send, recv));
+                    }
+                    Err(e) => {
+                        tracing::debug!(%remote, error = %e, "cluster connection ended");
+                        return;
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn serve_stream<H: Handler>(handler: Arc<H>, mut send: SendStream, mut recv: RecvStream) {
+    let resp = match read_frame(&mut recv, MAX_FRAME).await {
+        Err(e) => {
+            tracing::debug!(error = %e, "unreadable request");
+            return;
+        }
+        Ok(frame) => match codec::decode::<Envelope>(&frame) {
+            Err(e) => Response::Failed(format!("bad request: {e}")),
+            Ok(env) if env.to != handler.id() => Response::Failed(format!(
+                "this is node {}, not node {}",
+                handler.id(),
+                env.to
+            )),
+            Ok(env) => {
+                let extra = if matches!(env.body, Request::InstallSnapshot(_)) {
+                    match read_frame(&mut recv, MAX_FRAME).await {
+                        Ok(x) => Some(x),
+                        Err(e) => {
+                            tracing::debug!(error = %e, "snapshot chunk unreadable");
+                            return;
+                        }
+                    }
+                } else {
+                    None
+                };
+                handler.handle(env.from, env.body, extra).await
+            }
+        },
+    };
+    let bytes = codec::encode(&resp);
+    if write_frame(&mut send, &bytes).await.is_ok() {
+        let _ = send.finish();
+        // Let the answer reach the peer before the stream is dropped.
+        let _ = send.stopped().await;
+    }
+}
+
+/// openraft's network factory: a [`PeerClient`] per target over the shared [`Transport`].
+pub struct NetworkFactory {
+    /// The transport.
+    pub transport: Arc<Transport>,
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: u64, node: &BasicNode) -> PeerClient {
+        PeerClient {
+            transport: self.transport.clone(),
+            target,
+            addr: node.addr.clone(),
+        }
+    }
+}
+
+/// openraft's client for one peer.
+pub struct PeerClient {
+    transport: Arc<Transport>,
+    target: u64,
+    addr: String,
+}
+
+type RpcResult<T, E = openraft::error::Infallible> =
+    Result<T, RPCError<u64, BasicNode, RaftError<u64, E>>>;
+
+fn unreachable<E: std::error::Error>(e: CallError) -> RPCError<u64, BasicNode, RaftError<u64, E>> {
+    RPCError::Unreachable(Unreachable::new(&e))
+}
+
+fn unexpected<E: std::error::Error>(
+    target: u64,
+    resp: Response,
+) -> RPCError<u64, BasicNode, RaftError<u64, E>> {
+    let e = AnyError::error(format!("node {target} answered {resp:?}"));
+    match resp {
+        // The peer is up but cannot serve (shutting down, storage failure): let openraft back off.
+        Response::Failed(_) => RPCError::Unreachable(Unreachable::new(&e)),
+        _ => RPCError::Network(NetworkError::new(&e)),
+    }
+}
+
+impl PeerClient {
+    async fn call(
+        &self,
+        body: Request,
+        extra: Option<Vec<u8>>,
+        option: &RPCOption,
+    ) -> Result<Response, CallError> {
+        // A little under openraft's own deadline, so the cached connection is dropped by us.
+        self.transport
+            .call(self.target, &self.addr, body, extra, option.soft_ttl())
+            .await
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerClient {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<u64>> {
+        match self.call(Request::AppendEntries(rpc), None, &option).await {
+            Ok(Response::AppendEntries(r)) => Ok(r),
+            Ok(other) => Err(unexpected(self.target, other)),
+            Err(e) => Err(unreachable(e)),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        mut rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<InstallSnapshotResponse<u64>, InstallSnapshotError> {
+        let data = std::mem::take(&mut rpc.data);
+        match self
+            .call(Request::InstallSnapshot(rpc), Some(data), &option)
+            .await
+        {
+            Ok(Response::InstallSnapshot(r)) => Ok(r),
+            Ok(Response::SnapshotMismatch(m)) => Err(RPCError::RemoteError(RemoteError::new(
+                self.target,
+                RaftError::APIError(InstallSnapshotError::SnapshotMismatch(m)),
+            ))),
+            Ok(other) => Err(unexpected(self.target, other)),
+            Err(e) => Err(unreachable(e)),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<u64>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<u64>> {
+        match self.call(Request::Vote(rpc), None, &option).await {
+            Ok(Response::Vote(r)) => Ok(r),
+            Ok(other) => Err(unexpected(self.target, other)),
+            Err(e) => Err(unreachable(e)),
+        }
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff::new(std::iter::repeat(UNREACHABLE_BACKOFF))
+    }
+}

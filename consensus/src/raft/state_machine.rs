@@ -1,0 +1,389 @@
+//! The state machine: applies committed [`Command`]s to the [`Registry`], and builds, stores
+//! and installs snapshots of it.
+//!
+//! The registry lives in memory; what is durable is the snapshot (written with temp file +
+//! fsync + rename + directory fsync before openraft may purge the logs it covers) and the log.
+//! At startup the registry is rebuilt from the last snapshot and openraft re-applies the
+//! committed entries after it.
+//!
+//! Snapshot data (what travels to other nodes) is `codec::encode` of
+//! `{last applied log id, last membership, registry}`. The snapshot file adds a small header:
+//! `"TGSNAP01"`, the encoded [`SnapshotMeta`] (length-prefixed), the data (length-prefixed),
+//! and a CRC-32 of everything before it.
+
+use super::TypeConfig;
+use crate::wal::write_atomic;
+use crate::OnApplied;
+use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
+use openraft::{
+    AnyError, BasicNode, Entry, EntryPayload, LogId, RaftSnapshotBuilder, StorageError,
+    StorageIOError, StoredMembership,
+};
+use serde::{Deserialize, Serialize};
+use std::io::{self, Cursor};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::watch;
+use tollgate_proto::{codec, ApplyResult, Command, Registry};
+
+type SResult<T> = Result<T, StorageError<u64>>;
+type Membership = StoredMembership<u64, BasicNode>;
+
+const MAGIC: &[u8; 8] = b"TGSNAP01";
+
+/// What the rest of the node shares with the state machine.
+pub(crate) struct Shared {
+    /// The registry as applied so far.
+    pub registry: RwLock<Registry>,
+    /// The index of the last applied log entry (0 before any).
+    pub applied: watch::Sender<u64>,
+}
+
+impl Shared {
+    pub fn new() -> Arc<Shared> {
+        Arc::new(Shared {
+            registry: RwLock::new(Registry::default()),
+            applied: watch::channel(0).0,
+        })
+    }
+
+    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        // `Registry::apply` either finishes or changes nothing, so a poisoned lock still
+        // guards a valid registry.
+        self.registry.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
+        self.registry.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[derive(Clone, Default)]
+struct Applied {
+    last_applied: Option<LogId<u64>>,
+    last_membership: Membership,
+}
+
+#[derive(Serialize)]
+struct PayloadRef<'a> {
+    last_applied: &'a Option<LogId<u64>>,
+    last_membership: &'a Membership,
+    registry: &'a Registry,
+}
+
+#[derive(Deserialize)]
+struct Payload {
+    last_applied: Option<LogId<u64>>,
+    last_membership: Membership,
+    registry: Registry,
+}
+
+/// A snapshot as stored: its metadata and its data.
+#[derive(Clone)]
+struct Stored {
+    meta: SnapshotMeta<u64, BasicNode>,
+    data: Arc<Vec<u8>>,
+}
+
+impl Stored {
+    fn to_snapshot(&self) -> Snapshot<TypeConfig> {
+        Snapshot {
+            meta: self.meta.clone(),
+            snapshot: Box::new(Cursor::new(self.data.as_ref().clone())),
+        }
+    }
+}
+
+fn encode_file(meta: &SnapshotMeta<u64, BasicNode>, data: &[u8]) -> Vec<u8> {
+    let meta = codec::encode(meta);
+    let mut out = Vec::with_capacity(8 + 4 + meta.len() + 8 + data.len() + 4);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(meta.len() as u32).to_le_bytes());
+    out.extend_from_slice(&meta);
+    out.extend_from_slice(&(data.len() as u64).to_le_bytes());
+    out.extend_from_slice(data);
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+fn invalid(msg: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.into())
+}
+
+fn decode_file(bytes: &[u8]) -> io::Result<(SnapshotMeta<u64, BasicNode>, Vec<u8>)> {
+    let body_len = bytes
+        .len()
+        .checked_sub(4)
+        .ok_or_else(|| invalid("snapshot file too short"))?;
+    let (body, crc) = bytes.split_at(body_len);
+    let crc = u32::from_le_bytes(crc.try_into().map_err(|_| invalid("crc"))?);
+    if crc32fast::hash(body) != crc {
+        return Err(invalid("snapshot file checksum mismatch"));
+    }
+    let rest = body
+        .strip_prefix(MAGIC.as_slice())
+        .ok_or_else(|| invalid("not a snapshot file"))?;
+    let (len, rest) = rest.split_at_checked(4).ok_or_else(|| invalid("short"))?;
+    let len = u32::from_le_bytes(len.try_into().map_err(|_| invalid("len"))?) as usize;
+    let (meta, rest) = rest.split_at_checked(len).ok_or_else(|| invalid("short"))?;
+    let meta = codec::decode(meta).map_err(|e| invalid(format!("snapshot meta: {e}")))?;
+    let (len, data) = rest.split_at_checked(8).ok_or_else(|| invalid("short"))?;
+    let len = u64::from_le_bytes(len.try_into().map_err(|_| invalid("len"))?);
+    if len != data.len() as u64 {
+        return Err(invalid("snapshot data length mismatch"));
+    }
+    Ok((meta, data.to_vec()))
+}
+
+/// The state machine given to openraft.
+pub struct StateMachineStore {
+    shared: Arc<Shared>,
+    applied: Arc<Mutex<Applied>>,
+    on_applied: Arc<Mutex<OnApplied>>,
+    snapshot_path: PathBuf,
+    current: Arc<Mutex<Option<Stored>>>,
+    /// Held while the snapshot file is written.
+    file_lock: Arc<Mutex<()>>,
+    seq: Arc<AtomicU64>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl StateMachineStore {
+    /// Opens the state machine in `dir`: loads the last snapshot (if any) into `shared`, and
+    /// calls `on_applied` once with the recovered registry and no commands.
+    pub(crate) fn open(
+        dir: &Path,
+        shared: Arc<Shared>,
+        mut on_applied: OnApplied,
+    ) -> io::Result<StateMachineStore> {
+        std::fs::create_dir_all(dir)?;
+        let snapshot_path = dir.join("snapshot.bin");
+        let mut applied = Applied::default();
+        let mut current = None;
+        match std::fs::read(&snapshot_path) {
+            Ok(bytes) => {
+                let (meta, data) = decode_file(&bytes)
+                    .map_err(|e| invalid(format!("{}: {e}", snapshot_path.display())))?;
+                let payload: Payload = codec::decode(&data)
+                    .map_err(|e| invalid(format!("{}: {e}", snapshot_path.display())))?;
+                applied.last_applied = payload.last_applied;
+                applied.last_membership = payload.last_membership;
+                *shared.write() = payload.registry;
+                current = Some(Stored {
+                    meta,
+                    data: Arc::new(data),
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let index = applied.last_applied.map(|l| l.index).unwrap_or(0);
+        on_applied(&shared.read(), &[]);
+        shared.applied.send_replace(index);
+        Ok(StateMachineStore {
+            shared,
+            applied: Arc::new(Mutex::new(applied)),
+            on_applied: Arc::new(Mutex::new(on_applied)),
+            snapshot_path,
+            current: Arc::new(Mutex::new(current)),
+            file_lock: Arc::new(Mutex::new(())),
+            seq: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    fn builder(&self) -> StateMachineStore {
+        StateMachineStore {
+            shared: self.shared.clone(),
+            applied: self.applied.clone(),
+            on_applied: self.on_applied.clone(),
+            snapshot_path: self.snapshot_path.clone(),
+            current: self.current.clone(),
+            file_lock: self.file_lock.clone(),
+            seq: self.seq.clone(),
+        }
+    }
+
+    /// Makes `stored` the current snapshot, durably, unless a newer one already is (a snapshot
+    /// built locally can finish after a newer one arrived from the leader). The snapshot file
+    /// and `current` change together, one writer at a time.
+    async fn store(&self, stored: &Stored) -> io::Result<()> {
+        let path = self.snapshot_path.clone();
+        let current = self.current.clone();
+        let stored = stored.clone();
+        let file_lock = self.file_lock.clone();
+        tokio::task::spawn_blocking(move || {
+            let _writer = lock(&file_lock);
+            let newer = lock(&current)
+                .as_ref()
+                .is_some_and(|cur| cur.meta.last_log_id > stored.meta.last_log_id);
+            if newer {
+                return Ok(());
+            }
+            write_atomic(&path, &encode_file(&stored.meta, &stored.data))?;
+            *lock(&current) = Some(stored);
+            Ok(())
+        })
+        .await
+        .map_err(|e| io::Error::other(format!("snapshot write task failed: {e}")))?
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
+    async fn build_snapshot(&mut self) -> SResult<Snapshot<TypeConfig>> {
+        let (data, applied) = {
+            let reg = self.shared.read();
+            let applied = lock(&self.applied).clone();
+            let data = codec::encode(&PayloadRef {
+                last_applied: &applied.last_applied,
+                last_membership: &applied.last_membership,
+                registry: &reg,
+            });
+            (data, applied)
+        };
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let snapshot_id = match applied.last_applied {
+            Some(l) => format!("{}-{}-{seq}", l.leader_id, l.index),
+            None => format!("none-{seq}"),
+        };
+        let stored = Stored {
+            meta: SnapshotMeta {
+                last_log_id: applied.last_applied,
+                last_membership: applied.last_membership,
+                snapshot_id,
+            },
+            data: Arc::new(data),
+        };
+        self.store(&stored)
+            .await
+            .map_err(|e| StorageIOError::write_snapshot(Some(stored.meta.signature()), &e))?;
+        tracing::info!(snapshot = %stored.meta, bytes = stored.data.len(), "snapshot built");
+        Ok(stored.to_snapshot())
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachineStore {
+    type SnapshotBuilder = StateMachineStore;
+
+    async fn applied_state(&mut self) -> SResult<(Option<LogId<u64>>, Membership)> {
+        let a = lock(&self.applied);
+        Ok((a.last_applied, a.last_membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> SResult<Vec<ApplyResult>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + openraft::OptionalSend,
+        I::IntoIter: openraft::OptionalSend,
+    {
+        let mut results = Vec::new();
+        let mut changed: Vec<Command> = Vec::new();
+        let last_index;
+        {
+            let mut reg = self.shared.write();
+            let mut applied = lock(&self.applied);
+            for entry in entries {
+                applied.last_applied = Some(entry.log_id);
+                match entry.payload {
+                    EntryPayload::Blank => results.push(Ok(())),
+                    EntryPayload::Normal(cmd) => {
+                        let r = reg.apply(&cmd);
+                        if r.is_ok() {
+                            changed.push(cmd);
+                        }
+                        results.push(r);
+                    }
+                    EntryPayload::Membership(m) => {
+                        applied.last_membership = StoredMembership::new(Some(entry.log_id), m);
+                        results.push(Ok(()));
+                    }
+                }
+            }
+            last_index = applied.last_applied.map(|l| l.index).unwrap_or(0);
+            drop(applied);
+            (lock(&self.on_applied))(&reg, &changed);
+        }
+        self.shared.applied.send_replace(last_index);
+        Ok(results)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.builder()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> SResult<Box<Cursor<Vec<u8>>>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<u64, BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> SResult<()> {
+        let data = snapshot.into_inner();
+        let sig = || Some(meta.signature());
+        let payload: Payload = codec::decode(&data)
+            .map_err(|e| StorageIOError::read_snapshot(sig(), AnyError::new(&e)))?;
+        if payload.last_applied != meta.last_log_id {
+            let e = AnyError::error(format!(
+                "snapshot data is at {:?} but its meta says {:?}",
+                payload.last_applied, meta.last_log_id
+            ));
+            return Err(StorageIOError::read_snapshot(sig(), e).into());
+        }
+        let stored = Stored {
+            meta: meta.clone(),
+            data: Arc::new(data),
+        };
+        self.store(&stored)
+            .await
+            .map_err(|e| StorageIOError::write_snapshot(sig(), &e))?;
+        let index = meta.last_log_id.map(|l| l.index).unwrap_or(0);
+        {
+            let mut reg = self.shared.write();
+            *reg = payload.registry;
+            {
+                let mut applied = lock(&self.applied);
+                applied.last_applied = meta.last_log_id;
+                applied.last_membership = meta.last_membership.clone();
+            }
+            (lock(&self.on_applied))(&reg, &[]);
+        }
+        self.shared.applied.send_replace(index);
+        tracing::info!(snapshot = %meta, "snapshot installed");
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> SResult<Option<Snapshot<TypeConfig>>> {
+        Ok(lock(&self.current).as_ref().map(Stored::to_snapshot))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_round_trip_and_corruption() {
+        let meta = SnapshotMeta {
+            last_log_id: Some(LogId::new(openraft::CommittedLeaderId::new(3, 1), 42)),
+            last_membership: StoredMembership::default(),
+            snapshot_id: "x".into(),
+        };
+        let bytes = encode_file(&meta, b"hello");
+        let (m, d) = decode_file(&bytes).unwrap();
+        assert_eq!(m, meta);
+        assert_eq!(d, b"hello");
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x40;
+            assert!(decode_file(&bad).is_err(), "flip at {i}");
+        }
+        for n in 0..bytes.len() {
+            assert!(decode_file(&bytes[..n]).is_err());
+        }
+    }
+}

@@ -1,0 +1,467 @@
+//! The Raft cluster end to end: real QUIC with mutual TLS on 127.0.0.1, several nodes in one
+//! process, each with its own data directory and port. Every wait is bounded.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+use tollgate_consensus::pki::{self, ClusterTls};
+use tollgate_consensus::raft::network::{self, CallErrorKind, Transport};
+use tollgate_consensus::raft::wire::{Request, Response};
+use tollgate_consensus::{ClusterError, RaftConfig, RaftNode};
+use tollgate_proto::model::RestApiSettings;
+use tollgate_proto::{ApplyError, Command, Registry};
+
+fn create(id: &str) -> Command {
+    Command::CreateRestApi {
+        id: id.into(),
+        root_resource_id: format!("{id}root"),
+        settings: RestApiSettings {
+            name: id.into(),
+            ..Default::default()
+        },
+        created_date: 0,
+        clone_from: None,
+    }
+}
+
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Cluster {
+    ca: (String, String),
+    dirs: BTreeMap<u64, TempDir>,
+    ports: BTreeMap<u64, u16>,
+    nodes: BTreeMap<u64, RaftNode>,
+    tweak: fn(&mut RaftConfig),
+}
+
+impl Cluster {
+    fn new(tweak: fn(&mut RaftConfig)) -> Cluster {
+        Cluster {
+            ca: pki::create_ca().unwrap(),
+            dirs: BTreeMap::new(),
+            ports: BTreeMap::new(),
+            nodes: BTreeMap::new(),
+            tweak,
+        }
+    }
+
+    fn tls(&self, id: u64) -> ClusterTls {
+        let (cert, key) = pki::issue_node_cert(
+            &self.ca.0,
+            &self.ca.1,
+            &format!("node-{id}"),
+            &["127.0.0.1".parse().unwrap()],
+        )
+        .unwrap();
+        ClusterTls {
+            ca_cert_pem: self.ca.0.clone(),
+            node_cert_pem: cert,
+            node_key_pem: key,
+        }
+    }
+
+    fn addr(&mut self, id: u64) -> String {
+        let port = *self.ports.entry(id).or_insert_with(free_port);
+        format!("127.0.0.1:{port}")
+    }
+
+    fn data_dir(&mut self, id: u64) -> PathBuf {
+        self.dirs
+            .entry(id)
+            .or_insert_with(|| tempfile::tempdir().unwrap())
+            .path()
+            .to_path_buf()
+    }
+
+    async fn start(&mut self, id: u64) -> RaftNode {
+        let addr = self.addr(id);
+        let mut cfg = RaftConfig::new(
+            id,
+            self.data_dir(id),
+            addr.parse::<SocketAddr>().unwrap(),
+            addr,
+            self.tls(id),
+        );
+        (self.tweak)(&mut cfg);
+        let node = RaftNode::start(cfg, Box::new(|_, _| {})).await.unwrap();
+        self.nodes.insert(id, node.clone());
+        node
+    }
+
+    async fn stop(&mut self, id: u64) {
+        let node = self.nodes.remove(&id).unwrap();
+        node.shutdown().await.unwrap();
+    }
+
+    fn members(&mut self, ids: &[u64]) -> BTreeMap<u64, String> {
+        ids.iter().map(|&id| (id, self.addr(id))).collect()
+    }
+
+    fn node(&self, id: u64) -> &RaftNode {
+        &self.nodes[&id]
+    }
+
+    /// Waits until every running node agrees on one leader; returns it.
+    async fn leader(&self, within: Duration) -> u64 {
+        let deadline = Instant::now() + within;
+        loop {
+            let leaders: BTreeSet<Option<u64>> =
+                self.nodes.values().map(|n| n.status().leader).collect();
+            if let Some(&Some(l)) = leaders.iter().next() {
+                if leaders.len() == 1 && self.nodes.contains_key(&l) {
+                    return l;
+                }
+            }
+            assert!(Instant::now() < deadline, "no agreed leader: {leaders:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn follower(&self, leader: u64) -> u64 {
+        *self.nodes.keys().find(|&&id| id != leader).unwrap()
+    }
+
+    /// Waits until every running node's registry equals `want`.
+    async fn converge(&self, want: &Registry, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let behind: Vec<u64> = self
+                .nodes
+                .iter()
+                .filter(|(_, n)| *n.read() != *want)
+                .map(|(id, _)| *id)
+                .collect();
+            if behind.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nodes {behind:?} did not converge"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn shutdown_all(&mut self) {
+        for id in self.nodes.keys().copied().collect::<Vec<_>>() {
+            self.stop(id).await;
+        }
+    }
+}
+
+fn fast(cfg: &mut RaftConfig) {
+    cfg.request_timeout = Duration::from_secs(8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_replicate_fail_over_and_recover() {
+    let mut c = Cluster::new(fast);
+    for id in 1..=3 {
+        c.start(id).await;
+    }
+    let members = c.members(&[1, 2, 3]);
+    c.node(1).initialize(members.clone()).await.unwrap();
+    assert!(matches!(
+        c.node(1).initialize(members).await,
+        Err(ClusterError::AlreadyInitialized)
+    ));
+    let leader = c.leader(Duration::from_secs(5)).await;
+    let follower = c.follower(leader);
+    let mut acked = Vec::new();
+
+    // On the leader, and forwarded from a follower; refusals come back as such.
+    assert_eq!(c.node(leader).propose(create("a")).await.unwrap(), Ok(()));
+    acked.push("a");
+    assert_eq!(c.node(follower).propose(create("b")).await.unwrap(), Ok(()));
+    acked.push("b");
+    // Read-your-writes on the node that took the write.
+    assert!(c.node(follower).read().apis.contains_key("b"));
+    assert!(matches!(
+        c.node(follower).propose(create("a")).await.unwrap(),
+        Err(ApplyError::Conflict(_))
+    ));
+    for i in 0..20 {
+        let id = format!("w{i}");
+        let node = if i % 2 == 0 { leader } else { follower };
+        c.node(node).propose(create(&id)).await.unwrap().unwrap();
+        acked.push(Box::leak(id.into_boxed_str()));
+    }
+    // Concurrent writes through every node, and concurrent linearizable reads (coalesced on
+    // the leader) that each see the writes acknowledged before they started.
+    let mut writes = tokio::task::JoinSet::new();
+    for i in 0..30u64 {
+        let node = c.node(1 + i % 3).clone();
+        writes.spawn(async move { node.propose(create(&format!("c{i}"))).await });
+    }
+    while let Some(r) = writes.join_next().await {
+        r.unwrap().unwrap().unwrap();
+    }
+    acked.extend((0..30).map(|i| &*Box::leak(format!("c{i}").into_boxed_str())));
+    let mut reads = tokio::task::JoinSet::new();
+    for i in 0..60u64 {
+        let node = c.node(1 + i % 3).clone();
+        reads.spawn(async move {
+            node.linearizable().await.unwrap();
+            node.read().apis.contains_key("c29")
+        });
+    }
+    while let Some(r) = reads.join_next().await {
+        assert!(
+            r.unwrap(),
+            "a linearizable read missed an acknowledged write"
+        );
+    }
+    let want = c.node(leader).read().clone();
+    c.converge(&want, Duration::from_secs(5)).await;
+
+    let status = c.node(leader).status();
+    assert_eq!(status.state, "Leader");
+    assert_eq!(status.members.len(), 3);
+    assert!(status
+        .members
+        .iter()
+        .all(|m| m.voter && m.matched.is_some()));
+    let json = serde_json::to_string(&status).unwrap();
+    assert!(json.contains("\"leader\""));
+
+    // Stop the leader: a new one is elected and takes writes.
+    let stopped_at = Instant::now();
+    c.stop(leader).await;
+    let new_leader = c.leader(Duration::from_secs(5)).await;
+    let election = stopped_at.elapsed();
+    eprintln!("new leader {new_leader} elected {election:?} after stopping leader {leader}");
+    assert_ne!(new_leader, leader);
+    let other = c.follower(new_leader);
+    c.node(new_leader)
+        .propose(create("after1"))
+        .await
+        .unwrap()
+        .unwrap();
+    c.node(other)
+        .propose(create("after2"))
+        .await
+        .unwrap()
+        .unwrap();
+    acked.extend(["after1", "after2"]);
+
+    // Restart the stopped node from its data directory: it catches up.
+    let restarted_at = Instant::now();
+    c.start(leader).await;
+    let want = c.node(new_leader).read().clone();
+    c.converge(&want, Duration::from_secs(5)).await;
+    eprintln!(
+        "restarted node {leader} caught up in {:?}",
+        restarted_at.elapsed()
+    );
+    c.node(leader)
+        .propose(create("after3"))
+        .await
+        .unwrap()
+        .unwrap();
+    acked.push("after3");
+
+    // Full-cluster restart: every acknowledged write is still there.
+    c.shutdown_all().await;
+    let restart = Instant::now();
+    for id in 1..=3 {
+        c.start(id).await;
+    }
+    let leader = c.leader(Duration::from_secs(5)).await;
+    c.node(leader).linearizable().await.unwrap();
+    let want = c.node(leader).read().clone();
+    for id in &acked {
+        assert!(want.apis.contains_key(*id), "acknowledged write {id} lost");
+    }
+    assert_eq!(want.apis.len(), acked.len());
+    c.converge(&want, Duration::from_secs(5)).await;
+    eprintln!(
+        "full restart: leader and convergence in {:?}",
+        restart.elapsed()
+    );
+    c.shutdown_all().await;
+}
+
+fn snapshot_often(cfg: &mut RaftConfig) {
+    cfg.snapshot_every = 20;
+    cfg.logs_kept_after_snapshot = 0;
+    cfg.snapshot_chunk_size = 1024; // several chunks even for a small registry
+    cfg.request_timeout = Duration::from_secs(8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_node_catches_up_by_snapshot_and_is_promoted() {
+    let mut c = Cluster::new(snapshot_often);
+    for id in 1..=3 {
+        c.start(id).await;
+    }
+    let members = c.members(&[1, 2, 3]);
+    c.node(1).initialize(members).await.unwrap();
+    let leader = c.leader(Duration::from_secs(5)).await;
+    let follower = c.follower(leader);
+    for i in 0..60 {
+        c.node(leader)
+            .propose(create(&format!("api{i}")))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    // Snapshot built and the log purged behind it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let s = c.node(leader).status();
+        if s.snapshot_index.is_some() && s.purged_index.is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no snapshot/purge: {s:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A fresh node, added from a follower (forwarded), can only catch up by snapshot.
+    let joined = Instant::now();
+    let n4 = c.start(4).await;
+    let addr4 = c.addr(4);
+    c.node(follower).add_learner(4, addr4).await.unwrap();
+    let want = c.node(leader).read().clone();
+    c.converge(&want, Duration::from_secs(10)).await;
+    eprintln!("learner caught up in {:?}", joined.elapsed());
+    let s4 = n4.status();
+    assert!(
+        s4.snapshot_index.is_some(),
+        "node 4 got no snapshot: {s4:?}"
+    );
+    assert_eq!(s4.leader, Some(leader));
+
+    c.node(follower)
+        .change_membership(BTreeSet::from([1, 2, 3, 4]))
+        .await
+        .unwrap();
+    let s = c.node(leader).status();
+    assert_eq!(s.members.iter().filter(|m| m.voter).count(), 4, "{s:?}");
+    n4.propose(create("from4")).await.unwrap().unwrap();
+    assert!(n4.read().apis.contains_key("from4"));
+
+    // Remove it again; the rest keep working.
+    c.node(leader).remove_node(4).await.unwrap();
+    let s = c.node(leader).status();
+    assert!(s.members.iter().all(|m| m.id != 4), "{s:?}");
+    c.stop(4).await;
+    c.node(follower)
+        .propose(create("after"))
+        .await
+        .unwrap()
+        .unwrap();
+    c.shutdown_all().await;
+}
+
+async fn single_node(c: &mut Cluster) -> RaftNode {
+    let node = c.start(1).await;
+    let members = c.members(&[1]);
+    node.initialize(members).await.unwrap();
+    c.leader(Duration::from_secs(5)).await;
+    node
+}
+
+fn client(tls: &ClusterTls) -> std::sync::Arc<Transport> {
+    let ep = network::endpoint("127.0.0.1:0".parse().unwrap(), tls).unwrap();
+    Transport::new(99, ep)
+}
+
+fn self_signed() -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec![pki::SERVER_NAME.to_string()]).unwrap();
+    (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_refuses_peers_without_a_cluster_certificate() {
+    let mut c = Cluster::new(fast);
+    let node = single_node(&mut c).await;
+    let addr = c.addr(1);
+    let t = Duration::from_secs(3);
+
+    // A member's certificate works.
+    let good = client(&c.tls(2));
+    match good.call(1, &addr, Request::ReadIndex, None, t).await {
+        Ok(Response::ReadIndex { .. }) => {}
+        other => panic!("member refused: {other:?}"),
+    }
+
+    // A self-signed client certificate is refused.
+    let (cert, key) = self_signed();
+    let stranger = client(&ClusterTls {
+        ca_cert_pem: c.ca.0.clone(),
+        node_cert_pem: cert,
+        node_key_pem: key,
+    });
+    let res = stranger.call(1, &addr, Request::ReadIndex, None, t).await;
+    eprintln!("self-signed client: {res:?}");
+    let err = res.expect_err("self-signed client must be refused");
+    assert_ne!(
+        err.kind,
+        CallErrorKind::Timeout,
+        "refused, not ignored: {err}"
+    );
+
+    // A certificate from another CA is refused too.
+    let other = Cluster::new(fast);
+    let foreign = client(&other.tls(2));
+    let res = foreign.call(1, &addr, Request::ReadIndex, None, t).await;
+    assert!(res.is_err(), "foreign-CA client must be refused: {res:?}");
+
+    // A server with a foreign certificate is refused by a member.
+    let mut rogue = Cluster::new(fast);
+    rogue.ca = other.ca.clone();
+    let rogue_node = single_node(&mut rogue).await;
+    let rogue_addr = rogue.addr(1);
+    let res = good.call(1, &rogue_addr, Request::ReadIndex, None, t).await;
+    eprintln!("foreign server: {res:?}");
+    let err = res.expect_err("foreign server must be refused");
+    assert_eq!(err.kind, CallErrorKind::Connect, "{err}");
+    assert!(!err.sent);
+
+    // Garbage on a member's connection is answered, not fatal.
+    drop(rogue_node);
+    rogue.shutdown_all().await;
+    node.propose(create("still-fine")).await.unwrap().unwrap();
+    c.shutdown_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_node_survives_restart_and_answers_wrong_target() {
+    let mut c = Cluster::new(fast);
+    let node = single_node(&mut c).await;
+    node.propose(create("x")).await.unwrap().unwrap();
+    node.linearizable().await.unwrap();
+    // A request meant for another node id is refused by the receiver.
+    let t = client(&c.tls(2));
+    let addr = c.addr(1);
+    match t
+        .call(7, &addr, Request::ReadIndex, None, Duration::from_secs(3))
+        .await
+    {
+        Ok(Response::Failed(m)) => assert!(m.contains("not node 7"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    c.stop(1).await;
+    let node = c.start(1).await;
+    // The registry is back before any leader is elected (snapshot + committed log replay).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !node.read().apis.contains_key("x") {
+        assert!(Instant::now() < deadline, "write lost across restart");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(matches!(
+        node.initialize(c.members(&[1])).await,
+        Err(ClusterError::AlreadyInitialized)
+    ));
+    node.propose(create("y")).await.unwrap().unwrap();
+    c.shutdown_all().await;
+}

@@ -1,0 +1,96 @@
+//! Tollgate's own admin endpoints for the cluster (not part of the AWS API), signed like every
+//! other admin call:
+//!
+//! - `GET /_tollgate/cluster`: this node's view (leader, term, members, applied index, lag);
+//! - `POST /_tollgate/cluster/members` `{"nodeId": 4, "address": "host:port", "voter": true}`:
+//!   add a node as a learner and, unless `voter` is false, promote it once it has caught up;
+//! - `DELETE /_tollgate/cluster/members/{id}`: remove a node.
+//!
+//! Membership calls may reach any node; followers forward them to the leader.
+
+use super::error::ApiError;
+use super::ops::Reply;
+use super::AdminState;
+use serde::Deserialize;
+use tollgate_consensus::{ClusterError, RaftNode};
+
+/// The path prefix of these endpoints.
+pub const PREFIX: &str = "/_tollgate/";
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AddMember {
+    node_id: u64,
+    address: String,
+    #[serde(default = "yes")]
+    voter: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn cluster_error(e: ClusterError) -> ApiError {
+    match e {
+        ClusterError::Refused(m) | ClusterError::Config(m) => ApiError::bad_request(m),
+        ClusterError::AlreadyInitialized => {
+            ApiError::conflict("the cluster is already initialized")
+        }
+        other => ApiError::unavailable(other.to_string()),
+    }
+}
+
+fn raft(state: &AdminState) -> Result<&RaftNode, ApiError> {
+    state
+        .node
+        .raft()
+        .ok_or_else(|| ApiError::bad_request("this node does not run a cluster"))
+}
+
+/// Serves one `/_tollgate/…` call.
+pub async fn handle(
+    state: &AdminState,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Result<Reply, ApiError> {
+    let rest = path.strip_prefix(PREFIX).unwrap_or("");
+    let segs: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    match (method, segs.as_slice()) {
+        ("GET", ["cluster"]) => Reply::json(200, &raft(state)?.status()),
+        ("POST", ["cluster", "members"]) => {
+            let add: AddMember = serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("Invalid request body: {e}")))?;
+            if add.node_id == 0 || add.address.is_empty() {
+                return Err(ApiError::bad_request("nodeId and address are required"));
+            }
+            let node = raft(state)?;
+            node.add_learner(add.node_id, add.address)
+                .await
+                .map_err(cluster_error)?;
+            if add.voter {
+                let mut voters: std::collections::BTreeSet<u64> = node
+                    .status()
+                    .members
+                    .iter()
+                    .filter(|m| m.voter)
+                    .map(|m| m.id)
+                    .collect();
+                voters.insert(add.node_id);
+                node.change_membership(voters)
+                    .await
+                    .map_err(cluster_error)?;
+            }
+            Reply::json(200, &node.status())
+        }
+        ("DELETE", ["cluster", "members", id]) => {
+            let id: u64 = id
+                .parse()
+                .map_err(|_| ApiError::bad_request(format!("Invalid node id: {id}")))?;
+            let node = raft(state)?;
+            node.remove_node(id).await.map_err(cluster_error)?;
+            Reply::json(200, &node.status())
+        }
+        _ => Err(ApiError::unknown_operation()),
+    }
+}

@@ -1,0 +1,100 @@
+//! A small blocking client for the admin API that signs its calls with SigV4: used by the
+//! `tollgate cluster` subcommands (and handy in tests).
+
+use crate::sigv4::{self, Credentials};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// An answer: status and body.
+#[derive(Debug)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The body as JSON (Null when empty or not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Calls `method path_and_query` on the admin API at `addr`, signed with `creds`.
+pub fn call(
+    addr: SocketAddr,
+    creds: &Credentials,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+) -> io::Result<Answer> {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let mut headers = vec![("host".to_string(), addr.to_string())];
+    if !body.is_empty() {
+        headers.push(("content-type".to_string(), "application/json".to_string()));
+    }
+    let signed = sigv4::sign(
+        &sigv4::Request {
+            method,
+            path,
+            query,
+            headers: &headers,
+            body,
+        },
+        creds,
+        "us-east-1",
+        "apigateway",
+        crate::ids::now_epoch(),
+    );
+    let mut req = format!("{method} {path_and_query} HTTP/1.1\r\n");
+    for (k, v) in headers.iter().chain(signed.iter()) {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.write_all(req.as_bytes())?;
+    s.write_all(body)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    parse(&raw)
+}
+
+fn parse(raw: &[u8]) -> io::Result<Answer> {
+    let bad = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "malformed answer from the admin API",
+        )
+    };
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut r = httparse::Response::new(&mut headers);
+    let httparse::Status::Complete(n) = r.parse(raw).map_err(|_| bad())? else {
+        return Err(bad());
+    };
+    let status = r.code.ok_or_else(bad)?;
+    let len = r
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .and_then(|h| {
+            std::str::from_utf8(h.value)
+                .ok()?
+                .trim()
+                .parse::<usize>()
+                .ok()
+        });
+    let rest = &raw[n..];
+    let body = match len {
+        Some(l) => rest.get(..l).ok_or_else(bad)?.to_vec(),
+        None => rest.to_vec(),
+    };
+    Ok(Answer { status, body })
+}
