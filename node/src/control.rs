@@ -67,7 +67,12 @@ pub async fn open_cluster(
     let node = RaftNode::start(rc, routes_hook(routes))
         .await
         .map_err(|e| format!("cluster node {}: {e}", c.node_id))?;
-    if node.status().members.is_empty() && !c.join {
+    let fresh = !node
+        .raft()
+        .is_initialized()
+        .await
+        .map_err(|e| format!("reading the cluster state: {e}"))?;
+    if fresh && !c.join {
         let members = if c.initial_members.is_empty() {
             BTreeMap::from([(c.node_id, advertise)])
         } else {

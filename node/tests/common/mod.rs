@@ -46,16 +46,30 @@ impl TestNode {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> TestNode {
+        let data_dir = dir.path().to_string_lossy().into_owned();
+        let mut args = vec![
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--raft-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            &data_dir,
+        ];
+        args.extend_from_slice(extra);
+        Self::spawn(dir, &args, env)
+    }
+
+    /// Starts `tollgate serve` with exactly these arguments (e.g. `--config FILE`), keeping
+    /// `dir` alive with the node.
+    pub fn spawn(dir: tempfile::TempDir, args: &[&str], env: &[(&str, &str)]) -> TestNode {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
         cmd.arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
-            .args(["--raft-listen", "127.0.0.1:0"])
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args(extra)
+            .args(args)
             .env("TOLLGATE_ACCESS_KEY_ID", ACCESS_KEY)
             .env("TOLLGATE_SECRET_ACCESS_KEY", SECRET_KEY)
-            .env("TOLLGATE_LOG", "warn")
+            .env("TOLLGATE_LOG", "warn,openraft=error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         cmd.envs(env.iter().copied());

@@ -1,0 +1,465 @@
+//! A real cluster of `tollgate` processes on 127.0.0.1: certificates made with the CLI, writes
+//! through a follower served by every data plane (with propagation timing), leader killed and
+//! replaced (with failover timing), a killed node restarted and caught up, a fourth node added
+//! later and caught up from a snapshot, and every acknowledged write surviving a full restart.
+
+mod common;
+
+use common::{admin_call, TestNode, SECRET_KEY};
+use serde_json::{json, Value};
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+struct Spec {
+    id: u64,
+    data: u16,
+    admin: u16,
+    raft: u16,
+    config: PathBuf,
+}
+
+fn free_tcp() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn free_udp() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn tollgate(args: &[&str]) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tollgate {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Writes node `id`'s certificate and config under `root`; `members` empty means join.
+fn prepare(root: &Path, id: u64, members: &[String]) -> (Spec, tempfile::TempDir) {
+    let dir = tempfile::tempdir_in(root).unwrap();
+    let tls = dir.path().join("tls");
+    let ca = root.join("ca");
+    tollgate(&[
+        "cluster",
+        "issue-cert",
+        "--ca-dir",
+        ca.to_str().unwrap(),
+        "--out",
+        tls.to_str().unwrap(),
+        "--node-id",
+        &id.to_string(),
+    ]);
+    let spec = Spec {
+        id,
+        data: free_tcp(),
+        admin: free_tcp(),
+        raft: free_udp(),
+        config: root.join(format!("node{id}.toml")),
+    };
+    let cluster = if members.is_empty() {
+        "join = true".to_string()
+    } else {
+        format!("initial_members = [{}]", members.join(", "))
+    };
+    let text = format!(
+        "listen = \"127.0.0.1:{}\"\nadmin_listen = \"127.0.0.1:{}\"\ndata_dir = {:?}\nworkers = 1\n\n[cluster]\nnode_id = {id}\nraft_listen = \"127.0.0.1:{}\"\ntls_dir = {:?}\nsnapshot_every = 20\n{cluster}\n",
+        spec.data,
+        spec.admin,
+        dir.path().display().to_string(),
+        spec.raft,
+        tls.display().to_string(),
+    );
+    std::fs::write(&spec.config, text).unwrap();
+    (spec, dir)
+}
+
+fn start(spec: &Spec, dir: tempfile::TempDir) -> TestNode {
+    TestNode::spawn(dir, &["--config", spec.config.to_str().unwrap()], &[])
+}
+
+fn status(n: &TestNode) -> Value {
+    let (code, v) = admin_call(n.admin, "GET", "/_tollgate/cluster", None, SECRET_KEY);
+    assert_eq!(code, 200, "{v}");
+    v
+}
+
+/// Waits until every node agrees on one leader; returns its id.
+fn wait_leader(nodes: &[&TestNode], not: Option<u64>) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let leaders: Vec<Option<u64>> =
+            nodes.iter().map(|n| status(n)["leader"].as_u64()).collect();
+        if let Some(Some(l)) = leaders.first() {
+            if leaders.iter().all(|x| *x == Some(*l)) && Some(*l) != not {
+                return *l;
+            }
+        }
+        assert!(Instant::now() < deadline, "no common leader: {leaders:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn body(n: &TestNode, api: &str) -> Option<Value> {
+    let r = n.get(
+        "localhost",
+        &format!("/restapis/{api}/prod/_user_request_/pets"),
+    );
+    (r.status == 200).then(|| serde_json::from_slice(&r.body).ok())?
+}
+
+fn wait_serves(n: &TestNode, api: &str, want: &Value, within: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        if body(n, api).as_ref() == Some(want) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "node on {} never served {want} (has {:?})",
+            n.data,
+            body(n, api)
+        );
+        std::thread::sleep(Duration::from_micros(500));
+    }
+}
+
+/// Sets the MOCK body to `{"v": k}` and deploys it to `prod`, through `via`.
+fn publish(via: &TestNode, api: &str, pets: &str, k: u64) {
+    let template = json!({ "v": k }).to_string();
+    via.admin_ok(
+        "PUT",
+        &format!("/restapis/{api}/resources/{pets}/methods/GET/integration/responses/200"),
+        Some(json!({ "responseTemplates": { "application/json": template } })),
+    );
+    via.admin_ok(
+        "POST",
+        &format!("/restapis/{api}/deployments"),
+        Some(json!({ "stageName": "prod" })),
+    );
+}
+
+fn all(nodes: &[Option<TestNode>]) -> Vec<&TestNode> {
+    nodes.iter().flatten().collect()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+#[test]
+fn three_node_cluster_replicates_fails_over_and_recovers() {
+    let root = tempfile::tempdir().unwrap();
+    tollgate(&[
+        "cluster",
+        "init-ca",
+        "--dir",
+        root.path().join("ca").to_str().unwrap(),
+    ]);
+    let mut specs = Vec::new();
+    let mut dirs = Vec::new();
+    let raft_ports: Vec<u16> = (0..3).map(|_| free_udp()).collect();
+    let members: Vec<String> = (1..=3)
+        .map(|i| format!("\"{i}@127.0.0.1:{}\"", raft_ports[i - 1]))
+        .collect();
+    for i in 1..=3u64 {
+        let (mut spec, dir) = prepare(root.path(), i, &members);
+        spec.raft = raft_ports[i as usize - 1];
+        // Re-write with the agreed raft port.
+        let text = std::fs::read_to_string(&spec.config).unwrap();
+        let text = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("raft_listen") {
+                    format!("raft_listen = \"127.0.0.1:{}\"", spec.raft)
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&spec.config, text).unwrap();
+        specs.push(spec);
+        dirs.push(dir);
+    }
+    let mut nodes: Vec<Option<TestNode>> = specs
+        .iter()
+        .zip(dirs)
+        .map(|(s, d)| Some(start(s, d)))
+        .collect();
+
+    let leader = wait_leader(&all(&nodes), None);
+    let follower = nodes
+        .iter()
+        .flatten()
+        .zip(&specs)
+        .find(|(_, s)| s.id != leader)
+        .map(|(n, _)| n)
+        .unwrap();
+
+    // Configure through a follower.
+    let api = follower.admin_ok("POST", "/restapis", Some(json!({ "name": "pets" })));
+    let id = api["id"].as_str().unwrap().to_string();
+    let root_res = api["rootResourceId"].as_str().unwrap().to_string();
+    let mut acknowledged = vec![id.clone()];
+    let pets = follower.admin_ok(
+        "POST",
+        &format!("/restapis/{id}/resources/{root_res}"),
+        Some(json!({ "pathPart": "pets" })),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    follower.admin_ok(
+        "PUT",
+        &format!("/restapis/{id}/resources/{pets}/methods/GET"),
+        Some(json!({ "authorizationType": "NONE" })),
+    );
+    follower.admin_ok(
+        "PUT",
+        &format!("/restapis/{id}/resources/{pets}/methods/GET/integration"),
+        Some(json!({ "type": "MOCK", "requestTemplates": { "application/json": "{\"statusCode\": 200}" } })),
+    );
+    follower.admin_ok(
+        "PUT",
+        &format!("/restapis/{id}/resources/{pets}/methods/GET/responses/200"),
+        Some(json!({})),
+    );
+    // Config propagation: write acknowledged by a follower → served by all three data planes.
+    let mut samples = Vec::new();
+    for k in 0..20u64 {
+        publish(follower, &id, &pets, k);
+        let acked = Instant::now();
+        for n in all(&nodes) {
+            wait_serves(n, &id, &json!({ "v": k }), Duration::from_secs(5));
+        }
+        samples.push(acked.elapsed());
+    }
+    samples.sort();
+    println!(
+        "config propagation (ack → served by all 3 nodes, n={}): p50 {:?} p99 {:?} max {:?}",
+        samples.len(),
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.99),
+        samples[samples.len() - 1]
+    );
+
+    // Kill the leader: a new one is elected, takes writes, and the survivors keep serving.
+    let li = specs.iter().position(|s| s.id == leader).unwrap();
+    let killed_dir = nodes[li].take().unwrap().kill();
+    let killed_at = Instant::now();
+    let mut answered = 0;
+    let new_leader = loop {
+        for n in all(&nodes) {
+            assert_eq!(
+                body(n, &id),
+                Some(json!({ "v": 19 })),
+                "data plane stopped serving"
+            );
+            answered += 1;
+        }
+        let leaders: Vec<Option<u64>> = all(&nodes)
+            .iter()
+            .map(|n| status(n)["leader"].as_u64())
+            .collect();
+        if let Some(Some(l)) = leaders.first() {
+            if *l != leader && leaders.iter().all(|x| *x == Some(*l)) {
+                break *l;
+            }
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(20),
+            "no new leader"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let elected = killed_at.elapsed();
+    let survivor = all(&nodes)[0];
+    let v = survivor.admin_ok(
+        "POST",
+        "/restapis",
+        Some(json!({ "name": "after-failover" })),
+    );
+    acknowledged.push(v["id"].as_str().unwrap().to_string());
+    let writable = killed_at.elapsed();
+    println!(
+        "leader failover: node {leader} killed → node {new_leader} leader after {elected:?}, first write acknowledged after {writable:?} ({answered} data-plane requests answered meanwhile)"
+    );
+    publish(survivor, &id, &pets, 100);
+
+    // Restart the killed node from its data folder: it catches up.
+    let restarted = start(&specs[li], killed_dir);
+    let caught_up = wait_serves(
+        &restarted,
+        &id,
+        &json!({ "v": 100 }),
+        Duration::from_secs(20),
+    );
+    println!("restarted node caught up in {caught_up:?}");
+    nodes[li] = Some(restarted);
+
+    // More writes, so snapshots are taken and the log purged; then a fourth node joins and
+    // catches up from a snapshot.
+    for k in 101..=115u64 {
+        publish(all(&nodes)[1], &id, &pets, k);
+    }
+    let (spec4, dir4) = prepare(root.path(), 4, &[]);
+    let node4 = start(&spec4, dir4);
+    let joined_at = Instant::now();
+    let v = all(&nodes)[0].admin_ok(
+        "POST",
+        "/_tollgate/cluster/members",
+        Some(json!({ "nodeId": 4, "address": format!("127.0.0.1:{}", spec4.raft) })),
+    );
+    let members = v["members"].as_array().unwrap();
+    assert!(
+        members.iter().any(|m| m["id"] == 4 && m["voter"] == true),
+        "{v}"
+    );
+    let took = wait_serves(&node4, &id, &json!({ "v": 115 }), Duration::from_secs(20));
+    let s4 = status(&node4);
+    assert!(
+        s4["snapshot_index"].as_u64().is_some(),
+        "node 4 did not install a snapshot: {s4}"
+    );
+    println!(
+        "node 4 added after the log was purged: serving the latest deployment {:?} after the add call ({took:?} after it returned); snapshot index {}",
+        joined_at.elapsed(),
+        s4["snapshot_index"]
+    );
+    specs.push(spec4);
+    nodes.push(Some(node4));
+    let v = all(&nodes)[3].admin_ok("POST", "/restapis", Some(json!({ "name": "via-node-4" })));
+    acknowledged.push(v["id"].as_str().unwrap().to_string());
+
+    // Full-cluster restart: every acknowledged write is still there, on every node.
+    let dirs: Vec<tempfile::TempDir> = nodes.iter_mut().map(|n| n.take().unwrap().kill()).collect();
+    let nodes: Vec<TestNode> = specs.iter().zip(dirs).map(|(s, d)| start(s, d)).collect();
+    let refs: Vec<&TestNode> = nodes.iter().collect();
+    wait_leader(&refs, None);
+    for n in &nodes {
+        wait_serves(n, &id, &json!({ "v": 115 }), Duration::from_secs(20));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (code, apis) = admin_call(n.admin, "GET", "/restapis", None, SECRET_KEY);
+            assert_eq!(code, 200);
+            let ids: Vec<&str> = apis["item"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|a| a["id"].as_str())
+                .collect();
+            if acknowledged.iter().all(|a| ids.contains(&a.as_str())) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {} lost writes: has {ids:?}, acknowledged {acknowledged:?}",
+                n.admin
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A base port whose ten-port blocks for three nodes are all free (TCP and UDP).
+fn free_base() -> u16 {
+    'search: for _ in 0..50 {
+        let base = 20000 + (rand_u16() % 30000);
+        for i in 1..=3u16 {
+            for k in 0..3u16 {
+                let p = base + 10 * i + k;
+                if TcpListener::bind(("127.0.0.1", p)).is_err()
+                    || UdpSocket::bind(("127.0.0.1", p)).is_err()
+                {
+                    continue 'search;
+                }
+            }
+        }
+        return base;
+    }
+    panic!("no free port block");
+}
+
+fn rand_u16() -> u16 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    (t.subsec_nanos() ^ std::process::id()) as u16
+}
+
+#[test]
+fn cluster_local_runs_three_nodes_in_one_command() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let base = free_base();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args([
+            "cluster",
+            "local",
+            "--nodes",
+            "3",
+            "--base-port",
+            &base.to_string(),
+        ])
+        .arg("--dir")
+        .arg(dir.path())
+        .env_remove("TOLLGATE_ACCESS_KEY_ID")
+        .env_remove("TOLLGATE_SECRET_ACCESS_KEY")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut nodes = Vec::new();
+    while nodes.len() < 3 {
+        let line = lines.next().expect("cluster local ended early").unwrap();
+        if let Some(rest) = line.strip_prefix("node ") {
+            // "N: data http://127.0.0.1:P admin http://127.0.0.1:Q"
+            let parts: Vec<&str> = rest.split_whitespace().collect();
+            assert_eq!(parts[1], "data");
+            assert_eq!(parts[3], "admin");
+            nodes.push((parts[2].to_string(), parts[4].to_string()));
+        }
+    }
+    for (i, (data, admin)) in nodes.iter().enumerate() {
+        let i = i as u16 + 1;
+        assert_eq!(data, &format!("http://127.0.0.1:{}", base + 10 * i));
+        assert_eq!(admin, &format!("http://127.0.0.1:{}", base + 10 * i + 1));
+        let addr: std::net::SocketAddr = data.trim_start_matches("http://").parse().unwrap();
+        let raw = common::raw_exchange(
+            addr,
+            b"GET /restapis/none/prod/_user_request_/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(common::parse_response(&raw).map(|r| r.status), Some(404));
+    }
+    // SIGTERM (as Ctrl-C) stops every node.
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let admin1: std::net::SocketAddr = ([127, 0, 0, 1], base + 11).into();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(admin1).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "node 1 still running after the launcher stopped"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
