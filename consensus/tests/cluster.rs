@@ -465,3 +465,52 @@ async fn single_node_survives_restart_and_answers_wrong_target() {
     node.propose(create("y")).await.unwrap().unwrap();
     c.shutdown_all().await;
 }
+
+/// A usage report retried after a leader change (the answer to the first attempt was lost)
+/// is counted once on every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_reports_are_counted_once_across_a_leader_change() {
+    use tollgate_proto::UsageDelta;
+    let mut c = Cluster::new(fast);
+    for id in 1..=3 {
+        c.start(id).await;
+    }
+    let members = c.members(&[1, 2, 3]);
+    c.node(1).initialize(members).await.unwrap();
+    let leader = c.leader(Duration::from_secs(5)).await;
+    let reporter = c.follower(leader);
+    let report = |seq, count| Command::ReportUsage {
+        node_id: reporter,
+        seq,
+        at: 1_800_000_000,
+        deltas: vec![UsageDelta {
+            key_id: "key-1".into(),
+            count,
+        }],
+    };
+    c.node(reporter)
+        .propose(report(1, 40))
+        .await
+        .unwrap()
+        .unwrap();
+    // The leader dies; the reporter, not knowing whether report 1 landed, sends it again
+    // through the new leader, then goes on with report 2.
+    c.stop(leader).await;
+    c.leader(Duration::from_secs(10)).await;
+    c.node(reporter)
+        .propose(report(1, 40))
+        .await
+        .unwrap()
+        .unwrap();
+    c.node(reporter)
+        .propose(report(2, 2))
+        .await
+        .unwrap()
+        .unwrap();
+    let want = c.node(reporter).read().clone();
+    assert_eq!(want.usage.used_on("key-1", 1_800_000_000), 42);
+    // The old leader comes back and agrees.
+    c.start(leader).await;
+    c.converge(&want, Duration::from_secs(10)).await;
+    c.shutdown_all().await;
+}

@@ -372,6 +372,16 @@ fn three_node_cluster_replicates_fails_over_and_recovers() {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+    // Remove node 4 through node 1: it leaves the membership.
+    let v = nodes[0].admin_ok("DELETE", "/_tollgate/cluster/members/4", None);
+    assert!(
+        !v["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == 4),
+        "{v}"
+    );
 }
 
 /// A base port whose ten-port blocks for three nodes are all free (TCP and UDP).

@@ -87,6 +87,25 @@ pub enum Command {
     },
     /// Delete a stage.
     DeleteStage { api_id: String, stage_name: String },
+    /// Requests a node served per API key since its previous report. `seq` increases by one
+    /// per report of that node; a report whose `seq` was already applied (a retry after a lost
+    /// answer or a leader change) changes nothing, so usage is never counted twice. `at` is the
+    /// reporting time (epoch seconds) that picks the UTC day.
+    ReportUsage {
+        node_id: u64,
+        seq: u64,
+        at: i64,
+        deltas: Vec<UsageDelta>,
+    },
+}
+
+/// Requests served for one API key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageDelta {
+    /// The API key's id.
+    pub key_id: String,
+    /// Requests served since the last report.
+    pub count: u64,
 }
 
 impl Command {

@@ -17,6 +17,27 @@ pub const MAX_RESOURCES_PER_API: usize = 300;
 pub struct Registry {
     /// REST APIs by id.
     pub apis: BTreeMap<String, RestApi>,
+    /// Requests served per API key and day, as the nodes reported them.
+    pub usage: UsageLedger,
+}
+
+/// The replicated usage ledger: what every node reported, counted once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsageLedger {
+    /// The last report sequence number applied, per node.
+    pub last_seq: BTreeMap<u64, u64>,
+    /// Requests per (key id, UTC day number since the epoch).
+    pub used: BTreeMap<(String, i64), u64>,
+}
+
+impl UsageLedger {
+    /// Requests of `key_id` on the UTC day that contains `at` (epoch seconds).
+    pub fn used_on(&self, key_id: &str, at: i64) -> u64 {
+        self.used
+            .get(&(key_id.to_string(), at.div_euclid(86_400)))
+            .copied()
+            .unwrap_or(0)
+    }
 }
 
 fn not_found(what: &str, id: &str) -> ApplyError {
@@ -302,6 +323,24 @@ impl Registry {
                 api.stages.insert(stage.stage_name.clone(), stage.clone());
                 Ok(())
             }
+            Command::ReportUsage {
+                node_id,
+                seq,
+                at,
+                deltas,
+            } => {
+                let last = self.usage.last_seq.get(node_id).copied().unwrap_or(0);
+                if *seq <= last {
+                    return Ok(()); // already counted
+                }
+                let day = at.div_euclid(86_400);
+                for d in deltas {
+                    let slot = self.usage.used.entry((d.key_id.clone(), day)).or_insert(0);
+                    *slot = slot.saturating_add(d.count);
+                }
+                self.usage.last_seq.insert(*node_id, *seq);
+                Ok(())
+            }
             Command::DeleteStage { api_id, stage_name } => {
                 let api = self.api_mut(api_id)?;
                 api.stages
@@ -563,6 +602,31 @@ mod tests {
         assert_eq!(r.deployed_stage("a1", "prod").unwrap().1.id, "d1");
         r.apply(&del("d2")).unwrap();
         assert!(matches!(r.apply(&del("d2")), Err(ApplyError::NotFound(_))));
+    }
+
+    #[test]
+    fn usage_reports_count_once_per_sequence_number() {
+        use crate::command::UsageDelta;
+        let mut r = Registry::default();
+        let report = |node_id, seq, count| Command::ReportUsage {
+            node_id,
+            seq,
+            at: 86_400 * 3 + 10,
+            deltas: vec![UsageDelta {
+                key_id: "k1".into(),
+                count,
+            }],
+        };
+        r.apply(&report(1, 1, 5)).unwrap();
+        // A retry of the same report (e.g. after a leader change) changes nothing.
+        r.apply(&report(1, 1, 5)).unwrap();
+        r.apply(&report(2, 1, 7)).unwrap();
+        r.apply(&report(1, 2, 1)).unwrap();
+        // An older sequence number arriving late is also ignored.
+        r.apply(&report(2, 1, 7)).unwrap();
+        assert_eq!(r.usage.used_on("k1", 86_400 * 3), 13);
+        assert_eq!(r.usage.used_on("k1", 86_400 * 4), 0);
+        assert_eq!(r.usage.last_seq[&1], 2);
     }
 
     #[test]
