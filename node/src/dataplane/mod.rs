@@ -9,6 +9,7 @@ pub mod handler;
 pub mod http1;
 pub mod invoke;
 pub mod io;
+pub mod limiter;
 pub mod matcher;
 pub mod request;
 pub mod respond;
