@@ -5,7 +5,9 @@
 //! refuses gets its error answer and the connection is closed, since where the next message
 //! would start is no longer known.
 
-use super::http1::{parse_request_head, BodyKind, ChunkedDecoder, RequestHead, MAX_BODY_BYTES};
+use super::http1::{
+    parse_request_head, BodyKind, ChunkedDecoder, HttpError, RequestHead, MAX_BODY_BYTES,
+};
 use super::io::{consume, read_more, write_all};
 use super::request::Request;
 use super::respond::{write_error, ConnState};
@@ -50,18 +52,7 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream, peer: IpAddr) {
             }
         };
         if let Err(e) = parsed {
-            let id = w.resp.borrow_mut().request_id();
-            write_error(
-                &mut out,
-                &mut w.resp.borrow_mut(),
-                e.status,
-                &id,
-                ConnState::Close,
-                None,
-                e.message,
-            );
-            let _ = write_all(&mut stream, &mut out).await;
-            return;
+            return refuse(&w, &mut stream, &mut out, e).await;
         }
         // 2. The body.
         // Spans in `head` are relative to `start`; body positions below are absolute.
@@ -71,16 +62,10 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream, peer: IpAddr) {
             BodyKind::None | BodyKind::UntilClose => (body_start..body_start, body_start, false),
             BodyKind::Length(n) => {
                 while inbuf.len() < body_start + n {
-                    if head.expect_continue && !sent_continue {
-                        sent_continue = true;
-                        out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-                    }
-                    if !out.is_empty() && write_all(&mut stream, &mut out).await.is_err() {
+                    let wants_continue = head.expect_continue && !sent_continue;
+                    sent_continue |= wants_continue;
+                    if !more_body(&mut stream, &mut inbuf, &mut out, idle, wants_continue).await {
                         return;
-                    }
-                    match monoio::time::timeout(idle, read_more(&mut stream, &mut inbuf)).await {
-                        Ok(Ok(k)) if k > 0 => {}
-                        _ => return,
                     }
                 }
                 (body_start..body_start + n, body_start + n, false)
@@ -97,31 +82,12 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream, peer: IpAddr) {
                                 break;
                             }
                         }
-                        Err(e) => {
-                            let id = w.resp.borrow_mut().request_id();
-                            write_error(
-                                &mut out,
-                                &mut w.resp.borrow_mut(),
-                                e.status,
-                                &id,
-                                ConnState::Close,
-                                None,
-                                e.message,
-                            );
-                            let _ = write_all(&mut stream, &mut out).await;
-                            return;
-                        }
+                        Err(e) => return refuse(&w, &mut stream, &mut out, e).await,
                     }
-                    if head.expect_continue && !sent_continue {
-                        sent_continue = true;
-                        out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-                    }
-                    if !out.is_empty() && write_all(&mut stream, &mut out).await.is_err() {
+                    let wants_continue = head.expect_continue && !sent_continue;
+                    sent_continue |= wants_continue;
+                    if !more_body(&mut stream, &mut inbuf, &mut out, idle, wants_continue).await {
                         return;
-                    }
-                    match monoio::time::timeout(idle, read_more(&mut stream, &mut inbuf)).await {
-                        Ok(Ok(k)) if k > 0 => {}
-                        _ => return,
                     }
                 }
                 (0..0, pos, true)
@@ -175,4 +141,41 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream, peer: IpAddr) {
             return;
         }
     }
+}
+
+/// Answers a request the parser refused, then gives up on the connection: where the next
+/// message would start is no longer known.
+async fn refuse(w: &Worker, stream: &mut TcpStream, out: &mut Vec<u8>, e: HttpError) {
+    let id = w.resp.borrow_mut().request_id();
+    write_error(
+        out,
+        &mut w.resp.borrow_mut(),
+        e.status,
+        &id,
+        ConnState::Close,
+        None,
+        e.message,
+    );
+    let _ = write_all(stream, out).await;
+}
+
+/// Reads more of a request body: first sends `100 Continue` if the client waits for it, and
+/// any answers still queued. `false` when the connection closed, failed or idled out.
+async fn more_body(
+    stream: &mut TcpStream,
+    inbuf: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+    idle: std::time::Duration,
+    send_continue: bool,
+) -> bool {
+    if send_continue {
+        out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+    }
+    if !out.is_empty() && write_all(stream, out).await.is_err() {
+        return false;
+    }
+    matches!(
+        monoio::time::timeout(idle, read_more(stream, inbuf)).await,
+        Ok(Ok(k)) if k > 0
+    )
 }
