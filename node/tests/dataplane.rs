@@ -421,3 +421,44 @@ fn bad_flags_and_config_are_named() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("lisen") && err.contains("bad.toml"), "{err}");
 }
+
+#[test]
+fn stage_throttle_answers_429_and_recovers() {
+    let backend = EchoBackend::start();
+    let n = TestNode::start(&["--workers", "2"]);
+    let api = setup(&n, &backend);
+    let id = &api.id;
+    n.admin_ok(
+        "PATCH",
+        &format!("/restapis/{id}/stages/dev"),
+        Some(json!({ "patchOperations": [
+            { "op": "replace", "path": "/*/*/throttling/rateLimit", "value": "5" },
+            { "op": "replace", "path": "/*/*/throttling/burstLimit", "value": "5" }
+        ] })),
+    );
+    let host = format!("{id}.execute-api.localhost");
+    let started = Instant::now();
+    let mut ok = 0;
+    let mut throttled = 0;
+    for _ in 0..40 {
+        let r = n.get(&host, "/dev/pets");
+        match r.status {
+            200 => ok += 1,
+            429 => {
+                assert_eq!(r.json(), json!({ "message": "Too Many Requests" }));
+                throttled += 1;
+            }
+            s => panic!("unexpected {s}"),
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    // Burst 5 plus 5/s while the loop ran (split over two workers, so a little less).
+    let bound = 5.0 + 5.0 * secs + 1.0;
+    assert!(
+        ok >= 3 && f64::from(ok) <= bound,
+        "{ok} admitted in {secs:.2}s"
+    );
+    assert_eq!(ok + throttled, 40);
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(n.get(&host, "/dev/pets").status, 200);
+}

@@ -64,6 +64,12 @@ pub async fn handle(
             MISSING_TOKEN,
         );
     };
+    if let Some(t) = &method.throttle {
+        let now = super::throttle::now_ns();
+        if !w.limits.borrow_mut().admit(t, now) {
+            return error(out, 429, b"TooManyRequestsException", "Too Many Requests");
+        }
+    }
     req.path = target.path;
     match &method.integration {
         CompiledIntegration::Mock(m) => write_mock(w, m, &id, conn, head_req, out),

@@ -185,7 +185,10 @@ mod tests {
             for start in 0..=admitted_per_100ms.len() - w {
                 let sum: u32 = admitted_per_100ms[start..start + w].iter().sum();
                 let bound = burst + rate * (w as f64 * 0.1);
-                assert!(f64::from(sum) <= bound + 1.0, "window {start}+{w}: {sum} > {bound}");
+                assert!(
+                    f64::from(sum) <= bound + 1.0,
+                    "window {start}+{w}: {sum} > {bound}"
+                );
             }
         }
         // Once converged (a tick after each shift), ≥ 90% of the rate is admitted.

@@ -15,5 +15,6 @@ pub mod request;
 pub mod respond;
 pub mod routing;
 pub mod snapshot;
+pub mod throttle;
 pub mod upstream;
 pub mod worker;

@@ -6,6 +6,7 @@
 //! parsed, and each stage's resource tree becomes an index-based trie for the matcher.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 use tollgate_proto::model::{
@@ -110,8 +111,72 @@ pub struct CompiledMethod {
     pub api_key_required: bool,
     /// `NONE`, `AWS_IAM`, `CUSTOM`, …
     pub authorization_type: Box<str>,
+    /// The stage's throttle for this method (its own method setting, else the stage-wide
+    /// `*/*` one), if the stage sets one.
+    pub throttle: Option<ThrottleSpec>,
     /// What to do with the request.
     pub integration: CompiledIntegration,
+}
+
+/// Slots for the workers' demand reports of one limit (worker `i` writes slot `i % 64`).
+pub const DEMAND_SLOTS: usize = 64;
+
+/// One worker's demand report, alone on its cache line.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct DemandSlot(pub AtomicU64);
+
+/// A rate limit on a method of a stage, split across the node's workers by demand.
+#[derive(Debug)]
+pub struct ThrottleSpec {
+    /// Identifies the limit (stage, method, rate, burst) across recompilations, so a worker's
+    /// bucket survives an unrelated change.
+    pub id: u64,
+    /// Requests per second for the whole node.
+    pub rate: f64,
+    /// Burst for the whole node.
+    pub burst: f64,
+    /// Recent demand per worker, written by each worker every rebalance interval.
+    pub demand: Arc<[DemandSlot; DEMAND_SLOTS]>,
+}
+
+fn fnv64(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for &b in *p {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The throttle a stage sets for a method: the method's own setting
+/// (`{resource path without the leading slash}/{VERB}`), else the stage-wide `*/*`.
+fn throttle_for(api_id: &str, stage: &Stage, path: &str, verb: &str) -> Option<ThrottleSpec> {
+    let key = format!("{}/{verb}", path.trim_start_matches('/'));
+    let (which, setting) = stage
+        .method_settings
+        .get_key_value(&key)
+        .or_else(|| stage.method_settings.get_key_value("*/*"))?;
+    let rate = setting.throttling_rate_limit.max(0.0);
+    let burst = f64::from(setting.throttling_burst_limit.max(0));
+    let id = fnv64(&[
+        api_id.as_bytes(),
+        stage.stage_name.as_bytes(),
+        which.as_bytes(),
+        key.as_bytes(),
+        &rate.to_bits().to_le_bytes(),
+        &burst.to_bits().to_le_bytes(),
+    ]);
+    Some(ThrottleSpec {
+        id,
+        rate,
+        burst,
+        demand: Arc::new(std::array::from_fn(|_| DemandSlot::default())),
+    })
 }
 
 /// What a method does with a request.
@@ -262,7 +327,7 @@ pub fn compile_stage(api_id: &str, stage: &Stage, dep: &Deployment) -> StageRout
                 continue;
             };
             let idx = sr.methods.len() as u32;
-            sr.methods.push(compile_method(&path, m, stage));
+            sr.methods.push(compile_method(api_id, &path, m, stage));
             sr.nodes[node_idx as usize].methods[v as usize] = Some(idx);
         }
         for child in children.get(rid).map(Vec::as_slice).unwrap_or(&[]) {
@@ -290,7 +355,7 @@ pub fn compile_stage(api_id: &str, stage: &Stage, dep: &Deployment) -> StageRout
     sr
 }
 
-fn compile_method(path: &str, m: &Method, stage: &Stage) -> CompiledMethod {
+fn compile_method(api_id: &str, path: &str, m: &Method, stage: &Stage) -> CompiledMethod {
     let integration = match &m.integration {
         None => CompiledIntegration::Unavailable("the method has no integration".into()),
         Some(i) => match i.kind {
@@ -309,6 +374,7 @@ fn compile_method(path: &str, m: &Method, stage: &Stage) -> CompiledMethod {
         http_method: m.http_method.as_str().into(),
         api_key_required: m.api_key_required,
         authorization_type: m.authorization_type.as_str().into(),
+        throttle: throttle_for(api_id, stage, path, &m.http_method),
         integration,
     }
 }

@@ -44,6 +44,8 @@ pub struct Worker {
     pub resp: RefCell<ResponseContext>,
     /// Connection timeouts.
     pub timeouts: Timeouts,
+    /// This worker's throttling buckets.
+    pub limits: RefCell<super::throttle::WorkerLimits>,
 }
 
 /// Settings of the data plane.
@@ -97,9 +99,10 @@ pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<Dat
         let (tx, rx) = mpsc::channel();
         let routes = routes.clone();
         let timeouts = cfg.timeouts;
+        let limits = super::throttle::WorkerLimits::new(i, workers);
         std::thread::Builder::new()
             .name(format!("tollgate-w{i}"))
-            .spawn(move || run_worker(addr, routes, timeouts, tx))?;
+            .spawn(move || run_worker(addr, routes, timeouts, limits, tx))?;
         let bound = rx
             .recv()
             .map_err(|_| io::Error::other("data-plane worker died while starting"))??;
@@ -116,6 +119,7 @@ fn run_worker(
     addr: SocketAddr,
     routes: Arc<SharedRoutes>,
     timeouts: Timeouts,
+    limits: super::throttle::WorkerLimits,
     ready: mpsc::Sender<io::Result<SocketAddr>>,
 ) {
     // Cooperative task running: completions are processed when the worker next enters the
@@ -160,6 +164,7 @@ fn run_worker(
             pool: RefCell::new(UpstreamPool::default()),
             resp: RefCell::new(ResponseContext::new()),
             timeouts,
+            limits: RefCell::new(limits),
         });
         loop {
             match listener.accept().await {
