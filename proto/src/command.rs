@@ -4,7 +4,7 @@
 //! pure function of the registry and the command, the same on every node. New variants are only
 //! ever appended, so older log entries keep decoding.
 
-use crate::model::{Method, RestApiSettings, Stage};
+use crate::model::{ApiKey, Method, RestApiSettings, Stage, UsagePlan};
 use serde::{Deserialize, Serialize};
 
 /// A change to the registry. (Variant fields are named for what they hold.)
@@ -97,6 +97,46 @@ pub enum Command {
         at: i64,
         deltas: Vec<UsageDelta>,
     },
+    /// Create an API key. Its value must be 20 to 128 characters and unlike every other key's.
+    CreateApiKey { key: ApiKey },
+    /// Replace an API key (it must exist; same rules on the value).
+    UpdateApiKey { key: ApiKey },
+    /// Delete an API key, and remove it from every usage plan.
+    DeleteApiKey { id: String },
+    /// Create or replace (same id) many keys at once and subscribe them to plans:
+    /// `plan_keys` holds `(plan id, key id)` pairs. All or nothing.
+    ImportApiKeys {
+        keys: Vec<ApiKey>,
+        plan_keys: Vec<(String, String)>,
+    },
+    /// Create a usage plan (its `key_ids` must be empty).
+    CreateUsagePlan { plan: UsagePlan },
+    /// Replace a usage plan's settings and stages; its keys are kept as they are (`key_ids`
+    /// of the command is ignored: keys change only through the usage plan key commands).
+    UpdateUsagePlan { plan: UsagePlan },
+    /// Delete a usage plan (with its keys' subscriptions and quota grants).
+    DeleteUsagePlan { id: String },
+    /// Subscribe an existing key to a plan. Refused (conflict) when the key is in the plan
+    /// already, or in another plan covering one of this plan's API stages.
+    CreateUsagePlanKey { plan_id: String, key_id: String },
+    /// Unsubscribe a key from a plan.
+    DeleteUsagePlanKey { plan_id: String, key_id: String },
+    /// Set what is left of a key's quota in the plan's quota period that contains `at`
+    /// (epoch seconds) to `remaining`: stored as a grant (limit adjustment) for that period
+    /// in [`crate::registry::UsageLedger::granted`], so later use keeps counting down from it.
+    UpdateUsage {
+        plan_id: String,
+        key_id: String,
+        at: i64,
+        remaining: i64,
+    },
+    /// Invalidate a stage's response cache: its cache epoch becomes at least `epoch` and at
+    /// least one more than before ([`crate::Registry::cache_epoch`]).
+    FlushStageCache {
+        api_id: String,
+        stage: String,
+        epoch: u64,
+    },
 }
 
 /// Requests served for one API key.
@@ -120,8 +160,27 @@ impl Command {
                 Some(api_id.as_str())
             }
             Command::DeleteRestApi { id } | Command::UpdateRestApi { id, .. } => Some(id.as_str()),
+            Command::FlushStageCache { api_id, .. } => Some(api_id.as_str()),
             _ => None,
         }
+    }
+
+    /// Whether this command can change API keys, usage plans or quota grants: the data plane
+    /// then rebuilds its key tables.
+    pub fn affects_keys(&self) -> bool {
+        matches!(
+            self,
+            Command::CreateApiKey { .. }
+                | Command::UpdateApiKey { .. }
+                | Command::DeleteApiKey { .. }
+                | Command::ImportApiKeys { .. }
+                | Command::CreateUsagePlan { .. }
+                | Command::UpdateUsagePlan { .. }
+                | Command::DeleteUsagePlan { .. }
+                | Command::CreateUsagePlanKey { .. }
+                | Command::DeleteUsagePlanKey { .. }
+                | Command::UpdateUsage { .. }
+        )
     }
 }
 

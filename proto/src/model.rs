@@ -5,7 +5,7 @@
 //! compiled routing tables of the data plane (the node compiles them from here).
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A REST API: its settings, its working tree of resources, and what has been deployed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -245,5 +245,183 @@ impl RestApi {
             path.push_str(p);
         }
         Some(path)
+    }
+}
+
+/// An API key: a secret value a client sends in `x-api-key`, and who it belongs to.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ApiKey {
+    /// Ten-character identifier, as AWS makes them.
+    pub id: String,
+    /// The secret itself (20 to 128 characters, unique across keys).
+    pub value: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// A disabled key is refused as if it did not exist.
+    pub enabled: bool,
+    /// Epoch seconds (from the command).
+    pub created_date: i64,
+    /// Epoch seconds (from the command).
+    pub last_updated_date: i64,
+    /// An AWS Marketplace customer id; kept and shown, not used.
+    pub customer_id: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Shortest API key value accepted (as AWS).
+pub const MIN_API_KEY_LENGTH: usize = 20;
+/// Longest API key value accepted (as AWS).
+pub const MAX_API_KEY_LENGTH: usize = 128;
+
+/// A token bucket: steady `rate_limit` requests per second, bursts of up to `burst_limit`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ThrottleSettings {
+    pub burst_limit: i32,
+    pub rate_limit: f64,
+}
+
+/// How many requests a key may make per period.
+///
+/// `period` is `DAY`, `WEEK` or `MONTH`, in UTC: a week starts on Monday, a month on its first
+/// day. `offset` is kept and shown as AWS's "requests subtracted from the limit in the initial
+/// period", but not applied.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QuotaSettings {
+    pub limit: i64,
+    pub offset: i64,
+    pub period: String,
+}
+
+/// The quota periods AWS offers.
+pub const QUOTA_PERIODS: &[&str] = &["DAY", "WEEK", "MONTH"];
+
+impl QuotaSettings {
+    /// The quota period that contains `day` (days since the epoch, UTC), as a half-open range
+    /// of day numbers `[start, end)`. `None` when `period` is not one of [`QUOTA_PERIODS`].
+    pub fn period_bounds(&self, day: i64) -> Option<(i64, i64)> {
+        period_bounds(&self.period, day)
+    }
+}
+
+/// As [`QuotaSettings::period_bounds`], for a period name.
+pub fn period_bounds(period: &str, day: i64) -> Option<(i64, i64)> {
+    match period {
+        "DAY" => Some((day, day + 1)),
+        "WEEK" => {
+            // Day 0 (1970-01-01) was a Thursday: Monday is three days before it.
+            let start = day - (day + 3).rem_euclid(7);
+            Some((start, start + 7))
+        }
+        "MONTH" => {
+            let (y, m, _) = civil_from_days(day);
+            let start = days_from_civil(y, m, 1);
+            let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+            Some((start, days_from_civil(ny, nm, 1)))
+        }
+        _ => None,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (month 1–12, day 1–31).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date (year, month 1–12, day 1–31) of a day number since 1970-01-01.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// A stage of an API a usage plan covers, with per-method throttling.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ApiStage {
+    pub api_id: String,
+    pub stage: String,
+    /// `{resourcePath}/{METHOD}` (`/pets/GET`, `//GET` for the root) → limits, as AWS keys them.
+    pub throttle: BTreeMap<String, ThrottleSettings>,
+}
+
+/// A usage plan: which API stages it covers, its limits, and the keys subscribed to it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsagePlan {
+    /// Six-character identifier, as AWS makes them.
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub api_stages: Vec<ApiStage>,
+    /// Per-key rate limit over all the plan's stages.
+    pub throttle: Option<ThrottleSettings>,
+    /// Per-key request quota.
+    pub quota: Option<QuotaSettings>,
+    /// The usage plan keys: ids of the API keys subscribed.
+    pub key_ids: BTreeSet<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl UsagePlan {
+    /// Whether the plan covers `stage` of `api_id`.
+    pub fn covers(&self, api_id: &str, stage: &str) -> bool {
+        self.api_stages
+            .iter()
+            .any(|s| s.api_id == api_id && s.stage == stage)
+    }
+}
+
+#[cfg(test)]
+mod calendar_tests {
+    use super::*;
+
+    #[test]
+    fn civil_round_trip_and_known_dates() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        for z in [-800_000, -1, 0, 59, 11_016, 19_782, 2_932_896] {
+            let (y, m, d) = civil_from_days(z);
+            assert_eq!(days_from_civil(y, m, d), z);
+        }
+    }
+
+    #[test]
+    fn periods() {
+        // 2024-02-29 (a Thursday, leap day).
+        let day = days_from_civil(2024, 2, 29);
+        assert_eq!(period_bounds("DAY", day), Some((day, day + 1)));
+        let (ws, we) = period_bounds("WEEK", day).unwrap();
+        assert_eq!(civil_from_days(ws), (2024, 2, 26)); // Monday
+        assert_eq!(we - ws, 7);
+        // A Monday starts its own week; a Sunday ends one.
+        let monday = days_from_civil(2024, 2, 26);
+        assert_eq!(period_bounds("WEEK", monday).unwrap().0, monday);
+        let sunday = days_from_civil(2024, 3, 3);
+        assert_eq!(period_bounds("WEEK", sunday).unwrap().0, monday);
+        let (ms, me) = period_bounds("MONTH", day).unwrap();
+        assert_eq!(
+            (ms, me),
+            (days_from_civil(2024, 2, 1), days_from_civil(2024, 3, 1))
+        );
+        assert_eq!(me - ms, 29);
+        let dec = days_from_civil(2023, 12, 31);
+        assert_eq!(
+            period_bounds("MONTH", dec),
+            Some((days_from_civil(2023, 12, 1), days_from_civil(2024, 1, 1)))
+        );
+        assert_eq!(period_bounds("YEAR", day), None);
     }
 }

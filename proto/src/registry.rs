@@ -5,9 +5,11 @@
 
 use crate::command::{ApplyError, ApplyResult, Command};
 use crate::ids::derived_id;
-use crate::model::{Deployment, Resource, RestApi, Stage};
+use crate::model::{ApiKey, Deployment, Resource, RestApi, Stage, UsagePlan};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+mod keys;
 
 /// Most resources one API may have (AWS's default quota is 300).
 pub const MAX_RESOURCES_PER_API: usize = 300;
@@ -19,6 +21,14 @@ pub struct Registry {
     pub apis: BTreeMap<String, RestApi>,
     /// Requests served per API key and day, as the nodes reported them.
     pub usage: UsageLedger,
+    /// API keys by id.
+    pub api_keys: BTreeMap<String, ApiKey>,
+    /// Usage plans by id.
+    pub usage_plans: BTreeMap<String, UsagePlan>,
+    /// Response-cache epochs per (API id, stage name), bumped by FlushStageCache; a stage
+    /// that was never flushed is at epoch 0. Kept here rather than on [`Stage`] so that the
+    /// encoding of `Stage` (inside logged PutStage commands) stays as it was.
+    pub cache_epochs: BTreeMap<(String, String), u64>,
 }
 
 /// The replicated usage ledger: what every node reported, counted once.
@@ -28,6 +38,9 @@ pub struct UsageLedger {
     pub last_seq: BTreeMap<u64, u64>,
     /// Requests per (key id, UTC day number since the epoch).
     pub used: BTreeMap<(String, i64), u64>,
+    /// Quota adjustments set by UpdateUsage, per (plan id, key id, first day of the quota
+    /// period): the key may make `limit + grant` requests in that period.
+    pub granted: BTreeMap<(String, String, i64), i64>,
 }
 
 impl UsageLedger {
@@ -37,6 +50,17 @@ impl UsageLedger {
             .get(&(key_id.to_string(), at.div_euclid(86_400)))
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Requests of `key_id` over the days `[start, end)` (UTC day numbers).
+    pub fn used_between(&self, key_id: &str, start: i64, end: i64) -> u64 {
+        if start >= end {
+            return 0;
+        }
+        self.used
+            .range((key_id.to_string(), start)..(key_id.to_string(), end))
+            .map(|(_, n)| *n)
+            .fold(0u64, |a, n| a.saturating_add(n))
     }
 }
 
@@ -105,6 +129,7 @@ impl Registry {
             }
             Command::DeleteRestApi { id } => {
                 self.apis.remove(id).ok_or_else(|| not_found("API", id))?;
+                self.cache_epochs.retain(|(api, _), _| api != id);
                 Ok(())
             }
             Command::CreateResource {
@@ -341,6 +366,32 @@ impl Registry {
                 self.usage.last_seq.insert(*node_id, *seq);
                 Ok(())
             }
+            Command::CreateApiKey { .. }
+            | Command::UpdateApiKey { .. }
+            | Command::DeleteApiKey { .. }
+            | Command::ImportApiKeys { .. }
+            | Command::CreateUsagePlan { .. }
+            | Command::UpdateUsagePlan { .. }
+            | Command::DeleteUsagePlan { .. }
+            | Command::CreateUsagePlanKey { .. }
+            | Command::DeleteUsagePlanKey { .. }
+            | Command::UpdateUsage { .. } => self.apply_key_command(cmd),
+            Command::FlushStageCache {
+                api_id,
+                stage,
+                epoch,
+            } => {
+                let api = self.api(api_id)?;
+                if !api.stages.contains_key(stage) {
+                    return Err(not_found("stage", stage));
+                }
+                let slot = self
+                    .cache_epochs
+                    .entry((api_id.clone(), stage.clone()))
+                    .or_insert(0);
+                *slot = (*slot).saturating_add(1).max(*epoch);
+                Ok(())
+            }
             Command::DeleteStage { api_id, stage_name } => {
                 let api = self.api_mut(api_id)?;
                 api.stages
@@ -349,6 +400,14 @@ impl Registry {
                 Ok(())
             }
         }
+    }
+
+    /// The response-cache epoch of a stage (0 until its cache is first flushed).
+    pub fn cache_epoch(&self, api_id: &str, stage: &str) -> u64 {
+        self.cache_epochs
+            .get(&(api_id.to_string(), stage.to_string()))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The stage and the deployment it serves, if both exist.

@@ -179,7 +179,10 @@ where
     if path.starts_with(super::cluster::PREFIX) {
         return super::cluster::handle(state, parts.method.as_str(), path, &body).await;
     }
-    let op = router::route(parts.method.as_str(), path).ok_or_else(ApiError::unknown_operation)?;
+    let query = Query::parse(query);
+    let op = router::route(parts.method.as_str(), path)
+        .ok_or_else(ApiError::unknown_operation)?
+        .refine(&query);
     // Reads are served from this node's state (eventually consistent, as AWS's are); a caller
     // that needs to see every write acknowledged anywhere before asks for a linearizable read.
     let strong = parts
@@ -193,7 +196,7 @@ where
             .await
             .map_err(|e| ApiError::unavailable(format!("linearizable read: {e}")))?;
     }
-    ops::dispatch(state, op, &Query::parse(query), &body).await
+    ops::dispatch(state, op, &query, &body).await
 }
 
 #[cfg(test)]

@@ -20,14 +20,34 @@ pub struct MethodKey {
 pub enum Operation {
     CreateRestApi,
     GetRestApis,
-    GetRestApi { api: String },
-    UpdateRestApi { api: String },
-    DeleteRestApi { api: String },
-    GetResources { api: String },
-    CreateResource { api: String, parent: String },
-    GetResource { api: String, resource: String },
-    UpdateResource { api: String, resource: String },
-    DeleteResource { api: String, resource: String },
+    GetRestApi {
+        api: String,
+    },
+    UpdateRestApi {
+        api: String,
+    },
+    DeleteRestApi {
+        api: String,
+    },
+    GetResources {
+        api: String,
+    },
+    CreateResource {
+        api: String,
+        parent: String,
+    },
+    GetResource {
+        api: String,
+        resource: String,
+    },
+    UpdateResource {
+        api: String,
+        resource: String,
+    },
+    DeleteResource {
+        api: String,
+        resource: String,
+    },
     PutMethod(MethodKey),
     GetMethod(MethodKey),
     UpdateMethod(MethodKey),
@@ -44,16 +64,91 @@ pub enum Operation {
     GetIntegrationResponse(MethodKey, String),
     UpdateIntegrationResponse(MethodKey, String),
     DeleteIntegrationResponse(MethodKey, String),
-    CreateDeployment { api: String },
-    GetDeployments { api: String },
-    GetDeployment { api: String, deployment: String },
-    UpdateDeployment { api: String, deployment: String },
-    DeleteDeployment { api: String, deployment: String },
-    CreateStage { api: String },
-    GetStages { api: String },
-    GetStage { api: String, stage: String },
-    UpdateStage { api: String, stage: String },
-    DeleteStage { api: String, stage: String },
+    CreateDeployment {
+        api: String,
+    },
+    GetDeployments {
+        api: String,
+    },
+    GetDeployment {
+        api: String,
+        deployment: String,
+    },
+    UpdateDeployment {
+        api: String,
+        deployment: String,
+    },
+    DeleteDeployment {
+        api: String,
+        deployment: String,
+    },
+    CreateStage {
+        api: String,
+    },
+    GetStages {
+        api: String,
+    },
+    GetStage {
+        api: String,
+        stage: String,
+    },
+    UpdateStage {
+        api: String,
+        stage: String,
+    },
+    DeleteStage {
+        api: String,
+        stage: String,
+    },
+    FlushStageCache {
+        api: String,
+        stage: String,
+    },
+    /// `POST /apikeys`; with `?mode=import` it is ImportApiKeys (see [`Operation::refine`]).
+    CreateApiKey,
+    ImportApiKeys,
+    GetApiKeys,
+    GetApiKey {
+        key: String,
+    },
+    UpdateApiKey {
+        key: String,
+    },
+    DeleteApiKey {
+        key: String,
+    },
+    CreateUsagePlan,
+    GetUsagePlans,
+    GetUsagePlan {
+        plan: String,
+    },
+    UpdateUsagePlan {
+        plan: String,
+    },
+    DeleteUsagePlan {
+        plan: String,
+    },
+    CreateUsagePlanKey {
+        plan: String,
+    },
+    GetUsagePlanKeys {
+        plan: String,
+    },
+    GetUsagePlanKey {
+        plan: String,
+        key: String,
+    },
+    DeleteUsagePlanKey {
+        plan: String,
+        key: String,
+    },
+    GetUsage {
+        plan: String,
+    },
+    UpdateUsage {
+        plan: String,
+        key: String,
+    },
 }
 
 impl Operation {
@@ -73,7 +168,25 @@ impl Operation {
                 | Operation::GetDeployment { .. }
                 | Operation::GetStages { .. }
                 | Operation::GetStage { .. }
+                | Operation::GetApiKeys
+                | Operation::GetApiKey { .. }
+                | Operation::GetUsagePlans
+                | Operation::GetUsagePlan { .. }
+                | Operation::GetUsagePlanKeys { .. }
+                | Operation::GetUsagePlanKey { .. }
+                | Operation::GetUsage { .. }
         )
+    }
+
+    /// Operations told apart by the query string: `POST /apikeys?mode=import` is
+    /// ImportApiKeys (the service model's request URI carries the `mode=import`).
+    pub fn refine(self, query: &super::paging::Query) -> Operation {
+        match self {
+            Operation::CreateApiKey if query.get("mode") == Some("import") => {
+                Operation::ImportApiKeys
+            }
+            op => op,
+        }
     }
 }
 
@@ -101,8 +214,14 @@ pub fn route(method: &str, path: &str) -> Option<Operation> {
     let segs = segments(path)?;
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let own = |x: &str| x.to_string();
-    if s.first() != Some(&"restapis") || s.iter().any(|x| x.is_empty()) {
+    if s.iter().any(|x| x.is_empty()) {
         return None;
+    }
+    match s.first() {
+        Some(&"restapis") => {}
+        Some(&"apikeys") => return api_key_operation(method, &s[1..]),
+        Some(&"usageplans") => return usage_plan_operation(method, &s[1..]),
+        _ => return None,
     }
     let op = match (method, &s[1..]) {
         ("POST", []) => O::CreateRestApi,
@@ -154,9 +273,56 @@ pub fn route(method: &str, path: &str) -> Option<Operation> {
                 _ => return None,
             }
         }
+        ("DELETE", [a, "stages", st, "cache", "data"]) => O::FlushStageCache {
+            api: own(a),
+            stage: own(st),
+        },
         _ => return None,
     };
     Some(op)
+}
+
+/// The operations below `/apikeys`.
+fn api_key_operation(method: &str, rest: &[&str]) -> Option<Operation> {
+    use Operation as O;
+    let key = |k: &str| k.to_string();
+    Some(match (method, rest) {
+        ("POST", []) => O::CreateApiKey,
+        ("GET", []) => O::GetApiKeys,
+        ("GET", [k]) => O::GetApiKey { key: key(k) },
+        ("PATCH", [k]) => O::UpdateApiKey { key: key(k) },
+        ("DELETE", [k]) => O::DeleteApiKey { key: key(k) },
+        _ => return None,
+    })
+}
+
+/// The operations below `/usageplans`.
+fn usage_plan_operation(method: &str, rest: &[&str]) -> Option<Operation> {
+    use Operation as O;
+    let own = |x: &str| x.to_string();
+    Some(match (method, rest) {
+        ("POST", []) => O::CreateUsagePlan,
+        ("GET", []) => O::GetUsagePlans,
+        ("GET", [p]) => O::GetUsagePlan { plan: own(p) },
+        ("PATCH", [p]) => O::UpdateUsagePlan { plan: own(p) },
+        ("DELETE", [p]) => O::DeleteUsagePlan { plan: own(p) },
+        ("POST", [p, "keys"]) => O::CreateUsagePlanKey { plan: own(p) },
+        ("GET", [p, "keys"]) => O::GetUsagePlanKeys { plan: own(p) },
+        ("GET", [p, "keys", k]) => O::GetUsagePlanKey {
+            plan: own(p),
+            key: own(k),
+        },
+        ("DELETE", [p, "keys", k]) => O::DeleteUsagePlanKey {
+            plan: own(p),
+            key: own(k),
+        },
+        ("GET", [p, "usage"]) => O::GetUsage { plan: own(p) },
+        ("PATCH", [p, "keys", k, "usage"]) => O::UpdateUsage {
+            plan: own(p),
+            key: own(k),
+        },
+        _ => return None,
+    })
 }
 
 /// The operations below `/methods/{verb}`.
@@ -284,7 +450,9 @@ mod tests {
     fn unknown_paths_have_no_route() {
         for (m, p) in [
             ("GET", "/"),
-            ("GET", "/apikeys"),
+            ("PUT", "/apikeys"),
+            ("GET", "/usageplans/p1/keys/k1/usage"),
+            ("GET", "/restapis/a1/stages/prod/cache/data"),
             ("GET", "/restapis//resources"),
             ("PUT", "/restapis/a1"),
             ("GET", "/restapis/a1/unknown"),
@@ -295,5 +463,51 @@ mod tests {
         }
         assert!(!O::GetRestApis.is_write());
         assert!(O::CreateRestApi.is_write());
+    }
+
+    #[test]
+    fn key_and_plan_routes() {
+        use crate::admin::paging::Query;
+        let own = |s: &str| s.to_string();
+        assert_eq!(route("POST", "/apikeys"), Some(O::CreateApiKey));
+        assert_eq!(
+            route("POST", "/apikeys").map(|o| o.refine(&Query::parse("mode=import&format=csv"))),
+            Some(O::ImportApiKeys)
+        );
+        assert_eq!(
+            O::CreateApiKey.refine(&Query::parse("mode=other")),
+            O::CreateApiKey
+        );
+        assert_eq!(
+            route("PATCH", "/apikeys/k1"),
+            Some(O::UpdateApiKey { key: own("k1") })
+        );
+        assert_eq!(
+            route("GET", "/usageplans/p1/keys/k1"),
+            Some(O::GetUsagePlanKey {
+                plan: own("p1"),
+                key: own("k1")
+            })
+        );
+        assert_eq!(
+            route("PATCH", "/usageplans/p1/keys/k1/usage"),
+            Some(O::UpdateUsage {
+                plan: own("p1"),
+                key: own("k1")
+            })
+        );
+        assert_eq!(
+            route("GET", "/usageplans/p1/usage"),
+            Some(O::GetUsage { plan: own("p1") })
+        );
+        assert_eq!(
+            route("DELETE", "/restapis/a1/stages/prod/cache/data"),
+            Some(O::FlushStageCache {
+                api: own("a1"),
+                stage: own("prod")
+            })
+        );
+        assert!(!O::GetUsage { plan: own("p") }.is_write());
+        assert!(O::ImportApiKeys.is_write());
     }
 }

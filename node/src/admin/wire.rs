@@ -7,6 +7,8 @@
 
 use serde::Serialize;
 use std::collections::BTreeMap;
+
+pub mod plans;
 use tollgate_proto::model::{
     Deployment, Integration, IntegrationResponse, Method, MethodResponse, MethodSetting, Resource,
     RestApi, Stage,

@@ -5,12 +5,16 @@
 //! read, to modify and write back whole) is still what the command applies to. Registry read
 //! guards are only ever held inside plain (non-async) functions, never across an `.await`.
 
+mod apikeys;
 mod deployments;
+mod import;
 mod integrations;
 mod methods;
 mod resources;
 mod restapis;
 mod stages;
+mod usage;
+mod usageplans;
 
 use super::error::ApiError;
 use super::paging::Query;
@@ -104,6 +108,24 @@ pub async fn dispatch(
         O::GetStage { api, stage } => stages::get(state, &api, &stage),
         O::UpdateStage { api, stage } => stages::update(state, &api, &stage, body).await,
         O::DeleteStage { api, stage } => stages::delete(state, &api, &stage).await,
+        O::FlushStageCache { api, stage } => stages::flush_cache(state, &api, &stage).await,
+        O::CreateApiKey => apikeys::create(state, body).await,
+        O::ImportApiKeys => import::import(state, query, body).await,
+        O::GetApiKeys => apikeys::list(state, query),
+        O::GetApiKey { key } => apikeys::get(state, &key, query),
+        O::UpdateApiKey { key } => apikeys::update(state, &key, body).await,
+        O::DeleteApiKey { key } => apikeys::delete(state, &key).await,
+        O::CreateUsagePlan => usageplans::create(state, body).await,
+        O::GetUsagePlans => usageplans::list(state, query),
+        O::GetUsagePlan { plan } => usageplans::get(state, &plan),
+        O::UpdateUsagePlan { plan } => usageplans::update(state, &plan, body).await,
+        O::DeleteUsagePlan { plan } => usageplans::delete(state, &plan).await,
+        O::CreateUsagePlanKey { plan } => usageplans::create_key(state, &plan, body).await,
+        O::GetUsagePlanKeys { plan } => usageplans::list_keys(state, &plan, query),
+        O::GetUsagePlanKey { plan, key } => usageplans::get_key(state, &plan, &key),
+        O::DeleteUsagePlanKey { plan, key } => usageplans::delete_key(state, &plan, &key).await,
+        O::GetUsage { plan } => usage::get(state, &plan, query),
+        O::UpdateUsage { plan, key } => usage::update(state, &plan, &key, body).await,
     }
 }
 

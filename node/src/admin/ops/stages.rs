@@ -306,6 +306,32 @@ pub async fn delete(state: &AdminState, api: &str, name: &str) -> Result<Reply, 
     Ok(Reply::empty(202))
 }
 
+/// FlushStageCache (202): bumps the stage's cache epoch, so the data plane drops every
+/// cached answer of that stage.
+pub async fn flush_cache(state: &AdminState, api: &str, name: &str) -> Result<Reply, ApiError> {
+    let epoch = read_api(state, api, |a| {
+        if !a.stages.contains_key(name) {
+            return Err(ApiError::invalid_id("stage", name));
+        }
+        Ok(())
+    })
+    .and_then(|()| {
+        super::read(state, |reg| {
+            Ok(reg.cache_epoch(api, name).saturating_add(1))
+        })
+    })?;
+    commit(
+        state,
+        Command::FlushStageCache {
+            api_id: api.to_string(),
+            stage: name.to_string(),
+            epoch,
+        },
+    )
+    .await?;
+    Ok(Reply::empty(202))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

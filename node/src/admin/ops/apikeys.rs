@@ -1,0 +1,196 @@
+//! CreateApiKey, GetApiKeys, GetApiKey, UpdateApiKey, DeleteApiKey (ImportApiKeys is in
+//! [`super::import`]).
+//!
+//! A key's value is shown when it is created, and afterwards only when asked for
+//! (`includeValue=true` on GetApiKey, `includeValues=true` on GetApiKeys).
+
+use super::{commit, non_empty, read, Reply};
+use crate::admin::error::ApiError;
+use crate::admin::input::{self, plans::CreateApiKeyIn};
+use crate::admin::paging::{PageRequest, Query};
+use crate::admin::patch::{self, PatchOp};
+use crate::admin::wire::{plans as wire, Page};
+use crate::admin::AdminState;
+use crate::ids::{now_epoch, random_id, random_secret};
+use tollgate_proto::model::ApiKey;
+use tollgate_proto::Command;
+
+/// Length of a generated key value.
+pub const GENERATED_VALUE_LENGTH: usize = 40;
+/// Longest key name (as AWS).
+pub const MAX_NAME_LENGTH: usize = 1024;
+
+/// The error for an unknown key id.
+pub fn no_key(id: &str) -> ApiError {
+    ApiError::invalid_id("API Key", id)
+}
+
+fn check_name(name: Option<&str>) -> Result<(), ApiError> {
+    if name.is_some_and(|n| n.chars().count() > MAX_NAME_LENGTH) {
+        return Err(ApiError::bad_request(format!(
+            "API Key name must be at most {MAX_NAME_LENGTH} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a boolean query parameter is `true` (any case).
+pub fn query_flag(query: &Query, name: &str) -> bool {
+    query
+        .get(name)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// A copy of a key.
+pub fn load_key(state: &AdminState, id: &str) -> Result<ApiKey, ApiError> {
+    read(state, |reg| {
+        reg.api_keys.get(id).cloned().ok_or_else(|| no_key(id))
+    })
+}
+
+/// CreateApiKey (201): with the given value, or a generated one (40 alphanumerics).
+pub async fn create(state: &AdminState, body: &[u8]) -> Result<Reply, ApiError> {
+    let i: CreateApiKeyIn = input::parse(body)?;
+    let name = non_empty(i.name);
+    check_name(name.as_deref())?;
+    let now = now_epoch();
+    let key = ApiKey {
+        id: random_id(10),
+        value: non_empty(i.value).unwrap_or_else(|| random_secret(GENERATED_VALUE_LENGTH)),
+        name,
+        description: non_empty(i.description),
+        enabled: i.enabled.unwrap_or(false),
+        created_date: now,
+        last_updated_date: now,
+        customer_id: non_empty(i.customer_id),
+        tags: i.tags.unwrap_or_default(),
+    };
+    let id = key.id.clone();
+    commit(state, Command::CreateApiKey { key }).await?;
+    Reply::json(201, &wire::api_key(&load_key(state, &id)?, true))
+}
+
+/// GetApiKeys: paged by id; `name` (the SDKs' `nameQuery`) keeps keys whose name starts with
+/// it, `customerId` those of that customer.
+pub fn list(state: &AdminState, query: &Query) -> Result<Reply, ApiError> {
+    let page = PageRequest::from_query(query)?;
+    let with_values = query_flag(query, "includeValues");
+    let name = query.get("name").filter(|n| !n.is_empty());
+    let customer = query.get("customerId").filter(|c| !c.is_empty());
+    let items = read(state, |reg| {
+        Ok(reg
+            .api_keys
+            .values()
+            .filter(|k| name.is_none_or(|n| k.name.as_deref().is_some_and(|kn| kn.starts_with(n))))
+            .filter(|k| customer.is_none_or(|c| k.customer_id.as_deref() == Some(c)))
+            .map(|k| (k.id.clone(), wire::api_key(k, with_values)))
+            .collect::<Vec<_>>())
+    })?;
+    let (item, position) = page.apply(items);
+    Reply::json(200, &Page { item, position })
+}
+
+/// GetApiKey.
+pub fn get(state: &AdminState, id: &str, query: &Query) -> Result<Reply, ApiError> {
+    let with_value = query_flag(query, "includeValue");
+    Reply::json(200, &wire::api_key(&load_key(state, id)?, with_value))
+}
+
+/// Applies one UpdateApiKey patch operation.
+pub fn apply_patch(k: &mut ApiKey, p: &PatchOp) -> Result<(), ApiError> {
+    let segs = p.segments();
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    match segs.as_slice() {
+        ["name"] => {
+            k.name = p.optional_string()?;
+            check_name(k.name.as_deref())?;
+        }
+        ["description"] => k.description = p.optional_string()?,
+        ["enabled"] => k.enabled = p.bool_value()?,
+        ["customerId"] => k.customer_id = p.optional_string()?,
+        _ => return Err(p.invalid_path()),
+    }
+    Ok(())
+}
+
+/// UpdateApiKey: `/name`, `/description`, `/enabled`, `/customerId`.
+pub async fn update(state: &AdminState, id: &str, body: &[u8]) -> Result<Reply, ApiError> {
+    let ops = patch::parse(body)?;
+    let mut key = load_key(state, id)?;
+    for p in &ops {
+        apply_patch(&mut key, p)?;
+    }
+    key.last_updated_date = now_epoch();
+    commit(state, Command::UpdateApiKey { key }).await?;
+    Reply::json(200, &wire::api_key(&load_key(state, id)?, false))
+}
+
+/// DeleteApiKey (202); the key leaves every usage plan.
+pub async fn delete(state: &AdminState, id: &str) -> Result<Reply, ApiError> {
+    commit(state, Command::DeleteApiKey { id: id.to_string() }).await?;
+    Ok(Reply::empty(202))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::patch::Op;
+
+    fn op(o: Op, path: &str, v: Option<&str>) -> PatchOp {
+        PatchOp {
+            op: o,
+            path: path.into(),
+            value: v.map(String::from),
+            from: None,
+        }
+    }
+
+    #[test]
+    fn key_patches() {
+        let mut k = ApiKey {
+            enabled: true,
+            ..Default::default()
+        };
+        apply_patch(&mut k, &op(Op::Replace, "/name", Some("n"))).unwrap();
+        apply_patch(&mut k, &op(Op::Replace, "/description", Some("d"))).unwrap();
+        apply_patch(&mut k, &op(Op::Replace, "/enabled", Some("false"))).unwrap();
+        apply_patch(&mut k, &op(Op::Replace, "/customerId", Some("c"))).unwrap();
+        assert_eq!(k.name.as_deref(), Some("n"));
+        assert_eq!(k.description.as_deref(), Some("d"));
+        assert!(!k.enabled);
+        assert_eq!(k.customer_id.as_deref(), Some("c"));
+        apply_patch(&mut k, &op(Op::Remove, "/description", None)).unwrap();
+        assert_eq!(k.description, None);
+        let before = k.clone();
+        for bad in [
+            op(Op::Replace, "/value", Some("x".repeat(30).as_str())),
+            op(Op::Replace, "/enabled", Some("maybe")),
+            op(
+                Op::Replace,
+                "/name",
+                Some("n".repeat(MAX_NAME_LENGTH + 1).as_str()),
+            ),
+            op(Op::Move, "/description", Some("d")),
+        ] {
+            let mut k2 = before.clone();
+            assert_eq!(
+                apply_patch(&mut k2, &bad).unwrap_err().status,
+                400,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn flags() {
+        assert!(query_flag(
+            &Query::parse("includeValues=TRUE"),
+            "includeValues"
+        ));
+        assert!(!query_flag(
+            &Query::parse("includeValues=false"),
+            "includeValues"
+        ));
+        assert!(!query_flag(&Query::parse(""), "includeValues"));
+    }
+}

@@ -1,0 +1,293 @@
+//! ImportApiKeys (`POST /apikeys?mode=import&format=csv`): AWS's API key file format.
+//!
+//! The first row names the columns, in any order and any case: `Name` and `Key` are
+//! required; `Description`, `Enabled` (default true) and `UsagePlanIds` (several ids as one
+//! quoted, comma-separated field) are optional; other columns are ignored. Fields may be
+//! quoted with `"` (a doubled `""` is a quote) or `'`. A row that cannot be imported (a value
+//! of the wrong length, an unknown usage plan, …) is skipped with a warning, or fails the whole
+//! import with `failonwarnings=true`. A key whose value already exists is updated in place (the
+//! most recent import wins, as AWS); so is an earlier row with the same value.
+
+use super::apikeys::{query_flag, MAX_NAME_LENGTH};
+use super::{commit, read, Reply};
+use crate::admin::error::ApiError;
+use crate::admin::paging::Query;
+use crate::admin::wire::plans::ApiKeyIdsOut;
+use crate::admin::AdminState;
+use crate::ids::{now_epoch, random_id};
+use std::collections::BTreeSet;
+use tollgate_proto::model::{ApiKey, MAX_API_KEY_LENGTH, MIN_API_KEY_LENGTH};
+use tollgate_proto::Command;
+
+/// One importable row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// The key value.
+    pub value: String,
+    /// Its name.
+    pub name: String,
+    /// Its description (empty = none).
+    pub description: String,
+    /// Whether it is enabled.
+    pub enabled: bool,
+    /// Usage plans to subscribe it to.
+    pub plan_ids: Vec<String>,
+}
+
+/// Splits CSV text into records of fields. Blank lines are skipped.
+pub fn parse_csv(text: &str) -> Result<Vec<Vec<String>>, String> {
+    let mut records = Vec::new();
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut chars = text.chars().peekable();
+    let mut at_field_start = true;
+    let mut line = 1usize;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' | '\'' if at_field_start => {
+                let quote = c;
+                loop {
+                    match chars.next() {
+                        None => return Err(format!("unterminated quoted field on line {line}")),
+                        Some(q) if q == quote => {
+                            if quote == '"' && chars.peek() == Some(&'"') {
+                                chars.next();
+                                field.push('"');
+                            } else {
+                                break;
+                            }
+                        }
+                        Some(other) => {
+                            if other == '\n' {
+                                line += 1;
+                            }
+                            field.push(other);
+                        }
+                    }
+                }
+                at_field_start = false;
+            }
+            ',' => {
+                fields.push(std::mem::take(&mut field));
+                at_field_start = true;
+            }
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\n' => {
+                fields.push(std::mem::take(&mut field));
+                if !(fields.len() == 1 && fields[0].trim().is_empty()) {
+                    records.push(std::mem::take(&mut fields));
+                }
+                fields.clear();
+                at_field_start = true;
+                line += 1;
+            }
+            _ => {
+                field.push(c);
+                at_field_start = false;
+            }
+        }
+    }
+    fields.push(field);
+    if !(fields.len() == 1 && fields[0].trim().is_empty()) {
+        records.push(fields);
+    }
+    Ok(records)
+}
+
+/// Reads the rows of an API key file. Returns the importable rows (a later row with the
+/// same value replacing an earlier one) and a warning per row skipped. `plan_exists` says
+/// whether a usage plan id is known.
+pub fn parse_rows(
+    text: &str,
+    plan_exists: &dyn Fn(&str) -> bool,
+) -> Result<(Vec<Row>, Vec<String>), ApiError> {
+    let records =
+        parse_csv(text).map_err(|e| ApiError::bad_request(format!("Invalid API key file: {e}")))?;
+    let Some((header, data)) = records.split_first() else {
+        return Err(ApiError::bad_request("Invalid API key file: it is empty"));
+    };
+    let column = |name: &str| {
+        header
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(name))
+    };
+    let (Some(key_col), Some(name_col)) = (column("key"), column("name")) else {
+        return Err(ApiError::bad_request(
+            "Invalid API key file: the header must name the Name and Key columns",
+        ));
+    };
+    let (desc_col, enabled_col, plans_col) = (
+        column("description"),
+        column("enabled"),
+        column("usageplanids"),
+    );
+    let mut rows: Vec<Row> = Vec::new();
+    let mut warnings = Vec::new();
+    for (i, rec) in data.iter().enumerate() {
+        let n = i + 1;
+        let get = |c: Option<usize>| {
+            c.and_then(|c| rec.get(c))
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default()
+        };
+        let value = get(Some(key_col));
+        let len = value.chars().count();
+        if !(MIN_API_KEY_LENGTH..=MAX_API_KEY_LENGTH).contains(&len) {
+            warnings.push(format!(
+                "Row {n}: the key must be {MIN_API_KEY_LENGTH} to {MAX_API_KEY_LENGTH} characters"
+            ));
+            continue;
+        }
+        let name = get(Some(name_col));
+        if name.chars().count() > MAX_NAME_LENGTH {
+            warnings.push(format!(
+                "Row {n}: the name must be at most {MAX_NAME_LENGTH} characters"
+            ));
+            continue;
+        }
+        let enabled = match get(enabled_col).to_ascii_lowercase().as_str() {
+            "" | "true" => true,
+            "false" => false,
+            other => {
+                warnings.push(format!("Row {n}: invalid Enabled value '{other}'"));
+                continue;
+            }
+        };
+        let plan_ids: Vec<String> = get(plans_col)
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(String::from)
+            .collect();
+        if let Some(p) = plan_ids.iter().find(|p| !plan_exists(p)) {
+            warnings.push(format!("Row {n}: invalid usage plan identifier {p}"));
+            continue;
+        }
+        rows.retain(|r| r.value != value);
+        rows.push(Row {
+            value,
+            name,
+            description: get(desc_col),
+            enabled,
+            plan_ids,
+        });
+    }
+    Ok((rows, warnings))
+}
+
+/// ImportApiKeys (201): `{"ids": [...], "warnings": [...]}`.
+pub async fn import(state: &AdminState, query: &Query, body: &[u8]) -> Result<Reply, ApiError> {
+    match query.get("format") {
+        Some(f) if f.eq_ignore_ascii_case("csv") => {}
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid format specified: {}. Only csv is supported",
+                other.unwrap_or("")
+            )))
+        }
+    }
+    let fail_on_warnings =
+        query_flag(query, "failonwarnings") || query_flag(query, "failOnWarnings");
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::bad_request("Invalid API key file: it is not UTF-8 text"))?;
+    let (keys, plan_keys, warnings) = read(state, |reg| {
+        let (rows, warnings) = parse_rows(text, &|p| reg.usage_plans.contains_key(p))?;
+        let now = now_epoch();
+        let mut keys = Vec::new();
+        let mut plan_keys = BTreeSet::new();
+        for r in rows {
+            let existing = reg.api_key_by_value(&r.value);
+            let key = ApiKey {
+                id: existing.map_or_else(|| random_id(10), |k| k.id.clone()),
+                value: r.value,
+                name: Some(r.name).filter(|n| !n.is_empty()),
+                description: Some(r.description).filter(|d| !d.is_empty()),
+                enabled: r.enabled,
+                created_date: existing.map_or(now, |k| k.created_date),
+                last_updated_date: now,
+                customer_id: existing.and_then(|k| k.customer_id.clone()),
+                tags: existing.map(|k| k.tags.clone()).unwrap_or_default(),
+            };
+            for p in r.plan_ids {
+                plan_keys.insert((p, key.id.clone()));
+            }
+            keys.push(key);
+        }
+        Ok((keys, plan_keys.into_iter().collect::<Vec<_>>(), warnings))
+    })?;
+    if fail_on_warnings && !warnings.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "Import failed: {}",
+            warnings.join("; ")
+        )));
+    }
+    let ids = keys.iter().map(|k| k.id.clone()).collect();
+    commit(state, Command::ImportApiKeys { keys, plan_keys }).await?;
+    Reply::json(201, &ApiKeyIdsOut { ids, warnings })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_quotes_and_lines() {
+        let recs = parse_csv("a,b,c\r\n\"x,1\",'y,2',\"say \"\"hi\"\"\"\n\nlast,,\n").unwrap();
+        assert_eq!(
+            recs,
+            vec![
+                vec!["a", "b", "c"],
+                vec!["x,1", "y,2", "say \"hi\""],
+                vec!["last", "", ""],
+            ]
+        );
+        assert_eq!(parse_csv("a\nb").unwrap(), vec![vec!["a"], vec!["b"]]);
+        assert!(parse_csv("a,\"open\n").is_err());
+        // An apostrophe inside a field is just a character.
+        assert_eq!(parse_csv("it's,x").unwrap(), vec![vec!["it's", "x"]]);
+    }
+
+    #[test]
+    fn rows_follow_the_header_in_any_order_and_case() {
+        let v1 = "apikey1234abcdefghij0123456789";
+        let v2 = "apikey1234abcdefghij9876543210";
+        let text = format!(
+            "Enabled,Name,key,UsageplanIds,Extra\n\
+             true,First,{v1},\"p1,p2\",ignored\n\
+             FALSE,Second,{v2},,\n\
+             maybe,Bad,{v2}x,,\n\
+             ,Short,tooshort,,\n\
+             ,Unknown,{v2}y,p9,\n\
+             ,Again,{v1},p1,\n"
+        );
+        let (rows, warnings) = parse_rows(&text, &|p| p == "p1" || p == "p2").unwrap();
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(warnings[0].starts_with("Row 3"));
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].name, "Second");
+        assert!(!rows[0].enabled);
+        assert!(rows[0].plan_ids.is_empty());
+        // The later row with v1 replaced the first one.
+        assert_eq!(rows[1].name, "Again");
+        assert!(rows[1].enabled);
+        assert_eq!(rows[1].plan_ids, ["p1"]);
+        let (rows, _) = parse_rows(
+            &format!("Name,Key,Description,Enabled,UsagePlanIds\nn,{v1},a key,TRUE,\"p1,p2\""),
+            &|_| true,
+        )
+        .unwrap();
+        assert_eq!(rows[0].description, "a key");
+        assert_eq!(rows[0].plan_ids, ["p1", "p2"]);
+    }
+
+    #[test]
+    fn bad_files_are_refused() {
+        for text in ["", "name,description\nx,y", "key\nabc"] {
+            assert_eq!(
+                parse_rows(text, &|_| true).unwrap_err().status,
+                400,
+                "{text}"
+            );
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! GetUsage and UpdateUsage, from the replicated usage ledger.
+//!
+//! GetUsage answers, per key of the plan, one `[used, remaining]` per day from `startDate` to
+//! `endDate` (inclusive, UTC): `used` is that day's requests, `remaining` what was left of the
+//! quota at the end of that day in the quota period containing it (DAY: the day; WEEK: the
+//! week from Monday; MONTH: the calendar month), counting UpdateUsage grants. Without a quota
+//! the entry is `[used]`. UpdateUsage (`replace /remaining`) sets what is left of the current
+//! period.
+
+use super::apikeys::no_key;
+use super::usageplans::plan_in;
+use super::{commit, read, Reply};
+use crate::admin::error::ApiError;
+use crate::admin::paging::{PageRequest, Query};
+use crate::admin::patch::{self, Op};
+use crate::admin::wire::plans::UsageOut;
+use crate::admin::AdminState;
+use crate::ids::now_epoch;
+use std::collections::BTreeMap;
+use tollgate_proto::model::{civil_from_days, days_from_civil};
+use tollgate_proto::{Command, Registry};
+
+/// One key's `[used, remaining]` per day.
+type Daily = Vec<Vec<i64>>;
+
+/// Most days one GetUsage may span.
+pub const MAX_USAGE_DAYS: i64 = 366;
+
+/// Parses `YYYY-MM-DD` into a day number since the epoch.
+pub fn parse_date(s: &str) -> Option<i64> {
+    let mut it = s.splitn(3, '-');
+    let (y, m, d) = (it.next()?, it.next()?, it.next()?);
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let y: i64 = y.parse().ok()?;
+    let m: u32 = m.parse().ok()?;
+    let d: u32 = d.parse().ok()?;
+    if !(1..=12).contains(&m) || d == 0 {
+        return None;
+    }
+    let day = days_from_civil(y, m, d);
+    // Refuse dates that do not exist (2023-02-30 would otherwise roll over).
+    (civil_from_days(day) == (y, m, d)).then_some(day)
+}
+
+/// Formats a day number as `YYYY-MM-DD`.
+pub fn format_date(day: i64) -> String {
+    let (y, m, d) = civil_from_days(day);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The daily `[used, remaining]` (or `[used]`) entries of `key_id` in `plan_id` over the
+/// days `[start, end]`.
+pub fn daily_usage(
+    reg: &Registry,
+    plan_id: &str,
+    key_id: &str,
+    start: i64,
+    end: i64,
+) -> Vec<Vec<i64>> {
+    let used_on = |d: i64| {
+        let n = reg
+            .usage
+            .used
+            .get(&(key_id.to_string(), d))
+            .copied()
+            .unwrap_or(0);
+        i64::try_from(n).unwrap_or(i64::MAX)
+    };
+    let quota = reg.usage_plans.get(plan_id).and_then(|p| p.quota.as_ref());
+    (start..=end)
+        .map(|d| {
+            let used = used_on(d);
+            let Some((q, (ps, _))) = quota.and_then(|q| Some((q, q.period_bounds(d)?))) else {
+                return vec![used];
+            };
+            let grant = reg
+                .usage
+                .granted
+                .get(&(plan_id.to_string(), key_id.to_string(), ps))
+                .copied()
+                .unwrap_or(0);
+            let so_far =
+                i64::try_from(reg.usage.used_between(key_id, ps, d + 1)).unwrap_or(i64::MAX);
+            let remaining = q.limit.saturating_add(grant).saturating_sub(so_far).max(0);
+            vec![used, remaining]
+        })
+        .collect()
+}
+
+fn date_param(query: &Query, name: &str) -> Result<i64, ApiError> {
+    let v = query.get(name).unwrap_or("");
+    parse_date(v).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "Invalid {name} specified: '{v}'. Expected YYYY-MM-DD"
+        ))
+    })
+}
+
+/// The usage of some keys of a plan over `[start, end]`, paged over key ids.
+fn usage_out(
+    reg: &Registry,
+    plan_id: &str,
+    only_key: Option<&str>,
+    start: i64,
+    end: i64,
+    page: &PageRequest,
+) -> Result<UsageOut, ApiError> {
+    let plan = plan_in(reg, plan_id)?;
+    if let Some(k) = only_key {
+        if !plan.key_ids.contains(k) {
+            return Err(no_key(k));
+        }
+    }
+    let keys: Vec<(String, (String, Daily))> = plan
+        .key_ids
+        .iter()
+        .filter(|k| only_key.is_none_or(|o| o == k.as_str()))
+        .map(|k| {
+            (
+                k.clone(),
+                (k.clone(), daily_usage(reg, plan_id, k, start, end)),
+            )
+        })
+        .collect();
+    let (values, position) = page.apply(keys);
+    Ok(UsageOut {
+        usage_plan_id: plan_id.to_string(),
+        start_date: format_date(start),
+        end_date: format_date(end),
+        values: values.into_iter().collect::<BTreeMap<_, _>>(),
+        position,
+    })
+}
+
+/// GetUsage: `startDate`, `endDate` (required, `YYYY-MM-DD`), optional `keyId`, paging.
+pub fn get(state: &AdminState, plan: &str, query: &Query) -> Result<Reply, ApiError> {
+    let start = date_param(query, "startDate")?;
+    let end = date_param(query, "endDate")?;
+    if end < start {
+        return Err(ApiError::bad_request(
+            "The end date must not be before the start date",
+        ));
+    }
+    if end - start >= MAX_USAGE_DAYS {
+        return Err(ApiError::bad_request(format!(
+            "The date range must not exceed {MAX_USAGE_DAYS} days"
+        )));
+    }
+    let page = PageRequest::from_query(query)?;
+    let key = query.get("keyId").filter(|k| !k.is_empty());
+    let out = read(state, |reg| usage_out(reg, plan, key, start, end, &page))?;
+    Reply::json(200, &out)
+}
+
+/// UpdateUsage: `replace /remaining` with the requests left in the current quota period;
+/// answers with today's usage of the key.
+pub async fn update(
+    state: &AdminState,
+    plan: &str,
+    key: &str,
+    body: &[u8],
+) -> Result<Reply, ApiError> {
+    let ops = patch::parse(body)?;
+    let mut remaining = None;
+    for p in &ops {
+        match (p.op, p.path.as_str()) {
+            (Op::Replace, "/remaining") => remaining = Some(p.int_value(0, i64::MAX)?),
+            _ => return Err(p.invalid_path()),
+        }
+    }
+    let remaining = remaining.ok_or_else(|| {
+        ApiError::bad_request("UpdateUsage needs a 'replace' operation on '/remaining'")
+    })?;
+    let now = now_epoch();
+    commit(
+        state,
+        Command::UpdateUsage {
+            plan_id: plan.to_string(),
+            key_id: key.to_string(),
+            at: now,
+            remaining,
+        },
+    )
+    .await?;
+    let today = now.div_euclid(86_400);
+    let page = PageRequest {
+        limit: 1,
+        position: None,
+    };
+    let out = read(state, |reg| {
+        usage_out(reg, plan, Some(key), today, today, &page)
+    })?;
+    Reply::json(200, &out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_proto::model::{ApiKey, QuotaSettings, UsagePlan};
+    use tollgate_proto::UsageDelta;
+
+    #[test]
+    fn dates() {
+        assert_eq!(parse_date("1970-01-01"), Some(0));
+        assert_eq!(parse_date("2024-02-29"), Some(19_782));
+        assert_eq!(format_date(19_782), "2024-02-29");
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-1-01",
+            "24-01-01",
+            "2024-01-00",
+            "x",
+            "",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+    }
+
+    fn registry(period: Option<&str>) -> Registry {
+        let mut r = Registry::default();
+        r.apply(&Command::CreateApiKey {
+            key: ApiKey {
+                id: "k1".into(),
+                value: "v".repeat(20),
+                ..Default::default()
+            },
+        })
+        .unwrap();
+        r.apply(&Command::CreateUsagePlan {
+            plan: UsagePlan {
+                id: "p1".into(),
+                name: "p".into(),
+                quota: period.map(|p| QuotaSettings {
+                    limit: 100,
+                    offset: 0,
+                    period: p.into(),
+                }),
+                ..Default::default()
+            },
+        })
+        .unwrap();
+        r.apply(&Command::CreateUsagePlanKey {
+            plan_id: "p1".into(),
+            key_id: "k1".into(),
+        })
+        .unwrap();
+        r
+    }
+
+    fn report(r: &mut Registry, seq: u64, date: &str, count: u64) {
+        let day = parse_date(date).unwrap();
+        r.apply(&Command::ReportUsage {
+            node_id: 1,
+            seq,
+            at: day * 86_400 + 100,
+            deltas: vec![UsageDelta {
+                key_id: "k1".into(),
+                count,
+            }],
+        })
+        .unwrap();
+    }
+
+    fn usage(r: &Registry, from: &str, to: &str) -> Vec<Vec<i64>> {
+        daily_usage(
+            r,
+            "p1",
+            "k1",
+            parse_date(from).unwrap(),
+            parse_date(to).unwrap(),
+        )
+    }
+
+    #[test]
+    fn weeks_start_on_monday() {
+        let mut r = registry(Some("WEEK"));
+        // 2024-03-03 is a Sunday, 2024-03-04 a Monday.
+        report(&mut r, 1, "2024-03-02", 10);
+        report(&mut r, 2, "2024-03-03", 5);
+        report(&mut r, 3, "2024-03-04", 7);
+        assert_eq!(
+            usage(&r, "2024-03-02", "2024-03-05"),
+            vec![vec![10, 90], vec![5, 85], vec![7, 93], vec![0, 93]]
+        );
+    }
+
+    #[test]
+    fn months_and_days_and_grants() {
+        let mut r = registry(Some("MONTH"));
+        report(&mut r, 1, "2024-01-31", 40);
+        report(&mut r, 2, "2024-02-01", 30);
+        report(&mut r, 3, "2024-02-29", 30);
+        assert_eq!(
+            usage(&r, "2024-01-31", "2024-03-01"),
+            [
+                vec![vec![40, 60], vec![30, 70]],
+                vec![vec![0, 70]; 27],
+                vec![vec![30, 40], vec![0, 100]]
+            ]
+            .concat()
+        );
+        // A grant for February raises what is left there only.
+        r.apply(&Command::UpdateUsage {
+            plan_id: "p1".into(),
+            key_id: "k1".into(),
+            at: parse_date("2024-02-29").unwrap() * 86_400,
+            remaining: 500,
+        })
+        .unwrap();
+        assert_eq!(
+            usage(&r, "2024-02-29", "2024-03-01"),
+            vec![vec![30, 500], vec![0, 100]]
+        );
+        assert_eq!(usage(&r, "2024-01-31", "2024-01-31"), vec![vec![40, 60]]);
+        let mut daily = registry(Some("DAY"));
+        report(&mut daily, 1, "2024-05-05", 120);
+        assert_eq!(
+            usage(&daily, "2024-05-05", "2024-05-06"),
+            vec![vec![120, 0], vec![0, 100]]
+        );
+        let none = registry(None);
+        assert_eq!(
+            usage(&none, "2024-05-05", "2024-05-06"),
+            vec![vec![0], vec![0]]
+        );
+    }
+
+    #[test]
+    fn usage_shape_and_key_filter() {
+        let r = registry(Some("DAY"));
+        let page = PageRequest {
+            limit: 25,
+            position: None,
+        };
+        let out = usage_out(&r, "p1", None, 10, 11, &page).unwrap();
+        assert_eq!(
+            serde_json::to_value(&out).unwrap(),
+            serde_json::json!({
+                "usagePlanId": "p1", "startDate": "1970-01-11", "endDate": "1970-01-12",
+                "values": {"k1": [[0, 100], [0, 100]]}
+            })
+        );
+        assert_eq!(
+            usage_out(&r, "p1", Some("zz"), 10, 11, &page)
+                .unwrap_err()
+                .status,
+            404
+        );
+        assert_eq!(
+            usage_out(&r, "p9", None, 10, 11, &page).unwrap_err().status,
+            404
+        );
+    }
+}
