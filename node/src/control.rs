@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use tollgate_consensus::{pki, ClusterError, LocalNode, OnApplied, RaftConfig, RaftNode, Replica};
+use tollgate_proto::Command;
 
 /// The hook that recompiles and publishes routing tables as commands are applied.
 pub fn routes_hook(routes: Arc<SharedRoutes>) -> OnApplied {
@@ -26,11 +27,15 @@ pub fn routes_hook(routes: Arc<SharedRoutes>) -> OnApplied {
             .iter()
             .filter_map(|c| c.stage_affecting_api())
             .collect();
-        if changed.is_empty() {
+        // Usage reports change what quotas have left, so they recompile the key table too.
+        let keys = applied
+            .iter()
+            .any(|c| c.affects_keys() || matches!(c, Command::ReportUsage { .. }));
+        if changed.is_empty() && !keys {
             return;
         }
         let old = routes.load();
-        routes.publish(compile_changed(&old, reg, changed));
+        routes.publish(compile_changed(&old, reg, changed, keys));
     })
 }
 

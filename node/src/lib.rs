@@ -10,3 +10,4 @@ pub mod control;
 pub mod dataplane;
 pub mod ids;
 pub mod sigv4;
+pub mod usage_reporter;

@@ -49,11 +49,14 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
     rt.block_on(async move {
         let routes = Arc::new(SharedRoutes::default());
         let node = control::open_cluster(&cfg.data_dir, &cfg.cluster, routes.clone()).await?;
+        let (usage_tx, usage_rx) = std::sync::mpsc::channel();
+        tokio::spawn(tollgate_node::usage_reporter::run(node.clone(), usage_rx));
         let dp = worker::start(
             &worker::DataPlaneConfig {
                 listen: cfg.listen,
                 workers: cfg.workers,
                 timeouts: cfg.timeouts,
+                usage_sink: Some(usage_tx),
             },
             routes,
         )

@@ -9,6 +9,7 @@ use super::respond::{write_common_head, write_error, ConnState, RequestId};
 use super::routing::{CompiledIntegration, MockIntegration, Verb};
 use super::upstream::{self, BodyAt, ProxyError, ProxyScratch};
 use super::worker::Worker;
+use std::sync::atomic::Ordering;
 
 /// AWS's answer for a route, stage or method that does not exist.
 pub const MISSING_TOKEN: &str = "Missing Authentication Token";
@@ -64,11 +65,50 @@ pub async fn handle(
             MISSING_TOKEN,
         );
     };
+    // AWS's order: the key's plan (per method, then per key), its quota, then the stage.
+    let now = super::throttle::now_ns();
+    let mut key_id: Option<&str> = None;
+    if method.api_key_required {
+        let keys = &table.keys;
+        let entry = req
+            .header(b"x-api-key")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| keys.by_value.get(v))
+            .filter(|e| e.enabled);
+        let plan = entry.and_then(|e| {
+            e.stages
+                .iter()
+                .find(|s| &*s.api_id == target.api_id && &*s.stage == target.stage)
+        });
+        let (Some(entry), Some(plan)) = (entry, plan) else {
+            return error(out, 403, b"ForbiddenException", "Forbidden");
+        };
+        let mut limits = w.limits.borrow_mut();
+        let per_method = plan
+            .method_throttles
+            .iter()
+            .find(|(k, _)| is_method_key(k, &method.resource_path, &method.http_method));
+        for t in per_method.map(|(_, t)| t).into_iter().chain(&plan.throttle) {
+            if !limits.admit(t, now) {
+                return error(out, 429, b"TooManyRequestsException", "Too Many Requests");
+            }
+        }
+        if let Some(remaining) = plan.quota_remaining {
+            let used = plan.quota_used.fetch_add(1, Ordering::Relaxed);
+            if used as i64 >= remaining {
+                plan.quota_used.fetch_sub(1, Ordering::Relaxed);
+                return error(out, 429, b"LimitExceededException", "Limit Exceeded");
+            }
+        }
+        key_id = Some(&entry.id);
+    }
     if let Some(t) = &method.throttle {
-        let now = super::throttle::now_ns();
         if !w.limits.borrow_mut().admit(t, now) {
             return error(out, 429, b"TooManyRequestsException", "Too Many Requests");
         }
+    }
+    if let Some(id) = key_id {
+        w.usage.borrow_mut().record(id);
     }
     req.path = target.path;
     match &method.integration {
@@ -179,5 +219,25 @@ fn write_proxied(
         if !no_body {
             out.extend_from_slice(body);
         }
+    }
+}
+
+/// Whether a usage plan's method key (`/pets/GET`, `//GET` for the root) names this method.
+fn is_method_key(key: &str, resource_path: &str, verb: &str) -> bool {
+    key.strip_suffix(verb)
+        .and_then(|k| k.strip_suffix('/'))
+        .is_some_and(|p| p == resource_path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_method_key;
+
+    #[test]
+    fn plan_method_keys() {
+        assert!(is_method_key("/pets/GET", "/pets", "GET"));
+        assert!(is_method_key("//GET", "/", "GET"));
+        assert!(!is_method_key("/pets/GET", "/pets", "POST"));
+        assert!(!is_method_key("/pet/GET", "/pets", "GET"));
     }
 }

@@ -79,6 +79,15 @@ impl Bucket {
         std::mem::take(&mut self.demand)
     }
 
+    /// Applies a new rate and burst after a quiet spell: the time since the last request is
+    /// refilled at the new rate (the other cores were quiet too, which is why the share grew).
+    pub fn reshape_after_idle(&mut self, rate: f64, burst: f64, now_ns: u64) {
+        self.rate_per_ns = rate.max(0.0) / 1e9;
+        self.burst = burst.max(0.0);
+        self.refill(now_ns);
+        self.tokens = self.tokens.min(self.burst);
+    }
+
     /// Applies a new rate and burst (a new share), keeping at most the new burst of tokens.
     pub fn reshape(&mut self, rate: f64, burst: f64, now_ns: u64) {
         self.refill(now_ns);

@@ -17,4 +17,5 @@ pub mod routing;
 pub mod snapshot;
 pub mod throttle;
 pub mod upstream;
+pub mod usage;
 pub mod worker;

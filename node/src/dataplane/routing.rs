@@ -56,11 +56,103 @@ impl Verb {
     }
 }
 
-/// Every deployed stage, by API id and stage name.
+/// Every deployed stage, by API id and stage name, and the API keys.
 #[derive(Debug, Default)]
 pub struct RoutingTable {
     /// APIs by id.
     pub apis: HashMap<Box<str>, Arc<ApiRoutes>>,
+    /// API keys by value.
+    pub keys: Arc<KeyTable>,
+}
+
+/// API keys by value, with what their usage plans allow them.
+#[derive(Debug, Default)]
+pub struct KeyTable {
+    /// Keys by their value (the `x-api-key` header).
+    pub by_value: HashMap<Box<str>, KeyEntry>,
+}
+
+/// One API key.
+#[derive(Debug)]
+pub struct KeyEntry {
+    /// The key's id (what usage is counted under).
+    pub id: Arc<str>,
+    /// Disabled keys are refused.
+    pub enabled: bool,
+    /// The plan stages the key may call.
+    pub stages: Vec<KeyStage>,
+}
+
+/// What a key's usage plan allows on one API stage.
+#[derive(Debug)]
+pub struct KeyStage {
+    /// The API.
+    pub api_id: Box<str>,
+    /// The stage.
+    pub stage: Box<str>,
+    /// Per-method limits (`/pets/GET` → limit), checked first.
+    pub method_throttles: Vec<(Box<str>, ThrottleSpec)>,
+    /// The plan's per-key limit.
+    pub throttle: Option<ThrottleSpec>,
+    /// Requests left in the quota period when this table was compiled, if the plan has a quota.
+    pub quota_remaining: Option<i64>,
+    /// Requests this node admitted under the quota since this table was compiled (all workers).
+    /// Only quota-bearing keys touch it; the ledger covers what came before.
+    pub quota_used: AtomicU64,
+}
+
+/// Builds the key table from the registry; `day` is today's UTC day number (for quotas).
+pub fn compile_keys(reg: &Registry, day: i64) -> KeyTable {
+    let mut by_value = HashMap::new();
+    for key in reg.api_keys.values() {
+        let mut stages = Vec::new();
+        for plan in reg
+            .usage_plans
+            .values()
+            .filter(|p| p.key_ids.contains(&key.id))
+        {
+            let spec = |which: &str, t: &tollgate_proto::model::ThrottleSettings| ThrottleSpec {
+                id: fnv64(&[
+                    plan.id.as_bytes(),
+                    key.id.as_bytes(),
+                    which.as_bytes(),
+                    &t.rate_limit.to_bits().to_le_bytes(),
+                    &t.burst_limit.to_le_bytes(),
+                ]),
+                rate: t.rate_limit.max(0.0),
+                burst: f64::from(t.burst_limit.max(0)),
+                demand: Arc::new(std::array::from_fn(|_| DemandSlot::default())),
+            };
+            for s in &plan.api_stages {
+                stages.push(KeyStage {
+                    api_id: s.api_id.as_str().into(),
+                    stage: s.stage.as_str().into(),
+                    method_throttles: s
+                        .throttle
+                        .iter()
+                        .map(|(m, t)| {
+                            (
+                                m.as_str().into(),
+                                spec(&format!("{}:{}{m}", s.api_id, s.stage), t),
+                            )
+                        })
+                        .collect(),
+                    throttle: plan.throttle.as_ref().map(|t| spec("*", t)),
+                    quota_remaining: reg.remaining_quota(&plan.id, &key.id, day),
+                    quota_used: AtomicU64::new(0),
+                });
+            }
+        }
+        by_value.insert(
+            key.value.as_str().into(),
+            KeyEntry {
+                id: key.id.as_str().into(),
+                enabled: key.enabled,
+                stages,
+            },
+        );
+    }
+    KeyTable { by_value }
 }
 
 /// The deployed stages of one API.
@@ -259,14 +351,25 @@ pub fn compile_all(reg: &Registry) -> RoutingTable {
         t.apis
             .insert(api.id.as_str().into(), Arc::new(compile_api(api)));
     }
+    t.keys = Arc::new(compile_keys(reg, today()));
     t
 }
 
-/// Rebuilds only `changed` APIs, sharing every other API's compiled routes with `old`.
+/// Today's UTC day number since the epoch (the day quotas are counted in).
+pub fn today() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64 / 86_400)
+        .unwrap_or(0)
+}
+
+/// Rebuilds only `changed` APIs (and the key table when `keys`), sharing everything else with
+/// `old`.
 pub fn compile_changed<'a>(
     old: &RoutingTable,
     reg: &Registry,
     changed: impl IntoIterator<Item = &'a str>,
+    keys: bool,
 ) -> RoutingTable {
     let mut apis = old.apis.clone();
     for id in changed {
@@ -279,7 +382,12 @@ pub fn compile_changed<'a>(
             }
         }
     }
-    RoutingTable { apis }
+    let keys = if keys {
+        Arc::new(compile_keys(reg, today()))
+    } else {
+        old.keys.clone()
+    };
+    RoutingTable { apis, keys }
 }
 
 /// Compiles every deployed stage of one API.

@@ -58,6 +58,7 @@ impl WorkerLimits {
             window,
         });
         if window > local.window {
+            let idle = window > local.window + 1;
             local.window = window;
             let mine = local.bucket.take_demand().min(DEMAND_MASK);
             let slot = &spec.demand[self.index % DEMAND_SLOTS];
@@ -75,9 +76,12 @@ impl WorkerLimits {
             } else {
                 SHARE_FLOOR / n + (1.0 - SHARE_FLOOR) * mine as f64 / total as f64
             };
-            local
-                .bucket
-                .reshape(spec.rate * share, spec.burst * share, now_ns);
+            let (rate, burst) = (spec.rate * share, spec.burst * share);
+            if idle {
+                local.bucket.reshape_after_idle(rate, burst, now_ns);
+            } else {
+                local.bucket.reshape(rate, burst, now_ns);
+            }
         }
         local.bucket.try_take(now_ns)
     }
@@ -128,6 +132,18 @@ mod tests {
             }
             assert!(*a <= 100 + 100, "window {i}: {a}");
         }
+    }
+
+    /// A small limit split over two workers: after a quiet second, the worker that gets the
+    /// next request can admit it even though its old share alone would not have refilled.
+    #[test]
+    fn a_small_split_limit_recovers_after_a_quiet_spell() {
+        let s = spec(1.0, 2.0);
+        let mut w = [WorkerLimits::new(0, 2), WorkerLimits::new(1, 2)];
+        for k in 0..10u64 {
+            w[(k % 2) as usize].admit(&s, k * 1_000_000);
+        }
+        assert!(w[0].admit(&s, 1_100_000_000));
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub struct Worker {
     pub timeouts: Timeouts,
     /// This worker's throttling buckets.
     pub limits: RefCell<super::throttle::WorkerLimits>,
+    /// This worker's API-key usage counters.
+    pub usage: RefCell<super::usage::UsageCounters>,
 }
 
 /// Settings of the data plane.
@@ -57,6 +59,8 @@ pub struct DataPlaneConfig {
     pub workers: usize,
     /// Connection timeouts.
     pub timeouts: Timeouts,
+    /// Where workers hand their API-key usage (the node's usage reporter).
+    pub usage_sink: Option<mpsc::Sender<super::usage::UsageBatch>>,
 }
 
 /// A running data plane.
@@ -100,9 +104,10 @@ pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<Dat
         let routes = routes.clone();
         let timeouts = cfg.timeouts;
         let limits = super::throttle::WorkerLimits::new(i, workers);
+        let usage = super::usage::UsageCounters::new(cfg.usage_sink.clone());
         std::thread::Builder::new()
             .name(format!("tollgate-w{i}"))
-            .spawn(move || run_worker(addr, routes, timeouts, limits, tx))?;
+            .spawn(move || run_worker(addr, routes, timeouts, (limits, usage), tx))?;
         let bound = rx
             .recv()
             .map_err(|_| io::Error::other("data-plane worker died while starting"))??;
@@ -119,7 +124,7 @@ fn run_worker(
     addr: SocketAddr,
     routes: Arc<SharedRoutes>,
     timeouts: Timeouts,
-    limits: super::throttle::WorkerLimits,
+    (limits, usage): (super::throttle::WorkerLimits, super::usage::UsageCounters),
     ready: mpsc::Sender<io::Result<SocketAddr>>,
 ) {
     // Cooperative task running: completions are processed when the worker next enters the
@@ -165,6 +170,14 @@ fn run_worker(
             resp: RefCell::new(ResponseContext::new()),
             timeouts,
             limits: RefCell::new(limits),
+            usage: RefCell::new(usage),
+        });
+        let flusher = worker.clone();
+        monoio::spawn(async move {
+            loop {
+                monoio::time::sleep(super::usage::FLUSH_EVERY).await;
+                flusher.usage.borrow_mut().flush();
+            }
         });
         loop {
             match listener.accept().await {
