@@ -127,5 +127,74 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+fn bench_admit(c: &mut Criterion) {
+    use std::sync::Arc;
+    use tollgate_node::dataplane::routing::{DemandSlot, KeyTable, ThrottleSpec};
+    use tollgate_node::dataplane::throttle::{now_ns, WorkerLimits};
+    use tollgate_proto::model::{ApiKey, ApiStage, QuotaSettings, ThrottleSettings, UsagePlan};
+    use tollgate_proto::Registry;
+
+    let spec = ThrottleSpec {
+        id: 1,
+        rate: 1e12,
+        burst: 1e12,
+        demand: Arc::new(std::array::from_fn(|_| DemandSlot::default())),
+    };
+    let mut limits = WorkerLimits::new(0, 2);
+    c.bench_function("throttle admit (per-worker bucket, clock read)", |b| {
+        b.iter(|| limits.admit(black_box(&spec), now_ns()))
+    });
+
+    // 10,000 keys in one plan with a throttle and a quota: the lookup a key-required request
+    // does before its buckets.
+    let mut reg = Registry::default();
+    let mut plan = UsagePlan {
+        id: "plan1".into(),
+        name: "p".into(),
+        api_stages: vec![ApiStage {
+            api_id: "a1b2c3d4e5".into(),
+            stage: "prod".into(),
+            throttle: Default::default(),
+        }],
+        throttle: Some(ThrottleSettings {
+            burst_limit: 100,
+            rate_limit: 50.0,
+        }),
+        quota: Some(QuotaSettings {
+            limit: 1_000_000,
+            offset: 0,
+            period: "DAY".into(),
+        }),
+        ..Default::default()
+    };
+    for i in 0..10_000 {
+        let id = format!("key{i:05}");
+        reg.api_keys.insert(
+            id.clone(),
+            ApiKey {
+                id: id.clone(),
+                value: format!("value-{i:05}-0123456789abcdef"),
+                enabled: true,
+                ..Default::default()
+            },
+        );
+        plan.key_ids.insert(id);
+    }
+    reg.usage_plans.insert("plan1".into(), plan);
+    let keys: KeyTable = tollgate_node::dataplane::routing::compile_keys(&reg, 20_000);
+    c.bench_function("api key lookup + plan stage (10k keys)", |b| {
+        b.iter(|| {
+            let e = keys
+                .by_value
+                .get(black_box("value-04242-0123456789abcdef"))
+                .unwrap();
+            e.stages
+                .iter()
+                .find(|s| &*s.api_id == "a1b2c3d4e5" && &*s.stage == "prod")
+                .is_some()
+        })
+    });
+}
+
+criterion_group!(benches, bench, bench_admit);
 criterion_main!(benches);

@@ -29,11 +29,29 @@ struct Local {
     window: u64,
 }
 
+/// Hashes a limit id, which is already a 64-bit hash: used as is.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 /// One worker's buckets.
 pub struct WorkerLimits {
     index: usize,
     workers: usize,
-    limits: HashMap<u64, Local>,
+    limits: HashMap<u64, Local, std::hash::BuildHasherDefault<IdHasher>>,
 }
 
 const DEMAND_BITS: u32 = 40;
@@ -45,7 +63,7 @@ impl WorkerLimits {
         WorkerLimits {
             index,
             workers: workers.max(1),
-            limits: HashMap::new(),
+            limits: HashMap::default(),
         }
     }
 
