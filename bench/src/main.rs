@@ -1,6 +1,243 @@
-//! `tollgate-bench`: the open-loop load generator (issue 6). Not built yet; the criterion
-//! micro-benchmarks of the hot path live in `node/benches/`.
-fn main() {
-    eprintln!("tollgate-bench is not implemented yet (see issue 6); run `cargo bench -p tollgate-node` for the hot-path micro-benchmarks");
-    std::process::exit(2);
+//! `tollgate-bench`: open-loop HTTP/1.1 load generator (`run`), side-by-side comparison of
+//! Tollgate, nginx and a bare io_uring responder (`compare`), and that responder itself
+//! (`limit-server`). See `docs/BENCHMARKS.md`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use tollgate_bench::client::{self, LoadConfig};
+use tollgate_bench::compare::{self, CompareOpts};
+use tollgate_bench::http::Target;
+use tollgate_bench::report::Report;
+use tollgate_bench::schedule::{Schedule, Spread};
+
+#[derive(Parser)]
+#[command(
+    name = "tollgate-bench",
+    version,
+    about = "Open-loop HTTP/1.1 load generator with coordinated-omission-corrected latency"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Send requests to one or more URLs on a schedule and report latency and throughput.
+    Run(RunArgs),
+    /// Start Tollgate, nginx and a bare responder on loopback and measure them in turn.
+    Compare(CompareArgs),
+    /// The bare monoio HTTP responder ("hardware limit"); runs until killed.
+    #[command(hide = true)]
+    LimitServer {
+        /// Address to listen on.
+        #[arg(long)]
+        listen: SocketAddr,
+        /// Worker threads (one monoio runtime each, SO_REUSEPORT).
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Shape {
+    /// `--rate` for `--duration` seconds.
+    Constant,
+    /// `--rate` for `--before` s, `--rate × --mult` for `--spike` s, `--rate` for `--after` s.
+    Spike,
+    /// From `--rate` to `--ramp-to` over `--duration` seconds.
+    Ramp,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Target URLs (http://host:port/path); several are spread over by `--skew` or round-robin.
+    #[arg(required = true)]
+    urls: Vec<String>,
+    /// Schedule shape.
+    #[arg(long, value_enum, default_value = "constant")]
+    schedule: Shape,
+    /// Offered rate (base rate of a spike, start of a ramp), requests per second.
+    #[arg(long, default_value_t = 1000.0)]
+    rate: f64,
+    /// Seconds (constant and ramp).
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Spike multiplier.
+    #[arg(long, default_value_t = 10.0)]
+    mult: f64,
+    /// Seconds before the spike.
+    #[arg(long, default_value_t = 5.0)]
+    before: f64,
+    /// Seconds of spike.
+    #[arg(long, default_value_t = 2.0)]
+    spike: f64,
+    /// Seconds after the spike.
+    #[arg(long, default_value_t = 5.0)]
+    after: f64,
+    /// End rate of a ramp.
+    #[arg(long, default_value_t = 10000.0)]
+    ramp_to: f64,
+    /// Send this fraction (0..1) of requests to the first URL, the rest round-robin to the
+    /// others (default: round-robin over all).
+    #[arg(long)]
+    skew: Option<f64>,
+    #[command(flatten)]
+    gen: GenArgs,
+    /// Generator CPUs to pin threads to, e.g. `1` or `2,3` (default: no pinning).
+    #[arg(long, value_delimiter = ',')]
+    cpus: Vec<usize>,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write an SVG plot (latency percentiles and throughput per second) here.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// No progress line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct GenArgs {
+    /// Keep-alive connections (spread over threads and targets).
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Generator threads (default: run 1; compare one per CPU left to the generator).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Request timeout, milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    timeout_ms: u64,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    /// The tollgate binary (default: next to this one, target/<profile>/tollgate).
+    #[arg(long)]
+    tollgate: Option<PathBuf>,
+    /// Worker counts to measure (default: 1 and all CPUs).
+    #[arg(long, value_delimiter = ',')]
+    workers: Vec<usize>,
+    /// Base offered rate, requests per second.
+    #[arg(long, default_value_t = 10000.0)]
+    rate: f64,
+    /// Spike multiplier.
+    #[arg(long, default_value_t = 10.0)]
+    mult: f64,
+    /// Seconds at the base rate before the spike.
+    #[arg(long, default_value_t = 2.0)]
+    before: f64,
+    /// Seconds of spike.
+    #[arg(long, default_value_t = 1.0)]
+    spike: f64,
+    /// Seconds at the base rate after the spike.
+    #[arg(long, default_value_t = 2.0)]
+    after: f64,
+    /// Seconds of the fixed-rate run (at `--rate`) that measures CPU per request.
+    #[arg(long, default_value_t = 2.0)]
+    cpu_secs: f64,
+    #[command(flatten)]
+    gen: GenArgs,
+    /// Leave nginx out.
+    #[arg(long)]
+    no_nginx: bool,
+    /// Write all reports and summaries as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write one SVG per measured run into this folder.
+    #[arg(long)]
+    svg_dir: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Run(a) => run(a),
+        Cmd::Compare(a) => compare_cmd(a),
+        Cmd::LimitServer { listen, workers } => {
+            tollgate_bench::limit::serve(listen, workers, &[]).map_err(|e| e.to_string())
+        }
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tollgate-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(a: RunArgs) -> Result<(), String> {
+    let targets = a
+        .urls
+        .iter()
+        .map(|u| Target::parse(u))
+        .collect::<Result<Vec<_>, _>>()?;
+    let schedule = match a.schedule {
+        Shape::Constant => Schedule::constant(a.rate, a.duration),
+        Shape::Spike => Schedule::spike(a.rate, a.mult, a.before, a.spike, a.after),
+        Shape::Ramp => Schedule::ramp(a.rate, a.ramp_to, a.duration),
+    }
+    .map_err(|e| e.to_string())?;
+    let spread = match a.skew {
+        Some(f) if (0.0..=1.0).contains(&f) => Spread::Skewed(f),
+        Some(f) => return Err(format!("--skew {f}: must be within 0..1")),
+        None => Spread::RoundRobin,
+    };
+    let cfg = LoadConfig {
+        targets,
+        schedule: schedule.clone(),
+        spread,
+        connections: a.gen.connections,
+        threads: a.gen.threads.unwrap_or(1),
+        timeout: Duration::from_millis(a.gen.timeout_ms),
+        cpus: a.cpus,
+        progress: !a.quiet,
+    };
+    let rec = client::run(&cfg).map_err(|e| e.to_string())?;
+    let label = if a.urls.len() == 1 {
+        a.urls[0].clone()
+    } else {
+        format!("{} targets", a.urls.len())
+    };
+    let rep = Report::new(&label, &schedule, &rec);
+    print!("{}", rep.table());
+    if let Some(f) = a.json {
+        std::fs::write(&f, rep.json()).map_err(|e| format!("{}: {e}", f.display()))?;
+    }
+    if let Some(f) = a.svg {
+        std::fs::write(&f, rep.svg()).map_err(|e| format!("{}: {e}", f.display()))?;
+    }
+    Ok(())
+}
+
+fn compare_cmd(a: CompareArgs) -> Result<(), String> {
+    let ncpu = tollgate_bench::sys::cpu_count();
+    let mut workers = if a.workers.is_empty() {
+        vec![1, ncpu]
+    } else {
+        a.workers
+    };
+    workers.dedup();
+    let o = CompareOpts {
+        tollgate: a.tollgate,
+        workers,
+        rate: a.rate,
+        mult: a.mult,
+        before: a.before,
+        spike: a.spike,
+        after: a.after,
+        cpu_secs: a.cpu_secs,
+        connections: a.gen.connections,
+        threads: a.gen.threads.unwrap_or(0),
+        timeout: Duration::from_millis(a.gen.timeout_ms),
+        no_nginx: a.no_nginx,
+        json: a.json,
+        svg_dir: a.svg_dir,
+    };
+    compare::run(&o).map(|_| ()).map_err(|e| e.to_string())
 }

@@ -1,0 +1,21 @@
+//! `tollgate-bench`: an open-loop HTTP/1.1 load generator in the wrk2 tradition, and the
+//! side-by-side comparison of Tollgate, nginx and a bare io_uring responder (issue 6).
+//!
+//! - [`schedule`]: when each request is due (constant, spike, ramp) and how requests are spread
+//!   over targets;
+//! - [`record`]: per-second and per-phase histograms of latency corrected for coordinated
+//!   omission (from the due time) and uncorrected (from the actual send);
+//! - [`report`]: table, JSON and SVG;
+//! - [`http`]: request bytes and response framing;
+//! - [`client`]: the generator threads (the only part that does network I/O);
+//! - [`limit`]: the bare monoio responder ("hardware limit");
+//! - [`compare`]: starts the contestants on loopback and measures them in turn.
+
+pub mod client;
+pub mod compare;
+pub mod http;
+pub mod limit;
+pub mod record;
+pub mod report;
+pub mod schedule;
+pub mod sys;
