@@ -462,3 +462,80 @@ fn stage_throttle_answers_429_and_recovers() {
     std::thread::sleep(Duration::from_millis(1200));
     assert_eq!(n.get(&host, "/dev/pets").status, 200);
 }
+
+#[test]
+fn stage_cache_hits_bypasses_and_flushes() {
+    use std::sync::atomic::Ordering;
+    let backend = EchoBackend::start();
+    let n = TestNode::start(&["--workers", "1"]);
+    let api = setup(&n, &backend);
+    let id = &api.id;
+    let stage_patch = |ops: Value| {
+        n.admin_ok(
+            "PATCH",
+            &format!("/restapis/{id}/stages/dev"),
+            Some(json!({ "patchOperations": ops })),
+        )
+    };
+    stage_patch(json!([
+        { "op": "replace", "path": "/cacheClusterEnabled", "value": "true" },
+        { "op": "replace", "path": "/*/*/caching/enabled", "value": "true" },
+        { "op": "replace", "path": "/*/*/caching/ttlInSeconds", "value": "300" }
+    ]));
+    let host = format!("{id}.execute-api.localhost");
+    let count = || backend.count.load(Ordering::SeqCst);
+    let before = count();
+    let first = n.get(&host, "/dev/pets/1");
+    assert_eq!(first.status, 200);
+    for _ in 0..5 {
+        let r = n.get(&host, "/dev/pets/1");
+        assert_eq!(r.body, first.body);
+        assert_eq!(r.header("X-Backend"), Some("echo"));
+    }
+    assert_eq!(count(), before + 1, "repeats are served from the cache");
+    n.get(&host, "/dev/pets/2");
+    assert_eq!(count(), before + 2, "another path is another key");
+    // max-age=0 without authorization: by default served from the cache anyway.
+    let r = n.request(
+        "GET",
+        &format!("/restapis/{id}/dev/_user_request_/pets/1"),
+        &[("Cache-Control", "max-age=0")],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(count(), before + 2);
+    // Not cached: POST through the greedy ANY.
+    n.request(
+        "POST",
+        &format!("/restapis/{id}/dev/_user_request_/x"),
+        &[],
+        b"",
+    );
+    n.request(
+        "POST",
+        &format!("/restapis/{id}/dev/_user_request_/x"),
+        &[],
+        b"",
+    );
+    assert_eq!(count(), before + 4);
+    // Flushing the stage's cache: the next request goes to the backend again.
+    let (status, _) = n.admin(
+        "DELETE",
+        &format!("/restapis/{id}/stages/dev/cache/data"),
+        None,
+    );
+    assert_eq!(status, 202);
+    n.get(&host, "/dev/pets/1");
+    assert_eq!(count(), before + 5);
+    // With FAIL_WITH_403, an unauthorized max-age=0 is refused.
+    stage_patch(json!([
+        { "op": "replace", "path": "/*/*/caching/unauthorizedCacheControlHeaderStrategy", "value": "FAIL_WITH_403" }
+    ]));
+    let r = n.request(
+        "GET",
+        &format!("/restapis/{id}/dev/_user_request_/pets/1"),
+        &[("Cache-Control", "max-age=0")],
+        b"",
+    );
+    assert_eq!(r.status, 403);
+}

@@ -1,6 +1,7 @@
 //! Serving one parsed request: find the API, stage and method, run the integration, write the
 //! answer into the connection's output buffer.
 
+use super::cache::CachedResponse;
 use super::http1::{is_hop_by_hop, write_chunked_body, write_content_length, write_header};
 use super::invoke;
 use super::matcher::{self, Captures};
@@ -114,8 +115,41 @@ pub async fn handle(
     match &method.integration {
         CompiledIntegration::Mock(m) => write_mock(w, m, &id, conn, head_req, out),
         CompiledIntegration::HttpProxy(p) => {
+            let cache = method.cache.as_ref().filter(|_| stage.cache_bytes > 0);
+            let mut key = Vec::new();
+            if let Some(c) = cache {
+                cache_key(req, &caps, c, &mut key);
+                let mut lookup = true;
+                if wants_fresh(req) {
+                    if !c.require_authorization {
+                        lookup = false;
+                    } else if &*c.unauthorized_strategy == "FAIL_WITH_403" {
+                        return error(out, 403, b"ForbiddenException", "Forbidden");
+                    }
+                }
+                if lookup {
+                    let mut cache_ref = w.cache.borrow_mut();
+                    if let Some(hit) = cache_ref.get(stage.cache_id, &key, now) {
+                        write_cached(w, hit, &id, conn, head_req, out);
+                        return;
+                    }
+                }
+            }
             match upstream::forward(&w.pool, p, req, &caps, scratch).await {
-                Ok(()) => write_proxied(w, scratch, &id, conn, head_req, req, out),
+                Ok(()) => {
+                    if let Some(c) = cache.filter(|_| (200..300).contains(&scratch.head.status)) {
+                        let budget = stage.cache_bytes / w.workers.max(1);
+                        let response = cacheable(scratch);
+                        w.cache.borrow_mut().put(
+                            stage.cache_id,
+                            budget,
+                            &key,
+                            response,
+                            super::throttle::now_ns() + c.ttl_ns,
+                        );
+                    }
+                    write_proxied(w, scratch, &id, conn, head_req, req, out)
+                }
                 Err(ProxyError::Timeout) => error(
                     out,
                     504,
@@ -219,6 +253,76 @@ fn write_proxied(
         if !no_body {
             out.extend_from_slice(body);
         }
+    }
+}
+
+/// The cache key: verb, stage-relative path, then each cache key parameter's value.
+fn cache_key(
+    req: &Request<'_>,
+    caps: &Captures<'_>,
+    c: &super::routing::CacheSpec,
+    key: &mut Vec<u8>,
+) {
+    use super::routing::ValueSource;
+    key.extend_from_slice(req.method.as_bytes());
+    key.push(0);
+    key.extend_from_slice(req.path.as_bytes());
+    for p in &c.key_params {
+        key.push(0);
+        let v: Option<&[u8]> = match p {
+            ValueSource::Query(n) => req.query_param(n),
+            ValueSource::Header(n) => req.header(n.as_bytes()),
+            ValueSource::Path(n) => caps.get(req.path, n).map(str::as_bytes),
+            ValueSource::Literal(l) => Some(l.as_bytes()),
+        };
+        key.extend_from_slice(v.unwrap_or_default());
+    }
+}
+
+/// Whether the client asks to bypass the cache (`Cache-Control: max-age=0`).
+fn wants_fresh(req: &Request<'_>) -> bool {
+    req.header(b"cache-control")
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|d| d.trim().eq_ignore_ascii_case("max-age=0"))
+        })
+}
+
+/// A backend answer as the cache keeps it: end-to-end headers only (no framing, no date).
+fn cacheable(s: &ProxyScratch) -> CachedResponse {
+    let mut header_block = Vec::new();
+    for (n, v) in &s.head.headers {
+        let (name, value) = (&s.resp[n.clone()], &s.resp[v.clone()]);
+        if is_hop_by_hop(name)
+            || name.eq_ignore_ascii_case(b"content-length")
+            || name.eq_ignore_ascii_case(b"date")
+        {
+            continue;
+        }
+        write_header(&mut header_block, name, value);
+    }
+    CachedResponse {
+        status: s.head.status,
+        header_block,
+        body: s.body().to_vec(),
+    }
+}
+
+fn write_cached(
+    w: &Worker,
+    r: &CachedResponse,
+    id: &RequestId,
+    conn: ConnState,
+    head_req: bool,
+    out: &mut Vec<u8>,
+) {
+    write_common_head(out, &mut w.resp.borrow_mut(), r.status, id, conn);
+    out.extend_from_slice(&r.header_block);
+    write_content_length(out, r.body.len());
+    out.extend_from_slice(b"\r\n");
+    if !head_req {
+        out.extend_from_slice(&r.body);
     }
 }
 

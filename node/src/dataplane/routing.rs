@@ -173,6 +173,10 @@ pub struct StageRoutes {
     pub stage_name: Box<str>,
     /// The deployment it serves.
     pub deployment_id: Box<str>,
+    /// Identifies this stage's cache (API, stage and cache epoch: a flush changes it).
+    pub cache_id: u64,
+    /// The stage's cache memory budget in bytes (0: caching off).
+    pub cache_bytes: usize,
     /// Trie nodes; index 0 is the root resource.
     pub nodes: Vec<RouteNode>,
     /// The methods the nodes point at.
@@ -206,8 +210,65 @@ pub struct CompiledMethod {
     /// The stage's throttle for this method (its own method setting, else the stage-wide
     /// `*/*` one), if the stage sets one.
     pub throttle: Option<ThrottleSpec>,
+    /// Response caching for this method, when the stage's cache is on and the method caches.
+    pub cache: Option<CacheSpec>,
     /// What to do with the request.
     pub integration: CompiledIntegration,
+}
+
+/// How a method's answers are cached.
+#[derive(Debug)]
+pub struct CacheSpec {
+    /// Time to live.
+    pub ttl_ns: u64,
+    /// Request values that are part of the cache key (besides the path).
+    pub key_params: Vec<ValueSource>,
+    /// Whether `Cache-Control: max-age=0` needs authorization to bypass the cache.
+    pub require_authorization: bool,
+    /// What an unauthorized `max-age=0` gets: `FAIL_WITH_403`,
+    /// `SUCCEED_WITH_RESPONSE_HEADER` or `SUCCEED_WITHOUT_RESPONSE_HEADER`.
+    pub unauthorized_strategy: Box<str>,
+}
+
+/// The cache settings of a method: its own method setting, else — for GET only, as AWS does
+/// by default — the stage-wide `*/*` one.
+fn cache_for(stage: &Stage, path: &str, verb: &str, i: Option<&Integration>) -> Option<CacheSpec> {
+    if !stage.cache_cluster_enabled {
+        return None;
+    }
+    let key = format!("{}/{verb}", path.trim_start_matches('/'));
+    let setting = stage.method_settings.get(&key).or_else(|| {
+        (verb == "GET")
+            .then(|| stage.method_settings.get("*/*"))
+            .flatten()
+    })?;
+    if !setting.caching_enabled || setting.cache_ttl_in_seconds <= 0 {
+        return None;
+    }
+    let key_params = i
+        .map(|i| i.cache_key_parameters.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| {
+            if let Some(q) = p.strip_prefix("method.request.querystring.") {
+                Some(ValueSource::Query(q.into()))
+            } else if let Some(h) = p.strip_prefix("method.request.header.") {
+                Some(ValueSource::Header(h.into()))
+            } else {
+                p.strip_prefix("method.request.path.")
+                    .map(|x| ValueSource::Path(x.into()))
+            }
+        })
+        .collect();
+    Some(CacheSpec {
+        ttl_ns: setting.cache_ttl_in_seconds.min(3600) as u64 * 1_000_000_000,
+        key_params,
+        require_authorization: setting.require_authorization_for_cache_control,
+        unauthorized_strategy: setting
+            .unauthorized_cache_control_header_strategy
+            .as_str()
+            .into(),
+    })
 }
 
 /// Slots for the workers' demand reports of one limit (worker `i` writes slot `i % 64`).
@@ -349,7 +410,7 @@ pub fn compile_all(reg: &Registry) -> RoutingTable {
     let mut t = RoutingTable::default();
     for api in reg.apis.values() {
         t.apis
-            .insert(api.id.as_str().into(), Arc::new(compile_api(api)));
+            .insert(api.id.as_str().into(), Arc::new(compile_api(api, reg)));
     }
     t.keys = Arc::new(compile_keys(reg, today()));
     t
@@ -375,7 +436,7 @@ pub fn compile_changed<'a>(
     for id in changed {
         match reg.apis.get(id) {
             Some(api) => {
-                apis.insert(id.into(), Arc::new(compile_api(api)));
+                apis.insert(id.into(), Arc::new(compile_api(api, reg)));
             }
             None => {
                 apis.remove(id);
@@ -390,18 +451,23 @@ pub fn compile_changed<'a>(
     RoutingTable { apis, keys }
 }
 
-/// Compiles every deployed stage of one API.
-pub fn compile_api(api: &RestApi) -> ApiRoutes {
+/// Compiles every deployed stage of one API (`reg` gives the stages' cache epochs).
+pub fn compile_api(api: &RestApi, reg: &Registry) -> ApiRoutes {
     let mut out = ApiRoutes {
         stages: HashMap::new(),
         execute_api_disabled: api.settings.disable_execute_api_endpoint,
     };
     for stage in api.stages.values() {
         if let Some(dep) = api.deployments.get(&stage.deployment_id) {
-            out.stages.insert(
-                stage.stage_name.as_str().into(),
-                Arc::new(compile_stage(&api.id, stage, dep)),
-            );
+            let mut sr = compile_stage(&api.id, stage, dep);
+            let epoch = reg.cache_epoch(&api.id, &stage.stage_name);
+            sr.cache_id = fnv64(&[
+                api.id.as_bytes(),
+                stage.stage_name.as_bytes(),
+                &epoch.to_le_bytes(),
+            ]);
+            out.stages
+                .insert(stage.stage_name.as_str().into(), Arc::new(sr));
         }
     }
     out
@@ -413,6 +479,12 @@ pub fn compile_stage(api_id: &str, stage: &Stage, dep: &Deployment) -> StageRout
         api_id: api_id.into(),
         stage_name: stage.stage_name.as_str().into(),
         deployment_id: dep.id.as_str().into(),
+        cache_id: fnv64(&[api_id.as_bytes(), stage.stage_name.as_bytes()]),
+        cache_bytes: if stage.cache_cluster_enabled {
+            super::cache::cluster_size_bytes(stage.cache_cluster_size.as_deref())
+        } else {
+            0
+        },
         nodes: vec![RouteNode::default()],
         methods: Vec::new(),
     };
@@ -483,6 +555,7 @@ fn compile_method(api_id: &str, path: &str, m: &Method, stage: &Stage) -> Compil
         api_key_required: m.api_key_required,
         authorization_type: m.authorization_type.as_str().into(),
         throttle: throttle_for(api_id, stage, path, &m.http_method),
+        cache: cache_for(stage, path, &m.http_method, m.integration.as_ref()),
         integration,
     }
 }

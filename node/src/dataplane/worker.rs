@@ -48,6 +48,10 @@ pub struct Worker {
     pub limits: RefCell<super::throttle::WorkerLimits>,
     /// This worker's API-key usage counters.
     pub usage: RefCell<super::usage::UsageCounters>,
+    /// This worker's response caches.
+    pub cache: RefCell<super::cache::WorkerCache>,
+    /// How many workers the node runs (a stage's cache budget is split among them).
+    pub workers: usize,
 }
 
 /// Settings of the data plane.
@@ -107,7 +111,7 @@ pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<Dat
         let usage = super::usage::UsageCounters::new(cfg.usage_sink.clone());
         std::thread::Builder::new()
             .name(format!("tollgate-w{i}"))
-            .spawn(move || run_worker(addr, routes, timeouts, (limits, usage), tx))?;
+            .spawn(move || run_worker(addr, routes, timeouts, (limits, usage, workers), tx))?;
         let bound = rx
             .recv()
             .map_err(|_| io::Error::other("data-plane worker died while starting"))??;
@@ -124,7 +128,11 @@ fn run_worker(
     addr: SocketAddr,
     routes: Arc<SharedRoutes>,
     timeouts: Timeouts,
-    (limits, usage): (super::throttle::WorkerLimits, super::usage::UsageCounters),
+    (limits, usage, workers): (
+        super::throttle::WorkerLimits,
+        super::usage::UsageCounters,
+        usize,
+    ),
     ready: mpsc::Sender<io::Result<SocketAddr>>,
 ) {
     // Cooperative task running: completions are processed when the worker next enters the
@@ -171,6 +179,8 @@ fn run_worker(
             timeouts,
             limits: RefCell::new(limits),
             usage: RefCell::new(usage),
+            cache: RefCell::new(Default::default()),
+            workers,
         });
         let flusher = worker.clone();
         monoio::spawn(async move {
