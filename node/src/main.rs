@@ -50,6 +50,7 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
         let routes = Arc::new(SharedRoutes::default());
         let node = control::open_cluster(&cfg.data_dir, &cfg.cluster, routes.clone()).await?;
         let (usage_tx, usage_rx) = std::sync::mpsc::channel();
+        let metrics = Arc::new(tollgate_node::dataplane::metrics::Metrics::default());
         tokio::spawn(tollgate_node::usage_reporter::run(node.clone(), usage_rx));
         let dp = worker::start(
             &worker::DataPlaneConfig {
@@ -57,6 +58,7 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
                 workers: cfg.workers,
                 timeouts: cfg.timeouts,
                 usage_sink: Some(usage_tx),
+                metrics: metrics.clone(),
             },
             routes,
         )
@@ -68,11 +70,10 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
             .local_addr()
             .map_err(|e| format!("admin API: {e}"))?;
         print_banner(&cfg, &dp, admin_addr, &node);
-        let state = Arc::new(admin::AdminState::new(
-            node.clone(),
-            cfg.credentials.clone(),
-            cfg.region.clone(),
-        ));
+        let mut state =
+            admin::AdminState::new(node.clone(), cfg.credentials.clone(), cfg.region.clone());
+        state.metrics = Some(metrics);
+        let state = Arc::new(state);
         let result = tokio::select! {
             r = admin::serve(listener, state) => r.map_err(|e| format!("admin API: {e}")),
             _ = shutdown_signal() => {

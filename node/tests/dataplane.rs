@@ -539,3 +539,44 @@ fn stage_cache_hits_bypasses_and_flushes() {
     );
     assert_eq!(r.status, 403);
 }
+
+#[test]
+fn metrics_count_answers_throttles_and_cache() {
+    let backend = EchoBackend::start();
+    let n = TestNode::start(&["--workers", "1"]);
+    let api = setup(&n, &backend);
+    let id = &api.id;
+    n.admin_ok(
+        "PATCH",
+        &format!("/restapis/{id}/stages/dev"),
+        Some(json!({ "patchOperations": [
+            { "op": "replace", "path": "/cacheClusterEnabled", "value": "true" },
+            { "op": "replace", "path": "/*/*/caching/enabled", "value": "true" },
+            { "op": "replace", "path": "/*/*/throttling/rateLimit", "value": "1" },
+            { "op": "replace", "path": "/*/*/throttling/burstLimit", "value": "3" }
+        ] })),
+    );
+    let host = format!("{id}.execute-api.localhost");
+    let statuses: Vec<u16> = (0..6).map(|_| n.get(&host, "/dev/pets/1").status).collect();
+    n.get("localhost", "/restapis/nosuchapi/dev/_user_request_/");
+    let raw = common::raw_exchange(
+        n.admin,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let r = common::parse_response(&raw).unwrap();
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    let value = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+    };
+    let ok = statuses.iter().filter(|s| **s == 200).count() as u64;
+    assert_eq!(value("tollgate_requests_total"), 7);
+    assert_eq!(value("tollgate_2xx_total"), ok);
+    assert_eq!(value("tollgate_throttled_total"), 6 - ok);
+    assert_eq!(value("tollgate_4xx_total"), 6 - ok + 1);
+    assert_eq!(value("tollgate_cache_misses_total"), 1);
+    assert_eq!(value("tollgate_cache_hits_total"), ok - 1);
+}

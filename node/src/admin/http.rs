@@ -77,6 +77,17 @@ where
     let id = request_id();
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
+    if method == "GET" && path == "/metrics" {
+        if let Some(m) = &state.metrics {
+            // Unsigned, as Prometheus scrapes: counters only, no configuration.
+            let mut resp = Response::new(Full::new(Bytes::from(m.render())));
+            resp.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            return resp;
+        }
+    }
     let result = process(req, state).await;
     let (status, body, error_type) = match result {
         Ok(r) => (r.status, r.body, None),

@@ -34,6 +34,8 @@ pub struct AdminState {
     /// Serialises this node's writes, so read-modify-write operations (UpdateMethod,
     /// PutIntegration, …) on one node cannot lose each other's changes.
     pub write_lock: tokio::sync::Mutex<()>,
+    /// The data plane's counters, served at `GET /metrics` (unsigned, for Prometheus).
+    pub metrics: Option<std::sync::Arc<crate::dataplane::metrics::Metrics>>,
 }
 
 impl AdminState {
@@ -48,6 +50,7 @@ impl AdminState {
             credentials,
             region,
             write_lock: tokio::sync::Mutex::new(()),
+            metrics: None,
         }
     }
 }

@@ -125,7 +125,11 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream, peer: IpAddr) {
                 },
                 peer,
             };
+            let at = out.len();
             super::handler::handle(&w, &mut req, conn, &mut out, &mut scratch).await;
+            if let Some(status) = super::metrics::status_at(&out, at) {
+                w.metrics.answered(status);
+            }
         }
         if consumed >= inbuf.len() {
             inbuf.clear();

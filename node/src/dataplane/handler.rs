@@ -130,10 +130,12 @@ pub async fn handle(
                 if lookup {
                     let mut cache_ref = w.cache.borrow_mut();
                     if let Some(hit) = cache_ref.get(stage.cache_id, &key, now) {
+                        w.metrics.cache_hit();
                         write_cached(w, hit, &id, conn, head_req, out);
                         return;
                     }
                 }
+                w.metrics.cache_miss();
             }
             match upstream::forward(&w.pool, p, req, &caps, scratch).await {
                 Ok(()) => {

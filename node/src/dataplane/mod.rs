@@ -12,6 +12,7 @@ pub mod invoke;
 pub mod io;
 pub mod limiter;
 pub mod matcher;
+pub mod metrics;
 pub mod request;
 pub mod respond;
 pub mod routing;

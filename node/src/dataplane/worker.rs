@@ -52,6 +52,8 @@ pub struct Worker {
     pub cache: RefCell<super::cache::WorkerCache>,
     /// How many workers the node runs (a stage's cache budget is split among them).
     pub workers: usize,
+    /// This worker's counters.
+    pub metrics: Arc<super::metrics::WorkerMetrics>,
 }
 
 /// Settings of the data plane.
@@ -65,6 +67,8 @@ pub struct DataPlaneConfig {
     pub timeouts: Timeouts,
     /// Where workers hand their API-key usage (the node's usage reporter).
     pub usage_sink: Option<mpsc::Sender<super::usage::UsageBatch>>,
+    /// Where workers register their counters.
+    pub metrics: Arc<super::metrics::Metrics>,
 }
 
 /// A running data plane.
@@ -109,9 +113,18 @@ pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<Dat
         let timeouts = cfg.timeouts;
         let limits = super::throttle::WorkerLimits::new(i, workers);
         let usage = super::usage::UsageCounters::new(cfg.usage_sink.clone());
+        let metrics = cfg.metrics.register();
         std::thread::Builder::new()
             .name(format!("tollgate-w{i}"))
-            .spawn(move || run_worker(addr, routes, timeouts, (limits, usage, workers), tx))?;
+            .spawn(move || {
+                run_worker(
+                    addr,
+                    routes,
+                    timeouts,
+                    (limits, usage, workers, metrics),
+                    tx,
+                )
+            })?;
         let bound = rx
             .recv()
             .map_err(|_| io::Error::other("data-plane worker died while starting"))??;
@@ -128,10 +141,11 @@ fn run_worker(
     addr: SocketAddr,
     routes: Arc<SharedRoutes>,
     timeouts: Timeouts,
-    (limits, usage, workers): (
+    (limits, usage, workers, metrics): (
         super::throttle::WorkerLimits,
         super::usage::UsageCounters,
         usize,
+        Arc<super::metrics::WorkerMetrics>,
     ),
     ready: mpsc::Sender<io::Result<SocketAddr>>,
 ) {
@@ -181,6 +195,7 @@ fn run_worker(
             usage: RefCell::new(usage),
             cache: RefCell::new(Default::default()),
             workers,
+            metrics,
         });
         let flusher = worker.clone();
         monoio::spawn(async move {
