@@ -48,7 +48,7 @@ fn tollgate(args: &[&str]) {
 }
 
 /// Writes node `id`'s certificate and config under `root`; `members` empty means join.
-fn prepare(root: &Path, id: u64, members: &[String]) -> (Spec, tempfile::TempDir) {
+fn prepare(root: &Path, id: u64, members: &[String], raft: u16) -> (Spec, tempfile::TempDir) {
     let dir = tempfile::tempdir_in(root).unwrap();
     let tls = dir.path().join("tls");
     let ca = root.join("ca");
@@ -66,7 +66,7 @@ fn prepare(root: &Path, id: u64, members: &[String]) -> (Spec, tempfile::TempDir
         id,
         data: free_tcp(),
         admin: free_tcp(),
-        raft: free_udp(),
+        raft,
         config: root.join(format!("node{id}.toml")),
     };
     let cluster = if members.is_empty() {
@@ -151,6 +151,25 @@ fn publish(via: &TestNode, api: &str, pets: &str, k: u64) {
     );
 }
 
+/// A CA and three nodes started with each other as initial members.
+fn start_cluster(root: &Path) -> (Vec<Spec>, Vec<TestNode>) {
+    tollgate(&[
+        "cluster",
+        "init-ca",
+        "--dir",
+        root.join("ca").to_str().unwrap(),
+    ]);
+    let raft_ports: Vec<u16> = (0..3).map(|_| free_udp()).collect();
+    let members: Vec<String> = (1..=3)
+        .map(|i| format!("\"{i}@127.0.0.1:{}\"", raft_ports[i - 1]))
+        .collect();
+    let (specs, dirs): (Vec<Spec>, Vec<tempfile::TempDir>) = (1..=3u64)
+        .map(|i| prepare(root, i, &members, raft_ports[i as usize - 1]))
+        .unzip();
+    let nodes = specs.iter().zip(dirs).map(|(s, d)| start(s, d)).collect();
+    (specs, nodes)
+}
+
 fn all(nodes: &[Option<TestNode>]) -> Vec<&TestNode> {
     nodes.iter().flatten().collect()
 }
@@ -162,43 +181,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[test]
 fn three_node_cluster_replicates_fails_over_and_recovers() {
     let root = tempfile::tempdir().unwrap();
-    tollgate(&[
-        "cluster",
-        "init-ca",
-        "--dir",
-        root.path().join("ca").to_str().unwrap(),
-    ]);
-    let mut specs = Vec::new();
-    let mut dirs = Vec::new();
-    let raft_ports: Vec<u16> = (0..3).map(|_| free_udp()).collect();
-    let members: Vec<String> = (1..=3)
-        .map(|i| format!("\"{i}@127.0.0.1:{}\"", raft_ports[i - 1]))
-        .collect();
-    for i in 1..=3u64 {
-        let (mut spec, dir) = prepare(root.path(), i, &members);
-        spec.raft = raft_ports[i as usize - 1];
-        // Re-write with the agreed raft port.
-        let text = std::fs::read_to_string(&spec.config).unwrap();
-        let text = text
-            .lines()
-            .map(|l| {
-                if l.starts_with("raft_listen") {
-                    format!("raft_listen = \"127.0.0.1:{}\"", spec.raft)
-                } else {
-                    l.to_string()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        std::fs::write(&spec.config, text).unwrap();
-        specs.push(spec);
-        dirs.push(dir);
-    }
-    let mut nodes: Vec<Option<TestNode>> = specs
-        .iter()
-        .zip(dirs)
-        .map(|(s, d)| Some(start(s, d)))
-        .collect();
+    let (mut specs, nodes) = start_cluster(root.path());
+    let mut nodes: Vec<Option<TestNode>> = nodes.into_iter().map(Some).collect();
 
     let leader = wait_leader(&all(&nodes), None);
     let follower = nodes
@@ -315,7 +299,7 @@ fn three_node_cluster_replicates_fails_over_and_recovers() {
     for k in 101..=115u64 {
         publish(all(&nodes)[1], &id, &pets, k);
     }
-    let (spec4, dir4) = prepare(root.path(), 4, &[]);
+    let (spec4, dir4) = prepare(root.path(), 4, &[], free_udp());
     let node4 = start(&spec4, dir4);
     let joined_at = Instant::now();
     let v = all(&nodes)[0].admin_ok(
@@ -472,4 +456,85 @@ fn cluster_local_runs_three_nodes_in_one_command() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn a_disabled_key_is_refused_on_every_node_within_a_second() {
+    let root = tempfile::tempdir().unwrap();
+    let (_specs, nodes) = start_cluster(root.path());
+    let refs: Vec<&TestNode> = nodes.iter().collect();
+    wait_leader(&refs, None);
+    let via = &nodes[1];
+    let api = via.admin_ok("POST", "/restapis", Some(json!({ "name": "keyed" })));
+    let id = api["id"].as_str().unwrap().to_string();
+    let root_res = api["rootResourceId"].as_str().unwrap().to_string();
+    let m = format!("/restapis/{id}/resources/{root_res}/methods/GET");
+    via.admin_ok(
+        "PUT",
+        &m,
+        Some(json!({ "authorizationType": "NONE", "apiKeyRequired": true })),
+    );
+    via.admin_ok(
+        "PUT",
+        &format!("{m}/integration"),
+        Some(json!({ "type": "MOCK" })),
+    );
+    via.admin_ok(
+        "PUT",
+        &format!("{m}/integration/responses/200"),
+        Some(json!({ "responseTemplates": { "application/json": "{}" } })),
+    );
+    via.admin_ok(
+        "POST",
+        &format!("/restapis/{id}/deployments"),
+        Some(json!({ "stageName": "prod" })),
+    );
+    let key = via.admin_ok(
+        "POST",
+        "/apikeys",
+        Some(json!({ "name": "k", "value": "cluster-key-0123456789abcdef", "enabled": true })),
+    );
+    let kid = key["id"].as_str().unwrap();
+    let plan = via.admin_ok(
+        "POST",
+        "/usageplans",
+        Some(json!({ "name": "p", "apiStages": [ { "apiId": id, "stage": "prod" } ] })),
+    );
+    let pid = plan["id"].as_str().unwrap();
+    via.admin_ok(
+        "POST",
+        &format!("/usageplans/{pid}/keys"),
+        Some(json!({ "keyId": kid, "keyType": "API_KEY" })),
+    );
+    let call = |n: &TestNode| {
+        n.request(
+            "GET",
+            &format!("/restapis/{id}/prod/_user_request_/"),
+            &[("x-api-key", "cluster-key-0123456789abcdef")],
+            b"",
+        )
+        .status
+    };
+    let wait_all = |want: u16, within: Duration| -> Duration {
+        let started = Instant::now();
+        for n in &nodes {
+            while call(n) != want {
+                assert!(
+                    started.elapsed() < within,
+                    "node {} never answered {want}",
+                    n.data
+                );
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        started.elapsed()
+    };
+    wait_all(200, Duration::from_secs(5));
+    via.admin_ok(
+        "PATCH",
+        &format!("/apikeys/{kid}"),
+        Some(json!({ "patchOperations": [ { "op": "replace", "path": "/enabled", "value": "false" } ] })),
+    );
+    let took = wait_all(403, Duration::from_secs(1));
+    println!("key disabled through node 2: refused by all 3 nodes after {took:?}");
 }
