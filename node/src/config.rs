@@ -131,6 +131,11 @@ pub struct FileConfig {
     pub idle_timeout_secs: Option<u64>,
     /// Seconds a client may take to send a request head (default 30).
     pub header_read_timeout_secs: Option<u64>,
+    /// Account-level request rate of this node, per second (default: none; AWS's own
+    /// default is 10000).
+    pub account_rate_limit: Option<f64>,
+    /// Account-level burst of this node (default: half the rate, as AWS's 10000/5000).
+    pub account_burst_limit: Option<u32>,
     /// Admin credentials.
     pub credentials: Option<Vec<CredentialConfig>>,
     /// Cluster membership and transport.
@@ -169,6 +174,8 @@ pub struct Config {
     pub credential_source: CredentialSource,
     /// Cluster settings.
     pub cluster: ClusterSettings,
+    /// Account-level (rate per second, burst) for this node, if one is set.
+    pub account_limit: Option<(f64, f64)>,
 }
 
 /// A configuration problem, worded for the person who has to fix it.
@@ -257,7 +264,24 @@ impl Config {
                 },
             };
         let cluster = resolve_cluster(args, file.cluster.unwrap_or_default(), &data_dir)?;
+        let account_limit = match file.account_rate_limit {
+            None => None,
+            Some(rate) if rate.is_finite() && rate > 0.0 => {
+                let burst = file
+                    .account_burst_limit
+                    .map(f64::from)
+                    .unwrap_or((rate / 2.0).ceil())
+                    .max(1.0);
+                Some((rate, burst))
+            }
+            Some(rate) => {
+                return Err(ConfigError(format!(
+                    "account_rate_limit must be a positive number, got {rate}"
+                )))
+            }
+        };
         Ok(Config {
+            account_limit,
             cluster,
             listen,
             admin_listen,
@@ -385,6 +409,7 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("tollgate-data"));
         assert_eq!(c.credential_source, CredentialSource::DataDir);
         assert!(c.workers >= 1);
+        assert!(c.account_limit.is_none(), "no account limit unless configured");
     }
 
     #[test]

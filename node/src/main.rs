@@ -59,6 +59,7 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
                 timeouts: cfg.timeouts,
                 usage_sink: Some(usage_tx),
                 metrics: metrics.clone(),
+                account_limit: cfg.account_limit,
             },
             routes,
         )

@@ -580,3 +580,31 @@ fn metrics_count_answers_throttles_and_cache() {
     assert_eq!(value("tollgate_cache_misses_total"), 1);
     assert_eq!(value("tollgate_cache_hits_total"), ok - 1);
 }
+
+#[test]
+fn account_limit_from_config_applies_to_every_route() {
+    let backend = EchoBackend::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tollgate.toml");
+    std::fs::write(&cfg, "account_rate_limit = 2.0\naccount_burst_limit = 3\n").unwrap();
+    let n = TestNode::start(&["--workers", "1", "--config", cfg.to_str().unwrap()]);
+    let api = setup(&n, &backend);
+    let host = format!("{}.execute-api.localhost", api.id);
+    let started = Instant::now();
+    let statuses: Vec<u16> = (0..12).map(|_| n.get(&host, "/dev/pets").status).collect();
+    let ok = statuses.iter().filter(|s| **s == 200).count() as f64;
+    let bound = 3.0 + 2.0 * started.elapsed().as_secs_f64() + 1.0;
+    assert!(ok >= 2.0 && ok <= bound, "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
+
+    std::fs::write(&cfg, "account_rate_limit = 0\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["serve", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("account_rate_limit"));
+}

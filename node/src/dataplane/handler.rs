@@ -103,7 +103,8 @@ pub async fn handle(
         }
         key_id = Some(&entry.id);
     }
-    if let Some(t) = &method.throttle {
+    // Stage/method throttle, then the node's account-level limit.
+    for t in method.throttle.iter().chain(w.account.as_deref()) {
         if !w.limits.borrow_mut().admit(t, now) {
             return error(out, 429, b"TooManyRequestsException", "Too Many Requests");
         }

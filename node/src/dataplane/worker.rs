@@ -54,6 +54,8 @@ pub struct Worker {
     pub workers: usize,
     /// This worker's counters.
     pub metrics: Arc<super::metrics::WorkerMetrics>,
+    /// The node's account-level limit, checked after every other throttle.
+    pub account: Option<Arc<super::routing::ThrottleSpec>>,
 }
 
 /// Settings of the data plane.
@@ -69,6 +71,8 @@ pub struct DataPlaneConfig {
     pub usage_sink: Option<mpsc::Sender<super::usage::UsageBatch>>,
     /// Where workers register their counters.
     pub metrics: Arc<super::metrics::Metrics>,
+    /// The node's account-level limit (rate per second, burst), shared by the workers.
+    pub account_limit: Option<(f64, f64)>,
 }
 
 /// A running data plane.
@@ -107,6 +111,14 @@ pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<Dat
         );
     }
     let workers = cfg.workers.max(1);
+    let account = cfg.account_limit.map(|(rate, burst)| {
+        Arc::new(super::routing::ThrottleSpec {
+            id: 0x0acc_0acc_0acc_0acc,
+            rate,
+            burst,
+            demand: Arc::new(std::array::from_fn(|_| Default::default())),
+        })
+    });
     for i in 0..workers {
         let (tx, rx) = mpsc::channel();
         let routes = routes.clone();
@@ -114,6 +126,7 @@ pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<Dat
         let limits = super::throttle::WorkerLimits::new(i, workers);
         let usage = super::usage::UsageCounters::new(cfg.usage_sink.clone());
         let metrics = cfg.metrics.register();
+        let account = account.clone();
         std::thread::Builder::new()
             .name(format!("tollgate-w{i}"))
             .spawn(move || {
@@ -121,7 +134,7 @@ pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<Dat
                     addr,
                     routes,
                     timeouts,
-                    (limits, usage, workers, metrics),
+                    (limits, usage, workers, metrics, account),
                     tx,
                 )
             })?;
@@ -137,16 +150,20 @@ pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<Dat
     })
 }
 
+/// What `start` hands each worker thread.
+type WorkerParts = (
+    super::throttle::WorkerLimits,
+    super::usage::UsageCounters,
+    usize,
+    Arc<super::metrics::WorkerMetrics>,
+    Option<Arc<super::routing::ThrottleSpec>>,
+);
+
 fn run_worker(
     addr: SocketAddr,
     routes: Arc<SharedRoutes>,
     timeouts: Timeouts,
-    (limits, usage, workers, metrics): (
-        super::throttle::WorkerLimits,
-        super::usage::UsageCounters,
-        usize,
-        Arc<super::metrics::WorkerMetrics>,
-    ),
+    (limits, usage, workers, metrics, account): WorkerParts,
     ready: mpsc::Sender<io::Result<SocketAddr>>,
 ) {
     // Cooperative task running: completions are processed when the worker next enters the
@@ -196,6 +213,7 @@ fn run_worker(
             cache: RefCell::new(Default::default()),
             workers,
             metrics,
+            account,
         });
         let flusher = worker.clone();
         monoio::spawn(async move {
