@@ -409,7 +409,10 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("tollgate-data"));
         assert_eq!(c.credential_source, CredentialSource::DataDir);
         assert!(c.workers >= 1);
-        assert!(c.account_limit.is_none(), "no account limit unless configured");
+        assert!(
+            c.account_limit.is_none(),
+            "no account limit unless configured"
+        );
     }
 
     #[test]
