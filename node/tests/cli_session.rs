@@ -4,57 +4,8 @@
 
 mod common;
 
-use common::{EchoBackend, TestNode, ACCESS_KEY, SECRET_KEY};
+use common::{Aws, EchoBackend, TestNode, SECRET_KEY};
 use serde_json::{json, Value};
-use std::process::{Command, Output};
-
-struct Aws {
-    endpoint: String,
-    home: tempfile::TempDir,
-}
-
-impl Aws {
-    fn run(&self, secret: &str, args: &[&str]) -> Output {
-        Command::new("aws")
-            .arg("apigateway")
-            .args(args)
-            .args(["--endpoint-url", &self.endpoint, "--region", "us-east-1"])
-            .args(["--output", "json"])
-            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", secret)
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .env("AWS_PAGER", "")
-            .env("AWS_MAX_ATTEMPTS", "1")
-            .env("HOME", self.home.path())
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN")
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("the `aws` CLI is not runnable ({e}); install it with `pip install awscli`")
-            })
-    }
-
-    fn ok(&self, args: &[&str]) -> Value {
-        let out = self.run(SECRET_KEY, args);
-        assert!(
-            out.status.success(),
-            "aws apigateway {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-    }
-
-    fn fails(&self, secret: &str, code: &str, args: &[&str]) {
-        let out = self.run(secret, args);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(255), "{args:?}: {err}");
-        assert!(
-            err.contains(&format!("An error occurred ({code})")),
-            "{args:?}: {err}"
-        );
-    }
-}
 
 fn id_of(resources: &Value, path: &str) -> String {
     resources["items"]
@@ -71,10 +22,7 @@ fn id_of(resources: &Value, path: &str) -> String {
 fn aws_cli_session_through_the_data_plane() {
     let backend = EchoBackend::start();
     let node = TestNode::start(&["--workers", "2"]);
-    let aws = Aws {
-        endpoint: format!("http://{}", node.admin),
-        home: tempfile::tempdir().unwrap(),
-    };
+    let aws = Aws::for_node(&node);
     let pets_body = |stage: &str, api: &str| {
         node.get(
             "localhost",
@@ -315,7 +263,7 @@ fn aws_cli_session_through_the_data_plane() {
     assert_eq!(pets_body("v2", &cid).json(), json!({ "version": 2 }));
 
     // Deletions reach the data plane.
-    aws.fails(
+    aws.fails_with(
         SECRET_KEY,
         "BadRequestException",
         &[
@@ -344,12 +292,12 @@ fn aws_cli_session_through_the_data_plane() {
     assert_eq!(pets_body("prod", &id).json(), json!({ "version": 1 }));
 
     // The errors a user sees.
-    aws.fails(
+    aws.fails_with(
         SECRET_KEY,
         "NotFoundException",
         &["get-rest-api", "--rest-api-id", "nosuchapi0"],
     );
-    aws.fails(
+    aws.fails_with(
         SECRET_KEY,
         "BadRequestException",
         &[
@@ -362,7 +310,7 @@ fn aws_cli_session_through_the_data_plane() {
             "op=replace,path=/nonsense,value=1",
         ],
     );
-    aws.fails(
+    aws.fails_with(
         "wrong-secret",
         "InvalidSignatureException",
         &["get-rest-apis"],

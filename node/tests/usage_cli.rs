@@ -6,57 +6,8 @@
 
 mod common;
 
-use common::{TestNode, ACCESS_KEY, SECRET_KEY};
+use common::{Aws, TestNode};
 use serde_json::{json, Value};
-use std::process::{Command, Output};
-
-struct Aws {
-    endpoint: String,
-    home: tempfile::TempDir,
-}
-
-impl Aws {
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("aws")
-            .arg("apigateway")
-            .args(args)
-            .args(["--endpoint-url", &self.endpoint, "--region", "us-east-1"])
-            .args(["--output", "json"])
-            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .env("AWS_PAGER", "")
-            .env("AWS_MAX_ATTEMPTS", "1")
-            .env("HOME", self.home.path())
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN")
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("the `aws` CLI is not runnable ({e}); install it with `pip install awscli`")
-            })
-    }
-
-    fn ok(&self, args: &[&str]) -> Value {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "aws apigateway {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-    }
-
-    fn fails(&self, code: &str, args: &[&str]) {
-        let out = self.run(args);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(255), "{args:?}: {err}");
-        assert!(
-            err.contains(&format!("An error occurred ({code})")),
-            "{args:?}: {err}"
-        );
-    }
-}
 
 fn s(v: &Value) -> String {
     v.as_str()
@@ -98,10 +49,7 @@ fn deployed_api(node: &TestNode) -> (String, String) {
 #[test]
 fn api_keys_and_usage_plans_with_the_aws_cli() {
     let node = TestNode::start(&["--workers", "1"]);
-    let aws = Aws {
-        endpoint: format!("http://{}", node.admin),
-        home: tempfile::tempdir().unwrap(),
-    };
+    let aws = Aws::for_node(&node);
     let (api, root) = deployed_api(&node);
 
     // A method can require a key.

@@ -281,7 +281,7 @@ pub fn parse_all(mut bytes: &[u8]) -> Vec<Response> {
     out
 }
 
-/// A SigV4-signed admin call over a fresh connection.
+/// A SigV4-signed admin call over a fresh connection (through the node's own admin client).
 pub fn admin_call(
     addr: SocketAddr,
     method: &str,
@@ -290,50 +290,80 @@ pub fn admin_call(
     secret: &str,
 ) -> (u16, Value) {
     let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let (path, query) = path_and_query
-        .split_once('?')
-        .unwrap_or((path_and_query, ""));
-    let host = addr.to_string();
-    let mut headers = vec![("host".to_string(), host.clone())];
-    if !body.is_empty() {
-        headers.push(("content-type".to_string(), "application/json".to_string()));
-    }
     let creds = sigv4::Credentials {
         access_key_id: ACCESS_KEY.into(),
         secret_access_key: secret.into(),
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let added = sigv4::sign(
-        &sigv4::Request {
-            method,
-            path,
-            query,
-            headers: &headers,
-            body: body.as_bytes(),
-        },
-        &creds,
-        "us-east-1",
-        "apigateway",
-        now,
-    );
-    let mut req = format!("{method} {path_and_query} HTTP/1.1\r\n");
-    for (k, v) in headers.iter().chain(added.iter()) {
-        req.push_str(&format!("{k}: {v}\r\n"));
+    let answer =
+        tollgate_node::admin_client::call(addr, &creds, method, path_and_query, body.as_bytes())
+            .expect("admin response");
+    (answer.status, answer.json())
+}
+
+/// Runs `aws apigateway …` (the real AWS CLI) against a test node's admin API, isolated from
+/// any user configuration.
+pub struct Aws {
+    endpoint: String,
+    home: tempfile::TempDir,
+}
+
+impl Aws {
+    /// A CLI pointed at `node`.
+    pub fn for_node(node: &TestNode) -> Aws {
+        Aws {
+            endpoint: format!("http://{}", node.admin),
+            home: tempfile::tempdir().expect("tempdir"),
+        }
     }
-    req.push_str(&format!(
-        "Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    ));
-    let resp = parse_response(&raw_exchange(addr, req.as_bytes())).expect("admin response");
-    let v = if resp.body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&resp.body).unwrap_or(Value::Null)
-    };
-    (resp.status, v)
+
+    /// Runs a command signed with `secret`.
+    pub fn run(&self, secret: &str, args: &[&str]) -> std::process::Output {
+        Command::new("aws")
+            .arg("apigateway")
+            .args(args)
+            .args(["--endpoint-url", &self.endpoint, "--region", "us-east-1"])
+            .args(["--output", "json"])
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_PAGER", "")
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .env("HOME", self.home.path())
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("the `aws` CLI is not runnable ({e}); install it with `pip install awscli`")
+            })
+    }
+
+    /// Runs a command that must succeed; returns its JSON output (Null when none).
+    pub fn ok(&self, args: &[&str]) -> Value {
+        let out = self.run(SECRET_KEY, args);
+        assert!(
+            out.status.success(),
+            "aws apigateway {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    }
+
+    /// Runs a command that must fail with the AWS error `code`.
+    pub fn fails(&self, code: &str, args: &[&str]) {
+        self.fails_with(SECRET_KEY, code, args)
+    }
+
+    /// Like [`Aws::fails`], signed with `secret`.
+    pub fn fails_with(&self, secret: &str, code: &str, args: &[&str]) {
+        let out = self.run(secret, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(255), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("An error occurred ({code})")),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 /// A backend that answers every request with a JSON echo of it. Paths starting with
