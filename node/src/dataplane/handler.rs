@@ -117,7 +117,10 @@ pub async fn handle(
         CompiledIntegration::Mock(m) => write_mock(w, m, &id, conn, head_req, out),
         CompiledIntegration::HttpProxy(p) => {
             let cache = method.cache.as_ref().filter(|_| stage.cache_bytes > 0);
-            let mut key = Vec::new();
+            // The key lives in the connection's scratch between requests; taken out here so
+            // the scratch can be lent to the backend exchange meanwhile.
+            let mut key = std::mem::take(&mut scratch.cache_key);
+            key.clear();
             if let Some(c) = cache {
                 cache_key(req, &caps, c, &mut key);
                 let mut lookup = true;
@@ -133,6 +136,8 @@ pub async fn handle(
                     if let Some(hit) = cache_ref.get(stage.cache_id, &key, now) {
                         w.metrics.cache_hit();
                         write_cached(w, hit, &id, conn, head_req, out);
+                        drop(cache_ref);
+                        scratch.cache_key = key;
                         return;
                     }
                 }
@@ -151,7 +156,8 @@ pub async fn handle(
                             super::throttle::now_ns() + c.ttl_ns,
                         );
                     }
-                    write_proxied(w, scratch, &id, conn, head_req, req, out)
+                    write_proxied(w, scratch, &id, conn, head_req, req, out);
+                    scratch.cache_key = key;
                 }
                 Err(ProxyError::Timeout) => error(
                     out,

@@ -50,6 +50,8 @@ pub struct ProxyScratch {
     pub head: ResponseHead,
     /// Where the body is: in `resp` (a range) or in `chunked_body`.
     pub body: BodyAt,
+    /// The response-cache key of the current request (kept here for its allocation).
+    pub cache_key: Vec<u8>,
 }
 
 /// Where a proxied answer's body lies.
