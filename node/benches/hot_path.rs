@@ -80,7 +80,7 @@ fn stage() -> StageRoutes {
         root_resource_id: "root".into(),
         resources,
     };
-    compile_stage("a1b2c3d4e5", &Stage::default(), &dep)
+    compile_stage("a1b2c3d4e5", &Stage::default(), &dep, &Default::default())
 }
 
 fn bench(c: &mut Criterion) {
@@ -128,18 +128,14 @@ fn bench(c: &mut Criterion) {
 }
 
 fn bench_admit(c: &mut Criterion) {
-    use std::sync::Arc;
-    use tollgate_node::dataplane::routing::{DemandSlot, KeyTable, ThrottleSpec};
+    use tollgate_node::dataplane::cluster_limits::ClusterLimits;
+    use tollgate_node::dataplane::routing::{KeyTable, ThrottleSpec};
     use tollgate_node::dataplane::throttle::{now_ns, WorkerLimits};
     use tollgate_proto::model::{ApiKey, ApiStage, QuotaSettings, ThrottleSettings, UsagePlan};
     use tollgate_proto::Registry;
 
-    let spec = ThrottleSpec {
-        id: 1,
-        rate: 1e12,
-        burst: 1e12,
-        demand: Arc::new(std::array::from_fn(|_| DemandSlot::default())),
-    };
+    let cluster = ClusterLimits::default();
+    let spec = ThrottleSpec::new(1, 1e12, 1e12, &cluster);
     let mut limits = WorkerLimits::new(0, 2);
     c.bench_function("throttle admit (per-worker bucket, clock read)", |b| {
         b.iter(|| limits.admit(black_box(&spec), now_ns()))
@@ -181,7 +177,7 @@ fn bench_admit(c: &mut Criterion) {
         plan.key_ids.insert(id);
     }
     reg.usage_plans.insert("plan1".into(), plan);
-    let keys: KeyTable = tollgate_node::dataplane::routing::compile_keys(&reg, 20_000);
+    let keys: KeyTable = tollgate_node::dataplane::routing::compile_keys(&reg, 20_000, &cluster);
     c.bench_function("api key lookup + plan stage (10k keys)", |b| {
         b.iter(|| {
             let e = keys

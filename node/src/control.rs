@@ -3,9 +3,13 @@
 //!
 //! Every applied batch of commands recompiles only the APIs whose deployed stages the batch
 //! could change, shares every other API's compiled routes with the previous table, and
-//! publishes the result to the workers.
+//! publishes the result to the workers. Load reports in the batch then reset this node's share
+//! of each limit they name, and this node's own reports take their usage off the pending
+//! quota counts (after the table that counts them in the ledger is published, so a request is
+//! never missed by both).
 
 use crate::config::ClusterSettings;
+use crate::dataplane::cluster_limits::ClusterLimits;
 use crate::dataplane::routing::{compile_all, compile_changed};
 use crate::dataplane::snapshot::SharedRoutes;
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,12 +19,17 @@ use std::sync::Arc;
 use tollgate_consensus::{pki, ClusterError, LocalNode, OnApplied, RaftConfig, RaftNode, Replica};
 use tollgate_proto::Command;
 
-/// The hook that recompiles and publishes routing tables as commands are applied.
-pub fn routes_hook(routes: Arc<SharedRoutes>) -> OnApplied {
+/// Load reports older than this when applied (a log replayed at start) say nothing about
+/// demand now and are not used for shares.
+const STALE_REPORT_MS: i64 = 10_000;
+
+/// The hook that recompiles and publishes routing tables as commands are applied, and keeps
+/// `limits` current.
+pub fn routes_hook(routes: Arc<SharedRoutes>, limits: Arc<ClusterLimits>) -> OnApplied {
     Box::new(move |reg, applied| {
         if applied.is_empty() {
             // Recovery or snapshot install: build everything.
-            routes.publish(compile_all(reg));
+            routes.publish(compile_all(reg, &limits));
             return;
         }
         let changed: BTreeSet<&str> = applied
@@ -28,30 +37,51 @@ pub fn routes_hook(routes: Arc<SharedRoutes>) -> OnApplied {
             .filter_map(|c| c.stage_affecting_api())
             .collect();
         // Usage reports change what quotas have left, so they recompile the key table too.
-        let keys = applied
-            .iter()
-            .any(|c| c.affects_keys() || matches!(c, Command::ReportUsage { .. }));
-        if changed.is_empty() && !keys {
-            return;
+        let keys = applied.iter().any(|c| c.affects_keys() || c.counts_usage());
+        if !changed.is_empty() || keys {
+            let old = routes.load();
+            routes.publish(compile_changed(&old, reg, changed, keys, &limits));
         }
-        let old = routes.load();
-        routes.publish(compile_changed(&old, reg, changed, keys));
+        let (now, now_ms) = (std::time::Instant::now(), crate::ids::now_epoch_ms());
+        for c in applied {
+            if let Command::ReportLoad {
+                node_id,
+                seq,
+                at_ms,
+                deltas,
+                interval_ms,
+                demand,
+            } = c
+            {
+                if *node_id == limits.node_id() {
+                    limits.committed_own_usage(*seq, deltas);
+                }
+                if now_ms.saturating_sub(*at_ms) <= STALE_REPORT_MS && !demand.is_empty() {
+                    limits.apply_report(*node_id, *interval_ms, demand, now);
+                }
+            }
+        }
     })
 }
 
 /// Opens a single-node local log in `dir` (no cluster), keeping `routes` compiled from it.
-pub fn open_local(dir: &Path, routes: Arc<SharedRoutes>) -> std::io::Result<Replica> {
-    LocalNode::open(&dir.join("state"), routes_hook(routes)).map(Replica::Local)
+pub fn open_local(
+    dir: &Path,
+    routes: Arc<SharedRoutes>,
+    limits: Arc<ClusterLimits>,
+) -> std::io::Result<Replica> {
+    LocalNode::open(&dir.join("state"), routes_hook(routes, limits)).map(Replica::Local)
 }
 
 /// Opens this node's Raft member, keeping `routes` compiled from it. Creates the certificates
 /// of a single-node cluster when allowed and missing, and initialises the cluster when this
 /// node has no membership yet and is the one to do it (the lowest id of the initial members,
-/// or alone).
+/// or alone). `limits` must be made for this node's id.
 pub async fn open_cluster(
     data_dir: &Path,
     c: &ClusterSettings,
     routes: Arc<SharedRoutes>,
+    limits: Arc<ClusterLimits>,
 ) -> Result<Replica, String> {
     let tls = ensure_tls(c)?;
     let listen = if c.raft_listen.port() == 0 {
@@ -69,7 +99,7 @@ pub async fn open_cluster(
     );
     rc.snapshot_every = c.snapshot_every;
     rc.logs_kept_after_snapshot = c.snapshot_every;
-    let node = RaftNode::start(rc, routes_hook(routes))
+    let node = RaftNode::start(rc, routes_hook(routes, limits))
         .await
         .map_err(|e| format!("cluster node {}: {e}", c.node_id))?;
     let fresh = !node

@@ -30,6 +30,14 @@ pub fn now_epoch() -> i64 {
         .unwrap_or(0)
 }
 
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn now_epoch_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

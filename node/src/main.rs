@@ -8,6 +8,7 @@ use clap::Parser;
 use std::process::ExitCode;
 use std::sync::Arc;
 use tollgate_node::config::{self, Cli, Command, Config, CredentialSource};
+use tollgate_node::dataplane::cluster_limits::ClusterLimits;
 use tollgate_node::dataplane::{snapshot::SharedRoutes, worker};
 use tollgate_node::{admin, control};
 
@@ -48,10 +49,17 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("control runtime: {e}"))?;
     rt.block_on(async move {
         let routes = Arc::new(SharedRoutes::default());
-        let node = control::open_cluster(&cfg.data_dir, &cfg.cluster, routes.clone()).await?;
+        let limits = Arc::new(ClusterLimits::new(cfg.cluster.node_id));
+        let node =
+            control::open_cluster(&cfg.data_dir, &cfg.cluster, routes.clone(), limits.clone())
+                .await?;
         let (usage_tx, usage_rx) = std::sync::mpsc::channel();
         let metrics = Arc::new(tollgate_node::dataplane::metrics::Metrics::default());
-        tokio::spawn(tollgate_node::usage_reporter::run(node.clone(), usage_rx));
+        tokio::spawn(tollgate_node::usage_reporter::run(
+            node.clone(),
+            usage_rx,
+            limits.clone(),
+        ));
         let dp = worker::start(
             &worker::DataPlaneConfig {
                 listen: cfg.listen,
@@ -60,6 +68,7 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
                 usage_sink: Some(usage_tx),
                 metrics: metrics.clone(),
                 account_limit: cfg.account_limit,
+                limits,
             },
             routes,
         )

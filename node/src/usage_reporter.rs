@@ -1,26 +1,89 @@
-//! Reports this node's API-key usage to the cluster: every [`REPORT_EVERY`] the workers' batches
-//! are merged into one `ReportUsage` command with the next sequence number of this node.
+//! Reports this node's API-key usage and limit demand to the cluster: every [`REPORT_EVERY`] the
+//! workers' batches are merged into one `ReportLoad` command with the next sequence number of
+//! this node.
 //!
 //! A report that could not be committed is retried unchanged (same sequence number, same counts)
 //! until it is; counts arriving meanwhile wait for the next report. Since the state machine
 //! applies each (node, sequence number) once, a retry whose first attempt did land is ignored,
 //! and nothing is counted twice. The sequence continues from the ledger after a restart.
+//!
+//! Demand goes out only in a cluster of several members. A limit that had demand in the previous
+//! report and has none now is reported once with zero, so the other members take its share back
+//! at once instead of after [`crate::dataplane::cluster_limits::DEMAND_TTL`].
 
+use crate::dataplane::cluster_limits::ClusterLimits;
 use crate::dataplane::usage::UsageBatch;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc::Receiver;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tollgate_consensus::Replica;
-use tollgate_proto::{Command, UsageDelta};
+use tollgate_proto::{Command, LimitDemand, UsageDelta};
 
-/// How often usage is reported.
+/// How often usage and demand are reported.
 pub const REPORT_EVERY: Duration = Duration::from_millis(250);
 
-/// Runs the reporter for `node` until the runtime stops.
-pub async fn run(node: Replica, rx: Receiver<UsageBatch>) {
-    let Some(node_id) = node.raft().map(|r| r.id()) else {
+/// What waits for the next report.
+#[derive(Default)]
+struct Waiting {
+    usage: BTreeMap<Box<str>, u64>,
+    demand: BTreeMap<u64, u64>,
+    /// Limits with demand in the last report sent.
+    reported: BTreeSet<u64>,
+}
+
+impl Waiting {
+    fn add(&mut self, batch: UsageBatch) {
+        for (key, n) in batch.usage {
+            *self.usage.entry(key).or_insert(0) += n;
+        }
+        for (limit, n) in batch.demand {
+            *self.demand.entry(limit).or_insert(0) += n;
+        }
+    }
+
+    /// The usage and (when `with_demand`) demand of the next report, or `None` when there is
+    /// nothing to say. Demand that is not sent is dropped: it is only ever about now.
+    fn take(&mut self, with_demand: bool) -> Option<(Vec<UsageDelta>, Vec<LimitDemand>)> {
+        let demand = std::mem::take(&mut self.demand);
+        let mut out = Vec::new();
+        if with_demand {
+            for (&limit_id, &requests) in &demand {
+                out.push(LimitDemand { limit_id, requests });
+            }
+            for &limit_id in self.reported.difference(&demand.keys().copied().collect()) {
+                out.push(LimitDemand {
+                    limit_id,
+                    requests: 0,
+                });
+            }
+            self.reported = demand
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(id, _)| *id)
+                .collect();
+        }
+        if self.usage.is_empty() && out.is_empty() {
+            return None;
+        }
+        let usage = std::mem::take(&mut self.usage)
+            .into_iter()
+            .map(|(key_id, count)| UsageDelta {
+                key_id: key_id.into(),
+                count,
+            })
+            .collect();
+        Some((usage, out))
+    }
+}
+
+/// Runs the reporter for `node` until the runtime stops, keeping `limits` told of the
+/// cluster's size.
+pub async fn run(node: Replica, rx: Receiver<UsageBatch>, limits: Arc<ClusterLimits>) {
+    let Some(raft) = node.raft() else {
         return; // a single local log has no one to report to
     };
+    let node_id = raft.id();
     let mut seq = node
         .read()
         .usage
@@ -28,30 +91,37 @@ pub async fn run(node: Replica, rx: Receiver<UsageBatch>) {
         .get(&node_id)
         .copied()
         .unwrap_or(0);
-    let mut waiting: BTreeMap<Box<str>, u64> = BTreeMap::new();
+    let mut waiting = Waiting::default();
     let mut pending: Option<Command> = None;
+    let mut since = Instant::now();
     let mut tick = tokio::time::interval(REPORT_EVERY);
     loop {
         tick.tick().await;
+        let members = raft.status().members.len().max(1);
+        limits.set_members(members);
+        limits.refresh();
         while let Ok(batch) = rx.try_recv() {
-            for (key, n) in batch {
-                *waiting.entry(key).or_insert(0) += n;
-            }
+            waiting.add(batch);
         }
-        if pending.is_none() && !waiting.is_empty() {
-            seq += 1;
-            pending = Some(Command::ReportUsage {
-                node_id,
-                seq,
-                at: crate::ids::now_epoch(),
-                deltas: std::mem::take(&mut waiting)
-                    .into_iter()
-                    .map(|(key_id, count)| UsageDelta {
-                        key_id: key_id.into(),
-                        count,
-                    })
-                    .collect(),
-            });
+        if pending.is_none() {
+            if let Some((deltas, demand)) = waiting.take(members > 1) {
+                seq += 1;
+                let now = Instant::now();
+                let interval_ms = u32::try_from(now.duration_since(since).as_millis())
+                    .unwrap_or(u32::MAX)
+                    .max(1);
+                since = now;
+                pending = Some(Command::ReportLoad {
+                    node_id,
+                    seq,
+                    at_ms: crate::ids::now_epoch_ms(),
+                    deltas,
+                    interval_ms,
+                    demand,
+                });
+            } else {
+                since = Instant::now();
+            }
         }
         if let Some(cmd) = &pending {
             match node.propose(cmd.clone()).await {
@@ -59,5 +129,60 @@ pub async fn run(node: Replica, rx: Receiver<UsageBatch>) {
                 Err(e) => tracing::warn!(error = %e, seq, "usage report not committed; retrying"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(usage: &[(&str, u64)], demand: &[(u64, u64)]) -> UsageBatch {
+        UsageBatch {
+            usage: usage.iter().map(|(k, n)| ((*k).into(), *n)).collect(),
+            demand: demand.to_vec(),
+        }
+    }
+
+    #[test]
+    fn merges_batches_and_reports_a_limit_that_went_quiet_once_with_zero() {
+        let mut w = Waiting::default();
+        w.add(batch(&[("k1", 2)], &[(7, 10)]));
+        w.add(batch(&[("k1", 3), ("k2", 1)], &[(7, 5), (8, 1)]));
+        let (usage, demand) = w.take(true).unwrap();
+        assert_eq!(usage.iter().map(|d| d.count).sum::<u64>(), 6);
+        assert_eq!(
+            demand,
+            vec![
+                LimitDemand {
+                    limit_id: 7,
+                    requests: 15
+                },
+                LimitDemand {
+                    limit_id: 8,
+                    requests: 1
+                }
+            ]
+        );
+        // Limit 8 goes quiet: reported once as 0, then no more.
+        w.add(batch(&[], &[(7, 4)]));
+        let (usage, demand) = w.take(true).unwrap();
+        assert!(usage.is_empty());
+        assert_eq!(demand.len(), 2);
+        assert_eq!(demand[1].requests, 0);
+        w.add(batch(&[], &[(7, 4)]));
+        assert_eq!(w.take(true).unwrap().1.len(), 1);
+        // Everything quiet: one report of zeros, then nothing at all.
+        assert_eq!(w.take(true).unwrap().1[0].requests, 0);
+        assert!(w.take(true).is_none());
+    }
+
+    #[test]
+    fn a_lone_node_reports_usage_only() {
+        let mut w = Waiting::default();
+        w.add(batch(&[], &[(7, 10)]));
+        assert!(w.take(false).is_none());
+        w.add(batch(&[("k", 1)], &[(7, 10)]));
+        let (usage, demand) = w.take(false).unwrap();
+        assert_eq!((usage.len(), demand.len()), (1, 0));
     }
 }

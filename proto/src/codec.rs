@@ -108,6 +108,20 @@ mod tests {
                 },
                 create: true,
             },
+            Command::ReportLoad {
+                node_id: 2,
+                seq: 41,
+                at_ms: 1_764_600_000_123,
+                deltas: vec![crate::command::UsageDelta {
+                    key_id: "k1".into(),
+                    count: 12,
+                }],
+                interval_ms: 250,
+                demand: vec![crate::command::LimitDemand {
+                    limit_id: u64::MAX - 1,
+                    requests: 3000,
+                }],
+            },
         ]
     }
 

@@ -137,6 +137,30 @@ pub enum Command {
         stage: String,
         epoch: u64,
     },
+    /// What a node served and saw since its previous report: usage per API key (counted into
+    /// the ledger exactly as [`Command::ReportUsage`], sharing its sequence numbers) and the
+    /// demand it saw per rate limit. The registry ignores the demand: every node reads it from
+    /// the applied command to set its own share of each limit, so it is soft state that the
+    /// next report replaces. `at_ms` is the reporting time (epoch milliseconds).
+    ReportLoad {
+        node_id: u64,
+        seq: u64,
+        at_ms: i64,
+        deltas: Vec<UsageDelta>,
+        /// The span the demand was counted over, in milliseconds.
+        interval_ms: u32,
+        demand: Vec<LimitDemand>,
+    },
+}
+
+/// Requests that asked for one rate limit at one node over a report's interval, admitted or
+/// not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitDemand {
+    /// The limit (the node's compiled limit id, the same on every node).
+    pub limit_id: u64,
+    /// Requests that asked for it.
+    pub requests: u64,
 }
 
 /// Requests served for one API key.
@@ -166,7 +190,8 @@ impl Command {
     }
 
     /// Whether this command can change API keys, usage plans or quota grants: the data plane
-    /// then rebuilds its key tables.
+    /// then rebuilds its key tables. (Usage reports change what quotas have left; see
+    /// [`Command::counts_usage`].)
     pub fn affects_keys(&self) -> bool {
         matches!(
             self,
@@ -181,6 +206,16 @@ impl Command {
                 | Command::DeleteUsagePlanKey { .. }
                 | Command::UpdateUsage { .. }
         )
+    }
+
+    /// Whether this command adds API-key usage to the ledger (so quotas have less left).
+    pub fn counts_usage(&self) -> bool {
+        match self {
+            Command::ReportUsage { deltas, .. } | Command::ReportLoad { deltas, .. } => {
+                !deltas.is_empty()
+            }
+            _ => false,
+        }
     }
 }
 

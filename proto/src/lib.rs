@@ -12,5 +12,5 @@ pub mod ids;
 pub mod model;
 pub mod registry;
 
-pub use command::{ApplyError, ApplyResult, Command, UsageDelta};
+pub use command::{ApplyError, ApplyResult, Command, LimitDemand, UsageDelta};
 pub use registry::Registry;

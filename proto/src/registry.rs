@@ -44,6 +44,21 @@ pub struct UsageLedger {
 }
 
 impl UsageLedger {
+    /// Counts one report of `node_id` (usage on the UTC day containing `at`, epoch seconds),
+    /// unless a report with this or a later sequence number was already counted.
+    fn count(&mut self, node_id: u64, seq: u64, at: i64, deltas: &[crate::command::UsageDelta]) {
+        let last = self.last_seq.get(&node_id).copied().unwrap_or(0);
+        if seq <= last {
+            return; // already counted
+        }
+        let day = at.div_euclid(86_400);
+        for d in deltas {
+            let slot = self.used.entry((d.key_id.clone(), day)).or_insert(0);
+            *slot = slot.saturating_add(d.count);
+        }
+        self.last_seq.insert(node_id, seq);
+    }
+
     /// Requests of `key_id` on the UTC day that contains `at` (epoch seconds).
     pub fn used_on(&self, key_id: &str, at: i64) -> u64 {
         self.used
@@ -354,16 +369,19 @@ impl Registry {
                 at,
                 deltas,
             } => {
-                let last = self.usage.last_seq.get(node_id).copied().unwrap_or(0);
-                if *seq <= last {
-                    return Ok(()); // already counted
-                }
-                let day = at.div_euclid(86_400);
-                for d in deltas {
-                    let slot = self.usage.used.entry((d.key_id.clone(), day)).or_insert(0);
-                    *slot = slot.saturating_add(d.count);
-                }
-                self.usage.last_seq.insert(*node_id, *seq);
+                self.usage.count(*node_id, *seq, *at, deltas);
+                Ok(())
+            }
+            Command::ReportLoad {
+                node_id,
+                seq,
+                at_ms,
+                deltas,
+                ..
+            } => {
+                // The demand is soft state for the nodes' limit shares, not part of the registry.
+                self.usage
+                    .count(*node_id, *seq, at_ms.div_euclid(1000), deltas);
                 Ok(())
             }
             Command::CreateApiKey { .. }
@@ -685,6 +703,45 @@ mod tests {
         r.apply(&report(2, 1, 7)).unwrap();
         assert_eq!(r.usage.used_on("k1", 86_400 * 3), 13);
         assert_eq!(r.usage.used_on("k1", 86_400 * 4), 0);
+        assert_eq!(r.usage.last_seq[&1], 2);
+    }
+
+    #[test]
+    fn load_reports_share_the_usage_sequence_and_ignore_demand() {
+        use crate::command::{LimitDemand, UsageDelta};
+        let mut r = Registry::default();
+        let load = |seq, count, requests| Command::ReportLoad {
+            node_id: 1,
+            seq,
+            at_ms: (86_400 * 3 + 10) * 1000,
+            deltas: vec![UsageDelta {
+                key_id: "k1".into(),
+                count,
+            }],
+            interval_ms: 250,
+            demand: vec![LimitDemand {
+                limit_id: 9,
+                requests,
+            }],
+        };
+        r.apply(&load(1, 5, 100)).unwrap();
+        let after_first = r.clone();
+        // The same sequence number again (a retry), even with other demand: nothing changes.
+        r.apply(&load(1, 5, 7)).unwrap();
+        assert_eq!(r, after_first);
+        // An old-style report with a used sequence number is ignored too.
+        r.apply(&Command::ReportUsage {
+            node_id: 1,
+            seq: 1,
+            at: 86_400 * 3,
+            deltas: vec![UsageDelta {
+                key_id: "k1".into(),
+                count: 50,
+            }],
+        })
+        .unwrap();
+        r.apply(&load(2, 2, 0)).unwrap();
+        assert_eq!(r.usage.used_on("k1", 86_400 * 3), 7);
         assert_eq!(r.usage.last_seq[&1], 2);
     }
 

@@ -69,6 +69,9 @@ pub async fn handle(
     // AWS's order: the key's plan (per method, then per key), its quota, then the stage.
     let now = super::throttle::now_ns();
     let mut key_id: Option<&str> = None;
+    // The key's pending-usage count, when this request was counted in it (and must be taken
+    // off again if a later limit refuses the request).
+    let mut counted: Option<&std::sync::atomic::AtomicU64> = None;
     if method.api_key_required {
         let keys = &table.keys;
         let entry = req
@@ -94,18 +97,24 @@ pub async fn handle(
                 return error(out, 429, b"TooManyRequestsException", "Too Many Requests");
             }
         }
-        if let Some(remaining) = plan.quota_remaining {
-            let used = plan.quota_used.fetch_add(1, Ordering::Relaxed);
-            if used as i64 >= remaining {
-                plan.quota_used.fetch_sub(1, Ordering::Relaxed);
+        // The quota: what the ledger left at compile time, less what this node served since
+        // and has not seen committed (every request of a quota-bearing key counts there).
+        if let Some(pending) = entry.quota_pending.as_deref() {
+            let used = pending.fetch_add(1, Ordering::Relaxed);
+            if plan.quota_remaining.is_some_and(|r| used as i64 >= r) {
+                pending.fetch_sub(1, Ordering::Relaxed);
                 return error(out, 429, b"LimitExceededException", "Limit Exceeded");
             }
+            counted = Some(pending);
         }
         key_id = Some(&entry.id);
     }
-    // Stage/method throttle, then the node's account-level limit.
+    // Stage/method throttle, then the account-level limit.
     for t in method.throttle.iter().chain(w.account.as_deref()) {
         if !w.limits.borrow_mut().admit(t, now) {
+            if let Some(pending) = counted {
+                pending.fetch_sub(1, Ordering::Relaxed);
+            }
             return error(out, 429, b"TooManyRequestsException", "Too Many Requests");
         }
     }

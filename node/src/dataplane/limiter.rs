@@ -8,6 +8,11 @@
 //! proportional to demand, with a floor so an idle core can start serving at once. Unused tokens
 //! are not carried across a share change beyond the new burst, so the sum over cores never
 //! exceeds `b + r·t` over any window `t` (up to rounding).
+//!
+//! Across nodes the same idea runs one level up ([`cluster_share`]): each node reports the
+//! demand it saw per limit with its usage through Raft, and every node sets its own share of
+//! the limit from the latest reports of all members; its cores then split that share as above.
+//! The algorithm and its error bounds are written down in `docs/LIMITS.md`.
 
 /// One core's bucket for one limit.
 #[derive(Debug, Clone, PartialEq)]
@@ -119,6 +124,46 @@ pub fn shares_from_demand(demand: &[u64]) -> Vec<f64> {
         .collect()
 }
 
+/// The part of every limit held back for members that saw no demand, split equally among
+/// them: it lets an idle node serve its first requests before its demand is known. A node that
+/// gets all the traffic of a 3-node cluster runs at `1 − CLUSTER_FLOOR·2/3` of the limit.
+pub const CLUSTER_FLOOR: f64 = 0.03;
+
+/// This node's share (0..=1) of a limit of `rate` requests per second, from the recent demand
+/// (requests per second, admitted or not) of this node (`mine`) and of the other members that
+/// reported (`others`), in a cluster of `members` nodes.
+///
+/// Every member keeps `CLUSTER_FLOOR / n`. The rest, `(1 − CLUSTER_FLOOR)·rate`, goes by demand:
+/// when the total demand fits in it, each node gets its own demand plus an equal part of the
+/// headroom (so bursts on any node find room); when it does not, the rest is split in
+/// proportion to demand, as an ideal single bucket fed the merged stream would admit it. The
+/// shares of all members, computed from the same reports, sum to 1.
+pub fn cluster_share(
+    rate: f64,
+    mine: f64,
+    others: impl IntoIterator<Item = f64>,
+    members: usize,
+) -> f64 {
+    let (mut reporting, mut total) = (1usize, mine.max(0.0));
+    for d in others {
+        reporting += 1;
+        total += d.max(0.0);
+    }
+    let n = members.max(reporting) as f64;
+    if total <= 0.0 || rate <= 0.0 {
+        return 1.0 / n;
+    }
+    let floor = CLUSTER_FLOOR / n;
+    let spare = 1.0 - CLUSTER_FLOOR;
+    let by_demand = rate * spare;
+    let mine = mine.max(0.0);
+    if total <= by_demand {
+        floor + (mine + (by_demand - total) / n) / rate
+    } else {
+        floor + spare * mine / total
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +249,117 @@ mod tests {
         for (i, &a) in admitted_per_100ms.iter().enumerate() {
             if i >= 2 && i != 20 && i != 21 {
                 assert!(a >= 90, "tick {i}: {a}");
+            }
+        }
+    }
+
+    #[test]
+    fn cluster_shares_sum_to_one_and_follow_demand() {
+        let cases: [(f64, [f64; 3]); 5] = [
+            (1000.0, [0.0, 0.0, 0.0]),
+            (1000.0, [10_000.0, 0.0, 0.0]),
+            (1000.0, [3_000.0, 3_000.0, 4_000.0]),
+            (1000.0, [300.0, 200.0, 0.0]),
+            (1000.0, [900.0, 0.0, 0.0]),
+        ];
+        for (rate, d) in cases {
+            let shares: Vec<f64> = (0..3)
+                .map(|i| {
+                    let others = (0..3).filter(|&j| j != i).map(|j| d[j]);
+                    cluster_share(rate, d[i], others, 3)
+                })
+                .collect();
+            let sum: f64 = shares.iter().sum();
+            assert!((sum - 1.0).abs() < 1e-9, "{d:?}: {shares:?}");
+            // Under overload the split follows demand; under load each gets at least its demand.
+            for i in 0..3 {
+                assert!(shares[i] >= CLUSTER_FLOOR / 3.0 - 1e-12);
+                if d.iter().sum::<f64>() <= rate * (1.0 - CLUSTER_FLOOR) {
+                    assert!(shares[i] * rate >= d[i] - 1e-9, "{d:?}: {shares:?}");
+                }
+            }
+        }
+        // All traffic on one node: it gets all but the idle members' floor.
+        let hot = cluster_share(1000.0, 10_000.0, [0.0, 0.0], 3);
+        assert!((hot - (1.0 - CLUSTER_FLOOR * 2.0 / 3.0)).abs() < 1e-9);
+        // A member that has not reported yet still counts towards the split.
+        assert!((cluster_share(1000.0, 0.0, [], 3) - 1.0 / 3.0).abs() < 1e-9);
+        assert_eq!(cluster_share(1000.0, 5.0, [], 1), 1.0);
+    }
+
+    /// Three nodes (one core each) share a limit of 1000/s with burst 200, offered 10× the
+    /// rate open-loop: first spread evenly, then all on node 0. Each node reports its demand
+    /// every 250 ms and the others apply it 10 ms later. Once converged every 1 s window admits
+    /// within ±5% of the rate, the shift converges (≥ 95% admitted per 100 ms) within 500 ms,
+    /// and no window admits more than burst + rate·window + rate·(report interval).
+    #[test]
+    fn three_nodes_converge_after_all_traffic_moves_to_one() {
+        const REPORT: u64 = 250 * MS;
+        const LAG: u64 = 10 * MS;
+        let (rate, burst, nodes) = (1000.0, 200.0, 3usize);
+        let mut buckets: Vec<Bucket> = (0..nodes)
+            .map(|_| Bucket::new(rate / 3.0, burst / 3.0, 0))
+            .collect();
+        // The last report each node applied from each node (req/s), and reports in flight.
+        let mut seen = vec![vec![0.0f64; nodes]; nodes];
+        let mut in_flight: Vec<(u64, usize, f64)> = Vec::new();
+        let mut admitted_ms = vec![0u32; 8000];
+        let step = 100_000; // 10 kHz offered
+        for k in 0..80_000u64 {
+            let now = k * step;
+            // Reports due: node i sends its demand since the last report.
+            if now % REPORT == 0 && now > 0 {
+                for (i, b) in buckets.iter_mut().enumerate() {
+                    let d = b.take_demand() as f64 * 1e9 / REPORT as f64;
+                    in_flight.push((now + LAG, i, d));
+                }
+            }
+            // Reports arrive: every node records them and sets its own share.
+            let (due, later): (Vec<_>, Vec<_>) = in_flight.iter().partition(|r| r.0 <= now);
+            if !due.is_empty() {
+                for &(_, from, d) in &due {
+                    for view in seen.iter_mut() {
+                        view[from] = d;
+                    }
+                }
+                for (i, b) in buckets.iter_mut().enumerate() {
+                    let others = (0..nodes).filter(|&j| j != i).map(|j| seen[i][j]);
+                    let s = cluster_share(rate, seen[i][i], others, nodes);
+                    b.reshape(rate * s, burst * s, now);
+                }
+            }
+            in_flight = later;
+            // Traffic: round-robin over the nodes for 4 s, then all on node 0.
+            let target = if now < 4 * S { (k % 3) as usize } else { 0 };
+            if buckets[target].try_take(now) {
+                admitted_ms[(now / MS) as usize] += 1;
+            }
+        }
+        let per_s = |from_ms: usize| admitted_ms[from_ms..from_ms + 1000].iter().sum::<u32>();
+        for start in [1000, 2000, 3000, 5000, 6000, 7000] {
+            let a = f64::from(per_s(start));
+            assert!(
+                (a - rate).abs() <= 0.05 * rate,
+                "second from {start} ms: {a}"
+            );
+        }
+        // Convergence after the shift at 4 s: first 100 ms window from which every window
+        // admits ≥ 95% of rate·100 ms.
+        let per_100 = |w: usize| admitted_ms[w * 100..w * 100 + 100].iter().sum::<u32>();
+        let converged = (40..80)
+            .find(|&w| (w..80).all(|v| per_100(v) >= 95))
+            .expect("converges");
+        assert!(
+            converged * 100 - 4000 <= 500,
+            "converged {} ms after",
+            converged * 100 - 4000
+        );
+        // The bound on any window (whole milliseconds).
+        let bound = |w_ms: usize| burst + rate * (w_ms as f64 / 1000.0) + rate * 0.25;
+        for w in [10usize, 100, 250, 1000] {
+            for start in 0..8000 - w {
+                let sum: u32 = admitted_ms[start..start + w].iter().sum();
+                assert!(f64::from(sum) <= bound(w) + 1.0, "{start}+{w}: {sum}");
             }
         }
     }

@@ -178,7 +178,7 @@ mod tests {
             root_resource_id: "root".into(),
             resources,
         };
-        compile_stage("api", &Stage::default(), &dep)
+        compile_stage("api", &Stage::default(), &dep, &Default::default())
     }
 
     fn hit(r: &StageRoutes, verb: Verb, path: &str) -> Option<(String, Vec<(String, String)>)> {
@@ -240,7 +240,7 @@ mod tests {
             root_resource_id: "root".into(),
             resources,
         };
-        let r = compile_stage("api", &Stage::default(), &dep);
+        let r = compile_stage("api", &Stage::default(), &dep, &Default::default());
         assert!(hit(&r, Verb::Get, "/").is_none());
         assert!(hit(&r, Verb::Post, "/pets").is_none());
         assert!(hit(&r, Verb::Get, "/pets/1").is_none());

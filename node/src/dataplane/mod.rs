@@ -5,6 +5,7 @@
 //! [`snapshot::SharedRoutes`]; each worker reads them through its own [`snapshot::LocalRoutes`].
 
 pub mod cache;
+pub mod cluster_limits;
 pub mod conn;
 pub mod handler;
 pub mod http1;

@@ -5,6 +5,7 @@
 //! substituted into integration URIs, MOCK answers are rendered to bytes, upstream addresses are
 //! parsed, and each stage's resource tree becomes an index-based trie for the matcher.
 
+use super::cluster_limits::{ClusterLimits, LimitState};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -79,6 +80,9 @@ pub struct KeyEntry {
     pub id: Arc<str>,
     /// Disabled keys are refused.
     pub enabled: bool,
+    /// When one of the key's plans has a quota: the node's count of the key's requests not
+    /// yet committed to the usage ledger (shared by the workers and kept across tables).
+    pub quota_pending: Option<Arc<AtomicU64>>,
     /// The plan stages the key may call.
     pub stages: Vec<KeyStage>,
 }
@@ -94,34 +98,37 @@ pub struct KeyStage {
     pub method_throttles: Vec<(Box<str>, ThrottleSpec)>,
     /// The plan's per-key limit.
     pub throttle: Option<ThrottleSpec>,
-    /// Requests left in the quota period when this table was compiled, if the plan has a quota.
+    /// Requests the usage ledger left in the quota period when this table was compiled, if
+    /// the plan has a quota; the key's `quota_pending` count is what this node used since.
     pub quota_remaining: Option<i64>,
-    /// Requests this node admitted under the quota since this table was compiled (all workers).
-    /// Only quota-bearing keys touch it; the ledger covers what came before.
-    pub quota_used: AtomicU64,
 }
 
 /// Builds the key table from the registry; `day` is today's UTC day number (for quotas).
-pub fn compile_keys(reg: &Registry, day: i64) -> KeyTable {
+pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTable {
     let mut by_value = HashMap::new();
     for key in reg.api_keys.values() {
         let mut stages = Vec::new();
+        let mut has_quota = false;
         for plan in reg
             .usage_plans
             .values()
             .filter(|p| p.key_ids.contains(&key.id))
         {
-            let spec = |which: &str, t: &tollgate_proto::model::ThrottleSettings| ThrottleSpec {
-                id: fnv64(&[
+            has_quota |= plan.quota.is_some();
+            let spec = |which: &str, t: &tollgate_proto::model::ThrottleSettings| {
+                let id = fnv64(&[
                     plan.id.as_bytes(),
                     key.id.as_bytes(),
                     which.as_bytes(),
                     &t.rate_limit.to_bits().to_le_bytes(),
                     &t.burst_limit.to_le_bytes(),
-                ]),
-                rate: t.rate_limit.max(0.0),
-                burst: f64::from(t.burst_limit.max(0)),
-                demand: Arc::new(std::array::from_fn(|_| DemandSlot::default())),
+                ]);
+                ThrottleSpec::new(
+                    id,
+                    t.rate_limit.max(0.0),
+                    f64::from(t.burst_limit.max(0)),
+                    limits,
+                )
             };
             for s in &plan.api_stages {
                 stages.push(KeyStage {
@@ -139,7 +146,6 @@ pub fn compile_keys(reg: &Registry, day: i64) -> KeyTable {
                         .collect(),
                     throttle: plan.throttle.as_ref().map(|t| spec("*", t)),
                     quota_remaining: reg.remaining_quota(&plan.id, &key.id, day),
-                    quota_used: AtomicU64::new(0),
                 });
             }
         }
@@ -148,6 +154,7 @@ pub fn compile_keys(reg: &Registry, day: i64) -> KeyTable {
             KeyEntry {
                 id: key.id.as_str().into(),
                 enabled: key.enabled,
+                quota_pending: has_quota.then(|| limits.quota_pending(&key.id)),
                 stages,
             },
         );
@@ -271,26 +278,31 @@ fn cache_for(stage: &Stage, path: &str, verb: &str, i: Option<&Integration>) -> 
     })
 }
 
-/// Slots for the workers' demand reports of one limit (worker `i` writes slot `i % 64`).
-pub const DEMAND_SLOTS: usize = 64;
-
-/// One worker's demand report, alone on its cache line.
-#[derive(Debug, Default)]
-#[repr(align(64))]
-pub struct DemandSlot(pub AtomicU64);
-
-/// A rate limit on a method of a stage, split across the node's workers by demand.
+/// A rate limit (of a stage's method, a usage plan, the account), split across the cluster's
+/// nodes and each node's workers by demand.
 #[derive(Debug)]
 pub struct ThrottleSpec {
-    /// Identifies the limit (stage, method, rate, burst) across recompilations, so a worker's
-    /// bucket survives an unrelated change.
+    /// Identifies the limit (what it limits, rate, burst) across recompilations and nodes, so
+    /// a worker's bucket survives an unrelated change and every node reports the same id.
     pub id: u64,
-    /// Requests per second for the whole node.
+    /// Requests per second for the whole cluster.
     pub rate: f64,
-    /// Burst for the whole node.
+    /// Burst for the whole cluster.
     pub burst: f64,
-    /// Recent demand per worker, written by each worker every rebalance interval.
-    pub demand: Arc<[DemandSlot; DEMAND_SLOTS]>,
+    /// The workers' demand exchange and this node's share, kept across recompilations.
+    pub state: Arc<LimitState>,
+}
+
+impl ThrottleSpec {
+    /// The limit `id` of `rate` and `burst`, with its state from `limits`.
+    pub fn new(id: u64, rate: f64, burst: f64, limits: &ClusterLimits) -> ThrottleSpec {
+        ThrottleSpec {
+            id,
+            rate,
+            burst,
+            state: limits.limit(id, rate),
+        }
+    }
 }
 
 fn fnv64(parts: &[&[u8]]) -> u64 {
@@ -308,7 +320,13 @@ fn fnv64(parts: &[&[u8]]) -> u64 {
 
 /// The throttle a stage sets for a method: the method's own setting
 /// (`{resource path without the leading slash}/{VERB}`), else the stage-wide `*/*`.
-fn throttle_for(api_id: &str, stage: &Stage, path: &str, verb: &str) -> Option<ThrottleSpec> {
+fn throttle_for(
+    api_id: &str,
+    stage: &Stage,
+    path: &str,
+    verb: &str,
+    limits: &ClusterLimits,
+) -> Option<ThrottleSpec> {
     let key = format!("{}/{verb}", path.trim_start_matches('/'));
     let (which, setting) = stage
         .method_settings
@@ -324,12 +342,7 @@ fn throttle_for(api_id: &str, stage: &Stage, path: &str, verb: &str) -> Option<T
         &rate.to_bits().to_le_bytes(),
         &burst.to_bits().to_le_bytes(),
     ]);
-    Some(ThrottleSpec {
-        id,
-        rate,
-        burst,
-        demand: Arc::new(std::array::from_fn(|_| DemandSlot::default())),
-    })
+    Some(ThrottleSpec::new(id, rate, burst, limits))
 }
 
 /// What a method does with a request.
@@ -405,14 +418,16 @@ pub enum ValueSource {
     Header(Box<str>),
 }
 
-/// Builds the whole table from the registry.
-pub fn compile_all(reg: &Registry) -> RoutingTable {
+/// Builds the whole table from the registry, with limit states from `limits`.
+pub fn compile_all(reg: &Registry, limits: &ClusterLimits) -> RoutingTable {
     let mut t = RoutingTable::default();
     for api in reg.apis.values() {
-        t.apis
-            .insert(api.id.as_str().into(), Arc::new(compile_api(api, reg)));
+        t.apis.insert(
+            api.id.as_str().into(),
+            Arc::new(compile_api(api, reg, limits)),
+        );
     }
-    t.keys = Arc::new(compile_keys(reg, today()));
+    t.keys = Arc::new(compile_keys(reg, today(), limits));
     t
 }
 
@@ -431,12 +446,13 @@ pub fn compile_changed<'a>(
     reg: &Registry,
     changed: impl IntoIterator<Item = &'a str>,
     keys: bool,
+    limits: &ClusterLimits,
 ) -> RoutingTable {
     let mut apis = old.apis.clone();
     for id in changed {
         match reg.apis.get(id) {
             Some(api) => {
-                apis.insert(id.into(), Arc::new(compile_api(api, reg)));
+                apis.insert(id.into(), Arc::new(compile_api(api, reg, limits)));
             }
             None => {
                 apis.remove(id);
@@ -444,7 +460,7 @@ pub fn compile_changed<'a>(
         }
     }
     let keys = if keys {
-        Arc::new(compile_keys(reg, today()))
+        Arc::new(compile_keys(reg, today(), limits))
     } else {
         old.keys.clone()
     };
@@ -452,14 +468,14 @@ pub fn compile_changed<'a>(
 }
 
 /// Compiles every deployed stage of one API (`reg` gives the stages' cache epochs).
-pub fn compile_api(api: &RestApi, reg: &Registry) -> ApiRoutes {
+pub fn compile_api(api: &RestApi, reg: &Registry, limits: &ClusterLimits) -> ApiRoutes {
     let mut out = ApiRoutes {
         stages: HashMap::new(),
         execute_api_disabled: api.settings.disable_execute_api_endpoint,
     };
     for stage in api.stages.values() {
         if let Some(dep) = api.deployments.get(&stage.deployment_id) {
-            let mut sr = compile_stage(&api.id, stage, dep);
+            let mut sr = compile_stage(&api.id, stage, dep, limits);
             let epoch = reg.cache_epoch(&api.id, &stage.stage_name);
             sr.cache_id = fnv64(&[
                 api.id.as_bytes(),
@@ -474,7 +490,12 @@ pub fn compile_api(api: &RestApi, reg: &Registry) -> ApiRoutes {
 }
 
 /// Compiles one stage from the deployment it points at.
-pub fn compile_stage(api_id: &str, stage: &Stage, dep: &Deployment) -> StageRoutes {
+pub fn compile_stage(
+    api_id: &str,
+    stage: &Stage,
+    dep: &Deployment,
+    limits: &ClusterLimits,
+) -> StageRoutes {
     let mut sr = StageRoutes {
         api_id: api_id.into(),
         stage_name: stage.stage_name.as_str().into(),
@@ -507,7 +528,8 @@ pub fn compile_stage(api_id: &str, stage: &Stage, dep: &Deployment) -> StageRout
                 continue;
             };
             let idx = sr.methods.len() as u32;
-            sr.methods.push(compile_method(api_id, &path, m, stage));
+            sr.methods
+                .push(compile_method(api_id, &path, m, stage, limits));
             sr.nodes[node_idx as usize].methods[v as usize] = Some(idx);
         }
         for child in children.get(rid).map(Vec::as_slice).unwrap_or(&[]) {
@@ -535,7 +557,13 @@ pub fn compile_stage(api_id: &str, stage: &Stage, dep: &Deployment) -> StageRout
     sr
 }
 
-fn compile_method(api_id: &str, path: &str, m: &Method, stage: &Stage) -> CompiledMethod {
+fn compile_method(
+    api_id: &str,
+    path: &str,
+    m: &Method,
+    stage: &Stage,
+    limits: &ClusterLimits,
+) -> CompiledMethod {
     let integration = match &m.integration {
         None => CompiledIntegration::Unavailable("the method has no integration".into()),
         Some(i) => match i.kind {
@@ -554,7 +582,7 @@ fn compile_method(api_id: &str, path: &str, m: &Method, stage: &Stage) -> Compil
         http_method: m.http_method.as_str().into(),
         api_key_required: m.api_key_required,
         authorization_type: m.authorization_type.as_str().into(),
-        throttle: throttle_for(api_id, stage, path, &m.http_method),
+        throttle: throttle_for(api_id, stage, path, &m.http_method, limits),
         cache: cache_for(stage, path, &m.http_method, m.integration.as_ref()),
         integration,
     }

@@ -1,14 +1,18 @@
 //! A worker's side of throttling: its own bucket for each limit it has seen, and every
 //! [`REBALANCE_NS`] an exchange of demand with the other workers of the node through the
-//! limit's [`DemandSlot`]s, from which it sets its own share (see [`super::limiter`]).
+//! limit's [`DemandSlot`](super::cluster_limits::DemandSlot)s, from which it sets its own part
+//! of the node's share of the limit (see [`super::limiter`] and [`super::cluster_limits`]).
 //!
-//! The request path touches only this worker's map and bucket. The shared slots are written and
-//! read once per interval per limit, by the worker itself, so no lock and no per-request atomic
-//! is involved. Each slot carries the interval number it was written in; a worker that has gone
-//! quiet stops counting once its report is two intervals old.
+//! The request path touches only this worker's map and bucket. The shared slots (and the node's
+//! share) are written and read once per interval per limit, by the worker itself, so no lock and
+//! no per-request atomic is involved. Each slot carries the interval number it was written in; a
+//! worker that has gone quiet stops counting once its report is two intervals old. The demand a
+//! worker counted is also kept for the node's next report to the cluster
+//! ([`WorkerLimits::take_demand`]).
 
+use super::cluster_limits::DEMAND_SLOTS;
 use super::limiter::{Bucket, SHARE_FLOOR};
-use super::routing::{ThrottleSpec, DEMAND_SLOTS};
+use super::routing::ThrottleSpec;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
@@ -47,11 +51,15 @@ impl std::hash::Hasher for IdHasher {
     }
 }
 
+type IdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<IdHasher>>;
+
 /// One worker's buckets.
 pub struct WorkerLimits {
     index: usize,
     workers: usize,
-    limits: HashMap<u64, Local, std::hash::BuildHasherDefault<IdHasher>>,
+    limits: IdMap<Local>,
+    /// Demand per limit since the last [`WorkerLimits::take_demand`].
+    demand: IdMap<u64>,
 }
 
 const DEMAND_BITS: u32 = 40;
@@ -64,27 +72,39 @@ impl WorkerLimits {
             index,
             workers: workers.max(1),
             limits: HashMap::default(),
+            demand: HashMap::default(),
         }
+    }
+
+    /// The demand counted per limit (limit id, requests) since the last call, for the node's
+    /// report to the cluster. A limit's demand is counted when its interval closes.
+    pub fn take_demand(&mut self) -> Vec<(u64, u64)> {
+        self.demand.drain().collect()
     }
 
     /// Whether a request under `spec` may pass now (and takes a token if so).
     pub fn admit(&mut self, spec: &ThrottleSpec, now_ns: u64) -> bool {
         let n = self.workers as f64;
         let window = now_ns / REBALANCE_NS;
-        let local = self.limits.entry(spec.id).or_insert_with(|| Local {
-            bucket: Bucket::new(spec.rate / n, spec.burst / n, now_ns),
-            window,
+        let local = self.limits.entry(spec.id).or_insert_with(|| {
+            let node = spec.state.node_share();
+            Local {
+                bucket: Bucket::new(spec.rate * node / n, spec.burst * node / n, now_ns),
+                window,
+            }
         });
         if window > local.window {
             let idle = window > local.window + 1;
             local.window = window;
             let mine = local.bucket.take_demand().min(DEMAND_MASK);
-            let slot = &spec.demand[self.index % DEMAND_SLOTS];
-            slot.0
+            *self.demand.entry(spec.id).or_insert(0) += mine;
+            let slots = &spec.state.demand;
+            slots[self.index % DEMAND_SLOTS]
+                .0
                 .store((window << DEMAND_BITS) | mine, Ordering::Relaxed);
             let mut total = 0u64;
-            for i in 0..self.workers.min(DEMAND_SLOTS) {
-                let v = spec.demand[i].0.load(Ordering::Relaxed);
+            for slot in &slots[..self.workers.min(DEMAND_SLOTS)] {
+                let v = slot.0.load(Ordering::Relaxed);
                 if (v >> DEMAND_BITS) + 2 >= window {
                     total += v & DEMAND_MASK;
                 }
@@ -94,6 +114,7 @@ impl WorkerLimits {
             } else {
                 SHARE_FLOOR / n + (1.0 - SHARE_FLOOR) * mine as f64 / total as f64
             };
+            let share = share * spec.state.node_share();
             let (rate, burst) = (spec.rate * share, spec.burst * share);
             if idle {
                 local.bucket.reshape_after_idle(rate, burst, now_ns);
@@ -108,16 +129,10 @@ impl WorkerLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataplane::routing::DemandSlot;
-    use std::sync::Arc;
+    use crate::dataplane::cluster_limits::ClusterLimits;
 
     fn spec(rate: f64, burst: f64) -> ThrottleSpec {
-        ThrottleSpec {
-            id: 7,
-            rate,
-            burst,
-            demand: Arc::new(std::array::from_fn(|_| DemandSlot::default())),
-        }
+        ThrottleSpec::new(7, rate, burst, &ClusterLimits::default())
     }
 
     /// Two workers, all traffic on worker 0: after the first exchange worker 0 holds nearly the
@@ -170,5 +185,51 @@ mod tests {
         let mut w = WorkerLimits::new(0, 1);
         let admitted = (0..100).filter(|_| w.admit(&s, 0)).count();
         assert_eq!(admitted, 10);
+    }
+
+    /// The node's share of a limit scales every worker's bucket, and the demand the workers
+    /// counted is handed out once for the node's report.
+    #[test]
+    fn the_node_share_scales_the_workers_and_demand_is_reported() {
+        use tollgate_proto::LimitDemand;
+        let limits = ClusterLimits::new(1);
+        limits.set_members(2);
+        let s = ThrottleSpec::new(7, 1000.0, 100.0, &limits);
+        let mut w = WorkerLimits::new(0, 1);
+        // Another node reports all the demand: this one keeps only the floor.
+        let now = std::time::Instant::now();
+        limits.apply_report(
+            2,
+            1000,
+            &[LimitDemand {
+                limit_id: 7,
+                requests: 10_000,
+            }],
+            now,
+        );
+        limits.apply_report(
+            1,
+            1000,
+            &[LimitDemand {
+                limit_id: 7,
+                requests: 0,
+            }],
+            now,
+        );
+        let node_share = s.state.node_share();
+        assert!(node_share < 0.02, "{node_share}");
+        let mut admitted = 0;
+        for window in 0..10u64 {
+            for k in 0..1000u64 {
+                if w.admit(&s, window * REBALANCE_NS + k * 100_000) {
+                    admitted += 1;
+                }
+            }
+        }
+        // 1 s at 10 kHz: about node_share × (rate + burst), far below the limit's 1000.
+        assert!(admitted <= 30, "{admitted}");
+        let demand: u64 = w.take_demand().into_iter().map(|(_, n)| n).sum();
+        assert_eq!(demand, 9000, "nine closed intervals of 1000 requests");
+        assert!(w.take_demand().is_empty());
     }
 }

@@ -71,8 +71,11 @@ pub struct DataPlaneConfig {
     pub usage_sink: Option<mpsc::Sender<super::usage::UsageBatch>>,
     /// Where workers register their counters.
     pub metrics: Arc<super::metrics::Metrics>,
-    /// The node's account-level limit (rate per second, burst), shared by the workers.
+    /// The account-level limit (rate per second, burst), split across the cluster like
+    /// every other limit (so every node should be configured with the same one).
     pub account_limit: Option<(f64, f64)>,
+    /// The node's limit states and shares (the control thread keeps them current).
+    pub limits: Arc<super::cluster_limits::ClusterLimits>,
 }
 
 /// A running data plane.
@@ -112,12 +115,14 @@ pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<Dat
     }
     let workers = cfg.workers.max(1);
     let account = cfg.account_limit.map(|(rate, burst)| {
-        Arc::new(super::routing::ThrottleSpec {
-            id: 0x0acc_0acc_0acc_0acc,
+        // The id depends on the limit, so nodes configured alike report the same one.
+        let id = 0x0acc_0acc_0000_0000 ^ rate.to_bits().rotate_left(17) ^ burst.to_bits();
+        Arc::new(super::routing::ThrottleSpec::new(
+            id,
             rate,
             burst,
-            demand: Arc::new(std::array::from_fn(|_| Default::default())),
-        })
+            &cfg.limits,
+        ))
     });
     for i in 0..workers {
         let (tx, rx) = mpsc::channel();
@@ -219,7 +224,8 @@ fn run_worker(
         monoio::spawn(async move {
             loop {
                 monoio::time::sleep(super::usage::FLUSH_EVERY).await;
-                flusher.usage.borrow_mut().flush();
+                let demand = flusher.limits.borrow_mut().take_demand();
+                flusher.usage.borrow_mut().flush(demand);
             }
         });
         loop {

@@ -1,0 +1,354 @@
+//! A node's cluster-wide view of its limits: the state of each limit that outlives routing-table
+//! recompilations, the demand every member last reported for it, and this node's share of it.
+//!
+//! Each compiled [`super::routing::ThrottleSpec`] points at the [`LimitState`] of its limit id,
+//! taken from here, so the workers' demand exchange and the node's share carry over when the
+//! key table or a stage is recompiled (which happens with every usage report). The control
+//! thread feeds in the demand reports it applies through Raft ([`ClusterLimits::apply_report`])
+//! and writes each limit's new share into its `LimitState`; workers read the share once per
+//! rebalance interval, never per request. The mutex here is taken only on the control thread.
+//!
+//! It also holds the per-key counts of requests this node admitted under a quota and has not
+//! yet seen committed to the usage ledger ([`ClusterLimits::quota_pending`]), for the same
+//! reason: they must survive the key table's recompilation until the report that carries them
+//! is applied.
+
+use super::limiter::cluster_share;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+use tollgate_proto::{LimitDemand, UsageDelta};
+
+/// Slots for the workers' demand reports of one limit (worker `i` writes slot `i % 64`).
+pub const DEMAND_SLOTS: usize = 64;
+
+/// A member's report counts until reports from the cluster are this much newer than it (a
+/// member that stopped reporting while others go on is taken to be gone, and its share
+/// returns). While no report arrives from anyone (no leader), the last shares hold.
+pub const DEMAND_TTL: Duration = Duration::from_secs(1);
+
+/// One worker's demand report for a limit, alone on its cache line.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct DemandSlot(pub AtomicU64);
+
+/// What the workers of a node share about one limit.
+#[derive(Debug)]
+pub struct LimitState {
+    /// Recent demand per worker, written by each worker every rebalance interval.
+    pub demand: [DemandSlot; DEMAND_SLOTS],
+    /// This node's share of the limit (f64 bits), written by the control thread.
+    node_share: AtomicU64,
+}
+
+impl LimitState {
+    /// A limit state with the given share for this node.
+    pub fn new(node_share: f64) -> LimitState {
+        LimitState {
+            demand: std::array::from_fn(|_| DemandSlot::default()),
+            node_share: AtomicU64::new(node_share.to_bits()),
+        }
+    }
+
+    /// This node's share of the limit (0..=1).
+    pub fn node_share(&self) -> f64 {
+        f64::from_bits(self.node_share.load(Ordering::Relaxed))
+    }
+
+    fn set_node_share(&self, share: f64) {
+        self.node_share
+            .store(share.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
+    }
+}
+
+impl Default for LimitState {
+    fn default() -> Self {
+        LimitState::new(1.0)
+    }
+}
+
+/// One member's last demand report for one limit.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    per_sec: f64,
+    at: Instant,
+}
+
+struct Limit {
+    rate: f64,
+    state: Weak<LimitState>,
+}
+
+#[derive(Default)]
+struct Inner {
+    members: usize,
+    limits: HashMap<u64, Limit>,
+    /// Per limit, per member: the last demand it reported.
+    reports: HashMap<u64, BTreeMap<u64, Seen>>,
+    /// When the newest report (from anyone) was applied.
+    newest: Option<Instant>,
+    quota: HashMap<Box<str>, Weak<AtomicU64>>,
+    /// The last of this node's own reports whose usage was taken off `quota`.
+    own_seq: u64,
+}
+
+/// The node's limits (see the module docs).
+pub struct ClusterLimits {
+    node_id: u64,
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for ClusterLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let g = self.lock();
+        f.debug_struct("ClusterLimits")
+            .field("node_id", &self.node_id)
+            .field("members", &g.members)
+            .field("limits", &g.limits.len())
+            .finish()
+    }
+}
+
+impl Default for ClusterLimits {
+    /// A lone node's view (node id 0, one member).
+    fn default() -> Self {
+        ClusterLimits::new(0)
+    }
+}
+
+impl ClusterLimits {
+    /// The view of node `node_id`, alone until [`ClusterLimits::set_members`] says otherwise.
+    pub fn new(node_id: u64) -> ClusterLimits {
+        ClusterLimits {
+            node_id,
+            inner: Mutex::new(Inner {
+                members: 1,
+                ..Inner::default()
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> u64 {
+        self.node_id
+    }
+
+    /// The shared state of limit `id` (of `rate` per second for the whole cluster), created
+    /// with this node's current share when no compiled table holds it.
+    pub fn limit(&self, id: u64, rate: f64) -> Arc<LimitState> {
+        let mut g = self.lock();
+        if let Some(state) = g.limits.get(&id).and_then(|l| l.state.upgrade()) {
+            return state;
+        }
+        let state = Arc::new(LimitState::new(g.share(self.node_id, id, rate)));
+        g.limits.insert(
+            id,
+            Limit {
+                rate,
+                state: Arc::downgrade(&state),
+            },
+        );
+        state
+    }
+
+    /// The node-wide count of requests of API key `key_id` admitted under a quota and not yet
+    /// committed to the usage ledger.
+    pub fn quota_pending(&self, key_id: &str) -> Arc<AtomicU64> {
+        let mut g = self.lock();
+        if let Some(c) = g.quota.get(key_id).and_then(Weak::upgrade) {
+            return c;
+        }
+        let c = Arc::new(AtomicU64::new(0));
+        g.quota.insert(key_id.into(), Arc::downgrade(&c));
+        c
+    }
+
+    /// Sets the number of members limits are split among.
+    pub fn set_members(&self, members: usize) {
+        let mut g = self.lock();
+        if g.members != members.max(1) {
+            g.members = members.max(1);
+            g.reshare_all(self.node_id);
+        }
+    }
+
+    /// The number of members limits are split among.
+    pub fn members(&self) -> usize {
+        self.lock().members
+    }
+
+    /// Records a demand report of `node_id` (requests counted over `interval_ms`) applied
+    /// `now`, and resets this node's share of each limit it names.
+    pub fn apply_report(
+        &self,
+        node_id: u64,
+        interval_ms: u32,
+        demand: &[LimitDemand],
+        now: Instant,
+    ) {
+        let mut g = self.lock();
+        g.newest = Some(g.newest.map_or(now, |t| t.max(now)));
+        let secs = f64::from(interval_ms.max(1)) / 1000.0;
+        for d in demand {
+            let per_sec = d.requests as f64 / secs;
+            g.reports
+                .entry(d.limit_id)
+                .or_default()
+                .insert(node_id, Seen { per_sec, at: now });
+        }
+        for d in demand {
+            g.reshare(self.node_id, d.limit_id);
+        }
+    }
+
+    /// Forgets the reports of members gone quiet while others reported, drops limits no table
+    /// holds any more, and resets every share.
+    pub fn refresh(&self) {
+        let mut g = self.lock();
+        if let Some(newest) = g.newest {
+            for per_node in g.reports.values_mut() {
+                per_node.retain(|_, s| s.at + DEMAND_TTL >= newest);
+            }
+        }
+        g.limits.retain(|_, l| l.state.strong_count() > 0);
+        let live: Vec<u64> = g.limits.keys().copied().collect();
+        g.reports
+            .retain(|id, per_node| !per_node.is_empty() && live.contains(id));
+        g.quota.retain(|_, c| c.strong_count() > 0);
+        g.reshare_all(self.node_id);
+    }
+
+    /// Takes the usage of this node's report `seq`, now committed to the ledger (and so in
+    /// the key table compiled from it), off the pending quota counts. Each report counts once,
+    /// however often it is applied.
+    pub fn committed_own_usage(&self, seq: u64, deltas: &[UsageDelta]) {
+        let mut g = self.lock();
+        if seq <= g.own_seq {
+            return;
+        }
+        g.own_seq = seq;
+        for d in deltas {
+            if let Some(c) = g.quota.get(d.key_id.as_str()).and_then(Weak::upgrade) {
+                let _ = c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                    Some(v.saturating_sub(d.count))
+                });
+            }
+        }
+    }
+
+    /// This node's current share of limit `id` (for tests and the status page).
+    pub fn share(&self, id: u64) -> Option<f64> {
+        let g = self.lock();
+        g.limits
+            .get(&id)
+            .and_then(|l| l.state.upgrade())
+            .map(|s| s.node_share())
+    }
+}
+
+impl Inner {
+    fn share(&self, me: u64, id: u64, rate: f64) -> f64 {
+        let Some(per_node) = self.reports.get(&id) else {
+            return 1.0 / self.members as f64;
+        };
+        let mine = per_node.get(&me).map_or(0.0, |s| s.per_sec);
+        let others = per_node
+            .iter()
+            .filter(|(n, _)| **n != me)
+            .map(|(_, s)| s.per_sec);
+        cluster_share(rate, mine, others, self.members)
+    }
+
+    fn reshare(&self, me: u64, id: u64) {
+        if let Some(l) = self.limits.get(&id) {
+            if let Some(state) = l.state.upgrade() {
+                state.set_node_share(self.share(me, id, l.rate));
+            }
+        }
+    }
+
+    fn reshare_all(&self, me: u64) {
+        for id in self.limits.keys() {
+            self.reshare(me, *id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(limit_id: u64, requests: u64) -> LimitDemand {
+        LimitDemand { limit_id, requests }
+    }
+
+    #[test]
+    fn shares_follow_reports_and_survive_recompilation() {
+        let c = ClusterLimits::new(1);
+        c.set_members(3);
+        let state = c.limit(7, 100.0);
+        assert!((state.node_share() - 1.0 / 3.0).abs() < 1e-9);
+        let t0 = Instant::now();
+        // Node 1 (this one) sees 1000/s, the others nothing: nearly all of it is ours.
+        c.apply_report(1, 250, &[report(7, 250)], t0);
+        c.apply_report(2, 250, &[report(7, 0)], t0);
+        c.apply_report(3, 250, &[report(7, 0)], t0);
+        assert!(state.node_share() > 0.97, "{}", state.node_share());
+        // A recompiled table gets the same state back while the old one lives…
+        assert!(Arc::ptr_eq(&state, &c.limit(7, 100.0)));
+        // …and a fresh one with the current share once nothing holds it.
+        drop(state);
+        assert!(c.limit(7, 100.0).node_share() > 0.97);
+        // A refresh forgets limits no table holds, with their reports.
+        c.refresh();
+        assert!((c.limit(7, 100.0).node_share() - 1.0 / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_member_gone_quiet_loses_its_share_but_a_stalled_cluster_keeps_shares() {
+        let c = ClusterLimits::new(1);
+        c.set_members(2);
+        let state = c.limit(7, 100.0);
+        let t0 = Instant::now();
+        c.apply_report(1, 1000, &[report(7, 500)], t0);
+        c.apply_report(2, 1000, &[report(7, 500)], t0);
+        assert!((state.node_share() - 0.5).abs() < 1e-9);
+        // Nobody reports for a while (no leader): nothing expires.
+        c.refresh();
+        assert!((state.node_share() - 0.5).abs() < 1e-9);
+        // Node 2 stops while this node keeps reporting: after the TTL its report is dropped.
+        let later = t0 + DEMAND_TTL + Duration::from_millis(1);
+        c.apply_report(1, 1000, &[report(7, 500)], later);
+        c.refresh();
+        assert!(state.node_share() > 0.98, "{}", state.node_share());
+    }
+
+    #[test]
+    fn own_usage_comes_off_pending_quota_once() {
+        let c = ClusterLimits::new(1);
+        let pending = c.quota_pending("k1");
+        pending.fetch_add(10, Ordering::Relaxed);
+        let d = [UsageDelta {
+            key_id: "k1".into(),
+            count: 4,
+        }];
+        c.committed_own_usage(1, &d);
+        c.committed_own_usage(1, &d); // the same report applied again
+        assert_eq!(pending.load(Ordering::Relaxed), 6);
+        // Never below zero (a count that started after the key got its quota).
+        c.committed_own_usage(
+            2,
+            &[UsageDelta {
+                key_id: "k1".into(),
+                count: 100,
+            }],
+        );
+        assert_eq!(pending.load(Ordering::Relaxed), 0);
+        assert!(Arc::ptr_eq(&pending, &c.quota_pending("k1")));
+    }
+}
