@@ -1,11 +1,12 @@
 //! A real cluster of `tollgate` processes on 127.0.0.1: certificates made with the CLI, writes
 //! through a follower served by every data plane (with propagation timing), leader killed and
 //! replaced (with failover timing), a killed node restarted and caught up, a fourth node added
-//! later and caught up from a snapshot, and every acknowledged write surviving a full restart.
+//! later and caught up from a snapshot, every acknowledged write surviving a full restart, and
+//! usage-plan limits holding for the cluster as a whole as traffic moves between nodes.
 
 mod common;
 
-use common::{admin_call, TestNode, SECRET_KEY};
+use common::{admin_call, paced_load, TestNode, SECRET_KEY};
 use serde_json::{json, Value};
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -537,4 +538,125 @@ fn a_disabled_key_is_refused_on_every_node_within_a_second() {
     );
     let took = wait_all(403, Duration::from_secs(1));
     println!("key disabled through node 2: refused by all 3 nodes after {took:?}");
+}
+
+/// A key-required MOCK method on stage `prod` of a new API, a key and a plan with `plan` (extra
+/// usage-plan fields) subscribing it; returns the invoke path.
+fn keyed_api(via: &TestNode, key_value: &str, plan: Value) -> String {
+    let api = via.admin_ok("POST", "/restapis", Some(json!({ "name": "keyed" })));
+    let id = api["id"].as_str().unwrap().to_string();
+    let root_res = api["rootResourceId"].as_str().unwrap().to_string();
+    let m = format!("/restapis/{id}/resources/{root_res}/methods/GET");
+    via.admin_ok(
+        "PUT",
+        &m,
+        Some(json!({ "authorizationType": "NONE", "apiKeyRequired": true })),
+    );
+    via.admin_ok(
+        "PUT",
+        &format!("{m}/integration"),
+        Some(json!({ "type": "MOCK" })),
+    );
+    via.admin_ok(
+        "PUT",
+        &format!("{m}/integration/responses/200"),
+        Some(json!({ "responseTemplates": { "application/json": "{}" } })),
+    );
+    via.admin_ok(
+        "POST",
+        &format!("/restapis/{id}/deployments"),
+        Some(json!({ "stageName": "prod" })),
+    );
+    let key = via.admin_ok(
+        "POST",
+        "/apikeys",
+        Some(json!({ "name": "k", "value": key_value, "enabled": true })),
+    );
+    let kid = key["id"].as_str().unwrap();
+    let mut body = json!({ "name": "p", "apiStages": [ { "apiId": id, "stage": "prod" } ] });
+    for (k, v) in plan.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let plan = via.admin_ok("POST", "/usageplans", Some(body));
+    let pid = plan["id"].as_str().unwrap();
+    via.admin_ok(
+        "POST",
+        &format!("/usageplans/{pid}/keys"),
+        Some(json!({ "keyId": kid, "keyType": "API_KEY" })),
+    );
+    format!("/restapis/{id}/prod/_user_request_/")
+}
+
+/// A plan throttle of 100/s holds for the cluster, not per node: offered 6× the rate spread
+/// over three nodes, the cluster admits about 100/s (not 300/s); all sent to one node, that node
+/// soon admits nearly the whole 100/s (not a third of it).
+#[test]
+fn a_plan_throttle_is_split_across_nodes_by_demand() {
+    let root = tempfile::tempdir().unwrap();
+    let (_specs, nodes) = start_cluster(root.path());
+    let refs: Vec<&TestNode> = nodes.iter().collect();
+    wait_leader(&refs, None);
+    let key = "split-key-0123456789abcdef";
+    let path = keyed_api(
+        &nodes[0],
+        key,
+        json!({ "throttle": { "rateLimit": 100.0, "burstLimit": 20 } }),
+    );
+    let path = path.as_str();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for n in &nodes {
+        while n.request("GET", path, &[("x-api-key", key)], b"").status != 200 {
+            assert!(Instant::now() < deadline, "key never accepted");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let epoch = Instant::now();
+    let run = |targets: Vec<std::net::SocketAddr>, per_target: f64, secs: u64| {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = targets
+                .into_iter()
+                .map(|addr| {
+                    s.spawn(move || {
+                        paced_load(
+                            addr,
+                            path,
+                            &[("x-api-key", key)],
+                            per_target,
+                            Duration::from_secs(secs),
+                            epoch,
+                        )
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect::<Vec<_>>()
+        })
+    };
+    let admitted_between = |answers: &[(Duration, u16)], from: f64, to: f64| {
+        answers
+            .iter()
+            .filter(|(t, s)| *s == 200 && t.as_secs_f64() >= from && t.as_secs_f64() < to)
+            .count() as f64
+            / (to - from)
+    };
+    // Spread: 200/s on each node for 3 s; judged over the last 2 s.
+    let spread = run(nodes.iter().map(|n| n.data).collect(), 200.0, 3);
+    let spread_rate = admitted_between(&spread, 1.0, 3.0);
+    let other = spread.iter().filter(|(_, s)| *s != 200 && *s != 429).count();
+    assert_eq!(other, 0, "only 200 and 429 expected");
+    // Shifted: 600/s all on node 1 for 3 s; judged over its last 2 s.
+    let t0 = epoch.elapsed().as_secs_f64();
+    let shifted = run(vec![nodes[0].data], 600.0, 3);
+    let shifted_rate = admitted_between(&shifted, t0 + 1.0, t0 + 3.0);
+    println!("admitted per second: spread over 3 nodes {spread_rate:.1}, all on one {shifted_rate:.1} (limit 100)");
+    assert!(
+        (80.0..=125.0).contains(&spread_rate),
+        "spread: {spread_rate}/s admitted for a 100/s limit"
+    );
+    assert!(
+        (80.0..=125.0).contains(&shifted_rate),
+        "one node: {shifted_rate}/s admitted for a 100/s limit"
+    );
 }

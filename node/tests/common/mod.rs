@@ -478,3 +478,79 @@ pub fn dead_addr() -> SocketAddr {
     drop(l);
     a
 }
+
+/// A keep-alive connection for sending many requests in turn.
+pub struct KeepAlive {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl KeepAlive {
+    /// Connects to `addr`.
+    pub fn connect(addr: SocketAddr) -> KeepAlive {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_nodelay(true).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        KeepAlive {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Sends a GET of `path` with `headers` and returns the status (0 if the connection broke).
+    pub fn get(&mut self, path: &str, headers: &[(&str, &str)]) -> u16 {
+        let mut req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n");
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        if self.stream.write_all(req.as_bytes()).is_err() {
+            return 0;
+        }
+        let mut chunk = [0u8; 8192];
+        loop {
+            if let Some(r) = parse_response(&self.buf) {
+                self.buf.drain(..r.len);
+                return r.status;
+            }
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return 0,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+}
+
+/// Sends GETs of `path` to `addr` at `rate` per second (paced, one keep-alive connection) for
+/// `duration`, and returns each answer's status with the time since `epoch` it was sent at.
+pub fn paced_load(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    rate: f64,
+    duration: Duration,
+    epoch: Instant,
+) -> Vec<(Duration, u16)> {
+    let mut conn = KeepAlive::connect(addr);
+    let start = Instant::now();
+    let mut out = Vec::new();
+    for i in 0u64.. {
+        let due = start + Duration::from_secs_f64(i as f64 / rate);
+        if due >= start + duration {
+            break;
+        }
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let sent = Instant::now();
+        let mut status = conn.get(path, headers);
+        if status == 0 {
+            conn = KeepAlive::connect(addr);
+            status = conn.get(path, headers);
+        }
+        out.push((sent - epoch, status));
+    }
+    out
+}
