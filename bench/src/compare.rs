@@ -73,9 +73,10 @@ pub struct Summary {
     pub spike: Report,
 }
 
-struct Proc {
-    name: String,
-    child: Child,
+/// A child process, stopped (SIGTERM, then SIGKILL) when dropped.
+pub(crate) struct Proc {
+    pub(crate) name: String,
+    pub(crate) child: Child,
 }
 
 impl Drop for Proc {
@@ -98,7 +99,8 @@ impl Drop for Proc {
     }
 }
 
-fn spawn(name: &str, mut cmd: Command, cpus: &[usize], log: &Path) -> io::Result<Proc> {
+/// Starts `cmd` with its output in `log`, pinned to `cpus` (none: anywhere).
+pub(crate) fn spawn(name: &str, mut cmd: Command, cpus: &[usize], log: &Path) -> io::Result<Proc> {
     let out = std::fs::File::create(log)?;
     cmd.stdin(Stdio::null())
         .stdout(out.try_clone()?)
@@ -129,7 +131,8 @@ fn spawn(name: &str, mut cmd: Command, cpus: &[usize], log: &Path) -> io::Result
     })
 }
 
-fn free_port() -> io::Result<u16> {
+/// A TCP port free on 127.0.0.1 right now.
+pub(crate) fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -154,7 +157,8 @@ fn wait_listening(p: &mut Proc, addr: SocketAddr, log: &Path) -> io::Result<()> 
     )))
 }
 
-fn find_tollgate(opt: &Option<PathBuf>) -> io::Result<PathBuf> {
+/// The `tollgate` binary: `opt`, else the one beside this binary.
+pub(crate) fn find_tollgate(opt: &Option<PathBuf>) -> io::Result<PathBuf> {
     if let Some(p) = opt {
         return Ok(p.clone());
     }
@@ -232,7 +236,8 @@ http {{
     )
 }
 
-fn admin(
+/// A signed admin call that must succeed; its JSON answer.
+pub(crate) fn admin(
     addr: SocketAddr,
     creds: &Credentials,
     method: &str,
@@ -351,7 +356,7 @@ pub fn configure_tollgate(
 }
 
 /// One blocking GET; the status.
-fn get_status(t: &Target) -> io::Result<u16> {
+pub(crate) fn get_status(t: &Target) -> io::Result<u16> {
     use std::io::{Read, Write};
     let mut s = TcpStream::connect_timeout(&t.addr, Duration::from_secs(1))?;
     s.set_read_timeout(Some(Duration::from_secs(1)))?;

@@ -50,6 +50,15 @@ impl Target {
             request,
         })
     }
+
+    /// The same target with one more request header (e.g. `x-api-key`).
+    pub fn with_header(mut self, name: &str, value: &str) -> Target {
+        // The request ends with the blank line; the header goes before it.
+        let end = self.request.len().saturating_sub(2);
+        let line = format!("{name}: {value}\r\n");
+        self.request.splice(end..end, line.into_bytes());
+        self
+    }
 }
 
 /// A complete response at the front of a buffer.
@@ -202,6 +211,12 @@ mod tests {
         assert_eq!(t.addr.port(), 80);
         assert!(Target::parse("https://x/").is_err());
         assert!(Target::parse("http:///").is_err());
+        let k = Target::parse("http://127.0.0.1:1/k")
+            .unwrap()
+            .with_header("x-api-key", "abc");
+        assert!(k
+            .request
+            .ends_with(b"User-Agent: tollgate-bench\r\nx-api-key: abc\r\n\r\n"));
     }
 
     #[test]

@@ -9,9 +9,13 @@
 //! - [`http`]: request bytes and response framing;
 //! - [`client`]: the generator threads (the only part that does network I/O);
 //! - [`limit`]: the bare monoio responder ("hardware limit");
-//! - [`compare`]: starts the contestants on loopback and measures them in turn.
+//! - [`compare`]: starts the contestants on loopback and measures them in turn;
+//! - [`cluster`]: scenarios on a local multi-node cluster with a usage-plan limit, judged by
+//!   [`accuracy`] (pure).
 
+pub mod accuracy;
 pub mod client;
+pub mod cluster;
 pub mod compare;
 pub mod http;
 pub mod limit;

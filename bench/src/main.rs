@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use tollgate_bench::client::{self, LoadConfig};
+use tollgate_bench::cluster::{self, ClusterOpts, Scenario};
 use tollgate_bench::compare::{self, CompareOpts};
 use tollgate_bench::http::Target;
 use tollgate_bench::report::Report;
@@ -30,6 +31,9 @@ enum Cmd {
     Run(RunArgs),
     /// Start Tollgate, nginx and a bare responder on loopback and measure them in turn.
     Compare(CompareArgs),
+    /// Start a local Tollgate cluster and measure a usage-plan limit across its nodes:
+    /// accuracy (spread, then all on one node), quota overshoot, a 10× spike.
+    Cluster(ClusterArgs),
     /// The bare monoio HTTP responder ("hardware limit"); runs until killed.
     #[command(hide = true)]
     LimitServer {
@@ -153,11 +157,68 @@ struct CompareArgs {
     svg_dir: Option<PathBuf>,
 }
 
+#[derive(Args)]
+struct ClusterArgs {
+    /// The tollgate binary (default: next to this one, target/<profile>/tollgate).
+    #[arg(long)]
+    tollgate: Option<PathBuf>,
+    /// Scenarios, in order.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "accuracy,quota,spike"
+    )]
+    scenarios: Vec<Scenario>,
+    /// Nodes.
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// Data-plane workers per node.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// The usage plan's rate limit R, requests per second.
+    #[arg(long, default_value_t = 1000.0)]
+    rate: f64,
+    /// The usage plan's burst limit.
+    #[arg(long, default_value_t = 100)]
+    burst: u32,
+    /// Accuracy: offered load as a multiple of R.
+    #[arg(long, default_value_t = 10.0)]
+    overload: f64,
+    /// Accuracy: seconds spread over every node, then as many all on node 1.
+    #[arg(long, default_value_t = 10.0)]
+    phase_secs: f64,
+    /// Quota scenario: requests per day.
+    #[arg(long, default_value_t = 5000)]
+    quota: u64,
+    /// Quota scenario: offered rate, requests per second.
+    #[arg(long, default_value_t = 2000.0)]
+    quota_rate: f64,
+    /// Spike scenario: seconds steady (at R/2) before the spike.
+    #[arg(long, default_value_t = 5.0)]
+    before: f64,
+    /// Spike scenario: seconds of spike.
+    #[arg(long, default_value_t = 10.0)]
+    spike: f64,
+    /// Spike scenario: seconds steady after the spike.
+    #[arg(long, default_value_t = 5.0)]
+    after: f64,
+    /// Spike scenario: multiplier over the steady rate.
+    #[arg(long, default_value_t = 10.0)]
+    mult: f64,
+    #[command(flatten)]
+    gen: GenArgs,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Run(a) => run(a),
         Cmd::Compare(a) => compare_cmd(a),
+        Cmd::Cluster(a) => cluster_cmd(a),
         Cmd::LimitServer { listen, workers } => {
             tollgate_bench::limit::serve(listen, workers, &[]).map_err(|e| e.to_string())
         }
@@ -240,4 +301,28 @@ fn compare_cmd(a: CompareArgs) -> Result<(), String> {
         svg_dir: a.svg_dir,
     };
     compare::run(&o).map(|_| ()).map_err(|e| e.to_string())
+}
+
+fn cluster_cmd(a: ClusterArgs) -> Result<(), String> {
+    if a.nodes == 0 || a.rate <= 0.0 || a.overload <= 0.0 || a.quota_rate <= 0.0 {
+        return Err("--nodes, --rate, --overload and --quota-rate must be positive".into());
+    }
+    let o = ClusterOpts {
+        tollgate: a.tollgate,
+        nodes: a.nodes,
+        workers: a.workers.max(1),
+        rate: a.rate,
+        burst: a.burst,
+        overload: a.overload,
+        phase_secs: a.phase_secs,
+        quota: a.quota,
+        quota_rate: a.quota_rate,
+        spike: (a.before, a.spike, a.after),
+        spike_mult: a.mult,
+        scenarios: a.scenarios,
+        connections: a.gen.connections,
+        threads: a.gen.threads.unwrap_or(1),
+        json: a.json,
+    };
+    cluster::run(&o).map(|_| ()).map_err(|e| e.to_string())
 }

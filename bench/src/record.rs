@@ -24,6 +24,9 @@ pub struct Stats {
     pub corrected: Histogram<u64>,
     /// Latency from the time each request was actually written, ns.
     pub uncorrected: Histogram<u64>,
+    /// Corrected latency of the 2xx responses alone (the admitted requests, when a limit
+    /// refuses others), ns.
+    pub admitted: Histogram<u64>,
     /// Requests due.
     pub offered: u64,
     /// Responses that arrived in this slice (by arrival time).
@@ -43,6 +46,7 @@ impl Default for Stats {
         Stats {
             corrected: new_histogram(),
             uncorrected: new_histogram(),
+            admitted: new_histogram(),
             offered: 0,
             arrived: 0,
             status: BTreeMap::new(),
@@ -59,6 +63,7 @@ impl Stats {
         // Both histograms have the same bounds, so adding cannot fail.
         let _ = self.corrected.add(&other.corrected);
         let _ = self.uncorrected.add(&other.uncorrected);
+        let _ = self.admitted.add(&other.admitted);
         self.offered += other.offered;
         self.arrived += other.arrived;
         for (k, v) in &other.status {
@@ -98,7 +103,12 @@ pub struct Recorder {
     pub phases: Vec<Stats>,
     /// The whole run.
     pub total: Stats,
+    /// 2xx responses per [`TICK_NS`] of due time (index = tick), for fine-grained rates.
+    pub ok_ticks: Vec<u64>,
 }
+
+/// The slice of time [`Recorder::ok_ticks`] counts in: 100 ms.
+pub const TICK_NS: u64 = 100_000_000;
 
 impl Recorder {
     /// A recorder for a run of `schedule`.
@@ -112,6 +122,7 @@ impl Recorder {
             seconds: Vec::new(),
             phases: schedule.phases().iter().map(|_| Stats::default()).collect(),
             total: Stats::default(),
+            ok_ticks: Vec::new(),
         }
     }
 
@@ -148,6 +159,9 @@ impl Recorder {
                 let u = end_ns.saturating_sub(sent_ns).clamp(1, MAX_LATENCY_NS);
                 s.corrected.saturating_record(c);
                 s.uncorrected.saturating_record(u);
+                if (200..300).contains(&code) {
+                    s.admitted.saturating_record(c);
+                }
                 *s.status.entry(code).or_default() += 1;
             }
             Outcome::Error => s.errors += 1,
@@ -157,6 +171,13 @@ impl Recorder {
         apply(self.second(due_ns));
         apply(&mut self.phases[p]);
         apply(&mut self.total);
+        if matches!(outcome, Outcome::Response(code) if (200..300).contains(&code)) {
+            let t = (due_ns / TICK_NS) as usize;
+            if self.ok_ticks.len() <= t {
+                self.ok_ticks.resize(t + 1, 0);
+            }
+            self.ok_ticks[t] += 1;
+        }
         if let Outcome::Response(_) = outcome {
             self.second(end_ns).arrived += 1;
             let pe = self.phase_of(end_ns);
@@ -180,6 +201,12 @@ impl Recorder {
             a.merge(b);
         }
         self.total.merge(&other.total);
+        if self.ok_ticks.len() < other.ok_ticks.len() {
+            self.ok_ticks.resize(other.ok_ticks.len(), 0);
+        }
+        for (a, b) in self.ok_ticks.iter_mut().zip(&other.ok_ticks) {
+            *a += b;
+        }
     }
 }
 
@@ -224,6 +251,9 @@ mod tests {
         );
         assert!(r.phases[0].uncorrected.max() < 901_000_000);
         assert_eq!(r.phases[2].status[&429], 1);
+        // Only the 2xx answer is admitted: due at 0.5 s, tick 5.
+        assert_eq!(r.total.admitted.len(), 1);
+        assert_eq!(r.ok_ticks, vec![0, 0, 0, 0, 0, 1]);
         assert_eq!(r.phases[2].timeouts, 1);
         assert_eq!(r.total.responses(), 2);
 
@@ -233,5 +263,6 @@ mod tests {
         assert_eq!(m.total.offered, 6);
         assert_eq!(m.total.corrected.len(), 4);
         assert_eq!(m.seconds[2].timeouts, 2);
+        assert_eq!(m.ok_ticks[5], 2);
     }
 }

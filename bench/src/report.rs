@@ -28,6 +28,8 @@ pub struct Row {
     pub corrected_us: Percentiles,
     /// Uncorrected latency percentiles (from the actual send), µs.
     pub uncorrected_us: Percentiles,
+    /// Corrected latency percentiles of the 2xx responses alone, µs.
+    pub admitted_us: Percentiles,
     /// Responses with a 2xx status.
     pub status_2xx: u64,
     /// Responses with status 429.
@@ -86,6 +88,7 @@ impl Row {
             responses: s.responses(),
             corrected_us: Percentiles::of(&s.corrected),
             uncorrected_us: Percentiles::of(&s.uncorrected),
+            admitted_us: Percentiles::of(&s.admitted),
             status_2xx: s.status.range(200..300).map(|(_, v)| v).sum(),
             status_429: s.status.get(&429).copied().unwrap_or(0),
             status: s.status.clone(),

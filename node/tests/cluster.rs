@@ -644,7 +644,10 @@ fn a_plan_throttle_is_split_across_nodes_by_demand() {
     // Spread: 200/s on each node for 3 s; judged over the last 2 s.
     let spread = run(nodes.iter().map(|n| n.data).collect(), 200.0, 3);
     let spread_rate = admitted_between(&spread, 1.0, 3.0);
-    let other = spread.iter().filter(|(_, s)| *s != 200 && *s != 429).count();
+    let other = spread
+        .iter()
+        .filter(|(_, s)| *s != 200 && *s != 429)
+        .count();
     assert_eq!(other, 0, "only 200 and 429 expected");
     // Shifted: 600/s all on node 1 for 3 s; judged over its last 2 s.
     let t0 = epoch.elapsed().as_secs_f64();
