@@ -88,6 +88,9 @@ pub struct AccuracyResult {
     pub spread: WindowVerdict,
     /// All on one node, after its first second.
     pub shifted: WindowVerdict,
+    /// Share of answers that were 429, spread and shifted (at an offered load under R this
+    /// should be close to 0).
+    pub refused: (f64, f64),
     /// From the shift until every 300 ms window admits ≥ 95% of R.
     pub converged_after_ms: Option<u64>,
     /// Most admitted in any 1 s window (both phases), and the bound.
@@ -396,6 +399,10 @@ fn accuracy_run(o: &ClusterOpts, c: &LocalCluster) -> io::Result<AccuracyResult>
         t.resize(phase_ticks, 0);
         t
     };
+    let refused = |r: &Recorder| {
+        r.total.status.get(&429).copied().unwrap_or(0) as f64 / r.total.responses().max(1) as f64
+    };
+    let refused = (refused(&spread), refused(&shifted));
     let (a, b) = (fit(spread.ok_ticks), fit(shifted.ok_ticks));
     let mut ticks = a.clone();
     ticks.extend(&b);
@@ -405,6 +412,7 @@ fn accuracy_run(o: &ClusterOpts, c: &LocalCluster) -> io::Result<AccuracyResult>
         offered,
         spread: accuracy::judge_windows(&a, o.rate, 1, 0.05),
         shifted: accuracy::judge_windows(&b, o.rate, 1, 0.05),
+        refused,
         converged_after_ms: accuracy::converged_after_ms(&b, o.rate, 0.95),
         max_1s: accuracy::max_in_window(&ticks, 10),
         bound_1s: accuracy::window_bound(o.rate, f64::from(o.burst), 1.0, REPORT_S),
@@ -617,6 +625,11 @@ pub fn accuracy_table(a: &AccuracyResult) -> String {
     );
     s += &verdict_line("spread over all nodes", &a.spread);
     s += &verdict_line("all on one node", &a.shifted);
+    s += &format!(
+        "429 answers: {:.3}% spread, {:.3}% on one node\n",
+        a.refused.0 * 100.0,
+        a.refused.1 * 100.0
+    );
     s += &format!(
         "converged after the shift (every 300 ms window ≥ 95% of R): {}\n",
         a.converged_after_ms

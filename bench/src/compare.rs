@@ -1,7 +1,9 @@
 //! `tollgate-bench compare`: starts the contestants on loopback and measures them in turn with
 //! the same open-loop load, for each worker count: the bare monoio responder (the "hardware
 //! limit", also the proxies' upstream), nginx `return 200`, the Tollgate MOCK route, nginx
-//! `proxy_pass` (keep-alive pool) and the Tollgate HTTP_PROXY route.
+//! `proxy_pass` (keep-alive pool) and the Tollgate HTTP_PROXY route. A third Tollgate route,
+//! `/keyed`, is the MOCK route behind an API key and a usage-plan throttle (set high enough
+//! never to refuse), so the price of key lookup and admission shows beside the plain MOCK.
 
 use crate::client::{self, LoadConfig};
 use crate::http::Target;
@@ -260,7 +262,11 @@ pub(crate) fn admin(
     Ok(a.json())
 }
 
-/// Configures a REST API with a MOCK route `/mock` and an HTTP_PROXY route `/proxy` to
+/// The API key the `/keyed` route wants.
+pub const BENCH_KEY: &str = "tollgate-bench-key-0123456789abcdef";
+
+/// Configures a REST API with a MOCK route `/mock`, the same MOCK behind an API key and a
+/// usage-plan throttle at `/keyed` (key [`BENCH_KEY`]), and an HTTP_PROXY route `/proxy` to
 /// `upstream`, deploys it to stage `prod`, and returns the invoke URL prefix.
 pub fn configure_tollgate(
     admin_addr: SocketAddr,
@@ -282,7 +288,7 @@ pub fn configure_tollgate(
     };
     let id = field(&api, "id")?;
     let root = field(&api, "rootResourceId")?;
-    for part in ["mock", "proxy"] {
+    for part in ["mock", "keyed", "proxy"] {
         let r = admin(
             admin_addr,
             creds,
@@ -297,9 +303,9 @@ pub fn configure_tollgate(
             creds,
             "PUT",
             &m,
-            serde_json::json!({"authorizationType": "NONE"}),
+            serde_json::json!({"authorizationType": "NONE", "apiKeyRequired": part == "keyed"}),
         )?;
-        if part == "mock" {
+        if part != "proxy" {
             admin(
                 admin_addr,
                 creds,
@@ -338,12 +344,39 @@ pub fn configure_tollgate(
         &format!("/restapis/{id}/deployments"),
         serde_json::json!({"stageName": "prod"}),
     )?;
+    // The key and a plan whose throttle never refuses at bench rates: every request pays for
+    // the key lookup and the plan's bucket.
+    let key = admin(
+        admin_addr,
+        creds,
+        "POST",
+        "/apikeys",
+        serde_json::json!({"name": "bench", "value": BENCH_KEY, "enabled": true}),
+    )?;
+    let plan = admin(
+        admin_addr,
+        creds,
+        "POST",
+        "/usageplans",
+        serde_json::json!({"name": "bench", "apiStages": [{"apiId": id, "stage": "prod"}],
+            "throttle": {"rateLimit": 1e9, "burstLimit": 1_000_000_000}}),
+    )?;
+    admin(
+        admin_addr,
+        creds,
+        "POST",
+        &format!("/usageplans/{}/keys", field(&plan, "id")?),
+        serde_json::json!({"keyId": field(&key, "id")?, "keyType": "API_KEY"}),
+    )?;
     let prefix = format!("http://{data}/restapis/{id}/prod/_user_request_");
     // Wait until the data plane serves the deployment.
     let t = Target::parse(&format!("{prefix}/mock")).map_err(io::Error::other)?;
+    let k = Target::parse(&format!("{prefix}/keyed"))
+        .map_err(io::Error::other)?
+        .with_header("x-api-key", BENCH_KEY);
     let until = Instant::now() + Duration::from_secs(10);
     loop {
-        if get_status(&t).ok() == Some(200) {
+        if get_status(&t).ok() == Some(200) && get_status(&k).ok() == Some(200) {
             return Ok(prefix);
         }
         if Instant::now() > until {
@@ -382,6 +415,8 @@ struct Contestant {
     name: &'static str,
     group: &'static str,
     url: String,
+    /// Extra request header.
+    header: Option<(&'static str, &'static str)>,
     pid: u32,
 }
 
@@ -437,6 +472,7 @@ pub fn run(o: &CompareOpts) -> io::Result<Vec<Summary>> {
             name: "limit (bare monoio)",
             group: "direct",
             url: format!("http://127.0.0.1:{up}/"),
+            header: None,
             pid: p.child.id(),
         }];
         procs.push(p);
@@ -485,6 +521,7 @@ pub fn run(o: &CompareOpts) -> io::Result<Vec<Summary>> {
                 name: "nginx return 200",
                 group: "direct",
                 url: format!("http://127.0.0.1:{nret}/"),
+                header: None,
                 pid,
             });
         }
@@ -492,6 +529,14 @@ pub fn run(o: &CompareOpts) -> io::Result<Vec<Summary>> {
             name: "tollgate MOCK",
             group: "direct",
             url: format!("{prefix}/mock"),
+            header: None,
+            pid: tpid,
+        });
+        contestants.push(Contestant {
+            name: "tollgate MOCK+key",
+            group: "direct",
+            url: format!("{prefix}/keyed"),
+            header: Some(("x-api-key", BENCH_KEY)),
             pid: tpid,
         });
         if let Some(pid) = nginx_pid {
@@ -499,6 +544,7 @@ pub fn run(o: &CompareOpts) -> io::Result<Vec<Summary>> {
                 name: "nginx proxy_pass",
                 group: "proxy",
                 url: format!("http://127.0.0.1:{nproxy}/"),
+                header: None,
                 pid,
             });
         }
@@ -506,6 +552,7 @@ pub fn run(o: &CompareOpts) -> io::Result<Vec<Summary>> {
             name: "tollgate HTTP_PROXY",
             group: "proxy",
             url: format!("{prefix}/proxy"),
+            header: None,
             pid: tpid,
         });
         eprintln!(
@@ -516,7 +563,10 @@ pub fn run(o: &CompareOpts) -> io::Result<Vec<Summary>> {
         );
         let mut results = Vec::new();
         for c in &contestants {
-            let target = Target::parse(&c.url).map_err(io::Error::other)?;
+            let mut target = Target::parse(&c.url).map_err(io::Error::other)?;
+            if let Some((name, value)) = c.header {
+                target = target.with_header(name, value);
+            }
             let cfg = |schedule: &Schedule, progress: bool| LoadConfig {
                 targets: vec![target.clone()],
                 schedule: schedule.clone(),
@@ -652,6 +702,8 @@ pub fn summary_table(w: usize, rs: &[Summary]) -> String {
         );
     };
     ratio(&mut o, "tollgate MOCK", "nginx return 200");
+    ratio(&mut o, "tollgate MOCK+key", "nginx return 200");
+    ratio(&mut o, "tollgate MOCK+key", "tollgate MOCK");
     ratio(&mut o, "tollgate MOCK", "limit (bare monoio)");
     ratio(&mut o, "nginx return 200", "limit (bare monoio)");
     ratio(&mut o, "tollgate HTTP_PROXY", "nginx proxy_pass");

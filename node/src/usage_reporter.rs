@@ -16,7 +16,7 @@ use crate::dataplane::usage::UsageBatch;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tollgate_consensus::Replica;
 use tollgate_proto::{Command, LimitDemand, UsageDelta};
 
@@ -30,10 +30,13 @@ struct Waiting {
     demand: BTreeMap<u64, u64>,
     /// Limits with demand in the last report sent.
     reported: BTreeSet<u64>,
+    /// Per worker, the time its batches since the last report cover.
+    covered: BTreeMap<usize, Duration>,
 }
 
 impl Waiting {
     fn add(&mut self, batch: UsageBatch) {
+        *self.covered.entry(batch.worker).or_default() += batch.span;
         for (key, n) in batch.usage {
             *self.usage.entry(key).or_insert(0) += n;
         }
@@ -42,10 +45,17 @@ impl Waiting {
         }
     }
 
-    /// The usage and (when `with_demand`) demand of the next report, or `None` when there is
-    /// nothing to say. Demand that is not sent is dropped: it is only ever about now.
-    fn take(&mut self, with_demand: bool) -> Option<(Vec<UsageDelta>, Vec<LimitDemand>)> {
+    /// The usage and (when `with_demand`) demand of the next report with the time the demand
+    /// covers, or `None` when there is nothing to say. Demand that is not sent is dropped: it
+    /// is only ever about now. The time covered is the longest any worker's batches cover
+    /// (workers flush in step), so the rate is exact however the flushes fall in the report
+    /// interval.
+    fn take(&mut self, with_demand: bool) -> Option<(Vec<UsageDelta>, Vec<LimitDemand>, Duration)> {
         let demand = std::mem::take(&mut self.demand);
+        let covered = std::mem::take(&mut self.covered)
+            .into_values()
+            .max()
+            .unwrap_or(REPORT_EVERY);
         let mut out = Vec::new();
         if with_demand {
             for (&limit_id, &requests) in &demand {
@@ -73,7 +83,7 @@ impl Waiting {
                 count,
             })
             .collect();
-        Some((usage, out))
+        Some((usage, out, covered))
     }
 }
 
@@ -93,7 +103,6 @@ pub async fn run(node: Replica, rx: Receiver<UsageBatch>, limits: Arc<ClusterLim
         .unwrap_or(0);
     let mut waiting = Waiting::default();
     let mut pending: Option<Command> = None;
-    let mut since = Instant::now();
     let mut tick = tokio::time::interval(REPORT_EVERY);
     loop {
         tick.tick().await;
@@ -104,13 +113,11 @@ pub async fn run(node: Replica, rx: Receiver<UsageBatch>, limits: Arc<ClusterLim
             waiting.add(batch);
         }
         if pending.is_none() {
-            if let Some((deltas, demand)) = waiting.take(members > 1) {
+            if let Some((deltas, demand, covered)) = waiting.take(members > 1) {
                 seq += 1;
-                let now = Instant::now();
-                let interval_ms = u32::try_from(now.duration_since(since).as_millis())
+                let interval_ms = u32::try_from(covered.as_millis())
                     .unwrap_or(u32::MAX)
                     .max(1);
-                since = now;
                 pending = Some(Command::ReportLoad {
                     node_id,
                     seq,
@@ -119,8 +126,6 @@ pub async fn run(node: Replica, rx: Receiver<UsageBatch>, limits: Arc<ClusterLim
                     interval_ms,
                     demand,
                 });
-            } else {
-                since = Instant::now();
             }
         }
         if let Some(cmd) = &pending {
@@ -138,6 +143,8 @@ mod tests {
 
     fn batch(usage: &[(&str, u64)], demand: &[(u64, u64)]) -> UsageBatch {
         UsageBatch {
+            worker: 0,
+            span: Duration::from_millis(100),
             usage: usage.iter().map(|(k, n)| ((*k).into(), *n)).collect(),
             demand: demand.to_vec(),
         }
@@ -148,8 +155,9 @@ mod tests {
         let mut w = Waiting::default();
         w.add(batch(&[("k1", 2)], &[(7, 10)]));
         w.add(batch(&[("k1", 3), ("k2", 1)], &[(7, 5), (8, 1)]));
-        let (usage, demand) = w.take(true).unwrap();
+        let (usage, demand, covered) = w.take(true).unwrap();
         assert_eq!(usage.iter().map(|d| d.count).sum::<u64>(), 6);
+        assert_eq!(covered, Duration::from_millis(200));
         assert_eq!(
             demand,
             vec![
@@ -165,7 +173,7 @@ mod tests {
         );
         // Limit 8 goes quiet: reported once as 0, then no more.
         w.add(batch(&[], &[(7, 4)]));
-        let (usage, demand) = w.take(true).unwrap();
+        let (usage, demand, _) = w.take(true).unwrap();
         assert!(usage.is_empty());
         assert_eq!(demand.len(), 2);
         assert_eq!(demand[1].requests, 0);
@@ -177,12 +185,27 @@ mod tests {
     }
 
     #[test]
+    fn the_time_covered_is_that_of_one_worker() {
+        let mut w = Waiting::default();
+        for worker in 0..2 {
+            for _ in 0..3 {
+                let mut b = batch(&[], &[(7, 100)]);
+                b.worker = worker;
+                w.add(b);
+            }
+        }
+        let (_, demand, covered) = w.take(true).unwrap();
+        // 600 requests over 300 ms on the node: 2000/s.
+        assert_eq!((demand[0].requests, covered), (600, Duration::from_millis(300)));
+    }
+
+    #[test]
     fn a_lone_node_reports_usage_only() {
         let mut w = Waiting::default();
         w.add(batch(&[], &[(7, 10)]));
         assert!(w.take(false).is_none());
         w.add(batch(&[("k", 1)], &[(7, 10)]));
-        let (usage, demand) = w.take(false).unwrap();
+        let (usage, demand, _) = w.take(false).unwrap();
         assert_eq!((usage.len(), demand.len()), (1, 0));
     }
 }

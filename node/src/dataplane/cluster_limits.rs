@@ -14,6 +14,8 @@
 //! is applied.
 
 use super::limiter::cluster_share;
+#[cfg(test)]
+use super::limiter::CLUSTER_FLOOR;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -27,6 +29,10 @@ pub const DEMAND_SLOTS: usize = 64;
 /// member that stopped reporting while others go on is taken to be gone, and its share
 /// returns). While no report arrives from anyone (no leader), the last shares hold.
 pub const DEMAND_TTL: Duration = Duration::from_secs(1);
+
+/// The rate to register a limit without one (a quota) under: its shares then follow demand
+/// alone (see [`cluster_share`]).
+pub const SPLIT_BY_DEMAND: f64 = f64::MIN_POSITIVE;
 
 /// One worker's demand report for a limit, alone on its cache line.
 #[derive(Debug, Default)]
@@ -326,6 +332,20 @@ mod tests {
         c.apply_report(1, 1000, &[report(7, 500)], later);
         c.refresh();
         assert!(state.node_share() > 0.98, "{}", state.node_share());
+    }
+
+    #[test]
+    fn a_quota_is_split_by_demand_alone() {
+        let c = ClusterLimits::new(1);
+        c.set_members(2);
+        let q = c.limit(9, SPLIT_BY_DEMAND);
+        assert!((q.node_share() - 0.5).abs() < 1e-9);
+        let t0 = Instant::now();
+        // Even a trickle is "over" a quota's rate: the split is proportional (with the floor).
+        c.apply_report(1, 1000, &[report(9, 3)], t0);
+        c.apply_report(2, 1000, &[report(9, 1)], t0);
+        let want = CLUSTER_FLOOR / 2.0 + (1.0 - CLUSTER_FLOOR) * 0.75;
+        assert!((q.node_share() - want).abs() < 1e-9, "{}", q.node_share());
     }
 
     #[test]

@@ -97,11 +97,18 @@ pub async fn handle(
                 return error(out, 429, b"TooManyRequestsException", "Too Many Requests");
             }
         }
-        // The quota: what the ledger left at compile time, less what this node served since
-        // and has not seen committed (every request of a quota-bearing key counts there).
+        // The quota: this node's share of what the ledger left at compile time, against what
+        // it served and has not seen committed (every request of a quota-bearing key counts).
+        if let Some(q) = &plan.quota {
+            limits.note_demand(q.id);
+        }
         if let Some(pending) = entry.quota_pending.as_deref() {
             let used = pending.fetch_add(1, Ordering::Relaxed);
-            if plan.quota_remaining.is_some_and(|r| used as i64 >= r) {
+            if plan
+                .quota
+                .as_ref()
+                .is_some_and(|q| used as f64 >= q.allowance())
+            {
                 pending.fetch_sub(1, Ordering::Relaxed);
                 return error(out, 429, b"LimitExceededException", "Limit Exceeded");
             }

@@ -5,7 +5,7 @@
 //! substituted into integration URIs, MOCK answers are rendered to bytes, upstream addresses are
 //! parsed, and each stage's resource tree becomes an index-based trie for the matcher.
 
-use super::cluster_limits::{ClusterLimits, LimitState};
+use super::cluster_limits::{ClusterLimits, LimitState, SPLIT_BY_DEMAND};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -98,9 +98,33 @@ pub struct KeyStage {
     pub method_throttles: Vec<(Box<str>, ThrottleSpec)>,
     /// The plan's per-key limit.
     pub throttle: Option<ThrottleSpec>,
-    /// Requests the usage ledger left in the quota period when this table was compiled, if
-    /// the plan has a quota; the key's `quota_pending` count is what this node used since.
-    pub quota_remaining: Option<i64>,
+    /// The plan's quota, if it has one.
+    pub quota: Option<QuotaSpec>,
+}
+
+/// A usage plan's quota for one key, as this node enforces it.
+///
+/// The ledger's remaining requests are split among the nodes like a rate limit, by the demand
+/// each reports for the quota: a node admits while the key's requests it has not yet seen
+/// committed stay under its share of what the ledger had left when this table was compiled.
+/// As usage commits, the table is recompiled and each node's part is taken of the smaller
+/// remainder, so the cluster stops close to the quota instead of overshooting it by the
+/// traffic of one report interval (see `docs/LIMITS.md`).
+#[derive(Debug)]
+pub struct QuotaSpec {
+    /// Identifies the quota (plan, key) for demand reports.
+    pub id: u64,
+    /// Requests the usage ledger left in the quota period when this table was compiled.
+    pub remaining: i64,
+    /// This node's share of the quota (its demand exchange is unused: quotas are node-wide).
+    pub state: Arc<LimitState>,
+}
+
+impl QuotaSpec {
+    /// How many uncommitted requests of the key this node may have admitted.
+    pub fn allowance(&self) -> f64 {
+        self.remaining as f64 * self.state.node_share()
+    }
 }
 
 /// Builds the key table from the registry; `day` is today's UTC day number (for quotas).
@@ -145,7 +169,16 @@ pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTabl
                         })
                         .collect(),
                     throttle: plan.throttle.as_ref().map(|t| spec("*", t)),
-                    quota_remaining: reg.remaining_quota(&plan.id, &key.id, day),
+                    quota: reg
+                        .remaining_quota(&plan.id, &key.id, day)
+                        .map(|remaining| {
+                            let id = fnv64(&[plan.id.as_bytes(), key.id.as_bytes(), b"quota"]);
+                            QuotaSpec {
+                                id,
+                                remaining,
+                                state: limits.limit(id, SPLIT_BY_DEMAND),
+                            }
+                        }),
                 });
             }
         }

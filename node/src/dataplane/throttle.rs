@@ -31,6 +31,9 @@ pub fn now_ns() -> u64 {
 struct Local {
     bucket: Bucket,
     window: u64,
+    /// Requests since the last [`WorkerLimits::take_demand`] (counted per request, so that
+    /// the node's reports are exact for the time they cover).
+    unreported: u64,
 }
 
 /// Hashes a limit id, which is already a 64-bit hash: used as is.
@@ -58,7 +61,7 @@ pub struct WorkerLimits {
     index: usize,
     workers: usize,
     limits: IdMap<Local>,
-    /// Demand per limit since the last [`WorkerLimits::take_demand`].
+    /// Demand per bucket-less limit (quotas) since the last [`WorkerLimits::take_demand`].
     demand: IdMap<u64>,
 }
 
@@ -76,10 +79,21 @@ impl WorkerLimits {
         }
     }
 
+    /// Counts a request's demand for a limit that has no bucket here (a quota).
+    pub fn note_demand(&mut self, id: u64) {
+        *self.demand.entry(id).or_insert(0) += 1;
+    }
+
     /// The demand counted per limit (limit id, requests) since the last call, for the node's
-    /// report to the cluster. A limit's demand is counted when its interval closes.
+    /// report to the cluster.
     pub fn take_demand(&mut self) -> Vec<(u64, u64)> {
-        self.demand.drain().collect()
+        let mut out: Vec<(u64, u64)> = self.demand.drain().collect();
+        for (id, l) in &mut self.limits {
+            if l.unreported > 0 {
+                out.push((*id, std::mem::take(&mut l.unreported)));
+            }
+        }
+        out
     }
 
     /// Whether a request under `spec` may pass now (and takes a token if so).
@@ -91,13 +105,14 @@ impl WorkerLimits {
             Local {
                 bucket: Bucket::new(spec.rate * node / n, spec.burst * node / n, now_ns),
                 window,
+                unreported: 0,
             }
         });
+        local.unreported += 1;
         if window > local.window {
             let idle = window > local.window + 1;
             local.window = window;
             let mine = local.bucket.take_demand().min(DEMAND_MASK);
-            *self.demand.entry(spec.id).or_insert(0) += mine;
             let slots = &spec.state.demand;
             slots[self.index % DEMAND_SLOTS]
                 .0
@@ -229,7 +244,7 @@ mod tests {
         // 1 s at 10 kHz: about node_share × (rate + burst), far below the limit's 1000.
         assert!(admitted <= 30, "{admitted}");
         let demand: u64 = w.take_demand().into_iter().map(|(_, n)| n).sum();
-        assert_eq!(demand, 9000, "nine closed intervals of 1000 requests");
+        assert_eq!(demand, 10_000, "every request counts");
         assert!(w.take_demand().is_empty());
     }
 }

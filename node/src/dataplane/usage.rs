@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::mpsc::Sender;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often a worker hands its counts to the control thread.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
@@ -13,6 +13,10 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// What a worker hands the control thread every [`FLUSH_EVERY`].
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct UsageBatch {
+    /// The worker that counted it.
+    pub worker: usize,
+    /// The time the counts cover (since the worker's previous flush, sent or not).
+    pub span: Duration,
     /// Requests served per API key id.
     pub usage: Vec<(Box<str>, u64)>,
     /// Requests that asked for each rate limit (limit id, requests), admitted or not.
@@ -21,16 +25,20 @@ pub struct UsageBatch {
 
 /// One worker's counters.
 pub struct UsageCounters {
+    worker: usize,
     unflushed: HashMap<Box<str>, u64>,
     sink: Option<Sender<UsageBatch>>,
+    last_flush: Instant,
 }
 
 impl UsageCounters {
-    /// Counters that flush into `sink` (none: counted for quotas only).
-    pub fn new(sink: Option<Sender<UsageBatch>>) -> Self {
+    /// Counters of worker `worker` that flush into `sink` (none: counted for quotas only).
+    pub fn new(worker: usize, sink: Option<Sender<UsageBatch>>) -> Self {
         UsageCounters {
+            worker,
             unflushed: HashMap::new(),
             sink,
+            last_flush: Instant::now(),
         }
     }
 
@@ -46,10 +54,15 @@ impl UsageCounters {
 
     /// Hands the counts so far, and the limits' `demand`, to the control thread.
     pub fn flush(&mut self, demand: Vec<(u64, u64)>) {
+        let now = Instant::now();
+        let span = now.duration_since(self.last_flush);
+        self.last_flush = now;
         if self.unflushed.is_empty() && demand.is_empty() {
             return;
         }
         let batch = UsageBatch {
+            worker: self.worker,
+            span,
             usage: self.unflushed.drain().collect(),
             demand,
         };
@@ -66,16 +79,14 @@ mod tests {
     #[test]
     fn counts_flush_once() {
         let (tx, rx) = std::sync::mpsc::channel();
-        let mut c = UsageCounters::new(Some(tx));
+        let mut c = UsageCounters::new(3, Some(tx));
         c.record("k");
         c.record("k");
         c.flush(vec![(7, 30)]);
+        let b = rx.try_recv().unwrap();
         assert_eq!(
-            rx.try_recv().unwrap(),
-            UsageBatch {
-                usage: vec![("k".into(), 2)],
-                demand: vec![(7, 30)]
-            }
+            (b.worker, b.usage, b.demand),
+            (3, vec![("k".into(), 2)], vec![(7, 30)])
         );
         c.flush(Vec::new());
         assert!(rx.try_recv().is_err());

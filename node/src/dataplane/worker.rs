@@ -129,7 +129,7 @@ pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<Dat
         let routes = routes.clone();
         let timeouts = cfg.timeouts;
         let limits = super::throttle::WorkerLimits::new(i, workers);
-        let usage = super::usage::UsageCounters::new(cfg.usage_sink.clone());
+        let usage = super::usage::UsageCounters::new(i, cfg.usage_sink.clone());
         let metrics = cfg.metrics.register();
         let account = account.clone();
         std::thread::Builder::new()
