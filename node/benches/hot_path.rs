@@ -192,5 +192,34 @@ fn bench_admit(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench, bench_admit);
+fn bench_cache(c: &mut Criterion) {
+    use tollgate_node::dataplane::cache::{CachedResponse, WorkerCache};
+    // A worker's cache for one stage holding 10,000 answers of 200 bytes; a hit and a miss.
+    let mut cache = WorkerCache::default();
+    let response = CachedResponse {
+        status: 200,
+        header_block: b"Content-Type: application/json\r\n".to_vec(),
+        body: vec![b'x'; 200],
+    };
+    for i in 0..10_000 {
+        let key = format!("/pets/{i}?color=brown");
+        cache.put(7, 64 << 20, key.as_bytes(), response.clone(), u64::MAX);
+    }
+    c.bench_function("cache lookup hit (10k entries, 22-byte key)", |b| {
+        b.iter(|| {
+            cache
+                .get(7, black_box(b"/pets/4242?color=brown"), 1)
+                .is_some()
+        })
+    });
+    c.bench_function("cache lookup miss (10k entries)", |b| {
+        b.iter(|| {
+            cache
+                .get(7, black_box(b"/pets/99999?color=red"), 1)
+                .is_some()
+        })
+    });
+}
+
+criterion_group!(benches, bench, bench_admit, bench_cache);
 criterion_main!(benches);

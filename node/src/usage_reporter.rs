@@ -196,7 +196,10 @@ mod tests {
         }
         let (_, demand, covered) = w.take(true).unwrap();
         // 600 requests over 300 ms on the node: 2000/s.
-        assert_eq!((demand[0].requests, covered), (600, Duration::from_millis(300)));
+        assert_eq!(
+            (demand[0].requests, covered),
+            (600, Duration::from_millis(300))
+        );
     }
 
     #[test]
