@@ -466,51 +466,15 @@ fn a_disabled_key_is_refused_on_every_node_within_a_second() {
     let refs: Vec<&TestNode> = nodes.iter().collect();
     wait_leader(&refs, None);
     let via = &nodes[1];
-    let api = via.admin_ok("POST", "/restapis", Some(json!({ "name": "keyed" })));
-    let id = api["id"].as_str().unwrap().to_string();
-    let root_res = api["rootResourceId"].as_str().unwrap().to_string();
-    let m = format!("/restapis/{id}/resources/{root_res}/methods/GET");
-    via.admin_ok(
-        "PUT",
-        &m,
-        Some(json!({ "authorizationType": "NONE", "apiKeyRequired": true })),
-    );
-    via.admin_ok(
-        "PUT",
-        &format!("{m}/integration"),
-        Some(json!({ "type": "MOCK" })),
-    );
-    via.admin_ok(
-        "PUT",
-        &format!("{m}/integration/responses/200"),
-        Some(json!({ "responseTemplates": { "application/json": "{}" } })),
-    );
-    via.admin_ok(
-        "POST",
-        &format!("/restapis/{id}/deployments"),
-        Some(json!({ "stageName": "prod" })),
-    );
-    let key = via.admin_ok(
-        "POST",
-        "/apikeys",
-        Some(json!({ "name": "k", "value": "cluster-key-0123456789abcdef", "enabled": true })),
-    );
-    let kid = key["id"].as_str().unwrap();
-    let plan = via.admin_ok(
-        "POST",
-        "/usageplans",
-        Some(json!({ "name": "p", "apiStages": [ { "apiId": id, "stage": "prod" } ] })),
-    );
-    let pid = plan["id"].as_str().unwrap();
-    via.admin_ok(
-        "POST",
-        &format!("/usageplans/{pid}/keys"),
-        Some(json!({ "keyId": kid, "keyType": "API_KEY" })),
-    );
+    let path = keyed_api(via, "cluster-key-0123456789abcdef", json!({}));
+    let kid = via.admin_ok("GET", "/apikeys?nameQuery=k", None)["item"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let call = |n: &TestNode| {
         n.request(
             "GET",
-            &format!("/restapis/{id}/prod/_user_request_/"),
+            &path,
             &[("x-api-key", "cluster-key-0123456789abcdef")],
             b"",
         )

@@ -221,11 +221,15 @@ impl ClusterLimits {
                 per_node.retain(|_, s| s.at + DEMAND_TTL >= newest);
             }
         }
-        g.limits.retain(|_, l| l.state.strong_count() > 0);
-        let live: Vec<u64> = g.limits.keys().copied().collect();
-        g.reports
-            .retain(|id, per_node| !per_node.is_empty() && live.contains(id));
-        g.quota.retain(|_, c| c.strong_count() > 0);
+        let Inner {
+            limits,
+            reports,
+            quota,
+            ..
+        } = &mut *g;
+        limits.retain(|_, l| l.state.strong_count() > 0);
+        reports.retain(|id, per_node| !per_node.is_empty() && limits.contains_key(id));
+        quota.retain(|_, c| c.strong_count() > 0);
         g.reshare_all(self.node_id);
     }
 
