@@ -19,7 +19,7 @@ pub mod wire;
 
 use crate::pki::{ClusterTls, PkiError};
 use crate::{OnApplied, ProposeError};
-use network::{CallError, CallErrorKind, Handler, NetworkFactory, Transport};
+use network::{CallError, CallErrorKind, Handler, NetworkFactory, PeerAddresses, Transport};
 use openraft::error::{
     ChangeMembershipError, CheckIsLeaderError, ClientWriteError, InitializeError,
     InstallSnapshotError, RaftError,
@@ -78,6 +78,9 @@ pub struct RaftConfig {
     pub snapshot_chunk_timeout: Duration,
     /// How long a proposal, read-index or membership call may take, leader changes included.
     pub request_timeout: Duration,
+    /// Addresses to dial peers at instead of their membership addresses (by node id); the
+    /// membership keeps the addresses the nodes advertise. Empty: dial the membership's.
+    pub peer_addresses: BTreeMap<u64, String>,
 }
 
 impl RaftConfig {
@@ -104,6 +107,7 @@ impl RaftConfig {
             snapshot_chunk_size: 1 << 20,
             snapshot_chunk_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
+            peer_addresses: BTreeMap::new(),
         }
     }
 
@@ -207,6 +211,7 @@ struct Inner {
     raft: Raft<TypeConfig>,
     shared: Arc<Shared>,
     transport: Arc<Transport>,
+    peers: Arc<PeerAddresses>,
     request_timeout: Duration,
     server: Mutex<Option<tokio::task::JoinHandle<()>>>,
     reads: Mutex<ReadRounds>,
@@ -276,8 +281,10 @@ impl RaftNode {
         .map_err(|e| ClusterError::Other(format!("state machine open task: {e}")))??;
         let endpoint = bind_endpoint(cfg.listen, &cfg.tls).await?;
         let transport = Transport::new(cfg.node_id, endpoint.clone());
+        let peers = Arc::new(PeerAddresses::new(cfg.peer_addresses.clone()));
         let factory = NetworkFactory {
             transport: transport.clone(),
+            peers: peers.clone(),
         };
         let raft = Raft::new(cfg.node_id, config, factory, log_store, sm)
             .await
@@ -288,6 +295,7 @@ impl RaftNode {
             raft,
             shared,
             transport,
+            peers,
             request_timeout: cfg.request_timeout,
             server: Mutex::new(None),
             reads: Mutex::new(ReadRounds::default()),
@@ -615,7 +623,7 @@ impl Inner {
         m.membership_config
             .membership()
             .get_node(&id)
-            .map(|n| n.addr.clone())
+            .map(|n| self.peers.dial(id, &n.addr).to_string())
     }
 
     async fn call_node(
