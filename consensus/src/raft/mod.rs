@@ -334,6 +334,15 @@ impl RaftNode {
     /// this node afterwards sees it. Retries through leader changes for up to the request
     /// timeout; a retry happens only when the command certainly was not appended.
     pub async fn propose(&self, command: Command) -> Result<ApplyResult, ProposeError> {
+        self.propose_indexed(command).await.map(|(_, r)| r)
+    }
+
+    /// [`RaftNode::propose`], also returning the log index the command was committed at (the
+    /// same on every node: its position in the cluster's one order of commands).
+    pub async fn propose_indexed(
+        &self,
+        command: Command,
+    ) -> Result<(u64, ApplyResult), ProposeError> {
         let inner = &self.inner;
         let deadline = Instant::now() + inner.request_timeout;
         loop {
@@ -346,7 +355,7 @@ impl RaftNode {
                 match tokio::time::timeout(remaining(deadline), write).await {
                     Err(_) => return Err(ProposeError::Timeout),
                     // The leader answers after applying: the local registry has the change.
-                    Ok(Ok(resp)) => return Ok(resp.data),
+                    Ok(Ok(resp)) => return Ok((resp.log_id.index, resp.data)),
                     Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {}
                     Ok(Err(RaftError::APIError(e))) => {
                         return Err(ProposeError::Indeterminate(e.to_string()))
@@ -367,7 +376,7 @@ impl RaftNode {
                                 ClusterError::Stopped => ProposeError::Stopped,
                                 _ => ProposeError::Timeout,
                             })?;
-                        return Ok(result);
+                        return Ok((index, result));
                     }
                     Ok(Response::NotLeader { .. }) => {}
                     Ok(Response::Failed(m)) | Ok(Response::Refused(m)) => {
@@ -398,6 +407,15 @@ impl RaftNode {
     /// briefly and never across an await.
     pub fn read(&self) -> RwLockReadGuard<'_, Registry> {
         self.inner.shared.read()
+    }
+
+    /// Reads the registry as applied on this node together with the index of the last log
+    /// entry applied to it (consistent: no entry is applied while the guard is held). Hold the
+    /// guard briefly and never across an await.
+    pub fn read_applied(&self) -> (RwLockReadGuard<'_, Registry>, u64) {
+        let guard = self.inner.shared.read();
+        let index = *self.inner.shared.applied.borrow();
+        (guard, index)
     }
 
     /// Waits until a read on this node is linearizable: the leader confirms its leadership

@@ -129,10 +129,20 @@ pub async fn dispatch(
     }
 }
 
+tokio::task_local! {
+    /// The log index of the last command the current admin call committed, answered in the
+    /// `x-tollgate-log-index` header (see [`crate::admin::http`]); unset outside a call.
+    pub static COMMITTED_INDEX: std::cell::Cell<Option<u64>>;
+}
+
 /// Proposes `cmd` and waits until it is durable and applied; the state machine's refusal
-/// becomes the matching AWS error.
+/// becomes the matching AWS error. Notes the command's log index for the answer.
 async fn commit(state: &AdminState, cmd: Command) -> Result<(), ApiError> {
-    state.node.propose(cmd).await??;
+    let (index, result) = state.node.propose_indexed(cmd).await?;
+    if let Some(index) = index {
+        let _ = COMMITTED_INDEX.try_with(|c| c.set(Some(c.get().map_or(index, |i| i.max(index)))));
+    }
+    result?;
     Ok(())
 }
 
