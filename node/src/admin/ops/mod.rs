@@ -2,8 +2,13 @@
 //! for it to be durable and applied, and answers with the result read back.
 //!
 //! Writes on this node are serialised by one lock, so that what an operation validated (or
-//! read, to modify and write back whole) is still what the command applies to. Registry read
-//! guards are only ever held inside plain (non-async) functions, never across an `.await`.
+//! read, to modify and write back whole) is still what the command applies to; and before a
+//! write the node catches up with the leader's commit index (a linearizable read), so it never
+//! validates against or rewrites state older than a write already acknowledged anywhere.
+//! (Two writes of one object racing through two different nodes can still both read the same
+//! version; the later in the log wins whole, as a read-modify-write without a version check.)
+//! Registry read guards are only ever held inside plain (non-async) functions, never across an
+//! `.await`.
 
 mod apikeys;
 mod deployments;
@@ -59,7 +64,18 @@ pub async fn dispatch(
 ) -> Result<Reply, ApiError> {
     use Operation as O;
     let _write = if op.is_write() {
-        Some(state.write_lock.lock().await)
+        let guard = state.write_lock.lock().await;
+        // Writes validate against, and many rewrite whole objects from (UpdateStage,
+        // UpdateMethod, …), this node's registry: first apply here everything committed before
+        // the call, so a write acknowledged by another node is not read stale and written back
+        // over (found by tollgate-chaos: an UpdateStage through one node lost the variable an
+        // acknowledged UpdateStage through another had just set).
+        state
+            .node
+            .linearizable()
+            .await
+            .map_err(|e| ApiError::unavailable(format!("catching up before a write: {e}")))?;
+        Some(guard)
     } else {
         None
     };
