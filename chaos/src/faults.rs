@@ -3,7 +3,6 @@
 //! [`crate::links`]. Runs on the main thread (nodes are started from it; see
 //! [`crate::cluster`]).
 
-use crate::client;
 use crate::cluster::Cluster;
 use crate::history::{FaultRecord, Life, Micros, Recorder, WriteKind};
 use crate::links::{all_pairs, cut, LinkRule, Links};
@@ -51,24 +50,23 @@ impl Injector<'_> {
         Ok(())
     }
 
-    /// Waits until node `id`'s data plane answers the probe with 200; records `Serving`.
+    /// Waits until node `id`'s data plane answers the probe with 200; records `Serving`. The
+    /// probes it sends are recorded like the workload's (they are API-key usage too).
     pub fn wait_serving(&mut self, id: u64, within: Duration) -> bool {
         let deadline = Instant::now() + within;
-        let Some(n) = self.access.node(id).copied() else {
-            return false;
-        };
         while Instant::now() < deadline {
             self.reap();
             if !self.cluster.is_up(id) {
                 return false;
             }
-            let r = client::get(
-                n.data,
-                &self.fixture.probe_path,
-                &[("x-api-key", self.fixture.key_value(id))],
+            let p = workload::probe(
+                self.access,
+                self.fixture,
+                self.rec,
+                id,
                 Duration::from_millis(500),
             );
-            if r.is_ok_and(|a| a.status == 200) {
+            if p.ok() {
                 self.rec.life(id, Life::Serving);
                 return true;
             }

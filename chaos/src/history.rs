@@ -83,6 +83,10 @@ pub struct WriteRecord {
     pub object: Option<String>,
     /// The write's unique token: key name, deployment description, stage variable value.
     pub token: String,
+    /// For an acknowledged UpdateStage: the stage's variables in the answer (the node reads
+    /// the stage back after applying the update).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub observed: BTreeMap<String, String>,
 }
 
 /// One data-plane request to one node (a key-required method, so it is also API-key usage).

@@ -7,6 +7,7 @@ use tollgate_chaos::check::{self, CheckConfig};
 use tollgate_chaos::history::History;
 use tollgate_chaos::report::Report;
 use tollgate_chaos::run::{find_tollgate, run, RunOptions};
+use tollgate_chaos::schedule::Schedule;
 
 #[derive(Parser)]
 #[command(
@@ -51,6 +52,10 @@ struct RunArgs {
     /// Seed of the schedule (default: from the clock; printed, so the run can be replayed).
     #[arg(long)]
     seed: Option<u64>,
+    /// Run this schedule (JSON: `{"seed": S, "steps": [{"index", "fault", "settle_ms"}]}`, the
+    /// shape of report.json's `schedule`) instead of drawing one.
+    #[arg(long, value_name = "FILE", conflicts_with = "quick")]
+    schedule: Option<PathBuf>,
     #[command(flatten)]
     common: Common,
 }
@@ -66,6 +71,9 @@ struct Common {
     /// Concurrent admin writers.
     #[arg(long, default_value_t = 2)]
     writers: usize,
+    /// Milliseconds each writer waits between its writes.
+    #[arg(long, default_value_t = 100)]
+    write_pause_ms: u64,
     /// The nodes' snapshot_every (small values exercise snapshots and log purging).
     #[arg(long, default_value_t = 300)]
     snapshot_every: u64,
@@ -88,6 +96,7 @@ fn options(
     c: Common,
 ) -> Result<RunOptions, String> {
     Ok(RunOptions {
+        schedule: None,
         quick,
         nodes,
         faults,
@@ -97,6 +106,7 @@ fn options(
         keep_data: c.keep_data,
         verbose: !c.quiet,
         writers: c.writers,
+        write_pause: std::time::Duration::from_millis(c.write_pause_ms),
         snapshot_every: c.snapshot_every,
         node_log: c.node_log,
         check: CheckConfig::default(),
@@ -130,7 +140,24 @@ fn main() -> ExitCode {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(1, |d| d.as_micros() as u64 % 1_000_000)
             });
-            options(a.quick, a.nodes, a.faults, seed, a.common)
+            let schedule = match &a.schedule {
+                None => Ok(None),
+                Some(p) => std::fs::read(p)
+                    .map_err(|e| format!("{}: {e}", p.display()))
+                    .and_then(|b| {
+                        serde_json::from_slice::<Schedule>(&b)
+                            .map_err(|e| format!("{}: {e}", p.display()))
+                    })
+                    .map(Some),
+            };
+            schedule.and_then(|s| {
+                let seed = s.as_ref().map_or(seed, |s| s.seed);
+                let faults = s.as_ref().map_or(a.faults, |s| s.steps.len());
+                options(a.quick, a.nodes, faults, seed, a.common).map(|mut o| {
+                    o.schedule = s;
+                    o
+                })
+            })
         }
         Cmd::Replay { report, common } => std::fs::read(&report)
             .map_err(|e| format!("{}: {e}", report.display()))
@@ -138,7 +165,13 @@ fn main() -> ExitCode {
                 serde_json::from_slice::<Report>(&b)
                     .map_err(|e| format!("{}: {e}", report.display()))
             })
-            .and_then(|r| options(r.quick, r.nodes, r.faults, r.seed, common)),
+            .and_then(|r| {
+                // The schedule itself, as recorded (not re-drawn from the seed).
+                options(r.quick, r.nodes, r.faults, r.seed, common).map(|mut o| {
+                    o.schedule = Some(r.schedule);
+                    o
+                })
+            }),
         Cmd::Check { history } => {
             let h: Result<History, String> = std::fs::read(&history)
                 .map_err(|e| format!("{}: {e}", history.display()))

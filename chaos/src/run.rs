@@ -40,18 +40,25 @@ pub struct RunOptions {
     pub verbose: bool,
     /// Concurrent admin writers.
     pub writers: usize,
+    /// Pause between one writer's writes.
+    pub write_pause: Duration,
     /// The nodes' `snapshot_every`.
     pub snapshot_every: u64,
     /// The nodes' `TOLLGATE_LOG`.
     pub node_log: String,
     /// Checker tunables.
     pub check: CheckConfig,
+    /// A schedule given as such (a `Schedule` in JSON, e.g. edited from a report), instead of
+    /// one drawn from the seed.
+    pub schedule: Option<Schedule>,
 }
 
 impl RunOptions {
     /// The schedule these options name.
     pub fn schedule(&self) -> Schedule {
-        if self.quick {
+        if let Some(s) = &self.schedule {
+            s.clone()
+        } else if self.quick {
             Schedule::quick(self.seed)
         } else {
             Schedule::random(self.seed, self.faults, self.nodes)
@@ -180,6 +187,7 @@ pub fn run(o: &RunOptions) -> Result<Report, String> {
         &rec,
         &WorkloadConfig {
             writers: o.writers,
+            write_pause: o.write_pause,
             ..WorkloadConfig::default()
         },
         o.seed,

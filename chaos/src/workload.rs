@@ -270,6 +270,17 @@ pub fn write(
     let invoke_us = rec.now();
     let res = access.call(node, method, &path, Some(&body), timeout);
     let complete_us = rec.now();
+    let observed = match (&res, kind) {
+        (Ok(a), WriteKind::UpdateStage) if a.is_success() => a.json()["variables"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => Default::default(),
+    };
     let (outcome, log_index, object) = classify(res, kind, object);
     let w = WriteRecord {
         seq,
@@ -281,6 +292,7 @@ pub fn write(
         log_index,
         object,
         token,
+        observed,
     };
     rec.with(|h| h.writes.push(w.clone()));
     w

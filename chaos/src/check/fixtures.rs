@@ -26,6 +26,7 @@ fn write(
         log_index: Some(index),
         object: Some(object.into()),
         token: token.into(),
+        observed: Default::default(),
     }
 }
 
@@ -114,9 +115,18 @@ pub fn clean_history() -> History {
             log_index: None,
             object: None,
             token: "chaos-k-5".into(),
+            observed: Default::default(),
         },
         write(4, WriteKind::UpdateStage, 1, 6.0, 20, "s4", "v4"),
     ];
+    let vars = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    h.writes[2].observed = vars(&[("s3", "v3"), ("last", "v3")]);
+    h.writes[4].observed = vars(&[("s3", "v3"), ("s4", "v4"), ("last", "v4")]);
     for node in 1..=3u64 {
         for i in 2..20u64 {
             let sent_us = i * S / 2;

@@ -4,7 +4,8 @@
 //!
 //! - [`writes`]: every acknowledged write is on every node; acknowledged writes are ordered
 //!   as they happened (log indexes unique and increasing with real time); the stage register
-//!   holds the last acknowledged value.
+//!   holds the last acknowledged value; no stage update (a read-modify-write) wrote back a
+//!   stale stage over an earlier acknowledged update.
 //! - [`converge`]: every node holds the same state at the same log index.
 //! - [`availability`]: the data plane of every live node answered.
 //! - [`elections`]: election and recovery times per fault; every fault recovered.
@@ -114,6 +115,7 @@ pub fn check(h: &History, cfg: &CheckConfig) -> Analysis {
         writes::presence(h),
         writes::order(h),
         writes::register(h),
+        writes::lost_updates(h),
         converge::check(h),
         avail_verdict,
         elections::recovery(h),

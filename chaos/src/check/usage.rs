@@ -19,7 +19,8 @@
 //!   [`CheckConfig::usage_stuck_us`] before (a report proposed into a partition or to a dead
 //!   leader waits up to the 10 s request timeout before it is retried, and counts pile up
 //!   behind it), everything since that fault began (chained back through faults that follow
-//!   each other that closely). Nothing else loses usage: a paused node, a partitioned node
+//!   each other that closely), but never back beyond the start of the killed process (it
+//!   cannot lose what an earlier process of that node counted). Nothing else loses usage: a paused node, a partitioned node
 //!   or a leader change only delay it. So `ledger ≥ answered 200 − Σ per-kill bound`.
 
 use super::{secs, CheckConfig, Verdict};
@@ -83,8 +84,14 @@ pub struct UsageResult {
     pub kills: usize,
 }
 
-/// The start of the window of usage a kill at `at` may lose (see the module docs).
-pub fn window_start(h: &History, at: Micros, cfg: &CheckConfig) -> Micros {
+/// The start of the window of usage a kill at `at` may lose (see the module docs). `since`:
+/// when the killed process started (it cannot lose what an earlier process counted).
+pub fn window_start(h: &History, at: Micros, since: Micros, cfg: &CheckConfig) -> Micros {
+    let ws = chained_start(h, at, cfg);
+    ws.max(since)
+}
+
+fn chained_start(h: &History, at: Micros, cfg: &CheckConfig) -> Micros {
     let mut ws = at.saturating_sub(cfg.usage_window_us);
     // Chain back through faults that ended less than `usage_stuck_us` before the window.
     for _ in 0..=h.faults.len() {
@@ -127,7 +134,14 @@ fn node_usage(h: &History, node: u64, cfg: &CheckConfig) -> NodeUsage {
         .iter()
         .filter(|e| e.node == node && e.life == Life::Killed)
         .map(|e| {
-            let ws = window_start(h, e.at_us, cfg);
+            let since = h
+                .node_events
+                .iter()
+                .filter(|s| s.node == node && s.life == Life::Started && s.at_us <= e.at_us)
+                .map(|s| s.at_us)
+                .max()
+                .unwrap_or(0);
+            let ws = window_start(h, e.at_us, since, cfg);
             KillBound {
                 node,
                 at_us: e.at_us,
@@ -304,11 +318,13 @@ mod tests {
         let cfg = CheckConfig::default();
         let at = h.faults[0].start_us + 3_000_000;
         // The fixture's fault (a leader kill at 5 s, recovered at 7 s) is 1 s before `at`.
-        assert_eq!(window_start(&h, at, &cfg), h.faults[0].start_us);
+        assert_eq!(window_start(&h, at, 0, &cfg), h.faults[0].start_us);
+        // …but not back beyond the start of the killed process.
+        assert_eq!(window_start(&h, at, 6_500_000, &cfg), 6_500_000);
         // Long after it, only the plain window applies.
         let late = h.faults[0].recovered_us.unwrap() + cfg.usage_stuck_us + 5_000_000;
-        assert_eq!(window_start(&h, late, &cfg), late - cfg.usage_window_us);
+        assert_eq!(window_start(&h, late, 0, &cfg), late - cfg.usage_window_us);
         h.faults.clear();
-        assert_eq!(window_start(&h, at, &cfg), at - cfg.usage_window_us);
+        assert_eq!(window_start(&h, at, 0, &cfg), at - cfg.usage_window_us);
     }
 }

@@ -239,6 +239,73 @@ pub fn register(h: &History) -> Verdict {
     )
 }
 
+/// No stage update overwrote an earlier one: the stage each acknowledged UpdateStage answered
+/// with (read back after it applied) holds, for every variable, the acknowledged update of that
+/// variable that precedes it in the log, or a later one. (UpdateStage is a read-modify-write of
+/// the whole stage on the node that takes it; a node that read the stage before applying an
+/// earlier acknowledged update would write the old values back.)
+pub fn lost_updates(h: &History) -> Verdict {
+    let updates: Vec<(&WriteRecord, u64)> = h
+        .writes
+        .iter()
+        .filter(|w| w.kind == WriteKind::UpdateStage && w.outcome.is_ok())
+        .filter_map(|w| Some((w, w.log_index?)))
+        .collect();
+    let by_token: BTreeMap<&str, &WriteRecord> = h
+        .writes
+        .iter()
+        .filter(|w| w.kind == WriteKind::UpdateStage)
+        .map(|w| (w.token.as_str(), w))
+        .collect();
+    let mut violations = Vec::new();
+    let mut reported = std::collections::BTreeSet::new();
+    let mut checked = 0usize;
+    let mut updates = updates;
+    updates.sort_by_key(|(_, i)| *i);
+    for (k, ki) in &updates {
+        if k.observed.is_empty() {
+            continue;
+        }
+        checked += 1;
+        // Per variable, the latest acknowledged update before k in the log.
+        let mut latest: BTreeMap<&str, (&WriteRecord, u64)> = BTreeMap::new();
+        for (w, wi) in updates.iter().filter(|(_, wi)| wi < ki) {
+            for var in [Some(REGISTER_VARIABLE), w.object.as_deref()]
+                .into_iter()
+                .flatten()
+            {
+                if latest.get(var).is_none_or(|(_, li)| wi > li) {
+                    latest.insert(var, (w, *wi));
+                }
+            }
+        }
+        for (var, (prev, pi)) in latest {
+            let seen = k.observed.get(var);
+            let writer = seen.and_then(|v| by_token.get(v.as_str()));
+            let lost = match writer {
+                None => true,
+                Some(w) if !w.outcome.is_ok() => false,
+                Some(w) => w.log_index.is_some_and(|i| i < pi),
+            };
+            // Report each overwritten update once, at the first update that lost it (later
+            // ones inherit the loss).
+            if lost && reported.insert((prev.seq, var)) {
+                violations.push(format!(
+                    "{} answered with {var} = {:?}: it overwrote {}",
+                    describe(k),
+                    seen,
+                    describe(prev)
+                ));
+            }
+        }
+    }
+    let summary = format!(
+        "{checked} acknowledged stage updates' answers checked: {} overwrote an earlier acknowledged update",
+        violations.len()
+    );
+    Verdict::from_violations("no stage update lost an earlier one", summary, violations)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::fixtures::*;
@@ -250,6 +317,18 @@ mod tests {
         assert!(presence(&h).holds, "{:?}", presence(&h));
         assert!(order(&h).holds, "{:?}", order(&h));
         assert!(register(&h).holds, "{:?}", register(&h));
+    }
+
+    #[test]
+    fn an_update_that_wrote_back_a_stale_stage_is_caught() {
+        let h = clean_history();
+        assert!(lost_updates(&h).holds, "{:?}", lost_updates(&h));
+        // Write #4 was applied on a node that had not applied #3 yet: its answer lacks s3.
+        let mut h = clean_history();
+        h.writes[4].observed.remove("s3");
+        let v = lost_updates(&h);
+        assert!(!v.holds);
+        assert!(v.violations[0].contains("overwrote write #3"), "{v:?}");
     }
 
     #[test]
