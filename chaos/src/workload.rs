@@ -4,7 +4,8 @@
 //!   with its send and answer times, outcome and log index. Writer 0 also owns the register
 //!   stage (UpdateStage is a read-modify-write of the whole stage on the node that takes it, so
 //!   two concurrent updaters through different nodes could overwrite each other; see
-//!   docs/CHAOS.md); the others create keys and deployments, which never conflict.
+//!   docs/CHAOS.md); the others create keys and deployments, which never conflict. Each
+//!   acknowledged stage update is followed at once by another through a different node.
 //! - **probers**: one per node, a key-required data-plane request every few milliseconds.
 //! - **leader pollers**: one per node, its view of the leader, recorded when it changes.
 //!
@@ -127,10 +128,20 @@ impl Workload {
                 std::thread::Builder::new()
                     .name(format!("chaos-writer-{w}"))
                     .spawn(move || {
+                        let count = a.nodes.len() as u64;
                         while !s.load(Ordering::Relaxed) {
                             let kind = pick_kind(&mut rng, w == 0);
-                            let node = a.nodes[rng.below(a.nodes.len() as u64) as usize].id;
-                            write(&a, &f, &r, &n, kind, node, c.write_timeout);
+                            let at = rng.below(count);
+                            let node = a.nodes[at as usize].id;
+                            let first = write(&a, &f, &r, &n, kind, node, c.write_timeout);
+                            if kind == WriteKind::UpdateStage && first.outcome.is_ok() {
+                                // At once through another node, before it may have applied
+                                // the first: it must still see it (a stale read-modify-write
+                                // would write the stage back without it).
+                                let skip = 1 + rng.below(count.saturating_sub(1).max(1));
+                                let other = a.nodes[((at + skip) % count) as usize].id;
+                                write(&a, &f, &r, &n, kind, other, c.write_timeout);
+                            }
                             sleep_unless(&s, c.write_pause);
                         }
                     })?,
