@@ -255,6 +255,17 @@ pub struct RaftNode {
     inner: Arc<Inner>,
 }
 
+/// How a call to the leader ended.
+enum LeaderCall {
+    /// It answered, or the call failed.
+    Answer(Result<Response, CallError>),
+    /// This node stopped naming that node leader before the answer came.
+    Replaced,
+}
+
+/// The longest one read-index request to the leader may take before it is asked again.
+const READ_INDEX_ATTEMPT: Duration = Duration::from_secs(2);
+
 /// Pause between retries while a leader is being elected or a change is in progress.
 const RETRY: Duration = Duration::from_millis(50);
 
@@ -367,7 +378,16 @@ impl RaftNode {
                 }
             } else {
                 let req = Request::Forward(command.clone());
-                match inner.call_node(leader, req, deadline).await {
+                let answer = match inner.call_leader(leader, req, deadline).await {
+                    LeaderCall::Answer(a) => a,
+                    // It may have been appended by the old leader: not retried.
+                    LeaderCall::Replaced => {
+                        return Err(ProposeError::Indeterminate(format!(
+                            "leader {leader} was replaced while the write was in flight"
+                        )))
+                    }
+                };
+                match answer {
                     Ok(Response::Forwarded { index, result }) => {
                         inner
                             .wait_applied(index, deadline)
@@ -428,12 +448,20 @@ impl RaftNode {
             let resp = if leader == inner.id {
                 inner.read_index().await
             } else {
-                match inner.call_node(leader, Request::ReadIndex, deadline).await {
-                    Ok(r) => r,
-                    Err(e) if e.kind == CallErrorKind::Timeout => {
+                // Each attempt is bounded on its own: a read-index can be asked again, and a
+                // timed-out call drops its connection, so the next attempt dials afresh instead
+                // of waiting on one whose retransmissions backed off during a partition.
+                let attempt = deadline.min(Instant::now() + READ_INDEX_ATTEMPT);
+                match inner.call_leader(leader, Request::ReadIndex, attempt).await {
+                    LeaderCall::Answer(Ok(r)) => r,
+                    LeaderCall::Answer(Err(e))
+                        if e.kind == CallErrorKind::Timeout && Instant::now() >= deadline =>
+                    {
                         return Err(ClusterError::Timeout)
                     }
-                    Err(e) => Response::Failed(e.to_string()),
+                    LeaderCall::Answer(Err(e)) => Response::Failed(e.to_string()),
+                    // Asking again is harmless: ask the new leader.
+                    LeaderCall::Replaced => Response::NotLeader { leader: None },
                 }
             };
             match resp {
@@ -642,6 +670,20 @@ impl Inner {
             .membership()
             .get_node(&id)
             .map(|n| self.peers.dial(id, &n.addr).to_string())
+    }
+
+    /// Calls `leader`, but gives up as soon as this node stops naming it leader (it was
+    /// replaced, or an election began): a dead leader's connection would otherwise hold the
+    /// call, and with it this node's admin writes, until the deadline.
+    async fn call_leader(&self, leader: u64, req: Request, deadline: Instant) -> LeaderCall {
+        let mut rx = self.raft.metrics();
+        let replaced = async move {
+            let _ = rx.wait_for(|m| m.current_leader != Some(leader)).await;
+        };
+        tokio::select! {
+            answer = self.call_node(leader, req, deadline) => LeaderCall::Answer(answer),
+            () = replaced => LeaderCall::Replaced,
+        }
     }
 
     async fn call_node(
