@@ -32,6 +32,8 @@ pub struct Injector<'a> {
     pub recovery_timeout: Duration,
     /// Print progress.
     pub verbose: bool,
+    /// Injections that could not be done during the current step.
+    pub notes: Vec<String>,
 }
 
 const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
@@ -93,6 +95,15 @@ impl Injector<'_> {
         self.cluster.resume(id)?;
         self.rec.life(id, Life::Continued);
         Ok(())
+    }
+
+    /// Notes an injection that could not be done (the run goes on; recovery brings the node
+    /// back).
+    fn note(&mut self, r: Result<(), String>) {
+        if let Err(e) = r {
+            self.say(format!("could not inject: {e}"));
+            self.notes.push(e);
+        }
     }
 
     fn last_life(&self, id: u64) -> Option<Life> {
@@ -191,9 +202,11 @@ impl Injector<'_> {
                     Role::Follower => self.follower(leader),
                 };
                 targets = vec![id];
-                self.kill(id)?;
+                let r = self.kill(id);
+                self.note(r);
                 self.hold(hold);
-                self.start(id)?;
+                let r = self.start(id);
+                self.note(r);
             }
             Fault::Pause { role, .. } => {
                 let id = match role {
@@ -201,9 +214,11 @@ impl Injector<'_> {
                     Role::Follower => self.follower(leader),
                 };
                 targets = vec![id];
-                self.pause(id)?;
+                let r = self.pause(id);
+                self.note(r);
                 self.hold(hold);
-                self.resume(id)?;
+                let r = self.resume(id);
+                self.note(r);
             }
             Fault::PartitionLeader { .. } => {
                 targets = vec![lead_or_any];
@@ -285,9 +300,11 @@ impl Injector<'_> {
                 let mut order = others.clone();
                 order.push(lead_or_any);
                 for id in &order {
-                    self.kill(*id)?;
+                    let r = self.kill(*id);
+                    self.note(r);
                     self.hold(hold);
-                    self.start(*id)?;
+                    let r = self.start(*id);
+                    self.note(r);
                     if !self.wait_serving(*id, self.recovery_timeout) {
                         self.say(format!("node {id} did not serve again after its restart"));
                     }
@@ -316,6 +333,7 @@ impl Injector<'_> {
             start_us,
             heal_us,
             recovered_us,
+            notes: std::mem::take(&mut self.notes),
         };
         self.rec.with(|h| h.faults.push(record.clone()));
         self.hold(Duration::from_millis(step.settle_ms));

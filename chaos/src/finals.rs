@@ -125,13 +125,21 @@ fn read_node(access: &Access, f: &Fixture, id: u64) -> Result<NodeFinal, String>
     Err("its applied index kept moving while it was read".into())
 }
 
-/// Waits (up to `within`) until GetUsage stops changing and every node has applied the same
-/// index, then reads every node. A node that cannot be read gets a final with `error` set.
-pub fn collect(access: &Access, f: &Fixture, within: Duration) -> Vec<NodeFinal> {
-    let deadline = Instant::now() + within;
+/// Waits (up to `within`) until GetUsage stops changing — and not before `not_before`, when
+/// no usage report can still be stuck behind a proposal that timed out — and every node has
+/// applied the same index, then reads every node. A node that cannot be read gets a final with
+/// `error` set.
+pub fn collect(
+    access: &Access,
+    f: &Fixture,
+    not_before: Instant,
+    within: Duration,
+) -> Vec<NodeFinal> {
+    let deadline = Instant::now().max(not_before) + within;
     let ids: Vec<u64> = access.nodes.iter().map(|n| n.id).collect();
-    // The ledger: the last reports arrive within ~350 ms, a report stuck behind a timed-out
-    // proposal within the 10 s request timeout. Unchanged for 3 s counts as settled.
+    // The ledger: the last reports arrive within ~350 ms, a report stuck behind a proposal
+    // into a partition or to a dead leader within the 10 s request timeout (hence
+    // `not_before`). Unchanged for 3 s after that counts as settled.
     let mut last = None;
     let mut stable_since = Instant::now();
     while Instant::now() < deadline {
@@ -139,7 +147,10 @@ pub fn collect(access: &Access, f: &Fixture, within: Duration) -> Vec<NodeFinal>
         if u != last {
             last = u;
             stable_since = Instant::now();
-        } else if u.is_some() && stable_since.elapsed() >= Duration::from_secs(3) {
+        } else if u.is_some()
+            && stable_since.elapsed() >= Duration::from_secs(3)
+            && Instant::now() >= not_before
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(250));

@@ -173,6 +173,9 @@ pub struct FaultRecord {
     /// When the cluster was healthy again (leader known to every node, a write acknowledged,
     /// every data plane serving); None if not within the recovery deadline.
     pub recovered_us: Option<Micros>,
+    /// Injections that could not be done (e.g. the target was already down).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// A node's state after the run, read once every node had applied the same index.

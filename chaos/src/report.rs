@@ -385,6 +385,18 @@ impl Report {
                 cell(e.recovery_ms)
             );
         }
+        let notes: Vec<String> = self
+            .analysis
+            .elections
+            .iter()
+            .flat_map(|e| e.notes.iter().map(move |n| format!("step {}: {n}", e.step)))
+            .collect();
+        if !notes.is_empty() {
+            s.push_str("\nInjections that could not be done:\n\n");
+            for n in notes {
+                let _ = writeln!(s, "- {n}");
+            }
+        }
         s
     }
 }

@@ -162,6 +162,7 @@ pub fn run(o: &RunOptions) -> Result<Report, String> {
         rng: Rng::new(o.seed).fork(4),
         recovery_timeout: Duration::from_secs(30),
         verbose: o.verbose,
+        notes: Vec::new(),
     };
     let (leader, _) = inj.wait_leader(Duration::from_secs(60)).ok_or_else(|| {
         format!(
@@ -204,12 +205,14 @@ pub fn run(o: &RunOptions) -> Result<Report, String> {
         }
     }
     let _ = inj.wait_recovered(Duration::from_secs(30));
+    let healed = Instant::now();
     say("faults done; stopping the workload");
     workload.stop();
     let end_us = rec.now();
     rec.with(|h| h.end_us = end_us);
     say("reading every node's state");
-    let finals = finals::collect(&access, &fixture, Duration::from_secs(60));
+    let stuck = Duration::from_micros(o.check.usage_stuck_us);
+    let finals = finals::collect(&access, &fixture, healed + stuck, Duration::from_secs(60));
     rec.with(|h| h.finals = finals);
     cluster.stop_all(Duration::from_secs(5));
     let (forwarded, dropped, duplicated, delayed) = relays.stats.totals();

@@ -38,6 +38,9 @@ pub struct Election {
     pub held_ms: f64,
     /// Milliseconds from healing to recovered.
     pub recovery_ms: Option<f64>,
+    /// Injections that could not be done.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 fn ms(us: Micros) -> f64 {
@@ -106,6 +109,7 @@ fn one(h: &History, f: &FaultRecord, next_start: Option<Micros>) -> Election {
         first_write_ms: first_write.map(|t| ms(t.saturating_sub(f.start_us))),
         held_ms: ms(f.heal_us.saturating_sub(f.start_us)),
         recovery_ms: f.recovered_us.map(|r| ms(r.saturating_sub(f.heal_us))),
+        notes: f.notes.clone(),
     }
 }
 

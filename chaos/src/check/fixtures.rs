@@ -90,6 +90,7 @@ pub fn clean_history() -> History {
         start_us: 5 * S,
         heal_us: 6_500_000,
         recovered_us: Some(7 * S),
+        notes: Vec::new(),
     });
     h.writes = vec![
         write(1, WriteKind::CreateKey, 1, 2.0, 10, "k1", "chaos-k-1"),
