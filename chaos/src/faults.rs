@@ -77,16 +77,24 @@ impl Injector<'_> {
         false
     }
 
+    // Kills and pauses are recorded just before the signal (a probe answered in between was
+    // answered by a live node; one sent in between no longer counts), resumes just after.
     fn kill(&mut self, id: u64) -> Result<(), String> {
-        self.cluster.kill(id)?;
+        if !self.cluster.is_up(id) {
+            return Err(format!("node {id} is not running"));
+        }
         self.rec.life(id, Life::Killed);
+        self.cluster.kill(id)?;
         self.say(format!("node {id} killed"));
         Ok(())
     }
 
     fn pause(&mut self, id: u64) -> Result<(), String> {
-        self.cluster.pause(id)?;
+        if !self.cluster.is_up(id) || self.cluster.is_paused(id) {
+            return Err(format!("node {id} is not running"));
+        }
         self.rec.life(id, Life::Stopped);
+        self.cluster.pause(id)?;
         self.say(format!("node {id} paused"));
         Ok(())
     }
