@@ -23,6 +23,18 @@ impl Replica {
         }
     }
 
+    /// [`Replica::propose`], also returning the command's log index where there is one (a Raft
+    /// member; a single-node local log has no cluster-wide index to give).
+    pub async fn propose_indexed(
+        &self,
+        command: Command,
+    ) -> Result<(Option<u64>, ApplyResult), ProposeError> {
+        match self {
+            Replica::Local(n) => n.propose(command).await.map(|r| (None, r)),
+            Replica::Raft(n) => n.propose_indexed(command).await.map(|(i, r)| (Some(i), r)),
+        }
+    }
+
     /// The registry as applied on this node (possibly behind the leader's).
     pub fn read(&self) -> RwLockReadGuard<'_, Registry> {
         match self {

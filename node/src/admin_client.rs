@@ -11,6 +11,8 @@ use std::time::Duration;
 pub struct Answer {
     /// HTTP status.
     pub status: u16,
+    /// Headers (names lower-cased).
+    pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
 }
@@ -19,6 +21,14 @@ impl Answer {
     /// The body as JSON (Null when empty or not JSON).
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The first header with this (lower-case) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -91,10 +101,24 @@ fn parse(raw: &[u8]) -> io::Result<Answer> {
                 .parse::<usize>()
                 .ok()
         });
+    let headers = r
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_ascii_lowercase(),
+                String::from_utf8_lossy(h.value).trim().to_string(),
+            )
+        })
+        .collect();
     let rest = &raw[n..];
     let body = match len {
         Some(l) => rest.get(..l).ok_or_else(bad)?.to_vec(),
         None => rest.to_vec(),
     };
-    Ok(Answer { status, body })
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
 }

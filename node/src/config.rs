@@ -80,6 +80,10 @@ pub struct ClusterFileConfig {
     pub join: Option<bool>,
     /// Log entries between snapshots (default 1000).
     pub snapshot_every: Option<u64>,
+    /// Addresses to dial peers at instead of the ones in the membership, by node id
+    /// (`{ "2" = "127.0.0.1:7102" }`): for a relay or NAT between this node and a peer. The
+    /// membership keeps the addresses the nodes advertise.
+    pub peer_addresses: Option<BTreeMap<String, String>>,
 }
 
 /// How this node takes part in the cluster.
@@ -101,6 +105,8 @@ pub struct ClusterSettings {
     pub join: bool,
     /// Log entries between snapshots.
     pub snapshot_every: u64,
+    /// Dial addresses overriding the membership's, by node id.
+    pub peer_addresses: BTreeMap<u64, String>,
 }
 
 /// The `[[credentials]]` entries of the configuration file.
@@ -326,8 +332,27 @@ fn resolve_cluster(
             "cluster.initial_members does not list this node (id {node_id})"
         )));
     }
+    let mut peer_addresses = BTreeMap::new();
+    for (id, addr) in c.peer_addresses.unwrap_or_default() {
+        let id = id
+            .parse::<u64>()
+            .ok()
+            .filter(|id| *id != 0)
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "cluster.peer_addresses: {id:?} is not a node id (a number from 1)"
+                ))
+            })?;
+        if addr.is_empty() {
+            return Err(ConfigError(format!(
+                "cluster.peer_addresses: node {id} has an empty address"
+            )));
+        }
+        peer_addresses.insert(id, addr);
+    }
     let join = c.join.unwrap_or(false);
     Ok(ClusterSettings {
+        peer_addresses,
         node_id,
         raft_listen: args
             .raft_listen
@@ -463,6 +488,42 @@ mod tests {
             ..Default::default()
         };
         assert!(Config::resolve(&args, no_env).is_err());
+    }
+
+    #[test]
+    fn peer_addresses_override_by_node_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(
+            &path,
+            "[cluster]\nnode_id = 1\ninitial_members = [\"1@127.0.0.1:9190\", \"2@127.0.0.1:9290\"]\npeer_addresses = { \"2\" = \"127.0.0.1:7102\" }\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        let c = Config::resolve(&args, no_env).unwrap();
+        assert_eq!(
+            c.cluster.peer_addresses,
+            BTreeMap::from([(2, "127.0.0.1:7102".to_string())])
+        );
+        // The membership keeps the advertised addresses.
+        assert_eq!(c.cluster.initial_members[&2], "127.0.0.1:9290");
+        assert!(Config::resolve(&ServeArgs::default(), no_env)
+            .unwrap()
+            .cluster
+            .peer_addresses
+            .is_empty());
+        for bad in [
+            "{ \"two\" = \"127.0.0.1:1\" }",
+            "{ \"0\" = \"127.0.0.1:1\" }",
+            "{ \"2\" = \"\" }",
+        ] {
+            std::fs::write(&path, format!("[cluster]\npeer_addresses = {bad}\n")).unwrap();
+            let e = Config::resolve(&args, no_env).unwrap_err().to_string();
+            assert!(e.contains("peer_addresses"), "{bad}: {e}");
+        }
     }
 
     #[test]

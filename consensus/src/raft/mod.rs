@@ -19,7 +19,7 @@ pub mod wire;
 
 use crate::pki::{ClusterTls, PkiError};
 use crate::{OnApplied, ProposeError};
-use network::{CallError, CallErrorKind, Handler, NetworkFactory, Transport};
+use network::{CallError, CallErrorKind, Handler, NetworkFactory, PeerAddresses, Transport};
 use openraft::error::{
     ChangeMembershipError, CheckIsLeaderError, ClientWriteError, InitializeError,
     InstallSnapshotError, RaftError,
@@ -78,6 +78,9 @@ pub struct RaftConfig {
     pub snapshot_chunk_timeout: Duration,
     /// How long a proposal, read-index or membership call may take, leader changes included.
     pub request_timeout: Duration,
+    /// Addresses to dial peers at instead of their membership addresses (by node id); the
+    /// membership keeps the addresses the nodes advertise. Empty: dial the membership's.
+    pub peer_addresses: BTreeMap<u64, String>,
 }
 
 impl RaftConfig {
@@ -104,6 +107,7 @@ impl RaftConfig {
             snapshot_chunk_size: 1 << 20,
             snapshot_chunk_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
+            peer_addresses: BTreeMap::new(),
         }
     }
 
@@ -207,6 +211,7 @@ struct Inner {
     raft: Raft<TypeConfig>,
     shared: Arc<Shared>,
     transport: Arc<Transport>,
+    peers: Arc<PeerAddresses>,
     request_timeout: Duration,
     server: Mutex<Option<tokio::task::JoinHandle<()>>>,
     reads: Mutex<ReadRounds>,
@@ -250,6 +255,17 @@ pub struct RaftNode {
     inner: Arc<Inner>,
 }
 
+/// How a call to the leader ended.
+enum LeaderCall {
+    /// It answered, or the call failed.
+    Answer(Result<Response, CallError>),
+    /// This node stopped naming that node leader before the answer came.
+    Replaced,
+}
+
+/// The longest one read-index request to the leader may take before it is asked again.
+const READ_INDEX_ATTEMPT: Duration = Duration::from_secs(2);
+
 /// Pause between retries while a leader is being elected or a change is in progress.
 const RETRY: Duration = Duration::from_millis(50);
 
@@ -276,8 +292,10 @@ impl RaftNode {
         .map_err(|e| ClusterError::Other(format!("state machine open task: {e}")))??;
         let endpoint = bind_endpoint(cfg.listen, &cfg.tls).await?;
         let transport = Transport::new(cfg.node_id, endpoint.clone());
+        let peers = Arc::new(PeerAddresses::new(cfg.peer_addresses.clone()));
         let factory = NetworkFactory {
             transport: transport.clone(),
+            peers: peers.clone(),
         };
         let raft = Raft::new(cfg.node_id, config, factory, log_store, sm)
             .await
@@ -288,6 +306,7 @@ impl RaftNode {
             raft,
             shared,
             transport,
+            peers,
             request_timeout: cfg.request_timeout,
             server: Mutex::new(None),
             reads: Mutex::new(ReadRounds::default()),
@@ -326,6 +345,15 @@ impl RaftNode {
     /// this node afterwards sees it. Retries through leader changes for up to the request
     /// timeout; a retry happens only when the command certainly was not appended.
     pub async fn propose(&self, command: Command) -> Result<ApplyResult, ProposeError> {
+        self.propose_indexed(command).await.map(|(_, r)| r)
+    }
+
+    /// [`RaftNode::propose`], also returning the log index the command was committed at (the
+    /// same on every node: its position in the cluster's one order of commands).
+    pub async fn propose_indexed(
+        &self,
+        command: Command,
+    ) -> Result<(u64, ApplyResult), ProposeError> {
         let inner = &self.inner;
         let deadline = Instant::now() + inner.request_timeout;
         loop {
@@ -338,7 +366,7 @@ impl RaftNode {
                 match tokio::time::timeout(remaining(deadline), write).await {
                     Err(_) => return Err(ProposeError::Timeout),
                     // The leader answers after applying: the local registry has the change.
-                    Ok(Ok(resp)) => return Ok(resp.data),
+                    Ok(Ok(resp)) => return Ok((resp.log_id.index, resp.data)),
                     Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {}
                     Ok(Err(RaftError::APIError(e))) => {
                         return Err(ProposeError::Indeterminate(e.to_string()))
@@ -350,7 +378,16 @@ impl RaftNode {
                 }
             } else {
                 let req = Request::Forward(command.clone());
-                match inner.call_node(leader, req, deadline).await {
+                let answer = match inner.call_leader(leader, req, deadline).await {
+                    LeaderCall::Answer(a) => a,
+                    // It may have been appended by the old leader: not retried.
+                    LeaderCall::Replaced => {
+                        return Err(ProposeError::Indeterminate(format!(
+                            "leader {leader} was replaced while the write was in flight"
+                        )))
+                    }
+                };
+                match answer {
                     Ok(Response::Forwarded { index, result }) => {
                         inner
                             .wait_applied(index, deadline)
@@ -359,7 +396,7 @@ impl RaftNode {
                                 ClusterError::Stopped => ProposeError::Stopped,
                                 _ => ProposeError::Timeout,
                             })?;
-                        return Ok(result);
+                        return Ok((index, result));
                     }
                     Ok(Response::NotLeader { .. }) => {}
                     Ok(Response::Failed(m)) | Ok(Response::Refused(m)) => {
@@ -392,6 +429,15 @@ impl RaftNode {
         self.inner.shared.read()
     }
 
+    /// Reads the registry as applied on this node together with the index of the last log
+    /// entry applied to it (consistent: no entry is applied while the guard is held). Hold the
+    /// guard briefly and never across an await.
+    pub fn read_applied(&self) -> (RwLockReadGuard<'_, Registry>, u64) {
+        let guard = self.inner.shared.read();
+        let index = *self.inner.shared.applied.borrow();
+        (guard, index)
+    }
+
     /// Waits until a read on this node is linearizable: the leader confirms its leadership
     /// with a quorum and names its commit index, and this node applies up to it.
     pub async fn linearizable(&self) -> Result<(), ClusterError> {
@@ -402,12 +448,20 @@ impl RaftNode {
             let resp = if leader == inner.id {
                 inner.read_index().await
             } else {
-                match inner.call_node(leader, Request::ReadIndex, deadline).await {
-                    Ok(r) => r,
-                    Err(e) if e.kind == CallErrorKind::Timeout => {
+                // Each attempt is bounded on its own: a read-index can be asked again, and a
+                // timed-out call drops its connection, so the next attempt dials afresh instead
+                // of waiting on one whose retransmissions backed off during a partition.
+                let attempt = deadline.min(Instant::now() + READ_INDEX_ATTEMPT);
+                match inner.call_leader(leader, Request::ReadIndex, attempt).await {
+                    LeaderCall::Answer(Ok(r)) => r,
+                    LeaderCall::Answer(Err(e))
+                        if e.kind == CallErrorKind::Timeout && Instant::now() >= deadline =>
+                    {
                         return Err(ClusterError::Timeout)
                     }
-                    Err(e) => Response::Failed(e.to_string()),
+                    LeaderCall::Answer(Err(e)) => Response::Failed(e.to_string()),
+                    // Asking again is harmless: ask the new leader.
+                    LeaderCall::Replaced => Response::NotLeader { leader: None },
                 }
             };
             match resp {
@@ -615,7 +669,21 @@ impl Inner {
         m.membership_config
             .membership()
             .get_node(&id)
-            .map(|n| n.addr.clone())
+            .map(|n| self.peers.dial(id, &n.addr).to_string())
+    }
+
+    /// Calls `leader`, but gives up as soon as this node stops naming it leader (it was
+    /// replaced, or an election began): a dead leader's connection would otherwise hold the
+    /// call, and with it this node's admin writes, until the deadline.
+    async fn call_leader(&self, leader: u64, req: Request, deadline: Instant) -> LeaderCall {
+        let mut rx = self.raft.metrics();
+        let replaced = async move {
+            let _ = rx.wait_for(|m| m.current_leader != Some(leader)).await;
+        };
+        tokio::select! {
+            answer = self.call_node(leader, req, deadline) => LeaderCall::Answer(answer),
+            () = replaced => LeaderCall::Replaced,
+        }
     }
 
     async fn call_node(

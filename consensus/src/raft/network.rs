@@ -20,7 +20,7 @@ use openraft::raft::{
 use openraft::{AnyError, BasicNode};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{Connection, Endpoint, RecvStream, SendStream};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -345,10 +345,33 @@ async fn serve_stream<H: Handler>(handler: Arc<H>, mut send: SendStream, mut rec
     }
 }
 
+/// Per-peer dial addresses that take precedence over the addresses in the Raft membership
+/// (which stay what each node advertises). Used to put something between this node and a peer
+/// (a relay, a NAT, the chaos tool's fault injector) without changing the membership.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerAddresses(BTreeMap<u64, String>);
+
+impl PeerAddresses {
+    /// Overrides by node id.
+    pub fn new(overrides: BTreeMap<u64, String>) -> PeerAddresses {
+        PeerAddresses(overrides)
+    }
+
+    /// The address to dial node `target` at, whose membership address is `membership_addr`.
+    pub fn dial<'a>(&'a self, target: u64, membership_addr: &'a str) -> &'a str {
+        self.0
+            .get(&target)
+            .map(String::as_str)
+            .unwrap_or(membership_addr)
+    }
+}
+
 /// openraft's network factory: a [`PeerClient`] per target over the shared [`Transport`].
 pub struct NetworkFactory {
     /// The transport.
     pub transport: Arc<Transport>,
+    /// Dial addresses that override the membership's.
+    pub peers: Arc<PeerAddresses>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
@@ -358,7 +381,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
         PeerClient {
             transport: self.transport.clone(),
             target,
-            addr: node.addr.clone(),
+            addr: self.peers.dial(target, &node.addr).to_string(),
         }
     }
 }
@@ -450,5 +473,21 @@ impl RaftNetwork<TypeConfig> for PeerClient {
 
     fn backoff(&self) -> Backoff {
         Backoff::new(std::iter::repeat(UNREACHABLE_BACKOFF))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_override_wins_over_the_membership_address() {
+        let peers = PeerAddresses::new(BTreeMap::from([(2, "127.0.0.1:4000".to_string())]));
+        assert_eq!(peers.dial(2, "127.0.0.1:9190"), "127.0.0.1:4000");
+        assert_eq!(peers.dial(3, "127.0.0.1:9290"), "127.0.0.1:9290");
+        assert_eq!(
+            PeerAddresses::default().dial(2, "10.0.0.2:9190"),
+            "10.0.0.2:9190"
+        );
     }
 }

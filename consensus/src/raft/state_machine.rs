@@ -305,8 +305,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             last_index = applied.last_applied.map(|l| l.index).unwrap_or(0);
             drop(applied);
             (lock(&self.on_applied))(&reg, &changed);
+            // Published while the registry is still locked, so a reader holding the read
+            // guard sees the index that matches the registry it reads.
+            self.shared.applied.send_replace(last_index);
         }
-        self.shared.applied.send_replace(last_index);
         Ok(results)
     }
 
@@ -351,8 +353,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 applied.last_membership = meta.last_membership.clone();
             }
             (lock(&self.on_applied))(&reg, &[]);
+            self.shared.applied.send_replace(index);
         }
-        self.shared.applied.send_replace(index);
         tracing::info!(snapshot = %meta, "snapshot installed");
         Ok(())
     }

@@ -4,15 +4,20 @@
 //! - `GET /_tollgate/cluster`: this node's view (leader, term, members, applied index, lag);
 //! - `POST /_tollgate/cluster/members` `{"nodeId": 4, "address": "host:port", "voter": true}`:
 //!   add a node as a learner and, unless `voter` is false, promote it once it has caught up;
-//! - `DELETE /_tollgate/cluster/members/{id}`: remove a node.
+//! - `DELETE /_tollgate/cluster/members/{id}`: remove a node;
+//! - `GET /_tollgate/state`: this node's last applied log index and a digest (SHA-256 of the
+//!   encoded registry, usage ledger included) of its state at exactly that index, so that
+//!   "every node holds the same state at the same index" can be checked from outside.
 //!
 //! Membership calls may reach any node; followers forward them to the leader.
 
 use super::error::ApiError;
 use super::ops::Reply;
 use super::AdminState;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tollgate_consensus::{ClusterError, RaftNode};
+use tollgate_proto::codec;
 
 /// The path prefix of these endpoints.
 pub const PREFIX: &str = "/_tollgate/";
@@ -47,6 +52,30 @@ fn raft(state: &AdminState) -> Result<&RaftNode, ApiError> {
         .ok_or_else(|| ApiError::bad_request("this node does not run a cluster"))
 }
 
+/// `GET /_tollgate/state`: a node's applied index and the digest of its registry there.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateDigest {
+    /// The node.
+    pub node_id: u64,
+    /// The last log index applied to its registry.
+    pub last_applied: u64,
+    /// Hex SHA-256 of the encoded registry at `last_applied`.
+    pub digest: String,
+}
+
+fn state_digest(node: &RaftNode) -> StateDigest {
+    let encoded = {
+        let (reg, index) = node.read_applied();
+        (codec::encode(&*reg), index)
+    };
+    StateDigest {
+        node_id: node.id(),
+        last_applied: encoded.1,
+        digest: hex::encode(Sha256::digest(&encoded.0)),
+    }
+}
+
 /// Serves one `/_tollgate/…` call.
 pub async fn handle(
     state: &AdminState,
@@ -58,6 +87,7 @@ pub async fn handle(
     let segs: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
     match (method, segs.as_slice()) {
         ("GET", ["cluster"]) => Reply::json(200, &raft(state)?.status()),
+        ("GET", ["state"]) => Reply::json(200, &state_digest(raft(state)?)),
         ("POST", ["cluster", "members"]) => {
             let add: AddMember = serde_json::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("Invalid request body: {e}")))?;

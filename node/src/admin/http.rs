@@ -29,6 +29,8 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 /// The service name in the credential scope.
 pub const SERVICE: &str = "apigateway";
+/// The answer header naming the Raft log index of the (last) command a write committed.
+pub const LOG_INDEX_HEADER: &str = "x-tollgate-log-index";
 
 /// Serves one connection until the client closes it or it fails.
 pub async fn serve_connection(
@@ -88,7 +90,12 @@ where
             return resp;
         }
     }
-    let result = process(req, state).await;
+    let (result, log_index) = ops::COMMITTED_INDEX
+        .scope(std::cell::Cell::new(None), async {
+            let result = process(req, state).await;
+            (result, ops::COMMITTED_INDEX.with(|c| c.get()))
+        })
+        .await;
     let (status, body, error_type) = match result {
         Ok(r) => (r.status, r.body, None),
         Err(e) => {
@@ -119,6 +126,11 @@ where
     }
     if let Some((t, _)) = error_type {
         h.insert("x-amzn-ErrorType", HeaderValue::from_static(t));
+    }
+    if let Some(index) = log_index {
+        // Where the write landed in the cluster's one order of commands (Tollgate's own
+        // header: lets a client check the order of acknowledged writes).
+        h.insert(LOG_INDEX_HEADER, HeaderValue::from(index));
     }
     resp
 }

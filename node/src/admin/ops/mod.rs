@@ -2,8 +2,13 @@
 //! for it to be durable and applied, and answers with the result read back.
 //!
 //! Writes on this node are serialised by one lock, so that what an operation validated (or
-//! read, to modify and write back whole) is still what the command applies to. Registry read
-//! guards are only ever held inside plain (non-async) functions, never across an `.await`.
+//! read, to modify and write back whole) is still what the command applies to; and before a
+//! write the node catches up with the leader's commit index (a linearizable read), so it never
+//! validates against or rewrites state older than a write already acknowledged anywhere.
+//! (Two writes of one object racing through two different nodes can still both read the same
+//! version; the later in the log wins whole, as a read-modify-write without a version check.)
+//! Registry read guards are only ever held inside plain (non-async) functions, never across an
+//! `.await`.
 
 mod apikeys;
 mod deployments;
@@ -59,7 +64,18 @@ pub async fn dispatch(
 ) -> Result<Reply, ApiError> {
     use Operation as O;
     let _write = if op.is_write() {
-        Some(state.write_lock.lock().await)
+        let guard = state.write_lock.lock().await;
+        // Writes validate against, and many rewrite whole objects from (UpdateStage,
+        // UpdateMethod, …), this node's registry: first apply here everything committed before
+        // the call, so a write acknowledged by another node is not read stale and written back
+        // over (found by tollgate-chaos: an UpdateStage through one node lost the variable an
+        // acknowledged UpdateStage through another had just set).
+        state
+            .node
+            .linearizable()
+            .await
+            .map_err(|e| ApiError::unavailable(format!("catching up before a write: {e}")))?;
+        Some(guard)
     } else {
         None
     };
@@ -129,10 +145,20 @@ pub async fn dispatch(
     }
 }
 
+tokio::task_local! {
+    /// The log index of the last command the current admin call committed, answered in the
+    /// `x-tollgate-log-index` header (see [`crate::admin::http`]); unset outside a call.
+    pub static COMMITTED_INDEX: std::cell::Cell<Option<u64>>;
+}
+
 /// Proposes `cmd` and waits until it is durable and applied; the state machine's refusal
-/// becomes the matching AWS error.
+/// becomes the matching AWS error. Notes the command's log index for the answer.
 async fn commit(state: &AdminState, cmd: Command) -> Result<(), ApiError> {
-    state.node.propose(cmd).await??;
+    let (index, result) = state.node.propose_indexed(cmd).await?;
+    if let Some(index) = index {
+        let _ = COMMITTED_INDEX.try_with(|c| c.set(Some(c.get().map_or(index, |i| i.max(index)))));
+    }
+    result?;
     Ok(())
 }
 

@@ -1,0 +1,270 @@
+//! What a run records: every admin write with its outcome, every data-plane probe, every
+//! node's view of the leader over time, the processes' lives, the faults, and each node's state
+//! after healing. The checker ([`crate::check`]) reads only this, so a recorded history (the
+//! run's `history.json`) can be checked again, or edited to plant a violation, without a
+//! cluster.
+//!
+//! Times are microseconds since the run started, on the chaos tool's monotonic clock.
+
+use crate::schedule::{Fault, Schedule};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Microseconds since the start of the run.
+pub type Micros = u64;
+
+/// What an admin write does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteKind {
+    /// CreateApiKey: a new key named by the token; its id comes back in the answer.
+    CreateKey,
+    /// CreateDeployment onto the served stage, described by the token.
+    CreateDeployment,
+    /// UpdateStage on the register stage: sets its slot variable (`s<seq mod 8>`) and `last`
+    /// to the token.
+    UpdateStage,
+}
+
+/// How an admin write ended, as the client saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// A 2xx answer: acknowledged, so it must survive everything.
+    Ok,
+    /// No connection could be made: it certainly did not reach the node.
+    NotSent {
+        /// Why.
+        error: String,
+    },
+    /// An error answer. A 503 may still be applied later (the node gave up waiting for the
+    /// commit, not the commit itself), so it is not required either way.
+    Error {
+        /// HTTP status.
+        status: u16,
+        /// The error message.
+        message: String,
+    },
+    /// No answer (timeout, connection reset after sending): may or may not be applied.
+    Indeterminate {
+        /// Why.
+        error: String,
+    },
+}
+
+impl Outcome {
+    /// Whether the write was acknowledged.
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Outcome::Ok)
+    }
+}
+
+/// One admin write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteRecord {
+    /// Unique number of the write in the run.
+    pub seq: u64,
+    /// What it does.
+    pub kind: WriteKind,
+    /// The node it was sent to.
+    pub node: u64,
+    /// When the request was sent.
+    pub invoke_us: Micros,
+    /// When the answer (or the failure) came.
+    pub complete_us: Micros,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The Raft log index the node reported (`x-tollgate-log-index`), for acknowledged writes.
+    pub log_index: Option<u64>,
+    /// What to look for in each node's state: the key or deployment id from the answer, or the
+    /// stage variable name.
+    pub object: Option<String>,
+    /// The write's unique token: key name, deployment description, stage variable value.
+    pub token: String,
+    /// For an acknowledged UpdateStage: the stage's variables in the answer (the node reads
+    /// the stage back after applying the update).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub observed: BTreeMap<String, String>,
+}
+
+/// One data-plane request to one node (a key-required method, so it is also API-key usage).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Probe {
+    /// The node asked.
+    pub node: u64,
+    /// When it was sent.
+    pub sent_us: Micros,
+    /// When it was answered or failed.
+    pub done_us: Micros,
+    /// HTTP status, if an answer came.
+    pub status: Option<u16>,
+    /// Whether the request was written to an open connection (false: the connection failed).
+    pub sent: bool,
+    /// The failure, if any.
+    pub error: Option<String>,
+}
+
+impl Probe {
+    /// Whether the expected answer (200) came.
+    pub fn ok(&self) -> bool {
+        self.status == Some(200)
+    }
+}
+
+/// A node's view of the leader at one moment (`term` None: the node did not answer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaderSample {
+    /// The node asked.
+    pub node: u64,
+    /// When it answered.
+    pub at_us: Micros,
+    /// The leader it named.
+    pub leader: Option<u64>,
+    /// Its current term (None: no answer).
+    pub term: Option<u64>,
+}
+
+/// Something that happened to a node's process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Life {
+    /// The process was started (on its data folder).
+    Started,
+    /// It serves: its data plane answered the probe with 200 after a start.
+    Serving,
+    /// `kill -9`.
+    Killed,
+    /// `SIGSTOP`.
+    Stopped,
+    /// `SIGCONT`.
+    Continued,
+}
+
+/// A node's life event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeEvent {
+    /// The node.
+    pub node: u64,
+    /// When.
+    pub at_us: Micros,
+    /// What.
+    pub life: Life,
+}
+
+/// One injected fault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultRecord {
+    /// Its step in the schedule.
+    pub step: usize,
+    /// The fault.
+    pub fault: Fault,
+    /// The nodes it hit (a partition's cut-off side; for a rolling restart, all in order).
+    pub targets: Vec<u64>,
+    /// The leader a majority named just before.
+    pub leader_before: Option<u64>,
+    /// That leader's term.
+    pub term_before: Option<u64>,
+    /// When it was injected.
+    pub start_us: Micros,
+    /// When it was healed.
+    pub heal_us: Micros,
+    /// When the cluster was healthy again (leader known to every node, a write acknowledged,
+    /// every data plane serving); None if not within the recovery deadline.
+    pub recovered_us: Option<Micros>,
+    /// Injections that could not be done (e.g. the target was already down).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// A node's state after the run, read once every node had applied the same index.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeFinal {
+    /// The node.
+    pub node: u64,
+    /// Its last applied log index.
+    pub last_applied: u64,
+    /// Digest of its registry at that index.
+    pub digest: String,
+    /// Ids of the API keys the workload created that it holds.
+    pub key_ids: BTreeSet<String>,
+    /// Ids of the deployments of the chaos API it holds.
+    pub deployment_ids: BTreeSet<String>,
+    /// The register stage's variables.
+    pub stage_variables: BTreeMap<String, String>,
+    /// GetUsage of each node's usage key (by that node's id), summed over days; empty when
+    /// unreadable.
+    pub usage: BTreeMap<u64, u64>,
+    /// Why the state could not be read, if it could not.
+    pub error: Option<String>,
+}
+
+/// Everything a run recorded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// Nodes in the cluster.
+    pub nodes: usize,
+    /// The schedule that was run.
+    pub schedule: Option<Schedule>,
+    /// Admin writes, in order of completion.
+    pub writes: Vec<WriteRecord>,
+    /// Data-plane probes.
+    pub probes: Vec<Probe>,
+    /// Leader views, in time order per node.
+    pub leaders: Vec<LeaderSample>,
+    /// Process lives.
+    pub node_events: Vec<NodeEvent>,
+    /// Faults, in order.
+    pub faults: Vec<FaultRecord>,
+    /// States after healing.
+    pub finals: Vec<NodeFinal>,
+    /// Nodes that exited by themselves (a crash), with their exit status and last log lines.
+    pub crashes: Vec<String>,
+    /// When the workload stopped.
+    pub end_us: Micros,
+}
+
+/// The shared, thread-safe recorder the workload and the fault injector write into.
+#[derive(Clone)]
+pub struct Recorder {
+    start: Instant,
+    inner: Arc<Mutex<History>>,
+}
+
+impl Recorder {
+    /// A recorder whose clock starts now.
+    pub fn new(nodes: usize, schedule: Option<Schedule>) -> Recorder {
+        Recorder {
+            start: Instant::now(),
+            inner: Arc::new(Mutex::new(History {
+                nodes,
+                schedule,
+                ..Default::default()
+            })),
+        }
+    }
+
+    /// Microseconds since the run started.
+    pub fn now(&self) -> Micros {
+        self.start.elapsed().as_micros() as Micros
+    }
+
+    /// Runs `f` on the history.
+    pub fn with<T>(&self, f: impl FnOnce(&mut History) -> T) -> T {
+        let mut h = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut h)
+    }
+
+    /// Records a node life event now; returns its time.
+    pub fn life(&self, node: u64, life: Life) -> Micros {
+        let at_us = self.now();
+        self.with(|h| h.node_events.push(NodeEvent { node, at_us, life }));
+        at_us
+    }
+
+    /// A copy of the history so far.
+    pub fn snapshot(&self) -> History {
+        self.with(|h| h.clone())
+    }
+}

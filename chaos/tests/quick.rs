@@ -1,0 +1,174 @@
+//! `tollgate-chaos run --quick` against a real 3-node cluster of `tollgate` processes: every
+//! invariant must hold (the run exits non-zero otherwise); then the checker, given the run's
+//! own recorded history with a planted violation (an acknowledged write dropped from one
+//! node's state), must say so.
+//!
+//! The `tollgate` binary is the one beside this test (built by `cargo test --workspace`), built
+//! first with `cargo build -p tollgate-node --bin tollgate` when it is missing or older than
+//! the node's sources, so the run uses the node code of this checkout.
+//! `CHAOS_SEED` picks the schedule (default 7).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn target_dir() -> PathBuf {
+    // This test runs from <target>/<profile>/deps.
+    let exe = std::env::current_exe().expect("current exe");
+    exe.parent()
+        .and_then(|d| d.parent())
+        .expect("target profile dir")
+        .to_path_buf()
+}
+
+/// The newest modification time of the sources the `tollgate` binary is built from.
+fn newest_source() -> Option<std::time::SystemTime> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut newest = std::fs::metadata(root.join("Cargo.lock"))
+        .ok()?
+        .modified()
+        .ok()?;
+    let mut stack: Vec<PathBuf> = ["node", "consensus", "proto"]
+        .iter()
+        .map(|c| root.join(c))
+        .collect();
+    let mut seen = 0usize;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).ok()?.flatten() {
+            seen += 1;
+            if seen > 100_000 {
+                return None;
+            }
+            let path = entry.path();
+            let name = entry.file_name();
+            if path.is_dir() {
+                if name != "target" && name != "tests" && name != "benches" {
+                    stack.push(path);
+                }
+            } else if let Ok(m) = entry.metadata().and_then(|m| m.modified()) {
+                newest = newest.max(m);
+            }
+        }
+    }
+    Some(newest)
+}
+
+/// The `tollgate` binary beside this test's profile folder, built first when it is missing or
+/// older than its sources (`cargo test --workspace` has just built it; `cargo test -p
+/// tollgate-chaos` alone may not have).
+fn tollgate() -> PathBuf {
+    let profile_dir = target_dir();
+    let exe = profile_dir.join("tollgate");
+    let built = std::fs::metadata(&exe).and_then(|m| m.modified()).ok();
+    let fresh = matches!((built, newest_source()), (Some(b), Some(s)) if b >= s);
+    if !fresh {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "-p", "tollgate-node", "--bin", "tollgate"]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        if let Some(target) = profile_dir.parent() {
+            build.env("CARGO_TARGET_DIR", target);
+        }
+        let status = build
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building the tollgate binary failed");
+    }
+    assert!(exe.is_file(), "no {}", exe.display());
+    exe
+}
+
+#[test]
+fn quick_chaos_run_holds_every_invariant_and_a_planted_violation_is_caught() {
+    let exe = tollgate();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report_dir = dir.path().join("report");
+    let seed = std::env::var("CHAOS_SEED").unwrap_or_else(|_| "7".into());
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate-chaos"))
+        .args(["run", "--quick", "--seed", &seed])
+        .arg("--report-dir")
+        .arg(&report_dir)
+        .arg("--tollgate")
+        .arg(&exe)
+        .output()
+        .expect("run tollgate-chaos");
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    println!("quick chaos run took {took:?}");
+    assert!(
+        out.status.success(),
+        "tollgate-chaos run --quick --seed {seed} failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(
+        took < Duration::from_secs(180),
+        "the quick run took {took:?}"
+    );
+
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).expect("report"))
+            .expect("report.json");
+    assert_eq!(report["passed"], true);
+    let verdicts = report["analysis"]["verdicts"].as_array().expect("verdicts");
+    assert!(verdicts.len() >= 10, "{verdicts:?}");
+    assert!(verdicts.iter().all(|v| v["holds"] == true));
+    assert_eq!(
+        report["analysis"]["elections"].as_array().map(Vec::len),
+        Some(6)
+    );
+    let acked = report["analysis"]["writes"]["acked"].as_u64().unwrap_or(0);
+    assert!(acked >= 20, "only {acked} writes were acknowledged");
+    assert!(
+        report["election"]["count"].as_u64().unwrap_or(0) >= 2,
+        "{}",
+        report["election"]
+    );
+    assert!(std::fs::read_to_string(report_dir.join("report.md"))
+        .expect("report.md")
+        .contains("## Timeline"));
+
+    // The recorded history checks clean again, offline…
+    let history_path = report_dir.join("history.json");
+    let check = |path: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_tollgate-chaos"))
+            .arg("check")
+            .arg(path)
+            .output()
+            .expect("run tollgate-chaos check")
+    };
+    let again = check(&history_path);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+
+    // …and with one acknowledged key dropped from node 2's state, it is caught.
+    let mut h: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&history_path).expect("history")).expect("json");
+    let key = h["writes"]
+        .as_array()
+        .expect("writes")
+        .iter()
+        .find(|w| w["kind"] == "create_key" && w["outcome"]["outcome"] == "ok")
+        .and_then(|w| w["object"].as_str())
+        .expect("an acknowledged key")
+        .to_string();
+    let keys = h["finals"][1]["key_ids"].as_array_mut().expect("key ids");
+    keys.retain(|k| k.as_str() != Some(key.as_str()));
+    let planted = dir.path().join("planted.json");
+    std::fs::write(&planted, h.to_string()).expect("write");
+    let caught = check(&planted);
+    let text = String::from_utf8_lossy(&caught.stdout);
+    assert_eq!(caught.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("[FAIL] no lost acknowledged write") && text.contains("missing on node 2"),
+        "{text}"
+    );
+}
