@@ -138,7 +138,7 @@ pub fn collect(
     let deadline = Instant::now().max(not_before) + within;
     let ids: Vec<u64> = access.nodes.iter().map(|n| n.id).collect();
     // The ledger: the last reports arrive within ~350 ms, a report stuck behind a proposal
-    // into a partition or to a dead leader within the 10 s request timeout (hence
+    // into a partition or to a dead leader within the reporter's 1 s attempt timeout (hence
     // `not_before`). Unchanged for 3 s after that counts as settled.
     let mut last = None;
     let mut stable_since = Instant::now();

@@ -5,7 +5,11 @@
 //! A report that could not be committed is retried unchanged (same sequence number, same counts)
 //! until it is; counts arriving meanwhile wait for the next report. Since the state machine
 //! applies each (node, sequence number) once, a retry whose first attempt did land is ignored,
-//! and nothing is counted twice. The sequence continues from the ledger after a restart.
+//! and nothing is counted twice. The sequence continues from the ledger after a restart, read
+//! only once this node has caught up with the cluster (the registry recovered at start can lag
+//! what was committed, and a reused sequence number would be dropped as a duplicate). Each
+//! attempt is bounded by [`ATTEMPT_TIMEOUT`], so a report sent into a partition or to a deposed
+//! leader does not hold later counts back for the whole request timeout.
 //!
 //! Demand goes out only in a cluster of several members. A limit that had demand in the previous
 //! report and has none now is reported once with zero, so the other members take its share back
@@ -22,6 +26,10 @@ use tollgate_proto::{Command, LimitDemand, UsageDelta};
 
 /// How often usage and demand are reported.
 pub const REPORT_EVERY: Duration = Duration::from_millis(250);
+
+/// How long one attempt to commit a report (or to catch up at start) may take before it is
+/// tried again.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What waits for the next report.
 #[derive(Default)]
@@ -94,13 +102,8 @@ pub async fn run(node: Replica, rx: Receiver<UsageBatch>, limits: Arc<ClusterLim
         return; // a single local log has no one to report to
     };
     let node_id = raft.id();
-    let mut seq = node
-        .read()
-        .usage
-        .last_seq
-        .get(&node_id)
-        .copied()
-        .unwrap_or(0);
+    // Known once this node has caught up with everything committed before it started.
+    let mut seq: Option<u64> = None;
     let mut waiting = Waiting::default();
     let mut pending: Option<Command> = None;
     let mut tick = tokio::time::interval(REPORT_EVERY);
@@ -112,9 +115,23 @@ pub async fn run(node: Replica, rx: Receiver<UsageBatch>, limits: Arc<ClusterLim
         while let Ok(batch) = rx.try_recv() {
             waiting.add(batch);
         }
+        let Some(last) = seq.as_mut() else {
+            if let Ok(Ok(())) = tokio::time::timeout(ATTEMPT_TIMEOUT, node.linearizable()).await {
+                seq = Some(
+                    node.read()
+                        .usage
+                        .last_seq
+                        .get(&node_id)
+                        .copied()
+                        .unwrap_or(0),
+                );
+            }
+            continue; // counts wait in `waiting`
+        };
         if pending.is_none() {
             if let Some((deltas, demand, covered)) = waiting.take(members > 1) {
-                seq += 1;
+                *last += 1;
+                let seq = *last;
                 let interval_ms = u32::try_from(covered.as_millis())
                     .unwrap_or(u32::MAX)
                     .max(1);
@@ -129,9 +146,12 @@ pub async fn run(node: Replica, rx: Receiver<UsageBatch>, limits: Arc<ClusterLim
             }
         }
         if let Some(cmd) = &pending {
-            match node.propose(cmd.clone()).await {
-                Ok(_) => pending = None,
-                Err(e) => tracing::warn!(error = %e, seq, "usage report not committed; retrying"),
+            match tokio::time::timeout(ATTEMPT_TIMEOUT, node.propose(cmd.clone())).await {
+                Ok(Ok(_)) => pending = None,
+                Ok(Err(e)) => tracing::warn!(error = %e, "usage report not committed; retrying"),
+                Err(_) => tracing::warn!(
+                    "usage report not committed within {ATTEMPT_TIMEOUT:?}; retrying"
+                ),
             }
         }
     }

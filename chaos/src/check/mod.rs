@@ -63,9 +63,9 @@ pub struct CheckConfig {
     /// Usage a killed node may lose: what it served in this window before the kill (worker
     /// flush every 100 ms + report every 250 ms + the report's commit).
     pub usage_window_us: Micros,
-    /// How long a node's usage report may stay uncommitted after a disturbance (the node's
-    /// request timeout, 10 s): a kill within this long after a fault extends the window back
-    /// to that fault's start.
+    /// How long a node's usage report may stay uncommitted after a disturbance (the reporter's
+    /// 1 s attempt timeout + the plain window): a kill within this long after a fault extends
+    /// the window back to that fault's start.
     pub usage_stuck_us: Micros,
 }
 
@@ -74,7 +74,7 @@ impl Default for CheckConfig {
         CheckConfig {
             min_availability_percent: 99.0,
             usage_window_us: 600_000,
-            usage_stuck_us: 10_600_000,
+            usage_stuck_us: 1_600_000,
         }
     }
 }

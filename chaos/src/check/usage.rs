@@ -17,8 +17,8 @@
 //!   committed: the traffic it served in the last [`CheckConfig::usage_window_us`] (flush +
 //!   report + commit) before the kill — or, if a fault came less than
 //!   [`CheckConfig::usage_stuck_us`] before (a report proposed into a partition or to a dead
-//!   leader waits up to the 10 s request timeout before it is retried, and counts pile up
-//!   behind it), everything since that fault began (chained back through faults that follow
+//!   leader waits up to the reporter's 1 s attempt timeout before it is retried, and counts
+//!   pile up behind it), everything since that fault began (chained back through faults that follow
 //!   each other that closely), but never back beyond the start of the killed process (it
 //!   cannot lose what an earlier process of that node counted). Nothing else loses usage: a paused node, a partitioned node
 //!   or a leader change only delay it. So `ledger ≥ answered 200 − Σ per-kill bound`.
