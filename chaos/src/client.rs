@@ -6,7 +6,7 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
-use tollgate_node::sigv4::{self, Credentials};
+use tollgate_node::sigv4::Credentials;
 
 /// An HTTP answer.
 #[derive(Debug, Clone)]
@@ -170,37 +170,8 @@ pub fn admin(
     extra: &[(&str, &str)],
     timeout: Duration,
 ) -> Result<Answer, CallError> {
-    let (path, query) = path_and_query
-        .split_once('?')
-        .unwrap_or((path_and_query, ""));
-    let mut headers = vec![("host".to_string(), addr.to_string())];
-    if !body.is_empty() {
-        headers.push(("content-type".to_string(), "application/json".to_string()));
-    }
-    let signed = sigv4::sign(
-        &sigv4::Request {
-            method,
-            path,
-            query,
-            headers: &headers,
-            body,
-        },
-        creds,
-        "us-east-1",
-        "apigateway",
-        tollgate_node::ids::now_epoch(),
-    );
-    let mut head = format!("{method} {path_and_query} HTTP/1.1\r\n");
-    for (k, v) in headers.iter().chain(signed.iter()) {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    for (k, v) in extra {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str(&format!(
-        "Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    ));
+    let head =
+        tollgate_node::admin_client::signed_head(addr, creds, method, path_and_query, body, extra);
     exchange(addr, &head, body, timeout)
 }
 

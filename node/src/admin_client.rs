@@ -40,6 +40,26 @@ pub fn call(
     path_and_query: &str,
     body: &[u8],
 ) -> io::Result<Answer> {
+    let req = signed_head(addr, creds, method, path_and_query, body, &[]);
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.write_all(req.as_bytes())?;
+    s.write_all(body)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    parse(&raw)
+}
+
+/// The head of a SigV4-signed admin request (service `apigateway`, region `us-east-1`) for
+/// `body`, with `Connection: close`; `extra` headers are sent unsigned.
+pub fn signed_head(
+    addr: SocketAddr,
+    creds: &Credentials,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+    extra: &[(&str, &str)],
+) -> String {
     let (path, query) = path_and_query
         .split_once('?')
         .unwrap_or((path_and_query, ""));
@@ -64,17 +84,14 @@ pub fn call(
     for (k, v) in headers.iter().chain(signed.iter()) {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
+    for (k, v) in extra {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
     req.push_str(&format!(
         "Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     ));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    s.write_all(req.as_bytes())?;
-    s.write_all(body)?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    parse(&raw)
+    req
 }
 
 fn parse(raw: &[u8]) -> io::Result<Answer> {
