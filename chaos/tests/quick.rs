@@ -124,8 +124,10 @@ fn quick_chaos_run_holds_every_invariant_and_a_planted_violation_is_caught() {
     );
     let acked = report["analysis"]["writes"]["acked"].as_u64().unwrap_or(0);
     assert!(acked >= 20, "only {acked} writes were acknowledged");
+    // The leader kill always needs a new leader; whether the later leader faults cause an
+    // election depends on timing (a leader back quickly can keep its term), so at least one.
     assert!(
-        report["election"]["count"].as_u64().unwrap_or(0) >= 2,
+        report["election"]["count"].as_u64().unwrap_or(0) >= 1,
         "{}",
         report["election"]
     );
