@@ -445,8 +445,8 @@ fn quota_run(o: &ClusterOpts, c: &LocalCluster) -> io::Result<QuotaResult> {
         serde_json::json!({"quota": {"limit": o.quota, "period": "DAY"}}),
     )?;
     let commit_s = commit_time(c, &key_id, 9)?;
-    // The probes above used a few requests' worth of nothing; the quota is untouched. Run long
-    // enough to use the quota up and then some.
+    // (The commit probes are admin writes: they use none of the quota.) Run long enough to use
+    // the quota up and then some.
     let secs = (o.quota as f64 / o.quota_rate) * 1.5 + 2.0;
     let s = Schedule::constant(o.quota_rate, secs).map_err(io::Error::other)?;
     eprintln!(

@@ -8,36 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 use tollgate_node::sigv4::Credentials;
 
-/// An HTTP answer.
-#[derive(Debug, Clone)]
-pub struct Answer {
-    /// Status code.
-    pub status: u16,
-    /// Headers, names lower-cased.
-    pub headers: Vec<(String, String)>,
-    /// The body.
-    pub body: Vec<u8>,
-}
-
-impl Answer {
-    /// The first header with this (lower-case) name.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The body as JSON (Null when empty or not JSON).
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
-    }
-
-    /// Whether the status is 2xx.
-    pub fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-}
+pub use tollgate_node::admin_client::Answer;
 
 /// Why a call got no answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,39 +95,8 @@ pub fn exchange(
     })
 }
 
-/// Parses a complete answer; `closed`: the peer closed, so a body without a length ends here.
 fn parse(raw: &[u8], closed: bool) -> Option<Answer> {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut r = httparse::Response::new(&mut headers);
-    let httparse::Status::Complete(n) = r.parse(raw).ok()? else {
-        return None;
-    };
-    let status = r.code?;
-    let headers: Vec<(String, String)> = r
-        .headers
-        .iter()
-        .map(|h| {
-            (
-                h.name.to_ascii_lowercase(),
-                String::from_utf8_lossy(h.value).trim().to_string(),
-            )
-        })
-        .collect();
-    let len = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse::<usize>().ok());
-    let rest = &raw[n..];
-    let body = match len {
-        Some(l) => rest.get(..l)?.to_vec(),
-        None if closed => rest.to_vec(),
-        None => return None,
-    };
-    Some(Answer {
-        status,
-        headers,
-        body,
-    })
+    tollgate_node::admin_client::parse_answer(raw, closed)
 }
 
 /// A SigV4-signed admin call (service `apigateway`, region `us-east-1`); `extra` headers are

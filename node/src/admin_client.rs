@@ -6,8 +6,8 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-/// An answer: status and body.
-#[derive(Debug)]
+/// An answer: status, headers and body.
+#[derive(Debug, Clone)]
 pub struct Answer {
     /// HTTP status.
     pub status: u16,
@@ -29,6 +29,11 @@ impl Answer {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
     }
 }
 
@@ -95,30 +100,24 @@ pub fn signed_head(
 }
 
 fn parse(raw: &[u8]) -> io::Result<Answer> {
-    let bad = || {
+    parse_answer(raw, true).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidData,
             "malformed answer from the admin API",
         )
-    };
+    })
+}
+
+/// Parses a complete HTTP answer at the front of `raw`; `closed`: the peer closed, so a body
+/// without a length ends here. `None` when the answer is incomplete or malformed.
+pub fn parse_answer(raw: &[u8], closed: bool) -> Option<Answer> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut r = httparse::Response::new(&mut headers);
-    let httparse::Status::Complete(n) = r.parse(raw).map_err(|_| bad())? else {
-        return Err(bad());
+    let httparse::Status::Complete(n) = r.parse(raw).ok()? else {
+        return None;
     };
-    let status = r.code.ok_or_else(bad)?;
-    let len = r
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-        .and_then(|h| {
-            std::str::from_utf8(h.value)
-                .ok()?
-                .trim()
-                .parse::<usize>()
-                .ok()
-        });
-    let headers = r
+    let status = r.code?;
+    let headers: Vec<(String, String)> = r
         .headers
         .iter()
         .map(|h| {
@@ -128,12 +127,17 @@ fn parse(raw: &[u8]) -> io::Result<Answer> {
             )
         })
         .collect();
+    let len = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok());
     let rest = &raw[n..];
     let body = match len {
-        Some(l) => rest.get(..l).ok_or_else(bad)?.to_vec(),
-        None => rest.to_vec(),
+        Some(l) => rest.get(..l)?.to_vec(),
+        None if closed => rest.to_vec(),
+        None => return None,
     };
-    Ok(Answer {
+    Some(Answer {
         status,
         headers,
         body,
