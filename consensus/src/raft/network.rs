@@ -53,9 +53,40 @@ pub fn endpoint(listen: SocketAddr, tls: &ClusterTls) -> Result<Endpoint, PkiErr
     let mut client = quinn::ClientConfig::new(Arc::new(client_crypto));
     client.transport_config(transport);
 
-    let mut endpoint = Endpoint::server(server, listen)?;
+    let socket = std::net::UdpSocket::bind(listen)?;
+    let runtime = quinn::default_runtime()
+        .ok_or_else(|| PkiError::Tls("no async runtime for the cluster endpoint".into()))?;
+    let (reset, cid_key) = restart_keys(tls);
+    let mut config = quinn::EndpointConfig::new(Arc::new(reset));
+    config.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+            as Box<dyn quinn::ConnectionIdGenerator>
+    });
+    let mut endpoint = Endpoint::new(config, Some(server), socket, runtime)?;
     endpoint.set_default_client_config(client);
     Ok(endpoint)
+}
+
+/// The keys of this node's stateless-reset tokens and of its connection ids, derived from its
+/// private key so that they are the same in every process of the node. A node killed and
+/// restarted on the same address then recognises the connection ids its previous process
+/// issued and answers packets for them with a stateless reset its peers accept (RFC 9000
+/// §10.3), so they drop those connections at once. With quinn's defaults (random keys per
+/// process) the new process silently drops such packets, and its peers keep sending into the
+/// dead connections until the idle timeout, with calls made on them hanging meanwhile.
+fn restart_keys(tls: &ClusterTls) -> (ring::hmac::Key, u64) {
+    let sign = |label: &[u8]| {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, label);
+        ring::hmac::sign(&key, tls.node_key_pem.as_bytes())
+    };
+    let reset = sign(b"tollgate quic stateless reset v1");
+    let cid = sign(b"tollgate quic connection ids v1");
+    let mut cid_key = [0u8; 8];
+    cid_key.copy_from_slice(&cid.as_ref()[..8]);
+    (
+        ring::hmac::Key::new(ring::hmac::HMAC_SHA256, reset.as_ref()),
+        u64::from_le_bytes(cid_key),
+    )
 }
 
 /// Why an RPC got no answer.
@@ -206,23 +237,37 @@ impl Transport {
         extra: Option<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Response, CallError> {
-        let mut sent = false;
-        let mut conn_used = None;
-        let fut = self.call_inner(target, addr, body, extra, &mut sent, &mut conn_used);
+        // Until the call ends with an answer, the connection it uses counts as suspect: a call
+        // that fails, or is abandoned by its caller (dropped on a timeout of the caller's own,
+        // or when the leader it was for changed), drops the connection from the cache, so the
+        // next call dials afresh instead of queueing behind one that may lead nowhere (a peer
+        // that was killed, or a path that lost packets long enough for QUIC to back off).
+        let mut guard = InFlight {
+            transport: self,
+            target,
+            sent: false,
+            conn: None,
+            answered: false,
+        };
+        let fut = self.call_inner(target, addr, body, extra, &mut guard.sent, &mut guard.conn);
         let res = match tokio::time::timeout(timeout, fut).await {
             Ok(r) => r,
             Err(_) => Err(CallError {
-                sent,
+                sent: guard.sent,
                 kind: CallErrorKind::Timeout,
                 message: format!("no answer from node {target} within {timeout:?}"),
             }),
         };
-        if res.is_err() {
-            if let Some(conn) = conn_used {
-                self.evict(target, &conn);
-            }
-        }
+        guard.answered = res.is_ok();
         res
+    }
+
+    /// Whether a connection to `target` is cached (the next call to it reuses it).
+    pub fn is_connected(&self, target: u64) -> bool {
+        let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        conns
+            .get(&target)
+            .is_some_and(|(_, c)| c.close_reason().is_none())
     }
 
     async fn call_inner(
@@ -264,6 +309,26 @@ impl Transport {
             .await
             .map_err(|e| transport(true, e.to_string()))?;
         codec::decode(&bytes).map_err(|e| transport(true, format!("bad answer: {e}")))
+    }
+}
+
+/// One call of [`Transport::call`] in flight: when it ends without an answer (failed, timed out
+/// or dropped by its caller), the connection it used is evicted from the cache.
+struct InFlight<'a> {
+    transport: &'a Transport,
+    target: u64,
+    sent: bool,
+    conn: Option<Connection>,
+    answered: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            if let Some(conn) = &self.conn {
+                self.transport.evict(self.target, conn);
+            }
+        }
     }
 }
 
