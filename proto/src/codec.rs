@@ -122,6 +122,14 @@ mod tests {
                     requests: 3000,
                 }],
             },
+            Command::IfUnchanged {
+                scope: crate::command::Scope::UsagePlan("p1".into()),
+                version: 7,
+                command: Box::new(Command::DeleteUsagePlanKey {
+                    plan_id: "p1".into(),
+                    key_id: "k1".into(),
+                }),
+            },
         ]
     }
 

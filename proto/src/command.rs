@@ -151,6 +151,30 @@ pub enum Command {
         interval_ms: u32,
         demand: Vec<LimitDemand>,
     },
+    /// `command`, applied only if `scope` is still at `version` (see [`Scope`]): a
+    /// read-modify-write that read `scope` at that version is refused with
+    /// [`ApplyError::Changed`] when another write of it came first, instead of writing back over
+    /// it. `command` is never itself an `IfUnchanged`.
+    IfUnchanged {
+        scope: Scope,
+        version: u64,
+        command: Box<Command>,
+    },
+}
+
+/// What one guarded write ([`Command::IfUnchanged`]) is guarded on. Every command that changes
+/// something in a scope bumps that scope's version in the registry
+/// ([`crate::Registry::version`]), so a version read together with the objects it covers
+/// names exactly that state of them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Scope {
+    /// One REST API with everything in it: resources, methods, integrations, deployments,
+    /// stages.
+    Api(String),
+    /// One API key.
+    ApiKey(String),
+    /// One usage plan, with its keys and their quota grants.
+    UsagePlan(String),
 }
 
 /// Requests that asked for one rate limit at one node over a report's interval, admitted or
@@ -173,10 +197,55 @@ pub struct UsageDelta {
 }
 
 impl Command {
+    /// The command itself, or the one an [`Command::IfUnchanged`] guards.
+    pub fn inner(&self) -> &Command {
+        match self {
+            Command::IfUnchanged { command, .. } => command,
+            other => other,
+        }
+    }
+
+    /// The scopes this command changes when it is applied (their versions are bumped).
+    pub fn scopes(&self) -> Vec<Scope> {
+        let api = |id: &str| vec![Scope::Api(id.to_string())];
+        match self {
+            Command::CreateRestApi { id, .. }
+            | Command::UpdateRestApi { id, .. }
+            | Command::DeleteRestApi { id } => api(id),
+            Command::CreateResource { api_id, .. }
+            | Command::UpdateResource { api_id, .. }
+            | Command::DeleteResource { api_id, .. }
+            | Command::PutMethod { api_id, .. }
+            | Command::DeleteMethod { api_id, .. }
+            | Command::CreateDeployment { api_id, .. }
+            | Command::UpdateDeployment { api_id, .. }
+            | Command::DeleteDeployment { api_id, .. }
+            | Command::PutStage { api_id, .. }
+            | Command::DeleteStage { api_id, .. }
+            | Command::FlushStageCache { api_id, .. } => api(api_id),
+            Command::CreateApiKey { key } | Command::UpdateApiKey { key } => {
+                vec![Scope::ApiKey(key.id.clone())]
+            }
+            Command::DeleteApiKey { id } => vec![Scope::ApiKey(id.clone())],
+            Command::ImportApiKeys { keys, .. } => {
+                keys.iter().map(|k| Scope::ApiKey(k.id.clone())).collect()
+            }
+            Command::CreateUsagePlan { plan } | Command::UpdateUsagePlan { plan } => {
+                vec![Scope::UsagePlan(plan.id.clone())]
+            }
+            Command::DeleteUsagePlan { id } => vec![Scope::UsagePlan(id.clone())],
+            Command::CreateUsagePlanKey { plan_id, .. }
+            | Command::DeleteUsagePlanKey { plan_id, .. }
+            | Command::UpdateUsage { plan_id, .. } => vec![Scope::UsagePlan(plan_id.clone())],
+            Command::ReportUsage { .. } | Command::ReportLoad { .. } => Vec::new(),
+            Command::IfUnchanged { command, .. } => command.scopes(),
+        }
+    }
+
     /// The API whose deployed stages this command can change, if any: the data plane needs to
     /// recompile only these. Changes to an API's working tree change no stage.
     pub fn stage_affecting_api(&self) -> Option<&str> {
-        match self {
+        match self.inner() {
             Command::CreateDeployment { api_id, stage, .. } => {
                 stage.as_ref().map(|_| api_id.as_str())
             }
@@ -194,7 +263,7 @@ impl Command {
     /// [`Command::counts_usage`].)
     pub fn affects_keys(&self) -> bool {
         matches!(
-            self,
+            self.inner(),
             Command::CreateApiKey { .. }
                 | Command::UpdateApiKey { .. }
                 | Command::DeleteApiKey { .. }
@@ -210,7 +279,7 @@ impl Command {
 
     /// Whether this command adds API-key usage to the ledger (so quotas have less left).
     pub fn counts_usage(&self) -> bool {
-        match self {
+        match self.inner() {
             Command::ReportUsage { deltas, .. } | Command::ReportLoad { deltas, .. } => {
                 !deltas.is_empty()
             }
@@ -231,6 +300,9 @@ pub enum ApplyError {
     /// The command is malformed or not allowed in this state.
     #[error("{0}")]
     BadRequest(String),
+    /// A guarded write ([`Command::IfUnchanged`]) found its scope changed since it was read.
+    #[error("{0}")]
+    Changed(String),
 }
 
 /// The outcome of applying one command.

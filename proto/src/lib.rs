@@ -12,5 +12,5 @@ pub mod ids;
 pub mod model;
 pub mod registry;
 
-pub use command::{ApplyError, ApplyResult, Command, LimitDemand, UsageDelta};
+pub use command::{ApplyError, ApplyResult, Command, LimitDemand, Scope, UsageDelta};
 pub use registry::Registry;

@@ -3,7 +3,7 @@
 //! Application is deterministic: it reads no clock and no randomness, so every node that
 //! applies the same commands in the same order holds the same registry.
 
-use crate::command::{ApplyError, ApplyResult, Command};
+use crate::command::{ApplyError, ApplyResult, Command, Scope};
 use crate::ids::derived_id;
 use crate::model::{ApiKey, Deployment, Resource, RestApi, Stage, UsagePlan};
 use serde::{Deserialize, Serialize};
@@ -29,6 +29,9 @@ pub struct Registry {
     /// that was never flushed is at epoch 0. Kept here rather than on [`Stage`] so that the
     /// encoding of `Stage` (inside logged PutStage commands) stays as it was.
     pub cache_epochs: BTreeMap<(String, String), u64>,
+    /// How many applied commands changed each scope (see [`Scope`]); a scope never changed
+    /// is at version 0. Guarded writes ([`Command::IfUnchanged`]) check these.
+    pub versions: BTreeMap<Scope, u64>,
 }
 
 /// The replicated usage ledger: what every node reported, counted once.
@@ -93,8 +96,40 @@ impl Registry {
         self.apis.get_mut(id).ok_or_else(|| not_found("API", id))
     }
 
-    /// Applies one command. On error the registry is left exactly as it was.
+    /// The version of `scope`: how many applied commands changed it.
+    pub fn version(&self, scope: &Scope) -> u64 {
+        self.versions.get(scope).copied().unwrap_or(0)
+    }
+
+    /// Applies one command. On error the registry is left exactly as it was. A command that
+    /// succeeds bumps the version of every scope it changes.
     pub fn apply(&mut self, cmd: &Command) -> ApplyResult {
+        if let Command::IfUnchanged {
+            scope,
+            version,
+            command,
+        } = cmd
+        {
+            if matches!(**command, Command::IfUnchanged { .. }) {
+                return Err(ApplyError::BadRequest("nested guarded write".into()));
+            }
+            let now = self.version(scope);
+            if now != *version {
+                return Err(ApplyError::Changed(format!(
+                    "{scope:?} changed since it was read (version {now}, not {version})"
+                )));
+            }
+            return self.apply(command);
+        }
+        self.apply_unguarded(cmd)?;
+        for scope in cmd.scopes() {
+            let v = self.versions.entry(scope).or_insert(0);
+            *v = v.saturating_add(1);
+        }
+        Ok(())
+    }
+
+    fn apply_unguarded(&mut self, cmd: &Command) -> ApplyResult {
         match cmd {
             Command::CreateRestApi {
                 id,
@@ -394,6 +429,9 @@ impl Registry {
             | Command::CreateUsagePlanKey { .. }
             | Command::DeleteUsagePlanKey { .. }
             | Command::UpdateUsage { .. } => self.apply_key_command(cmd),
+            Command::IfUnchanged { .. } => Err(ApplyError::BadRequest(
+                "a guarded write is applied by Registry::apply".into(),
+            )),
             Command::FlushStageCache {
                 api_id,
                 stage,
@@ -577,6 +615,83 @@ mod tests {
             parent_id: parent.into(),
             path_part: part.into(),
         })
+    }
+
+    #[test]
+    fn a_guarded_write_applies_only_at_the_version_it_read() {
+        let mut r = Registry::default();
+        let scope = Scope::Api("a1".into());
+        assert_eq!(r.version(&scope), 0);
+        create_api(&mut r, "a1");
+        create_api(&mut r, "a2");
+        assert_eq!(r.version(&scope), 1, "creating the API changed it");
+        let read_at = r.version(&scope);
+        let guarded = |version, part: &str| Command::IfUnchanged {
+            scope: scope.clone(),
+            version,
+            command: Box::new(Command::CreateResource {
+                api_id: "a1".into(),
+                resource_id: format!("r{part}"),
+                parent_id: "root01".into(),
+                path_part: part.into(),
+            }),
+        };
+        r.apply(&guarded(read_at, "first")).unwrap();
+        assert_eq!(r.version(&scope), read_at + 1);
+        // A second write that read the same version lost the race: refused, nothing changed.
+        let before = r.clone();
+        let err = r.apply(&guarded(read_at, "second")).unwrap_err();
+        assert!(matches!(err, ApplyError::Changed(_)), "{err:?}");
+        assert_eq!(r, before);
+        // Read again, it applies.
+        r.apply(&guarded(r.version(&scope), "second")).unwrap();
+        assert!(r.api("a1").unwrap().resources.contains_key("rsecond"));
+        // Another API's version is its own.
+        assert_eq!(r.version(&Scope::Api("a2".into())), 1);
+        // A refused command (here: unknown parent) changes no version.
+        let v = r.version(&scope);
+        assert!(add(&mut r, "a1", "r9", "nope", "x").is_err());
+        assert_eq!(r.version(&scope), v);
+        // Usage reports change no scope.
+        r.apply(&Command::ReportUsage {
+            node_id: 1,
+            seq: 1,
+            at: 0,
+            deltas: vec![],
+        })
+        .unwrap();
+        assert_eq!(r.version(&scope), v);
+        // Guards do not nest.
+        let nested = Command::IfUnchanged {
+            scope: scope.clone(),
+            version: v,
+            command: Box::new(guarded(v, "third")),
+        };
+        assert!(matches!(r.apply(&nested), Err(ApplyError::BadRequest(_))));
+        assert_eq!(r.version(&scope), v);
+    }
+
+    #[test]
+    fn a_guarded_command_is_seen_through_by_the_data_plane_hooks() {
+        let inner = Command::PutStage {
+            api_id: "a1".into(),
+            stage: Default::default(),
+            create: false,
+        };
+        let guarded = Command::IfUnchanged {
+            scope: Scope::Api("a1".into()),
+            version: 3,
+            command: Box::new(inner.clone()),
+        };
+        assert_eq!(guarded.stage_affecting_api(), Some("a1"));
+        assert_eq!(guarded.scopes(), inner.scopes());
+        assert_eq!(guarded.inner(), &inner);
+        let key = Command::IfUnchanged {
+            scope: Scope::ApiKey("k1".into()),
+            version: 1,
+            command: Box::new(Command::DeleteApiKey { id: "k1".into() }),
+        };
+        assert!(key.affects_keys());
     }
 
     fn mock_method(verb: &str) -> Method {

@@ -5,6 +5,10 @@
 use tollgate_consensus::ProposeError;
 use tollgate_proto::ApplyError;
 
+/// AWS's message for a change that lost a race with another change of the same thing.
+pub const CONCURRENT_MODIFICATION: &str =
+    "Unable to complete operation due to concurrent modification. Please try again later.";
+
 /// An error answer of the admin API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -38,6 +42,18 @@ impl ApiError {
     /// 409 `ConflictException`.
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(409, "ConflictException", message)
+    }
+
+    /// 409 `ConflictException` of a write that found what it read changed by another write
+    /// (AWS's concurrent-modification answer). `detail` goes to the log, not the caller.
+    pub fn concurrent_modification(detail: impl std::fmt::Display) -> Self {
+        tracing::debug!(%detail, "concurrent modification");
+        Self::new(409, "ConflictException", CONCURRENT_MODIFICATION)
+    }
+
+    /// Whether this is [`ApiError::concurrent_modification`].
+    pub fn is_concurrent_modification(&self) -> bool {
+        self.status == 409 && self.message == CONCURRENT_MODIFICATION
     }
 
     /// 404 `UnknownOperationException`: no operation has this method and path.
@@ -96,6 +112,7 @@ impl From<ApplyError> for ApiError {
             ApplyError::NotFound(m) => ApiError::not_found(m),
             ApplyError::Conflict(m) => ApiError::conflict(m),
             ApplyError::BadRequest(m) => ApiError::bad_request(m),
+            ApplyError::Changed(m) => ApiError::concurrent_modification(m),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! parameters (percent-decoded), following the `requestUri`s of the API Gateway service model.
 
 use percent_encoding::percent_decode_str;
+use tollgate_proto::Scope;
 
 /// The method of one resource: `/restapis/{api}/resources/{resource}/methods/{verb}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,6 +177,50 @@ impl Operation {
                 | Operation::GetUsagePlanKey { .. }
                 | Operation::GetUsage { .. }
         )
+    }
+
+    /// What a write reads and writes back, so its commands are guarded on it (see
+    /// [`tollgate_proto::Scope`]): the API of everything under `/restapis/{api}`, the key or
+    /// the plan. `None` for reads and for writes that only create something under a new id.
+    pub fn guarded_scope(&self) -> Option<Scope> {
+        use Operation as O;
+        if !self.is_write() {
+            return None;
+        }
+        match self {
+            O::CreateRestApi | O::CreateApiKey | O::ImportApiKeys | O::CreateUsagePlan => None,
+            O::UpdateRestApi { api }
+            | O::DeleteRestApi { api }
+            | O::CreateResource { api, .. }
+            | O::UpdateResource { api, .. }
+            | O::DeleteResource { api, .. }
+            | O::CreateDeployment { api }
+            | O::UpdateDeployment { api, .. }
+            | O::DeleteDeployment { api, .. }
+            | O::CreateStage { api }
+            | O::UpdateStage { api, .. }
+            | O::DeleteStage { api, .. }
+            | O::FlushStageCache { api, .. } => Some(Scope::Api(api.clone())),
+            O::PutMethod(k)
+            | O::UpdateMethod(k)
+            | O::DeleteMethod(k)
+            | O::PutIntegration(k)
+            | O::UpdateIntegration(k)
+            | O::DeleteIntegration(k)
+            | O::PutMethodResponse(k, _)
+            | O::UpdateMethodResponse(k, _)
+            | O::DeleteMethodResponse(k, _)
+            | O::PutIntegrationResponse(k, _)
+            | O::UpdateIntegrationResponse(k, _)
+            | O::DeleteIntegrationResponse(k, _) => Some(Scope::Api(k.api.clone())),
+            O::UpdateApiKey { key } | O::DeleteApiKey { key } => Some(Scope::ApiKey(key.clone())),
+            O::UpdateUsagePlan { plan }
+            | O::DeleteUsagePlan { plan }
+            | O::CreateUsagePlanKey { plan }
+            | O::DeleteUsagePlanKey { plan, .. }
+            | O::UpdateUsage { plan, .. } => Some(Scope::UsagePlan(plan.clone())),
+            _ => None,
+        }
     }
 
     /// Operations told apart by the query string: `POST /apikeys?mode=import` is

@@ -5,8 +5,12 @@
 //! read, to modify and write back whole) is still what the command applies to; and before a
 //! write the node catches up with the leader's commit index (a linearizable read), so it never
 //! validates against or rewrites state older than a write already acknowledged anywhere.
-//! (Two writes of one object racing through two different nodes can still both read the same
-//! version; the later in the log wins whole, as a read-modify-write without a version check.)
+//! Two writes racing through two different nodes could still both read the same state, and
+//! the later in the log would write back over the earlier: so each write's commands are
+//! guarded ([`Command::IfUnchanged`]) on the version of what it read (its API, key or plan,
+//! [`Operation::guarded_scope`]) as caught up, and a write that finds it changed is run again
+//! from a fresh read, up to [`WRITE_ATTEMPTS`] times, before it is answered
+//! `ConflictException` as AWS answers a concurrent modification.
 //! Registry read guards are only ever held inside plain (non-async) functions, never across an
 //! `.await`.
 
@@ -26,8 +30,9 @@ use super::paging::Query;
 use super::router::{MethodKey, Operation};
 use super::AdminState;
 use serde::Serialize;
+use std::cell::RefCell;
 use tollgate_proto::model::{Method, RestApi};
-use tollgate_proto::{Command, Registry};
+use tollgate_proto::{Command, Registry, Scope};
 
 /// A successful answer: status and JSON body (empty for 202/204 answers).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +60,23 @@ impl Reply {
     }
 }
 
+/// How many times a write whose guarded scope changed under it is run (from a fresh read)
+/// before it is answered `ConflictException`.
+pub const WRITE_ATTEMPTS: u32 = 8;
+
+/// What the commands of the write in progress are guarded on: `scope` at `version`, the
+/// version bumped by each of the write's own commands that applied.
+struct Guard {
+    scope: Scope,
+    version: u64,
+    /// The write's commands that applied (a write with any is never run again).
+    applied: u32,
+}
+
+tokio::task_local! {
+    static GUARD: RefCell<Option<Guard>>;
+}
+
 /// Runs one operation.
 pub async fn dispatch(
     state: &AdminState,
@@ -62,9 +84,13 @@ pub async fn dispatch(
     query: &Query,
     body: &[u8],
 ) -> Result<Reply, ApiError> {
-    use Operation as O;
-    let _write = if op.is_write() {
-        let guard = state.write_lock.lock().await;
+    if !op.is_write() {
+        return run(state, op, query, body).await;
+    }
+    let _write = state.write_lock.lock().await;
+    let scope = op.guarded_scope();
+    let mut attempt = 1;
+    loop {
         // Writes validate against, and many rewrite whole objects from (UpdateStage,
         // UpdateMethod, …), this node's registry: first apply here everything committed before
         // the call, so a write acknowledged by another node is not read stale and written back
@@ -75,10 +101,48 @@ pub async fn dispatch(
             .linearizable()
             .await
             .map_err(|e| ApiError::unavailable(format!("catching up before a write: {e}")))?;
-        Some(guard)
-    } else {
-        None
-    };
+        // The version is read before the operation reads what it covers, so the operation
+        // reads that version or a later one; either way a change after it is caught.
+        let guard = scope.as_ref().map(|s| Guard {
+            version: state.node.read().version(s),
+            scope: s.clone(),
+            applied: 0,
+        });
+        let (result, applied) = GUARD
+            .scope(RefCell::new(guard), async {
+                let result = run(state, op.clone(), query, body).await;
+                let applied = GUARD.with(|g| g.borrow().as_ref().map_or(0, |g| g.applied));
+                (result, applied)
+            })
+            .await;
+        match result {
+            Err(e)
+                if e.is_concurrent_modification() && applied == 0 && attempt < WRITE_ATTEMPTS =>
+            {
+                tracing::debug!(
+                    ?scope,
+                    attempt,
+                    "a concurrent write came first; running again"
+                );
+                // Writers racing through different nodes would keep colliding in step: wait a
+                // random while, longer after each collision, before reading again.
+                let jitter_ms = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=5 * attempt);
+                tokio::time::sleep(std::time::Duration::from_millis(u64::from(jitter_ms))).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Runs one operation (a write: under the write lock, caught up, guarded).
+async fn run(
+    state: &AdminState,
+    op: Operation,
+    query: &Query,
+    body: &[u8],
+) -> Result<Reply, ApiError> {
+    use Operation as O;
     match op {
         O::CreateRestApi => restapis::create(state, body).await,
         O::GetRestApis => restapis::list(state, query),
@@ -154,12 +218,45 @@ tokio::task_local! {
 /// Proposes `cmd` and waits until it is durable and applied; the state machine's refusal
 /// becomes the matching AWS error. Notes the command's log index for the answer.
 async fn commit(state: &AdminState, cmd: Command) -> Result<(), ApiError> {
+    // Guarded when it changes what the write in progress read.
+    let scopes = cmd.scopes();
+    let guard = GUARD
+        .try_with(|g| {
+            g.borrow()
+                .as_ref()
+                .filter(|g| scopes.contains(&g.scope))
+                .map(|g| (g.scope.clone(), g.version))
+        })
+        .ok()
+        .flatten();
+    let cmd = match &guard {
+        Some((scope, version)) => Command::IfUnchanged {
+            scope: scope.clone(),
+            version: *version,
+            command: Box::new(cmd),
+        },
+        None => cmd,
+    };
     let (index, result) = state.node.propose_indexed(cmd).await?;
     if let Some(index) = index {
         let _ = COMMITTED_INDEX.try_with(|c| c.set(Some(c.get().map_or(index, |i| i.max(index)))));
     }
-    result?;
-    Ok(())
+    match result {
+        Ok(()) => {
+            if guard.is_some() {
+                // Its own change moved the scope on by one: the write's next command expects
+                // exactly that, and anything else means another write came in between.
+                let _ = GUARD.try_with(|g| {
+                    if let Some(g) = g.borrow_mut().as_mut() {
+                        g.version += 1;
+                        g.applied += 1;
+                    }
+                });
+            }
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Runs `f` on the registry under a read guard (never held across an await).
