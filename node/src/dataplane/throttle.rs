@@ -103,7 +103,7 @@ impl WorkerLimits {
         let local = self.limits.entry(spec.id).or_insert_with(|| {
             let node = spec.state.node_share();
             Local {
-                bucket: Bucket::new(spec.rate * node / n, spec.burst * node / n, now_ns),
+                bucket: Bucket::new(spec.rate * node / n, capacity(spec.burst, node / n), now_ns),
                 window,
                 unreported: 0,
             }
@@ -130,7 +130,7 @@ impl WorkerLimits {
                 SHARE_FLOOR / n + (1.0 - SHARE_FLOOR) * mine as f64 / total as f64
             };
             let share = share * spec.state.node_share();
-            let (rate, burst) = (spec.rate * share, spec.burst * share);
+            let (rate, burst) = (spec.rate * share, capacity(spec.burst, share));
             if idle {
                 local.bucket.reshape_after_idle(rate, burst, now_ns);
             } else {
@@ -138,6 +138,21 @@ impl WorkerLimits {
             }
         }
         local.bucket.try_take(now_ns)
+    }
+}
+
+/// The capacity of one worker's bucket holding `share` of a limit whose burst is `burst`: its
+/// part of the burst, but never less than one whole token while the limit admits anything at
+/// all. A part below one token could never fill to the token a request takes, so a small
+/// burst split over many cores and nodes (burst 2 over 3 nodes of 2 workers: a third of a
+/// token each) would refuse every request. The price is a larger burst: each of the cluster's
+/// C cores may hold up to one token more than its part, so the most admitted at once is at
+/// most `burst + C` (docs/LIMITS.md). A burst below 1 admits nothing, as AWS's burst 0.
+pub fn capacity(burst: f64, share: f64) -> f64 {
+    if burst < 1.0 {
+        burst.max(0.0)
+    } else {
+        (burst * share).max(1.0)
     }
 }
 
@@ -246,5 +261,43 @@ mod tests {
         let demand: u64 = w.take_demand().into_iter().map(|(_, n)| n).sum();
         assert_eq!(demand, 10_000, "every request counts");
         assert!(w.take_demand().is_empty());
+    }
+
+    /// A burst smaller than the number of buckets it is split over: each part is under one
+    /// token, yet requests pass at the limit's rate (each bucket holds at least one token).
+    #[test]
+    fn a_small_burst_split_over_nodes_and_workers_still_admits_at_the_rate() {
+        use tollgate_proto::LimitDemand;
+        let limits = ClusterLimits::new(1);
+        limits.set_members(3);
+        // rate 2/s, burst 2; this node has a third of the demand, and two workers.
+        let s = ThrottleSpec::new(9, 2.0, 2.0, &limits);
+        let now = std::time::Instant::now();
+        for node in 1..=3 {
+            let demand = [LimitDemand {
+                limit_id: 9,
+                requests: 100,
+            }];
+            limits.apply_report(node, 1000, &demand, now);
+        }
+        let node_share = s.state.node_share();
+        assert!((0.3..0.37).contains(&node_share), "{node_share}");
+        let mut w = [WorkerLimits::new(0, 2), WorkerLimits::new(1, 2)];
+        // 30 s of both workers asked 100 times a second each.
+        let mut admitted = 0u64;
+        for step in 0..3000u64 {
+            let now = step * 10_000_000;
+            for worker in &mut w {
+                if worker.admit(&s, now) {
+                    admitted += 1;
+                }
+            }
+        }
+        // This node's part of 2/s for 30 s is ~20, plus the first tokens; without the floor of
+        // one token per bucket (2 × 0.33 / 2 = 0.33 each) it would be 0.
+        assert!((15..=30).contains(&admitted), "{admitted}");
+        assert_eq!(capacity(2.0, 0.16), 1.0);
+        assert_eq!(capacity(100.0, 0.5), 50.0);
+        assert_eq!(capacity(0.0, 1.0), 0.0);
     }
 }
