@@ -44,7 +44,7 @@ fn keys_throttles_and_quotas_are_enforced_and_metered() {
         &format!("{m}/integration/responses/200"),
         Some(json!({ "responseTemplates": { "application/json": "{\"ok\":true}" } })),
     );
-    for stage in ["prod", "dev"] {
+    for stage in ["prod", "dev", "beta"] {
         n.admin_ok(
             "POST",
             &format!("/restapis/{id}/deployments"),
@@ -131,6 +131,34 @@ fn keys_throttles_and_quotas_are_enforced_and_metered() {
     if r.status == 429 {
         assert_eq!(r.json(), json!({ "message": "Too Many Requests" }));
     }
+    // A burst of 1 over this node's 2 workers: half a token each, yet requests pass (every
+    // worker's bucket holds at least one token).
+    let k3 = n.admin_ok(
+        "POST",
+        "/apikeys",
+        Some(json!({ "name": "k3", "value": "tiny-burst-key-0123456789", "enabled": true })),
+    );
+    let plan3 = n.admin_ok(
+        "POST",
+        "/usageplans",
+        Some(
+            json!({ "name": "tiny", "apiStages": [ { "apiId": id, "stage": "beta" } ],
+                     "throttle": { "rateLimit": 10.0, "burstLimit": 1 } }),
+        ),
+    );
+    n.admin_ok(
+        "POST",
+        &format!("/usageplans/{}/keys", plan3["id"].as_str().unwrap()),
+        Some(json!({ "keyId": k3["id"], "keyType": "API_KEY" })),
+    );
+    let statuses: Vec<u16> = (0..20)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            call("beta", Some("tiny-burst-key-0123456789")).status
+        })
+        .collect();
+    assert!(statuses.contains(&200), "burst 1 admitted nothing: {statuses:?}");
+    assert!(statuses.contains(&429), "nothing throttled: {statuses:?}");
     // The usage reached the replicated ledger: GetUsage shows 5 used, 0 left today.
     let today = String::from_utf8(
         std::process::Command::new("date")
