@@ -51,7 +51,8 @@ fn keys_throttles_and_quotas_are_enforced_and_metered() {
             Some(json!({ "stageName": stage })),
         );
     }
-    // Key 1: prod, quota of 5 a day. Key 2: dev, 1 request/s with a burst of 2.
+    // Key 1: prod, quota of 7 a day less an offset of 2 today (the plan's initial period).
+    // Key 2: dev, 1 request/s with a burst of 2.
     let k1 = n.admin_ok(
         "POST",
         "/apikeys",
@@ -67,7 +68,7 @@ fn keys_throttles_and_quotas_are_enforced_and_metered() {
         "/usageplans",
         Some(
             json!({ "name": "quota", "apiStages": [ { "apiId": id, "stage": "prod" } ],
-                     "quota": { "limit": 5, "period": "DAY" } }),
+                     "quota": { "limit": 7, "offset": 2, "period": "DAY" } }),
         ),
     );
     let plan2 = n.admin_ok(
@@ -157,7 +158,10 @@ fn keys_throttles_and_quotas_are_enforced_and_metered() {
             call("beta", Some("tiny-burst-key-0123456789")).status
         })
         .collect();
-    assert!(statuses.contains(&200), "burst 1 admitted nothing: {statuses:?}");
+    assert!(
+        statuses.contains(&200),
+        "burst 1 admitted nothing: {statuses:?}"
+    );
     assert!(statuses.contains(&429), "nothing throttled: {statuses:?}");
     // The usage reached the replicated ledger: GetUsage shows 5 used, 0 left today.
     let today = String::from_utf8(

@@ -171,6 +171,7 @@ fn api_keys_and_usage_plans_with_the_aws_cli() {
         "--patch-operations",
         "op=replace,path=/quota/limit,value=500",
         "op=replace,path=/quota/period,value=WEEK",
+        "op=replace,path=/quota/offset,value=40",
         "op=replace,path=/throttle/rateLimit,value=7.5",
         "op=replace,path=/name,value=platinum",
         &format!("op=add,path=/apiStages,value={dev_stage}"),
@@ -179,7 +180,7 @@ fn api_keys_and_usage_plans_with_the_aws_cli() {
     assert_eq!(patched["name"], "platinum");
     assert_eq!(
         patched["quota"],
-        json!({"limit": 500, "offset": 0, "period": "WEEK"})
+        json!({"limit": 500, "offset": 40, "period": "WEEK"})
     );
     assert_eq!(patched["throttle"]["rateLimit"], 7.5);
     assert_eq!(
@@ -298,7 +299,8 @@ fn api_keys_and_usage_plans_with_the_aws_cli() {
     assert_eq!(by_key["items"].as_array().unwrap().len(), 1);
     assert_eq!(by_key["items"][0]["id"], plan_id);
 
-    // Usage: nothing served yet, so zeros against the whole quota; then a grant.
+    // Usage: nothing served yet, so zeros against the whole quota less its offset (the plan
+    // got its weekly quota this week: its initial period); then a grant.
     let day = today();
     let usage = aws.ok(&[
         "get-usage",
@@ -310,7 +312,7 @@ fn api_keys_and_usage_plans_with_the_aws_cli() {
         &day,
     ]);
     assert_eq!(usage["usagePlanId"], plan_id);
-    assert_eq!(usage["items"], json!({ gen_id.as_str(): [[0, 500]] }));
+    assert_eq!(usage["items"], json!({ gen_id.as_str(): [[0, 460]] }));
     let updated = aws.ok(&[
         "update-usage",
         "--usage-plan-id",

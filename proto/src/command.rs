@@ -160,6 +160,11 @@ pub enum Command {
         version: u64,
         command: Box<Command>,
     },
+    /// `command`, made on UTC day `day` (days since the epoch), for what applying it records
+    /// about when: a usage plan created with a quota, or given one (or a new period) by an
+    /// update, starts its initial quota period that day, the period whose limit is reduced by
+    /// the quota's `offset`. `command` is never itself a guarded or dated command.
+    Dated { day: i64, command: Box<Command> },
 }
 
 /// What one guarded write ([`Command::IfUnchanged`]) is guarded on. Every command that changes
@@ -197,10 +202,13 @@ pub struct UsageDelta {
 }
 
 impl Command {
-    /// The command itself, or the one an [`Command::IfUnchanged`] guards.
+    /// The command itself, or the one an [`Command::IfUnchanged`] guards or a
+    /// [`Command::Dated`] dates.
     pub fn inner(&self) -> &Command {
         match self {
-            Command::IfUnchanged { command, .. } => command,
+            Command::IfUnchanged { command, .. } | Command::Dated { command, .. } => {
+                command.inner()
+            }
             other => other,
         }
     }
@@ -227,8 +235,13 @@ impl Command {
                 vec![Scope::ApiKey(key.id.clone())]
             }
             Command::DeleteApiKey { id } => vec![Scope::ApiKey(id.clone())],
-            Command::ImportApiKeys { keys, .. } => {
-                keys.iter().map(|k| Scope::ApiKey(k.id.clone())).collect()
+            Command::ImportApiKeys { keys, plan_keys } => {
+                let mut scopes: Vec<Scope> =
+                    keys.iter().map(|k| Scope::ApiKey(k.id.clone())).collect();
+                let plans: std::collections::BTreeSet<&String> =
+                    plan_keys.iter().map(|(p, _)| p).collect();
+                scopes.extend(plans.into_iter().map(|p| Scope::UsagePlan(p.clone())));
+                scopes
             }
             Command::CreateUsagePlan { plan } | Command::UpdateUsagePlan { plan } => {
                 vec![Scope::UsagePlan(plan.id.clone())]
@@ -238,7 +251,9 @@ impl Command {
             | Command::DeleteUsagePlanKey { plan_id, .. }
             | Command::UpdateUsage { plan_id, .. } => vec![Scope::UsagePlan(plan_id.clone())],
             Command::ReportUsage { .. } | Command::ReportLoad { .. } => Vec::new(),
-            Command::IfUnchanged { command, .. } => command.scopes(),
+            Command::IfUnchanged { command, .. } | Command::Dated { command, .. } => {
+                command.scopes()
+            }
         }
     }
 

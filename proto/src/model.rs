@@ -283,8 +283,8 @@ pub struct ThrottleSettings {
 /// How many requests a key may make per period.
 ///
 /// `period` is `DAY`, `WEEK` or `MONTH`, in UTC: a week starts on Monday, a month on its first
-/// day. `offset` is kept and shown as AWS's "requests subtracted from the limit in the initial
-/// period", but not applied.
+/// day. `offset` is AWS's "requests subtracted from the limit in the initial period": the
+/// period in which the plan got this quota ([`crate::Registry::quota_limit`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct QuotaSettings {
     pub limit: i64,

@@ -32,6 +32,42 @@ pub struct Registry {
     /// How many applied commands changed each scope (see [`Scope`]); a scope never changed
     /// is at version 0. Guarded writes ([`Command::IfUnchanged`]) check these.
     pub versions: BTreeMap<Scope, u64>,
+    /// Per usage plan, a UTC day in its initial quota period (the period whose limit the
+    /// quota's `offset` reduces): the day the plan got its quota ([`Command::Dated`]). Plans
+    /// created before builds that record it have none, and no offset.
+    pub quota_starts: BTreeMap<String, i64>,
+}
+
+/// The registry as snapshots of builds before [`Registry::versions`] stored it (every field
+/// but that one and [`Registry::quota_starts`], in the same order): decoded when a snapshot does not decode as a
+/// [`Registry`], so a node can start from, or be sent, a snapshot an older build wrote. Its
+/// scopes start at version 0.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RegistryBeforeVersions {
+    /// As [`Registry::apis`].
+    pub apis: BTreeMap<String, RestApi>,
+    /// As [`Registry::usage`].
+    pub usage: UsageLedger,
+    /// As [`Registry::api_keys`].
+    pub api_keys: BTreeMap<String, ApiKey>,
+    /// As [`Registry::usage_plans`].
+    pub usage_plans: BTreeMap<String, UsagePlan>,
+    /// As [`Registry::cache_epochs`].
+    pub cache_epochs: BTreeMap<(String, String), u64>,
+}
+
+impl From<RegistryBeforeVersions> for Registry {
+    fn from(old: RegistryBeforeVersions) -> Registry {
+        Registry {
+            apis: old.apis,
+            usage: old.usage,
+            api_keys: old.api_keys,
+            usage_plans: old.usage_plans,
+            cache_epochs: old.cache_epochs,
+            versions: BTreeMap::new(),
+            quota_starts: BTreeMap::new(),
+        }
+    }
 }
 
 /// The replicated usage ledger: what every node reported, counted once.
@@ -121,7 +157,42 @@ impl Registry {
             }
             return self.apply(command);
         }
+        if let Command::Dated { day, command } = cmd {
+            if matches!(
+                **command,
+                Command::IfUnchanged { .. } | Command::Dated { .. }
+            ) {
+                return Err(ApplyError::BadRequest("nested dated command".into()));
+            }
+            let quota_before = match &**command {
+                Command::UpdateUsagePlan { plan } => self
+                    .usage_plans
+                    .get(&plan.id)
+                    .and_then(|p| p.quota.as_ref())
+                    .map(|q| q.period.clone()),
+                _ => None,
+            };
+            self.apply(command)?;
+            match &**command {
+                Command::CreateUsagePlan { plan } | Command::UpdateUsagePlan { plan } => {
+                    match (&quota_before, &plan.quota) {
+                        (_, None) => {
+                            self.quota_starts.remove(&plan.id);
+                        }
+                        (Some(before), Some(q)) if *before == q.period => {} // the same period goes on
+                        (_, Some(_)) => {
+                            self.quota_starts.insert(plan.id.clone(), *day);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            return Ok(());
+        }
         self.apply_unguarded(cmd)?;
+        if let Command::DeleteUsagePlan { id } = cmd {
+            self.quota_starts.remove(id);
+        }
         for scope in cmd.scopes() {
             let v = self.versions.entry(scope).or_insert(0);
             *v = v.saturating_add(1);
@@ -429,8 +500,8 @@ impl Registry {
             | Command::CreateUsagePlanKey { .. }
             | Command::DeleteUsagePlanKey { .. }
             | Command::UpdateUsage { .. } => self.apply_key_command(cmd),
-            Command::IfUnchanged { .. } => Err(ApplyError::BadRequest(
-                "a guarded write is applied by Registry::apply".into(),
+            Command::IfUnchanged { .. } | Command::Dated { .. } => Err(ApplyError::BadRequest(
+                "a guarded or dated command is applied by Registry::apply".into(),
             )),
             Command::FlushStageCache {
                 api_id,

@@ -79,6 +79,26 @@ struct Payload {
     registry: Registry,
 }
 
+/// [`Payload`] as builds before the registry's scope versions wrote it.
+#[derive(Serialize, Deserialize)]
+struct PayloadBeforeVersions {
+    last_applied: Option<LogId<u64>>,
+    last_membership: Membership,
+    registry: tollgate_proto::RegistryBeforeVersions,
+}
+
+/// Decodes a snapshot's data, also in the layout of builds before scope versions.
+fn decode_payload(data: &[u8]) -> Result<Payload, codec::DecodeError> {
+    codec::decode::<Payload>(data).or_else(|e| {
+        let old: PayloadBeforeVersions = codec::decode(data).map_err(|_| e)?;
+        Ok(Payload {
+            last_applied: old.last_applied,
+            last_membership: old.last_membership,
+            registry: old.registry.into(),
+        })
+    })
+}
+
 /// A snapshot as stored: its metadata and its data.
 #[derive(Clone)]
 struct Stored {
@@ -169,7 +189,7 @@ impl StateMachineStore {
             Ok(bytes) => {
                 let (meta, data) = decode_file(&bytes)
                     .map_err(|e| invalid(format!("{}: {e}", snapshot_path.display())))?;
-                let payload: Payload = codec::decode(&data)
+                let payload = decode_payload(&data)
                     .map_err(|e| invalid(format!("{}: {e}", snapshot_path.display())))?;
                 applied.last_applied = payload.last_applied;
                 applied.last_membership = payload.last_membership;
@@ -327,7 +347,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     ) -> SResult<()> {
         let data = snapshot.into_inner();
         let sig = || Some(meta.signature());
-        let payload: Payload = codec::decode(&data)
+        let payload = decode_payload(&data)
             .map_err(|e| StorageIOError::read_snapshot(sig(), AnyError::new(&e)))?;
         if payload.last_applied != meta.last_log_id {
             let e = AnyError::error(format!(
@@ -367,6 +387,51 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A snapshot written before the registry had scope versions still loads (an older
+    /// build's snapshot file, or one an older leader sends), its scopes at version 0; and a
+    /// current one loads as it was written.
+    #[test]
+    fn snapshots_of_older_builds_still_decode() {
+        use tollgate_proto::{Command, RegistryBeforeVersions, Scope};
+        let mut current = Registry::default();
+        current
+            .apply(&Command::CreateRestApi {
+                id: "a1".into(),
+                root_resource_id: "r1".into(),
+                settings: Default::default(),
+                created_date: 1,
+                clone_from: None,
+            })
+            .unwrap();
+        let old = RegistryBeforeVersions {
+            apis: current.apis.clone(),
+            usage: current.usage.clone(),
+            api_keys: current.api_keys.clone(),
+            usage_plans: current.usage_plans.clone(),
+            cache_epochs: current.cache_epochs.clone(),
+        };
+        let last_applied = Some(LogId::new(openraft::CommittedLeaderId::new(2, 1), 9));
+        let bytes = codec::encode(&PayloadBeforeVersions {
+            last_applied,
+            last_membership: Membership::default(),
+            registry: old,
+        });
+        let p = decode_payload(&bytes).unwrap();
+        assert_eq!(p.last_applied, last_applied);
+        assert_eq!(p.registry.apis, current.apis);
+        assert_eq!(p.registry.version(&Scope::Api("a1".into())), 0);
+
+        let bytes = codec::encode(&PayloadRef {
+            last_applied: &last_applied,
+            last_membership: &Membership::default(),
+            registry: &current,
+        });
+        let p = decode_payload(&bytes).unwrap();
+        assert_eq!(p.registry, current);
+        assert_eq!(p.registry.version(&Scope::Api("a1".into())), 1);
+        assert!(decode_payload(&bytes[..bytes.len() - 1]).is_err());
+    }
 
     #[test]
     fn file_round_trip_and_corruption() {

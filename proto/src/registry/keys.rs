@@ -13,7 +13,8 @@
 use super::Registry;
 use crate::command::{ApplyError, ApplyResult, Command};
 use crate::model::{
-    ApiKey, ThrottleSettings, UsagePlan, MAX_API_KEY_LENGTH, MIN_API_KEY_LENGTH, QUOTA_PERIODS,
+    ApiKey, QuotaSettings, ThrottleSettings, UsagePlan, MAX_API_KEY_LENGTH, MIN_API_KEY_LENGTH,
+    QUOTA_PERIODS,
 };
 use std::collections::BTreeMap;
 
@@ -294,7 +295,8 @@ impl Registry {
                 let used = self.usage.used_between(key_id, start, end);
                 let used = i64::try_from(used).unwrap_or(i64::MAX);
                 // remaining = limit + grant - used  ⇒  grant = remaining + used - limit.
-                let grant = remaining.saturating_add(used).saturating_sub(quota.limit);
+                let limit = self.quota_limit(plan_id, quota, start);
+                let grant = remaining.saturating_add(used).saturating_sub(limit);
                 self.usage
                     .granted
                     .insert((plan_id.clone(), key_id.clone(), start), grant);
@@ -311,6 +313,7 @@ impl Registry {
     pub fn remaining_quota(&self, plan_id: &str, key_id: &str, day: i64) -> Option<i64> {
         let q = self.usage_plans.get(plan_id)?.quota.as_ref()?;
         let (start, end) = q.period_bounds(day)?;
+        let limit = self.quota_limit(plan_id, q, start);
         let grant = self
             .usage
             .granted
@@ -318,7 +321,23 @@ impl Registry {
             .copied()
             .unwrap_or(0);
         let used = i64::try_from(self.usage.used_between(key_id, start, end)).unwrap_or(i64::MAX);
-        Some(q.limit.saturating_add(grant).saturating_sub(used).max(0))
+        Some(limit.saturating_add(grant).saturating_sub(used).max(0))
+    }
+
+    /// The limit of `plan_id`'s quota `q` in the period that starts on day `period_start`:
+    /// `limit − offset` in the plan's initial period ([`Registry::quota_starts`]), `limit`
+    /// in every other.
+    pub fn quota_limit(&self, plan_id: &str, q: &QuotaSettings, period_start: i64) -> i64 {
+        let initial = self
+            .quota_starts
+            .get(plan_id)
+            .and_then(|d| q.period_bounds(*d))
+            .is_some_and(|(s, _)| s == period_start);
+        if initial {
+            q.limit.saturating_sub(q.offset)
+        } else {
+            q.limit
+        }
     }
 
     /// The plan through which `key_id` may call `stage` of `api_id`, if any (a key is in at
@@ -803,6 +822,86 @@ mod tests {
             refused(&mut r, update(5)),
             ApplyError::BadRequest(_)
         ));
+    }
+
+    #[test]
+    fn the_quota_offset_reduces_the_initial_period_only() {
+        let mut r = registry();
+        r.apply(&Command::CreateApiKey {
+            key: key("k1", VALUE),
+        })
+        .unwrap();
+        let mar20 = days_from_civil(2024, 3, 20);
+        let mut p = plan("p1", &[("a1", "prod")]);
+        p.quota = Some(QuotaSettings {
+            limit: 100,
+            offset: 30,
+            period: "WEEK".into(),
+        });
+        let dated = |day, command| Command::Dated {
+            day,
+            command: Box::new(command),
+        };
+        r.apply(&dated(mar20, Command::CreateUsagePlan { plan: p.clone() }))
+            .unwrap();
+        r.apply(&Command::CreateUsagePlanKey {
+            plan_id: "p1".into(),
+            key_id: "k1".into(),
+        })
+        .unwrap();
+        assert_eq!(r.quota_starts["p1"], mar20);
+        // 2024-03-20 is a Wednesday: its week (from Monday the 18th) is the initial period.
+        assert_eq!(r.remaining_quota("p1", "k1", mar20), Some(70));
+        assert_eq!(r.remaining_quota("p1", "k1", mar20 + 4), Some(70));
+        assert_eq!(r.remaining_quota("p1", "k1", mar20 + 5), Some(100));
+        assert_eq!(r.remaining_quota("p1", "k1", mar20 - 7), Some(100));
+        // UpdateUsage sets what is left in the initial period exactly.
+        r.apply(&Command::UpdateUsage {
+            plan_id: "p1".into(),
+            key_id: "k1".into(),
+            at: mar20 * 86_400,
+            remaining: 50,
+        })
+        .unwrap();
+        assert_eq!(r.remaining_quota("p1", "k1", mar20), Some(50));
+        // An update that keeps the period keeps the initial period.
+        let mut same = r.usage_plans["p1"].clone();
+        same.name = "renamed".into();
+        r.apply(&dated(mar20 + 9, Command::UpdateUsagePlan { plan: same }))
+            .unwrap();
+        assert_eq!(r.quota_starts["p1"], mar20);
+        // A new period starts a new initial period on the update's day.
+        let mut daily = r.usage_plans["p1"].clone();
+        daily.quota.as_mut().unwrap().period = "DAY".into();
+        r.apply(&dated(mar20 + 9, Command::UpdateUsagePlan { plan: daily }))
+            .unwrap();
+        assert_eq!(r.remaining_quota("p1", "k1", mar20 + 9), Some(70));
+        assert_eq!(r.remaining_quota("p1", "k1", mar20 + 10), Some(100));
+        // Without a quota there is no initial period; deleting the plan forgets it.
+        let mut none = r.usage_plans["p1"].clone();
+        none.quota = None;
+        r.apply(&dated(mar20 + 11, Command::UpdateUsagePlan { plan: none }))
+            .unwrap();
+        assert!(!r.quota_starts.contains_key("p1"));
+        r.apply(&dated(mar20, Command::UpdateUsagePlan { plan: p.clone() }))
+            .unwrap();
+        assert!(r.quota_starts.contains_key("p1"));
+        r.apply(&Command::DeleteUsagePlan { id: "p1".into() })
+            .unwrap();
+        assert!(!r.quota_starts.contains_key("p1"));
+        // A refused dated command records nothing; dated commands do not nest.
+        let before = r.clone();
+        let mut bad = p.clone();
+        bad.name = String::new();
+        assert!(r
+            .apply(&dated(mar20, Command::CreateUsagePlan { plan: bad }))
+            .is_err());
+        let nested = dated(
+            mar20,
+            dated(mar20, Command::DeleteUsagePlan { id: "x".into() }),
+        );
+        assert!(matches!(r.apply(&nested), Err(ApplyError::BadRequest(_))));
+        assert_eq!(r, before);
     }
 
     #[test]

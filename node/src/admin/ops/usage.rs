@@ -83,7 +83,11 @@ pub fn daily_usage(
                 .unwrap_or(0);
             let so_far =
                 i64::try_from(reg.usage.used_between(key_id, ps, d + 1)).unwrap_or(i64::MAX);
-            let remaining = q.limit.saturating_add(grant).saturating_sub(so_far).max(0);
+            let remaining = reg
+                .quota_limit(plan_id, q, ps)
+                .saturating_add(grant)
+                .saturating_sub(so_far)
+                .max(0);
             vec![used, remaining]
         })
         .collect()

@@ -20,7 +20,7 @@ use crate::admin::paging::{PageRequest, Query};
 use crate::admin::patch::{self, unescape, Op, PatchOp};
 use crate::admin::wire::{plans as wire, Page};
 use crate::admin::AdminState;
-use crate::ids::random_id;
+use crate::ids::{now_epoch, random_id};
 use std::collections::BTreeMap;
 use tollgate_proto::model::{ApiStage, QuotaSettings, ThrottleSettings, UsagePlan};
 use tollgate_proto::{Command, Registry};
@@ -101,7 +101,7 @@ pub async fn create(state: &AdminState, body: &[u8]) -> Result<Reply, ApiError> 
         tags: i.tags.unwrap_or_default(),
     };
     let id = plan.id.clone();
-    commit(state, Command::CreateUsagePlan { plan }).await?;
+    commit(state, dated(Command::CreateUsagePlan { plan })).await?;
     plan_reply(state, &id, 201)
 }
 
@@ -248,7 +248,7 @@ pub async fn update(state: &AdminState, id: &str, body: &[u8]) -> Result<Reply, 
     for p in &ops {
         apply_patch(&mut plan, p)?;
     }
-    commit(state, Command::UpdateUsagePlan { plan }).await?;
+    commit(state, dated(Command::UpdateUsagePlan { plan })).await?;
     plan_reply(state, id, 200)
 }
 
@@ -330,6 +330,15 @@ pub async fn delete_key(state: &AdminState, plan: &str, key: &str) -> Result<Rep
     )
     .await?;
     Ok(Reply::empty(202))
+}
+
+/// `cmd` dated today (UTC): a plan given a quota starts its initial quota period, the one
+/// whose limit the quota's `offset` reduces.
+fn dated(cmd: Command) -> Command {
+    Command::Dated {
+        day: now_epoch().div_euclid(86_400),
+        command: Box::new(cmd),
+    }
 }
 
 #[cfg(test)]
