@@ -116,21 +116,54 @@ async fn call(t: &Transport, addr: &str, timeout: Duration) -> Result<u64, Strin
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_peer_restarted_on_its_address_resets_the_old_connection_at_once() {
+/// A server node answering `index`, a relay in front of it, and a client (node 1) that has
+/// called it once through the relay (so its connection is cached).
+struct Setup {
+    server_tls: ClusterTls,
+    port: SocketAddr,
+    server: quinn::Endpoint,
+    relay: Relay,
+    client: Arc<Transport>,
+    addr: String,
+}
+
+async fn setup(index: u64) -> Setup {
     let ca = pki::create_ca().unwrap();
     let server_tls = tls(&ca, "node-2");
     let port = std::net::UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
-    let first = server(port, &server_tls, 1).await;
+    let server = server(port, &server_tls, index).await;
     let relay = relay(port).await;
     let client_ep = network::endpoint("127.0.0.1:0".parse().unwrap(), &tls(&ca, "node-1")).unwrap();
     let client = Transport::new(1, client_ep);
     let addr = relay.addr.to_string();
-    assert_eq!(call(&client, &addr, Duration::from_secs(5)).await, Ok(1));
+    assert_eq!(
+        call(&client, &addr, Duration::from_secs(5)).await,
+        Ok(index)
+    );
     assert!(client.is_connected(2));
+    Setup {
+        server_tls,
+        port,
+        server,
+        relay,
+        client,
+        addr,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_restarted_on_its_address_resets_the_old_connection_at_once() {
+    let Setup {
+        server_tls,
+        port,
+        server: first,
+        relay,
+        client,
+        addr,
+    } = setup(1).await;
 
     // The server process dies without a word: nothing it sends on the way out arrives.
     kill(&relay, first).await;
@@ -162,18 +195,13 @@ async fn a_peer_restarted_on_its_address_resets_the_old_connection_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_its_caller_abandons_drops_the_connection_from_the_cache() {
-    let ca = pki::create_ca().unwrap();
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let _server = server(port, &tls(&ca, "node-2"), 7).await;
-    let relay = relay(port).await;
-    let client_ep = network::endpoint("127.0.0.1:0".parse().unwrap(), &tls(&ca, "node-1")).unwrap();
-    let client = Transport::new(1, client_ep);
-    let addr = relay.addr.to_string();
-    assert_eq!(call(&client, &addr, Duration::from_secs(5)).await, Ok(7));
-    assert!(client.is_connected(2));
+    let Setup {
+        server: _server,
+        relay,
+        client,
+        addr,
+        ..
+    } = setup(7).await;
 
     // A call that gets no answer, given up by its caller before its own deadline.
     relay.cut.store(true, Ordering::SeqCst);

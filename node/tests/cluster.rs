@@ -628,6 +628,26 @@ fn a_plan_throttle_is_split_across_nodes_by_demand() {
     );
 }
 
+/// Creates API `name` with a MOCK `GET /` through `node` and deploys it to `stage`; its id.
+fn api_with_stage(node: &TestNode, name: &str, stage: &str) -> String {
+    let api = node.admin_ok("POST", "/restapis", Some(json!({ "name": name })));
+    let id = api["id"].as_str().unwrap().to_string();
+    let root_res = api["rootResourceId"].as_str().unwrap().to_string();
+    let m = format!("/restapis/{id}/resources/{root_res}/methods/GET");
+    node.admin_ok("PUT", &m, Some(json!({ "authorizationType": "NONE" })));
+    node.admin_ok(
+        "PUT",
+        &format!("{m}/integration"),
+        Some(json!({ "type": "MOCK" })),
+    );
+    node.admin_ok(
+        "POST",
+        &format!("/restapis/{id}/deployments"),
+        Some(json!({ "stageName": stage })),
+    );
+    id
+}
+
 #[test]
 fn sequential_stage_updates_through_different_nodes_lose_nothing() {
     // UpdateStage rewrites the whole stage from the registry of the node that takes it: each
@@ -636,21 +656,7 @@ fn sequential_stage_updates_through_different_nodes_lose_nothing() {
     let (_specs, nodes) = start_cluster(root.path());
     let refs: Vec<&TestNode> = nodes.iter().collect();
     wait_leader(&refs, None);
-    let api = nodes[0].admin_ok("POST", "/restapis", Some(json!({ "name": "stages" })));
-    let id = api["id"].as_str().unwrap().to_string();
-    let root_res = api["rootResourceId"].as_str().unwrap().to_string();
-    let m = format!("/restapis/{id}/resources/{root_res}/methods/GET");
-    nodes[0].admin_ok("PUT", &m, Some(json!({ "authorizationType": "NONE" })));
-    nodes[0].admin_ok(
-        "PUT",
-        &format!("{m}/integration"),
-        Some(json!({ "type": "MOCK" })),
-    );
-    nodes[0].admin_ok(
-        "POST",
-        &format!("/restapis/{id}/deployments"),
-        Some(json!({ "stageName": "s" })),
-    );
+    let id = api_with_stage(&nodes[0], "stages", "s");
     for i in 0..45 {
         let via = &nodes[i % 3];
         let v = via.admin_ok(
@@ -682,21 +688,7 @@ fn concurrent_stage_updates_through_different_nodes_lose_nothing() {
     let (_specs, nodes) = start_cluster(root.path());
     let refs: Vec<&TestNode> = nodes.iter().collect();
     wait_leader(&refs, None);
-    let api = nodes[0].admin_ok("POST", "/restapis", Some(json!({ "name": "race" })));
-    let id = api["id"].as_str().unwrap().to_string();
-    let root_res = api["rootResourceId"].as_str().unwrap().to_string();
-    let m = format!("/restapis/{id}/resources/{root_res}/methods/GET");
-    nodes[0].admin_ok("PUT", &m, Some(json!({ "authorizationType": "NONE" })));
-    nodes[0].admin_ok(
-        "PUT",
-        &format!("{m}/integration"),
-        Some(json!({ "type": "MOCK" })),
-    );
-    nodes[0].admin_ok(
-        "POST",
-        &format!("/restapis/{id}/deployments"),
-        Some(json!({ "stageName": "s" })),
-    );
+    let id = api_with_stage(&nodes[0], "race", "s");
     const EACH: usize = 15;
     let stage = format!("/restapis/{id}/stages/s");
     let conflicts: usize = std::thread::scope(|s| {
