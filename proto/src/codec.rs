@@ -123,8 +123,7 @@ mod tests {
                 }],
             },
             Command::IfUnchanged {
-                scope: crate::command::Scope::UsagePlan("p1".into()),
-                version: 7,
+                guards: vec![(crate::command::Scope::UsagePlan("p1".into()), 7)],
                 command: Box::new(Command::DeleteUsagePlanKey {
                     plan_id: "p1".into(),
                     key_id: "k1".into(),

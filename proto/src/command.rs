@@ -151,13 +151,12 @@ pub enum Command {
         interval_ms: u32,
         demand: Vec<LimitDemand>,
     },
-    /// `command`, applied only if `scope` is still at `version` (see [`Scope`]): a
-    /// read-modify-write that read `scope` at that version is refused with
-    /// [`ApplyError::Changed`] when another write of it came first, instead of writing back over
-    /// it. `command` is never itself an `IfUnchanged`.
+    /// `command`, applied only if every scope in `guards` is still at its version (see
+    /// [`Scope`]): a read-modify-write that read those scopes at those versions is refused with
+    /// [`ApplyError::Changed`] when another write of one of them came first, instead of
+    /// writing back over it. `command` is never itself an `IfUnchanged`.
     IfUnchanged {
-        scope: Scope,
-        version: u64,
+        guards: Vec<(Scope, u64)>,
         command: Box<Command>,
     },
     /// `command`, made on UTC day `day` (days since the epoch), for what applying it records
@@ -213,7 +212,10 @@ impl Command {
         }
     }
 
-    /// The scopes this command changes when it is applied (their versions are bumped).
+    /// The scopes this command changes when it is applied (their versions are bumped), each
+    /// once. This is part of the state machine: what it says of a logged command must never
+    /// change, or nodes that replay that command and nodes that start from a snapshot taken
+    /// after it would hold different versions.
     pub fn scopes(&self) -> Vec<Scope> {
         let api = |id: &str| vec![Scope::Api(id.to_string())];
         match self {
@@ -236,12 +238,10 @@ impl Command {
             }
             Command::DeleteApiKey { id } => vec![Scope::ApiKey(id.clone())],
             Command::ImportApiKeys { keys, plan_keys } => {
-                let mut scopes: Vec<Scope> =
-                    keys.iter().map(|k| Scope::ApiKey(k.id.clone())).collect();
-                let plans: std::collections::BTreeSet<&String> =
-                    plan_keys.iter().map(|(p, _)| p).collect();
-                scopes.extend(plans.into_iter().map(|p| Scope::UsagePlan(p.clone())));
-                scopes
+                let keys = keys.iter().map(|k| Scope::ApiKey(k.id.clone()));
+                let plans = plan_keys.iter().map(|(p, _)| Scope::UsagePlan(p.clone()));
+                let unique: std::collections::BTreeSet<Scope> = keys.chain(plans).collect();
+                unique.into_iter().collect()
             }
             Command::CreateUsagePlan { plan } | Command::UpdateUsagePlan { plan } => {
                 vec![Scope::UsagePlan(plan.id.clone())]

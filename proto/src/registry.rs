@@ -29,9 +29,15 @@ pub struct Registry {
     /// that was never flushed is at epoch 0. Kept here rather than on [`Stage`] so that the
     /// encoding of `Stage` (inside logged PutStage commands) stays as it was.
     pub cache_epochs: BTreeMap<(String, String), u64>,
-    /// How many applied commands changed each scope (see [`Scope`]); a scope never changed
-    /// is at version 0. Guarded writes ([`Command::IfUnchanged`]) check these.
+    /// How many applied commands changed each scope (see [`Scope`]) since versions were
+    /// switched on; a scope never changed is at version 0. Guarded writes
+    /// ([`Command::IfUnchanged`]) check these.
     pub versions: BTreeMap<Scope, u64>,
+    /// Whether versions are counted: from the first guarded write in the log on. Before it
+    /// (a log written by builds without guarded writes, or a snapshot of one) nothing is
+    /// counted, so every node holds the same versions whether it replayed those older
+    /// commands or started from a snapshot taken after them.
+    pub versioned: bool,
     /// Per usage plan, a UTC day in its initial quota period (the period whose limit the
     /// quota's `offset` reduces): the day the plan got its quota ([`Command::Dated`]). Plans
     /// created before builds that record it have none, and no offset.
@@ -39,7 +45,7 @@ pub struct Registry {
 }
 
 /// The registry as snapshots of builds before [`Registry::versions`] stored it (every field
-/// but that one and [`Registry::quota_starts`], in the same order): decoded when a snapshot does not decode as a
+/// but that one, [`Registry::quota_starts`] and [`Registry::versioned`], in the same order): decoded when a snapshot does not decode as a
 /// [`Registry`], so a node can start from, or be sent, a snapshot an older build wrote. Its
 /// scopes start at version 0.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -66,6 +72,7 @@ impl From<RegistryBeforeVersions> for Registry {
             cache_epochs: old.cache_epochs,
             versions: BTreeMap::new(),
             quota_starts: BTreeMap::new(),
+            versioned: false,
         }
     }
 }
@@ -140,22 +147,25 @@ impl Registry {
     /// Applies one command. On error the registry is left exactly as it was. A command that
     /// succeeds bumps the version of every scope it changes.
     pub fn apply(&mut self, cmd: &Command) -> ApplyResult {
-        if let Command::IfUnchanged {
-            scope,
-            version,
-            command,
-        } = cmd
-        {
+        if let Command::IfUnchanged { guards, command } = cmd {
             if matches!(**command, Command::IfUnchanged { .. }) {
                 return Err(ApplyError::BadRequest("nested guarded write".into()));
             }
-            let now = self.version(scope);
-            if now != *version {
-                return Err(ApplyError::Changed(format!(
-                    "{scope:?} changed since it was read (version {now}, not {version})"
-                )));
+            for (scope, version) in guards {
+                let now = self.version(scope);
+                if now != *version {
+                    return Err(ApplyError::Changed(format!(
+                        "{scope:?} changed since it was read (version {now}, not {version})"
+                    )));
+                }
             }
-            return self.apply(command);
+            // The first guarded write switches versions on (they were all 0 until now).
+            let versioned = std::mem::replace(&mut self.versioned, true);
+            let res = self.apply(command);
+            if res.is_err() {
+                self.versioned = versioned;
+            }
+            return res;
         }
         if let Command::Dated { day, command } = cmd {
             if matches!(
@@ -175,14 +185,22 @@ impl Registry {
             self.apply(command)?;
             match &**command {
                 Command::CreateUsagePlan { plan } | Command::UpdateUsagePlan { plan } => {
+                    let updated = matches!(**command, Command::UpdateUsagePlan { .. });
                     match (&quota_before, &plan.quota) {
+                        (Some(before), Some(q)) if *before == q.period => {} // the same period goes on
                         (_, None) => {
                             self.quota_starts.remove(&plan.id);
                         }
-                        (Some(before), Some(q)) if *before == q.period => {} // the same period goes on
                         (_, Some(_)) => {
                             self.quota_starts.insert(plan.id.clone(), *day);
                         }
+                    }
+                    // UpdateUsage grants belong to the periods they were made for: a new
+                    // period (or no quota) ends them.
+                    let same_period = matches!((&quota_before, &plan.quota),
+                        (Some(before), Some(q)) if *before == q.period);
+                    if updated && !same_period {
+                        self.usage.granted.retain(|(p, _, _), _| *p != plan.id);
                     }
                 }
                 _ => {}
@@ -193,9 +211,11 @@ impl Registry {
         if let Command::DeleteUsagePlan { id } = cmd {
             self.quota_starts.remove(id);
         }
-        for scope in cmd.scopes() {
-            let v = self.versions.entry(scope).or_insert(0);
-            *v = v.saturating_add(1);
+        if self.versioned {
+            for scope in cmd.scopes() {
+                let v = self.versions.entry(scope).or_insert(0);
+                *v = v.saturating_add(1);
+            }
         }
         Ok(())
     }
@@ -692,14 +712,13 @@ mod tests {
     fn a_guarded_write_applies_only_at_the_version_it_read() {
         let mut r = Registry::default();
         let scope = Scope::Api("a1".into());
-        assert_eq!(r.version(&scope), 0);
         create_api(&mut r, "a1");
         create_api(&mut r, "a2");
-        assert_eq!(r.version(&scope), 1, "creating the API changed it");
-        let read_at = r.version(&scope);
+        // Until the first guarded write, versions are not counted (a log of older builds).
+        assert!(!r.versioned);
+        assert_eq!(r.version(&scope), 0);
         let guarded = |version, part: &str| Command::IfUnchanged {
-            scope: scope.clone(),
-            version,
+            guards: vec![(scope.clone(), version)],
             command: Box::new(Command::CreateResource {
                 api_id: "a1".into(),
                 resource_id: format!("r{part}"),
@@ -707,18 +726,40 @@ mod tests {
                 path_part: part.into(),
             }),
         };
-        r.apply(&guarded(read_at, "first")).unwrap();
-        assert_eq!(r.version(&scope), read_at + 1);
+        // A refused first guarded write leaves versions off.
+        let mut bad = guarded(0, "x");
+        if let Command::IfUnchanged { command, .. } = &mut bad {
+            **command = Command::DeleteResource {
+                api_id: "a1".into(),
+                resource_id: "nope".into(),
+            };
+        }
+        assert!(r.apply(&bad).is_err());
+        assert!(!r.versioned);
+        r.apply(&guarded(0, "first")).unwrap();
+        assert!(r.versioned, "the first guarded write switches versions on");
+        assert_eq!(r.version(&scope), 1);
         // A second write that read the same version lost the race: refused, nothing changed.
         let before = r.clone();
-        let err = r.apply(&guarded(read_at, "second")).unwrap_err();
+        let err = r.apply(&guarded(0, "second")).unwrap_err();
         assert!(matches!(err, ApplyError::Changed(_)), "{err:?}");
         assert_eq!(r, before);
         // Read again, it applies.
         r.apply(&guarded(r.version(&scope), "second")).unwrap();
         assert!(r.api("a1").unwrap().resources.contains_key("rsecond"));
-        // Another API's version is its own.
-        assert_eq!(r.version(&Scope::Api("a2".into())), 1);
+        // Unguarded commands count too, once versions are on; another API's version is its own.
+        add(&mut r, "a1", "r3", "root01", "third").unwrap();
+        assert_eq!(r.version(&scope), 3);
+        assert_eq!(r.version(&Scope::Api("a2".into())), 0);
+        // Every guard must hold.
+        let two = Command::IfUnchanged {
+            guards: vec![(scope.clone(), 3), (Scope::Api("a2".into()), 1)],
+            command: Box::new(Command::DeleteResource {
+                api_id: "a1".into(),
+                resource_id: "r3".into(),
+            }),
+        };
+        assert!(matches!(r.apply(&two), Err(ApplyError::Changed(_))));
         // A refused command (here: unknown parent) changes no version.
         let v = r.version(&scope);
         assert!(add(&mut r, "a1", "r9", "nope", "x").is_err());
@@ -734,9 +775,8 @@ mod tests {
         assert_eq!(r.version(&scope), v);
         // Guards do not nest.
         let nested = Command::IfUnchanged {
-            scope: scope.clone(),
-            version: v,
-            command: Box::new(guarded(v, "third")),
+            guards: vec![(scope.clone(), v)],
+            command: Box::new(guarded(v, "fourth")),
         };
         assert!(matches!(r.apply(&nested), Err(ApplyError::BadRequest(_))));
         assert_eq!(r.version(&scope), v);
@@ -750,16 +790,14 @@ mod tests {
             create: false,
         };
         let guarded = Command::IfUnchanged {
-            scope: Scope::Api("a1".into()),
-            version: 3,
+            guards: vec![(Scope::Api("a1".into()), 3)],
             command: Box::new(inner.clone()),
         };
         assert_eq!(guarded.stage_affecting_api(), Some("a1"));
         assert_eq!(guarded.scopes(), inner.scopes());
         assert_eq!(guarded.inner(), &inner);
         let key = Command::IfUnchanged {
-            scope: Scope::ApiKey("k1".into()),
-            version: 1,
+            guards: vec![(Scope::ApiKey("k1".into()), 1)],
             command: Box::new(Command::DeleteApiKey { id: "k1".into() }),
         };
         assert!(key.affects_keys());

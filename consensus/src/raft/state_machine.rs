@@ -395,13 +395,17 @@ mod tests {
     fn snapshots_of_older_builds_still_decode() {
         use tollgate_proto::{Command, RegistryBeforeVersions, Scope};
         let mut current = Registry::default();
+        let create = Command::CreateRestApi {
+            id: "a1".into(),
+            root_resource_id: "r1".into(),
+            settings: Default::default(),
+            created_date: 1,
+            clone_from: None,
+        };
         current
-            .apply(&Command::CreateRestApi {
-                id: "a1".into(),
-                root_resource_id: "r1".into(),
-                settings: Default::default(),
-                created_date: 1,
-                clone_from: None,
+            .apply(&Command::IfUnchanged {
+                guards: vec![(Scope::Api("a1".into()), 0)],
+                command: Box::new(create),
             })
             .unwrap();
         let old = RegistryBeforeVersions {
@@ -421,6 +425,7 @@ mod tests {
         assert_eq!(p.last_applied, last_applied);
         assert_eq!(p.registry.apis, current.apis);
         assert_eq!(p.registry.version(&Scope::Api("a1".into())), 0);
+        assert!(!p.registry.versioned);
 
         let bytes = codec::encode(&PayloadRef {
             last_applied: &last_applied,

@@ -181,29 +181,21 @@ impl Operation {
 
     /// What a write reads and writes back, so its commands are guarded on it (see
     /// [`tollgate_proto::Scope`]): the API of everything under `/restapis/{api}`, the key or
-    /// the plan. `None` for reads and for writes that only create something under a new id.
+    /// the plan. `None` for reads, and for writes that write back nothing they read, whose
+    /// commands the state machine checks in full when it applies them (creating under a new id
+    /// or a named parent, deleting, flushing a cache, subscribing a key, setting what is left of
+    /// a quota): guarding those would only make them collide with writes they commute with.
     pub fn guarded_scope(&self) -> Option<Scope> {
         use Operation as O;
-        if !self.is_write() {
-            return None;
-        }
         match self {
-            O::CreateRestApi | O::CreateApiKey | O::ImportApiKeys | O::CreateUsagePlan => None,
             O::UpdateRestApi { api }
-            | O::DeleteRestApi { api }
-            | O::CreateResource { api, .. }
             | O::UpdateResource { api, .. }
-            | O::DeleteResource { api, .. }
             | O::CreateDeployment { api }
             | O::UpdateDeployment { api, .. }
-            | O::DeleteDeployment { api, .. }
-            | O::CreateStage { api }
-            | O::UpdateStage { api, .. }
-            | O::DeleteStage { api, .. }
-            | O::FlushStageCache { api, .. } => Some(Scope::Api(api.clone())),
+            | O::UpdateStage { api, .. } => Some(Scope::Api(api.clone())),
+            // Each rewrites its whole method.
             O::PutMethod(k)
             | O::UpdateMethod(k)
-            | O::DeleteMethod(k)
             | O::PutIntegration(k)
             | O::UpdateIntegration(k)
             | O::DeleteIntegration(k)
@@ -213,12 +205,8 @@ impl Operation {
             | O::PutIntegrationResponse(k, _)
             | O::UpdateIntegrationResponse(k, _)
             | O::DeleteIntegrationResponse(k, _) => Some(Scope::Api(k.api.clone())),
-            O::UpdateApiKey { key } | O::DeleteApiKey { key } => Some(Scope::ApiKey(key.clone())),
-            O::UpdateUsagePlan { plan }
-            | O::DeleteUsagePlan { plan }
-            | O::CreateUsagePlanKey { plan }
-            | O::DeleteUsagePlanKey { plan, .. }
-            | O::UpdateUsage { plan, .. } => Some(Scope::UsagePlan(plan.clone())),
+            O::UpdateApiKey { key } => Some(Scope::ApiKey(key.clone())),
+            O::UpdateUsagePlan { plan } => Some(Scope::UsagePlan(plan.clone())),
             _ => None,
         }
     }

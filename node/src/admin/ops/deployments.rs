@@ -1,7 +1,7 @@
 //! CreateDeployment, GetDeployments, GetDeployment, UpdateDeployment, DeleteDeployment.
 
 use super::stages::{check_cache_size, check_variables};
-use super::{commit, non_empty, read_api, Reply};
+use super::{commit, non_empty, read_api, reread, Reply, WRITE_ATTEMPTS};
 use crate::admin::error::ApiError;
 use crate::admin::input::{self, CreateDeploymentIn};
 use crate::admin::paging::{PageRequest, Query};
@@ -34,6 +34,7 @@ fn check_deployable(api: &RestApi) -> Result<(), ApiError> {
 }
 
 /// The stage settings a CreateDeployment may carry besides the stage's name.
+#[derive(Clone)]
 struct StageSettings {
     description: Option<String>,
     variables: BTreeMap<String, String>,
@@ -142,23 +143,32 @@ pub async fn create(state: &AdminState, api: &str, body: &[u8]) -> Result<Reply,
     )
     .await?;
     if let Some((name, settings)) = later {
-        let mut stage = read_api(state, api, |a| {
-            a.stages
-                .get(&name)
-                .cloned()
-                .ok_or_else(|| ApiError::invalid_id("stage", &name))
-        })?;
-        settings.apply(&mut stage);
-        stage.last_updated_date = now;
-        commit(
-            state,
-            Command::PutStage {
+        // The deployment is made: from here a write that came in between through another node
+        // cannot send the whole call round again (that would deploy twice), so this step alone
+        // reads the stage afresh and merges the settings again.
+        let mut attempt = 1;
+        loop {
+            let mut stage = reread(state, |reg| {
+                reg.api(api)?
+                    .stages
+                    .get(&name)
+                    .cloned()
+                    .ok_or_else(|| ApiError::invalid_id("stage", &name))
+            })?;
+            settings.clone().apply(&mut stage);
+            stage.last_updated_date = now;
+            let put = Command::PutStage {
                 api_id: api.to_string(),
                 stage,
                 create: false,
-            },
-        )
-        .await?;
+            };
+            match commit(state, put).await {
+                Err(e) if e.is_concurrent_modification() && attempt < WRITE_ATTEMPTS => {
+                    attempt += 1;
+                }
+                other => break other?,
+            }
+        }
     }
     deployment_reply(state, api, &id, false, 201)
 }

@@ -15,9 +15,9 @@ use crate::admin::paging::Query;
 use crate::admin::wire::plans::ApiKeyIdsOut;
 use crate::admin::AdminState;
 use crate::ids::{now_epoch, random_id};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use tollgate_proto::model::{ApiKey, MAX_API_KEY_LENGTH, MIN_API_KEY_LENGTH};
-use tollgate_proto::Command;
+use tollgate_proto::{Command, Scope};
 
 /// One importable row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,13 +190,20 @@ pub async fn import(state: &AdminState, query: &Query, body: &[u8]) -> Result<Re
         query_flag(query, "failonwarnings") || query_flag(query, "failOnWarnings");
     let text = std::str::from_utf8(body)
         .map_err(|_| ApiError::bad_request("Invalid API key file: it is not UTF-8 text"))?;
-    let (keys, plan_keys, warnings) = read(state, |reg| {
+    let (keys, plan_keys, warnings, guards) = read(state, |reg| {
         let (rows, warnings) = parse_rows(text, &|p| reg.usage_plans.contains_key(p))?;
         let now = now_epoch();
         let mut keys = Vec::new();
         let mut plan_keys = BTreeSet::new();
+        // An existing key is rewritten whole from what is read here: guarded on its version.
+        let mut guards = BTreeMap::new();
         for r in rows {
             let existing = reg.api_key_by_value(&r.value);
+            if let Some(k) = existing {
+                let scope = Scope::ApiKey(k.id.clone());
+                let version = reg.version(&scope);
+                guards.insert(scope, version);
+            }
             let key = ApiKey {
                 id: existing.map_or_else(|| random_id(10), |k| k.id.clone()),
                 value: r.value,
@@ -213,7 +220,12 @@ pub async fn import(state: &AdminState, query: &Query, body: &[u8]) -> Result<Re
             }
             keys.push(key);
         }
-        Ok((keys, plan_keys.into_iter().collect::<Vec<_>>(), warnings))
+        Ok((
+            keys,
+            plan_keys.into_iter().collect::<Vec<_>>(),
+            warnings,
+            guards.into_iter().collect::<Vec<_>>(),
+        ))
     })?;
     if fail_on_warnings && !warnings.is_empty() {
         return Err(ApiError::bad_request(format!(
@@ -222,7 +234,16 @@ pub async fn import(state: &AdminState, query: &Query, body: &[u8]) -> Result<Re
         )));
     }
     let ids = keys.iter().map(|k| k.id.clone()).collect();
-    commit(state, Command::ImportApiKeys { keys, plan_keys }).await?;
+    let import = Command::ImportApiKeys { keys, plan_keys };
+    let cmd = if guards.is_empty() {
+        import
+    } else {
+        Command::IfUnchanged {
+            guards,
+            command: Box::new(import),
+        }
+    };
+    commit(state, cmd).await?;
     Reply::json(201, &ApiKeyIdsOut { ids, warnings })
 }
 

@@ -67,7 +67,8 @@ pub const WRITE_ATTEMPTS: u32 = 8;
 /// What the commands of the write in progress are guarded on: `scope` at `version`, the
 /// version bumped by each of the write's own commands that applied.
 struct Guard {
-    scope: Scope,
+    /// `None`: the write is not guarded on a scope (it still counts what it applied).
+    scope: Option<Scope>,
     version: u64,
     /// The write's commands that applied (a write with any is never run again).
     applied: u32,
@@ -103,13 +104,13 @@ pub async fn dispatch(
             .map_err(|e| ApiError::unavailable(format!("catching up before a write: {e}")))?;
         // The version is read before the operation reads what it covers, so the operation
         // reads that version or a later one; either way a change after it is caught.
-        let guard = scope.as_ref().map(|s| Guard {
-            version: state.node.read().version(s),
-            scope: s.clone(),
+        let guard = Guard {
+            version: scope.as_ref().map_or(0, |s| state.node.read().version(s)),
+            scope: scope.clone(),
             applied: 0,
-        });
+        };
         let (result, applied) = GUARD
-            .scope(RefCell::new(guard), async {
+            .scope(RefCell::new(Some(guard)), async {
                 let result = run(state, op.clone(), query, body).await;
                 let applied = GUARD.with(|g| g.borrow().as_ref().map_or(0, |g| g.applied));
                 (result, applied)
@@ -222,20 +223,30 @@ async fn commit(state: &AdminState, cmd: Command) -> Result<(), ApiError> {
     let scopes = cmd.scopes();
     let guard = GUARD
         .try_with(|g| {
-            g.borrow()
-                .as_ref()
-                .filter(|g| scopes.contains(&g.scope))
-                .map(|g| (g.scope.clone(), g.version))
+            g.borrow().as_ref().and_then(|g| {
+                let scope = g.scope.as_ref().filter(|s| scopes.contains(s))?;
+                Some((scope.clone(), g.version))
+            })
         })
         .ok()
         .flatten();
-    let cmd = match &guard {
-        Some((scope, version)) => Command::IfUnchanged {
-            scope: scope.clone(),
-            version: *version,
+    let cmd = match (&guard, cmd) {
+        (None, cmd) => cmd,
+        // Already guarded by the operation itself (on what else it read): one guard more.
+        (
+            Some(g),
+            Command::IfUnchanged {
+                mut guards,
+                command,
+            },
+        ) => {
+            guards.push(g.clone());
+            Command::IfUnchanged { guards, command }
+        }
+        (Some(g), cmd) => Command::IfUnchanged {
+            guards: vec![g.clone()],
             command: Box::new(cmd),
         },
-        None => cmd,
     };
     let (index, result) = state.node.propose_indexed(cmd).await?;
     if let Some(index) = index {
@@ -243,20 +254,40 @@ async fn commit(state: &AdminState, cmd: Command) -> Result<(), ApiError> {
     }
     match result {
         Ok(()) => {
-            if guard.is_some() {
-                // Its own change moved the scope on by one: the write's next command expects
-                // exactly that, and anything else means another write came in between.
-                let _ = GUARD.try_with(|g| {
-                    if let Some(g) = g.borrow_mut().as_mut() {
+            let _ = GUARD.try_with(|g| {
+                if let Some(g) = g.borrow_mut().as_mut() {
+                    // Any applied command is a side effect: the write is never run again.
+                    g.applied += 1;
+                    if guard.is_some() {
+                        // Its own change moved the scope on by one: the write's next command
+                        // expects exactly that, and anything else means another write came in
+                        // between.
                         g.version += 1;
-                        g.applied += 1;
                     }
-                });
-            }
+                }
+            });
             Ok(())
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// As [`read`], also taking the version of the write's guarded scope from the same state,
+/// for a command that follows another of the same write and must read afresh what that
+/// command's neighbours in the log may have changed (see `deployments::create`).
+fn reread<T>(
+    state: &AdminState,
+    f: impl FnOnce(&Registry) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let reg = state.node.read();
+    let _ = GUARD.try_with(|g| {
+        if let Some(g) = g.borrow_mut().as_mut() {
+            if let Some(scope) = &g.scope {
+                g.version = reg.version(scope);
+            }
+        }
+    });
+    f(&reg)
 }
 
 /// Runs `f` on the registry under a read guard (never held across an await).
