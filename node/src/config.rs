@@ -199,13 +199,15 @@ impl Config {
             Some(path) => load_file(path)?,
             None => FileConfig::default(),
         };
-        let workers = args
-            .workers
-            .or(file.workers)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        if workers == 0 || workers > 1024 {
+        // Limits are split among at most DEMAND_SLOTS workers (each reports its demand in a
+        // slot of its own): a larger machine runs that many by default.
+        let max = crate::dataplane::cluster_limits::DEMAND_SLOTS;
+        let workers = args.workers.or(file.workers).unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(max))
+        });
+        if workers == 0 || workers > max {
             return Err(ConfigError(format!(
-                "workers must be between 1 and 1024, got {workers}"
+                "workers must be between 1 and {max}, got {workers}"
             )));
         }
         let secs = |v: Option<u64>, default: u64, what: &str| -> Result<Duration, ConfigError> {

@@ -10,7 +10,7 @@
 
 use crate::config::ClusterSettings;
 use crate::dataplane::cluster_limits::ClusterLimits;
-use crate::dataplane::routing::{compile_all, compile_changed};
+use crate::dataplane::routing::{compile_all, compile_changed, today};
 use crate::dataplane::snapshot::SharedRoutes;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -28,8 +28,12 @@ const STALE_REPORT_MS: i64 = 10_000;
 pub fn routes_hook(routes: Arc<SharedRoutes>, limits: Arc<ClusterLimits>) -> OnApplied {
     Box::new(move |reg, applied| {
         if applied.is_empty() {
-            // Recovery or snapshot install: build everything.
-            routes.publish(compile_all(reg, &limits));
+            // Recovery or snapshot install: build everything. The snapshot may hold reports of
+            // this node's whose entries it replaced.
+            routes.update(|_| compile_all(reg, &limits));
+            if let Some(last) = reg.usage.last_seq.get(&limits.node_id()) {
+                limits.own_usage_committed_through(*last);
+            }
             return;
         }
         let changed: BTreeSet<&str> = applied
@@ -39,8 +43,7 @@ pub fn routes_hook(routes: Arc<SharedRoutes>, limits: Arc<ClusterLimits>) -> OnA
         // Usage reports change what quotas have left, so they recompile the key table too.
         let keys = applied.iter().any(|c| c.affects_keys() || c.counts_usage());
         if !changed.is_empty() || keys {
-            let old = routes.load();
-            routes.publish(compile_changed(&old, reg, changed, keys, &limits));
+            routes.update(|old| compile_changed(old, reg, changed, keys, &limits));
         }
         let (now, now_ms) = (std::time::Instant::now(), crate::ids::now_epoch_ms());
         for c in applied {
@@ -48,13 +51,13 @@ pub fn routes_hook(routes: Arc<SharedRoutes>, limits: Arc<ClusterLimits>) -> OnA
                 node_id,
                 seq,
                 at_ms,
-                deltas,
                 interval_ms,
                 demand,
+                ..
             } = c
             {
                 if *node_id == limits.node_id() {
-                    limits.committed_own_usage(*seq, deltas);
+                    limits.committed_own_usage(*seq);
                 }
                 if now_ms.saturating_sub(*at_ms) <= STALE_REPORT_MS && !demand.is_empty() {
                     limits.apply_report(*node_id, *interval_ms, demand, now);
@@ -62,6 +65,46 @@ pub fn routes_hook(routes: Arc<SharedRoutes>, limits: Arc<ClusterLimits>) -> OnA
             }
         }
     })
+}
+
+/// How often the day rollover checks the UTC date.
+const ROLLOVER_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Recompiles the key table when the UTC day changes, for as long as the runtime runs. What a
+/// quota has left is compiled into the table for the day it was compiled on; without this, a
+/// quota spent yesterday would stay spent on a node that applies nothing that touches keys or
+/// counts usage (every request of a spent key is refused, so none adds usage).
+pub async fn recompile_keys_daily(
+    node: Replica,
+    routes: Arc<SharedRoutes>,
+    limits: Arc<ClusterLimits>,
+) {
+    recompile_keys_on_new_day(node, routes, limits, today, ROLLOVER_CHECK).await
+}
+
+/// [`recompile_keys_daily`] with its clock (`day`: the UTC day number now) and period.
+async fn recompile_keys_on_new_day(
+    node: Replica,
+    routes: Arc<SharedRoutes>,
+    limits: Arc<ClusterLimits>,
+    today: impl Fn() -> i64,
+    every: std::time::Duration,
+) {
+    let mut day = today();
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let now = today();
+        if now != day {
+            day = now;
+            // The registry first, then the table (the apply hook's order: it runs holding the
+            // registry's write lock); while the read guard is held no newer state can be
+            // applied and published before this table.
+            let reg = node.read();
+            routes.update(|old| compile_changed(old, &reg, std::iter::empty(), true, &limits));
+            tracing::debug!(day, "new UTC day: key table recompiled");
+        }
+    }
 }
 
 /// Opens a single-node local log in `dir` (no cluster), keeping `routes` compiled from it.
@@ -156,4 +199,42 @@ fn free_udp_port(addr: SocketAddr) -> Result<SocketAddr, String> {
     std::net::UdpSocket::bind(addr)
         .and_then(|s| s.local_addr())
         .map_err(|e| format!("cannot bind {addr} (cluster endpoint): {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    #[tokio::test]
+    async fn the_key_table_is_recompiled_when_the_utc_day_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let routes = Arc::new(SharedRoutes::default());
+        let limits = Arc::new(ClusterLimits::new(1));
+        let node = open_local(dir.path(), routes.clone(), limits.clone()).unwrap();
+        let clock = Arc::new(AtomicI64::new(20_000));
+        let c = clock.clone();
+        let task = tokio::spawn(recompile_keys_on_new_day(
+            node,
+            routes.clone(),
+            limits,
+            move || c.load(Ordering::SeqCst),
+            std::time::Duration::from_millis(5),
+        ));
+        let wait = || async {
+            tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+        };
+        wait().await;
+        let before = routes.version();
+        wait().await;
+        assert_eq!(
+            routes.version(),
+            before,
+            "nothing published on the same day"
+        );
+        clock.store(20_001, Ordering::SeqCst);
+        wait().await;
+        assert_eq!(routes.version(), before + 1, "one new table on the new day");
+        task.abort();
+    }
 }

@@ -60,6 +60,11 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
             usage_rx,
             limits.clone(),
         ));
+        tokio::spawn(control::recompile_keys_daily(
+            node.clone(),
+            routes.clone(),
+            limits.clone(),
+        ));
         let dp = worker::start(
             &worker::DataPlaneConfig {
                 listen: cfg.listen,

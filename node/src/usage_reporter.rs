@@ -135,6 +135,7 @@ pub async fn run(node: Replica, rx: Receiver<UsageBatch>, limits: Arc<ClusterLim
                 let interval_ms = u32::try_from(covered.as_millis())
                     .unwrap_or(u32::MAX)
                     .max(1);
+                limits.proposing(seq, &deltas);
                 pending = Some(Command::ReportLoad {
                     node_id,
                     seq,

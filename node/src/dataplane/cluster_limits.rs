@@ -95,8 +95,10 @@ struct Inner {
     /// When the newest report (from anyone) was applied.
     newest: Option<Instant>,
     quota: HashMap<Box<str>, Weak<AtomicU64>>,
-    /// The last of this node's own reports whose usage was taken off `quota`.
-    own_seq: u64,
+    /// This node's own reports proposed by this process and not yet seen applied: sequence
+    /// number → usage. Only these come off `quota` when they apply (a report of an earlier
+    /// process of this node, replayed at start, was never counted in this one's pending).
+    in_flight: BTreeMap<u64, Vec<UsageDelta>>,
 }
 
 /// The node's limits (see the module docs).
@@ -233,21 +235,34 @@ impl ClusterLimits {
         g.reshare_all(self.node_id);
     }
 
+    /// Notes this node's report `seq` with its usage `deltas`, about to be proposed (again, on
+    /// a retry: noted once).
+    pub fn proposing(&self, seq: u64, deltas: &[UsageDelta]) {
+        self.lock()
+            .in_flight
+            .entry(seq)
+            .or_insert_with(|| deltas.to_vec());
+    }
+
     /// Takes the usage of this node's report `seq`, now committed to the ledger (and so in
     /// the key table compiled from it), off the pending quota counts. Each report counts once,
-    /// however often it is applied.
-    pub fn committed_own_usage(&self, seq: u64, deltas: &[UsageDelta]) {
+    /// however often it is applied; reports this process did not propose count nothing.
+    pub fn committed_own_usage(&self, seq: u64) {
         let mut g = self.lock();
-        if seq <= g.own_seq {
-            return;
+        if let Some(deltas) = g.in_flight.remove(&seq) {
+            g.take_off_pending(&deltas);
         }
-        g.own_seq = seq;
-        for d in deltas {
-            if let Some(c) = g.quota.get(d.key_id.as_str()).and_then(Weak::upgrade) {
-                let _ = c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-                    Some(v.saturating_sub(d.count))
-                });
-            }
+    }
+
+    /// After a snapshot was installed (or the registry recovered): every report of this node
+    /// up to `last_seq` is in the ledger, including any this process proposed whose entries
+    /// the snapshot replaced, so their usage comes off the pending counts now.
+    pub fn own_usage_committed_through(&self, last_seq: u64) {
+        let mut g = self.lock();
+        let later = g.in_flight.split_off(&last_seq.saturating_add(1));
+        let done = std::mem::replace(&mut g.in_flight, later);
+        for deltas in done.values() {
+            g.take_off_pending(deltas);
         }
     }
 
@@ -262,6 +277,16 @@ impl ClusterLimits {
 }
 
 impl Inner {
+    fn take_off_pending(&self, deltas: &[UsageDelta]) {
+        for d in deltas {
+            if let Some(c) = self.quota.get(d.key_id.as_str()).and_then(Weak::upgrade) {
+                let _ = c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                    Some(v.saturating_sub(d.count))
+                });
+            }
+        }
+    }
+
     fn share(&self, me: u64, id: u64, rate: f64) -> f64 {
         let Some(per_node) = self.reports.get(&id) else {
             return 1.0 / self.members as f64;
@@ -357,22 +382,47 @@ mod tests {
         let c = ClusterLimits::new(1);
         let pending = c.quota_pending("k1");
         pending.fetch_add(10, Ordering::Relaxed);
-        let d = [UsageDelta {
-            key_id: "k1".into(),
-            count: 4,
-        }];
-        c.committed_own_usage(1, &d);
-        c.committed_own_usage(1, &d); // the same report applied again
+        let d = |count| {
+            [UsageDelta {
+                key_id: "k1".into(),
+                count,
+            }]
+        };
+        c.proposing(1, &d(4));
+        c.proposing(1, &d(4)); // a retry
+        c.committed_own_usage(1);
+        c.committed_own_usage(1); // the same report applied again
+        assert_eq!(pending.load(Ordering::Relaxed), 6);
+        // A report this process never proposed (one of an earlier process, replayed).
+        c.committed_own_usage(7);
         assert_eq!(pending.load(Ordering::Relaxed), 6);
         // Never below zero (a count that started after the key got its quota).
-        c.committed_own_usage(
-            2,
-            &[UsageDelta {
-                key_id: "k1".into(),
-                count: 100,
-            }],
-        );
+        c.proposing(2, &d(100));
+        c.committed_own_usage(2);
         assert_eq!(pending.load(Ordering::Relaxed), 0);
         assert!(Arc::ptr_eq(&pending, &c.quota_pending("k1")));
+    }
+
+    #[test]
+    fn reports_a_snapshot_covered_come_off_pending_too() {
+        let c = ClusterLimits::new(1);
+        let pending = c.quota_pending("k1");
+        pending.fetch_add(30, Ordering::Relaxed);
+        for seq in 3..=5 {
+            c.proposing(
+                seq,
+                &[UsageDelta {
+                    key_id: "k1".into(),
+                    count: 5,
+                }],
+            );
+        }
+        // A snapshot holding this node's reports up to 4 replaced their entries.
+        c.own_usage_committed_through(4);
+        assert_eq!(pending.load(Ordering::Relaxed), 20);
+        c.own_usage_committed_through(4);
+        assert_eq!(pending.load(Ordering::Relaxed), 20, "once");
+        c.committed_own_usage(5);
+        assert_eq!(pending.load(Ordering::Relaxed), 15);
     }
 }

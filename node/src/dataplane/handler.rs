@@ -7,7 +7,7 @@ use super::invoke;
 use super::matcher::{self, Captures};
 use super::request::Request;
 use super::respond::{write_common_head, write_error, ConnState, RequestId};
-use super::routing::{CompiledIntegration, MockIntegration, Verb};
+use super::routing::{CompiledIntegration, MockIntegration, ThrottleSpec, Verb};
 use super::upstream::{self, BodyAt, ProxyError, ProxyScratch};
 use super::worker::Worker;
 use std::sync::atomic::Ordering;
@@ -72,6 +72,8 @@ pub async fn handle(
     // The key's pending-usage count, when this request was counted in it (and must be taken
     // off again if a later limit refuses the request).
     let mut counted: Option<&std::sync::atomic::AtomicU64> = None;
+    // The plan's limits this request was checked against (taken from once all pass).
+    let mut plan_limits: [Option<&ThrottleSpec>; 2] = [None, None];
     if method.api_key_required {
         let keys = &table.keys;
         let entry = req
@@ -92,8 +94,9 @@ pub async fn handle(
             .method_throttles
             .iter()
             .find(|(k, _)| is_method_key(k, &method.resource_path, &method.http_method));
-        for t in per_method.map(|(_, t)| t).into_iter().chain(&plan.throttle) {
-            if !limits.admit(t, now) {
+        plan_limits = [per_method.map(|(_, t)| t), plan.throttle.as_ref()];
+        for t in plan_limits.iter().flatten() {
+            if !limits.check(t, now) {
                 return error(out, 429, b"TooManyRequestsException", "Too Many Requests");
             }
         }
@@ -109,20 +112,28 @@ pub async fn handle(
                 .as_ref()
                 .is_some_and(|q| used as f64 >= q.allowance())
             {
-                pending.fetch_sub(1, Ordering::Relaxed);
+                give_back(pending);
                 return error(out, 429, b"LimitExceededException", "Limit Exceeded");
             }
             counted = Some(pending);
         }
         key_id = Some(&entry.id);
     }
-    // Stage/method throttle, then the account-level limit.
-    for t in method.throttle.iter().chain(w.account.as_deref()) {
-        if !w.limits.borrow_mut().admit(t, now) {
-            if let Some(pending) = counted {
-                pending.fetch_sub(1, Ordering::Relaxed);
+    // Stage/method throttle, then the account-level limit; tokens are taken only once every
+    // limit has one, so a request one of them refuses costs the others nothing.
+    {
+        let mut limits = w.limits.borrow_mut();
+        let later = [method.throttle.as_ref(), w.account.as_deref()];
+        for t in later.iter().flatten() {
+            if !limits.check(t, now) {
+                if let Some(pending) = counted {
+                    give_back(pending);
+                }
+                return error(out, 429, b"TooManyRequestsException", "Too Many Requests");
             }
-            return error(out, 429, b"TooManyRequestsException", "Too Many Requests");
+        }
+        for t in plan_limits.iter().chain(&later).flatten() {
+            limits.take(t);
         }
     }
     if let Some(id) = key_id {
@@ -356,6 +367,15 @@ fn is_method_key(key: &str, resource_path: &str, verb: &str) -> bool {
     key.strip_suffix(verb)
         .and_then(|k| k.strip_suffix('/'))
         .is_some_and(|p| p == resource_path)
+}
+
+/// Takes a request's count off a key's pending quota usage again. Never below zero: the
+/// control thread takes committed usage off the same counter (saturating), and a request
+/// counted before a quota existed may be taken off there first.
+fn give_back(pending: &std::sync::atomic::AtomicU64) {
+    let _ = pending.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+        Some(v.saturating_sub(1))
+    });
 }
 
 #[cfg(test)]

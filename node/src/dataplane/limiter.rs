@@ -71,6 +71,12 @@ impl Bucket {
     /// Takes a token checked with [`Bucket::ready`] and counts the request's demand.
     pub fn take_ready(&mut self) {
         self.demand += 1;
+        self.take_token();
+    }
+
+    /// Takes a token checked with [`Bucket::ready`] (the demand counted apart, with
+    /// [`Bucket::note_demand`]).
+    pub fn take_token(&mut self) {
         self.tokens = (self.tokens - 1.0).max(0.0);
     }
 

@@ -17,9 +17,23 @@ use std::sync::Arc;
 pub struct SharedRoutes {
     table: ArcSwap<RoutingTable>,
     version: AtomicU64,
+    /// Held by [`SharedRoutes::update`] from loading the current table to publishing the next,
+    /// so two control-side writers (the apply hook, the day rollover) never publish a table
+    /// built from an older one over a newer one. Workers never take it.
+    updating: std::sync::Mutex<()>,
 }
 
 impl SharedRoutes {
+    /// Publishes the table `next` builds from the current one, with no other update between
+    /// the two. Callers hold the registry (the apply hook its write guard, others a read
+    /// guard) across the call, always taking the registry before this, so the table built is
+    /// never older than the one it replaces and the two locks are always taken in one order.
+    pub fn update(&self, next: impl FnOnce(&RoutingTable) -> RoutingTable) {
+        let _one_at_a_time = self.updating.lock().unwrap_or_else(|p| p.into_inner());
+        let old = self.load();
+        self.publish(next(&old));
+    }
+
     /// Makes `table` the one served from now on.
     pub fn publish(&self, table: RoutingTable) {
         self.table.store(Arc::new(table));

@@ -67,6 +67,14 @@ pub struct WorkerLimits {
 
 const DEMAND_BITS: u32 = 40;
 const DEMAND_MASK: u64 = (1 << DEMAND_BITS) - 1;
+/// The window number kept with a demand report: its low 24 bits (wraps every ~19 days).
+const WINDOW_MASK: u64 = (1 << (64 - DEMAND_BITS)) - 1;
+
+/// Whether a slot written in the window tagged `tag` (see [`WINDOW_MASK`]) is from `window`
+/// or one of the two before it, across the tag's wrap.
+fn recent(tag: u64, window: u64) -> bool {
+    window.wrapping_sub(tag) & WINDOW_MASK <= 2
+}
 
 impl WorkerLimits {
     /// Buckets for worker `index` of `workers`.
@@ -98,6 +106,34 @@ impl WorkerLimits {
 
     /// Whether a request under `spec` may pass now (and takes a token if so).
     pub fn admit(&mut self, spec: &ThrottleSpec, now_ns: u64) -> bool {
+        let ok = self.check(spec, now_ns);
+        if ok {
+            self.take(spec);
+        }
+        ok
+    }
+
+    /// Whether `spec` has a token for a request now, without taking it; the request counts as
+    /// demand for `spec` either way. A request under several limits is checked against all of
+    /// them first and then [`WorkerLimits::take`]s from each, so one refused by a later limit
+    /// costs the earlier ones nothing.
+    pub fn check(&mut self, spec: &ThrottleSpec, now_ns: u64) -> bool {
+        let local = self.rebalanced(spec, now_ns);
+        local.unreported += 1;
+        local.bucket.note_demand();
+        local.bucket.ready(now_ns)
+    }
+
+    /// Takes the token [`WorkerLimits::check`] found for `spec`.
+    pub fn take(&mut self, spec: &ThrottleSpec) {
+        if let Some(local) = self.limits.get_mut(&spec.id) {
+            local.bucket.take_token();
+        }
+    }
+
+    /// The worker's bucket of `spec`, made on first use and given its share of the limit anew
+    /// at the start of each rebalance window.
+    fn rebalanced(&mut self, spec: &ThrottleSpec, now_ns: u64) -> &mut Local {
         let n = self.workers as f64;
         let window = now_ns / REBALANCE_NS;
         let local = self.limits.entry(spec.id).or_insert_with(|| {
@@ -108,19 +144,19 @@ impl WorkerLimits {
                 unreported: 0,
             }
         });
-        local.unreported += 1;
         if window > local.window {
             let idle = window > local.window + 1;
             local.window = window;
             let mine = local.bucket.take_demand().min(DEMAND_MASK);
             let slots = &spec.state.demand;
-            slots[self.index % DEMAND_SLOTS]
-                .0
-                .store((window << DEMAND_BITS) | mine, Ordering::Relaxed);
+            slots[self.index % DEMAND_SLOTS].0.store(
+                ((window & WINDOW_MASK) << DEMAND_BITS) | mine,
+                Ordering::Relaxed,
+            );
             let mut total = 0u64;
             for slot in &slots[..self.workers.min(DEMAND_SLOTS)] {
                 let v = slot.0.load(Ordering::Relaxed);
-                if (v >> DEMAND_BITS) + 2 >= window {
+                if recent(v >> DEMAND_BITS, window) {
                     total += v & DEMAND_MASK;
                 }
             }
@@ -137,7 +173,7 @@ impl WorkerLimits {
                 local.bucket.reshape(rate, burst, now_ns);
             }
         }
-        local.bucket.try_take(now_ns)
+        local
     }
 }
 
@@ -265,6 +301,53 @@ mod tests {
 
     /// A burst smaller than the number of buckets it is split over: each part is under one
     /// token, yet requests pass at the limit's rate (each bucket holds at least one token).
+    /// A request refused by a later limit takes no token from an earlier one, and counts as
+    /// demand for both.
+    #[test]
+    fn checking_before_taking_costs_a_refused_request_nothing() {
+        let plan = spec(0.001, 5.0); // five tokens, next to no refill
+        let stage = ThrottleSpec::new(8, 0.001, 0.0, &ClusterLimits::default()); // refuses all
+        let mut w = WorkerLimits::new(0, 1);
+        for _ in 0..20 {
+            assert!(w.check(&plan, 1_000));
+            assert!(!w.check(&stage, 1_000));
+        }
+        // The plan's five tokens are all still there.
+        let admitted = (0..20).filter(|_| w.admit(&plan, 2_000)).count();
+        assert_eq!(admitted, 5);
+        let demand: std::collections::BTreeMap<u64, u64> = w.take_demand().into_iter().collect();
+        assert_eq!(demand.get(&7), Some(&40));
+        assert_eq!(demand.get(&8), Some(&20));
+    }
+
+    #[test]
+    fn demand_windows_are_told_apart_across_the_tag_wrap() {
+        let w = WINDOW_MASK + 5; // ~19 days after start: the tag has wrapped
+        assert!(recent(w & WINDOW_MASK, w));
+        assert!(recent((w - 2) & WINDOW_MASK, w));
+        assert!(!recent((w - 3) & WINDOW_MASK, w));
+        assert!(recent(WINDOW_MASK, WINDOW_MASK + 1), "just before the wrap");
+        assert!(!recent(10, 5), "a tag from the future is not recent");
+        // Two workers sharing a limit long after start still split it by demand.
+        let s = spec(1000.0, 100.0);
+        let mut ws = [WorkerLimits::new(0, 2), WorkerLimits::new(1, 2)];
+        let base = (1u64 << 24) * REBALANCE_NS;
+        let mut admitted = 0;
+        for window in 0..10u64 {
+            for k in 0..1000u64 {
+                let now = base + window * REBALANCE_NS + k * 100_000;
+                if ws[0].admit(&s, now) {
+                    admitted += 1;
+                }
+                if k % 500 == 0 {
+                    ws[1].admit(&s, now);
+                }
+            }
+        }
+        // ~1000/s for the busy worker, not the half a 1/W split would leave it.
+        assert!(admitted > 800, "{admitted}");
+    }
+
     #[test]
     fn a_small_burst_split_over_nodes_and_workers_still_admits_at_the_rate() {
         use tollgate_proto::LimitDemand;
