@@ -63,7 +63,12 @@ pub struct WorkerLimits {
     limits: IdMap<Local>,
     /// Demand per bucket-less limit (quotas) since the last [`WorkerLimits::take_demand`].
     demand: IdMap<u64>,
+    /// The window of the last sweep for idle limits.
+    swept: u64,
 }
+
+/// Windows (of [`REBALANCE_NS`]) after which a limit no request asked for is forgotten: 60 s.
+pub const FORGET_AFTER_WINDOWS: u64 = 600;
 
 const DEMAND_BITS: u32 = 40;
 const DEMAND_MASK: u64 = (1 << DEMAND_BITS) - 1;
@@ -84,6 +89,7 @@ impl WorkerLimits {
             workers: workers.max(1),
             limits: HashMap::default(),
             demand: HashMap::default(),
+            swept: 0,
         }
     }
 
@@ -101,7 +107,22 @@ impl WorkerLimits {
                 out.push((*id, std::mem::take(&mut l.unreported)));
             }
         }
+        self.forget_idle(now_ns());
         out
+    }
+
+    /// Drops the buckets of limits no request asked for in the last [`FORGET_AFTER_WINDOWS`]
+    /// windows: limits of changed or deleted plans and keys would otherwise pile up for good
+    /// (a changed limit has a new id). A limit asked for again starts with a full bucket, which
+    /// after that long idle it would have refilled to anyway at any rate above burst / 60 s.
+    fn forget_idle(&mut self, now_ns: u64) {
+        let window = now_ns / REBALANCE_NS;
+        if window.saturating_sub(self.swept) < FORGET_AFTER_WINDOWS {
+            return;
+        }
+        self.swept = window;
+        self.limits
+            .retain(|_, l| window.saturating_sub(l.window) < FORGET_AFTER_WINDOWS);
     }
 
     /// Whether a request under `spec` may pass now (and takes a token if so).
@@ -318,6 +339,26 @@ mod tests {
         let demand: std::collections::BTreeMap<u64, u64> = w.take_demand().into_iter().collect();
         assert_eq!(demand.get(&7), Some(&40));
         assert_eq!(demand.get(&8), Some(&20));
+    }
+
+    #[test]
+    fn limits_no_request_asked_for_in_a_minute_are_forgotten() {
+        let (a, b) = (
+            spec(10.0, 10.0),
+            ThrottleSpec::new(8, 10.0, 10.0, &ClusterLimits::default()),
+        );
+        let mut w = WorkerLimits::new(0, 1);
+        let t0 = 1_000 * REBALANCE_NS;
+        assert!(w.admit(&a, t0));
+        assert!(w.admit(&b, t0));
+        // b keeps being asked for; a goes quiet.
+        let later = t0 + (FORGET_AFTER_WINDOWS - 1) * REBALANCE_NS;
+        assert!(w.admit(&b, later));
+        w.forget_idle(later + 2 * REBALANCE_NS);
+        assert!(!w.limits.contains_key(&a.id), "a was idle for a minute");
+        assert!(w.limits.contains_key(&b.id));
+        // Asked for again, a starts afresh.
+        assert!(w.admit(&a, later + 3 * REBALANCE_NS));
     }
 
     #[test]
