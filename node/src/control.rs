@@ -19,10 +19,6 @@ use std::sync::Arc;
 use tollgate_consensus::{pki, ClusterError, LocalNode, OnApplied, RaftConfig, RaftNode, Replica};
 use tollgate_proto::Command;
 
-/// Load reports older than this when applied (a log replayed at start) say nothing about
-/// demand now and are not used for shares.
-const STALE_REPORT_MS: i64 = 10_000;
-
 /// The hook that recompiles and publishes routing tables as commands are applied, and keeps
 /// `limits` current.
 pub fn routes_hook(routes: Arc<SharedRoutes>, limits: Arc<ClusterLimits>) -> OnApplied {
@@ -45,12 +41,14 @@ pub fn routes_hook(routes: Arc<SharedRoutes>, limits: Arc<ClusterLimits>) -> OnA
         if !changed.is_empty() || keys {
             routes.update(|old| compile_changed(old, reg, changed, keys, &limits));
         }
-        let (now, now_ms) = (std::time::Instant::now(), crate::ids::now_epoch_ms());
+        let now = std::time::Instant::now();
+        // Reports applied before this node caught up at start were replayed from the log: their
+        // demand is old. (Decided here rather than from the sender's clock, which may be off.)
+        let live = limits.is_live();
         for c in applied {
             if let Command::ReportLoad {
                 node_id,
                 seq,
-                at_ms,
                 interval_ms,
                 demand,
                 ..
@@ -59,7 +57,7 @@ pub fn routes_hook(routes: Arc<SharedRoutes>, limits: Arc<ClusterLimits>) -> OnA
                 if *node_id == limits.node_id() {
                     limits.committed_own_usage(*seq);
                 }
-                if now_ms.saturating_sub(*at_ms) <= STALE_REPORT_MS && !demand.is_empty() {
+                if live && !demand.is_empty() {
                     limits.apply_report(*node_id, *interval_ms, demand, now);
                 }
             }

@@ -117,6 +117,7 @@ pub async fn run(node: Replica, rx: Receiver<UsageBatch>, limits: Arc<ClusterLim
         }
         let Some(last) = seq.as_mut() else {
             if let Ok(Ok(())) = tokio::time::timeout(ATTEMPT_TIMEOUT, node.linearizable()).await {
+                limits.set_live();
                 seq = Some(
                     node.read()
                         .usage

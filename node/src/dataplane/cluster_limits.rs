@@ -105,6 +105,9 @@ struct Inner {
 pub struct ClusterLimits {
     node_id: u64,
     inner: Mutex<Inner>,
+    /// Whether this node has caught up with the cluster since it started (see
+    /// [`ClusterLimits::set_live`]).
+    live: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for ClusterLimits {
@@ -134,7 +137,21 @@ impl ClusterLimits {
                 members: 1,
                 ..Inner::default()
             }),
+            live: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Marks this node caught up with the cluster (its first linearizable read since it
+    /// started): load reports applied from now on say something about demand now. The ones
+    /// applied before were replayed from the log and are old, whatever their senders' clocks
+    /// say, so their demand is not used.
+    pub fn set_live(&self) {
+        self.live.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`ClusterLimits::set_live`] was called.
+    pub fn is_live(&self) -> bool {
+        self.live.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
