@@ -118,6 +118,25 @@ fn keys_throttles_and_quotas_are_enforced_and_metered() {
         (r.status, r.json()),
         (429, json!({ "message": "Limit Exceeded" }))
     );
+    // The same key in a second plan (for dev, 3 a day): usage counts per plan, so the
+    // prod quota spent above leaves all of this one.
+    let plan4 = n.admin_ok(
+        "POST",
+        "/usageplans",
+        Some(
+            json!({ "name": "second", "apiStages": [ { "apiId": id, "stage": "dev" } ],
+                     "quota": { "limit": 3, "period": "DAY" } }),
+        ),
+    );
+    n.admin_ok(
+        "POST",
+        &format!("/usageplans/{}/keys", plan4["id"].as_str().unwrap()),
+        Some(json!({ "keyId": k1id, "keyType": "API_KEY" })),
+    );
+    let dev: Vec<u16> = (0..4)
+        .map(|_| call("dev", Some("quota-key-0123456789abcdef")).status)
+        .collect();
+    assert_eq!(dev, [200, 200, 200, 429], "the dev plan's own quota of 3");
     // Per-key throttle: a burst of 2 at 1/s.
     let started = Instant::now();
     let statuses: Vec<u16> = (0..10)

@@ -194,7 +194,9 @@ pub struct LimitDemand {
 /// Requests served for one API key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageDelta {
-    /// The API key's id.
+    /// What the usage is counted under: the key's plan usage id
+    /// ([`crate::registry::plan_usage_id`], `{plan id}:{key id}`), or the bare key id in
+    /// reports of builds that counted usage per key.
     pub key_id: String,
     /// Requests served since the last report.
     pub count: u64,

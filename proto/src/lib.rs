@@ -13,4 +13,4 @@ pub mod model;
 pub mod registry;
 
 pub use command::{ApplyError, ApplyResult, Command, LimitDemand, Scope, UsageDelta};
-pub use registry::{Registry, RegistryBeforeVersions};
+pub use registry::{plan_usage_id, Registry, RegistryBeforeVersions};

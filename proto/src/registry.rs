@@ -77,6 +77,13 @@ impl From<RegistryBeforeVersions> for Registry {
     }
 }
 
+/// What usage of `key_id` through usage plan `plan_id` is reported and counted under:
+/// `{plan id}:{key id}` (ids never hold a `:`). AWS counts usage per plan and key, so a key in
+/// two plans (for different stages) spends each plan's quota only with that plan's requests.
+pub fn plan_usage_id(plan_id: &str, key_id: &str) -> String {
+    format!("{plan_id}:{key_id}")
+}
+
 /// The replicated usage ledger: what every node reported, counted once.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UsageLedger {
@@ -113,7 +120,16 @@ impl UsageLedger {
             .unwrap_or(0)
     }
 
-    /// Requests of `key_id` over the days `[start, end)` (UTC day numbers).
+    /// Requests of `key_id` through `plan_id` over the days `[start, end)` (UTC day numbers):
+    /// those reported under the plan's usage id ([`plan_usage_id`]), plus those reported
+    /// under the bare key id by builds that counted usage per key (in every plan of the key).
+    pub fn used_in_plan(&self, plan_id: &str, key_id: &str, start: i64, end: i64) -> u64 {
+        self.used_between(&plan_usage_id(plan_id, key_id), start, end)
+            .saturating_add(self.used_between(key_id, start, end))
+    }
+
+    /// Requests reported under `usage_id` (a plan usage id or, from older builds, a bare key
+    /// id) over the days `[start, end)` (UTC day numbers).
     pub fn used_between(&self, key_id: &str, start: i64, end: i64) -> u64 {
         if start >= end {
             return 0;

@@ -68,7 +68,8 @@ pub async fn handle(
     };
     // AWS's order: the key's plan (per method, then per key), its quota, then the stage.
     let now = super::throttle::now_ns();
-    let mut key_id: Option<&str> = None;
+    // What the request's usage is counted under (its key and plan), when it has a key.
+    let mut usage_id: Option<&str> = None;
     // The key's pending-usage count, when this request was counted in it (and must be taken
     // off again if a later limit refuses the request).
     let mut counted: Option<&std::sync::atomic::AtomicU64> = None;
@@ -86,7 +87,7 @@ pub async fn handle(
                 .iter()
                 .find(|s| &*s.api_id == target.api_id && &*s.stage == target.stage)
         });
-        let (Some(entry), Some(plan)) = (entry, plan) else {
+        let Some(plan) = plan else {
             return error(out, 403, b"ForbiddenException", "Forbidden");
         };
         let mut limits = w.limits.borrow_mut();
@@ -105,7 +106,7 @@ pub async fn handle(
         if let Some(q) = &plan.quota {
             limits.note_demand(q.id);
         }
-        if let Some(pending) = entry.quota_pending.as_deref() {
+        if let Some(pending) = plan.quota_pending.as_deref() {
             let used = pending.fetch_add(1, Ordering::Relaxed);
             if plan
                 .quota
@@ -117,7 +118,7 @@ pub async fn handle(
             }
             counted = Some(pending);
         }
-        key_id = Some(&entry.id);
+        usage_id = Some(&plan.usage_id);
     }
     // Stage/method throttle, then the account-level limit; tokens are taken only once every
     // limit has one, so a request one of them refuses costs the others nothing.
@@ -136,7 +137,7 @@ pub async fn handle(
             limits.take(t);
         }
     }
-    if let Some(id) = key_id {
+    if let Some(id) = usage_id {
         w.usage.borrow_mut().record(id);
     }
     req.path = target.path;

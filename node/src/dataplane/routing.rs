@@ -76,13 +76,10 @@ pub struct KeyTable {
 /// One API key.
 #[derive(Debug)]
 pub struct KeyEntry {
-    /// The key's id (what usage is counted under).
+    /// The key's id.
     pub id: Arc<str>,
     /// Disabled keys are refused.
     pub enabled: bool,
-    /// When one of the key's plans has a quota: the node's count of the key's requests not
-    /// yet committed to the usage ledger (shared by the workers and kept across tables).
-    pub quota_pending: Option<Arc<AtomicU64>>,
     /// The plan stages the key may call.
     pub stages: Vec<KeyStage>,
 }
@@ -90,6 +87,12 @@ pub struct KeyEntry {
 /// What a key's usage plan allows on one API stage.
 #[derive(Debug)]
 pub struct KeyStage {
+    /// What the key's requests through this plan are counted under
+    /// ([`tollgate_proto::plan_usage_id`]).
+    pub usage_id: Arc<str>,
+    /// When the plan has a quota: the node's count of the key's requests through the plan
+    /// not yet committed to the usage ledger (shared by the workers and kept across tables).
+    pub quota_pending: Option<Arc<AtomicU64>>,
     /// The API.
     pub api_id: Box<str>,
     /// The stage.
@@ -132,13 +135,16 @@ pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTabl
     let mut by_value = HashMap::new();
     for key in reg.api_keys.values() {
         let mut stages = Vec::new();
-        let mut has_quota = false;
         for plan in reg
             .usage_plans
             .values()
             .filter(|p| p.key_ids.contains(&key.id))
         {
-            has_quota |= plan.quota.is_some();
+            let usage_id: Arc<str> = tollgate_proto::plan_usage_id(&plan.id, &key.id).into();
+            let quota_pending = plan
+                .quota
+                .is_some()
+                .then(|| limits.quota_pending(&usage_id));
             let spec = |which: &str, t: &tollgate_proto::model::ThrottleSettings| {
                 let id = fnv64(&[
                     plan.id.as_bytes(),
@@ -156,6 +162,8 @@ pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTabl
             };
             for s in &plan.api_stages {
                 stages.push(KeyStage {
+                    usage_id: usage_id.clone(),
+                    quota_pending: quota_pending.clone(),
                     api_id: s.api_id.as_str().into(),
                     stage: s.stage.as_str().into(),
                     method_throttles: s
@@ -187,7 +195,6 @@ pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTabl
             KeyEntry {
                 id: key.id.as_str().into(),
                 enabled: key.enabled,
-                quota_pending: has_quota.then(|| limits.quota_pending(&key.id)),
                 stages,
             },
         );

@@ -292,7 +292,7 @@ impl Registry {
                 let (start, end) = quota
                     .period_bounds(at.div_euclid(86_400))
                     .ok_or_else(|| bad("Invalid quota period"))?;
-                let used = self.usage.used_between(key_id, start, end);
+                let used = self.usage.used_in_plan(plan_id, key_id, start, end);
                 let used = i64::try_from(used).unwrap_or(i64::MAX);
                 // remaining = limit + grant - used  ⇒  grant = remaining + used - limit.
                 let limit = self.quota_limit(plan_id, quota, start);
@@ -320,7 +320,8 @@ impl Registry {
             .get(&(plan_id.to_string(), key_id.to_string(), start))
             .copied()
             .unwrap_or(0);
-        let used = i64::try_from(self.usage.used_between(key_id, start, end)).unwrap_or(i64::MAX);
+        let used =
+            i64::try_from(self.usage.used_in_plan(plan_id, key_id, start, end)).unwrap_or(i64::MAX);
         Some(limit.saturating_add(grant).saturating_sub(used).max(0))
     }
 
@@ -362,6 +363,7 @@ mod tests {
         days_from_civil, ApiStage, Integration, IntegrationType, Method, QuotaSettings,
         RestApiSettings, Stage,
     };
+    use crate::registry::plan_usage_id;
 
     const VALUE: &str = "abcdefghijklmnopqrstuvwxyz";
 
@@ -822,6 +824,56 @@ mod tests {
             refused(&mut r, update(5)),
             ApplyError::BadRequest(_)
         ));
+    }
+
+    #[test]
+    fn usage_counts_per_plan_and_key() {
+        let mut r = registry();
+        r.apply(&Command::CreateApiKey {
+            key: key("k1", VALUE),
+        })
+        .unwrap();
+        let quota = |limit| {
+            Some(QuotaSettings {
+                limit,
+                offset: 0,
+                period: "DAY".into(),
+            })
+        };
+        for (id, stage, limit) in [("pa", "prod", 100), ("pb", "dev", 10_000)] {
+            let mut p = plan(id, &[("a1", stage)]);
+            p.quota = quota(limit);
+            r.apply(&Command::CreateUsagePlan { plan: p }).unwrap();
+            r.apply(&Command::CreateUsagePlanKey {
+                plan_id: id.into(),
+                key_id: "k1".into(),
+            })
+            .unwrap();
+        }
+        let day = 20_000;
+        let report = |seq, id: &str, count| Command::ReportLoad {
+            node_id: 1,
+            seq,
+            at_ms: day * 86_400_000 + 5,
+            deltas: vec![UsageDelta {
+                key_id: id.into(),
+                count,
+            }],
+            interval_ms: 250,
+            demand: vec![],
+        };
+        // 100 requests through plan B spend nothing of plan A's quota.
+        r.apply(&report(1, &plan_usage_id("pb", "k1"), 100))
+            .unwrap();
+        assert_eq!(r.remaining_quota("pa", "k1", day), Some(100));
+        assert_eq!(r.remaining_quota("pb", "k1", day), Some(9_900));
+        r.apply(&report(2, &plan_usage_id("pa", "k1"), 40)).unwrap();
+        assert_eq!(r.remaining_quota("pa", "k1", day), Some(60));
+        assert_eq!(r.usage.used_in_plan("pa", "k1", day, day + 1), 40);
+        // Usage an older build reported under the bare key counts in every plan of the key.
+        r.apply(&report(3, "k1", 5)).unwrap();
+        assert_eq!(r.remaining_quota("pa", "k1", day), Some(55));
+        assert_eq!(r.remaining_quota("pb", "k1", day), Some(9_895));
     }
 
     #[test]

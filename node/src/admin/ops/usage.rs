@@ -60,12 +60,7 @@ pub fn daily_usage(
     end: i64,
 ) -> Vec<Vec<i64>> {
     let used_on = |d: i64| {
-        let n = reg
-            .usage
-            .used
-            .get(&(key_id.to_string(), d))
-            .copied()
-            .unwrap_or(0);
+        let n = reg.usage.used_in_plan(plan_id, key_id, d, d + 1);
         i64::try_from(n).unwrap_or(i64::MAX)
     };
     let quota = reg.usage_plans.get(plan_id).and_then(|p| p.quota.as_ref());
@@ -81,8 +76,8 @@ pub fn daily_usage(
                 .get(&(plan_id.to_string(), key_id.to_string(), ps))
                 .copied()
                 .unwrap_or(0);
-            let so_far =
-                i64::try_from(reg.usage.used_between(key_id, ps, d + 1)).unwrap_or(i64::MAX);
+            let so_far = i64::try_from(reg.usage.used_in_plan(plan_id, key_id, ps, d + 1))
+                .unwrap_or(i64::MAX);
             let remaining = reg
                 .quota_limit(plan_id, q, ps)
                 .saturating_add(grant)
