@@ -173,7 +173,7 @@ fn keys_throttles_and_quotas_are_enforced_and_metered() {
     );
     let statuses: Vec<u16> = (0..20)
         .map(|_| {
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(5));
             call("beta", Some("tiny-burst-key-0123456789")).status
         })
         .collect();
