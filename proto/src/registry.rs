@@ -184,44 +184,7 @@ impl Registry {
             return res;
         }
         if let Command::Dated { day, command } = cmd {
-            if matches!(
-                **command,
-                Command::IfUnchanged { .. } | Command::Dated { .. }
-            ) {
-                return Err(ApplyError::BadRequest("nested dated command".into()));
-            }
-            let quota_before = match &**command {
-                Command::UpdateUsagePlan { plan } => self
-                    .usage_plans
-                    .get(&plan.id)
-                    .and_then(|p| p.quota.as_ref())
-                    .map(|q| q.period.clone()),
-                _ => None,
-            };
-            self.apply(command)?;
-            match &**command {
-                Command::CreateUsagePlan { plan } | Command::UpdateUsagePlan { plan } => {
-                    let updated = matches!(**command, Command::UpdateUsagePlan { .. });
-                    match (&quota_before, &plan.quota) {
-                        (Some(before), Some(q)) if *before == q.period => {} // the same period goes on
-                        (_, None) => {
-                            self.quota_starts.remove(&plan.id);
-                        }
-                        (_, Some(_)) => {
-                            self.quota_starts.insert(plan.id.clone(), *day);
-                        }
-                    }
-                    // UpdateUsage grants belong to the periods they were made for: a new
-                    // period (or no quota) ends them.
-                    let same_period = matches!((&quota_before, &plan.quota),
-                        (Some(before), Some(q)) if *before == q.period);
-                    if updated && !same_period {
-                        self.usage.granted.retain(|(p, _, _), _| *p != plan.id);
-                    }
-                }
-                _ => {}
-            }
-            return Ok(());
+            return self.apply_dated(*day, command);
         }
         self.apply_unguarded(cmd)?;
         if let Command::DeleteUsagePlan { id } = cmd {
@@ -231,6 +194,40 @@ impl Registry {
             for scope in cmd.scopes() {
                 let v = self.versions.entry(scope).or_insert(0);
                 *v = v.saturating_add(1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `command` made on UTC day `day` ([`Command::Dated`]): a usage plan that gets a
+    /// quota, or a new quota period, starts its initial period that day and loses the
+    /// UpdateUsage grants made for its old periods.
+    fn apply_dated(&mut self, day: i64, command: &Command) -> ApplyResult {
+        if matches!(command, Command::IfUnchanged { .. } | Command::Dated { .. }) {
+            return Err(ApplyError::BadRequest("nested dated command".into()));
+        }
+        let period_before = match command {
+            Command::UpdateUsagePlan { plan } => self
+                .usage_plans
+                .get(&plan.id)
+                .and_then(|p| p.quota.as_ref())
+                .map(|q| q.period.clone()),
+            _ => None,
+        };
+        self.apply(command)?;
+        let (Command::CreateUsagePlan { plan } | Command::UpdateUsagePlan { plan }) = command
+        else {
+            return Ok(());
+        };
+        let same_period = matches!((&period_before, &plan.quota),
+            (Some(before), Some(q)) if *before == q.period);
+        if !same_period {
+            match plan.quota {
+                Some(_) => self.quota_starts.insert(plan.id.clone(), day),
+                None => self.quota_starts.remove(&plan.id),
+            };
+            if matches!(command, Command::UpdateUsagePlan { .. }) {
+                self.usage.granted.retain(|(p, _, _), _| *p != plan.id);
             }
         }
         Ok(())

@@ -51,14 +51,12 @@ impl Bucket {
 
     /// Whether a request may pass now; takes a token when it does.
     pub fn try_take(&mut self, now_ns: u64) -> bool {
-        self.demand += 1;
-        self.refill(now_ns);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
+        self.note_demand();
+        let ok = self.ready(now_ns);
+        if ok {
+            self.take_token();
         }
+        ok
     }
 
     /// Whether a token is available now, without taking it (checking several limits before
@@ -68,13 +66,7 @@ impl Bucket {
         self.tokens >= 1.0
     }
 
-    /// Takes a token checked with [`Bucket::ready`] and counts the request's demand.
-    pub fn take_ready(&mut self) {
-        self.demand += 1;
-        self.take_token();
-    }
-
-    /// Takes a token checked with [`Bucket::ready`] (the demand counted apart, with
+    /// Takes a token checked with [`Bucket::ready`] (the demand is counted apart, with
     /// [`Bucket::note_demand`]).
     pub fn take_token(&mut self) {
         self.tokens = (self.tokens - 1.0).max(0.0);
@@ -193,7 +185,8 @@ mod tests {
     fn ready_then_take_consumes_once() {
         let mut b = Bucket::new(1.0, 1.0, 0);
         assert!(b.ready(0));
-        b.take_ready();
+        b.note_demand();
+        b.take_token();
         assert!(!b.ready(0));
         assert!(b.ready(S));
     }
