@@ -10,4 +10,5 @@ pub mod control;
 pub mod dataplane;
 pub mod ids;
 pub mod sigv4;
+pub mod text_rules;
 pub mod usage_reporter;

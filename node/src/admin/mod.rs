@@ -15,6 +15,7 @@ pub mod cluster;
 pub mod error;
 pub mod http;
 pub mod input;
+pub mod limits;
 pub mod ops;
 pub mod paging;
 pub mod patch;

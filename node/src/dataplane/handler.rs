@@ -66,6 +66,17 @@ pub async fn handle(
             MISSING_TOKEN,
         );
     };
+    // Authorization comes first in AWS's order; a method whose authorization this node cannot
+    // perform is never served (routing logs why when it compiles the method).
+    if let Some(why) = &method.fail_closed {
+        tracing::debug!(api = target.api_id, stage = target.stage, method = %method.http_method, path = %method.resource_path, %why, "method refused");
+        return error(
+            out,
+            500,
+            b"InternalServerErrorException",
+            "Internal server error",
+        );
+    }
     // AWS's order: the key's plan (per method, then per key), its quota, then the stage.
     let now = super::throttle::now_ns();
     // What the request's usage is counted under (its key and plan), when it has a key.

@@ -6,6 +6,7 @@
 //! parsed, and each stage's resource tree becomes an index-based trie for the matcher.
 
 use super::cluster_limits::{ClusterLimits, LimitState, SPLIT_BY_DEMAND};
+use crate::text_rules::{is_header_name, is_header_value};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -254,6 +255,10 @@ pub struct CompiledMethod {
     pub api_key_required: bool,
     /// `NONE`, `AWS_IAM`, `CUSTOM`, …
     pub authorization_type: Box<str>,
+    /// Why the method must not be served at all, when it must not: it asks for an
+    /// authorization this node cannot perform. Checked before anything else and answered 500,
+    /// so an unenforceable setting never lets a request through.
+    pub fail_closed: Option<Box<str>>,
     /// The stage's throttle for this method (its own method setting, else the stage-wide
     /// `*/*` one), if the stage sets one.
     pub throttle: Option<ThrottleSpec>,
@@ -597,6 +602,15 @@ pub fn compile_stage(
     sr
 }
 
+/// Why a method with this authorization type must not be served, if it must not: only `NONE`
+/// is enforced (there is nothing to check); `AWS_IAM`, `CUSTOM` and `COGNITO_USER_POOLS` are
+/// not implemented, and serving such a method would hand its data to anyone.
+pub fn authorization_refusal(authorization_type: &str) -> Option<String> {
+    (authorization_type != "NONE").then(|| {
+        format!("authorization type {authorization_type:?} is not implemented; the method is refused until it is")
+    })
+}
+
 fn compile_method(
     api_id: &str,
     path: &str,
@@ -606,22 +620,47 @@ fn compile_method(
 ) -> CompiledMethod {
     let integration = match &m.integration {
         None => CompiledIntegration::Unavailable("the method has no integration".into()),
-        Some(i) => match i.kind {
-            IntegrationType::Mock => CompiledIntegration::Mock(compile_mock(i)),
-            IntegrationType::HttpProxy => match compile_http_proxy(i, stage) {
-                Ok(p) => CompiledIntegration::HttpProxy(p),
-                Err(e) => CompiledIntegration::Unavailable(e.into()),
-            },
-            other => CompiledIntegration::Unavailable(
-                format!("{} integrations are not served yet", other.as_str()).into(),
-            ),
-        },
+        Some(i) => {
+            let compiled = match i.kind {
+                IntegrationType::Mock => compile_mock(i).map(CompiledIntegration::Mock),
+                IntegrationType::HttpProxy => {
+                    compile_http_proxy(i, stage).map(CompiledIntegration::HttpProxy)
+                }
+                other => Err(format!(
+                    "{} integrations are not served yet",
+                    other.as_str()
+                )),
+            };
+            compiled.unwrap_or_else(|why| {
+                tracing::warn!(
+                    api = api_id,
+                    stage = %stage.stage_name,
+                    method = %m.http_method,
+                    path,
+                    %why,
+                    "method compiled to answer 500: its integration cannot be served"
+                );
+                CompiledIntegration::Unavailable(why.into())
+            })
+        }
     };
+    let fail_closed = authorization_refusal(&m.authorization_type);
+    if let Some(why) = &fail_closed {
+        tracing::warn!(
+            api = api_id,
+            stage = %stage.stage_name,
+            method = %m.http_method,
+            path,
+            %why,
+            "method compiled to answer 500: its authorization cannot be enforced"
+        );
+    }
     CompiledMethod {
         resource_path: path.into(),
         http_method: m.http_method.as_str().into(),
         api_key_required: m.api_key_required,
         authorization_type: m.authorization_type.as_str().into(),
+        fail_closed: fail_closed.map(Into::into),
         throttle: throttle_for(api_id, stage, path, &m.http_method, limits),
         cache: cache_for(stage, path, &m.http_method, m.integration.as_ref()),
         integration,
@@ -664,13 +703,16 @@ pub fn select_integration_response<'a>(
     default
 }
 
-fn compile_mock(i: &Integration) -> MockIntegration {
+/// Renders a MOCK integration's answer. A content type or header that is not a valid header
+/// (CR, LF or another control character in it: state written before the admin API refused
+/// such values) makes the whole method unservable rather than reach the wire.
+fn compile_mock(i: &Integration) -> Result<MockIntegration, String> {
     let selected_status = mock_status(i);
     let chosen = select_integration_response(
         i.integration_responses.values(),
         &selected_status.to_string(),
     );
-    let response = chosen.map(|r| {
+    let response = chosen.map(|r| -> Result<RenderedResponse, String> {
         let status = r.status_code.parse::<u16>().unwrap_or(200);
         let (content_type, body) = r
             .response_templates
@@ -678,6 +720,11 @@ fn compile_mock(i: &Integration) -> MockIntegration {
             .or_else(|| r.response_templates.iter().next())
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .unwrap_or(("application/json", ""));
+        if !is_header_value(content_type) {
+            return Err(format!(
+                "the integration response content type {content_type:?} is not a valid header value"
+            ));
+        }
         let mut header_block = Vec::new();
         header_block.extend_from_slice(b"Content-Type: ");
         header_block.extend_from_slice(content_type.as_bytes());
@@ -689,38 +736,31 @@ fn compile_mock(i: &Integration) -> MockIntegration {
             ) else {
                 continue;
             };
-            if valid_header(name, value) {
-                header_block.extend_from_slice(name.as_bytes());
-                header_block.extend_from_slice(b": ");
-                header_block.extend_from_slice(value.as_bytes());
-                header_block.extend_from_slice(b"\r\n");
+            if !(is_header_name(name) && is_header_value(value)) {
+                return Err(format!(
+                    "the response header mapping {target:?} = {source:?} is not a valid header"
+                ));
             }
+            header_block.extend_from_slice(name.as_bytes());
+            header_block.extend_from_slice(b": ");
+            header_block.extend_from_slice(value.as_bytes());
+            header_block.extend_from_slice(b"\r\n");
         }
-        RenderedResponse {
+        Ok(RenderedResponse {
             status,
             header_block: header_block.into(),
             body: body.as_bytes().into(),
-        }
+        })
     });
-    MockIntegration {
+    Ok(MockIntegration {
         selected_status,
-        response,
-    }
+        response: response.transpose()?,
+    })
 }
 
 /// The text of a `'quoted'` mapping literal.
 fn literal(s: &str) -> Option<&str> {
     s.strip_prefix('\'').and_then(|s| s.strip_suffix('\''))
-}
-
-fn valid_header(name: &str, value: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-        && value
-            .bytes()
-            .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 /// Replaces `${stageVariables.name}` with the stage's value (empty when unset).
@@ -754,6 +794,12 @@ fn compile_http_proxy(i: &Integration, stage: &Stage) -> Result<HttpProxyIntegra
         .as_deref()
         .ok_or("the HTTP_PROXY integration has no URI")?;
     let uri = substitute_stage_variables(uri, stage);
+    // It becomes the request line and the Host header: nothing that could end or split them.
+    if uri.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err(format!(
+            "the integration URI {uri:?} holds whitespace or control characters"
+        ));
+    }
     let rest = if let Some(r) = uri.strip_prefix("http://") {
         r
     } else if uri.starts_with("https://") {
@@ -809,6 +855,9 @@ fn compile_http_proxy(i: &Integration, stage: &Stage) -> Result<HttpProxyIntegra
         let Some(name) = target.strip_prefix("integration.request.header.") else {
             continue;
         };
+        if !is_header_name(name) {
+            return Err(format!("the request header name {name:?} is not a token"));
+        }
         let src = if let Some(l) = literal(source) {
             ValueSource::Literal(l.into())
         } else if let Some(v) = source.strip_prefix("stageVariables.") {
@@ -822,6 +871,13 @@ fn compile_http_proxy(i: &Integration, stage: &Stage) -> Result<HttpProxyIntegra
         } else {
             continue;
         };
+        if let ValueSource::Literal(v) = &src {
+            if !is_header_value(v) {
+                return Err(format!(
+                    "the request header mapping {target:?} = {source:?} gives a value with line breaks or control characters"
+                ));
+            }
+        }
         headers.push((name.into(), src));
     }
     let method = i
@@ -961,7 +1017,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        let m = compile_mock(&i);
+        let m = compile_mock(&i).unwrap();
         let r = m.response.unwrap();
         assert_eq!(r.status, 404);
         assert_eq!(&*r.body, b"{\"error\":\"nope\"}");
@@ -969,8 +1025,124 @@ mod tests {
         assert!(hb.contains("X-Why: missing\r\n"), "{hb}");
         // A status with no matching pattern falls to the default response.
         i.request_templates.clear();
-        let m = compile_mock(&i);
+        let m = compile_mock(&i).unwrap();
         assert_eq!(m.selected_status, 200);
         assert_eq!(&*m.response.unwrap().body, b"ok");
+    }
+
+    #[test]
+    fn mock_header_with_line_break_is_not_served() {
+        let mut i = Integration {
+            kind: IntegrationType::Mock,
+            ..Default::default()
+        };
+        let mut r = IntegrationResponse {
+            status_code: "200".into(),
+            response_parameters: BTreeMap::from([(
+                "method.response.header.X-A".into(),
+                "'a\r\nX-Smuggled: 1'".into(),
+            )]),
+            ..Default::default()
+        };
+        i.integration_responses.insert("200".into(), r.clone());
+        assert!(compile_mock(&i).unwrap_err().contains("not a valid header"));
+        r.response_parameters.clear();
+        r.response_templates =
+            BTreeMap::from([("text/plain\r\nX-Smuggled: 1".into(), "hi".into())]);
+        i.integration_responses.insert("200".into(), r);
+        assert!(compile_mock(&i).unwrap_err().contains("content type"));
+    }
+
+    #[test]
+    fn proxy_header_or_uri_with_line_break_is_not_served() {
+        let base = Integration {
+            kind: IntegrationType::HttpProxy,
+            uri: Some("http://127.0.0.1:9/x".into()),
+            http_method: Some("GET".into()),
+            ..Default::default()
+        };
+        let with = |target: &str, source: &str| Integration {
+            request_parameters: BTreeMap::from([(target.into(), source.into())]),
+            ..base.clone()
+        };
+        assert!(compile_http_proxy(&base, &stage(&[])).is_ok());
+        // A literal with CR/LF would split the request to the shared backend pool.
+        let e = compile_http_proxy(
+            &with(
+                "integration.request.header.X-A",
+                "'a\r\n\r\nGET /smuggled HTTP/1.1'",
+            ),
+            &stage(&[]),
+        )
+        .unwrap_err();
+        assert!(e.contains("line breaks"), "{e}");
+        // The same through a stage variable an old log could hold.
+        let e = compile_http_proxy(
+            &with("integration.request.header.X-A", "stageVariables.v"),
+            &stage(&[("v", "a\nb")]),
+        )
+        .unwrap_err();
+        assert!(e.contains("line breaks"), "{e}");
+        assert!(
+            compile_http_proxy(&with("integration.request.header.X\rA", "'v'"), &stage(&[]))
+                .is_err()
+        );
+        let e = compile_http_proxy(
+            &Integration {
+                uri: Some("http://${stageVariables.h}/x".into()),
+                ..base.clone()
+            },
+            &stage(&[("h", "127.0.0.1:9/ HTTP/1.1\r\nX: y")]),
+        )
+        .unwrap_err();
+        assert!(e.contains("control"), "{e}");
+    }
+
+    #[test]
+    fn methods_with_unenforced_authorization_fail_closed() {
+        let limits = ClusterLimits::new(1);
+        let method = |verb: &str, auth: &str| Method {
+            http_method: verb.into(),
+            authorization_type: auth.into(),
+            integration: Some(Integration {
+                kind: IntegrationType::Mock,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let dep = Deployment {
+            id: "d1".into(),
+            description: None,
+            created_date: 0,
+            root_resource_id: "r".into(),
+            resources: BTreeMap::from([(
+                "r".into(),
+                tollgate_proto::model::Resource {
+                    id: "r".into(),
+                    parent_id: None,
+                    path_part: String::new(),
+                    methods: BTreeMap::from([
+                        ("GET".into(), method("GET", "AWS_IAM")),
+                        ("POST".into(), method("POST", "NONE")),
+                        ("PUT".into(), method("PUT", "CUSTOM")),
+                        ("DELETE".into(), method("DELETE", "COGNITO_USER_POOLS")),
+                        ("PATCH".into(), method("PATCH", "SOMETHING_NEW")),
+                    ]),
+                },
+            )]),
+        };
+        let sr = compile_stage("api", &stage(&[]), &dep, &limits);
+        let refused = |verb: &str| {
+            sr.methods
+                .iter()
+                .find(|m| &*m.http_method == verb)
+                .unwrap()
+                .fail_closed
+                .is_some()
+        };
+        assert!(!refused("POST"));
+        for verb in ["GET", "PUT", "DELETE", "PATCH"] {
+            assert!(refused(verb), "{verb}");
+        }
     }
 }

@@ -7,6 +7,7 @@
 use super::{commit, non_empty, read, Reply};
 use crate::admin::error::ApiError;
 use crate::admin::input::{self, plans::CreateApiKeyIn};
+use crate::admin::limits;
 use crate::admin::paging::{PageRequest, Query};
 use crate::admin::patch::{self, PatchOp};
 use crate::admin::wire::{plans as wire, Page};
@@ -31,7 +32,15 @@ fn check_name(name: Option<&str>) -> Result<(), ApiError> {
             "API Key name must be at most {MAX_NAME_LENGTH} characters"
         )));
     }
-    Ok(())
+    limits::check_opt_name("The API Key name", name)
+}
+
+/// A key's text fields other than its name and value (the registry checks the value).
+pub fn check_key_text(k: &ApiKey) -> Result<(), ApiError> {
+    check_name(k.name.as_deref())?;
+    limits::check_description("The description", k.description.as_deref())?;
+    limits::check_opt_name("The customer id", k.customer_id.as_deref())?;
+    limits::check_tags(&k.tags)
 }
 
 /// Whether a boolean query parameter is `true` (any case).
@@ -65,6 +74,7 @@ pub async fn create(state: &AdminState, body: &[u8]) -> Result<Reply, ApiError> 
         customer_id: non_empty(i.customer_id),
         tags: i.tags.unwrap_or_default(),
     };
+    check_key_text(&key)?;
     let id = key.id.clone();
     commit(state, Command::CreateApiKey { key }).await?;
     Reply::json(201, &wire::api_key(&load_key(state, &id)?, true))
@@ -120,6 +130,7 @@ pub async fn update(state: &AdminState, id: &str, body: &[u8]) -> Result<Reply, 
     for p in &ops {
         apply_patch(&mut key, p)?;
     }
+    check_key_text(&key)?;
     key.last_updated_date = now_epoch();
     commit(state, Command::UpdateApiKey { key }).await?;
     Reply::json(200, &wire::api_key(&load_key(state, id)?, false))

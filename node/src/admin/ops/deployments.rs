@@ -1,9 +1,10 @@
 //! CreateDeployment, GetDeployments, GetDeployment, UpdateDeployment, DeleteDeployment.
 
-use super::stages::{check_cache_size, check_variables};
+use super::stages::{check_cache_size, check_stage, check_variables};
 use super::{commit, non_empty, read_api, reread, Reply, WRITE_ATTEMPTS};
 use crate::admin::error::ApiError;
 use crate::admin::input::{self, CreateDeploymentIn};
+use crate::admin::limits;
 use crate::admin::paging::{PageRequest, Query};
 use crate::admin::patch;
 use crate::admin::wire::{self, Page};
@@ -53,6 +54,7 @@ impl StageSettings {
             tracing_enabled: i.tracing_enabled,
         };
         check_variables(&out.variables)?;
+        limits::check_description("The stage description", out.description.as_deref())?;
         if let Some(size) = &out.cache_cluster_size {
             check_cache_size(size)?;
         }
@@ -101,6 +103,7 @@ pub async fn create(state: &AdminState, api: &str, body: &[u8]) -> Result<Reply,
     }
     let settings = StageSettings::from_input(&mut i)?;
     let stage_name = non_empty(i.stage_name);
+    limits::check_description("The description", i.description.as_deref())?;
     let existing = read_api(state, api, |a| {
         check_deployable(a)?;
         Ok(stage_name
@@ -156,6 +159,7 @@ pub async fn create(state: &AdminState, api: &str, body: &[u8]) -> Result<Reply,
                     .ok_or_else(|| ApiError::invalid_id("stage", &name))
             })?;
             settings.clone().apply(&mut stage);
+            check_stage(&stage)?;
             stage.last_updated_date = now;
             let put = Command::PutStage {
                 api_id: api.to_string(),
@@ -230,7 +234,10 @@ pub async fn update(
     })?;
     for p in &ops {
         match p.path.as_str() {
-            "/description" => description = p.optional_string()?,
+            "/description" => {
+                description = p.optional_string()?;
+                limits::check_description("The description", description.as_deref())?;
+            }
             _ => return Err(p.invalid_path()),
         }
     }

@@ -145,6 +145,13 @@ pub fn parse_rows(
             ));
             continue;
         }
+        let description = get(desc_col);
+        if let Err(e) = crate::admin::limits::check_name("The name", &name).and_then(|()| {
+            crate::admin::limits::check_description("The description", Some(&description))
+        }) {
+            warnings.push(format!("Row {n}: {}", e.message));
+            continue;
+        }
         let enabled = match get(enabled_col).to_ascii_lowercase().as_str() {
             "" | "true" => true,
             "false" => false,
@@ -167,7 +174,7 @@ pub fn parse_rows(
         rows.push(Row {
             value,
             name,
-            description: get(desc_col),
+            description,
             enabled,
             plan_ids,
         });

@@ -7,6 +7,9 @@ use super::{
 };
 use crate::admin::error::ApiError;
 use crate::admin::input::{self, PutMethodIn, PutMethodResponseIn};
+use crate::admin::limits::{
+    check_expression, check_header_name, check_header_value, check_name, check_opt_name,
+};
 use crate::admin::patch::{self, apply_to_flag_map, apply_to_map, Op, PatchOp};
 use crate::admin::router::MethodKey;
 use crate::admin::wire;
@@ -29,6 +32,12 @@ pub const METHOD_REQUEST_PREFIXES: &[&str] = &[
 pub const METHOD_RESPONSE_PREFIXES: &[&str] = &["method.response.header."];
 
 /// Checks a method as a whole (after a put or a patch).
+///
+/// Fail closed: what the data plane does not enforce is refused. No authorizer can exist yet
+/// (authorizers are not implemented), so every `authorizerId` is unknown, and so are request
+/// validators; authorization scopes only mean something to a Cognito authorizer. `AWS_IAM`,
+/// `CUSTOM` and `COGNITO_USER_POOLS` methods are accepted as AWS accepts them, and the data
+/// plane answers them 500 until it can authorize them (see `dataplane::routing`).
 fn check_method(m: &Method) -> Result<(), ApiError> {
     if !AUTHORIZATION_TYPES.contains(&m.authorization_type.as_str()) {
         return Err(ApiError::bad_request(format!(
@@ -36,21 +45,52 @@ fn check_method(m: &Method) -> Result<(), ApiError> {
             m.authorization_type
         )));
     }
+    if let Some(id) = &m.authorizer_id {
+        check_name("authorizerId", id)?;
+        return Err(ApiError::bad_request(format!(
+            "Invalid authorizer ID specified: {id}"
+        )));
+    }
     if matches!(
         m.authorization_type.as_str(),
         "CUSTOM" | "COGNITO_USER_POOLS"
-    ) && m.authorizer_id.is_none()
-    {
+    ) {
         return Err(ApiError::bad_request(format!(
             "Invalid authorizer ID specified: an authorizer is required for {}",
             m.authorization_type
         )));
     }
+    if !m.authorization_scopes.is_empty() {
+        return Err(ApiError::bad_request(
+            "Invalid authorization scopes specified: scopes apply only to COGNITO_USER_POOLS authorizers, which this gateway does not implement",
+        ));
+    }
+    if let Some(id) = &m.request_validator_id {
+        check_name("requestValidatorId", id)?;
+        return Err(ApiError::bad_request(format!(
+            "Invalid Request Validator identifier specified: {id}"
+        )));
+    }
+    check_opt_name("operationName", m.operation_name.as_deref())?;
     check_parameter_names(
         m.request_parameters.keys(),
         METHOD_REQUEST_PREFIXES,
         "method request",
-    )
+    )?;
+    for name in m.request_parameters.keys() {
+        check_expression("A method request parameter", name)?;
+        if let Some(h) = name
+            .strip_prefix("method.request.header.")
+            .or_else(|| name.strip_prefix("method.request.multivalueheader."))
+        {
+            check_header_name("method request", h)?;
+        }
+    }
+    for (content_type, model) in &m.request_models {
+        check_header_value("request model content type", content_type)?;
+        check_name("A model name", model)?;
+    }
+    Ok(())
 }
 
 /// PutMethod (201): creates a method; an existing one is a conflict, as AWS.
@@ -163,7 +203,17 @@ fn check_response(r: &MethodResponse) -> Result<(), ApiError> {
         r.response_parameters.keys(),
         METHOD_RESPONSE_PREFIXES,
         "method response",
-    )
+    )?;
+    for name in r.response_parameters.keys() {
+        if let Some(h) = name.strip_prefix("method.response.header.") {
+            check_header_name("method response", h)?;
+        }
+    }
+    for (content_type, model) in &r.response_models {
+        check_header_value("response model content type", content_type)?;
+        check_name("A model name", model)?;
+    }
+    Ok(())
 }
 
 /// PutMethodResponse (201): declares (or redeclares) a response of the method.
@@ -288,7 +338,6 @@ mod tests {
                 None,
             ),
             op(Op::Add, "/requestModels/application~1json", Some("Empty")),
-            op(Op::Add, "/authorizationScopes", Some("read")),
         ] {
             apply_patch(&mut m, &p).unwrap();
         }
@@ -298,8 +347,10 @@ mod tests {
         assert_eq!(m.request_parameters.len(), 1);
         assert!(m.request_parameters["method.request.querystring.page"]);
         assert_eq!(m.request_models["application/json"], "Empty");
-        assert_eq!(m.authorization_scopes, ["read"]);
         check_method(&m).unwrap();
+        apply_patch(&mut m, &op(Op::Add, "/authorizationScopes", Some("read"))).unwrap();
+        assert_eq!(m.authorization_scopes, ["read"]);
+        assert!(check_method(&m).unwrap_err().message.contains("scopes"));
     }
 
     #[test]
@@ -318,6 +369,68 @@ mod tests {
         m.authorization_type = "NONE".into();
         m.request_parameters.insert("querystring.x".into(), true);
         assert!(check_method(&m).is_err());
+    }
+
+    /// No authorizer can exist yet, so every authorizer id is unknown: refused with AWS's
+    /// answer for an unknown authorizer, by PutMethod and UpdateMethod alike.
+    #[test]
+    fn unknown_authorizers_and_validators_are_refused() {
+        let put = |j: &str| -> Result<Method, ApiError> {
+            let i: PutMethodIn = input::parse(j.as_bytes())?;
+            let m = Method {
+                http_method: "GET".into(),
+                authorization_type: i.authorization_type.unwrap_or_default(),
+                authorizer_id: non_empty(i.authorizer_id),
+                request_validator_id: non_empty(i.request_validator_id),
+                ..Default::default()
+            };
+            check_method(&m).map(|()| m)
+        };
+        for j in [
+            r#"{"authorizationType":"CUSTOM","authorizerId":"bogus"}"#,
+            r#"{"authorizationType":"COGNITO_USER_POOLS","authorizerId":"bogus"}"#,
+            r#"{"authorizationType":"NONE","authorizerId":"bogus"}"#,
+        ] {
+            let e = put(j).unwrap_err();
+            assert_eq!(
+                (e.status, e.error_type),
+                (400, "BadRequestException"),
+                "{j}"
+            );
+            assert_eq!(e.message, "Invalid authorizer ID specified: bogus");
+        }
+        assert!(put(r#"{"authorizationType":"CUSTOM"}"#).is_err());
+        let e = put(r#"{"authorizationType":"NONE","requestValidatorId":"v1"}"#).unwrap_err();
+        assert!(e.message.contains("Request Validator"), "{e}");
+        // Accepted as AWS accepts it; the data plane refuses to serve it (fail closed).
+        put(r#"{"authorizationType":"AWS_IAM"}"#).unwrap();
+        let mut m = method();
+        apply_patch(
+            &mut m,
+            &op(Op::Replace, "/authorizationType", Some("CUSTOM")),
+        )
+        .unwrap();
+        apply_patch(&mut m, &op(Op::Replace, "/authorizerId", Some("bogus"))).unwrap();
+        assert!(check_method(&m).is_err());
+    }
+
+    #[test]
+    fn header_names_are_tokens() {
+        let mut m = method();
+        m.request_parameters
+            .insert("method.request.header.X\r\nY".into(), true);
+        assert!(check_method(&m).is_err());
+        let mut r = MethodResponse {
+            status_code: "200".into(),
+            ..Default::default()
+        };
+        r.response_parameters
+            .insert("method.response.header.X Y".into(), false);
+        assert!(check_response(&r).is_err());
+        r.response_parameters.clear();
+        r.response_parameters
+            .insert("method.response.header.X-Y".into(), false);
+        check_response(&r).unwrap();
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use super::{commit, read_api, Reply};
 use crate::admin::error::ApiError;
 use crate::admin::input::{self, CreateResourceIn};
+use crate::admin::limits;
 use crate::admin::paging::{PageRequest, Query};
 use crate::admin::patch::{self, PatchOp};
 use crate::admin::wire::{self, Page};
@@ -74,6 +75,7 @@ pub async fn create(
     let path_part = i.path_part.filter(|p| !p.is_empty()).ok_or_else(|| {
         ApiError::bad_request("Invalid resource path part specified: it must not be empty")
     })?;
+    check_path_part(&path_part)?;
     let id = random_id(10);
     commit(
         state,
@@ -88,6 +90,11 @@ pub async fn create(
     Reply::json(201, &resource_out(state, api, &id, false)?)
 }
 
+/// A path part's length (its characters are checked by the registry).
+fn check_path_part(part: &str) -> Result<(), ApiError> {
+    limits::check_text("A resource path part", part, limits::MAX_PATH_PART_CHARS)
+}
+
 /// Where a resource sits: its parent and path part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
@@ -100,7 +107,10 @@ pub struct Placement {
 /// Applies one UpdateResource patch operation (`/pathPart`, `/parentId`).
 pub fn apply_patch(place: &mut Placement, p: &PatchOp) -> Result<(), ApiError> {
     match p.path.as_str() {
-        "/pathPart" => place.path_part = p.required_string()?,
+        "/pathPart" => {
+            place.path_part = p.required_string()?;
+            check_path_part(&place.path_part)?;
+        }
         "/parentId" => place.parent_id = p.required_string()?,
         _ => return Err(p.invalid_path()),
     }

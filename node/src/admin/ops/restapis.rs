@@ -3,6 +3,7 @@
 use super::{commit, non_empty, read, read_api, Reply};
 use crate::admin::error::ApiError;
 use crate::admin::input::{self, CreateRestApiIn};
+use crate::admin::limits;
 use crate::admin::paging::{PageRequest, Query};
 use crate::admin::patch::{self, Op, PatchOp};
 use crate::admin::wire::{self, Page};
@@ -19,6 +20,13 @@ const MAX_COMPRESSION_SIZE: i64 = 10_485_760;
 fn check_settings(s: &RestApiSettings) -> Result<(), ApiError> {
     if s.name.trim().is_empty() {
         return Err(ApiError::bad_request("Invalid REST API name specified"));
+    }
+    limits::check_name("The REST API name", &s.name)?;
+    limits::check_description("The description", s.description.as_deref())?;
+    limits::check_opt_name("The version", s.version.as_deref())?;
+    limits::check_tags(&s.tags)?;
+    for t in &s.binary_media_types {
+        limits::check_name("A binary media type", t)?;
     }
     if !API_KEY_SOURCES.contains(&s.api_key_source.as_str()) {
         return Err(ApiError::bad_request(format!(

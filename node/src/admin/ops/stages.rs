@@ -11,6 +11,7 @@
 use super::{commit, non_empty, read_api, Reply};
 use crate::admin::error::ApiError;
 use crate::admin::input::{self, CreateStageIn};
+use crate::admin::limits::{self, MAX_STAGE_VARIABLES, MAX_STAGE_VARIABLE_NAME_CHARS};
 use crate::admin::paging::Query;
 use crate::admin::patch::{self, apply_to_map, unescape, Op, PatchOp};
 use crate::admin::wire;
@@ -49,9 +50,13 @@ pub fn check_cache_size(size: &str) -> Result<(), ApiError> {
 }
 
 fn check_variable(name: &str, value: &str) -> Result<(), ApiError> {
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    if name.is_empty()
+        || name.len() > MAX_STAGE_VARIABLE_NAME_CHARS
+        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
         return Err(ApiError::bad_request(format!(
-            "Stage variable name '{name}' must match [A-Za-z0-9_]+"
+            "Stage variable name '{name}' must match [A-Za-z0-9_]+ and be at most \
+             {MAX_STAGE_VARIABLE_NAME_CHARS} characters"
         )));
     }
     let value_ok = !value.is_empty()
@@ -69,8 +74,21 @@ fn check_variable(name: &str, value: &str) -> Result<(), ApiError> {
 }
 
 /// Checks stage variables: names `[A-Za-z0-9_]+`, values `[A-Za-z0-9-._~:/?#&=,]+`.
+/// At most [`MAX_STAGE_VARIABLES`] of them (as AWS).
 pub fn check_variables(vars: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    if vars.len() > MAX_STAGE_VARIABLES {
+        return Err(ApiError::bad_request(format!(
+            "A stage can have at most {MAX_STAGE_VARIABLES} stage variables"
+        )));
+    }
     vars.iter().try_for_each(|(k, v)| check_variable(k, v))
+}
+
+/// A whole stage's text: description, tags, variables.
+pub fn check_stage(stage: &Stage) -> Result<(), ApiError> {
+    limits::check_description("The stage description", stage.description.as_deref())?;
+    limits::check_tags(&stage.tags)?;
+    check_variables(&stage.variables)
 }
 
 /// CreateStage (201) on an existing deployment.
@@ -107,6 +125,7 @@ pub async fn create(state: &AdminState, api: &str, body: &[u8]) -> Result<Reply,
         method_settings: BTreeMap::new(),
         tags: i.tags.unwrap_or_default(),
     };
+    check_stage(&stage)?;
     commit(
         state,
         Command::PutStage {
@@ -280,6 +299,7 @@ pub async fn update(
     for p in &ops {
         apply_patch(&mut stage, p, &exists)?;
     }
+    check_stage(&stage)?;
     stage.last_updated_date = now_epoch();
     commit(
         state,

@@ -16,6 +16,7 @@ use crate::admin::input::plans::{
     ApiStageIn, CreateUsagePlanIn, CreateUsagePlanKeyIn, QuotaIn, ThrottleIn,
 };
 use crate::admin::input::{self};
+use crate::admin::limits;
 use crate::admin::paging::{PageRequest, Query};
 use crate::admin::patch::{self, unescape, Op, PatchOp};
 use crate::admin::wire::{plans as wire, Page};
@@ -80,6 +81,13 @@ fn api_stage(s: ApiStageIn) -> Result<ApiStage, ApiError> {
     })
 }
 
+/// A plan's name, description and tags, within the admin API's limits.
+fn check_plan_text(plan: &UsagePlan) -> Result<(), ApiError> {
+    limits::check_name("The usage plan name", &plan.name)?;
+    limits::check_description("The description", plan.description.as_deref())?;
+    limits::check_tags(&plan.tags)
+}
+
 /// CreateUsagePlan (201).
 pub async fn create(state: &AdminState, body: &[u8]) -> Result<Reply, ApiError> {
     let i: CreateUsagePlanIn = input::parse(body)?;
@@ -100,6 +108,7 @@ pub async fn create(state: &AdminState, body: &[u8]) -> Result<Reply, ApiError> 
         key_ids: Default::default(),
         tags: i.tags.unwrap_or_default(),
     };
+    check_plan_text(&plan)?;
     let id = plan.id.clone();
     commit(state, dated(Command::CreateUsagePlan { plan })).await?;
     plan_reply(state, &id, 201)
@@ -248,6 +257,7 @@ pub async fn update(state: &AdminState, id: &str, body: &[u8]) -> Result<Reply, 
     for p in &ops {
         apply_patch(&mut plan, p)?;
     }
+    check_plan_text(&plan)?;
     commit(state, dated(Command::UpdateUsagePlan { plan })).await?;
     plan_reply(state, id, 200)
 }
