@@ -8,6 +8,8 @@ pub mod cluster_cli;
 pub mod config;
 pub mod control;
 pub mod dataplane;
+#[cfg(test)]
+mod fuzz;
 pub mod ids;
 pub mod sigv4;
 pub mod text_rules;
