@@ -9,7 +9,7 @@ pub mod config;
 pub mod control;
 pub mod dataplane;
 #[cfg(test)]
-mod fuzz;
+pub(crate) mod fuzz;
 pub mod ids;
 pub mod sigv4;
 pub mod text_rules;

@@ -38,7 +38,7 @@ pub const METHOD_RESPONSE_PREFIXES: &[&str] = &["method.response.header."];
 /// validators; authorization scopes only mean something to a Cognito authorizer. `AWS_IAM`,
 /// `CUSTOM` and `COGNITO_USER_POOLS` methods are accepted as AWS accepts them, and the data
 /// plane answers them 500 until it can authorize them (see `dataplane::routing`).
-fn check_method(m: &Method) -> Result<(), ApiError> {
+pub fn check_method(m: &Method) -> Result<(), ApiError> {
     if !AUTHORIZATION_TYPES.contains(&m.authorization_type.as_str()) {
         return Err(ApiError::bad_request(format!(
             "Invalid authorization type specified: {}. Must be one of: NONE, AWS_IAM, CUSTOM, COGNITO_USER_POOLS",
@@ -198,7 +198,7 @@ fn no_response() -> ApiError {
     ApiError::not_found("Invalid Response status code specified")
 }
 
-fn check_response(r: &MethodResponse) -> Result<(), ApiError> {
+pub fn check_response(r: &MethodResponse) -> Result<(), ApiError> {
     check_parameter_names(
         r.response_parameters.keys(),
         METHOD_RESPONSE_PREFIXES,

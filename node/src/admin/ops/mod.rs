@@ -16,6 +16,8 @@
 
 mod apikeys;
 mod deployments;
+#[cfg(test)]
+mod fuzz;
 mod import;
 mod integrations;
 mod methods;

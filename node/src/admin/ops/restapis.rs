@@ -17,7 +17,7 @@ const ENDPOINT_TYPES: &[&str] = &["EDGE", "REGIONAL", "PRIVATE"];
 /// The largest `minimumCompressionSize` (10 MiB, as AWS).
 const MAX_COMPRESSION_SIZE: i64 = 10_485_760;
 
-fn check_settings(s: &RestApiSettings) -> Result<(), ApiError> {
+pub fn check_settings(s: &RestApiSettings) -> Result<(), ApiError> {
     if s.name.trim().is_empty() {
         return Err(ApiError::bad_request("Invalid REST API name specified"));
     }
