@@ -178,17 +178,20 @@ fn fuzz_sigv4_signed_requests_verify() {
     run("sigv4 round trip", 200, |m| {
         let mut path = String::from("/");
         for _ in 0..m.rng.gen_range(0..12) {
-            path.push_str(*m.pick(PATH_CHARS));
+            let c = m.pick::<&str>(PATH_CHARS);
+            path.push_str(c);
         }
         let mut pairs = Vec::new();
         for _ in 0..m.rng.gen_range(0..4) {
             let mut k = String::new();
             for _ in 0..m.rng.gen_range(1..4) {
-                k.push_str(*m.pick(QUERY_CHARS));
+                let c = m.pick::<&str>(QUERY_CHARS);
+                k.push_str(c);
             }
             let mut v = String::new();
             for _ in 0..m.rng.gen_range(0..4) {
-                v.push_str(*m.pick(QUERY_CHARS));
+                let c = m.pick::<&str>(QUERY_CHARS);
+                v.push_str(c);
             }
             pairs.push(format!("{k}={v}"));
         }
