@@ -255,9 +255,10 @@ pub struct CompiledMethod {
     pub api_key_required: bool,
     /// `NONE`, `AWS_IAM`, `CUSTOM`, …
     pub authorization_type: Box<str>,
-    /// Why the method must not be served at all, when it must not: it asks for an
-    /// authorization this node cannot perform. Checked before anything else and answered 500,
-    /// so an unenforceable setting never lets a request through.
+    /// Why the method must not be served at all, when it must not: it asks for a check this
+    /// node cannot make (an authorization, a request validator; see [`method_refusal`]).
+    /// Checked before anything else and answered 500, so an unenforceable setting never lets a
+    /// request through.
     pub fail_closed: Option<Box<str>>,
     /// The stage's throttle for this method (its own method setting, else the stage-wide
     /// `*/*` one), if the stage sets one.
@@ -602,13 +603,40 @@ pub fn compile_stage(
     sr
 }
 
-/// Why a method with this authorization type must not be served, if it must not: only `NONE`
-/// is enforced (there is nothing to check); `AWS_IAM`, `CUSTOM` and `COGNITO_USER_POOLS` are
-/// not implemented, and serving such a method would hand its data to anyone.
-pub fn authorization_refusal(authorization_type: &str) -> Option<String> {
-    (authorization_type != "NONE").then(|| {
-        format!("authorization type {authorization_type:?} is not implemented; the method is refused until it is")
+/// Why a method must not be served at all, if it must not: it asks for a check this node
+/// cannot make. Only authorization `NONE` is enforced (there is nothing to check); `AWS_IAM`,
+/// `CUSTOM` and `COGNITO_USER_POOLS` are not implemented, and serving such a method would hand
+/// its data to anyone. Request validators are not implemented either. The admin API refuses
+/// what it can; this catches state it accepted before it did.
+pub fn method_refusal(m: &Method) -> Option<String> {
+    if m.authorization_type != "NONE" {
+        return Some(format!(
+            "authorization type {:?} is not implemented; the method is refused until it is",
+            m.authorization_type
+        ));
+    }
+    m.request_validator_id.as_ref().map(|v| {
+        format!("request validator {v:?} is not implemented; the method is refused until it is")
     })
+}
+
+/// Integration settings the data plane does not apply and must not silently ignore: a VPC
+/// link (the backend is not the URI's host), backend credentials, content conversion.
+fn unserved_setting(i: &Integration) -> Option<String> {
+    if i.connection_type.as_deref() == Some("VPC_LINK") || i.connection_id.is_some() {
+        return Some("VPC link connections are not served".into());
+    }
+    if i.credentials.is_some() {
+        return Some("integration credentials are not served".into());
+    }
+    if i.content_handling.is_some()
+        || i.integration_responses
+            .values()
+            .any(|r| r.content_handling.is_some())
+    {
+        return Some("content handling is not served".into());
+    }
+    None
 }
 
 fn compile_method(
@@ -621,15 +649,18 @@ fn compile_method(
     let integration = match &m.integration {
         None => CompiledIntegration::Unavailable("the method has no integration".into()),
         Some(i) => {
-            let compiled = match i.kind {
-                IntegrationType::Mock => compile_mock(i).map(CompiledIntegration::Mock),
-                IntegrationType::HttpProxy => {
-                    compile_http_proxy(i, stage).map(CompiledIntegration::HttpProxy)
-                }
-                other => Err(format!(
-                    "{} integrations are not served yet",
-                    other.as_str()
-                )),
+            let compiled = match unserved_setting(i) {
+                Some(why) => Err(why),
+                None => match i.kind {
+                    IntegrationType::Mock => compile_mock(i).map(CompiledIntegration::Mock),
+                    IntegrationType::HttpProxy => {
+                        compile_http_proxy(i, stage).map(CompiledIntegration::HttpProxy)
+                    }
+                    other => Err(format!(
+                        "{} integrations are not served yet",
+                        other.as_str()
+                    )),
+                },
             };
             compiled.unwrap_or_else(|why| {
                 tracing::warn!(
@@ -644,7 +675,7 @@ fn compile_method(
             })
         }
     };
-    let fail_closed = authorization_refusal(&m.authorization_type);
+    let fail_closed = method_refusal(m);
     if let Some(why) = &fail_closed {
         tracing::warn!(
             api = api_id,
@@ -652,7 +683,7 @@ fn compile_method(
             method = %m.http_method,
             path,
             %why,
-            "method compiled to answer 500: its authorization cannot be enforced"
+            "method compiled to answer 500: it asks for a check this node cannot make"
         );
     }
     CompiledMethod {
@@ -1143,6 +1174,33 @@ mod tests {
         assert!(!refused("POST"));
         for verb in ["GET", "PUT", "DELETE", "PATCH"] {
             assert!(refused(verb), "{verb}");
+        }
+        let mut validated = method("GET", "NONE");
+        validated.request_validator_id = Some("v1".into());
+        assert!(method_refusal(&validated).is_some());
+        // Settings the data plane would otherwise ignore make the integration unservable.
+        let proxy = Integration {
+            kind: IntegrationType::HttpProxy,
+            uri: Some("http://127.0.0.1:9/".into()),
+            http_method: Some("GET".into()),
+            ..Default::default()
+        };
+        assert!(unserved_setting(&proxy).is_none());
+        for i in [
+            Integration {
+                connection_type: Some("VPC_LINK".into()),
+                ..proxy.clone()
+            },
+            Integration {
+                credentials: Some("arn:aws:iam::1:role/r".into()),
+                ..proxy.clone()
+            },
+            Integration {
+                content_handling: Some("CONVERT_TO_TEXT".into()),
+                ..proxy.clone()
+            },
+        ] {
+            assert!(unserved_setting(&i).is_some(), "{i:?}");
         }
     }
 }

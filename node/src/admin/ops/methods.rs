@@ -35,9 +35,10 @@ pub const METHOD_RESPONSE_PREFIXES: &[&str] = &["method.response.header."];
 ///
 /// Fail closed: what the data plane does not enforce is refused. No authorizer can exist yet
 /// (authorizers are not implemented), so every `authorizerId` is unknown, and so are request
-/// validators; authorization scopes only mean something to a Cognito authorizer. `AWS_IAM`,
-/// `CUSTOM` and `COGNITO_USER_POOLS` methods are accepted as AWS accepts them, and the data
-/// plane answers them 500 until it can authorize them (see `dataplane::routing`).
+/// validators; authorization scopes only mean something to a Cognito authorizer. So `CUSTOM`
+/// and `COGNITO_USER_POOLS` are refused with AWS's answer for an unknown authorizer. `AWS_IAM`
+/// is accepted as AWS accepts it, and the data plane answers such a method 500 until it can
+/// verify callers (see `dataplane::routing`).
 pub fn check_method(m: &Method) -> Result<(), ApiError> {
     if !AUTHORIZATION_TYPES.contains(&m.authorization_type.as_str()) {
         return Err(ApiError::bad_request(format!(
@@ -47,17 +48,20 @@ pub fn check_method(m: &Method) -> Result<(), ApiError> {
     }
     if let Some(id) = &m.authorizer_id {
         check_name("authorizerId", id)?;
-        return Err(ApiError::bad_request(format!(
-            "Invalid authorizer ID specified: {id}"
-        )));
     }
     if matches!(
         m.authorization_type.as_str(),
         "CUSTOM" | "COGNITO_USER_POOLS"
     ) {
+        // AWS's answer for a missing or unknown authorizer.
         return Err(ApiError::bad_request(format!(
-            "Invalid authorizer ID specified: an authorizer is required for {}",
+            "Invalid authorizer ID specified. Setting the authorization type to {} requires a valid authorizer.",
             m.authorization_type
+        )));
+    }
+    if let Some(id) = &m.authorizer_id {
+        return Err(ApiError::bad_request(format!(
+            "Invalid authorizer ID specified: {id}"
         )));
     }
     if !m.authorization_scopes.is_empty() {
@@ -386,19 +390,23 @@ mod tests {
             };
             check_method(&m).map(|()| m)
         };
-        for j in [
-            r#"{"authorizationType":"CUSTOM","authorizerId":"bogus"}"#,
-            r#"{"authorizationType":"COGNITO_USER_POOLS","authorizerId":"bogus"}"#,
-            r#"{"authorizationType":"NONE","authorizerId":"bogus"}"#,
-        ] {
-            let e = put(j).unwrap_err();
+        for t in ["CUSTOM", "COGNITO_USER_POOLS"] {
+            let e = put(&format!(
+                r#"{{"authorizationType":"{t}","authorizerId":"bogus"}}"#
+            ))
+            .unwrap_err();
             assert_eq!(
                 (e.status, e.error_type),
                 (400, "BadRequestException"),
-                "{j}"
+                "{t}"
             );
-            assert_eq!(e.message, "Invalid authorizer ID specified: bogus");
+            assert_eq!(
+                e.message,
+                format!("Invalid authorizer ID specified. Setting the authorization type to {t} requires a valid authorizer.")
+            );
         }
+        let e = put(r#"{"authorizationType":"NONE","authorizerId":"bogus"}"#).unwrap_err();
+        assert_eq!(e.message, "Invalid authorizer ID specified: bogus");
         assert!(put(r#"{"authorizationType":"CUSTOM"}"#).is_err());
         let e = put(r#"{"authorizationType":"NONE","requestValidatorId":"v1"}"#).unwrap_err();
         assert!(e.message.contains("Request Validator"), "{e}");
