@@ -298,11 +298,13 @@ fn cache_for(stage: &Stage, path: &str, verb: &str, i: Option<&Integration>) -> 
     if !setting.caching_enabled || setting.cache_ttl_in_seconds <= 0 {
         return None;
     }
+    // A parameter the key cannot hold would make the key coarser than configured, and one
+    // caller's cached answer another's: such a method is not cached at all.
     let key_params = i
         .map(|i| i.cache_key_parameters.as_slice())
         .unwrap_or_default()
         .iter()
-        .filter_map(|p| {
+        .map(|p| {
             if let Some(q) = p.strip_prefix("method.request.querystring.") {
                 Some(ValueSource::Query(q.into()))
             } else if let Some(h) = p.strip_prefix("method.request.header.") {
@@ -312,7 +314,16 @@ fn cache_for(stage: &Stage, path: &str, verb: &str, i: Option<&Integration>) -> 
                     .map(|x| ValueSource::Path(x.into()))
             }
         })
-        .collect();
+        .collect::<Option<Vec<_>>>();
+    let Some(key_params) = key_params else {
+        tracing::warn!(
+            stage = %stage.stage_name,
+            method = verb,
+            path,
+            "caching off for this method: a cache key parameter is not one the cache can key on"
+        );
+        return None;
+    };
     Some(CacheSpec {
         ttl_ns: setting.cache_ttl_in_seconds.min(3600) as u64 * 1_000_000_000,
         key_params,
@@ -1175,6 +1186,25 @@ mod tests {
         for verb in ["GET", "PUT", "DELETE", "PATCH"] {
             assert!(refused(verb), "{verb}");
         }
+        let mut cached = Stage {
+            cache_cluster_enabled: true,
+            ..stage(&[])
+        };
+        cached.method_settings.insert(
+            "*/*".into(),
+            tollgate_proto::model::MethodSetting {
+                caching_enabled: true,
+                cache_ttl_in_seconds: 60,
+                ..Default::default()
+            },
+        );
+        let keyed = |p: &str| Integration {
+            cache_key_parameters: vec![p.into()],
+            ..Default::default()
+        };
+        let spec = cache_for(&cached, "/", "GET", Some(&keyed("method.request.header.h")));
+        assert_eq!(spec.map(|c| c.key_params.len()), Some(1));
+        assert!(cache_for(&cached, "/", "GET", Some(&keyed("method.request.body"))).is_none());
         let mut validated = method("GET", "NONE");
         validated.request_validator_id = Some("v1".into());
         assert!(method_refusal(&validated).is_some());
