@@ -7,10 +7,13 @@
 
 pub mod codec;
 pub mod command;
+#[allow(missing_docs)]
+pub mod gateway_response;
 pub mod ids;
 #[allow(missing_docs)]
 pub mod model;
 pub mod registry;
 
 pub use command::{ApplyError, ApplyResult, Command, LimitDemand, Scope, UsageDelta};
+pub use gateway_response::GatewayResponseType;
 pub use registry::{plan_usage_id, Registry, RegistryBeforeVersions};
