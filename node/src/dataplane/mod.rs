@@ -9,6 +9,8 @@ pub mod cluster_limits;
 pub mod conn;
 pub mod handler;
 pub mod http1;
+#[cfg(test)]
+mod http1_fuzz;
 pub mod invoke;
 pub mod io;
 pub mod limiter;
