@@ -1,0 +1,109 @@
+//! Dot-segment normalisation of request paths (RFC 3986 §5.2.4), done before routing so that
+//! neither the matcher nor a backend behind `{proxy+}` ever sees `.` or `..` segments.
+//!
+//! A segment counts as a dot segment also when its dots are percent-encoded (`%2e`), since a
+//! backend may decode them before resolving the path. A path whose `..` segments would climb
+//! above the root is refused (400) rather than clamped: no honest client sends one.
+
+/// Whether the path needs normalising at all (one pass over the bytes, no allocation).
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').skip(1).any(|s| dot_kind(s) != Dot::No)
+}
+
+#[derive(PartialEq, Eq)]
+enum Dot {
+    No,
+    One,
+    Two,
+}
+
+fn dot_kind(segment: &str) -> Dot {
+    let b = segment.as_bytes();
+    let mut dots = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'.' {
+            i += 1;
+        } else if b[i] == b'%'
+            && b.get(i + 1) == Some(&b'2')
+            && matches!(b.get(i + 2), Some(b'e' | b'E'))
+        {
+            i += 3;
+        } else {
+            return Dot::No;
+        }
+        dots += 1;
+    }
+    match dots {
+        1 => Dot::One,
+        2 => Dot::Two,
+        _ => Dot::No,
+    }
+}
+
+/// Normalises `path` (which starts with `/`). `Ok(None)`: it has no dot segments, use it as
+/// it is. `Ok(Some(p))`: the normalised path, written into `scratch`. `Err(())`: it climbs
+/// above the root.
+pub fn normalise<'s>(path: &str, scratch: &'s mut String) -> Result<Option<&'s str>, ()> {
+    if !path.contains('.') && !path.contains('%') || !has_dot_segment(path) {
+        return Ok(None);
+    }
+    scratch.clear();
+    let segments = path.split('/').skip(1);
+    let count = segments.clone().count();
+    for (i, seg) in segments.enumerate() {
+        let last = i + 1 == count;
+        match dot_kind(seg) {
+            Dot::One => {
+                if last {
+                    scratch.push('/');
+                }
+            }
+            Dot::Two => {
+                let cut = scratch.rfind('/').ok_or(())?;
+                scratch.truncate(cut);
+                if last {
+                    scratch.push('/');
+                }
+            }
+            Dot::No => {
+                scratch.push('/');
+                scratch.push_str(seg);
+            }
+        }
+    }
+    if scratch.is_empty() {
+        scratch.push('/');
+    }
+    Ok(Some(scratch))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalise;
+
+    fn norm(p: &str) -> Result<String, ()> {
+        let mut s = String::new();
+        Ok(normalise(p, &mut s)?.map_or_else(|| p.to_string(), str::to_string))
+    }
+
+    #[test]
+    fn dot_segments_are_resolved_or_refused() {
+        assert_eq!(norm("/a/b"), Ok("/a/b".into()));
+        assert_eq!(norm("/a/./b"), Ok("/a/b".into()));
+        assert_eq!(norm("/a/b/../c"), Ok("/a/c".into()));
+        assert_eq!(norm("/a/b/.."), Ok("/a/".into()));
+        assert_eq!(norm("/a/."), Ok("/a/".into()));
+        assert_eq!(norm("/.."), Err(()));
+        assert_eq!(norm("/a/../../etc/passwd"), Err(()));
+        assert_eq!(norm("/a/%2e%2E/%2e%2e/etc/passwd"), Err(()));
+        assert_eq!(norm("/a/%2e/b"), Ok("/a/b".into()));
+        // Dots inside a segment are just characters.
+        assert_eq!(
+            norm("/a/..b/c.d/.../x%2e"),
+            Ok("/a/..b/c.d/.../x%2e".into())
+        );
+        assert_eq!(norm("/"), Ok("/".into()));
+        assert_eq!(norm("//a/../b"), Ok("//b".into()));
+    }
+}
