@@ -304,6 +304,13 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream, peer: IpAddr) {
                 w.metrics.answered(status);
             }
         }
+        // A shutdown that began while the request was served ends the connection after it
+        // (the handler says so in the answer when it learns in time).
+        let conn = if w.is_draining() {
+            ConnState::Close
+        } else {
+            conn
+        };
         if consumed >= inbuf.len() {
             inbuf.clear();
             start = 0;

@@ -178,7 +178,14 @@ pub async fn handle(
                 }
                 w.metrics.cache_miss();
             }
-            match upstream::forward(&w.pool, &w.resolver, p, req, &caps, scratch).await {
+            let result = upstream::forward(&w.pool, &w.resolver, p, req, &caps, scratch).await;
+            // A shutdown may have begun while the backend answered.
+            let conn = if w.is_draining() {
+                ConnState::Close
+            } else {
+                conn
+            };
+            match result {
                 Ok(()) => {
                     if let Some(c) = cache.filter(|_| (200..300).contains(&scratch.head.status)) {
                         let budget = stage.cache_bytes / w.workers.max(1);
