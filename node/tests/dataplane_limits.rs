@@ -440,3 +440,43 @@ fn sigterm_finishes_requests_in_progress_then_exits() {
     let status = n.wait_exit(Duration::from_secs(10)).expect("node exits");
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn a_client_that_never_reads_is_dropped_after_the_write_timeout() {
+    // One connection per worker: the second is served only once the first is gone.
+    let n = node_with(
+        "max_connections_per_worker = 1\nwrite_timeout_secs = 1\n",
+        1,
+    );
+    let a = connect(&n);
+    let mut w = a.try_clone().unwrap();
+    // Far more answers than the socket buffers hold, never read.
+    std::thread::spawn(move || {
+        let batch = b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n".repeat(1000);
+        for _ in 0..100 {
+            if w.write_all(&batch).is_err() {
+                return;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    let served = loop {
+        let mut s = connect(&n);
+        let _ = s.write_all(b"GET /y HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        if status_of(&read_to_close(&mut s)) == Some(404) {
+            break true;
+        }
+        if started.elapsed() > Duration::from_secs(8) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(served, "the stuck connection was never dropped");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let _ = a.shutdown(std::net::Shutdown::Both);
+}
