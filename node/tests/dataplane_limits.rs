@@ -480,3 +480,48 @@ fn a_client_that_never_reads_is_dropped_after_the_write_timeout() {
     );
     let _ = a.shutdown(std::net::Shutdown::Both);
 }
+
+#[test]
+fn out_of_descriptors_backs_off_and_logs_once_per_interval() {
+    let n = TestNode::start(&["--workers", "1"]);
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", n.pid()))
+            .unwrap()
+            .count()
+    };
+    // Leave the node room for a few connections only.
+    let limit = fds() + 4;
+    let ok = std::process::Command::new("prlimit")
+        .args([
+            "--pid",
+            &n.pid().to_string(),
+            &format!("--nofile={limit}:{limit}"),
+        ])
+        .status();
+    if !ok.is_ok_and(|s| s.success()) {
+        eprintln!("prlimit unavailable: skipped");
+        return;
+    }
+    let held: Vec<TcpStream> = (0..4).map(|_| connect(&n)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // This one waits in the backlog: accept fails for lack of descriptors...
+    let mut waiting = connect(&n);
+    waiting
+        .write_all(b"GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    // ...and so does every new one (a flood of clients).
+    let mut flood = Vec::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(2) {
+        flood.push(connect(&n));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let lines = n.log().matches("accept failed").count();
+    assert!((1..=2).contains(&lines), "{lines} log lines");
+    // Once descriptors are free again the first in line is served (the backoff is at most
+    // 1 s).
+    drop(held);
+    drop(flood);
+    let got = read_to_close(&mut waiting);
+    assert_eq!(status_of(&got), Some(404));
+}
