@@ -283,7 +283,7 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream, peer: IpAddr) {
             let path = match super::pathnorm::normalise(path, &mut norm_path) {
                 Ok(Some(p)) => p,
                 Ok(None) => path,
-                Err(()) => return refuse(&w, &mut stream, &mut out, PATH_ABOVE_ROOT).await,
+                Err(_) => return refuse(&w, &mut stream, &mut out, PATH_ABOVE_ROOT).await,
             };
             let mut req = Request {
                 buf: this,

@@ -41,10 +41,13 @@ fn dot_kind(segment: &str) -> Dot {
     }
 }
 
+/// The path's `..` segments climb above the root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AboveRoot;
+
 /// Normalises `path` (which starts with `/`). `Ok(None)`: it has no dot segments, use it as
-/// it is. `Ok(Some(p))`: the normalised path, written into `scratch`. `Err(())`: it climbs
-/// above the root.
-pub fn normalise<'s>(path: &str, scratch: &'s mut String) -> Result<Option<&'s str>, ()> {
+/// it is. `Ok(Some(p))`: the normalised path, written into `scratch`.
+pub fn normalise<'s>(path: &str, scratch: &'s mut String) -> Result<Option<&'s str>, AboveRoot> {
     if !path.contains('.') && !path.contains('%') || !has_dot_segment(path) {
         return Ok(None);
     }
@@ -60,7 +63,7 @@ pub fn normalise<'s>(path: &str, scratch: &'s mut String) -> Result<Option<&'s s
                 }
             }
             Dot::Two => {
-                let cut = scratch.rfind('/').ok_or(())?;
+                let cut = scratch.rfind('/').ok_or(AboveRoot)?;
                 scratch.truncate(cut);
                 if last {
                     scratch.push('/');
@@ -80,9 +83,9 @@ pub fn normalise<'s>(path: &str, scratch: &'s mut String) -> Result<Option<&'s s
 
 #[cfg(test)]
 mod tests {
-    use super::normalise;
+    use super::{normalise, AboveRoot};
 
-    fn norm(p: &str) -> Result<String, ()> {
+    fn norm(p: &str) -> Result<String, AboveRoot> {
         let mut s = String::new();
         Ok(normalise(p, &mut s)?.map_or_else(|| p.to_string(), str::to_string))
     }
@@ -94,9 +97,9 @@ mod tests {
         assert_eq!(norm("/a/b/../c"), Ok("/a/c".into()));
         assert_eq!(norm("/a/b/.."), Ok("/a/".into()));
         assert_eq!(norm("/a/."), Ok("/a/".into()));
-        assert_eq!(norm("/.."), Err(()));
-        assert_eq!(norm("/a/../../etc/passwd"), Err(()));
-        assert_eq!(norm("/a/%2e%2E/%2e%2e/etc/passwd"), Err(()));
+        assert_eq!(norm("/.."), Err(AboveRoot));
+        assert_eq!(norm("/a/../../etc/passwd"), Err(AboveRoot));
+        assert_eq!(norm("/a/%2e%2E/%2e%2e/etc/passwd"), Err(AboveRoot));
         assert_eq!(norm("/a/%2e/b"), Ok("/a/b".into()));
         // Dots inside a segment are just characters.
         assert_eq!(
