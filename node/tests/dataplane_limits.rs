@@ -141,6 +141,14 @@ fn a_trickled_head_or_body_gets_408_at_its_deadline() {
         "header_read_timeout_secs = 1\nmin_body_rate_bytes_per_sec = 1000\n",
         1,
     );
+    // A connection that never sends anything is closed after the head's time, not kept for
+    // the (310 s) idle time of a keep-alive client.
+    let mut s = connect(&n);
+    let started = Instant::now();
+    assert!(read_to_close(&mut s).is_empty());
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "{took:?}");
+
     // One byte every 200 ms never completes a head: answered 408 once the head's deadline
     // (1 s after it started) passes, however often bytes arrive.
     let mut s = connect(&n);
@@ -259,6 +267,12 @@ fn request_bodies_share_a_memory_budget() {
     let r = parse_response(&got).expect("an answer");
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.header("Retry-After"), Some("1"));
+    let rid = r.header("x-amzn-RequestId").unwrap().to_string();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(n
+        .log()
+        .lines()
+        .any(|l| l.contains(&rid) && l.contains("budget")));
     // Once the first is served, its share comes back (its connection stays open).
     a.write_all(&vec![b'a'; big - 1024 * 1024]).unwrap();
     let mut buf = vec![0u8; 4096];
@@ -288,6 +302,9 @@ fn dot_segments_are_resolved_before_routing() {
     assert_eq!(r.status, 400, "{}", r.text());
     let host = format!("{id}.execute-api.localhost");
     let r = n.get(&host, "/dev/../../etc/passwd");
+    assert_eq!(r.status, 400, "{}", r.text());
+    // So is a dot segment behind an encoded slash, which the backend might decode.
+    let r = n.get("localhost", &form("/a/..%2f..%2fetc/passwd"));
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(backend.count.load(Ordering::SeqCst), before);
 }

@@ -5,7 +5,8 @@
 //! refuses gets its error answer and the connection is closed, since where the next message
 //! would start is no longer known.
 //!
-//! Time limits: between requests, the idle timeout; a request head must be complete within
+//! Time limits: a new connection must start its first request within `header_read`; between
+//! requests, the idle timeout applies; a request head must be complete within
 //! `header_read` of the read that found it incomplete (one deadline for the whole head, so a
 //! client trickling bytes cannot hold the connection); a body must arrive at `min_body_rate`
 //! after a grace of `header_read`; a write may stay blocked at most `write`. A head or body
@@ -143,7 +144,9 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream, peer: IpAddr) {
     let mut scratch = ProxyScratch::default();
     // The path with dot segments resolved, when it had any.
     let mut norm_path = String::new();
-    let idle = w.timeouts.idle;
+    // Until a first request arrives the connection gets the head's time, not the idle time
+    // (as nginx): an open connection that never says anything is not a keep-alive client.
+    let mut idle = w.timeouts.header_read;
     loop {
         // 1. A complete head, reading more as needed.
         let mut head_deadline: Option<Instant> = None;
@@ -234,7 +237,7 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream, peer: IpAddr) {
                     }
                     // The encoded body stays in `inbuf` and its data is copied to `chunked`.
                     let held = 2 * (inbuf.len() - body_start);
-                    if !books.lease(held.next_multiple_of(BUDGET_STEP)) {
+                    if held > LEASE_FROM && !books.lease(held.next_multiple_of(BUDGET_STEP)) {
                         return refuse(&w, &mut stream, &mut out, BUSY).await;
                     }
                     let wants_continue = head.expect_continue && !sent_continue;
@@ -261,6 +264,7 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream, peer: IpAddr) {
                 (0..0, pos, true)
             }
         };
+        idle = w.timeouts.idle;
         // 3. Serve it.
         let conn = if !head.keep_alive || w.is_draining() {
             ConnState::Close
@@ -373,6 +377,17 @@ async fn flush(w: &Worker, stream: &mut TcpStream, out: &mut Vec<u8>) -> bool {
 /// known.
 async fn refuse(w: &Worker, stream: &mut TcpStream, out: &mut Vec<u8>, e: HttpError) {
     let id = w.resp.borrow_mut().request_id();
+    if e == BUSY {
+        if let Some(left_out) = w.error_log.borrow_mut().allow(std::time::Instant::now()) {
+            tracing::warn!(
+                request_id = id.as_str(),
+                status = e.status,
+                cause = "request body memory budget spent (body_memory_limit_mib)",
+                similar_left_out = left_out,
+                "gateway error"
+            );
+        }
+    }
     let extra: &[(&[u8], &[u8])] = if e.status == 503 {
         &[(b"Retry-After", b"1")]
     } else {
