@@ -542,3 +542,38 @@ fn out_of_descriptors_backs_off_and_logs_once_per_interval() {
     let got = read_to_close(&mut waiting);
     assert_eq!(status_of(&got), Some(404));
 }
+
+#[test]
+fn large_bodies_are_not_kept_on_idle_keep_alive_connections() {
+    let n = TestNode::start(&["--workers", "1"]);
+    let rss_mib = || {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", n.pid())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS")).unwrap();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+            / 1024
+    };
+    let before = rss_mib();
+    let big = 9 * 1024 * 1024;
+    let body = vec![b'a'; big];
+    // Ten 9 MiB uploads, each on its own keep-alive connection that then stays open.
+    let mut open = Vec::new();
+    for _ in 0..10 {
+        let mut s = connect(&n);
+        s.write_all(
+            format!("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: {big}\r\n\r\n").as_bytes(),
+        )
+        .unwrap();
+        s.write_all(&body).unwrap();
+        let mut buf = [0u8; 4096];
+        let k = s.read(&mut buf).unwrap();
+        assert_eq!(status_of(&buf[..k]), Some(404));
+        open.push(s);
+    }
+    // Pinned buffers would be ~90 MiB; given back, one buffer's worth at most remains.
+    let grown = rss_mib().saturating_sub(before);
+    assert!(grown < 45, "RSS grew by {grown} MiB");
+}
