@@ -319,7 +319,7 @@ impl ChunkedDecoder {
                         if self.line_len > 15 {
                             return Err(bad);
                         }
-                        self.remaining = self.remaining * 16 + d;
+                        self.remaining = self.remaining.saturating_mul(16).saturating_add(d);
                     } else if self.line_len == 0 {
                         return Err(bad);
                     } else if b == b';' {
@@ -352,7 +352,7 @@ impl ChunkedDecoder {
                     i += 1;
                     self.line_len = 0;
                     // A chunk that cannot fit is refused before its data is read.
-                    if self.raw + i + self.remaining > max_body {
+                    if self.raw.saturating_add(i).saturating_add(self.remaining) > max_body {
                         return Err(err(413, "Request Entity Too Large"));
                     }
                     self.state = if self.remaining == 0 {
