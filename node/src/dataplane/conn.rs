@@ -38,7 +38,10 @@ const BUDGET_STEP: usize = 256 * 1024;
 /// Bodies up to this size are not held against the budget: they fit the buffers every
 /// connection has anyway (bounded by the connection limit), and skipping the books keeps
 /// small requests on the fast path.
-const LEASE_FROM: usize = 64 * 1024;
+const LEASE_FROM: usize = 16 * 1024;
+/// An answer or backend exchange that grew a buffer past this has it given back after the
+/// request (a pipelined batch of ordinary answers stays far below it).
+const LARGE_OUT: usize = 1024 * 1024;
 
 const TIMED_OUT: HttpError = HttpError {
     status: 408,
@@ -321,9 +324,9 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream, peer: IpAddr) {
         } else {
             start = consumed;
         }
-        if books.leased > 0 {
-            // A large request grew the buffers: give the memory back before the connection
-            // idles (the answer is written first; `out` is shrunk after the write).
+        if books.leased > 0 || out.capacity() > LARGE_OUT || scratch.capacity() > LARGE_OUT {
+            // A large request or answer grew the buffers: give the memory back before the
+            // connection idles (the answer is written first; `out` is shrunk after the write).
             if conn != ConnState::Close && !flush(&w, &mut stream, &mut out).await {
                 return;
             }

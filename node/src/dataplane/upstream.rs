@@ -106,6 +106,14 @@ pub fn shrink(v: &mut Vec<u8>) {
 }
 
 impl ProxyScratch {
+    /// The largest buffer's capacity.
+    pub fn capacity(&self) -> usize {
+        self.req
+            .capacity()
+            .max(self.resp.capacity())
+            .max(self.chunked_body.capacity())
+    }
+
     /// Gives back buffers a large exchange grew.
     pub fn shrink(&mut self) {
         shrink(&mut self.req);
