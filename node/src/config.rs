@@ -5,7 +5,7 @@
 //! credentials: `TOLLGATE_ACCESS_KEY_ID`/`TOLLGATE_SECRET_ACCESS_KEY`, then the file's
 //! `[[credentials]]`, then a pair generated once and kept in the data folder.
 
-use crate::dataplane::worker::Timeouts;
+use crate::dataplane::worker::{ConnLimits, Timeouts};
 use crate::sigv4::Credentials;
 use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize};
@@ -137,6 +137,16 @@ pub struct FileConfig {
     pub idle_timeout_secs: Option<u64>,
     /// Seconds a client may take to send a request head (default 30).
     pub header_read_timeout_secs: Option<u64>,
+    /// Seconds a write to a client may stay blocked (default 30).
+    pub write_timeout_secs: Option<u64>,
+    /// Slowest request-body upload accepted, bytes per second (default 1024).
+    pub min_body_rate_bytes_per_sec: Option<u64>,
+    /// Open client connections per data-plane worker (default 16384).
+    pub max_connections_per_worker: Option<usize>,
+    /// Memory for request bodies in flight, whole node, MiB (default 1024).
+    pub body_memory_limit_mib: Option<usize>,
+    /// Seconds a shutdown waits for requests in progress (default 30).
+    pub shutdown_grace_secs: Option<u64>,
     /// Account-level request rate of this node, per second (default: none; AWS's own
     /// default is 10000).
     pub account_rate_limit: Option<f64>,
@@ -174,6 +184,10 @@ pub struct Config {
     pub region: Option<String>,
     /// Connection timeouts.
     pub timeouts: Timeouts,
+    /// Connection and body-memory limits of the data plane.
+    pub conn_limits: ConnLimits,
+    /// How long a shutdown waits for requests in progress.
+    pub shutdown_grace: Duration,
     /// Admin credentials.
     pub credentials: Vec<Credentials>,
     /// Where they came from.
@@ -223,6 +237,20 @@ impl Config {
                 30,
                 "header_read_timeout_secs",
             )?,
+            write: secs(file.write_timeout_secs, 30, "write_timeout_secs")?,
+            min_body_rate: match file.min_body_rate_bytes_per_sec.unwrap_or(1024) {
+                0 => {
+                    return Err(ConfigError(
+                        "min_body_rate_bytes_per_sec must be at least 1".into(),
+                    ))
+                }
+                r => r,
+            },
+        };
+        let conn_limits = resolve_conn_limits(&file, workers)?;
+        let shutdown_grace = match file.shutdown_grace_secs {
+            Some(s) => Duration::from_secs(s),
+            None => Duration::from_secs(30),
         };
         let data_dir = args
             .data_dir
@@ -297,10 +325,46 @@ impl Config {
             workers,
             region: args.region.clone().or(file.region),
             timeouts,
+            conn_limits,
+            shutdown_grace,
             credentials,
             credential_source,
         })
     }
+}
+
+/// The data plane's connection and body-memory limits, checked for sense.
+fn resolve_conn_limits(file: &FileConfig, workers: usize) -> Result<ConnLimits, ConfigError> {
+    let d = ConnLimits::default();
+    let max_connections_per_worker = file
+        .max_connections_per_worker
+        .unwrap_or(d.max_connections_per_worker);
+    if max_connections_per_worker == 0 {
+        return Err(ConfigError(
+            "max_connections_per_worker must be at least 1".into(),
+        ));
+    }
+    // Every worker must be able to take at least one largest request.
+    let need = crate::dataplane::http1::MAX_BODY_BYTES * workers;
+    let body_memory_bytes = match file.body_memory_limit_mib {
+        // The default grows with the worker count so that it always passes the check below.
+        None => d.body_memory_bytes.max(2 * need),
+        Some(mib) => mib
+            .checked_mul(1024 * 1024)
+            .ok_or_else(|| ConfigError(format!("body_memory_limit_mib is too large: {mib}")))?,
+    };
+    // Every worker must be able to take at least one largest request.
+    let need = crate::dataplane::http1::MAX_BODY_BYTES * workers;
+    if body_memory_bytes < need {
+        return Err(ConfigError(format!(
+            "body_memory_limit_mib must allow one largest request (10 MiB) per worker: at least {} MiB for {workers} workers",
+            need / (1024 * 1024)
+        )));
+    }
+    Ok(ConnLimits {
+        max_connections_per_worker,
+        body_memory_bytes,
+    })
 }
 
 fn resolve_cluster(
@@ -490,6 +554,46 @@ mod tests {
             ..Default::default()
         };
         assert!(Config::resolve(&args, no_env).is_err());
+    }
+
+    #[test]
+    fn data_plane_limits_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        let resolve = |text: &str, workers: usize| {
+            std::fs::write(&path, text).unwrap();
+            let args = ServeArgs {
+                config: Some(path.clone()),
+                workers: Some(workers),
+                ..Default::default()
+            };
+            Config::resolve(&args, no_env)
+        };
+        let c = resolve("", 64).unwrap();
+        assert!(c.conn_limits.body_memory_bytes >= 64 * 10 * 1024 * 1024);
+        assert_eq!(c.shutdown_grace, Duration::from_secs(30));
+        let c = resolve(
+            "write_timeout_secs = 5\nmin_body_rate_bytes_per_sec = 10\nmax_connections_per_worker = 7\nbody_memory_limit_mib = 20\nshutdown_grace_secs = 0\n",
+            2,
+        )
+        .unwrap();
+        assert_eq!(c.timeouts.write, Duration::from_secs(5));
+        assert_eq!(c.timeouts.min_body_rate, 10);
+        assert_eq!(c.conn_limits.max_connections_per_worker, 7);
+        assert_eq!(c.conn_limits.body_memory_bytes, 20 << 20);
+        assert_eq!(c.shutdown_grace, Duration::ZERO);
+        for (bad, what) in [
+            ("write_timeout_secs = 0", "write_timeout_secs"),
+            ("min_body_rate_bytes_per_sec = 0", "min_body_rate"),
+            (
+                "max_connections_per_worker = 0",
+                "max_connections_per_worker",
+            ),
+            ("body_memory_limit_mib = 19", "body_memory_limit_mib"),
+        ] {
+            let e = resolve(bad, 2).unwrap_err().to_string();
+            assert!(e.contains(what), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -199,6 +199,27 @@ fn free_udp_port(addr: SocketAddr) -> Result<SocketAddr, String> {
         .map_err(|e| format!("cannot bind {addr} (cluster endpoint): {e}"))
 }
 
+/// Graceful shutdown of the data plane: stop accepting, let the requests in progress finish
+/// (answered with `Connection: close`) for up to `grace`, then return.
+pub async fn drain_data_plane(
+    dp: &crate::dataplane::worker::DataPlane,
+    grace: std::time::Duration,
+) {
+    dp.begin_drain();
+    let deadline = tokio::time::Instant::now() + grace;
+    while !dp.drained() {
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "shutdown grace period over; requests still in progress are cut"
+            );
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tracing::info!("data plane drained");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

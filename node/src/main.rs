@@ -74,6 +74,7 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
                 metrics: metrics.clone(),
                 account_limit: cfg.account_limit,
                 limits,
+                conn_limits: cfg.conn_limits,
             },
             routes,
         )
@@ -96,6 +97,7 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
                 Ok(())
             }
         };
+        control::drain_data_plane(&dp, cfg.shutdown_grace).await;
         if let Some(raft) = node.raft() {
             let _ = raft.shutdown().await;
         }

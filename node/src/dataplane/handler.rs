@@ -153,7 +153,14 @@ pub async fn handle(
     }
     req.path = target.path;
     match &method.integration {
-        CompiledIntegration::Mock(m) => write_mock(w, m, &id, conn, head_req, out),
+        CompiledIntegration::Mock(m) => {
+            if m.response.is_none() {
+                let at = (target.api_id, target.stage, &*method.resource_path);
+                let cause = "MOCK integration has no response for its status";
+                log_gateway_error(w, &id, at, req.method, 500, cause);
+            }
+            write_mock(w, m, &id, conn, head_req, out)
+        }
         CompiledIntegration::HttpProxy(p) => {
             let cache = method.cache.as_ref().filter(|_| stage.cache_bytes > 0);
             // The key lives in the connection's scratch between requests; taken out here so
@@ -182,7 +189,14 @@ pub async fn handle(
                 }
                 w.metrics.cache_miss();
             }
-            match upstream::forward(&w.pool, p, req, &caps, scratch).await {
+            let result = upstream::forward(&w.pool, &w.resolver, p, req, &caps, scratch).await;
+            // A shutdown may have begun while the backend answered.
+            let conn = if w.is_draining() {
+                ConnState::Close
+            } else {
+                conn
+            };
+            match result {
                 Ok(()) => {
                     if let Some(c) = cache.filter(|_| (200..300).contains(&scratch.head.status)) {
                         let budget = stage.cache_bytes / w.workers.max(1);
@@ -198,22 +212,31 @@ pub async fn handle(
                     write_proxied(w, scratch, &id, conn, head_req, req, out);
                     scratch.cache_key = key;
                 }
-                Err(ProxyError::Timeout) => error(
-                    out,
-                    504,
-                    b"InternalServerErrorException",
-                    "Endpoint request timed out",
-                ),
-                Err(ProxyError::Connect | ProxyError::BadResponse) => error(
-                    out,
-                    502,
-                    b"InternalServerErrorException",
-                    "Internal server error",
-                ),
+                Err(e) => {
+                    let status = if e == ProxyError::Timeout { 504 } else { 502 };
+                    let at = (target.api_id, target.stage, &*method.resource_path);
+                    log_gateway_error(w, &id, at, req.method, status, e.cause());
+                    if e == ProxyError::Timeout {
+                        error(
+                            out,
+                            504,
+                            b"InternalServerErrorException",
+                            "Endpoint request timed out",
+                        )
+                    } else {
+                        error(
+                            out,
+                            502,
+                            b"InternalServerErrorException",
+                            "Internal server error",
+                        )
+                    }
+                }
             }
         }
         CompiledIntegration::Unavailable(why) => {
-            tracing::debug!(api = target.api_id, stage = target.stage, path = %method.resource_path, %why, "integration unavailable");
+            let at = (target.api_id, target.stage, &*method.resource_path);
+            log_gateway_error(w, &id, at, req.method, 500, why);
             error(
                 out,
                 500,
@@ -221,6 +244,31 @@ pub async fn handle(
                 "Internal server error",
             )
         }
+    }
+}
+
+/// Logs an error answer the gateway made itself (not one a backend sent), at the default
+/// level but rate-limited per worker, since clients can trigger it at will.
+fn log_gateway_error(
+    w: &Worker,
+    id: &RequestId,
+    (api, stage, resource): (&str, &str, &str),
+    method: &str,
+    status: u16,
+    cause: &str,
+) {
+    if let Some(left_out) = w.error_log.borrow_mut().allow(std::time::Instant::now()) {
+        tracing::warn!(
+            request_id = id.as_str(),
+            api,
+            stage,
+            method,
+            resource,
+            status,
+            cause,
+            similar_left_out = left_out,
+            "gateway error"
+        );
     }
 }
 

@@ -227,15 +227,25 @@ fn parse_content_length(v: &[u8]) -> Result<usize, HttpError> {
 }
 
 /// Incremental decoder of a chunked body.
+///
+/// Every limit counts bytes as received, framing included: the whole encoded body against
+/// the body limit, all chunk extensions together against [`MAX_HEADER_BYTES`] (400), the
+/// whole trailer section against [`MAX_HEADER_BYTES`] (431). A peer sending endless
+/// extensions or trailer lines is refused after a bounded number of bytes, however little
+/// data they decode to.
 #[derive(Debug, Default)]
 pub struct ChunkedDecoder {
     state: ChunkState,
     /// Bytes of chunk data still to copy in the current chunk.
     remaining: usize,
-    /// Decoded bytes so far.
-    total: usize,
+    /// Encoded bytes consumed so far (data and framing).
+    raw: usize,
     /// Bytes of the current size line or trailer line seen (bounded).
     line_len: usize,
+    /// Bytes of chunk extensions seen, over all chunks.
+    ext_total: usize,
+    /// Bytes of the trailer section seen.
+    trailer_total: usize,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -260,16 +270,48 @@ const MAX_CHUNK_LINE: usize = 4096;
 impl ChunkedDecoder {
     /// Feeds `input`, appending decoded data to `out`. Returns how many input bytes were used
     /// and whether the body is complete (bytes after it belong to the next message).
+    ///
+    /// `max_body` bounds the encoded body (data and framing, as received), so that what a
+    /// peer makes us buffer is bounded by what it sends, not by what it decodes to.
     pub fn decode(
         &mut self,
         input: &[u8],
         out: &mut Vec<u8>,
         max_body: usize,
     ) -> Result<(usize, bool), HttpError> {
+        if self.state == ChunkState::Done {
+            return Ok((0, true));
+        }
+        // Bytes past the limit may belong to the next message, so they are not looked at:
+        // the body is refused only if it is still incomplete when the limit is reached.
+        let allowed = max_body.saturating_sub(self.raw);
+        let window = &input[..input.len().min(allowed)];
+        let mut used = 0;
+        let result = self.run(window, out, &mut used, max_body);
+        self.raw += used;
+        match result {
+            Ok(true) => Ok((used, true)),
+            Ok(false) if self.raw >= max_body && input.len() > used => {
+                Err(err(413, "Request Entity Too Large"))
+            }
+            Ok(false) => Ok((used, false)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs the state machine over `input`; `used` is how far it got.
+    fn run(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        used: &mut usize,
+        max_body: usize,
+    ) -> Result<bool, HttpError> {
         let bad = err(400, "Bad Request");
         let mut i = 0;
         while i < input.len() {
             let b = input[i];
+            *used = i + 1;
             match self.state {
                 ChunkState::Size => {
                     if let Some(d) = hex_val(b) {
@@ -277,7 +319,7 @@ impl ChunkedDecoder {
                         if self.line_len > 15 {
                             return Err(bad);
                         }
-                        self.remaining = self.remaining * 16 + d;
+                        self.remaining = self.remaining.saturating_mul(16).saturating_add(d);
                     } else if self.line_len == 0 {
                         return Err(bad);
                     } else if b == b';' {
@@ -291,7 +333,11 @@ impl ChunkedDecoder {
                 }
                 ChunkState::SizeExt => {
                     self.line_len += 1;
-                    if self.line_len > MAX_CHUNK_LINE || b == b'\n' {
+                    self.ext_total += 1;
+                    if self.line_len > MAX_CHUNK_LINE
+                        || self.ext_total > MAX_HEADER_BYTES
+                        || b == b'\n'
+                    {
                         return Err(bad);
                     }
                     if b == b'\r' {
@@ -305,21 +351,22 @@ impl ChunkedDecoder {
                     }
                     i += 1;
                     self.line_len = 0;
-                    if self.remaining == 0 {
-                        self.state = ChunkState::TrailerStart;
-                    } else {
-                        if self.total + self.remaining > max_body {
-                            return Err(err(413, "Request Entity Too Large"));
-                        }
-                        self.state = ChunkState::Data;
+                    // A chunk that cannot fit is refused before its data is read.
+                    if self.raw.saturating_add(i).saturating_add(self.remaining) > max_body {
+                        return Err(err(413, "Request Entity Too Large"));
                     }
+                    self.state = if self.remaining == 0 {
+                        ChunkState::TrailerStart
+                    } else {
+                        ChunkState::Data
+                    };
                 }
                 ChunkState::Data => {
                     let n = self.remaining.min(input.len() - i);
                     out.extend_from_slice(&input[i..i + n]);
                     self.remaining -= n;
-                    self.total += n;
                     i += n;
+                    *used = i;
                     if self.remaining == 0 {
                         self.state = ChunkState::DataCr;
                     }
@@ -338,46 +385,55 @@ impl ChunkedDecoder {
                     self.state = ChunkState::Size;
                     i += 1;
                 }
-                ChunkState::TrailerStart => {
-                    i += 1;
-                    if b == b'\r' {
-                        self.state = ChunkState::FinalLf;
-                    } else if b == b'\n' || b == b' ' || b == b'\t' {
-                        return Err(bad);
-                    } else {
-                        self.line_len = 1;
-                        self.state = ChunkState::Trailer;
-                    }
-                }
-                ChunkState::Trailer => {
-                    i += 1;
-                    self.line_len += 1;
-                    if self.line_len > MAX_CHUNK_LINE || b == b'\n' {
-                        return Err(bad);
-                    }
-                    if b == b'\r' {
-                        self.state = ChunkState::TrailerLf;
-                    }
-                }
-                ChunkState::TrailerLf => {
-                    if b != b'\n' {
-                        return Err(bad);
+                ChunkState::TrailerStart | ChunkState::Trailer | ChunkState::TrailerLf => {
+                    self.trailer_total += 1;
+                    if self.trailer_total > MAX_HEADER_BYTES {
+                        return Err(err(431, "Request Header Fields Too Large"));
                     }
                     i += 1;
-                    self.state = ChunkState::TrailerStart;
+                    match self.state {
+                        ChunkState::TrailerStart => {
+                            if b == b'\r' {
+                                self.state = ChunkState::FinalLf;
+                            } else if b == b'\n' || b == b' ' || b == b'\t' {
+                                return Err(bad);
+                            } else {
+                                self.line_len = 1;
+                                self.state = ChunkState::Trailer;
+                            }
+                        }
+                        ChunkState::Trailer => {
+                            self.line_len += 1;
+                            if self.line_len > MAX_CHUNK_LINE || b == b'\n' {
+                                return Err(bad);
+                            }
+                            if b == b'\r' {
+                                self.state = ChunkState::TrailerLf;
+                            }
+                        }
+                        _ => {
+                            if b != b'\n' {
+                                return Err(bad);
+                            }
+                            self.state = ChunkState::TrailerStart;
+                        }
+                    }
                 }
                 ChunkState::FinalLf => {
                     if b != b'\n' {
                         return Err(bad);
                     }
-                    i += 1;
                     self.state = ChunkState::Done;
-                    return Ok((i, true));
+                    return Ok(true);
                 }
-                ChunkState::Done => return Ok((i, true)),
+                ChunkState::Done => {
+                    *used = i;
+                    return Ok(true);
+                }
             }
         }
-        Ok((i, self.state == ChunkState::Done))
+        *used = i;
+        Ok(self.state == ChunkState::Done)
     }
 }
 
@@ -740,6 +796,77 @@ mod tests {
         let mut d = ChunkedDecoder::default();
         let e = d.decode(b"10\r\n", &mut Vec::new(), 8).unwrap_err();
         assert_eq!(e.status, 413);
+    }
+
+    #[test]
+    fn chunked_trailer_section_is_bounded() {
+        // An endless trailer section: refused once the section passes the head limit,
+        // whatever the size of each line.
+        let mut input = b"0\r\n".to_vec();
+        while input.len() < 4 * MAX_HEADER_BYTES {
+            input.extend_from_slice(b"X-T: aaaaaaaaaaaaaaaaaaaa\r\n");
+        }
+        let mut d = ChunkedDecoder::default();
+        let e = d
+            .decode(&input, &mut Vec::new(), MAX_BODY_BYTES)
+            .unwrap_err();
+        assert_eq!(e.status, 431);
+        // Byte by byte, the refusal comes right after the limit.
+        let mut d = ChunkedDecoder::default();
+        let mut fed = 0;
+        let e = loop {
+            match d.decode(&input[fed..fed + 1], &mut Vec::new(), MAX_BODY_BYTES) {
+                Ok((n, false)) => fed += n,
+                Ok((_, true)) => panic!("endless trailers accepted"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(e.status, 431);
+        assert!(fed <= MAX_HEADER_BYTES + 3, "{fed}");
+    }
+
+    #[test]
+    fn chunk_extensions_are_bounded_over_the_whole_body() {
+        // Each line is under the per-line limit; together they pass the head limit.
+        let mut input = Vec::new();
+        for _ in 0..10 {
+            input.extend_from_slice(b"1;");
+            input.extend_from_slice(&[b'e'; 4000]);
+            input.extend_from_slice(b"\r\nX\r\n");
+        }
+        let mut d = ChunkedDecoder::default();
+        let mut out = Vec::new();
+        let e = d.decode(&input, &mut out, MAX_BODY_BYTES).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(out.len() <= 3, "{}", out.len());
+    }
+
+    #[test]
+    fn chunked_limit_counts_encoded_bytes() {
+        // 1-byte chunks: 6 encoded bytes per decoded byte. The limit is on the former.
+        let one = b"1\r\nX\r\n";
+        let input: Vec<u8> = one.iter().copied().cycle().take(one.len() * 200).collect();
+        let mut d = ChunkedDecoder::default();
+        let mut out = Vec::new();
+        let e = d.decode(&input, &mut out, 600).unwrap_err();
+        assert_eq!(e.status, 413);
+        assert!(out.len() <= 100, "{}", out.len());
+        // A body exactly at the limit, followed by the next message, is fine.
+        let msg = b"5\r\nhello\r\n0\r\n\r\nGET / HTTP/1.1\r\n";
+        let mut d = ChunkedDecoder::default();
+        let mut out = Vec::new();
+        assert_eq!(d.decode(msg, &mut out, 15).unwrap(), (15, true));
+        assert_eq!(out, b"hello");
+        // One byte short of the limit: refused, even fed piecewise.
+        let mut d = ChunkedDecoder::default();
+        let (n, done) = d.decode(&msg[..10], &mut Vec::new(), 14).unwrap();
+        assert_eq!((n, done), (10, false));
+        assert_eq!(
+            d.decode(&msg[10..], &mut Vec::new(), 14)
+                .unwrap_err()
+                .status,
+            413
+        );
     }
 
     #[test]

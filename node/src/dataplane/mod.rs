@@ -9,12 +9,17 @@ pub mod cluster_limits;
 pub mod conn;
 pub mod handler;
 pub mod http1;
+#[cfg(test)]
+mod http1_fuzz;
 pub mod invoke;
 pub mod io;
 pub mod limiter;
 pub mod matcher;
 pub mod metrics;
+pub mod pathnorm;
+pub mod ratelog;
 pub mod request;
+pub mod resolve;
 pub mod respond;
 pub mod routing;
 pub mod snapshot;

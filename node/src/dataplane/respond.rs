@@ -135,7 +135,25 @@ pub fn write_error(
     error_type: Option<&[u8]>,
     message: &str,
 ) {
+    write_error_with(out, ctx, status, request_id, conn, error_type, message, &[]);
+}
+
+/// [`write_error`] with extra header fields (e.g. `Retry-After`).
+#[allow(clippy::too_many_arguments)]
+pub fn write_error_with(
+    out: &mut Vec<u8>,
+    ctx: &mut ResponseContext,
+    status: u16,
+    request_id: &RequestId,
+    conn: ConnState,
+    error_type: Option<&[u8]>,
+    message: &str,
+    extra: &[(&[u8], &[u8])],
+) {
     write_common_head(out, ctx, status, request_id, conn);
+    for (n, v) in extra {
+        write_header(out, n, v);
+    }
     if let Some(t) = error_type {
         write_header(out, b"x-amzn-ErrorType", t);
     }

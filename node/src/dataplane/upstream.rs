@@ -12,28 +12,57 @@ use monoio::net::TcpStream;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ops::Range;
+use std::time::{Duration, Instant};
 
 /// Idle connections kept per backend address.
 pub const MAX_IDLE_PER_BACKEND: usize = 64;
+/// How long an idle backend connection is kept. Shorter than the keep-alive timeout of
+/// common backend servers (Node.js: 5 s), so that the pool rarely hands out a connection the
+/// backend is closing.
+pub const IDLE_TTL: Duration = Duration::from_secs(4);
 
-/// A worker's idle backend connections, by `host:port`.
-#[derive(Default)]
-pub struct UpstreamPool {
-    idle: HashMap<Box<str>, Vec<TcpStream>>,
+/// A worker's idle backend connections, by `host:port`, with the time each was put back.
+pub struct UpstreamPool<S = TcpStream> {
+    idle: HashMap<Box<str>, Vec<(S, Instant)>>,
 }
 
-impl UpstreamPool {
-    fn take(&mut self, authority: &str) -> Option<TcpStream> {
-        self.idle.get_mut(authority)?.pop()
+impl<S> Default for UpstreamPool<S> {
+    fn default() -> Self {
+        UpstreamPool {
+            idle: HashMap::new(),
+        }
+    }
+}
+
+impl<S> UpstreamPool<S> {
+    /// The most recently used connection that has not expired; expired ones are dropped
+    /// (closed). The list is oldest first, so everything before a fresh one is older.
+    fn take(&mut self, authority: &str, now: Instant) -> Option<S> {
+        let list = self.idle.get_mut(authority)?;
+        let (s, since) = list.pop()?;
+        if now.saturating_duration_since(since) < IDLE_TTL {
+            // Older ones may have expired too; they go when reached.
+            return Some(s);
+        }
+        // The newest is expired: so are all the others.
+        list.clear();
+        None
     }
 
-    fn put(&mut self, authority: &str, s: TcpStream) {
+    fn put(&mut self, authority: &str, s: S, now: Instant) {
         let list = match self.idle.get_mut(authority) {
             Some(l) => l,
             None => self.idle.entry(authority.into()).or_default(),
         };
+        // Expired connections at the old end go first, so a backend used rarely does not keep
+        // stale descriptors open.
+        let fresh_from = list
+            .iter()
+            .position(|(_, t)| now.saturating_duration_since(*t) < IDLE_TTL)
+            .unwrap_or(list.len());
+        list.drain(..fresh_from);
         if list.len() < MAX_IDLE_PER_BACKEND {
-            list.push(s);
+            list.push((s, now));
         }
     }
 }
@@ -66,7 +95,32 @@ pub enum BodyAt {
     Chunked,
 }
 
+/// Buffers larger than this are given back after the request that grew them.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+/// Drops `v`'s allocation if a large request grew it, so an idle connection does not pin it.
+pub fn shrink(v: &mut Vec<u8>) {
+    if v.capacity() > KEEP_CAPACITY {
+        *v = Vec::new();
+    }
+}
+
 impl ProxyScratch {
+    /// The largest buffer's capacity.
+    pub fn capacity(&self) -> usize {
+        self.req
+            .capacity()
+            .max(self.resp.capacity())
+            .max(self.chunked_body.capacity())
+    }
+
+    /// Gives back buffers a large exchange grew.
+    pub fn shrink(&mut self) {
+        shrink(&mut self.req);
+        shrink(&mut self.resp);
+        shrink(&mut self.chunked_body);
+    }
+
     /// The answer's body.
     pub fn body(&self) -> &[u8] {
         match &self.body {
@@ -80,6 +134,8 @@ impl ProxyScratch {
 /// Why a backend exchange failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProxyError {
+    /// The backend's host name could not be resolved.
+    Resolve,
     /// No connection could be made.
     Connect,
     /// The integration timeout passed.
@@ -88,17 +144,42 @@ pub enum ProxyError {
     BadResponse,
 }
 
+impl ProxyError {
+    /// A short cause for the log.
+    pub fn cause(self) -> &'static str {
+        match self {
+            ProxyError::Resolve => "backend name lookup failed",
+            ProxyError::Connect => "backend connection refused or unreachable",
+            ProxyError::Timeout => "integration timeout",
+            ProxyError::BadResponse => "backend broke the exchange or answered invalid HTTP",
+        }
+    }
+}
+
+/// Whether a request may be sent again after a failure that may have reached the backend
+/// (RFC 9110 §9.2.2).
+fn is_idempotent(method: &str) -> bool {
+    matches!(
+        method,
+        "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
+    )
+}
+
 /// Forwards `req` to the backend; on success the answer is in `scratch`.
 pub async fn forward(
     pool: &RefCell<UpstreamPool>,
+    resolver: &RefCell<super::resolve::Resolver>,
     p: &HttpProxyIntegration,
     req: &Request<'_>,
     caps: &Captures<'_>,
     scratch: &mut ProxyScratch,
 ) -> Result<(), ProxyError> {
     build_request(p, req, caps, &mut scratch.req);
-    let head_request = p.method.as_deref().unwrap_or(req.method) == "HEAD";
-    match monoio::time::timeout(p.timeout, exchange(pool, p, head_request, scratch)).await {
+    let method = p.method.as_deref().unwrap_or(req.method);
+    let head_request = method == "HEAD";
+    let retry = is_idempotent(method);
+    let ex = exchange(pool, resolver, p, head_request, retry, scratch);
+    match monoio::time::timeout(p.timeout, ex).await {
         Ok(r) => r,
         Err(_) => Err(ProxyError::Timeout),
     }
@@ -106,15 +187,18 @@ pub async fn forward(
 
 async fn exchange(
     pool: &RefCell<UpstreamPool>,
+    resolver: &RefCell<super::resolve::Resolver>,
     p: &HttpProxyIntegration,
     head_request: bool,
+    idempotent: bool,
     scratch: &mut ProxyScratch,
 ) -> Result<(), ProxyError> {
     // One retry, only when a reused connection turns out to have been closed by the backend
-    // before it said anything (the usual keep-alive race).
+    // before it said anything (the usual keep-alive race), and only for an idempotent request:
+    // the backend may have received and acted on it before closing.
     for attempt in 0..2 {
         let pooled = if attempt == 0 {
-            pool.borrow_mut().take(&p.authority)
+            pool.borrow_mut().take(&p.authority, Instant::now())
         } else {
             None
         };
@@ -122,7 +206,10 @@ async fn exchange(
         let mut stream = match pooled {
             Some(s) => s,
             None => {
-                let s = TcpStream::connect(&*p.authority)
+                let addr = super::resolve::resolve(resolver, &p.authority)
+                    .await
+                    .map_err(|_| ProxyError::Resolve)?;
+                let s = TcpStream::connect(addr)
                     .await
                     .map_err(|_| ProxyError::Connect)?;
                 let _ = s.set_nodelay(true);
@@ -133,7 +220,9 @@ async fn exchange(
         let (wrote, buf) = stream.write_all(std::mem::take(&mut scratch.req)).await;
         scratch.req = buf;
         if wrote.is_err() {
-            if reused {
+            // A failed write may still have delivered part of the request: only an
+            // idempotent one is sent again.
+            if reused && idempotent {
                 continue;
             }
             return Err(ProxyError::BadResponse);
@@ -141,11 +230,11 @@ async fn exchange(
         match read_answer(&mut stream, head_request, scratch).await {
             Ok(reusable) => {
                 if reusable {
-                    pool.borrow_mut().put(&p.authority, stream);
+                    pool.borrow_mut().put(&p.authority, stream, Instant::now());
                 }
                 return Ok(());
             }
-            Err(ReadFail::Silent) if reused => continue,
+            Err(ReadFail::Silent) if reused && idempotent => continue,
             Err(_) => return Err(ProxyError::BadResponse),
         }
     }
@@ -338,6 +427,37 @@ mod tests {
     use super::*;
     use crate::dataplane::http1::{parse_request_head, RequestHead};
     use std::time::Duration;
+
+    #[test]
+    fn idle_connections_expire() {
+        let mut pool = UpstreamPool::<u32>::default();
+        let t0 = Instant::now();
+        pool.put("b:1", 1, t0);
+        pool.put("b:1", 2, t0 + Duration::from_secs(3));
+        // The newest is handed out first, while fresh.
+        assert_eq!(pool.take("b:1", t0 + Duration::from_secs(5)), Some(2));
+        // The older one has expired by now: not handed out, dropped.
+        assert_eq!(pool.take("b:1", t0 + Duration::from_secs(5)), None);
+        assert!(pool.idle["b:1"].is_empty());
+        // Putting back drops expired ones at the old end.
+        pool.put("b:1", 3, t0);
+        pool.put("b:1", 4, t0 + IDLE_TTL * 2);
+        assert_eq!(pool.idle["b:1"].len(), 1);
+        assert_eq!(
+            pool.take("b:1", t0 + IDLE_TTL * 2 + Duration::from_secs(1)),
+            Some(4)
+        );
+    }
+
+    #[test]
+    fn only_idempotent_methods_are_retried() {
+        for m in ["GET", "HEAD", "PUT", "DELETE", "OPTIONS"] {
+            assert!(is_idempotent(m), "{m}");
+        }
+        for m in ["POST", "PATCH", "CONNECT"] {
+            assert!(!is_idempotent(m), "{m}");
+        }
+    }
 
     #[test]
     fn backend_request_is_built_as_documented() {

@@ -4,25 +4,32 @@
 //! shared with another thread except the read-mostly routing version counter.
 
 use super::conn;
+use super::ratelog::RateLog;
 use super::respond::ResponseContext;
 use super::snapshot::{LocalRoutes, SharedRoutes};
 use super::upstream::UpstreamPool;
 use monoio::net::{ListenerOpts, TcpListener};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Connection timeouts.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
     /// How long a connection may sit with no request in progress.
     pub idle: Duration,
-    /// How long a client may take to send a request head once it started.
+    /// How long a client may take to send a whole request head once it started (a deadline,
+    /// not a per-read timeout); also the grace a body upload gets before `min_body_rate`.
     pub header_read: Duration,
+    /// How long a write to a client may stay blocked (a client that does not read).
+    pub write: Duration,
+    /// Slowest body upload accepted, in bytes per second, after the `header_read` grace.
+    pub min_body_rate: u64,
 }
 
 impl Default for Timeouts {
@@ -30,6 +37,27 @@ impl Default for Timeouts {
         Timeouts {
             idle: Duration::from_secs(310),
             header_read: Duration::from_secs(30),
+            write: Duration::from_secs(30),
+            min_body_rate: 1024,
+        }
+    }
+}
+
+/// Resource limits of the data plane.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnLimits {
+    /// Open client connections per worker; connections past it are closed at once.
+    pub max_connections_per_worker: usize,
+    /// Memory for request bodies, for the whole node (split evenly among workers). A request
+    /// whose body does not fit is answered 503 with `Retry-After`.
+    pub body_memory_bytes: usize,
+}
+
+impl Default for ConnLimits {
+    fn default() -> Self {
+        ConnLimits {
+            max_connections_per_worker: 16 * 1024,
+            body_memory_bytes: 1024 * 1024 * 1024,
         }
     }
 }
@@ -56,6 +84,26 @@ pub struct Worker {
     pub metrics: Arc<super::metrics::WorkerMetrics>,
     /// The node's account-level limit, checked after every other throttle.
     pub account: Option<Arc<super::routing::ThrottleSpec>>,
+    /// Open client connections.
+    pub conns: Cell<usize>,
+    /// Connections with a request in progress (received in part or in full, or an answer
+    /// not yet written). Shutdown waits for this to reach zero.
+    pub busy: Cell<usize>,
+    /// Request-body memory this worker may still hand out, in bytes.
+    pub body_budget: Cell<usize>,
+    /// Set when the node shuts down: stop accepting, close keep-alive connections.
+    pub draining: Arc<AtomicBool>,
+    /// Rate limit of the log lines for answers the gateway makes itself (5xx).
+    pub error_log: RefCell<RateLog>,
+    /// Backend host names resolved off this thread.
+    pub resolver: RefCell<super::resolve::Resolver>,
+}
+
+impl Worker {
+    /// Whether the node is shutting down.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
 }
 
 /// Settings of the data plane.
@@ -76,6 +124,8 @@ pub struct DataPlaneConfig {
     pub account_limit: Option<(f64, f64)>,
     /// The node's limit states and shares (the control thread keeps them current).
     pub limits: Arc<super::cluster_limits::ClusterLimits>,
+    /// Connection and body-memory limits.
+    pub conn_limits: ConnLimits,
 }
 
 /// A running data plane.
@@ -86,6 +136,21 @@ pub struct DataPlane {
     pub driver: &'static str,
     /// Number of workers started.
     pub workers: usize,
+    draining: Arc<AtomicBool>,
+    drained: Arc<AtomicUsize>,
+}
+
+impl DataPlane {
+    /// Starts a graceful shutdown: workers stop accepting, answer the requests in progress
+    /// with `Connection: close` and close idle keep-alive connections.
+    pub fn begin_drain(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether every worker has finished the requests it had in progress.
+    pub fn drained(&self) -> bool {
+        self.drained.load(Ordering::Acquire) >= self.workers
+    }
 }
 
 /// Which I/O driver monoio's fusion driver will pick on this machine.
@@ -113,7 +178,10 @@ pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<Dat
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?,
         );
     }
+    raise_open_file_limit();
     let workers = cfg.workers.max(1);
+    let draining = Arc::new(AtomicBool::new(false));
+    let drained = Arc::new(AtomicUsize::new(0));
     let account = cfg.account_limit.map(|(rate, burst)| {
         // The id depends on the limit, so nodes configured alike report the same one.
         let id = 0x0acc_0acc_0000_0000 ^ rate.to_bits().rotate_left(17) ^ burst.to_bits();
@@ -132,6 +200,12 @@ pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<Dat
         let usage = super::usage::UsageCounters::new(i, cfg.usage_sink.clone());
         let metrics = cfg.metrics.register();
         let account = account.clone();
+        let shared = WorkerShared {
+            conn_limits: cfg.conn_limits,
+            body_budget: cfg.conn_limits.body_memory_bytes / workers,
+            draining: draining.clone(),
+            drained: drained.clone(),
+        };
         std::thread::Builder::new()
             .name(format!("tollgate-w{i}"))
             .spawn(move || {
@@ -140,6 +214,7 @@ pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<Dat
                     routes,
                     timeouts,
                     (limits, usage, workers, metrics, account),
+                    shared,
                     tx,
                 )
             })?;
@@ -152,7 +227,49 @@ pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<Dat
         local_addr: addr,
         driver,
         workers,
+        draining,
+        drained,
     })
+}
+
+/// Raises the soft limit on open files to the hard limit: each client connection and each
+/// backend connection is a descriptor, and the usual soft default (1024) is far below what
+/// a gateway holds open.
+fn raise_open_file_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` through a pointer to a live, properly aligned
+    // local; RLIMIT_NOFILE is a valid resource.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        tracing::warn!(error = %io::Error::last_os_error(), "cannot read the open-file limit");
+        return;
+    }
+    if lim.rlim_cur >= lim.rlim_max {
+        return;
+    }
+    let before = lim.rlim_cur;
+    lim.rlim_cur = lim.rlim_max;
+    // SAFETY: setrlimit reads one `rlimit` from a live local; raising the soft limit up to
+    // the hard limit is always permitted.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+        tracing::warn!(error = %io::Error::last_os_error(), "cannot raise the open-file limit");
+    } else {
+        tracing::debug!(
+            from = before,
+            to = lim.rlim_max,
+            "raised the open-file limit"
+        );
+    }
+}
+
+/// What every worker shares with the node.
+struct WorkerShared {
+    conn_limits: ConnLimits,
+    body_budget: usize,
+    draining: Arc<AtomicBool>,
+    drained: Arc<AtomicUsize>,
 }
 
 /// What `start` hands each worker thread.
@@ -169,6 +286,7 @@ fn run_worker(
     routes: Arc<SharedRoutes>,
     timeouts: Timeouts,
     (limits, usage, workers, metrics, account): WorkerParts,
+    shared: WorkerShared,
     ready: mpsc::Sender<io::Result<SocketAddr>>,
 ) {
     // Cooperative task running: completions are processed when the worker next enters the
@@ -219,6 +337,12 @@ fn run_worker(
             workers,
             metrics,
             account,
+            conns: Cell::new(0),
+            busy: Cell::new(0),
+            body_budget: Cell::new(shared.body_budget),
+            draining: shared.draining.clone(),
+            error_log: RefCell::new(RateLog::new(Duration::from_secs(1), 10)),
+            resolver: RefCell::new(super::resolve::Resolver::default()),
         });
         let flusher = worker.clone();
         monoio::spawn(async move {
@@ -228,18 +352,75 @@ fn run_worker(
                 flusher.usage.borrow_mut().flush(demand);
             }
         });
-        loop {
-            match listener.accept().await {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    monoio::spawn(conn::serve(worker.clone(), stream, peer.ip()));
+        accept_loop(
+            &worker,
+            &listener,
+            shared.conn_limits.max_connections_per_worker,
+        )
+        .await;
+        drop(listener);
+        // Shutting down: report once no connection has a request in progress, then keep
+        // serving what is left until the process exits.
+        while worker.busy.get() > 0 {
+            monoio::time::sleep(Duration::from_millis(10)).await;
+        }
+        shared.drained.fetch_add(1, Ordering::Release);
+        std::future::pending::<()>().await;
+    });
+}
+
+/// Accepts connections until the node starts draining.
+async fn accept_loop(worker: &Rc<Worker>, listener: &TcpListener, max_conns: usize) {
+    // Accept failures (out of descriptors, mostly) repeat as fast as the loop runs: back off
+    // exponentially and log once per interval with a count.
+    let mut failures = RateLog::new(Duration::from_secs(10), 1);
+    let mut refusals = RateLog::new(Duration::from_secs(10), 1);
+    let min_backoff = Duration::from_millis(10);
+    let mut backoff = min_backoff;
+    loop {
+        let accepted = monoio::select! {
+            r = listener.accept() => Some(r),
+            _ = wait_for_drain(&worker.draining) => None,
+        };
+        let Some(result) = accepted else { return };
+        match result {
+            Ok((stream, peer)) => {
+                backoff = min_backoff;
+                if worker.conns.get() >= max_conns {
+                    // Over the limit: closing at once costs less than queueing, and the
+                    // client can retry (another worker may have room).
+                    drop(stream);
+                    if let Some(left_out) = refusals.allow(Instant::now()) {
+                        tracing::warn!(
+                            limit = max_conns,
+                            refused_since_last = left_out,
+                            "connection refused: the worker is at max_connections_per_worker"
+                        );
+                    }
+                    continue;
                 }
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    monoio::time::sleep(Duration::from_millis(10)).await;
+                let _ = stream.set_nodelay(true);
+                worker.conns.set(worker.conns.get() + 1);
+                monoio::spawn(conn::serve(worker.clone(), stream, peer.ip()));
+            }
+            Err(e) => {
+                if let Some(left_out) = failures.allow(Instant::now()) {
+                    tracing::warn!(
+                        error = %e,
+                        failures_since_last = left_out,
+                        backoff_ms = backoff.as_millis() as u64,
+                        "accept failed; backing off"
+                    );
                 }
+                monoio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
             }
         }
-    });
+    }
+}
+
+async fn wait_for_drain(flag: &AtomicBool) {
+    while !flag.load(Ordering::Relaxed) {
+        monoio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -27,6 +27,8 @@ pub struct TestNode {
     pub dir: tempfile::TempDir,
     /// What the node printed at start.
     pub banner: String,
+    /// What the node has logged so far (stderr; also passed on to the test's stderr).
+    log: Arc<std::sync::Mutex<String>>,
 }
 
 impl TestNode {
@@ -71,9 +73,21 @@ impl TestNode {
             .env("TOLLGATE_SECRET_ACCESS_KEY", SECRET_KEY)
             .env("TOLLGATE_LOG", "warn,openraft=error")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::piped());
         cmd.envs(env.iter().copied());
         let mut child = cmd.spawn().expect("spawn tollgate");
+        let log = Arc::new(std::sync::Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                if let Ok(mut l) = log2.lock() {
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            }
+        });
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let (mut data, mut admin, mut banner) = (None, None, String::new());
@@ -100,7 +114,39 @@ impl TestNode {
             admin: admin.expect("admin address"),
             dir,
             banner,
+            log,
         }
+    }
+
+    /// What the node has logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// The node's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM (a graceful shutdown).
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// Stops the node (SIGKILL: no chance to flush anything not already durable) and returns
