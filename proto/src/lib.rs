@@ -12,5 +12,5 @@ pub mod ids;
 pub mod model;
 pub mod registry;
 
-pub use command::{ApplyError, ApplyResult, Command, LimitDemand, Scope, UsageDelta};
-pub use registry::{plan_usage_id, Registry, RegistryBeforeVersions};
+pub use command::{ApplyError, ApplyResult, Command, LimitDemand, RequestId, Scope, UsageDelta};
+pub use registry::{plan_usage_id, Registry, RegistryBeforeSessions, RegistryBeforeVersions};

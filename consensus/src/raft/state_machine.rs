@@ -87,9 +87,25 @@ struct PayloadBeforeVersions {
     registry: tollgate_proto::RegistryBeforeVersions,
 }
 
-/// Decodes a snapshot's data, also in the layout of builds before scope versions.
+/// [`Payload`] as builds before the registry's client sessions wrote it.
+#[derive(Serialize, Deserialize)]
+struct PayloadBeforeSessions {
+    last_applied: Option<LogId<u64>>,
+    last_membership: Membership,
+    registry: tollgate_proto::RegistryBeforeSessions,
+}
+
+/// Decodes a snapshot's data, also in the layouts of builds before client sessions and
+/// before scope versions.
 fn decode_payload(data: &[u8]) -> Result<Payload, codec::DecodeError> {
     codec::decode::<Payload>(data).or_else(|e| {
+        if let Ok(old) = codec::decode::<PayloadBeforeSessions>(data) {
+            return Ok(Payload {
+                last_applied: old.last_applied,
+                last_membership: old.last_membership,
+                registry: old.registry.into(),
+            });
+        }
         let old: PayloadBeforeVersions = codec::decode(data).map_err(|_| e)?;
         Ok(Payload {
             last_applied: old.last_applied,
@@ -436,6 +452,21 @@ mod tests {
         assert_eq!(p.registry, current);
         assert_eq!(p.registry.version(&Scope::Api("a1".into())), 1);
         assert!(decode_payload(&bytes[..bytes.len() - 1]).is_err());
+
+        // A snapshot of a build before client sessions: versions kept, no request remembered.
+        let bytes = codec::encode(&PayloadBeforeSessions {
+            last_applied,
+            last_membership: Membership::default(),
+            registry: tollgate_proto::RegistryBeforeSessions {
+                apis: current.apis.clone(),
+                versions: current.versions.clone(),
+                versioned: current.versioned,
+                ..Default::default()
+            },
+        });
+        let p = decode_payload(&bytes).unwrap();
+        assert_eq!(p.registry.version(&Scope::Api("a1".into())), 1);
+        assert!(p.registry.versioned && p.registry.sessions.is_empty());
     }
 
     #[test]
