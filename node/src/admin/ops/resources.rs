@@ -1,5 +1,6 @@
 //! GetResources, CreateResource, GetResource, UpdateResource, DeleteResource.
 
+use super::mint_id;
 use super::{commit, read_api, Reply};
 use crate::admin::error::ApiError;
 use crate::admin::input::{self, CreateResourceIn};
@@ -7,7 +8,6 @@ use crate::admin::paging::{PageRequest, Query};
 use crate::admin::patch::{self, PatchOp};
 use crate::admin::wire::{self, Page};
 use crate::admin::AdminState;
-use crate::ids::random_id;
 use tollgate_proto::model::RestApi;
 use tollgate_proto::Command;
 
@@ -74,7 +74,7 @@ pub async fn create(
     let path_part = i.path_part.filter(|p| !p.is_empty()).ok_or_else(|| {
         ApiError::bad_request("Invalid resource path part specified: it must not be empty")
     })?;
-    let id = random_id(10);
+    let id = mint_id(10);
     commit(
         state,
         Command::CreateResource {
