@@ -48,9 +48,16 @@ pub fn usage(access: &Access, f: &Fixture, id: u64) -> Result<BTreeMap<u64, u64>
     Ok(out)
 }
 
-/// Every page of a collection (`{"item": [...], "position": ...}`), the `id`s of its items.
-fn all_ids(access: &Access, id: u64, path: &str) -> Result<BTreeSet<String>, String> {
+/// Every page of a collection (`{"item": [...], "position": ...}`): the `id`s of its items,
+/// and how many items have each value of their `field` (a write's token).
+fn all_ids(
+    access: &Access,
+    id: u64,
+    path: &str,
+    field: &str,
+) -> Result<(BTreeSet<String>, BTreeMap<String, u32>), String> {
     let mut out = BTreeSet::new();
+    let mut tokens: BTreeMap<String, u32> = BTreeMap::new();
     let mut position: Option<String> = None;
     for _ in 0..10_000 {
         let sep = if path.contains('?') { '&' } else { '?' };
@@ -73,10 +80,13 @@ fn all_ids(access: &Access, id: u64, path: &str) -> Result<BTreeSet<String>, Str
             if let Some(i) = item["id"].as_str() {
                 out.insert(i.to_string());
             }
+            if let Some(t) = item[field].as_str() {
+                *tokens.entry(t.to_string()).or_insert(0) += 1;
+            }
         }
         match v["position"].as_str() {
             Some(p) if !p.is_empty() => position = Some(p.to_string()),
-            _ => return Ok(out),
+            _ => return Ok((out, tokens)),
         }
     }
     Err(format!("{path}: too many pages"))
@@ -85,8 +95,14 @@ fn all_ids(access: &Access, id: u64, path: &str) -> Result<BTreeSet<String>, Str
 fn read_node(access: &Access, f: &Fixture, id: u64) -> Result<NodeFinal, String> {
     for _ in 0..5 {
         let before = access.state(id, T)?;
-        let key_ids = all_ids(access, id, &format!("/apikeys?name={KEY_PREFIX}"))?;
-        let deployment_ids = all_ids(access, id, &format!("/restapis/{}/deployments", f.api_id))?;
+        let (key_ids, key_names) =
+            all_ids(access, id, &format!("/apikeys?name={KEY_PREFIX}"), "name")?;
+        let (deployment_ids, deployment_descriptions) = all_ids(
+            access,
+            id,
+            &format!("/restapis/{}/deployments", f.api_id),
+            "description",
+        )?;
         let stage = access
             .call(
                 id,
@@ -117,6 +133,8 @@ fn read_node(access: &Access, f: &Fixture, id: u64) -> Result<NodeFinal, String>
                 key_ids,
                 deployment_ids,
                 stage_variables,
+                key_names,
+                deployment_descriptions,
                 usage,
                 error: None,
             });

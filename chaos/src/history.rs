@@ -87,6 +87,10 @@ pub struct WriteRecord {
     /// the stage back after applying the update).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub observed: BTreeMap<String, String>,
+    /// How many times it was sent: a writer retries a 503 or a lost answer as the AWS SDKs do,
+    /// with the same `amz-sdk-invocation-id` (0 in histories of builds that did not count).
+    #[serde(default)]
+    pub attempts: u32,
 }
 
 /// One data-plane request to one node (a key-required method, so it is also API-key usage).
@@ -193,6 +197,13 @@ pub struct NodeFinal {
     pub deployment_ids: BTreeSet<String>,
     /// The register stage's variables.
     pub stage_variables: BTreeMap<String, String>,
+    /// How many of the workload's API keys it holds per key name (a write's token): more than
+    /// one means a write applied twice. Empty in histories of builds that did not read them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub key_names: BTreeMap<String, u32>,
+    /// How many deployments of the chaos API it holds per description (a write's token).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub deployment_descriptions: BTreeMap<String, u32>,
     /// GetUsage of each node's usage key (by that node's id), summed over days; empty when
     /// unreadable.
     pub usage: BTreeMap<u64, u64>,

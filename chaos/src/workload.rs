@@ -225,6 +225,9 @@ fn pick_kind(rng: &mut Rng) -> WriteKind {
 /// Stage variables the UpdateStage writes spread over (besides `last`): `s0` … `s7`.
 pub const REGISTER_SLOTS: u64 = 8;
 
+/// How many times a writer sends one write (the first attempt and its retries).
+pub const WRITE_ATTEMPTS: u32 = 3;
+
 /// The name prefix of every key the writers create.
 pub const KEY_PREFIX: &str = "chaos-k-";
 
@@ -276,8 +279,31 @@ pub fn write(
             )
         }
     };
+    // As the AWS SDKs do: one invocation id for the write, sent again with each retry of a
+    // 503 or a lost answer (the node applies the write once however often it is sent).
+    let invocation = format!("chaos-{}-{seq}", f.run_tag);
     let invoke_us = rec.now();
-    let res = access.call(node, method, &path, Some(&body), timeout);
+    let mut attempts = 0u32;
+    let res = loop {
+        attempts += 1;
+        let attempt = format!("attempt={attempts}; max={WRITE_ATTEMPTS}");
+        let extra = [
+            (
+                tollgate_node::admin::http::INVOCATION_ID_HEADER,
+                invocation.as_str(),
+            ),
+            ("amz-sdk-request", attempt.as_str()),
+        ];
+        let res = access.call_with(node, method, &path, Some(&body), &extra, timeout);
+        let retry = match &res {
+            Ok(a) => a.status == 503,
+            Err(e) => e.sent,
+        };
+        if !retry || attempts >= WRITE_ATTEMPTS {
+            break res;
+        }
+        std::thread::sleep(Duration::from_millis(100 * u64::from(attempts)));
+    };
     let complete_us = rec.now();
     let observed = match (&res, kind) {
         (Ok(a), WriteKind::UpdateStage) if a.is_success() => a.json()["variables"]
@@ -302,6 +328,7 @@ pub fn write(
         object,
         token,
         observed,
+        attempts,
     };
     rec.with(|h| h.writes.push(w.clone()));
     w

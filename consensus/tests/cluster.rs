@@ -514,3 +514,75 @@ async fn usage_reports_are_counted_once_across_a_leader_change() {
     c.converge(&want, Duration::from_secs(10)).await;
     c.shutdown_all().await;
 }
+
+/// Identified writes ([`Command::Once`]) forwarded by the followers while the leader is
+/// stopped under them get a definite answer — the node asks the new leader again with the
+/// same identity instead of answering "outcome unknown" — and each applies exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identified_writes_in_flight_when_the_leader_dies_apply_once_and_get_an_answer() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use tollgate_proto::RequestId;
+    let mut c = Cluster::new(fast);
+    for id in 1..=3 {
+        c.start(id).await;
+    }
+    let members = c.members(&[1, 2, 3]);
+    c.node(1).initialize(members).await.unwrap();
+    let leader = c.leader(Duration::from_secs(5)).await;
+    let followers: Vec<u64> = (1..=3).filter(|id| *id != leader).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = tokio::task::JoinSet::new();
+    for w in 0..8u64 {
+        let node = c.node(followers[(w % 2) as usize]).clone();
+        let stop = stop.clone();
+        writers.spawn(async move {
+            let mut answers = Vec::new();
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let id = format!("w{w}x{i}");
+                let cmd = Command::Once {
+                    request: RequestId {
+                        client: u128::from(w) << 64 | u128::from(i),
+                        part: 0,
+                    },
+                    command: Box::new(create(&id)),
+                };
+                answers.push((id, node.propose(cmd).await));
+                i += 1;
+            }
+            answers
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.stop(leader).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut acked = 0;
+    let mut failures = Vec::new();
+    let mut all = Vec::new();
+    while let Some(r) = writers.join_next().await {
+        for (id, answer) in r.unwrap() {
+            match answer {
+                Ok(Ok(())) => acked += 1,
+                other => failures.push(format!("{id}: {other:?}")),
+            }
+            all.push(id);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "writes without a definite answer: {failures:?}"
+    );
+    let node = c.node(followers[0]);
+    node.linearizable().await.unwrap();
+    let reg = node.read().clone();
+    // Every acknowledged write is there once (a second application of a create would have
+    // been refused as a conflict, not acknowledged), and nothing else is.
+    assert_eq!(reg.apis.len(), acked, "{} writes", all.len());
+    for id in &all {
+        assert!(reg.apis.contains_key(id), "acknowledged write {id} lost");
+    }
+    eprintln!("{acked} identified writes acknowledged across the leader change");
+    c.shutdown_all().await;
+}

@@ -45,7 +45,20 @@ pub fn call(
     path_and_query: &str,
     body: &[u8],
 ) -> io::Result<Answer> {
-    let req = signed_head(addr, creds, method, path_and_query, body, &[]);
+    call_with(addr, creds, method, path_and_query, body, &[])
+}
+
+/// [`call`] with `extra` headers, sent unsigned (e.g. `amz-sdk-invocation-id`, which names one
+/// call on every attempt of it, as the AWS SDKs send it).
+pub fn call_with(
+    addr: SocketAddr,
+    creds: &Credentials,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+    extra: &[(&str, &str)],
+) -> io::Result<Answer> {
+    let req = signed_head(addr, creds, method, path_and_query, body, extra);
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     s.write_all(req.as_bytes())?;

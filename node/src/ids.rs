@@ -13,6 +13,17 @@ pub fn random_id(len: usize) -> String {
         .collect()
 }
 
+/// An identifier of `len` lowercase alphanumerics (at most 32) spelled from `digest` (a
+/// hash), for ids that must come out the same when a request is run again (see
+/// `admin::ops::mint_id`).
+pub fn id_from_digest(digest: &[u8; 32], len: usize) -> String {
+    digest
+        .iter()
+        .take(len)
+        .map(|b| ALPHANUM[usize::from(*b) % ALPHANUM.len()] as char)
+        .collect()
+}
+
 /// A random secret of `len` characters from `[A-Za-z0-9]` (admin secret keys, API key values).
 pub fn random_secret(len: usize) -> String {
     rand::thread_rng()

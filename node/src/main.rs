@@ -79,6 +79,9 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
             routes,
         )
         .map_err(|e| format!("data plane: {e}"))?;
+        // The workers are started at the default priority: now the control thread (Raft's
+        // heartbeats and election timer) asks to be scheduled ahead of them.
+        tollgate_node::sched::raise_control_thread();
         let listener = tokio::net::TcpListener::bind(cfg.admin_listen)
             .await
             .map_err(|e| format!("cannot listen on {} (admin API): {e}", cfg.admin_listen))?;

@@ -164,6 +164,28 @@ pub enum Command {
     /// update, starts its initial quota period that day, the period whose limit is reduced by
     /// the quota's `offset`. `command` is never itself a guarded or dated command.
     Dated { day: i64, command: Box<Command> },
+    /// `command`, applied at most once for `request` (a client session, as in the Raft
+    /// dissertation §6.3): when the registry has recorded `request` as applied, applying this
+    /// again changes nothing and answers `Ok` as the first application did; otherwise
+    /// `command` is applied and, when it applies, `request` is recorded
+    /// ([`crate::registry::Sessions`]). A refused command records nothing, so a retry may
+    /// apply it. `command` is never itself a `Once`.
+    Once {
+        request: RequestId,
+        command: Box<Command>,
+    },
+}
+
+/// The identity of one command of one client request: who may retry it finds it applied
+/// and not apply it again. `client` is a digest of the request (the admin layer derives it
+/// from the caller's access key and the SDK's invocation id, or from the request signature);
+/// `part` numbers the commands the request applies, from 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RequestId {
+    /// The request's digest.
+    pub client: u128,
+    /// Which of the request's commands this is.
+    pub part: u32,
 }
 
 /// What one guarded write ([`Command::IfUnchanged`]) is guarded on. Every command that changes
@@ -203,13 +225,13 @@ pub struct UsageDelta {
 }
 
 impl Command {
-    /// The command itself, or the one an [`Command::IfUnchanged`] guards or a
-    /// [`Command::Dated`] dates.
+    /// The command itself, or the one an [`Command::IfUnchanged`] guards, a
+    /// [`Command::Dated`] dates or a [`Command::Once`] identifies.
     pub fn inner(&self) -> &Command {
         match self {
-            Command::IfUnchanged { command, .. } | Command::Dated { command, .. } => {
-                command.inner()
-            }
+            Command::IfUnchanged { command, .. }
+            | Command::Dated { command, .. }
+            | Command::Once { command, .. } => command.inner(),
             other => other,
         }
     }
@@ -253,9 +275,9 @@ impl Command {
             | Command::DeleteUsagePlanKey { plan_id, .. }
             | Command::UpdateUsage { plan_id, .. } => vec![Scope::UsagePlan(plan_id.clone())],
             Command::ReportUsage { .. } | Command::ReportLoad { .. } => Vec::new(),
-            Command::IfUnchanged { command, .. } | Command::Dated { command, .. } => {
-                command.scopes()
-            }
+            Command::IfUnchanged { command, .. }
+            | Command::Dated { command, .. }
+            | Command::Once { command, .. } => command.scopes(),
         }
     }
 
@@ -291,6 +313,17 @@ impl Command {
                 | Command::CreateUsagePlanKey { .. }
                 | Command::DeleteUsagePlanKey { .. }
                 | Command::UpdateUsage { .. }
+        )
+    }
+
+    /// Whether proposing this command again after an unknown outcome (a leader replaced while
+    /// it was in flight, a lost answer) is safe: applying it twice changes no more than
+    /// applying it once. True for [`Command::Once`] and for usage reports, which the ledger
+    /// counts once per sequence number.
+    pub fn is_idempotent(&self) -> bool {
+        matches!(
+            self,
+            Command::Once { .. } | Command::ReportUsage { .. } | Command::ReportLoad { .. }
         )
     }
 

@@ -14,6 +14,6 @@ pub mod ids;
 pub mod model;
 pub mod registry;
 
-pub use command::{ApplyError, ApplyResult, Command, LimitDemand, Scope, UsageDelta};
+pub use command::{ApplyError, ApplyResult, Command, LimitDemand, RequestId, Scope, UsageDelta};
+pub use registry::{plan_usage_id, Registry, RegistryBeforeSessions, RegistryBeforeVersions};
 pub use gateway_response::GatewayResponseType;
-pub use registry::{plan_usage_id, Registry, RegistryBeforeVersions};

@@ -3,13 +3,16 @@
 //! Application is deterministic: it reads no clock and no randomness, so every node that
 //! applies the same commands in the same order holds the same registry.
 
-use crate::command::{ApplyError, ApplyResult, Command, Scope};
+use crate::command::{ApplyError, ApplyResult, Command, RequestId, Scope};
 use crate::ids::derived_id;
 use crate::model::{ApiKey, Deployment, Resource, RestApi, Stage, UsagePlan};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 mod keys;
+mod sessions;
+
+pub use sessions::{Sessions, SESSION_WINDOW};
 
 /// Most resources one API may have (AWS's default quota is 300).
 pub const MAX_RESOURCES_PER_API: usize = 300;
@@ -42,6 +45,48 @@ pub struct Registry {
     /// quota's `offset` reduces): the day the plan got its quota ([`Command::Dated`]). Plans
     /// created before builds that record it have none, and no offset.
     pub quota_starts: BTreeMap<String, i64>,
+    /// The request identities whose [`Command::Once`] applied, within a bounded window: a
+    /// retried request's commands apply once.
+    pub sessions: Sessions,
+}
+
+/// The registry as snapshots of builds before [`Registry::sessions`] stored it (every field
+/// but that one, in the same order): decoded when a snapshot does not decode as a
+/// [`Registry`]. It starts with no request remembered.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RegistryBeforeSessions {
+    /// As [`Registry::apis`].
+    pub apis: BTreeMap<String, RestApi>,
+    /// As [`Registry::usage`].
+    pub usage: UsageLedger,
+    /// As [`Registry::api_keys`].
+    pub api_keys: BTreeMap<String, ApiKey>,
+    /// As [`Registry::usage_plans`].
+    pub usage_plans: BTreeMap<String, UsagePlan>,
+    /// As [`Registry::cache_epochs`].
+    pub cache_epochs: BTreeMap<(String, String), u64>,
+    /// As [`Registry::versions`].
+    pub versions: BTreeMap<Scope, u64>,
+    /// As [`Registry::versioned`].
+    pub versioned: bool,
+    /// As [`Registry::quota_starts`].
+    pub quota_starts: BTreeMap<String, i64>,
+}
+
+impl From<RegistryBeforeSessions> for Registry {
+    fn from(old: RegistryBeforeSessions) -> Registry {
+        Registry {
+            apis: old.apis,
+            usage: old.usage,
+            api_keys: old.api_keys,
+            usage_plans: old.usage_plans,
+            cache_epochs: old.cache_epochs,
+            versions: old.versions,
+            versioned: old.versioned,
+            quota_starts: old.quota_starts,
+            sessions: Sessions::default(),
+        }
+    }
 }
 
 /// The registry as snapshots of builds before [`Registry::versions`] stored it (every field
@@ -73,6 +118,7 @@ impl From<RegistryBeforeVersions> for Registry {
             versions: BTreeMap::new(),
             quota_starts: BTreeMap::new(),
             versioned: false,
+            sessions: Sessions::default(),
         }
     }
 }
@@ -163,8 +209,14 @@ impl Registry {
     /// Applies one command. On error the registry is left exactly as it was. A command that
     /// succeeds bumps the version of every scope it changes.
     pub fn apply(&mut self, cmd: &Command) -> ApplyResult {
+        if let Command::Once { request, command } = cmd {
+            return self.apply_once(*request, command);
+        }
         if let Command::IfUnchanged { guards, command } = cmd {
-            if matches!(**command, Command::IfUnchanged { .. }) {
+            if matches!(
+                **command,
+                Command::IfUnchanged { .. } | Command::Once { .. }
+            ) {
                 return Err(ApplyError::BadRequest("nested guarded write".into()));
             }
             for (scope, version) in guards {
@@ -199,11 +251,34 @@ impl Registry {
         Ok(())
     }
 
+    /// Applies `command` of the request `request` ([`Command::Once`]) unless that request was
+    /// applied already, then answers as its first application did.
+    fn apply_once(&mut self, request: RequestId, command: &Command) -> ApplyResult {
+        if matches!(command, Command::Once { .. }) {
+            return Err(ApplyError::BadRequest("nested request identity".into()));
+        }
+        if self.sessions.applied(&request) {
+            return Ok(());
+        }
+        self.apply(command)?;
+        self.sessions.record(request);
+        Ok(())
+    }
+
+    /// Whether a command of the request `client` ([`RequestId::client`]) applied (within the
+    /// window the registry remembers).
+    pub fn request_applied(&self, client: u128) -> bool {
+        self.sessions.any_applied(client)
+    }
+
     /// Applies `command` made on UTC day `day` ([`Command::Dated`]): a usage plan that gets a
     /// quota, or a new quota period, starts its initial period that day and loses the
     /// UpdateUsage grants made for its old periods.
     fn apply_dated(&mut self, day: i64, command: &Command) -> ApplyResult {
-        if matches!(command, Command::IfUnchanged { .. } | Command::Dated { .. }) {
+        if matches!(
+            command,
+            Command::IfUnchanged { .. } | Command::Dated { .. } | Command::Once { .. }
+        ) {
             return Err(ApplyError::BadRequest("nested dated command".into()));
         }
         let period_before = match command {
@@ -533,9 +608,11 @@ impl Registry {
             | Command::CreateUsagePlanKey { .. }
             | Command::DeleteUsagePlanKey { .. }
             | Command::UpdateUsage { .. } => self.apply_key_command(cmd),
-            Command::IfUnchanged { .. } | Command::Dated { .. } => Err(ApplyError::BadRequest(
-                "a guarded or dated command is applied by Registry::apply".into(),
-            )),
+            Command::IfUnchanged { .. } | Command::Dated { .. } | Command::Once { .. } => {
+                Err(ApplyError::BadRequest(
+                    "a guarded, dated or identified command is applied by Registry::apply".into(),
+                ))
+            }
             Command::FlushStageCache {
                 api_id,
                 stage,
@@ -719,6 +796,87 @@ mod tests {
             parent_id: parent.into(),
             path_part: part.into(),
         })
+    }
+
+    #[test]
+    fn a_replayed_request_applies_once_and_answers_as_the_first_time() {
+        let mut r = Registry::default();
+        let once = |part, command: Command| Command::Once {
+            request: RequestId { client: 42, part },
+            command: Box::new(command),
+        };
+        let create = |id: &str| Command::CreateRestApi {
+            id: id.into(),
+            root_resource_id: "root01".into(),
+            settings: RestApiSettings::default(),
+            created_date: 1,
+            clone_from: None,
+        };
+        assert!(!r.request_applied(42));
+        assert_eq!(r.apply(&once(0, create("a1"))), Ok(()));
+        assert!(r.request_applied(42));
+        let after_first = r.clone();
+        // The same request again (also when a rerun minted another id): the first answer,
+        // nothing applied.
+        assert_eq!(r.apply(&once(0, create("a1"))), Ok(()));
+        assert_eq!(r.apply(&once(0, create("a2"))), Ok(()));
+        assert_eq!(r, after_first);
+        assert_eq!(r.apis.len(), 1);
+        // Its next command is another identity and applies, once.
+        let deploy = Command::CreateDeployment {
+            api_id: "a1".into(),
+            deployment_id: "d1".into(),
+            description: None,
+            created_date: 2,
+            stage: None,
+        };
+        add(&mut r, "a1", "res1", "root01", "pets").unwrap();
+        r.apply(&Command::PutMethod {
+            api_id: "a1".into(),
+            resource_id: "res1".into(),
+            method: mock_method("GET"),
+        })
+        .unwrap();
+        assert_eq!(r.apply(&once(1, deploy.clone())), Ok(()));
+        assert_eq!(r.apply(&once(1, deploy.clone())), Ok(()));
+        assert_eq!(r.apis["a1"].deployments.len(), 1);
+        // A refused command records nothing: its retry is applied (and refused) again.
+        let dup = once(2, create("a1"));
+        assert!(matches!(r.apply(&dup), Err(ApplyError::Conflict(_))));
+        assert!(!r.sessions.applied(&RequestId {
+            client: 42,
+            part: 2
+        }));
+        // Nesting is refused.
+        assert!(r.apply(&once(3, once(4, create("a3")))).is_err());
+        // Another request with the same command is not a replay.
+        let other = Command::Once {
+            request: RequestId {
+                client: 43,
+                part: 0,
+            },
+            command: Box::new(create("a4")),
+        };
+        r.apply(&other).unwrap();
+        assert_eq!(r.apis.len(), 2);
+        // The window survives a snapshot (the registry's encoding), and a snapshot of a build
+        // before sessions still decodes, remembering nothing.
+        let back: Registry = crate::codec::decode(&crate::codec::encode(&r)).unwrap();
+        assert_eq!(back, r);
+        assert!(back.sessions.applied(&RequestId {
+            client: 42,
+            part: 1
+        }));
+        let old = RegistryBeforeSessions {
+            apis: r.apis.clone(),
+            versions: r.versions.clone(),
+            ..Default::default()
+        };
+        let bytes = crate::codec::encode(&old);
+        assert!(crate::codec::decode::<Registry>(&bytes).is_err());
+        let old_back: RegistryBeforeSessions = crate::codec::decode(&bytes).unwrap();
+        let upgraded = Registry::from(old_back);
+        assert!(upgraded.sessions.is_empty() && upgraded.apis == r.apis);
     }
 
     #[test]

@@ -27,6 +27,7 @@ fn write(
         object: Some(object.into()),
         token: token.into(),
         observed: Default::default(),
+        attempts: 1,
     }
 }
 
@@ -117,6 +118,7 @@ pub fn clean_history() -> History {
             object: None,
             token: "chaos-k-5".into(),
             observed: Default::default(),
+            attempts: 1,
         },
         write(4, WriteKind::UpdateStage, 1, 6.0, 20, "s4", "v4"),
     ];
@@ -153,6 +155,8 @@ pub fn clean_history() -> History {
             digest: "abcdef0123456789".into(),
             key_ids: ["k1".to_string()].into(),
             deployment_ids: ["d2".to_string()].into(),
+            key_names: [("chaos-k-1".to_string(), 1)].into(),
+            deployment_descriptions: [("chaos-d-2".to_string(), 1)].into(),
             stage_variables: [
                 ("s3".to_string(), "v3".to_string()),
                 ("s4".to_string(), "v4".to_string()),

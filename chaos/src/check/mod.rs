@@ -6,6 +6,8 @@
 //!   as they happened (log indexes unique and increasing with real time); the stage register
 //!   holds the last acknowledged value; no stage update (a read-modify-write) wrote back a
 //!   stale stage over an earlier acknowledged update.
+//! - [`once`]: no write applied twice (retried writes keep their invocation id; no node
+//!   holds two objects made by one write).
 //! - [`converge`]: every node holds the same state at the same log index.
 //! - [`availability`]: the data plane of every live node answered.
 //! - [`elections`]: election and recovery times per fault; every fault recovered.
@@ -15,6 +17,7 @@
 pub mod availability;
 pub mod converge;
 pub mod elections;
+pub mod once;
 pub mod usage;
 pub mod writes;
 
@@ -116,6 +119,7 @@ pub fn check(h: &History, cfg: &CheckConfig) -> Analysis {
         writes::order(h),
         writes::register(h),
         writes::lost_updates(h),
+        once::check(h),
         converge::check(h),
         avail_verdict,
         elections::recovery(h),

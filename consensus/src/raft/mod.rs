@@ -84,8 +84,14 @@ pub struct RaftConfig {
 }
 
 impl RaftConfig {
-    /// A configuration with the default timings: heartbeat 100 ms, election 300–600 ms,
+    /// A configuration with the default timings: heartbeat 100 ms, election 600–1200 ms,
     /// a snapshot every 1000 entries keeping 1000 behind it, 1 MiB chunks, 10 s requests.
+    ///
+    /// The election timeout is six heartbeats at least: loopback and LAN round trips are
+    /// well under a millisecond, so what delays a heartbeat is scheduling — a control thread
+    /// waiting behind busy cores (data-plane workers, other processes) — and an election
+    /// that no fault caused costs every write in flight a retry. Failover takes about the
+    /// timeout plus openraft's leader lease (the longest timeout).
     pub fn new(
         node_id: u64,
         data_dir: PathBuf,
@@ -100,8 +106,8 @@ impl RaftConfig {
             advertise,
             tls,
             heartbeat_interval: Duration::from_millis(100),
-            election_timeout_min: Duration::from_millis(300),
-            election_timeout_max: Duration::from_millis(600),
+            election_timeout_min: Duration::from_millis(600),
+            election_timeout_max: Duration::from_millis(1200),
             snapshot_every: 1000,
             logs_kept_after_snapshot: 1000,
             snapshot_chunk_size: 1 << 20,
@@ -255,6 +261,20 @@ pub struct RaftNode {
     inner: Arc<Inner>,
 }
 
+/// How one attempt to commit a command ended.
+enum Attempt {
+    /// Committed at this index with this verdict.
+    Done(u64, ApplyResult),
+    /// Certainly not appended (no leader there, or the request never left): ask again.
+    NotAppended,
+    /// It may or may not have been appended.
+    Unknown(String),
+    /// The attempt's deadline passed; it may or may not have been appended.
+    TimedOut,
+    /// This node has stopped.
+    Stopped,
+}
+
 /// How a call to the leader ended.
 enum LeaderCall {
     /// It answered, or the call failed.
@@ -265,6 +285,10 @@ enum LeaderCall {
 
 /// The longest one read-index request to the leader may take before it is asked again.
 const READ_INDEX_ATTEMPT: Duration = Duration::from_secs(2);
+
+/// The longest one forwarded write that may be asked again ([`Command::is_idempotent`]) may
+/// take before it is.
+const WRITE_ATTEMPT: Duration = Duration::from_secs(3);
 
 /// Pause between retries while a leader is being elected or a change is in progress.
 const RETRY: Duration = Duration::from_millis(50);
@@ -343,81 +367,76 @@ impl RaftNode {
     /// Commits `command` through the leader (forwarding it when this node is not the leader)
     /// and returns the state machine's verdict once this node has applied it, so a read on
     /// this node afterwards sees it. Retries through leader changes for up to the request
-    /// timeout; a retry happens only when the command certainly was not appended.
+    /// timeout: a command that may be applied twice ([`Command::is_idempotent`] is false) only
+    /// when it certainly was not appended; an idempotent one (a [`Command::Once`], a usage
+    /// report) also after an unknown outcome, so that it gets a definite answer unless the
+    /// deadline passes first.
     pub async fn propose(&self, command: Command) -> Result<ApplyResult, ProposeError> {
         self.propose_indexed(command).await.map(|(_, r)| r)
     }
 
     /// [`RaftNode::propose`], also returning the log index the command was committed at (the
-    /// same on every node: its position in the cluster's one order of commands).
+    /// same on every node: its position in the cluster's one order of commands). With a
+    /// retried idempotent command that is the index of the attempt that answered.
     pub async fn propose_indexed(
         &self,
         command: Command,
     ) -> Result<(u64, ApplyResult), ProposeError> {
         let inner = &self.inner;
         let deadline = Instant::now() + inner.request_timeout;
+        let retry_unknown = command.is_idempotent();
+        // Why the last attempt had no definite answer, for the error when the deadline passes.
+        let mut unknown: Option<String> = None;
+        let give_up = |unknown: Option<String>, otherwise: ProposeError| match unknown {
+            Some(why) => ProposeError::Indeterminate(format!(
+                "no definite answer within {:?}; last attempt: {why}",
+                inner.request_timeout
+            )),
+            None => otherwise,
+        };
         loop {
-            let leader = inner.wait_for_leader(deadline).await.map_err(|e| match e {
-                ClusterError::Stopped => ProposeError::Stopped,
-                _ => ProposeError::NoLeader,
-            })?;
-            if leader == inner.id {
-                let write = inner.raft.client_write(command.clone());
-                match tokio::time::timeout(remaining(deadline), write).await {
-                    Err(_) => return Err(ProposeError::Timeout),
-                    // The leader answers after applying: the local registry has the change.
-                    Ok(Ok(resp)) => return Ok((resp.log_id.index, resp.data)),
-                    Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {}
-                    Ok(Err(RaftError::APIError(e))) => {
-                        return Err(ProposeError::Indeterminate(e.to_string()))
-                    }
-                    Ok(Err(RaftError::Fatal(e))) => {
-                        tracing::error!(error = %e, "raft stopped");
-                        return Err(ProposeError::Stopped);
-                    }
-                }
+            let leader = match inner.wait_for_leader(deadline).await {
+                Ok(l) => l,
+                Err(ClusterError::Stopped) => return Err(ProposeError::Stopped),
+                Err(_) => return Err(give_up(unknown, ProposeError::NoLeader)),
+            };
+            let outcome = if leader == inner.id {
+                inner.propose_here(&command, deadline).await
             } else {
-                let req = Request::Forward(command.clone());
-                let answer = match inner.call_leader(leader, req, deadline).await {
-                    LeaderCall::Answer(a) => a,
-                    // It may have been appended by the old leader: not retried.
-                    LeaderCall::Replaced => {
-                        return Err(ProposeError::Indeterminate(format!(
-                            "leader {leader} was replaced while the write was in flight"
-                        )))
-                    }
+                // Each attempt of a command that may be retried is bounded on its own, so a
+                // leader that stalls without losing its leadership is asked again.
+                let attempt = if retry_unknown {
+                    deadline.min(Instant::now() + WRITE_ATTEMPT)
+                } else {
+                    deadline
                 };
-                match answer {
-                    Ok(Response::Forwarded { index, result }) => {
-                        inner
-                            .wait_applied(index, deadline)
-                            .await
-                            .map_err(|e| match e {
-                                ClusterError::Stopped => ProposeError::Stopped,
-                                _ => ProposeError::Timeout,
-                            })?;
-                        return Ok((index, result));
-                    }
-                    Ok(Response::NotLeader { .. }) => {}
-                    Ok(Response::Failed(m)) | Ok(Response::Refused(m)) => {
-                        return Err(ProposeError::Indeterminate(format!("leader {leader}: {m}")))
-                    }
-                    Ok(other) => {
-                        return Err(ProposeError::Indeterminate(format!(
-                            "leader {leader} answered {other:?}"
-                        )))
-                    }
-                    Err(e) if !e.sent => {
-                        tracing::debug!(leader, error = %e, "forward not sent; retrying");
-                    }
-                    Err(e) if e.kind == CallErrorKind::Timeout => {
-                        return Err(ProposeError::Timeout)
-                    }
-                    Err(e) => return Err(ProposeError::Indeterminate(e.to_string())),
+                inner.propose_forwarded(leader, &command, attempt).await
+            };
+            match outcome {
+                Attempt::Done(index, result) => {
+                    inner
+                        .wait_applied(index, deadline)
+                        .await
+                        .map_err(|e| match e {
+                            ClusterError::Stopped => ProposeError::Stopped,
+                            _ => ProposeError::Timeout,
+                        })?;
+                    return Ok((index, result));
                 }
+                Attempt::NotAppended => {}
+                Attempt::Stopped => return Err(ProposeError::Stopped),
+                Attempt::Unknown(why) if retry_unknown => {
+                    tracing::debug!(leader, why = %why, "write outcome unknown; asking again");
+                    unknown = Some(why);
+                }
+                Attempt::Unknown(why) => return Err(ProposeError::Indeterminate(why)),
+                Attempt::TimedOut if retry_unknown && Instant::now() < deadline => {
+                    unknown = Some(format!("leader {leader} did not answer in time"));
+                }
+                Attempt::TimedOut => return Err(give_up(unknown, ProposeError::Timeout)),
             }
             if Instant::now() >= deadline {
-                return Err(ProposeError::NoLeader);
+                return Err(give_up(unknown, ProposeError::NoLeader));
             }
             tokio::time::sleep(RETRY.min(remaining(deadline))).await;
         }
@@ -868,6 +887,59 @@ impl Inner {
                 Err(RaftError::APIError(e)) => return Response::Refused(e.to_string()),
                 Err(RaftError::Fatal(e)) => return Response::Failed(e.to_string()),
             }
+        }
+    }
+
+    /// One attempt to commit `command` as the leader.
+    async fn propose_here(&self, command: &Command, deadline: Instant) -> Attempt {
+        let write = self.raft.client_write(command.clone());
+        match tokio::time::timeout(remaining(deadline), write).await {
+            Err(_) => Attempt::TimedOut,
+            Ok(Ok(resp)) => Attempt::Done(resp.log_id.index, resp.data),
+            // Leadership was lost before the entry was appended, or (when it was replaced
+            // with the entry in flight) the entry may yet be committed by the next leader:
+            // only an idempotent command is retried then (see the caller).
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
+                Attempt::NotAppended
+            }
+            Ok(Err(RaftError::APIError(e))) => Attempt::Unknown(e.to_string()),
+            Ok(Err(RaftError::Fatal(e))) => {
+                tracing::error!(error = %e, "raft stopped");
+                Attempt::Stopped
+            }
+        }
+    }
+
+    /// One attempt to commit `command` through `leader`.
+    async fn propose_forwarded(
+        &self,
+        leader: u64,
+        command: &Command,
+        deadline: Instant,
+    ) -> Attempt {
+        let req = Request::Forward(command.clone());
+        let answer = match self.call_leader(leader, req, deadline).await {
+            LeaderCall::Answer(a) => a,
+            // It may have been appended by the old leader.
+            LeaderCall::Replaced => {
+                return Attempt::Unknown(format!(
+                    "leader {leader} was replaced while the write was in flight"
+                ))
+            }
+        };
+        match answer {
+            Ok(Response::Forwarded { index, result }) => Attempt::Done(index, result),
+            Ok(Response::NotLeader { .. }) => Attempt::NotAppended,
+            Ok(Response::Failed(m)) | Ok(Response::Refused(m)) => {
+                Attempt::Unknown(format!("leader {leader}: {m}"))
+            }
+            Ok(other) => Attempt::Unknown(format!("leader {leader} answered {other:?}")),
+            Err(e) if !e.sent => {
+                tracing::debug!(leader, error = %e, "forward not sent; retrying");
+                Attempt::NotAppended
+            }
+            Err(e) if e.kind == CallErrorKind::Timeout => Attempt::TimedOut,
+            Err(e) => Attempt::Unknown(e.to_string()),
         }
     }
 

@@ -135,6 +135,63 @@ where
     resp
 }
 
+/// The header in which the AWS SDKs and CLI name one call, the same on every retry of it.
+pub const INVOCATION_ID_HEADER: &str = "amz-sdk-invocation-id";
+
+/// The longest invocation id taken as one (the SDKs send a 36-character UUID).
+const MAX_INVOCATION_ID: usize = 128;
+
+/// The identity of a signed admin call, the same on every attempt of it (client sessions:
+/// see `ops::dispatch`): the caller's access key with the SDK's invocation id and what the
+/// call asks (method, path, query, body: an id reused for another call is another identity);
+/// without an invocation id, the access key with the request's signature, which SigV4 makes
+/// unique to this exact request within its 15-minute window (so only a byte-identical resend
+/// is recognised). `None` when the request carries neither (it was not signed).
+pub fn request_identity(access_key: &str, req: &sigv4::Request) -> Option<ops::RequestIdentity> {
+    use sha2::Digest;
+    fn field(h: &mut sha2::Sha256, bytes: &[u8]) {
+        h.update((bytes.len() as u64).to_be_bytes());
+        h.update(bytes);
+    }
+    let header = |name: &str| {
+        req.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+    };
+    let mut h = sha2::Sha256::new();
+    field(&mut h, access_key.as_bytes());
+    match header(INVOCATION_ID_HEADER).filter(|v| !v.is_empty() && v.len() <= MAX_INVOCATION_ID) {
+        Some(invocation) => {
+            field(&mut h, b"invocation");
+            field(&mut h, invocation.as_bytes());
+            field(&mut h, req.method.as_bytes());
+            field(&mut h, req.path.as_bytes());
+            field(&mut h, req.query.as_bytes());
+            field(&mut h, &sha2::Sha256::digest(req.body));
+        }
+        None => {
+            let from_header = header("authorization").and_then(|a| {
+                a.split(',')
+                    .find_map(|p| p.trim().strip_prefix("Signature="))
+                    .map(str::trim)
+            });
+            let from_query = || {
+                req.query
+                    .split('&')
+                    .find_map(|p| p.strip_prefix("X-Amz-Signature="))
+            };
+            let signature = from_header.or_else(from_query).filter(|s| !s.is_empty())?;
+            field(&mut h, b"signature");
+            field(&mut h, signature.as_bytes());
+        }
+    }
+    let digest = h.finalize();
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&digest[..16]);
+    Some(ops::RequestIdentity(u128::from_be_bytes(first)))
+}
+
 /// Reads the body, then verifies, routes and runs the call.
 async fn process<B>(req: Request<B>, state: &AdminState) -> Result<Reply, ApiError>
 where
@@ -191,7 +248,7 @@ where
             .find(|c| c.access_key_id == key)
             .map(|c| c.secret_access_key.clone())
     };
-    sigv4::verify(
+    let access_key = sigv4::verify(
         &signed,
         secret_for,
         state.region.as_deref(),
@@ -219,12 +276,52 @@ where
             .await
             .map_err(|e| ApiError::unavailable(format!("linearizable read: {e}")))?;
     }
-    ops::dispatch(state, op, &query, &body).await
+    let identity = op
+        .is_write()
+        .then(|| request_identity(&access_key, &signed))
+        .flatten();
+    ops::dispatch(state, op, &query, &body, identity).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_identity_is_the_same_for_every_attempt_of_one_call_only() {
+        let headers = |inv: &str, sig: &str| {
+            let mut h = vec![(
+                "authorization".to_string(),
+                format!("AWS4-HMAC-SHA256 Credential=AK/20260101/us-east-1/apigateway/aws4_request, SignedHeaders=host, Signature={sig}"),
+            )];
+            if !inv.is_empty() {
+                h.push(("Amz-Sdk-Invocation-Id".to_string(), inv.to_string()));
+            }
+            h
+        };
+        let id = |h: &[(String, String)], body: &[u8]| {
+            let req = sigv4::Request {
+                method: "POST",
+                path: "/restapis",
+                query: "",
+                headers: h,
+                body,
+            };
+            request_identity("AK", &req)
+        };
+        // Retries re-sign (another signature) but keep the invocation id.
+        let first = id(&headers("inv-1", "aaaa"), b"{}");
+        assert!(first.is_some());
+        assert_eq!(first, id(&headers("inv-1", "bbbb"), b"{}"));
+        assert_ne!(first, id(&headers("inv-2", "aaaa"), b"{}"));
+        assert_ne!(first, id(&headers("inv-1", "aaaa"), b"{\"name\":\"x\"}"));
+        // Without one, only the same signature is the same call.
+        let bare = id(&headers("", "aaaa"), b"{}");
+        assert!(bare.is_some() && bare != first);
+        assert_eq!(bare, id(&headers("", "aaaa"), b"{}"));
+        assert_ne!(bare, id(&headers("", "bbbb"), b"{}"));
+        assert_eq!(id(&[], b"{}"), None);
+    }
 
     #[test]
     fn request_ids_are_v4_uuids() {

@@ -162,6 +162,64 @@ impl TestNode {
         admin_call(self.admin, method, path_and_query, body, SECRET_KEY)
     }
 
+    /// A signed admin call made as the AWS SDKs make it: one invocation id
+    /// (`amz-sdk-invocation-id`) for the call, sent again with every retry, and retries on a
+    /// 503 or a lost connection (at most 5 attempts, backing off). Returns the last answer's
+    /// status and body; a 503 then means the outcome is unknown (the write may or may not have
+    /// applied, once).
+    pub fn admin_sdk(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let invocation = format!("{}-{n}-{nanos}", std::process::id());
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let creds = sigv4::Credentials {
+            access_key_id: ACCESS_KEY.into(),
+            secret_access_key: SECRET_KEY.into(),
+        };
+        let mut last = (503, Value::Null);
+        for attempt in 1..=5u32 {
+            let header = format!("attempt={attempt}; max=5");
+            let extra = [
+                ("amz-sdk-invocation-id", invocation.as_str()),
+                ("amz-sdk-request", header.as_str()),
+            ];
+            match tollgate_node::admin_client::call_with(
+                self.admin,
+                &creds,
+                method,
+                path_and_query,
+                body.as_bytes(),
+                &extra,
+            ) {
+                Ok(a) if a.status == 503 => last = (a.status, a.json()),
+                Ok(a) => return (a.status, a.json()),
+                Err(e) => last = (503, Value::String(format!("connection: {e}"))),
+            }
+            eprintln!("{method} {path_and_query}: attempt {attempt} -> {last:?}; retrying");
+            std::thread::sleep(Duration::from_millis(100 << attempt.min(4)));
+        }
+        last
+    }
+
+    /// [`TestNode::admin_sdk`] that must succeed (2xx); returns the body.
+    pub fn admin_sdk_ok(&self, method: &str, path_and_query: &str, body: Option<Value>) -> Value {
+        let (status, v) = self.admin_sdk(method, path_and_query, body);
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path_and_query} -> {status} {v}"
+        );
+        v
+    }
+
     /// A signed admin call that must succeed (2xx); returns the body.
     pub fn admin_ok(&self, method: &str, path_and_query: &str, body: Option<Value>) -> Value {
         let (status, v) = self.admin(method, path_and_query, body);

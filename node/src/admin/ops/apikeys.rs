@@ -4,6 +4,7 @@
 //! A key's value is shown when it is created, and afterwards only when asked for
 //! (`includeValue=true` on GetApiKey, `includeValues=true` on GetApiKeys).
 
+use super::mint_id;
 use super::{commit, non_empty, read, Reply};
 use crate::admin::error::ApiError;
 use crate::admin::input::{self, plans::CreateApiKeyIn};
@@ -12,7 +13,7 @@ use crate::admin::paging::{PageRequest, Query};
 use crate::admin::patch::{self, PatchOp};
 use crate::admin::wire::{plans as wire, Page};
 use crate::admin::AdminState;
-use crate::ids::{now_epoch, random_id, random_secret};
+use crate::ids::{now_epoch, random_secret};
 use tollgate_proto::model::ApiKey;
 use tollgate_proto::Command;
 
@@ -64,7 +65,7 @@ pub async fn create(state: &AdminState, body: &[u8]) -> Result<Reply, ApiError> 
     check_name(name.as_deref())?;
     let now = now_epoch();
     let key = ApiKey {
-        id: random_id(10),
+        id: mint_id(10),
         value: non_empty(i.value).unwrap_or_else(|| random_secret(GENERATED_VALUE_LENGTH)),
         name,
         description: non_empty(i.description),

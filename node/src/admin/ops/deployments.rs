@@ -1,5 +1,6 @@
 //! CreateDeployment, GetDeployments, GetDeployment, UpdateDeployment, DeleteDeployment.
 
+use super::mint_id;
 use super::stages::{check_cache_size, check_stage, check_variables};
 use super::{commit, non_empty, read_api, reread, Reply, WRITE_ATTEMPTS};
 use crate::admin::error::ApiError;
@@ -9,7 +10,7 @@ use crate::admin::paging::{PageRequest, Query};
 use crate::admin::patch;
 use crate::admin::wire::{self, Page};
 use crate::admin::AdminState;
-use crate::ids::{now_epoch, random_id};
+use crate::ids::now_epoch;
 use std::collections::BTreeMap;
 use tollgate_proto::model::{RestApi, Stage};
 use tollgate_proto::Command;
@@ -110,7 +111,7 @@ pub async fn create(state: &AdminState, api: &str, body: &[u8]) -> Result<Reply,
             .as_ref()
             .is_some_and(|n| a.stages.contains_key(n)))
     })?;
-    let id = random_id(10);
+    let id = mint_id(10);
     let now = now_epoch();
     let (stage, later) = match stage_name {
         None => (None, None),

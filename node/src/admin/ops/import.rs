@@ -9,12 +9,13 @@
 //! most recent import wins, as AWS); so is an earlier row with the same value.
 
 use super::apikeys::{query_flag, MAX_NAME_LENGTH};
+use super::mint_id;
 use super::{commit, read, Reply};
 use crate::admin::error::ApiError;
 use crate::admin::paging::Query;
 use crate::admin::wire::plans::ApiKeyIdsOut;
 use crate::admin::AdminState;
-use crate::ids::{now_epoch, random_id};
+use crate::ids::now_epoch;
 use std::collections::{BTreeMap, BTreeSet};
 use tollgate_proto::model::{ApiKey, MAX_API_KEY_LENGTH, MIN_API_KEY_LENGTH};
 use tollgate_proto::{Command, Scope};
@@ -212,7 +213,7 @@ pub async fn import(state: &AdminState, query: &Query, body: &[u8]) -> Result<Re
                 guards.insert(scope, version);
             }
             let key = ApiKey {
-                id: existing.map_or_else(|| random_id(10), |k| k.id.clone()),
+                id: existing.map_or_else(|| mint_id(10), |k| k.id.clone()),
                 value: r.value,
                 name: Some(r.name).filter(|n| !n.is_empty()),
                 description: Some(r.description).filter(|d| !d.is_empty()),

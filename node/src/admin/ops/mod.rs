@@ -13,6 +13,14 @@
 //! `ConflictException` as AWS answers a concurrent modification.
 //! Registry read guards are only ever held inside plain (non-async) functions, never across an
 //! `.await`.
+//!
+//! Exactly once: a write that carries a request identity ([`RequestIdentity`], from the SDK's
+//! invocation id or the request's signature) proposes each of its commands as a
+//! [`Command::Once`] numbered by how many of its commands applied before it, and mints its ids
+//! from that identity ([`mint_id`]). A retry of the same call (an SDK retrying a 503, a
+//! timeout) then runs the operation again from a fresh read, mints the same ids, finds its
+//! commands already applied (the state machine answers them without applying anything) and
+//! answers from what the first attempt made: the same ids, nothing created twice.
 
 mod apikeys;
 mod deployments;
@@ -32,9 +40,10 @@ use super::paging::Query;
 use super::router::{MethodKey, Operation};
 use super::AdminState;
 use serde::Serialize;
+use std::cell::Cell;
 use std::cell::RefCell;
 use tollgate_proto::model::{Method, RestApi};
-use tollgate_proto::{Command, Registry, Scope};
+use tollgate_proto::{Command, Registry, RequestId, Scope};
 
 /// A successful answer: status and JSON body (empty for 202/204 answers).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,16 +89,73 @@ tokio::task_local! {
     static GUARD: RefCell<Option<Guard>>;
 }
 
-/// Runs one operation.
+/// The identity of one admin call, the same on every attempt a client makes of it (see
+/// `admin::http::request_identity`): a digest, [`RequestId::client`] of its commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestIdentity(pub u128);
+
+/// The identity of the write in progress and how many ids it has minted.
+struct Minting {
+    client: u128,
+    minted: Cell<u32>,
+}
+
+tokio::task_local! {
+    static REQUEST: Minting;
+}
+
+/// A new object id of `len` characters. Inside a write with a request identity it is derived
+/// from that identity and the count of ids the write minted before, so every run of the same
+/// call mints the same ids (a retry finds the objects the first attempt made under them);
+/// elsewhere it is random.
+fn mint_id(len: usize) -> String {
+    REQUEST
+        .try_with(|r| {
+            use sha2::Digest;
+            let n = r.minted.get();
+            r.minted.set(n.wrapping_add(1));
+            let mut h = sha2::Sha256::new();
+            h.update(b"tollgate minted id\0");
+            h.update(r.client.to_be_bytes());
+            h.update(n.to_be_bytes());
+            crate::ids::id_from_digest(&h.finalize().into(), len)
+        })
+        .unwrap_or_else(|_| crate::ids::random_id(len))
+}
+
+/// Runs one operation; a write with `identity` applies each of its commands at most once
+/// however often the call is repeated (see the module documentation).
 pub async fn dispatch(
     state: &AdminState,
     op: Operation,
     query: &Query,
     body: &[u8],
+    identity: Option<RequestIdentity>,
 ) -> Result<Reply, ApiError> {
     if !op.is_write() {
         return run(state, op, query, body).await;
     }
+    match identity {
+        Some(RequestIdentity(client)) => {
+            let minting = Minting {
+                client,
+                minted: Cell::new(0),
+            };
+            REQUEST
+                .scope(minting, dispatch_write(state, op, query, body))
+                .await
+        }
+        None => dispatch_write(state, op, query, body).await,
+    }
+}
+
+/// Runs one write: under the write lock, caught up, guarded, again after a concurrent change.
+async fn dispatch_write(
+    state: &AdminState,
+    op: Operation,
+    query: &Query,
+    body: &[u8],
+) -> Result<Reply, ApiError> {
     let _write = state.write_lock.lock().await;
     let scope = op.guarded_scope();
     let mut attempt = 1;
@@ -111,6 +177,8 @@ pub async fn dispatch(
             scope: scope.clone(),
             applied: 0,
         };
+        // Each run mints the same ids from the start.
+        let _ = REQUEST.try_with(|r| r.minted.set(0));
         let (result, applied) = GUARD
             .scope(RefCell::new(Some(guard)), async {
                 let result = run(state, op.clone(), query, body).await;
@@ -249,6 +317,31 @@ async fn commit(state: &AdminState, cmd: Command) -> Result<(), ApiError> {
             guards: vec![g.clone()],
             command: Box::new(cmd),
         },
+    };
+    // The write's n-th command to apply is the n-th part of its request: a run of the same
+    // call after a refusal (a guard that found its scope changed) proposes that part again.
+    let request = REQUEST.try_with(|r| r.client).ok().map(|client| RequestId {
+        client,
+        part: GUARD
+            .try_with(|g| g.borrow().as_ref().map_or(0, |g| g.applied))
+            .unwrap_or(0),
+    });
+    let cmd = match request {
+        // Applied already (this node caught up before the write): an earlier attempt of this
+        // call made it; answer as it did, without proposing or moving the guard on.
+        Some(request) if state.node.read().sessions.applied(&request) => {
+            let _ = GUARD.try_with(|g| {
+                if let Some(g) = g.borrow_mut().as_mut() {
+                    g.applied += 1;
+                }
+            });
+            return Ok(());
+        }
+        Some(request) => Command::Once {
+            request,
+            command: Box::new(cmd),
+        },
+        None => cmd,
     };
     let (index, result) = state.node.propose_indexed(cmd).await?;
     if let Some(index) = index {

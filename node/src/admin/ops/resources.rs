@@ -1,5 +1,6 @@
 //! GetResources, CreateResource, GetResource, UpdateResource, DeleteResource.
 
+use super::mint_id;
 use super::{commit, read_api, Reply};
 use crate::admin::error::ApiError;
 use crate::admin::input::{self, CreateResourceIn};
@@ -8,7 +9,6 @@ use crate::admin::paging::{PageRequest, Query};
 use crate::admin::patch::{self, PatchOp};
 use crate::admin::wire::{self, Page};
 use crate::admin::AdminState;
-use crate::ids::random_id;
 use tollgate_proto::model::RestApi;
 use tollgate_proto::Command;
 
@@ -76,7 +76,7 @@ pub async fn create(
         ApiError::bad_request("Invalid resource path part specified: it must not be empty")
     })?;
     check_path_part(&path_part)?;
-    let id = random_id(10);
+    let id = mint_id(10);
     commit(
         state,
         Command::CreateResource {

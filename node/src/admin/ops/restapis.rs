@@ -1,5 +1,6 @@
 //! CreateRestApi, GetRestApis, GetRestApi, UpdateRestApi, DeleteRestApi.
 
+use super::mint_id;
 use super::{commit, non_empty, read, read_api, Reply};
 use crate::admin::error::ApiError;
 use crate::admin::input::{self, CreateRestApiIn};
@@ -8,7 +9,7 @@ use crate::admin::paging::{PageRequest, Query};
 use crate::admin::patch::{self, Op, PatchOp};
 use crate::admin::wire::{self, Page};
 use crate::admin::AdminState;
-use crate::ids::{now_epoch, random_id};
+use crate::ids::now_epoch;
 use tollgate_proto::model::RestApiSettings;
 use tollgate_proto::Command;
 
@@ -74,12 +75,12 @@ pub async fn create(state: &AdminState, body: &[u8]) -> Result<Reply, ApiError> 
     if let Some(src) = &clone_from {
         read(state, |reg| reg.api(src).map(|_| ()).map_err(Into::into))?;
     }
-    let id = random_id(10);
+    let id = mint_id(10);
     commit(
         state,
         Command::CreateRestApi {
             id: id.clone(),
-            root_resource_id: random_id(10),
+            root_resource_id: mint_id(10),
             settings,
             created_date: now_epoch(),
             clone_from,

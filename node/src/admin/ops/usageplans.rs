@@ -10,6 +10,7 @@
 //! created by a patch must get its period in the same patch.
 
 use super::apikeys::no_key;
+use super::mint_id;
 use super::{commit, non_empty, read, Reply};
 use crate::admin::error::ApiError;
 use crate::admin::input::plans::{
@@ -21,7 +22,7 @@ use crate::admin::paging::{PageRequest, Query};
 use crate::admin::patch::{self, unescape, Op, PatchOp};
 use crate::admin::wire::{plans as wire, Page};
 use crate::admin::AdminState;
-use crate::ids::{now_epoch, random_id};
+use crate::ids::now_epoch;
 use std::collections::BTreeMap;
 use tollgate_proto::model::{ApiStage, QuotaSettings, ThrottleSettings, UsagePlan};
 use tollgate_proto::{Command, Registry};
@@ -94,7 +95,7 @@ pub async fn create(state: &AdminState, body: &[u8]) -> Result<Reply, ApiError> 
     let name = non_empty(i.name)
         .ok_or_else(|| ApiError::bad_request("Invalid usage plan name specified"))?;
     let plan = UsagePlan {
-        id: random_id(6),
+        id: mint_id(6),
         name,
         description: non_empty(i.description),
         api_stages: i
