@@ -20,11 +20,15 @@ pub struct Wal {
 impl Wal {
     /// Opens (creating if needed) the log at `path` and returns it with every intact entry.
     pub fn open(path: &Path) -> io::Result<(Wal, Vec<Vec<u8>>)> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)?;
+        let mut file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create(true)
+                .mode(0o600)
+                .open(path)?
+        };
         let mut entries = Vec::new();
         let mut good_len: u64 = 0;
         {
@@ -113,10 +117,19 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Writes `bytes` to `path` atomically and durably: temp file, fsync, rename, fsync the folder.
+/// The file is readable by its owner only (0600).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let tmp = path.with_extension("tmp");
     {
-        let mut f = File::create(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        // A temp file left by an older build keeps its mode through `open`: tighten it.
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }

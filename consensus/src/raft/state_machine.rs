@@ -181,12 +181,15 @@ impl StateMachineStore {
         shared: Arc<Shared>,
         mut on_applied: OnApplied,
     ) -> io::Result<StateMachineStore> {
-        std::fs::create_dir_all(dir)?;
-        let snapshot_path = dir.join("snapshot.bin");
+        super::startup::private_dir(dir)?;
+        let snapshot_path = dir.join(super::startup::SNAPSHOT_FILE);
         let mut applied = Applied::default();
         let mut current = None;
         match std::fs::read(&snapshot_path) {
             Ok(bytes) => {
+                // Written 0600 by this build; a file of an older build is tightened.
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&snapshot_path, std::fs::Permissions::from_mode(0o600))?;
                 let (meta, data) = decode_file(&bytes)
                     .map_err(|e| invalid(format!("{}: {e}", snapshot_path.display())))?;
                 let payload = decode_payload(&data)
