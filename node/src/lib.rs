@@ -9,5 +9,6 @@ pub mod config;
 pub mod control;
 pub mod dataplane;
 pub mod ids;
+pub mod local_cluster;
 pub mod sigv4;
 pub mod usage_reporter;
