@@ -31,6 +31,7 @@ impl Wal {
         };
         let mut entries = Vec::new();
         let mut good_len: u64 = 0;
+        let file_len = file.metadata()?.len();
         {
             let mut r = BufReader::new(&mut file);
             r.seek(SeekFrom::Start(0))?;
@@ -41,7 +42,9 @@ impl Wal {
                 }
                 let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
                 let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
-                if len > MAX_ENTRY_BYTES {
+                // A length past the end of the file is a torn or damaged frame: refused before
+                // anything is allocated for it.
+                if len > MAX_ENTRY_BYTES || u64::from(len) > file_len.saturating_sub(good_len + 8) {
                     break;
                 }
                 let mut payload = vec![0u8; len as usize];

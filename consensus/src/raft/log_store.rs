@@ -74,8 +74,8 @@ fn any<E: std::error::Error + 'static>(e: E) -> AnyError {
     AnyError::new(&e)
 }
 
-/// Stores an entry with its checksum.
-fn encode_entry(entry: &Entry<TypeConfig>) -> Vec<u8> {
+/// An entry as stored: with its checksum.
+pub fn encode_entry(entry: &Entry<TypeConfig>) -> Vec<u8> {
     let body = codec::encode(entry);
     let mut out = Vec::with_capacity(5 + body.len());
     out.push(ENTRY_CHECKED);
