@@ -203,17 +203,29 @@ pub fn issue_node_cert(
     Ok((cert.pem(), key.serialize_pem()))
 }
 
-/// Writes `bytes` to `path`, refusing to replace an existing file; `private` files get 0600.
-fn write_new(path: &Path, bytes: &[u8], private: bool) -> io::Result<()> {
+/// Creates `dir` readable by its owner only (0700) when missing.
+fn create_dir(dir: &Path) -> io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+}
+
+/// Writes `bytes` to `path` readable by its owner only (0600: every file a node keeps is, the
+/// certificates too, so a folder's files need no case-by-case review), refusing to replace an
+/// existing file.
+fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(if private { 0o600 } else { 0o644 });
+        opts.mode(0o600);
     }
-    #[cfg(not(unix))]
-    let _ = private;
     let mut f = opts
         .open(path)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
@@ -224,15 +236,15 @@ fn write_new(path: &Path, bytes: &[u8], private: bool) -> io::Result<()> {
 /// Writes `ca.pem` and `ca-key.pem` into `dir` (created if missing). Existing files are never
 /// replaced: the call fails with `AlreadyExists` instead.
 pub fn write_ca(dir: &Path, ca_cert_pem: &str, ca_key_pem: &str) -> io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    write_new(&dir.join(CA_CERT_FILE), ca_cert_pem.as_bytes(), false)?;
-    write_new(&dir.join(CA_KEY_FILE), ca_key_pem.as_bytes(), true)
+    create_dir(dir)?;
+    write_new(&dir.join(CA_CERT_FILE), ca_cert_pem.as_bytes())?;
+    write_new(&dir.join(CA_KEY_FILE), ca_key_pem.as_bytes())
 }
 
 /// Writes a node's `ca.pem` (skipped when an identical one is there), `node.pem` and
 /// `node-key.pem` into `dir`. Existing node files are never replaced.
 pub fn write_node(dir: &Path, ca_cert_pem: &str, cert_pem: &str, key_pem: &str) -> io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    create_dir(dir)?;
     let ca_path = dir.join(CA_CERT_FILE);
     match std::fs::read_to_string(&ca_path) {
         Ok(existing) if existing == ca_cert_pem => {}
@@ -243,12 +255,12 @@ pub fn write_node(dir: &Path, ca_cert_pem: &str, cert_pem: &str, key_pem: &str) 
             ))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            write_new(&ca_path, ca_cert_pem.as_bytes(), false)?
+            write_new(&ca_path, ca_cert_pem.as_bytes())?
         }
         Err(e) => return Err(e),
     }
-    write_new(&dir.join(NODE_CERT_FILE), cert_pem.as_bytes(), false)?;
-    write_new(&dir.join(NODE_KEY_FILE), key_pem.as_bytes(), true)
+    write_new(&dir.join(NODE_CERT_FILE), cert_pem.as_bytes())?;
+    write_new(&dir.join(NODE_KEY_FILE), key_pem.as_bytes())
 }
 
 fn read(path: &Path) -> io::Result<String> {

@@ -20,13 +20,18 @@ pub struct Wal {
 impl Wal {
     /// Opens (creating if needed) the log at `path` and returns it with every intact entry.
     pub fn open(path: &Path) -> io::Result<(Wal, Vec<Vec<u8>>)> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)?;
+        let mut file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create(true)
+                .mode(0o600)
+                .open(path)?
+        };
         let mut entries = Vec::new();
         let mut good_len: u64 = 0;
+        let file_len = file.metadata()?.len();
         {
             let mut r = BufReader::new(&mut file);
             r.seek(SeekFrom::Start(0))?;
@@ -37,7 +42,9 @@ impl Wal {
                 }
                 let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
                 let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
-                if len > MAX_ENTRY_BYTES {
+                // A length past the end of the file is a torn or damaged frame: refused before
+                // anything is allocated for it.
+                if len > MAX_ENTRY_BYTES || u64::from(len) > file_len.saturating_sub(good_len + 8) {
                     break;
                 }
                 let mut payload = vec![0u8; len as usize];
@@ -113,10 +120,19 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Writes `bytes` to `path` atomically and durably: temp file, fsync, rename, fsync the folder.
+/// The file is readable by its owner only (0600).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let tmp = path.with_extension("tmp");
     {
-        let mut f = File::create(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        // A temp file left by an older build keeps its mode through `open`: tighten it.
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }

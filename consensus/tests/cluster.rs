@@ -586,3 +586,61 @@ async fn identified_writes_in_flight_when_the_leader_dies_apply_once_and_get_an_
     eprintln!("{acked} identified writes acknowledged across the leader change");
     c.shutdown_all().await;
 }
+
+/// Item 5 of the durability review: a failed log write (a full disk) stops Raft for good, and
+/// the node says so (`stopped()`, which the health probe reports, and `wait_stopped()`, which
+/// makes the process exit so a supervisor restarts it). A real full disk: a small tmpfs
+/// (needs root, as CI runs; elsewhere the test says so and passes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_stops_raft_and_the_node_says_so() {
+    let mnt = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+        .arg(mnt.path())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (not root)");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+    let _unmount = Unmount(mnt.path().to_path_buf());
+    let mut c = Cluster::new(fast);
+    c.dirs.insert(1, tempfile::tempdir_in(mnt.path()).unwrap());
+    let node = single_node(&mut c).await;
+    node.propose(create("a")).await.unwrap().unwrap();
+    assert_eq!(node.stopped(), None);
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(mnt.path().join("filler")).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        while f.write_all(&chunk[..512]).is_ok() {}
+    }
+    let mut failed = false;
+    for i in 0..100 {
+        if node.propose(create(&format!("b{i}"))).await.is_err() {
+            failed = true;
+            break;
+        }
+    }
+    assert!(failed, "no write failed on a full disk");
+    let why = tokio::time::timeout(Duration::from_secs(10), node.wait_stopped())
+        .await
+        .expect("raft did not stop");
+    eprintln!("raft stopped: {why}");
+    assert!(node.stopped().is_some(), "{why}");
+    assert!(
+        why.contains("space") || why.contains("storage") || why.contains("I/O"),
+        "{why}"
+    );
+}

@@ -141,6 +141,7 @@ pub async fn open_cluster(
     rc.snapshot_every = c.snapshot_every;
     rc.logs_kept_after_snapshot = c.snapshot_every;
     rc.peer_addresses = c.peer_addresses.clone();
+    rc.recover_missing_log = c.recover_missing_log;
     let node = RaftNode::start(rc, routes_hook(routes, limits))
         .await
         .map_err(|e| format!("cluster node {}: {e}", c.node_id))?;

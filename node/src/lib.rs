@@ -11,6 +11,7 @@ pub mod dataplane;
 #[cfg(test)]
 pub(crate) mod fuzz;
 pub mod ids;
+pub mod local_cluster;
 pub mod sched;
 pub mod sigv4;
 pub mod text_rules;

@@ -12,13 +12,20 @@ use tollgate_node::dataplane::cluster_limits::ClusterLimits;
 use tollgate_node::dataplane::{snapshot::SharedRoutes, worker};
 use tollgate_node::{admin, control};
 
+/// The log filter unless `TOLLGATE_LOG` sets one: openraft's own INFO lines (whole Raft state
+/// dumps at every change) are for debugging it, not for operating a node.
+const DEFAULT_LOG: &str = "info,openraft=warn";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
-                .unwrap_or_else(|_| "info".into()),
+                .unwrap_or_else(|_| DEFAULT_LOG.into()),
         )
+        // Colour codes only for a person at a terminal, not in files and pipes.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
@@ -36,12 +43,14 @@ fn main() -> ExitCode {
 
 fn serve(args: &config::ServeArgs) -> Result<(), String> {
     let mut cfg = Config::resolve(args, |k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(&cfg.data_dir)
+    tollgate_consensus::raft::startup::private_dir(&cfg.data_dir)
         .map_err(|e| format!("cannot create data folder {}: {e}", cfg.data_dir.display()))?;
+    let mut kept = None;
     if cfg.credential_source == CredentialSource::DataDir {
         let c = config::data_dir_credentials(&cfg.data_dir)
             .map_err(|e| format!("admin credentials: {e}"))?;
-        cfg.credentials = vec![c];
+        cfg.credentials = vec![c.credentials.clone()];
+        kept = Some(c);
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -88,7 +97,7 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
         let admin_addr = listener
             .local_addr()
             .map_err(|e| format!("admin API: {e}"))?;
-        print_banner(&cfg, &dp, admin_addr, &node);
+        print_banner(&cfg, args, kept.as_ref(), &dp, admin_addr, &node);
         let mut state =
             admin::AdminState::new(node.clone(), cfg.credentials.clone(), cfg.region.clone());
         state.metrics = Some(metrics);
@@ -99,6 +108,15 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
                 tracing::info!("shutting down");
                 Ok(())
             }
+            why = raft_stopped(&node) => {
+                // Raft stops for good on a storage error (a full disk, say): no write would
+                // succeed until a restart, so exit non-zero and let the supervisor restart
+                // the node once the cause is fixed.
+                tracing::error!(reason = %why, "the cluster node stopped; exiting");
+                Err(format!(
+                    "the cluster node stopped ({why}); restart it once the cause is fixed"
+                ))
+            }
         };
         control::drain_data_plane(&dp, cfg.shutdown_grace).await;
         if let Some(raft) = node.raft() {
@@ -108,8 +126,18 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
     })
 }
 
+/// Resolves when this node's Raft stops by itself; never for a node without a cluster.
+async fn raft_stopped(node: &tollgate_consensus::Replica) -> String {
+    match node.raft() {
+        Some(raft) => raft.wait_stopped().await,
+        None => std::future::pending().await,
+    }
+}
+
 fn print_banner(
     cfg: &Config,
+    args: &config::ServeArgs,
+    kept: Option<&config::KeptCredentials>,
     dp: &worker::DataPlane,
     admin: std::net::SocketAddr,
     node: &tollgate_consensus::Replica,
@@ -117,10 +145,25 @@ fn print_banner(
     let data = dp.local_addr;
     let cred = &cfg.credentials[0];
     let region = cfg.region.as_deref().unwrap_or("us-east-1");
-    let source = match cfg.credential_source {
-        CredentialSource::Environment => "from the environment",
-        CredentialSource::ConfigFile => "from the config file",
-        CredentialSource::DataDir => "kept in the data folder",
+    // The secret is shown once, when it is generated; afterwards only where it is kept.
+    let (source, shown) = match (cfg.credential_source, kept) {
+        (CredentialSource::Environment, _) => (
+            "from TOLLGATE_SECRET_ACCESS_KEY in the environment".to_string(),
+            None,
+        ),
+        (CredentialSource::ConfigFile, _) => (
+            match &args.config {
+                Some(p) => format!("in the config file {}", p.display()),
+                None => "in the config file".to_string(),
+            },
+            None,
+        ),
+        (CredentialSource::DataDir, Some(k)) if k.generated => (
+            format!("generated now and kept in {}", k.path.display()),
+            Some(cred.secret_access_key.as_str()),
+        ),
+        (CredentialSource::DataDir, Some(k)) => (format!("in {}", k.path.display()), None),
+        (CredentialSource::DataDir, None) => ("in the data folder".to_string(), None),
     };
     println!("tollgate {} ready", env!("CARGO_PKG_VERSION"));
     println!(
@@ -138,9 +181,15 @@ fn print_banner(
             raft.advertise()
         );
     }
-    println!("admin credentials ({source}):");
+    println!("admin credentials:");
     println!("  access key id: {}", cred.access_key_id);
-    println!("  secret access key: {}", cred.secret_access_key);
+    match shown {
+        Some(secret) => {
+            println!("  secret access key: {secret}");
+            println!("  ({source}; the secret is printed this once)");
+        }
+        None => println!("  secret access key: {source}"),
+    }
     println!("invoke URLs:");
     println!("  http://{data}/restapis/{{apiId}}/{{stage}}/_user_request_/{{path}}");
     println!(
@@ -150,7 +199,8 @@ fn print_banner(
     println!("try:");
     println!(
         "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} aws apigateway get-rest-apis --endpoint-url http://{admin} --region {region}",
-        cred.access_key_id, cred.secret_access_key
+        cred.access_key_id,
+        shown.unwrap_or("<the secret access key>")
     );
     use std::io::Write;
     let _ = std::io::stdout().flush();

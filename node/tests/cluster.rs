@@ -776,3 +776,160 @@ fn concurrent_stage_updates_through_different_nodes_lose_nothing() {
         );
     }
 }
+
+/// `tollgate cluster node …` against the cluster running in `dir`; its answer line.
+fn node_ctl(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["cluster", "node"])
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "cluster node {args:?}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+fn answers(admin: std::net::SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&admin, Duration::from_secs(1)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let req = b"GET /_tollgate/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let mut out = Vec::new();
+    if s.write_all(req).is_err() {
+        return false;
+    }
+    let _ = s.read_to_end(&mut out);
+    common::parse_response(&out).is_some_and(|r| r.status == 200)
+}
+
+/// Kills the launcher when the test ends early (its nodes follow it).
+struct Launcher(std::process::Child);
+
+impl Drop for Launcher {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `cluster local` stopped every node when one exited, so the failover the docs describe
+/// could not be watched. Now a node that exits (killed from outside) is reported and the
+/// others keep running, and one node can be stopped, started, paused and resumed. The
+/// configs and logs that name the admin secret are readable by their owner only, and the
+/// nodes' logs do not carry the secret.
+#[test]
+fn cluster_local_keeps_the_others_running_and_acts_on_one_node() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let base = free_base();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["cluster", "local", "--nodes", "3"])
+        .args(["--base-port", &base.to_string()])
+        .arg("--dir")
+        .arg(&dir)
+        .env_remove("TOLLGATE_ACCESS_KEY_ID")
+        .env_remove("TOLLGATE_SECRET_ACCESS_KEY")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    let mut child = Launcher(child);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_line = |pred: &dyn Fn(&str) -> bool| -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).expect("cluster local went quiet");
+            if pred(&line) {
+                return line;
+            }
+        }
+    };
+    let creds = wait_line(&|l| l.starts_with("admin credentials:"));
+    let secret = creds
+        .split_whitespace()
+        .find_map(|p| p.strip_prefix("AWS_SECRET_ACCESS_KEY="))
+        .expect("the secret is printed when generated")
+        .to_string();
+    wait_line(&|l| l.starts_with("logs and data:"));
+    let admin = |i: u16| std::net::SocketAddr::from(([127, 0, 0, 1], base + 10 * i + 1));
+
+    // Killed from outside: reported, the others keep running.
+    let status = node_ctl(&dir, &["status"]);
+    let pid3: String = status
+        .split("3=running(pid ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or_else(|| panic!("{status}"))
+        .to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-KILL", &pid3])
+        .status()
+        .unwrap()
+        .success());
+    wait_line(&|l| l.starts_with("node 3 exited"));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(child.0.try_wait().unwrap().is_none(), "cluster local ended");
+    assert!(answers(admin(1)) && answers(admin(2)));
+
+    // One node at a time: stop, start, pause, resume.
+    node_ctl(&dir, &["stop", "2"]);
+    assert!(!answers(admin(2)));
+    assert!(answers(admin(1)));
+    node_ctl(&dir, &["start", "2"]);
+    node_ctl(&dir, &["start", "3"]);
+    wait_until("nodes 2 and 3 back", || {
+        answers(admin(2)) && answers(admin(3))
+    });
+    assert!(node_ctl(&dir, &["pause", "1"]).contains("1=paused"));
+    node_ctl(&dir, &["resume", "1"]);
+    wait_until("node 1 resumed", || answers(admin(1)));
+    assert!(node_ctl(&dir, &["restart", "1"]).contains("1=running"));
+    wait_until("node 1 restarted", || answers(admin(1)));
+
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    for i in 1..=3 {
+        for f in [format!("node{i}.toml"), format!("node{i}.log")] {
+            assert_eq!(mode(&dir.join(&f)), 0o600, "{f}");
+        }
+        let log = std::fs::read_to_string(dir.join(format!("node{i}.log"))).unwrap();
+        assert!(!log.contains(&secret), "node {i}'s log holds the secret");
+    }
+    assert_eq!(mode(&dir.join("admin-credentials.toml")), 0o600);
+
+    let pid = child.0.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert!(child.0.wait().unwrap().success());
+    assert!(!answers(admin(1)) && !answers(admin(2)));
+}

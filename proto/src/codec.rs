@@ -2,6 +2,10 @@
 //!
 //! Every encoded value starts with a one-byte format version so that a future layout can be
 //! told apart from this one; decoding refuses versions it does not know rather than misreading.
+//!
+//! Decoding trusts no length field: the bytes it may claim for strings and byte vectors are
+//! limited to [`LIMIT_FACTOR`] times the input (in power-of-16 steps, at least 1 MiB), so a
+//! damaged length cannot make it allocate more than that before the input runs out.
 
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -40,14 +44,38 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     out
 }
 
+/// What decoding may claim for containers, as a multiple of the input's length (a number
+/// decoded from one varint byte claims its full width).
+pub const LIMIT_FACTOR: usize = 16;
+
+/// Decodes `body` under the smallest limit step that is at least [`LIMIT_FACTOR`] times its
+/// length (bincode takes the limit as a constant).
+fn decode_limited<T: DeserializeOwned>(
+    body: &[u8],
+) -> Result<(T, usize), bincode::error::DecodeError> {
+    use bincode::serde::decode_from_slice;
+    const MIB: usize = 1 << 20;
+    let need = body.len().saturating_mul(LIMIT_FACTOR);
+    if need <= MIB {
+        decode_from_slice(body, config().with_limit::<MIB>())
+    } else if need <= 16 * MIB {
+        decode_from_slice(body, config().with_limit::<{ 16 * MIB }>())
+    } else if need <= 256 * MIB {
+        decode_from_slice(body, config().with_limit::<{ 256 * MIB }>())
+    } else if need <= 4096 * MIB {
+        decode_from_slice(body, config().with_limit::<{ 4096 * MIB }>())
+    } else {
+        decode_from_slice(body, config().with_limit::<{ usize::MAX }>())
+    }
+}
+
 /// Decodes a value written by [`encode`].
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     let (&version, body) = bytes.split_first().ok_or(DecodeError::Empty)?;
     if version != FORMAT_VERSION {
         return Err(DecodeError::UnknownVersion(version));
     }
-    let (value, used) = bincode::serde::decode_from_slice(body, config())
-        .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    let (value, used) = decode_limited(body).map_err(|e| DecodeError::Malformed(e.to_string()))?;
     if used != body.len() {
         return Err(DecodeError::Trailing(body.len() - used));
     }

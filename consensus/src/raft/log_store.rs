@@ -11,14 +11,26 @@
 //! order openraft issues them and a vote is never reordered against a log write. The append
 //! flush callback fires only after the commit has returned.
 //!
-//! Tables: `log` maps index → encoded entry; `meta` holds the vote, the last purged log id and
-//! the committed log id, each encoded with [`tollgate_proto::codec`]. The committed log id is
-//! written without its own fsync (it becomes durable with the next log or vote write).
+//! Tables: `log` maps index → stored entry; `meta` holds the vote, the last purged log id,
+//! the committed log id (each encoded with [`tollgate_proto::codec`]) and the entry format.
+//! The committed log id is written without its own fsync (it becomes durable with the next
+//! log or vote write).
+//!
+//! A stored entry is `ENTRY_CHECKED | crc32 (LE) of the rest | codec bytes`, so a flipped bit
+//! inside an entry is found rather than decoded as a different command (redb checks its own
+//! structure, not the values). Builds before checksums stored the bare codec bytes, whose
+//! first byte is the codec's format version 1; a database those builds created (no `format`
+//! key in `meta`) keeps accepting such entries until they are purged, while one created by
+//! this build ([`FORMAT_CHECKED`] in `meta`) refuses any entry without a checksum. The tag
+//! differs from the codec version in two bits, so one flipped bit cannot turn a checked entry
+//! into an unchecked one.
 
 use super::TypeConfig;
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{AnyError, Entry, LogId, OptionalSend, StorageError, StorageIOError, Vote};
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+};
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
@@ -30,6 +42,12 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const KEY_VOTE: &str = "vote";
 const KEY_PURGED: &str = "last_purged";
 const KEY_COMMITTED: &str = "committed";
+const KEY_FORMAT: &str = "format";
+
+/// The first byte of a checksummed entry.
+const ENTRY_CHECKED: u8 = 2;
+/// The `format` value of a database whose every entry carries a checksum.
+const FORMAT_CHECKED: u8 = 2;
 
 type SResult<T> = Result<T, StorageError<u64>>;
 
@@ -37,21 +55,195 @@ type SResult<T> = Result<T, StorageError<u64>>;
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<Database>,
+    /// Whether every entry must carry a checksum (a database this build created).
+    checked: bool,
+}
+
+/// What the log store holds, as read when it is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contents {
+    /// Whether a vote was ever saved.
+    pub has_vote: bool,
+    /// The last purged log index (entries up to it live only in the snapshot).
+    pub purged: Option<u64>,
+    /// How many entries the log holds (each checked).
+    pub entries: u64,
 }
 
 fn any<E: std::error::Error + 'static>(e: E) -> AnyError {
     AnyError::new(&e)
 }
 
-fn decode_entry(bytes: &[u8]) -> Result<Entry<TypeConfig>, AnyError> {
-    codec::decode(bytes).map_err(any)
+/// An entry as stored: with its checksum.
+pub fn encode_entry(entry: &Entry<TypeConfig>) -> Vec<u8> {
+    let body = codec::encode(entry);
+    let mut out = Vec::with_capacity(5 + body.len());
+    out.push(ENTRY_CHECKED);
+    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Why a stored entry could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum EntryError {
+    /// The checksum does not match: the stored bytes changed.
+    #[error("log entry {0} fails its checksum (the log file is damaged)")]
+    Checksum(u64),
+    /// An entry without a checksum in a log whose entries all carry one.
+    #[error("log entry {0} has no checksum (the log file is damaged)")]
+    Unchecked(u64),
+    /// The entry is stored under another index than its own.
+    #[error("log entry {0} holds the entry of index {1} (the log file is damaged)")]
+    Misplaced(u64, u64),
+    /// The bytes do not decode.
+    #[error("log entry {0} does not decode: {1}")]
+    Malformed(u64, codec::DecodeError),
+}
+
+/// Decodes the entry stored under `index`. `checked`: refuse entries without a checksum.
+pub fn decode_entry(
+    index: u64,
+    bytes: &[u8],
+    checked: bool,
+) -> Result<Entry<TypeConfig>, EntryError> {
+    let body = match bytes.split_first() {
+        Some((&ENTRY_CHECKED, rest)) => {
+            let (crc, body) = rest
+                .split_first_chunk::<4>()
+                .ok_or(EntryError::Checksum(index))?;
+            if crc32fast::hash(body) != u32::from_le_bytes(*crc) {
+                return Err(EntryError::Checksum(index));
+            }
+            body
+        }
+        // An entry of a build before checksums: the bare codec bytes.
+        Some((&codec::FORMAT_VERSION, _)) if !checked => bytes,
+        Some((&codec::FORMAT_VERSION, _)) => return Err(EntryError::Unchecked(index)),
+        _ => return Err(EntryError::Checksum(index)),
+    };
+    let entry: Entry<TypeConfig> =
+        codec::decode(body).map_err(|e| EntryError::Malformed(index, e))?;
+    if entry.log_id.index != index {
+        return Err(EntryError::Misplaced(index, entry.log_id.index));
+    }
+    Ok(entry)
+}
+
+/// Creates `path` readable by its owner only, unless it exists (then tightens its mode).
+fn private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Why the log store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The database could not be opened.
+    #[error(transparent)]
+    Database(#[from] redb::DatabaseError),
+    /// The file could not be created or read.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// A read or write of its contents failed.
+    #[error("{0}")]
+    Contents(String),
+}
+
+fn contents_err<E: std::fmt::Display>(e: E) -> OpenError {
+    OpenError::Contents(e.to_string())
 }
 
 impl LogStore {
-    /// Opens (creating) the database at `path`.
-    pub fn open(path: &Path) -> Result<LogStore, redb::DatabaseError> {
+    /// Opens (creating, readable by its owner only) the database at `path`. A database this
+    /// build creates requires a checksum on every entry.
+    pub fn open(path: &Path) -> Result<LogStore, OpenError> {
+        private_file(path)?;
         let db = Database::create(path)?;
-        Ok(LogStore { db: Arc::new(db) })
+        let checked = {
+            let tx = db.begin_write().map_err(contents_err)?;
+            let checked = {
+                let mut meta = tx.open_table(META).map_err(contents_err)?;
+                let format = meta
+                    .get(KEY_FORMAT)
+                    .map_err(contents_err)?
+                    .map(|v| v.value().first().copied());
+                match format {
+                    Some(f) => f == Some(FORMAT_CHECKED),
+                    None => {
+                        // A database with nothing in it is new: all its entries get checksums.
+                        let empty = meta.is_empty().map_err(contents_err)?
+                            && tx
+                                .open_table(LOG)
+                                .map_err(contents_err)?
+                                .is_empty()
+                                .map_err(contents_err)?;
+                        if empty {
+                            meta.insert(KEY_FORMAT, [FORMAT_CHECKED].as_slice())
+                                .map_err(contents_err)?;
+                        }
+                        empty
+                    }
+                }
+            };
+            tx.commit().map_err(contents_err)?;
+            checked
+        };
+        Ok(LogStore {
+            db: Arc::new(db),
+            checked,
+        })
+    }
+
+    /// Reads every entry and checks it (checksum, index, decoding), so damage is found at
+    /// start rather than when the entry is replicated or applied; returns what the store
+    /// holds.
+    pub fn verify(&self) -> Result<Contents, String> {
+        let tx = self.db.begin_read().map_err(|e| e.to_string())?;
+        let (has_vote, purged) = match tx.open_table(META) {
+            Ok(meta) => {
+                let has_vote = meta.get(KEY_VOTE).map_err(|e| e.to_string())?.is_some();
+                let purged = match meta.get(KEY_PURGED).map_err(|e| e.to_string())? {
+                    Some(v) => Some(
+                        codec::decode::<LogId<u64>>(v.value())
+                            .map_err(|e| format!("the last purged log id: {e}"))?
+                            .index,
+                    ),
+                    None => None,
+                };
+                (has_vote, purged)
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => (false, None),
+            Err(e) => return Err(e.to_string()),
+        };
+        let mut entries = 0;
+        match tx.open_table(LOG) {
+            Ok(table) => {
+                for item in table.iter().map_err(|e| e.to_string())? {
+                    let (k, v) = item.map_err(|e| e.to_string())?;
+                    decode_entry(k.value(), v.value(), self.checked).map_err(|e| e.to_string())?;
+                    entries += 1;
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        Ok(Contents {
+            has_vote,
+            purged,
+            entries,
+        })
     }
 
     /// Runs `f` on the blocking pool (redb calls block on disk I/O).
@@ -138,6 +330,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Excluded(&s) => Bound::Excluded(s),
             Bound::Unbounded => Bound::Unbounded,
         };
+        let checked = self.checked;
         self.blocking(move |db| {
             let tx = db.begin_read().map_err(any)?;
             let table = match tx.open_table(LOG) {
@@ -147,8 +340,8 @@ impl RaftLogReader<TypeConfig> for LogStore {
             };
             let mut out = Vec::new();
             for item in table.range::<u64>((start, end)).map_err(any)? {
-                let (_, v) = item.map_err(any)?;
-                out.push(decode_entry(v.value())?);
+                let (k, v) = item.map_err(any)?;
+                out.push(decode_entry(k.value(), v.value(), checked).map_err(any)?);
             }
             Ok(out)
         })
@@ -165,8 +358,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .read_meta(KEY_PURGED)
             .await
             .map_err(StorageIOError::read_logs)?;
+        let checked = self.checked;
         let last = self
-            .blocking(|db| {
+            .blocking(move |db| {
                 let tx = db.begin_read().map_err(any)?;
                 let table = match tx.open_table(LOG) {
                     Ok(t) => t,
@@ -174,7 +368,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                     Err(e) => return Err(any(e)),
                 };
                 let last = match table.last().map_err(any)? {
-                    Some((_, v)) => Some(decode_entry(v.value())?.log_id),
+                    Some((k, v)) => Some(
+                        decode_entry(k.value(), v.value(), checked)
+                            .map_err(any)?
+                            .log_id,
+                    ),
                     None => None,
                 };
                 Ok(last)
@@ -227,7 +425,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let encoded: Vec<(u64, Vec<u8>)> = entries
             .into_iter()
-            .map(|e| (e.log_id.index, codec::encode(&e)))
+            .map(|e| (e.log_id.index, encode_entry(&e)))
             .collect();
         let res = self
             .write(move |tx| {
@@ -275,5 +473,153 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         })
         .await
         .map_err(|e| StorageIOError::write_logs(e).into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::{CommittedLeaderId, EntryPayload};
+    use tollgate_proto::Command;
+
+    fn entry(index: u64, name: &str) -> Entry<TypeConfig> {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(Command::CreateRestApi {
+                id: format!("a{index}"),
+                root_resource_id: format!("r{index}"),
+                settings: tollgate_proto::model::RestApiSettings {
+                    name: name.into(),
+                    ..Default::default()
+                },
+                created_date: 1,
+                clone_from: None,
+            }),
+        }
+    }
+
+    /// Stores `entries` as given (bytes already encoded), in one transaction.
+    fn put(store: &LogStore, entries: &[(u64, Vec<u8>)]) {
+        let tx = store.db.begin_write().unwrap();
+        {
+            let mut t = tx.open_table(LOG).unwrap();
+            for (i, b) in entries {
+                t.insert(*i, b.as_slice()).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+
+    /// The probe's damage: one bit flipped inside an entry on disk changed an API's name and
+    /// nothing noticed. Every copy of the name in the file gets the flip (redb may keep
+    /// older pages), and opening the store must name the entry.
+    #[test]
+    fn a_flipped_bit_inside_an_entry_on_disk_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("raft.redb");
+        {
+            let store = LogStore::open(&path).unwrap();
+            assert!(store.checked);
+            put(
+                &store,
+                &[
+                    (1, encode_entry(&entry(1, "first-api"))),
+                    (2, encode_entry(&entry(2, "orders-api-xyz"))),
+                    (3, encode_entry(&entry(3, "third-api"))),
+                ],
+            );
+            assert_eq!(store.verify().unwrap().entries, 3);
+        }
+        let mut bytes = std::fs::read(&path).unwrap();
+        let needle = b"orders-api-xyz";
+        let mut flipped = 0;
+        for at in 0..bytes.len() - needle.len() {
+            if &bytes[at..at + needle.len()] == needle {
+                bytes[at] ^= 0x01; // 'o' -> 'n'
+                flipped += 1;
+            }
+        }
+        assert!(flipped > 0);
+        std::fs::write(&path, &bytes).unwrap();
+        let store = LogStore::open(&path).unwrap();
+        let e = store.verify().unwrap_err();
+        assert!(e.contains("log entry 2 fails its checksum"), "{e}");
+    }
+
+    #[test]
+    fn entries_are_checked_one_by_one() {
+        let e = entry(7, "x");
+        let good = encode_entry(&e);
+        assert_eq!(decode_entry(7, &good, true).unwrap().log_id, e.log_id);
+        for i in 0..good.len() {
+            let mut bad = good.clone();
+            bad[i] ^= 0x10;
+            assert!(decode_entry(7, &bad, true).is_err(), "flip at {i}");
+            for bit in 0..8 {
+                let mut bad = good.clone();
+                bad[i] ^= 1 << bit;
+                assert!(decode_entry(7, &bad, false).is_err(), "bit {bit} at {i}");
+            }
+        }
+        assert!(matches!(
+            decode_entry(8, &good, true),
+            Err(EntryError::Misplaced(8, 7))
+        ));
+        assert!(decode_entry(7, &[], true).is_err());
+        assert!(decode_entry(7, &[ENTRY_CHECKED, 1, 2], true).is_err());
+    }
+
+    /// A database of a build before checksums (entries are the bare codec bytes, no `format`
+    /// key) still opens and reads; new entries get checksums; a database this build created
+    /// refuses an entry without one.
+    #[test]
+    fn logs_of_builds_before_checksums_still_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("raft.redb");
+        {
+            // What the previous build wrote.
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            {
+                let mut t = tx.open_table(LOG).unwrap();
+                t.insert(1u64, codec::encode(&entry(1, "old")).as_slice())
+                    .unwrap();
+                let mut m = tx.open_table(META).unwrap();
+                m.insert(
+                    KEY_VOTE,
+                    codec::encode(&Vote::new_committed(1, 1)).as_slice(),
+                )
+                .unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        let store = LogStore::open(&path).unwrap();
+        assert!(!store.checked);
+        put(&store, &[(2, encode_entry(&entry(2, "new")))]);
+        let c = store.verify().unwrap();
+        assert_eq!((c.entries, c.has_vote, c.purged), (2, true, None));
+        drop(store);
+        let store = LogStore::open(&path).unwrap();
+        assert!(!store.checked, "an old database stays in the old format");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("raft.redb");
+        let store = LogStore::open(&path).unwrap();
+        put(&store, &[(1, codec::encode(&entry(1, "bare")))]);
+        let e = store.verify().unwrap_err();
+        assert!(e.contains("log entry 1 has no checksum"), "{e}");
+    }
+
+    #[test]
+    fn the_database_file_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("raft.redb");
+        drop(LogStore::open(&path).unwrap());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(LogStore::open(&path).unwrap());
+        assert_eq!(mode(&path), 0o600, "an older build's file is tightened");
     }
 }

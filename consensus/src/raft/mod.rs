@@ -14,6 +14,7 @@
 
 pub mod log_store;
 pub mod network;
+pub mod startup;
 pub mod state_machine;
 pub mod wire;
 
@@ -81,6 +82,9 @@ pub struct RaftConfig {
     /// Addresses to dial peers at instead of their membership addresses (by node id); the
     /// membership keeps the addresses the nodes advertise. Empty: dial the membership's.
     pub peer_addresses: BTreeMap<u64, String>,
+    /// Start even though the log store is missing from a folder that had one (an empty log
+    /// and vote): see [`startup`].
+    pub recover_missing_log: bool,
 }
 
 impl RaftConfig {
@@ -114,6 +118,7 @@ impl RaftConfig {
             snapshot_chunk_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
             peer_addresses: BTreeMap::new(),
+            recover_missing_log: false,
         }
     }
 
@@ -304,8 +309,8 @@ impl RaftNode {
     /// added by the leader.
     pub async fn start(cfg: RaftConfig, on_applied: OnApplied) -> Result<RaftNode, ClusterError> {
         let config = Arc::new(cfg.openraft_config()?);
-        std::fs::create_dir_all(&cfg.data_dir)?;
-        let log_store = open_log_store(&cfg.data_dir.join("raft.redb")).await?;
+        let (log_store, contents) =
+            startup::open_log_store(&cfg.data_dir, cfg.node_id, cfg.recover_missing_log).await?;
         let shared = Shared::new();
         let dir = cfg.data_dir.clone();
         let sm_shared = shared.clone();
@@ -314,6 +319,7 @@ impl RaftNode {
         })
         .await
         .map_err(|e| ClusterError::Other(format!("state machine open task: {e}")))??;
+        startup::check_snapshot(&cfg.data_dir, &contents, *shared.applied.borrow())?;
         let endpoint = bind_endpoint(cfg.listen, &cfg.tls).await?;
         let transport = Transport::new(cfg.node_id, endpoint.clone());
         let peers = Arc::new(PeerAddresses::new(cfg.peer_addresses.clone()));
@@ -540,6 +546,31 @@ impl RaftNode {
         self.inner.wait_for_leader(Instant::now() + timeout).await
     }
 
+    /// Why Raft has stopped on this node (a storage write failed, say), or `None` while it
+    /// runs. A stopped node serves no writes until its process is restarted.
+    pub fn stopped(&self) -> Option<String> {
+        let m = self.inner.raft.metrics();
+        let m = m.borrow();
+        match &m.running_state {
+            Err(e) => Some(e.to_string()),
+            Ok(()) if m.state == ServerState::Shutdown => Some("shut down".into()),
+            Ok(()) => None,
+        }
+    }
+
+    /// Waits until Raft stops on this node and says why (see [`RaftNode::stopped`]).
+    pub async fn wait_stopped(&self) -> String {
+        let mut rx = self.inner.raft.metrics();
+        loop {
+            if let Some(why) = self.stopped() {
+                return why;
+            }
+            if rx.changed().await.is_err() {
+                return self.stopped().unwrap_or_else(|| "raft ended".into());
+            }
+        }
+    }
+
     /// This node's view of the cluster.
     pub fn status(&self) -> ClusterStatus {
         let m = self.inner.raft.metrics().borrow().clone();
@@ -615,20 +646,6 @@ fn status_from_metrics(m: &RaftMetrics<u64, BasicNode>) -> ClusterStatus {
     }
 }
 
-async fn open_log_store(path: &std::path::Path) -> Result<log_store::LogStore, ClusterError> {
-    // After an in-process shutdown the previous store may take a moment to be dropped.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match log_store::LogStore::open(path) {
-            Ok(s) => return Ok(s),
-            Err(redb::DatabaseError::DatabaseAlreadyOpen) if Instant::now() < deadline => {
-                tokio::time::sleep(RETRY).await
-            }
-            Err(e) => return Err(ClusterError::Storage(format!("{}: {e}", path.display()))),
-        }
-    }
-}
-
 async fn bind_endpoint(
     listen: SocketAddr,
     tls: &ClusterTls,
@@ -642,6 +659,12 @@ async fn bind_endpoint(
                 if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline =>
             {
                 tokio::time::sleep(RETRY).await
+            }
+            Err(PkiError::Io(e)) => {
+                return Err(ClusterError::Io(std::io::Error::new(
+                    e.kind(),
+                    format!("cannot bind {listen} (cluster endpoint, UDP): {e}"),
+                )))
             }
             Err(e) => return Err(e.into()),
         }

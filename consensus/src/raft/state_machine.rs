@@ -131,7 +131,29 @@ impl Stored {
     }
 }
 
-fn encode_file(meta: &SnapshotMeta<u64, BasicNode>, data: &[u8]) -> Vec<u8> {
+/// A snapshot's data: its last applied log id, membership and registry, encoded.
+pub fn encode_snapshot_data(
+    last_applied: &Option<LogId<u64>>,
+    last_membership: &Membership,
+    registry: &Registry,
+) -> Vec<u8> {
+    codec::encode(&PayloadRef {
+        last_applied,
+        last_membership,
+        registry,
+    })
+}
+
+/// Decodes a snapshot's data (also in the layout of older builds): its last applied log id and
+/// registry.
+pub fn decode_snapshot_data(
+    data: &[u8],
+) -> Result<(Option<LogId<u64>>, Registry), codec::DecodeError> {
+    decode_payload(data).map(|p| (p.last_applied, p.registry))
+}
+
+/// The snapshot file's bytes for `meta` and `data`.
+pub fn encode_file(meta: &SnapshotMeta<u64, BasicNode>, data: &[u8]) -> Vec<u8> {
     let meta = codec::encode(meta);
     let mut out = Vec::with_capacity(8 + 4 + meta.len() + 8 + data.len() + 4);
     out.extend_from_slice(MAGIC);
@@ -148,7 +170,9 @@ fn invalid(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
 
-fn decode_file(bytes: &[u8]) -> io::Result<(SnapshotMeta<u64, BasicNode>, Vec<u8>)> {
+/// Reads a snapshot file's bytes: checks its checksum and layout, and returns its metadata and
+/// data. No length field is trusted before it is checked against the bytes there are.
+pub fn decode_file(bytes: &[u8]) -> io::Result<(SnapshotMeta<u64, BasicNode>, Vec<u8>)> {
     let body_len = bytes
         .len()
         .checked_sub(4)
@@ -197,12 +221,15 @@ impl StateMachineStore {
         shared: Arc<Shared>,
         mut on_applied: OnApplied,
     ) -> io::Result<StateMachineStore> {
-        std::fs::create_dir_all(dir)?;
-        let snapshot_path = dir.join("snapshot.bin");
+        super::startup::private_dir(dir)?;
+        let snapshot_path = dir.join(super::startup::SNAPSHOT_FILE);
         let mut applied = Applied::default();
         let mut current = None;
         match std::fs::read(&snapshot_path) {
             Ok(bytes) => {
+                // Written 0600 by this build; a file of an older build is tightened.
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&snapshot_path, std::fs::Permissions::from_mode(0o600))?;
                 let (meta, data) = decode_file(&bytes)
                     .map_err(|e| invalid(format!("{}: {e}", snapshot_path.display())))?;
                 let payload = decode_payload(&data)

@@ -10,6 +10,15 @@
 //!   "every node holds the same state at the same index" can be checked from outside.
 //!
 //! Membership calls may reach any node; followers forward them to the leader.
+//!
+//! Two probes are not signed (they reveal no configuration, and supervisors and load
+//! balancers call them without credentials):
+//!
+//! - `GET /_tollgate/health`: 200 while the process serves and Raft runs; 503 once Raft has
+//!   stopped (a storage write failed: the node can take no write until restarted);
+//! - `GET /_tollgate/ready`: 200 when Raft runs, a leader is known and this node has applied
+//!   everything the leader had committed when asked (one read-index round, at most
+//!   [`READY_WITHIN`]); 503 otherwise. A node catching up after a restart is live, not ready.
 
 use super::error::ApiError;
 use super::ops::Reply;
@@ -21,6 +30,66 @@ use tollgate_proto::codec;
 
 /// The path prefix of these endpoints.
 pub const PREFIX: &str = "/_tollgate/";
+/// The liveness probe (unsigned).
+pub const HEALTH: &str = "/_tollgate/health";
+/// The readiness probe (unsigned).
+pub const READY: &str = "/_tollgate/ready";
+/// How long the readiness probe may wait for the leader's commit index and for applying it.
+pub const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Probe {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_applied: Option<u64>,
+}
+
+fn probe(status: u16, word: &'static str, reason: Option<String>, applied: Option<u64>) -> Reply {
+    let body = Probe {
+        status: word,
+        reason,
+        last_applied: applied,
+    };
+    Reply {
+        status,
+        body: serde_json::to_vec(&body).unwrap_or_default(),
+    }
+}
+
+/// Answers `GET /_tollgate/health` and `GET /_tollgate/ready`; `None` for any other call.
+pub async fn probes(state: &AdminState, method: &str, path: &str) -> Option<Reply> {
+    if method != "GET" || (path != HEALTH && path != READY) {
+        return None;
+    }
+    let raft = state.node.raft();
+    if let Some(why) = raft.and_then(|r| r.stopped()) {
+        return Some(probe(503, "stopped", Some(why), None));
+    }
+    if path == HEALTH {
+        return Some(probe(200, "ok", None, None));
+    }
+    let Some(raft) = raft else {
+        return Some(probe(200, "ready", None, None));
+    };
+    if raft.status().leader.is_none() {
+        return Some(probe(503, "unready", Some("no leader known".into()), None));
+    }
+    Some(
+        match tokio::time::timeout(READY_WITHIN, raft.linearizable()).await {
+            Ok(Ok(())) => probe(200, "ready", None, Some(raft.read_applied().1)),
+            Ok(Err(e)) => probe(503, "unready", Some(e.to_string()), None),
+            Err(_) => probe(
+                503,
+                "unready",
+                Some("not caught up with the leader".into()),
+                None,
+            ),
+        },
+    )
+}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

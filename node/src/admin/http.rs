@@ -90,6 +90,14 @@ where
             return resp;
         }
     }
+    if let Some(r) = super::cluster::probes(state, &method, &path).await {
+        let mut resp = Response::new(Full::new(Bytes::from(r.body)));
+        *resp.status_mut() =
+            StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        resp.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        return resp;
+    }
     let (result, log_index) = ops::COMMITTED_INDEX
         .scope(std::cell::Cell::new(None), async {
             let result = process(req, state).await;
