@@ -50,10 +50,36 @@ struct LogEntry {
     command: Command,
 }
 
+/// The snapshot file, with the registry in the current layout or (`R`) an older one.
 #[derive(Serialize, Deserialize)]
-struct Snapshot {
+struct Snapshot<R = Registry> {
     applied: u64,
-    registry: Registry,
+    registry: R,
+}
+
+fn decode_older<R: serde::de::DeserializeOwned + Into<Registry>>(
+    bytes: &[u8],
+) -> Result<Snapshot, codec::DecodeError> {
+    let old: Snapshot<R> = codec::decode_as(bytes, codec::FORMAT_VERSION)?;
+    Ok(Snapshot {
+        applied: old.applied,
+        registry: old.registry.into(),
+    })
+}
+
+/// Decodes a snapshot file: the current format, or format 1 in the layouts of builds before
+/// API-level objects, before client sessions and before scope versions (newest first).
+fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, codec::DecodeError> {
+    match codec::version_of(bytes)? {
+        codec::SNAPSHOT_FORMAT_VERSION => codec::decode_as(bytes, codec::SNAPSHOT_FORMAT_VERSION),
+        codec::FORMAT_VERSION => decode_older::<tollgate_proto::RegistryBeforeObjects>(bytes)
+            .or_else(|e| {
+                decode_older::<tollgate_proto::RegistryBeforeSessions>(bytes)
+                    .or_else(|_| decode_older::<tollgate_proto::RegistryBeforeVersions>(bytes))
+                    .map_err(|_| e)
+            }),
+        other => Err(codec::DecodeError::UnknownVersion(other)),
+    }
 }
 
 struct Proposal {
@@ -85,7 +111,7 @@ impl LocalNode {
         let snapshot_path = dir.join("snapshot.bin");
         let (mut applied, mut registry) = match std::fs::read(&snapshot_path) {
             Ok(bytes) => {
-                let snap: Snapshot = codec::decode(&bytes).map_err(|e| {
+                let snap = decode_snapshot(&bytes).map_err(|e| {
                     io::Error::new(
                         io::ErrorKind::InvalidData,
                         format!("{}: {e}", snapshot_path.display()),
@@ -200,10 +226,13 @@ impl Writer {
     }
 
     fn snapshot(&mut self, reg: &Registry) -> io::Result<()> {
-        let bytes = codec::encode(&Snapshot {
-            applied: self.applied,
-            registry: reg.clone(),
-        });
+        let bytes = codec::encode_as(
+            &Snapshot {
+                applied: self.applied,
+                registry: reg.clone(),
+            },
+            codec::SNAPSHOT_FORMAT_VERSION,
+        );
         write_atomic(&self.snapshot_path, &bytes)?;
         self.wal.reset()?;
         self.since_snapshot = 0;
@@ -261,6 +290,21 @@ mod tests {
         drop(node);
         let node = LocalNode::open(dir.path(), Box::new(|_, _| {})).unwrap();
         assert_eq!(node.read().apis.len(), 2);
+    }
+
+    #[test]
+    fn a_snapshot_of_an_older_build_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path()).unwrap();
+        let mut reg = Registry::default();
+        reg.apply(&create("a1")).unwrap();
+        let old = Snapshot {
+            applied: 1,
+            registry: tollgate_proto::RegistryBeforeObjects::from(&reg),
+        };
+        std::fs::write(dir.path().join("snapshot.bin"), codec::encode(&old)).unwrap();
+        let node = LocalNode::open(dir.path(), Box::new(|_, _| {})).unwrap();
+        assert_eq!(*node.read(), reg);
     }
 
     #[test]

@@ -79,6 +79,7 @@ fn stage() -> StageRoutes {
         created_date: 0,
         root_resource_id: "root".into(),
         resources,
+        ..Default::default()
     };
     compile_stage("a1b2c3d4e5", &Stage::default(), &dep, &Default::default())
 }

@@ -9,8 +9,15 @@
 
 use serde::{de::DeserializeOwned, Serialize};
 
-/// The format version written by this build.
+/// The format version of commands and every other value this build writes, but snapshots.
 pub const FORMAT_VERSION: u8 = 1;
+
+/// The format version of registry snapshots this build writes: 2 since APIs and deployments
+/// hold gateway responses, models and request validators. A version-1 snapshot holds the
+/// layouts of [`crate::registry::RegistryBeforeObjects`] (or older); the version byte tells
+/// the two apart, so a snapshot is never misread in the other's layout. (Commands stay at
+/// version 1: their layout did not change, and builds of version 1 still read them.)
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 2;
 
 /// Why bytes could not be decoded.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +42,12 @@ fn config() -> bincode::config::Configuration {
 
 /// Encodes `value` with the version prefix.
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = vec![FORMAT_VERSION];
+    encode_as(value, FORMAT_VERSION)
+}
+
+/// Encodes `value` with the prefix of format `version` (the caller's layout of it).
+pub fn encode_as<T: Serialize>(value: &T, version: u8) -> Vec<u8> {
+    let mut out = vec![version];
     // Encoding into a Vec fails only for types serde cannot represent in bincode (untagged
     // enums, maps with unknown length); the model has none, which the tests below exercise.
     let body = bincode::serde::encode_to_vec(value, config())
@@ -71,9 +83,19 @@ fn decode_limited<T: DeserializeOwned>(
 
 /// Decodes a value written by [`encode`].
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
-    let (&version, body) = bytes.split_first().ok_or(DecodeError::Empty)?;
-    if version != FORMAT_VERSION {
-        return Err(DecodeError::UnknownVersion(version));
+    decode_as(bytes, FORMAT_VERSION)
+}
+
+/// The format version bytes were written in.
+pub fn version_of(bytes: &[u8]) -> Result<u8, DecodeError> {
+    bytes.first().copied().ok_or(DecodeError::Empty)
+}
+
+/// Decodes a value written by [`encode_as`] with format `version` (refusing any other).
+pub fn decode_as<T: DeserializeOwned>(bytes: &[u8], version: u8) -> Result<T, DecodeError> {
+    let (&found, body) = bytes.split_first().ok_or(DecodeError::Empty)?;
+    if found != version {
+        return Err(DecodeError::UnknownVersion(found));
     }
     let (value, used) = decode_limited(body).map_err(|e| DecodeError::Malformed(e.to_string()))?;
     if used != body.len() {
@@ -149,6 +171,16 @@ mod tests {
                     limit_id: u64::MAX - 1,
                     requests: 3000,
                 }],
+            },
+            Command::CreateModel {
+                api_id: "abc".into(),
+                model: Model {
+                    id: "m1".into(),
+                    name: "Pet".into(),
+                    schema: Some("{}".into()),
+                    content_type: "application/json".into(),
+                    ..Default::default()
+                },
             },
             Command::IfUnchanged {
                 guards: vec![(crate::command::Scope::UsagePlan("p1".into()), 7)],

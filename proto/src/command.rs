@@ -4,7 +4,10 @@
 //! pure function of the registry and the command, the same on every node. New variants are only
 //! ever appended, so older log entries keep decoding.
 
-use crate::model::{ApiKey, Method, RestApiSettings, Stage, UsagePlan};
+use crate::gateway_response::GatewayResponseType;
+use crate::model::{
+    ApiKey, GatewayResponse, Method, Model, RequestValidator, RestApiSettings, Stage, UsagePlan,
+};
 use serde::{Deserialize, Serialize};
 
 /// A change to the registry. (Variant fields are named for what they hold.)
@@ -174,6 +177,42 @@ pub enum Command {
         request: RequestId,
         command: Box<Command>,
     },
+    /// Set an API's gateway response of `response.response_type` (created or replaced, as
+    /// AWS's PutGatewayResponse).
+    PutGatewayResponse {
+        api_id: String,
+        response: GatewayResponse,
+    },
+    /// Replace an API's gateway response with its patched form. AWS's UpdateGatewayResponse
+    /// also patches a type never put (its default), so this too creates or replaces; it is its
+    /// own command so the log says which operation made the change.
+    UpdateGatewayResponse {
+        api_id: String,
+        response: GatewayResponse,
+    },
+    /// Reset a gateway response to its default (it must have been put).
+    DeleteGatewayResponse {
+        api_id: String,
+        response_type: GatewayResponseType,
+    },
+    /// Add a model; its name (and id) must be new in the API.
+    CreateModel { api_id: String, model: Model },
+    /// Replace a model (found by name; it keeps its id).
+    UpdateModel { api_id: String, model: Model },
+    /// Delete a model no method of the working copy and no other model refers to.
+    DeleteModel { api_id: String, name: String },
+    /// Add a request validator; its id must be new in the API.
+    CreateRequestValidator {
+        api_id: String,
+        validator: RequestValidator,
+    },
+    /// Replace a request validator (found by id).
+    UpdateRequestValidator {
+        api_id: String,
+        validator: RequestValidator,
+    },
+    /// Delete a request validator no method of the working copy uses.
+    DeleteRequestValidator { api_id: String, id: String },
 }
 
 /// The identity of one command of one client request: who may retry it finds it applied
@@ -256,7 +295,16 @@ impl Command {
             | Command::DeleteDeployment { api_id, .. }
             | Command::PutStage { api_id, .. }
             | Command::DeleteStage { api_id, .. }
-            | Command::FlushStageCache { api_id, .. } => api(api_id),
+            | Command::FlushStageCache { api_id, .. }
+            | Command::PutGatewayResponse { api_id, .. }
+            | Command::UpdateGatewayResponse { api_id, .. }
+            | Command::DeleteGatewayResponse { api_id, .. }
+            | Command::CreateModel { api_id, .. }
+            | Command::UpdateModel { api_id, .. }
+            | Command::DeleteModel { api_id, .. }
+            | Command::CreateRequestValidator { api_id, .. }
+            | Command::UpdateRequestValidator { api_id, .. }
+            | Command::DeleteRequestValidator { api_id, .. } => api(api_id),
             Command::CreateApiKey { key } | Command::UpdateApiKey { key } => {
                 vec![Scope::ApiKey(key.id.clone())]
             }
@@ -282,7 +330,8 @@ impl Command {
     }
 
     /// The API whose deployed stages this command can change, if any: the data plane needs to
-    /// recompile only these. Changes to an API's working tree change no stage.
+    /// recompile only these. Changes to an API's working tree (its gateway responses, models and
+    /// request validators included: a deployment freezes them) change no stage.
     pub fn stage_affecting_api(&self) -> Option<&str> {
         match self.inner() {
             Command::CreateDeployment { api_id, stage, .. } => {

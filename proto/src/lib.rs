@@ -16,4 +16,7 @@ pub mod registry;
 
 pub use command::{ApplyError, ApplyResult, Command, LimitDemand, RequestId, Scope, UsageDelta};
 pub use gateway_response::GatewayResponseType;
-pub use registry::{plan_usage_id, Registry, RegistryBeforeSessions, RegistryBeforeVersions};
+pub use registry::{
+    downgrade_apis, plan_usage_id, Registry, RegistryBeforeObjects, RegistryBeforeSessions,
+    RegistryBeforeVersions,
+};

@@ -4,11 +4,12 @@
 //! nothing about the AWS JSON wire shapes (the admin layer converts) and nothing about the
 //! compiled routing tables of the data plane (the node compiles them from here).
 
+use crate::gateway_response::GatewayResponseType;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A REST API: its settings, its working tree of resources, and what has been deployed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RestApi {
     /// Ten-character identifier, as AWS makes them.
     pub id: String,
@@ -24,6 +25,13 @@ pub struct RestApi {
     pub deployments: BTreeMap<String, Deployment>,
     /// Stages by name.
     pub stages: BTreeMap<String, Stage>,
+    /// The API's customized gateway responses (working copy), by type; a type not here is
+    /// answered with AWS's default.
+    pub gateway_responses: BTreeMap<GatewayResponseType, GatewayResponse>,
+    /// The API's models (working copy), by name.
+    pub models: BTreeMap<String, Model>,
+    /// The API's request validators (working copy), by id.
+    pub request_validators: BTreeMap<String, RequestValidator>,
 }
 
 /// The user-editable top-level settings of a REST API.
@@ -158,8 +166,9 @@ pub struct IntegrationResponse {
     pub content_handling: Option<String>,
 }
 
-/// A frozen copy of an API's resources, made by CreateDeployment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A frozen copy of an API's resources (and its gateway responses, models and request
+/// validators), made by CreateDeployment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Deployment {
     pub id: String,
     pub description: Option<String>,
@@ -167,6 +176,79 @@ pub struct Deployment {
     pub root_resource_id: String,
     /// The resources and methods as they were when deployed.
     pub resources: BTreeMap<String, Resource>,
+    /// The API's gateway responses as they were when deployed (AWS applies them to a stage
+    /// only by a deployment).
+    pub gateway_responses: BTreeMap<GatewayResponseType, GatewayResponse>,
+    /// The API's models as they were when deployed, by name.
+    pub models: BTreeMap<String, Model>,
+    /// The API's request validators as they were when deployed, by id.
+    pub request_validators: BTreeMap<String, RequestValidator>,
+}
+
+/// A customized gateway response of an API (PutGatewayResponse): what API Gateway answers
+/// for one kind of refusal or failure instead of its default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GatewayResponse {
+    pub response_type: GatewayResponseType,
+    /// The status to answer with; `None` keeps the type's default.
+    pub status_code: Option<String>,
+    /// `gatewayresponse.header.X` → `'literal'` (or a `method.request.*`/`context.*`
+    /// expression, as AWS), as AWS spells the keys.
+    pub response_parameters: BTreeMap<String, String>,
+    /// Content type → body template (`$context.error.messageString` and friends).
+    pub response_templates: BTreeMap<String, String>,
+}
+
+/// The URL by which a model's schema refers to another model of the same API (`$ref`), as
+/// AWS spells it.
+pub fn model_url(api_id: &str, model_name: &str) -> String {
+    format!("https://apigateway.amazonaws.com/restapis/{api_id}/models/{model_name}")
+}
+
+/// A model: a named JSON Schema (draft 4) of a payload, used to validate request bodies.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    /// Identifier, as AWS makes them (minted by the admin layer).
+    pub id: String,
+    /// Alphanumeric name, unique within the API; what methods and `$ref`s refer to.
+    pub name: String,
+    pub description: Option<String>,
+    /// The JSON Schema text, as given.
+    pub schema: Option<String>,
+    /// The payload's content type (`application/json`).
+    pub content_type: String,
+}
+
+impl Model {
+    /// Whether this model's schema refers (`$ref`) to model `name` of API `api_id`.
+    ///
+    /// A textual check on the model URL followed by the end of the JSON string or a
+    /// fragment, so `Pet` is not taken for `PetList`; deterministic and dependency-free, as
+    /// the state machine requires.
+    pub fn refers_to(&self, api_id: &str, name: &str) -> bool {
+        let Some(schema) = &self.schema else {
+            return false;
+        };
+        let url = model_url(api_id, name);
+        schema.match_indices(&url).any(|(at, _)| {
+            matches!(
+                schema.as_bytes().get(at + url.len()),
+                Some(b'"') | Some(b'#')
+            )
+        })
+    }
+}
+
+/// A request validator: which parts of a request a method that names it checks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestValidator {
+    /// Identifier, as AWS makes them (minted by the admin layer).
+    pub id: String,
+    pub name: String,
+    /// Check the body against the method's request model.
+    pub validate_request_body: bool,
+    /// Check that the method's required request parameters are present.
+    pub validate_request_parameters: bool,
 }
 
 /// A named stage: which deployment it serves, and its own settings.

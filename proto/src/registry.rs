@@ -9,9 +9,14 @@ use crate::model::{ApiKey, Deployment, Resource, RestApi, Stage, UsagePlan};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod api_objects;
 mod keys;
+mod legacy;
 mod sessions;
 
+pub use legacy::{
+    downgrade_apis, DeploymentBeforeObjects, RegistryBeforeObjects, RestApiBeforeObjects,
+};
 pub use sessions::{Sessions, SESSION_WINDOW};
 
 /// Most resources one API may have (AWS's default quota is 300).
@@ -55,8 +60,8 @@ pub struct Registry {
 /// [`Registry`]. It starts with no request remembered.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RegistryBeforeSessions {
-    /// As [`Registry::apis`].
-    pub apis: BTreeMap<String, RestApi>,
+    /// As [`Registry::apis`], in the layout before API-level objects.
+    pub apis: BTreeMap<String, RestApiBeforeObjects>,
     /// As [`Registry::usage`].
     pub usage: UsageLedger,
     /// As [`Registry::api_keys`].
@@ -76,7 +81,7 @@ pub struct RegistryBeforeSessions {
 impl From<RegistryBeforeSessions> for Registry {
     fn from(old: RegistryBeforeSessions) -> Registry {
         Registry {
-            apis: old.apis,
+            apis: legacy::upgrade_apis(old.apis),
             usage: old.usage,
             api_keys: old.api_keys,
             usage_plans: old.usage_plans,
@@ -95,8 +100,8 @@ impl From<RegistryBeforeSessions> for Registry {
 /// scopes start at version 0.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RegistryBeforeVersions {
-    /// As [`Registry::apis`].
-    pub apis: BTreeMap<String, RestApi>,
+    /// As [`Registry::apis`], in the layout before API-level objects.
+    pub apis: BTreeMap<String, RestApiBeforeObjects>,
     /// As [`Registry::usage`].
     pub usage: UsageLedger,
     /// As [`Registry::api_keys`].
@@ -110,7 +115,7 @@ pub struct RegistryBeforeVersions {
 impl From<RegistryBeforeVersions> for Registry {
     fn from(old: RegistryBeforeVersions) -> Registry {
         Registry {
-            apis: old.apis,
+            apis: legacy::upgrade_apis(old.apis),
             usage: old.usage,
             api_keys: old.api_keys,
             usage_plans: old.usage_plans,
@@ -320,6 +325,7 @@ impl Registry {
                 if self.apis.contains_key(id) {
                     return Err(ApplyError::Conflict(format!("API {id} already exists")));
                 }
+                let mut objects = ApiObjects::default();
                 let (root_resource_id, resources) = match clone_from {
                     None => {
                         let root = Resource {
@@ -335,6 +341,7 @@ impl Registry {
                     }
                     Some(src) => {
                         let src = self.api(src)?;
+                        objects = ApiObjects::cloned(src, id);
                         clone_resources(id, &src.root_resource_id, &src.resources)
                     }
                 };
@@ -348,6 +355,9 @@ impl Registry {
                         resources,
                         deployments: BTreeMap::new(),
                         stages: BTreeMap::new(),
+                        gateway_responses: objects.gateway_responses,
+                        models: objects.models,
+                        request_validators: objects.request_validators,
                     },
                 );
                 Ok(())
@@ -507,6 +517,9 @@ impl Registry {
                         created_date: *created_date,
                         root_resource_id: api.root_resource_id.clone(),
                         resources: api.resources.clone(),
+                        gateway_responses: api.gateway_responses.clone(),
+                        models: api.models.clone(),
+                        request_validators: api.request_validators.clone(),
                     },
                 );
                 if let Some(stage) = stage {
@@ -608,6 +621,15 @@ impl Registry {
             | Command::CreateUsagePlanKey { .. }
             | Command::DeleteUsagePlanKey { .. }
             | Command::UpdateUsage { .. } => self.apply_key_command(cmd),
+            Command::PutGatewayResponse { .. }
+            | Command::UpdateGatewayResponse { .. }
+            | Command::DeleteGatewayResponse { .. }
+            | Command::CreateModel { .. }
+            | Command::UpdateModel { .. }
+            | Command::DeleteModel { .. }
+            | Command::CreateRequestValidator { .. }
+            | Command::UpdateRequestValidator { .. }
+            | Command::DeleteRequestValidator { .. } => self.apply_api_object_command(cmd),
             Command::IfUnchanged { .. } | Command::Dated { .. } | Command::Once { .. } => {
                 Err(ApplyError::BadRequest(
                     "a guarded, dated or identified command is applied by Registry::apply".into(),
@@ -653,6 +675,38 @@ impl Registry {
         let stage = api.stages.get(stage)?;
         let dep = api.deployments.get(&stage.deployment_id)?;
         Some((stage, dep))
+    }
+}
+
+/// An API's gateway responses, models and request validators, as a clone gets them.
+#[derive(Default)]
+struct ApiObjects {
+    gateway_responses: BTreeMap<crate::GatewayResponseType, crate::model::GatewayResponse>,
+    models: BTreeMap<String, crate::model::Model>,
+    request_validators: BTreeMap<String, crate::model::RequestValidator>,
+}
+
+impl ApiObjects {
+    /// `src`'s objects for its clone `new_api`: the same ids (they are unique only within an
+    /// API, and the clone's methods keep naming them), with model schemas' `$ref`s to `src`'s
+    /// models pointed at the clone's.
+    fn cloned(src: &RestApi, new_api: &str) -> ApiObjects {
+        let from = crate::model::model_url(&src.id, "");
+        let to = crate::model::model_url(new_api, "");
+        let models = src
+            .models
+            .iter()
+            .map(|(name, m)| {
+                let mut m = m.clone();
+                m.schema = m.schema.map(|s| s.replace(&from, &to));
+                (name.clone(), m)
+            })
+            .collect();
+        ApiObjects {
+            gateway_responses: src.gateway_responses.clone(),
+            models,
+            request_validators: src.request_validators.clone(),
+        }
     }
 }
 
@@ -868,7 +922,7 @@ mod tests {
             part: 1
         }));
         let old = RegistryBeforeSessions {
-            apis: r.apis.clone(),
+            apis: downgrade_apis(&r.apis),
             versions: r.versions.clone(),
             ..Default::default()
         };

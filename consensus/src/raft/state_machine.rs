@@ -72,47 +72,42 @@ struct PayloadRef<'a> {
     registry: &'a Registry,
 }
 
-#[derive(Deserialize)]
-struct Payload {
-    last_applied: Option<LogId<u64>>,
-    last_membership: Membership,
-    registry: Registry,
-}
-
-/// [`Payload`] as builds before the registry's scope versions wrote it.
+/// A snapshot's data, with the registry in the current layout or (`R`) an older one.
 #[derive(Serialize, Deserialize)]
-struct PayloadBeforeVersions {
+struct PayloadOf<R> {
     last_applied: Option<LogId<u64>>,
     last_membership: Membership,
-    registry: tollgate_proto::RegistryBeforeVersions,
+    registry: R,
 }
 
-/// [`Payload`] as builds before the registry's client sessions wrote it.
-#[derive(Serialize, Deserialize)]
-struct PayloadBeforeSessions {
-    last_applied: Option<LogId<u64>>,
-    last_membership: Membership,
-    registry: tollgate_proto::RegistryBeforeSessions,
-}
+type Payload = PayloadOf<Registry>;
 
-/// Decodes a snapshot's data, also in the layouts of builds before client sessions and
-/// before scope versions.
-fn decode_payload(data: &[u8]) -> Result<Payload, codec::DecodeError> {
-    codec::decode::<Payload>(data).or_else(|e| {
-        if let Ok(old) = codec::decode::<PayloadBeforeSessions>(data) {
-            return Ok(Payload {
-                last_applied: old.last_applied,
-                last_membership: old.last_membership,
-                registry: old.registry.into(),
-            });
-        }
-        let old: PayloadBeforeVersions = codec::decode(data).map_err(|_| e)?;
-        Ok(Payload {
-            last_applied: old.last_applied,
-            last_membership: old.last_membership,
-            registry: old.registry.into(),
-        })
+/// The payload of `data`, decoded as one with registry layout `R` (an older build's).
+fn decode_older<R: serde::de::DeserializeOwned + Into<Registry>>(
+    data: &[u8],
+) -> Result<Payload, codec::DecodeError> {
+    let old: PayloadOf<R> = codec::decode_as(data, codec::FORMAT_VERSION)?;
+    Ok(Payload {
+        last_applied: old.last_applied,
+        last_membership: old.last_membership,
+        registry: old.registry.into(),
     })
+}
+
+/// Decodes a snapshot's data: the current format, or format 1 in the layouts of builds
+/// before API-level objects, before client sessions and before scope versions (tried newest
+/// first).
+fn decode_payload(data: &[u8]) -> Result<Payload, codec::DecodeError> {
+    match codec::version_of(data)? {
+        codec::SNAPSHOT_FORMAT_VERSION => codec::decode_as(data, codec::SNAPSHOT_FORMAT_VERSION),
+        codec::FORMAT_VERSION => decode_older::<tollgate_proto::RegistryBeforeObjects>(data)
+            .or_else(|e| {
+                decode_older::<tollgate_proto::RegistryBeforeSessions>(data)
+                    .or_else(|_| decode_older::<tollgate_proto::RegistryBeforeVersions>(data))
+                    .map_err(|_| e)
+            }),
+        other => Err(codec::DecodeError::UnknownVersion(other)),
+    }
 }
 
 /// A snapshot as stored: its metadata and its data.
@@ -301,11 +296,14 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         let (data, applied) = {
             let reg = self.shared.read();
             let applied = lock(&self.applied).clone();
-            let data = codec::encode(&PayloadRef {
-                last_applied: &applied.last_applied,
-                last_membership: &applied.last_membership,
-                registry: &reg,
-            });
+            let data = codec::encode_as(
+                &PayloadRef {
+                    last_applied: &applied.last_applied,
+                    last_membership: &applied.last_membership,
+                    registry: &reg,
+                },
+                codec::SNAPSHOT_FORMAT_VERSION,
+            );
             (data, applied)
         };
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
@@ -431,13 +429,12 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 mod tests {
     use super::*;
 
-    /// A snapshot written before the registry had scope versions still loads (an older
-    /// build's snapshot file, or one an older leader sends), its scopes at version 0; and a
-    /// current one loads as it was written.
-    #[test]
-    fn snapshots_of_older_builds_still_decode() {
-        use tollgate_proto::{Command, RegistryBeforeVersions, Scope};
-        let mut current = Registry::default();
+    /// A registry with one API that has a deployment, a model, a request validator and a
+    /// gateway response, written with guarded, identified commands.
+    fn sample_registry() -> Registry {
+        use tollgate_proto::model::{GatewayResponse, Method, Model, RequestValidator};
+        use tollgate_proto::{Command, GatewayResponseType, Scope};
+        let mut r = Registry::default();
         let create = Command::CreateRestApi {
             id: "a1".into(),
             root_resource_id: "r1".into(),
@@ -445,62 +442,150 @@ mod tests {
             created_date: 1,
             clone_from: None,
         };
-        current
-            .apply(&Command::Once {
-                request: tollgate_proto::RequestId { client: 7, part: 0 },
-                command: Box::new(Command::IfUnchanged {
-                    guards: vec![(Scope::Api("a1".into()), 0)],
-                    command: Box::new(create),
-                }),
-            })
-            .unwrap();
+        r.apply(&Command::Once {
+            request: tollgate_proto::RequestId { client: 7, part: 0 },
+            command: Box::new(Command::IfUnchanged {
+                guards: vec![(Scope::Api("a1".into()), 0)],
+                command: Box::new(create),
+            }),
+        })
+        .unwrap();
+        let api_id = || "a1".to_string();
+        for cmd in [
+            Command::CreateModel {
+                api_id: api_id(),
+                model: Model {
+                    id: "m1".into(),
+                    name: "Pet".into(),
+                    schema: Some("{\"type\":\"object\"}".into()),
+                    content_type: "application/json".into(),
+                    ..Default::default()
+                },
+            },
+            Command::CreateRequestValidator {
+                api_id: api_id(),
+                validator: RequestValidator {
+                    id: "v1".into(),
+                    name: "all".into(),
+                    validate_request_body: true,
+                    validate_request_parameters: true,
+                },
+            },
+            Command::PutGatewayResponse {
+                api_id: api_id(),
+                response: GatewayResponse {
+                    response_type: GatewayResponseType::Default4xx,
+                    status_code: Some("418".into()),
+                    response_parameters: Default::default(),
+                    response_templates: Default::default(),
+                },
+            },
+            Command::PutMethod {
+                api_id: api_id(),
+                resource_id: "r1".into(),
+                method: Method {
+                    http_method: "GET".into(),
+                    authorization_type: "NONE".into(),
+                    ..Default::default()
+                },
+            },
+            Command::CreateDeployment {
+                api_id: api_id(),
+                deployment_id: "d1".into(),
+                description: None,
+                created_date: 2,
+                stage: None,
+            },
+        ] {
+            r.apply(&cmd).unwrap();
+        }
+        r
+    }
+
+    /// Snapshots of older builds (format 1: before API-level objects, before client sessions,
+    /// before scope versions) still load (an older build's snapshot file, or one an older
+    /// leader sends), with no objects; and a current one loads as it was written.
+    #[test]
+    fn snapshots_of_older_builds_still_decode() {
+        use tollgate_proto::{
+            downgrade_apis, RegistryBeforeObjects, RegistryBeforeVersions, Scope,
+        };
+        let current = sample_registry();
+        let api = &current.apis["a1"];
+        assert_eq!(api.deployments["d1"].models.len(), 1);
+        // What the older layouts hold of it: no objects.
+        let mut upgraded = current.clone();
+        for a in upgraded.apis.values_mut() {
+            a.models.clear();
+            a.request_validators.clear();
+            a.gateway_responses.clear();
+            for d in a.deployments.values_mut() {
+                d.models.clear();
+                d.request_validators.clear();
+                d.gateway_responses.clear();
+            }
+        }
+        let last_applied = Some(LogId::new(openraft::CommittedLeaderId::new(2, 1), 9));
+        fn older<R>(last_applied: Option<LogId<u64>>, registry: R) -> PayloadOf<R> {
+            PayloadOf {
+                last_applied,
+                last_membership: Membership::default(),
+                registry,
+            }
+        }
+
         let old = RegistryBeforeVersions {
-            apis: current.apis.clone(),
+            apis: downgrade_apis(&current.apis),
             usage: current.usage.clone(),
             api_keys: current.api_keys.clone(),
             usage_plans: current.usage_plans.clone(),
             cache_epochs: current.cache_epochs.clone(),
         };
-        let last_applied = Some(LogId::new(openraft::CommittedLeaderId::new(2, 1), 9));
-        let bytes = codec::encode(&PayloadBeforeVersions {
-            last_applied,
-            last_membership: Membership::default(),
-            registry: old,
-        });
+        let bytes = codec::encode(&older(last_applied, old));
         let p = decode_payload(&bytes).unwrap();
         assert_eq!(p.last_applied, last_applied);
-        assert_eq!(p.registry.apis, current.apis);
+        assert_eq!(p.registry.apis, upgraded.apis);
         assert_eq!(p.registry.version(&Scope::Api("a1".into())), 0);
         assert!(!p.registry.versioned);
 
-        let bytes = codec::encode(&PayloadRef {
-            last_applied: &last_applied,
-            last_membership: &Membership::default(),
-            registry: &current,
-        });
-        let p = decode_payload(&bytes).unwrap();
-        assert_eq!(p.registry, current);
-        assert_eq!(p.registry.version(&Scope::Api("a1".into())), 1);
-        assert_eq!(p.registry.sessions.len(), 1);
-        // (Cut short it is refused. A registry with no request remembered, cut exactly before
-        // its empty window, reads as the older layout it then is byte for byte; the snapshot
-        // file's checksum catches truncation before this decoding.)
-        assert!(decode_payload(&bytes[..bytes.len() - 1]).is_err());
-
         // A snapshot of a build before client sessions: versions kept, no request remembered.
-        let bytes = codec::encode(&PayloadBeforeSessions {
+        let bytes = codec::encode(&older(
             last_applied,
-            last_membership: Membership::default(),
-            registry: tollgate_proto::RegistryBeforeSessions {
-                apis: current.apis.clone(),
+            tollgate_proto::RegistryBeforeSessions {
+                apis: downgrade_apis(&current.apis),
                 versions: current.versions.clone(),
                 versioned: current.versioned,
                 ..Default::default()
             },
-        });
+        ));
         let p = decode_payload(&bytes).unwrap();
-        assert_eq!(p.registry.version(&Scope::Api("a1".into())), 1);
+        assert_eq!(p.registry.version(&Scope::Api("a1".into())), 6);
         assert!(p.registry.versioned && p.registry.sessions.is_empty());
+
+        // A snapshot of the last build before API-level objects: everything but them.
+        let bytes = codec::encode(&older(last_applied, RegistryBeforeObjects::from(&current)));
+        let p = decode_payload(&bytes).unwrap();
+        assert_eq!(p.registry, upgraded);
+        assert_eq!(p.registry.sessions.len(), 1);
+
+        // The current format, with its objects.
+        let bytes = codec::encode_as(
+            &PayloadRef {
+                last_applied: &last_applied,
+                last_membership: &Membership::default(),
+                registry: &current,
+            },
+            codec::SNAPSHOT_FORMAT_VERSION,
+        );
+        let p = decode_payload(&bytes).unwrap();
+        assert_eq!(p.registry, current);
+        assert_eq!(p.registry.version(&Scope::Api("a1".into())), 6);
+        assert_eq!(p.registry.sessions.len(), 1);
+        assert!(decode_payload(&bytes[..bytes.len() - 1]).is_err());
+        // A format this build does not know is refused.
+        let mut unknown = bytes;
+        unknown[0] = 9;
+        assert!(decode_payload(&unknown).is_err());
     }
 
     #[test]

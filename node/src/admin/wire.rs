@@ -472,6 +472,7 @@ mod tests {
             resources: BTreeMap::from([("root".into(), root), ("pets".into(), pets)]),
             deployments: BTreeMap::new(),
             stages: BTreeMap::new(),
+            ..Default::default()
         }
     }
 
@@ -522,6 +523,7 @@ mod tests {
             created_date: 9,
             root_resource_id: "root".into(),
             resources: a.resources.clone(),
+            ..Default::default()
         };
         assert_eq!(
             to_value(deployment(&d, false)).unwrap(),

@@ -177,6 +177,7 @@ mod tests {
             created_date: 0,
             root_resource_id: "root".into(),
             resources,
+            ..Default::default()
         };
         compile_stage("api", &Stage::default(), &dep, &Default::default())
     }
@@ -239,6 +240,7 @@ mod tests {
             created_date: 0,
             root_resource_id: "root".into(),
             resources,
+            ..Default::default()
         };
         let r = compile_stage("api", &Stage::default(), &dep, &Default::default());
         assert!(hit(&r, Verb::Get, "/").is_none());

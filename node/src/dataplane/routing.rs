@@ -1172,6 +1172,7 @@ mod tests {
                     ]),
                 },
             )]),
+            ..Default::default()
         };
         let sr = compile_stage("api", &stage(&[]), &dep, &limits);
         let refused = |verb: &str| {
