@@ -146,6 +146,25 @@ pub enum Operation {
     GetUsage {
         plan: String,
     },
+    GetGatewayResponses {
+        api: String,
+    },
+    PutGatewayResponse {
+        api: String,
+        response_type: String,
+    },
+    GetGatewayResponse {
+        api: String,
+        response_type: String,
+    },
+    UpdateGatewayResponse {
+        api: String,
+        response_type: String,
+    },
+    DeleteGatewayResponse {
+        api: String,
+        response_type: String,
+    },
     UpdateUsage {
         plan: String,
         key: String,
@@ -176,6 +195,8 @@ impl Operation {
                 | Operation::GetUsagePlanKeys { .. }
                 | Operation::GetUsagePlanKey { .. }
                 | Operation::GetUsage { .. }
+                | Operation::GetGatewayResponses { .. }
+                | Operation::GetGatewayResponse { .. }
         )
     }
 
@@ -192,7 +213,8 @@ impl Operation {
             | O::UpdateResource { api, .. }
             | O::CreateDeployment { api }
             | O::UpdateDeployment { api, .. }
-            | O::UpdateStage { api, .. } => Some(Scope::Api(api.clone())),
+            | O::UpdateStage { api, .. }
+            | O::UpdateGatewayResponse { api, .. } => Some(Scope::Api(api.clone())),
             // Each rewrites its whole method.
             O::PutMethod(k)
             | O::UpdateMethod(k)
@@ -310,6 +332,17 @@ pub fn route(method: &str, path: &str) -> Option<Operation> {
             api: own(a),
             stage: own(st),
         },
+        ("GET", [a, "gatewayresponses"]) => O::GetGatewayResponses { api: own(a) },
+        (m, [a, "gatewayresponses", t]) => {
+            let (api, response_type) = (own(a), own(t));
+            match m {
+                "PUT" => O::PutGatewayResponse { api, response_type },
+                "GET" => O::GetGatewayResponse { api, response_type },
+                "PATCH" => O::UpdateGatewayResponse { api, response_type },
+                "DELETE" => O::DeleteGatewayResponse { api, response_type },
+                _ => return None,
+            }
+        }
         _ => return None,
     };
     Some(op)

@@ -8,6 +8,7 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+pub mod gateway_responses;
 pub mod plans;
 use tollgate_proto::model::{
     Deployment, Integration, IntegrationResponse, Method, MethodResponse, MethodSetting, Resource,

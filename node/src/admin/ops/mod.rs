@@ -26,6 +26,7 @@ mod apikeys;
 mod deployments;
 #[cfg(test)]
 mod fuzz;
+pub mod gateway_responses;
 mod import;
 mod integrations;
 mod methods;
@@ -277,6 +278,19 @@ async fn run(
         O::DeleteUsagePlanKey { plan, key } => usageplans::delete_key(state, &plan, &key).await,
         O::GetUsage { plan } => usage::get(state, &plan, query),
         O::UpdateUsage { plan, key } => usage::update(state, &plan, &key, body).await,
+        O::GetGatewayResponses { api } => gateway_responses::list(state, &api),
+        O::PutGatewayResponse { api, response_type } => {
+            gateway_responses::put(state, &api, &response_type, body).await
+        }
+        O::GetGatewayResponse { api, response_type } => {
+            gateway_responses::get(state, &api, &response_type)
+        }
+        O::UpdateGatewayResponse { api, response_type } => {
+            gateway_responses::update(state, &api, &response_type, body).await
+        }
+        O::DeleteGatewayResponse { api, response_type } => {
+            gateway_responses::delete(state, &api, &response_type).await
+        }
     }
 }
 
