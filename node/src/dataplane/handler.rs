@@ -2,18 +2,16 @@
 //! answer into the connection's output buffer.
 
 use super::cache::CachedResponse;
+use super::gateway_response::{self as gr, Refusal};
 use super::http1::{is_hop_by_hop, write_chunked_body, write_content_length, write_header};
 use super::invoke;
 use super::matcher::{self, Captures};
 use super::request::Request;
-use super::respond::{write_common_head, write_error, ConnState, RequestId};
+use super::respond::{write_common_head, ConnState, RequestId};
 use super::routing::{CompiledIntegration, MockIntegration, ThrottleSpec, Verb};
 use super::upstream::{self, BodyAt, ProxyError, ProxyScratch};
 use super::worker::Worker;
 use std::sync::atomic::Ordering;
-
-/// AWS's answer for a route, stage or method that does not exist.
-pub const MISSING_TOKEN: &str = "Missing Authentication Token";
 
 /// Serves `req`, appending the answer to `out`.
 pub async fn handle(
@@ -26,56 +24,33 @@ pub async fn handle(
     let id = w.resp.borrow_mut().request_id();
     let table = w.routes.borrow_mut().current();
     let head_req = req.is_head();
-    let error = |out: &mut Vec<u8>, status: u16, kind: &[u8], msg: &str| {
-        write_error(
-            out,
-            &mut w.resp.borrow_mut(),
-            status,
-            &id,
-            conn,
-            Some(kind),
-            msg,
-        );
+    let error = |out: &mut Vec<u8>, r: &Refusal| {
+        gr::write(out, &mut w.resp.borrow_mut(), r, None, &id, conn, &[]);
     };
     let Some(target) = invoke::resolve(req.header(b"host"), req.path) else {
-        return error(out, 404, b"NotFoundException", "Not Found");
+        return error(out, &gr::UNKNOWN_API);
     };
     let Some(api) = table.apis.get(target.api_id) else {
-        return error(out, 404, b"NotFoundException", "Not Found");
+        return error(out, &gr::UNKNOWN_API);
     };
     if api.execute_api_disabled {
-        return error(out, 403, b"ForbiddenException", "Forbidden");
+        return error(out, &gr::EXECUTE_API_DISABLED);
     }
     let (Some(stage), Some(verb)) = (
         api.stages.get(target.stage),
         Verb::from_bytes(req.method.as_bytes()),
     ) else {
-        return error(
-            out,
-            403,
-            b"MissingAuthenticationTokenException",
-            MISSING_TOKEN,
-        );
+        return error(out, &gr::MISSING_AUTHENTICATION_TOKEN);
     };
     let mut caps = Captures::default();
     let Some(method) = matcher::find(stage, target.path, verb, &mut caps) else {
-        return error(
-            out,
-            403,
-            b"MissingAuthenticationTokenException",
-            MISSING_TOKEN,
-        );
+        return error(out, &gr::MISSING_AUTHENTICATION_TOKEN);
     };
     // Authorization comes first in AWS's order; a method whose authorization this node cannot
     // perform is never served (routing logs why when it compiles the method).
     if let Some(why) = &method.fail_closed {
         tracing::debug!(api = target.api_id, stage = target.stage, method = %method.http_method, path = %method.resource_path, %why, "method refused");
-        return error(
-            out,
-            500,
-            b"InternalServerErrorException",
-            "Internal server error",
-        );
+        return error(out, &gr::AUTHORIZATION_NOT_SERVED);
     }
     // AWS's order: the key's plan (per method, then per key), its quota, then the stage.
     let now = super::throttle::now_ns();
@@ -99,7 +74,7 @@ pub async fn handle(
                 .find(|s| &*s.api_id == target.api_id && &*s.stage == target.stage)
         });
         let Some(plan) = plan else {
-            return error(out, 403, b"ForbiddenException", "Forbidden");
+            return error(out, &gr::INVALID_API_KEY);
         };
         let mut limits = w.limits.borrow_mut();
         let per_method = plan
@@ -109,7 +84,7 @@ pub async fn handle(
         plan_limits = [per_method.map(|(_, t)| t), plan.throttle.as_ref()];
         for t in plan_limits.iter().flatten() {
             if !limits.check(t, now) {
-                return error(out, 429, b"TooManyRequestsException", "Too Many Requests");
+                return error(out, &gr::THROTTLED);
             }
         }
         // The quota: this node's share of what the ledger left at compile time, against what
@@ -125,7 +100,7 @@ pub async fn handle(
                 .is_some_and(|q| used as f64 >= q.allowance())
             {
                 give_back(pending);
-                return error(out, 429, b"LimitExceededException", "Limit Exceeded");
+                return error(out, &gr::QUOTA_EXCEEDED);
             }
             counted = Some(pending);
         }
@@ -141,7 +116,7 @@ pub async fn handle(
                 if let Some(pending) = counted {
                     give_back(pending);
                 }
-                return error(out, 429, b"TooManyRequestsException", "Too Many Requests");
+                return error(out, &gr::THROTTLED);
             }
         }
         for t in plan_limits.iter().chain(&later).flatten() {
@@ -174,7 +149,7 @@ pub async fn handle(
                     if !c.require_authorization {
                         lookup = false;
                     } else if &*c.unauthorized_strategy == "FAIL_WITH_403" {
-                        return error(out, 403, b"ForbiddenException", "Forbidden");
+                        return error(out, &gr::CACHE_CONTROL_DENIED);
                     }
                 }
                 if lookup {
@@ -217,19 +192,9 @@ pub async fn handle(
                     let at = (target.api_id, target.stage, &*method.resource_path);
                     log_gateway_error(w, &id, at, req.method, status, e.cause());
                     if e == ProxyError::Timeout {
-                        error(
-                            out,
-                            504,
-                            b"InternalServerErrorException",
-                            "Endpoint request timed out",
-                        )
+                        error(out, &gr::INTEGRATION_TIMEOUT)
                     } else {
-                        error(
-                            out,
-                            502,
-                            b"InternalServerErrorException",
-                            "Internal server error",
-                        )
+                        error(out, &gr::INTEGRATION_FAILURE)
                     }
                 }
             }
@@ -237,12 +202,7 @@ pub async fn handle(
         CompiledIntegration::Unavailable(why) => {
             let at = (target.api_id, target.stage, &*method.resource_path);
             log_gateway_error(w, &id, at, req.method, 500, why);
-            error(
-                out,
-                500,
-                b"InternalServerErrorException",
-                "Internal server error",
-            )
+            error(out, &gr::API_CONFIGURATION_ERROR)
         }
     }
 }
@@ -293,14 +253,14 @@ fn write_mock(
         }
         // AWS: "Execution failed due to configuration error: No match for output mapping and
         // no default output mapping".
-        None => write_error(
+        None => gr::write(
             out,
             &mut ctx,
-            500,
+            &gr::API_CONFIGURATION_ERROR,
+            None,
             id,
             conn,
-            Some(b"InternalServerErrorException"),
-            "Internal server error",
+            &[],
         ),
     }
 }

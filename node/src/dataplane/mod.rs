@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod cluster_limits;
 pub mod conn;
+pub mod gateway_response;
 pub mod handler;
 pub mod http1;
 #[cfg(test)]
