@@ -236,6 +236,16 @@ pub struct CompiledGatewayResponse {
 }
 
 impl CompiledGatewayResponse {
+    /// An override of the status and body (`None`: the refusal's, AWS's default body), with no
+    /// headers yet.
+    pub fn new(status: Option<u16>, body: Option<Template>) -> Self {
+        CompiledGatewayResponse {
+            status,
+            headers: Vec::new(),
+            body,
+        }
+    }
+
     /// Adds a header field; refuses a name that is not an HTTP token or a value with control
     /// characters (which would split the answer), and the framing headers the gateway writes.
     pub fn add_header(&mut self, name: &str, value: &str) -> Result<(), &'static str> {
