@@ -396,8 +396,10 @@ x-api-key: value-04242-0123456789abcdef\r\n\r\n";
     // that a decision allocates nothing.
     assert!(run(now));
     let before = ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed);
+    // One request per virtual millisecond: under the stage's 10,000/s, so every decision
+    // is the MOCK answer, never a throttled refusal.
     for _ in 0..1000 {
-        now += 1000;
+        now += 1_000_000;
         assert!(run(now));
     }
     let allocations = ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed) - before;
