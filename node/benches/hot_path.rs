@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the request hot path: HTTP/1.1 head parsing, invocation-target
-//! resolution and route matching against a stage of realistic size.
+//! resolution and route matching against a stage of realistic size, limits and keys, the
+//! cache, and the gateway core's whole decision (which must not allocate: checked first).
 //!
 //! Run: `cargo bench -p tollgate-node --bench hot_path`
 
@@ -222,5 +223,198 @@ fn bench_cache(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench, bench_admit, bench_cache);
+/// Counts heap allocations, to show the core's decision makes none in steady state.
+struct Counting;
+
+static ALLOCATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+// SAFETY: forwards every call unchanged to the system allocator; only counts.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: the caller's contract for `alloc` is passed on as is.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: `ptr` came from `System.alloc` with this layout, per the caller's contract.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// The gateway core's whole decision for a MOCK method that requires an API key, with a plan
+/// throttle, a quota, a stage throttle and 10,000 keys: resolve, route, authorize, validate,
+/// key, plan limits, stage limits, cache, integration request.
+fn bench_core(c: &mut Criterion) {
+    use tollgate_node::dataplane::cluster_limits::ClusterLimits;
+    use tollgate_node::dataplane::core::{decide, Decision, WorkerState};
+    use tollgate_node::dataplane::request::Request;
+    use tollgate_node::dataplane::routing::{compile_keys, ApiRoutes, RoutingTable};
+    use tollgate_node::dataplane::throttle::WorkerLimits;
+    use tollgate_node::dataplane::usage::UsageCounters;
+    use tollgate_proto::model::{
+        ApiKey, ApiStage, IntegrationResponse, IntegrationType, MethodSetting, QuotaSettings,
+        ThrottleSettings, UsagePlan,
+    };
+    use tollgate_proto::Registry;
+
+    let cluster = ClusterLimits::new(1);
+    let mock = Integration {
+        kind: IntegrationType::Mock,
+        integration_responses: BTreeMap::from([(
+            "200".into(),
+            IntegrationResponse {
+                status_code: "200".into(),
+                response_templates: BTreeMap::from([(
+                    "application/json".into(),
+                    "{\"ok\":true}".into(),
+                )]),
+                ..Default::default()
+            },
+        )]),
+        ..Default::default()
+    };
+    let method = Method {
+        http_method: "GET".into(),
+        authorization_type: "NONE".into(),
+        api_key_required: true,
+        integration: Some(mock),
+        ..Default::default()
+    };
+    let dep = Deployment {
+        id: "d".into(),
+        description: None,
+        created_date: 0,
+        root_resource_id: "root".into(),
+        resources: BTreeMap::from([
+            (
+                "root".into(),
+                Resource {
+                    id: "root".into(),
+                    parent_id: None,
+                    path_part: String::new(),
+                    methods: BTreeMap::new(),
+                },
+            ),
+            (
+                "pets".into(),
+                Resource {
+                    id: "pets".into(),
+                    parent_id: Some("root".into()),
+                    path_part: "pets".into(),
+                    methods: BTreeMap::from([("GET".into(), method)]),
+                },
+            ),
+        ]),
+    };
+    let stage = Stage {
+        stage_name: "prod".into(),
+        method_settings: BTreeMap::from([("*/*".into(), MethodSetting::default())]),
+        ..Default::default()
+    };
+    let mut reg = Registry::default();
+    let mut plan = UsagePlan {
+        id: "plan1".into(),
+        name: "p".into(),
+        api_stages: vec![ApiStage {
+            api_id: "a1b2c3d4e5".into(),
+            stage: "prod".into(),
+            throttle: Default::default(),
+        }],
+        throttle: Some(ThrottleSettings {
+            burst_limit: i32::MAX,
+            rate_limit: 1e12,
+        }),
+        quota: Some(QuotaSettings {
+            limit: i64::MAX / 2,
+            offset: 0,
+            period: "DAY".into(),
+        }),
+        ..Default::default()
+    };
+    for i in 0..10_000 {
+        let id = format!("key{i:05}");
+        reg.api_keys.insert(
+            id.clone(),
+            ApiKey {
+                id: id.clone(),
+                value: format!("value-{i:05}-0123456789abcdef"),
+                enabled: true,
+                ..Default::default()
+            },
+        );
+        plan.key_ids.insert(id);
+    }
+    reg.usage_plans.insert("plan1".into(), plan);
+    let routes = compile_stage("a1b2c3d4e5", &stage, &dep, &cluster);
+    let table = RoutingTable {
+        apis: [(
+            "a1b2c3d4e5".into(),
+            std::sync::Arc::new(ApiRoutes {
+                stages: [("prod".into(), std::sync::Arc::new(routes))].into(),
+                ..Default::default()
+            }),
+        )]
+        .into(),
+        keys: std::sync::Arc::new(compile_keys(&reg, 20_000, &cluster)),
+    };
+    let raw: &[u8] = b"GET /prod/pets HTTP/1.1\r\n\
+Host: a1b2c3d4e5.execute-api.localhost:8080\r\n\
+User-Agent: bench\r\n\
+Accept: application/json\r\n\
+x-api-key: value-04242-0123456789abcdef\r\n\r\n";
+    let mut head = RequestHead::default();
+    parse_request_head(raw, &mut head).unwrap();
+    let req = Request {
+        buf: raw,
+        head: &head,
+        method: "GET",
+        path: "/prod/pets",
+        query: "",
+        body: &[],
+        peer: std::net::IpAddr::from([127, 0, 0, 1]),
+    };
+    let mut limits = WorkerLimits::new(0, 1);
+    let mut usage = UsageCounters::new(0, None);
+    let mut key = Vec::new();
+    let mut now = 1_000_000_000u64;
+    let mut run = |now: u64| {
+        let mut st = WorkerState {
+            limits: &mut limits,
+            usage: &mut usage,
+            account: None,
+            workers: 1,
+        };
+        let mut caps = Captures::default();
+        matches!(
+            decide(&table, &req, &mut st, now, &mut caps, &mut key),
+            Decision::Mock(_)
+        )
+    };
+    // Warm up (first use of a limit makes its bucket, of a key its usage counter), then check
+    // that a decision allocates nothing.
+    assert!(run(now));
+    let before = ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed);
+    // One request per virtual millisecond: under the stage's 10,000/s, so every decision
+    // is the MOCK answer, never a throttled refusal.
+    for _ in 0..1000 {
+        now += 1_000_000;
+        assert!(run(now));
+    }
+    let allocations = ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed) - before;
+    assert_eq!(allocations, 0, "the core's decision allocated");
+    c.bench_function(
+        "core decide: keyed MOCK (10k keys, plan throttle + quota, stage throttle)",
+        |b| {
+            b.iter(|| {
+                now += 1000;
+                run(black_box(now))
+            })
+        },
+    );
+}
+
+criterion_group!(benches, bench, bench_admit, bench_cache, bench_core);
 criterion_main!(benches);

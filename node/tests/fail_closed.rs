@@ -145,10 +145,12 @@ fn methods_with_unenforced_authorization_are_not_served() {
             { "op": "replace", "path": "/authorizationType", "value": "AWS_IAM" }
         ] })),
     );
+    // (A byte-identical signed call within the same second would be taken for a retry of the
+    // first deployment: this one says what it is.)
     n.admin_ok(
         "POST",
         &format!("/restapis/{api}/deployments"),
-        Some(json!({ "stageName": "dev" })),
+        Some(json!({ "stageName": "dev", "description": "open is AWS_IAM now" })),
     );
     assert_eq!(n.get(&host, "/dev/open").status, 500);
 }

@@ -200,6 +200,27 @@ impl Operation {
         )
     }
 
+    /// For an operation that removes something (and answers with an empty body), the status
+    /// of its success answer: what a retry of it answers once its first attempt applied and
+    /// the thing is gone (see `ops::dispatch`).
+    pub fn removal_status(&self) -> Option<u16> {
+        use Operation as O;
+        match self {
+            O::DeleteRestApi { .. }
+            | O::DeleteResource { .. }
+            | O::DeleteDeployment { .. }
+            | O::DeleteStage { .. }
+            | O::DeleteApiKey { .. }
+            | O::DeleteUsagePlan { .. }
+            | O::DeleteUsagePlanKey { .. } => Some(202),
+            O::DeleteMethod(_)
+            | O::DeleteMethodResponse(..)
+            | O::DeleteIntegration(_)
+            | O::DeleteIntegrationResponse(..) => Some(204),
+            _ => None,
+        }
+    }
+
     /// What a write reads and writes back, so its commands are guarded on it (see
     /// [`tollgate_proto::Scope`]): the API of everything under `/restapis/{api}`, the key or
     /// the plan. `None` for reads, and for writes that write back nothing they read, whose

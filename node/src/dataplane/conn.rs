@@ -15,12 +15,13 @@
 //! Memory: a request body is held against the worker's body budget (503 with `Retry-After`
 //! when it is spent), and buffers a large request grew are given back once it is served.
 
+use super::gateway_response::{self, Refusal};
 use super::http1::{
     parse_request_head, BodyKind, ChunkedDecoder, HttpError, RequestHead, MAX_BODY_BYTES,
 };
 use super::io::{consume, read_more, write_all};
 use super::request::Request;
-use super::respond::{write_error_with, ConnState};
+use super::respond::ConnState;
 use super::upstream::{shrink, ProxyScratch};
 use super::worker::Worker;
 use monoio::net::TcpStream;
@@ -396,14 +397,13 @@ async fn refuse(w: &Worker, stream: &mut TcpStream, out: &mut Vec<u8>, e: HttpEr
     } else {
         &[]
     };
-    write_error_with(
+    gateway_response::write(
         out,
         &mut w.resp.borrow_mut(),
-        e.status,
+        &Refusal::connection(e.status, e.message),
+        None,
         &id,
         ConnState::Close,
-        None,
-        e.message,
         extra,
     );
     let _ = flush(w, stream, out).await;

@@ -7,6 +7,8 @@
 pub mod cache;
 pub mod cluster_limits;
 pub mod conn;
+pub mod core;
+pub mod gateway_response;
 pub mod handler;
 pub mod http1;
 #[cfg(test)]
@@ -17,6 +19,7 @@ pub mod limiter;
 pub mod matcher;
 pub mod metrics;
 pub mod pathnorm;
+pub mod phases;
 pub mod ratelog;
 pub mod request;
 pub mod resolve;

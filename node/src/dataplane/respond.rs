@@ -1,7 +1,6 @@
-//! Writing responses into a connection's output buffer: the common headers, AWS-style JSON
-//! errors, request ids and the `Date` header (formatted once a second per worker).
+//! Writing responses into a connection's output buffer: the common headers, request ids and the `Date` header (formatted once a second per worker).
 
-use super::http1::{write_content_length, write_header, write_status_line};
+use super::http1::{write_header, write_status_line};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Per-worker state for response headers that change: request ids and the date.
@@ -124,57 +123,6 @@ pub fn write_common_head(
     }
 }
 
-/// Writes an AWS-style JSON error: `{"message":"..."}`, with `x-amzn-ErrorType` where AWS sends
-/// one.
-pub fn write_error(
-    out: &mut Vec<u8>,
-    ctx: &mut ResponseContext,
-    status: u16,
-    request_id: &RequestId,
-    conn: ConnState,
-    error_type: Option<&[u8]>,
-    message: &str,
-) {
-    write_error_with(out, ctx, status, request_id, conn, error_type, message, &[]);
-}
-
-/// [`write_error`] with extra header fields (e.g. `Retry-After`).
-#[allow(clippy::too_many_arguments)]
-pub fn write_error_with(
-    out: &mut Vec<u8>,
-    ctx: &mut ResponseContext,
-    status: u16,
-    request_id: &RequestId,
-    conn: ConnState,
-    error_type: Option<&[u8]>,
-    message: &str,
-    extra: &[(&[u8], &[u8])],
-) {
-    write_common_head(out, ctx, status, request_id, conn);
-    for (n, v) in extra {
-        write_header(out, n, v);
-    }
-    if let Some(t) = error_type {
-        write_header(out, b"x-amzn-ErrorType", t);
-    }
-    write_header(out, b"Content-Type", b"application/json");
-    // Messages are fixed strings of ours; escape anyway so no message can break the JSON.
-    let mut body = Vec::with_capacity(message.len() + 16);
-    body.extend_from_slice(b"{\"message\":\"");
-    for &b in message.as_bytes() {
-        match b {
-            b'"' => body.extend_from_slice(b"\\\""),
-            b'\\' => body.extend_from_slice(b"\\\\"),
-            0..=0x1f => {}
-            _ => body.push(b),
-        }
-    }
-    body.extend_from_slice(b"\"}");
-    write_content_length(out, body.len());
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(&body);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,27 +137,5 @@ mod tests {
         assert_eq!(s.len(), 36);
         assert_eq!(&s[14..15], "4");
         assert_eq!(s.matches('-').count(), 4);
-    }
-
-    #[test]
-    fn error_body_is_json() {
-        let mut c = ResponseContext::new();
-        let id = c.request_id();
-        let mut out = Vec::new();
-        write_error(
-            &mut out,
-            &mut c,
-            403,
-            &id,
-            ConnState::Close,
-            None,
-            "Missing \"x\"",
-        );
-        let text = String::from_utf8(out).unwrap();
-        assert!(text.starts_with("HTTP/1.1 403 Forbidden\r\n"));
-        assert!(text.contains("Connection: close\r\n"));
-        let body = text.split("\r\n\r\n").nth(1).unwrap();
-        let v: serde_json::Value = serde_json::from_str(body).unwrap();
-        assert_eq!(v["message"], "Missing \"x\"");
     }
 }

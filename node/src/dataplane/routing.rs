@@ -210,6 +210,8 @@ pub struct ApiRoutes {
     pub stages: HashMap<Box<str>, Arc<StageRoutes>>,
     /// Whether the `execute-api` endpoints are turned off for this API.
     pub execute_api_disabled: bool,
+    /// The API's gateway response overrides (empty: AWS's defaults for every refusal).
+    pub gateway_responses: super::gateway_response::CompiledGatewayResponses,
 }
 
 /// One stage of one API, compiled.
@@ -256,10 +258,10 @@ pub struct CompiledMethod {
     /// `NONE`, `AWS_IAM`, `CUSTOM`, …
     pub authorization_type: Box<str>,
     /// Why the method must not be served at all, when it must not: it asks for a check this
-    /// node cannot make (an authorization, a request validator; see [`method_refusal`]).
-    /// Checked before anything else and answered 500, so an unenforceable setting never lets a
-    /// request through.
-    pub fail_closed: Option<Box<str>>,
+    /// node cannot make (an authorization, a request validator; see [`method_refusal`]). The
+    /// phase of that check refuses every request with 500, so an unenforceable setting never
+    /// lets a request through.
+    pub fail_closed: Option<FailClosed>,
     /// The stage's throttle for this method (its own method setting, else the stage-wide
     /// `*/*` one), if the stage sets one.
     pub throttle: Option<ThrottleSpec>,
@@ -267,6 +269,24 @@ pub struct CompiledMethod {
     pub cache: Option<CacheSpec>,
     /// What to do with the request.
     pub integration: CompiledIntegration,
+}
+
+/// A check a method asks for that this node cannot make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailClosed {
+    /// The phase whose check it is.
+    pub check: UnservedCheck,
+    /// Why, for the log.
+    pub why: Box<str>,
+}
+
+/// The phase a [`FailClosed`] method is refused in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnservedCheck {
+    /// An authorization type other than `NONE`.
+    Authorization,
+    /// A request validator.
+    Validation,
 }
 
 /// How a method's answers are cached.
@@ -529,6 +549,7 @@ pub fn compile_api(api: &RestApi, reg: &Registry, limits: &ClusterLimits) -> Api
     let mut out = ApiRoutes {
         stages: HashMap::new(),
         execute_api_disabled: api.settings.disable_execute_api_endpoint,
+        gateway_responses: Default::default(),
     };
     for stage in api.stages.values() {
         if let Some(dep) = api.deployments.get(&stage.deployment_id) {
@@ -619,15 +640,23 @@ pub fn compile_stage(
 /// `CUSTOM` and `COGNITO_USER_POOLS` are not implemented, and serving such a method would hand
 /// its data to anyone. Request validators are not implemented either. The admin API refuses
 /// what it can; this catches state it accepted before it did.
-pub fn method_refusal(m: &Method) -> Option<String> {
+pub fn method_refusal(m: &Method) -> Option<FailClosed> {
     if m.authorization_type != "NONE" {
-        return Some(format!(
-            "authorization type {:?} is not implemented; the method is refused until it is",
-            m.authorization_type
-        ));
+        return Some(FailClosed {
+            check: UnservedCheck::Authorization,
+            why: format!(
+                "authorization type {:?} is not implemented; the method is refused until it is",
+                m.authorization_type
+            )
+            .into(),
+        });
     }
-    m.request_validator_id.as_ref().map(|v| {
-        format!("request validator {v:?} is not implemented; the method is refused until it is")
+    m.request_validator_id.as_ref().map(|v| FailClosed {
+        check: UnservedCheck::Validation,
+        why: format!(
+            "request validator {v:?} is not implemented; the method is refused until it is"
+        )
+        .into(),
     })
 }
 
@@ -687,7 +716,7 @@ fn compile_method(
         }
     };
     let fail_closed = method_refusal(m);
-    if let Some(why) = &fail_closed {
+    if let Some(FailClosed { why, .. }) = &fail_closed {
         tracing::warn!(
             api = api_id,
             stage = %stage.stage_name,
@@ -702,7 +731,7 @@ fn compile_method(
         http_method: m.http_method.as_str().into(),
         api_key_required: m.api_key_required,
         authorization_type: m.authorization_type.as_str().into(),
-        fail_closed: fail_closed.map(Into::into),
+        fail_closed,
         throttle: throttle_for(api_id, stage, path, &m.http_method, limits),
         cache: cache_for(stage, path, &m.http_method, m.integration.as_ref()),
         integration,
@@ -1208,7 +1237,16 @@ mod tests {
         assert!(cache_for(&cached, "/", "GET", Some(&keyed("method.request.body"))).is_none());
         let mut validated = method("GET", "NONE");
         validated.request_validator_id = Some("v1".into());
-        assert!(method_refusal(&validated).is_some());
+        assert_eq!(
+            method_refusal(&validated).map(|f| f.check),
+            Some(UnservedCheck::Validation)
+        );
+        validated.authorization_type = "AWS_IAM".into();
+        // Both unserved: refused where AWS checks first, at authorization.
+        assert_eq!(
+            method_refusal(&validated).map(|f| f.check),
+            Some(UnservedCheck::Authorization)
+        );
         // Settings the data plane would otherwise ignore make the integration unservable.
         let proxy = Integration {
             kind: IntegrationType::HttpProxy,

@@ -90,6 +90,17 @@ imp = with_forced_retry(
     "ImportApiKeys", lambda: client.import_api_keys(body=csv, format="csv", failOnWarnings=True)
 )
 out["calls"].append(imp)
+client.put_method_response(restApiId=api_id, resourceId=root, httpMethod="GET", statusCode="200")
+gone = with_forced_retry(
+    "DeleteMethodResponse",
+    lambda: client.delete_method_response(
+        restApiId=api_id, resourceId=root, httpMethod="GET", statusCode="200"
+    ),
+)
+out["calls"].append(gone)
+doomed = client.create_rest_api(name="doomed")["id"]
+gone = with_forced_retry("DeleteRestApi", lambda: client.delete_rest_api(restApiId=doomed))
+out["calls"].append(gone)
 out["apis"] = [a["id"] for a in client.get_rest_apis()["items"]]
 out["keys"] = sorted(k["id"] for k in client.get_api_keys()["items"])
 out["deployments"] = [d["id"] for d in client.get_deployments(restApiId=api_id)["items"]]

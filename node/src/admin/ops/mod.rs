@@ -171,6 +171,12 @@ async fn dispatch_write(
             .linearizable()
             .await
             .map_err(|e| ApiError::unavailable(format!("catching up before a write: {e}")))?;
+        // A repeat of a call whose commands (some of them) applied already: its rerun is
+        // validated against what that first attempt made.
+        let repeat = REQUEST
+            .try_with(|r| r.client)
+            .ok()
+            .is_some_and(|client| state.node.read().request_applied(client));
         // The version is read before the operation reads what it covers, so the operation
         // reads that version or a later one; either way a change after it is caught.
         let guard = Guard {
@@ -201,6 +207,13 @@ async fn dispatch_write(
                 let jitter_ms = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=5 * attempt);
                 tokio::time::sleep(std::time::Duration::from_millis(u64::from(jitter_ms))).await;
                 attempt += 1;
+            }
+            // The first attempt removed it: answer as that attempt did.
+            Err(e) if repeat && e.status == 404 => {
+                return match op.removal_status() {
+                    Some(status) => Ok(Reply::empty(status)),
+                    None => Err(e),
+                };
             }
             other => return other,
         }

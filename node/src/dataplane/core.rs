@@ -1,0 +1,191 @@
+//! The gateway core: the request's phases ([`super::phases`]) run in AWS's order, with no I/O
+//! and no clock of its own. Given the compiled table, the parsed request, the worker's limit
+//! and usage state and the time, [`decide`] says what to do next: answer now (a gateway
+//! response, or a MOCK answer), or call a backend (after the cache, as the plan says). Once the
+//! backend answered, [`after_integration`] says how to answer the client. Each decision carries
+//! what to log. The worker ([`super::handler`]) only carries decisions out.
+//!
+//! Nothing here allocates: decisions borrow from the table and the request.
+
+use super::gateway_response::{CompiledGatewayResponses, Refusal};
+use super::matcher::Captures;
+use super::phases::cache::CacheUse;
+use super::phases::integration_request::Call;
+use super::phases::integration_response::{self, Mapped};
+use super::phases::log::{Level, LogRecord};
+use super::phases::{
+    api_key, authorize, cache, integration_request, plan_limits, resolve_stage, route,
+    stage_limits, validate,
+};
+use super::request::Request;
+use super::routing::{
+    CompiledMethod, HttpProxyIntegration, RenderedResponse, RoutingTable, StageRoutes, ThrottleSpec,
+};
+use super::throttle::WorkerLimits;
+use super::upstream::ProxyError;
+use super::usage::UsageCounters;
+
+/// The worker's state the phases read and update, lent for one decision.
+pub struct WorkerState<'w> {
+    /// The worker's throttle buckets.
+    pub limits: &'w mut WorkerLimits,
+    /// The worker's API-key usage counters.
+    pub usage: &'w mut UsageCounters,
+    /// The node's account-level limit.
+    pub account: Option<&'w ThrottleSpec>,
+    /// How many workers the node runs (a stage's cache budget is split among them).
+    pub workers: usize,
+}
+
+/// An answer the gateway makes itself: the refusal, the API's gateway responses that shape it
+/// (`None`: AWS's defaults) and what to log.
+#[derive(Debug, Clone, Copy)]
+pub struct Refuse<'t> {
+    /// The gateway response.
+    pub refusal: Refusal,
+    /// The API's overrides, once the API is known.
+    pub responses: Option<&'t CompiledGatewayResponses>,
+    /// What to log, if anything.
+    pub log: Option<LogRecord<'t>>,
+}
+
+/// What the worker does with a request.
+pub enum Decision<'t, 'r> {
+    /// Answer with a gateway response.
+    Refuse(Refuse<'t>),
+    /// Answer with a MOCK integration's response.
+    Mock(&'t RenderedResponse),
+    /// Call a backend (consulting the cache first when the plan says so).
+    Proxy(ProxyPlan<'t, 'r>),
+}
+
+/// How to call a backend, and what the core needs afterwards.
+pub struct ProxyPlan<'t, 'r> {
+    /// The backend.
+    pub integration: &'t HttpProxyIntegration,
+    /// The stage-relative path (the request's path from here on).
+    pub path: &'r str,
+    /// The cache use; its key was written into the key buffer [`decide`] was given.
+    pub cache: Option<CacheUse>,
+    /// The API's gateway responses.
+    pub responses: &'t CompiledGatewayResponses,
+    /// The stage and method, for the log.
+    pub stage: &'t StageRoutes,
+    /// The method.
+    pub method: &'t CompiledMethod,
+}
+
+/// After the backend: how to answer the client.
+pub enum Answer<'t> {
+    /// Relay the backend's answer, storing it in the cache when `store` says so.
+    Relay {
+        /// Where to store it (and for how long it lives), if at all.
+        store: Option<(CacheUse, u64)>,
+    },
+    /// Answer with a gateway response.
+    Refuse(Refuse<'t>),
+}
+
+/// Runs the request's phases up to the integration. `caps` receives the path parameters and
+/// `cache_key` the cache key (both reused across requests by the worker).
+pub fn decide<'t, 'r>(
+    table: &'t RoutingTable,
+    req: &Request<'r>,
+    st: &mut WorkerState<'_>,
+    now_ns: u64,
+    caps: &mut Captures<'t>,
+    cache_key: &mut Vec<u8>,
+) -> Decision<'t, 'r> {
+    let refuse = |refusal, responses, log| {
+        Decision::Refuse(Refuse {
+            refusal,
+            responses,
+            log,
+        })
+    };
+    // 1. Resolve the API and stage.
+    let at = match resolve_stage::run(table, req.header(b"host"), req.path) {
+        Ok(at) => at,
+        Err((r, responses)) => return refuse(r, responses, None),
+    };
+    let responses = Some(&at.api.gateway_responses);
+    // 2. The method.
+    let method = match route::run(at.stage, at.path, req.method, caps) {
+        Ok(m) => m,
+        Err(r) => return refuse(r, responses, None),
+    };
+    let log = |level, r: &Refusal, cause: &'t str| LogRecord {
+        level,
+        api: &at.stage.api_id,
+        stage: &at.stage.stage_name,
+        resource: &method.resource_path,
+        status: r.status,
+        cause,
+    };
+    // 3, 4. Authorization and validation (both fail closed; routing logged why at compile).
+    if let Err((r, why)) = authorize::run(method).and_then(|()| validate::run(method)) {
+        return refuse(r, responses, Some(log(Level::Debug, &r, why)));
+    }
+    // 5. The API key and its plan.
+    let plan = match api_key::run(method, at.stage, &table.keys, req.header(b"x-api-key")) {
+        Ok(p) => p,
+        Err(r) => return refuse(r, responses, None),
+    };
+    // 6, 7. The plan's throttles and quota, then the stage's and account's throttles.
+    let admitted = plan_limits::run(plan, method, st.limits, now_ns)
+        .and_then(|p| stage_limits::run(method, st.account, &p, st.limits, now_ns).map(|()| p));
+    let admitted = match admitted {
+        Ok(p) => p,
+        Err(r) => return refuse(r, responses, None),
+    };
+    if let Some(id) = admitted.usage_id {
+        st.usage.record(id);
+    }
+    // 8. The cache.
+    let cache = match cache::run(method, at.stage, st.workers, req, at.path, caps, cache_key) {
+        Ok(c) => c,
+        Err(r) => return refuse(r, responses, None),
+    };
+    // 9. The integration request.
+    match integration_request::run(&method.integration) {
+        Ok(Call::Mock(r)) => Decision::Mock(r),
+        Ok(Call::Proxy(integration)) => Decision::Proxy(ProxyPlan {
+            integration,
+            path: at.path,
+            cache,
+            responses: &at.api.gateway_responses,
+            stage: at.stage,
+            method,
+        }),
+        Err((r, cause)) => refuse(r, responses, Some(log(Level::GatewayError, &r, cause))),
+    }
+}
+
+/// Maps the backend's status (or failure) to the client answer; `now_ns` dates a cache entry.
+pub fn after_integration<'t>(
+    plan: &ProxyPlan<'t, '_>,
+    result: Result<u16, ProxyError>,
+    now_ns: u64,
+) -> Answer<'t> {
+    match integration_response::run(result, plan.cache) {
+        Mapped::Relay { store } => Answer::Relay {
+            store: store.map(|c| (c, now_ns.saturating_add(c.ttl_ns))),
+        },
+        Mapped::Refuse(refusal, cause) => Answer::Refuse(Refuse {
+            refusal,
+            responses: Some(plan.responses),
+            log: Some(LogRecord {
+                level: Level::GatewayError,
+                api: &plan.stage.api_id,
+                stage: &plan.stage.stage_name,
+                resource: &plan.method.resource_path,
+                status: refusal.status,
+                cause,
+            }),
+        }),
+    }
+}
+
+#[cfg(test)]
+#[path = "core_tests.rs"]
+mod tests;

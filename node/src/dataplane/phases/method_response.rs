@@ -1,0 +1,129 @@
+//! Phase 12: the method response: writing the client answer (a MOCK response, a cached answer
+//! or the backend's) into the connection's output buffer, with the headers every answer
+//! carries. Refusals are written by [`crate::dataplane::gateway_response`].
+
+use crate::dataplane::cache::CachedResponse;
+use crate::dataplane::http1::{
+    is_hop_by_hop, response_has_no_body, write_chunked_body, write_content_length, write_header,
+    write_status_line,
+};
+use crate::dataplane::respond::{write_common_head, ConnState, RequestId, ResponseContext};
+use crate::dataplane::routing::RenderedResponse;
+use crate::dataplane::upstream::{BodyAt, ProxyScratch};
+
+/// How the answer is framed for this client.
+#[derive(Debug, Clone, Copy)]
+pub struct Framing {
+    /// How the connection goes on after the answer.
+    pub conn: ConnState,
+    /// The request was HEAD: no body.
+    pub head_req: bool,
+    /// The client speaks HTTP/1.1 (a chunked backend answer may stay chunked).
+    pub http11: bool,
+}
+
+/// Writes a MOCK integration's compiled response.
+pub fn write_mock(
+    out: &mut Vec<u8>,
+    ctx: &mut ResponseContext,
+    r: &RenderedResponse,
+    id: &RequestId,
+    f: Framing,
+) {
+    write_stored(out, ctx, r.status, &r.header_block, &r.body, id, f);
+}
+
+/// Writes an answer from the stage's cache.
+pub fn write_cached(
+    out: &mut Vec<u8>,
+    ctx: &mut ResponseContext,
+    r: &CachedResponse,
+    id: &RequestId,
+    f: Framing,
+) {
+    write_stored(out, ctx, r.status, &r.header_block, &r.body, id, f);
+}
+
+fn write_stored(
+    out: &mut Vec<u8>,
+    ctx: &mut ResponseContext,
+    status: u16,
+    header_block: &[u8],
+    body: &[u8],
+    id: &RequestId,
+    f: Framing,
+) {
+    write_common_head(out, ctx, status, id, f.conn);
+    out.extend_from_slice(header_block);
+    write_content_length(out, body.len());
+    out.extend_from_slice(b"\r\n");
+    if !f.head_req {
+        out.extend_from_slice(body);
+    }
+}
+
+/// Writes the backend's answer held in `s`: its end-to-end headers, then its body (sized, or
+/// chunked on to an HTTP/1.1 client when the backend chunked it).
+pub fn write_proxied(
+    out: &mut Vec<u8>,
+    ctx: &mut ResponseContext,
+    s: &ProxyScratch,
+    id: &RequestId,
+    f: Framing,
+) {
+    write_status_line(out, s.head.status);
+    write_header(out, b"x-amzn-RequestId", id.as_bytes());
+    match f.conn {
+        ConnState::KeepAlive11 => {}
+        ConnState::KeepAlive10 => write_header(out, b"Connection", b"keep-alive"),
+        ConnState::Close => write_header(out, b"Connection", b"close"),
+    }
+    let mut has_date = false;
+    for (n, v) in &s.head.headers {
+        let (name, value) = (&s.resp[n.clone()], &s.resp[v.clone()]);
+        // A HEAD answer keeps the backend's length: it describes the body a GET would get.
+        if is_hop_by_hop(name) || (!f.head_req && name.eq_ignore_ascii_case(b"content-length")) {
+            continue;
+        }
+        has_date |= name.eq_ignore_ascii_case(b"date");
+        write_header(out, name, value);
+    }
+    if !has_date {
+        write_header(out, b"Date", ctx.date());
+    }
+    let body = s.body();
+    let no_body = response_has_no_body(s.head.status, f.head_req);
+    if s.body == BodyAt::Chunked && f.http11 && !no_body {
+        write_header(out, b"Transfer-Encoding", b"chunked");
+        out.extend_from_slice(b"\r\n");
+        write_chunked_body(out, body);
+    } else {
+        if !no_body {
+            write_content_length(out, body.len());
+        }
+        out.extend_from_slice(b"\r\n");
+        if !no_body {
+            out.extend_from_slice(body);
+        }
+    }
+}
+
+/// A backend answer as the cache keeps it: end-to-end headers only (no framing, no date).
+pub fn cacheable(s: &ProxyScratch) -> CachedResponse {
+    let mut header_block = Vec::new();
+    for (n, v) in &s.head.headers {
+        let (name, value) = (&s.resp[n.clone()], &s.resp[v.clone()]);
+        if is_hop_by_hop(name)
+            || name.eq_ignore_ascii_case(b"content-length")
+            || name.eq_ignore_ascii_case(b"date")
+        {
+            continue;
+        }
+        write_header(&mut header_block, name, value);
+    }
+    CachedResponse {
+        status: s.head.status,
+        header_block,
+        body: s.body().to_vec(),
+    }
+}
