@@ -108,7 +108,7 @@ pub fn decide<'t, 'r>(
         Ok(at) => at,
         Err((r, responses)) => return refuse(r, responses, None),
     };
-    let responses = Some(&at.api.gateway_responses);
+    let responses = Some(&at.stage.gateway_responses);
     // 2. The method.
     let method = match route::run(at.stage, at.path, req.method, caps) {
         Ok(m) => m,
@@ -153,7 +153,7 @@ pub fn decide<'t, 'r>(
             integration,
             path: at.path,
             cache,
-            responses: &at.api.gateway_responses,
+            responses: &at.stage.gateway_responses,
             stage: at.stage,
             method,
         }),

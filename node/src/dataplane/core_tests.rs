@@ -143,6 +143,7 @@ fn deployment() -> Deployment {
         created_date: 0,
         root_resource_id: "root".into(),
         resources,
+        ..Default::default()
     }
 }
 
@@ -558,7 +559,7 @@ fn after_the_integration() {
         integration,
         path: "/proxy",
         cache,
-        responses: &fx.table.apis["api1"].gateway_responses,
+        responses: &sr.gateway_responses,
         stage: sr,
         method,
     };
@@ -598,13 +599,14 @@ fn after_the_integration() {
     }
 }
 
-/// Refusals after the API is known carry its gateway responses; those before do not.
+/// Refusals after the stage is known carry its gateway responses; those before do not.
 #[test]
-fn refusals_carry_the_apis_gateway_responses_once_it_is_known() {
+fn refusals_carry_the_stages_gateway_responses_once_it_is_known() {
     let mut fx = Fixture::new();
     let mut table = std::mem::take(&mut fx.table.apis);
     let api = Arc::get_mut(table.get_mut("api1").unwrap()).unwrap();
-    api.gateway_responses.set(
+    let stage = Arc::get_mut(api.stages.get_mut("prod").unwrap()).unwrap();
+    stage.gateway_responses.set(
         tollgate_proto::GatewayResponseType::MissingAuthenticationToken,
         crate::dataplane::gateway_response::CompiledGatewayResponse::new(Some(404), None),
     );
@@ -639,7 +641,7 @@ fn refusals_carry_the_apis_gateway_responses_once_it_is_known() {
         }
     };
     assert_eq!(responses(&get("/prod/missing", ""), &mut st), Some(404));
-    assert_eq!(responses(&get("/test/", ""), &mut st), Some(404));
+    assert_eq!(responses(&get("/test/", ""), &mut st), None);
     assert_eq!(
         responses(
             "GET /prod/ HTTP/1.1\r\nHost: nope.execute-api.localhost\r\n\r\n",

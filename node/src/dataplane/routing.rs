@@ -6,6 +6,7 @@
 //! parsed, and each stage's resource tree becomes an index-based trie for the matcher.
 
 use super::cluster_limits::{ClusterLimits, LimitState, SPLIT_BY_DEMAND};
+use super::gateway_response::{CompiledGatewayResponse, CompiledGatewayResponses, Template};
 use crate::text_rules::{is_header_name, is_header_value};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
@@ -210,8 +211,6 @@ pub struct ApiRoutes {
     pub stages: HashMap<Box<str>, Arc<StageRoutes>>,
     /// Whether the `execute-api` endpoints are turned off for this API.
     pub execute_api_disabled: bool,
-    /// The API's gateway response overrides (empty: AWS's defaults for every refusal).
-    pub gateway_responses: super::gateway_response::CompiledGatewayResponses,
 }
 
 /// One stage of one API, compiled.
@@ -227,6 +226,8 @@ pub struct StageRoutes {
     pub cache_id: u64,
     /// The stage's cache memory budget in bytes (0: caching off).
     pub cache_bytes: usize,
+    /// The gateway responses its deployment froze (empty: AWS's defaults for every refusal).
+    pub gateway_responses: CompiledGatewayResponses,
     /// Trie nodes; index 0 is the root resource.
     pub nodes: Vec<RouteNode>,
     /// The methods the nodes point at.
@@ -549,7 +550,6 @@ pub fn compile_api(api: &RestApi, reg: &Registry, limits: &ClusterLimits) -> Api
     let mut out = ApiRoutes {
         stages: HashMap::new(),
         execute_api_disabled: api.settings.disable_execute_api_endpoint,
-        gateway_responses: Default::default(),
     };
     for stage in api.stages.values() {
         if let Some(dep) = api.deployments.get(&stage.deployment_id) {
@@ -563,6 +563,68 @@ pub fn compile_api(api: &RestApi, reg: &Registry, limits: &ClusterLimits) -> Api
             out.stages
                 .insert(stage.stage_name.as_str().into(), Arc::new(sr));
         }
+    }
+    out
+}
+
+/// The gateway responses a deployment froze, compiled. The admin API stores only what can be
+/// served; what still cannot (state written by an older build) is left out and logged: a
+/// header is dropped, an unusable status keeps the refusal's own.
+fn compile_gateway_responses(
+    api_id: &str,
+    stage: &str,
+    dep: &Deployment,
+) -> CompiledGatewayResponses {
+    let mut out = CompiledGatewayResponses::default();
+    for (kind, r) in &dep.gateway_responses {
+        let skip = |what: &str, why: &str| {
+            tracing::warn!(
+                api = api_id,
+                stage,
+                response_type = kind.as_str(),
+                what,
+                why,
+                "gateway response setting not served"
+            );
+        };
+        let status = r
+            .status_code
+            .as_deref()
+            .and_then(|s| match s.parse::<u16>() {
+                Ok(code) if (100..=599).contains(&code) => Some(code),
+                _ => {
+                    skip(s, "not a status code");
+                    None
+                }
+            });
+        // The JSON template if there is one, else the first (a body of its content type).
+        let template = r
+            .response_templates
+            .get_key_value("application/json")
+            .or_else(|| r.response_templates.iter().next());
+        let body = template.map(|(_, t)| Template::parse(t));
+        let mut compiled = CompiledGatewayResponse::new(status, body);
+        if let Some((content_type, _)) = template.filter(|(ct, _)| *ct != "application/json") {
+            if let Err(why) = compiled.add_header("Content-Type", content_type) {
+                skip(content_type, why);
+            }
+        }
+        for (key, value) in &r.response_parameters {
+            let name = key.strip_prefix("gatewayresponse.header.");
+            let literal = value
+                .strip_prefix('\'')
+                .and_then(|v| v.strip_suffix('\''))
+                .filter(|_| value.len() >= 2);
+            match (name, literal) {
+                (Some(name), Some(literal)) => {
+                    if let Err(why) = compiled.add_header(name, literal) {
+                        skip(key, why);
+                    }
+                }
+                _ => skip(key, "only literal header values are served"),
+            }
+        }
+        out.set(*kind, compiled);
     }
     out
 }
@@ -584,6 +646,7 @@ pub fn compile_stage(
         } else {
             0
         },
+        gateway_responses: compile_gateway_responses(api_id, &stage.stage_name, dep),
         nodes: vec![RouteNode::default()],
         methods: Vec::new(),
     };

@@ -15,8 +15,8 @@ pub struct Resolved<'t, 'r> {
     pub path: &'r str,
 }
 
-/// Finds the API and stage. A refusal carries the API's gateway responses once the API is
-/// known and serves on this endpoint (a missing stage is the API's own refusal).
+/// Finds the API and stage. Refusals here carry no gateway responses: those are a stage's (its
+/// deployment froze them), and no stage is known yet.
 pub fn run<'t, 'r>(
     table: &'t RoutingTable,
     host: Option<&'r [u8]>,
@@ -31,10 +31,10 @@ pub fn run<'t, 'r>(
         // The endpoint is off: the request never reaches the API, nor its gateway responses.
         return Err((gr::EXECUTE_API_DISABLED, None));
     }
-    let stage = api.stages.get(target.stage).ok_or((
-        gr::MISSING_AUTHENTICATION_TOKEN,
-        Some(&api.gateway_responses),
-    ))?;
+    let stage = api
+        .stages
+        .get(target.stage)
+        .ok_or((gr::MISSING_AUTHENTICATION_TOKEN, None))?;
     Ok(Resolved {
         api,
         stage,
