@@ -77,6 +77,12 @@ pub async fn handle(
             "Internal server error",
         );
     }
+    // Request validation: after authorization, before the API key (AWS's order).
+    if let Err(r) =
+        super::validate::check_request(method.validation.as_deref(), req, &caps, target.path)
+    {
+        return error(out, 400, b"BadRequestException", r.message());
+    }
     // AWS's order: the key's plan (per method, then per key), its quota, then the stage.
     let now = super::throttle::now_ns();
     // What the request's usage is counted under (its key and plan), when it has a key.
