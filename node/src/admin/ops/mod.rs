@@ -29,6 +29,7 @@ mod fuzz;
 mod import;
 mod integrations;
 mod methods;
+mod models;
 mod resources;
 mod restapis;
 mod stages;
@@ -277,6 +278,21 @@ async fn run(
         O::DeleteUsagePlanKey { plan, key } => usageplans::delete_key(state, &plan, &key).await,
         O::GetUsage { plan } => usage::get(state, &plan, query),
         O::UpdateUsage { plan, key } => usage::update(state, &plan, &key, body).await,
+        O::CreateModel { api } => models::create(state, &api, body).await,
+        O::GetModels { api } => models::list(state, &api, query),
+        O::GetModel { api, model } => models::get(state, &api, &model),
+        O::UpdateModel { api, model } => models::update(state, &api, &model, body).await,
+        O::DeleteModel { api, model } => models::delete(state, &api, &model).await,
+        O::GetModelTemplate { api, model } => models::template(state, &api, &model),
+        O::CreateRequestValidator { api } => models::create_validator(state, &api, body).await,
+        O::GetRequestValidators { api } => models::list_validators(state, &api, query),
+        O::GetRequestValidator { api, validator } => models::get_validator(state, &api, &validator),
+        O::UpdateRequestValidator { api, validator } => {
+            models::update_validator(state, &api, &validator, body).await
+        }
+        O::DeleteRequestValidator { api, validator } => {
+            models::delete_validator(state, &api, &validator).await
+        }
     }
 }
 
