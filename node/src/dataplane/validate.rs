@@ -391,7 +391,7 @@ mod tests {
             invalid
         );
         assert_eq!(
-            invalid.unwrap_err().response_type(),
+            Refusal::InvalidBody.response_type(),
             GatewayResponseType::BadRequestBody
         );
         // A content type with no model (and no $default) is not checked.
