@@ -169,6 +169,46 @@ pub enum Operation {
         plan: String,
         key: String,
     },
+    CreateModel {
+        api: String,
+    },
+    GetModels {
+        api: String,
+    },
+    GetModel {
+        api: String,
+        model: String,
+    },
+    UpdateModel {
+        api: String,
+        model: String,
+    },
+    DeleteModel {
+        api: String,
+        model: String,
+    },
+    GetModelTemplate {
+        api: String,
+        model: String,
+    },
+    CreateRequestValidator {
+        api: String,
+    },
+    GetRequestValidators {
+        api: String,
+    },
+    GetRequestValidator {
+        api: String,
+        validator: String,
+    },
+    UpdateRequestValidator {
+        api: String,
+        validator: String,
+    },
+    DeleteRequestValidator {
+        api: String,
+        validator: String,
+    },
 }
 
 impl Operation {
@@ -197,6 +237,11 @@ impl Operation {
                 | Operation::GetUsage { .. }
                 | Operation::GetGatewayResponses { .. }
                 | Operation::GetGatewayResponse { .. }
+                | Operation::GetModels { .. }
+                | Operation::GetModel { .. }
+                | Operation::GetModelTemplate { .. }
+                | Operation::GetRequestValidators { .. }
+                | Operation::GetRequestValidator { .. }
         )
     }
 
@@ -235,7 +280,11 @@ impl Operation {
             | O::CreateDeployment { api }
             | O::UpdateDeployment { api, .. }
             | O::UpdateStage { api, .. }
-            | O::UpdateGatewayResponse { api, .. } => Some(Scope::Api(api.clone())),
+            | O::UpdateGatewayResponse { api, .. }
+            // Each reads the API's models (a schema's `$ref`s) or rewrites its whole object.
+            | O::CreateModel { api }
+            | O::UpdateModel { api, .. }
+            | O::UpdateRequestValidator { api, .. } => Some(Scope::Api(api.clone())),
             // Each rewrites its whole method.
             O::PutMethod(k)
             | O::UpdateMethod(k)
@@ -361,6 +410,32 @@ pub fn route(method: &str, path: &str) -> Option<Operation> {
                 "GET" => O::GetGatewayResponse { api, response_type },
                 "PATCH" => O::UpdateGatewayResponse { api, response_type },
                 "DELETE" => O::DeleteGatewayResponse { api, response_type },
+                _ => return None,
+            }
+        }
+        ("POST", [a, "models"]) => O::CreateModel { api: own(a) },
+        ("GET", [a, "models"]) => O::GetModels { api: own(a) },
+        ("GET", [a, "models", m, "default_template"]) => O::GetModelTemplate {
+            api: own(a),
+            model: own(m),
+        },
+        (m, [a, "models", name]) => {
+            let (api, model) = (own(a), own(name));
+            match m {
+                "GET" => O::GetModel { api, model },
+                "PATCH" => O::UpdateModel { api, model },
+                "DELETE" => O::DeleteModel { api, model },
+                _ => return None,
+            }
+        }
+        ("POST", [a, "requestvalidators"]) => O::CreateRequestValidator { api: own(a) },
+        ("GET", [a, "requestvalidators"]) => O::GetRequestValidators { api: own(a) },
+        (m, [a, "requestvalidators", v]) => {
+            let (api, validator) = (own(a), own(v));
+            match m {
+                "GET" => O::GetRequestValidator { api, validator },
+                "PATCH" => O::UpdateRequestValidator { api, validator },
+                "DELETE" => O::DeleteRequestValidator { api, validator },
                 _ => return None,
             }
         }

@@ -39,7 +39,7 @@ pub struct WorkerState<'w> {
 
 /// An answer the gateway makes itself: the refusal, the API's gateway responses that shape it
 /// (`None`: AWS's defaults) and what to log.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Refuse<'t> {
     /// The gateway response.
     pub refusal: Refusal,
@@ -47,6 +47,9 @@ pub struct Refuse<'t> {
     pub responses: Option<&'t CompiledGatewayResponses>,
     /// What to log, if anything.
     pub log: Option<LogRecord<'t>>,
+    /// `$context.error.message` when it is not the refusal's fixed one (the parameters a
+    /// request lacks); made only on this refusal path.
+    pub message: Option<String>,
 }
 
 /// What the worker does with a request.
@@ -101,6 +104,7 @@ pub fn decide<'t, 'r>(
             refusal,
             responses,
             log,
+            message: None,
         })
     };
     // 1. Resolve the API and stage.
@@ -123,8 +127,22 @@ pub fn decide<'t, 'r>(
         cause,
     };
     // 3, 4. Authorization and validation (both fail closed; routing logged why at compile).
-    if let Err((r, why)) = authorize::run(method).and_then(|()| validate::run(method)) {
+    if let Err((r, why)) = authorize::run(method) {
         return refuse(r, responses, Some(log(Level::Debug, &r, why)));
+    }
+    match validate::run(method, req, caps, at.path) {
+        Ok(()) => {}
+        Err(validate::Invalid::Unserved(r, why)) => {
+            return refuse(r, responses, Some(log(Level::Debug, &r, why)))
+        }
+        Err(validate::Invalid::Request(refusal, message)) => {
+            return Decision::Refuse(Refuse {
+                refusal,
+                responses,
+                log: None,
+                message,
+            })
+        }
     }
     // 5. The API key and its plan.
     let plan = match api_key::run(method, at.stage, &table.keys, req.header(b"x-api-key")) {
@@ -173,6 +191,7 @@ pub fn after_integration<'t>(
         },
         Mapped::Refuse(refusal, cause) => Answer::Refuse(Refuse {
             refusal,
+            message: None,
             responses: Some(plan.responses),
             log: Some(LogRecord {
                 level: Level::GatewayError,

@@ -73,6 +73,20 @@ pub const VALIDATION_NOT_SERVED: Refusal = refusal(
 /// No API key, an unknown or disabled one, or one whose plans do not cover the stage.
 pub const INVALID_API_KEY: Refusal =
     refusal(T::InvalidApiKey, 403, "ForbiddenException", "Forbidden");
+/// The request lacks parameters its method's validator requires (the message names them).
+pub const BAD_REQUEST_PARAMETERS: Refusal = refusal(
+    T::BadRequestParameters,
+    400,
+    "BadRequestException",
+    "Missing required request parameters",
+);
+/// The request's body does not match its method's request model.
+pub const BAD_REQUEST_BODY: Refusal = refusal(
+    T::BadRequestBody,
+    400,
+    "BadRequestException",
+    "Invalid request body",
+);
 /// A rate limit (plan, stage/method or account) refused the request.
 pub const THROTTLED: Refusal = refusal(
     T::Throttled,
@@ -309,6 +323,31 @@ pub fn write(
     conn: ConnState,
     extra: &[(&[u8], &[u8])],
 ) {
+    write_message(
+        out,
+        ctx,
+        refusal,
+        refusal.message,
+        overrides,
+        request_id,
+        conn,
+        extra,
+    )
+}
+
+/// [`write`] with a message of its own for `$context.error.message` (e.g. the parameters a
+/// request lacks) in place of the refusal's fixed one.
+#[allow(clippy::too_many_arguments)]
+pub fn write_message(
+    out: &mut Vec<u8>,
+    ctx: &mut ResponseContext,
+    refusal: &Refusal,
+    message: &str,
+    overrides: Option<&CompiledGatewayResponses>,
+    request_id: &RequestId,
+    conn: ConnState,
+    extra: &[(&[u8], &[u8])],
+) {
     let custom = overrides.and_then(|o| o.effective(refusal.kind));
     let status = custom.and_then(|c| c.status).unwrap_or(refusal.status);
     write_common_head(out, ctx, status, request_id, conn);
@@ -328,6 +367,7 @@ pub fn write(
     }
     let vars = Vars {
         refusal,
+        message,
         request_id,
     };
     match custom.and_then(|c| c.body.as_ref()) {
@@ -338,6 +378,8 @@ pub fn write(
 
 struct Vars<'a> {
     refusal: &'a Refusal,
+    /// `$context.error.message`.
+    message: &'a str,
     request_id: &'a RequestId,
 }
 
@@ -358,10 +400,10 @@ fn write_body<'a>(out: &mut Vec<u8>, pieces: impl Iterator<Item = PieceRef<'a>> 
 fn render(p: PieceRef<'_>, v: &Vars, sink: &mut impl FnMut(&[u8])) {
     match p {
         PieceRef::Text(t) => sink(t.as_bytes()),
-        PieceRef::Message => sink(v.refusal.message.as_bytes()),
+        PieceRef::Message => sink(v.message.as_bytes()),
         PieceRef::MessageString => {
             sink(b"\"");
-            json_escape(v.refusal.message, sink);
+            json_escape(v.message, sink);
             sink(b"\"");
         }
         PieceRef::ResponseType => sink(v.refusal.kind.as_str().as_bytes()),

@@ -122,10 +122,11 @@ fn refuse(
             std::time::Instant::now(),
         );
     }
-    gateway_response::write(
+    gateway_response::write_message(
         out,
         &mut w.resp.borrow_mut(),
         &r.refusal,
+        r.message.as_deref().unwrap_or(r.refusal.message),
         r.responses,
         id,
         conn,

@@ -29,4 +29,5 @@ pub mod snapshot;
 pub mod throttle;
 pub mod upstream;
 pub mod usage;
+pub mod validate;
 pub mod worker;

@@ -7,8 +7,9 @@
 
 use super::cluster_limits::{ClusterLimits, LimitState, SPLIT_BY_DEMAND};
 use super::gateway_response::{CompiledGatewayResponse, CompiledGatewayResponses, Template};
+use super::validate::{self, CompiledValidation};
 use crate::text_rules::{is_header_name, is_header_value};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
@@ -259,10 +260,12 @@ pub struct CompiledMethod {
     /// `NONE`, `AWS_IAM`, `CUSTOM`, …
     pub authorization_type: Box<str>,
     /// Why the method must not be served at all, when it must not: it asks for a check this
-    /// node cannot make (an authorization, a request validator; see [`method_refusal`]). The
-    /// phase of that check refuses every request with 500, so an unenforceable setting never
-    /// lets a request through.
+    /// node cannot make (an authorization, see [`method_refusal`]; a request validator or model
+    /// missing from the deployment, a schema that does not compile). The phase of that check
+    /// refuses every request with 500, so an unenforceable setting never lets a request through.
     pub fail_closed: Option<FailClosed>,
+    /// What the method's request validator checks, when it has one.
+    pub validation: Option<Box<CompiledValidation>>,
     /// The stage's throttle for this method (its own method setting, else the stage-wide
     /// `*/*` one), if the stage sets one.
     pub throttle: Option<ThrottleSpec>,
@@ -657,6 +660,8 @@ pub fn compile_stage(
             children.entry(p.as_str()).or_default().push(r.id.as_str());
         }
     }
+    // Request models compiled so far (each once per table).
+    let mut schemas = BTreeMap::new();
     // (resource id, node index)
     let mut stack = vec![(dep.root_resource_id.as_str(), 0u32)];
     while let Some((rid, node_idx)) = stack.pop() {
@@ -669,8 +674,15 @@ pub fn compile_stage(
                 continue;
             };
             let idx = sr.methods.len() as u32;
-            sr.methods
-                .push(compile_method(api_id, &path, m, stage, limits));
+            sr.methods.push(compile_method(
+                api_id,
+                &path,
+                m,
+                stage,
+                dep,
+                limits,
+                &mut schemas,
+            ));
             sr.nodes[node_idx as usize].methods[v as usize] = Some(idx);
         }
         for child in children.get(rid).map(Vec::as_slice).unwrap_or(&[]) {
@@ -701,26 +713,36 @@ pub fn compile_stage(
 /// Why a method must not be served at all, if it must not: it asks for a check this node
 /// cannot make. Only authorization `NONE` is enforced (there is nothing to check); `AWS_IAM`,
 /// `CUSTOM` and `COGNITO_USER_POOLS` are not implemented, and serving such a method would hand
-/// its data to anyone. Request validators are not implemented either. The admin API refuses
-/// what it can; this catches state it accepted before it did.
+/// its data to anyone. The admin API refuses what it can; this catches state it accepted
+/// before it did.
 pub fn method_refusal(m: &Method) -> Option<FailClosed> {
-    if m.authorization_type != "NONE" {
-        return Some(FailClosed {
-            check: UnservedCheck::Authorization,
-            why: format!(
-                "authorization type {:?} is not implemented; the method is refused until it is",
-                m.authorization_type
-            )
-            .into(),
-        });
-    }
-    m.request_validator_id.as_ref().map(|v| FailClosed {
-        check: UnservedCheck::Validation,
+    (m.authorization_type != "NONE").then(|| FailClosed {
+        check: UnservedCheck::Authorization,
         why: format!(
-            "request validator {v:?} is not implemented; the method is refused until it is"
+            "authorization type {:?} is not implemented; the method is refused until it is",
+            m.authorization_type
         )
         .into(),
     })
+}
+
+/// The method's compiled request validation (`None` without a validator), or why it cannot
+/// be compiled: its validator or a request model is not in the deployment, or a schema does
+/// not compile. Each model is compiled once per table (`schemas`).
+fn compile_validation(
+    api_id: &str,
+    m: &Method,
+    dep: &Deployment,
+    schemas: &mut BTreeMap<String, Arc<jsonschema::Validator>>,
+) -> Result<Option<Box<CompiledValidation>>, String> {
+    let Some(id) = &m.request_validator_id else {
+        return Ok(None);
+    };
+    let v = dep
+        .request_validators
+        .get(id)
+        .ok_or_else(|| format!("request validator {id:?} is not in the deployment"))?;
+    validate::compile(api_id, m, v, &dep.models, schemas).map(|c| Some(Box::new(c)))
 }
 
 /// Integration settings the data plane does not apply and must not silently ignore: a VPC
@@ -747,7 +769,9 @@ fn compile_method(
     path: &str,
     m: &Method,
     stage: &Stage,
+    dep: &Deployment,
     limits: &ClusterLimits,
+    schemas: &mut BTreeMap<String, Arc<jsonschema::Validator>>,
 ) -> CompiledMethod {
     let integration = match &m.integration {
         None => CompiledIntegration::Unavailable("the method has no integration".into()),
@@ -778,7 +802,19 @@ fn compile_method(
             })
         }
     };
-    let fail_closed = method_refusal(m);
+    let (fail_closed, validation) = match method_refusal(m) {
+        Some(f) => (Some(f), None),
+        None => match compile_validation(api_id, m, dep, schemas) {
+            Ok(v) => (None, v),
+            Err(why) => (
+                Some(FailClosed {
+                    check: UnservedCheck::Validation,
+                    why: why.into(),
+                }),
+                None,
+            ),
+        },
+    };
     if let Some(FailClosed { why, .. }) = &fail_closed {
         tracing::warn!(
             api = api_id,
@@ -795,6 +831,7 @@ fn compile_method(
         api_key_required: m.api_key_required,
         authorization_type: m.authorization_type.as_str().into(),
         fail_closed,
+        validation,
         throttle: throttle_for(api_id, stage, path, &m.http_method, limits),
         cache: cache_for(stage, path, &m.http_method, m.integration.as_ref()),
         integration,
@@ -1300,12 +1337,24 @@ mod tests {
         assert!(cache_for(&cached, "/", "GET", Some(&keyed("method.request.body"))).is_none());
         let mut validated = method("GET", "NONE");
         validated.request_validator_id = Some("v1".into());
-        assert_eq!(
-            method_refusal(&validated).map(|f| f.check),
-            Some(UnservedCheck::Validation)
+        assert!(method_refusal(&validated).is_none());
+        // A validator missing from the deployment (state of older builds) refuses the method;
+        // one in it compiles.
+        let mut schemas = BTreeMap::new();
+        assert!(compile_validation("api", &validated, &dep, &mut schemas).is_err());
+        let mut with_validator = dep.clone();
+        with_validator.request_validators.insert(
+            "v1".into(),
+            tollgate_proto::model::RequestValidator {
+                id: "v1".into(),
+                validate_request_parameters: true,
+                ..Default::default()
+            },
         );
+        let c = compile_validation("api", &validated, &with_validator, &mut schemas);
+        assert!(matches!(c, Ok(Some(_))));
+        // With an authorization the node cannot make too: refused where AWS checks first.
         validated.authorization_type = "AWS_IAM".into();
-        // Both unserved: refused where AWS checks first, at authorization.
         assert_eq!(
             method_refusal(&validated).map(|f| f.check),
             Some(UnservedCheck::Authorization)

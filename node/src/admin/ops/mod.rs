@@ -30,6 +30,7 @@ pub mod gateway_responses;
 mod import;
 mod integrations;
 mod methods;
+mod models;
 mod resources;
 mod restapis;
 mod stages;
@@ -303,6 +304,21 @@ async fn run(
         }
         O::DeleteGatewayResponse { api, response_type } => {
             gateway_responses::delete(state, &api, &response_type).await
+        }
+        O::CreateModel { api } => models::create(state, &api, body).await,
+        O::GetModels { api } => models::list(state, &api, query),
+        O::GetModel { api, model } => models::get(state, &api, &model),
+        O::UpdateModel { api, model } => models::update(state, &api, &model, body).await,
+        O::DeleteModel { api, model } => models::delete(state, &api, &model).await,
+        O::GetModelTemplate { api, model } => models::template(state, &api, &model),
+        O::CreateRequestValidator { api } => models::create_validator(state, &api, body).await,
+        O::GetRequestValidators { api } => models::list_validators(state, &api, query),
+        O::GetRequestValidator { api, validator } => models::get_validator(state, &api, &validator),
+        O::UpdateRequestValidator { api, validator } => {
+            models::update_validator(state, &api, &validator, body).await
+        }
+        O::DeleteRequestValidator { api, validator } => {
+            models::delete_validator(state, &api, &validator).await
         }
     }
 }

@@ -83,10 +83,13 @@ pub async fn create(state: &AdminState, body: &[u8]) -> Result<Reply, ApiError> 
             root_resource_id: mint_id(10),
             settings,
             created_date: now_epoch(),
-            clone_from,
+            clone_from: clone_from.clone(),
         },
     )
     .await?;
+    if clone_from.is_none() {
+        super::models::create_defaults(state, &id).await?;
+    }
     let out = read_api(state, &id, |api| Ok(wire::rest_api(api)))?;
     Reply::json(201, &out)
 }
