@@ -2,11 +2,13 @@
 //! step with it.
 //!
 //! Every applied batch of commands recompiles only the APIs whose deployed stages the batch
-//! could change, shares every other API's compiled routes with the previous table, and
-//! publishes the result to the workers. Load reports in the batch then reset this node's share
-//! of each limit they name, and this node's own reports take their usage off the pending
-//! quota counts (after the table that counts them in the ledger is published, so a request is
-//! never missed by both).
+//! could change (and the key table only when keys, plans or grants changed), shares every
+//! other API's compiled routes with the previous table, and publishes the result to the
+//! workers. Usage reports never recompile: they rewrite the remaining counts of the quotas
+//! they name in the key table the workers hold. Load reports in the batch then reset this
+//! node's share of each limit they name, and this node's own reports take their usage off the
+//! pending quota counts (after the remaining counts that include that usage are written, so a
+//! request is never missed by both).
 
 use crate::config::ClusterSettings;
 use crate::dataplane::cluster_limits::ClusterLimits;
@@ -36,10 +38,21 @@ pub fn routes_hook(routes: Arc<SharedRoutes>, limits: Arc<ClusterLimits>) -> OnA
             .iter()
             .filter_map(|c| c.stage_affecting_api())
             .collect();
-        // Usage reports change what quotas have left, so they recompile the key table too.
-        let keys = applied.iter().any(|c| c.affects_keys() || c.counts_usage());
+        let keys = applied.iter().any(|c| c.affects_keys());
         if !changed.is_empty() || keys {
             routes.update(|old| compile_changed(old, reg, changed, keys, &limits));
+        }
+        if !keys {
+            // Usage reports only change what quotas have left: rewrite those counts in the
+            // table the workers hold (a recompiled table has read them from `reg` already).
+            let table = routes.load();
+            for c in applied {
+                if let Command::ReportUsage { deltas, .. } | Command::ReportLoad { deltas, .. } =
+                    c.inner()
+                {
+                    table.keys.refresh_quotas(reg, deltas);
+                }
+            }
         }
         let now = std::time::Instant::now();
         // Reports applied before this node caught up at start were replayed from the log: their
@@ -223,7 +236,42 @@ pub async fn drain_data_plane(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dataplane::routing::RoutingTable;
     use std::sync::atomic::{AtomicI64, Ordering};
+
+    #[test]
+    fn a_usage_report_updates_quotas_in_place_without_a_recompile() {
+        use crate::dataplane::key_table::tests::{registry, report};
+        let routes = Arc::new(SharedRoutes::default());
+        let limits = Arc::new(ClusterLimits::new(1));
+        let mut hook = routes_hook(routes.clone(), limits.clone());
+        let mut reg = registry();
+        hook(&reg, &[]);
+        let (version, table) = (routes.version(), routes.load());
+        let left = |t: &RoutingTable| {
+            t.keys.by_value["value-of-k1-0123456789"].stages[0]
+                .quota
+                .as_ref()
+                .unwrap()
+                .remaining()
+        };
+        assert_eq!(left(&table), 100);
+        let rep = report(1, today(), &tollgate_proto::plan_usage_id("p1", "k1"), 30);
+        reg.apply(&rep).unwrap();
+        hook(&reg, &[rep]);
+        let now = routes.load();
+        assert_eq!(routes.version(), version, "nothing published");
+        assert!(Arc::ptr_eq(&table.keys, &now.keys), "the same key table");
+        assert_eq!(left(&now), 70, "what the quota has left is current");
+        // A key change still recompiles (and counts the ledger as it stands).
+        let change = Command::UpdateApiKey {
+            key: reg.api_keys["k2"].clone(),
+        };
+        hook(&reg, &[change]);
+        assert_eq!(routes.version(), version + 1);
+        assert!(!Arc::ptr_eq(&table.keys, &routes.load().keys));
+        assert_eq!(left(&routes.load()), 70);
+    }
 
     #[tokio::test]
     async fn the_key_table_is_recompiled_when_the_utc_day_changes() {

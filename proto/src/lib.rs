@@ -15,5 +15,5 @@ pub mod model;
 pub mod registry;
 
 pub use command::{ApplyError, ApplyResult, Command, LimitDemand, RequestId, Scope, UsageDelta};
-pub use registry::{plan_usage_id, Registry, RegistryBeforeSessions, RegistryBeforeVersions};
 pub use gateway_response::GatewayResponseType;
+pub use registry::{plan_usage_id, Registry, RegistryBeforeSessions, RegistryBeforeVersions};
