@@ -120,6 +120,19 @@ impl KeyTable {
     }
 }
 
+impl KeyTable {
+    /// Rewrites every quota's remaining count from `reg` (a table compiled from an older copy
+    /// of the registry, brought up to the ledger before it is published).
+    pub fn refresh_all_quotas(&self, reg: &Registry) {
+        for c in self.quotas.values().flatten() {
+            let left = reg
+                .remaining_quota(&c.plan_id, &c.key_id, self.day)
+                .unwrap_or(0);
+            c.remaining.store(left, Ordering::Release);
+        }
+    }
+}
+
 /// Builds the key table from the registry; `day` is today's UTC day number (for quotas).
 pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTable {
     let mut by_value = HashMap::new();
