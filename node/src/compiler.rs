@@ -14,7 +14,8 @@ use crate::dataplane::cluster_limits::ClusterLimits;
 use crate::dataplane::routing::{compile_all, compile_changed, compile_keys, today};
 use crate::dataplane::snapshot::SharedRoutes;
 use std::collections::BTreeSet;
-use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
 use tollgate_consensus::Replica;
 use tollgate_proto::{Command, Registry};
@@ -74,7 +75,7 @@ pub struct Compiler {
     wake: Condvar,
     /// The number of the last change set whose table is published.
     published: tokio::sync::watch::Sender<u64>,
-    node: OnceLock<Replica>,
+    started: AtomicBool,
 }
 
 /// How long the idle thread sleeps before checking whether its compiler was dropped.
@@ -90,7 +91,7 @@ impl Compiler {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
             published: tokio::sync::watch::channel(0).0,
-            node: OnceLock::new(),
+            started: AtomicBool::new(false),
         })
     }
 
@@ -105,15 +106,17 @@ impl Compiler {
     }
 
     /// Starts the thread, reading from `node` (the registry the change sets come from). The
-    /// thread ends once the compiler is dropped.
+    /// thread holds the compiler weakly (the apply hook too, see
+    /// [`crate::control::routes_hook`]), so it ends, and lets `node` go, once the compiler is
+    /// dropped.
     pub fn start(self: &Arc<Self>, node: Replica) -> std::io::Result<()> {
-        if self.node.set(node).is_err() {
+        if self.started.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
         let me = Arc::downgrade(self);
         std::thread::Builder::new()
             .name("compiler".into())
-            .spawn(move || run(me))
+            .spawn(move || run(me, node))
             .map(|_| ())
     }
 
@@ -208,12 +211,9 @@ fn key_view(reg: &Registry) -> Registry {
     }
 }
 
-fn run(me: Weak<Compiler>) {
+fn run(me: Weak<Compiler>, node: Replica) {
     loop {
         let Some(c) = me.upgrade() else { return };
-        let Some(node) = c.node.get().cloned() else {
-            return;
-        };
         if let Some((changes, seq, full)) = c.take(IDLE_CHECK) {
             if !changes.is_empty() {
                 c.compile(&node, &changes, full);

@@ -21,8 +21,14 @@ use tollgate_proto::Command;
 
 /// The hook run for every applied batch: hands what the batch changed to `compiler`, rewrites
 /// the quota counts usage reports name, and keeps the node's limit shares current.
-pub fn routes_hook(compiler: Arc<Compiler>) -> OnApplied {
+pub fn routes_hook(compiler: &Arc<Compiler>) -> OnApplied {
+    // Weak: the registry (which holds this hook) must not keep the compiler alive, whose
+    // thread holds the registry.
+    let compiler = Arc::downgrade(compiler);
     Box::new(move |reg, applied| {
+        let Some(compiler) = compiler.upgrade() else {
+            return;
+        };
         let limits = compiler.limits();
         if applied.is_empty() {
             // Recovery or snapshot install: build everything, here (at start the compiler
@@ -111,8 +117,7 @@ async fn recompile_keys_on_new_day(
 
 /// Opens a single-node local log in `dir` (no cluster), and starts `compiler` on it.
 pub fn open_local(dir: &Path, compiler: Arc<Compiler>) -> std::io::Result<Replica> {
-    let node =
-        LocalNode::open(&dir.join("state"), routes_hook(compiler.clone())).map(Replica::Local)?;
+    let node = LocalNode::open(&dir.join("state"), routes_hook(&compiler)).map(Replica::Local)?;
     compiler.start(node.clone())?;
     Ok(node)
 }
@@ -143,7 +148,7 @@ pub async fn open_cluster(
     rc.snapshot_every = c.snapshot_every;
     rc.logs_kept_after_snapshot = c.snapshot_every;
     rc.peer_addresses = c.peer_addresses.clone();
-    let node = RaftNode::start(rc, routes_hook(compiler.clone()))
+    let node = RaftNode::start(rc, routes_hook(&compiler))
         .await
         .map_err(|e| format!("cluster node {}: {e}", c.node_id))?;
     compiler
@@ -237,7 +242,7 @@ mod tests {
         use crate::dataplane::key_table::tests::{registry, report};
         let compiler = Compiler::new(Default::default(), Arc::new(ClusterLimits::new(1)));
         let routes = compiler.routes().clone();
-        let mut hook = routes_hook(compiler.clone());
+        let mut hook = routes_hook(&compiler);
         let mut reg = registry();
         hook(&reg, &[]);
         let (version, table) = (routes.version(), routes.load());
