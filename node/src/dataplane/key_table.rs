@@ -323,6 +323,20 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_table_compiled_from_an_older_copy_is_brought_up_to_the_ledger() {
+        let mut r = registry();
+        let limits = ClusterLimits::new(1);
+        let t = compile_keys(&r.clone(), DAY, &limits);
+        r.apply(&report(1, DAY, &plan_usage_id("p1", "k1"), 30))
+            .unwrap();
+        r.apply(&report(2, DAY, &plan_usage_id("p1", "k2"), 1))
+            .unwrap();
+        t.refresh_all_quotas(&r);
+        assert_eq!(remaining(&t, "k1"), [70, 70]);
+        assert_eq!(remaining(&t, "k2"), [99, 99]);
+    }
+
+    #[test]
     fn a_refresh_counts_usage_in_the_tables_own_day() {
         let mut r = registry();
         let limits = ClusterLimits::new(1);
