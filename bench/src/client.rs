@@ -122,6 +122,8 @@ fn progress_line(start: Instant, sched: &Schedule, live: &Live, done: &AtomicBoo
 #[derive(Clone, Copy)]
 struct Req {
     due: u64,
+    /// The request's number in the schedule (picks the target's request variant).
+    n: u64,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -178,7 +180,7 @@ impl<'a> Worker<'a> {
                     target: t,
                     stream: None,
                     state: State::Closed,
-                    req: Req { due: 0 },
+                    req: Req { due: 0, n: 0 },
                     sent: 0,
                     buf: vec![0; 16 * 1024],
                     filled: 0,
@@ -221,7 +223,7 @@ impl<'a> Worker<'a> {
             // Requests that are due join their target's queue.
             while let Some(due) = next.filter(|&d| d <= now) {
                 let t = self.cfg.spread.pick(k, self.cfg.targets.len());
-                self.queues[t].push_back(Req { due });
+                self.queues[t].push_back(Req { due, n: k });
                 self.rec.offered(due);
                 self.live.due.fetch_add(1, Ordering::Relaxed);
                 k += self.step;
@@ -346,7 +348,7 @@ impl<'a> Worker<'a> {
         let State::Writing(off) = self.conns[c].state else {
             return;
         };
-        let req = &self.cfg.targets[self.conns[c].target].request;
+        let req = self.cfg.targets[self.conns[c].target].request_for(self.conns[c].req.n);
         let Some(s) = self.conns[c].stream.as_mut() else {
             return self.fail(c, Outcome::Error);
         };

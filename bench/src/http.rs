@@ -12,6 +12,9 @@ pub struct Target {
     pub addr: SocketAddr,
     /// The request bytes: `GET path HTTP/1.1` with Host.
     pub request: Vec<u8>,
+    /// Versions of the request sent in turn instead of `request` (e.g. one per API key, see
+    /// [`Target::with_header_values`]); empty when there is only `request`.
+    pub variants: Vec<Vec<u8>>,
 }
 
 impl Target {
@@ -48,6 +51,7 @@ impl Target {
             url: url.to_string(),
             addr,
             request,
+            variants: Vec::new(),
         })
     }
 
@@ -58,6 +62,24 @@ impl Target {
         let line = format!("{name}: {value}\r\n");
         self.request.splice(end..end, line.into_bytes());
         self
+    }
+
+    /// The same target sending one request per value of header `name`, in turn (e.g. traffic
+    /// spread over many API keys on the same connections).
+    pub fn with_header_values(self, name: &str, values: &[String]) -> Target {
+        let variants = values
+            .iter()
+            .map(|v| self.clone().with_header(name, v).request)
+            .collect();
+        Target { variants, ..self }
+    }
+
+    /// The bytes of the `n`th request sent to this target.
+    pub fn request_for(&self, n: u64) -> &[u8] {
+        match self.variants.len() {
+            0 => &self.request,
+            len => &self.variants[(n % len as u64) as usize],
+        }
     }
 }
 
@@ -217,6 +239,12 @@ mod tests {
         assert!(k
             .request
             .ends_with(b"User-Agent: tollgate-bench\r\nx-api-key: abc\r\n\r\n"));
+        let t = Target::parse("http://127.0.0.1:8080/p")
+            .unwrap()
+            .with_header_values("x-api-key", &["a".into(), "b".into()]);
+        assert!(t.request_for(0).ends_with(b"x-api-key: a\r\n\r\n"));
+        assert!(t.request_for(1).ends_with(b"x-api-key: b\r\n\r\n"));
+        assert!(t.request_for(2).ends_with(b"x-api-key: a\r\n\r\n"));
     }
 
     #[test]

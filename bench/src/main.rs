@@ -89,6 +89,9 @@ struct RunArgs {
     /// others (default: round-robin over all).
     #[arg(long)]
     skew: Option<f64>,
+    /// A file of API keys, one a line: requests carry them as `x-api-key` in turn.
+    #[arg(long)]
+    api_keys: Option<PathBuf>,
     #[command(flatten)]
     gen: GenArgs,
     /// Generator CPUs to pin threads to, e.g. `1` or `2,3` (default: no pinning).
@@ -238,6 +241,25 @@ fn run(a: RunArgs) -> Result<(), String> {
         .iter()
         .map(|u| Target::parse(u))
         .collect::<Result<Vec<_>, _>>()?;
+    let targets = match &a.api_keys {
+        Some(f) => {
+            let keys: Vec<String> = std::fs::read_to_string(f)
+                .map_err(|e| format!("{}: {e}", f.display()))?
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect();
+            if keys.is_empty() {
+                return Err(format!("{}: no API keys", f.display()));
+            }
+            targets
+                .into_iter()
+                .map(|t| t.with_header_values("x-api-key", &keys))
+                .collect()
+        }
+        None => targets,
+    };
     let schedule = match a.schedule {
         Shape::Constant => Schedule::constant(a.rate, a.duration),
         Shape::Spike => Schedule::spike(a.rate, a.mult, a.before, a.spike, a.after),

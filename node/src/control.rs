@@ -1,45 +1,59 @@
 //! Node control: opening the replicated state and keeping the data plane's routing table in
 //! step with it.
 //!
-//! Every applied batch of commands recompiles only the APIs whose deployed stages the batch
-//! could change, shares every other API's compiled routes with the previous table, and
-//! publishes the result to the workers. Load reports in the batch then reset this node's share
-//! of each limit they name, and this node's own reports take their usage off the pending
-//! quota counts (after the table that counts them in the ledger is published, so a request is
-//! never missed by both).
+//! Every applied batch of commands hands the compiler thread ([`crate::compiler`]) what it
+//! changed: the APIs whose deployed stages the batch could change, and whether keys, plans or
+//! grants did. Usage reports never recompile: the hook rewrites the remaining counts of the
+//! quotas they name in the key table the workers hold. Load reports in the batch then reset this
+//! node's share of each limit they name, and this node's own reports take their usage off the
+//! pending quota counts (after the remaining counts that include that usage are written, so a
+//! request is never missed by both).
 
+use crate::compiler::{ChangeSet, Compiler};
 use crate::config::ClusterSettings;
-use crate::dataplane::cluster_limits::ClusterLimits;
-use crate::dataplane::routing::{compile_all, compile_changed, today};
-use crate::dataplane::snapshot::SharedRoutes;
-use std::collections::{BTreeMap, BTreeSet};
+use crate::dataplane::routing::today;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use tollgate_consensus::{pki, ClusterError, LocalNode, OnApplied, RaftConfig, RaftNode, Replica};
 use tollgate_proto::Command;
 
-/// The hook that recompiles and publishes routing tables as commands are applied, and keeps
-/// `limits` current.
-pub fn routes_hook(routes: Arc<SharedRoutes>, limits: Arc<ClusterLimits>) -> OnApplied {
+/// The hook run for every applied batch: hands what the batch changed to `compiler`, rewrites
+/// the quota counts usage reports name, and keeps the node's limit shares current.
+pub fn routes_hook(compiler: &Arc<Compiler>) -> OnApplied {
+    // Weak: the registry (which holds this hook) must not keep the compiler alive, whose
+    // thread holds the registry.
+    let compiler = Arc::downgrade(compiler);
     Box::new(move |reg, applied| {
+        let Some(compiler) = compiler.upgrade() else {
+            return;
+        };
+        let limits = compiler.limits();
         if applied.is_empty() {
-            // Recovery or snapshot install: build everything. The snapshot may hold reports of
-            // this node's whose entries it replaced.
-            routes.update(|_| compile_all(reg, &limits));
+            // Recovery or snapshot install: build everything, here (at start the compiler
+            // thread has no registry to read yet). The snapshot may hold reports of this
+            // node's whose entries it replaced.
+            compiler.compile_all_now(reg);
             if let Some(last) = reg.usage.last_seq.get(&limits.node_id()) {
                 limits.own_usage_committed_through(*last);
             }
             return;
         }
-        let changed: BTreeSet<&str> = applied
-            .iter()
-            .filter_map(|c| c.stage_affecting_api())
-            .collect();
-        // Usage reports change what quotas have left, so they recompile the key table too.
-        let keys = applied.iter().any(|c| c.affects_keys() || c.counts_usage());
-        if !changed.is_empty() || keys {
-            routes.update(|old| compile_changed(old, reg, changed, keys, &limits));
+        let changes = ChangeSet::of(applied);
+        if !changes.is_empty() {
+            compiler.submit(changes);
+        }
+        // Usage reports only change what quotas have left: rewrite those counts in the table
+        // the workers hold (a key table being compiled is brought up to the ledger before it
+        // is published).
+        let table = compiler.routes().load();
+        for c in applied {
+            if let Command::ReportUsage { deltas, .. } | Command::ReportLoad { deltas, .. } =
+                c.inner()
+            {
+                table.keys.refresh_quotas(reg, deltas);
+            }
         }
         let now = std::time::Instant::now();
         // Reports applied before this node caught up at start were replayed from the log: their
@@ -68,23 +82,17 @@ pub fn routes_hook(routes: Arc<SharedRoutes>, limits: Arc<ClusterLimits>) -> OnA
 /// How often the day rollover checks the UTC date.
 const ROLLOVER_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Recompiles the key table when the UTC day changes, for as long as the runtime runs. What a
-/// quota has left is compiled into the table for the day it was compiled on; without this, a
-/// quota spent yesterday would stay spent on a node that applies nothing that touches keys or
-/// counts usage (every request of a spent key is refused, so none adds usage).
-pub async fn recompile_keys_daily(
-    node: Replica,
-    routes: Arc<SharedRoutes>,
-    limits: Arc<ClusterLimits>,
-) {
-    recompile_keys_on_new_day(node, routes, limits, today, ROLLOVER_CHECK).await
+/// Has the key table recompiled when the UTC day changes, for as long as the runtime runs.
+/// What a quota has left is counted for the day the table was compiled on; without this, a
+/// quota spent yesterday would stay spent on a node that applies nothing that touches keys
+/// (every request of a spent key is refused, so none adds usage).
+pub async fn recompile_keys_daily(compiler: Arc<Compiler>) {
+    recompile_keys_on_new_day(compiler, today, ROLLOVER_CHECK).await
 }
 
 /// [`recompile_keys_daily`] with its clock (`day`: the UTC day number now) and period.
 async fn recompile_keys_on_new_day(
-    node: Replica,
-    routes: Arc<SharedRoutes>,
-    limits: Arc<ClusterLimits>,
+    compiler: Arc<Compiler>,
     today: impl Fn() -> i64,
     every: std::time::Duration,
 ) {
@@ -95,34 +103,33 @@ async fn recompile_keys_on_new_day(
         let now = today();
         if now != day {
             day = now;
-            // The registry first, then the table (the apply hook's order: it runs holding the
-            // registry's write lock); while the read guard is held no newer state can be
-            // applied and published before this table.
-            let reg = node.read();
-            routes.update(|old| compile_changed(old, &reg, std::iter::empty(), true, &limits));
-            tracing::debug!(day, "new UTC day: key table recompiled");
+            compiler.submit(ChangeSet {
+                keys: true,
+                ..ChangeSet::default()
+            });
+            tracing::debug!(
+                day,
+                "new UTC day: key table recompile handed to the compiler"
+            );
         }
     }
 }
 
-/// Opens a single-node local log in `dir` (no cluster), keeping `routes` compiled from it.
-pub fn open_local(
-    dir: &Path,
-    routes: Arc<SharedRoutes>,
-    limits: Arc<ClusterLimits>,
-) -> std::io::Result<Replica> {
-    LocalNode::open(&dir.join("state"), routes_hook(routes, limits)).map(Replica::Local)
+/// Opens a single-node local log in `dir` (no cluster), and starts `compiler` on it.
+pub fn open_local(dir: &Path, compiler: Arc<Compiler>) -> std::io::Result<Replica> {
+    let node = LocalNode::open(&dir.join("state"), routes_hook(&compiler)).map(Replica::Local)?;
+    compiler.start(node.clone())?;
+    Ok(node)
 }
 
-/// Opens this node's Raft member, keeping `routes` compiled from it. Creates the certificates
+/// Opens this node's Raft member, and starts `compiler` on it. Creates the certificates
 /// of a single-node cluster when allowed and missing, and initialises the cluster when this
 /// node has no membership yet and is the one to do it (the lowest id of the initial members,
-/// or alone). `limits` must be made for this node's id.
+/// or alone). The compiler's limits must be made for this node's id.
 pub async fn open_cluster(
     data_dir: &Path,
     c: &ClusterSettings,
-    routes: Arc<SharedRoutes>,
-    limits: Arc<ClusterLimits>,
+    compiler: Arc<Compiler>,
 ) -> Result<Replica, String> {
     let tls = ensure_tls(c)?;
     let listen = if c.raft_listen.port() == 0 {
@@ -142,9 +149,12 @@ pub async fn open_cluster(
     rc.logs_kept_after_snapshot = c.snapshot_every;
     rc.peer_addresses = c.peer_addresses.clone();
     rc.recover_missing_log = c.recover_missing_log;
-    let node = RaftNode::start(rc, routes_hook(routes, limits))
+    let node = RaftNode::start(rc, routes_hook(&compiler))
         .await
         .map_err(|e| format!("cluster node {}: {e}", c.node_id))?;
+    compiler
+        .start(Replica::Raft(node.clone()))
+        .map_err(|e| format!("compiler thread: {e}"))?;
     let fresh = !node
         .raft()
         .is_initialized()
@@ -224,26 +234,86 @@ pub async fn drain_data_plane(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dataplane::cluster_limits::ClusterLimits;
+    use crate::dataplane::routing::RoutingTable;
     use std::sync::atomic::{AtomicI64, Ordering};
+
+    #[test]
+    fn a_usage_report_updates_quotas_in_place_without_a_recompile() {
+        use crate::dataplane::key_table::tests::{registry, report};
+        let compiler = Compiler::new(Default::default(), Arc::new(ClusterLimits::new(1)));
+        let routes = compiler.routes().clone();
+        let mut hook = routes_hook(&compiler);
+        let mut reg = registry();
+        hook(&reg, &[]);
+        let (version, table) = (routes.version(), routes.load());
+        let left = |t: &RoutingTable| {
+            t.keys.by_value["value-of-k1-0123456789"].stages[0]
+                .quota
+                .as_ref()
+                .unwrap()
+                .remaining()
+        };
+        assert_eq!(left(&table), 100);
+        let rep = report(1, today(), &tollgate_proto::plan_usage_id("p1", "k1"), 30);
+        reg.apply(&rep).unwrap();
+        hook(&reg, &[rep]);
+        let now = routes.load();
+        assert_eq!(routes.version(), version, "nothing published");
+        assert!(Arc::ptr_eq(&table.keys, &now.keys), "the same key table");
+        assert_eq!(left(&now), 70, "what the quota has left is current");
+        assert_eq!(compiler.submitted(), 0, "nothing handed to the compiler");
+        // A key change is handed to the compiler thread.
+        let change = Command::UpdateApiKey {
+            key: reg.api_keys["k2"].clone(),
+        };
+        hook(&reg, &[change]);
+        assert_eq!(compiler.submitted(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_compiler_thread_publishes_before_a_write_is_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        let compiler = Compiler::new(Default::default(), Arc::new(ClusterLimits::new(1)));
+        let node = open_local(dir.path(), compiler.clone()).unwrap();
+        let before = compiler.routes().version();
+        node.propose(Command::CreateApiKey {
+            key: tollgate_proto::model::ApiKey {
+                id: "k1".into(),
+                value: "value-of-k1-0123456789".into(),
+                enabled: true,
+                ..Default::default()
+            },
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        compiler.caught_up().await;
+        assert!(compiler.routes().version() > before);
+        assert!(compiler
+            .routes()
+            .load()
+            .keys
+            .by_value
+            .contains_key("value-of-k1-0123456789"));
+    }
 
     #[tokio::test]
     async fn the_key_table_is_recompiled_when_the_utc_day_changes() {
         let dir = tempfile::tempdir().unwrap();
-        let routes = Arc::new(SharedRoutes::default());
-        let limits = Arc::new(ClusterLimits::new(1));
-        let node = open_local(dir.path(), routes.clone(), limits.clone()).unwrap();
+        let compiler = Compiler::new(Default::default(), Arc::new(ClusterLimits::new(1)));
+        let _node = open_local(dir.path(), compiler.clone()).unwrap();
         let clock = Arc::new(AtomicI64::new(20_000));
         let c = clock.clone();
         let task = tokio::spawn(recompile_keys_on_new_day(
-            node,
-            routes.clone(),
-            limits,
+            compiler.clone(),
             move || c.load(Ordering::SeqCst),
             std::time::Duration::from_millis(5),
         ));
         let wait = || async {
             tokio::time::sleep(std::time::Duration::from_millis(60)).await;
         };
+        let routes = compiler.routes();
         wait().await;
         let before = routes.version();
         wait().await;
@@ -254,6 +324,7 @@ mod tests {
         );
         clock.store(20_001, Ordering::SeqCst);
         wait().await;
+        compiler.caught_up().await;
         assert_eq!(routes.version(), before + 1, "one new table on the new day");
         task.abort();
     }

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod admin_client;
 pub mod cluster_cli;
+pub mod compiler;
 pub mod config;
 pub mod control;
 pub mod dataplane;

@@ -59,9 +59,8 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
     rt.block_on(async move {
         let routes = Arc::new(SharedRoutes::default());
         let limits = Arc::new(ClusterLimits::new(cfg.cluster.node_id));
-        let node =
-            control::open_cluster(&cfg.data_dir, &cfg.cluster, routes.clone(), limits.clone())
-                .await?;
+        let compiler = tollgate_node::compiler::Compiler::new(routes.clone(), limits.clone());
+        let node = control::open_cluster(&cfg.data_dir, &cfg.cluster, compiler.clone()).await?;
         let (usage_tx, usage_rx) = std::sync::mpsc::channel();
         let metrics = Arc::new(tollgate_node::dataplane::metrics::Metrics::default());
         tokio::spawn(tollgate_node::usage_reporter::run(
@@ -69,11 +68,7 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
             usage_rx,
             limits.clone(),
         ));
-        tokio::spawn(control::recompile_keys_daily(
-            node.clone(),
-            routes.clone(),
-            limits.clone(),
-        ));
+        tokio::spawn(control::recompile_keys_daily(compiler.clone()));
         let dp = worker::start(
             &worker::DataPlaneConfig {
                 listen: cfg.listen,
@@ -101,6 +96,7 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
         let mut state =
             admin::AdminState::new(node.clone(), cfg.credentials.clone(), cfg.region.clone());
         state.metrics = Some(metrics);
+        state.compiler = Some(compiler);
         let state = Arc::new(state);
         let result = tokio::select! {
             r = admin::serve(listener, state) => r.map_err(|e| format!("admin API: {e}")),

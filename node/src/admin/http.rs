@@ -104,6 +104,10 @@ where
             (result, ops::COMMITTED_INDEX.with(|c| c.get()))
         })
         .await;
+    if let (true, Some(compiler)) = (log_index.is_some() || method != "GET", &state.compiler) {
+        // A write is answered once its change is in the table this node's workers serve.
+        compiler.caught_up().await;
+    }
     let (status, body, error_type) = match result {
         Ok(r) => (r.status, r.body, None),
         Err(e) => {

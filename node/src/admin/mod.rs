@@ -37,6 +37,9 @@ pub struct AdminState {
     pub write_lock: tokio::sync::Mutex<()>,
     /// The data plane's counters, served at `GET /metrics` (unsigned, for Prometheus).
     pub metrics: Option<std::sync::Arc<crate::dataplane::metrics::Metrics>>,
+    /// The compiler thread: a write is answered once the table with its change is published
+    /// to this node's workers (a client that writes, then invokes, sees its write).
+    pub compiler: Option<std::sync::Arc<crate::compiler::Compiler>>,
 }
 
 impl AdminState {
@@ -52,6 +55,7 @@ impl AdminState {
             region,
             write_lock: tokio::sync::Mutex::new(()),
             metrics: None,
+            compiler: None,
         }
     }
 }

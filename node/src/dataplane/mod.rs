@@ -15,6 +15,7 @@ pub mod http1;
 mod http1_fuzz;
 pub mod invoke;
 pub mod io;
+pub mod key_table;
 pub mod limiter;
 pub mod matcher;
 pub mod metrics;

@@ -5,12 +5,11 @@
 //! substituted into integration URIs, MOCK answers are rendered to bytes, upstream addresses are
 //! parsed, and each stage's resource tree becomes an index-based trie for the matcher.
 
-use super::cluster_limits::{ClusterLimits, LimitState, SPLIT_BY_DEMAND};
+use super::cluster_limits::{ClusterLimits, LimitState};
 use super::gateway_response::{CompiledGatewayResponse, CompiledGatewayResponses, Template};
 use super::validate::{self, CompiledValidation};
 use crate::text_rules::{is_header_name, is_header_value};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 use tollgate_proto::model::{
@@ -69,141 +68,7 @@ pub struct RoutingTable {
     pub keys: Arc<KeyTable>,
 }
 
-/// API keys by value, with what their usage plans allow them.
-#[derive(Debug, Default)]
-pub struct KeyTable {
-    /// Keys by their value (the `x-api-key` header).
-    pub by_value: HashMap<Box<str>, KeyEntry>,
-}
-
-/// One API key.
-#[derive(Debug)]
-pub struct KeyEntry {
-    /// The key's id.
-    pub id: Arc<str>,
-    /// Disabled keys are refused.
-    pub enabled: bool,
-    /// The plan stages the key may call.
-    pub stages: Vec<KeyStage>,
-}
-
-/// What a key's usage plan allows on one API stage.
-#[derive(Debug)]
-pub struct KeyStage {
-    /// What the key's requests through this plan are counted under
-    /// ([`tollgate_proto::plan_usage_id`]).
-    pub usage_id: Arc<str>,
-    /// When the plan has a quota: the node's count of the key's requests through the plan
-    /// not yet committed to the usage ledger (shared by the workers and kept across tables).
-    pub quota_pending: Option<Arc<AtomicU64>>,
-    /// The API.
-    pub api_id: Box<str>,
-    /// The stage.
-    pub stage: Box<str>,
-    /// Per-method limits (`/pets/GET` → limit), checked first.
-    pub method_throttles: Vec<(Box<str>, ThrottleSpec)>,
-    /// The plan's per-key limit.
-    pub throttle: Option<ThrottleSpec>,
-    /// The plan's quota, if it has one.
-    pub quota: Option<QuotaSpec>,
-}
-
-/// A usage plan's quota for one key, as this node enforces it.
-///
-/// The ledger's remaining requests are split among the nodes like a rate limit, by the demand
-/// each reports for the quota: a node admits while the key's requests it has not yet seen
-/// committed stay under its share of what the ledger had left when this table was compiled.
-/// As usage commits, the table is recompiled and each node's part is taken of the smaller
-/// remainder, so the cluster stops close to the quota instead of overshooting it by the
-/// traffic of one report interval (see `docs/LIMITS.md`).
-#[derive(Debug)]
-pub struct QuotaSpec {
-    /// Identifies the quota (plan, key) for demand reports.
-    pub id: u64,
-    /// Requests the usage ledger left in the quota period when this table was compiled.
-    pub remaining: i64,
-    /// This node's share of the quota (its demand exchange is unused: quotas are node-wide).
-    pub state: Arc<LimitState>,
-}
-
-impl QuotaSpec {
-    /// How many uncommitted requests of the key this node may have admitted.
-    pub fn allowance(&self) -> f64 {
-        self.remaining as f64 * self.state.node_share()
-    }
-}
-
-/// Builds the key table from the registry; `day` is today's UTC day number (for quotas).
-pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTable {
-    let mut by_value = HashMap::new();
-    for key in reg.api_keys.values() {
-        let mut stages = Vec::new();
-        for plan in reg
-            .usage_plans
-            .values()
-            .filter(|p| p.key_ids.contains(&key.id))
-        {
-            let usage_id: Arc<str> = tollgate_proto::plan_usage_id(&plan.id, &key.id).into();
-            let quota_pending = plan
-                .quota
-                .is_some()
-                .then(|| limits.quota_pending(&usage_id));
-            let spec = |which: &str, t: &tollgate_proto::model::ThrottleSettings| {
-                let id = fnv64(&[
-                    plan.id.as_bytes(),
-                    key.id.as_bytes(),
-                    which.as_bytes(),
-                    &t.rate_limit.to_bits().to_le_bytes(),
-                    &t.burst_limit.to_le_bytes(),
-                ]);
-                ThrottleSpec::new(
-                    id,
-                    t.rate_limit.max(0.0),
-                    f64::from(t.burst_limit.max(0)),
-                    limits,
-                )
-            };
-            for s in &plan.api_stages {
-                stages.push(KeyStage {
-                    usage_id: usage_id.clone(),
-                    quota_pending: quota_pending.clone(),
-                    api_id: s.api_id.as_str().into(),
-                    stage: s.stage.as_str().into(),
-                    method_throttles: s
-                        .throttle
-                        .iter()
-                        .map(|(m, t)| {
-                            (
-                                m.as_str().into(),
-                                spec(&format!("{}:{}{m}", s.api_id, s.stage), t),
-                            )
-                        })
-                        .collect(),
-                    throttle: plan.throttle.as_ref().map(|t| spec("*", t)),
-                    quota: reg
-                        .remaining_quota(&plan.id, &key.id, day)
-                        .map(|remaining| {
-                            let id = fnv64(&[plan.id.as_bytes(), key.id.as_bytes(), b"quota"]);
-                            QuotaSpec {
-                                id,
-                                remaining,
-                                state: limits.limit(id, SPLIT_BY_DEMAND),
-                            }
-                        }),
-                });
-            }
-        }
-        by_value.insert(
-            key.value.as_str().into(),
-            KeyEntry {
-                id: key.id.as_str().into(),
-                enabled: key.enabled,
-                stages,
-            },
-        );
-    }
-    KeyTable { by_value }
-}
+pub use super::key_table::{compile_keys, KeyEntry, KeyStage, KeyTable, QuotaSpec};
 
 /// The deployed stages of one API.
 #[derive(Debug, Default)]
@@ -386,7 +251,7 @@ impl ThrottleSpec {
     }
 }
 
-fn fnv64(parts: &[&[u8]]) -> u64 {
+pub(super) fn fnv64(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for p in parts {
         for &b in *p {

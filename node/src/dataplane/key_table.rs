@@ -1,0 +1,353 @@
+//! The compiled API-key table: what each key's usage plans allow it, and what its quotas have
+//! left.
+//!
+//! The table is compiled when keys, plans or quota grants change (and on a new UTC day). Usage
+//! reports, which arrive several times a second per node and only change what quotas have
+//! left, never recompile it: each (plan, key) quota holds its remaining count in one shared
+//! atomic cell, and [`KeyTable::refresh_quotas`] rewrites only the cells a report names, from
+//! the ledger. The cost of a report is thus its number of usage entries, whatever the number
+//! of keys.
+
+use super::cluster_limits::{ClusterLimits, LimitState, SPLIT_BY_DEMAND};
+use super::routing::{fnv64, ThrottleSpec};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use tollgate_proto::{Registry, UsageDelta};
+
+/// API keys by value, with what their usage plans allow them.
+#[derive(Debug, Default)]
+pub struct KeyTable {
+    /// Keys by their value (the `x-api-key` header).
+    pub by_value: HashMap<Box<str>, KeyEntry>,
+    /// The UTC day number the quotas are counted for (the day the table was compiled on).
+    pub day: i64,
+    /// The remaining-count cells of every quota, by the ledger id a usage report counts them
+    /// under: the plan usage id (`{plan}:{key}`) and the bare key id (reports of builds that
+    /// counted usage per key, which count in every plan of the key).
+    quotas: HashMap<Box<str>, Vec<QuotaCell>>,
+}
+
+/// Where one (plan, key) quota's remaining count lives.
+#[derive(Debug, Clone)]
+struct QuotaCell {
+    plan_id: Arc<str>,
+    key_id: Arc<str>,
+    remaining: Arc<AtomicI64>,
+}
+
+/// One API key.
+#[derive(Debug)]
+pub struct KeyEntry {
+    /// The key's id.
+    pub id: Arc<str>,
+    /// Disabled keys are refused.
+    pub enabled: bool,
+    /// The plan stages the key may call.
+    pub stages: Vec<KeyStage>,
+}
+
+/// What a key's usage plan allows on one API stage.
+#[derive(Debug)]
+pub struct KeyStage {
+    /// What the key's requests through this plan are counted under
+    /// ([`tollgate_proto::plan_usage_id`]).
+    pub usage_id: Arc<str>,
+    /// When the plan has a quota: the node's count of the key's requests through the plan
+    /// not yet committed to the usage ledger (shared by the workers and kept across tables).
+    pub quota_pending: Option<Arc<AtomicU64>>,
+    /// The API.
+    pub api_id: Box<str>,
+    /// The stage.
+    pub stage: Box<str>,
+    /// Per-method limits (`/pets/GET` → limit), checked first.
+    pub method_throttles: Vec<(Box<str>, ThrottleSpec)>,
+    /// The plan's per-key limit.
+    pub throttle: Option<ThrottleSpec>,
+    /// The plan's quota, if it has one.
+    pub quota: Option<QuotaSpec>,
+}
+
+/// A usage plan's quota for one key, as this node enforces it.
+///
+/// The ledger's remaining requests are split among the nodes like a rate limit, by the demand
+/// each reports for the quota: a node admits while the key's requests it has not yet seen
+/// committed stay under its share of what the ledger has left. As usage commits, the remaining
+/// count is rewritten in place and each node's part is taken of the smaller remainder, so the
+/// cluster stops close to the quota instead of overshooting it by the traffic of one report
+/// interval (see `docs/LIMITS.md`).
+#[derive(Debug)]
+pub struct QuotaSpec {
+    /// Identifies the quota (plan, key) for demand reports.
+    pub id: u64,
+    /// Requests the usage ledger has left in the quota period, as of the last usage applied
+    /// (shared by every stage of the plan, and rewritten in place as usage commits).
+    remaining: Arc<AtomicI64>,
+    /// This node's share of the quota (its demand exchange is unused: quotas are node-wide).
+    pub state: Arc<LimitState>,
+}
+
+impl QuotaSpec {
+    /// Requests the ledger has left in the quota period.
+    pub fn remaining(&self) -> i64 {
+        // Acquire pairs with the Release store of `refresh_quotas`: it runs before this node's
+        // pending counts are lowered by the same report, so a worker that sees the lower
+        // pending count also sees the lower remaining count.
+        self.remaining.load(Ordering::Acquire)
+    }
+
+    /// How many uncommitted requests of the key this node may have admitted.
+    pub fn allowance(&self) -> f64 {
+        self.remaining() as f64 * self.state.node_share()
+    }
+}
+
+impl KeyTable {
+    /// Rewrites the remaining count of every quota `deltas` add usage to, from `reg` (the
+    /// registry with those deltas applied). Touches nothing else: the table stays the one the
+    /// workers hold. The day is the table's own (a new day recompiles the table).
+    pub fn refresh_quotas(&self, reg: &Registry, deltas: &[UsageDelta]) {
+        for d in deltas {
+            for c in self.quotas.get(d.key_id.as_str()).into_iter().flatten() {
+                // A quota gone from the registry comes with a plan change, which recompiles
+                // the table; until then nothing is left of it.
+                let left = reg
+                    .remaining_quota(&c.plan_id, &c.key_id, self.day)
+                    .unwrap_or(0);
+                c.remaining.store(left, Ordering::Release);
+            }
+        }
+    }
+}
+
+impl KeyTable {
+    /// Rewrites every quota's remaining count from `reg` (a table compiled from an older copy
+    /// of the registry, brought up to the ledger before it is published).
+    pub fn refresh_all_quotas(&self, reg: &Registry) {
+        for c in self.quotas.values().flatten() {
+            let left = reg
+                .remaining_quota(&c.plan_id, &c.key_id, self.day)
+                .unwrap_or(0);
+            c.remaining.store(left, Ordering::Release);
+        }
+    }
+}
+
+/// Builds the key table from the registry; `day` is today's UTC day number (for quotas).
+pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTable {
+    let mut by_value = HashMap::new();
+    let mut quotas: HashMap<Box<str>, Vec<QuotaCell>> = HashMap::new();
+    for key in reg.api_keys.values() {
+        let key_id: Arc<str> = key.id.as_str().into();
+        let mut stages = Vec::new();
+        for plan in reg
+            .usage_plans
+            .values()
+            .filter(|p| p.key_ids.contains(&key.id))
+        {
+            let usage_id: Arc<str> = tollgate_proto::plan_usage_id(&plan.id, &key.id).into();
+            let quota_pending = plan
+                .quota
+                .is_some()
+                .then(|| limits.quota_pending(&usage_id));
+            let remaining = reg.remaining_quota(&plan.id, &key.id, day).map(|left| {
+                let cell = QuotaCell {
+                    plan_id: plan.id.as_str().into(),
+                    key_id: key_id.clone(),
+                    remaining: Arc::new(AtomicI64::new(left)),
+                };
+                quotas
+                    .entry(usage_id.as_ref().into())
+                    .or_default()
+                    .push(cell.clone());
+                quotas
+                    .entry(key.id.as_str().into())
+                    .or_default()
+                    .push(cell.clone());
+                cell.remaining
+            });
+            let spec = |which: &str, t: &tollgate_proto::model::ThrottleSettings| {
+                let id = fnv64(&[
+                    plan.id.as_bytes(),
+                    key.id.as_bytes(),
+                    which.as_bytes(),
+                    &t.rate_limit.to_bits().to_le_bytes(),
+                    &t.burst_limit.to_le_bytes(),
+                ]);
+                ThrottleSpec::new(
+                    id,
+                    t.rate_limit.max(0.0),
+                    f64::from(t.burst_limit.max(0)),
+                    limits,
+                )
+            };
+            for s in &plan.api_stages {
+                stages.push(KeyStage {
+                    usage_id: usage_id.clone(),
+                    quota_pending: quota_pending.clone(),
+                    api_id: s.api_id.as_str().into(),
+                    stage: s.stage.as_str().into(),
+                    method_throttles: s
+                        .throttle
+                        .iter()
+                        .map(|(m, t)| {
+                            (
+                                m.as_str().into(),
+                                spec(&format!("{}:{}{m}", s.api_id, s.stage), t),
+                            )
+                        })
+                        .collect(),
+                    throttle: plan.throttle.as_ref().map(|t| spec("*", t)),
+                    quota: remaining.as_ref().map(|remaining| {
+                        let id = fnv64(&[plan.id.as_bytes(), key.id.as_bytes(), b"quota"]);
+                        QuotaSpec {
+                            id,
+                            remaining: remaining.clone(),
+                            state: limits.limit(id, SPLIT_BY_DEMAND),
+                        }
+                    }),
+                });
+            }
+        }
+        by_value.insert(
+            key.value.as_str().into(),
+            KeyEntry {
+                id: key_id,
+                enabled: key.enabled,
+                stages,
+            },
+        );
+    }
+    KeyTable {
+        by_value,
+        day,
+        quotas,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use tollgate_proto::model::{ApiKey, ApiStage, QuotaSettings, UsagePlan};
+    use tollgate_proto::{plan_usage_id, Command};
+
+    pub(crate) const DAY: i64 = 20_000;
+
+    /// Keys `k1` and `k2`, both in plan `p1` (two stages, a DAY quota of 100).
+    pub(crate) fn registry() -> Registry {
+        let mut r = Registry::default();
+        for id in ["k1", "k2"] {
+            r.api_keys.insert(
+                id.into(),
+                ApiKey {
+                    id: id.into(),
+                    value: format!("value-of-{id}-0123456789"),
+                    enabled: true,
+                    ..Default::default()
+                },
+            );
+        }
+        let stage = |s: &str| ApiStage {
+            api_id: "a1".into(),
+            stage: s.into(),
+            throttle: BTreeMap::new(),
+        };
+        r.usage_plans.insert(
+            "p1".into(),
+            UsagePlan {
+                id: "p1".into(),
+                api_stages: vec![stage("dev"), stage("prod")],
+                key_ids: ["k1".to_string(), "k2".to_string()].into_iter().collect(),
+                quota: Some(QuotaSettings {
+                    limit: 100,
+                    offset: 0,
+                    period: "DAY".into(),
+                }),
+                ..Default::default()
+            },
+        );
+        r
+    }
+
+    pub(crate) fn report(seq: u64, day: i64, ledger_id: &str, count: u64) -> Command {
+        Command::ReportLoad {
+            node_id: 1,
+            seq,
+            at_ms: day * 86_400_000 + 5,
+            deltas: vec![UsageDelta {
+                key_id: ledger_id.into(),
+                count,
+            }],
+            interval_ms: 250,
+            demand: vec![],
+        }
+    }
+
+    fn remaining(t: &KeyTable, key: &str) -> Vec<i64> {
+        t.by_value[format!("value-of-{key}-0123456789").as_str()]
+            .stages
+            .iter()
+            .map(|s| s.quota.as_ref().unwrap().remaining())
+            .collect()
+    }
+
+    #[test]
+    fn a_usage_report_rewrites_only_the_quotas_it_names() {
+        let mut r = registry();
+        let limits = ClusterLimits::new(1);
+        let t = compile_keys(&r, DAY, &limits);
+        assert_eq!(remaining(&t, "k1"), [100, 100]);
+        let rep = report(1, DAY, &plan_usage_id("p1", "k1"), 30);
+        r.apply(&rep).unwrap();
+        let Command::ReportLoad { deltas, .. } = &rep else {
+            unreachable!()
+        };
+        t.refresh_quotas(&r, deltas);
+        // Both stages of the plan share the one count; the other key is untouched.
+        assert_eq!(remaining(&t, "k1"), [70, 70]);
+        assert_eq!(remaining(&t, "k2"), [100, 100]);
+        // Usage an older build reported under the bare key id counts too.
+        let rep = report(2, DAY, "k2", 5);
+        r.apply(&rep).unwrap();
+        let Command::ReportLoad { deltas, .. } = &rep else {
+            unreachable!()
+        };
+        t.refresh_quotas(&r, deltas);
+        assert_eq!(remaining(&t, "k2"), [95, 95]);
+        // What a refresh writes is what a full compile would.
+        assert_eq!(
+            remaining(&compile_keys(&r, DAY, &limits), "k1"),
+            remaining(&t, "k1")
+        );
+    }
+
+    #[test]
+    fn a_table_compiled_from_an_older_copy_is_brought_up_to_the_ledger() {
+        let mut r = registry();
+        let limits = ClusterLimits::new(1);
+        let t = compile_keys(&r.clone(), DAY, &limits);
+        r.apply(&report(1, DAY, &plan_usage_id("p1", "k1"), 30))
+            .unwrap();
+        r.apply(&report(2, DAY, &plan_usage_id("p1", "k2"), 1))
+            .unwrap();
+        t.refresh_all_quotas(&r);
+        assert_eq!(remaining(&t, "k1"), [70, 70]);
+        assert_eq!(remaining(&t, "k2"), [99, 99]);
+    }
+
+    #[test]
+    fn a_refresh_counts_usage_in_the_tables_own_day() {
+        let mut r = registry();
+        let limits = ClusterLimits::new(1);
+        let t = compile_keys(&r, DAY, &limits);
+        // Usage dated the next day is not this table's to count: the rollover recompiles.
+        let rep = report(1, DAY + 1, &plan_usage_id("p1", "k1"), 30);
+        r.apply(&rep).unwrap();
+        let Command::ReportLoad { deltas, .. } = &rep else {
+            unreachable!()
+        };
+        t.refresh_quotas(&r, deltas);
+        assert_eq!(remaining(&t, "k1"), [100, 100]);
+    }
+}
