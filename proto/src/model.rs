@@ -66,8 +66,7 @@ pub struct Resource {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Method {
     pub http_method: String,
-    /// `NONE`, `AWS_IAM`, `CUSTOM` or `COGNITO_USER_POOLS`.
-    pub authorization_type: String,
+    pub authorization_type: AuthorizationType,
     pub authorizer_id: Option<String>,
     pub api_key_required: bool,
     pub operation_name: Option<String>,
@@ -79,6 +78,19 @@ pub struct Method {
     /// Method responses keyed by status code.
     pub method_responses: BTreeMap<String, MethodResponse>,
     pub integration: Option<Integration>,
+}
+
+aws_string_enum! {
+    /// How a method authorises callers. Stored as the AWS name (the layout of the `String`
+    /// field it replaced); AWS accepts it in any case at the admin API.
+    #[derive(Default)]
+    pub enum AuthorizationType {
+        #[default]
+        None => "NONE",
+        AwsIam => "AWS_IAM",
+        Custom => "CUSTOM",
+        CognitoUserPools => "COGNITO_USER_POOLS",
+    }
 }
 
 /// A declared response of a method.

@@ -159,7 +159,7 @@ pub struct MethodOut {
 pub fn method(m: &Method) -> MethodOut {
     MethodOut {
         http_method: Some(m.http_method.clone()),
-        authorization_type: Some(m.authorization_type.clone()),
+        authorization_type: Some(m.authorization_type.as_str().to_string()),
         authorizer_id: m.authorizer_id.clone(),
         api_key_required: Some(m.api_key_required),
         request_validator_id: m.request_validator_id.clone(),
@@ -318,7 +318,7 @@ pub fn deployment(d: &Deployment, summary: bool) -> DeploymentOut {
                 entry.insert(
                     verb.clone(),
                     MethodSnapshotOut {
-                        authorization_type: m.authorization_type.clone(),
+                        authorization_type: m.authorization_type.as_str().to_string(),
                         api_key_required: m.api_key_required,
                     },
                 );
@@ -440,7 +440,7 @@ mod tests {
         };
         let mut m = Method {
             http_method: "GET".into(),
-            authorization_type: "NONE".into(),
+            authorization_type: tollgate_proto::model::AuthorizationType::None,
             ..Default::default()
         };
         m.method_responses.insert(

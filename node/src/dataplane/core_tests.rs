@@ -25,7 +25,8 @@ const DAY: i64 = 20_000;
 fn method(verb: &str, auth: &str, validator: bool, key: bool, i: Option<Integration>) -> Method {
     Method {
         http_method: verb.into(),
-        authorization_type: auth.into(),
+        authorization_type: tollgate_proto::model::AuthorizationType::parse(auth)
+            .expect("an AWS name"),
         request_validator_id: validator.then(|| "v1".into()),
         api_key_required: key,
         integration: i,

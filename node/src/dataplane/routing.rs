@@ -13,7 +13,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 use tollgate_proto::model::{
-    Deployment, Integration, IntegrationResponse, IntegrationType, Method, RestApi, Stage,
+    AuthorizationType, Deployment, Integration, IntegrationResponse, IntegrationType, Method,
+    RestApi, Stage,
 };
 use tollgate_proto::Registry;
 
@@ -256,8 +257,8 @@ pub struct CompiledMethod {
     pub http_method: Box<str>,
     /// Whether an API key is required (enforced once usage plans exist).
     pub api_key_required: bool,
-    /// `NONE`, `AWS_IAM`, `CUSTOM`, …
-    pub authorization_type: Box<str>,
+    /// How callers are authorised (only `NONE` is served; see `fail_closed`).
+    pub authorization_type: AuthorizationType,
     /// Why the method must not be served at all, when it must not: it asks for a check this
     /// node cannot make (an authorization, a request validator; see [`method_refusal`]). The
     /// phase of that check refuses every request with 500, so an unenforceable setting never
@@ -704,12 +705,12 @@ pub fn compile_stage(
 /// its data to anyone. Request validators are not implemented either. The admin API refuses
 /// what it can; this catches state it accepted before it did.
 pub fn method_refusal(m: &Method) -> Option<FailClosed> {
-    if m.authorization_type != "NONE" {
+    if m.authorization_type != AuthorizationType::None {
         return Some(FailClosed {
             check: UnservedCheck::Authorization,
             why: format!(
                 "authorization type {:?} is not implemented; the method is refused until it is",
-                m.authorization_type
+                m.authorization_type.as_str()
             )
             .into(),
         });
@@ -793,7 +794,7 @@ fn compile_method(
         resource_path: path.into(),
         http_method: m.http_method.as_str().into(),
         api_key_required: m.api_key_required,
-        authorization_type: m.authorization_type.as_str().into(),
+        authorization_type: m.authorization_type,
         fail_closed,
         throttle: throttle_for(api_id, stage, path, &m.http_method, limits),
         cache: cache_for(stage, path, &m.http_method, m.integration.as_ref()),
@@ -1237,7 +1238,7 @@ mod tests {
         let limits = ClusterLimits::new(1);
         let method = |verb: &str, auth: &str| Method {
             http_method: verb.into(),
-            authorization_type: auth.into(),
+            authorization_type: AuthorizationType::parse(auth).expect("an AWS name"),
             integration: Some(Integration {
                 kind: IntegrationType::Mock,
                 ..Default::default()
@@ -1260,7 +1261,6 @@ mod tests {
                         ("POST".into(), method("POST", "NONE")),
                         ("PUT".into(), method("PUT", "CUSTOM")),
                         ("DELETE".into(), method("DELETE", "COGNITO_USER_POOLS")),
-                        ("PATCH".into(), method("PATCH", "SOMETHING_NEW")),
                     ]),
                 },
             )]),
@@ -1276,7 +1276,7 @@ mod tests {
                 .is_some()
         };
         assert!(!refused("POST"));
-        for verb in ["GET", "PUT", "DELETE", "PATCH"] {
+        for verb in ["GET", "PUT", "DELETE"] {
             assert!(refused(verb), "{verb}");
         }
         let mut cached = Stage {
@@ -1304,7 +1304,7 @@ mod tests {
             method_refusal(&validated).map(|f| f.check),
             Some(UnservedCheck::Validation)
         );
-        validated.authorization_type = "AWS_IAM".into();
+        validated.authorization_type = AuthorizationType::AwsIam;
         // Both unserved: refused where AWS checks first, at authorization.
         assert_eq!(
             method_refusal(&validated).map(|f| f.check),
