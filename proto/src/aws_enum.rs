@@ -81,7 +81,7 @@ macro_rules! aws_string_enum {
 #[cfg(test)]
 mod tests {
     use crate::codec::{decode, encode};
-    use crate::model::AuthorizationType;
+    use crate::model::{AuthorizationType, LoggingLevel, UnauthorizedCacheControlHeaderStrategy};
     use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
     /// A struct with the field as earlier builds wrote it, between two others.
@@ -132,6 +132,63 @@ mod tests {
     #[test]
     fn authorization_type_keeps_the_string_layout() {
         same_layout_as_string(AuthorizationType::ALL, AuthorizationType::as_str);
+    }
+
+    #[test]
+    fn logging_level_keeps_the_string_layout() {
+        same_layout_as_string(LoggingLevel::ALL, LoggingLevel::as_str);
+    }
+
+    #[test]
+    fn cache_control_strategy_keeps_the_string_layout() {
+        same_layout_as_string(
+            UnauthorizedCacheControlHeaderStrategy::ALL,
+            UnauthorizedCacheControlHeaderStrategy::as_str,
+        );
+    }
+
+    /// A whole method setting as earlier builds wrote it (with `String` fields) decodes into
+    /// today's, and today's encodes to the same bytes.
+    #[test]
+    fn method_setting_keeps_its_layout() {
+        #[derive(Serialize)]
+        struct OldMethodSetting {
+            metrics_enabled: bool,
+            logging_level: String,
+            data_trace_enabled: bool,
+            throttling_burst_limit: i32,
+            throttling_rate_limit: f64,
+            caching_enabled: bool,
+            cache_ttl_in_seconds: i32,
+            cache_data_encrypted: bool,
+            require_authorization_for_cache_control: bool,
+            unauthorized_cache_control_header_strategy: String,
+        }
+        let old = encode(&OldMethodSetting {
+            metrics_enabled: true,
+            logging_level: "INFO".into(),
+            data_trace_enabled: false,
+            throttling_burst_limit: 7,
+            throttling_rate_limit: 1.5,
+            caching_enabled: true,
+            cache_ttl_in_seconds: 60,
+            cache_data_encrypted: false,
+            require_authorization_for_cache_control: true,
+            unauthorized_cache_control_header_strategy: "FAIL_WITH_403".into(),
+        });
+        let new = crate::model::MethodSetting {
+            metrics_enabled: true,
+            logging_level: LoggingLevel::Info,
+            throttling_burst_limit: 7,
+            throttling_rate_limit: 1.5,
+            caching_enabled: true,
+            cache_ttl_in_seconds: 60,
+            unauthorized_cache_control_header_strategy:
+                UnauthorizedCacheControlHeaderStrategy::FailWith403,
+            ..Default::default()
+        };
+        assert_eq!(decode::<crate::model::MethodSetting>(&old).unwrap(), new);
+        assert_eq!(encode(&new), old);
     }
 
     #[test]

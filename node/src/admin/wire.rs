@@ -355,7 +355,7 @@ pub struct MethodSettingOut {
 pub fn method_setting(s: &MethodSetting) -> MethodSettingOut {
     MethodSettingOut {
         metrics_enabled: s.metrics_enabled,
-        logging_level: s.logging_level.clone(),
+        logging_level: s.logging_level.as_str().to_string(),
         data_trace_enabled: s.data_trace_enabled,
         throttling_burst_limit: s.throttling_burst_limit,
         throttling_rate_limit: s.throttling_rate_limit,
@@ -365,7 +365,8 @@ pub fn method_setting(s: &MethodSetting) -> MethodSettingOut {
         require_authorization_for_cache_control: s.require_authorization_for_cache_control,
         unauthorized_cache_control_header_strategy: s
             .unauthorized_cache_control_header_strategy
-            .clone(),
+            .as_str()
+            .to_string(),
     }
 }
 

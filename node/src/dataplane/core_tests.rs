@@ -153,7 +153,9 @@ fn stage() -> Stage {
         caching_enabled: true,
         cache_ttl_in_seconds: 60,
         require_authorization_for_cache_control: require_authorization,
-        unauthorized_cache_control_header_strategy: strategy.into(),
+        unauthorized_cache_control_header_strategy:
+            tollgate_proto::model::UnauthorizedCacheControlHeaderStrategy::parse(strategy)
+                .expect("an AWS name"),
         ..Default::default()
     };
     let throttled = MethodSetting {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tollgate_proto::model::{
     AuthorizationType, Deployment, Integration, IntegrationResponse, IntegrationType, Method,
-    RestApi, Stage,
+    RestApi, Stage, UnauthorizedCacheControlHeaderStrategy,
 };
 use tollgate_proto::Registry;
 
@@ -300,9 +300,8 @@ pub struct CacheSpec {
     pub key_params: Vec<ValueSource>,
     /// Whether `Cache-Control: max-age=0` needs authorization to bypass the cache.
     pub require_authorization: bool,
-    /// What an unauthorized `max-age=0` gets: `FAIL_WITH_403`,
-    /// `SUCCEED_WITH_RESPONSE_HEADER` or `SUCCEED_WITHOUT_RESPONSE_HEADER`.
-    pub unauthorized_strategy: Box<str>,
+    /// What an unauthorized `max-age=0` gets.
+    pub unauthorized_strategy: UnauthorizedCacheControlHeaderStrategy,
 }
 
 /// The cache settings of a method: its own method setting, else — for GET only, as AWS does
@@ -350,10 +349,7 @@ fn cache_for(stage: &Stage, path: &str, verb: &str, i: Option<&Integration>) -> 
         ttl_ns: setting.cache_ttl_in_seconds.min(3600) as u64 * 1_000_000_000,
         key_params,
         require_authorization: setting.require_authorization_for_cache_control,
-        unauthorized_strategy: setting
-            .unauthorized_cache_control_header_strategy
-            .as_str()
-            .into(),
+        unauthorized_strategy: setting.unauthorized_cache_control_header_strategy,
     })
 }
 
