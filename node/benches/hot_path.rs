@@ -308,6 +308,7 @@ fn bench_core(c: &mut Criterion) {
                 },
             ),
         ]),
+        ..Default::default()
     };
     let stage = Stage {
         stage_name: "prod".into(),

@@ -259,7 +259,6 @@ impl Fixture {
             Arc::new(ApiRoutes {
                 stages: HashMap::from([("prod".into(), Arc::new(off))]),
                 execute_api_disabled: true,
-                ..Default::default()
             }),
         );
         let keys = Arc::new(compile_keys(&registry(), DAY, &cluster));
