@@ -278,7 +278,7 @@ fn bench_core(c: &mut Criterion) {
     };
     let method = Method {
         http_method: "GET".into(),
-        authorization_type: "NONE".into(),
+        authorization_type: tollgate_proto::model::AuthorizationType::None,
         api_key_required: true,
         integration: Some(mock),
         ..Default::default()

@@ -114,7 +114,7 @@ mod tests {
     fn sample() -> Vec<Command> {
         let method = Method {
             http_method: "GET".into(),
-            authorization_type: "NONE".into(),
+            authorization_type: crate::model::AuthorizationType::None,
             request_parameters: BTreeMap::from([("method.request.path.id".into(), true)]),
             integration: Some(Integration {
                 kind: IntegrationType::HttpProxy,

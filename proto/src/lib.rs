@@ -5,6 +5,8 @@
 //! Everything time- or id-dependent arrives inside a command.
 #![warn(missing_docs)]
 
+#[macro_use]
+mod aws_enum;
 pub mod codec;
 pub mod command;
 #[allow(missing_docs)]

@@ -66,8 +66,7 @@ pub struct Resource {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Method {
     pub http_method: String,
-    /// `NONE`, `AWS_IAM`, `CUSTOM` or `COGNITO_USER_POOLS`.
-    pub authorization_type: String,
+    pub authorization_type: AuthorizationType,
     pub authorizer_id: Option<String>,
     pub api_key_required: bool,
     pub operation_name: Option<String>,
@@ -79,6 +78,19 @@ pub struct Method {
     /// Method responses keyed by status code.
     pub method_responses: BTreeMap<String, MethodResponse>,
     pub integration: Option<Integration>,
+}
+
+aws_string_enum! {
+    /// How a method authorises callers. Stored as the AWS name (the layout of the `String`
+    /// field it replaced); AWS accepts it in any case at the admin API.
+    #[derive(Default)]
+    pub enum AuthorizationType {
+        #[default]
+        None => "NONE",
+        AwsIam => "AWS_IAM",
+        Custom => "CUSTOM",
+        CognitoUserPools => "COGNITO_USER_POOLS",
+    }
 }
 
 /// A declared response of a method.
@@ -273,8 +285,7 @@ pub struct Stage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MethodSetting {
     pub metrics_enabled: bool,
-    /// `OFF`, `ERROR` or `INFO`.
-    pub logging_level: String,
+    pub logging_level: LoggingLevel,
     pub data_trace_enabled: bool,
     pub throttling_burst_limit: i32,
     pub throttling_rate_limit: f64,
@@ -282,15 +293,34 @@ pub struct MethodSetting {
     pub cache_ttl_in_seconds: i32,
     pub cache_data_encrypted: bool,
     pub require_authorization_for_cache_control: bool,
-    /// `FAIL_WITH_403`, `SUCCEED_WITH_RESPONSE_HEADER` or `SUCCEED_WITHOUT_RESPONSE_HEADER`.
-    pub unauthorized_cache_control_header_strategy: String,
+    pub unauthorized_cache_control_header_strategy: UnauthorizedCacheControlHeaderStrategy,
+}
+
+aws_string_enum! {
+    /// A stage's execution logging level. Stored as the AWS name (the layout of the `String`
+    /// field it replaced).
+    pub enum LoggingLevel {
+        Off => "OFF",
+        Error => "ERROR",
+        Info => "INFO",
+    }
+}
+
+aws_string_enum! {
+    /// What a `Cache-Control: max-age=0` from an unauthorized caller gets. Stored as the AWS
+    /// name (the layout of the `String` field it replaced).
+    pub enum UnauthorizedCacheControlHeaderStrategy {
+        FailWith403 => "FAIL_WITH_403",
+        SucceedWithResponseHeader => "SUCCEED_WITH_RESPONSE_HEADER",
+        SucceedWithoutResponseHeader => "SUCCEED_WITHOUT_RESPONSE_HEADER",
+    }
 }
 
 impl Default for MethodSetting {
     fn default() -> Self {
         MethodSetting {
             metrics_enabled: false,
-            logging_level: "OFF".into(),
+            logging_level: LoggingLevel::Off,
             data_trace_enabled: false,
             throttling_burst_limit: 5000,
             throttling_rate_limit: 10000.0,
@@ -298,7 +328,8 @@ impl Default for MethodSetting {
             cache_ttl_in_seconds: 300,
             cache_data_encrypted: false,
             require_authorization_for_cache_control: true,
-            unauthorized_cache_control_header_strategy: "SUCCEED_WITH_RESPONSE_HEADER".into(),
+            unauthorized_cache_control_header_strategy:
+                UnauthorizedCacheControlHeaderStrategy::SucceedWithResponseHeader,
         }
     }
 }

@@ -1031,7 +1031,7 @@ mod tests {
     fn mock_method(verb: &str) -> Method {
         Method {
             http_method: verb.into(),
-            authorization_type: "NONE".into(),
+            authorization_type: crate::model::AuthorizationType::None,
             integration: Some(Integration {
                 kind: IntegrationType::Mock,
                 ..Default::default()

@@ -93,7 +93,7 @@ fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>) {
 fn seeds() -> Vec<Command> {
     let method = Method {
         http_method: "GET".into(),
-        authorization_type: "NONE".into(),
+        authorization_type: tollgate_proto::model::AuthorizationType::None,
         request_parameters: BTreeMap::from([("method.request.path.id".into(), true)]),
         integration: Some(Integration {
             kind: IntegrationType::HttpProxy,

@@ -485,7 +485,7 @@ mod tests {
                 resource_id: "r1".into(),
                 method: Method {
                     http_method: "GET".into(),
-                    authorization_type: "NONE".into(),
+                    authorization_type: tollgate_proto::model::AuthorizationType::None,
                     ..Default::default()
                 },
             },

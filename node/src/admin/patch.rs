@@ -235,6 +235,20 @@ impl PatchOp {
         }
     }
 
+    /// A value of a closed set, read by `parse` (exact, or any case where AWS accepts that);
+    /// `names` lists the set for the error message.
+    pub fn parsed_value<T>(
+        &self,
+        parse: impl FnOnce(&str) -> Option<T>,
+        names: &str,
+    ) -> Result<T, ApiError> {
+        if !self.op.sets() {
+            return Err(self.invalid_path());
+        }
+        let v = self.value()?;
+        parse(v).ok_or_else(|| self.invalid_value(&format!("expected one of {names}")))
+    }
+
     /// One of `allowed` (matched exactly; AWS enumerations are case-sensitive).
     pub fn enum_value(&self, allowed: &[&str]) -> Result<String, ApiError> {
         if !self.op.sets() {

@@ -159,7 +159,7 @@ pub struct MethodOut {
 pub fn method(m: &Method) -> MethodOut {
     MethodOut {
         http_method: Some(m.http_method.clone()),
-        authorization_type: Some(m.authorization_type.clone()),
+        authorization_type: Some(m.authorization_type.as_str().to_string()),
         authorizer_id: m.authorizer_id.clone(),
         api_key_required: Some(m.api_key_required),
         request_validator_id: m.request_validator_id.clone(),
@@ -318,7 +318,7 @@ pub fn deployment(d: &Deployment, summary: bool) -> DeploymentOut {
                 entry.insert(
                     verb.clone(),
                     MethodSnapshotOut {
-                        authorization_type: m.authorization_type.clone(),
+                        authorization_type: m.authorization_type.as_str().to_string(),
                         api_key_required: m.api_key_required,
                     },
                 );
@@ -355,7 +355,7 @@ pub struct MethodSettingOut {
 pub fn method_setting(s: &MethodSetting) -> MethodSettingOut {
     MethodSettingOut {
         metrics_enabled: s.metrics_enabled,
-        logging_level: s.logging_level.clone(),
+        logging_level: s.logging_level.as_str().to_string(),
         data_trace_enabled: s.data_trace_enabled,
         throttling_burst_limit: s.throttling_burst_limit,
         throttling_rate_limit: s.throttling_rate_limit,
@@ -365,7 +365,8 @@ pub fn method_setting(s: &MethodSetting) -> MethodSettingOut {
         require_authorization_for_cache_control: s.require_authorization_for_cache_control,
         unauthorized_cache_control_header_strategy: s
             .unauthorized_cache_control_header_strategy
-            .clone(),
+            .as_str()
+            .to_string(),
     }
 }
 
@@ -440,7 +441,7 @@ mod tests {
         };
         let mut m = Method {
             http_method: "GET".into(),
-            authorization_type: "NONE".into(),
+            authorization_type: tollgate_proto::model::AuthorizationType::None,
             ..Default::default()
         };
         m.method_responses.insert(

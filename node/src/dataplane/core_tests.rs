@@ -25,7 +25,8 @@ const DAY: i64 = 20_000;
 fn method(verb: &str, auth: &str, validator: bool, key: bool, i: Option<Integration>) -> Method {
     Method {
         http_method: verb.into(),
-        authorization_type: auth.into(),
+        authorization_type: tollgate_proto::model::AuthorizationType::parse(auth)
+            .expect("an AWS name"),
         request_validator_id: validator.then(|| "v1".into()),
         api_key_required: key,
         integration: i,
@@ -152,7 +153,9 @@ fn stage() -> Stage {
         caching_enabled: true,
         cache_ttl_in_seconds: 60,
         require_authorization_for_cache_control: require_authorization,
-        unauthorized_cache_control_header_strategy: strategy.into(),
+        unauthorized_cache_control_header_strategy:
+            tollgate_proto::model::UnauthorizedCacheControlHeaderStrategy::parse(strategy)
+                .expect("an AWS name"),
         ..Default::default()
     };
     let throttled = MethodSetting {

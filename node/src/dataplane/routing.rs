@@ -13,7 +13,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tollgate_proto::model::{
-    Deployment, Integration, IntegrationResponse, IntegrationType, Method, RestApi, Stage,
+    AuthorizationType, Deployment, Integration, IntegrationResponse, IntegrationType, Method,
+    RestApi, Stage, UnauthorizedCacheControlHeaderStrategy,
 };
 use tollgate_proto::Registry;
 
@@ -122,8 +123,8 @@ pub struct CompiledMethod {
     pub http_method: Box<str>,
     /// Whether an API key is required (enforced once usage plans exist).
     pub api_key_required: bool,
-    /// `NONE`, `AWS_IAM`, `CUSTOM`, …
-    pub authorization_type: Box<str>,
+    /// How callers are authorised (only `NONE` is served; see `fail_closed`).
+    pub authorization_type: AuthorizationType,
     /// Why the method must not be served at all, when it must not: it asks for a check this
     /// node cannot make (an authorization, see [`method_refusal`]; a request validator or model
     /// missing from the deployment, a schema that does not compile). The phase of that check
@@ -167,9 +168,8 @@ pub struct CacheSpec {
     pub key_params: Vec<ValueSource>,
     /// Whether `Cache-Control: max-age=0` needs authorization to bypass the cache.
     pub require_authorization: bool,
-    /// What an unauthorized `max-age=0` gets: `FAIL_WITH_403`,
-    /// `SUCCEED_WITH_RESPONSE_HEADER` or `SUCCEED_WITHOUT_RESPONSE_HEADER`.
-    pub unauthorized_strategy: Box<str>,
+    /// What an unauthorized `max-age=0` gets.
+    pub unauthorized_strategy: UnauthorizedCacheControlHeaderStrategy,
 }
 
 /// The cache settings of a method: its own method setting, else — for GET only, as AWS does
@@ -217,10 +217,7 @@ fn cache_for(stage: &Stage, path: &str, verb: &str, i: Option<&Integration>) -> 
         ttl_ns: setting.cache_ttl_in_seconds.min(3600) as u64 * 1_000_000_000,
         key_params,
         require_authorization: setting.require_authorization_for_cache_control,
-        unauthorized_strategy: setting
-            .unauthorized_cache_control_header_strategy
-            .as_str()
-            .into(),
+        unauthorized_strategy: setting.unauthorized_cache_control_header_strategy,
     })
 }
 
@@ -581,11 +578,11 @@ pub fn compile_stage(
 /// its data to anyone. The admin API refuses what it can; this catches state it accepted
 /// before it did.
 pub fn method_refusal(m: &Method) -> Option<FailClosed> {
-    (m.authorization_type != "NONE").then(|| FailClosed {
+    (m.authorization_type != AuthorizationType::None).then(|| FailClosed {
         check: UnservedCheck::Authorization,
         why: format!(
             "authorization type {:?} is not implemented; the method is refused until it is",
-            m.authorization_type
+            m.authorization_type.as_str()
         )
         .into(),
     })
@@ -694,7 +691,7 @@ fn compile_method(
         resource_path: path.into(),
         http_method: m.http_method.as_str().into(),
         api_key_required: m.api_key_required,
-        authorization_type: m.authorization_type.as_str().into(),
+        authorization_type: m.authorization_type,
         fail_closed,
         validation,
         throttle: throttle_for(api_id, stage, path, &m.http_method, limits),
@@ -1139,7 +1136,7 @@ mod tests {
         let limits = ClusterLimits::new(1);
         let method = |verb: &str, auth: &str| Method {
             http_method: verb.into(),
-            authorization_type: auth.into(),
+            authorization_type: AuthorizationType::parse(auth).expect("an AWS name"),
             integration: Some(Integration {
                 kind: IntegrationType::Mock,
                 ..Default::default()
@@ -1162,7 +1159,6 @@ mod tests {
                         ("POST".into(), method("POST", "NONE")),
                         ("PUT".into(), method("PUT", "CUSTOM")),
                         ("DELETE".into(), method("DELETE", "COGNITO_USER_POOLS")),
-                        ("PATCH".into(), method("PATCH", "SOMETHING_NEW")),
                     ]),
                 },
             )]),
@@ -1178,7 +1174,7 @@ mod tests {
                 .is_some()
         };
         assert!(!refused("POST"));
-        for verb in ["GET", "PUT", "DELETE", "PATCH"] {
+        for verb in ["GET", "PUT", "DELETE"] {
             assert!(refused(verb), "{verb}");
         }
         let mut cached = Stage {
@@ -1219,7 +1215,7 @@ mod tests {
         let c = compile_validation("api", &validated, &with_validator, &mut schemas);
         assert!(matches!(c, Ok(Some(_))));
         // With an authorization the node cannot make too: refused where AWS checks first.
-        validated.authorization_type = "AWS_IAM".into();
+        validated.authorization_type = AuthorizationType::AwsIam;
         assert_eq!(
             method_refusal(&validated).map(|f| f.check),
             Some(UnservedCheck::Authorization)

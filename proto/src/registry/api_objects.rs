@@ -248,7 +248,7 @@ mod tests {
             api_id: "a1".into(),
             resource_id: "root01".into(),
             method: Method {
-                authorization_type: "NONE".into(),
+                authorization_type: crate::model::AuthorizationType::None,
                 integration: Some(Integration::default()),
                 ..m
             },

@@ -408,7 +408,7 @@ mod tests {
             resource_id: "root".into(),
             method: Method {
                 http_method: "GET".into(),
-                authorization_type: "NONE".into(),
+                authorization_type: crate::model::AuthorizationType::None,
                 integration: Some(Integration {
                     kind: IntegrationType::Mock,
                     ..Default::default()

@@ -103,7 +103,7 @@ fn patch_all<T: Clone>(
 fn fuzz_patch_operations() {
     let method = Method {
         http_method: "GET".into(),
-        authorization_type: "NONE".into(),
+        authorization_type: tollgate_proto::model::AuthorizationType::None,
         ..Default::default()
     };
     let integration = Integration {
@@ -226,9 +226,14 @@ fn fuzz_put_inputs() {
             }
             1 => {
                 if let Some(i) = check(input::parse::<PutMethodIn>(&body)) {
+                    let Some(authorization_type) = check(methods::parse_authorization_type(
+                        i.authorization_type.as_deref(),
+                    )) else {
+                        return;
+                    };
                     let method = Method {
                         http_method: "GET".into(),
-                        authorization_type: i.authorization_type.unwrap_or_default(),
+                        authorization_type,
                         authorizer_id: i.authorizer_id,
                         api_key_required: i.api_key_required.unwrap_or(false),
                         operation_name: i.operation_name,

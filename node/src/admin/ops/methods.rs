@@ -14,10 +14,22 @@ use crate::admin::patch::{self, apply_to_flag_map, apply_to_map, Op, PatchOp};
 use crate::admin::router::MethodKey;
 use crate::admin::wire;
 use crate::admin::AdminState;
-use tollgate_proto::model::{Method, MethodResponse};
+use tollgate_proto::model::{AuthorizationType, Method, MethodResponse};
 use tollgate_proto::Command;
 
-const AUTHORIZATION_TYPES: &[&str] = &["NONE", "AWS_IAM", "CUSTOM", "COGNITO_USER_POOLS"];
+/// Reads PutMethod's `authorizationType`: required, and in any case as AWS accepts it
+/// (`none` is `NONE`); the method keeps (and answers) AWS's upper-case name.
+pub fn parse_authorization_type(s: Option<&str>) -> Result<AuthorizationType, ApiError> {
+    let s = s.ok_or_else(|| {
+        ApiError::bad_request("Invalid authorization type specified: authorizationType is required")
+    })?;
+    AuthorizationType::parse_ignore_case(s).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "Invalid authorization type specified: {s}. Must be one of: {}",
+            AuthorizationType::names()
+        ))
+    })
+}
 
 /// Where method request parameters may come from.
 pub const METHOD_REQUEST_PREFIXES: &[&str] = &[
@@ -40,18 +52,12 @@ pub const METHOD_RESPONSE_PREFIXES: &[&str] = &["method.response.header."];
 /// is accepted as AWS accepts it, and the data plane answers such a method 500 until it can
 /// verify callers (see `dataplane::routing`).
 pub fn check_method(m: &Method) -> Result<(), ApiError> {
-    if !AUTHORIZATION_TYPES.contains(&m.authorization_type.as_str()) {
-        return Err(ApiError::bad_request(format!(
-            "Invalid authorization type specified: {}. Must be one of: NONE, AWS_IAM, CUSTOM, COGNITO_USER_POOLS",
-            m.authorization_type
-        )));
-    }
     if let Some(id) = &m.authorizer_id {
         check_name("authorizerId", id)?;
     }
     if matches!(
-        m.authorization_type.as_str(),
-        "CUSTOM" | "COGNITO_USER_POOLS"
+        m.authorization_type,
+        AuthorizationType::Custom | AuthorizationType::CognitoUserPools
     ) {
         // AWS's answer for a missing or unknown authorizer.
         return Err(ApiError::bad_request(format!(
@@ -111,11 +117,7 @@ pub async fn put(state: &AdminState, k: &MethodKey, body: &[u8]) -> Result<Reply
     }
     let method = Method {
         http_method: k.verb.clone(),
-        authorization_type: i.authorization_type.ok_or_else(|| {
-            ApiError::bad_request(
-                "Invalid authorization type specified: authorizationType is required",
-            )
-        })?,
+        authorization_type: parse_authorization_type(i.authorization_type.as_deref())?,
         authorizer_id: non_empty(i.authorizer_id),
         api_key_required: i.api_key_required.unwrap_or(false),
         operation_name: non_empty(i.operation_name),
@@ -144,7 +146,12 @@ pub fn apply_patch(m: &mut Method, p: &PatchOp) -> Result<(), ApiError> {
     let segs = p.segments();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     match segs.as_slice() {
-        ["authorizationType"] => m.authorization_type = p.enum_value(AUTHORIZATION_TYPES)?,
+        ["authorizationType"] => {
+            m.authorization_type = p.parsed_value(
+                AuthorizationType::parse_ignore_case,
+                &AuthorizationType::names(),
+            )?
+        }
         ["authorizerId"] => m.authorizer_id = p.optional_string()?,
         ["apiKeyRequired"] => m.api_key_required = p.bool_value()?,
         ["operationName"] => m.operation_name = p.optional_string()?,
@@ -321,7 +328,7 @@ mod tests {
     fn method() -> Method {
         Method {
             http_method: "GET".into(),
-            authorization_type: "NONE".into(),
+            authorization_type: AuthorizationType::None,
             ..Default::default()
         }
     }
@@ -348,7 +355,7 @@ mod tests {
         ] {
             apply_patch(&mut m, &p).unwrap();
         }
-        assert_eq!(m.authorization_type, "AWS_IAM");
+        assert_eq!(m.authorization_type, AuthorizationType::AwsIam);
         assert!(m.api_key_required);
         assert_eq!(m.operation_name.as_deref(), Some("ListPets"));
         assert_eq!(m.request_parameters.len(), 1);
@@ -371,11 +378,42 @@ mod tests {
         ] {
             assert_eq!(apply_patch(&mut m, &p).unwrap_err().status, 400, "{p:?}");
         }
-        m.authorization_type = "CUSTOM".into();
+        m.authorization_type = AuthorizationType::Custom;
         assert!(check_method(&m).is_err());
-        m.authorization_type = "NONE".into();
+        m.authorization_type = AuthorizationType::None;
         m.request_parameters.insert("querystring.x".into(), true);
         assert!(check_method(&m).is_err());
+    }
+
+    /// AWS reads `authorizationType` in any case, by PutMethod and UpdateMethod alike, and
+    /// keeps its upper-case name; names outside the set stay refused.
+    #[test]
+    fn authorization_type_is_read_in_any_case() {
+        assert_eq!(
+            parse_authorization_type(Some("none")).unwrap(),
+            AuthorizationType::None
+        );
+        assert_eq!(
+            parse_authorization_type(Some("Aws_Iam")).unwrap(),
+            AuthorizationType::AwsIam
+        );
+        let e = parse_authorization_type(Some("basic")).unwrap_err();
+        assert_eq!(
+            e.message,
+            "Invalid authorization type specified: basic. Must be one of: NONE, AWS_IAM, CUSTOM, COGNITO_USER_POOLS"
+        );
+        assert_eq!(parse_authorization_type(None).unwrap_err().status, 400);
+        let mut m = method();
+        apply_patch(
+            &mut m,
+            &op(Op::Replace, "/authorizationType", Some("aws_iam")),
+        )
+        .unwrap();
+        assert_eq!(m.authorization_type, AuthorizationType::AwsIam);
+        assert_eq!(
+            wire::method(&m).authorization_type.as_deref(),
+            Some("AWS_IAM")
+        );
     }
 
     /// No authorizer can exist yet, so every authorizer id is unknown: refused with AWS's
@@ -386,7 +424,7 @@ mod tests {
             let i: PutMethodIn = input::parse(j.as_bytes())?;
             let m = Method {
                 http_method: "GET".into(),
-                authorization_type: i.authorization_type.unwrap_or_default(),
+                authorization_type: parse_authorization_type(i.authorization_type.as_deref())?,
                 authorizer_id: non_empty(i.authorizer_id),
                 request_validator_id: non_empty(i.request_validator_id),
                 ..Default::default()

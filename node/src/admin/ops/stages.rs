@@ -18,19 +18,15 @@ use crate::admin::wire;
 use crate::admin::AdminState;
 use crate::ids::now_epoch;
 use std::collections::BTreeMap;
-use tollgate_proto::model::{MethodSetting, Stage};
+use tollgate_proto::model::{
+    LoggingLevel, MethodSetting, Stage, UnauthorizedCacheControlHeaderStrategy,
+};
 use tollgate_proto::Command;
 
 /// The cache sizes AWS offers (GB).
 pub const CACHE_SIZES: &[&str] = &["0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237"];
 /// The key of the stage-wide method settings.
 pub const ALL_METHODS: &str = "*/*";
-const LOG_LEVELS: &[&str] = &["OFF", "ERROR", "INFO"];
-const CACHE_CONTROL_STRATEGIES: &[&str] = &[
-    "FAIL_WITH_403",
-    "SUCCEED_WITH_RESPONSE_HEADER",
-    "SUCCEED_WITHOUT_RESPONSE_HEADER",
-];
 const SETTING_METHODS: &[&str] = &[
     "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "ANY",
 ];
@@ -204,15 +200,16 @@ fn apply_setting(s: &mut MethodSetting, setting: &str, p: &PatchOp) -> Result<()
             s.require_authorization_for_cache_control = p.bool_value()?
         }
         "caching/unauthorizedCacheControlHeaderStrategy" => {
-            s.unauthorized_cache_control_header_strategy = p.enum_value(CACHE_CONTROL_STRATEGIES)?
+            s.unauthorized_cache_control_header_strategy = p.parsed_value(
+                UnauthorizedCacheControlHeaderStrategy::parse,
+                &UnauthorizedCacheControlHeaderStrategy::names(),
+            )?
         }
         "metrics/enabled" => s.metrics_enabled = p.bool_value()?,
+        // Read in any case, as AWS reads it (`info` is `INFO`).
         "logging/loglevel" => {
-            let upper = PatchOp {
-                value: p.value.as_ref().map(|v| v.to_ascii_uppercase()),
-                ..p.clone()
-            };
-            s.logging_level = upper.enum_value(LOG_LEVELS)?
+            s.logging_level =
+                p.parsed_value(LoggingLevel::parse_ignore_case, &LoggingLevel::names())?
         }
         "logging/dataTrace" => s.data_trace_enabled = p.bool_value()?,
         _ => return Err(p.invalid_path()),
@@ -463,7 +460,7 @@ mod tests {
         let all = &s.method_settings[ALL_METHODS];
         assert_eq!(all.throttling_rate_limit, 100.0);
         assert_eq!(all.throttling_burst_limit, 50);
-        assert_eq!(all.logging_level, "INFO");
+        assert_eq!(all.logging_level, LoggingLevel::Info);
         assert!(all.metrics_enabled);
         // A method's entry starts from the stage-wide one.
         apply(
@@ -499,7 +496,7 @@ mod tests {
         assert_eq!(pet.throttling_rate_limit, 100.0);
         assert_eq!(
             pet.unauthorized_cache_control_header_strategy,
-            "FAIL_WITH_403"
+            UnauthorizedCacheControlHeaderStrategy::FailWith403
         );
         apply(&mut s, op(Op::Remove, "/~1pets~1{petId}/GET", None)).unwrap();
         assert!(!s.method_settings.contains_key("pets/{petId}/GET"));

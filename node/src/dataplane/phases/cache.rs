@@ -46,7 +46,9 @@ pub fn run(
     if wants_fresh(req) {
         if !c.require_authorization {
             lookup = false;
-        } else if &*c.unauthorized_strategy == "FAIL_WITH_403" {
+        } else if c.unauthorized_strategy
+            == tollgate_proto::model::UnauthorizedCacheControlHeaderStrategy::FailWith403
+        {
             return Err(gr::CACHE_CONTROL_DENIED);
         }
     }
