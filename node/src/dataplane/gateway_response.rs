@@ -10,6 +10,7 @@
 
 use super::http1::{write_content_length, write_header};
 use super::respond::{write_common_head, ConnState, RequestId, ResponseContext};
+use crate::text_rules::{is_header_name, is_header_value};
 use tollgate_proto::GatewayResponseType;
 
 /// A refusal the gateway makes: its gateway response type and AWS's default answer for it.
@@ -149,6 +150,22 @@ impl Refusal {
     }
 }
 
+/// Whether `name` is a header the gateway frames the answer with, which no override may set.
+pub fn is_framing_header(name: &str) -> bool {
+    ["content-length", "transfer-encoding", "connection"]
+        .iter()
+        .any(|f| name.eq_ignore_ascii_case(f))
+}
+
+/// The value of a `'literal'` mapping expression (quotes stripped), the only kind of gateway
+/// response parameter value served.
+pub fn literal_value(expression: &str) -> Option<&str> {
+    expression
+        .strip_prefix('\'')
+        .and_then(|v| v.strip_suffix('\''))
+        .filter(|_| expression.len() >= 2)
+}
+
 /// One piece of a body template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
@@ -263,19 +280,13 @@ impl CompiledGatewayResponse {
     /// Adds a header field; refuses a name that is not an HTTP token or a value with control
     /// characters (which would split the answer), and the framing headers the gateway writes.
     pub fn add_header(&mut self, name: &str, value: &str) -> Result<(), &'static str> {
-        const TCHAR: &[u8] = b"!#$%&'*+-.^_`|~";
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || TCHAR.contains(&b))
-        {
+        if !is_header_name(name) {
             return Err("a response header name must be an HTTP token");
         }
-        if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+        if !is_header_value(value) {
             return Err("a response header value must not hold control characters");
         }
-        let framing = ["content-length", "transfer-encoding", "connection"];
-        if framing.iter().any(|f| name.eq_ignore_ascii_case(f)) {
+        if is_framing_header(name) {
             return Err("this response header is the gateway's to set");
         }
         self.headers.push((name.into(), value.into()));

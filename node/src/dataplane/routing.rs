@@ -476,11 +476,7 @@ fn compile_gateway_responses(
         }
         for (key, value) in &r.response_parameters {
             let name = key.strip_prefix("gatewayresponse.header.");
-            let literal = value
-                .strip_prefix('\'')
-                .and_then(|v| v.strip_suffix('\''))
-                .filter(|_| value.len() >= 2);
-            match (name, literal) {
+            match (name, super::gateway_response::literal_value(value)) {
                 (Some(name), Some(literal)) => {
                     if let Err(why) = compiled.add_header(name, literal) {
                         skip(key, why);

@@ -17,6 +17,7 @@ use crate::admin::wire::gateway_responses::{
 };
 use crate::admin::wire::Page;
 use crate::admin::AdminState;
+use crate::dataplane::gateway_response::{is_framing_header, literal_value};
 use std::collections::BTreeMap;
 use tollgate_proto::model::GatewayResponse;
 use tollgate_proto::{Command, GatewayResponseType};
@@ -75,20 +76,13 @@ pub fn check(r: &GatewayResponse) -> Result<(), ApiError> {
             )));
         };
         check_header_name("gateway response", name)?;
-        let literal = value
-            .strip_prefix('\'')
-            .and_then(|v| v.strip_suffix('\''))
-            .filter(|_| value.len() >= 2);
-        let Some(literal) = literal else {
+        let Some(literal) = literal_value(value) else {
             return Err(ApiError::bad_request(format!(
                 "Invalid mapping expression specified: {value}: Tollgate serves only literal values ('...') in gateway response parameters"
             )));
         };
         check_header_value("gateway response", literal)?;
-        if ["content-length", "transfer-encoding", "connection"]
-            .iter()
-            .any(|f| name.eq_ignore_ascii_case(f))
-        {
+        if is_framing_header(name) {
             return Err(ApiError::bad_request(format!(
                 "Invalid gateway response parameter specified: {key}: the gateway sets this header itself"
             )));
