@@ -9,11 +9,13 @@ use crate::model::{ApiKey, Deployment, Resource, RestApi, Stage, UsagePlan};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod api_keys;
 mod api_objects;
 mod keys;
 mod legacy;
 mod sessions;
 
+pub use api_keys::ApiKeys;
 pub use legacy::{
     downgrade_apis, DeploymentBeforeObjects, RegistryBeforeObjects, RestApiBeforeObjects,
 };
@@ -30,7 +32,7 @@ pub struct Registry {
     /// Requests served per API key and day, as the nodes reported them.
     pub usage: UsageLedger,
     /// API keys by id.
-    pub api_keys: BTreeMap<String, ApiKey>,
+    pub api_keys: ApiKeys,
     /// Usage plans by id.
     pub usage_plans: BTreeMap<String, UsagePlan>,
     /// Response-cache epochs per (API id, stage name), bumped by FlushStageCache; a stage
@@ -83,7 +85,7 @@ impl From<RegistryBeforeSessions> for Registry {
         Registry {
             apis: legacy::upgrade_apis(old.apis),
             usage: old.usage,
-            api_keys: old.api_keys,
+            api_keys: old.api_keys.into(),
             usage_plans: old.usage_plans,
             cache_epochs: old.cache_epochs,
             versions: old.versions,
@@ -117,7 +119,7 @@ impl From<RegistryBeforeVersions> for Registry {
         Registry {
             apis: legacy::upgrade_apis(old.apis),
             usage: old.usage,
-            api_keys: old.api_keys,
+            api_keys: old.api_keys.into(),
             usage_plans: old.usage_plans,
             cache_epochs: old.cache_epochs,
             versions: BTreeMap::new(),

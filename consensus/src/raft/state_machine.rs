@@ -537,7 +537,7 @@ mod tests {
         let old = RegistryBeforeVersions {
             apis: downgrade_apis(&current.apis),
             usage: current.usage.clone(),
-            api_keys: current.api_keys.clone(),
+            api_keys: (*current.api_keys).clone(),
             usage_plans: current.usage_plans.clone(),
             cache_epochs: current.cache_epochs.clone(),
         };

@@ -188,7 +188,7 @@ fn registry() -> Registry {
         ..Default::default()
     };
     for (id, enabled) in [("k1", true), ("k2", false), ("k3", true), ("k4", true)] {
-        reg.api_keys.insert(id.into(), key(id, enabled));
+        reg.api_keys.insert(key(id, enabled));
     }
     let plan = |id: &str, stage: &str, keys: &[&str], burst: Option<i32>, quota: i64| UsagePlan {
         id: id.into(),

@@ -238,15 +238,12 @@ pub(crate) mod tests {
     pub(crate) fn registry() -> Registry {
         let mut r = Registry::default();
         for id in ["k1", "k2"] {
-            r.api_keys.insert(
-                id.into(),
-                ApiKey {
-                    id: id.into(),
-                    value: format!("value-of-{id}-0123456789"),
-                    enabled: true,
-                    ..Default::default()
-                },
-            );
+            r.api_keys.insert(ApiKey {
+                id: id.into(),
+                value: format!("value-of-{id}-0123456789"),
+                enabled: true,
+                ..Default::default()
+            });
         }
         let stage = |s: &str| ApiStage {
             api_id: "a1".into(),

@@ -10,13 +10,12 @@
 //!   plan and when a plan gains stages;
 //! - deleting a key unsubscribes it everywhere; deleting a plan drops its grants.
 
-use super::Registry;
+use super::{ApiKeys, Registry};
 use crate::command::{ApplyError, ApplyResult, Command};
 use crate::model::{
     ApiKey, QuotaSettings, ThrottleSettings, UsagePlan, MAX_API_KEY_LENGTH, MIN_API_KEY_LENGTH,
     QUOTA_PERIODS,
 };
-use std::collections::BTreeMap;
 
 const METHODS: &[&str] = &[
     "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "ANY", "*",
@@ -35,7 +34,7 @@ fn bad(msg: impl Into<String>) -> ApplyError {
 }
 
 /// Checks a key on its own and against the other keys of `keys`.
-fn check_key(keys: &BTreeMap<String, ApiKey>, key: &ApiKey) -> ApplyResult {
+fn check_key(keys: &ApiKeys, key: &ApiKey) -> ApplyResult {
     let n = key.value.chars().count();
     if !(MIN_API_KEY_LENGTH..=MAX_API_KEY_LENGTH).contains(&n) {
         return Err(bad(format!(
@@ -49,10 +48,7 @@ fn check_key(keys: &BTreeMap<String, ApiKey>, key: &ApiKey) -> ApplyResult {
     if key.id.is_empty() {
         return Err(bad("API Key identifier must not be empty"));
     }
-    if keys
-        .values()
-        .any(|k| k.id != key.id && k.value == key.value)
-    {
+    if keys.id_by_value(&key.value).is_some_and(|id| id != key.id) {
         return Err(ApplyError::Conflict("API Key already exists".into()));
     }
     Ok(())
@@ -180,7 +176,7 @@ impl Registry {
         };
         for key in keys {
             check_key(&next.api_keys, key)?;
-            next.api_keys.insert(key.id.clone(), key.clone());
+            next.api_keys.insert(key.clone());
         }
         for (plan_id, key_id) in plan_keys {
             let already = next
@@ -207,14 +203,14 @@ impl Registry {
                     )));
                 }
                 check_key(&self.api_keys, key)?;
-                self.api_keys.insert(key.id.clone(), key.clone());
+                self.api_keys.insert(key.clone());
             }
             Command::UpdateApiKey { key } => {
                 if !self.api_keys.contains_key(&key.id) {
                     return Err(key_not_found(&key.id));
                 }
                 check_key(&self.api_keys, key)?;
-                self.api_keys.insert(key.id.clone(), key.clone());
+                self.api_keys.insert(key.clone());
             }
             Command::DeleteApiKey { id } => {
                 self.api_keys.remove(id).ok_or_else(|| key_not_found(id))?;
@@ -351,7 +347,7 @@ impl Registry {
 
     /// The key whose value is `value`, if any.
     pub fn api_key_by_value(&self, value: &str) -> Option<&ApiKey> {
-        self.api_keys.values().find(|k| k.value == value)
+        self.api_keys.by_value(value)
     }
 }
 
@@ -385,7 +381,7 @@ mod tests {
                 .map(|(a, s)| ApiStage {
                     api_id: a.to_string(),
                     stage: s.to_string(),
-                    throttle: BTreeMap::new(),
+                    throttle: Default::default(),
                 })
                 .collect(),
             ..Default::default()

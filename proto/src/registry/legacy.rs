@@ -131,7 +131,7 @@ impl From<RegistryBeforeObjects> for Registry {
         Registry {
             apis: upgrade_apis(old.apis),
             usage: old.usage,
-            api_keys: old.api_keys,
+            api_keys: old.api_keys.into(),
             usage_plans: old.usage_plans,
             cache_epochs: old.cache_epochs,
             versions: old.versions,
@@ -149,7 +149,7 @@ impl From<&Registry> for RegistryBeforeObjects {
         RegistryBeforeObjects {
             apis: downgrade_apis(&r.apis),
             usage: r.usage.clone(),
-            api_keys: r.api_keys.clone(),
+            api_keys: (*r.api_keys).clone(),
             usage_plans: r.usage_plans.clone(),
             cache_epochs: r.cache_epochs.clone(),
             versions: r.versions.clone(),

@@ -16,7 +16,7 @@ use crate::admin::paging::Query;
 use crate::admin::wire::plans::ApiKeyIdsOut;
 use crate::admin::AdminState;
 use crate::ids::now_epoch;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tollgate_proto::model::{ApiKey, MAX_API_KEY_LENGTH, MIN_API_KEY_LENGTH};
 use tollgate_proto::{Command, Scope};
 
@@ -122,7 +122,9 @@ pub fn parse_rows(
         column("enabled"),
         column("usageplanids"),
     );
-    let mut rows: Vec<Row> = Vec::new();
+    // Rows in file order; a row replaced by a later one with the same value is None.
+    let mut rows: Vec<Option<Row>> = Vec::new();
+    let mut row_of_value: HashMap<String, usize> = HashMap::new();
     let mut warnings = Vec::new();
     for (i, rec) in data.iter().enumerate() {
         let n = i + 1;
@@ -171,16 +173,18 @@ pub fn parse_rows(
             warnings.push(format!("Row {n}: invalid usage plan identifier {p}"));
             continue;
         }
-        rows.retain(|r| r.value != value);
-        rows.push(Row {
+        if let Some(earlier) = row_of_value.insert(value.clone(), rows.len()) {
+            rows[earlier] = None;
+        }
+        rows.push(Some(Row {
             value,
             name,
             description,
             enabled,
             plan_ids,
-        });
+        }));
     }
-    Ok((rows, warnings))
+    Ok((rows.into_iter().flatten().collect(), warnings))
 }
 
 /// ImportApiKeys (201): `{"ids": [...], "warnings": [...]}`.
