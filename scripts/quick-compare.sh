@@ -3,11 +3,15 @@
 # Until tollgate-bench (issue 6) lands this is the reproducible comparison behind
 # docs/BENCHMARKS.md. Needs: wrk, nginx (Debian), aws CLI; builds tollgate in release.
 # Usage: scripts/quick-compare.sh [duration_s=5] [connections=32] [workers=1]
+# BIN=path/to/tollgate runs another build of tollgate (e.g. an older commit's) instead of
+# building this tree. Besides requests per second, each row gives the server's CPU time over
+# the run (all its threads, from /proc: nginx's worker processes, tollgate's whole process)
+# and requests per CPU-second, which is what the comparison is about on a shared machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-5}; CONNS=${2:-32}; WORKERS=${3:-1}
 for t in wrk nginx aws; do command -v $t >/dev/null || { echo "missing: $t (apt-get install wrk nginx; pip install awscli)"; exit 2; }; done
-cargo build --release -q -p tollgate-node
+if [ -z "${BIN:-}" ]; then cargo build --release -q -p tollgate-node; BIN=./target/release/tollgate; fi
 work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; [ -f $work/nginx.pid ] && kill $(cat $work/nginx.pid) 2>/dev/null; rm -rf $work' EXIT
 BODY='{"ok":true,"n":1}'
 cat > $work/nginx.conf <<NGX
@@ -24,15 +28,17 @@ http {
 NGX
 nginx -c $work/nginx.conf
 export TOLLGATE_ACCESS_KEY_ID=AKIDBENCH TOLLGATE_SECRET_ACCESS_KEY=benchsecret AWS_ACCESS_KEY_ID=AKIDBENCH AWS_SECRET_ACCESS_KEY=benchsecret AWS_PAGER=
-TOLLGATE_LOG=warn ./target/release/tollgate serve --listen 127.0.0.1:18098 --admin-listen 127.0.0.1:18090 --data-dir $work/data --workers $WORKERS > $work/tollgate.log &
+TOLLGATE_LOG=warn "$BIN" serve --listen 127.0.0.1:18098 --admin-listen 127.0.0.1:18090 --data-dir $work/data --workers $WORKERS > $work/tollgate.log &
+TG_PID=$!
 for _ in $(seq 50); do grep -q "admin API" $work/tollgate.log 2>/dev/null && break; sleep 0.1; done
 ag() { aws apigateway --endpoint-url http://127.0.0.1:18090 --region us-east-1 --output text "$@"; }
 API=$(ag create-rest-api --name bench --query id)
 ROOT=$(ag get-resources --rest-api-id $API --query 'items[0].id')
-for part in mock proxy; do
+for part in mock keyed proxy; do
   RID=$(ag create-resource --rest-api-id $API --parent-id $ROOT --path-part $part --query id)
-  ag put-method --rest-api-id $API --resource-id $RID --http-method GET --authorization-type NONE >/dev/null
-  if [ $part = mock ]; then
+  keyed=(); [ $part = keyed ] && keyed=(--api-key-required)
+  ag put-method --rest-api-id $API --resource-id $RID --http-method GET --authorization-type NONE "${keyed[@]}" >/dev/null
+  if [ $part != proxy ]; then
     ag put-integration --rest-api-id $API --resource-id $RID --http-method GET --type MOCK --request-templates '{"application/json":"{\"statusCode\": 200}"}' >/dev/null
     ag put-method-response --rest-api-id $API --resource-id $RID --http-method GET --status-code 200 >/dev/null
     ag put-integration-response --rest-api-id $API --resource-id $RID --http-method GET --status-code 200 --response-templates "{\"application/json\":\"$(echo $BODY | sed 's/"/\\"/g')\"}" >/dev/null
@@ -41,13 +47,30 @@ for part in mock proxy; do
   fi
 done
 ag create-deployment --rest-api-id $API --stage-name prod >/dev/null
+# The keyed route: a key in a usage plan with a throttle and a quota high enough never to refuse.
+PLAN=$(ag create-usage-plan --name bench --api-stages apiId=$API,stage=prod --throttle burstLimit=5000000,rateLimit=5000000 --quota limit=2000000000,period=DAY --query id)
+KEY_ID=$(ag create-api-key --name bench --enabled --value quick-compare-key-0123456789 --query id)
+ag create-usage-plan-key --usage-plan-id $PLAN --key-id $KEY_ID --key-type API_KEY >/dev/null
 T=http://127.0.0.1:18098/restapis/$API/prod/_user_request_
-run() { printf "%-28s" "$1"; wrk -t1 -c$CONNS -d${DUR}s "$2" | awk '/Latency/{lat=$2} /Requests\/sec/{rps=$2} END{printf "%10.0f req/s  mean latency %s\n", rps, lat}'; }
+NGINX_PIDS=$(pgrep -P "$(cat $work/nginx.pid)" | tr '\n' ' ')
+HZ=$(getconf CLK_TCK)
+ticks() { local t=0 p; for p in $1; do t=$((t + $(awk '{print $14 + $15}' /proc/$p/stat))); done; echo $t; }
+# run NAME URL PIDS [wrk args...]
+run() {
+  local name=$1 url=$2 pids=$3; shift 3
+  printf "%-28s" "$name"
+  local t0; t0=$(ticks "$pids")
+  wrk -t1 -c$CONNS -d${DUR}s "$@" "$url" > $work/wrk.out
+  local cpu=$(( ($(ticks "$pids") - t0) * 1000 / HZ ))
+  awk -v cpu=$cpu -v dur=$DUR '/Latency/{lat=$2} /Requests\/sec/{rps=$2} END{printf "%10.0f req/s  mean %-8s server CPU %5.2f s  %8.0f req per CPU-s\n", rps, lat, cpu/1000, (cpu > 0 ? rps*dur*1000/cpu : 0)}' $work/wrk.out
+}
 echo "workers=$WORKERS connections=$CONNS duration=${DUR}s ($(nproc) cores, wrk -t1 on the same machine)"
 for round in 1 2; do
-  run "nginx return 200" http://127.0.0.1:18097/
-  run "tollgate MOCK" $T/mock
-  run "upstream direct" http://127.0.0.1:18099/
-  run "nginx proxy_pass" http://127.0.0.1:18096/
-  run "tollgate HTTP_PROXY" $T/proxy
+  run "nginx return 200" http://127.0.0.1:18097/ "$NGINX_PIDS"
+  run "tollgate MOCK" $T/mock $TG_PID
+  run "tollgate keyed MOCK" $T/keyed $TG_PID -H "x-api-key: quick-compare-key-0123456789"
+  [ -n "${ONLY_MOCK:-}" ] && continue
+  run "upstream direct" http://127.0.0.1:18099/ "$NGINX_PIDS"
+  run "nginx proxy_pass" http://127.0.0.1:18096/ "$NGINX_PIDS"
+  run "tollgate HTTP_PROXY" $T/proxy $TG_PID
 done

@@ -4,6 +4,9 @@
 # keyed MOCK traffic spread over the first 2 000 of them while usage reports flow (4 a second).
 # The control thread is the process's main thread (it applies commands and runs the apply
 # hook); its CPU is read from /proc/<pid>/task/<pid>/stat over the traffic window.
+# Then, when wrk is installed, the capacity: wrk (closed loop, 32 connections, one thread) cycling
+# through the same keys, giving requests per second, the whole process's CPU and requests per
+# CPU-second, and the control thread's CPU over that run.
 #   usage: bench/scripts/keys-scale.sh KEYS [SECONDS] [RATE]   (from the workspace root)
 set -euo pipefail
 KEYS=${1:?number of keys}
@@ -57,8 +60,28 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 ticks() { awk '{print $14 + $15}' "/proc/$pid/task/$pid/stat"; }
+proc_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 t0=$(ticks)
 "$BENCH" run "$url" --api-keys "$DIR/traffic" --rate "$RATE" --duration "$SECS" --connections 32 --quiet
 t1=$(ticks)
 hz=$(getconf CLK_TCK)
 echo "keys=$KEYS control-thread-cpu-ms=$(((t1 - t0) * 1000 / hz)) over ${SECS}s"
+command -v wrk >/dev/null || exit 0
+{
+    echo 'local keys = {}'
+    echo 'for line in io.lines("'"$DIR/traffic"'") do keys[#keys + 1] = line end'
+    echo 'local i = 0'
+    echo 'request = function()'
+    echo '  i = i % #keys + 1'
+    echo '  return wrk.format("GET", nil, { ["x-api-key"] = keys[i] })'
+    echo 'end'
+} >"$DIR/keys.lua"
+t0=$(ticks)
+p0=$(proc_ticks)
+wrk -t1 -c32 -d"${SECS}s" -s "$DIR/keys.lua" "$url" >"$DIR/wrk.out"
+t1=$(ticks)
+p1=$(proc_ticks)
+awk -v keys="$KEYS" -v secs="$SECS" -v ctl=$(((t1 - t0) * 1000 / hz)) -v cpu=$(((p1 - p0) * 1000 / hz)) \
+    '/Requests\/sec/{rps=$2} / [0-9]+ requests in/{n=$1} /Non-2xx/{bad=$NF}
+     END{printf "keys=%d wrk: %.0f req/s, %d non-2xx, process CPU %.2f s, %.0f req per CPU-s, control-thread-cpu-ms=%d over %ss\n",
+         keys, rps, bad, cpu/1000, (cpu > 0 ? n*1000/cpu : 0), ctl, secs}' "$DIR/wrk.out"

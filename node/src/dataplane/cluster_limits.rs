@@ -34,6 +34,19 @@ pub const DEMAND_TTL: Duration = Duration::from_secs(1);
 /// alone (see [`cluster_share`]).
 pub const SPLIT_BY_DEMAND: f64 = f64::MIN_POSITIVE;
 
+/// Entries a refresh's sweep of dropped limits and quota counts visits, amortised: the whole
+/// sweep runs once every `(limits + quota counts) / SWEEP_BUDGET` refreshes.
+pub const SWEEP_BUDGET: usize = 4096;
+
+/// What one [`ClusterLimits::refresh`] did (for tests and debugging).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshWork {
+    /// Limits whose shares were reset because reports expired.
+    pub reshared: usize,
+    /// Limits and quota counts visited by the sweep (0 when it did not run).
+    pub swept: usize,
+}
+
 /// One worker's demand report for a limit, alone on its cache line.
 #[derive(Debug, Default)]
 #[repr(align(64))]
@@ -99,6 +112,8 @@ struct Inner {
     /// number → usage. Only these come off `quota` when they apply (a report of an earlier
     /// process of this node, replayed at start, was never counted in this one's pending).
     in_flight: BTreeMap<u64, Vec<UsageDelta>>,
+    /// Refreshes since limits and quota counts no table holds were last dropped.
+    refreshes_since_sweep: usize,
 }
 
 /// The node's limits (see the module docs).
@@ -231,25 +246,43 @@ impl ClusterLimits {
         }
     }
 
-    /// Forgets the reports of members gone quiet while others reported, drops limits no table
-    /// holds any more, and resets every share.
-    pub fn refresh(&self) {
+    /// Forgets the reports of members gone quiet while others reported and resets the shares
+    /// of the limits that lost reports; now and then drops limits and quota counts no table
+    /// holds any more. Runs with every usage report (4 times a second): its cost follows the
+    /// limits that have demand, not every limit a key table holds (one per API key with a
+    /// throttle), and the sweep of those costs [`SWEEP_BUDGET`] a refresh, amortised.
+    pub fn refresh(&self) -> RefreshWork {
         let mut g = self.lock();
+        let mut work = RefreshWork::default();
+        let mut changed = Vec::new();
         if let Some(newest) = g.newest {
-            for per_node in g.reports.values_mut() {
+            for (id, per_node) in g.reports.iter_mut() {
+                let before = per_node.len();
                 per_node.retain(|_, s| s.at + DEMAND_TTL >= newest);
+                if per_node.len() != before {
+                    changed.push(*id);
+                }
             }
         }
         let Inner {
-            limits,
-            reports,
-            quota,
-            ..
+            limits, reports, ..
         } = &mut *g;
-        limits.retain(|_, l| l.state.strong_count() > 0);
-        reports.retain(|id, per_node| !per_node.is_empty() && limits.contains_key(id));
-        quota.retain(|_, c| c.strong_count() > 0);
-        g.reshare_all(self.node_id);
+        reports.retain(|id, per_node| {
+            !per_node.is_empty() && limits.get(id).is_some_and(|l| l.state.strong_count() > 0)
+        });
+        work.reshared = changed.len();
+        for id in changed {
+            g.reshare(self.node_id, id);
+        }
+        g.refreshes_since_sweep += 1;
+        let size = g.limits.len() + g.quota.len();
+        if g.refreshes_since_sweep.saturating_mul(SWEEP_BUDGET) >= size {
+            g.refreshes_since_sweep = 0;
+            work.swept = size;
+            g.limits.retain(|_, l| l.state.strong_count() > 0);
+            g.quota.retain(|_, c| c.strong_count() > 0);
+        }
+        work
     }
 
     /// Notes this node's report `seq` with its usage `deltas`, about to be proposed (again, on
@@ -359,6 +392,32 @@ mod tests {
         // A refresh forgets limits no table holds, with their reports.
         c.refresh();
         assert!((c.limit(7, 100.0).node_share() - 1.0 / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_refresh_costs_the_limits_with_demand_not_every_limit() {
+        let c = ClusterLimits::new(1);
+        c.set_members(2);
+        // 20 000 keys' limits, held by a table; two of them have demand.
+        let held: Vec<_> = (0..20_000).map(|id| c.limit(id, 100.0)).collect();
+        let t0 = Instant::now();
+        c.apply_report(1, 1000, &[report(1, 500), report(2, 500)], t0);
+        c.apply_report(2, 1000, &[report(1, 500)], t0);
+        let later = t0 + DEMAND_TTL + Duration::from_millis(1);
+        c.apply_report(1, 1000, &[report(1, 500), report(2, 500)], later);
+        // Node 2's report of limit 1 expired: that one limit is reshared, no other.
+        let first = c.refresh();
+        assert_eq!(first.reshared, 1);
+        assert!(held[1].node_share() > 0.98, "{}", held[1].node_share());
+        // The sweep of dropped limits runs once in (size / budget) refreshes.
+        let sweeps = (0..20).map(|_| c.refresh()).filter(|w| w.swept > 0).count()
+            + usize::from(first.swept > 0);
+        let every = 20_000usize.div_ceil(SWEEP_BUDGET);
+        assert!(
+            (21 / every..=21 / every + 1).contains(&sweeps),
+            "{sweeps} sweeps"
+        );
+        drop(held);
     }
 
     #[test]
