@@ -1,11 +1,11 @@
-//! Format fixtures of what a node keeps in its data folder, written by the build before the
-//! self-describing format (bincode): stored log entries (checksummed and bare), the vote and a
+//! Format fixtures of what a node keeps in its data folder, written by the last build before
+//! the self-describing format (bincode, `v1/`) and by the current one (`v2/`): stored log entries (checksummed and bare), the vote and a
 //! log id as the log store's `meta` table holds them, a Raft snapshot file, and a single-node
 //! (`LocalNode`) folder with a snapshot and log entries. Each must still read as what it was
 //! written from.
 //!
-//! `TOLLGATE_WRITE_FIXTURES=1 cargo test -p tollgate-consensus --test formats` rewrites the
-//! fixtures of the CURRENT format only; files of older formats are never rewritten.
+//! `TOLLGATE_WRITE_FIXTURES=1 cargo test -p tollgate-consensus --test formats write` writes
+//! the fixtures of the current format that are missing; no file is ever rewritten.
 
 use openraft::storage::SnapshotMeta;
 use openraft::{
@@ -14,10 +14,13 @@ use openraft::{
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use tollgate_consensus::raft::log_store::{decode_entry, encode_entry};
-use tollgate_consensus::raft::state_machine::{decode_file, decode_snapshot_data, encode_file};
+use tollgate_consensus::raft::state_machine::{
+    decode_file, decode_snapshot_data, encode_file, encode_snapshot_data,
+};
 use tollgate_consensus::raft::TypeConfig;
 use tollgate_consensus::LocalNode;
-use tollgate_proto::{codec, Command, Registry};
+use tollgate_proto::legacy::decode_either;
+use tollgate_proto::{codec, Command};
 
 #[path = "../../proto/tests/support/samples.rs"]
 mod samples;
@@ -117,63 +120,60 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// The single-node snapshot file's layout (`local.rs`).
-#[derive(serde::Serialize)]
-struct LocalSnapshot {
-    applied: u64,
-    registry: Registry,
+fn write_new(name: &str, bytes: &[u8]) {
+    let path = data(name);
+    if !path.exists() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
 }
 
+/// Writes the fixtures of the current format that are missing (never rewrites one).
 #[test]
-fn write_bincode_fixtures() {
+fn write_current_fixtures() {
     if std::env::var_os("TOLLGATE_WRITE_FIXTURES").is_none() {
         return;
     }
-    std::fs::create_dir_all(data("v1")).unwrap();
     for e in entries() {
         let i = e.log_id.index;
-        std::fs::write(data(&format!("v1/entry-{i}.bin")), encode_entry(&e)).unwrap();
-        std::fs::write(data(&format!("v1/entry-{i}-bare.bin")), codec::encode(&e)).unwrap();
+        write_new(&format!("v2/entry-{i}.bin"), &encode_entry(&e));
     }
-    std::fs::write(data("v1/vote.bin"), codec::encode(&vote())).unwrap();
-    std::fs::write(data("v1/log-id.bin"), codec::encode(&log_id(4, 10))).unwrap();
-    let payload = codec::encode_as(
-        &(
-            Some(log_id(4, 10)),
-            StoredMembership::new(Some(log_id(3, 8)), membership()),
-            samples::registry(),
-        ),
-        codec::SNAPSHOT_FORMAT_VERSION,
+    write_new("v2/vote.bin", &codec::encode(&vote()));
+    write_new("v2/log-id.bin", &codec::encode(&log_id(4, 10)));
+    let payload = encode_snapshot_data(
+        &Some(log_id(4, 10)),
+        &StoredMembership::new(Some(log_id(3, 8)), membership()),
+        &samples::registry(),
     );
-    std::fs::write(
-        data("v1/raft-snapshot-v2.bin"),
-        encode_file(&snapshot_meta(), &payload),
-    )
-    .unwrap();
-
-    let dir = tempfile::tempdir().unwrap();
-    let snap = LocalSnapshot {
-        applied: 2,
-        registry: samples::registry(),
-    };
-    std::fs::write(
-        dir.path().join("snapshot.bin"),
-        codec::encode_as(&snap, codec::SNAPSHOT_FORMAT_VERSION),
-    )
-    .unwrap();
-    let node = LocalNode::open(dir.path(), Box::new(|_, _| {})).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    for c in local_commands() {
-        rt.block_on(node.propose(c)).unwrap().unwrap();
+    write_new(
+        "v2/raft-snapshot-v3.bin",
+        &encode_file(&snapshot_meta(), &payload),
+    );
+    if !data("v2/local").exists() {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&data("v1/local"), dir.path());
+        let node = LocalNode::open(dir.path(), Box::new(|_, _| {})).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        // More entries, in the current format, after the bincode ones.
+        for c in more_local_commands() {
+            rt.block_on(node.propose(c)).unwrap().unwrap();
+        }
+        drop(node);
+        copy_dir(dir.path(), &data("v2/local"));
     }
-    drop(node);
-    copy_dir(dir.path(), &data("v1/local"));
+}
+
+/// What the single-node fixture of the current format logged after [`local_commands`].
+fn more_local_commands() -> Vec<Command> {
+    vec![Command::DeleteApiKey {
+        id: "key0000002".into(),
+    }]
 }
 
 #[test]
-fn bincode_log_entries_still_read() {
+fn log_entries_still_read() {
     for e in entries() {
         let i = e.log_id.index;
         let back = decode_entry(i, &read(&format!("v1/entry-{i}.bin")), true).unwrap();
@@ -188,29 +188,42 @@ fn bincode_log_entries_still_read() {
 }
 
 #[test]
-fn bincode_vote_and_log_id_still_read() {
-    let v: Vote<u64> = codec::decode(&read("v1/vote.bin")).unwrap();
-    assert_eq!(v, vote());
-    let l: LogId<u64> = codec::decode(&read("v1/log-id.bin")).unwrap();
-    assert_eq!(l, log_id(4, 10));
+fn vote_and_log_id_still_read() {
+    for dir in ["v1", "v2"] {
+        let v: Vote<u64> = decode_either(&read(&format!("{dir}/vote.bin"))).unwrap();
+        assert_eq!(v, vote());
+        let l: LogId<u64> = decode_either(&read(&format!("{dir}/log-id.bin"))).unwrap();
+        assert_eq!(l, log_id(4, 10));
+    }
 }
 
 #[test]
-fn bincode_raft_snapshot_file_still_reads() {
-    let (meta, data) = decode_file(&read("v1/raft-snapshot-v2.bin")).unwrap();
-    assert_eq!(meta, snapshot_meta());
-    let (last, registry) = decode_snapshot_data(&data).unwrap();
-    assert_eq!(last, Some(log_id(4, 10)));
-    assert_eq!(registry, samples::registry());
+fn raft_snapshot_files_still_read() {
+    for file in ["v1/raft-snapshot-v2.bin", "v2/raft-snapshot-v3.bin"] {
+        let (meta, data) = decode_file(&read(file)).unwrap();
+        assert_eq!(meta, snapshot_meta(), "{file}");
+        let (last, registry) = decode_snapshot_data(&data).unwrap();
+        assert_eq!(last, Some(log_id(4, 10)));
+        assert_eq!(registry, samples::registry(), "{file}");
+    }
 }
 
 #[test]
-fn bincode_single_node_folder_still_opens() {
+fn single_node_folders_still_open() {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&data("v1/local"), dir.path());
     let node = LocalNode::open(dir.path(), Box::new(|_, _| {})).unwrap();
     let mut expected = samples::registry();
     for c in local_commands() {
+        expected.apply(&c).unwrap();
+    }
+    assert_eq!(*node.read(), expected);
+    drop(node);
+    // The same folder with entries of the current format after the bincode ones.
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&data("v2/local"), dir.path());
+    let node = LocalNode::open(dir.path(), Box::new(|_, _| {})).unwrap();
+    for c in more_local_commands() {
         expected.apply(&c).unwrap();
     }
     assert_eq!(*node.read(), expected);

@@ -27,10 +27,13 @@ pub struct RestApi {
     pub stages: BTreeMap<String, Stage>,
     /// The API's customized gateway responses (working copy), by type; a type not here is
     /// answered with AWS's default.
+    #[serde(default)]
     pub gateway_responses: BTreeMap<GatewayResponseType, GatewayResponse>,
     /// The API's models (working copy), by name.
+    #[serde(default)]
     pub models: BTreeMap<String, Model>,
     /// The API's request validators (working copy), by id.
+    #[serde(default)]
     pub request_validators: BTreeMap<String, RequestValidator>,
 }
 
@@ -190,10 +193,13 @@ pub struct Deployment {
     pub resources: BTreeMap<String, Resource>,
     /// The API's gateway responses as they were when deployed (AWS applies them to a stage
     /// only by a deployment).
+    #[serde(default)]
     pub gateway_responses: BTreeMap<GatewayResponseType, GatewayResponse>,
     /// The API's models as they were when deployed, by name.
+    #[serde(default)]
     pub models: BTreeMap<String, Model>,
     /// The API's request validators as they were when deployed, by id.
+    #[serde(default)]
     pub request_validators: BTreeMap<String, RequestValidator>,
 }
 

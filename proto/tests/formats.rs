@@ -1,15 +1,18 @@
 //! Format fixtures: bytes written by earlier builds (under `tests/data/`) decode into exactly
 //! the values they were written from ([`samples`]).
 //!
-//! `TOLLGATE_WRITE_FIXTURES=1 cargo test -p tollgate-proto --test formats` rewrites the
-//! fixtures of the CURRENT format only; the files of older formats were written by the builds
-//! that wrote that format and must never be rewritten.
+//! - `v1/commands/`, `snapshot-v2.bin`, `snapshot-v1-*.bin`: written by the last bincode build
+//!   (commands of format 1, snapshots of format 2 and the three format-1 registry layouts).
+//! - `v2/commands/`, `snapshot-v3.bin`: the current format (MessagePack by name), so that a
+//!   later change that breaks today's bytes (a renamed field or variant) fails here.
+//!
+//! `TOLLGATE_WRITE_FIXTURES=1 cargo test -p tollgate-proto --test formats write` writes the
+//! fixtures of the current format when they are missing; existing files are never rewritten.
 
 use std::path::PathBuf;
 use tollgate_proto::codec;
-use tollgate_proto::{
-    Command, Registry, RegistryBeforeObjects, RegistryBeforeSessions, RegistryBeforeVersions,
-};
+use tollgate_proto::legacy::{self, bincode_v1};
+use tollgate_proto::{Command, Registry};
 
 #[path = "support/samples.rs"]
 mod samples;
@@ -20,76 +23,14 @@ fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn writing() -> bool {
-    std::env::var_os("TOLLGATE_WRITE_FIXTURES").is_some()
-}
-
 fn read(name: &str) -> Vec<u8> {
     std::fs::read(data(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-fn before_sessions(r: &Registry) -> RegistryBeforeSessions {
-    let o = RegistryBeforeObjects::from(r);
-    RegistryBeforeSessions {
-        apis: o.apis,
-        usage: o.usage,
-        api_keys: o.api_keys,
-        usage_plans: o.usage_plans,
-        cache_epochs: o.cache_epochs,
-        versions: o.versions,
-        versioned: o.versioned,
-        quota_starts: o.quota_starts,
-    }
-}
-
-fn before_versions(r: &Registry) -> RegistryBeforeVersions {
-    let o = RegistryBeforeObjects::from(r);
-    RegistryBeforeVersions {
-        apis: o.apis,
-        usage: o.usage,
-        api_keys: o.api_keys,
-        usage_plans: o.usage_plans,
-        cache_epochs: o.cache_epochs,
-    }
-}
-
-#[test]
-fn write_bincode_fixtures() {
-    if !writing() {
-        return;
-    }
-    std::fs::create_dir_all(data("v1/commands")).unwrap();
-    for (i, (name, cmd)) in samples::commands().iter().enumerate() {
-        let file = format!("v1/commands/{i:02}-{name}.bin");
-        std::fs::write(data(&file), codec::encode(cmd)).unwrap();
-    }
-    let r = samples::registry();
-    std::fs::write(
-        data("snapshot-v2.bin"),
-        codec::encode_as(&r, codec::SNAPSHOT_FORMAT_VERSION),
-    )
-    .unwrap();
-    std::fs::write(
-        data("snapshot-v1-before-objects.bin"),
-        codec::encode(&RegistryBeforeObjects::from(&r)),
-    )
-    .unwrap();
-    std::fs::write(
-        data("snapshot-v1-before-sessions.bin"),
-        codec::encode(&before_sessions(&r)),
-    )
-    .unwrap();
-    std::fs::write(
-        data("snapshot-v1-before-versions.bin"),
-        codec::encode(&before_versions(&r)),
-    )
-    .unwrap();
-}
-
-#[test]
-fn bincode_v1_commands_decode_into_the_same_commands() {
+/// The files of `dir`, sorted, checked to be one per sample command in order.
+fn command_files(dir: &str) -> Vec<(String, Command)> {
     let samples = samples::commands();
-    let mut files: Vec<_> = std::fs::read_dir(data("v1/commands"))
+    let mut files: Vec<_> = std::fs::read_dir(data(dir))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
@@ -99,13 +40,62 @@ fn bincode_v1_commands_decode_into_the_same_commands() {
         samples.len(),
         "one fixture per command variant"
     );
-    for (file, (name, expected)) in files.iter().zip(samples) {
-        assert!(
-            file.ends_with(&format!("-{name}.bin")),
-            "{file} is not {name}"
+    files
+        .into_iter()
+        .zip(samples)
+        .map(|(file, (name, cmd))| {
+            assert!(
+                file.ends_with(&format!("-{name}.bin")),
+                "{file} is not {name}"
+            );
+            (format!("{dir}/{file}"), cmd)
+        })
+        .collect()
+}
+
+fn write_new(name: &str, bytes: Vec<u8>) {
+    let path = data(name);
+    if !path.exists() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
+#[test]
+fn write_current_fixtures() {
+    if std::env::var_os("TOLLGATE_WRITE_FIXTURES").is_none() {
+        return;
+    }
+    for (i, (name, cmd)) in samples::commands().iter().enumerate() {
+        write_new(
+            &format!("v2/commands/{i:02}-{name}.bin"),
+            codec::encode(cmd),
         );
-        let bytes = read(&format!("v1/commands/{file}"));
-        assert_eq!(bytes[0], 1, "{file}: format 1");
+    }
+    write_new(
+        "snapshot-v3.bin",
+        codec::encode_as(&samples::registry(), codec::SNAPSHOT_FORMAT_VERSION),
+    );
+}
+
+#[test]
+fn bincode_v1_commands_decode_into_the_same_commands() {
+    for (file, expected) in command_files("v1/commands") {
+        let bytes = read(&file);
+        assert_eq!(bytes[0], legacy::BINCODE_FORMAT_VERSION, "{file}");
+        // The current decoder refuses them (another format), the legacy one reads them.
+        assert!(codec::decode::<Command>(&bytes).is_err(), "{file}");
+        let back: Command = legacy::decode_upgraded::<bincode_v1::Command, _>(&bytes, 1)
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(back, expected, "{file}");
+    }
+}
+
+#[test]
+fn current_commands_decode_into_the_same_commands() {
+    for (file, expected) in command_files("v2/commands") {
+        let bytes = read(&file);
+        assert_eq!(bytes[0], codec::FORMAT_VERSION, "{file}");
         let back: Command = codec::decode(&bytes).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(back, expected, "{file}");
     }
@@ -114,24 +104,57 @@ fn bincode_v1_commands_decode_into_the_same_commands() {
 #[test]
 fn bincode_v2_snapshot_decodes_into_the_same_registry() {
     let bytes = read("snapshot-v2.bin");
-    assert_eq!(bytes[0], 2);
-    let back: Registry = codec::decode_as(&bytes, 2).unwrap();
+    assert_eq!(bytes[0], legacy::BINCODE_SNAPSHOT_FORMAT_VERSION);
+    let back: Registry = legacy::decode_upgraded::<bincode_v1::Registry, _>(&bytes, 2).unwrap();
     assert_eq!(back, samples::registry());
 }
 
 #[test]
+fn current_snapshot_decodes_into_the_same_registry() {
+    let bytes = read("snapshot-v3.bin");
+    let back: Registry = codec::decode_as(&bytes, codec::SNAPSHOT_FORMAT_VERSION).unwrap();
+    assert_eq!(back, samples::registry());
+}
+
+/// What a registry of format 1 held of the sample: no API-level objects; `before` names what
+/// else the layout lacked ("sessions", or "versions" for everything since scope versions).
+fn without(before: &str) -> Registry {
+    let mut r = samples::registry();
+    for a in r.apis.values_mut() {
+        a.gateway_responses.clear();
+        a.models.clear();
+        a.request_validators.clear();
+        for d in a.deployments.values_mut() {
+            d.gateway_responses.clear();
+            d.models.clear();
+            d.request_validators.clear();
+        }
+    }
+    if before == "sessions" || before == "versions" {
+        r.sessions = Default::default();
+    }
+    if before == "versions" {
+        r.versions.clear();
+        r.versioned = false;
+        r.quota_starts.clear();
+    }
+    r
+}
+
+#[test]
 fn bincode_v1_snapshots_decode_through_the_legacy_chain() {
-    let full = samples::registry();
     let bytes = read("snapshot-v1-before-objects.bin");
-    let back: RegistryBeforeObjects = codec::decode_as(&bytes, 1).unwrap();
-    assert_eq!(
-        Registry::from(back),
-        Registry::from(RegistryBeforeObjects::from(&full))
-    );
+    let back: Registry =
+        legacy::decode_upgraded::<bincode_v1::RegistryBeforeObjects, _>(&bytes, 1).unwrap();
+    assert_eq!(back, without("objects"));
     let bytes = read("snapshot-v1-before-sessions.bin");
-    let back: RegistryBeforeSessions = codec::decode_as(&bytes, 1).unwrap();
-    assert_eq!(Registry::from(back), Registry::from(before_sessions(&full)));
+    let back: Registry =
+        legacy::decode_upgraded::<bincode_v1::RegistryBeforeSessions, _>(&bytes, 1).unwrap();
+    assert_eq!(back, without("sessions"));
     let bytes = read("snapshot-v1-before-versions.bin");
-    let back: RegistryBeforeVersions = codec::decode_as(&bytes, 1).unwrap();
-    assert_eq!(Registry::from(back), Registry::from(before_versions(&full)));
+    let back: Registry =
+        legacy::decode_upgraded::<bincode_v1::RegistryBeforeVersions, _>(&bytes, 1).unwrap();
+    assert_eq!(back, without("versions"));
+    // A layout is never mistaken for a newer one.
+    assert!(legacy::decode_bincode::<bincode_v1::RegistryBeforeObjects>(&bytes, 1).is_err());
 }
