@@ -17,6 +17,25 @@
 //! bytes after the value, so a damaged length cannot make decoding allocate more than an
 //! undamaged input of the same size would.
 
+/// Writes a struct as an array of its fields in declaration order instead of a map by name: for
+/// small records the log or a snapshot holds thousands of (usage deltas), whose field names
+/// would cost more than their values. Its `Deserialize` stays derived, which reads both the
+/// array and the by-name map.
+///
+/// Such a record evolves by position: fields are only ever appended at the end, each with
+/// `#[serde(default)]` (an older, shorter array then decodes with the default), and never
+/// reordered or removed. A model struct stays by name.
+#[macro_export]
+macro_rules! positional_record {
+    ($name:ident { $($field:ident),+ $(,)? }) => {
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                ::serde::Serialize::serialize(&($(&self.$field,)+), s)
+            }
+        }
+    };
+}
+
 use serde::{de::DeserializeOwned, Serialize};
 
 pub mod scan;
@@ -293,6 +312,55 @@ mod tests {
         let bytes = encode(&sample()[0]);
         let has = |s: &str| bytes.windows(s.len()).any(|w| w == s.as_bytes());
         assert!(has("CreateRestApi") && has("root_resource_id") && has("clone_from"));
+    }
+
+    /// A positional record is written as an array; it reads the array, the by-name map, and
+    /// an older, shorter array after a field was appended with `#[serde(default)]`.
+    #[test]
+    fn positional_records_evolve_by_appending() {
+        use crate::command::UsageDelta;
+        use serde::Deserialize;
+        let d = UsageDelta {
+            key_id: "p:k".into(),
+            count: 300,
+        };
+        let bytes = encode(&d);
+        assert_eq!(bytes[1], 0x92, "an array of two");
+        assert_eq!(decode::<UsageDelta>(&bytes).unwrap(), d);
+        #[derive(Serialize)]
+        struct ByName {
+            key_id: String,
+            count: u64,
+        }
+        let by_name = encode(&ByName {
+            key_id: "p:k".into(),
+            count: 300,
+        });
+        assert_eq!(decode::<UsageDelta>(&by_name).unwrap(), d);
+
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct Appended {
+            key_id: String,
+            count: u64,
+            #[serde(default)]
+            node: Option<u64>,
+        }
+        crate::positional_record!(Appended {
+            key_id,
+            count,
+            node
+        });
+        let back: Appended = decode(&bytes).unwrap();
+        assert_eq!(
+            (back.key_id.as_str(), back.count, back.node),
+            ("p:k", 300, None)
+        );
+        let longer = Appended {
+            key_id: "x".into(),
+            count: 1,
+            node: Some(2),
+        };
+        assert_eq!(decode::<Appended>(&encode(&longer)).unwrap(), longer);
     }
 
     #[test]
