@@ -60,7 +60,7 @@ fn registry() -> Registry {
         quota: Some(QuotaSettings {
             limit: 100_000,
             offset: 0,
-            period: "MONTH".into(),
+            period: tollgate_proto::model::QuotaPeriod::Month.into(),
         }),
         key_ids: BTreeSet::new(),
         ..Default::default()

@@ -158,3 +158,30 @@ fn bincode_v1_snapshots_decode_through_the_legacy_chain() {
     // A layout is never mistaken for a newer one.
     assert!(legacy::decode_bincode::<bincode_v1::RegistryBeforeObjects>(&bytes, 1).is_err());
 }
+
+/// Earlier builds accepted any quota period in a command (the state machine refused it when
+/// applying): such a logged command still decodes, keeps the string, and is refused again.
+#[test]
+fn an_unchecked_quota_period_in_an_old_log_decodes_and_is_refused_again() {
+    use tollgate_proto::model::{OrUnknown, UsagePlan};
+    let plan = UsagePlan {
+        id: "plan09".into(),
+        name: "p".into(),
+        quota: Some(tollgate_proto::model::QuotaSettings {
+            limit: 5,
+            offset: 0,
+            period: OrUnknown::Unknown("YEAR".into()),
+        }),
+        ..Default::default()
+    };
+    let old: bincode_v1::Command =
+        legacy::upgrade(&Command::CreateUsagePlan { plan: plan.clone() }).unwrap();
+    let bytes = legacy::encode_bincode(&old, legacy::BINCODE_FORMAT_VERSION);
+    let back: Command = legacy::decode_upgraded::<bincode_v1::Command, _>(&bytes, 1).unwrap();
+    assert_eq!(back, Command::CreateUsagePlan { plan });
+    let err = Registry::default().apply(&back).unwrap_err().to_string();
+    assert!(
+        err.contains("Invalid quota period specified: YEAR"),
+        "{err}"
+    );
+}

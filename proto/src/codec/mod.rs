@@ -13,9 +13,9 @@
 //! encoding wrote (bincode, formats 1 and 2) is read by [`crate::legacy`].
 //!
 //! Decoding trusts no length field: before the value is decoded, [`scan::check`] refuses any
-//! length that claims more than the bytes left, nesting deeper than [`scan::MAX_DEPTH`] and
-//! bytes after the value, so a damaged length cannot make decoding allocate more than an
-//! undamaged input of the same size would.
+//! length that claims more than the bytes left, nesting deeper than [`scan::MAX_DEPTH`], and
+//! bytes after the value, so a damaged length cannot make the decoder preallocate for elements
+//! that are not there (see [`scan`] for the bound).
 
 /// Writes a struct as an array of its fields in declaration order instead of a map by name: for
 /// small records the log or a snapshot holds thousands of (usage deltas), whose field names

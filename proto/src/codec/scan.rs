@@ -5,9 +5,12 @@
 //! Why: the decoder preallocates a container from its declared length (serde caps that at
 //! 1 MiB per container), and a damaged length could claim billions of elements in a few bytes.
 //! After this check every string, byte string, array and map claims at most as many bytes or
-//! elements as remain in the input (each element takes at least one byte), so the lengths of
-//! all containers together are at most the input's length, and decoding allocates no more for
-//! a damaged input than for an undamaged one of the same size.
+//! elements as remain in the input (each element takes at least one byte). A container that
+//! decodes completely holds as many elements as it declared, so the only memory a damaged
+//! length can add is the preallocation of the containers still open when decoding fails: for
+//! each, at most the bytes left times its element's size (and 1 MiB). The model nests only a
+//! few vectors, so that is bounded by a small multiple of the input, as bincode's
+//! `LIMIT_FACTOR` bounded it before ([`crate::legacy::LIMIT_FACTOR`]).
 //!
 //! It walks with a fixed-size stack (no recursion, no allocation).
 

@@ -26,7 +26,7 @@ pub fn settings() -> RestApiSettings {
         name: "orders".into(),
         description: Some("the orders API".into()),
         version: Some("v1".into()),
-        api_key_source: "HEADER".into(),
+        api_key_source: ApiKeySource::Header.into(),
         endpoint_types: vec!["REGIONAL".into()],
         binary_media_types: vec!["image/png".into(), "*/*".into()],
         minimum_compression_size: Some(1024),
@@ -185,7 +185,7 @@ pub fn quota() -> QuotaSettings {
     QuotaSettings {
         limit: 5000,
         offset: 100,
-        period: "WEEK".into(),
+        period: QuotaPeriod::Week.into(),
     }
 }
 
