@@ -15,7 +15,9 @@ pub struct RaftEntryV1 {
     payload: RaftPayloadV1,
 }
 
-/// openraft's `EntryPayload<TypeConfig>` with the frozen command.
+/// openraft's `EntryPayload<TypeConfig>` with the frozen command (as large as openraft's own:
+/// it is decoded one entry at a time).
+#[allow(clippy::large_enum_variant)]
 #[derive(Serialize, Deserialize)]
 enum RaftPayloadV1 {
     Blank,

@@ -161,7 +161,7 @@ fn bench_admit(c: &mut Criterion) {
         quota: Some(QuotaSettings {
             limit: 1_000_000,
             offset: 0,
-            period: "DAY".into(),
+            period: tollgate_proto::model::QuotaPeriod::Day.into(),
         }),
         ..Default::default()
     };
@@ -331,7 +331,7 @@ fn bench_core(c: &mut Criterion) {
         quota: Some(QuotaSettings {
             limit: i64::MAX / 2,
             offset: 0,
-            period: "DAY".into(),
+            period: tollgate_proto::model::QuotaPeriod::Day.into(),
         }),
         ..Default::default()
     };

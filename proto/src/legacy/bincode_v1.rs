@@ -9,7 +9,7 @@
 //! strings in bincode too (the model's enums kept the string layout), so they are `String`
 //! here.
 
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::large_enum_variant)]
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};

@@ -173,7 +173,7 @@ pub fn api_key(n: u32) -> ApiKey {
         value: format!("value-of-key-{n:010}-abcdefgh"),
         name: Some(format!("key {n}")),
         description: Some("a customer".into()),
-        enabled: n % 3 != 0,
+        enabled: !n.is_multiple_of(3),
         created_date: 1_764_600_000 + i64::from(n),
         last_updated_date: 1_764_600_100 + i64::from(n),
         customer_id: Some(format!("cust-{n}")),
