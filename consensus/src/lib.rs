@@ -4,6 +4,7 @@
 //! apply, read the applied registry). [`pki`] makes the cluster's certificates.
 #![warn(missing_docs)]
 
+pub mod legacy;
 pub mod local;
 pub mod pki;
 pub mod raft;

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use tokio::sync::oneshot;
-use tollgate_proto::{codec, ApplyResult, Command, Registry};
+use tollgate_proto::{codec, legacy, ApplyResult, Command, Registry};
 
 /// Entries between snapshots.
 pub const SNAPSHOT_EVERY: u64 = 1000;
@@ -57,28 +57,32 @@ struct Snapshot<R = Registry> {
     registry: R,
 }
 
-fn decode_older<R: serde::de::DeserializeOwned + Into<Registry>>(
-    bytes: &[u8],
-) -> Result<Snapshot, codec::DecodeError> {
-    let old: Snapshot<R> = codec::decode_as(bytes, codec::FORMAT_VERSION)?;
-    Ok(Snapshot {
-        applied: old.applied,
-        registry: old.registry.into(),
-    })
+/// [`Snapshot`] for each registry layout (the snapshot files of bincode builds).
+struct SnapshotLayout;
+
+impl legacy::SnapshotLayout for SnapshotLayout {
+    type With<R: Serialize + serde::de::DeserializeOwned> = Snapshot<R>;
 }
 
-/// Decodes a snapshot file: the current format, or format 1 in the layouts of builds before
-/// API-level objects, before client sessions and before scope versions (newest first).
+/// Decodes a snapshot file: the current format, or one of the bincode builds (format 2, or
+/// format 1 in the layouts before API-level objects, client sessions or scope versions).
 fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, codec::DecodeError> {
     match codec::version_of(bytes)? {
         codec::SNAPSHOT_FORMAT_VERSION => codec::decode_as(bytes, codec::SNAPSHOT_FORMAT_VERSION),
-        codec::FORMAT_VERSION => decode_older::<tollgate_proto::RegistryBeforeObjects>(bytes)
-            .or_else(|e| {
-                decode_older::<tollgate_proto::RegistryBeforeSessions>(bytes)
-                    .or_else(|_| decode_older::<tollgate_proto::RegistryBeforeVersions>(bytes))
-                    .map_err(|_| e)
-            }),
-        other => Err(codec::DecodeError::UnknownVersion(other)),
+        _ => legacy::decode_snapshot::<SnapshotLayout, Snapshot>(bytes),
+    }
+}
+
+/// Decodes a log entry: the current format, or bincode of format 1.
+fn decode_entry(bytes: &[u8]) -> Result<LogEntry, codec::DecodeError> {
+    match codec::version_of(bytes)? {
+        legacy::BINCODE_FORMAT_VERSION => {
+            legacy::decode_upgraded::<crate::legacy::LocalEntryV1, _>(
+                bytes,
+                legacy::BINCODE_FORMAT_VERSION,
+            )
+        }
+        _ => codec::decode(bytes),
     }
 }
 
@@ -125,7 +129,7 @@ impl LocalNode {
         let (wal, raw) = Wal::open(&dir.join("log"))?;
         let mut since_snapshot = 0;
         for bytes in raw {
-            let entry: LogEntry = codec::decode(&bytes).map_err(|e| {
+            let entry = decode_entry(&bytes).map_err(|e| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!("{}: entry after index {applied}: {e}", wal.path().display()),
@@ -298,11 +302,13 @@ mod tests {
         std::fs::create_dir_all(dir.path()).unwrap();
         let mut reg = Registry::default();
         reg.apply(&create("a1")).unwrap();
+        use tollgate_proto::legacy::{self, bincode_v1};
         let old = Snapshot {
             applied: 1,
-            registry: tollgate_proto::RegistryBeforeObjects::from(&reg),
+            registry: legacy::upgrade::<_, bincode_v1::RegistryBeforeObjects>(&reg).unwrap(),
         };
-        std::fs::write(dir.path().join("snapshot.bin"), codec::encode(&old)).unwrap();
+        let bytes = legacy::encode_bincode(&old, 1);
+        std::fs::write(dir.path().join("snapshot.bin"), bytes).unwrap();
         let node = LocalNode::open(dir.path(), Box::new(|_, _| {})).unwrap();
         assert_eq!(*node.read(), reg);
     }

@@ -61,6 +61,20 @@ fn reading_mutated_log_entries_never_panics_or_allocates_from_a_length_field() {
             (i, encode_entry(&e))
         })
         .collect();
+    // And entries a bincode build stored (format 1 inside the checksum framing).
+    let mut seeds = seeds;
+    for i in 5..=6u64 {
+        let e: Entry<TypeConfig> = Entry {
+            log_id: LogId::new(CommittedLeaderId::new(3, 1), i),
+            payload: EntryPayload::Normal(api(i, "legacy")),
+        };
+        let body = tollgate_consensus::legacy::encode_raft_entry_v1(&e);
+        let mut stored = vec![2u8];
+        stored.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+        stored.extend_from_slice(&body);
+        assert_eq!(decode_entry(i, &stored, true).unwrap(), e);
+        seeds.push((i, stored));
+    }
     let until = Instant::now() + time;
     let (mut runs, mut read, mut unfixed_read) = (0u64, 0u64, 0u64);
     while Instant::now() < until || runs < 1000 {
@@ -126,9 +140,16 @@ fn reading_mutated_snapshot_files_never_panics_or_allocates_from_a_length_field(
     let file = encode_file(&meta, &data);
     let (m, d) = decode_file(&file).unwrap();
     assert_eq!((m, &d), (meta, &data));
+    // And a snapshot file of a bincode build (format 2).
+    let legacy_file = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/v1/raft-snapshot-v2.bin"),
+    )
+    .unwrap();
+    let files = [file, legacy_file];
     let until = Instant::now() + time;
     let (mut runs, mut read) = (0u64, 0u64);
     while Instant::now() < until || runs < 300 {
+        let file = &files[rng.below(files.len())];
         let mut bytes = file.clone();
         for _ in 0..=rng.below(3) {
             if bytes.is_empty() {
@@ -149,7 +170,7 @@ fn reading_mutated_snapshot_files_never_panics_or_allocates_from_a_length_field(
         assert!(largest <= cap, "seed {seed} run {runs}: {largest} bytes");
         match r {
             Ok((_, Ok(_))) => {
-                assert!(fix || bytes == file, "seed {seed} run {runs}: damage read");
+                assert!(fix || bytes == *file, "seed {seed} run {runs}: damage read");
                 read += 1;
             }
             Ok((_, Err(e))) => {

@@ -161,21 +161,18 @@ fn bench_admit(c: &mut Criterion) {
         quota: Some(QuotaSettings {
             limit: 1_000_000,
             offset: 0,
-            period: "DAY".into(),
+            period: tollgate_proto::model::QuotaPeriod::Day.into(),
         }),
         ..Default::default()
     };
     for i in 0..10_000 {
         let id = format!("key{i:05}");
-        reg.api_keys.insert(
-            id.clone(),
-            ApiKey {
-                id: id.clone(),
-                value: format!("value-{i:05}-0123456789abcdef"),
-                enabled: true,
-                ..Default::default()
-            },
-        );
+        reg.api_keys.insert(ApiKey {
+            id: id.clone(),
+            value: format!("value-{i:05}-0123456789abcdef"),
+            enabled: true,
+            ..Default::default()
+        });
         plan.key_ids.insert(id);
     }
     reg.usage_plans.insert("plan1".into(), plan);
@@ -331,21 +328,18 @@ fn bench_core(c: &mut Criterion) {
         quota: Some(QuotaSettings {
             limit: i64::MAX / 2,
             offset: 0,
-            period: "DAY".into(),
+            period: tollgate_proto::model::QuotaPeriod::Day.into(),
         }),
         ..Default::default()
     };
     for i in 0..10_000 {
         let id = format!("key{i:05}");
-        reg.api_keys.insert(
-            id.clone(),
-            ApiKey {
-                id: id.clone(),
-                value: format!("value-{i:05}-0123456789abcdef"),
-                enabled: true,
-                ..Default::default()
-            },
-        );
+        reg.api_keys.insert(ApiKey {
+            id: id.clone(),
+            value: format!("value-{i:05}-0123456789abcdef"),
+            enabled: true,
+            ..Default::default()
+        });
         plan.key_ids.insert(id);
     }
     reg.usage_plans.insert("plan1".into(), plan);

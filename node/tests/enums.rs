@@ -61,3 +61,75 @@ fn authorization_type_is_read_in_any_case() {
     );
     assert_eq!(status, 400, "{body}");
 }
+
+/// A usage plan's quota period and an API's key source are closed sets: a name outside them is
+/// refused with AWS's wording, and a stored one is answered as AWS spells it.
+#[test]
+fn quota_period_and_api_key_source_are_closed_sets() {
+    let n = TestNode::start(&["--workers", "1"]);
+    let (status, body) = n.admin(
+        "POST",
+        "/usageplans",
+        Some(json!({ "name": "p", "quota": { "limit": 10, "period": "YEAR" } })),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.to_string()
+            .contains("Invalid quota period specified: YEAR. Must be one of: DAY, WEEK, MONTH"),
+        "{body}"
+    );
+    // A quota needs its period.
+    let (status, body) = n.admin(
+        "POST",
+        "/usageplans",
+        Some(json!({ "name": "p", "quota": { "limit": 10 } })),
+    );
+    assert_eq!(status, 400, "{body}");
+    let plan = n.admin_ok(
+        "POST",
+        "/usageplans",
+        Some(json!({ "name": "p", "quota": { "limit": 10, "period": "WEEK" } })),
+    );
+    assert_eq!(plan["quota"]["period"], "WEEK");
+    let id = plan["id"].as_str().expect("id");
+    let (status, body) = n.admin(
+        "PATCH",
+        &format!("/usageplans/{id}"),
+        Some(json!({ "patchOperations": [
+            { "op": "replace", "path": "/quota/period", "value": "week" }
+        ] })),
+    );
+    assert_eq!(status, 400, "AWS's names are case-sensitive here: {body}");
+    let plan = n.admin_ok(
+        "PATCH",
+        &format!("/usageplans/{id}"),
+        Some(json!({ "patchOperations": [
+            { "op": "replace", "path": "/quota/period", "value": "MONTH" }
+        ] })),
+    );
+    assert_eq!(plan["quota"]["period"], "MONTH");
+
+    let (status, body) = n.admin(
+        "POST",
+        "/restapis",
+        Some(json!({ "name": "a", "apiKeySource": "QUERY" })),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.to_string().contains(
+            "Invalid API key source specified: QUERY. Must be one of: HEADER, AUTHORIZER"
+        ),
+        "{body}"
+    );
+    let api = n.admin_ok("POST", "/restapis", Some(json!({ "name": "a" })));
+    assert_eq!(api["apiKeySource"], "HEADER");
+    let id = api["id"].as_str().expect("id");
+    let api = n.admin_ok(
+        "PATCH",
+        &format!("/restapis/{id}"),
+        Some(json!({ "patchOperations": [
+            { "op": "replace", "path": "/apiKeySource", "value": "AUTHORIZER" }
+        ] })),
+    );
+    assert_eq!(api["apiKeySource"], "AUTHORIZER");
+}

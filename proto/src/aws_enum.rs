@@ -1,10 +1,14 @@
 //! Closed sets of AWS names as Rust enums that are stored as their AWS spelling.
 //!
 //! The model keeps these fields as enums, but replicated commands and snapshots written by
-//! earlier builds hold them as strings (bincode is not self-describing). So each enum
-//! serializes as its AWS string and deserializes from one: the encoded layout is
-//! byte-identical to a `String` field, and an unknown name is a decode error rather than a
-//! silent default.
+//! earlier builds hold them as strings. So each enum serializes as its AWS string and
+//! deserializes from one: the encoding is that of a `String` field, and an unknown name is a
+//! decode error rather than a silent default.
+//!
+//! Where earlier builds stored a field as a string without checking it against the set (so
+//! old logs may hold any string there), the model holds an [`OrUnknown`] instead: a name
+//! outside the set decodes as [`OrUnknown::Unknown`], kept as written, and whatever uses the
+//! field fails closed on it. The node must start on any log it ever wrote.
 
 /// Declares a fieldless enum of AWS names with `as_str` (the AWS spelling), `parse` (exact),
 /// `parse_ignore_case` (ASCII case-insensitive), `ALL`, `Display`, and string-shaped serde.
@@ -52,6 +56,15 @@ macro_rules! aws_string_enum {
             }
         }
 
+        impl $crate::aws_enum::AwsName for $name {
+            fn as_str(self) -> &'static str {
+                $name::as_str(self)
+            }
+            fn parse(s: &str) -> Option<Self> {
+                $name::parse(s)
+            }
+        }
+
         impl ::std::fmt::Display for $name {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
@@ -76,6 +89,87 @@ macro_rules! aws_string_enum {
             }
         }
     };
+}
+
+/// What [`aws_string_enum!`] enums share, for [`OrUnknown`].
+pub trait AwsName: Copy + Sized {
+    /// The AWS spelling.
+    fn as_str(self) -> &'static str;
+    /// Parses the exact AWS spelling.
+    fn parse(s: &str) -> Option<Self>;
+}
+
+/// A stored AWS enum field that earlier builds accepted unchecked: one of the set, or the
+/// string an earlier build stored (never made by this build; empty where no value was given).
+/// Stored as the AWS spelling or the string as written, so it decodes from any string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OrUnknown<T> {
+    /// A name of the set.
+    Known(T),
+    /// A string outside the set, as an earlier build stored it.
+    Unknown(String),
+}
+
+impl<T: AwsName> OrUnknown<T> {
+    /// The value, when it is one of the set.
+    pub fn known(&self) -> Option<T> {
+        match self {
+            OrUnknown::Known(v) => Some(*v),
+            OrUnknown::Unknown(_) => None,
+        }
+    }
+
+    /// `s` as stored: the value it names, or `s` itself when it names none (for callers to
+    /// refuse, with AWS's message, as [`OrUnknown::known`] tells them).
+    pub fn from_name(s: &str) -> Self {
+        match T::parse(s) {
+            Some(v) => OrUnknown::Known(v),
+            None => OrUnknown::Unknown(s.to_string()),
+        }
+    }
+
+    /// The stored spelling.
+    pub fn as_str(&self) -> &str {
+        match self {
+            OrUnknown::Known(v) => v.as_str(),
+            OrUnknown::Unknown(s) => s,
+        }
+    }
+}
+
+impl<T> From<T> for OrUnknown<T> {
+    fn from(v: T) -> Self {
+        OrUnknown::Known(v)
+    }
+}
+
+/// No value given: what a `String` field held by default.
+impl<T> Default for OrUnknown<T> {
+    fn default() -> Self {
+        OrUnknown::Unknown(String::new())
+    }
+}
+
+impl<T: AwsName> ::std::fmt::Display for OrUnknown<T> {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl<T: AwsName> ::serde::Serialize for OrUnknown<T> {
+    fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de, T: AwsName> ::serde::Deserialize<'de> for OrUnknown<T> {
+    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <String as ::serde::Deserialize>::deserialize(d)?;
+        Ok(match T::parse(&s) {
+            Some(v) => OrUnknown::Known(v),
+            None => OrUnknown::Unknown(s),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -189,6 +283,42 @@ mod tests {
         };
         assert_eq!(decode::<crate::model::MethodSetting>(&old).unwrap(), new);
         assert_eq!(encode(&new), old);
+    }
+
+    #[test]
+    fn quota_period_and_key_source_keep_the_string_layout_and_any_old_string() {
+        use crate::aws_enum::OrUnknown;
+        use crate::model::{ApiKeySource, QuotaPeriod};
+        for &p in QuotaPeriod::ALL {
+            let old = Old {
+                before: 1,
+                field: p.as_str().to_string(),
+                after: true,
+            };
+            let new: New<OrUnknown<QuotaPeriod>> = decode(&encode(&old)).unwrap();
+            assert_eq!(new.field, OrUnknown::Known(p));
+            assert_eq!(encode(&new), encode(&old));
+        }
+        // What earlier builds stored unchecked ("" when none was given, any word) decodes,
+        // as written, and encodes back the same.
+        for s in ["", "YEAR", "day"] {
+            let old = Old {
+                before: 1,
+                field: s.to_string(),
+                after: false,
+            };
+            let new: New<OrUnknown<QuotaPeriod>> = decode(&encode(&old)).unwrap();
+            assert_eq!(new.field, OrUnknown::Unknown(s.to_string()));
+            assert_eq!(new.field.known(), None);
+            assert_eq!(encode(&new), encode(&old));
+        }
+        let k: New<OrUnknown<ApiKeySource>> = decode(&encode(&Old {
+            before: 1,
+            field: "AUTHORIZER".into(),
+            after: true,
+        }))
+        .unwrap();
+        assert_eq!(k.field.known(), Some(ApiKeySource::Authorizer));
     }
 
     #[test]

@@ -244,7 +244,9 @@ pub enum Scope {
 
 /// Requests that asked for one rate limit at one node over a report's interval, admitted or
 /// not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// A positional record (see [`crate::positional_record!`]): reports carry thousands of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct LimitDemand {
     /// The limit (the node's compiled limit id, the same on every node).
     pub limit_id: u64,
@@ -253,7 +255,9 @@ pub struct LimitDemand {
 }
 
 /// Requests served for one API key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// A positional record (see [`crate::positional_record!`]): reports carry thousands of these.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct UsageDelta {
     /// What the usage is counted under: the key's plan usage id
     /// ([`crate::registry::plan_usage_id`], `{plan id}:{key id}`), or the bare key id in
@@ -262,6 +266,9 @@ pub struct UsageDelta {
     /// Requests served since the last report.
     pub count: u64,
 }
+
+crate::positional_record!(LimitDemand { limit_id, requests });
+crate::positional_record!(UsageDelta { key_id, count });
 
 impl Command {
     /// The command itself, or the one an [`Command::IfUnchanged`] guards, a

@@ -12,13 +12,11 @@ pub mod command;
 #[allow(missing_docs)]
 pub mod gateway_response;
 pub mod ids;
+pub mod legacy;
 #[allow(missing_docs)]
 pub mod model;
 pub mod registry;
 
 pub use command::{ApplyError, ApplyResult, Command, LimitDemand, RequestId, Scope, UsageDelta};
 pub use gateway_response::GatewayResponseType;
-pub use registry::{
-    downgrade_apis, plan_usage_id, Registry, RegistryBeforeObjects, RegistryBeforeSessions,
-    RegistryBeforeVersions,
-};
+pub use registry::{plan_usage_id, Registry};

@@ -4,6 +4,7 @@
 //! nothing about the AWS JSON wire shapes (the admin layer converts) and nothing about the
 //! compiled routing tables of the data plane (the node compiles them from here).
 
+pub use crate::aws_enum::OrUnknown;
 use crate::gateway_response::GatewayResponseType;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,10 +28,13 @@ pub struct RestApi {
     pub stages: BTreeMap<String, Stage>,
     /// The API's customized gateway responses (working copy), by type; a type not here is
     /// answered with AWS's default.
+    #[serde(default)]
     pub gateway_responses: BTreeMap<GatewayResponseType, GatewayResponse>,
     /// The API's models (working copy), by name.
+    #[serde(default)]
     pub models: BTreeMap<String, Model>,
     /// The API's request validators (working copy), by id.
+    #[serde(default)]
     pub request_validators: BTreeMap<String, RequestValidator>,
 }
 
@@ -40,14 +44,26 @@ pub struct RestApiSettings {
     pub name: String,
     pub description: Option<String>,
     pub version: Option<String>,
-    /// `HEADER` or `AUTHORIZER`.
-    pub api_key_source: String,
+    /// Where the data plane reads API keys from. The state machine never checked it (the
+    /// admin API always did), so any string decodes.
+    pub api_key_source: OrUnknown<ApiKeySource>,
     /// `EDGE`, `REGIONAL` or `PRIVATE`.
     pub endpoint_types: Vec<String>,
     pub binary_media_types: Vec<String>,
     pub minimum_compression_size: Option<i64>,
     pub disable_execute_api_endpoint: bool,
     pub tags: BTreeMap<String, String>,
+}
+
+aws_string_enum! {
+    /// Where API keys come from: the `x-api-key` header, or a Lambda authorizer's
+    /// `usageIdentifierKey`.
+    #[derive(Default)]
+    pub enum ApiKeySource {
+        #[default]
+        Header => "HEADER",
+        Authorizer => "AUTHORIZER",
+    }
 }
 
 /// One path segment of an API and the methods on it.
@@ -190,10 +206,13 @@ pub struct Deployment {
     pub resources: BTreeMap<String, Resource>,
     /// The API's gateway responses as they were when deployed (AWS applies them to a stage
     /// only by a deployment).
+    #[serde(default)]
     pub gateway_responses: BTreeMap<GatewayResponseType, GatewayResponse>,
     /// The API's models as they were when deployed, by name.
+    #[serde(default)]
     pub models: BTreeMap<String, Model>,
     /// The API's request validators as they were when deployed, by id.
+    #[serde(default)]
     pub request_validators: BTreeMap<String, RequestValidator>,
 }
 
@@ -397,42 +416,58 @@ pub struct ThrottleSettings {
 ///
 /// `period` is `DAY`, `WEEK` or `MONTH`, in UTC: a week starts on Monday, a month on its first
 /// day. `offset` is AWS's "requests subtracted from the limit in the initial period": the
-/// period in which the plan got this quota ([`crate::Registry::quota_limit`]).
+/// period in which the plan got this quota ([`crate::Registry::quota_limit`]). Earlier builds
+/// accepted any period (or none) without checking it, so one outside the set decodes as
+/// [`OrUnknown::Unknown`]; such a quota has no period bounds, and the data plane counts it as
+/// spent (fail closed).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct QuotaSettings {
     pub limit: i64,
     pub offset: i64,
-    pub period: String,
+    pub period: OrUnknown<QuotaPeriod>,
 }
 
-/// The quota periods AWS offers.
-pub const QUOTA_PERIODS: &[&str] = &["DAY", "WEEK", "MONTH"];
+aws_string_enum! {
+    /// The quota periods AWS offers.
+    pub enum QuotaPeriod {
+        Day => "DAY",
+        Week => "WEEK",
+        Month => "MONTH",
+    }
+}
 
 impl QuotaSettings {
     /// The quota period that contains `day` (days since the epoch, UTC), as a half-open range
-    /// of day numbers `[start, end)`. `None` when `period` is not one of [`QUOTA_PERIODS`].
+    /// of day numbers `[start, end)`. `None` when the period is not one of [`QuotaPeriod`].
     pub fn period_bounds(&self, day: i64) -> Option<(i64, i64)> {
-        period_bounds(&self.period, day)
+        Some(self.period.known()?.bounds(day))
     }
 }
 
-/// As [`QuotaSettings::period_bounds`], for a period name.
-pub fn period_bounds(period: &str, day: i64) -> Option<(i64, i64)> {
-    match period {
-        "DAY" => Some((day, day + 1)),
-        "WEEK" => {
-            // Day 0 (1970-01-01) was a Thursday: Monday is three days before it.
-            let start = day - (day + 3).rem_euclid(7);
-            Some((start, start + 7))
+impl QuotaPeriod {
+    /// The period that contains `day` (days since the epoch, UTC), as a half-open range of day
+    /// numbers `[start, end)`.
+    pub fn bounds(self, day: i64) -> (i64, i64) {
+        match self {
+            QuotaPeriod::Day => (day, day + 1),
+            QuotaPeriod::Week => {
+                // Day 0 (1970-01-01) was a Thursday: Monday is three days before it.
+                let start = day - (day + 3).rem_euclid(7);
+                (start, start + 7)
+            }
+            QuotaPeriod::Month => {
+                let (y, m, _) = civil_from_days(day);
+                let start = days_from_civil(y, m, 1);
+                let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+                (start, days_from_civil(ny, nm, 1))
+            }
         }
-        "MONTH" => {
-            let (y, m, _) = civil_from_days(day);
-            let start = days_from_civil(y, m, 1);
-            let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-            Some((start, days_from_civil(ny, nm, 1)))
-        }
-        _ => None,
     }
+}
+
+/// As [`QuotaPeriod::bounds`], for a period name; `None` for a name outside the set.
+pub fn period_bounds(period: &str, day: i64) -> Option<(i64, i64)> {
+    Some(QuotaPeriod::parse(period)?.bounds(day))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (month 1–12, day 1–31).

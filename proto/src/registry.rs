@@ -5,20 +5,16 @@
 
 use crate::command::{ApplyError, ApplyResult, Command, RequestId, Scope};
 use crate::ids::derived_id;
-use crate::model::{ApiKey, Deployment, Resource, RestApi, Stage, UsagePlan};
+use crate::model::{Deployment, Resource, RestApi, Stage, UsagePlan};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 mod api_keys;
 mod api_objects;
 mod keys;
-mod legacy;
 mod sessions;
 
 pub use api_keys::ApiKeys;
-pub use legacy::{
-    downgrade_apis, DeploymentBeforeObjects, RegistryBeforeObjects, RestApiBeforeObjects,
-};
 pub use sessions::{Sessions, SESSION_WINDOW};
 
 /// Most resources one API may have (AWS's default quota is 300).
@@ -42,92 +38,23 @@ pub struct Registry {
     /// How many applied commands changed each scope (see [`Scope`]) since versions were
     /// switched on; a scope never changed is at version 0. Guarded writes
     /// ([`Command::IfUnchanged`]) check these.
+    #[serde(default)]
     pub versions: BTreeMap<Scope, u64>,
     /// Whether versions are counted: from the first guarded write in the log on. Before it
     /// (a log written by builds without guarded writes, or a snapshot of one) nothing is
     /// counted, so every node holds the same versions whether it replayed those older
     /// commands or started from a snapshot taken after them.
+    #[serde(default)]
     pub versioned: bool,
     /// Per usage plan, a UTC day in its initial quota period (the period whose limit the
     /// quota's `offset` reduces): the day the plan got its quota ([`Command::Dated`]). Plans
     /// created before builds that record it have none, and no offset.
+    #[serde(default)]
     pub quota_starts: BTreeMap<String, i64>,
     /// The request identities whose [`Command::Once`] applied, within a bounded window: a
     /// retried request's commands apply once.
+    #[serde(default)]
     pub sessions: Sessions,
-}
-
-/// The registry as snapshots of builds before [`Registry::sessions`] stored it (every field
-/// but that one, in the same order): decoded when a snapshot does not decode as a
-/// [`Registry`]. It starts with no request remembered.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RegistryBeforeSessions {
-    /// As [`Registry::apis`], in the layout before API-level objects.
-    pub apis: BTreeMap<String, RestApiBeforeObjects>,
-    /// As [`Registry::usage`].
-    pub usage: UsageLedger,
-    /// As [`Registry::api_keys`].
-    pub api_keys: BTreeMap<String, ApiKey>,
-    /// As [`Registry::usage_plans`].
-    pub usage_plans: BTreeMap<String, UsagePlan>,
-    /// As [`Registry::cache_epochs`].
-    pub cache_epochs: BTreeMap<(String, String), u64>,
-    /// As [`Registry::versions`].
-    pub versions: BTreeMap<Scope, u64>,
-    /// As [`Registry::versioned`].
-    pub versioned: bool,
-    /// As [`Registry::quota_starts`].
-    pub quota_starts: BTreeMap<String, i64>,
-}
-
-impl From<RegistryBeforeSessions> for Registry {
-    fn from(old: RegistryBeforeSessions) -> Registry {
-        Registry {
-            apis: legacy::upgrade_apis(old.apis),
-            usage: old.usage,
-            api_keys: old.api_keys.into(),
-            usage_plans: old.usage_plans,
-            cache_epochs: old.cache_epochs,
-            versions: old.versions,
-            versioned: old.versioned,
-            quota_starts: old.quota_starts,
-            sessions: Sessions::default(),
-        }
-    }
-}
-
-/// The registry as snapshots of builds before [`Registry::versions`] stored it (every field
-/// but that one, [`Registry::quota_starts`] and [`Registry::versioned`], in the same order): decoded when a snapshot does not decode as a
-/// [`Registry`], so a node can start from, or be sent, a snapshot an older build wrote. Its
-/// scopes start at version 0.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RegistryBeforeVersions {
-    /// As [`Registry::apis`], in the layout before API-level objects.
-    pub apis: BTreeMap<String, RestApiBeforeObjects>,
-    /// As [`Registry::usage`].
-    pub usage: UsageLedger,
-    /// As [`Registry::api_keys`].
-    pub api_keys: BTreeMap<String, ApiKey>,
-    /// As [`Registry::usage_plans`].
-    pub usage_plans: BTreeMap<String, UsagePlan>,
-    /// As [`Registry::cache_epochs`].
-    pub cache_epochs: BTreeMap<(String, String), u64>,
-}
-
-impl From<RegistryBeforeVersions> for Registry {
-    fn from(old: RegistryBeforeVersions) -> Registry {
-        Registry {
-            apis: legacy::upgrade_apis(old.apis),
-            usage: old.usage,
-            api_keys: old.api_keys.into(),
-            usage_plans: old.usage_plans,
-            cache_epochs: old.cache_epochs,
-            versions: BTreeMap::new(),
-            quota_starts: BTreeMap::new(),
-            versioned: false,
-            sessions: Sessions::default(),
-        }
-    }
 }
 
 /// What usage of `key_id` through usage plan `plan_id` is reported and counted under:
@@ -923,15 +850,13 @@ mod tests {
             client: 42,
             part: 1
         }));
-        let old = RegistryBeforeSessions {
-            apis: downgrade_apis(&r.apis),
-            versions: r.versions.clone(),
-            ..Default::default()
-        };
-        let bytes = crate::codec::encode(&old);
-        assert!(crate::codec::decode::<Registry>(&bytes).is_err());
-        let old_back: RegistryBeforeSessions = crate::codec::decode(&bytes).unwrap();
-        let upgraded = Registry::from(old_back);
+        // A snapshot of a build before sessions (bincode, format 1) has none.
+        use crate::legacy::{self, bincode_v1};
+        let old: bincode_v1::RegistryBeforeSessions = legacy::upgrade(&r).unwrap();
+        let bytes = legacy::encode_bincode(&old, 1);
+        assert!(legacy::decode_bincode::<bincode_v1::Registry>(&bytes, 1).is_err());
+        let upgraded: Registry =
+            legacy::decode_upgraded::<bincode_v1::RegistryBeforeSessions, _>(&bytes, 1).unwrap();
         assert!(upgraded.sessions.is_empty() && upgraded.apis == r.apis);
     }
 

@@ -12,18 +12,20 @@
 //! flush callback fires only after the commit has returned.
 //!
 //! Tables: `log` maps index → stored entry; `meta` holds the vote, the last purged log id,
-//! the committed log id (each encoded with [`tollgate_proto::codec`]) and the entry format.
+//! the committed log id (each encoded with [`tollgate_proto::codec`], or in bincode by builds
+//! before it, still read) and the entry format. A checksummed entry's codec bytes are of the
+//! current format or, written by a bincode build, of format 1 ([`crate::legacy`]).
 //! The committed log id is written without its own fsync (it becomes durable with the next
 //! log or vote write).
 //!
 //! A stored entry is `ENTRY_CHECKED | crc32 (LE) of the rest | codec bytes`, so a flipped bit
 //! inside an entry is found rather than decoded as a different command (redb checks its own
 //! structure, not the values). Builds before checksums stored the bare codec bytes, whose
-//! first byte is the codec's format version 1; a database those builds created (no `format`
-//! key in `meta`) keeps accepting such entries until they are purged, while one created by
-//! this build ([`FORMAT_CHECKED`] in `meta`) refuses any entry without a checksum. The tag
-//! differs from the codec version in two bits, so one flipped bit cannot turn a checked entry
-//! into an unchecked one.
+//! first byte is the codec's format version 1 (bincode, [`crate::legacy`]); a database those
+//! builds created (no `format` key in `meta`) keeps accepting such entries until they are
+//! purged, while one created by this build ([`FORMAT_CHECKED`] in `meta`) refuses any entry
+//! without a checksum. The tag differs from that version in two bits, so one flipped bit
+//! cannot turn a checked entry into an unchecked one.
 
 use super::TypeConfig;
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
@@ -36,6 +38,7 @@ use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::Arc;
 use tollgate_proto::codec;
+use tollgate_proto::legacy::{decode_either, BINCODE_FORMAT_VERSION};
 
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -117,13 +120,16 @@ pub fn decode_entry(
             }
             body
         }
-        // An entry of a build before checksums: the bare codec bytes.
-        Some((&codec::FORMAT_VERSION, _)) if !checked => bytes,
-        Some((&codec::FORMAT_VERSION, _)) => return Err(EntryError::Unchecked(index)),
+        // An entry of a build before checksums: the bare codec bytes (bincode).
+        Some((&BINCODE_FORMAT_VERSION, _)) if !checked => bytes,
+        Some((&BINCODE_FORMAT_VERSION, _)) => return Err(EntryError::Unchecked(index)),
         _ => return Err(EntryError::Checksum(index)),
     };
-    let entry: Entry<TypeConfig> =
-        codec::decode(body).map_err(|e| EntryError::Malformed(index, e))?;
+    let entry: Entry<TypeConfig> = match codec::version_of(body) {
+        Ok(BINCODE_FORMAT_VERSION) => crate::legacy::decode_raft_entry(body),
+        _ => codec::decode(body),
+    }
+    .map_err(|e| EntryError::Malformed(index, e))?;
     if entry.log_id.index != index {
         return Err(EntryError::Misplaced(index, entry.log_id.index));
     }
@@ -216,7 +222,7 @@ impl LogStore {
                 let has_vote = meta.get(KEY_VOTE).map_err(|e| e.to_string())?.is_some();
                 let purged = match meta.get(KEY_PURGED).map_err(|e| e.to_string())? {
                     Some(v) => Some(
-                        codec::decode::<LogId<u64>>(v.value())
+                        decode_either::<LogId<u64>>(v.value())
                             .map_err(|e| format!("the last purged log id: {e}"))?
                             .index,
                     ),
@@ -292,7 +298,7 @@ impl LogStore {
                 Err(e) => return Err(any(e)),
             };
             match table.get(key).map_err(any)? {
-                Some(v) => Ok(Some(codec::decode(v.value()).map_err(any)?)),
+                Some(v) => Ok(Some(decode_either(v.value()).map_err(any)?)),
                 None => Ok(None),
             }
         })
@@ -480,7 +486,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 mod tests {
     use super::*;
     use openraft::{CommittedLeaderId, EntryPayload};
-    use tollgate_proto::Command;
+    use tollgate_proto::{legacy, Command};
+
+    /// An entry as builds before checksums stored it: bare bincode of format 1.
+    fn bare_v1(e: &Entry<TypeConfig>) -> Vec<u8> {
+        crate::legacy::encode_raft_entry_v1(e)
+    }
 
     fn entry(index: u64, name: &str) -> Entry<TypeConfig> {
         Entry {
@@ -582,12 +593,12 @@ mod tests {
             let tx = db.begin_write().unwrap();
             {
                 let mut t = tx.open_table(LOG).unwrap();
-                t.insert(1u64, codec::encode(&entry(1, "old")).as_slice())
+                t.insert(1u64, bare_v1(&entry(1, "old")).as_slice())
                     .unwrap();
                 let mut m = tx.open_table(META).unwrap();
                 m.insert(
                     KEY_VOTE,
-                    codec::encode(&Vote::new_committed(1, 1)).as_slice(),
+                    legacy::encode_bincode(&Vote::new_committed(1, 1), 1).as_slice(),
                 )
                 .unwrap();
             }
@@ -605,7 +616,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("raft.redb");
         let store = LogStore::open(&path).unwrap();
-        put(&store, &[(1, codec::encode(&entry(1, "bare")))]);
+        put(&store, &[(1, bare_v1(&entry(1, "bare")))]);
         let e = store.verify().unwrap_err();
         assert!(e.contains("log entry 1 has no checksum"), "{e}");
     }

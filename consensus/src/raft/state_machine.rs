@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::watch;
-use tollgate_proto::{codec, ApplyResult, Command, Registry};
+use tollgate_proto::{codec, legacy, ApplyResult, Command, Registry};
 
 type SResult<T> = Result<T, StorageError<u64>>;
 type Membership = StoredMembership<u64, BasicNode>;
@@ -82,31 +82,19 @@ struct PayloadOf<R> {
 
 type Payload = PayloadOf<Registry>;
 
-/// The payload of `data`, decoded as one with registry layout `R` (an older build's).
-fn decode_older<R: serde::de::DeserializeOwned + Into<Registry>>(
-    data: &[u8],
-) -> Result<Payload, codec::DecodeError> {
-    let old: PayloadOf<R> = codec::decode_as(data, codec::FORMAT_VERSION)?;
-    Ok(Payload {
-        last_applied: old.last_applied,
-        last_membership: old.last_membership,
-        registry: old.registry.into(),
-    })
+/// [`PayloadOf`] for each registry layout (the snapshots of bincode builds).
+struct PayloadLayout;
+
+impl legacy::SnapshotLayout for PayloadLayout {
+    type With<R: Serialize + serde::de::DeserializeOwned> = PayloadOf<R>;
 }
 
-/// Decodes a snapshot's data: the current format, or format 1 in the layouts of builds
-/// before API-level objects, before client sessions and before scope versions (tried newest
-/// first).
+/// Decodes a snapshot's data: the current format, or one of the bincode builds (format 2, or
+/// format 1 in the layouts before API-level objects, client sessions or scope versions).
 fn decode_payload(data: &[u8]) -> Result<Payload, codec::DecodeError> {
     match codec::version_of(data)? {
         codec::SNAPSHOT_FORMAT_VERSION => codec::decode_as(data, codec::SNAPSHOT_FORMAT_VERSION),
-        codec::FORMAT_VERSION => decode_older::<tollgate_proto::RegistryBeforeObjects>(data)
-            .or_else(|e| {
-                decode_older::<tollgate_proto::RegistryBeforeSessions>(data)
-                    .or_else(|_| decode_older::<tollgate_proto::RegistryBeforeVersions>(data))
-                    .map_err(|_| e)
-            }),
-        other => Err(codec::DecodeError::UnknownVersion(other)),
+        _ => legacy::decode_snapshot::<PayloadLayout, Payload>(data),
     }
 }
 
@@ -132,11 +120,14 @@ pub fn encode_snapshot_data(
     last_membership: &Membership,
     registry: &Registry,
 ) -> Vec<u8> {
-    codec::encode(&PayloadRef {
-        last_applied,
-        last_membership,
-        registry,
-    })
+    codec::encode_as(
+        &PayloadRef {
+            last_applied,
+            last_membership,
+            registry,
+        },
+        codec::SNAPSHOT_FORMAT_VERSION,
+    )
 }
 
 /// Decodes a snapshot's data (also in the layout of older builds): its last applied log id and
@@ -183,7 +174,7 @@ pub fn decode_file(bytes: &[u8]) -> io::Result<(SnapshotMeta<u64, BasicNode>, Ve
     let (len, rest) = rest.split_at_checked(4).ok_or_else(|| invalid("short"))?;
     let len = u32::from_le_bytes(len.try_into().map_err(|_| invalid("len"))?) as usize;
     let (meta, rest) = rest.split_at_checked(len).ok_or_else(|| invalid("short"))?;
-    let meta = codec::decode(meta).map_err(|e| invalid(format!("snapshot meta: {e}")))?;
+    let meta = legacy::decode_either(meta).map_err(|e| invalid(format!("snapshot meta: {e}")))?;
     let (len, data) = rest.split_at_checked(8).ok_or_else(|| invalid("short"))?;
     let len = u64::from_le_bytes(len.try_into().map_err(|_| invalid("len"))?);
     if len != data.len() as u64 {
@@ -296,14 +287,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         let (data, applied) = {
             let reg = self.shared.read();
             let applied = lock(&self.applied).clone();
-            let data = codec::encode_as(
-                &PayloadRef {
-                    last_applied: &applied.last_applied,
-                    last_membership: &applied.last_membership,
-                    registry: &reg,
-                },
-                codec::SNAPSHOT_FORMAT_VERSION,
-            );
+            let data = encode_snapshot_data(&applied.last_applied, &applied.last_membership, &reg);
             (data, applied)
         };
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
@@ -502,14 +486,13 @@ mod tests {
         r
     }
 
-    /// Snapshots of older builds (format 1: before API-level objects, before client sessions,
-    /// before scope versions) still load (an older build's snapshot file, or one an older
-    /// leader sends), with no objects; and a current one loads as it was written.
+    /// Snapshots of bincode builds (format 2, and format 1 before API-level objects, before
+    /// client sessions, before scope versions) still load, with what their layout held; a
+    /// current one loads as it was written.
     #[test]
     fn snapshots_of_older_builds_still_decode() {
-        use tollgate_proto::{
-            downgrade_apis, RegistryBeforeObjects, RegistryBeforeVersions, Scope,
-        };
+        use tollgate_proto::legacy::{self, bincode_v1 as v1};
+        use tollgate_proto::Scope;
         let current = sample_registry();
         let api = &current.apis["a1"];
         assert_eq!(api.deployments["d1"].models.len(), 1);
@@ -526,22 +509,22 @@ mod tests {
             }
         }
         let last_applied = Some(LogId::new(openraft::CommittedLeaderId::new(2, 1), 9));
-        fn older<R>(last_applied: Option<LogId<u64>>, registry: R) -> PayloadOf<R> {
-            PayloadOf {
+        // The payload of a bincode build of `version` with the registry in layout `R` (the
+        // current registry converted into it by name, dropping what it lacks).
+        fn older<R: Serialize + serde::de::DeserializeOwned>(
+            last_applied: Option<LogId<u64>>,
+            registry: &Registry,
+            version: u8,
+        ) -> Vec<u8> {
+            let payload = PayloadOf {
                 last_applied,
                 last_membership: Membership::default(),
-                registry,
-            }
+                registry: legacy::upgrade::<_, R>(registry).unwrap(),
+            };
+            legacy::encode_bincode(&payload, version)
         }
 
-        let old = RegistryBeforeVersions {
-            apis: downgrade_apis(&current.apis),
-            usage: current.usage.clone(),
-            api_keys: (*current.api_keys).clone(),
-            usage_plans: current.usage_plans.clone(),
-            cache_epochs: current.cache_epochs.clone(),
-        };
-        let bytes = codec::encode(&older(last_applied, old));
+        let bytes = older::<v1::RegistryBeforeVersions>(last_applied, &current, 1);
         let p = decode_payload(&bytes).unwrap();
         assert_eq!(p.last_applied, last_applied);
         assert_eq!(p.registry.apis, upgraded.apis);
@@ -549,24 +532,22 @@ mod tests {
         assert!(!p.registry.versioned);
 
         // A snapshot of a build before client sessions: versions kept, no request remembered.
-        let bytes = codec::encode(&older(
-            last_applied,
-            tollgate_proto::RegistryBeforeSessions {
-                apis: downgrade_apis(&current.apis),
-                versions: current.versions.clone(),
-                versioned: current.versioned,
-                ..Default::default()
-            },
-        ));
+        let bytes = older::<v1::RegistryBeforeSessions>(last_applied, &current, 1);
         let p = decode_payload(&bytes).unwrap();
         assert_eq!(p.registry.version(&Scope::Api("a1".into())), 6);
         assert!(p.registry.versioned && p.registry.sessions.is_empty());
 
         // A snapshot of the last build before API-level objects: everything but them.
-        let bytes = codec::encode(&older(last_applied, RegistryBeforeObjects::from(&current)));
+        let bytes = older::<v1::RegistryBeforeObjects>(last_applied, &current, 1);
         let p = decode_payload(&bytes).unwrap();
         assert_eq!(p.registry, upgraded);
         assert_eq!(p.registry.sessions.len(), 1);
+
+        // The last bincode format: everything.
+        let bytes = older::<v1::Registry>(last_applied, &current, 2);
+        let p = decode_payload(&bytes).unwrap();
+        assert_eq!(p.registry, current);
+        assert!(decode_payload(&bytes[..bytes.len() - 1]).is_err());
 
         // The current format, with its objects.
         let bytes = codec::encode_as(

@@ -76,7 +76,7 @@ pub fn rest_api(api: &RestApi) -> RestApiOut {
         version: s.version.clone(),
         binary_media_types: none_if_empty_vec(&s.binary_media_types),
         minimum_compression_size: s.minimum_compression_size,
-        api_key_source: s.api_key_source.clone(),
+        api_key_source: s.api_key_source.to_string(),
         endpoint_configuration: EndpointConfigurationOut {
             types: s.endpoint_types.clone(),
         },
@@ -465,7 +465,7 @@ mod tests {
             id: "a1".into(),
             settings: RestApiSettings {
                 name: "pets".into(),
-                api_key_source: "HEADER".into(),
+                api_key_source: tollgate_proto::model::ApiKeySource::Header.into(),
                 endpoint_types: vec!["EDGE".into()],
                 ..Default::default()
             },

@@ -205,7 +205,7 @@ fn registry() -> Registry {
         quota: Some(QuotaSettings {
             limit: quota,
             offset: 0,
-            period: "DAY".into(),
+            period: tollgate_proto::model::QuotaPeriod::Day.into(),
         }),
         key_ids: keys.iter().map(|k| k.to_string()).collect::<BTreeSet<_>>(),
         ..Default::default()

@@ -259,7 +259,7 @@ pub(crate) mod tests {
                 quota: Some(QuotaSettings {
                     limit: 100,
                     offset: 0,
-                    period: "DAY".into(),
+                    period: tollgate_proto::model::QuotaPeriod::Day.into(),
                 }),
                 ..Default::default()
             },

@@ -76,6 +76,12 @@ impl From<BTreeMap<String, ApiKey>> for ApiKeys {
     }
 }
 
+impl FromIterator<(String, ApiKey)> for ApiKeys {
+    fn from_iter<I: IntoIterator<Item = (String, ApiKey)>>(iter: I) -> ApiKeys {
+        ApiKeys::from(iter.into_iter().collect::<BTreeMap<_, _>>())
+    }
+}
+
 impl Serialize for ApiKeys {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.by_id.serialize(s)

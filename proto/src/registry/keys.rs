@@ -14,7 +14,6 @@ use super::{ApiKeys, Registry};
 use crate::command::{ApplyError, ApplyResult, Command};
 use crate::model::{
     ApiKey, QuotaSettings, ThrottleSettings, UsagePlan, MAX_API_KEY_LENGTH, MIN_API_KEY_LENGTH,
-    QUOTA_PERIODS,
 };
 
 const METHODS: &[&str] = &[
@@ -95,7 +94,7 @@ impl Registry {
             if q.offset > q.limit {
                 return Err(bad("Quota offset must not exceed the quota limit"));
             }
-            if !QUOTA_PERIODS.contains(&q.period.as_str()) {
+            if q.period.known().is_none() {
                 return Err(bad(format!(
                     "Invalid quota period specified: {}. Must be one of: DAY, WEEK, MONTH",
                     q.period
@@ -305,10 +304,14 @@ impl Registry {
     /// What is left of `key_id`'s quota in `plan_id` on `day` (UTC day number): the plan's
     /// limit plus any UpdateUsage grant for that period, less the key's requests in the quota
     /// period containing `day` (never below 0). `None` when the plan does not exist or has no
-    /// quota. (Usage is counted per key, over every plan and stage it is used with.)
+    /// quota. (Usage is counted per key, over every plan and stage it is used with.) A quota
+    /// whose period is not one of the set (never applied: the plan commands refuse it) has
+    /// nothing left: fail closed.
     pub fn remaining_quota(&self, plan_id: &str, key_id: &str, day: i64) -> Option<i64> {
         let q = self.usage_plans.get(plan_id)?.quota.as_ref()?;
-        let (start, end) = q.period_bounds(day)?;
+        let Some((start, end)) = q.period_bounds(day) else {
+            return Some(0);
+        };
         let limit = self.quota_limit(plan_id, q, start);
         let grant = self
             .usage
@@ -508,7 +511,7 @@ mod tests {
         p.quota = Some(QuotaSettings {
             limit: 100,
             offset: 0,
-            period: "WEEK".into(),
+            period: crate::model::QuotaPeriod::Week.into(),
         });
         p.api_stages[0].throttle.insert(
             "/pets/GET".into(),
@@ -539,7 +542,7 @@ mod tests {
                     quota: Some(QuotaSettings {
                         limit: 1,
                         offset: 0,
-                        period: "YEAR".into(),
+                        period: crate::model::OrUnknown::Unknown("YEAR".into()),
                     }),
                     ..plan("p2", &[])
                 },
@@ -671,7 +674,7 @@ mod tests {
         p.quota = Some(QuotaSettings {
             limit: 10,
             offset: 0,
-            period: "DAY".into(),
+            period: crate::model::QuotaPeriod::Day.into(),
         });
         r.apply(&Command::CreateUsagePlan { plan: p }).unwrap();
         r.apply(&Command::CreateUsagePlanKey {
@@ -761,7 +764,7 @@ mod tests {
         p.quota = Some(QuotaSettings {
             limit: 100,
             offset: 0,
-            period: "MONTH".into(),
+            period: crate::model::QuotaPeriod::Month.into(),
         });
         r.apply(&Command::CreateUsagePlan { plan: p }).unwrap();
         let update = |remaining| Command::UpdateUsage {
@@ -833,7 +836,7 @@ mod tests {
             Some(QuotaSettings {
                 limit,
                 offset: 0,
-                period: "DAY".into(),
+                period: crate::model::QuotaPeriod::Day.into(),
             })
         };
         for (id, stage, limit) in [("pa", "prod", 100), ("pb", "dev", 10_000)] {
@@ -884,7 +887,7 @@ mod tests {
         p.quota = Some(QuotaSettings {
             limit: 100,
             offset: 30,
-            period: "WEEK".into(),
+            period: crate::model::QuotaPeriod::Week.into(),
         });
         let dated = |day, command| Command::Dated {
             day,
@@ -920,7 +923,7 @@ mod tests {
         assert_eq!(r.quota_starts["p1"], mar20);
         // A new period starts a new initial period on the update's day.
         let mut daily = r.usage_plans["p1"].clone();
-        daily.quota.as_mut().unwrap().period = "DAY".into();
+        daily.quota.as_mut().unwrap().period = crate::model::QuotaPeriod::Day.into();
         r.apply(&dated(mar20 + 9, Command::UpdateUsagePlan { plan: daily }))
             .unwrap();
         assert_eq!(r.remaining_quota("p1", "k1", mar20 + 9), Some(70));

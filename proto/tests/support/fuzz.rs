@@ -3,21 +3,32 @@
 //! the largest single allocation while watched, SplitMix64, the mutations and the run budget.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 use std::time::Duration;
 
-/// Records the largest single allocation made while [`WATCH`] is on.
+/// Records the largest single allocation a thread makes while it is watched (per thread, so
+/// tests running in parallel do not see each other's allocations).
 struct Tracking;
 
-pub static LARGEST: AtomicUsize = AtomicUsize::new(0);
-pub static WATCH: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Whether this thread is watched, and the largest allocation seen since.
+    static WATCH: Cell<(bool, usize)> = const { Cell::new((false, 0)) };
+}
+
+fn record(size: usize) {
+    // `try_with`: a thread being torn down has no slot any more; it is not watched then.
+    let _ = WATCH.try_with(|w| {
+        let (on, largest) = w.get();
+        if on && size > largest {
+            w.set((true, size));
+        }
+    });
+}
 
 // SAFETY: forwards every call to the system allocator unchanged; only records sizes.
 unsafe impl GlobalAlloc for Tracking {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if WATCH.load(Ordering::Relaxed) != 0 {
-            LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
-        }
+        record(layout.size());
         // SAFETY: the caller's layout contract is passed on as is.
         unsafe { System.alloc(layout) }
     }
@@ -26,9 +37,7 @@ unsafe impl GlobalAlloc for Tracking {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if WATCH.load(Ordering::Relaxed) != 0 {
-            LARGEST.fetch_max(new_size, Ordering::Relaxed);
-        }
+        record(new_size);
         // SAFETY: as for `alloc` and `dealloc`.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -64,12 +73,15 @@ pub fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>) {
         4 => {
             bytes.remove(at);
         }
-        // A varint length set huge: bincode's u32 and u64 markers with all bits set.
+        // A length set huge: bincode's u32 and u64 varint markers with all bits set, and
+        // MessagePack's 32-bit array, map and string lengths.
         5 => {
-            let marker: &[u8] = if rng.below(2) == 0 {
-                &[252, 0xff, 0xff, 0xff, 0x7f]
-            } else {
-                &[253, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f]
+            let marker: &[u8] = match rng.below(5) {
+                0 => &[252, 0xff, 0xff, 0xff, 0x7f],
+                1 => &[253, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f],
+                2 => &[0xdd, 0xff, 0xff, 0xff, 0xff],
+                3 => &[0xdf, 0x7f, 0xff, 0xff, 0xff],
+                _ => &[0xdb, 0xff, 0xff, 0xff, 0xf0],
             };
             bytes.splice(at..at, marker.iter().copied());
         }
@@ -101,9 +113,8 @@ pub const ALLOCATION_CAP: usize = 2 << 20;
 
 /// Runs `f` and returns its result with the largest single allocation it made.
 pub fn watched<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    LARGEST.store(0, Ordering::Relaxed);
-    WATCH.store(1, Ordering::Relaxed);
+    WATCH.with(|w| w.set((true, 0)));
     let out = f();
-    WATCH.store(0, Ordering::Relaxed);
-    (out, LARGEST.load(Ordering::Relaxed))
+    let (_, largest) = WATCH.with(|w| w.replace((false, 0)));
+    (out, largest)
 }

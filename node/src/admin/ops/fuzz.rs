@@ -128,7 +128,7 @@ fn fuzz_patch_operations() {
     };
     let settings = RestApiSettings {
         name: "n".into(),
-        api_key_source: "HEADER".into(),
+        api_key_source: tollgate_proto::model::ApiKeySource::Header.into(),
         endpoint_types: vec!["EDGE".into()],
         ..Default::default()
     };

@@ -10,10 +10,9 @@ use crate::admin::patch::{self, Op, PatchOp};
 use crate::admin::wire::{self, Page};
 use crate::admin::AdminState;
 use crate::ids::now_epoch;
-use tollgate_proto::model::RestApiSettings;
+use tollgate_proto::model::{ApiKeySource, OrUnknown, RestApiSettings};
 use tollgate_proto::Command;
 
-const API_KEY_SOURCES: &[&str] = &["HEADER", "AUTHORIZER"];
 const ENDPOINT_TYPES: &[&str] = &["EDGE", "REGIONAL", "PRIVATE"];
 /// The largest `minimumCompressionSize` (10 MiB, as AWS).
 const MAX_COMPRESSION_SIZE: i64 = 10_485_760;
@@ -29,10 +28,11 @@ pub fn check_settings(s: &RestApiSettings) -> Result<(), ApiError> {
     for t in &s.binary_media_types {
         limits::check_name("A binary media type", t)?;
     }
-    if !API_KEY_SOURCES.contains(&s.api_key_source.as_str()) {
+    if s.api_key_source.known().is_none() {
         return Err(ApiError::bad_request(format!(
-            "Invalid API key source specified: {}. Must be one of: HEADER, AUTHORIZER",
-            s.api_key_source
+            "Invalid API key source specified: {}. Must be one of: {}",
+            s.api_key_source,
+            ApiKeySource::names()
         )));
     }
     if s.endpoint_types.len() != 1 || !ENDPOINT_TYPES.contains(&s.endpoint_types[0].as_str()) {
@@ -60,7 +60,9 @@ pub async fn create(state: &AdminState, body: &[u8]) -> Result<Reply, ApiError> 
         name: i.name.unwrap_or_default(),
         description: non_empty(i.description),
         version: non_empty(i.version),
-        api_key_source: i.api_key_source.unwrap_or_else(|| "HEADER".into()),
+        api_key_source: i
+            .api_key_source
+            .map_or(ApiKeySource::Header.into(), |s| OrUnknown::from_name(&s)),
         endpoint_types: i
             .endpoint_configuration
             .and_then(|e| e.types)
@@ -122,7 +124,11 @@ pub fn apply_patch(s: &mut RestApiSettings, p: &PatchOp) -> Result<(), ApiError>
         ["name"] => s.name = p.required_string()?,
         ["description"] => s.description = p.optional_string()?,
         ["version"] => s.version = p.optional_string()?,
-        ["apiKeySource"] => s.api_key_source = p.enum_value(API_KEY_SOURCES)?,
+        ["apiKeySource"] => {
+            s.api_key_source = p
+                .parsed_value(ApiKeySource::parse, &ApiKeySource::names())?
+                .into()
+        }
         ["disableExecuteApiEndpoint"] => s.disable_execute_api_endpoint = p.bool_value()?,
         ["minimumCompressionSize"] => {
             s.minimum_compression_size = match (p.op, p.value.as_deref()) {
@@ -212,7 +218,7 @@ mod tests {
     fn settings() -> RestApiSettings {
         RestApiSettings {
             name: "a".into(),
-            api_key_source: "HEADER".into(),
+            api_key_source: tollgate_proto::model::ApiKeySource::Header.into(),
             endpoint_types: vec!["EDGE".into()],
             ..Default::default()
         }
@@ -240,7 +246,7 @@ mod tests {
         }
         assert_eq!(s.name, "b");
         assert_eq!(s.description.as_deref(), Some("d"));
-        assert_eq!(s.api_key_source, "AUTHORIZER");
+        assert_eq!(s.api_key_source.known(), Some(ApiKeySource::Authorizer));
         assert_eq!(s.binary_media_types, ["image/png"]);
         assert_eq!(s.minimum_compression_size, Some(1024));
         assert!(s.disable_execute_api_endpoint);

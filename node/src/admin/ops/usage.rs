@@ -235,7 +235,7 @@ mod tests {
                 quota: period.map(|p| QuotaSettings {
                     limit: 100,
                     offset: 0,
-                    period: p.into(),
+                    period: tollgate_proto::model::OrUnknown::from_name(p),
                 }),
                 ..Default::default()
             },

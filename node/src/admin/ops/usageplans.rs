@@ -24,7 +24,9 @@ use crate::admin::wire::{plans as wire, Page};
 use crate::admin::AdminState;
 use crate::ids::now_epoch;
 use std::collections::BTreeMap;
-use tollgate_proto::model::{ApiStage, QuotaSettings, ThrottleSettings, UsagePlan};
+use tollgate_proto::model::{
+    ApiStage, OrUnknown, QuotaPeriod, QuotaSettings, ThrottleSettings, UsagePlan,
+};
 use tollgate_proto::{Command, Registry};
 
 /// The error for an unknown plan id.
@@ -59,7 +61,10 @@ fn quota(q: QuotaIn) -> QuotaSettings {
     QuotaSettings {
         limit: q.limit.unwrap_or(0),
         offset: q.offset.unwrap_or(0),
-        period: q.period.unwrap_or_default(),
+        period: q
+            .period
+            .map(|p| OrUnknown::from_name(&p))
+            .unwrap_or_default(),
     }
 }
 
@@ -200,7 +205,11 @@ pub fn apply_patch(plan: &mut UsagePlan, p: &PatchOp) -> Result<(), ApiError> {
             match *field {
                 "limit" => q.limit = p.int_value(0, i64::from(i32::MAX))?,
                 "offset" => q.offset = p.int_value(0, i64::from(i32::MAX))?,
-                "period" => q.period = p.enum_value(tollgate_proto::model::QUOTA_PERIODS)?,
+                "period" => {
+                    q.period = p
+                        .parsed_value(QuotaPeriod::parse, &QuotaPeriod::names())?
+                        .into()
+                }
                 _ => return Err(p.invalid_path()),
             }
         }
@@ -389,7 +398,7 @@ mod tests {
             })
         );
         let q = p.quota.clone().unwrap();
-        assert_eq!((q.limit, q.period.as_str()), (1000, "WEEK"));
+        assert_eq!((q.limit, q.period.known()), (1000, Some(QuotaPeriod::Week)));
         apply(&mut p, Op::Remove, "/throttle", None).unwrap();
         apply(&mut p, Op::Remove, "/quota", None).unwrap();
         assert!(p.throttle.is_none() && p.quota.is_none());

@@ -74,7 +74,7 @@ pub fn quota(q: &QuotaSettings) -> QuotaOut {
     QuotaOut {
         limit: q.limit,
         offset: q.offset,
-        period: q.period.clone(),
+        period: q.period.to_string(),
     }
 }
 
@@ -234,7 +234,7 @@ mod tests {
             quota: Some(QuotaSettings {
                 limit: 1000,
                 offset: 0,
-                period: "MONTH".into(),
+                period: tollgate_proto::model::QuotaPeriod::Month.into(),
             }),
             key_ids: BTreeSet::from(["k1".to_string()]),
             ..Default::default()
