@@ -5,11 +5,12 @@
 
 use crate::command::{ApplyError, ApplyResult, Command, RequestId, Scope};
 use crate::ids::derived_id;
-use crate::model::{ApiKey, Deployment, Resource, RestApi, Stage, UsagePlan};
+use crate::model::{ApiKey, Deployment, Iam, Resource, RestApi, Stage, UsagePlan};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 mod api_objects;
+mod iam;
 mod keys;
 mod legacy;
 mod sessions;
@@ -53,6 +54,9 @@ pub struct Registry {
     /// The request identities whose [`Command::Once`] applied, within a bounded window: a
     /// retried request's commands apply once.
     pub sessions: Sessions,
+    /// IAM users, their policies and access keys.
+    #[serde(default)]
+    pub iam: Iam,
 }
 
 /// The registry as snapshots of builds before [`Registry::sessions`] stored it (every field
@@ -90,6 +94,7 @@ impl From<RegistryBeforeSessions> for Registry {
             versioned: old.versioned,
             quota_starts: old.quota_starts,
             sessions: Sessions::default(),
+            iam: Iam::default(),
         }
     }
 }
@@ -124,6 +129,7 @@ impl From<RegistryBeforeVersions> for Registry {
             quota_starts: BTreeMap::new(),
             versioned: false,
             sessions: Sessions::default(),
+            iam: Iam::default(),
         }
     }
 }
@@ -630,6 +636,13 @@ impl Registry {
             | Command::CreateRequestValidator { .. }
             | Command::UpdateRequestValidator { .. }
             | Command::DeleteRequestValidator { .. } => self.apply_api_object_command(cmd),
+            Command::CreateIamUser { .. }
+            | Command::DeleteIamUser { .. }
+            | Command::CreateAccessKey { .. }
+            | Command::UpdateAccessKey { .. }
+            | Command::DeleteAccessKey { .. }
+            | Command::PutUserPolicy { .. }
+            | Command::DeleteUserPolicy { .. } => self.apply_iam_command(cmd),
             Command::IfUnchanged { .. } | Command::Dated { .. } | Command::Once { .. } => {
                 Err(ApplyError::BadRequest(
                     "a guarded, dated or identified command is applied by Registry::apply".into(),

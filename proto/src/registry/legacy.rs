@@ -138,6 +138,7 @@ impl From<RegistryBeforeObjects> for Registry {
             versioned: old.versioned,
             quota_starts: old.quota_starts,
             sessions: old.sessions,
+            iam: Default::default(),
         }
     }
 }
