@@ -98,9 +98,10 @@ where
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         return resp;
     }
+    let iam_call = super::iam::is_iam_call(&method, &path);
     let (result, log_index) = ops::COMMITTED_INDEX
         .scope(std::cell::Cell::new(None), async {
-            let result = process(req, state).await;
+            let result = process(req, state, &id).await;
             (result, ops::COMMITTED_INDEX.with(|c| c.get()))
         })
         .await;
@@ -111,7 +112,11 @@ where
     let (status, body, error_type) = match result {
         Ok(r) => (r.status, r.body, None),
         Err(e) => {
-            let body = e.body();
+            let body = if iam_call {
+                super::iam::error_response(&e, &id)
+            } else {
+                e.body()
+            };
             (e.status, body, Some((e.error_type, e.message)))
         }
     };
@@ -132,7 +137,12 @@ where
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let h = resp.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let content_type = if iam_call {
+        "text/xml"
+    } else {
+        "application/json"
+    };
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(&id) {
         h.insert("x-amzn-RequestId", v);
     }
@@ -204,8 +214,9 @@ pub fn request_identity(access_key: &str, req: &sigv4::Request) -> Option<ops::R
     Some(ops::RequestIdentity(u128::from_be_bytes(first)))
 }
 
-/// Reads the body, then verifies, routes and runs the call.
-async fn process<B>(req: Request<B>, state: &AdminState) -> Result<Reply, ApiError>
+/// Reads the body, then verifies, routes and runs the call (`id`: the request id, which IAM
+/// answers carry in their body).
+async fn process<B>(req: Request<B>, state: &AdminState, id: &str) -> Result<Reply, ApiError>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -260,14 +271,36 @@ where
             .find(|c| c.access_key_id == key)
             .map(|c| c.secret_access_key.clone())
     };
+    let iam_call = super::iam::is_iam_call(parts.method.as_str(), path);
+    // IAM is a global service: its calls are signed for `iam`, in whatever region the client
+    // is set to (the CLI signs them for us-east-1).
+    let (service, region) = if iam_call {
+        (super::iam::SERVICE, None)
+    } else {
+        (SERVICE, state.region.as_deref())
+    };
     let access_key = sigv4::verify(
         &signed,
         secret_for,
-        state.region.as_deref(),
-        SERVICE,
+        region,
+        service,
         crate::ids::now_epoch(),
     )
     .map_err(|e| ApiError::auth(e.status(), e.error_type(), e.message()))?;
+    if iam_call {
+        let call = super::iam::Call::parse(&super::iam::parse_form(&body)?)?;
+        let action = call.action();
+        let identity = call
+            .is_write()
+            .then(|| request_identity(&access_key, &signed))
+            .flatten();
+        let op = router::Operation::Iam(call);
+        let reply = ops::dispatch(state, op, &Query::parse(""), &body, identity).await?;
+        return Ok(Reply {
+            status: reply.status,
+            body: super::iam::response(action, &reply.body, id),
+        });
+    }
     if path.starts_with(super::cluster::PREFIX) {
         return super::cluster::handle(state, parts.method.as_str(), path, &body).await;
     }

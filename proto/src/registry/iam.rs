@@ -28,20 +28,14 @@ impl Registry {
         let iam = &mut self.iam;
         match cmd {
             Command::CreateIamUser { user } => {
-                if iam
-                    .users
-                    .keys()
-                    .any(|n| n.eq_ignore_ascii_case(&user.name))
-                {
+                if iam.users.keys().any(|n| n.eq_ignore_ascii_case(&user.name)) {
                     return Err(ApplyError::Conflict(format!(
                         "User with name {} already exists.",
                         user.name
                     )));
                 }
                 if !user.policies.is_empty() {
-                    return Err(ApplyError::BadRequest(
-                        "a new user has no policies".into(),
-                    ));
+                    return Err(ApplyError::BadRequest("a new user has no policies".into()));
                 }
                 iam.users.insert(user.name.clone(), user.clone());
                 Ok(())
@@ -170,10 +164,19 @@ mod tests {
     fn users_keys_and_policies_follow_iam_rules() {
         let mut r = Registry::default();
         r.apply(&user("alice")).unwrap();
-        assert!(matches!(r.apply(&user("ALICE")), Err(ApplyError::Conflict(_))));
-        assert!(matches!(r.apply(&key("AKIA1", "bob")), Err(ApplyError::NotFound(_))));
+        assert!(matches!(
+            r.apply(&user("ALICE")),
+            Err(ApplyError::Conflict(_))
+        ));
+        assert!(matches!(
+            r.apply(&key("AKIA1", "bob")),
+            Err(ApplyError::NotFound(_))
+        ));
         r.apply(&key("AKIA1", "alice")).unwrap();
-        assert!(matches!(r.apply(&key("AKIA1", "alice")), Err(ApplyError::Conflict(_))));
+        assert!(matches!(
+            r.apply(&key("AKIA1", "alice")),
+            Err(ApplyError::Conflict(_))
+        ));
         r.apply(&key("AKIA2", "alice")).unwrap();
         let e = r.apply(&key("AKIA3", "alice")).unwrap_err();
         assert!(e.to_string().starts_with("Cannot exceed quota"), "{e}");
@@ -186,7 +189,11 @@ mod tests {
         let del = Command::DeleteIamUser {
             name: "alice".into(),
         };
-        assert!(r.apply(&del).unwrap_err().to_string().contains("access keys"));
+        assert!(r
+            .apply(&del)
+            .unwrap_err()
+            .to_string()
+            .contains("access keys"));
         // A key is found only under its own user.
         let wrong = Command::DeleteAccessKey {
             user_name: "bob".into(),
