@@ -328,3 +328,7 @@ fn verify<'t>(
     }
     Ok((key, Signer::User(identity)))
 }
+
+#[cfg(test)]
+#[path = "authorize_tests.rs"]
+mod tests;
