@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{aws_iam, botocore_invoke, iam_api, EchoBackend, TestNode, ACCESS_KEY, SECRET_KEY};
+use common::{
+    aws_as, aws_iam, botocore_invoke, iam_api, EchoBackend, TestNode, ACCESS_KEY, SECRET_KEY,
+};
 use serde_json::{json, Value};
 
 fn answer_message(a: &Value) -> String {
@@ -207,6 +209,43 @@ fn aws_iam_with_the_aws_cli_and_botocore() {
         &format!("/restapis/{api}/prod/_user_request_/open"),
     );
     assert_eq!(open.status, 200);
+
+    // Temporary credentials from STS GetSessionToken, signed by alice's own key: they carry
+    // her policies and need their session token.
+    assert!(aws_as(
+        &node,
+        (ACCESS_KEY, SECRET_KEY),
+        &["sts", "get-session-token"]
+    )
+    .unwrap_err()
+    .contains("AccessDenied"));
+    let temp = aws_as(
+        &node,
+        (&key_id, &secret),
+        &["sts", "get-session-token", "--duration-seconds", "900"],
+    )
+    .unwrap()["Credentials"]
+        .clone();
+    let (tid, tsecret, token) = (
+        temp["AccessKeyId"].as_str().unwrap(),
+        temp["SecretAccessKey"].as_str().unwrap(),
+        temp["SessionToken"].as_str().unwrap(),
+    );
+    assert!(tid.starts_with("ASIA"), "{temp}");
+    let temp_req = |token: Value| json!({"url": format!("{base}/pets"), "method": "GET", "key": tid, "secret": tsecret, "token": token});
+    let answers = botocore_invoke(&json!([temp_req(json!(token)), temp_req(Value::Null)]));
+    assert_eq!(answers[0]["status"], 200, "{}", answers[0]);
+    assert_eq!(answers[1]["status"], 403);
+    assert_eq!(
+        answers[1]["headers"]["x-amzn-errortype"],
+        "UnrecognizedClientException"
+    );
+    let keys = aws_iam(&node, &["list-access-keys", "--user-name", "alice"]).unwrap();
+    assert_eq!(
+        keys["AccessKeyMetadata"].as_array().unwrap().len(),
+        1,
+        "temporary keys are not listed"
+    );
 
     // A deleted key is refused at once (the write is answered once the workers have it).
     aws_iam(

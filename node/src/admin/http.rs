@@ -264,20 +264,38 @@ where
         headers: &headers,
         body: &body,
     };
+    let iam_call = super::iam::is_iam_call(parts.method.as_str(), path);
+    let form = if iam_call {
+        Some(super::iam::parse_form(&body)?)
+    } else {
+        None
+    };
+    let sts = form.as_ref().is_some_and(super::iam::is_sts_call);
     let secret_for = |key: &str| {
-        state
+        let admin = state
             .credentials
             .iter()
             .find(|c| c.access_key_id == key)
-            .map(|c| c.secret_access_key.clone())
+            .map(|c| c.secret_access_key.clone());
+        // GetSessionToken is the one call an IAM user's own long-term key may sign.
+        admin.or_else(|| {
+            sts.then(|| {
+                let reg = state.node.read();
+                reg.iam
+                    .access_keys
+                    .get(key)
+                    .filter(|k| k.active && k.session_token.is_none())
+                    .map(|k| k.secret.clone())
+            })
+            .flatten()
+        })
     };
-    let iam_call = super::iam::is_iam_call(parts.method.as_str(), path);
-    // IAM is a global service: its calls are signed for `iam`, in whatever region the client
-    // is set to (the CLI signs them for us-east-1).
-    let (service, region) = if iam_call {
-        (super::iam::SERVICE, None)
-    } else {
-        (SERVICE, state.region.as_deref())
+    // IAM and STS are global services: their calls are signed for `iam` or `sts`, in whatever
+    // region the client is set to (the CLI signs them for us-east-1).
+    let (service, region) = match (iam_call, sts) {
+        (true, true) => (super::iam::STS_SERVICE, None),
+        (true, false) => (super::iam::SERVICE, None),
+        _ => (SERVICE, state.region.as_deref()),
     };
     let access_key = sigv4::verify(
         &signed,
@@ -287,19 +305,8 @@ where
         crate::ids::now_epoch(),
     )
     .map_err(|e| ApiError::auth(e.status(), e.error_type(), e.message()))?;
-    if iam_call {
-        let call = super::iam::Call::parse(&super::iam::parse_form(&body)?)?;
-        let action = call.action();
-        let identity = call
-            .is_write()
-            .then(|| request_identity(&access_key, &signed))
-            .flatten();
-        let op = router::Operation::Iam(call);
-        let reply = ops::dispatch(state, op, &Query::parse(""), &body, identity).await?;
-        return Ok(Reply {
-            status: reply.status,
-            body: super::iam::response(action, &reply.body, id),
-        });
+    if let Some(form) = form {
+        return iam(state, &form, &access_key, &signed, id).await;
     }
     if path.starts_with(super::cluster::PREFIX) {
         return super::cluster::handle(state, parts.method.as_str(), path, &body).await;
@@ -326,6 +333,65 @@ where
         .then(|| request_identity(&access_key, &signed))
         .flatten();
     ops::dispatch(state, op, &query, &body, identity).await
+}
+
+/// Runs an IAM (or STS) call signed by `access_key`, answering IAM's XML.
+async fn iam(
+    state: &AdminState,
+    form: &std::collections::BTreeMap<String, String>,
+    access_key: &str,
+    signed: &sigv4::Request<'_>,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    use super::iam::{self, Call};
+    let admin = state
+        .credentials
+        .iter()
+        .any(|c| c.access_key_id == access_key);
+    let call = if iam::is_sts_call(form) {
+        if admin {
+            return Err(iam::error(
+                403,
+                "AccessDenied",
+                "GetSessionToken is served to IAM users' access keys only (the admin credentials are the account's root identity)",
+            ));
+        }
+        let user = state
+            .node
+            .read()
+            .iam
+            .access_keys
+            .get(access_key)
+            .map(|k| k.user_name.clone())
+            .ok_or_else(|| {
+                iam::error(
+                    403,
+                    "InvalidClientTokenId",
+                    "The security token included in the request is invalid.",
+                )
+            })?;
+        Call::parse_sts(form, user)?
+    } else if admin {
+        Call::parse(form)?
+    } else {
+        // Not reachable: only GetSessionToken looks up users' keys.
+        return Err(iam::error(
+            403,
+            "AccessDenied",
+            "Only the admin credentials may call IAM",
+        ));
+    };
+    let action = call.action();
+    let identity = call
+        .is_write()
+        .then(|| request_identity(access_key, signed))
+        .flatten();
+    let op = router::Operation::Iam(call);
+    let reply = ops::dispatch(state, op, &Query::parse(""), signed.body, identity).await?;
+    Ok(Reply {
+        status: reply.status,
+        body: iam::response(action, &reply.body, id),
+    })
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! The subset of AWS IAM's own API that `AWS_IAM` authorization needs, on the admin port, in
 //! IAM's Query protocol: a signed (service `iam`) form-encoded `POST /` with `Action=…`,
 //! answered in XML. So `aws iam … --endpoint-url http://{admin}` manages users, their access
-//! keys and their inline policies. The operations themselves are in `ops::iam`; this module
-//! reads the form into a [`Call`] and writes the XML answers.
+//! keys and their inline policies. One STS action is served beside them, in the same
+//! protocol: `GetSessionToken` (service `sts`), signed by an IAM user's own long-term key,
+//! which makes temporary credentials for that user. The operations themselves are in
+//! `ops::iam`; this module reads the form into a [`Call`] and writes the XML answers.
 
 use super::error::ApiError;
 use percent_encoding::percent_decode_str;
@@ -11,8 +13,22 @@ use std::collections::BTreeMap;
 /// The credential scope's service of IAM calls.
 pub const SERVICE: &str = "iam";
 
+/// The credential scope's service of `GetSessionToken`.
+pub const STS_SERVICE: &str = "sts";
+
 /// The XML namespace of IAM answers.
 const NAMESPACE: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
+/// The XML namespace of STS answers.
+const STS_NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+/// Shortest and longest validity of temporary credentials, seconds (as STS for IAM users),
+/// and the default.
+pub const SESSION_SECONDS: (i64, i64, i64) = (900, 129_600, 43_200);
+
+/// Whether a form asks for STS's `GetSessionToken` (signed for `sts`, by an IAM user's key).
+pub fn is_sts_call(form: &BTreeMap<String, String>) -> bool {
+    form.get("Action").map(String::as_str) == Some("GetSessionToken")
+}
 
 /// Whether a call to the admin port is an IAM call (the API Gateway API has no `POST /`).
 pub fn is_iam_call(method: &str, path: &str) -> bool {
@@ -68,6 +84,11 @@ pub enum Call {
     DeleteUserPolicy {
         user: String,
         policy: String,
+    },
+    /// STS: temporary credentials for `user`, valid for `seconds`.
+    GetSessionToken {
+        user: String,
+        seconds: i64,
     },
 }
 
@@ -131,6 +152,30 @@ fn check_path(path: &str) -> Result<(), ApiError> {
 }
 
 impl Call {
+    /// Reads a `GetSessionToken` form signed by `user`'s key.
+    pub fn parse_sts(form: &BTreeMap<String, String>, user: String) -> Result<Call, ApiError> {
+        if let Some(v) = form.get("Version").filter(|v| *v != "2011-06-15") {
+            return Err(invalid(format!("Unsupported STS API version {v}")));
+        }
+        if form.contains_key("SerialNumber") || form.contains_key("TokenCode") {
+            return Err(invalid("MFA is not supported by Tollgate"));
+        }
+        let (min, max, default) = SESSION_SECONDS;
+        let seconds = match form.get("DurationSeconds") {
+            None => default,
+            Some(d) => d
+                .parse::<i64>()
+                .ok()
+                .filter(|d| (min..=max).contains(d))
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "1 validation error detected: Value '{d}' at 'durationSeconds' failed to satisfy constraint: Member must have value between {min} and {max}"
+                    ))
+                })?,
+        };
+        Ok(Call::GetSessionToken { user, seconds })
+    }
+
     /// Reads the call a form asks for.
     pub fn parse(form: &BTreeMap<String, String>) -> Result<Call, ApiError> {
         let get = |k: &str| form.get(k).map(String::as_str);
@@ -240,6 +285,7 @@ impl Call {
             Call::GetUserPolicy { .. } => "GetUserPolicy",
             Call::ListUserPolicies { .. } => "ListUserPolicies",
             Call::DeleteUserPolicy { .. } => "DeleteUserPolicy",
+            Call::GetSessionToken { .. } => "GetSessionToken",
         }
     }
 
@@ -292,7 +338,12 @@ pub fn element(out: &mut String, name: &str, text: &str) {
 
 /// The whole answer of `action`: its result (`inner`, possibly empty) and the request id.
 pub fn response(action: &str, inner: &[u8], request_id: &str) -> Vec<u8> {
-    let mut out = format!("<{action}Response xmlns=\"{NAMESPACE}\">").into_bytes();
+    let ns = if action == "GetSessionToken" {
+        STS_NAMESPACE
+    } else {
+        NAMESPACE
+    };
+    let mut out = format!("<{action}Response xmlns=\"{ns}\">").into_bytes();
     out.extend_from_slice(inner);
     out.extend_from_slice(b"<ResponseMetadata>");
     let mut id = String::new();
@@ -373,6 +424,18 @@ mod tests {
         assert!(call("Action=CreateUser&UserName=a&Path=nope").is_err());
         assert!(call("Action=CreateUser&UserName=a&Tags.member.1.Key=k").is_err());
         assert!(!call("Action=ListUsers").unwrap().is_write());
+        let sts = |body: &str| Call::parse_sts(&parse_form(body.as_bytes()).unwrap(), "u".into());
+        assert_eq!(
+            sts("Action=GetSessionToken&Version=2011-06-15").unwrap(),
+            Call::GetSessionToken {
+                user: "u".into(),
+                seconds: 43_200
+            }
+        );
+        assert!(sts("Action=GetSessionToken&DurationSeconds=899").is_err());
+        assert!(sts("Action=GetSessionToken&DurationSeconds=900").is_ok());
+        assert!(sts("Action=GetSessionToken&TokenCode=123456").is_err());
+        assert!(is_sts_call(&parse_form(b"Action=GetSessionToken").unwrap()));
     }
 
     #[test]

@@ -688,14 +688,24 @@ pub fn botocore_invoke(requests: &Value) -> Vec<Value> {
 /// Runs `aws iam …` (the real AWS CLI) against `node`'s admin API with the admin
 /// credentials; returns its JSON output (Null when none), or the error text when it fails.
 pub fn aws_iam(node: &TestNode, args: &[&str]) -> Result<Value, String> {
+    let mut all = vec!["iam"];
+    all.extend_from_slice(args);
+    aws_as(node, (ACCESS_KEY, SECRET_KEY), &all)
+}
+
+/// Runs `aws {args}` against `node`'s admin API signed with `(key, secret)`.
+pub fn aws_as(
+    node: &TestNode,
+    (key, secret): (&str, &str),
+    args: &[&str],
+) -> Result<Value, String> {
     let home = tempfile::tempdir().expect("tempdir");
     let out = Command::new("aws")
-        .arg("iam")
         .args(args)
         .args(["--endpoint-url", &format!("http://{}", node.admin)])
         .args(["--region", "us-east-1", "--output", "json"])
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env("AWS_PAGER", "")

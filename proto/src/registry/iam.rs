@@ -3,8 +3,12 @@
 //! - a user name is new in the account, compared case-insensitively (conflict);
 //! - a user with access keys or policies cannot be deleted (conflict, "Cannot delete
 //!   entity…");
-//! - a user has at most [`MAX_ACCESS_KEYS_PER_USER`] access keys (conflict, "Cannot exceed
-//!   quota…"); an access key id is new across the account (conflict);
+//! - a user has at most [`MAX_ACCESS_KEYS_PER_USER`] long-term access keys (conflict, "Cannot
+//!   exceed quota…"); an access key id is new across the account (conflict);
+//! - temporary keys (with a session token) do not count towards that limit, do not keep their
+//!   user from being deleted (they go with it), and are dropped once expired: each new one
+//!   removes every temporary key expired at its creation time (the command's, so every node
+//!   drops the same);
 //! - keys and policies are found under their user (not found otherwise).
 //!
 //! Policy documents are stored as put; the admin layer checks them before proposing.
@@ -42,7 +46,11 @@ impl Registry {
             }
             Command::DeleteIamUser { name } => {
                 let user = iam.users.get(name).ok_or_else(|| no_user(name))?;
-                if iam.access_keys.values().any(|k| k.user_name == *name) {
+                if iam
+                    .access_keys
+                    .values()
+                    .any(|k| k.user_name == *name && k.session_token.is_none())
+                {
                     return Err(ApplyError::Conflict(
                         "Cannot delete entity, must delete access keys first.".into(),
                     ));
@@ -53,6 +61,7 @@ impl Registry {
                     ));
                 }
                 iam.users.remove(name);
+                iam.access_keys.retain(|_, k| k.user_name != *name);
                 Ok(())
             }
             Command::CreateAccessKey { key } => {
@@ -65,10 +74,17 @@ impl Registry {
                         key.id
                     )));
                 }
+                if key.session_token.is_some() {
+                    let now = key.created_date;
+                    iam.access_keys
+                        .retain(|_, k| k.expires.is_none_or(|e| e > now));
+                    iam.access_keys.insert(key.id.clone(), key.clone());
+                    return Ok(());
+                }
                 let held = iam
                     .access_keys
                     .values()
-                    .filter(|k| k.user_name == key.user_name)
+                    .filter(|k| k.user_name == key.user_name && k.session_token.is_none())
                     .count();
                 if held >= MAX_ACCESS_KEYS_PER_USER {
                     return Err(ApplyError::Conflict(format!(
@@ -223,5 +239,47 @@ mod tests {
         r.apply(&del).unwrap();
         assert!(r.iam.users.is_empty());
         assert!(del.affects_iam() && del.scopes().is_empty());
+    }
+
+    fn temp(id: &str, at: i64, expires: i64) -> Command {
+        let Command::CreateAccessKey { mut key } = key(id, "alice") else {
+            unreachable!()
+        };
+        key.created_date = at;
+        key.session_token = Some("t".into());
+        key.expires = Some(expires);
+        Command::CreateAccessKey { key }
+    }
+
+    #[test]
+    fn temporary_keys_do_not_count_block_or_outlive_their_expiry() {
+        let mut r = Registry::default();
+        r.apply(&user("alice")).unwrap();
+        r.apply(&key("AKIA1", "alice")).unwrap();
+        r.apply(&key("AKIA2", "alice")).unwrap();
+        r.apply(&temp("ASIA1", 100, 200)).unwrap();
+        r.apply(&temp("ASIA2", 150, 1000)).unwrap();
+        assert_eq!(
+            r.iam.access_keys.len(),
+            4,
+            "not limited by the 2 long-term keys"
+        );
+        // A later one drops those expired by its creation time.
+        r.apply(&temp("ASIA3", 200, 1000)).unwrap();
+        assert!(!r.iam.access_keys.contains_key("ASIA1"));
+        assert!(r.iam.access_keys.contains_key("ASIA2"));
+        for id in ["AKIA1", "AKIA2"] {
+            r.apply(&Command::DeleteAccessKey {
+                user_name: "alice".into(),
+                id: id.into(),
+            })
+            .unwrap();
+        }
+        // Temporary keys go with their user.
+        r.apply(&Command::DeleteIamUser {
+            name: "alice".into(),
+        })
+        .unwrap();
+        assert!(r.iam.access_keys.is_empty());
     }
 }

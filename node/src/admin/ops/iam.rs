@@ -157,7 +157,9 @@ pub async fn run(state: &AdminState, call: Call) -> Result<Reply, ApiError> {
         Call::ListAccessKeys { user } => read(state, |reg| {
             user_of(reg, &user)?;
             let mut out = String::from("<AccessKeyMetadata>");
-            for k in reg.iam.access_keys.values().filter(|k| k.user_name == user) {
+            // Temporary credentials are not listed (as IAM).
+            let keys = reg.iam.access_keys.values();
+            for k in keys.filter(|k| k.user_name == user && k.session_token.is_none()) {
                 out.push_str("<member>");
                 element(&mut out, "UserName", &k.user_name);
                 element(&mut out, "AccessKeyId", &k.id);
@@ -238,6 +240,40 @@ pub async fn run(state: &AdminState, call: Call) -> Result<Reply, ApiError> {
             element(&mut out, "IsTruncated", "false");
             Ok(result(action, &out))
         }),
+        Call::GetSessionToken { user, seconds } => {
+            let now = now_epoch();
+            let key = AccessKey {
+                id: format!("ASIA{}", mint_id(16).to_ascii_uppercase()),
+                secret: crate::ids::random_secret(40),
+                user_name: user,
+                active: true,
+                created_date: now,
+                session_token: Some(crate::ids::random_secret(SESSION_TOKEN_CHARS)),
+                expires: Some(now.saturating_add(seconds)),
+            };
+            let id = key.id.clone();
+            commit(state, Command::CreateAccessKey { key })
+                .await
+                .map_err(iam_error)?;
+            read(state, |reg| {
+                let k = reg
+                    .iam
+                    .access_keys
+                    .get(&id)
+                    .ok_or_else(|| ApiError::internal("the new credentials are gone"))?;
+                let mut out = String::from("<Credentials>");
+                element(&mut out, "AccessKeyId", &k.id);
+                element(&mut out, "SecretAccessKey", &k.secret);
+                element(
+                    &mut out,
+                    "SessionToken",
+                    k.session_token.as_deref().unwrap_or(""),
+                );
+                element(&mut out, "Expiration", &iso_date(k.expires.unwrap_or(0)));
+                out.push_str("</Credentials>");
+                Ok(result(action, &out))
+            })
+        }
         Call::DeleteUserPolicy { user, policy } => {
             commit(
                 state,
@@ -252,6 +288,9 @@ pub async fn run(state: &AdminState, call: Call) -> Result<Reply, ApiError> {
         }
     }
 }
+
+/// Length of a session token (random `[A-Za-z0-9]`).
+const SESSION_TOKEN_CHARS: usize = 64;
 
 /// Characters RFC 3986 leaves bare: `A-Z a-z 0-9 - . _ ~`.
 const RFC3986: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
