@@ -265,12 +265,10 @@ where
         body: &body,
     };
     let iam_call = super::iam::is_iam_call(parts.method.as_str(), path);
-    let form = if iam_call {
-        Some(super::iam::parse_form(&body)?)
-    } else {
-        None
-    };
-    let sts = form.as_ref().is_some_and(super::iam::is_sts_call);
+    // Read before the signature only to pick the service it must be for; a form that does
+    // not parse is answered once the caller is known.
+    let form = iam_call.then(|| super::iam::parse_form(&body));
+    let sts = matches!(&form, Some(Ok(f)) if super::iam::is_sts_call(f));
     let secret_for = |key: &str| {
         let admin = state
             .credentials
@@ -306,7 +304,7 @@ where
     )
     .map_err(|e| ApiError::auth(e.status(), e.error_type(), e.message()))?;
     if let Some(form) = form {
-        return iam(state, &form, &access_key, &signed, id).await;
+        return iam(state, &form?, &access_key, &signed, id).await;
     }
     if path.starts_with(super::cluster::PREFIX) {
         return super::cluster::handle(state, parts.method.as_str(), path, &body).await;

@@ -94,7 +94,7 @@ pub enum Call {
 
 /// An IAM error: its code is IAM's (`NoSuchEntity`, …), sent as `<Code>`.
 pub fn error(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::auth(status, code, message.into())
+    ApiError::with_code(status, code, message)
 }
 
 /// 400 `ValidationError`.
