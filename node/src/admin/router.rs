@@ -267,16 +267,11 @@ impl Operation {
             | O::DeleteMethodResponse(..)
             | O::DeleteIntegration(_)
             | O::DeleteIntegrationResponse(..) => Some(204),
-            O::Iam(call)
-                if matches!(
-                    call,
-                    super::iam::Call::DeleteUser { .. }
-                        | super::iam::Call::DeleteAccessKey { .. }
-                        | super::iam::Call::DeleteUserPolicy { .. }
-                ) =>
-            {
-                Some(200)
-            }
+            O::Iam(
+                super::iam::Call::DeleteUser { .. }
+                | super::iam::Call::DeleteAccessKey { .. }
+                | super::iam::Call::DeleteUserPolicy { .. },
+            ) => Some(200),
             _ => None,
         }
     }
