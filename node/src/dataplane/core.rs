@@ -5,7 +5,10 @@
 //! backend answered, [`after_integration`] says how to answer the client. Each decision carries
 //! what to log. The worker ([`super::handler`]) only carries decisions out.
 //!
-//! Nothing here allocates: decisions borrow from the table and the request.
+//! Nothing here allocates: decisions borrow from the table and the request. The one exception
+//! is authorization with something to check (an `AWS_IAM` method, an API with a resource
+//! policy): the SigV4 verifier works on owned strings, and the caller's identity is handed to
+//! the integration owned (see [`super::phases::authorize`]).
 
 use super::gateway_response::{CompiledGatewayResponses, Refusal};
 use super::matcher::Captures;
