@@ -354,6 +354,7 @@ fn bench_core(c: &mut Criterion) {
         )]
         .into(),
         keys: std::sync::Arc::new(compile_keys(&reg, 20_000, &cluster)),
+        iam: Default::default(),
     };
     let raw: &[u8] = b"GET /prod/pets HTTP/1.1\r\n\
 Host: a1b2c3d4e5.execute-api.localhost:8080\r\n\
@@ -375,12 +376,17 @@ x-api-key: value-04242-0123456789abcdef\r\n\r\n";
     let mut usage = UsageCounters::new(0, None);
     let mut key = Vec::new();
     let mut now = 1_000_000_000u64;
+    let iam = tollgate_node::iam::IamEnv::default();
+    let mut auth = Default::default();
     let mut run = |now: u64| {
         let mut st = WorkerState {
             limits: &mut limits,
             usage: &mut usage,
             account: None,
             workers: 1,
+            iam: &iam,
+            wall_secs: 0,
+            auth: &mut auth,
         };
         let mut caps = Captures::default();
         matches!(

@@ -13,6 +13,7 @@
 use crate::dataplane::cluster_limits::ClusterLimits;
 use crate::dataplane::routing::{compile_all, compile_changed, compile_keys, today};
 use crate::dataplane::snapshot::SharedRoutes;
+use crate::iam::compile_identities;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
@@ -27,6 +28,8 @@ pub struct ChangeSet {
     pub apis: BTreeSet<String>,
     /// Keys, plans or quota grants changed, or the UTC day did: the key table is rebuilt.
     pub keys: bool,
+    /// IAM users, access keys or user policies changed: the identity table is rebuilt.
+    pub iam: bool,
 }
 
 impl ChangeSet {
@@ -40,6 +43,7 @@ impl ChangeSet {
                 .map(String::from)
                 .collect(),
             keys: applied.iter().any(|c| c.affects_keys()),
+            iam: applied.iter().any(|c| c.affects_iam()),
         }
     }
 
@@ -47,11 +51,12 @@ impl ChangeSet {
     pub fn merge(&mut self, other: ChangeSet) {
         self.apis.extend(other.apis);
         self.keys |= other.keys;
+        self.iam |= other.iam;
     }
 
     /// Whether nothing needs compiling.
     pub fn is_empty(&self) -> bool {
-        self.apis.is_empty() && !self.keys
+        self.apis.is_empty() && !self.keys && !self.iam
     }
 }
 
@@ -176,8 +181,13 @@ impl Compiler {
             // One API's routes: compiled under the lock, which also keeps a newer table (the
             // hook's whole-table compile) from being published before this one.
             let reg = node.read();
-            self.routes
-                .update(|old| compile_changed(old, &reg, apis, false, &self.limits));
+            self.routes.update(|old| {
+                let mut t = compile_changed(old, &reg, apis, false, &self.limits);
+                if changes.iam {
+                    t.iam = Arc::new(compile_identities(&reg));
+                }
+                t
+            });
             return;
         }
         let view = key_view(&node.read());
@@ -194,6 +204,9 @@ impl Compiler {
         self.routes.update(|old| {
             let mut t = compile_changed(old, &reg, apis, false, &self.limits);
             t.keys = keys;
+            if changes.iam {
+                t.iam = Arc::new(compile_identities(&reg));
+            }
             t
         });
     }
@@ -231,6 +244,7 @@ mod tests {
         ChangeSet {
             apis: apis.iter().map(|a| a.to_string()).collect(),
             keys,
+            iam: false,
         }
     }
 
@@ -252,6 +266,18 @@ mod tests {
         assert!(ChangeSet::of(&[report]).is_empty());
         let key = Command::DeleteApiKey { id: "k1".into() };
         assert_eq!(ChangeSet::of(&[key]), set(&[], true));
+    }
+
+    #[test]
+    fn an_iam_change_rebuilds_the_identity_table_only() {
+        let c = ChangeSet::of(&[Command::DeleteAccessKey {
+            user_name: "u".into(),
+            id: "AKIA".into(),
+        }]);
+        assert!(c.iam && !c.keys && c.apis.is_empty() && !c.is_empty());
+        let mut merged = set(&["a1"], false);
+        merged.merge(c);
+        assert!(merged.iam, "a later set keeps an identity change");
     }
 
     #[test]

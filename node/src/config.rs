@@ -174,6 +174,9 @@ pub struct FileConfig {
     pub workers: Option<usize>,
     /// Region signed requests must name.
     pub region: Option<String>,
+    /// The 12-digit account id of method and user ARNs (default `000000000000`); every node
+    /// of a cluster should name the same one.
+    pub account_id: Option<String>,
     /// Seconds a connection may idle between requests (default 310).
     pub idle_timeout_secs: Option<u64>,
     /// Seconds a client may take to send a request head (default 30).
@@ -223,6 +226,8 @@ pub struct Config {
     pub workers: usize,
     /// Region signed requests must name (`None`: any).
     pub region: Option<String>,
+    /// The account id of method and user ARNs.
+    pub account_id: String,
     /// Connection timeouts.
     pub timeouts: Timeouts,
     /// Connection and body-memory limits of the data plane.
@@ -357,7 +362,17 @@ impl Config {
                 )))
             }
         };
+        let account_id = match file.account_id {
+            None => crate::iam::DEFAULT_ACCOUNT.to_string(),
+            Some(a) if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) => a,
+            Some(a) => {
+                return Err(ConfigError(format!(
+                    "account_id must be 12 digits, got {a:?}"
+                )))
+            }
+        };
         Ok(Config {
+            account_id,
             account_limit,
             cluster,
             listen,

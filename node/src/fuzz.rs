@@ -7,6 +7,7 @@
 //! fixed, or `TOLLGATE_FUZZ_SEED`.
 
 mod admin_http;
+mod iam;
 mod sigv4;
 
 use rand::rngs::StdRng;

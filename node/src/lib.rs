@@ -11,6 +11,7 @@ pub mod control;
 pub mod dataplane;
 #[cfg(test)]
 pub(crate) mod fuzz;
+pub mod iam;
 pub mod ids;
 pub mod local_cluster;
 pub mod sched;

@@ -79,6 +79,11 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
                 account_limit: cfg.account_limit,
                 limits,
                 conn_limits: cfg.conn_limits,
+                iam: Arc::new(tollgate_node::iam::IamEnv::new(
+                    cfg.region.as_deref(),
+                    &cfg.account_id,
+                    cfg.credentials.clone(),
+                )),
             },
             routes,
         )
@@ -96,6 +101,7 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
         let mut state =
             admin::AdminState::new(node.clone(), cfg.credentials.clone(), cfg.region.clone());
         state.metrics = Some(metrics);
+        state.account_id = cfg.account_id.clone();
         state.compiler = Some(compiler);
         let state = Arc::new(state);
         let result = tokio::select! {

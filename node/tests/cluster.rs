@@ -933,3 +933,125 @@ fn cluster_local_keeps_the_others_running_and_acts_on_one_node() {
     assert!(child.0.wait().unwrap().success());
     assert!(!answers(admin(1)) && !answers(admin(2)));
 }
+
+/// `AWS_IAM` on a 3-node cluster: the API through one node, the user, key and policy through
+/// another (`aws iam`), a botocore-signed request admitted by every node's data plane; a
+/// resource policy denying the client's address through the third refuses on all of them.
+#[test]
+fn aws_iam_identities_and_resource_policies_on_three_nodes() {
+    let backend = common::EchoBackend::start();
+    let root = tempfile::tempdir().unwrap();
+    let (_specs, nodes) = start_cluster(root.path());
+    let refs: Vec<&TestNode> = nodes.iter().collect();
+    wait_leader(&refs, None);
+    let api = common::iam_api(&nodes[0], backend.addr);
+    common::aws_iam(&nodes[1], &["create-user", "--user-name", "carol"]).unwrap();
+    let key = common::aws_iam(&nodes[1], &["create-access-key", "--user-name", "carol"]).unwrap();
+    let key_id = key["AccessKey"]["AccessKeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let secret = key["AccessKey"]["SecretAccessKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Action": "execute-api:Invoke", "Resource": format!("arn:aws:execute-api:*:*:{api}/prod/GET/*")}]})
+    .to_string();
+    common::aws_iam(
+        &nodes[1],
+        &[
+            "put-user-policy",
+            "--user-name",
+            "carol",
+            "--policy-name",
+            "p",
+            "--policy-document",
+            &policy,
+        ],
+    )
+    .unwrap();
+    let creds = tollgate_node::sigv4::Credentials {
+        access_key_id: key_id.clone(),
+        secret_access_key: secret.clone(),
+    };
+    // Polled with the node's own signer (botocore below, once every node has it).
+    let signed_status = |n: &TestNode| {
+        let path = format!("/restapis/{api}/prod/_user_request_/pets");
+        let host = n.data.to_string();
+        let headers = vec![("host".to_string(), host)];
+        let now = tollgate_node::ids::now_epoch();
+        let signed = tollgate_node::sigv4::sign(
+            &tollgate_node::sigv4::Request {
+                method: "GET",
+                path: &path,
+                query: "",
+                headers: &headers,
+                body: b"",
+            },
+            &creds,
+            "us-east-1",
+            "execute-api",
+            now,
+        );
+        let extra: Vec<(&str, &str)> = signed
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut raw = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            n.data
+        );
+        for (k, v) in &extra {
+            raw.push_str(&format!("{k}: {v}\r\n"));
+        }
+        raw.push_str("\r\n");
+        common::parse_response(&common::raw_exchange(n.data, raw.as_bytes()))
+            .map(|r| r.status)
+            .unwrap_or(0)
+    };
+    let wait_all = |want: u16| -> Duration {
+        let started = Instant::now();
+        for n in &nodes {
+            while signed_status(n) != want {
+                assert!(
+                    started.elapsed() < Duration::from_secs(5),
+                    "node {} never answered {want}",
+                    n.data
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        started.elapsed()
+    };
+    let took = wait_all(200);
+    println!("IAM key and policy made through node 2: admitted by all 3 nodes after {took:?}");
+    let specs: Vec<Value> = nodes
+        .iter()
+        .map(|n| {
+            json!({"url": format!("http://{}/restapis/{api}/prod/_user_request_/pets", n.data),
+                   "method": "GET", "key": key_id, "secret": secret})
+        })
+        .collect();
+    for a in common::botocore_invoke(&Value::Array(specs.clone())) {
+        assert_eq!(a["status"], 200, "{a}");
+    }
+    let deny = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*",
+         "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.1/32"}}}]})
+    .to_string();
+    nodes[2].admin_sdk_ok(
+        "PATCH",
+        &format!("/restapis/{api}"),
+        Some(json!({"patchOperations": [{"op": "replace", "path": "/policy", "value": deny}]})),
+    );
+    let took = wait_all(403);
+    println!("resource policy set through node 3: refused by all 3 nodes after {took:?}");
+    for a in common::botocore_invoke(&Value::Array(specs)) {
+        assert_eq!(a["status"], 403, "{a}");
+        assert_eq!(
+            a["headers"]["x-amzn-errortype"], "AccessDeniedException",
+            "{a}"
+        );
+    }
+}

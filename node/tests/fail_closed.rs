@@ -1,8 +1,9 @@
 //! Fail closed, end to end through the real binary: what the gateway cannot enforce is never
 //! served, and what the admin API cannot store safely is refused.
 //!
-//! - A method whose authorization type is not NONE answers 500 (the stock `aws` CLI sets it up,
-//!   a plain request then gets no data); an unknown authorizer id is refused.
+//! - A method with `AWS_IAM` (set up with the stock `aws` CLI) gives an unsigned request no
+//!   data (403); an unknown authorizer id is refused, so `CUSTOM` and `COGNITO_USER_POOLS`
+//!   cannot be set up (a stored one answers 500: `dataplane::phases::authorize` tests).
 //! - Integrations the data plane does not serve (HTTP, AWS, AWS_PROXY, https:// backends) and
 //!   header mappings with CR/LF are refused at PutIntegration.
 //! - Names, path parts, tags and stage variables beyond AWS's limits (or holding NUL) are
@@ -127,17 +128,21 @@ fn methods_with_unenforced_authorization_are_not_served() {
     let r = n.get(&host, "/dev/open");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json(), json!({ "secret": "data" }));
-    // A plain request, no credentials: no data, AWS's 500.
+    // A plain request, no credentials: no data, AWS's 403.
     let r = n.get(&host, "/dev/iam");
-    assert_eq!(r.status, 500, "{}", r.text());
-    assert_eq!(r.json(), json!({ "message": "Internal server error" }));
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        json!({ "message": "Missing Authentication Token" })
+    );
     assert_eq!(
         r.header("x-amzn-ErrorType"),
-        Some("InternalServerErrorException")
+        Some("MissingAuthenticationTokenException")
     );
     assert!(!r.text().contains("data"));
 
-    // Switching a served method to AWS_IAM by UpdateMethod stops serving it once deployed.
+    // Switching a served method to AWS_IAM by UpdateMethod stops serving it unsigned once
+    // deployed.
     n.admin_ok(
         "PATCH",
         &format!("/restapis/{api}/resources/{open}/methods/GET"),
@@ -152,7 +157,7 @@ fn methods_with_unenforced_authorization_are_not_served() {
         &format!("/restapis/{api}/deployments"),
         Some(json!({ "stageName": "dev", "description": "open is AWS_IAM now" })),
     );
-    assert_eq!(n.get(&host, "/dev/open").status, 500);
+    assert_eq!(n.get(&host, "/dev/open").status, 403);
 }
 
 fn refused(n: &TestNode, method: &str, path: &str, body: Value, needle: &str) {

@@ -6,7 +6,8 @@
 
 use crate::gateway_response::GatewayResponseType;
 use crate::model::{
-    ApiKey, GatewayResponse, Method, Model, RequestValidator, RestApiSettings, Stage, UsagePlan,
+    AccessKey, ApiKey, GatewayResponse, IamUser, Method, Model, RequestValidator, RestApiSettings,
+    Stage, UsagePlan,
 };
 use serde::{Deserialize, Serialize};
 
@@ -213,6 +214,32 @@ pub enum Command {
     },
     /// Delete a request validator no method of the working copy uses.
     DeleteRequestValidator { api_id: String, id: String },
+    /// Create an IAM user (its name must be new, case-insensitively; no policies yet).
+    CreateIamUser { user: IamUser },
+    /// Delete an IAM user that has no access keys and no policies left (as IAM).
+    DeleteIamUser { name: String },
+    /// Add an access key to an existing user (at most [`crate::model::MAX_ACCESS_KEYS_PER_USER`];
+    /// the id must be new).
+    CreateAccessKey { key: AccessKey },
+    /// Make a user's access key active or inactive.
+    UpdateAccessKey {
+        user_name: String,
+        id: String,
+        active: bool,
+    },
+    /// Delete a user's access key.
+    DeleteAccessKey { user_name: String, id: String },
+    /// Create or replace a user's inline policy.
+    PutUserPolicy {
+        user_name: String,
+        policy_name: String,
+        document: String,
+    },
+    /// Delete a user's inline policy.
+    DeleteUserPolicy {
+        user_name: String,
+        policy_name: String,
+    },
 }
 
 /// The identity of one command of one client request: who may retry it finds it applied
@@ -329,7 +356,17 @@ impl Command {
             Command::CreateUsagePlanKey { plan_id, .. }
             | Command::DeleteUsagePlanKey { plan_id, .. }
             | Command::UpdateUsage { plan_id, .. } => vec![Scope::UsagePlan(plan_id.clone())],
-            Command::ReportUsage { .. } | Command::ReportLoad { .. } => Vec::new(),
+            // IAM commands are each checked whole by the state machine (no read-modify-write),
+            // so they need no version.
+            Command::ReportUsage { .. }
+            | Command::ReportLoad { .. }
+            | Command::CreateIamUser { .. }
+            | Command::DeleteIamUser { .. }
+            | Command::CreateAccessKey { .. }
+            | Command::UpdateAccessKey { .. }
+            | Command::DeleteAccessKey { .. }
+            | Command::PutUserPolicy { .. }
+            | Command::DeleteUserPolicy { .. } => Vec::new(),
             Command::IfUnchanged { command, .. }
             | Command::Dated { command, .. }
             | Command::Once { command, .. } => command.scopes(),
@@ -369,6 +406,21 @@ impl Command {
                 | Command::CreateUsagePlanKey { .. }
                 | Command::DeleteUsagePlanKey { .. }
                 | Command::UpdateUsage { .. }
+        )
+    }
+
+    /// Whether this command can change IAM users, access keys or user policies: the data
+    /// plane then rebuilds its identity table.
+    pub fn affects_iam(&self) -> bool {
+        matches!(
+            self.inner(),
+            Command::CreateIamUser { .. }
+                | Command::DeleteIamUser { .. }
+                | Command::CreateAccessKey { .. }
+                | Command::UpdateAccessKey { .. }
+                | Command::DeleteAccessKey { .. }
+                | Command::PutUserPolicy { .. }
+                | Command::DeleteUserPolicy { .. }
         )
     }
 

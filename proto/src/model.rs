@@ -53,6 +53,10 @@ pub struct RestApiSettings {
     pub minimum_compression_size: Option<i64>,
     pub disable_execute_api_endpoint: bool,
     pub tags: BTreeMap<String, String>,
+    /// The resource policy (an IAM policy document, JSON text), evaluated on every request
+    /// to the API together with its methods' authorization.
+    #[serde(default)]
+    pub policy: Option<String>,
 }
 
 aws_string_enum! {
@@ -573,3 +577,53 @@ mod calendar_tests {
         assert_eq!(period_bounds("YEAR", day), None);
     }
 }
+
+/// The account's IAM identities: users, their inline policies and their access keys. Only
+/// what the data plane's `AWS_IAM` authorization needs (see `docs/SECURITY.md`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Iam {
+    /// Users by name.
+    pub users: BTreeMap<String, IamUser>,
+    /// Access keys by id (the id is unique across users).
+    pub access_keys: BTreeMap<String, AccessKey>,
+}
+
+/// An IAM user.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IamUser {
+    /// The user name (unique in the account, compared case-insensitively as IAM does).
+    pub name: String,
+    /// The stable id (`AIDA…`), minted by the admin layer.
+    pub id: String,
+    /// The IAM path (`/` by default).
+    pub path: String,
+    /// Epoch seconds (from the command).
+    pub created_date: i64,
+    /// Inline policies: name → policy document (JSON text, as put).
+    pub policies: BTreeMap<String, String>,
+}
+
+/// An access key: the id a SigV4 credential scope names and the secret it signs with.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccessKey {
+    /// `AKIA…` (long-term) or `ASIA…` (temporary).
+    pub id: String,
+    /// The secret access key. Replicated as is: every node must derive SigV4 signing keys
+    /// from it.
+    pub secret: String,
+    /// The user it belongs to.
+    pub user_name: String,
+    /// An inactive key is refused as if it did not exist.
+    pub active: bool,
+    /// Epoch seconds (from the command).
+    pub created_date: i64,
+    /// Temporary credentials: the session token requests must carry (`X-Amz-Security-Token`).
+    #[serde(default)]
+    pub session_token: Option<String>,
+    /// Temporary credentials: when they expire (epoch seconds).
+    #[serde(default)]
+    pub expires: Option<i64>,
+}
+
+/// Most access keys one user may have (as IAM).
+pub const MAX_ACCESS_KEYS_PER_USER: usize = 2;

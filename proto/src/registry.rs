@@ -5,12 +5,13 @@
 
 use crate::command::{ApplyError, ApplyResult, Command, RequestId, Scope};
 use crate::ids::derived_id;
-use crate::model::{Deployment, Resource, RestApi, Stage, UsagePlan};
+use crate::model::{Deployment, Iam, Resource, RestApi, Stage, UsagePlan};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 mod api_keys;
 mod api_objects;
+mod iam;
 mod keys;
 mod sessions;
 
@@ -55,6 +56,9 @@ pub struct Registry {
     /// retried request's commands apply once.
     #[serde(default)]
     pub sessions: Sessions,
+    /// IAM users, their policies and access keys.
+    #[serde(default)]
+    pub iam: Iam,
 }
 
 /// What usage of `key_id` through usage plan `plan_id` is reported and counted under:
@@ -559,6 +563,13 @@ impl Registry {
             | Command::CreateRequestValidator { .. }
             | Command::UpdateRequestValidator { .. }
             | Command::DeleteRequestValidator { .. } => self.apply_api_object_command(cmd),
+            Command::CreateIamUser { .. }
+            | Command::DeleteIamUser { .. }
+            | Command::CreateAccessKey { .. }
+            | Command::UpdateAccessKey { .. }
+            | Command::DeleteAccessKey { .. }
+            | Command::PutUserPolicy { .. }
+            | Command::DeleteUserPolicy { .. } => self.apply_iam_command(cmd),
             Command::IfUnchanged { .. } | Command::Dated { .. } | Command::Once { .. } => {
                 Err(ApplyError::BadRequest(
                     "a guarded, dated or identified command is applied by Registry::apply".into(),

@@ -80,6 +80,12 @@ impl ApiError {
         Self::new(500, "InternalFailure", message)
     }
 
+    /// An error of another AWS service's protocol (IAM's `NoSuchEntity`, …), its code as the
+    /// type.
+    pub fn with_code(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(status, code, message)
+    }
+
     /// An authentication failure with the status, type and message the verifier chose.
     pub fn auth(status: u16, error_type: &'static str, message: String) -> Self {
         Self::new(status, error_type, message)

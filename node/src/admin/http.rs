@@ -98,9 +98,10 @@ where
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         return resp;
     }
+    let iam_call = super::iam::is_iam_call(&method, &path);
     let (result, log_index) = ops::COMMITTED_INDEX
         .scope(std::cell::Cell::new(None), async {
-            let result = process(req, state).await;
+            let result = process(req, state, &id).await;
             (result, ops::COMMITTED_INDEX.with(|c| c.get()))
         })
         .await;
@@ -111,7 +112,11 @@ where
     let (status, body, error_type) = match result {
         Ok(r) => (r.status, r.body, None),
         Err(e) => {
-            let body = e.body();
+            let body = if iam_call {
+                super::iam::error_response(&e, &id)
+            } else {
+                e.body()
+            };
             (e.status, body, Some((e.error_type, e.message)))
         }
     };
@@ -132,7 +137,12 @@ where
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let h = resp.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let content_type = if iam_call {
+        "text/xml"
+    } else {
+        "application/json"
+    };
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(&id) {
         h.insert("x-amzn-RequestId", v);
     }
@@ -204,8 +214,9 @@ pub fn request_identity(access_key: &str, req: &sigv4::Request) -> Option<ops::R
     Some(ops::RequestIdentity(u128::from_be_bytes(first)))
 }
 
-/// Reads the body, then verifies, routes and runs the call.
-async fn process<B>(req: Request<B>, state: &AdminState) -> Result<Reply, ApiError>
+/// Reads the body, then verifies, routes and runs the call (`id`: the request id, which IAM
+/// answers carry in their body).
+async fn process<B>(req: Request<B>, state: &AdminState, id: &str) -> Result<Reply, ApiError>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -253,21 +264,48 @@ where
         headers: &headers,
         body: &body,
     };
+    let iam_call = super::iam::is_iam_call(parts.method.as_str(), path);
+    // Read before the signature only to pick the service it must be for; a form that does
+    // not parse is answered once the caller is known.
+    let form = iam_call.then(|| super::iam::parse_form(&body));
+    let sts = matches!(&form, Some(Ok(f)) if super::iam::is_sts_call(f));
     let secret_for = |key: &str| {
-        state
+        let admin = state
             .credentials
             .iter()
             .find(|c| c.access_key_id == key)
-            .map(|c| c.secret_access_key.clone())
+            .map(|c| c.secret_access_key.clone());
+        // GetSessionToken is the one call an IAM user's own long-term key may sign.
+        admin.or_else(|| {
+            sts.then(|| {
+                let reg = state.node.read();
+                reg.iam
+                    .access_keys
+                    .get(key)
+                    .filter(|k| k.active && k.session_token.is_none())
+                    .map(|k| k.secret.clone())
+            })
+            .flatten()
+        })
+    };
+    // IAM and STS are global services: their calls are signed for `iam` or `sts`, in whatever
+    // region the client is set to (the CLI signs them for us-east-1).
+    let (service, region) = match (iam_call, sts) {
+        (true, true) => (super::iam::STS_SERVICE, None),
+        (true, false) => (super::iam::SERVICE, None),
+        _ => (SERVICE, state.region.as_deref()),
     };
     let access_key = sigv4::verify(
         &signed,
         secret_for,
-        state.region.as_deref(),
-        SERVICE,
+        region,
+        service,
         crate::ids::now_epoch(),
     )
     .map_err(|e| ApiError::auth(e.status(), e.error_type(), e.message()))?;
+    if let Some(form) = form {
+        return iam(state, &form?, &access_key, &signed, id).await;
+    }
     if path.starts_with(super::cluster::PREFIX) {
         return super::cluster::handle(state, parts.method.as_str(), path, &body).await;
     }
@@ -293,6 +331,65 @@ where
         .then(|| request_identity(&access_key, &signed))
         .flatten();
     ops::dispatch(state, op, &query, &body, identity).await
+}
+
+/// Runs an IAM (or STS) call signed by `access_key`, answering IAM's XML.
+async fn iam(
+    state: &AdminState,
+    form: &std::collections::BTreeMap<String, String>,
+    access_key: &str,
+    signed: &sigv4::Request<'_>,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    use super::iam::{self, Call};
+    let admin = state
+        .credentials
+        .iter()
+        .any(|c| c.access_key_id == access_key);
+    let call = if iam::is_sts_call(form) {
+        if admin {
+            return Err(iam::error(
+                403,
+                "AccessDenied",
+                "GetSessionToken is served to IAM users' access keys only (the admin credentials are the account's root identity)",
+            ));
+        }
+        let user = state
+            .node
+            .read()
+            .iam
+            .access_keys
+            .get(access_key)
+            .map(|k| k.user_name.clone())
+            .ok_or_else(|| {
+                iam::error(
+                    403,
+                    "InvalidClientTokenId",
+                    "The security token included in the request is invalid.",
+                )
+            })?;
+        Call::parse_sts(form, user)?
+    } else if admin {
+        Call::parse(form)?
+    } else {
+        // Not reachable: only GetSessionToken looks up users' keys.
+        return Err(iam::error(
+            403,
+            "AccessDenied",
+            "Only the admin credentials may call IAM",
+        ));
+    };
+    let action = call.action();
+    let identity = call
+        .is_write()
+        .then(|| request_identity(access_key, signed))
+        .flatten();
+    let op = router::Operation::Iam(call);
+    let reply = ops::dispatch(state, op, &Query::parse(""), signed.body, identity).await?;
+    Ok(Reply {
+        status: reply.status,
+        body: iam::response(action, &reply.body, id),
+    })
 }
 
 #[cfg(test)]

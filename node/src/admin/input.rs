@@ -44,6 +44,7 @@ pub struct CreateRestApiIn {
     pub endpoint_configuration: Option<EndpointConfigurationIn>,
     pub tags: Option<BTreeMap<String, String>>,
     pub disable_execute_api_endpoint: Option<bool>,
+    pub policy: Option<String>,
 }
 
 /// CreateResource.

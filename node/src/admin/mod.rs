@@ -14,6 +14,7 @@
 pub mod cluster;
 pub mod error;
 pub mod http;
+pub mod iam;
 pub mod input;
 pub mod limits;
 pub mod ops;
@@ -32,6 +33,8 @@ pub struct AdminState {
     pub credentials: Vec<crate::sigv4::Credentials>,
     /// Region the credential scope must name; None = any.
     pub region: Option<String>,
+    /// The account id of IAM users' ARNs (see [`crate::iam::IamEnv`]).
+    pub account_id: String,
     /// Serialises this node's writes, so read-modify-write operations (UpdateMethod,
     /// PutIntegration, …) on one node cannot lose each other's changes.
     pub write_lock: tokio::sync::Mutex<()>,
@@ -53,6 +56,7 @@ impl AdminState {
             node,
             credentials,
             region,
+            account_id: crate::iam::DEFAULT_ACCOUNT.to_string(),
             write_lock: tokio::sync::Mutex::new(()),
             metrics: None,
             compiler: None,

@@ -19,6 +19,8 @@ pub struct MethodKey {
 #[allow(missing_docs)] // the variant names are the AWS operation names
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Operation {
+    /// An IAM call (the Query protocol's `POST /`; see [`super::iam`]).
+    Iam(super::iam::Call),
     CreateRestApi,
     GetRestApis,
     GetRestApi {
@@ -214,6 +216,9 @@ pub enum Operation {
 impl Operation {
     /// Whether the operation changes state (it then takes the write lock and proposes).
     pub fn is_write(&self) -> bool {
+        if let Operation::Iam(call) = self {
+            return call.is_write();
+        }
         !matches!(
             self,
             Operation::GetRestApis
@@ -262,6 +267,11 @@ impl Operation {
             | O::DeleteMethodResponse(..)
             | O::DeleteIntegration(_)
             | O::DeleteIntegrationResponse(..) => Some(204),
+            O::Iam(
+                super::iam::Call::DeleteUser { .. }
+                | super::iam::Call::DeleteAccessKey { .. }
+                | super::iam::Call::DeleteUserPolicy { .. },
+            ) => Some(200),
             _ => None,
         }
     }

@@ -63,6 +63,8 @@ pub struct RestApiOut {
     pub tags: Option<BTreeMap<String, String>>,
     pub disable_execute_api_endpoint: bool,
     pub root_resource_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 /// Converts an API.
@@ -83,6 +85,7 @@ pub fn rest_api(api: &RestApi) -> RestApiOut {
         tags: none_if_empty(&s.tags),
         disable_execute_api_endpoint: s.disable_execute_api_endpoint,
         root_resource_id: api.root_resource_id.clone(),
+        policy: s.policy.clone(),
     }
 }
 

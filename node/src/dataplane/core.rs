@@ -5,10 +5,14 @@
 //! backend answered, [`after_integration`] says how to answer the client. Each decision carries
 //! what to log. The worker ([`super::handler`]) only carries decisions out.
 //!
-//! Nothing here allocates: decisions borrow from the table and the request.
+//! Nothing here allocates: decisions borrow from the table and the request. The one exception
+//! is authorization with something to check (an `AWS_IAM` method, an API with a resource
+//! policy): the SigV4 verifier works on owned strings, and the caller's identity is handed to
+//! the integration owned (see [`super::phases::authorize`]).
 
 use super::gateway_response::{CompiledGatewayResponses, Refusal};
 use super::matcher::Captures;
+use super::phases::authorize::{AuthContext, AuthScratch, CallerIdentity};
 use super::phases::cache::CacheUse;
 use super::phases::integration_request::Call;
 use super::phases::integration_response::{self, Mapped};
@@ -24,6 +28,7 @@ use super::routing::{
 use super::throttle::WorkerLimits;
 use super::upstream::ProxyError;
 use super::usage::UsageCounters;
+use crate::iam::IamEnv;
 
 /// The worker's state the phases read and update, lent for one decision.
 pub struct WorkerState<'w> {
@@ -35,6 +40,12 @@ pub struct WorkerState<'w> {
     pub account: Option<&'w ThrottleSpec>,
     /// How many workers the node runs (a stage's cache budget is split among them).
     pub workers: usize,
+    /// The account, region and root credentials `AWS_IAM` authorizes in.
+    pub iam: &'w IamEnv,
+    /// Wall-clock time, epoch seconds (signature dates; `now_ns` is monotonic).
+    pub wall_secs: i64,
+    /// The authorization phase's reused buffers.
+    pub auth: &'w mut AuthScratch,
 }
 
 /// An answer the gateway makes itself: the refusal, the API's gateway responses that shape it
@@ -76,6 +87,8 @@ pub struct ProxyPlan<'t, 'r> {
     pub stage: &'t StageRoutes,
     /// The method.
     pub method: &'t CompiledMethod,
+    /// Who the request was authorized as (`AWS_IAM` methods): `$context.identity`.
+    pub identity: Option<CallerIdentity>,
 }
 
 /// After the backend: how to answer the client.
@@ -126,10 +139,25 @@ pub fn decide<'t, 'r>(
         status: r.status,
         cause,
     };
-    // 3, 4. Authorization and validation (both fail closed; routing logged why at compile).
-    if let Err((r, why)) = authorize::run(method) {
-        return refuse(r, responses, Some(log(Level::Debug, &r, why)));
-    }
+    // 3. Authorization (fails closed for types not served; routing logged why at compile).
+    let auth = AuthContext {
+        env: st.iam,
+        identities: &table.iam,
+        now_secs: st.wall_secs,
+        scratch: st.auth,
+    };
+    let identity = match authorize::run(method, at.api, at.stage, req, at.path, auth) {
+        Ok(identity) => identity,
+        Err(e) => {
+            return Decision::Refuse(Refuse {
+                refusal: e.refusal,
+                responses,
+                log: e.log.map(|why| log(Level::Debug, &e.refusal, why)),
+                message: e.message,
+            })
+        }
+    };
+    // 4. Validation (fails closed too).
     match validate::run(method, req, caps, at.path) {
         Ok(()) => {}
         Err(validate::Invalid::Unserved(r, why)) => {
@@ -174,6 +202,7 @@ pub fn decide<'t, 'r>(
             responses: &at.stage.gateway_responses,
             stage: at.stage,
             method,
+            identity,
         }),
         Err((r, cause)) => refuse(r, responses, Some(log(Level::GatewayError, &r, cause))),
     }

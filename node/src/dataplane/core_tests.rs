@@ -5,9 +5,11 @@
 use super::*;
 use crate::dataplane::cluster_limits::ClusterLimits;
 use crate::dataplane::http1::{parse_request_head, RequestHead};
+use crate::dataplane::phases::authorize::AuthScratch;
 use crate::dataplane::routing::{
     compile_keys, compile_stage, ApiRoutes, CompiledIntegration, RoutingTable, ThrottleSpec,
 };
+use crate::iam::IamEnv;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -18,6 +20,8 @@ use tollgate_proto::model::{
 use tollgate_proto::Registry;
 
 const NOW: u64 = 1_000_000_000;
+/// Wall-clock seconds handed to the core (signature dates).
+const WALL: i64 = 1_767_225_600;
 /// A day number for the quota period (any will do: nothing is used yet).
 const DAY: i64 = 20_000;
 
@@ -227,6 +231,8 @@ struct Fixture {
     usage: UsageCounters,
     account: Option<ThrottleSpec>,
     cluster: ClusterLimits,
+    iam: IamEnv,
+    auth: AuthScratch,
 }
 
 /// What a decision came to, in short.
@@ -259,11 +265,18 @@ impl Fixture {
             Arc::new(ApiRoutes {
                 stages: HashMap::from([("prod".into(), Arc::new(off))]),
                 execute_api_disabled: true,
+                policy: None,
             }),
         );
         let keys = Arc::new(compile_keys(&registry(), DAY, &cluster));
         Fixture {
-            table: RoutingTable { apis, keys },
+            table: RoutingTable {
+                apis,
+                keys,
+                iam: Default::default(),
+            },
+            iam: IamEnv::default(),
+            auth: AuthScratch::default(),
             limits: WorkerLimits::new(0, 1),
             usage: UsageCounters::new(0, None),
             account: None,
@@ -294,6 +307,9 @@ impl Fixture {
             usage: &mut self.usage,
             account: self.account.as_ref(),
             workers: 2,
+            iam: &self.iam,
+            wall_secs: WALL,
+            auth: &mut self.auth,
         };
         let mut caps = Captures::default();
         let mut key = Vec::new();
@@ -381,9 +397,13 @@ fn every_refusal_and_answer() {
             "BREW /prod/ HTTP/1.1\r\nHost: api1.execute-api.localhost\r\n\r\n".into(),
             R("MISSING_AUTHENTICATION_TOKEN", 403, None),
         ),
-        // Authorization and validation fail closed.
+        // AWS_IAM without a signature; a type not served fails closed, as validation does.
         (
             get("/prod/iam", ""),
+            R("MISSING_AUTHENTICATION_TOKEN", 403, None),
+        ),
+        (
+            get("/prod/iamkeyed", ""),
             R("AUTHORIZER_CONFIGURATION_ERROR", 500, DEBUG),
         ),
         (
@@ -451,10 +471,10 @@ fn phase_order() {
         M(200)
     );
     let cases: Vec<(String, Got)> = vec![
-        // Authorization before validation.
+        // Authorization before validation (which would answer 500).
         (
             get("/prod/both", ""),
-            R("AUTHORIZER_CONFIGURATION_ERROR", 500, DEBUG),
+            R("MISSING_AUTHENTICATION_TOKEN", 403, None),
         ),
         // Authorization and validation before the API key.
         (
@@ -564,6 +584,7 @@ fn after_the_integration() {
         responses: &sr.gateway_responses,
         stage: sr,
         method,
+        identity: None,
     };
     type Relayed = Result<Option<(CacheUse, u64)>, (&'static str, u16, Option<Level>)>;
     let relay = |p: &ProxyPlan, r| -> Relayed {
@@ -618,6 +639,9 @@ fn refusals_carry_the_stages_gateway_responses_once_it_is_known() {
         usage: &mut fx.usage,
         account: None,
         workers: 1,
+        iam: &fx.iam,
+        wall_secs: WALL,
+        auth: &mut fx.auth,
     };
     let responses = |raw: &str, st: &mut WorkerState| {
         let mut head = RequestHead::default();

@@ -28,11 +28,15 @@ pub async fn handle(
     let mut key = std::mem::take(&mut scratch.cache_key);
     let decision = {
         let (mut limits, mut usage) = (w.limits.borrow_mut(), w.usage.borrow_mut());
+        let mut auth = w.auth.borrow_mut();
         let mut st = WorkerState {
             limits: &mut limits,
             usage: &mut usage,
             account: w.account.as_deref(),
             workers: w.workers,
+            iam: &w.iam,
+            wall_secs: crate::ids::now_epoch(),
+            auth: &mut auth,
         };
         core::decide(&table, req, &mut st, now_ns(), &mut caps, &mut key)
     };
@@ -67,9 +71,16 @@ pub async fn handle(
                 }
                 w.metrics.cache_miss();
             }
-            let result =
-                upstream::forward(&w.pool, &w.resolver, plan.integration, req, &caps, scratch)
-                    .await;
+            let result = upstream::forward(
+                &w.pool,
+                &w.resolver,
+                plan.integration,
+                req,
+                &caps,
+                plan.identity.as_ref(),
+                scratch,
+            )
+            .await;
             // A shutdown may have begun while the backend answered.
             let conn = if w.is_draining() {
                 ConnState::Close

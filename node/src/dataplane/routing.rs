@@ -8,6 +8,8 @@
 use super::cluster_limits::{ClusterLimits, LimitState};
 use super::gateway_response::{CompiledGatewayResponse, CompiledGatewayResponses, Template};
 use super::validate::{self, CompiledValidation};
+use crate::iam::policy::{Kind, Policy};
+use crate::iam::{compile_identities, IdentityTable};
 use crate::text_rules::{is_header_name, is_header_value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -67,6 +69,8 @@ pub struct RoutingTable {
     pub apis: HashMap<Box<str>, Arc<ApiRoutes>>,
     /// API keys by value.
     pub keys: Arc<KeyTable>,
+    /// IAM users' access keys, for `AWS_IAM` methods.
+    pub iam: Arc<IdentityTable>,
 }
 
 pub use super::key_table::{compile_keys, KeyEntry, KeyStage, KeyTable, QuotaSpec};
@@ -78,6 +82,9 @@ pub struct ApiRoutes {
     pub stages: HashMap<Box<str>, Arc<StageRoutes>>,
     /// Whether the `execute-api` endpoints are turned off for this API.
     pub execute_api_disabled: bool,
+    /// The API's resource policy, if it has one; `Err` (why) when the stored policy does not
+    /// compile, and every request is denied.
+    pub policy: Option<Result<Policy, Box<str>>>,
 }
 
 /// One stage of one API, compiled.
@@ -359,6 +366,48 @@ pub enum ValueSource {
     Query(Box<str>),
     /// `method.request.header.NAME`
     Header(Box<str>),
+    /// `context.identity.NAME` of an `AWS_IAM` caller (absent for other methods).
+    Identity(IdentityField),
+}
+
+/// A `$context.identity` field an integration can be given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityField {
+    /// `accessKey`
+    AccessKey,
+    /// `accountId`
+    AccountId,
+    /// `caller`
+    Caller,
+    /// `user`
+    User,
+    /// `userArn`
+    UserArn,
+}
+
+impl IdentityField {
+    /// Parses the field name after `context.identity.`.
+    pub fn parse(name: &str) -> Option<IdentityField> {
+        Some(match name {
+            "accessKey" => IdentityField::AccessKey,
+            "accountId" => IdentityField::AccountId,
+            "caller" => IdentityField::Caller,
+            "user" => IdentityField::User,
+            "userArn" => IdentityField::UserArn,
+            _ => return None,
+        })
+    }
+
+    /// The field's value for `id`.
+    pub fn of(self, id: &super::phases::authorize::CallerIdentity) -> &str {
+        match self {
+            IdentityField::AccessKey => &id.access_key,
+            IdentityField::AccountId => &id.account_id,
+            IdentityField::Caller => &id.caller,
+            IdentityField::User => &id.user,
+            IdentityField::UserArn => &id.user_arn,
+        }
+    }
 }
 
 /// Builds the whole table from the registry, with limit states from `limits`.
@@ -371,6 +420,7 @@ pub fn compile_all(reg: &Registry, limits: &ClusterLimits) -> RoutingTable {
         );
     }
     t.keys = Arc::new(compile_keys(reg, today(), limits));
+    t.iam = Arc::new(compile_identities(reg));
     t
 }
 
@@ -407,14 +457,29 @@ pub fn compile_changed<'a>(
     } else {
         old.keys.clone()
     };
-    RoutingTable { apis, keys }
+    RoutingTable {
+        apis,
+        keys,
+        iam: old.iam.clone(),
+    }
 }
 
 /// Compiles every deployed stage of one API (`reg` gives the stages' cache epochs).
 pub fn compile_api(api: &RestApi, reg: &Registry, limits: &ClusterLimits) -> ApiRoutes {
+    let policy = api.settings.policy.as_deref().map(|doc| {
+        Policy::parse(doc, Kind::Resource).map_err(|why| {
+            tracing::warn!(
+                api = %api.id,
+                %why,
+                "resource policy does not compile: every request to the API is denied"
+            );
+            why.into_boxed_str()
+        })
+    });
     let mut out = ApiRoutes {
         stages: HashMap::new(),
         execute_api_disabled: api.settings.disable_execute_api_endpoint,
+        policy,
     };
     for stage in api.stages.values() {
         if let Some(dep) = api.deployments.get(&stage.deployment_id) {
@@ -569,12 +634,15 @@ pub fn compile_stage(
 }
 
 /// Why a method must not be served at all, if it must not: it asks for a check this node
-/// cannot make. Only authorization `NONE` is enforced (there is nothing to check); `AWS_IAM`,
-/// `CUSTOM` and `COGNITO_USER_POOLS` are not implemented, and serving such a method would hand
-/// its data to anyone. The admin API refuses what it can; this catches state it accepted
-/// before it did.
+/// cannot make. `NONE` and `AWS_IAM` are enforced; `CUSTOM` and `COGNITO_USER_POOLS` are not
+/// implemented, and serving such a method would hand its data to anyone. The admin API
+/// refuses what it can; this catches state it accepted before it did.
 pub fn method_refusal(m: &Method) -> Option<FailClosed> {
-    (m.authorization_type != AuthorizationType::None).then(|| FailClosed {
+    let served = matches!(
+        m.authorization_type,
+        AuthorizationType::None | AuthorizationType::AwsIam
+    );
+    (!served).then(|| FailClosed {
         check: UnservedCheck::Authorization,
         why: format!(
             "authorization type {:?} is not implemented; the method is refused until it is",
@@ -897,6 +965,11 @@ fn compile_http_proxy(i: &Integration, stage: &Stage) -> Result<HttpProxyIntegra
             ValueSource::Query(q.into())
         } else if let Some(h) = source.strip_prefix("method.request.header.") {
             ValueSource::Header(h.into())
+        } else if let Some(f) = source
+            .strip_prefix("context.identity.")
+            .and_then(IdentityField::parse)
+        {
+            ValueSource::Identity(f)
         } else {
             continue;
         };
@@ -1170,7 +1243,8 @@ mod tests {
                 .is_some()
         };
         assert!(!refused("POST"));
-        for verb in ["GET", "PUT", "DELETE"] {
+        assert!(!refused("GET"), "AWS_IAM is served");
+        for verb in ["PUT", "DELETE"] {
             assert!(refused(verb), "{verb}");
         }
         let mut cached = Stage {
@@ -1211,7 +1285,7 @@ mod tests {
         let c = compile_validation("api", &validated, &with_validator, &mut schemas);
         assert!(matches!(c, Ok(Some(_))));
         // With an authorization the node cannot make too: refused where AWS checks first.
-        validated.authorization_type = AuthorizationType::AwsIam;
+        validated.authorization_type = AuthorizationType::Custom;
         assert_eq!(
             method_refusal(&validated).map(|f| f.check),
             Some(UnservedCheck::Authorization)

@@ -5,6 +5,7 @@ use super::http1::{
 };
 use super::io::read_more;
 use super::matcher::Captures;
+use super::phases::authorize::CallerIdentity;
 use super::request::Request;
 use super::routing::{HttpProxyIntegration, UriPiece, ValueSource};
 use monoio::io::AsyncWriteRentExt;
@@ -172,9 +173,10 @@ pub async fn forward(
     p: &HttpProxyIntegration,
     req: &Request<'_>,
     caps: &Captures<'_>,
+    identity: Option<&CallerIdentity>,
     scratch: &mut ProxyScratch,
 ) -> Result<(), ProxyError> {
-    build_request(p, req, caps, &mut scratch.req);
+    build_request(p, req, caps, identity, &mut scratch.req);
     let method = p.method.as_deref().unwrap_or(req.method);
     let head_request = method == "HEAD";
     let retry = is_idempotent(method);
@@ -337,6 +339,7 @@ pub fn build_request(
     p: &HttpProxyIntegration,
     req: &Request<'_>,
     caps: &Captures<'_>,
+    identity: Option<&CallerIdentity>,
     out: &mut Vec<u8>,
 ) {
     out.clear();
@@ -387,6 +390,7 @@ pub fn build_request(
             ValueSource::Path(n) => caps.get(req.path, n).map(str::as_bytes),
             ValueSource::Query(n) => req.query_param(n),
             ValueSource::Header(n) => req.header(n.as_bytes()),
+            ValueSource::Identity(f) => identity.map(|i| f.of(i).as_bytes()),
         };
         if let Some(v) = value {
             push_header(out, name.as_bytes(), v);
@@ -488,7 +492,7 @@ mod tests {
             headers: vec![("X-Stage".into(), ValueSource::Literal("dev".into()))],
         };
         let mut out = Vec::new();
-        build_request(&p, &req, &caps, &mut out);
+        build_request(&p, &req, &caps, None, &mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.starts_with("POST /v1/42?k=v&x=1 HTTP/1.1\r\nHost: backend\r\n"),

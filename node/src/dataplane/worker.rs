@@ -97,6 +97,10 @@ pub struct Worker {
     pub error_log: RefCell<RateLog>,
     /// Backend host names resolved off this thread.
     pub resolver: RefCell<super::resolve::Resolver>,
+    /// The account, region and root credentials of `AWS_IAM` authorization.
+    pub iam: Arc<crate::iam::IamEnv>,
+    /// The authorization phase's reused buffers.
+    pub auth: RefCell<super::phases::authorize::AuthScratch>,
 }
 
 impl Worker {
@@ -126,6 +130,8 @@ pub struct DataPlaneConfig {
     pub limits: Arc<super::cluster_limits::ClusterLimits>,
     /// Connection and body-memory limits.
     pub conn_limits: ConnLimits,
+    /// The account, region and root credentials of `AWS_IAM` authorization.
+    pub iam: Arc<crate::iam::IamEnv>,
 }
 
 /// A running data plane.
@@ -202,6 +208,7 @@ pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<Dat
         let account = account.clone();
         let shared = WorkerShared {
             conn_limits: cfg.conn_limits,
+            iam: cfg.iam.clone(),
             body_budget: cfg.conn_limits.body_memory_bytes / workers,
             draining: draining.clone(),
             drained: drained.clone(),
@@ -267,6 +274,7 @@ fn raise_open_file_limit() {
 /// What every worker shares with the node.
 struct WorkerShared {
     conn_limits: ConnLimits,
+    iam: Arc<crate::iam::IamEnv>,
     body_budget: usize,
     draining: Arc<AtomicBool>,
     drained: Arc<AtomicUsize>,
@@ -343,6 +351,8 @@ fn run_worker(
             draining: shared.draining.clone(),
             error_log: RefCell::new(RateLog::new(Duration::from_secs(1), 10)),
             resolver: RefCell::new(super::resolve::Resolver::default()),
+            iam: shared.iam.clone(),
+            auth: RefCell::new(Default::default()),
         });
         let flusher = worker.clone();
         monoio::spawn(async move {

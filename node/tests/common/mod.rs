@@ -658,3 +658,117 @@ pub fn paced_load(
     }
     out
 }
+
+/// Sends data-plane requests signed by botocore's `SigV4Auth` (service `execute-api`), through
+/// `data/sigv4_invoke.py` (see it for the shape of `requests` and of each answer).
+pub fn botocore_invoke(requests: &Value) -> Vec<Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sigv4_invoke.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(requests.to_string().as_bytes())
+        .expect("write requests");
+    let out = child.wait_with_output().expect("python3 ends");
+    assert!(
+        out.status.success(),
+        "sigv4_invoke.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("a JSON list of answers")
+}
+
+/// Runs `aws iam …` (the real AWS CLI) against `node`'s admin API with the admin
+/// credentials; returns its JSON output (Null when none), or the error text when it fails.
+pub fn aws_iam(node: &TestNode, args: &[&str]) -> Result<Value, String> {
+    let mut all = vec!["iam"];
+    all.extend_from_slice(args);
+    aws_as(node, (ACCESS_KEY, SECRET_KEY), &all)
+}
+
+/// Runs `aws {args}` against `node`'s admin API signed with `(key, secret)`.
+pub fn aws_as(
+    node: &TestNode,
+    (key, secret): (&str, &str),
+    args: &[&str],
+) -> Result<Value, String> {
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = Command::new("aws")
+        .args(args)
+        .args(["--endpoint-url", &format!("http://{}", node.admin)])
+        .args(["--region", "us-east-1", "--output", "json"])
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_PAGER", "")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .env("HOME", home.path())
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .output()
+        .expect("the `aws` CLI runs");
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// An API with `/pets` GET and POST (`AWS_IAM`) and `/open` GET (`NONE`), each an
+/// HTTP_PROXY to `backend` that is also sent the caller's `$context.identity.userArn` and
+/// `.accessKey` (as `x-caller-arn` and `x-access-key`), deployed to `prod`, made through
+/// `via`; returns the API id.
+pub fn iam_api(via: &TestNode, backend: SocketAddr) -> String {
+    let api = via.admin_sdk_ok(
+        "POST",
+        "/restapis",
+        Some(serde_json::json!({ "name": "iam" })),
+    );
+    let id = api["id"].as_str().expect("api id").to_string();
+    let root = api["rootResourceId"].as_str().expect("root").to_string();
+    for (part, verbs) in [("pets", &["GET", "POST"][..]), ("open", &["GET"][..])] {
+        let res = via.admin_sdk_ok(
+            "POST",
+            &format!("/restapis/{id}/resources/{root}"),
+            Some(serde_json::json!({ "pathPart": part })),
+        )["id"]
+            .as_str()
+            .expect("resource id")
+            .to_string();
+        let auth = if part == "pets" { "AWS_IAM" } else { "NONE" };
+        for verb in verbs {
+            via.admin_sdk_ok(
+                "PUT",
+                &format!("/restapis/{id}/resources/{res}/methods/{verb}"),
+                Some(serde_json::json!({ "authorizationType": auth })),
+            );
+            via.admin_sdk_ok(
+                "PUT",
+                &format!("/restapis/{id}/resources/{res}/methods/{verb}/integration"),
+                Some(serde_json::json!({
+                    "type": "HTTP_PROXY",
+                    "httpMethod": "ANY",
+                    "uri": format!("http://{backend}/{part}"),
+                    "requestParameters": {
+                        "integration.request.header.x-caller-arn": "context.identity.userArn",
+                        "integration.request.header.x-access-key": "context.identity.accessKey",
+                    },
+                })),
+            );
+        }
+    }
+    via.admin_sdk_ok(
+        "POST",
+        &format!("/restapis/{id}/deployments"),
+        Some(serde_json::json!({ "stageName": "prod" })),
+    );
+    id
+}

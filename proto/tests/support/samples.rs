@@ -32,6 +32,8 @@ pub fn settings() -> RestApiSettings {
         minimum_compression_size: Some(1024),
         disable_execute_api_endpoint: true,
         tags: map(&[("team", "payments"), ("env", "prod")]),
+        // Fields added after the fixtures were written decode as their defaults.
+        policy: None,
     }
 }
 
@@ -644,5 +646,6 @@ pub fn registry() -> Registry {
                 part: 3,
             },
         ])),
+        iam: Default::default(),
     }
 }

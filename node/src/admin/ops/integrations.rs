@@ -16,6 +16,7 @@ use crate::admin::patch::{self, apply_to_map, Op, PatchOp};
 use crate::admin::router::MethodKey;
 use crate::admin::wire;
 use crate::admin::AdminState;
+use crate::dataplane::routing::IdentityField;
 use crate::text_rules::is_header_name;
 use tollgate_proto::model::{
     Integration, IntegrationResponse, IntegrationType, Method, DEFAULT_INTEGRATION_TIMEOUT_MS,
@@ -173,7 +174,8 @@ fn check_http_uri(uri: &str) -> Result<(), ApiError> {
 
 /// One request parameter mapping, as the data plane applies it: a header takes a `'literal'`
 /// (a valid header value), a stage variable or a method request path, query string or header
-/// parameter; a path parameter takes a method request path parameter. Query string targets
+/// parameter, or the `AWS_IAM` caller's `context.identity.{accessKey, accountId, caller, user,
+/// userArn}`; a path parameter takes a method request path parameter. Query string targets
 /// and other sources are not applied, so they are refused.
 fn check_request_mapping(target: &str, source: &str) -> Result<(), ApiError> {
     check_expression("A mapping expression", target)?;
@@ -204,7 +206,11 @@ fn check_request_mapping(target: &str, source: &str) -> Result<(), ApiError> {
             .any(|p| source.strip_prefix(p).is_some_and(|r| !r.is_empty()))
             || source
                 .strip_prefix("method.request.header.")
-                .is_some_and(is_header_name);
+                .is_some_and(is_header_name)
+            || source
+                .strip_prefix("context.identity.")
+                .and_then(IdentityField::parse)
+                .is_some();
         return if ok { Ok(()) } else { Err(unsupported()) };
     }
     if target.strip_prefix("integration.request.path.").is_some() {
@@ -768,5 +774,25 @@ mod tests {
         r.response_parameters
             .insert("integration.x".into(), "'a'".into());
         assert!(check_response(&r).is_err());
+    }
+}
+
+#[cfg(test)]
+mod identity_mapping_tests {
+    use super::check_request_mapping;
+
+    /// The `AWS_IAM` caller's identity can be sent to the backend; other context values are
+    /// not applied, so they are refused.
+    #[test]
+    fn identity_fields_map_to_headers() {
+        let h = "integration.request.header.x-caller";
+        for f in ["accessKey", "accountId", "caller", "user", "userArn"] {
+            check_request_mapping(h, &format!("context.identity.{f}")).unwrap();
+        }
+        assert!(check_request_mapping(h, "context.identity.cognitoIdentityId").is_err());
+        assert!(check_request_mapping(h, "context.requestId").is_err());
+        assert!(
+            check_request_mapping("integration.request.path.p", "context.identity.user").is_err()
+        );
     }
 }

@@ -27,6 +27,7 @@ mod deployments;
 #[cfg(test)]
 mod fuzz;
 pub mod gateway_responses;
+mod iam;
 mod import;
 mod integrations;
 mod methods;
@@ -230,6 +231,7 @@ async fn run(
 ) -> Result<Reply, ApiError> {
     use Operation as O;
     match op {
+        O::Iam(call) => iam::run(state, call).await,
         O::CreateRestApi => restapis::create(state, body).await,
         O::GetRestApis => restapis::list(state, query),
         O::GetRestApi { api } => restapis::get(state, &api),

@@ -9,6 +9,7 @@ use crate::admin::paging::{PageRequest, Query};
 use crate::admin::patch::{self, Op, PatchOp};
 use crate::admin::wire::{self, Page};
 use crate::admin::AdminState;
+use crate::iam::policy::{Kind, Policy};
 use crate::ids::now_epoch;
 use tollgate_proto::model::{ApiKeySource, OrUnknown, RestApiSettings};
 use tollgate_proto::Command;
@@ -50,6 +51,11 @@ pub fn check_settings(s: &RestApiSettings) -> Result<(), ApiError> {
     if s.binary_media_types.iter().any(|t| t.trim().is_empty()) {
         return Err(ApiError::bad_request("Invalid binary media type specified"));
     }
+    if let Some(doc) = &s.policy {
+        Policy::parse(doc, Kind::Resource).map_err(|why| {
+            ApiError::bad_request(format!("Invalid policy document specified: {why}"))
+        })?;
+    }
     Ok(())
 }
 
@@ -71,6 +77,7 @@ pub async fn create(state: &AdminState, body: &[u8]) -> Result<Reply, ApiError> 
         minimum_compression_size: i.minimum_compression_size,
         disable_execute_api_endpoint: i.disable_execute_api_endpoint.unwrap_or(false),
         tags: i.tags.unwrap_or_default(),
+        policy: non_empty(i.policy),
     };
     check_settings(&settings)?;
     let clone_from = non_empty(i.clone_from);
@@ -130,6 +137,7 @@ pub fn apply_patch(s: &mut RestApiSettings, p: &PatchOp) -> Result<(), ApiError>
                 .into()
         }
         ["disableExecuteApiEndpoint"] => s.disable_execute_api_endpoint = p.bool_value()?,
+        ["policy"] => s.policy = p.optional_string()?,
         ["minimumCompressionSize"] => {
             s.minimum_compression_size = match (p.op, p.value.as_deref()) {
                 (Op::Remove, _) | (Op::Replace, None | Some("")) => None,

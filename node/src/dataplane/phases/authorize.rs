@@ -1,18 +1,334 @@
-//! Phase 3: authorization. No authorization type but `NONE` is implemented yet, so a method
-//! asking for one is refused (500) for every request: it fails closed, never open. Routing
-//! marks such methods when it compiles them (and logs why once).
+//! Phase 3: authorization. A method with `AWS_IAM` is served to a SigV4-signed request
+//! (service `execute-api`, header or query form, verified by [`crate::sigv4::verify`]) whose
+//! key is the account's root identity (the admin credentials) or an active IAM user key
+//! whose policies allow `execute-api:Invoke` on the method ARN. The API's resource policy,
+//! when it has one, is evaluated for every request (with the caller anonymous on methods
+//! without `AWS_IAM`) and combined as [`crate::iam::combine`] says. `CUSTOM` and
+//! `COGNITO_USER_POOLS` are not implemented: such a method is refused (500) for every
+//! request, closed, never open (routing marks it when it compiles it, and logs why once).
+//!
+//! Nothing here does I/O or reads a clock: the time comes from the shell. The phase
+//! allocates only for requests it has policies or signatures to check (the verifier works on
+//! owned header pairs; the method ARN and caller ARN are written into the worker's reused
+//! [`AuthScratch`]).
 
 use crate::dataplane::gateway_response::{self as gr, Refusal};
-use crate::dataplane::routing::{CompiledMethod, FailClosed, UnservedCheck};
+use crate::dataplane::request::Request;
+use crate::dataplane::routing::{
+    ApiRoutes, CompiledMethod, FailClosed, StageRoutes, UnservedCheck,
+};
+use crate::iam::policy::{self, Caller, Verdict};
+use crate::iam::{combine, Denial, IamEnv, Identity, IdentityTable};
+use crate::sigv4::{self, VerifyError};
+use tollgate_proto::model::AuthorizationType;
+use tollgate_proto::GatewayResponseType as T;
 
-/// Passes a method that needs no authorization; refuses one whose authorization this node
-/// cannot perform, with the reason for the log.
-pub fn run(method: &CompiledMethod) -> Result<(), (Refusal, &str)> {
-    match &method.fail_closed {
-        Some(FailClosed {
-            check: UnservedCheck::Authorization,
-            why,
-        }) => Err((gr::AUTHORIZATION_NOT_SERVED, why)),
-        _ => Ok(()),
+/// The service name of data-plane signatures.
+pub const SERVICE: &str = "execute-api";
+
+/// A worker's reused buffers for this phase.
+#[derive(Debug, Default)]
+pub struct AuthScratch {
+    arn: String,
+    caller_arn: String,
+    headers: Vec<(String, String)>,
+}
+
+/// Who a request was authorized as: `$context.identity` for the integration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerIdentity {
+    /// `$context.identity.accessKey`.
+    pub access_key: String,
+    /// `$context.identity.accountId`.
+    pub account_id: String,
+    /// `$context.identity.caller` (the user id, or the account id for root).
+    pub caller: String,
+    /// `$context.identity.user` (as `caller`).
+    pub user: String,
+    /// `$context.identity.userArn`.
+    pub user_arn: String,
+}
+
+/// A refusal of this phase, with its message when it is not the refusal's fixed one and
+/// what to log (fail-closed methods only).
+#[derive(Debug)]
+pub struct Refused<'t> {
+    /// The gateway response.
+    pub refusal: Refusal,
+    /// `$context.error.message`, when it is the request's own.
+    pub message: Option<String>,
+    /// Why, for the log (a method this node cannot authorize).
+    pub log: Option<&'t str>,
+}
+
+/// What the phase needs besides the request.
+pub struct AuthContext<'a, 't> {
+    /// The account, region and root credentials.
+    pub env: &'a IamEnv,
+    /// The IAM users' keys.
+    pub identities: &'t IdentityTable,
+    /// Wall-clock time, epoch seconds (signature dates and session expiry).
+    pub now_secs: i64,
+    /// The worker's buffers.
+    pub scratch: &'a mut AuthScratch,
+}
+
+const INVALID_SIGNATURE: Refusal = Refusal {
+    kind: T::InvalidSignature,
+    status: 403,
+    error_type: Some("InvalidSignatureException"),
+    message: "Forbidden",
+};
+const UNRECOGNIZED_CLIENT: Refusal = Refusal {
+    error_type: Some("UnrecognizedClientException"),
+    ..INVALID_SIGNATURE
+};
+const INCOMPLETE_SIGNATURE: Refusal = Refusal {
+    error_type: Some("IncompleteSignatureException"),
+    ..INVALID_SIGNATURE
+};
+/// A signature outside the accepted time window (15 minutes either way, or its presigned
+/// validity), or temporary credentials past their expiry.
+const EXPIRED: Refusal = Refusal {
+    kind: T::ExpiredToken,
+    status: 403,
+    error_type: Some("InvalidSignatureException"),
+    message: "Forbidden",
+};
+const EXPIRED_TOKEN: Refusal = Refusal {
+    error_type: Some("ExpiredTokenException"),
+    ..EXPIRED
+};
+const ACCESS_DENIED: Refusal = Refusal {
+    kind: T::AccessDenied,
+    status: 403,
+    error_type: Some("AccessDeniedException"),
+    message: "Forbidden",
+};
+
+fn refused<'t>(refusal: Refusal, message: impl Into<String>) -> Refused<'t> {
+    Refused {
+        refusal,
+        message: Some(message.into()),
+        log: None,
     }
 }
+
+/// The signer of an `AWS_IAM` request.
+enum Signer<'t> {
+    Root,
+    User(&'t Identity),
+}
+
+/// Authorizes the request for `method` of `stage` (`path`: the stage-relative path). `Ok`
+/// carries the caller's identity for an `AWS_IAM` method.
+pub fn run<'t>(
+    method: &'t CompiledMethod,
+    api: &'t ApiRoutes,
+    stage: &StageRoutes,
+    req: &Request<'_>,
+    path: &str,
+    cx: AuthContext<'_, 't>,
+) -> Result<Option<CallerIdentity>, Refused<'t>> {
+    if let Some(FailClosed {
+        check: UnservedCheck::Authorization,
+        why,
+    }) = &method.fail_closed
+    {
+        return Err(Refused {
+            refusal: gr::AUTHORIZATION_NOT_SERVED,
+            message: None,
+            log: Some(why),
+        });
+    }
+    let iam = method.authorization_type == AuthorizationType::AwsIam;
+    if !iam && api.policy.is_none() {
+        return Ok(None);
+    }
+    let AuthContext {
+        env,
+        identities,
+        now_secs,
+        scratch,
+    } = cx;
+    let signed = if iam {
+        let (key, signer) = verify(req, env, identities, now_secs, &mut scratch.headers)?;
+        Some((key, signer))
+    } else {
+        None
+    };
+    // The method ARN.
+    let arn = &mut scratch.arn;
+    arn.clear();
+    arn.push_str("arn:aws:execute-api:");
+    arn.push_str(&env.region);
+    arn.push(':');
+    arn.push_str(&env.account);
+    arn.push(':');
+    arn.push_str(&stage.api_id);
+    arn.push('/');
+    let relative_at = arn.len();
+    arn.push_str(&stage.stage_name);
+    arn.push('/');
+    arn.push_str(req.method);
+    arn.push_str(path);
+    let caller_arn = &mut scratch.caller_arn;
+    caller_arn.clear();
+    let caller = match &signed {
+        None => Caller::Anonymous,
+        Some((_, Signer::Root)) => Caller::Root {
+            account: &env.account,
+        },
+        Some((_, Signer::User(id))) => {
+            id.write_arn(&env.account, caller_arn);
+            Caller::User {
+                account: &env.account,
+                arn: caller_arn,
+            }
+        }
+    };
+    let facts = policy::Request {
+        arn,
+        api_relative: &arn[relative_at..],
+        source_ip: req.peer,
+        caller,
+    };
+    let identity_verdict = signed.as_ref().map(|(_, s)| match s {
+        Signer::Root => Verdict::Allow,
+        Signer::User(id) => id.verdict(&facts),
+    });
+    let resource_verdict = api.policy.as_ref().map(|p| match p {
+        Ok(p) => p.evaluate(&facts),
+        // A stored policy this build cannot read: nothing it might deny is let through.
+        Err(_) => Verdict::Deny,
+    });
+    if let Err(denial) = combine(identity_verdict, resource_verdict) {
+        let mut m = String::from("User: ");
+        caller.describe(&mut m);
+        m.push_str(" is not authorized to perform: execute-api:Invoke on resource: ");
+        m.push_str(arn);
+        if denial == Denial::Explicit {
+            m.push_str(" with an explicit deny");
+        }
+        return Err(refused(ACCESS_DENIED, m));
+    }
+    Ok(signed.map(|(access_key, signer)| {
+        let (id, user_arn) = match signer {
+            Signer::Root => (
+                env.account.clone(),
+                format!("arn:aws:iam::{}:root", env.account),
+            ),
+            Signer::User(i) => (i.user_id.to_string(), caller_arn.clone()),
+        };
+        CallerIdentity {
+            access_key,
+            account_id: env.account.clone(),
+            caller: id.clone(),
+            user: id,
+            user_arn,
+        }
+    }))
+}
+
+/// Verifies the request's signature; answers the access key and who it belongs to.
+fn verify<'t>(
+    req: &Request<'_>,
+    env: &IamEnv,
+    identities: &'t IdentityTable,
+    now_secs: i64,
+    headers: &mut Vec<(String, String)>,
+) -> Result<(String, Signer<'t>), Refused<'t>> {
+    headers.clear();
+    headers.extend(req.headers().map(|(n, v)| {
+        (
+            String::from_utf8_lossy(n).into_owned(),
+            String::from_utf8_lossy(v).into_owned(),
+        )
+    }));
+    // Before the decision `req.path` is the path as sent (normalised), the stage included:
+    // what the client signed.
+    let signed = sigv4::Request {
+        method: req.method,
+        path: req.path,
+        query: req.query,
+        headers,
+        body: req.body,
+    };
+    let secret_for = |key: &str| {
+        env.root
+            .iter()
+            .find(|c| c.access_key_id == key)
+            .map(|c| c.secret_access_key.clone())
+            .or_else(|| identities.get(key).map(|i| i.secret.to_string()))
+    };
+    let region = env.region_check.then_some(env.region.as_str());
+    let key = sigv4::verify(&signed, secret_for, region, SERVICE, now_secs).map_err(|e| {
+        let refusal = match &e {
+            VerifyError::MissingAuthentication => gr::MISSING_AUTHENTICATION_TOKEN,
+            VerifyError::Expired(_) => EXPIRED,
+            VerifyError::UnknownAccessKey => UNRECOGNIZED_CLIENT,
+            VerifyError::Malformed(_) => INCOMPLETE_SIGNATURE,
+            VerifyError::SignatureMismatch
+            | VerifyError::WrongService { .. }
+            | VerifyError::WrongRegion { .. }
+            | VerifyError::BadScope(_) => INVALID_SIGNATURE,
+        };
+        refused(refusal, e.message())
+    })?;
+    // The session token a request carries (header, or parameter of a presigned URL).
+    let token = req
+        .header(b"x-amz-security-token")
+        .map(|t| String::from_utf8_lossy(t).into_owned())
+        .or_else(|| {
+            req.query_param("X-Amz-Security-Token").map(|t| {
+                percent_encoding::percent_decode(t)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+        });
+    if env.root.iter().any(|c| c.access_key_id == key) {
+        if token.is_some() {
+            return Err(refused(
+                UNRECOGNIZED_CLIENT,
+                "The security token included in the request is invalid.",
+            ));
+        }
+        return Ok((key, Signer::Root));
+    }
+    let Some(identity) = identities.get(&key) else {
+        // Unreachable after `secret_for` found it; refuse rather than assume.
+        return Err(refused(
+            UNRECOGNIZED_CLIENT,
+            "The security token included in the request is invalid.",
+        ));
+    };
+    match (&identity.session, token) {
+        (None, None) => {}
+        (Some((expected, expires)), Some(token)) => {
+            use subtle::ConstantTimeEq;
+            if !bool::from(expected.as_bytes().ct_eq(token.as_bytes())) {
+                return Err(refused(
+                    UNRECOGNIZED_CLIENT,
+                    "The security token included in the request is invalid.",
+                ));
+            }
+            if now_secs >= *expires {
+                return Err(refused(
+                    EXPIRED_TOKEN,
+                    "The security token included in the request is expired",
+                ));
+            }
+        }
+        _ => {
+            return Err(refused(
+                UNRECOGNIZED_CLIENT,
+                "The security token included in the request is invalid.",
+            ))
+        }
+    }
+    Ok((key, Signer::User(identity)))
+}
+
+#[cfg(test)]
+#[path = "authorize_tests.rs"]
+mod tests;

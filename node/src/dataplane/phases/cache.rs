@@ -72,6 +72,8 @@ fn write_key(req: &Request<'_>, path: &str, caps: &Captures<'_>, c: &CacheSpec, 
             ValueSource::Header(n) => req.header(n.as_bytes()),
             ValueSource::Path(n) => caps.get(path, n).map(str::as_bytes),
             ValueSource::Literal(l) => Some(l.as_bytes()),
+            // Cache keys are compiled from request parameters only (`cache_for`).
+            ValueSource::Identity(_) => None,
         };
         key.extend_from_slice(v.unwrap_or_default());
     }
