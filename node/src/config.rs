@@ -197,6 +197,30 @@ pub struct FileConfig {
     pub credentials: Option<Vec<CredentialConfig>>,
     /// Cluster membership and transport.
     pub cluster: Option<ClusterFileConfig>,
+    /// Lambda functions this node runs for AWS_PROXY integrations.
+    pub functions: Option<Vec<FunctionFileConfig>>,
+}
+
+/// One `[[functions]]` entry: a Lambda function the node runs itself.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionFileConfig {
+    /// The function name, as in the function ARN of integration URIs.
+    pub name: String,
+    /// The handler (`module.function` for Python).
+    pub handler: String,
+    /// The code folder (relative paths are relative to the config file's folder).
+    pub code: PathBuf,
+    /// The runtime command, the handler appended (default `["python3", "-m", "awslambdaric"]`).
+    pub command: Option<Vec<String>>,
+    /// Environment variables.
+    pub environment: Option<BTreeMap<String, String>>,
+    /// Seconds one invocation may run (1–900, default 3).
+    pub timeout_secs: Option<u64>,
+    /// Memory in MiB (128–10240, default 128).
+    pub memory_mb: Option<u32>,
+    /// Most processes at once on this node (1–1000, default 10).
+    pub concurrency: Option<usize>,
 }
 
 /// Where the admin credentials came from.
@@ -237,6 +261,8 @@ pub struct Config {
     pub cluster: ClusterSettings,
     /// Account-level (rate per second, burst) for this node, if one is set.
     pub account_limit: Option<(f64, f64)>,
+    /// Lambda functions this node runs.
+    pub functions: Vec<crate::functions::FunctionDef>,
 }
 
 /// A configuration problem, worded for the person who has to fix it.
@@ -340,6 +366,13 @@ impl Config {
                     _ => (vec![], CredentialSource::DataDir),
                 },
             };
+        let base = args
+            .config
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let functions = resolve_functions(file.functions.unwrap_or_default(), &base)?;
         let cluster = resolve_cluster(args, file.cluster.unwrap_or_default(), &data_dir)?;
         let account_limit = match file.account_rate_limit {
             None => None,
@@ -358,6 +391,7 @@ impl Config {
             }
         };
         Ok(Config {
+            functions,
             account_limit,
             cluster,
             listen,
@@ -406,6 +440,83 @@ fn resolve_conn_limits(file: &FileConfig, workers: usize) -> Result<ConnLimits, 
         max_connections_per_worker,
         body_memory_bytes,
     })
+}
+
+/// The `[[functions]]` definitions, checked: valid unique names, an existing code folder, a
+/// command, Lambda's bounds on timeout and memory, no reserved environment variable.
+fn resolve_functions(
+    list: Vec<FunctionFileConfig>,
+    base: &Path,
+) -> Result<Vec<crate::functions::FunctionDef>, ConfigError> {
+    let mut out: Vec<crate::functions::FunctionDef> = Vec::new();
+    for f in list {
+        let err = |why: String| ConfigError(format!("functions: {:?}: {why}", f.name));
+        let name_ok = !f.name.is_empty()
+            && f.name.len() <= 64
+            && f.name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !name_ok {
+            return Err(err(
+                "a function name is 1-64 letters, digits, hyphens or underscores".into(),
+            ));
+        }
+        if out.iter().any(|d| d.name == f.name) {
+            return Err(err("defined twice".into()));
+        }
+        if f.handler.trim().is_empty() {
+            return Err(err("handler must not be empty".into()));
+        }
+        let code = if f.code.is_absolute() {
+            f.code.clone()
+        } else {
+            base.join(&f.code)
+        };
+        if !code.is_dir() {
+            return Err(err(format!(
+                "code folder {} is not a folder",
+                code.display()
+            )));
+        }
+        let command = f
+            .command
+            .clone()
+            .unwrap_or_else(|| ["python3", "-m", "awslambdaric"].map(String::from).to_vec());
+        if command.first().is_none_or(|c| c.is_empty()) {
+            return Err(err("command must name a program".into()));
+        }
+        let timeout_secs = f.timeout_secs.unwrap_or(3);
+        if !(1..=900).contains(&timeout_secs) {
+            return Err(err("timeout_secs must be between 1 and 900".into()));
+        }
+        let memory_mb = f.memory_mb.unwrap_or(128);
+        if !(128..=10240).contains(&memory_mb) {
+            return Err(err("memory_mb must be between 128 and 10240".into()));
+        }
+        let concurrency = f.concurrency.unwrap_or(10);
+        if !(1..=1000).contains(&concurrency) {
+            return Err(err("concurrency must be between 1 and 1000".into()));
+        }
+        let environment = f.environment.clone().unwrap_or_default();
+        if let Some(k) = environment.keys().find(|k| {
+            crate::functions::sandbox::is_reserved_env(k) || k.is_empty() || k.contains('=')
+        }) {
+            return Err(err(format!(
+                "environment variable {k:?} is reserved by Lambda or not a valid name"
+            )));
+        }
+        out.push(crate::functions::FunctionDef {
+            name: f.name.clone(),
+            handler: f.handler.clone(),
+            code,
+            command,
+            environment,
+            timeout: Duration::from_secs(timeout_secs),
+            memory_mb,
+            concurrency,
+        });
+    }
+    Ok(out)
 }
 
 fn resolve_cluster(

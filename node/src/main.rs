@@ -69,6 +69,11 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
             limits.clone(),
         ));
         tokio::spawn(control::recompile_keys_daily(compiler.clone()));
+        let functions = tollgate_node::functions::Functions::start(
+            std::mem::take(&mut cfg.functions),
+            cfg.region.clone(),
+        )
+        .map_err(|e| format!("functions: {e}"))?;
         let dp = worker::start(
             &worker::DataPlaneConfig {
                 listen: cfg.listen,
@@ -79,6 +84,7 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
                 account_limit: cfg.account_limit,
                 limits,
                 conn_limits: cfg.conn_limits,
+                functions,
             },
             routes,
         )

@@ -1,0 +1,109 @@
+//! Starting and killing one function process. A process gets a clean environment (only
+//! `PATH`, `HOME`, the definition's variables and Lambda's own: the node's credentials and
+//! other settings never reach function code), its own process group (a kill reaches whatever
+//! it started), an address-space limit of its memory setting, and dies with the node.
+
+use super::FunctionDef;
+use std::net::SocketAddr;
+use tokio::process::{Child, Command};
+
+/// Environment variables Lambda sets itself; a definition may not set them.
+pub const RESERVED_ENV: &[&str] = &[
+    "_HANDLER",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_EXECUTION_ENV",
+];
+
+/// Whether a definition may set this environment variable.
+pub fn is_reserved_env(name: &str) -> bool {
+    RESERVED_ENV.contains(&name) || name.starts_with("AWS_LAMBDA_")
+}
+
+/// Starts a process of `def` that talks to the Runtime API at `api`.
+pub fn spawn(def: &FunctionDef, region: &str, api: SocketAddr, seq: u64) -> std::io::Result<Child> {
+    let (program, args) = def
+        .command
+        .split_first()
+        .ok_or_else(|| std::io::Error::other("the function's command is empty"))?;
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .arg(&def.handler)
+        .current_dir(&def.code)
+        .env_clear()
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .process_group(0);
+    for var in ["PATH", "HOME"] {
+        if let Some(v) = std::env::var_os(var) {
+            cmd.env(var, v);
+        }
+    }
+    cmd.envs(&def.environment)
+        .env("LANG", "en_US.UTF-8")
+        .env("TZ", ":UTC")
+        .env("_HANDLER", &def.handler)
+        .env("LAMBDA_TASK_ROOT", &def.code)
+        .env("LAMBDA_RUNTIME_DIR", &def.code)
+        .env("AWS_REGION", region)
+        .env("AWS_DEFAULT_REGION", region)
+        .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", &def.name)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", def.memory_mb.to_string())
+        .env(
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{}", def.name),
+        )
+        .env(
+            "AWS_LAMBDA_LOG_STREAM_NAME",
+            format!("tollgate/{}/{seq}", std::process::id()),
+        )
+        .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand");
+    let bytes = libc::rlim_t::from(def.memory_mb) * 1024 * 1024;
+    // SAFETY: the closure runs in the child between fork and exec, so it may only make
+    // async-signal-safe calls: prctl(2) and setrlimit(2) are plain system calls on values
+    // copied into the closure; nothing is allocated, locked or shared with the parent.
+    // PR_SET_PDEATHSIG ties the child's life to the spawning thread (the function thread,
+    // which lives as long as the node), so a node killed outright leaves no function behind.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            let lim = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
+/// Kills the process group `pgid` (the function process and whatever it started).
+pub fn kill_group(pgid: u32) {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return;
+    };
+    if pgid <= 1 {
+        return;
+    }
+    // SAFETY: kill(2) with a negative pid signals a process group; it touches no memory.
+    // The group is the one the function process leads (process_group(0)), never ours.
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+}
