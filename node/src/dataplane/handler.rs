@@ -11,7 +11,7 @@ use super::respond::{ConnState, RequestId};
 use super::throttle::now_ns;
 use super::upstream::{self, ProxyScratch};
 use super::worker::Worker;
-use crate::functions::InvokeError;
+use crate::functions::{InvokeError, InvokeResult, Pending};
 
 /// Serves `req`, appending the answer to `out`.
 pub async fn handle(
@@ -55,7 +55,7 @@ pub async fn handle(
                     .functions
                     .invoke(&l.function.name, &l.function.arn, event, l.timeout)
                 {
-                    Ok(rx) => rx.await.unwrap_or(Err(InvokeError::Stopped)),
+                    Ok(pending) => await_answer(pending).await,
                     Err(e) => Err(e),
                 };
             let conn = if w.is_draining() {
@@ -131,6 +131,18 @@ pub async fn handle(
         }
     }
     scratch.cache_key = key;
+}
+
+/// Waits on this worker's I/O driver for a Lambda invocation's answer (the function thread
+/// writes a byte to the invocation's socket pair once it is in).
+async fn await_answer(pending: Pending) -> InvokeResult {
+    let Pending { mut rx, wake } = pending;
+    let _ = wake.set_nonblocking(true);
+    let Ok(mut wake) = monoio::net::UnixStream::from_std(wake) else {
+        return Err(InvokeError::Stopped);
+    };
+    let (_, _) = monoio::io::AsyncReadRent::read(&mut wake, vec![0u8; 1]).await;
+    rx.try_recv().unwrap_or(Err(InvokeError::Stopped))
 }
 
 /// Milliseconds since the Unix epoch (the Lambda event's request time).

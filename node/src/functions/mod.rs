@@ -4,7 +4,9 @@
 //!
 //! Everything here runs on one thread of its own (`tollgate-fn`, a tokio runtime), never on a
 //! data-plane worker: a worker hands an invocation over with [`Functions::invoke`] (a channel
-//! send) and awaits the answer on a oneshot channel, which any executor can poll.
+//! send) and awaits the answer without blocking: the answer is put in a oneshot channel and a
+//! byte is written to a socket pair whose other end the worker reads with its own I/O driver
+//! (a monoio worker cannot be woken by a waker from another thread).
 //!
 //! - [`pool`]: one task per function: the queue, the concurrency limit, cold starts, reuse,
 //!   timeouts (kill and replace) and crashes.
@@ -16,6 +18,8 @@ pub mod runtime_api;
 pub mod sandbox;
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,7 +102,48 @@ pub struct Invocation {
     /// The integration timeout.
     pub timeout: Duration,
     /// Where the answer goes.
-    pub reply: oneshot::Sender<InvokeResult>,
+    pub reply: Reply,
+}
+
+/// The answering end of an invocation.
+#[derive(Debug)]
+pub struct Reply {
+    tx: oneshot::Sender<InvokeResult>,
+    wake: UnixStream,
+}
+
+impl Reply {
+    /// Hands the answer over and wakes the caller.
+    pub fn send(self, result: InvokeResult) {
+        let _ = self.tx.send(result);
+        // One byte into an empty socket buffer; if the caller is gone, nobody cares.
+        let _ = (&self.wake).write(&[1]);
+    }
+}
+
+/// The calling end of an invocation: once `wake` is readable (a byte, or closed when the
+/// answer was dropped), the answer is in `rx`.
+#[derive(Debug)]
+pub struct Pending {
+    /// The answer, once there is one.
+    pub rx: oneshot::Receiver<InvokeResult>,
+    /// Readable when the answer is in (or will never come).
+    pub wake: UnixStream,
+}
+
+impl Pending {
+    /// The answer after `wake` turned readable; `Stopped` when the pool dropped it.
+    pub fn take(mut self) -> InvokeResult {
+        self.rx.try_recv().unwrap_or(Err(InvokeError::Stopped))
+    }
+
+    /// Waits for the answer, blocking this thread (tools and tests; never a worker).
+    pub fn wait(self) -> InvokeResult {
+        let mut b = [0u8; 1];
+        let _ = self.wake.set_nonblocking(false);
+        let _ = (&self.wake).read(&mut b);
+        self.take()
+    }
 }
 
 /// The node's functions: a handle the data-plane workers share.
@@ -152,16 +197,21 @@ impl Functions {
         function_arn: &str,
         payload: Vec<u8>,
         timeout: Duration,
-    ) -> Result<oneshot::Receiver<InvokeResult>, InvokeError> {
+    ) -> Result<Pending, InvokeError> {
         let pool = self.pools.get(name).ok_or(InvokeError::NoTarget)?;
-        let (reply, rx) = oneshot::channel();
+        let (tx, rx) = oneshot::channel();
+        let (theirs, ours) = UnixStream::pair().map_err(|e| {
+            tracing::warn!(error = %e, "cannot make an invocation's socket pair");
+            InvokeError::Stopped
+        })?;
+        let _ = theirs.set_nonblocking(true);
         pool.send(pool::Msg::Invoke(Invocation {
             payload,
             function_arn: function_arn.to_string(),
             timeout,
-            reply,
+            reply: Reply { tx, wake: theirs },
         }))
         .map_err(|_| InvokeError::Stopped)?;
-        Ok(rx)
+        Ok(Pending { rx, wake: ours })
     }
 }

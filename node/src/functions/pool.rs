@@ -7,7 +7,7 @@
 //! the oldest waiting invocation (`InitFailed`), so a function that cannot start does not hold
 //! its callers until their timeouts.
 
-use super::{runtime_api, sandbox, FunctionDef, Invocation, InvokeError, InvokeResult};
+use super::{runtime_api, sandbox, FunctionDef, Invocation, InvokeError, InvokeResult, Reply};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -72,7 +72,7 @@ struct Waiting {
 
 struct Running {
     request_id: String,
-    reply: oneshot::Sender<InvokeResult>,
+    reply: Reply,
     deadline: Instant,
     /// What passing the deadline means: the integration's timeout or the function's.
     on_deadline: InvokeError,
@@ -161,7 +161,7 @@ impl Pool {
             Msg::Invoke(inv) => {
                 let limit = self.def.concurrency.saturating_mul(QUEUE_PER_PROCESS);
                 if self.queue.len() >= limit {
-                    let _ = inv.reply.send(Err(InvokeError::Overloaded));
+                    inv.reply.send(Err(InvokeError::Overloaded));
                     return;
                 }
                 let deadline = Instant::now() + inv.timeout;
@@ -173,7 +173,7 @@ impl Pool {
                     if let State::Busy(r) = std::mem::replace(&mut s.state, State::Idle(reply)) {
                         // Asking for the next event without answering this one: Lambda
                         // counts that as a failed invocation.
-                        let _ = r.reply.send(Err(InvokeError::FunctionError));
+                        r.reply.send(Err(InvokeError::FunctionError));
                     }
                 }
             }
@@ -185,7 +185,7 @@ impl Pool {
                 if let Some(s) = self.sandboxes.get_mut(&sandbox) {
                     if matches!(&s.state, State::Busy(r) if r.request_id == request_id) {
                         if let State::Busy(r) = std::mem::replace(&mut s.state, State::Starting) {
-                            let _ = r.reply.send(result);
+                            r.reply.send(result);
                         }
                     }
                 }
@@ -211,11 +211,11 @@ impl Pool {
         sandbox::kill_group(s.pgid);
         match s.state {
             State::Busy(r) => {
-                let _ = r.reply.send(Err(why));
+                r.reply.send(Err(why));
             }
             _ if !s.ready => {
                 if let Some(w) = self.queue.pop_front() {
-                    let _ = w.inv.reply.send(Err(InvokeError::InitFailed));
+                    w.inv.reply.send(Err(InvokeError::InitFailed));
                 }
             }
             _ => {}
@@ -226,7 +226,7 @@ impl Pool {
     fn expire(&mut self, now: Instant) {
         while let Some(pos) = self.queue.iter().position(|w| w.deadline <= now) {
             if let Some(w) = self.queue.remove(pos) {
-                let _ = w.inv.reply.send(Err(InvokeError::Timeout));
+                w.inv.reply.send(Err(InvokeError::Timeout));
             }
         }
         let late: Vec<u64> = self
@@ -322,7 +322,7 @@ impl Pool {
             if let Err(e) = self.start_one().await {
                 tracing::error!(function = %self.def.name, error = %e, "cannot start the Lambda function process");
                 if let Some(w) = self.queue.pop_front() {
-                    let _ = w.inv.reply.send(Err(InvokeError::InitFailed));
+                    w.inv.reply.send(Err(InvokeError::InitFailed));
                 }
             }
             want -= 1;
