@@ -869,4 +869,59 @@ mod tests {
         let mode = std::fs::metadata(&a.path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
     }
+
+    #[test]
+    fn functions_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("code")).unwrap();
+        let path = dir.path().join("t.toml");
+        let resolve = |body: &str| {
+            std::fs::write(&path, body).unwrap();
+            let args = ServeArgs {
+                config: Some(path.clone()),
+                ..Default::default()
+            };
+            Config::resolve(&args, no_env).map(|c| c.functions)
+        };
+        let f = resolve("[[functions]]\nname = \"echo\"\nhandler = \"app.h\"\ncode = \"code\"\n")
+            .unwrap();
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            f[0].code,
+            dir.path().join("code"),
+            "relative to the config file"
+        );
+        assert_eq!(f[0].command, ["python3", "-m", "awslambdaric"]);
+        assert_eq!(
+            (f[0].timeout, f[0].memory_mb, f[0].concurrency),
+            (Duration::from_secs(3), 128, 10)
+        );
+        let base = "[[functions]]\nname = \"echo\"\nhandler = \"app.h\"\ncode = \"code\"\n";
+        for (extra, why) in [
+            ("timeout_secs = 0\n", "timeout_secs"),
+            ("timeout_secs = 901\n", "timeout_secs"),
+            ("memory_mb = 64\n", "memory_mb"),
+            ("concurrency = 0\n", "concurrency"),
+            ("command = []\n", "command"),
+            (
+                "environment = { AWS_LAMBDA_RUNTIME_API = \"x\" }\n",
+                "reserved",
+            ),
+            ("environment = { _HANDLER = \"x\" }\n", "reserved"),
+            ("nope = 1\n", "unknown field"),
+        ] {
+            let e = resolve(&format!("{base}{extra}")).unwrap_err().0;
+            assert!(e.contains(why), "{extra}: {e}");
+        }
+        let e = resolve(&format!("{base}{base}")).unwrap_err().0;
+        assert!(e.contains("twice"), "{e}");
+        let e = resolve(&base.replace("\"code\"", "\"missing\""))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("not a folder"), "{e}");
+        let e = resolve(&base.replace("\"echo\"", "\"bad name\""))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("function name"), "{e}");
+    }
 }

@@ -52,6 +52,11 @@ concurrency = 2
 environment = {{ GREETING = "hello" }}
 
 [[functions]]
+name = "slowstart"
+handler = "slow_init.handler"
+code = "{code}"
+
+[[functions]]
 name = "broken"
 handler = "missing_module.handler"
 code = "{code}"
@@ -117,7 +122,8 @@ fn put_lambda(aws: &Aws, api: &str, resource: &str, verb: &str, function: &str, 
 
 /// The API: `ANY /{proxy+}` → app, `GET /pets/{petId}` → app, `GET /slowint` → app with a
 /// 500 ms integration timeout, `GET /broken` → broken, `GET /ghost` → a function this node
-/// does not define. Stage `dev` with a stage variable; `image/png` is a binary media type.
+/// does not define, `GET /coldstart` → slowstart (a 1 s cold start) with a 500 ms integration
+/// timeout. Stage `dev` with a stage variable; `image/png` is a binary media type.
 fn setup(n: &TestNode) -> Api {
     let aws = Aws::for_node(n);
     let api = aws.ok(&[
@@ -152,9 +158,25 @@ fn setup(n: &TestNode) -> Api {
     let pet = child(&pets, "{petId}");
     put_lambda(&aws, &id, &pet, "GET", "app", &[]);
     let slow = child(&root, "slowint");
-    put_lambda(&aws, &id, &slow, "GET", "app", &["--timeout-in-millis", "500"]);
+    put_lambda(
+        &aws,
+        &id,
+        &slow,
+        "GET",
+        "app",
+        &["--timeout-in-millis", "500"],
+    );
     let broken = child(&root, "broken");
     put_lambda(&aws, &id, &broken, "GET", "broken", &[]);
+    let cold = child(&root, "coldstart");
+    put_lambda(
+        &aws,
+        &id,
+        &cold,
+        "GET",
+        "slowstart",
+        &["--timeout-in-millis", "500"],
+    );
     let ghost = child(&root, "ghost");
     put_lambda(&aws, &id, &ghost, "GET", "ghost", &[]);
     // The admin API refuses what AWS_PROXY cannot be.
@@ -259,8 +281,12 @@ fn lambda_proxy_end_to_end() {
     assert_eq!(c["path"], "/dev/echo/a");
     assert_eq!(c["protocol"], "HTTP/1.1");
     assert_eq!(c["requestId"], r.header("x-amzn-RequestId").unwrap());
-    assert!(c["requestTime"].as_str().is_some_and(|t| t.ends_with(" +0000")));
-    assert!(c["requestTimeEpoch"].as_u64().is_some_and(|t| t > 1_600_000_000_000));
+    assert!(c["requestTime"]
+        .as_str()
+        .is_some_and(|t| t.ends_with(" +0000")));
+    assert!(c["requestTimeEpoch"]
+        .as_u64()
+        .is_some_and(|t| t > 1_600_000_000_000));
     assert!(c["resourceId"].as_str().is_some_and(|d| !d.is_empty()));
     assert_eq!(c["resourcePath"], "/{proxy+}");
     assert_eq!(c["stage"], "dev");
@@ -272,11 +298,22 @@ fn lambda_proxy_end_to_end() {
     assert_eq!(ctx["memory_limit_in_mb"], "128");
     assert_eq!(ctx["log_group_name"], "/aws/lambda/app");
     let left = ctx["remaining_ms"].as_i64().unwrap();
-    assert!((1..=2000).contains(&left), "remaining {left} ms of the 2 s timeout");
-    assert!(ctx["aws_request_id"].as_str().is_some_and(|s| s.len() == 36));
+    assert!(
+        (1..=2000).contains(&left),
+        "remaining {left} ms of the 2 s timeout"
+    );
+    assert!(ctx["aws_request_id"]
+        .as_str()
+        .is_some_and(|s| s.len() == 36));
     assert_eq!(ctx["env_greeting"], "hello");
-    assert_eq!(ctx["env_secret_leak"], Value::Null, "the node's environment leaked");
-    assert!(ctx["runtime_api"].as_str().is_some_and(|a| a.starts_with("127.0.0.1:")));
+    assert_eq!(
+        ctx["env_secret_leak"],
+        Value::Null,
+        "the node's environment leaked"
+    );
+    assert!(ctx["runtime_api"]
+        .as_str()
+        .is_some_and(|a| a.starts_with("127.0.0.1:")));
 
     // A resource with a path parameter; no query, no body.
     let e = send(&n, &api, "GET", "/pets/42", "", b"").json()["event"].clone();
@@ -287,14 +324,25 @@ fn lambda_proxy_end_to_end() {
     assert_eq!(e["body"], Value::Null);
 
     // A binary media type's body arrives base64-encoded.
-    let e = send(&n, &api, "POST", "/echo", "Content-Type: image/png\r\n", b"\x89PNG\x00")
-        .json()["event"]
+    let e = send(
+        &n,
+        &api,
+        "POST",
+        "/echo",
+        "Content-Type: image/png\r\n",
+        b"\x89PNG\x00",
+    )
+    .json()["event"]
         .clone();
     assert_eq!(e["body"], "iVBORwA=");
     assert_eq!(e["isBase64Encoded"], true);
 
     // The response rules.
-    let r = respond(&n, &api, &json!({"statusCode": 201, "headers": {"X-A": "1"}, "body": "made"}));
+    let r = respond(
+        &n,
+        &api,
+        &json!({"statusCode": 201, "headers": {"X-A": "1"}, "body": "made"}),
+    );
     assert_eq!(r.status, 201);
     assert_eq!(r.header("x-a"), Some("1"));
     assert_eq!(r.header("content-type"), Some("application/json"));
@@ -326,7 +374,11 @@ fn lambda_proxy_end_to_end() {
         &api,
         &json!({"headers": {"Content-Type": "text/plain"}, "body": "aGk=", "isBase64Encoded": true}),
     );
-    assert_eq!(r.text(), "aGk=", "not a binary type: the body is passed as is");
+    assert_eq!(
+        r.text(),
+        "aGk=",
+        "not a binary type: the body is passed as is"
+    );
     for malformed in [
         json!({"statusCode": 200, "unknown": 1}),
         json!({"statusCode": "abc"}),
@@ -337,7 +389,11 @@ fn lambda_proxy_end_to_end() {
     ] {
         let r = respond(&n, &api, &malformed);
         internal_error(&r, 502);
-        assert_eq!(r.json(), json!({"message": "Internal server error"}), "{malformed}");
+        assert_eq!(
+            r.json(),
+            json!({"message": "Internal server error"}),
+            "{malformed}"
+        );
     }
 
     // Warm processes are reused.
@@ -355,7 +411,11 @@ fn lambda_proxy_end_to_end() {
     // The function's own timeout (2 s): 502, the process is killed and replaced.
     let t = Instant::now();
     internal_error(&send(&n, &api, "GET", "/sleep?s=4", "", b""), 502);
-    assert!(t.elapsed() < Duration::from_millis(3500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(3500),
+        "{:?}",
+        t.elapsed()
+    );
     assert_eq!(send(&n, &api, "GET", "/echo", "", b"").status, 200);
 
     // The integration's timeout (500 ms): 504.
@@ -363,9 +423,56 @@ fn lambda_proxy_end_to_end() {
     let r = send(&n, &api, "GET", "/slowint?s=1.5", "", b"");
     internal_error(&r, 504);
     assert_eq!(r.json(), json!({"message": "Endpoint request timed out"}));
-    assert!(t.elapsed() < Duration::from_millis(1400), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(1400),
+        "{:?}",
+        t.elapsed()
+    );
     let r = send(&n, &api, "GET", "/slowint", "", b"");
     assert_eq!(r.status, 200, "{}", r.text());
+
+    // The concurrency limit (2 processes): three overlapping invocations all succeed, served by
+    // at most two processes, the third once one of them is free.
+    let t = Instant::now();
+    let pids: Vec<String> = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| send(&n, &api, "GET", "/pid?s=0.6", "", b"")))
+            .collect();
+        calls
+            .into_iter()
+            .map(|c| {
+                let r = c.join().unwrap();
+                assert_eq!(r.status, 200, "{}", r.text());
+                r.text()
+            })
+            .collect()
+    });
+    let mut distinct = pids.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert!(distinct.len() <= 2, "{pids:?}");
+    assert!(
+        t.elapsed() >= Duration::from_millis(1200),
+        "{:?}",
+        t.elapsed()
+    );
+
+    // A slow cold start: the first call outlives its 500 ms integration timeout (504); the
+    // process finishes starting and serves the calls after it.
+    internal_error(&send(&n, &api, "GET", "/coldstart", "", b""), 504);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = send(&n, &api, "GET", "/coldstart", "", b"");
+        if r.status == 200 {
+            assert_eq!(r.text(), "warm");
+            break;
+        }
+        internal_error(&r, 504);
+        assert!(
+            Instant::now() < deadline,
+            "the slow function never became warm"
+        );
+    }
 
     // A function that cannot initialise, and one with no target on this node.
     internal_error(&send(&n, &api, "GET", "/broken", "", b""), 502);
@@ -385,7 +492,10 @@ fn lambda_proxy_end_to_end() {
             "Lambda function has no target on this node",
         ]
         .iter()
-        .all(|why| log.lines().any(|l| l.contains(why) && l.contains("request_id")));
+        .all(|why| {
+            log.lines()
+                .any(|l| l.contains(why) && l.contains("request_id"))
+        });
         if all {
             break;
         }
