@@ -88,42 +88,35 @@ struct Api {
     id: String,
 }
 
-fn put_lambda(aws: &Aws, api: &str, resource: &str, verb: &str, function: &str, extra: &[&str]) {
-    aws.ok(&[
-        "put-method",
-        "--rest-api-id",
-        api,
-        "--resource-id",
-        resource,
-        "--http-method",
-        verb,
-        "--authorization-type",
-        "NONE",
-    ]);
-    let uri = uri(function);
-    let mut args = vec![
-        "put-integration",
-        "--rest-api-id",
-        api,
-        "--resource-id",
-        resource,
-        "--http-method",
-        verb,
-        "--type",
-        "AWS_PROXY",
-        "--integration-http-method",
-        "POST",
-        "--uri",
-        &uri,
-    ];
-    args.extend_from_slice(extra);
-    aws.ok(&args);
+/// PutMethod and PutIntegration of an AWS_PROXY method through the admin API.
+fn put_lambda(
+    n: &TestNode,
+    api: &str,
+    resource: &str,
+    verb: &str,
+    function: &str,
+    timeout_ms: u32,
+) {
+    let method = format!("/restapis/{api}/resources/{resource}/methods/{verb}");
+    n.admin_sdk_ok("PUT", &method, Some(json!({"authorizationType": "NONE"})));
+    n.admin_sdk_ok(
+        "PUT",
+        &format!("{method}/integration"),
+        Some(json!({
+            "type": "AWS_PROXY",
+            "httpMethod": "POST",
+            "uri": uri(function),
+            "timeoutInMillis": timeout_ms,
+        })),
+    );
 }
 
-/// The API: `ANY /{proxy+}` → app, `GET /pets/{petId}` → app, `GET /slowint` → app with a
-/// 500 ms integration timeout, `GET /broken` → broken, `GET /ghost` → a function this node
-/// does not define, `GET /coldstart` → slowstart (a 1 s cold start) with a 500 ms integration
-/// timeout. Stage `dev` with a stage variable; `image/png` is a binary media type.
+/// The API. With the stock `aws` CLI: the API (`image/png` a binary media type),
+/// `ANY /{proxy+}` → app, a refused GET integration, and the deployment (stage `dev`, a stage
+/// variable). Through the admin API directly (faster than a CLI run each): `GET /pets/{petId}`
+/// → app, `GET /slowint` → app with a 500 ms integration timeout, `GET /coldstart` →
+/// slowstart (a 1 s cold start) with a 500 ms integration timeout, `GET /broken` → broken,
+/// `GET /ghost` → a function this node does not define.
 fn setup(n: &TestNode) -> Api {
     let aws = Aws::for_node(n);
     let api = aws.ok(&[
@@ -134,70 +127,68 @@ fn setup(n: &TestNode) -> Api {
         "image/png",
     ]);
     let id = api["id"].as_str().unwrap().to_string();
-    let root = aws.ok(&["get-resources", "--rest-api-id", &id])["items"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let root = api["rootResourceId"].as_str().unwrap().to_string();
     let child = |parent: &str, part: &str| {
-        aws.ok(&[
-            "create-resource",
-            "--rest-api-id",
-            &id,
-            "--parent-id",
-            parent,
-            "--path-part",
-            part,
-        ])["id"]
+        n.admin_sdk_ok(
+            "POST",
+            &format!("/restapis/{id}/resources/{parent}"),
+            Some(json!({"pathPart": part})),
+        )["id"]
             .as_str()
             .unwrap()
             .to_string()
     };
     let proxy = child(&root, "{proxy+}");
-    put_lambda(&aws, &id, &proxy, "ANY", "app", &[]);
+    aws.ok(&[
+        "put-method",
+        "--rest-api-id",
+        &id,
+        "--resource-id",
+        &proxy,
+        "--http-method",
+        "ANY",
+        "--authorization-type",
+        "NONE",
+    ]);
+    let put_integration = |verb: &str| {
+        aws.run(
+            common::SECRET_KEY,
+            &[
+                "put-integration",
+                "--rest-api-id",
+                &id,
+                "--resource-id",
+                &proxy,
+                "--http-method",
+                "ANY",
+                "--type",
+                "AWS_PROXY",
+                "--integration-http-method",
+                verb,
+                "--uri",
+                &uri("app"),
+            ],
+        )
+    };
+    // The admin API refuses what AWS_PROXY cannot be.
+    let refused = put_integration("GET");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("BadRequestException"),
+        "{refused:?}"
+    );
+    let put = put_integration("POST");
+    assert!(put.status.success(), "{put:?}");
     let pets = child(&root, "pets");
     let pet = child(&pets, "{petId}");
-    put_lambda(&aws, &id, &pet, "GET", "app", &[]);
+    put_lambda(n, &id, &pet, "GET", "app", 29000);
     let slow = child(&root, "slowint");
-    put_lambda(
-        &aws,
-        &id,
-        &slow,
-        "GET",
-        "app",
-        &["--timeout-in-millis", "500"],
-    );
-    let broken = child(&root, "broken");
-    put_lambda(&aws, &id, &broken, "GET", "broken", &[]);
+    put_lambda(n, &id, &slow, "GET", "app", 500);
     let cold = child(&root, "coldstart");
-    put_lambda(
-        &aws,
-        &id,
-        &cold,
-        "GET",
-        "slowstart",
-        &["--timeout-in-millis", "500"],
-    );
+    put_lambda(n, &id, &cold, "GET", "slowstart", 500);
+    let broken = child(&root, "broken");
+    put_lambda(n, &id, &broken, "GET", "broken", 29000);
     let ghost = child(&root, "ghost");
-    put_lambda(&aws, &id, &ghost, "GET", "ghost", &[]);
-    // The admin API refuses what AWS_PROXY cannot be.
-    aws.fails(
-        "BadRequestException",
-        &[
-            "put-integration",
-            "--rest-api-id",
-            &id,
-            "--resource-id",
-            &ghost,
-            "--http-method",
-            "GET",
-            "--type",
-            "AWS_PROXY",
-            "--integration-http-method",
-            "GET",
-            "--uri",
-            &uri("ghost"),
-        ],
-    );
+    put_lambda(n, &id, &ghost, "GET", "ghost", 29000);
     aws.ok(&[
         "create-deployment",
         "--rest-api-id",
@@ -210,10 +201,23 @@ fn setup(n: &TestNode) -> Api {
     Api { id }
 }
 
-/// Sends a request with the API's host; `head` holds extra header lines.
+/// Sends a request to stage `dev` with the API's host; `head` holds extra header lines.
 fn send(n: &TestNode, api: &Api, method: &str, target: &str, head: &str, body: &[u8]) -> Response {
+    send_stage(n, api, "dev", method, target, head, body)
+}
+
+/// Sends a request to `stage` with the API's host.
+fn send_stage(
+    n: &TestNode,
+    api: &Api,
+    stage: &str,
+    method: &str,
+    target: &str,
+    head: &str,
+    body: &[u8],
+) -> Response {
     let mut req = format!(
-        "{method} /dev{target} HTTP/1.1\r\nHost: {}.execute-api.localhost\r\nConnection: close\r\n{head}Content-Length: {}\r\n\r\n",
+        "{method} /{stage}{target} HTTP/1.1\r\nHost: {}.execute-api.localhost\r\nConnection: close\r\n{head}Content-Length: {}\r\n\r\n",
         api.id,
         body.len()
     )
@@ -505,5 +509,157 @@ fn lambda_proxy_end_to_end() {
         }
         assert!(Instant::now() < deadline, "missing 5xx log lines:\n{log}");
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A free port on 127.0.0.1 for `kind` ("tcp" or "udp").
+fn free_port(udp: bool) -> u16 {
+    if udp {
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    } else {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+}
+
+fn tollgate(args: &[&str]) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tollgate {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Three nodes, each defining the `petstore` function (its `NODE` variable names the node).
+fn petstore_cluster(root: &std::path::Path) -> Vec<TestNode> {
+    let ca = root.join("ca");
+    tollgate(&["cluster", "init-ca", "--dir", ca.to_str().unwrap()]);
+    let raft: Vec<u16> = (0..3).map(|_| free_port(true)).collect();
+    let members: Vec<String> = (1..=3)
+        .map(|i| format!("\"{i}@127.0.0.1:{}\"", raft[i - 1]))
+        .collect();
+    let code = data_dir();
+    (1..=3u64)
+        .map(|id| {
+            let dir = tempfile::tempdir_in(root).unwrap();
+            let tls = dir.path().join("tls");
+            tollgate(&[
+                "cluster",
+                "issue-cert",
+                "--ca-dir",
+                ca.to_str().unwrap(),
+                "--out",
+                tls.to_str().unwrap(),
+                "--node-id",
+                &id.to_string(),
+            ]);
+            let config = root.join(format!("node{id}.toml"));
+            std::fs::write(
+                &config,
+                format!(
+                    "listen = \"127.0.0.1:{}\"\nadmin_listen = \"127.0.0.1:{}\"\ndata_dir = {:?}\nworkers = 1\n\n[[functions]]\nname = \"petstore\"\nhandler = \"petstore.handler\"\ncode = \"{code}\"\nenvironment = {{ NODE = \"{id}\" }}\n\n[cluster]\nnode_id = {id}\nraft_listen = \"127.0.0.1:{}\"\ntls_dir = {:?}\ninitial_members = [{}]\n",
+                    free_port(false),
+                    free_port(false),
+                    dir.path().join("data").display().to_string(),
+                    raft[id as usize - 1],
+                    tls.display().to_string(),
+                    members.join(", "),
+                ),
+            )
+            .unwrap();
+            TestNode::spawn(dir, &["--config", config.to_str().unwrap()], &[])
+        })
+        .collect()
+}
+
+/// A PetStore API whose methods are AWS_PROXY methods of one function, configured through one
+/// node and served through the data plane of each of the three, each node running the
+/// function itself.
+#[test]
+fn petstore_on_every_node_of_a_cluster() {
+    require_awslambdaric();
+    let root = tempfile::tempdir().unwrap();
+    let nodes = petstore_cluster(root.path());
+    let via = &nodes[1];
+    // Writes are forwarded to the leader once there is one.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let api = loop {
+        let (status, v) = via.admin_sdk("POST", "/restapis", Some(json!({"name": "PetStore"})));
+        if status == 201 {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "no leader: {status} {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let id = api["id"].as_str().unwrap().to_string();
+    let root_id = api["rootResourceId"].as_str().unwrap().to_string();
+    let child = |parent: &str, part: &str| {
+        via.admin_sdk_ok(
+            "POST",
+            &format!("/restapis/{id}/resources/{parent}"),
+            Some(json!({"pathPart": part})),
+        )["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let pets = child(&root_id, "pets");
+    let pet = child(&pets, "{petId}");
+    put_lambda(via, &id, &pets, "GET", "petstore", 29000);
+    put_lambda(via, &id, &pets, "POST", "petstore", 29000);
+    put_lambda(via, &id, &pet, "GET", "petstore", 29000);
+    via.admin_sdk_ok(
+        "POST",
+        &format!("/restapis/{id}/deployments"),
+        Some(json!({"stageName": "prod"})),
+    );
+    let api = Api { id };
+    for (i, n) in nodes.iter().enumerate() {
+        let node = (i + 1).to_string();
+        // The deployment reaches every node shortly after it is acknowledged.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let r = loop {
+            let r = send_stage(n, &api, "prod", "GET", "/pets", "", b"");
+            if r.status == 200 || Instant::now() > deadline {
+                break r;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(r.status, 200, "node {node}: {}", r.text());
+        assert_eq!(
+            r.header("x-node"),
+            Some(node.as_str()),
+            "run by the node itself"
+        );
+        assert_eq!(r.json().as_array().map(Vec::len), Some(3));
+        let r = send_stage(n, &api, "prod", "GET", "/pets/2", "", b"");
+        assert_eq!(r.json()["type"], "cat");
+        assert_eq!(
+            send_stage(n, &api, "prod", "GET", "/pets/9", "", b"").status,
+            404
+        );
+        let r = send_stage(
+            n,
+            &api,
+            "prod",
+            "POST",
+            "/pets",
+            "Content-Type: application/json\r\n",
+            br#"{"type": "bird", "price": 9.5}"#,
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+        assert_eq!(r.json()["pet"]["type"], "bird");
+        assert_eq!(r.header("x-node"), Some(node.as_str()));
     }
 }
