@@ -207,10 +207,21 @@ pub struct FileConfig {
 pub struct FunctionFileConfig {
     /// The function name, as in the function ARN of integration URIs.
     pub name: String,
-    /// The handler (`module.function` for Python).
-    pub handler: String,
-    /// The code folder (relative paths are relative to the config file's folder).
-    pub code: PathBuf,
+    /// The handler (`module.function` for Python), for a function the node runs.
+    pub handler: Option<String>,
+    /// The code folder (relative paths are relative to the config file's folder), for a
+    /// function the node runs.
+    pub code: Option<PathBuf>,
+    /// A Lambda Invoke API endpoint (`http://host:port`) that runs the function instead.
+    pub invoke_endpoint: Option<String>,
+    /// The function's name at the Invoke API endpoint (default: `name`).
+    pub invoke_function: Option<String>,
+    /// Access key id to sign Invoke API calls with (SigV4, service `lambda`).
+    pub access_key_id: Option<String>,
+    /// Secret access key to sign Invoke API calls with.
+    pub secret_access_key: Option<String>,
+    /// A plain URL that takes the event as its body and answers the Lambda response.
+    pub url: Option<String>,
     /// The runtime command, the handler appended (default `["python3", "-m", "awslambdaric"]`).
     pub command: Option<Vec<String>>,
     /// Environment variables.
@@ -372,7 +383,12 @@ impl Config {
             .and_then(Path::parent)
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        let functions = resolve_functions(file.functions.unwrap_or_default(), &base)?;
+        let fn_region = args
+            .region
+            .clone()
+            .or_else(|| file.region.clone())
+            .unwrap_or_else(|| "us-east-1".into());
+        let functions = resolve_functions(file.functions.unwrap_or_default(), &base, &fn_region)?;
         let cluster = resolve_cluster(args, file.cluster.unwrap_or_default(), &data_dir)?;
         let account_limit = match file.account_rate_limit {
             None => None,
@@ -447,6 +463,7 @@ fn resolve_conn_limits(file: &FileConfig, workers: usize) -> Result<ConnLimits, 
 fn resolve_functions(
     list: Vec<FunctionFileConfig>,
     base: &Path,
+    region: &str,
 ) -> Result<Vec<crate::functions::FunctionDef>, ConfigError> {
     let mut out: Vec<crate::functions::FunctionDef> = Vec::new();
     for f in list {
@@ -464,19 +481,31 @@ fn resolve_functions(
         if out.iter().any(|d| d.name == f.name) {
             return Err(err("defined twice".into()));
         }
-        if f.handler.trim().is_empty() {
-            return Err(err("handler must not be empty".into()));
-        }
-        let code = if f.code.is_absolute() {
-            f.code.clone()
-        } else {
-            base.join(&f.code)
-        };
-        if !code.is_dir() {
-            return Err(err(format!(
-                "code folder {} is not a folder",
-                code.display()
-            )));
+        let remote = remote_target(&f, region).map_err(err)?;
+        let handler = f.handler.clone().unwrap_or_default();
+        let mut code = PathBuf::new();
+        if remote.is_none() {
+            if handler.trim().is_empty() {
+                return Err(err(
+                    "handler must be set (or invoke_endpoint or url, for a function run elsewhere)"
+                        .into(),
+                ));
+            }
+            let folder = f
+                .code
+                .clone()
+                .ok_or_else(|| err("code must name the code folder".into()))?;
+            code = if folder.is_absolute() {
+                folder
+            } else {
+                base.join(folder)
+            };
+            if !code.is_dir() {
+                return Err(err(format!(
+                    "code folder {} is not a folder",
+                    code.display()
+                )));
+            }
         }
         let command = f
             .command
@@ -507,8 +536,9 @@ fn resolve_functions(
         }
         out.push(crate::functions::FunctionDef {
             name: f.name.clone(),
-            handler: f.handler.clone(),
+            handler,
             code,
+            remote,
             command,
             environment,
             timeout: Duration::from_secs(timeout_secs),
@@ -517,6 +547,78 @@ fn resolve_functions(
         });
     }
     Ok(out)
+}
+
+/// A `[[functions]]` entry's remote target, if it has one: exactly one of `code`,
+/// `invoke_endpoint` and `url`; credentials only with `invoke_endpoint`, both halves or
+/// neither.
+fn remote_target(
+    f: &FunctionFileConfig,
+    region: &str,
+) -> Result<Option<crate::functions::remote::Remote>, String> {
+    use crate::functions::remote::{parse_http_url, Remote, RemoteKind};
+    let set = [
+        f.code.is_some(),
+        f.invoke_endpoint.is_some(),
+        f.url.is_some(),
+    ];
+    if set.iter().filter(|s| **s).count() != 1 {
+        return Err("set exactly one of code (run by the node), invoke_endpoint or url".into());
+    }
+    let credentials = match (&f.access_key_id, &f.secret_access_key) {
+        (None, None) => None,
+        (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
+            if f.invoke_endpoint.is_none() {
+                return Err(
+                    "access_key_id and secret_access_key sign invoke_endpoint calls only".into(),
+                );
+            }
+            Some(crate::sigv4::Credentials {
+                access_key_id: id.clone(),
+                secret_access_key: secret.clone(),
+            })
+        }
+        _ => return Err("set both access_key_id and secret_access_key, or neither".into()),
+    };
+    if f.invoke_function.is_some() && f.invoke_endpoint.is_none() {
+        return Err("invoke_function applies to invoke_endpoint only".into());
+    }
+    if let Some(endpoint) = &f.invoke_endpoint {
+        let (authority, host, path) = parse_http_url(endpoint)?;
+        if path != "/" {
+            return Err(format!("invoke_endpoint {endpoint:?} must not have a path"));
+        }
+        let name = f.invoke_function.as_deref().unwrap_or(&f.name);
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':'))
+        {
+            return Err(format!(
+                "invoke_function {name:?} is not a function name or ARN"
+            ));
+        }
+        return Ok(Some(Remote {
+            kind: RemoteKind::Invoke,
+            authority,
+            host,
+            path: format!("/2015-03-31/functions/{name}/invocations"),
+            credentials,
+            region: region.to_string(),
+        }));
+    }
+    if let Some(url) = &f.url {
+        let (authority, host, path) = parse_http_url(url)?;
+        return Ok(Some(Remote {
+            kind: RemoteKind::Url,
+            authority,
+            host,
+            path,
+            credentials: None,
+            region: region.to_string(),
+        }));
+    }
+    Ok(None)
 }
 
 fn resolve_cluster(
@@ -915,6 +1017,38 @@ mod tests {
         }
         let e = resolve(&format!("{base}{base}")).unwrap_err().0;
         assert!(e.contains("twice"), "{e}");
+        // Functions run elsewhere: an Invoke API endpoint (signed when credentials are set)
+        // or a plain URL; exactly one target.
+        let remote = "[[functions]]\nname = \"far\"\n";
+        let f = resolve(&format!(
+            "{remote}invoke_endpoint = \"http://127.0.0.1:4566\"\ninvoke_function = \"other\"\naccess_key_id = \"A\"\nsecret_access_key = \"S\"\n"
+        ))
+        .unwrap();
+        let r = f[0].remote.as_ref().unwrap();
+        assert_eq!(r.path, "/2015-03-31/functions/other/invocations");
+        assert!(r.credentials.is_some());
+        let f = resolve(&format!("{remote}url = \"http://127.0.0.1:9000/run\"\n")).unwrap();
+        assert_eq!(f[0].remote.as_ref().unwrap().path, "/run");
+        for (extra, why) in [
+            ("", "exactly one"),
+            (
+                "url = \"http://x/\"\ncode = \"code\"\nhandler = \"a.b\"\n",
+                "exactly one",
+            ),
+            ("url = \"https://x/\"\n", "https"),
+            ("invoke_endpoint = \"http://x/path\"\n", "path"),
+            (
+                "url = \"http://x/\"\naccess_key_id = \"A\"\nsecret_access_key = \"S\"\n",
+                "invoke_endpoint",
+            ),
+            (
+                "invoke_endpoint = \"http://x\"\naccess_key_id = \"A\"\n",
+                "both",
+            ),
+        ] {
+            let e = resolve(&format!("{remote}{extra}")).unwrap_err().0;
+            assert!(e.contains(why), "{extra}: {e}");
+        }
         let e = resolve(&base.replace("\"code\"", "\"missing\""))
             .unwrap_err()
             .0;

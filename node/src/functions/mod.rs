@@ -12,8 +12,10 @@
 //!   timeouts (kill and replace) and crashes.
 //! - [`runtime_api`]: the Runtime API one function process talks to.
 //! - [`sandbox`]: starting and killing a function process.
+//! - [`remote`]: functions run elsewhere (a Lambda Invoke API endpoint, a plain URL).
 
 pub mod pool;
+pub mod remote;
 pub mod runtime_api;
 pub mod sandbox;
 
@@ -45,8 +47,11 @@ pub struct FunctionDef {
     pub timeout: Duration,
     /// Memory, MiB (enforced as the process's address-space limit).
     pub memory_mb: u32,
-    /// Most processes of this function at once on this node.
+    /// Most processes (or calls to a remote target) of this function at once on this node.
     pub concurrency: usize,
+    /// Where it runs: `None` on this node (handler, code, command, environment and memory
+    /// apply), else the remote target.
+    pub remote: Option<remote::Remote>,
 }
 
 /// Why an invocation gave no answer.
@@ -70,6 +75,10 @@ pub enum InvokeError {
     TooLarge,
     /// The function service is not running.
     Stopped,
+    /// The remote target could not be reached or broke the exchange.
+    Unreachable,
+    /// The remote target answered an error status.
+    TargetError,
 }
 
 impl InvokeError {
@@ -85,6 +94,8 @@ impl InvokeError {
             InvokeError::Overloaded => "Lambda function concurrency reached and its queue is full",
             InvokeError::TooLarge => "Lambda function response larger than 6 MB",
             InvokeError::Stopped => "Lambda function service stopped",
+            InvokeError::Unreachable => "Lambda target unreachable or broke the exchange",
+            InvokeError::TargetError => "Lambda target answered an error status",
         }
     }
 }
@@ -165,19 +176,26 @@ impl Functions {
             .build()?;
         let region: Arc<str> = region.unwrap_or_else(|| "us-east-1".into()).into();
         let mut pools = HashMap::new();
-        let mut tasks = Vec::new();
+        let mut pool_tasks = Vec::new();
+        let mut remote_tasks = Vec::new();
         for def in defs {
             let (tx, rx) = mpsc::unbounded_channel();
             pools.insert(def.name.clone(), tx.clone());
-            tasks.push(pool::Pool::new(Arc::new(def), region.clone(), tx, rx));
+            match def.remote.clone() {
+                None => pool_tasks.push(pool::Pool::new(Arc::new(def), region.clone(), tx, rx)),
+                Some(r) => remote_tasks.push((Arc::new(def), Arc::new(r), rx)),
+            }
         }
         std::thread::Builder::new()
             .name("tollgate-fn".into())
             .spawn(move || {
                 rt.block_on(async move {
                     let mut set = tokio::task::JoinSet::new();
-                    for p in tasks {
+                    for p in pool_tasks {
                         set.spawn(p.run());
+                    }
+                    for (def, r, rx) in remote_tasks {
+                        set.spawn(remote::run(def, r, rx));
                     }
                     while set.join_next().await.is_some() {}
                 })

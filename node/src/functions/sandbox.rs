@@ -150,6 +150,7 @@ mod tests {
             timeout: Duration::from_secs(3),
             memory_mb: 128,
             concurrency: 1,
+            remote: None,
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -72,6 +72,8 @@ mod tests {
             InvokeError::Overloaded,
             InvokeError::TooLarge,
             InvokeError::Stopped,
+            InvokeError::Unreachable,
+            InvokeError::TargetError,
         ] {
             assert_eq!(status(Err(e)), Err(502), "{e:?}");
         }
