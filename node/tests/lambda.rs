@@ -663,3 +663,174 @@ fn petstore_on_every_node_of_a_cluster() {
         assert_eq!(r.header("x-node"), Some(node.as_str()));
     }
 }
+
+/// A stand-in for a Lambda Invoke API endpoint and a plain function URL: records each
+/// request's head and answers as the path says.
+fn fake_lambda_service() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            seen2.lock().unwrap().push(head.clone());
+            let path = event["path"].as_str().unwrap_or("").to_string();
+            let (extra, answer) = if path.contains("fail") {
+                (
+                    "X-Amz-Function-Error: Unhandled\r\n",
+                    json!({"errorMessage": "boom", "errorType": "Error"}),
+                )
+            } else {
+                (
+                    "",
+                    json!({"statusCode": 203, "body": format!("remote {path}")}),
+                )
+            };
+            let answer = answer.to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    (addr, seen)
+}
+
+/// Functions run elsewhere: one at a Lambda Invoke API endpoint (signed for `lambda`), one at
+/// a plain URL; a function error reported with `X-Amz-Function-Error` answers 502, an
+/// unreachable target 502.
+#[test]
+fn functions_at_an_invoke_endpoint_or_a_url() {
+    let (addr, seen) = fake_lambda_service();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tollgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+region = "us-east-1"
+[[functions]]
+name = "remote"
+invoke_endpoint = "http://{addr}"
+invoke_function = "remote-fn"
+access_key_id = "AKIDLAMBDA"
+secret_access_key = "lambda-secret"
+
+[[functions]]
+name = "plain"
+url = "http://{addr}/plain/run"
+
+[[functions]]
+name = "gone"
+url = "http://{}/"
+"#,
+            common::dead_addr()
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data").to_string_lossy().into_owned();
+    let config = config.to_string_lossy().into_owned();
+    let n = TestNode::spawn(
+        dir,
+        &[
+            "--config",
+            &config,
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--raft-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            &data,
+        ],
+        &[],
+    );
+    let api = n.admin_sdk_ok("POST", "/restapis", Some(json!({"name": "remote"})));
+    let id = api["id"].as_str().unwrap().to_string();
+    let root = api["rootResourceId"].as_str().unwrap().to_string();
+    for (part, function) in [("remote", "remote"), ("plain", "plain"), ("gone", "gone")] {
+        let r = n.admin_sdk_ok(
+            "POST",
+            &format!("/restapis/{id}/resources/{root}"),
+            Some(json!({"pathPart": part})),
+        );
+        let rid = r["id"].as_str().unwrap().to_string();
+        let proxy = n.admin_sdk_ok(
+            "POST",
+            &format!("/restapis/{id}/resources/{rid}"),
+            Some(json!({"pathPart": "{proxy+}"})),
+        );
+        put_lambda(
+            &n,
+            &id,
+            proxy["id"].as_str().unwrap(),
+            "ANY",
+            function,
+            29000,
+        );
+    }
+    n.admin_sdk_ok(
+        "POST",
+        &format!("/restapis/{id}/deployments"),
+        Some(json!({"stageName": "dev"})),
+    );
+    let api = Api { id };
+    let r = send(&n, &api, "GET", "/remote/pets", "", b"");
+    assert_eq!((r.status, r.text().as_str()), (203, "remote /remote/pets"));
+    let r = send(&n, &api, "GET", "/plain/x", "", b"");
+    assert_eq!((r.status, r.text().as_str()), (203, "remote /plain/x"));
+    internal_error(&send(&n, &api, "GET", "/remote/fail", "", b""), 502);
+    internal_error(&send(&n, &api, "GET", "/gone/x", "", b""), 502);
+    let seen = seen.lock().unwrap().clone();
+    let invoke = &seen[0];
+    assert!(
+        invoke.starts_with("POST /2015-03-31/functions/remote-fn/invocations HTTP/1.1\r\n"),
+        "{invoke}"
+    );
+    let header = |head: &str, name: &str| {
+        head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    };
+    assert_eq!(
+        header(invoke, "x-amz-invocation-type").as_deref(),
+        Some("RequestResponse")
+    );
+    let auth = header(invoke, "authorization").unwrap();
+    assert!(
+        auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDLAMBDA/"),
+        "{auth}"
+    );
+    assert!(auth.contains("/us-east-1/lambda/aws4_request"), "{auth}");
+    let plain = &seen[1];
+    assert!(plain.starts_with("POST /plain/run HTTP/1.1\r\n"), "{plain}");
+    assert!(header(plain, "authorization").is_none());
+}
