@@ -84,7 +84,7 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
                 account_limit: cfg.account_limit,
                 limits,
                 conn_limits: cfg.conn_limits,
-                functions,
+                functions: functions.clone(),
             },
             routes,
         )
@@ -103,6 +103,7 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
             admin::AdminState::new(node.clone(), cfg.credentials.clone(), cfg.region.clone());
         state.metrics = Some(metrics);
         state.compiler = Some(compiler);
+        state.functions = Some(functions);
         let state = Arc::new(state);
         let result = tokio::select! {
             r = admin::serve(listener, state) => r.map_err(|e| format!("admin API: {e}")),
