@@ -16,6 +16,10 @@ use tokio::sync::{mpsc, oneshot};
 /// Most invocations waiting per unit of concurrency before more are refused.
 const QUEUE_PER_PROCESS: usize = 64;
 
+/// How long a process may take to initialise (ask for its first event), as Lambda's init
+/// phase; then it is killed and fails the oldest waiting invocation.
+pub const INIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// An event handed to a process.
 #[derive(Debug)]
 pub struct NextEvent {
@@ -92,6 +96,8 @@ struct Sandbox {
     state: State,
     /// Whether it has asked for an event at least once (initialised).
     ready: bool,
+    /// When it was started.
+    started: Instant,
     server: tokio::task::AbortHandle,
 }
 
@@ -104,6 +110,8 @@ pub struct Pool {
     sandboxes: HashMap<u64, Sandbox>,
     queue: VecDeque<Waiting>,
     next_id: u64,
+    /// [`INIT_TIMEOUT`] (shorter in tests).
+    init_timeout: std::time::Duration,
 }
 
 impl Pool {
@@ -122,6 +130,7 @@ impl Pool {
             sandboxes: HashMap::new(),
             queue: VecDeque::new(),
             next_id: 0,
+            init_timeout: INIT_TIMEOUT,
         }
     }
 
@@ -151,6 +160,7 @@ impl Pool {
     fn next_deadline(&self) -> Option<Instant> {
         let busy = self.sandboxes.values().filter_map(|s| match &s.state {
             State::Busy(r) => Some(r.deadline),
+            _ if !s.ready => Some(s.started + self.init_timeout),
             _ => None,
         });
         busy.chain(self.queue.iter().map(|w| w.deadline)).min()
@@ -232,14 +242,17 @@ impl Pool {
         let late: Vec<u64> = self
             .sandboxes
             .iter()
-            .filter(|(_, s)| matches!(&s.state, State::Busy(r) if r.deadline <= now))
+            .filter(|(_, s)| match &s.state {
+                State::Busy(r) => r.deadline <= now,
+                _ => !s.ready && s.started + self.init_timeout <= now,
+            })
             .map(|(id, _)| *id)
             .collect();
         for id in late {
             if let Some(s) = self.sandboxes.remove(&id) {
                 let why = match &s.state {
                     State::Busy(r) => r.on_deadline,
-                    _ => InvokeError::Timeout,
+                    _ => InvokeError::InitFailed,
                 };
                 tracing::warn!(function = %self.def.name, cause = why.cause(), "killing the Lambda function process");
                 self.retire(s, why);
@@ -349,6 +362,7 @@ impl Pool {
                 pgid,
                 state: State::Starting,
                 ready: false,
+                started: Instant::now(),
                 server,
             },
         );
@@ -372,4 +386,78 @@ fn trace_id(request_id: &str, deadline_ms: u64) -> String {
         &hex[..hex.len().min(24)],
         &hex[hex.len().saturating_sub(16)..]
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn def(script: &str) -> Arc<FunctionDef> {
+        Arc::new(FunctionDef {
+            name: "f".into(),
+            handler: "handler".into(),
+            code: std::env::temp_dir(),
+            command: vec!["sh".into(), "-c".into(), script.into()],
+            environment: Default::default(),
+            timeout: Duration::from_secs(3),
+            memory_mb: 128,
+            concurrency: 1,
+            remote: None,
+        })
+    }
+
+    /// Runs one invocation of `def` through a pool; returns its result and how long it took.
+    fn invoke_once(def: Arc<FunctionDef>, init_timeout: Duration) -> (InvokeResult, Duration) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let mut pool = Pool::new(def, "us-east-1".into(), tx.clone(), rx);
+            pool.init_timeout = init_timeout;
+            tokio::spawn(pool.run());
+            let functions = super::super::Functions {
+                pools: [("f".to_string(), tx)].into(),
+            };
+            let t = Instant::now();
+            let pending = functions
+                .invoke(
+                    "f",
+                    "arn:aws:lambda:us-east-1:1:function:f",
+                    b"{}".to_vec(),
+                    Duration::from_secs(5),
+                )
+                .unwrap();
+            let result = pending.rx.await.unwrap();
+            (result, t.elapsed())
+        })
+    }
+
+    /// A process that never asks for an event is killed after the init timeout and fails the
+    /// invocation, instead of holding it (and the function's concurrency) until its timeout.
+    #[test]
+    fn a_process_that_never_initialises_is_killed() {
+        let (result, took) = invoke_once(def("sleep 30"), Duration::from_millis(300));
+        assert_eq!(result, Err(InvokeError::InitFailed));
+        assert!(took < Duration::from_secs(3), "{took:?}");
+    }
+
+    /// A process that exits before its first event fails the oldest waiting invocation.
+    #[test]
+    fn a_process_that_exits_at_start_fails_the_invocation() {
+        let (result, took) = invoke_once(def("exit 1"), INIT_TIMEOUT);
+        assert_eq!(result, Err(InvokeError::InitFailed));
+        assert!(took < Duration::from_secs(3), "{took:?}");
+    }
+
+    /// A command that cannot start at all fails the invocation at once.
+    #[test]
+    fn a_command_that_cannot_start_fails_the_invocation() {
+        let mut d = (*def("")).clone();
+        d.command = vec!["/nonexistent/runtime".into()];
+        let (result, _) = invoke_once(Arc::new(d), INIT_TIMEOUT);
+        assert_eq!(result, Err(InvokeError::InitFailed));
+    }
 }
