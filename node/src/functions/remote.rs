@@ -67,6 +67,22 @@ pub fn parse_http_url(url: &str) -> Result<(String, String, String), String> {
     Ok((authority, host.to_string(), path.to_string()))
 }
 
+/// Counts an invocation as waiting for a call slot while it lives.
+struct Queued(Arc<AtomicUsize>);
+
+impl Queued {
+    fn new(waiting: &Arc<AtomicUsize>) -> Queued {
+        waiting.fetch_add(1, Ordering::Relaxed);
+        Queued(waiting.clone())
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Runs one remote function's invocations until every sender is gone.
 pub async fn run(def: Arc<FunctionDef>, remote: Arc<Remote>, mut rx: mpsc::UnboundedReceiver<Msg>) {
     let permits = Arc::new(Semaphore::new(def.concurrency));
@@ -79,26 +95,19 @@ pub async fn run(def: Arc<FunctionDef>, remote: Arc<Remote>, mut rx: mpsc::Unbou
             inv.reply.send(Err(InvokeError::Overloaded));
             continue;
         }
-        waiting.fetch_add(1, Ordering::Relaxed);
-        let (permits, waiting, remote, def) = (
-            permits.clone(),
-            waiting.clone(),
-            remote.clone(),
-            def.clone(),
-        );
+        let (permits, remote, def) = (permits.clone(), remote.clone(), def.clone());
+        let queued = Queued::new(&waiting);
         tokio::spawn(async move {
             let result = tokio::time::timeout(inv.timeout, async {
                 let permit = permits.acquire().await;
-                waiting.fetch_sub(1, Ordering::Relaxed);
+                // Dropped here, or with this future when the timeout passes first.
+                drop(queued);
                 let result = call(&remote, &def.name, inv.payload).await;
                 drop(permit);
                 result
             })
-            .await;
-            let result = result.unwrap_or_else(|_| {
-                // Timed out while still waiting for a permit: no longer waiting.
-                Err(InvokeError::Timeout)
-            });
+            .await
+            .unwrap_or(Err(InvokeError::Timeout));
             inv.reply.send(result);
         });
     }
@@ -212,6 +221,68 @@ mod tests {
         assert!(parse_http_url("https://x/").is_err());
         assert!(parse_http_url("http://u:p@x/").is_err());
         assert!(parse_http_url("http://x/a b").is_err());
+    }
+
+    /// Invocations that time out while waiting for a call slot leave the queue (else the
+    /// queue bound would soon refuse everything with `Overloaded`).
+    #[test]
+    fn timed_out_waiters_leave_the_queue() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            // A target that takes connections and never answers.
+            let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = target.local_addr().unwrap();
+            tokio::spawn(async move {
+                let mut held = Vec::new();
+                while let Ok((s, _)) = target.accept().await {
+                    held.push(s);
+                }
+            });
+            let def = Arc::new(FunctionDef {
+                name: "f".into(),
+                handler: String::new(),
+                code: Default::default(),
+                command: Vec::new(),
+                environment: Default::default(),
+                timeout: std::time::Duration::from_secs(3),
+                memory_mb: 128,
+                concurrency: 1,
+                remote: None,
+            });
+            let remote = Arc::new(Remote {
+                kind: RemoteKind::Url,
+                authority: addr.to_string(),
+                host: addr.to_string(),
+                path: "/".into(),
+                credentials: None,
+                region: "us-east-1".into(),
+            });
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(run(def, remote, rx));
+            let functions = super::super::Functions {
+                pools: [("f".to_string(), tx)].into(),
+            };
+            for _round in 0..3 {
+                let pending: Vec<_> = (0..QUEUE_PER_CALL - 10)
+                    .map(|_| {
+                        functions
+                            .invoke(
+                                "f",
+                                "arn",
+                                b"{}".to_vec(),
+                                std::time::Duration::from_millis(100),
+                            )
+                            .unwrap()
+                    })
+                    .collect();
+                for p in pending {
+                    assert_eq!(p.rx.await.unwrap(), Err(InvokeError::Timeout));
+                }
+            }
+        });
     }
 
     #[test]
