@@ -265,7 +265,16 @@ mod tests {
             let functions = super::super::Functions {
                 pools: [("f".to_string(), tx)].into(),
             };
-            for _round in 0..3 {
+            // One call holds the only slot; rounds of others time out waiting for it.
+            let holder = functions
+                .invoke(
+                    "f",
+                    "arn",
+                    b"{}".to_vec(),
+                    std::time::Duration::from_secs(2),
+                )
+                .unwrap();
+            for _round in 0..2 {
                 let pending: Vec<_> = (0..QUEUE_PER_CALL - 10)
                     .map(|_| {
                         functions
@@ -273,7 +282,7 @@ mod tests {
                                 "f",
                                 "arn",
                                 b"{}".to_vec(),
-                                std::time::Duration::from_millis(100),
+                                std::time::Duration::from_millis(50),
                             )
                             .unwrap()
                     })
@@ -282,6 +291,7 @@ mod tests {
                     assert_eq!(p.rx.await.unwrap(), Err(InvokeError::Timeout));
                 }
             }
+            assert_eq!(holder.rx.await.unwrap(), Err(InvokeError::Timeout));
         });
     }
 
