@@ -271,7 +271,7 @@ mod tests {
                     "f",
                     "arn",
                     b"{}".to_vec(),
-                    std::time::Duration::from_secs(2),
+                    std::time::Duration::from_millis(500),
                 )
                 .unwrap();
             for _round in 0..2 {
