@@ -416,6 +416,11 @@ fn lambda_proxy_end_to_end() {
     // A function error answers 502.
     internal_error(&send(&n, &api, "GET", "/fail", "", b""), 502);
 
+    // The memory setting (128 MiB) bounds what the function may allocate.
+    assert_eq!(send(&n, &api, "GET", "/alloc?mb=16", "", b"").status, 200);
+    internal_error(&send(&n, &api, "GET", "/alloc?mb=256", "", b""), 502);
+    assert_eq!(send(&n, &api, "GET", "/alloc?mb=16", "", b"").status, 200);
+
     // The function's own timeout (2 s): 502, the process is killed and replaced.
     let t = Instant::now();
     internal_error(&send(&n, &api, "GET", "/sleep?s=4", "", b""), 502);

@@ -45,7 +45,7 @@ pub struct FunctionDef {
     pub environment: BTreeMap<String, String>,
     /// How long one invocation may run.
     pub timeout: Duration,
-    /// Memory, MiB (enforced as the process's address-space limit).
+    /// Memory, MiB (enforced as the process's data limit, `RLIMIT_DATA`).
     pub memory_mb: u32,
     /// Most processes (or calls to a remote target) of this function at once on this node.
     pub concurrency: usize,

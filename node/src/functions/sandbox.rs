@@ -2,8 +2,9 @@
 //! `PATH`, `HOME`, the definition's variables and Lambda's own: the node's credentials and
 //! other settings never reach function code), no descriptor of the node but its standard
 //! streams (not a client's connection, not the data folder), its own process group (a kill
-//! reaches whatever it started), an address-space limit of its memory setting, and dies with
-//! the node.
+//! reaches whatever it started), a data limit of its memory setting (`RLIMIT_DATA`: private
+//! writable memory, so address space a runtime only reserves, as V8 does, does not count), and
+//! dies with the node.
 
 use super::FunctionDef;
 use std::net::SocketAddr;
@@ -100,7 +101,7 @@ pub fn spawn(def: &FunctionDef, region: &str, api: SocketAddr, seq: u64) -> std:
                 rlim_cur: bytes,
                 rlim_max: bytes,
             };
-            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+            if libc::setrlimit(libc::RLIMIT_DATA, &lim) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

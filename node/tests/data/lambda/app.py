@@ -5,6 +5,7 @@
 - /respond      answers with the JSON value the request body holds (to test the response rules);
 - ?s=N          (any path) sleeps N seconds first; /sleep then answers "slept";
 - /pid          answers the process id (to see process reuse);
+- /alloc?mb=N   allocates N MiB (past the memory setting: a MemoryError, a function error);
 - /crash        exits the process mid-invocation;
 - /fail         raises (a function error);
 - /pets/{petId} echoes too.
@@ -40,6 +41,9 @@ def route(event, context):
         return json.loads(event["body"])
     if path.startswith("/sleep"):
         return {"statusCode": 200, "body": "slept"}
+    if path.startswith("/alloc"):
+        block = bytearray(int(query["mb"]) * 1024 * 1024)
+        return {"statusCode": 200, "body": str(len(block))}
     if path.startswith("/pid"):
         return {"statusCode": 200, "body": str(os.getpid())}
     if path.startswith("/crash"):
