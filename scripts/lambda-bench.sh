@@ -77,7 +77,7 @@ echo "|---|---|---|---|---|---|---|---|"
 for rate in $rates; do
   for target in "direct http://127.0.0.1:$ECHO/" "http_proxy $base/http" "aws_proxy $base/lambda"; do
     set -- $target
-    "$bin/tollgate-bench" run "$2" --rate "$rate" --duration "${DURATION:-10}" --connections 16 --quiet \
+    "${BENCH:-$bin/tollgate-bench}" run "$2" --rate "$rate" --duration "${DURATION:-10}" --connections 16 --quiet \
       --json "$work/$1-$rate.json" > "$work/$1-$rate.txt" 2>&1 || true
     python3 - "$work/$1-$rate.json" "$1" "$rate" <<'PY'
 import json, sys
