@@ -200,6 +200,41 @@ pub struct FileConfig {
     pub credentials: Option<Vec<CredentialConfig>>,
     /// Cluster membership and transport.
     pub cluster: Option<ClusterFileConfig>,
+    /// Lambda functions this node runs for AWS_PROXY integrations.
+    pub functions: Option<Vec<FunctionFileConfig>>,
+}
+
+/// One `[[functions]]` entry: a Lambda function the node runs itself.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionFileConfig {
+    /// The function name, as in the function ARN of integration URIs.
+    pub name: String,
+    /// The handler (`module.function` for Python), for a function the node runs.
+    pub handler: Option<String>,
+    /// The code folder (relative paths are relative to the config file's folder), for a
+    /// function the node runs.
+    pub code: Option<PathBuf>,
+    /// A Lambda Invoke API endpoint (`http://host:port`) that runs the function instead.
+    pub invoke_endpoint: Option<String>,
+    /// The function's name at the Invoke API endpoint (default: `name`).
+    pub invoke_function: Option<String>,
+    /// Access key id to sign Invoke API calls with (SigV4, service `lambda`).
+    pub access_key_id: Option<String>,
+    /// Secret access key to sign Invoke API calls with.
+    pub secret_access_key: Option<String>,
+    /// A plain URL that takes the event as its body and answers the Lambda response.
+    pub url: Option<String>,
+    /// The runtime command, the handler appended (default `["python3", "-m", "awslambdaric"]`).
+    pub command: Option<Vec<String>>,
+    /// Environment variables.
+    pub environment: Option<BTreeMap<String, String>>,
+    /// Seconds one invocation may run (1–900, default 3).
+    pub timeout_secs: Option<u64>,
+    /// Memory in MiB (128–10240, default 128).
+    pub memory_mb: Option<u32>,
+    /// Most processes at once on this node (1–1000, default 10).
+    pub concurrency: Option<usize>,
 }
 
 /// Where the admin credentials came from.
@@ -242,6 +277,8 @@ pub struct Config {
     pub cluster: ClusterSettings,
     /// Account-level (rate per second, burst) for this node, if one is set.
     pub account_limit: Option<(f64, f64)>,
+    /// Lambda functions this node runs.
+    pub functions: Vec<crate::functions::FunctionDef>,
 }
 
 /// A configuration problem, worded for the person who has to fix it.
@@ -345,6 +382,18 @@ impl Config {
                     _ => (vec![], CredentialSource::DataDir),
                 },
             };
+        let base = args
+            .config
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let fn_region = args
+            .region
+            .clone()
+            .or_else(|| file.region.clone())
+            .unwrap_or_else(|| "us-east-1".into());
+        let functions = resolve_functions(file.functions.unwrap_or_default(), &base, &fn_region)?;
         let cluster = resolve_cluster(args, file.cluster.unwrap_or_default(), &data_dir)?;
         let account_limit = match file.account_rate_limit {
             None => None,
@@ -373,6 +422,7 @@ impl Config {
         };
         Ok(Config {
             account_id,
+            functions,
             account_limit,
             cluster,
             listen,
@@ -421,6 +471,169 @@ fn resolve_conn_limits(file: &FileConfig, workers: usize) -> Result<ConnLimits, 
         max_connections_per_worker,
         body_memory_bytes,
     })
+}
+
+/// The `[[functions]]` definitions, checked: valid unique names, an existing code folder, a
+/// command, Lambda's bounds on timeout and memory, no reserved environment variable.
+fn resolve_functions(
+    list: Vec<FunctionFileConfig>,
+    base: &Path,
+    region: &str,
+) -> Result<Vec<crate::functions::FunctionDef>, ConfigError> {
+    let mut out: Vec<crate::functions::FunctionDef> = Vec::new();
+    for f in list {
+        let err = |why: String| ConfigError(format!("functions: {:?}: {why}", f.name));
+        let name_ok = !f.name.is_empty()
+            && f.name.len() <= 64
+            && f.name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !name_ok {
+            return Err(err(
+                "a function name is 1-64 letters, digits, hyphens or underscores".into(),
+            ));
+        }
+        if out.iter().any(|d| d.name == f.name) {
+            return Err(err("defined twice".into()));
+        }
+        let remote = remote_target(&f, region).map_err(err)?;
+        let handler = f.handler.clone().unwrap_or_default();
+        let mut code = PathBuf::new();
+        if remote.is_none() {
+            if handler.trim().is_empty() {
+                return Err(err(
+                    "handler must be set (or invoke_endpoint or url, for a function run elsewhere)"
+                        .into(),
+                ));
+            }
+            let folder = f
+                .code
+                .clone()
+                .ok_or_else(|| err("code must name the code folder".into()))?;
+            code = if folder.is_absolute() {
+                folder
+            } else {
+                base.join(folder)
+            };
+            if !code.is_dir() {
+                return Err(err(format!(
+                    "code folder {} is not a folder",
+                    code.display()
+                )));
+            }
+        }
+        let command = f
+            .command
+            .clone()
+            .unwrap_or_else(|| ["python3", "-m", "awslambdaric"].map(String::from).to_vec());
+        if command.first().is_none_or(|c| c.is_empty()) {
+            return Err(err("command must name a program".into()));
+        }
+        let timeout_secs = f.timeout_secs.unwrap_or(3);
+        if !(1..=900).contains(&timeout_secs) {
+            return Err(err("timeout_secs must be between 1 and 900".into()));
+        }
+        let memory_mb = f.memory_mb.unwrap_or(128);
+        if !(128..=10240).contains(&memory_mb) {
+            return Err(err("memory_mb must be between 128 and 10240".into()));
+        }
+        let concurrency = f.concurrency.unwrap_or(10);
+        if !(1..=1000).contains(&concurrency) {
+            return Err(err("concurrency must be between 1 and 1000".into()));
+        }
+        let environment = f.environment.clone().unwrap_or_default();
+        if let Some(k) = environment.keys().find(|k| {
+            crate::functions::sandbox::is_reserved_env(k) || k.is_empty() || k.contains('=')
+        }) {
+            return Err(err(format!(
+                "environment variable {k:?} is reserved by Lambda or not a valid name"
+            )));
+        }
+        out.push(crate::functions::FunctionDef {
+            name: f.name.clone(),
+            handler,
+            code,
+            remote,
+            command,
+            environment,
+            timeout: Duration::from_secs(timeout_secs),
+            memory_mb,
+            concurrency,
+        });
+    }
+    Ok(out)
+}
+
+/// A `[[functions]]` entry's remote target, if it has one: exactly one of `code`,
+/// `invoke_endpoint` and `url`; credentials only with `invoke_endpoint`, both halves or
+/// neither.
+fn remote_target(
+    f: &FunctionFileConfig,
+    region: &str,
+) -> Result<Option<crate::functions::remote::Remote>, String> {
+    use crate::functions::remote::{parse_http_url, Remote, RemoteKind};
+    let set = [
+        f.code.is_some(),
+        f.invoke_endpoint.is_some(),
+        f.url.is_some(),
+    ];
+    if set.iter().filter(|s| **s).count() != 1 {
+        return Err("set exactly one of code (run by the node), invoke_endpoint or url".into());
+    }
+    let credentials = match (&f.access_key_id, &f.secret_access_key) {
+        (None, None) => None,
+        (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
+            if f.invoke_endpoint.is_none() {
+                return Err(
+                    "access_key_id and secret_access_key sign invoke_endpoint calls only".into(),
+                );
+            }
+            Some(crate::sigv4::Credentials {
+                access_key_id: id.clone(),
+                secret_access_key: secret.clone(),
+            })
+        }
+        _ => return Err("set both access_key_id and secret_access_key, or neither".into()),
+    };
+    if f.invoke_function.is_some() && f.invoke_endpoint.is_none() {
+        return Err("invoke_function applies to invoke_endpoint only".into());
+    }
+    if let Some(endpoint) = &f.invoke_endpoint {
+        let (authority, host, path) = parse_http_url(endpoint)?;
+        if path != "/" {
+            return Err(format!("invoke_endpoint {endpoint:?} must not have a path"));
+        }
+        let name = f.invoke_function.as_deref().unwrap_or(&f.name);
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':'))
+        {
+            return Err(format!(
+                "invoke_function {name:?} is not a function name or ARN"
+            ));
+        }
+        return Ok(Some(Remote {
+            kind: RemoteKind::Invoke,
+            authority,
+            host,
+            path: format!("/2015-03-31/functions/{name}/invocations"),
+            credentials,
+            region: region.to_string(),
+        }));
+    }
+    if let Some(url) = &f.url {
+        let (authority, host, path) = parse_http_url(url)?;
+        return Ok(Some(Remote {
+            kind: RemoteKind::Url,
+            authority,
+            host,
+            path,
+            credentials: None,
+            region: region.to_string(),
+        }));
+    }
+    Ok(None)
 }
 
 fn resolve_cluster(
@@ -772,5 +985,92 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&a.path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn functions_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("code")).unwrap();
+        let path = dir.path().join("t.toml");
+        let resolve = |body: &str| {
+            std::fs::write(&path, body).unwrap();
+            let args = ServeArgs {
+                config: Some(path.clone()),
+                ..Default::default()
+            };
+            Config::resolve(&args, no_env).map(|c| c.functions)
+        };
+        let f = resolve("[[functions]]\nname = \"echo\"\nhandler = \"app.h\"\ncode = \"code\"\n")
+            .unwrap();
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            f[0].code,
+            dir.path().join("code"),
+            "relative to the config file"
+        );
+        assert_eq!(f[0].command, ["python3", "-m", "awslambdaric"]);
+        assert_eq!(
+            (f[0].timeout, f[0].memory_mb, f[0].concurrency),
+            (Duration::from_secs(3), 128, 10)
+        );
+        let base = "[[functions]]\nname = \"echo\"\nhandler = \"app.h\"\ncode = \"code\"\n";
+        for (extra, why) in [
+            ("timeout_secs = 0\n", "timeout_secs"),
+            ("timeout_secs = 901\n", "timeout_secs"),
+            ("memory_mb = 64\n", "memory_mb"),
+            ("concurrency = 0\n", "concurrency"),
+            ("command = []\n", "command"),
+            (
+                "environment = { AWS_LAMBDA_RUNTIME_API = \"x\" }\n",
+                "reserved",
+            ),
+            ("environment = { _HANDLER = \"x\" }\n", "reserved"),
+            ("nope = 1\n", "unknown field"),
+        ] {
+            let e = resolve(&format!("{base}{extra}")).unwrap_err().0;
+            assert!(e.contains(why), "{extra}: {e}");
+        }
+        let e = resolve(&format!("{base}{base}")).unwrap_err().0;
+        assert!(e.contains("twice"), "{e}");
+        // Functions run elsewhere: an Invoke API endpoint (signed when credentials are set)
+        // or a plain URL; exactly one target.
+        let remote = "[[functions]]\nname = \"far\"\n";
+        let f = resolve(&format!(
+            "{remote}invoke_endpoint = \"http://127.0.0.1:4566\"\ninvoke_function = \"other\"\naccess_key_id = \"A\"\nsecret_access_key = \"S\"\n"
+        ))
+        .unwrap();
+        let r = f[0].remote.as_ref().unwrap();
+        assert_eq!(r.path, "/2015-03-31/functions/other/invocations");
+        assert!(r.credentials.is_some());
+        let f = resolve(&format!("{remote}url = \"http://127.0.0.1:9000/run\"\n")).unwrap();
+        assert_eq!(f[0].remote.as_ref().unwrap().path, "/run");
+        for (extra, why) in [
+            ("", "exactly one"),
+            (
+                "url = \"http://x/\"\ncode = \"code\"\nhandler = \"a.b\"\n",
+                "exactly one",
+            ),
+            ("url = \"https://x/\"\n", "https"),
+            ("invoke_endpoint = \"http://x/path\"\n", "path"),
+            (
+                "url = \"http://x/\"\naccess_key_id = \"A\"\nsecret_access_key = \"S\"\n",
+                "invoke_endpoint",
+            ),
+            (
+                "invoke_endpoint = \"http://x\"\naccess_key_id = \"A\"\n",
+                "both",
+            ),
+        ] {
+            let e = resolve(&format!("{remote}{extra}")).unwrap_err().0;
+            assert!(e.contains(why), "{extra}: {e}");
+        }
+        let e = resolve(&base.replace("\"code\"", "\"missing\""))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("not a folder"), "{e}");
+        let e = resolve(&base.replace("\"echo\"", "\"bad name\""))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("function name"), "{e}");
     }
 }

@@ -9,6 +9,7 @@ pub mod compiler;
 pub mod config;
 pub mod control;
 pub mod dataplane;
+pub mod functions;
 #[cfg(test)]
 pub(crate) mod fuzz;
 pub mod iam;

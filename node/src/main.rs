@@ -69,6 +69,11 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
             limits.clone(),
         ));
         tokio::spawn(control::recompile_keys_daily(compiler.clone()));
+        let functions = tollgate_node::functions::Functions::start(
+            std::mem::take(&mut cfg.functions),
+            cfg.region.clone(),
+        )
+        .map_err(|e| format!("functions: {e}"))?;
         let dp = worker::start(
             &worker::DataPlaneConfig {
                 listen: cfg.listen,
@@ -84,6 +89,7 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
                     &cfg.account_id,
                     cfg.credentials.clone(),
                 )),
+                functions: functions.clone(),
             },
             routes,
         )
@@ -103,6 +109,7 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
         state.metrics = Some(metrics);
         state.account_id = cfg.account_id.clone();
         state.compiler = Some(compiler);
+        state.functions = Some(functions);
         let state = Arc::new(state);
         let result = tokio::select! {
             r = admin::serve(listener, state) => r.map_err(|e| format!("admin API: {e}")),

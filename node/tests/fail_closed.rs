@@ -4,7 +4,8 @@
 //! - A method with `AWS_IAM` (set up with the stock `aws` CLI) gives an unsigned request no
 //!   data (403); an unknown authorizer id is refused, so `CUSTOM` and `COGNITO_USER_POOLS`
 //!   cannot be set up (a stored one answers 500: `dataplane::phases::authorize` tests).
-//! - Integrations the data plane does not serve (HTTP, AWS, AWS_PROXY, https:// backends) and
+//! - Integrations the data plane does not serve (HTTP, AWS, AWS_PROXY to anything but a Lambda
+//!   function URI, https:// backends) and
 //!   header mappings with CR/LF are refused at PutIntegration.
 //! - Names, path parts, tags and stage variables beyond AWS's limits (or holding NUL) are
 //!   refused with BadRequestException.
@@ -208,8 +209,12 @@ fn unserved_integrations_unsafe_headers_and_oversized_text_are_refused() {
             "not supported",
         ),
         (
-            json!({ "type": "AWS_PROXY", "httpMethod": "POST", "uri": "arn:aws:apigateway:us-east-1:lambda:path/x" }),
+            json!({ "type": "AWS", "httpMethod": "POST", "uri": "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:1:function:f/invocations" }),
             "not supported",
+        ),
+        (
+            json!({ "type": "AWS_PROXY", "httpMethod": "POST", "uri": "arn:aws:apigateway:us-east-1:lambda:path/x" }),
+            "function",
         ),
         (
             json!({ "type": "HTTP_PROXY", "httpMethod": "GET", "uri": "https://127.0.0.1:9/" }),

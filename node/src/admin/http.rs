@@ -90,6 +90,12 @@ where
             return resp;
         }
     }
+    if path.starts_with(super::lambda_invoke::PREFIX) {
+        let resp = super::lambda_invoke::handle(req, state).await;
+        tracing::debug!(request_id = %id, %method, %path, status = resp.status().as_u16(),
+            elapsed_us = started.elapsed().as_micros() as u64, "Lambda Invoke API call");
+        return resp;
+    }
     if let Some(r) = super::cluster::probes(state, &method, &path).await {
         let mut resp = Response::new(Full::new(Bytes::from(r.body)));
         *resp.status_mut() =

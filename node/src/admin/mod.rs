@@ -16,6 +16,7 @@ pub mod error;
 pub mod http;
 pub mod iam;
 pub mod input;
+pub mod lambda_invoke;
 pub mod limits;
 pub mod ops;
 pub mod paging;
@@ -43,6 +44,8 @@ pub struct AdminState {
     /// The compiler thread: a write is answered once the table with its change is published
     /// to this node's workers (a client that writes, then invokes, sees its write).
     pub compiler: Option<std::sync::Arc<crate::compiler::Compiler>>,
+    /// The Lambda functions this node defines (served by the Invoke API on this port).
+    pub functions: Option<std::sync::Arc<crate::functions::Functions>>,
 }
 
 impl AdminState {
@@ -60,6 +63,7 @@ impl AdminState {
             write_lock: tokio::sync::Mutex::new(()),
             metrics: None,
             compiler: None,
+            functions: None,
         }
     }
 }

@@ -1,16 +1,19 @@
 //! The gateway core: the request's phases ([`super::phases`]) run in AWS's order, with no I/O
 //! and no clock of its own. Given the compiled table, the parsed request, the worker's limit
 //! and usage state and the time, [`decide`] says what to do next: answer now (a gateway
-//! response, or a MOCK answer), or call a backend (after the cache, as the plan says). Once the
-//! backend answered, [`after_integration`] says how to answer the client. Each decision carries
-//! what to log. The worker ([`super::handler`]) only carries decisions out.
+//! response, or a MOCK answer), call a backend (after the cache, as the plan says) or invoke a
+//! Lambda function. Once the backend answered, [`after_integration`] says how to answer the
+//! client; once the function did, [`after_lambda`]. Each decision carries what to log. The
+//! worker ([`super::handler`]) only carries decisions out.
 //!
-//! Nothing here allocates: decisions borrow from the table and the request. The one exception
-//! is authorization with something to check (an `AWS_IAM` method, an API with a resource
-//! policy): the SigV4 verifier works on owned strings, and the caller's identity is handed to
-//! the integration owned (see [`super::phases::authorize`]).
+//! Nothing here allocates but the Lambda event and answer and authorization with something to
+//! check (an `AWS_IAM` method, an API with a resource policy): the SigV4 verifier works on owned
+//! strings, and the caller's identity is handed to the integration owned (see
+//! [`super::phases::authorize`]). Other decisions borrow from the table and the request.
 
 use super::gateway_response::{CompiledGatewayResponses, Refusal};
+use super::lambda::event::EventInput;
+use super::lambda::response::Reply;
 use super::matcher::Captures;
 use super::phases::authorize::{AuthContext, AuthScratch, CallerIdentity};
 use super::phases::cache::CacheUse;
@@ -23,11 +26,13 @@ use super::phases::{
 };
 use super::request::Request;
 use super::routing::{
-    CompiledMethod, HttpProxyIntegration, RenderedResponse, RoutingTable, StageRoutes, ThrottleSpec,
+    CompiledMethod, HttpProxyIntegration, LambdaIntegration, RenderedResponse, RoutingTable,
+    StageRoutes, ThrottleSpec,
 };
 use super::throttle::WorkerLimits;
 use super::upstream::ProxyError;
 use super::usage::UsageCounters;
+use crate::functions::InvokeResult;
 use crate::iam::IamEnv;
 
 /// The worker's state the phases read and update, lent for one decision.
@@ -71,6 +76,30 @@ pub enum Decision<'t, 'r> {
     Mock(&'t RenderedResponse),
     /// Call a backend (consulting the cache first when the plan says so).
     Proxy(ProxyPlan<'t, 'r>),
+    /// Invoke a Lambda function with the event [`lambda_event`] builds.
+    Lambda(LambdaPlan<'t, 'r>),
+}
+
+/// How to invoke a Lambda function, and what the core needs afterwards.
+pub struct LambdaPlan<'t, 'r> {
+    /// The function and the event's fixed parts.
+    pub integration: &'t LambdaIntegration,
+    /// The stage-relative path.
+    pub path: &'r str,
+    /// The stage.
+    pub stage: &'t StageRoutes,
+    /// The method.
+    pub method: &'t CompiledMethod,
+    /// Who the request was authorized as (`AWS_IAM` methods): `requestContext.identity`.
+    pub identity: Option<CallerIdentity>,
+}
+
+/// After a Lambda invocation: how to answer the client.
+pub enum LambdaAnswer<'t> {
+    /// With the function's answer.
+    Reply(Reply),
+    /// With a gateway response.
+    Refuse(Refuse<'t>),
 }
 
 /// How to call a backend, and what the core needs afterwards.
@@ -195,6 +224,13 @@ pub fn decide<'t, 'r>(
     // 9. The integration request.
     match integration_request::run(&method.integration) {
         Ok(Call::Mock(r)) => Decision::Mock(r),
+        Ok(Call::Lambda(integration)) => Decision::Lambda(LambdaPlan {
+            integration,
+            path: at.path,
+            stage: at.stage,
+            method,
+            identity,
+        }),
         Ok(Call::Proxy(integration)) => Decision::Proxy(ProxyPlan {
             integration,
             path: at.path,
@@ -222,6 +258,71 @@ pub fn after_integration<'t>(
             refusal,
             message: None,
             responses: Some(plan.responses),
+            log: Some(LogRecord {
+                level: Level::GatewayError,
+                api: &plan.stage.api_id,
+                stage: &plan.stage.stage_name,
+                resource: &plan.method.resource_path,
+                status: refusal.status,
+                cause,
+            }),
+        }),
+    }
+}
+
+/// The event a Lambda plan sends for `req` (request id `request_id`, arrived at `now_ms`
+/// since the Unix epoch). Unlike the rest of the core, this allocates: the event is a new
+/// JSON document.
+pub fn lambda_event(
+    plan: &LambdaPlan<'_, '_>,
+    req: &Request<'_>,
+    caps: &Captures<'_>,
+    request_id: &str,
+    now_ms: u64,
+) -> Vec<u8> {
+    let headers: Vec<(&[u8], &[u8])> = req.headers().collect();
+    let params: Vec<(&str, &str)> = caps
+        .iter()
+        .filter_map(|&(n, s, e)| Some((n, plan.path.get(s..e)?)))
+        .collect();
+    let source_ip = req.peer.to_string();
+    let l = plan.integration;
+    integration_request::lambda_event(&EventInput {
+        http_method: req.method,
+        path: plan.path,
+        query: req.query,
+        headers: &headers,
+        body: req.body,
+        path_parameters: &params,
+        resource_path: &plan.method.resource_path,
+        resource_id: &l.resource_id,
+        api_id: &plan.stage.api_id,
+        stage: &plan.stage.stage_name,
+        deployment_id: &plan.stage.deployment_id,
+        stage_variables: &l.stage_variables,
+        binary_media_types: &plan.stage.binary_media_types,
+        request_id,
+        now_ms,
+        source_ip: &source_ip,
+        api_key: plan
+            .method
+            .api_key_required
+            .then(|| req.header(b"x-api-key"))
+            .flatten()
+            .and_then(|k| std::str::from_utf8(k).ok()),
+        account_id: &l.account_id,
+        identity: plan.identity.as_ref(),
+    })
+}
+
+/// Maps a Lambda invocation's result to the client answer.
+pub fn after_lambda<'t>(plan: &LambdaPlan<'t, '_>, result: InvokeResult) -> LambdaAnswer<'t> {
+    match integration_response::lambda(result, &plan.stage.binary_media_types) {
+        Ok(reply) => LambdaAnswer::Reply(reply),
+        Err((refusal, cause)) => LambdaAnswer::Refuse(Refuse {
+            refusal,
+            message: None,
+            responses: Some(&plan.stage.gateway_responses),
             log: Some(LogRecord {
                 level: Level::GatewayError,
                 api: &plan.stage.api_id,

@@ -74,6 +74,15 @@ fn proxy() -> Option<Integration> {
     })
 }
 
+fn lambda(verb: &str) -> Option<Integration> {
+    Some(Integration {
+        kind: IntegrationType::AwsProxy,
+        http_method: Some(verb.into()),
+        uri: Some("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:echo/invocations".into()),
+        ..Default::default()
+    })
+}
+
 fn deployment() -> Deployment {
     let mut resources = BTreeMap::new();
     let mut add = |part: &str, verb: &str, m: Method| {
@@ -136,6 +145,16 @@ fn deployment() -> Deployment {
         method("GET", "NONE", false, false, mock(true)),
     );
     add("proxy", "GET", method("GET", "NONE", false, false, proxy()));
+    add(
+        "fn",
+        "GET",
+        method("GET", "NONE", false, false, lambda("POST")),
+    );
+    add(
+        "fnget",
+        "GET",
+        method("GET", "NONE", false, false, lambda("GET")),
+    );
     add("open", "GET", method("GET", "NONE", false, false, proxy()));
     add(
         "mockcached",
@@ -244,6 +263,8 @@ enum Got {
     Mock(u16),
     /// A backend call; `Some(lookup)` when the cache is used.
     Proxy(Option<bool>),
+    /// A Lambda invocation of this function.
+    Lambda(String),
 }
 
 impl Fixture {
@@ -337,6 +358,37 @@ impl Fixture {
                 assert_eq!(p.path, req.path.split_once("/prod").unwrap().1);
                 Got::Proxy(p.cache.map(|c| c.lookup))
             }
+            Decision::Lambda(p) => {
+                let event: serde_json::Value = serde_json::from_slice(&lambda_event(
+                    &p,
+                    &req,
+                    &caps,
+                    "c6af9ac6-7b61-41f2-8a1d-2f8c8d4e5a6b",
+                    1_000,
+                ))
+                .unwrap();
+                assert_eq!(event["resource"], p.method.resource_path.as_ref());
+                assert_eq!(event["requestContext"]["stage"], "prod");
+                assert_eq!(event["requestContext"]["accountId"], "123456789012");
+                // How the invocation's outcome becomes the answer, each gateway answer
+                // logged as a gateway error.
+                let refused = |r: InvokeResult| match after_lambda(&p, r) {
+                    LambdaAnswer::Refuse(r) => {
+                        let log = r.log.expect("logged");
+                        assert_eq!(log.level, Level::GatewayError);
+                        assert_eq!(log.status, r.refusal.status);
+                        r.refusal.status
+                    }
+                    LambdaAnswer::Reply(_) => 0,
+                };
+                use crate::functions::InvokeError as E;
+                assert_eq!(refused(Err(E::NoTarget)), 500);
+                assert_eq!(refused(Err(E::Timeout)), 504);
+                assert_eq!(refused(Err(E::Crashed)), 502);
+                assert_eq!(refused(Ok(b"\"bare\"".to_vec())), 502);
+                assert_eq!(refused(Ok(br#"{"statusCode": 201}"#.to_vec())), 0);
+                Got::Lambda(p.integration.function.name.clone())
+            }
         }
     }
 
@@ -425,6 +477,13 @@ fn every_refusal_and_answer() {
             R("INVALID_API_KEY", 403, None),
         ),
         (get("/prod/keyed", K1), M(200)),
+        // A Lambda proxy integration; one whose integrationHttpMethod is not POST fails
+        // closed.
+        (get("/prod/fn", ""), Got::Lambda("echo".into())),
+        (
+            get("/prod/fnget", ""),
+            R("API_CONFIGURATION_ERROR", 500, WARN),
+        ),
         // Integration: none, a MOCK without a response for its status.
         (
             get("/prod/none", ""),

@@ -2,7 +2,7 @@
 //! carries out what [`super::core`] decides (writing answers, looking up and filling the
 //! cache, calling the backend, logging). All the deciding is in the core and its phases.
 
-use super::core::{self, Answer, Decision, Refuse, WorkerState};
+use super::core::{self, Answer, Decision, LambdaAnswer, Refuse, WorkerState};
 use super::gateway_response;
 use super::matcher::Captures;
 use super::phases::method_response::{self, Framing};
@@ -11,6 +11,7 @@ use super::respond::{ConnState, RequestId};
 use super::throttle::now_ns;
 use super::upstream::{self, ProxyScratch};
 use super::worker::Worker;
+use crate::functions::{InvokeError, InvokeResult, Pending};
 
 /// Serves `req`, appending the answer to `out`.
 pub async fn handle(
@@ -49,6 +50,33 @@ pub async fn handle(
         Decision::Refuse(r) => refuse(w, &r, &id, req.method, conn, out),
         Decision::Mock(r) => {
             method_response::write_mock(out, &mut w.resp.borrow_mut(), r, &id, framing)
+        }
+        Decision::Lambda(plan) => {
+            let event = core::lambda_event(&plan, req, &caps, id.as_str(), epoch_ms());
+            let l = plan.integration;
+            let result =
+                match w
+                    .functions
+                    .invoke(&l.function.name, &l.function.arn, event, l.timeout)
+                {
+                    Ok(pending) => await_answer(pending).await,
+                    Err(e) => Err(e),
+                };
+            let conn = if w.is_draining() {
+                ConnState::Close
+            } else {
+                conn
+            };
+            match core::after_lambda(&plan, result) {
+                LambdaAnswer::Reply(r) => method_response::write_lambda(
+                    out,
+                    &mut w.resp.borrow_mut(),
+                    &r,
+                    &id,
+                    Framing { conn, ..framing },
+                ),
+                LambdaAnswer::Refuse(r) => refuse(w, &r, &id, req.method, conn, out),
+            }
         }
         Decision::Proxy(plan) => {
             req.path = plan.path;
@@ -114,6 +142,25 @@ pub async fn handle(
         }
     }
     scratch.cache_key = key;
+}
+
+/// Waits on this worker's I/O driver for a Lambda invocation's answer (the function thread
+/// writes a byte to the invocation's socket pair once it is in).
+async fn await_answer(pending: Pending) -> InvokeResult {
+    let Pending { mut rx, wake } = pending;
+    let _ = wake.set_nonblocking(true);
+    let Ok(mut wake) = monoio::net::UnixStream::from_std(wake) else {
+        return Err(InvokeError::Stopped);
+    };
+    let (_, _) = monoio::io::AsyncReadRent::read(&mut wake, vec![0u8; 1]).await;
+    rx.try_recv().unwrap_or(Err(InvokeError::Stopped))
+}
+
+/// Milliseconds since the Unix epoch (the Lambda event's request time).
+fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Logs a gateway answer as the core says, then writes it.

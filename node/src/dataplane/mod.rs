@@ -16,6 +16,7 @@ mod http1_fuzz;
 pub mod invoke;
 pub mod io;
 pub mod key_table;
+pub mod lambda;
 pub mod limiter;
 pub mod matcher;
 pub mod metrics;

@@ -102,6 +102,8 @@ pub struct StageRoutes {
     pub cache_bytes: usize,
     /// The gateway responses its deployment froze (empty: AWS's defaults for every refusal).
     pub gateway_responses: CompiledGatewayResponses,
+    /// The API's binary media types (Lambda proxy events and answers use them).
+    pub binary_media_types: Vec<Box<str>>,
     /// Trie nodes; index 0 is the root resource.
     pub nodes: Vec<RouteNode>,
     /// The methods the nodes point at.
@@ -302,6 +304,8 @@ pub enum CompiledIntegration {
     Mock(MockIntegration),
     /// Forward the request to an HTTP backend, returning its answer as is.
     HttpProxy(HttpProxyIntegration),
+    /// Invoke a Lambda function with the request as a proxy event (AWS_PROXY).
+    Lambda(Box<LambdaIntegration>),
     /// An integration this node cannot serve (type or configuration); answered with 500 and the
     /// reason logged.
     Unavailable(Box<str>),
@@ -344,6 +348,22 @@ pub struct HttpProxyIntegration {
     pub timeout: Duration,
     /// Extra request headers: (name, source).
     pub headers: Vec<(Box<str>, ValueSource)>,
+}
+
+/// An AWS_PROXY integration: the function it invokes and what its events carry that does not
+/// depend on the request.
+#[derive(Debug)]
+pub struct LambdaIntegration {
+    /// The function (name and ARN) the URI names.
+    pub function: super::lambda::arn::FunctionRef,
+    /// The account of the function ARN (the event's `requestContext.accountId`).
+    pub account_id: Box<str>,
+    /// Integration timeout.
+    pub timeout: Duration,
+    /// The method's resource id.
+    pub resource_id: Box<str>,
+    /// The stage's variables.
+    pub stage_variables: Vec<(Box<str>, Box<str>)>,
 }
 
 /// A piece of an integration URI path.
@@ -484,6 +504,12 @@ pub fn compile_api(api: &RestApi, reg: &Registry, limits: &ClusterLimits) -> Api
     for stage in api.stages.values() {
         if let Some(dep) = api.deployments.get(&stage.deployment_id) {
             let mut sr = compile_stage(&api.id, stage, dep, limits);
+            sr.binary_media_types = api
+                .settings
+                .binary_media_types
+                .iter()
+                .map(|t| t.as_str().into())
+                .collect();
             let epoch = reg.cache_epoch(&api.id, &stage.stage_name);
             sr.cache_id = fnv64(&[
                 api.id.as_bytes(),
@@ -573,6 +599,7 @@ pub fn compile_stage(
             0
         },
         gateway_responses: compile_gateway_responses(api_id, &stage.stage_name, dep),
+        binary_media_types: Vec::new(),
         nodes: vec![RouteNode::default()],
         methods: Vec::new(),
     };
@@ -599,6 +626,7 @@ pub fn compile_stage(
             let idx = sr.methods.len() as u32;
             sr.methods.push(compile_method(
                 api_id,
+                rid,
                 &path,
                 m,
                 stage,
@@ -690,8 +718,10 @@ fn unserved_setting(i: &Integration) -> Option<String> {
     None
 }
 
+#[allow(clippy::too_many_arguments)]
 fn compile_method(
     api_id: &str,
+    resource_id: &str,
     path: &str,
     m: &Method,
     stage: &Stage,
@@ -709,6 +739,8 @@ fn compile_method(
                     IntegrationType::HttpProxy => {
                         compile_http_proxy(i, stage).map(CompiledIntegration::HttpProxy)
                     }
+                    IntegrationType::AwsProxy => compile_lambda(i, stage, resource_id)
+                        .map(|l| CompiledIntegration::Lambda(Box::new(l))),
                     other => Err(format!(
                         "{} integrations are not served yet",
                         other.as_str()
@@ -1000,6 +1032,41 @@ fn compile_http_proxy(i: &Integration, stage: &Stage) -> Result<HttpProxyIntegra
         base_query: base_query.into(),
         timeout: Duration::from_millis(u64::from(timeout_ms)),
         headers,
+    })
+}
+
+fn compile_lambda(
+    i: &Integration,
+    stage: &Stage,
+    resource_id: &str,
+) -> Result<LambdaIntegration, String> {
+    if i.http_method.as_deref() != Some("POST") {
+        return Err("an AWS_PROXY integration's integrationHttpMethod must be POST".into());
+    }
+    if !i.request_parameters.is_empty() || !i.request_templates.is_empty() {
+        return Err("request mappings are not applied to AWS_PROXY integrations".into());
+    }
+    let uri = i
+        .uri
+        .as_deref()
+        .ok_or("the AWS_PROXY integration has no URI")?;
+    let function = super::lambda::arn::parse_uri(&substitute_stage_variables(uri, stage))?;
+    let account_id = function.arn.split(':').nth(4).unwrap_or_default().into();
+    let timeout_ms = if i.timeout_in_millis == 0 {
+        tollgate_proto::model::DEFAULT_INTEGRATION_TIMEOUT_MS
+    } else {
+        i.timeout_in_millis
+    };
+    Ok(LambdaIntegration {
+        function,
+        account_id,
+        timeout: Duration::from_millis(u64::from(timeout_ms)),
+        resource_id: resource_id.into(),
+        stage_variables: stage
+            .variables
+            .iter()
+            .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+            .collect(),
     })
 }
 

@@ -93,6 +93,8 @@ pub struct Worker {
     pub body_budget: Cell<usize>,
     /// Set when the node shuts down: stop accepting, close keep-alive connections.
     pub draining: Arc<AtomicBool>,
+    /// The Lambda functions this node runs.
+    pub functions: Arc<crate::functions::Functions>,
     /// Rate limit of the log lines for answers the gateway makes itself (5xx).
     pub error_log: RefCell<RateLog>,
     /// Backend host names resolved off this thread.
@@ -132,6 +134,8 @@ pub struct DataPlaneConfig {
     pub conn_limits: ConnLimits,
     /// The account, region and root credentials of `AWS_IAM` authorization.
     pub iam: Arc<crate::iam::IamEnv>,
+    /// The Lambda functions this node runs (AWS_PROXY integrations invoke them).
+    pub functions: Arc<crate::functions::Functions>,
 }
 
 /// A running data plane.
@@ -212,6 +216,7 @@ pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<Dat
             body_budget: cfg.conn_limits.body_memory_bytes / workers,
             draining: draining.clone(),
             drained: drained.clone(),
+            functions: cfg.functions.clone(),
         };
         std::thread::Builder::new()
             .name(format!("tollgate-w{i}"))
@@ -278,6 +283,7 @@ struct WorkerShared {
     body_budget: usize,
     draining: Arc<AtomicBool>,
     drained: Arc<AtomicUsize>,
+    functions: Arc<crate::functions::Functions>,
 }
 
 /// What `start` hands each worker thread.
@@ -349,6 +355,7 @@ fn run_worker(
             busy: Cell::new(0),
             body_budget: Cell::new(shared.body_budget),
             draining: shared.draining.clone(),
+            functions: shared.functions.clone(),
             error_log: RefCell::new(RateLog::new(Duration::from_secs(1), 10)),
             resolver: RefCell::new(super::resolve::Resolver::default()),
             iam: shared.iam.clone(),

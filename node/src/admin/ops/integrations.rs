@@ -58,18 +58,25 @@ fn one_of(what: &str, v: &Option<String>, allowed: &[&str]) -> Result<(), ApiErr
 
 /// Checks an integration as a whole (after a put or a patch), with AWS's wording.
 ///
-/// Fail closed: only what the data plane serves is accepted — MOCK, and HTTP_PROXY to an
+/// Fail closed: only what the data plane serves is accepted — MOCK, HTTP_PROXY to an
 /// `http://` backend over the internet, with the request parameter mappings the data plane
-/// applies. Everything else is refused here with the reason, instead of being stored and then
-/// answered 500 at request time.
+/// applies, and AWS_PROXY to a Lambda function (POST, a Lambda function URI, no mappings).
+/// Everything else is refused here with the reason, instead of being stored and then answered
+/// 500 at request time.
 pub fn check_integration(i: &Integration) -> Result<(), ApiError> {
-    if !matches!(i.kind, IntegrationType::Mock | IntegrationType::HttpProxy) {
+    if !matches!(
+        i.kind,
+        IntegrationType::Mock | IntegrationType::HttpProxy | IntegrationType::AwsProxy
+    ) {
         return Err(ApiError::bad_request(format!(
-            "Integration type {} is not supported by this gateway: only MOCK and HTTP_PROXY integrations are served",
+            "Integration type {} is not supported by this gateway: only MOCK, HTTP_PROXY and AWS_PROXY integrations are served",
             i.kind.as_str()
         )));
     }
     let is_http = i.kind == IntegrationType::HttpProxy;
+    if i.kind == IntegrationType::AwsProxy {
+        check_lambda(i)?;
+    }
     if let Some(verb) = i.http_method.as_deref() {
         if !HTTP_METHODS.contains(&verb) {
             return Err(ApiError::bad_request(format!(
@@ -126,7 +133,7 @@ pub fn check_integration(i: &Integration) -> Result<(), ApiError> {
     }
     if i.credentials.is_some() {
         return Err(ApiError::bad_request(
-            "Integration credentials are used only by AWS integrations, which this gateway does not serve: credentials must not be set",
+            "Integration credentials (a role for the gateway to assume) are not used by this gateway: credentials must not be set",
         ));
     }
     check_opt_name("cacheNamespace", i.cache_namespace.as_deref())?;
@@ -149,6 +156,46 @@ pub fn check_integration(i: &Integration) -> Result<(), ApiError> {
     )?;
     for (target, source) in &i.request_parameters {
         check_request_mapping(target, source)?;
+    }
+    Ok(())
+}
+
+/// An AWS_PROXY integration: POST to a Lambda function URI
+/// (`arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{functionArn}/invocations`;
+/// one with a stage variable is checked when a stage serves it), and no request mappings,
+/// which a proxy integration does not apply.
+fn check_lambda(i: &Integration) -> Result<(), ApiError> {
+    match i.http_method.as_deref() {
+        None | Some("") => {
+            return Err(ApiError::bad_request(
+                "Enumeration value for HttpMethod must be non-empty",
+            ))
+        }
+        Some("POST") => {}
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "Lambda functions are invoked with POST: integrationHttpMethod must be POST for AWS_PROXY integrations",
+            ))
+        }
+    }
+    let uri = i.uri.as_deref().unwrap_or("");
+    check_text("uri", uri, MAX_URI_CHARS)?;
+    if !uri.contains("${stageVariables.") {
+        crate::dataplane::lambda::arn::parse_uri(uri).map_err(|why| {
+            ApiError::bad_request(format!(
+                "AWS ARN for integration must contain path or action: {why}"
+            ))
+        })?;
+    }
+    if !i.request_templates.is_empty() {
+        return Err(ApiError::bad_request(
+            "Mapping templates are not applied to AWS_PROXY integrations: requestTemplates must be empty",
+        ));
+    }
+    if !i.request_parameters.is_empty() {
+        return Err(ApiError::bad_request(
+            "Request parameter mappings are not applied to AWS_PROXY integrations by this gateway: requestParameters must be empty",
+        ));
     }
     Ok(())
 }
@@ -614,12 +661,60 @@ mod tests {
         assert!(check_integration(&i).is_err());
     }
 
+    /// AWS_PROXY: POST to a Lambda function URI, without mappings; timeout 50-29000 ms.
+    #[test]
+    fn lambda_proxy_integrations() {
+        const FN: &str = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:echo/invocations";
+        let lambda = |verb: &str, uri: &str, extra: &str| {
+            format!(r#"{{"type":"AWS_PROXY","httpMethod":"{verb}","uri":"{uri}"{extra}}}"#)
+        };
+        let i = put(&lambda("POST", FN, "")).unwrap();
+        assert_eq!(i.kind, IntegrationType::AwsProxy);
+        put(&lambda("POST", FN, r#","timeoutInMillis":50"#)).unwrap();
+        put(&lambda("POST", FN, r#","timeoutInMillis":29000"#)).unwrap();
+        put(&lambda(
+            "POST",
+            "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:1:function:${stageVariables.fn}/invocations",
+            "",
+        ))
+        .unwrap();
+        let msg = |j: &str| put(j).unwrap_err().message;
+        assert!(msg(&lambda("GET", FN, "")).contains("must be POST"));
+        assert!(msg(&lambda("POST", "http://x/", "")).contains("ARN"));
+        assert!(msg(&lambda(
+            "POST",
+            "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/echo/invocations",
+            ""
+        ))
+        .contains("function ARN"));
+        assert!(msg(&lambda("POST", FN, r#","timeoutInMillis":49"#)).contains("Timeout"));
+        assert!(msg(&lambda("POST", FN, r#","timeoutInMillis":29001"#)).contains("Timeout"));
+        assert!(msg(&lambda(
+            "POST",
+            FN,
+            r#","requestTemplates":{"application/json":"{}"}"#
+        ))
+        .contains("requestTemplates"));
+        assert!(msg(&lambda(
+            "POST",
+            FN,
+            r#","requestParameters":{"integration.request.header.X":"'a'"}"#
+        ))
+        .contains("requestParameters"));
+        assert!(msg(&lambda(
+            "POST",
+            FN,
+            r#","credentials":"arn:aws:iam::1:role/r""#
+        ))
+        .contains("credentials"));
+    }
+
     /// Fail closed: what the data plane does not serve is refused at PutIntegration (and the
     /// same check runs after every UpdateIntegration), not stored and answered 500 later.
     #[test]
     fn unserved_integrations_are_refused() {
         let msg = |j: &str| put(j).unwrap_err().message;
-        for t in ["HTTP", "AWS", "AWS_PROXY"] {
+        for t in ["HTTP", "AWS"] {
             let m = msg(&format!(
                 r#"{{"type":"{t}","httpMethod":"GET","uri":"http://x"}}"#
             ));

@@ -216,6 +216,7 @@ impl Fixture {
         match decide(&self.table, &req, &mut st, 1, &mut caps, &mut Vec::new()) {
             Decision::Proxy(p) => Ok(p.identity),
             Decision::Mock(_) => panic!("no MOCK here"),
+            Decision::Lambda(_) => panic!("no Lambda here"),
             Decision::Refuse(r) => Err((
                 r.refusal.kind.as_str(),
                 r.refusal.status,

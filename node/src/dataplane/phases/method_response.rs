@@ -7,6 +7,7 @@ use crate::dataplane::http1::{
     is_hop_by_hop, response_has_no_body, write_chunked_body, write_content_length, write_header,
     write_status_line,
 };
+use crate::dataplane::lambda::response::Reply;
 use crate::dataplane::respond::{write_common_head, ConnState, RequestId, ResponseContext};
 use crate::dataplane::routing::RenderedResponse;
 use crate::dataplane::upstream::{BodyAt, ProxyScratch};
@@ -105,6 +106,28 @@ pub fn write_proxied(
         if !no_body {
             out.extend_from_slice(body);
         }
+    }
+}
+
+/// Writes a Lambda proxy function's answer (its headers are checked and framing-free).
+pub fn write_lambda(
+    out: &mut Vec<u8>,
+    ctx: &mut ResponseContext,
+    r: &Reply,
+    id: &RequestId,
+    f: Framing,
+) {
+    write_common_head(out, ctx, r.status, id, f.conn);
+    for (name, value) in &r.headers {
+        write_header(out, name.as_bytes(), value.as_bytes());
+    }
+    let no_body = response_has_no_body(r.status, f.head_req);
+    if !response_has_no_body(r.status, false) {
+        write_content_length(out, r.body.len());
+    }
+    out.extend_from_slice(b"\r\n");
+    if !no_body {
+        out.extend_from_slice(&r.body);
     }
 }
 

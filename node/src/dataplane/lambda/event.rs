@@ -1,0 +1,372 @@
+//! The event an AWS_PROXY integration sends its function (payload format 1.0), as AWS builds
+//! it: `resource`, `path` (without the stage), `httpMethod`, `headers` and
+//! `multiValueHeaders` (names as the client wrote them; the single-value map holds the last
+//! value), the query string decoded into `queryStringParameters` and
+//! `multiValueQueryStringParameters`, `pathParameters`, `stageVariables` (each map `null` when
+//! empty), `requestContext`, and `body` (`null` when empty; base64 with `isBase64Encoded: true`
+//! when the request's content type is one of the API's binary media types).
+
+use crate::dataplane::phases::authorize::CallerIdentity;
+use base64::Engine;
+use percent_encoding::percent_decode_str;
+use serde_json::{json, Map, Value};
+
+/// What the event is built from (all of it borrowed from the request and the compiled table).
+pub struct EventInput<'a> {
+    /// The request method.
+    pub http_method: &'a str,
+    /// The stage-relative path as requested.
+    pub path: &'a str,
+    /// The raw query string (no `?`).
+    pub query: &'a str,
+    /// The header fields in arrival order.
+    pub headers: &'a [(&'a [u8], &'a [u8])],
+    /// The body (de-chunked).
+    pub body: &'a [u8],
+    /// The method's path parameters: (name, raw value).
+    pub path_parameters: &'a [(&'a str, &'a str)],
+    /// The method's resource path (`/pets/{petId}`).
+    pub resource_path: &'a str,
+    /// The method's resource id.
+    pub resource_id: &'a str,
+    /// The API id.
+    pub api_id: &'a str,
+    /// The stage name.
+    pub stage: &'a str,
+    /// The deployment the stage serves.
+    pub deployment_id: &'a str,
+    /// The stage's variables.
+    pub stage_variables: &'a [(Box<str>, Box<str>)],
+    /// The API's binary media types.
+    pub binary_media_types: &'a [Box<str>],
+    /// The request id (`x-amzn-RequestId`).
+    pub request_id: &'a str,
+    /// When the request arrived, milliseconds since the Unix epoch.
+    pub now_ms: u64,
+    /// The client's address.
+    pub source_ip: &'a str,
+    /// The API key the request was admitted with, when the method requires one.
+    pub api_key: Option<&'a str>,
+    /// The account id the API belongs to.
+    pub account_id: &'a str,
+    /// Who the request was authorized as (`AWS_IAM` methods).
+    pub identity: Option<&'a CallerIdentity>,
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn decode(s: &str) -> String {
+    percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+/// A single-value and a multi-value map of `pairs` (the single-value one holds the last
+/// value), each `null` when there are none.
+fn maps(pairs: impl Iterator<Item = (String, String)>) -> (Value, Value) {
+    let mut single = Map::new();
+    let mut multi: Map<String, Value> = Map::new();
+    for (k, v) in pairs {
+        single.insert(k.clone(), Value::String(v.clone()));
+        match multi.get_mut(&k) {
+            Some(Value::Array(list)) => list.push(Value::String(v)),
+            _ => {
+                multi.insert(k, Value::Array(vec![Value::String(v)]));
+            }
+        }
+    }
+    if single.is_empty() {
+        (Value::Null, Value::Null)
+    } else {
+        (Value::Object(single), Value::Object(multi))
+    }
+}
+
+fn map_or_null<'a>(pairs: impl Iterator<Item = (&'a str, String)>) -> Value {
+    let m: Map<String, Value> = pairs
+        .map(|(k, v)| (k.to_string(), Value::String(v)))
+        .collect();
+    if m.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(m)
+    }
+}
+
+/// `dd/Mon/yyyy:HH:mm:ss +0000`, as `requestContext.requestTime`.
+pub fn request_time(now_ms: u64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = now_ms / 1000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
+        MONTHS[(month - 1) as usize],
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// A short id derived from the request id, shaped like AWS's `extendedRequestId`.
+fn extended_request_id(request_id: &str) -> String {
+    let hex: Vec<u8> = request_id
+        .bytes()
+        .filter(u8::is_ascii_hexdigit)
+        .collect::<Vec<_>>()
+        .chunks(2)
+        .filter_map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
+        .take(11)
+        .collect();
+    base64::engine::general_purpose::STANDARD.encode(hex)
+}
+
+/// The event, as JSON bytes.
+pub fn build(i: &EventInput<'_>) -> Vec<u8> {
+    let header_pairs = || i.headers.iter().map(|(n, v)| (text(n), text(v)));
+    let (headers, multi_headers) = maps(header_pairs());
+    let header = |name: &str| {
+        i.headers
+            .iter()
+            .rev()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| text(v))
+    };
+    let query_pairs = i.query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (decode(k), decode(v))
+    });
+    let (query, multi_query) = maps(query_pairs);
+    let path_parameters = map_or_null(i.path_parameters.iter().map(|(k, v)| (*k, decode(v))));
+    let stage_variables = map_or_null(i.stage_variables.iter().map(|(k, v)| (&**k, v.to_string())));
+    let content_type = header("content-type").unwrap_or_default();
+    let binary = super::is_binary(&content_type, i.binary_media_types);
+    let (body, is_base64) = if i.body.is_empty() {
+        (Value::Null, false)
+    } else if binary {
+        (
+            Value::String(base64::engine::general_purpose::STANDARD.encode(i.body)),
+            true,
+        )
+    } else {
+        (Value::String(text(i.body)), false)
+    };
+    let domain = header("host").unwrap_or_default();
+    let domain_prefix = domain.split('.').next().unwrap_or("").to_string();
+    let stage_path = format!("/{}{}", i.stage, i.path);
+    json!({
+        "resource": i.resource_path,
+        "path": i.path,
+        "httpMethod": i.http_method,
+        "headers": headers,
+        "multiValueHeaders": multi_headers,
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": multi_query,
+        "pathParameters": path_parameters,
+        "stageVariables": stage_variables,
+        "requestContext": {
+            "accountId": i.account_id,
+            "apiId": i.api_id,
+            "deploymentId": i.deployment_id,
+            "domainName": domain,
+            "domainPrefix": domain_prefix,
+            "extendedRequestId": extended_request_id(i.request_id),
+            "httpMethod": i.http_method,
+            "identity": {
+                "accessKey": i.identity.map(|c| &c.access_key),
+                "accountId": i.identity.map(|c| &c.account_id),
+                "apiKey": i.api_key,
+                "apiKeyId": null,
+                "caller": i.identity.map(|c| &c.caller),
+                "cognitoAuthenticationProvider": null,
+                "cognitoAuthenticationType": null,
+                "cognitoIdentityId": null,
+                "cognitoIdentityPoolId": null,
+                "principalOrgId": null,
+                "sourceIp": i.source_ip,
+                "user": i.identity.map(|c| &c.user),
+                "userAgent": header("user-agent"),
+                "userArn": i.identity.map(|c| &c.user_arn),
+            },
+            "path": stage_path,
+            "protocol": "HTTP/1.1",
+            "requestId": i.request_id,
+            "requestTime": request_time(i.now_ms),
+            "requestTimeEpoch": i.now_ms,
+            "resourceId": i.resource_id,
+            "resourcePath": i.resource_path,
+            "stage": i.stage,
+        },
+        "body": body,
+        "isBase64Encoded": is_base64,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input<'a>(
+        headers: &'a [(&'a [u8], &'a [u8])],
+        query: &'a str,
+        body: &'a [u8],
+    ) -> EventInput<'a> {
+        EventInput {
+            http_method: "POST",
+            path: "/pets/a%20b",
+            query,
+            headers,
+            body,
+            path_parameters: &[("petId", "a%20b")],
+            resource_path: "/pets/{petId}",
+            resource_id: "res123",
+            api_id: "abc123defg",
+            stage: "dev",
+            deployment_id: "dep456",
+            stage_variables: &[],
+            binary_media_types: &[],
+            request_id: "c6af9ac6-7b61-41f2-8a1d-2f8c8d4e5a6b",
+            now_ms: 1_764_644_445_123,
+            source_ip: "127.0.0.1",
+            api_key: None,
+            account_id: "123456789012",
+            identity: None,
+        }
+    }
+
+    fn event(i: &EventInput<'_>) -> Value {
+        serde_json::from_slice(&build(i)).unwrap()
+    }
+
+    #[test]
+    fn top_level_fields() {
+        let h: &[(&[u8], &[u8])] = &[(b"Host", b"abc123defg.execute-api.local")];
+        let e = event(&input(h, "", b""));
+        assert_eq!(e["resource"], "/pets/{petId}");
+        assert_eq!(e["path"], "/pets/a%20b");
+        assert_eq!(e["httpMethod"], "POST");
+        assert_eq!(e["pathParameters"], json!({"petId": "a b"}));
+        assert_eq!(e["queryStringParameters"], Value::Null);
+        assert_eq!(e["multiValueQueryStringParameters"], Value::Null);
+        assert_eq!(e["stageVariables"], Value::Null);
+        assert_eq!(e["body"], Value::Null);
+        assert_eq!(e["isBase64Encoded"], false);
+    }
+
+    #[test]
+    fn headers_keep_their_case_and_every_value() {
+        let h: &[(&[u8], &[u8])] = &[
+            (b"Host", b"h"),
+            (b"X-Multi", b"one"),
+            (b"x-multi", b"lower"),
+            (b"X-Multi", b"two"),
+        ];
+        let e = event(&input(h, "", b""));
+        assert_eq!(e["headers"]["X-Multi"], "two");
+        assert_eq!(e["headers"]["x-multi"], "lower");
+        assert_eq!(e["multiValueHeaders"]["X-Multi"], json!(["one", "two"]));
+        assert_eq!(e["headers"]["Host"], "h");
+    }
+
+    #[test]
+    fn query_is_decoded_single_takes_the_last() {
+        let e = event(&input(&[], "a=1&a=2&b=x%20y&flag", b""));
+        assert_eq!(
+            e["queryStringParameters"],
+            json!({"a": "2", "b": "x y", "flag": ""})
+        );
+        assert_eq!(e["multiValueQueryStringParameters"]["a"], json!(["1", "2"]));
+    }
+
+    #[test]
+    fn body_text_or_base64_for_binary_types() {
+        let e = event(&input(&[(b"Content-Type", b"text/plain")], "", b"hi"));
+        assert_eq!(e["body"], "hi");
+        assert_eq!(e["isBase64Encoded"], false);
+        let types: Vec<Box<str>> = vec!["image/png".into()];
+        let h: &[(&[u8], &[u8])] = &[(b"Content-Type", b"image/png")];
+        let mut i = input(h, "", b"\x89PNG");
+        i.binary_media_types = &types;
+        let e = event(&i);
+        assert_eq!(e["body"], "iVBORw==");
+        assert_eq!(e["isBase64Encoded"], true);
+    }
+
+    #[test]
+    fn request_context() {
+        let h: &[(&[u8], &[u8])] = &[
+            (b"Host", b"abc123defg.execute-api.local"),
+            (b"User-Agent", b"curl/8"),
+        ];
+        let vars = [("color".into(), "blue".into())];
+        let mut i = input(h, "", b"");
+        i.stage_variables = &vars;
+        i.api_key = Some("key-1");
+        let e = event(&i);
+        assert_eq!(e["stageVariables"], json!({"color": "blue"}));
+        let c = &e["requestContext"];
+        assert_eq!(c["accountId"], "123456789012");
+        assert_eq!(c["apiId"], "abc123defg");
+        assert_eq!(c["deploymentId"], "dep456");
+        assert_eq!(c["domainName"], "abc123defg.execute-api.local");
+        assert_eq!(c["domainPrefix"], "abc123defg");
+        assert_eq!(c["httpMethod"], "POST");
+        assert_eq!(c["path"], "/dev/pets/a%20b");
+        assert_eq!(c["protocol"], "HTTP/1.1");
+        assert_eq!(c["requestId"], "c6af9ac6-7b61-41f2-8a1d-2f8c8d4e5a6b");
+        assert_eq!(c["requestTime"], "02/Dec/2025:03:00:45 +0000");
+        assert_eq!(c["requestTimeEpoch"], 1_764_644_445_123u64);
+        assert_eq!(c["resourceId"], "res123");
+        assert_eq!(c["resourcePath"], "/pets/{petId}");
+        assert_eq!(c["stage"], "dev");
+        assert_eq!(c["identity"]["sourceIp"], "127.0.0.1");
+        assert_eq!(c["identity"]["userAgent"], "curl/8");
+        assert_eq!(c["identity"]["apiKey"], "key-1");
+        assert!(c["extendedRequestId"]
+            .as_str()
+            .is_some_and(|s| s.len() == 16));
+        assert!(c.get("authorizer").is_none());
+    }
+
+    #[test]
+    fn request_time_format() {
+        assert_eq!(request_time(0), "01/Jan/1970:00:00:00 +0000");
+        assert_eq!(request_time(951_782_400_000), "29/Feb/2000:00:00:00 +0000");
+    }
+
+    #[test]
+    fn an_aws_iam_caller_fills_the_identity() {
+        let caller = CallerIdentity {
+            access_key: "AKIAALICE".into(),
+            account_id: "123456789012".into(),
+            caller: "AIDAALICE".into(),
+            user: "AIDAALICE".into(),
+            user_arn: "arn:aws:iam::123456789012:user/alice".into(),
+        };
+        let mut i = input(&[], "", b"");
+        assert_eq!(
+            event(&i)["requestContext"]["identity"]["userArn"],
+            Value::Null
+        );
+        i.identity = Some(&caller);
+        let id = &event(&i)["requestContext"]["identity"];
+        assert_eq!(id["accessKey"], "AKIAALICE");
+        assert_eq!(id["accountId"], "123456789012");
+        assert_eq!(id["caller"], "AIDAALICE");
+        assert_eq!(id["user"], "AIDAALICE");
+        assert_eq!(id["userArn"], "arn:aws:iam::123456789012:user/alice");
+    }
+}

@@ -1,0 +1,235 @@
+//! Functions Tollgate runs itself, for Lambda proxy integrations: a pool of warm function
+//! processes per function (the runtime interface client, e.g. Python's `awslambdaric`), each
+//! served the Lambda Runtime API on a 127.0.0.1 port of its own.
+//!
+//! Everything here runs on one thread of its own (`tollgate-fn`, a tokio runtime), never on a
+//! data-plane worker: a worker hands an invocation over with [`Functions::invoke`] (a channel
+//! send) and awaits the answer without blocking: the answer is put in a oneshot channel and a
+//! byte is written to a socket pair whose other end the worker reads with its own I/O driver
+//! (a monoio worker cannot be woken by a waker from another thread).
+//!
+//! - [`pool`]: one task per function: the queue, the concurrency limit, cold starts, reuse,
+//!   timeouts (kill and replace) and crashes.
+//! - [`runtime_api`]: the Runtime API one function process talks to.
+//! - [`sandbox`]: starting and killing a function process.
+//! - [`remote`]: functions run elsewhere (a Lambda Invoke API endpoint, a plain URL).
+
+pub mod pool;
+pub mod remote;
+pub mod runtime_api;
+pub mod sandbox;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Largest invocation answer a function may give (Lambda's synchronous payload limit).
+pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
+
+/// A function the node runs: what the node's `[[functions]]` config defines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionDef {
+    /// The function's name (as in its ARN).
+    pub name: String,
+    /// The handler (`module.function` for Python).
+    pub handler: String,
+    /// The code folder (the process's working directory and `LAMBDA_TASK_ROOT`).
+    pub code: PathBuf,
+    /// The runtime command; the handler is appended as its last argument.
+    pub command: Vec<String>,
+    /// Environment variables the function gets (besides Lambda's own).
+    pub environment: BTreeMap<String, String>,
+    /// How long one invocation may run.
+    pub timeout: Duration,
+    /// Memory, MiB (enforced as the process's data limit, `RLIMIT_DATA`).
+    pub memory_mb: u32,
+    /// Most processes (or calls to a remote target) of this function at once on this node.
+    pub concurrency: usize,
+    /// Where it runs: `None` on this node (handler, code, command, environment and memory
+    /// apply), else the remote target.
+    pub remote: Option<remote::Remote>,
+}
+
+/// Why an invocation gave no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvokeError {
+    /// No function of that name is defined on this node.
+    NoTarget,
+    /// The integration timeout passed.
+    Timeout,
+    /// The function's own timeout passed (its process was killed).
+    FunctionTimeout,
+    /// The function process exited during the invocation.
+    Crashed,
+    /// The function reported an error.
+    FunctionError,
+    /// The function process could not start, or failed its initialisation.
+    InitFailed,
+    /// Too many invocations wait for this function.
+    Overloaded,
+    /// The answer was larger than [`MAX_RESPONSE_BYTES`].
+    TooLarge,
+    /// The function service is not running.
+    Stopped,
+    /// The remote target could not be reached or broke the exchange.
+    Unreachable,
+    /// The remote target answered an error status.
+    TargetError,
+}
+
+impl InvokeError {
+    /// A short cause for the log.
+    pub fn cause(self) -> &'static str {
+        match self {
+            InvokeError::NoTarget => "Lambda function has no target on this node",
+            InvokeError::Timeout => "integration timeout",
+            InvokeError::FunctionTimeout => "Lambda function timed out (process killed)",
+            InvokeError::Crashed => "Lambda function process exited during the invocation",
+            InvokeError::FunctionError => "Lambda function returned an error",
+            InvokeError::InitFailed => "Lambda function process failed to start or initialise",
+            InvokeError::Overloaded => "Lambda function concurrency reached and its queue is full",
+            InvokeError::TooLarge => "Lambda function response larger than 6 MB",
+            InvokeError::Stopped => "Lambda function service stopped",
+            InvokeError::Unreachable => "Lambda target unreachable or broke the exchange",
+            InvokeError::TargetError => "Lambda target answered an error status",
+        }
+    }
+}
+
+/// What an invocation yields: the function's answer payload, or why there is none.
+pub type InvokeResult = Result<Vec<u8>, InvokeError>;
+
+/// One invocation handed to a function's pool.
+#[derive(Debug)]
+pub struct Invocation {
+    /// The event.
+    pub payload: Vec<u8>,
+    /// The function ARN the caller used (the function sees it as its invoked ARN).
+    pub function_arn: String,
+    /// The integration timeout.
+    pub timeout: Duration,
+    /// Where the answer goes.
+    pub reply: Reply,
+}
+
+/// The answering end of an invocation.
+#[derive(Debug)]
+pub struct Reply {
+    tx: oneshot::Sender<InvokeResult>,
+    wake: UnixStream,
+}
+
+impl Reply {
+    /// Hands the answer over and wakes the caller.
+    pub fn send(self, result: InvokeResult) {
+        let _ = self.tx.send(result);
+        // One byte into an empty socket buffer; if the caller is gone, nobody cares.
+        let _ = (&self.wake).write(&[1]);
+    }
+}
+
+/// The calling end of an invocation: once `wake` is readable (a byte, or closed when the
+/// answer was dropped), the answer is in `rx`.
+#[derive(Debug)]
+pub struct Pending {
+    /// The answer, once there is one.
+    pub rx: oneshot::Receiver<InvokeResult>,
+    /// Readable when the answer is in (or will never come).
+    pub wake: UnixStream,
+}
+
+impl Pending {
+    /// The answer after `wake` turned readable; `Stopped` when the pool dropped it.
+    pub fn take(mut self) -> InvokeResult {
+        self.rx.try_recv().unwrap_or(Err(InvokeError::Stopped))
+    }
+
+    /// Waits for the answer, blocking this thread (tools and tests; never a worker).
+    pub fn wait(self) -> InvokeResult {
+        let mut b = [0u8; 1];
+        let _ = self.wake.set_nonblocking(false);
+        let _ = (&self.wake).read(&mut b);
+        self.take()
+    }
+}
+
+/// The node's functions: a handle the data-plane workers share.
+#[derive(Debug, Default)]
+pub struct Functions {
+    pools: HashMap<String, mpsc::UnboundedSender<pool::Msg>>,
+}
+
+impl Functions {
+    /// Starts the function thread with a pool for each definition (no process is started
+    /// before the first invocation). `region` is the node's region (the functions'
+    /// `AWS_REGION`).
+    pub fn start(defs: Vec<FunctionDef>, region: Option<String>) -> std::io::Result<Arc<Self>> {
+        if defs.is_empty() {
+            return Ok(Arc::new(Functions::default()));
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let region: Arc<str> = region.unwrap_or_else(|| "us-east-1".into()).into();
+        let mut pools = HashMap::new();
+        let mut pool_tasks = Vec::new();
+        let mut remote_tasks = Vec::new();
+        for def in defs {
+            let (tx, rx) = mpsc::unbounded_channel();
+            pools.insert(def.name.clone(), tx.clone());
+            match def.remote.clone() {
+                None => pool_tasks.push(pool::Pool::new(Arc::new(def), region.clone(), tx, rx)),
+                Some(r) => remote_tasks.push((Arc::new(def), Arc::new(r), rx)),
+            }
+        }
+        std::thread::Builder::new()
+            .name("tollgate-fn".into())
+            .spawn(move || {
+                rt.block_on(async move {
+                    let mut set = tokio::task::JoinSet::new();
+                    for p in pool_tasks {
+                        set.spawn(p.run());
+                    }
+                    for (def, r, rx) in remote_tasks {
+                        set.spawn(remote::run(def, r, rx));
+                    }
+                    while set.join_next().await.is_some() {}
+                })
+            })?;
+        Ok(Arc::new(Functions { pools }))
+    }
+
+    /// Whether a function of this name is defined.
+    pub fn has(&self, name: &str) -> bool {
+        self.pools.contains_key(name)
+    }
+
+    /// Hands an invocation to the function's pool; the receiver yields the answer.
+    pub fn invoke(
+        &self,
+        name: &str,
+        function_arn: &str,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Pending, InvokeError> {
+        let pool = self.pools.get(name).ok_or(InvokeError::NoTarget)?;
+        let (tx, rx) = oneshot::channel();
+        let (theirs, ours) = UnixStream::pair().map_err(|e| {
+            tracing::warn!(error = %e, "cannot make an invocation's socket pair");
+            InvokeError::Stopped
+        })?;
+        let _ = theirs.set_nonblocking(true);
+        pool.send(pool::Msg::Invoke(Invocation {
+            payload,
+            function_arn: function_arn.to_string(),
+            timeout,
+            reply: Reply { tx, wake: theirs },
+        }))
+        .map_err(|_| InvokeError::Stopped)?;
+        Ok(Pending { rx, wake: ours })
+    }
+}
