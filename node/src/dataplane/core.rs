@@ -5,17 +5,19 @@
 //! backend answered, [`after_integration`] says how to answer the client. Each decision carries
 //! what to log. The worker ([`super::handler`]) only carries decisions out.
 //!
-//! Nothing here allocates: decisions borrow from the table and the request.
+//! Decisions borrow from the table and the request; nothing here allocates except a MOCK
+//! mapping template that reads request data (rendered per request, its answer owned).
 
 use super::gateway_response::{CompiledGatewayResponses, Refusal};
+use super::mapping::{RequestView, Stamp};
 use super::matcher::Captures;
 use super::phases::cache::CacheUse;
-use super::phases::integration_request::Call;
+use super::phases::integration_request::{Call, LazyData};
 use super::phases::integration_response::{self, Mapped};
 use super::phases::log::{Level, LogRecord};
 use super::phases::{
-    api_key, authorize, cache, integration_request, plan_limits, resolve_stage, route,
-    stage_limits, validate,
+    api_key, authorize, cache, integration_request, method_response, plan_limits, resolve_stage,
+    route, stage_limits, validate,
 };
 use super::request::Request;
 use super::routing::{
@@ -24,6 +26,7 @@ use super::routing::{
 use super::throttle::WorkerLimits;
 use super::upstream::ProxyError;
 use super::usage::UsageCounters;
+use std::borrow::Cow;
 
 /// The worker's state the phases read and update, lent for one decision.
 pub struct WorkerState<'w> {
@@ -56,8 +59,9 @@ pub struct Refuse<'t> {
 pub enum Decision<'t, 'r> {
     /// Answer with a gateway response.
     Refuse(Refuse<'t>),
-    /// Answer with a MOCK integration's response.
-    Mock(&'t RenderedResponse),
+    /// Answer with a MOCK integration's response (borrowed when precompiled, owned when its
+    /// template read request data).
+    Mock(Cow<'t, RenderedResponse>),
     /// Call a backend (consulting the cache first when the plan says so).
     Proxy(ProxyPlan<'t, 'r>),
 }
@@ -90,12 +94,15 @@ pub enum Answer<'t> {
 }
 
 /// Runs the request's phases up to the integration. `caps` receives the path parameters and
-/// `cache_key` the cache key (both reused across requests by the worker).
+/// `cache_key` the cache key (both reused across requests by the worker); `stamp` is what
+/// mapping templates read as the request's id and time.
+#[allow(clippy::too_many_arguments)]
 pub fn decide<'t, 'r>(
     table: &'t RoutingTable,
     req: &Request<'r>,
     st: &mut WorkerState<'_>,
     now_ns: u64,
+    stamp: &Stamp<'_>,
     caps: &mut Captures<'t>,
     cache_key: &mut Vec<u8>,
 ) -> Decision<'t, 'r> {
@@ -164,9 +171,24 @@ pub fn decide<'t, 'r>(
         Ok(c) => c,
         Err(r) => return refuse(r, responses, None),
     };
-    // 9. The integration request.
-    match integration_request::run(&method.integration) {
-        Ok(Call::Mock(r)) => Decision::Mock(r),
+    // 9. The integration request (a MOCK's request template), then for a MOCK the method
+    // response (12) its integration response renders.
+    let mut data = LazyData::new(RequestView {
+        req,
+        caps,
+        stage_path: at.path,
+        stage: at.stage,
+        method,
+        stamp,
+    });
+    match integration_request::run(&method.integration, &mut data) {
+        Ok(Call::Mock(m, r)) => match method_response::render_mock(m, r, &mut data) {
+            Ok(answer) => Decision::Mock(answer),
+            Err(e) => {
+                let (r, cause) = integration_request::mock_refusal(&e);
+                refuse(r, responses, Some(log(Level::GatewayError, &r, cause)))
+            }
+        },
         Ok(Call::Proxy(integration)) => Decision::Proxy(ProxyPlan {
             integration,
             path: at.path,

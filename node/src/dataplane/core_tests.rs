@@ -297,7 +297,11 @@ impl Fixture {
         };
         let mut caps = Captures::default();
         let mut key = Vec::new();
-        match decide(&self.table, &req, &mut st, NOW, &mut caps, &mut key) {
+        let stamp = crate::dataplane::mapping::Stamp {
+            request_id: "test-request",
+            epoch_ms: 0,
+        };
+        match decide(&self.table, &req, &mut st, NOW, &stamp, &mut caps, &mut key) {
             Decision::Refuse(r) => {
                 if let Some(l) = r.log {
                     assert_eq!(l.status, r.refusal.status);
@@ -634,7 +638,11 @@ fn refusals_carry_the_stages_gateway_responses_once_it_is_known() {
             peer: std::net::IpAddr::from([127, 0, 0, 1]),
         };
         let mut caps = Captures::default();
-        match decide(&fx.table, &req, st, NOW, &mut caps, &mut Vec::new()) {
+        let stamp = crate::dataplane::mapping::Stamp {
+            request_id: "test-request",
+            epoch_ms: 0,
+        };
+        match decide(&fx.table, &req, st, NOW, &stamp, &mut caps, &mut Vec::new()) {
             Decision::Refuse(r) => r
                 .responses
                 .and_then(|o| o.effective(r.refusal.kind))

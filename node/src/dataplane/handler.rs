@@ -4,6 +4,7 @@
 
 use super::core::{self, Answer, Decision, Refuse, WorkerState};
 use super::gateway_response;
+use super::mapping::Stamp;
 use super::matcher::Captures;
 use super::phases::method_response::{self, Framing};
 use super::request::Request;
@@ -34,7 +35,14 @@ pub async fn handle(
             account: w.account.as_deref(),
             workers: w.workers,
         };
-        core::decide(&table, req, &mut st, now_ns(), &mut caps, &mut key)
+        let epoch_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let stamp = Stamp {
+            request_id: id.as_str(),
+            epoch_ms,
+        };
+        core::decide(&table, req, &mut st, now_ns(), &stamp, &mut caps, &mut key)
     };
     let framing = Framing {
         conn,
@@ -44,7 +52,7 @@ pub async fn handle(
     match decision {
         Decision::Refuse(r) => refuse(w, &r, &id, req.method, conn, out),
         Decision::Mock(r) => {
-            method_response::write_mock(out, &mut w.resp.borrow_mut(), r, &id, framing)
+            method_response::write_mock(out, &mut w.resp.borrow_mut(), &r, &id, framing)
         }
         Decision::Proxy(plan) => {
             req.path = plan.path;
