@@ -731,7 +731,15 @@ fn mock_templates_read_the_request() {
             epoch_ms: 0,
         };
         let mut caps = Captures::default();
-        match decide(&fx.table, &req, &mut st, NOW, &stamp, &mut caps, &mut Vec::new()) {
+        match decide(
+            &fx.table,
+            &req,
+            &mut st,
+            NOW,
+            &stamp,
+            &mut caps,
+            &mut Vec::new(),
+        ) {
             Decision::Mock(r) => Ok((
                 r.status,
                 String::from_utf8(r.header_block.to_vec()).unwrap(),
@@ -751,7 +759,10 @@ fn mock_templates_read_the_request() {
     assert_eq!(headers, "Content-Type: application/json\r\nX-Id: a b\r\n");
     assert!(!borrowed, "rendered per request");
     let (status, _, body, borrowed) = run(&get("/prod/tpl?code=404", "")).unwrap();
-    assert_eq!((status, body.as_str(), borrowed), (404, r#"{"missing": true}"#, true));
+    assert_eq!(
+        (status, body.as_str(), borrowed),
+        (404, r#"{"missing": true}"#, true)
+    );
     assert_eq!(
         run(&get("/prod/tpl?code=200", "Content-Type: text/plain\r\n")),
         Err(("UNSUPPORTED_MEDIA_TYPE", 415))
