@@ -118,17 +118,20 @@ impl JsonPath {
         let mut cur = root.clone();
         for s in &self.segs {
             cur = match s {
-                Seg::Names(n) => match (&cur, n.first()) {
-                    (Value::Map(m), Some(k)) => m.borrow().get(k)?.clone(),
-                    _ => return None,
-                },
-                Seg::Indexes(i) => match (&cur, i.first()) {
-                    (Value::List(l), Some(&i)) => {
-                        let l = l.borrow();
-                        l.items.get(resolve_index(i, l.items.len())?)?.clone()
+                Seg::Names(n) => cur.member(n.first()?)?,
+                Seg::Indexes(i) => {
+                    let i = *i.first()?;
+                    if !cur.is_list() {
+                        return None;
                     }
-                    _ => return None,
-                },
+                    let i = if i < 0 {
+                        let len = cur.elements().map_or(0, |e| e.len());
+                        resolve_index(i, len)?
+                    } else {
+                        usize::try_from(i).ok()?
+                    };
+                    cur.item(i)?
+                }
                 _ => return None,
             };
         }
@@ -172,63 +175,48 @@ fn resolve_index(i: i64, len: usize) -> Option<usize> {
 
 fn apply(s: &Seg, v: &Value, root: &Value, out: &mut Vec<Value>, depth: usize) {
     match s {
-        Seg::Names(names) => {
-            if let Value::Map(m) = v {
-                let m = m.borrow();
-                out.extend(names.iter().filter_map(|n| m.get(n).cloned()));
-            }
-        }
-        Seg::Wildcard => match v {
-            Value::Map(m) => out.extend(m.borrow().entries.iter().map(|(_, v)| v.clone())),
-            Value::List(l) => out.extend(l.borrow().items.iter().cloned()),
-            _ => {}
-        },
+        Seg::Names(names) => out.extend(names.iter().filter_map(|n| v.member(n))),
+        Seg::Wildcard => out.extend(v.elements().unwrap_or_default()),
         Seg::Indexes(ix) => {
-            if let Value::List(l) = v {
-                let l = l.borrow();
+            if v.is_list() {
+                let items = v.elements().unwrap_or_default();
                 out.extend(
                     ix.iter()
-                        .filter_map(|&i| l.items.get(resolve_index(i, l.items.len())?).cloned()),
+                        .filter_map(|&i| items.get(resolve_index(i, items.len())?).cloned()),
                 );
             }
         }
         Seg::Slice(a, b) => {
-            if let Value::List(l) = v {
-                let l = l.borrow();
-                let len = l.items.len() as i64;
+            if v.is_list() {
+                let items = v.elements().unwrap_or_default();
+                let len = items.len() as i64;
                 let clamp = |i: i64| if i < 0 { (len + i).max(0) } else { i.min(len) };
                 let from = a.map_or(0, clamp);
                 let to = b.map_or(len, clamp);
                 if from < to {
                     out.extend(
-                        l.items
-                            .iter()
+                        items
+                            .into_iter()
                             .skip(from as usize)
-                            .take((to - from) as usize)
-                            .cloned(),
+                            .take((to - from) as usize),
                     );
                 }
             }
         }
-        Seg::Filter(f) => match v {
-            Value::List(l) => {
-                let items: Vec<Value> = l.borrow().items.clone();
+        Seg::Filter(f) => {
+            if v.is_list() {
+                let items = v.elements().unwrap_or_default();
                 out.extend(items.into_iter().filter(|item| f.eval(item, root)));
+            } else if v.is_map() && f.eval(v, root) {
+                out.push(v.clone());
             }
-            Value::Map(_) if f.eval(v, root) => out.push(v.clone()),
-            _ => {}
-        },
+        }
         Seg::Deep(inner) => {
             if depth > MAX_DEPTH {
                 return;
             }
             apply(inner, v, root, out, depth);
-            let children: Vec<Value> = match v {
-                Value::Map(m) => m.borrow().entries.iter().map(|(_, v)| v.clone()).collect(),
-                Value::List(l) => l.borrow().items.clone(),
-                _ => Vec::new(),
-            };
-            for c in &children {
+            for c in &v.elements().unwrap_or_default() {
                 apply(s, c, root, out, depth + 1);
             }
         }
@@ -611,11 +599,10 @@ impl PathParser<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::value::parse_json;
 
     fn run(doc: &str, path: &str) -> String {
         let mut heap = Heap::default();
-        let root = parse_json(&mut heap, doc).unwrap();
+        let root = crate::json::Doc::root(&crate::json::Doc::parse(doc.into()).unwrap());
         let p = JsonPath::compile(path).unwrap();
         let mut out = String::new();
         assert!(p.read(&root, &mut heap).write_json(&mut out, 0));

@@ -14,6 +14,7 @@
 //! ([`Limits`]); exceeding one is a [`RenderError`], never a partial answer.
 
 mod ast;
+mod json;
 pub mod jsonpath;
 mod methods;
 mod parse;

@@ -110,6 +110,29 @@ impl Renderer<'_, '_> {
                 "isLast" => self.prop(&cur, "last"),
                 _ => Ok(Value::Null),
             },
+            Value::Json(j) => {
+                let unchanged = j.owned.borrow().is_none();
+                match name {
+                    "size" if unchanged => Ok(Value::Int(j.len() as i64)),
+                    "isEmpty" if unchanged => Ok(Value::Bool(j.len() == 0)),
+                    "toString" if unchanged => Ok(Value::string(cur.display_string())),
+                    "get" | "containsKey" if unchanged && j.is_object() => {
+                        let v = match args.first() {
+                            None | Some(Value::Null) => None,
+                            Some(k) => j.get(&self.key_string(k)?),
+                        };
+                        Ok(if name == "get" {
+                            v.unwrap_or_default()
+                        } else {
+                            Value::Bool(v.is_some())
+                        })
+                    }
+                    _ => {
+                        let owned = self.materialize(j)?;
+                        self.call(owned, name, args, path)
+                    }
+                }
+            }
             Value::Str(s) => self.string_call(s.clone(), name, args),
             Value::List(_) => self.list_call(&cur, name, args),
             Value::Map(_) => self.map_call(&cur, name, args),
@@ -385,7 +408,7 @@ impl Renderer<'_, '_> {
             }
             "addAll" => {
                 let extra: Vec<Value> = match args.first() {
-                    Some(Value::List(o)) => o.borrow().items.clone(),
+                    Some(o) if o.is_list() => o.elements().unwrap_or_default(),
                     _ => return fail("addAll: not a list"),
                 };
                 self.check_items(len + extra.len())?;
@@ -506,6 +529,13 @@ impl Renderer<'_, '_> {
             "putAll" => {
                 let extra: Vec<(Rc<str>, Value)> = match args.first() {
                     Some(Value::Map(o)) => o.borrow().entries.clone(),
+                    Some(Value::Json(o)) if o.is_object() && o.owned.borrow().is_none() => {
+                        o.entries()
+                    }
+                    Some(Value::Json(o)) => match &*o.owned.borrow() {
+                        Some(Value::Map(o)) => o.borrow().entries.clone(),
+                        _ => return fail("putAll: not a map"),
+                    },
                     _ => return fail("putAll: not a map"),
                 };
                 let mut mm = m.borrow_mut();

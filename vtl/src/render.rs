@@ -1,8 +1,9 @@
 //! The renderer: runs a compiled template against one request's data.
 
 use crate::ast::{BinOp, Expr, Node, Part, Ref, Root};
+use crate::json::{Doc, JsonRef};
 use crate::jsonpath::JsonPath;
-use crate::value::{parse_json, Builtin, Heap, Map, Value, MAX_DEPTH};
+use crate::value::{Builtin, Heap, Map, Value, MAX_DEPTH};
 use crate::{Template, MAX_FOREACH};
 use std::fmt;
 use std::rc::Rc;
@@ -129,7 +130,7 @@ pub(crate) struct Renderer<'t, 'i> {
     loops: Vec<Loop>,
     define_depth: usize,
     body_text: Option<Rc<str>>,
-    body_json: Option<Value>,
+    body_json: Option<Rc<Doc>>,
     params: Option<Value>,
     overrides: Vec<Override>,
 }
@@ -247,17 +248,10 @@ impl Renderer<'_, '_> {
     }
 
     fn foreach(&mut self, slot: usize, iter: &Expr, body: &[Node], out: &mut String) -> Res<Flow> {
-        let items: Vec<Value> = match self.eval(iter)? {
-            Value::List(l) => l.borrow().items.iter().take(MAX_FOREACH).cloned().collect(),
-            Value::Map(m) => m
-                .borrow()
-                .entries
-                .iter()
-                .take(MAX_FOREACH)
-                .map(|(_, v)| v.clone())
-                .collect(),
-            _ => return Ok(Flow::Normal),
+        let Some(mut items) = self.eval(iter)?.elements() else {
+            return Ok(Flow::Normal);
         };
+        items.truncate(MAX_FOREACH);
         let saved = self.slots.get(slot).cloned().unwrap_or_default();
         let n = items.len();
         let mut flow = Flow::Normal;
@@ -351,23 +345,19 @@ impl Renderer<'_, '_> {
             Part::Prop(name) => self.prop(&cur, name),
             Part::Index(e) => {
                 let k = self.eval(e)?;
-                Ok(match (&cur, &k) {
-                    (Value::List(l), _) => match k.as_int() {
-                        Some(i) => usize::try_from(i)
-                            .ok()
-                            .and_then(|i| l.borrow().items.get(i).cloned())
-                            .unwrap_or_default(),
-                        None => Value::Null,
-                    },
-                    (Value::Map(m), _) => {
-                        let key = self.key_string(&k)?;
-                        m.borrow().get(&key).cloned().unwrap_or_default()
-                    }
-                    (Value::Builtin(_), _) => {
-                        let key = self.key_string(&k)?;
-                        self.prop(&cur, &key)?
-                    }
-                    _ => Value::Null,
+                Ok(if cur.is_list() {
+                    k.as_int()
+                        .and_then(|i| usize::try_from(i).ok())
+                        .and_then(|i| cur.item(i))
+                        .unwrap_or_default()
+                } else if cur.is_map() {
+                    let key = self.key_string(&k)?;
+                    cur.member(&key).unwrap_or_default()
+                } else if let Value::Builtin(_) = cur {
+                    let key = self.key_string(&k)?;
+                    self.prop(&cur, &key)?
+                } else {
+                    Value::Null
                 })
             }
             Part::Call { name, args, path } => {
@@ -394,7 +384,7 @@ impl Renderer<'_, '_> {
     /// `$x.name`: a map's key, a getter, or a gateway variable.
     pub(crate) fn prop(&mut self, cur: &Value, name: &str) -> Res<Value> {
         Ok(match cur {
-            Value::Map(m) => m.borrow().get(name).cloned().unwrap_or_default(),
+            v if v.is_map() => v.member(name).unwrap_or_default(),
             Value::Builtin(Builtin::Input) => match name {
                 "body" => Value::Str(self.body_text()),
                 "params" => self.params()?,
@@ -415,7 +405,12 @@ impl Renderer<'_, '_> {
                 "last" => Value::Bool(!*has_next),
                 _ => Value::Null,
             },
-            Value::Str(_) | Value::List(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_) => {
+            Value::Str(_)
+            | Value::List(_)
+            | Value::Json(_)
+            | Value::Int(_)
+            | Value::Float(_)
+            | Value::Bool(_) => {
                 // A getter: `$list.empty` is `isEmpty()`, `$s.bytes` `getBytes()`.
                 let mut cap = String::with_capacity(name.len() + 3);
                 let mut chars = name.chars();
@@ -435,11 +430,12 @@ impl Renderer<'_, '_> {
     }
 
     fn context(&self, prefix: &str, name: &str) -> Value {
-        let key = if prefix.is_empty() {
-            name.to_owned()
+        let key: std::borrow::Cow<str> = if prefix.is_empty() {
+            std::borrow::Cow::Borrowed(name)
         } else {
-            format!("{prefix}.{name}")
+            std::borrow::Cow::Owned(format!("{prefix}.{name}"))
         };
+        let key = &*key;
         if let Some(o) = self.overrides.iter().find(|o| o.name == key) {
             return Value::str(&o.value);
         }
@@ -447,7 +443,7 @@ impl Renderer<'_, '_> {
             return Value::str(v);
         }
         let is_section = matches!(
-            key.as_str(),
+            key,
             "requestOverride"
                 | "responseOverride"
                 | "requestOverride.header"
@@ -455,7 +451,7 @@ impl Renderer<'_, '_> {
                 | "requestOverride.path"
                 | "responseOverride.header"
         ) || self.input.context.iter().any(|(k, _)| {
-            k.len() > key.len() && k.starts_with(key.as_str()) && k.as_bytes()[key.len()] == b'.'
+            k.len() > key.len() && k.starts_with(key) && k.as_bytes().get(key.len()) == Some(&b'.')
         });
         if is_section {
             Value::Builtin(Builtin::Context(Rc::from(key)))
@@ -472,20 +468,44 @@ impl Renderer<'_, '_> {
         let b: Rc<str> = if self.input.body.is_empty() {
             Rc::from("{}")
         } else {
-            Rc::from(String::from_utf8_lossy(self.input.body))
+            match std::str::from_utf8(self.input.body) {
+                Ok(s) => Rc::from(s),
+                Err(_) => Rc::from(String::from_utf8_lossy(self.input.body)),
+            }
         };
         self.body_text = Some(b.clone());
         b
     }
 
+    /// The body's root JSON value: parsed (a tape) once per render, a fresh reference per
+    /// call.
     pub(crate) fn body_json(&mut self) -> Res<Value> {
-        if let Some(v) = &self.body_json {
+        if let Some(doc) = &self.body_json {
+            return Ok(Doc::root(doc));
+        }
+        let doc = Doc::parse(self.body_text()).map_err(|e| RenderError::InvalidBody(e.0))?;
+        let root = Doc::root(&doc);
+        self.body_json = Some(doc);
+        Ok(root)
+    }
+
+    /// A JSON object or array as a Java collection, made once (then the reference reads and
+    /// changes that collection).
+    pub(crate) fn materialize(&mut self, j: &JsonRef) -> Res<Value> {
+        if let Some(v) = &*j.owned.borrow() {
             return Ok(v.clone());
         }
-        let text = self.body_text();
-        let v = parse_json(&mut self.heap, &text)
-            .map_err(|e| RenderError::InvalidBody(e.to_string()))?;
-        self.body_json = Some(v.clone());
+        self.check_items(j.len())?;
+        let v = if j.is_object() {
+            let mut m = Map::default();
+            for (k, v) in j.entries() {
+                m.put(k, v);
+            }
+            self.heap.map(m)
+        } else {
+            self.heap.list(j.values(), true)
+        };
+        *j.owned.borrow_mut() = Some(v.clone());
         Ok(v)
     }
 
@@ -578,6 +598,9 @@ impl Renderer<'_, '_> {
             Part::Index(e) => self.eval(e)?,
             Part::Call { .. } => return Ok(()),
         };
+        if let Value::Json(j) = &cur {
+            cur = self.materialize(j)?;
+        }
         match &cur {
             Value::Map(m) => {
                 let k = self.key_string(&key)?;
@@ -776,6 +799,14 @@ pub(crate) fn values_equal(a: &Value, b: &Value, depth: usize) -> Option<bool> {
         (Value::Null, Value::Null) => true,
         (Value::Null, _) | (_, Value::Null) => false,
         _ if is_num(a) && is_num(b) => num(a) == num(b),
+        (Value::Json(_), _) | (_, Value::Json(_)) => {
+            // A body object or array: equal when their JSON is.
+            let (mut x, mut y) = (String::new(), String::new());
+            if !(a.write_json(&mut x, depth) && b.write_json(&mut y, depth)) {
+                return None;
+            }
+            x == y
+        }
         (Value::Str(x), Value::Str(y)) => x == y,
         (Value::Bool(x), Value::Bool(y)) => x == y,
         (Value::List(x), Value::List(y)) => {

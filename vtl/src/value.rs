@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::rc::Rc;
 
+use crate::json::JsonRef;
+
 /// A list, and whether it came from JSON (a `JSONArray`, printed as JSON) or was built in the
 /// template (a Java `ArrayList`, printed as `[a, b]`).
 #[derive(Debug, Default)]
@@ -110,6 +112,8 @@ pub enum Value {
     Str(Rc<str>),
     List(Rc<RefCell<List>>),
     Map(Rc<RefCell<Map>>),
+    /// An object or array of the request body, read in place ([`crate::json`]).
+    Json(Rc<JsonRef>),
     Builtin(Builtin),
 }
 
@@ -134,6 +138,67 @@ impl Value {
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A map's or JSON object's member.
+    pub fn member(&self, key: &str) -> Option<Value> {
+        match self {
+            Value::Map(m) => m.borrow().get(key).cloned(),
+            Value::Json(j) => match &*j.owned.borrow() {
+                Some(v) => v.member(key),
+                None => j.get(key),
+            },
+            _ => None,
+        }
+    }
+
+    /// A list's or JSON array's item.
+    pub fn item(&self, i: usize) -> Option<Value> {
+        match self {
+            Value::List(l) => l.borrow().items.get(i).cloned(),
+            Value::Json(j) => match &*j.owned.borrow() {
+                Some(v) => v.item(i),
+                None => j.item(i),
+            },
+            _ => None,
+        }
+    }
+
+    /// Whether it is a list or a JSON array.
+    pub fn is_list(&self) -> bool {
+        match self {
+            Value::List(_) => true,
+            Value::Json(j) => match &*j.owned.borrow() {
+                Some(v) => v.is_list(),
+                None => !j.is_object(),
+            },
+            _ => false,
+        }
+    }
+
+    /// Whether it is a map or a JSON object.
+    pub fn is_map(&self) -> bool {
+        match self {
+            Value::Map(_) => true,
+            Value::Json(j) => match &*j.owned.borrow() {
+                Some(v) => v.is_map(),
+                None => j.is_object(),
+            },
+            _ => false,
+        }
+    }
+
+    /// A list's items or a map's values (`None` for anything else).
+    pub fn elements(&self) -> Option<Vec<Value>> {
+        match self {
+            Value::List(l) => Some(l.borrow().items.clone()),
+            Value::Map(m) => Some(m.borrow().entries.iter().map(|(_, v)| v.clone()).collect()),
+            Value::Json(j) => match &*j.owned.borrow() {
+                Some(v) => v.elements(),
+                None => Some(j.values()),
+            },
             _ => None,
         }
     }
@@ -172,6 +237,10 @@ impl Value {
             }
             Value::Float(f) => write_float(out, *f),
             Value::Str(s) => out.push_str(s),
+            Value::Json(j) => match &*j.owned.borrow() {
+                Some(v) => return v.write_display(out, depth + 1),
+                None => j.write_display(out),
+            },
             Value::List(l) => {
                 let l = l.borrow();
                 if l.json {
@@ -226,6 +295,10 @@ impl Value {
             Value::Float(f) if f.is_finite() => write_float(out, *f),
             Value::Float(_) => out.push_str("null"),
             Value::Str(s) => write_json_string(out, s),
+            Value::Json(j) => match &*j.owned.borrow() {
+                Some(v) => return v.write_json(out, depth + 1),
+                None => j.write_json(out),
+            },
             Value::List(l) => {
                 out.push('[');
                 for (n, v) in l.borrow().items.iter().enumerate() {

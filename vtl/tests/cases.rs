@@ -115,6 +115,12 @@ const CASES: &[(&str, &str, &str)] = &[
     (BODY, "[$input.path('$.missing')] $input.json('$.missing')", "[] \"\""),
     (BODY, "#set($p = '$.pet.kind')$input.path($p)", "dog"),
     (r#"{"a":1}"#, "$input.body", r#"{"a":1}"#),
+    (BODY, "$input.path('$.items')[1].id $input.path('$.items').get(0).price $input.path('$.pet').containsKey('legs')", "2 5.5 true"),
+    // Each `$input.path` call reads the body anew: a change to what one returned is not seen
+    // by the next (AWS evaluates the path against the payload on every call).
+    (BODY, "#set($p = $input.path('$.pet'))#set($x = $p.put('age', 3))$p $p.size() $input.path('$.pet')", "{kind=dog, legs=4, age=3} 3 {kind=dog, legs=4}"),
+    (BODY, "#set($t = $input.path('$.tags'))#set($x = $t.add('d'))$t $t.size()", "[\"a\",\"b\",\"c\",\"d\"] 4"),
+    (r#"{"k\u00e9y": "caf\u00e9 \"x\"", "n": -1.5e2}"#, "$input.path('$.kéy') $input.json('$.kéy') $input.path('$.n') $input.json('$')", "café \"x\" \"café \\\"x\\\"\" -150.0 {\"k\\u00e9y\":\"caf\\u00e9 \\\"x\\\"\",\"n\":-1.5e2}"),
     // [MT] an empty body reads as `{}`.
     ("", "$input.body $input.json('$')", "{} {}"),
     (BODY, "$input.params('id') $input.params('q') $input.params('x-trace') [$input.params('none')]", "42 hello world t-1 []"),

@@ -141,3 +141,53 @@ fn mutated_templates_never_panic_and_stay_bounded() {
     }
     eprintln!("template fuzz: {runs} inputs, {refused} refused at compile, {failed} failed at render, seed {seed}");
 }
+
+/// The body reader against serde_json on mutated documents: what serde_json accepts is
+/// accepted and written back as the same JSON value; what it refuses is refused (lone
+/// surrogates and out-of-range numbers aside, which the lenient reader keeps).
+#[test]
+fn the_body_reader_agrees_with_serde_json() {
+    let (time, seed) = budget();
+    let mut rng = Rng(seed ^ 0x5eed);
+    let t = Template::compile("$input.json('$')").unwrap();
+    let docs: &[&str] = &[
+        r#"{"a":[1,-2.5e3,"x\"\\\/\n\u00e9",{"b":null,"c":true,"d":false}],"e":{},"f":[]}"#,
+        r#"[0, 1.0, -0, "", {"": [[[]]]}, 12345678901234567890]"#,
+        r#"  {"k\u00e9y" : "v" , "n" : 3 }  "#,
+    ];
+    let until = Instant::now() + time / 2;
+    let mut runs = 0u64;
+    while Instant::now() < until || runs < 500 {
+        let mut body = docs[rng.below(docs.len())].as_bytes().to_vec();
+        for _ in 0..=rng.below(3) {
+            if !body.is_empty() {
+                mutate(&mut rng, &mut body);
+            }
+        }
+        let ours = t.render_to_string(&Input {
+            body: &body,
+            ..Input::default()
+        });
+        let theirs = serde_json::from_slice::<serde_json::Value>(&body);
+        let text = String::from_utf8_lossy(&body);
+        match (&ours, &theirs) {
+            (Ok(out), Ok(v)) if !body.is_empty() => {
+                let back: serde_json::Value = serde_json::from_str(out)
+                    .unwrap_or_else(|e| panic!("{text:?} wrote {out:?}: {e}"));
+                assert_eq!(&back, v, "{text:?}");
+            }
+            (Err(_), Err(_)) | (Ok(_), Ok(_)) => {}
+            (Ok(_), Err(e)) => {
+                let m = e.to_string();
+                let lenient = m.contains("surrogate")
+                    || m.contains("out of range")
+                    || m.contains("unicode")
+                    || !std::str::from_utf8(&body).is_ok();
+                assert!(lenient || body.is_empty(), "{text:?}: serde_json says {m}");
+            }
+            (Err(e), Ok(_)) => panic!("{text:?}: refused ({e}) but serde_json accepts it"),
+        }
+        runs += 1;
+    }
+    eprintln!("body reader differential: {runs} documents, seed {seed}");
+}
