@@ -281,8 +281,11 @@ impl JsonRef {
 /// A JSON number: an integer when it has no fraction or exponent and fits, else a double.
 fn number(s: &str) -> Value {
     if !s.contains(['.', 'e', 'E']) {
-        if let Ok(i) = s.parse::<i64>() {
-            return Value::Int(i);
+        match s.parse::<i64>() {
+            // `-0` stays a (negative) double, as JSON readers keep it.
+            Ok(0) if s.starts_with('-') => return Value::Float(-0.0),
+            Ok(i) => return Value::Int(i),
+            Err(_) => {}
         }
     }
     s.parse::<f64>().map_or(Value::Null, Value::Float)
