@@ -340,6 +340,19 @@ fn unescape(s: &str) -> String {
     out
 }
 
+/// The bytes that end a run of plain string characters: a quote, a backslash, a control.
+const STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = true;
+        c += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 struct Scanner<'s> {
     b: &'s [u8],
     pos: usize,
@@ -445,10 +458,7 @@ impl Scanner<'_> {
         loop {
             // Skip plain characters in one pass; stop at a quote, an escape or a control.
             let rest = self.b.get(self.pos..).unwrap_or(&[]);
-            match rest
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-            {
+            match rest.iter().position(|&c| STOP[c as usize]) {
                 Some(n) => self.pos += n,
                 None => {
                     self.pos = self.b.len();
