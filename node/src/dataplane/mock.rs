@@ -122,12 +122,14 @@ impl MockIntegration {
     /// The request template for a request's `Content-Type` (absent: `application/json`, as
     /// AWS assumes).
     pub fn request_template(&self, content_type: Option<&[u8]>) -> Option<&RequestSide> {
-        let ct = content_type
-            .and_then(|c| std::str::from_utf8(c).ok())
-            .map_or_else(|| "application/json".to_owned(), media_type);
+        // Compared in place: the common path allocates nothing.
+        let ct = content_type.map_or(&b"application/json"[..], |c| {
+            let c = c.split(|&b| b == b';').next().unwrap_or(c);
+            c.trim_ascii()
+        });
         self.requests
             .iter()
-            .find(|(t, _)| **t == *ct)
+            .find(|(t, _)| t.as_bytes().eq_ignore_ascii_case(ct))
             .map(|(_, side)| side)
     }
 }
