@@ -58,7 +58,8 @@ type R<T> = Result<T, Err0>;
 /// How a block ended.
 enum End {
     Eof,
-    End,
+    /// `#end`.
+    Close,
     Else,
     ElseIf(Expr),
 }
@@ -89,7 +90,7 @@ pub fn parse(src: &str) -> Result<Parsed, ParseError> {
     };
     let result = p.block().and_then(|(nodes, end, at)| match end {
         End::Eof => Ok(nodes),
-        End::End => Err(Err0(at, "#end without an open block".into())),
+        End::Close => Err(Err0(at, "#end without an open block".into())),
         End::Else | End::ElseIf(_) => Err(Err0(at, "#else or #elseif without #if".into())),
     });
     match result {
@@ -375,14 +376,14 @@ impl Parser<'_, '_> {
                             branches.push((cond, body));
                             let (body, end, end_at) = self.block()?;
                             match end {
-                                End::End => break body,
+                                End::Close => break body,
                                 End::Eof => {
                                     return Err(Err0(self.base + at, "#if without #end".into()))
                                 }
                                 _ => return Err(Err0(end_at, "#else after #else".into())),
                             }
                         }
-                        End::End => {
+                        End::Close => {
                             branches.push((cond, body));
                             break Vec::new();
                         }
@@ -409,7 +410,7 @@ impl Parser<'_, '_> {
             }
             "end" => {
                 self.eat_line_end();
-                return Ok(Some(End::End));
+                return Ok(Some(End::Close));
             }
             "foreach" => {
                 flush(text, nodes);
@@ -489,7 +490,7 @@ impl Parser<'_, '_> {
         let (body, end, end_at) = self.block()?;
         self.leave();
         match end {
-            End::End => Ok(body),
+            End::Close => Ok(body),
             End::Eof => Err(Err0(self.base + at, format!("{what} without #end"))),
             End::Else | End::ElseIf(_) => {
                 Err(Err0(end_at, format!("#else or #elseif inside {what}")))
