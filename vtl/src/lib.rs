@@ -12,6 +12,18 @@
 //! Rendering never panics and is bounded: output size, evaluation steps, `#foreach`
 //! iterations (1,000 per loop, as AWS), collection sizes and nesting depth all have limits
 //! ([`Limits`]); exceeding one is a [`RenderError`], never a partial answer.
+//!
+//! Where this engine knowingly differs from AWS's (Java) one:
+//! - string indexes (`substring`, `indexOf`, `charAt`) count Unicode scalar values, Java
+//!   counts UTF-16 units (they differ only for characters outside the BMP); `length()` counts
+//!   UTF-16 units as Java;
+//! - regular expressions (`replaceAll`, `split`, `matches`) use the `regex-lite` syntax, which
+//!   covers the common Java syntax but not look-around or back-references;
+//! - `\$x` escapes are not special (the backslash prints, then the reference);
+//! - a number prints as Java's `Double.toString` only in the usual range (1e-3 to 1e7 plain,
+//!   outside it `1.0E20` style), and integers are 64-bit;
+//! - `$input.json()` of a definite path that matches nothing gives `""` (our reading of
+//!   AWS's behaviour, not checked against AWS itself).
 
 mod ast;
 mod json;

@@ -303,7 +303,8 @@ pub enum CompiledIntegration {
 
 pub use super::mock::MockIntegration;
 
-/// A response rendered at compile time: status, header lines and body.
+/// A response: status, header lines and body (rendered when the table is compiled, or per
+/// request by a MOCK mapping template that reads request data).
 #[derive(Debug, Clone)]
 pub struct RenderedResponse {
     /// HTTP status.
