@@ -211,8 +211,12 @@ fn bench(c: &mut Criterion) {
             auth: &mut auth,
         };
         let mut caps = Captures::default();
+        let stamp = tollgate_node::dataplane::mapping::Stamp {
+            request_id: "bench",
+            epoch_ms: 0,
+        };
         matches!(
-            decide(table, &req, &mut st, 1, &mut caps, &mut Vec::new()),
+            decide(table, &req, &mut st, 1, &stamp, &mut caps, &mut Vec::new()),
             Decision::Mock(_)
         )
     };

@@ -389,8 +389,12 @@ x-api-key: value-04242-0123456789abcdef\r\n\r\n";
             auth: &mut auth,
         };
         let mut caps = Captures::default();
+        let stamp = tollgate_node::dataplane::mapping::Stamp {
+            request_id: "00000000-0000-4000-8000-000000000000",
+            epoch_ms: 0,
+        };
         matches!(
-            decide(&table, &req, &mut st, now, &mut caps, &mut key),
+            decide(&table, &req, &mut st, now, &stamp, &mut caps, &mut key),
             Decision::Mock(_)
         )
     };

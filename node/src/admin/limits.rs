@@ -154,6 +154,24 @@ pub fn check_templates(what: &str, templates: &BTreeMap<String, String>) -> Resu
     Ok(())
 }
 
+/// Mapping templates as [`check_templates`] checks them, each also compiled by the template
+/// engine the data plane renders them with: a template that does not compile is refused now,
+/// with AWS's wording and the error's position, never at request time.
+pub fn check_mapping_templates(
+    what: &str,
+    templates: &BTreeMap<String, String>,
+) -> Result<(), ApiError> {
+    check_templates(what, templates)?;
+    for (content_type, template) in templates {
+        if let Err(e) = tollgate_vtl::Template::compile(template) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid mapping expression specified: Validation Result: warnings : [], errors : [Invalid template for content type {content_type}: {e}]"
+            )));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,5 +218,26 @@ mod tests {
         check_templates("template", &t).unwrap();
         let t = BTreeMap::from([("text/html\r\nX: y".to_string(), "{}".to_string())]);
         assert!(check_templates("template", &t).is_err());
+    }
+
+    #[test]
+    fn mapping_templates_must_compile() {
+        let ok = BTreeMap::from([(
+            "application/json".to_string(),
+            "#foreach($t in $input.path('$.tags'))$t#end".to_string(),
+        )]);
+        check_mapping_templates("request template", &ok).unwrap();
+        let bad = BTreeMap::from([(
+            "application/json".to_string(),
+            "{\n  #if($input.path('$.a') == 1)\n}".to_string(),
+        )]);
+        let e = check_mapping_templates("request template", &bad).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(
+            e.message.starts_with("Invalid mapping expression specified: ")
+                && e.message.contains("Invalid template for content type application/json: line 2, column 3: #if without #end"),
+            "{}",
+            e.message
+        );
     }
 }

@@ -6,23 +6,25 @@
 //! client; once the function did, [`after_lambda`]. Each decision carries what to log. The
 //! worker ([`super::handler`]) only carries decisions out.
 //!
-//! Nothing here allocates but the Lambda event and answer and authorization with something to
-//! check (an `AWS_IAM` method, an API with a resource policy): the SigV4 verifier works on owned
-//! strings, and the caller's identity is handed to the integration owned (see
-//! [`super::phases::authorize`]). Other decisions borrow from the table and the request.
+//! Decisions borrow from the table and the request; nothing here allocates except the Lambda
+//! event and answer, a MOCK mapping template that reads request data (rendered per request, its
+//! answer owned), and authorization with something to check (an `AWS_IAM` method, an API with a
+//! resource policy): the SigV4 verifier works on owned strings, and the caller's identity is
+//! handed to the integration owned (see [`super::phases::authorize`]).
 
 use super::gateway_response::{CompiledGatewayResponses, Refusal};
 use super::lambda::event::EventInput;
 use super::lambda::response::Reply;
+use super::mapping::{RequestView, Stamp};
 use super::matcher::Captures;
 use super::phases::authorize::{AuthContext, AuthScratch, CallerIdentity};
 use super::phases::cache::CacheUse;
-use super::phases::integration_request::Call;
+use super::phases::integration_request::{Call, LazyData};
 use super::phases::integration_response::{self, Mapped};
 use super::phases::log::{Level, LogRecord};
 use super::phases::{
-    api_key, authorize, cache, integration_request, plan_limits, resolve_stage, route,
-    stage_limits, validate,
+    api_key, authorize, cache, integration_request, method_response, plan_limits, resolve_stage,
+    route, stage_limits, validate,
 };
 use super::request::Request;
 use super::routing::{
@@ -34,6 +36,7 @@ use super::upstream::ProxyError;
 use super::usage::UsageCounters;
 use crate::functions::InvokeResult;
 use crate::iam::IamEnv;
+use std::borrow::Cow;
 
 /// The worker's state the phases read and update, lent for one decision.
 pub struct WorkerState<'w> {
@@ -72,8 +75,9 @@ pub struct Refuse<'t> {
 pub enum Decision<'t, 'r> {
     /// Answer with a gateway response.
     Refuse(Refuse<'t>),
-    /// Answer with a MOCK integration's response.
-    Mock(&'t RenderedResponse),
+    /// Answer with a MOCK integration's response (borrowed when precompiled, owned when its
+    /// template read request data).
+    Mock(Cow<'t, RenderedResponse>),
     /// Call a backend (consulting the cache first when the plan says so).
     Proxy(ProxyPlan<'t, 'r>),
     /// Invoke a Lambda function with the event [`lambda_event`] builds.
@@ -132,12 +136,15 @@ pub enum Answer<'t> {
 }
 
 /// Runs the request's phases up to the integration. `caps` receives the path parameters and
-/// `cache_key` the cache key (both reused across requests by the worker).
+/// `cache_key` the cache key (both reused across requests by the worker); `stamp` is what
+/// mapping templates read as the request's id and time.
+#[allow(clippy::too_many_arguments)]
 pub fn decide<'t, 'r>(
     table: &'t RoutingTable,
     req: &Request<'r>,
     st: &mut WorkerState<'_>,
     now_ns: u64,
+    stamp: &Stamp<'_>,
     caps: &mut Captures<'t>,
     cache_key: &mut Vec<u8>,
 ) -> Decision<'t, 'r> {
@@ -221,9 +228,24 @@ pub fn decide<'t, 'r>(
         Ok(c) => c,
         Err(r) => return refuse(r, responses, None),
     };
-    // 9. The integration request.
-    match integration_request::run(&method.integration) {
-        Ok(Call::Mock(r)) => Decision::Mock(r),
+    // 9. The integration request (a MOCK's request template), then for a MOCK the method
+    // response (12) its integration response renders.
+    let mut data = LazyData::new(RequestView {
+        req,
+        caps,
+        stage_path: at.path,
+        stage: at.stage,
+        method,
+        stamp,
+    });
+    match integration_request::run(&method.integration, &mut data) {
+        Ok(Call::Mock(m, r)) => match method_response::render_mock(m, r, &mut data) {
+            Ok(answer) => Decision::Mock(answer),
+            Err(e) => {
+                let (r, cause) = integration_request::mock_refusal(&e);
+                refuse(r, responses, Some(log(Level::GatewayError, &r, cause)))
+            }
+        },
         Ok(Call::Lambda(integration)) => Decision::Lambda(LambdaPlan {
             integration,
             path: at.path,

@@ -64,6 +64,39 @@ fn mock(answers: bool) -> Option<Integration> {
     })
 }
 
+/// A MOCK integration whose templates read the request: the status comes from the `code`
+/// query parameter; the default response echoes a parameter, the request id and a stage
+/// variable and sets a header; 4xx answers with fixed text. Only JSON requests are mapped.
+fn templated_mock() -> Option<Integration> {
+    let response = |pattern: Option<&str>, code: &str, template: &str| IntegrationResponse {
+        status_code: code.into(),
+        selection_pattern: pattern.map(str::to_owned),
+        response_templates: BTreeMap::from([("application/json".into(), template.into())]),
+        ..Default::default()
+    };
+    Some(Integration {
+        kind: IntegrationType::Mock,
+        passthrough_behavior: Some("NEVER".into()),
+        request_templates: BTreeMap::from([(
+            "application/json".into(),
+            "{\"statusCode\": $input.params('code')}".into(),
+        )]),
+        integration_responses: BTreeMap::from([
+            (
+                "200".into(),
+                response(
+                    None,
+                    "200",
+                    "#set($context.responseOverride.header.X-Id = $input.params('id'))\
+                     {\"id\": \"$input.params('id')\", \"request\": \"$context.requestId\", \"stage\": \"$context.stage\"}",
+                ),
+            ),
+            ("404".into(), response(Some("4\\d{2}"), "404", "{\"missing\": true}")),
+        ]),
+        ..Default::default()
+    })
+}
+
 fn proxy() -> Option<Integration> {
     Some(Integration {
         kind: IntegrationType::HttpProxy,
@@ -160,6 +193,11 @@ fn deployment() -> Deployment {
         "mockcached",
         "GET",
         method("GET", "NONE", false, false, mock(true)),
+    );
+    add(
+        "tpl",
+        "GET",
+        method("GET", "NONE", false, false, templated_mock()),
     );
     Deployment {
         id: "d1".into(),
@@ -334,7 +372,11 @@ impl Fixture {
         };
         let mut caps = Captures::default();
         let mut key = Vec::new();
-        match decide(&self.table, &req, &mut st, NOW, &mut caps, &mut key) {
+        let stamp = crate::dataplane::mapping::Stamp {
+            request_id: "test-request",
+            epoch_ms: 0,
+        };
+        match decide(&self.table, &req, &mut st, NOW, &stamp, &mut caps, &mut key) {
             Decision::Refuse(r) => {
                 if let Some(l) = r.log {
                     assert_eq!(l.status, r.refusal.status);
@@ -717,7 +759,11 @@ fn refusals_carry_the_stages_gateway_responses_once_it_is_known() {
             peer: std::net::IpAddr::from([127, 0, 0, 1]),
         };
         let mut caps = Captures::default();
-        match decide(&fx.table, &req, st, NOW, &mut caps, &mut Vec::new()) {
+        let stamp = crate::dataplane::mapping::Stamp {
+            request_id: "test-request",
+            epoch_ms: 0,
+        };
+        match decide(&fx.table, &req, st, NOW, &stamp, &mut caps, &mut Vec::new()) {
             Decision::Refuse(r) => r
                 .responses
                 .and_then(|o| o.effective(r.refusal.kind))
@@ -734,4 +780,80 @@ fn refusals_carry_the_stages_gateway_responses_once_it_is_known() {
         ),
         None
     );
+}
+
+/// A MOCK whose templates read request data: the request template's status picks the
+/// integration response by selection pattern, the response template is rendered with the
+/// request's parameters and context (its header override applied), a fixed response stays
+/// borrowed from the table, and a content type without a template is 415 under NEVER.
+#[test]
+fn mock_templates_read_the_request() {
+    let mut fx = Fixture::new();
+    let mut run = |raw: &str| {
+        let mut head = RequestHead::default();
+        assert!(parse_request_head(raw.as_bytes(), &mut head).unwrap());
+        let buf = raw.as_bytes();
+        let text = |r: std::ops::Range<usize>| std::str::from_utf8(&buf[r]).unwrap();
+        let req = Request {
+            buf,
+            head: &head,
+            method: text(head.method.clone()),
+            path: text(head.path.clone()),
+            query: text(head.query.clone()),
+            body: &[],
+            peer: std::net::IpAddr::from([127, 0, 0, 1]),
+        };
+        let mut st = WorkerState {
+            limits: &mut fx.limits,
+            usage: &mut fx.usage,
+            account: None,
+            workers: 1,
+            iam: &fx.iam,
+            wall_secs: WALL,
+            auth: &mut fx.auth,
+        };
+        let stamp = crate::dataplane::mapping::Stamp {
+            request_id: "req-42",
+            epoch_ms: 0,
+        };
+        let mut caps = Captures::default();
+        match decide(
+            &fx.table,
+            &req,
+            &mut st,
+            NOW,
+            &stamp,
+            &mut caps,
+            &mut Vec::new(),
+        ) {
+            Decision::Mock(r) => Ok((
+                r.status,
+                String::from_utf8(r.header_block.to_vec()).unwrap(),
+                String::from_utf8(r.body.to_vec()).unwrap(),
+                matches!(r, std::borrow::Cow::Borrowed(_)),
+            )),
+            Decision::Refuse(r) => Err((r.refusal.kind.as_str(), r.refusal.status)),
+            Decision::Proxy(_) | Decision::Lambda(_) => panic!("a MOCK"),
+        }
+    };
+    let (status, headers, body, borrowed) = run(&get("/prod/tpl?code=200&id=a%20b", "")).unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        r#"{"id": "a b", "request": "req-42", "stage": "prod"}"#
+    );
+    assert_eq!(headers, "Content-Type: application/json\r\nX-Id: a b\r\n");
+    assert!(!borrowed, "rendered per request");
+    let (status, _, body, borrowed) = run(&get("/prod/tpl?code=404", "")).unwrap();
+    assert_eq!(
+        (status, body.as_str(), borrowed),
+        (404, r#"{"missing": true}"#, true)
+    );
+    assert_eq!(
+        run(&get("/prod/tpl?code=200", "Content-Type: text/plain\r\n")),
+        Err(("UNSUPPORTED_MEDIA_TYPE", 415))
+    );
+    // The plain MOCK (no request data in its templates) is served from the table's bytes.
+    let (_, _, body, borrowed) = run(&get("/prod/", "")).unwrap();
+    assert_eq!((body.as_str(), borrowed), (r#"{"ok":true}"#, true));
 }

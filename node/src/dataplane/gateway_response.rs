@@ -113,6 +113,14 @@ pub const API_CONFIGURATION_ERROR: Refusal = refusal(
     INTERNAL,
     "Internal server error",
 );
+/// No mapping template for the request's content type, and the integration's passthrough
+/// behavior does not pass the body through.
+pub const UNSUPPORTED_MEDIA_TYPE: Refusal = refusal(
+    T::UnsupportedMediaType,
+    415,
+    "UnsupportedMediaTypeException",
+    "Unsupported Media Type",
+);
 /// The backend did not answer in the integration's timeout.
 pub const INTEGRATION_TIMEOUT: Refusal = refusal(
     T::IntegrationTimeout,

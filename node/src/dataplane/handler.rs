@@ -4,6 +4,7 @@
 
 use super::core::{self, Answer, Decision, LambdaAnswer, Refuse, WorkerState};
 use super::gateway_response;
+use super::mapping::Stamp;
 use super::matcher::Captures;
 use super::phases::method_response::{self, Framing};
 use super::request::Request;
@@ -39,7 +40,14 @@ pub async fn handle(
             wall_secs: crate::ids::now_epoch(),
             auth: &mut auth,
         };
-        core::decide(&table, req, &mut st, now_ns(), &mut caps, &mut key)
+        let epoch_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let stamp = Stamp {
+            request_id: id.as_str(),
+            epoch_ms,
+        };
+        core::decide(&table, req, &mut st, now_ns(), &stamp, &mut caps, &mut key)
     };
     let framing = Framing {
         conn,
@@ -49,7 +57,7 @@ pub async fn handle(
     match decision {
         Decision::Refuse(r) => refuse(w, &r, &id, req.method, conn, out),
         Decision::Mock(r) => {
-            method_response::write_mock(out, &mut w.resp.borrow_mut(), r, &id, framing)
+            method_response::write_mock(out, &mut w.resp.borrow_mut(), &r, &id, framing)
         }
         Decision::Lambda(plan) => {
             let event = core::lambda_event(&plan, req, &caps, id.as_str(), epoch_ms());

@@ -2,7 +2,8 @@
 //! path and then only read.
 //!
 //! Compilation does every piece of work that does not depend on the request: stage variables are
-//! substituted into integration URIs, MOCK answers are rendered to bytes, upstream addresses are
+//! substituted into integration URIs, MOCK integrations and their templates are compiled
+//! (those that read no request data rendered to bytes), upstream addresses are
 //! parsed, and each stage's resource tree becomes an index-based trie for the matcher.
 
 use super::cluster_limits::{ClusterLimits, LimitState};
@@ -15,8 +16,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tollgate_proto::model::{
-    AuthorizationType, Deployment, Integration, IntegrationResponse, IntegrationType, Method,
-    RestApi, Stage, UnauthorizedCacheControlHeaderStrategy,
+    AuthorizationType, Deployment, Integration, IntegrationType, Method, RestApi, Stage,
+    UnauthorizedCacheControlHeaderStrategy,
 };
 use tollgate_proto::Registry;
 
@@ -311,16 +312,10 @@ pub enum CompiledIntegration {
     Unavailable(Box<str>),
 }
 
-/// A MOCK integration with its answers rendered.
-#[derive(Debug)]
-pub struct MockIntegration {
-    /// The status the request template selects (`{"statusCode": N}`), 200 by default.
-    pub selected_status: u16,
-    /// The rendered answer for that status, if an integration response matches it.
-    pub response: Option<RenderedResponse>,
-}
+pub use super::mock::MockIntegration;
 
-/// A response rendered at compile time: status, header lines and body.
+/// A response: status, header lines and body (rendered when the table is compiled, or per
+/// request by a MOCK mapping template that reads request data).
 #[derive(Debug, Clone)]
 pub struct RenderedResponse {
     /// HTTP status.
@@ -735,7 +730,9 @@ fn compile_method(
             let compiled = match unserved_setting(i) {
                 Some(why) => Err(why),
                 None => match i.kind {
-                    IntegrationType::Mock => compile_mock(i).map(CompiledIntegration::Mock),
+                    IntegrationType::Mock => {
+                        super::mock::compile(i, stage).map(CompiledIntegration::Mock)
+                    }
                     IntegrationType::HttpProxy => {
                         compile_http_proxy(i, stage).map(CompiledIntegration::HttpProxy)
                     }
@@ -794,97 +791,6 @@ fn compile_method(
         cache: cache_for(stage, path, &m.http_method, m.integration.as_ref()),
         integration,
     }
-}
-
-/// The status a MOCK request template selects: `{"statusCode": N}` (AWS evaluates the template
-/// and reads `statusCode`); 200 when there is no template or it names none.
-fn mock_status(i: &Integration) -> u16 {
-    let template = i
-        .request_templates
-        .get("application/json")
-        .or_else(|| i.request_templates.values().next());
-    template
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
-        .and_then(|v| v.get("statusCode").and_then(serde_json::Value::as_u64))
-        .and_then(|n| u16::try_from(n).ok())
-        .filter(|n| (100..600).contains(n))
-        .unwrap_or(200)
-}
-
-/// Picks the integration response for a backend status: the one whose selection pattern
-/// matches the whole status text, else the default (no pattern).
-pub fn select_integration_response<'a>(
-    responses: impl IntoIterator<Item = &'a IntegrationResponse>,
-    status: &str,
-) -> Option<&'a IntegrationResponse> {
-    let mut default = None;
-    for r in responses {
-        match r.selection_pattern.as_deref() {
-            None | Some("") => default = default.or(Some(r)),
-            Some(p) => {
-                let anchored = format!("^(?:{p})$");
-                if regex_lite::Regex::new(&anchored).is_ok_and(|re| re.is_match(status)) {
-                    return Some(r);
-                }
-            }
-        }
-    }
-    default
-}
-
-/// Renders a MOCK integration's answer. A content type or header that is not a valid header
-/// (CR, LF or another control character in it: state written before the admin API refused
-/// such values) makes the whole method unservable rather than reach the wire.
-fn compile_mock(i: &Integration) -> Result<MockIntegration, String> {
-    let selected_status = mock_status(i);
-    let chosen = select_integration_response(
-        i.integration_responses.values(),
-        &selected_status.to_string(),
-    );
-    let response = chosen.map(|r| -> Result<RenderedResponse, String> {
-        let status = r.status_code.parse::<u16>().unwrap_or(200);
-        let (content_type, body) = r
-            .response_templates
-            .get_key_value("application/json")
-            .or_else(|| r.response_templates.iter().next())
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .unwrap_or(("application/json", ""));
-        if !is_header_value(content_type) {
-            return Err(format!(
-                "the integration response content type {content_type:?} is not a valid header value"
-            ));
-        }
-        let mut header_block = Vec::new();
-        header_block.extend_from_slice(b"Content-Type: ");
-        header_block.extend_from_slice(content_type.as_bytes());
-        header_block.extend_from_slice(b"\r\n");
-        for (target, source) in &r.response_parameters {
-            let (Some(name), Some(value)) = (
-                target.strip_prefix("method.response.header."),
-                literal(source),
-            ) else {
-                continue;
-            };
-            if !(is_header_name(name) && is_header_value(value)) {
-                return Err(format!(
-                    "the response header mapping {target:?} = {source:?} is not a valid header"
-                ));
-            }
-            header_block.extend_from_slice(name.as_bytes());
-            header_block.extend_from_slice(b": ");
-            header_block.extend_from_slice(value.as_bytes());
-            header_block.extend_from_slice(b"\r\n");
-        }
-        Ok(RenderedResponse {
-            status,
-            header_block: header_block.into(),
-            body: body.as_bytes().into(),
-        })
-    });
-    Ok(MockIntegration {
-        selected_status,
-        response: response.transpose()?,
-    })
 }
 
 /// The text of a `'quoted'` mapping literal.
@@ -1153,59 +1059,12 @@ mod tests {
     }
 
     #[test]
-    fn mock_selects_status_and_renders() {
-        let mut i = Integration {
-            kind: IntegrationType::Mock,
-            request_templates: BTreeMap::from([(
-                "application/json".into(),
-                "{\"statusCode\": 404}".into(),
-            )]),
-            ..Default::default()
-        };
-        i.integration_responses.insert(
-            "200".into(),
-            IntegrationResponse {
-                status_code: "200".into(),
-                response_templates: BTreeMap::from([("application/json".into(), "ok".into())]),
-                ..Default::default()
-            },
-        );
-        i.integration_responses.insert(
-            "404".into(),
-            IntegrationResponse {
-                status_code: "404".into(),
-                selection_pattern: Some("4\\d{2}".into()),
-                response_parameters: BTreeMap::from([(
-                    "method.response.header.X-Why".into(),
-                    "'missing'".into(),
-                )]),
-                response_templates: BTreeMap::from([(
-                    "application/json".into(),
-                    "{\"error\":\"nope\"}".into(),
-                )]),
-                ..Default::default()
-            },
-        );
-        let m = compile_mock(&i).unwrap();
-        let r = m.response.unwrap();
-        assert_eq!(r.status, 404);
-        assert_eq!(&*r.body, b"{\"error\":\"nope\"}");
-        let hb = String::from_utf8(r.header_block.to_vec()).unwrap();
-        assert!(hb.contains("X-Why: missing\r\n"), "{hb}");
-        // A status with no matching pattern falls to the default response.
-        i.request_templates.clear();
-        let m = compile_mock(&i).unwrap();
-        assert_eq!(m.selected_status, 200);
-        assert_eq!(&*m.response.unwrap().body, b"ok");
-    }
-
-    #[test]
     fn mock_header_with_line_break_is_not_served() {
         let mut i = Integration {
             kind: IntegrationType::Mock,
             ..Default::default()
         };
-        let mut r = IntegrationResponse {
+        let mut r = tollgate_proto::model::IntegrationResponse {
             status_code: "200".into(),
             response_parameters: BTreeMap::from([(
                 "method.response.header.X-A".into(),
@@ -1214,12 +1073,16 @@ mod tests {
             ..Default::default()
         };
         i.integration_responses.insert("200".into(), r.clone());
-        assert!(compile_mock(&i).unwrap_err().contains("not a valid header"));
+        assert!(super::super::mock::compile(&i, &stage(&[]))
+            .unwrap_err()
+            .contains("not a valid header"));
         r.response_parameters.clear();
         r.response_templates =
             BTreeMap::from([("text/plain\r\nX-Smuggled: 1".into(), "hi".into())]);
         i.integration_responses.insert("200".into(), r);
-        assert!(compile_mock(&i).unwrap_err().contains("content type"));
+        assert!(super::super::mock::compile(&i, &stage(&[]))
+            .unwrap_err()
+            .contains("content type"));
     }
 
     #[test]

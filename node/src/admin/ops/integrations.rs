@@ -9,8 +9,8 @@ use super::{
 use crate::admin::error::ApiError;
 use crate::admin::input::{self, PutIntegrationIn, PutIntegrationResponseIn};
 use crate::admin::limits::{
-    check_expression, check_header_name, check_header_value, check_opt_name, check_templates,
-    check_text, MAX_URI_CHARS,
+    check_expression, check_header_name, check_header_value, check_mapping_templates,
+    check_opt_name, check_text, MAX_URI_CHARS,
 };
 use crate::admin::patch::{self, apply_to_map, Op, PatchOp};
 use crate::admin::router::MethodKey;
@@ -105,15 +105,6 @@ pub fn check_integration(i: &Integration) -> Result<(), ApiError> {
         )));
     }
     one_of("passthrough behavior", &i.passthrough_behavior, PASSTHROUGH)?;
-    if i.kind == IntegrationType::Mock
-        && i.passthrough_behavior
-            .as_deref()
-            .is_some_and(|p| p != "WHEN_NO_MATCH")
-    {
-        return Err(ApiError::bad_request(
-            "Invalid passthrough behavior specified: this gateway implements only WHEN_NO_MATCH",
-        ));
-    }
     one_of("content handling", &i.content_handling, CONTENT_HANDLING)?;
     if i.content_handling.is_some() {
         return Err(ApiError::bad_request(
@@ -148,7 +139,7 @@ pub fn check_integration(i: &Integration) -> Result<(), ApiError> {
             )));
         }
     }
-    check_templates("request template", &i.request_templates)?;
+    check_mapping_templates("request template", &i.request_templates)?;
     check_parameter_names(
         i.request_parameters.keys(),
         INTEGRATION_REQUEST_PREFIXES,
@@ -462,7 +453,7 @@ pub fn check_response(r: &IntegrationResponse) -> Result<(), ApiError> {
             })?;
         check_header_value("method response", lit)?;
     }
-    check_templates("response template", &r.response_templates)
+    check_mapping_templates("response template", &r.response_templates)
 }
 
 /// PutIntegrationResponse (201).
@@ -760,7 +751,17 @@ mod tests {
             let m = msg(&proxy(extra));
             assert!(m.contains(why), "{extra}: {m}");
         }
-        assert!(msg(r#"{"type":"MOCK","passthroughBehavior":"NEVER"}"#).contains("WHEN_NO_MATCH"));
+        // Every passthrough behavior is served for MOCK (templates chosen by Content-Type).
+        for p in ["WHEN_NO_MATCH", "WHEN_NO_TEMPLATES", "NEVER"] {
+            put(&format!(r#"{{"type":"MOCK","passthroughBehavior":"{p}"}}"#)).unwrap();
+        }
+        // A template the engine cannot compile is refused with its position.
+        let m = msg(r##"{"type":"MOCK","requestTemplates":{"application/json":"#set($a = )"}}"##);
+        assert!(
+            m.starts_with("Invalid mapping expression specified")
+                && m.contains("line 1, column 11"),
+            "{m}"
+        );
         assert!(
             msg(r#"{"type":"HTTP_PROXY","httpMethod":"GET","uri":"https://x/"}"#)
                 .contains("https://")
@@ -869,6 +870,20 @@ mod tests {
         r.response_parameters
             .insert("integration.x".into(), "'a'".into());
         assert!(check_response(&r).is_err());
+        // UpdateIntegrationResponse runs the same check: a patched-in template that does not
+        // compile is refused.
+        r.response_parameters.clear();
+        apply_response_patch(
+            &mut r,
+            &op(
+                Op::Add,
+                "/responseTemplates/application~1json",
+                Some("#foreach($x in $input.path('$.a'))"),
+            ),
+        )
+        .unwrap();
+        let e = check_response(&r).unwrap_err();
+        assert!(e.message.contains("#foreach without #end"), "{}", e.message);
     }
 }
 

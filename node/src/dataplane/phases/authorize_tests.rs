@@ -213,7 +213,19 @@ impl Fixture {
             auth: &mut auth,
         };
         let mut caps = Captures::default();
-        match decide(&self.table, &req, &mut st, 1, &mut caps, &mut Vec::new()) {
+        let stamp = crate::dataplane::mapping::Stamp {
+            request_id: "req-1",
+            epoch_ms: WALL.unsigned_abs().saturating_mul(1000),
+        };
+        match decide(
+            &self.table,
+            &req,
+            &mut st,
+            1,
+            &stamp,
+            &mut caps,
+            &mut Vec::new(),
+        ) {
             Decision::Proxy(p) => Ok(p.identity),
             Decision::Mock(_) => panic!("no MOCK here"),
             Decision::Lambda(_) => panic!("no Lambda here"),

@@ -1,16 +1,21 @@
-//! Phase 12: the method response: writing the client answer (a MOCK response, a cached answer
-//! or the backend's) into the connection's output buffer, with the headers every answer
-//! carries. Refusals are written by [`crate::dataplane::gateway_response`].
+//! Phase 12: the method response: a MOCK integration response's template rendered when it
+//! reads request data (else its precompiled bytes), and writing the client answer (a MOCK
+//! response, a cached answer or the backend's) into the connection's output buffer, with the
+//! headers every answer carries. Refusals are written by
+//! [`crate::dataplane::gateway_response`].
 
+use super::integration_request::LazyData;
 use crate::dataplane::cache::CachedResponse;
 use crate::dataplane::http1::{
     is_hop_by_hop, response_has_no_body, write_chunked_body, write_content_length, write_header,
     write_status_line,
 };
 use crate::dataplane::lambda::response::Reply;
+use crate::dataplane::mock::{self, MockError, MockIntegration, MockResponse, ResponseBody};
 use crate::dataplane::respond::{write_common_head, ConnState, RequestId, ResponseContext};
 use crate::dataplane::routing::RenderedResponse;
 use crate::dataplane::upstream::{BodyAt, ProxyScratch};
+use std::borrow::Cow;
 
 /// How the answer is framed for this client.
 #[derive(Debug, Clone, Copy)]
@@ -23,7 +28,30 @@ pub struct Framing {
     pub http11: bool,
 }
 
-/// Writes a MOCK integration's compiled response.
+/// A MOCK integration response's answer: its bytes when its template reads no request data,
+/// else the template rendered over the request's data (a MOCK integration has no response
+/// body of its own: `$input.body` reads `{}`).
+pub fn render_mock<'t>(
+    m: &'t MockIntegration,
+    r: &'t MockResponse,
+    data: &mut LazyData<'_, '_>,
+) -> Result<Cow<'t, RenderedResponse>, MockError> {
+    match &r.body {
+        ResponseBody::Fixed(answer) => Ok(Cow::Borrowed(answer)),
+        ResponseBody::Render(t) => {
+            let mut out = String::new();
+            let rendered = data.get().render(t, b"", &m.stage_variables, &mut out)?;
+            Ok(Cow::Owned(mock::answer(
+                r.status,
+                &r.headers,
+                &rendered,
+                out.into_bytes(),
+            )))
+        }
+    }
+}
+
+/// Writes a MOCK integration's response.
 pub fn write_mock(
     out: &mut Vec<u8>,
     ctx: &mut ResponseContext,

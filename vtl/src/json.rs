@@ -1,0 +1,601 @@
+//! A request body's JSON, read lazily: one validating pass records every value's place (a
+//! "tape"); a value is built only when the template reads it. `$input.path('$.a.b')` walks
+//! the tape and builds one string; `$input.json(…)` copies the text; an object becomes a
+//! map only when a template calls a method that could change it. That keeps a typical
+//! request template over a few kB of body within microseconds.
+
+use crate::value::Value;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// Deepest nesting accepted (serde_json's default).
+pub const MAX_NESTING: usize = 128;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Object,
+    Array,
+    /// A string without escapes (its text is the span inside the quotes).
+    Str,
+    /// A string with escapes.
+    EscStr,
+    Number,
+    True,
+    False,
+    Null,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    kind: Kind,
+    /// Byte span in the text (strings: inside the quotes).
+    start: u32,
+    end: u32,
+    /// Index of the node after this value's subtree.
+    next: u32,
+    /// Objects: members; arrays: items.
+    len: u32,
+}
+
+/// A parsed document: the text and its tape. An object's members follow it on the tape as
+/// (key, value) pairs; an array's items follow it.
+#[derive(Debug)]
+pub struct Doc {
+    text: Rc<str>,
+    tape: Vec<Node>,
+}
+
+/// A JSON object or array of a document. Once a template changes it (or calls a method that
+/// needs a Java collection), `owned` holds the collection and is what it reads from then on.
+#[derive(Debug)]
+pub struct JsonRef {
+    doc: Rc<Doc>,
+    at: u32,
+    pub(crate) owned: RefCell<Option<Value>>,
+}
+
+/// Why a body is not JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonError(pub String);
+
+impl Doc {
+    /// Parses `text`.
+    pub fn parse(text: Rc<str>) -> Result<Rc<Doc>, JsonError> {
+        if text.len() >= u32::MAX as usize {
+            return Err(JsonError("document too large".into()));
+        }
+        let mut p = Scanner {
+            b: text.as_bytes(),
+            pos: 0,
+            tape: Vec::new(),
+        };
+        p.ws();
+        p.value(0)?;
+        p.ws();
+        if p.pos != p.b.len() {
+            return Err(p.err("trailing characters"));
+        }
+        Ok(Rc::new(Doc { tape: p.tape, text }))
+    }
+
+    /// The root value (a fresh reference each time, as each `$input.path` call reads the
+    /// body anew).
+    pub fn root(doc: &Rc<Doc>) -> Value {
+        Doc::value(doc, 0)
+    }
+
+    fn node(&self, at: u32) -> Option<&Node> {
+        self.tape.get(at as usize)
+    }
+
+    fn span(&self, n: &Node) -> &str {
+        self.text
+            .get(n.start as usize..n.end as usize)
+            .unwrap_or("")
+    }
+
+    /// The value at tape index `at`: containers as references, scalars built.
+    fn value(doc: &Rc<Doc>, at: u32) -> Value {
+        let Some(n) = doc.node(at) else {
+            return Value::Null;
+        };
+        match n.kind {
+            Kind::Object | Kind::Array => Value::Json(Rc::new(JsonRef {
+                doc: doc.clone(),
+                at,
+                owned: RefCell::new(None),
+            })),
+            Kind::Str => Value::str(doc.span(n)),
+            Kind::EscStr => Value::string(unescape(doc.span(n))),
+            Kind::Number => number(doc.span(n)),
+            Kind::True => Value::Bool(true),
+            Kind::False => Value::Bool(false),
+            Kind::Null => Value::Null,
+        }
+    }
+
+    /// Whether the string node `at` reads `key`.
+    fn key_is(&self, at: u32, key: &str) -> bool {
+        match self.node(at) {
+            Some(n) if n.kind == Kind::Str => self.span(n) == key,
+            Some(n) if n.kind == Kind::EscStr => unescape(self.span(n)) == key,
+            _ => false,
+        }
+    }
+
+    fn key(&self, at: u32) -> Rc<str> {
+        match self.node(at) {
+            Some(n) if n.kind == Kind::EscStr => Rc::from(unescape(self.span(n))),
+            Some(n) => Rc::from(self.span(n)),
+            None => Rc::from(""),
+        }
+    }
+
+    /// Tape indexes of a container's children: (key index for objects, value index).
+    fn children(&self, at: u32) -> impl Iterator<Item = (Option<u32>, u32)> + '_ {
+        let (kind, len) = self.node(at).map_or((Kind::Null, 0), |n| (n.kind, n.len));
+        let mut i = at + 1;
+        (0..len).map_while(move |_| {
+            let (key, value) = if kind == Kind::Object {
+                (Some(i), i + 1)
+            } else {
+                (None, i)
+            };
+            let n = self.node(value)?;
+            i = n.next;
+            Some((key, value))
+        })
+    }
+
+    /// Appends the value at `at` as compact JSON.
+    fn write_json(&self, at: u32, out: &mut String) {
+        let Some(n) = self.node(at) else {
+            return;
+        };
+        match n.kind {
+            Kind::Object => {
+                out.push('{');
+                for (i, (k, v)) in self.children(at).enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    if let Some(k) = k {
+                        self.write_json(k, out);
+                    }
+                    out.push(':');
+                    self.write_json(v, out);
+                }
+                out.push('}');
+            }
+            Kind::Array => {
+                out.push('[');
+                for (i, (_, v)) in self.children(at).enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    self.write_json(v, out);
+                }
+                out.push(']');
+            }
+            Kind::Str | Kind::EscStr => {
+                out.push('"');
+                out.push_str(self.span(n));
+                out.push('"');
+            }
+            _ => out.push_str(self.span(n)),
+        }
+    }
+
+    /// Appends Java's `toString()` of the value at `at`: objects `{k=v}`, arrays JSON,
+    /// strings unquoted.
+    fn write_display(&self, at: u32, out: &mut String) {
+        let Some(n) = self.node(at) else {
+            return;
+        };
+        match n.kind {
+            Kind::Object => {
+                out.push('{');
+                for (i, (k, v)) in self.children(at).enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    if let Some(k) = k {
+                        self.write_display(k, out);
+                    }
+                    out.push('=');
+                    self.write_display(v, out);
+                }
+                out.push('}');
+            }
+            Kind::Array => self.write_json(at, out),
+            Kind::Str => out.push_str(self.span(n)),
+            Kind::EscStr => out.push_str(&unescape(self.span(n))),
+            Kind::Number => {
+                let v = number(self.span(n));
+                let _ = v.write_display(out, 0);
+            }
+            _ => out.push_str(self.span(n)),
+        }
+    }
+}
+
+impl JsonRef {
+    /// Whether it is an object (else an array).
+    pub fn is_object(&self) -> bool {
+        self.doc
+            .node(self.at)
+            .is_some_and(|n| n.kind == Kind::Object)
+    }
+
+    /// Members or items.
+    pub fn len(&self) -> usize {
+        self.doc.node(self.at).map_or(0, |n| n.len as usize)
+    }
+
+    /// An object's member.
+    pub fn get(&self, key: &str) -> Option<Value> {
+        let doc = &self.doc;
+        doc.children(self.at)
+            .find(|(k, _)| k.is_some_and(|k| doc.key_is(k, key)))
+            .map(|(_, v)| Doc::value(doc, v))
+    }
+
+    /// An array's item.
+    pub fn item(&self, i: usize) -> Option<Value> {
+        let doc = &self.doc;
+        if self.is_object() {
+            return None;
+        }
+        doc.children(self.at)
+            .nth(i)
+            .map(|(_, v)| Doc::value(doc, v))
+    }
+
+    /// Members' values or items.
+    pub fn values(&self) -> Vec<Value> {
+        let doc = &self.doc;
+        doc.children(self.at)
+            .map(|(_, v)| Doc::value(doc, v))
+            .collect()
+    }
+
+    /// Members as (key, value).
+    pub fn entries(&self) -> Vec<(Rc<str>, Value)> {
+        let doc = &self.doc;
+        doc.children(self.at)
+            .filter_map(|(k, v)| Some((doc.key(k?), Doc::value(doc, v))))
+            .collect()
+    }
+
+    /// Appends it as compact JSON.
+    pub fn write_json(&self, out: &mut String) {
+        self.doc.write_json(self.at, out);
+    }
+
+    /// Appends Java's `toString()` of it.
+    pub fn write_display(&self, out: &mut String) {
+        self.doc.write_display(self.at, out);
+    }
+}
+
+/// A JSON number: an integer when it has no fraction or exponent and fits, else a double.
+fn number(s: &str) -> Value {
+    if !s.contains(['.', 'e', 'E']) {
+        match s.parse::<i64>() {
+            // `-0` stays a (negative) double, as JSON readers keep it.
+            Ok(0) if s.starts_with('-') => return Value::Float(-0.0),
+            Ok(i) => return Value::Int(i),
+            Err(_) => {}
+        }
+    }
+    s.parse::<f64>().map_or(Value::Null, Value::Float)
+}
+
+/// The text of a string with escapes (validated when scanned).
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('b') => out.push('\u{8}'),
+            Some('f') => out.push('\u{c}'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some('u') => {
+                let hex = |chars: &mut std::str::Chars| -> Option<u32> {
+                    let h: String = chars.by_ref().take(4).collect();
+                    u32::from_str_radix(&h, 16).ok()
+                };
+                let Some(u) = hex(&mut chars) else {
+                    out.push('\u{fffd}');
+                    continue;
+                };
+                let c = if (0xD800..0xDC00).contains(&u) {
+                    // A high surrogate: its pair follows as `\uDC00`–`\uDFFF`.
+                    let rest = chars.as_str();
+                    match rest.strip_prefix("\\u").and_then(|r| {
+                        let lo = u32::from_str_radix(r.get(..4)?, 16).ok()?;
+                        (0xDC00..0xE000).contains(&lo).then_some(lo)
+                    }) {
+                        Some(lo) => {
+                            chars = rest.get(6..).unwrap_or("").chars();
+                            char::from_u32(0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00))
+                        }
+                        None => None,
+                    }
+                } else {
+                    char::from_u32(u)
+                };
+                out.push(c.unwrap_or('\u{fffd}'));
+            }
+            Some(c) => out.push(c),
+            None => {}
+        }
+    }
+    out
+}
+
+/// The bytes that end a run of plain string characters: a quote, a backslash, a control.
+const STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = true;
+        c += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+struct Scanner<'s> {
+    b: &'s [u8],
+    pos: usize,
+    tape: Vec<Node>,
+}
+
+impl Scanner<'_> {
+    fn err(&self, what: &str) -> JsonError {
+        JsonError(format!("{what} at byte {}", self.pos))
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.b.get(self.pos), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    fn push(&mut self, kind: Kind, start: usize, end: usize) -> usize {
+        let i = self.tape.len();
+        self.tape.push(Node {
+            kind,
+            start: start as u32,
+            end: end as u32,
+            next: i as u32 + 1,
+            len: 0,
+        });
+        i
+    }
+
+    fn value(&mut self, depth: usize) -> Result<(), JsonError> {
+        if depth > MAX_NESTING {
+            return Err(self.err("nesting too deep"));
+        }
+        match self.b.get(self.pos) {
+            Some(b'{') => self.container(depth, true),
+            Some(b'[') => self.container(depth, false),
+            Some(b'"') => self.string(),
+            Some(b't') => self.word(b"true", Kind::True),
+            Some(b'f') => self.word(b"false", Kind::False),
+            Some(b'n') => self.word(b"null", Kind::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.err("unexpected character")),
+            None => Err(self.err("unexpected end")),
+        }
+    }
+
+    fn container(&mut self, depth: usize, object: bool) -> Result<(), JsonError> {
+        let start = self.pos;
+        let me = self.push(
+            if object { Kind::Object } else { Kind::Array },
+            start,
+            start,
+        );
+        self.pos += 1;
+        self.ws();
+        let close = if object { b'}' } else { b']' };
+        let mut len = 0u32;
+        if self.b.get(self.pos) == Some(&close) {
+            self.pos += 1;
+        } else {
+            loop {
+                if object {
+                    if self.b.get(self.pos) != Some(&b'"') {
+                        return Err(self.err("expected a member name"));
+                    }
+                    self.string()?;
+                    self.ws();
+                    if self.b.get(self.pos) != Some(&b':') {
+                        return Err(self.err("expected :"));
+                    }
+                    self.pos += 1;
+                    self.ws();
+                }
+                self.value(depth + 1)?;
+                len += 1;
+                self.ws();
+                match self.b.get(self.pos) {
+                    Some(b',') => {
+                        self.pos += 1;
+                        self.ws();
+                    }
+                    Some(c) if *c == close => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return Err(self.err("expected , or a close")),
+                }
+            }
+        }
+        let next = self.tape.len() as u32;
+        if let Some(n) = self.tape.get_mut(me) {
+            n.end = self.pos as u32;
+            n.next = next;
+            n.len = len;
+        }
+        Ok(())
+    }
+
+    fn string(&mut self) -> Result<(), JsonError> {
+        self.pos += 1;
+        let start = self.pos;
+        let mut escaped = false;
+        loop {
+            // Skip plain characters in one pass; stop at a quote, an escape or a control.
+            let rest = self.b.get(self.pos..).unwrap_or(&[]);
+            match rest.iter().position(|&c| STOP[c as usize]) {
+                Some(n) => self.pos += n,
+                None => {
+                    self.pos = self.b.len();
+                    return Err(self.err("unclosed string"));
+                }
+            }
+            match self.b.get(self.pos) {
+                Some(b'"') => break,
+                Some(b'\\') => {
+                    escaped = true;
+                    match self.b.get(self.pos + 1) {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                            self.pos += 2
+                        }
+                        Some(b'u') => {
+                            let hex = self.b.get(self.pos + 2..self.pos + 6);
+                            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                                return Err(self.err("invalid \\u escape"));
+                            }
+                            self.pos += 6;
+                        }
+                        _ => return Err(self.err("invalid escape")),
+                    }
+                }
+                _ => return Err(self.err("control character in a string")),
+            }
+        }
+        self.push(
+            if escaped { Kind::EscStr } else { Kind::Str },
+            start,
+            self.pos,
+        );
+        self.pos += 1;
+        Ok(())
+    }
+
+    fn word(&mut self, w: &[u8], kind: Kind) -> Result<(), JsonError> {
+        if self.b.get(self.pos..self.pos + w.len()) != Some(w) {
+            return Err(self.err("unexpected word"));
+        }
+        self.push(kind, self.pos, self.pos + w.len());
+        self.pos += w.len();
+        Ok(())
+    }
+
+    fn number(&mut self) -> Result<(), JsonError> {
+        let start = self.pos;
+        let digits = |s: &mut Self| {
+            let from = s.pos;
+            while s.b.get(s.pos).is_some_and(u8::is_ascii_digit) {
+                s.pos += 1;
+            }
+            s.pos - from
+        };
+        if self.b.get(self.pos) == Some(&b'-') {
+            self.pos += 1;
+        }
+        let int_start = self.pos;
+        let n = digits(self);
+        if n == 0 || (n > 1 && self.b.get(int_start) == Some(&b'0')) {
+            return Err(self.err("invalid number"));
+        }
+        if self.b.get(self.pos) == Some(&b'.') {
+            self.pos += 1;
+            if digits(self) == 0 {
+                return Err(self.err("invalid number"));
+            }
+        }
+        if matches!(self.b.get(self.pos), Some(b'e' | b'E')) {
+            self.pos += 1;
+            if matches!(self.b.get(self.pos), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            if digits(self) == 0 {
+                return Err(self.err("invalid number"));
+            }
+        }
+        self.push(Kind::Number, start, self.pos);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Value {
+        Doc::root(&Doc::parse(Rc::from(s)).unwrap())
+    }
+
+    #[test]
+    fn reads_lazily_and_writes_back() {
+        let v = parse(r#" {"a": [1, 2.5, "x\"y", {"b": null}], "k\u00e9y": true, "e": {}} "#);
+        let Value::Json(j) = &v else { panic!() };
+        assert!(j.is_object());
+        assert_eq!(j.len(), 3);
+        let mut s = String::new();
+        j.write_json(&mut s);
+        assert_eq!(
+            s,
+            r#"{"a":[1,2.5,"x\"y",{"b":null}],"k\u00e9y":true,"e":{}}"#
+        );
+        let mut s = String::new();
+        j.write_display(&mut s);
+        assert_eq!(s, r#"{a=[1,2.5,"x\"y",{"b":null}], kéy=true, e={}}"#);
+        assert!(matches!(j.get("kéy"), Some(Value::Bool(true))));
+        let Some(Value::Json(a)) = j.get("a") else {
+            panic!()
+        };
+        assert_eq!(a.len(), 4);
+        assert_eq!(a.item(2).unwrap().as_str(), Some("x\"y"));
+        assert!(matches!(a.item(1), Some(Value::Float(f)) if f == 2.5));
+        assert!(a.item(9).is_none());
+        assert!(j.get("zz").is_none());
+    }
+
+    #[test]
+    fn refuses_what_is_not_json() {
+        for bad in [
+            "",
+            "{",
+            "[1,]",
+            "{\"a\" 1}",
+            "01",
+            "1.",
+            "-",
+            "\"\\x\"",
+            "\"\\u12\"",
+            "[1] x",
+            "tru",
+            "\"a\nb\"",
+            "{1:2}",
+        ] {
+            assert!(Doc::parse(Rc::from(bad)).is_err(), "{bad:?}");
+        }
+        let deep = "[".repeat(200) + &"]".repeat(200);
+        assert!(Doc::parse(Rc::from(deep.as_str())).is_err());
+        assert_eq!(unescape(r"\ud83d\ude00 \u00e9 \n"), "😀 é \n");
+    }
+}
