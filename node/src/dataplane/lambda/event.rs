@@ -93,32 +93,6 @@ fn map_or_null<'a>(pairs: impl Iterator<Item = (&'a str, String)>) -> Value {
     }
 }
 
-/// `dd/Mon/yyyy:HH:mm:ss +0000`, as `requestContext.requestTime`.
-pub fn request_time(now_ms: u64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let secs = now_ms / 1000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
-        MONTHS[(month - 1) as usize],
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
 /// A short id derived from the request id, shaped like AWS's `extendedRequestId`.
 fn extended_request_id(request_id: &str) -> String {
     let hex: Vec<u8> = request_id
@@ -202,7 +176,7 @@ pub fn build(i: &EventInput<'_>) -> Vec<u8> {
             "path": stage_path,
             "protocol": "HTTP/1.1",
             "requestId": i.request_id,
-            "requestTime": request_time(i.now_ms),
+            "requestTime": crate::dataplane::mapping::request_time(i.now_ms),
             "requestTimeEpoch": i.now_ms,
             "resourceId": i.resource_id,
             "resourcePath": i.resource_path,
@@ -343,8 +317,14 @@ mod tests {
 
     #[test]
     fn request_time_format() {
-        assert_eq!(request_time(0), "01/Jan/1970:00:00:00 +0000");
-        assert_eq!(request_time(951_782_400_000), "29/Feb/2000:00:00:00 +0000");
+        // The same clock format as `$context.requestTime` (one function for both).
+        let at = |ms: u64| {
+            let mut i = input(&[], "", b"");
+            i.now_ms = ms;
+            event(&i)["requestContext"]["requestTime"].clone()
+        };
+        assert_eq!(at(0), "01/Jan/1970:00:00:00 +0000");
+        assert_eq!(at(951_782_400_000), "29/Feb/2000:00:00:00 +0000");
     }
 
     #[test]
