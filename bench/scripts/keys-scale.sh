@@ -8,6 +8,7 @@
 # through the same keys, giving requests per second, the whole process's CPU and requests per
 # CPU-second, and the control thread's CPU over that run.
 #   usage: bench/scripts/keys-scale.sh KEYS [SECONDS] [RATE]   (from the workspace root)
+# PERF_OUT=FILE also records the control thread with `perf record -g` over the open-loop window.
 set -euo pipefail
 KEYS=${1:?number of keys}
 SECS=${2:-15}
@@ -61,6 +62,9 @@ for _ in $(seq 100); do
 done
 ticks() { awk '{print $14 + $15}' "/proc/$pid/task/$pid/stat"; }
 proc_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+if [ -n "${PERF_OUT:-}" ]; then
+    perf record -q -g -t "$pid" -o "$PERF_OUT" -- sleep "$SECS" >/dev/null 2>&1 &
+fi
 t0=$(ticks)
 "$BENCH" run "$url" --api-keys "$DIR/traffic" --rate "$RATE" --duration "$SECS" --connections 32 --quiet
 t1=$(ticks)

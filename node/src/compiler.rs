@@ -176,6 +176,14 @@ impl Compiler {
 
     /// Compiles and publishes `changes` (the thread's one step).
     fn compile(&self, node: &Replica, changes: &ChangeSet, full: u64) {
+        // The table the last compile replaced is gone by now: drop the limit states only it
+        // held (off the control thread, which never sweeps). A key table compile costs the
+        // keys anyway; a routes compile sweeps when it created enough.
+        if changes.keys {
+            self.limits.sweep();
+        } else {
+            self.limits.sweep_if_due();
+        }
         let apis = changes.apis.iter().map(String::as_str);
         if !changes.keys {
             // One API's routes: compiled under the lock, which also keeps a newer table (the

@@ -328,4 +328,69 @@ mod tests {
         assert_eq!(routes.version(), before + 1, "one new table on the new day");
         task.abort();
     }
+
+    #[tokio::test]
+    async fn limit_states_of_deleted_keys_are_dropped_by_a_later_compile() {
+        use tollgate_proto::model::{ApiKey, QuotaSettings, ThrottleSettings, UsagePlan};
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Arc::new(ClusterLimits::new(1));
+        let compiler = Compiler::new(Default::default(), limits.clone());
+        let node = open_local(dir.path(), compiler.clone()).unwrap();
+        let run = |c: Command| {
+            let node = &node;
+            async move { node.propose(c).await.unwrap().unwrap() }
+        };
+        let plan = UsagePlan {
+            id: "p1".into(),
+            name: "plan".into(),
+            throttle: Some(ThrottleSettings {
+                rate_limit: 10.0,
+                burst_limit: 10,
+            }),
+            quota: Some(QuotaSettings {
+                limit: 100,
+                offset: 0,
+                period: tollgate_proto::model::QuotaPeriod::Day.into(),
+            }),
+            ..Default::default()
+        };
+        run(Command::CreateUsagePlan { plan }).await;
+        for i in 0..200 {
+            let id = format!("k{i}");
+            let key = ApiKey {
+                id: id.clone(),
+                value: format!("value-of-{id}-0123456789"),
+                enabled: true,
+                ..Default::default()
+            };
+            run(Command::CreateApiKey { key }).await;
+            let plan_id = "p1".into();
+            run(Command::CreateUsagePlanKey {
+                plan_id,
+                key_id: id,
+            })
+            .await;
+        }
+        compiler.caught_up().await;
+        // Each key holds its pending quota count (and, with API stages, its limits).
+        let held = limits.len();
+        assert!(held >= 200, "{held}");
+        for i in 0..200 {
+            run(Command::DeleteApiKey {
+                id: format!("k{i}"),
+            })
+            .await;
+        }
+        compiler.caught_up().await;
+        // The compile after the deletions swept what the table it replaced held.
+        let key = ApiKey {
+            id: "other".into(),
+            value: "value-of-other-0123456789".into(),
+            enabled: true,
+            ..Default::default()
+        };
+        run(Command::CreateApiKey { key }).await;
+        compiler.caught_up().await;
+        assert!(limits.len() < 10, "{} of {held} left", limits.len());
+    }
 }

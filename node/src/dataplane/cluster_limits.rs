@@ -12,10 +12,18 @@
 //! yet seen committed to the usage ledger ([`ClusterLimits::quota_pending`]), for the same
 //! reason: they must survive the key table's recompilation until the report that carries them
 //! is applied.
+//!
+//! Entries are only ever created by a compile (the compiler thread), so only a compile can
+//! leave some behind that no table holds: the compiler drops those before each key table
+//! compile ([`ClusterLimits::sweep`]) and before a routes compile once compiles created as
+//! many entries as half the map holds ([`ClusterLimits::sweep_if_due`]). The control thread's
+//! work per usage report thus follows the report (its usage entries, the limits with demand),
+//! never the number of keys.
 
 use super::limiter::cluster_share;
 #[cfg(test)]
 use super::limiter::CLUSTER_FLOOR;
+use compact_str::CompactString;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -34,17 +42,17 @@ pub const DEMAND_TTL: Duration = Duration::from_secs(1);
 /// alone (see [`cluster_share`]).
 pub const SPLIT_BY_DEMAND: f64 = f64::MIN_POSITIVE;
 
-/// Entries a refresh's sweep of dropped limits and quota counts visits, amortised: the whole
-/// sweep runs once every `(limits + quota counts) / SWEEP_BUDGET` refreshes.
-pub const SWEEP_BUDGET: usize = 4096;
+/// A sweep is due once compiles created this many entries, at least (a small map is swept
+/// with each compile that adds to it, which costs nothing).
+const SWEEP_MIN_CREATED: usize = 64;
 
 /// What one [`ClusterLimits::refresh`] did (for tests and debugging).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RefreshWork {
     /// Limits whose shares were reset because reports expired.
     pub reshared: usize,
-    /// Limits and quota counts visited by the sweep (0 when it did not run).
-    pub swept: usize,
+    /// Limit reports visited (those of limits with demand).
+    pub reports: usize,
 }
 
 /// One worker's demand report for a limit, alone on its cache line.
@@ -107,13 +115,15 @@ struct Inner {
     reports: HashMap<u64, BTreeMap<u64, Seen>>,
     /// When the newest report (from anyone) was applied.
     newest: Option<Instant>,
-    quota: HashMap<Box<str>, Weak<AtomicU64>>,
+    /// Pending quota counts by usage id; one no table holds any more (only this map does) is
+    /// dropped by the next sweep.
+    quota: HashMap<CompactString, Arc<AtomicU64>>,
     /// This node's own reports proposed by this process and not yet seen applied: sequence
     /// number → usage. Only these come off `quota` when they apply (a report of an earlier
     /// process of this node, replayed at start, was never counted in this one's pending).
     in_flight: BTreeMap<u64, Vec<UsageDelta>>,
-    /// Refreshes since limits and quota counts no table holds were last dropped.
-    refreshes_since_sweep: usize,
+    /// Limits and quota counts created since the last sweep.
+    created_since_sweep: usize,
 }
 
 /// The node's limits (see the module docs).
@@ -186,6 +196,7 @@ impl ClusterLimits {
             return state;
         }
         let state = Arc::new(LimitState::new(g.share(self.node_id, id, rate)));
+        g.created_since_sweep += 1;
         g.limits.insert(
             id,
             Limit {
@@ -200,12 +211,44 @@ impl ClusterLimits {
     /// committed to the usage ledger.
     pub fn quota_pending(&self, key_id: &str) -> Arc<AtomicU64> {
         let mut g = self.lock();
-        if let Some(c) = g.quota.get(key_id).and_then(Weak::upgrade) {
-            return c;
+        if let Some(c) = g.quota.get(key_id) {
+            return c.clone();
         }
         let c = Arc::new(AtomicU64::new(0));
-        g.quota.insert(key_id.into(), Arc::downgrade(&c));
+        g.created_since_sweep += 1;
+        g.quota.insert(key_id.into(), c.clone());
         c
+    }
+
+    /// Drops the limits and quota counts no compiled table holds, when compiles created at
+    /// least half as many entries as the maps hold since the last sweep (so a sweep's cost,
+    /// linear in the maps, is paid for by the compiles that made the garbage). Returns the
+    /// entries visited (0 when no sweep was due).
+    pub fn sweep_if_due(&self) -> usize {
+        let mut g = self.lock();
+        let size = g.limits.len() + g.quota.len();
+        if g.created_since_sweep < SWEEP_MIN_CREATED.max(size / 2) {
+            return 0;
+        }
+        g.sweep()
+    }
+
+    /// Drops the limits and quota counts no compiled table holds; returns the entries
+    /// visited. The compiler runs it before each key table compile (whose cost, linear in the
+    /// keys, pays for it): keys deleted leave garbage without creating anything.
+    pub fn sweep(&self) -> usize {
+        self.lock().sweep()
+    }
+
+    /// The number of limits and quota counts held (live or not yet swept).
+    pub fn len(&self) -> usize {
+        let g = self.lock();
+        g.limits.len() + g.quota.len()
+    }
+
+    /// Whether no limit or quota count is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Sets the number of members limits are split among.
@@ -246,14 +289,17 @@ impl ClusterLimits {
         }
     }
 
-    /// Forgets the reports of members gone quiet while others reported and resets the shares
-    /// of the limits that lost reports; now and then drops limits and quota counts no table
-    /// holds any more. Runs with every usage report (4 times a second): its cost follows the
-    /// limits that have demand, not every limit a key table holds (one per API key with a
-    /// throttle), and the sweep of those costs [`SWEEP_BUDGET`] a refresh, amortised.
+    /// Forgets the reports of members gone quiet while others reported, and the reports of
+    /// limits no table holds, and resets the shares of the limits that lost reports. Runs with
+    /// every usage report (4 times a second): its cost follows the limits that have demand,
+    /// not every limit a key table holds (one per API key with a throttle); dropping limits
+    /// no table holds is the compiler's ([`ClusterLimits::sweep_if_due`]).
     pub fn refresh(&self) -> RefreshWork {
         let mut g = self.lock();
-        let mut work = RefreshWork::default();
+        let mut work = RefreshWork {
+            reports: g.reports.len(),
+            ..RefreshWork::default()
+        };
         let mut changed = Vec::new();
         if let Some(newest) = g.newest {
             for (id, per_node) in g.reports.iter_mut() {
@@ -273,14 +319,6 @@ impl ClusterLimits {
         work.reshared = changed.len();
         for id in changed {
             g.reshare(self.node_id, id);
-        }
-        g.refreshes_since_sweep += 1;
-        let size = g.limits.len() + g.quota.len();
-        if g.refreshes_since_sweep.saturating_mul(SWEEP_BUDGET) >= size {
-            g.refreshes_since_sweep = 0;
-            work.swept = size;
-            g.limits.retain(|_, l| l.state.strong_count() > 0);
-            g.quota.retain(|_, c| c.strong_count() > 0);
         }
         work
     }
@@ -327,9 +365,17 @@ impl ClusterLimits {
 }
 
 impl Inner {
+    fn sweep(&mut self) -> usize {
+        let size = self.limits.len() + self.quota.len();
+        self.created_since_sweep = 0;
+        self.limits.retain(|_, l| l.state.strong_count() > 0);
+        self.quota.retain(|_, c| Arc::strong_count(c) > 1);
+        size
+    }
+
     fn take_off_pending(&self, deltas: &[UsageDelta]) {
         for d in deltas {
-            if let Some(c) = self.quota.get(d.key_id.as_str()).and_then(Weak::upgrade) {
+            if let Some(c) = self.quota.get(d.key_id.as_str()) {
                 let _ = c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
                     Some(v.saturating_sub(d.count))
                 });
@@ -398,26 +444,77 @@ mod tests {
     fn a_refresh_costs_the_limits_with_demand_not_every_limit() {
         let c = ClusterLimits::new(1);
         c.set_members(2);
-        // 20 000 keys' limits, held by a table; two of them have demand.
+        // 20 000 keys' limits and quota counts, held by a table; two limits have demand.
         let held: Vec<_> = (0..20_000).map(|id| c.limit(id, 100.0)).collect();
+        let pending: Vec<_> = (0..20_000)
+            .map(|k| c.quota_pending(&format!("p:k{k}")))
+            .collect();
         let t0 = Instant::now();
         c.apply_report(1, 1000, &[report(1, 500), report(2, 500)], t0);
         c.apply_report(2, 1000, &[report(1, 500)], t0);
         let later = t0 + DEMAND_TTL + Duration::from_millis(1);
         c.apply_report(1, 1000, &[report(1, 500), report(2, 500)], later);
-        // Node 2's report of limit 1 expired: that one limit is reshared, no other.
+        // Node 2's report of limit 1 expired: that one limit is reshared, no other, and a
+        // refresh visits the two limits with reports, never the 40 000 entries.
         let first = c.refresh();
-        assert_eq!(first.reshared, 1);
-        assert!(held[1].node_share() > 0.98, "{}", held[1].node_share());
-        // The sweep of dropped limits runs once in (size / budget) refreshes.
-        let sweeps = (0..20).map(|_| c.refresh()).filter(|w| w.swept > 0).count()
-            + usize::from(first.swept > 0);
-        let every = 20_000usize.div_ceil(SWEEP_BUDGET);
-        assert!(
-            (21 / every..=21 / every + 1).contains(&sweeps),
-            "{sweeps} sweeps"
+        assert_eq!(
+            first,
+            RefreshWork {
+                reshared: 1,
+                reports: 2
+            }
         );
-        drop(held);
+        assert!(held[1].node_share() > 0.98, "{}", held[1].node_share());
+        for _ in 0..20 {
+            assert_eq!(
+                c.refresh(),
+                RefreshWork {
+                    reshared: 0,
+                    reports: 2
+                }
+            );
+        }
+        assert_eq!(c.len(), 40_000);
+        drop((held, pending));
+    }
+
+    #[test]
+    fn the_compilers_sweep_drops_what_no_table_holds_once_enough_was_created() {
+        let c = ClusterLimits::new(1);
+        // A compile creates 1 000 limits and quota counts; the table holds them.
+        let table: Vec<_> = (0..1_000)
+            .map(|id| (c.limit(id, 100.0), c.quota_pending(&format!("p:k{id}"))))
+            .collect();
+        assert_eq!(
+            c.sweep_if_due(),
+            2_000,
+            "the first compile's entries are all new"
+        );
+        assert_eq!(c.len(), 2_000, "held entries stay");
+        // A recompile of the same keys creates nothing: no sweep is due.
+        let again: Vec<_> = (0..1_000)
+            .map(|id| (c.limit(id, 100.0), c.quota_pending(&format!("p:k{id}"))))
+            .collect();
+        assert!(again
+            .iter()
+            .zip(&table)
+            .all(|(a, b)| Arc::ptr_eq(&a.0, &b.0)));
+        drop(table);
+        assert_eq!(c.sweep_if_due(), 0);
+        // Half the keys are replaced: the next table holds 500 old and 500 new of each, and
+        // replaces the one published.
+        let next: Vec<_> = (500..1_500)
+            .map(|id| (c.limit(id, 100.0), c.quota_pending(&format!("p:k{id}"))))
+            .collect();
+        drop(again);
+        assert_eq!(c.len(), 3_000);
+        assert_eq!(c.sweep_if_due(), 0, "1 000 created, under half of 3 000");
+        let more: Vec<_> = (1_500..2_000)
+            .map(|id| (c.limit(id, 100.0), c.quota_pending(&format!("p:k{id}"))))
+            .collect();
+        assert_eq!(c.sweep_if_due(), 4_000);
+        assert_eq!(c.len(), 3_000, "the 1 000 entries of keys 0..500 are gone");
+        drop((next, more));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 use super::cluster_limits::{ClusterLimits, LimitState, SPLIT_BY_DEMAND};
 use super::routing::{fnv64, ThrottleSpec};
+use compact_str::CompactString;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,18 +23,109 @@ pub struct KeyTable {
     pub by_value: HashMap<Box<str>, KeyEntry>,
     /// The UTC day number the quotas are counted for (the day the table was compiled on).
     pub day: i64,
-    /// The remaining-count cells of every quota, by the ledger id a usage report counts them
-    /// under: the plan usage id (`{plan}:{key}`) and the bare key id (reports of builds that
-    /// counted usage per key, which count in every plan of the key).
-    quotas: HashMap<Box<str>, Vec<QuotaCell>>,
+    /// The remaining-count cells of every quota, by the ledger ids usage reports count them
+    /// under.
+    quotas: QuotaIndex,
 }
 
-/// Where one (plan, key) quota's remaining count lives.
-#[derive(Debug, Clone)]
+/// The remaining-count cells of every (plan, key) quota, found by the ledger id a usage report
+/// counts under: the plan usage id (`{plan}:{key}`, one cell) or the bare key id (reports of
+/// builds that counted usage per key, which count in every plan of the key).
+///
+/// A report's cost is one lookup per usage entry, so the lookups are kept to one cache line
+/// each, whatever the number of keys: ids are held inline in the maps (generated ids are
+/// short), a cell is a plan number and its count, and the plan and key ids a refresh reads
+/// the ledger with come from the report's own id, not from the table.
+#[derive(Debug, Default)]
+struct QuotaIndex {
+    /// The plans the cells belong to (a handful).
+    plans: Vec<Arc<str>>,
+    /// One cell per (plan, key) quota; a key's cells are next to each other.
+    cells: Vec<QuotaCell>,
+    /// Plan usage id → its cell.
+    by_usage: HashMap<CompactString, u32>,
+    /// Key id → its cells (`cells[first..first + count]`).
+    by_key: HashMap<CompactString, (u32, u32)>,
+}
+
+/// One (plan, key) quota's remaining count.
+#[derive(Debug)]
 struct QuotaCell {
-    plan_id: Arc<str>,
-    key_id: Arc<str>,
+    /// Index in [`QuotaIndex::plans`].
+    plan: u32,
     remaining: Arc<AtomicI64>,
+}
+
+impl QuotaIndex {
+    /// Adds `key_id`'s cells, one per `(plan number, usage id, remaining count)`.
+    fn add_key(&mut self, key_id: &str, cells: &[(u32, Arc<str>, Arc<AtomicI64>)]) {
+        if cells.is_empty() {
+            return;
+        }
+        let first = self.cells.len();
+        for (plan, usage_id, remaining) in cells {
+            self.by_usage
+                .insert((**usage_id).into(), index(self.cells.len()));
+            self.cells.push(QuotaCell {
+                plan: *plan,
+                remaining: remaining.clone(),
+            });
+        }
+        self.by_key.insert(
+            key_id.into(),
+            (index(first), index(self.cells.len() - first)),
+        );
+    }
+
+    /// The plan number of `plan_id`, added when new.
+    fn plan(&mut self, plan_id: &str) -> u32 {
+        match self.plans.iter().position(|p| &**p == plan_id) {
+            Some(i) => index(i),
+            None => {
+                self.plans.push(plan_id.into());
+                index(self.plans.len() - 1)
+            }
+        }
+    }
+
+    /// Rewrites from `reg` the cells usage under `ledger_id` counts in.
+    fn refresh(&self, reg: &Registry, ledger_id: &str, day: i64) {
+        if let Some(&i) = self.by_usage.get(ledger_id) {
+            // A plan usage id is `{plan}:{key}` (ids never hold a `:`).
+            if let Some((_, key_id)) = ledger_id.split_once(':') {
+                self.write(reg, &self.cells[i as usize], key_id, day);
+            }
+        } else if let Some(&(first, count)) = self.by_key.get(ledger_id) {
+            let (first, count) = (first as usize, count as usize);
+            for c in &self.cells[first..first + count] {
+                self.write(reg, c, ledger_id, day);
+            }
+        }
+    }
+
+    fn refresh_all(&self, reg: &Registry, day: i64) {
+        for (key_id, &(first, count)) in &self.by_key {
+            let (first, count) = (first as usize, count as usize);
+            for c in &self.cells[first..first + count] {
+                self.write(reg, c, key_id, day);
+            }
+        }
+    }
+
+    fn write(&self, reg: &Registry, c: &QuotaCell, key_id: &str, day: i64) {
+        // A quota gone from the registry comes with a plan change, which recompiles the
+        // table; until then nothing is left of it.
+        let left = reg
+            .remaining_quota(&self.plans[c.plan as usize], key_id, day)
+            .unwrap_or(0);
+        c.remaining.store(left, Ordering::Release);
+    }
+}
+
+/// `i` as a cell or plan number: a table holds far fewer than 2³² of either (each key costs
+/// its value in memory), so the cast saturates only on a table that could not be built.
+fn index(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
 }
 
 /// One API key.
@@ -108,38 +200,25 @@ impl KeyTable {
     /// workers hold. The day is the table's own (a new day recompiles the table).
     pub fn refresh_quotas(&self, reg: &Registry, deltas: &[UsageDelta]) {
         for d in deltas {
-            for c in self.quotas.get(d.key_id.as_str()).into_iter().flatten() {
-                // A quota gone from the registry comes with a plan change, which recompiles
-                // the table; until then nothing is left of it.
-                let left = reg
-                    .remaining_quota(&c.plan_id, &c.key_id, self.day)
-                    .unwrap_or(0);
-                c.remaining.store(left, Ordering::Release);
-            }
+            self.quotas.refresh(reg, &d.key_id, self.day);
         }
     }
-}
 
-impl KeyTable {
     /// Rewrites every quota's remaining count from `reg` (a table compiled from an older copy
     /// of the registry, brought up to the ledger before it is published).
     pub fn refresh_all_quotas(&self, reg: &Registry) {
-        for c in self.quotas.values().flatten() {
-            let left = reg
-                .remaining_quota(&c.plan_id, &c.key_id, self.day)
-                .unwrap_or(0);
-            c.remaining.store(left, Ordering::Release);
-        }
+        self.quotas.refresh_all(reg, self.day);
     }
 }
 
 /// Builds the key table from the registry; `day` is today's UTC day number (for quotas).
 pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTable {
     let mut by_value = HashMap::new();
-    let mut quotas: HashMap<Box<str>, Vec<QuotaCell>> = HashMap::new();
+    let mut quotas = QuotaIndex::default();
     for key in reg.api_keys.values() {
         let key_id: Arc<str> = key.id.as_str().into();
         let mut stages = Vec::new();
+        let mut cells = Vec::new();
         for plan in reg
             .usage_plans
             .values()
@@ -151,20 +230,9 @@ pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTabl
                 .is_some()
                 .then(|| limits.quota_pending(&usage_id));
             let remaining = reg.remaining_quota(&plan.id, &key.id, day).map(|left| {
-                let cell = QuotaCell {
-                    plan_id: plan.id.as_str().into(),
-                    key_id: key_id.clone(),
-                    remaining: Arc::new(AtomicI64::new(left)),
-                };
-                quotas
-                    .entry(usage_id.as_ref().into())
-                    .or_default()
-                    .push(cell.clone());
-                quotas
-                    .entry(key.id.as_str().into())
-                    .or_default()
-                    .push(cell.clone());
-                cell.remaining
+                let remaining = Arc::new(AtomicI64::new(left));
+                cells.push((quotas.plan(&plan.id), usage_id.clone(), remaining.clone()));
+                remaining
             });
             let spec = |which: &str, t: &tollgate_proto::model::ThrottleSettings| {
                 let id = fnv64(&[
@@ -209,6 +277,7 @@ pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTabl
                 });
             }
         }
+        quotas.add_key(&key.id, &cells);
         by_value.insert(
             key.value.as_str().into(),
             KeyEntry {
