@@ -26,7 +26,7 @@ use super::limiter::CLUSTER_FLOOR;
 use compact_str::CompactString;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 use tollgate_proto::{LimitDemand, UsageDelta};
 
@@ -63,8 +63,10 @@ pub struct DemandSlot(pub AtomicU64);
 /// What the workers of a node share about one limit.
 #[derive(Debug)]
 pub struct LimitState {
-    /// Recent demand per worker, written by each worker every rebalance interval.
-    pub demand: [DemandSlot; DEMAND_SLOTS],
+    /// Recent demand per worker (worker `i` writes slot `i % len`), written by each worker
+    /// every rebalance interval. Made by the first worker that uses the limit: a key table
+    /// holds a limit per key, most of them unused on any one node, and a slot is a cache line.
+    demand: OnceLock<Box<[DemandSlot]>>,
     /// This node's share of the limit (f64 bits), written by the control thread.
     node_share: AtomicU64,
 }
@@ -73,9 +75,19 @@ impl LimitState {
     /// A limit state with the given share for this node.
     pub fn new(node_share: f64) -> LimitState {
         LimitState {
-            demand: std::array::from_fn(|_| DemandSlot::default()),
+            demand: OnceLock::new(),
             node_share: AtomicU64::new(node_share.to_bits()),
         }
+    }
+
+    /// The workers' demand slots, one per worker of the node's `workers` (at most
+    /// [`DEMAND_SLOTS`]), made on first use.
+    pub fn demand_slots(&self, workers: usize) -> &[DemandSlot] {
+        self.demand.get_or_init(|| {
+            (0..workers.clamp(1, DEMAND_SLOTS))
+                .map(|_| DemandSlot::default())
+                .collect()
+        })
     }
 
     /// This node's share of the limit (0..=1).
@@ -515,6 +527,23 @@ mod tests {
         assert_eq!(c.sweep_if_due(), 4_000);
         assert_eq!(c.len(), 3_000, "the 1 000 entries of keys 0..500 are gone");
         drop((next, more));
+    }
+
+    #[test]
+    fn a_limit_no_worker_used_holds_no_demand_slots() {
+        // A key table holds a limit per key: one never used costs its share, not a cache
+        // line per worker.
+        let c = ClusterLimits::new(1);
+        let state = c.limit(7, 100.0);
+        assert!(std::mem::size_of::<LimitState>() <= 32);
+        assert!(state.demand.get().is_none());
+        assert_eq!(state.demand_slots(4).len(), 4);
+        assert_eq!(
+            state.demand_slots(9).len(),
+            4,
+            "made once, for the node's workers"
+        );
+        assert_eq!(c.limit(8, 1.0).demand_slots(1_000).len(), DEMAND_SLOTS);
     }
 
     #[test]

@@ -10,7 +10,6 @@
 //! worker counted is also kept for the node's next report to the cluster
 //! ([`WorkerLimits::take_demand`]).
 
-use super::cluster_limits::DEMAND_SLOTS;
 use super::limiter::{Bucket, SHARE_FLOOR};
 use super::routing::ThrottleSpec;
 use std::collections::HashMap;
@@ -169,13 +168,13 @@ impl WorkerLimits {
             let idle = window > local.window + 1;
             local.window = window;
             let mine = local.bucket.take_demand().min(DEMAND_MASK);
-            let slots = &spec.state.demand;
-            slots[self.index % DEMAND_SLOTS].0.store(
+            let slots = spec.state.demand_slots(self.workers);
+            slots[self.index % slots.len()].0.store(
                 ((window & WINDOW_MASK) << DEMAND_BITS) | mine,
                 Ordering::Relaxed,
             );
             let mut total = 0u64;
-            for slot in &slots[..self.workers.min(DEMAND_SLOTS)] {
+            for slot in slots {
                 let v = slot.0.load(Ordering::Relaxed);
                 if recent(v >> DEMAND_BITS, window) {
                     total += v & DEMAND_MASK;
