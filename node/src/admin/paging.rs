@@ -5,6 +5,7 @@
 
 use super::error::ApiError;
 use percent_encoding::percent_decode_str;
+use std::ops::Bound;
 
 /// Items per page when the caller gives no `limit` (as AWS).
 pub const DEFAULT_LIMIT: usize = 25;
@@ -87,6 +88,35 @@ impl PageRequest {
         Ok(PageRequest { limit, position })
     }
 
+    /// The range of a sorted map (or set) this page starts in: `map.range::<str, _>(p.start())`.
+    pub fn start(&self) -> (Bound<&str>, Bound<&str>) {
+        let from = self
+            .position
+            .as_deref()
+            .map_or(Bound::Unbounded, Bound::Included);
+        (from, Bound::Unbounded)
+    }
+
+    /// Takes one page from `items`, sorted by their key and starting at the page's position
+    /// (a sorted map's [`PageRequest::start`] range, filtered and mapped lazily): only the
+    /// page and the next item are read, so a page costs its length, not the collection's.
+    /// Returns the page and the position of the next one (none after the last page).
+    pub fn take<K: AsRef<str>, T>(
+        &self,
+        items: impl Iterator<Item = (K, T)>,
+    ) -> (Vec<T>, Option<String>) {
+        let mut items = items.peekable();
+        let mut page = Vec::new();
+        while page.len() < self.limit {
+            match items.next() {
+                Some((_, item)) => page.push(item),
+                None => break,
+            }
+        }
+        let next = items.peek().map(|(k, _)| k.as_ref().to_string());
+        (page, next)
+    }
+
     /// Cuts one page out of `items`, which must be sorted by their key. Returns the page and
     /// the position of the next one (none after the last page).
     pub fn apply<T>(&self, items: Vec<(String, T)>) -> (Vec<T>, Option<String>) {
@@ -132,6 +162,32 @@ mod tests {
                 400
             );
         }
+    }
+
+    #[test]
+    fn a_page_taken_from_a_map_reads_only_the_page() {
+        let map: std::collections::BTreeMap<String, u32> =
+            (10..1_000).map(|i| (format!("k{i}"), i)).collect();
+        let req = PageRequest {
+            limit: 3,
+            position: Some("k500".into()),
+        };
+        let read = std::cell::Cell::new(0);
+        let (page, next) = req.take(map.range::<str, _>(req.start()).map(|(k, v)| {
+            read.set(read.get() + 1);
+            (k, *v)
+        }));
+        assert_eq!((page, next.as_deref()), (vec![500, 501, 502], Some("k503")));
+        assert_eq!(read.get(), 4, "the page and the next item");
+        // The same page as cutting it out of the whole collection.
+        let all = map.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        assert_eq!(req.apply(all), (vec![500, 501, 502], Some("k503".into())));
+        let last = PageRequest {
+            limit: 25,
+            position: Some("k990".into()),
+        };
+        let (page, next) = last.take(map.range::<str, _>(last.start()));
+        assert_eq!((page.len(), next), (10, None));
     }
 
     #[test]

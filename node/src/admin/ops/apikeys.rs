@@ -88,16 +88,17 @@ pub fn list(state: &AdminState, query: &Query) -> Result<Reply, ApiError> {
     let with_values = query_flag(query, "includeValues");
     let name = query.get("name").filter(|n| !n.is_empty());
     let customer = query.get("customerId").filter(|c| !c.is_empty());
-    let items = read(state, |reg| {
-        Ok(reg
-            .api_keys
-            .values()
-            .filter(|k| name.is_none_or(|n| k.name.as_deref().is_some_and(|kn| kn.starts_with(n))))
-            .filter(|k| customer.is_none_or(|c| k.customer_id.as_deref() == Some(c)))
-            .map(|k| (k.id.clone(), wire::api_key(k, with_values)))
-            .collect::<Vec<_>>())
+    let (item, position) = read(state, |reg| {
+        Ok(page.take(
+            reg.api_keys
+                .range::<str, _>(page.start())
+                .filter(|(_, k)| {
+                    name.is_none_or(|n| k.name.as_deref().is_some_and(|kn| kn.starts_with(n)))
+                })
+                .filter(|(_, k)| customer.is_none_or(|c| k.customer_id.as_deref() == Some(c)))
+                .map(|(id, k)| (id, wire::api_key(k, with_values))),
+        ))
     })?;
-    let (item, position) = page.apply(items);
     Reply::json(200, &Page { item, position })
 }
 

@@ -20,9 +20,6 @@ use std::collections::BTreeMap;
 use tollgate_proto::model::{civil_from_days, days_from_civil};
 use tollgate_proto::{Command, Registry};
 
-/// One key's `[used, remaining]` per day.
-type Daily = Vec<Vec<i64>>;
-
 /// Most days one GetUsage may span.
 pub const MAX_USAGE_DAYS: i64 = 366;
 
@@ -112,18 +109,17 @@ fn usage_out(
             return Err(no_key(k));
         }
     }
-    let keys: Vec<(String, (String, Daily))> = plan
-        .key_ids
-        .iter()
-        .filter(|k| only_key.is_none_or(|o| o == k.as_str()))
-        .map(|k| {
-            (
-                k.clone(),
-                (k.clone(), daily_usage(reg, plan_id, k, start, end)),
-            )
-        })
-        .collect();
-    let (values, position) = page.apply(keys);
+    let keys: Box<dyn Iterator<Item = &String>> = match only_key {
+        Some(k) => Box::new(
+            plan.key_ids
+                .get(k)
+                .into_iter()
+                .filter(|k| page.position.as_deref().is_none_or(|p| k.as_str() >= p)),
+        ),
+        None => Box::new(plan.key_ids.range::<str, _>(page.start())),
+    };
+    let (values, position) =
+        page.take(keys.map(|k| (k, (k.clone(), daily_usage(reg, plan_id, k, start, end)))));
     Ok(UsageOut {
         usage_plan_id: plan_id.to_string(),
         start_date: format_date(start),

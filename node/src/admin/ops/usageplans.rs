@@ -321,16 +321,18 @@ pub async fn create_key(state: &AdminState, plan: &str, body: &[u8]) -> Result<R
 pub fn list_keys(state: &AdminState, plan: &str, query: &Query) -> Result<Reply, ApiError> {
     let page = PageRequest::from_query(query)?;
     let name = query.get("name").filter(|n| !n.is_empty());
-    let items = read(state, |reg| {
-        Ok(plan_in(reg, plan)?
-            .key_ids
-            .iter()
-            .filter_map(|id| reg.api_keys.get(id))
-            .filter(|k| name.is_none_or(|n| k.name.as_deref().is_some_and(|kn| kn.starts_with(n))))
-            .map(|k| (k.id.clone(), wire::usage_plan_key(k)))
-            .collect::<Vec<_>>())
+    let (item, position) = read(state, |reg| {
+        Ok(page.take(
+            plan_in(reg, plan)?
+                .key_ids
+                .range::<str, _>(page.start())
+                .filter_map(|id| reg.api_keys.get(id))
+                .filter(|k| {
+                    name.is_none_or(|n| k.name.as_deref().is_some_and(|kn| kn.starts_with(n)))
+                })
+                .map(|k| (k.id.as_str(), wire::usage_plan_key(k))),
+        ))
     })?;
-    let (item, position) = page.apply(items);
     Reply::json(200, &Page { item, position })
 }
 
