@@ -45,6 +45,8 @@ aws put-integration-response --rest-api-id "$api" --resource-id "$root" --http-m
 aws create-deployment --rest-api-id "$api" --stage-name prod >/dev/null
 plan=$(aws create-usage-plan --name p --api-stages "apiId=$api,stage=prod" \
     --quota limit=1000000000,period=DAY --query id)
+rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$pid/status"; }
+rss0=$(rss_kb)
 for ((b = 0; b < KEYS; b += 10000)); do
     {
         echo "Name,Key,Enabled,UsagePlanIds"
@@ -54,6 +56,9 @@ for ((b = 0; b < KEYS; b += 10000)); do
     } >"$DIR/keys.csv"
     aws import-api-keys --body "fileb://$DIR/keys.csv" --format csv >/dev/null
 done
+sleep 2 # the key table compiles on the compiler thread
+rss1=$(rss_kb)
+echo "keys=$KEYS rss-before-import-kb=$rss0 rss-after-import-kb=$rss1 per-key-bytes=$(((rss1 - rss0) * 1024 / KEYS))"
 for ((i = 0; i < 2000 && i < KEYS; i++)); do printf 'keys-scale-value-%08d\n' "$i"; done >"$DIR/traffic"
 url="http://127.0.0.1:$PORT/restapis/$api/prod/_user_request_/"
 for _ in $(seq 100); do
