@@ -515,12 +515,14 @@ fn check_path(path: &str, loc: &str) -> Result<(), DocError> {
                     .strip_suffix('}')
                     .ok_or_else(|| DocError::at(loc, format!("Invalid path part: {seg}")))?;
                 match rest.strip_suffix('+') {
-                    Some(greedy) if i + 1 != segs.len() => return Err(DocError::at(
-                        loc,
-                        format!(
+                    Some(greedy) if i + 1 != segs.len() => {
+                        return Err(DocError::at(
+                            loc,
+                            format!(
                             "A greedy path variable {{{greedy}+}} can only be the last path part"
                         ),
-                    )),
+                        ))
+                    }
                     Some(greedy) => greedy,
                     None => rest,
                 }
@@ -771,10 +773,15 @@ fn operation(
         operation_name: opt_str(op, "operationId", loc)?,
         ..Default::default()
     };
-    let hint = m
-        .operation_name
-        .clone()
-        .unwrap_or_else(|| format!("{}{}", capitalised(&verb.to_ascii_lowercase()), loc.len()));
+    // Inline schemas become models named after the operation (or its verb and path).
+    let hint = m.operation_name.clone().unwrap_or_else(|| {
+        let path = loc.split('\'').nth(1).unwrap_or("");
+        let words: String = path
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .map(capitalised)
+            .collect();
+        format!("{}{words}", capitalised(&verb.to_ascii_lowercase()))
+    });
     // Parameters: the path item's, then the operation's (which win).
     let mut params: Vec<(&Value, String)> = Vec::new();
     if let Some(p) = shared_params.and_then(Value::as_array) {

@@ -113,24 +113,29 @@ pub async fn import(state: &AdminState, query: &Query, body: &[u8]) -> Result<Re
     let id = mint_id(10);
     let root = mint_id(10);
     let def = read_document(body, &p, &id)?;
-    let blank = RestApi {
-        id: id.clone(),
-        created_date: now_epoch(),
-        root_resource_id: root.clone(),
+    let blank = blank_api(&id, &root, now_epoch());
+    let (api, warnings) = build(&blank, def, Mode::Import, &p, &mut mint_id)?;
+    commit(state, Command::DefineRestApi { api, create: true }).await?;
+    answer(state, &id, warnings, 201)
+}
+
+/// An API with only its root resource.
+fn blank_api(id: &str, root: &str, created_date: i64) -> RestApi {
+    RestApi {
+        id: id.to_string(),
+        created_date,
+        root_resource_id: root.to_string(),
         resources: BTreeMap::from([(
-            root.clone(),
+            root.to_string(),
             Resource {
-                id: root,
+                id: root.to_string(),
                 parent_id: None,
                 path_part: String::new(),
                 methods: BTreeMap::new(),
             },
         )]),
         ..Default::default()
-    };
-    let (api, warnings) = build(&blank, def, Mode::Import, &p, &mut mint_id)?;
-    commit(state, Command::DefineRestApi { api, create: true }).await?;
-    answer(state, &id, warnings, 201)
+    }
 }
 
 /// PutRestApi (200): `mode=merge` (the default) or `overwrite`.
@@ -356,7 +361,7 @@ fn build(
                         m.integration = Some(i);
                     }
                     Err(e) => warnings.push(format!(
-                        "Unable to put integration on {where_}: {}",
+                        "Unable to put integration on '{verb}' for resource at path '{path}': {}",
                         e.message
                     )),
                 }
@@ -553,4 +558,374 @@ pub fn sdk_not_supported() -> ApiError {
     ApiError::bad_request(
         "SDK generation (GetSdk) is not supported by this gateway yet: export the API with GetExport and use an OpenAPI generator",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+    use tollgate_proto::model::Deployment;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!("{}/tests/data/openapi/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(path).unwrap()
+    }
+
+    const FIXTURES: [&str; 4] = [
+        "petstore-tollgate.yaml",
+        "petstore-swagger.json",
+        "pets.json",
+        "openapi-mock.json",
+    ];
+
+    fn params(query: &str) -> Params {
+        super::params(&Query::parse(query)).unwrap()
+    }
+
+    fn counter() -> impl FnMut(usize) -> String {
+        let mut n = 0;
+        move |len| {
+            n += 1;
+            format!("{n:0len$}")
+        }
+    }
+
+    fn import_doc(api: &str, body: &[u8], query: &str) -> Result<(RestApi, Vec<String>), ApiError> {
+        let p = params(query);
+        let def = read_document(body, &p, api)?;
+        build(
+            &blank_api(api, "root", 1),
+            def,
+            Mode::Import,
+            &p,
+            &mut counter(),
+        )
+    }
+
+    /// What an API defines, without its ids: paths, methods (validators by name), models
+    /// (schemas parsed, without `$schema`), validators, gateway responses, settings.
+    fn normalised(api: &RestApi) -> Value {
+        let mut paths = serde_json::Map::new();
+        for id in api.resources.keys() {
+            let path = RestApi::resource_path(&api.resources, id).unwrap();
+            let mut methods = serde_json::Map::new();
+            for (verb, m) in &api.resources[id].methods {
+                let mut m = m.clone();
+                m.request_validator_id = m
+                    .request_validator_id
+                    .map(|v| api.request_validators[&v].name.clone());
+                methods.insert(verb.clone(), json!(format!("{m:?}")));
+            }
+            paths.insert(path, Value::Object(methods));
+        }
+        let models: BTreeMap<String, Value> = api
+            .models
+            .values()
+            .map(|m| {
+                let mut v: Value =
+                    serde_json::from_str(m.schema.as_deref().unwrap_or("{}")).unwrap();
+                v.as_object_mut().map(|o| o.remove("$schema"));
+                (m.name.clone(), v)
+            })
+            .collect();
+        let validators: Vec<String> = api
+            .request_validators
+            .values()
+            .map(|v| {
+                format!(
+                    "{} {} {}",
+                    v.name, v.validate_request_body, v.validate_request_parameters
+                )
+            })
+            .collect();
+        // An API without a version is exported with its deployment's date as the version
+        // (OpenAPI requires one), checked apart.
+        let mut settings = api.settings.clone();
+        settings.version = None;
+        json!({
+            "settings": format!("{settings:?}"),
+            "paths": paths,
+            "models": models,
+            "validators": validators,
+            "gateway_responses": format!("{:?}", api.gateway_responses),
+        })
+    }
+
+    fn deploy(api: &RestApi) -> Deployment {
+        Deployment {
+            id: "dep1".into(),
+            created_date: 2,
+            root_resource_id: api.root_resource_id.clone(),
+            resources: api.resources.clone(),
+            gateway_responses: api.gateway_responses.clone(),
+            models: api.models.clone(),
+            request_validators: api.request_validators.clone(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn export_then_import_gives_the_same_api_for_every_fixture() {
+        for name in FIXTURES {
+            let (api, _) = import_doc("api1", &fixture(name), "").unwrap();
+            assert!(
+                api.resources.values().any(|r| !r.methods.is_empty()),
+                "{name}: no method imported"
+            );
+            for flavour in [exporter::Flavour::Swagger2, exporter::Flavour::OpenApi3] {
+                let target = exporter::Target {
+                    flavour,
+                    extensions: exporter::Extensions::parse("apigateway").unwrap(),
+                    host: "api1.execute-api.us-east-1.amazonaws.com".into(),
+                };
+                let doc = exporter::export(&api, "prod", &deploy(&api), &target);
+                for bytes in [
+                    serde_json::to_vec(&doc).unwrap(),
+                    document::to_yaml(&doc).unwrap().into_bytes(),
+                ] {
+                    let (again, warnings) = import_doc("api1", &bytes, "").unwrap();
+                    let version = api.settings.version.clone().unwrap_or_else(|| "2".into());
+                    assert_eq!(again.settings.version, Some(version));
+                    let (a, b) = (normalised(&again), normalised(&api));
+                    for key in ["settings", "paths", "models", "validators", "gateway_responses"] {
+                        assert_eq!(a[key], b[key], "{name} through {flavour:?}: {key} {warnings:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_petstore_imports_whole_without_warnings() {
+        let (api, warnings) = import_doc("api1", &fixture("petstore-tollgate.yaml"), "").unwrap();
+        assert_eq!(warnings, Vec::<String>::new());
+        let paths: Vec<String> = api
+            .resources
+            .keys()
+            .map(|id| RestApi::resource_path(&api.resources, id).unwrap())
+            .collect();
+        for p in ["/", "/pets", "/pets/{petId}", "/store", "/store/{proxy+}"] {
+            assert!(paths.contains(&p.to_string()), "{p} in {paths:?}");
+        }
+        let by_path = |p: &str| {
+            api.resources
+                .values()
+                .find(|r| RestApi::resource_path(&api.resources, &r.id).as_deref() == Some(p))
+                .unwrap()
+        };
+        let post = &by_path("/pets").methods["POST"];
+        assert!(
+            post.api_key_required,
+            "api_key security scheme → apiKeyRequired"
+        );
+        assert_eq!(post.request_models["application/json"], "NewPet");
+        let v = &api.request_validators[post.request_validator_id.as_ref().unwrap()];
+        assert!(v.name == "all" && v.validate_request_body);
+        let get = &by_path("/pets").methods["GET"];
+        assert!(!get.api_key_required);
+        assert_eq!(
+            get.request_parameters["method.request.querystring.type"],
+            false
+        );
+        let i = get.integration.as_ref().unwrap();
+        assert_eq!(i.kind.as_str(), "HTTP_PROXY");
+        assert_eq!(i.timeout_in_millis, 5000);
+        assert_eq!(i.passthrough_behavior.as_deref(), Some("WHEN_NO_MATCH"));
+        let pet = &by_path("/pets/{petId}").methods["GET"];
+        let i = pet.integration.as_ref().unwrap();
+        assert_eq!(
+            i.integration_responses["404"].selection_pattern.as_deref(),
+            Some("404")
+        );
+        assert_eq!(i.integration_responses["200"].selection_pattern, None);
+        assert!(by_path("/store/{proxy+}").methods.contains_key("ANY"));
+        assert_eq!(api.settings.binary_media_types, ["image/png"]);
+        assert_eq!(api.settings.tags["team"], "pets");
+        assert!(api.gateway_responses.len() == 1);
+        assert!(api.models.contains_key("Empty") && api.models.contains_key("Pet"));
+        assert!(api.models["Pets"]
+            .schema
+            .as_deref()
+            .unwrap()
+            .contains("https://apigateway.amazonaws.com/restapis/api1/models/Pet\""));
+        // basepath=prepend puts the server path in front; split drops its first segment.
+        let (api, _) = import_doc(
+            "api1",
+            &fixture("petstore-tollgate.yaml"),
+            "basepath=prepend",
+        )
+        .unwrap();
+        assert!(api.resources.values().any(|r| r.path_part == "v1"));
+        let (api, _) =
+            import_doc("api1", &fixture("petstore-tollgate.yaml"), "basepath=split").unwrap();
+        assert!(!api.resources.values().any(|r| r.path_part == "v1"));
+    }
+
+    #[test]
+    fn what_the_admin_api_refuses_is_a_warning_or_with_failonwarnings_an_error() {
+        // LocalStack's pets.json: HTTP (non-proxy) integrations, which PutIntegration refuses.
+        let (api, warnings) = import_doc("api1", &fixture("pets.json"), "").unwrap();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0]
+                .starts_with("Unable to put integration on 'GET' for resource at path '/pets"),
+            "{warnings:?}"
+        );
+        assert!(warnings[0].contains("Integration type HTTP is not supported by this gateway"));
+        // The methods are there, without an integration (the data plane answers them 500).
+        let methods: Vec<&tollgate_proto::model::Method> = api
+            .resources
+            .values()
+            .flat_map(|r| r.methods.values())
+            .collect();
+        assert_eq!(methods.len(), 2);
+        assert!(methods.iter().all(|m| m.integration.is_none()));
+        let e = import_doc("api1", &fixture("pets.json"), "failonwarnings=true").unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(
+            e.message.contains("Integration type HTTP is not supported"),
+            "{}",
+            e.message
+        );
+        // Documentation is warned about unless ignored.
+        let (_, w) = import_doc("api1", &fixture("petstore-swagger.json"), "").unwrap();
+        assert!(w
+            .iter()
+            .any(|w| w.contains("x-amazon-apigateway-documentation")));
+        let (_, w) = import_doc(
+            "api1",
+            &fixture("petstore-swagger.json"),
+            "ignore=documentation",
+        )
+        .unwrap();
+        assert!(!w
+            .iter()
+            .any(|w| w.contains("x-amazon-apigateway-documentation")));
+    }
+
+    #[test]
+    fn a_method_whose_authorization_cannot_be_served_is_left_out_whole() {
+        let doc = json!({
+            "openapi": "3.0.1",
+            "info": {"title": "auth", "version": "1"},
+            "components": {"securitySchemes": {
+                "lambda": {"type": "apiKey", "name": "Authorization", "in": "header",
+                    "x-amazon-apigateway-authtype": "custom",
+                    "x-amazon-apigateway-authorizer": {"type": "token", "authorizerUri": "arn:x"}},
+                "iam": {"type": "apiKey", "name": "Authorization", "in": "header",
+                    "x-amazon-apigateway-authtype": "awsSigv4"}}},
+            "paths": {
+                "/locked": {"get": {"security": [{"lambda": []}], "responses": {},
+                    "x-amazon-apigateway-integration": {"type": "mock"}}},
+                "/signed": {"get": {"security": [{"iam": []}], "responses": {},
+                    "x-amazon-apigateway-integration": {"type": "mock"}}}
+            }
+        });
+        let (api, warnings) = import_doc("api1", doc.to_string().as_bytes(), "").unwrap();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with("Unable to put method 'GET' on resource at path '/locked'")),
+            "{warnings:?}"
+        );
+        let methods: Vec<&tollgate_proto::model::Method> = api
+            .resources
+            .values()
+            .flat_map(|r| r.methods.values())
+            .collect();
+        assert_eq!(methods.len(), 1, "only /signed");
+        assert_eq!(methods[0].authorization_type.as_str(), "AWS_IAM");
+    }
+
+    #[test]
+    fn invalid_documents_are_refused_with_where() {
+        for (doc, needle) in [
+            (
+                json!({"swagger": "2.0", "info": {"title": "x"}, "paths": {"pets": {}}}),
+                "paths.'pets'",
+            ),
+            (
+                json!({"openapi": "3.0.0", "info": {}, "paths": {}}),
+                "info.title",
+            ),
+            (
+                json!({"info": {"title": "x"}, "paths": {}}),
+                "neither Swagger 2.0",
+            ),
+            (
+                json!({"swagger": "2.0", "info": {"title": "x"}, "paths": {"/a/{b+}/c": {}}}),
+                "greedy",
+            ),
+            (
+                json!({"swagger": "2.0", "info": {"title": "x"}, "paths": {"/a": {"get": {"parameters": [{"in": "query"}]}}}}),
+                "paths.'/a'.get.parameters[0].name",
+            ),
+            (
+                json!({"swagger": "2.0", "info": {"title": "x"}, "paths": {"/a": {"get": {"x-amazon-apigateway-request-validator": "nope"}}}}),
+                "Request validator 'nope'",
+            ),
+        ] {
+            let e = import_doc("api1", doc.to_string().as_bytes(), "").unwrap_err();
+            assert_eq!(e.status, 400);
+            assert!(
+                e.message.starts_with("Errors found during import:"),
+                "{}",
+                e.message
+            );
+            assert!(e.message.contains(needle), "{needle}: {}", e.message);
+        }
+        let e = import_doc("api1", &vec![b' '; MAX_DOCUMENT_BYTES + 1], "").unwrap_err();
+        assert_eq!(e.status, 413);
+        assert!(super::params(&Query::parse("basepath=up")).is_err());
+    }
+
+    #[test]
+    fn merge_keeps_what_the_document_does_not_name_and_overwrite_replaces_it() {
+        let (api, _) = import_doc("api1", &fixture("petstore-tollgate.yaml"), "").unwrap();
+        let pets_id = api
+            .resources
+            .values()
+            .find(|r| r.path_part == "pets")
+            .unwrap()
+            .id
+            .clone();
+        let extra = json!({"swagger": "2.0", "info": {"title": "PetStore v2"},
+        "paths": {
+            "/toys": {"get": {"responses": {"200": {"description": "ok"}},
+                "x-amazon-apigateway-integration": {"type": "mock",
+                    "requestTemplates": {"application/json": "{\"statusCode\": 200}"}}}},
+            "/pets": {"delete": {"responses": {},
+                "x-amazon-apigateway-integration": {"type": "mock"}}}
+        }});
+        let body = extra.to_string();
+        let p = params("mode=merge");
+        let def = read_document(body.as_bytes(), &p, "api1").unwrap();
+        let (merged, _) = build(&api, def, Mode::Merge, &p, &mut counter()).unwrap();
+        assert_eq!(merged.settings.name, "PetStore v2");
+        assert_eq!(merged.settings.binary_media_types, ["image/png"], "kept");
+        let pets = &merged.resources[&pets_id];
+        assert!(
+            pets.methods.contains_key("GET")
+                && pets.methods.contains_key("POST")
+                && pets.methods.contains_key("DELETE")
+        );
+        assert!(merged.resources.values().any(|r| r.path_part == "toys"));
+        assert!(merged.models.contains_key("NewPet") && merged.request_validators.len() == 2);
+        let def = read_document(body.as_bytes(), &p, "api1").unwrap();
+        let (over, _) = build(&api, def, Mode::Overwrite, &p, &mut counter()).unwrap();
+        let pets = &over.resources[&pets_id];
+        assert_eq!(
+            pets.methods.keys().collect::<Vec<_>>(),
+            ["DELETE"],
+            "same id, only the document's methods"
+        );
+        assert!(!over.resources.values().any(|r| r.path_part == "store"));
+        assert!(
+            over.models.is_empty()
+                && over.request_validators.is_empty()
+                && over.gateway_responses.is_empty()
+        );
+        assert!(over.settings.binary_media_types.is_empty());
+        assert_eq!(over.root_resource_id, api.root_resource_id);
+    }
 }
