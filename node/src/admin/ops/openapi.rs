@@ -687,8 +687,17 @@ mod tests {
                     let version = api.settings.version.clone().unwrap_or_else(|| "2".into());
                     assert_eq!(again.settings.version, Some(version));
                     let (a, b) = (normalised(&again), normalised(&api));
-                    for key in ["settings", "paths", "models", "validators", "gateway_responses"] {
-                        assert_eq!(a[key], b[key], "{name} through {flavour:?}: {key} {warnings:?}");
+                    for key in [
+                        "settings",
+                        "paths",
+                        "models",
+                        "validators",
+                        "gateway_responses",
+                    ] {
+                        assert_eq!(
+                            a[key], b[key],
+                            "{name} through {flavour:?}: {key} {warnings:?}"
+                        );
                     }
                 }
             }
