@@ -314,3 +314,59 @@ fn resource_id(aws: &Aws, api: &str, path: &str) -> String {
         .unwrap()
         .to_string()
 }
+
+/// A generated document: `paths` paths with `verbs` MOCK methods each.
+fn generated(paths: usize, verbs: &[&str]) -> Value {
+    let mut p = serde_json::Map::new();
+    for i in 0..paths {
+        let mut item = serde_json::Map::new();
+        for v in verbs {
+            item.insert(
+                v.to_string(),
+                serde_json::json!({
+                    "operationId": format!("{v}Item{i}"),
+                    "parameters": [{"name": "q", "in": "query", "type": "string"}],
+                    "responses": {"200": {"description": "ok"}},
+                    "x-amazon-apigateway-integration": {"type": "mock",
+                        "requestTemplates": {"application/json": "{\"statusCode\": 200}"},
+                        "responses": {"default": {"statusCode": "200",
+                            "responseTemplates": {"application/json": format!("{{\"item\": {i}}}")}}}}
+                }),
+            );
+        }
+        p.insert(format!("/items{}/item{i}", i % 10), Value::Object(item));
+    }
+    serde_json::json!({"swagger": "2.0", "info": {"title": "generated", "version": "1"}, "paths": p})
+}
+
+/// Import time of generated documents (docs/BENCHMARKS.md, "OpenAPI import"):
+/// `cargo test -p tollgate-node --test openapi -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn import_time_of_generated_documents() {
+    let n = TestNode::start(&["--workers", "1"]);
+    // 1,000 paths: over the 300-resource quota, refused before anything is proposed.
+    let doc = generated(1000, &["get"]);
+    let bytes = doc.to_string().len();
+    let t = std::time::Instant::now();
+    let (status, body) = n.admin("POST", "/restapis?mode=import", Some(doc));
+    let refused = t.elapsed();
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("at most 300"), "{body}");
+    println!("1,000 paths ({bytes} bytes): refused in {refused:?}");
+    // 1,000 operations: 250 paths (260 resources) with 4 MOCK methods each.
+    let doc = generated(250, &["get", "post", "put", "delete"]);
+    let bytes = doc.to_string().len();
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        let (status, body) = n.admin("POST", "/restapis?mode=import", Some(doc.clone()));
+        times.push(t.elapsed());
+        assert_eq!(status, 201, "{body}");
+    }
+    times.sort();
+    println!(
+        "250 paths x 4 methods = 1,000 operations ({bytes} bytes): median {:?}, min {:?}, max {:?}",
+        times[2], times[0], times[4]
+    );
+}

@@ -1036,3 +1036,165 @@ fn integration(
     }
     Ok((Some(Value::Object(body)), responses))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(doc: Value) -> Definition {
+        import(&doc, &Options::default(), "a1").unwrap()
+    }
+
+    #[test]
+    fn swagger_bodies_parameters_and_inline_schemas() {
+        let d = read(json!({
+            "swagger": "2.0", "info": {"title": "t", "version": 3},
+            "consumes": ["application/json", "application/xml"],
+            "paths": {"/pets/{petId}": {
+                "parameters": [{"name": "petId", "in": "path", "type": "string"}],
+                "put": {
+                    "parameters": [
+                        {"name": "X-Trace", "in": "header", "required": true, "type": "string"},
+                        {"name": "file", "in": "formData", "type": "file"},
+                        {"in": "body", "name": "pet", "schema": {"type": "object",
+                            "properties": {"owner": {"$ref": "#/definitions/Owner"}}}}
+                    ],
+                    "responses": {"201": {"description": "made",
+                        "headers": {"Location": {"type": "string"}},
+                        "schema": {"$ref": "#/definitions/Owner"}},
+                        "default": {"description": "error"}}
+                }
+            }},
+            "definitions": {"Owner": {"type": "object", "example": {"a": 1}}, "bad-name": {}}
+        }));
+        assert_eq!(d.version.as_deref(), Some("3"));
+        let op = &d.paths["/pets/{petId}"]["PUT"];
+        let m = &op.method;
+        assert_eq!(
+            m.request_parameters["method.request.path.petId"], true,
+            "path parameters are required"
+        );
+        assert_eq!(m.request_parameters["method.request.header.X-Trace"], true);
+        assert!(!m.request_parameters.keys().any(|k| k.contains("file")));
+        // The inline body schema is a model named after the verb and path, for each type consumed.
+        assert_eq!(m.request_models["application/json"], "PutPetsPetIdBody");
+        assert_eq!(m.request_models["application/xml"], "PutPetsPetIdBody");
+        let body = &d.models["PutPetsPetIdBody"].schema;
+        assert!(
+            body.contains("https://apigateway.amazonaws.com/restapis/a1/models/Owner"),
+            "{body}"
+        );
+        assert!(body.contains("draft-04"));
+        assert!(
+            !d.models["Owner"].schema.contains("example"),
+            "OpenAPI-only keywords dropped"
+        );
+        let r = &m.method_responses["201"];
+        assert!(!r.response_parameters["method.response.header.Location"]);
+        assert_eq!(r.response_models["application/json"], "Owner");
+        assert!(!m.method_responses.contains_key("default"));
+        for needle in ["formData", "default response", "bad-name"] {
+            assert!(
+                d.warnings.iter().any(|w| w.contains(needle)),
+                "{needle}: {:?}",
+                d.warnings
+            );
+        }
+    }
+
+    #[test]
+    fn api_gateway_extensions() {
+        let d = read(json!({
+            "openapi": "3.0.1", "info": {"title": "t"},
+            "x-amazon-apigateway-api-key-source": "AUTHORIZER",
+            "x-amazon-apigateway-minimum-compression-size": 1024,
+            "x-amazon-apigateway-endpoint-configuration": {"types": ["REGIONAL"], "disableExecuteApiEndpoint": true},
+            "x-amazon-apigateway-policy": {"Version": "2012-10-17", "Statement": []},
+            "x-amazon-apigateway-something-new": true,
+            "security": [{"key": []}],
+            "components": {"securitySchemes": {"key": {"type": "apiKey", "name": "x-api-key", "in": "header"},
+                                               "oauth": {"type": "oauth2"}}},
+            "paths": {
+                "/": {"get": {
+                    "security": [{"missing": []}],
+                    "x-amazon-apigateway-auth": {"type": "aws_iam"},
+                    "x-amazon-apigateway-integration": {
+                        "type": "http_proxy", "httpMethod": "get", "uri": "http://b/x",
+                        "passthroughBehavior": "when_no_templates", "timeoutInMillis": 900,
+                        "cacheKeyParameters": ["method.request.path.a"],
+                        "tlsConfig": {"insecureSkipVerification": true},
+                        "responses": {"5\\d{2}": {"statusCode": 502}, "default": {"statusCode": "200"}}
+                    }}},
+                "/any": {"x-amazon-apigateway-any-method": {"responses": {}}}
+            }
+        }));
+        assert_eq!(d.api_key_source.as_deref(), Some("AUTHORIZER"));
+        assert_eq!(d.minimum_compression_size, Some(1024));
+        assert_eq!(d.endpoint_types, Some(vec!["REGIONAL".to_string()]));
+        assert_eq!(d.disable_execute_api_endpoint, Some(true));
+        assert!(d.policy.as_deref().unwrap().contains("2012-10-17"));
+        let get = &d.paths["/"]["GET"];
+        assert_eq!(get.method.authorization_type, AuthorizationType::AwsIam);
+        assert!(
+            !get.method.api_key_required,
+            "the operation's own security replaces the document's"
+        );
+        let i = get.integration.as_ref().unwrap();
+        assert_eq!(i["type"], "HTTP_PROXY");
+        assert_eq!(i["httpMethod"], "GET");
+        assert_eq!(i["passthroughBehavior"], "WHEN_NO_TEMPLATES");
+        assert_eq!(i["timeoutInMillis"], 900);
+        assert!(
+            i.get("tlsConfig").is_some(),
+            "handed on, for PutIntegration's own refusal"
+        );
+        assert!(i.get("responses").is_none());
+        let rs = &get.integration_responses;
+        assert_eq!(rs.len(), 2);
+        assert!(rs
+            .iter()
+            .any(|r| r.status_code == "502" && r.selection_pattern.as_deref() == Some("5\\d{2}")));
+        assert!(
+            d.paths["/any"]["ANY"].method.api_key_required,
+            "the document's security applies"
+        );
+        for needle in ["something-new", "oauth2", "'missing'"] {
+            assert!(
+                d.warnings.iter().any(|w| w.contains(needle)),
+                "{needle}: {:?}",
+                d.warnings
+            );
+        }
+    }
+
+    #[test]
+    fn unreadable_constructs_name_their_place() {
+        let bad = |doc: Value, at: &str| {
+            let e = import(&doc, &Options::default(), "a1").unwrap_err();
+            assert!(e.location.contains(at), "{at}: {e:?}");
+        };
+        bad(
+            json!({"swagger": "2.0", "info": {"title": "t"}, "paths": {"/a": {"get": {
+            "responses": {"200": {"description": "x", "schema": {"$ref": "other.json#/X"}}}}}}}),
+            "paths.'/a'.get.responses.200",
+        );
+        bad(
+            json!({"swagger": "2.0", "info": {"title": "t"}, "paths": {"/a": {"get": {
+            "x-amazon-apigateway-integration": {"type": "mock", "responses": {"default": {}}}}}}}),
+            "responses.default.statusCode",
+        );
+        bad(
+            json!({"swagger": "2.0", "info": {"title": "t"}, "paths": {"/a b": {}}}),
+            "paths.'/a b'",
+        );
+        bad(
+            json!({"swagger": "1.2", "info": {"title": "t"}, "paths": {}}),
+            "swagger",
+        );
+        bad(
+            json!({"swagger": "2.0", "info": {"title": "t"}, "paths": {"/a": {"get": {
+            "x-amazon-apigateway-auth": {"type": "magic"}}}}}),
+            "x-amazon-apigateway-auth.type",
+        );
+    }
+}

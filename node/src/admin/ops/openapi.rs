@@ -371,6 +371,15 @@ fn build(
             }
         }
     }
+    // Refused here rather than by the state machine, so a document over the quota never
+    // reaches the log.
+    if api.resources.len() > tollgate_proto::registry::MAX_RESOURCES_PER_API {
+        return Err(ApiError::bad_request(format!(
+            "Errors found during import:\n\tThe document defines {} resources; an API may have at most {}",
+            api.resources.len(),
+            tollgate_proto::registry::MAX_RESOURCES_PER_API
+        )));
+    }
     if p.fail_on_warnings && !warnings.is_empty() {
         return Err(ApiError::bad_request(format!(
             "Warnings found during import (failonwarnings=true):\n\t{}",
@@ -732,10 +741,7 @@ mod tests {
         assert!(v.name == "all" && v.validate_request_body);
         let get = &by_path("/pets").methods["GET"];
         assert!(!get.api_key_required);
-        assert_eq!(
-            get.request_parameters["method.request.querystring.type"],
-            false
-        );
+        assert!(!get.request_parameters["method.request.querystring.type"]);
         let i = get.integration.as_ref().unwrap();
         assert_eq!(i.kind.as_str(), "HTTP_PROXY");
         assert_eq!(i.timeout_in_millis, 5000);
@@ -844,6 +850,58 @@ mod tests {
             .collect();
         assert_eq!(methods.len(), 1, "only /signed");
         assert_eq!(methods[0].authorization_type.as_str(), "AWS_IAM");
+    }
+
+    #[test]
+    fn integrations_go_through_put_integrations_own_checks() {
+        let doc = json!({"swagger": "2.0", "info": {"title": "t"}, "paths": {
+            "/tls": {"get": {"responses": {}, "x-amazon-apigateway-integration": {
+                "type": "http_proxy", "httpMethod": "GET", "uri": "http://b/x",
+                "tlsConfig": {"insecureSkipVerification": true}}}},
+            "/vpc": {"get": {"responses": {}, "x-amazon-apigateway-integration": {
+                "type": "http_proxy", "httpMethod": "GET", "uri": "http://b/x",
+                "connectionType": "vpc_link", "connectionId": "abc"}}},
+            "/mock": {"get": {"responses": {"200": {"description": "ok"}},
+                "x-amazon-apigateway-integration": {"type": "mock",
+                    "requestTemplates": {"application/json": "#if(oops"},
+                    "responses": {"default": {"statusCode": "200",
+                        "responseParameters": {"method.response.header.X": "integration.response.header.Y"}}}}}}
+        }});
+        let (api, warnings) = import_doc("api1", doc.to_string().as_bytes(), "").unwrap();
+        let joined = warnings.join("\n");
+        for needle in [
+            "Unable to put integration on 'GET' for resource at path '/tls': TLS settings apply to https:// backends",
+            "Unable to put integration on 'GET' for resource at path '/vpc': VPC links are not supported",
+            "Unable to put integration on 'GET' for resource at path '/mock': Invalid mapping expression specified",
+        ] {
+            assert!(joined.contains(needle), "{needle}: {joined}");
+        }
+        assert!(api
+            .resources
+            .values()
+            .flat_map(|r| r.methods.values())
+            .all(|m| m.integration.is_none()));
+        // A good integration with a response the admin API refuses keeps the integration
+        // and leaves the response out.
+        let doc = json!({"swagger": "2.0", "info": {"title": "t"}, "paths": {
+            "/mock": {"get": {"responses": {"200": {"description": "ok"}},
+                "x-amazon-apigateway-integration": {"type": "mock",
+                    "responses": {"default": {"statusCode": "200",
+                        "responseParameters": {"method.response.header.X": "integration.response.header.Y"}}}}}}}});
+        let (api, warnings) = import_doc("api1", doc.to_string().as_bytes(), "").unwrap();
+        assert!(warnings[0].starts_with("Unable to put integration response 200 on 'GET' on resource at path '/mock': Invalid mapping expression specified"), "{warnings:?}");
+        let m = api
+            .resources
+            .values()
+            .flat_map(|r| r.methods.values())
+            .next()
+            .unwrap();
+        assert!(m
+            .integration
+            .as_ref()
+            .unwrap()
+            .integration_responses
+            .is_empty());
     }
 
     #[test]
