@@ -419,11 +419,7 @@ fn settings(
         version: keep(&def.version, &current.version),
         api_key_source: match &def.api_key_source {
             Some(s) => OrUnknown::from_name(s),
-            None if merge
-                || mode == Mode::Overwrite && current.api_key_source.known().is_some() =>
-            {
-                current.api_key_source.clone()
-            }
+            None if merge => current.api_key_source.clone(),
             None => ApiKeySource::Header.into(),
         },
         endpoint_types,
