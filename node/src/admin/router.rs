@@ -737,4 +737,43 @@ mod tests {
         assert!(!O::GetUsage { plan: own("p") }.is_write());
         assert!(O::ImportApiKeys.is_write());
     }
+
+    #[test]
+    fn openapi_routes() {
+        use crate::admin::paging::Query;
+        let own = |s: &str| s.to_string();
+        assert_eq!(
+            route("POST", "/restapis")
+                .map(|o| o.refine(&Query::parse("mode=import&failonwarnings=true"))),
+            Some(O::ImportRestApi)
+        );
+        assert_eq!(
+            route("PUT", "/restapis/a1").map(|o| o.refine(&Query::parse("mode=overwrite"))),
+            Some(O::PutRestApi { api: own("a1") })
+        );
+        assert_eq!(
+            route("GET", "/restapis/a1/stages/prod/exports/oas30")
+                .map(|o| o.with_accept(Some("application/yaml"))),
+            Some(O::GetExport {
+                api: own("a1"),
+                stage: own("prod"),
+                export_type: own("oas30"),
+                accept: Some(own("application/yaml")),
+            })
+        );
+        assert!(matches!(
+            route("GET", "/restapis/a1/stages/prod/sdks/javascript"),
+            Some(O::GetSdk { .. })
+        ));
+        assert!(!O::GetSdk {
+            api: own("a"),
+            stage: own("s"),
+            sdk_type: own("t")
+        }
+        .is_write());
+        assert_eq!(
+            O::PutRestApi { api: own("a1") }.guarded_scope(),
+            Some(Scope::Api(own("a1")))
+        );
+    }
 }
