@@ -15,6 +15,7 @@ pub(crate) mod fuzz;
 pub mod iam;
 pub mod ids;
 pub mod local_cluster;
+pub mod openapi;
 pub mod sched;
 pub mod sigv4;
 pub mod text_rules;

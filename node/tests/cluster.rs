@@ -1055,3 +1055,75 @@ fn aws_iam_identities_and_resource_policies_on_three_nodes() {
         );
     }
 }
+
+/// OpenAPI on a 3-node cluster: a document imported through one node (one command) and
+/// deployed, served by every node's data plane; a merge through another node adds a route
+/// every node then serves; an overwrite through the third removes one everywhere.
+#[test]
+fn openapi_import_merge_overwrite_on_three_nodes() {
+    let root = tempfile::tempdir().unwrap();
+    let (_specs, nodes) = start_cluster(root.path());
+    let refs: Vec<&TestNode> = nodes.iter().collect();
+    wait_leader(&refs, None);
+    let doc = |paths: Value| json!({"swagger": "2.0", "info": {"title": "cluster", "version": "1"}, "paths": paths});
+    let mock = |v: u64| {
+        json!({"get": {"responses": {"200": {"description": "ok"}},
+            "x-amazon-apigateway-integration": {"type": "mock",
+                "requestTemplates": {"application/json": "{\"statusCode\": 200}"},
+                "responses": {"default": {"statusCode": "200",
+                    "responseTemplates": {"application/json": json!({"v": v}).to_string()}}}}}})
+    };
+    let api = nodes[0].admin_sdk_ok(
+        "POST",
+        "/restapis?mode=import",
+        Some(doc(json!({"/pets": mock(1)}))),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deploy = |via: &TestNode| {
+        via.admin_sdk_ok(
+            "POST",
+            &format!("/restapis/{api}/deployments"),
+            Some(json!({ "stageName": "prod" })),
+        );
+    };
+    let status = |n: &TestNode, path: &str| {
+        n.get(
+            "localhost",
+            &format!("/restapis/{api}/prod/_user_request_{path}"),
+        )
+        .status
+    };
+    let serves = |path: &str, want: u16| {
+        for n in &nodes {
+            let started = Instant::now();
+            while status(n, path) != want {
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "{path} on {}",
+                    n.data
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    deploy(&nodes[0]);
+    serves("/pets", 200);
+    nodes[1].admin_sdk_ok(
+        "PUT",
+        &format!("/restapis/{api}?mode=merge"),
+        Some(doc(json!({"/toys": mock(2)}))),
+    );
+    deploy(&nodes[1]);
+    serves("/toys", 200);
+    serves("/pets", 200);
+    nodes[2].admin_sdk_ok(
+        "PUT",
+        &format!("/restapis/{api}?mode=overwrite"),
+        Some(doc(json!({"/toys": mock(3)}))),
+    );
+    deploy(&nodes[2]);
+    serves("/pets", 403);
+    serves("/toys", 200);
+}

@@ -6,8 +6,8 @@
 
 use crate::gateway_response::GatewayResponseType;
 use crate::model::{
-    AccessKey, ApiKey, GatewayResponse, IamUser, Method, Model, RequestValidator, RestApiSettings,
-    Stage, UsagePlan,
+    AccessKey, ApiKey, GatewayResponse, IamUser, Method, Model, RequestValidator, RestApi,
+    RestApiSettings, Stage, UsagePlan,
 };
 use serde::{Deserialize, Serialize};
 
@@ -240,6 +240,13 @@ pub enum Command {
         user_name: String,
         policy_name: String,
     },
+    /// Set an API's whole definition at once (ImportRestApi, PutRestApi from an OpenAPI
+    /// document): its settings and its working copy (resources with their methods, models,
+    /// request validators, gateway responses). With `create`, `api.id` must be new and `api`
+    /// holds no deployment or stage; otherwise the API must exist and keeps its creation date,
+    /// deployments and stages, everything else replaced by `api`'s. Checked whole (the tree,
+    /// path parts, verbs, what methods name) before anything changes: it lands whole or not.
+    DefineRestApi { api: RestApi, create: bool },
 }
 
 /// The identity of one command of one client request: who may retry it finds it applied
@@ -339,6 +346,7 @@ impl Command {
             | Command::CreateRequestValidator { api_id, .. }
             | Command::UpdateRequestValidator { api_id, .. }
             | Command::DeleteRequestValidator { api_id, .. } => api(api_id),
+            Command::DefineRestApi { api: a, .. } => api(&a.id),
             Command::CreateApiKey { key } | Command::UpdateApiKey { key } => {
                 vec![Scope::ApiKey(key.id.clone())]
             }
@@ -385,6 +393,8 @@ impl Command {
                 Some(api_id.as_str())
             }
             Command::DeleteRestApi { id } | Command::UpdateRestApi { id, .. } => Some(id.as_str()),
+            // The settings (binary media types, key source, policy) apply to deployed stages.
+            Command::DefineRestApi { api, .. } => Some(api.id.as_str()),
             Command::FlushStageCache { api_id, .. } => Some(api_id.as_str()),
             _ => None,
         }

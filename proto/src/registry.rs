@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 mod api_keys;
 mod api_objects;
+mod define;
 mod iam;
 mod keys;
 mod sessions;
@@ -570,6 +571,7 @@ impl Registry {
             | Command::DeleteAccessKey { .. }
             | Command::PutUserPolicy { .. }
             | Command::DeleteUserPolicy { .. } => self.apply_iam_command(cmd),
+            Command::DefineRestApi { api, create } => self.define_rest_api(api, *create),
             Command::IfUnchanged { .. } | Command::Dated { .. } | Command::Once { .. } => {
                 Err(ApplyError::BadRequest(
                     "a guarded, dated or identified command is applied by Registry::apply".into(),
@@ -688,7 +690,7 @@ fn descendants(resources: &BTreeMap<String, Resource>, id: &str) -> Vec<String> 
 
 /// Validates a path part and its siblings: one `{param}` or `{proxy+}` per level, greedy only
 /// as a leaf's segment, no duplicate names.
-fn check_path_part(
+pub(crate) fn check_path_part(
     resources: &BTreeMap<String, Resource>,
     parent_id: &str,
     part: &str,
@@ -741,7 +743,7 @@ fn check_path_part(
     Ok(())
 }
 
-fn check_http_method(m: &str) -> ApplyResult {
+pub(crate) fn check_http_method(m: &str) -> ApplyResult {
     match m {
         "GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS" | "ANY" => Ok(()),
         _ => Err(ApplyError::BadRequest(format!(

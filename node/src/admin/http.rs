@@ -115,8 +115,12 @@ where
         // A write is answered once its change is in the table this node's workers serve.
         compiler.caught_up().await;
     }
+    let mut reply_type = None;
     let (status, body, error_type) = match result {
-        Ok(r) => (r.status, r.body, None),
+        Ok(r) => {
+            reply_type = r.content_type;
+            (r.status, r.body, None)
+        }
         Err(e) => {
             let body = if iam_call {
                 super::iam::error_response(&e, &id)
@@ -146,7 +150,7 @@ where
     let content_type = if iam_call {
         "text/xml"
     } else {
-        "application/json"
+        reply_type.unwrap_or("application/json")
     };
     h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -318,7 +322,13 @@ where
     let query = Query::parse(query);
     let op = router::route(parts.method.as_str(), path)
         .ok_or_else(ApiError::unknown_operation)?
-        .refine(&query);
+        .refine(&query)
+        .with_accept(
+            parts
+                .headers
+                .get(hyper::header::ACCEPT)
+                .and_then(|v| v.to_str().ok()),
+        );
     // Reads are served from this node's state (eventually consistent, as AWS's are); a caller
     // that needs to see every write acknowledged anywhere before asks for a linearizable read.
     let strong = parts
@@ -395,6 +405,7 @@ async fn iam(
     Ok(Reply {
         status: reply.status,
         body: iam::response(action, &reply.body, id),
+        content_type: None,
     })
 }
 

@@ -211,6 +211,25 @@ pub enum Operation {
         api: String,
         validator: String,
     },
+    /// `POST /restapis?mode=import` (see [`Operation::refine`]).
+    ImportRestApi,
+    /// `PUT /restapis/{api}` (`mode=merge|overwrite`).
+    PutRestApi {
+        api: String,
+    },
+    /// `GET /restapis/{api}/stages/{stage}/exports/{type}`, with the request's `Accept`.
+    GetExport {
+        api: String,
+        stage: String,
+        export_type: String,
+        accept: Option<String>,
+    },
+    /// `GET /restapis/{api}/stages/{stage}/sdks/{type}`.
+    GetSdk {
+        api: String,
+        stage: String,
+        sdk_type: String,
+    },
 }
 
 impl Operation {
@@ -247,6 +266,8 @@ impl Operation {
                 | Operation::GetModelTemplate { .. }
                 | Operation::GetRequestValidators { .. }
                 | Operation::GetRequestValidator { .. }
+                | Operation::GetExport { .. }
+                | Operation::GetSdk { .. }
         )
     }
 
@@ -294,7 +315,9 @@ impl Operation {
             // Each reads the API's models (a schema's `$ref`s) or rewrites its whole object.
             | O::CreateModel { api }
             | O::UpdateModel { api, .. }
-            | O::UpdateRequestValidator { api, .. } => Some(Scope::Api(api.clone())),
+            | O::UpdateRequestValidator { api, .. }
+            // Merges the document into what it read.
+            | O::PutRestApi { api } => Some(Scope::Api(api.clone())),
             // Each rewrites its whole method.
             O::PutMethod(k)
             | O::UpdateMethod(k)
@@ -320,6 +343,27 @@ impl Operation {
             Operation::CreateApiKey if query.get("mode") == Some("import") => {
                 Operation::ImportApiKeys
             }
+            Operation::CreateRestApi if query.get("mode") == Some("import") => {
+                Operation::ImportRestApi
+            }
+            op => op,
+        }
+    }
+
+    /// GetExport answers in the media type the request's `Accept` names.
+    pub fn with_accept(self, accept: Option<&str>) -> Operation {
+        match self {
+            Operation::GetExport {
+                api,
+                stage,
+                export_type,
+                ..
+            } => Operation::GetExport {
+                api,
+                stage,
+                export_type,
+                accept: accept.map(str::to_string),
+            },
             op => op,
         }
     }
@@ -363,6 +407,18 @@ pub fn route(method: &str, path: &str) -> Option<Operation> {
         ("GET", []) => O::GetRestApis,
         ("GET", [a]) => O::GetRestApi { api: own(a) },
         ("PATCH", [a]) => O::UpdateRestApi { api: own(a) },
+        ("PUT", [a]) => O::PutRestApi { api: own(a) },
+        ("GET", [a, "stages", st, "exports", t]) => O::GetExport {
+            api: own(a),
+            stage: own(st),
+            export_type: own(t),
+            accept: None,
+        },
+        ("GET", [a, "stages", st, "sdks", t]) => O::GetSdk {
+            api: own(a),
+            stage: own(st),
+            sdk_type: own(t),
+        },
         ("DELETE", [a]) => O::DeleteRestApi { api: own(a) },
         ("GET", [a, "resources"]) => O::GetResources { api: own(a) },
         (m, [a, "resources", r]) => {
@@ -626,7 +682,6 @@ mod tests {
             ("GET", "/usageplans/p1/keys/k1/usage"),
             ("GET", "/restapis/a1/stages/prod/cache/data"),
             ("GET", "/restapis//resources"),
-            ("PUT", "/restapis/a1"),
             ("GET", "/restapis/a1/unknown"),
             ("GET", "/restapis/%FF"),
             ("GET", "/restapis/a1/resources/r1/methods/GET/integration/x"),
@@ -681,5 +736,44 @@ mod tests {
         );
         assert!(!O::GetUsage { plan: own("p") }.is_write());
         assert!(O::ImportApiKeys.is_write());
+    }
+
+    #[test]
+    fn openapi_routes() {
+        use crate::admin::paging::Query;
+        let own = |s: &str| s.to_string();
+        assert_eq!(
+            route("POST", "/restapis")
+                .map(|o| o.refine(&Query::parse("mode=import&failonwarnings=true"))),
+            Some(O::ImportRestApi)
+        );
+        assert_eq!(
+            route("PUT", "/restapis/a1").map(|o| o.refine(&Query::parse("mode=overwrite"))),
+            Some(O::PutRestApi { api: own("a1") })
+        );
+        assert_eq!(
+            route("GET", "/restapis/a1/stages/prod/exports/oas30")
+                .map(|o| o.with_accept(Some("application/yaml"))),
+            Some(O::GetExport {
+                api: own("a1"),
+                stage: own("prod"),
+                export_type: own("oas30"),
+                accept: Some(own("application/yaml")),
+            })
+        );
+        assert!(matches!(
+            route("GET", "/restapis/a1/stages/prod/sdks/javascript"),
+            Some(O::GetSdk { .. })
+        ));
+        assert!(!O::GetSdk {
+            api: own("a"),
+            stage: own("s"),
+            sdk_type: own("t")
+        }
+        .is_write());
+        assert_eq!(
+            O::PutRestApi { api: own("a1") }.guarded_scope(),
+            Some(Scope::Api(own("a1")))
+        );
     }
 }

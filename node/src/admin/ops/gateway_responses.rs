@@ -51,7 +51,7 @@ const DIRECTIVES: [&str; 13] = [
 ];
 
 /// The type named in the path, as AWS spells it.
-fn response_type(name: &str) -> Result<GatewayResponseType, ApiError> {
+pub fn response_type(name: &str) -> Result<GatewayResponseType, ApiError> {
     GatewayResponseType::parse(name).ok_or_else(|| {
         let all: Vec<&str> = GatewayResponseType::ALL
             .iter()

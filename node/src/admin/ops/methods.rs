@@ -212,6 +212,7 @@ fn no_response() -> ApiError {
     ApiError::not_found("Invalid Response status code specified")
 }
 
+/// Checks a method response: what it may declare, header names, model content types.
 pub fn check_response(r: &MethodResponse) -> Result<(), ApiError> {
     check_parameter_names(
         r.response_parameters.keys(),

@@ -29,9 +29,10 @@ mod fuzz;
 pub mod gateway_responses;
 mod iam;
 mod import;
-mod integrations;
-mod methods;
-mod models;
+pub mod integrations;
+pub mod methods;
+pub mod models;
+mod openapi;
 mod resources;
 mod restapis;
 mod stages;
@@ -55,6 +56,8 @@ pub struct Reply {
     pub status: u16,
     /// The body; empty when the operation returns nothing.
     pub body: Vec<u8>,
+    /// The body's media type when it is not JSON (an exported YAML document).
+    pub content_type: Option<&'static str>,
 }
 
 impl Reply {
@@ -62,7 +65,11 @@ impl Reply {
     pub fn json(status: u16, value: &impl Serialize) -> Result<Reply, ApiError> {
         let body = serde_json::to_vec(value)
             .map_err(|e| ApiError::internal(format!("could not encode the answer: {e}")))?;
-        Ok(Reply { status, body })
+        Ok(Reply {
+            status,
+            body,
+            content_type: None,
+        })
     }
 
     /// An answer without a body.
@@ -70,6 +77,7 @@ impl Reply {
         Reply {
             status,
             body: Vec::new(),
+            content_type: None,
         }
     }
 }
@@ -279,6 +287,15 @@ async fn run(
         O::FlushStageCache { api, stage } => stages::flush_cache(state, &api, &stage).await,
         O::CreateApiKey => apikeys::create(state, body).await,
         O::ImportApiKeys => import::import(state, query, body).await,
+        O::ImportRestApi => openapi::import(state, query, body).await,
+        O::PutRestApi { api } => openapi::put(state, &api, query, body).await,
+        O::GetExport {
+            api,
+            stage,
+            export_type,
+            accept,
+        } => openapi::export(state, &api, &stage, &export_type, accept.as_deref(), query),
+        O::GetSdk { .. } => Err(openapi::sdk_not_supported()),
         O::GetApiKeys => apikeys::list(state, query),
         O::GetApiKey { key } => apikeys::get(state, &key, query),
         O::UpdateApiKey { key } => apikeys::update(state, &key, body).await,

@@ -95,6 +95,16 @@ struct CreateModelIn {
 
 /// Checks a model's fields and compiles its schema against the API's other models.
 fn check_model(state: &AdminState, api: &str, m: &Model) -> Result<(), ApiError> {
+    read_api(state, api, |a| check_model_among(api, m, &a.models))
+}
+
+/// Checks a model's fields and compiles its schema against `models` (the API's models, the
+/// one checked replacing its namesake): what CreateModel and UpdateModel accept.
+pub fn check_model_among(
+    api: &str,
+    m: &Model,
+    models: &std::collections::BTreeMap<String, Model>,
+) -> Result<(), ApiError> {
     if m.name.is_empty() || !m.name.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(ApiError::bad_request(
             "Model name must be non-empty and alphanumeric",
@@ -116,16 +126,14 @@ fn check_model(state: &AdminState, api: &str, m: &Model) -> Result<(), ApiError>
             "Invalid model specified: the schema is over {MAX_SCHEMA_BYTES} bytes"
         )));
     }
-    read_api(state, api, |a| {
-        let mut models = a.models.clone();
-        models.insert(m.name.clone(), m.clone());
-        compile_schema(api, schema, &models).map_err(|e| {
-            ApiError::bad_request(format!(
-                "Invalid model specified: Validation Result: warnings : [], errors : [Invalid model schema specified: {e}]"
-            ))
-        })?;
-        Ok(())
-    })
+    let mut models = models.clone();
+    models.insert(m.name.clone(), m.clone());
+    compile_schema(api, schema, &models).map_err(|e| {
+        ApiError::bad_request(format!(
+            "Invalid model specified: Validation Result: warnings : [], errors : [Invalid model schema specified: {e}]"
+        ))
+    })?;
+    Ok(())
 }
 
 fn load_model(state: &AdminState, api: &str, name: &str) -> Result<Model, ApiError> {

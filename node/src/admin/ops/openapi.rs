@@ -1,0 +1,994 @@
+//! ImportRestApi (`POST /restapis?mode=import`), PutRestApi (`PUT /restapis/{id}`,
+//! `mode=merge|overwrite`), GetExport and GetSdk.
+//!
+//! The document is read by [`crate::openapi::import`]; every piece is then built and checked
+//! by the same functions as the admin operation that would create it (check_settings,
+//! check_method, PutIntegration's from_input and check_integration, the response, model and
+//! gateway response checks), so an import accepts exactly what those operations accept. As
+//! AWS does, a method, integration, response or model that fails its check is left out with a
+//! warning ("Unable to put method …") and the rest imported, unless `failonwarnings=true`,
+//! which refuses the import. A method is never imported with less than the document asks of
+//! it: one whose authorization cannot be served is left out whole. The result is one
+//! [`Command::DefineRestApi`]: it lands whole or not at all.
+
+use super::apikeys::query_flag;
+use super::integrations::{
+    check_integration, check_response as check_integration_response, from_input,
+};
+use super::methods::{check_method, check_response as check_method_response};
+use super::models::{check_model_among, default_models};
+use super::restapis::check_settings;
+use super::{check_status_code, commit, mint_id, read, read_api, Reply};
+use crate::admin::error::ApiError;
+use crate::admin::input::{self, PutIntegrationIn};
+use crate::admin::paging::Query;
+use crate::admin::wire::{self, RestApiOut};
+use crate::admin::AdminState;
+use crate::ids::now_epoch;
+use crate::openapi::import::{BasePath, Definition, Options};
+use crate::openapi::{document, export as exporter, DocError, MAX_DOCUMENT_BYTES};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use tollgate_proto::model::{
+    ApiKeySource, GatewayResponse, Model, OrUnknown, RequestValidator, Resource, RestApi,
+    RestApiSettings,
+};
+use tollgate_proto::Command;
+
+/// How a document is applied to an API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A new API.
+    Import,
+    /// Add and replace what the document defines; keep the rest.
+    Merge,
+    /// Replace the API's definition with the document's (id, stages and deployments kept).
+    Overwrite,
+}
+
+/// The query parameters of an import or put.
+struct Params {
+    options: Options,
+    fail_on_warnings: bool,
+    endpoint_types: Option<Vec<String>>,
+}
+
+fn params(query: &Query) -> Result<Params, ApiError> {
+    let basepath = match query.get("basepath") {
+        None | Some("") => BasePath::Ignore,
+        Some(b) => BasePath::parse(b).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Invalid basepath parameter specified: {b}. Must be one of: ignore, prepend, split"
+            ))
+        })?,
+    };
+    let ignore_documentation = match query.get("ignore") {
+        None | Some("") => false,
+        Some("documentation") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid ignore parameter specified: {other}. Must be documentation"
+            )))
+        }
+    };
+    let endpoint_types = query
+        .get("endpointConfigurationTypes")
+        .filter(|t| !t.is_empty())
+        .map(|t| vec![t.to_string()]);
+    Ok(Params {
+        options: Options {
+            basepath,
+            ignore_documentation,
+        },
+        fail_on_warnings: query_flag(query, "failonwarnings"),
+        endpoint_types,
+    })
+}
+
+fn doc_error(e: DocError) -> ApiError {
+    ApiError::bad_request(format!("Errors found during import:\n\t{e}"))
+}
+
+/// The answer: the API, with the import's warnings.
+#[derive(Serialize)]
+struct ImportOut {
+    #[serde(flatten)]
+    api: RestApiOut,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+}
+
+/// Reads a body into a definition for API `api_id`.
+fn read_document(body: &[u8], p: &Params, api_id: &str) -> Result<Definition, ApiError> {
+    if body.len() > MAX_DOCUMENT_BYTES {
+        return Err(ApiError::too_large(MAX_DOCUMENT_BYTES));
+    }
+    let doc = document::parse(body).map_err(doc_error)?;
+    crate::openapi::import::import(&doc, &p.options, api_id).map_err(doc_error)
+}
+
+/// ImportRestApi (201).
+pub async fn import(state: &AdminState, query: &Query, body: &[u8]) -> Result<Reply, ApiError> {
+    let p = params(query)?;
+    let id = mint_id(10);
+    let root = mint_id(10);
+    let def = read_document(body, &p, &id)?;
+    let blank = blank_api(&id, &root, now_epoch());
+    let (api, warnings) = build(&blank, def, Mode::Import, &p, &mut mint_id)?;
+    commit(state, Command::DefineRestApi { api, create: true }).await?;
+    answer(state, &id, warnings, 201)
+}
+
+/// An API with only its root resource.
+fn blank_api(id: &str, root: &str, created_date: i64) -> RestApi {
+    RestApi {
+        id: id.to_string(),
+        created_date,
+        root_resource_id: root.to_string(),
+        resources: BTreeMap::from([(
+            root.to_string(),
+            Resource {
+                id: root.to_string(),
+                parent_id: None,
+                path_part: String::new(),
+                methods: BTreeMap::new(),
+            },
+        )]),
+        ..Default::default()
+    }
+}
+
+/// PutRestApi (200): `mode=merge` (the default) or `overwrite`.
+pub async fn put(
+    state: &AdminState,
+    api_id: &str,
+    query: &Query,
+    body: &[u8],
+) -> Result<Reply, ApiError> {
+    let mode = match query.get("mode") {
+        None | Some("") | Some("merge") => Mode::Merge,
+        Some("overwrite") => Mode::Overwrite,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid mode specified: {other}. Must be one of: merge, overwrite"
+            )))
+        }
+    };
+    let p = params(query)?;
+    let current = read_api(state, api_id, |a| Ok(a.clone()))?;
+    let def = read_document(body, &p, api_id)?;
+    let (api, warnings) = build(&current, def, mode, &p, &mut mint_id)?;
+    commit(state, Command::DefineRestApi { api, create: false }).await?;
+    answer(state, api_id, warnings, 200)
+}
+
+fn answer(
+    state: &AdminState,
+    id: &str,
+    warnings: Vec<String>,
+    status: u16,
+) -> Result<Reply, ApiError> {
+    let api = read_api(state, id, |a| Ok(wire::rest_api(a)))?;
+    Reply::json(status, &ImportOut { api, warnings })
+}
+
+/// The API that results from applying `def` to `current` (a blank API for an import), and
+/// the warnings. `mint` makes new ids.
+fn build(
+    current: &RestApi,
+    def: Definition,
+    mode: Mode,
+    p: &Params,
+    mint: &mut dyn FnMut(usize) -> String,
+) -> Result<(RestApi, Vec<String>), ApiError> {
+    let mut warnings = def.warnings.clone();
+    let mut api = current.clone();
+    api.settings = settings(&current.settings, &def, mode, p)?;
+    // Models: an import starts with AWS's defaults; an overwrite keeps none of the old.
+    let mut models: BTreeMap<String, Model> = match mode {
+        Mode::Merge => current.models.clone(),
+        Mode::Import | Mode::Overwrite => BTreeMap::new(),
+    };
+    if mode == Mode::Import {
+        for (name, description, schema) in default_models() {
+            models.insert(
+                name.to_string(),
+                Model {
+                    id: mint(6),
+                    name: name.into(),
+                    description: Some(description.into()),
+                    schema: Some(schema.into()),
+                    content_type: "application/json".into(),
+                },
+            );
+        }
+    }
+    for (name, m) in &def.models {
+        let id = current
+            .models
+            .get(name)
+            .map_or_else(|| mint(6), |old| old.id.clone());
+        models.insert(
+            name.clone(),
+            Model {
+                id,
+                name: name.clone(),
+                description: m.description.clone(),
+                schema: Some(m.schema.clone()),
+                content_type: "application/json".into(),
+            },
+        );
+    }
+    // Each document model is compiled against all the others (they may refer to each other).
+    let all = models.clone();
+    for name in def.models.keys() {
+        if let Some(m) = all.get(name) {
+            if let Err(e) = check_model_among(&api.id, m, &all) {
+                warnings.push(format!("Unable to create model '{name}': {}", e.message));
+                models.remove(name);
+            }
+        }
+    }
+    api.models = models;
+    // Request validators, by name in the document; ids kept for names the API had.
+    let mut validators: BTreeMap<String, RequestValidator> = match mode {
+        Mode::Merge => current.request_validators.clone(),
+        Mode::Import | Mode::Overwrite => BTreeMap::new(),
+    };
+    for (name, (body, params)) in &def.validators {
+        let id = current
+            .request_validators
+            .values()
+            .find(|v| v.name == *name)
+            .map_or_else(|| mint(6), |v| v.id.clone());
+        validators.retain(|_, v| v.name != *name);
+        validators.insert(
+            id.clone(),
+            RequestValidator {
+                id,
+                name: name.clone(),
+                validate_request_body: *body,
+                validate_request_parameters: *params,
+            },
+        );
+    }
+    api.request_validators = validators;
+    // Gateway responses.
+    if mode != Mode::Merge {
+        api.gateway_responses.clear();
+    }
+    for (t, g) in &def.gateway_responses {
+        let r = super::gateway_responses::response_type(t).and_then(|t| {
+            let r = GatewayResponse {
+                response_type: t,
+                status_code: g.status_code.clone(),
+                response_parameters: g.response_parameters.clone(),
+                response_templates: g.response_templates.clone(),
+            };
+            super::gateway_responses::check(&r).map(|()| r)
+        });
+        match r {
+            Ok(r) => {
+                api.gateway_responses.insert(r.response_type, r);
+            }
+            Err(e) => warnings.push(format!(
+                "Unable to put gateway response '{t}': {}",
+                e.message
+            )),
+        }
+    }
+    // Resources: an overwrite keeps only the root (and the ids of paths the document keeps).
+    let old_ids: BTreeMap<String, String> = current
+        .resources
+        .keys()
+        .filter_map(|id| Some((RestApi::resource_path(&current.resources, id)?, id.clone())))
+        .collect();
+    if mode == Mode::Overwrite {
+        api.resources.retain(|id, _| *id == api.root_resource_id);
+        if let Some(root) = api.resources.get_mut(&api.root_resource_id) {
+            root.methods.clear();
+        }
+    }
+    for (path, ops) in def.paths {
+        let resource_id = ensure_path(&mut api, &path, &old_ids, mint)?;
+        for (verb, op) in ops {
+            let where_ = format!("'{verb}' on resource at path '{path}'");
+            let mut m = op.method;
+            if let Some(name) = m.request_validator_id.take() {
+                let id = api
+                    .request_validators
+                    .values()
+                    .find(|v| v.name == name)
+                    .map(|v| v.id.clone())
+                    .ok_or_else(|| {
+                        doc_error(DocError::at(
+                            op.location.clone(),
+                            format!("Request validator '{name}' is not defined in x-amazon-apigateway-request-validators"),
+                        ))
+                    })?;
+                m.request_validator_id = Some(id);
+            }
+            if let Err(e) = check_method(&m) {
+                warnings.push(format!("Unable to put method {where_}: {}", e.message));
+                continue;
+            }
+            let named: Vec<String> = m.request_models.values().cloned().collect();
+            for model in named.iter().filter(|n| !api.models.contains_key(*n)) {
+                warnings.push(format!(
+                    "Ignoring the request model '{model}' of {where_}: the model was not imported"
+                ));
+            }
+            m.request_models.retain(|_, n| api.models.contains_key(n));
+            let models = &api.models;
+            m.method_responses.retain(|code, r| {
+                r.response_models.retain(|_, n| models.contains_key(n));
+                match check_status_code(code).and_then(|()| check_method_response(r)) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        warnings.push(format!(
+                            "Unable to put method response {code} of {where_}: {}",
+                            e.message
+                        ));
+                        false
+                    }
+                }
+            });
+            if let Some(body) = op.integration {
+                let built = serde_json::to_vec(&body)
+                    .map_err(|e| ApiError::internal(e.to_string()))
+                    .and_then(|b| input::parse::<PutIntegrationIn>(&b))
+                    .and_then(|i| from_input(i, &resource_id))
+                    .and_then(|i| check_integration(&i).map(|()| i));
+                match built {
+                    Ok(mut i) => {
+                        for r in op.integration_responses {
+                            let code = r.status_code.clone();
+                            let ok = check_status_code(&code)
+                                .and_then(|()| check_integration_response(&r));
+                            match ok {
+                                Err(e) => warnings.push(format!(
+                                    "Unable to put integration response {code} on {where_}: {}",
+                                    e.message
+                                )),
+                                Ok(()) if i.integration_responses.contains_key(&code) => warnings.push(format!(
+                                    "Unable to put integration response {code} on {where_}: another response of the integration already has status {code}"
+                                )),
+                                Ok(()) => {
+                                    i.integration_responses.insert(code, r);
+                                }
+                            }
+                        }
+                        m.integration = Some(i);
+                    }
+                    Err(e) => warnings.push(format!(
+                        "Unable to put integration on '{verb}' for resource at path '{path}': {}",
+                        e.message
+                    )),
+                }
+            }
+            if let Some(r) = api.resources.get_mut(&resource_id) {
+                r.methods.insert(verb, m);
+            }
+        }
+    }
+    // Refused here rather than by the state machine, so a document over the quota never
+    // reaches the log.
+    if api.resources.len() > tollgate_proto::registry::MAX_RESOURCES_PER_API {
+        return Err(ApiError::bad_request(format!(
+            "Errors found during import:\n\tThe document defines {} resources; an API may have at most {}",
+            api.resources.len(),
+            tollgate_proto::registry::MAX_RESOURCES_PER_API
+        )));
+    }
+    if p.fail_on_warnings && !warnings.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "Warnings found during import (failonwarnings=true):\n\t{}",
+            warnings.join("\n\t")
+        )));
+    }
+    Ok((api, warnings))
+}
+
+/// The API's settings after the document: an import or overwrite takes the document's, a
+/// merge only what the document sets. Tags are added to.
+fn settings(
+    current: &RestApiSettings,
+    def: &Definition,
+    mode: Mode,
+    p: &Params,
+) -> Result<RestApiSettings, ApiError> {
+    let merge = mode == Mode::Merge;
+    let keep = |new: &Option<String>, old: &Option<String>| {
+        if merge && new.is_none() {
+            old.clone()
+        } else {
+            new.clone()
+        }
+    };
+    let mut tags = current.tags.clone();
+    tags.extend(def.tags.clone());
+    let endpoint_types = p
+        .endpoint_types
+        .clone()
+        .or_else(|| def.endpoint_types.clone())
+        .or_else(|| (!current.endpoint_types.is_empty()).then(|| current.endpoint_types.clone()))
+        .unwrap_or_else(|| vec!["EDGE".into()]);
+    let s = RestApiSettings {
+        name: def.name.clone(),
+        description: keep(&def.description, &current.description),
+        version: keep(&def.version, &current.version),
+        api_key_source: match &def.api_key_source {
+            Some(s) => OrUnknown::from_name(s),
+            None if merge => current.api_key_source.clone(),
+            None => ApiKeySource::Header.into(),
+        },
+        endpoint_types,
+        binary_media_types: if merge {
+            let mut all = current.binary_media_types.clone();
+            for t in &def.binary_media_types {
+                if !all.contains(t) {
+                    all.push(t.clone());
+                }
+            }
+            all
+        } else {
+            def.binary_media_types.clone()
+        },
+        minimum_compression_size: if merge && def.minimum_compression_size.is_none() {
+            current.minimum_compression_size
+        } else {
+            def.minimum_compression_size
+        },
+        disable_execute_api_endpoint: def
+            .disable_execute_api_endpoint
+            .unwrap_or(current.disable_execute_api_endpoint),
+        tags,
+        policy: keep(&def.policy, &current.policy),
+    };
+    check_settings(&s)?;
+    Ok(s)
+}
+
+/// The id of the resource at `path`, creating it and its missing ancestors (ids of paths the
+/// API had before are kept).
+fn ensure_path(
+    api: &mut RestApi,
+    path: &str,
+    old_ids: &BTreeMap<String, String>,
+    mint: &mut dyn FnMut(usize) -> String,
+) -> Result<String, ApiError> {
+    let mut parent = api.root_resource_id.clone();
+    let mut so_far = String::new();
+    for part in path.split('/').filter(|s| !s.is_empty()) {
+        so_far.push('/');
+        so_far.push_str(part);
+        let existing = api
+            .resources
+            .values()
+            .find(|r| r.parent_id.as_deref() == Some(parent.as_str()) && r.path_part == part)
+            .map(|r| r.id.clone());
+        parent = match existing {
+            Some(id) => id,
+            None => {
+                let id = old_ids
+                    .get(&so_far)
+                    .filter(|id| !api.resources.contains_key(*id))
+                    .cloned()
+                    .unwrap_or_else(|| mint(10));
+                api.resources.insert(
+                    id.clone(),
+                    Resource {
+                        id: id.clone(),
+                        parent_id: Some(parent.clone()),
+                        path_part: part.to_string(),
+                        methods: BTreeMap::new(),
+                    },
+                );
+                id
+            }
+        };
+    }
+    Ok(parent)
+}
+
+/// GetExport: the stage's deployment as a Swagger 2.0 (`swagger`) or OpenAPI 3.0 (`oas30`)
+/// document, JSON or YAML by `Accept`.
+pub fn export(
+    state: &AdminState,
+    api_id: &str,
+    stage: &str,
+    export_type: &str,
+    accept: Option<&str>,
+    query: &Query,
+) -> Result<Reply, ApiError> {
+    let flavour = match export_type {
+        "swagger" => exporter::Flavour::Swagger2,
+        "oas30" => exporter::Flavour::OpenApi3,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid export type specified: {other}. Must be one of: swagger, oas30"
+            )))
+        }
+    };
+    let yaml = match accept.map(str::trim) {
+        None | Some("") | Some("*/*") | Some("application/json") => false,
+        Some("application/yaml") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid accept header specified: {other}. Must be application/json or application/yaml"
+            )))
+        }
+    };
+    let extensions = exporter::Extensions::parse(query.get("extensions").unwrap_or(""))
+        .map_err(ApiError::bad_request)?;
+    let region = state.region.clone().unwrap_or_else(|| "us-east-1".into());
+    let doc = read(state, |reg| {
+        let api = reg.api(api_id)?;
+        let (_, deployment) = reg.deployed_stage(api_id, stage).ok_or_else(|| {
+            ApiError::not_found(format!("Invalid stage identifier specified: {stage}"))
+        })?;
+        Ok(exporter::export(
+            api,
+            stage,
+            deployment,
+            &exporter::Target {
+                flavour,
+                extensions,
+                host: format!("{api_id}.execute-api.{region}.amazonaws.com"),
+            },
+        ))
+    })?;
+    let (body, content_type) = if yaml {
+        (
+            document::to_yaml(&doc)
+                .map_err(|e| ApiError::internal(format!("could not write YAML: {e}")))?
+                .into_bytes(),
+            "application/yaml",
+        )
+    } else {
+        (
+            serde_json::to_vec_pretty(&doc).map_err(|e| ApiError::internal(e.to_string()))?,
+            "application/json",
+        )
+    };
+    Ok(Reply {
+        status: 200,
+        body,
+        content_type: Some(content_type),
+    })
+}
+
+/// GetSdk: not implemented yet (fail closed, with the reason).
+pub fn sdk_not_supported() -> ApiError {
+    ApiError::bad_request(
+        "SDK generation (GetSdk) is not supported by this gateway yet: export the API with GetExport and use an OpenAPI generator",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+    use tollgate_proto::model::Deployment;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!("{}/tests/data/openapi/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(path).unwrap()
+    }
+
+    const FIXTURES: [&str; 4] = [
+        "petstore-tollgate.yaml",
+        "petstore-swagger.json",
+        "pets.json",
+        "openapi-mock.json",
+    ];
+
+    fn params(query: &str) -> Params {
+        super::params(&Query::parse(query)).unwrap()
+    }
+
+    fn counter() -> impl FnMut(usize) -> String {
+        let mut n = 0;
+        move |len| {
+            n += 1;
+            format!("{n:0len$}")
+        }
+    }
+
+    fn import_doc(api: &str, body: &[u8], query: &str) -> Result<(RestApi, Vec<String>), ApiError> {
+        let p = params(query);
+        let def = read_document(body, &p, api)?;
+        build(
+            &blank_api(api, "root", 1),
+            def,
+            Mode::Import,
+            &p,
+            &mut counter(),
+        )
+    }
+
+    /// What an API defines, without its ids: paths, methods (validators by name), models
+    /// (schemas parsed, without `$schema`), validators, gateway responses, settings.
+    fn normalised(api: &RestApi) -> Value {
+        let mut paths = serde_json::Map::new();
+        for id in api.resources.keys() {
+            let path = RestApi::resource_path(&api.resources, id).unwrap();
+            let mut methods = serde_json::Map::new();
+            for (verb, m) in &api.resources[id].methods {
+                let mut m = m.clone();
+                m.request_validator_id = m
+                    .request_validator_id
+                    .map(|v| api.request_validators[&v].name.clone());
+                methods.insert(verb.clone(), json!(format!("{m:?}")));
+            }
+            paths.insert(path, Value::Object(methods));
+        }
+        let models: BTreeMap<String, Value> = api
+            .models
+            .values()
+            .map(|m| {
+                let mut v: Value =
+                    serde_json::from_str(m.schema.as_deref().unwrap_or("{}")).unwrap();
+                v.as_object_mut().map(|o| o.remove("$schema"));
+                (m.name.clone(), v)
+            })
+            .collect();
+        let validators: Vec<String> = api
+            .request_validators
+            .values()
+            .map(|v| {
+                format!(
+                    "{} {} {}",
+                    v.name, v.validate_request_body, v.validate_request_parameters
+                )
+            })
+            .collect();
+        // An API without a version is exported with its deployment's date as the version
+        // (OpenAPI requires one), checked apart.
+        let mut settings = api.settings.clone();
+        settings.version = None;
+        json!({
+            "settings": format!("{settings:?}"),
+            "paths": paths,
+            "models": models,
+            "validators": validators,
+            "gateway_responses": format!("{:?}", api.gateway_responses),
+        })
+    }
+
+    fn deploy(api: &RestApi) -> Deployment {
+        Deployment {
+            id: "dep1".into(),
+            created_date: 2,
+            root_resource_id: api.root_resource_id.clone(),
+            resources: api.resources.clone(),
+            gateway_responses: api.gateway_responses.clone(),
+            models: api.models.clone(),
+            request_validators: api.request_validators.clone(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn export_then_import_gives_the_same_api_for_every_fixture() {
+        for name in FIXTURES {
+            let (api, _) = import_doc("api1", &fixture(name), "").unwrap();
+            assert!(
+                api.resources.values().any(|r| !r.methods.is_empty()),
+                "{name}: no method imported"
+            );
+            for flavour in [exporter::Flavour::Swagger2, exporter::Flavour::OpenApi3] {
+                let target = exporter::Target {
+                    flavour,
+                    extensions: exporter::Extensions::parse("apigateway").unwrap(),
+                    host: "api1.execute-api.us-east-1.amazonaws.com".into(),
+                };
+                let doc = exporter::export(&api, "prod", &deploy(&api), &target);
+                for bytes in [
+                    serde_json::to_vec(&doc).unwrap(),
+                    document::to_yaml(&doc).unwrap().into_bytes(),
+                ] {
+                    let (again, warnings) = import_doc("api1", &bytes, "").unwrap();
+                    let version = api.settings.version.clone().unwrap_or_else(|| "2".into());
+                    assert_eq!(again.settings.version, Some(version));
+                    let (a, b) = (normalised(&again), normalised(&api));
+                    for key in [
+                        "settings",
+                        "paths",
+                        "models",
+                        "validators",
+                        "gateway_responses",
+                    ] {
+                        assert_eq!(
+                            a[key], b[key],
+                            "{name} through {flavour:?}: {key} {warnings:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_petstore_imports_whole_without_warnings() {
+        let (api, warnings) = import_doc("api1", &fixture("petstore-tollgate.yaml"), "").unwrap();
+        assert_eq!(warnings, Vec::<String>::new());
+        let paths: Vec<String> = api
+            .resources
+            .keys()
+            .map(|id| RestApi::resource_path(&api.resources, id).unwrap())
+            .collect();
+        for p in ["/", "/pets", "/pets/{petId}", "/store", "/store/{proxy+}"] {
+            assert!(paths.contains(&p.to_string()), "{p} in {paths:?}");
+        }
+        let by_path = |p: &str| {
+            api.resources
+                .values()
+                .find(|r| RestApi::resource_path(&api.resources, &r.id).as_deref() == Some(p))
+                .unwrap()
+        };
+        let post = &by_path("/pets").methods["POST"];
+        assert!(
+            post.api_key_required,
+            "api_key security scheme → apiKeyRequired"
+        );
+        assert_eq!(post.request_models["application/json"], "NewPet");
+        let v = &api.request_validators[post.request_validator_id.as_ref().unwrap()];
+        assert!(v.name == "all" && v.validate_request_body);
+        let get = &by_path("/pets").methods["GET"];
+        assert!(!get.api_key_required);
+        assert!(!get.request_parameters["method.request.querystring.type"]);
+        let i = get.integration.as_ref().unwrap();
+        assert_eq!(i.kind.as_str(), "HTTP_PROXY");
+        assert_eq!(i.timeout_in_millis, 5000);
+        assert_eq!(i.passthrough_behavior.as_deref(), Some("WHEN_NO_MATCH"));
+        let pet = &by_path("/pets/{petId}").methods["GET"];
+        let i = pet.integration.as_ref().unwrap();
+        assert_eq!(
+            i.integration_responses["404"].selection_pattern.as_deref(),
+            Some("404")
+        );
+        assert_eq!(i.integration_responses["200"].selection_pattern, None);
+        assert!(by_path("/store/{proxy+}").methods.contains_key("ANY"));
+        assert_eq!(api.settings.binary_media_types, ["image/png"]);
+        assert_eq!(api.settings.tags["team"], "pets");
+        assert!(api.gateway_responses.len() == 1);
+        assert!(api.models.contains_key("Empty") && api.models.contains_key("Pet"));
+        assert!(api.models["Pets"]
+            .schema
+            .as_deref()
+            .unwrap()
+            .contains("https://apigateway.amazonaws.com/restapis/api1/models/Pet\""));
+        // basepath=prepend puts the server path in front; split drops its first segment.
+        let (api, _) = import_doc(
+            "api1",
+            &fixture("petstore-tollgate.yaml"),
+            "basepath=prepend",
+        )
+        .unwrap();
+        assert!(api.resources.values().any(|r| r.path_part == "v1"));
+        let (api, _) =
+            import_doc("api1", &fixture("petstore-tollgate.yaml"), "basepath=split").unwrap();
+        assert!(!api.resources.values().any(|r| r.path_part == "v1"));
+    }
+
+    #[test]
+    fn what_the_admin_api_refuses_is_a_warning_or_with_failonwarnings_an_error() {
+        // LocalStack's pets.json: HTTP (non-proxy) integrations, which PutIntegration refuses.
+        let (api, warnings) = import_doc("api1", &fixture("pets.json"), "").unwrap();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0]
+                .starts_with("Unable to put integration on 'GET' for resource at path '/pets"),
+            "{warnings:?}"
+        );
+        assert!(warnings[0].contains("Integration type HTTP is not supported by this gateway"));
+        // The methods are there, without an integration (the data plane answers them 500).
+        let methods: Vec<&tollgate_proto::model::Method> = api
+            .resources
+            .values()
+            .flat_map(|r| r.methods.values())
+            .collect();
+        assert_eq!(methods.len(), 2);
+        assert!(methods.iter().all(|m| m.integration.is_none()));
+        let e = import_doc("api1", &fixture("pets.json"), "failonwarnings=true").unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(
+            e.message.contains("Integration type HTTP is not supported"),
+            "{}",
+            e.message
+        );
+        // Documentation is warned about unless ignored.
+        let (_, w) = import_doc("api1", &fixture("petstore-swagger.json"), "").unwrap();
+        assert!(w
+            .iter()
+            .any(|w| w.contains("x-amazon-apigateway-documentation")));
+        let (_, w) = import_doc(
+            "api1",
+            &fixture("petstore-swagger.json"),
+            "ignore=documentation",
+        )
+        .unwrap();
+        assert!(!w
+            .iter()
+            .any(|w| w.contains("x-amazon-apigateway-documentation")));
+    }
+
+    #[test]
+    fn a_method_whose_authorization_cannot_be_served_is_left_out_whole() {
+        let doc = json!({
+            "openapi": "3.0.1",
+            "info": {"title": "auth", "version": "1"},
+            "components": {"securitySchemes": {
+                "lambda": {"type": "apiKey", "name": "Authorization", "in": "header",
+                    "x-amazon-apigateway-authtype": "custom",
+                    "x-amazon-apigateway-authorizer": {"type": "token", "authorizerUri": "arn:x"}},
+                "iam": {"type": "apiKey", "name": "Authorization", "in": "header",
+                    "x-amazon-apigateway-authtype": "awsSigv4"}}},
+            "paths": {
+                "/locked": {"get": {"security": [{"lambda": []}], "responses": {},
+                    "x-amazon-apigateway-integration": {"type": "mock"}}},
+                "/signed": {"get": {"security": [{"iam": []}], "responses": {},
+                    "x-amazon-apigateway-integration": {"type": "mock"}}}
+            }
+        });
+        let (api, warnings) = import_doc("api1", doc.to_string().as_bytes(), "").unwrap();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with("Unable to put method 'GET' on resource at path '/locked'")),
+            "{warnings:?}"
+        );
+        let methods: Vec<&tollgate_proto::model::Method> = api
+            .resources
+            .values()
+            .flat_map(|r| r.methods.values())
+            .collect();
+        assert_eq!(methods.len(), 1, "only /signed");
+        assert_eq!(methods[0].authorization_type.as_str(), "AWS_IAM");
+    }
+
+    #[test]
+    fn integrations_go_through_put_integrations_own_checks() {
+        let doc = json!({"swagger": "2.0", "info": {"title": "t"}, "paths": {
+            "/tls": {"get": {"responses": {}, "x-amazon-apigateway-integration": {
+                "type": "http_proxy", "httpMethod": "GET", "uri": "http://b/x",
+                "tlsConfig": {"insecureSkipVerification": true}}}},
+            "/vpc": {"get": {"responses": {}, "x-amazon-apigateway-integration": {
+                "type": "http_proxy", "httpMethod": "GET", "uri": "http://b/x",
+                "connectionType": "vpc_link", "connectionId": "abc"}}},
+            "/mock": {"get": {"responses": {"200": {"description": "ok"}},
+                "x-amazon-apigateway-integration": {"type": "mock",
+                    "requestTemplates": {"application/json": "#if(oops"},
+                    "responses": {"default": {"statusCode": "200",
+                        "responseParameters": {"method.response.header.X": "integration.response.header.Y"}}}}}}
+        }});
+        let (api, warnings) = import_doc("api1", doc.to_string().as_bytes(), "").unwrap();
+        let joined = warnings.join("\n");
+        for needle in [
+            "Unable to put integration on 'GET' for resource at path '/tls': TLS settings apply to https:// backends",
+            "Unable to put integration on 'GET' for resource at path '/vpc': VPC links are not supported",
+            "Unable to put integration on 'GET' for resource at path '/mock': Invalid mapping expression specified",
+        ] {
+            assert!(joined.contains(needle), "{needle}: {joined}");
+        }
+        assert!(api
+            .resources
+            .values()
+            .flat_map(|r| r.methods.values())
+            .all(|m| m.integration.is_none()));
+        // A good integration with a response the admin API refuses keeps the integration
+        // and leaves the response out.
+        let doc = json!({"swagger": "2.0", "info": {"title": "t"}, "paths": {
+            "/mock": {"get": {"responses": {"200": {"description": "ok"}},
+                "x-amazon-apigateway-integration": {"type": "mock",
+                    "responses": {"default": {"statusCode": "200",
+                        "responseParameters": {"method.response.header.X": "integration.response.header.Y"}}}}}}}});
+        let (api, warnings) = import_doc("api1", doc.to_string().as_bytes(), "").unwrap();
+        assert!(warnings[0].starts_with("Unable to put integration response 200 on 'GET' on resource at path '/mock': Invalid mapping expression specified"), "{warnings:?}");
+        let m = api
+            .resources
+            .values()
+            .flat_map(|r| r.methods.values())
+            .next()
+            .unwrap();
+        assert!(m
+            .integration
+            .as_ref()
+            .unwrap()
+            .integration_responses
+            .is_empty());
+    }
+
+    #[test]
+    fn invalid_documents_are_refused_with_where() {
+        for (doc, needle) in [
+            (
+                json!({"swagger": "2.0", "info": {"title": "x"}, "paths": {"pets": {}}}),
+                "paths.'pets'",
+            ),
+            (
+                json!({"openapi": "3.0.0", "info": {}, "paths": {}}),
+                "info.title",
+            ),
+            (
+                json!({"info": {"title": "x"}, "paths": {}}),
+                "neither Swagger 2.0",
+            ),
+            (
+                json!({"swagger": "2.0", "info": {"title": "x"}, "paths": {"/a/{b+}/c": {}}}),
+                "greedy",
+            ),
+            (
+                json!({"swagger": "2.0", "info": {"title": "x"}, "paths": {"/a": {"get": {"parameters": [{"in": "query"}]}}}}),
+                "paths.'/a'.get.parameters[0].name",
+            ),
+            (
+                json!({"swagger": "2.0", "info": {"title": "x"}, "paths": {"/a": {"get": {"x-amazon-apigateway-request-validator": "nope"}}}}),
+                "Request validator 'nope'",
+            ),
+        ] {
+            let e = import_doc("api1", doc.to_string().as_bytes(), "").unwrap_err();
+            assert_eq!(e.status, 400);
+            assert!(
+                e.message.starts_with("Errors found during import:"),
+                "{}",
+                e.message
+            );
+            assert!(e.message.contains(needle), "{needle}: {}", e.message);
+        }
+        let e = import_doc("api1", &vec![b' '; MAX_DOCUMENT_BYTES + 1], "").unwrap_err();
+        assert_eq!(e.status, 413);
+        assert!(super::params(&Query::parse("basepath=up")).is_err());
+    }
+
+    #[test]
+    fn merge_keeps_what_the_document_does_not_name_and_overwrite_replaces_it() {
+        let (api, _) = import_doc("api1", &fixture("petstore-tollgate.yaml"), "").unwrap();
+        let pets_id = api
+            .resources
+            .values()
+            .find(|r| r.path_part == "pets")
+            .unwrap()
+            .id
+            .clone();
+        let extra = json!({"swagger": "2.0", "info": {"title": "PetStore v2"},
+        "paths": {
+            "/toys": {"get": {"responses": {"200": {"description": "ok"}},
+                "x-amazon-apigateway-integration": {"type": "mock",
+                    "requestTemplates": {"application/json": "{\"statusCode\": 200}"}}}},
+            "/pets": {"delete": {"responses": {},
+                "x-amazon-apigateway-integration": {"type": "mock"}}}
+        }});
+        let body = extra.to_string();
+        let p = params("mode=merge");
+        let def = read_document(body.as_bytes(), &p, "api1").unwrap();
+        let (merged, _) = build(&api, def, Mode::Merge, &p, &mut counter()).unwrap();
+        assert_eq!(merged.settings.name, "PetStore v2");
+        assert_eq!(merged.settings.binary_media_types, ["image/png"], "kept");
+        let pets = &merged.resources[&pets_id];
+        assert!(
+            pets.methods.contains_key("GET")
+                && pets.methods.contains_key("POST")
+                && pets.methods.contains_key("DELETE")
+        );
+        assert!(merged.resources.values().any(|r| r.path_part == "toys"));
+        assert!(merged.models.contains_key("NewPet") && merged.request_validators.len() == 2);
+        let def = read_document(body.as_bytes(), &p, "api1").unwrap();
+        let (over, _) = build(&api, def, Mode::Overwrite, &p, &mut counter()).unwrap();
+        let pets = &over.resources[&pets_id];
+        assert_eq!(
+            pets.methods.keys().collect::<Vec<_>>(),
+            ["DELETE"],
+            "same id, only the document's methods"
+        );
+        assert!(!over.resources.values().any(|r| r.path_part == "store"));
+        assert!(
+            over.models.is_empty()
+                && over.request_validators.is_empty()
+                && over.gateway_responses.is_empty()
+        );
+        assert!(over.settings.binary_media_types.is_empty());
+        assert_eq!(over.root_resource_id, api.root_resource_id);
+    }
+}
