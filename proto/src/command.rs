@@ -6,8 +6,8 @@
 
 use crate::gateway_response::GatewayResponseType;
 use crate::model::{
-    AccessKey, ApiKey, GatewayResponse, IamUser, Method, Model, RequestValidator, RestApiSettings,
-    Stage, UsagePlan,
+    AccessKey, Account, ApiKey, GatewayResponse, IamUser, Method, Model, RequestValidator,
+    RestApiSettings, Stage, UsagePlan,
 };
 use serde::{Deserialize, Serialize};
 
@@ -33,8 +33,15 @@ pub enum Command {
         id: String,
         settings: RestApiSettings,
     },
-    /// Delete an API with everything in it.
-    DeleteRestApi { id: String },
+    /// Delete an API with everything in it. With `referential`, its stages are also taken out
+    /// of every usage plan's API stages, as AWS does (earlier builds logged this command
+    /// without it and left them: replaying their commands must keep doing so, or a node that
+    /// replays them and one that starts from a snapshot taken after them would differ).
+    DeleteRestApi {
+        id: String,
+        #[serde(default, skip_serializing_if = "is_false")]
+        referential: bool,
+    },
     /// Add a child resource.
     CreateResource {
         api_id: String,
@@ -89,8 +96,14 @@ pub enum Command {
         stage: Stage,
         create: bool,
     },
-    /// Delete a stage.
-    DeleteStage { api_id: String, stage_name: String },
+    /// Delete a stage. With `referential`, it is also taken out of every usage plan's API
+    /// stages (see [`Command::DeleteRestApi`]).
+    DeleteStage {
+        api_id: String,
+        stage_name: String,
+        #[serde(default, skip_serializing_if = "is_false")]
+        referential: bool,
+    },
     /// Requests a node served per API key since its previous report. `seq` increases by one
     /// per report of that node; a report whose `seq` was already applied (a retry after a lost
     /// answer or a leader change) changes nothing, so usage is never counted twice. `at` is the
@@ -118,8 +131,14 @@ pub enum Command {
     /// Replace a usage plan's settings and stages; its keys are kept as they are (`key_ids`
     /// of the command is ignored: keys change only through the usage plan key commands).
     UpdateUsagePlan { plan: UsagePlan },
-    /// Delete a usage plan (with its keys' subscriptions and quota grants).
-    DeleteUsagePlan { id: String },
+    /// Delete a usage plan (with its keys' subscriptions and quota grants). With
+    /// `referential`, a plan that still has API stages is refused, as AWS refuses it (see
+    /// [`Command::DeleteRestApi`] for why earlier commands go without).
+    DeleteUsagePlan {
+        id: String,
+        #[serde(default, skip_serializing_if = "is_false")]
+        referential: bool,
+    },
     /// Subscribe an existing key to a plan. Refused (conflict) when the key is in the plan
     /// already, or in another plan covering one of this plan's API stages.
     CreateUsagePlanKey { plan_id: String, key_id: String },
@@ -240,6 +259,12 @@ pub enum Command {
         user_name: String,
         policy_name: String,
     },
+    /// Replace the account's settings (AWS's UpdateAccount).
+    UpdateAccount { account: Account },
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The identity of one command of one client request: who may retry it finds it applied
@@ -267,6 +292,8 @@ pub enum Scope {
     ApiKey(String),
     /// One usage plan, with its keys and their quota grants.
     UsagePlan(String),
+    /// The account's settings.
+    Account,
 }
 
 /// Requests that asked for one rate limit at one node over a report's interval, admitted or
@@ -318,7 +345,7 @@ impl Command {
         match self {
             Command::CreateRestApi { id, .. }
             | Command::UpdateRestApi { id, .. }
-            | Command::DeleteRestApi { id } => api(id),
+            | Command::DeleteRestApi { id, .. } => api(id),
             Command::CreateResource { api_id, .. }
             | Command::UpdateResource { api_id, .. }
             | Command::DeleteResource { api_id, .. }
@@ -352,7 +379,8 @@ impl Command {
             Command::CreateUsagePlan { plan } | Command::UpdateUsagePlan { plan } => {
                 vec![Scope::UsagePlan(plan.id.clone())]
             }
-            Command::DeleteUsagePlan { id } => vec![Scope::UsagePlan(id.clone())],
+            Command::DeleteUsagePlan { id, .. } => vec![Scope::UsagePlan(id.clone())],
+            Command::UpdateAccount { .. } => vec![Scope::Account],
             Command::CreateUsagePlanKey { plan_id, .. }
             | Command::DeleteUsagePlanKey { plan_id, .. }
             | Command::UpdateUsage { plan_id, .. } => vec![Scope::UsagePlan(plan_id.clone())],
@@ -384,7 +412,9 @@ impl Command {
             Command::PutStage { api_id, .. } | Command::DeleteStage { api_id, .. } => {
                 Some(api_id.as_str())
             }
-            Command::DeleteRestApi { id } | Command::UpdateRestApi { id, .. } => Some(id.as_str()),
+            Command::DeleteRestApi { id, .. } | Command::UpdateRestApi { id, .. } => {
+                Some(id.as_str())
+            }
             Command::FlushStageCache { api_id, .. } => Some(api_id.as_str()),
             _ => None,
         }
@@ -395,6 +425,15 @@ impl Command {
     /// [`Command::counts_usage`].)
     pub fn affects_keys(&self) -> bool {
         matches!(
+            self.inner(),
+            Command::DeleteRestApi {
+                referential: true,
+                ..
+            } | Command::DeleteStage {
+                referential: true,
+                ..
+            }
+        ) || matches!(
             self.inner(),
             Command::CreateApiKey { .. }
                 | Command::UpdateApiKey { .. }

@@ -416,6 +416,26 @@ pub struct ThrottleSettings {
     pub rate_limit: f64,
 }
 
+/// The account's settings (AWS's GetAccount and UpdateAccount).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    /// The account-level throttle of the data plane (for the whole cluster); when unset, each
+    /// node's configured `account_rate_limit`/`account_burst_limit` applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<ThrottleSettings>,
+    /// The IAM role ARN AWS would write CloudWatch logs as: stored and returned, used by
+    /// nothing here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloudwatch_role_arn: Option<String>,
+}
+
+impl Account {
+    /// Whether nothing is set (so snapshots of registries that never set it stay as they were).
+    pub fn is_empty(&self) -> bool {
+        self.throttle.is_none() && self.cloudwatch_role_arn.is_none()
+    }
+}
+
 /// How many requests a key may make per period.
 ///
 /// `period` is `DAY`, `WEEK` or `MONTH`, in UTC: a week starts on Monday, a month on its first

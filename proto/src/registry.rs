@@ -5,7 +5,7 @@
 
 use crate::command::{ApplyError, ApplyResult, Command, RequestId, Scope};
 use crate::ids::derived_id;
-use crate::model::{Deployment, Iam, Resource, RestApi, Stage, UsagePlan};
+use crate::model::{Account, Deployment, Iam, Resource, RestApi, Stage, UsagePlan};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -59,6 +59,9 @@ pub struct Registry {
     /// IAM users, their policies and access keys.
     #[serde(default)]
     pub iam: Iam,
+    /// The account's settings (GetAccount, UpdateAccount).
+    #[serde(default, skip_serializing_if = "Account::is_empty")]
+    pub account: Account,
 }
 
 /// What usage of `key_id` through usage plan `plan_id` is reported and counted under:
@@ -177,7 +180,7 @@ impl Registry {
             return self.apply_dated(*day, command);
         }
         self.apply_unguarded(cmd)?;
-        if let Command::DeleteUsagePlan { id } = cmd {
+        if let Command::DeleteUsagePlan { id, .. } = cmd {
             self.quota_starts.remove(id);
         }
         if self.versioned {
@@ -299,9 +302,12 @@ impl Registry {
                 self.api_mut(id)?.settings = settings.clone();
                 Ok(())
             }
-            Command::DeleteRestApi { id } => {
+            Command::DeleteRestApi { id, referential } => {
                 self.apis.remove(id).ok_or_else(|| not_found("API", id))?;
                 self.cache_epochs.retain(|(api, _), _| api != id);
+                if *referential {
+                    self.detach_from_plans(|s| s.api_id == *id);
+                }
                 Ok(())
             }
             Command::CreateResource {
@@ -591,12 +597,46 @@ impl Registry {
                 *slot = (*slot).saturating_add(1).max(*epoch);
                 Ok(())
             }
-            Command::DeleteStage { api_id, stage_name } => {
+            Command::DeleteStage {
+                api_id,
+                stage_name,
+                referential,
+            } => {
                 let api = self.api_mut(api_id)?;
                 api.stages
                     .remove(stage_name)
                     .ok_or_else(|| not_found("stage", stage_name))?;
+                if *referential {
+                    self.detach_from_plans(|s| s.api_id == *api_id && s.stage == *stage_name);
+                }
                 Ok(())
+            }
+            Command::UpdateAccount { account } => {
+                if let Some(t) = &account.throttle {
+                    if !t.rate_limit.is_finite() || t.rate_limit < 0.0 || t.burst_limit < 0 {
+                        return Err(ApplyError::BadRequest(
+                            "The account's rate and burst limits must not be negative".into(),
+                        ));
+                    }
+                }
+                self.account = account.clone();
+                Ok(())
+            }
+        }
+    }
+
+    /// Takes the API stages `gone` selects out of every usage plan (their API or stage was
+    /// deleted); each plan changed counts as a change of its scope.
+    fn detach_from_plans(&mut self, gone: impl Fn(&crate::model::ApiStage) -> bool) {
+        for plan in self.usage_plans.values_mut() {
+            let before = plan.api_stages.len();
+            plan.api_stages.retain(|s| !gone(s));
+            if plan.api_stages.len() != before && self.versioned {
+                let v = self
+                    .versions
+                    .entry(Scope::UsagePlan(plan.id.clone()))
+                    .or_insert(0);
+                *v = v.saturating_add(1);
             }
         }
     }

@@ -317,7 +317,11 @@ where
     }
     let query = Query::parse(query);
     let op = router::route(parts.method.as_str(), path)
-        .ok_or_else(ApiError::unknown_operation)?
+        .ok_or_else(|| {
+            // An operation of the service model Tollgate does not support is named as such.
+            super::coverage::refusal(parts.method.as_str(), path, &query)
+                .unwrap_or_else(ApiError::unknown_operation)
+        })?
         .refine(&query);
     // Reads are served from this node's state (eventually consistent, as AWS's are); a caller
     // that needs to see every write acknowledged anywhere before asks for a linearizable read.

@@ -211,6 +211,18 @@ pub enum Operation {
         api: String,
         validator: String,
     },
+    GetAccount,
+    UpdateAccount,
+    /// `arn`: the resource's ARN (see `ops::tags`).
+    TagResource {
+        arn: String,
+    },
+    UntagResource {
+        arn: String,
+    },
+    GetTags {
+        arn: String,
+    },
 }
 
 impl Operation {
@@ -247,6 +259,8 @@ impl Operation {
                 | Operation::GetModelTemplate { .. }
                 | Operation::GetRequestValidators { .. }
                 | Operation::GetRequestValidator { .. }
+                | Operation::GetAccount
+                | Operation::GetTags { .. }
         )
     }
 
@@ -309,6 +323,9 @@ impl Operation {
             | O::DeleteIntegrationResponse(k, _) => Some(Scope::Api(k.api.clone())),
             O::UpdateApiKey { key } => Some(Scope::ApiKey(key.clone())),
             O::UpdateUsagePlan { plan } => Some(Scope::UsagePlan(plan.clone())),
+            O::UpdateAccount => Some(Scope::Account),
+            // Each rewrites the tagged object whole.
+            O::TagResource { arn } | O::UntagResource { arn } => super::ops::tags::scope_of(arn),
             _ => None,
         }
     }
@@ -356,6 +373,8 @@ pub fn route(method: &str, path: &str) -> Option<Operation> {
         Some(&"restapis") => {}
         Some(&"apikeys") => return api_key_operation(method, &s[1..]),
         Some(&"usageplans") => return usage_plan_operation(method, &s[1..]),
+        Some(&"account") => return account_or_tags_operation(method, &s),
+        Some(&"tags") => return account_or_tags_operation(method, &s),
         _ => return None,
     }
     let op = match (method, &s[1..]) {
@@ -452,6 +471,25 @@ pub fn route(method: &str, path: &str) -> Option<Operation> {
         _ => return None,
     };
     Some(op)
+}
+
+/// `/account` and `/tags/{resource_arn}` (the ARN is one percent-encoded segment).
+fn account_or_tags_operation(method: &str, s: &[&str]) -> Option<Operation> {
+    use Operation as O;
+    Some(match (method, s) {
+        ("GET", ["account"]) => O::GetAccount,
+        ("PATCH", ["account"]) => O::UpdateAccount,
+        (m, ["tags", arn]) => {
+            let arn = arn.to_string();
+            match m {
+                "PUT" => O::TagResource { arn },
+                "DELETE" => O::UntagResource { arn },
+                "GET" => O::GetTags { arn },
+                _ => return None,
+            }
+        }
+        _ => return None,
+    })
 }
 
 /// The operations below `/apikeys`.
@@ -630,10 +668,24 @@ mod tests {
             ("GET", "/restapis/a1/unknown"),
             ("GET", "/restapis/%FF"),
             ("GET", "/restapis/a1/resources/r1/methods/GET/integration/x"),
+            ("POST", "/account"),
+            ("GET", "/tags"),
+            ("GET", "/tags/arn:aws:apigateway:us-east-1::/restapis/a1"),
         ] {
             assert_eq!(route(m, p), None, "{m} {p}");
         }
         assert!(!O::GetRestApis.is_write());
+        assert_eq!(route("PATCH", "/account"), Some(O::UpdateAccount));
+        assert_eq!(
+            route(
+                "DELETE",
+                "/tags/arn%3Aaws%3Aapigateway%3Aus-east-1%3A%3A%2Fapikeys%2Fk1"
+            ),
+            Some(O::UntagResource {
+                arn: "arn:aws:apigateway:us-east-1::/apikeys/k1".into()
+            })
+        );
+        assert!(!O::GetAccount.is_write() && O::UpdateAccount.is_write());
         assert!(O::CreateRestApi.is_write());
     }
 

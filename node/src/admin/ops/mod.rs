@@ -22,6 +22,7 @@
 //! commands already applied (the state machine answers them without applying anything) and
 //! answers from what the first attempt made: the same ids, nothing created twice.
 
+mod account;
 mod apikeys;
 mod deployments;
 #[cfg(test)]
@@ -35,6 +36,7 @@ mod models;
 mod resources;
 mod restapis;
 mod stages;
+pub mod tags;
 mod usage;
 mod usageplans;
 
@@ -322,6 +324,11 @@ async fn run(
         O::DeleteRequestValidator { api, validator } => {
             models::delete_validator(state, &api, &validator).await
         }
+        O::GetAccount => account::get(state),
+        O::UpdateAccount => account::update(state, body).await,
+        O::TagResource { arn } => tags::tag(state, &arn, body).await,
+        O::UntagResource { arn } => tags::untag(state, &arn, query).await,
+        O::GetTags { arn } => tags::get(state, &arn),
     }
 }
 

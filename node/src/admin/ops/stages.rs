@@ -317,6 +317,8 @@ pub async fn delete(state: &AdminState, api: &str, name: &str) -> Result<Reply, 
         Command::DeleteStage {
             api_id: api.to_string(),
             stage_name: name.to_string(),
+            // It leaves every usage plan with it.
+            referential: true,
         },
     )
     .await?;
