@@ -1,0 +1,457 @@
+//! Wire compatibility, operation by operation, against botocore's service model
+//! (`tests/data/botocore/`): every operation is implemented, owned by a named open issue, or
+//! refused with a clear "not supported" answer (`tollgate_node::admin::coverage`); answers fit
+//! botocore's output shapes; GetAccount/UpdateAccount, tags and the referential rules of
+//! usage plans behave as AWS's.
+
+mod common;
+#[path = "support/shapes.rs"]
+mod shapes;
+
+use common::{TestNode, ACCESS_KEY, SECRET_KEY};
+use serde_json::{json, Value};
+use shapes::{assert_shape, Model};
+use std::time::Instant;
+use tollgate_node::admin::coverage::{Coverage, OPERATIONS};
+
+/// A signed call that returns status, error type and JSON body.
+fn call(n: &TestNode, method: &str, path: &str, body: Option<Value>) -> (u16, String, Value) {
+    let creds = tollgate_node::sigv4::Credentials {
+        access_key_id: ACCESS_KEY.into(),
+        secret_access_key: SECRET_KEY.into(),
+    };
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let a = tollgate_node::admin_client::call(n.admin, &creds, method, path, body.as_bytes())
+        .expect("admin answer");
+    let kind = a.header("x-amzn-errortype").unwrap_or("").to_string();
+    (a.status, kind, a.json())
+}
+
+fn enc(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// A request URI template with every `{label}` filled with an id that names nothing.
+fn fill(uri: &str) -> String {
+    let mut out = String::new();
+    let mut rest = uri;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let close = rest[open..].find('}').map_or(rest.len(), |c| open + c);
+        let label = &rest[open + 1..close];
+        out.push_str(&match label {
+            "http_method" => "GET".to_string(),
+            "status_code" => "200".to_string(),
+            "resource_arn" => enc("arn:aws:apigateway:us-east-1::/restapis/nosuchapi"),
+            _ => "nosuch1".to_string(),
+        });
+        rest = &rest[(close + 1).min(rest.len())..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn the_table_lists_botocores_operations_as_botocore_defines_them() {
+    let model = Model::load();
+    let mut ops = model.operations();
+    ops.sort();
+    assert_eq!(ops.len(), 124, "botocore's model changed: update the table");
+    let table: Vec<(String, String, String)> = OPERATIONS
+        .iter()
+        .map(|e| (e.name.into(), e.method.into(), e.uri.into()))
+        .collect();
+    assert_eq!(table, ops);
+}
+
+#[test]
+fn every_operation_answers_as_the_table_says() {
+    let n = TestNode::start(&["--workers", "1"]);
+    let (mut implemented, mut owned, mut refused) = (0, 0, 0);
+    for e in OPERATIONS {
+        let path = fill(e.uri);
+        let body = matches!(e.method, "POST" | "PUT" | "PATCH").then(|| json!({}));
+        let (status, kind, answer) = call(&n, e.method, &path, body);
+        let message = answer["message"].as_str().unwrap_or("").to_string();
+        let what = format!("{} {} {path} -> {status} {kind} {answer}", e.name, e.method);
+        match &e.coverage {
+            Coverage::Implemented => {
+                implemented += 1;
+                assert_ne!(kind, "UnknownOperationException", "{what}");
+                assert!(!message.contains("not supported by Tollgate"), "{what}");
+                assert!(status < 500, "{what}");
+            }
+            Coverage::Owned { .. } => owned += 1,
+            Coverage::NotSupported(_) => {
+                refused += 1;
+                assert_eq!(
+                    (status, kind.as_str()),
+                    (400, "BadRequestException"),
+                    "{what}"
+                );
+                assert!(
+                    message.starts_with(&format!("{} is not supported by Tollgate: ", e.name)),
+                    "{what}"
+                );
+            }
+        }
+    }
+    assert_eq!(implemented + owned + refused, 124);
+    assert_eq!(
+        (implemented, owned, refused),
+        tollgate_node::admin::coverage::counts()
+    );
+    // Paths near a refused operation's are still unknown, not refused by mistake.
+    let (status, kind, _) = call(&n, "GET", "/vpclinks/a/b", None);
+    assert_eq!((status, kind.as_str()), (404, "UnknownOperationException"));
+}
+
+/// A MOCK API answering `GET /` on stage `dev`: (api id, root resource id).
+fn mock_api(n: &TestNode, tags: Value) -> (String, String) {
+    let api = n.admin_ok(
+        "POST",
+        "/restapis",
+        Some(json!({ "name": "compat", "tags": tags })),
+    );
+    let id = api["id"].as_str().unwrap().to_string();
+    let root = api["rootResourceId"].as_str().unwrap().to_string();
+    let m = format!("/restapis/{id}/resources/{root}/methods/GET");
+    n.admin_ok("PUT", &m, Some(json!({ "authorizationType": "NONE" })));
+    n.admin_ok(
+        "PUT",
+        &format!("{m}/integration"),
+        Some(
+            json!({ "type": "MOCK", "requestTemplates": { "application/json": "{\"statusCode\": 200}" } }),
+        ),
+    );
+    n.admin_ok("PUT", &format!("{m}/responses/200"), Some(json!({})));
+    n.admin_ok(
+        "PUT",
+        &format!("{m}/integration/responses/200"),
+        Some(json!({ "responseTemplates": { "application/json": "{}" } })),
+    );
+    n.admin_ok(
+        "POST",
+        &format!("/restapis/{id}/deployments"),
+        Some(json!({ "stageName": "dev" })),
+    );
+    (id, root)
+}
+
+#[test]
+fn the_account_throttle_is_replicated_patchable_and_enforced() {
+    let model = Model::load();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tollgate.toml");
+    std::fs::write(
+        &cfg,
+        "account_rate_limit = 1000.0\naccount_burst_limit = 500\n",
+    )
+    .unwrap();
+    let n = TestNode::start(&["--workers", "1", "--config", cfg.to_str().unwrap()]);
+    // The configured limit is the default.
+    let a = n.admin_ok("GET", "/account", None);
+    assert_shape(
+        &model,
+        "GetAccount",
+        &a,
+        &["throttleSettings", "features", "apiKeyVersion"],
+    );
+    assert_eq!(
+        a,
+        json!({ "throttleSettings": { "burstLimit": 500, "rateLimit": 1000.0 },
+                "features": ["UsagePlans"], "apiKeyVersion": "4" })
+    );
+    let (api, _) = mock_api(&n, json!({}));
+    let host = format!("{api}.execute-api.localhost");
+    assert_eq!(n.get(&host, "/dev/").status, 200);
+
+    // Lowered through UpdateAccount: the data plane enforces it at once.
+    let patch = json!({ "patchOperations": [
+        { "op": "replace", "path": "/throttle/rateLimit", "value": "1" },
+        { "op": "replace", "path": "/throttle/burstLimit", "value": "2" },
+        { "op": "replace", "path": "/cloudwatchRoleArn", "value": "arn:aws:iam::123456789012:role/logs" },
+        { "op": "add", "path": "/features", "value": "UsagePlans" }
+    ] });
+    let a = n.admin_ok("PATCH", "/account", Some(patch));
+    assert_shape(
+        &model,
+        "UpdateAccount",
+        &a,
+        &["cloudwatchRoleArn", "throttleSettings"],
+    );
+    assert_eq!(
+        a["throttleSettings"],
+        json!({ "burstLimit": 2, "rateLimit": 1.0 })
+    );
+    assert_eq!(n.admin_ok("GET", "/account", None), a);
+    let started = Instant::now();
+    let statuses: Vec<u16> = (0..10).map(|_| n.get(&host, "/dev/").status).collect();
+    let ok = statuses.iter().filter(|s| **s == 200).count() as f64;
+    assert!(
+        ok >= 1.0 && ok <= 2.0 + started.elapsed().as_secs_f64() + 1.0,
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&429), "{statuses:?}");
+
+    // Removed: back to the configured limit.
+    let a = n.admin_ok(
+        "PATCH",
+        "/account",
+        Some(json!({ "patchOperations": [
+            { "op": "remove", "path": "/throttle" },
+            { "op": "remove", "path": "/cloudwatchRoleArn" }
+        ] })),
+    );
+    assert_eq!(
+        a["throttleSettings"],
+        json!({ "burstLimit": 500, "rateLimit": 1000.0 })
+    );
+    assert!(a.get("cloudwatchRoleArn").is_none(), "{a}");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert!((0..5).all(|_| n.get(&host, "/dev/").status == 200));
+
+    // Refusals, with AWS's wording where AWS has one.
+    for (patch, want) in [
+        (
+            json!({ "op": "replace", "path": "/throttle/x", "value": "1" }),
+            "Invalid patch path '/throttle/x' specified for op 'replace'. Must be one of: [",
+        ),
+        (
+            json!({ "op": "replace", "path": "/throttle/rateLimit", "value": "-1" }),
+            "Invalid value '-1' specified for '/throttle/rateLimit'",
+        ),
+        (
+            json!({ "op": "replace", "path": "/throttle/burstLimit", "value": "1.5" }),
+            "Invalid value '1.5'",
+        ),
+        (
+            json!({ "op": "replace", "path": "/cloudwatchRoleArn", "value": "role" }),
+            "The role ARN is not well formed",
+        ),
+        (
+            json!({ "op": "add", "path": "/features", "value": "Other" }),
+            "Invalid value 'Other'",
+        ),
+    ] {
+        let (status, kind, body) = call(
+            &n,
+            "PATCH",
+            "/account",
+            Some(json!({ "patchOperations": [patch] })),
+        );
+        assert_eq!(
+            (status, kind.as_str()),
+            (400, "BadRequestException"),
+            "{body}"
+        );
+        let m = body["message"].as_str().unwrap_or("");
+        assert!(m.starts_with(want), "{m}");
+    }
+}
+
+#[test]
+fn tags_on_apis_stages_keys_and_plans() {
+    let model = Model::load();
+    let n = TestNode::start(&["--workers", "1"]);
+    let (api, _) = mock_api(&n, json!({ "team": "a" }));
+    let key = n.admin_ok(
+        "POST",
+        "/apikeys",
+        Some(json!({ "name": "k", "tags": { "k": "1" } })),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let plan = n.admin_ok(
+        "POST",
+        "/usageplans",
+        Some(json!({ "name": "p", "tags": { "p": "1" } })),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let arn = |path: &str| enc(&format!("arn:aws:apigateway:us-east-1::{path}"));
+    let api_arn = arn(&format!("/restapis/{api}"));
+    let stage_arn = arn(&format!("/restapis/{api}/stages/dev"));
+    let key_arn = arn(&format!("/apikeys/{key}"));
+    let plan_arn = arn(&format!("/usageplans/{plan}"));
+
+    // Tags given on create are returned by GetTags.
+    let t = n.admin_ok("GET", &format!("/tags/{api_arn}"), None);
+    assert_shape(&model, "GetTags", &t, &["tags"]);
+    assert_eq!(t, json!({ "tags": { "team": "a" } }));
+    assert_eq!(
+        n.admin_ok("GET", &format!("/tags/{key_arn}"), None),
+        json!({ "tags": { "k": "1" } })
+    );
+    assert_eq!(
+        n.admin_ok("GET", &format!("/tags/{stage_arn}"), None),
+        json!({ "tags": {} })
+    );
+
+    // TagResource adds and replaces; the objects show them.
+    for (a, path) in [
+        (&api_arn, format!("/restapis/{api}")),
+        (&stage_arn, format!("/restapis/{api}/stages/dev")),
+        (&key_arn, format!("/apikeys/{key}")),
+        (&plan_arn, format!("/usageplans/{plan}")),
+    ] {
+        let (status, _, body) = call(
+            &n,
+            "PUT",
+            &format!("/tags/{a}"),
+            Some(json!({ "tags": { "env": "prod", "team": "b" } })),
+        );
+        assert_eq!(status, 204, "{body}");
+        assert_eq!(body, Value::Null);
+        let obj = n.admin_ok("GET", &path, None);
+        assert_eq!(obj["tags"]["env"], "prod", "{path}: {obj}");
+        assert_eq!(obj["tags"]["team"], "b", "{path}: {obj}");
+    }
+    assert_eq!(
+        n.admin_ok("GET", &format!("/tags/{plan_arn}"), None),
+        json!({ "tags": { "env": "prod", "p": "1", "team": "b" } })
+    );
+
+    // UntagResource removes the keys named (unknown ones ignored).
+    let (status, _, _) = call(
+        &n,
+        "DELETE",
+        &format!("/tags/{api_arn}?tagKeys=team&tagKeys=nope"),
+        None,
+    );
+    assert_eq!(status, 204);
+    assert_eq!(
+        n.admin_ok("GET", &format!("/tags/{api_arn}"), None),
+        json!({ "tags": { "env": "prod" } })
+    );
+
+    // AWS's limits: 50 tags, keys of 128, values of 256, no `aws:` prefix.
+    let many: serde_json::Map<String, Value> =
+        (0..50).map(|i| (format!("t{i}"), json!("v"))).collect();
+    let (status, _, body) = call(
+        &n,
+        "PUT",
+        &format!("/tags/{key_arn}"),
+        Some(json!({ "tags": many })),
+    );
+    assert_eq!(status, 400, "50 new tags on top of 3: {body}");
+    for (tags, want) in [
+        (
+            json!({ "aws:x": "1" }),
+            "Tag keys must not start with 'aws:'",
+        ),
+        (
+            json!({ "k".repeat(129): "1" }),
+            "A tag key must be at most 128",
+        ),
+        (
+            json!({ "k": "v".repeat(257) }),
+            "A tag value must be at most 256",
+        ),
+    ] {
+        let (status, kind, body) = call(
+            &n,
+            "PUT",
+            &format!("/tags/{key_arn}"),
+            Some(json!({ "tags": tags })),
+        );
+        assert_eq!((status, kind.as_str()), (400, "BadRequestException"));
+        assert!(
+            body["message"].as_str().unwrap().starts_with(want),
+            "{body}"
+        );
+        let (status, _, _) = call(
+            &n,
+            "POST",
+            "/restapis",
+            Some(json!({ "name": "x", "tags": tags })),
+        );
+        assert_eq!(status, 400, "on create too");
+    }
+
+    // Unknown objects, ARNs that name nothing taggable, another region.
+    let (status, kind, _) = call(
+        &n,
+        "GET",
+        &format!("/tags/{}", arn("/restapis/nosuch")),
+        None,
+    );
+    assert_eq!((status, kind.as_str()), (404, "NotFoundException"));
+    for (bad, want) in [
+        (
+            arn("/vpclinks/v1"),
+            "Tags on VPC links are not supported by Tollgate",
+        ),
+        (arn("/restapis/a/resources/r"), "Invalid ARN specified"),
+        (enc("not-an-arn"), "Invalid ARN specified"),
+    ] {
+        let (status, _, body) = call(&n, "GET", &format!("/tags/{bad}"), None);
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["message"].as_str().unwrap().starts_with(want),
+            "{body}"
+        );
+    }
+    let (status, _, body) = call(&n, "DELETE", &format!("/tags/{api_arn}"), None);
+    assert_eq!(status, 400, "no tagKeys: {body}");
+}
+
+#[test]
+fn usage_plans_keep_no_dangling_stages_or_keys() {
+    let n = TestNode::start(&["--workers", "1"]);
+    let (api, _) = mock_api(&n, json!({}));
+    n.admin_ok(
+        "POST",
+        &format!("/restapis/{api}/stages"),
+        Some(json!({ "stageName": "prod", "deploymentId":
+            n.admin_ok("GET", &format!("/restapis/{api}/stages/dev"), None)["deploymentId"] })),
+    );
+    let plan = n.admin_ok(
+        "POST",
+        "/usageplans",
+        Some(json!({ "name": "p", "apiStages": [
+            { "apiId": api, "stage": "dev" }, { "apiId": api, "stage": "prod" } ] })),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let key = n.admin_ok("POST", "/apikeys", Some(json!({ "name": "k" })))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    n.admin_ok(
+        "POST",
+        &format!("/usageplans/{plan}/keys"),
+        Some(json!({ "keyId": key, "keyType": "API_KEY" })),
+    );
+
+    // A plan with API stages cannot be deleted (AWS's message).
+    let (status, kind, body) = call(&n, "DELETE", &format!("/usageplans/{plan}"), None);
+    assert_eq!((status, kind.as_str()), (400, "BadRequestException"));
+    assert_eq!(
+        body["message"],
+        format!("Cannot delete Usage Plan {plan} because there are API Stages associated with it, including {api}:dev")
+    );
+
+    // Deleting a stage takes it out of the plan.
+    n.admin_ok("DELETE", &format!("/restapis/{api}/stages/dev"), None);
+    let p = n.admin_ok("GET", &format!("/usageplans/{plan}"), None);
+    assert_eq!(p["apiStages"], json!([{ "apiId": api, "stage": "prod" }]));
+
+    // Deleting a key takes it out of the plan.
+    n.admin_ok("DELETE", &format!("/apikeys/{key}"), None);
+    let keys = n.admin_ok("GET", &format!("/usageplans/{plan}/keys"), None);
+    assert_eq!(keys["item"], json!([]), "{keys}");
+
+    // Deleting the API takes its other stages out; then the plan may go.
+    n.admin_ok("DELETE", &format!("/restapis/{api}"), None);
+    let p = n.admin_ok("GET", &format!("/usageplans/{plan}"), None);
+    assert!(
+        p.get("apiStages").is_none() || p["apiStages"] == json!([]),
+        "{p}"
+    );
+    let (status, _, _) = call(&n, "DELETE", &format!("/usageplans/{plan}"), None);
+    assert_eq!(status, 202);
+}
