@@ -62,6 +62,23 @@ fn the_table_lists_botocores_operations_as_botocore_defines_them() {
         .map(|e| (e.name.into(), e.method.into(), e.uri.into()))
         .collect();
     assert_eq!(table, ops);
+    // The shape check itself catches what it is for.
+    assert!(model
+        .check("GetAccount", &json!({ "apiKeyVersion": "4" }))
+        .is_ok());
+    assert!(model.check("GetAccount", &json!({ "extra": 1 })).is_err());
+    assert!(model
+        .check("GetTags", &json!({ "tags": { "a": 1 } }))
+        .is_err());
+    assert!(model
+        .check("GetRestApi", &json!({ "apiKeySource": "BOGUS" }))
+        .is_err());
+    assert!(model
+        .check(
+            "GetRestApis",
+            &json!({ "item": [{ "id": "a", "createdDate": "x" }] })
+        )
+        .is_err());
 }
 
 #[test]
@@ -454,4 +471,579 @@ fn usage_plans_keep_no_dangling_stages_or_keys() {
     );
     let (status, _, _) = call(&n, "DELETE", &format!("/usageplans/{plan}"), None);
     assert_eq!(status, 202);
+}
+
+/// Calls `op` (which must succeed) and checks its answer against botocore's output shape,
+/// with the members `present` set.
+fn shaped(
+    n: &TestNode,
+    model: &Model,
+    op: &str,
+    (method, path): (&str, &str),
+    body: Option<Value>,
+    present: &[&str],
+) -> Value {
+    let (status, kind, answer) = call(n, method, path, body);
+    assert!(
+        (200..300).contains(&status),
+        "{op} {method} {path} -> {status} {kind} {answer}"
+    );
+    assert_shape(model, op, &answer, present);
+    answer
+}
+
+fn patch(ops: Value) -> Option<Value> {
+    Some(json!({ "patchOperations": ops }))
+}
+
+#[test]
+fn answers_fit_botocores_output_shapes() {
+    let model = Model::load();
+    let backend = common::EchoBackend::start();
+    let n = TestNode::start(&["--workers", "1"]);
+    let m = &model;
+    let api = shaped(
+        &n,
+        m,
+        "CreateRestApi",
+        ("POST", "/restapis"),
+        Some(
+            json!({ "name": "shapes", "description": "d", "tags": { "t": "1" },
+            "binaryMediaTypes": ["image/png"], "minimumCompressionSize": 100,
+            "endpointConfiguration": { "types": ["REGIONAL"] } }),
+        ),
+        &[
+            "id",
+            "name",
+            "description",
+            "createdDate",
+            "rootResourceId",
+            "tags",
+            "binaryMediaTypes",
+            "minimumCompressionSize",
+            "endpointConfiguration",
+            "apiKeySource",
+        ],
+    );
+    let id = api["id"].as_str().unwrap().to_string();
+    let root = api["rootResourceId"].as_str().unwrap().to_string();
+    let a = format!("/restapis/{id}");
+    shaped(&n, m, "GetRestApi", ("GET", &a), None, &["id", "name"]);
+    shaped(&n, m, "GetRestApis", ("GET", "/restapis"), None, &["item"]);
+    shaped(
+        &n,
+        m,
+        "UpdateRestApi",
+        ("PATCH", &a),
+        patch(json!([{ "op": "replace", "path": "/description", "value": "e" }])),
+        &["id", "description"],
+    );
+    shaped(
+        &n,
+        m,
+        "GetResources",
+        ("GET", &format!("{a}/resources?embed=methods")),
+        None,
+        &["item"],
+    );
+    let res = shaped(
+        &n,
+        m,
+        "CreateResource",
+        ("POST", &format!("{a}/resources/{root}")),
+        Some(json!({ "pathPart": "pets" })),
+        &["id", "parentId", "pathPart", "path"],
+    );
+    let r = format!("{a}/resources/{}", res["id"].as_str().unwrap());
+    shaped(&n, m, "GetResource", ("GET", &r), None, &["id", "path"]);
+    shaped(
+        &n,
+        m,
+        "UpdateResource",
+        ("PATCH", &r),
+        patch(json!([{ "op": "replace", "path": "/pathPart", "value": "pet" }])),
+        &["pathPart"],
+    );
+    let model_body = json!({ "name": "Pet", "contentType": "application/json",
+        "schema": "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"}}}" });
+    shaped(
+        &n,
+        m,
+        "CreateModel",
+        ("POST", &format!("{a}/models")),
+        Some(model_body),
+        &["id", "name", "contentType", "schema"],
+    );
+    shaped(
+        &n,
+        m,
+        "GetModel",
+        ("GET", &format!("{a}/models/Pet")),
+        None,
+        &["name"],
+    );
+    shaped(
+        &n,
+        m,
+        "GetModels",
+        ("GET", &format!("{a}/models")),
+        None,
+        &["item"],
+    );
+    shaped(
+        &n,
+        m,
+        "UpdateModel",
+        ("PATCH", &format!("{a}/models/Pet")),
+        patch(json!([{ "op": "replace", "path": "/description", "value": "a pet" }])),
+        &["description"],
+    );
+    shaped(
+        &n,
+        m,
+        "GetModelTemplate",
+        ("GET", &format!("{a}/models/Pet/default_template")),
+        None,
+        &["value"],
+    );
+    let v = shaped(
+        &n,
+        m,
+        "CreateRequestValidator",
+        ("POST", &format!("{a}/requestvalidators")),
+        Some(
+            json!({ "name": "all", "validateRequestBody": true, "validateRequestParameters": true }),
+        ),
+        &[
+            "id",
+            "name",
+            "validateRequestBody",
+            "validateRequestParameters",
+        ],
+    );
+    let vp = format!("{a}/requestvalidators/{}", v["id"].as_str().unwrap());
+    shaped(&n, m, "GetRequestValidator", ("GET", &vp), None, &["id"]);
+    shaped(
+        &n,
+        m,
+        "GetRequestValidators",
+        ("GET", &format!("{a}/requestvalidators")),
+        None,
+        &["item"],
+    );
+    shaped(
+        &n,
+        m,
+        "UpdateRequestValidator",
+        ("PATCH", &vp),
+        patch(json!([{ "op": "replace", "path": "/name", "value": "body" }])),
+        &["name"],
+    );
+    let meth = format!("{r}/methods/POST");
+    shaped(
+        &n,
+        m,
+        "PutMethod",
+        ("PUT", &meth),
+        Some(
+            json!({ "authorizationType": "NONE", "apiKeyRequired": false,
+            "operationName": "addPet", "requestValidatorId": v["id"],
+            "requestParameters": { "method.request.header.x-id": true },
+            "requestModels": { "application/json": "Pet" } }),
+        ),
+        &[
+            "httpMethod",
+            "authorizationType",
+            "apiKeyRequired",
+            "operationName",
+            "requestValidatorId",
+            "requestParameters",
+            "requestModels",
+        ],
+    );
+    shaped(&n, m, "GetMethod", ("GET", &meth), None, &["httpMethod"]);
+    shaped(
+        &n,
+        m,
+        "UpdateMethod",
+        ("PATCH", &meth),
+        patch(json!([{ "op": "replace", "path": "/operationName", "value": "add" }])),
+        &["operationName"],
+    );
+    shaped(
+        &n,
+        m,
+        "PutMethodResponse",
+        ("PUT", &format!("{meth}/responses/200")),
+        Some(
+            json!({ "responseParameters": { "method.response.header.x-a": false },
+            "responseModels": { "application/json": "Empty" } }),
+        ),
+        &["statusCode", "responseParameters", "responseModels"],
+    );
+    shaped(
+        &n,
+        m,
+        "GetMethodResponse",
+        ("GET", &format!("{meth}/responses/200")),
+        None,
+        &["statusCode"],
+    );
+    shaped(
+        &n,
+        m,
+        "UpdateMethodResponse",
+        ("PATCH", &format!("{meth}/responses/200")),
+        patch(
+            json!([{ "op": "add", "path": "/responseParameters/method.response.header.x-b", "value": "true" }]),
+        ),
+        &["responseParameters"],
+    );
+    // An HTTP_PROXY integration on GET, a MOCK one with templates on POST.
+    let get = format!("{r}/methods/GET");
+    n.admin_ok("PUT", &get, Some(json!({ "authorizationType": "NONE" })));
+    let uri = format!("http://{}/pets", backend.addr);
+    shaped(
+        &n,
+        m,
+        "PutIntegration",
+        ("PUT", &format!("{get}/integration")),
+        Some(
+            json!({ "type": "HTTP_PROXY", "integrationHttpMethod": "GET", "uri": uri,
+            "requestParameters": { "integration.request.header.x-id": "'1'" },
+            "timeoutInMillis": 5000 }),
+        ),
+        &[
+            "type",
+            "httpMethod",
+            "uri",
+            "requestParameters",
+            "timeoutInMillis",
+            "cacheNamespace",
+            "connectionType",
+        ],
+    );
+    shaped(
+        &n,
+        m,
+        "GetIntegration",
+        ("GET", &format!("{get}/integration")),
+        None,
+        &["type", "uri"],
+    );
+    shaped(
+        &n,
+        m,
+        "PutIntegration",
+        ("PUT", &format!("{meth}/integration")),
+        Some(json!({ "type": "MOCK",
+            "requestTemplates": { "application/json": "{\"statusCode\": 200}" },
+            "passthroughBehavior": "WHEN_NO_TEMPLATES" })),
+        &["type", "requestTemplates", "passthroughBehavior"],
+    );
+    shaped(
+        &n,
+        m,
+        "UpdateIntegration",
+        ("PATCH", &format!("{meth}/integration")),
+        patch(json!([{ "op": "replace", "path": "/passthroughBehavior", "value": "NEVER" }])),
+        &["passthroughBehavior"],
+    );
+    let ir = format!("{meth}/integration/responses/200");
+    shaped(
+        &n,
+        m,
+        "PutIntegrationResponse",
+        ("PUT", &ir),
+        Some(json!({ "selectionPattern": "2\\d\\d",
+            "responseParameters": { "method.response.header.x-a": "'a'" },
+            "responseTemplates": { "application/json": "$input.body" } })),
+        &[
+            "statusCode",
+            "selectionPattern",
+            "responseParameters",
+            "responseTemplates",
+        ],
+    );
+    shaped(
+        &n,
+        m,
+        "GetIntegrationResponse",
+        ("GET", &ir),
+        None,
+        &["statusCode"],
+    );
+    shaped(
+        &n,
+        m,
+        "UpdateIntegrationResponse",
+        ("PATCH", &ir),
+        patch(json!([{ "op": "replace", "path": "/selectionPattern", "value": "200" }])),
+        &["selectionPattern"],
+    );
+    let gr = format!("{a}/gatewayresponses/THROTTLED");
+    shaped(
+        &n,
+        m,
+        "PutGatewayResponse",
+        ("PUT", &gr),
+        Some(json!({ "statusCode": "429",
+            "responseParameters": { "gatewayresponse.header.x-t": "'t'" },
+            "responseTemplates": { "application/json": "{}" } })),
+        &[
+            "responseType",
+            "statusCode",
+            "responseParameters",
+            "responseTemplates",
+            "defaultResponse",
+        ],
+    );
+    shaped(
+        &n,
+        m,
+        "GetGatewayResponse",
+        ("GET", &gr),
+        None,
+        &["responseType"],
+    );
+    shaped(
+        &n,
+        m,
+        "GetGatewayResponses",
+        ("GET", &format!("{a}/gatewayresponses")),
+        None,
+        &["item"],
+    );
+    shaped(
+        &n,
+        m,
+        "UpdateGatewayResponse",
+        ("PATCH", &gr),
+        patch(json!([{ "op": "replace", "path": "/statusCode", "value": "503" }])),
+        &["statusCode"],
+    );
+    let dep = shaped(
+        &n,
+        m,
+        "CreateDeployment",
+        ("POST", &format!("{a}/deployments")),
+        Some(json!({ "stageName": "dev", "description": "first",
+            "variables": { "v": "1" } })),
+        &["id", "createdDate", "description"],
+    );
+    let dp = format!("{a}/deployments/{}", dep["id"].as_str().unwrap());
+    shaped(
+        &n,
+        m,
+        "GetDeployment",
+        ("GET", &format!("{dp}?embed=apisummary")),
+        None,
+        &["id"],
+    );
+    shaped(
+        &n,
+        m,
+        "GetDeployments",
+        ("GET", &format!("{a}/deployments")),
+        None,
+        &["item"],
+    );
+    shaped(
+        &n,
+        m,
+        "UpdateDeployment",
+        ("PATCH", &dp),
+        patch(json!([{ "op": "replace", "path": "/description", "value": "second" }])),
+        &["description"],
+    );
+    shaped(
+        &n,
+        m,
+        "CreateStage",
+        ("POST", &format!("{a}/stages")),
+        Some(
+            json!({ "stageName": "prod", "deploymentId": dep["id"], "description": "p",
+            "variables": { "a": "b" }, "tags": { "s": "1" },
+            "cacheClusterEnabled": false }),
+        ),
+        &[
+            "stageName",
+            "deploymentId",
+            "description",
+            "variables",
+            "tags",
+            "createdDate",
+            "lastUpdatedDate",
+            "cacheClusterEnabled",
+        ],
+    );
+    let sp = format!("{a}/stages/prod");
+    shaped(&n, m, "GetStage", ("GET", &sp), None, &["stageName"]);
+    shaped(
+        &n,
+        m,
+        "GetStages",
+        ("GET", &format!("{a}/stages")),
+        None,
+        &["item"],
+    );
+    shaped(
+        &n,
+        m,
+        "UpdateStage",
+        ("PATCH", &sp),
+        patch(json!([
+            { "op": "replace", "path": "/*/*/throttling/rateLimit", "value": "100" },
+            { "op": "replace", "path": "/*/*/metrics/enabled", "value": "true" }
+        ])),
+        &["methodSettings"],
+    );
+    let key = shaped(
+        &n,
+        m,
+        "CreateApiKey",
+        ("POST", "/apikeys"),
+        Some(json!({ "name": "k", "description": "d", "enabled": true,
+            "customerId": "c", "tags": { "k": "1" } })),
+        &[
+            "id",
+            "value",
+            "name",
+            "description",
+            "enabled",
+            "createdDate",
+            "lastUpdatedDate",
+            "customerId",
+            "tags",
+        ],
+    );
+    let key_id = key["id"].as_str().unwrap().to_string();
+    let kp = format!("/apikeys/{key_id}");
+    shaped(
+        &n,
+        m,
+        "GetApiKey",
+        ("GET", &format!("{kp}?includeValue=true")),
+        None,
+        &["id", "value"],
+    );
+    shaped(
+        &n,
+        m,
+        "GetApiKeys",
+        ("GET", "/apikeys?includeValues=true"),
+        None,
+        &["item"],
+    );
+    shaped(
+        &n,
+        m,
+        "UpdateApiKey",
+        ("PATCH", &kp),
+        patch(json!([{ "op": "replace", "path": "/description", "value": "e" }])),
+        &["description"],
+    );
+    let plan = shaped(
+        &n,
+        m,
+        "CreateUsagePlan",
+        ("POST", "/usageplans"),
+        Some(json!({ "name": "p", "description": "d",
+            "apiStages": [{ "apiId": id, "stage": "prod" }],
+            "throttle": { "rateLimit": 10.0, "burstLimit": 20 },
+            "quota": { "limit": 1000, "offset": 0, "period": "DAY" }, "tags": { "p": "1" } })),
+        &[
+            "id",
+            "name",
+            "description",
+            "apiStages",
+            "throttle",
+            "quota",
+            "tags",
+        ],
+    );
+    let pp = format!("/usageplans/{}", plan["id"].as_str().unwrap());
+    shaped(&n, m, "GetUsagePlan", ("GET", &pp), None, &["id"]);
+    shaped(
+        &n,
+        m,
+        "GetUsagePlans",
+        ("GET", "/usageplans"),
+        None,
+        &["item"],
+    );
+    shaped(
+        &n,
+        m,
+        "UpdateUsagePlan",
+        ("PATCH", &pp),
+        patch(json!([{ "op": "replace", "path": "/description", "value": "e" }])),
+        &["description"],
+    );
+    shaped(
+        &n,
+        m,
+        "CreateUsagePlanKey",
+        ("POST", &format!("{pp}/keys")),
+        Some(json!({ "keyId": key_id, "keyType": "API_KEY" })),
+        &["id", "type", "value", "name"],
+    );
+    shaped(
+        &n,
+        m,
+        "GetUsagePlanKey",
+        ("GET", &format!("{pp}/keys/{key_id}")),
+        None,
+        &["id", "type"],
+    );
+    shaped(
+        &n,
+        m,
+        "GetUsagePlanKeys",
+        ("GET", &format!("{pp}/keys")),
+        None,
+        &["item"],
+    );
+    shaped(
+        &n,
+        m,
+        "GetUsage",
+        (
+            "GET",
+            &format!("{pp}/usage?startDate=2026-01-01&endDate=2026-01-02"),
+        ),
+        None,
+        &["usagePlanId", "startDate", "endDate"],
+    );
+    shaped(
+        &n,
+        m,
+        "UpdateUsage",
+        ("PATCH", &format!("{pp}/keys/{key_id}/usage")),
+        patch(json!([{ "op": "replace", "path": "/remaining", "value": "500" }])),
+        &["usagePlanId"],
+    );
+    let creds = tollgate_node::sigv4::Credentials {
+        access_key_id: ACCESS_KEY.into(),
+        secret_access_key: SECRET_KEY.into(),
+    };
+    let csv = b"name,key,enabled\nimported,abcdefghij0123456789xyz,true\n";
+    let imported = tollgate_node::admin_client::call(
+        n.admin,
+        &creds,
+        "POST",
+        "/apikeys?mode=import&format=csv",
+        csv,
+    )
+    .expect("admin answer");
+    assert_eq!(imported.status, 201, "{}", imported.json());
+    assert_shape(m, "ImportApiKeys", &imported.json(), &["ids"]);
+    shaped(
+        &n,
+        m,
+        "GetAccount",
+        ("GET", "/account"),
+        None,
+        &["features"],
+    );
 }
