@@ -1046,4 +1046,187 @@ fn answers_fit_botocores_output_shapes() {
         None,
         &["features"],
     );
+    let part = shaped(
+        &n,
+        m,
+        "CreateDocumentationPart",
+        ("POST", &format!("{a}/documentation/parts")),
+        Some(
+            json!({ "location": { "type": "METHOD", "path": "/pet", "method": "POST" },
+            "properties": "{\"description\":\"adds a pet\"}" }),
+        ),
+        &["id", "location", "properties"],
+    );
+    let pp = format!("{a}/documentation/parts/{}", part["id"].as_str().unwrap());
+    shaped(&n, m, "GetDocumentationPart", ("GET", &pp), None, &["id"]);
+    shaped(
+        &n,
+        m,
+        "GetDocumentationParts",
+        ("GET", &format!("{a}/documentation/parts?type=METHOD")),
+        None,
+        &["item"],
+    );
+    shaped(
+        &n,
+        m,
+        "UpdateDocumentationPart",
+        ("PATCH", &pp),
+        patch(json!([{ "op": "replace", "path": "/properties", "value": "{\"summary\":\"s\"}" }])),
+        &["properties"],
+    );
+    shaped(
+        &n,
+        m,
+        "CreateDocumentationVersion",
+        ("POST", &format!("{a}/documentation/versions")),
+        Some(json!({ "documentationVersion": "1.0", "description": "first" })),
+        &["version", "createdDate", "description"],
+    );
+    let vp = format!("{a}/documentation/versions/1.0");
+    shaped(
+        &n,
+        m,
+        "GetDocumentationVersion",
+        ("GET", &vp),
+        None,
+        &["version"],
+    );
+    shaped(
+        &n,
+        m,
+        "GetDocumentationVersions",
+        ("GET", &format!("{a}/documentation/versions")),
+        None,
+        &["item"],
+    );
+    shaped(
+        &n,
+        m,
+        "UpdateDocumentationVersion",
+        ("PATCH", &vp),
+        patch(json!([{ "op": "replace", "path": "/description", "value": "one" }])),
+        &["description"],
+    );
+}
+
+#[test]
+fn documentation_parts_and_versions() {
+    let n = TestNode::start(&["--workers", "1"]);
+    let (api, _) = mock_api(&n, json!({}));
+    let parts = format!("/restapis/{api}/documentation/parts");
+    let p = n.admin_ok(
+        "POST",
+        &parts,
+        Some(
+            json!({ "location": { "type": "RESPONSE", "path": "/", "method": "get",
+            "statusCode": "404" }, "properties": "{\"description\":\"none\"}" }),
+        ),
+    );
+    // AWS's defaults filled, the method upper-cased.
+    assert_eq!(
+        p["location"],
+        json!({ "type": "RESPONSE", "path": "/", "method": "GET", "statusCode": "404" })
+    );
+    let id = p["id"].as_str().unwrap().to_string();
+    let api_part = n.admin_ok(
+        "POST",
+        &parts,
+        Some(json!({ "location": { "type": "API" }, "properties": "{\"info\":{}}" })),
+    );
+    assert_eq!(api_part["location"], json!({ "type": "API" }));
+    // One part per location.
+    let (status, kind, body) = call(
+        &n,
+        "POST",
+        &parts,
+        Some(json!({ "location": { "type": "API" }, "properties": "{}" })),
+    );
+    assert_eq!(
+        (status, kind.as_str()),
+        (409, "ConflictException"),
+        "{body}"
+    );
+    // Validation, as AWS: enum values by ValidationException, the rest BadRequest.
+    for (body, want_kind) in [
+        (
+            json!({ "location": { "type": "api" }, "properties": "{}" }),
+            "ValidationException",
+        ),
+        (
+            json!({ "location": { "type": "API", "path": "/x" }, "properties": "{}" }),
+            "BadRequestException",
+        ),
+        (
+            json!({ "location": { "type": "MODEL" }, "properties": "{}" }),
+            "BadRequestException",
+        ),
+        (
+            json!({ "location": { "type": "RESOURCE" }, "properties": "[1]" }),
+            "BadRequestException",
+        ),
+        (json!({ "properties": "{}" }), "BadRequestException"),
+    ] {
+        let (status, kind, answer) = call(&n, "POST", &parts, Some(body.clone()));
+        assert_eq!(
+            (status, kind.as_str()),
+            (400, want_kind),
+            "{body}: {answer}"
+        );
+    }
+    // Filters.
+    let listed = n.admin_ok("GET", &format!("{parts}?type=API"), None);
+    assert_eq!(listed["item"].as_array().unwrap().len(), 1, "{listed}");
+    let (status, _, _) = call(
+        &n,
+        "GET",
+        &format!("{parts}?locationStatus=UNDOCUMENTED"),
+        None,
+    );
+    assert_eq!(status, 400);
+    // Update and delete.
+    let (status, _, body) = call(
+        &n,
+        "PATCH",
+        &format!("{parts}/{id}"),
+        patch(json!([{ "op": "replace", "path": "/location/type", "value": "API" }])),
+    );
+    assert_eq!(status, 400);
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .contains("Must be one of: [/properties]"));
+    n.admin_ok("DELETE", &format!("{parts}/{id}"), None);
+    let (status, _, _) = call(&n, "GET", &format!("{parts}/{id}"), None);
+    assert_eq!(status, 404);
+
+    // Versions: unique; a stage association is refused by name.
+    let versions = format!("/restapis/{api}/documentation/versions");
+    n.admin_ok(
+        "POST",
+        &versions,
+        Some(json!({ "documentationVersion": "v1" })),
+    );
+    // (Not byte-identical to the first: a signed resend of the same request is its retry.)
+    let (status, kind, _) = call(
+        &n,
+        "POST",
+        &versions,
+        Some(json!({ "documentationVersion": "v1", "description": "again" })),
+    );
+    assert_eq!((status, kind.as_str()), (409, "ConflictException"));
+    let (status, _, body) = call(
+        &n,
+        "POST",
+        &versions,
+        Some(json!({ "documentationVersion": "v2", "stageName": "dev" })),
+    );
+    assert_eq!(status, 400);
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .contains("not supported by Tollgate"));
+    n.admin_ok("DELETE", &format!("{versions}/v1"), None);
+    let listed = n.admin_ok("GET", &versions, None);
+    assert_eq!(listed["item"], json!([]));
 }

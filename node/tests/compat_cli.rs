@@ -179,7 +179,7 @@ fn account_and_tags_through_botocore() {
     assert_eq!(v["get_rest_api_tags"], json!({ "team": "x" }));
     for (k, op) in [
         ("vpc_links", "GetVpcLinks"),
-        ("doc_parts", "GetDocumentationParts"),
+        ("doc_import", "ImportDocumentationParts"),
     ] {
         assert_eq!(v[k]["code"], "BadRequestException", "{v}");
         assert_eq!(v[k]["status"], 400);

@@ -6,8 +6,8 @@
 
 use crate::gateway_response::GatewayResponseType;
 use crate::model::{
-    AccessKey, Account, ApiKey, GatewayResponse, IamUser, Method, Model, RequestValidator,
-    RestApiSettings, Stage, UsagePlan,
+    AccessKey, Account, ApiKey, DocumentationPart, GatewayResponse, IamUser, Method, Model,
+    RequestValidator, RestApiSettings, Stage, UsagePlan,
 };
 use serde::{Deserialize, Serialize};
 
@@ -261,6 +261,30 @@ pub enum Command {
     },
     /// Replace the account's settings (AWS's UpdateAccount).
     UpdateAccount { account: Account },
+    /// Create (`create`: its id new, its location free) or replace (it must exist, at the
+    /// same location) a documentation part.
+    PutDocumentationPart {
+        api_id: String,
+        part: DocumentationPart,
+        create: bool,
+    },
+    /// Delete a documentation part.
+    DeleteDocumentationPart { api_id: String, id: String },
+    /// Freeze the API's documentation parts as a new version.
+    CreateDocumentationVersion {
+        api_id: String,
+        version: String,
+        created_date: i64,
+        description: Option<String>,
+    },
+    /// Set a documentation version's description.
+    UpdateDocumentationVersion {
+        api_id: String,
+        version: String,
+        description: Option<String>,
+    },
+    /// Delete a documentation version.
+    DeleteDocumentationVersion { api_id: String, version: String },
 }
 
 fn is_false(b: &bool) -> bool {
@@ -365,7 +389,12 @@ impl Command {
             | Command::DeleteModel { api_id, .. }
             | Command::CreateRequestValidator { api_id, .. }
             | Command::UpdateRequestValidator { api_id, .. }
-            | Command::DeleteRequestValidator { api_id, .. } => api(api_id),
+            | Command::DeleteRequestValidator { api_id, .. }
+            | Command::PutDocumentationPart { api_id, .. }
+            | Command::DeleteDocumentationPart { api_id, .. }
+            | Command::CreateDocumentationVersion { api_id, .. }
+            | Command::UpdateDocumentationVersion { api_id, .. }
+            | Command::DeleteDocumentationVersion { api_id, .. } => api(api_id),
             Command::CreateApiKey { key } | Command::UpdateApiKey { key } => {
                 vec![Scope::ApiKey(key.id.clone())]
             }

@@ -36,6 +36,44 @@ pub struct RestApi {
     /// The API's request validators (working copy), by id.
     #[serde(default)]
     pub request_validators: BTreeMap<String, RequestValidator>,
+    /// The API's documentation parts, by id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub documentation_parts: BTreeMap<String, DocumentationPart>,
+    /// The API's documentation versions (snapshots of its parts), by version.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub documentation_versions: BTreeMap<String, DocumentationVersion>,
+}
+
+/// Where a documentation part applies (AWS's `DocumentationPartLocation`). Fields a type does
+/// not use are `None`; those it uses hold AWS's defaults when not given (path `/`, method and
+/// status code `*`), so two parts at one place compare equal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DocumentationLocation {
+    /// `API`, `AUTHORIZER`, `MODEL`, `RESOURCE`, `METHOD`, `PATH_PARAMETER`, …
+    pub kind: String,
+    pub path: Option<String>,
+    pub method: Option<String>,
+    pub status_code: Option<String>,
+    pub name: Option<String>,
+}
+
+/// A documentation part: a JSON object of properties at one location.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DocumentationPart {
+    pub id: String,
+    pub location: DocumentationLocation,
+    /// The properties, a JSON object as text (as AWS keeps them).
+    pub properties: String,
+}
+
+/// A documentation version: the API's parts as they were when it was made.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DocumentationVersion {
+    pub version: String,
+    pub created_date: i64,
+    pub description: Option<String>,
+    /// The parts it froze, by id.
+    pub parts: BTreeMap<String, DocumentationPart>,
 }
 
 /// The user-editable top-level settings of a REST API.

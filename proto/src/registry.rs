@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 mod api_keys;
 mod api_objects;
+mod documentation;
 mod iam;
 mod keys;
 mod sessions;
@@ -294,6 +295,8 @@ impl Registry {
                         gateway_responses: objects.gateway_responses,
                         models: objects.models,
                         request_validators: objects.request_validators,
+                        documentation_parts: BTreeMap::new(),
+                        documentation_versions: BTreeMap::new(),
                     },
                 );
                 Ok(())
@@ -569,6 +572,11 @@ impl Registry {
             | Command::CreateRequestValidator { .. }
             | Command::UpdateRequestValidator { .. }
             | Command::DeleteRequestValidator { .. } => self.apply_api_object_command(cmd),
+            Command::PutDocumentationPart { .. }
+            | Command::DeleteDocumentationPart { .. }
+            | Command::CreateDocumentationVersion { .. }
+            | Command::UpdateDocumentationVersion { .. }
+            | Command::DeleteDocumentationVersion { .. } => self.apply_documentation_command(cmd),
             Command::CreateIamUser { .. }
             | Command::DeleteIamUser { .. }
             | Command::CreateAccessKey { .. }

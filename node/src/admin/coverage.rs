@@ -34,11 +34,11 @@ impl Why {
         reason: "access associations tie a private custom domain name to an AWS VPC endpoint, which a self-hosted gateway has none of",
         issue: None,
     };
-    /// Documentation parts and versions.
-    pub const DOCUMENTATION: Why = Why {
-        what: "documentation parts and versions",
-        reason: "documentation parts and versions are not implemented yet",
-        issue: Some(13),
+    /// Importing documentation parts from an OpenAPI document.
+    pub const IMPORT_DOCUMENTATION: Why = Why {
+        what: "importing documentation from OpenAPI",
+        reason: "importing documentation parts from an OpenAPI document is not implemented; create them with CreateDocumentationPart",
+        issue: None,
     };
     /// Client certificates.
     pub const CLIENT_CERTIFICATES: Why = Why {
@@ -102,8 +102,8 @@ pub const OPERATIONS: &[OperationEntry] = &[
     op("CreateAuthorizer", "POST", "/restapis/{restapi_id}/authorizers", Coverage::Owned { issue: 16, topic: "Lambda, Cognito and OIDC authorizers" }),
     op("CreateBasePathMapping", "POST", "/domainnames/{domain_name}/basepathmappings", Coverage::Owned { issue: 19, topic: "custom domain names and base path mappings" }),
     op("CreateDeployment", "POST", "/restapis/{restapi_id}/deployments", Coverage::Implemented),
-    op("CreateDocumentationPart", "POST", "/restapis/{restapi_id}/documentation/parts", Coverage::NotSupported(Why::DOCUMENTATION)),
-    op("CreateDocumentationVersion", "POST", "/restapis/{restapi_id}/documentation/versions", Coverage::NotSupported(Why::DOCUMENTATION)),
+    op("CreateDocumentationPart", "POST", "/restapis/{restapi_id}/documentation/parts", Coverage::Implemented),
+    op("CreateDocumentationVersion", "POST", "/restapis/{restapi_id}/documentation/versions", Coverage::Implemented),
     op("CreateDomainName", "POST", "/domainnames", Coverage::Owned { issue: 19, topic: "custom domain names and base path mappings" }),
     op("CreateDomainNameAccessAssociation", "POST", "/domainnameaccessassociations", Coverage::NotSupported(Why::PRIVATE_DOMAIN_NAMES)),
     op("CreateModel", "POST", "/restapis/{restapi_id}/models", Coverage::Implemented),
@@ -119,8 +119,8 @@ pub const OPERATIONS: &[OperationEntry] = &[
     op("DeleteBasePathMapping", "DELETE", "/domainnames/{domain_name}/basepathmappings/{base_path}", Coverage::Owned { issue: 19, topic: "custom domain names and base path mappings" }),
     op("DeleteClientCertificate", "DELETE", "/clientcertificates/{clientcertificate_id}", Coverage::NotSupported(Why::CLIENT_CERTIFICATES)),
     op("DeleteDeployment", "DELETE", "/restapis/{restapi_id}/deployments/{deployment_id}", Coverage::Implemented),
-    op("DeleteDocumentationPart", "DELETE", "/restapis/{restapi_id}/documentation/parts/{part_id}", Coverage::NotSupported(Why::DOCUMENTATION)),
-    op("DeleteDocumentationVersion", "DELETE", "/restapis/{restapi_id}/documentation/versions/{doc_version}", Coverage::NotSupported(Why::DOCUMENTATION)),
+    op("DeleteDocumentationPart", "DELETE", "/restapis/{restapi_id}/documentation/parts/{part_id}", Coverage::Implemented),
+    op("DeleteDocumentationVersion", "DELETE", "/restapis/{restapi_id}/documentation/versions/{doc_version}", Coverage::Implemented),
     op("DeleteDomainName", "DELETE", "/domainnames/{domain_name}", Coverage::Owned { issue: 19, topic: "custom domain names and base path mappings" }),
     op("DeleteDomainNameAccessAssociation", "DELETE", "/domainnameaccessassociations/{domain_name_access_association_arn}", Coverage::NotSupported(Why::PRIVATE_DOMAIN_NAMES)),
     op("DeleteGatewayResponse", "DELETE", "/restapis/{restapi_id}/gatewayresponses/{response_type}", Coverage::Implemented),
@@ -150,10 +150,10 @@ pub const OPERATIONS: &[OperationEntry] = &[
     op("GetClientCertificates", "GET", "/clientcertificates", Coverage::NotSupported(Why::CLIENT_CERTIFICATES)),
     op("GetDeployment", "GET", "/restapis/{restapi_id}/deployments/{deployment_id}", Coverage::Implemented),
     op("GetDeployments", "GET", "/restapis/{restapi_id}/deployments", Coverage::Implemented),
-    op("GetDocumentationPart", "GET", "/restapis/{restapi_id}/documentation/parts/{part_id}", Coverage::NotSupported(Why::DOCUMENTATION)),
-    op("GetDocumentationParts", "GET", "/restapis/{restapi_id}/documentation/parts", Coverage::NotSupported(Why::DOCUMENTATION)),
-    op("GetDocumentationVersion", "GET", "/restapis/{restapi_id}/documentation/versions/{doc_version}", Coverage::NotSupported(Why::DOCUMENTATION)),
-    op("GetDocumentationVersions", "GET", "/restapis/{restapi_id}/documentation/versions", Coverage::NotSupported(Why::DOCUMENTATION)),
+    op("GetDocumentationPart", "GET", "/restapis/{restapi_id}/documentation/parts/{part_id}", Coverage::Implemented),
+    op("GetDocumentationParts", "GET", "/restapis/{restapi_id}/documentation/parts", Coverage::Implemented),
+    op("GetDocumentationVersion", "GET", "/restapis/{restapi_id}/documentation/versions/{doc_version}", Coverage::Implemented),
+    op("GetDocumentationVersions", "GET", "/restapis/{restapi_id}/documentation/versions", Coverage::Implemented),
     op("GetDomainName", "GET", "/domainnames/{domain_name}", Coverage::Owned { issue: 19, topic: "custom domain names and base path mappings" }),
     op("GetDomainNameAccessAssociations", "GET", "/domainnameaccessassociations", Coverage::NotSupported(Why::PRIVATE_DOMAIN_NAMES)),
     op("GetDomainNames", "GET", "/domainnames", Coverage::Owned { issue: 19, topic: "custom domain names and base path mappings" }),
@@ -187,7 +187,7 @@ pub const OPERATIONS: &[OperationEntry] = &[
     op("GetVpcLink", "GET", "/vpclinks/{vpclink_id}", Coverage::NotSupported(Why::VPC_LINKS)),
     op("GetVpcLinks", "GET", "/vpclinks", Coverage::NotSupported(Why::VPC_LINKS)),
     op("ImportApiKeys", "POST", "/apikeys?mode=import", Coverage::Implemented),
-    op("ImportDocumentationParts", "PUT", "/restapis/{restapi_id}/documentation/parts", Coverage::NotSupported(Why::DOCUMENTATION)),
+    op("ImportDocumentationParts", "PUT", "/restapis/{restapi_id}/documentation/parts", Coverage::NotSupported(Why::IMPORT_DOCUMENTATION)),
     op("ImportRestApi", "POST", "/restapis?mode=import", Coverage::Owned { issue: 18, topic: "OpenAPI import and export, generated SDKs" }),
     op("PutGatewayResponse", "PUT", "/restapis/{restapi_id}/gatewayresponses/{response_type}", Coverage::Implemented),
     op("PutIntegration", "PUT", "/restapis/{restapi_id}/resources/{resource_id}/methods/{http_method}/integration", Coverage::Implemented),
@@ -206,8 +206,8 @@ pub const OPERATIONS: &[OperationEntry] = &[
     op("UpdateBasePathMapping", "PATCH", "/domainnames/{domain_name}/basepathmappings/{base_path}", Coverage::Owned { issue: 19, topic: "custom domain names and base path mappings" }),
     op("UpdateClientCertificate", "PATCH", "/clientcertificates/{clientcertificate_id}", Coverage::NotSupported(Why::CLIENT_CERTIFICATES)),
     op("UpdateDeployment", "PATCH", "/restapis/{restapi_id}/deployments/{deployment_id}", Coverage::Implemented),
-    op("UpdateDocumentationPart", "PATCH", "/restapis/{restapi_id}/documentation/parts/{part_id}", Coverage::NotSupported(Why::DOCUMENTATION)),
-    op("UpdateDocumentationVersion", "PATCH", "/restapis/{restapi_id}/documentation/versions/{doc_version}", Coverage::NotSupported(Why::DOCUMENTATION)),
+    op("UpdateDocumentationPart", "PATCH", "/restapis/{restapi_id}/documentation/parts/{part_id}", Coverage::Implemented),
+    op("UpdateDocumentationVersion", "PATCH", "/restapis/{restapi_id}/documentation/versions/{doc_version}", Coverage::Implemented),
     op("UpdateDomainName", "PATCH", "/domainnames/{domain_name}", Coverage::Owned { issue: 19, topic: "custom domain names and base path mappings" }),
     op("UpdateGatewayResponse", "PATCH", "/restapis/{restapi_id}/gatewayresponses/{response_type}", Coverage::Implemented),
     op("UpdateIntegration", "PATCH", "/restapis/{restapi_id}/resources/{resource_id}/methods/{http_method}/integration", Coverage::Implemented),

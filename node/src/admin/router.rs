@@ -223,6 +223,42 @@ pub enum Operation {
     GetTags {
         arn: String,
     },
+    CreateDocumentationPart {
+        api: String,
+    },
+    GetDocumentationParts {
+        api: String,
+    },
+    GetDocumentationPart {
+        api: String,
+        part: String,
+    },
+    UpdateDocumentationPart {
+        api: String,
+        part: String,
+    },
+    DeleteDocumentationPart {
+        api: String,
+        part: String,
+    },
+    CreateDocumentationVersion {
+        api: String,
+    },
+    GetDocumentationVersions {
+        api: String,
+    },
+    GetDocumentationVersion {
+        api: String,
+        version: String,
+    },
+    UpdateDocumentationVersion {
+        api: String,
+        version: String,
+    },
+    DeleteDocumentationVersion {
+        api: String,
+        version: String,
+    },
 }
 
 impl Operation {
@@ -261,6 +297,10 @@ impl Operation {
                 | Operation::GetRequestValidator { .. }
                 | Operation::GetAccount
                 | Operation::GetTags { .. }
+                | Operation::GetDocumentationParts { .. }
+                | Operation::GetDocumentationPart { .. }
+                | Operation::GetDocumentationVersions { .. }
+                | Operation::GetDocumentationVersion { .. }
         )
     }
 
@@ -276,7 +316,9 @@ impl Operation {
             | O::DeleteStage { .. }
             | O::DeleteApiKey { .. }
             | O::DeleteUsagePlan { .. }
-            | O::DeleteUsagePlanKey { .. } => Some(202),
+            | O::DeleteUsagePlanKey { .. }
+            | O::DeleteDocumentationPart { .. }
+            | O::DeleteDocumentationVersion { .. } => Some(202),
             O::DeleteMethod(_)
             | O::DeleteMethodResponse(..)
             | O::DeleteIntegration(_)
@@ -308,7 +350,9 @@ impl Operation {
             // Each reads the API's models (a schema's `$ref`s) or rewrites its whole object.
             | O::CreateModel { api }
             | O::UpdateModel { api, .. }
-            | O::UpdateRequestValidator { api, .. } => Some(Scope::Api(api.clone())),
+            | O::UpdateRequestValidator { api, .. }
+            | O::UpdateDocumentationPart { api, .. }
+            | O::UpdateDocumentationVersion { api, .. } => Some(Scope::Api(api.clone())),
             // Each rewrites its whole method.
             O::PutMethod(k)
             | O::UpdateMethod(k)
@@ -457,6 +501,9 @@ pub fn route(method: &str, path: &str) -> Option<Operation> {
                 _ => return None,
             }
         }
+        (m, [a, "documentation", kind, rest @ ..]) => {
+            return documentation_operation(m, own(a), kind, rest)
+        }
         ("POST", [a, "requestvalidators"]) => O::CreateRequestValidator { api: own(a) },
         ("GET", [a, "requestvalidators"]) => O::GetRequestValidators { api: own(a) },
         (m, [a, "requestvalidators", v]) => {
@@ -471,6 +518,42 @@ pub fn route(method: &str, path: &str) -> Option<Operation> {
         _ => return None,
     };
     Some(op)
+}
+
+/// The operations below `/restapis/{api}/documentation/{parts|versions}` (PUT on `parts`,
+/// ImportDocumentationParts, is not supported: see `admin::coverage`).
+fn documentation_operation(
+    method: &str,
+    api: String,
+    kind: &str,
+    rest: &[&str],
+) -> Option<Operation> {
+    use Operation as O;
+    Some(match (kind, method, rest) {
+        ("parts", "POST", []) => O::CreateDocumentationPart { api },
+        ("parts", "GET", []) => O::GetDocumentationParts { api },
+        ("parts", m, [p]) => {
+            let part = p.to_string();
+            match m {
+                "GET" => O::GetDocumentationPart { api, part },
+                "PATCH" => O::UpdateDocumentationPart { api, part },
+                "DELETE" => O::DeleteDocumentationPart { api, part },
+                _ => return None,
+            }
+        }
+        ("versions", "POST", []) => O::CreateDocumentationVersion { api },
+        ("versions", "GET", []) => O::GetDocumentationVersions { api },
+        ("versions", m, [v]) => {
+            let version = v.to_string();
+            match m {
+                "GET" => O::GetDocumentationVersion { api, version },
+                "PATCH" => O::UpdateDocumentationVersion { api, version },
+                "DELETE" => O::DeleteDocumentationVersion { api, version },
+                _ => return None,
+            }
+        }
+        _ => return None,
+    })
 }
 
 /// `/account` and `/tags/{resource_arn}` (the ARN is one percent-encoded segment).

@@ -605,6 +605,8 @@ pub fn registry() -> Registry {
         gateway_responses,
         models,
         request_validators,
+        documentation_parts: BTreeMap::new(),
+        documentation_versions: BTreeMap::new(),
     };
     let plain_api = RestApi {
         id: "api0000002".into(),

@@ -25,6 +25,7 @@
 mod account;
 mod apikeys;
 mod deployments;
+mod documentation;
 #[cfg(test)]
 mod fuzz;
 pub mod gateway_responses;
@@ -329,6 +330,28 @@ async fn run(
         O::TagResource { arn } => tags::tag(state, &arn, body).await,
         O::UntagResource { arn } => tags::untag(state, &arn, query).await,
         O::GetTags { arn } => tags::get(state, &arn),
+        O::CreateDocumentationPart { api } => documentation::create_part(state, &api, body).await,
+        O::GetDocumentationParts { api } => documentation::list_parts(state, &api, query),
+        O::GetDocumentationPart { api, part } => documentation::get_part(state, &api, &part),
+        O::UpdateDocumentationPart { api, part } => {
+            documentation::update_part(state, &api, &part, body).await
+        }
+        O::DeleteDocumentationPart { api, part } => {
+            documentation::delete_part(state, &api, &part).await
+        }
+        O::CreateDocumentationVersion { api } => {
+            documentation::create_version(state, &api, body).await
+        }
+        O::GetDocumentationVersions { api } => documentation::list_versions(state, &api, query),
+        O::GetDocumentationVersion { api, version } => {
+            documentation::get_version(state, &api, &version)
+        }
+        O::UpdateDocumentationVersion { api, version } => {
+            documentation::update_version(state, &api, &version, body).await
+        }
+        O::DeleteDocumentationVersion { api, version } => {
+            documentation::delete_version(state, &api, &version).await
+        }
     }
 }
 
