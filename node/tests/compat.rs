@@ -1200,6 +1200,22 @@ fn documentation_parts_and_versions() {
     let (status, _, _) = call(&n, "GET", &format!("{parts}/{id}"), None);
     assert_eq!(status, 404);
 
+    // Stage settings Tollgate does not honour are refused, not dropped.
+    for field in ["clientCertificateId", "documentationVersion"] {
+        let mut body = json!({ "stageName": format!("s{field}"), "deploymentId":
+            n.admin_ok("GET", &format!("/restapis/{api}/stages/dev"), None)["deploymentId"] });
+        body[field] = json!("x1");
+        let (status, _, answer) = call(&n, "POST", &format!("/restapis/{api}/stages"), Some(body));
+        assert_eq!(status, 400, "{answer}");
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{field} ")),
+            "{answer}"
+        );
+    }
+
     // Versions: unique; a stage association is refused by name.
     let versions = format!("/restapis/{api}/documentation/versions");
     n.admin_ok(
