@@ -23,6 +23,23 @@ fn account_tags_and_plan_rules_through_the_aws_cli() {
         a,
         json!({ "features": ["UsagePlans"], "apiKeyVersion": "4" })
     );
+    // A burst alone would make a limit of rate 0.
+    aws.fails(
+        "BadRequestException",
+        &[
+            "update-account",
+            "--patch-operations",
+            "op=replace,path=/throttle/burstLimit,value=5",
+        ],
+    );
+    aws.fails(
+        "ValidationException",
+        &[
+            "update-account",
+            "--patch-operations",
+            "op=bogus,path=/throttle/rateLimit,value=5",
+        ],
+    );
     let a = aws.ok(&[
         "update-account",
         "--patch-operations",

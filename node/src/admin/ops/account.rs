@@ -112,6 +112,12 @@ fn apply_patch(state: &AdminState, account: &mut Account, p: &PatchOp) -> Result
         }
         (Op::Remove, "/throttle") => account.throttle = None,
         (Op::Replace | Op::Add, "/throttle/rateLimit" | "/throttle/burstLimit") => {
+            if p.path.ends_with("burstLimit") && effective(state, account).is_none() {
+                // A burst alone would be a limit of rate 0: every request refused.
+                return Err(ApiError::bad_request(
+                    "No account throttle is set: set /throttle/rateLimit first",
+                ));
+            }
             let mut t = effective(state, account).unwrap_or_default();
             let value = p.f64_value(0.0, MAX_LIMIT)?;
             if p.path.ends_with("rateLimit") {
