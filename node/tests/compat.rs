@@ -1046,6 +1046,77 @@ fn answers_fit_botocores_output_shapes() {
         None,
         &["features"],
     );
+    let cert = shaped(
+        &n,
+        m,
+        "GenerateClientCertificate",
+        ("POST", "/clientcertificates"),
+        Some(json!({ "description": "to backends", "tags": { "c": "1" } })),
+        &[
+            "clientCertificateId",
+            "description",
+            "pemEncodedCertificate",
+            "createdDate",
+            "expirationDate",
+            "tags",
+        ],
+    );
+    let cp = format!(
+        "/clientcertificates/{}",
+        cert["clientCertificateId"].as_str().unwrap()
+    );
+    assert!(cert["pemEncodedCertificate"]
+        .as_str()
+        .unwrap()
+        .starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(
+        !cert.to_string().contains("PRIVATE KEY"),
+        "the key is never answered"
+    );
+    assert_eq!(
+        cert["expirationDate"].as_i64().unwrap()
+            - cert["createdDate"].as_i64().unwrap() / 86_400 * 86_400,
+        365 * 86_400
+    );
+    shaped(
+        &n,
+        m,
+        "GetClientCertificate",
+        ("GET", &cp),
+        None,
+        &["pemEncodedCertificate"],
+    );
+    shaped(
+        &n,
+        m,
+        "GetClientCertificates",
+        ("GET", "/clientcertificates"),
+        None,
+        &["item"],
+    );
+    shaped(
+        &n,
+        m,
+        "UpdateClientCertificate",
+        ("PATCH", &cp),
+        patch(json!([{ "op": "replace", "path": "/description", "value": "renamed" }])),
+        &["description", "tags"],
+    );
+    let cert_arn = enc(&format!("arn:aws:apigateway:us-east-1::{cp}"));
+    let (status, _, _) = call(
+        &n,
+        "PUT",
+        &format!("/tags/{cert_arn}"),
+        Some(json!({ "tags": { "d": "2" } })),
+    );
+    assert_eq!(status, 204);
+    assert_eq!(
+        n.admin_ok("GET", &format!("/tags/{cert_arn}"), None),
+        json!({ "tags": { "c": "1", "d": "2" } })
+    );
+    n.admin_ok("DELETE", &cp, None);
+    let (status, kind, _) = call(&n, "GET", &cp, None);
+    assert_eq!((status, kind.as_str()), (404, "NotFoundException"));
     let part = shaped(
         &n,
         m,

@@ -6,10 +6,11 @@
 
 use crate::gateway_response::GatewayResponseType;
 use crate::model::{
-    AccessKey, Account, ApiKey, DocumentationPart, GatewayResponse, IamUser, Method, Model,
-    RequestValidator, RestApiSettings, Stage, UsagePlan,
+    AccessKey, Account, ApiKey, ClientCertificate, DocumentationPart, GatewayResponse, IamUser,
+    Method, Model, RequestValidator, RestApiSettings, Stage, UsagePlan,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A change to the registry. (Variant fields are named for what they hold.)
 ///
@@ -285,6 +286,16 @@ pub enum Command {
     },
     /// Delete a documentation version.
     DeleteDocumentationVersion { api_id: String, version: String },
+    /// Add a client certificate (its id new).
+    CreateClientCertificate { certificate: ClientCertificate },
+    /// Set a client certificate's description and tags (its certificate and key never change).
+    UpdateClientCertificate {
+        id: String,
+        description: Option<String>,
+        tags: BTreeMap<String, String>,
+    },
+    /// Delete a client certificate.
+    DeleteClientCertificate { id: String },
 }
 
 fn is_false(b: &bool) -> bool {
@@ -318,6 +329,8 @@ pub enum Scope {
     UsagePlan(String),
     /// The account's settings.
     Account,
+    /// One client certificate.
+    ClientCertificate(String),
 }
 
 /// Requests that asked for one rate limit at one node over a report's interval, admitted or
@@ -410,6 +423,13 @@ impl Command {
             }
             Command::DeleteUsagePlan { id, .. } => vec![Scope::UsagePlan(id.clone())],
             Command::UpdateAccount { .. } => vec![Scope::Account],
+            Command::CreateClientCertificate { certificate } => {
+                vec![Scope::ClientCertificate(certificate.id.clone())]
+            }
+            Command::UpdateClientCertificate { id, .. }
+            | Command::DeleteClientCertificate { id } => {
+                vec![Scope::ClientCertificate(id.clone())]
+            }
             Command::CreateUsagePlanKey { plan_id, .. }
             | Command::DeleteUsagePlanKey { plan_id, .. }
             | Command::UpdateUsage { plan_id, .. } => vec![Scope::UsagePlan(plan_id.clone())],

@@ -454,6 +454,24 @@ pub struct ThrottleSettings {
     pub rate_limit: f64,
 }
 
+/// A client certificate (AWS's GenerateClientCertificate): a self-signed certificate and its
+/// private key, made by the admin layer. The key is replicated (every node would present the
+/// certificate) and never answered.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClientCertificate {
+    pub id: String,
+    pub description: Option<String>,
+    /// The certificate, PEM.
+    pub pem_certificate: String,
+    /// Its private key, PEM (PKCS#8).
+    pub private_key_pem: String,
+    /// Epoch seconds.
+    pub created_date: i64,
+    /// Epoch seconds: the end of the certificate's validity.
+    pub expiration_date: i64,
+    pub tags: BTreeMap<String, String>,
+}
+
 /// The account's settings (AWS's GetAccount and UpdateAccount).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Account {

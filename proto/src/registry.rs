@@ -5,7 +5,9 @@
 
 use crate::command::{ApplyError, ApplyResult, Command, RequestId, Scope};
 use crate::ids::derived_id;
-use crate::model::{Account, Deployment, Iam, Resource, RestApi, Stage, UsagePlan};
+use crate::model::{
+    Account, ClientCertificate, Deployment, Iam, Resource, RestApi, Stage, UsagePlan,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -63,6 +65,9 @@ pub struct Registry {
     /// The account's settings (GetAccount, UpdateAccount).
     #[serde(default, skip_serializing_if = "Account::is_empty")]
     pub account: Account,
+    /// Client certificates by id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub client_certificates: BTreeMap<String, ClientCertificate>,
 }
 
 /// What usage of `key_id` through usage plan `plan_id` is reported and counted under:
@@ -617,6 +622,36 @@ impl Registry {
                 if *referential {
                     self.detach_from_plans(|s| s.api_id == *api_id && s.stage == *stage_name);
                 }
+                Ok(())
+            }
+            Command::CreateClientCertificate { certificate } => {
+                if self.client_certificates.contains_key(&certificate.id) {
+                    return Err(ApplyError::Conflict(format!(
+                        "Client certificate {} already exists",
+                        certificate.id
+                    )));
+                }
+                self.client_certificates
+                    .insert(certificate.id.clone(), certificate.clone());
+                Ok(())
+            }
+            Command::UpdateClientCertificate {
+                id,
+                description,
+                tags,
+            } => {
+                let c = self
+                    .client_certificates
+                    .get_mut(id)
+                    .ok_or_else(|| client_certificate_not_found(id))?;
+                c.description = description.clone();
+                c.tags = tags.clone();
+                Ok(())
+            }
+            Command::DeleteClientCertificate { id } => {
+                self.client_certificates
+                    .remove(id)
+                    .ok_or_else(|| client_certificate_not_found(id))?;
                 Ok(())
             }
             Command::UpdateAccount { account } => {
@@ -1245,4 +1280,11 @@ mod tests {
         .unwrap();
         assert_eq!(r.api("a1").unwrap().resources.len(), 1);
     }
+}
+
+/// AWS's words for an unknown client certificate.
+fn client_certificate_not_found(id: &str) -> ApplyError {
+    ApplyError::NotFound(format!(
+        "Invalid Client Certificate identifier specified: {id}"
+    ))
 }

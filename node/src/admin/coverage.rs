@@ -40,12 +40,6 @@ impl Why {
         reason: "importing documentation parts from an OpenAPI document is not implemented; create them with CreateDocumentationPart",
         issue: None,
     };
-    /// Client certificates.
-    pub const CLIENT_CERTIFICATES: Why = Why {
-        what: "client certificates",
-        reason: "client certificates for backend mutual TLS are not implemented yet",
-        issue: Some(13),
-    };
     /// TestInvokeMethod.
     pub const TEST_INVOKE_METHOD: Why = Why {
         what: "test invocations of methods",
@@ -117,7 +111,7 @@ pub const OPERATIONS: &[OperationEntry] = &[
     op("DeleteApiKey", "DELETE", "/apikeys/{api_Key}", Coverage::Implemented),
     op("DeleteAuthorizer", "DELETE", "/restapis/{restapi_id}/authorizers/{authorizer_id}", Coverage::Owned { issue: 16, topic: "Lambda, Cognito and OIDC authorizers" }),
     op("DeleteBasePathMapping", "DELETE", "/domainnames/{domain_name}/basepathmappings/{base_path}", Coverage::Owned { issue: 19, topic: "custom domain names and base path mappings" }),
-    op("DeleteClientCertificate", "DELETE", "/clientcertificates/{clientcertificate_id}", Coverage::NotSupported(Why::CLIENT_CERTIFICATES)),
+    op("DeleteClientCertificate", "DELETE", "/clientcertificates/{clientcertificate_id}", Coverage::Implemented),
     op("DeleteDeployment", "DELETE", "/restapis/{restapi_id}/deployments/{deployment_id}", Coverage::Implemented),
     op("DeleteDocumentationPart", "DELETE", "/restapis/{restapi_id}/documentation/parts/{part_id}", Coverage::Implemented),
     op("DeleteDocumentationVersion", "DELETE", "/restapis/{restapi_id}/documentation/versions/{doc_version}", Coverage::Implemented),
@@ -138,7 +132,7 @@ pub const OPERATIONS: &[OperationEntry] = &[
     op("DeleteVpcLink", "DELETE", "/vpclinks/{vpclink_id}", Coverage::NotSupported(Why::VPC_LINKS)),
     op("FlushStageAuthorizersCache", "DELETE", "/restapis/{restapi_id}/stages/{stage_name}/cache/authorizers", Coverage::Owned { issue: 16, topic: "Lambda, Cognito and OIDC authorizers" }),
     op("FlushStageCache", "DELETE", "/restapis/{restapi_id}/stages/{stage_name}/cache/data", Coverage::Implemented),
-    op("GenerateClientCertificate", "POST", "/clientcertificates", Coverage::NotSupported(Why::CLIENT_CERTIFICATES)),
+    op("GenerateClientCertificate", "POST", "/clientcertificates", Coverage::Implemented),
     op("GetAccount", "GET", "/account", Coverage::Implemented),
     op("GetApiKey", "GET", "/apikeys/{api_Key}", Coverage::Implemented),
     op("GetApiKeys", "GET", "/apikeys", Coverage::Implemented),
@@ -146,8 +140,8 @@ pub const OPERATIONS: &[OperationEntry] = &[
     op("GetAuthorizers", "GET", "/restapis/{restapi_id}/authorizers", Coverage::Owned { issue: 16, topic: "Lambda, Cognito and OIDC authorizers" }),
     op("GetBasePathMapping", "GET", "/domainnames/{domain_name}/basepathmappings/{base_path}", Coverage::Owned { issue: 19, topic: "custom domain names and base path mappings" }),
     op("GetBasePathMappings", "GET", "/domainnames/{domain_name}/basepathmappings", Coverage::Owned { issue: 19, topic: "custom domain names and base path mappings" }),
-    op("GetClientCertificate", "GET", "/clientcertificates/{clientcertificate_id}", Coverage::NotSupported(Why::CLIENT_CERTIFICATES)),
-    op("GetClientCertificates", "GET", "/clientcertificates", Coverage::NotSupported(Why::CLIENT_CERTIFICATES)),
+    op("GetClientCertificate", "GET", "/clientcertificates/{clientcertificate_id}", Coverage::Implemented),
+    op("GetClientCertificates", "GET", "/clientcertificates", Coverage::Implemented),
     op("GetDeployment", "GET", "/restapis/{restapi_id}/deployments/{deployment_id}", Coverage::Implemented),
     op("GetDeployments", "GET", "/restapis/{restapi_id}/deployments", Coverage::Implemented),
     op("GetDocumentationPart", "GET", "/restapis/{restapi_id}/documentation/parts/{part_id}", Coverage::Implemented),
@@ -204,7 +198,7 @@ pub const OPERATIONS: &[OperationEntry] = &[
     op("UpdateApiKey", "PATCH", "/apikeys/{api_Key}", Coverage::Implemented),
     op("UpdateAuthorizer", "PATCH", "/restapis/{restapi_id}/authorizers/{authorizer_id}", Coverage::Owned { issue: 16, topic: "Lambda, Cognito and OIDC authorizers" }),
     op("UpdateBasePathMapping", "PATCH", "/domainnames/{domain_name}/basepathmappings/{base_path}", Coverage::Owned { issue: 19, topic: "custom domain names and base path mappings" }),
-    op("UpdateClientCertificate", "PATCH", "/clientcertificates/{clientcertificate_id}", Coverage::NotSupported(Why::CLIENT_CERTIFICATES)),
+    op("UpdateClientCertificate", "PATCH", "/clientcertificates/{clientcertificate_id}", Coverage::Implemented),
     op("UpdateDeployment", "PATCH", "/restapis/{restapi_id}/deployments/{deployment_id}", Coverage::Implemented),
     op("UpdateDocumentationPart", "PATCH", "/restapis/{restapi_id}/documentation/parts/{part_id}", Coverage::Implemented),
     op("UpdateDocumentationVersion", "PATCH", "/restapis/{restapi_id}/documentation/versions/{doc_version}", Coverage::Implemented),

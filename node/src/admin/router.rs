@@ -259,6 +259,17 @@ pub enum Operation {
         api: String,
         version: String,
     },
+    GenerateClientCertificate,
+    GetClientCertificates,
+    GetClientCertificate {
+        certificate: String,
+    },
+    UpdateClientCertificate {
+        certificate: String,
+    },
+    DeleteClientCertificate {
+        certificate: String,
+    },
 }
 
 impl Operation {
@@ -301,6 +312,8 @@ impl Operation {
                 | Operation::GetDocumentationPart { .. }
                 | Operation::GetDocumentationVersions { .. }
                 | Operation::GetDocumentationVersion { .. }
+                | Operation::GetClientCertificates
+                | Operation::GetClientCertificate { .. }
         )
     }
 
@@ -318,7 +331,8 @@ impl Operation {
             | O::DeleteUsagePlan { .. }
             | O::DeleteUsagePlanKey { .. }
             | O::DeleteDocumentationPart { .. }
-            | O::DeleteDocumentationVersion { .. } => Some(202),
+            | O::DeleteDocumentationVersion { .. }
+            | O::DeleteClientCertificate { .. } => Some(202),
             O::DeleteMethod(_)
             | O::DeleteMethodResponse(..)
             | O::DeleteIntegration(_)
@@ -368,6 +382,9 @@ impl Operation {
             O::UpdateApiKey { key } => Some(Scope::ApiKey(key.clone())),
             O::UpdateUsagePlan { plan } => Some(Scope::UsagePlan(plan.clone())),
             O::UpdateAccount => Some(Scope::Account),
+            O::UpdateClientCertificate { certificate } => {
+                Some(Scope::ClientCertificate(certificate.clone()))
+            }
             // Each rewrites the tagged object whole.
             O::TagResource { arn } | O::UntagResource { arn } => super::ops::tags::scope_of(arn),
             _ => None,
@@ -419,6 +436,7 @@ pub fn route(method: &str, path: &str) -> Option<Operation> {
         Some(&"usageplans") => return usage_plan_operation(method, &s[1..]),
         Some(&"account") => return account_or_tags_operation(method, &s),
         Some(&"tags") => return account_or_tags_operation(method, &s),
+        Some(&"clientcertificates") => return client_certificate_operation(method, &s[1..]),
         _ => return None,
     }
     let op = match (method, &s[1..]) {
@@ -552,6 +570,26 @@ fn documentation_operation(
                 _ => return None,
             }
         }
+        _ => return None,
+    })
+}
+
+/// The operations below `/clientcertificates`.
+fn client_certificate_operation(method: &str, rest: &[&str]) -> Option<Operation> {
+    use Operation as O;
+    let own = |x: &str| x.to_string();
+    Some(match (method, rest) {
+        ("POST", []) => O::GenerateClientCertificate,
+        ("GET", []) => O::GetClientCertificates,
+        ("GET", [c]) => O::GetClientCertificate {
+            certificate: own(c),
+        },
+        ("PATCH", [c]) => O::UpdateClientCertificate {
+            certificate: own(c),
+        },
+        ("DELETE", [c]) => O::DeleteClientCertificate {
+            certificate: own(c),
+        },
         _ => return None,
     })
 }

@@ -661,5 +661,6 @@ pub fn registry() -> Registry {
         ])),
         iam: Default::default(),
         account: Default::default(),
+        client_certificates: Default::default(),
     }
 }

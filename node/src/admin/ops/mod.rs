@@ -24,6 +24,7 @@
 
 mod account;
 mod apikeys;
+mod client_certificates;
 mod deployments;
 mod documentation;
 #[cfg(test)]
@@ -351,6 +352,15 @@ async fn run(
         }
         O::DeleteDocumentationVersion { api, version } => {
             documentation::delete_version(state, &api, &version).await
+        }
+        O::GenerateClientCertificate => client_certificates::generate(state, body).await,
+        O::GetClientCertificates => client_certificates::list(state, query),
+        O::GetClientCertificate { certificate } => client_certificates::get(state, &certificate),
+        O::UpdateClientCertificate { certificate } => {
+            client_certificates::update(state, &certificate, body).await
+        }
+        O::DeleteClientCertificate { certificate } => {
+            client_certificates::delete(state, &certificate).await
         }
     }
 }

@@ -98,7 +98,7 @@ pub async fn create(state: &AdminState, api: &str, body: &[u8]) -> Result<Reply,
     // Fail closed on settings this gateway would otherwise drop without a word.
     if non_empty(i.client_certificate_id).is_some() {
         return Err(ApiError::bad_request(
-            "clientCertificateId is not supported by Tollgate: client certificates are not supported",
+            "clientCertificateId is not supported by Tollgate: it calls no HTTPS backend, so a stage has no client certificate to present",
         ));
     }
     if non_empty(i.documentation_version).is_some() {

@@ -1,6 +1,7 @@
 //! TagResource, UntagResource, GetTags (`/tags/{resource_arn}`) on REST APIs, stages, API keys
 //! and usage plans, named by AWS's ARNs (`arn:aws:apigateway:{region}::/restapis/{id}`,
-//! `…::/restapis/{id}/stages/{name}`, `…::/apikeys/{id}`, `…::/usageplans/{id}`).
+//! `…::/restapis/{id}/stages/{name}`, `…::/apikeys/{id}`, `…::/usageplans/{id}`,
+//! `…::/clientcertificates/{id}`).
 //!
 //! Each write rewrites the tagged object whole through its own update command, guarded on its
 //! scope ([`scope_of`], used by `Operation::guarded_scope`), so a concurrent change of the
@@ -26,6 +27,8 @@ pub enum Tagged {
     ApiKey(String),
     /// A usage plan.
     UsagePlan(String),
+    /// A client certificate.
+    ClientCertificate(String),
 }
 
 /// Reads an API Gateway resource ARN: `(region, what)`; `None` when it is not one of the
@@ -53,6 +56,7 @@ pub fn parse_arn(arn: &str) -> Option<(&str, Tagged)> {
         ["restapis", a, "stages", s] => Tagged::Stage(own(a), own(s)),
         ["apikeys", k] => Tagged::ApiKey(own(k)),
         ["usageplans", p] => Tagged::UsagePlan(own(p)),
+        ["clientcertificates", c] => Tagged::ClientCertificate(own(c)),
         _ => return None,
     };
     Some((region, what))
@@ -64,6 +68,7 @@ pub fn scope_of(arn: &str) -> Option<Scope> {
         Tagged::RestApi(a) | Tagged::Stage(a, _) => Scope::Api(a),
         Tagged::ApiKey(k) => Scope::ApiKey(k),
         Tagged::UsagePlan(p) => Scope::UsagePlan(p),
+        Tagged::ClientCertificate(c) => Scope::ClientCertificate(c),
     })
 }
 
@@ -76,7 +81,6 @@ fn resolve(state: &AdminState, arn: &str) -> Result<Tagged, ApiError> {
         for (prefix, what) in [
             ("/domainnames/", "custom domain names"),
             ("/vpclinks/", "VPC links"),
-            ("/clientcertificates/", "client certificates"),
         ] {
             if path.starts_with(prefix) {
                 return ApiError::bad_request(format!(
@@ -113,6 +117,12 @@ fn tags_of(reg: &Registry, what: &Tagged) -> Result<BTreeMap<String, String>, Ap
             .usage_plans
             .get(p)
             .ok_or_else(|| super::usageplans::no_plan(p))?
+            .tags
+            .clone(),
+        Tagged::ClientCertificate(c) => reg
+            .client_certificates
+            .get(c)
+            .ok_or_else(|| super::client_certificates::not_found(c))?
             .tags
             .clone(),
     })
@@ -165,6 +175,17 @@ fn retag(
             plan.tags = tags;
             // Not dated: the quota is unchanged, so its period and grants stay as they are.
             Command::UpdateUsagePlan { plan }
+        }
+        Tagged::ClientCertificate(c) => {
+            let cert = reg
+                .client_certificates
+                .get(c)
+                .ok_or_else(|| super::client_certificates::not_found(c))?;
+            Command::UpdateClientCertificate {
+                id: c.clone(),
+                description: cert.description.clone(),
+                tags,
+            }
         }
     })
 }
