@@ -207,4 +207,15 @@ fn account_and_tags_through_botocore() {
         );
     }
     assert_eq!(v["bad_tag"]["code"], "BadRequestException", "{v}");
+    // botocore parses the dates as timestamps, the lists under their model names.
+    assert_eq!(v["cert_has_pem"], true, "{v}");
+    assert_eq!(v["cert_dates"], json!(["datetime", "datetime"]), "{v}");
+    assert_eq!(v["cert_listed"], true, "{v}");
+    assert_eq!(v["doc_part"]["location"], json!({ "type": "API" }), "{v}");
+    assert_eq!(v["doc_parts"], json!([v["doc_part"]["id"]]), "{v}");
+    assert_eq!(
+        v["doc_version"],
+        json!({ "version": "1", "description": "d" }),
+        "{v}"
+    );
 }

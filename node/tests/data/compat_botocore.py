@@ -58,4 +58,18 @@ out["get_rest_api_tags"] = client.get_rest_api(restApiId=api_id).get("tags")
 out["vpc_links"] = error(client.get_vpc_links)
 out["doc_import"] = error(client.import_documentation_parts, restApiId=api_id, body=b"{}")
 out["bad_tag"] = error(client.tag_resource, resourceArn=arn, tags={"aws:x": "1"})
+cert = client.generate_client_certificate(description="backends", tags={"c": "1"})
+out["cert_has_pem"] = cert["pemEncodedCertificate"].startswith("-----BEGIN CERTIFICATE-----")
+out["cert_dates"] = [str(type(cert["createdDate"]).__name__), str(type(cert["expirationDate"]).__name__)]
+out["cert_listed"] = [c["clientCertificateId"] for c in client.get_client_certificates()["items"]] == [
+    cert["clientCertificateId"]
+]
+client.delete_client_certificate(clientCertificateId=cert["clientCertificateId"])
+part = client.create_documentation_part(
+    restApiId=api_id, location={"type": "API"}, properties='{"info": {"title": "t"}}'
+)
+out["doc_part"] = strip(part)
+out["doc_parts"] = [p["id"] for p in client.get_documentation_parts(restApiId=api_id)["items"]]
+version = client.create_documentation_version(restApiId=api_id, documentationVersion="1", description="d")
+out["doc_version"] = {k: version[k] for k in ("version", "description")}
 print(json.dumps(out, default=str))
