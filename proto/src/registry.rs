@@ -847,6 +847,13 @@ fn check_stage_name(name: &str) -> ApplyResult {
     Ok(())
 }
 
+/// AWS's words for an unknown client certificate.
+fn client_certificate_not_found(id: &str) -> ApplyError {
+    ApplyError::NotFound(format!(
+        "Invalid Client Certificate identifier specified: {id}"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1280,11 +1287,4 @@ mod tests {
         .unwrap();
         assert_eq!(r.api("a1").unwrap().resources.len(), 1);
     }
-}
-
-/// AWS's words for an unknown client certificate.
-fn client_certificate_not_found(id: &str) -> ApplyError {
-    ApplyError::NotFound(format!(
-        "Invalid Client Certificate identifier specified: {id}"
-    ))
 }
