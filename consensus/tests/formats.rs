@@ -104,6 +104,7 @@ fn local_commands() -> Vec<Command> {
         Command::DeleteStage {
             api_id: "api0000001".into(),
             stage_name: "dev".into(),
+            referential: false,
         },
         Command::CreateUsagePlanKey {
             plan_id: "plan01".into(),

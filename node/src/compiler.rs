@@ -30,6 +30,9 @@ pub struct ChangeSet {
     pub keys: bool,
     /// IAM users, access keys or user policies changed: the identity table is rebuilt.
     pub iam: bool,
+    /// The account's settings changed: its throttle is compiled again (it always is, with any
+    /// other change; this makes a compile happen).
+    pub account: bool,
 }
 
 impl ChangeSet {
@@ -44,6 +47,9 @@ impl ChangeSet {
                 .collect(),
             keys: applied.iter().any(|c| c.affects_keys()),
             iam: applied.iter().any(|c| c.affects_iam()),
+            account: applied
+                .iter()
+                .any(|c| matches!(c.inner(), Command::UpdateAccount { .. })),
         }
     }
 
@@ -52,11 +58,12 @@ impl ChangeSet {
         self.apis.extend(other.apis);
         self.keys |= other.keys;
         self.iam |= other.iam;
+        self.account |= other.account;
     }
 
     /// Whether nothing needs compiling.
     pub fn is_empty(&self) -> bool {
-        self.apis.is_empty() && !self.keys && !self.iam
+        self.apis.is_empty() && !self.keys && !self.iam && !self.account
     }
 }
 
@@ -253,6 +260,7 @@ mod tests {
             apis: apis.iter().map(|a| a.to_string()).collect(),
             keys,
             iam: false,
+            account: false,
         }
     }
 
@@ -286,6 +294,14 @@ mod tests {
         let mut merged = set(&["a1"], false);
         merged.merge(c);
         assert!(merged.iam, "a later set keeps an identity change");
+    }
+
+    #[test]
+    fn an_account_change_makes_a_compile() {
+        let c = ChangeSet::of(&[Command::UpdateAccount {
+            account: Default::default(),
+        }]);
+        assert!(c.account && !c.keys && !c.iam && c.apis.is_empty() && !c.is_empty());
     }
 
     #[test]

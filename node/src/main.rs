@@ -108,6 +108,7 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
             admin::AdminState::new(node.clone(), cfg.credentials.clone(), cfg.region.clone());
         state.metrics = Some(metrics);
         state.account_id = cfg.account_id.clone();
+        state.account_limit = cfg.account_limit;
         state.compiler = Some(compiler);
         state.functions = Some(functions);
         let state = Arc::new(state);

@@ -972,7 +972,7 @@ fn aws_cli_drives_the_admin_api() {
             &creds.access_key_id,
             Some(&creds.secret_access_key),
             "GET",
-            "/vpclinks",
+            "/nosuchcollection",
             "",
         ),
     );

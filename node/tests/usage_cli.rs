@@ -452,6 +452,18 @@ fn api_keys_and_usage_plans_with_the_aws_cli() {
         "NotFoundException",
         &["delete-api-key", "--api-key", &ids[0]],
     );
+    // A plan with API stages is deleted only once they are removed (as AWS).
+    aws.fails(
+        "BadRequestException",
+        &["delete-usage-plan", "--usage-plan-id", &other_id],
+    );
+    aws.ok(&[
+        "update-usage-plan",
+        "--usage-plan-id",
+        &other_id,
+        "--patch-operations",
+        &format!("op=remove,path=/apiStages,value={api}:dev"),
+    ]);
     aws.ok(&["delete-usage-plan", "--usage-plan-id", &other_id]);
     aws.fails(
         "NotFoundException",

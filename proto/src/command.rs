@@ -6,10 +6,11 @@
 
 use crate::gateway_response::GatewayResponseType;
 use crate::model::{
-    AccessKey, ApiKey, GatewayResponse, IamUser, Method, Model, RequestValidator, RestApi,
-    RestApiSettings, Stage, UsagePlan,
+    AccessKey, Account, ApiKey, ClientCertificate, DocumentationPart, GatewayResponse, IamUser,
+    Method, Model, RequestValidator, RestApi, RestApiSettings, Stage, UsagePlan,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A change to the registry. (Variant fields are named for what they hold.)
 ///
@@ -33,8 +34,15 @@ pub enum Command {
         id: String,
         settings: RestApiSettings,
     },
-    /// Delete an API with everything in it.
-    DeleteRestApi { id: String },
+    /// Delete an API with everything in it. With `referential`, its stages are also taken out
+    /// of every usage plan's API stages, as AWS does (earlier builds logged this command
+    /// without it and left them: replaying their commands must keep doing so, or a node that
+    /// replays them and one that starts from a snapshot taken after them would differ).
+    DeleteRestApi {
+        id: String,
+        #[serde(default, skip_serializing_if = "is_false")]
+        referential: bool,
+    },
     /// Add a child resource.
     CreateResource {
         api_id: String,
@@ -89,8 +97,14 @@ pub enum Command {
         stage: Stage,
         create: bool,
     },
-    /// Delete a stage.
-    DeleteStage { api_id: String, stage_name: String },
+    /// Delete a stage. With `referential`, it is also taken out of every usage plan's API
+    /// stages (see [`Command::DeleteRestApi`]).
+    DeleteStage {
+        api_id: String,
+        stage_name: String,
+        #[serde(default, skip_serializing_if = "is_false")]
+        referential: bool,
+    },
     /// Requests a node served per API key since its previous report. `seq` increases by one
     /// per report of that node; a report whose `seq` was already applied (a retry after a lost
     /// answer or a leader change) changes nothing, so usage is never counted twice. `at` is the
@@ -118,8 +132,14 @@ pub enum Command {
     /// Replace a usage plan's settings and stages; its keys are kept as they are (`key_ids`
     /// of the command is ignored: keys change only through the usage plan key commands).
     UpdateUsagePlan { plan: UsagePlan },
-    /// Delete a usage plan (with its keys' subscriptions and quota grants).
-    DeleteUsagePlan { id: String },
+    /// Delete a usage plan (with its keys' subscriptions and quota grants). With
+    /// `referential`, a plan that still has API stages is refused, as AWS refuses it (see
+    /// [`Command::DeleteRestApi`] for why earlier commands go without).
+    DeleteUsagePlan {
+        id: String,
+        #[serde(default, skip_serializing_if = "is_false")]
+        referential: bool,
+    },
     /// Subscribe an existing key to a plan. Refused (conflict) when the key is in the plan
     /// already, or in another plan covering one of this plan's API stages.
     CreateUsagePlanKey { plan_id: String, key_id: String },
@@ -247,6 +267,46 @@ pub enum Command {
     /// deployments and stages, everything else replaced by `api`'s. Checked whole (the tree,
     /// path parts, verbs, what methods name) before anything changes: it lands whole or not.
     DefineRestApi { api: RestApi, create: bool },
+    /// Replace the account's settings (AWS's UpdateAccount).
+    UpdateAccount { account: Account },
+    /// Create (`create`: its id new, its location free) or replace (it must exist, at the
+    /// same location) a documentation part.
+    PutDocumentationPart {
+        api_id: String,
+        part: DocumentationPart,
+        create: bool,
+    },
+    /// Delete a documentation part.
+    DeleteDocumentationPart { api_id: String, id: String },
+    /// Freeze the API's documentation parts as a new version.
+    CreateDocumentationVersion {
+        api_id: String,
+        version: String,
+        created_date: i64,
+        description: Option<String>,
+    },
+    /// Set a documentation version's description.
+    UpdateDocumentationVersion {
+        api_id: String,
+        version: String,
+        description: Option<String>,
+    },
+    /// Delete a documentation version.
+    DeleteDocumentationVersion { api_id: String, version: String },
+    /// Add a client certificate (its id new).
+    CreateClientCertificate { certificate: ClientCertificate },
+    /// Set a client certificate's description and tags (its certificate and key never change).
+    UpdateClientCertificate {
+        id: String,
+        description: Option<String>,
+        tags: BTreeMap<String, String>,
+    },
+    /// Delete a client certificate.
+    DeleteClientCertificate { id: String },
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The identity of one command of one client request: who may retry it finds it applied
@@ -274,6 +334,10 @@ pub enum Scope {
     ApiKey(String),
     /// One usage plan, with its keys and their quota grants.
     UsagePlan(String),
+    /// The account's settings.
+    Account,
+    /// One client certificate.
+    ClientCertificate(String),
 }
 
 /// Requests that asked for one rate limit at one node over a report's interval, admitted or
@@ -325,7 +389,7 @@ impl Command {
         match self {
             Command::CreateRestApi { id, .. }
             | Command::UpdateRestApi { id, .. }
-            | Command::DeleteRestApi { id } => api(id),
+            | Command::DeleteRestApi { id, .. } => api(id),
             Command::CreateResource { api_id, .. }
             | Command::UpdateResource { api_id, .. }
             | Command::DeleteResource { api_id, .. }
@@ -345,7 +409,12 @@ impl Command {
             | Command::DeleteModel { api_id, .. }
             | Command::CreateRequestValidator { api_id, .. }
             | Command::UpdateRequestValidator { api_id, .. }
-            | Command::DeleteRequestValidator { api_id, .. } => api(api_id),
+            | Command::DeleteRequestValidator { api_id, .. }
+            | Command::PutDocumentationPart { api_id, .. }
+            | Command::DeleteDocumentationPart { api_id, .. }
+            | Command::CreateDocumentationVersion { api_id, .. }
+            | Command::UpdateDocumentationVersion { api_id, .. }
+            | Command::DeleteDocumentationVersion { api_id, .. } => api(api_id),
             Command::DefineRestApi { api: a, .. } => api(&a.id),
             Command::CreateApiKey { key } | Command::UpdateApiKey { key } => {
                 vec![Scope::ApiKey(key.id.clone())]
@@ -360,7 +429,15 @@ impl Command {
             Command::CreateUsagePlan { plan } | Command::UpdateUsagePlan { plan } => {
                 vec![Scope::UsagePlan(plan.id.clone())]
             }
-            Command::DeleteUsagePlan { id } => vec![Scope::UsagePlan(id.clone())],
+            Command::DeleteUsagePlan { id, .. } => vec![Scope::UsagePlan(id.clone())],
+            Command::UpdateAccount { .. } => vec![Scope::Account],
+            Command::CreateClientCertificate { certificate } => {
+                vec![Scope::ClientCertificate(certificate.id.clone())]
+            }
+            Command::UpdateClientCertificate { id, .. }
+            | Command::DeleteClientCertificate { id } => {
+                vec![Scope::ClientCertificate(id.clone())]
+            }
             Command::CreateUsagePlanKey { plan_id, .. }
             | Command::DeleteUsagePlanKey { plan_id, .. }
             | Command::UpdateUsage { plan_id, .. } => vec![Scope::UsagePlan(plan_id.clone())],
@@ -392,7 +469,9 @@ impl Command {
             Command::PutStage { api_id, .. } | Command::DeleteStage { api_id, .. } => {
                 Some(api_id.as_str())
             }
-            Command::DeleteRestApi { id } | Command::UpdateRestApi { id, .. } => Some(id.as_str()),
+            Command::DeleteRestApi { id, .. } | Command::UpdateRestApi { id, .. } => {
+                Some(id.as_str())
+            }
             // The settings (binary media types, key source, policy) apply to deployed stages.
             Command::DefineRestApi { api, .. } => Some(api.id.as_str()),
             Command::FlushStageCache { api_id, .. } => Some(api_id.as_str()),
@@ -405,6 +484,15 @@ impl Command {
     /// [`Command::counts_usage`].)
     pub fn affects_keys(&self) -> bool {
         matches!(
+            self.inner(),
+            Command::DeleteRestApi {
+                referential: true,
+                ..
+            } | Command::DeleteStage {
+                referential: true,
+                ..
+            }
+        ) || matches!(
             self.inner(),
             Command::CreateApiKey { .. }
                 | Command::UpdateApiKey { .. }

@@ -36,6 +36,44 @@ pub struct RestApi {
     /// The API's request validators (working copy), by id.
     #[serde(default)]
     pub request_validators: BTreeMap<String, RequestValidator>,
+    /// The API's documentation parts, by id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub documentation_parts: BTreeMap<String, DocumentationPart>,
+    /// The API's documentation versions (snapshots of its parts), by version.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub documentation_versions: BTreeMap<String, DocumentationVersion>,
+}
+
+/// Where a documentation part applies (AWS's `DocumentationPartLocation`). Fields a type does
+/// not use are `None`; those it uses hold AWS's defaults when not given (path `/`, method and
+/// status code `*`), so two parts at one place compare equal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DocumentationLocation {
+    /// `API`, `AUTHORIZER`, `MODEL`, `RESOURCE`, `METHOD`, `PATH_PARAMETER`, …
+    pub kind: String,
+    pub path: Option<String>,
+    pub method: Option<String>,
+    pub status_code: Option<String>,
+    pub name: Option<String>,
+}
+
+/// A documentation part: a JSON object of properties at one location.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DocumentationPart {
+    pub id: String,
+    pub location: DocumentationLocation,
+    /// The properties, a JSON object as text (as AWS keeps them).
+    pub properties: String,
+}
+
+/// A documentation version: the API's parts as they were when it was made.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DocumentationVersion {
+    pub version: String,
+    pub created_date: i64,
+    pub description: Option<String>,
+    /// The parts it froze, by id.
+    pub parts: BTreeMap<String, DocumentationPart>,
 }
 
 /// The user-editable top-level settings of a REST API.
@@ -414,6 +452,44 @@ pub const MAX_API_KEY_LENGTH: usize = 128;
 pub struct ThrottleSettings {
     pub burst_limit: i32,
     pub rate_limit: f64,
+}
+
+/// A client certificate (AWS's GenerateClientCertificate): a self-signed certificate and its
+/// private key, made by the admin layer. The key is replicated (every node would present the
+/// certificate) and never answered.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClientCertificate {
+    pub id: String,
+    pub description: Option<String>,
+    /// The certificate, PEM.
+    pub pem_certificate: String,
+    /// Its private key, PEM (PKCS#8).
+    pub private_key_pem: String,
+    /// Epoch seconds.
+    pub created_date: i64,
+    /// Epoch seconds: the end of the certificate's validity.
+    pub expiration_date: i64,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The account's settings (AWS's GetAccount and UpdateAccount).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    /// The account-level throttle of the data plane (for the whole cluster); when unset, each
+    /// node's configured `account_rate_limit`/`account_burst_limit` applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<ThrottleSettings>,
+    /// The IAM role ARN AWS would write CloudWatch logs as: stored and returned, used by
+    /// nothing here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloudwatch_role_arn: Option<String>,
+}
+
+impl Account {
+    /// Whether nothing is set (so snapshots of registries that never set it stay as they were).
+    pub fn is_empty(&self) -> bool {
+        self.throttle.is_none() && self.cloudwatch_role_arn.is_none()
+    }
 }
 
 /// How many requests a key may make per period.

@@ -5,13 +5,16 @@
 
 use crate::command::{ApplyError, ApplyResult, Command, RequestId, Scope};
 use crate::ids::derived_id;
-use crate::model::{Deployment, Iam, Resource, RestApi, Stage, UsagePlan};
+use crate::model::{
+    Account, ClientCertificate, Deployment, Iam, Resource, RestApi, Stage, UsagePlan,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 mod api_keys;
 mod api_objects;
 mod define;
+mod documentation;
 mod iam;
 mod keys;
 mod sessions;
@@ -60,6 +63,12 @@ pub struct Registry {
     /// IAM users, their policies and access keys.
     #[serde(default)]
     pub iam: Iam,
+    /// The account's settings (GetAccount, UpdateAccount).
+    #[serde(default, skip_serializing_if = "Account::is_empty")]
+    pub account: Account,
+    /// Client certificates by id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub client_certificates: BTreeMap<String, ClientCertificate>,
 }
 
 /// What usage of `key_id` through usage plan `plan_id` is reported and counted under:
@@ -178,7 +187,7 @@ impl Registry {
             return self.apply_dated(*day, command);
         }
         self.apply_unguarded(cmd)?;
-        if let Command::DeleteUsagePlan { id } = cmd {
+        if let Command::DeleteUsagePlan { id, .. } = cmd {
             self.quota_starts.remove(id);
         }
         if self.versioned {
@@ -292,6 +301,8 @@ impl Registry {
                         gateway_responses: objects.gateway_responses,
                         models: objects.models,
                         request_validators: objects.request_validators,
+                        documentation_parts: BTreeMap::new(),
+                        documentation_versions: BTreeMap::new(),
                     },
                 );
                 Ok(())
@@ -300,9 +311,12 @@ impl Registry {
                 self.api_mut(id)?.settings = settings.clone();
                 Ok(())
             }
-            Command::DeleteRestApi { id } => {
+            Command::DeleteRestApi { id, referential } => {
                 self.apis.remove(id).ok_or_else(|| not_found("API", id))?;
                 self.cache_epochs.retain(|(api, _), _| api != id);
+                if *referential {
+                    self.detach_from_plans(|s| s.api_id == *id);
+                }
                 Ok(())
             }
             Command::CreateResource {
@@ -564,6 +578,11 @@ impl Registry {
             | Command::CreateRequestValidator { .. }
             | Command::UpdateRequestValidator { .. }
             | Command::DeleteRequestValidator { .. } => self.apply_api_object_command(cmd),
+            Command::PutDocumentationPart { .. }
+            | Command::DeleteDocumentationPart { .. }
+            | Command::CreateDocumentationVersion { .. }
+            | Command::UpdateDocumentationVersion { .. }
+            | Command::DeleteDocumentationVersion { .. } => self.apply_documentation_command(cmd),
             Command::CreateIamUser { .. }
             | Command::DeleteIamUser { .. }
             | Command::CreateAccessKey { .. }
@@ -593,12 +612,76 @@ impl Registry {
                 *slot = (*slot).saturating_add(1).max(*epoch);
                 Ok(())
             }
-            Command::DeleteStage { api_id, stage_name } => {
+            Command::DeleteStage {
+                api_id,
+                stage_name,
+                referential,
+            } => {
                 let api = self.api_mut(api_id)?;
                 api.stages
                     .remove(stage_name)
                     .ok_or_else(|| not_found("stage", stage_name))?;
+                if *referential {
+                    self.detach_from_plans(|s| s.api_id == *api_id && s.stage == *stage_name);
+                }
                 Ok(())
+            }
+            Command::CreateClientCertificate { certificate } => {
+                if self.client_certificates.contains_key(&certificate.id) {
+                    return Err(ApplyError::Conflict(format!(
+                        "Client certificate {} already exists",
+                        certificate.id
+                    )));
+                }
+                self.client_certificates
+                    .insert(certificate.id.clone(), certificate.clone());
+                Ok(())
+            }
+            Command::UpdateClientCertificate {
+                id,
+                description,
+                tags,
+            } => {
+                let c = self
+                    .client_certificates
+                    .get_mut(id)
+                    .ok_or_else(|| client_certificate_not_found(id))?;
+                c.description = description.clone();
+                c.tags = tags.clone();
+                Ok(())
+            }
+            Command::DeleteClientCertificate { id } => {
+                self.client_certificates
+                    .remove(id)
+                    .ok_or_else(|| client_certificate_not_found(id))?;
+                Ok(())
+            }
+            Command::UpdateAccount { account } => {
+                if let Some(t) = &account.throttle {
+                    if !t.rate_limit.is_finite() || t.rate_limit < 0.0 || t.burst_limit < 0 {
+                        return Err(ApplyError::BadRequest(
+                            "The account's rate and burst limits must not be negative".into(),
+                        ));
+                    }
+                }
+                self.account = account.clone();
+                Ok(())
+            }
+        }
+    }
+
+    /// Takes the API stages `gone` selects out of every usage plan (their API or stage was
+    /// deleted); each plan changed counts as a change of its scope.
+    fn detach_from_plans(&mut self, gone: impl Fn(&crate::model::ApiStage) -> bool) {
+        for plan in self.usage_plans.values_mut() {
+            let before = plan.api_stages.len();
+            plan.api_stages.retain(|s| !gone(s));
+            if plan.api_stages.len() != before && self.versioned {
+                let v = self
+                    .versions
+                    .entry(Scope::UsagePlan(plan.id.clone()))
+                    .or_insert(0);
+                *v = v.saturating_add(1);
             }
         }
     }
@@ -764,6 +847,13 @@ fn check_stage_name(name: &str) -> ApplyResult {
         ));
     }
     Ok(())
+}
+
+/// AWS's words for an unknown client certificate.
+fn client_certificate_not_found(id: &str) -> ApplyError {
+    ApplyError::NotFound(format!(
+        "Invalid Client Certificate identifier specified: {id}"
+    ))
 }
 
 #[cfg(test)]

@@ -190,7 +190,10 @@ mod tests {
             },
             Entry {
                 log_id: log_id(1, 3),
-                payload: EntryPayload::Normal(Command::DeleteRestApi { id: "x".into() }),
+                payload: EntryPayload::Normal(Command::DeleteRestApi {
+                    id: "x".into(),
+                    referential: false,
+                }),
             },
         ];
         let req = Envelope {

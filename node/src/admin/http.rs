@@ -321,7 +321,11 @@ where
     }
     let query = Query::parse(query);
     let op = router::route(parts.method.as_str(), path)
-        .ok_or_else(ApiError::unknown_operation)?
+        .ok_or_else(|| {
+            // An operation of the service model Tollgate does not support is named as such.
+            super::coverage::refusal(parts.method.as_str(), path, &query)
+                .unwrap_or_else(ApiError::unknown_operation)
+        })?
         .refine(&query)
         .with_accept(
             parts

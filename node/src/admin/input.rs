@@ -144,6 +144,10 @@ pub struct CreateStageIn {
     pub tracing_enabled: Option<bool>,
     pub tags: Option<BTreeMap<String, String>>,
     pub canary_settings: Option<serde_json::Value>,
+    /// Refused when set: no backend call presents a client certificate.
+    pub client_certificate_id: Option<String>,
+    /// Refused when set: documentation versions are not associated with stages.
+    pub documentation_version: Option<String>,
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //! durable and applied.
 
 pub mod cluster;
+pub mod coverage;
 pub mod error;
 pub mod http;
 pub mod iam;
@@ -36,6 +37,9 @@ pub struct AdminState {
     pub region: Option<String>,
     /// The account id of IAM users' ARNs (see [`crate::iam::IamEnv`]).
     pub account_id: String,
+    /// This node's configured account-level limit (rate, burst): what GetAccount answers
+    /// until UpdateAccount sets a replicated one.
+    pub account_limit: Option<(f64, f64)>,
     /// Serialises this node's writes, so read-modify-write operations (UpdateMethod,
     /// PutIntegration, …) on one node cannot lose each other's changes.
     pub write_lock: tokio::sync::Mutex<()>,
@@ -60,6 +64,7 @@ impl AdminState {
             credentials,
             region,
             account_id: crate::iam::DEFAULT_ACCOUNT.to_string(),
+            account_limit: None,
             write_lock: tokio::sync::Mutex::new(()),
             metrics: None,
             compiler: None,

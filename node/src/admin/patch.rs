@@ -93,12 +93,19 @@ pub fn parse(body: &[u8]) -> Result<Vec<PatchOp>, ApiError> {
     wire.patch_operations
         .unwrap_or_default()
         .into_iter()
-        .map(|w| {
+        .enumerate()
+        .map(|(i, w)| {
+            // An `op` outside the enum fails AWS's input validation, before anything is read.
             let op = w.op.as_deref().and_then(Op::parse).ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "Invalid patch operation specified: '{}'. Must be one of: [add, remove, replace, move, copy, test]",
-                    w.op.as_deref().unwrap_or("")
-                ))
+                ApiError::with_code(
+                    400,
+                    "ValidationException",
+                    format!(
+                        "1 validation error detected: Value '{}' at 'patchOperations.{}.member.op' failed to satisfy constraint: Member must satisfy enum value set: [add, remove, move, test, replace, copy]",
+                        w.op.as_deref().unwrap_or(""),
+                        i + 1
+                    ),
+                )
             })?;
             let path = w
                 .path
@@ -309,6 +316,21 @@ pub fn apply_to_flag_map(
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn an_op_outside_the_enum_is_a_validation_error() {
+        let e = parse(
+            br#"{"patchOperations":[{"op":"replace","path":"/a"},{"op":"bogus","path":"/a"}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!((e.status, e.error_type), (400, "ValidationException"));
+        assert!(
+            e.message
+                .contains("Value 'bogus' at 'patchOperations.2.member.op'"),
+            "{}",
+            e.message
+        );
+    }
 
     fn op(op: Op, path: &str, value: Option<&str>) -> PatchOp {
         PatchOp {

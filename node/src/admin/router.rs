@@ -230,6 +230,65 @@ pub enum Operation {
         stage: String,
         sdk_type: String,
     },
+    GetAccount,
+    UpdateAccount,
+    /// `arn`: the resource's ARN (see `ops::tags`).
+    TagResource {
+        arn: String,
+    },
+    UntagResource {
+        arn: String,
+    },
+    GetTags {
+        arn: String,
+    },
+    CreateDocumentationPart {
+        api: String,
+    },
+    GetDocumentationParts {
+        api: String,
+    },
+    GetDocumentationPart {
+        api: String,
+        part: String,
+    },
+    UpdateDocumentationPart {
+        api: String,
+        part: String,
+    },
+    DeleteDocumentationPart {
+        api: String,
+        part: String,
+    },
+    CreateDocumentationVersion {
+        api: String,
+    },
+    GetDocumentationVersions {
+        api: String,
+    },
+    GetDocumentationVersion {
+        api: String,
+        version: String,
+    },
+    UpdateDocumentationVersion {
+        api: String,
+        version: String,
+    },
+    DeleteDocumentationVersion {
+        api: String,
+        version: String,
+    },
+    GenerateClientCertificate,
+    GetClientCertificates,
+    GetClientCertificate {
+        certificate: String,
+    },
+    UpdateClientCertificate {
+        certificate: String,
+    },
+    DeleteClientCertificate {
+        certificate: String,
+    },
 }
 
 impl Operation {
@@ -268,6 +327,14 @@ impl Operation {
                 | Operation::GetRequestValidator { .. }
                 | Operation::GetExport { .. }
                 | Operation::GetSdk { .. }
+                | Operation::GetAccount
+                | Operation::GetTags { .. }
+                | Operation::GetDocumentationParts { .. }
+                | Operation::GetDocumentationPart { .. }
+                | Operation::GetDocumentationVersions { .. }
+                | Operation::GetDocumentationVersion { .. }
+                | Operation::GetClientCertificates
+                | Operation::GetClientCertificate { .. }
         )
     }
 
@@ -283,7 +350,10 @@ impl Operation {
             | O::DeleteStage { .. }
             | O::DeleteApiKey { .. }
             | O::DeleteUsagePlan { .. }
-            | O::DeleteUsagePlanKey { .. } => Some(202),
+            | O::DeleteUsagePlanKey { .. }
+            | O::DeleteDocumentationPart { .. }
+            | O::DeleteDocumentationVersion { .. }
+            | O::DeleteClientCertificate { .. } => Some(202),
             O::DeleteMethod(_)
             | O::DeleteMethodResponse(..)
             | O::DeleteIntegration(_)
@@ -316,6 +386,8 @@ impl Operation {
             | O::CreateModel { api }
             | O::UpdateModel { api, .. }
             | O::UpdateRequestValidator { api, .. }
+            | O::UpdateDocumentationPart { api, .. }
+            | O::UpdateDocumentationVersion { api, .. }
             // Merges the document into what it read.
             | O::PutRestApi { api } => Some(Scope::Api(api.clone())),
             // Each rewrites its whole method.
@@ -332,6 +404,12 @@ impl Operation {
             | O::DeleteIntegrationResponse(k, _) => Some(Scope::Api(k.api.clone())),
             O::UpdateApiKey { key } => Some(Scope::ApiKey(key.clone())),
             O::UpdateUsagePlan { plan } => Some(Scope::UsagePlan(plan.clone())),
+            O::UpdateAccount => Some(Scope::Account),
+            O::UpdateClientCertificate { certificate } => {
+                Some(Scope::ClientCertificate(certificate.clone()))
+            }
+            // Each rewrites the tagged object whole.
+            O::TagResource { arn } | O::UntagResource { arn } => super::ops::tags::scope_of(arn),
             _ => None,
         }
     }
@@ -400,6 +478,9 @@ pub fn route(method: &str, path: &str) -> Option<Operation> {
         Some(&"restapis") => {}
         Some(&"apikeys") => return api_key_operation(method, &s[1..]),
         Some(&"usageplans") => return usage_plan_operation(method, &s[1..]),
+        Some(&"account") => return account_or_tags_operation(method, &s),
+        Some(&"tags") => return account_or_tags_operation(method, &s),
+        Some(&"clientcertificates") => return client_certificate_operation(method, &s[1..]),
         _ => return None,
     }
     let op = match (method, &s[1..]) {
@@ -494,6 +575,9 @@ pub fn route(method: &str, path: &str) -> Option<Operation> {
                 _ => return None,
             }
         }
+        (m, [a, "documentation", kind, rest @ ..]) => {
+            return documentation_operation(m, own(a), kind, rest)
+        }
         ("POST", [a, "requestvalidators"]) => O::CreateRequestValidator { api: own(a) },
         ("GET", [a, "requestvalidators"]) => O::GetRequestValidators { api: own(a) },
         (m, [a, "requestvalidators", v]) => {
@@ -508,6 +592,81 @@ pub fn route(method: &str, path: &str) -> Option<Operation> {
         _ => return None,
     };
     Some(op)
+}
+
+/// The operations below `/restapis/{api}/documentation/{parts|versions}` (PUT on `parts`,
+/// ImportDocumentationParts, is not supported: see `admin::coverage`).
+fn documentation_operation(
+    method: &str,
+    api: String,
+    kind: &str,
+    rest: &[&str],
+) -> Option<Operation> {
+    use Operation as O;
+    Some(match (kind, method, rest) {
+        ("parts", "POST", []) => O::CreateDocumentationPart { api },
+        ("parts", "GET", []) => O::GetDocumentationParts { api },
+        ("parts", m, [p]) => {
+            let part = p.to_string();
+            match m {
+                "GET" => O::GetDocumentationPart { api, part },
+                "PATCH" => O::UpdateDocumentationPart { api, part },
+                "DELETE" => O::DeleteDocumentationPart { api, part },
+                _ => return None,
+            }
+        }
+        ("versions", "POST", []) => O::CreateDocumentationVersion { api },
+        ("versions", "GET", []) => O::GetDocumentationVersions { api },
+        ("versions", m, [v]) => {
+            let version = v.to_string();
+            match m {
+                "GET" => O::GetDocumentationVersion { api, version },
+                "PATCH" => O::UpdateDocumentationVersion { api, version },
+                "DELETE" => O::DeleteDocumentationVersion { api, version },
+                _ => return None,
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// The operations below `/clientcertificates`.
+fn client_certificate_operation(method: &str, rest: &[&str]) -> Option<Operation> {
+    use Operation as O;
+    let own = |x: &str| x.to_string();
+    Some(match (method, rest) {
+        ("POST", []) => O::GenerateClientCertificate,
+        ("GET", []) => O::GetClientCertificates,
+        ("GET", [c]) => O::GetClientCertificate {
+            certificate: own(c),
+        },
+        ("PATCH", [c]) => O::UpdateClientCertificate {
+            certificate: own(c),
+        },
+        ("DELETE", [c]) => O::DeleteClientCertificate {
+            certificate: own(c),
+        },
+        _ => return None,
+    })
+}
+
+/// `/account` and `/tags/{resource_arn}` (the ARN is one percent-encoded segment).
+fn account_or_tags_operation(method: &str, s: &[&str]) -> Option<Operation> {
+    use Operation as O;
+    Some(match (method, s) {
+        ("GET", ["account"]) => O::GetAccount,
+        ("PATCH", ["account"]) => O::UpdateAccount,
+        (m, ["tags", arn]) => {
+            let arn = arn.to_string();
+            match m {
+                "PUT" => O::TagResource { arn },
+                "DELETE" => O::UntagResource { arn },
+                "GET" => O::GetTags { arn },
+                _ => return None,
+            }
+        }
+        _ => return None,
+    })
 }
 
 /// The operations below `/apikeys`.
@@ -685,10 +844,24 @@ mod tests {
             ("GET", "/restapis/a1/unknown"),
             ("GET", "/restapis/%FF"),
             ("GET", "/restapis/a1/resources/r1/methods/GET/integration/x"),
+            ("POST", "/account"),
+            ("GET", "/tags"),
+            ("GET", "/tags/arn:aws:apigateway:us-east-1::/restapis/a1"),
         ] {
             assert_eq!(route(m, p), None, "{m} {p}");
         }
         assert!(!O::GetRestApis.is_write());
+        assert_eq!(route("PATCH", "/account"), Some(O::UpdateAccount));
+        assert_eq!(
+            route(
+                "DELETE",
+                "/tags/arn%3Aaws%3Aapigateway%3Aus-east-1%3A%3A%2Fapikeys%2Fk1"
+            ),
+            Some(O::UntagResource {
+                arn: "arn:aws:apigateway:us-east-1::/apikeys/k1".into()
+            })
+        );
+        assert!(!O::GetAccount.is_write() && O::UpdateAccount.is_write());
         assert!(O::CreateRestApi.is_write());
     }
 

@@ -333,6 +333,7 @@ impl Fixture {
                 apis,
                 keys,
                 iam: Default::default(),
+                account: None,
             },
             iam: IamEnv::default(),
             auth: AuthScratch::default(),

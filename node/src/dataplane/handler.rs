@@ -34,7 +34,8 @@ pub async fn handle(
         let mut st = WorkerState {
             limits: &mut limits,
             usage: &mut usage,
-            account: w.account.as_deref(),
+            // The replicated account limit (UpdateAccount), else this node's configured one.
+            account: table.account.as_deref().or(w.account.as_deref()),
             workers: w.workers,
             iam: &w.iam,
             wall_secs: crate::ids::now_epoch(),

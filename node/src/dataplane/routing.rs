@@ -72,6 +72,9 @@ pub struct RoutingTable {
     pub keys: Arc<KeyTable>,
     /// IAM users' access keys, for `AWS_IAM` methods.
     pub iam: Arc<IdentityTable>,
+    /// The account-level limit set through UpdateAccount (replicated); when `None`, each
+    /// worker's configured one applies.
+    pub account: Option<Arc<ThrottleSpec>>,
 }
 
 pub use super::key_table::{compile_keys, KeyEntry, KeyStage, KeyTable, QuotaSpec};
@@ -436,7 +439,23 @@ pub fn compile_all(reg: &Registry, limits: &ClusterLimits) -> RoutingTable {
     }
     t.keys = Arc::new(compile_keys(reg, today(), limits));
     t.iam = Arc::new(compile_identities(reg));
+    t.account = compile_account(reg, limits);
     t
+}
+
+/// The account-level limit of UpdateAccount, if one is set. Its id depends only on the limit
+/// (as the configured one's does), so every node reports the same one and a recompile keeps
+/// its state.
+pub fn compile_account(reg: &Registry, limits: &ClusterLimits) -> Option<Arc<ThrottleSpec>> {
+    let t = reg.account.throttle?;
+    let rate = t.rate_limit.max(0.0);
+    let burst = f64::from(t.burst_limit.max(0));
+    let id = fnv64(&[
+        b"account",
+        &rate.to_bits().to_le_bytes(),
+        &burst.to_bits().to_le_bytes(),
+    ]);
+    Some(Arc::new(ThrottleSpec::new(id, rate, burst, limits)))
 }
 
 /// Today's UTC day number since the epoch (the day quotas are counted in).
@@ -476,6 +495,8 @@ pub fn compile_changed<'a>(
         apis,
         keys,
         iam: old.iam.clone(),
+        // One limit at most: compiled with every change, so an UpdateAccount needs no more.
+        account: compile_account(reg, limits),
     }
 }
 

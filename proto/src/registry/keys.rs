@@ -245,10 +245,16 @@ impl Registry {
                 }
                 self.usage_plans.insert(plan.id.clone(), plan);
             }
-            Command::DeleteUsagePlan { id } => {
-                self.usage_plans
-                    .remove(id)
-                    .ok_or_else(|| plan_not_found(id))?;
+            Command::DeleteUsagePlan { id, referential } => {
+                let plan = self.usage_plans.get(id).ok_or_else(|| plan_not_found(id))?;
+                if let (true, Some(s)) = (*referential, plan.api_stages.first()) {
+                    // AWS's words.
+                    return Err(bad(format!(
+                        "Cannot delete Usage Plan {id} because there are API Stages associated with it, including {}:{}",
+                        s.api_id, s.stage
+                    )));
+                }
+                self.usage_plans.remove(id);
                 self.usage.granted.retain(|(p, _, _), _| p != id);
             }
             Command::CreateUsagePlanKey { plan_id, key_id } => self.subscribe(plan_id, key_id)?,
@@ -664,6 +670,108 @@ mod tests {
     }
 
     #[test]
+    fn referential_deletes_keep_plans_consistent() {
+        let mut r = registry();
+        r.apply(&Command::CreateUsagePlan {
+            plan: plan("p1", &[("a1", "prod"), ("a1", "dev")]),
+        })
+        .unwrap();
+        r.apply(&Command::CreateUsagePlan {
+            plan: plan("p2", &[("a1", "dev")]),
+        })
+        .unwrap();
+        let del_plan = |id: &str| Command::DeleteUsagePlan {
+            id: id.into(),
+            referential: true,
+        };
+        // A plan with API stages is refused, in AWS's words, and nothing changes.
+        match refused(&mut r, del_plan("p1")) {
+            ApplyError::BadRequest(m) => assert_eq!(
+                m,
+                "Cannot delete Usage Plan p1 because there are API Stages associated with it, including a1:prod"
+            ),
+            e => panic!("{e:?}"),
+        }
+        assert!(r.usage_plans.contains_key("p1"));
+        // A guarded write of p1 read before the stage went must find p1 changed.
+        r.apply(&Command::IfUnchanged {
+            guards: vec![],
+            command: Box::new(Command::DeleteStage {
+                api_id: "a1".into(),
+                stage_name: "prod".into(),
+                referential: true,
+            }),
+        })
+        .unwrap();
+        let stages = |r: &Registry, p: &str| -> Vec<String> {
+            r.usage_plans[p]
+                .api_stages
+                .iter()
+                .map(|s| format!("{}:{}", s.api_id, s.stage))
+                .collect()
+        };
+        assert_eq!(stages(&r, "p1"), ["a1:dev"]);
+        assert_eq!(r.version(&crate::Scope::UsagePlan("p1".into())), 1);
+        assert_eq!(r.version(&crate::Scope::UsagePlan("p2".into())), 0);
+        assert!(Command::DeleteStage {
+            api_id: "a1".into(),
+            stage_name: "prod".into(),
+            referential: true,
+        }
+        .affects_keys());
+        // Deleting the API takes its remaining stages out of every plan; then the plans go.
+        r.apply(&Command::DeleteRestApi {
+            id: "a1".into(),
+            referential: true,
+        })
+        .unwrap();
+        assert!(stages(&r, "p1").is_empty() && stages(&r, "p2").is_empty());
+        r.apply(&del_plan("p1")).unwrap();
+        r.apply(&del_plan("p2")).unwrap();
+        assert!(r.usage_plans.is_empty());
+    }
+
+    /// Commands logged by builds before the referential rules replay as they applied then.
+    #[test]
+    fn earlier_deletes_replay_without_the_referential_rules() {
+        let mut r = registry();
+        r.apply(&Command::CreateUsagePlan {
+            plan: plan("p1", &[("a1", "prod")]),
+        })
+        .unwrap();
+        r.apply(&Command::DeleteStage {
+            api_id: "a1".into(),
+            stage_name: "prod".into(),
+            referential: false,
+        })
+        .unwrap();
+        assert_eq!(r.usage_plans["p1"].api_stages.len(), 1);
+        r.apply(&Command::DeleteUsagePlan {
+            id: "p1".into(),
+            referential: false,
+        })
+        .unwrap();
+        // Written without the field, as earlier builds wrote it: decodes without the rules.
+        #[derive(serde::Serialize)]
+        enum Earlier {
+            DeleteStage { api_id: String, stage_name: String },
+        }
+        let bytes = crate::codec::encode(&Earlier::DeleteStage {
+            api_id: "a".into(),
+            stage_name: "s".into(),
+        });
+        let back: Command = crate::codec::decode(&bytes).unwrap();
+        assert_eq!(
+            back,
+            Command::DeleteStage {
+                api_id: "a".into(),
+                stage_name: "s".into(),
+                referential: false
+            }
+        );
+    }
+
+    #[test]
     fn deletes_cascade() {
         let mut r = registry();
         r.apply(&Command::CreateApiKey {
@@ -697,10 +805,19 @@ mod tests {
             refused(&mut r, Command::DeleteApiKey { id: "k1".into() }),
             ApplyError::NotFound(_)
         ));
-        r.apply(&Command::DeleteUsagePlan { id: "p1".into() })
-            .unwrap();
+        r.apply(&Command::DeleteUsagePlan {
+            id: "p1".into(),
+            referential: false,
+        })
+        .unwrap();
         assert!(matches!(
-            refused(&mut r, Command::DeleteUsagePlan { id: "p1".into() }),
+            refused(
+                &mut r,
+                Command::DeleteUsagePlan {
+                    id: "p1".into(),
+                    referential: false
+                }
+            ),
             ApplyError::NotFound(_)
         ));
     }
@@ -937,8 +1054,11 @@ mod tests {
         r.apply(&dated(mar20, Command::UpdateUsagePlan { plan: p.clone() }))
             .unwrap();
         assert!(r.quota_starts.contains_key("p1"));
-        r.apply(&Command::DeleteUsagePlan { id: "p1".into() })
-            .unwrap();
+        r.apply(&Command::DeleteUsagePlan {
+            id: "p1".into(),
+            referential: false,
+        })
+        .unwrap();
         assert!(!r.quota_starts.contains_key("p1"));
         // A refused dated command records nothing; dated commands do not nest.
         let before = r.clone();
@@ -949,7 +1069,13 @@ mod tests {
             .is_err());
         let nested = dated(
             mar20,
-            dated(mar20, Command::DeleteUsagePlan { id: "x".into() }),
+            dated(
+                mar20,
+                Command::DeleteUsagePlan {
+                    id: "x".into(),
+                    referential: false,
+                },
+            ),
         );
         assert!(matches!(r.apply(&nested), Err(ApplyError::BadRequest(_))));
         assert_eq!(r, before);
@@ -1011,8 +1137,11 @@ mod tests {
         assert!(flush("prod", 1).stage_affecting_api() == Some("a1"));
         assert!(!flush("prod", 1).affects_keys());
         assert!(Command::DeleteApiKey { id: "k".into() }.affects_keys());
-        r.apply(&Command::DeleteRestApi { id: "a1".into() })
-            .unwrap();
+        r.apply(&Command::DeleteRestApi {
+            id: "a1".into(),
+            referential: false,
+        })
+        .unwrap();
         assert!(r.cache_epochs.is_empty());
     }
 }

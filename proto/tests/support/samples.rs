@@ -240,7 +240,13 @@ pub fn commands() -> Vec<(&'static str, Command)> {
                 settings: settings(),
             },
         ),
-        ("DeleteRestApi", Command::DeleteRestApi { id: s(API) }),
+        (
+            "DeleteRestApi",
+            Command::DeleteRestApi {
+                id: s(API),
+                referential: false,
+            },
+        ),
         (
             "CreateResource",
             Command::CreateResource {
@@ -320,6 +326,7 @@ pub fn commands() -> Vec<(&'static str, Command)> {
             Command::DeleteStage {
                 api_id: s(API),
                 stage_name: s("dev"),
+                referential: false,
             },
         ),
         (
@@ -370,7 +377,10 @@ pub fn commands() -> Vec<(&'static str, Command)> {
         ),
         (
             "DeleteUsagePlan",
-            Command::DeleteUsagePlan { id: s("plan02") },
+            Command::DeleteUsagePlan {
+                id: s("plan02"),
+                referential: false,
+            },
         ),
         (
             "CreateUsagePlanKey",
@@ -459,6 +469,7 @@ pub fn commands() -> Vec<(&'static str, Command)> {
                     command: Box::new(Command::DeleteStage {
                         api_id: s(API),
                         stage_name: s("dev"),
+                        referential: false,
                     }),
                 }),
             },
@@ -594,6 +605,8 @@ pub fn registry() -> Registry {
         gateway_responses,
         models,
         request_validators,
+        documentation_parts: BTreeMap::new(),
+        documentation_versions: BTreeMap::new(),
     };
     let plain_api = RestApi {
         id: "api0000002".into(),
@@ -647,5 +660,7 @@ pub fn registry() -> Registry {
             },
         ])),
         iam: Default::default(),
+        account: Default::default(),
+        client_certificates: Default::default(),
     }
 }

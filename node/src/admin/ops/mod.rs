@@ -22,8 +22,11 @@
 //! commands already applied (the state machine answers them without applying anything) and
 //! answers from what the first attempt made: the same ids, nothing created twice.
 
+mod account;
 mod apikeys;
+mod client_certificates;
 mod deployments;
+mod documentation;
 #[cfg(test)]
 mod fuzz;
 pub mod gateway_responses;
@@ -36,6 +39,7 @@ mod openapi;
 mod resources;
 mod restapis;
 mod stages;
+pub mod tags;
 mod usage;
 mod usageplans;
 
@@ -338,6 +342,42 @@ async fn run(
         }
         O::DeleteRequestValidator { api, validator } => {
             models::delete_validator(state, &api, &validator).await
+        }
+        O::GetAccount => account::get(state),
+        O::UpdateAccount => account::update(state, body).await,
+        O::TagResource { arn } => tags::tag(state, &arn, body).await,
+        O::UntagResource { arn } => tags::untag(state, &arn, query).await,
+        O::GetTags { arn } => tags::get(state, &arn),
+        O::CreateDocumentationPart { api } => documentation::create_part(state, &api, body).await,
+        O::GetDocumentationParts { api } => documentation::list_parts(state, &api, query),
+        O::GetDocumentationPart { api, part } => documentation::get_part(state, &api, &part),
+        O::UpdateDocumentationPart { api, part } => {
+            documentation::update_part(state, &api, &part, body).await
+        }
+        O::DeleteDocumentationPart { api, part } => {
+            documentation::delete_part(state, &api, &part).await
+        }
+        O::CreateDocumentationVersion { api } => {
+            documentation::create_version(state, &api, body).await
+        }
+        O::GetDocumentationVersions { api } => documentation::list_versions(state, &api, query),
+        O::GetDocumentationVersion { api, version } => {
+            documentation::get_version(state, &api, &version)
+        }
+        O::UpdateDocumentationVersion { api, version } => {
+            documentation::update_version(state, &api, &version, body).await
+        }
+        O::DeleteDocumentationVersion { api, version } => {
+            documentation::delete_version(state, &api, &version).await
+        }
+        O::GenerateClientCertificate => client_certificates::generate(state, body).await,
+        O::GetClientCertificates => client_certificates::list(state, query),
+        O::GetClientCertificate { certificate } => client_certificates::get(state, &certificate),
+        O::UpdateClientCertificate { certificate } => {
+            client_certificates::update(state, &certificate, body).await
+        }
+        O::DeleteClientCertificate { certificate } => {
+            client_certificates::delete(state, &certificate).await
         }
     }
 }

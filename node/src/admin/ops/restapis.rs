@@ -204,6 +204,8 @@ pub async fn delete(state: &AdminState, api: &str) -> Result<Reply, ApiError> {
         state,
         Command::DeleteRestApi {
             id: api.to_string(),
+            // Its stages leave every usage plan with it.
+            referential: true,
         },
     )
     .await?;

@@ -95,6 +95,17 @@ pub async fn create(state: &AdminState, api: &str, body: &[u8]) -> Result<Reply,
             "Canary settings are not supported by this gateway",
         ));
     }
+    // Fail closed on settings this gateway would otherwise drop without a word.
+    if non_empty(i.client_certificate_id).is_some() {
+        return Err(ApiError::bad_request(
+            "clientCertificateId is not supported by Tollgate: it calls no HTTPS backend, so a stage has no client certificate to present",
+        ));
+    }
+    if non_empty(i.documentation_version).is_some() {
+        return Err(ApiError::bad_request(
+            "documentationVersion on a stage is not supported by Tollgate",
+        ));
+    }
     let stage_name = non_empty(i.stage_name)
         .ok_or_else(|| ApiError::bad_request("Stage name only allows a-zA-Z0-9_-"))?;
     let deployment_id = non_empty(i.deployment_id)
@@ -317,6 +328,8 @@ pub async fn delete(state: &AdminState, api: &str, name: &str) -> Result<Reply, 
         Command::DeleteStage {
             api_id: api.to_string(),
             stage_name: name.to_string(),
+            // It leaves every usage plan with it.
+            referential: true,
         },
     )
     .await?;

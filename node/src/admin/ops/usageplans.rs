@@ -274,7 +274,12 @@ pub async fn update(state: &AdminState, id: &str, body: &[u8]) -> Result<Reply, 
 
 /// DeleteUsagePlan (202).
 pub async fn delete(state: &AdminState, id: &str) -> Result<Reply, ApiError> {
-    commit(state, Command::DeleteUsagePlan { id: id.to_string() }).await?;
+    // Refused while the plan has API stages (AWS's rule).
+    let cmd = Command::DeleteUsagePlan {
+        id: id.to_string(),
+        referential: true,
+    };
+    commit(state, cmd).await?;
     Ok(Reply::empty(202))
 }
 
