@@ -4,6 +4,7 @@
 //! pure function of the registry and the command, the same on every node. New variants are only
 //! ever appended, so older log entries keep decoding.
 
+use crate::domain::{BasePathMapping, DomainName};
 use crate::gateway_response::GatewayResponseType;
 use crate::model::{
     AccessKey, ApiKey, GatewayResponse, IamUser, Method, Model, RequestValidator, RestApiSettings,
@@ -240,6 +241,29 @@ pub enum Command {
         user_name: String,
         policy_name: String,
     },
+    /// Create a custom domain name (its name new; created without mappings).
+    CreateDomainName { domain: DomainName },
+    /// Replace a domain name's settings (certificate, security policy, mutual TLS, tags); its
+    /// base path mappings are kept as they are.
+    UpdateDomainName { domain: DomainName },
+    /// Delete a domain name and its base path mappings.
+    DeleteDomainName { name: String },
+    /// Add a base path mapping: the base path new on the domain, the API and stage existing.
+    CreateBasePathMapping {
+        domain_name: String,
+        mapping: BasePathMapping,
+    },
+    /// Replace the mapping at `base_path` by `mapping` (which may name another base path).
+    UpdateBasePathMapping {
+        domain_name: String,
+        base_path: String,
+        mapping: BasePathMapping,
+    },
+    /// Delete the mapping at `base_path`.
+    DeleteBasePathMapping {
+        domain_name: String,
+        base_path: String,
+    },
 }
 
 /// The identity of one command of one client request: who may retry it finds it applied
@@ -267,6 +291,8 @@ pub enum Scope {
     ApiKey(String),
     /// One usage plan, with its keys and their quota grants.
     UsagePlan(String),
+    /// One custom domain name, with its base path mappings.
+    DomainName(String),
 }
 
 /// Requests that asked for one rate limit at one node over a report's interval, admitted or
@@ -367,6 +393,15 @@ impl Command {
             | Command::DeleteAccessKey { .. }
             | Command::PutUserPolicy { .. }
             | Command::DeleteUserPolicy { .. } => Vec::new(),
+            Command::CreateDomainName { domain } | Command::UpdateDomainName { domain } => {
+                vec![Scope::DomainName(domain.name.clone())]
+            }
+            Command::DeleteDomainName { name } => vec![Scope::DomainName(name.clone())],
+            Command::CreateBasePathMapping { domain_name, .. }
+            | Command::UpdateBasePathMapping { domain_name, .. }
+            | Command::DeleteBasePathMapping { domain_name, .. } => {
+                vec![Scope::DomainName(domain_name.clone())]
+            }
             Command::IfUnchanged { command, .. }
             | Command::Dated { command, .. }
             | Command::Once { command, .. } => command.scopes(),
@@ -421,6 +456,20 @@ impl Command {
                 | Command::DeleteAccessKey { .. }
                 | Command::PutUserPolicy { .. }
                 | Command::DeleteUserPolicy { .. }
+        )
+    }
+
+    /// Whether this command can change custom domain names or their base path mappings: the
+    /// data plane then rebuilds its domain table (certificates and mappings).
+    pub fn affects_domains(&self) -> bool {
+        matches!(
+            self.inner(),
+            Command::CreateDomainName { .. }
+                | Command::UpdateDomainName { .. }
+                | Command::DeleteDomainName { .. }
+                | Command::CreateBasePathMapping { .. }
+                | Command::UpdateBasePathMapping { .. }
+                | Command::DeleteBasePathMapping { .. }
         )
     }
 

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 mod api_keys;
 mod api_objects;
+mod domains;
 mod iam;
 mod keys;
 mod sessions;
@@ -59,6 +60,9 @@ pub struct Registry {
     /// IAM users, their policies and access keys.
     #[serde(default)]
     pub iam: Iam,
+    /// Custom domain names by name, with their base path mappings.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub domains: BTreeMap<String, crate::domain::DomainName>,
 }
 
 /// What usage of `key_id` through usage plan `plan_id` is reported and counted under:
@@ -570,6 +574,12 @@ impl Registry {
             | Command::DeleteAccessKey { .. }
             | Command::PutUserPolicy { .. }
             | Command::DeleteUserPolicy { .. } => self.apply_iam_command(cmd),
+            Command::CreateDomainName { .. }
+            | Command::UpdateDomainName { .. }
+            | Command::DeleteDomainName { .. }
+            | Command::CreateBasePathMapping { .. }
+            | Command::UpdateBasePathMapping { .. }
+            | Command::DeleteBasePathMapping { .. } => self.apply_domain_command(cmd),
             Command::IfUnchanged { .. } | Command::Dated { .. } | Command::Once { .. } => {
                 Err(ApplyError::BadRequest(
                     "a guarded, dated or identified command is applied by Registry::apply".into(),

@@ -647,5 +647,6 @@ pub fn registry() -> Registry {
             },
         ])),
         iam: Default::default(),
+        domains: Default::default(),
     }
 }
