@@ -371,6 +371,7 @@ x-api-key: value-04242-0123456789abcdef\r\n\r\n";
         query: "",
         body: &[],
         peer: std::net::IpAddr::from([127, 0, 0, 1]),
+        tls: None,
     };
     let mut limits = WorkerLimits::new(0, 1);
     let mut usage = UsageCounters::new(0, None);

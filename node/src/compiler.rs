@@ -11,6 +11,7 @@
 //! ([`Compiler::caught_up`]).
 
 use crate::dataplane::cluster_limits::ClusterLimits;
+use crate::dataplane::domains::compile_domains;
 use crate::dataplane::routing::{compile_all, compile_changed, compile_keys, today};
 use crate::dataplane::snapshot::SharedRoutes;
 use crate::iam::compile_identities;
@@ -30,6 +31,8 @@ pub struct ChangeSet {
     pub keys: bool,
     /// IAM users, access keys or user policies changed: the identity table is rebuilt.
     pub iam: bool,
+    /// Custom domain names or their mappings changed: the domain table is rebuilt.
+    pub domains: bool,
 }
 
 impl ChangeSet {
@@ -44,6 +47,7 @@ impl ChangeSet {
                 .collect(),
             keys: applied.iter().any(|c| c.affects_keys()),
             iam: applied.iter().any(|c| c.affects_iam()),
+            domains: applied.iter().any(|c| c.affects_domains()),
         }
     }
 
@@ -52,11 +56,12 @@ impl ChangeSet {
         self.apis.extend(other.apis);
         self.keys |= other.keys;
         self.iam |= other.iam;
+        self.domains |= other.domains;
     }
 
     /// Whether nothing needs compiling.
     pub fn is_empty(&self) -> bool {
-        self.apis.is_empty() && !self.keys && !self.iam
+        self.apis.is_empty() && !self.keys && !self.iam && !self.domains
     }
 }
 
@@ -177,15 +182,33 @@ impl Compiler {
     /// Compiles and publishes `changes` (the thread's one step).
     fn compile(&self, node: &Replica, changes: &ChangeSet, full: u64) {
         let apis = changes.apis.iter().map(String::as_str);
+        // Certificates are parsed (and `file://` truststores read) from a copy of the domains,
+        // without the registry's lock.
+        let domains = changes.domains.then(|| {
+            let view = Registry {
+                domains: node.read().domains.clone(),
+                ..Registry::default()
+            };
+            Arc::new(compile_domains(&view))
+        });
+        // Dropped when a whole-table compile from a newer registry was published meanwhile
+        // (checked under the registry's read lock, which such a compile holds for writing).
+        let domains_for =
+            |old: &crate::dataplane::routing::RoutingTable, fresh: bool| match &domains {
+                Some(d) if fresh => d.clone(),
+                _ => old.domains.clone(),
+            };
         if !changes.keys {
             // One API's routes: compiled under the lock, which also keeps a newer table (the
             // hook's whole-table compile) from being published before this one.
             let reg = node.read();
+            let fresh = self.lock().full == full;
             self.routes.update(|old| {
                 let mut t = compile_changed(old, &reg, apis, false, &self.limits);
                 if changes.iam {
                     t.iam = Arc::new(compile_identities(&reg));
                 }
+                t.domains = domains_for(old, fresh);
                 t
             });
             return;
@@ -207,6 +230,7 @@ impl Compiler {
             if changes.iam {
                 t.iam = Arc::new(compile_identities(&reg));
             }
+            t.domains = domains_for(old, true);
             t
         });
     }
@@ -245,6 +269,7 @@ mod tests {
             apis: apis.iter().map(|a| a.to_string()).collect(),
             keys,
             iam: false,
+            domains: false,
         }
     }
 

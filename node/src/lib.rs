@@ -18,4 +18,5 @@ pub mod local_cluster;
 pub mod sched;
 pub mod sigv4;
 pub mod text_rules;
+pub mod tls;
 pub mod usage_reporter;

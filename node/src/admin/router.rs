@@ -211,6 +211,35 @@ pub enum Operation {
         api: String,
         validator: String,
     },
+    CreateDomainName,
+    GetDomainNames,
+    GetDomainName {
+        domain: String,
+    },
+    UpdateDomainName {
+        domain: String,
+    },
+    DeleteDomainName {
+        domain: String,
+    },
+    CreateBasePathMapping {
+        domain: String,
+    },
+    GetBasePathMappings {
+        domain: String,
+    },
+    GetBasePathMapping {
+        domain: String,
+        base_path: String,
+    },
+    UpdateBasePathMapping {
+        domain: String,
+        base_path: String,
+    },
+    DeleteBasePathMapping {
+        domain: String,
+        base_path: String,
+    },
 }
 
 impl Operation {
@@ -247,6 +276,10 @@ impl Operation {
                 | Operation::GetModelTemplate { .. }
                 | Operation::GetRequestValidators { .. }
                 | Operation::GetRequestValidator { .. }
+                | Operation::GetDomainNames
+                | Operation::GetDomainName { .. }
+                | Operation::GetBasePathMappings { .. }
+                | Operation::GetBasePathMapping { .. }
         )
     }
 
@@ -262,7 +295,9 @@ impl Operation {
             | O::DeleteStage { .. }
             | O::DeleteApiKey { .. }
             | O::DeleteUsagePlan { .. }
-            | O::DeleteUsagePlanKey { .. } => Some(202),
+            | O::DeleteUsagePlanKey { .. }
+            | O::DeleteDomainName { .. }
+            | O::DeleteBasePathMapping { .. } => Some(202),
             O::DeleteMethod(_)
             | O::DeleteMethodResponse(..)
             | O::DeleteIntegration(_)
@@ -309,6 +344,10 @@ impl Operation {
             | O::DeleteIntegrationResponse(k, _) => Some(Scope::Api(k.api.clone())),
             O::UpdateApiKey { key } => Some(Scope::ApiKey(key.clone())),
             O::UpdateUsagePlan { plan } => Some(Scope::UsagePlan(plan.clone())),
+            // Each rewrites the whole domain (or mapping) it read.
+            O::UpdateDomainName { domain } | O::UpdateBasePathMapping { domain, .. } => {
+                Some(Scope::DomainName(domain.to_ascii_lowercase()))
+            }
             _ => None,
         }
     }
@@ -356,6 +395,7 @@ pub fn route(method: &str, path: &str) -> Option<Operation> {
         Some(&"restapis") => {}
         Some(&"apikeys") => return api_key_operation(method, &s[1..]),
         Some(&"usageplans") => return usage_plan_operation(method, &s[1..]),
+        Some(&"domainnames") => return domain_operation(method, &s[1..]),
         _ => return None,
     }
     let op = match (method, &s[1..]) {
@@ -493,6 +533,32 @@ fn usage_plan_operation(method: &str, rest: &[&str]) -> Option<Operation> {
             plan: own(p),
             key: own(k),
         },
+        _ => return None,
+    })
+}
+
+/// The operations below `/domainnames` (a base path's `/` arrives encoded as `%2F`, so a
+/// multi-level base path is one segment).
+fn domain_operation(method: &str, rest: &[&str]) -> Option<Operation> {
+    use Operation as O;
+    let own = |x: &str| x.to_string();
+    Some(match (method, rest) {
+        ("POST", []) => O::CreateDomainName,
+        ("GET", []) => O::GetDomainNames,
+        ("GET", [d]) => O::GetDomainName { domain: own(d) },
+        ("PATCH", [d]) => O::UpdateDomainName { domain: own(d) },
+        ("DELETE", [d]) => O::DeleteDomainName { domain: own(d) },
+        ("POST", [d, "basepathmappings"]) => O::CreateBasePathMapping { domain: own(d) },
+        ("GET", [d, "basepathmappings"]) => O::GetBasePathMappings { domain: own(d) },
+        (m, [d, "basepathmappings", b]) => {
+            let (domain, base_path) = (own(d), own(b));
+            match m {
+                "GET" => O::GetBasePathMapping { domain, base_path },
+                "PATCH" => O::UpdateBasePathMapping { domain, base_path },
+                "DELETE" => O::DeleteBasePathMapping { domain, base_path },
+                _ => return None,
+            }
+        }
         _ => return None,
     })
 }
@@ -681,5 +747,43 @@ mod tests {
         );
         assert!(!O::GetUsage { plan: own("p") }.is_write());
         assert!(O::ImportApiKeys.is_write());
+    }
+
+    #[test]
+    fn domain_routes_keep_an_encoded_base_path_whole() {
+        let own = |s: &str| s.to_string();
+        assert_eq!(route("POST", "/domainnames"), Some(O::CreateDomainName));
+        assert_eq!(
+            route(
+                "GET",
+                "/domainnames/api.example.com/basepathmappings/v1%2Fpets"
+            ),
+            Some(O::GetBasePathMapping {
+                domain: own("api.example.com"),
+                base_path: own("v1/pets")
+            })
+        );
+        assert_eq!(
+            route(
+                "DELETE",
+                "/domainnames/api.example.com/basepathmappings/(none)"
+            ),
+            Some(O::DeleteBasePathMapping {
+                domain: own("api.example.com"),
+                base_path: own("(none)")
+            })
+        );
+        assert_eq!(
+            route("GET", "/domainnames/a/basepathmappings/v1/pets"),
+            None
+        );
+        assert!(!O::GetDomainNames.is_write());
+        assert_eq!(
+            O::UpdateDomainName {
+                domain: own("API.example.com")
+            }
+            .guarded_scope(),
+            Some(Scope::DomainName(own("api.example.com")))
+        );
     }
 }

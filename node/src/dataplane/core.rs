@@ -157,7 +157,7 @@ pub fn decide<'t, 'r>(
         })
     };
     // 1. Resolve the API and stage.
-    let at = match resolve_stage::run(table, req.header(b"host"), req.path) {
+    let at = match resolve_stage::run(table, req.header(b"host"), req.path, req.tls) {
         Ok(at) => at,
         Err((r, responses)) => return refuse(r, responses, None),
     };

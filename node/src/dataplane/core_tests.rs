@@ -333,6 +333,7 @@ impl Fixture {
                 apis,
                 keys,
                 iam: Default::default(),
+                domains: Default::default(),
             },
             iam: IamEnv::default(),
             auth: AuthScratch::default(),
@@ -360,6 +361,7 @@ impl Fixture {
             query: text(head.query.clone()),
             body: &[],
             peer: std::net::IpAddr::from([127, 0, 0, 1]),
+            tls: None,
         };
         let mut st = WorkerState {
             limits: &mut self.limits,
@@ -757,6 +759,7 @@ fn refusals_carry_the_stages_gateway_responses_once_it_is_known() {
             query: "",
             body: &[],
             peer: std::net::IpAddr::from([127, 0, 0, 1]),
+            tls: None,
         };
         let mut caps = Captures::default();
         let stamp = crate::dataplane::mapping::Stamp {
@@ -802,6 +805,7 @@ fn mock_templates_read_the_request() {
             query: text(head.query.clone()),
             body: &[],
             peer: std::net::IpAddr::from([127, 0, 0, 1]),
+            tls: None,
         };
         let mut st = WorkerState {
             limits: &mut fx.limits,

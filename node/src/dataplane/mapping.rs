@@ -121,6 +121,19 @@ impl TemplateData {
             ("resourcePath", v.method.resource_path.to_string()),
             ("stage", stage.to_owned()),
         ];
+        if let Some(c) = v.req.tls.and_then(|t| t.client_cert.as_ref()) {
+            d.context.extend([
+                ("identity.clientCert.clientCertPem", c.pem.clone()),
+                ("identity.clientCert.subjectDN", c.subject_dn.clone()),
+                ("identity.clientCert.issuerDN", c.issuer_dn.clone()),
+                ("identity.clientCert.serialNumber", c.serial_number.clone()),
+                (
+                    "identity.clientCert.validity.notBefore",
+                    c.not_before.clone(),
+                ),
+                ("identity.clientCert.validity.notAfter", c.not_after.clone()),
+            ]);
+        }
         d
     }
 

@@ -72,6 +72,8 @@ pub struct RoutingTable {
     pub keys: Arc<KeyTable>,
     /// IAM users' access keys, for `AWS_IAM` methods.
     pub iam: Arc<IdentityTable>,
+    /// Custom domain names: TLS configurations and base path mappings.
+    pub domains: Arc<super::domains::DomainTable>,
 }
 
 pub use super::key_table::{compile_keys, KeyEntry, KeyStage, KeyTable, QuotaSpec};
@@ -436,6 +438,7 @@ pub fn compile_all(reg: &Registry, limits: &ClusterLimits) -> RoutingTable {
     }
     t.keys = Arc::new(compile_keys(reg, today(), limits));
     t.iam = Arc::new(compile_identities(reg));
+    t.domains = Arc::new(super::domains::compile_domains(reg));
     t
 }
 
@@ -476,6 +479,7 @@ pub fn compile_changed<'a>(
         apis,
         keys,
         iam: old.iam.clone(),
+        domains: old.domains.clone(),
     }
 }
 

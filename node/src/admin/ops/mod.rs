@@ -24,6 +24,7 @@
 
 mod apikeys;
 mod deployments;
+mod domains;
 #[cfg(test)]
 mod fuzz;
 pub mod gateway_responses;
@@ -321,6 +322,22 @@ async fn run(
         }
         O::DeleteRequestValidator { api, validator } => {
             models::delete_validator(state, &api, &validator).await
+        }
+        O::CreateDomainName => domains::create(state, body).await,
+        O::GetDomainNames => domains::list(state, query),
+        O::GetDomainName { domain } => domains::get(state, &domain),
+        O::UpdateDomainName { domain } => domains::update(state, &domain, body).await,
+        O::DeleteDomainName { domain } => domains::delete(state, &domain).await,
+        O::CreateBasePathMapping { domain } => domains::create_mapping(state, &domain, body).await,
+        O::GetBasePathMappings { domain } => domains::list_mappings(state, &domain, query),
+        O::GetBasePathMapping { domain, base_path } => {
+            domains::get_mapping(state, &domain, &base_path)
+        }
+        O::UpdateBasePathMapping { domain, base_path } => {
+            domains::update_mapping(state, &domain, &base_path, body).await
+        }
+        O::DeleteBasePathMapping { domain, base_path } => {
+            domains::delete_mapping(state, &domain, &base_path).await
         }
     }
 }
