@@ -101,6 +101,10 @@ impl TemplateData {
             }
             put_last(&mut d.headers, n.to_owned(), val.to_owned(), true);
         }
+        if let Some(tls) = v.req.tls {
+            // A custom domain: the name the client asked for, as AWS gives it (no port).
+            host = tls.sni.to_string();
+        }
         let domain_prefix = host.split(['.', ':']).next().unwrap_or("").to_owned();
         let stage = &*v.stage.stage_name;
         d.context = vec![
