@@ -702,3 +702,143 @@ fn a_stalled_handshake_is_closed_at_its_deadline() {
         );
     }
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn tollgate(args: &[&str]) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tollgate {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn every_node_of_a_cluster_serves_the_domain() {
+    let root = tempfile::tempdir().unwrap();
+    let ca_dir = root.path().join("ca");
+    tollgate(&["cluster", "init-ca", "--dir", ca_dir.to_str().unwrap()]);
+    let raft: Vec<u16> = (0..3)
+        .map(|_| {
+            std::net::UdpSocket::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        })
+        .collect();
+    let members: Vec<String> = (1..=3)
+        .map(|i| format!("\"{i}@127.0.0.1:{}\"", raft[i - 1]))
+        .collect();
+    let mut nodes = Vec::new();
+    for id in 1..=3usize {
+        let dir = tempfile::tempdir_in(root.path()).unwrap();
+        let tls = dir.path().join("tls");
+        tollgate(&[
+            "cluster",
+            "issue-cert",
+            "--ca-dir",
+            ca_dir.to_str().unwrap(),
+            "--out",
+            tls.to_str().unwrap(),
+            "--node-id",
+            &id.to_string(),
+        ]);
+        let config = root.path().join(format!("node{id}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"127.0.0.1:{}\"\nadmin_listen = \"127.0.0.1:{}\"\ntls_listen = \"127.0.0.1:{}\"\ndata_dir = {:?}\nworkers = 1\n\n[cluster]\nnode_id = {id}\nraft_listen = \"127.0.0.1:{}\"\ntls_dir = {:?}\ninitial_members = [{}]\n",
+                free_port(),
+                free_port(),
+                free_port(),
+                dir.path().display().to_string(),
+                raft[id - 1],
+                tls.display().to_string(),
+                members.join(", "),
+            ),
+        )
+        .unwrap();
+        nodes.push(TestNode::spawn(
+            dir,
+            &["--config", config.to_str().unwrap()],
+            &[],
+        ));
+    }
+    // Configured through one node (forwarded to the leader when it is not), served by all.
+    let via = &nodes[1];
+    let ca = Ca::new("Cluster test CA");
+    let ca_file = write(root.path(), "web-ca.pem", &ca.pem);
+    let (cert, key) = ca.server(&["*.example.com"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let a = loop {
+        let (status, api) = via.admin_sdk("POST", "/restapis", Some(json!({ "name": "probe" })));
+        if status == 201 {
+            break api;
+        }
+        assert!(Instant::now() < deadline, "no leader: {status} {api}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    via.admin_sdk_ok(
+        "DELETE",
+        &format!("/restapis/{}", a["id"].as_str().unwrap()),
+        None,
+    );
+    let a = mock_api(via, "a");
+    let b = mock_api(via, "b");
+    via.admin_sdk_ok(
+        "POST",
+        "/domainnames",
+        Some(
+            json!({ "domainName": DOMAIN, "certificateBody": cert, "certificatePrivateKey": key }),
+        ),
+    );
+    for (path, api) in [("v1", &a), ("v1/b", &b)] {
+        via.admin_sdk_ok(
+            "POST",
+            &format!("/domainnames/{DOMAIN}/basepathmappings"),
+            Some(json!({ "basePath": path, "restApiId": api, "stage": "prod" })),
+        );
+    }
+    for n in &nodes {
+        let https = https_addr(n);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match curl(https, &ca_file, "/v1/pets") {
+                Ok((200, body)) => {
+                    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["api"], "a");
+                    break;
+                }
+                other => assert!(Instant::now() < deadline, "node at {https}: {other:?}"),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // The longer base path wins: `/v1/b/pets` is API b's `/pets`.
+        let (status, body) = curl(https, &ca_file, "/v1/b/pets").unwrap();
+        assert_eq!(
+            (
+                status,
+                serde_json::from_str::<Value>(&body).unwrap()["api"].clone()
+            ),
+            (200, json!("b"))
+        );
+        let (status, body) = python(https, &ca_file, "/v1/pets");
+        assert_eq!(
+            (
+                status,
+                serde_json::from_str::<Value>(&body).unwrap()["api"].clone()
+            ),
+            (200, json!("a"))
+        );
+    }
+}
