@@ -355,6 +355,7 @@ fn bench_core(c: &mut Criterion) {
         .into(),
         keys: std::sync::Arc::new(compile_keys(&reg, 20_000, &cluster)),
         iam: Default::default(),
+        domains: Default::default(),
     };
     let raw: &[u8] = b"GET /prod/pets HTTP/1.1\r\n\
 Host: a1b2c3d4e5.execute-api.localhost:8080\r\n\

@@ -148,7 +148,7 @@ pub fn compile_domains(reg: &Registry) -> DomainTable {
                 stage: m.stage.as_deref().map(Into::into),
             })
             .collect();
-        mappings.sort_by(|a, b| b.base_path.len().cmp(&a.base_path.len()));
+        mappings.sort_by_key(|m| std::cmp::Reverse(m.base_path.len()));
         by_name.insert(
             d.name.as_str().into(),
             Arc::new(CompiledDomain {
@@ -174,7 +174,7 @@ mod tests {
     }
 
     fn domain(mut mappings: Vec<CompiledMapping>) -> CompiledDomain {
-        mappings.sort_by(|a, b| b.base_path.len().cmp(&a.base_path.len()));
+        mappings.sort_by_key(|m| std::cmp::Reverse(m.base_path.len()));
         CompiledDomain {
             name: "api.example.com".into(),
             tls: Err("none".into()),
