@@ -185,10 +185,13 @@ impl Compiler {
         // Certificates are parsed (and `file://` truststores read) from a copy of the domains,
         // without the registry's lock.
         let domains = changes.domains.then(|| {
+            let reg = node.read();
             let view = Registry {
-                domains: node.read().domains.clone(),
+                domains: reg.domains.clone(),
+                tls_ticket_secret: reg.tls_ticket_secret.clone(),
                 ..Registry::default()
             };
+            drop(reg);
             Arc::new(compile_domains(&view))
         });
         // Dropped when a whole-table compile from a newer registry was published meanwhile

@@ -8,9 +8,10 @@
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{ProducesTickets, WebPkiClientVerifier};
 use rustls::version::{TLS12, TLS13};
 use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+use sha2::Digest;
 use std::sync::Arc;
 use tollgate_proto::domain::{DomainName, MutualTls};
 
@@ -99,9 +100,9 @@ pub fn covers(cert_name: &str, name: &str) -> bool {
     }
 }
 
-/// The CA certificates of a mutual TLS truststore: inline PEM, or a `file://` URI read now
-/// (every node reads its own copy when it compiles the domain).
-pub fn truststore(m: &MutualTls) -> Result<RootCertStore, String> {
+/// The CA certificates of a mutual TLS truststore (and its PEM text): inline PEM, or a
+/// `file://` URI read now (every node reads its own copy when it compiles the domain).
+pub fn truststore(m: &MutualTls) -> Result<(RootCertStore, String), String> {
     let pem = if !m.truststore_pem.is_empty() {
         m.truststore_pem.clone()
     } else if let Some(path) = m.truststore_uri.strip_prefix("file://") {
@@ -122,14 +123,18 @@ pub fn truststore(m: &MutualTls) -> Result<RootCertStore, String> {
     if roots.is_empty() {
         return Err("The truststore holds no certificate".into());
     }
-    Ok(roots)
+    Ok((roots, pem))
 }
 
 impl DomainTls {
     /// Checks a domain's certificate, key, policy and truststore and builds its configuration:
     /// one certificate in `certificateBody`, a private key (PKCS#8, SEC1 or PKCS#1) matching
-    /// it, the domain name among its DNS names (wildcards as in [`covers`]).
-    pub fn build(d: &DomainName) -> Result<DomainTls, String> {
+    /// it, the domain name among its DNS names (wildcards as in [`covers`]). `ticket_secret`:
+    /// the cluster's session-ticket secret (none: no tickets, sessions resume only by id on
+    /// the node that made them). Ticket keys are bound to what the handshake was made with
+    /// (certificate, security policy, truststore): after a rotation or a truststore change no
+    /// earlier session resumes, so every client is checked against the new configuration.
+    pub fn build(d: &DomainName, ticket_secret: Option<&[u8]>) -> Result<DomainTls, String> {
         let versions = protocol_versions(&d.security_policy)?;
         let mut chain = certs(&d.certificate_body, "certificateBody")?;
         if chain.len() != 1 {
@@ -163,10 +168,22 @@ impl DomainTls {
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(versions)
             .map_err(|e| format!("TLS configuration: {e}"))?;
+        let mut context = sha2::Sha256::new();
+        for part in [
+            d.name.as_bytes(),
+            d.certificate_body.as_bytes(),
+            d.certificate_chain.as_bytes(),
+            d.security_policy.as_bytes(),
+        ] {
+            context.update((part.len() as u64).to_be_bytes());
+            context.update(part);
+        }
         let builder = match &d.mutual_tls {
             None => builder.with_no_client_auth(),
             Some(m) => {
-                let roots = truststore(m)?;
+                let (roots, pem) = truststore(m)?;
+                context.update(b"mtls");
+                context.update(pem.as_bytes());
                 let verifier =
                     WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                         .build()
@@ -180,10 +197,129 @@ impl DomainTls {
         // The data plane speaks HTTP/1.1 only; a client offering only h2 fails the handshake
         // with `no_application_protocol` rather than being answered in the wrong protocol.
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        if let Some(secret) = ticket_secret {
+            let context: [u8; 32] = context.finalize().into();
+            config.ticketer = Arc::new(ClusterTicketer::new(secret, &context));
+        }
         Ok(DomainTls {
             config: Arc::new(config),
             facts,
         })
+    }
+}
+
+/// How long one session-ticket key encrypts; a ticket is accepted in the period it was made
+/// and the next, so it lives between one and two periods.
+pub const TICKET_PERIOD_SECS: u64 = 6 * 3600;
+
+/// Session tickets every node of the cluster can open: ChaCha20-Poly1305 under a key derived
+/// (HKDF-SHA256) from the replicated secret, the domain's configuration digest and the UTC
+/// period number, so keys rotate every [`TICKET_PERIOD_SECS`] on every node at once with
+/// nothing more replicated. A ticket is `period (8 bytes) ‖ nonce (12) ‖ sealed state`, the
+/// period authenticated as associated data.
+pub struct ClusterTicketer {
+    secret: ring::hkdf::Prk,
+    context: [u8; 32],
+    rng: ring::rand::SystemRandom,
+    /// The clock (epoch seconds); a parameter for tests.
+    now: fn() -> u64,
+}
+
+impl std::fmt::Debug for ClusterTicketer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClusterTicketer")
+    }
+}
+
+fn epoch_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+struct KeyLen;
+
+impl ring::hkdf::KeyType for KeyLen {
+    fn len(&self) -> usize {
+        32
+    }
+}
+
+impl ClusterTicketer {
+    /// A ticketer over the cluster's secret for one configuration (`context`, its digest).
+    pub fn new(secret: &[u8], context: &[u8; 32]) -> ClusterTicketer {
+        Self::with_clock(secret, context, epoch_secs)
+    }
+
+    fn with_clock(secret: &[u8], context: &[u8; 32], now: fn() -> u64) -> ClusterTicketer {
+        ClusterTicketer {
+            secret: ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"tollgate tls tickets")
+                .extract(secret),
+            context: *context,
+            rng: ring::rand::SystemRandom::new(),
+            now,
+        }
+    }
+
+    fn key(&self, period: u64) -> Option<ring::aead::LessSafeKey> {
+        let period = period.to_be_bytes();
+        let info = [&self.context[..], &period[..]];
+        let okm = self.secret.expand(&info, KeyLen).ok()?;
+        let mut key = [0u8; 32];
+        okm.fill(&mut key).ok()?;
+        let unbound = ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &key).ok()?;
+        Some(ring::aead::LessSafeKey::new(unbound))
+    }
+}
+
+impl ProducesTickets for ClusterTicketer {
+    fn enabled(&self) -> bool {
+        true
+    }
+
+    fn lifetime(&self) -> u32 {
+        TICKET_PERIOD_SECS as u32
+    }
+
+    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        use ring::rand::SecureRandom;
+        let period = (self.now)() / TICKET_PERIOD_SECS;
+        let key = self.key(period)?;
+        let mut nonce = [0u8; 12];
+        self.rng.fill(&mut nonce).ok()?;
+        let mut out = Vec::with_capacity(8 + 12 + plain.len() + 16);
+        out.extend_from_slice(&period.to_be_bytes());
+        out.extend_from_slice(&nonce);
+        let mut sealed = plain.to_vec();
+        key.seal_in_place_append_tag(
+            ring::aead::Nonce::assume_unique_for_key(nonce),
+            ring::aead::Aad::from(period.to_be_bytes()),
+            &mut sealed,
+        )
+        .ok()?;
+        out.extend_from_slice(&sealed);
+        Some(out)
+    }
+
+    fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
+        let period = u64::from_be_bytes(cipher.get(..8)?.try_into().ok()?);
+        let now = (self.now)() / TICKET_PERIOD_SECS;
+        if period != now && period.checked_add(1) != Some(now) {
+            return None;
+        }
+        let nonce: [u8; 12] = cipher.get(8..20)?.try_into().ok()?;
+        let mut sealed = cipher.get(20..)?.to_vec();
+        let plain = self
+            .key(period)?
+            .open_in_place(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(period.to_be_bytes()),
+                &mut sealed,
+            )
+            .ok()?
+            .len();
+        sealed.truncate(plain);
+        Some(sealed)
     }
 }
 
@@ -232,6 +368,36 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn tickets_open_on_any_node_of_the_cluster_within_two_periods() {
+        let c = &[1; 32];
+        let node1 = ClusterTicketer::with_clock(&[7; 32], c, || 100 * TICKET_PERIOD_SECS + 5);
+        let node2 = ClusterTicketer::with_clock(&[7; 32], c, || 100 * TICKET_PERIOD_SECS + 9);
+        let t = node1.encrypt(b"session state").unwrap();
+        assert_eq!(node2.decrypt(&t).as_deref(), Some(&b"session state"[..]));
+        let next = ClusterTicketer::with_clock(&[7; 32], c, || 101 * TICKET_PERIOD_SECS);
+        assert!(next.decrypt(&t).is_some(), "accepted in the next period");
+        let later = ClusterTicketer::with_clock(&[7; 32], c, || 102 * TICKET_PERIOD_SECS);
+        assert!(later.decrypt(&t).is_none(), "its key has rotated away");
+        let other = ClusterTicketer::with_clock(&[8; 32], c, || 100 * TICKET_PERIOD_SECS);
+        assert!(other.decrypt(&t).is_none(), "another cluster's secret");
+        let rotated = ClusterTicketer::with_clock(&[7; 32], &[2; 32], || 100 * TICKET_PERIOD_SECS);
+        assert!(
+            rotated.decrypt(&t).is_none(),
+            "another certificate or truststore"
+        );
+        let mut forged = t.clone();
+        forged[7] ^= 1; // claims another period
+        assert!(node2.decrypt(&forged).is_none());
+        let last = forged.len() - 1;
+        let mut flipped = t.clone();
+        flipped[last] ^= 1;
+        assert!(node2.decrypt(&flipped).is_none());
+        for short in [&t[..0], &t[..8], &t[..20]] {
+            assert!(node2.decrypt(short).is_none());
+        }
+    }
+
+    #[test]
     fn names_are_covered_as_browsers_do() {
         assert!(covers("api.example.com", "api.example.com"));
         assert!(covers("*.example.com", "api.example.com"));
@@ -246,9 +412,9 @@ pub(crate) mod tests {
     fn certificates_are_checked_before_they_are_served() {
         let ca = TestCa::new("Test CA");
         let (cert, key) = ca.leaf(&["api.example.com", "*.pets.example.com"]);
-        assert!(DomainTls::build(&domain("api.example.com", &cert, &key)).is_ok());
-        assert!(DomainTls::build(&domain("dogs.pets.example.com", &cert, &key)).is_ok());
-        let err = |d: DomainName| DomainTls::build(&d).err().unwrap();
+        assert!(DomainTls::build(&domain("api.example.com", &cert, &key), None).is_ok());
+        assert!(DomainTls::build(&domain("dogs.pets.example.com", &cert, &key), None).is_ok());
+        let err = |d: DomainName| DomainTls::build(&d, None).err().unwrap();
         assert!(err(domain("web.example.com", &cert, &key)).contains("does not cover"));
         let (_, other_key) = ca.leaf(&["api.example.com"]);
         assert!(err(domain("api.example.com", &cert, &other_key)).contains("does not match"));
@@ -260,7 +426,7 @@ pub(crate) mod tests {
         d.security_policy = "SecurityPolicy_TLS13_1_2_FIPS_PQ_2025_09".into();
         assert!(err(d.clone()).contains("not supported"));
         d.security_policy = "SecurityPolicy_TLS13_1_3_2025_09".into();
-        assert!(DomainTls::build(&d).is_ok());
+        assert!(DomainTls::build(&d, None).is_ok());
         d.mutual_tls = Some(MutualTls {
             truststore_uri: "s3://bucket/truststore.pem".into(),
             ..Default::default()
@@ -270,6 +436,6 @@ pub(crate) mod tests {
             truststore_pem: ca.cert_pem.clone(),
             ..Default::default()
         });
-        assert!(DomainTls::build(&d).is_ok());
+        assert!(DomainTls::build(&d, None).is_ok());
     }
 }

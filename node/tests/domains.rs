@@ -575,6 +575,12 @@ fn a_rotated_certificate_serves_new_handshakes_while_open_connections_go_on() {
     let mut open = Https::connect(https, DOMAIN, cfg.clone()).unwrap();
     assert_eq!(open.server_cert(), der_of(&old_cert));
     assert_eq!(open.get(DOMAIN, "/pets").unwrap().0, 200);
+    let again = Https::connect(https, DOMAIN, cfg.clone()).unwrap();
+    assert_eq!(
+        again.tls.conn.handshake_kind(),
+        Some(rustls::HandshakeKind::Resumed),
+        "before the rotation a session resumes"
+    );
 
     let (new_cert, new_key) = ca.server(&[DOMAIN, "www.example.com"]);
     let updated = n.admin_ok(
@@ -594,7 +600,13 @@ fn a_rotated_certificate_serves_new_handshakes_while_open_connections_go_on() {
     );
     assert_eq!(status, 400, "{v}");
 
+    // The client holds a session ticket of the old certificate: it does not resume (ticket
+    // keys are bound to the configuration), so the client sees and checks the new one.
     let fresh = Https::connect(https, DOMAIN, cfg).unwrap();
+    assert_eq!(
+        fresh.tls.conn.handshake_kind(),
+        Some(rustls::HandshakeKind::Full)
+    );
     assert_eq!(
         fresh.server_cert(),
         der_of(&new_cert),
@@ -840,5 +852,25 @@ fn every_node_of_a_cluster_serves_the_domain() {
             ),
             (200, json!("a"))
         );
+    }
+
+    // A session ticket from one node resumes on the others (the keys derive from the
+    // replicated secret).
+    let cfg = client_config(&ca.pem, None);
+    let mut first = Https::connect(https_addr(&nodes[0]), DOMAIN, cfg.clone()).unwrap();
+    assert_eq!(
+        first.tls.conn.handshake_kind(),
+        Some(rustls::HandshakeKind::Full)
+    );
+    assert_eq!(first.get(DOMAIN, "/v1/pets").unwrap().0, 200);
+    for n in &nodes[1..] {
+        let mut resumed = Https::connect(https_addr(n), DOMAIN, cfg.clone()).unwrap();
+        assert_eq!(
+            resumed.tls.conn.handshake_kind(),
+            Some(rustls::HandshakeKind::Resumed),
+            "a ticket of node 1 resumes on the node at {}",
+            https_addr(n)
+        );
+        assert_eq!(resumed.get(DOMAIN, "/v1/pets").unwrap().0, 200);
     }
 }

@@ -264,6 +264,9 @@ pub enum Command {
         domain_name: String,
         base_path: String,
     },
+    /// Set the cluster's TLS session-ticket secret (32 random bytes minted by the admin layer)
+    /// unless one is set already (the first applied wins; a later one changes nothing).
+    InitTlsTicketSecret { secret: Vec<u8> },
 }
 
 /// The identity of one command of one client request: who may retry it finds it applied
@@ -392,7 +395,8 @@ impl Command {
             | Command::UpdateAccessKey { .. }
             | Command::DeleteAccessKey { .. }
             | Command::PutUserPolicy { .. }
-            | Command::DeleteUserPolicy { .. } => Vec::new(),
+            | Command::DeleteUserPolicy { .. }
+            | Command::InitTlsTicketSecret { .. } => Vec::new(),
             Command::CreateDomainName { domain } | Command::UpdateDomainName { domain } => {
                 vec![Scope::DomainName(domain.name.clone())]
             }
@@ -470,6 +474,7 @@ impl Command {
                 | Command::CreateBasePathMapping { .. }
                 | Command::UpdateBasePathMapping { .. }
                 | Command::DeleteBasePathMapping { .. }
+                | Command::InitTlsTicketSecret { .. }
         )
     }
 

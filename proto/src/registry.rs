@@ -63,6 +63,10 @@ pub struct Registry {
     /// Custom domain names by name, with their base path mappings.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub domains: BTreeMap<String, crate::domain::DomainName>,
+    /// The secret every node derives its TLS session-ticket keys from (so a client resumes
+    /// on any node); set once, by the first custom domain name's creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ticket_secret: Option<Vec<u8>>,
 }
 
 /// What usage of `key_id` through usage plan `plan_id` is reported and counted under:
@@ -579,7 +583,8 @@ impl Registry {
             | Command::DeleteDomainName { .. }
             | Command::CreateBasePathMapping { .. }
             | Command::UpdateBasePathMapping { .. }
-            | Command::DeleteBasePathMapping { .. } => self.apply_domain_command(cmd),
+            | Command::DeleteBasePathMapping { .. }
+            | Command::InitTlsTicketSecret { .. } => self.apply_domain_command(cmd),
             Command::IfUnchanged { .. } | Command::Dated { .. } | Command::Once { .. } => {
                 Err(ApplyError::BadRequest(
                     "a guarded, dated or identified command is applied by Registry::apply".into(),

@@ -132,7 +132,7 @@ impl DomainTable {
 pub fn compile_domains(reg: &Registry) -> DomainTable {
     let mut by_name = HashMap::with_capacity(reg.domains.len());
     for d in reg.domains.values() {
-        let tls = match crate::tls::DomainTls::build(d) {
+        let tls = match crate::tls::DomainTls::build(d, reg.tls_ticket_secret.as_deref()) {
             Ok(t) => Ok(t.config),
             Err(e) => {
                 tracing::error!(domain = %d.name, error = %e, "custom domain name cannot be served: its handshakes are refused");

@@ -130,6 +130,17 @@ impl Registry {
                     .map(|_| ())
                     .ok_or_else(|| no_mapping(base_path))
             }
+            Command::InitTlsTicketSecret { secret } => {
+                if secret.len() != 32 {
+                    return Err(ApplyError::BadRequest(
+                        "a session-ticket secret is 32 bytes".into(),
+                    ));
+                }
+                if self.tls_ticket_secret.is_none() {
+                    self.tls_ticket_secret = Some(secret.clone());
+                }
+                Ok(())
+            }
             _ => Err(ApplyError::BadRequest("not a domain command".into())),
         }
     }
@@ -236,5 +247,15 @@ mod tests {
         })
         .unwrap();
         assert!(r.domains.is_empty());
+        // The ticket secret is set once: a later one (a concurrent first domain) changes nothing.
+        let secret = |b: u8| Command::InitTlsTicketSecret {
+            secret: vec![b; 32],
+        };
+        r.apply(&secret(1)).unwrap();
+        r.apply(&secret(2)).unwrap();
+        assert_eq!(r.tls_ticket_secret, Some(vec![1; 32]));
+        assert!(r
+            .apply(&Command::InitTlsTicketSecret { secret: vec![3; 4] })
+            .is_err());
     }
 }

@@ -648,5 +648,6 @@ pub fn registry() -> Registry {
         ])),
         iam: Default::default(),
         domains: Default::default(),
+        tls_ticket_secret: None,
     }
 }

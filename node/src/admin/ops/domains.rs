@@ -237,7 +237,7 @@ fn mutual_tls(m: MutualTlsIn) -> Result<MutualTls, ApiError> {
 
 /// Checks the domain's certificate (as every node will build it) and its validity now.
 fn check_tls(d: &DomainName) -> Result<(), ApiError> {
-    let tls = crate::tls::DomainTls::build(d).map_err(ApiError::bad_request)?;
+    let tls = crate::tls::DomainTls::build(d, None).map_err(ApiError::bad_request)?;
     if tls.facts.not_after < now_epoch() {
         return Err(ApiError::bad_request(
             "The certificate has expired: upload a valid certificate",
@@ -326,6 +326,14 @@ pub async fn create(state: &AdminState, body: &[u8]) -> Result<Reply, ApiError> 
     };
     crate::admin::limits::check_tags(&domain.tags)?;
     check_tls(&domain)?;
+    if read(state, |reg| Ok(reg.tls_ticket_secret.is_none()))? {
+        // The cluster's session tickets are keyed from this (set once: a concurrent first
+        // domain's secret, applied first, wins).
+        let mut secret = vec![0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
+            .map_err(|_| ApiError::internal("no randomness for the session-ticket secret"))?;
+        commit(state, Command::InitTlsTicketSecret { secret }).await?;
+    }
     commit(state, Command::CreateDomainName { domain }).await?;
     domain_reply(state, &name, 201)
 }
