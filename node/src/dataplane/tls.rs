@@ -20,7 +20,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use rustls::server::Acceptor;
 use rustls::ServerConnection;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Write};
 use std::net::IpAddr;
 use std::rc::Rc;
 
@@ -135,23 +135,17 @@ impl TlsStream {
 impl Transport for TlsStream {
     async fn read_more(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
         loop {
-            let len = buf.len();
-            if buf.capacity() - len < 4096 {
-                buf.reserve(16 * 1024);
-            }
-            // rustls reads into initialised memory.
-            buf.resize(buf.capacity(), 0);
-            let got = self.conn.reader().read(&mut buf[len..]);
-            match got {
-                Ok(n) => {
-                    buf.truncate(len + n);
+            // Copied straight from rustls's plaintext chunks (no zeroed scratch space).
+            let mut reader = self.conn.reader();
+            match reader.fill_buf() {
+                Ok(chunk) => {
+                    let n = chunk.len();
+                    buf.extend_from_slice(chunk);
+                    reader.consume(n);
                     return Ok(n);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => buf.truncate(len),
-                Err(e) => {
-                    buf.truncate(len);
-                    return Err(e);
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
             }
             if !self.pump().await? {
                 return Ok(0);
