@@ -874,3 +874,66 @@ fn every_node_of_a_cluster_serves_the_domain() {
         assert_eq!(resumed.get(DOMAIN, "/v1/pets").unwrap().0, 200);
     }
 }
+
+#[test]
+fn large_bodies_cross_many_tls_records_both_ways() {
+    let n = TestNode::start(&["--tls-listen", "127.0.0.1:0", "--workers", "1"]);
+    let https = https_addr(&n);
+    let backend = common::EchoBackend::start();
+    let ca = Ca::new("Body CA");
+    let (cert, key) = ca.server(&[DOMAIN]);
+    let api = n.admin_ok("POST", "/restapis", Some(json!({ "name": "echo" })));
+    let id = api["id"].as_str().unwrap().to_string();
+    let root = api["rootResourceId"].as_str().unwrap().to_string();
+    let m = format!("/restapis/{id}/resources/{root}/methods/POST");
+    n.admin_ok("PUT", &m, Some(json!({ "authorizationType": "NONE" })));
+    n.admin_ok(
+        "PUT",
+        &format!("{m}/integration"),
+        Some(json!({ "type": "HTTP_PROXY", "httpMethod": "POST", "uri": format!("http://{}/echo", backend.addr) })),
+    );
+    n.admin_ok(
+        "POST",
+        &format!("/restapis/{id}/deployments"),
+        Some(json!({ "stageName": "prod" })),
+    );
+    n.admin_ok(
+        "POST",
+        "/domainnames",
+        Some(
+            json!({ "domainName": DOMAIN, "certificateBody": cert, "certificatePrivateKey": key }),
+        ),
+    );
+    n.admin_ok(
+        "POST",
+        &format!("/domainnames/{DOMAIN}/basepathmappings"),
+        Some(json!({ "basePath": "echo", "restApiId": id, "stage": "prod" })),
+    );
+    let mut c = Https::connect(https, DOMAIN, client_config(&ca.pem, None)).unwrap();
+    for size in [10, 70_000, 300_000] {
+        let body: String = (0..size).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+        let req = format!(
+            "POST /echo HTTP/1.1\r\nHost: {DOMAIN}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        c.tls.write_all(req.as_bytes()).unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 16384];
+        let r = loop {
+            if let Some(r) = parse_response(&buf) {
+                break r;
+            }
+            let got = c.tls.read(&mut chunk).unwrap();
+            assert!(got > 0, "closed after {} bytes", buf.len());
+            buf.extend_from_slice(&chunk[..got]);
+        };
+        assert_eq!(r.status, 200);
+        let echo: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(
+            echo["body"].as_str().map(str::len),
+            Some(size),
+            "echo of {size} bytes"
+        );
+        assert_eq!(echo["body"], body.as_str());
+    }
+}
