@@ -334,6 +334,7 @@ pub fn lambda_event(
             .and_then(|k| std::str::from_utf8(k).ok()),
         account_id: &l.account_id,
         identity: plan.identity.as_ref(),
+        tls: req.tls,
     })
 }
 
