@@ -83,6 +83,10 @@ impl TlsStream {
     async fn feed(&mut self) -> io::Result<()> {
         let mut rest = &self.rbuf[self.rpos..];
         let n = self.conn.read_tls(&mut rest)?;
+        if n == 0 {
+            // rustls took nothing of a non-empty input: never spin on it.
+            return Err(invalid("TLS input not accepted"));
+        }
         self.rpos += n;
         if let Err(e) = self.conn.process_new_packets() {
             let _ = self.flush_tls().await;
@@ -242,7 +246,9 @@ async fn accept(w: &Worker, mut tcp: TcpStream) -> Result<TlsStream, Refused> {
         }
         let mut rest = &rbuf[..];
         while !rest.is_empty() {
-            acceptor.read_tls(&mut rest)?;
+            if acceptor.read_tls(&mut rest)? == 0 {
+                return Err(Refused::Tls("ClientHello input not accepted"));
+            }
         }
         match acceptor.accept() {
             Ok(Some(a)) => break a,
