@@ -937,3 +937,68 @@ fn large_bodies_cross_many_tls_records_both_ways() {
         assert_eq!(echo["body"], body.as_str());
     }
 }
+
+#[test]
+fn a_handshake_flood_is_capped_and_established_connections_go_on() {
+    let files = tempfile::tempdir().unwrap();
+    let config = write(
+        files.path(),
+        "node.toml",
+        "tls_handshake_timeout_secs = 2\n",
+    );
+    let n = TestNode::start(&[
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--workers",
+        "1",
+        "--config",
+        &config,
+    ]);
+    let https = https_addr(&n);
+    let ca = Ca::new("Flood CA");
+    let (cert, key) = ca.server(&[DOMAIN]);
+    let a = mock_api(&n, "a");
+    n.admin_ok(
+        "POST",
+        "/domainnames",
+        Some(
+            json!({ "domainName": DOMAIN, "certificateBody": cert, "certificatePrivateKey": key }),
+        ),
+    );
+    n.admin_ok(
+        "POST",
+        &format!("/domainnames/{DOMAIN}/basepathmappings"),
+        Some(json!({ "restApiId": a, "stage": "prod" })),
+    );
+    let cfg = client_config(&ca.pem, None);
+    let mut established = Https::connect(https, DOMAIN, cfg.clone()).unwrap();
+    assert_eq!(established.get(DOMAIN, "/pets").unwrap().0, 200);
+    // Connections that never finish their handshake, as many as a worker runs at once.
+    let stalled: Vec<TcpStream> = (0..260)
+        .map(|_| {
+            let s = TcpStream::connect(https).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // A new handshake is turned away while the cap is reached...
+    let refused =
+        Https::connect(https, DOMAIN, cfg.clone()).and_then(|mut c| c.get(DOMAIN, "/pets"));
+    assert!(refused.is_err(), "admitted past the cap: {refused:?}");
+    // ...while the established connection is served as before.
+    for _ in 0..20 {
+        assert_eq!(established.get(DOMAIN, "/pets").unwrap().0, 200);
+    }
+    // Once the stalled handshakes hit their deadline, new ones are taken again.
+    let mut closed = 0;
+    for mut s in stalled {
+        let mut b = [0u8; 8];
+        if matches!(s.read(&mut b), Ok(0) | Err(_)) {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 260);
+    let mut again = Https::connect(https, DOMAIN, cfg).unwrap();
+    assert_eq!(again.get(DOMAIN, "/pets").unwrap().0, 200);
+}
