@@ -200,6 +200,7 @@ fn bench(c: &mut Criterion) {
             query: "",
             body: &[],
             peer: std::net::IpAddr::from([10, 0, 0, 1]),
+            tls: None,
         };
         let mut st = WorkerState {
             limits: &mut limits,

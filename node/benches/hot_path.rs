@@ -356,6 +356,7 @@ fn bench_core(c: &mut Criterion) {
         keys: std::sync::Arc::new(compile_keys(&reg, 20_000, &cluster)),
         iam: Default::default(),
         account: None,
+        domains: Default::default(),
     };
     let raw: &[u8] = b"GET /prod/pets HTTP/1.1\r\n\
 Host: a1b2c3d4e5.execute-api.localhost:8080\r\n\
@@ -372,6 +373,7 @@ x-api-key: value-04242-0123456789abcdef\r\n\r\n";
         query: "",
         body: &[],
         peer: std::net::IpAddr::from([127, 0, 0, 1]),
+        tls: None,
     };
     let mut limits = WorkerLimits::new(0, 1);
     let mut usage = UsageCounters::new(0, None);

@@ -11,6 +11,7 @@
 //! ([`Compiler::caught_up`]).
 
 use crate::dataplane::cluster_limits::ClusterLimits;
+use crate::dataplane::domains::compile_domains;
 use crate::dataplane::routing::{compile_all, compile_changed, compile_keys, today};
 use crate::dataplane::snapshot::SharedRoutes;
 use crate::iam::compile_identities;
@@ -33,6 +34,8 @@ pub struct ChangeSet {
     /// The account's settings changed: its throttle is compiled again (it always is, with any
     /// other change; this makes a compile happen).
     pub account: bool,
+    /// Custom domain names or their mappings changed: the domain table is rebuilt.
+    pub domains: bool,
 }
 
 impl ChangeSet {
@@ -50,6 +53,7 @@ impl ChangeSet {
             account: applied
                 .iter()
                 .any(|c| matches!(c.inner(), Command::UpdateAccount { .. })),
+            domains: applied.iter().any(|c| c.affects_domains()),
         }
     }
 
@@ -59,11 +63,12 @@ impl ChangeSet {
         self.keys |= other.keys;
         self.iam |= other.iam;
         self.account |= other.account;
+        self.domains |= other.domains;
     }
 
     /// Whether nothing needs compiling.
     pub fn is_empty(&self) -> bool {
-        self.apis.is_empty() && !self.keys && !self.iam && !self.account
+        self.apis.is_empty() && !self.keys && !self.iam && !self.account && !self.domains
     }
 }
 
@@ -192,15 +197,36 @@ impl Compiler {
             self.limits.sweep_if_due();
         }
         let apis = changes.apis.iter().map(String::as_str);
+        // Certificates are parsed (and `file://` truststores read) from a copy of the domains,
+        // without the registry's lock.
+        let domains = changes.domains.then(|| {
+            let reg = node.read();
+            let view = Registry {
+                domains: reg.domains.clone(),
+                tls_ticket_secret: reg.tls_ticket_secret.clone(),
+                ..Registry::default()
+            };
+            drop(reg);
+            Arc::new(compile_domains(&view))
+        });
+        // Dropped when a whole-table compile from a newer registry was published meanwhile
+        // (checked under the registry's read lock, which such a compile holds for writing).
+        let domains_for =
+            |old: &crate::dataplane::routing::RoutingTable, fresh: bool| match &domains {
+                Some(d) if fresh => d.clone(),
+                _ => old.domains.clone(),
+            };
         if !changes.keys {
             // One API's routes: compiled under the lock, which also keeps a newer table (the
             // hook's whole-table compile) from being published before this one.
             let reg = node.read();
+            let fresh = self.lock().full == full;
             self.routes.update(|old| {
                 let mut t = compile_changed(old, &reg, apis, false, &self.limits);
                 if changes.iam {
                     t.iam = Arc::new(compile_identities(&reg));
                 }
+                t.domains = domains_for(old, fresh);
                 t
             });
             return;
@@ -222,6 +248,7 @@ impl Compiler {
             if changes.iam {
                 t.iam = Arc::new(compile_identities(&reg));
             }
+            t.domains = domains_for(old, true);
             t
         });
     }
@@ -261,6 +288,7 @@ mod tests {
             keys,
             iam: false,
             account: false,
+            domains: false,
         }
     }
 

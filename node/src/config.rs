@@ -45,6 +45,9 @@ pub struct ServeArgs {
     /// Admin API listen address, `host:port` [default: 127.0.0.1:9090].
     #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
     pub admin_listen: Option<SocketAddr>,
+    /// HTTPS listen address for custom domain names, `host:port` [default: none, no HTTPS].
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
+    pub tls_listen: Option<SocketAddr>,
     /// Folder for the node's durable state [default: ./tollgate-data].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -168,6 +171,11 @@ pub struct FileConfig {
     /// Admin API listen address.
     #[serde(default, deserialize_with = "de_addr")]
     pub admin_listen: Option<SocketAddr>,
+    /// HTTPS listen address for custom domain names (default: none).
+    #[serde(default, deserialize_with = "de_addr")]
+    pub tls_listen: Option<SocketAddr>,
+    /// Seconds a TLS handshake may take, from accept to its end (default 10).
+    pub tls_handshake_timeout_secs: Option<u64>,
     /// Data folder.
     pub data_dir: Option<PathBuf>,
     /// Worker threads.
@@ -255,6 +263,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Admin API listen address.
     pub admin_listen: SocketAddr,
+    /// HTTPS listen address (custom domain names), if any.
+    pub tls_listen: Option<SocketAddr>,
     /// Data folder.
     pub data_dir: PathBuf,
     /// Worker threads.
@@ -321,6 +331,11 @@ impl Config {
                 "header_read_timeout_secs",
             )?,
             write: secs(file.write_timeout_secs, 30, "write_timeout_secs")?,
+            tls_handshake: secs(
+                file.tls_handshake_timeout_secs,
+                10,
+                "tls_handshake_timeout_secs",
+            )?,
             min_body_rate: match file.min_body_rate_bytes_per_sec.unwrap_or(1024) {
                 0 => {
                     return Err(ConfigError(
@@ -427,6 +442,7 @@ impl Config {
             cluster,
             listen,
             admin_listen,
+            tls_listen: args.tls_listen.or(file.tls_listen),
             data_dir,
             workers,
             region: args.region.clone().or(file.region),

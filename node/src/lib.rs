@@ -19,4 +19,5 @@ pub mod openapi;
 pub mod sched;
 pub mod sigv4;
 pub mod text_rules;
+pub mod tls;
 pub mod usage_reporter;

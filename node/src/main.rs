@@ -77,6 +77,7 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
         let dp = worker::start(
             &worker::DataPlaneConfig {
                 listen: cfg.listen,
+                tls_listen: cfg.tls_listen,
                 workers: cfg.workers,
                 timeouts: cfg.timeouts,
                 usage_sink: Some(usage_tx),
@@ -111,6 +112,7 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
         state.account_limit = cfg.account_limit;
         state.compiler = Some(compiler);
         state.functions = Some(functions);
+        state.gateway_address = dp.tls_addr.map(|a| a.ip().to_string());
         let state = Arc::new(state);
         let result = tokio::select! {
             r = admin::serve(listener, state) => r.map_err(|e| format!("admin API: {e}")),
@@ -182,6 +184,9 @@ fn print_banner(
         if dp.workers == 1 { "" } else { "s" },
         dp.driver
     );
+    if let Some(tls) = dp.tls_addr {
+        println!("https (custom domain names): {tls}");
+    }
     println!("admin API: http://{admin}");
     println!("data folder: {}", cfg.data_dir.display());
     if let Some(raft) = node.raft() {

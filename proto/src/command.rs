@@ -4,6 +4,7 @@
 //! pure function of the registry and the command, the same on every node. New variants are only
 //! ever appended, so older log entries keep decoding.
 
+use crate::domain::{BasePathMapping, DomainName};
 use crate::gateway_response::GatewayResponseType;
 use crate::model::{
     AccessKey, Account, ApiKey, ClientCertificate, DocumentationPart, GatewayResponse, IamUser,
@@ -303,6 +304,32 @@ pub enum Command {
     },
     /// Delete a client certificate.
     DeleteClientCertificate { id: String },
+    /// Create a custom domain name (its name new; created without mappings).
+    CreateDomainName { domain: DomainName },
+    /// Replace a domain name's settings (certificate, security policy, mutual TLS, tags); its
+    /// base path mappings are kept as they are.
+    UpdateDomainName { domain: DomainName },
+    /// Delete a domain name and its base path mappings.
+    DeleteDomainName { name: String },
+    /// Add a base path mapping: the base path new on the domain, the API and stage existing.
+    CreateBasePathMapping {
+        domain_name: String,
+        mapping: BasePathMapping,
+    },
+    /// Replace the mapping at `base_path` by `mapping` (which may name another base path).
+    UpdateBasePathMapping {
+        domain_name: String,
+        base_path: String,
+        mapping: BasePathMapping,
+    },
+    /// Delete the mapping at `base_path`.
+    DeleteBasePathMapping {
+        domain_name: String,
+        base_path: String,
+    },
+    /// Set the cluster's TLS session-ticket secret (32 random bytes minted by the admin layer)
+    /// unless one is set already (the first applied wins; a later one changes nothing).
+    InitTlsTicketSecret { secret: Vec<u8> },
 }
 
 fn is_false(b: &bool) -> bool {
@@ -338,6 +365,8 @@ pub enum Scope {
     Account,
     /// One client certificate.
     ClientCertificate(String),
+    /// One custom domain name, with its base path mappings.
+    DomainName(String),
 }
 
 /// Requests that asked for one rate limit at one node over a report's interval, admitted or
@@ -451,7 +480,17 @@ impl Command {
             | Command::UpdateAccessKey { .. }
             | Command::DeleteAccessKey { .. }
             | Command::PutUserPolicy { .. }
-            | Command::DeleteUserPolicy { .. } => Vec::new(),
+            | Command::DeleteUserPolicy { .. }
+            | Command::InitTlsTicketSecret { .. } => Vec::new(),
+            Command::CreateDomainName { domain } | Command::UpdateDomainName { domain } => {
+                vec![Scope::DomainName(domain.name.clone())]
+            }
+            Command::DeleteDomainName { name } => vec![Scope::DomainName(name.clone())],
+            Command::CreateBasePathMapping { domain_name, .. }
+            | Command::UpdateBasePathMapping { domain_name, .. }
+            | Command::DeleteBasePathMapping { domain_name, .. } => {
+                vec![Scope::DomainName(domain_name.clone())]
+            }
             Command::IfUnchanged { command, .. }
             | Command::Dated { command, .. }
             | Command::Once { command, .. } => command.scopes(),
@@ -519,6 +558,21 @@ impl Command {
                 | Command::DeleteAccessKey { .. }
                 | Command::PutUserPolicy { .. }
                 | Command::DeleteUserPolicy { .. }
+        )
+    }
+
+    /// Whether this command can change custom domain names or their base path mappings: the
+    /// data plane then rebuilds its domain table (certificates and mappings).
+    pub fn affects_domains(&self) -> bool {
+        matches!(
+            self.inner(),
+            Command::CreateDomainName { .. }
+                | Command::UpdateDomainName { .. }
+                | Command::DeleteDomainName { .. }
+                | Command::CreateBasePathMapping { .. }
+                | Command::UpdateBasePathMapping { .. }
+                | Command::DeleteBasePathMapping { .. }
+                | Command::InitTlsTicketSecret { .. }
         )
     }
 

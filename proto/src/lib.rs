@@ -9,6 +9,7 @@
 mod aws_enum;
 pub mod codec;
 pub mod command;
+pub mod domain;
 #[allow(missing_docs)]
 pub mod gateway_response;
 pub mod ids;

@@ -15,6 +15,7 @@ mod api_keys;
 mod api_objects;
 mod define;
 mod documentation;
+mod domains;
 mod iam;
 mod keys;
 mod sessions;
@@ -69,6 +70,13 @@ pub struct Registry {
     /// Client certificates by id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub client_certificates: BTreeMap<String, ClientCertificate>,
+    /// Custom domain names by name, with their base path mappings.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub domains: BTreeMap<String, crate::domain::DomainName>,
+    /// The secret every node derives its TLS session-ticket keys from (so a client resumes
+    /// on any node); set once, by the first custom domain name's creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ticket_secret: Option<Vec<u8>>,
 }
 
 /// What usage of `key_id` through usage plan `plan_id` is reported and counted under:
@@ -591,6 +599,13 @@ impl Registry {
             | Command::PutUserPolicy { .. }
             | Command::DeleteUserPolicy { .. } => self.apply_iam_command(cmd),
             Command::DefineRestApi { api, create } => self.define_rest_api(api, *create),
+            Command::CreateDomainName { .. }
+            | Command::UpdateDomainName { .. }
+            | Command::DeleteDomainName { .. }
+            | Command::CreateBasePathMapping { .. }
+            | Command::UpdateBasePathMapping { .. }
+            | Command::DeleteBasePathMapping { .. }
+            | Command::InitTlsTicketSecret { .. } => self.apply_domain_command(cmd),
             Command::IfUnchanged { .. } | Command::Dated { .. } | Command::Once { .. } => {
                 Err(ApplyError::BadRequest(
                     "a guarded, dated or identified command is applied by Registry::apply".into(),

@@ -50,6 +50,9 @@ pub struct AdminState {
     pub compiler: Option<std::sync::Arc<crate::compiler::Compiler>>,
     /// The Lambda functions this node defines (served by the Invoke API on this port).
     pub functions: Option<std::sync::Arc<crate::functions::Functions>>,
+    /// Where this node's HTTPS listener is reached (a custom domain's `regionalDomainName`
+    /// or `distributionDomainName`); `None`: no HTTPS listener.
+    pub gateway_address: Option<String>,
 }
 
 impl AdminState {
@@ -69,6 +72,7 @@ impl AdminState {
             metrics: None,
             compiler: None,
             functions: None,
+            gateway_address: None,
         }
     }
 }

@@ -289,6 +289,35 @@ pub enum Operation {
     DeleteClientCertificate {
         certificate: String,
     },
+    CreateDomainName,
+    GetDomainNames,
+    GetDomainName {
+        domain: String,
+    },
+    UpdateDomainName {
+        domain: String,
+    },
+    DeleteDomainName {
+        domain: String,
+    },
+    CreateBasePathMapping {
+        domain: String,
+    },
+    GetBasePathMappings {
+        domain: String,
+    },
+    GetBasePathMapping {
+        domain: String,
+        base_path: String,
+    },
+    UpdateBasePathMapping {
+        domain: String,
+        base_path: String,
+    },
+    DeleteBasePathMapping {
+        domain: String,
+        base_path: String,
+    },
 }
 
 impl Operation {
@@ -335,6 +364,10 @@ impl Operation {
                 | Operation::GetDocumentationVersion { .. }
                 | Operation::GetClientCertificates
                 | Operation::GetClientCertificate { .. }
+                | Operation::GetDomainNames
+                | Operation::GetDomainName { .. }
+                | Operation::GetBasePathMappings { .. }
+                | Operation::GetBasePathMapping { .. }
         )
     }
 
@@ -353,7 +386,9 @@ impl Operation {
             | O::DeleteUsagePlanKey { .. }
             | O::DeleteDocumentationPart { .. }
             | O::DeleteDocumentationVersion { .. }
-            | O::DeleteClientCertificate { .. } => Some(202),
+            | O::DeleteClientCertificate { .. }
+            | O::DeleteDomainName { .. }
+            | O::DeleteBasePathMapping { .. } => Some(202),
             O::DeleteMethod(_)
             | O::DeleteMethodResponse(..)
             | O::DeleteIntegration(_)
@@ -410,6 +445,10 @@ impl Operation {
             }
             // Each rewrites the tagged object whole.
             O::TagResource { arn } | O::UntagResource { arn } => super::ops::tags::scope_of(arn),
+            // Each rewrites the whole domain (or mapping) it read.
+            O::UpdateDomainName { domain } | O::UpdateBasePathMapping { domain, .. } => {
+                Some(Scope::DomainName(domain.to_ascii_lowercase()))
+            }
             _ => None,
         }
     }
@@ -481,6 +520,7 @@ pub fn route(method: &str, path: &str) -> Option<Operation> {
         Some(&"account") => return account_or_tags_operation(method, &s),
         Some(&"tags") => return account_or_tags_operation(method, &s),
         Some(&"clientcertificates") => return client_certificate_operation(method, &s[1..]),
+        Some(&"domainnames") => return domain_operation(method, &s[1..]),
         _ => return None,
     }
     let op = match (method, &s[1..]) {
@@ -708,6 +748,32 @@ fn usage_plan_operation(method: &str, rest: &[&str]) -> Option<Operation> {
             plan: own(p),
             key: own(k),
         },
+        _ => return None,
+    })
+}
+
+/// The operations below `/domainnames` (a base path's `/` arrives encoded as `%2F`, so a
+/// multi-level base path is one segment).
+fn domain_operation(method: &str, rest: &[&str]) -> Option<Operation> {
+    use Operation as O;
+    let own = |x: &str| x.to_string();
+    Some(match (method, rest) {
+        ("POST", []) => O::CreateDomainName,
+        ("GET", []) => O::GetDomainNames,
+        ("GET", [d]) => O::GetDomainName { domain: own(d) },
+        ("PATCH", [d]) => O::UpdateDomainName { domain: own(d) },
+        ("DELETE", [d]) => O::DeleteDomainName { domain: own(d) },
+        ("POST", [d, "basepathmappings"]) => O::CreateBasePathMapping { domain: own(d) },
+        ("GET", [d, "basepathmappings"]) => O::GetBasePathMappings { domain: own(d) },
+        (m, [d, "basepathmappings", b]) => {
+            let (domain, base_path) = (own(d), own(b));
+            match m {
+                "GET" => O::GetBasePathMapping { domain, base_path },
+                "PATCH" => O::UpdateBasePathMapping { domain, base_path },
+                "DELETE" => O::DeleteBasePathMapping { domain, base_path },
+                _ => return None,
+            }
+        }
         _ => return None,
     })
 }
@@ -947,6 +1013,44 @@ mod tests {
         assert_eq!(
             O::PutRestApi { api: own("a1") }.guarded_scope(),
             Some(Scope::Api(own("a1")))
+        );
+    }
+
+    #[test]
+    fn domain_routes_keep_an_encoded_base_path_whole() {
+        let own = |s: &str| s.to_string();
+        assert_eq!(route("POST", "/domainnames"), Some(O::CreateDomainName));
+        assert_eq!(
+            route(
+                "GET",
+                "/domainnames/api.example.com/basepathmappings/v1%2Fpets"
+            ),
+            Some(O::GetBasePathMapping {
+                domain: own("api.example.com"),
+                base_path: own("v1/pets")
+            })
+        );
+        assert_eq!(
+            route(
+                "DELETE",
+                "/domainnames/api.example.com/basepathmappings/(none)"
+            ),
+            Some(O::DeleteBasePathMapping {
+                domain: own("api.example.com"),
+                base_path: own("(none)")
+            })
+        );
+        assert_eq!(
+            route("GET", "/domainnames/a/basepathmappings/v1/pets"),
+            None
+        );
+        assert!(!O::GetDomainNames.is_write());
+        assert_eq!(
+            O::UpdateDomainName {
+                domain: own("API.example.com")
+            }
+            .guarded_scope(),
+            Some(Scope::DomainName(own("api.example.com")))
         );
     }
 }

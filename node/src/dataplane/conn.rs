@@ -19,12 +19,11 @@ use super::gateway_response::{self, Refusal};
 use super::http1::{
     parse_request_head, BodyKind, ChunkedDecoder, HttpError, RequestHead, MAX_BODY_BYTES,
 };
-use super::io::{consume, read_more, write_all};
-use super::request::Request;
+use super::io::{consume, Transport};
+use super::request::{Request, TlsInfo};
 use super::respond::ConnState;
 use super::upstream::{shrink, ProxyScratch};
 use super::worker::Worker;
-use monoio::net::TcpStream;
 use monoio::time::Instant;
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -116,8 +115,8 @@ enum Read {
     TimedOut,
 }
 
-async fn read_until(stream: &mut TcpStream, inbuf: &mut Vec<u8>, deadline: Instant) -> Read {
-    match monoio::time::timeout_at(deadline, read_more(stream, inbuf)).await {
+async fn read_until<S: Transport>(stream: &mut S, inbuf: &mut Vec<u8>, deadline: Instant) -> Read {
+    match monoio::time::timeout_at(deadline, stream.read_more(inbuf)).await {
         Ok(Ok(n)) if n > 0 => Read::More,
         Ok(_) => Read::Closed,
         Err(_) => Read::TimedOut,
@@ -131,8 +130,8 @@ fn body_deadline(w: &Worker, start: Instant, received: usize) -> Instant {
 }
 
 /// Serves one connection until it closes, errs or times out. The accept loop has counted it
-/// in `w.conns` already.
-pub async fn serve(w: Rc<Worker>, mut stream: TcpStream, peer: IpAddr) {
+/// in `w.conns` already. `tls`: what its handshake established (HTTPS listener).
+pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls: Option<TlsInfo>) {
     let mut books = Books {
         w: w.clone(),
         busy: false,
@@ -170,7 +169,7 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream, peer: IpAddr) {
                 if w.is_draining() {
                     return;
                 }
-                match monoio::time::timeout(idle, read_more(&mut stream, &mut inbuf)).await {
+                match monoio::time::timeout(idle, stream.read_more(&mut inbuf)).await {
                     Ok(Ok(n)) if n > 0 => books.set_busy(true),
                     _ => return, // closed, failed, or idle too long
                 }
@@ -305,6 +304,7 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream, peer: IpAddr) {
                     &inbuf[body_range]
                 },
                 peer,
+                tls: tls.as_ref(),
             };
             let at = out.len();
             super::handler::handle(&w, &mut req, conn, &mut out, &mut scratch).await;
@@ -369,9 +369,9 @@ fn shrink_after_large(
 }
 
 /// Writes `out` out, within the write timeout. `false` when the connection is done for.
-async fn flush(w: &Worker, stream: &mut TcpStream, out: &mut Vec<u8>) -> bool {
+async fn flush<S: Transport>(w: &Worker, stream: &mut S, out: &mut Vec<u8>) -> bool {
     matches!(
-        monoio::time::timeout(w.timeouts.write, write_all(stream, out)).await,
+        monoio::time::timeout(w.timeouts.write, stream.write_all(out)).await,
         Ok(Ok(()))
     )
 }
@@ -379,7 +379,7 @@ async fn flush(w: &Worker, stream: &mut TcpStream, out: &mut Vec<u8>) -> bool {
 /// Answers a request the parser refused (or that timed out, or that the body budget cannot
 /// take), then gives up on the connection: where the next message would start is no longer
 /// known.
-async fn refuse(w: &Worker, stream: &mut TcpStream, out: &mut Vec<u8>, e: HttpError) {
+async fn refuse<S: Transport>(w: &Worker, stream: &mut S, out: &mut Vec<u8>, e: HttpError) {
     let id = w.resp.borrow_mut().request_id();
     if e == BUSY {
         if let Some(left_out) = w.error_log.borrow_mut().allow(std::time::Instant::now()) {
@@ -411,9 +411,9 @@ async fn refuse(w: &Worker, stream: &mut TcpStream, out: &mut Vec<u8>, e: HttpEr
 
 /// Reads more of a request body: first sends `100 Continue` if the client waits for it, and
 /// any answers still queued.
-async fn more_body(
+async fn more_body<S: Transport>(
     w: &Worker,
-    stream: &mut TcpStream,
+    stream: &mut S,
     inbuf: &mut Vec<u8>,
     out: &mut Vec<u8>,
     deadline: Instant,

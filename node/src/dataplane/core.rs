@@ -157,7 +157,7 @@ pub fn decide<'t, 'r>(
         })
     };
     // 1. Resolve the API and stage.
-    let at = match resolve_stage::run(table, req.header(b"host"), req.path) {
+    let at = match resolve_stage::run(table, req.header(b"host"), req.path, req.tls) {
         Ok(at) => at,
         Err((r, responses)) => return refuse(r, responses, None),
     };
@@ -334,6 +334,7 @@ pub fn lambda_event(
             .and_then(|k| std::str::from_utf8(k).ok()),
         account_id: &l.account_id,
         identity: plan.identity.as_ref(),
+        tls: req.tls,
     })
 }
 

@@ -334,6 +334,7 @@ impl Fixture {
                 keys,
                 iam: Default::default(),
                 account: None,
+                domains: Default::default(),
             },
             iam: IamEnv::default(),
             auth: AuthScratch::default(),
@@ -361,6 +362,7 @@ impl Fixture {
             query: text(head.query.clone()),
             body: &[],
             peer: std::net::IpAddr::from([127, 0, 0, 1]),
+            tls: None,
         };
         let mut st = WorkerState {
             limits: &mut self.limits,
@@ -758,6 +760,7 @@ fn refusals_carry_the_stages_gateway_responses_once_it_is_known() {
             query: "",
             body: &[],
             peer: std::net::IpAddr::from([127, 0, 0, 1]),
+            tls: None,
         };
         let mut caps = Captures::default();
         let stamp = crate::dataplane::mapping::Stamp {
@@ -803,6 +806,7 @@ fn mock_templates_read_the_request() {
             query: text(head.query.clone()),
             body: &[],
             peer: std::net::IpAddr::from([127, 0, 0, 1]),
+            tls: None,
         };
         let mut st = WorkerState {
             limits: &mut fx.limits,

@@ -50,6 +50,10 @@ pub const UNKNOWN_API: Refusal =
 /// The API's `execute-api` endpoint is turned off.
 pub const EXECUTE_API_DISABLED: Refusal =
     refusal(T::AccessDenied, 403, "ForbiddenException", "Forbidden");
+/// A custom domain request with no base path mapping for its path (or whose `Host` is not
+/// the domain its TLS handshake named): AWS's 403.
+pub const DOMAIN_FORBIDDEN: Refusal =
+    refusal(T::AccessDenied, 403, "ForbiddenException", "Forbidden");
 /// No such stage, resource or method: AWS's answer for all three.
 pub const MISSING_AUTHENTICATION_TOKEN: Refusal = refusal(
     T::MissingAuthenticationToken,

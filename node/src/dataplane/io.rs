@@ -2,7 +2,28 @@
 
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
 use std::io;
+
+/// A connection's byte stream as the request loop uses it: plain TCP, or TLS over it
+/// ([`super::tls::TlsStream`]). Futures are not `Send`: a connection lives on its worker.
+#[allow(async_fn_in_trait)]
+pub trait Transport {
+    /// Reads more bytes onto the end of `buf`; returns how many (0 at end of stream).
+    async fn read_more(&mut self, buf: &mut Vec<u8>) -> io::Result<usize>;
+    /// Writes all of `buf` and empties it, keeping its allocation.
+    async fn write_all(&mut self, buf: &mut Vec<u8>) -> io::Result<()>;
+}
+
+impl Transport for TcpStream {
+    async fn read_more(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        read_more(self, buf).await
+    }
+
+    async fn write_all(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+        write_all(self, buf).await
+    }
+}
 
 /// Reads more bytes onto the end of `buf`; returns how many (0 at end of stream).
 pub async fn read_more<S: AsyncReadRent>(s: &mut S, buf: &mut Vec<u8>) -> io::Result<usize> {

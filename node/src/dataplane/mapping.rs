@@ -101,6 +101,10 @@ impl TemplateData {
             }
             put_last(&mut d.headers, n.to_owned(), val.to_owned(), true);
         }
+        if let Some(tls) = v.req.tls {
+            // A custom domain: the name the client asked for, as AWS gives it (no port).
+            host = tls.sni.to_string();
+        }
         let domain_prefix = host.split(['.', ':']).next().unwrap_or("").to_owned();
         let stage = &*v.stage.stage_name;
         d.context = vec![
@@ -121,6 +125,19 @@ impl TemplateData {
             ("resourcePath", v.method.resource_path.to_string()),
             ("stage", stage.to_owned()),
         ];
+        if let Some(c) = v.req.tls.and_then(|t| t.client_cert.as_ref()) {
+            d.context.extend([
+                ("identity.clientCert.clientCertPem", c.pem.clone()),
+                ("identity.clientCert.subjectDN", c.subject_dn.clone()),
+                ("identity.clientCert.issuerDN", c.issuer_dn.clone()),
+                ("identity.clientCert.serialNumber", c.serial_number.clone()),
+                (
+                    "identity.clientCert.validity.notBefore",
+                    c.not_before.clone(),
+                ),
+                ("identity.clientCert.validity.notAfter", c.not_after.clone()),
+            ]);
+        }
         d
     }
 

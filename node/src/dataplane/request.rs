@@ -19,6 +19,34 @@ pub struct Request<'a> {
     pub body: &'a [u8],
     /// The client's address.
     pub peer: IpAddr,
+    /// What the connection's TLS handshake established (HTTPS listener only).
+    pub tls: Option<&'a TlsInfo>,
+}
+
+/// What a connection's TLS handshake established, for routing and `$context`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// The host name the client asked for (SNI, lower-case): the custom domain it reaches.
+    pub sni: Box<str>,
+    /// The client's certificate, when the domain asks for one (mutual TLS).
+    pub client_cert: Option<ClientCert>,
+}
+
+/// A verified client certificate as `$context.identity.clientCert.*` presents it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientCert {
+    /// The certificate, PEM (`clientCertPem`).
+    pub pem: String,
+    /// Its subject (`subjectDN`).
+    pub subject_dn: String,
+    /// Its issuer (`issuerDN`).
+    pub issuer_dn: String,
+    /// Its serial number, decimal (`serialNumber`).
+    pub serial_number: String,
+    /// Start of validity (`validity.notBefore`, as AWS: `May 28 12:30:02 2019 GMT`).
+    pub not_before: String,
+    /// End of validity (`validity.notAfter`).
+    pub not_after: String,
 }
 
 impl<'a> Request<'a> {

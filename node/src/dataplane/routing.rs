@@ -75,6 +75,8 @@ pub struct RoutingTable {
     /// The account-level limit set through UpdateAccount (replicated); when `None`, each
     /// worker's configured one applies.
     pub account: Option<Arc<ThrottleSpec>>,
+    /// Custom domain names: TLS configurations and base path mappings.
+    pub domains: Arc<super::domains::DomainTable>,
 }
 
 pub use super::key_table::{compile_keys, KeyEntry, KeyStage, KeyTable, QuotaSpec};
@@ -440,6 +442,7 @@ pub fn compile_all(reg: &Registry, limits: &ClusterLimits) -> RoutingTable {
     t.keys = Arc::new(compile_keys(reg, today(), limits));
     t.iam = Arc::new(compile_identities(reg));
     t.account = compile_account(reg, limits);
+    t.domains = Arc::new(super::domains::compile_domains(reg));
     t
 }
 
@@ -497,6 +500,7 @@ pub fn compile_changed<'a>(
         iam: old.iam.clone(),
         // One limit at most: compiled with every change, so an UpdateAccount needs no more.
         account: compile_account(reg, limits),
+        domains: old.domains.clone(),
     }
 }
 

@@ -476,6 +476,7 @@ mod tests {
             query: "x=1",
             body: b"hi",
             peer: "127.0.0.1".parse().unwrap(),
+            tls: None,
         };
         let mut caps = Captures::default();
         assert!(caps.push_for_test("petId", 6, 8));

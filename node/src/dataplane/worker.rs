@@ -28,6 +28,9 @@ pub struct Timeouts {
     pub header_read: Duration,
     /// How long a write to a client may stay blocked (a client that does not read).
     pub write: Duration,
+    /// How long a TLS handshake may take, from accept to its end (a stalled or slow
+    /// handshake is closed).
+    pub tls_handshake: Duration,
     /// Slowest body upload accepted, in bytes per second, after the `header_read` grace.
     pub min_body_rate: u64,
 }
@@ -38,6 +41,7 @@ impl Default for Timeouts {
             idle: Duration::from_secs(310),
             header_read: Duration::from_secs(30),
             write: Duration::from_secs(30),
+            tls_handshake: Duration::from_secs(10),
             min_body_rate: 1024,
         }
     }
@@ -86,6 +90,8 @@ pub struct Worker {
     pub account: Option<Arc<super::routing::ThrottleSpec>>,
     /// Open client connections.
     pub conns: Cell<usize>,
+    /// TLS handshakes in progress (HTTPS listener).
+    pub handshaking: Cell<usize>,
     /// Connections with a request in progress (received in part or in full, or an answer
     /// not yet written). Shutdown waits for this to reach zero.
     pub busy: Cell<usize>,
@@ -117,6 +123,8 @@ impl Worker {
 pub struct DataPlaneConfig {
     /// Where to listen (port 0 picks a free port, shared by all workers).
     pub listen: SocketAddr,
+    /// Where to listen for HTTPS (custom domain names); `None`: no HTTPS listener.
+    pub tls_listen: Option<SocketAddr>,
     /// Number of worker threads.
     pub workers: usize,
     /// Connection timeouts.
@@ -142,6 +150,8 @@ pub struct DataPlaneConfig {
 pub struct DataPlane {
     /// The address the workers listen on.
     pub local_addr: SocketAddr,
+    /// The address of the HTTPS listener, if there is one.
+    pub tls_addr: Option<SocketAddr>,
     /// `io_uring` or `epoll`.
     pub driver: &'static str,
     /// Number of workers started.
@@ -180,13 +190,16 @@ pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<Dat
         tracing::warn!("io_uring is unavailable (or MONOIO_FORCE_LEGACY_DRIVER is set): data-plane workers fall back to epoll");
     }
     let mut addr = cfg.listen;
-    if addr.port() != 0 {
-        // SO_REUSEPORT would let us share a port with another process of ours by mistake;
-        // a plain bind first tells whether the port is really free.
-        drop(
-            std::net::TcpListener::bind(addr)
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?,
-        );
+    let mut tls_addr = cfg.tls_listen;
+    for a in std::iter::once(addr).chain(tls_addr) {
+        if a.port() != 0 {
+            // SO_REUSEPORT would let us share a port with another process of ours by
+            // mistake; a plain bind first tells whether the port is really free.
+            drop(
+                std::net::TcpListener::bind(a)
+                    .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {a}: {e}")))?,
+            );
+        }
     }
     raise_open_file_limit();
     let workers = cfg.workers.max(1);
@@ -222,7 +235,7 @@ pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<Dat
             .name(format!("tollgate-w{i}"))
             .spawn(move || {
                 run_worker(
-                    addr,
+                    (addr, tls_addr),
                     routes,
                     timeouts,
                     (limits, usage, workers, metrics, account),
@@ -230,13 +243,16 @@ pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<Dat
                     tx,
                 )
             })?;
-        let bound = rx
+        let (bound, tls_bound) = rx
             .recv()
             .map_err(|_| io::Error::other("data-plane worker died while starting"))??;
+        // Port 0: the first worker's port is every other worker's.
         addr = bound;
+        tls_addr = tls_bound;
     }
     Ok(DataPlane {
         local_addr: addr,
+        tls_addr,
         driver,
         workers,
         draining,
@@ -296,12 +312,12 @@ type WorkerParts = (
 );
 
 fn run_worker(
-    addr: SocketAddr,
+    (addr, tls_addr): (SocketAddr, Option<SocketAddr>),
     routes: Arc<SharedRoutes>,
     timeouts: Timeouts,
     (limits, usage, workers, metrics, account): WorkerParts,
     shared: WorkerShared,
-    ready: mpsc::Sender<io::Result<SocketAddr>>,
+    ready: mpsc::Sender<io::Result<(SocketAddr, Option<SocketAddr>)>>,
 ) {
     // Cooperative task running: completions are processed when the worker next enters the
     // kernel instead of interrupting it with an IPI (kernel ≥ 5.19). Measured on the 2-core
@@ -339,7 +355,21 @@ fn run_worker(
             }
         };
         let local = listener.local_addr().unwrap_or(addr);
-        let _ = ready.send(Ok(local));
+        let tls_listener = match tls_addr.map(|a| (a, TcpListener::bind_with_config(a, &opts))) {
+            None => None,
+            Some((_, Ok(l))) => Some(l),
+            Some((a, Err(e))) => {
+                let _ = ready.send(Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot listen on {a} (HTTPS): {e}"),
+                )));
+                return;
+            }
+        };
+        let tls_local = tls_listener
+            .as_ref()
+            .map(|l| l.local_addr().ok().or(tls_addr).unwrap_or(local));
+        let _ = ready.send(Ok((local, tls_local)));
         let worker = Rc::new(Worker {
             routes: RefCell::new(LocalRoutes::new(routes)),
             pool: RefCell::new(UpstreamPool::default()),
@@ -352,6 +382,7 @@ fn run_worker(
             metrics,
             account,
             conns: Cell::new(0),
+            handshaking: Cell::new(0),
             busy: Cell::new(0),
             body_budget: Cell::new(shared.body_budget),
             draining: shared.draining.clone(),
@@ -369,12 +400,14 @@ fn run_worker(
                 flusher.usage.borrow_mut().flush(demand);
             }
         });
-        accept_loop(
-            &worker,
-            &listener,
-            shared.conn_limits.max_connections_per_worker,
-        )
-        .await;
+        let max_conns = shared.conn_limits.max_connections_per_worker;
+        if let Some(tls_listener) = tls_listener {
+            let w = worker.clone();
+            monoio::spawn(async move {
+                accept_loop(&w, &tls_listener, max_conns, true).await;
+            });
+        }
+        accept_loop(&worker, &listener, max_conns, false).await;
         drop(listener);
         // Shutting down: report once no connection has a request in progress, then keep
         // serving what is left until the process exits.
@@ -386,8 +419,14 @@ fn run_worker(
     });
 }
 
-/// Accepts connections until the node starts draining.
-async fn accept_loop(worker: &Rc<Worker>, listener: &TcpListener, max_conns: usize) {
+/// TLS handshakes one worker runs at once; connections past it are closed at once, so a
+/// flood of handshakes (each costs a key exchange and a signature) cannot take the worker's
+/// time and memory from the connections it already serves. Each has a deadline too
+/// ([`Timeouts::tls_handshake`]).
+pub const MAX_HANDSHAKES_PER_WORKER: usize = 256;
+
+/// Accepts connections until the node starts draining (`tls`: the HTTPS listener).
+async fn accept_loop(worker: &Rc<Worker>, listener: &TcpListener, max_conns: usize, tls: bool) {
     // Accept failures (out of descriptors, mostly) repeat as fast as the loop runs: back off
     // exponentially and log once per interval with a count.
     let mut failures = RateLog::new(Duration::from_secs(10), 1);
@@ -403,6 +442,17 @@ async fn accept_loop(worker: &Rc<Worker>, listener: &TcpListener, max_conns: usi
         match result {
             Ok((stream, peer)) => {
                 backoff = min_backoff;
+                if tls && worker.handshaking.get() >= MAX_HANDSHAKES_PER_WORKER {
+                    drop(stream);
+                    if let Some(left_out) = refusals.allow(Instant::now()) {
+                        tracing::warn!(
+                            limit = MAX_HANDSHAKES_PER_WORKER,
+                            refused_since_last = left_out,
+                            "TLS connection refused: the worker has this many handshakes in progress"
+                        );
+                    }
+                    continue;
+                }
                 if worker.conns.get() >= max_conns {
                     // Over the limit: closing at once costs less than queueing, and the
                     // client can retry (another worker may have room).
@@ -418,7 +468,11 @@ async fn accept_loop(worker: &Rc<Worker>, listener: &TcpListener, max_conns: usi
                 }
                 let _ = stream.set_nodelay(true);
                 worker.conns.set(worker.conns.get() + 1);
-                monoio::spawn(conn::serve(worker.clone(), stream, peer.ip()));
+                if tls {
+                    monoio::spawn(super::tls::serve(worker.clone(), stream, peer.ip()));
+                } else {
+                    monoio::spawn(conn::serve(worker.clone(), stream, peer.ip(), None));
+                }
             }
             Err(e) => {
                 if let Some(left_out) = failures.allow(Instant::now()) {

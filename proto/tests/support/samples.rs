@@ -662,5 +662,7 @@ pub fn registry() -> Registry {
         iam: Default::default(),
         account: Default::default(),
         client_certificates: Default::default(),
+        domains: Default::default(),
+        tls_ticket_secret: None,
     }
 }

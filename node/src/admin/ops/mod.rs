@@ -27,6 +27,7 @@ mod apikeys;
 mod client_certificates;
 mod deployments;
 mod documentation;
+mod domains;
 #[cfg(test)]
 mod fuzz;
 pub mod gateway_responses;
@@ -378,6 +379,22 @@ async fn run(
         }
         O::DeleteClientCertificate { certificate } => {
             client_certificates::delete(state, &certificate).await
+        }
+        O::CreateDomainName => domains::create(state, body).await,
+        O::GetDomainNames => domains::list(state, query),
+        O::GetDomainName { domain } => domains::get(state, &domain),
+        O::UpdateDomainName { domain } => domains::update(state, &domain, body).await,
+        O::DeleteDomainName { domain } => domains::delete(state, &domain).await,
+        O::CreateBasePathMapping { domain } => domains::create_mapping(state, &domain, body).await,
+        O::GetBasePathMappings { domain } => domains::list_mappings(state, &domain, query),
+        O::GetBasePathMapping { domain, base_path } => {
+            domains::get_mapping(state, &domain, &base_path)
+        }
+        O::UpdateBasePathMapping { domain, base_path } => {
+            domains::update_mapping(state, &domain, &base_path, body).await
+        }
+        O::DeleteBasePathMapping { domain, base_path } => {
+            domains::delete_mapping(state, &domain, &base_path).await
         }
     }
 }

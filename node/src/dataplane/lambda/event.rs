@@ -51,6 +51,8 @@ pub struct EventInput<'a> {
     pub account_id: &'a str,
     /// Who the request was authorized as (`AWS_IAM` methods).
     pub identity: Option<&'a CallerIdentity>,
+    /// What the TLS handshake established (custom domain names).
+    pub tls: Option<&'a crate::dataplane::request::TlsInfo>,
 }
 
 fn text(b: &[u8]) -> String {
@@ -136,7 +138,20 @@ pub fn build(i: &EventInput<'_>) -> Vec<u8> {
     } else {
         (Value::String(text(i.body)), false)
     };
-    let domain = header("host").unwrap_or_default();
+    // A custom domain: the name the client asked for (no port), as AWS gives it.
+    let domain = match i.tls {
+        Some(t) => t.sni.to_string(),
+        None => header("host").unwrap_or_default(),
+    };
+    let client_cert = i.tls.and_then(|t| t.client_cert.as_ref()).map(|c| {
+        json!({
+            "clientCertPem": c.pem,
+            "subjectDN": c.subject_dn,
+            "issuerDN": c.issuer_dn,
+            "serialNumber": c.serial_number,
+            "validity": { "notBefore": c.not_before, "notAfter": c.not_after },
+        })
+    });
     let domain_prefix = domain.split('.').next().unwrap_or("").to_string();
     let stage_path = format!("/{}{}", i.stage, i.path);
     json!({
@@ -163,6 +178,7 @@ pub fn build(i: &EventInput<'_>) -> Vec<u8> {
                 "apiKey": i.api_key,
                 "apiKeyId": null,
                 "caller": i.identity.map(|c| &c.caller),
+                "clientCert": client_cert,
                 "cognitoAuthenticationProvider": null,
                 "cognitoAuthenticationType": null,
                 "cognitoIdentityId": null,
@@ -218,6 +234,7 @@ mod tests {
             api_key: None,
             account_id: "123456789012",
             identity: None,
+            tls: None,
         }
     }
 
@@ -277,6 +294,35 @@ mod tests {
         let e = event(&i);
         assert_eq!(e["body"], "iVBORw==");
         assert_eq!(e["isBase64Encoded"], true);
+    }
+
+    #[test]
+    fn a_custom_domain_gives_its_name_and_the_client_certificate() {
+        let h: &[(&[u8], &[u8])] = &[(b"Host", b"api.example.com:8443")];
+        let tls = crate::dataplane::request::TlsInfo {
+            sni: "api.example.com".into(),
+            client_cert: Some(crate::dataplane::request::ClientCert {
+                pem: "PEM".into(),
+                subject_dn: "CN=alice".into(),
+                issuer_dn: "CN=CA".into(),
+                serial_number: "256".into(),
+                not_before: "May 28 00:00:00 2024 GMT".into(),
+                not_after: "Jan  2 00:00:00 2030 GMT".into(),
+            }),
+        };
+        let mut i = input(h, "", b"");
+        i.tls = Some(&tls);
+        let c = &event(&i)["requestContext"];
+        assert_eq!(c["domainName"], "api.example.com");
+        assert_eq!(c["domainPrefix"], "api");
+        let cert = &c["identity"]["clientCert"];
+        assert_eq!(cert["subjectDN"], "CN=alice");
+        assert_eq!(cert["issuerDN"], "CN=CA");
+        assert_eq!(cert["serialNumber"], "256");
+        assert_eq!(cert["clientCertPem"], "PEM");
+        assert_eq!(cert["validity"]["notAfter"], "Jan  2 00:00:00 2030 GMT");
+        i.tls = None;
+        assert!(event(&i)["requestContext"]["identity"]["clientCert"].is_null());
     }
 
     #[test]

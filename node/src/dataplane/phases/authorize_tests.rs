@@ -199,6 +199,7 @@ impl Fixture {
             query: text(head.query.clone()),
             body: &[],
             peer: peer.parse().unwrap(),
+            tls: None,
         };
         let mut limits = WorkerLimits::new(0, 1);
         let mut usage = UsageCounters::new(0, None);

@@ -1,8 +1,12 @@
 //! Phase 1: the API and stage a request invokes, from its host (`{api}.execute-api.…`) or its
-//! path (`/restapis/{api}/{stage}/_user_request_/…`); see [`crate::dataplane::invoke`].
+//! path (`/restapis/{api}/{stage}/_user_request_/…`); see [`crate::dataplane::invoke`]. A
+//! request on the HTTPS listener reaches a custom domain instead: the domain its handshake
+//! named (SNI), its longest matching base path stripped, the mapped API and stage
+//! ([`crate::dataplane::domains`]).
 
 use crate::dataplane::gateway_response::{self as gr, CompiledGatewayResponses, Refusal};
 use crate::dataplane::invoke;
+use crate::dataplane::request::TlsInfo;
 use crate::dataplane::routing::{ApiRoutes, RoutingTable, StageRoutes};
 
 /// A resolved request: its API, stage and the path below the stage.
@@ -21,7 +25,11 @@ pub fn run<'t, 'r>(
     table: &'t RoutingTable,
     host: Option<&'r [u8]>,
     path: &'r str,
+    tls: Option<&'r TlsInfo>,
 ) -> Result<Resolved<'t, 'r>, (Refusal, Option<&'t CompiledGatewayResponses>)> {
+    if let Some(tls) = tls {
+        return through_domain(table, host, path, tls);
+    }
     let target = invoke::resolve(host, path).ok_or((gr::UNKNOWN_API, None))?;
     let api = table
         .apis
@@ -40,4 +48,58 @@ pub fn run<'t, 'r>(
         stage,
         path: target.path,
     })
+}
+
+/// Whether the `Host` header names `sni` (ASCII case-insensitive, any port ignored). A
+/// request whose Host names another domain than its handshake is refused: the certificate
+/// and the mutual TLS check were the SNI domain's, so they must not open another's routes.
+fn host_is(host: Option<&[u8]>, sni: &str) -> bool {
+    let Some(host) = host else { return false };
+    let name = match host.iter().rposition(|&b| b == b':') {
+        Some(i) if !host.contains(&b']') || host[..i].ends_with(b"]") => &host[..i],
+        _ => host,
+    };
+    name.eq_ignore_ascii_case(sni.as_bytes())
+}
+
+/// A request on the HTTPS listener: its domain (SNI), base path, mapped API and stage. Every
+/// miss is AWS's 403 `Forbidden`, except a mapped stage that is gone (as the execute-api
+/// form answers it).
+fn through_domain<'t, 'r>(
+    table: &'t RoutingTable,
+    host: Option<&'r [u8]>,
+    path: &'r str,
+    tls: &'r TlsInfo,
+) -> Result<Resolved<'t, 'r>, (Refusal, Option<&'t CompiledGatewayResponses>)> {
+    let forbidden = (gr::DOMAIN_FORBIDDEN, None);
+    if !host_is(host, &tls.sni) {
+        return Err(forbidden);
+    }
+    let domain = table.domains.lookup(&tls.sni).ok_or(forbidden)?;
+    let target = domain.route(path).ok_or(forbidden)?;
+    // The execute-api switch does not apply: a custom domain is the way left open.
+    let api = table.apis.get(target.api_id).ok_or(forbidden)?;
+    let stage = api
+        .stages
+        .get(target.stage)
+        .ok_or((gr::MISSING_AUTHENTICATION_TOKEN, None))?;
+    Ok(Resolved {
+        api,
+        stage,
+        path: target.path,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_must_name_the_handshake_domain() {
+        assert!(host_is(Some(b"api.example.com"), "api.example.com"));
+        assert!(host_is(Some(b"API.Example.com:8443"), "api.example.com"));
+        assert!(!host_is(Some(b"other.example.com"), "api.example.com"));
+        assert!(!host_is(Some(b"api.example.com.evil"), "api.example.com"));
+        assert!(!host_is(None, "api.example.com"));
+    }
 }

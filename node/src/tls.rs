@@ -1,0 +1,441 @@
+//! Certificates of custom domain names: checking what an admin call uploads, and building the
+//! rustls server configuration the data plane serves a domain with.
+//!
+//! Both the admin layer (before proposing) and the compiler thread (for every node's workers)
+//! go through [`DomainTls::build`], so what was accepted is exactly what is served. Everything
+//! here uses rustls's `ring` provider explicitly (never a process default).
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ProducesTickets, WebPkiClientVerifier};
+use rustls::version::{TLS12, TLS13};
+use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+use sha2::Digest;
+use std::sync::Arc;
+use tollgate_proto::domain::{DomainName, MutualTls};
+
+/// The crypto provider of every TLS configuration the data plane serves.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+const TLS12_UP: &[&SupportedProtocolVersion] = &[&TLS13, &TLS12];
+const TLS13_ONLY: &[&SupportedProtocolVersion] = &[&TLS13];
+
+/// The protocol versions of an AWS security policy, or why it is refused. TLS 1.0/1.1 are
+/// refused (rustls implements neither), and so are the FIPS and post-quantum policies (the
+/// `ring` provider has neither a FIPS-validated module nor ML-KEM key exchange): a policy
+/// is never served weaker than its name promises.
+pub fn protocol_versions(
+    policy: &str,
+) -> Result<&'static [&'static SupportedProtocolVersion], String> {
+    match policy {
+        "TLS_1_2"
+        | "SecurityPolicy_TLS13_1_2_2021_06"
+        | "SecurityPolicy_TLS12_2018_EDGE"
+        | "SecurityPolicy_TLS12_PFS_2025_EDGE" => Ok(TLS12_UP),
+        "SecurityPolicy_TLS13_1_3_2025_09" | "SecurityPolicy_TLS13_2025_EDGE" => Ok(TLS13_ONLY),
+        "TLS_1_0" => Err(
+            "Security policy TLS_1_0 is not supported here: TLS 1.0 and 1.1 are not implemented (rustls); use TLS_1_2 or a TLS 1.3 policy".into(),
+        ),
+        p if p.contains("FIPS") || p.contains("_PQ_") => Err(format!(
+            "Security policy {p} is not supported here (no FIPS-validated module nor post-quantum key exchange); use TLS_1_2, SecurityPolicy_TLS13_1_2_2021_06 or SecurityPolicy_TLS13_1_3_2025_09"
+        )),
+        p => Err(format!("Invalid security policy specified: {p}")),
+    }
+}
+
+/// What a domain's certificate says, for answers and checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertFacts {
+    /// DNS names of the subject alternative names, lower-cased.
+    pub dns_names: Vec<String>,
+    /// End of validity, epoch seconds.
+    pub not_after: i64,
+}
+
+/// A domain's checked TLS material: the server configuration and what its certificate says.
+pub struct DomainTls {
+    /// The configuration handshakes for the domain use.
+    pub config: Arc<ServerConfig>,
+    /// The certificate's names and validity.
+    pub facts: CertFacts,
+}
+
+fn certs(pem: &str, what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{what} is not valid PEM: {e}"))
+}
+
+/// Reads the end-entity certificate's names and validity.
+pub fn cert_facts(der: &[u8]) -> Result<CertFacts, String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| format!("The certificate cannot be parsed: {e}"))?;
+    let mut dns_names = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            if let x509_parser::extensions::GeneralName::DNSName(d) = n {
+                dns_names.push(d.to_ascii_lowercase());
+            }
+        }
+    }
+    Ok(CertFacts {
+        dns_names,
+        not_after: cert.validity().not_after.timestamp(),
+    })
+}
+
+/// Whether a certificate name (`api.example.com`, `*.example.com`) covers the domain name
+/// `name` (lower-case; itself possibly a wildcard). A wildcard covers exactly one label, and a
+/// wildcard domain only by the same wildcard.
+pub fn covers(cert_name: &str, name: &str) -> bool {
+    if cert_name == name {
+        return true;
+    }
+    match (cert_name.strip_prefix("*."), name.split_once('.')) {
+        (Some(parent), Some((label, rest))) => rest == parent && !label.is_empty() && label != "*",
+        _ => false,
+    }
+}
+
+/// The CA certificates of a mutual TLS truststore (and its PEM text): inline PEM, or a
+/// `file://` URI read now (every node reads its own copy when it compiles the domain).
+pub fn truststore(m: &MutualTls) -> Result<(RootCertStore, String), String> {
+    let pem = if !m.truststore_pem.is_empty() {
+        m.truststore_pem.clone()
+    } else if let Some(path) = m.truststore_uri.strip_prefix("file://") {
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("The truststore {} cannot be read: {e}", m.truststore_uri))?
+    } else {
+        return Err(format!(
+            "Truststore URI {} is not supported here: use file:///path/to/truststore.pem (readable on every node)",
+            m.truststore_uri
+        ));
+    };
+    let mut roots = RootCertStore::empty();
+    for c in certs(&pem, "The truststore")? {
+        roots
+            .add(c)
+            .map_err(|e| format!("The truststore holds an unusable certificate: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err("The truststore holds no certificate".into());
+    }
+    Ok((roots, pem))
+}
+
+impl DomainTls {
+    /// Checks a domain's certificate, key, policy and truststore and builds its configuration:
+    /// one certificate in `certificateBody`, a private key (PKCS#8, SEC1 or PKCS#1) matching
+    /// it, the domain name among its DNS names (wildcards as in [`covers`]). `ticket_secret`:
+    /// the cluster's session-ticket secret (none: no tickets, sessions resume only by id on
+    /// the node that made them). Ticket keys are bound to what the handshake was made with
+    /// (certificate, security policy, truststore): after a rotation or a truststore change no
+    /// earlier session resumes, so every client is checked against the new configuration.
+    pub fn build(d: &DomainName, ticket_secret: Option<&[u8]>) -> Result<DomainTls, String> {
+        let versions = protocol_versions(&d.security_policy)?;
+        let mut chain = certs(&d.certificate_body, "certificateBody")?;
+        if chain.len() != 1 {
+            return Err(format!(
+                "certificateBody must hold exactly one certificate (it holds {}); put intermediates in certificateChain",
+                chain.len()
+            ));
+        }
+        chain.extend(certs(&d.certificate_chain, "certificateChain")?);
+        let key = PrivateKeyDer::from_pem_slice(d.certificate_private_key.as_bytes())
+            .map_err(|_| "certificatePrivateKey holds no PEM private key".to_string())?;
+        let signing = rustls::crypto::ring::sign::any_supported_type(&key)
+            .map_err(|e| format!("certificatePrivateKey is not a usable key: {e}"))?;
+        let ck = rustls::sign::CertifiedKey::new(chain.clone(), signing);
+        if ck.keys_match().is_err() {
+            return Err("The private key does not match the certificate".into());
+        }
+        let facts = cert_facts(&chain[0])?;
+        if !facts.dns_names.iter().any(|n| covers(n, &d.name)) {
+            return Err(format!(
+                "The certificate does not cover the domain name {} (its DNS names: {})",
+                d.name,
+                if facts.dns_names.is_empty() {
+                    "none".to_string()
+                } else {
+                    facts.dns_names.join(", ")
+                }
+            ));
+        }
+        let provider = provider();
+        let builder = ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(versions)
+            .map_err(|e| format!("TLS configuration: {e}"))?;
+        let mut context = sha2::Sha256::new();
+        for part in [
+            d.name.as_bytes(),
+            d.certificate_body.as_bytes(),
+            d.certificate_chain.as_bytes(),
+            d.security_policy.as_bytes(),
+        ] {
+            context.update((part.len() as u64).to_be_bytes());
+            context.update(part);
+        }
+        let builder = match &d.mutual_tls {
+            None => builder.with_no_client_auth(),
+            Some(m) => {
+                let (roots, pem) = truststore(m)?;
+                context.update(b"mtls");
+                context.update(pem.as_bytes());
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                        .build()
+                        .map_err(|e| format!("The truststore cannot verify clients: {e}"))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder
+            .with_single_cert(chain, key)
+            .map_err(|e| format!("TLS configuration: {e}"))?;
+        // The data plane speaks HTTP/1.1 only; a client offering only h2 fails the handshake
+        // with `no_application_protocol` rather than being answered in the wrong protocol.
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        if let Some(secret) = ticket_secret {
+            let context: [u8; 32] = context.finalize().into();
+            config.ticketer = Arc::new(ClusterTicketer::new(secret, &context));
+        }
+        Ok(DomainTls {
+            config: Arc::new(config),
+            facts,
+        })
+    }
+}
+
+/// How long one session-ticket key encrypts; a ticket is accepted in the period it was made
+/// and the next, so it lives between one and two periods.
+pub const TICKET_PERIOD_SECS: u64 = 6 * 3600;
+
+/// Session tickets every node of the cluster can open: ChaCha20-Poly1305 under a key derived
+/// (HKDF-SHA256) from the replicated secret, the domain's configuration digest and the UTC
+/// period number, so keys rotate every [`TICKET_PERIOD_SECS`] on every node at once with
+/// nothing more replicated. A ticket is `period (8 bytes) ‖ nonce (12) ‖ sealed state`, the
+/// period authenticated as associated data.
+pub struct ClusterTicketer {
+    secret: ring::hkdf::Prk,
+    context: [u8; 32],
+    rng: ring::rand::SystemRandom,
+    /// The clock (epoch seconds); a parameter for tests.
+    now: fn() -> u64,
+}
+
+impl std::fmt::Debug for ClusterTicketer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClusterTicketer")
+    }
+}
+
+fn epoch_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+struct KeyLen;
+
+impl ring::hkdf::KeyType for KeyLen {
+    fn len(&self) -> usize {
+        32
+    }
+}
+
+impl ClusterTicketer {
+    /// A ticketer over the cluster's secret for one configuration (`context`, its digest).
+    pub fn new(secret: &[u8], context: &[u8; 32]) -> ClusterTicketer {
+        Self::with_clock(secret, context, epoch_secs)
+    }
+
+    fn with_clock(secret: &[u8], context: &[u8; 32], now: fn() -> u64) -> ClusterTicketer {
+        ClusterTicketer {
+            secret: ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"tollgate tls tickets")
+                .extract(secret),
+            context: *context,
+            rng: ring::rand::SystemRandom::new(),
+            now,
+        }
+    }
+
+    fn key(&self, period: u64) -> Option<ring::aead::LessSafeKey> {
+        let period = period.to_be_bytes();
+        let info = [&self.context[..], &period[..]];
+        let okm = self.secret.expand(&info, KeyLen).ok()?;
+        let mut key = [0u8; 32];
+        okm.fill(&mut key).ok()?;
+        let unbound = ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &key).ok()?;
+        Some(ring::aead::LessSafeKey::new(unbound))
+    }
+}
+
+impl ProducesTickets for ClusterTicketer {
+    fn enabled(&self) -> bool {
+        true
+    }
+
+    fn lifetime(&self) -> u32 {
+        TICKET_PERIOD_SECS as u32
+    }
+
+    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        use ring::rand::SecureRandom;
+        let period = (self.now)() / TICKET_PERIOD_SECS;
+        let key = self.key(period)?;
+        let mut nonce = [0u8; 12];
+        self.rng.fill(&mut nonce).ok()?;
+        let mut out = Vec::with_capacity(8 + 12 + plain.len() + 16);
+        out.extend_from_slice(&period.to_be_bytes());
+        out.extend_from_slice(&nonce);
+        let mut sealed = plain.to_vec();
+        key.seal_in_place_append_tag(
+            ring::aead::Nonce::assume_unique_for_key(nonce),
+            ring::aead::Aad::from(period.to_be_bytes()),
+            &mut sealed,
+        )
+        .ok()?;
+        out.extend_from_slice(&sealed);
+        Some(out)
+    }
+
+    fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
+        let period = u64::from_be_bytes(cipher.get(..8)?.try_into().ok()?);
+        let now = (self.now)() / TICKET_PERIOD_SECS;
+        if period != now && period.checked_add(1) != Some(now) {
+            return None;
+        }
+        let nonce: [u8; 12] = cipher.get(8..20)?.try_into().ok()?;
+        let mut sealed = cipher.get(20..)?.to_vec();
+        let plain = self
+            .key(period)?
+            .open_in_place(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(period.to_be_bytes()),
+                &mut sealed,
+            )
+            .ok()?
+            .len();
+        sealed.truncate(plain);
+        Some(sealed)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A CA and leaf certificates it signs (ECDSA P-256), as PEM.
+    pub struct TestCa {
+        pub cert_pem: String,
+        issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    }
+
+    impl TestCa {
+        pub fn new(name: &str) -> TestCa {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            p.distinguished_name
+                .push(rcgen::DnType::CommonName, name.to_string());
+            let cert = p.self_signed(&key).unwrap();
+            TestCa {
+                cert_pem: cert.pem(),
+                issuer: rcgen::Issuer::new(p, key),
+            }
+        }
+
+        /// (certificate PEM, key PEM) for `names`.
+        pub fn leaf(&self, names: &[&str]) -> (String, String) {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+            let p = rcgen::CertificateParams::new(names).unwrap();
+            let cert = p.signed_by(&key, &self.issuer).unwrap();
+            (cert.pem(), key.serialize_pem())
+        }
+    }
+
+    fn domain(name: &str, cert: &str, key: &str) -> DomainName {
+        DomainName {
+            name: name.into(),
+            certificate_body: cert.into(),
+            certificate_private_key: key.into(),
+            security_policy: "TLS_1_2".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn tickets_open_on_any_node_of_the_cluster_within_two_periods() {
+        let c = &[1; 32];
+        let node1 = ClusterTicketer::with_clock(&[7; 32], c, || 100 * TICKET_PERIOD_SECS + 5);
+        let node2 = ClusterTicketer::with_clock(&[7; 32], c, || 100 * TICKET_PERIOD_SECS + 9);
+        let t = node1.encrypt(b"session state").unwrap();
+        assert_eq!(node2.decrypt(&t).as_deref(), Some(&b"session state"[..]));
+        let next = ClusterTicketer::with_clock(&[7; 32], c, || 101 * TICKET_PERIOD_SECS);
+        assert!(next.decrypt(&t).is_some(), "accepted in the next period");
+        let later = ClusterTicketer::with_clock(&[7; 32], c, || 102 * TICKET_PERIOD_SECS);
+        assert!(later.decrypt(&t).is_none(), "its key has rotated away");
+        let other = ClusterTicketer::with_clock(&[8; 32], c, || 100 * TICKET_PERIOD_SECS);
+        assert!(other.decrypt(&t).is_none(), "another cluster's secret");
+        let rotated = ClusterTicketer::with_clock(&[7; 32], &[2; 32], || 100 * TICKET_PERIOD_SECS);
+        assert!(
+            rotated.decrypt(&t).is_none(),
+            "another certificate or truststore"
+        );
+        let mut forged = t.clone();
+        forged[7] ^= 1; // claims another period
+        assert!(node2.decrypt(&forged).is_none());
+        let last = forged.len() - 1;
+        let mut flipped = t.clone();
+        flipped[last] ^= 1;
+        assert!(node2.decrypt(&flipped).is_none());
+        for short in [&t[..0], &t[..8], &t[..20]] {
+            assert!(node2.decrypt(short).is_none());
+        }
+    }
+
+    #[test]
+    fn names_are_covered_as_browsers_do() {
+        assert!(covers("api.example.com", "api.example.com"));
+        assert!(covers("*.example.com", "api.example.com"));
+        assert!(covers("*.example.com", "*.example.com"));
+        assert!(!covers("*.example.com", "a.b.example.com"));
+        assert!(!covers("*.example.com", "example.com"));
+        assert!(!covers("api.example.com", "*.example.com"));
+        assert!(!covers("other.example.com", "api.example.com"));
+    }
+
+    #[test]
+    fn certificates_are_checked_before_they_are_served() {
+        let ca = TestCa::new("Test CA");
+        let (cert, key) = ca.leaf(&["api.example.com", "*.pets.example.com"]);
+        assert!(DomainTls::build(&domain("api.example.com", &cert, &key), None).is_ok());
+        assert!(DomainTls::build(&domain("dogs.pets.example.com", &cert, &key), None).is_ok());
+        let err = |d: DomainName| DomainTls::build(&d, None).err().unwrap();
+        assert!(err(domain("web.example.com", &cert, &key)).contains("does not cover"));
+        let (_, other_key) = ca.leaf(&["api.example.com"]);
+        assert!(err(domain("api.example.com", &cert, &other_key)).contains("does not match"));
+        assert!(err(domain("api.example.com", &cert, "junk")).contains("no PEM private key"));
+        assert!(err(domain("api.example.com", "junk", &key)).contains("exactly one"));
+        let mut d = domain("api.example.com", &cert, &key);
+        d.security_policy = "TLS_1_0".into();
+        assert!(err(d.clone()).contains("TLS 1.0"));
+        d.security_policy = "SecurityPolicy_TLS13_1_2_FIPS_PQ_2025_09".into();
+        assert!(err(d.clone()).contains("not supported"));
+        d.security_policy = "SecurityPolicy_TLS13_1_3_2025_09".into();
+        assert!(DomainTls::build(&d, None).is_ok());
+        d.mutual_tls = Some(MutualTls {
+            truststore_uri: "s3://bucket/truststore.pem".into(),
+            ..Default::default()
+        });
+        assert!(err(d.clone()).contains("file://"));
+        d.mutual_tls = Some(MutualTls {
+            truststore_pem: ca.cert_pem.clone(),
+            ..Default::default()
+        });
+        assert!(DomainTls::build(&d, None).is_ok());
+    }
+}

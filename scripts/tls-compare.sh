@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# HTTPS: Tollgate's custom-domain listener against nginx, same certificate (ECDSA P-256, made
+# here with openssl), TLS 1.3 only, one worker each, wrk on the same machine.
+#   1. keep-alive: a MOCK route (Tollgate) vs `return 200` (nginx), requests per server CPU-s;
+#   2. full handshakes: a new connection per request with session resumption off (wrk
+#      resumes sessions, so node/examples/tls_handshakes.rs does this part, the same client
+#      for both), handshakes per server CPU-s.
+# Server CPU is read from /proc over each run (nginx: its worker; Tollgate: the whole process).
+# wrk must send the domain as SNI, so it runs in a private mount namespace whose /etc/hosts
+# maps bench.example.com to 127.0.0.1 (the machine's /etc/hosts is not touched).
+# Needs: wrk, nginx (Debian), openssl, aws CLI, unshare. BIN=path/to/tollgate to skip the build.
+# Usage: scripts/tls-compare.sh [duration_s=5] [connections=32]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${1:-5}; CONNS=${2:-32}
+for t in wrk nginx aws openssl unshare; do command -v $t >/dev/null || { echo "missing: $t"; exit 2; }; done
+if [ -z "${BIN:-}" ]; then cargo build --release -q -p tollgate-node; BIN=./target/release/tollgate; fi
+cargo build --release -q -p tollgate-node --example tls_handshakes; HS=./target/release/examples/tls_handshakes
+HS_THREADS=${HS_THREADS:-2}
+work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; [ -f $work/nginx.pid ] && kill $(cat $work/nginx.pid) 2>/dev/null; rm -rf $work' EXIT
+NAME=bench.example.com
+BODY='{"ok":true,"n":1}'
+# The CA and the server certificate (ECDSA P-256).
+openssl ecparam -name prime256v1 -genkey -noout -out $work/ca.key 2>/dev/null
+openssl req -x509 -new -key $work/ca.key -subj "/CN=bench CA" -days 2 -out $work/ca.pem 2>/dev/null
+openssl ecparam -name prime256v1 -genkey -noout -out $work/ec.key 2>/dev/null
+openssl pkcs8 -topk8 -nocrypt -in $work/ec.key -out $work/key.pem
+openssl req -new -key $work/key.pem -subj "/CN=$NAME" -out $work/req.csr 2>/dev/null
+printf "subjectAltName=DNS:$NAME\n" > $work/ext.cnf
+openssl x509 -req -in $work/req.csr -CA $work/ca.pem -CAkey $work/ca.key -CAcreateserial -days 2 -extfile $work/ext.cnf -out $work/cert.pem 2>/dev/null
+cat > $work/nginx.conf <<NGX
+worker_processes 1;
+daemon on; pid $work/nginx.pid; error_log $work/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  server {
+    listen 127.0.0.1:18443 ssl; server_name $NAME;
+    ssl_certificate $work/cert.pem; ssl_certificate_key $work/key.pem; ssl_protocols TLSv1.3;
+    keepalive_requests 100000000; keepalive_timeout 300s;
+    location / { default_type application/json; return 200 '$BODY'; }
+  }
+}
+NGX
+nginx -c $work/nginx.conf
+export TOLLGATE_ACCESS_KEY_ID=AKIDBENCH TOLLGATE_SECRET_ACCESS_KEY=benchsecret AWS_ACCESS_KEY_ID=AKIDBENCH AWS_SECRET_ACCESS_KEY=benchsecret AWS_PAGER=
+TOLLGATE_LOG=warn "$BIN" serve --listen 127.0.0.1:18498 --tls-listen 127.0.0.1:18444 --admin-listen 127.0.0.1:18490 --data-dir $work/data --workers 1 > $work/tollgate.log &
+TG_PID=$!
+for _ in $(seq 100); do grep -q "admin API" $work/tollgate.log 2>/dev/null && break; sleep 0.1; done
+ag() { aws apigateway --endpoint-url http://127.0.0.1:18490 --region us-east-1 --output text "$@"; }
+API=$(ag create-rest-api --name bench --query id)
+ROOT=$(ag get-resources --rest-api-id $API --query 'items[0].id')
+RID=$(ag create-resource --rest-api-id $API --parent-id $ROOT --path-part mock --query id)
+ag put-method --rest-api-id $API --resource-id $RID --http-method GET --authorization-type NONE >/dev/null
+ag put-integration --rest-api-id $API --resource-id $RID --http-method GET --type MOCK --request-templates '{"application/json":"{\"statusCode\": 200}"}' >/dev/null
+ag put-method-response --rest-api-id $API --resource-id $RID --http-method GET --status-code 200 >/dev/null
+ag put-integration-response --rest-api-id $API --resource-id $RID --http-method GET --status-code 200 --response-templates "{\"application/json\":\"$(echo $BODY | sed 's/"/\\"/g')\"}" >/dev/null
+ag create-deployment --rest-api-id $API --stage-name prod >/dev/null
+ag create-domain-name --domain-name $NAME --certificate-body file://$work/cert.pem --certificate-private-key file://$work/key.pem \
+  --endpoint-configuration types=REGIONAL --security-policy SecurityPolicy_TLS13_1_3_2025_09 >/dev/null
+ag create-base-path-mapping --domain-name $NAME --rest-api-id $API --stage prod >/dev/null
+printf '127.0.0.1 localhost\n127.0.0.1 %s\n' $NAME > $work/hosts
+curl -s --resolve $NAME:18444:127.0.0.1 --cacert $work/ca.pem https://$NAME:18444/mock | grep -q '"ok"' || { echo "tollgate does not answer over HTTPS"; exit 1; }
+NGINX_PIDS=$(pgrep -P "$(cat $work/nginx.pid)" | tr '\n' ' ')
+HZ=$(getconf CLK_TCK)
+ticks() { local t=0 p; for p in $1; do t=$((t + $(awk '{print $14 + $15}' /proc/$p/stat))); done; echo $t; }
+# run NAME URL PIDS [wrk args...]
+run() {
+  local name=$1 url=$2 pids=$3; shift 3
+  printf "%-34s" "$name"
+  local t0; t0=$(ticks "$pids")
+  unshare -m --propagation private sh -c "mount --bind $work/hosts /etc/hosts && exec wrk -t1 -c$CONNS -d${DUR}s $* $url" > $work/wrk.out
+  local cpu=$(( ($(ticks "$pids") - t0) * 1000 / HZ ))
+  awk -v cpu=$cpu -v dur=$DUR '/Latency/{lat=$2} /Requests\/sec/{rps=$2} /Non-2xx|Socket errors/{err=err" "$0} END{printf "%10.0f req/s  mean %-8s server CPU %5.2f s  %8.0f per CPU-s%s\n", rps, lat, cpu/1000, (cpu > 0 ? rps*dur*1000/cpu : 0), err}' $work/wrk.out
+}
+# handshakes NAME PORT PIDS
+handshakes() {
+  local name=$1 port=$2 pids=$3
+  printf "%-34s" "$name"
+  local t0; t0=$(ticks "$pids")
+  $HS 127.0.0.1:$port $NAME $work/ca.pem $DUR $HS_THREADS /mock > $work/hs.out
+  local cpu=$(( ($(ticks "$pids") - t0) * 1000 / HZ ))
+  awk -v cpu=$cpu '{printf "%10.0f /s  (%d errors)  server CPU %5.2f s  %8.0f per CPU-s\n", $2/$6, $4, cpu/1000, (cpu > 0 ? $2*1000/cpu : 0)}' $work/hs.out
+}
+echo "TLS 1.3, ECDSA P-256, one worker each, connections=$CONNS duration=${DUR}s ($(nproc) cores, clients on the same machine)"
+for round in 1 2; do
+  run "nginx return 200 (keep-alive)" https://$NAME:18443/mock "$NGINX_PIDS"
+  run "tollgate MOCK (keep-alive)" https://$NAME:18444/mock $TG_PID
+  handshakes "nginx full handshakes" 18443 "$NGINX_PIDS"
+  handshakes "tollgate full handshakes" 18444 $TG_PID
+done
