@@ -6,7 +6,7 @@
 
 use crate::gateway_response::GatewayResponseType;
 use crate::model::{
-    AccessKey, ApiKey, GatewayResponse, IamUser, Method, Model, RequestValidator, RestApiSettings,
+    AccessKey, ApiKey, Authorizer, GatewayResponse, IamUser, Method, Model, RequestValidator, RestApiSettings,
     Stage, UsagePlan,
 };
 use serde::{Deserialize, Serialize};
@@ -240,6 +240,26 @@ pub enum Command {
         user_name: String,
         policy_name: String,
     },
+    /// Add an authorizer to an API; its id must be new in the API.
+    CreateAuthorizer {
+        api_id: String,
+        authorizer: Authorizer,
+    },
+    /// Replace an authorizer (found by id).
+    UpdateAuthorizer {
+        api_id: String,
+        authorizer: Authorizer,
+    },
+    /// Delete an authorizer no method of the working copy uses.
+    DeleteAuthorizer { api_id: String, id: String },
+    /// Invalidate a stage's authorizer result caches on every node and worker: its
+    /// authorizer epoch becomes at least `epoch` and at least one more than before
+    /// ([`crate::Registry::authorizer_epoch`]).
+    FlushStageAuthorizersCache {
+        api_id: String,
+        stage: String,
+        epoch: u64,
+    },
 }
 
 /// The identity of one command of one client request: who may retry it finds it applied
@@ -338,7 +358,11 @@ impl Command {
             | Command::DeleteModel { api_id, .. }
             | Command::CreateRequestValidator { api_id, .. }
             | Command::UpdateRequestValidator { api_id, .. }
-            | Command::DeleteRequestValidator { api_id, .. } => api(api_id),
+            | Command::DeleteRequestValidator { api_id, .. }
+            | Command::CreateAuthorizer { api_id, .. }
+            | Command::UpdateAuthorizer { api_id, .. }
+            | Command::DeleteAuthorizer { api_id, .. }
+            | Command::FlushStageAuthorizersCache { api_id, .. } => api(api_id),
             Command::CreateApiKey { key } | Command::UpdateApiKey { key } => {
                 vec![Scope::ApiKey(key.id.clone())]
             }
@@ -385,7 +409,8 @@ impl Command {
                 Some(api_id.as_str())
             }
             Command::DeleteRestApi { id } | Command::UpdateRestApi { id, .. } => Some(id.as_str()),
-            Command::FlushStageCache { api_id, .. } => Some(api_id.as_str()),
+            Command::FlushStageCache { api_id, .. }
+            | Command::FlushStageAuthorizersCache { api_id, .. } => Some(api_id.as_str()),
             _ => None,
         }
     }

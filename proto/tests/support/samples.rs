@@ -579,6 +579,7 @@ pub fn registry() -> Registry {
         gateway_responses: gateway_responses.clone(),
         models: models.clone(),
         request_validators: request_validators.clone(),
+        authorizers: BTreeMap::new(),
     };
     let api = RestApi {
         id: API.into(),
@@ -594,6 +595,7 @@ pub fn registry() -> Registry {
         gateway_responses,
         models,
         request_validators,
+        authorizers: BTreeMap::new(),
     };
     let plain_api = RestApi {
         id: "api0000002".into(),
@@ -647,5 +649,6 @@ pub fn registry() -> Registry {
             },
         ])),
         iam: Default::default(),
+        authorizer_epochs: BTreeMap::new(),
     }
 }
