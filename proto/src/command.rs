@@ -6,8 +6,8 @@
 
 use crate::gateway_response::GatewayResponseType;
 use crate::model::{
-    AccessKey, ApiKey, Authorizer, GatewayResponse, IamUser, Method, Model, RequestValidator, RestApiSettings,
-    Stage, UsagePlan,
+    AccessKey, ApiKey, Authorizer, GatewayResponse, IamUser, Method, Model, RequestValidator,
+    RestApiSettings, Stage, UsagePlan,
 };
 use serde::{Deserialize, Serialize};
 

@@ -20,7 +20,7 @@ use super::lambda::event::EventInput;
 use super::lambda::response::Reply;
 use super::mapping::{RequestView, Stamp};
 use super::matcher::Captures;
-use super::phases::authorize::{AuthContext, AuthScratch, Admission, Authorized, CallerIdentity};
+use super::phases::authorize::{Admission, AuthContext, AuthScratch, Authorized, CallerIdentity};
 use super::phases::cache::CacheUse;
 use super::phases::integration_request::{Call, LazyData};
 use super::phases::integration_response::{self, Mapped};
@@ -515,8 +515,12 @@ pub fn after_authorizer<'t>(
     let answer = Rc::new(answer);
     let ttl = plan.authorizer.ttl_ns;
     if ttl > 0 {
-        auth.cache
-            .put(&plan.key, answer.clone(), now_ns, now_ns.saturating_add(ttl));
+        auth.cache.put(
+            &plan.key,
+            answer.clone(),
+            now_ns,
+            now_ns.saturating_add(ttl),
+        );
     }
     Ok(answer)
 }

@@ -2,15 +2,15 @@
 //! carries out what [`super::core`] decides (writing answers, looking up and filling the
 //! cache, calling the backend, logging). All the deciding is in the core and its phases.
 
-use super::core::{self, Answer, Decision, LambdaAnswer, Refuse, WorkerState};
 use super::authorizer::AuthorizerResult;
+use super::core::{self, Answer, Decision, LambdaAnswer, Refuse, WorkerState};
 use super::gateway_response;
-use super::routing::RoutingTable;
 use super::mapping::Stamp;
 use super::matcher::Captures;
 use super::phases::method_response::{self, Framing};
 use super::request::Request;
 use super::respond::{ConnState, RequestId};
+use super::routing::RoutingTable;
 use super::throttle::now_ns;
 use super::upstream::{self, ProxyScratch};
 use super::worker::Worker;

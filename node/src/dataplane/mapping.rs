@@ -151,8 +151,11 @@ impl TemplateData {
             v.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
         }
         let (path, query, headers) = (pairs(&self.path), pairs(&self.query), pairs(&self.headers));
-        let context: Vec<(&str, &str)> =
-            self.context.iter().map(|(k, v)| (&**k, v.as_str())).collect();
+        let context: Vec<(&str, &str)> = self
+            .context
+            .iter()
+            .map(|(k, v)| (&**k, v.as_str()))
+            .collect();
         let stage_variables: Vec<(&str, &str)> =
             stage_variables.iter().map(|(k, v)| (&**k, &**v)).collect();
         t.render(

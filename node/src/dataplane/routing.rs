@@ -6,10 +6,10 @@
 //! (those that read no request data rendered to bytes), upstream addresses are
 //! parsed, and each stage's resource tree becomes an index-based trie for the matcher.
 
+use super::authorizer::CompiledAuthorizer;
 use super::cluster_limits::{ClusterLimits, LimitState};
 use super::gateway_response::{CompiledGatewayResponse, CompiledGatewayResponses, Template};
 use super::validate::{self, CompiledValidation};
-use super::authorizer::CompiledAuthorizer;
 use crate::iam::policy::{Kind, Policy};
 use crate::iam::{compile_identities, IdentityTable};
 use crate::text_rules::{is_header_name, is_header_value};
@@ -1252,9 +1252,50 @@ mod tests {
         };
         assert!(!refused("POST"));
         assert!(!refused("GET"), "AWS_IAM is served");
+        // CUSTOM without an authorizer, and COGNITO_USER_POOLS.
         for verb in ["PUT", "DELETE"] {
             assert!(refused(verb), "{verb}");
         }
+        // CUSTOM with a Lambda authorizer of the deployment is served; one naming an
+        // authorizer missing from the deployment, or one that cannot be served, is not.
+        let authorizer = |kind, uri: &str| tollgate_proto::model::Authorizer {
+            id: "az1".into(),
+            name: "a".into(),
+            kind,
+            provider_arns: Vec::new(),
+            auth_type: None,
+            authorizer_uri: Some(uri.into()),
+            authorizer_credentials: None,
+            identity_source: Some("method.request.header.Authorization".into()),
+            identity_validation_expression: None,
+            authorizer_result_ttl_in_seconds: 300,
+        };
+        const FN: &str = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:1:function:auth/invocations";
+        let with = |a: Option<tollgate_proto::model::Authorizer>, id: &str| {
+            let mut d = dep.clone();
+            let root = d.resources.get_mut("r").unwrap();
+            root.methods.get_mut("PUT").unwrap().authorizer_id = Some(id.into());
+            d.authorizers.extend(a.map(|a| (a.id.clone(), a)));
+            let sr = compile_stage("api", &stage(&[]), &d, &limits);
+            let m = sr
+                .methods
+                .iter()
+                .find(|m| &*m.http_method == "PUT")
+                .unwrap();
+            (m.fail_closed.is_some(), m.authorizer.is_some())
+        };
+        use tollgate_proto::model::AuthorizerType as A;
+        assert_eq!(with(Some(authorizer(A::Token, FN)), "az1"), (false, true));
+        assert_eq!(with(Some(authorizer(A::Token, FN)), "other"), (true, false));
+        assert_eq!(
+            with(Some(authorizer(A::Token, "bogus")), "az1"),
+            (true, false)
+        );
+        assert_eq!(
+            with(Some(authorizer(A::CognitoUserPools, FN)), "az1"),
+            (true, false)
+        );
+        assert_eq!(with(None, "az1"), (true, false));
         let mut cached = Stage {
             cache_cluster_enabled: true,
             ..stage(&[])
@@ -1293,7 +1334,7 @@ mod tests {
         let c = compile_validation("api", &validated, &with_validator, &mut schemas);
         assert!(matches!(c, Ok(Some(_))));
         // With an authorization the node cannot make too: refused where AWS checks first.
-        validated.authorization_type = AuthorizationType::Custom;
+        validated.authorization_type = AuthorizationType::CognitoUserPools;
         assert_eq!(
             method_refusal(&validated).map(|f| f.check),
             Some(UnservedCheck::Authorization)

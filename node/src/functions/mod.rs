@@ -266,14 +266,25 @@ mod error_tests {
                 &br#"{"errorMessage":"Unauthorized","errorType":"Exception","stackTrace":[]}"#[..],
                 InvokeError::Unauthorized,
             ),
-            (br#"{"errorMessage":"unauthorized"}"#, InvokeError::FunctionError),
-            (br#"{"errorMessage":"Unauthorized "}"#, InvokeError::FunctionError),
+            (
+                br#"{"errorMessage":"unauthorized"}"#,
+                InvokeError::FunctionError,
+            ),
+            (
+                br#"{"errorMessage":"Unauthorized "}"#,
+                InvokeError::FunctionError,
+            ),
             (br#"{"errorMessage":null}"#, InvokeError::FunctionError),
             (br#"{"errorMessage":1}"#, InvokeError::FunctionError),
             (b"Unauthorized", InvokeError::FunctionError),
             (b"", InvokeError::FunctionError),
         ] {
-            assert_eq!(function_error(body), want, "{}", String::from_utf8_lossy(body));
+            assert_eq!(
+                function_error(body),
+                want,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 }

@@ -29,8 +29,7 @@ pub type ContextValue = Box<str>;
 
 /// Reads an authorizer's answer; the error says what is wrong with it (for the log).
 pub fn parse(payload: &[u8]) -> Result<AuthorizerResult, &'static str> {
-    let v: Value =
-        serde_json::from_slice(payload).map_err(|_| "authorizer answer is not JSON")?;
+    let v: Value = serde_json::from_slice(payload).map_err(|_| "authorizer answer is not JSON")?;
     let Value::Object(o) = v else {
         return Err("authorizer answer is not a JSON object");
     };
@@ -159,7 +158,9 @@ mod tests {
                 "authorizer answer's context holds a value that is not a string, number or boolean",
             ),
             (
-                format!(r#"{{"principalId":"u","policyDocument":{policy},"context":{{"a":{{}}}}}}"#),
+                format!(
+                    r#"{{"principalId":"u","policyDocument":{policy},"context":{{"a":{{}}}}}}"#
+                ),
                 "authorizer answer's context holds a value that is not a string, number or boolean",
             ),
             (
@@ -167,7 +168,9 @@ mod tests {
                 "authorizer answer's context is not an object",
             ),
             (
-                format!(r#"{{"principalId":"u","policyDocument":{policy},"usageIdentifierKey":1}}"#),
+                format!(
+                    r#"{{"principalId":"u","policyDocument":{policy},"usageIdentifierKey":1}}"#
+                ),
                 "authorizer answer's usageIdentifierKey is not a string",
             ),
         ] {

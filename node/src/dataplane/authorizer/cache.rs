@@ -185,7 +185,8 @@ mod tests {
             match op {
                 Put(key_, now, exp, p) => c.put(&k(1, &[key_]), result(p), now, exp),
                 Get(key_, now, want) => assert_eq!(
-                    c.get(&k(1, &[key_]), now).map(|r| r.principal_id.to_string()),
+                    c.get(&k(1, &[key_]), now)
+                        .map(|r| r.principal_id.to_string()),
                     want.map(String::from),
                     "step {i}"
                 ),

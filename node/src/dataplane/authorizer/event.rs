@@ -81,7 +81,10 @@ mod tests {
         assert_eq!(e["headers"]["X-Key"], "k2");
         assert_eq!(e["multiValueHeaders"]["X-Key"], json!(["k1", "k2"]));
         assert_eq!(e["queryStringParameters"], json!({"q": "c"}));
-        assert_eq!(e["multiValueQueryStringParameters"]["q"], json!(["a b", "c"]));
+        assert_eq!(
+            e["multiValueQueryStringParameters"]["q"],
+            json!(["a b", "c"])
+        );
         assert_eq!(e["pathParameters"], json!({"id": "7"}));
         assert_eq!(e["stageVariables"], json!({"env": "dev"}));
         assert_eq!(e["requestContext"]["stage"], "dev");

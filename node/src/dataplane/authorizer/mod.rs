@@ -82,9 +82,7 @@ pub fn parse_identity_sources(
         };
         out.push(source);
     }
-    if kind == AuthorizerType::Token
-        && !matches!(out.as_slice(), [IdentitySource::Header(_)])
-    {
+    if kind == AuthorizerType::Token && !matches!(out.as_slice(), [IdentitySource::Header(_)]) {
         return Err(
             "Invalid identity source specified: a TOKEN authorizer's identity source is one method.request.header.X"
                 .into(),
@@ -161,9 +159,8 @@ impl CompiledAuthorizer {
             .authorizer_uri
             .as_deref()
             .ok_or("the authorizer has no authorizerUri")?;
-        let function = super::lambda::arn::parse_uri(&super::routing::substitute_stage_variables(
-            uri, stage,
-        ))?;
+        let function =
+            super::lambda::arn::parse_uri(&super::routing::substitute_stage_variables(uri, stage))?;
         let sources = parse_identity_sources(a.kind, a.identity_source.as_deref().unwrap_or(""))?
             .into_iter()
             .map(|s| match s {

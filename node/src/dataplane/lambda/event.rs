@@ -117,7 +117,10 @@ pub fn build(i: &EventInput<'_>) -> Vec<u8> {
 /// `requestContext.authorizer`: `principalId` and each `context` entry, as text.
 fn authorizer_context(a: &AuthorizerResult) -> Value {
     let mut m = Map::new();
-    m.insert("principalId".into(), Value::String(a.principal_id.to_string()));
+    m.insert(
+        "principalId".into(),
+        Value::String(a.principal_id.to_string()),
+    );
     for (k, v) in &a.context {
         m.insert(k.to_string(), Value::String(v.to_string()));
     }

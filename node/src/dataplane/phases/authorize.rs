@@ -12,7 +12,9 @@
 //! owned header pairs; the method ARN and caller ARN are written into the worker's reused
 //! [`AuthScratch`]).
 
-use crate::dataplane::authorizer::{cache, AuthorizerCache, AuthorizerResult, CompiledAuthorizer, CompiledSource, Kind};
+use crate::dataplane::authorizer::{
+    cache, AuthorizerCache, AuthorizerResult, CompiledAuthorizer, CompiledSource, Kind,
+};
 use crate::dataplane::gateway_response::{self as gr, Refusal};
 use crate::dataplane::request::Request;
 use crate::dataplane::routing::{
@@ -204,7 +206,8 @@ pub fn run<'t>(
         fresh,
     } = cx;
     write_method_arn(&mut scratch.arn, env, stage, req.method, path);
-    let relative_at = scratch.arn.len() - (stage.stage_name.len() + 1 + req.method.len() + path.len());
+    let relative_at =
+        scratch.arn.len() - (stage.stage_name.len() + 1 + req.method.len() + path.len());
     // A Lambda authorizer's answer: just given, cached, or to be asked for.
     let answer = match custom {
         None => None,
