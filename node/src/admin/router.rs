@@ -211,6 +211,32 @@ pub enum Operation {
         api: String,
         validator: String,
     },
+    CreateAuthorizer {
+        api: String,
+    },
+    GetAuthorizers {
+        api: String,
+    },
+    GetAuthorizer {
+        api: String,
+        authorizer: String,
+    },
+    UpdateAuthorizer {
+        api: String,
+        authorizer: String,
+    },
+    DeleteAuthorizer {
+        api: String,
+        authorizer: String,
+    },
+    TestInvokeAuthorizer {
+        api: String,
+        authorizer: String,
+    },
+    FlushStageAuthorizersCache {
+        api: String,
+        stage: String,
+    },
 }
 
 impl Operation {
@@ -247,6 +273,10 @@ impl Operation {
                 | Operation::GetModelTemplate { .. }
                 | Operation::GetRequestValidators { .. }
                 | Operation::GetRequestValidator { .. }
+                | Operation::GetAuthorizers { .. }
+                | Operation::GetAuthorizer { .. }
+                // Runs the saved authorizer's function; changes nothing.
+                | Operation::TestInvokeAuthorizer { .. }
         )
     }
 
@@ -262,7 +292,8 @@ impl Operation {
             | O::DeleteStage { .. }
             | O::DeleteApiKey { .. }
             | O::DeleteUsagePlan { .. }
-            | O::DeleteUsagePlanKey { .. } => Some(202),
+            | O::DeleteUsagePlanKey { .. }
+            | O::DeleteAuthorizer { .. } => Some(202),
             O::DeleteMethod(_)
             | O::DeleteMethodResponse(..)
             | O::DeleteIntegration(_)
@@ -294,7 +325,8 @@ impl Operation {
             // Each reads the API's models (a schema's `$ref`s) or rewrites its whole object.
             | O::CreateModel { api }
             | O::UpdateModel { api, .. }
-            | O::UpdateRequestValidator { api, .. } => Some(Scope::Api(api.clone())),
+            | O::UpdateRequestValidator { api, .. }
+            | O::UpdateAuthorizer { api, .. } => Some(Scope::Api(api.clone())),
             // Each rewrites its whole method.
             O::PutMethod(k)
             | O::UpdateMethod(k)
@@ -412,6 +444,22 @@ pub fn route(method: &str, path: &str) -> Option<Operation> {
             api: own(a),
             stage: own(st),
         },
+        ("DELETE", [a, "stages", st, "cache", "authorizers"]) => O::FlushStageAuthorizersCache {
+            api: own(a),
+            stage: own(st),
+        },
+        ("POST", [a, "authorizers"]) => O::CreateAuthorizer { api: own(a) },
+        ("GET", [a, "authorizers"]) => O::GetAuthorizers { api: own(a) },
+        (m, [a, "authorizers", z]) => {
+            let (api, authorizer) = (own(a), own(z));
+            match m {
+                "GET" => O::GetAuthorizer { api, authorizer },
+                "PATCH" => O::UpdateAuthorizer { api, authorizer },
+                "DELETE" => O::DeleteAuthorizer { api, authorizer },
+                "POST" => O::TestInvokeAuthorizer { api, authorizer },
+                _ => return None,
+            }
+        }
         ("GET", [a, "gatewayresponses"]) => O::GetGatewayResponses { api: own(a) },
         (m, [a, "gatewayresponses", t]) => {
             let (api, response_type) = (own(a), own(t));

@@ -23,6 +23,7 @@
 //! answers from what the first attempt made: the same ids, nothing created twice.
 
 mod apikeys;
+mod authorizers;
 mod deployments;
 #[cfg(test)]
 mod fuzz;
@@ -321,6 +322,21 @@ async fn run(
         }
         O::DeleteRequestValidator { api, validator } => {
             models::delete_validator(state, &api, &validator).await
+        }
+        O::CreateAuthorizer { api } => authorizers::create(state, &api, body).await,
+        O::GetAuthorizers { api } => authorizers::list(state, &api, query),
+        O::GetAuthorizer { api, authorizer } => authorizers::get(state, &api, &authorizer),
+        O::UpdateAuthorizer { api, authorizer } => {
+            authorizers::update(state, &api, &authorizer, body).await
+        }
+        O::DeleteAuthorizer { api, authorizer } => {
+            authorizers::delete(state, &api, &authorizer).await
+        }
+        O::TestInvokeAuthorizer { api, authorizer } => {
+            authorizers::test_invoke(state, &api, &authorizer, body).await
+        }
+        O::FlushStageAuthorizersCache { api, stage } => {
+            authorizers::flush(state, &api, &stage).await
         }
     }
 }
