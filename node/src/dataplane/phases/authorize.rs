@@ -487,3 +487,7 @@ fn verify<'t>(
 #[cfg(test)]
 #[path = "authorize_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "authorize_custom_tests.rs"]
+mod custom_tests;
