@@ -219,7 +219,7 @@ impl Fixture {
             epoch_ms: 0,
         };
         let table = &self.table;
-        let mut run = |auth: &mut AuthScratch,
+        let run = |auth: &mut AuthScratch,
                        limits: &mut WorkerLimits,
                        usage: &mut UsageCounters,
                        authorized| {
