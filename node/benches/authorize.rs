@@ -18,8 +18,8 @@ use tollgate_node::dataplane::usage::UsageCounters;
 use tollgate_node::iam::IamEnv;
 use tollgate_node::sigv4;
 use tollgate_proto::model::{
-    AccessKey, AuthorizationType, Authorizer, AuthorizerType, Deployment, IamUser, Integration, IntegrationResponse,
-    IntegrationType, Method, Resource, RestApi, Stage,
+    AccessKey, AuthorizationType, Authorizer, AuthorizerType, Deployment, IamUser, Integration,
+    IntegrationResponse, IntegrationType, Method, Resource, RestApi, Stage,
 };
 use tollgate_proto::Registry;
 

@@ -131,7 +131,10 @@ pub async fn handle(
                 plan.integration,
                 req,
                 &caps,
-                plan.identity.as_ref(),
+                upstream::Who {
+                    identity: plan.identity.as_ref(),
+                    authorizer: plan.authorizer.as_deref(),
+                },
                 scratch,
             )
             .await;

@@ -391,6 +391,9 @@ pub enum ValueSource {
     Header(Box<str>),
     /// `context.identity.NAME` of an `AWS_IAM` caller (absent for other methods).
     Identity(IdentityField),
+    /// `context.authorizer.NAME` (`principalId` or a context key) of a Lambda authorizer's
+    /// answer (absent for other methods).
+    Authorizer(Box<str>),
 }
 
 /// A `$context.identity` field an integration can be given.
@@ -986,6 +989,8 @@ fn compile_http_proxy(i: &Integration, stage: &Stage) -> Result<HttpProxyIntegra
             .and_then(IdentityField::parse)
         {
             ValueSource::Identity(f)
+        } else if let Some(n) = source.strip_prefix("context.authorizer.") {
+            ValueSource::Authorizer(n.into())
         } else {
             continue;
         };

@@ -220,9 +220,9 @@ impl Fixture {
         };
         let table = &self.table;
         let run = |auth: &mut AuthScratch,
-                       limits: &mut WorkerLimits,
-                       usage: &mut UsageCounters,
-                       authorized| {
+                   limits: &mut WorkerLimits,
+                   usage: &mut UsageCounters,
+                   authorized| {
             let mut st = WorkerState {
                 limits,
                 usage,
