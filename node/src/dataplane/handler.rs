@@ -37,18 +37,17 @@ pub async fn handle(
     let mut decision = decide(w, &table, req, &stamp, None, &mut caps, &mut key);
     // A Lambda authorizer to call first: invoke it, then decide again with its answer (the
     // same table, so the same method; nothing past authorization has run yet).
-    if let Decision::Authorize(plan) = &decision {
+    if let Decision::Authorize(mut plan) = decision {
         let a = plan.authorizer;
-        let result = match w.functions.invoke(
-            &a.function.name,
-            &a.function.arn,
-            plan.event.clone(),
-            a.timeout,
-        ) {
+        let event = std::mem::take(&mut plan.event);
+        let result = match w
+            .functions
+            .invoke(&a.function.name, &a.function.arn, event, a.timeout)
+        {
             Ok(pending) => await_answer(pending).await,
             Err(e) => Err(e),
         };
-        let answer = core::after_authorizer(plan, result, &mut w.auth.borrow_mut(), now_ns());
+        let answer = core::after_authorizer(&plan, result, &mut w.auth.borrow_mut(), now_ns());
         decision = match answer {
             Ok(answer) => {
                 caps = Captures::default();
