@@ -8,7 +8,9 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use std::collections::BTreeMap;
 use tollgate_node::dataplane::cluster_limits::ClusterLimits;
-use tollgate_node::dataplane::core::{after_authorizer, decide, Decision, WorkerState};
+use tollgate_node::dataplane::core::{
+    after_authorizer, decide, AuthorizerAnswer, Decision, WorkerState,
+};
 use tollgate_node::dataplane::http1::{parse_request_head, RequestHead};
 use tollgate_node::dataplane::matcher::Captures;
 use tollgate_node::dataplane::request::Request;
@@ -261,7 +263,10 @@ fn bench(c: &mut Criterion) {
             panic!("the authorizer is called first");
         };
         let answer = br#"{"principalId":"user-1","policyDocument":{"Version":"2012-10-17","Statement":[{"Action":"execute-api:Invoke","Effect":"Allow","Resource":"arn:aws:execute-api:*:*:a1b2c3d4e5/prod/GET/*"}]},"context":{"tier":"gold","n":7}}"#;
-        assert!(after_authorizer(&plan, Ok(answer.to_vec()), &mut auth, 1).is_ok());
+        assert!(matches!(
+            after_authorizer(&plan, Ok(answer.to_vec()), &mut auth, 1),
+            AuthorizerAnswer::Answered(_)
+        ));
     }
     let mut run = |table: &RoutingTable, raw: &str, head: &RequestHead, path: &str| {
         let req = Request {

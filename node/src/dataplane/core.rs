@@ -480,6 +480,14 @@ pub const AUTHORIZER_FAILURE: Refusal = Refusal {
     ..AUTHORIZER_CONFIGURATION_ERROR
 };
 
+/// After a Lambda authorizer's invocation: what to decide again with, or how to answer.
+pub enum AuthorizerAnswer<'t> {
+    /// Its answer: [`decide`] again with it ([`WorkerState::authorized`]).
+    Answered(Rc<AuthorizerResult>),
+    /// Answer with a gateway response.
+    Refuse(Refuse<'t>),
+}
+
 /// Reads a Lambda authorizer's result: its answer (stored in the worker's authorizer cache
 /// for its TTL, from `now_ns`) to decide again with, or how to answer the client.
 pub fn after_authorizer<'t>(
@@ -487,27 +495,40 @@ pub fn after_authorizer<'t>(
     result: InvokeResult,
     auth: &mut AuthScratch,
     now_ns: u64,
-) -> Result<Rc<AuthorizerResult>, Refuse<'t>> {
-    let refuse = |refusal: Refusal, cause: &'static str| Refuse {
-        refusal,
-        message: None,
-        responses: Some(&plan.stage.gateway_responses),
-        log: Some(LogRecord {
-            level: Level::GatewayError,
-            api: &plan.stage.api_id,
-            stage: &plan.stage.stage_name,
-            resource: &plan.method.resource_path,
-            status: refusal.status,
-            cause,
-        }),
+) -> AuthorizerAnswer<'t> {
+    match read_authorizer_answer(plan, result, auth, now_ns) {
+        Ok(a) => AuthorizerAnswer::Answered(a),
+        Err(r) => AuthorizerAnswer::Refuse(*r),
+    }
+}
+
+fn read_authorizer_answer<'t>(
+    plan: &AuthorizePlan<'t>,
+    result: InvokeResult,
+    auth: &mut AuthScratch,
+    now_ns: u64,
+) -> Result<Rc<AuthorizerResult>, Box<Refuse<'t>>> {
+    let refuse = |refusal: Refusal, cause: &'static str| {
+        Box::new(Refuse {
+            refusal,
+            message: None,
+            responses: Some(&plan.stage.gateway_responses),
+            log: Some(LogRecord {
+                level: Level::GatewayError,
+                api: &plan.stage.api_id,
+                stage: &plan.stage.stage_name,
+                resource: &plan.method.resource_path,
+                status: refusal.status,
+                cause,
+            }),
+        })
     };
     let payload = match result {
         Ok(p) => p,
         Err(InvokeError::Unauthorized) => {
-            return Err(Refuse {
-                log: None,
-                ..refuse(authorize::UNAUTHORIZED, "")
-            })
+            let mut r = refuse(authorize::UNAUTHORIZED, "");
+            r.log = None;
+            return Err(r);
         }
         Err(e) => return Err(refuse(AUTHORIZER_CONFIGURATION_ERROR, e.cause())),
     };

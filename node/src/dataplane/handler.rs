@@ -49,11 +49,11 @@ pub async fn handle(
         };
         let answer = core::after_authorizer(&plan, result, &mut w.auth.borrow_mut(), now_ns());
         decision = match answer {
-            Ok(answer) => {
+            core::AuthorizerAnswer::Answered(answer) => {
                 caps = Captures::default();
                 decide(w, &table, req, &stamp, Some(answer), &mut caps, &mut key)
             }
-            Err(r) => Decision::Refuse(r),
+            core::AuthorizerAnswer::Refuse(r) => Decision::Refuse(r),
         };
     }
     let framing = Framing {

@@ -4,7 +4,9 @@
 //! `usageIdentifierKey`.
 
 use crate::dataplane::cluster_limits::ClusterLimits;
-use crate::dataplane::core::{after_authorizer, decide, AuthorizePlan, Decision, WorkerState};
+use crate::dataplane::core::{
+    after_authorizer, decide, AuthorizePlan, AuthorizerAnswer, Decision, WorkerState,
+};
 use crate::dataplane::http1::{parse_request_head, RequestHead};
 use crate::dataplane::matcher::Captures;
 use crate::dataplane::phases::authorize::AuthScratch;
@@ -279,8 +281,10 @@ impl Fixture {
             return (first, None);
         };
         let second = match after_authorizer(&plan, answer(), &mut self.auth, now_ns) {
-            Ok(a) => run(&mut self.auth, &mut self.limits, &mut self.usage, Some(a)).0,
-            Err(r) => Got::Refused(
+            AuthorizerAnswer::Answered(a) => {
+                run(&mut self.auth, &mut self.limits, &mut self.usage, Some(a)).0
+            }
+            AuthorizerAnswer::Refuse(r) => Got::Refused(
                 r.refusal.kind.as_str(),
                 r.refusal.status,
                 r.message.unwrap_or_else(|| r.refusal.message.to_string()),
@@ -384,7 +388,8 @@ fn token_authorizer_checks_then_calls_then_caches() {
 fn answers_map_to_aws_refusals() {
     let answer = |body: &str| -> InvokeResult { Ok(body.as_bytes().to_vec()) };
     let explicit = "User is not authorized to access this resource with an explicit deny";
-    let cases: Vec<(&str, Box<dyn FnOnce() -> InvokeResult>, Got)> = vec![
+    type Answer = Box<dyn FnOnce() -> InvokeResult>;
+    let cases: Vec<(&str, Answer, Got)> = vec![
         (
             "Unauthorized",
             Box::new(|| Err(InvokeError::Unauthorized)),
