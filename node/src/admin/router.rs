@@ -730,4 +730,71 @@ mod tests {
         assert!(!O::GetUsage { plan: own("p") }.is_write());
         assert!(O::ImportApiKeys.is_write());
     }
+
+    #[test]
+    fn authorizer_routes() {
+        use Operation as O;
+        let (api, z) = ("a1".to_string(), "z1".to_string());
+        let one = |o: fn(String, String) -> O| o(api.clone(), z.clone());
+        for (verb, path, want, write) in [
+            (
+                "POST",
+                "/restapis/a1/authorizers",
+                O::CreateAuthorizer { api: api.clone() },
+                true,
+            ),
+            (
+                "GET",
+                "/restapis/a1/authorizers",
+                O::GetAuthorizers { api: api.clone() },
+                false,
+            ),
+            (
+                "GET",
+                "/restapis/a1/authorizers/z1",
+                one(|api, authorizer| O::GetAuthorizer { api, authorizer }),
+                false,
+            ),
+            (
+                "PATCH",
+                "/restapis/a1/authorizers/z1",
+                one(|api, authorizer| O::UpdateAuthorizer { api, authorizer }),
+                true,
+            ),
+            (
+                "DELETE",
+                "/restapis/a1/authorizers/z1",
+                one(|api, authorizer| O::DeleteAuthorizer { api, authorizer }),
+                true,
+            ),
+            (
+                "POST",
+                "/restapis/a1/authorizers/z1",
+                one(|api, authorizer| O::TestInvokeAuthorizer { api, authorizer }),
+                false,
+            ),
+            (
+                "DELETE",
+                "/restapis/a1/stages/prod/cache/authorizers",
+                O::FlushStageAuthorizersCache {
+                    api: api.clone(),
+                    stage: "prod".into(),
+                },
+                true,
+            ),
+        ] {
+            let got = route(verb, path);
+            assert_eq!(got.as_ref(), Some(&want), "{verb} {path}");
+            assert_eq!(want.is_write(), write, "{verb} {path}");
+        }
+        assert_eq!(route("PUT", "/restapis/a1/authorizers/z1"), None);
+        assert_eq!(
+            one(|api, authorizer| O::UpdateAuthorizer { api, authorizer }).guarded_scope(),
+            Some(Scope::Api(api.clone()))
+        );
+        assert_eq!(
+            one(|api, authorizer| O::DeleteAuthorizer { api, authorizer }).removal_status(),
+            Some(202)
+        );
+    }
 }
