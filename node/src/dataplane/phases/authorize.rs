@@ -208,12 +208,16 @@ pub fn run<'t>(
     write_method_arn(&mut scratch.arn, env, stage, req.method, path);
     let relative_at =
         scratch.arn.len() - (stage.stage_name.len() + 1 + req.method.len() + path.len());
-    // A Lambda authorizer's answer: just given, cached, or to be asked for.
+    // A Lambda authorizer's answer: just given, cached, or to be asked for. A cached answer
+    // was stored only after this very token passed the validation expression (the key holds
+    // it byte for byte, and a redeployment changes the key), so the expression is checked
+    // only before a call.
     let answer = match custom {
         None => None,
         Some(a) => {
+            let unauthorized = || refused(UNAUTHORIZED, UNAUTHORIZED.message);
             identity_key(a, req, stage, method, path, &mut scratch.key)
-                .map_err(|()| refused(UNAUTHORIZED, UNAUTHORIZED.message))?;
+                .map_err(|()| unauthorized())?;
             let cached = || {
                 (a.ttl_ns > 0)
                     .then(|| scratch.cache.get(&scratch.key, now_ns).cloned())
@@ -221,7 +225,12 @@ pub fn run<'t>(
             };
             match fresh.or_else(cached) {
                 Some(r) => Some(r),
-                None => return Ok(Authorized::Call(a)),
+                None => {
+                    if !token_valid(a, req, stage, method, path) {
+                        return Err(unauthorized());
+                    }
+                    return Ok(Authorized::Call(a));
+                }
             }
         }
     };
@@ -333,8 +342,7 @@ fn write_method_arn(arn: &mut String, env: &IamEnv, stage: &StageRoutes, verb: &
 }
 
 /// Writes the authorizer cache key of the request's identity values into `key`; `Err` when
-/// one is missing or empty, or a token fails the validation expression (401, the function
-/// is not called).
+/// one is missing or empty (401, the function is not called).
 fn identity_key(
     a: &CompiledAuthorizer,
     req: &Request<'_>,
@@ -349,15 +357,28 @@ fn identity_key(
         if value.is_empty() {
             return Err(());
         }
-        if let (Kind::Token, Some(pattern)) = (a.kind, &a.validation) {
-            let token = std::str::from_utf8(&value).map_err(|_| ())?;
-            if !pattern.is_match(token) {
-                return Err(());
-            }
-        }
         cache::key_push(key, &value);
     }
     Ok(())
+}
+
+/// Whether a `TOKEN` authorizer's token matches its whole validation expression (true when
+/// there is none, and for `REQUEST` authorizers).
+fn token_valid(
+    a: &CompiledAuthorizer,
+    req: &Request<'_>,
+    stage: &StageRoutes,
+    method: &CompiledMethod,
+    path: &str,
+) -> bool {
+    let (Kind::Token, Some(pattern)) = (a.kind, &a.validation) else {
+        return true;
+    };
+    a.sources
+        .first()
+        .and_then(|s| source_value(s, req, stage, method, path))
+        .and_then(|v| std::str::from_utf8(&v).ok().map(|t| pattern.is_match(t)))
+        .unwrap_or(false)
 }
 
 /// One identity source's value for the request (`None`: absent).
