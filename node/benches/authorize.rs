@@ -1,12 +1,16 @@
 //! `AWS_IAM` authorization: SigV4 verification of a data-plane request alone, and the gateway
 //! core's whole decision for a signed request to an `AWS_IAM` method (verification, the
 //! user's policy, the method ARN), beside an unsigned one to a `NONE` method with and without
-//! a resource policy.
+//! a resource policy; and a `CUSTOM` method whose Lambda authorizer's answer is cached (the
+//! whole decision: identity header, cache key and lookup, the cached policy evaluated against
+//! the method ARN).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use std::collections::BTreeMap;
 use tollgate_node::dataplane::cluster_limits::ClusterLimits;
-use tollgate_node::dataplane::core::{decide, Decision, WorkerState};
+use tollgate_node::dataplane::core::{
+    after_authorizer, decide, AuthorizerAnswer, Decision, WorkerState,
+};
 use tollgate_node::dataplane::http1::{parse_request_head, RequestHead};
 use tollgate_node::dataplane::matcher::Captures;
 use tollgate_node::dataplane::request::Request;
@@ -16,8 +20,8 @@ use tollgate_node::dataplane::usage::UsageCounters;
 use tollgate_node::iam::IamEnv;
 use tollgate_node::sigv4;
 use tollgate_proto::model::{
-    AccessKey, AuthorizationType, Deployment, IamUser, Integration, IntegrationResponse,
-    IntegrationType, Method, Resource, RestApi, Stage,
+    AccessKey, AuthorizationType, Authorizer, AuthorizerType, Deployment, IamUser, Integration,
+    IntegrationResponse, IntegrationType, Method, Resource, RestApi, Stage,
 };
 use tollgate_proto::Registry;
 
@@ -75,7 +79,32 @@ fn registry(api_id: &str, policy: Option<&str>) -> Registry {
                     "open".into(),
                     res("open", Some(method(AuthorizationType::None))),
                 ),
+                (
+                    "custom".into(),
+                    res(
+                        "custom",
+                        Some(Method {
+                            authorizer_id: Some("tok".into()),
+                            ..method(AuthorizationType::Custom)
+                        }),
+                    ),
+                ),
             ]),
+            authorizers: BTreeMap::from([(
+                "tok".into(),
+                Authorizer {
+                    id: "tok".into(),
+                    name: "tok".into(),
+                    kind: AuthorizerType::Token,
+                    provider_arns: Vec::new(),
+                    auth_type: None,
+                    authorizer_uri: Some("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:000000000000:function:auth/invocations".into()),
+                    authorizer_credentials: None,
+                    identity_source: Some("method.request.header.Authorization".into()),
+                    identity_validation_expression: Some("Bearer [A-Za-z0-9._-]+".into()),
+                    authorizer_result_ttl_in_seconds: 300,
+                },
+            )]),
             ..Default::default()
         },
     );
@@ -191,6 +220,55 @@ fn bench(c: &mut Criterion) {
     let mut limits = WorkerLimits::new(0, 1);
     let mut usage = UsageCounters::new(0, None);
     let mut auth = Default::default();
+    // A CUSTOM method: the first decision asks for the authorizer; its answer (an Allow of
+    // GET on the stage, with a context) is cached, and every later decision uses it.
+    let custom = format!(
+        "GET /prod/custom HTTP/1.1\r\nHost: {HOST}\r\nUser-Agent: bench\r\nAuthorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig\r\n\r\n"
+    );
+    let mut custom_head = RequestHead::default();
+    parse_request_head(custom.as_bytes(), &mut custom_head).unwrap();
+    {
+        let req = Request {
+            buf: custom.as_bytes(),
+            head: &custom_head,
+            method: "GET",
+            path: "/prod/custom",
+            query: "",
+            body: &[],
+            peer: std::net::IpAddr::from([10, 0, 0, 1]),
+            tls: None,
+        };
+        let mut st = WorkerState {
+            limits: &mut limits,
+            usage: &mut usage,
+            account: None,
+            workers: 1,
+            iam: &iam,
+            wall_secs: NOW,
+            auth: &mut auth,
+            authorized: None,
+        };
+        let stamp = tollgate_node::dataplane::mapping::Stamp {
+            request_id: "bench",
+            epoch_ms: 0,
+        };
+        let Decision::Authorize(plan) = decide(
+            &plain,
+            &req,
+            &mut st,
+            1,
+            &stamp,
+            &mut Captures::default(),
+            &mut Vec::new(),
+        ) else {
+            panic!("the authorizer is called first");
+        };
+        let answer = br#"{"principalId":"user-1","policyDocument":{"Version":"2012-10-17","Statement":[{"Action":"execute-api:Invoke","Effect":"Allow","Resource":"arn:aws:execute-api:*:*:a1b2c3d4e5/prod/GET/*"}]},"context":{"tier":"gold","n":7}}"#;
+        assert!(matches!(
+            after_authorizer(&plan, Ok(answer.to_vec()), &mut auth, 1),
+            AuthorizerAnswer::Answered(_)
+        ));
+    }
     let mut run = |table: &RoutingTable, raw: &str, head: &RequestHead, path: &str| {
         let req = Request {
             buf: raw.as_bytes(),
@@ -210,6 +288,7 @@ fn bench(c: &mut Criterion) {
             iam: &iam,
             wall_secs: NOW,
             auth: &mut auth,
+            authorized: None,
         };
         let mut caps = Captures::default();
         let stamp = tollgate_node::dataplane::mapping::Stamp {
@@ -225,6 +304,20 @@ fn bench(c: &mut Criterion) {
     c.bench_function(
         "core decide: AWS_IAM GET, signed (user policy, 10k keys)",
         |b| b.iter(|| assert!(run(&plain, black_box(&signed), &head, "/prod/pets"))),
+    );
+    assert!(run(&plain, &custom, &custom_head, "/prod/custom"));
+    c.bench_function(
+        "core decide: CUSTOM GET, Lambda authorizer answer cached (TOKEN, validation regex)",
+        |b| {
+            b.iter(|| {
+                assert!(run(
+                    &plain,
+                    black_box(&custom),
+                    &custom_head,
+                    "/prod/custom"
+                ))
+            })
+        },
     );
     let open = format!("GET /prod/open HTTP/1.1\r\nHost: {HOST}\r\nUser-Agent: bench\r\n\r\n");
     let mut open_head = RequestHead::default();

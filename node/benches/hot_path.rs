@@ -390,6 +390,7 @@ x-api-key: value-04242-0123456789abcdef\r\n\r\n";
             iam: &iam,
             wall_secs: 0,
             auth: &mut auth,
+            authorized: None,
         };
         let mut caps = Captures::default();
         let stamp = tollgate_node::dataplane::mapping::Stamp {

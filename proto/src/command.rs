@@ -7,8 +7,8 @@
 use crate::domain::{BasePathMapping, DomainName};
 use crate::gateway_response::GatewayResponseType;
 use crate::model::{
-    AccessKey, Account, ApiKey, ClientCertificate, DocumentationPart, GatewayResponse, IamUser,
-    Method, Model, RequestValidator, RestApi, RestApiSettings, Stage, UsagePlan,
+    AccessKey, Account, ApiKey, Authorizer, ClientCertificate, DocumentationPart, GatewayResponse,
+    IamUser, Method, Model, RequestValidator, RestApi, RestApiSettings, Stage, UsagePlan,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -330,6 +330,26 @@ pub enum Command {
     /// Set the cluster's TLS session-ticket secret (32 random bytes minted by the admin layer)
     /// unless one is set already (the first applied wins; a later one changes nothing).
     InitTlsTicketSecret { secret: Vec<u8> },
+    /// Add an authorizer to an API; its id must be new in the API.
+    CreateAuthorizer {
+        api_id: String,
+        authorizer: Authorizer,
+    },
+    /// Replace an authorizer (found by id).
+    UpdateAuthorizer {
+        api_id: String,
+        authorizer: Authorizer,
+    },
+    /// Delete an authorizer no method of the working copy uses.
+    DeleteAuthorizer { api_id: String, id: String },
+    /// Invalidate a stage's authorizer result caches on every node and worker: its
+    /// authorizer epoch becomes at least `epoch` and at least one more than before
+    /// ([`crate::Registry::authorizer_epoch`]).
+    FlushStageAuthorizersCache {
+        api_id: String,
+        stage: String,
+        epoch: u64,
+    },
 }
 
 fn is_false(b: &bool) -> bool {
@@ -439,6 +459,10 @@ impl Command {
             | Command::CreateRequestValidator { api_id, .. }
             | Command::UpdateRequestValidator { api_id, .. }
             | Command::DeleteRequestValidator { api_id, .. }
+            | Command::CreateAuthorizer { api_id, .. }
+            | Command::UpdateAuthorizer { api_id, .. }
+            | Command::DeleteAuthorizer { api_id, .. }
+            | Command::FlushStageAuthorizersCache { api_id, .. }
             | Command::PutDocumentationPart { api_id, .. }
             | Command::DeleteDocumentationPart { api_id, .. }
             | Command::CreateDocumentationVersion { api_id, .. }
@@ -513,7 +537,8 @@ impl Command {
             }
             // The settings (binary media types, key source, policy) apply to deployed stages.
             Command::DefineRestApi { api, .. } => Some(api.id.as_str()),
-            Command::FlushStageCache { api_id, .. } => Some(api_id.as_str()),
+            Command::FlushStageCache { api_id, .. }
+            | Command::FlushStageAuthorizersCache { api_id, .. } => Some(api_id.as_str()),
             _ => None,
         }
     }

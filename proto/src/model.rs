@@ -42,6 +42,9 @@ pub struct RestApi {
     /// The API's documentation versions (snapshots of its parts), by version.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub documentation_versions: BTreeMap<String, DocumentationVersion>,
+    /// The API's authorizers (working copy), by id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub authorizers: BTreeMap<String, Authorizer>,
 }
 
 /// Where a documentation part applies (AWS's `DocumentationPartLocation`). Fields a type does
@@ -256,6 +259,53 @@ pub struct Deployment {
     /// The API's request validators as they were when deployed, by id.
     #[serde(default)]
     pub request_validators: BTreeMap<String, RequestValidator>,
+    /// The API's authorizers as they were when deployed, by id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub authorizers: BTreeMap<String, Authorizer>,
+}
+
+aws_string_enum! {
+    /// The kind of an authorizer.
+    pub enum AuthorizerType {
+        Token => "TOKEN",
+        Request => "REQUEST",
+        CognitoUserPools => "COGNITO_USER_POOLS",
+    }
+}
+
+/// Default time an authorizer's result is cached, seconds (as AWS).
+pub const DEFAULT_AUTHORIZER_TTL_SECS: i32 = 300;
+/// Longest time an authorizer's result may be cached, seconds (as AWS).
+pub const MAX_AUTHORIZER_TTL_SECS: i32 = 3600;
+
+/// An authorizer (CreateAuthorizer): a Lambda function that decides who may call the methods
+/// that name it (`TOKEN` or `REQUEST`), or a Cognito user pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Authorizer {
+    /// Identifier, as AWS makes them (minted by the admin layer).
+    pub id: String,
+    pub name: String,
+    pub kind: AuthorizerType,
+    /// Cognito user pool ARNs (`COGNITO_USER_POOLS`).
+    #[serde(default)]
+    pub provider_arns: Vec<String>,
+    /// AWS's optional free-form `authType`.
+    #[serde(default)]
+    pub auth_type: Option<String>,
+    /// The Lambda function URI (`arn:aws:apigateway:{region}:lambda:path/…/invocations`).
+    #[serde(default)]
+    pub authorizer_uri: Option<String>,
+    /// The role API Gateway would assume to call the function; stored, not used.
+    #[serde(default)]
+    pub authorizer_credentials: Option<String>,
+    /// Where the identity comes from: `method.request.header.X` and friends, comma-separated.
+    #[serde(default)]
+    pub identity_source: Option<String>,
+    /// A regular expression a `TOKEN` authorizer's token must match before it is called.
+    #[serde(default)]
+    pub identity_validation_expression: Option<String>,
+    /// How long results are cached, seconds (0: not cached).
+    pub authorizer_result_ttl_in_seconds: i32,
 }
 
 /// A customized gateway response of an API (PutGatewayResponse): what API Gateway answers

@@ -77,6 +77,10 @@ pub struct Registry {
     /// on any node); set once, by the first custom domain name's creation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_ticket_secret: Option<Vec<u8>>,
+    /// Authorizer-cache epochs per (API id, stage name), bumped by
+    /// FlushStageAuthorizersCache; a stage never flushed is at epoch 0.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub authorizer_epochs: BTreeMap<(String, String), u64>,
 }
 
 /// What usage of `key_id` through usage plan `plan_id` is reported and counted under:
@@ -311,6 +315,7 @@ impl Registry {
                         request_validators: objects.request_validators,
                         documentation_parts: BTreeMap::new(),
                         documentation_versions: BTreeMap::new(),
+                        authorizers: objects.authorizers,
                     },
                 );
                 Ok(())
@@ -325,6 +330,7 @@ impl Registry {
                 if *referential {
                     self.detach_from_plans(|s| s.api_id == *id);
                 }
+                self.authorizer_epochs.retain(|(api, _), _| api != id);
                 Ok(())
             }
             Command::CreateResource {
@@ -476,6 +482,7 @@ impl Registry {
                         gateway_responses: api.gateway_responses.clone(),
                         models: api.models.clone(),
                         request_validators: api.request_validators.clone(),
+                        authorizers: api.authorizers.clone(),
                     },
                 );
                 if let Some(stage) = stage {
@@ -585,12 +592,31 @@ impl Registry {
             | Command::DeleteModel { .. }
             | Command::CreateRequestValidator { .. }
             | Command::UpdateRequestValidator { .. }
-            | Command::DeleteRequestValidator { .. } => self.apply_api_object_command(cmd),
+            | Command::DeleteRequestValidator { .. }
+            | Command::CreateAuthorizer { .. }
+            | Command::UpdateAuthorizer { .. }
+            | Command::DeleteAuthorizer { .. } => self.apply_api_object_command(cmd),
             Command::PutDocumentationPart { .. }
             | Command::DeleteDocumentationPart { .. }
             | Command::CreateDocumentationVersion { .. }
             | Command::UpdateDocumentationVersion { .. }
             | Command::DeleteDocumentationVersion { .. } => self.apply_documentation_command(cmd),
+            Command::FlushStageAuthorizersCache {
+                api_id,
+                stage,
+                epoch,
+            } => {
+                let api = self.api(api_id)?;
+                if !api.stages.contains_key(stage) {
+                    return Err(not_found("stage", stage));
+                }
+                let slot = self
+                    .authorizer_epochs
+                    .entry((api_id.clone(), stage.clone()))
+                    .or_insert(0);
+                *slot = (*slot).saturating_add(1).max(*epoch);
+                Ok(())
+            }
             Command::CreateIamUser { .. }
             | Command::DeleteIamUser { .. }
             | Command::CreateAccessKey { .. }
@@ -709,6 +735,15 @@ impl Registry {
             .unwrap_or(0)
     }
 
+    /// The authorizer-cache epoch of a stage (0 until its authorizer caches are first
+    /// flushed).
+    pub fn authorizer_epoch(&self, api_id: &str, stage: &str) -> u64 {
+        self.authorizer_epochs
+            .get(&(api_id.to_string(), stage.to_string()))
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// The stage and the deployment it serves, if both exist.
     pub fn deployed_stage(&self, api_id: &str, stage: &str) -> Option<(&Stage, &Deployment)> {
         let api = self.apis.get(api_id)?;
@@ -724,6 +759,7 @@ struct ApiObjects {
     gateway_responses: BTreeMap<crate::GatewayResponseType, crate::model::GatewayResponse>,
     models: BTreeMap<String, crate::model::Model>,
     request_validators: BTreeMap<String, crate::model::RequestValidator>,
+    authorizers: BTreeMap<String, crate::model::Authorizer>,
 }
 
 impl ApiObjects {
@@ -746,6 +782,7 @@ impl ApiObjects {
             gateway_responses: src.gateway_responses.clone(),
             models,
             request_validators: src.request_validators.clone(),
+            authorizers: src.authorizers.clone(),
         }
     }
 }

@@ -195,6 +195,7 @@ fn failed(e: InvokeError) -> Response<Full<Bytes>> {
         | InvokeError::FunctionTimeout
         | InvokeError::Crashed
         | InvokeError::FunctionError
+        | InvokeError::Unauthorized
         | InvokeError::InitFailed => {
             let body = serde_json::json!({"errorMessage": e.cause(), "errorType": "Runtime.Error"});
             answer(200, None, true, body.to_string().into_bytes())

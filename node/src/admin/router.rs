@@ -318,6 +318,32 @@ pub enum Operation {
         domain: String,
         base_path: String,
     },
+    CreateAuthorizer {
+        api: String,
+    },
+    GetAuthorizers {
+        api: String,
+    },
+    GetAuthorizer {
+        api: String,
+        authorizer: String,
+    },
+    UpdateAuthorizer {
+        api: String,
+        authorizer: String,
+    },
+    DeleteAuthorizer {
+        api: String,
+        authorizer: String,
+    },
+    TestInvokeAuthorizer {
+        api: String,
+        authorizer: String,
+    },
+    FlushStageAuthorizersCache {
+        api: String,
+        stage: String,
+    },
 }
 
 impl Operation {
@@ -368,6 +394,10 @@ impl Operation {
                 | Operation::GetDomainName { .. }
                 | Operation::GetBasePathMappings { .. }
                 | Operation::GetBasePathMapping { .. }
+                | Operation::GetAuthorizers { .. }
+                | Operation::GetAuthorizer { .. }
+                // Runs the saved authorizer's function; changes nothing.
+                | Operation::TestInvokeAuthorizer { .. }
         )
     }
 
@@ -388,7 +418,8 @@ impl Operation {
             | O::DeleteDocumentationVersion { .. }
             | O::DeleteClientCertificate { .. }
             | O::DeleteDomainName { .. }
-            | O::DeleteBasePathMapping { .. } => Some(202),
+            | O::DeleteBasePathMapping { .. }
+            | O::DeleteAuthorizer { .. } => Some(202),
             O::DeleteMethod(_)
             | O::DeleteMethodResponse(..)
             | O::DeleteIntegration(_)
@@ -424,7 +455,8 @@ impl Operation {
             | O::UpdateDocumentationPart { api, .. }
             | O::UpdateDocumentationVersion { api, .. }
             // Merges the document into what it read.
-            | O::PutRestApi { api } => Some(Scope::Api(api.clone())),
+            | O::PutRestApi { api }
+            | O::UpdateAuthorizer { api, .. } => Some(Scope::Api(api.clone())),
             // Each rewrites its whole method.
             O::PutMethod(k)
             | O::UpdateMethod(k)
@@ -589,6 +621,22 @@ pub fn route(method: &str, path: &str) -> Option<Operation> {
             api: own(a),
             stage: own(st),
         },
+        ("DELETE", [a, "stages", st, "cache", "authorizers"]) => O::FlushStageAuthorizersCache {
+            api: own(a),
+            stage: own(st),
+        },
+        ("POST", [a, "authorizers"]) => O::CreateAuthorizer { api: own(a) },
+        ("GET", [a, "authorizers"]) => O::GetAuthorizers { api: own(a) },
+        (m, [a, "authorizers", z]) => {
+            let (api, authorizer) = (own(a), own(z));
+            match m {
+                "GET" => O::GetAuthorizer { api, authorizer },
+                "PATCH" => O::UpdateAuthorizer { api, authorizer },
+                "DELETE" => O::DeleteAuthorizer { api, authorizer },
+                "POST" => O::TestInvokeAuthorizer { api, authorizer },
+                _ => return None,
+            }
+        }
         ("GET", [a, "gatewayresponses"]) => O::GetGatewayResponses { api: own(a) },
         (m, [a, "gatewayresponses", t]) => {
             let (api, response_type) = (own(a), own(t));
@@ -1051,6 +1099,73 @@ mod tests {
             }
             .guarded_scope(),
             Some(Scope::DomainName(own("api.example.com")))
+        );
+    }
+
+    #[test]
+    fn authorizer_routes() {
+        use Operation as O;
+        let (api, z) = ("a1".to_string(), "z1".to_string());
+        let one = |o: fn(String, String) -> O| o(api.clone(), z.clone());
+        for (verb, path, want, write) in [
+            (
+                "POST",
+                "/restapis/a1/authorizers",
+                O::CreateAuthorizer { api: api.clone() },
+                true,
+            ),
+            (
+                "GET",
+                "/restapis/a1/authorizers",
+                O::GetAuthorizers { api: api.clone() },
+                false,
+            ),
+            (
+                "GET",
+                "/restapis/a1/authorizers/z1",
+                one(|api, authorizer| O::GetAuthorizer { api, authorizer }),
+                false,
+            ),
+            (
+                "PATCH",
+                "/restapis/a1/authorizers/z1",
+                one(|api, authorizer| O::UpdateAuthorizer { api, authorizer }),
+                true,
+            ),
+            (
+                "DELETE",
+                "/restapis/a1/authorizers/z1",
+                one(|api, authorizer| O::DeleteAuthorizer { api, authorizer }),
+                true,
+            ),
+            (
+                "POST",
+                "/restapis/a1/authorizers/z1",
+                one(|api, authorizer| O::TestInvokeAuthorizer { api, authorizer }),
+                false,
+            ),
+            (
+                "DELETE",
+                "/restapis/a1/stages/prod/cache/authorizers",
+                O::FlushStageAuthorizersCache {
+                    api: api.clone(),
+                    stage: "prod".into(),
+                },
+                true,
+            ),
+        ] {
+            let got = route(verb, path);
+            assert_eq!(got.as_ref(), Some(&want), "{verb} {path}");
+            assert_eq!(want.is_write(), write, "{verb} {path}");
+        }
+        assert_eq!(route("PUT", "/restapis/a1/authorizers/z1"), None);
+        assert_eq!(
+            one(|api, authorizer| O::UpdateAuthorizer { api, authorizer }).guarded_scope(),
+            Some(Scope::Api(api.clone()))
+        );
+        assert_eq!(
+            one(|api, authorizer| O::DeleteAuthorizer { api, authorizer }).removal_status(),
+            Some(202)
         );
     }
 }

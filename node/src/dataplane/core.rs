@@ -1,10 +1,12 @@
 //! The gateway core: the request's phases ([`super::phases`]) run in AWS's order, with no I/O
 //! and no clock of its own. Given the compiled table, the parsed request, the worker's limit
 //! and usage state and the time, [`decide`] says what to do next: answer now (a gateway
-//! response, or a MOCK answer), call a backend (after the cache, as the plan says) or invoke a
-//! Lambda function. Once the backend answered, [`after_integration`] says how to answer the
-//! client; once the function did, [`after_lambda`]. Each decision carries what to log. The
-//! worker ([`super::handler`]) only carries decisions out.
+//! response, or a MOCK answer), call a backend (after the cache, as the plan says), invoke a
+//! Lambda function, or first invoke the method's Lambda authorizer. Once the backend
+//! answered, [`after_integration`] says how to answer the client; once the function did,
+//! [`after_lambda`]; once the authorizer did, [`after_authorizer`] reads its answer (and
+//! caches it), and the shell calls [`decide`] again with it. Each decision carries what to
+//! log. The worker ([`super::handler`]) only carries decisions out.
 //!
 //! Decisions borrow from the table and the request; nothing here allocates except the Lambda
 //! event and answer, a MOCK mapping template that reads request data (rendered per request, its
@@ -12,12 +14,13 @@
 //! resource policy): the SigV4 verifier works on owned strings, and the caller's identity is
 //! handed to the integration owned (see [`super::phases::authorize`]).
 
+use super::authorizer::{self as authz, AuthorizerResult, CompiledAuthorizer};
 use super::gateway_response::{CompiledGatewayResponses, Refusal};
 use super::lambda::event::EventInput;
 use super::lambda::response::Reply;
 use super::mapping::{RequestView, Stamp};
 use super::matcher::Captures;
-use super::phases::authorize::{AuthContext, AuthScratch, CallerIdentity};
+use super::phases::authorize::{Admission, AuthContext, AuthScratch, Authorized, CallerIdentity};
 use super::phases::cache::CacheUse;
 use super::phases::integration_request::{Call, LazyData};
 use super::phases::integration_response::{self, Mapped};
@@ -34,9 +37,10 @@ use super::routing::{
 use super::throttle::WorkerLimits;
 use super::upstream::ProxyError;
 use super::usage::UsageCounters;
-use crate::functions::InvokeResult;
+use crate::functions::{InvokeError, InvokeResult};
 use crate::iam::IamEnv;
 use std::borrow::Cow;
+use std::rc::Rc;
 
 /// The worker's state the phases read and update, lent for one decision.
 pub struct WorkerState<'w> {
@@ -52,8 +56,11 @@ pub struct WorkerState<'w> {
     pub iam: &'w IamEnv,
     /// Wall-clock time, epoch seconds (signature dates; `now_ns` is monotonic).
     pub wall_secs: i64,
-    /// The authorization phase's reused buffers.
+    /// The authorization phase's reused buffers and the worker's authorizer cache.
     pub auth: &'w mut AuthScratch,
+    /// The answer of this request's Lambda authorizer, when the shell has just invoked it
+    /// ([`Decision::Authorize`], then [`after_authorizer`]).
+    pub authorized: Option<Rc<AuthorizerResult>>,
 }
 
 /// An answer the gateway makes itself: the refusal, the API's gateway responses that shape it
@@ -82,6 +89,23 @@ pub enum Decision<'t, 'r> {
     Proxy(ProxyPlan<'t, 'r>),
     /// Invoke a Lambda function with the event [`lambda_event`] builds.
     Lambda(LambdaPlan<'t, 'r>),
+    /// Invoke the method's Lambda authorizer, read its answer with [`after_authorizer`], then
+    /// decide again with it.
+    Authorize(AuthorizePlan<'t>),
+}
+
+/// How to invoke a Lambda authorizer, and what the core needs afterwards.
+pub struct AuthorizePlan<'t> {
+    /// The authorizer.
+    pub authorizer: &'t CompiledAuthorizer,
+    /// Its event.
+    pub event: Vec<u8>,
+    /// The cache key of the request's identity values.
+    pub key: Vec<u8>,
+    /// The stage (its gateway responses and the log).
+    pub stage: &'t StageRoutes,
+    /// The method, for the log.
+    pub method: &'t CompiledMethod,
 }
 
 /// How to invoke a Lambda function, and what the core needs afterwards.
@@ -96,6 +120,8 @@ pub struct LambdaPlan<'t, 'r> {
     pub method: &'t CompiledMethod,
     /// Who the request was authorized as (`AWS_IAM` methods): `requestContext.identity`.
     pub identity: Option<CallerIdentity>,
+    /// The Lambda authorizer's answer (`CUSTOM` methods): `requestContext.authorizer`.
+    pub authorizer: Option<Rc<AuthorizerResult>>,
 }
 
 /// After a Lambda invocation: how to answer the client.
@@ -122,6 +148,8 @@ pub struct ProxyPlan<'t, 'r> {
     pub method: &'t CompiledMethod,
     /// Who the request was authorized as (`AWS_IAM` methods): `$context.identity`.
     pub identity: Option<CallerIdentity>,
+    /// The Lambda authorizer's answer (`CUSTOM` methods).
+    pub authorizer: Option<Rc<AuthorizerResult>>,
 }
 
 /// After the backend: how to answer the client.
@@ -180,10 +208,32 @@ pub fn decide<'t, 'r>(
         env: st.iam,
         identities: &table.iam,
         now_secs: st.wall_secs,
+        now_ns,
         scratch: st.auth,
+        fresh: st.authorized.take(),
     };
-    let identity = match authorize::run(method, at.api, at.stage, req, at.path, auth) {
-        Ok(identity) => identity,
+    let admission = match authorize::run(method, at.api, at.stage, req, at.path, auth) {
+        Ok(Authorized::Admitted(a)) => a,
+        Ok(Authorized::Call(authorizer)) => {
+            let event = authorizer_event(
+                authorizer,
+                st.auth.method_arn(),
+                req,
+                caps,
+                at.path,
+                at.stage,
+                method,
+                stamp,
+                &st.iam.account,
+            );
+            return Decision::Authorize(AuthorizePlan {
+                authorizer,
+                event,
+                key: st.auth.cache_key().to_vec(),
+                stage: at.stage,
+                method,
+            });
+        }
         Err(e) => {
             return Decision::Refuse(Refuse {
                 refusal: e.refusal,
@@ -208,8 +258,17 @@ pub fn decide<'t, 'r>(
             })
         }
     }
-    // 5. The API key and its plan.
-    let plan = match api_key::run(method, at.stage, &table.keys, req.header(b"x-api-key")) {
+    // 5. The API key (from the header, or the authorizer's `usageIdentifierKey`) and its plan.
+    let api_key = if at.api.api_key_from_authorizer {
+        admission
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.usage_identifier_key.as_deref())
+            .map(str::as_bytes)
+    } else {
+        req.header(b"x-api-key")
+    };
+    let plan = match api_key::run(method, at.stage, &table.keys, api_key) {
         Ok(p) => p,
         Err(r) => return refuse(r, responses, None),
     };
@@ -230,6 +289,10 @@ pub fn decide<'t, 'r>(
     };
     // 9. The integration request (a MOCK's request template), then for a MOCK the method
     // response (12) its integration response renders.
+    let Admission {
+        identity,
+        authorizer,
+    } = admission;
     let mut data = LazyData::new(RequestView {
         req,
         caps,
@@ -237,6 +300,7 @@ pub fn decide<'t, 'r>(
         stage: at.stage,
         method,
         stamp,
+        authorizer: authorizer.as_deref(),
     });
     match integration_request::run(&method.integration, &mut data) {
         Ok(Call::Mock(m, r)) => match method_response::render_mock(m, r, &mut data) {
@@ -252,6 +316,7 @@ pub fn decide<'t, 'r>(
             stage: at.stage,
             method,
             identity,
+            authorizer: authorizer.clone(),
         }),
         Ok(Call::Proxy(integration)) => Decision::Proxy(ProxyPlan {
             integration,
@@ -261,6 +326,7 @@ pub fn decide<'t, 'r>(
             stage: at.stage,
             method,
             identity,
+            authorizer: authorizer.clone(),
         }),
         Err((r, cause)) => refuse(r, responses, Some(log(Level::GatewayError, &r, cause))),
     }
@@ -335,7 +401,151 @@ pub fn lambda_event(
         account_id: &l.account_id,
         identity: plan.identity.as_ref(),
         tls: req.tls,
+        authorizer: plan.authorizer.as_deref(),
     })
+}
+
+/// The event of a Lambda authorizer for `req` (`method_arn`: the request's method ARN).
+/// Unlike the rest of the core, this allocates: the event is a new JSON document.
+#[allow(clippy::too_many_arguments)]
+fn authorizer_event(
+    a: &CompiledAuthorizer,
+    method_arn: &str,
+    req: &Request<'_>,
+    caps: &Captures<'_>,
+    path: &str,
+    stage: &StageRoutes,
+    method: &CompiledMethod,
+    stamp: &Stamp<'_>,
+    account_id: &str,
+) -> Vec<u8> {
+    match a.kind {
+        authz::Kind::Token => {
+            let token = a
+                .sources
+                .first()
+                .and_then(|s| authorize::source_value(s, req, stage, method, path))
+                .unwrap_or_default();
+            authz::event::token(&String::from_utf8_lossy(&token), method_arn)
+        }
+        authz::Kind::Request => {
+            let headers: Vec<(&[u8], &[u8])> = req.headers().collect();
+            let params: Vec<(&str, &str)> = caps
+                .iter()
+                .filter_map(|&(n, s, e)| Some((n, path.get(s..e)?)))
+                .collect();
+            let source_ip = req.peer.to_string();
+            authz::event::request(
+                &EventInput {
+                    tls: req.tls,
+                    http_method: req.method,
+                    path,
+                    query: req.query,
+                    headers: &headers,
+                    body: b"",
+                    path_parameters: &params,
+                    resource_path: &method.resource_path,
+                    resource_id: "",
+                    api_id: &stage.api_id,
+                    stage: &stage.stage_name,
+                    deployment_id: &stage.deployment_id,
+                    stage_variables: &a.stage_variables,
+                    binary_media_types: &stage.binary_media_types,
+                    request_id: stamp.request_id,
+                    now_ms: stamp.epoch_ms,
+                    source_ip: &source_ip,
+                    api_key: None,
+                    account_id,
+                    identity: None,
+                    authorizer: None,
+                },
+                method_arn,
+            )
+        }
+    }
+}
+
+/// A Lambda authorizer refused to answer for the caller, or gave an answer that is not an
+/// authorizer's: its function failed (crashed, timed out, raised an error other than
+/// `Unauthorized`, has no target) or its answer could not be read.
+pub const AUTHORIZER_CONFIGURATION_ERROR: Refusal = Refusal {
+    kind: tollgate_proto::GatewayResponseType::AuthorizerConfigurationError,
+    status: 500,
+    error_type: Some("AuthorizerConfigurationException"),
+    message: "Internal server error",
+};
+/// The authorizer's answer could not be used (no `principalId` or `policyDocument`, a
+/// policy this gateway cannot read, a `context` value that is not a string, number or
+/// boolean).
+pub const AUTHORIZER_FAILURE: Refusal = Refusal {
+    kind: tollgate_proto::GatewayResponseType::AuthorizerFailure,
+    ..AUTHORIZER_CONFIGURATION_ERROR
+};
+
+/// After a Lambda authorizer's invocation: what to decide again with, or how to answer.
+pub enum AuthorizerAnswer<'t> {
+    /// Its answer: [`decide`] again with it ([`WorkerState::authorized`]).
+    Answered(Rc<AuthorizerResult>),
+    /// Answer with a gateway response.
+    Refuse(Refuse<'t>),
+}
+
+/// Reads a Lambda authorizer's result: its answer (stored in the worker's authorizer cache
+/// for its TTL, from `now_ns`) to decide again with, or how to answer the client.
+pub fn after_authorizer<'t>(
+    plan: &AuthorizePlan<'t>,
+    result: InvokeResult,
+    auth: &mut AuthScratch,
+    now_ns: u64,
+) -> AuthorizerAnswer<'t> {
+    match read_authorizer_answer(plan, result, auth, now_ns) {
+        Ok(a) => AuthorizerAnswer::Answered(a),
+        Err(r) => AuthorizerAnswer::Refuse(*r),
+    }
+}
+
+fn read_authorizer_answer<'t>(
+    plan: &AuthorizePlan<'t>,
+    result: InvokeResult,
+    auth: &mut AuthScratch,
+    now_ns: u64,
+) -> Result<Rc<AuthorizerResult>, Box<Refuse<'t>>> {
+    let refuse = |refusal: Refusal, cause: &'static str| {
+        Box::new(Refuse {
+            refusal,
+            message: None,
+            responses: Some(&plan.stage.gateway_responses),
+            log: Some(LogRecord {
+                level: Level::GatewayError,
+                api: &plan.stage.api_id,
+                stage: &plan.stage.stage_name,
+                resource: &plan.method.resource_path,
+                status: refusal.status,
+                cause,
+            }),
+        })
+    };
+    let payload = match result {
+        Ok(p) => p,
+        Err(InvokeError::Unauthorized) => {
+            let mut r = refuse(authorize::UNAUTHORIZED, "");
+            r.log = None;
+            return Err(r);
+        }
+        Err(e) => return Err(refuse(AUTHORIZER_CONFIGURATION_ERROR, e.cause())),
+    };
+    let answer = authz::answer::parse(&payload).map_err(|why| refuse(AUTHORIZER_FAILURE, why))?;
+    let answer = Rc::new(answer);
+    let ttl = plan.authorizer.ttl_ns;
+    if ttl > 0 {
+        auth.cache.put(
+            &plan.key,
+            answer.clone(),
+            now_ns,
+            now_ns.saturating_add(ttl),
+        );
+    }
+    Ok(answer)
 }
 
 /// Maps a Lambda invocation's result to the client answer.

@@ -324,7 +324,7 @@ impl Fixture {
             Arc::new(ApiRoutes {
                 stages: HashMap::from([("prod".into(), Arc::new(off))]),
                 execute_api_disabled: true,
-                policy: None,
+                ..Default::default()
             }),
         );
         let keys = Arc::new(compile_keys(&registry(), DAY, &cluster));
@@ -372,6 +372,7 @@ impl Fixture {
             iam: &self.iam,
             wall_secs: WALL,
             auth: &mut self.auth,
+            authorized: None,
         };
         let mut caps = Captures::default();
         let mut key = Vec::new();
@@ -392,6 +393,7 @@ impl Fixture {
                 )
             }
             Decision::Mock(r) => Got::Mock(r.status),
+            Decision::Authorize(_) => panic!("no authorizer here"),
             Decision::Proxy(p) => {
                 if let Some(c) = p.cache {
                     assert_eq!(c.stage_cache, 7);
@@ -689,6 +691,7 @@ fn after_the_integration() {
         stage: sr,
         method,
         identity: None,
+        authorizer: None,
     };
     type Relayed = Result<Option<(CacheUse, u64)>, (&'static str, u16, Option<Level>)>;
     let relay = |p: &ProxyPlan, r| -> Relayed {
@@ -746,6 +749,7 @@ fn refusals_carry_the_stages_gateway_responses_once_it_is_known() {
         iam: &fx.iam,
         wall_secs: WALL,
         auth: &mut fx.auth,
+        authorized: None,
     };
     let responses = |raw: &str, st: &mut WorkerState| {
         let mut head = RequestHead::default();
@@ -816,6 +820,7 @@ fn mock_templates_read_the_request() {
             iam: &fx.iam,
             wall_secs: WALL,
             auth: &mut fx.auth,
+            authorized: None,
         };
         let stamp = crate::dataplane::mapping::Stamp {
             request_id: "req-42",
@@ -838,7 +843,7 @@ fn mock_templates_read_the_request() {
                 matches!(r, std::borrow::Cow::Borrowed(_)),
             )),
             Decision::Refuse(r) => Err((r.refusal.kind.as_str(), r.refusal.status)),
-            Decision::Proxy(_) | Decision::Lambda(_) => panic!("a MOCK"),
+            Decision::Proxy(_) | Decision::Lambda(_) | Decision::Authorize(_) => panic!("a MOCK"),
         }
     };
     let (status, headers, body, borrowed) = run(&get("/prod/tpl?code=200&id=a%20b", "")).unwrap();

@@ -2,6 +2,7 @@
 //! carries out what [`super::core`] decides (writing answers, looking up and filling the
 //! cache, calling the backend, logging). All the deciding is in the core and its phases.
 
+use super::authorizer::AuthorizerResult;
 use super::core::{self, Answer, Decision, LambdaAnswer, Refuse, WorkerState};
 use super::gateway_response;
 use super::mapping::Stamp;
@@ -9,6 +10,7 @@ use super::matcher::Captures;
 use super::phases::method_response::{self, Framing};
 use super::request::Request;
 use super::respond::{ConnState, RequestId};
+use super::routing::RoutingTable;
 use super::throttle::now_ns;
 use super::upstream::{self, ProxyScratch};
 use super::worker::Worker;
@@ -28,28 +30,32 @@ pub async fn handle(
     // The key lives in the connection's scratch between requests; taken out here so the
     // scratch can be lent to the backend exchange meanwhile.
     let mut key = std::mem::take(&mut scratch.cache_key);
-    let decision = {
-        let (mut limits, mut usage) = (w.limits.borrow_mut(), w.usage.borrow_mut());
-        let mut auth = w.auth.borrow_mut();
-        let mut st = WorkerState {
-            limits: &mut limits,
-            usage: &mut usage,
-            // The replicated account limit (UpdateAccount), else this node's configured one.
-            account: table.account.as_deref().or(w.account.as_deref()),
-            workers: w.workers,
-            iam: &w.iam,
-            wall_secs: crate::ids::now_epoch(),
-            auth: &mut auth,
-        };
-        let epoch_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let stamp = Stamp {
-            request_id: id.as_str(),
-            epoch_ms,
-        };
-        core::decide(&table, req, &mut st, now_ns(), &stamp, &mut caps, &mut key)
+    let stamp = Stamp {
+        request_id: id.as_str(),
+        epoch_ms: epoch_ms(),
     };
+    let mut decision = decide(w, &table, req, &stamp, None, &mut caps, &mut key);
+    // A Lambda authorizer to call first: invoke it, then decide again with its answer (the
+    // same table, so the same method; nothing past authorization has run yet).
+    if let Decision::Authorize(mut plan) = decision {
+        let a = plan.authorizer;
+        let event = std::mem::take(&mut plan.event);
+        let result = match w
+            .functions
+            .invoke(&a.function.name, &a.function.arn, event, a.timeout)
+        {
+            Ok(pending) => await_answer(pending).await,
+            Err(e) => Err(e),
+        };
+        let answer = core::after_authorizer(&plan, result, &mut w.auth.borrow_mut(), now_ns());
+        decision = match answer {
+            core::AuthorizerAnswer::Answered(answer) => {
+                caps = Captures::default();
+                decide(w, &table, req, &stamp, Some(answer), &mut caps, &mut key)
+            }
+            core::AuthorizerAnswer::Refuse(r) => Decision::Refuse(r),
+        };
+    }
     let framing = Framing {
         conn,
         head_req: req.is_head(),
@@ -57,6 +63,16 @@ pub async fn handle(
     };
     match decision {
         Decision::Refuse(r) => refuse(w, &r, &id, req.method, conn, out),
+        Decision::Authorize(_) => {
+            // `decide` answers an authorizer's answer with anything but another call.
+            let r = core::Refuse {
+                refusal: core::AUTHORIZER_CONFIGURATION_ERROR,
+                responses: None,
+                log: None,
+                message: None,
+            };
+            refuse(w, &r, &id, req.method, conn, out)
+        }
         Decision::Mock(r) => {
             method_response::write_mock(out, &mut w.resp.borrow_mut(), &r, &id, framing)
         }
@@ -114,7 +130,10 @@ pub async fn handle(
                 plan.integration,
                 req,
                 &caps,
-                plan.identity.as_ref(),
+                upstream::Who {
+                    identity: plan.identity.as_ref(),
+                    authorizer: plan.authorizer.as_deref(),
+                },
                 scratch,
             )
             .await;
@@ -151,6 +170,33 @@ pub async fn handle(
         }
     }
     scratch.cache_key = key;
+}
+
+/// Runs the core's phases with the worker's state lent (`authorized`: the answer of the
+/// request's Lambda authorizer, when it was just called).
+fn decide<'t, 'r>(
+    w: &Worker,
+    table: &'t RoutingTable,
+    req: &Request<'r>,
+    stamp: &Stamp<'_>,
+    authorized: Option<std::rc::Rc<AuthorizerResult>>,
+    caps: &mut Captures<'t>,
+    key: &mut Vec<u8>,
+) -> Decision<'t, 'r> {
+    let (mut limits, mut usage) = (w.limits.borrow_mut(), w.usage.borrow_mut());
+    let mut auth = w.auth.borrow_mut();
+    let mut st = WorkerState {
+        limits: &mut limits,
+        usage: &mut usage,
+        // The replicated account limit (UpdateAccount), else this node's configured one.
+        account: table.account.as_deref().or(w.account.as_deref()),
+        workers: w.workers,
+        iam: &w.iam,
+        wall_secs: crate::ids::now_epoch(),
+        auth: &mut auth,
+        authorized,
+    };
+    core::decide(table, req, &mut st, now_ns(), stamp, caps, key)
 }
 
 /// Waits on this worker's I/O driver for a Lambda invocation's answer (the function thread

@@ -29,7 +29,7 @@ pub struct TemplateData {
     /// Headers (the last of repeated names), as sent.
     pub headers: Vec<(String, String)>,
     /// `$context` values by dotted name.
-    pub context: Vec<(&'static str, String)>,
+    pub context: Vec<(Cow<'static, str>, String)>,
 }
 
 /// Everything [`TemplateData::from_request`] needs.
@@ -46,6 +46,8 @@ pub struct RequestView<'a, 'r> {
     pub method: &'a CompiledMethod,
     /// Its id and arrival time.
     pub stamp: &'a Stamp<'a>,
+    /// What its Lambda authorizer answered: `$context.authorizer.*`.
+    pub authorizer: Option<&'a crate::dataplane::authorizer::AuthorizerResult>,
 }
 
 fn decode(s: &str, plus_is_space: bool) -> String {
@@ -124,19 +126,36 @@ impl TemplateData {
             ("requestTimeEpoch", v.stamp.epoch_ms.to_string()),
             ("resourcePath", v.method.resource_path.to_string()),
             ("stage", stage.to_owned()),
-        ];
+        ]
+        .into_iter()
+        .map(|(k, v)| (Cow::Borrowed(k), v))
+        .collect();
         if let Some(c) = v.req.tls.and_then(|t| t.client_cert.as_ref()) {
-            d.context.extend([
-                ("identity.clientCert.clientCertPem", c.pem.clone()),
-                ("identity.clientCert.subjectDN", c.subject_dn.clone()),
-                ("identity.clientCert.issuerDN", c.issuer_dn.clone()),
-                ("identity.clientCert.serialNumber", c.serial_number.clone()),
-                (
-                    "identity.clientCert.validity.notBefore",
-                    c.not_before.clone(),
-                ),
-                ("identity.clientCert.validity.notAfter", c.not_after.clone()),
-            ]);
+            d.context.extend(
+                [
+                    ("identity.clientCert.clientCertPem", c.pem.clone()),
+                    ("identity.clientCert.subjectDN", c.subject_dn.clone()),
+                    ("identity.clientCert.issuerDN", c.issuer_dn.clone()),
+                    ("identity.clientCert.serialNumber", c.serial_number.clone()),
+                    (
+                        "identity.clientCert.validity.notBefore",
+                        c.not_before.clone(),
+                    ),
+                    ("identity.clientCert.validity.notAfter", c.not_after.clone()),
+                ]
+                .into_iter()
+                .map(|(k, v)| (Cow::Borrowed(k), v)),
+            );
+        }
+        if let Some(a) = v.authorizer {
+            d.context.push((
+                Cow::Borrowed("authorizer.principalId"),
+                a.principal_id.to_string(),
+            ));
+            for (k, val) in &a.context {
+                d.context
+                    .push((Cow::Owned(format!("authorizer.{k}")), val.to_string()));
+            }
         }
         d
     }
@@ -153,8 +172,11 @@ impl TemplateData {
             v.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
         }
         let (path, query, headers) = (pairs(&self.path), pairs(&self.query), pairs(&self.headers));
-        let context: Vec<(&str, &str)> =
-            self.context.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let context: Vec<(&str, &str)> = self
+            .context
+            .iter()
+            .map(|(k, v)| (&**k, v.as_str()))
+            .collect();
         let stage_variables: Vec<(&str, &str)> =
             stage_variables.iter().map(|(k, v)| (&**k, &**v)).collect();
         t.render(

@@ -6,6 +6,7 @@
 //! (those that read no request data rendered to bytes), upstream addresses are
 //! parsed, and each stage's resource tree becomes an index-based trie for the matcher.
 
+use super::authorizer::CompiledAuthorizer;
 use super::cluster_limits::{ClusterLimits, LimitState};
 use super::gateway_response::{CompiledGatewayResponse, CompiledGatewayResponses, Template};
 use super::validate::{self, CompiledValidation};
@@ -91,6 +92,9 @@ pub struct ApiRoutes {
     /// The API's resource policy, if it has one; `Err` (why) when the stored policy does not
     /// compile, and every request is denied.
     pub policy: Option<Result<Policy, Box<str>>>,
+    /// Whether API keys come from a Lambda authorizer's `usageIdentifierKey` (the API's
+    /// `apiKeySource` is `AUTHORIZER`) rather than the `x-api-key` header.
+    pub api_key_from_authorizer: bool,
 }
 
 /// One stage of one API, compiled.
@@ -138,8 +142,12 @@ pub struct CompiledMethod {
     pub http_method: Box<str>,
     /// Whether an API key is required (enforced once usage plans exist).
     pub api_key_required: bool,
-    /// How callers are authorised (only `NONE` is served; see `fail_closed`).
+    /// How callers are authorised (`NONE`, `AWS_IAM` and `CUSTOM` are served; see
+    /// `fail_closed`).
     pub authorization_type: AuthorizationType,
+    /// The Lambda authorizer of a `CUSTOM` method (shared by the stage's methods that name
+    /// it).
+    pub authorizer: Option<Arc<CompiledAuthorizer>>,
     /// Why the method must not be served at all, when it must not: it asks for a check this
     /// node cannot make (an authorization, see [`method_refusal`]; a request validator or model
     /// missing from the deployment, a schema that does not compile). The phase of that check
@@ -388,6 +396,9 @@ pub enum ValueSource {
     Header(Box<str>),
     /// `context.identity.NAME` of an `AWS_IAM` caller (absent for other methods).
     Identity(IdentityField),
+    /// `context.authorizer.NAME` (`principalId` or a context key) of a Lambda authorizer's
+    /// answer (absent for other methods).
+    Authorizer(Box<str>),
 }
 
 /// A `$context.identity` field an integration can be given.
@@ -520,10 +531,13 @@ pub fn compile_api(api: &RestApi, reg: &Registry, limits: &ClusterLimits) -> Api
         stages: HashMap::new(),
         execute_api_disabled: api.settings.disable_execute_api_endpoint,
         policy,
+        api_key_from_authorizer: api.settings.api_key_source.known()
+            == Some(tollgate_proto::model::ApiKeySource::Authorizer),
     };
     for stage in api.stages.values() {
         if let Some(dep) = api.deployments.get(&stage.deployment_id) {
-            let mut sr = compile_stage(&api.id, stage, dep, limits);
+            let epoch = reg.authorizer_epoch(&api.id, &stage.stage_name);
+            let mut sr = compile_stage_with(&api.id, stage, dep, limits, epoch);
             sr.binary_media_types = api
                 .settings
                 .binary_media_types
@@ -601,13 +615,50 @@ fn compile_gateway_responses(
     out
 }
 
-/// Compiles one stage from the deployment it points at.
+/// Compiles one stage from the deployment it points at (its authorizer caches at epoch 0).
 pub fn compile_stage(
     api_id: &str,
     stage: &Stage,
     dep: &Deployment,
     limits: &ClusterLimits,
 ) -> StageRoutes {
+    compile_stage_with(api_id, stage, dep, limits, 0)
+}
+
+/// The deployment's authorizers compiled for `stage`, by id; one that cannot be served maps
+/// to why (its methods fail closed).
+fn compile_authorizers<'d>(
+    api_id: &str,
+    stage: &Stage,
+    dep: &'d Deployment,
+    authorizer_epoch: u64,
+) -> HashMap<&'d str, Result<Arc<CompiledAuthorizer>, String>> {
+    dep.authorizers
+        .iter()
+        .map(|(id, a)| {
+            let cache_id = fnv64(&[
+                api_id.as_bytes(),
+                stage.stage_name.as_bytes(),
+                dep.id.as_bytes(),
+                id.as_bytes(),
+                &authorizer_epoch.to_le_bytes(),
+            ]);
+            let compiled = CompiledAuthorizer::compile(a, stage, cache_id).map(Arc::new);
+            (id.as_str(), compiled)
+        })
+        .collect()
+}
+
+/// Compiles one stage from the deployment it points at, its authorizer caches at
+/// `authorizer_epoch` (FlushStageAuthorizersCache moves it on).
+pub fn compile_stage_with(
+    api_id: &str,
+    stage: &Stage,
+    dep: &Deployment,
+    limits: &ClusterLimits,
+    authorizer_epoch: u64,
+) -> StageRoutes {
+    let authorizers = compile_authorizers(api_id, stage, dep, authorizer_epoch);
     let mut sr = StageRoutes {
         api_id: api_id.into(),
         stage_name: stage.stage_name.as_str().into(),
@@ -653,6 +704,7 @@ pub fn compile_stage(
                 dep,
                 limits,
                 &mut schemas,
+                &authorizers,
             ));
             sr.nodes[node_idx as usize].methods[v as usize] = Some(idx);
         }
@@ -682,13 +734,13 @@ pub fn compile_stage(
 }
 
 /// Why a method must not be served at all, if it must not: it asks for a check this node
-/// cannot make. `NONE` and `AWS_IAM` are enforced; `CUSTOM` and `COGNITO_USER_POOLS` are not
-/// implemented, and serving such a method would hand its data to anyone. The admin API
-/// refuses what it can; this catches state it accepted before it did.
+/// cannot make. `NONE`, `AWS_IAM` and `CUSTOM` with a Lambda authorizer are enforced;
+/// `COGNITO_USER_POOLS` is not implemented, and serving such a method would hand its data to
+/// anyone. The admin API refuses what it can; this catches state it accepted before it did.
 pub fn method_refusal(m: &Method) -> Option<FailClosed> {
     let served = matches!(
         m.authorization_type,
-        AuthorizationType::None | AuthorizationType::AwsIam
+        AuthorizationType::None | AuthorizationType::AwsIam | AuthorizationType::Custom
     );
     (!served).then(|| FailClosed {
         check: UnservedCheck::Authorization,
@@ -698,6 +750,30 @@ pub fn method_refusal(m: &Method) -> Option<FailClosed> {
         )
         .into(),
     })
+}
+
+/// The Lambda authorizer of a `CUSTOM` method, or why it cannot be served (no authorizer, one
+/// missing from the deployment, or one that does not compile).
+fn method_authorizer(
+    m: &Method,
+    authorizers: &HashMap<&str, Result<Arc<CompiledAuthorizer>, String>>,
+) -> Result<Option<Arc<CompiledAuthorizer>>, FailClosed> {
+    if m.authorization_type != AuthorizationType::Custom {
+        return Ok(None);
+    }
+    let fail = |why: String| FailClosed {
+        check: UnservedCheck::Authorization,
+        why: why.into(),
+    };
+    let id = m
+        .authorizer_id
+        .as_deref()
+        .ok_or_else(|| fail("a CUSTOM method without an authorizer".into()))?;
+    match authorizers.get(id) {
+        None => Err(fail(format!("authorizer {id:?} is not in the deployment"))),
+        Some(Err(why)) => Err(fail(format!("authorizer {id:?} cannot be served: {why}"))),
+        Some(Ok(a)) => Ok(Some(a.clone())),
+    }
 }
 
 /// The method's compiled request validation (`None` without a validator), or why it cannot
@@ -748,6 +824,7 @@ fn compile_method(
     dep: &Deployment,
     limits: &ClusterLimits,
     schemas: &mut BTreeMap<String, Arc<jsonschema::Validator>>,
+    authorizers: &HashMap<&str, Result<Arc<CompiledAuthorizer>, String>>,
 ) -> CompiledMethod {
     let integration = match &m.integration {
         None => CompiledIntegration::Unavailable("the method has no integration".into()),
@@ -782,7 +859,10 @@ fn compile_method(
             })
         }
     };
-    let (fail_closed, validation) = match method_refusal(m) {
+    let authorizer = method_authorizer(m, authorizers);
+    let refusal = method_refusal(m).or_else(|| authorizer.as_ref().err().cloned());
+    let authorizer = authorizer.unwrap_or(None);
+    let (fail_closed, validation) = match refusal {
         Some(f) => (Some(f), None),
         None => match compile_validation(api_id, m, dep, schemas) {
             Ok(v) => (None, v),
@@ -810,6 +890,7 @@ fn compile_method(
         http_method: m.http_method.as_str().into(),
         api_key_required: m.api_key_required,
         authorization_type: m.authorization_type,
+        authorizer,
         fail_closed,
         validation,
         throttle: throttle_for(api_id, stage, path, &m.http_method, limits),
@@ -933,6 +1014,8 @@ fn compile_http_proxy(i: &Integration, stage: &Stage) -> Result<HttpProxyIntegra
             .and_then(IdentityField::parse)
         {
             ValueSource::Identity(f)
+        } else if let Some(n) = source.strip_prefix("context.authorizer.") {
+            ValueSource::Authorizer(n.into())
         } else {
             continue;
         };
@@ -1199,9 +1282,50 @@ mod tests {
         };
         assert!(!refused("POST"));
         assert!(!refused("GET"), "AWS_IAM is served");
+        // CUSTOM without an authorizer, and COGNITO_USER_POOLS.
         for verb in ["PUT", "DELETE"] {
             assert!(refused(verb), "{verb}");
         }
+        // CUSTOM with a Lambda authorizer of the deployment is served; one naming an
+        // authorizer missing from the deployment, or one that cannot be served, is not.
+        let authorizer = |kind, uri: &str| tollgate_proto::model::Authorizer {
+            id: "az1".into(),
+            name: "a".into(),
+            kind,
+            provider_arns: Vec::new(),
+            auth_type: None,
+            authorizer_uri: Some(uri.into()),
+            authorizer_credentials: None,
+            identity_source: Some("method.request.header.Authorization".into()),
+            identity_validation_expression: None,
+            authorizer_result_ttl_in_seconds: 300,
+        };
+        const FN: &str = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:1:function:auth/invocations";
+        let with = |a: Option<tollgate_proto::model::Authorizer>, id: &str| {
+            let mut d = dep.clone();
+            let root = d.resources.get_mut("r").unwrap();
+            root.methods.get_mut("PUT").unwrap().authorizer_id = Some(id.into());
+            d.authorizers.extend(a.map(|a| (a.id.clone(), a)));
+            let sr = compile_stage("api", &stage(&[]), &d, &limits);
+            let m = sr
+                .methods
+                .iter()
+                .find(|m| &*m.http_method == "PUT")
+                .unwrap();
+            (m.fail_closed.is_some(), m.authorizer.is_some())
+        };
+        use tollgate_proto::model::AuthorizerType as A;
+        assert_eq!(with(Some(authorizer(A::Token, FN)), "az1"), (false, true));
+        assert_eq!(with(Some(authorizer(A::Token, FN)), "other"), (true, false));
+        assert_eq!(
+            with(Some(authorizer(A::Token, "bogus")), "az1"),
+            (true, false)
+        );
+        assert_eq!(
+            with(Some(authorizer(A::CognitoUserPools, FN)), "az1"),
+            (true, false)
+        );
+        assert_eq!(with(None, "az1"), (true, false));
         let mut cached = Stage {
             cache_cluster_enabled: true,
             ..stage(&[])
@@ -1240,7 +1364,7 @@ mod tests {
         let c = compile_validation("api", &validated, &with_validator, &mut schemas);
         assert!(matches!(c, Ok(Some(_))));
         // With an authorization the node cannot make too: refused where AWS checks first.
-        validated.authorization_type = AuthorizationType::Custom;
+        validated.authorization_type = AuthorizationType::CognitoUserPools;
         assert_eq!(
             method_refusal(&validated).map(|f| f.check),
             Some(UnservedCheck::Authorization)

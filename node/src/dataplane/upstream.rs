@@ -1,5 +1,6 @@
 //! HTTP_PROXY: forwarding a request to an HTTP backend over a per-worker keep-alive pool.
 
+use super::authorizer::AuthorizerResult;
 use super::http1::{
     is_hop_by_hop, parse_response_head, BodyKind, ChunkedDecoder, ResponseHead, MAX_BODY_BYTES,
 };
@@ -166,6 +167,16 @@ fn is_idempotent(method: &str) -> bool {
     )
 }
 
+/// Who the request was authorized as, for `context.identity.*` and `context.authorizer.*`
+/// header mappings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Who<'a> {
+    /// The `AWS_IAM` caller.
+    pub identity: Option<&'a CallerIdentity>,
+    /// The Lambda authorizer's answer.
+    pub authorizer: Option<&'a AuthorizerResult>,
+}
+
 /// Forwards `req` to the backend; on success the answer is in `scratch`.
 pub async fn forward(
     pool: &RefCell<UpstreamPool>,
@@ -173,10 +184,10 @@ pub async fn forward(
     p: &HttpProxyIntegration,
     req: &Request<'_>,
     caps: &Captures<'_>,
-    identity: Option<&CallerIdentity>,
+    who: Who<'_>,
     scratch: &mut ProxyScratch,
 ) -> Result<(), ProxyError> {
-    build_request(p, req, caps, identity, &mut scratch.req);
+    build_request(p, req, caps, who, &mut scratch.req);
     let method = p.method.as_deref().unwrap_or(req.method);
     let head_request = method == "HEAD";
     let retry = is_idempotent(method);
@@ -339,7 +350,7 @@ pub fn build_request(
     p: &HttpProxyIntegration,
     req: &Request<'_>,
     caps: &Captures<'_>,
-    identity: Option<&CallerIdentity>,
+    who: Who<'_>,
     out: &mut Vec<u8>,
 ) {
     out.clear();
@@ -390,7 +401,14 @@ pub fn build_request(
             ValueSource::Path(n) => caps.get(req.path, n).map(str::as_bytes),
             ValueSource::Query(n) => req.query_param(n),
             ValueSource::Header(n) => req.header(n.as_bytes()),
-            ValueSource::Identity(f) => identity.map(|i| f.of(i).as_bytes()),
+            ValueSource::Identity(f) => who.identity.map(|i| f.of(i).as_bytes()),
+            // An authorizer's context value is the function's text: sent only when it is a
+            // valid header value.
+            ValueSource::Authorizer(n) => who
+                .authorizer
+                .and_then(|a| a.get(n))
+                .filter(|v| crate::text_rules::is_header_value(v))
+                .map(str::as_bytes),
         };
         if let Some(v) = value {
             push_header(out, name.as_bytes(), v);
@@ -493,7 +511,7 @@ mod tests {
             headers: vec![("X-Stage".into(), ValueSource::Literal("dev".into()))],
         };
         let mut out = Vec::new();
-        build_request(&p, &req, &caps, None, &mut out);
+        build_request(&p, &req, &caps, Who::default(), &mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.starts_with("POST /v1/42?k=v&x=1 HTTP/1.1\r\nHost: backend\r\n"),
@@ -504,5 +522,38 @@ mod tests {
         assert!(text.contains("X-Stage: dev\r\n"));
         assert!(text.contains("X-Forwarded-For: 10.0.0.1, 127.0.0.1\r\n"));
         assert!(text.ends_with("Content-Length: 2\r\n\r\nhi"), "{text}");
+
+        // `context.authorizer.*`: principalId and context keys; a value that is not a header
+        // value (a line break) and a key the answer lacks send nothing.
+        let answer = crate::dataplane::authorizer::answer::parse(
+            br#"{"principalId":"u1","policyDocument":{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]},"context":{"tier":"gold","evil":"a\r\nX-Injected: 1"}}"#,
+        )
+        .unwrap();
+        let p = HttpProxyIntegration {
+            headers: ["principalId", "tier", "evil", "missing"]
+                .iter()
+                .map(|k| {
+                    (
+                        format!("X-A-{k}").into(),
+                        ValueSource::Authorizer((*k).into()),
+                    )
+                })
+                .collect(),
+            ..p
+        };
+        let mut out = Vec::new();
+        let who = Who {
+            identity: None,
+            authorizer: Some(&answer),
+        };
+        build_request(&p, &req, &caps, who, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("X-A-principalId: u1\r\n"), "{text}");
+        assert!(text.contains("X-A-tier: gold\r\n"), "{text}");
+        assert!(
+            !text.contains("X-A-evil") && !text.contains("X-Injected"),
+            "{text}"
+        );
+        assert!(!text.contains("X-A-missing"), "{text}");
     }
 }

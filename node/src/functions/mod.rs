@@ -67,6 +67,9 @@ pub enum InvokeError {
     Crashed,
     /// The function reported an error.
     FunctionError,
+    /// The function reported the error `Unauthorized` (what a Lambda authorizer raises to
+    /// refuse a caller, answered 401).
+    Unauthorized,
     /// The function process could not start, or failed its initialisation.
     InitFailed,
     /// Too many invocations wait for this function.
@@ -90,6 +93,7 @@ impl InvokeError {
             InvokeError::FunctionTimeout => "Lambda function timed out (process killed)",
             InvokeError::Crashed => "Lambda function process exited during the invocation",
             InvokeError::FunctionError => "Lambda function returned an error",
+            InvokeError::Unauthorized => "Unauthorized",
             InvokeError::InitFailed => "Lambda function process failed to start or initialise",
             InvokeError::Overloaded => "Lambda function concurrency reached and its queue is full",
             InvokeError::TooLarge => "Lambda function response larger than 6 MB",
@@ -102,6 +106,23 @@ impl InvokeError {
 
 /// What an invocation yields: the function's answer payload, or why there is none.
 pub type InvokeResult = Result<Vec<u8>, InvokeError>;
+
+/// The failure a function's error answer (`{"errorMessage": …}`, as the runtime interface
+/// client and Lambda's Invoke API write it) stands for: [`InvokeError::Unauthorized`] for
+/// exactly the message `Unauthorized`, else [`InvokeError::FunctionError`].
+pub fn function_error(body: &[u8]) -> InvokeError {
+    #[derive(serde::Deserialize)]
+    struct ErrorBody<'a> {
+        #[serde(rename = "errorMessage", borrow)]
+        error_message: Option<std::borrow::Cow<'a, str>>,
+    }
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(ErrorBody {
+            error_message: Some(m),
+        }) if m == "Unauthorized" => InvokeError::Unauthorized,
+        _ => InvokeError::FunctionError,
+    }
+}
 
 /// One invocation handed to a function's pool.
 #[derive(Debug)]
@@ -231,5 +252,39 @@ impl Functions {
         }))
         .map_err(|_| InvokeError::Stopped)?;
         Ok(Pending { rx, wake: ours })
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn only_the_exact_unauthorized_message_is_a_refusal() {
+        for (body, want) in [
+            (
+                &br#"{"errorMessage":"Unauthorized","errorType":"Exception","stackTrace":[]}"#[..],
+                InvokeError::Unauthorized,
+            ),
+            (
+                br#"{"errorMessage":"unauthorized"}"#,
+                InvokeError::FunctionError,
+            ),
+            (
+                br#"{"errorMessage":"Unauthorized "}"#,
+                InvokeError::FunctionError,
+            ),
+            (br#"{"errorMessage":null}"#, InvokeError::FunctionError),
+            (br#"{"errorMessage":1}"#, InvokeError::FunctionError),
+            (b"Unauthorized", InvokeError::FunctionError),
+            (b"", InvokeError::FunctionError),
+        ] {
+            assert_eq!(
+                function_error(body),
+                want,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 }

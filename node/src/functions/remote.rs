@@ -186,7 +186,7 @@ async fn call(remote: &Remote, function: &str, payload: Vec<u8>) -> InvokeResult
             error = %String::from_utf8_lossy(&body[..body.len().min(1024)]),
             "Lambda function returned an error"
         );
-        return Err(InvokeError::FunctionError);
+        return Err(super::function_error(&body));
     }
     if !status.is_success() {
         tracing::warn!(

@@ -116,7 +116,7 @@ async fn handle(
             let _ = pool.send(Msg::Done {
                 sandbox: id,
                 request_id: req_id.to_string(),
-                result: Err(InvokeError::FunctionError),
+                result: Err(super::function_error(&body)),
             });
             return accepted();
         }

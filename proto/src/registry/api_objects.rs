@@ -7,15 +7,17 @@
 //!   model's schema refers to by its model URL, cannot be deleted (conflict, AWS's message);
 //! - a request validator's id is new in its API (conflict); one a method of the working copy
 //!   uses cannot be deleted (conflict);
-//! - a gateway response can be put (or patched) for any type, and deleted only when set.
+//! - a gateway response can be put (or patched) for any type, and deleted only when set;
+//! - an authorizer's id is new in its API (conflict); one a method of the working copy uses
+//!   cannot be deleted (conflict, AWS's message).
 //!
-//! Whether a method's validator and models exist is checked by the admin layer under a guard
+//! Whether a method's validator, models and authorizer exist is checked by the admin layer under a guard
 //! on the API's version, not here: PutMethod's rules are part of the state machine that older
 //! logs were applied with, and must not change.
 
 use super::{not_found, Registry};
 use crate::command::{ApplyError, ApplyResult, Command};
-use crate::model::{Model, RequestValidator, RestApi};
+use crate::model::{Authorizer, Model, RequestValidator, RestApi};
 
 fn conflict(msg: impl Into<String>) -> ApplyError {
     ApplyError::Conflict(msg.into())
@@ -157,8 +159,46 @@ impl Registry {
                 api.request_validators.remove(id);
                 Ok(())
             }
+            Command::CreateAuthorizer { api_id, authorizer } => {
+                let api = self.api_mut(api_id)?;
+                check_authorizer(authorizer)?;
+                if api.authorizers.contains_key(&authorizer.id) {
+                    return Err(conflict(format!(
+                        "Authorizer {} already exists",
+                        authorizer.id
+                    )));
+                }
+                api.authorizers
+                    .insert(authorizer.id.clone(), authorizer.clone());
+                Ok(())
+            }
+            Command::UpdateAuthorizer { api_id, authorizer } => {
+                let api = self.api_mut(api_id)?;
+                check_authorizer(authorizer)?;
+                let slot = api
+                    .authorizers
+                    .get_mut(&authorizer.id)
+                    .ok_or_else(|| not_found("authorizer", &authorizer.id))?;
+                *slot = authorizer.clone();
+                Ok(())
+            }
+            Command::DeleteAuthorizer { api_id, id } => {
+                let api = self.api_mut(api_id)?;
+                let Some(authorizer) = api.authorizers.get(id) else {
+                    return Err(not_found("authorizer", id));
+                };
+                let users = methods_where(api, |m| m.authorizer_id.as_deref() == Some(id.as_str()));
+                if let Some(at) = users.first() {
+                    return Err(conflict(format!(
+                        "Cannot delete authorizer '{}', is referenced in method: {at}",
+                        authorizer.name
+                    )));
+                }
+                api.authorizers.remove(id);
+                Ok(())
+            }
             _ => Err(ApplyError::BadRequest(
-                "not a gateway response, model or request validator command".into(),
+                "not a gateway response, model, request validator or authorizer command".into(),
             )),
         }
     }
@@ -182,6 +222,15 @@ fn check_model(model: &Model) -> ApplyResult {
     if model.id.is_empty() {
         return Err(ApplyError::BadRequest(
             "Model identifier must not be empty".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_authorizer(a: &Authorizer) -> ApplyResult {
+    if a.id.is_empty() {
+        return Err(ApplyError::BadRequest(
+            "Authorizer identifier must not be empty".into(),
         ));
     }
     Ok(())
@@ -578,5 +627,130 @@ mod tests {
         assert!(a2.models["Pets"].refers_to("a2", "Pet"));
         assert!(!a2.models["Pets"].refers_to("a1", "Pet"));
         assert!(a2.deployments.is_empty());
+    }
+
+    fn authorizer(id: &str) -> Authorizer {
+        Authorizer {
+            id: id.into(),
+            name: format!("auth-{id}"),
+            kind: crate::model::AuthorizerType::Token,
+            provider_arns: Vec::new(),
+            auth_type: None,
+            authorizer_uri: Some("arn:aws:apigateway:us-east-1:lambda:path/x".into()),
+            authorizer_credentials: None,
+            identity_source: Some("method.request.header.Authorization".into()),
+            identity_validation_expression: None,
+            authorizer_result_ttl_in_seconds: 300,
+        }
+    }
+
+    /// Authorizers: unique ids, updated in place, refused deletion while a method of the
+    /// working copy uses one, frozen by a deployment, copied by a clone; a stage's
+    /// authorizer-cache flush bumps its epoch and recompiles its API's stages.
+    #[test]
+    fn authorizers_lifecycle() {
+        let mut r = Registry::default();
+        api(&mut r, "a1");
+        let create = |a| Command::CreateAuthorizer {
+            api_id: "a1".into(),
+            authorizer: a,
+        };
+        r.apply(&create(authorizer("z1"))).unwrap();
+        assert!(matches!(
+            r.apply(&create(authorizer("z1"))),
+            Err(ApplyError::Conflict(_))
+        ));
+        assert!(matches!(
+            r.apply(&create(authorizer(""))),
+            Err(ApplyError::BadRequest(_))
+        ));
+        let mut changed = authorizer("z1");
+        changed.authorizer_result_ttl_in_seconds = 0;
+        r.apply(&Command::UpdateAuthorizer {
+            api_id: "a1".into(),
+            authorizer: changed.clone(),
+        })
+        .unwrap();
+        assert_eq!(r.api("a1").unwrap().authorizers["z1"], changed);
+        assert!(matches!(
+            r.apply(&Command::UpdateAuthorizer {
+                api_id: "a1".into(),
+                authorizer: authorizer("nope"),
+            }),
+            Err(ApplyError::NotFound(_))
+        ));
+        put_method(
+            &mut r,
+            Method {
+                http_method: "GET".into(),
+                authorizer_id: Some("z1".into()),
+                ..Default::default()
+            },
+        );
+        r.apply(&Command::CreateDeployment {
+            api_id: "a1".into(),
+            deployment_id: "d1".into(),
+            description: None,
+            created_date: 2,
+            stage: Some(crate::model::Stage {
+                stage_name: "dev".into(),
+                ..Default::default()
+            }),
+        })
+        .unwrap();
+        let del = Command::DeleteAuthorizer {
+            api_id: "a1".into(),
+            id: "z1".into(),
+        };
+        assert_eq!(
+            r.apply(&del),
+            Err(ApplyError::Conflict(
+                "Cannot delete authorizer 'auth-z1', is referenced in method: //GET".into()
+            ))
+        );
+        r.apply(&Command::CreateRestApi {
+            id: "a2".into(),
+            root_resource_id: "x".into(),
+            settings: RestApiSettings::default(),
+            created_date: 3,
+            clone_from: Some("a1".into()),
+        })
+        .unwrap();
+        assert_eq!(r.api("a2").unwrap().authorizers["z1"], changed);
+        r.apply(&Command::DeleteMethod {
+            api_id: "a1".into(),
+            resource_id: "root01".into(),
+            http_method: "GET".into(),
+        })
+        .unwrap();
+        r.apply(&del).unwrap();
+        assert!(matches!(r.apply(&del), Err(ApplyError::NotFound(_))));
+        // The deployment keeps its copy.
+        assert_eq!(
+            r.api("a1").unwrap().deployments["d1"].authorizers["z1"],
+            changed
+        );
+        // Flushing: unknown stage refused; the epoch only grows.
+        let flush = |stage: &str, epoch| Command::FlushStageAuthorizersCache {
+            api_id: "a1".into(),
+            stage: stage.into(),
+            epoch,
+        };
+        assert!(matches!(
+            r.apply(&flush("nope", 0)),
+            Err(ApplyError::NotFound(_))
+        ));
+        assert_eq!(r.authorizer_epoch("a1", "dev"), 0);
+        r.apply(&flush("dev", 0)).unwrap();
+        assert_eq!(r.authorizer_epoch("a1", "dev"), 1);
+        r.apply(&flush("dev", 10)).unwrap();
+        r.apply(&flush("dev", 3)).unwrap();
+        assert_eq!(r.authorizer_epoch("a1", "dev"), 11);
+        assert_eq!(flush("dev", 0).stage_affecting_api(), Some("a1"));
+        assert_eq!(
+            create(authorizer("z2")).stage_affecting_api(),
+            None,
+            "authorizers reach a stage through a deployment"
+        );
     }
 }

@@ -590,6 +590,7 @@ pub fn registry() -> Registry {
         gateway_responses: gateway_responses.clone(),
         models: models.clone(),
         request_validators: request_validators.clone(),
+        authorizers: BTreeMap::new(),
     };
     let api = RestApi {
         id: API.into(),
@@ -607,6 +608,7 @@ pub fn registry() -> Registry {
         request_validators,
         documentation_parts: BTreeMap::new(),
         documentation_versions: BTreeMap::new(),
+        authorizers: BTreeMap::new(),
     };
     let plain_api = RestApi {
         id: "api0000002".into(),
@@ -664,5 +666,6 @@ pub fn registry() -> Registry {
         client_certificates: Default::default(),
         domains: Default::default(),
         tls_ticket_secret: None,
+        authorizer_epochs: BTreeMap::new(),
     }
 }

@@ -248,7 +248,10 @@ fn check_request_mapping(target: &str, source: &str) -> Result<(), ApiError> {
             || source
                 .strip_prefix("context.identity.")
                 .and_then(IdentityField::parse)
-                .is_some();
+                .is_some()
+            || source
+                .strip_prefix("context.authorizer.")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_graphic()));
         return if ok { Ok(()) } else { Err(unsupported()) };
     }
     if target.strip_prefix("integration.request.path.").is_some() {
@@ -901,6 +904,9 @@ mod identity_mapping_tests {
         }
         assert!(check_request_mapping(h, "context.identity.cognitoIdentityId").is_err());
         assert!(check_request_mapping(h, "context.requestId").is_err());
+        check_request_mapping(h, "context.authorizer.principalId").unwrap();
+        check_request_mapping(h, "context.authorizer.tier").unwrap();
+        assert!(check_request_mapping(h, "context.authorizer.").is_err());
         assert!(
             check_request_mapping("integration.request.path.p", "context.identity.user").is_err()
         );

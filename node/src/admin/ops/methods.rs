@@ -45,27 +45,30 @@ pub const METHOD_RESPONSE_PREFIXES: &[&str] = &["method.response.header."];
 
 /// Checks a method as a whole (after a put or a patch).
 ///
-/// Fail closed: what the data plane does not enforce is refused. No authorizer can exist yet
-/// (authorizers are not implemented), so every `authorizerId` is unknown, and so are request
-/// validators; authorization scopes only mean something to a Cognito authorizer. So `CUSTOM`
-/// and `COGNITO_USER_POOLS` are refused with AWS's answer for an unknown authorizer. `AWS_IAM`
-/// is accepted as AWS accepts it, and the data plane answers such a method 500 until it can
-/// verify callers (see `dataplane::routing`).
+/// Fail closed: what the data plane does not enforce is refused. `CUSTOM` needs the id of
+/// one of the API's authorizers ([`check_authorizer`], under the API's guard); no Cognito
+/// authorizer can exist (they are not implemented), so `COGNITO_USER_POOLS` is refused with
+/// AWS's answer for an unknown authorizer, and authorization scopes, which only mean
+/// something to a Cognito authorizer, are refused too.
 pub fn check_method(m: &Method) -> Result<(), ApiError> {
     if let Some(id) = &m.authorizer_id {
         check_name("authorizerId", id)?;
     }
-    if matches!(
+    let needs_authorizer = matches!(
         m.authorization_type,
         AuthorizationType::Custom | AuthorizationType::CognitoUserPools
-    ) {
+    );
+    if needs_authorizer
+        && (m.authorization_type == AuthorizationType::CognitoUserPools
+            || m.authorizer_id.is_none())
+    {
         // AWS's answer for a missing or unknown authorizer.
         return Err(ApiError::bad_request(format!(
             "Invalid authorizer ID specified. Setting the authorization type to {} requires a valid authorizer.",
             m.authorization_type
         )));
     }
-    if let Some(id) = &m.authorizer_id {
+    if let (Some(id), false) = (&m.authorizer_id, needs_authorizer) {
         return Err(ApiError::bad_request(format!(
             "Invalid authorizer ID specified: {id}"
         )));
@@ -100,6 +103,23 @@ pub fn check_method(m: &Method) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A `CUSTOM` method's authorizer must be one of the API's (AWS's answer otherwise).
+pub fn check_authorizer(a: &tollgate_proto::model::RestApi, m: &Method) -> Result<(), ApiError> {
+    match &m.authorizer_id {
+        Some(id) if m.authorization_type == AuthorizationType::Custom => {
+            if a.authorizers.contains_key(id) {
+                Ok(())
+            } else {
+                Err(ApiError::bad_request(format!(
+                    "Invalid authorizer ID specified. Setting the authorization type to {} requires a valid authorizer.",
+                    m.authorization_type
+                )))
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
 /// PutMethod (201): creates a method; an existing one is a conflict, as AWS.
 pub async fn put(state: &AdminState, k: &MethodKey, body: &[u8]) -> Result<Reply, ApiError> {
     let i: PutMethodIn = input::parse(body)?;
@@ -130,6 +150,7 @@ pub async fn put(state: &AdminState, k: &MethodKey, body: &[u8]) -> Result<Reply
     };
     check_method(&method)?;
     read_api(state, &k.api, |a| {
+        check_authorizer(a, &method)?;
         super::models::check_method_references(a, &method)
     })?;
     store_method(state, k, method).await?;
@@ -188,6 +209,7 @@ pub async fn update(state: &AdminState, k: &MethodKey, body: &[u8]) -> Result<Re
     }
     check_method(&m)?;
     read_api(state, &k.api, |a| {
+        check_authorizer(a, &m)?;
         super::models::check_method_references(a, &m)
     })?;
     store_method(state, k, m).await?;
@@ -417,10 +439,26 @@ mod tests {
         );
     }
 
-    /// No authorizer can exist yet, so every authorizer id is unknown: refused with AWS's
-    /// answer for an unknown authorizer, by PutMethod and UpdateMethod alike.
+    /// A `CUSTOM` method needs one of the API's authorizers; an unknown id is refused with
+    /// AWS's answer, by PutMethod and UpdateMethod alike. No Cognito authorizer can exist.
     #[test]
     fn unknown_authorizers_and_validators_are_refused() {
+        let mut api = tollgate_proto::model::RestApi::default();
+        api.authorizers.insert(
+            "az1".into(),
+            tollgate_proto::model::Authorizer {
+                id: "az1".into(),
+                name: "tok".into(),
+                kind: tollgate_proto::model::AuthorizerType::Token,
+                provider_arns: Vec::new(),
+                auth_type: None,
+                authorizer_uri: None,
+                authorizer_credentials: None,
+                identity_source: None,
+                identity_validation_expression: None,
+                authorizer_result_ttl_in_seconds: 300,
+            },
+        );
         let put = |j: &str| -> Result<Method, ApiError> {
             let i: PutMethodIn = input::parse(j.as_bytes())?;
             let m = Method {
@@ -430,29 +468,35 @@ mod tests {
                 request_validator_id: non_empty(i.request_validator_id),
                 ..Default::default()
             };
-            check_method(&m).map(|()| m)
+            check_method(&m)?;
+            check_authorizer(&api, &m).map(|()| m)
         };
         for t in ["CUSTOM", "COGNITO_USER_POOLS"] {
-            let e = put(&format!(
-                r#"{{"authorizationType":"{t}","authorizerId":"bogus"}}"#
-            ))
-            .unwrap_err();
-            assert_eq!(
-                (e.status, e.error_type),
-                (400, "BadRequestException"),
-                "{t}"
-            );
-            assert_eq!(
-                e.message,
-                format!("Invalid authorizer ID specified. Setting the authorization type to {t} requires a valid authorizer.")
-            );
+            for id in ["bogus", "az1"] {
+                if (t, id) == ("CUSTOM", "az1") {
+                    continue;
+                }
+                let e = put(&format!(
+                    r#"{{"authorizationType":"{t}","authorizerId":"{id}"}}"#
+                ))
+                .unwrap_err();
+                assert_eq!(
+                    (e.status, e.error_type),
+                    (400, "BadRequestException"),
+                    "{t}"
+                );
+                assert_eq!(
+                    e.message,
+                    format!("Invalid authorizer ID specified. Setting the authorization type to {t} requires a valid authorizer.")
+                );
+            }
         }
+        put(r#"{"authorizationType":"CUSTOM","authorizerId":"az1"}"#).unwrap();
         let e = put(r#"{"authorizationType":"NONE","authorizerId":"bogus"}"#).unwrap_err();
         assert_eq!(e.message, "Invalid authorizer ID specified: bogus");
         assert!(put(r#"{"authorizationType":"CUSTOM"}"#).is_err());
         // A validator id is checked against the API (`models::check_method_references`).
         put(r#"{"authorizationType":"NONE","requestValidatorId":"v1"}"#).unwrap();
-        // Accepted as AWS accepts it; the data plane refuses to serve it (fail closed).
         put(r#"{"authorizationType":"AWS_IAM"}"#).unwrap();
         let mut m = method();
         apply_patch(
@@ -461,7 +505,10 @@ mod tests {
         )
         .unwrap();
         apply_patch(&mut m, &op(Op::Replace, "/authorizerId", Some("bogus"))).unwrap();
-        assert!(check_method(&m).is_err());
+        check_method(&m).unwrap();
+        assert!(check_authorizer(&api, &m).is_err());
+        apply_patch(&mut m, &op(Op::Replace, "/authorizerId", Some("az1"))).unwrap();
+        check_authorizer(&api, &m).unwrap();
     }
 
     #[test]

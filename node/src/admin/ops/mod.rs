@@ -24,6 +24,7 @@
 
 mod account;
 mod apikeys;
+mod authorizers;
 mod client_certificates;
 mod deployments;
 mod documentation;
@@ -395,6 +396,21 @@ async fn run(
         }
         O::DeleteBasePathMapping { domain, base_path } => {
             domains::delete_mapping(state, &domain, &base_path).await
+        }
+        O::CreateAuthorizer { api } => authorizers::create(state, &api, body).await,
+        O::GetAuthorizers { api } => authorizers::list(state, &api, query),
+        O::GetAuthorizer { api, authorizer } => authorizers::get(state, &api, &authorizer),
+        O::UpdateAuthorizer { api, authorizer } => {
+            authorizers::update(state, &api, &authorizer, body).await
+        }
+        O::DeleteAuthorizer { api, authorizer } => {
+            authorizers::delete(state, &api, &authorizer).await
+        }
+        O::TestInvokeAuthorizer { api, authorizer } => {
+            authorizers::test_invoke(state, &api, &authorizer, body).await
+        }
+        O::FlushStageAuthorizersCache { api, stage } => {
+            authorizers::flush(state, &api, &stage).await
         }
     }
 }

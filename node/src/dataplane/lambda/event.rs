@@ -6,6 +6,7 @@
 //! empty), `requestContext`, and `body` (`null` when empty; base64 with `isBase64Encoded: true`
 //! when the request's content type is one of the API's binary media types).
 
+use crate::dataplane::authorizer::AuthorizerResult;
 use crate::dataplane::phases::authorize::CallerIdentity;
 use base64::Engine;
 use percent_encoding::percent_decode_str;
@@ -53,6 +54,8 @@ pub struct EventInput<'a> {
     pub identity: Option<&'a CallerIdentity>,
     /// What the TLS handshake established (custom domain names).
     pub tls: Option<&'a crate::dataplane::request::TlsInfo>,
+    /// What a Lambda authorizer answered (`CUSTOM` methods): `requestContext.authorizer`.
+    pub authorizer: Option<&'a AuthorizerResult>,
 }
 
 fn text(b: &[u8]) -> String {
@@ -110,6 +113,24 @@ fn extended_request_id(request_id: &str) -> String {
 
 /// The event, as JSON bytes.
 pub fn build(i: &EventInput<'_>) -> Vec<u8> {
+    value(i).to_string().into_bytes()
+}
+
+/// `requestContext.authorizer`: `principalId` and each `context` entry, as text.
+fn authorizer_context(a: &AuthorizerResult) -> Value {
+    let mut m = Map::new();
+    m.insert(
+        "principalId".into(),
+        Value::String(a.principal_id.to_string()),
+    );
+    for (k, v) in &a.context {
+        m.insert(k.to_string(), Value::String(v.to_string()));
+    }
+    Value::Object(m)
+}
+
+/// The event, as a JSON value (the `REQUEST` authorizer's event is built from it).
+pub fn value(i: &EventInput<'_>) -> Value {
     let header_pairs = || i.headers.iter().map(|(n, v)| (text(n), text(v)));
     let (headers, multi_headers) = maps(header_pairs());
     let header = |name: &str| {
@@ -154,7 +175,7 @@ pub fn build(i: &EventInput<'_>) -> Vec<u8> {
     });
     let domain_prefix = domain.split('.').next().unwrap_or("").to_string();
     let stage_path = format!("/{}{}", i.stage, i.path);
-    json!({
+    let mut event = json!({
         "resource": i.resource_path,
         "path": i.path,
         "httpMethod": i.http_method,
@@ -200,9 +221,13 @@ pub fn build(i: &EventInput<'_>) -> Vec<u8> {
         },
         "body": body,
         "isBase64Encoded": is_base64,
-    })
-    .to_string()
-    .into_bytes()
+    });
+    if let (Some(a), Some(c)) = (i.authorizer, event.get_mut("requestContext")) {
+        if let Some(c) = c.as_object_mut() {
+            c.insert("authorizer".into(), authorizer_context(a));
+        }
+    }
+    event
 }
 
 #[cfg(test)]
@@ -235,6 +260,7 @@ mod tests {
             account_id: "123456789012",
             identity: None,
             tls: None,
+            authorizer: None,
         }
     }
 
@@ -394,5 +420,19 @@ mod tests {
         assert_eq!(id["caller"], "AIDAALICE");
         assert_eq!(id["user"], "AIDAALICE");
         assert_eq!(id["userArn"], "arn:aws:iam::123456789012:user/alice");
+    }
+
+    #[test]
+    fn an_authorizer_answer_fills_request_context_authorizer() {
+        let answer = crate::dataplane::authorizer::answer::parse(
+            br#"{"principalId":"u1","policyDocument":{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]},"context":{"tier":"gold","n":3,"ok":false}}"#,
+        )
+        .unwrap();
+        let mut i = input(&[], "", b"");
+        i.authorizer = Some(&answer);
+        assert_eq!(
+            event(&i)["requestContext"]["authorizer"],
+            json!({"principalId": "u1", "tier": "gold", "n": "3", "ok": "false"})
+        );
     }
 }

@@ -12,6 +12,9 @@
 //! owned header pairs; the method ARN and caller ARN are written into the worker's reused
 //! [`AuthScratch`]).
 
+use crate::dataplane::authorizer::{
+    cache, AuthorizerCache, AuthorizerResult, CompiledAuthorizer, CompiledSource, Kind,
+};
 use crate::dataplane::gateway_response::{self as gr, Refusal};
 use crate::dataplane::request::Request;
 use crate::dataplane::routing::{
@@ -20,18 +23,55 @@ use crate::dataplane::routing::{
 use crate::iam::policy::{self, Caller, Verdict};
 use crate::iam::{combine, Denial, IamEnv, Identity, IdentityTable};
 use crate::sigv4::{self, VerifyError};
+use std::borrow::Cow;
+use std::rc::Rc;
 use tollgate_proto::model::AuthorizationType;
 use tollgate_proto::GatewayResponseType as T;
 
 /// The service name of data-plane signatures.
 pub const SERVICE: &str = "execute-api";
 
-/// A worker's reused buffers for this phase.
+/// A worker's reused buffers for this phase, and its authorizer result cache.
 #[derive(Debug, Default)]
 pub struct AuthScratch {
     arn: String,
     caller_arn: String,
     headers: Vec<(String, String)>,
+    /// The authorizer cache key of the request last authorized.
+    key: Vec<u8>,
+    /// Lambda authorizer results.
+    pub cache: AuthorizerCache,
+}
+
+impl AuthScratch {
+    /// The method ARN of the request last authorized.
+    pub fn method_arn(&self) -> &str {
+        &self.arn
+    }
+
+    /// The authorizer cache key of the request last authorized.
+    pub fn cache_key(&self) -> &[u8] {
+        &self.key
+    }
+}
+
+/// Whom the phase admitted.
+#[derive(Debug, Default)]
+pub struct Admission {
+    /// The `AWS_IAM` caller: `$context.identity`.
+    pub identity: Option<CallerIdentity>,
+    /// The Lambda authorizer's answer: `$context.authorizer`.
+    pub authorizer: Option<Rc<AuthorizerResult>>,
+}
+
+/// What the phase decided, when it did not refuse.
+#[derive(Debug)]
+pub enum Authorized<'t> {
+    /// The request may go on.
+    Admitted(Admission),
+    /// The method's Lambda authorizer must be called for this identity first (nothing is
+    /// cached for it): the shell invokes it and decides again with its answer.
+    Call(&'t CompiledAuthorizer),
 }
 
 /// Who a request was authorized as: `$context.identity` for the integration.
@@ -69,8 +109,12 @@ pub struct AuthContext<'a, 't> {
     pub identities: &'t IdentityTable,
     /// Wall-clock time, epoch seconds (signature dates and session expiry).
     pub now_secs: i64,
+    /// Monotonic time (authorizer cache entries' lives).
+    pub now_ns: u64,
     /// The worker's buffers.
     pub scratch: &'a mut AuthScratch,
+    /// The answer of this request's authorizer when the shell has just called it.
+    pub fresh: Option<Rc<AuthorizerResult>>,
 }
 
 const INVALID_SIGNATURE: Refusal = Refusal {
@@ -99,6 +143,14 @@ const EXPIRED_TOKEN: Refusal = Refusal {
     error_type: Some("ExpiredTokenException"),
     ..EXPIRED
 };
+/// A Lambda authorizer refused the caller: no identity, a token that fails the validation
+/// expression, or the function's `Unauthorized` error.
+pub const UNAUTHORIZED: Refusal = Refusal {
+    kind: T::Unauthorized,
+    status: 401,
+    error_type: Some("UnauthorizedException"),
+    message: "Unauthorized",
+};
 const ACCESS_DENIED: Refusal = Refusal {
     kind: T::AccessDenied,
     status: 403,
@@ -120,8 +172,7 @@ enum Signer<'t> {
     User(&'t Identity),
 }
 
-/// Authorizes the request for `method` of `stage` (`path`: the stage-relative path). `Ok`
-/// carries the caller's identity for an `AWS_IAM` method.
+/// Authorizes the request for `method` of `stage` (`path`: the stage-relative path).
 pub fn run<'t>(
     method: &'t CompiledMethod,
     api: &'t ApiRoutes,
@@ -129,7 +180,7 @@ pub fn run<'t>(
     req: &Request<'_>,
     path: &str,
     cx: AuthContext<'_, 't>,
-) -> Result<Option<CallerIdentity>, Refused<'t>> {
+) -> Result<Authorized<'t>, Refused<'t>> {
     if let Some(FailClosed {
         check: UnservedCheck::Authorization,
         why,
@@ -142,36 +193,54 @@ pub fn run<'t>(
         });
     }
     let iam = method.authorization_type == AuthorizationType::AwsIam;
-    if !iam && api.policy.is_none() {
-        return Ok(None);
+    let custom = method.authorizer.as_deref();
+    if !iam && custom.is_none() && api.policy.is_none() {
+        return Ok(Authorized::Admitted(Admission::default()));
     }
     let AuthContext {
         env,
         identities,
         now_secs,
+        now_ns,
         scratch,
+        fresh,
     } = cx;
+    write_method_arn(&mut scratch.arn, env, stage, req.method, path);
+    let relative_at =
+        scratch.arn.len() - (stage.stage_name.len() + 1 + req.method.len() + path.len());
+    // A Lambda authorizer's answer: just given, cached, or to be asked for. A cached answer
+    // was stored only after this very token passed the validation expression (the key holds
+    // it byte for byte, and a redeployment changes the key), so the expression is checked
+    // only before a call.
+    let answer = match custom {
+        None => None,
+        Some(a) => {
+            let unauthorized = || refused(UNAUTHORIZED, UNAUTHORIZED.message);
+            identity_key(a, req, stage, method, path, &mut scratch.key)
+                .map_err(|()| unauthorized())?;
+            let cached = || {
+                (a.ttl_ns > 0)
+                    .then(|| scratch.cache.get(&scratch.key, now_ns).cloned())
+                    .flatten()
+            };
+            match fresh.or_else(cached) {
+                Some(r) => Some(r),
+                None => {
+                    if !token_valid(a, req, stage, method, path) {
+                        return Err(unauthorized());
+                    }
+                    return Ok(Authorized::Call(a));
+                }
+            }
+        }
+    };
     let signed = if iam {
         let (key, signer) = verify(req, env, identities, now_secs, &mut scratch.headers)?;
         Some((key, signer))
     } else {
         None
     };
-    // The method ARN.
-    let arn = &mut scratch.arn;
-    arn.clear();
-    arn.push_str("arn:aws:execute-api:");
-    arn.push_str(&env.region);
-    arn.push(':');
-    arn.push_str(&env.account);
-    arn.push(':');
-    arn.push_str(&stage.api_id);
-    arn.push('/');
-    let relative_at = arn.len();
-    arn.push_str(&stage.stage_name);
-    arn.push('/');
-    arn.push_str(req.method);
-    arn.push_str(path);
+    let arn = &scratch.arn;
     let caller_arn = &mut scratch.caller_arn;
     caller_arn.clear();
     let caller = match &signed {
@@ -193,14 +262,35 @@ pub fn run<'t>(
         source_ip: req.peer,
         caller,
     };
-    let identity_verdict = signed.as_ref().map(|(_, s)| match s {
-        Signer::Root => Verdict::Allow,
-        Signer::User(id) => id.verdict(&facts),
-    });
     let resource_verdict = api.policy.as_ref().map(|p| match p {
         Ok(p) => p.evaluate(&facts),
         // A stored policy this build cannot read: nothing it might deny is let through.
         Err(_) => Verdict::Deny,
+    });
+    if let Some(answer) = answer {
+        // As AWS combines a Lambda authorizer with a resource policy: any explicit deny
+        // refuses, and the authorizer's policy must allow.
+        let verdict = answer.policy.evaluate(&facts);
+        if verdict == Verdict::Deny || resource_verdict == Some(Verdict::Deny) {
+            return Err(refused(
+                ACCESS_DENIED,
+                "User is not authorized to access this resource with an explicit deny",
+            ));
+        }
+        if verdict != Verdict::Allow {
+            return Err(refused(
+                ACCESS_DENIED,
+                "User is not authorized to access this resource",
+            ));
+        }
+        return Ok(Authorized::Admitted(Admission {
+            identity: None,
+            authorizer: Some(answer),
+        }));
+    }
+    let identity_verdict = signed.as_ref().map(|(_, s)| match s {
+        Signer::Root => Verdict::Allow,
+        Signer::User(id) => id.verdict(&facts),
     });
     if let Err(denial) = combine(identity_verdict, resource_verdict) {
         let mut m = String::from("User: ");
@@ -212,7 +302,7 @@ pub fn run<'t>(
         }
         return Err(refused(ACCESS_DENIED, m));
     }
-    Ok(signed.map(|(access_key, signer)| {
+    let identity = signed.map(|(access_key, signer)| {
         let (id, user_arn) = match signer {
             Signer::Root => (
                 env.account.clone(),
@@ -227,7 +317,93 @@ pub fn run<'t>(
             user: id,
             user_arn,
         }
+    });
+    Ok(Authorized::Admitted(Admission {
+        identity,
+        authorizer: None,
     }))
+}
+
+/// Writes the request's method ARN:
+/// `arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/{METHOD}{path}`.
+fn write_method_arn(arn: &mut String, env: &IamEnv, stage: &StageRoutes, verb: &str, path: &str) {
+    arn.clear();
+    arn.push_str("arn:aws:execute-api:");
+    arn.push_str(&env.region);
+    arn.push(':');
+    arn.push_str(&env.account);
+    arn.push(':');
+    arn.push_str(&stage.api_id);
+    arn.push('/');
+    arn.push_str(&stage.stage_name);
+    arn.push('/');
+    arn.push_str(verb);
+    arn.push_str(path);
+}
+
+/// Writes the authorizer cache key of the request's identity values into `key`; `Err` when
+/// one is missing or empty (401, the function is not called).
+fn identity_key(
+    a: &CompiledAuthorizer,
+    req: &Request<'_>,
+    stage: &StageRoutes,
+    method: &CompiledMethod,
+    path: &str,
+    key: &mut Vec<u8>,
+) -> Result<(), ()> {
+    cache::key_start(key, a.cache_id);
+    for source in &a.sources {
+        let value = source_value(source, req, stage, method, path).ok_or(())?;
+        if value.is_empty() {
+            return Err(());
+        }
+        cache::key_push(key, &value);
+    }
+    Ok(())
+}
+
+/// Whether a `TOKEN` authorizer's token matches its whole validation expression (true when
+/// there is none, and for `REQUEST` authorizers).
+fn token_valid(
+    a: &CompiledAuthorizer,
+    req: &Request<'_>,
+    stage: &StageRoutes,
+    method: &CompiledMethod,
+    path: &str,
+) -> bool {
+    let (Kind::Token, Some(pattern)) = (a.kind, &a.validation) else {
+        return true;
+    };
+    a.sources
+        .first()
+        .and_then(|s| source_value(s, req, stage, method, path))
+        .and_then(|v| std::str::from_utf8(&v).ok().map(|t| pattern.is_match(t)))
+        .unwrap_or(false)
+}
+
+/// One identity source's value for the request (`None`: absent).
+pub fn source_value<'a>(
+    source: &'a CompiledSource,
+    req: &Request<'a>,
+    stage: &'a StageRoutes,
+    method: &'a CompiledMethod,
+    path: &str,
+) -> Option<Cow<'a, [u8]>> {
+    Some(match source {
+        CompiledSource::Header(name) => Cow::Borrowed(req.header(name.as_bytes())?),
+        CompiledSource::Query(name) => Cow::Borrowed(req.query_param(name)?),
+        CompiledSource::Fixed(v) => Cow::Borrowed(v.as_deref()?.as_bytes()),
+        CompiledSource::Context(name) => match &**name {
+            "apiId" => Cow::Borrowed(stage.api_id.as_bytes()),
+            "httpMethod" => Cow::Borrowed(req.method.as_bytes()),
+            "identity.sourceIp" => Cow::Owned(req.peer.to_string().into_bytes()),
+            "identity.userAgent" => Cow::Borrowed(req.header(b"user-agent")?),
+            "path" => Cow::Owned(format!("/{}{path}", stage.stage_name).into_bytes()),
+            "resourcePath" => Cow::Borrowed(method.resource_path.as_bytes()),
+            "stage" => Cow::Borrowed(stage.stage_name.as_bytes()),
+            _ => return None,
+        },
+    })
 }
 
 /// Verifies the request's signature; answers the access key and who it belongs to.
@@ -332,3 +508,7 @@ fn verify<'t>(
 #[cfg(test)]
 #[path = "authorize_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "authorize_custom_tests.rs"]
+mod custom_tests;

@@ -212,6 +212,7 @@ impl Fixture {
             iam: &self.env,
             wall_secs: WALL,
             auth: &mut auth,
+            authorized: None,
         };
         let mut caps = Captures::default();
         let stamp = crate::dataplane::mapping::Stamp {
@@ -230,6 +231,7 @@ impl Fixture {
             Decision::Proxy(p) => Ok(p.identity),
             Decision::Mock(_) => panic!("no MOCK here"),
             Decision::Lambda(_) => panic!("no Lambda here"),
+            Decision::Authorize(_) => panic!("no authorizer here"),
             Decision::Refuse(r) => Err((
                 r.refusal.kind.as_str(),
                 r.refusal.status,
