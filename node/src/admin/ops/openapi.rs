@@ -15,7 +15,7 @@ use super::apikeys::query_flag;
 use super::integrations::{
     check_integration, check_response as check_integration_response, from_input,
 };
-use super::methods::{check_method, check_response as check_method_response};
+use super::methods::{check_authorizer, check_method, check_response as check_method_response};
 use super::models::{check_model_among, default_models};
 use super::restapis::check_settings;
 use super::{check_status_code, commit, mint_id, read, read_api, Reply};
@@ -308,7 +308,9 @@ fn build(
                     })?;
                 m.request_validator_id = Some(id);
             }
-            if let Err(e) = check_method(&m) {
+            // A CUSTOM method must name one of the API's authorizers (the import creates none
+            // from the document yet), so it is left out rather than served unprotected.
+            if let Err(e) = check_method(&m).and_then(|()| check_authorizer(&api, &m)) {
                 warnings.push(format!("Unable to put method {where_}: {}", e.message));
                 continue;
             }
