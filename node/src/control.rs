@@ -176,6 +176,39 @@ pub async fn open_cluster(
     Ok(Replica::Raft(node))
 }
 
+/// How long a restarted node waits to apply what its cluster committed before it serves.
+pub const CATCH_UP_BEFORE_SERVING: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Waits (at most [`CATCH_UP_BEFORE_SERVING`]) until this node has applied everything its
+/// cluster committed and `compiler` has published it, so that a restarted node does not serve, for the moment its log takes
+/// to replay, an older configuration than the one it acknowledged (a stage's deployment
+/// answering 404 just after a restart). A node not yet in a cluster (joining) does not wait;
+/// one that cannot reach its cluster in time serves what it recovered from disk, and says so.
+pub async fn catch_up_before_serving(node: &Replica, compiler: &Compiler) {
+    let Some(raft) = node.raft() else { return };
+    if !raft.raft().is_initialized().await.unwrap_or(false) {
+        return;
+    }
+    let caught_up = async {
+        node.linearizable().await?;
+        // Applied is not yet served: the tables of what was replayed are compiled off the
+        // apply thread.
+        compiler.caught_up().await;
+        Ok::<(), ClusterError>(())
+    };
+    match tokio::time::timeout(CATCH_UP_BEFORE_SERVING, caught_up).await {
+        Ok(Ok(())) => tracing::debug!("caught up with the cluster before serving"),
+        Ok(Err(e)) => tracing::warn!(
+            error = %e,
+            "could not catch up with the cluster; serving the configuration recovered from disk"
+        ),
+        Err(_) => tracing::warn!(
+            secs = CATCH_UP_BEFORE_SERVING.as_secs(),
+            "the cluster did not answer in time; serving the configuration recovered from disk"
+        ),
+    }
+}
+
 fn ensure_tls(c: &ClusterSettings) -> Result<pki::ClusterTls, String> {
     let dir = &c.tls_dir;
     if !dir.join(pki::NODE_CERT_FILE).exists() {

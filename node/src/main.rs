@@ -61,6 +61,7 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
         let limits = Arc::new(ClusterLimits::new(cfg.cluster.node_id));
         let compiler = tollgate_node::compiler::Compiler::new(routes.clone(), limits.clone());
         let node = control::open_cluster(&cfg.data_dir, &cfg.cluster, compiler.clone()).await?;
+        control::catch_up_before_serving(&node, &compiler).await;
         let (usage_tx, usage_rx) = std::sync::mpsc::channel();
         let metrics = Arc::new(tollgate_node::dataplane::metrics::Metrics::default());
         tokio::spawn(tollgate_node::usage_reporter::run(
