@@ -7,6 +7,7 @@ use super::core::{self, Answer, Decision, LambdaAnswer, Refuse, WorkerState};
 use super::gateway_response;
 use super::mapping::Stamp;
 use super::matcher::Captures;
+use super::phases::log::{Level, LogRecord};
 use super::phases::method_response::{self, Framing};
 use super::request::Request;
 use super::respond::{ConnState, RequestId};
@@ -32,7 +33,7 @@ pub async fn handle(
     let mut key = std::mem::take(&mut scratch.cache_key);
     let stamp = Stamp {
         request_id: id.as_str(),
-        epoch_ms: epoch_ms(),
+        epoch_ms: u64::try_from(crate::ids::now_epoch_ms()).unwrap_or(0),
     };
     let mut decision = decide(w, &table, req, &stamp, None, &mut caps, &mut key);
     // A Lambda authorizer to call first: invoke it, then decide again with its answer (the
@@ -63,12 +64,20 @@ pub async fn handle(
     };
     match decision {
         Decision::Refuse(r) => refuse(w, &r, &id, req.method, conn, out),
-        Decision::Authorize(_) => {
+        Decision::Authorize(plan) => {
             // `decide` answers an authorizer's answer with anything but another call.
+            let refusal = core::AUTHORIZER_CONFIGURATION_ERROR;
             let r = core::Refuse {
-                refusal: core::AUTHORIZER_CONFIGURATION_ERROR,
-                responses: None,
-                log: None,
+                refusal,
+                responses: Some(&plan.stage.gateway_responses),
+                log: Some(LogRecord {
+                    level: Level::GatewayError,
+                    api: &plan.stage.api_id,
+                    stage: &plan.stage.stage_name,
+                    resource: &plan.method.resource_path,
+                    status: refusal.status,
+                    cause: "the authorizer was asked for again after it answered",
+                }),
                 message: None,
             };
             refuse(w, &r, &id, req.method, conn, out)
@@ -77,7 +86,7 @@ pub async fn handle(
             method_response::write_mock(out, &mut w.resp.borrow_mut(), &r, &id, framing)
         }
         Decision::Lambda(plan) => {
-            let event = core::lambda_event(&plan, req, &caps, id.as_str(), epoch_ms());
+            let event = core::lambda_event(&plan, req, &caps, id.as_str(), stamp.epoch_ms);
             let l = plan.integration;
             let result =
                 match w
@@ -192,7 +201,8 @@ fn decide<'t, 'r>(
         account: table.account.as_deref().or(w.account.as_deref()),
         workers: w.workers,
         iam: &w.iam,
-        wall_secs: crate::ids::now_epoch(),
+        // The request's one reading of the wall clock.
+        wall_secs: i64::try_from(stamp.epoch_ms / 1000).unwrap_or(i64::MAX),
         auth: &mut auth,
         authorized,
     };
@@ -212,12 +222,6 @@ async fn await_answer(pending: Pending) -> InvokeResult {
 }
 
 /// Milliseconds since the Unix epoch (the Lambda event's request time).
-fn epoch_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// Logs a gateway answer as the core says, then writes it.
 fn refuse(
     w: &Worker,
