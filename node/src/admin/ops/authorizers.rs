@@ -116,8 +116,12 @@ pub fn check(a: &Authorizer) -> Result<(), ApiError> {
     if let Some(t) = &a.auth_type {
         check_name("authType", t)?;
     }
-    if let Some(c) = &a.authorizer_credentials {
-        check_name("authorizerCredentials", c)?;
+    if a.authorizer_credentials.is_some() {
+        // As PutIntegration's `credentials`: the gateway runs the function itself and assumes
+        // no role, so a role it would be asked to use is refused rather than ignored.
+        return Err(ApiError::bad_request(
+            "Authorizer credentials (a role for the gateway to assume) are not used by this gateway: authorizerCredentials must not be set",
+        ));
     }
     for arn in &a.provider_arns {
         check_name("A provider ARN", arn)?;
@@ -569,6 +573,13 @@ mod tests {
                 "no uri",
                 Authorizer {
                     authorizer_uri: None,
+                    ..token()
+                },
+            ),
+            (
+                "credentials",
+                Authorizer {
+                    authorizer_credentials: Some("arn:aws:iam::123456789012:role/r".into()),
                     ..token()
                 },
             ),
