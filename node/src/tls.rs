@@ -100,14 +100,35 @@ pub fn covers(cert_name: &str, name: &str) -> bool {
     }
 }
 
+/// The largest truststore read (AWS's limit for a mutual TLS truststore file: 1 MB).
+pub const MAX_TRUSTSTORE_BYTES: u64 = 1_000_000;
+
 /// The CA certificates of a mutual TLS truststore (and its PEM text): inline PEM, or a
-/// `file://` URI read now (every node reads its own copy when it compiles the domain).
+/// `file://` URI read now (every node reads its own copy when it compiles the domain), at most
+/// [`MAX_TRUSTSTORE_BYTES`] either way.
 pub fn truststore(m: &MutualTls) -> Result<(RootCertStore, String), String> {
+    let too_large =
+        || format!("The truststore is larger than {MAX_TRUSTSTORE_BYTES} bytes, the most accepted");
     let pem = if !m.truststore_pem.is_empty() {
+        if m.truststore_pem.len() as u64 > MAX_TRUSTSTORE_BYTES {
+            return Err(too_large());
+        }
         m.truststore_pem.clone()
     } else if let Some(path) = m.truststore_uri.strip_prefix("file://") {
-        std::fs::read_to_string(path)
-            .map_err(|e| format!("The truststore {} cannot be read: {e}", m.truststore_uri))?
+        use std::io::Read;
+        let unreadable =
+            |e: std::io::Error| format!("The truststore {} cannot be read: {e}", m.truststore_uri);
+        let mut pem = String::new();
+        // Bounded: a path such as /dev/zero must not exhaust every node's memory.
+        std::fs::File::open(path)
+            .map_err(unreadable)?
+            .take(MAX_TRUSTSTORE_BYTES + 1)
+            .read_to_string(&mut pem)
+            .map_err(unreadable)?;
+        if pem.len() as u64 > MAX_TRUSTSTORE_BYTES {
+            return Err(too_large());
+        }
+        pem
     } else {
         return Err(format!(
             "Truststore URI {} is not supported here: use file:///path/to/truststore.pem (readable on every node)",
@@ -406,6 +427,30 @@ pub(crate) mod tests {
         assert!(!covers("*.example.com", "example.com"));
         assert!(!covers("api.example.com", "*.example.com"));
         assert!(!covers("other.example.com", "api.example.com"));
+    }
+
+    #[test]
+    fn a_truststore_is_read_bounded() {
+        let ca = TestCa::new("Test CA");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("truststore.pem");
+        std::fs::write(&path, &ca.cert_pem).unwrap();
+        let by_file = MutualTls {
+            truststore_uri: format!("file://{}", path.display()),
+            ..Default::default()
+        };
+        assert!(truststore(&by_file).is_ok());
+        // An endless file (or one past the limit) is refused, not read whole.
+        let endless = MutualTls {
+            truststore_uri: "file:///dev/zero".into(),
+            ..Default::default()
+        };
+        assert!(truststore(&endless).unwrap_err().contains("larger than"));
+        let inline = MutualTls {
+            truststore_pem: "x".repeat(MAX_TRUSTSTORE_BYTES as usize + 1),
+            ..Default::default()
+        };
+        assert!(truststore(&inline).unwrap_err().contains("larger than"));
     }
 
     #[test]
