@@ -210,6 +210,10 @@ pub struct FileConfig {
     pub cluster: Option<ClusterFileConfig>,
     /// Lambda functions this node runs for AWS_PROXY integrations.
     pub functions: Option<Vec<FunctionFileConfig>>,
+    /// Where the spans of stages with `tracingEnabled` go: an OpenTelemetry collector's
+    /// OTLP/HTTP traces URL (`http://127.0.0.1:4318/v1/traces`). Without it, traced stages
+    /// still propagate `traceparent` and `X-Amzn-Trace-Id`; no spans are recorded.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// One `[[functions]]` entry: a Lambda function the node runs itself.
@@ -289,6 +293,8 @@ pub struct Config {
     pub account_limit: Option<(f64, f64)>,
     /// Lambda functions this node runs.
     pub functions: Vec<crate::functions::FunctionDef>,
+    /// The OpenTelemetry collector spans are exported to, if any.
+    pub otlp_endpoint: Option<crate::otlp::Endpoint>,
 }
 
 /// A configuration problem, worded for the person who has to fix it.
@@ -435,8 +441,13 @@ impl Config {
                 )))
             }
         };
+        let otlp_endpoint = match &file.otlp_endpoint {
+            None => None,
+            Some(url) => Some(crate::otlp::Endpoint::parse(url).map_err(ConfigError)?),
+        };
         Ok(Config {
             account_id,
+            otlp_endpoint,
             functions,
             account_limit,
             cluster,

@@ -16,6 +16,7 @@ pub mod iam;
 pub mod ids;
 pub mod local_cluster;
 pub mod openapi;
+pub mod otlp;
 pub mod sched;
 pub mod sigv4;
 pub mod text_rules;

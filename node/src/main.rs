@@ -92,6 +92,11 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
                     cfg.credentials.clone(),
                 )),
                 functions: functions.clone(),
+                spans: Arc::new(match cfg.otlp_endpoint.clone() {
+                    Some(e) => tollgate_node::otlp::start(e, format!("node-{}", cfg.cluster.node_id))
+                        .map_err(|e| format!("span exporter: {e}"))?,
+                    None => tollgate_node::otlp::SpanSink::disabled(),
+                }),
             },
             routes,
         )

@@ -368,7 +368,29 @@ pub fn lambda_event(
     request_id: &str,
     now_ms: u64,
 ) -> Vec<u8> {
-    let headers: Vec<(&[u8], &[u8])> = req.headers().collect();
+    lambda_event_traced(plan, req, caps, request_id, now_ms, None)
+}
+
+/// [`lambda_event`] on a traced stage: the event's headers carry the gateway's trace context
+/// (`traceparent`, `X-Amzn-Trace-Id`) instead of the caller's.
+pub fn lambda_event_traced(
+    plan: &LambdaPlan<'_, '_>,
+    req: &Request<'_>,
+    caps: &Captures<'_>,
+    request_id: &str,
+    now_ms: u64,
+    trace: Option<&super::trace::Propagate>,
+) -> Vec<u8> {
+    let mut headers: Vec<(&[u8], &[u8])> = match trace {
+        None => req.headers().collect(),
+        Some(_) => req
+            .headers()
+            .filter(|(n, _)| !super::trace::is_trace_header(n))
+            .collect(),
+    };
+    if let Some(t) = trace {
+        headers.extend(t.headers());
+    }
     let params: Vec<(&str, &str)> = caps
         .iter()
         .filter_map(|&(n, s, e)| Some((n, plan.path.get(s..e)?)))

@@ -11,7 +11,8 @@ use super::phases::log::{Level, LogRecord};
 use super::phases::method_response::{self, Framing};
 use super::request::Request;
 use super::respond::{ConnState, RequestId};
-use super::routing::RoutingTable;
+use super::routing::{CompiledMethod, RoutingTable, StageRoutes};
+use super::trace;
 use super::throttle::now_ns;
 use super::upstream::{self, ProxyScratch};
 use super::worker::Worker;
@@ -86,8 +87,17 @@ pub async fn handle(
             method_response::write_mock(out, &mut w.resp.borrow_mut(), &r, &id, framing)
         }
         Decision::Lambda(plan) => {
-            let event = core::lambda_event(&plan, req, &caps, id.as_str(), stamp.epoch_ms);
+            let traced = begin_trace(w, plan.stage, req, &stamp);
+            let event = core::lambda_event_traced(
+                &plan,
+                req,
+                &caps,
+                id.as_str(),
+                stamp.epoch_ms,
+                traced.as_ref().map(|t| &t.headers),
+            );
             let l = plan.integration;
+            let call_start = traced.as_ref().map(|_| epoch_ns());
             let result =
                 match w
                     .functions
@@ -101,24 +111,36 @@ pub async fn handle(
             } else {
                 conn
             };
-            match core::after_lambda(&plan, result) {
-                LambdaAnswer::Reply(r) => method_response::write_lambda(
-                    out,
-                    &mut w.resp.borrow_mut(),
-                    &r,
-                    &id,
-                    Framing { conn, ..framing },
-                ),
-                LambdaAnswer::Refuse(r) => refuse(w, &r, &id, req.method, conn, out),
-            }
+            let (call_end, invoked) = (call_start.map(|_| epoch_ns()), result.is_ok());
+            let status = match core::after_lambda(&plan, result) {
+                LambdaAnswer::Reply(r) => {
+                    method_response::write_lambda(
+                        out,
+                        &mut w.resp.borrow_mut(),
+                        &r,
+                        &id,
+                        Framing { conn, ..framing },
+                    );
+                    r.status
+                }
+                LambdaAnswer::Refuse(r) => {
+                    refuse(w, &r, &id, req.method, conn, out);
+                    r.refusal.status
+                }
+            };
+            // The CLIENT span's status: the function's answer, 0 when it gave none.
+            let call = call_start.zip(call_end).map(|(s, e)| (s, e, status * u16::from(invoked)));
+            end_trace(w, traced, plan.stage, plan.method, &id, status, call);
         }
         Decision::Proxy(plan) => {
             req.path = plan.path;
+            let traced = begin_trace(w, plan.stage, req, &stamp);
             if let Some(c) = plan.cache {
                 if c.lookup {
                     let mut cache = w.cache.borrow_mut();
                     if let Some(hit) = cache.get(c.stage_cache, &key, now_ns()) {
                         w.metrics.cache_hit();
+                        let status = hit.status;
                         method_response::write_cached(
                             out,
                             &mut w.resp.borrow_mut(),
@@ -128,11 +150,13 @@ pub async fn handle(
                         );
                         drop(cache);
                         scratch.cache_key = key;
+                        end_trace(w, traced, plan.stage, plan.method, &id, status, None);
                         return;
                     }
                 }
                 w.metrics.cache_miss();
             }
+            let call_start = traced.as_ref().map(|_| epoch_ns());
             let result = upstream::forward(
                 &w.pool,
                 &w.resolver,
@@ -142,10 +166,13 @@ pub async fn handle(
                 upstream::Who {
                     identity: plan.identity.as_ref(),
                     authorizer: plan.authorizer.as_deref(),
+                    trace: traced.as_ref().map(|t| &t.headers),
                 },
                 scratch,
             )
             .await;
+            let call = call_start
+                .map(|s| (s, epoch_ns(), result.as_ref().map_or(0, |()| scratch.head.status)));
             // A shutdown may have begun while the backend answered.
             let conn = if w.is_draining() {
                 ConnState::Close
@@ -154,7 +181,7 @@ pub async fn handle(
             };
             let framing = Framing { conn, ..framing };
             let status = result.map(|()| scratch.head.status);
-            match core::after_integration(&plan, status, now_ns()) {
+            let answered = match core::after_integration(&plan, status, now_ns()) {
                 Answer::Relay { store } => {
                     if let Some((c, expires_ns)) = store {
                         let response = method_response::cacheable(scratch);
@@ -173,9 +200,14 @@ pub async fn handle(
                         &id,
                         framing,
                     );
+                    scratch.head.status
                 }
-                Answer::Refuse(r) => refuse(w, &r, &id, req.method, conn, out),
-            }
+                Answer::Refuse(r) => {
+                    refuse(w, &r, &id, req.method, conn, out);
+                    r.refusal.status
+                }
+            };
+            end_trace(w, traced, plan.stage, plan.method, &id, answered, call);
         }
     }
     scratch.cache_key = key;
@@ -249,4 +281,71 @@ fn refuse(
         conn,
         &[],
     );
+}
+
+/// A traced request's context and the headers its integration is sent.
+struct Traced {
+    ctx: trace::TraceContext,
+    headers: trace::Propagate,
+    start_ns: u64,
+}
+
+/// Nanoseconds since the Unix epoch (span times; read on traced stages only).
+fn epoch_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// Starts tracing `req` when its stage has `tracingEnabled`.
+fn begin_trace(
+    w: &Worker,
+    stage: &StageRoutes,
+    req: &Request<'_>,
+    stamp: &Stamp<'_>,
+) -> Option<Traced> {
+    if !stage.tracing {
+        return None;
+    }
+    let start_ns = epoch_ns();
+    let (ctx, _) = trace::start(
+        req.header(b"traceparent"),
+        req.header(b"x-amzn-trace-id"),
+        stamp.epoch_ms / 1000,
+        &mut *w.resp.borrow_mut(),
+    );
+    Some(Traced {
+        headers: trace::Propagate::of(&ctx),
+        ctx,
+        start_ns,
+    })
+}
+
+/// Hands a traced request's spans to the exporter (`call`: the integration's start, end and
+/// status, when one was called).
+fn end_trace(
+    w: &Worker,
+    traced: Option<Traced>,
+    stage: &StageRoutes,
+    method: &CompiledMethod,
+    id: &RequestId,
+    status: u16,
+    call: Option<(u64, u64, u16)>,
+) {
+    let Some(t) = traced else {
+        return;
+    };
+    if !t.ctx.sampled || !w.spans.enabled() {
+        return;
+    }
+    let name = format!("{} {}", method.http_method, method.resource_path);
+    let attributes = vec![
+        ("http.request.method", method.http_method.to_string()),
+        ("http.route", method.resource_path.to_string()),
+        ("aws.api_gateway.api_id", stage.api_id.to_string()),
+        ("aws.api_gateway.stage", stage.stage_name.to_string()),
+        ("aws.request_id", id.as_str().to_string()),
+    ];
+    let spans = trace::spans(&t.ctx, &name, (t.start_ns, epoch_ns(), status), call, attributes);
+    w.spans.send(spans);
 }

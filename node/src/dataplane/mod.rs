@@ -34,6 +34,7 @@ pub mod routing;
 pub mod snapshot;
 pub mod throttle;
 pub mod tls;
+pub mod trace;
 pub mod upstream;
 pub mod usage;
 pub mod validate;

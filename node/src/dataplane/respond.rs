@@ -10,6 +10,12 @@ pub struct ResponseContext {
     date: [u8; 29],
 }
 
+impl super::trace::Ids for ResponseContext {
+    fn next_u64(&mut self) -> u64 {
+        self.next()
+    }
+}
+
 /// A request id in UUID form, on the stack.
 #[derive(Clone, Copy)]
 pub struct RequestId([u8; 36]);
@@ -38,7 +44,8 @@ impl ResponseContext {
         }
     }
 
-    fn next(&mut self) -> u64 {
+    /// 64 bits from the worker's fast generator (ids, never secrets).
+    pub fn next(&mut self) -> u64 {
         // xorshift64*: fast and good enough for request ids (not secrets).
         let mut x = self.rng;
         x ^= x >> 12;

@@ -114,6 +114,9 @@ pub struct StageRoutes {
     pub gateway_responses: CompiledGatewayResponses,
     /// The API's binary media types (Lambda proxy events and answers use them).
     pub binary_media_types: Vec<Box<str>>,
+    /// `tracingEnabled`: requests carry a trace context to the integration and their spans
+    /// are exported.
+    pub tracing: bool,
     /// Trie nodes; index 0 is the root resource.
     pub nodes: Vec<RouteNode>,
     /// The methods the nodes point at.
@@ -671,6 +674,7 @@ pub fn compile_stage_with(
         },
         gateway_responses: compile_gateway_responses(api_id, &stage.stage_name, dep),
         binary_media_types: Vec::new(),
+        tracing: stage.tracing_enabled,
         nodes: vec![RouteNode::default()],
         methods: Vec::new(),
     };

@@ -175,6 +175,8 @@ pub struct Who<'a> {
     pub identity: Option<&'a CallerIdentity>,
     /// The Lambda authorizer's answer.
     pub authorizer: Option<&'a AuthorizerResult>,
+    /// The gateway's trace context, on a traced stage (sent instead of the caller's).
+    pub trace: Option<&'a super::trace::Propagate>,
 }
 
 /// Forwards `req` to the backend; on success the answer is in `scratch`.
@@ -384,6 +386,7 @@ pub fn build_request(
             continue;
         }
         if is_hop_by_hop(name)
+            || (who.trace.is_some() && super::trace::is_trace_header(name))
             || name.eq_ignore_ascii_case(b"host")
             || name.eq_ignore_ascii_case(b"content-length")
             || name.eq_ignore_ascii_case(b"expect")
@@ -411,7 +414,15 @@ pub fn build_request(
                 .map(str::as_bytes),
         };
         if let Some(v) = value {
+            if who.trace.is_some() && super::trace::is_trace_header(name.as_bytes()) {
+                continue;
+            }
             push_header(out, name.as_bytes(), v);
+        }
+    }
+    if let Some(t) = who.trace {
+        for (name, value) in t.headers() {
+            push_header(out, name, value);
         }
     }
     out.extend_from_slice(b"X-Forwarded-For: ");
@@ -481,6 +492,74 @@ mod tests {
         }
     }
 
+    /// On a traced stage the backend gets the gateway's context in both forms, and the
+    /// caller's trace headers (and a mapping that would set them) are not sent as well.
+    #[test]
+    fn a_traced_request_carries_the_gateways_context() {
+        let raw = b"GET /p HTTP/1.1\r\nHost: gw\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\nX-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793\r\n\r\n";
+        let mut head = RequestHead::default();
+        assert!(parse_request_head(raw, &mut head).unwrap());
+        let req = Request {
+            buf: raw,
+            head: &head,
+            method: "GET",
+            path: "/p",
+            query: "",
+            body: b"",
+            peer: "127.0.0.1".parse().unwrap(),
+            tls: None,
+        };
+        let p = HttpProxyIntegration {
+            method: None,
+            authority: "127.0.0.1:9".into(),
+            host_header: "backend".into(),
+            path: vec![UriPiece::Lit("/p".into())],
+            base_query: "".into(),
+            timeout: Duration::from_secs(1),
+            headers: vec![("traceparent".into(), ValueSource::Literal("x".into()))],
+        };
+        let tp = |v: &str| crate::dataplane::trace::parse_traceparent(v.as_bytes());
+        let caller =
+            tp("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+        let (ctx, _) = crate::dataplane::trace::start(
+            req.header(b"traceparent"),
+            None,
+            0,
+            &mut crate::dataplane::respond::ResponseContext::new(),
+        );
+        let prop = crate::dataplane::trace::Propagate::of(&ctx);
+        let mut out = Vec::new();
+        let who = Who {
+            trace: Some(&prop),
+            ..Who::default()
+        };
+        build_request(&p, &req, &Captures::default(), who, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        let sent: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("traceparent: "))
+            .collect();
+        assert_eq!(sent.len(), 1, "{text}");
+        let (trace, parent, sampled) = tp(sent[0]).unwrap();
+        // The same trace, the gateway's client span as the parent.
+        assert_eq!(trace, caller.0);
+        assert_eq!(parent, ctx.client_span_id);
+        assert_ne!(parent, caller.1);
+        assert!(sampled);
+        let amzn: Vec<&str> = text
+            .lines()
+            .filter(|l| l.to_ascii_lowercase().starts_with("x-amzn-trace-id:"))
+            .collect();
+        assert_eq!(amzn.len(), 1, "{text}");
+        assert!(amzn[0].contains("Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent="));
+        // Untraced: the mapping applies and the caller's other header passes as it came.
+        let mut out = Vec::new();
+        build_request(&p, &req, &Captures::default(), Who::default(), &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("traceparent: x\r\n"), "{text}");
+        assert!(text.contains("X-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793\r\n"));
+    }
+
     #[test]
     fn backend_request_is_built_as_documented() {
         let raw = b"POST /restapis/a/s/_user_request_/pets/42?x=1 HTTP/1.1\r\nHost: gw\r\nConnection: keep-alive\r\nX-Forwarded-For: 10.0.0.1\r\nContent-Length: 2\r\nX-Custom: yes\r\n\r\nhi";
@@ -545,6 +624,7 @@ mod tests {
         let who = Who {
             identity: None,
             authorizer: Some(&answer),
+            trace: None,
         };
         build_request(&p, &req, &caps, who, &mut out);
         let text = String::from_utf8(out).unwrap();

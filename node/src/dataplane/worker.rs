@@ -109,6 +109,8 @@ pub struct Worker {
     pub iam: Arc<crate::iam::IamEnv>,
     /// The authorization phase's reused buffers.
     pub auth: RefCell<super::phases::authorize::AuthScratch>,
+    /// Where the spans of traced stages go.
+    pub spans: Arc<crate::otlp::SpanSink>,
 }
 
 impl Worker {
@@ -144,6 +146,8 @@ pub struct DataPlaneConfig {
     pub iam: Arc<crate::iam::IamEnv>,
     /// The Lambda functions this node runs (AWS_PROXY integrations invoke them).
     pub functions: Arc<crate::functions::Functions>,
+    /// Where the spans of stages with `tracingEnabled` go.
+    pub spans: Arc<crate::otlp::SpanSink>,
 }
 
 /// A running data plane.
@@ -230,6 +234,7 @@ pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<Dat
             draining: draining.clone(),
             drained: drained.clone(),
             functions: cfg.functions.clone(),
+            spans: cfg.spans.clone(),
         };
         std::thread::Builder::new()
             .name(format!("tollgate-w{i}"))
@@ -300,6 +305,7 @@ struct WorkerShared {
     draining: Arc<AtomicBool>,
     drained: Arc<AtomicUsize>,
     functions: Arc<crate::functions::Functions>,
+    spans: Arc<crate::otlp::SpanSink>,
 }
 
 /// What `start` hands each worker thread.
@@ -391,6 +397,7 @@ fn run_worker(
             resolver: RefCell::new(super::resolve::Resolver::default()),
             iam: shared.iam.clone(),
             auth: RefCell::new(Default::default()),
+            spans: shared.spans.clone(),
         });
         let flusher = worker.clone();
         monoio::spawn(async move {
