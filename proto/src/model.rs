@@ -390,6 +390,28 @@ pub struct Stage {
     /// `*/*` for the stage defaults, or `{resourcePath without leading slash}/{METHOD}`.
     pub method_settings: BTreeMap<String, MethodSetting>,
     pub tags: BTreeMap<String, String>,
+    /// A canary release: a share of the stage's traffic served by another deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_settings: Option<CanarySettings>,
+}
+
+/// A stage's canary (AWS's `canarySettings`): `percent_traffic` percent of the stage's
+/// requests are served by `deployment_id` with the stage variables overridden by
+/// `stage_variable_overrides`; `use_stage_cache` says whether they use the stage's cache.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CanarySettings {
+    /// Share of requests, 0.0 to 100.0.
+    #[serde(default)]
+    pub percent_traffic: f64,
+    /// The canary's deployment.
+    #[serde(default)]
+    pub deployment_id: String,
+    /// Stage variables that differ for canary requests.
+    #[serde(default)]
+    pub stage_variable_overrides: BTreeMap<String, String>,
+    /// Whether canary requests use the stage's cache (otherwise they are not cached).
+    #[serde(default)]
+    pub use_stage_cache: bool,
 }
 
 /// Per-method settings of a stage (throttling, caching, metrics, logging).

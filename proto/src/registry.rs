@@ -521,11 +521,12 @@ impl Registry {
                 if !api.deployments.contains_key(deployment_id) {
                     return Err(not_found("deployment", deployment_id));
                 }
-                if api
-                    .stages
-                    .values()
-                    .any(|s| s.deployment_id == *deployment_id)
-                {
+                if api.stages.values().any(|s| {
+                    s.deployment_id == *deployment_id
+                        || s.canary_settings
+                            .as_ref()
+                            .is_some_and(|c| c.deployment_id == *deployment_id)
+                }) {
                     return Err(ApplyError::BadRequest(
                         "Active stages pointing to this deployment must be moved or deleted".into(),
                     ));
@@ -542,6 +543,11 @@ impl Registry {
                 let api = self.api_mut(api_id)?;
                 if !api.deployments.contains_key(&stage.deployment_id) {
                     return Err(not_found("deployment", &stage.deployment_id));
+                }
+                if let Some(c) = &stage.canary_settings {
+                    if !api.deployments.contains_key(&c.deployment_id) {
+                        return Err(not_found("deployment", &c.deployment_id));
+                    }
                 }
                 let exists = api.stages.contains_key(&stage.stage_name);
                 if *create && exists {
@@ -1208,6 +1214,36 @@ mod tests {
         })
         .unwrap();
         assert_eq!(r.deployed_stage("a1", "prod").unwrap().1.id, "d1");
+        // A canary on d2 keeps it in use too; a canary on a missing deployment is refused.
+        let mut stage = r.api("a1").unwrap().stages["prod"].clone();
+        let put = |stage: Stage| Command::PutStage {
+            api_id: "a1".into(),
+            stage,
+            create: false,
+        };
+        stage.canary_settings = Some(crate::model::CanarySettings {
+            percent_traffic: 10.0,
+            deployment_id: "d9".into(),
+            ..Default::default()
+        });
+        assert!(matches!(
+            r.apply(&put(stage.clone())),
+            Err(ApplyError::NotFound(_))
+        ));
+        stage.canary_settings.as_mut().unwrap().deployment_id = "d2".into();
+        r.apply(&put(stage.clone())).unwrap();
+        assert!(matches!(
+            r.apply(&del("d2")),
+            Err(ApplyError::BadRequest(_))
+        ));
+        // The canary survives the snapshot format.
+        let back: Registry = crate::codec::decode(&crate::codec::encode(&r)).unwrap();
+        assert_eq!(
+            back.api("a1").unwrap().stages["prod"].canary_settings,
+            stage.canary_settings
+        );
+        stage.canary_settings = None;
+        r.apply(&put(stage)).unwrap();
         r.apply(&del("d2")).unwrap();
         assert!(matches!(r.apply(&del("d2")), Err(ApplyError::NotFound(_))));
     }

@@ -392,8 +392,22 @@ pub struct StageOut {
     pub tracing_enabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary_settings: Option<CanarySettingsOut>,
     pub created_date: i64,
     pub last_updated_date: i64,
+}
+
+/// A stage's canary, as AWS answers it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct CanarySettingsOut {
+    pub percent_traffic: f64,
+    pub deployment_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage_variable_overrides: Option<BTreeMap<String, String>>,
+    pub use_stage_cache: bool,
 }
 
 /// Converts a stage.
@@ -418,6 +432,12 @@ pub fn stage(s: &Stage) -> StageOut {
         variables: none_if_empty(&s.variables),
         tracing_enabled: s.tracing_enabled,
         tags: none_if_empty(&s.tags),
+        canary_settings: s.canary_settings.as_ref().map(|c| CanarySettingsOut {
+            percent_traffic: c.percent_traffic,
+            deployment_id: c.deployment_id.clone(),
+            stage_variable_overrides: none_if_empty(&c.stage_variable_overrides),
+            use_stage_cache: c.use_stage_cache,
+        }),
         created_date: s.created_date,
         last_updated_date: s.last_updated_date,
     }

@@ -185,7 +185,8 @@ pub fn decide<'t, 'r>(
         })
     };
     // 1. Resolve the API and stage.
-    let at = match resolve_stage::run(table, req.header(b"host"), req.path, req.tls) {
+    let roll = resolve_stage::roll(stamp.request_id);
+    let at = match resolve_stage::run(table, req.header(b"host"), req.path, req.tls, roll) {
         Ok(at) => at,
         Err((r, responses)) => return refuse(r, responses, None),
     };

@@ -117,10 +117,32 @@ pub struct StageRoutes {
     /// `tracingEnabled`: requests carry a trace context to the integration and their spans
     /// are exported.
     pub tracing: bool,
+    /// The stage's canary release, when it takes traffic.
+    pub canary: Option<Canary>,
     /// Trie nodes; index 0 is the root resource.
     pub nodes: Vec<RouteNode>,
     /// The methods the nodes point at.
     pub methods: Vec<CompiledMethod>,
+}
+
+/// A stage's canary: its deployment compiled with the stage's variables overridden.
+#[derive(Debug)]
+pub struct Canary {
+    /// Requests per million the canary serves (`percentTraffic` × 10,000).
+    pub per_million: u32,
+    /// The canary's routes (same API and stage name; its own deployment and variables).
+    pub routes: Arc<StageRoutes>,
+}
+
+impl StageRoutes {
+    /// The routes that serve a request whose `roll` (uniform in 0..1,000,000) is given: the
+    /// canary's when the roll falls in its share.
+    pub fn pick(&self, roll: u32) -> &StageRoutes {
+        match &self.canary {
+            Some(c) if roll < c.per_million => &c.routes,
+            _ => self,
+        }
+    }
 }
 
 /// One resource in the trie.
@@ -547,17 +569,52 @@ pub fn compile_api(api: &RestApi, reg: &Registry, limits: &ClusterLimits) -> Api
                 .iter()
                 .map(|t| t.as_str().into())
                 .collect();
-            let epoch = reg.cache_epoch(&api.id, &stage.stage_name);
+            let cache_epoch = reg.cache_epoch(&api.id, &stage.stage_name);
             sr.cache_id = fnv64(&[
                 api.id.as_bytes(),
                 stage.stage_name.as_bytes(),
-                &epoch.to_le_bytes(),
+                &cache_epoch.to_le_bytes(),
             ]);
+            sr.canary = compile_canary(&api.id, stage, &api.deployments, limits, epoch, &sr);
             out.stages
                 .insert(stage.stage_name.as_str().into(), Arc::new(sr));
         }
     }
     out
+}
+
+/// A stage's canary, compiled: its deployment with the stage's variables overridden, the
+/// stage's cache (`useStageCache`) or none. `None` when it takes no traffic or its
+/// deployment is gone.
+fn compile_canary(
+    api_id: &str,
+    stage: &Stage,
+    deployments: &BTreeMap<String, Deployment>,
+    limits: &ClusterLimits,
+    authorizer_epoch: u64,
+    base: &StageRoutes,
+) -> Option<Canary> {
+    let c = stage.canary_settings.as_ref()?;
+    let per_million = (c.percent_traffic.clamp(0.0, 100.0) * 10_000.0).round() as u32;
+    if per_million == 0 {
+        return None;
+    }
+    let dep = deployments.get(&c.deployment_id)?;
+    let mut s = stage.clone();
+    s.variables.extend(c.stage_variable_overrides.clone());
+    s.canary_settings = None;
+    let mut routes = compile_stage_with(api_id, &s, dep, limits, authorizer_epoch);
+    routes.binary_media_types = base.binary_media_types.clone();
+    if c.use_stage_cache {
+        routes.cache_id = base.cache_id;
+        routes.cache_bytes = base.cache_bytes;
+    } else {
+        routes.cache_bytes = 0;
+    }
+    Some(Canary {
+        per_million,
+        routes: Arc::new(routes),
+    })
 }
 
 /// The gateway responses a deployment froze, compiled. The admin API stores only what can be
@@ -675,6 +732,7 @@ pub fn compile_stage_with(
         gateway_responses: compile_gateway_responses(api_id, &stage.stage_name, dep),
         binary_media_types: Vec::new(),
         tracing: stage.tracing_enabled,
+        canary: None,
         nodes: vec![RouteNode::default()],
         methods: Vec::new(),
     };
@@ -1109,6 +1167,51 @@ mod tests {
                 .collect(),
             ..Default::default()
         }
+    }
+
+    /// A canary compiles its own deployment with the overrides; it shares the stage's cache
+    /// only with `useStageCache`; no share or a missing deployment is no canary.
+    #[test]
+    fn canaries_compile_their_deployment_with_overrides() {
+        let dep = |id: &str| Deployment {
+            id: id.into(),
+            root_resource_id: "root".into(),
+            ..Default::default()
+        };
+        let deployments = BTreeMap::from([("d1".into(), dep("d1")), ("d2".into(), dep("d2"))]);
+        let limits = ClusterLimits::default();
+        let mut st = stage(&[("v", "blue"), ("w", "same")]);
+        st.deployment_id = "d1".into();
+        st.cache_cluster_enabled = true;
+        let mut base = compile_stage("api", &st, &deployments["d1"], &limits);
+        base.cache_id = 42;
+        let canary = |pct: f64, deployment: &str, use_cache: bool| {
+            let mut s = st.clone();
+            s.canary_settings = Some(tollgate_proto::model::CanarySettings {
+                percent_traffic: pct,
+                deployment_id: deployment.into(),
+                stage_variable_overrides: BTreeMap::from([("v".into(), "green".into())]),
+                use_stage_cache: use_cache,
+            });
+            compile_canary("api", &s, &deployments, &limits, 0, &base)
+        };
+        let c = canary(12.5, "d2", false).expect("a canary");
+        assert_eq!(c.per_million, 125_000);
+        assert_eq!(&*c.routes.deployment_id, "d2");
+        assert_eq!(c.routes.cache_bytes, 0);
+        assert!(c.routes.canary.is_none());
+        let shared = canary(100.0, "d2", true).unwrap();
+        assert_eq!(
+            (shared.routes.cache_id, shared.routes.cache_bytes),
+            (42, base.cache_bytes)
+        );
+        assert!(base.cache_bytes > 0);
+        assert!(canary(0.0, "d2", true).is_none());
+        assert!(canary(50.0, "gone", true).is_none());
+        // Picking by roll.
+        base.canary = Some(c);
+        assert_eq!(&*base.pick(124_999).deployment_id, "d2");
+        assert_eq!(&*base.pick(125_000).deployment_id, "d1");
     }
 
     #[test]

@@ -135,6 +135,8 @@ pub fn stage(name: &str, deployment_id: &str) -> Stage {
             ("orders/POST".into(), method_setting()),
         ]),
         tags: map(&[("tier", "gold")]),
+        // Older formats have no canary; `current_format_samples` sets one.
+        canary_settings: None,
     }
 }
 

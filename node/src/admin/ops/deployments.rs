@@ -97,11 +97,12 @@ impl StageSettings {
 /// are applied to it by a second command right after.
 pub async fn create(state: &AdminState, api: &str, body: &[u8]) -> Result<Reply, ApiError> {
     let mut i: CreateDeploymentIn = input::parse(body)?;
-    if i.canary_settings.is_some() {
-        return Err(ApiError::bad_request(
-            "Canary settings are not supported by this gateway",
-        ));
-    }
+    let id = mint_id(10);
+    // A canary deployment: made without moving the stage, then set as the stage's canary.
+    let canary = match i.canary_settings.take() {
+        None => None,
+        Some(v) => Some(super::stages::canary_input(v, &id, true)?),
+    };
     let settings = StageSettings::from_input(&mut i)?;
     let stage_name = non_empty(i.stage_name);
     limits::check_description("The description", i.description.as_deref())?;
@@ -111,10 +112,15 @@ pub async fn create(state: &AdminState, api: &str, body: &[u8]) -> Result<Reply,
             .as_ref()
             .is_some_and(|n| a.stages.contains_key(n)))
     })?;
-    let id = mint_id(10);
+    if canary.is_some() && !existing {
+        return Err(ApiError::bad_request(
+            "A canary deployment needs an existing stage: stageName must name one",
+        ));
+    }
     let now = now_epoch();
     let (stage, later) = match stage_name {
         None => (None, None),
+        Some(name) if canary.is_some() => (None, Some((name, settings))),
         Some(name) if existing => {
             let later = (!settings.is_empty()).then_some((name.clone(), settings));
             let placeholder = Stage {
@@ -160,6 +166,9 @@ pub async fn create(state: &AdminState, api: &str, body: &[u8]) -> Result<Reply,
                     .ok_or_else(|| ApiError::invalid_id("stage", &name))
             })?;
             settings.clone().apply(&mut stage);
+            if let Some(c) = &canary {
+                stage.canary_settings = Some(c.clone());
+            }
             check_stage(&stage)?;
             stage.last_updated_date = now;
             let put = Command::PutStage {

@@ -19,7 +19,7 @@ use crate::admin::AdminState;
 use crate::ids::now_epoch;
 use std::collections::BTreeMap;
 use tollgate_proto::model::{
-    LoggingLevel, MethodSetting, Stage, UnauthorizedCacheControlHeaderStrategy,
+    CanarySettings, LoggingLevel, MethodSetting, Stage, UnauthorizedCacheControlHeaderStrategy,
 };
 use tollgate_proto::Command;
 
@@ -87,14 +87,55 @@ pub fn check_stage(stage: &Stage) -> Result<(), ApiError> {
     check_variables(&stage.variables)
 }
 
-/// CreateStage (201) on an existing deployment.
-pub async fn create(state: &AdminState, api: &str, body: &[u8]) -> Result<Reply, ApiError> {
-    let i: CreateStageIn = input::parse(body)?;
-    if i.canary_settings.is_some() {
+/// `canarySettings` as CreateStage (`of_deployment`: false) or CreateDeployment (true: no
+/// `deploymentId`, the new deployment is the canary's) take them. `deployment`: the canary's
+/// deployment when the input names none.
+pub fn canary_input(
+    v: serde_json::Value,
+    deployment: &str,
+    of_deployment: bool,
+) -> Result<CanarySettings, ApiError> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct CanaryIn {
+        percent_traffic: Option<f64>,
+        deployment_id: Option<String>,
+        stage_variable_overrides: Option<BTreeMap<String, String>>,
+        use_stage_cache: Option<bool>,
+    }
+    let i: CanaryIn = serde_json::from_value(v)
+        .map_err(|e| ApiError::bad_request(format!("Invalid canarySettings: {e}")))?;
+    if of_deployment && i.deployment_id.is_some() {
         return Err(ApiError::bad_request(
-            "Canary settings are not supported by this gateway",
+            "Invalid canarySettings: a deployment's canary settings take no deploymentId (the deployment made is the canary's)",
         ));
     }
+    let percent_traffic = i.percent_traffic.unwrap_or(0.0);
+    check_percent(percent_traffic)?;
+    let stage_variable_overrides = i.stage_variable_overrides.unwrap_or_default();
+    check_variables(&stage_variable_overrides)?;
+    Ok(CanarySettings {
+        percent_traffic,
+        deployment_id: non_empty(i.deployment_id).unwrap_or_else(|| deployment.to_string()),
+        stage_variable_overrides,
+        use_stage_cache: i.use_stage_cache.unwrap_or(false),
+    })
+}
+
+fn check_percent(p: f64) -> Result<(), ApiError> {
+    if (0.0..=100.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "Invalid canary percentTraffic {p}: must be between 0.0 and 100.0"
+        )))
+    }
+}
+
+/// CreateStage (201) on an existing deployment.
+pub async fn create(state: &AdminState, api: &str, body: &[u8]) -> Result<Reply, ApiError> {
+    let mut i: CreateStageIn = input::parse(body)?;
+    let canary = i.canary_settings.take();
     // Fail closed on settings this gateway would otherwise drop without a word.
     if non_empty(i.client_certificate_id).is_some() {
         return Err(ApiError::bad_request(
@@ -131,7 +172,12 @@ pub async fn create(state: &AdminState, api: &str, body: &[u8]) -> Result<Reply,
         tracing_enabled: i.tracing_enabled.unwrap_or(false),
         method_settings: BTreeMap::new(),
         tags: i.tags.unwrap_or_default(),
+        canary_settings: None,
     };
+    let mut stage = stage;
+    if let Some(c) = canary {
+        stage.canary_settings = Some(canary_input(c, &stage.deployment_id, false)?);
+    }
     check_stage(&stage)?;
     commit(
         state,
@@ -235,9 +281,42 @@ pub fn apply_patch(
     p: &PatchOp,
     deployment_exists: &dyn Fn(&str) -> bool,
 ) -> Result<(), ApiError> {
+    if p.op == Op::Copy {
+        return apply_copy(stage, p);
+    }
     let segs = p.segments();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     match segs.as_slice() {
+        ["canarySettings"] if p.op == Op::Remove => {
+            stage.canary_settings = None;
+        }
+        ["canarySettings", "percentTraffic"] if p.op.sets() => {
+            let v = p.f64_value(0.0, 100.0)?;
+            canary(stage).percent_traffic = v;
+        }
+        ["canarySettings", "deploymentId"] if p.op.sets() => {
+            let id = p.required_string()?;
+            if !deployment_exists(&id) {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid deployment identifier specified: {id}"
+                )));
+            }
+            canary(stage).deployment_id = id;
+        }
+        ["canarySettings", "useStageCache"] if p.op.sets() => {
+            let v = p.bool_value()?;
+            canary(stage).use_stage_cache = v;
+        }
+        ["canarySettings", "stageVariableOverrides", name] => {
+            if p.op.sets() {
+                check_variable(name, p.value.as_deref().unwrap_or(""))?;
+            }
+            apply_to_map(
+                &mut canary(stage).stage_variable_overrides,
+                name.to_string(),
+                p,
+            )?
+        }
         ["deploymentId"] => {
             let id = p.required_string()?;
             if !deployment_exists(&id) {
@@ -282,6 +361,49 @@ pub fn apply_patch(
             let mut entry = stage.method_settings.get(&key).cloned().unwrap_or(base);
             apply_setting(&mut entry, &setting, p)?;
             stage.method_settings.insert(key, entry);
+        }
+    }
+    Ok(())
+}
+
+/// The canary a `/canarySettings/…` path sets, made on first use (on the stage's own
+/// deployment, no traffic).
+fn canary(stage: &mut Stage) -> &mut CanarySettings {
+    let deployment_id = stage.deployment_id.clone();
+    stage.canary_settings.get_or_insert_with(|| CanarySettings {
+        deployment_id,
+        ..Default::default()
+    })
+}
+
+/// The `copy` operations AWS's canary promotion uses: the canary's deployment to the stage
+/// (`from` `/canarySettings/deploymentId`, `path` `/deploymentId`) and its variable overrides
+/// into the stage's variables (`/canarySettings/stageVariableOverrides` → `/variables`).
+fn apply_copy(stage: &mut Stage, p: &PatchOp) -> Result<(), ApiError> {
+    let from = p.from.as_deref().unwrap_or("");
+    let no_canary = || {
+        ApiError::bad_request(format!(
+            "Invalid copy from {from}: the stage has no canary settings"
+        ))
+    };
+    match (from, p.path.as_str()) {
+        ("/canarySettings/deploymentId", "/deploymentId") => {
+            let c = stage.canary_settings.as_ref().ok_or_else(no_canary)?;
+            stage.deployment_id = c.deployment_id.clone();
+        }
+        ("/canarySettings/stageVariableOverrides", "/variables") => {
+            let c = stage.canary_settings.as_ref().ok_or_else(no_canary)?;
+            let overrides = c.stage_variable_overrides.clone();
+            stage.variables.extend(overrides);
+            check_variables(&stage.variables)?;
+        }
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid patch operation specified: copy from {from} to {} is not supported; \
+                 supported: /canarySettings/deploymentId to /deploymentId, \
+                 /canarySettings/stageVariableOverrides to /variables",
+                p.path
+            )))
         }
     }
     Ok(())
@@ -385,6 +507,117 @@ mod tests {
 
     fn apply(s: &mut Stage, p: PatchOp) -> Result<(), ApiError> {
         apply_patch(s, &p, &|id| id == "d1" || id == "d2")
+    }
+
+    /// Canary settings made by patches, refused where AWS refuses, promoted by `copy`.
+    #[test]
+    fn canary_patches_and_promotion() {
+        let mut s = stage();
+        s.variables.insert("v".into(), "blue".into());
+        apply(
+            &mut s,
+            op(Op::Replace, "/canarySettings/percentTraffic", Some("12.5")),
+        )
+        .unwrap();
+        // Made on first use, on the stage's own deployment.
+        let c = s.canary_settings.clone().unwrap();
+        assert_eq!((c.percent_traffic, c.deployment_id.as_str()), (12.5, "d2"));
+        apply(
+            &mut s,
+            op(Op::Replace, "/canarySettings/deploymentId", Some("d1")),
+        )
+        .unwrap();
+        apply(
+            &mut s,
+            op(Op::Replace, "/canarySettings/useStageCache", Some("true")),
+        )
+        .unwrap();
+        apply(
+            &mut s,
+            op(
+                Op::Add,
+                "/canarySettings/stageVariableOverrides/v",
+                Some("green"),
+            ),
+        )
+        .unwrap();
+        for bad in [
+            op(Op::Replace, "/canarySettings/percentTraffic", Some("100.5")),
+            op(Op::Replace, "/canarySettings/percentTraffic", Some("-1")),
+            op(Op::Replace, "/canarySettings/deploymentId", Some("nope")),
+            op(Op::Replace, "/canarySettings/useStageCache", Some("maybe")),
+            op(
+                Op::Add,
+                "/canarySettings/stageVariableOverrides/bad-name",
+                Some("x"),
+            ),
+            op(Op::Replace, "/canarySettings/nope", Some("x")),
+        ] {
+            assert!(apply(&mut s, bad.clone()).is_err(), "{}", bad.path);
+        }
+        let copy = |from: &str, path: &str| PatchOp {
+            op: Op::Copy,
+            path: path.into(),
+            value: None,
+            from: Some(from.into()),
+        };
+        assert!(apply(
+            &mut s,
+            copy("/variables", "/canarySettings/stageVariableOverrides")
+        )
+        .is_err());
+        apply(
+            &mut s,
+            copy("/canarySettings/stageVariableOverrides", "/variables"),
+        )
+        .unwrap();
+        apply(
+            &mut s,
+            copy("/canarySettings/deploymentId", "/deploymentId"),
+        )
+        .unwrap();
+        assert_eq!(s.deployment_id, "d1");
+        assert_eq!(s.variables["v"], "green");
+        apply(&mut s, op(Op::Remove, "/canarySettings", None)).unwrap();
+        assert!(s.canary_settings.is_none());
+        // Nothing left to copy from.
+        let err = apply(
+            &mut s,
+            copy("/canarySettings/deploymentId", "/deploymentId"),
+        )
+        .unwrap_err();
+        assert!(
+            err.message.contains("no canary settings"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn canary_input_as_create_stage_and_create_deployment_take_it() {
+        let c = canary_input(
+            serde_json::json!({"percentTraffic": 5, "stageVariableOverrides": {"a": "b"}}),
+            "d7",
+            true,
+        )
+        .unwrap();
+        assert_eq!((c.percent_traffic, c.deployment_id.as_str()), (5.0, "d7"));
+        assert!(!c.use_stage_cache);
+        // A deployment's canary names no deployment; unknown members and bad values refused.
+        for (v, of_deployment) in [
+            (serde_json::json!({"deploymentId": "x"}), true),
+            (serde_json::json!({"percentTraffic": 200}), false),
+            (serde_json::json!({"percentTraffic": "ten"}), false),
+            (
+                serde_json::json!({"stageVariableOverrides": {"a b": "c"}}),
+                false,
+            ),
+            (serde_json::json!({"nope": 1}), false),
+        ] {
+            assert!(canary_input(v.clone(), "d", of_deployment).is_err(), "{v}");
+        }
+        let c = canary_input(serde_json::json!({"deploymentId": "d3"}), "d1", false).unwrap();
+        assert_eq!(c.deployment_id, "d3");
     }
 
     #[test]

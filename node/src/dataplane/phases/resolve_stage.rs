@@ -20,16 +20,41 @@ pub struct Resolved<'t, 'r> {
 }
 
 /// Finds the API and stage. Refusals here carry no gateway responses: those are a stage's (its
-/// deployment froze them), and no stage is known yet.
+/// deployment froze them), and no stage is known yet. A stage with a canary release is served
+/// by the canary when the request's `roll` (uniform in 0..1,000,000) falls in its share.
 pub fn run<'t, 'r>(
     table: &'t RoutingTable,
     host: Option<&'r [u8]>,
     path: &'r str,
     tls: Option<&'r TlsInfo>,
+    roll: u32,
 ) -> Result<Resolved<'t, 'r>, (Refusal, Option<&'t CompiledGatewayResponses>)> {
-    if let Some(tls) = tls {
-        return through_domain(table, host, path, tls);
+    let mut at = if let Some(tls) = tls {
+        through_domain(table, host, path, tls)?
+    } else {
+        through_execute_api(table, host, path)?
+    };
+    at.stage = at.stage.pick(roll);
+    Ok(at)
+}
+
+/// A request's roll for [`run`], from its random request id (so a request keeps its roll).
+pub fn roll(request_id: &str) -> u32 {
+    // FNV-1a: the id's randomness spread over the range.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in request_id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
+    ((h ^ (h >> 32)) % 1_000_000) as u32
+}
+
+/// A request to the execute-api endpoint (its host or its path names the API).
+fn through_execute_api<'t, 'r>(
+    table: &'t RoutingTable,
+    host: Option<&'r [u8]>,
+    path: &'r str,
+) -> Result<Resolved<'t, 'r>, (Refusal, Option<&'t CompiledGatewayResponses>)> {
     let target = invoke::resolve(host, path).ok_or((gr::UNKNOWN_API, None))?;
     let api = table
         .apis
@@ -93,6 +118,21 @@ fn through_domain<'t, 'r>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Rolls spread evenly: a 25 % canary gets close to a quarter of random request ids, and
+    /// a request keeps its roll.
+    #[test]
+    fn rolls_follow_the_canary_share() {
+        let mut ctx = crate::dataplane::respond::ResponseContext::new();
+        let n = 100_000;
+        let below = (0..n)
+            .filter(|_| roll(ctx.request_id().as_str()) < 250_000)
+            .count();
+        assert!((23_500..26_500).contains(&below), "{below}");
+        let id = ctx.request_id();
+        assert_eq!(roll(id.as_str()), roll(id.as_str()));
+        assert!(roll(id.as_str()) < 1_000_000);
+    }
 
     #[test]
     fn the_host_must_name_the_handshake_domain() {
