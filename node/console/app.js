@@ -102,7 +102,7 @@ async function apisPage(page) {
   }
   page.append(table(['Name', 'Id', 'Created', 'Description'], apis.map((a) => h('tr', {},
     h('td', {}, h('a', { href: `#/apis/${encodeURIComponent(a.id)}`, class: 'api-link' }, a.name)),
-    h('td.path', {}, a.id), h('td', {}, when(a.createdDate)), h('td', {}, a.description || '')))),
+    h('td.path', {}, a.id), h('td', {}, when(a.createdDate)), h('td', {}, a.description || ''))),
   { id: 'apis' }));
 }
 

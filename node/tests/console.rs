@@ -1,0 +1,261 @@
+//! The web console end to end: a node with an API (a resource tree with `{proxy+}`), a stage
+//! with two deployments, an API key in a usage plan with usage recorded; then headless
+//! Chromium (Debian's `chromium`, driven by `playwright-core` from `target/npm`) clicks
+//! through every page (`node/tests/console/flows.mjs`), rolls the stage back, and this test
+//! checks through the admin API that the rollback happened and that the screenshots are PNGs.
+//! The browser's SigV4 signer is also checked against the AWS test suite with Node.js.
+//!
+//! Skipped (with a message) only when there is no Chromium and `TOLLGATE_REQUIRE_BROWSER`
+//! is unset; `.ci/run` installs both tools and sets it.
+
+mod common;
+
+use common::TestNode;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn s(v: &Value) -> String {
+    v.as_str()
+        .unwrap_or_else(|| panic!("not a string: {v}"))
+        .to_string()
+}
+
+fn chromium() -> PathBuf {
+    std::env::var_os("TOLLGATE_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
+}
+
+fn npm_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/npm")
+}
+
+/// Whether the browser tests can run; panics when they must and cannot.
+fn browser_available() -> bool {
+    let required = std::env::var_os("TOLLGATE_REQUIRE_BROWSER").is_some();
+    if !chromium().exists() {
+        assert!(
+            !required,
+            "TOLLGATE_REQUIRE_BROWSER is set but {} is missing (apt-get install chromium)",
+            chromium().display()
+        );
+        eprintln!(
+            "SKIPPED: no Chromium at {} (apt-get install chromium, or set TOLLGATE_CHROMIUM); \
+             set TOLLGATE_REQUIRE_BROWSER=1 to make this a failure",
+            chromium().display()
+        );
+        return false;
+    }
+    assert!(
+        npm_dir().join("node_modules/playwright-core").is_dir(),
+        "Chromium is installed but playwright-core is not: npm install --prefix target/npm \
+         playwright-core (see .ci/run)"
+    );
+    true
+}
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/console")
+        .join(name)
+}
+
+/// Today (UTC) as `YYYY-MM-DD`.
+fn today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let (y, m, d) = tollgate_proto::model::civil_from_days(secs.div_euclid(86_400));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[test]
+fn the_browser_signer_matches_the_aws_sigv4_suite() {
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sigv4");
+    let out = Command::new("node")
+        .arg(script("sigv4_vectors.mjs"))
+        .arg(&suite)
+        .output()
+        .expect("node (Node.js) must be installed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every normalised case, and whole signatures for those signing host;x-amz-date.
+    let last = stdout.lines().last().unwrap_or_default();
+    assert_eq!(last, "SIGV4-VECTORS-OK 31 canonical, 21 signatures");
+}
+
+#[test]
+fn console_pages_are_served_with_a_strict_policy() {
+    let node = TestNode::start(&["--workers", "1"]);
+    let get = |path: &str| {
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        common::parse_response(&common::raw_exchange(node.admin, raw.as_bytes()))
+            .expect("an answer")
+    };
+    let page = get("/console/");
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains(r#"<script type="module" src="app.js">"#));
+    let csp = page.header("content-security-policy").unwrap_or_default();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    let js = get("/console/sigv4.js");
+    assert_eq!(js.status, 200);
+    assert!(js
+        .header("content-type")
+        .unwrap_or_default()
+        .starts_with("text/javascript"));
+    assert_eq!(get("/console").status, 301);
+    assert_eq!(get("/console/secret.txt").status, 404);
+    let config = get("/console/config.json").json();
+    assert_eq!(config, json!({ "region": "us-east-1" }));
+    // The API itself stays signed.
+    assert_eq!(get("/restapis").status, 403);
+}
+
+#[test]
+fn console_flows_in_headless_chromium() {
+    if !browser_available() {
+        return;
+    }
+    let node = TestNode::start(&["--workers", "1"]);
+    // An API: GET /pets (MOCK, key required) and ANY /pets/{proxy+}.
+    let api = node.admin_ok("POST", "/restapis", Some(json!({"name": "console-pets"})));
+    let (id, root) = (s(&api["id"]), s(&api["rootResourceId"]));
+    let pets = node.admin_ok(
+        "POST",
+        &format!("/restapis/{id}/resources/{root}"),
+        Some(json!({"pathPart": "pets"})),
+    );
+    let pets_id = s(&pets["id"]);
+    let proxy = node.admin_ok(
+        "POST",
+        &format!("/restapis/{id}/resources/{pets_id}"),
+        Some(json!({"pathPart": "{proxy+}"})),
+    );
+    let mock = json!({"type": "MOCK", "requestTemplates": {"application/json": "{\"statusCode\": 200}"}});
+    for (resource, verb, key) in [(&pets_id, "GET", true), (&s(&proxy["id"]), "ANY", false)] {
+        let method = format!("/restapis/{id}/resources/{resource}/methods/{verb}");
+        node.admin_ok(
+            "PUT",
+            &method,
+            Some(json!({"authorizationType": "NONE", "apiKeyRequired": key})),
+        );
+        node.admin_ok("PUT", &format!("{method}/integration"), Some(mock.clone()));
+        node.admin_ok("PUT", &format!("{method}/responses/200"), Some(json!({})));
+        node.admin_ok(
+            "PUT",
+            &format!("{method}/integration/responses/200"),
+            Some(json!({"responseTemplates": {"application/json": "{\"pets\": []}"}})),
+        );
+    }
+    // Two deployments on prod: the second is current.
+    let deploy = |description: &str| {
+        s(&node.admin_ok(
+            "POST",
+            &format!("/restapis/{id}/deployments"),
+            Some(json!({"stageName": "prod", "description": description})),
+        )["id"])
+    };
+    let old = deploy("first");
+    std::thread::sleep(Duration::from_millis(1100));
+    let new = deploy("second");
+    // A key in a usage plan, used three times today.
+    let key_value = "console-key-0123456789abcdef";
+    let key = node.admin_ok(
+        "POST",
+        "/apikeys",
+        Some(json!({"name": "console-key", "value": key_value, "enabled": true})),
+    );
+    let plan = node.admin_ok(
+        "POST",
+        "/usageplans",
+        Some(json!({"name": "console-plan", "apiStages": [{"apiId": id, "stage": "prod"}]})),
+    );
+    let (key_id, plan_id) = (s(&key["id"]), s(&plan["id"]));
+    node.admin_ok(
+        "POST",
+        &format!("/usageplans/{plan_id}/keys"),
+        Some(json!({"keyId": key_id, "keyType": "API_KEY"})),
+    );
+    let invoke = format!("/restapis/{id}/prod/_user_request_/pets");
+    for _ in 0..3 {
+        let r = node.request("GET", &invoke, &[("x-api-key", key_value)], b"");
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let today = today();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let u = node.admin_ok(
+            "GET",
+            &format!("/usageplans/{plan_id}/usage?startDate={today}&endDate={today}"),
+            None,
+        );
+        if u["values"][&key_id][0][0] == json!(3) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "usage never reported: {u}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
+    let out = Command::new("node")
+        .arg(script("flows.mjs"))
+        .env("ADMIN_URL", format!("http://{}", node.admin))
+        .env("DATA_URL", format!("http://{}", node.data))
+        .env("ACCESS_KEY", common::ACCESS_KEY)
+        .env("SECRET_KEY", common::SECRET_KEY)
+        .env("REGION", "us-east-1")
+        .env("API_ID", &id)
+        .env("API_NAME", "console-pets")
+        .env("STAGE", "prod")
+        .env("OLD_DEPLOYMENT", &old)
+        .env("NEW_DEPLOYMENT", &new)
+        .env("USAGE_USED", "3")
+        .env("API_KEY", key_value)
+        .env("SHOTS", &shots)
+        .env("NPM_DIR", npm_dir())
+        .env("CHROMIUM", chromium())
+        .output()
+        .expect("node (Node.js) must be installed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "flows failed:\n{stdout}\n{stderr}");
+    eprintln!("{stdout}");
+    let result: Value = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("CONSOLE-FLOWS-OK "))
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_else(|| panic!("no result line:\n{stdout}\n{stderr}"));
+
+    // The rollback clicked in the browser reached the registry.
+    let stage = node.admin_ok("GET", &format!("/restapis/{id}/stages/prod"), None);
+    assert_eq!(stage["deploymentId"], json!(old), "{stage}");
+    // The rate page saw the traffic the script sent.
+    assert!(result["rate"].as_f64().unwrap_or(0.0) > 0.0, "{result}");
+    assert!(result["invoked"].as_u64().unwrap_or(0) > 0, "{result}");
+    // The only call the node refused as unsigned or badly signed was the wrong secret's.
+    let forbidden: Vec<&Value> = result["refused"]
+        .as_array()
+        .expect("refused")
+        .iter()
+        .filter(|r| r.as_str().unwrap_or_default().starts_with("403"))
+        .collect();
+    assert_eq!(forbidden.len(), 1, "{result}");
+    // Every screenshot is a non-empty PNG.
+    let taken = result["shots"].as_array().expect("shots");
+    assert_eq!(taken.len(), 8, "{result}");
+    for shot in taken {
+        let bytes = std::fs::read(shot.as_str().unwrap_or_default()).expect("screenshot");
+        assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{shot} is not a PNG");
+        assert!(bytes.len() > 2_000, "{shot} is nearly empty");
+    }
+}
