@@ -306,7 +306,7 @@ async function trafficPage(page) {
         const sum = [...perStage.values()].reduce((s, v) => s + v, 0);
         history.push({ label: new Date().toISOString().slice(11, 19), value: sum });
         if (history.length > HISTORY) history.shift();
-        chartBox.replaceChildren(barChart(history, { cls: 'chart rate-chart', unit: '/s' }));
+        chartBox.replaceChildren(barChart(history, { cls: 'chart rate-chart', unit: '/s', slots: HISTORY }));
       }
       previous = now;
     } catch (e) {

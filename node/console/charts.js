@@ -9,8 +9,9 @@ function el(name, attrs, text) {
   return e;
 }
 
-/** A bar chart of `bars` ([{ label, value, title }]) as an <svg> element of class `cls`. */
-export function barChart(bars, { cls = 'chart', width = 560, height = 180, unit = '' } = {}) {
+/** A bar chart of `bars` ([{ label, value, title }]) as an <svg> element of class `cls`;
+ * `slots`: room for at least this many bars (a chart that fills up keeps its bar width). */
+export function barChart(bars, { cls = 'chart', width = 560, height = 180, unit = '', slots = 0 } = {}) {
   const pad = { left: 44, right: 8, top: 12, bottom: 28 };
   const svg = el('svg', {
     class: cls, viewBox: `0 0 ${width} ${height}`, width, height, role: 'img',
@@ -25,7 +26,7 @@ export function barChart(bars, { cls = 'chart', width = 560, height = 180, unit 
     formatNumber(max)));
   svg.appendChild(el('text', { x: pad.left - 6, y: pad.top + plotH, class: 'tick', 'text-anchor': 'end' },
     '0'));
-  const slot = bars.length ? plotW / bars.length : plotW;
+  const slot = plotW / Math.max(1, bars.length, slots);
   const every = Math.max(1, Math.ceil(bars.length / 10));
   bars.forEach((b, i) => {
     const h = (b.value / max) * plotH;

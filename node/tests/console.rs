@@ -72,23 +72,35 @@ fn today() -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
-#[test]
-fn the_browser_signer_matches_the_aws_sigv4_suite() {
-    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sigv4");
+/// Runs a Node.js script of `tests/console/` and returns its last line of output.
+fn node_script(name: &str, args: &[&Path]) -> String {
     let out = Command::new("node")
-        .arg(script("sigv4_vectors.mjs"))
-        .arg(&suite)
+        .arg(script(name))
+        .args(args)
         .output()
         .expect("node (Node.js) must be installed");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "{stdout}\n{}",
+        "{name}:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    stdout.lines().last().unwrap_or_default().to_string()
+}
+
+#[test]
+fn the_browser_signer_matches_the_aws_sigv4_suite() {
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sigv4");
     // Every normalised case, and whole signatures for those signing host;x-amz-date.
-    let last = stdout.lines().last().unwrap_or_default();
-    assert_eq!(last, "SIGV4-VECTORS-OK 31 canonical, 21 signatures");
+    assert_eq!(
+        node_script("sigv4_vectors.mjs", &[&suite]),
+        "SIGV4-VECTORS-OK 31 canonical, 21 signatures"
+    );
+}
+
+#[test]
+fn the_console_reads_request_rates_from_prometheus_text() {
+    assert_eq!(node_script("metrics_unit.mjs", &[]), "METRICS-OK");
 }
 
 #[test]
