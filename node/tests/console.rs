@@ -113,7 +113,9 @@ fn console_pages_are_served_with_a_strict_policy() {
     };
     let page = get("/console/");
     assert_eq!(page.status, 200);
-    assert!(page.text().contains(r#"<script type="module" src="app.js">"#));
+    assert!(page
+        .text()
+        .contains(r#"<script type="module" src="app.js">"#));
     let csp = page.header("content-security-policy").unwrap_or_default();
     assert!(csp.contains("script-src 'self'"), "{csp}");
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
@@ -152,7 +154,8 @@ fn console_flows_in_headless_chromium() {
         &format!("/restapis/{id}/resources/{pets_id}"),
         Some(json!({"pathPart": "{proxy+}"})),
     );
-    let mock = json!({"type": "MOCK", "requestTemplates": {"application/json": "{\"statusCode\": 200}"}});
+    let mock =
+        json!({"type": "MOCK", "requestTemplates": {"application/json": "{\"statusCode\": 200}"}});
     for (resource, verb, key) in [(&pets_id, "GET", true), (&s(&proxy["id"]), "ANY", false)] {
         let method = format!("/restapis/{id}/resources/{resource}/methods/{verb}");
         node.admin_ok(
@@ -267,7 +270,10 @@ fn console_flows_in_headless_chromium() {
     assert_eq!(taken.len(), 8, "{result}");
     for shot in taken {
         let bytes = std::fs::read(shot.as_str().unwrap_or_default()).expect("screenshot");
-        assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{shot} is not a PNG");
+        assert!(
+            bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+            "{shot} is not a PNG"
+        );
         assert!(bytes.len() > 2_000, "{shot} is nearly empty");
     }
 }

@@ -123,7 +123,10 @@ pub fn serve(method: &str, path: &str, region: Option<&str>) -> Option<Response<
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),
     );
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if status == StatusCode::MOVED_PERMANENTLY {
@@ -142,7 +145,10 @@ mod tests {
         assert_eq!(answer("POST", "/console/", None), None);
         assert_eq!(answer("GET", "/consoles/", None), None);
         assert_eq!(answer("GET", "/console", None), Some(Answer::Redirect));
-        assert_eq!(answer("GET", "/console/nope.js", None), Some(Answer::NotFound));
+        assert_eq!(
+            answer("GET", "/console/nope.js", None),
+            Some(Answer::NotFound)
+        );
         assert_eq!(
             answer("GET", "/console/../restapis", None),
             Some(Answer::NotFound)
