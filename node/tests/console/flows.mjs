@@ -5,16 +5,10 @@
 // $SHOTS. Driven by node/tests/console.rs, which prepared the node and reads the last line:
 // `CONSOLE-FLOWS-OK {json}`.
 
-import { createRequire } from 'node:module';
-import { mkdirSync, rmSync, mkdtempSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
+import { check, env, ready as pageReady, withBrowser } from './browser.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (v === undefined) throw new Error(`${name} is not set`);
-  return v;
-};
 const ADMIN = env('ADMIN_URL');
 const DATA = env('DATA_URL');
 const ACCESS_KEY = env('ACCESS_KEY');
@@ -29,28 +23,22 @@ const USAGE_USED = env('USAGE_USED');
 const API_KEY = env('API_KEY');
 const SHOTS = env('SHOTS');
 
-const require = createRequire(join(env('NPM_DIR'), 'package.json'));
-const { chromium } = require('playwright-core');
-
-function check(cond, what) {
-  if (!cond) throw new Error(`check failed: ${what}`);
-}
-
-const profile = mkdtempSync(join(tmpdir(), 'tollgate-console-chromium-'));
 mkdirSync(SHOTS, { recursive: true });
-// A fresh profile (--user-data-dir, which playwright passes from this argument).
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  viewport: { width: 1200, height: 800 },
-  timeout: 60000,
-});
 const shots = [];
 const problems = [];
 const sent = [];
 const refused = [];
-try {
+await withBrowser(async (context) => {
+  try {
+    await flows(context);
+  } catch (e) {
+    console.error(`browser problems so far: ${problems.join('\n') || 'none'}`);
+    throw e;
+  }
+});
+
+/** The flows, in one browser tab. */
+async function flows(context) {
   const page = await context.newPage();
   page.setDefaultTimeout(20000);
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
@@ -71,7 +59,7 @@ try {
     await page.screenshot({ path, fullPage: true });
     shots.push(path);
   };
-  const ready = () => page.waitForSelector('#page[data-ready="true"]');
+  const ready = () => pageReady(page);
 
   // The page and its security headers.
   const first = await page.goto(`${ADMIN}/console/`);
@@ -210,10 +198,4 @@ try {
     'calls are signed');
   check(problems.length === 0, `browser problems: ${problems.join('; ')}`);
   console.log(`CONSOLE-FLOWS-OK ${JSON.stringify({ shots, rate, invoked, awkward, requests: sent.length, refused })}`);
-} catch (e) {
-  console.error(`browser problems so far: ${problems.join('\n') || 'none'}`);
-  throw e;
-} finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
 }
