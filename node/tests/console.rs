@@ -277,3 +277,146 @@ fn console_flows_in_headless_chromium() {
         assert!(bytes.len() > 2_000, "{shot} is nearly empty");
     }
 }
+
+/// `tollgate cluster local` (three nodes), stopped on drop.
+struct LocalCluster(std::process::Child);
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A block of ports for `cluster local --base-port` (node i uses base + 10 i + 0..3).
+fn free_base() -> u16 {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.subsec_nanos())
+        .unwrap_or(0)
+        ^ std::process::id();
+    'search: for attempt in 0..50u32 {
+        let base = 20000 + ((seed.wrapping_add(attempt * 7919)) % 30000) as u16;
+        for p in (1..=3u16).flat_map(|i| (0..3u16).map(move |k| base + 10 * i + k)) {
+            if std::net::TcpListener::bind(("127.0.0.1", p)).is_err()
+                || std::net::UdpSocket::bind(("127.0.0.1", p)).is_err()
+            {
+                continue 'search;
+            }
+        }
+        return base;
+    }
+    panic!("no free port block");
+}
+
+#[test]
+fn the_cluster_page_shows_members_leader_and_lag_on_every_node() {
+    use std::io::{BufRead, BufReader};
+    if !browser_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["cluster", "local", "--nodes", "3", "--base-port"])
+        .arg(free_base().to_string())
+        .arg("--dir")
+        .arg(dir.path())
+        .env_remove("TOLLGATE_ACCESS_KEY_ID")
+        .env_remove("TOLLGATE_SECRET_ACCESS_KEY")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("tollgate cluster local");
+    let stdout = child.stdout.take().expect("stdout");
+    let _cluster = LocalCluster(child);
+    // "node N: data http://… admin http://…", then the generated credentials, printed once.
+    let (mut admins, mut key) = (Vec::new(), None);
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        let line = line.expect("cluster local output");
+        if let Some(rest) = line.strip_prefix("node ") {
+            if let Some(admin) = rest.split_whitespace().nth(4) {
+                admins.push(admin.to_string());
+            }
+        }
+        if let Some(rest) = line.strip_prefix("admin credentials: AWS_ACCESS_KEY_ID=") {
+            let mut words = rest.split_whitespace();
+            let id = words.next().unwrap_or_default().to_string();
+            let secret = words
+                .next()
+                .and_then(|w| w.strip_prefix("AWS_SECRET_ACCESS_KEY="))
+                .unwrap_or_default()
+                .to_string();
+            key = Some((id, secret));
+            break;
+        }
+    }
+    // Keep reading what the launcher prints (it stops when its output is closed).
+    std::thread::spawn(move || lines.for_each(drop));
+    let (access_key, secret) = key.expect("cluster local printed no credentials");
+    assert_eq!(admins.len(), 3, "{admins:?}");
+
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    let out = Command::new("node")
+        .arg(script("cluster.mjs"))
+        .env("ADMIN_URLS", admins.join(","))
+        .env("ACCESS_KEY", &access_key)
+        .env("SECRET_KEY", &secret)
+        .env("SHOTS", &shots)
+        .env("NPM_DIR", npm_dir())
+        .env("CHROMIUM", chromium())
+        .output()
+        .expect("node (Node.js) must be installed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "cluster page:\n{stdout}\n{stderr}");
+    let views: Value = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("CONSOLE-CLUSTER-OK "))
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_else(|| panic!("no result line:\n{stdout}\n{stderr}"));
+    let views = views.as_array().expect("views");
+    assert_eq!(views.len(), 3);
+    // Every node names the same leader, and marks it (and only it) in its member list.
+    let leader = s(&views[0]["leader"]);
+    let leader_id: u64 = leader
+        .strip_prefix("node ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("leader {leader}"));
+    let mut on_leader = 0;
+    for view in views {
+        assert_eq!(s(&view["leader"]), leader, "{view}");
+        let rows = view["rows"].as_array().expect("rows");
+        let ids: Vec<u64> = rows.iter().filter_map(|r| r["id"].as_u64()).collect();
+        assert_eq!(ids, [1, 2, 3], "{view}");
+        for row in rows {
+            assert_eq!(row["leaderBadge"], json!(row["id"] == json!(leader_id)), "{view}");
+        }
+        if s(&view["thisNode"]) == leader {
+            // The leader knows each member's lag: a small number.
+            on_leader += 1;
+            for row in rows {
+                let lag: u64 = s(&row["lag"])
+                    .parse()
+                    .unwrap_or_else(|_| panic!("lag on the leader: {view}"));
+                assert!(lag < 1000, "{view}");
+            }
+        } else {
+            for row in rows {
+                assert_eq!(s(&row["lag"]), "known on the leader", "{view}");
+            }
+        }
+        let shot = std::fs::read(s(&view["shot"])).expect("screenshot");
+        assert!(shot.starts_with(b"\x89PNG\r\n\x1a\n") && shot.len() > 2_000);
+    }
+    assert_eq!(on_leader, 1, "{views:?}");
+}
