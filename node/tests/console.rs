@@ -399,7 +399,11 @@ fn the_cluster_page_shows_members_leader_and_lag_on_every_node() {
         let ids: Vec<u64> = rows.iter().filter_map(|r| r["id"].as_u64()).collect();
         assert_eq!(ids, [1, 2, 3], "{view}");
         for row in rows {
-            assert_eq!(row["leaderBadge"], json!(row["id"] == json!(leader_id)), "{view}");
+            assert_eq!(
+                row["leaderBadge"],
+                json!(row["id"] == json!(leader_id)),
+                "{view}"
+            );
         }
         if s(&view["thisNode"]) == leader {
             // The leader knows each member's lag: a small number.
