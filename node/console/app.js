@@ -331,7 +331,14 @@ async function route() {
   $('nav').hidden = false;
   $('sign-out').hidden = false;
   $('who').textContent = `${api.credentials.accessKeyId} · ${api.credentials.region}`;
-  const [, name, arg] = (location.hash || '#/apis').split('/').map(decodeURIComponent);
+  const decode = (part) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return part;
+    }
+  };
+  const [, name, arg] = (location.hash || '#/apis').split('/').map(decode);
   for (const a of document.querySelectorAll('#nav a')) {
     a.classList.toggle('active', a.dataset.page === name);
   }

@@ -130,8 +130,17 @@ fn console_pages_are_served_with_a_strict_policy() {
     assert_eq!(get("/console/secret.txt").status, 404);
     let config = get("/console/config.json").json();
     assert_eq!(config, json!({ "region": "us-east-1" }));
-    // The API itself stays signed.
+    // The API itself stays signed, and grants no other origin anything: a preflight from
+    // another site is refused without CORS headers (the console is same-origin).
     assert_eq!(get("/restapis").status, 403);
+    let preflight = common::parse_response(&common::raw_exchange(
+        node.admin,
+        b"OPTIONS /restapis HTTP/1.1\r\nHost: localhost\r\nOrigin: https://evil.example\r\n\
+          Access-Control-Request-Method: GET\r\nConnection: close\r\n\r\n",
+    ))
+    .expect("an answer");
+    assert_eq!(preflight.status, 403);
+    assert_eq!(preflight.header("access-control-allow-origin"), None);
 }
 
 #[test]
