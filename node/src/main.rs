@@ -194,6 +194,7 @@ fn print_banner(
         println!("https (custom domain names): {tls}");
     }
     println!("admin API: http://{admin}");
+    println!("web console: http://{admin}{}", admin::console::PREFIX);
     println!("data folder: {}", cfg.data_dir.display());
     if let Some(raft) = node.raft() {
         println!(

@@ -90,6 +90,10 @@ where
             return resp;
         }
     }
+    if let Some(resp) = super::console::serve(&method, &path, state.region.as_deref()) {
+        // The web console's static files: public, no secrets (its calls are signed).
+        return resp;
+    }
     if path.starts_with(super::lambda_invoke::PREFIX) {
         let resp = super::lambda_invoke::handle(req, state).await;
         tracing::debug!(request_id = %id, %method, %path, status = resp.status().as_u16(),

@@ -12,6 +12,7 @@
 //! durable and applied.
 
 pub mod cluster;
+pub mod console;
 pub mod coverage;
 pub mod error;
 pub mod http;
