@@ -3,7 +3,8 @@
 //! cache, calling the backend, logging). All the deciding is in the core and its phases.
 
 use super::authorizer::AuthorizerResult;
-use super::core::{self, Answer, Decision, LambdaAnswer, Refuse, WorkerState};
+use super::cache::CachedResponse;
+use super::core::{self, Answer, Decision, HttpAnswer, LambdaAnswer, Refuse, WorkerState};
 use super::gateway_response;
 use super::mapping::Stamp;
 use super::matcher::Captures;
@@ -143,6 +144,7 @@ pub async fn handle(
                     identity: plan.identity.as_ref(),
                     authorizer: plan.authorizer.as_deref(),
                 },
+                plan.http.as_ref().map(|h| h.mapped(req)),
                 scratch,
             )
             .await;
@@ -153,6 +155,37 @@ pub async fn handle(
                 conn
             };
             let framing = Framing { conn, ..framing };
+            if plan.http.is_some() {
+                let result = result.map(|()| (scratch.head.status, scratch.body()));
+                match core::after_http(&plan, req, &caps, &stamp, result, now_ns()) {
+                    HttpAnswer::Reply { response, store } => {
+                        if let Some((c, expires_ns)) = store {
+                            let cached = CachedResponse {
+                                status: response.status,
+                                header_block: response.header_block.to_vec(),
+                                body: response.body.to_vec(),
+                            };
+                            w.cache.borrow_mut().put(
+                                c.stage_cache,
+                                c.budget,
+                                &key,
+                                cached,
+                                expires_ns,
+                            );
+                        }
+                        method_response::write_mock(
+                            out,
+                            &mut w.resp.borrow_mut(),
+                            &response,
+                            &id,
+                            framing,
+                        );
+                    }
+                    HttpAnswer::Refuse(r) => refuse(w, &r, &id, req.method, conn, out),
+                }
+                scratch.cache_key = key;
+                return;
+            }
             let status = result.map(|()| scratch.head.status);
             match core::after_integration(&plan, status, now_ns()) {
                 Answer::Relay { store } => {

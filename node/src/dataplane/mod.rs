@@ -13,6 +13,7 @@ pub mod domains;
 pub mod gateway_response;
 pub mod handler;
 pub mod http1;
+pub mod http_integration;
 #[cfg(test)]
 mod http1_fuzz;
 pub mod invoke;

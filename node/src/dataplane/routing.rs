@@ -318,6 +318,8 @@ pub enum CompiledIntegration {
     Mock(MockIntegration),
     /// Forward the request to an HTTP backend, returning its answer as is.
     HttpProxy(HttpProxyIntegration),
+    /// Call an HTTP backend with a mapped request, and map its answer (HTTP, non-proxy).
+    Http(Box<super::http_integration::HttpIntegration>),
     /// Invoke a Lambda function with the request as a proxy event (AWS_PROXY).
     Lambda(Box<LambdaIntegration>),
     /// An integration this node cannot serve (type or configuration); answered with 500 and the
@@ -356,6 +358,12 @@ pub struct HttpProxyIntegration {
     pub timeout: Duration,
     /// Extra request headers: (name, source).
     pub headers: Vec<(Box<str>, ValueSource)>,
+    /// Mapped query parameters (`integration.request.querystring.NAME`): (name, source),
+    /// sent after the URI's query and the client's.
+    pub query: Vec<(Box<str>, ValueSource)>,
+    /// HTTP_PROXY: the client's query string and end-to-end headers are forwarded. An HTTP
+    /// (non-proxy) integration sends only what is mapped.
+    pub forward_client: bool,
 }
 
 /// An AWS_PROXY integration: the function it invokes and what its events carry that does not
@@ -838,6 +846,9 @@ fn compile_method(
                     IntegrationType::HttpProxy => {
                         compile_http_proxy(i, stage).map(CompiledIntegration::HttpProxy)
                     }
+                    IntegrationType::Http => compile_http_proxy(i, stage)
+                        .and_then(|backend| super::http_integration::compile(i, stage, backend))
+                        .map(|h| CompiledIntegration::Http(Box::new(h))),
                     IntegrationType::AwsProxy => compile_lambda(i, stage, resource_id)
                         .map(|l| CompiledIntegration::Lambda(Box::new(l))),
                     other => Err(format!(
@@ -929,11 +940,16 @@ pub fn substitute_stage_variables(s: &str, stage: &Stage) -> String {
     out
 }
 
-fn compile_http_proxy(i: &Integration, stage: &Stage) -> Result<HttpProxyIntegration, String> {
+/// Compiles the backend call of an HTTP_PROXY integration, or of an HTTP (non-proxy) one
+/// (which forwards nothing of the client's request but what it maps).
+pub(super) fn compile_http_proxy(
+    i: &Integration,
+    stage: &Stage,
+) -> Result<HttpProxyIntegration, String> {
     let uri = i
         .uri
         .as_deref()
-        .ok_or("the HTTP_PROXY integration has no URI")?;
+        .ok_or("the HTTP integration has no URI")?;
     let uri = substitute_stage_variables(uri, stage);
     // It becomes the request line and the Host header: nothing that could end or split them.
     if uri.bytes().any(|b| b <= b' ' || b == 0x7f) {
@@ -992,11 +1008,17 @@ fn compile_http_proxy(i: &Integration, stage: &Stage) -> Result<HttpProxyIntegra
         pieces.push(UriPiece::Lit(lit.into()));
     }
     let mut headers = Vec::new();
+    let mut query = Vec::new();
     for (target, source) in &i.request_parameters {
-        let Some(name) = target.strip_prefix("integration.request.header.") else {
+        let (name, is_query) = if let Some(n) = target.strip_prefix("integration.request.header.")
+        {
+            (n, false)
+        } else if let Some(n) = target.strip_prefix("integration.request.querystring.") {
+            (n, true)
+        } else {
             continue;
         };
-        if !is_header_name(name) {
+        if !is_query && !is_header_name(name) {
             return Err(format!("the request header name {name:?} is not a token"));
         }
         let src = if let Some(l) = literal(source) {
@@ -1022,11 +1044,15 @@ fn compile_http_proxy(i: &Integration, stage: &Stage) -> Result<HttpProxyIntegra
         if let ValueSource::Literal(v) = &src {
             if !is_header_value(v) {
                 return Err(format!(
-                    "the request header mapping {target:?} = {source:?} gives a value with line breaks or control characters"
+                    "the request mapping {target:?} = {source:?} gives a value with line breaks or control characters"
                 ));
             }
         }
-        headers.push((name.into(), src));
+        if is_query {
+            query.push((name.into(), src));
+        } else {
+            headers.push((name.into(), src));
+        }
     }
     let method = i
         .http_method
@@ -1046,6 +1072,8 @@ fn compile_http_proxy(i: &Integration, stage: &Stage) -> Result<HttpProxyIntegra
         base_query: base_query.into(),
         timeout: Duration::from_millis(u64::from(timeout_ms)),
         headers,
+        query,
+        forward_client: i.kind == IntegrationType::HttpProxy,
     })
 }
 

@@ -177,7 +177,19 @@ pub struct Who<'a> {
     pub authorizer: Option<&'a AuthorizerResult>,
 }
 
-/// Forwards `req` to the backend; on success the answer is in `scratch`.
+/// The body an HTTP (non-proxy) integration sends instead of the client's: the request
+/// template's output (or the client's body passed through) and its `Content-Type`.
+#[derive(Debug, Clone, Copy)]
+pub struct MappedBody<'b> {
+    /// The body.
+    pub bytes: &'b [u8],
+    /// Its content type, if any.
+    pub content_type: Option<&'b [u8]>,
+}
+
+/// Forwards `req` to the backend (with `mapped` as its body for an HTTP non-proxy
+/// integration); on success the answer is in `scratch`.
+#[allow(clippy::too_many_arguments)]
 pub async fn forward(
     pool: &RefCell<UpstreamPool>,
     resolver: &RefCell<super::resolve::Resolver>,
@@ -185,9 +197,10 @@ pub async fn forward(
     req: &Request<'_>,
     caps: &Captures<'_>,
     who: Who<'_>,
+    mapped: Option<MappedBody<'_>>,
     scratch: &mut ProxyScratch,
 ) -> Result<(), ProxyError> {
-    build_request(p, req, caps, who, &mut scratch.req);
+    build_request(p, req, caps, who, mapped, &mut scratch.req);
     let method = p.method.as_deref().unwrap_or(req.method);
     let head_request = method == "HEAD";
     let retry = is_idempotent(method);
@@ -344,17 +357,22 @@ async fn read_answer(
     }
 }
 
-/// Writes the backend request: method, path with parameters substituted, the client's query
-/// after the URI's own, end-to-end headers, mapped headers, `X-Forwarded-For`, the body.
+/// Writes the backend request: method, path with parameters substituted, the URI's own
+/// query, then the client's query (HTTP_PROXY) and the mapped query parameters, the client's
+/// end-to-end headers (HTTP_PROXY only: a non-proxy integration sends only what is mapped),
+/// mapped headers, `X-Forwarded-For`, the body (the client's, or the `mapped` one of an HTTP
+/// non-proxy integration). Every backend request is built here.
 pub fn build_request(
     p: &HttpProxyIntegration,
     req: &Request<'_>,
     caps: &Captures<'_>,
     who: Who<'_>,
+    mapped: Option<MappedBody<'_>>,
     out: &mut Vec<u8>,
 ) {
     out.clear();
-    out.extend_from_slice(p.method.as_deref().unwrap_or(req.method).as_bytes());
+    let method = p.method.as_deref().unwrap_or(req.method);
+    out.extend_from_slice(method.as_bytes());
     out.push(b' ');
     for piece in &p.path {
         match piece {
@@ -366,13 +384,23 @@ pub fn build_request(
             }
         }
     }
-    if !p.base_query.is_empty() || !req.query.is_empty() {
-        out.push(b'?');
-        out.extend_from_slice(p.base_query.as_bytes());
-        if !p.base_query.is_empty() && !req.query.is_empty() {
-            out.push(b'&');
+    let client_query = if p.forward_client { req.query } else { "" };
+    let mut sep = b'?';
+    for part in [&*p.base_query, client_query] {
+        if !part.is_empty() {
+            out.push(sep);
+            out.extend_from_slice(part.as_bytes());
+            sep = b'&';
         }
-        out.extend_from_slice(req.query.as_bytes());
+    }
+    for (name, source) in &p.query {
+        if let Some(v) = source_value(source, req, caps, who) {
+            out.push(sep);
+            sep = b'&';
+            push_query_encoded(out, name.as_bytes());
+            out.push(b'=');
+            push_query_encoded(out, v);
+        }
     }
     out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
     out.extend_from_slice(p.host_header.as_bytes());
@@ -383,7 +411,8 @@ pub fn build_request(
             forwarded_for = Some(value);
             continue;
         }
-        if is_hop_by_hop(name)
+        if !p.forward_client
+            || is_hop_by_hop(name)
             || name.eq_ignore_ascii_case(b"host")
             || name.eq_ignore_ascii_case(b"content-length")
             || name.eq_ignore_ascii_case(b"expect")
@@ -396,22 +425,22 @@ pub fn build_request(
         push_header(out, name, value);
     }
     for (name, source) in &p.headers {
-        let value: Option<&[u8]> = match source {
-            ValueSource::Literal(v) => Some(v.as_bytes()),
-            ValueSource::Path(n) => caps.get(req.path, n).map(str::as_bytes),
-            ValueSource::Query(n) => req.query_param(n),
-            ValueSource::Header(n) => req.header(n.as_bytes()),
-            ValueSource::Identity(f) => who.identity.map(|i| f.of(i).as_bytes()),
-            // An authorizer's context value is the function's text: sent only when it is a
-            // valid header value.
-            ValueSource::Authorizer(n) => who
-                .authorizer
-                .and_then(|a| a.get(n))
-                .filter(|v| crate::text_rules::is_header_value(v))
-                .map(str::as_bytes),
-        };
+        // An authorizer's context value is the function's text: sent only when it is a valid
+        // header value.
+        let value = source_value(source, req, caps, who).filter(|v| {
+            !matches!(source, ValueSource::Authorizer(_))
+                || std::str::from_utf8(v).is_ok_and(crate::text_rules::is_header_value)
+        });
         if let Some(v) = value {
             push_header(out, name.as_bytes(), v);
+        }
+    }
+    if let Some(ct) = mapped.and_then(|m| m.content_type) {
+        if !p.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        {
+            push_header(out, b"Content-Type", ct);
         }
     }
     out.extend_from_slice(b"X-Forwarded-For: ");
@@ -422,11 +451,42 @@ pub fn build_request(
     let mut ip = [0u8; 64];
     out.extend_from_slice(format_ip(req.peer, &mut ip));
     out.extend_from_slice(b"\r\n");
-    if !req.body.is_empty() || matches!(req.method, "POST" | "PUT" | "PATCH") {
-        super::http1::write_content_length(out, req.body.len());
+    let body = mapped.map_or(req.body, |m| m.bytes);
+    if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
+        super::http1::write_content_length(out, body.len());
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(req.body);
+    out.extend_from_slice(body);
+}
+
+/// The value a request parameter mapping gives, if the request has it.
+fn source_value<'a>(
+    source: &'a ValueSource,
+    req: &Request<'a>,
+    caps: &Captures<'_>,
+    who: Who<'a>,
+) -> Option<&'a [u8]> {
+    match source {
+        ValueSource::Literal(v) => Some(v.as_bytes()),
+        ValueSource::Path(n) => caps.get(req.path, n).map(str::as_bytes),
+        ValueSource::Query(n) => req.query_param(n),
+        ValueSource::Header(n) => req.header(n.as_bytes()),
+        ValueSource::Identity(f) => who.identity.map(|i| f.of(i).as_bytes()),
+        ValueSource::Authorizer(n) => who.authorizer.and_then(|a| a.get(n)).map(str::as_bytes),
+    }
+}
+
+/// Appends `v` to a query string, percent-encoding what would end or split a parameter
+/// (a value already percent-encoded, as a client's query parameter is, stays as it is).
+fn push_query_encoded(out: &mut Vec<u8>, v: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in v {
+        if b.is_ascii_alphanumeric() || b"-._~%!$'()*+,;:@/?".contains(&b) {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        }
+    }
 }
 
 fn push_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -509,9 +569,11 @@ mod tests {
             base_query: "k=v".into(),
             timeout: Duration::from_secs(1),
             headers: vec![("X-Stage".into(), ValueSource::Literal("dev".into()))],
+            query: Vec::new(),
+            forward_client: true,
         };
         let mut out = Vec::new();
-        build_request(&p, &req, &caps, Who::default(), &mut out);
+        build_request(&p, &req, &caps, Who::default(), None, &mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.starts_with("POST /v1/42?k=v&x=1 HTTP/1.1\r\nHost: backend\r\n"),
@@ -546,7 +608,7 @@ mod tests {
             identity: None,
             authorizer: Some(&answer),
         };
-        build_request(&p, &req, &caps, who, &mut out);
+        build_request(&p, &req, &caps, who, None, &mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("X-A-principalId: u1\r\n"), "{text}");
         assert!(text.contains("X-A-tier: gold\r\n"), "{text}");

@@ -58,22 +58,25 @@ fn one_of(what: &str, v: &Option<String>, allowed: &[&str]) -> Result<(), ApiErr
 
 /// Checks an integration as a whole (after a put or a patch), with AWS's wording.
 ///
-/// Fail closed: only what the data plane serves is accepted — MOCK, HTTP_PROXY to an
-/// `http://` backend over the internet, with the request parameter mappings the data plane
-/// applies, and AWS_PROXY to a Lambda function (POST, a Lambda function URI, no mappings).
+/// Fail closed: only what the data plane serves is accepted — MOCK, HTTP (non-proxy, with
+/// mapping templates) and HTTP_PROXY to an `http://` backend over the internet, with the
+/// request parameter mappings the data plane applies, and AWS_PROXY to a Lambda function (POST, a Lambda function URI, no mappings).
 /// Everything else is refused here with the reason, instead of being stored and then answered
 /// 500 at request time.
 pub fn check_integration(i: &Integration) -> Result<(), ApiError> {
     if !matches!(
         i.kind,
-        IntegrationType::Mock | IntegrationType::HttpProxy | IntegrationType::AwsProxy
+        IntegrationType::Mock
+            | IntegrationType::Http
+            | IntegrationType::HttpProxy
+            | IntegrationType::AwsProxy
     ) {
         return Err(ApiError::bad_request(format!(
-            "Integration type {} is not supported by this gateway: only MOCK, HTTP_PROXY and AWS_PROXY integrations are served",
+            "Integration type {} is not supported by this gateway: only MOCK, HTTP, HTTP_PROXY and AWS_PROXY integrations are served",
             i.kind.as_str()
         )));
     }
-    let is_http = i.kind == IntegrationType::HttpProxy;
+    let is_http = matches!(i.kind, IntegrationType::HttpProxy | IntegrationType::Http);
     if i.kind == IntegrationType::AwsProxy {
         check_lambda(i)?;
     }
@@ -91,7 +94,7 @@ pub fn check_integration(i: &Integration) -> Result<(), ApiError> {
             ));
         }
         check_http_uri(i.uri.as_deref().unwrap_or(""))?;
-        if !i.request_templates.is_empty() {
+        if i.kind == IntegrationType::HttpProxy && !i.request_templates.is_empty() {
             return Err(ApiError::bad_request(
                 "Mapping templates are not applied to HTTP_PROXY integrations: requestTemplates must be empty",
             ));
@@ -210,11 +213,11 @@ fn check_http_uri(uri: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// One request parameter mapping, as the data plane applies it: a header takes a `'literal'`
-/// (a valid header value), a stage variable or a method request path, query string or header
-/// parameter, or the `AWS_IAM` caller's `context.identity.{accessKey, accountId, caller, user,
-/// userArn}`; a path parameter takes a method request path parameter. Query string targets
-/// and other sources are not applied, so they are refused.
+/// One request parameter mapping, as the data plane applies it: a header or query string
+/// parameter takes a `'literal'` (a valid header value), a stage variable or a method request
+/// path, query string or header parameter, or the `AWS_IAM` caller's `context.identity.{accessKey,
+/// accountId, caller, user, userArn}`; a path parameter takes a method request path
+/// parameter. Other targets and sources are not applied, so they are refused.
 fn check_request_mapping(target: &str, source: &str) -> Result<(), ApiError> {
     check_expression("A mapping expression", target)?;
     if source.trim().is_empty() {
@@ -227,8 +230,14 @@ fn check_request_mapping(target: &str, source: &str) -> Result<(), ApiError> {
             "Invalid mapping expression specified: {target} = {source} is not supported by this gateway"
         ))
     };
-    if let Some(name) = target.strip_prefix("integration.request.header.") {
-        check_header_name("integration request", name)?;
+    let header = target.strip_prefix("integration.request.header.");
+    let query = target
+        .strip_prefix("integration.request.querystring.")
+        .filter(|n| !n.is_empty());
+    if let Some(name) = header.or(query) {
+        if header.is_some() {
+            check_header_name("integration request", name)?;
+        }
         if let Some(lit) = source.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
             return check_header_value("integration request", lit);
         }
@@ -708,7 +717,7 @@ mod tests {
     #[test]
     fn unserved_integrations_are_refused() {
         let msg = |j: &str| put(j).unwrap_err().message;
-        for t in ["HTTP", "AWS"] {
+        for t in ["AWS"] {
             let m = msg(&format!(
                 r#"{{"type":"{t}","httpMethod":"GET","uri":"http://x"}}"#
             ));
@@ -737,10 +746,6 @@ mod tests {
             (
                 r#","cacheKeyParameters":["method.request.body"]"#,
                 "cache key",
-            ),
-            (
-                r#","requestParameters":{"integration.request.querystring.q":"'a'"}"#,
-                "not supported",
             ),
             (
                 r#","requestParameters":{"integration.request.path.id":"'a'"}"#,

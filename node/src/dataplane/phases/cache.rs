@@ -35,7 +35,11 @@ pub fn run(
     key: &mut Vec<u8>,
 ) -> Result<Option<CacheUse>, Refusal> {
     key.clear();
-    if !matches!(method.integration, CompiledIntegration::HttpProxy(_)) || stage.cache_bytes == 0 {
+    if !matches!(
+        method.integration,
+        CompiledIntegration::HttpProxy(_) | CompiledIntegration::Http(_)
+    ) || stage.cache_bytes == 0
+    {
         return Ok(None);
     }
     let Some(c) = &method.cache else {
