@@ -18,7 +18,7 @@ use super::authorizer::{self as authz, AuthorizerResult, CompiledAuthorizer};
 use super::gateway_response::{CompiledGatewayResponses, Refusal};
 use super::lambda::event::EventInput;
 use super::lambda::response::Reply;
-use super::mapping::{RequestView, Stamp};
+use super::mapping::{RequestView, Stamp, TemplateData};
 use super::matcher::Captures;
 use super::phases::authorize::{Admission, AuthContext, AuthScratch, Authorized, CallerIdentity};
 use super::phases::cache::CacheUse;
@@ -153,6 +153,9 @@ pub struct ProxyPlan<'t, 'r> {
     /// An HTTP (non-proxy) integration: its mapped body, and the integration responses
     /// [`after_http`] maps the backend's answer with.
     pub http: Option<HttpCall<'t>>,
+    /// The request's template data, gathered when a request parameter mapping reads
+    /// `context.*`.
+    pub context: Option<TemplateData>,
 }
 
 /// After an HTTP (non-proxy) integration's backend: how to answer the client.
@@ -344,6 +347,7 @@ pub fn decide<'t, 'r>(
             identity,
             authorizer: authorizer.clone(),
             http: None,
+            context: integration.needs_context.then(|| data.take()),
         }),
         Ok(Call::Http(call)) => Decision::Proxy(ProxyPlan {
             integration: &call.integration.backend,
@@ -354,6 +358,7 @@ pub fn decide<'t, 'r>(
             method,
             identity,
             authorizer: authorizer.clone(),
+            context: call.integration.backend.needs_context.then(|| data.take()),
             http: Some(call),
         }),
         Err((r, cause)) => refuse(r, responses, Some(log(Level::GatewayError, &r, cause))),

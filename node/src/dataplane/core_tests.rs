@@ -693,6 +693,7 @@ fn after_the_integration() {
         identity: None,
         authorizer: None,
         http: None,
+        context: None,
     };
     type Relayed = Result<Option<(CacheUse, u64)>, (&'static str, u16, Option<Level>)>;
     let relay = |p: &ProxyPlan, r| -> Relayed {

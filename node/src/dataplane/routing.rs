@@ -364,6 +364,8 @@ pub struct HttpProxyIntegration {
     /// HTTP_PROXY: the client's query string and end-to-end headers are forwarded. An HTTP
     /// (non-proxy) integration sends only what is mapped.
     pub forward_client: bool,
+    /// A mapping reads a `context.*` value: the request's template data is gathered.
+    pub needs_context: bool,
 }
 
 /// An AWS_PROXY integration: the function it invokes and what its events carry that does not
@@ -389,6 +391,9 @@ pub enum UriPiece {
     Lit(Box<str>),
     /// The value of a method path parameter.
     Param(Box<str>),
+    /// A mapped value from another source (`integration.request.path.NAME` mapped from a
+    /// query string, header, literal or context value), percent-encoded for the path.
+    Value(ValueSource),
 }
 
 /// Where a mapped request value comes from.
@@ -407,6 +412,47 @@ pub enum ValueSource {
     /// `context.authorizer.NAME` (`principalId` or a context key) of a Lambda authorizer's
     /// answer (absent for other methods).
     Authorizer(Box<str>),
+    /// `method.request.multivaluequerystring.NAME`: every value (a header gets them joined
+    /// with `,`, a query string parameter repeated, a path the first).
+    MultiQuery(Box<str>),
+    /// `method.request.multivalueheader.NAME`: every value, likewise.
+    MultiHeader(Box<str>),
+    /// `context.NAME`: one of [`super::mapping::CONTEXT_NAMES`], read from the request's
+    /// template data (gathered for the request only when an integration maps one).
+    Context(Box<str>),
+}
+
+impl ValueSource {
+    /// Parses a request parameter mapping's source (`stageVariables.*` resolved now, from
+    /// `stage`); `None` when it is none this gateway applies.
+    pub fn parse(source: &str, stage: &Stage) -> Option<ValueSource> {
+        let named = |p: &str| source.strip_prefix(p).filter(|n| !n.is_empty());
+        Some(if let Some(l) = literal(source) {
+            ValueSource::Literal(l.into())
+        } else if let Some(v) = named("stageVariables.") {
+            ValueSource::Literal(stage.variables.get(v).cloned().unwrap_or_default().into())
+        } else if let Some(p) = named("method.request.path.") {
+            ValueSource::Path(p.into())
+        } else if let Some(q) = named("method.request.querystring.") {
+            ValueSource::Query(q.into())
+        } else if let Some(q) = named("method.request.multivaluequerystring.") {
+            ValueSource::MultiQuery(q.into())
+        } else if let Some(h) = named("method.request.header.") {
+            ValueSource::Header(h.into())
+        } else if let Some(h) = named("method.request.multivalueheader.") {
+            ValueSource::MultiHeader(h.into())
+        } else if let Some(f) = named("context.identity.").and_then(IdentityField::parse) {
+            ValueSource::Identity(f)
+        } else if let Some(n) = named("context.authorizer.") {
+            ValueSource::Authorizer(n.into())
+        } else if let Some(n) =
+            named("context.").filter(|n| super::mapping::CONTEXT_NAMES.contains(n))
+        {
+            ValueSource::Context(n.into())
+        } else {
+            return None;
+        })
+    }
 }
 
 /// A `$context.identity` field an integration can be given.
@@ -942,7 +988,7 @@ pub fn substitute_stage_variables(s: &str, stage: &Stage) -> String {
 
 /// Compiles the backend call of an HTTP_PROXY integration, or of an HTTP (non-proxy) one
 /// (which forwards nothing of the client's request but what it maps).
-pub(super) fn compile_http_proxy(
+pub(crate) fn compile_http_proxy(
     i: &Integration,
     stage: &Stage,
 ) -> Result<HttpProxyIntegration, String> {
@@ -995,12 +1041,22 @@ pub(super) fn compile_http_proxy(
             pieces.push(UriPiece::Lit(std::mem::take(&mut lit).into()));
         }
         let name = rest[open + 1..open + close].trim_end_matches('+');
-        let source = i
+        let piece = match i
             .request_parameters
             .get(&format!("integration.request.path.{name}"))
-            .and_then(|s| s.strip_prefix("method.request.path."))
-            .unwrap_or(name);
-        pieces.push(UriPiece::Param(source.into()));
+        {
+            None => UriPiece::Param(name.into()),
+            Some(source) => match ValueSource::parse(source, stage) {
+                Some(ValueSource::Path(p)) => UriPiece::Param(p),
+                Some(v) => UriPiece::Value(v),
+                None => {
+                    return Err(format!(
+                        "the path mapping integration.request.path.{name} = {source:?} is not served"
+                    ))
+                }
+            },
+        };
+        pieces.push(piece);
         rest = &rest[open + close + 1..];
     }
     lit.push_str(rest);
@@ -1021,25 +1077,10 @@ pub(super) fn compile_http_proxy(
         if !is_query && !is_header_name(name) {
             return Err(format!("the request header name {name:?} is not a token"));
         }
-        let src = if let Some(l) = literal(source) {
-            ValueSource::Literal(l.into())
-        } else if let Some(v) = source.strip_prefix("stageVariables.") {
-            ValueSource::Literal(stage.variables.get(v).cloned().unwrap_or_default().into())
-        } else if let Some(p) = source.strip_prefix("method.request.path.") {
-            ValueSource::Path(p.into())
-        } else if let Some(q) = source.strip_prefix("method.request.querystring.") {
-            ValueSource::Query(q.into())
-        } else if let Some(h) = source.strip_prefix("method.request.header.") {
-            ValueSource::Header(h.into())
-        } else if let Some(f) = source
-            .strip_prefix("context.identity.")
-            .and_then(IdentityField::parse)
-        {
-            ValueSource::Identity(f)
-        } else if let Some(n) = source.strip_prefix("context.authorizer.") {
-            ValueSource::Authorizer(n.into())
-        } else {
-            continue;
+        let Some(src) = ValueSource::parse(source, stage) else {
+            return Err(format!(
+                "the request mapping {target:?} = {source:?} is not served"
+            ));
         };
         if let ValueSource::Literal(v) = &src {
             if !is_header_value(v) {
@@ -1064,6 +1105,11 @@ pub(super) fn compile_http_proxy(
     } else {
         i.timeout_in_millis
     };
+    let is_context = |v: &ValueSource| matches!(v, ValueSource::Context(_));
+    let needs_context = headers.iter().chain(&query).any(|(_, v)| is_context(v))
+        || pieces
+            .iter()
+            .any(|p| matches!(p, UriPiece::Value(v) if is_context(v)));
     Ok(HttpProxyIntegration {
         method,
         authority: authority.into(),
@@ -1074,6 +1120,7 @@ pub(super) fn compile_http_proxy(
         headers,
         query,
         forward_client: i.kind == IntegrationType::HttpProxy,
+        needs_context,
     })
 }
 

@@ -175,6 +175,8 @@ pub struct Who<'a> {
     pub identity: Option<&'a CallerIdentity>,
     /// The Lambda authorizer's answer.
     pub authorizer: Option<&'a AuthorizerResult>,
+    /// The request's template data, when a mapping reads `context.*`.
+    pub context: Option<&'a super::mapping::TemplateData>,
 }
 
 /// The body an HTTP (non-proxy) integration sends instead of the client's: the request
@@ -382,6 +384,14 @@ pub fn build_request(
                     out.extend_from_slice(v.as_bytes());
                 }
             }
+            UriPiece::Value(source) => {
+                let mut first = true;
+                each_value(source, req, caps, who, |v| {
+                    if std::mem::take(&mut first) {
+                        push_encoded(out, v, b"-._~%!$'()*+,;=:@");
+                    }
+                });
+            }
         }
     }
     let client_query = if p.forward_client { req.query } else { "" };
@@ -394,13 +404,13 @@ pub fn build_request(
         }
     }
     for (name, source) in &p.query {
-        if let Some(v) = source_value(source, req, caps, who) {
+        each_value(source, req, caps, who, |v| {
             out.push(sep);
             sep = b'&';
-            push_query_encoded(out, name.as_bytes());
+            push_encoded(out, name.as_bytes(), QUERY_SAFE);
             out.push(b'=');
-            push_query_encoded(out, v);
-        }
+            push_encoded(out, v, QUERY_SAFE);
+        });
     }
     out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
     out.extend_from_slice(p.host_header.as_bytes());
@@ -425,14 +435,24 @@ pub fn build_request(
         push_header(out, name, value);
     }
     for (name, source) in &p.headers {
-        // An authorizer's context value is the function's text: sent only when it is a valid
-        // header value.
-        let value = source_value(source, req, caps, who).filter(|v| {
-            !matches!(source, ValueSource::Authorizer(_))
-                || std::str::from_utf8(v).is_ok_and(crate::text_rules::is_header_value)
+        // Several values (a multi-value source) go on one line, joined with `,`. A value that
+        // is not a valid header value (an authorizer's or a context value is text from
+        // elsewhere) is not sent.
+        let mut first = true;
+        each_value(source, req, caps, who, |v| {
+            if !std::str::from_utf8(v).is_ok_and(crate::text_rules::is_header_value) {
+                return;
+            }
+            if std::mem::take(&mut first) {
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b": ");
+            } else {
+                out.push(b',');
+            }
+            out.extend_from_slice(v);
         });
-        if let Some(v) = value {
-            push_header(out, name.as_bytes(), v);
+        if !first {
+            out.extend_from_slice(b"\r\n");
         }
     }
     if let Some(ct) = mapped.and_then(|m| m.content_type) {
@@ -459,29 +479,56 @@ pub fn build_request(
     out.extend_from_slice(body);
 }
 
-/// The value a request parameter mapping gives, if the request has it.
-fn source_value<'a>(
+/// Calls `f` with each value a request parameter mapping gives (none when the request has
+/// none; every value of a multi-value source, in order).
+fn each_value<'a>(
     source: &'a ValueSource,
     req: &Request<'a>,
     caps: &Captures<'_>,
     who: Who<'a>,
-) -> Option<&'a [u8]> {
-    match source {
+    mut f: impl FnMut(&[u8]),
+) {
+    let one = match source {
         ValueSource::Literal(v) => Some(v.as_bytes()),
         ValueSource::Path(n) => caps.get(req.path, n).map(str::as_bytes),
         ValueSource::Query(n) => req.query_param(n),
         ValueSource::Header(n) => req.header(n.as_bytes()),
-        ValueSource::Identity(f) => who.identity.map(|i| f.of(i).as_bytes()),
+        ValueSource::Identity(field) => who.identity.map(|i| field.of(i).as_bytes()),
         ValueSource::Authorizer(n) => who.authorizer.and_then(|a| a.get(n)).map(str::as_bytes),
+        ValueSource::Context(n) => who.context.and_then(|d| d.context(n)).map(str::as_bytes),
+        ValueSource::MultiQuery(n) => {
+            for pair in req.query.split('&') {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                if k == &**n {
+                    f(v.as_bytes());
+                }
+            }
+            None
+        }
+        ValueSource::MultiHeader(n) => {
+            for (k, v) in req.headers() {
+                if k.eq_ignore_ascii_case(n.as_bytes()) {
+                    f(v);
+                }
+            }
+            None
+        }
+    };
+    if let Some(v) = one {
+        f(v);
     }
 }
 
-/// Appends `v` to a query string, percent-encoding what would end or split a parameter
-/// (a value already percent-encoded, as a client's query parameter is, stays as it is).
-fn push_query_encoded(out: &mut Vec<u8>, v: &[u8]) {
+/// What a query string parameter keeps as it is (a value already percent-encoded, as a
+/// client's query parameter is, stays as it is).
+const QUERY_SAFE: &[u8] = b"-._~%!$'()*+,;:@/?";
+
+/// Appends `v`, percent-encoding every byte that is not alphanumeric or in `safe` (what would
+/// end or split the part it goes into).
+fn push_encoded(out: &mut Vec<u8>, v: &[u8], safe: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in v {
-        if b.is_ascii_alphanumeric() || b"-._~%!$'()*+,;:@/?".contains(&b) {
+        if b.is_ascii_alphanumeric() || safe.contains(&b) {
             out.push(b);
         } else {
             out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
@@ -541,6 +588,94 @@ mod tests {
         }
     }
 
+    /// Every request parameter source into every target, as an HTTP (non-proxy) integration
+    /// compiles and sends it (only what is mapped reaches the backend).
+    #[test]
+    fn request_parameter_mapping_matrix() {
+        use tollgate_proto::model::{Integration, IntegrationType, Stage};
+        let raw = b"GET /pets/42?x=1&m=a&m=b%20c HTTP/1.1\r\nHost: gw\r\nX-In: in\r\nX-M: 1\r\nX-M: 2\r\n\r\n";
+        let mut head = RequestHead::default();
+        assert!(parse_request_head(raw, &mut head).unwrap());
+        let req = Request {
+            buf: raw,
+            head: &head,
+            method: "GET",
+            path: "/pets/42",
+            query: "x=1&m=a&m=b%20c",
+            body: b"",
+            peer: "127.0.0.1".parse().unwrap(),
+            tls: None,
+        };
+        let mut caps = Captures::default();
+        assert!(caps.push_for_test("id", 6, 8));
+        let data = crate::dataplane::mapping::TemplateData {
+            context: vec![
+                ("requestId".into(), "r-1".into()),
+                ("stage".into(), "dev".into()),
+            ],
+            ..Default::default()
+        };
+        let stage = Stage {
+            stage_name: "dev".into(),
+            variables: [("v".to_string(), "sv".to_string())].into(),
+            ..Default::default()
+        };
+        let cases: &[(&str, &str, &str)] = &[
+            ("header.X-A", "'lit'", "X-A: lit\r\n"),
+            ("header.X-A", "stageVariables.v", "X-A: sv\r\n"),
+            ("header.X-A", "method.request.path.id", "X-A: 42\r\n"),
+            ("header.X-A", "method.request.querystring.x", "X-A: 1\r\n"),
+            ("header.X-A", "method.request.multivaluequerystring.m", "X-A: a,b%20c\r\n"),
+            ("header.X-A", "method.request.header.X-In", "X-A: in\r\n"),
+            ("header.X-A", "method.request.multivalueheader.X-M", "X-A: 1,2\r\n"),
+            ("header.X-A", "context.requestId", "X-A: r-1\r\n"),
+            ("querystring.q", "'a b&c'", "GET /v/?q=a%20b%26c HTTP"),
+            ("querystring.q", "method.request.querystring.x", "GET /v/?q=1 HTTP"),
+            ("querystring.q", "method.request.multivaluequerystring.m", "GET /v/?q=a&q=b%20c HTTP"),
+            ("querystring.q", "method.request.header.X-In", "GET /v/?q=in HTTP"),
+            ("querystring.q", "context.stage", "GET /v/?q=dev HTTP"),
+            ("path.p", "method.request.path.id", "GET /v/42 HTTP"),
+            ("path.p", "method.request.querystring.x", "GET /v/1 HTTP"),
+            ("path.p", "'a/b c'", "GET /v/a%2Fb%20c HTTP"),
+            ("path.p", "method.request.header.X-In", "GET /v/in HTTP"),
+            ("path.p", "method.request.multivalueheader.X-M", "GET /v/1 HTTP"),
+        ];
+        for (target, source, want) in cases {
+            let i = Integration {
+                kind: IntegrationType::Http,
+                http_method: Some("GET".into()),
+                uri: Some("http://b/v/{p}".into()),
+                request_parameters: [(format!("integration.request.{target}"), source.to_string())]
+                    .into(),
+                ..Default::default()
+            };
+            let p = crate::dataplane::routing::compile_http_proxy(&i, &stage).unwrap();
+            let who = Who {
+                context: Some(&data),
+                ..Who::default()
+            };
+            let mut out = Vec::new();
+            build_request(&p, &req, &caps, who, None, &mut out);
+            let text = String::from_utf8(out).unwrap();
+            assert!(text.contains(want), "{target} = {source}: {text}");
+            // Nothing of the client's request but what is mapped.
+            assert!(!text.contains("x=1&") && !text.contains("X-In:"), "{text}");
+        }
+        // A source this gateway does not apply makes the method unservable.
+        let i = Integration {
+            kind: IntegrationType::Http,
+            http_method: Some("GET".into()),
+            uri: Some("http://b/v".into()),
+            request_parameters: [(
+                "integration.request.header.X".to_string(),
+                "method.request.body".to_string(),
+            )]
+            .into(),
+            ..Default::default()
+        };
+        assert!(crate::dataplane::routing::compile_http_proxy(&i, &stage).is_err());
+    }
+
     #[test]
     fn backend_request_is_built_as_documented() {
         let raw = b"POST /restapis/a/s/_user_request_/pets/42?x=1 HTTP/1.1\r\nHost: gw\r\nConnection: keep-alive\r\nX-Forwarded-For: 10.0.0.1\r\nContent-Length: 2\r\nX-Custom: yes\r\n\r\nhi";
@@ -571,6 +706,7 @@ mod tests {
             headers: vec![("X-Stage".into(), ValueSource::Literal("dev".into()))],
             query: Vec::new(),
             forward_client: true,
+            needs_context: false,
         };
         let mut out = Vec::new();
         build_request(&p, &req, &caps, Who::default(), None, &mut out);
@@ -607,6 +743,7 @@ mod tests {
         let who = Who {
             identity: None,
             authorizer: Some(&answer),
+            context: None,
         };
         build_request(&p, &req, &caps, who, None, &mut out);
         let text = String::from_utf8(out).unwrap();

@@ -118,6 +118,12 @@ impl<'a, 'r> LazyData<'a, 'r> {
             .get_or_insert_with(|| TemplateData::from_request(view))
     }
 
+    /// The data (gathered now if not yet), moved out.
+    pub fn take(&mut self) -> TemplateData {
+        self.get();
+        self.data.take().unwrap_or_default()
+    }
+
     /// The request's body.
     pub fn body(&self) -> &'r [u8] {
         self.view.req.body
