@@ -1,6 +1,8 @@
 //! HTTP (non-proxy) integrations end to end, configured with the stock `aws` CLI: a request
 //! template renders the body the backend is sent (with mapped path, query and header
-//! parameters, and nothing else of the client's request), integration responses are selected
+//! parameters, context values and multi-value parameters, and nothing else of the client's
+//! request), response headers mapped from the backend's headers and body, the context and stage
+//! variables, integration responses are selected
 //! by the backend's status (selection patterns, else the default), response templates by the
 //! client's `Accept`, passthrough behaviors as AWS (415 under WHEN_NO_TEMPLATES), and a dead
 //! backend answers 502 through the gateway responses.
@@ -75,7 +77,7 @@ fn http_integration_maps_request_and_response() {
             "--passthrough-behavior",
             "WHEN_NO_TEMPLATES",
             "--request-parameters",
-            r#"{"integration.request.path.pid": "method.request.path.id", "integration.request.querystring.color": "method.request.querystring.c", "integration.request.header.X-Req": "method.request.header.X-In", "integration.request.header.X-Fixed": "'fixed'"}"#,
+            r#"{"integration.request.path.pid": "method.request.path.id", "integration.request.querystring.color": "method.request.querystring.c", "integration.request.header.X-Req": "method.request.header.X-In", "integration.request.header.X-Fixed": "'fixed'", "integration.request.header.X-Rid": "context.requestId", "integration.request.querystring.tags": "method.request.multivaluequerystring.t"}"#,
             "--request-templates",
             r##"{"application/json": "{\"id\": \"$input.params('id')\", \"name\": $input.json('$.name'), \"env\": \"$stageVariables.env\"}"}"##,
         ],
@@ -90,7 +92,7 @@ fn http_integration_maps_request_and_response() {
             "--status-code",
             "200",
             "--response-parameters",
-            r#"{"method.response.header.X-Mapped": "'yes'"}"#,
+            r#"{"method.response.header.X-Mapped": "'yes'", "method.response.header.X-From": "integration.response.header.X-Backend", "method.response.header.X-Method": "integration.response.body.method", "method.response.header.X-Stage": "context.stage", "method.response.header.X-Env": "stageVariables.env"}"#,
             "--response-templates",
             r##"{"application/json": "{\"backend\": $input.body, \"rid\": \"$context.requestId\"}", "application/xml": "<method>$input.path('$.method')</method>"}"##,
         ],
@@ -140,7 +142,7 @@ fn http_integration_maps_request_and_response() {
     let r = post(
         &n,
         &host,
-        "/dev/pets/42?c=red&other=1",
+        "/dev/pets/42?c=red&other=1&t=a&t=b",
         "Content-Type: application/json\r\nX-In: in\r\nX-Custom: not-sent\r\n",
         r#"{"name": {"first": "Rex"}}"#,
     );
@@ -152,8 +154,19 @@ fn http_integration_maps_request_and_response() {
     assert_eq!(body["rid"], id.as_str());
     let echo = &body["backend"];
     assert_eq!(echo["method"], "PUT", "{body}");
-    assert_eq!(echo["path"], "/backend/pets/42?color=red", "{body}");
+    assert_eq!(
+        echo["path"],
+        "/backend/pets/42?color=red&tags=a&tags=b",
+        "{body}"
+    );
     assert_eq!(echo["headers"]["x-req"], "in");
+    assert_eq!(echo["headers"]["x-rid"], id.as_str());
+    // Response header mappings: the backend's header, a value in its body, the request's
+    // context, a stage variable.
+    assert_eq!(r.header("X-From"), Some("echo"));
+    assert_eq!(r.header("X-Method"), Some("PUT"));
+    assert_eq!(r.header("X-Stage"), Some("dev"));
+    assert_eq!(r.header("X-Env"), Some("test"));
     assert_eq!(echo["headers"]["x-fixed"], "fixed");
     assert_eq!(echo["headers"]["content-type"], "application/json");
     assert!(echo["headers"].get("x-custom").is_none(), "{body}");

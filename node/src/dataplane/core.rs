@@ -16,6 +16,7 @@
 
 use super::authorizer::{self as authz, AuthorizerResult, CompiledAuthorizer};
 use super::gateway_response::{CompiledGatewayResponses, Refusal};
+use super::http_integration::BackendAnswer;
 use super::lambda::event::EventInput;
 use super::lambda::response::Reply;
 use super::mapping::{RequestView, Stamp, TemplateData};
@@ -404,7 +405,7 @@ pub fn after_http<'t>(
     req: &Request<'_>,
     caps: &Captures<'_>,
     stamp: &Stamp<'_>,
-    result: Result<(u16, &[u8]), ProxyError>,
+    result: Result<BackendAnswer<'_>, ProxyError>,
     now_ns: u64,
 ) -> HttpAnswer<'t> {
     let Some(call) = &plan.http else {

@@ -6,6 +6,7 @@ use super::authorizer::AuthorizerResult;
 use super::cache::CachedResponse;
 use super::core::{self, Answer, Decision, HttpAnswer, LambdaAnswer, Refuse, WorkerState};
 use super::gateway_response;
+use super::http_integration::BackendAnswer;
 use super::mapping::Stamp;
 use super::matcher::Captures;
 use super::phases::log::{Level, LogRecord};
@@ -157,7 +158,12 @@ pub async fn handle(
             };
             let framing = Framing { conn, ..framing };
             if plan.http.is_some() {
-                let result = result.map(|()| (scratch.head.status, scratch.body()));
+                let result = result.map(|()| BackendAnswer {
+                    status: scratch.head.status,
+                    head: &scratch.resp,
+                    headers: &scratch.head.headers,
+                    body: scratch.body(),
+                });
                 match core::after_http(&plan, req, &caps, &stamp, result, now_ns()) {
                     HttpAnswer::Reply { response, store } => {
                         if let Some((c, expires_ns)) = store {

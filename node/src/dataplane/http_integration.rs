@@ -31,11 +31,192 @@ pub enum ResponseBody {
     Render(Template, Vec<(Box<str>, Box<str>)>),
 }
 
+/// Where a method response header mapping takes its value (`'literal'` and
+/// `stageVariables.*` are compiled into the answer's fixed headers instead).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponseSource {
+    /// `integration.response.header.NAME`: the backend's (first) header of that name.
+    Header(Box<str>),
+    /// `integration.response.multivalueheader.NAME`: all of them, joined with `,`.
+    MultiHeader(Box<str>),
+    /// `integration.response.body`: the whole body.
+    Body,
+    /// `integration.response.body.PATH`: a value in the JSON body (a string as it is,
+    /// anything else as JSON).
+    BodyPath(Vec<PathStep>),
+    /// `context.NAME` (one of [`super::mapping::CONTEXT_NAMES`]).
+    Context(Box<str>),
+}
+
+/// A step of a body path (`a.b[0]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathStep {
+    /// An object member.
+    Key(Box<str>),
+    /// An array element.
+    Index(usize),
+}
+
+/// Parses a body path (`a.b[0].c`, after `integration.response.body.`).
+pub fn parse_body_path(text: &str) -> Option<Vec<PathStep>> {
+    let mut steps = Vec::new();
+    for part in text.split('.') {
+        let (name, mut rest) = part.split_at(part.find('[').unwrap_or(part.len()));
+        if name.is_empty() {
+            return None;
+        }
+        steps.push(PathStep::Key(name.into()));
+        while !rest.is_empty() {
+            let close = rest.find(']')?;
+            let n: usize = rest.get(1..close)?.parse().ok()?;
+            steps.push(PathStep::Index(n));
+            rest = &rest[close + 1..];
+            if !rest.is_empty() && !rest.starts_with('[') {
+                return None;
+            }
+        }
+    }
+    Some(steps)
+}
+
+/// A parsed method response header mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderMapping {
+    /// A fixed value (`'literal'`, or a stage variable's value).
+    Fixed(Box<str>),
+    /// A value read per answer.
+    Read(ResponseSource),
+}
+
+/// Parses a method response header mapping's source (`stage_variables` resolve
+/// `stageVariables.*`).
+pub fn parse_response_source(
+    source: &str,
+    stage_variables: &[(Box<str>, Box<str>)],
+) -> Result<HeaderMapping, String> {
+    let named = |p: &str| source.strip_prefix(p).filter(|n| !n.is_empty());
+    if let Some(l) = source.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
+        return Ok(HeaderMapping::Fixed(l.into()));
+    }
+    if let Some(v) = named("stageVariables.") {
+        let value = stage_variables
+            .iter()
+            .find(|(k, _)| &**k == v)
+            .map_or("", |(_, val)| &**val);
+        return Ok(HeaderMapping::Fixed(value.into()));
+    }
+    Ok(HeaderMapping::Read(if let Some(h) = named("integration.response.header.") {
+        ResponseSource::Header(h.into())
+    } else if let Some(h) = named("integration.response.multivalueheader.") {
+        ResponseSource::MultiHeader(h.into())
+    } else if source == "integration.response.body" {
+        ResponseSource::Body
+    } else if let Some(p) = named("integration.response.body.") {
+        ResponseSource::BodyPath(
+            parse_body_path(p).ok_or_else(|| format!("invalid body path {p:?}"))?,
+        )
+    } else if let Some(n) =
+        named("context.").filter(|n| super::mapping::CONTEXT_NAMES.contains(n))
+    {
+        ResponseSource::Context(n.into())
+    } else {
+        return Err(format!("the response mapping source {source:?} is not served"));
+    }))
+}
+
+/// The backend's answer, as the response mappings read it.
+#[derive(Debug, Clone, Copy)]
+pub struct BackendAnswer<'s> {
+    /// Its status.
+    pub status: u16,
+    /// Its head's bytes (what `headers` index).
+    pub head: &'s [u8],
+    /// Its headers, as (name, value) ranges into `head`.
+    pub headers: &'s [(std::ops::Range<usize>, std::ops::Range<usize>)],
+    /// Its body.
+    pub body: &'s [u8],
+}
+
+impl<'s> BackendAnswer<'s> {
+    /// The values of the headers named `name` (case-insensitive), in order.
+    pub fn header_values(&self, name: &'s str) -> impl Iterator<Item = &'s [u8]> + 's {
+        let head = self.head;
+        self.headers.iter().filter_map(move |(n, v)| {
+            let n = head.get(n.clone())?;
+            n.eq_ignore_ascii_case(name.as_bytes())
+                .then(|| head.get(v.clone()))
+                .flatten()
+        })
+    }
+}
+
+/// Appends the mapped headers of `r` for the backend's answer `b` to a header block (a value
+/// that is not a valid header value, or that the answer lacks, is left out).
+pub fn append_mapped(
+    block: &mut Vec<u8>,
+    r: &HttpResponse,
+    b: &BackendAnswer<'_>,
+    context: Option<&TemplateData>,
+) {
+    let mut json: Option<Option<serde_json::Value>> = None;
+    for (name, source) in &r.mapped {
+        let value: Option<String> = match source {
+            ResponseSource::Header(h) => b
+                .header_values(h)
+                .next()
+                .map(|v| String::from_utf8_lossy(v).into_owned()),
+            ResponseSource::MultiHeader(h) => {
+                let all: Vec<String> = b
+                    .header_values(h)
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+                    .collect();
+                (!all.is_empty()).then(|| all.join(","))
+            }
+            ResponseSource::Body => std::str::from_utf8(b.body).ok().map(str::to_owned),
+            ResponseSource::BodyPath(steps) => {
+                let doc = json.get_or_insert_with(|| serde_json::from_slice(b.body).ok());
+                doc.as_ref().and_then(|d| walk(d, steps)).map(|v| match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+            }
+            ResponseSource::Context(n) => context.and_then(|d| d.context(n)).map(str::to_owned),
+        };
+        if let Some(v) = value.filter(|v| is_header_value(v)) {
+            block.extend_from_slice(name.as_bytes());
+            block.extend_from_slice(b": ");
+            block.extend_from_slice(v.as_bytes());
+            block.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+fn walk<'v>(mut v: &'v serde_json::Value, steps: &[PathStep]) -> Option<&'v serde_json::Value> {
+    for s in steps {
+        v = match s {
+            PathStep::Key(k) => v.get(&**k)?,
+            PathStep::Index(i) => v.get(*i)?,
+        };
+    }
+    Some(v)
+}
+
+impl HttpResponse {
+    /// Whether a header mapping reads the request's `$context`.
+    pub fn maps_context(&self) -> bool {
+        self.mapped
+            .iter()
+            .any(|(_, s)| matches!(s, ResponseSource::Context(_)))
+    }
+}
+
 /// One integration response.
 #[derive(Debug)]
 pub struct HttpResponse {
     /// Matched against the backend's status, anchored; `None`: the default response.
     pattern: Option<regex_lite::Regex>,
+    /// Header mappings read from the answer (or the request's context) per request.
+    pub mapped: Vec<(Box<str>, ResponseSource)>,
     /// The method response status.
     pub status: u16,
     /// Its templates by media type (lower case), in the order AWS lists them.
@@ -197,21 +378,27 @@ fn compile_response(
     let pattern = compile_pattern(r.selection_pattern.as_deref())?;
     let status = r.status_code.parse::<u16>().unwrap_or(200);
     let mut headers: Vec<(Box<str>, Box<str>)> = Vec::new();
+    let mut mapped = Vec::new();
     for (target, src) in &r.response_parameters {
-        let (Some(name), Some(value)) = (
-            target.strip_prefix("method.response.header."),
-            src.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')),
-        ) else {
+        let Some(name) = target
+            .strip_prefix("method.response.header.")
+            .filter(|n| is_header_name(n))
+        else {
             return Err(format!(
                 "the response mapping {target:?} = {src:?} is not served"
             ));
         };
-        if !(is_header_name(name) && is_header_value(value)) {
-            return Err(format!(
-                "the response header mapping {target:?} = {src:?} is not a valid header"
-            ));
+        match parse_response_source(src, stage_variables)? {
+            HeaderMapping::Fixed(value) if is_header_value(&value) => {
+                headers.push((name.into(), value))
+            }
+            HeaderMapping::Fixed(_) => {
+                return Err(format!(
+                    "the response header mapping {target:?} = {src:?} is not a valid header"
+                ))
+            }
+            HeaderMapping::Read(source) => mapped.push((name.into(), source)),
         }
-        headers.push((name.into(), value.into()));
     }
     let with_type = |content_type: &str| {
         let mut h = vec![("Content-Type".into(), content_type.into())];
@@ -248,6 +435,7 @@ fn compile_response(
     .header_block;
     Ok(HttpResponse {
         pattern,
+        mapped,
         status,
         templates,
         passthrough_head,

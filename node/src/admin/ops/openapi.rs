@@ -13,7 +13,8 @@
 
 use super::apikeys::query_flag;
 use super::integrations::{
-    check_integration, check_response as check_integration_response, from_input,
+    check_integration, check_response as check_integration_response, check_response_for,
+    from_input,
 };
 use super::methods::{check_authorizer, check_method, check_response as check_method_response};
 use super::models::{check_model_among, default_models};
@@ -343,10 +344,12 @@ fn build(
                     .and_then(|i| check_integration(&i).map(|()| i));
                 match built {
                     Ok(mut i) => {
+                        let kind = i.kind;
                         for r in op.integration_responses {
                             let code = r.status_code.clone();
                             let ok = check_status_code(&code)
-                                .and_then(|()| check_integration_response(&r));
+                                .and_then(|()| check_integration_response(&r))
+                                .and_then(|()| check_response_for(kind, &r));
                             match ok {
                                 Err(e) => warnings.push(format!(
                                     "Unable to put integration response {code} on {where_}: {}",

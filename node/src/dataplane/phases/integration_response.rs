@@ -7,7 +7,9 @@
 
 use super::cache::CacheUse;
 use super::integration_request::LazyData;
-use crate::dataplane::http_integration::{HttpIntegration, ResponseBody};
+use crate::dataplane::http_integration::{
+    append_mapped, BackendAnswer, HttpIntegration, HttpResponse, ResponseBody,
+};
 use crate::dataplane::mock;
 use crate::dataplane::routing::RenderedResponse;
 use std::borrow::Cow;
@@ -48,12 +50,12 @@ pub fn run(result: Result<u16, ProxyError>, cache: Option<CacheUse>) -> Mapped {
 /// template that fails over the backend's body: the gateway's own answer.
 pub fn http<'t>(
     h: &'t HttpIntegration,
-    result: Result<(u16, &[u8]), ProxyError>,
+    result: Result<BackendAnswer<'_>, ProxyError>,
     accept: Option<&[u8]>,
     data: &mut LazyData<'_, '_>,
 ) -> Result<Cow<'t, RenderedResponse>, (Refusal, &'static str)> {
-    let (status, body) = match result {
-        Ok(r) => r,
+    let answer = match result {
+        Ok(a) => a,
         Err(ProxyError::Timeout) => {
             return Err((gr::INTEGRATION_TIMEOUT, ProxyError::Timeout.cause()))
         }
@@ -61,10 +63,30 @@ pub fn http<'t>(
     };
     // AWS: "Execution failed due to configuration error: No match for output mapping and no
     // default output mapping".
-    let r = h.select(status).ok_or((
+    let body = answer.body;
+    let r = h.select(answer.status).ok_or((
         gr::API_CONFIGURATION_ERROR,
         "no integration response for the backend's status and no default one",
     ))?;
+    let mut response = mapped_body(h, r, body, accept, data)?;
+    if !r.mapped.is_empty() {
+        let context = r.maps_context().then(|| &*data.get());
+        let mut block = response.header_block.to_vec();
+        append_mapped(&mut block, r, &answer, context);
+        response.to_mut().header_block = block.into();
+    }
+    Ok(response)
+}
+
+/// The answer's status, fixed headers and body: the response template for `accept`
+/// rendered over the backend's `body`, or the body passed through.
+fn mapped_body<'t>(
+    h: &'t HttpIntegration,
+    r: &'t HttpResponse,
+    body: &[u8],
+    accept: Option<&[u8]>,
+    data: &mut LazyData<'_, '_>,
+) -> Result<Cow<'t, RenderedResponse>, (Refusal, &'static str)> {
     match r.template(accept) {
         None => Ok(Cow::Owned(RenderedResponse {
             status: r.status,
