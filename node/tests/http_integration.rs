@@ -155,8 +155,7 @@ fn http_integration_maps_request_and_response() {
     let echo = &body["backend"];
     assert_eq!(echo["method"], "PUT", "{body}");
     assert_eq!(
-        echo["path"],
-        "/backend/pets/42?color=red&tags=a&tags=b",
+        echo["path"], "/backend/pets/42?color=red&tags=a&tags=b",
         "{body}"
     );
     assert_eq!(echo["headers"]["x-req"], "in");
@@ -198,7 +197,13 @@ fn http_integration_maps_request_and_response() {
     assert_eq!(r.json()["backend"]["path"], "/backend/pets/status-503");
 
     // WHEN_NO_TEMPLATES with a template: another content type is 415.
-    let r = post(&n, &host, "/dev/pets/1", "Content-Type: text/plain\r\n", "hi");
+    let r = post(
+        &n,
+        &host,
+        "/dev/pets/1",
+        "Content-Type: text/plain\r\n",
+        "hi",
+    );
     assert_eq!(r.status, 415, "{}", r.text());
     assert_eq!(r.json(), json!({ "message": "Unsupported Media Type" }));
 
@@ -212,7 +217,13 @@ fn http_integration_maps_request_and_response() {
         ],
     );
     deploy();
-    let r = post(&n, &host, "/dev/pets/1", "Content-Type: text/plain\r\n", "hi");
+    let r = post(
+        &n,
+        &host,
+        "/dev/pets/1",
+        "Content-Type: text/plain\r\n",
+        "hi",
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     let echo = &r.json()["backend"];
     assert_eq!(echo["body"], "hi");

@@ -227,7 +227,11 @@ fn import_serve_merge_overwrite_export_with_the_aws_cli() {
 
     // LocalStack's pets.json has HTTP (non-proxy) integrations: served, so no warnings.
     let out = aws.ok(&["import-rest-api", "--body", &data("pets.json")]);
-    assert!(out.get("warnings").is_none_or(|w| w == &serde_json::json!([])), "{out}");
+    assert!(
+        out.get("warnings")
+            .is_none_or(|w| w == &serde_json::json!([])),
+        "{out}"
+    );
     // Warnings: AWS (non-proxy) integrations, which this gateway refuses; the import succeeds
     // with warnings, or fails with --fail-on-warnings.
     let integration = serde_json::json!({"type": "aws", "httpMethod": "POST",

@@ -105,23 +105,27 @@ pub fn parse_response_source(
             .map_or("", |(_, val)| &**val);
         return Ok(HeaderMapping::Fixed(value.into()));
     }
-    Ok(HeaderMapping::Read(if let Some(h) = named("integration.response.header.") {
-        ResponseSource::Header(h.into())
-    } else if let Some(h) = named("integration.response.multivalueheader.") {
-        ResponseSource::MultiHeader(h.into())
-    } else if source == "integration.response.body" {
-        ResponseSource::Body
-    } else if let Some(p) = named("integration.response.body.") {
-        ResponseSource::BodyPath(
-            parse_body_path(p).ok_or_else(|| format!("invalid body path {p:?}"))?,
-        )
-    } else if let Some(n) =
-        named("context.").filter(|n| super::mapping::CONTEXT_NAMES.contains(n))
-    {
-        ResponseSource::Context(n.into())
-    } else {
-        return Err(format!("the response mapping source {source:?} is not served"));
-    }))
+    Ok(HeaderMapping::Read(
+        if let Some(h) = named("integration.response.header.") {
+            ResponseSource::Header(h.into())
+        } else if let Some(h) = named("integration.response.multivalueheader.") {
+            ResponseSource::MultiHeader(h.into())
+        } else if source == "integration.response.body" {
+            ResponseSource::Body
+        } else if let Some(p) = named("integration.response.body.") {
+            ResponseSource::BodyPath(
+                parse_body_path(p).ok_or_else(|| format!("invalid body path {p:?}"))?,
+            )
+        } else if let Some(n) =
+            named("context.").filter(|n| super::mapping::CONTEXT_NAMES.contains(n))
+        {
+            ResponseSource::Context(n.into())
+        } else {
+            return Err(format!(
+                "the response mapping source {source:?} is not served"
+            ));
+        },
+    ))
 }
 
 /// The backend's answer, as the response mappings read it.
@@ -298,13 +302,21 @@ impl HttpResponse {
                 return true;
             }
             match range.strip_suffix(b"/*") {
-                Some(kind) => t.len() > kind.len() && t[..kind.len()].eq_ignore_ascii_case(kind) && t[kind.len()] == b'/',
+                Some(kind) => {
+                    t.len() > kind.len()
+                        && t[..kind.len()].eq_ignore_ascii_case(kind)
+                        && t[kind.len()] == b'/'
+                }
                 None => t.eq_ignore_ascii_case(range),
             }
         };
         if let Some(accept) = accept {
             for range in accept.split(|&b| b == b',') {
-                let range = range.split(|&b| b == b';').next().unwrap_or(range).trim_ascii();
+                let range = range
+                    .split(|&b| b == b';')
+                    .next()
+                    .unwrap_or(range)
+                    .trim_ascii();
                 if range.is_empty() {
                     continue;
                 }
@@ -313,7 +325,10 @@ impl HttpResponse {
                 }
             }
         }
-        let json = self.templates.iter().find(|(t, _)| &**t == "application/json");
+        let json = self
+            .templates
+            .iter()
+            .find(|(t, _)| &**t == "application/json");
         Some(&json.unwrap_or(first).1)
     }
 }
@@ -506,9 +521,19 @@ mod tests {
             (None, t, Some(b"application/json"), Some(false)),
             (None, t, None, Some(false)),
             (None, t, Some(b"text/plain"), Some(true)),
-            (Some("WHEN_NO_MATCH"), t, Some(b"Application/JSON; charset=x"), Some(false)),
+            (
+                Some("WHEN_NO_MATCH"),
+                t,
+                Some(b"Application/JSON; charset=x"),
+                Some(false),
+            ),
             (Some("WHEN_NO_TEMPLATES"), t, Some(b"text/plain"), None),
-            (Some("WHEN_NO_TEMPLATES"), &[], Some(b"text/plain"), Some(true)),
+            (
+                Some("WHEN_NO_TEMPLATES"),
+                &[],
+                Some(b"text/plain"),
+                Some(true),
+            ),
             (Some("NEVER"), t, Some(b"text/plain"), None),
             (Some("NEVER"), &[], Some(b"text/plain"), None),
             (Some("NEVER"), t, Some(b"application/json"), Some(false)),
@@ -520,8 +545,7 @@ mod tests {
         }
         // A static template was rendered at compile, stage variables included.
         let h = integration(None, t, &[]);
-        let Some(Outgoing::Template("application/json", RequestBody::Fixed(b))) =
-            h.outgoing(None)
+        let Some(Outgoing::Template("application/json", RequestBody::Fixed(b))) = h.outgoing(None)
         else {
             panic!("not fixed");
         };
@@ -545,7 +569,14 @@ mod tests {
                 ("400", Some("4\\d"), &[]),
             ],
         );
-        let cases = [(200, 200), (201, 200), (404, 404), (503, 500), (400, 200), (418, 200)];
+        let cases = [
+            (200, 200),
+            (201, 200),
+            (404, 404),
+            (503, 500),
+            (400, 200),
+            (418, 200),
+        ];
         for (backend, want) in cases {
             assert_eq!(h.select(backend).map(|r| r.status), Some(want), "{backend}");
         }

@@ -13,9 +13,9 @@ pub mod domains;
 pub mod gateway_response;
 pub mod handler;
 pub mod http1;
-pub mod http_integration;
 #[cfg(test)]
 mod http1_fuzz;
+pub mod http_integration;
 pub mod invoke;
 pub mod io;
 pub mod key_table;

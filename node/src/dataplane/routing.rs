@@ -992,10 +992,7 @@ pub(crate) fn compile_http_proxy(
     i: &Integration,
     stage: &Stage,
 ) -> Result<HttpProxyIntegration, String> {
-    let uri = i
-        .uri
-        .as_deref()
-        .ok_or("the HTTP integration has no URI")?;
+    let uri = i.uri.as_deref().ok_or("the HTTP integration has no URI")?;
     let uri = substitute_stage_variables(uri, stage);
     // It becomes the request line and the Host header: nothing that could end or split them.
     if uri.bytes().any(|b| b <= b' ' || b == 0x7f) {
@@ -1049,11 +1046,9 @@ pub(crate) fn compile_http_proxy(
             Some(source) => match ValueSource::parse(source, stage) {
                 Some(ValueSource::Path(p)) => UriPiece::Param(p),
                 Some(v) => UriPiece::Value(v),
-                None => {
-                    return Err(format!(
-                        "the path mapping integration.request.path.{name} = {source:?} is not served"
-                    ))
-                }
+                None => return Err(format!(
+                    "the path mapping integration.request.path.{name} = {source:?} is not served"
+                )),
             },
         };
         pieces.push(piece);
@@ -1066,8 +1061,7 @@ pub(crate) fn compile_http_proxy(
     let mut headers = Vec::new();
     let mut query = Vec::new();
     for (target, source) in &i.request_parameters {
-        let (name, is_query) = if let Some(n) = target.strip_prefix("integration.request.header.")
-        {
+        let (name, is_query) = if let Some(n) = target.strip_prefix("integration.request.header.") {
             (n, false)
         } else if let Some(n) = target.strip_prefix("integration.request.querystring.") {
             (n, true)

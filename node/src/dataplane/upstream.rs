@@ -456,7 +456,8 @@ pub fn build_request(
         }
     }
     if let Some(ct) = mapped.and_then(|m| m.content_type) {
-        if !p.headers
+        if !p
+            .headers
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
         {
@@ -625,20 +626,44 @@ mod tests {
             ("header.X-A", "stageVariables.v", "X-A: sv\r\n"),
             ("header.X-A", "method.request.path.id", "X-A: 42\r\n"),
             ("header.X-A", "method.request.querystring.x", "X-A: 1\r\n"),
-            ("header.X-A", "method.request.multivaluequerystring.m", "X-A: a,b%20c\r\n"),
+            (
+                "header.X-A",
+                "method.request.multivaluequerystring.m",
+                "X-A: a,b%20c\r\n",
+            ),
             ("header.X-A", "method.request.header.X-In", "X-A: in\r\n"),
-            ("header.X-A", "method.request.multivalueheader.X-M", "X-A: 1,2\r\n"),
+            (
+                "header.X-A",
+                "method.request.multivalueheader.X-M",
+                "X-A: 1,2\r\n",
+            ),
             ("header.X-A", "context.requestId", "X-A: r-1\r\n"),
             ("querystring.q", "'a b&c'", "GET /v/?q=a%20b%26c HTTP"),
-            ("querystring.q", "method.request.querystring.x", "GET /v/?q=1 HTTP"),
-            ("querystring.q", "method.request.multivaluequerystring.m", "GET /v/?q=a&q=b%20c HTTP"),
-            ("querystring.q", "method.request.header.X-In", "GET /v/?q=in HTTP"),
+            (
+                "querystring.q",
+                "method.request.querystring.x",
+                "GET /v/?q=1 HTTP",
+            ),
+            (
+                "querystring.q",
+                "method.request.multivaluequerystring.m",
+                "GET /v/?q=a&q=b%20c HTTP",
+            ),
+            (
+                "querystring.q",
+                "method.request.header.X-In",
+                "GET /v/?q=in HTTP",
+            ),
             ("querystring.q", "context.stage", "GET /v/?q=dev HTTP"),
             ("path.p", "method.request.path.id", "GET /v/42 HTTP"),
             ("path.p", "method.request.querystring.x", "GET /v/1 HTTP"),
             ("path.p", "'a/b c'", "GET /v/a%2Fb%20c HTTP"),
             ("path.p", "method.request.header.X-In", "GET /v/in HTTP"),
-            ("path.p", "method.request.multivalueheader.X-M", "GET /v/1 HTTP"),
+            (
+                "path.p",
+                "method.request.multivalueheader.X-M",
+                "GET /v/1 HTTP",
+            ),
         ];
         for (target, source, want) in cases {
             let i = Integration {

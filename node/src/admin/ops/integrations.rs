@@ -20,7 +20,8 @@ use crate::dataplane::http_integration::{parse_response_source, HeaderMapping, R
 use crate::dataplane::routing::ValueSource;
 use crate::text_rules::is_header_name;
 use tollgate_proto::model::{
-    Integration, IntegrationResponse, IntegrationType, Method, Stage, DEFAULT_INTEGRATION_TIMEOUT_MS,
+    Integration, IntegrationResponse, IntegrationType, Method, Stage,
+    DEFAULT_INTEGRATION_TIMEOUT_MS,
 };
 
 /// Shortest integration timeout accepted, milliseconds (as AWS).
@@ -237,9 +238,12 @@ fn check_request_mapping(target: &str, source: &str) -> Result<(), ApiError> {
         ))
     };
     let header = target.strip_prefix("integration.request.header.");
-    let served = ["integration.request.querystring.", "integration.request.path."]
-        .iter()
-        .any(|p| target.strip_prefix(p).is_some_and(|n| !n.is_empty()));
+    let served = [
+        "integration.request.querystring.",
+        "integration.request.path.",
+    ]
+    .iter()
+    .any(|p| target.strip_prefix(p).is_some_and(|n| !n.is_empty()));
     if let Some(name) = header {
         check_header_name("integration request", name)?;
     } else if !served {
@@ -465,9 +469,9 @@ pub fn check_response(r: &IntegrationResponse) -> Result<(), ApiError> {
             Ok(HeaderMapping::Fixed(_)) => source
                 .strip_prefix("stageVariables.")
                 .is_some_and(|v| v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')),
-            Ok(HeaderMapping::Read(
-                ResponseSource::Header(n) | ResponseSource::MultiHeader(n),
-            )) => is_header_name(&n),
+            Ok(HeaderMapping::Read(ResponseSource::Header(n) | ResponseSource::MultiHeader(n))) => {
+                is_header_name(&n)
+            }
             Ok(HeaderMapping::Read(_)) => true,
         };
         if !well_formed {
@@ -580,7 +584,10 @@ pub async fn update_response(
     let mut m = load_method(state, k)?;
     let i = integration_mut(&mut m)?;
     let kind = i.kind;
-    let r = i.integration_responses.get_mut(code).ok_or_else(no_response)?;
+    let r = i
+        .integration_responses
+        .get_mut(code)
+        .ok_or_else(no_response)?;
     for p in &ops {
         apply_response_patch(r, p)?;
     }
@@ -883,7 +890,11 @@ mod tests {
         check_response(&r).unwrap();
         check_response_for(IntegrationType::Http, &r).unwrap();
         let e = check_response_for(IntegrationType::Mock, &r).unwrap_err();
-        assert!(e.message.contains("HTTP integrations only"), "{}", e.message);
+        assert!(
+            e.message.contains("HTTP integrations only"),
+            "{}",
+            e.message
+        );
     }
 
     /// Every request parameter source AWS allows into every target the data plane applies.
@@ -939,10 +950,22 @@ mod tests {
             assert_eq!(check(ok), Ok(()), "{ok}");
         }
         for (bad, why) in [
-            ("integration.response.body.a[x]", "errors : [Invalid mapping expression specified: integration.response.body.a[x]]"),
-            ("integration.response.header.", "errors : [Invalid mapping expression specified"),
-            ("method.request.header.X", "errors : [Invalid mapping expression specified"),
-            ("nonsense", "errors : [Invalid mapping expression specified: nonsense]"),
+            (
+                "integration.response.body.a[x]",
+                "errors : [Invalid mapping expression specified: integration.response.body.a[x]]",
+            ),
+            (
+                "integration.response.header.",
+                "errors : [Invalid mapping expression specified",
+            ),
+            (
+                "method.request.header.X",
+                "errors : [Invalid mapping expression specified",
+            ),
+            (
+                "nonsense",
+                "errors : [Invalid mapping expression specified: nonsense]",
+            ),
             ("context.wafResponseCode", "not supported by this gateway"),
         ] {
             let m = check(bad).unwrap_err();

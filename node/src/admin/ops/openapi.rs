@@ -13,8 +13,7 @@
 
 use super::apikeys::query_flag;
 use super::integrations::{
-    check_integration, check_response as check_integration_response, check_response_for,
-    from_input,
+    check_integration, check_response as check_integration_response, check_response_for, from_input,
 };
 use super::methods::{check_authorizer, check_method, check_response as check_method_response};
 use super::models::{check_model_among, default_models};
@@ -786,7 +785,10 @@ mod tests {
             .resources
             .values()
             .flat_map(|r| r.methods.values())
-            .all(|m| m.integration.as_ref().is_some_and(|i| i.kind.as_str() == "HTTP")));
+            .all(|m| m
+                .integration
+                .as_ref()
+                .is_some_and(|i| i.kind.as_str() == "HTTP")));
         // AWS (non-proxy) integrations, which PutIntegration refuses.
         let integration = json!({"type": "aws", "httpMethod": "POST",
             "uri": "arn:aws:apigateway:us-east-1:sqs:path/1/q",

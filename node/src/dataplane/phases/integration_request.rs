@@ -9,12 +9,12 @@
 //! serve is refused (500).
 
 use crate::dataplane::gateway_response::{self as gr, Refusal};
+use crate::dataplane::http_integration::{HttpIntegration, Outgoing, RequestBody};
 use crate::dataplane::lambda::event::{self, EventInput};
 use crate::dataplane::mapping::{RequestView, TemplateData};
 use crate::dataplane::mock::{
     status_of, MockError, MockIntegration, MockResponse, Passthrough, RequestSide,
 };
-use crate::dataplane::http_integration::{HttpIntegration, Outgoing, RequestBody};
 use crate::dataplane::routing::{CompiledIntegration, HttpProxyIntegration, LambdaIntegration};
 use crate::dataplane::upstream::MappedBody;
 use tollgate_vtl::RenderError;

@@ -7,16 +7,16 @@
 
 use super::cache::CacheUse;
 use super::integration_request::LazyData;
+use crate::dataplane::gateway_response::{self as gr, Refusal};
 use crate::dataplane::http_integration::{
     append_mapped, BackendAnswer, HttpIntegration, HttpResponse, ResponseBody,
 };
+use crate::dataplane::lambda::response::{self, Reply};
 use crate::dataplane::mock;
 use crate::dataplane::routing::RenderedResponse;
-use std::borrow::Cow;
-use crate::dataplane::gateway_response::{self as gr, Refusal};
-use crate::dataplane::lambda::response::{self, Reply};
 use crate::dataplane::upstream::ProxyError;
 use crate::functions::{InvokeError, InvokeResult};
+use std::borrow::Cow;
 
 /// What to do with the backend's result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
