@@ -79,7 +79,7 @@ fn http_integration_maps_request_and_response() {
             "--request-parameters",
             r#"{"integration.request.path.pid": "method.request.path.id", "integration.request.querystring.color": "method.request.querystring.c", "integration.request.header.X-Req": "method.request.header.X-In", "integration.request.header.X-Fixed": "'fixed'", "integration.request.header.X-Rid": "context.requestId", "integration.request.querystring.tags": "method.request.multivaluequerystring.t"}"#,
             "--request-templates",
-            r##"{"application/json": "{\"id\": \"$input.params('id')\", \"name\": $input.json('$.name'), \"env\": \"$stageVariables.env\"}"}"##,
+            r##"{"application/json": "#set($context.requestOverride.header.X-Fixed = 'overridden')\n{\"id\": \"$input.params('id')\", \"name\": $input.json('$.name'), \"env\": \"$stageVariables.env\"}"}"##,
         ],
     );
     for status in ["200", "404"] {
@@ -166,7 +166,8 @@ fn http_integration_maps_request_and_response() {
     assert_eq!(r.header("X-Method"), Some("PUT"));
     assert_eq!(r.header("X-Stage"), Some("dev"));
     assert_eq!(r.header("X-Env"), Some("test"));
-    assert_eq!(echo["headers"]["x-fixed"], "fixed");
+    // The template's request override replaces the mapped header.
+    assert_eq!(echo["headers"]["x-fixed"], "overridden");
     assert_eq!(echo["headers"]["content-type"], "application/json");
     assert!(echo["headers"].get("x-custom").is_none(), "{body}");
     let sent: Value = serde_json::from_str(&text(&echo["body"])).expect("JSON sent");

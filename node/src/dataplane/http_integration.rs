@@ -360,6 +360,9 @@ pub fn compile(
                 "the request template content type {content_type:?} is not a valid header value"
             ));
         }
+        if source.contains("requestOverride.path") {
+            return Err("$context.requestOverride.path is not applied".into());
+        }
         let t = Template::compile(source)
             .map_err(|e| format!("request template for {content_type}: {e}"))?;
         let body = if t.uses_request_data() {

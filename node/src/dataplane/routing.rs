@@ -1046,9 +1046,11 @@ pub(crate) fn compile_http_proxy(
             Some(source) => match ValueSource::parse(source, stage) {
                 Some(ValueSource::Path(p)) => UriPiece::Param(p),
                 Some(v) => UriPiece::Value(v),
-                None => return Err(format!(
+                None => {
+                    return Err(format!(
                     "the path mapping integration.request.path.{name} = {source:?} is not served"
-                )),
+                ))
+                }
             },
         };
         pieces.push(piece);

@@ -187,6 +187,29 @@ pub struct MappedBody<'b> {
     pub bytes: &'b [u8],
     /// Its content type, if any.
     pub content_type: Option<&'b [u8]>,
+    /// What the request template set as `$context.requestOverride.header.NAME` and
+    /// `.querystring.NAME`: they replace the mapped header or parameter of that name.
+    pub overrides: &'b [tollgate_vtl::Override],
+}
+
+/// Whether the request template overrides `section` (`header` or `querystring`) `name`.
+fn overridden(mapped: Option<MappedBody<'_>>, section: &str, name: &str) -> bool {
+    override_pairs(mapped, section).any(|(n, _)| n.eq_ignore_ascii_case(name))
+}
+
+/// The overrides of a `section`, as (name, value).
+fn override_pairs<'b>(
+    mapped: Option<MappedBody<'b>>,
+    section: &'b str,
+) -> impl Iterator<Item = (&'b str, &'b str)> + 'b {
+    mapped
+        .map_or(&[][..], |m| m.overrides)
+        .iter()
+        .filter_map(move |o| {
+            let rest = o.name.strip_prefix("requestOverride.")?;
+            let name = rest.strip_prefix(section)?.strip_prefix('.')?;
+            (!name.is_empty()).then_some((name, o.value.as_str()))
+        })
 }
 
 /// Forwards `req` to the backend (with `mapped` as its body for an HTTP non-proxy
@@ -404,6 +427,9 @@ pub fn build_request(
         }
     }
     for (name, source) in &p.query {
+        if overridden(mapped, "querystring", name) {
+            continue;
+        }
         each_value(source, req, caps, who, |v| {
             out.push(sep);
             sep = b'&';
@@ -411,6 +437,13 @@ pub fn build_request(
             out.push(b'=');
             push_encoded(out, v, QUERY_SAFE);
         });
+    }
+    for (name, v) in override_pairs(mapped, "querystring") {
+        out.push(sep);
+        sep = b'&';
+        push_encoded(out, name.as_bytes(), QUERY_SAFE);
+        out.push(b'=');
+        push_encoded(out, v.as_bytes(), QUERY_SAFE);
     }
     out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
     out.extend_from_slice(p.host_header.as_bytes());
@@ -435,6 +468,9 @@ pub fn build_request(
         push_header(out, name, value);
     }
     for (name, source) in &p.headers {
+        if overridden(mapped, "header", name) {
+            continue;
+        }
         // Several values (a multi-value source) go on one line, joined with `,`. A value that
         // is not a valid header value (an authorizer's or a context value is text from
         // elsewhere) is not sent.
@@ -455,11 +491,24 @@ pub fn build_request(
             out.extend_from_slice(b"\r\n");
         }
     }
+    // A header override that is not a valid header, or names one the gateway frames the
+    // request with, is not sent.
+    for (name, v) in override_pairs(mapped, "header") {
+        if crate::text_rules::is_header_name(name)
+            && crate::text_rules::is_header_value(v)
+            && !super::gateway_response::is_framing_header(name)
+            && !name.eq_ignore_ascii_case("host")
+            && !name.eq_ignore_ascii_case("x-forwarded-for")
+        {
+            push_header(out, name.as_bytes(), v.as_bytes());
+        }
+    }
     if let Some(ct) = mapped.and_then(|m| m.content_type) {
         if !p
             .headers
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+            && !overridden(mapped, "header", "content-type")
         {
             push_header(out, b"Content-Type", ct);
         }
@@ -686,6 +735,62 @@ mod tests {
             // Nothing of the client's request but what is mapped.
             assert!(!text.contains("x=1&") && !text.contains("X-In:"), "{text}");
         }
+        // A request template's overrides replace mapped headers and query parameters; one
+        // that would frame the request is not sent.
+        let i = Integration {
+            kind: IntegrationType::Http,
+            http_method: Some("POST".into()),
+            uri: Some("http://b/v".into()),
+            request_parameters: [
+                (
+                    "integration.request.header.X-A".to_string(),
+                    "'mapped'".to_string(),
+                ),
+                (
+                    "integration.request.querystring.q".to_string(),
+                    "'mapped'".to_string(),
+                ),
+            ]
+            .into(),
+            ..Default::default()
+        };
+        let p = crate::dataplane::routing::compile_http_proxy(&i, &stage).unwrap();
+        let o = |name: &str, value: &str| tollgate_vtl::Override {
+            name: name.into(),
+            value: value.into(),
+        };
+        let overrides = [
+            o("requestOverride.header.X-A", "over"),
+            o("requestOverride.header.Content-Length", "0"),
+            o("requestOverride.header.X-Bad", "a\r\nb"),
+            o("requestOverride.querystring.q", "o v"),
+            o("requestOverride.querystring.r", "2"),
+        ];
+        let mapped = MappedBody {
+            bytes: b"{}",
+            content_type: Some(b"application/json"),
+            overrides: &overrides,
+        };
+        let mut out = Vec::new();
+        build_request(&p, &req, &caps, Who::default(), Some(mapped), &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with("POST /v?q=o%20v&r=2 HTTP/1.1\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("X-A: over\r\n") && !text.contains("mapped"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("X-Bad") && !text.contains("Content-Length: 0"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("Content-Type: application/json\r\nX-Forwarded-For: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}"),
+            "{text}"
+        );
+
         // A source this gateway does not apply makes the method unservable.
         let i = Integration {
             kind: IntegrationType::Http,

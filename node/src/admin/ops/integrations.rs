@@ -96,6 +96,14 @@ pub fn check_integration(i: &Integration) -> Result<(), ApiError> {
             ));
         }
         check_http_uri(i.uri.as_deref().unwrap_or(""))?;
+        if i.request_templates
+            .values()
+            .any(|t| t.contains("requestOverride.path"))
+        {
+            return Err(ApiError::bad_request(
+                "$context.requestOverride.path is not applied by this gateway: override path parameters with integration.request.path mappings instead",
+            ));
+        }
         if i.kind == IntegrationType::HttpProxy && !i.request_templates.is_empty() {
             return Err(ApiError::bad_request(
                 "Mapping templates are not applied to HTTP_PROXY integrations: requestTemplates must be empty",
@@ -769,6 +777,10 @@ mod tests {
             format!(r#"{{"type":"HTTP_PROXY","httpMethod":"GET","uri":"http://x/"{extra}}}"#)
         };
         assert!(put(&proxy("")).is_ok());
+        let m = msg(
+            r##"{"type":"HTTP","httpMethod":"GET","uri":"http://x/","requestTemplates":{"application/json":"#set($context.requestOverride.path.id = 'a')"}}"##,
+        );
+        assert!(m.contains("requestOverride.path is not applied"), "{m}");
         for (extra, why) in [
             (r#","connectionType":"VPC_LINK","connectionId":"v1""#, "VPC"),
             (r#","connectionId":"v1""#, "VPC"),

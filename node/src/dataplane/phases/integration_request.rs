@@ -44,8 +44,9 @@ pub struct HttpCall<'t> {
 pub enum HttpBody<'t> {
     /// A static template's output, with its media type.
     Fixed(&'t [u8], &'t str),
-    /// A template rendered for this request, with its media type.
-    Rendered(Vec<u8>, &'t str),
+    /// A template rendered for this request, with its media type and the
+    /// `$context.requestOverride.{header,querystring}.*` values it set.
+    Rendered(Vec<u8>, &'t str, Vec<tollgate_vtl::Override>),
     /// The client's body and `Content-Type`, passed through.
     Passthrough,
 }
@@ -57,14 +58,17 @@ impl HttpCall<'_> {
             HttpBody::Fixed(b, t) => MappedBody {
                 bytes: b,
                 content_type: Some(t.as_bytes()),
+                overrides: &[],
             },
-            HttpBody::Rendered(b, t) => MappedBody {
+            HttpBody::Rendered(b, t, overrides) => MappedBody {
                 bytes: b,
                 content_type: Some(t.as_bytes()),
+                overrides,
             },
             HttpBody::Passthrough => MappedBody {
                 bytes: req.body,
                 content_type: req.header(b"content-type"),
+                overrides: &[],
             },
         }
     }
@@ -83,9 +87,13 @@ fn http_call<'t>(
         Some(Outgoing::Template(t, RequestBody::Render(template))) => {
             let body = data.body();
             let mut out = String::new();
-            data.get()
+            let mut rendered = data
+                .get()
                 .render(template, body, &h.stage_variables, &mut out)?;
-            HttpBody::Rendered(out.into_bytes(), t)
+            rendered
+                .overrides
+                .retain(|o| o.name.starts_with("requestOverride."));
+            HttpBody::Rendered(out.into_bytes(), t, rendered.overrides)
         }
     };
     Ok(HttpCall {
