@@ -153,10 +153,10 @@ pub struct ProxyPlan<'t, 'r> {
     pub authorizer: Option<Rc<AuthorizerResult>>,
     /// An HTTP (non-proxy) integration: its mapped body, and the integration responses
     /// [`after_http`] maps the backend's answer with.
-    pub http: Option<HttpCall<'t>>,
+    pub http: Option<Box<HttpCall<'t>>>,
     /// The request's template data, gathered when a request parameter mapping reads
     /// `context.*`.
-    pub context: Option<TemplateData>,
+    pub context: Option<Box<TemplateData>>,
 }
 
 /// After an HTTP (non-proxy) integration's backend: how to answer the client.
@@ -348,7 +348,7 @@ pub fn decide<'t, 'r>(
             identity,
             authorizer: authorizer.clone(),
             http: None,
-            context: integration.needs_context.then(|| data.take()),
+            context: integration.needs_context.then(|| Box::new(data.take())),
         }),
         Ok(Call::Http(call)) => Decision::Proxy(ProxyPlan {
             integration: &call.integration.backend,
@@ -359,8 +359,12 @@ pub fn decide<'t, 'r>(
             method,
             identity,
             authorizer: authorizer.clone(),
-            context: call.integration.backend.needs_context.then(|| data.take()),
-            http: Some(call),
+            context: call
+                .integration
+                .backend
+                .needs_context
+                .then(|| Box::new(data.take())),
+            http: Some(Box::new(call)),
         }),
         Err((r, cause)) => refuse(r, responses, Some(log(Level::GatewayError, &r, cause))),
     }

@@ -144,7 +144,7 @@ pub async fn handle(
                 upstream::Who {
                     identity: plan.identity.as_ref(),
                     authorizer: plan.authorizer.as_deref(),
-                    context: plan.context.as_ref(),
+                    context: plan.context.as_deref(),
                 },
                 plan.http.as_ref().map(|h| h.mapped(req)),
                 scratch,

@@ -476,10 +476,20 @@ mod tests {
         super::super::routing::compile_http_proxy(&i, &Stage::default()).unwrap()
     }
 
+    /// (status, selection pattern, templates by media type)
+    type Response<'a> = (&'a str, Option<&'a str>, &'a [(&'a str, &'a str)]);
+    /// (passthrough behavior, templates, content type, passes through?)
+    type Case<'a> = (
+        Option<&'a str>,
+        &'a [(&'a str, &'a str)],
+        Option<&'a [u8]>,
+        Option<bool>,
+    );
+
     fn integration(
         passthrough: Option<&str>,
         requests: &[(&str, &str)],
-        responses: &[(&str, Option<&str>, &[(&str, &str)])],
+        responses: &[Response<'_>],
     ) -> HttpIntegration {
         let mut i = Integration {
             kind: IntegrationType::Http,
@@ -520,7 +530,7 @@ mod tests {
     fn passthrough_behaviors_as_aws() {
         let t = &[("application/json", "{\"a\": \"$stageVariables.v\"}")][..];
         // (behavior, templates, content type, passes, template used)
-        let cases: &[(Option<&str>, &[(&str, &str)], Option<&[u8]>, Option<bool>)] = &[
+        let cases: &[Case<'_>] = &[
             (None, t, Some(b"application/json"), Some(false)),
             (None, t, None, Some(false)),
             (None, t, Some(b"text/plain"), Some(true)),

@@ -767,12 +767,8 @@ mod tests {
     #[test]
     fn unserved_integrations_are_refused() {
         let msg = |j: &str| put(j).unwrap_err().message;
-        for t in ["AWS"] {
-            let m = msg(&format!(
-                r#"{{"type":"{t}","httpMethod":"GET","uri":"http://x"}}"#
-            ));
-            assert!(m.contains("not supported by this gateway"), "{t}: {m}");
-        }
+        let m = msg(r#"{"type":"AWS","httpMethod":"GET","uri":"http://x"}"#);
+        assert!(m.contains("not supported by this gateway"), "{m}");
         let proxy = |extra: &str| {
             format!(r#"{{"type":"HTTP_PROXY","httpMethod":"GET","uri":"http://x/"{extra}}}"#)
         };

@@ -70,7 +70,7 @@ pub fn http<'t>(
     ))?;
     let mut response = mapped_body(h, r, body, accept, data)?;
     if !r.mapped.is_empty() {
-        let context = r.maps_context().then(|| &*data.get());
+        let context = r.maps_context().then(|| data.get());
         let mut block = response.header_block.to_vec();
         append_mapped(&mut block, r, &answer, context);
         response.to_mut().header_block = block.into();
