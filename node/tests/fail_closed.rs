@@ -205,7 +205,8 @@ fn unserved_integrations_unsafe_headers_and_oversized_text_are_refused() {
     );
     for (body, needle) in [
         (
-            json!({ "type": "HTTP", "httpMethod": "GET", "uri": "http://127.0.0.1:9/" }),
+            json!({ "type": "HTTP", "httpMethod": "GET", "uri": "http://127.0.0.1:9/",
+                    "requestParameters": { "integration.request.header.X": "method.request.body" } }),
             "not supported",
         ),
         (
@@ -244,6 +245,14 @@ fn unserved_integrations_unsafe_headers_and_oversized_text_are_refused() {
         &format!("{integ}/responses/200"),
         json!({ "responseParameters": { "method.response.header.X-A": "'a\r\nSet-Cookie: x=1'" } }),
         "header value",
+    );
+    // A MOCK has no backend answer to map a header from.
+    refused(
+        &n,
+        "PUT",
+        &format!("{integ}/responses/200"),
+        json!({ "responseParameters": { "method.response.header.X-A": "integration.response.header.Server" } }),
+        "HTTP integrations only",
     );
     refused(
         &n,

@@ -225,23 +225,40 @@ fn import_serve_merge_overwrite_export_with_the_aws_cli() {
     );
     assert_eq!(invoke(&n, &api, "GET", "/toys", &[], b"").status, 200);
 
-    // Warnings: LocalStack's pets.json has HTTP (non-proxy) integrations, which this gateway
-    // refuses; the import succeeds with warnings, or fails with --fail-on-warnings.
+    // LocalStack's pets.json has HTTP (non-proxy) integrations: served, so no warnings.
     let out = aws.ok(&["import-rest-api", "--body", &data("pets.json")]);
+    assert!(
+        out.get("warnings")
+            .is_none_or(|w| w == &serde_json::json!([])),
+        "{out}"
+    );
+    // Warnings: AWS (non-proxy) integrations, which this gateway refuses; the import succeeds
+    // with warnings, or fails with --fail-on-warnings.
+    let integration = serde_json::json!({"type": "aws", "httpMethod": "POST",
+        "uri": "arn:aws:apigateway:us-east-1:sqs:path/1/q",
+        "responses": {"default": {"statusCode": "200"}}});
+    let doc = serde_json::json!({
+        "openapi": "3.0.1",
+        "info": {"title": "aws", "version": "1"},
+        "paths": {
+            "/pets": {"get": {"x-amazon-apigateway-integration": integration}},
+            "/pets/{petId}": {"get": {"x-amazon-apigateway-integration": integration}},
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let aws_doc = dir.path().join("aws.json");
+    std::fs::write(&aws_doc, doc.to_string()).unwrap();
+    let aws_doc = format!("fileb://{}", aws_doc.display());
+    let out = aws.ok(&["import-rest-api", "--body", &aws_doc]);
     let warnings = out["warnings"].as_array().expect("warnings");
     assert_eq!(warnings.len(), 2, "{out}");
     assert!(warnings[0]
         .as_str()
         .unwrap()
-        .contains("Integration type HTTP is not supported"));
+        .contains("Integration type AWS is not supported"));
     aws.fails(
         "BadRequestException",
-        &[
-            "import-rest-api",
-            "--fail-on-warnings",
-            "--body",
-            &data("pets.json"),
-        ],
+        &["import-rest-api", "--fail-on-warnings", "--body", &aws_doc],
     );
     // Parameters: ignore=documentation silences the documentation warning.
     let out = aws.ok(&[
@@ -408,9 +425,8 @@ fn exports_of_every_fixture_pass_swagger_cli_validate() {
             .as_str()
             .unwrap()
             .to_string();
-        // Methods whose integration the gateway refused (LocalStack's HTTP ones) were imported
-        // without one, and a deployment needs every method integrated: give them a MOCK, as a
-        // user would.
+        // Methods whose integration the gateway refused (if any) were imported without one,
+        // and a deployment needs every method integrated: give them a MOCK, as a user would.
         let resources = n.admin_ok(
             "GET",
             &format!("/restapis/{api}/resources?embed=methods"),

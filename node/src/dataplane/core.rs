@@ -16,13 +16,14 @@
 
 use super::authorizer::{self as authz, AuthorizerResult, CompiledAuthorizer};
 use super::gateway_response::{CompiledGatewayResponses, Refusal};
+use super::http_integration::BackendAnswer;
 use super::lambda::event::EventInput;
 use super::lambda::response::Reply;
-use super::mapping::{RequestView, Stamp};
+use super::mapping::{RequestView, Stamp, TemplateData};
 use super::matcher::Captures;
 use super::phases::authorize::{Admission, AuthContext, AuthScratch, Authorized, CallerIdentity};
 use super::phases::cache::CacheUse;
-use super::phases::integration_request::{Call, LazyData};
+use super::phases::integration_request::{Call, HttpCall, LazyData};
 use super::phases::integration_response::{self, Mapped};
 use super::phases::log::{Level, LogRecord};
 use super::phases::{
@@ -150,6 +151,25 @@ pub struct ProxyPlan<'t, 'r> {
     pub identity: Option<CallerIdentity>,
     /// The Lambda authorizer's answer (`CUSTOM` methods).
     pub authorizer: Option<Rc<AuthorizerResult>>,
+    /// An HTTP (non-proxy) integration: its mapped body, and the integration responses
+    /// [`after_http`] maps the backend's answer with.
+    pub http: Option<Box<HttpCall<'t>>>,
+    /// The request's template data, gathered when a request parameter mapping reads
+    /// `context.*`.
+    pub context: Option<Box<TemplateData>>,
+}
+
+/// After an HTTP (non-proxy) integration's backend: how to answer the client.
+pub enum HttpAnswer<'t> {
+    /// With the mapped answer, storing it in the cache when `store` says so.
+    Reply {
+        /// The answer.
+        response: Cow<'t, RenderedResponse>,
+        /// Where to store it (and for how long it lives), if at all.
+        store: Option<(CacheUse, u64)>,
+    },
+    /// With a gateway response.
+    Refuse(Refuse<'t>),
 }
 
 /// After the backend: how to answer the client.
@@ -328,6 +348,24 @@ pub fn decide<'t, 'r>(
             method,
             identity,
             authorizer: authorizer.clone(),
+            http: None,
+            context: integration.needs_context.then(|| Box::new(data.take())),
+        }),
+        Ok(Call::Http(call)) => Decision::Proxy(ProxyPlan {
+            integration: &call.integration.backend,
+            path: at.path,
+            cache,
+            responses: &at.stage.gateway_responses,
+            stage: at.stage,
+            method,
+            identity,
+            authorizer: authorizer.clone(),
+            context: call
+                .integration
+                .backend
+                .needs_context
+                .then(|| Box::new(data.take())),
+            http: Some(Box::new(call)),
         }),
         Err((r, cause)) => refuse(r, responses, Some(log(Level::GatewayError, &r, cause))),
     }
@@ -343,19 +381,61 @@ pub fn after_integration<'t>(
         Mapped::Relay { store } => Answer::Relay {
             store: store.map(|c| (c, now_ns.saturating_add(c.ttl_ns))),
         },
-        Mapped::Refuse(refusal, cause) => Answer::Refuse(Refuse {
-            refusal,
-            message: None,
-            responses: Some(plan.responses),
-            log: Some(LogRecord {
-                level: Level::GatewayError,
-                api: &plan.stage.api_id,
-                stage: &plan.stage.stage_name,
-                resource: &plan.method.resource_path,
-                status: refusal.status,
-                cause,
-            }),
+        Mapped::Refuse(refusal, cause) => Answer::Refuse(backend_refusal(plan, refusal, cause)),
+    }
+}
+
+fn backend_refusal<'t>(plan: &ProxyPlan<'t, '_>, refusal: Refusal, cause: &'t str) -> Refuse<'t> {
+    Refuse {
+        refusal,
+        message: None,
+        responses: Some(plan.responses),
+        log: Some(LogRecord {
+            level: Level::GatewayError,
+            api: &plan.stage.api_id,
+            stage: &plan.stage.stage_name,
+            resource: &plan.method.resource_path,
+            status: refusal.status,
+            cause,
         }),
+    }
+}
+
+/// Maps an HTTP (non-proxy) integration's backend answer (its status and body, or its
+/// failure) through the integration responses; `now_ns` dates a cache entry (a 2xx answer
+/// of a caching method is stored as mapped). A response template that reads request data
+/// reads `req` (its path already the stage-relative one) and `caps` again.
+pub fn after_http<'t>(
+    plan: &ProxyPlan<'t, '_>,
+    req: &Request<'_>,
+    caps: &Captures<'_>,
+    stamp: &Stamp<'_>,
+    result: Result<BackendAnswer<'_>, ProxyError>,
+    now_ns: u64,
+) -> HttpAnswer<'t> {
+    let Some(call) = &plan.http else {
+        let refusal = super::gateway_response::API_CONFIGURATION_ERROR;
+        return HttpAnswer::Refuse(backend_refusal(plan, refusal, "not an HTTP integration"));
+    };
+    let mut data = LazyData::new(RequestView {
+        req,
+        caps,
+        stage_path: plan.path,
+        stage: plan.stage,
+        method: plan.method,
+        stamp,
+        authorizer: plan.authorizer.as_deref(),
+    });
+    let accept = req.header(b"accept");
+    match integration_response::http(call.integration, result, accept, &mut data) {
+        Ok(response) => {
+            let store = plan
+                .cache
+                .filter(|_| (200..300).contains(&response.status))
+                .map(|c| (c, now_ns.saturating_add(c.ttl_ns)));
+            HttpAnswer::Reply { response, store }
+        }
+        Err((refusal, cause)) => HttpAnswer::Refuse(backend_refusal(plan, refusal, cause)),
     }
 }
 

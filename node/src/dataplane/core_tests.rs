@@ -692,6 +692,8 @@ fn after_the_integration() {
         method,
         identity: None,
         authorizer: None,
+        http: None,
+        context: None,
     };
     type Relayed = Result<Option<(CacheUse, u64)>, (&'static str, u16, Option<Level>)>;
     let relay = |p: &ProxyPlan, r| -> Relayed {

@@ -3,8 +3,10 @@
 //! cache, calling the backend, logging). All the deciding is in the core and its phases.
 
 use super::authorizer::AuthorizerResult;
-use super::core::{self, Answer, Decision, LambdaAnswer, Refuse, WorkerState};
+use super::cache::CachedResponse;
+use super::core::{self, Answer, Decision, HttpAnswer, LambdaAnswer, Refuse, WorkerState};
 use super::gateway_response;
+use super::http_integration::BackendAnswer;
 use super::mapping::Stamp;
 use super::matcher::Captures;
 use super::phases::log::{Level, LogRecord};
@@ -166,8 +168,10 @@ pub async fn handle(
                 upstream::Who {
                     identity: plan.identity.as_ref(),
                     authorizer: plan.authorizer.as_deref(),
+                    context: plan.context.as_deref(),
                     trace: traced.as_ref().map(|t| &t.headers),
                 },
+                plan.http.as_ref().map(|h| h.mapped(req)),
                 scratch,
             )
             .await;
@@ -180,6 +184,42 @@ pub async fn handle(
                 conn
             };
             let framing = Framing { conn, ..framing };
+            if plan.http.is_some() {
+                let result = result.map(|()| BackendAnswer {
+                    status: scratch.head.status,
+                    head: &scratch.resp,
+                    headers: &scratch.head.headers,
+                    body: scratch.body(),
+                });
+                match core::after_http(&plan, req, &caps, &stamp, result, now_ns()) {
+                    HttpAnswer::Reply { response, store } => {
+                        if let Some((c, expires_ns)) = store {
+                            let cached = CachedResponse {
+                                status: response.status,
+                                header_block: response.header_block.to_vec(),
+                                body: response.body.to_vec(),
+                            };
+                            w.cache.borrow_mut().put(
+                                c.stage_cache,
+                                c.budget,
+                                &key,
+                                cached,
+                                expires_ns,
+                            );
+                        }
+                        method_response::write_mock(
+                            out,
+                            &mut w.resp.borrow_mut(),
+                            &response,
+                            &id,
+                            framing,
+                        );
+                    }
+                    HttpAnswer::Refuse(r) => refuse(w, &r, &id, req.method, conn, out),
+                }
+                scratch.cache_key = key;
+                return;
+            }
             let status = result.map(|()| scratch.head.status);
             let answered = match core::after_integration(&plan, status, now_ns()) {
                 Answer::Relay { store } => {

@@ -9,6 +9,33 @@ use super::routing::{CompiledMethod, StageRoutes};
 use std::borrow::Cow;
 use tollgate_vtl::{Input, RenderError, Rendered, Template};
 
+/// The `$context` values [`TemplateData::from_request`] gathers (beside `authorizer.*`):
+/// what a request parameter or response header mapping may read as `context.NAME`.
+pub const CONTEXT_NAMES: &[&str] = &[
+    "accountId",
+    "apiId",
+    "domainName",
+    "domainPrefix",
+    "extendedRequestId",
+    "httpMethod",
+    "identity.apiKey",
+    "identity.sourceIp",
+    "identity.userAgent",
+    "path",
+    "protocol",
+    "requestId",
+    "requestTime",
+    "requestTimeEpoch",
+    "resourcePath",
+    "stage",
+    "identity.clientCert.clientCertPem",
+    "identity.clientCert.subjectDN",
+    "identity.clientCert.issuerDN",
+    "identity.clientCert.serialNumber",
+    "identity.clientCert.validity.notBefore",
+    "identity.clientCert.validity.notAfter",
+];
+
 /// When and under which id a request is served (what `$context.requestId`,
 /// `requestTime` and `requestTimeEpoch` read).
 #[derive(Debug, Clone, Copy)]
@@ -158,6 +185,14 @@ impl TemplateData {
             }
         }
         d
+    }
+
+    /// A `$context` value by dotted name.
+    pub fn context(&self, name: &str) -> Option<&str> {
+        self.context
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Renders `t` over this data, `body` and the stage's variables, appending to `out`.

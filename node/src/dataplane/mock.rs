@@ -112,22 +112,11 @@ impl MockIntegration {
     /// The integration response for `status`: the first whose pattern matches the whole
     /// status, else the default one.
     pub fn select(&self, status: u16) -> Option<usize> {
-        // The status as text, on the stack (100–599: three digits).
-        let digits = [
-            b'0' + (status / 100 % 10) as u8,
-            b'0' + (status / 10 % 10) as u8,
-            b'0' + (status % 10) as u8,
-        ];
-        let text = std::str::from_utf8(&digits).unwrap_or("200");
-        let mut default = None;
-        for (i, r) in self.responses.iter().enumerate() {
-            match &r.pattern {
-                None => default = default.or(Some(i)),
-                Some(re) if re.is_match(text) => return Some(i),
-                Some(_) => {}
-            }
-        }
-        default
+        let mut digits = [0u8; 3];
+        select_by(
+            self.responses.iter().map(|r| r.pattern.as_ref()),
+            status_text(status, &mut digits),
+        )
     }
 
     /// The request template for a request's `Content-Type` (absent: `application/json`, as
@@ -143,6 +132,44 @@ impl MockIntegration {
             .find(|(t, _)| t.as_bytes().eq_ignore_ascii_case(ct))
             .map(|(_, side)| side)
     }
+}
+
+/// A selection pattern, anchored (AWS matches the whole text); `None` (or empty): the
+/// default response.
+pub fn compile_pattern(p: Option<&str>) -> Result<Option<regex_lite::Regex>, String> {
+    match p {
+        None | Some("") => Ok(None),
+        Some(p) => regex_lite::Regex::new(&format!("^(?:{p})$"))
+            .map(Some)
+            .map_err(|e| format!("selection pattern {p:?}: {e}")),
+    }
+}
+
+/// The index of the first response whose pattern matches `text`, else of the first default
+/// one (no pattern).
+pub fn select_by<'a>(
+    patterns: impl Iterator<Item = Option<&'a regex_lite::Regex>>,
+    text: &str,
+) -> Option<usize> {
+    let mut default = None;
+    for (i, p) in patterns.enumerate() {
+        match p {
+            None => default = default.or(Some(i)),
+            Some(re) if re.is_match(text) => return Some(i),
+            Some(_) => {}
+        }
+    }
+    default
+}
+
+/// A status (100–599) as its three digits, written into `buf` (no allocation).
+pub fn status_text(status: u16, buf: &mut [u8; 3]) -> &str {
+    *buf = [
+        b'0' + (status / 100 % 10) as u8,
+        b'0' + (status / 10 % 10) as u8,
+        b'0' + (status % 10) as u8,
+    ];
+    std::str::from_utf8(buf).unwrap_or("200")
 }
 
 /// Compiles a MOCK integration for `stage`. A content type or header that is not a valid
@@ -194,13 +221,7 @@ fn compile_response(
     r: &IntegrationResponse,
     stage_variables: &[(Box<str>, Box<str>)],
 ) -> Result<MockResponse, String> {
-    let pattern = match r.selection_pattern.as_deref() {
-        None | Some("") => None,
-        Some(p) => Some(
-            regex_lite::Regex::new(&format!("^(?:{p})$"))
-                .map_err(|e| format!("selection pattern {p:?}: {e}"))?,
-        ),
-    };
+    let pattern = compile_pattern(r.selection_pattern.as_deref())?;
     let status = r.status_code.parse::<u16>().unwrap_or(200);
     // The JSON template if there is one, else the first (a body of its content type).
     let (content_type, source) = r

@@ -15,6 +15,7 @@ pub mod handler;
 pub mod http1;
 #[cfg(test)]
 mod http1_fuzz;
+pub mod http_integration;
 pub mod invoke;
 pub mod io;
 pub mod key_table;

@@ -343,6 +343,8 @@ pub enum CompiledIntegration {
     Mock(MockIntegration),
     /// Forward the request to an HTTP backend, returning its answer as is.
     HttpProxy(HttpProxyIntegration),
+    /// Call an HTTP backend with a mapped request, and map its answer (HTTP, non-proxy).
+    Http(Box<super::http_integration::HttpIntegration>),
     /// Invoke a Lambda function with the request as a proxy event (AWS_PROXY).
     Lambda(Box<LambdaIntegration>),
     /// An integration this node cannot serve (type or configuration); answered with 500 and the
@@ -381,6 +383,14 @@ pub struct HttpProxyIntegration {
     pub timeout: Duration,
     /// Extra request headers: (name, source).
     pub headers: Vec<(Box<str>, ValueSource)>,
+    /// Mapped query parameters (`integration.request.querystring.NAME`): (name, source),
+    /// sent after the URI's query and the client's.
+    pub query: Vec<(Box<str>, ValueSource)>,
+    /// HTTP_PROXY: the client's query string and end-to-end headers are forwarded. An HTTP
+    /// (non-proxy) integration sends only what is mapped.
+    pub forward_client: bool,
+    /// A mapping reads a `context.*` value: the request's template data is gathered.
+    pub needs_context: bool,
 }
 
 /// An AWS_PROXY integration: the function it invokes and what its events carry that does not
@@ -406,6 +416,9 @@ pub enum UriPiece {
     Lit(Box<str>),
     /// The value of a method path parameter.
     Param(Box<str>),
+    /// A mapped value from another source (`integration.request.path.NAME` mapped from a
+    /// query string, header, literal or context value), percent-encoded for the path.
+    Value(ValueSource),
 }
 
 /// Where a mapped request value comes from.
@@ -424,6 +437,47 @@ pub enum ValueSource {
     /// `context.authorizer.NAME` (`principalId` or a context key) of a Lambda authorizer's
     /// answer (absent for other methods).
     Authorizer(Box<str>),
+    /// `method.request.multivaluequerystring.NAME`: every value (a header gets them joined
+    /// with `,`, a query string parameter repeated, a path the first).
+    MultiQuery(Box<str>),
+    /// `method.request.multivalueheader.NAME`: every value, likewise.
+    MultiHeader(Box<str>),
+    /// `context.NAME`: one of [`super::mapping::CONTEXT_NAMES`], read from the request's
+    /// template data (gathered for the request only when an integration maps one).
+    Context(Box<str>),
+}
+
+impl ValueSource {
+    /// Parses a request parameter mapping's source (`stageVariables.*` resolved now, from
+    /// `stage`); `None` when it is none this gateway applies.
+    pub fn parse(source: &str, stage: &Stage) -> Option<ValueSource> {
+        let named = |p: &str| source.strip_prefix(p).filter(|n| !n.is_empty());
+        Some(if let Some(l) = literal(source) {
+            ValueSource::Literal(l.into())
+        } else if let Some(v) = named("stageVariables.") {
+            ValueSource::Literal(stage.variables.get(v).cloned().unwrap_or_default().into())
+        } else if let Some(p) = named("method.request.path.") {
+            ValueSource::Path(p.into())
+        } else if let Some(q) = named("method.request.querystring.") {
+            ValueSource::Query(q.into())
+        } else if let Some(q) = named("method.request.multivaluequerystring.") {
+            ValueSource::MultiQuery(q.into())
+        } else if let Some(h) = named("method.request.header.") {
+            ValueSource::Header(h.into())
+        } else if let Some(h) = named("method.request.multivalueheader.") {
+            ValueSource::MultiHeader(h.into())
+        } else if let Some(f) = named("context.identity.").and_then(IdentityField::parse) {
+            ValueSource::Identity(f)
+        } else if let Some(n) = named("context.authorizer.") {
+            ValueSource::Authorizer(n.into())
+        } else if let Some(n) =
+            named("context.").filter(|n| super::mapping::CONTEXT_NAMES.contains(n))
+        {
+            ValueSource::Context(n.into())
+        } else {
+            return None;
+        })
+    }
 }
 
 /// A `$context.identity` field an integration can be given.
@@ -900,6 +954,9 @@ fn compile_method(
                     IntegrationType::HttpProxy => {
                         compile_http_proxy(i, stage).map(CompiledIntegration::HttpProxy)
                     }
+                    IntegrationType::Http => compile_http_proxy(i, stage)
+                        .and_then(|backend| super::http_integration::compile(i, stage, backend))
+                        .map(|h| CompiledIntegration::Http(Box::new(h))),
                     IntegrationType::AwsProxy => compile_lambda(i, stage, resource_id)
                         .map(|l| CompiledIntegration::Lambda(Box::new(l))),
                     other => Err(format!(
@@ -991,11 +1048,13 @@ pub fn substitute_stage_variables(s: &str, stage: &Stage) -> String {
     out
 }
 
-fn compile_http_proxy(i: &Integration, stage: &Stage) -> Result<HttpProxyIntegration, String> {
-    let uri = i
-        .uri
-        .as_deref()
-        .ok_or("the HTTP_PROXY integration has no URI")?;
+/// Compiles the backend call of an HTTP_PROXY integration, or of an HTTP (non-proxy) one
+/// (which forwards nothing of the client's request but what it maps).
+pub(crate) fn compile_http_proxy(
+    i: &Integration,
+    stage: &Stage,
+) -> Result<HttpProxyIntegration, String> {
+    let uri = i.uri.as_deref().ok_or("the HTTP integration has no URI")?;
     let uri = substitute_stage_variables(uri, stage);
     // It becomes the request line and the Host header: nothing that could end or split them.
     if uri.bytes().any(|b| b <= b' ' || b == 0x7f) {
@@ -1041,12 +1100,22 @@ fn compile_http_proxy(i: &Integration, stage: &Stage) -> Result<HttpProxyIntegra
             pieces.push(UriPiece::Lit(std::mem::take(&mut lit).into()));
         }
         let name = rest[open + 1..open + close].trim_end_matches('+');
-        let source = i
+        let piece = match i
             .request_parameters
             .get(&format!("integration.request.path.{name}"))
-            .and_then(|s| s.strip_prefix("method.request.path."))
-            .unwrap_or(name);
-        pieces.push(UriPiece::Param(source.into()));
+        {
+            None => UriPiece::Param(name.into()),
+            Some(source) => match ValueSource::parse(source, stage) {
+                Some(ValueSource::Path(p)) => UriPiece::Param(p),
+                Some(v) => UriPiece::Value(v),
+                None => {
+                    return Err(format!(
+                    "the path mapping integration.request.path.{name} = {source:?} is not served"
+                ))
+                }
+            },
+        };
+        pieces.push(piece);
         rest = &rest[open + close + 1..];
     }
     lit.push_str(rest);
@@ -1054,41 +1123,35 @@ fn compile_http_proxy(i: &Integration, stage: &Stage) -> Result<HttpProxyIntegra
         pieces.push(UriPiece::Lit(lit.into()));
     }
     let mut headers = Vec::new();
+    let mut query = Vec::new();
     for (target, source) in &i.request_parameters {
-        let Some(name) = target.strip_prefix("integration.request.header.") else {
-            continue;
-        };
-        if !is_header_name(name) {
-            return Err(format!("the request header name {name:?} is not a token"));
-        }
-        let src = if let Some(l) = literal(source) {
-            ValueSource::Literal(l.into())
-        } else if let Some(v) = source.strip_prefix("stageVariables.") {
-            ValueSource::Literal(stage.variables.get(v).cloned().unwrap_or_default().into())
-        } else if let Some(p) = source.strip_prefix("method.request.path.") {
-            ValueSource::Path(p.into())
-        } else if let Some(q) = source.strip_prefix("method.request.querystring.") {
-            ValueSource::Query(q.into())
-        } else if let Some(h) = source.strip_prefix("method.request.header.") {
-            ValueSource::Header(h.into())
-        } else if let Some(f) = source
-            .strip_prefix("context.identity.")
-            .and_then(IdentityField::parse)
-        {
-            ValueSource::Identity(f)
-        } else if let Some(n) = source.strip_prefix("context.authorizer.") {
-            ValueSource::Authorizer(n.into())
+        let (name, is_query) = if let Some(n) = target.strip_prefix("integration.request.header.") {
+            (n, false)
+        } else if let Some(n) = target.strip_prefix("integration.request.querystring.") {
+            (n, true)
         } else {
             continue;
+        };
+        if !is_query && !is_header_name(name) {
+            return Err(format!("the request header name {name:?} is not a token"));
+        }
+        let Some(src) = ValueSource::parse(source, stage) else {
+            return Err(format!(
+                "the request mapping {target:?} = {source:?} is not served"
+            ));
         };
         if let ValueSource::Literal(v) = &src {
             if !is_header_value(v) {
                 return Err(format!(
-                    "the request header mapping {target:?} = {source:?} gives a value with line breaks or control characters"
+                    "the request mapping {target:?} = {source:?} gives a value with line breaks or control characters"
                 ));
             }
         }
-        headers.push((name.into(), src));
+        if is_query {
+            query.push((name.into(), src));
+        } else {
+            headers.push((name.into(), src));
+        }
     }
     let method = i
         .http_method
@@ -1100,6 +1163,11 @@ fn compile_http_proxy(i: &Integration, stage: &Stage) -> Result<HttpProxyIntegra
     } else {
         i.timeout_in_millis
     };
+    let is_context = |v: &ValueSource| matches!(v, ValueSource::Context(_));
+    let needs_context = headers.iter().chain(&query).any(|(_, v)| is_context(v))
+        || pieces
+            .iter()
+            .any(|p| matches!(p, UriPiece::Value(v) if is_context(v)));
     Ok(HttpProxyIntegration {
         method,
         authority: authority.into(),
@@ -1108,6 +1176,9 @@ fn compile_http_proxy(i: &Integration, stage: &Stage) -> Result<HttpProxyIntegra
         base_query: base_query.into(),
         timeout: Duration::from_millis(u64::from(timeout_ms)),
         headers,
+        query,
+        forward_client: i.kind == IntegrationType::HttpProxy,
+        needs_context,
     })
 }
 

@@ -175,11 +175,48 @@ pub struct Who<'a> {
     pub identity: Option<&'a CallerIdentity>,
     /// The Lambda authorizer's answer.
     pub authorizer: Option<&'a AuthorizerResult>,
+    /// The request's template data, when a mapping reads `context.*`.
+    pub context: Option<&'a super::mapping::TemplateData>,
     /// The gateway's trace context, on a traced stage (sent instead of the caller's).
     pub trace: Option<&'a super::trace::Propagate>,
 }
 
-/// Forwards `req` to the backend; on success the answer is in `scratch`.
+/// The body an HTTP (non-proxy) integration sends instead of the client's: the request
+/// template's output (or the client's body passed through) and its `Content-Type`.
+#[derive(Debug, Clone, Copy)]
+pub struct MappedBody<'b> {
+    /// The body.
+    pub bytes: &'b [u8],
+    /// Its content type, if any.
+    pub content_type: Option<&'b [u8]>,
+    /// What the request template set as `$context.requestOverride.header.NAME` and
+    /// `.querystring.NAME`: they replace the mapped header or parameter of that name.
+    pub overrides: &'b [tollgate_vtl::Override],
+}
+
+/// Whether the request template overrides `section` (`header` or `querystring`) `name`.
+fn overridden(mapped: Option<MappedBody<'_>>, section: &str, name: &str) -> bool {
+    override_pairs(mapped, section).any(|(n, _)| n.eq_ignore_ascii_case(name))
+}
+
+/// The overrides of a `section`, as (name, value).
+fn override_pairs<'b>(
+    mapped: Option<MappedBody<'b>>,
+    section: &'b str,
+) -> impl Iterator<Item = (&'b str, &'b str)> + 'b {
+    mapped
+        .map_or(&[][..], |m| m.overrides)
+        .iter()
+        .filter_map(move |o| {
+            let rest = o.name.strip_prefix("requestOverride.")?;
+            let name = rest.strip_prefix(section)?.strip_prefix('.')?;
+            (!name.is_empty()).then_some((name, o.value.as_str()))
+        })
+}
+
+/// Forwards `req` to the backend (with `mapped` as its body for an HTTP non-proxy
+/// integration); on success the answer is in `scratch`.
+#[allow(clippy::too_many_arguments)]
 pub async fn forward(
     pool: &RefCell<UpstreamPool>,
     resolver: &RefCell<super::resolve::Resolver>,
@@ -187,9 +224,10 @@ pub async fn forward(
     req: &Request<'_>,
     caps: &Captures<'_>,
     who: Who<'_>,
+    mapped: Option<MappedBody<'_>>,
     scratch: &mut ProxyScratch,
 ) -> Result<(), ProxyError> {
-    build_request(p, req, caps, who, &mut scratch.req);
+    build_request(p, req, caps, who, mapped, &mut scratch.req);
     let method = p.method.as_deref().unwrap_or(req.method);
     let head_request = method == "HEAD";
     let retry = is_idempotent(method);
@@ -346,17 +384,22 @@ async fn read_answer(
     }
 }
 
-/// Writes the backend request: method, path with parameters substituted, the client's query
-/// after the URI's own, end-to-end headers, mapped headers, `X-Forwarded-For`, the body.
+/// Writes the backend request: method, path with parameters substituted, the URI's own
+/// query, then the client's query (HTTP_PROXY) and the mapped query parameters, the client's
+/// end-to-end headers (HTTP_PROXY only: a non-proxy integration sends only what is mapped),
+/// mapped headers, `X-Forwarded-For`, the body (the client's, or the `mapped` one of an HTTP
+/// non-proxy integration). Every backend request is built here.
 pub fn build_request(
     p: &HttpProxyIntegration,
     req: &Request<'_>,
     caps: &Captures<'_>,
     who: Who<'_>,
+    mapped: Option<MappedBody<'_>>,
     out: &mut Vec<u8>,
 ) {
     out.clear();
-    out.extend_from_slice(p.method.as_deref().unwrap_or(req.method).as_bytes());
+    let method = p.method.as_deref().unwrap_or(req.method);
+    out.extend_from_slice(method.as_bytes());
     out.push(b' ');
     for piece in &p.path {
         match piece {
@@ -366,15 +409,43 @@ pub fn build_request(
                     out.extend_from_slice(v.as_bytes());
                 }
             }
+            UriPiece::Value(source) => {
+                let mut first = true;
+                each_value(source, req, caps, who, |v| {
+                    if std::mem::take(&mut first) {
+                        push_encoded(out, v, b"-._~%!$'()*+,;=:@");
+                    }
+                });
+            }
         }
     }
-    if !p.base_query.is_empty() || !req.query.is_empty() {
-        out.push(b'?');
-        out.extend_from_slice(p.base_query.as_bytes());
-        if !p.base_query.is_empty() && !req.query.is_empty() {
-            out.push(b'&');
+    let client_query = if p.forward_client { req.query } else { "" };
+    let mut sep = b'?';
+    for part in [&*p.base_query, client_query] {
+        if !part.is_empty() {
+            out.push(sep);
+            out.extend_from_slice(part.as_bytes());
+            sep = b'&';
         }
-        out.extend_from_slice(req.query.as_bytes());
+    }
+    for (name, source) in &p.query {
+        if overridden(mapped, "querystring", name) {
+            continue;
+        }
+        each_value(source, req, caps, who, |v| {
+            out.push(sep);
+            sep = b'&';
+            push_encoded(out, name.as_bytes(), QUERY_SAFE);
+            out.push(b'=');
+            push_encoded(out, v, QUERY_SAFE);
+        });
+    }
+    for (name, v) in override_pairs(mapped, "querystring") {
+        out.push(sep);
+        sep = b'&';
+        push_encoded(out, name.as_bytes(), QUERY_SAFE);
+        out.push(b'=');
+        push_encoded(out, v.as_bytes(), QUERY_SAFE);
     }
     out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
     out.extend_from_slice(p.host_header.as_bytes());
@@ -385,7 +456,8 @@ pub fn build_request(
             forwarded_for = Some(value);
             continue;
         }
-        if is_hop_by_hop(name)
+        if !p.forward_client
+            || is_hop_by_hop(name)
             || (who.trace.is_some() && super::trace::is_trace_header(name))
             || name.eq_ignore_ascii_case(b"host")
             || name.eq_ignore_ascii_case(b"content-length")
@@ -399,25 +471,52 @@ pub fn build_request(
         push_header(out, name, value);
     }
     for (name, source) in &p.headers {
-        let value: Option<&[u8]> = match source {
-            ValueSource::Literal(v) => Some(v.as_bytes()),
-            ValueSource::Path(n) => caps.get(req.path, n).map(str::as_bytes),
-            ValueSource::Query(n) => req.query_param(n),
-            ValueSource::Header(n) => req.header(n.as_bytes()),
-            ValueSource::Identity(f) => who.identity.map(|i| f.of(i).as_bytes()),
-            // An authorizer's context value is the function's text: sent only when it is a
-            // valid header value.
-            ValueSource::Authorizer(n) => who
-                .authorizer
-                .and_then(|a| a.get(n))
-                .filter(|v| crate::text_rules::is_header_value(v))
-                .map(str::as_bytes),
-        };
-        if let Some(v) = value {
-            if who.trace.is_some() && super::trace::is_trace_header(name.as_bytes()) {
-                continue;
+        if overridden(mapped, "header", name)
+            || (who.trace.is_some() && super::trace::is_trace_header(name.as_bytes()))
+        {
+            continue;
+        }
+        // Several values (a multi-value source) go on one line, joined with `,`. A value that
+        // is not a valid header value (an authorizer's or a context value is text from
+        // elsewhere) is not sent.
+        let mut first = true;
+        each_value(source, req, caps, who, |v| {
+            if !std::str::from_utf8(v).is_ok_and(crate::text_rules::is_header_value) {
+                return;
             }
-            push_header(out, name.as_bytes(), v);
+            if std::mem::take(&mut first) {
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b": ");
+            } else {
+                out.push(b',');
+            }
+            out.extend_from_slice(v);
+        });
+        if !first {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    // A header override that is not a valid header, or names one the gateway frames the
+    // request with, is not sent.
+    for (name, v) in override_pairs(mapped, "header") {
+        if crate::text_rules::is_header_name(name)
+            && crate::text_rules::is_header_value(v)
+            && !super::gateway_response::is_framing_header(name)
+            && !name.eq_ignore_ascii_case("host")
+            && !name.eq_ignore_ascii_case("x-forwarded-for")
+            && !(who.trace.is_some() && super::trace::is_trace_header(name.as_bytes()))
+        {
+            push_header(out, name.as_bytes(), v.as_bytes());
+        }
+    }
+    if let Some(ct) = mapped.and_then(|m| m.content_type) {
+        if !p
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+            && !overridden(mapped, "header", "content-type")
+        {
+            push_header(out, b"Content-Type", ct);
         }
     }
     if let Some(t) = who.trace {
@@ -433,11 +532,69 @@ pub fn build_request(
     let mut ip = [0u8; 64];
     out.extend_from_slice(format_ip(req.peer, &mut ip));
     out.extend_from_slice(b"\r\n");
-    if !req.body.is_empty() || matches!(req.method, "POST" | "PUT" | "PATCH") {
-        super::http1::write_content_length(out, req.body.len());
+    let body = mapped.map_or(req.body, |m| m.bytes);
+    if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
+        super::http1::write_content_length(out, body.len());
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(req.body);
+    out.extend_from_slice(body);
+}
+
+/// Calls `f` with each value a request parameter mapping gives (none when the request has
+/// none; every value of a multi-value source, in order).
+fn each_value<'a>(
+    source: &'a ValueSource,
+    req: &Request<'a>,
+    caps: &Captures<'_>,
+    who: Who<'a>,
+    mut f: impl FnMut(&[u8]),
+) {
+    let one = match source {
+        ValueSource::Literal(v) => Some(v.as_bytes()),
+        ValueSource::Path(n) => caps.get(req.path, n).map(str::as_bytes),
+        ValueSource::Query(n) => req.query_param(n),
+        ValueSource::Header(n) => req.header(n.as_bytes()),
+        ValueSource::Identity(field) => who.identity.map(|i| field.of(i).as_bytes()),
+        ValueSource::Authorizer(n) => who.authorizer.and_then(|a| a.get(n)).map(str::as_bytes),
+        ValueSource::Context(n) => who.context.and_then(|d| d.context(n)).map(str::as_bytes),
+        ValueSource::MultiQuery(n) => {
+            for pair in req.query.split('&') {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                if k == &**n {
+                    f(v.as_bytes());
+                }
+            }
+            None
+        }
+        ValueSource::MultiHeader(n) => {
+            for (k, v) in req.headers() {
+                if k.eq_ignore_ascii_case(n.as_bytes()) {
+                    f(v);
+                }
+            }
+            None
+        }
+    };
+    if let Some(v) = one {
+        f(v);
+    }
+}
+
+/// What a query string parameter keeps as it is (a value already percent-encoded, as a
+/// client's query parameter is, stays as it is).
+const QUERY_SAFE: &[u8] = b"-._~%!$'()*+,;:@/?";
+
+/// Appends `v`, percent-encoding every byte that is not alphanumeric or in `safe` (what would
+/// end or split the part it goes into).
+fn push_encoded(out: &mut Vec<u8>, v: &[u8], safe: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in v {
+        if b.is_ascii_alphanumeric() || safe.contains(&b) {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        }
+    }
 }
 
 fn push_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -492,6 +649,174 @@ mod tests {
         }
     }
 
+    /// Every request parameter source into every target, as an HTTP (non-proxy) integration
+    /// compiles and sends it (only what is mapped reaches the backend).
+    #[test]
+    fn request_parameter_mapping_matrix() {
+        use tollgate_proto::model::{Integration, IntegrationType, Stage};
+        let raw = b"GET /pets/42?x=1&m=a&m=b%20c HTTP/1.1\r\nHost: gw\r\nX-In: in\r\nX-M: 1\r\nX-M: 2\r\n\r\n";
+        let mut head = RequestHead::default();
+        assert!(parse_request_head(raw, &mut head).unwrap());
+        let req = Request {
+            buf: raw,
+            head: &head,
+            method: "GET",
+            path: "/pets/42",
+            query: "x=1&m=a&m=b%20c",
+            body: b"",
+            peer: "127.0.0.1".parse().unwrap(),
+            tls: None,
+        };
+        let mut caps = Captures::default();
+        assert!(caps.push_for_test("id", 6, 8));
+        let data = crate::dataplane::mapping::TemplateData {
+            context: vec![
+                ("requestId".into(), "r-1".into()),
+                ("stage".into(), "dev".into()),
+            ],
+            ..Default::default()
+        };
+        let stage = Stage {
+            stage_name: "dev".into(),
+            variables: [("v".to_string(), "sv".to_string())].into(),
+            ..Default::default()
+        };
+        let cases: &[(&str, &str, &str)] = &[
+            ("header.X-A", "'lit'", "X-A: lit\r\n"),
+            ("header.X-A", "stageVariables.v", "X-A: sv\r\n"),
+            ("header.X-A", "method.request.path.id", "X-A: 42\r\n"),
+            ("header.X-A", "method.request.querystring.x", "X-A: 1\r\n"),
+            (
+                "header.X-A",
+                "method.request.multivaluequerystring.m",
+                "X-A: a,b%20c\r\n",
+            ),
+            ("header.X-A", "method.request.header.X-In", "X-A: in\r\n"),
+            (
+                "header.X-A",
+                "method.request.multivalueheader.X-M",
+                "X-A: 1,2\r\n",
+            ),
+            ("header.X-A", "context.requestId", "X-A: r-1\r\n"),
+            ("querystring.q", "'a b&c'", "GET /v/?q=a%20b%26c HTTP"),
+            (
+                "querystring.q",
+                "method.request.querystring.x",
+                "GET /v/?q=1 HTTP",
+            ),
+            (
+                "querystring.q",
+                "method.request.multivaluequerystring.m",
+                "GET /v/?q=a&q=b%20c HTTP",
+            ),
+            (
+                "querystring.q",
+                "method.request.header.X-In",
+                "GET /v/?q=in HTTP",
+            ),
+            ("querystring.q", "context.stage", "GET /v/?q=dev HTTP"),
+            ("path.p", "method.request.path.id", "GET /v/42 HTTP"),
+            ("path.p", "method.request.querystring.x", "GET /v/1 HTTP"),
+            ("path.p", "'a/b c'", "GET /v/a%2Fb%20c HTTP"),
+            ("path.p", "method.request.header.X-In", "GET /v/in HTTP"),
+            (
+                "path.p",
+                "method.request.multivalueheader.X-M",
+                "GET /v/1 HTTP",
+            ),
+        ];
+        for (target, source, want) in cases {
+            let i = Integration {
+                kind: IntegrationType::Http,
+                http_method: Some("GET".into()),
+                uri: Some("http://b/v/{p}".into()),
+                request_parameters: [(format!("integration.request.{target}"), source.to_string())]
+                    .into(),
+                ..Default::default()
+            };
+            let p = crate::dataplane::routing::compile_http_proxy(&i, &stage).unwrap();
+            let who = Who {
+                context: Some(&data),
+                ..Who::default()
+            };
+            let mut out = Vec::new();
+            build_request(&p, &req, &caps, who, None, &mut out);
+            let text = String::from_utf8(out).unwrap();
+            assert!(text.contains(want), "{target} = {source}: {text}");
+            // Nothing of the client's request but what is mapped.
+            assert!(!text.contains("x=1&") && !text.contains("X-In:"), "{text}");
+        }
+        // A request template's overrides replace mapped headers and query parameters; one
+        // that would frame the request is not sent.
+        let i = Integration {
+            kind: IntegrationType::Http,
+            http_method: Some("POST".into()),
+            uri: Some("http://b/v".into()),
+            request_parameters: [
+                (
+                    "integration.request.header.X-A".to_string(),
+                    "'mapped'".to_string(),
+                ),
+                (
+                    "integration.request.querystring.q".to_string(),
+                    "'mapped'".to_string(),
+                ),
+            ]
+            .into(),
+            ..Default::default()
+        };
+        let p = crate::dataplane::routing::compile_http_proxy(&i, &stage).unwrap();
+        let o = |name: &str, value: &str| tollgate_vtl::Override {
+            name: name.into(),
+            value: value.into(),
+        };
+        let overrides = [
+            o("requestOverride.header.X-A", "over"),
+            o("requestOverride.header.Content-Length", "0"),
+            o("requestOverride.header.X-Bad", "a\r\nb"),
+            o("requestOverride.querystring.q", "o v"),
+            o("requestOverride.querystring.r", "2"),
+        ];
+        let mapped = MappedBody {
+            bytes: b"{}",
+            content_type: Some(b"application/json"),
+            overrides: &overrides,
+        };
+        let mut out = Vec::new();
+        build_request(&p, &req, &caps, Who::default(), Some(mapped), &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with("POST /v?q=o%20v&r=2 HTTP/1.1\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("X-A: over\r\n") && !text.contains("mapped"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("X-Bad") && !text.contains("Content-Length: 0"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("Content-Type: application/json\r\nX-Forwarded-For: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}"),
+            "{text}"
+        );
+
+        // A source this gateway does not apply makes the method unservable.
+        let i = Integration {
+            kind: IntegrationType::Http,
+            http_method: Some("GET".into()),
+            uri: Some("http://b/v".into()),
+            request_parameters: [(
+                "integration.request.header.X".to_string(),
+                "method.request.body".to_string(),
+            )]
+            .into(),
+            ..Default::default()
+        };
+        assert!(crate::dataplane::routing::compile_http_proxy(&i, &stage).is_err());
+    }
+
     /// On a traced stage the backend gets the gateway's context in both forms, and the
     /// caller's trace headers (and a mapping that would set them) are not sent as well.
     #[test]
@@ -517,6 +842,9 @@ mod tests {
             base_query: "".into(),
             timeout: Duration::from_secs(1),
             headers: vec![("traceparent".into(), ValueSource::Literal("x".into()))],
+            query: Vec::new(),
+            forward_client: true,
+            needs_context: false,
         };
         let tp = |v: &str| crate::dataplane::trace::parse_traceparent(v.as_bytes());
         let caller =
@@ -533,7 +861,7 @@ mod tests {
             trace: Some(&prop),
             ..Who::default()
         };
-        build_request(&p, &req, &Captures::default(), who, &mut out);
+        build_request(&p, &req, &Captures::default(), who, None, &mut out);
         let text = String::from_utf8(out).unwrap();
         let sent: Vec<&str> = text
             .lines()
@@ -554,7 +882,7 @@ mod tests {
         assert!(amzn[0].contains("Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent="));
         // Untraced: the mapping applies and the caller's other header passes as it came.
         let mut out = Vec::new();
-        build_request(&p, &req, &Captures::default(), Who::default(), &mut out);
+        build_request(&p, &req, &Captures::default(), Who::default(), None, &mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("traceparent: x\r\n"), "{text}");
         assert!(text.contains("X-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793\r\n"));
@@ -588,9 +916,12 @@ mod tests {
             base_query: "k=v".into(),
             timeout: Duration::from_secs(1),
             headers: vec![("X-Stage".into(), ValueSource::Literal("dev".into()))],
+            query: Vec::new(),
+            forward_client: true,
+            needs_context: false,
         };
         let mut out = Vec::new();
-        build_request(&p, &req, &caps, Who::default(), &mut out);
+        build_request(&p, &req, &caps, Who::default(), None, &mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.starts_with("POST /v1/42?k=v&x=1 HTTP/1.1\r\nHost: backend\r\n"),
@@ -624,9 +955,10 @@ mod tests {
         let who = Who {
             identity: None,
             authorizer: Some(&answer),
+            context: None,
             trace: None,
         };
-        build_request(&p, &req, &caps, who, &mut out);
+        build_request(&p, &req, &caps, who, None, &mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("X-A-principalId: u1\r\n"), "{text}");
         assert!(text.contains("X-A-tier: gold\r\n"), "{text}");

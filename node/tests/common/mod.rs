@@ -471,7 +471,8 @@ impl Aws {
 }
 
 /// A backend that answers every request with a JSON echo of it. Paths starting with
-/// `/slow` wait 3 s first; `/chunked` answers chunked. Counts requests.
+/// `/slow` wait 3 s first; `/chunked` answers chunked; a path holding `status-NNN` answers
+/// with status NNN. Counts requests.
 pub struct EchoBackend {
     /// Its address.
     pub addr: SocketAddr,
@@ -563,8 +564,14 @@ fn echo_conn(mut s: TcpStream, count: Arc<AtomicUsize>) {
                 &echo[half..]
             )
         } else {
+            let status = path
+                .split("status-")
+                .nth(1)
+                .and_then(|s| s.get(..3))
+                .and_then(|s| s.parse::<u16>().ok())
+                .unwrap_or(200);
             format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Backend: echo\r\nConnection: keep-alive\r\nContent-Length: {}\r\n\r\n{}",
+                "HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\nX-Backend: echo\r\nConnection: keep-alive\r\nContent-Length: {}\r\n\r\n{}",
                 echo.len(),
                 echo
             )

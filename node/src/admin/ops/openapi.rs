@@ -13,7 +13,7 @@
 
 use super::apikeys::query_flag;
 use super::integrations::{
-    check_integration, check_response as check_integration_response, from_input,
+    check_integration, check_response as check_integration_response, check_response_for, from_input,
 };
 use super::methods::{check_authorizer, check_method, check_response as check_method_response};
 use super::models::{check_model_among, default_models};
@@ -343,10 +343,12 @@ fn build(
                     .and_then(|i| check_integration(&i).map(|()| i));
                 match built {
                     Ok(mut i) => {
+                        let kind = i.kind;
                         for r in op.integration_responses {
                             let code = r.status_code.clone();
                             let ok = check_status_code(&code)
-                                .and_then(|()| check_integration_response(&r));
+                                .and_then(|()| check_integration_response(&r))
+                                .and_then(|()| check_response_for(kind, &r));
                             match ok {
                                 Err(e) => warnings.push(format!(
                                     "Unable to put integration response {code} on {where_}: {}",
@@ -776,15 +778,38 @@ mod tests {
 
     #[test]
     fn what_the_admin_api_refuses_is_a_warning_or_with_failonwarnings_an_error() {
-        // LocalStack's pets.json: HTTP (non-proxy) integrations, which PutIntegration refuses.
+        // LocalStack's pets.json: HTTP (non-proxy) integrations, served.
         let (api, warnings) = import_doc("api1", &fixture("pets.json"), "").unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(api
+            .resources
+            .values()
+            .flat_map(|r| r.methods.values())
+            .all(|m| m
+                .integration
+                .as_ref()
+                .is_some_and(|i| i.kind.as_str() == "HTTP")));
+        // AWS (non-proxy) integrations, which PutIntegration refuses.
+        let integration = json!({"type": "aws", "httpMethod": "POST",
+            "uri": "arn:aws:apigateway:us-east-1:sqs:path/1/q",
+            "responses": {"default": {"statusCode": "200"}}});
+        let doc = serde_json::to_vec(&json!({
+            "openapi": "3.0.1",
+            "info": {"title": "aws", "version": "1"},
+            "paths": {
+                "/pets": {"get": {"x-amazon-apigateway-integration": integration}},
+                "/pets/{petId}": {"get": {"x-amazon-apigateway-integration": integration}},
+            }
+        }))
+        .unwrap();
+        let (api, warnings) = import_doc("api1", &doc, "").unwrap();
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(
             warnings[0]
                 .starts_with("Unable to put integration on 'GET' for resource at path '/pets"),
             "{warnings:?}"
         );
-        assert!(warnings[0].contains("Integration type HTTP is not supported by this gateway"));
+        assert!(warnings[0].contains("Integration type AWS is not supported by this gateway"));
         // The methods are there, without an integration (the data plane answers them 500).
         let methods: Vec<&tollgate_proto::model::Method> = api
             .resources
@@ -793,10 +818,10 @@ mod tests {
             .collect();
         assert_eq!(methods.len(), 2);
         assert!(methods.iter().all(|m| m.integration.is_none()));
-        let e = import_doc("api1", &fixture("pets.json"), "failonwarnings=true").unwrap_err();
+        let e = import_doc("api1", &doc, "failonwarnings=true").unwrap_err();
         assert_eq!(e.status, 400);
         assert!(
-            e.message.contains("Integration type HTTP is not supported"),
+            e.message.contains("Integration type AWS is not supported"),
             "{}",
             e.message
         );

@@ -35,7 +35,11 @@ pub fn run(
     key: &mut Vec<u8>,
 ) -> Result<Option<CacheUse>, Refusal> {
     key.clear();
-    if !matches!(method.integration, CompiledIntegration::HttpProxy(_)) || stage.cache_bytes == 0 {
+    if !matches!(
+        method.integration,
+        CompiledIntegration::HttpProxy(_) | CompiledIntegration::Http(_)
+    ) || stage.cache_bytes == 0
+    {
         return Ok(None);
     }
     let Some(c) = &method.cache else {
@@ -73,7 +77,11 @@ fn write_key(req: &Request<'_>, path: &str, caps: &Captures<'_>, c: &CacheSpec, 
             ValueSource::Path(n) => caps.get(path, n).map(str::as_bytes),
             ValueSource::Literal(l) => Some(l.as_bytes()),
             // Cache keys are compiled from request parameters only (`cache_for`).
-            ValueSource::Identity(_) | ValueSource::Authorizer(_) => None,
+            ValueSource::Identity(_)
+            | ValueSource::Authorizer(_)
+            | ValueSource::MultiQuery(_)
+            | ValueSource::MultiHeader(_)
+            | ValueSource::Context(_) => None,
         };
         key.extend_from_slice(v.unwrap_or_default());
     }

@@ -1,18 +1,22 @@
 //! Phase 9: the integration request: what the method calls. A MOCK integration's request
 //! template (chosen by the request's `Content-Type`, or the body passed through as its
 //! passthrough behavior allows) selects a status, and the status its integration response;
-//! a template that reads request data is rendered here. An HTTP proxy gets the plan the
+//! a template that reads request data is rendered here. An HTTP (non-proxy) integration's
+//! request template gives the body its backend is sent (415 when none matches and the
+//! passthrough behavior forbids passing). An HTTP proxy gets the plan the
 //! worker carries out; a Lambda proxy integration gets the function to invoke, and
 //! [`lambda_event`] builds the event the worker sends it; an integration this node cannot
 //! serve is refused (500).
 
 use crate::dataplane::gateway_response::{self as gr, Refusal};
+use crate::dataplane::http_integration::{HttpIntegration, Outgoing, RequestBody};
 use crate::dataplane::lambda::event::{self, EventInput};
 use crate::dataplane::mapping::{RequestView, TemplateData};
 use crate::dataplane::mock::{
     status_of, MockError, MockIntegration, MockResponse, Passthrough, RequestSide,
 };
 use crate::dataplane::routing::{CompiledIntegration, HttpProxyIntegration, LambdaIntegration};
+use crate::dataplane::upstream::MappedBody;
 use tollgate_vtl::RenderError;
 
 /// What to call.
@@ -23,6 +27,79 @@ pub enum Call<'t> {
     Proxy(&'t HttpProxyIntegration),
     /// Invoke this Lambda function.
     Lambda(&'t LambdaIntegration),
+    /// Call this HTTP (non-proxy) integration's backend with this body.
+    Http(HttpCall<'t>),
+}
+
+/// An HTTP (non-proxy) integration's backend call: the integration, and the body its request
+/// template gave.
+pub struct HttpCall<'t> {
+    /// The integration.
+    pub integration: &'t HttpIntegration,
+    /// What the backend is sent.
+    pub body: HttpBody<'t>,
+}
+
+/// The body of an HTTP (non-proxy) integration's backend request.
+pub enum HttpBody<'t> {
+    /// A static template's output, with its media type.
+    Fixed(&'t [u8], &'t str),
+    /// A template rendered for this request, with its media type and the
+    /// `$context.requestOverride.{header,querystring}.*` values it set.
+    Rendered(Vec<u8>, &'t str, Vec<tollgate_vtl::Override>),
+    /// The client's body and `Content-Type`, passed through.
+    Passthrough,
+}
+
+impl HttpCall<'_> {
+    /// The body and content type to send for `req`.
+    pub fn mapped<'b>(&'b self, req: &crate::dataplane::request::Request<'b>) -> MappedBody<'b> {
+        match &self.body {
+            HttpBody::Fixed(b, t) => MappedBody {
+                bytes: b,
+                content_type: Some(t.as_bytes()),
+                overrides: &[],
+            },
+            HttpBody::Rendered(b, t, overrides) => MappedBody {
+                bytes: b,
+                content_type: Some(t.as_bytes()),
+                overrides,
+            },
+            HttpBody::Passthrough => MappedBody {
+                bytes: req.body,
+                content_type: req.header(b"content-type"),
+                overrides: &[],
+            },
+        }
+    }
+}
+
+/// The body an HTTP (non-proxy) request sends: its request template's (rendered when it
+/// reads request data), or the client's, as the passthrough behavior allows.
+fn http_call<'t>(
+    h: &'t HttpIntegration,
+    data: &mut LazyData<'_, '_>,
+) -> Result<HttpCall<'t>, MockError> {
+    let body = match h.outgoing(data.view.req.header(b"content-type")) {
+        None => return Err(MockError::UnsupportedMediaType),
+        Some(Outgoing::Passthrough) => HttpBody::Passthrough,
+        Some(Outgoing::Template(t, RequestBody::Fixed(b))) => HttpBody::Fixed(b, t),
+        Some(Outgoing::Template(t, RequestBody::Render(template))) => {
+            let body = data.body();
+            let mut out = String::new();
+            let mut rendered = data
+                .get()
+                .render(template, body, &h.stage_variables, &mut out)?;
+            rendered
+                .overrides
+                .retain(|o| o.name.starts_with("requestOverride."));
+            HttpBody::Rendered(out.into_bytes(), t, rendered.overrides)
+        }
+    };
+    Ok(HttpCall {
+        integration: h,
+        body,
+    })
 }
 
 /// The Lambda proxy event (format 1.0) of a request.
@@ -47,6 +124,12 @@ impl<'a, 'r> LazyData<'a, 'r> {
         let view = &self.view;
         self.data
             .get_or_insert_with(|| TemplateData::from_request(view))
+    }
+
+    /// The data (gathered now if not yet), moved out.
+    pub fn take(&mut self) -> TemplateData {
+        self.get();
+        self.data.take().unwrap_or_default()
     }
 
     /// The request's body.
@@ -121,6 +204,10 @@ pub fn run<'t>(
             Err(e) => Err(mock_refusal(&e)),
         },
         CompiledIntegration::HttpProxy(p) => Ok(Call::Proxy(p)),
+        CompiledIntegration::Http(h) => match http_call(h, data) {
+            Ok(c) => Ok(Call::Http(c)),
+            Err(e) => Err(mock_refusal(&e)),
+        },
         CompiledIntegration::Lambda(l) => Ok(Call::Lambda(l)),
         CompiledIntegration::Unavailable(why) => Err((gr::API_CONFIGURATION_ERROR, why)),
     }

@@ -1,14 +1,22 @@
 //! Phase 11: the integration response: a proxied backend's answer goes to the client as is
 //! (and into the cache when it is a 2xx and the method caches); a backend that timed out or
-//! failed is the gateway's own answer. A Lambda proxy function's answer is checked and turned
+//! failed is the gateway's own answer. An HTTP (non-proxy) backend's answer is mapped through
+//! the integration response its status selects ([`http`]). A Lambda proxy function's answer is checked and turned
 //! into the client's by AWS's rules ([`lambda`]); a malformed one, a failed function or one
 //! without a target is the gateway's own answer.
 
 use super::cache::CacheUse;
+use super::integration_request::LazyData;
 use crate::dataplane::gateway_response::{self as gr, Refusal};
+use crate::dataplane::http_integration::{
+    append_mapped, BackendAnswer, HttpIntegration, HttpResponse, ResponseBody,
+};
 use crate::dataplane::lambda::response::{self, Reply};
+use crate::dataplane::mock;
+use crate::dataplane::routing::RenderedResponse;
 use crate::dataplane::upstream::ProxyError;
 use crate::functions::{InvokeError, InvokeResult};
+use std::borrow::Cow;
 
 /// What to do with the backend's result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +40,79 @@ pub fn run(result: Result<u16, ProxyError>, cache: Option<CacheUse>) -> Mapped {
             Mapped::Refuse(gr::INTEGRATION_TIMEOUT, ProxyError::Timeout.cause())
         }
         Err(e) => Mapped::Refuse(gr::INTEGRATION_FAILURE, e.cause()),
+    }
+}
+
+/// The client answer of an HTTP (non-proxy) integration: the integration response the
+/// backend's status selects, its template for the client's `Accept` rendered over the
+/// backend's body (its bytes when it reads nothing), or the body passed through when it has
+/// none. A backend that failed or timed out, a status no response is selected for, a
+/// template that fails over the backend's body: the gateway's own answer.
+pub fn http<'t>(
+    h: &'t HttpIntegration,
+    result: Result<BackendAnswer<'_>, ProxyError>,
+    accept: Option<&[u8]>,
+    data: &mut LazyData<'_, '_>,
+) -> Result<Cow<'t, RenderedResponse>, (Refusal, &'static str)> {
+    let answer = match result {
+        Ok(a) => a,
+        Err(ProxyError::Timeout) => {
+            return Err((gr::INTEGRATION_TIMEOUT, ProxyError::Timeout.cause()))
+        }
+        Err(e) => return Err((gr::INTEGRATION_FAILURE, e.cause())),
+    };
+    // AWS: "Execution failed due to configuration error: No match for output mapping and no
+    // default output mapping".
+    let body = answer.body;
+    let r = h.select(answer.status).ok_or((
+        gr::API_CONFIGURATION_ERROR,
+        "no integration response for the backend's status and no default one",
+    ))?;
+    let mut response = mapped_body(h, r, body, accept, data)?;
+    if !r.mapped.is_empty() {
+        let context = r.maps_context().then(|| data.get());
+        let mut block = response.header_block.to_vec();
+        append_mapped(&mut block, r, &answer, context);
+        response.to_mut().header_block = block.into();
+    }
+    Ok(response)
+}
+
+/// The answer's status, fixed headers and body: the response template for `accept`
+/// rendered over the backend's `body`, or the body passed through.
+fn mapped_body<'t>(
+    h: &'t HttpIntegration,
+    r: &'t HttpResponse,
+    body: &[u8],
+    accept: Option<&[u8]>,
+    data: &mut LazyData<'_, '_>,
+) -> Result<Cow<'t, RenderedResponse>, (Refusal, &'static str)> {
+    match r.template(accept) {
+        None => Ok(Cow::Owned(RenderedResponse {
+            status: r.status,
+            header_block: r.passthrough_head.clone(),
+            body: body.into(),
+        })),
+        Some(ResponseBody::Fixed(answer)) => Ok(Cow::Borrowed(answer)),
+        Some(ResponseBody::Render(t, headers)) => {
+            let mut out = String::new();
+            // AWS: "Execution failed due to configuration error: Unable to transform response".
+            let rendered = data
+                .get()
+                .render(t, body, &h.stage_variables, &mut out)
+                .map_err(|_| {
+                    (
+                        gr::API_CONFIGURATION_ERROR,
+                        "a response template failed to render over the backend's answer",
+                    )
+                })?;
+            Ok(Cow::Owned(mock::answer(
+                r.status,
+                headers,
+                &rendered,
+                out.into_bytes(),
+            )))
+        }
     }
 }
 
