@@ -17,6 +17,7 @@ pub mod ids;
 pub mod local_cluster;
 pub mod openapi;
 pub mod sched;
+pub mod sdk;
 pub mod sigv4;
 pub mod text_rules;
 pub mod tls;

@@ -1,5 +1,5 @@
 //! ImportRestApi (`POST /restapis?mode=import`), PutRestApi (`PUT /restapis/{id}`,
-//! `mode=merge|overwrite`), GetExport and GetSdk.
+//! `mode=merge|overwrite`) and GetExport.
 //!
 //! The document is read by [`crate::openapi::import`]; every piece is then built and checked
 //! by the same functions as the admin operation that would create it (check_settings,
@@ -557,14 +557,8 @@ pub fn export(
         status: 200,
         body,
         content_type: Some(content_type),
+        attachment: None,
     })
-}
-
-/// GetSdk: not implemented yet (fail closed, with the reason).
-pub fn sdk_not_supported() -> ApiError {
-    ApiError::bad_request(
-        "SDK generation (GetSdk) is not supported by this gateway yet: export the API with GetExport and use an OpenAPI generator",
-    )
 }
 
 #[cfg(test)]
