@@ -342,10 +342,7 @@ mod tests {
             s.ts(&pet, 0),
             r#"{ age?: number; kind?: "cat" | "dog"; name: string; "x-tag"?: (string) | (null) }"#
         );
-        assert_eq!(
-            s.ts(&json!({"$ref": model_url("a1", "Pets")}), 0),
-            "Pets"
-        );
+        assert_eq!(s.ts(&json!({"$ref": model_url("a1", "Pets")}), 0), "Pets");
         assert_eq!(type_name("ApiClient"), "ApiClientModel");
         assert_eq!(type_name("PetsGetParams"), "PetsGetParamsModel");
         assert_eq!(
