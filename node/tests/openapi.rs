@@ -402,6 +402,7 @@ fn exports_of_every_fixture_pass_swagger_cli_validate() {
         "petstore-swagger.json",
         "pets.json",
         "openapi-mock.json",
+        "authorizers.yaml",
     ] {
         let path = format!("{}/tests/data/openapi/{name}", env!("CARGO_MANIFEST_DIR"));
         let doc = tollgate_node::openapi::document::parse(&std::fs::read(path).unwrap()).unwrap();
