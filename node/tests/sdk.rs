@@ -2,7 +2,8 @@
 //! AWS_IAM) imported and deployed with the stock `aws` CLI, `aws apigateway get-sdk` for
 //! javascript and typescript, the zip unpacked, and every method called from Node.js against
 //! the live node (a wrong key, a wrong secret and an unsigned call refused); the TypeScript
-//! declarations type-check a correct use and reject wrong ones with `tsc --strict`.
+//! declarations type-check a correct use and reject wrong ones with `tsc --strict`; the
+//! stage exported as a Postman collection.
 
 mod common;
 
@@ -270,6 +271,46 @@ fn generated_sdks_call_every_method_from_node() {
     assert_eq!(
         c["missingParam"]["thrown"],
         "TypeError: petsPetIdGet: parameter verbose is required"
+    );
+
+    // The same stage as a Postman collection (GetExport extensions=postman).
+    let postman = dir.path().join("postman.json");
+    aws.ok(&[
+        "get-export",
+        "--rest-api-id",
+        &api,
+        "--stage-name",
+        "prod",
+        "--export-type",
+        "oas30",
+        "--parameters",
+        "extensions=postman",
+        postman.to_str().unwrap(),
+    ]);
+    let collection: Value =
+        serde_json::from_slice(&std::fs::read(&postman).unwrap()).expect("a JSON collection");
+    assert_eq!(
+        collection["info"]["schema"],
+        "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
+    );
+    assert_eq!(collection["variable"][0]["value"], r["endpoint"]);
+    let requests: Vec<String> = collection["item"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["item"].as_array().unwrap().iter())
+        .map(|i| i["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        requests,
+        [
+            "GET /",
+            "GET /pets",
+            "POST /pets",
+            "DELETE /pets/{petId}",
+            "GET /pets/{petId}",
+            "ANY /store/{proxy+}"
+        ]
     );
 
     // TypeScript: the declarations accept a correct use (compiled and run against the

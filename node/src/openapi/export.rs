@@ -21,6 +21,9 @@ pub struct Extensions {
     /// `authorizers`: the authorizers' `x-amazon-apigateway-authorizer` (their security
     /// schemes and the methods' requirements are written in any case).
     pub authorizers: bool,
+    /// `postman`: a Postman collection instead of an OpenAPI document (see
+    /// [`super::postman`]).
+    pub postman: bool,
 }
 
 impl Extensions {
@@ -32,11 +35,7 @@ impl Extensions {
                 "integrations" => e.integrations = true,
                 "apigateway" => e.apigateway = true,
                 "authorizers" => e.authorizers = true,
-                "postman" => {
-                    return Err(
-                        "Postman extensions are not supported by this gateway yet: export with extensions=integrations, apigateway or authorizers".into(),
-                    )
-                }
+                "postman" => e.postman = true,
                 other => {
                     return Err(format!(
                         "Invalid extensions parameter specified: {other}. Must be integrations, apigateway, authorizers or postman"

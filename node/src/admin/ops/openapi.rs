@@ -597,6 +597,32 @@ pub fn export(
     let extensions = exporter::Extensions::parse(query.get("extensions").unwrap_or(""))
         .map_err(ApiError::bad_request)?;
     let region = state.region.clone().unwrap_or_else(|| "us-east-1".into());
+    if extensions.postman {
+        if yaml {
+            return Err(ApiError::bad_request(
+                "A Postman collection is exported as JSON only: use Accept: application/json",
+            ));
+        }
+        let collection = read(state, |reg| {
+            reg.api(api_id)?;
+            let (_, deployment) = reg.deployed_stage(api_id, stage).ok_or_else(|| {
+                ApiError::not_found(format!("Invalid stage identifier specified: {stage}"))
+            })?;
+            Ok(crate::openapi::postman::collection(
+                reg.api(api_id)?,
+                deployment,
+                &super::sdk::invoke_url(state, api_id, stage),
+                &region,
+            ))
+        })?;
+        return Ok(Reply {
+            status: 200,
+            body: serde_json::to_vec_pretty(&collection)
+                .map_err(|e| ApiError::internal(e.to_string()))?,
+            content_type: Some("application/json"),
+            attachment: None,
+        });
+    }
     let doc = read(state, |reg| {
         let api = reg.api(api_id)?;
         let (_, deployment) = reg.deployed_stage(api_id, stage).ok_or_else(|| {

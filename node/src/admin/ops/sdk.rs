@@ -66,6 +66,12 @@ fn file_name(sdk_type: &str, epoch: i64) -> String {
     )
 }
 
+/// The stage's invoke URL on this node's data plane (no trailing `/`).
+pub(super) fn invoke_url(state: &AdminState, api_id: &str, stage: &str) -> String {
+    let address = state.invoke_address.as_deref().unwrap_or("127.0.0.1:8080");
+    format!("http://{address}/restapis/{api_id}/{stage}/_user_request_")
+}
+
 /// GetSdk: the stage's deployed API as an SDK of `sdk_type`, zipped.
 pub fn get(
     state: &AdminState,
@@ -86,16 +92,12 @@ pub fn get(
         )));
     }
     let region = state.region.clone().unwrap_or_else(|| "us-east-1".into());
-    let address = state
-        .invoke_address
-        .clone()
-        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let invoke_url = invoke_url(state, api_id, stage);
     let files = read(state, |reg| {
         let api = reg.api(api_id)?;
         let (_, deployment) = reg.deployed_stage(api_id, stage).ok_or_else(|| {
             ApiError::not_found(format!("Invalid stage identifier specified: {stage}"))
         })?;
-        let invoke_url = format!("http://{address}/restapis/{api_id}/{stage}/_user_request_");
         Ok(sdk::files(
             info.kind,
             &sdk::Input {
