@@ -20,14 +20,21 @@ use tollgate_proto::model::{model_url, Model};
 /// How deep a schema is followed before its type is `unknown`.
 const MAX_DEPTH: usize = 32;
 
-/// The names the declarations use themselves; a model with one of them is renamed.
-const RESERVED: [&str; 6] = [
+/// The names the declarations use themselves (theirs and TypeScript's global types they
+/// refer to); a model with one of them is renamed.
+const RESERVED: [&str; 12] = [
     "ClientConfig",
     "AdditionalParams",
     "ApiResponse",
     "ApiError",
     "ApiClient",
     "ParamValue",
+    "Array",
+    "Date",
+    "Error",
+    "Promise",
+    "Record",
+    "Uint8Array",
 ];
 
 /// The TypeScript name of model `name`.
@@ -344,6 +351,7 @@ mod tests {
         );
         assert_eq!(s.ts(&json!({"$ref": model_url("a1", "Pets")}), 0), "Pets");
         assert_eq!(type_name("ApiClient"), "ApiClientModel");
+        assert_eq!(type_name("Promise"), "PromiseModel");
         assert_eq!(type_name("PetsGetParams"), "PetsGetParamsModel");
         assert_eq!(
             s.ts(&json!({"$ref": model_url("a1", "Nope")}), 0),
