@@ -18,6 +18,7 @@ pub mod local_cluster;
 pub mod openapi;
 pub mod otlp;
 pub mod sched;
+pub mod sdk;
 pub mod sigv4;
 pub mod text_rules;
 pub mod tls;

@@ -12,6 +12,21 @@ use tollgate_node::dataplane::cluster_limits::ClusterLimits;
 use tollgate_node::dataplane::{snapshot::SharedRoutes, worker};
 use tollgate_node::{admin, control};
 
+/// Where this node's data plane is reached, for invoke URLs: its listening address, with
+/// loopback for an unspecified (`0.0.0.0`, `::`) one.
+fn invoke_address(addr: std::net::SocketAddr) -> String {
+    let ip = if addr.ip().is_unspecified() {
+        if addr.is_ipv4() {
+            std::net::IpAddr::from([127, 0, 0, 1])
+        } else {
+            std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+        }
+    } else {
+        addr.ip()
+    };
+    std::net::SocketAddr::new(ip, addr.port()).to_string()
+}
+
 /// The log filter unless `TOLLGATE_LOG` sets one: openraft's own INFO lines (whole Raft state
 /// dumps at every change) are for debugging it, not for operating a node.
 const DEFAULT_LOG: &str = "info,openraft=warn";
@@ -119,6 +134,7 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
         state.compiler = Some(compiler);
         state.functions = Some(functions);
         state.gateway_address = dp.tls_addr.map(|a| a.ip().to_string());
+        state.invoke_address = Some(invoke_address(dp.local_addr));
         let state = Arc::new(state);
         let result = tokio::select! {
             r = admin::serve(listener, state) => r.map_err(|e| format!("admin API: {e}")),

@@ -1127,3 +1127,127 @@ fn openapi_import_merge_overwrite_on_three_nodes() {
     serves("/pets", 403);
     serves("/toys", 200);
 }
+
+/// One API Gateway call made with boto3 through `via` (see `data/boto3_call.py`).
+fn boto3(via: &TestNode, operation: &str, params: Value) -> Value {
+    use std::io::Write as _;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/boto3_call.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .spawn()
+        .expect("python3 runs");
+    let req = json!({"endpoint": format!("http://{}", via.admin), "key": common::ACCESS_KEY,
+                     "secret": SECRET_KEY, "operation": operation, "params": params});
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(req.to_string().as_bytes())
+        .expect("write the request");
+    let out = child.wait_with_output().expect("python3 ends");
+    assert!(
+        out.status.success(),
+        "boto3 {operation}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("boto3's answer as JSON");
+    assert!(v.get("error").is_none(), "boto3 {operation}: {v}");
+    v
+}
+
+/// The done-when with boto3: an OpenAPI document imported through one node, merged
+/// through a second, overwritten through a third, each deployed and then served by every
+/// node's data plane, and the stage exported through the first giving what was put.
+#[test]
+fn openapi_import_merge_overwrite_export_with_boto3_on_three_nodes() {
+    let root = tempfile::tempdir().unwrap();
+    let (_specs, nodes) = start_cluster(root.path());
+    let refs: Vec<&TestNode> = nodes.iter().collect();
+    wait_leader(&refs, None);
+    let doc = |paths: Value| {
+        json!({"openapi": "3.0.1", "info": {"title": "boto3", "version": "1"}, "paths": paths})
+            .to_string()
+    };
+    let mock = |v: u64| {
+        json!({"get": {"responses": {"200": {"description": "ok"}},
+            "x-amazon-apigateway-integration": {"type": "mock",
+                "requestTemplates": {"application/json": "{\"statusCode\": 200}"},
+                "responses": {"default": {"statusCode": "200",
+                    "responseTemplates": {"application/json": json!({"v": v}).to_string()}}}}}})
+    };
+    let imported = boto3(
+        &nodes[0],
+        "import_rest_api",
+        json!({"body": doc(json!({"/pets": mock(1)})), "failOnWarnings": true}),
+    );
+    assert_eq!(imported["name"], "boto3");
+    let api = imported["id"].as_str().unwrap().to_string();
+    let deploy = |via: &TestNode| {
+        boto3(
+            via,
+            "create_deployment",
+            json!({"restApiId": api, "stageName": "prod"}),
+        );
+    };
+    // Every node answers `path` with `want` (and, for a 200, the version `v`) within 10 s.
+    let serves = |path: &str, want: u16, v: u64| {
+        for n in &nodes {
+            let started = Instant::now();
+            loop {
+                let r = n.get(
+                    "localhost",
+                    &format!("/restapis/{api}/prod/_user_request_{path}"),
+                );
+                if r.status == want && (want != 200 || r.json()["v"] == v) {
+                    break;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "{path} on {}: {} {}",
+                    n.data,
+                    r.status,
+                    r.text()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    deploy(&nodes[0]);
+    serves("/pets", 200, 1);
+    boto3(
+        &nodes[1],
+        "put_rest_api",
+        json!({"restApiId": api, "mode": "merge", "body": doc(json!({"/toys": mock(2)}))}),
+    );
+    deploy(&nodes[1]);
+    serves("/toys", 200, 2);
+    serves("/pets", 200, 1);
+    let put = boto3(
+        &nodes[2],
+        "put_rest_api",
+        json!({"restApiId": api, "mode": "overwrite", "body": doc(json!({"/toys": mock(3)}))}),
+    );
+    assert_eq!(put["id"], api.as_str());
+    deploy(&nodes[2]);
+    serves("/pets", 403, 0);
+    serves("/toys", 200, 3);
+    let export = boto3(
+        &nodes[0],
+        "get_export",
+        json!({"restApiId": api, "stageName": "prod", "exportType": "oas30",
+               "parameters": {"extensions": "integrations"}, "accepts": "application/json"}),
+    );
+    assert_eq!(export["contentType"], "application/json");
+    let exported: Value = serde_json::from_str(export["body"].as_str().unwrap()).unwrap();
+    let paths: Vec<&String> = exported["paths"].as_object().unwrap().keys().collect();
+    assert_eq!(paths, ["/toys"]);
+    assert_eq!(
+        exported["paths"]["/toys"]["get"]["x-amazon-apigateway-integration"]["type"],
+        "mock"
+    );
+}

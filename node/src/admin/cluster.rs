@@ -57,6 +57,7 @@ fn probe(status: u16, word: &'static str, reason: Option<String>, applied: Optio
         status,
         body: serde_json::to_vec(&body).unwrap_or_default(),
         content_type: None,
+        attachment: None,
     }
 }
 

@@ -120,9 +120,11 @@ where
         compiler.caught_up().await;
     }
     let mut reply_type = None;
+    let mut attachment = None;
     let (status, body, error_type) = match result {
         Ok(r) => {
             reply_type = r.content_type;
+            attachment = r.attachment;
             (r.status, r.body, None)
         }
         Err(e) => {
@@ -157,6 +159,11 @@ where
         reply_type.unwrap_or("application/json")
     };
     h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(Ok(v)) =
+        attachment.map(|name| HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")))
+    {
+        h.insert(hyper::header::CONTENT_DISPOSITION, v);
+    }
     if let Ok(v) = HeaderValue::from_str(&id) {
         h.insert("x-amzn-RequestId", v);
     }
@@ -414,6 +421,7 @@ async fn iam(
         status: reply.status,
         body: iam::response(action, &reply.body, id),
         content_type: None,
+        attachment: None,
     })
 }
 

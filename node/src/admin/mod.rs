@@ -54,6 +54,9 @@ pub struct AdminState {
     /// Where this node's HTTPS listener is reached (a custom domain's `regionalDomainName`
     /// or `distributionDomainName`); `None`: no HTTPS listener.
     pub gateway_address: Option<String>,
+    /// Where this node's HTTP data plane is reached (`host:port`): the invoke URL a generated
+    /// SDK calls; `None`: none known (a test state).
+    pub invoke_address: Option<String>,
 }
 
 impl AdminState {
@@ -74,6 +77,7 @@ impl AdminState {
             compiler: None,
             functions: None,
             gateway_address: None,
+            invoke_address: None,
         }
     }
 }

@@ -230,6 +230,12 @@ pub enum Operation {
         stage: String,
         sdk_type: String,
     },
+    /// `GET /sdktypes`.
+    GetSdkTypes,
+    /// `GET /sdktypes/{id}`.
+    GetSdkType {
+        id: String,
+    },
     GetAccount,
     UpdateAccount,
     /// `arn`: the resource's ARN (see `ops::tags`).
@@ -382,6 +388,8 @@ impl Operation {
                 | Operation::GetRequestValidator { .. }
                 | Operation::GetExport { .. }
                 | Operation::GetSdk { .. }
+                | Operation::GetSdkTypes
+                | Operation::GetSdkType { .. }
                 | Operation::GetAccount
                 | Operation::GetTags { .. }
                 | Operation::GetDocumentationParts { .. }
@@ -553,6 +561,13 @@ pub fn route(method: &str, path: &str) -> Option<Operation> {
         Some(&"tags") => return account_or_tags_operation(method, &s),
         Some(&"clientcertificates") => return client_certificate_operation(method, &s[1..]),
         Some(&"domainnames") => return domain_operation(method, &s[1..]),
+        Some(&"sdktypes") => {
+            return match (method, &s[1..]) {
+                ("GET", []) => Some(O::GetSdkTypes),
+                ("GET", [id]) => Some(O::GetSdkType { id: own(id) }),
+                _ => None,
+            }
+        }
         _ => return None,
     }
     let op = match (method, &s[1..]) {

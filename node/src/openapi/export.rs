@@ -4,7 +4,9 @@
 //! extensions when asked for. Importing the result gives the same API back.
 
 use serde_json::{json, Map, Value};
-use tollgate_proto::model::{model_url, AuthorizationType, Deployment, Method, RestApi};
+use tollgate_proto::model::{
+    model_url, AuthorizationType, Authorizer, AuthorizerType, Deployment, Method, RestApi,
+};
 
 pub use super::import::Flavour;
 
@@ -16,8 +18,12 @@ pub struct Extensions {
     /// `apigateway`: every API Gateway extension (integrations, validators, gateway
     /// responses, binary media types, key source, compression, policy, endpoint types, tags).
     pub apigateway: bool,
-    /// `authorizers`: the authorizers' security schemes (this gateway has none to write).
+    /// `authorizers`: the authorizers' `x-amazon-apigateway-authorizer` (their security
+    /// schemes and the methods' requirements are written in any case).
     pub authorizers: bool,
+    /// `postman`: a Postman collection instead of an OpenAPI document (see
+    /// [`super::postman`]).
+    pub postman: bool,
 }
 
 impl Extensions {
@@ -29,11 +35,7 @@ impl Extensions {
                 "integrations" => e.integrations = true,
                 "apigateway" => e.apigateway = true,
                 "authorizers" => e.authorizers = true,
-                "postman" => {
-                    return Err(
-                        "Postman extensions are not supported by this gateway yet: export with extensions=integrations, apigateway or authorizers".into(),
-                    )
-                }
+                "postman" => e.postman = true,
                 other => {
                     return Err(format!(
                         "Invalid extensions parameter specified: {other}. Must be integrations, apigateway, authorizers or postman"
@@ -94,6 +96,68 @@ fn export_schema(text: &str, api_id: &str, flavour: Flavour) -> Value {
     v
 }
 
+/// The authorizer a `CUSTOM` (or `COGNITO_USER_POOLS`) method uses.
+fn method_authorizer<'a>(m: &Method, deployment: &'a Deployment) -> Option<&'a Authorizer> {
+    if !matches!(
+        m.authorization_type,
+        AuthorizationType::Custom | AuthorizationType::CognitoUserPools
+    ) {
+        return None;
+    }
+    m.authorizer_id
+        .as_ref()
+        .and_then(|id| deployment.authorizers.get(id))
+}
+
+/// An authorizer's security scheme as AWS exports it: an `apiKey` scheme on the token's
+/// header (`Unused` for a REQUEST authorizer) with `x-amazon-apigateway-authtype`, and with
+/// `extension` the `x-amazon-apigateway-authorizer` that imports it back.
+fn authorizer_scheme(a: &Authorizer, extension: bool) -> Value {
+    let header = match a.kind {
+        AuthorizerType::Token => a
+            .identity_source
+            .as_deref()
+            .and_then(|s| s.strip_prefix("method.request.header."))
+            .unwrap_or("Authorization"),
+        _ => "Unused",
+    };
+    let mut scheme = Map::new();
+    scheme.insert("type".into(), json!("apiKey"));
+    scheme.insert("name".into(), json!(header));
+    scheme.insert("in".into(), json!("header"));
+    let authtype = match (&a.auth_type, a.kind) {
+        (Some(t), _) => t.as_str(),
+        (None, AuthorizerType::CognitoUserPools) => "cognito_user_pools",
+        (None, _) => "custom",
+    };
+    scheme.insert("x-amazon-apigateway-authtype".into(), json!(authtype));
+    if extension {
+        let mut x = Map::new();
+        x.insert("type".into(), json!(a.kind.as_str().to_ascii_lowercase()));
+        if let Some(u) = &a.authorizer_uri {
+            x.insert("authorizerUri".into(), json!(u));
+        }
+        if let Some(c) = &a.authorizer_credentials {
+            x.insert("authorizerCredentials".into(), json!(c));
+        }
+        if let Some(s) = &a.identity_source {
+            x.insert("identitySource".into(), json!(s));
+        }
+        if let Some(e) = &a.identity_validation_expression {
+            x.insert("identityValidationExpression".into(), json!(e));
+        }
+        if !a.provider_arns.is_empty() {
+            x.insert("providerARNs".into(), json!(a.provider_arns));
+        }
+        x.insert(
+            "authorizerResultTtlInSeconds".into(),
+            json!(a.authorizer_result_ttl_in_seconds),
+        );
+        scheme.insert("x-amazon-apigateway-authorizer".into(), Value::Object(x));
+    }
+    Value::Object(scheme)
+}
+
 /// Writes `stage` of `api`, serving `deployment`, as a document.
 pub fn export(api: &RestApi, stage: &str, deployment: &Deployment, t: &Target) -> Value {
     let f = t.flavour;
@@ -135,6 +199,7 @@ pub fn export(api: &RestApi, stage: &str, deployment: &Deployment, t: &Target) -
     let mut paths = Map::new();
     let mut uses_key = false;
     let mut uses_iam = false;
+    let mut used_authorizers = std::collections::BTreeSet::new();
     for (id, r) in &deployment.resources {
         if r.methods.is_empty() {
             continue;
@@ -146,6 +211,9 @@ pub fn export(api: &RestApi, stage: &str, deployment: &Deployment, t: &Target) -
         for (verb, m) in &r.methods {
             uses_key |= m.api_key_required;
             uses_iam |= m.authorization_type == AuthorizationType::AwsIam;
+            if let Some(a) = method_authorizer(m, deployment) {
+                used_authorizers.insert(a.id.clone());
+            }
             let key = if verb == "ANY" {
                 "x-amazon-apigateway-any-method".to_string()
             } else {
@@ -172,6 +240,14 @@ pub fn export(api: &RestApi, stage: &str, deployment: &Deployment, t: &Target) -
             json!({"type": "apiKey", "name": "Authorization", "in": "header",
                    "x-amazon-apigateway-authtype": "awsSigv4"}),
         );
+    }
+    for id in &used_authorizers {
+        if let Some(a) = deployment.authorizers.get(id) {
+            schemes.insert(
+                a.name.clone(),
+                authorizer_scheme(a, t.extensions.authorizers || t.extensions.apigateway),
+            );
+        }
     }
     let models: Map<String, Value> = deployment
         .models
@@ -411,6 +487,11 @@ fn operation(
     }
     if m.authorization_type == AuthorizationType::AwsIam {
         security.push(json!({SIGV4_SCHEME: []}));
+    }
+    if let Some(a) = method_authorizer(m, deployment) {
+        let mut req = Map::new();
+        req.insert(a.name.clone(), json!(m.authorization_scopes));
+        security.push(Value::Object(req));
     }
     if !security.is_empty() {
         // One requirement object naming every scheme: all of them apply (AND), as the method

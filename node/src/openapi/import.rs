@@ -114,6 +114,8 @@ pub struct Definition {
     pub validators: BTreeMap<String, (bool, bool)>,
     /// `x-amazon-apigateway-gateway-responses`, by type name.
     pub gateway_responses: BTreeMap<String, GatewayResponseDef>,
+    /// Authorizers (`x-amazon-apigateway-authorizer` security schemes), by scheme name.
+    pub authorizers: BTreeMap<String, AuthorizerDef>,
     /// What was left out or changed, as API Gateway words its import warnings.
     pub warnings: Vec<String>,
 }
@@ -266,6 +268,7 @@ pub fn import(doc: &Value, opts: &Options, api_id: &str) -> Result<Definition, D
         }
     }
     let security = Security::read(root, flavour, &mut d.warnings)?;
+    d.authorizers = security.authorizers.clone();
     let default_validator = opt_str(root, "x-amazon-apigateway-request-validator", "")?;
     let base = base_path(root, flavour, opts.basepath)?;
     let paths = opt_obj(root, "paths", "")?.ok_or_else(|| DocError::at("paths", "is required"))?;
@@ -590,6 +593,101 @@ fn rewrite_refs(v: &mut Value, api_id: &str, loc: &str) -> Result<(), DocError> 
     Ok(())
 }
 
+/// A security scheme's `x-amazon-apigateway-authorizer`, as written (checked by the admin
+/// layer as CreateAuthorizer checks one).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuthorizerDef {
+    /// `type`: `token` (the default), `request` or `cognito_user_pools`, any case.
+    pub kind: String,
+    /// `authorizerUri`.
+    pub authorizer_uri: Option<String>,
+    /// `authorizerCredentials`.
+    pub authorizer_credentials: Option<String>,
+    /// `identitySource`; for a `token` authorizer without one, the scheme's header
+    /// (`method.request.header.{name}`).
+    pub identity_source: Option<String>,
+    /// `identityValidationExpression`.
+    pub identity_validation_expression: Option<String>,
+    /// `authorizerResultTtlInSeconds`.
+    pub result_ttl_seconds: Option<i64>,
+    /// `providerARNs`.
+    pub provider_arns: Vec<String>,
+    /// The scheme's `x-amazon-apigateway-authtype`, as written.
+    pub auth_type: Option<String>,
+}
+
+/// The members of `x-amazon-apigateway-authorizer` this gateway reads.
+const AUTHORIZER_KEYS: [&str; 7] = [
+    "type",
+    "authorizerUri",
+    "authorizerCredentials",
+    "identitySource",
+    "identityValidationExpression",
+    "authorizerResultTtlInSeconds",
+    "providerARNs",
+];
+
+fn authorizer_def(
+    scheme: &Map<String, Value>,
+    a: &Value,
+    auth_type: Option<String>,
+    loc: &str,
+    warnings: &mut Vec<String>,
+) -> Result<AuthorizerDef, DocError> {
+    let aloc = format!("{loc}.x-amazon-apigateway-authorizer");
+    let a = as_obj(a, &aloc)?;
+    for key in a.keys().filter(|k| !AUTHORIZER_KEYS.contains(&k.as_str())) {
+        warnings.push(format!(
+            "Ignoring '{key}' of {aloc}: not a REST API authorizer setting"
+        ));
+    }
+    let kind = opt_str(a, "type", &aloc)?.unwrap_or_else(|| "token".into());
+    let ttl = match a.get("authorizerResultTtlInSeconds") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_i64().ok_or_else(|| {
+            DocError::at(
+                format!("{aloc}.authorizerResultTtlInSeconds"),
+                "must be an integer",
+            )
+        })?),
+    };
+    let provider_arns = match a.get("providerARNs") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(arns)) => arns
+            .iter()
+            .map(|v| {
+                v.as_str().map(String::from).ok_or_else(|| {
+                    DocError::at(format!("{aloc}.providerARNs"), "must be a list of strings")
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(DocError::at(
+                format!("{aloc}.providerARNs"),
+                "must be a list of strings",
+            ))
+        }
+    };
+    let mut identity_source = opt_str(a, "identitySource", &aloc)?;
+    if identity_source.is_none() && kind.eq_ignore_ascii_case("token") {
+        // A TOKEN authorizer reads the header the scheme names.
+        if scheme.get("in").and_then(Value::as_str) == Some("header") {
+            identity_source =
+                opt_str(scheme, "name", loc)?.map(|h| format!("method.request.header.{h}"));
+        }
+    }
+    Ok(AuthorizerDef {
+        kind,
+        authorizer_uri: opt_str(a, "authorizerUri", &aloc)?,
+        authorizer_credentials: opt_str(a, "authorizerCredentials", &aloc)?,
+        identity_source,
+        identity_validation_expression: opt_str(a, "identityValidationExpression", &aloc)?,
+        result_ttl_seconds: ttl,
+        provider_arns,
+        auth_type,
+    })
+}
+
 /// What a security scheme means to a method.
 #[derive(Debug, Clone, PartialEq)]
 enum Scheme {
@@ -605,6 +703,8 @@ enum Scheme {
 
 struct Security {
     schemes: BTreeMap<String, Scheme>,
+    /// The schemes that define authorizers.
+    authorizers: BTreeMap<String, AuthorizerDef>,
     /// The document's default `security`.
     default: Option<Value>,
 }
@@ -629,24 +729,35 @@ impl Security {
             ),
         };
         let mut schemes = BTreeMap::new();
+        let mut authorizers = BTreeMap::new();
         for (name, s) in defs.into_iter().flatten() {
             let sloc = format!("{loc}.{name}");
             let s = as_obj(s, &sloc)?;
             let kind = opt_str(s, "type", &sloc)?.unwrap_or_default();
-            let authtype =
-                opt_str(s, "x-amazon-apigateway-authtype", &sloc)?.map(|a| a.to_ascii_lowercase());
+            let written_authtype = opt_str(s, "x-amazon-apigateway-authtype", &sloc)?;
+            let authtype = written_authtype.as_deref().map(str::to_ascii_lowercase);
             let authorizer = s.get("x-amazon-apigateway-authorizer");
             let scheme = if authtype.as_deref() == Some("awssigv4") {
                 Scheme::Iam
             } else if let Some(a) = authorizer {
-                let t = a.get("type").and_then(Value::as_str).unwrap_or("token");
-                Scheme::Authorizer(if t.eq_ignore_ascii_case("cognito_user_pools") {
+                let def = authorizer_def(s, a, written_authtype.clone(), &sloc, warnings)?;
+                let t = if def.kind.eq_ignore_ascii_case("cognito_user_pools") {
                     AuthorizationType::CognitoUserPools
                 } else {
                     AuthorizationType::Custom
-                })
+                };
+                authorizers.insert(name.clone(), def);
+                Scheme::Authorizer(t)
             } else if authtype.as_deref().is_some_and(|a| a.contains("cognito")) {
                 Scheme::Authorizer(AuthorizationType::CognitoUserPools)
+            } else if authtype.as_deref() == Some("custom") {
+                // A Lambda authorizer's scheme without its definition (an export without
+                // `extensions=authorizers`): no authorizer is made, so the methods that use it
+                // are left out rather than imported unprotected.
+                warnings.push(format!(
+                    "Security scheme '{name}' ({sloc}) has x-amazon-apigateway-authtype custom but no x-amazon-apigateway-authorizer: the methods that use it are not imported"
+                ));
+                Scheme::Authorizer(AuthorizationType::Custom)
             } else if kind == "apiKey"
                 && s.get("in").and_then(Value::as_str) == Some("header")
                 && s.get("name")
@@ -666,6 +777,7 @@ impl Security {
         }
         Ok(Security {
             schemes,
+            authorizers,
             default: root.get("security").cloned(),
         })
     }

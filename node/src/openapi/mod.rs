@@ -8,6 +8,7 @@
 pub mod document;
 pub mod export;
 pub mod import;
+pub mod postman;
 
 /// Largest document accepted (AWS's limit on an imported API definition).
 pub const MAX_DOCUMENT_BYTES: usize = 6 * 1024 * 1024;

@@ -59,6 +59,7 @@ fn result(action: &str, inner: &str) -> Reply {
         status: 200,
         body: format!("<{action}Result>{inner}</{action}Result>").into_bytes(),
         content_type: None,
+        attachment: None,
     }
 }
 

@@ -40,6 +40,7 @@ pub mod models;
 mod openapi;
 mod resources;
 mod restapis;
+mod sdk;
 mod stages;
 pub mod tags;
 mod usage;
@@ -64,6 +65,9 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// The body's media type when it is not JSON (an exported YAML document).
     pub content_type: Option<&'static str>,
+    /// The file name of a body answered as an attachment (`Content-Disposition`: GetSdk's
+    /// zip).
+    pub attachment: Option<String>,
 }
 
 impl Reply {
@@ -75,6 +79,7 @@ impl Reply {
             status,
             body,
             content_type: None,
+            attachment: None,
         })
     }
 
@@ -83,6 +88,7 @@ impl Reply {
         Reply {
             status,
             body: Vec::new(),
+            attachment: None,
             content_type: None,
         }
     }
@@ -301,7 +307,13 @@ async fn run(
             export_type,
             accept,
         } => openapi::export(state, &api, &stage, &export_type, accept.as_deref(), query),
-        O::GetSdk { .. } => Err(openapi::sdk_not_supported()),
+        O::GetSdk {
+            api,
+            stage,
+            sdk_type,
+        } => sdk::get(state, &api, &stage, &sdk_type, query),
+        O::GetSdkTypes => sdk::list_types(query),
+        O::GetSdkType { id } => sdk::get_type(&id),
         O::GetApiKeys => apikeys::list(state, query),
         O::GetApiKey { key } => apikeys::get(state, &key, query),
         O::UpdateApiKey { key } => apikeys::update(state, &key, body).await,

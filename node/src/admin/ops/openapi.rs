@@ -1,5 +1,5 @@
 //! ImportRestApi (`POST /restapis?mode=import`), PutRestApi (`PUT /restapis/{id}`,
-//! `mode=merge|overwrite`), GetExport and GetSdk.
+//! `mode=merge|overwrite`) and GetExport.
 //!
 //! The document is read by [`crate::openapi::import`]; every piece is then built and checked
 //! by the same functions as the admin operation that would create it (check_settings,
@@ -12,6 +12,7 @@
 //! [`Command::DefineRestApi`]: it lands whole or not at all.
 
 use super::apikeys::query_flag;
+use super::authorizers::check as check_authorizer_def;
 use super::integrations::{
     check_integration, check_response as check_integration_response, check_response_for, from_input,
 };
@@ -30,8 +31,8 @@ use crate::openapi::{document, export as exporter, DocError, MAX_DOCUMENT_BYTES}
 use serde::Serialize;
 use std::collections::BTreeMap;
 use tollgate_proto::model::{
-    ApiKeySource, GatewayResponse, Model, OrUnknown, RequestValidator, Resource, RestApi,
-    RestApiSettings,
+    ApiKeySource, Authorizer, AuthorizerType, GatewayResponse, Model, OrUnknown, RequestValidator,
+    Resource, RestApi, RestApiSettings, DEFAULT_AUTHORIZER_TTL_SECS,
 };
 use tollgate_proto::Command;
 
@@ -172,6 +173,68 @@ fn answer(
     Reply::json(status, &ImportOut { api, warnings })
 }
 
+/// The API's authorizers once `def` is applied: one per `x-amazon-apigateway-authorizer`
+/// security scheme, named after the scheme (the id kept for a name the API had), checked as
+/// CreateAuthorizer checks one; one that fails is left out with a warning (and so are the
+/// methods that use it). A merge keeps the API's other authorizers; an import or overwrite
+/// keeps none.
+fn authorizers(
+    current: &RestApi,
+    def: &Definition,
+    mode: Mode,
+    mint: &mut dyn FnMut(usize) -> String,
+    warnings: &mut Vec<String>,
+) -> BTreeMap<String, Authorizer> {
+    let mut out = match mode {
+        Mode::Merge => current.authorizers.clone(),
+        Mode::Import | Mode::Overwrite => BTreeMap::new(),
+    };
+    for (name, d) in &def.authorizers {
+        let id = current
+            .authorizers
+            .values()
+            .find(|a| a.name == *name)
+            .map_or_else(|| mint(6), |a| a.id.clone());
+        out.retain(|_, a| a.name != *name);
+        let built = AuthorizerType::parse_ignore_case(&d.kind)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Invalid authorizer type specified: {}. Must be one of: token, request, cognito_user_pools",
+                    d.kind
+                ))
+            })
+            .and_then(|kind| {
+                let a = Authorizer {
+                    id: id.clone(),
+                    name: name.clone(),
+                    kind,
+                    provider_arns: d.provider_arns.clone(),
+                    auth_type: d.auth_type.clone(),
+                    authorizer_uri: d.authorizer_uri.clone(),
+                    authorizer_credentials: d.authorizer_credentials.clone(),
+                    identity_source: d.identity_source.clone(),
+                    identity_validation_expression: d.identity_validation_expression.clone(),
+                    authorizer_result_ttl_in_seconds: i32::try_from(
+                        d.result_ttl_seconds
+                            .unwrap_or(i64::from(DEFAULT_AUTHORIZER_TTL_SECS)),
+                    )
+                    .unwrap_or(i32::MAX),
+                };
+                check_authorizer_def(&a).map(|()| a)
+            });
+        match built {
+            Ok(a) => {
+                out.insert(id, a);
+            }
+            Err(e) => warnings.push(format!(
+                "Unable to create authorizer '{name}': {}",
+                e.message
+            )),
+        }
+    }
+    out
+}
+
 /// The API that results from applying `def` to `current` (a blank API for an import), and
 /// the warnings. `mint` makes new ids.
 fn build(
@@ -253,6 +316,7 @@ fn build(
         );
     }
     api.request_validators = validators;
+    api.authorizers = authorizers(current, &def, mode, mint, &mut warnings);
     // Gateway responses.
     if mode != Mode::Merge {
         api.gateway_responses.clear();
@@ -308,8 +372,17 @@ fn build(
                     })?;
                 m.request_validator_id = Some(id);
             }
-            // A CUSTOM method must name one of the API's authorizers (the import creates none
-            // from the document yet), so it is left out rather than served unprotected.
+            // The document names an authorizer by its security scheme: the method takes the
+            // id of the authorizer made from it. One whose authorizer was not made fails the
+            // check, and is left out rather than served unprotected.
+            if let Some(scheme) = m.authorizer_id.take() {
+                m.authorizer_id = Some(
+                    api.authorizers
+                        .values()
+                        .find(|a| a.name == scheme)
+                        .map_or(scheme, |a| a.id.clone()),
+                );
+            }
             if let Err(e) = check_method(&m).and_then(|()| check_authorizer(&api, &m)) {
                 warnings.push(format!("Unable to put method {where_}: {}", e.message));
                 continue;
@@ -526,6 +599,32 @@ pub fn export(
     let extensions = exporter::Extensions::parse(query.get("extensions").unwrap_or(""))
         .map_err(ApiError::bad_request)?;
     let region = state.region.clone().unwrap_or_else(|| "us-east-1".into());
+    if extensions.postman {
+        if yaml {
+            return Err(ApiError::bad_request(
+                "A Postman collection is exported as JSON only: use Accept: application/json",
+            ));
+        }
+        let collection = read(state, |reg| {
+            reg.api(api_id)?;
+            let (_, deployment) = reg.deployed_stage(api_id, stage).ok_or_else(|| {
+                ApiError::not_found(format!("Invalid stage identifier specified: {stage}"))
+            })?;
+            Ok(crate::openapi::postman::collection(
+                reg.api(api_id)?,
+                deployment,
+                &super::sdk::invoke_url(state, api_id, stage),
+                &region,
+            ))
+        })?;
+        return Ok(Reply {
+            status: 200,
+            body: serde_json::to_vec_pretty(&collection)
+                .map_err(|e| ApiError::internal(e.to_string()))?,
+            content_type: Some("application/json"),
+            attachment: None,
+        });
+    }
     let doc = read(state, |reg| {
         let api = reg.api(api_id)?;
         let (_, deployment) = reg.deployed_stage(api_id, stage).ok_or_else(|| {
@@ -559,32 +658,27 @@ pub fn export(
         status: 200,
         body,
         content_type: Some(content_type),
+        attachment: None,
     })
-}
-
-/// GetSdk: not implemented yet (fail closed, with the reason).
-pub fn sdk_not_supported() -> ApiError {
-    ApiError::bad_request(
-        "SDK generation (GetSdk) is not supported by this gateway yet: export the API with GetExport and use an OpenAPI generator",
-    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::{json, Value};
-    use tollgate_proto::model::Deployment;
+    use tollgate_proto::model::{AuthorizationType, Deployment, Method};
 
     fn fixture(name: &str) -> Vec<u8> {
         let path = format!("{}/tests/data/openapi/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read(path).unwrap()
     }
 
-    const FIXTURES: [&str; 4] = [
+    const FIXTURES: [&str; 5] = [
         "petstore-tollgate.yaml",
         "petstore-swagger.json",
         "pets.json",
         "openapi-mock.json",
+        "authorizers.yaml",
     ];
 
     fn params(query: &str) -> Params {
@@ -623,6 +717,7 @@ mod tests {
                 m.request_validator_id = m
                     .request_validator_id
                     .map(|v| api.request_validators[&v].name.clone());
+                m.authorizer_id = m.authorizer_id.map(|a| api.authorizers[&a].name.clone());
                 methods.insert(verb.clone(), json!(format!("{m:?}")));
             }
             paths.insert(path, Value::Object(methods));
@@ -651,7 +746,17 @@ mod tests {
         // (OpenAPI requires one), checked apart.
         let mut settings = api.settings.clone();
         settings.version = None;
+        let authorizers: Vec<String> = api
+            .authorizers
+            .values()
+            .map(|a| {
+                let mut a = a.clone();
+                a.id = String::new();
+                format!("{a:?}")
+            })
+            .collect();
         json!({
+            "authorizers": authorizers,
             "settings": format!("{settings:?}"),
             "paths": paths,
             "models": models,
@@ -669,6 +774,7 @@ mod tests {
             gateway_responses: api.gateway_responses.clone(),
             models: api.models.clone(),
             request_validators: api.request_validators.clone(),
+            authorizers: api.authorizers.clone(),
             ..Default::default()
         }
     }
@@ -697,6 +803,7 @@ mod tests {
                     assert_eq!(again.settings.version, Some(version));
                     let (a, b) = (normalised(&again), normalised(&api));
                     for key in [
+                        "authorizers",
                         "settings",
                         "paths",
                         "models",
@@ -873,6 +980,99 @@ mod tests {
             .collect();
         assert_eq!(methods.len(), 1, "only /signed");
         assert_eq!(methods[0].authorization_type.as_str(), "AWS_IAM");
+    }
+
+    #[test]
+    fn authorizer_schemes_become_authorizers_and_protect_their_methods() {
+        let (api, warnings) = import_doc("api1", &fixture("authorizers.yaml"), "").unwrap();
+        let by_name = |n: &str| api.authorizers.values().find(|a| a.name == n).unwrap();
+        let token = by_name("tokenAuth");
+        assert_eq!(token.kind, AuthorizerType::Token);
+        assert_eq!(
+            token.identity_source.as_deref(),
+            Some("method.request.header.x-token")
+        );
+        assert_eq!(
+            token.identity_validation_expression.as_deref(),
+            Some("^Bearer .+$")
+        );
+        assert_eq!(token.authorizer_result_ttl_in_seconds, 60);
+        assert_eq!(token.auth_type.as_deref(), Some("custom"));
+        let request = by_name("requestAuth");
+        assert_eq!(request.kind, AuthorizerType::Request);
+        assert_eq!(request.authorizer_result_ttl_in_seconds, 0);
+        // Cognito is not implemented: no authorizer, and its method left out whole.
+        assert_eq!(api.authorizers.len(), 2);
+        assert!(
+            warnings.iter().any(
+                |w| w.starts_with("Unable to create authorizer 'poolAuth': COGNITO_USER_POOLS")
+            ),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings.iter().any(|w| w.starts_with(
+                "Unable to put method 'GET' on resource at path '/cognito'"
+            )),
+            "{warnings:?}"
+        );
+        let method = |p: &str| {
+            api.resources
+                .values()
+                .find(|r| RestApi::resource_path(&api.resources, &r.id).as_deref() == Some(p))
+                .and_then(|r| r.methods.get("GET"))
+        };
+        assert!(method("/cognito").is_none());
+        let m = method("/token").unwrap();
+        assert_eq!(m.authorization_type, AuthorizationType::Custom);
+        assert_eq!(m.authorizer_id.as_deref(), Some(token.id.as_str()));
+        let m = method("/request").unwrap();
+        assert_eq!(m.authorizer_id.as_deref(), Some(request.id.as_str()));
+        assert_eq!(
+            method("/open").unwrap().authorization_type,
+            AuthorizationType::None
+        );
+        // failonwarnings refuses the whole import.
+        assert!(import_doc("api1", &fixture("authorizers.yaml"), "failonwarnings=true").is_err());
+
+        // Exported without the authorizers' definitions, the methods that need them are not
+        // imported back unprotected: they are left out.
+        let target = exporter::Target {
+            flavour: exporter::Flavour::OpenApi3,
+            extensions: exporter::Extensions::parse("integrations").unwrap(),
+            host: "api1.execute-api.us-east-1.amazonaws.com".into(),
+        };
+        let doc = exporter::export(&api, "prod", &deploy(&api), &target);
+        assert_eq!(
+            doc["components"]["securitySchemes"]["tokenAuth"],
+            json!({"type": "apiKey", "name": "x-token", "in": "header",
+                   "x-amazon-apigateway-authtype": "custom"})
+        );
+        assert_eq!(
+            doc["paths"]["/token"]["get"]["security"],
+            json!([{"tokenAuth": []}])
+        );
+        let (again, warnings) = import_doc("api1", doc.to_string().as_bytes(), "").unwrap();
+        assert!(again.authorizers.is_empty());
+        let methods: Vec<&Method> = again
+            .resources
+            .values()
+            .flat_map(|r| r.methods.values())
+            .collect();
+        assert_eq!(methods.len(), 2, "/open and /cognito POST: {warnings:?}");
+        assert!(methods
+            .iter()
+            .all(|m| m.authorization_type == AuthorizationType::None));
+
+        // A merge keeps an authorizer's id by name.
+        let (merged, _) = build(
+            &api,
+            read_document(&fixture("authorizers.yaml"), &params(""), "api1").unwrap(),
+            Mode::Merge,
+            &params(""),
+            &mut |_| "fresh".to_string(),
+        )
+        .unwrap();
+        assert_eq!(merged.authorizers, api.authorizers);
     }
 
     #[test]

@@ -1,0 +1,209 @@
+//! Generated client SDKs (GetSdk, GetSdkTypes, GetSdkType): a stage's deployed API as a
+//! JavaScript client for Node.js 18+ and browsers, or the same client with TypeScript
+//! declarations typed from the API's models, delivered as a zip.
+//!
+//! Pure: takes the deployment and the invoke URL, returns the archive's bytes; the admin
+//! layer (`admin::ops::sdk`) reads the state and answers.
+
+pub mod javascript;
+pub mod operations;
+pub mod typescript;
+
+use std::io::Write as _;
+use tollgate_proto::model::{Deployment, RestApi};
+
+/// The SDK types this gateway generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SdkKind {
+    /// `javascript`: an ES module client.
+    JavaScript,
+    /// `typescript`: the JavaScript client with `.d.ts` declarations.
+    TypeScript,
+}
+
+/// An SDK type as GetSdkType describes it.
+#[derive(Debug, Clone, Copy)]
+pub struct SdkTypeInfo {
+    /// `javascript`.
+    pub id: &'static str,
+    /// `JavaScript`.
+    pub friendly_name: &'static str,
+    /// What it is.
+    pub description: &'static str,
+    /// Which kind it generates.
+    pub kind: SdkKind,
+}
+
+/// The SDK types served, sorted by id.
+pub const SDK_TYPES: [SdkTypeInfo; 2] = [
+    SdkTypeInfo {
+        id: "javascript",
+        friendly_name: "JavaScript",
+        description: "JavaScript SDK: an ES module for Node.js 18+ and browsers (fetch, SigV4 with WebCrypto), no third-party dependencies",
+        kind: SdkKind::JavaScript,
+    },
+    SdkTypeInfo {
+        id: "typescript",
+        friendly_name: "TypeScript",
+        description: "TypeScript SDK: the JavaScript client with declarations typed from the API's models",
+        kind: SdkKind::TypeScript,
+    },
+];
+
+/// The SDK types AWS generates that this gateway does not.
+pub const UNSUPPORTED_TYPES: [&str; 5] = ["android", "java", "objectivec", "swift", "ruby"];
+
+/// Why an SDK type is not generated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// An SDK type AWS has and this gateway does not generate.
+    NotSupported(String),
+    /// No such SDK type.
+    Unknown(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::NotSupported(t) => write!(
+                f,
+                "SDK type {t} is not supported by this gateway: it generates javascript and typescript SDKs"
+            ),
+            Refusal::Unknown(t) => write!(
+                f,
+                "Invalid SDK type specified: {t}. Must be one of: javascript, typescript"
+            ),
+        }
+    }
+}
+
+/// The SDK type `id`.
+pub fn sdk_type(id: &str) -> Result<&'static SdkTypeInfo, Refusal> {
+    if let Some(t) = SDK_TYPES.iter().find(|t| t.id == id) {
+        return Ok(t);
+    }
+    if UNSUPPORTED_TYPES.contains(&id) {
+        return Err(Refusal::NotSupported(id.to_string()));
+    }
+    Err(Refusal::Unknown(id.to_string()))
+}
+
+/// What an SDK is generated from and for.
+#[derive(Debug, Clone)]
+pub struct Input<'a> {
+    /// The API (its id and name).
+    pub api: &'a RestApi,
+    /// The deployment the stage serves.
+    pub deployment: &'a Deployment,
+    /// The stage's invoke URL (no trailing `/`).
+    pub invoke_url: &'a str,
+    /// The region SigV4 signatures are scoped to by default.
+    pub region: &'a str,
+}
+
+/// The files of the SDK: (path in the archive, contents).
+pub fn files(kind: SdkKind, input: &Input) -> Vec<(String, String)> {
+    let ops = operations::operations(input.deployment);
+    let name = &input.api.settings.name;
+    let target = javascript::Target {
+        api_name: name,
+        invoke_url: input.invoke_url,
+        region: input.region,
+    };
+    let (dir, package) = match kind {
+        SdkKind::JavaScript => ("apiGateway-js-sdk", "apigateway-js-sdk"),
+        SdkKind::TypeScript => ("apiGateway-ts-sdk", "apigateway-ts-sdk"),
+    };
+    let mut package_json = serde_json::json!({
+        "name": package,
+        "version": "1.0.0",
+        "description": format!("Client for the API {name}"),
+        "type": "module",
+        "main": "apigClient.js",
+        "engines": {"node": ">=18"},
+    });
+    let mut out = vec![(
+        format!("{dir}/apigClient.js"),
+        javascript::client(&ops, &target),
+    )];
+    if kind == SdkKind::TypeScript {
+        package_json["types"] = "apigClient.d.ts".into();
+        out.push((
+            format!("{dir}/apigClient.d.ts"),
+            typescript::declarations(&ops, &input.api.id, &input.deployment.models),
+        ));
+    }
+    let pretty = serde_json::to_string_pretty(&package_json).unwrap_or_default();
+    out.push((format!("{dir}/package.json"), pretty + "\n"));
+    out.push((
+        format!("{dir}/README.md"),
+        readme(name, input.invoke_url, &ops),
+    ));
+    out
+}
+
+fn readme(name: &str, invoke_url: &str, ops: &[operations::Operation]) -> String {
+    let mut s = format!(
+        "# Client for {name}\n\nGenerated by Tollgate's GetSdk for `{invoke_url}`.\n\n\
+         ```js\nimport {{ newClient }} from './apigClient.js';\n\
+         const client = newClient({{ apiKey: '...', accessKey: '...', secretKey: '...' }});\n\
+         const {{ status, data }} = await client.{}(params, body, {{ headers: {{}}, queryParams: {{}} }});\n```\n\n\
+         `params` holds the path, query string and header parameters by name; a body that is not\n\
+         a string or bytes is sent as JSON. A non-2xx answer rejects with an `ApiError`\n\
+         (`status`, `headers`, `data`). Methods:\n\n",
+        ops.first().map_or("method", |o| o.name.as_str())
+    );
+    for op in ops {
+        s.push_str(&format!("- `{}`: {}\n", op.name, javascript::summary(op)));
+    }
+    s
+}
+
+/// The files packed as a zip (stored, not compressed: the sources are small).
+pub fn zip(files: &[(String, String)]) -> Result<Vec<u8>, String> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .unix_permissions(0o644);
+    for (path, text) in files {
+        w.start_file(path.as_str(), options)
+            .map_err(|e| e.to_string())?;
+        w.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+    }
+    w.finish()
+        .map(std::io::Cursor::into_inner)
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read as _;
+
+    #[test]
+    fn types_are_known_unsupported_or_unknown() {
+        assert_eq!(sdk_type("javascript").unwrap().kind, SdkKind::JavaScript);
+        assert_eq!(sdk_type("typescript").unwrap().kind, SdkKind::TypeScript);
+        let e = sdk_type("java").unwrap_err();
+        assert!(e.to_string().contains("not supported"), "{e}");
+        assert!(matches!(sdk_type("cobol"), Err(Refusal::Unknown(_))));
+    }
+
+    #[test]
+    fn zip_round_trips() {
+        let files = vec![
+            ("d/a.js".to_string(), "export const a = 1;\n".to_string()),
+            ("d/b.md".to_string(), "# b\n".to_string()),
+        ];
+        let bytes = zip(&files).unwrap();
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        assert_eq!(archive.len(), 2);
+        let mut text = String::new();
+        archive
+            .by_name("d/a.js")
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "export const a = 1;\n");
+    }
+}
