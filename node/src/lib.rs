@@ -13,6 +13,7 @@ pub mod functions;
 #[cfg(test)]
 pub(crate) mod fuzz;
 pub mod iam;
+pub mod jwks;
 pub mod ids;
 pub mod local_cluster;
 pub mod openapi;
