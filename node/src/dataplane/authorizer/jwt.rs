@@ -157,6 +157,9 @@ use Failure::Unauthorized as U;
 /// `Bearer ` prefix (either is accepted, as API Gateway's Cognito authorizer does).
 pub fn token_of(value: &[u8]) -> Option<&str> {
     let v = std::str::from_utf8(value).ok()?.trim();
+    if v.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
     let t = match v.get(..7) {
         Some(p) if p.eq_ignore_ascii_case("bearer ") => v[7..].trim_start(),
         _ => v,
