@@ -25,7 +25,11 @@ fn token(now: i64) -> String {
         "aud": "7lhlkkfbfb4q5kpp90urffao", "token_use": "id", "auth_time": now - 60,
         "exp": now + 3600, "iat": now - 60, "email": "a@example.com", "email_verified": true,
         "cognito:username": "alice", "cognito:groups": ["admins"]});
-    let input = format!("{}.{}", b64(head.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+    let input = format!(
+        "{}.{}",
+        b64(head.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
     let mut sig = vec![0; key.public().modulus_len()];
     key.sign(
         &ring::signature::RSA_PKCS1_SHA256,
@@ -47,15 +51,18 @@ fn bench(c: &mut Criterion) {
         audiences: &[],
         scopes: &[],
     };
-    c.bench_function("jwt: RS256 id token, warm JWKS (peek, verify, claims as text)", |b| {
-        b.iter(|| {
-            let token = jwt::token_of(black_box(t.as_bytes())).unwrap();
-            let (iss, _) = jwt::peek(token).unwrap();
-            assert_eq!(iss, ISS);
-            let claims = jwt::verify(token, &keys, &rules, now).unwrap();
-            black_box(jwt::claims_text(&claims))
-        })
-    });
+    c.bench_function(
+        "jwt: RS256 id token, warm JWKS (peek, verify, claims as text)",
+        |b| {
+            b.iter(|| {
+                let token = jwt::token_of(black_box(t.as_bytes())).unwrap();
+                let (iss, _) = jwt::peek(token).unwrap();
+                assert_eq!(iss, ISS);
+                let claims = jwt::verify(token, &keys, &rules, now).unwrap();
+                black_box(jwt::claims_text(&claims))
+            })
+        },
+    );
 }
 
 criterion_group!(benches, bench);

@@ -285,8 +285,8 @@ pub fn client_config(ca_file: Option<&std::path::Path>) -> Result<rustls::Client
         let _ = roots.add(c);
     }
     if let Some(path) = ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| format!("jwt.ca_file {}: {e}", path.display()))?;
+        let pem =
+            std::fs::read(path).map_err(|e| format!("jwt.ca_file {}: {e}", path.display()))?;
         let mut n = 0;
         for c in CertificateDer::pem_slice_iter(&pem) {
             let c = c.map_err(|e| format!("jwt.ca_file {}: {e}", path.display()))?;
@@ -479,7 +479,10 @@ mod tests {
         };
         let r = resolve_provider(p, &s).unwrap();
         assert_eq!(r.issuer, "https://127.0.0.1:8443/pool");
-        assert_eq!(r.jwks, JwksAt::Url("https://127.0.0.1:8443/jwks.json".into()));
+        assert_eq!(
+            r.jwks,
+            JwksAt::Url("https://127.0.0.1:8443/jwks.json".into())
+        );
         assert_eq!(r.audiences, ["client"]);
         assert!(r.cognito);
         s.issuers[0].jwks_url = Some("http://127.0.0.1/jwks.json".into());

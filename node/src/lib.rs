@@ -13,8 +13,8 @@ pub mod functions;
 #[cfg(test)]
 pub(crate) mod fuzz;
 pub mod iam;
-pub mod jwks;
 pub mod ids;
+pub mod jwks;
 pub mod local_cluster;
 pub mod openapi;
 pub mod sched;

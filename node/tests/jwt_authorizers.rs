@@ -200,16 +200,28 @@ fn cognito_authorizers_admit_valid_tokens_and_refuse_the_rest() {
         a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
     };
     let args = create(&["--provider-arns", "arn:aws:iam::123456789012:user/x"]);
-    aws.fails("BadRequestException", &args.iter().map(String::as_str).collect::<Vec<_>>());
+    aws.fails(
+        "BadRequestException",
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     let args = create(&["--provider-arns", POOL, "--authorizer-uri", "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:f/invocations"]);
-    aws.fails("BadRequestException", &args.iter().map(String::as_str).collect::<Vec<_>>());
+    aws.fails(
+        "BadRequestException",
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     let args = create(&["--provider-arns", POOL]);
     let authz = aws.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(authz["type"], "COGNITO_USER_POOLS");
     assert_eq!(authz["providerARNs"], json!([POOL]));
     let authz = authz["id"].as_str().unwrap().to_string();
     let pets = aws.ok(&[
-        "create-resource", "--rest-api-id", &id, "--parent-id", &root, "--path-part", "pets",
+        "create-resource",
+        "--rest-api-id",
+        &id,
+        "--parent-id",
+        &root,
+        "--path-part",
+        "pets",
     ])["id"]
         .as_str()
         .unwrap()
@@ -217,8 +229,17 @@ fn cognito_authorizers_admit_valid_tokens_and_refuse_the_rest() {
     // GET: identity tokens; POST: access tokens with the scope pets/write.
     for (verb, scopes) in [("GET", None), ("POST", Some("pets/write"))] {
         let mut a = vec![
-            "put-method", "--rest-api-id", &id, "--resource-id", &pets, "--http-method", verb,
-            "--authorization-type", "COGNITO_USER_POOLS", "--authorizer-id", &authz,
+            "put-method",
+            "--rest-api-id",
+            &id,
+            "--resource-id",
+            &pets,
+            "--http-method",
+            verb,
+            "--authorization-type",
+            "COGNITO_USER_POOLS",
+            "--authorizer-id",
+            &authz,
         ];
         if let Some(s) = scopes {
             a.extend_from_slice(&["--authorization-scopes", s]);
@@ -237,11 +258,26 @@ fn cognito_authorizers_admit_valid_tokens_and_refuse_the_rest() {
     aws.fails(
         "BadRequestException",
         &[
-            "put-method", "--rest-api-id", &id, "--resource-id", &pets, "--http-method", "PUT",
-            "--authorization-type", "NONE", "--authorization-scopes", "x",
+            "put-method",
+            "--rest-api-id",
+            &id,
+            "--resource-id",
+            &pets,
+            "--http-method",
+            "PUT",
+            "--authorization-type",
+            "NONE",
+            "--authorization-scopes",
+            "x",
         ],
     );
-    aws.ok(&["create-deployment", "--rest-api-id", &id, "--stage-name", "dev"]);
+    aws.ok(&[
+        "create-deployment",
+        "--rest-api-id",
+        &id,
+        "--stage-name",
+        "dev",
+    ]);
 
     let t = now();
     let claims = |patch: Value| {
@@ -273,13 +309,52 @@ fn cognito_authorizers_admit_valid_tokens_and_refuse_the_rest() {
     let refused = [
         ("no token", None),
         ("garbage", Some("not-a-jwt".to_string())),
-        ("expired", Some(sign(ISSUER_PEM, "test-rsa-1", &claims(json!({"exp": t - 1}))))),
-        ("not yet valid", Some(sign(ISSUER_PEM, "test-rsa-1", &claims(json!({"nbf": t + 600}))))),
-        ("wrong issuer", Some(sign(ISSUER_PEM, "test-rsa-1", &claims(json!({"iss": "https://evil.example"}))))),
-        ("wrong audience", Some(sign(ISSUER_PEM, "test-rsa-1", &claims(json!({"aud": "client-b"}))))),
-        ("wrongly signed", Some(sign(OTHER_PEM, "test-rsa-1", &claims(json!({}))))),
-        ("access token without scopes on the method", Some(sign(ISSUER_PEM, "test-rsa-1",
-            &claims(json!({"token_use": "access", "client_id": "client-a", "scope": "pets/write"}))))),
+        (
+            "expired",
+            Some(sign(
+                ISSUER_PEM,
+                "test-rsa-1",
+                &claims(json!({"exp": t - 1})),
+            )),
+        ),
+        (
+            "not yet valid",
+            Some(sign(
+                ISSUER_PEM,
+                "test-rsa-1",
+                &claims(json!({"nbf": t + 600})),
+            )),
+        ),
+        (
+            "wrong issuer",
+            Some(sign(
+                ISSUER_PEM,
+                "test-rsa-1",
+                &claims(json!({"iss": "https://evil.example"})),
+            )),
+        ),
+        (
+            "wrong audience",
+            Some(sign(
+                ISSUER_PEM,
+                "test-rsa-1",
+                &claims(json!({"aud": "client-b"})),
+            )),
+        ),
+        (
+            "wrongly signed",
+            Some(sign(OTHER_PEM, "test-rsa-1", &claims(json!({})))),
+        ),
+        (
+            "access token without scopes on the method",
+            Some(sign(
+                ISSUER_PEM,
+                "test-rsa-1",
+                &claims(
+                    json!({"token_use": "access", "client_id": "client-a", "scope": "pets/write"}),
+                ),
+            )),
+        ),
     ];
     for (what, token) in &refused {
         let r = send(&n, &id, "GET", token.as_deref());
@@ -289,12 +364,19 @@ fn cognito_authorizers_admit_valid_tokens_and_refuse_the_rest() {
     // Scopes: an access token holding the method's scope is admitted, one without it and an
     // identity token are refused.
     let access = |scope: &str| {
-        sign(ISSUER_PEM, "test-rsa-1", &claims(json!({"token_use": "access", "aud": null,
-            "client_id": "client-a", "scope": scope})))
+        sign(
+            ISSUER_PEM,
+            "test-rsa-1",
+            &claims(json!({"token_use": "access", "aud": null,
+            "client_id": "client-a", "scope": scope})),
+        )
     };
     let r = send(&n, &id, "POST", Some(&access("openid pets/write")));
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(send(&n, &id, "POST", Some(&access("pets/read"))).status, 401);
+    assert_eq!(
+        send(&n, &id, "POST", Some(&access("pets/read"))).status,
+        401
+    );
     assert_eq!(send(&n, &id, "POST", Some(&good)).status, 401);
     // Unknown kids: refused; the first asks for a fresh JWKS, a flood of them does not
     // hammer the issuer (one fetch per 30 s at most, counted from the last fetch: the
@@ -305,17 +387,28 @@ fn cognito_authorizers_admit_valid_tokens_and_refuse_the_rest() {
         assert_eq!(send(&n, &id, "GET", Some(&bogus)).status, 401);
     }
     let start = Instant::now();
-    while issuer.fetches.load(Ordering::SeqCst) == before && start.elapsed() < Duration::from_secs(40) {
+    while issuer.fetches.load(Ordering::SeqCst) == before
+        && start.elapsed() < Duration::from_secs(40)
+    {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(issuer.fetches.load(Ordering::SeqCst), before + 1, "one refetch for the flood");
+    assert_eq!(
+        issuer.fetches.load(Ordering::SeqCst),
+        before + 1,
+        "one refetch for the flood"
+    );
     // Still admitting with the refreshed set.
     assert_eq!(send(&n, &id, "GET", Some(&good)).status, 200);
     // TestInvokeAuthorizer answers the claims.
     let out = aws.ok(&[
-        "test-invoke-authorizer", "--rest-api-id", &id, "--authorizer-id", &authz,
-        "--headers", &format!("Authorization={good}"),
+        "test-invoke-authorizer",
+        "--rest-api-id",
+        &id,
+        "--authorizer-id",
+        &authz,
+        "--headers",
+        &format!("Authorization={good}"),
     ]);
     assert_eq!(out["clientStatus"], 200, "{out}");
     assert_eq!(out["claims"]["email"], "a@example.com");

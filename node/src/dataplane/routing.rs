@@ -653,9 +653,7 @@ fn compile_authorizers<'d>(
 
 /// The deployment's `COGNITO_USER_POOLS` authorizers, by id; one that cannot be served maps to
 /// why (its methods fail closed).
-fn compile_jwt_authorizers(
-    dep: &Deployment,
-) -> HashMap<&str, Result<Arc<JwtAuthorizer>, String>> {
+fn compile_jwt_authorizers(dep: &Deployment) -> HashMap<&str, Result<Arc<JwtAuthorizer>, String>> {
     dep.authorizers
         .iter()
         .filter(|(_, a)| a.kind == tollgate_proto::model::AuthorizerType::CognitoUserPools)
@@ -820,7 +818,11 @@ fn method_jwt(
         Some(Err(why)) => Err(fail(format!("authorizer {id:?} cannot be served: {why}"))),
         Some(Ok(a)) => Ok(Some(Box::new(MethodJwt {
             authorizer: a.clone(),
-            scopes: m.authorization_scopes.iter().map(|s| s.as_str().into()).collect(),
+            scopes: m
+                .authorization_scopes
+                .iter()
+                .map(|s| s.as_str().into())
+                .collect(),
         }))),
     }
 }
@@ -1389,7 +1391,11 @@ mod tests {
             },
         );
         let sr = compile_stage("api", &stage(&[]), &d, &limits);
-        let m = sr.methods.iter().find(|m| &*m.http_method == "DELETE").unwrap();
+        let m = sr
+            .methods
+            .iter()
+            .find(|m| &*m.http_method == "DELETE")
+            .unwrap();
         assert!(m.fail_closed.is_none());
         let jwt = m.jwt.as_ref().unwrap();
         assert_eq!(&*jwt.scopes, &["pets/read".into()] as &[Box<str>]);
@@ -1400,7 +1406,11 @@ mod tests {
         // One whose provider is not understood: refused.
         d.authorizers.get_mut("c1").unwrap().provider_arns = vec!["bogus".into()];
         let sr = compile_stage("api", &stage(&[]), &d, &limits);
-        let m = sr.methods.iter().find(|m| &*m.http_method == "DELETE").unwrap();
+        let m = sr
+            .methods
+            .iter()
+            .find(|m| &*m.http_method == "DELETE")
+            .unwrap();
         assert!(m.fail_closed.is_some() && m.jwt.is_none());
         assert_eq!(with(Some(authorizer(A::Token, FN)), "az1"), (false, true));
         assert_eq!(with(Some(authorizer(A::Token, FN)), "other"), (true, false));
@@ -1453,7 +1463,9 @@ mod tests {
         // A COGNITO_USER_POOLS method without its authorizer: refused.
         validated.authorization_type = AuthorizationType::CognitoUserPools;
         assert_eq!(
-            method_jwt(&validated, &HashMap::new()).map(|_| ()).map_err(|f| f.check),
+            method_jwt(&validated, &HashMap::new())
+                .map(|_| ())
+                .map_err(|f| f.check),
             Err(UnservedCheck::Authorization)
         );
         // Settings the data plane would otherwise ignore make the integration unservable.

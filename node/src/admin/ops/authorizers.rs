@@ -491,8 +491,7 @@ pub async fn test_invoke(
                 audiences: &issuer.audiences,
                 scopes: &[],
             };
-            outcome = authz::jwt::verify(token, &keys, &rules, now)
-                .map_err(|e| format!("{e:?}"));
+            outcome = authz::jwt::verify(token, &keys, &rules, now).map_err(|e| format!("{e:?}"));
             break;
         }
         let mut out = TestOut {

@@ -215,9 +215,10 @@ pub fn verify(
 fn has_string(v: Option<&Value>, allowed: &[Box<str>]) -> bool {
     match v {
         Some(Value::String(s)) => allowed.iter().any(|a| **a == **s),
-        Some(Value::Array(items)) => items
-            .iter()
-            .any(|i| i.as_str().is_some_and(|s| allowed.iter().any(|a| **a == *s))),
+        Some(Value::Array(items)) => items.iter().any(|i| {
+            i.as_str()
+                .is_some_and(|s| allowed.iter().any(|a| **a == *s))
+        }),
         _ => false,
     }
 }
@@ -227,10 +228,7 @@ pub fn check_claims(c: &Map<String, Value>, rules: &Rules<'_>, now: i64) -> Resu
     if c.get("iss").and_then(Value::as_str) != Some(rules.issuer) {
         return Err(U("wrong issuer"));
     }
-    let exp = c
-        .get("exp")
-        .and_then(Value::as_f64)
-        .ok_or(U("no expiry"))?;
+    let exp = c.get("exp").and_then(Value::as_f64).ok_or(U("no expiry"))?;
     if (now as f64) >= exp {
         return Err(U("expired"));
     }
@@ -304,9 +302,8 @@ pub fn claims_text(c: &Map<String, Value>) -> Vec<(Box<str>, Box<str>)> {
 
 /// Epoch seconds as Java's `Date.toString()` in UTC: `Wed Dec 02 10:00:00 UTC 2026`.
 fn aws_date(secs: i64) -> Option<String> {
-    let t = std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(
-        u64::try_from(secs).ok()?,
-    ))?;
+    let t = std::time::UNIX_EPOCH
+        .checked_add(std::time::Duration::from_secs(u64::try_from(secs).ok()?))?;
     // `Wed, 02 Dec 2026 10:00:00 GMT`
     let h = httpdate::fmt_http_date(t);
     let mut p = h.split([' ', ',']).filter(|s| !s.is_empty());

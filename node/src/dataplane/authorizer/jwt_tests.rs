@@ -18,7 +18,11 @@ pub(crate) fn sign_rs256(pem: &[u8], kid: &str, claims: &Value) -> String {
     let der = rustls::pki_types::PrivatePkcs8KeyDer::from_pem_slice(pem).unwrap();
     let key = ring::signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).unwrap();
     let head = json!({"alg": "RS256", "typ": "JWT", "kid": kid});
-    let input = format!("{}.{}", b64(head.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+    let input = format!(
+        "{}.{}",
+        b64(head.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
     let mut sig = vec![0; key.public().modulus_len()];
     key.sign(
         &ring::signature::RSA_PKCS1_SHA256,
@@ -64,33 +68,172 @@ fn claim_checks_follow_api_gateway() {
                         "scope": "openid pets/read"});
     for (name, claims, scopes, audiences, cognito, want) in [
         ("valid id token", with(json!({})), none, none, true, Ok(())),
-        ("wrong issuer", with(json!({"iss": "https://evil"})), none, none, true, Err(U("wrong issuer"))),
-        ("no issuer", with(json!({"iss": null})), none, none, true, Err(U("wrong issuer"))),
-        ("expired", with(json!({"exp": NOW})), none, none, true, Err(U("expired"))),
-        ("no expiry", with(json!({"exp": null})), none, none, true, Err(U("no expiry"))),
-        ("expiry not a number", with(json!({"exp": "soon"})), none, none, true, Err(U("no expiry"))),
-        ("not yet valid", with(json!({"nbf": NOW + 1})), none, none, true, Err(U("not yet valid"))),
-        ("nbf reached", with(json!({"nbf": NOW})), none, none, true, Ok(())),
-        ("cognito without token_use", with(json!({"token_use": null})), none, none, true, Err(U("no token_use"))),
-        ("oidc without token_use", with(json!({"token_use": null})), none, none, false, Ok(())),
-        ("odd token_use", with(json!({"token_use": "refresh"})), none, none, true, Err(U("unknown token_use"))),
-        ("access token, no scopes on the method", with(access.clone()), none, none, true,
-            Err(U("an access token on a method without scopes"))),
-        ("access token with a method scope", with(access.clone()), read, none, true, Ok(())),
-        ("access token without the scope", with(json!({"token_use": "access", "scope": "openid"})), read, none, true,
-            Err(U("no scope of the method"))),
-        ("access token, no scope claim", with(json!({"token_use": "access"})), read, none, true,
-            Err(U("no scope of the method"))),
-        ("id token on a scoped method", with(json!({})), read, none, true,
-            Err(U("an identity token on a method with scopes"))),
-        ("audience listed", with(json!({})), none, client_a, true, Ok(())),
-        ("audience in an array", with(json!({"aud": ["x", "client-a"]})), none, client_a, true, Ok(())),
-        ("wrong audience", with(json!({"aud": "client-b"})), none, client_a, true, Err(U("wrong audience"))),
-        ("access token's client_id listed", with(access.clone()), read, client_a, true, Ok(())),
-        ("access token's wrong client_id", with(json!({"token_use": "access", "client_id": "b", "aud": null,
-            "scope": "pets/read"})), read, client_a, true, Err(U("wrong audience"))),
+        (
+            "wrong issuer",
+            with(json!({"iss": "https://evil"})),
+            none,
+            none,
+            true,
+            Err(U("wrong issuer")),
+        ),
+        (
+            "no issuer",
+            with(json!({"iss": null})),
+            none,
+            none,
+            true,
+            Err(U("wrong issuer")),
+        ),
+        (
+            "expired",
+            with(json!({"exp": NOW})),
+            none,
+            none,
+            true,
+            Err(U("expired")),
+        ),
+        (
+            "no expiry",
+            with(json!({"exp": null})),
+            none,
+            none,
+            true,
+            Err(U("no expiry")),
+        ),
+        (
+            "expiry not a number",
+            with(json!({"exp": "soon"})),
+            none,
+            none,
+            true,
+            Err(U("no expiry")),
+        ),
+        (
+            "not yet valid",
+            with(json!({"nbf": NOW + 1})),
+            none,
+            none,
+            true,
+            Err(U("not yet valid")),
+        ),
+        (
+            "nbf reached",
+            with(json!({"nbf": NOW})),
+            none,
+            none,
+            true,
+            Ok(()),
+        ),
+        (
+            "cognito without token_use",
+            with(json!({"token_use": null})),
+            none,
+            none,
+            true,
+            Err(U("no token_use")),
+        ),
+        (
+            "oidc without token_use",
+            with(json!({"token_use": null})),
+            none,
+            none,
+            false,
+            Ok(()),
+        ),
+        (
+            "odd token_use",
+            with(json!({"token_use": "refresh"})),
+            none,
+            none,
+            true,
+            Err(U("unknown token_use")),
+        ),
+        (
+            "access token, no scopes on the method",
+            with(access.clone()),
+            none,
+            none,
+            true,
+            Err(U("an access token on a method without scopes")),
+        ),
+        (
+            "access token with a method scope",
+            with(access.clone()),
+            read,
+            none,
+            true,
+            Ok(()),
+        ),
+        (
+            "access token without the scope",
+            with(json!({"token_use": "access", "scope": "openid"})),
+            read,
+            none,
+            true,
+            Err(U("no scope of the method")),
+        ),
+        (
+            "access token, no scope claim",
+            with(json!({"token_use": "access"})),
+            read,
+            none,
+            true,
+            Err(U("no scope of the method")),
+        ),
+        (
+            "id token on a scoped method",
+            with(json!({})),
+            read,
+            none,
+            true,
+            Err(U("an identity token on a method with scopes")),
+        ),
+        (
+            "audience listed",
+            with(json!({})),
+            none,
+            client_a,
+            true,
+            Ok(()),
+        ),
+        (
+            "audience in an array",
+            with(json!({"aud": ["x", "client-a"]})),
+            none,
+            client_a,
+            true,
+            Ok(()),
+        ),
+        (
+            "wrong audience",
+            with(json!({"aud": "client-b"})),
+            none,
+            client_a,
+            true,
+            Err(U("wrong audience")),
+        ),
+        (
+            "access token's client_id listed",
+            with(access.clone()),
+            read,
+            client_a,
+            true,
+            Ok(()),
+        ),
+        (
+            "access token's wrong client_id",
+            with(json!({"token_use": "access", "client_id": "b", "aud": null,
+            "scope": "pets/read"})),
+            read,
+            client_a,
+            true,
+            Err(U("wrong audience")),
+        ),
     ] {
-        let r = Rules { cognito, ..rules(scopes, audiences) };
+        let r = Rules {
+            cognito,
+            ..rules(scopes, audiences)
+        };
         assert_eq!(check_claims(&claims, &r, NOW), want, "{name}");
     }
 }
@@ -106,20 +249,34 @@ fn signed_tokens_are_verified_against_the_key_set() {
     assert_eq!(claims["email"], "a@example.com");
     // Another key claiming the issuer's kid.
     let forged = sign_rs256(OTHER_PEM, "test-rsa-1", &id_claims());
-    assert_eq!(verify(&forged, &keys, &r, NOW), Err(U("bad signature")).map(|()| Map::new()));
+    assert_eq!(
+        verify(&forged, &keys, &r, NOW),
+        Err(U("bad signature")).map(|()| Map::new())
+    );
     // A key the set does not hold.
     let unknown = sign_rs256(OTHER_PEM, "rotated-2", &id_claims());
-    assert_eq!(verify(&unknown, &keys, &r, NOW).unwrap_err(), Failure::UnknownKid);
+    assert_eq!(
+        verify(&unknown, &keys, &r, NOW).unwrap_err(),
+        Failure::UnknownKid
+    );
     // A tampered payload.
     let mut parts: Vec<String> = good.split('.').map(String::from).collect();
     let mut c = id_claims();
     c["sub"] = json!("admin");
     parts[1] = b64(c.to_string().as_bytes());
-    assert_eq!(verify(&parts.join("."), &keys, &r, NOW).unwrap_err(), U("bad signature"));
+    assert_eq!(
+        verify(&parts.join("."), &keys, &r, NOW).unwrap_err(),
+        U("bad signature")
+    );
     // HS256 with the public modulus as its secret (algorithm confusion) and "none".
     for alg in ["HS256", "none"] {
         let head = json!({"alg": alg, "kid": "test-rsa-1"});
-        let t = format!("{}.{}.{}", b64(head.to_string().as_bytes()), parts[1], "AAAA");
+        let t = format!(
+            "{}.{}.{}",
+            b64(head.to_string().as_bytes()),
+            parts[1],
+            "AAAA"
+        );
         assert!(verify(&t, &keys, &r, NOW).is_err(), "{alg}");
     }
     // Expired, checked after the signature.
@@ -170,7 +327,11 @@ fn claims_read_as_api_gateway_gives_them() {
     let c = json!({"sub": "u", "exp": 1_700_000_000, "auth_time": 5, "email_verified": true,
                    "cognito:groups": ["a", "b"]});
     let t = claims_text(c.as_object().unwrap());
-    let get = |k: &str| t.iter().find(|(n, _)| &**n == k).map(|(_, v)| v.to_string());
+    let get = |k: &str| {
+        t.iter()
+            .find(|(n, _)| &**n == k)
+            .map(|(_, v)| v.to_string())
+    };
     assert_eq!(get("sub").as_deref(), Some("u"));
     assert_eq!(get("exp").as_deref(), Some("Tue Nov 14 22:13:20 UTC 2023"));
     assert_eq!(get("auth_time").as_deref(), Some("5"));
