@@ -23,11 +23,19 @@ fn uri(function: &str) -> String {
 }
 
 fn free_tcp() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn free_udp() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn tollgate(args: &[&str]) {
@@ -35,7 +43,11 @@ fn tollgate(args: &[&str]) {
         .args(args)
         .output()
         .unwrap();
-    assert!(out.status.success(), "tollgate {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "tollgate {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Three nodes, each running the test authorizer functions and trusting the test issuer.
@@ -46,8 +58,9 @@ fn start_cluster(root: &Path, issuer: &Issuer) -> Vec<TestNode> {
     let issuer_ca = root.join("issuer-ca.pem");
     std::fs::write(&issuer_ca, &issuer.ca_pem).unwrap();
     let raft: Vec<u16> = (0..3).map(|_| free_udp()).collect();
-    let members: Vec<String> =
-        (1..=3).map(|i| format!("\"{i}@127.0.0.1:{}\"", raft[i - 1])).collect();
+    let members: Vec<String> = (1..=3)
+        .map(|i| format!("\"{i}@127.0.0.1:{}\"", raft[i - 1]))
+        .collect();
     let code = format!("{}/tests/data/authorizers", env!("CARGO_MANIFEST_DIR"));
     let p = issuer.port;
     (1..=3u64)
@@ -107,7 +120,10 @@ fn wait_leader(nodes: &[TestNode]) {
     loop {
         let leaders: Vec<Option<u64>> = nodes
             .iter()
-            .map(|n| admin_call(n.admin, "GET", "/_tollgate/cluster", None, SECRET_KEY).1["leader"].as_u64())
+            .map(|n| {
+                admin_call(n.admin, "GET", "/_tollgate/cluster", None, SECRET_KEY).1["leader"]
+                    .as_u64()
+            })
             .collect();
         if leaders[0].is_some() && leaders.iter().all(|l| *l == leaders[0]) {
             return;
@@ -137,43 +153,112 @@ fn lambda_and_jwt_authorizers_admit_and_refuse_on_every_node() {
     let root_id = api["rootResourceId"].as_str().unwrap().to_string();
     let authorizer = |name: &str, kind: &str, extra: &[&str]| {
         let mut a = vec![
-            "create-authorizer", "--rest-api-id", &id, "--name", name, "--type", kind,
+            "create-authorizer",
+            "--rest-api-id",
+            &id,
+            "--name",
+            name,
+            "--type",
+            kind,
         ];
         a.extend_from_slice(extra);
         aws.ok(&a)["id"].as_str().unwrap().to_string()
     };
     let tok_uri = uri("tokauth");
     let req_uri = uri("reqauth");
-    let tok = authorizer("tok", "TOKEN", &[
-        "--authorizer-uri", &tok_uri, "--identity-source", "method.request.header.Authorization",
-        "--authorizer-result-ttl-in-seconds", "300",
-    ]);
-    let req = authorizer("req", "REQUEST", &[
-        "--authorizer-uri", &req_uri,
-        "--identity-source", "method.request.header.X-User,method.request.querystring.tenant",
-    ]);
-    let jwt = authorizer("pool", "COGNITO_USER_POOLS", &[
-        "--provider-arns", POOL, "--identity-source", "method.request.header.Authorization",
-    ]);
+    let tok = authorizer(
+        "tok",
+        "TOKEN",
+        &[
+            "--authorizer-uri",
+            &tok_uri,
+            "--identity-source",
+            "method.request.header.Authorization",
+            "--authorizer-result-ttl-in-seconds",
+            "300",
+        ],
+    );
+    let req = authorizer(
+        "req",
+        "REQUEST",
+        &[
+            "--authorizer-uri",
+            &req_uri,
+            "--identity-source",
+            "method.request.header.X-User,method.request.querystring.tenant",
+        ],
+    );
+    let jwt = authorizer(
+        "pool",
+        "COGNITO_USER_POOLS",
+        &[
+            "--provider-arns",
+            POOL,
+            "--identity-source",
+            "method.request.header.Authorization",
+        ],
+    );
     let backend = uri("backend");
-    for (part, kind, authz) in [("a", "CUSTOM", &tok), ("b", "CUSTOM", &tok), ("r", "CUSTOM", &req), ("j", "COGNITO_USER_POOLS", &jwt)] {
-        let res = aws.ok(&["create-resource", "--rest-api-id", &id, "--parent-id", &root_id, "--path-part", part])["id"]
+    for (part, kind, authz) in [
+        ("a", "CUSTOM", &tok),
+        ("b", "CUSTOM", &tok),
+        ("r", "CUSTOM", &req),
+        ("j", "COGNITO_USER_POOLS", &jwt),
+    ] {
+        let res = aws.ok(&[
+            "create-resource",
+            "--rest-api-id",
+            &id,
+            "--parent-id",
+            &root_id,
+            "--path-part",
+            part,
+        ])["id"]
             .as_str()
             .unwrap()
             .to_string();
         aws.ok(&[
-            "put-method", "--rest-api-id", &id, "--resource-id", &res, "--http-method", "GET",
-            "--authorization-type", kind, "--authorizer-id", authz,
+            "put-method",
+            "--rest-api-id",
+            &id,
+            "--resource-id",
+            &res,
+            "--http-method",
+            "GET",
+            "--authorization-type",
+            kind,
+            "--authorizer-id",
+            authz,
         ]);
         aws.ok(&[
-            "put-integration", "--rest-api-id", &id, "--resource-id", &res, "--http-method", "GET",
-            "--type", "AWS_PROXY", "--integration-http-method", "POST", "--uri", &backend,
+            "put-integration",
+            "--rest-api-id",
+            &id,
+            "--resource-id",
+            &res,
+            "--http-method",
+            "GET",
+            "--type",
+            "AWS_PROXY",
+            "--integration-http-method",
+            "POST",
+            "--uri",
+            &backend,
         ]);
     }
-    aws.ok(&["create-deployment", "--rest-api-id", &id, "--stage-name", "dev"]);
+    aws.ok(&[
+        "create-deployment",
+        "--rest-api-id",
+        &id,
+        "--stage-name",
+        "dev",
+    ]);
 
     let iss = format!("https://127.0.0.1:{}/pool", issuer.port);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let claims = json!({"iss": iss, "sub": "user-1", "aud": "c", "token_use": "id",
                         "email": "a@example.com", "exp": t + 600});
     let good = sign(ISSUER_PEM, "test-rsa-1", &claims);
@@ -194,22 +279,57 @@ fn lambda_and_jwt_authorizers_admit_and_refuse_on_every_node() {
         };
         assert_eq!(r.status, 200, "node {i}: {}", r.text());
         let body: Value = r.json();
-        assert_eq!(body["authorizer"]["claims"]["email"], "a@example.com", "node {i}: {body}");
-        assert_eq!(send(n, &id, "/j", &auth(&forged)).status, 401, "node {i}: forged");
-        assert_eq!(send(n, &id, "/j", &auth(&expired)).status, 401, "node {i}: expired");
+        assert_eq!(
+            body["authorizer"]["claims"]["email"], "a@example.com",
+            "node {i}: {body}"
+        );
+        assert_eq!(
+            send(n, &id, "/j", &auth(&forged)).status,
+            401,
+            "node {i}: forged"
+        );
+        assert_eq!(
+            send(n, &id, "/j", &auth(&expired)).status,
+            401,
+            "node {i}: expired"
+        );
         assert_eq!(send(n, &id, "/j", "").status, 401, "node {i}: no token");
         // TOKEN: allowed on /a (its answer cached for the exact method ARN)...
         let r = send(n, &id, "/a", &auth("Bearer allow"));
         assert_eq!(r.status, 200, "node {i}: {}", r.text());
         assert_eq!(r.json()["authorizer"]["principalId"], "alice");
         // ...and the cached Allow for /a does not admit /b.
-        assert_eq!(send(n, &id, "/b", &auth("Bearer allow")).status, 403, "node {i}: cached Allow for /a on /b");
-        assert_eq!(send(n, &id, "/a", &auth("Bearer deny")).status, 403, "node {i}: deny");
-        assert_eq!(send(n, &id, "/a", &auth("Bearer unauthorized")).status, 401, "node {i}");
+        assert_eq!(
+            send(n, &id, "/b", &auth("Bearer allow")).status,
+            403,
+            "node {i}: cached Allow for /a on /b"
+        );
+        assert_eq!(
+            send(n, &id, "/a", &auth("Bearer deny")).status,
+            403,
+            "node {i}: deny"
+        );
+        assert_eq!(
+            send(n, &id, "/a", &auth("Bearer unauthorized")).status,
+            401,
+            "node {i}"
+        );
         assert_eq!(send(n, &id, "/a", "").status, 401, "node {i}: no token");
         // REQUEST: both identity sources, and the function's answer.
-        assert_eq!(send(n, &id, "/r?tenant=t1", "X-User: u1\r\n").status, 200, "node {i}");
-        assert_eq!(send(n, &id, "/r?tenant=t2", "X-User: u1\r\n").status, 403, "node {i}");
-        assert_eq!(send(n, &id, "/r", "X-User: u1\r\n").status, 401, "node {i}: missing source");
+        assert_eq!(
+            send(n, &id, "/r?tenant=t1", "X-User: u1\r\n").status,
+            200,
+            "node {i}"
+        );
+        assert_eq!(
+            send(n, &id, "/r?tenant=t2", "X-User: u1\r\n").status,
+            403,
+            "node {i}"
+        );
+        assert_eq!(
+            send(n, &id, "/r", "X-User: u1\r\n").status,
+            401,
+            "node {i}: missing source"
+        );
     }
 }

@@ -118,4 +118,3 @@ pub fn start_issuer() -> Issuer {
         ca_pem: ca.pem(),
     }
 }
-
