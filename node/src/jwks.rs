@@ -161,6 +161,8 @@ pub struct Issuer {
     keys: ArcSwapOption<KeySet>,
     /// A worker met an unknown `kid`.
     wanted: AtomicBool,
+    /// A fetch is in flight (never two at once for one issuer).
+    fetching: AtomicBool,
     /// Milliseconds since [`epoch`] of the last fetch attempt (0: none).
     last_attempt_ms: AtomicU64,
     /// ... of the last successful one.
@@ -259,6 +261,7 @@ impl Registry {
             jwks: r.jwks,
             keys: ArcSwapOption::empty(),
             wanted: AtomicBool::new(false),
+            fetching: AtomicBool::new(false),
             last_attempt_ms: AtomicU64::new(0),
             last_success_ms: AtomicU64::new(0),
         });
@@ -400,9 +403,10 @@ pub async fn run(reg: &'static Registry) {
     loop {
         for i in reg.snapshot() {
             let now = now_ms();
-            if !i.due(now, refresh) {
+            if i.fetching.load(Ordering::Relaxed) || !i.due(now, refresh) {
                 continue;
             }
+            i.fetching.store(true, Ordering::Relaxed);
             i.last_attempt_ms.store(now, Ordering::Relaxed);
             i.wanted.store(false, Ordering::Relaxed);
             let tls = tls.clone();
@@ -416,6 +420,7 @@ pub async fn run(reg: &'static Registry) {
                         tracing::warn!(issuer = %i.issuer, %why, "JWKS fetch failed; keeping the keys it had")
                     }
                 }
+                i.fetching.store(false, Ordering::Relaxed);
             });
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), reg.wake.notified()).await;
@@ -499,6 +504,7 @@ mod tests {
             jwks: JwksAt::Discovery,
             keys: ArcSwapOption::empty(),
             wanted: AtomicBool::new(false),
+            fetching: AtomicBool::new(false),
             last_attempt_ms: AtomicU64::new(0),
             last_success_ms: AtomicU64::new(0),
         };
