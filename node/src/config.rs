@@ -214,6 +214,35 @@ pub struct FileConfig {
     /// OTLP/HTTP traces URL (`http://127.0.0.1:4318/v1/traces`). Without it, traced stages
     /// still propagate `traceparent` and `X-Amzn-Trace-Id`; no spans are recorded.
     pub otlp_endpoint: Option<String>,
+    /// JWT (`COGNITO_USER_POOLS` / OIDC) authorizers: issuers and JWKS fetching.
+    pub jwt: Option<JwtFileConfig>,
+}
+
+/// The `[jwt]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtFileConfig {
+    /// A PEM file of CA certificates trusted for JWKS fetches besides the system's
+    /// (relative paths are relative to the config file's folder).
+    pub ca_file: Option<PathBuf>,
+    /// Seconds between two fetches of an issuer's JWKS (default 3600).
+    pub refresh_secs: Option<u64>,
+    /// Where providers' keys really are.
+    pub issuers: Option<Vec<JwtIssuerFileConfig>>,
+}
+
+/// One `[[jwt.issuers]]` entry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtIssuerFileConfig {
+    /// The provider as written in an authorizer's `providerARNs`.
+    pub provider: String,
+    /// The `iss` its tokens carry.
+    pub issuer: Option<String>,
+    /// Its JWKS URL (https).
+    pub jwks_url: Option<String>,
+    /// Audiences / client ids accepted (default: any, as AWS).
+    pub audiences: Option<Vec<String>>,
 }
 
 /// One `[[functions]]` entry: a Lambda function the node runs itself.
@@ -295,6 +324,8 @@ pub struct Config {
     pub functions: Vec<crate::functions::FunctionDef>,
     /// The OpenTelemetry collector spans are exported to, if any.
     pub otlp_endpoint: Option<crate::otlp::Endpoint>,
+    /// JWT authorizers' issuers and JWKS fetching.
+    pub jwt: crate::jwks::Settings,
 }
 
 /// A configuration problem, worded for the person who has to fix it.
@@ -416,6 +447,7 @@ impl Config {
             .unwrap_or_else(|| "us-east-1".into());
         let functions = resolve_functions(file.functions.unwrap_or_default(), &base, &fn_region)?;
         let cluster = resolve_cluster(args, file.cluster.unwrap_or_default(), &data_dir)?;
+        let jwt = resolve_jwt(file.jwt.unwrap_or_default(), &base)?;
         let account_limit = match file.account_rate_limit {
             None => None,
             Some(rate) if rate.is_finite() && rate > 0.0 => {
@@ -446,6 +478,7 @@ impl Config {
             Some(url) => Some(crate::otlp::Endpoint::parse(url).map_err(ConfigError)?),
         };
         Ok(Config {
+            jwt,
             account_id,
             otlp_endpoint,
             functions,
@@ -464,6 +497,40 @@ impl Config {
             credential_source,
         })
     }
+}
+
+/// The `[jwt]` table, checked: each issuer's provider and URLs resolve, the CA file loads.
+fn resolve_jwt(f: JwtFileConfig, base: &Path) -> Result<crate::jwks::Settings, ConfigError> {
+    let refresh = match f.refresh_secs {
+        None => None,
+        Some(s) if (60..=86_400).contains(&s) => Some(Duration::from_secs(s)),
+        Some(s) => {
+            return Err(ConfigError(format!(
+                "jwt.refresh_secs must be between 60 and 86400, got {s}"
+            )))
+        }
+    };
+    let s = crate::jwks::Settings {
+        issuers: f
+            .issuers
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| crate::jwks::IssuerOverride {
+                provider: i.provider,
+                issuer: i.issuer,
+                jwks_url: i.jwks_url,
+                audiences: i.audiences.unwrap_or_default(),
+            })
+            .collect(),
+        ca_file: f.ca_file.map(|p| base.join(p)),
+        refresh,
+    };
+    for i in &s.issuers {
+        crate::jwks::resolve_provider(&i.provider, &s)
+            .map_err(|why| ConfigError(format!("jwt.issuers {:?}: {why}", i.provider)))?;
+    }
+    crate::jwks::client_config(s.ca_file.as_deref()).map_err(ConfigError)?;
+    Ok(s)
 }
 
 /// The data plane's connection and body-memory limits, checked for sense.

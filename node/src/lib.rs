@@ -14,6 +14,7 @@ pub mod functions;
 pub(crate) mod fuzz;
 pub mod iam;
 pub mod ids;
+pub mod jwks;
 pub mod local_cluster;
 pub mod openapi;
 pub mod otlp;

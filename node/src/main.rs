@@ -72,6 +72,10 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
         .build()
         .map_err(|e| format!("control runtime: {e}"))?;
     rt.block_on(async move {
+        // JWT authorizers' issuers: configured before routes compile (they register them),
+        // their keys fetched by a task of this thread, never by a data-plane worker.
+        tollgate_node::jwks::registry().configure(cfg.jwt.clone());
+        tokio::spawn(tollgate_node::jwks::run(tollgate_node::jwks::registry()));
         let routes = Arc::new(SharedRoutes::default());
         let limits = Arc::new(ClusterLimits::new(cfg.cluster.node_id));
         let compiler = tollgate_node::compiler::Compiler::new(routes.clone(), limits.clone());

@@ -143,7 +143,7 @@ fn setup(n: &TestNode, aws: &Aws) -> Setup {
         "AWS's default TTL"
     );
     let req = req["id"].as_str().unwrap().to_string();
-    // What is refused.
+    // What is refused: a Cognito authorizer without its identity source (as AWS)...
     aws.fails(
         "BadRequestException",
         &[

@@ -174,7 +174,14 @@ impl TemplateData {
                 .map(|(k, v)| (Cow::Borrowed(k), v)),
             );
         }
-        if let Some(a) = v.authorizer {
+        if let Some(claims) = v.authorizer.and_then(|a| a.claims.as_ref()) {
+            for (k, val) in claims {
+                d.context.push((
+                    Cow::Owned(format!("authorizer.claims.{k}")),
+                    val.to_string(),
+                ));
+            }
+        } else if let Some(a) = v.authorizer {
             d.context.push((
                 Cow::Borrowed("authorizer.principalId"),
                 a.principal_id.to_string(),

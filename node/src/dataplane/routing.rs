@@ -6,7 +6,7 @@
 //! (those that read no request data rendered to bytes), upstream addresses are
 //! parsed, and each stage's resource tree becomes an index-based trie for the matcher.
 
-use super::authorizer::CompiledAuthorizer;
+use super::authorizer::{CompiledAuthorizer, JwtAuthorizer, MethodJwt};
 use super::cluster_limits::{ClusterLimits, LimitState};
 use super::gateway_response::{CompiledGatewayResponse, CompiledGatewayResponses, Template};
 use super::validate::{self, CompiledValidation};
@@ -173,6 +173,8 @@ pub struct CompiledMethod {
     /// The Lambda authorizer of a `CUSTOM` method (shared by the stage's methods that name
     /// it).
     pub authorizer: Option<Arc<CompiledAuthorizer>>,
+    /// The `COGNITO_USER_POOLS` authorizer of a method with that authorization type.
+    pub jwt: Option<Box<MethodJwt>>,
     /// Why the method must not be served at all, when it must not: it asks for a check this
     /// node cannot make (an authorization, see [`method_refusal`]; a request validator or model
     /// missing from the deployment, a schema that does not compile). The phase of that check
@@ -763,6 +765,16 @@ fn compile_authorizers<'d>(
         .collect()
 }
 
+/// The deployment's `COGNITO_USER_POOLS` authorizers, by id; one that cannot be served maps to
+/// why (its methods fail closed).
+fn compile_jwt_authorizers(dep: &Deployment) -> HashMap<&str, Result<Arc<JwtAuthorizer>, String>> {
+    dep.authorizers
+        .iter()
+        .filter(|(_, a)| a.kind == tollgate_proto::model::AuthorizerType::CognitoUserPools)
+        .map(|(id, a)| (id.as_str(), JwtAuthorizer::compile(a).map(Arc::new)))
+        .collect()
+}
+
 /// Compiles one stage from the deployment it points at, its authorizer caches at
 /// `authorizer_epoch` (FlushStageAuthorizersCache moves it on).
 pub fn compile_stage_with(
@@ -773,6 +785,7 @@ pub fn compile_stage_with(
     authorizer_epoch: u64,
 ) -> StageRoutes {
     let authorizers = compile_authorizers(api_id, stage, dep, authorizer_epoch);
+    let jwt_authorizers = compile_jwt_authorizers(dep);
     let mut sr = StageRoutes {
         api_id: api_id.into(),
         stage_name: stage.stage_name.as_str().into(),
@@ -821,6 +834,7 @@ pub fn compile_stage_with(
                 limits,
                 &mut schemas,
                 &authorizers,
+                &jwt_authorizers,
             ));
             sr.nodes[node_idx as usize].methods[v as usize] = Some(idx);
         }
@@ -850,13 +864,16 @@ pub fn compile_stage_with(
 }
 
 /// Why a method must not be served at all, if it must not: it asks for a check this node
-/// cannot make. `NONE`, `AWS_IAM` and `CUSTOM` with a Lambda authorizer are enforced;
-/// `COGNITO_USER_POOLS` is not implemented, and serving such a method would hand its data to
-/// anyone. The admin API refuses what it can; this catches state it accepted before it did.
+/// cannot make. Every authorization type is enforced today (`CUSTOM` and
+/// `COGNITO_USER_POOLS` with their authorizers, checked by [`method_authorizer`] and
+/// [`method_jwt`]); a type added to the model later is refused here until it is enforced.
 pub fn method_refusal(m: &Method) -> Option<FailClosed> {
     let served = matches!(
         m.authorization_type,
-        AuthorizationType::None | AuthorizationType::AwsIam | AuthorizationType::Custom
+        AuthorizationType::None
+            | AuthorizationType::AwsIam
+            | AuthorizationType::Custom
+            | AuthorizationType::CognitoUserPools
     );
     (!served).then(|| FailClosed {
         check: UnservedCheck::Authorization,
@@ -889,6 +906,40 @@ fn method_authorizer(
         None => Err(fail(format!("authorizer {id:?} is not in the deployment"))),
         Some(Err(why)) => Err(fail(format!("authorizer {id:?} cannot be served: {why}"))),
         Some(Ok(a)) => Ok(Some(a.clone())),
+    }
+}
+
+/// The `COGNITO_USER_POOLS` authorizer of such a method with its scopes, or why it cannot be
+/// served (no authorizer, one missing from the deployment or of another type, or one that
+/// does not compile).
+fn method_jwt(
+    m: &Method,
+    authorizers: &HashMap<&str, Result<Arc<JwtAuthorizer>, String>>,
+) -> Result<Option<Box<MethodJwt>>, FailClosed> {
+    if m.authorization_type != AuthorizationType::CognitoUserPools {
+        return Ok(None);
+    }
+    let fail = |why: String| FailClosed {
+        check: UnservedCheck::Authorization,
+        why: why.into(),
+    };
+    let id = m
+        .authorizer_id
+        .as_deref()
+        .ok_or_else(|| fail("a COGNITO_USER_POOLS method without an authorizer".into()))?;
+    match authorizers.get(id) {
+        None => Err(fail(format!(
+            "authorizer {id:?} is not a COGNITO_USER_POOLS authorizer of the deployment"
+        ))),
+        Some(Err(why)) => Err(fail(format!("authorizer {id:?} cannot be served: {why}"))),
+        Some(Ok(a)) => Ok(Some(Box::new(MethodJwt {
+            authorizer: a.clone(),
+            scopes: m
+                .authorization_scopes
+                .iter()
+                .map(|s| s.as_str().into())
+                .collect(),
+        }))),
     }
 }
 
@@ -941,6 +992,7 @@ fn compile_method(
     limits: &ClusterLimits,
     schemas: &mut BTreeMap<String, Arc<jsonschema::Validator>>,
     authorizers: &HashMap<&str, Result<Arc<CompiledAuthorizer>, String>>,
+    jwt_authorizers: &HashMap<&str, Result<Arc<JwtAuthorizer>, String>>,
 ) -> CompiledMethod {
     let integration = match &m.integration {
         None => CompiledIntegration::Unavailable("the method has no integration".into()),
@@ -979,8 +1031,12 @@ fn compile_method(
         }
     };
     let authorizer = method_authorizer(m, authorizers);
-    let refusal = method_refusal(m).or_else(|| authorizer.as_ref().err().cloned());
+    let jwt = method_jwt(m, jwt_authorizers);
+    let refusal = method_refusal(m)
+        .or_else(|| authorizer.as_ref().err().cloned())
+        .or_else(|| jwt.as_ref().err().cloned());
     let authorizer = authorizer.unwrap_or(None);
+    let jwt = jwt.unwrap_or(None);
     let (fail_closed, validation) = match refusal {
         Some(f) => (Some(f), None),
         None => match compile_validation(api_id, m, dep, schemas) {
@@ -1010,6 +1066,7 @@ fn compile_method(
         api_key_required: m.api_key_required,
         authorization_type: m.authorization_type,
         authorizer,
+        jwt,
         fail_closed,
         validation,
         throttle: throttle_for(api_id, stage, path, &m.http_method, limits),
@@ -1493,6 +1550,46 @@ mod tests {
             (m.fail_closed.is_some(), m.authorizer.is_some())
         };
         use tollgate_proto::model::AuthorizerType as A;
+        // COGNITO_USER_POOLS with a Cognito authorizer of the deployment is served.
+        let mut d = dep.clone();
+        let root = d.resources.get_mut("r").unwrap();
+        let del = root.methods.get_mut("DELETE").unwrap();
+        del.authorizer_id = Some("c1".into());
+        del.authorization_scopes = vec!["pets/read".into()];
+        d.authorizers.insert(
+            "c1".into(),
+            tollgate_proto::model::Authorizer {
+                id: "c1".into(),
+                kind: A::CognitoUserPools,
+                authorizer_uri: None,
+                provider_arns: vec![
+                    "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_T".into(),
+                ],
+                ..authorizer(A::CognitoUserPools, FN)
+            },
+        );
+        let sr = compile_stage("api", &stage(&[]), &d, &limits);
+        let m = sr
+            .methods
+            .iter()
+            .find(|m| &*m.http_method == "DELETE")
+            .unwrap();
+        assert!(m.fail_closed.is_none());
+        let jwt = m.jwt.as_ref().unwrap();
+        assert_eq!(&*jwt.scopes, &["pets/read".into()] as &[Box<str>]);
+        assert_eq!(
+            &*jwt.authorizer.issuers[0].issuer,
+            "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_T"
+        );
+        // One whose provider is not understood: refused.
+        d.authorizers.get_mut("c1").unwrap().provider_arns = vec!["bogus".into()];
+        let sr = compile_stage("api", &stage(&[]), &d, &limits);
+        let m = sr
+            .methods
+            .iter()
+            .find(|m| &*m.http_method == "DELETE")
+            .unwrap();
+        assert!(m.fail_closed.is_some() && m.jwt.is_none());
         assert_eq!(with(Some(authorizer(A::Token, FN)), "az1"), (false, true));
         assert_eq!(with(Some(authorizer(A::Token, FN)), "other"), (true, false));
         assert_eq!(
@@ -1541,11 +1638,13 @@ mod tests {
         );
         let c = compile_validation("api", &validated, &with_validator, &mut schemas);
         assert!(matches!(c, Ok(Some(_))));
-        // With an authorization the node cannot make too: refused where AWS checks first.
+        // A COGNITO_USER_POOLS method without its authorizer: refused.
         validated.authorization_type = AuthorizationType::CognitoUserPools;
         assert_eq!(
-            method_refusal(&validated).map(|f| f.check),
-            Some(UnservedCheck::Authorization)
+            method_jwt(&validated, &HashMap::new())
+                .map(|_| ())
+                .map_err(|f| f.check),
+            Err(UnservedCheck::Authorization)
         );
         // Settings the data plane would otherwise ignore make the integration unservable.
         let proxy = Integration {

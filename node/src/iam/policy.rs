@@ -272,6 +272,13 @@ fn strings(v: &Value, what: &str) -> Result<Vec<String>, String> {
 }
 
 impl Policy {
+    /// A policy with no statement (allows nothing).
+    pub fn empty() -> Policy {
+        Policy {
+            statements: Vec::new(),
+        }
+    }
+
     /// Parses a policy document of `kind`; the error is IAM's `MalformedPolicyDocument`
     /// message (or says what Tollgate does not serve).
     pub fn parse(text: &str, kind: Kind) -> Result<Policy, String> {

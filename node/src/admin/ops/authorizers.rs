@@ -1,8 +1,9 @@
 //! CreateAuthorizer, GetAuthorizers, GetAuthorizer, UpdateAuthorizer, DeleteAuthorizer,
 //! TestInvokeAuthorizer and FlushStageAuthorizersCache.
 //!
-//! Fail closed: `TOKEN` and `REQUEST` Lambda authorizers are served; `COGNITO_USER_POOLS` is
-//! refused with a clear message. An authorizer is checked whole (after a create or a patch):
+//! Fail closed: `TOKEN` and `REQUEST` Lambda authorizers and `COGNITO_USER_POOLS` authorizers
+//! (a Cognito user pool ARN, or `oidc:https://issuer` for any OpenID Connect issuer, in
+//! `providerARNs`) are served; what a type does not use is refused, not ignored. An authorizer is checked whole (after a create or a patch):
 //! its `authorizerUri` must name a Lambda function (as PutIntegration checks an AWS_PROXY
 //! URI; one holding a stage variable is checked when a stage serves it), its
 //! `identitySource` must be one the data plane reads, its `identityValidationExpression` must
@@ -108,11 +109,6 @@ pub fn check(a: &Authorizer) -> Result<(), ApiError> {
     if a.name.is_empty() {
         return Err(ApiError::bad_request("Authorizer name must not be empty"));
     }
-    if a.kind == AuthorizerType::CognitoUserPools {
-        return Err(ApiError::bad_request(
-            "COGNITO_USER_POOLS authorizers are not implemented by this gateway; use a TOKEN or REQUEST Lambda authorizer",
-        ));
-    }
     if let Some(t) = &a.auth_type {
         check_name("authType", t)?;
     }
@@ -125,6 +121,14 @@ pub fn check(a: &Authorizer) -> Result<(), ApiError> {
     }
     for arn in &a.provider_arns {
         check_name("A provider ARN", arn)?;
+    }
+    if a.kind == AuthorizerType::CognitoUserPools {
+        return check_cognito(a);
+    }
+    if !a.provider_arns.is_empty() {
+        return Err(ApiError::bad_request(
+            "Provider ARNs apply only to COGNITO_USER_POOLS authorizers",
+        ));
     }
     let uri = a.authorizer_uri.as_deref().ok_or_else(|| {
         ApiError::bad_request("Authorizer URI is required for TOKEN and REQUEST authorizers")
@@ -153,6 +157,41 @@ pub fn check(a: &Authorizer) -> Result<(), ApiError> {
         }
         authz::compile_validation(e).map_err(ApiError::bad_request)?;
     }
+    Ok(())
+}
+
+/// A `COGNITO_USER_POOLS` authorizer: providers this node resolves (a Cognito user pool
+/// ARN or `oidc:https://issuer`, see [`crate::jwks`]), one header as identity source, and
+/// nothing only Lambda authorizers use.
+fn check_cognito(a: &Authorizer) -> Result<(), ApiError> {
+    if a.provider_arns.is_empty() {
+        return Err(ApiError::bad_request(
+            "Provider ARNs are required for COGNITO_USER_POOLS authorizers",
+        ));
+    }
+    for p in &a.provider_arns {
+        crate::jwks::registry()
+            .resolve(p)
+            .map_err(ApiError::bad_request)?;
+    }
+    if a.authorizer_uri.is_some() {
+        return Err(ApiError::bad_request(
+            "Authorizer URI applies only to TOKEN and REQUEST authorizers: a COGNITO_USER_POOLS authorizer calls no function",
+        ));
+    }
+    if a.identity_validation_expression.is_some() {
+        return Err(ApiError::bad_request(
+            "Identity validation expression applies only to TOKEN authorizers",
+        ));
+    }
+    parse_ttl(i64::from(a.authorizer_result_ttl_in_seconds))?;
+    let source = a.identity_source.as_deref().unwrap_or("");
+    limits::check_expression("An identity source", source)?;
+    authz::parse_identity_sources(AuthorizerType::Token, source).map_err(|_| {
+        ApiError::bad_request(
+            "Invalid identity source specified: a COGNITO_USER_POOLS authorizer's identity source is one method.request.header.X",
+        )
+    })?;
     Ok(())
 }
 
@@ -428,6 +467,56 @@ pub async fn test_invoke(
                 return answer(401, log, None, None);
             }
         }
+    }
+    if a.kind == AuthorizerType::CognitoUserPools {
+        // The token checked as the data plane checks an identity token (a method without
+        // scopes), with the keys this node has loaded.
+        let now = crate::ids::now_epoch_ms() / 1000;
+        let token = authz::jwt::token_of(token.as_bytes()).unwrap_or("");
+        let mut outcome = Err("malformed token or unknown issuer".to_string());
+        for p in &a.provider_arns {
+            let issuer = crate::jwks::registry()
+                .issuer(p)
+                .map_err(ApiError::bad_request)?;
+            if authz::jwt::peek(token).map(|(iss, _)| iss) != Some(issuer.issuer.to_string()) {
+                continue;
+            }
+            let Some(keys) = issuer.keys() else {
+                outcome = Err("the issuer's JWKS has not loaded yet".into());
+                break;
+            };
+            let rules = authz::jwt::Rules {
+                issuer: &issuer.issuer,
+                cognito: issuer.cognito,
+                audiences: &issuer.audiences,
+                scopes: &[],
+            };
+            outcome = authz::jwt::verify(token, &keys, &rules, now).map_err(|e| format!("{e:?}"));
+            break;
+        }
+        let mut out = TestOut {
+            client_status: 200,
+            log: String::new(),
+            latency: started.elapsed().as_millis() as u64,
+            principal_id: None,
+            policy: None,
+            authorization: BTreeMap::new(),
+            claims: BTreeMap::new(),
+        };
+        match outcome {
+            Ok(claims) => {
+                out.claims = authz::jwt::claims_text(&claims)
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+            }
+            Err(why) => {
+                out.client_status = 401;
+                log.push(format!("The token is refused: {why}"));
+                out.log = log.join("\n");
+            }
+        }
+        return Reply::json(200, &out);
     }
     if let (AuthorizerType::Token, Some(e)) = (a.kind, &a.identity_validation_expression) {
         let re = authz::compile_validation(e).map_err(ApiError::bad_request)?;

@@ -45,11 +45,10 @@ pub const METHOD_RESPONSE_PREFIXES: &[&str] = &["method.response.header."];
 
 /// Checks a method as a whole (after a put or a patch).
 ///
-/// Fail closed: what the data plane does not enforce is refused. `CUSTOM` needs the id of
-/// one of the API's authorizers ([`check_authorizer`], under the API's guard); no Cognito
-/// authorizer can exist (they are not implemented), so `COGNITO_USER_POOLS` is refused with
-/// AWS's answer for an unknown authorizer, and authorization scopes, which only mean
-/// something to a Cognito authorizer, are refused too.
+/// Fail closed: what the data plane does not enforce is refused. `CUSTOM` and
+/// `COGNITO_USER_POOLS` need the id of one of the API's authorizers of the matching type
+/// ([`check_authorizer`], under the API's guard); authorization scopes, which only mean
+/// something to a Cognito authorizer, are refused on other methods.
 pub fn check_method(m: &Method) -> Result<(), ApiError> {
     if let Some(id) = &m.authorizer_id {
         check_name("authorizerId", id)?;
@@ -58,10 +57,7 @@ pub fn check_method(m: &Method) -> Result<(), ApiError> {
         m.authorization_type,
         AuthorizationType::Custom | AuthorizationType::CognitoUserPools
     );
-    if needs_authorizer
-        && (m.authorization_type == AuthorizationType::CognitoUserPools
-            || m.authorizer_id.is_none())
-    {
+    if needs_authorizer && m.authorizer_id.is_none() {
         // AWS's answer for a missing or unknown authorizer.
         return Err(ApiError::bad_request(format!(
             "Invalid authorizer ID specified. Setting the authorization type to {} requires a valid authorizer.",
@@ -73,10 +69,20 @@ pub fn check_method(m: &Method) -> Result<(), ApiError> {
             "Invalid authorizer ID specified: {id}"
         )));
     }
-    if !m.authorization_scopes.is_empty() {
+    if !m.authorization_scopes.is_empty()
+        && m.authorization_type != AuthorizationType::CognitoUserPools
+    {
         return Err(ApiError::bad_request(
-            "Invalid authorization scopes specified: scopes apply only to COGNITO_USER_POOLS authorizers, which this gateway does not implement",
+            "Invalid authorization scopes specified: scopes apply only to COGNITO_USER_POOLS methods",
         ));
+    }
+    for s in &m.authorization_scopes {
+        check_name("An authorization scope", s)?;
+        if s.is_empty() || s.contains(' ') {
+            return Err(ApiError::bad_request(format!(
+                "Invalid authorization scope specified: {s:?}"
+            )));
+        }
     }
     if let Some(id) = &m.request_validator_id {
         check_name("requestValidatorId", id)?;
@@ -105,9 +111,16 @@ pub fn check_method(m: &Method) -> Result<(), ApiError> {
 
 /// A `CUSTOM` method's authorizer must be one of the API's (AWS's answer otherwise).
 pub fn check_authorizer(a: &tollgate_proto::model::RestApi, m: &Method) -> Result<(), ApiError> {
+    use tollgate_proto::model::AuthorizerType;
+    let cognito = m.authorization_type == AuthorizationType::CognitoUserPools;
     match &m.authorizer_id {
-        Some(id) if m.authorization_type == AuthorizationType::Custom => {
-            if a.authorizers.contains_key(id) {
+        Some(id) if m.authorization_type == AuthorizationType::Custom || cognito => {
+            // A Lambda authorizer for CUSTOM, a Cognito one for COGNITO_USER_POOLS.
+            let fits = a
+                .authorizers
+                .get(id)
+                .is_some_and(|z| (z.kind == AuthorizerType::CognitoUserPools) == cognito);
+            if fits {
                 Ok(())
             } else {
                 Err(ApiError::bad_request(format!(

@@ -22,6 +22,9 @@ pub struct AuthorizerResult {
     pub context: Vec<(Box<str>, Box<str>)>,
     /// `usageIdentifierKey`.
     pub usage_identifier_key: Option<Box<str>>,
+    /// A `COGNITO_USER_POOLS` authorizer's verified token claims, as text:
+    /// `$context.authorizer.claims.{name}` (then there is no principal, policy or context).
+    pub claims: Option<Vec<(Box<str>, Box<str>)>>,
 }
 
 /// One `context` value, as text (the way `$context.authorizer.{key}` gives it).
@@ -78,12 +81,28 @@ pub fn parse(payload: &[u8]) -> Result<AuthorizerResult, &'static str> {
         policy,
         context,
         usage_identifier_key,
+        claims: None,
     })
 }
 
 impl AuthorizerResult {
+    /// A `COGNITO_USER_POOLS` authorizer's result: the token's claims.
+    pub fn from_claims(claims: Vec<(Box<str>, Box<str>)>) -> AuthorizerResult {
+        AuthorizerResult {
+            principal_id: "".into(),
+            policy: crate::iam::policy::Policy::empty(),
+            context: Vec::new(),
+            usage_identifier_key: None,
+            claims: Some(claims),
+        }
+    }
+
     /// `$context.authorizer.{name}`: `principalId` or a context key.
     pub fn get(&self, name: &str) -> Option<&str> {
+        if let Some(claims) = &self.claims {
+            let name = name.strip_prefix("claims.")?;
+            return claims.iter().find(|(k, _)| &**k == name).map(|(_, v)| &**v);
+        }
         if name == "principalId" {
             return Some(&self.principal_id);
         }

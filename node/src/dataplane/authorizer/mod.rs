@@ -8,6 +8,7 @@
 pub mod answer;
 pub mod cache;
 pub mod event;
+pub mod jwt;
 
 use super::lambda::arn::FunctionRef;
 use std::time::Duration;
@@ -193,6 +194,60 @@ impl CompiledAuthorizer {
                 .collect(),
         })
     }
+}
+
+/// A `COGNITO_USER_POOLS` authorizer of a deployment, ready to run: the header its token
+/// comes from and the issuers its `providerARNs` name (their keys kept by [`crate::jwks`]).
+#[derive(Debug)]
+pub struct JwtAuthorizer {
+    /// The authorizer's id.
+    pub id: Box<str>,
+    /// The header holding the token.
+    pub header: Box<str>,
+    /// The issuers whose tokens it accepts.
+    pub issuers: Vec<std::sync::Arc<crate::jwks::Issuer>>,
+}
+
+impl JwtAuthorizer {
+    /// Compiles a deployment's `COGNITO_USER_POOLS` authorizer (registering its issuers,
+    /// whose keys are then fetched off the request path); the error says why it cannot be
+    /// served.
+    pub fn compile(a: &tollgate_proto::model::Authorizer) -> Result<JwtAuthorizer, String> {
+        if a.kind != AuthorizerType::CognitoUserPools {
+            return Err("not a COGNITO_USER_POOLS authorizer".into());
+        }
+        let header = match parse_identity_sources(
+            AuthorizerType::Token,
+            a.identity_source.as_deref().unwrap_or(""),
+        )?
+        .pop()
+        {
+            Some(IdentitySource::Header(h)) => h,
+            _ => return Err("the identity source is not one header".into()),
+        };
+        if a.provider_arns.is_empty() {
+            return Err("the authorizer names no provider".into());
+        }
+        let issuers = a
+            .provider_arns
+            .iter()
+            .map(|p| crate::jwks::registry().issuer(p))
+            .collect::<Result<_, _>>()?;
+        Ok(JwtAuthorizer {
+            id: a.id.as_str().into(),
+            header,
+            issuers,
+        })
+    }
+}
+
+/// A method's `COGNITO_USER_POOLS` authorizer and the scopes it asks of access tokens.
+#[derive(Debug)]
+pub struct MethodJwt {
+    /// The authorizer.
+    pub authorizer: std::sync::Arc<JwtAuthorizer>,
+    /// The method's `authorizationScopes` (empty: identity tokens).
+    pub scopes: Box<[Box<str>]>,
 }
 
 /// An `identityValidationExpression`, anchored: the whole token must match it.

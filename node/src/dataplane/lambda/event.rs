@@ -116,9 +116,19 @@ pub fn build(i: &EventInput<'_>) -> Vec<u8> {
     value(i).to_string().into_bytes()
 }
 
-/// `requestContext.authorizer`: `principalId` and each `context` entry, as text.
+/// `requestContext.authorizer`: `principalId` and each `context` entry, as text (a Cognito
+/// authorizer's: `claims`).
 fn authorizer_context(a: &AuthorizerResult) -> Value {
     let mut m = Map::new();
+    if let Some(claims) = &a.claims {
+        // A Cognito authorizer's: `{"claims": {...}}`, each claim as text.
+        let c = claims
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect();
+        m.insert("claims".into(), Value::Object(c));
+        return Value::Object(m);
+    }
     m.insert(
         "principalId".into(),
         Value::String(a.principal_id.to_string()),

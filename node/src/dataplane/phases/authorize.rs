@@ -3,9 +3,12 @@
 //! key is the account's root identity (the admin credentials) or an active IAM user key
 //! whose policies allow `execute-api:Invoke` on the method ARN. The API's resource policy,
 //! when it has one, is evaluated for every request (with the caller anonymous on methods
-//! without `AWS_IAM`) and combined as [`crate::iam::combine`] says. `CUSTOM` and
-//! `COGNITO_USER_POOLS` are not implemented: such a method is refused (500) for every
-//! request, closed, never open (routing marks it when it compiles it, and logs why once).
+//! without `AWS_IAM`) and combined as [`crate::iam::combine`] says. `CUSTOM` methods ask
+//! their Lambda authorizer (or its cached answer); `COGNITO_USER_POOLS` methods verify the
+//! token of their header against the issuer's JWKS here, on the core, with keys the fetcher
+//! ([`crate::jwks`]) loaded off the request path. A method whose authorizer cannot be served
+//! is refused (500) for every request, closed, never open (routing marks it when it compiles
+//! it, and logs why once).
 //!
 //! Nothing here does I/O or reads a clock: the time comes from the shell. The phase
 //! allocates only for requests it has policies or signatures to check (the verifier works on
@@ -13,7 +16,8 @@
 //! [`AuthScratch`]).
 
 use crate::dataplane::authorizer::{
-    cache, AuthorizerCache, AuthorizerResult, CompiledAuthorizer, CompiledSource, Kind,
+    cache, jwt, AuthorizerCache, AuthorizerResult, CompiledAuthorizer, CompiledSource, Kind,
+    MethodJwt,
 };
 use crate::dataplane::gateway_response::{self as gr, Refusal};
 use crate::dataplane::request::Request;
@@ -194,7 +198,8 @@ pub fn run<'t>(
     }
     let iam = method.authorization_type == AuthorizationType::AwsIam;
     let custom = method.authorizer.as_deref();
-    if !iam && custom.is_none() && api.policy.is_none() {
+    let jwt = method.jwt.as_deref();
+    if !iam && custom.is_none() && jwt.is_none() && api.policy.is_none() {
         return Ok(Authorized::Admitted(Admission::default()));
     }
     let AuthContext {
@@ -213,7 +218,10 @@ pub fn run<'t>(
     // it byte for byte, and a redeployment changes the key), so the expression is checked
     // only before a call.
     let answer = match custom {
-        None => None,
+        None => match jwt {
+            None => None,
+            Some(j) => Some(Rc::new(check_jwt(j, req, now_secs)?)),
+        },
         Some(a) => {
             let unauthorized = || refused(UNAUTHORIZED, UNAUTHORIZED.message);
             identity_key(a, req, stage, method, path, &mut scratch.key)
@@ -267,6 +275,19 @@ pub fn run<'t>(
         // A stored policy this build cannot read: nothing it might deny is let through.
         Err(_) => Verdict::Deny,
     });
+    if let Some(answer) = answer.as_ref().filter(|a| a.claims.is_some()) {
+        // A verified token: only the resource policy may still refuse.
+        if resource_verdict == Some(Verdict::Deny) {
+            return Err(refused(
+                ACCESS_DENIED,
+                "User is not authorized to access this resource with an explicit deny",
+            ));
+        }
+        return Ok(Authorized::Admitted(Admission {
+            identity: None,
+            authorizer: Some(answer.clone()),
+        }));
+    }
     if let Some(answer) = answer {
         // As AWS combines a Lambda authorizer with a resource policy: any explicit deny
         // refuses, and the authorizer's policy must allow.
@@ -322,6 +343,54 @@ pub fn run<'t>(
         identity,
         authorizer: None,
     }))
+}
+
+/// Verifies the token of a `COGNITO_USER_POOLS` method ([`jwt`] says the rules): its
+/// claims, or 401 (no token, a bad one, an unknown issuer or key); 500 while the issuer's
+/// keys have not loaded yet (the fetcher is at it: a client may retry). A `kid` the issuer's
+/// set lacks asks the fetcher for a fresh set (rate-limited there), never waits for it.
+fn check_jwt<'t>(
+    j: &MethodJwt,
+    req: &Request<'_>,
+    now_secs: i64,
+) -> Result<AuthorizerResult, Refused<'t>> {
+    let unauthorized = |why: &'static str| Refused {
+        refusal: UNAUTHORIZED,
+        message: Some(UNAUTHORIZED.message.into()),
+        log: Some(why),
+    };
+    let a = &j.authorizer;
+    let token = req
+        .header(a.header.as_bytes())
+        .and_then(jwt::token_of)
+        .ok_or_else(|| unauthorized("no token"))?;
+    let (iss, _) = jwt::peek(token).ok_or_else(|| unauthorized("malformed token"))?;
+    let issuer = a
+        .issuers
+        .iter()
+        .find(|i| *i.issuer == *iss)
+        .ok_or_else(|| unauthorized("wrong issuer"))?;
+    let Some(keys) = issuer.keys() else {
+        return Err(Refused {
+            refusal: crate::dataplane::core::AUTHORIZER_CONFIGURATION_ERROR,
+            message: None,
+            log: Some("the issuer's JWKS has not loaded yet"),
+        });
+    };
+    let rules = jwt::Rules {
+        issuer: &issuer.issuer,
+        cognito: issuer.cognito,
+        audiences: &issuer.audiences,
+        scopes: &j.scopes,
+    };
+    match jwt::verify(token, &keys, &rules, now_secs) {
+        Ok(claims) => Ok(AuthorizerResult::from_claims(jwt::claims_text(&claims))),
+        Err(jwt::Failure::UnknownKid) => {
+            issuer.want_refresh();
+            Err(unauthorized("unknown kid"))
+        }
+        Err(jwt::Failure::Unauthorized(why)) => Err(unauthorized(why)),
+    }
 }
 
 /// Writes the request's method ARN:
