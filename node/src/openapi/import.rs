@@ -669,8 +669,10 @@ fn authorizer_def(
         }
     };
     let mut identity_source = opt_str(a, "identitySource", &aloc)?;
-    if identity_source.is_none() && kind.eq_ignore_ascii_case("token") {
-        // A TOKEN authorizer reads the header the scheme names.
+    if identity_source.is_none()
+        && (kind.eq_ignore_ascii_case("token") || kind.eq_ignore_ascii_case("cognito_user_pools"))
+    {
+        // A TOKEN or Cognito authorizer reads the header the scheme names.
         if scheme.get("in").and_then(Value::as_str) == Some("header") {
             identity_source =
                 opt_str(scheme, "name", loc)?.map(|h| format!("method.request.header.{h}"));
