@@ -15,14 +15,14 @@ fn text(v: &Value) -> String {
 
 /// The MOCK answer of one request to `prod`: (the `v` stage variable, which deployment's
 /// template answered: `one` or `two`).
-fn call(n: &TestNode, api: &str) -> (String, String) {
+fn call(n: &TestNode, api: &str) -> (String, String, String) {
     let raw = format!(
         "GET /prod/ HTTP/1.1\r\nHost: {api}.execute-api.localhost\r\nConnection: close\r\n\r\n"
     );
     let r = parse_response(&n.raw(raw.as_bytes())).expect("a response");
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
-    (text(&v["v"]), text(&v["d"]))
+    (text(&v["v"]), text(&v["d"]), text(&v["id"]))
 }
 
 /// How many of `n` requests the canary's variables (`v` = green) served, and the deployments
@@ -31,13 +31,15 @@ fn green_share(node: &TestNode, api: &str, n: usize) -> (usize, Vec<String>) {
     let mut green = 0;
     let mut deployments = Vec::new();
     for _ in 0..n {
-        let (v, d) = call(node, api);
+        let (v, d, id) = call(node, api);
         if v == "green" {
             green += 1;
             assert_eq!(d, "two");
         }
-        if !deployments.contains(&d) {
-            deployments.push(d);
+        // `$context.deploymentId` names the deployment that answered.
+        let seen = format!("{d} {id}");
+        if !deployments.contains(&seen) {
+            deployments.push(seen);
         }
     }
     (green, deployments)
@@ -76,7 +78,7 @@ fn canary_release_share_promotion_and_removal() {
     run("put-method-response", &["--status-code", "200"]);
     let respond = |which: &str| {
         let template = format!(
-            r#"{{"application/json":"{{\"v\": \"$stageVariables.v\", \"d\": \"{which}\"}}"}}"#
+            r#"{{"application/json":"{{\"v\": \"$stageVariables.v\", \"d\": \"{which}\", \"id\": \"$context.deploymentId\"}}"}}"#
         );
         run(
             "put-integration-response",
@@ -142,9 +144,10 @@ fn canary_release_share_promotion_and_removal() {
                "stageVariableOverrides": {"v": "green"}, "useStageCache": false})
     );
     // About 30 % of requests are the canary's: its deployment and its variables.
-    let (green, seen) = green_share(&n, &api, 400);
+    let (green, mut seen) = green_share(&n, &api, 400);
     assert!((80..=160).contains(&green), "{green} of 400 to the canary");
-    assert_eq!(seen.len(), 2, "{seen:?}");
+    seen.sort();
+    assert_eq!(seen, vec![format!("one {d1}"), format!("two {d2}")]);
     // The canary's deployment is in use: it cannot be deleted.
     aws.fails(
         "BadRequestException",
@@ -183,7 +186,7 @@ fn canary_release_share_promotion_and_removal() {
     assert_eq!(promoted["variables"], json!({"v": "green"}));
     assert!(promoted.get("canarySettings").is_none(), "{promoted}");
     let (green, seen) = green_share(&n, &api, 30);
-    assert_eq!((green, seen), (30, vec!["two".to_string()]));
+    assert_eq!((green, seen), (30, vec![format!("two {d2}")]));
     // d1 is free now.
     aws.ok(&[
         "delete-deployment",

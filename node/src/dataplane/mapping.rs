@@ -14,6 +14,7 @@ use tollgate_vtl::{Input, RenderError, Rendered, Template};
 pub const CONTEXT_NAMES: &[&str] = &[
     "accountId",
     "apiId",
+    "deploymentId",
     "domainName",
     "domainPrefix",
     "extendedRequestId",
@@ -139,6 +140,7 @@ impl TemplateData {
         d.context = vec![
             ("accountId", String::new()),
             ("apiId", v.stage.api_id.to_string()),
+            ("deploymentId", v.stage.deployment_id.to_string()),
             ("domainName", host),
             ("domainPrefix", domain_prefix),
             ("extendedRequestId", v.stamp.request_id.to_owned()),
