@@ -210,6 +210,22 @@ pub struct FileConfig {
     pub cluster: Option<ClusterFileConfig>,
     /// Lambda functions this node runs for AWS_PROXY integrations.
     pub functions: Option<Vec<FunctionFileConfig>>,
+    /// Where stage access logs go (`[access_log]`).
+    pub access_log: Option<AccessLogFileConfig>,
+}
+
+/// `[access_log]`: where stage access logs (`accessLogSettings`) are written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogFileConfig {
+    /// The folder of the per-destination files (default: `<data_dir>/access-logs`).
+    pub dir: Option<PathBuf>,
+    /// Write every record to stdout instead of files (default false).
+    pub stdout: Option<bool>,
+    /// Rotate a file once it passes this size, MiB (default 100).
+    pub max_file_mib: Option<u64>,
+    /// Rotated files kept per destination (default 5).
+    pub keep_files: Option<u32>,
 }
 
 /// One `[[functions]]` entry: a Lambda function the node runs itself.
@@ -289,6 +305,8 @@ pub struct Config {
     pub account_limit: Option<(f64, f64)>,
     /// Lambda functions this node runs.
     pub functions: Vec<crate::functions::FunctionDef>,
+    /// Where stage access logs go.
+    pub access_log: crate::dataplane::access_log::writer::WriterConfig,
 }
 
 /// A configuration problem, worded for the person who has to fix it.
@@ -410,6 +428,7 @@ impl Config {
             .unwrap_or_else(|| "us-east-1".into());
         let functions = resolve_functions(file.functions.unwrap_or_default(), &base, &fn_region)?;
         let cluster = resolve_cluster(args, file.cluster.unwrap_or_default(), &data_dir)?;
+        let access_log = resolve_access_log(file.access_log.unwrap_or_default(), &data_dir)?;
         let account_limit = match file.account_rate_limit {
             None => None,
             Some(rate) if rate.is_finite() && rate > 0.0 => {
@@ -436,6 +455,7 @@ impl Config {
             }
         };
         Ok(Config {
+            access_log,
             account_id,
             functions,
             account_limit,
@@ -453,6 +473,25 @@ impl Config {
             credential_source,
         })
     }
+}
+
+/// `[access_log]` with its defaults.
+fn resolve_access_log(
+    c: AccessLogFileConfig,
+    data_dir: &Path,
+) -> Result<crate::dataplane::access_log::writer::WriterConfig, ConfigError> {
+    let max_mib = c.max_file_mib.unwrap_or(100);
+    if max_mib == 0 || max_mib > 1024 * 1024 {
+        return Err(ConfigError(format!(
+            "access_log.max_file_mib must be between 1 and 1048576, got {max_mib}"
+        )));
+    }
+    Ok(crate::dataplane::access_log::writer::WriterConfig {
+        dir: c.dir.unwrap_or_else(|| data_dir.join("access-logs")),
+        stdout: c.stdout.unwrap_or(false),
+        max_file_bytes: max_mib * 1024 * 1024,
+        keep_files: c.keep_files.unwrap_or(5),
+    })
 }
 
 /// The data plane's connection and body-memory limits, checked for sense.

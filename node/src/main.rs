@@ -64,6 +64,11 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
         control::catch_up_before_serving(&node, &compiler).await;
         let (usage_tx, usage_rx) = std::sync::mpsc::channel();
         let metrics = Arc::new(tollgate_node::dataplane::metrics::Metrics::default());
+        let access_log = tollgate_node::dataplane::access_log::writer::start(
+            cfg.access_log.clone(),
+            metrics.access_log.clone(),
+        )
+        .map_err(|e| format!("access log: {e}"))?;
         tokio::spawn(tollgate_node::usage_reporter::run(
             node.clone(),
             usage_rx,
@@ -92,6 +97,7 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
                     cfg.credentials.clone(),
                 )),
                 functions: functions.clone(),
+                access_log: Some(access_log),
             },
             routes,
         )

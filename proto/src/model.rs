@@ -390,6 +390,21 @@ pub struct Stage {
     /// `*/*` for the stage defaults, or `{resourcePath without leading slash}/{METHOD}`.
     pub method_settings: BTreeMap<String, MethodSetting>,
     pub tags: BTreeMap<String, String>,
+    /// Access logging (`accessLogSettings`), stored as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_log_settings: Option<AccessLogSettings>,
+}
+
+/// A stage's access logging: the record format and where records go (`destinationArn`: a
+/// CloudWatch Logs log group or Firehose stream ARN, whose name picks the node's file).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessLogSettings {
+    /// The record format (`$context` variables).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// The destination ARN, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_arn: Option<String>,
 }
 
 /// Per-method settings of a stage (throttling, caching, metrics, logging).

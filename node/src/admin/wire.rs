@@ -391,9 +391,22 @@ pub struct StageOut {
     pub variables: Option<BTreeMap<String, String>>,
     pub tracing_enabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_log_settings: Option<AccessLogSettingsOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
     pub created_date: i64,
     pub last_updated_date: i64,
+}
+
+/// `AccessLogSettings`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct AccessLogSettingsOut {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_arn: Option<String>,
 }
 
 /// Converts a stage.
@@ -417,6 +430,13 @@ pub fn stage(s: &Stage) -> StageOut {
             .collect(),
         variables: none_if_empty(&s.variables),
         tracing_enabled: s.tracing_enabled,
+        access_log_settings: s
+            .access_log_settings
+            .as_ref()
+            .map(|a| AccessLogSettingsOut {
+                format: a.format.clone(),
+                destination_arn: a.destination_arn.clone(),
+            }),
         tags: none_if_empty(&s.tags),
         created_date: s.created_date,
         last_updated_date: s.last_updated_date,

@@ -3,7 +3,10 @@
 //! cache, calling the backend, logging). All the deciding is in the core and its phases.
 
 use super::authorizer::AuthorizerResult;
-use super::core::{self, Answer, Decision, LambdaAnswer, Refuse, WorkerState};
+use super::access_log::format::Facts;
+use super::core::{self, Answer, Decision, LambdaAnswer, Refuse, Seen, WorkerState};
+use super::phases::authorize::CallerIdentity;
+use std::rc::Rc;
 use super::gateway_response;
 use super::mapping::Stamp;
 use super::matcher::Captures;
@@ -17,6 +20,29 @@ use super::upstream::{self, ProxyScratch};
 use super::worker::Worker;
 use crate::functions::{InvokeError, InvokeResult, Pending};
 
+/// What the shell learned serving a request, beyond what [`Seen`] says: for its access log
+/// record and its metrics.
+#[derive(Default)]
+struct Done {
+    /// The integration's latency (ns) and status, when one was called.
+    integration: Option<(u64, Option<u16>)>,
+    /// A gateway answer: its type and fixed message.
+    error: Option<(tollgate_proto::GatewayResponseType, &'static str)>,
+    /// A gateway answer's own message (`$context.error.message` when not the fixed one).
+    error_message: Option<String>,
+    /// The Lambda authorizer's answer.
+    authorizer: Option<Rc<AuthorizerResult>>,
+    /// Who an `AWS_IAM` request was signed by.
+    identity: Option<CallerIdentity>,
+}
+
+impl Done {
+    fn refused(&mut self, r: Refuse<'_>) {
+        self.error = Some((r.refusal.kind, r.refusal.message));
+        self.error_message = r.message;
+    }
+}
+
 /// Serves `req`, appending the answer to `out`.
 pub async fn handle(
     w: &Worker,
@@ -25,6 +51,9 @@ pub async fn handle(
     out: &mut Vec<u8>,
     scratch: &mut ProxyScratch,
 ) {
+    let t0 = now_ns();
+    let start = out.len();
+    let full_path = req.path;
     let id = w.resp.borrow_mut().request_id();
     let table = w.routes.borrow_mut().current();
     let mut caps = Captures::default();
@@ -35,7 +64,9 @@ pub async fn handle(
         request_id: id.as_str(),
         epoch_ms: u64::try_from(crate::ids::now_epoch_ms()).unwrap_or(0),
     };
-    let mut decision = decide(w, &table, req, &stamp, None, &mut caps, &mut key);
+    let mut seen = Seen::default();
+    let mut done = Done::default();
+    let mut decision = decide(w, &table, req, &stamp, None, &mut caps, &mut key, &mut seen);
     // A Lambda authorizer to call first: invoke it, then decide again with its answer (the
     // same table, so the same method; nothing past authorization has run yet).
     if let Decision::Authorize(mut plan) = decision {
@@ -52,7 +83,17 @@ pub async fn handle(
         decision = match answer {
             core::AuthorizerAnswer::Answered(answer) => {
                 caps = Captures::default();
-                decide(w, &table, req, &stamp, Some(answer), &mut caps, &mut key)
+                done.authorizer = Some(answer.clone());
+                decide(
+                    w,
+                    &table,
+                    req,
+                    &stamp,
+                    Some(answer),
+                    &mut caps,
+                    &mut key,
+                    &mut seen,
+                )
             }
             core::AuthorizerAnswer::Refuse(r) => Decision::Refuse(r),
         };
@@ -63,7 +104,10 @@ pub async fn handle(
         http11: req.head.minor_version >= 1,
     };
     match decision {
-        Decision::Refuse(r) => refuse(w, &r, &id, req.method, conn, out),
+        Decision::Refuse(r) => {
+            refuse(w, &r, &id, req.method, conn, out);
+            done.refused(r);
+        }
         Decision::Authorize(plan) => {
             // `decide` answers an authorizer's answer with anything but another call.
             let refusal = core::AUTHORIZER_CONFIGURATION_ERROR;
@@ -80,14 +124,16 @@ pub async fn handle(
                 }),
                 message: None,
             };
-            refuse(w, &r, &id, req.method, conn, out)
+            refuse(w, &r, &id, req.method, conn, out);
+            done.refused(r);
         }
         Decision::Mock(r) => {
             method_response::write_mock(out, &mut w.resp.borrow_mut(), &r, &id, framing)
         }
-        Decision::Lambda(plan) => {
+        Decision::Lambda(mut plan) => {
             let event = core::lambda_event(&plan, req, &caps, id.as_str(), stamp.epoch_ms);
             let l = plan.integration;
+            let called = now_ns();
             let result =
                 match w
                     .functions
@@ -96,6 +142,10 @@ pub async fn handle(
                     Ok(pending) => await_answer(pending).await,
                     Err(e) => Err(e),
                 };
+            done.integration = Some((
+                now_ns().saturating_sub(called),
+                result.is_ok().then_some(200),
+            ));
             let conn = if w.is_draining() {
                 ConnState::Close
             } else {
@@ -109,11 +159,21 @@ pub async fn handle(
                     &id,
                     Framing { conn, ..framing },
                 ),
-                LambdaAnswer::Refuse(r) => refuse(w, &r, &id, req.method, conn, out),
+                LambdaAnswer::Refuse(r) => {
+                    refuse(w, &r, &id, req.method, conn, out);
+                    done.refused(r);
+                }
+            }
+            done.identity = plan.identity.take();
+            if done.authorizer.is_none() {
+                done.authorizer = plan.authorizer.take();
             }
         }
-        Decision::Proxy(plan) => {
+        Decision::Proxy(mut plan) => {
             req.path = plan.path;
+            if done.authorizer.is_none() {
+                done.authorizer = plan.authorizer.clone();
+            }
             if let Some(c) = plan.cache {
                 if c.lookup {
                     let mut cache = w.cache.borrow_mut();
@@ -128,11 +188,15 @@ pub async fn handle(
                         );
                         drop(cache);
                         scratch.cache_key = key;
+                        done.identity = plan.identity.take();
+                        req.path = full_path;
+                        finish(w, req, &stamp, t0, &out[start..], &seen, &done);
                         return;
                     }
                 }
                 w.metrics.cache_miss();
             }
+            let called = now_ns();
             let result = upstream::forward(
                 &w.pool,
                 &w.resolver,
@@ -154,6 +218,7 @@ pub async fn handle(
             };
             let framing = Framing { conn, ..framing };
             let status = result.map(|()| scratch.head.status);
+            done.integration = Some((now_ns().saturating_sub(called), status.as_ref().ok().copied()));
             match core::after_integration(&plan, status, now_ns()) {
                 Answer::Relay { store } => {
                     if let Some((c, expires_ns)) = store {
@@ -174,15 +239,75 @@ pub async fn handle(
                         framing,
                     );
                 }
-                Answer::Refuse(r) => refuse(w, &r, &id, req.method, conn, out),
+                Answer::Refuse(r) => {
+                    refuse(w, &r, &id, req.method, conn, out);
+                    done.refused(r);
+                }
             }
+            done.identity = plan.identity.take();
         }
     }
     scratch.cache_key = key;
+    req.path = full_path;
+    finish(w, req, &stamp, t0, &out[start..], &seen, &done);
+}
+
+/// The log phase's shell part: the stage's access log record, when the stage has one.
+/// `answer` is the answer just appended.
+fn finish(
+    w: &Worker,
+    req: &Request<'_>,
+    stamp: &Stamp<'_>,
+    t0: u64,
+    answer: &[u8],
+    seen: &Seen<'_>,
+    done: &Done,
+) {
+    let Some(stage) = seen.stage else { return };
+    let Some(log) = &stage.access_log else { return };
+    let ms = |ns: u64| ns / 1_000_000;
+    let facts = Facts {
+        request_id: stamp.request_id,
+        epoch_ms: stamp.epoch_ms,
+        source_ip: req.peer,
+        user_agent: req.header(b"user-agent"),
+        host: req.header(b"host"),
+        http_method: req.method,
+        path: req.path,
+        http11: req.head.minor_version >= 1,
+        status: super::metrics::status_at(answer, 0).unwrap_or(0),
+        response_length: body_length(answer),
+        response_latency_ms: ms(now_ns().saturating_sub(t0)),
+        integration: done.integration.map(|(ns, s)| (ms(ns), s)),
+        error: done.error.map(|(kind, fixed)| (done.error_message.as_deref().unwrap_or(fixed), kind)),
+        api_id: &stage.api_id,
+        stage: &stage.stage_name,
+        deployment_id: &stage.deployment_id,
+        account_id: &w.iam.account,
+        resource_path: seen.method.map(|m| &*m.resource_path),
+        authorizer: done.authorizer.as_deref(),
+        identity: done.identity.as_ref(),
+        api_key_id: seen
+            .key
+            .and_then(|k| k.usage_id.split_once(':'))
+            .map(|(_, key)| key),
+    };
+    w.access_log
+        .borrow_mut()
+        .record(&log.file, |o| log.format.render(&facts, o));
+}
+
+/// The body length of an answer (what follows its head).
+fn body_length(answer: &[u8]) -> usize {
+    answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(0, |i| answer.len() - i - 4)
 }
 
 /// Runs the core's phases with the worker's state lent (`authorized`: the answer of the
 /// request's Lambda authorizer, when it was just called).
+#[allow(clippy::too_many_arguments)]
 fn decide<'t, 'r>(
     w: &Worker,
     table: &'t RoutingTable,
@@ -191,6 +316,7 @@ fn decide<'t, 'r>(
     authorized: Option<std::rc::Rc<AuthorizerResult>>,
     caps: &mut Captures<'t>,
     key: &mut Vec<u8>,
+    seen: &mut Seen<'t>,
 ) -> Decision<'t, 'r> {
     let (mut limits, mut usage) = (w.limits.borrow_mut(), w.usage.borrow_mut());
     let mut auth = w.auth.borrow_mut();
@@ -206,7 +332,7 @@ fn decide<'t, 'r>(
         auth: &mut auth,
         authorized,
     };
-    core::decide(table, req, &mut st, now_ns(), stamp, caps, key)
+    core::decide_seen(table, req, &mut st, now_ns(), stamp, caps, key, seen)
 }
 
 /// Waits on this worker's I/O driver for a Lambda invocation's answer (the function thread

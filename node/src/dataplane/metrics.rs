@@ -54,6 +54,8 @@ impl WorkerMetrics {
 #[derive(Debug, Default)]
 pub struct Metrics {
     workers: Mutex<Vec<Arc<WorkerMetrics>>>,
+    /// The access log's counters (written by the workers and the writer thread).
+    pub access_log: Arc<super::access_log::AccessLogStats>,
 }
 
 impl Metrics {
@@ -74,7 +76,7 @@ impl Metrics {
             workers.iter().map(|w| f(w).load(Relaxed)).sum()
         };
         let mut out = String::new();
-        let rows: [(&str, &str, u64); 7] = [
+        let rows: [(&str, &str, u64); 9] = [
             (
                 "tollgate_requests_total",
                 "Requests answered by the data plane.",
@@ -109,6 +111,16 @@ impl Metrics {
                 "tollgate_cache_misses_total",
                 "Cacheable requests sent to the backend (CacheMissCount).",
                 sum(|w| &w.cache_misses),
+            ),
+            (
+                "tollgate_access_log_records_total",
+                "Access log records written.",
+                self.access_log.written.load(Relaxed),
+            ),
+            (
+                "tollgate_access_log_dropped_total",
+                "Access log records dropped (the writer fell behind, or could not write).",
+                self.access_log.dropped.load(Relaxed),
             ),
         ];
         for (name, help, v) in rows {

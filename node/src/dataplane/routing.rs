@@ -118,6 +118,8 @@ pub struct StageRoutes {
     pub nodes: Vec<RouteNode>,
     /// The methods the nodes point at.
     pub methods: Vec<CompiledMethod>,
+    /// The stage's access log (format and file), when `accessLogSettings` turn it on.
+    pub access_log: Option<super::access_log::StageAccessLog>,
 }
 
 /// One resource in the trie.
@@ -673,6 +675,10 @@ pub fn compile_stage_with(
         binary_media_types: Vec::new(),
         nodes: vec![RouteNode::default()],
         methods: Vec::new(),
+        access_log: stage
+            .access_log_settings
+            .as_ref()
+            .and_then(super::access_log::StageAccessLog::compile),
     };
     // Children lists, so the tree can be walked from the root.
     let mut children: HashMap<&str, Vec<&str>> = HashMap::new();

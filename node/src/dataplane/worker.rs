@@ -109,6 +109,8 @@ pub struct Worker {
     pub iam: Arc<crate::iam::IamEnv>,
     /// The authorization phase's reused buffers.
     pub auth: RefCell<super::phases::authorize::AuthScratch>,
+    /// Access log records not yet handed to the writer thread.
+    pub access_log: RefCell<super::access_log::buffer::WorkerAccessLog>,
 }
 
 impl Worker {
@@ -144,6 +146,8 @@ pub struct DataPlaneConfig {
     pub iam: Arc<crate::iam::IamEnv>,
     /// The Lambda functions this node runs (AWS_PROXY integrations invoke them).
     pub functions: Arc<crate::functions::Functions>,
+    /// The access-log writer thread's queue (`None`: records are counted as dropped).
+    pub access_log: Option<std::sync::mpsc::SyncSender<super::access_log::buffer::Batch>>,
 }
 
 /// A running data plane.
@@ -230,6 +234,10 @@ pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<Dat
             draining: draining.clone(),
             drained: drained.clone(),
             functions: cfg.functions.clone(),
+            access_log: super::access_log::buffer::WorkerAccessLog::new(
+                cfg.access_log.clone(),
+                cfg.metrics.access_log.clone(),
+            ),
         };
         std::thread::Builder::new()
             .name(format!("tollgate-w{i}"))
@@ -300,6 +308,7 @@ struct WorkerShared {
     draining: Arc<AtomicBool>,
     drained: Arc<AtomicUsize>,
     functions: Arc<crate::functions::Functions>,
+    access_log: super::access_log::buffer::WorkerAccessLog,
 }
 
 /// What `start` hands each worker thread.
@@ -391,6 +400,7 @@ fn run_worker(
             resolver: RefCell::new(super::resolve::Resolver::default()),
             iam: shared.iam.clone(),
             auth: RefCell::new(Default::default()),
+            access_log: RefCell::new(shared.access_log),
         });
         let flusher = worker.clone();
         monoio::spawn(async move {
@@ -398,6 +408,7 @@ fn run_worker(
                 monoio::time::sleep(super::usage::FLUSH_EVERY).await;
                 let demand = flusher.limits.borrow_mut().take_demand();
                 flusher.usage.borrow_mut().flush(demand);
+                flusher.access_log.borrow_mut().flush();
             }
         });
         let max_conns = shared.conn_limits.max_connections_per_worker;
