@@ -62,8 +62,8 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
         let compiler = tollgate_node::compiler::Compiler::new(routes.clone(), limits.clone());
         let node = control::open_cluster(&cfg.data_dir, &cfg.cluster, compiler.clone()).await?;
         control::catch_up_before_serving(&node, &compiler).await;
-        let (usage_tx, usage_rx) = std::sync::mpsc::channel();
         let metrics = Arc::new(tollgate_node::dataplane::metrics::Metrics::default());
+        let (usage_tx, usage_rx) = std::sync::mpsc::channel();
         let access_log = tollgate_node::dataplane::access_log::writer::start(
             cfg.access_log.clone(),
             metrics.access_log.clone(),
@@ -73,6 +73,7 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
             node.clone(),
             usage_rx,
             limits.clone(),
+            metrics.usage_reports.clone(),
         ));
         tokio::spawn(control::recompile_keys_daily(compiler.clone()));
         let functions = tollgate_node::functions::Functions::start(

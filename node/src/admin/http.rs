@@ -80,9 +80,9 @@ where
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     if method == "GET" && path == "/metrics" {
-        if let Some(m) = &state.metrics {
+        if let Some(text) = super::metrics::render(state) {
             // Unsigned, as Prometheus scrapes: counters only, no configuration.
-            let mut resp = Response::new(Full::new(Bytes::from(m.render())));
+            let mut resp = Response::new(Full::new(Bytes::from(text)));
             resp.headers_mut().insert(
                 CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4"),

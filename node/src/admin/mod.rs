@@ -19,6 +19,7 @@ pub mod iam;
 pub mod input;
 pub mod lambda_invoke;
 pub mod limits;
+pub mod metrics;
 pub mod ops;
 pub mod paging;
 pub mod patch;

@@ -4,6 +4,7 @@
 
 use super::authorizer::AuthorizerResult;
 use super::access_log::format::Facts;
+use super::api_metrics::Observation;
 use super::core::{self, Answer, Decision, LambdaAnswer, Refuse, Seen, WorkerState};
 use super::phases::authorize::CallerIdentity;
 use std::rc::Rc;
@@ -34,6 +35,10 @@ struct Done {
     authorizer: Option<Rc<AuthorizerResult>>,
     /// Who an `AWS_IAM` request was signed by.
     identity: Option<CallerIdentity>,
+    /// Served from the stage cache.
+    cache_hit: bool,
+    /// Looked up in the stage cache and missed.
+    cache_miss: bool,
 }
 
 impl Done {
@@ -179,6 +184,7 @@ pub async fn handle(
                     let mut cache = w.cache.borrow_mut();
                     if let Some(hit) = cache.get(c.stage_cache, &key, now_ns()) {
                         w.metrics.cache_hit();
+                        done.cache_hit = true;
                         method_response::write_cached(
                             out,
                             &mut w.resp.borrow_mut(),
@@ -195,6 +201,7 @@ pub async fn handle(
                     }
                 }
                 w.metrics.cache_miss();
+                done.cache_miss = true;
             }
             let called = now_ns();
             let result = upstream::forward(
@@ -252,8 +259,8 @@ pub async fn handle(
     finish(w, req, &stamp, t0, &out[start..], &seen, &done);
 }
 
-/// The log phase's shell part: the stage's access log record, when the stage has one.
-/// `answer` is the answer just appended.
+/// The log phase's shell part: the stage's (and method's) metrics and the stage's access
+/// log record, when it has one. `answer` is the answer just appended.
 fn finish(
     w: &Worker,
     req: &Request<'_>,
@@ -264,8 +271,29 @@ fn finish(
     done: &Done,
 ) {
     let Some(stage) = seen.stage else { return };
-    let Some(log) = &stage.access_log else { return };
     let ms = |ns: u64| ns / 1_000_000;
+    let status = super::metrics::status_at(answer, 0).unwrap_or(0);
+    let latency_ms = ms(now_ns().saturating_sub(t0));
+    let observed = Observation {
+        status,
+        latency_ms,
+        integration_ms: done.integration.map(|(ns, _)| ms(ns)),
+        cache_hit: done.cache_hit,
+        cache_miss: done.cache_miss,
+    };
+    let series = seen.method.and_then(|m| m.series).into_iter();
+    for id in stage.series.into_iter().chain(series) {
+        w.series.observe(id, &observed);
+    }
+    if seen.plan_refused {
+        if let Some(id) = seen.key.and_then(|k| k.plan_series) {
+            let quota = done
+                .error
+                .is_some_and(|(kind, _)| kind == tollgate_proto::GatewayResponseType::QuotaExceeded);
+            w.series.plan_refused(id, quota);
+        }
+    }
+    let Some(log) = &stage.access_log else { return };
     let facts = Facts {
         request_id: stamp.request_id,
         epoch_ms: stamp.epoch_ms,
@@ -275,9 +303,9 @@ fn finish(
         http_method: req.method,
         path: req.path,
         http11: req.head.minor_version >= 1,
-        status: super::metrics::status_at(answer, 0).unwrap_or(0),
+        status,
         response_length: body_length(answer),
-        response_latency_ms: ms(now_ns().saturating_sub(t0)),
+        response_latency_ms: latency_ms,
         integration: done.integration.map(|(ns, s)| (ms(ns), s)),
         error: done.error.map(|(kind, fixed)| (done.error_message.as_deref().unwrap_or(fixed), kind)),
         api_id: &stage.api_id,

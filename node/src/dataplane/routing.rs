@@ -120,6 +120,8 @@ pub struct StageRoutes {
     pub methods: Vec<CompiledMethod>,
     /// The stage's access log (format and file), when `accessLogSettings` turn it on.
     pub access_log: Option<super::access_log::StageAccessLog>,
+    /// The stage's metric series (every request to it).
+    pub series: Option<u32>,
 }
 
 /// One resource in the trie.
@@ -164,6 +166,9 @@ pub struct CompiledMethod {
     pub cache: Option<CacheSpec>,
     /// What to do with the request.
     pub integration: CompiledIntegration,
+    /// The method's metric series, when the stage's method settings turn detailed metrics
+    /// on for it (`metrics/enabled`).
+    pub series: Option<u32>,
 }
 
 /// A check a method asks for that this node cannot make.
@@ -311,6 +316,24 @@ fn throttle_for(
         &burst.to_bits().to_le_bytes(),
     ]);
     Some(ThrottleSpec::new(id, rate, burst, limits))
+}
+
+/// The method's metric series when its method setting (else the stage-wide `*/*` one)
+/// turns detailed metrics on.
+fn series_for(api_id: &str, stage: &Stage, path: &str, verb: &str) -> Option<u32> {
+    let key = format!("{}/{verb}", path.trim_start_matches('/'));
+    let setting = stage
+        .method_settings
+        .get(&key)
+        .or_else(|| stage.method_settings.get("*/*"))?;
+    setting.metrics_enabled.then(|| {
+        super::api_metrics::series().id(super::api_metrics::Labels::Method {
+            api: api_id.into(),
+            stage: stage.stage_name.as_str().into(),
+            resource: path.into(),
+            method: verb.into(),
+        })
+    })?
 }
 
 /// What a method does with a request.
@@ -679,6 +702,10 @@ pub fn compile_stage_with(
             .access_log_settings
             .as_ref()
             .and_then(super::access_log::StageAccessLog::compile),
+        series: super::api_metrics::series().id(super::api_metrics::Labels::Stage {
+            api: api_id.into(),
+            stage: stage.stage_name.as_str().into(),
+        }),
     };
     // Children lists, so the tree can be walked from the root.
     let mut children: HashMap<&str, Vec<&str>> = HashMap::new();
@@ -902,6 +929,7 @@ fn compile_method(
         throttle: throttle_for(api_id, stage, path, &m.http_method, limits),
         cache: cache_for(stage, path, &m.http_method, m.integration.as_ref()),
         integration,
+        series: series_for(api_id, stage, path, &m.http_method),
     }
 }
 

@@ -111,6 +111,8 @@ pub struct Worker {
     pub auth: RefCell<super::phases::authorize::AuthScratch>,
     /// Access log records not yet handed to the writer thread.
     pub access_log: RefCell<super::access_log::buffer::WorkerAccessLog>,
+    /// This worker's per-API, stage, method and plan counters.
+    pub series: Arc<super::api_metrics::WorkerSeries>,
 }
 
 impl Worker {
@@ -238,6 +240,7 @@ pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<Dat
                 cfg.access_log.clone(),
                 cfg.metrics.access_log.clone(),
             ),
+            series: cfg.metrics.api.register(),
         };
         std::thread::Builder::new()
             .name(format!("tollgate-w{i}"))
@@ -309,6 +312,7 @@ struct WorkerShared {
     drained: Arc<AtomicUsize>,
     functions: Arc<crate::functions::Functions>,
     access_log: super::access_log::buffer::WorkerAccessLog,
+    series: Arc<super::api_metrics::WorkerSeries>,
 }
 
 /// What `start` hands each worker thread.
@@ -401,6 +405,7 @@ fn run_worker(
             iam: shared.iam.clone(),
             auth: RefCell::new(Default::default()),
             access_log: RefCell::new(shared.access_log),
+            series: shared.series.clone(),
         });
         let flusher = worker.clone();
         monoio::spawn(async move {
@@ -479,6 +484,7 @@ async fn accept_loop(worker: &Rc<Worker>, listener: &TcpListener, max_conns: usi
                 }
                 let _ = stream.set_nodelay(true);
                 worker.conns.set(worker.conns.get() + 1);
+                worker.metrics.open_connections(worker.conns.get());
                 if tls {
                     monoio::spawn(super::tls::serve(worker.clone(), stream, peer.ip()));
                 } else {
