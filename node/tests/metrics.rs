@@ -148,4 +148,29 @@ fn per_stage_per_method_and_per_plan_series() {
     assert_eq!(v("tollgate_raft_apply_lag".into()), Some(0));
     assert!(v("tollgate_usage_report_lag_ms".into()).is_some());
     assert!(v("tollgate_open_connections".into()).is_some());
+
+    // Every metric the Grafana dashboard in docs/ queries is one the node serves.
+    let dashboard = include_str!("../../docs/grafana-dashboard.json");
+    let _: serde_json::Value = serde_json::from_str(dashboard).expect("the dashboard is JSON");
+    let mut names: Vec<&str> = dashboard
+        .match_indices("tollgate_")
+        .map(|(at, _)| {
+            let rest = &dashboard[at..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .filter(|n| *n != "tollgate_")
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    assert!(names.len() > 10, "{names:?}");
+    for name in names {
+        let family = name.strip_suffix("_bucket").unwrap_or(name);
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "the dashboard queries {name}, which /metrics does not serve"
+        );
+    }
 }
