@@ -68,6 +68,30 @@ pub struct ServeArgs {
     /// writes and let it vote twice in one term. Prefer removing the node and adding it back.
     #[arg(long)]
     pub recover_missing_log: bool,
+    /// The node's own log lines: `text` (for people) or `json` (one object a line, for log
+    /// shippers) [default: text].
+    #[arg(long, value_name = "FORMAT", value_parser = parse_log_format)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How the node writes its own log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+/// Parses `--log-format`.
+pub fn parse_log_format(s: &str) -> Result<LogFormat, String> {
+    match s {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(format!("log format must be `text` or `json`, got {s:?}")),
+    }
 }
 
 /// Parses a listen address, `ip:port` or `host:port` (the host name resolved now, once; an
@@ -212,6 +236,10 @@ pub struct FileConfig {
     pub functions: Option<Vec<FunctionFileConfig>>,
     /// Where stage access logs go (`[access_log]`).
     pub access_log: Option<AccessLogFileConfig>,
+    /// The audit log of admin writes (default: `<data_dir>/audit.log`).
+    pub audit_log: Option<PathBuf>,
+    /// The node's own log lines: `"text"` or `"json"`.
+    pub log_format: Option<LogFormat>,
 }
 
 /// `[access_log]`: where stage access logs (`accessLogSettings`) are written.
@@ -307,6 +335,10 @@ pub struct Config {
     pub functions: Vec<crate::functions::FunctionDef>,
     /// Where stage access logs go.
     pub access_log: crate::dataplane::access_log::writer::WriterConfig,
+    /// The audit log of admin writes.
+    pub audit_log: PathBuf,
+    /// The node's own log lines.
+    pub log_format: LogFormat,
 }
 
 /// A configuration problem, worded for the person who has to fix it.
@@ -455,6 +487,11 @@ impl Config {
             }
         };
         Ok(Config {
+            audit_log: file
+                .audit_log
+                .clone()
+                .unwrap_or_else(|| data_dir.join("audit.log")),
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             access_log,
             account_id,
             functions,

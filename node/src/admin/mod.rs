@@ -11,6 +11,7 @@
 //! `tollgate-proto` carries no wire annotations. A write is answered only after its command is
 //! durable and applied.
 
+pub mod audit;
 pub mod cluster;
 pub mod coverage;
 pub mod error;
@@ -54,6 +55,8 @@ pub struct AdminState {
     /// Where this node's HTTPS listener is reached (a custom domain's `regionalDomainName`
     /// or `distributionDomainName`); `None`: no HTTPS listener.
     pub gateway_address: Option<String>,
+    /// The audit log of admin writes (`None`: not kept, as in tests' admin-only servers).
+    pub audit: Option<std::sync::Arc<audit::AuditLog>>,
 }
 
 impl AdminState {
@@ -74,6 +77,7 @@ impl AdminState {
             compiler: None,
             functions: None,
             gateway_address: None,
+            audit: None,
         }
     }
 }
