@@ -19,15 +19,13 @@ const DEFAULT_LOG: &str = "info,openraft=warn";
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => {
-            match Config::resolve(&args, |k| std::env::var(k).ok()) {
-                Ok(cfg) => {
-                    init_logging(cfg.log_format);
-                    serve(&args, cfg)
-                }
-                Err(e) => Err(e.to_string()),
+        Command::Serve(args) => match Config::resolve(&args, |k| std::env::var(k).ok()) {
+            Ok(cfg) => {
+                init_logging(cfg.log_format);
+                serve(&args, cfg)
             }
-        }
+            Err(e) => Err(e.to_string()),
+        },
         Command::Cluster(cmd) => {
             init_logging(config::LogFormat::Text);
             tollgate_node::cluster_cli::run(cmd)
@@ -138,7 +136,8 @@ fn serve(args: &config::ServeArgs, mut cfg: Config) -> Result<(), String> {
         state.functions = Some(functions);
         state.gateway_address = dp.tls_addr.map(|a| a.ip().to_string());
         state.audit = Some(Arc::new(
-            tollgate_node::admin::audit::AuditLog::open(&cfg.audit_log).map_err(|e| e.to_string())?,
+            tollgate_node::admin::audit::AuditLog::open(&cfg.audit_log)
+                .map_err(|e| e.to_string())?,
         ));
         let state = Arc::new(state);
         let result = tokio::select! {

@@ -109,7 +109,10 @@ pub struct ReportStats {
 impl ReportStats {
     /// How long the oldest uncommitted report has waited at `now_ms` (0: none waits).
     pub fn lag_ms(&self, now_ms: u64) -> u64 {
-        match self.pending_since_ms.load(std::sync::atomic::Ordering::Relaxed) {
+        match self
+            .pending_since_ms
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
             0 => 0,
             since => now_ms.saturating_sub(since),
         }

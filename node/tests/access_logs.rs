@@ -39,7 +39,10 @@ fn access_log_records_every_answer_of_the_stage() {
     let node = TestNode::start(&["--workers", "2"]);
     let aws = Aws::for_node(&node);
     let api = aws.ok(&["create-rest-api", "--name", "pets"]);
-    let (id, root) = (id_of(&api), api["rootResourceId"].as_str().unwrap().to_string());
+    let (id, root) = (
+        id_of(&api),
+        api["rootResourceId"].as_str().unwrap().to_string(),
+    );
     let resource = |part: &str| {
         id_of(&aws.ok(&[
             "create-resource",
@@ -109,7 +112,13 @@ fn access_log_records_every_answer_of_the_stage() {
         "--uri",
         &uri,
     ]);
-    aws.ok(&["create-deployment", "--rest-api-id", &id, "--stage-name", "prod"]);
+    aws.ok(&[
+        "create-deployment",
+        "--rest-api-id",
+        &id,
+        "--stage-name",
+        "prod",
+    ]);
 
     // Refused as AWS refuses them: a format without the request id, a destination that is
     // not a log group or Firehose stream.
@@ -174,7 +183,10 @@ fn access_log_records_every_answer_of_the_stage() {
     ];
     let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
     assert_eq!(statuses, [200, 200, 403, 429]);
-    let file = node.dir.path().join("access-logs/aws_apigateway_pets-access.log");
+    let file = node
+        .dir
+        .path()
+        .join("access-logs/aws_apigateway_pets-access.log");
     let recs = records(&file, 4);
     assert_eq!(recs.len(), 4, "{recs:?}");
     // One record per answer (workers hand theirs over independently: found by request id).
@@ -204,10 +216,16 @@ fn access_log_records_every_answer_of_the_stage() {
     let [mock, proxied, missing, throttled] = [0, 1, 2, 3].map(|i| by_id(&answers[i]));
     assert_eq!(mock["resourcePath"], "/pets");
     assert_eq!(mock["path"], "/prod/pets");
-    assert_eq!((mock["ilat"].as_str(), mock["err"].as_str()), (Some("-"), Some("-")));
+    assert_eq!(
+        (mock["ilat"].as_str(), mock["err"].as_str()),
+        (Some("-"), Some("-"))
+    );
     assert_eq!(proxied["resourcePath"], "/backend");
     assert_eq!(proxied["istatus"], "200");
-    assert!(proxied["ilat"].as_str().unwrap().parse::<u64>().is_ok(), "{proxied}");
+    assert!(
+        proxied["ilat"].as_str().unwrap().parse::<u64>().is_ok(),
+        "{proxied}"
+    );
     assert_eq!(missing["resourcePath"], "-");
     assert_eq!(missing["err"], "Missing Authentication Token");
     assert_eq!(missing["etype"], "MISSING_AUTHENTICATION_TOKEN");
@@ -241,6 +259,9 @@ fn access_log_records_every_answer_of_the_stage() {
     assert_eq!(send("/prod/pets").status, 200);
     // Records reach the file within ~100 ms (the workers' hand-over tick).
     std::thread::sleep(Duration::from_millis(600));
-    let lines = std::fs::read_to_string(&file).unwrap_or_default().lines().count();
+    let lines = std::fs::read_to_string(&file)
+        .unwrap_or_default()
+        .lines()
+        .count();
     assert_eq!(lines, 4);
 }

@@ -49,7 +49,10 @@ fn writes_are_audited_and_logs_are_json() {
     assert_eq!(created["sourceIp"], "127.0.0.1");
     assert_eq!(created["status"], 201);
     assert_eq!(created["result"], "ok");
-    assert!(created["logIndex"].as_u64().is_some_and(|i| i > 0), "{created}");
+    assert!(
+        created["logIndex"].as_u64().is_some_and(|i| i > 0),
+        "{created}"
+    );
     assert!(created["time"].as_str().unwrap().ends_with('Z'));
     assert_eq!(refused["operation"], "UpdateRestApi");
     assert_eq!(refused["path"], format!("/restapis/{id}"));

@@ -82,8 +82,10 @@ fn per_stage_per_method_and_per_plan_series() {
     let plan = n.admin_ok(
         "POST",
         "/usageplans",
-        Some(json!({ "name": "gold", "apiStages": [{ "apiId": id, "stage": "prod" }],
-                     "quota": { "limit": 1, "period": "DAY" } })),
+        Some(
+            json!({ "name": "gold", "apiStages": [{ "apiId": id, "stage": "prod" }],
+                     "quota": { "limit": 1, "period": "DAY" } }),
+        ),
     );
     let plan = plan["id"].as_str().unwrap().to_string();
     let key = n.admin_ok(
@@ -98,7 +100,8 @@ fn per_stage_per_method_and_per_plan_series() {
     );
     let host = format!("{id}.execute-api.localhost");
     let get = |path: &str, extra: &str| {
-        let raw = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n");
+        let raw =
+            format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n");
         common::parse_response(&raw_exchange(n.data, raw.as_bytes()))
             .expect("a response")
             .status
@@ -126,20 +129,45 @@ fn per_stage_per_method_and_per_plan_series() {
         text = scrape(&n);
     }
     let v = |s: String| value(&text, &s);
-    assert_eq!(v(format!("tollgate_api_requests_total{{{stage}}}")), Some(6), "{text}");
+    assert_eq!(
+        v(format!("tollgate_api_requests_total{{{stage}}}")),
+        Some(6),
+        "{text}"
+    );
     assert_eq!(v(format!("tollgate_api_4xx_total{{{stage}}}")), Some(2));
     assert_eq!(v(format!("tollgate_api_5xx_total{{{stage}}}")), Some(0));
-    assert_eq!(v(format!("tollgate_api_latency_ms_count{{{stage}}}")), Some(6));
-    assert_eq!(v(format!("tollgate_api_latency_ms_bucket{{{stage},le=\"+Inf\"}}")), Some(6));
-    assert_eq!(v(format!("tollgate_api_integration_latency_ms_count{{{stage}}}")), Some(1));
-    // Only the method with detailed metrics has its own series.
-    assert_eq!(v(format!("tollgate_api_requests_total{{{pets_m}}}")), Some(2));
-    assert!(!text.contains("resource=\"/backend\""), "{text}");
     assert_eq!(
-        v(format!("tollgate_plan_quota_exceeded_total{{plan=\"{plan}\"}}")),
+        v(format!("tollgate_api_latency_ms_count{{{stage}}}")),
+        Some(6)
+    );
+    assert_eq!(
+        v(format!(
+            "tollgate_api_latency_ms_bucket{{{stage},le=\"+Inf\"}}"
+        )),
+        Some(6)
+    );
+    assert_eq!(
+        v(format!(
+            "tollgate_api_integration_latency_ms_count{{{stage}}}"
+        )),
         Some(1)
     );
-    assert_eq!(v(format!("tollgate_plan_throttled_total{{plan=\"{plan}\"}}")), Some(0));
+    // Only the method with detailed metrics has its own series.
+    assert_eq!(
+        v(format!("tollgate_api_requests_total{{{pets_m}}}")),
+        Some(2)
+    );
+    assert!(!text.contains("resource=\"/backend\""), "{text}");
+    assert_eq!(
+        v(format!(
+            "tollgate_plan_quota_exceeded_total{{plan=\"{plan}\"}}"
+        )),
+        Some(1)
+    );
+    assert_eq!(
+        v(format!("tollgate_plan_throttled_total{{plan=\"{plan}\"}}")),
+        Some(0)
+    );
     // The node-wide counters are still there, and the node's Raft state.
     assert_eq!(v("tollgate_requests_total".into()), Some(6));
     assert_eq!(v("tollgate_raft_is_leader".into()), Some(1));

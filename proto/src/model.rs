@@ -768,3 +768,28 @@ pub struct AccessKey {
 
 /// Most access keys one user may have (as IAM).
 pub const MAX_ACCESS_KEYS_PER_USER: usize = 2;
+
+#[cfg(test)]
+mod access_log_settings_tests {
+    use super::*;
+
+    #[test]
+    fn stored_by_name_and_absent_in_older_bytes() {
+        let mut stage = Stage {
+            stage_name: "prod".into(),
+            ..Default::default()
+        };
+        // A stage written before access logs existed (no such field) decodes with none.
+        let old = crate::codec::encode(&stage);
+        let back: Stage = crate::codec::decode(&old).unwrap();
+        assert_eq!(back.access_log_settings, None);
+        stage.access_log_settings = Some(AccessLogSettings {
+            format: Some("$context.requestId".into()),
+            destination_arn: Some("arn:aws:logs:us-east-1:123456789012:log-group:g".into()),
+        });
+        let bytes = crate::codec::encode(&stage);
+        assert!(bytes.windows(19).any(|w| w == b"access_log_settings"));
+        let back: Stage = crate::codec::decode(&bytes).unwrap();
+        assert_eq!(back, stage);
+    }
+}

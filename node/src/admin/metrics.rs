@@ -37,7 +37,12 @@ pub fn render(state: &AdminState) -> Option<String> {
         let last = s.last_log_index.unwrap_or(0);
         let applied = s.last_applied.unwrap_or(0);
         let rows: [(&str, &str, &str, u64); 7] = [
-            ("tollgate_raft_term", "gauge", "The current Raft term.", s.term),
+            (
+                "tollgate_raft_term",
+                "gauge",
+                "The current Raft term.",
+                s.term,
+            ),
             (
                 "tollgate_raft_leader",
                 "gauge",
@@ -87,6 +92,9 @@ pub fn render(state: &AdminState) -> Option<String> {
 
 fn gauges(out: &mut String, rows: &[(&str, &str, &str, u64)]) {
     for (name, kind, help, v) in rows {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+        );
     }
 }

@@ -241,7 +241,9 @@ impl ApiMetrics {
             for (b, block) in w.blocks.iter().enumerate() {
                 let Some(block) = block.get() else { continue };
                 for (i, s) in block.iter().enumerate() {
-                    let Some(t) = out.get_mut(b * BLOCK + i) else { break };
+                    let Some(t) = out.get_mut(b * BLOCK + i) else {
+                        break;
+                    };
                     t.count += s.count.load(Relaxed);
                     t.e4xx += s.e4xx.load(Relaxed);
                     t.e5xx += s.e5xx.load(Relaxed);
@@ -269,10 +271,9 @@ impl ApiMetrics {
             .iter()
             .zip(&sums)
             .filter_map(|(l, s)| match l {
-                Labels::Stage { api, stage } if s.count > 0 => Some((
-                    format!("api=\"{}\",stage=\"{}\"", esc(api), esc(stage)),
-                    s,
-                )),
+                Labels::Stage { api, stage } if s.count > 0 => {
+                    Some((format!("api=\"{}\",stage=\"{}\"", esc(api), esc(stage)), s))
+                }
                 Labels::Method {
                     api,
                     stage,
@@ -291,12 +292,32 @@ impl ApiMetrics {
                 _ => None,
             })
             .collect();
-        let counters: [(&str, &str, fn(&Sums) -> u64); 5] = [
-            ("tollgate_api_requests_total", "Requests answered (API Gateway's Count).", |s| s.count),
-            ("tollgate_api_4xx_total", "Answers with a 4xx status (4XXError).", |s| s.e4xx),
-            ("tollgate_api_5xx_total", "Answers with a 5xx status (5XXError).", |s| s.e5xx),
-            ("tollgate_api_cache_hits_total", "Answers served from the stage cache (CacheHitCount).", |s| s.cache_hits),
-            ("tollgate_api_cache_misses_total", "Cacheable requests sent to the integration (CacheMissCount).", |s| s.cache_misses),
+        let counters: [Row<u64>; 5] = [
+            (
+                "tollgate_api_requests_total",
+                "Requests answered (API Gateway's Count).",
+                |s| s.count,
+            ),
+            (
+                "tollgate_api_4xx_total",
+                "Answers with a 4xx status (4XXError).",
+                |s| s.e4xx,
+            ),
+            (
+                "tollgate_api_5xx_total",
+                "Answers with a 5xx status (5XXError).",
+                |s| s.e5xx,
+            ),
+            (
+                "tollgate_api_cache_hits_total",
+                "Answers served from the stage cache (CacheHitCount).",
+                |s| s.cache_hits,
+            ),
+            (
+                "tollgate_api_cache_misses_total",
+                "Cacheable requests sent to the integration (CacheMissCount).",
+                |s| s.cache_misses,
+            ),
         ];
         for (name, help, f) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
@@ -304,9 +325,17 @@ impl ApiMetrics {
                 let _ = writeln!(out, "{name}{{{l}}} {}", f(s));
             }
         }
-        let hists: [(&str, &str, fn(&Sums) -> (&[u64; NB], u64)); 2] = [
-            ("tollgate_api_latency_ms", "From arrival to answer, ms (Latency).", |s| (&s.latency, s.latency_sum)),
-            ("tollgate_api_integration_latency_ms", "From the integration call to its answer, ms (IntegrationLatency).", |s| (&s.integration, s.integration_sum)),
+        let hists: [Row<([u64; NB], u64)>; 2] = [
+            (
+                "tollgate_api_latency_ms",
+                "From arrival to answer, ms (Latency).",
+                |s| (s.latency, s.latency_sum),
+            ),
+            (
+                "tollgate_api_integration_latency_ms",
+                "From the integration call to its answer, ms (IntegrationLatency).",
+                |s| (s.integration, s.integration_sum),
+            ),
         ];
         for (name, help, f) in hists {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
@@ -335,9 +364,17 @@ impl ApiMetrics {
                 _ => None,
             })
             .collect();
-        let plan_rows: [(&str, &str, fn(&Sums) -> u64); 2] = [
-            ("tollgate_plan_throttled_total", "Requests a usage plan's throttle refused (429).", |s| s.throttled),
-            ("tollgate_plan_quota_exceeded_total", "Requests a usage plan's quota refused (429).", |s| s.quota),
+        let plan_rows: [Row<u64>; 2] = [
+            (
+                "tollgate_plan_throttled_total",
+                "Requests a usage plan's throttle refused (429).",
+                |s| s.throttled,
+            ),
+            (
+                "tollgate_plan_quota_exceeded_total",
+                "Requests a usage plan's quota refused (429).",
+                |s| s.quota,
+            ),
         ];
         for (name, help, f) in plan_rows {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
@@ -349,6 +386,9 @@ impl ApiMetrics {
         }
     }
 }
+
+/// A family of the text format: name, help, and what it reads of a series' sums.
+type Row<T> = (&'static str, &'static str, fn(&Sums) -> T);
 
 /// A label value escaped for the text format (`\`, `"`, line feeds).
 pub fn esc(v: &str) -> String {
@@ -398,8 +438,22 @@ mod tests {
         };
         a.observe(stage, &ok);
         a.observe(method, &ok);
-        b.observe(stage, &Observation { status: 404, latency_ms: 1, ..Default::default() });
-        b.observe(stage, &Observation { status: 502, latency_ms: 20_000, ..Default::default() });
+        b.observe(
+            stage,
+            &Observation {
+                status: 404,
+                latency_ms: 1,
+                ..Default::default()
+            },
+        );
+        b.observe(
+            stage,
+            &Observation {
+                status: 502,
+                latency_ms: 20_000,
+                ..Default::default()
+            },
+        );
         b.plan_refused(plan, true);
         a.plan_refused(plan, false);
         a.plan_refused(plan, false);

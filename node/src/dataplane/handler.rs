@@ -2,15 +2,14 @@
 //! carries out what [`super::core`] decides (writing answers, looking up and filling the
 //! cache, calling the backend, logging). All the deciding is in the core and its phases.
 
-use super::authorizer::AuthorizerResult;
 use super::access_log::format::Facts;
 use super::api_metrics::Observation;
+use super::authorizer::AuthorizerResult;
 use super::core::{self, Answer, Decision, LambdaAnswer, Refuse, Seen, WorkerState};
-use super::phases::authorize::CallerIdentity;
-use std::rc::Rc;
 use super::gateway_response;
 use super::mapping::Stamp;
 use super::matcher::Captures;
+use super::phases::authorize::CallerIdentity;
 use super::phases::log::{Level, LogRecord};
 use super::phases::method_response::{self, Framing};
 use super::request::Request;
@@ -20,6 +19,7 @@ use super::throttle::now_ns;
 use super::upstream::{self, ProxyScratch};
 use super::worker::Worker;
 use crate::functions::{InvokeError, InvokeResult, Pending};
+use std::rc::Rc;
 
 /// What the shell learned serving a request, beyond what [`Seen`] says: for its access log
 /// record and its metrics.
@@ -225,7 +225,10 @@ pub async fn handle(
             };
             let framing = Framing { conn, ..framing };
             let status = result.map(|()| scratch.head.status);
-            done.integration = Some((now_ns().saturating_sub(called), status.as_ref().ok().copied()));
+            done.integration = Some((
+                now_ns().saturating_sub(called),
+                status.as_ref().ok().copied(),
+            ));
             match core::after_integration(&plan, status, now_ns()) {
                 Answer::Relay { store } => {
                     if let Some((c, expires_ns)) = store {
@@ -287,9 +290,9 @@ fn finish(
     }
     if seen.plan_refused {
         if let Some(id) = seen.key.and_then(|k| k.plan_series) {
-            let quota = done
-                .error
-                .is_some_and(|(kind, _)| kind == tollgate_proto::GatewayResponseType::QuotaExceeded);
+            let quota = done.error.is_some_and(|(kind, _)| {
+                kind == tollgate_proto::GatewayResponseType::QuotaExceeded
+            });
             w.series.plan_refused(id, quota);
         }
     }
@@ -307,7 +310,9 @@ fn finish(
         response_length: body_length(answer),
         response_latency_ms: latency_ms,
         integration: done.integration.map(|(ns, s)| (ms(ns), s)),
-        error: done.error.map(|(kind, fixed)| (done.error_message.as_deref().unwrap_or(fixed), kind)),
+        error: done
+            .error
+            .map(|(kind, fixed)| (done.error_message.as_deref().unwrap_or(fixed), kind)),
         api_id: &stage.api_id,
         stage: &stage.stage_name,
         deployment_id: &stage.deployment_id,

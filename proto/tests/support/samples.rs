@@ -135,6 +135,8 @@ pub fn stage(name: &str, deployment_id: &str) -> Stage {
             ("orders/POST".into(), method_setting()),
         ]),
         tags: map(&[("tier", "gold")]),
+        // None: bytes of builds before access logs decode into these samples.
+        access_log_settings: None,
     }
 }
 

@@ -16,9 +16,9 @@ use crate::admin::paging::Query;
 use crate::admin::patch::{self, apply_to_map, unescape, Op, PatchOp};
 use crate::admin::wire;
 use crate::admin::AdminState;
+use crate::dataplane::access_log::{destination, format as log_format};
 use crate::ids::now_epoch;
 use std::collections::BTreeMap;
-use crate::dataplane::access_log::{destination, format as log_format};
 use tollgate_proto::model::{
     AccessLogSettings, LoggingLevel, MethodSetting, Stage, UnauthorizedCacheControlHeaderStrategy,
 };
@@ -595,7 +595,10 @@ mod tests {
         check_stage(&s).unwrap();
         let a = s.access_log_settings.clone().unwrap();
         assert_eq!(a.destination_arn.as_deref(), Some(arn));
-        assert_eq!(a.format.as_deref(), Some("$context.requestId $context.status"));
+        assert_eq!(
+            a.format.as_deref(),
+            Some("$context.requestId $context.status")
+        );
         apply(&mut s, op(Op::Remove, "/accessLogSettings/format", None)).unwrap();
         assert!(s.access_log_settings.as_ref().unwrap().format.is_none());
         apply(&mut s, op(Op::Remove, "/accessLogSettings", None)).unwrap();
@@ -604,10 +607,7 @@ mod tests {
         for (path, value) in [
             ("/accessLogSettings/format", "$context.status"),
             ("/accessLogSettings/destinationArn", "my-log-group"),
-            (
-                "/accessLogSettings/destinationArn",
-                "arn:aws:s3:::bucket",
-            ),
+            ("/accessLogSettings/destinationArn", "arn:aws:s3:::bucket"),
         ] {
             let mut s = stage();
             apply(&mut s, op(Op::Replace, path, Some(value))).unwrap();
@@ -615,13 +615,29 @@ mod tests {
             assert_eq!(e.status, 400, "{path} {value}");
         }
         let mut s = stage();
-        apply(&mut s, op(Op::Replace, "/accessLogSettings/format", Some("$context.status"))).unwrap();
+        apply(
+            &mut s,
+            op(
+                Op::Replace,
+                "/accessLogSettings/format",
+                Some("$context.status"),
+            ),
+        )
+        .unwrap();
         assert!(check_stage(&s)
             .unwrap_err()
             .message
             .contains("$context.requestId or $context.extendedRequestId"));
-        assert!(apply(&mut stage(), op(Op::Replace, "/accessLogSettings", Some("x"))).is_err());
-        assert!(apply(&mut stage(), op(Op::Replace, "/accessLogSettings/other", Some("x"))).is_err());
+        assert!(apply(
+            &mut stage(),
+            op(Op::Replace, "/accessLogSettings", Some("x"))
+        )
+        .is_err());
+        assert!(apply(
+            &mut stage(),
+            op(Op::Replace, "/accessLogSettings/other", Some("x"))
+        )
+        .is_err());
     }
 
     #[test]

@@ -21,10 +21,7 @@ pub fn name_of(arn: &str) -> Result<&str, String> {
     ) else {
         return Err(invalid());
     };
-    if partition.is_empty()
-        || account.len() != 12
-        || !account.bytes().all(|b| b.is_ascii_digit())
-    {
+    if partition.is_empty() || account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
         return Err(invalid());
     }
     let name = match service {
@@ -76,7 +73,11 @@ pub fn file_name(group: &str) -> String {
         })
         .collect();
     let trimmed = mapped.trim_start_matches(['_', '.']);
-    let stem = if trimmed.is_empty() { "access" } else { trimmed };
+    let stem = if trimmed.is_empty() {
+        "access"
+    } else {
+        trimmed
+    };
     format!("{stem}.log")
 }
 

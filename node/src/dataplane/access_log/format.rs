@@ -8,9 +8,9 @@
 //! string (`"`, `\` and control characters), so a record is always one line and a JSON
 //! format stays JSON.
 
-use tollgate_proto::GatewayResponseType;
 use std::io::Write as _;
 use std::net::IpAddr;
+use tollgate_proto::GatewayResponseType;
 
 /// A compiled format.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,13 +90,11 @@ fn name_len(s: &str) -> usize {
     let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b':';
     let mut i = 0;
     while i < b.len() && i < MAX_NAME {
-        if ident(b[i]) {
-            i += 1;
-        } else if b[i] == b'.' && i > 0 && b.get(i + 1).is_some_and(|&c| ident(c)) {
-            i += 1;
-        } else {
+        let inner_dot = b[i] == b'.' && i > 0 && b.get(i + 1).is_some_and(|&c| ident(c));
+        if !(ident(b[i]) || inner_dot) {
             break;
         }
+        i += 1;
     }
     // A name ends with an identifier character ('-' and ':' only inside authorizer keys).
     while i > 0 && matches!(b[i - 1], b'-' | b':') {
@@ -321,11 +319,7 @@ fn value(v: &Var, f: &Facts<'_>, out: &mut Vec<u8>) {
         Var::HttpMethod => text(f.http_method.as_bytes(), out),
         Var::ResourcePath => opt(f.resource_path, out),
         Var::Path => text(f.path.as_bytes(), out),
-        Var::Protocol => out.extend_from_slice(if f.http11 {
-            b"HTTP/1.1"
-        } else {
-            b"HTTP/1.0"
-        }),
+        Var::Protocol => out.extend_from_slice(if f.http11 { b"HTTP/1.1" } else { b"HTTP/1.0" }),
         Var::Status => num(u64::from(f.status), out),
         Var::ResponseLength => num(f.response_length as u64, out),
         Var::ResponseLatency => num(f.response_latency_ms, out),

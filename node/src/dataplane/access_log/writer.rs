@@ -117,11 +117,7 @@ impl Writer {
                 }
                 Err(e) => {
                     self.stats.dropped.fetch_add(1, Relaxed);
-                    if self
-                        .reported
-                        .insert((file.into(), e.kind()), ())
-                        .is_none()
-                    {
+                    if self.reported.insert((file.into(), e.kind()), ()).is_none() {
                         tracing::error!(
                             file = %String::from_utf8_lossy(file),
                             error = %e,
@@ -256,7 +252,9 @@ mod tests {
         .unwrap();
         let mut w = WorkerAccessLog::new(Some(tx), stats.clone());
         for i in 0..10 {
-            w.record("a.log", |o| o.extend_from_slice(format!("rec-{i:02}-xxxxxx").as_bytes()));
+            w.record("a.log", |o| {
+                o.extend_from_slice(format!("rec-{i:02}-xxxxxx").as_bytes())
+            });
         }
         w.record("b.log", |o| o.extend_from_slice(b"only"));
         w.flush();
