@@ -7,6 +7,8 @@
 # building this tree. Besides requests per second, each row gives the server's CPU time over
 # the run (all its threads, from /proc: nginx's worker processes, tollgate's whole process)
 # and requests per CPU-second, which is what the comparison is about on a shared machine.
+# ACCESS_LOG=1 measures only keyed MOCK, with the stage's access log off and then on (a JSON
+# format of 12 $context variables, written to a file in the node's data folder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-5}; CONNS=${2:-32}; WORKERS=${3:-1}
@@ -65,6 +67,19 @@ run() {
   awk -v cpu=$cpu -v dur=$DUR '/Latency/{lat=$2} /Requests\/sec/{rps=$2} END{printf "%10.0f req/s  mean %-8s server CPU %5.2f s  %8.0f req per CPU-s\n", rps, lat, cpu/1000, (cpu > 0 ? rps*dur*1000/cpu : 0)}' $work/wrk.out
 }
 echo "workers=$WORKERS connections=$CONNS duration=${DUR}s ($(nproc) cores, wrk -t1 on the same machine)"
+if [ -n "${ACCESS_LOG:-}" ]; then
+  FMT='{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","time":"$context.requestTime","method":"$context.httpMethod","path":"$context.path","resource":"$context.resourcePath","status":"$context.status","len":"$context.responseLength","latency":"$context.responseLatency","ua":"$context.identity.userAgent","keyId":"$context.identity.apiKeyId","error":"$context.error.message"}'
+  LOG_ON=$(python3 -c 'import json,sys; print(json.dumps([{"op":"replace","path":"/accessLogSettings/destinationArn","value":"arn:aws:logs:us-east-1:123456789012:log-group:bench"},{"op":"replace","path":"/accessLogSettings/format","value":sys.argv[1]}]))' "$FMT")
+  for round in 1 2; do
+    run "keyed MOCK, access log off" $T/keyed $TG_PID -H "x-api-key: quick-compare-key-0123456789"
+    ag update-stage --rest-api-id $API --stage-name prod --patch-operations "$LOG_ON" >/dev/null
+    run "keyed MOCK, access log on" $T/keyed $TG_PID -H "x-api-key: quick-compare-key-0123456789"
+    ag update-stage --rest-api-id $API --stage-name prod --patch-operations op=remove,path=/accessLogSettings >/dev/null
+  done
+  echo "access log: $(wc -l < $work/data/access-logs/bench.log) records in the current file"
+  curl -s http://127.0.0.1:18090/metrics | grep '^tollgate_access_log' || true
+  exit 0
+fi
 for round in 1 2; do
   run "nginx return 200" http://127.0.0.1:18097/ "$NGINX_PIDS"
   run "tollgate MOCK" $T/mock $TG_PID

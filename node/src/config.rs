@@ -68,6 +68,30 @@ pub struct ServeArgs {
     /// writes and let it vote twice in one term. Prefer removing the node and adding it back.
     #[arg(long)]
     pub recover_missing_log: bool,
+    /// The node's own log lines: `text` (for people) or `json` (one object a line, for log
+    /// shippers) [default: text].
+    #[arg(long, value_name = "FORMAT", value_parser = parse_log_format)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How the node writes its own log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+/// Parses `--log-format`.
+pub fn parse_log_format(s: &str) -> Result<LogFormat, String> {
+    match s {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(format!("log format must be `text` or `json`, got {s:?}")),
+    }
 }
 
 /// Parses a listen address, `ip:port` or `host:port` (the host name resolved now, once; an
@@ -216,6 +240,12 @@ pub struct FileConfig {
     pub otlp_endpoint: Option<String>,
     /// JWT (`COGNITO_USER_POOLS` / OIDC) authorizers: issuers and JWKS fetching.
     pub jwt: Option<JwtFileConfig>,
+    /// Where stage access logs go (`[access_log]`).
+    pub access_log: Option<AccessLogFileConfig>,
+    /// The audit log of admin writes (default: `<data_dir>/audit.log`).
+    pub audit_log: Option<PathBuf>,
+    /// The node's own log lines: `"text"` or `"json"`.
+    pub log_format: Option<LogFormat>,
 }
 
 /// The `[jwt]` table.
@@ -243,6 +273,20 @@ pub struct JwtIssuerFileConfig {
     pub jwks_url: Option<String>,
     /// Audiences / client ids accepted (default: any, as AWS).
     pub audiences: Option<Vec<String>>,
+}
+
+/// `[access_log]`: where stage access logs (`accessLogSettings`) are written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogFileConfig {
+    /// The folder of the per-destination files (default: `<data_dir>/access-logs`).
+    pub dir: Option<PathBuf>,
+    /// Write every record to stdout instead of files (default false).
+    pub stdout: Option<bool>,
+    /// Rotate a file once it passes this size, MiB (default 100).
+    pub max_file_mib: Option<u64>,
+    /// Rotated files kept per destination (default 5).
+    pub keep_files: Option<u32>,
 }
 
 /// One `[[functions]]` entry: a Lambda function the node runs itself.
@@ -326,6 +370,12 @@ pub struct Config {
     pub otlp_endpoint: Option<crate::otlp::Endpoint>,
     /// JWT authorizers' issuers and JWKS fetching.
     pub jwt: crate::jwks::Settings,
+    /// Where stage access logs go.
+    pub access_log: crate::dataplane::access_log::writer::WriterConfig,
+    /// The audit log of admin writes.
+    pub audit_log: PathBuf,
+    /// The node's own log lines.
+    pub log_format: LogFormat,
 }
 
 /// A configuration problem, worded for the person who has to fix it.
@@ -448,6 +498,7 @@ impl Config {
         let functions = resolve_functions(file.functions.unwrap_or_default(), &base, &fn_region)?;
         let cluster = resolve_cluster(args, file.cluster.unwrap_or_default(), &data_dir)?;
         let jwt = resolve_jwt(file.jwt.unwrap_or_default(), &base)?;
+        let access_log = resolve_access_log(file.access_log.unwrap_or_default(), &data_dir)?;
         let account_limit = match file.account_rate_limit {
             None => None,
             Some(rate) if rate.is_finite() && rate > 0.0 => {
@@ -479,6 +530,12 @@ impl Config {
         };
         Ok(Config {
             jwt,
+            audit_log: file
+                .audit_log
+                .clone()
+                .unwrap_or_else(|| data_dir.join("audit.log")),
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            access_log,
             account_id,
             otlp_endpoint,
             functions,
@@ -531,6 +588,25 @@ fn resolve_jwt(f: JwtFileConfig, base: &Path) -> Result<crate::jwks::Settings, C
     }
     crate::jwks::client_config(s.ca_file.as_deref()).map_err(ConfigError)?;
     Ok(s)
+}
+
+/// `[access_log]` with its defaults.
+fn resolve_access_log(
+    c: AccessLogFileConfig,
+    data_dir: &Path,
+) -> Result<crate::dataplane::access_log::writer::WriterConfig, ConfigError> {
+    let max_mib = c.max_file_mib.unwrap_or(100);
+    if max_mib == 0 || max_mib > 1024 * 1024 {
+        return Err(ConfigError(format!(
+            "access_log.max_file_mib must be between 1 and 1048576, got {max_mib}"
+        )));
+    }
+    Ok(crate::dataplane::access_log::writer::WriterConfig {
+        dir: c.dir.unwrap_or_else(|| data_dir.join("access-logs")),
+        stdout: c.stdout.unwrap_or(false),
+        max_file_bytes: max_mib * 1024 * 1024,
+        keep_files: c.keep_files.unwrap_or(5),
+    })
 }
 
 /// The data plane's connection and body-memory limits, checked for sense.

@@ -33,19 +33,18 @@ const DEFAULT_LOG: &str = "info,openraft=warn";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
-                .unwrap_or_else(|_| DEFAULT_LOG.into()),
-        )
-        // Colour codes only for a person at a terminal, not in files and pipes.
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
     let result = match cli.command {
-        Command::Serve(args) => serve(&args),
-        Command::Cluster(cmd) => tollgate_node::cluster_cli::run(cmd),
+        Command::Serve(args) => match Config::resolve(&args, |k| std::env::var(k).ok()) {
+            Ok(cfg) => {
+                init_logging(cfg.log_format);
+                serve(&args, cfg)
+            }
+            Err(e) => Err(e.to_string()),
+        },
+        Command::Cluster(cmd) => {
+            init_logging(config::LogFormat::Text);
+            tollgate_node::cluster_cli::run(cmd)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -56,8 +55,23 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(args: &config::ServeArgs) -> Result<(), String> {
-    let mut cfg = Config::resolve(args, |k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
+/// The node's own log lines on stderr: text (colour only at a terminal) or one JSON object a
+/// line (`--log-format json`, for log shippers); `TOLLGATE_LOG` filters them.
+fn init_logging(format: config::LogFormat) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
+        .unwrap_or_else(|_| DEFAULT_LOG.into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        config::LogFormat::Json => builder.json().with_ansi(false).init(),
+        // Colour codes only for a person at a terminal, not in files and pipes.
+        config::LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
+fn serve(args: &config::ServeArgs, mut cfg: Config) -> Result<(), String> {
     tollgate_consensus::raft::startup::private_dir(&cfg.data_dir)
         .map_err(|e| format!("cannot create data folder {}: {e}", cfg.data_dir.display()))?;
     let mut kept = None;
@@ -81,12 +95,18 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
         let compiler = tollgate_node::compiler::Compiler::new(routes.clone(), limits.clone());
         let node = control::open_cluster(&cfg.data_dir, &cfg.cluster, compiler.clone()).await?;
         control::catch_up_before_serving(&node, &compiler).await;
-        let (usage_tx, usage_rx) = std::sync::mpsc::channel();
         let metrics = Arc::new(tollgate_node::dataplane::metrics::Metrics::default());
+        let (usage_tx, usage_rx) = std::sync::mpsc::channel();
+        let access_log = tollgate_node::dataplane::access_log::writer::start(
+            cfg.access_log.clone(),
+            metrics.access_log.clone(),
+        )
+        .map_err(|e| format!("access log: {e}"))?;
         tokio::spawn(tollgate_node::usage_reporter::run(
             node.clone(),
             usage_rx,
             limits.clone(),
+            metrics.usage_reports.clone(),
         ));
         tokio::spawn(control::recompile_keys_daily(compiler.clone()));
         let functions = tollgate_node::functions::Functions::start(
@@ -116,6 +136,7 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
                         .map_err(|e| format!("span exporter: {e}"))?,
                     None => tollgate_node::otlp::SpanSink::disabled(),
                 }),
+                access_log: Some(access_log),
             },
             routes,
         )
@@ -139,6 +160,10 @@ fn serve(args: &config::ServeArgs) -> Result<(), String> {
         state.functions = Some(functions);
         state.gateway_address = dp.tls_addr.map(|a| a.ip().to_string());
         state.invoke_address = Some(invoke_address(dp.local_addr));
+        state.audit = Some(Arc::new(
+            tollgate_node::admin::audit::AuditLog::open(&cfg.audit_log)
+                .map_err(|e| e.to_string())?,
+        ));
         let state = Arc::new(state);
         let result = tokio::select! {
             r = admin::serve(listener, state) => r.map_err(|e| format!("admin API: {e}")),

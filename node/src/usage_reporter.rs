@@ -95,9 +95,39 @@ impl Waiting {
     }
 }
 
+/// How usage reporting keeps up, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct ReportStats {
+    /// When the report waiting to commit was made (ms since the epoch; 0: none waiting).
+    pub pending_since_ms: std::sync::atomic::AtomicU64,
+    /// Reports committed.
+    pub committed: std::sync::atomic::AtomicU64,
+    /// Attempts that did not commit (retried).
+    pub retries: std::sync::atomic::AtomicU64,
+}
+
+impl ReportStats {
+    /// How long the oldest uncommitted report has waited at `now_ms` (0: none waits).
+    pub fn lag_ms(&self, now_ms: u64) -> u64 {
+        match self
+            .pending_since_ms
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            0 => 0,
+            since => now_ms.saturating_sub(since),
+        }
+    }
+}
+
 /// Runs the reporter for `node` until the runtime stops, keeping `limits` told of the
-/// cluster's size.
-pub async fn run(node: Replica, rx: Receiver<UsageBatch>, limits: Arc<ClusterLimits>) {
+/// cluster's size and `stats` of how reports keep up.
+pub async fn run(
+    node: Replica,
+    rx: Receiver<UsageBatch>,
+    limits: Arc<ClusterLimits>,
+    stats: Arc<ReportStats>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
     let Some(raft) = node.raft() else {
         return; // a single local log has no one to report to
     };
@@ -137,10 +167,14 @@ pub async fn run(node: Replica, rx: Receiver<UsageBatch>, limits: Arc<ClusterLim
                     .unwrap_or(u32::MAX)
                     .max(1);
                 limits.proposing(seq, &deltas);
+                let at_ms = crate::ids::now_epoch_ms();
+                stats
+                    .pending_since_ms
+                    .store(u64::try_from(at_ms).unwrap_or(1).max(1), Relaxed);
                 pending = Some(Command::ReportLoad {
                     node_id,
                     seq,
-                    at_ms: crate::ids::now_epoch_ms(),
+                    at_ms,
                     deltas,
                     interval_ms,
                     demand,
@@ -149,11 +183,21 @@ pub async fn run(node: Replica, rx: Receiver<UsageBatch>, limits: Arc<ClusterLim
         }
         if let Some(cmd) = &pending {
             match tokio::time::timeout(ATTEMPT_TIMEOUT, node.propose(cmd.clone())).await {
-                Ok(Ok(_)) => pending = None,
-                Ok(Err(e)) => tracing::warn!(error = %e, "usage report not committed; retrying"),
-                Err(_) => tracing::warn!(
-                    "usage report not committed within {ATTEMPT_TIMEOUT:?}; retrying"
-                ),
+                Ok(Ok(_)) => {
+                    pending = None;
+                    stats.pending_since_ms.store(0, Relaxed);
+                    stats.committed.fetch_add(1, Relaxed);
+                }
+                Ok(Err(e)) => {
+                    stats.retries.fetch_add(1, Relaxed);
+                    tracing::warn!(error = %e, "usage report not committed; retrying")
+                }
+                Err(_) => {
+                    stats.retries.fetch_add(1, Relaxed);
+                    tracing::warn!(
+                        "usage report not committed within {ATTEMPT_TIMEOUT:?}; retrying"
+                    )
+                }
             }
         }
     }

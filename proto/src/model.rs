@@ -393,6 +393,21 @@ pub struct Stage {
     /// A canary release: a share of the stage's traffic served by another deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary_settings: Option<CanarySettings>,
+    /// Access logging (`accessLogSettings`), stored as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_log_settings: Option<AccessLogSettings>,
+}
+
+/// A stage's access logging: the record format and where records go (`destinationArn`: a
+/// CloudWatch Logs log group or Firehose stream ARN, whose name picks the node's file).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessLogSettings {
+    /// The record format (`$context` variables).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// The destination ARN, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_arn: Option<String>,
 }
 
 /// A stage's canary (AWS's `canarySettings`): `percent_traffic` percent of the stage's

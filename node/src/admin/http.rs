@@ -39,8 +39,9 @@ pub async fn serve_connection(
     state: Arc<AdminState>,
 ) {
     let _ = stream.set_nodelay(true);
-    let svc = service_fn(move |req| {
+    let svc = service_fn(move |mut req: Request<hyper::body::Incoming>| {
         let state = state.clone();
+        req.extensions_mut().insert(Peer(peer));
         async move { Ok::<_, Infallible>(handle(req, &state).await) }
     });
     let conn = http1::Builder::new()
@@ -50,6 +51,19 @@ pub async fn serve_connection(
     if let Err(e) = conn.await {
         tracing::debug!(%peer, error = %e, "admin connection ended with an error");
     }
+}
+
+/// The client's address, put into each request's extensions for the audit log.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+/// What a call turned out to be, for the audit log (filled as the call is read).
+#[derive(Debug, Default)]
+struct Audited {
+    access_key: Option<String>,
+    operation: Option<String>,
+    /// Whether it changes something (`None`: not routed; judged by its HTTP method).
+    write: Option<bool>,
 }
 
 /// A random UUID (version 4), AWS's request id format.
@@ -80,9 +94,9 @@ where
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     if method == "GET" && path == "/metrics" {
-        if let Some(m) = &state.metrics {
+        if let Some(text) = super::metrics::render(state) {
             // Unsigned, as Prometheus scrapes: counters only, no configuration.
-            let mut resp = Response::new(Full::new(Bytes::from(m.render())));
+            let mut resp = Response::new(Full::new(Bytes::from(text)));
             resp.headers_mut().insert(
                 CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4"),
@@ -109,9 +123,11 @@ where
         return resp;
     }
     let iam_call = super::iam::is_iam_call(&method, &path);
+    let peer = req.extensions().get::<Peer>().map(|p| p.0.ip());
+    let mut audited = Audited::default();
     let (result, log_index) = ops::COMMITTED_INDEX
         .scope(std::cell::Cell::new(None), async {
-            let result = process(req, state, &id).await;
+            let result = process(req, state, &id, &mut audited).await;
             (result, ops::COMMITTED_INDEX.with(|c| c.get()))
         })
         .await;
@@ -136,13 +152,30 @@ where
             (e.status, body, Some((e.error_type, e.message)))
         }
     };
+    let write = audited
+        .write
+        .unwrap_or(!matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS"));
+    if let (true, Some(audit)) = (write, &state.audit) {
+        audit.record(&super::audit::Record {
+            time_ms: u64::try_from(crate::ids::now_epoch_ms()).unwrap_or(0),
+            request_id: &id,
+            source_ip: peer,
+            access_key: audited.access_key.as_deref(),
+            operation: audited.operation.as_deref(),
+            method: &method,
+            path: &path,
+            status,
+            error: error_type.as_ref().map(|(t, m)| (*t, m.as_str())),
+            log_index,
+        });
+    }
     match &error_type {
         Some((t, m)) if status >= 500 => tracing::warn!(
-            request_id = %id, %method, %path, status, error = %t, message = %m,
+            request_id = %id, %method, %path, status, error = %t, error_message = %m,
             elapsed_us = started.elapsed().as_micros() as u64, "admin call failed"
         ),
         Some((t, m)) => tracing::info!(
-            request_id = %id, %method, %path, status, error = %t, message = %m,
+            request_id = %id, %method, %path, status, error = %t, error_message = %m,
             elapsed_us = started.elapsed().as_micros() as u64, "admin call refused"
         ),
         None => tracing::debug!(
@@ -237,7 +270,12 @@ pub fn request_identity(access_key: &str, req: &sigv4::Request) -> Option<ops::R
 
 /// Reads the body, then verifies, routes and runs the call (`id`: the request id, which IAM
 /// answers carry in their body).
-async fn process<B>(req: Request<B>, state: &AdminState, id: &str) -> Result<Reply, ApiError>
+async fn process<B>(
+    req: Request<B>,
+    state: &AdminState,
+    id: &str,
+    audited: &mut Audited,
+) -> Result<Reply, ApiError>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -289,6 +327,12 @@ where
     // Read before the signature only to pick the service it must be for; a form that does
     // not parse is answered once the caller is known.
     let form = iam_call.then(|| super::iam::parse_form(&body));
+    if let Some(Ok(f)) = &form {
+        // Until the call is parsed: an action that reads is not audited.
+        let action = f.get("Action").map(String::as_str).unwrap_or_default();
+        audited.operation = Some(action.to_string());
+        audited.write = Some(!(action.starts_with("Get") || action.starts_with("List")));
+    }
     let sts = matches!(&form, Some(Ok(f)) if super::iam::is_sts_call(f));
     let secret_for = |key: &str| {
         let admin = state
@@ -324,10 +368,12 @@ where
         crate::ids::now_epoch(),
     )
     .map_err(|e| ApiError::auth(e.status(), e.error_type(), e.message()))?;
+    audited.access_key = Some(access_key.clone());
     if let Some(form) = form {
         return iam(state, &form?, &access_key, &signed, id).await;
     }
     if path.starts_with(super::cluster::PREFIX) {
+        audited.operation = Some(format!("cluster {path}"));
         return super::cluster::handle(state, parts.method.as_str(), path, &body).await;
     }
     let query = Query::parse(query);
@@ -346,6 +392,8 @@ where
         );
     // Reads are served from this node's state (eventually consistent, as AWS's are); a caller
     // that needs to see every write acknowledged anywhere before asks for a linearizable read.
+    audited.operation = Some(super::audit::operation_name(&op));
+    audited.write = Some(op.is_write());
     let strong = parts
         .headers
         .get("x-tollgate-consistency")

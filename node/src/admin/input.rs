@@ -148,6 +148,17 @@ pub struct CreateStageIn {
     pub client_certificate_id: Option<String>,
     /// Refused when set: documentation versions are not associated with stages.
     pub documentation_version: Option<String>,
+    /// Not in AWS's CreateStage (set with UpdateStage there); taken here too, checked alike.
+    pub access_log_settings: Option<AccessLogSettingsIn>,
+}
+
+/// `accessLogSettings`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct AccessLogSettingsIn {
+    pub format: Option<String>,
+    pub destination_arn: Option<String>,
 }
 
 #[cfg(test)]

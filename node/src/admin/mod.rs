@@ -11,6 +11,7 @@
 //! `tollgate-proto` carries no wire annotations. A write is answered only after its command is
 //! durable and applied.
 
+pub mod audit;
 pub mod cluster;
 pub mod console;
 pub mod coverage;
@@ -20,6 +21,7 @@ pub mod iam;
 pub mod input;
 pub mod lambda_invoke;
 pub mod limits;
+pub mod metrics;
 pub mod ops;
 pub mod paging;
 pub mod patch;
@@ -57,6 +59,8 @@ pub struct AdminState {
     /// Where this node's HTTP data plane is reached (`host:port`): the invoke URL a generated
     /// SDK calls; `None`: none known (a test state).
     pub invoke_address: Option<String>,
+    /// The audit log of admin writes (`None`: not kept, as in tests' admin-only servers).
+    pub audit: Option<std::sync::Arc<audit::AuditLog>>,
 }
 
 impl AdminState {
@@ -78,6 +82,7 @@ impl AdminState {
             functions: None,
             gateway_address: None,
             invoke_address: None,
+            audit: None,
         }
     }
 }

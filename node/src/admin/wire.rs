@@ -391,6 +391,8 @@ pub struct StageOut {
     pub variables: Option<BTreeMap<String, String>>,
     pub tracing_enabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_log_settings: Option<AccessLogSettingsOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub canary_settings: Option<CanarySettingsOut>,
@@ -408,6 +410,17 @@ pub struct CanarySettingsOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stage_variable_overrides: Option<BTreeMap<String, String>>,
     pub use_stage_cache: bool,
+}
+
+/// `AccessLogSettings`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct AccessLogSettingsOut {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_arn: Option<String>,
 }
 
 /// Converts a stage.
@@ -431,6 +444,13 @@ pub fn stage(s: &Stage) -> StageOut {
             .collect(),
         variables: none_if_empty(&s.variables),
         tracing_enabled: s.tracing_enabled,
+        access_log_settings: s
+            .access_log_settings
+            .as_ref()
+            .map(|a| AccessLogSettingsOut {
+                format: a.format.clone(),
+                destination_arn: a.destination_arn.clone(),
+            }),
         tags: none_if_empty(&s.tags),
         canary_settings: s.canary_settings.as_ref().map(|c| CanarySettingsOut {
             percent_traffic: c.percent_traffic,

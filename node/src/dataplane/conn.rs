@@ -105,6 +105,7 @@ impl Drop for Books {
         self.set_busy(false);
         self.release();
         self.w.conns.set(self.w.conns.get().saturating_sub(1));
+        self.w.metrics.open_connections(self.w.conns.get());
     }
 }
 

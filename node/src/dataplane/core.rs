@@ -196,6 +196,36 @@ pub fn decide<'t, 'r>(
     caps: &mut Captures<'t>,
     cache_key: &mut Vec<u8>,
 ) -> Decision<'t, 'r> {
+    let mut seen = Seen::default();
+    decide_seen(table, req, st, now_ns, stamp, caps, cache_key, &mut seen)
+}
+
+/// How far a request got through the phases, for its access log record and metrics:
+/// filled by [`decide_seen`] as it goes (references into the table, nothing copied).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Seen<'t> {
+    /// The stage, once resolved.
+    pub stage: Option<&'t StageRoutes>,
+    /// The method, once matched.
+    pub method: Option<&'t CompiledMethod>,
+    /// The API key's plan entry, once a key was checked (`usage_id` is `{plan}:{key}`).
+    pub key: Option<&'t super::routing::KeyStage>,
+    /// Whether the key's usage plan refused it (its throttle or quota).
+    pub plan_refused: bool,
+}
+
+/// [`decide`], also saying in `seen` how far the request got.
+#[allow(clippy::too_many_arguments)]
+pub fn decide_seen<'t, 'r>(
+    table: &'t RoutingTable,
+    req: &Request<'r>,
+    st: &mut WorkerState<'_>,
+    now_ns: u64,
+    stamp: &Stamp<'_>,
+    caps: &mut Captures<'t>,
+    cache_key: &mut Vec<u8>,
+    seen: &mut Seen<'t>,
+) -> Decision<'t, 'r> {
     let refuse = |refusal, responses, log| {
         Decision::Refuse(Refuse {
             refusal,
@@ -211,11 +241,13 @@ pub fn decide<'t, 'r>(
         Err((r, responses)) => return refuse(r, responses, None),
     };
     let responses = Some(&at.stage.gateway_responses);
+    seen.stage = Some(at.stage);
     // 2. The method.
     let method = match route::run(at.stage, at.path, req.method, caps) {
         Ok(m) => m,
         Err(r) => return refuse(r, responses, None),
     };
+    seen.method = Some(method);
     let log = |level, r: &Refusal, cause: &'t str| LogRecord {
         level,
         api: &at.stage.api_id,
@@ -293,13 +325,18 @@ pub fn decide<'t, 'r>(
         Ok(p) => p,
         Err(r) => return refuse(r, responses, None),
     };
+    seen.key = plan;
     // 6, 7. The plan's throttles and quota, then the stage's and account's throttles.
-    let admitted = plan_limits::run(plan, method, st.limits, now_ns)
-        .and_then(|p| stage_limits::run(method, st.account, &p, st.limits, now_ns).map(|()| p));
-    let admitted = match admitted {
+    let admitted = match plan_limits::run(plan, method, st.limits, now_ns) {
         Ok(p) => p,
-        Err(r) => return refuse(r, responses, None),
+        Err(r) => {
+            seen.plan_refused = true;
+            return refuse(r, responses, None);
+        }
     };
+    if let Err(r) = stage_limits::run(method, st.account, &admitted, st.limits, now_ns) {
+        return refuse(r, responses, None);
+    }
     if let Some(id) = admitted.usage_id {
         st.usage.record(id);
     }

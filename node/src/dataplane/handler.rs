@@ -2,13 +2,16 @@
 //! carries out what [`super::core`] decides (writing answers, looking up and filling the
 //! cache, calling the backend, logging). All the deciding is in the core and its phases.
 
+use super::access_log::format::Facts;
+use super::api_metrics::Observation;
 use super::authorizer::AuthorizerResult;
 use super::cache::CachedResponse;
-use super::core::{self, Answer, Decision, HttpAnswer, LambdaAnswer, Refuse, WorkerState};
+use super::core::{self, Answer, Decision, HttpAnswer, LambdaAnswer, Refuse, Seen, WorkerState};
 use super::gateway_response;
 use super::http_integration::BackendAnswer;
 use super::mapping::Stamp;
 use super::matcher::Captures;
+use super::phases::authorize::CallerIdentity;
 use super::phases::log::{Level, LogRecord};
 use super::phases::method_response::{self, Framing};
 use super::request::Request;
@@ -19,6 +22,36 @@ use super::throttle::now_ns;
 use super::upstream::{self, ProxyScratch};
 use super::worker::Worker;
 use crate::functions::{InvokeError, InvokeResult, Pending};
+use std::rc::Rc;
+
+/// What the shell learned serving a request, beyond what [`Seen`] says: for its access log
+/// record and its metrics.
+#[derive(Default)]
+struct Done {
+    /// The integration's latency (ns) and status, when one was called.
+    integration: Option<(u64, Option<u16>)>,
+    /// A gateway answer: its type and fixed message.
+    error: Option<(tollgate_proto::GatewayResponseType, &'static str)>,
+    /// A gateway answer's own message (`$context.error.message` when not the fixed one).
+    error_message: Option<String>,
+    /// The Lambda authorizer's answer.
+    authorizer: Option<Rc<AuthorizerResult>>,
+    /// Who an `AWS_IAM` request was signed by.
+    identity: Option<CallerIdentity>,
+    /// Served from the stage cache.
+    cache_hit: bool,
+    /// Looked up in the stage cache and missed.
+    cache_miss: bool,
+    /// The request's trace, on a stage with `tracingEnabled`.
+    trace: Option<Traced>,
+}
+
+impl Done {
+    fn refused(&mut self, r: Refuse<'_>) {
+        self.error = Some((r.refusal.kind, r.refusal.message));
+        self.error_message = r.message;
+    }
+}
 
 /// Serves `req`, appending the answer to `out`.
 pub async fn handle(
@@ -28,6 +61,9 @@ pub async fn handle(
     out: &mut Vec<u8>,
     scratch: &mut ProxyScratch,
 ) {
+    let t0 = now_ns();
+    let start = out.len();
+    let full_path = req.path;
     let id = w.resp.borrow_mut().request_id();
     let table = w.routes.borrow_mut().current();
     let mut caps = Captures::default();
@@ -38,7 +74,9 @@ pub async fn handle(
         request_id: id.as_str(),
         epoch_ms: u64::try_from(crate::ids::now_epoch_ms()).unwrap_or(0),
     };
-    let mut decision = decide(w, &table, req, &stamp, None, &mut caps, &mut key);
+    let mut seen = Seen::default();
+    let mut done = Done::default();
+    let mut decision = decide(w, &table, req, &stamp, None, &mut caps, &mut key, &mut seen);
     // A Lambda authorizer to call first: invoke it, then decide again with its answer (the
     // same table, so the same method; nothing past authorization has run yet).
     if let Decision::Authorize(mut plan) = decision {
@@ -55,7 +93,17 @@ pub async fn handle(
         decision = match answer {
             core::AuthorizerAnswer::Answered(answer) => {
                 caps = Captures::default();
-                decide(w, &table, req, &stamp, Some(answer), &mut caps, &mut key)
+                done.authorizer = Some(answer.clone());
+                decide(
+                    w,
+                    &table,
+                    req,
+                    &stamp,
+                    Some(answer),
+                    &mut caps,
+                    &mut key,
+                    &mut seen,
+                )
             }
             core::AuthorizerAnswer::Refuse(r) => Decision::Refuse(r),
         };
@@ -65,8 +113,14 @@ pub async fn handle(
         head_req: req.is_head(),
         http11: req.head.minor_version >= 1,
     };
+    if seen.stage.is_some_and(|s| s.tracing) {
+        done.trace = Some(begin_trace(w, req, &stamp, t0));
+    }
     match decision {
-        Decision::Refuse(r) => refuse(w, &r, &id, req.method, conn, out),
+        Decision::Refuse(r) => {
+            refuse(w, &r, &id, req.method, conn, out);
+            done.refused(r);
+        }
         Decision::Authorize(plan) => {
             // `decide` answers an authorizer's answer with anything but another call.
             let refusal = core::AUTHORIZER_CONFIGURATION_ERROR;
@@ -83,23 +137,23 @@ pub async fn handle(
                 }),
                 message: None,
             };
-            refuse(w, &r, &id, req.method, conn, out)
+            refuse(w, &r, &id, req.method, conn, out);
+            done.refused(r);
         }
         Decision::Mock(r) => {
             method_response::write_mock(out, &mut w.resp.borrow_mut(), &r, &id, framing)
         }
-        Decision::Lambda(plan) => {
-            let traced = begin_trace(w, plan.stage, req, &stamp);
+        Decision::Lambda(mut plan) => {
             let event = core::lambda_event_traced(
                 &plan,
                 req,
                 &caps,
                 id.as_str(),
                 stamp.epoch_ms,
-                traced.as_ref().map(|t| &t.headers),
+                done.trace.as_ref().map(|t| &t.headers),
             );
             let l = plan.integration;
-            let call_start = traced.as_ref().map(|_| epoch_ns());
+            let called = now_ns();
             let result =
                 match w
                     .functions
@@ -108,41 +162,47 @@ pub async fn handle(
                     Ok(pending) => await_answer(pending).await,
                     Err(e) => Err(e),
                 };
+            done.integration = Some((
+                now_ns().saturating_sub(called),
+                result.is_ok().then_some(200),
+            ));
+            if let Some(t) = &mut done.trace {
+                t.called(called, u16::from(result.is_ok()) * 200);
+            }
             let conn = if w.is_draining() {
                 ConnState::Close
             } else {
                 conn
             };
-            let (call_end, invoked) = (call_start.map(|_| epoch_ns()), result.is_ok());
-            let status = match core::after_lambda(&plan, result) {
-                LambdaAnswer::Reply(r) => {
-                    method_response::write_lambda(
-                        out,
-                        &mut w.resp.borrow_mut(),
-                        &r,
-                        &id,
-                        Framing { conn, ..framing },
-                    );
-                    r.status
-                }
+            match core::after_lambda(&plan, result) {
+                LambdaAnswer::Reply(r) => method_response::write_lambda(
+                    out,
+                    &mut w.resp.borrow_mut(),
+                    &r,
+                    &id,
+                    Framing { conn, ..framing },
+                ),
                 LambdaAnswer::Refuse(r) => {
                     refuse(w, &r, &id, req.method, conn, out);
-                    r.refusal.status
+                    done.refused(r);
                 }
-            };
-            // The CLIENT span's status: the function's answer, 0 when it gave none.
-            let call = call_start.zip(call_end).map(|(s, e)| (s, e, status * u16::from(invoked)));
-            end_trace(w, traced, plan.stage, plan.method, &id, status, call);
+            }
+            done.identity = plan.identity.take();
+            if done.authorizer.is_none() {
+                done.authorizer = plan.authorizer.take();
+            }
         }
-        Decision::Proxy(plan) => {
+        Decision::Proxy(mut plan) => {
             req.path = plan.path;
-            let traced = begin_trace(w, plan.stage, req, &stamp);
+            if done.authorizer.is_none() {
+                done.authorizer = plan.authorizer.clone();
+            }
             if let Some(c) = plan.cache {
                 if c.lookup {
                     let mut cache = w.cache.borrow_mut();
                     if let Some(hit) = cache.get(c.stage_cache, &key, now_ns()) {
                         w.metrics.cache_hit();
-                        let status = hit.status;
+                        done.cache_hit = true;
                         method_response::write_cached(
                             out,
                             &mut w.resp.borrow_mut(),
@@ -152,13 +212,16 @@ pub async fn handle(
                         );
                         drop(cache);
                         scratch.cache_key = key;
-                        end_trace(w, traced, plan.stage, plan.method, &id, status, None);
+                        done.identity = plan.identity.take();
+                        req.path = full_path;
+                        finish(w, req, &stamp, t0, &out[start..], &seen, &done);
                         return;
                     }
                 }
                 w.metrics.cache_miss();
+                done.cache_miss = true;
             }
-            let call_start = traced.as_ref().map(|_| epoch_ns());
+            let called = now_ns();
             let result = upstream::forward(
                 &w.pool,
                 &w.resolver,
@@ -169,14 +232,17 @@ pub async fn handle(
                     identity: plan.identity.as_ref(),
                     authorizer: plan.authorizer.as_deref(),
                     context: plan.context.as_deref(),
-                    trace: traced.as_ref().map(|t| &t.headers),
+                    trace: done.trace.as_ref().map(|t| &t.headers),
                 },
                 plan.http.as_ref().map(|h| h.mapped(req)),
                 scratch,
             )
             .await;
-            let call = call_start
-                .map(|s| (s, epoch_ns(), result.as_ref().map_or(0, |()| scratch.head.status)));
+            let received = result.as_ref().ok().map(|()| scratch.head.status);
+            done.integration = Some((now_ns().saturating_sub(called), received));
+            if let Some(t) = &mut done.trace {
+                t.called(called, received.unwrap_or(0));
+            }
             // A shutdown may have begun while the backend answered.
             let conn = if w.is_draining() {
                 ConnState::Close
@@ -215,13 +281,19 @@ pub async fn handle(
                             framing,
                         );
                     }
-                    HttpAnswer::Refuse(r) => refuse(w, &r, &id, req.method, conn, out),
+                    HttpAnswer::Refuse(r) => {
+                        refuse(w, &r, &id, req.method, conn, out);
+                        done.refused(r);
+                    }
                 }
+                done.identity = plan.identity.take();
                 scratch.cache_key = key;
+                req.path = full_path;
+                finish(w, req, &stamp, t0, &out[start..], &seen, &done);
                 return;
             }
             let status = result.map(|()| scratch.head.status);
-            let answered = match core::after_integration(&plan, status, now_ns()) {
+            match core::after_integration(&plan, status, now_ns()) {
                 Answer::Relay { store } => {
                     if let Some((c, expires_ns)) = store {
                         let response = method_response::cacheable(scratch);
@@ -240,21 +312,102 @@ pub async fn handle(
                         &id,
                         framing,
                     );
-                    scratch.head.status
                 }
                 Answer::Refuse(r) => {
                     refuse(w, &r, &id, req.method, conn, out);
-                    r.refusal.status
+                    done.refused(r);
                 }
-            };
-            end_trace(w, traced, plan.stage, plan.method, &id, answered, call);
+            }
+            done.identity = plan.identity.take();
         }
     }
     scratch.cache_key = key;
+    req.path = full_path;
+    finish(w, req, &stamp, t0, &out[start..], &seen, &done);
+}
+
+/// The log phase's shell part: the stage's (and method's) metrics and the stage's access
+/// log record, when it has one. `answer` is the answer just appended.
+fn finish(
+    w: &Worker,
+    req: &Request<'_>,
+    stamp: &Stamp<'_>,
+    t0: u64,
+    answer: &[u8],
+    seen: &Seen<'_>,
+    done: &Done,
+) {
+    let Some(stage) = seen.stage else { return };
+    let ms = |ns: u64| ns / 1_000_000;
+    let status = super::metrics::status_at(answer, 0).unwrap_or(0);
+    if let Some(t) = &done.trace {
+        end_trace(w, t, stage, seen.method, req.method, stamp, status);
+    }
+    let latency_ms = ms(now_ns().saturating_sub(t0));
+    let observed = Observation {
+        status,
+        latency_ms,
+        integration_ms: done.integration.map(|(ns, _)| ms(ns)),
+        cache_hit: done.cache_hit,
+        cache_miss: done.cache_miss,
+    };
+    let series = seen.method.and_then(|m| m.series).into_iter();
+    for id in stage.series.into_iter().chain(series) {
+        w.series.observe(id, &observed);
+    }
+    if seen.plan_refused {
+        if let Some(id) = seen.key.and_then(|k| k.plan_series) {
+            let quota = done.error.is_some_and(|(kind, _)| {
+                kind == tollgate_proto::GatewayResponseType::QuotaExceeded
+            });
+            w.series.plan_refused(id, quota);
+        }
+    }
+    let Some(log) = &stage.access_log else { return };
+    let facts = Facts {
+        request_id: stamp.request_id,
+        epoch_ms: stamp.epoch_ms,
+        source_ip: req.peer,
+        user_agent: req.header(b"user-agent"),
+        host: req.header(b"host"),
+        http_method: req.method,
+        path: req.path,
+        http11: req.head.minor_version >= 1,
+        status,
+        response_length: body_length(answer),
+        response_latency_ms: latency_ms,
+        integration: done.integration.map(|(ns, s)| (ms(ns), s)),
+        error: done
+            .error
+            .map(|(kind, fixed)| (done.error_message.as_deref().unwrap_or(fixed), kind)),
+        api_id: &stage.api_id,
+        stage: &stage.stage_name,
+        deployment_id: &stage.deployment_id,
+        account_id: &w.iam.account,
+        resource_path: seen.method.map(|m| &*m.resource_path),
+        authorizer: done.authorizer.as_deref(),
+        identity: done.identity.as_ref(),
+        api_key_id: seen
+            .key
+            .and_then(|k| k.usage_id.split_once(':'))
+            .map(|(_, key)| key),
+    };
+    w.access_log
+        .borrow_mut()
+        .record(&log.file, |o| log.format.render(&facts, o));
+}
+
+/// The body length of an answer (what follows its head).
+fn body_length(answer: &[u8]) -> usize {
+    answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(0, |i| answer.len() - i - 4)
 }
 
 /// Runs the core's phases with the worker's state lent (`authorized`: the answer of the
 /// request's Lambda authorizer, when it was just called).
+#[allow(clippy::too_many_arguments)]
 fn decide<'t, 'r>(
     w: &Worker,
     table: &'t RoutingTable,
@@ -263,6 +416,7 @@ fn decide<'t, 'r>(
     authorized: Option<std::rc::Rc<AuthorizerResult>>,
     caps: &mut Captures<'t>,
     key: &mut Vec<u8>,
+    seen: &mut Seen<'t>,
 ) -> Decision<'t, 'r> {
     let (mut limits, mut usage) = (w.limits.borrow_mut(), w.usage.borrow_mut());
     let mut auth = w.auth.borrow_mut();
@@ -278,7 +432,7 @@ fn decide<'t, 'r>(
         auth: &mut auth,
         authorized,
     };
-    core::decide(table, req, &mut st, now_ns(), stamp, caps, key)
+    core::decide_seen(table, req, &mut st, now_ns(), stamp, caps, key, seen)
 }
 
 /// Waits on this worker's I/O driver for a Lambda invocation's answer (the function thread
@@ -293,7 +447,6 @@ async fn await_answer(pending: Pending) -> InvokeResult {
     rx.try_recv().unwrap_or(Err(InvokeError::Stopped))
 }
 
-/// Milliseconds since the Unix epoch (the Lambda event's request time).
 /// Logs a gateway answer as the core says, then writes it.
 fn refuse(
     w: &Worker,
@@ -323,69 +476,85 @@ fn refuse(
     );
 }
 
-/// A traced request's context and the headers its integration is sent.
+/// A traced request's context, the headers its integration is sent, and its times (ns since
+/// the Unix epoch).
 struct Traced {
     ctx: trace::TraceContext,
     headers: trace::Propagate,
+    /// When the request arrived.
     start_ns: u64,
+    /// The monotonic clock then ([`now_ns`]), to place later readings on the epoch.
+    t0: u64,
+    /// The integration call: start, end, status received (0: none).
+    call: Option<(u64, u64, u16)>,
 }
 
-/// Nanoseconds since the Unix epoch (span times; read on traced stages only).
+impl Traced {
+    /// Records the integration call that began at `called` ([`now_ns`]) and just ended.
+    fn called(&mut self, called: u64, status: u16) {
+        let at = |mono: u64| self.start_ns + mono.saturating_sub(self.t0);
+        self.call = Some((at(called), at(now_ns()), status));
+    }
+}
+
+/// Nanoseconds since the Unix epoch (read once per traced request).
 fn epoch_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// Starts tracing `req` when its stage has `tracingEnabled`.
-fn begin_trace(
-    w: &Worker,
-    stage: &StageRoutes,
-    req: &Request<'_>,
-    stamp: &Stamp<'_>,
-) -> Option<Traced> {
-    if !stage.tracing {
-        return None;
-    }
-    let start_ns = epoch_ns();
+/// Starts tracing `req` (its stage has `tracingEnabled`); `t0`: the monotonic clock at
+/// its arrival.
+fn begin_trace(w: &Worker, req: &Request<'_>, stamp: &Stamp<'_>, t0: u64) -> Traced {
     let (ctx, _) = trace::start(
         req.header(b"traceparent"),
         req.header(b"x-amzn-trace-id"),
         stamp.epoch_ms / 1000,
         &mut *w.resp.borrow_mut(),
     );
-    Some(Traced {
+    let start_ns = epoch_ns().saturating_sub(now_ns().saturating_sub(t0));
+    Traced {
         headers: trace::Propagate::of(&ctx),
         ctx,
         start_ns,
-    })
+        t0,
+        call: None,
+    }
 }
 
-/// Hands a traced request's spans to the exporter (`call`: the integration's start, end and
-/// status, when one was called).
+/// Hands a traced request's spans to the exporter: the SERVER span (named by its route, or
+/// `{METHOD} (no route)` when none matched) and the integration's CLIENT span if one was
+/// called.
 fn end_trace(
     w: &Worker,
-    traced: Option<Traced>,
+    t: &Traced,
     stage: &StageRoutes,
-    method: &CompiledMethod,
-    id: &RequestId,
+    method: Option<&CompiledMethod>,
+    verb: &str,
+    stamp: &Stamp<'_>,
     status: u16,
-    call: Option<(u64, u64, u16)>,
 ) {
-    let Some(t) = traced else {
-        return;
-    };
     if !t.ctx.sampled || !w.spans.enabled() {
         return;
     }
-    let name = format!("{} {}", method.http_method, method.resource_path);
-    let attributes = vec![
-        ("http.request.method", method.http_method.to_string()),
-        ("http.route", method.resource_path.to_string()),
+    let (name, route) = match method {
+        Some(m) => (
+            format!("{} {}", m.http_method, m.resource_path),
+            m.resource_path.to_string(),
+        ),
+        None => (format!("{verb} (no route)"), String::new()),
+    };
+    let mut attributes = vec![
+        ("http.request.method", verb.to_string()),
         ("aws.api_gateway.api_id", stage.api_id.to_string()),
         ("aws.api_gateway.stage", stage.stage_name.to_string()),
-        ("aws.request_id", id.as_str().to_string()),
+        ("aws.request_id", stamp.request_id.to_string()),
     ];
-    let spans = trace::spans(&t.ctx, &name, (t.start_ns, epoch_ns(), status), call, attributes);
+    if !route.is_empty() {
+        attributes.push(("http.route", route));
+    }
+    let end = t.start_ns + now_ns().saturating_sub(t.t0);
+    let spans = trace::spans(&t.ctx, &name, (t.start_ns, end, status), t.call, attributes);
     w.spans.send(spans);
 }

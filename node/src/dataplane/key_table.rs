@@ -158,6 +158,8 @@ pub struct KeyStage {
     pub throttle: Option<ThrottleSpec>,
     /// The plan's quota, if it has one.
     pub quota: Option<QuotaSpec>,
+    /// The plan's metric series (its throttle and quota refusals).
+    pub plan_series: Option<u32>,
 }
 
 /// A usage plan's quota for one key, as this node enforces it.
@@ -215,6 +217,17 @@ impl KeyTable {
 pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTable {
     let mut by_value = HashMap::new();
     let mut quotas = QuotaIndex::default();
+    // Each plan's metric series, looked up once per compile (not once per key).
+    let plan_series: HashMap<&str, Option<u32>> = reg
+        .usage_plans
+        .values()
+        .map(|p| {
+            let labels = super::api_metrics::Labels::Plan {
+                plan: p.id.as_str().into(),
+            };
+            (p.id.as_str(), super::api_metrics::series().id(labels))
+        })
+        .collect();
     for key in reg.api_keys.values() {
         let key_id: Arc<str> = key.id.as_str().into();
         let mut stages = Vec::new();
@@ -274,6 +287,7 @@ pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTabl
                             state: limits.limit(id, SPLIT_BY_DEMAND),
                         }
                     }),
+                    plan_series: plan_series.get(plan.id.as_str()).copied().flatten(),
                 });
             }
         }

@@ -239,28 +239,29 @@ impl TemplateData {
 
 /// `$context.requestTime`: `dd/MMM/yyyy:HH:mm:ss +0000` (the CLF format AWS uses).
 pub fn request_time(epoch_ms: u64) -> String {
+    let mut out = Vec::with_capacity(26);
+    write_request_time(epoch_ms, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends `$context.requestTime` for `epoch_ms` to `out` (the access log writes it in place).
+pub fn write_request_time(epoch_ms: u64, out: &mut Vec<u8>) {
+    use std::io::Write as _;
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
     let secs = epoch_ms / 1000;
     let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
+    let (year, month, day) =
+        tollgate_proto::model::civil_from_days(i64::try_from(days).unwrap_or(0));
+    let _ = write!(
+        out,
         "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
-        MONTHS[(month - 1).clamp(0, 11) as usize],
+        MONTHS[(month as usize).clamp(1, 12) - 1],
         rem / 3600,
         rem % 3600 / 60,
         rem % 60
-    )
+    );
 }
 
 #[cfg(test)]

@@ -16,6 +16,9 @@ pub struct WorkerMetrics {
     throttled: AtomicU64,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
+    open_connections: AtomicU64,
+    tls_handshakes: AtomicU64,
+    tls_handshake_failures: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -48,12 +51,32 @@ impl WorkerMetrics {
     pub fn cache_miss(&self) {
         bump(&self.cache_misses);
     }
+
+    /// Sets the worker's count of open client connections.
+    pub fn open_connections(&self, n: usize) {
+        self.open_connections.store(n as u64, Relaxed);
+    }
+
+    /// Counts a finished TLS handshake (`ok`: completed, else failed or timed out).
+    pub fn tls_handshake(&self, ok: bool) {
+        bump(if ok {
+            &self.tls_handshakes
+        } else {
+            &self.tls_handshake_failures
+        });
+    }
 }
 
 /// Every worker's counters, for scraping.
 #[derive(Debug, Default)]
 pub struct Metrics {
     workers: Mutex<Vec<Arc<WorkerMetrics>>>,
+    /// The access log's counters (written by the workers and the writer thread).
+    pub access_log: Arc<super::access_log::AccessLogStats>,
+    /// Per API, stage, method and plan.
+    pub api: super::api_metrics::ApiMetrics,
+    /// How usage reports keep up.
+    pub usage_reports: Arc<crate::usage_reporter::ReportStats>,
 }
 
 impl Metrics {
@@ -74,7 +97,7 @@ impl Metrics {
             workers.iter().map(|w| f(w).load(Relaxed)).sum()
         };
         let mut out = String::new();
-        let rows: [(&str, &str, u64); 7] = [
+        let rows: [(&str, &str, u64); 11] = [
             (
                 "tollgate_requests_total",
                 "Requests answered by the data plane.",
@@ -110,6 +133,26 @@ impl Metrics {
                 "Cacheable requests sent to the backend (CacheMissCount).",
                 sum(|w| &w.cache_misses),
             ),
+            (
+                "tollgate_access_log_records_total",
+                "Access log records written.",
+                self.access_log.written.load(Relaxed),
+            ),
+            (
+                "tollgate_access_log_dropped_total",
+                "Access log records dropped (the writer fell behind, or could not write).",
+                self.access_log.dropped.load(Relaxed),
+            ),
+            (
+                "tollgate_tls_handshakes_total",
+                "TLS handshakes completed on the HTTPS listener.",
+                sum(|w| &w.tls_handshakes),
+            ),
+            (
+                "tollgate_tls_handshake_failures_total",
+                "TLS handshakes that failed or timed out.",
+                sum(|w| &w.tls_handshake_failures),
+            ),
         ];
         for (name, help, v) in rows {
             let _ = writeln!(
@@ -117,6 +160,13 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
             );
         }
+        let open = sum(|w| &w.open_connections);
+        let _ = writeln!(
+            out,
+            "# HELP tollgate_open_connections Open client connections.\n# TYPE tollgate_open_connections gauge\ntollgate_open_connections {open}"
+        );
+        drop(workers);
+        self.api.render(super::api_metrics::series(), &mut out);
         out
     }
 }

@@ -4,6 +4,8 @@
 //! control side compiles [`routing::RoutingTable`]s and publishes them through
 //! [`snapshot::SharedRoutes`]; each worker reads them through its own [`snapshot::LocalRoutes`].
 
+pub mod access_log;
+pub mod api_metrics;
 pub mod authorizer;
 pub mod cache;
 pub mod cluster_limits;

@@ -123,6 +123,10 @@ pub struct StageRoutes {
     pub nodes: Vec<RouteNode>,
     /// The methods the nodes point at.
     pub methods: Vec<CompiledMethod>,
+    /// The stage's access log (format and file), when `accessLogSettings` turn it on.
+    pub access_log: Option<super::access_log::StageAccessLog>,
+    /// The stage's metric series (every request to it).
+    pub series: Option<u32>,
 }
 
 /// A stage's canary: its deployment compiled with the stage's variables overridden.
@@ -189,6 +193,9 @@ pub struct CompiledMethod {
     pub cache: Option<CacheSpec>,
     /// What to do with the request.
     pub integration: CompiledIntegration,
+    /// The method's metric series, when the stage's method settings turn detailed metrics
+    /// on for it (`metrics/enabled`).
+    pub series: Option<u32>,
 }
 
 /// A check a method asks for that this node cannot make.
@@ -336,6 +343,24 @@ fn throttle_for(
         &burst.to_bits().to_le_bytes(),
     ]);
     Some(ThrottleSpec::new(id, rate, burst, limits))
+}
+
+/// The method's metric series when its method setting (else the stage-wide `*/*` one)
+/// turns detailed metrics on.
+fn series_for(api_id: &str, stage: &Stage, path: &str, verb: &str) -> Option<u32> {
+    let key = format!("{}/{verb}", path.trim_start_matches('/'));
+    let setting = stage
+        .method_settings
+        .get(&key)
+        .or_else(|| stage.method_settings.get("*/*"))?;
+    setting.metrics_enabled.then(|| {
+        super::api_metrics::series().id(super::api_metrics::Labels::Method {
+            api: api_id.into(),
+            stage: stage.stage_name.as_str().into(),
+            resource: path.into(),
+            method: verb.into(),
+        })
+    })?
 }
 
 /// What a method does with a request.
@@ -802,6 +827,14 @@ pub fn compile_stage_with(
         canary: None,
         nodes: vec![RouteNode::default()],
         methods: Vec::new(),
+        access_log: stage
+            .access_log_settings
+            .as_ref()
+            .and_then(super::access_log::StageAccessLog::compile),
+        series: super::api_metrics::series().id(super::api_metrics::Labels::Stage {
+            api: api_id.into(),
+            stage: stage.stage_name.as_str().into(),
+        }),
     };
     // Children lists, so the tree can be walked from the root.
     let mut children: HashMap<&str, Vec<&str>> = HashMap::new();
@@ -1072,6 +1105,7 @@ fn compile_method(
         throttle: throttle_for(api_id, stage, path, &m.http_method, limits),
         cache: cache_for(stage, path, &m.http_method, m.integration.as_ref()),
         integration,
+        series: series_for(api_id, stage, path, &m.http_method),
     }
 }
 

@@ -315,14 +315,19 @@ pub async fn serve(w: Rc<Worker>, tcp: TcpStream, peer: IpAddr) {
         Ok(Err(why)) => {
             tracing::debug!(%why, %peer, "TLS handshake failed");
             w.conns.set(w.conns.get().saturating_sub(1));
+            w.metrics.open_connections(w.conns.get());
+            w.metrics.tls_handshake(false);
             return;
         }
         Err(_) => {
             tracing::debug!(%peer, "TLS handshake timed out");
             w.conns.set(w.conns.get().saturating_sub(1));
+            w.metrics.open_connections(w.conns.get());
+            w.metrics.tls_handshake(false);
             return;
         }
     };
+    w.metrics.tls_handshake(true);
     let info = stream.info();
     super::conn::serve(w, stream, peer, Some(info)).await;
 }

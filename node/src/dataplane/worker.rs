@@ -111,6 +111,10 @@ pub struct Worker {
     pub auth: RefCell<super::phases::authorize::AuthScratch>,
     /// Where the spans of traced stages go.
     pub spans: Arc<crate::otlp::SpanSink>,
+    /// Access log records not yet handed to the writer thread.
+    pub access_log: RefCell<super::access_log::buffer::WorkerAccessLog>,
+    /// This worker's per-API, stage, method and plan counters.
+    pub series: Arc<super::api_metrics::WorkerSeries>,
 }
 
 impl Worker {
@@ -148,6 +152,8 @@ pub struct DataPlaneConfig {
     pub functions: Arc<crate::functions::Functions>,
     /// Where the spans of stages with `tracingEnabled` go.
     pub spans: Arc<crate::otlp::SpanSink>,
+    /// The access-log writer thread's queue (`None`: records are counted as dropped).
+    pub access_log: Option<std::sync::mpsc::SyncSender<super::access_log::buffer::Batch>>,
 }
 
 /// A running data plane.
@@ -235,6 +241,11 @@ pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<Dat
             drained: drained.clone(),
             functions: cfg.functions.clone(),
             spans: cfg.spans.clone(),
+            access_log: super::access_log::buffer::WorkerAccessLog::new(
+                cfg.access_log.clone(),
+                cfg.metrics.access_log.clone(),
+            ),
+            series: cfg.metrics.api.register(),
         };
         std::thread::Builder::new()
             .name(format!("tollgate-w{i}"))
@@ -306,6 +317,8 @@ struct WorkerShared {
     drained: Arc<AtomicUsize>,
     functions: Arc<crate::functions::Functions>,
     spans: Arc<crate::otlp::SpanSink>,
+    access_log: super::access_log::buffer::WorkerAccessLog,
+    series: Arc<super::api_metrics::WorkerSeries>,
 }
 
 /// What `start` hands each worker thread.
@@ -398,6 +411,8 @@ fn run_worker(
             iam: shared.iam.clone(),
             auth: RefCell::new(Default::default()),
             spans: shared.spans.clone(),
+            access_log: RefCell::new(shared.access_log),
+            series: shared.series.clone(),
         });
         let flusher = worker.clone();
         monoio::spawn(async move {
@@ -405,6 +420,7 @@ fn run_worker(
                 monoio::time::sleep(super::usage::FLUSH_EVERY).await;
                 let demand = flusher.limits.borrow_mut().take_demand();
                 flusher.usage.borrow_mut().flush(demand);
+                flusher.access_log.borrow_mut().flush();
             }
         });
         let max_conns = shared.conn_limits.max_connections_per_worker;
@@ -475,6 +491,7 @@ async fn accept_loop(worker: &Rc<Worker>, listener: &TcpListener, max_conns: usi
                 }
                 let _ = stream.set_nodelay(true);
                 worker.conns.set(worker.conns.get() + 1);
+                worker.metrics.open_connections(worker.conns.get());
                 if tls {
                     monoio::spawn(super::tls::serve(worker.clone(), stream, peer.ip()));
                 } else {

@@ -137,6 +137,8 @@ pub fn stage(name: &str, deployment_id: &str) -> Stage {
         tags: map(&[("tier", "gold")]),
         // Older formats have no canary; `current_format_samples` sets one.
         canary_settings: None,
+        // None: bytes of builds before access logs decode into these samples.
+        access_log_settings: None,
     }
 }
 

@@ -16,10 +16,11 @@ use crate::admin::paging::Query;
 use crate::admin::patch::{self, apply_to_map, unescape, Op, PatchOp};
 use crate::admin::wire;
 use crate::admin::AdminState;
+use crate::dataplane::access_log::{destination, format as log_format};
 use crate::ids::now_epoch;
 use std::collections::BTreeMap;
 use tollgate_proto::model::{
-    CanarySettings, LoggingLevel, MethodSetting, Stage, UnauthorizedCacheControlHeaderStrategy,
+    AccessLogSettings, CanarySettings, LoggingLevel, MethodSetting, Stage, UnauthorizedCacheControlHeaderStrategy,
 };
 use tollgate_proto::Command;
 
@@ -80,11 +81,56 @@ pub fn check_variables(vars: &BTreeMap<String, String>) -> Result<(), ApiError> 
     vars.iter().try_for_each(|(k, v)| check_variable(k, v))
 }
 
-/// A whole stage's text: description, tags, variables.
+/// Longest access log format taken (Tollgate's bound; the format is compiled per stage).
+pub const MAX_ACCESS_LOG_FORMAT: usize = 10_000;
+
+/// Checks access log settings as AWS does: the format names `$context.requestId` or
+/// `$context.extendedRequestId`, the destination is a log group or Firehose stream ARN.
+pub fn check_access_log(s: &AccessLogSettings) -> Result<(), ApiError> {
+    if let Some(f) = &s.format {
+        if f.len() > MAX_ACCESS_LOG_FORMAT {
+            return Err(ApiError::bad_request(format!(
+                "The access log format must be at most {MAX_ACCESS_LOG_FORMAT} characters"
+            )));
+        }
+        if !log_format::has_request_id(f) {
+            return Err(ApiError::bad_request(
+                "Access Log format must contain at least one of $context.requestId or \
+                 $context.extendedRequestId",
+            ));
+        }
+    }
+    if let Some(arn) = &s.destination_arn {
+        destination::name_of(arn).map_err(ApiError::bad_request)?;
+    }
+    Ok(())
+}
+
+/// A whole stage's text: description, tags, variables, access log settings.
 pub fn check_stage(stage: &Stage) -> Result<(), ApiError> {
     limits::check_description("The stage description", stage.description.as_deref())?;
     limits::check_tags(&stage.tags)?;
+    if let Some(a) = &stage.access_log_settings {
+        check_access_log(a)?;
+    }
     check_variables(&stage.variables)
+}
+
+/// Sets or removes one access log setting (`/accessLogSettings/format`,
+/// `/accessLogSettings/destinationArn`); the settings go when neither is left.
+fn patch_access_log(stage: &mut Stage, field: &str, p: &PatchOp) -> Result<(), ApiError> {
+    let value = match p.op {
+        Op::Remove => None,
+        o if o.sets() => Some(p.required_string()?),
+        _ => return Err(p.invalid_path()),
+    };
+    let mut a = stage.access_log_settings.take().unwrap_or_default();
+    match field {
+        "format" => a.format = value,
+        _ => a.destination_arn = value,
+    }
+    stage.access_log_settings = (a.format.is_some() || a.destination_arn.is_some()).then_some(a);
+    Ok(())
 }
 
 /// `canarySettings` as CreateStage (`of_deployment`: false) or CreateDeployment (true: no
@@ -173,6 +219,13 @@ pub async fn create(state: &AdminState, api: &str, body: &[u8]) -> Result<Reply,
         method_settings: BTreeMap::new(),
         tags: i.tags.unwrap_or_default(),
         canary_settings: None,
+        access_log_settings: i
+            .access_log_settings
+            .map(|a| AccessLogSettings {
+                format: non_empty(a.format),
+                destination_arn: non_empty(a.destination_arn),
+            })
+            .filter(|a| a.format.is_some() || a.destination_arn.is_some()),
     };
     let mut stage = stage;
     if let Some(c) = canary {
@@ -335,6 +388,10 @@ pub fn apply_patch(
         }
         ["cacheClusterSize"] => stage.cache_cluster_size = Some(p.enum_value(CACHE_SIZES)?),
         ["tracingEnabled"] => stage.tracing_enabled = p.bool_value()?,
+        ["accessLogSettings"] if p.op == Op::Remove => stage.access_log_settings = None,
+        ["accessLogSettings", field @ ("format" | "destinationArn")] => {
+            patch_access_log(stage, field, p)?
+        }
         ["variables", name] => {
             if p.op.sets() {
                 check_variable(name, p.value.as_deref().unwrap_or(""))?;
@@ -748,6 +805,72 @@ mod tests {
         assert!(!s.method_settings.contains_key("pets/{petId}/GET"));
         apply(&mut s, op(Op::Remove, "/*/*", None)).unwrap();
         assert!(s.method_settings.is_empty());
+    }
+
+    #[test]
+    fn access_log_settings() {
+        let mut s = stage();
+        let arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/apigateway/pets";
+        apply(
+            &mut s,
+            op(Op::Replace, "/accessLogSettings/destinationArn", Some(arn)),
+        )
+        .unwrap();
+        apply(
+            &mut s,
+            op(
+                Op::Replace,
+                "/accessLogSettings/format",
+                Some("$context.requestId $context.status"),
+            ),
+        )
+        .unwrap();
+        check_stage(&s).unwrap();
+        let a = s.access_log_settings.clone().unwrap();
+        assert_eq!(a.destination_arn.as_deref(), Some(arn));
+        assert_eq!(
+            a.format.as_deref(),
+            Some("$context.requestId $context.status")
+        );
+        apply(&mut s, op(Op::Remove, "/accessLogSettings/format", None)).unwrap();
+        assert!(s.access_log_settings.as_ref().unwrap().format.is_none());
+        apply(&mut s, op(Op::Remove, "/accessLogSettings", None)).unwrap();
+        assert_eq!(s.access_log_settings, None);
+        // Checked as AWS checks them.
+        for (path, value) in [
+            ("/accessLogSettings/format", "$context.status"),
+            ("/accessLogSettings/destinationArn", "my-log-group"),
+            ("/accessLogSettings/destinationArn", "arn:aws:s3:::bucket"),
+        ] {
+            let mut s = stage();
+            apply(&mut s, op(Op::Replace, path, Some(value))).unwrap();
+            let e = check_stage(&s).unwrap_err();
+            assert_eq!(e.status, 400, "{path} {value}");
+        }
+        let mut s = stage();
+        apply(
+            &mut s,
+            op(
+                Op::Replace,
+                "/accessLogSettings/format",
+                Some("$context.status"),
+            ),
+        )
+        .unwrap();
+        assert!(check_stage(&s)
+            .unwrap_err()
+            .message
+            .contains("$context.requestId or $context.extendedRequestId"));
+        assert!(apply(
+            &mut stage(),
+            op(Op::Replace, "/accessLogSettings", Some("x"))
+        )
+        .is_err());
+        assert!(apply(
+            &mut stage(),
+            op(Op::Replace, "/accessLogSettings/other", Some("x"))
+        )
+        .is_err());
     }
 
     #[test]
