@@ -1,6 +1,8 @@
 // Request rates from the admin port's Prometheus text (/metrics, unsigned: counters only).
-// Per stage from tollgate_api_requests_total{api,stage,...} summed by (api, stage); when the
-// node does not export it, the node-wide tollgate_requests_total as one row.
+// Per stage from tollgate_api_requests_total{api,stage}: the stage-level series (a method with
+// detailed metrics is counted again in its own series, which carries `resource` and `method`,
+// so those are skipped); when the node does not export it, the node-wide
+// tollgate_requests_total as one row.
 
 const PER_STAGE = 'tollgate_api_requests_total';
 const NODE_WIDE = 'tollgate_requests_total';
@@ -29,6 +31,7 @@ export function totalsByStage(text) {
     if (!Number.isFinite(value)) continue;
     if (m[1] === PER_STAGE) {
       const l = parseLabels(m[3] || '');
+      if (l.resource !== undefined || l.method !== undefined) continue;
       const key = `${l.api || ''}/${l.stage || ''}`;
       const row = totals.get(key) || { api: l.api || '', stage: l.stage || '', total: 0 };
       row.total += value;

@@ -132,8 +132,10 @@ fn serve(args: &config::ServeArgs, mut cfg: Config) -> Result<(), String> {
                 )),
                 functions: functions.clone(),
                 spans: Arc::new(match cfg.otlp_endpoint.clone() {
-                    Some(e) => tollgate_node::otlp::start(e, format!("node-{}", cfg.cluster.node_id))
-                        .map_err(|e| format!("span exporter: {e}"))?,
+                    Some(e) => {
+                        tollgate_node::otlp::start(e, format!("node-{}", cfg.cluster.node_id))
+                            .map_err(|e| format!("span exporter: {e}"))?
+                    }
                     None => tollgate_node::otlp::SpanSink::disabled(),
                 }),
                 access_log: Some(access_log),

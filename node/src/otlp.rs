@@ -170,7 +170,10 @@ fn run(rx: Receiver<Vec<Span>>, endpoint: &Endpoint, instance: &str, stats: &Exp
 
 fn resolve(authority: &str) -> std::io::Result<SocketAddr> {
     authority.to_socket_addrs()?.next().ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::NotFound, "the collector's name did not resolve")
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "the collector's name did not resolve",
+        )
     })
 }
 

@@ -318,7 +318,26 @@ fn traced_stages_propagate_context_and_export_spans() {
     );
     assert!(got.iter().any(|s| s["name"] == "GET /fn"));
 
-    // 5. Untraced stage: the caller's headers pass untouched, no span is recorded.
+    // 5. A refusal on a traced stage (no such route) is traced too: one SERVER span.
+    let refused_trace = "0af7651916cd43dd8448eb211c80319d";
+    let r = call(
+        &n,
+        &id,
+        "traced",
+        "/nope",
+        &format!("traceparent: 00-{refused_trace}-b7ad6b7169203331-01\r\n"),
+    );
+    assert_eq!(r.status, 403);
+    let got = spans_of(&seen, refused_trace, 1);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["name"], "GET (no route)");
+    assert_eq!(got[0]["kind"], 2);
+    assert_eq!(
+        attr(&got[0], "http.response.status_code").unwrap()["intValue"],
+        "403"
+    );
+
+    // 6. Untraced stage: the caller's headers pass untouched, no span is recorded.
     let plain_trace = "0af7651916cd43dd8448eb211c80319c";
     let r = call(
         &n,
@@ -345,7 +364,11 @@ fn traced_stages_propagate_context_and_export_spans() {
 fn an_unusable_collector_url_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("tollgate.toml");
-    std::fs::write(&config, "otlp_endpoint = \"https://collector:4318/v1/traces\"\n").unwrap();
+    std::fs::write(
+        &config,
+        "otlp_endpoint = \"https://collector:4318/v1/traces\"\n",
+    )
+    .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
         .args(["serve", "--config", config.to_str().unwrap()])
         .output()

@@ -501,14 +501,25 @@ mod tests {
             }
         };
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut values = vec![0.0, -0.0, 1e-3, 9_999_999.999_999_9, 0.1, 0.3, 4.99, 1.0, 123.5];
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1e-3,
+            9_999_999.999_999_9,
+            0.1,
+            0.3,
+            4.99,
+            1.0,
+            123.5,
+        ];
         for _ in 0..200_000 {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             // Uniform in the exponent range, random mantissa: every magnitude 1e-3..1e7.
             let f = f64::from_bits(x);
-            let scaled = 10f64.powf((x % 10_000) as f64 / 1000.0 - 3.0) * (1.0 + (f.abs() % 1.0).min(0.999));
+            let scaled =
+                10f64.powf((x % 10_000) as f64 / 1000.0 - 3.0) * (1.0 + (f.abs() % 1.0).min(0.999));
             values.push(scaled);
             values.push(-scaled);
             values.push((scaled * 100.0).round() / 100.0);

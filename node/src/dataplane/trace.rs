@@ -187,7 +187,8 @@ impl TraceContext {
 
     /// The `X-Amzn-Trace-Id` the backend is sent (the same trace and parent, X-Ray's form).
     pub fn amzn_trace_id(&self) -> [u8; AMZN_TRACE_ID_LEN] {
-        let mut out = *b"Root=1-00000000-000000000000000000000000;Parent=0000000000000000;Sampled=0";
+        let mut out =
+            *b"Root=1-00000000-000000000000000000000000;Parent=0000000000000000;Sampled=0";
         put_hex(&self.trace_id[..4], &mut out[7..15]);
         put_hex(&self.trace_id[4..], &mut out[16..40]);
         put_hex(&self.client_span_id, &mut out[48..64]);

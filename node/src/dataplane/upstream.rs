@@ -847,8 +847,7 @@ mod tests {
             needs_context: false,
         };
         let tp = |v: &str| crate::dataplane::trace::parse_traceparent(v.as_bytes());
-        let caller =
-            tp("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+        let caller = tp("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
         let (ctx, _) = crate::dataplane::trace::start(
             req.header(b"traceparent"),
             None,
@@ -882,7 +881,14 @@ mod tests {
         assert!(amzn[0].contains("Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent="));
         // Untraced: the mapping applies and the caller's other header passes as it came.
         let mut out = Vec::new();
-        build_request(&p, &req, &Captures::default(), Who::default(), None, &mut out);
+        build_request(
+            &p,
+            &req,
+            &Captures::default(),
+            Who::default(),
+            None,
+            &mut out,
+        );
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("traceparent: x\r\n"), "{text}");
         assert!(text.contains("X-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793\r\n"));

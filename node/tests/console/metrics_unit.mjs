@@ -11,11 +11,15 @@ const { totalsByStage, rates, parseLabels } = await import(join(here, '../../con
 
 assert.deepEqual(parseLabels('a="1",b="x\\"y",c="p\\\\q"'), { a: '1', b: 'x"y', c: 'p\\q' });
 
-const perStage = `# HELP tollgate_api_requests_total Requests per method.
+// As the node writes them: a stage-level series per (api, stage), and for methods with
+// detailed metrics a method series too (the same requests again: not added).
+const perStage = `# HELP tollgate_api_requests_total Requests (Count) per API and stage, and per method.
 # TYPE tollgate_api_requests_total counter
+tollgate_api_requests_total{api="a1",stage="prod"} 15
 tollgate_api_requests_total{api="a1",stage="prod",resource="/pets",method="GET"} 10
 tollgate_api_requests_total{api="a1",stage="prod",resource="/pets/{id}",method="GET"} 5
-tollgate_api_requests_total{api="a1",stage="dev",resource="/",method="ANY"} 1
+tollgate_api_requests_total{api="a1",stage="dev"} 1
+tollgate_api_requests_total{api="b2",stage="prod"} 7
 tollgate_api_requests_total{api="b2",stage="prod",resource="/x, \\"y\\"",method="POST"} 7
 tollgate_requests_total 23
 `;
@@ -24,7 +28,7 @@ assert.deepEqual([...t1.keys()].sort(), ['a1/dev', 'a1/prod', 'b2/prod']);
 assert.equal(t1.get('a1/prod').total, 15);
 assert.equal(t1.get('b2/prod').total, 7);
 
-const later = perStage.replace('} 10', '} 30').replace('"POST"} 7', '"POST"} 2');
+const later = perStage.replace('stage="prod"} 15', 'stage="prod"} 35').replace('stage="prod"} 7', 'stage="prod"} 2');
 const r = rates({ at: 0, totals: t1 }, { at: 2000, totals: totalsByStage(later) });
 assert.equal(r.get('a1/prod'), 10); // 20 more in 2 s
 assert.equal(r.get('a1/dev'), 0);

@@ -20,7 +20,8 @@ use crate::dataplane::access_log::{destination, format as log_format};
 use crate::ids::now_epoch;
 use std::collections::BTreeMap;
 use tollgate_proto::model::{
-    AccessLogSettings, CanarySettings, LoggingLevel, MethodSetting, Stage, UnauthorizedCacheControlHeaderStrategy,
+    AccessLogSettings, CanarySettings, LoggingLevel, MethodSetting, Stage,
+    UnauthorizedCacheControlHeaderStrategy,
 };
 use tollgate_proto::Command;
 
