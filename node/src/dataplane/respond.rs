@@ -45,7 +45,7 @@ impl ResponseContext {
     }
 
     /// 64 bits from the worker's fast generator (ids, never secrets).
-    pub fn next(&mut self) -> u64 {
+    fn next(&mut self) -> u64 {
         // xorshift64*: fast and good enough for request ids (not secrets).
         let mut x = self.rng;
         x ^= x >> 12;

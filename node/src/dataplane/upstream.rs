@@ -504,7 +504,7 @@ pub fn build_request(
             && !super::gateway_response::is_framing_header(name)
             && !name.eq_ignore_ascii_case("host")
             && !name.eq_ignore_ascii_case("x-forwarded-for")
-            && !(who.trace.is_some() && super::trace::is_trace_header(name.as_bytes()))
+            && (who.trace.is_none() || !super::trace::is_trace_header(name.as_bytes()))
         {
             push_header(out, name.as_bytes(), v.as_bytes());
         }
