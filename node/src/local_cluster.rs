@@ -14,6 +14,16 @@
 //! `admin-credentials.toml` and the nodes' configs name them, so the secret is written only to
 //! files its owner alone can read. It is printed once, when generated.
 
+/// `println!` that never panics: the supervisor outlives whoever reads its output (a
+/// closed pipe must not take the cluster down), so a failed write is ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+
 use crate::admin_client;
 use crate::config::{data_dir_credentials, CredentialConfig, KeptCredentials};
 use std::collections::BTreeMap;
@@ -249,7 +259,7 @@ impl Supervisor {
         match res {
             Ok(()) => {
                 let st = self.status_line();
-                println!("node {i}: {action} done");
+                say!("node {i}: {action} done");
                 flush();
                 st
             }
@@ -338,14 +348,14 @@ pub fn run(o: &LocalOpts) -> Result<(), String> {
     }
     wait_for_leaders(&mut sup, n, port, &kept)?;
     for i in 1..=n {
-        println!(
+        say!(
             "node {i}: data http://127.0.0.1:{} admin http://127.0.0.1:{}",
             port(i, 0),
             port(i, 1)
         );
     }
     print_credentials(&kept);
-    println!(
+    say!(
         "logs and data: {} (Ctrl-C stops every node; `tollgate cluster node stop|start|restart|pause|resume N --dir {}` acts on one)",
         dir.display(),
         dir.display()
@@ -361,14 +371,14 @@ pub fn run(o: &LocalOpts) -> Result<(), String> {
 fn print_credentials(kept: &KeptCredentials) {
     let c = &kept.credentials;
     if kept.generated {
-        println!(
+        say!(
             "admin credentials: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} (printed this once; kept in {})",
             c.access_key_id,
             c.secret_access_key,
             kept.path.display()
         );
     } else {
-        println!(
+        say!(
             "admin credentials: AWS_ACCESS_KEY_ID={} (the secret is in {})",
             c.access_key_id,
             kept.path.display()
@@ -425,7 +435,7 @@ async fn supervise(sup: &mut Supervisor, dir: &Path) -> Result<(), String> {
             _ = term.recv() => break Ok(()),
             _ = tick.tick() => {
                 for (i, st) in sup.reap() {
-                    println!(
+                    say!(
                         "node {i} exited ({st}); the others keep running. `tollgate cluster node start {i} --dir {}` starts it again; see {}",
                         dir.display(),
                         sup.log(i).display()

@@ -924,6 +924,15 @@ fn cluster_local_keeps_the_others_running_and_acts_on_one_node() {
     }
     assert_eq!(mode(&dir.join("admin-credentials.toml")), 0o600);
 
+    // Whoever read its output goes away: the launcher keeps supervising (a write to the
+    // closed pipe once panicked it, taking the cluster down).
+    drop(rx);
+    node_ctl(&dir, &["restart", "2"]); // its line ends the reader, closing the pipe
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(node_ctl(&dir, &["restart", "2"]).contains("2=running"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.0.try_wait().unwrap().is_none(), "cluster local ended");
+
     let pid = child.0.id().to_string();
     assert!(std::process::Command::new("kill")
         .args(["-TERM", &pid])
