@@ -23,7 +23,6 @@ macro_rules! say {
     }};
 }
 
-
 use crate::admin_client;
 use crate::config::{data_dir_credentials, CredentialConfig, KeptCredentials};
 use std::collections::BTreeMap;
