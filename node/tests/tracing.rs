@@ -2,7 +2,7 @@
 //! through it carry the gateway's trace context (W3C `traceparent` and X-Ray's
 //! `X-Amzn-Trace-Id`) to an HTTP backend and to a Lambda function, and their spans reach an
 //! OTLP/HTTP receiver written for this test. A stage without tracing passes the caller's
-//! headers untouched and records nothing.
+//! `traceparent` untouched, sends an X-Ray root as AWS does, and records nothing.
 
 mod common;
 
@@ -351,7 +351,23 @@ fn traced_stages_propagate_context_and_export_spans() {
         h["traceparent"],
         format!("00-{plain_trace}-b7ad6b7169203331-01")
     );
-    assert!(h.get("x-amzn-trace-id").is_none(), "{h}");
+    // As AWS: an X-Ray root on every backend request (a new one: the caller sent none), and
+    // the API's id.
+    let root = h["x-amzn-trace-id"].as_str().unwrap();
+    assert!(root.starts_with("Root=1-") && root.len() == 40, "{root}");
+    assert_eq!(h["x-amzn-apigateway-api-id"], id.as_str());
+    // A caller's valid X-Ray id passes as it came.
+    let r = call(
+        &n,
+        &id,
+        "plain",
+        "/http",
+        "X-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1\r\n",
+    );
+    assert_eq!(
+        r.json()["headers"]["x-amzn-trace-id"],
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+    );
     // The traced requests after it have been exported; this one never will be.
     let _ = call(&n, &id, "traced", "/http", "");
     std::thread::sleep(Duration::from_millis(1200));

@@ -221,6 +221,15 @@ pub async fn handle(
                 w.metrics.cache_miss();
                 done.cache_miss = true;
             }
+            // Every backend request carries an X-Ray trace id, as AWS sends one.
+            let root = match done.trace {
+                Some(_) => None,
+                None => trace::untraced_root(
+                    req.header(b"x-amzn-trace-id"),
+                    stamp.epoch_ms / 1000,
+                    &mut *w.resp.borrow_mut(),
+                ),
+            };
             let called = now_ns();
             let result = upstream::forward(
                 &w.pool,
@@ -233,6 +242,8 @@ pub async fn handle(
                     authorizer: plan.authorizer.as_deref(),
                     context: plan.context.as_deref(),
                     trace: done.trace.as_ref().map(|t| &t.headers),
+                    amzn_root: root.as_ref().map(|r| &r[..]),
+                    api_id: Some(&plan.stage.api_id),
                 },
                 plan.http.as_ref().map(|h| h.mapped(req)),
                 scratch,

@@ -206,6 +206,27 @@ impl TraceContext {
     }
 }
 
+/// Length of a bare X-Ray root (`Root=1-{8 hex}-{24 hex}`).
+pub const ROOT_LEN: usize = 40;
+
+/// The `X-Amzn-Trace-Id` an integration of an untraced stage is sent, as AWS sends one on
+/// every integration request: the caller's when it is valid (`None`: pass it as it came),
+/// else a new root whose id begins with `epoch_secs`.
+pub fn untraced_root(
+    caller: Option<&[u8]>,
+    epoch_secs: u64,
+    ids: &mut impl Ids,
+) -> Option<[u8; ROOT_LEN]> {
+    if caller.and_then(parse_amzn_trace_id).is_some() {
+        return None;
+    }
+    let mut out = *b"Root=1-00000000-000000000000000000000000";
+    put_hex(&(epoch_secs as u32).to_be_bytes(), &mut out[7..15]);
+    put_hex(&ids.next_u64().to_be_bytes(), &mut out[16..32]);
+    put_hex(&(ids.next_u64() as u32 | 1).to_be_bytes(), &mut out[32..40]);
+    Some(out)
+}
+
 /// Whether a header is one the gateway replaces with its own context on a traced stage.
 pub fn is_trace_header(name: &[u8]) -> bool {
     name.eq_ignore_ascii_case(b"traceparent") || name.eq_ignore_ascii_case(b"x-amzn-trace-id")
@@ -478,6 +499,17 @@ mod tests {
         assert!(ctx.sampled);
         assert_eq!(&ctx.trace_id[..4], &[0x57, 0x59, 0xe9, 0x88]);
         assert!(ctx.amzn_trace_id().starts_with(b"Root=1-5759e988-"));
+    }
+
+    #[test]
+    fn untraced_stages_keep_a_valid_caller_root_or_make_one() {
+        let valid = b"Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8";
+        assert_eq!(untraced_root(Some(valid), 1, &mut Seq(0)), None);
+        for caller in [None, Some(&b"garbage"[..])] {
+            let root = untraced_root(caller, 0x5759_e988, &mut Seq(0)).unwrap();
+            assert!(root.starts_with(b"Root=1-5759e988-"));
+            assert!(parse_amzn_trace_id(&root).is_some());
+        }
     }
 
     #[test]

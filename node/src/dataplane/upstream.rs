@@ -179,6 +179,21 @@ pub struct Who<'a> {
     pub context: Option<&'a super::mapping::TemplateData>,
     /// The gateway's trace context, on a traced stage (sent instead of the caller's).
     pub trace: Option<&'a super::trace::Propagate>,
+    /// On an untraced stage, the `X-Amzn-Trace-Id` to send when it is not the caller's own
+    /// ([`super::trace::untraced_root`]).
+    pub amzn_root: Option<&'a [u8]>,
+    /// The API's id (`X-Amzn-Apigateway-Api-Id`, sent to every backend as AWS sends it).
+    pub api_id: Option<&'a str>,
+}
+
+impl Who<'_> {
+    /// Whether the gateway sends its own value of header `name` (a caller's or a mapping's
+    /// is then left out).
+    fn replaces(&self, name: &[u8]) -> bool {
+        (self.api_id.is_some() && name.eq_ignore_ascii_case(b"x-amzn-apigateway-api-id"))
+            || (self.trace.is_some() && super::trace::is_trace_header(name))
+            || (self.amzn_root.is_some() && name.eq_ignore_ascii_case(b"x-amzn-trace-id"))
+    }
 }
 
 /// The body an HTTP (non-proxy) integration sends instead of the client's: the request
@@ -458,7 +473,7 @@ pub fn build_request(
         }
         if !p.forward_client
             || is_hop_by_hop(name)
-            || (who.trace.is_some() && super::trace::is_trace_header(name))
+            || who.replaces(name)
             || name.eq_ignore_ascii_case(b"host")
             || name.eq_ignore_ascii_case(b"content-length")
             || name.eq_ignore_ascii_case(b"expect")
@@ -471,9 +486,7 @@ pub fn build_request(
         push_header(out, name, value);
     }
     for (name, source) in &p.headers {
-        if overridden(mapped, "header", name)
-            || (who.trace.is_some() && super::trace::is_trace_header(name.as_bytes()))
-        {
+        if overridden(mapped, "header", name) || who.replaces(name.as_bytes()) {
             continue;
         }
         // Several values (a multi-value source) go on one line, joined with `,`. A value that
@@ -504,7 +517,7 @@ pub fn build_request(
             && !super::gateway_response::is_framing_header(name)
             && !name.eq_ignore_ascii_case("host")
             && !name.eq_ignore_ascii_case("x-forwarded-for")
-            && (who.trace.is_none() || !super::trace::is_trace_header(name.as_bytes()))
+            && !who.replaces(name.as_bytes())
         {
             push_header(out, name.as_bytes(), v.as_bytes());
         }
@@ -523,6 +536,18 @@ pub fn build_request(
         for (name, value) in t.headers() {
             push_header(out, name, value);
         }
+    }
+    if let Some(root) = who.amzn_root {
+        push_header(out, b"X-Amzn-Trace-Id", root);
+    } else if who.trace.is_none() && !p.forward_client {
+        // An HTTP (non-proxy) integration forwards no client header: the caller's trace id
+        // is sent as AWS sends it.
+        if let Some(v) = req.header(b"x-amzn-trace-id") {
+            push_header(out, b"X-Amzn-Trace-Id", v);
+        }
+    }
+    if let Some(api) = who.api_id {
+        push_header(out, b"X-Amzn-Apigateway-Api-Id", api.as_bytes());
     }
     out.extend_from_slice(b"X-Forwarded-For: ");
     if let Some(prev) = forwarded_for {
@@ -891,6 +916,27 @@ mod tests {
         );
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("traceparent: x\r\n"), "{text}");
+        // Every stage: the API's id, and an X-Ray id that replaces an invalid caller's one.
+        let who = Who {
+            amzn_root: Some(b"Root=1-00000001-000000000000000000000001"),
+            api_id: Some("a1b2c3"),
+            ..Who::default()
+        };
+        let mut out = Vec::new();
+        build_request(&p, &req, &Captures::default(), who, None, &mut out);
+        let every = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = every
+            .lines()
+            .filter(|l| l.to_ascii_lowercase().starts_with("x-amzn-"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "X-Amzn-Trace-Id: Root=1-00000001-000000000000000000000001",
+                "X-Amzn-Apigateway-Api-Id: a1b2c3"
+            ],
+            "{every}"
+        );
         assert!(text.contains("X-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793\r\n"));
     }
 
@@ -963,6 +1009,8 @@ mod tests {
             authorizer: Some(&answer),
             context: None,
             trace: None,
+            amzn_root: None,
+            api_id: None,
         };
         build_request(&p, &req, &caps, who, None, &mut out);
         let text = String::from_utf8(out).unwrap();
