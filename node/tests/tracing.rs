@@ -368,6 +368,21 @@ fn traced_stages_propagate_context_and_export_spans() {
         r.json()["headers"]["x-amzn-trace-id"],
         "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
     );
+    // A function on the untraced stage gets an X-Ray root in its event, as AWS's events carry.
+    let r = call(
+        &n,
+        &id,
+        "plain",
+        "/fn",
+        &format!("traceparent: 00-{plain_trace}-b7ad6b7169203331-01\r\n"),
+    );
+    let headers: Value = serde_json::from_str(&r.text()).unwrap();
+    let root = headers["X-Amzn-Trace-Id"].as_str().unwrap();
+    assert!(root.starts_with("Root=1-") && root.len() == 40, "{headers}");
+    assert_eq!(
+        headers["traceparent"],
+        format!("00-{plain_trace}-b7ad6b7169203331-01")
+    );
     // The traced requests after it have been exported; this one never will be.
     let _ = call(&n, &id, "traced", "/http", "");
     std::thread::sleep(Duration::from_millis(1200));

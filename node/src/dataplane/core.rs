@@ -486,29 +486,24 @@ pub fn lambda_event(
     request_id: &str,
     now_ms: u64,
 ) -> Vec<u8> {
-    lambda_event_traced(plan, req, caps, request_id, now_ms, None)
+    lambda_event_with(plan, req, caps, request_id, now_ms, &[])
 }
 
-/// [`lambda_event`] on a traced stage: the event's headers carry the gateway's trace context
-/// (`traceparent`, `X-Amzn-Trace-Id`) instead of the caller's.
-pub fn lambda_event_traced(
+/// [`lambda_event`] with the gateway's own values of some headers (`set`: the trace context
+/// of a traced stage, or an untraced stage's X-Ray root), in place of the caller's.
+pub fn lambda_event_with(
     plan: &LambdaPlan<'_, '_>,
     req: &Request<'_>,
     caps: &Captures<'_>,
     request_id: &str,
     now_ms: u64,
-    trace: Option<&super::trace::Propagate>,
+    set: &[(&[u8], &[u8])],
 ) -> Vec<u8> {
-    let mut headers: Vec<(&[u8], &[u8])> = match trace {
-        None => req.headers().collect(),
-        Some(_) => req
-            .headers()
-            .filter(|(n, _)| !super::trace::is_trace_header(n))
-            .collect(),
-    };
-    if let Some(t) = trace {
-        headers.extend(t.headers());
-    }
+    let mut headers: Vec<(&[u8], &[u8])> = req
+        .headers()
+        .filter(|(n, _)| !set.iter().any(|(s, _)| s.eq_ignore_ascii_case(n)))
+        .collect();
+    headers.extend_from_slice(set);
     let params: Vec<(&str, &str)> = caps
         .iter()
         .filter_map(|&(n, s, e)| Some((n, plan.path.get(s..e)?)))

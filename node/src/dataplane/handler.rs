@@ -144,14 +144,24 @@ pub async fn handle(
             method_response::write_mock(out, &mut w.resp.borrow_mut(), &r, &id, framing)
         }
         Decision::Lambda(mut plan) => {
-            let event = core::lambda_event_traced(
-                &plan,
-                req,
-                &caps,
-                id.as_str(),
-                stamp.epoch_ms,
-                done.trace.as_ref().map(|t| &t.headers),
-            );
+            // The function's event carries an X-Ray trace id, as AWS's does: the gateway's
+            // context on a traced stage, else the caller's valid one or a new root.
+            let root = match done.trace {
+                Some(_) => None,
+                None => trace::untraced_root(
+                    req.header(b"x-amzn-trace-id"),
+                    stamp.epoch_ms / 1000,
+                    &mut *w.resp.borrow_mut(),
+                ),
+            };
+            let traced = done.trace.as_ref().map(|t| t.headers.headers());
+            let set: &[(&[u8], &[u8])] = match (&traced, &root) {
+                (Some(t), _) => t,
+                (None, Some(r)) => &[(b"X-Amzn-Trace-Id", &r[..])],
+                (None, None) => &[],
+            };
+            let event =
+                core::lambda_event_with(&plan, req, &caps, id.as_str(), stamp.epoch_ms, set);
             let l = plan.integration;
             let called = now_ns();
             let result =
