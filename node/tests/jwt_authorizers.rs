@@ -21,34 +21,12 @@ fn node(issuer: &Issuer) -> TestNode {
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("issuer-ca.pem");
     std::fs::write(&ca, &issuer.ca_pem).unwrap();
-    let config = dir.path().join("tollgate.toml");
     let p = issuer.port;
-    std::fs::write(
-        &config,
-        format!(
-            "region = \"us-east-1\"\n[jwt]\nca_file = \"{}\"\n[[jwt.issuers]]\nprovider = \"{POOL}\"\nissuer = \"https://127.0.0.1:{p}/pool\"\njwks_url = \"https://127.0.0.1:{p}/jwks.json\"\naudiences = [\"client-a\"]\n",
-            ca.display()
-        ),
-    )
-    .unwrap();
-    let data = dir.path().join("data").to_string_lossy().into_owned();
-    let config = config.to_string_lossy().into_owned();
-    TestNode::spawn(
-        dir,
-        &[
-            "--config",
-            &config,
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--raft-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            &data,
-        ],
-        &[("TOLLGATE_LOG", "warn,openraft=error")],
-    )
+    let config = format!(
+        "region = \"us-east-1\"\n[jwt]\nca_file = \"{}\"\n[[jwt.issuers]]\nprovider = \"{POOL}\"\nissuer = \"https://127.0.0.1:{p}/pool\"\njwks_url = \"https://127.0.0.1:{p}/jwks.json\"\naudiences = [\"client-a\"]\n",
+        ca.display()
+    );
+    TestNode::start_with_config_in(dir, &config, &[("TOLLGATE_LOG", "warn,openraft=error")])
 }
 
 fn send(n: &TestNode, api: &str, method: &str, auth: Option<&str>) -> Response {

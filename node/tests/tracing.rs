@@ -142,31 +142,10 @@ fn traced_stages_propagate_context_and_export_spans() {
     let (collector, seen) = otlp_receiver();
     let function = header_echo_function();
     let backend = EchoBackend::start();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("tollgate.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let n = TestNode::start_with_config(
+        &format!(
             "otlp_endpoint = \"http://{collector}/v1/traces\"\n[[functions]]\nname = \"echo\"\nurl = \"http://{function}/\"\n"
         ),
-    )
-    .unwrap();
-    let data = dir.path().join("data").to_string_lossy().into_owned();
-    let config = config.to_string_lossy().into_owned();
-    let n = TestNode::spawn(
-        dir,
-        &[
-            "--config",
-            &config,
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--raft-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            &data,
-        ],
         &[],
     );
     let api = n.admin_sdk_ok("POST", "/restapis", Some(json!({"name": "traced"})));

@@ -918,28 +918,47 @@ pub fn method_refusal(m: &Method) -> Option<FailClosed> {
     })
 }
 
-/// The Lambda authorizer of a `CUSTOM` method, or why it cannot be served (no authorizer, one
-/// missing from the deployment, or one that does not compile).
-fn method_authorizer(
+/// The authorizer of a method whose authorization type is `kind`, from the deployment's
+/// compiled ones, or why it cannot be served (`None`: the method has another type).
+/// `missing`: what to say when its id is not among them.
+fn authorizer_of<T>(
     m: &Method,
-    authorizers: &HashMap<&str, Result<Arc<CompiledAuthorizer>, String>>,
-) -> Result<Option<Arc<CompiledAuthorizer>>, FailClosed> {
-    if m.authorization_type != AuthorizationType::Custom {
+    kind: AuthorizationType,
+    authorizers: &HashMap<&str, Result<Arc<T>, String>>,
+    missing: &str,
+) -> Result<Option<Arc<T>>, FailClosed> {
+    if m.authorization_type != kind {
         return Ok(None);
     }
     let fail = |why: String| FailClosed {
         check: UnservedCheck::Authorization,
         why: why.into(),
     };
-    let id = m
-        .authorizer_id
-        .as_deref()
-        .ok_or_else(|| fail("a CUSTOM method without an authorizer".into()))?;
+    let id = m.authorizer_id.as_deref().ok_or_else(|| {
+        fail(format!(
+            "a {} method without an authorizer",
+            m.authorization_type.as_str()
+        ))
+    })?;
     match authorizers.get(id) {
-        None => Err(fail(format!("authorizer {id:?} is not in the deployment"))),
+        None => Err(fail(format!("authorizer {id:?} {missing}"))),
         Some(Err(why)) => Err(fail(format!("authorizer {id:?} cannot be served: {why}"))),
         Some(Ok(a)) => Ok(Some(a.clone())),
     }
+}
+
+/// The Lambda authorizer of a `CUSTOM` method, or why it cannot be served (no authorizer, one
+/// missing from the deployment, or one that does not compile).
+fn method_authorizer(
+    m: &Method,
+    authorizers: &HashMap<&str, Result<Arc<CompiledAuthorizer>, String>>,
+) -> Result<Option<Arc<CompiledAuthorizer>>, FailClosed> {
+    authorizer_of(
+        m,
+        AuthorizationType::Custom,
+        authorizers,
+        "is not in the deployment",
+    )
 }
 
 /// The `COGNITO_USER_POOLS` authorizer of such a method with its scopes, or why it cannot be
@@ -949,31 +968,22 @@ fn method_jwt(
     m: &Method,
     authorizers: &HashMap<&str, Result<Arc<JwtAuthorizer>, String>>,
 ) -> Result<Option<Box<MethodJwt>>, FailClosed> {
-    if m.authorization_type != AuthorizationType::CognitoUserPools {
-        return Ok(None);
-    }
-    let fail = |why: String| FailClosed {
-        check: UnservedCheck::Authorization,
-        why: why.into(),
-    };
-    let id = m
-        .authorizer_id
-        .as_deref()
-        .ok_or_else(|| fail("a COGNITO_USER_POOLS method without an authorizer".into()))?;
-    match authorizers.get(id) {
-        None => Err(fail(format!(
-            "authorizer {id:?} is not a COGNITO_USER_POOLS authorizer of the deployment"
-        ))),
-        Some(Err(why)) => Err(fail(format!("authorizer {id:?} cannot be served: {why}"))),
-        Some(Ok(a)) => Ok(Some(Box::new(MethodJwt {
-            authorizer: a.clone(),
+    let authorizer = authorizer_of(
+        m,
+        AuthorizationType::CognitoUserPools,
+        authorizers,
+        "is not a COGNITO_USER_POOLS authorizer of the deployment",
+    )?;
+    Ok(authorizer.map(|authorizer| {
+        Box::new(MethodJwt {
+            authorizer,
             scopes: m
                 .authorization_scopes
                 .iter()
                 .map(|s| s.as_str().into())
                 .collect(),
-        }))),
-    }
+        })
+    }))
 }
 
 /// The method's compiled request validation (`None` without a validator), or why it cannot

@@ -63,6 +63,41 @@ impl TestNode {
         Self::spawn(dir, &args, env)
     }
 
+    /// Starts a node with the configuration file `toml` (written beside its data folder, so
+    /// relative paths in it are the test folder's) and extra environment variables.
+    #[allow(dead_code)]
+    pub fn start_with_config(toml: &str, env: &[(&str, &str)]) -> TestNode {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_with_config_in(dir, toml, env)
+    }
+
+    /// [`TestNode::start_with_config`] in a folder the caller prepared (files the
+    /// configuration names).
+    #[allow(dead_code)]
+    pub fn start_with_config_in(
+        dir: tempfile::TempDir,
+        toml: &str,
+        env: &[(&str, &str)],
+    ) -> TestNode {
+        let config = dir.path().join("tollgate.toml");
+        std::fs::write(&config, toml).expect("write the configuration");
+        let data = dir.path().join("data").to_string_lossy().into_owned();
+        let config = config.to_string_lossy().into_owned();
+        let args = [
+            "--config",
+            &config,
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--raft-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            &data,
+        ];
+        Self::spawn(dir, &args, env)
+    }
+
     /// Starts `tollgate serve` with exactly these arguments (e.g. `--config FILE`), keeping
     /// `dir` alive with the node.
     pub fn spawn(dir: tempfile::TempDir, args: &[&str], env: &[(&str, &str)]) -> TestNode {
