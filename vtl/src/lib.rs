@@ -29,6 +29,7 @@ mod ast;
 mod json;
 pub mod jsonpath;
 mod methods;
+mod num;
 mod parse;
 mod render;
 pub mod util;

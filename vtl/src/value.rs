@@ -232,9 +232,7 @@ impl Value {
         match self {
             Value::Null | Value::Builtin(_) => {}
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Value::Int(i) => {
-                let _ = write!(out, "{i}");
-            }
+            Value::Int(i) => crate::num::write_int(out, *i),
             Value::Float(f) => write_float(out, *f),
             Value::Str(s) => out.push_str(s),
             Value::Json(j) => match &*j.owned.borrow() {
@@ -383,6 +381,9 @@ fn write_float(out: &mut String, f: f64) {
         } else {
             "-Infinity"
         });
+        return;
+    }
+    if crate::num::write_short_float(out, f) {
         return;
     }
     let a = f.abs();
