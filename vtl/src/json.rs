@@ -127,6 +127,13 @@ impl Doc {
         }
     }
 
+    /// Tape index of the value of the object at `at`'s first member named `key`.
+    fn member_at(&self, at: u32, key: &str) -> Option<u32> {
+        self.children(at)
+            .find(|(k, _)| k.is_some_and(|k| self.key_is(k, key)))
+            .map(|(_, v)| v)
+    }
+
     fn key(&self, at: u32) -> Rc<str> {
         match self.node(at) {
             Some(n) if n.kind == Kind::EscStr => Rc::from(unescape(self.span(n))),
@@ -258,9 +265,34 @@ impl JsonRef {
     /// An object's member.
     pub fn get(&self, key: &str) -> Option<Value> {
         let doc = &self.doc;
-        doc.children(self.at)
-            .find(|(k, _)| k.is_some_and(|k| doc.key_is(k, key)))
-            .map(|(_, v)| Doc::value(doc, v))
+        doc.member_at(self.at, key).map(|v| Doc::value(doc, v))
+    }
+
+    /// Appends Java's `toString()` of what `.a.b…` (the member names `path`) reads from it,
+    /// straight from the body text: what [`Value::write_display`] of `get("a")`, then
+    /// `.get("b")`, … appends, without building those values (nothing for a missing
+    /// member). `false`, with nothing appended, when a step is not an object: there a name
+    /// is a getter call, for the general path. Only for a reference whose collection was
+    /// never made ([`JsonRef::owned`] empty).
+    pub fn write_display_path<'p>(
+        &self,
+        path: impl Iterator<Item = &'p str>,
+        out: &mut String,
+    ) -> bool {
+        let doc = &self.doc;
+        let mut at = self.at;
+        for key in path {
+            if doc.node(at).map(|n| n.kind) != Some(Kind::Object) {
+                return false;
+            }
+            match doc.member_at(at, key) {
+                Some(v) => at = v,
+                // `null`: the rest of the path reads nothing, which prints nothing.
+                None => return true,
+            }
+        }
+        doc.write_display(at, out);
+        true
     }
 
     /// An array's item.

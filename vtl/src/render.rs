@@ -201,9 +201,11 @@ impl Renderer<'_, '_> {
                     self.check_len(out.len())?;
                 }
                 Node::Ref(r) => {
-                    let v = self.reference(r)?;
-                    if !v.write_display(out, 0) {
-                        return Err(RenderError::TooDeep);
+                    if !self.print_body_member(r, out) {
+                        let v = self.reference(r)?;
+                        if !v.write_display(out, 0) {
+                            return Err(RenderError::TooDeep);
+                        }
                     }
                     self.check_len(out.len())?;
                 }
@@ -245,6 +247,30 @@ impl Renderer<'_, '_> {
             }
         }
         Ok(Flow::Normal)
+    }
+
+    /// Prints `$var.a.b` where `$var` holds an unchanged object of the body and each name
+    /// is a member (the common `$item.sku`), straight from the body's text: the same text
+    /// as the general path without a value per step. False (nothing printed) for any other
+    /// reference.
+    fn print_body_member(&self, r: &Ref, out: &mut String) -> bool {
+        let Root::Var(slot) = r.root else {
+            return false;
+        };
+        let Some(Value::Json(j)) = self.slots.get(slot) else {
+            return false;
+        };
+        if r.parts.is_empty()
+            || !r.parts.iter().all(|p| matches!(p, Part::Prop(_)))
+            || j.owned.borrow().is_some()
+        {
+            return false;
+        }
+        let names = r.parts.iter().map(|p| match p {
+            Part::Prop(n) => &**n,
+            _ => "",
+        });
+        j.write_display_path(names, out)
     }
 
     fn foreach(&mut self, slot: usize, iter: &Expr, body: &[Node], out: &mut String) -> Res<Flow> {

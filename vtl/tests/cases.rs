@@ -120,6 +120,11 @@ const CASES: &[(&str, &str, &str)] = &[
     // by the next (AWS evaluates the path against the payload on every call).
     (BODY, "#set($p = $input.path('$.pet'))#set($x = $p.put('age', 3))$p $p.size() $input.path('$.pet')", "{kind=dog, legs=4, age=3} 3 {kind=dog, legs=4}"),
     (BODY, "#set($t = $input.path('$.tags'))#set($x = $t.add('d'))$t $t.size()", "[\"a\",\"b\",\"c\",\"d\"] 4"),
+    // `$o.a.b` printed straight from the body (the render's shortcut) reads as the general
+    // path: members, nested objects, lists, missing members, getters on a string or list.
+    (BODY, "#set($o = $input.path('$'))$o.pet.kind $o.pet $o.pet.legs $o.tags $o.items [$o.missing.x][$o.pet.kind.x] $o.tags.empty $o.name.empty $o.age", "dog {kind=dog, legs=4} 4 [\"a\",\"b\",\"c\"] [{\"id\":1,\"price\":5.5},{\"id\":2,\"price\":12}] [][] false false 30"),
+    (BODY, "#set($o = $input.path('$'))#set($o.age = 31)$o.age $o.pet.kind #set($x = $o.put('pet', 'none'))$o.pet", "31 dognone"),
+    (r#"{"a\u0062": {"c": "x\ty", "d": -0, "e": 1.50, "f": 12345678901234567890}}"#, "#set($o = $input.path('$'))$o.ab.c|$o.ab.d|$o.ab.e|$o.ab.f|$o.ab", "x\ty|-0.0|1.5|1.2345678901234567E19|{c=x\ty, d=-0.0, e=1.5, f=1.2345678901234567E19}"),
     (r#"{"k\u00e9y": "caf\u00e9 \"x\"", "n": -1.5e2}"#, "$input.path('$.kéy') $input.json('$.kéy') $input.path('$.n') $input.json('$')", "café \"x\" \"café \\\"x\\\"\" -150.0 {\"k\\u00e9y\":\"caf\\u00e9 \\\"x\\\"\",\"n\":-1.5e2}"),
     // [MT] an empty body reads as `{}`.
     ("", "$input.body $input.json('$')", "{} {}"),
