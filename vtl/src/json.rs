@@ -129,9 +129,28 @@ impl Doc {
 
     /// Tape index of the value of the object at `at`'s first member named `key`.
     fn member_at(&self, at: u32, key: &str) -> Option<u32> {
-        self.children(at)
-            .find(|(k, _)| k.is_some_and(|k| self.key_is(k, key)))
-            .map(|(_, v)| v)
+        let n = self.node(at)?;
+        if n.kind != Kind::Object {
+            return None;
+        }
+        let text = self.text.as_bytes();
+        let mut i = at + 1;
+        for _ in 0..n.len {
+            let k = self.node(i)?;
+            let found = match k.kind {
+                // Lengths first: most keys differ in length, and that skips the compare.
+                Kind::Str => {
+                    (k.end - k.start) as usize == key.len()
+                        && text.get(k.start as usize..k.end as usize) == Some(key.as_bytes())
+                }
+                _ => self.key_is(i, key),
+            };
+            if found {
+                return Some(i + 1);
+            }
+            i = self.node(i + 1)?.next;
+        }
+        None
     }
 
     fn key(&self, at: u32) -> Rc<str> {
@@ -222,8 +241,12 @@ impl Doc {
             Kind::Str => out.push_str(self.span(n)),
             Kind::EscStr => out.push_str(&unescape(self.span(n))),
             Kind::Number => {
-                let v = number(self.span(n));
-                let _ = v.write_display(out, 0);
+                let text = self.span(n);
+                if crate::num::is_java_form(text) {
+                    out.push_str(text);
+                } else {
+                    let _ = number(text).write_display(out, 0);
+                }
             }
             _ => out.push_str(self.span(n)),
         }

@@ -126,6 +126,39 @@ pub fn parse_plain(s: &str) -> Option<Result<i64, f64>> {
     }
 }
 
+/// Whether a JSON number's text is what Java prints for its value (a `long`, or a `double`
+/// as `Double.toString`), so that printing it needs neither reading nor formatting: an
+/// integer of up to 15 digits other than `-0`; or `I.F` with up to 15 digits in all, no
+/// trailing zero in `F` (but `F` = `0` after a non-zero `I`), and a value in [1e-3, 1e7).
+/// Such a decimal is the only one of ≤ 15 digits that reads as its double (see
+/// [`write_short_float`]) and has no shorter form, so it is the shortest form Java prints.
+pub fn is_java_form(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = b.strip_prefix(b"-").unwrap_or(b);
+    let (int, frac) = match digits.iter().position(|&c| c == b'.') {
+        Some(dot) => (&digits[..dot], Some(&digits[dot + 1..])),
+        None => (digits, None),
+    };
+    let all_digits = |d: &[u8]| !d.is_empty() && d.iter().all(u8::is_ascii_digit);
+    if !all_digits(int) || (int.len() > 1 && int[0] == b'0') {
+        return false;
+    }
+    match frac {
+        None => int.len() <= 15 && digits != b"0" || b == b"0",
+        Some(f) => {
+            if !all_digits(f) || int.len() + f.len() > 15 {
+                return false;
+            }
+            if int == b"0" {
+                // 0.001 ≤ v < 1: a non-zero digit among the first three, none trailing.
+                f.last() != Some(&b'0') && f.iter().take(3).any(|&c| c != b'0')
+            } else {
+                int.len() <= 7 && (f == b"0" || f.last() != Some(&b'0'))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +240,96 @@ mod tests {
         for f in [4.99, 0.1, 2.5, -7.25, 1.0, 12.0] {
             let mut s = String::new();
             assert!(write_short_float(&mut s, f), "{f}");
+        }
+    }
+
+    /// A number text said to be in Java's form prints as itself through the general path
+    /// (read, then written as Java does).
+    #[test]
+    fn java_form_texts_print_as_themselves() {
+        let general = |t: &str| {
+            let mut s = String::new();
+            match parse_plain(t) {
+                Some(Ok(i)) => write_int(&mut s, i),
+                Some(Err(f)) => {
+                    if !write_short_float(&mut s, f) {
+                        s = ryu_form(f);
+                    }
+                }
+                None => {
+                    let f: f64 = t.parse().unwrap();
+                    if !write_short_float(&mut s, f) {
+                        s = ryu_form(f);
+                    }
+                }
+            }
+            s
+        };
+        let mut x = 0x0123_4567_89ab_cdef_u64;
+        let mut texts: Vec<String> = [
+            "0",
+            "-0",
+            "1",
+            "12",
+            "-7",
+            "4.99",
+            "0.5",
+            "0.001",
+            "0.0001",
+            "0.0010",
+            "1.0",
+            "1.50",
+            "9999999.5",
+            "10000000.5",
+            "-0.0",
+            "0.0",
+            "123456789012345",
+            "1234567890123456",
+            "99999999999999.9",
+            "0.1",
+            "0.30000000000000004",
+            "5.0",
+            "100.25",
+            "1e5",
+            "-1.5",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for _ in 0..200_000 {
+            let r = xorshift(&mut x);
+            let int = (r % 10u64.pow((r >> 5) as u32 % 9)).to_string();
+            let fd = (r >> 12) as u32 % 9;
+            let t = if fd == 0 {
+                int
+            } else {
+                let f = xorshift(&mut x) % 10u64.pow(fd);
+                format!("{int}.{f:0width$}", width = fd as usize)
+            };
+            texts.push(if r & 1 == 1 { format!("-{t}") } else { t });
+        }
+        let mut taken = 0;
+        for t in &texts {
+            if is_java_form(t) {
+                taken += 1;
+                assert_eq!(&general(t), t);
+            }
+        }
+        assert!(taken > 100_000, "{taken}");
+        for t in ["4.99", "12", "0", "-3.25", "0.001"] {
+            assert!(is_java_form(t), "{t}");
+        }
+        for t in [
+            "-0",
+            "1.50",
+            "0.0",
+            "-0.0",
+            "0.0001",
+            "1e5",
+            "10000000.5",
+            "1234567890123456",
+        ] {
+            assert!(!is_java_form(t), "{t}");
         }
     }
 
