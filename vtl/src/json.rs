@@ -141,7 +141,9 @@ impl Doc {
                 // Lengths first: most keys differ in length, and that skips the compare.
                 Kind::Str => {
                     (k.end - k.start) as usize == key.len()
-                        && text.get(k.start as usize..k.end as usize) == Some(key.as_bytes())
+                        && text
+                            .get(k.start as usize..k.end as usize)
+                            .is_some_and(|t| same_bytes(t, key.as_bytes()))
                 }
                 _ => self.key_is(i, key),
             };
@@ -356,6 +358,12 @@ impl JsonRef {
     }
 }
 
+/// Byte equality of two slices of the same length, inline (member names are short: a
+/// library compare costs more than it saves).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 /// A JSON number: an integer when it has no fraction or exponent and fits, else a double.
 fn number(s: &str) -> Value {
     match crate::num::parse_plain(s) {
@@ -467,16 +475,20 @@ struct Scanner<'s> {
 }
 
 impl Scanner<'_> {
+    #[cold]
+    #[inline(never)]
     fn err(&self, what: &str) -> JsonError {
         JsonError(format!("{what} at byte {}", self.pos))
     }
 
+    #[inline(always)]
     fn ws(&mut self) {
         while matches!(self.b.get(self.pos), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.pos += 1;
         }
     }
 
+    #[inline(always)]
     fn push(&mut self, kind: Kind, start: usize, end: usize) -> usize {
         let i = self.tape.len();
         self.tape.push(Node {
@@ -558,6 +570,7 @@ impl Scanner<'_> {
         Ok(())
     }
 
+    #[inline]
     fn string(&mut self) -> Result<(), JsonError> {
         self.pos += 1;
         let start = self.pos;

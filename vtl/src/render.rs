@@ -387,8 +387,10 @@ impl Renderer<'_, '_> {
                 })
             }
             Part::Call { name, args, path } => {
-                let mut vals = Vec::with_capacity(args.len());
+                // A compiled path's call takes no evaluated arguments: no list to allocate.
+                let mut vals = Vec::new();
                 if path.is_none() {
+                    vals.reserve_exact(args.len());
                     for a in args {
                         vals.push(self.eval(a)?);
                     }
