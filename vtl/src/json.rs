@@ -41,7 +41,7 @@ struct Node {
 /// (key, value) pairs; an array's items follow it.
 #[derive(Debug)]
 pub struct Doc {
-    text: Rc<str>,
+    text: String,
     tape: Vec<Node>,
 }
 
@@ -59,17 +59,17 @@ pub struct JsonRef {
 pub struct JsonError(pub String);
 
 impl Doc {
-    /// Parses `text`.
-    pub fn parse(text: Rc<str>) -> Result<Rc<Doc>, JsonError> {
-        if text.len() >= u32::MAX as usize {
+    /// Parses `src` (copied into the document, into this thread's spare buffer).
+    pub fn parse(src: &str) -> Result<Rc<Doc>, JsonError> {
+        if src.len() >= u32::MAX as usize {
             return Err(JsonError("document too large".into()));
         }
-        let mut tape = SPARE_TAPE.with(|t| t.take());
+        let (mut text, mut tape) = SPARE.with(|t| t.take());
         tape.clear();
         // About one node per 10 bytes in typical bodies: most parse without growing.
-        tape.reserve(text.len() / 8 + 4);
+        tape.reserve(src.len() / 8 + 4);
         let mut p = Scanner {
-            b: text.as_bytes(),
+            b: src.as_bytes(),
             pos: 0,
             tape,
         };
@@ -79,6 +79,8 @@ impl Doc {
         if p.pos != p.b.len() {
             return Err(p.err("trailing characters"));
         }
+        text.clear();
+        text.push_str(src);
         Ok(Rc::new(Doc { tape: p.tape, text }))
     }
 
@@ -256,20 +258,26 @@ impl Doc {
 }
 
 thread_local! {
-    /// The tape of this thread's last dropped document, kept for the next parse: a worker
-    /// parses one body per request, so after the first no parse allocates its tape.
-    static SPARE_TAPE: std::cell::Cell<Vec<Node>> = const { std::cell::Cell::new(Vec::new()) };
+    /// The text and tape buffers of this thread's last dropped document, kept for the next
+    /// parse: a worker parses one body per request, so after the first no parse allocates.
+    static SPARE: std::cell::Cell<(String, Vec<Node>)> =
+        const { std::cell::Cell::new((String::new(), Vec::new())) };
 }
 
-/// Largest tape kept for reuse (nodes; 20 bytes each): a huge body's tape is freed.
+/// Largest buffers kept for reuse (text bytes; tape nodes of 20 bytes): a huge body's are
+/// freed.
+const MAX_SPARE_TEXT: usize = 256 * 1024;
 const MAX_SPARE_TAPE: usize = 16 * 1024;
 
 impl Drop for Doc {
     fn drop(&mut self) {
-        if self.tape.capacity() <= MAX_SPARE_TAPE {
-            let tape = std::mem::take(&mut self.tape);
-            // During thread teardown the slot may be gone; then the tape is simply freed.
-            let _ = SPARE_TAPE.try_with(|t| t.set(tape));
+        if self.text.capacity() <= MAX_SPARE_TEXT && self.tape.capacity() <= MAX_SPARE_TAPE {
+            let spare = (
+                std::mem::take(&mut self.text),
+                std::mem::take(&mut self.tape),
+            );
+            // During thread teardown the slot may be gone; then the buffers are simply freed.
+            let _ = SPARE.try_with(|t| t.set(spare));
         }
     }
 }
@@ -665,7 +673,7 @@ mod tests {
     use super::*;
 
     fn parse(s: &str) -> Value {
-        Doc::root(&Doc::parse(Rc::from(s)).unwrap())
+        Doc::root(&Doc::parse(s).unwrap())
     }
 
     #[test]
@@ -761,10 +769,10 @@ mod tests {
             "\"a\nb\"",
             "{1:2}",
         ] {
-            assert!(Doc::parse(Rc::from(bad)).is_err(), "{bad:?}");
+            assert!(Doc::parse(bad).is_err(), "{bad:?}");
         }
         let deep = "[".repeat(200) + &"]".repeat(200);
-        assert!(Doc::parse(Rc::from(deep.as_str())).is_err());
+        assert!(Doc::parse(&deep).is_err());
         assert_eq!(unescape(r"\ud83d\ude00 \u00e9 \n"), "😀 é \n");
     }
 }

@@ -602,7 +602,7 @@ mod tests {
 
     fn run(doc: &str, path: &str) -> String {
         let mut heap = Heap::default();
-        let root = crate::json::Doc::root(&crate::json::Doc::parse(doc.into()).unwrap());
+        let root = crate::json::Doc::root(&crate::json::Doc::parse(doc).unwrap());
         let p = JsonPath::compile(path).unwrap();
         let mut out = String::new();
         assert!(p.read(&root, &mut heap).write_json(&mut out, 0));

@@ -25,6 +25,15 @@ fn arg_int(args: &[Value], i: usize) -> Option<i64> {
 }
 
 /// Java's `String.hashCode` (over UTF-16 units).
+/// At most the first 100 characters of `s` (a computed JSONPath in an error message can be
+/// as long as a string may grow; the message stays short), `…` marking a cut.
+fn clip(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(100) {
+        Some((at, _)) => std::borrow::Cow::Owned(format!("{}…", &s[..at])),
+        None => std::borrow::Cow::Borrowed(s),
+    }
+}
+
 fn java_hash(s: &str) -> i32 {
     s.encode_utf16()
         .fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(i32::from(u)))
@@ -169,7 +178,10 @@ impl Renderer<'_, '_> {
             ("path" | "json", None) => match arg_str(args, 0) {
                 Some(text) => {
                     compiled = JsonPath::compile(&text).or_else(|e| {
-                        fail(format!("$input.{name}: invalid JSONPath {text:?}: {e}"))
+                        fail(format!(
+                            "$input.{name}: invalid JSONPath {:?}: {e}",
+                            clip(&text)
+                        ))
                     })?;
                     Some(&compiled)
                 }

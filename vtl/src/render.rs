@@ -492,15 +492,7 @@ impl Renderer<'_, '_> {
         if let Some(b) = &self.body_text {
             return b.clone();
         }
-        // AWS: the body of a request without one reads as `{}`.
-        let b: Rc<str> = if self.input.body.is_empty() {
-            Rc::from("{}")
-        } else {
-            match std::str::from_utf8(self.input.body) {
-                Ok(s) => Rc::from(s),
-                Err(_) => Rc::from(String::from_utf8_lossy(self.input.body)),
-            }
-        };
+        let b: Rc<str> = Rc::from(body_str(self.input.body));
         self.body_text = Some(b.clone());
         b
     }
@@ -511,7 +503,12 @@ impl Renderer<'_, '_> {
         if let Some(doc) = &self.body_json {
             return Ok(Doc::root(doc));
         }
-        let doc = Doc::parse(self.body_text()).map_err(|e| RenderError::InvalidBody(e.0))?;
+        // The document copies the text into a reused buffer: no body-sized allocation.
+        let doc = match &self.body_text {
+            Some(t) => Doc::parse(t),
+            None => Doc::parse(&body_str(self.input.body)),
+        }
+        .map_err(|e| RenderError::InvalidBody(e.0))?;
         let root = Doc::root(&doc);
         self.body_json = Some(doc);
         Ok(root)
@@ -754,6 +751,19 @@ impl Renderer<'_, '_> {
             }
             _ => arith(op, a, b),
         })
+    }
+}
+
+/// The body as text: AWS reads a request without one as `{}`; bytes that are not UTF-8
+/// become U+FFFD.
+fn body_str(body: &[u8]) -> std::borrow::Cow<'_, str> {
+    if body.is_empty() {
+        return std::borrow::Cow::Borrowed("{}");
+    }
+    // `from_utf8` first: the lossy reader checks valid text several times slower.
+    match std::str::from_utf8(body) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(body),
     }
 }
 

@@ -254,6 +254,21 @@ fn runtime_failures_are_errors_not_panics() {
         .unwrap()
         .render_to_string(&input("{"));
     assert!(matches!(r, Err(RenderError::InvalidBody(_))));
+    // A computed JSONPath that is not one: the message quotes only its start (found by the
+    // 60-second fuzz run, where a path built from a long list made a message of kilobytes).
+    let r = Template::compile(r#"#set($l = [1..500])$input.json("$l ?")"#)
+        .unwrap()
+        .render_to_string(&input(BODY));
+    match r {
+        Err(RenderError::Method(m)) => {
+            assert!(
+                m.starts_with("$input.json: invalid JSONPath \"[1, 2, 3"),
+                "{m}"
+            );
+            assert!(m.len() < 300 && m.contains('…'), "{m}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
