@@ -553,7 +553,12 @@ impl Scanner<'_> {
                     self.pos += 1;
                     self.ws();
                 }
-                self.value(depth + 1)?;
+                // Strings and numbers (most values) directly; the rest through `value`.
+                match self.b.get(self.pos) {
+                    Some(b'"') => self.string()?,
+                    Some(b'-' | b'0'..=b'9') => self.number()?,
+                    _ => self.value(depth + 1)?,
+                }
                 len += 1;
                 self.ws();
                 match self.b.get(self.pos) {
@@ -631,6 +636,7 @@ impl Scanner<'_> {
         Ok(())
     }
 
+    #[inline]
     fn number(&mut self) -> Result<(), JsonError> {
         let start = self.pos;
         let digits = |s: &mut Self| {
