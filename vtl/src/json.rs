@@ -583,7 +583,7 @@ impl Scanner<'_> {
         Ok(())
     }
 
-    #[inline]
+    #[inline(always)]
     fn string(&mut self) -> Result<(), JsonError> {
         self.pos += 1;
         let start = self.pos;
@@ -636,7 +636,7 @@ impl Scanner<'_> {
         Ok(())
     }
 
-    #[inline]
+    #[inline(always)]
     fn number(&mut self) -> Result<(), JsonError> {
         let start = self.pos;
         let digits = |s: &mut Self| {
