@@ -662,7 +662,7 @@ fn read_authorizer_answer<'t>(
     };
     let payload = match result {
         Ok(p) => p,
-        Err(InvokeError::Unauthorized) => {
+        Err(InvokeError::Unauthorized(_)) => {
             let mut r = refuse(authorize::UNAUTHORIZED, "");
             r.log = None;
             return Err(r);

@@ -148,7 +148,7 @@ mod tests {
         for e in [
             InvokeError::FunctionTimeout,
             InvokeError::Crashed,
-            InvokeError::FunctionError,
+            InvokeError::FunctionError(Default::default()),
             InvokeError::InitFailed,
             InvokeError::Overloaded,
             InvokeError::TooLarge,
@@ -156,7 +156,7 @@ mod tests {
             InvokeError::Unreachable,
             InvokeError::TargetError,
         ] {
-            assert_eq!(status(Err(e)), Err(502), "{e:?}");
+            assert_eq!(status(Err(e.clone())), Err(502), "{e:?}");
         }
     }
 }
