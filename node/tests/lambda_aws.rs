@@ -2,7 +2,8 @@
 //! methods invoke a Python function the node runs itself (`awslambdaric`), with a request
 //! template rendering the payload, a response template mapping the result, a raised exception
 //! selected by `selectionPattern` into a 400 with its message, an unmatched error taking the
-//! default response as AWS answers it, no default response (500), passthrough (and `{}` for a
+//! default response as AWS answers it, a function timeout selected by Lambda's `Task timed out`
+//! message, no default response (500), passthrough (and `{}` for a
 //! bodiless call), 415 when passthrough is refused, and the integration timeout (504); every
 //! 5xx is logged with the request id and why.
 
@@ -37,6 +38,12 @@ handler = "mapped.handler"
 code = "{code}"
 timeout_secs = 5
 concurrency = 2
+
+[[functions]]
+name = "short"
+handler = "mapped.handler"
+code = "{code}"
+timeout_secs = 1
 "#
         ),
     )
@@ -234,6 +241,32 @@ fn lambda_aws_integration_end_to_end() {
         &format!("/restapis/{id}/resources/{strict}/methods/POST/integration/responses/400"),
         Some(json!({"selectionPattern": "Bad request: .*"})),
     );
+    // A function that runs past its own timeout (1 s): Lambda's `Task timed out` error,
+    // selected by its message.
+    let short = child("short");
+    let short_method = format!("/restapis/{id}/resources/{short}/methods/POST");
+    n.admin_sdk_ok(
+        "PUT",
+        &short_method,
+        Some(json!({"authorizationType": "NONE"})),
+    );
+    n.admin_sdk_ok(
+        "PUT",
+        &format!("{short_method}/integration"),
+        Some(json!({"type": "AWS", "httpMethod": "POST", "uri": FUNCTION_URI.replace("function:mapped", "function:short")})),
+    );
+    for (code, pattern) in [("200", ""), ("408", "Task timed out.*")] {
+        n.admin_sdk_ok(
+            "PUT",
+            &format!("{short_method}/responses/{code}"),
+            Some(json!({})),
+        );
+        n.admin_sdk_ok(
+            "PUT",
+            &format!("{short_method}/integration/responses/{code}"),
+            Some(json!({"selectionPattern": pattern})),
+        );
+    }
     // The admin API refuses AWS integrations of other services.
     let refused = aws.run(
         common::SECRET_KEY,
@@ -365,6 +398,18 @@ fn lambda_aws_integration_end_to_end() {
     let r = send(&n, &id, "POST", "/strict", ct, br#"{"action": "boom"}"#);
     assert_eq!(r.status, 500, "{}", r.text());
     assert_eq!(json_of(&r), json!({"message": "Internal server error"}));
+
+    // The function's own timeout: its error document, selected into the 408.
+    let r = send(
+        &n,
+        &id,
+        "POST",
+        "/short",
+        ct,
+        br#"{"action": "sleep", "s": 3}"#,
+    );
+    assert_eq!(r.status, 408, "{}", r.text());
+    assert_eq!(json_of(&r)["errorType"], "Sandbox.Timedout");
 
     // Every 5xx the gateway made is logged with the request id and why.
     let deadline = Instant::now() + Duration::from_secs(5);
