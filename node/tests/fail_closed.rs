@@ -210,7 +210,7 @@ fn unserved_integrations_unsafe_headers_and_oversized_text_are_refused() {
             "not supported",
         ),
         (
-            json!({ "type": "AWS", "httpMethod": "POST", "uri": "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:1:function:f/invocations" }),
+            json!({ "type": "AWS", "httpMethod": "POST", "uri": "arn:aws:apigateway:us-east-1:dynamodb:action/PutItem" }),
             "not supported",
         ),
         (
@@ -258,7 +258,11 @@ fn unserved_integrations_unsafe_headers_and_oversized_text_are_refused() {
         &n,
         "PATCH",
         &integ,
-        json!({ "patchOperations": [{ "op": "replace", "path": "/type", "value": "AWS" }] }),
+        json!({ "patchOperations": [
+            { "op": "replace", "path": "/type", "value": "AWS" },
+            { "op": "replace", "path": "/httpMethod", "value": "POST" },
+            { "op": "replace", "path": "/uri", "value": "arn:aws:apigateway:us-east-1:sqs:path/1/q" },
+        ] }),
         "not supported",
     );
 

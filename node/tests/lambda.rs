@@ -779,7 +779,8 @@ fn fake_lambda_service() -> (
 }
 
 /// Functions run elsewhere: one at a Lambda Invoke API endpoint (signed for `lambda`), one at
-/// a plain URL; a function error reported with `X-Amz-Function-Error` answers 502, an
+/// a plain URL; a function error reported with `X-Amz-Function-Error` answers 502 (an AWS
+/// non-proxy method selects its integration response by the error's message), an
 /// unreachable target 502.
 #[test]
 fn functions_at_an_invoke_endpoint_or_a_url() {
@@ -852,6 +853,45 @@ url = "http://{}/"
             29000,
         );
     }
+    // An AWS (non-proxy) method on the remote function: its `X-Amz-Function-Error` answer is
+    // the error document the integration responses are selected by and render over.
+    let mapped = n.admin_sdk_ok(
+        "POST",
+        &format!("/restapis/{id}/resources/{root}"),
+        Some(json!({"pathPart": "mapped"})),
+    );
+    let method = format!(
+        "/restapis/{id}/resources/{}/methods/POST",
+        mapped["id"].as_str().unwrap()
+    );
+    n.admin_sdk_ok("PUT", &method, Some(json!({"authorizationType": "NONE"})));
+    n.admin_sdk_ok(
+        "PUT",
+        &format!("{method}/integration"),
+        Some(json!({"type": "AWS", "httpMethod": "POST", "uri": uri("remote")})),
+    );
+    for (code, pattern, template) in [
+        ("200", "", "{\"remote\": $input.json('$.body')}"),
+        (
+            "400",
+            "bo+m",
+            "{\"why\": \"$input.path('$.errorMessage')\"}",
+        ),
+    ] {
+        n.admin_sdk_ok(
+            "PUT",
+            &format!("{method}/responses/{code}"),
+            Some(json!({})),
+        );
+        n.admin_sdk_ok(
+            "PUT",
+            &format!("{method}/integration/responses/{code}"),
+            Some(json!({
+                "selectionPattern": pattern,
+                "responseTemplates": {"application/json": template},
+            })),
+        );
+    }
     n.admin_sdk_ok(
         "POST",
         &format!("/restapis/{id}/deployments"),
@@ -889,4 +929,14 @@ url = "http://{}/"
     let plain = &seen[1];
     assert!(plain.starts_with("POST /plain/run HTTP/1.1\r\n"), "{plain}");
     assert!(header(plain, "authorization").is_none());
+
+    let ct = "Content-Type: application/json\r\n";
+    let r = send(&n, &api, "POST", "/mapped", ct, br#"{"path": "ok"}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v, json!({"remote": "remote ok"}));
+    let r = send(&n, &api, "POST", "/mapped", ct, br#"{"path": "fail"}"#);
+    assert_eq!(r.status, 400, "{}", r.text());
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v, json!({"why": "boom"}));
 }

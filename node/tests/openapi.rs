@@ -232,7 +232,8 @@ fn import_serve_merge_overwrite_export_with_the_aws_cli() {
             .is_none_or(|w| w == &serde_json::json!([])),
         "{out}"
     );
-    // Warnings: AWS (non-proxy) integrations, which this gateway refuses; the import succeeds
+    // Warnings: AWS integrations of other services than Lambda, which this gateway refuses;
+    // the import succeeds
     // with warnings, or fails with --fail-on-warnings.
     let integration = serde_json::json!({"type": "aws", "httpMethod": "POST",
         "uri": "arn:aws:apigateway:us-east-1:sqs:path/1/q",
@@ -255,7 +256,7 @@ fn import_serve_merge_overwrite_export_with_the_aws_cli() {
     assert!(warnings[0]
         .as_str()
         .unwrap()
-        .contains("Integration type AWS is not supported"));
+        .contains("AWS integrations with the sqs service are not supported"));
     aws.fails(
         "BadRequestException",
         &["import-rest-api", "--fail-on-warnings", "--body", &aws_doc],

@@ -191,11 +191,13 @@ fn failed(e: InvokeError) -> Response<Full<Bytes>> {
             error(502, "ServiceException", e.cause())
         }
         InvokeError::TooLarge => error(502, "ResponseSizeTooLarge", e.cause()),
+        // The function's own error document, as Lambda answers it.
+        InvokeError::FunctionError(f) | InvokeError::Unauthorized(f) => {
+            answer(200, None, true, f.0.into_vec())
+        }
         InvokeError::Timeout
         | InvokeError::FunctionTimeout
         | InvokeError::Crashed
-        | InvokeError::FunctionError
-        | InvokeError::Unauthorized
         | InvokeError::InitFailed => {
             let body = serde_json::json!({"errorMessage": e.cause(), "errorType": "Runtime.Error"});
             answer(200, None, true, body.to_string().into_bytes())

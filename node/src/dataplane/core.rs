@@ -113,6 +113,9 @@ pub struct AuthorizePlan<'t> {
 pub struct LambdaPlan<'t, 'r> {
     /// The function and the event's fixed parts.
     pub integration: &'t LambdaIntegration,
+    /// An AWS (non-proxy) integration's payload (its request template's output), sent in
+    /// place of the proxy event; its answer is mapped by [`after_lambda_mapped`].
+    pub payload: Option<Vec<u8>>,
     /// The stage-relative path.
     pub path: &'r str,
     /// The stage.
@@ -129,6 +132,8 @@ pub struct LambdaPlan<'t, 'r> {
 pub enum LambdaAnswer<'t> {
     /// With the function's answer.
     Reply(Reply),
+    /// With an AWS (non-proxy) integration's mapped answer.
+    Mapped(Cow<'t, RenderedResponse>),
     /// With a gateway response.
     Refuse(Refuse<'t>),
 }
@@ -368,8 +373,9 @@ pub fn decide_seen<'t, 'r>(
                 refuse(r, responses, Some(log(Level::GatewayError, &r, cause)))
             }
         },
-        Ok(Call::Lambda(integration)) => Decision::Lambda(LambdaPlan {
+        Ok(Call::Lambda(integration, payload)) => Decision::Lambda(LambdaPlan {
             integration,
+            payload,
             path: at.path,
             stage: at.stage,
             method,
@@ -662,7 +668,7 @@ fn read_authorizer_answer<'t>(
     };
     let payload = match result {
         Ok(p) => p,
-        Err(InvokeError::Unauthorized) => {
+        Err(InvokeError::Unauthorized(_)) => {
             let mut r = refuse(authorize::UNAUTHORIZED, "");
             r.log = None;
             return Err(r);
@@ -687,18 +693,51 @@ fn read_authorizer_answer<'t>(
 pub fn after_lambda<'t>(plan: &LambdaPlan<'t, '_>, result: InvokeResult) -> LambdaAnswer<'t> {
     match integration_response::lambda(result, &plan.stage.binary_media_types) {
         Ok(reply) => LambdaAnswer::Reply(reply),
-        Err((refusal, cause)) => LambdaAnswer::Refuse(Refuse {
-            refusal,
-            message: None,
-            responses: Some(&plan.stage.gateway_responses),
-            log: Some(LogRecord {
-                level: Level::GatewayError,
-                api: &plan.stage.api_id,
-                stage: &plan.stage.stage_name,
-                resource: &plan.method.resource_path,
-                status: refusal.status,
-                cause,
-            }),
+        Err((refusal, cause)) => LambdaAnswer::Refuse(lambda_refusal(plan, refusal, cause)),
+    }
+}
+
+/// Maps an AWS (non-proxy) Lambda integration's result through its integration responses
+/// (an AWS_PROXY one's as [`after_lambda`] does). A response template that reads request
+/// data reads `req` and `caps` again.
+pub fn after_lambda_mapped<'t>(
+    plan: &LambdaPlan<'t, '_>,
+    req: &Request<'_>,
+    caps: &Captures<'_>,
+    stamp: &Stamp<'_>,
+    result: InvokeResult,
+) -> LambdaAnswer<'t> {
+    let Some(m) = &plan.integration.mapping else {
+        return after_lambda(plan, result);
+    };
+    let mut data = LazyData::new(RequestView {
+        req,
+        caps,
+        stage_path: plan.path,
+        stage: plan.stage,
+        method: plan.method,
+        stamp,
+        authorizer: plan.authorizer.as_deref(),
+    });
+    let accept = req.header(b"accept");
+    match integration_response::lambda_mapped(m, result, accept, &mut data) {
+        Ok(response) => LambdaAnswer::Mapped(response),
+        Err((refusal, cause)) => LambdaAnswer::Refuse(lambda_refusal(plan, refusal, cause)),
+    }
+}
+
+fn lambda_refusal<'t>(plan: &LambdaPlan<'t, '_>, refusal: Refusal, cause: &'t str) -> Refuse<'t> {
+    Refuse {
+        refusal,
+        message: None,
+        responses: Some(&plan.stage.gateway_responses),
+        log: Some(LogRecord {
+            level: Level::GatewayError,
+            api: &plan.stage.api_id,
+            stage: &plan.stage.stage_name,
+            resource: &plan.method.resource_path,
+            status: refusal.status,
+            cause,
         }),
     }
 }

@@ -426,7 +426,7 @@ impl Fixture {
                         assert_eq!(log.status, r.refusal.status);
                         r.refusal.status
                     }
-                    LambdaAnswer::Reply(_) => 0,
+                    LambdaAnswer::Reply(_) | LambdaAnswer::Mapped(_) => 0,
                 };
                 use crate::functions::InvokeError as E;
                 assert_eq!(refused(Err(E::NoTarget)), 500);

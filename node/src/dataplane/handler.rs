@@ -160,8 +160,13 @@ pub async fn handle(
                 (None, Some(r)) => &[(b"X-Amzn-Trace-Id", &r[..])],
                 (None, None) => &[],
             };
-            let event =
-                core::lambda_event_with(&plan, req, &caps, id.as_str(), stamp.epoch_ms, set);
+            // An AWS (non-proxy) integration sends its request template's payload.
+            let event = match plan.payload.take() {
+                Some(payload) => payload,
+                None => {
+                    core::lambda_event_with(&plan, req, &caps, id.as_str(), stamp.epoch_ms, set)
+                }
+            };
             let l = plan.integration;
             let called = now_ns();
             let result =
@@ -184,8 +189,15 @@ pub async fn handle(
             } else {
                 conn
             };
-            match core::after_lambda(&plan, result) {
+            match core::after_lambda_mapped(&plan, req, &caps, &stamp, result) {
                 LambdaAnswer::Reply(r) => method_response::write_lambda(
+                    out,
+                    &mut w.resp.borrow_mut(),
+                    &r,
+                    &id,
+                    Framing { conn, ..framing },
+                ),
+                LambdaAnswer::Mapped(r) => method_response::write_mock(
                     out,
                     &mut w.resp.borrow_mut(),
                     &r,

@@ -22,6 +22,9 @@ pub enum RequestBody {
     Render(Template),
 }
 
+/// Request templates by media type (lower case).
+pub type RequestTemplates = Vec<(Box<str>, RequestBody)>;
+
 /// A response template.
 #[derive(Debug)]
 pub enum ResponseBody {
@@ -259,23 +262,7 @@ impl HttpIntegration {
     /// assumes); `None`: no template matches and the passthrough behavior forbids passing
     /// (415).
     pub fn outgoing(&self, content_type: Option<&[u8]>) -> Option<Outgoing<'_>> {
-        let ct = content_type.map_or(&b"application/json"[..], |c| {
-            let c = c.split(|&b| b == b';').next().unwrap_or(c);
-            c.trim_ascii()
-        });
-        if let Some((t, body)) = self
-            .requests
-            .iter()
-            .find(|(t, _)| t.as_bytes().eq_ignore_ascii_case(ct))
-        {
-            return Some(Outgoing::Template(t, body));
-        }
-        let pass = match self.passthrough {
-            Passthrough::WhenNoMatch => true,
-            Passthrough::WhenNoTemplates => self.requests.is_empty(),
-            Passthrough::Never => false,
-        };
-        pass.then_some(Outgoing::Passthrough)
+        outgoing(&self.requests, self.passthrough, content_type)
     }
 
     /// The integration response for the backend's `status`: the first whose selection
@@ -290,7 +277,37 @@ impl HttpIntegration {
     }
 }
 
+/// The request template of `requests` for a `Content-Type` (absent: `application/json`, as
+/// AWS assumes), or the body passed through as `passthrough` allows; `None`: 415.
+pub fn outgoing<'t>(
+    requests: &'t [(Box<str>, RequestBody)],
+    passthrough: Passthrough,
+    content_type: Option<&[u8]>,
+) -> Option<Outgoing<'t>> {
+    let ct = content_type.map_or(&b"application/json"[..], |c| {
+        let c = c.split(|&b| b == b';').next().unwrap_or(c);
+        c.trim_ascii()
+    });
+    if let Some((t, body)) = requests
+        .iter()
+        .find(|(t, _)| t.as_bytes().eq_ignore_ascii_case(ct))
+    {
+        return Some(Outgoing::Template(t, body));
+    }
+    let pass = match passthrough {
+        Passthrough::WhenNoMatch => true,
+        Passthrough::WhenNoTemplates => requests.is_empty(),
+        Passthrough::Never => false,
+    };
+    pass.then_some(Outgoing::Passthrough)
+}
+
 impl HttpResponse {
+    /// The selection pattern (anchored); `None`: a default response.
+    pub fn pattern(&self) -> Option<&regex_lite::Regex> {
+        self.pattern.as_ref()
+    }
+
     /// The response template for the client's `Accept`: the first media range it lists that
     /// a template has (`type/*` and `*/*` take the first template they cover); else the
     /// `application/json` template; else the first one. `None`: the response has none.
@@ -346,6 +363,26 @@ pub fn compile(
         .iter()
         .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
         .collect();
+    let (requests, passthrough) = compile_requests(i, &stage_variables)?;
+    let mut responses = Vec::new();
+    for r in i.integration_responses.values() {
+        responses.push(compile_response(r, &stage_variables)?);
+    }
+    Ok(HttpIntegration {
+        backend,
+        requests,
+        passthrough,
+        responses,
+        stage_variables,
+    })
+}
+
+/// An integration's request templates by media type (static ones rendered now) and its
+/// passthrough behavior.
+pub fn compile_requests(
+    i: &Integration,
+    stage_variables: &[(Box<str>, Box<str>)],
+) -> Result<(RequestTemplates, Passthrough), String> {
     let passthrough = match i.passthrough_behavior.as_deref() {
         None | Some("WHEN_NO_MATCH") => Passthrough::WhenNoMatch,
         Some("WHEN_NO_TEMPLATES") => Passthrough::WhenNoTemplates,
@@ -370,26 +407,18 @@ pub fn compile(
         } else {
             let mut out = String::new();
             TemplateData::default()
-                .render(&t, b"", &stage_variables, &mut out)
+                .render(&t, b"", stage_variables, &mut out)
                 .map_err(|e| format!("request template for {content_type}: {e}"))?;
             RequestBody::Fixed(out.into_bytes().into())
         };
         requests.push((media.into(), body));
     }
-    let mut responses = Vec::new();
-    for r in i.integration_responses.values() {
-        responses.push(compile_response(r, &stage_variables)?);
-    }
-    Ok(HttpIntegration {
-        backend,
-        requests,
-        passthrough,
-        responses,
-        stage_variables,
-    })
+    Ok((requests, passthrough))
 }
 
-fn compile_response(
+/// One integration response: its selection pattern, header mappings and templates (static
+/// ones rendered now).
+pub fn compile_response(
     r: &IntegrationResponse,
     stage_variables: &[(Box<str>, Box<str>)],
 ) -> Result<HttpResponse, String> {

@@ -372,7 +372,8 @@ pub enum CompiledIntegration {
     HttpProxy(HttpProxyIntegration),
     /// Call an HTTP backend with a mapped request, and map its answer (HTTP, non-proxy).
     Http(Box<super::http_integration::HttpIntegration>),
-    /// Invoke a Lambda function with the request as a proxy event (AWS_PROXY).
+    /// Invoke a Lambda function with the request as a proxy event (AWS_PROXY), or with the
+    /// payload its request template renders (AWS).
     Lambda(Box<LambdaIntegration>),
     /// An integration this node cannot serve (type or configuration); answered with 500 and the
     /// reason logged.
@@ -434,6 +435,9 @@ pub struct LambdaIntegration {
     pub resource_id: Box<str>,
     /// The stage's variables.
     pub stage_variables: Vec<(Box<str>, Box<str>)>,
+    /// An AWS (non-proxy) integration: its templates and integration responses; `None` for
+    /// AWS_PROXY.
+    pub mapping: Option<Box<super::lambda::mapped::LambdaMapping>>,
 }
 
 /// A piece of an integration URI path.
@@ -1052,12 +1056,10 @@ fn compile_method(
                     IntegrationType::Http => compile_http_proxy(i, stage)
                         .and_then(|backend| super::http_integration::compile(i, stage, backend))
                         .map(|h| CompiledIntegration::Http(Box::new(h))),
-                    IntegrationType::AwsProxy => compile_lambda(i, stage, resource_id)
-                        .map(|l| CompiledIntegration::Lambda(Box::new(l))),
-                    other => Err(format!(
-                        "{} integrations are not served yet",
-                        other.as_str()
-                    )),
+                    IntegrationType::AwsProxy | IntegrationType::Aws => {
+                        compile_lambda(i, stage, resource_id)
+                            .map(|l| CompiledIntegration::Lambda(Box::new(l)))
+                    }
                 },
             };
             compiled.unwrap_or_else(|why| {
@@ -1288,16 +1290,20 @@ fn compile_lambda(
     stage: &Stage,
     resource_id: &str,
 ) -> Result<LambdaIntegration, String> {
+    let kind = i.kind.as_str();
     if i.http_method.as_deref() != Some("POST") {
-        return Err("an AWS_PROXY integration's integrationHttpMethod must be POST".into());
+        return Err(format!(
+            "an {kind} integration's integrationHttpMethod must be POST"
+        ));
     }
-    if !i.request_parameters.is_empty() || !i.request_templates.is_empty() {
+    let proxy = i.kind == IntegrationType::AwsProxy;
+    if proxy && (!i.request_parameters.is_empty() || !i.request_templates.is_empty()) {
         return Err("request mappings are not applied to AWS_PROXY integrations".into());
     }
     let uri = i
         .uri
         .as_deref()
-        .ok_or("the AWS_PROXY integration has no URI")?;
+        .ok_or_else(|| format!("the {kind} integration has no URI"))?;
     let function = super::lambda::arn::parse_uri(&substitute_stage_variables(uri, stage))?;
     let account_id = function.arn.split(':').nth(4).unwrap_or_default().into();
     let timeout_ms = if i.timeout_in_millis == 0 {
@@ -1305,16 +1311,25 @@ fn compile_lambda(
     } else {
         i.timeout_in_millis
     };
+    let stage_variables: Vec<(Box<str>, Box<str>)> = stage
+        .variables
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+        .collect();
+    let mapping = match proxy {
+        true => None,
+        false => Some(Box::new(super::lambda::mapped::compile(
+            i,
+            stage_variables.clone(),
+        )?)),
+    };
     Ok(LambdaIntegration {
         function,
         account_id,
         timeout: Duration::from_millis(u64::from(timeout_ms)),
         resource_id: resource_id.into(),
-        stage_variables: stage
-            .variables
-            .iter()
-            .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
-            .collect(),
+        stage_variables,
+        mapping,
     })
 }
 

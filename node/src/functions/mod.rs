@@ -54,8 +54,30 @@ pub struct FunctionDef {
     pub remote: Option<remote::Remote>,
 }
 
+/// The error document a function reported (`{"errorMessage": …, "errorType": …}`, as the
+/// runtime interface client posts it to `/error` and Lambda's Invoke API answers it with
+/// `X-Amz-Function-Error`), kept for AWS (non-proxy) integrations, whose integration responses
+/// are selected by its `errorMessage` and render over it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FunctionFailure(pub Box<[u8]>);
+
+impl FunctionFailure {
+    /// The document's `errorMessage` when it is a string (what `selectionPattern` is matched
+    /// against); `None` otherwise.
+    pub fn message(&self) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct ErrorBody {
+            #[serde(rename = "errorMessage")]
+            error_message: Option<String>,
+        }
+        serde_json::from_slice::<ErrorBody>(&self.0)
+            .ok()
+            .and_then(|b| b.error_message)
+    }
+}
+
 /// Why an invocation gave no answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InvokeError {
     /// No function of that name is defined on this node.
     NoTarget,
@@ -65,11 +87,11 @@ pub enum InvokeError {
     FunctionTimeout,
     /// The function process exited during the invocation.
     Crashed,
-    /// The function reported an error.
-    FunctionError,
+    /// The function reported an error (its error document).
+    FunctionError(FunctionFailure),
     /// The function reported the error `Unauthorized` (what a Lambda authorizer raises to
-    /// refuse a caller, answered 401).
-    Unauthorized,
+    /// refuse a caller, answered 401; its error document).
+    Unauthorized(FunctionFailure),
     /// The function process could not start, or failed its initialisation.
     InitFailed,
     /// Too many invocations wait for this function.
@@ -86,14 +108,14 @@ pub enum InvokeError {
 
 impl InvokeError {
     /// A short cause for the log.
-    pub fn cause(self) -> &'static str {
+    pub fn cause(&self) -> &'static str {
         match self {
             InvokeError::NoTarget => "Lambda function has no target on this node",
             InvokeError::Timeout => "integration timeout",
             InvokeError::FunctionTimeout => "Lambda function timed out (process killed)",
             InvokeError::Crashed => "Lambda function process exited during the invocation",
-            InvokeError::FunctionError => "Lambda function returned an error",
-            InvokeError::Unauthorized => "Unauthorized",
+            InvokeError::FunctionError(_) => "Lambda function returned an error",
+            InvokeError::Unauthorized(_) => "Unauthorized",
             InvokeError::InitFailed => "Lambda function process failed to start or initialise",
             InvokeError::Overloaded => "Lambda function concurrency reached and its queue is full",
             InvokeError::TooLarge => "Lambda function response larger than 6 MB",
@@ -116,11 +138,12 @@ pub fn function_error(body: &[u8]) -> InvokeError {
         #[serde(rename = "errorMessage", borrow)]
         error_message: Option<std::borrow::Cow<'a, str>>,
     }
+    let failure = FunctionFailure(body.into());
     match serde_json::from_slice::<ErrorBody>(body) {
         Ok(ErrorBody {
             error_message: Some(m),
-        }) if m == "Unauthorized" => InvokeError::Unauthorized,
-        _ => InvokeError::FunctionError,
+        }) if m == "Unauthorized" => InvokeError::Unauthorized(failure),
+        _ => InvokeError::FunctionError(failure),
     }
 }
 
@@ -264,27 +287,51 @@ mod error_tests {
         for (body, want) in [
             (
                 &br#"{"errorMessage":"Unauthorized","errorType":"Exception","stackTrace":[]}"#[..],
-                InvokeError::Unauthorized,
+                InvokeError::Unauthorized(FunctionFailure::default()),
             ),
             (
                 br#"{"errorMessage":"unauthorized"}"#,
-                InvokeError::FunctionError,
+                InvokeError::FunctionError(FunctionFailure::default()),
             ),
             (
                 br#"{"errorMessage":"Unauthorized "}"#,
-                InvokeError::FunctionError,
+                InvokeError::FunctionError(FunctionFailure::default()),
             ),
-            (br#"{"errorMessage":null}"#, InvokeError::FunctionError),
-            (br#"{"errorMessage":1}"#, InvokeError::FunctionError),
-            (b"Unauthorized", InvokeError::FunctionError),
-            (b"", InvokeError::FunctionError),
+            (
+                br#"{"errorMessage":null}"#,
+                InvokeError::FunctionError(FunctionFailure::default()),
+            ),
+            (
+                br#"{"errorMessage":1}"#,
+                InvokeError::FunctionError(FunctionFailure::default()),
+            ),
+            (
+                b"Unauthorized",
+                InvokeError::FunctionError(FunctionFailure::default()),
+            ),
+            (b"", InvokeError::FunctionError(FunctionFailure::default())),
         ] {
+            let got = function_error(body);
             assert_eq!(
-                function_error(body),
-                want,
+                std::mem::discriminant(&got),
+                std::mem::discriminant(&want),
                 "{}",
                 String::from_utf8_lossy(body)
             );
+        }
+    }
+
+    /// The error document is kept whole, and its `errorMessage` read when it is a string.
+    #[test]
+    fn the_error_document_is_kept() {
+        let body = br#"{"errorMessage":"Not found: 7","errorType":"KeyError","stackTrace":["a"]}"#;
+        let InvokeError::FunctionError(f) = function_error(body) else {
+            panic!("not a function error");
+        };
+        assert_eq!(&*f.0, &body[..]);
+        assert_eq!(f.message().as_deref(), Some("Not found: 7"));
+        for body in [&br#"{"errorMessage":1}"#[..], b"oops", b""] {
+            assert_eq!(FunctionFailure(body.into()).message(), None);
         }
     }
 }

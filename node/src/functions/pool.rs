@@ -183,7 +183,11 @@ impl Pool {
                     if let State::Busy(r) = std::mem::replace(&mut s.state, State::Idle(reply)) {
                         // Asking for the next event without answering this one: Lambda
                         // counts that as a failed invocation.
-                        r.reply.send(Err(InvokeError::FunctionError));
+                        r.reply.send(Err(InvokeError::FunctionError(
+                            super::FunctionFailure(
+                                br#"{"errorMessage":"the function asked for its next event without answering this one","errorType":"Runtime.InvalidResponse"}"#[..].into(),
+                            ),
+                        )));
                     }
                 }
             }
@@ -251,7 +255,7 @@ impl Pool {
         for id in late {
             if let Some(s) = self.sandboxes.remove(&id) {
                 let why = match &s.state {
-                    State::Busy(r) => r.on_deadline,
+                    State::Busy(r) => r.on_deadline.clone(),
                     _ => InvokeError::InitFailed,
                 };
                 tracing::warn!(function = %self.def.name, cause = why.cause(), "killing the Lambda function process");

@@ -594,7 +594,7 @@ pub async fn test_invoke(
     };
     let payload = match result {
         Ok(p) => p,
-        Err(crate::functions::InvokeError::Unauthorized) => {
+        Err(crate::functions::InvokeError::Unauthorized(_)) => {
             log.push("The authorizer raised Unauthorized".into());
             return answer(401, log, None, None);
         }

@@ -72,14 +72,15 @@ pub fn check_integration(i: &Integration) -> Result<(), ApiError> {
             | IntegrationType::Http
             | IntegrationType::HttpProxy
             | IntegrationType::AwsProxy
+            | IntegrationType::Aws
     ) {
         return Err(ApiError::bad_request(format!(
-            "Integration type {} is not supported by this gateway: only MOCK, HTTP, HTTP_PROXY and AWS_PROXY integrations are served",
+            "Integration type {} is not supported by this gateway: only MOCK, HTTP, HTTP_PROXY, AWS_PROXY and AWS (Lambda) integrations are served",
             i.kind.as_str()
         )));
     }
     let is_http = matches!(i.kind, IntegrationType::HttpProxy | IntegrationType::Http);
-    if i.kind == IntegrationType::AwsProxy {
+    if matches!(i.kind, IntegrationType::AwsProxy | IntegrationType::Aws) {
         check_lambda(i)?;
     }
     if let Some(verb) = i.http_method.as_deref() {
@@ -167,11 +168,35 @@ pub fn check_integration(i: &Integration) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// An AWS_PROXY integration: POST to a Lambda function URI
+/// An AWS_PROXY or AWS integration: POST to a Lambda function URI
 /// (`arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{functionArn}/invocations`;
-/// one with a stage variable is checked when a stage serves it), and no request mappings,
-/// which a proxy integration does not apply.
+/// one with a stage variable is checked when a stage serves it). An AWS integration of
+/// another service is refused (only Lambda is served). A proxy integration has no request
+/// mappings; an AWS one has request templates but no request parameter mappings (the
+/// payload is all a function gets), and no `$context.requestOverride` (nothing to override).
 fn check_lambda(i: &Integration) -> Result<(), ApiError> {
+    let kind = i.kind.as_str();
+    let uri = i.uri.as_deref().unwrap_or("");
+    if i.kind == IntegrationType::Aws {
+        if let Some(service) = aws_service(uri).filter(|s| *s != "lambda") {
+            return Err(ApiError::bad_request(format!(
+                "AWS integrations with the {service} service are not supported by this gateway: only Lambda functions (arn:aws:apigateway:{{region}}:lambda:path/2015-03-31/functions/{{functionArn}}/invocations) are served"
+            )));
+        }
+        if !i.request_parameters.is_empty() {
+            return Err(ApiError::bad_request(
+                "Request parameter mappings are not applied to AWS (Lambda) integrations by this gateway: requestParameters must be empty",
+            ));
+        }
+        if i.request_templates
+            .values()
+            .any(|t| t.contains("requestOverride"))
+        {
+            return Err(ApiError::bad_request(
+                "$context.requestOverride is not applied to AWS (Lambda) integrations by this gateway: a function gets its payload only",
+            ));
+        }
+    }
     match i.http_method.as_deref() {
         None | Some("") => {
             return Err(ApiError::bad_request(
@@ -180,12 +205,11 @@ fn check_lambda(i: &Integration) -> Result<(), ApiError> {
         }
         Some("POST") => {}
         Some(_) => {
-            return Err(ApiError::bad_request(
-                "Lambda functions are invoked with POST: integrationHttpMethod must be POST for AWS_PROXY integrations",
-            ))
+            return Err(ApiError::bad_request(format!(
+                "Lambda functions are invoked with POST: integrationHttpMethod must be POST for {kind} integrations"
+            )))
         }
     }
-    let uri = i.uri.as_deref().unwrap_or("");
     check_text("uri", uri, MAX_URI_CHARS)?;
     if !uri.contains("${stageVariables.") {
         crate::dataplane::lambda::arn::parse_uri(uri).map_err(|why| {
@@ -193,6 +217,9 @@ fn check_lambda(i: &Integration) -> Result<(), ApiError> {
                 "AWS ARN for integration must contain path or action: {why}"
             ))
         })?;
+    }
+    if i.kind == IntegrationType::Aws {
+        return Ok(());
     }
     if !i.request_templates.is_empty() {
         return Err(ApiError::bad_request(
@@ -205,6 +232,13 @@ fn check_lambda(i: &Integration) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// The service an AWS integration URI names (`arn:aws:apigateway:{region}:{service}:…`).
+fn aws_service(uri: &str) -> Option<&str> {
+    let rest = uri.strip_prefix("arn:")?.split_once(":apigateway:")?.1;
+    let service = rest.split(':').nth(1)?;
+    (!service.is_empty()).then_some(service)
 }
 
 /// An HTTP_PROXY endpoint: `http://host[:port][/path]`, stage variables allowed, no
@@ -762,13 +796,54 @@ mod tests {
         .contains("credentials"));
     }
 
+    /// AWS (non-proxy) Lambda integrations: POST to a Lambda function URI, request templates
+    /// and integration responses served; request parameter mappings and
+    /// `$context.requestOverride` (which a function's payload cannot carry) refused.
+    #[test]
+    fn lambda_aws_integrations() {
+        const FN: &str = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:1:function:echo/invocations";
+        let aws = |verb: &str, extra: &str| {
+            format!(r#"{{"type":"AWS","httpMethod":"{verb}","uri":"{FN}"{extra}}}"#)
+        };
+        let i = put(&aws(
+            "POST",
+            r#","requestTemplates":{"application/json":"{\"name\": $input.json('$.name')}"},"passthroughBehavior":"NEVER""#,
+        ))
+        .unwrap();
+        assert_eq!(i.kind, IntegrationType::Aws);
+        let msg = |j: &str| put(j).unwrap_err().message;
+        assert!(msg(&aws("GET", "")).contains("must be POST for AWS integrations"));
+        assert!(msg(&aws(
+            "POST",
+            r#","requestParameters":{"integration.request.header.X":"'a'"}"#
+        ))
+        .contains("requestParameters"));
+        assert!(msg(&aws(
+            "POST",
+            r##","requestTemplates":{"application/json":"#set($context.requestOverride.header.x = 'a')"}"##
+        ))
+        .contains("requestOverride"));
+    }
+
     /// Fail closed: what the data plane does not serve is refused at PutIntegration (and the
     /// same check runs after every UpdateIntegration), not stored and answered 500 later.
     #[test]
     fn unserved_integrations_are_refused() {
         let msg = |j: &str| put(j).unwrap_err().message;
-        let m = msg(r#"{"type":"AWS","httpMethod":"GET","uri":"http://x"}"#);
-        assert!(m.contains("not supported by this gateway"), "{m}");
+        // AWS integrations of other services than Lambda are not served as anything else.
+        for uri in [
+            "arn:aws:apigateway:us-east-1:dynamodb:action/PutItem",
+            "arn:aws:apigateway:us-east-1:s3:path/bucket/key",
+            "arn:aws:apigateway:us-east-1:sqs:path/1/queue",
+        ] {
+            let m = msg(&format!(
+                r#"{{"type":"AWS","httpMethod":"POST","uri":"{uri}"}}"#
+            ));
+            assert!(m.contains("not supported by this gateway"), "{m}");
+            assert!(m.contains("only Lambda functions"), "{m}");
+        }
+        let m = msg(r#"{"type":"AWS","httpMethod":"POST","uri":"http://x"}"#);
+        assert!(m.contains("ARN"), "{m}");
         let proxy = |extra: &str| {
             format!(r#"{{"type":"HTTP_PROXY","httpMethod":"GET","uri":"http://x/"{extra}}}"#)
         };

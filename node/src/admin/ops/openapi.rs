@@ -896,7 +896,7 @@ mod tests {
                 .integration
                 .as_ref()
                 .is_some_and(|i| i.kind.as_str() == "HTTP")));
-        // AWS (non-proxy) integrations, which PutIntegration refuses.
+        // AWS integrations of other services than Lambda, which PutIntegration refuses.
         let integration = json!({"type": "aws", "httpMethod": "POST",
             "uri": "arn:aws:apigateway:us-east-1:sqs:path/1/q",
             "responses": {"default": {"statusCode": "200"}}});
@@ -916,7 +916,8 @@ mod tests {
                 .starts_with("Unable to put integration on 'GET' for resource at path '/pets"),
             "{warnings:?}"
         );
-        assert!(warnings[0].contains("Integration type AWS is not supported by this gateway"));
+        assert!(warnings[0]
+            .contains("AWS integrations with the sqs service are not supported by this gateway"));
         // The methods are there, without an integration (the data plane answers them 500).
         let methods: Vec<&tollgate_proto::model::Method> = api
             .resources
@@ -928,7 +929,8 @@ mod tests {
         let e = import_doc("api1", &doc, "failonwarnings=true").unwrap_err();
         assert_eq!(e.status, 400);
         assert!(
-            e.message.contains("Integration type AWS is not supported"),
+            e.message
+                .contains("AWS integrations with the sqs service are not supported"),
             "{}",
             e.message
         );

@@ -1,10 +1,13 @@
-//! Lambda proxy integrations (AWS_PROXY), the parts with no I/O: which function an integration
-//! URI names ([`arn`]), the event a function receives ([`event`], format 1.0) and how its
-//! answer becomes the client's ([`response`]). The integration phases call these; the function
+//! Lambda integrations, the parts with no I/O: which function an integration URI names
+//! ([`arn`]); for proxy integrations (AWS_PROXY) the event a function receives ([`event`],
+//! format 1.0) and how its answer becomes the client's ([`response`]); for AWS (non-proxy)
+//! ones the request and response templates and how a function error selects an integration
+//! response ([`mapped`]). The integration phases call these; the function
 //! processes themselves are run by [`crate::functions`].
 
 pub mod arn;
 pub mod event;
+pub mod mapped;
 pub mod response;
 
 /// Whether `content_type` (parameters ignored) is one of the API's binary media types

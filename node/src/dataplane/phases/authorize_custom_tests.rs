@@ -393,7 +393,7 @@ fn answers_map_to_aws_refusals() {
     let cases: Vec<(&str, Answer, Got)> = vec![
         (
             "Unauthorized",
-            Box::new(|| Err(InvokeError::Unauthorized)),
+            Box::new(|| Err(InvokeError::Unauthorized(Default::default()))),
             unauthorized(),
         ),
         (
@@ -407,7 +407,7 @@ fn answers_map_to_aws_refusals() {
         ),
         (
             "other error",
-            Box::new(|| Err(InvokeError::FunctionError)),
+            Box::new(|| Err(InvokeError::FunctionError(Default::default()))),
             Got::Refused(
                 "AUTHORIZER_CONFIGURATION_ERROR",
                 500,

@@ -5,12 +5,14 @@
 //! request template gives the body its backend is sent (415 when none matches and the
 //! passthrough behavior forbids passing). An HTTP proxy gets the plan the
 //! worker carries out; a Lambda proxy integration gets the function to invoke, and
-//! [`lambda_event`] builds the event the worker sends it; an integration this node cannot
+//! [`lambda_event`] builds the event the worker sends it; an AWS (non-proxy) Lambda
+//! integration's request template renders the payload instead (as an HTTP integration's); an integration this node cannot
 //! serve is refused (500).
 
 use crate::dataplane::gateway_response::{self as gr, Refusal};
 use crate::dataplane::http_integration::{HttpIntegration, Outgoing, RequestBody};
 use crate::dataplane::lambda::event::{self, EventInput};
+use crate::dataplane::lambda::mapped::{self, LambdaMapping};
 use crate::dataplane::mapping::{RequestView, TemplateData};
 use crate::dataplane::mock::{
     status_of, MockError, MockIntegration, MockResponse, Passthrough, RequestSide,
@@ -25,8 +27,9 @@ pub enum Call<'t> {
     Mock(&'t MockIntegration, &'t MockResponse),
     /// Forward to this backend.
     Proxy(&'t HttpProxyIntegration),
-    /// Invoke this Lambda function.
-    Lambda(&'t LambdaIntegration),
+    /// Invoke this Lambda function; an AWS (non-proxy) integration with this payload (its
+    /// request template's output, or the body passed through).
+    Lambda(&'t LambdaIntegration, Option<Vec<u8>>),
     /// Call this HTTP (non-proxy) integration's backend with this body.
     Http(HttpCall<'t>),
 }
@@ -99,6 +102,24 @@ fn http_call<'t>(
     Ok(HttpCall {
         integration: h,
         body,
+    })
+}
+
+/// The payload an AWS (non-proxy) Lambda integration sends: its request template's output
+/// (rendered when it reads request data), or the client's body as the passthrough behavior
+/// allows ([`mapped::passthrough_payload`]).
+fn lambda_payload(m: &LambdaMapping, data: &mut LazyData<'_, '_>) -> Result<Vec<u8>, MockError> {
+    Ok(match m.outgoing(data.view.req.header(b"content-type")) {
+        None => return Err(MockError::UnsupportedMediaType),
+        Some(Outgoing::Passthrough) => mapped::passthrough_payload(data.body()),
+        Some(Outgoing::Template(_, RequestBody::Fixed(b))) => b.to_vec(),
+        Some(Outgoing::Template(_, RequestBody::Render(template))) => {
+            let body = data.body();
+            let mut out = String::new();
+            data.get()
+                .render(template, body, &m.stage_variables, &mut out)?;
+            out.into_bytes()
+        }
     })
 }
 
@@ -208,7 +229,13 @@ pub fn run<'t>(
             Ok(c) => Ok(Call::Http(c)),
             Err(e) => Err(mock_refusal(&e)),
         },
-        CompiledIntegration::Lambda(l) => Ok(Call::Lambda(l)),
+        CompiledIntegration::Lambda(l) => match &l.mapping {
+            None => Ok(Call::Lambda(l, None)),
+            Some(m) => match lambda_payload(m, data) {
+                Ok(payload) => Ok(Call::Lambda(l, Some(payload))),
+                Err(e) => Err(mock_refusal(&e)),
+            },
+        },
         CompiledIntegration::Unavailable(why) => Err((gr::API_CONFIGURATION_ERROR, why)),
     }
 }

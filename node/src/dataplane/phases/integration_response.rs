@@ -11,6 +11,7 @@ use crate::dataplane::gateway_response::{self as gr, Refusal};
 use crate::dataplane::http_integration::{
     append_mapped, BackendAnswer, HttpIntegration, HttpResponse, ResponseBody,
 };
+use crate::dataplane::lambda::mapped::{self, LambdaMapping, Outcome};
 use crate::dataplane::lambda::response::{self, Reply};
 use crate::dataplane::mock;
 use crate::dataplane::routing::RenderedResponse;
@@ -68,7 +69,7 @@ pub fn http<'t>(
         gr::API_CONFIGURATION_ERROR,
         "no integration response for the backend's status and no default one",
     ))?;
-    let mut response = mapped_body(h, r, body, accept, data)?;
+    let mut response = mapped_body(&h.stage_variables, r, body, accept, data)?;
     if !r.mapped.is_empty() {
         let context = r.maps_context().then(|| data.get());
         let mut block = response.header_block.to_vec();
@@ -81,7 +82,7 @@ pub fn http<'t>(
 /// The answer's status, fixed headers and body: the response template for `accept`
 /// rendered over the backend's `body`, or the body passed through.
 fn mapped_body<'t>(
-    h: &'t HttpIntegration,
+    stage_variables: &[(Box<str>, Box<str>)],
     r: &'t HttpResponse,
     body: &[u8],
     accept: Option<&[u8]>,
@@ -99,7 +100,7 @@ fn mapped_body<'t>(
             // AWS: "Execution failed due to configuration error: Unable to transform response".
             let rendered = data
                 .get()
-                .render(t, body, &h.stage_variables, &mut out)
+                .render(t, body, stage_variables, &mut out)
                 .map_err(|_| {
                     (
                         gr::API_CONFIGURATION_ERROR,
@@ -126,12 +127,47 @@ pub fn lambda(
     match result {
         Ok(payload) => response::parse(&payload, binary_media_types)
             .map_err(|why| (gr::INTEGRATION_FAILURE, why)),
-        Err(InvokeError::Timeout) => Err((gr::INTEGRATION_TIMEOUT, InvokeError::Timeout.cause())),
-        Err(InvokeError::NoTarget) => {
-            Err((gr::API_CONFIGURATION_ERROR, InvokeError::NoTarget.cause()))
-        }
-        Err(e) => Err((gr::INTEGRATION_FAILURE, e.cause())),
+        Err(e) => Err(invoke_failure(&e)),
     }
+}
+
+/// The gateway's answer to an invocation that gave no usable answer: 504 for the integration
+/// timeout, 500 for a function with no target on this node, 502 for everything else.
+fn invoke_failure(e: &InvokeError) -> (Refusal, &'static str) {
+    match e {
+        InvokeError::Timeout => (gr::INTEGRATION_TIMEOUT, e.cause()),
+        InvokeError::NoTarget => (gr::API_CONFIGURATION_ERROR, e.cause()),
+        _ => (gr::INTEGRATION_FAILURE, e.cause()),
+    }
+}
+
+/// The client answer of an AWS (non-proxy) Lambda integration: the integration response its
+/// outcome selects ([`mapped`]), its template for the client's `Accept` rendered over the
+/// function's result or error document (passed through when it has none). The integration
+/// timeout is 504; a failure that is not the function's own (no target on this node: 500;
+/// the target unreachable, overloaded, too large an answer, a process that cannot start:
+/// 502), an outcome no response is selected for and a template that fails to render are the
+/// gateway's own answers.
+pub fn lambda_mapped<'t>(
+    m: &'t LambdaMapping,
+    result: InvokeResult,
+    accept: Option<&[u8]>,
+    data: &mut LazyData<'_, '_>,
+) -> Result<Cow<'t, RenderedResponse>, (Refusal, &'static str)> {
+    let outcome = match &result {
+        Ok(payload) => Outcome::Result(payload),
+        Err(e) => mapped::function_error(e).ok_or_else(|| invoke_failure(e))?,
+    };
+    // AWS: "Execution failed due to configuration error: No match for output mapping and no
+    // default output mapping".
+    let r = m.select(&outcome).ok_or((
+        gr::API_CONFIGURATION_ERROR,
+        match outcome {
+            Outcome::Result(_) => "the Lambda function answered and there is no default integration response",
+            Outcome::Error(..) => "no integration response matches the Lambda function's error and there is no default one",
+        },
+    ))?;
+    mapped_body(&m.stage_variables, r, outcome.body(), accept, data)
 }
 
 #[cfg(test)]
@@ -148,7 +184,7 @@ mod tests {
         for e in [
             InvokeError::FunctionTimeout,
             InvokeError::Crashed,
-            InvokeError::FunctionError,
+            InvokeError::FunctionError(Default::default()),
             InvokeError::InitFailed,
             InvokeError::Overloaded,
             InvokeError::TooLarge,
@@ -156,7 +192,7 @@ mod tests {
             InvokeError::Unreachable,
             InvokeError::TargetError,
         ] {
-            assert_eq!(status(Err(e)), Err(502), "{e:?}");
+            assert_eq!(status(Err(e.clone())), Err(502), "{e:?}");
         }
     }
 }
