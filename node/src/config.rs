@@ -240,12 +240,23 @@ pub struct FileConfig {
     pub otlp_endpoint: Option<String>,
     /// JWT (`COGNITO_USER_POOLS` / OIDC) authorizers: issuers and JWKS fetching.
     pub jwt: Option<JwtFileConfig>,
+    /// `[upstream_tls]`: how `https://` backends and Lambda targets are verified.
+    pub upstream_tls: Option<UpstreamTlsFileConfig>,
     /// Where stage access logs go (`[access_log]`).
     pub access_log: Option<AccessLogFileConfig>,
     /// The audit log of admin writes (default: `<data_dir>/audit.log`).
     pub audit_log: Option<PathBuf>,
     /// The node's own log lines: `"text"` or `"json"`.
     pub log_format: Option<LogFormat>,
+}
+
+/// The `[upstream_tls]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTlsFileConfig {
+    /// PEM certificates trusted for `https://` backends besides the system's roots (a private
+    /// CA of self-hosted backends).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The `[jwt]` table.
@@ -370,6 +381,9 @@ pub struct Config {
     pub otlp_endpoint: Option<crate::otlp::Endpoint>,
     /// JWT authorizers' issuers and JWKS fetching.
     pub jwt: crate::jwks::Settings,
+    /// The roots `https://` backends and remote Lambda targets are verified against: the
+    /// system's and `[upstream_tls] ca_file`'s.
+    pub upstream_roots: std::sync::Arc<rustls::RootCertStore>,
     /// Where stage access logs go.
     pub access_log: crate::dataplane::access_log::writer::WriterConfig,
     /// The audit log of admin writes.
@@ -498,6 +512,15 @@ impl Config {
         let functions = resolve_functions(file.functions.unwrap_or_default(), &base, &fn_region)?;
         let cluster = resolve_cluster(args, file.cluster.unwrap_or_default(), &data_dir)?;
         let jwt = resolve_jwt(file.jwt.unwrap_or_default(), &base)?;
+        let upstream_ca = file
+            .upstream_tls
+            .unwrap_or_default()
+            .ca_file
+            .map(|p| base.join(p));
+        let upstream_roots = std::sync::Arc::new(
+            crate::tls::root_store(upstream_ca.as_deref(), "upstream_tls.ca_file")
+                .map_err(ConfigError)?,
+        );
         let access_log = resolve_access_log(file.access_log.unwrap_or_default(), &data_dir)?;
         let account_limit = match file.account_rate_limit {
             None => None,
@@ -530,6 +553,7 @@ impl Config {
         };
         Ok(Config {
             jwt,
+            upstream_roots,
             audit_log: file
                 .audit_log
                 .clone()
