@@ -509,9 +509,6 @@ impl Config {
             .clone()
             .or_else(|| file.region.clone())
             .unwrap_or_else(|| "us-east-1".into());
-        let functions = resolve_functions(file.functions.unwrap_or_default(), &base, &fn_region)?;
-        let cluster = resolve_cluster(args, file.cluster.unwrap_or_default(), &data_dir)?;
-        let jwt = resolve_jwt(file.jwt.unwrap_or_default(), &base)?;
         let upstream_ca = file
             .upstream_tls
             .unwrap_or_default()
@@ -521,6 +518,14 @@ impl Config {
             crate::tls::root_store(upstream_ca.as_deref(), "upstream_tls.ca_file")
                 .map_err(ConfigError)?,
         );
+        let functions = resolve_functions(
+            file.functions.unwrap_or_default(),
+            &base,
+            &fn_region,
+            &upstream_roots,
+        )?;
+        let cluster = resolve_cluster(args, file.cluster.unwrap_or_default(), &data_dir)?;
+        let jwt = resolve_jwt(file.jwt.unwrap_or_default(), &base)?;
         let access_log = resolve_access_log(file.access_log.unwrap_or_default(), &data_dir)?;
         let account_limit = match file.account_rate_limit {
             None => None,
@@ -673,6 +678,7 @@ fn resolve_functions(
     list: Vec<FunctionFileConfig>,
     base: &Path,
     region: &str,
+    roots: &std::sync::Arc<rustls::RootCertStore>,
 ) -> Result<Vec<crate::functions::FunctionDef>, ConfigError> {
     let mut out: Vec<crate::functions::FunctionDef> = Vec::new();
     for f in list {
@@ -690,7 +696,7 @@ fn resolve_functions(
         if out.iter().any(|d| d.name == f.name) {
             return Err(err("defined twice".into()));
         }
-        let remote = remote_target(&f, region).map_err(err)?;
+        let remote = remote_target(&f, region, roots).map_err(err)?;
         let handler = f.handler.clone().unwrap_or_default();
         let mut code = PathBuf::new();
         if remote.is_none() {
@@ -764,8 +770,14 @@ fn resolve_functions(
 fn remote_target(
     f: &FunctionFileConfig,
     region: &str,
+    roots: &std::sync::Arc<rustls::RootCertStore>,
 ) -> Result<Option<crate::functions::remote::Remote>, String> {
-    use crate::functions::remote::{parse_http_url, Remote, RemoteKind};
+    use crate::functions::remote::{parse_url, Remote, RemoteKind, RemoteTls};
+    let tls = |https: bool, authority: &str| {
+        https
+            .then(|| RemoteTls::new(authority, roots.clone()))
+            .transpose()
+    };
     let set = [
         f.code.is_some(),
         f.invoke_endpoint.is_some(),
@@ -793,7 +805,8 @@ fn remote_target(
         return Err("invoke_function applies to invoke_endpoint only".into());
     }
     if let Some(endpoint) = &f.invoke_endpoint {
-        let (authority, host, path) = parse_http_url(endpoint)?;
+        let ((authority, host, path), https) = parse_url(endpoint)?;
+        let tls = tls(https, &authority)?;
         if path != "/" {
             return Err(format!("invoke_endpoint {endpoint:?} must not have a path"));
         }
@@ -814,10 +827,12 @@ fn remote_target(
             path: format!("/2015-03-31/functions/{name}/invocations"),
             credentials,
             region: region.to_string(),
+            tls,
         }));
     }
     if let Some(url) = &f.url {
-        let (authority, host, path) = parse_http_url(url)?;
+        let ((authority, host, path), https) = parse_url(url)?;
+        let tls = tls(https, &authority)?;
         return Ok(Some(Remote {
             kind: RemoteKind::Url,
             authority,
@@ -825,6 +840,7 @@ fn remote_target(
             path,
             credentials: None,
             region: region.to_string(),
+            tls,
         }));
     }
     Ok(None)
@@ -1238,13 +1254,19 @@ mod tests {
         assert!(r.credentials.is_some());
         let f = resolve(&format!("{remote}url = \"http://127.0.0.1:9000/run\"\n")).unwrap();
         assert_eq!(f[0].remote.as_ref().unwrap().path, "/run");
+        // https: TLS to the URL's host, port 443 by default.
+        let f = resolve(&format!("{remote}url = \"https://fn.example/run\"\n")).unwrap();
+        let r = f[0].remote.as_ref().unwrap();
+        assert_eq!(r.authority, "fn.example:443");
+        assert!(r.tls.is_some());
         for (extra, why) in [
             ("", "exactly one"),
             (
                 "url = \"http://x/\"\ncode = \"code\"\nhandler = \"a.b\"\n",
                 "exactly one",
             ),
-            ("url = \"https://x/\"\n", "https"),
+            ("url = \"ftp://x/\"\n", "https://"),
+            ("url = \"https://a_b!/\"\n", "certificate"),
             ("invoke_endpoint = \"http://x/path\"\n", "path"),
             (
                 "url = \"http://x/\"\naccess_key_id = \"A\"\nsecret_access_key = \"S\"\n",
