@@ -355,6 +355,46 @@ mod tests {
         assert!(server_name(":443").is_err());
     }
 
+    /// An https URI compiles to port 443, its host as the server name, and a pool key that
+    /// never matches a plain or differently verified connection to the same address.
+    #[test]
+    fn https_uris_compile_to_their_own_pool_keys() {
+        use tollgate_proto::model::{Integration, IntegrationType, Stage, TlsConfig};
+        let compile = |uri: &str, insecure: Option<bool>| {
+            let i = Integration {
+                kind: IntegrationType::HttpProxy,
+                http_method: Some("GET".into()),
+                uri: Some(uri.into()),
+                tls_config: insecure.map(|b| TlsConfig {
+                    insecure_skip_verification: b,
+                }),
+                ..Default::default()
+            };
+            crate::dataplane::routing::compile_http_proxy(&i, &Stage::default()).unwrap()
+        };
+        let plain = compile("http://b.test/x", None);
+        let tls = compile("https://b.test/x", None);
+        let insecure = compile("https://b.test/x", Some(true));
+        assert_eq!(&*tls.authority, "b.test:443");
+        assert_eq!(&*tls.host_header, "b.test");
+        assert_eq!(
+            tls.tls,
+            Some(TlsTarget {
+                server_name: ServerName::try_from("b.test").unwrap(),
+                insecure: false
+            })
+        );
+        assert!(insecure.tls.as_ref().is_some_and(|t| t.insecure));
+        assert!(plain.tls.is_none());
+        let keys = [&plain.pool_key, &tls.pool_key, &insecure.pool_key];
+        assert!(keys[0] != keys[1] && keys[1] != keys[2] && keys[0] != keys[2]);
+        // tlsConfig with false verifies as without it.
+        assert_eq!(
+            compile("https://b.test/x", Some(false)).pool_key,
+            tls.pool_key
+        );
+    }
+
     fn cert(name: &str, not_after_year: i32) -> CertificateDer<'static> {
         let mut p = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap();
         p.not_before = rcgen::date_time_ymd(2020, 1, 1);
