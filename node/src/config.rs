@@ -240,12 +240,23 @@ pub struct FileConfig {
     pub otlp_endpoint: Option<String>,
     /// JWT (`COGNITO_USER_POOLS` / OIDC) authorizers: issuers and JWKS fetching.
     pub jwt: Option<JwtFileConfig>,
+    /// `[upstream_tls]`: how `https://` backends and Lambda targets are verified.
+    pub upstream_tls: Option<UpstreamTlsFileConfig>,
     /// Where stage access logs go (`[access_log]`).
     pub access_log: Option<AccessLogFileConfig>,
     /// The audit log of admin writes (default: `<data_dir>/audit.log`).
     pub audit_log: Option<PathBuf>,
     /// The node's own log lines: `"text"` or `"json"`.
     pub log_format: Option<LogFormat>,
+}
+
+/// The `[upstream_tls]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTlsFileConfig {
+    /// PEM certificates trusted for `https://` backends besides the system's roots (a private
+    /// CA of self-hosted backends).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The `[jwt]` table.
@@ -370,6 +381,9 @@ pub struct Config {
     pub otlp_endpoint: Option<crate::otlp::Endpoint>,
     /// JWT authorizers' issuers and JWKS fetching.
     pub jwt: crate::jwks::Settings,
+    /// The roots `https://` backends and remote Lambda targets are verified against: the
+    /// system's and `[upstream_tls] ca_file`'s.
+    pub upstream_roots: std::sync::Arc<rustls::RootCertStore>,
     /// Where stage access logs go.
     pub access_log: crate::dataplane::access_log::writer::WriterConfig,
     /// The audit log of admin writes.
@@ -495,7 +509,21 @@ impl Config {
             .clone()
             .or_else(|| file.region.clone())
             .unwrap_or_else(|| "us-east-1".into());
-        let functions = resolve_functions(file.functions.unwrap_or_default(), &base, &fn_region)?;
+        let upstream_ca = file
+            .upstream_tls
+            .unwrap_or_default()
+            .ca_file
+            .map(|p| base.join(p));
+        let upstream_roots = std::sync::Arc::new(
+            crate::tls::root_store(upstream_ca.as_deref(), "upstream_tls.ca_file")
+                .map_err(ConfigError)?,
+        );
+        let functions = resolve_functions(
+            file.functions.unwrap_or_default(),
+            &base,
+            &fn_region,
+            &upstream_roots,
+        )?;
         let cluster = resolve_cluster(args, file.cluster.unwrap_or_default(), &data_dir)?;
         let jwt = resolve_jwt(file.jwt.unwrap_or_default(), &base)?;
         let access_log = resolve_access_log(file.access_log.unwrap_or_default(), &data_dir)?;
@@ -530,6 +558,7 @@ impl Config {
         };
         Ok(Config {
             jwt,
+            upstream_roots,
             audit_log: file
                 .audit_log
                 .clone()
@@ -649,6 +678,7 @@ fn resolve_functions(
     list: Vec<FunctionFileConfig>,
     base: &Path,
     region: &str,
+    roots: &std::sync::Arc<rustls::RootCertStore>,
 ) -> Result<Vec<crate::functions::FunctionDef>, ConfigError> {
     let mut out: Vec<crate::functions::FunctionDef> = Vec::new();
     for f in list {
@@ -666,7 +696,7 @@ fn resolve_functions(
         if out.iter().any(|d| d.name == f.name) {
             return Err(err("defined twice".into()));
         }
-        let remote = remote_target(&f, region).map_err(err)?;
+        let remote = remote_target(&f, region, roots).map_err(err)?;
         let handler = f.handler.clone().unwrap_or_default();
         let mut code = PathBuf::new();
         if remote.is_none() {
@@ -740,8 +770,14 @@ fn resolve_functions(
 fn remote_target(
     f: &FunctionFileConfig,
     region: &str,
+    roots: &std::sync::Arc<rustls::RootCertStore>,
 ) -> Result<Option<crate::functions::remote::Remote>, String> {
-    use crate::functions::remote::{parse_http_url, Remote, RemoteKind};
+    use crate::functions::remote::{parse_url, Remote, RemoteKind, RemoteTls};
+    let tls = |https: bool, authority: &str| {
+        https
+            .then(|| RemoteTls::new(authority, roots.clone()))
+            .transpose()
+    };
     let set = [
         f.code.is_some(),
         f.invoke_endpoint.is_some(),
@@ -769,7 +805,8 @@ fn remote_target(
         return Err("invoke_function applies to invoke_endpoint only".into());
     }
     if let Some(endpoint) = &f.invoke_endpoint {
-        let (authority, host, path) = parse_http_url(endpoint)?;
+        let ((authority, host, path), https) = parse_url(endpoint)?;
+        let tls = tls(https, &authority)?;
         if path != "/" {
             return Err(format!("invoke_endpoint {endpoint:?} must not have a path"));
         }
@@ -790,10 +827,12 @@ fn remote_target(
             path: format!("/2015-03-31/functions/{name}/invocations"),
             credentials,
             region: region.to_string(),
+            tls,
         }));
     }
     if let Some(url) = &f.url {
-        let (authority, host, path) = parse_http_url(url)?;
+        let ((authority, host, path), https) = parse_url(url)?;
+        let tls = tls(https, &authority)?;
         return Ok(Some(Remote {
             kind: RemoteKind::Url,
             authority,
@@ -801,6 +840,7 @@ fn remote_target(
             path,
             credentials: None,
             region: region.to_string(),
+            tls,
         }));
     }
     Ok(None)
@@ -1214,13 +1254,19 @@ mod tests {
         assert!(r.credentials.is_some());
         let f = resolve(&format!("{remote}url = \"http://127.0.0.1:9000/run\"\n")).unwrap();
         assert_eq!(f[0].remote.as_ref().unwrap().path, "/run");
+        // https: TLS to the URL's host, port 443 by default.
+        let f = resolve(&format!("{remote}url = \"https://fn.example/run\"\n")).unwrap();
+        let r = f[0].remote.as_ref().unwrap();
+        assert_eq!(r.authority, "fn.example:443");
+        assert!(r.tls.is_some());
         for (extra, why) in [
             ("", "exactly one"),
             (
                 "url = \"http://x/\"\ncode = \"code\"\nhandler = \"a.b\"\n",
                 "exactly one",
             ),
-            ("url = \"https://x/\"\n", "https"),
+            ("url = \"ftp://x/\"\n", "https://"),
+            ("url = \"https://a_b!/\"\n", "certificate"),
             ("invoke_endpoint = \"http://x/path\"\n", "path"),
             (
                 "url = \"http://x/\"\naccess_key_id = \"A\"\nsecret_access_key = \"S\"\n",

@@ -281,30 +281,7 @@ impl Registry {
 
 /// The TLS client of JWKS fetches: the system's roots plus the configured CA file.
 pub fn client_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::CertificateDer;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(c);
-    }
-    if let Some(path) = ca_file {
-        let pem =
-            std::fs::read(path).map_err(|e| format!("jwt.ca_file {}: {e}", path.display()))?;
-        let mut n = 0;
-        for c in CertificateDer::pem_slice_iter(&pem) {
-            let c = c.map_err(|e| format!("jwt.ca_file {}: {e}", path.display()))?;
-            roots
-                .add(c)
-                .map_err(|e| format!("jwt.ca_file {}: {e}", path.display()))?;
-            n += 1;
-        }
-        if n == 0 {
-            return Err(format!(
-                "jwt.ca_file {}: no certificate in it",
-                path.display()
-            ));
-        }
-    }
+    let roots = crate::tls::root_store(ca_file, "jwt.ca_file")?;
     rustls::ClientConfig::builder_with_provider(crate::tls::provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())

@@ -139,6 +139,7 @@ fn serve(args: &config::ServeArgs, mut cfg: Config) -> Result<(), String> {
                     None => tollgate_node::otlp::SpanSink::disabled(),
                 }),
                 access_log: Some(access_log),
+                upstream_roots: cfg.upstream_roots.clone(),
             },
             routes,
         )

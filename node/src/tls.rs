@@ -344,6 +344,32 @@ impl ProducesTickets for ClusterTicketer {
     }
 }
 
+/// The system's root certificates plus those of a PEM file (`setting` names it in errors).
+pub fn root_store(
+    ca_file: Option<&std::path::Path>,
+    setting: &str,
+) -> Result<RootCertStore, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = RootCertStore::empty();
+    for c in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(c);
+    }
+    if let Some(path) = ca_file {
+        let err = |e: &dyn std::fmt::Display| format!("{setting} {}: {e}", path.display());
+        let pem = std::fs::read(path).map_err(|e| err(&e))?;
+        let mut n = 0;
+        for c in CertificateDer::pem_slice_iter(&pem) {
+            roots.add(c.map_err(|e| err(&e))?).map_err(|e| err(&e))?;
+            n += 1;
+        }
+        if n == 0 {
+            return Err(err(&"no certificate in it"));
+        }
+    }
+    Ok(roots)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -218,8 +218,13 @@ fn unserved_integrations_unsafe_headers_and_oversized_text_are_refused() {
             "function",
         ),
         (
-            json!({ "type": "HTTP_PROXY", "httpMethod": "GET", "uri": "https://127.0.0.1:9/" }),
-            "https://",
+            json!({ "type": "HTTP_PROXY", "httpMethod": "GET", "uri": "https://127.0.0.1:9/",
+                    "tlsConfig": { "serverNameToVerify": "b" } }),
+            "tlsConfig",
+        ),
+        (
+            json!({ "type": "MOCK", "tlsConfig": { "insecureSkipVerification": true } }),
+            "tlsConfig",
         ),
         (
             json!({ "type": "HTTP_PROXY", "httpMethod": "GET", "uri": "http://127.0.0.1:9/", "connectionType": "VPC_LINK", "connectionId": "v" }),

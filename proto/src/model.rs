@@ -224,6 +224,18 @@ pub struct Integration {
     pub cache_key_parameters: Vec<String>,
     /// Integration responses keyed by status code.
     pub integration_responses: BTreeMap<String, IntegrationResponse>,
+    /// `tlsConfig` of an HTTP or HTTP_PROXY integration (an `https://` backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<TlsConfig>,
+}
+
+/// How an `https://` backend's certificate is checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsConfig {
+    /// As AWS: the certificate need not chain to a trusted root (self-signed or a private
+    /// CA); its validity dates and its name are still checked.
+    #[serde(default)]
+    pub insecure_skip_verification: bool,
 }
 
 /// Maps a backend answer onto a method response.

@@ -91,7 +91,7 @@ pub struct PutIntegrationIn {
     pub cache_key_parameters: Option<Vec<String>>,
     pub content_handling: Option<String>,
     pub timeout_in_millis: Option<i64>,
-    /// Kept only to be refused: TLS to backends is not implemented.
+    /// `{"insecureSkipVerification": bool}`, checked field by field.
     pub tls_config: Option<serde_json::Value>,
 }
 

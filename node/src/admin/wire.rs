@@ -232,6 +232,16 @@ pub struct IntegrationOut {
     pub cache_key_parameters: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub integration_responses: Option<BTreeMap<String, IntegrationResponseOut>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<TlsConfigOut>,
+}
+
+/// `TlsConfig`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct TlsConfigOut {
+    pub insecure_skip_verification: bool,
 }
 
 /// Converts an integration with its responses.
@@ -255,6 +265,9 @@ pub fn integration(i: &Integration) -> IntegrationOut {
                 .iter()
                 .map(|(k, r)| (k.clone(), integration_response(r)))
                 .collect()
+        }),
+        tls_config: i.tls_config.map(|t| TlsConfigOut {
+            insecure_skip_verification: t.insecure_skip_verification,
         }),
     }
 }

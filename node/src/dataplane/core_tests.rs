@@ -723,6 +723,7 @@ fn after_the_integration() {
         ProxyError::Connect,
         ProxyError::Resolve,
         ProxyError::BadResponse,
+        ProxyError::Tls,
     ] {
         assert_eq!(
             relay(&plan(None), Err(e)),

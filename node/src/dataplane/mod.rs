@@ -39,6 +39,7 @@ pub mod throttle;
 pub mod tls;
 pub mod trace;
 pub mod upstream;
+pub mod upstream_tls;
 pub mod usage;
 pub mod validate;
 pub mod worker;

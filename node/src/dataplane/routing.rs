@@ -419,6 +419,11 @@ pub struct HttpProxyIntegration {
     pub forward_client: bool,
     /// A mapping reads a `context.*` value: the request's template data is gathered.
     pub needs_context: bool,
+    /// `https://`: the server name and how the certificate is checked.
+    pub tls: Option<super::upstream_tls::TlsTarget>,
+    /// The worker pool's key: `authority`, or for TLS the scheme, the verification and the
+    /// authority (so connections of one kind are never handed to the other).
+    pub pool_key: Box<str>,
 }
 
 /// An AWS_PROXY integration: the function it invokes and what its events carry that does not
@@ -1165,10 +1170,10 @@ pub(crate) fn compile_http_proxy(
             "the integration URI {uri:?} holds whitespace or control characters"
         ));
     }
-    let rest = if let Some(r) = uri.strip_prefix("http://") {
-        r
-    } else if uri.starts_with("https://") {
-        return Err("https:// integration URIs are not served yet".into());
+    let (rest, https) = if let Some(r) = uri.strip_prefix("http://") {
+        (r, false)
+    } else if let Some(r) = uri.strip_prefix("https://") {
+        (r, true)
     } else {
         return Err(format!("invalid integration URI: {uri}"));
     };
@@ -1186,8 +1191,23 @@ pub(crate) fn compile_http_proxy(
     let host_header = authority.to_string();
     let authority = if has_port(authority) {
         authority.to_string()
+    } else if https {
+        format!("{authority}:443")
     } else {
         format!("{authority}:80")
+    };
+    let tls = if https {
+        Some(super::upstream_tls::TlsTarget {
+            server_name: super::upstream_tls::server_name(&authority)?,
+            insecure: i.tls_config.is_some_and(|t| t.insecure_skip_verification),
+        })
+    } else {
+        None
+    };
+    let pool_key = match &tls {
+        None => authority.clone(),
+        Some(t) if t.insecure => format!("https+insecure://{authority}"),
+        Some(_) => format!("https://{authority}"),
     };
     // `{x}` in the URI takes `integration.request.path.x`, which the request parameters map
     // from a method parameter; without a mapping, the method path parameter of the same name.
@@ -1282,6 +1302,8 @@ pub(crate) fn compile_http_proxy(
         query,
         forward_client: i.kind == IntegrationType::HttpProxy,
         needs_context,
+        tls,
+        pool_key: pool_key.into(),
     })
 }
 

@@ -1,16 +1,15 @@
-//! HTTP_PROXY: forwarding a request to an HTTP backend over a per-worker keep-alive pool.
+//! HTTP_PROXY: forwarding a request to an HTTP backend over a per-worker keep-alive pool
+//! (plain or TLS connections: [`super::upstream_tls`]).
 
 use super::authorizer::AuthorizerResult;
 use super::http1::{
     is_hop_by_hop, parse_response_head, BodyKind, ChunkedDecoder, ResponseHead, MAX_BODY_BYTES,
 };
-use super::io::read_more;
 use super::matcher::Captures;
 use super::phases::authorize::CallerIdentity;
 use super::request::Request;
 use super::routing::{HttpProxyIntegration, UriPiece, ValueSource};
-use monoio::io::AsyncWriteRentExt;
-use monoio::net::TcpStream;
+use super::upstream_tls::{Backend, Clients, ConnectError};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -23,20 +22,32 @@ pub const MAX_IDLE_PER_BACKEND: usize = 64;
 /// backend is closing.
 pub const IDLE_TTL: Duration = Duration::from_secs(4);
 
-/// A worker's idle backend connections, by `host:port`, with the time each was put back.
-pub struct UpstreamPool<S = TcpStream> {
+/// A worker's idle backend connections, by pool key (`host:port`, or the TLS target's), with
+/// the time each was put back; and the worker's TLS client configurations, whose session
+/// caches let new TLS connections resume.
+pub struct UpstreamPool<S = Backend> {
     idle: HashMap<Box<str>, Vec<(S, Instant)>>,
+    tls: Option<Clients>,
 }
 
 impl<S> Default for UpstreamPool<S> {
     fn default() -> Self {
         UpstreamPool {
             idle: HashMap::new(),
+            tls: None,
         }
     }
 }
 
 impl<S> UpstreamPool<S> {
+    /// A pool whose `https://` connections use `tls` (without, they fail to connect).
+    pub fn with_tls(tls: Clients) -> Self {
+        UpstreamPool {
+            idle: HashMap::new(),
+            tls: Some(tls),
+        }
+    }
+
     /// The most recently used connection that has not expired; expired ones are dropped
     /// (closed). The list is oldest first, so everything before a fresh one is older.
     fn take(&mut self, authority: &str, now: Instant) -> Option<S> {
@@ -144,6 +155,9 @@ pub enum ProxyError {
     Timeout,
     /// The backend broke the exchange or answered something unparsable.
     BadResponse,
+    /// The TLS handshake with an `https://` backend failed (its certificate is not trusted,
+    /// not valid for the host or expired, or the protocol failed).
+    Tls,
 }
 
 impl ProxyError {
@@ -154,6 +168,9 @@ impl ProxyError {
             ProxyError::Connect => "backend connection refused or unreachable",
             ProxyError::Timeout => "integration timeout",
             ProxyError::BadResponse => "backend broke the exchange or answered invalid HTTP",
+            ProxyError::Tls => {
+                "backend TLS handshake failed (certificate not trusted, not valid for the host or expired)"
+            }
         }
     }
 }
@@ -266,28 +283,17 @@ async fn exchange(
     // the backend may have received and acted on it before closing.
     for attempt in 0..2 {
         let pooled = if attempt == 0 {
-            pool.borrow_mut().take(&p.authority, Instant::now())
+            pool.borrow_mut().take(&p.pool_key, Instant::now())
         } else {
             None
         };
         let reused = pooled.is_some();
         let mut stream = match pooled {
             Some(s) => s,
-            None => {
-                let addr = super::resolve::resolve(resolver, &p.authority)
-                    .await
-                    .map_err(|_| ProxyError::Resolve)?;
-                let s = TcpStream::connect(addr)
-                    .await
-                    .map_err(|_| ProxyError::Connect)?;
-                let _ = s.set_nodelay(true);
-                s
-            }
+            None => connect(pool, resolver, p).await?,
         };
-        // write_all hands the buffer back unchanged, so it is still there for a retry.
-        let (wrote, buf) = stream.write_all(std::mem::take(&mut scratch.req)).await;
-        scratch.req = buf;
-        if wrote.is_err() {
+        // `send` leaves the request as it was, so it is still there for a retry.
+        if stream.send(&mut scratch.req).await.is_err() {
             // A failed write may still have delivered part of the request: only an
             // idempotent one is sent again.
             if reused && idempotent {
@@ -298,7 +304,7 @@ async fn exchange(
         match read_answer(&mut stream, head_request, scratch).await {
             Ok(reusable) => {
                 if reusable {
-                    pool.borrow_mut().put(&p.authority, stream, Instant::now());
+                    pool.borrow_mut().put(&p.pool_key, stream, Instant::now());
                 }
                 return Ok(());
             }
@@ -307,6 +313,33 @@ async fn exchange(
         }
     }
     Err(ProxyError::BadResponse)
+}
+
+/// A new connection to the backend (a TLS handshake for `https://`). The pool is not
+/// borrowed across the awaits: the worker's other requests use it meanwhile.
+async fn connect(
+    pool: &RefCell<UpstreamPool>,
+    resolver: &RefCell<super::resolve::Resolver>,
+    p: &HttpProxyIntegration,
+) -> Result<Backend, ProxyError> {
+    let addr = super::resolve::resolve(resolver, &p.authority)
+        .await
+        .map_err(|_| ProxyError::Resolve)?;
+    let Some(tls) = &p.tls else {
+        return Backend::connect(addr, None, None)
+            .await
+            .map_err(|_| ProxyError::Connect);
+    };
+    // The configuration is cloned out (an `Arc`) so that no borrow is held while connecting.
+    let clients = pool.borrow().tls.clone();
+    match Backend::connect(addr, Some(tls), clients.as_ref()).await {
+        Ok(b) => Ok(b),
+        Err(ConnectError::Tcp) => Err(ProxyError::Connect),
+        Err(ConnectError::Tls(why)) => {
+            tracing::debug!(backend = %p.authority, %why, "backend TLS handshake failed");
+            Err(ProxyError::Tls)
+        }
+    }
 }
 
 enum ReadFail {
@@ -319,7 +352,7 @@ use ReadFail::{Broken, Silent};
 
 /// Reads one answer; `Ok(true)` when the connection can carry another request.
 async fn read_answer(
-    stream: &mut TcpStream,
+    stream: &mut Backend,
     head_request: bool,
     s: &mut ProxyScratch,
 ) -> Result<bool, ReadFail> {
@@ -341,7 +374,7 @@ async fn read_answer(
                 Err(_) => return Err(Broken),
             }
         }
-        match read_more(stream, &mut s.resp).await {
+        match stream.recv(&mut s.resp).await {
             Ok(0) | Err(_) if !any => return Err(Silent),
             Ok(0) | Err(_) => return Err(Broken),
             Ok(_) => any = true,
@@ -355,7 +388,7 @@ async fn read_answer(
                 return Err(Broken);
             }
             while s.resp.len() < start + n {
-                match read_more(stream, &mut s.resp).await {
+                match stream.recv(&mut s.resp).await {
                     Ok(0) | Err(_) => return Err(Broken),
                     Ok(_) => {}
                 }
@@ -374,7 +407,7 @@ async fn read_answer(
                 if done {
                     break;
                 }
-                match read_more(stream, &mut s.resp).await {
+                match stream.recv(&mut s.resp).await {
                     Ok(0) | Err(_) => return Err(Broken),
                     Ok(_) => {}
                 }
@@ -387,7 +420,7 @@ async fn read_answer(
                 if s.resp.len() - start > MAX_BODY_BYTES {
                     return Err(Broken);
                 }
-                match read_more(stream, &mut s.resp).await {
+                match stream.recv(&mut s.resp).await {
                     Ok(0) => break,
                     Ok(_) => {}
                     Err(_) => return Err(Broken),
@@ -870,6 +903,8 @@ mod tests {
             query: Vec::new(),
             forward_client: true,
             needs_context: false,
+            tls: None,
+            pool_key: "127.0.0.1:9".into(),
         };
         let tp = |v: &str| crate::dataplane::trace::parse_traceparent(v.as_bytes());
         let caller = tp("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
@@ -971,6 +1006,8 @@ mod tests {
             query: Vec::new(),
             forward_client: true,
             needs_context: false,
+            tls: None,
+            pool_key: "127.0.0.1:9".into(),
         };
         let mut out = Vec::new();
         build_request(&p, &req, &caps, Who::default(), None, &mut out);

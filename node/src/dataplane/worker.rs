@@ -154,6 +154,8 @@ pub struct DataPlaneConfig {
     pub spans: Arc<crate::otlp::SpanSink>,
     /// The access-log writer thread's queue (`None`: records are counted as dropped).
     pub access_log: Option<std::sync::mpsc::SyncSender<super::access_log::buffer::Batch>>,
+    /// The roots `https://` backends are verified against.
+    pub upstream_roots: Arc<rustls::RootCertStore>,
 }
 
 /// A running data plane.
@@ -246,6 +248,7 @@ pub fn start(cfg: &DataPlaneConfig, routes: Arc<SharedRoutes>) -> io::Result<Dat
                 cfg.metrics.access_log.clone(),
             ),
             series: cfg.metrics.api.register(),
+            upstream_roots: cfg.upstream_roots.clone(),
         };
         std::thread::Builder::new()
             .name(format!("tollgate-w{i}"))
@@ -319,6 +322,7 @@ struct WorkerShared {
     spans: Arc<crate::otlp::SpanSink>,
     access_log: super::access_log::buffer::WorkerAccessLog,
     series: Arc<super::api_metrics::WorkerSeries>,
+    upstream_roots: Arc<rustls::RootCertStore>,
 }
 
 /// What `start` hands each worker thread.
@@ -391,7 +395,14 @@ fn run_worker(
         let _ = ready.send(Ok((local, tls_local)));
         let worker = Rc::new(Worker {
             routes: RefCell::new(LocalRoutes::new(routes)),
-            pool: RefCell::new(UpstreamPool::default()),
+            pool: RefCell::new(
+                super::upstream_tls::Clients::new(shared.upstream_roots.clone())
+                    .map(UpstreamPool::with_tls)
+                    .unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "no TLS client for https:// backends");
+                        UpstreamPool::default()
+                    }),
+            ),
             resp: RefCell::new(ResponseContext::new()),
             timeouts,
             limits: RefCell::new(limits),

@@ -31,7 +31,50 @@ pub struct Remote {
     pub credentials: Option<Credentials>,
     /// The region of the signature's scope.
     pub region: String,
+    /// `https://`: the TLS client and the server name (SNI, and the name checked).
+    pub tls: Option<RemoteTls>,
 }
+
+/// The TLS side of an `https://` target. Its configuration holds the session cache, so
+/// connections after the first resume their session.
+#[derive(Clone)]
+pub struct RemoteTls {
+    /// The URL's host.
+    pub server_name: rustls::pki_types::ServerName<'static>,
+    /// Trusts the system's roots and `[upstream_tls] ca_file`.
+    pub config: Arc<rustls::ClientConfig>,
+}
+
+impl RemoteTls {
+    /// TLS to `authority`'s host, verified against `roots`.
+    pub fn new(authority: &str, roots: Arc<rustls::RootCertStore>) -> Result<RemoteTls, String> {
+        let config = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(RemoteTls {
+            server_name: crate::dataplane::upstream_tls::server_name(authority)?,
+            config: Arc::new(config),
+        })
+    }
+}
+
+impl std::fmt::Debug for RemoteTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteTls")
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for RemoteTls {
+    fn eq(&self, other: &Self) -> bool {
+        self.server_name == other.server_name && Arc::ptr_eq(&self.config, &other.config)
+    }
+}
+
+impl Eq for RemoteTls {}
 
 /// The kind of remote target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,9 +88,23 @@ pub enum RemoteKind {
 
 /// Parses `http://host[:port][/path]` into (authority with port, host header, path).
 pub fn parse_http_url(url: &str) -> Result<(String, String, String), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{url:?} is not an http:// URL (https:// is not served yet)"))?;
+    match parse_url(url)? {
+        (_, true) => Err(format!("{url:?} is not an http:// URL")),
+        (parts, false) => Ok(parts),
+    }
+}
+
+/// Parses `http://` or `https://host[:port][/path]` into ((authority with port, host header,
+/// path), whether it is https).
+pub fn parse_url(url: &str) -> Result<((String, String, String), bool), String> {
+    let (rest, https) = match url.strip_prefix("https://") {
+        Some(r) => (r, true),
+        None => (
+            url.strip_prefix("http://")
+                .ok_or_else(|| format!("{url:?} is not an http:// or https:// URL"))?,
+            false,
+        ),
+    };
     if rest.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(format!("{url:?} holds whitespace or control characters"));
     }
@@ -59,12 +116,12 @@ pub fn parse_http_url(url: &str) -> Result<(String, String, String), String> {
         return Err(format!("{url:?} has no host, or credentials in it"));
     }
     let has_port = host.rfind(':').is_some_and(|p| !host[p..].contains(']'));
-    let authority = if has_port {
-        host.to_string()
-    } else {
-        format!("{host}:80")
+    let authority = match (has_port, https) {
+        (true, _) => host.to_string(),
+        (false, true) => format!("{host}:443"),
+        (false, false) => format!("{host}:80"),
     };
-    Ok((authority, host.to_string(), path.to_string()))
+    Ok(((authority, host.to_string(), path.to_string()), https))
 }
 
 /// Counts an invocation as waiting for a call slot while it lives.
@@ -151,14 +208,6 @@ async fn call(remote: &Remote, function: &str, payload: Vec<u8>) -> InvokeResult
         tracing::warn!(function, target = %remote.authority, error = %e, "Lambda target unreachable");
         InvokeError::Unreachable
     };
-    let stream = tokio::net::TcpStream::connect(&remote.authority)
-        .await
-        .map_err(|e| unreachable(&e))?;
-    let _ = stream.set_nodelay(true);
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| unreachable(&e))?;
-    tokio::spawn(conn);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
@@ -169,10 +218,21 @@ async fn call(remote: &Remote, function: &str, payload: Vec<u8>) -> InvokeResult
     let req = req
         .body(Full::new(Bytes::from(payload)))
         .map_err(|e| unreachable(&e))?;
-    let resp = sender
-        .send_request(req)
+    let stream = tokio::net::TcpStream::connect(&remote.authority)
         .await
         .map_err(|e| unreachable(&e))?;
+    let _ = stream.set_nodelay(true);
+    let resp = match &remote.tls {
+        None => exchange(TokioIo::new(stream), req).await,
+        Some(tls) => {
+            let stream = tokio_rustls::TlsConnector::from(tls.config.clone())
+                .connect(tls.server_name.clone(), stream)
+                .await
+                .map_err(|e| unreachable(&e))?;
+            exchange(TokioIo::new(stream), req).await
+        }
+    }
+    .map_err(|e| unreachable(&e))?;
     let status = resp.status();
     let function_error = resp.headers().contains_key("x-amz-function-error");
     let body = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
@@ -200,6 +260,19 @@ async fn call(remote: &Remote, function: &str, payload: Vec<u8>) -> InvokeResult
     Ok(body.to_vec())
 }
 
+/// One request over a new HTTP/1.1 connection.
+async fn exchange<T>(
+    io: T,
+    req: hyper::Request<Full<Bytes>>,
+) -> Result<hyper::Response<hyper::body::Incoming>, hyper::Error>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await?;
+    tokio::spawn(conn);
+    sender.send_request(req).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +292,18 @@ mod tests {
             )
         );
         assert!(parse_http_url("https://x/").is_err());
+        assert_eq!(
+            parse_url("https://fn.internal/run").unwrap(),
+            (
+                (
+                    "fn.internal:443".into(),
+                    "fn.internal".into(),
+                    "/run".into()
+                ),
+                true
+            )
+        );
+        assert!(parse_url("ftp://x/").is_err());
         assert!(parse_http_url("http://u:p@x/").is_err());
         assert!(parse_http_url("http://x/a b").is_err());
     }
@@ -259,6 +344,7 @@ mod tests {
                 path: "/".into(),
                 credentials: None,
                 region: "us-east-1".into(),
+                tls: None,
             });
             let (tx, rx) = mpsc::unbounded_channel();
             tokio::spawn(run(def, remote, rx));
@@ -307,6 +393,7 @@ mod tests {
                 secret_access_key: "secret".into(),
             }),
             region: "eu-west-1".into(),
+            tls: None,
         };
         let h = request_headers(&remote, b"{}", 1_764_644_445);
         let get = |n: &str| {
@@ -332,5 +419,88 @@ mod tests {
         assert!(h
             .iter()
             .all(|(k, _)| k != "authorization" && k != "x-amz-invocation-type"));
+    }
+
+    /// An https target: the event goes over TLS (the server's certificate checked against
+    /// the configured roots and the URL's host); one of an unknown CA is not called.
+    #[test]
+    fn https_targets_are_verified() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .unwrap()
+            .signed_by(&leaf_key, &issuer)
+            .unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(crate::tls::provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+            )
+            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+            tokio::spawn(async move {
+                while let Ok((tcp, _)) = listener.accept().await {
+                    let Ok(mut s) = acceptor.accept(tcp).await else {
+                        continue;
+                    };
+                    let mut got = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !got.ends_with(b"{\"event\":1}") {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let body = br#"{"statusCode":200,"body":"over tls"}"#;
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = s.write_all(head.as_bytes()).await;
+                    let _ = s.write_all(body).await;
+                    let _ = s.shutdown().await;
+                }
+            });
+            let mut trusted = rustls::RootCertStore::empty();
+            trusted.add(ca.der().clone()).unwrap();
+            let url = format!("https://{addr}/fn");
+            let ((authority, host, path), https) = parse_url(&url).unwrap();
+            assert!(https);
+            let remote = |roots: rustls::RootCertStore| Remote {
+                kind: RemoteKind::Url,
+                authority: authority.clone(),
+                host: host.clone(),
+                path: path.clone(),
+                credentials: None,
+                region: "us-east-1".into(),
+                tls: Some(RemoteTls::new(&authority, Arc::new(roots)).unwrap()),
+            };
+            let answer = call(&remote(trusted), "f", b"{\"event\":1}".to_vec())
+                .await
+                .unwrap();
+            assert_eq!(answer, br#"{"statusCode":200,"body":"over tls"}"#);
+            let refused = call(
+                &remote(rustls::RootCertStore::empty()),
+                "f",
+                b"{\"event\":1}".to_vec(),
+            )
+            .await;
+            assert!(matches!(refused, Err(InvokeError::Unreachable)));
+        });
     }
 }

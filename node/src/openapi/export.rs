@@ -545,6 +545,12 @@ fn operation(
             if !i.cache_key_parameters.is_empty() {
                 x.insert("cacheKeyParameters".into(), json!(i.cache_key_parameters));
             }
+            if let Some(t) = &i.tls_config {
+                x.insert(
+                    "tlsConfig".into(),
+                    json!({"insecureSkipVerification": t.insecure_skip_verification}),
+                );
+            }
             let mut rs = Map::new();
             for r in i.integration_responses.values() {
                 let mut o = Map::new();

@@ -141,6 +141,9 @@ mod tests {
                 kind: IntegrationType::HttpProxy,
                 uri: Some("http://127.0.0.1:1/{id}".into()),
                 timeout_in_millis: 29_000,
+                tls_config: Some(TlsConfig {
+                    insecure_skip_verification: true,
+                }),
                 integration_responses: BTreeMap::from([(
                     "200".into(),
                     IntegrationResponse {

@@ -86,6 +86,8 @@ pub fn method() -> Method {
                     content_handling: Some("CONVERT_TO_BINARY".into()),
                 },
             )]),
+            // None: bytes of builds before https backends decode into these samples.
+            tls_config: None,
         }),
     }
 }

@@ -20,7 +20,7 @@ use crate::dataplane::http_integration::{parse_response_source, HeaderMapping, R
 use crate::dataplane::routing::ValueSource;
 use crate::text_rules::is_header_name;
 use tollgate_proto::model::{
-    Integration, IntegrationResponse, IntegrationType, Method, Stage,
+    Integration, IntegrationResponse, IntegrationType, Method, Stage, TlsConfig,
     DEFAULT_INTEGRATION_TIMEOUT_MS,
 };
 
@@ -112,6 +112,11 @@ pub fn check_integration(i: &Integration) -> Result<(), ApiError> {
         }
     } else if i.uri.as_deref().is_some_and(|u| !u.is_empty()) {
         check_text("uri", i.uri.as_deref().unwrap_or(""), MAX_URI_CHARS)?;
+    }
+    if !is_http && i.tls_config.is_some() {
+        return Err(ApiError::bad_request(
+            "tlsConfig is supported only for HTTP and HTTP_PROXY integrations",
+        ));
     }
     if !(MIN_TIMEOUT_MS..=MAX_TIMEOUT_MS).contains(&i64::from(i.timeout_in_millis)) {
         return Err(ApiError::bad_request(format!(
@@ -241,20 +246,24 @@ fn aws_service(uri: &str) -> Option<&str> {
     (!service.is_empty()).then_some(service)
 }
 
-/// An HTTP_PROXY endpoint: `http://host[:port][/path]`, stage variables allowed, no
-/// credentials in it, no whitespace or control character. `https://` backends are refused
-/// until the data plane speaks TLS to backends.
+/// An HTTP or HTTP_PROXY endpoint: `http://` or `https://host[:port][/path]`, stage
+/// variables allowed, no credentials in it, no whitespace or control character; an `https://`
+/// host (without stage variables) must be a name or address a certificate can be checked for.
 fn check_http_uri(uri: &str) -> Result<(), ApiError> {
     let invalid = || ApiError::bad_request("Invalid HTTP endpoint specified for URI");
-    if uri.starts_with("https://") {
-        return Err(ApiError::bad_request(
-            "https:// integration endpoints are not supported by this gateway yet: only http:// backends are served",
-        ));
-    }
     check_text("uri", uri, MAX_URI_CHARS)?;
-    let rest = uri.strip_prefix("http://").ok_or_else(invalid)?;
+    let (rest, https) = match uri.strip_prefix("https://") {
+        Some(r) => (r, true),
+        None => (uri.strip_prefix("http://").ok_or_else(invalid)?, false),
+    };
     let authority = rest.split(['/', '?']).next().unwrap_or("");
     if authority.is_empty() || authority.contains('@') || rest.contains(char::is_whitespace) {
+        return Err(invalid());
+    }
+    if https
+        && !authority.contains("${")
+        && crate::dataplane::upstream_tls::server_name(authority).is_err()
+    {
         return Err(invalid());
     }
     Ok(())
@@ -332,14 +341,7 @@ fn parse_type(t: Option<&str>) -> Result<IntegrationType, ApiError> {
 /// Builds the integration a PutIntegration asks for (AWS's defaults filled in).
 pub fn from_input(i: PutIntegrationIn, resource_id: &str) -> Result<Integration, ApiError> {
     let kind = parse_type(i.kind.as_deref())?;
-    if i.tls_config
-        .as_ref()
-        .is_some_and(|t| !t.is_null() && t.as_object().is_none_or(|o| !o.is_empty()))
-    {
-        return Err(ApiError::bad_request(
-            "TLS settings apply to https:// backends, which this gateway does not serve yet: tlsConfig must not be set",
-        ));
-    }
+    let tls_config = tls_config(i.tls_config.as_ref(), kind)?;
     let timeout = i
         .timeout_in_millis
         .unwrap_or(i64::from(DEFAULT_INTEGRATION_TIMEOUT_MS));
@@ -369,7 +371,51 @@ pub fn from_input(i: PutIntegrationIn, resource_id: &str) -> Result<Integration,
         ),
         cache_key_parameters: i.cache_key_parameters.unwrap_or_default(),
         integration_responses: Default::default(),
+        tls_config,
     })
+}
+
+/// `tlsConfig`: `{"insecureSkipVerification": bool}` on an HTTP or HTTP_PROXY integration (AWS
+/// takes it for those only); an empty object or `null` is no setting.
+fn tls_config(
+    v: Option<&serde_json::Value>,
+    kind: IntegrationType,
+) -> Result<Option<TlsConfig>, ApiError> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let o = v.as_object().ok_or_else(|| {
+        ApiError::bad_request(
+            "Invalid tlsConfig: it must be an object with insecureSkipVerification",
+        )
+    })?;
+    if o.is_empty() {
+        return Ok(None);
+    }
+    if !matches!(kind, IntegrationType::Http | IntegrationType::HttpProxy) {
+        return Err(ApiError::bad_request(
+            "tlsConfig is supported only for HTTP and HTTP_PROXY integrations",
+        ));
+    }
+    let mut t = TlsConfig::default();
+    for (k, v) in o {
+        match (k.as_str(), v) {
+            ("insecureSkipVerification", serde_json::Value::Bool(b)) => {
+                t.insecure_skip_verification = *b
+            }
+            ("insecureSkipVerification", _) => {
+                return Err(ApiError::bad_request(
+                    "Invalid tlsConfig: insecureSkipVerification must be a boolean",
+                ))
+            }
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                "Invalid tlsConfig: unknown field {k}; only insecureSkipVerification is supported"
+            )))
+            }
+        }
+    }
+    Ok(Some(t))
 }
 
 fn no_integration() -> ApiError {
@@ -425,6 +471,20 @@ pub fn apply_patch(i: &mut Integration, p: &PatchOp) -> Result<(), ApiError> {
         ["passthroughBehavior"] => i.passthrough_behavior = Some(p.enum_value(PASSTHROUGH)?),
         ["contentHandling"] => i.content_handling = p.optional_string()?,
         ["cacheNamespace"] => i.cache_namespace = p.optional_string()?,
+        ["tlsConfig", "insecureSkipVerification"] => {
+            let skip = match p.optional_string()?.as_deref() {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(other) => {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid value for insecureSkipVerification: {other} (true or false)"
+                    )))
+                }
+            };
+            i.tls_config = Some(TlsConfig {
+                insecure_skip_verification: skip,
+            });
+        }
         ["timeoutInMillis"] => {
             i.timeout_in_millis = p.int_value(MIN_TIMEOUT_MS, MAX_TIMEOUT_MS)? as u32
         }
@@ -861,8 +921,12 @@ mod tests {
                 "Content handling",
             ),
             (
-                r#","tlsConfig":{"insecureSkipVerification":true}"#,
-                "tlsConfig",
+                r#","tlsConfig":{"insecureSkipVerification":"yes"}"#,
+                "must be a boolean",
+            ),
+            (
+                r#","tlsConfig":{"serverNameToVerify":"x"}"#,
+                "unknown field serverNameToVerify",
             ),
             (
                 r#","requestTemplates":{"application/json":"{}"}"#,
@@ -903,10 +967,44 @@ mod tests {
                 && m.contains("line 1, column 11"),
             "{m}"
         );
-        assert!(
-            msg(r#"{"type":"HTTP_PROXY","httpMethod":"GET","uri":"https://x/"}"#)
-                .contains("https://")
+        // https:// backends, with AWS's tlsConfig (HTTP and HTTP_PROXY only).
+        let i = put(&format!(
+            r#"{{"type":"HTTP_PROXY","httpMethod":"GET","uri":"https://x:8443/"{}}}"#,
+            r#","tlsConfig":{"insecureSkipVerification":true}"#
+        ))
+        .unwrap();
+        assert_eq!(
+            i.tls_config,
+            Some(TlsConfig {
+                insecure_skip_verification: true
+            })
         );
+        let m = msg(r#"{"type":"HTTP_PROXY","httpMethod":"GET","uri":"https://a_b!/"}"#);
+        assert!(m.contains("Invalid HTTP endpoint"), "{m}");
+        put(r#"{"type":"HTTP_PROXY","httpMethod":"GET","uri":"https://${stageVariables.h}/"}"#)
+            .unwrap();
+        let m = msg(r#"{"type":"MOCK","tlsConfig":{"insecureSkipVerification":false}}"#);
+        assert!(m.contains("only for HTTP and HTTP_PROXY"), "{m}");
+        let mut i = put(&proxy("")).unwrap();
+        apply_patch(
+            &mut i,
+            &op(
+                Op::Replace,
+                "/tlsConfig/insecureSkipVerification",
+                Some("true"),
+            ),
+        )
+        .unwrap();
+        assert!(i.tls_config.is_some_and(|t| t.insecure_skip_verification));
+        assert!(apply_patch(
+            &mut i,
+            &op(
+                Op::Replace,
+                "/tlsConfig/insecureSkipVerification",
+                Some("maybe")
+            )
+        )
+        .is_err());
         // The mappings the data plane applies are accepted.
         put(&proxy(
             r#","requestParameters":{"integration.request.header.X-A":"'v'","integration.request.header.X-B":"stageVariables.b","integration.request.header.X-C":"method.request.header.c","integration.request.header.X-D":"method.request.querystring.d","integration.request.path.id":"method.request.path.id"},"cacheKeyParameters":["method.request.path.id"],"tlsConfig":{}"#,

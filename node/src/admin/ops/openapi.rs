@@ -1079,7 +1079,7 @@ mod tests {
         let doc = json!({"swagger": "2.0", "info": {"title": "t"}, "paths": {
             "/tls": {"get": {"responses": {}, "x-amazon-apigateway-integration": {
                 "type": "http_proxy", "httpMethod": "GET", "uri": "http://b/x",
-                "tlsConfig": {"insecureSkipVerification": true}}}},
+                "tlsConfig": {"serverNameToVerify": "b"}}}},
             "/vpc": {"get": {"responses": {}, "x-amazon-apigateway-integration": {
                 "type": "http_proxy", "httpMethod": "GET", "uri": "http://b/x",
                 "connectionType": "vpc_link", "connectionId": "abc"}}},
@@ -1092,7 +1092,7 @@ mod tests {
         let (api, warnings) = import_doc("api1", doc.to_string().as_bytes(), "").unwrap();
         let joined = warnings.join("\n");
         for needle in [
-            "Unable to put integration on 'GET' for resource at path '/tls': TLS settings apply to https:// backends",
+            "Unable to put integration on 'GET' for resource at path '/tls': Invalid tlsConfig: unknown field serverNameToVerify",
             "Unable to put integration on 'GET' for resource at path '/vpc': VPC links are not supported",
             "Unable to put integration on 'GET' for resource at path '/mock': Invalid mapping expression specified",
         ] {
