@@ -873,6 +873,130 @@ fn every_node_of_a_cluster_serves_the_domain() {
         );
         assert_eq!(resumed.get(DOMAIN, "/v1/pets").unwrap().0, 200);
     }
+
+    // The ticket secret rotates (here at once, through any node): a ticket made before one
+    // rotation still resumes on every node, a ticket made after it too, and after two
+    // rotations no ticket made before the first does. Each client below holds the tickets
+    // of one full handshake (a resumption would hand it newer ones).
+    let ticketed = |n: &TestNode| {
+        let cfg = client_config(&ca.pem, None);
+        let mut c = Https::connect(https_addr(n), DOMAIN, cfg.clone()).unwrap();
+        assert_eq!(
+            c.tls.conn.handshake_kind(),
+            Some(rustls::HandshakeKind::Full)
+        );
+        assert_eq!(c.get(DOMAIN, "/v1/pets").unwrap().0, 200);
+        cfg
+    };
+    let rotate = |generation: u64| {
+        let r = nodes[2].admin_sdk_ok("POST", "/_tollgate/tls/tickets/rotate", None);
+        assert_eq!(r["generation"], generation, "{r}");
+        assert_eq!(r["servedGeneration"], generation, "{r}");
+        for n in &nodes {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let s = n.admin_sdk_ok("GET", "/_tollgate/tls/tickets", None);
+                if s["servedGeneration"] == generation {
+                    assert_eq!(
+                        (s["generation"].clone(), s["previous"].clone()),
+                        (json!(generation), json!(true))
+                    );
+                    break;
+                }
+                assert!(Instant::now() < deadline, "node at {}: {s}", https_addr(n));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    };
+    let resumes = |n: &TestNode, cfg: &Arc<rustls::ClientConfig>| {
+        let mut c = Https::connect(https_addr(n), DOMAIN, cfg.clone()).unwrap();
+        assert_eq!(c.get(DOMAIN, "/v1/pets").unwrap().0, 200);
+        c.tls.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+    };
+    let status = nodes[0].admin_sdk_ok("GET", "/_tollgate/tls/tickets", None);
+    assert_eq!(
+        (
+            status["enabled"].clone(),
+            status["generation"].clone(),
+            status["servedGeneration"].clone()
+        ),
+        (json!(true), json!(0), json!(0)),
+        "{status}"
+    );
+    let made_before_one: Vec<_> = nodes.iter().map(|_| ticketed(&nodes[0])).collect();
+    let made_before_two: Vec<_> = nodes.iter().map(|_| ticketed(&nodes[0])).collect();
+    rotate(1);
+    for (n, cfg) in nodes.iter().zip(&made_before_one) {
+        assert!(
+            resumes(n, cfg),
+            "a ticket of before the rotation resumes on {}",
+            https_addr(n)
+        );
+    }
+    let made_after: Vec<_> = nodes.iter().map(|_| ticketed(&nodes[1])).collect();
+    for (n, cfg) in nodes.iter().zip(&made_after) {
+        assert!(
+            resumes(n, cfg),
+            "a ticket of node 2 after the rotation resumes on {}",
+            https_addr(n)
+        );
+    }
+    rotate(2);
+    for (n, cfg) in nodes.iter().zip(&made_before_two) {
+        assert!(
+            !resumes(n, cfg),
+            "a ticket two rotations old resumed on {}",
+            https_addr(n)
+        );
+    }
+}
+
+#[test]
+fn the_leader_rotates_the_ticket_secret_on_its_schedule() {
+    let files = tempfile::tempdir().unwrap();
+    let config = write(files.path(), "node.toml", "tls_ticket_rotation_secs = 1\n");
+    let n = TestNode::start(&[
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--workers",
+        "1",
+        "--config",
+        &config,
+    ]);
+    // No secret before the first custom domain name: nothing to rotate.
+    let s = n.admin_sdk_ok("GET", "/_tollgate/tls/tickets", None);
+    assert_eq!(s["enabled"], false, "{s}");
+    let (status, body) = n.admin_sdk("POST", "/_tollgate/tls/tickets/rotate", None);
+    assert_eq!(status, 400, "{body}");
+    let ca = Ca::new("Rotation CA");
+    let (cert, key) = ca.server(&[DOMAIN]);
+    n.admin_ok(
+        "POST",
+        "/domainnames",
+        Some(
+            json!({ "domainName": DOMAIN, "certificateBody": cert, "certificatePrivateKey": key }),
+        ),
+    );
+    // Rotated every second by the leader (this node), and served after each rotation.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = n.admin_sdk_ok("GET", "/_tollgate/tls/tickets", None);
+        if s["generation"].as_u64() >= Some(2) && s["servedGeneration"].as_u64() >= Some(2) {
+            assert_eq!(s["previous"], true, "{s}");
+            assert!(s["rotatedAtMs"].as_u64() > Some(1_700_000_000_000), "{s}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not rotated twice: {s}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let text = format!(
+        "{:?}",
+        n.admin_sdk_ok("GET", "/_tollgate/tls/tickets", None)
+    );
+    assert!(
+        !text.contains("secret\""),
+        "no secret in the answer: {text}"
+    );
 }
 
 #[test]
