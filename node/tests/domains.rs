@@ -94,7 +94,7 @@ fn mock_api(n: &TestNode, name: &str) -> String {
     );
     n.admin_ok("PUT", &format!("{m}/responses/200"), Some(json!({})));
     let template = format!(
-        "{{\"api\":\"{name}\",\"domain\":\"$context.domainName\",\"prefix\":\"$context.domainPrefix\",\"subject\":\"$context.identity.clientCert.subjectDN\",\"issuer\":\"$context.identity.clientCert.issuerDN\",\"serial\":\"$context.identity.clientCert.serialNumber\",\"notAfter\":\"$context.identity.clientCert.validity.notAfter\"}}"
+        "{{\"api\":\"{name}\",\"domain\":\"$context.domainName\",\"prefix\":\"$context.domainPrefix\",\"path\":\"$context.path\",\"stage\":\"$context.stage\",\"subject\":\"$context.identity.clientCert.subjectDN\",\"issuer\":\"$context.identity.clientCert.issuerDN\",\"serial\":\"$context.identity.clientCert.serialNumber\",\"notAfter\":\"$context.identity.clientCert.validity.notAfter\"}}"
     );
     n.admin_ok(
         "PUT",
@@ -436,14 +436,38 @@ fn two_apis_through_two_base_paths_over_https() {
         ),
         (Some("a"), Some(DOMAIN), Some("api"))
     );
+    // `$context.path` is the path the client sent, base path included and no stage (AWS's
+    // form on a custom domain), dot segments resolved.
+    assert_eq!(
+        (v["path"].as_str(), v["stage"].as_str()),
+        (Some("/v1/pets"), Some("prod"))
+    );
     let (status, body) = curl(https, &ca_file, "/shop/v2/pets").unwrap();
+    let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
         (
             status,
-            serde_json::from_str::<Value>(&body).unwrap()["api"].clone()
+            v["api"].clone(),
+            v["path"].clone(),
+            v["domain"].clone(),
+            v["prefix"].clone()
         ),
-        (200, json!("b"))
+        (
+            200,
+            json!("b"),
+            json!("/shop/v2/pets"),
+            json!(DOMAIN),
+            json!("api")
+        )
     );
+    let mut c = Https::connect(https, DOMAIN, client_config(&ca.pem, None)).unwrap();
+    let (status, v) = c.get(DOMAIN, "/shop/v2/x/../pets").unwrap();
+    assert_eq!(
+        (status, v["path"].clone()),
+        (200, json!("/shop/v2/pets")),
+        "{v}"
+    );
+    drop(c);
     let (status, body) = python(https, &ca_file, "/shop/v2/pets");
     assert_eq!(
         (
