@@ -1150,3 +1150,102 @@ fn a_handshake_flood_is_capped_and_established_connections_go_on() {
     let mut again = Https::connect(https, DOMAIN, cfg).unwrap();
     assert_eq!(again.get(DOMAIN, "/pets").unwrap().0, 200);
 }
+
+#[test]
+fn tls_connections_are_held_against_the_body_memory_budget() {
+    let files = tempfile::tempdir().unwrap();
+    let config = write(
+        files.path(),
+        "node.toml",
+        "body_memory_limit_mib = 10\ntls_handshake_timeout_secs = 60\n",
+    );
+    let n = TestNode::start(&[
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--workers",
+        "1",
+        "--config",
+        &config,
+    ]);
+    let https = https_addr(&n);
+    let ca = Ca::new("Budget CA");
+    let (cert, key) = ca.server(&[DOMAIN]);
+    let a = mock_api(&n, "a");
+    n.admin_ok(
+        "POST",
+        "/domainnames",
+        Some(
+            json!({ "domainName": DOMAIN, "certificateBody": cert, "certificatePrivateKey": key }),
+        ),
+    );
+    n.admin_ok(
+        "POST",
+        &format!("/domainnames/{DOMAIN}/basepathmappings"),
+        Some(json!({ "restApiId": a, "stage": "prod" })),
+    );
+    let cfg = client_config(&ca.pem, None);
+    let mut established = Https::connect(https, DOMAIN, cfg.clone()).unwrap();
+    assert_eq!(established.get(DOMAIN, "/pets").unwrap().0, 200);
+    // A body over 16 KiB is held against the same budget: it fits while it has room.
+    let big = |c: &mut Https| {
+        let body = "x".repeat(100_000);
+        let req = format!(
+            "POST /pets HTTP/1.1\r\nHost: {DOMAIN}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        c.tls.write_all(req.as_bytes()).unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 8192];
+        loop {
+            if let Some(r) = parse_response(&buf) {
+                return r.status;
+            }
+            let got = c.tls.read(&mut chunk).unwrap();
+            assert!(got > 0, "closed");
+            buf.extend_from_slice(&chunk[..got]);
+        }
+    };
+    assert_ne!(big(&mut established), 503);
+    // Idle handshakes, more than the budget holds (fewer than the handshake cap): those past
+    // it are closed at once, the others wait for their handshake.
+    let room = 10 * 1024 * 1024 / tollgate_node::dataplane::tls::CONNECTION_BYTES;
+    let stalled: Vec<TcpStream> = (0..room + 40)
+        .map(|_| TcpStream::connect(https).unwrap())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let open = loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let open = stalled
+            .iter()
+            .filter(|s| {
+                s.set_nonblocking(true).unwrap();
+                let mut b = [0u8; 8];
+                let mut r: &TcpStream = s;
+                matches!(r.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            })
+            .count();
+        if open == room - 1 || Instant::now() > deadline {
+            break open;
+        }
+    };
+    assert_eq!(open, room - 1, "the established connection holds one share");
+    // A new connection is turned away while the budget is spent; the established one goes
+    // on, but a body no longer fits (503) while the idle handshakes hold the budget.
+    let refused =
+        Https::connect(https, DOMAIN, cfg.clone()).and_then(|mut c| c.get(DOMAIN, "/pets"));
+    assert!(refused.is_err(), "admitted past the budget: {refused:?}");
+    assert_eq!(established.get(DOMAIN, "/pets").unwrap().0, 200);
+    assert_eq!(big(&mut established), 503);
+    // Once they close, the budget is back.
+    drop(stalled);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(mut c) = Https::connect(https, DOMAIN, cfg.clone()) {
+            if matches!(c.get(DOMAIN, "/pets"), Ok((200, _))) && big(&mut c) != 503 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the budget did not come back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
