@@ -1249,3 +1249,76 @@ fn tls_connections_are_held_against_the_body_memory_budget() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn the_https_listener_serves_under_the_epoll_driver() {
+    // monoio's legacy driver stands in for a kernel without io_uring.
+    let files = tempfile::tempdir().unwrap();
+    let config = write(
+        files.path(),
+        "node.toml",
+        "tls_handshake_timeout_secs = 1\n",
+    );
+    let n = TestNode::start_with_env(
+        tempfile::tempdir().unwrap(),
+        &[
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--workers",
+            "1",
+            "--config",
+            &config,
+        ],
+        &[("MONOIO_FORCE_LEGACY_DRIVER", "1")],
+    );
+    assert!(n.banner.contains("epoll"), "{}", n.banner);
+    let https = https_addr(&n);
+    let ca = Ca::new("Epoll CA");
+    let ca_file = write(files.path(), "ca.pem", &ca.pem);
+    let (cert, key) = ca.server(&[DOMAIN]);
+    let a = mock_api(&n, "a");
+    n.admin_ok(
+        "POST",
+        "/domainnames",
+        Some(
+            json!({ "domainName": DOMAIN, "certificateBody": cert, "certificatePrivateKey": key }),
+        ),
+    );
+    n.admin_ok(
+        "POST",
+        &format!("/domainnames/{DOMAIN}/basepathmappings"),
+        Some(json!({ "basePath": "v1", "restApiId": a, "stage": "prod" })),
+    );
+    let (status, body) = curl(https, &ca_file, "/v1/pets").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (v["api"].as_str(), v["path"].as_str()),
+        (Some("a"), Some("/v1/pets"))
+    );
+    assert_eq!(python(https, &ca_file, "/v1/pets").0, 200);
+    // Keep-alive, and a session resumed from its ticket.
+    let cfg = client_config(&ca.pem, None);
+    let mut c = Https::connect(https, DOMAIN, cfg.clone()).unwrap();
+    for _ in 0..5 {
+        assert_eq!(c.get(DOMAIN, "/v1/pets").unwrap().0, 200);
+    }
+    let mut resumed = Https::connect(https, DOMAIN, cfg).unwrap();
+    assert_eq!(
+        resumed.tls.conn.handshake_kind(),
+        Some(rustls::HandshakeKind::Resumed)
+    );
+    assert_eq!(resumed.get(DOMAIN, "/v1/pets").unwrap().0, 200);
+    // The handshake deadline holds under this driver's timers too.
+    let mut s = TcpStream::connect(https).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 8];
+    let got = s.read(&mut buf);
+    assert!(matches!(got, Ok(0)) || got.is_err(), "{got:?}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "closed after {waited:?}"
+    );
+}
