@@ -1322,3 +1322,112 @@ fn the_https_listener_serves_under_the_epoll_driver() {
         "closed after {waited:?}"
     );
 }
+
+/// A stand-in for a function URL: answers each Lambda proxy event with its `path` and
+/// `requestContext` `path`, `domainName` and `domainPrefix` as the body.
+fn event_echo_function() -> SocketAddr {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':') {
+                    if k.eq_ignore_ascii_case("content-length") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let e: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let c = &e["requestContext"];
+            let seen = json!({
+                "path": e["path"], "contextPath": c["path"],
+                "domain": c["domainName"], "prefix": c["domainPrefix"],
+            });
+            let answer = json!({"statusCode": 200, "body": seen.to_string()}).to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_lambda_proxy_event_through_a_domain_carries_the_path_the_client_sent() {
+    let function = event_echo_function();
+    let files = tempfile::tempdir().unwrap();
+    let config = write(
+        files.path(),
+        "node.toml",
+        &format!("[[functions]]\nname = \"echo\"\nurl = \"http://{function}/\"\n"),
+    );
+    let n = TestNode::start(&[
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--workers",
+        "1",
+        "--config",
+        &config,
+    ]);
+    let https = https_addr(&n);
+    let api = n.admin_ok("POST", "/restapis", Some(json!({ "name": "echo" })));
+    let id = api["id"].as_str().unwrap().to_string();
+    let root = api["rootResourceId"].as_str().unwrap().to_string();
+    let proxy = n.admin_ok(
+        "POST",
+        &format!("/restapis/{id}/resources/{root}"),
+        Some(json!({ "pathPart": "{proxy+}" })),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let m = format!("/restapis/{id}/resources/{proxy}/methods/ANY");
+    n.admin_ok("PUT", &m, Some(json!({ "authorizationType": "NONE" })));
+    n.admin_ok(
+        "PUT",
+        &format!("{m}/integration"),
+        Some(json!({
+            "type": "AWS_PROXY",
+            "httpMethod": "POST",
+            "uri": "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:echo/invocations",
+        })),
+    );
+    n.admin_ok(
+        "POST",
+        &format!("/restapis/{id}/deployments"),
+        Some(json!({ "stageName": "prod" })),
+    );
+    let ca = Ca::new("Event CA");
+    let (cert, key) = ca.server(&[DOMAIN]);
+    n.admin_ok(
+        "POST",
+        "/domainnames",
+        Some(
+            json!({ "domainName": DOMAIN, "certificateBody": cert, "certificatePrivateKey": key }),
+        ),
+    );
+    n.admin_ok(
+        "POST",
+        &format!("/domainnames/{DOMAIN}/basepathmappings"),
+        Some(json!({ "basePath": "v1/shop", "restApiId": id, "stage": "prod" })),
+    );
+    let mut c = Https::connect(https, DOMAIN, client_config(&ca.pem, None)).unwrap();
+    let (status, v) = c.get(DOMAIN, "/v1/shop/pets/7").unwrap();
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v,
+        json!({ "path": "/pets/7", "contextPath": "/v1/shop/pets/7", "domain": DOMAIN, "prefix": "api" })
+    );
+}
