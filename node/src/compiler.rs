@@ -204,6 +204,7 @@ impl Compiler {
             let view = Registry {
                 domains: reg.domains.clone(),
                 tls_ticket_secret: reg.tls_ticket_secret.clone(),
+                tls_ticket_rotation: reg.tls_ticket_rotation.clone(),
                 ..Registry::default()
             };
             drop(reg);

@@ -200,6 +200,9 @@ pub struct FileConfig {
     pub tls_listen: Option<SocketAddr>,
     /// Seconds a TLS handshake may take, from accept to its end (default 10).
     pub tls_handshake_timeout_secs: Option<u64>,
+    /// Seconds between rotations of the cluster's session-ticket secret (default 21600, six
+    /// hours; at least 1). The leader rotates it; set it alike on every node.
+    pub tls_ticket_rotation_secs: Option<u64>,
     /// Data folder.
     pub data_dir: Option<PathBuf>,
     /// Worker threads.
@@ -353,6 +356,8 @@ pub struct Config {
     pub admin_listen: SocketAddr,
     /// HTTPS listen address (custom domain names), if any.
     pub tls_listen: Option<SocketAddr>,
+    /// How often the leader rotates the session-ticket secret.
+    pub tls_ticket_rotation: Duration,
     /// Data folder.
     pub data_dir: PathBuf,
     /// Worker threads.
@@ -447,6 +452,11 @@ impl Config {
             },
         };
         let conn_limits = resolve_conn_limits(&file, workers)?;
+        let tls_ticket_rotation = secs(
+            file.tls_ticket_rotation_secs,
+            crate::ticket_rotation::DEFAULT_EVERY_SECS,
+            "tls_ticket_rotation_secs",
+        )?;
         let shutdown_grace = match file.shutdown_grace_secs {
             Some(s) => Duration::from_secs(s),
             None => Duration::from_secs(30),
@@ -573,6 +583,7 @@ impl Config {
             listen,
             admin_listen,
             tls_listen: args.tls_listen.or(file.tls_listen),
+            tls_ticket_rotation,
             data_dir,
             workers,
             region: args.region.clone().or(file.region),

@@ -22,5 +22,6 @@ pub mod sched;
 pub mod sdk;
 pub mod sigv4;
 pub mod text_rules;
+pub mod ticket_rotation;
 pub mod tls;
 pub mod usage_reporter;

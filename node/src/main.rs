@@ -109,6 +109,10 @@ fn serve(args: &config::ServeArgs, mut cfg: Config) -> Result<(), String> {
             metrics.usage_reports.clone(),
         ));
         tokio::spawn(control::recompile_keys_daily(compiler.clone()));
+        tokio::spawn(tollgate_node::ticket_rotation::run(
+            node.clone(),
+            cfg.tls_ticket_rotation,
+        ));
         let functions = tollgate_node::functions::Functions::start(
             std::mem::take(&mut cfg.functions),
             cfg.region.clone(),

@@ -14,6 +14,7 @@ use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
 use sha2::Digest;
 use std::sync::Arc;
 use tollgate_proto::domain::{DomainName, MutualTls};
+use tollgate_proto::Registry;
 
 /// The crypto provider of every TLS configuration the data plane serves.
 pub fn provider() -> Arc<CryptoProvider> {
@@ -150,12 +151,12 @@ pub fn truststore(m: &MutualTls) -> Result<(RootCertStore, String), String> {
 impl DomainTls {
     /// Checks a domain's certificate, key, policy and truststore and builds its configuration:
     /// one certificate in `certificateBody`, a private key (PKCS#8, SEC1 or PKCS#1) matching
-    /// it, the domain name among its DNS names (wildcards as in [`covers`]). `ticket_secret`:
-    /// the cluster's session-ticket secret (none: no tickets, sessions resume only by id on
-    /// the node that made them). Ticket keys are bound to what the handshake was made with
+    /// it, the domain name among its DNS names (wildcards as in [`covers`]). `tickets`: the
+    /// cluster's session-ticket secrets (none: no tickets, sessions resume only by id on the
+    /// node that made them). Ticket keys are bound to what the handshake was made with
     /// (certificate, security policy, truststore): after a rotation or a truststore change no
     /// earlier session resumes, so every client is checked against the new configuration.
-    pub fn build(d: &DomainName, ticket_secret: Option<&[u8]>) -> Result<DomainTls, String> {
+    pub fn build(d: &DomainName, tickets: Option<&TicketSecrets>) -> Result<DomainTls, String> {
         let versions = protocol_versions(&d.security_policy)?;
         let mut chain = certs(&d.certificate_body, "certificateBody")?;
         if chain.len() != 1 {
@@ -218,9 +219,9 @@ impl DomainTls {
         // The data plane speaks HTTP/1.1 only; a client offering only h2 fails the handshake
         // with `no_application_protocol` rather than being answered in the wrong protocol.
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        if let Some(secret) = ticket_secret {
+        if let Some(secrets) = tickets {
             let context: [u8; 32] = context.finalize().into();
-            config.ticketer = Arc::new(ClusterTicketer::new(secret, &context));
+            config.ticketer = Arc::new(ClusterTicketer::new(secrets, &context));
         }
         Ok(DomainTls {
             config: Arc::new(config),
@@ -230,16 +231,50 @@ impl DomainTls {
 }
 
 /// How long one session-ticket key encrypts; a ticket is accepted in the period it was made
-/// and the next, so it lives between one and two periods.
+/// and the next, so it lives between one and two periods (less when the secret rotates first).
 pub const TICKET_PERIOD_SECS: u64 = 6 * 3600;
 
+/// The cluster's session-ticket secrets as the registry holds them: the current one with its
+/// generation, and the one it replaced at the last rotation (`node::ticket_rotation`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TicketSecrets {
+    /// The current secret's generation.
+    pub generation: u64,
+    /// The secret new tickets are sealed under.
+    pub current: Vec<u8>,
+    /// The secret of generation `generation - 1`, which still opens tickets.
+    pub previous: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for TicketSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TicketSecrets(generation {})", self.generation)
+    }
+}
+
+impl TicketSecrets {
+    /// The secrets of `reg`; none before the first custom domain name made one.
+    pub fn of(reg: &Registry) -> Option<TicketSecrets> {
+        Some(TicketSecrets {
+            generation: reg.tls_ticket_rotation.generation,
+            current: reg.tls_ticket_secret.clone()?,
+            previous: reg.tls_ticket_rotation.previous.clone(),
+        })
+    }
+}
+
 /// Session tickets every node of the cluster can open: ChaCha20-Poly1305 under a key derived
-/// (HKDF-SHA256) from the replicated secret, the domain's configuration digest and the UTC
-/// period number, so keys rotate every [`TICKET_PERIOD_SECS`] on every node at once with
-/// nothing more replicated. A ticket is `period (8 bytes) ‖ nonce (12) ‖ sealed state`, the
-/// period authenticated as associated data.
+/// (HKDF-SHA256) from a replicated secret, the domain's configuration digest and the UTC
+/// period number. Keys change every [`TICKET_PERIOD_SECS`] on every node at once with nothing
+/// replicated, and the secret itself is replaced on a schedule (a replicated rotation): a
+/// ticket opens under the current secret or the one before it, so after two rotations no
+/// earlier ticket opens anywhere, and a leaked secret opens no ticket of a later one. A ticket
+/// is `generation (8 bytes) ‖ period (8) ‖ nonce (12) ‖ sealed state`, its first 16 bytes
+/// authenticated as associated data.
 pub struct ClusterTicketer {
-    secret: ring::hkdf::Prk,
+    generation: u64,
+    current: ring::hkdf::Prk,
+    previous: Option<ring::hkdf::Prk>,
     context: [u8; 32],
     rng: ring::rand::SystemRandom,
     /// The clock (epoch seconds); a parameter for tests.
@@ -266,26 +301,50 @@ impl ring::hkdf::KeyType for KeyLen {
     }
 }
 
+/// What a ticket starts with: its secret's generation and its period.
+const HEADER: usize = 16;
+
+fn extract(secret: &[u8]) -> ring::hkdf::Prk {
+    ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"tollgate tls tickets").extract(secret)
+}
+
 impl ClusterTicketer {
-    /// A ticketer over the cluster's secret for one configuration (`context`, its digest).
-    pub fn new(secret: &[u8], context: &[u8; 32]) -> ClusterTicketer {
-        Self::with_clock(secret, context, epoch_secs)
+    /// A ticketer over the cluster's secrets for one configuration (`context`, its digest).
+    pub fn new(secrets: &TicketSecrets, context: &[u8; 32]) -> ClusterTicketer {
+        Self::with_clock(secrets, context, epoch_secs)
     }
 
-    fn with_clock(secret: &[u8], context: &[u8; 32], now: fn() -> u64) -> ClusterTicketer {
+    fn with_clock(
+        secrets: &TicketSecrets,
+        context: &[u8; 32],
+        now: fn() -> u64,
+    ) -> ClusterTicketer {
         ClusterTicketer {
-            secret: ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"tollgate tls tickets")
-                .extract(secret),
+            generation: secrets.generation,
+            current: extract(&secrets.current),
+            previous: secrets.previous.as_deref().map(extract),
             context: *context,
             rng: ring::rand::SystemRandom::new(),
             now,
         }
     }
 
-    fn key(&self, period: u64) -> Option<ring::aead::LessSafeKey> {
-        let period = period.to_be_bytes();
-        let info = [&self.context[..], &period[..]];
-        let okm = self.secret.expand(&info, KeyLen).ok()?;
+    /// The secret of `generation`, while it opens tickets.
+    fn secret(&self, generation: u64) -> Option<&ring::hkdf::Prk> {
+        if generation == self.generation {
+            Some(&self.current)
+        } else if generation.checked_add(1) == Some(self.generation) {
+            self.previous.as_ref()
+        } else {
+            None
+        }
+    }
+
+    fn key(&self, header: &[u8; HEADER]) -> Option<ring::aead::LessSafeKey> {
+        let (generation, period) = header.split_at(8);
+        let secret = self.secret(u64::from_be_bytes(generation.try_into().ok()?))?;
+        let info = [&self.context[..], period];
+        let okm = secret.expand(&info, KeyLen).ok()?;
         let mut key = [0u8; 32];
         okm.fill(&mut key).ok()?;
         let unbound = ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &key).ok()?;
@@ -305,36 +364,41 @@ impl ProducesTickets for ClusterTicketer {
     fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
         use ring::rand::SecureRandom;
         let period = (self.now)() / TICKET_PERIOD_SECS;
-        let key = self.key(period)?;
+        let mut header = [0u8; HEADER];
+        header[..8].copy_from_slice(&self.generation.to_be_bytes());
+        header[8..].copy_from_slice(&period.to_be_bytes());
+        let key = self.key(&header)?;
         let mut nonce = [0u8; 12];
         self.rng.fill(&mut nonce).ok()?;
-        let mut out = Vec::with_capacity(8 + 12 + plain.len() + 16);
-        out.extend_from_slice(&period.to_be_bytes());
+        let mut out = Vec::with_capacity(HEADER + 12 + plain.len() + 16);
+        out.extend_from_slice(&header);
         out.extend_from_slice(&nonce);
-        let mut sealed = plain.to_vec();
-        key.seal_in_place_append_tag(
-            ring::aead::Nonce::assume_unique_for_key(nonce),
-            ring::aead::Aad::from(period.to_be_bytes()),
-            &mut sealed,
-        )
-        .ok()?;
-        out.extend_from_slice(&sealed);
+        out.extend_from_slice(plain);
+        let tag = key
+            .seal_in_place_separate_tag(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(header),
+                &mut out[HEADER + 12..],
+            )
+            .ok()?;
+        out.extend_from_slice(tag.as_ref());
         Some(out)
     }
 
     fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
-        let period = u64::from_be_bytes(cipher.get(..8)?.try_into().ok()?);
+        let header: [u8; HEADER] = cipher.get(..HEADER)?.try_into().ok()?;
+        let period = u64::from_be_bytes(header[8..].try_into().ok()?);
         let now = (self.now)() / TICKET_PERIOD_SECS;
         if period != now && period.checked_add(1) != Some(now) {
             return None;
         }
-        let nonce: [u8; 12] = cipher.get(8..20)?.try_into().ok()?;
-        let mut sealed = cipher.get(20..)?.to_vec();
+        let nonce: [u8; 12] = cipher.get(HEADER..HEADER + 12)?.try_into().ok()?;
+        let mut sealed = cipher.get(HEADER + 12..)?.to_vec();
         let plain = self
-            .key(period)?
+            .key(&header)?
             .open_in_place(
                 ring::aead::Nonce::assume_unique_for_key(nonce),
-                ring::aead::Aad::from(period.to_be_bytes()),
+                ring::aead::Aad::from(header),
                 &mut sealed,
             )
             .ok()?
@@ -414,34 +478,71 @@ pub(crate) mod tests {
         }
     }
 
+    fn secrets(generation: u64, current: u8, previous: Option<u8>) -> TicketSecrets {
+        TicketSecrets {
+            generation,
+            current: vec![current; 32],
+            previous: previous.map(|p| vec![p; 32]),
+        }
+    }
+
     #[test]
     fn tickets_open_on_any_node_of_the_cluster_within_two_periods() {
         let c = &[1; 32];
-        let node1 = ClusterTicketer::with_clock(&[7; 32], c, || 100 * TICKET_PERIOD_SECS + 5);
-        let node2 = ClusterTicketer::with_clock(&[7; 32], c, || 100 * TICKET_PERIOD_SECS + 9);
+        let s = secrets(0, 7, None);
+        let node1 = ClusterTicketer::with_clock(&s, c, || 100 * TICKET_PERIOD_SECS + 5);
+        let node2 = ClusterTicketer::with_clock(&s, c, || 100 * TICKET_PERIOD_SECS + 9);
         let t = node1.encrypt(b"session state").unwrap();
         assert_eq!(node2.decrypt(&t).as_deref(), Some(&b"session state"[..]));
-        let next = ClusterTicketer::with_clock(&[7; 32], c, || 101 * TICKET_PERIOD_SECS);
+        let next = ClusterTicketer::with_clock(&s, c, || 101 * TICKET_PERIOD_SECS);
         assert!(next.decrypt(&t).is_some(), "accepted in the next period");
-        let later = ClusterTicketer::with_clock(&[7; 32], c, || 102 * TICKET_PERIOD_SECS);
+        let later = ClusterTicketer::with_clock(&s, c, || 102 * TICKET_PERIOD_SECS);
         assert!(later.decrypt(&t).is_none(), "its key has rotated away");
-        let other = ClusterTicketer::with_clock(&[8; 32], c, || 100 * TICKET_PERIOD_SECS);
+        let other =
+            ClusterTicketer::with_clock(&secrets(0, 8, None), c, || 100 * TICKET_PERIOD_SECS);
         assert!(other.decrypt(&t).is_none(), "another cluster's secret");
-        let rotated = ClusterTicketer::with_clock(&[7; 32], &[2; 32], || 100 * TICKET_PERIOD_SECS);
+        let rotated = ClusterTicketer::with_clock(&s, &[2; 32], || 100 * TICKET_PERIOD_SECS);
         assert!(
             rotated.decrypt(&t).is_none(),
             "another certificate or truststore"
         );
         let mut forged = t.clone();
-        forged[7] ^= 1; // claims another period
+        forged[15] ^= 1; // claims another period
         assert!(node2.decrypt(&forged).is_none());
         let last = forged.len() - 1;
         let mut flipped = t.clone();
         flipped[last] ^= 1;
         assert!(node2.decrypt(&flipped).is_none());
-        for short in [&t[..0], &t[..8], &t[..20]] {
+        for short in [&t[..0], &t[..8], &t[..16], &t[..28]] {
             assert!(node2.decrypt(short).is_none());
         }
+    }
+
+    #[test]
+    fn a_ticket_opens_until_its_secret_is_rotated_out_twice() {
+        let c = &[1; 32];
+        let at = || 100 * TICKET_PERIOD_SECS;
+        let t = ClusterTicketer::with_clock(&secrets(4, 7, Some(6)), c, at)
+            .encrypt(b"state")
+            .unwrap();
+        // One rotation: generation 4 is the previous secret, still opening its tickets.
+        let once = ClusterTicketer::with_clock(&secrets(5, 9, Some(7)), c, at);
+        assert_eq!(once.decrypt(&t).as_deref(), Some(&b"state"[..]));
+        // New tickets are sealed under the new secret: the old one alone cannot open them.
+        let fresh = once.encrypt(b"new").unwrap();
+        let before = ClusterTicketer::with_clock(&secrets(4, 7, Some(6)), c, at);
+        assert!(before.decrypt(&fresh).is_none());
+        // Two rotations: generation 4 opens nothing more.
+        let twice = ClusterTicketer::with_clock(&secrets(6, 3, Some(9)), c, at);
+        assert!(twice.decrypt(&t).is_none());
+        assert!(twice.decrypt(&fresh).is_some());
+        // A ticket naming another generation than its secret's does not open.
+        let mut relabelled = t.clone();
+        relabelled[7] = 5;
+        assert!(once.decrypt(&relabelled).is_none());
+        // The previous secret opens only its own generation's tickets.
+        let wrong_previous = ClusterTicketer::with_clock(&secrets(5, 9, Some(8)), c, at);
+        assert!(wrong_previous.decrypt(&t).is_none());
     }
 
     #[test]

@@ -94,7 +94,7 @@ fn mock_api(n: &TestNode, name: &str) -> String {
     );
     n.admin_ok("PUT", &format!("{m}/responses/200"), Some(json!({})));
     let template = format!(
-        "{{\"api\":\"{name}\",\"domain\":\"$context.domainName\",\"prefix\":\"$context.domainPrefix\",\"subject\":\"$context.identity.clientCert.subjectDN\",\"issuer\":\"$context.identity.clientCert.issuerDN\",\"serial\":\"$context.identity.clientCert.serialNumber\",\"notAfter\":\"$context.identity.clientCert.validity.notAfter\"}}"
+        "{{\"api\":\"{name}\",\"domain\":\"$context.domainName\",\"prefix\":\"$context.domainPrefix\",\"path\":\"$context.path\",\"stage\":\"$context.stage\",\"subject\":\"$context.identity.clientCert.subjectDN\",\"issuer\":\"$context.identity.clientCert.issuerDN\",\"serial\":\"$context.identity.clientCert.serialNumber\",\"notAfter\":\"$context.identity.clientCert.validity.notAfter\"}}"
     );
     n.admin_ok(
         "PUT",
@@ -436,14 +436,38 @@ fn two_apis_through_two_base_paths_over_https() {
         ),
         (Some("a"), Some(DOMAIN), Some("api"))
     );
+    // `$context.path` is the path the client sent, base path included and no stage (AWS's
+    // form on a custom domain), dot segments resolved.
+    assert_eq!(
+        (v["path"].as_str(), v["stage"].as_str()),
+        (Some("/v1/pets"), Some("prod"))
+    );
     let (status, body) = curl(https, &ca_file, "/shop/v2/pets").unwrap();
+    let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
         (
             status,
-            serde_json::from_str::<Value>(&body).unwrap()["api"].clone()
+            v["api"].clone(),
+            v["path"].clone(),
+            v["domain"].clone(),
+            v["prefix"].clone()
         ),
-        (200, json!("b"))
+        (
+            200,
+            json!("b"),
+            json!("/shop/v2/pets"),
+            json!(DOMAIN),
+            json!("api")
+        )
     );
+    let mut c = Https::connect(https, DOMAIN, client_config(&ca.pem, None)).unwrap();
+    let (status, v) = c.get(DOMAIN, "/shop/v2/x/../pets").unwrap();
+    assert_eq!(
+        (status, v["path"].clone()),
+        (200, json!("/shop/v2/pets")),
+        "{v}"
+    );
+    drop(c);
     let (status, body) = python(https, &ca_file, "/shop/v2/pets");
     assert_eq!(
         (
@@ -873,6 +897,130 @@ fn every_node_of_a_cluster_serves_the_domain() {
         );
         assert_eq!(resumed.get(DOMAIN, "/v1/pets").unwrap().0, 200);
     }
+
+    // The ticket secret rotates (here at once, through any node): a ticket made before one
+    // rotation still resumes on every node, a ticket made after it too, and after two
+    // rotations no ticket made before the first does. Each client below holds the tickets
+    // of one full handshake (a resumption would hand it newer ones).
+    let ticketed = |n: &TestNode| {
+        let cfg = client_config(&ca.pem, None);
+        let mut c = Https::connect(https_addr(n), DOMAIN, cfg.clone()).unwrap();
+        assert_eq!(
+            c.tls.conn.handshake_kind(),
+            Some(rustls::HandshakeKind::Full)
+        );
+        assert_eq!(c.get(DOMAIN, "/v1/pets").unwrap().0, 200);
+        cfg
+    };
+    let rotate = |generation: u64| {
+        let r = nodes[2].admin_sdk_ok("POST", "/_tollgate/tls/tickets/rotate", None);
+        assert_eq!(r["generation"], generation, "{r}");
+        assert_eq!(r["servedGeneration"], generation, "{r}");
+        for n in &nodes {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let s = n.admin_sdk_ok("GET", "/_tollgate/tls/tickets", None);
+                if s["servedGeneration"] == generation {
+                    assert_eq!(
+                        (s["generation"].clone(), s["previous"].clone()),
+                        (json!(generation), json!(true))
+                    );
+                    break;
+                }
+                assert!(Instant::now() < deadline, "node at {}: {s}", https_addr(n));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    };
+    let resumes = |n: &TestNode, cfg: &Arc<rustls::ClientConfig>| {
+        let mut c = Https::connect(https_addr(n), DOMAIN, cfg.clone()).unwrap();
+        assert_eq!(c.get(DOMAIN, "/v1/pets").unwrap().0, 200);
+        c.tls.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+    };
+    let status = nodes[0].admin_sdk_ok("GET", "/_tollgate/tls/tickets", None);
+    assert_eq!(
+        (
+            status["enabled"].clone(),
+            status["generation"].clone(),
+            status["servedGeneration"].clone()
+        ),
+        (json!(true), json!(0), json!(0)),
+        "{status}"
+    );
+    let made_before_one: Vec<_> = nodes.iter().map(|_| ticketed(&nodes[0])).collect();
+    let made_before_two: Vec<_> = nodes.iter().map(|_| ticketed(&nodes[0])).collect();
+    rotate(1);
+    for (n, cfg) in nodes.iter().zip(&made_before_one) {
+        assert!(
+            resumes(n, cfg),
+            "a ticket of before the rotation resumes on {}",
+            https_addr(n)
+        );
+    }
+    let made_after: Vec<_> = nodes.iter().map(|_| ticketed(&nodes[1])).collect();
+    for (n, cfg) in nodes.iter().zip(&made_after) {
+        assert!(
+            resumes(n, cfg),
+            "a ticket of node 2 after the rotation resumes on {}",
+            https_addr(n)
+        );
+    }
+    rotate(2);
+    for (n, cfg) in nodes.iter().zip(&made_before_two) {
+        assert!(
+            !resumes(n, cfg),
+            "a ticket two rotations old resumed on {}",
+            https_addr(n)
+        );
+    }
+}
+
+#[test]
+fn the_leader_rotates_the_ticket_secret_on_its_schedule() {
+    let files = tempfile::tempdir().unwrap();
+    let config = write(files.path(), "node.toml", "tls_ticket_rotation_secs = 1\n");
+    let n = TestNode::start(&[
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--workers",
+        "1",
+        "--config",
+        &config,
+    ]);
+    // No secret before the first custom domain name: nothing to rotate.
+    let s = n.admin_sdk_ok("GET", "/_tollgate/tls/tickets", None);
+    assert_eq!(s["enabled"], false, "{s}");
+    let (status, body) = n.admin_sdk("POST", "/_tollgate/tls/tickets/rotate", None);
+    assert_eq!(status, 400, "{body}");
+    let ca = Ca::new("Rotation CA");
+    let (cert, key) = ca.server(&[DOMAIN]);
+    n.admin_ok(
+        "POST",
+        "/domainnames",
+        Some(
+            json!({ "domainName": DOMAIN, "certificateBody": cert, "certificatePrivateKey": key }),
+        ),
+    );
+    // Rotated every second by the leader (this node), and served after each rotation.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = n.admin_sdk_ok("GET", "/_tollgate/tls/tickets", None);
+        if s["generation"].as_u64() >= Some(2) && s["servedGeneration"].as_u64() >= Some(2) {
+            assert_eq!(s["previous"], true, "{s}");
+            assert!(s["rotatedAtMs"].as_u64() > Some(1_700_000_000_000), "{s}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not rotated twice: {s}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let text = format!(
+        "{:?}",
+        n.admin_sdk_ok("GET", "/_tollgate/tls/tickets", None)
+    );
+    assert!(
+        !text.contains("secret\""),
+        "no secret in the answer: {text}"
+    );
 }
 
 #[test]
@@ -1001,4 +1149,285 @@ fn a_handshake_flood_is_capped_and_established_connections_go_on() {
     assert_eq!(closed, 260);
     let mut again = Https::connect(https, DOMAIN, cfg).unwrap();
     assert_eq!(again.get(DOMAIN, "/pets").unwrap().0, 200);
+}
+
+#[test]
+fn tls_connections_are_held_against_the_body_memory_budget() {
+    let files = tempfile::tempdir().unwrap();
+    let config = write(
+        files.path(),
+        "node.toml",
+        "body_memory_limit_mib = 10\ntls_handshake_timeout_secs = 60\n",
+    );
+    let n = TestNode::start(&[
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--workers",
+        "1",
+        "--config",
+        &config,
+    ]);
+    let https = https_addr(&n);
+    let ca = Ca::new("Budget CA");
+    let (cert, key) = ca.server(&[DOMAIN]);
+    let a = mock_api(&n, "a");
+    n.admin_ok(
+        "POST",
+        "/domainnames",
+        Some(
+            json!({ "domainName": DOMAIN, "certificateBody": cert, "certificatePrivateKey": key }),
+        ),
+    );
+    n.admin_ok(
+        "POST",
+        &format!("/domainnames/{DOMAIN}/basepathmappings"),
+        Some(json!({ "restApiId": a, "stage": "prod" })),
+    );
+    let cfg = client_config(&ca.pem, None);
+    let mut established = Https::connect(https, DOMAIN, cfg.clone()).unwrap();
+    assert_eq!(established.get(DOMAIN, "/pets").unwrap().0, 200);
+    // A body over 16 KiB is held against the same budget: it fits while it has room.
+    let big = |c: &mut Https| {
+        let body = "x".repeat(100_000);
+        let req = format!(
+            "POST /pets HTTP/1.1\r\nHost: {DOMAIN}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        c.tls.write_all(req.as_bytes()).unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 8192];
+        loop {
+            if let Some(r) = parse_response(&buf) {
+                return r.status;
+            }
+            let got = c.tls.read(&mut chunk).unwrap();
+            assert!(got > 0, "closed");
+            buf.extend_from_slice(&chunk[..got]);
+        }
+    };
+    assert_ne!(big(&mut established), 503);
+    // Idle handshakes, more than the budget holds (fewer than the handshake cap): those past
+    // it are closed at once, the others wait for their handshake.
+    let room = 10 * 1024 * 1024 / tollgate_node::dataplane::tls::CONNECTION_BYTES;
+    let stalled: Vec<TcpStream> = (0..room + 40)
+        .map(|_| TcpStream::connect(https).unwrap())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let open = loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let open = stalled
+            .iter()
+            .filter(|s| {
+                s.set_nonblocking(true).unwrap();
+                let mut b = [0u8; 8];
+                let mut r: &TcpStream = s;
+                matches!(r.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            })
+            .count();
+        if open == room - 1 || Instant::now() > deadline {
+            break open;
+        }
+    };
+    assert_eq!(open, room - 1, "the established connection holds one share");
+    // A new connection is turned away while the budget is spent; the established one goes
+    // on, but a body no longer fits (503) while the idle handshakes hold the budget.
+    let refused =
+        Https::connect(https, DOMAIN, cfg.clone()).and_then(|mut c| c.get(DOMAIN, "/pets"));
+    assert!(refused.is_err(), "admitted past the budget: {refused:?}");
+    assert_eq!(established.get(DOMAIN, "/pets").unwrap().0, 200);
+    assert_eq!(big(&mut established), 503);
+    // Once they close, the budget is back.
+    drop(stalled);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(mut c) = Https::connect(https, DOMAIN, cfg.clone()) {
+            if matches!(c.get(DOMAIN, "/pets"), Ok((200, _))) && big(&mut c) != 503 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the budget did not come back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_https_listener_serves_under_the_epoll_driver() {
+    // monoio's legacy driver stands in for a kernel without io_uring.
+    let files = tempfile::tempdir().unwrap();
+    let config = write(
+        files.path(),
+        "node.toml",
+        "tls_handshake_timeout_secs = 1\n",
+    );
+    let n = TestNode::start_with_env(
+        tempfile::tempdir().unwrap(),
+        &[
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--workers",
+            "1",
+            "--config",
+            &config,
+        ],
+        &[("MONOIO_FORCE_LEGACY_DRIVER", "1")],
+    );
+    assert!(n.banner.contains("epoll"), "{}", n.banner);
+    let https = https_addr(&n);
+    let ca = Ca::new("Epoll CA");
+    let ca_file = write(files.path(), "ca.pem", &ca.pem);
+    let (cert, key) = ca.server(&[DOMAIN]);
+    let a = mock_api(&n, "a");
+    n.admin_ok(
+        "POST",
+        "/domainnames",
+        Some(
+            json!({ "domainName": DOMAIN, "certificateBody": cert, "certificatePrivateKey": key }),
+        ),
+    );
+    n.admin_ok(
+        "POST",
+        &format!("/domainnames/{DOMAIN}/basepathmappings"),
+        Some(json!({ "basePath": "v1", "restApiId": a, "stage": "prod" })),
+    );
+    let (status, body) = curl(https, &ca_file, "/v1/pets").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (v["api"].as_str(), v["path"].as_str()),
+        (Some("a"), Some("/v1/pets"))
+    );
+    assert_eq!(python(https, &ca_file, "/v1/pets").0, 200);
+    // Keep-alive, and a session resumed from its ticket.
+    let cfg = client_config(&ca.pem, None);
+    let mut c = Https::connect(https, DOMAIN, cfg.clone()).unwrap();
+    for _ in 0..5 {
+        assert_eq!(c.get(DOMAIN, "/v1/pets").unwrap().0, 200);
+    }
+    let mut resumed = Https::connect(https, DOMAIN, cfg).unwrap();
+    assert_eq!(
+        resumed.tls.conn.handshake_kind(),
+        Some(rustls::HandshakeKind::Resumed)
+    );
+    assert_eq!(resumed.get(DOMAIN, "/v1/pets").unwrap().0, 200);
+    // The handshake deadline holds under this driver's timers too.
+    let mut s = TcpStream::connect(https).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 8];
+    let got = s.read(&mut buf);
+    assert!(matches!(got, Ok(0)) || got.is_err(), "{got:?}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "closed after {waited:?}"
+    );
+}
+
+/// A stand-in for a function URL: answers each Lambda proxy event with its `path` and
+/// `requestContext` `path`, `domainName` and `domainPrefix` as the body.
+fn event_echo_function() -> SocketAddr {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':') {
+                    if k.eq_ignore_ascii_case("content-length") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let e: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let c = &e["requestContext"];
+            let seen = json!({
+                "path": e["path"], "contextPath": c["path"],
+                "domain": c["domainName"], "prefix": c["domainPrefix"],
+            });
+            let answer = json!({"statusCode": 200, "body": seen.to_string()}).to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_lambda_proxy_event_through_a_domain_carries_the_path_the_client_sent() {
+    let function = event_echo_function();
+    let files = tempfile::tempdir().unwrap();
+    let config = write(
+        files.path(),
+        "node.toml",
+        &format!("[[functions]]\nname = \"echo\"\nurl = \"http://{function}/\"\n"),
+    );
+    let n = TestNode::start(&[
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--workers",
+        "1",
+        "--config",
+        &config,
+    ]);
+    let https = https_addr(&n);
+    let api = n.admin_ok("POST", "/restapis", Some(json!({ "name": "echo" })));
+    let id = api["id"].as_str().unwrap().to_string();
+    let root = api["rootResourceId"].as_str().unwrap().to_string();
+    let proxy = n.admin_ok(
+        "POST",
+        &format!("/restapis/{id}/resources/{root}"),
+        Some(json!({ "pathPart": "{proxy+}" })),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let m = format!("/restapis/{id}/resources/{proxy}/methods/ANY");
+    n.admin_ok("PUT", &m, Some(json!({ "authorizationType": "NONE" })));
+    n.admin_ok(
+        "PUT",
+        &format!("{m}/integration"),
+        Some(json!({
+            "type": "AWS_PROXY",
+            "httpMethod": "POST",
+            "uri": "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:echo/invocations",
+        })),
+    );
+    n.admin_ok(
+        "POST",
+        &format!("/restapis/{id}/deployments"),
+        Some(json!({ "stageName": "prod" })),
+    );
+    let ca = Ca::new("Event CA");
+    let (cert, key) = ca.server(&[DOMAIN]);
+    n.admin_ok(
+        "POST",
+        "/domainnames",
+        Some(
+            json!({ "domainName": DOMAIN, "certificateBody": cert, "certificatePrivateKey": key }),
+        ),
+    );
+    n.admin_ok(
+        "POST",
+        &format!("/domainnames/{DOMAIN}/basepathmappings"),
+        Some(json!({ "basePath": "v1/shop", "restApiId": id, "stage": "prod" })),
+    );
+    let mut c = Https::connect(https, DOMAIN, client_config(&ca.pem, None)).unwrap();
+    let (status, v) = c.get(DOMAIN, "/v1/shop/pets/7").unwrap();
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v,
+        json!({ "path": "/pets/7", "contextPath": "/v1/shop/pets/7", "domain": DOMAIN, "prefix": "api" })
+    );
 }

@@ -350,6 +350,15 @@ pub enum Command {
         stage: String,
         epoch: u64,
     },
+    /// Replace the cluster's TLS session-ticket secret by `secret` (32 random bytes), keeping
+    /// the current one as the previous, when `generation` is one more than the current
+    /// generation and a secret is set; otherwise nothing changes (a proposal that lost to
+    /// another rotation, or applied again). `at_ms`: when it was proposed.
+    RotateTlsTicketSecret {
+        secret: Vec<u8>,
+        generation: u64,
+        at_ms: u64,
+    },
 }
 
 fn is_false(b: &bool) -> bool {
@@ -505,7 +514,8 @@ impl Command {
             | Command::DeleteAccessKey { .. }
             | Command::PutUserPolicy { .. }
             | Command::DeleteUserPolicy { .. }
-            | Command::InitTlsTicketSecret { .. } => Vec::new(),
+            | Command::InitTlsTicketSecret { .. }
+            | Command::RotateTlsTicketSecret { .. } => Vec::new(),
             Command::CreateDomainName { domain } | Command::UpdateDomainName { domain } => {
                 vec![Scope::DomainName(domain.name.clone())]
             }
@@ -598,6 +608,7 @@ impl Command {
                 | Command::UpdateBasePathMapping { .. }
                 | Command::DeleteBasePathMapping { .. }
                 | Command::InitTlsTicketSecret { .. }
+                | Command::RotateTlsTicketSecret { .. }
         )
     }
 
@@ -608,7 +619,10 @@ impl Command {
     pub fn is_idempotent(&self) -> bool {
         matches!(
             self,
-            Command::Once { .. } | Command::ReportUsage { .. } | Command::ReportLoad { .. }
+            Command::Once { .. }
+                | Command::ReportUsage { .. }
+                | Command::ReportLoad { .. }
+                | Command::RotateTlsTicketSecret { .. }
         )
     }
 

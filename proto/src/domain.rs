@@ -164,3 +164,26 @@ mod tests {
         }
     }
 }
+
+/// The rotation of the cluster's TLS session-ticket secret
+/// ([`crate::Registry::tls_ticket_secret`] is the current one): the secret it replaced, kept so
+/// tickets made just before a rotation still open on every node until the next one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketRotation {
+    /// The current secret's generation: 0 for the first, one more at each rotation.
+    pub generation: u64,
+    /// The secret of generation `generation - 1` (none before the first rotation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Vec<u8>>,
+    /// When the current secret was made (ms since the epoch, the proposer's clock; 0: the
+    /// first secret, made with the first domain name).
+    #[serde(default)]
+    pub rotated_at_ms: u64,
+}
+
+impl TicketRotation {
+    /// Whether no rotation has happened (what a registry without the field holds).
+    pub fn is_initial(&self) -> bool {
+        *self == TicketRotation::default()
+    }
+}

@@ -77,6 +77,13 @@ pub struct Registry {
     /// on any node); set once, by the first custom domain name's creation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_ticket_secret: Option<Vec<u8>>,
+    /// The ticket secret's generation and the secret it replaced
+    /// ([`Command::RotateTlsTicketSecret`]).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::domain::TicketRotation::is_initial"
+    )]
+    pub tls_ticket_rotation: crate::domain::TicketRotation,
     /// Authorizer-cache epochs per (API id, stage name), bumped by
     /// FlushStageAuthorizersCache; a stage never flushed is at epoch 0.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -637,7 +644,8 @@ impl Registry {
             | Command::CreateBasePathMapping { .. }
             | Command::UpdateBasePathMapping { .. }
             | Command::DeleteBasePathMapping { .. }
-            | Command::InitTlsTicketSecret { .. } => self.apply_domain_command(cmd),
+            | Command::InitTlsTicketSecret { .. }
+            | Command::RotateTlsTicketSecret { .. } => self.apply_domain_command(cmd),
             Command::IfUnchanged { .. } | Command::Dated { .. } | Command::Once { .. } => {
                 Err(ApplyError::BadRequest(
                     "a guarded, dated or identified command is applied by Registry::apply".into(),

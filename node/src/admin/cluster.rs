@@ -7,7 +7,10 @@
 //! - `DELETE /_tollgate/cluster/members/{id}`: remove a node;
 //! - `GET /_tollgate/state`: this node's last applied log index and a digest (SHA-256 of the
 //!   encoded registry, usage ledger included) of its state at exactly that index, so that
-//!   "every node holds the same state at the same index" can be checked from outside.
+//!   "every node holds the same state at the same index" can be checked from outside;
+//! - `GET /_tollgate/tls/tickets`: the session-ticket secret's generation and when it was made
+//!   (never the secret); `POST /_tollgate/tls/tickets/rotate`: rotate it now
+//!   ([`crate::ticket_rotation`]).
 //!
 //! Membership calls may reach any node; followers forward them to the leader.
 //!
@@ -147,6 +150,14 @@ fn state_digest(node: &RaftNode) -> StateDigest {
     }
 }
 
+/// The ticket-secret generation this node's workers seal new tickets under.
+fn served_generation(state: &AdminState) -> Option<u64> {
+    state
+        .compiler
+        .as_ref()
+        .and_then(|c| c.routes().load().domains.ticket_generation)
+}
+
 /// Serves one `/_tollgate/…` call.
 pub async fn handle(
     state: &AdminState,
@@ -159,6 +170,29 @@ pub async fn handle(
     match (method, segs.as_slice()) {
         ("GET", ["cluster"]) => Reply::json(200, &raft(state)?.status()),
         ("GET", ["state"]) => Reply::json(200, &state_digest(raft(state)?)),
+        ("GET", ["tls", "tickets"]) => {
+            let mut s = crate::ticket_rotation::status(&state.node.read());
+            s.served_generation = served_generation(state);
+            Reply::json(200, &s)
+        }
+        ("POST", ["tls", "tickets", "rotate"]) => {
+            use crate::ticket_rotation::{rotate, RotateError};
+            match rotate(&state.node).await {
+                Ok(mut s) => {
+                    if let Some(c) = &state.compiler {
+                        // Answered once this node's workers seal tickets under it.
+                        c.caught_up().await;
+                    }
+                    s.served_generation = served_generation(state);
+                    Reply::json(200, &s)
+                }
+                Err(RotateError::NoSecret) => Err(ApiError::bad_request(
+                    "There is no session-ticket secret to rotate yet: it is made with the first custom domain name",
+                )),
+                Err(RotateError::Internal(e)) => Err(ApiError::internal(e)),
+                Err(RotateError::Propose(e)) => Err(e.into()),
+            }
+        }
         ("POST", ["cluster", "members"]) => {
             let add: AddMember = serde_json::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("Invalid request body: {e}")))?;

@@ -515,6 +515,7 @@ pub fn lambda_event_with(
         .filter_map(|&(n, s, e)| Some((n, plan.path.get(s..e)?)))
         .collect();
     let source_ip = req.peer.to_string();
+    let sent_path = req.tls.map(|_| req.sent_path());
     let l = plan.integration;
     integration_request::lambda_event(&EventInput {
         http_method: req.method,
@@ -542,6 +543,7 @@ pub fn lambda_event_with(
         account_id: &l.account_id,
         identity: plan.identity.as_ref(),
         tls: req.tls,
+        sent_path: sent_path.as_deref(),
         authorizer: plan.authorizer.as_deref(),
     })
 }
@@ -576,9 +578,11 @@ fn authorizer_event(
                 .filter_map(|&(n, s, e)| Some((n, path.get(s..e)?)))
                 .collect();
             let source_ip = req.peer.to_string();
+            let sent_path = req.tls.map(|_| req.sent_path());
             authz::event::request(
                 &EventInput {
                     tls: req.tls,
+                    sent_path: sent_path.as_deref(),
                     http_method: req.method,
                     path,
                     query: req.query,

@@ -101,6 +101,9 @@ impl CompiledDomain {
 #[derive(Debug, Default)]
 pub struct DomainTable {
     by_name: HashMap<Box<str>, Arc<CompiledDomain>>,
+    /// The generation of the session-ticket secret new tickets are sealed under (none: no
+    /// secret yet).
+    pub ticket_generation: Option<u64>,
 }
 
 impl DomainTable {
@@ -131,8 +134,9 @@ impl DomainTable {
 /// it are refused and the error is logged once per compile.
 pub fn compile_domains(reg: &Registry) -> DomainTable {
     let mut by_name = HashMap::with_capacity(reg.domains.len());
+    let tickets = crate::tls::TicketSecrets::of(reg);
     for d in reg.domains.values() {
-        let tls = match crate::tls::DomainTls::build(d, reg.tls_ticket_secret.as_deref()) {
+        let tls = match crate::tls::DomainTls::build(d, tickets.as_ref()) {
             Ok(t) => Ok(t.config),
             Err(e) => {
                 tracing::error!(domain = %d.name, error = %e, "custom domain name cannot be served: its handshakes are refused");
@@ -158,7 +162,10 @@ pub fn compile_domains(reg: &Registry) -> DomainTable {
             }),
         );
     }
-    DomainTable { by_name }
+    DomainTable {
+        by_name,
+        ticket_generation: tickets.map(|t| t.generation),
+    }
 }
 
 #[cfg(test)]

@@ -148,7 +148,7 @@ impl TemplateData {
             ("identity.apiKey", api_key),
             ("identity.sourceIp", v.req.peer.to_string()),
             ("identity.userAgent", user_agent),
-            ("path", format!("/{stage}{}", v.stage_path)),
+            ("path", v.req.context_path(stage, v.stage_path)),
             ("protocol", "HTTP/1.1".to_owned()),
             ("requestId", v.stamp.request_id.to_owned()),
             ("requestTime", request_time(v.stamp.epoch_ms)),

@@ -50,6 +50,33 @@ pub struct ClientCert {
 }
 
 impl<'a> Request<'a> {
+    /// The path as the client sent it, dot segments resolved as for routing (on a custom
+    /// domain: its base path included).
+    pub fn sent_path(&self) -> String {
+        let raw = self
+            .buf
+            .get(self.head.path.clone())
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("/");
+        let mut scratch = String::new();
+        match super::pathnorm::normalise(raw, &mut scratch) {
+            Ok(Some(p)) => p.to_owned(),
+            // A path above the root was refused before the request got here.
+            Ok(None) | Err(_) => raw.to_owned(),
+        }
+    }
+
+    /// `$context.path` (and a proxy event's `requestContext.path`) as AWS gives it: on a
+    /// custom domain the path the client sent (base path included, no stage), else
+    /// `/{stage}{stage_path}`.
+    pub fn context_path(&self, stage: &str, stage_path: &str) -> String {
+        if self.tls.is_some() {
+            self.sent_path()
+        } else {
+            format!("/{stage}{stage_path}")
+        }
+    }
+
     /// The header fields, in arrival order.
     pub fn headers(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + '_ {
         let buf = self.buf;

@@ -27,6 +27,38 @@ use std::rc::Rc;
 /// Ciphertext read per call.
 const READ_CHUNK: usize = 16 * 1024 + 512;
 
+/// What one TLS connection is held to cost against the worker's body-memory budget
+/// (`body_memory_limit_mib`), from accept to close: its ciphertext buffers (a record each way,
+/// [`READ_CHUNK`]), rustls's deframing and plaintext buffers (a record each) and its state,
+/// rounded up. A plain-HTTP connection's buffers are not counted (they fit the connection
+/// limit); a TLS connection's are four times as large, so a flood of TLS connections takes
+/// from the budget and is refused once it is spent.
+pub const CONNECTION_BYTES: usize = 64 * 1024;
+
+/// A TLS connection's hold on the worker's body-memory budget, given back when dropped.
+struct BudgetHold {
+    w: Rc<Worker>,
+}
+
+impl BudgetHold {
+    fn take(w: &Rc<Worker>) -> Option<BudgetHold> {
+        let left = w.body_budget.get();
+        if left < CONNECTION_BYTES {
+            return None;
+        }
+        w.body_budget.set(left - CONNECTION_BYTES);
+        Some(BudgetHold { w: w.clone() })
+    }
+}
+
+impl Drop for BudgetHold {
+    fn drop(&mut self) {
+        self.w
+            .body_budget
+            .set(self.w.body_budget.get() + CONNECTION_BYTES);
+    }
+}
+
 /// A fatal `unrecognized_name` alert record (plaintext: no keys exist yet).
 const UNRECOGNIZED_NAME: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 112];
 /// A fatal `internal_error` alert record.
@@ -304,8 +336,19 @@ async fn accept(w: &Worker, mut tcp: TcpStream) -> Result<TlsStream, Refused> {
 }
 
 /// Serves one connection of the HTTPS listener: the handshake within its deadline, then
-/// requests as on the HTTP listener. The accept loop has counted it in `w.conns`.
+/// requests as on the HTTP listener. The accept loop has counted it in `w.conns`; it holds
+/// [`CONNECTION_BYTES`] of the worker's body budget while open, and is closed at once when
+/// the budget cannot cover that.
 pub async fn serve(w: Rc<Worker>, tcp: TcpStream, peer: IpAddr) {
+    // Held until the connection ends (this future's state owns it).
+    let Some(_hold) = BudgetHold::take(&w) else {
+        tracing::debug!(%peer, "TLS connection refused: the worker's body memory budget is spent");
+        drop(tcp);
+        w.conns.set(w.conns.get().saturating_sub(1));
+        w.metrics.open_connections(w.conns.get());
+        w.metrics.tls_handshake(false);
+        return;
+    };
     let deadline = w.timeouts.tls_handshake;
     w.handshaking.set(w.handshaking.get() + 1);
     let done = monoio::time::timeout(deadline, accept(&w, tcp)).await;

@@ -141,6 +141,26 @@ impl Registry {
                 }
                 Ok(())
             }
+            Command::RotateTlsTicketSecret {
+                secret,
+                generation,
+                at_ms,
+            } => {
+                if secret.len() != 32 {
+                    return Err(ApplyError::BadRequest(
+                        "a session-ticket secret is 32 bytes".into(),
+                    ));
+                }
+                let r = &mut self.tls_ticket_rotation;
+                if self.tls_ticket_secret.is_some()
+                    && r.generation.checked_add(1) == Some(*generation)
+                {
+                    r.previous = self.tls_ticket_secret.replace(secret.clone());
+                    r.generation = *generation;
+                    r.rotated_at_ms = *at_ms;
+                }
+                Ok(())
+            }
             _ => Err(ApplyError::BadRequest("not a domain command".into())),
         }
     }
@@ -257,5 +277,40 @@ mod tests {
         assert!(r
             .apply(&Command::InitTlsTicketSecret { secret: vec![3; 4] })
             .is_err());
+        // A rotation keeps the secret it replaces; one naming another generation (it lost to
+        // another rotation, or applies again) changes nothing.
+        let rotate = |b: u8, generation: u64| Command::RotateTlsTicketSecret {
+            secret: vec![b; 32],
+            generation,
+            at_ms: 1000 + generation,
+        };
+        r.apply(&rotate(4, 1)).unwrap();
+        r.apply(&rotate(5, 1)).unwrap();
+        r.apply(&rotate(6, 3)).unwrap();
+        assert_eq!(r.tls_ticket_secret, Some(vec![4; 32]));
+        assert_eq!(
+            r.tls_ticket_rotation,
+            crate::domain::TicketRotation {
+                generation: 1,
+                previous: Some(vec![1; 32]),
+                rotated_at_ms: 1001,
+            }
+        );
+        r.apply(&rotate(7, 2)).unwrap();
+        assert_eq!(r.tls_ticket_secret, Some(vec![7; 32]));
+        assert_eq!(r.tls_ticket_rotation.previous, Some(vec![4; 32]));
+        assert!(r.apply(&rotate(0, 3)).is_ok());
+        assert!(r
+            .apply(&Command::RotateTlsTicketSecret {
+                secret: vec![1; 31],
+                generation: 3,
+                at_ms: 0
+            })
+            .is_err());
+        // Before any secret exists there is nothing to rotate.
+        let mut empty = Registry::default();
+        empty.apply(&rotate(4, 1)).unwrap();
+        assert_eq!(empty.tls_ticket_secret, None);
+        assert!(empty.tls_ticket_rotation.is_initial());
     }
 }

@@ -672,6 +672,7 @@ pub fn registry() -> Registry {
         client_certificates: Default::default(),
         domains: Default::default(),
         tls_ticket_secret: None,
+        tls_ticket_rotation: Default::default(),
         authorizer_epochs: BTreeMap::new(),
     }
 }

@@ -544,6 +544,7 @@ pub async fn test_invoke(
             authz::event::request(
                 &crate::dataplane::lambda::event::EventInput {
                     tls: None,
+                    sent_path: None,
                     http_method: "GET",
                     path,
                     query,

@@ -52,6 +52,7 @@ mod tests {
         let vars = [("env".into(), "dev".into())];
         let input = EventInput {
             tls: None,
+            sent_path: None,
             http_method: "GET",
             path: "/pets/7",
             query: "q=a%20b&q=c",

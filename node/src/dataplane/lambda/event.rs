@@ -54,6 +54,9 @@ pub struct EventInput<'a> {
     pub identity: Option<&'a CallerIdentity>,
     /// What the TLS handshake established (custom domain names).
     pub tls: Option<&'a crate::dataplane::request::TlsInfo>,
+    /// On a custom domain, the path as the client sent it (base path included):
+    /// `requestContext.path` (else `/{stage}{path}`).
+    pub sent_path: Option<&'a str>,
     /// What a Lambda authorizer answered (`CUSTOM` methods): `requestContext.authorizer`.
     pub authorizer: Option<&'a AuthorizerResult>,
 }
@@ -184,7 +187,10 @@ pub fn value(i: &EventInput<'_>) -> Value {
         })
     });
     let domain_prefix = domain.split('.').next().unwrap_or("").to_string();
-    let stage_path = format!("/{}{}", i.stage, i.path);
+    let stage_path = match i.sent_path {
+        Some(p) => p.to_owned(),
+        None => format!("/{}{}", i.stage, i.path),
+    };
     let mut event = json!({
         "resource": i.resource_path,
         "path": i.path,
@@ -270,6 +276,7 @@ mod tests {
             account_id: "123456789012",
             identity: None,
             tls: None,
+            sent_path: None,
             authorizer: None,
         }
     }
@@ -351,6 +358,12 @@ mod tests {
         let c = &event(&i)["requestContext"];
         assert_eq!(c["domainName"], "api.example.com");
         assert_eq!(c["domainPrefix"], "api");
+        // Without the path the client sent, the stage's form; with it, that path.
+        assert_eq!(c["path"], "/dev/pets/a%20b");
+        i.sent_path = Some("/v1/pets/a%20b");
+        let e = event(&i);
+        assert_eq!(e["requestContext"]["path"], "/v1/pets/a%20b");
+        assert_eq!(e["path"], "/pets/a%20b");
         let cert = &c["identity"]["clientCert"];
         assert_eq!(cert["subjectDN"], "CN=alice");
         assert_eq!(cert["issuerDN"], "CN=CA");

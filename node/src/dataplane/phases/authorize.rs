@@ -467,7 +467,7 @@ pub fn source_value<'a>(
             "httpMethod" => Cow::Borrowed(req.method.as_bytes()),
             "identity.sourceIp" => Cow::Owned(req.peer.to_string().into_bytes()),
             "identity.userAgent" => Cow::Borrowed(req.header(b"user-agent")?),
-            "path" => Cow::Owned(format!("/{}{path}", stage.stage_name).into_bytes()),
+            "path" => Cow::Owned(req.context_path(&stage.stage_name, path).into_bytes()),
             "resourcePath" => Cow::Borrowed(method.resource_path.as_bytes()),
             "stage" => Cow::Borrowed(stage.stage_name.as_bytes()),
             _ => return None,
