@@ -1317,3 +1317,31 @@ fn documentation_parts_and_versions() {
     let listed = n.admin_ok("GET", &versions, None);
     assert_eq!(listed["item"], json!([]));
 }
+
+#[test]
+fn wrong_json_types_answer_serialization_exception() {
+    let n = TestNode::start(&["--workers", "1"]);
+    let (status, kind, _) = call(&n, "POST", "/restapis", Some(json!({ "name": 5 })));
+    assert_eq!((status, kind.as_str()), (400, "SerializationException"));
+    let api = n.admin_ok("POST", "/restapis", Some(json!({ "name": "s" })));
+    let id = api["id"].as_str().expect("id").to_string();
+    let root = n.admin_ok("GET", &format!("/restapis/{id}/resources"), None)["item"][0]["id"]
+        .as_str()
+        .expect("root")
+        .to_string();
+    let m = format!("/restapis/{id}/resources/{root}/methods/GET");
+    let body = json!({ "authorizationType": "NONE", "apiKeyRequired": "yes" });
+    let (status, kind, v) = call(&n, "PUT", &m, Some(body));
+    assert_eq!(
+        (status, kind.as_str()),
+        (400, "SerializationException"),
+        "{v}"
+    );
+    // Nothing was created by the refused call.
+    let (status, _, _) = call(&n, "GET", &m, None);
+    assert_eq!(status, 404);
+    // A patch value that is not a string is one too.
+    let patch = json!({ "patchOperations": [{ "op": "replace", "path": "/name", "value": 5 }] });
+    let (status, kind, _) = call(&n, "PATCH", &format!("/restapis/{id}"), Some(patch));
+    assert_eq!((status, kind.as_str()), (400, "SerializationException"));
+}

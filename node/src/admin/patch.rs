@@ -88,8 +88,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<PatchOp>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }
-    let wire: WirePatch = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("Invalid request body: {e}")))?;
+    let wire: WirePatch = serde_json::from_slice(body).map_err(super::input::body_error)?;
     wire.patch_operations
         .unwrap_or_default()
         .into_iter()
