@@ -529,6 +529,19 @@ fn answers_fit_botocores_output_shapes() {
     let root = api["rootResourceId"].as_str().unwrap().to_string();
     let a = format!("/restapis/{id}");
     shaped(&n, m, "GetRestApi", ("GET", &a), None, &["id", "name"]);
+    // The IP address type: ipv4 by default, dualstack once patched, checked as AWS does.
+    assert_eq!(api["endpointConfiguration"]["ipAddressType"], "ipv4");
+    let dual = json!({ "patchOperations": [
+        { "op": "replace", "path": "/endpointConfiguration/ipAddressType", "value": "dualstack" }
+    ] });
+    let patched = shaped(&n, m, "UpdateRestApi", ("PATCH", &a), Some(dual), &["id"]);
+    assert_eq!(
+        patched["endpointConfiguration"]["ipAddressType"],
+        "dualstack"
+    );
+    let bad = json!({ "name": "p", "endpointConfiguration": { "types": ["PRIVATE"], "ipAddressType": "ipv4" } });
+    let (status, kind, _) = call(&n, "POST", "/restapis", Some(bad));
+    assert_eq!((status, kind.as_str()), (400, "BadRequestException"));
     shaped(&n, m, "GetRestApis", ("GET", "/restapis"), None, &["item"]);
     shaped(
         &n,

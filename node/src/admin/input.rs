@@ -40,6 +40,7 @@ pub fn body_error(e: serde_json::Error) -> ApiError {
 #[allow(missing_docs)]
 pub struct EndpointConfigurationIn {
     pub types: Option<Vec<String>>,
+    pub ip_address_type: Option<String>,
 }
 
 /// CreateRestApi.

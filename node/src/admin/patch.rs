@@ -217,6 +217,15 @@ impl PatchOp {
         }
     }
 
+    /// A boolean value read as AWS reads `/apiKeyRequired` (Java's `Boolean.parseBoolean`):
+    /// `true` in any case is true, any other value is false.
+    pub fn coerced_bool_value(&self) -> Result<bool, ApiError> {
+        if !self.op.sets() {
+            return Err(self.invalid_path());
+        }
+        Ok(self.value()?.eq_ignore_ascii_case("true"))
+    }
+
     /// An integer value within `min..=max`.
     pub fn int_value(&self, min: i64, max: i64) -> Result<i64, ApiError> {
         if !self.op.sets() {
