@@ -179,3 +179,63 @@ fn test_invoke_method_runs_the_working_tree_through_the_data_plane() {
     );
     assert_eq!(status, 400, "{v}");
 }
+
+#[test]
+fn test_invoke_method_invokes_a_lambda_proxy_function() {
+    let code = format!("{}/tests/data/lambda", env!("CARGO_MANIFEST_DIR"));
+    let toml = format!(
+        "region = \"us-east-1\"\n[[functions]]\nname = \"app\"\nhandler = \"app.route\"\ncode = \"{code}\"\ntimeout_secs = 5\n"
+    );
+    let n = TestNode::start_with_config(&toml, &[]);
+    let aws = Aws::for_node(&n);
+    let api = text(&n.admin_ok("POST", "/restapis", Some(json!({ "name": "tl" })))["id"]);
+    let root =
+        text(&n.admin_ok("GET", &format!("/restapis/{api}/resources"), None)["item"][0]["id"]);
+    let pets = text(
+        &n.admin_ok(
+            "POST",
+            &format!("/restapis/{api}/resources/{root}"),
+            Some(json!({ "pathPart": "pets" })),
+        )["id"],
+    );
+    let m = format!("/restapis/{api}/resources/{pets}/methods/GET");
+    n.admin_ok("PUT", &m, Some(json!({ "authorizationType": "NONE" })));
+    n.admin_ok(
+        "PUT",
+        &format!("{m}/integration"),
+        Some(json!({
+            "type": "AWS_PROXY",
+            "httpMethod": "POST",
+            "uri": "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:app/invocations"
+        })),
+    );
+    let out = aws.ok(&[
+        "test-invoke-method",
+        "--rest-api-id",
+        &api,
+        "--resource-id",
+        &pets,
+        "--http-method",
+        "GET",
+        "--path-with-query-string",
+        "/pets?kind=cat",
+    ]);
+    assert_shape(&Model::load(), "TestInvokeMethod", &out, MEMBERS);
+    assert_eq!(out["status"], 200, "{out}");
+    let body: Value = serde_json::from_str(&text(&out["body"])).expect("the function's JSON");
+    assert_eq!(body["event"]["path"], "/pets", "{body}");
+    assert_eq!(
+        body["event"]["queryStringParameters"],
+        json!({ "kind": "cat" })
+    );
+    assert_eq!(
+        body["event"]["requestContext"]["stage"],
+        "test-invoke-stage"
+    );
+    let log = text(&out["log"]);
+    assert!(
+        log.contains("Endpoint request body after transformations: {"),
+        "{log}"
+    );
+    assert!(log.contains("Method completed with status: 200"), "{log}");
+}

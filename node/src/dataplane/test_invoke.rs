@@ -343,7 +343,9 @@ async fn serve(inv: Invocation, raw: Vec<u8>) -> Result<Outcome, Unrunnable> {
             let result = match inv.functions.as_ref() {
                 None => Err(InvokeError::NoTarget),
                 Some(f) => match f.invoke(&l.function.name, &l.function.arn, event, l.timeout) {
-                    Ok(p) => p.rx.await.unwrap_or(Err(InvokeError::Stopped)),
+                    // On this runtime's driver, as a worker waits (monoio is not woken from
+                    // other threads: the function thread writes to the invocation's socket).
+                    Ok(p) => super::handler::await_answer(p).await,
                     Err(e) => Err(e),
                 },
             };
