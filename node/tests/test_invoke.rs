@@ -63,7 +63,7 @@ fn test_invoke_method_runs_the_working_tree_through_the_data_plane() {
         &format!("{m}/integration/responses/200"),
         Some(json!({
             "responseTemplates": {
-                "application/json": "{\"pet\": \"$input.params('petId')\", \"q\": \"$input.params('q')\", \"hello\": \"$input.params('X-Hello')\", \"stage\": \"$context.stage\", \"v\": \"$stageVariables.color\"}"
+                "application/json": "{\"pet\": \"$input.params('petId')\", \"q\": \"$input.params('q')\", \"hello\": \"$input.params('X-Hello')\", \"stage\": \"$context.stage\", \"v\": \"$stageVariables.color\", \"xid\": \"$context.extendedRequestId\"}"
             }
         })),
     );
@@ -85,9 +85,12 @@ fn test_invoke_method_runs_the_working_tree_through_the_data_plane() {
     assert_shape(&model, "TestInvokeMethod", &out, MEMBERS);
     assert_eq!(out["status"], 200, "{out}");
     let body: Value = serde_json::from_str(&text(&out["body"])).expect("JSON body");
+    // `$context.extendedRequestId` is the answer's `x-amz-apigw-id`, AWS-shaped.
+    let xid = text(&out["headers"]["x-amz-apigw-id"]);
+    assert_eq!(xid.len(), 16, "{out}");
     assert_eq!(
         body,
-        json!({ "pet": "42", "q": "x", "hello": "hi", "stage": "test-invoke-stage", "v": "blue" })
+        json!({ "pet": "42", "q": "x", "hello": "hi", "stage": "test-invoke-stage", "v": "blue", "xid": xid })
     );
     assert_eq!(out["headers"]["Content-Type"], "application/json", "{out}");
     assert_eq!(
@@ -144,6 +147,7 @@ fn test_invoke_method_runs_the_working_tree_through_the_data_plane() {
     assert_shape(&model, "TestInvokeMethod", &out, MEMBERS);
     assert_eq!(out["status"], 201, "{out}");
     assert_eq!(out["headers"]["X-Backend"], "echo", "{out}");
+    assert_eq!(text(&out["headers"]["x-amz-apigw-id"]).len(), 16, "{out}");
     let seen: Value = serde_json::from_str(&text(&out["body"])).expect("the echo");
     assert_eq!(seen["method"], "POST");
     assert_eq!(seen["path"], "/backend/status-201?a=1", "{seen}");
