@@ -529,6 +529,19 @@ fn answers_fit_botocores_output_shapes() {
     let root = api["rootResourceId"].as_str().unwrap().to_string();
     let a = format!("/restapis/{id}");
     shaped(&n, m, "GetRestApi", ("GET", &a), None, &["id", "name"]);
+    // The IP address type: ipv4 by default, dualstack once patched, checked as AWS does.
+    assert_eq!(api["endpointConfiguration"]["ipAddressType"], "ipv4");
+    let dual = json!({ "patchOperations": [
+        { "op": "replace", "path": "/endpointConfiguration/ipAddressType", "value": "dualstack" }
+    ] });
+    let patched = shaped(&n, m, "UpdateRestApi", ("PATCH", &a), Some(dual), &["id"]);
+    assert_eq!(
+        patched["endpointConfiguration"]["ipAddressType"],
+        "dualstack"
+    );
+    let bad = json!({ "name": "p", "endpointConfiguration": { "types": ["PRIVATE"], "ipAddressType": "ipv4" } });
+    let (status, kind, _) = call(&n, "POST", "/restapis", Some(bad));
+    assert_eq!((status, kind.as_str()), (400, "BadRequestException"));
     shaped(&n, m, "GetRestApis", ("GET", "/restapis"), None, &["item"]);
     shaped(
         &n,
@@ -1316,4 +1329,32 @@ fn documentation_parts_and_versions() {
     n.admin_ok("DELETE", &format!("{versions}/v1"), None);
     let listed = n.admin_ok("GET", &versions, None);
     assert_eq!(listed["item"], json!([]));
+}
+
+#[test]
+fn wrong_json_types_answer_serialization_exception() {
+    let n = TestNode::start(&["--workers", "1"]);
+    let (status, kind, _) = call(&n, "POST", "/restapis", Some(json!({ "name": 5 })));
+    assert_eq!((status, kind.as_str()), (400, "SerializationException"));
+    let api = n.admin_ok("POST", "/restapis", Some(json!({ "name": "s" })));
+    let id = api["id"].as_str().expect("id").to_string();
+    let root = n.admin_ok("GET", &format!("/restapis/{id}/resources"), None)["item"][0]["id"]
+        .as_str()
+        .expect("root")
+        .to_string();
+    let m = format!("/restapis/{id}/resources/{root}/methods/GET");
+    let body = json!({ "authorizationType": "NONE", "apiKeyRequired": "yes" });
+    let (status, kind, v) = call(&n, "PUT", &m, Some(body));
+    assert_eq!(
+        (status, kind.as_str()),
+        (400, "SerializationException"),
+        "{v}"
+    );
+    // Nothing was created by the refused call.
+    let (status, _, _) = call(&n, "GET", &m, None);
+    assert_eq!(status, 404);
+    // A patch value that is not a string is one too.
+    let patch = json!({ "patchOperations": [{ "op": "replace", "path": "/name", "value": 5 }] });
+    let (status, kind, _) = call(&n, "PATCH", &format!("/restapis/{id}"), Some(patch));
+    assert_eq!((status, kind.as_str()), (400, "SerializationException"));
 }

@@ -98,6 +98,21 @@ pub struct RestApiSettings {
     /// to the API together with its methods' authorization.
     #[serde(default)]
     pub policy: Option<String>,
+    /// `endpointConfiguration.ipAddressType` as set (`ipv4` or `dualstack`); `None`: AWS's
+    /// default for the endpoint type (`dualstack` for PRIVATE, else `ipv4`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address_type: Option<String>,
+}
+
+impl RestApiSettings {
+    /// The IP address type in effect: as set, else the endpoint type's default.
+    pub fn effective_ip_address_type(&self) -> &str {
+        match &self.ip_address_type {
+            Some(t) => t,
+            None if self.endpoint_types.iter().any(|t| t == "PRIVATE") => "dualstack",
+            None => "ipv4",
+        }
+    }
 }
 
 aws_string_enum! {

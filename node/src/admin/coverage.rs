@@ -40,12 +40,6 @@ impl Why {
         reason: "importing documentation parts from an OpenAPI document is not implemented; create them with CreateDocumentationPart",
         issue: None,
     };
-    /// TestInvokeMethod.
-    pub const TEST_INVOKE_METHOD: Why = Why {
-        what: "test invocations of methods",
-        reason: "running a method's pipeline in-process is not implemented yet; deploy a stage and call it",
-        issue: Some(13),
-    };
 }
 
 /// What Tollgate does with one operation.
@@ -192,7 +186,7 @@ pub const OPERATIONS: &[OperationEntry] = &[
     op("RejectDomainNameAccessAssociation", "POST", "/rejectdomainnameaccessassociations", Coverage::NotSupported(Why::PRIVATE_DOMAIN_NAMES)),
     op("TagResource", "PUT", "/tags/{resource_arn}", Coverage::Implemented),
     op("TestInvokeAuthorizer", "POST", "/restapis/{restapi_id}/authorizers/{authorizer_id}", Coverage::Implemented),
-    op("TestInvokeMethod", "POST", "/restapis/{restapi_id}/resources/{resource_id}/methods/{http_method}", Coverage::NotSupported(Why::TEST_INVOKE_METHOD)),
+    op("TestInvokeMethod", "POST", "/restapis/{restapi_id}/resources/{resource_id}/methods/{http_method}", Coverage::Implemented),
     op("UntagResource", "DELETE", "/tags/{resource_arn}", Coverage::Implemented),
     op("UpdateAccount", "PATCH", "/account", Coverage::Implemented),
     op("UpdateApiKey", "PATCH", "/apikeys/{api_Key}", Coverage::Implemented),
@@ -341,8 +335,6 @@ mod tests {
             "{}",
             e.message
         );
-        let e = refusal("POST", "/restapis/a1/resources/r1/methods/GET", &q).unwrap();
-        assert!(e.message.starts_with("TestInvokeMethod "));
         // Implemented and owned operations are not refused here.
         assert!(refusal("GET", "/restapis", &q).is_none());
         assert!(refusal("GET", "/domainnames", &q).is_none());

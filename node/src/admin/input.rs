@@ -17,8 +17,21 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     } else {
         body
     };
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("Invalid request body: {e}")))
+    serde_json::from_slice(body).map_err(body_error)
+}
+
+/// How a body that does not parse is answered: a member of the wrong JSON type (`"name": 5`,
+/// `"apiKeyRequired": "yes"`) is AWS's `SerializationException` (400); a body that is not
+/// JSON at all is a `BadRequestException`.
+pub fn body_error(e: serde_json::Error) -> ApiError {
+    match e.classify() {
+        serde_json::error::Category::Data => ApiError::with_code(
+            400,
+            "SerializationException",
+            format!("Could not read the request body: {e}"),
+        ),
+        _ => ApiError::bad_request(format!("Invalid request body: {e}")),
+    }
 }
 
 /// `EndpointConfiguration` as sent.
@@ -27,6 +40,7 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 #[allow(missing_docs)]
 pub struct EndpointConfigurationIn {
     pub types: Option<Vec<String>>,
+    pub ip_address_type: Option<String>,
 }
 
 /// CreateRestApi.
@@ -164,6 +178,17 @@ pub struct AccessLogSettingsIn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrong_json_types_are_serialization_exceptions() {
+        let e = parse::<CreateRestApiIn>(br#"{"name": 5}"#).unwrap_err();
+        assert_eq!((e.status, e.error_type), (400, "SerializationException"));
+        let e = parse::<PutMethodIn>(br#"{"apiKeyRequired": "yes"}"#).unwrap_err();
+        assert_eq!((e.status, e.error_type), (400, "SerializationException"));
+        let e = parse::<PutMethodIn>(br#"{"apiKeyRequired": tru"#).unwrap_err();
+        assert_eq!((e.status, e.error_type), (400, "BadRequestException"));
+        assert!(parse::<PutMethodIn>(br#"{"apiKeyRequired": true}"#).is_ok());
+    }
 
     #[test]
     fn parses_camel_case_and_ignores_unknown_members() {

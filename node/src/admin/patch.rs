@@ -88,8 +88,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<PatchOp>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }
-    let wire: WirePatch = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("Invalid request body: {e}")))?;
+    let wire: WirePatch = serde_json::from_slice(body).map_err(super::input::body_error)?;
     wire.patch_operations
         .unwrap_or_default()
         .into_iter()
@@ -216,6 +215,15 @@ impl PatchOp {
         } else {
             Err(self.invalid_value("expected true or false"))
         }
+    }
+
+    /// A boolean value read as AWS reads `/apiKeyRequired` (Java's `Boolean.parseBoolean`):
+    /// `true` in any case is true, any other value is false.
+    pub fn coerced_bool_value(&self) -> Result<bool, ApiError> {
+        if !self.op.sets() {
+            return Err(self.invalid_path());
+        }
+        Ok(self.value()?.eq_ignore_ascii_case("true"))
     }
 
     /// An integer value within `min..=max`.

@@ -67,6 +67,7 @@ pub enum Operation {
     GetIntegrationResponse(MethodKey, String),
     UpdateIntegrationResponse(MethodKey, String),
     DeleteIntegrationResponse(MethodKey, String),
+    TestInvokeMethod(MethodKey),
     CreateDeployment {
         api: String,
     },
@@ -406,6 +407,8 @@ impl Operation {
                 | Operation::GetAuthorizer { .. }
                 // Runs the saved authorizer's function; changes nothing.
                 | Operation::TestInvokeAuthorizer { .. }
+                // Runs the working tree's method; changes nothing.
+                | Operation::TestInvokeMethod(_)
         )
     }
 
@@ -849,6 +852,7 @@ fn method_operation(method: &str, key: MethodKey, rest: &[&str]) -> Option<Opera
         ("GET", []) => O::GetMethod(key),
         ("PATCH", []) => O::UpdateMethod(key),
         ("DELETE", []) => O::DeleteMethod(key),
+        ("POST", []) => O::TestInvokeMethod(key),
         ("PUT", ["integration"]) => O::PutIntegration(key),
         ("GET", ["integration"]) => O::GetIntegration(key),
         ("PATCH", ["integration"]) => O::UpdateIntegration(key),
@@ -937,7 +941,14 @@ mod tests {
             ),
             Some(O::GetIntegrationResponse(key("GET"), "404".into()))
         );
-        assert_eq!(route("POST", "/restapis/a1/resources/r1/methods/GET"), None);
+        assert_eq!(
+            route("POST", "/restapis/a1/resources/r1/methods/GET"),
+            Some(O::TestInvokeMethod(key("GET")))
+        );
+        assert_eq!(
+            route("POST", "/restapis/a1/resources/r1/methods/GET/integration"),
+            None
+        );
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub struct Page<T> {
 pub struct EndpointConfigurationOut {
     /// `EDGE`, `REGIONAL` or `PRIVATE`.
     pub types: Vec<String>,
+    /// `ipv4` or `dualstack` (the endpoint type's default when none was set).
+    pub ip_address_type: String,
 }
 
 /// `RestApi`.
@@ -81,6 +83,7 @@ pub fn rest_api(api: &RestApi) -> RestApiOut {
         api_key_source: s.api_key_source.to_string(),
         endpoint_configuration: EndpointConfigurationOut {
             types: s.endpoint_types.clone(),
+            ip_address_type: s.effective_ip_address_type().to_string(),
         },
         tags: none_if_empty(&s.tags),
         disable_execute_api_endpoint: s.disable_execute_api_endpoint,
@@ -541,7 +544,7 @@ mod tests {
             v,
             json!({
                 "id": "a1", "name": "pets", "createdDate": 7, "apiKeySource": "HEADER",
-                "endpointConfiguration": {"types": ["EDGE"]},
+                "endpointConfiguration": {"types": ["EDGE"], "ipAddressType": "ipv4"},
                 "disableExecuteApiEndpoint": false, "rootResourceId": "root"
             })
         );

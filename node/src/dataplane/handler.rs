@@ -470,7 +470,7 @@ fn decide<'t, 'r>(
 
 /// Waits on this worker's I/O driver for a Lambda invocation's answer (the function thread
 /// writes a byte to the invocation's socket pair once it is in).
-async fn await_answer(pending: Pending) -> InvokeResult {
+pub(super) async fn await_answer(pending: Pending) -> InvokeResult {
     let Pending { mut rx, wake } = pending;
     let _ = wake.set_nonblocking(true);
     let Ok(mut wake) = monoio::net::UnixStream::from_std(wake) else {

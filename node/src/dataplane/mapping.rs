@@ -143,7 +143,10 @@ impl TemplateData {
             ("deploymentId", v.stage.deployment_id.to_string()),
             ("domainName", host),
             ("domainPrefix", domain_prefix),
-            ("extendedRequestId", v.stamp.request_id.to_owned()),
+            (
+                "extendedRequestId",
+                String::from_utf8_lossy(&super::respond::apigw_id(v.stamp.request_id)).into_owned(),
+            ),
             ("httpMethod", v.req.method.to_owned()),
             ("identity.apiKey", api_key),
             ("identity.sourceIp", v.req.peer.to_string()),

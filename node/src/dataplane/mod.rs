@@ -35,6 +35,7 @@ pub mod resolve;
 pub mod respond;
 pub mod routing;
 pub mod snapshot;
+pub mod test_invoke;
 pub mod throttle;
 pub mod tls;
 pub mod trace;

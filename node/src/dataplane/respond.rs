@@ -112,6 +112,35 @@ pub enum ConnState {
     Close,
 }
 
+/// The request's `x-amz-apigw-id` and `$context.extendedRequestId`, shaped like AWS's (16
+/// base64 characters): the first 11 bytes of the request id's hex digits, encoded on the
+/// stack. The same id the Lambda proxy event carries as `requestContext.extendedRequestId`.
+pub fn apigw_id(request_id: &str) -> [u8; 16] {
+    use base64::Engine as _;
+    let mut raw = [0u8; 11];
+    let mut n = 0;
+    let mut high: Option<u8> = None;
+    for b in request_id.bytes() {
+        let Some(d) = (b as char).to_digit(16) else {
+            continue;
+        };
+        let d = d as u8;
+        match high.take() {
+            None => high = Some(d),
+            Some(h) => {
+                if n == raw.len() {
+                    break;
+                }
+                raw[n] = h << 4 | d;
+                n += 1;
+            }
+        }
+    }
+    let mut out = [b'='; 16];
+    let _ = base64::engine::general_purpose::STANDARD.encode_slice(&raw[..n], &mut out);
+    out
+}
+
 /// Writes the status line and the headers every response carries.
 pub fn write_common_head(
     out: &mut Vec<u8>,
@@ -123,6 +152,7 @@ pub fn write_common_head(
     write_status_line(out, status);
     write_header(out, b"Date", ctx.date());
     write_header(out, b"x-amzn-RequestId", request_id.as_bytes());
+    write_header(out, b"x-amz-apigw-id", &apigw_id(request_id.as_str()));
     match conn {
         ConnState::KeepAlive11 => {}
         ConnState::KeepAlive10 => write_header(out, b"Connection", b"keep-alive"),
@@ -133,6 +163,14 @@ pub fn write_common_head(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn apigw_ids_are_aws_shaped_and_follow_the_request_id() {
+        let id = "0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3";
+        let a = apigw_id(id);
+        assert_eq!(&a, b"ChssPU5fSmuMfY4=");
+        assert_ne!(apigw_id("ffffffff-4e5f-4a6b-8c7d-8e9fa0b1c2d3"), a);
+    }
 
     #[test]
     fn ids_are_uuid_shaped_and_distinct() {

@@ -134,6 +134,11 @@ impl ProxyScratch {
         shrink(&mut self.chunked_body);
     }
 
+    /// The request last sent to the backend (TestInvokeMethod's log shows it).
+    pub fn sent(&self) -> &[u8] {
+        &self.req
+    }
+
     /// The answer's body.
     pub fn body(&self) -> &[u8] {
         match &self.body {

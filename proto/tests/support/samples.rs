@@ -34,6 +34,7 @@ pub fn settings() -> RestApiSettings {
         tags: map(&[("team", "payments"), ("env", "prod")]),
         // Fields added after the fixtures were written decode as their defaults.
         policy: None,
+        ip_address_type: None,
     }
 }
 

@@ -187,7 +187,8 @@ pub fn apply_patch(m: &mut Method, p: &PatchOp) -> Result<(), ApiError> {
             )?
         }
         ["authorizerId"] => m.authorizer_id = p.optional_string()?,
-        ["apiKeyRequired"] => m.api_key_required = p.bool_value()?,
+        // AWS coerces: anything but `true` (any case) is false.
+        ["apiKeyRequired"] => m.api_key_required = p.coerced_bool_value()?,
         ["operationName"] => m.operation_name = p.optional_string()?,
         ["requestValidatorId"] => m.request_validator_id = p.optional_string()?,
         ["requestParameters", name] if !name.is_empty() => {
@@ -404,12 +405,24 @@ mod tests {
     }
 
     #[test]
+    fn api_key_required_is_coerced_as_aws_does() {
+        let mut m = method();
+        apply_patch(&mut m, &op(Op::Replace, "/apiKeyRequired", Some("TRUE"))).unwrap();
+        assert!(m.api_key_required);
+        apply_patch(
+            &mut m,
+            &op(Op::Replace, "/apiKeyRequired", Some("whatever")),
+        )
+        .unwrap();
+        assert!(!m.api_key_required);
+    }
+
+    #[test]
     fn refuses_bad_method_patches_and_checks() {
         let mut m = method();
         for p in [
             op(Op::Replace, "/httpMethod", Some("POST")),
             op(Op::Replace, "/authorizationType", Some("BASIC")),
-            op(Op::Replace, "/apiKeyRequired", Some("maybe")),
             op(Op::Remove, "/requestParameters/absent", None),
         ] {
             assert_eq!(apply_patch(&mut m, &p).unwrap_err().status, 400, "{p:?}");

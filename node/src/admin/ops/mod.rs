@@ -43,6 +43,7 @@ mod restapis;
 mod sdk;
 mod stages;
 pub mod tags;
+mod test_invoke;
 mod usage;
 mod usageplans;
 
@@ -418,6 +419,7 @@ async fn run(
         O::DeleteAuthorizer { api, authorizer } => {
             authorizers::delete(state, &api, &authorizer).await
         }
+        O::TestInvokeMethod(k) => test_invoke::test_invoke(state, &k, body).await,
         O::TestInvokeAuthorizer { api, authorizer } => {
             authorizers::test_invoke(state, &api, &authorizer, body).await
         }

@@ -521,6 +521,7 @@ fn settings(
             .unwrap_or(current.disable_execute_api_endpoint),
         tags,
         policy: keep(&def.policy, &current.policy),
+        ip_address_type: current.ip_address_type.clone(),
     };
     check_settings(&s)?;
     Ok(s)

@@ -15,6 +15,8 @@ use tollgate_proto::model::{ApiKeySource, OrUnknown, RestApiSettings};
 use tollgate_proto::Command;
 
 const ENDPOINT_TYPES: &[&str] = &["EDGE", "REGIONAL", "PRIVATE"];
+/// `endpointConfiguration.ipAddressType` values.
+const IP_ADDRESS_TYPES: &[&str] = &["ipv4", "dualstack"];
 /// The largest `minimumCompressionSize` (10 MiB, as AWS).
 const MAX_COMPRESSION_SIZE: i64 = 10_485_760;
 
@@ -39,6 +41,20 @@ pub fn check_settings(s: &RestApiSettings) -> Result<(), ApiError> {
     if s.endpoint_types.len() != 1 || !ENDPOINT_TYPES.contains(&s.endpoint_types[0].as_str()) {
         return Err(ApiError::bad_request(
             "Invalid endpoint configuration: exactly one type of EDGE, REGIONAL or PRIVATE is required",
+        ));
+    }
+    if let Some(t) = &s.ip_address_type {
+        if !IP_ADDRESS_TYPES.contains(&t.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid IP address type specified: {t}. Must be one of: [ipv4, dualstack]"
+            )));
+        }
+    }
+    if s.endpoint_types.iter().any(|t| t == "PRIVATE")
+        && s.effective_ip_address_type() != "dualstack"
+    {
+        return Err(ApiError::bad_request(
+            "Invalid endpoint configuration: a PRIVATE API can only have the dualstack IP address type",
         ));
     }
     if let Some(n) = s.minimum_compression_size {
@@ -71,8 +87,10 @@ pub async fn create(state: &AdminState, body: &[u8]) -> Result<Reply, ApiError> 
             .map_or(ApiKeySource::Header.into(), |s| OrUnknown::from_name(&s)),
         endpoint_types: i
             .endpoint_configuration
-            .and_then(|e| e.types)
+            .as_ref()
+            .and_then(|e| e.types.clone())
             .unwrap_or_else(|| vec!["EDGE".into()]),
+        ip_address_type: i.endpoint_configuration.and_then(|e| e.ip_address_type),
         binary_media_types: i.binary_media_types.unwrap_or_default(),
         minimum_compression_size: i.minimum_compression_size,
         disable_execute_api_endpoint: i.disable_execute_api_endpoint.unwrap_or(false),
@@ -174,6 +192,9 @@ pub fn apply_patch(s: &mut RestApiSettings, p: &PatchOp) -> Result<(), ApiError>
                 }
             }
         }
+        ["endpointConfiguration", "ipAddressType"] if p.op == Op::Replace => {
+            s.ip_address_type = Some(p.enum_value(IP_ADDRESS_TYPES)?);
+        }
         _ => return Err(p.invalid_path()),
     }
     Ok(())
@@ -264,6 +285,35 @@ mod tests {
         check_settings(&s).unwrap();
         apply_patch(&mut s, &op(Op::Remove, "/minimumCompressionSize", None)).unwrap();
         assert_eq!(s.minimum_compression_size, None);
+    }
+
+    #[test]
+    fn ip_address_types_follow_aws_rules() {
+        let mut s = settings();
+        assert_eq!(s.effective_ip_address_type(), "ipv4");
+        let dual = op(
+            Op::Replace,
+            "/endpointConfiguration/ipAddressType",
+            Some("dualstack"),
+        );
+        apply_patch(&mut s, &dual).unwrap();
+        assert_eq!(s.effective_ip_address_type(), "dualstack");
+        check_settings(&s).unwrap();
+        let bad = op(
+            Op::Replace,
+            "/endpointConfiguration/ipAddressType",
+            Some("ipv6"),
+        );
+        assert_eq!(apply_patch(&mut s, &bad).unwrap_err().status, 400);
+        // A PRIVATE API is dualstack by default, and only dualstack.
+        let mut p = settings();
+        p.endpoint_types = vec!["PRIVATE".into()];
+        assert_eq!(p.effective_ip_address_type(), "dualstack");
+        check_settings(&p).unwrap();
+        p.ip_address_type = Some("ipv4".into());
+        assert_eq!(check_settings(&p).unwrap_err().status, 400);
+        p.ip_address_type = Some("IPV4".into());
+        assert!(check_settings(&p).is_err());
     }
 
     #[test]

@@ -309,7 +309,8 @@ impl ArrayDigits {
 
 fn value(v: &Var, f: &Facts<'_>, out: &mut Vec<u8>) {
     match v {
-        Var::RequestId | Var::ExtendedRequestId => text(f.request_id.as_bytes(), out),
+        Var::RequestId => text(f.request_id.as_bytes(), out),
+        Var::ExtendedRequestId => text(&crate::dataplane::respond::apigw_id(f.request_id), out),
         Var::SourceIp => {
             let _ = write!(out, "{}", f.source_ip);
         }

@@ -102,6 +102,11 @@ pub fn write_proxied(
 ) {
     write_status_line(out, s.head.status);
     write_header(out, b"x-amzn-RequestId", id.as_bytes());
+    write_header(
+        out,
+        b"x-amz-apigw-id",
+        &crate::dataplane::respond::apigw_id(id.as_str()),
+    );
     match f.conn {
         ConnState::KeepAlive11 => {}
         ConnState::KeepAlive10 => write_header(out, b"Connection", b"keep-alive"),
