@@ -331,8 +331,12 @@ async fn serve(inv: Invocation, raw: Vec<u8>) -> Result<Outcome, Unrunnable> {
             ));
             method_response::write_mock(&mut out, &mut ctx, &r, &id, framing);
         }
-        Decision::Lambda(plan) => {
-            let event = core::lambda_event(&plan, &req, &caps, id.as_str(), stamp.epoch_ms);
+        Decision::Lambda(mut plan) => {
+            // An AWS (non-proxy) integration sends its request template's payload.
+            let event = match plan.payload.take() {
+                Some(payload) => payload,
+                None => core::lambda_event(&plan, &req, &caps, id.as_str(), stamp.epoch_ms),
+            };
             let l = plan.integration;
             log.push(format!("Endpoint request URI: {}", l.function.arn));
             log.push(format!(
@@ -356,9 +360,16 @@ async fn serve(inv: Invocation, raw: Vec<u8>) -> Result<Outcome, Unrunnable> {
                 )),
                 Err(e) => log.push(format!("Lambda invocation failed: {}", e.cause())),
             }
-            match core::after_lambda(&plan, result) {
+            match core::after_lambda_mapped(&plan, &req, &caps, &stamp, result) {
                 LambdaAnswer::Reply(r) => {
                     method_response::write_lambda(&mut out, &mut ctx, &r, &id, framing)
+                }
+                LambdaAnswer::Mapped(r) => {
+                    log.push(format!(
+                        "Method response body after transformations: {}",
+                        String::from_utf8_lossy(&r.body)
+                    ));
+                    method_response::write_mock(&mut out, &mut ctx, &r, &id, framing)
                 }
                 LambdaAnswer::Refuse(r) => refuse(&r, &mut out, &mut ctx, &mut log),
             }
