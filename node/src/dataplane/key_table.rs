@@ -221,6 +221,9 @@ impl KeyTable {
     }
 }
 
+/// A plan stage's API id and stage name, shared by the stages of the plan's keys.
+type StageNames = (Arc<str>, Arc<str>);
+
 /// Builds the key table from the registry; `day` is today's UTC day number (for quotas).
 pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTable {
     let mut by_value = HashMap::with_capacity(reg.api_keys.len());
@@ -233,7 +236,7 @@ pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTabl
         .unwrap_or(0);
     let mut quotas = QuotaIndex::with_capacity(quota_keys);
     // Each plan stage's API and stage names, shared by the plan's keys (not copied per key).
-    let stage_names: HashMap<(&str, &str), (Arc<str>, Arc<str>)> = reg
+    let stage_names: HashMap<(&str, &str), StageNames> = reg
         .usage_plans
         .values()
         .flat_map(|p| &p.api_stages)
