@@ -40,12 +40,11 @@ pub struct KeyTable {
 struct QuotaIndex {
     /// The plans the cells belong to (a handful).
     plans: Vec<Arc<str>>,
-    /// One cell per (plan, key) quota; a key's cells are next to each other.
+    /// One cell per (plan, key) quota.
     cells: Vec<QuotaCell>,
-    /// Plan usage id → its cell.
+    /// Plan usage id → its cell. A bare key id is looked up as the usage id of each plan
+    /// (there are a handful), not through a second map per key.
     by_usage: HashMap<CompactString, u32>,
-    /// Key id → its cells (`cells[first..first + count]`).
-    by_key: HashMap<CompactString, (u32, u32)>,
 }
 
 /// One (plan, key) quota's remaining count.
@@ -57,12 +56,18 @@ struct QuotaCell {
 }
 
 impl QuotaIndex {
-    /// Adds `key_id`'s cells, one per `(plan number, usage id, remaining count)`.
-    fn add_key(&mut self, key_id: &str, cells: &[(u32, Arc<str>, Arc<AtomicI64>)]) {
-        if cells.is_empty() {
-            return;
+    /// An index with room for `keys` keys of one quota each (the common shape: keys in one
+    /// plan), so that a large table is not rehashed as it is built.
+    fn with_capacity(keys: usize) -> QuotaIndex {
+        QuotaIndex {
+            plans: Vec::new(),
+            cells: Vec::with_capacity(keys),
+            by_usage: HashMap::with_capacity(keys),
         }
-        let first = self.cells.len();
+    }
+
+    /// Adds `key_id`'s cells, one per `(plan number, usage id, remaining count)`.
+    fn add_key(&mut self, cells: &[(u32, Arc<str>, Arc<AtomicI64>)]) {
         for (plan, usage_id, remaining) in cells {
             self.by_usage
                 .insert((**usage_id).into(), index(self.cells.len()));
@@ -71,10 +76,6 @@ impl QuotaIndex {
                 remaining: remaining.clone(),
             });
         }
-        self.by_key.insert(
-            key_id.into(),
-            (index(first), index(self.cells.len() - first)),
-        );
     }
 
     /// The plan number of `plan_id`, added when new.
@@ -95,19 +96,25 @@ impl QuotaIndex {
             if let Some((_, key_id)) = ledger_id.split_once(':') {
                 self.write(reg, &self.cells[i as usize], key_id, day);
             }
-        } else if let Some(&(first, count)) = self.by_key.get(ledger_id) {
-            let (first, count) = (first as usize, count as usize);
-            for c in &self.cells[first..first + count] {
-                self.write(reg, c, ledger_id, day);
+        } else if !ledger_id.contains(':') {
+            // A bare key id counts in every plan of the key.
+            let mut usage_id = CompactString::default();
+            for plan in &self.plans {
+                usage_id.clear();
+                usage_id.push_str(plan);
+                usage_id.push(':');
+                usage_id.push_str(ledger_id);
+                if let Some(&i) = self.by_usage.get(&usage_id) {
+                    self.write(reg, &self.cells[i as usize], ledger_id, day);
+                }
             }
         }
     }
 
     fn refresh_all(&self, reg: &Registry, day: i64) {
-        for (key_id, &(first, count)) in &self.by_key {
-            let (first, count) = (first as usize, count as usize);
-            for c in &self.cells[first..first + count] {
-                self.write(reg, c, key_id, day);
+        for (usage_id, &i) in &self.by_usage {
+            if let Some((_, key_id)) = usage_id.split_once(':') {
+                self.write(reg, &self.cells[i as usize], key_id, day);
             }
         }
     }
@@ -135,8 +142,9 @@ pub struct KeyEntry {
     pub id: Arc<str>,
     /// Disabled keys are refused.
     pub enabled: bool,
-    /// The plan stages the key may call.
-    pub stages: Vec<KeyStage>,
+    /// The plan stages the key may call (exactly sized: a `Vec` grown by pushes would hold
+    /// room for four stages per key).
+    pub stages: Box<[KeyStage]>,
 }
 
 /// What a key's usage plan allows on one API stage.
@@ -148,10 +156,10 @@ pub struct KeyStage {
     /// When the plan has a quota: the node's count of the key's requests through the plan
     /// not yet committed to the usage ledger (shared by the workers and kept across tables).
     pub quota_pending: Option<Arc<AtomicU64>>,
-    /// The API.
-    pub api_id: Box<str>,
-    /// The stage.
-    pub stage: Box<str>,
+    /// The API (one string shared by every key of the plan).
+    pub api_id: Arc<str>,
+    /// The stage (one string shared by every key of the plan).
+    pub stage: Arc<str>,
     /// Per-method limits (`/pets/GET` → limit), checked first.
     pub method_throttles: Vec<(Box<str>, ThrottleSpec)>,
     /// The plan's per-key limit.
@@ -213,10 +221,30 @@ impl KeyTable {
     }
 }
 
+/// A plan stage's API id and stage name, shared by the stages of the plan's keys.
+type StageNames = (Arc<str>, Arc<str>);
+
 /// Builds the key table from the registry; `day` is today's UTC day number (for quotas).
 pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTable {
-    let mut by_value = HashMap::new();
-    let mut quotas = QuotaIndex::default();
+    let mut by_value = HashMap::with_capacity(reg.api_keys.len());
+    let quota_keys = reg
+        .usage_plans
+        .values()
+        .filter(|p| p.quota.is_some())
+        .map(|p| p.key_ids.len())
+        .max()
+        .unwrap_or(0);
+    let mut quotas = QuotaIndex::with_capacity(quota_keys);
+    // Each plan stage's API and stage names, shared by the plan's keys (not copied per key).
+    let stage_names: HashMap<(&str, &str), StageNames> = reg
+        .usage_plans
+        .values()
+        .flat_map(|p| &p.api_stages)
+        .map(|s| {
+            let names = (s.api_id.as_str().into(), s.stage.as_str().into());
+            ((s.api_id.as_str(), s.stage.as_str()), names)
+        })
+        .collect();
     // Each plan's metric series, looked up once per compile (not once per key).
     let plan_series: HashMap<&str, Option<u32>> = reg
         .usage_plans
@@ -263,11 +291,16 @@ pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTabl
                 )
             };
             for s in &plan.api_stages {
+                let (api_id, stage) = match stage_names.get(&(s.api_id.as_str(), s.stage.as_str()))
+                {
+                    Some((a, st)) => (a.clone(), st.clone()),
+                    None => (s.api_id.as_str().into(), s.stage.as_str().into()),
+                };
                 stages.push(KeyStage {
                     usage_id: usage_id.clone(),
                     quota_pending: quota_pending.clone(),
-                    api_id: s.api_id.as_str().into(),
-                    stage: s.stage.as_str().into(),
+                    api_id,
+                    stage,
                     method_throttles: s
                         .throttle
                         .iter()
@@ -291,13 +324,13 @@ pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTabl
                 });
             }
         }
-        quotas.add_key(&key.id, &cells);
+        quotas.add_key(&cells);
         by_value.insert(
             key.value.as_str().into(),
             KeyEntry {
                 id: key_id,
                 enabled: key.enabled,
-                stages,
+                stages: stages.into_boxed_slice(),
             },
         );
     }

@@ -167,27 +167,55 @@ impl Registry {
     }
 
     fn import_keys(&mut self, keys: &[ApiKey], plan_keys: &[(String, String)]) -> ApplyResult {
-        // Work on a copy so that a refusal half-way leaves nothing changed.
-        let mut next = Registry {
-            api_keys: self.api_keys.clone(),
-            usage_plans: self.usage_plans.clone(),
-            ..Default::default()
-        };
+        // Applied in place with an undo log, so that a refusal half-way leaves nothing changed
+        // and an import costs its own rows, not a copy of every key already held (which made
+        // importing a million keys in batches quadratic).
+        let mut replaced: Vec<(&str, Option<ApiKey>)> = Vec::with_capacity(keys.len());
+        let mut subscribed: Vec<(&str, &str)> = Vec::new();
+        let res = self.import_in_place(keys, plan_keys, &mut replaced, &mut subscribed);
+        if res.is_err() {
+            for (plan_id, key_id) in subscribed.into_iter().rev() {
+                if let Some(p) = self.usage_plans.get_mut(plan_id) {
+                    p.key_ids.remove(key_id);
+                }
+            }
+            for (id, old) in replaced.into_iter().rev() {
+                match old {
+                    Some(old) => {
+                        self.api_keys.insert(old);
+                    }
+                    None => {
+                        self.api_keys.remove(id);
+                    }
+                }
+            }
+        }
+        res
+    }
+
+    /// The steps of [`Registry::import_keys`], recording in `replaced` and `subscribed` what
+    /// to undo.
+    fn import_in_place<'c>(
+        &mut self,
+        keys: &'c [ApiKey],
+        plan_keys: &'c [(String, String)],
+        replaced: &mut Vec<(&'c str, Option<ApiKey>)>,
+        subscribed: &mut Vec<(&'c str, &'c str)>,
+    ) -> ApplyResult {
         for key in keys {
-            check_key(&next.api_keys, key)?;
-            next.api_keys.insert(key.clone());
+            check_key(&self.api_keys, key)?;
+            replaced.push((&key.id, self.api_keys.insert(key.clone())));
         }
         for (plan_id, key_id) in plan_keys {
-            let already = next
+            let already = self
                 .usage_plans
                 .get(plan_id)
                 .is_some_and(|p| p.key_ids.contains(key_id));
             if !already {
-                next.subscribe(plan_id, key_id)?;
+                self.subscribe(plan_id, key_id)?;
+                subscribed.push((plan_id, key_id));
             }
         }
-        self.api_keys = next.api_keys;
-        self.usage_plans = next.usage_plans;
         Ok(())
     }
 
@@ -868,6 +896,44 @@ mod tests {
         };
         r.apply(&again).unwrap();
         r.apply(&again).unwrap();
+    }
+
+    #[test]
+    fn a_refused_import_undoes_its_keys_values_and_subscriptions() {
+        let mut r = registry();
+        r.apply(&Command::CreateUsagePlan {
+            plan: plan("p1", &[("a1", "prod")]),
+        })
+        .unwrap();
+        r.apply(&Command::CreateApiKey {
+            key: key("k1", VALUE),
+        })
+        .unwrap();
+        // k1 gets a new value (twice), k2 is new and subscribed, then an unknown plan refuses
+        // the whole batch.
+        let refused_import = Command::ImportApiKeys {
+            keys: vec![
+                key("k1", "11111111111111111111"),
+                key("k2", "22222222222222222222"),
+                key("k1", "33333333333333333333"),
+            ],
+            plan_keys: vec![("p1".into(), "k2".into()), ("nope".into(), "k1".into())],
+        };
+        refused(&mut r, refused_import);
+        // The value index is back as it was: k1's old value is its own, the batch's are free.
+        assert_eq!(r.api_keys.id_by_value(VALUE), Some("k1"));
+        for v in [
+            "11111111111111111111",
+            "22222222222222222222",
+            "33333333333333333333",
+        ] {
+            assert_eq!(r.api_keys.id_by_value(v), None, "{v}");
+        }
+        assert!(r.usage_plans["p1"].key_ids.is_empty());
+        r.apply(&Command::CreateApiKey {
+            key: key("k3", "33333333333333333333"),
+        })
+        .unwrap();
     }
 
     #[test]

@@ -1,0 +1,146 @@
+//! Where the bytes of an API key go (issue 14): a counting allocator measures, for keys
+//! imported into one usage plan with a quota, the registry's copy, the ImportApiKeys commands
+//! (what the Raft log holds until a snapshot), the compiled key table and the limit states it
+//! holds. Byte counts, not timings: deterministic on any machine. The budgets are what the
+//! structures cost today with some slack, so that a change that brings back a per-key
+//! allocation fails here; `cargo test -p tollgate-node --test key_memory -- --nocapture`
+//! prints the breakdown.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use tollgate_node::dataplane::cluster_limits::ClusterLimits;
+use tollgate_node::dataplane::key_table::compile_keys;
+use tollgate_proto::model::{ApiKey, ApiStage, QuotaPeriod, QuotaSettings, UsagePlan};
+use tollgate_proto::{Command, Registry};
+
+/// Live heap bytes (what was asked for; the allocator's size classes come on top).
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+struct Counting;
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the counter only adds.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        // SAFETY: the caller's contract is System's.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        // SAFETY: the caller's contract is System's.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
+        // SAFETY: the caller's contract is System's.
+        unsafe { System.realloc(p, l, new) }
+    }
+}
+
+#[global_allocator]
+static A: Counting = Counting;
+
+fn live() -> isize {
+    LIVE.load(Ordering::Relaxed)
+}
+
+const KEYS: usize = 20_000;
+const BATCH: usize = 5_000;
+const DAY: i64 = 20_000;
+
+/// Keys as ImportApiKeys makes them (AWS-like 10-character ids, a name, 26-byte values).
+fn import(from: usize, to: usize) -> Command {
+    let keys: Vec<ApiKey> = (from..to)
+        .map(|i| ApiKey {
+            id: format!("k{i:09}"),
+            value: format!("keys-scale-value-{i:09}"),
+            name: Some(format!("k{i}")),
+            enabled: true,
+            created_date: 1_700_000_000,
+            last_updated_date: 1_700_000_000,
+            ..Default::default()
+        })
+        .collect();
+    let plan_keys = keys
+        .iter()
+        .map(|k| ("plan01".into(), k.id.clone()))
+        .collect();
+    Command::ImportApiKeys { keys, plan_keys }
+}
+
+fn registry_with_plan() -> Registry {
+    // The plan is put in directly: its API stage need not exist for the key table.
+    let mut r = Registry::default();
+    r.usage_plans.insert(
+        "plan01".into(),
+        UsagePlan {
+            id: "plan01".into(),
+            name: "p".into(),
+            api_stages: vec![ApiStage {
+                api_id: "api0000001".into(),
+                stage: "prod".into(),
+                throttle: BTreeMap::new(),
+            }],
+            quota: Some(QuotaSettings {
+                limit: 1_000_000,
+                offset: 0,
+                period: QuotaPeriod::Day.into(),
+            }),
+            ..Default::default()
+        },
+    );
+    r
+}
+
+struct Breakdown {
+    registry: isize,
+    commands: isize,
+    table: isize,
+}
+
+fn measure() -> Breakdown {
+    let mut reg = registry_with_plan();
+    let before = live();
+    let mut commands = 0;
+    for b in (0..KEYS).step_by(BATCH) {
+        let c0 = live();
+        let cmd = import(b, (b + BATCH).min(KEYS));
+        commands += live() - c0;
+        reg.apply(&cmd).expect("import");
+        drop(cmd);
+    }
+    let registry = live() - before;
+    let limits = ClusterLimits::new(1);
+    let t0 = live();
+    let table = compile_keys(&reg, DAY, &limits);
+    let table_bytes = live() - t0;
+    assert_eq!(table.by_value.len(), KEYS);
+    drop(table);
+    Breakdown {
+        registry,
+        commands,
+        table: table_bytes,
+    }
+}
+
+#[test]
+fn bytes_per_key_stay_within_budget() {
+    let b = measure();
+    let per = |x: isize| x / KEYS as isize;
+    println!(
+        "per key, {KEYS} keys in one plan with a quota (heap bytes asked for):\n  \
+         registry (model + value index + plan key ids): {} B\n  \
+         ImportApiKeys commands (Raft log cache until a snapshot): {} B\n  \
+         compiled key table (by value, stages, quota cells, limit states): {} B",
+        per(b.registry),
+        per(b.commands),
+        per(b.table),
+    );
+    assert!(
+        per(b.registry) <= 650,
+        "registry: {} B a key",
+        per(b.registry)
+    );
+    assert!(per(b.table) <= 650, "key table: {} B a key", per(b.table));
+}
