@@ -114,6 +114,9 @@ pub struct StageRoutes {
     pub gateway_responses: CompiledGatewayResponses,
     /// The API's binary media types (Lambda proxy events and answers use them).
     pub binary_media_types: Vec<Box<str>>,
+    /// The API's `minimumCompressionSize` (`None`: answers are not compressed, request bodies
+    /// not decoded; see [`super::compress`]).
+    pub min_compression: Option<usize>,
     /// `tracingEnabled`: requests carry a trace context to the integration and their spans
     /// are exported.
     pub tracing: bool,
@@ -650,6 +653,10 @@ pub fn compile_api(api: &RestApi, reg: &Registry, limits: &ClusterLimits) -> Api
                 .iter()
                 .map(|t| t.as_str().into())
                 .collect();
+            sr.min_compression = api
+                .settings
+                .minimum_compression_size
+                .and_then(|n| usize::try_from(n).ok());
             let cache_epoch = reg.cache_epoch(&api.id, &stage.stage_name);
             sr.cache_id = fnv64(&[
                 api.id.as_bytes(),
@@ -686,6 +693,7 @@ fn compile_canary(
     s.canary_settings = None;
     let mut routes = compile_stage_with(api_id, &s, dep, limits, authorizer_epoch);
     routes.binary_media_types = base.binary_media_types.clone();
+    routes.min_compression = base.min_compression;
     if c.use_stage_cache {
         routes.cache_id = base.cache_id;
         routes.cache_bytes = base.cache_bytes;
@@ -823,6 +831,7 @@ pub fn compile_stage_with(
         },
         gateway_responses: compile_gateway_responses(api_id, &stage.stage_name, dep),
         binary_media_types: Vec::new(),
+        min_compression: None,
         tracing: stage.tracing_enabled,
         canary: None,
         nodes: vec![RouteNode::default()],
