@@ -10,6 +10,7 @@
 //! [`is_binary`]); with none configured nothing is binary, which is how the tables' rows
 //! with `binaryMediaTypes` undefined come out.
 
+use super::routing::RenderedResponse;
 use base64::Engine;
 use std::borrow::Cow;
 
@@ -102,6 +103,47 @@ pub fn apply(c: Convert, body: &[u8]) -> Result<Cow<'_, [u8]>, NotBase64> {
             .decode(body.trim_ascii())
             .map(Cow::Owned)
             .map_err(|_| NotBase64),
+    }
+}
+
+/// The `Content-Type` among an answer's header lines (`Name: value\r\n` each).
+pub fn header_block_type(block: &[u8]) -> &str {
+    block
+        .split(|&b| b == b'\n')
+        .find_map(|l| {
+            let colon = l.iter().position(|&b| b == b':')?;
+            l[..colon]
+                .eq_ignore_ascii_case(b"content-type")
+                .then(|| l[colon + 1..].trim_ascii())
+        })
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .unwrap_or("")
+}
+
+/// Converts a mapped answer (a MOCK's or an HTTP integration's) as the response table says:
+/// `payload_type` is the integration's answer's content type, `accept` the client's header,
+/// `handling` the selected integration response's. Costs nothing when the API has no binary
+/// media types and the response no `contentHandling`.
+pub fn convert_answer<'t>(
+    answer: Cow<'t, RenderedResponse>,
+    payload_type: Option<&str>,
+    accept: Option<&[u8]>,
+    types: &[Box<str>],
+    handling: Handling,
+) -> Result<Cow<'t, RenderedResponse>, NotBase64> {
+    if types.is_empty() && handling == Handling::Passthrough {
+        return Ok(answer);
+    }
+    let payload_type = payload_type.unwrap_or_else(|| header_block_type(&answer.header_block));
+    let binary = is_binary(payload_type, types);
+    match response(binary, accepts_binary(accept, types), handling) {
+        Convert::Keep => Ok(answer),
+        c => {
+            let body = apply(c, &answer.body)?.into_owned();
+            let mut answer = answer;
+            answer.to_mut().body = body.into();
+            Ok(answer)
+        }
     }
 }
 

@@ -1015,7 +1015,8 @@ fn compile_validation(
 }
 
 /// Integration settings the data plane does not apply and must not silently ignore: a VPC
-/// link (the backend is not the URI's host), backend credentials, content conversion.
+/// link (the backend is not the URI's host), backend credentials, content conversion on an
+/// integration type other than HTTP and MOCK.
 fn unserved_setting(i: &Integration) -> Option<String> {
     if i.connection_type.as_deref() == Some("VPC_LINK") || i.connection_id.is_some() {
         return Some("VPC link connections are not served".into());
@@ -1023,12 +1024,14 @@ fn unserved_setting(i: &Integration) -> Option<String> {
     if i.credentials.is_some() {
         return Some("integration credentials are not served".into());
     }
-    if i.content_handling.is_some()
-        || i.integration_responses
-            .values()
-            .any(|r| r.content_handling.is_some())
+    let converts = matches!(i.kind, IntegrationType::Http | IntegrationType::Mock);
+    if !converts
+        && (i.content_handling.is_some()
+            || i.integration_responses
+                .values()
+                .any(|r| r.content_handling.is_some()))
     {
-        return Some("content handling is not served".into());
+        return Some("content handling is served for HTTP and MOCK integrations only".into());
     }
     None
 }
@@ -1722,6 +1725,15 @@ mod tests {
             },
         ] {
             assert!(unserved_setting(&i).is_some(), "{i:?}");
+        }
+        // Content conversion is served for HTTP and MOCK integrations.
+        for kind in [IntegrationType::Http, IntegrationType::Mock] {
+            let i = Integration {
+                kind,
+                content_handling: Some("CONVERT_TO_BINARY".into()),
+                ..proxy.clone()
+            };
+            assert!(unserved_setting(&i).is_none(), "{i:?}");
         }
     }
 }
