@@ -11,7 +11,9 @@
 //! first, and an unset one costs one branch per answer and one header scan per request that
 //! names a `Content-Encoding`.
 
-use super::http1::{write_content_length, write_header, HttpError, RequestHead};
+use super::http1::{
+    write_content_length, write_header, ChunkedDecoder, HttpError, RequestHead, MAX_BODY_BYTES,
+};
 use super::request::TlsInfo;
 use super::routing::RoutingTable;
 use std::io::{Read, Write};
@@ -210,8 +212,9 @@ pub fn encode(coding: Coding, body: &[u8], out: &mut Vec<u8>) {
 
 /// Compresses the answer just written at `out[start..]` when AWS would: the API compresses
 /// (`min`: its `minimumCompressionSize`), the client asked for a coding (`accept_encoding`),
-/// the answer is sized by `Content-Length` with a body of at least `min` bytes (at least one),
-/// and carries no `Content-Encoding` of its own. The body is replaced by its compressed form;
+/// the answer's body (sized by `Content-Length`, or chunked by the gateway relaying a chunked
+/// backend answer: de-chunked first) is at least `min` bytes (at least one), and it carries no
+/// `Content-Encoding` of its own. The body is replaced by its compressed form;
 /// `Content-Length` follows it, and `Content-Encoding` and `Vary: Accept-Encoding` are added.
 /// Returns whether it compressed.
 pub fn compress_answer(
@@ -230,6 +233,7 @@ pub fn compress_answer(
     let head = &answer[..head_end];
     let body = &answer[head_end + 4..];
     let mut length = None;
+    let mut chunked = false;
     let mut vary: Option<&[u8]> = None;
     let mut lines = head.split(|&b| b == b'\n').map(|l| l.trim_ascii_end());
     let status_line = lines.next().unwrap_or_default();
@@ -238,12 +242,16 @@ pub fn compress_answer(
             continue;
         };
         let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
-        if name.eq_ignore_ascii_case(b"content-encoding")
-            || name.eq_ignore_ascii_case(b"transfer-encoding")
-        {
+        if name.eq_ignore_ascii_case(b"content-encoding") {
             return false;
         }
-        if name.eq_ignore_ascii_case(b"content-length") {
+        if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            // Only the gateway's own chunking (of a chunked backend answer) is undone here.
+            if !value.eq_ignore_ascii_case(b"chunked") {
+                return false;
+            }
+            chunked = true;
+        } else if name.eq_ignore_ascii_case(b"content-length") {
             length = std::str::from_utf8(value)
                 .ok()
                 .and_then(|v| v.parse::<usize>().ok());
@@ -251,8 +259,24 @@ pub fn compress_answer(
             vary = Some(value);
         }
     }
-    // A HEAD answer (no body after a non-zero length) and bodiless statuses stay as they are.
-    if length != Some(body.len()) || body.is_empty() || body.len() < min {
+    // A chunked answer (a chunked backend's, relayed) is de-chunked first; it is whole here.
+    let dechunked;
+    let body = if chunked {
+        let mut plain = Vec::with_capacity(body.len());
+        let mut dec = ChunkedDecoder::default();
+        match dec.decode(body, &mut plain, MAX_BODY_BYTES) {
+            Ok((_, true)) => {}
+            _ => return false,
+        }
+        dechunked = plain;
+        &dechunked[..]
+    } else if length == Some(body.len()) {
+        body
+    } else {
+        // A HEAD answer (no body after a non-zero length) stays as it is.
+        return false;
+    };
+    if body.is_empty() || body.len() < min {
         return false;
     }
     let mut packed = Vec::with_capacity(body.len() / 2 + 64);
@@ -263,7 +287,10 @@ pub fn compress_answer(
     for line in head.split(|&b| b == b'\n').skip(1) {
         let line = line.trim_ascii_end();
         let name = line.split(|&b| b == b':').next().unwrap_or_default();
-        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"vary") {
+        if name.eq_ignore_ascii_case(b"content-length")
+            || name.eq_ignore_ascii_case(b"transfer-encoding")
+            || name.eq_ignore_ascii_case(b"vary")
+        {
             continue;
         }
         rewritten.extend_from_slice(line);

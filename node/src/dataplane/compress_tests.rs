@@ -162,13 +162,43 @@ fn answers_are_left_alone_when_aws_would() {
     // A HEAD answer: a length but no body.
     let mut head = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n".to_vec();
     assert!(!compress_answer(&mut head, 0, 0, Some(b"gzip")));
-    // A chunked answer.
-    let mut chunked =
+    // A chunked answer that is cut short, and one under the minimum.
+    let mut cut = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nxy".to_vec();
+    assert!(!compress_answer(&mut cut, 0, 0, Some(b"gzip")));
+    let mut small =
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n".to_vec();
-    assert!(!compress_answer(&mut chunked, 0, 0, Some(b"gzip")));
+    assert!(!compress_answer(&mut small, 0, 2, Some(b"gzip")));
     // An empty body, even with minimum 0.
     let mut empty = answer("", b"");
     assert!(!compress_answer(&mut empty, 6, 0, Some(b"gzip")));
+}
+
+#[test]
+fn a_relayed_chunked_answer_is_dechunked_then_compressed() {
+    let mut out = b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nX-B: 1\r\n\r\n".to_vec();
+    let body = b"chunk of text ".repeat(40);
+    let (a, b) = body.split_at(200);
+    for part in [a, b] {
+        out.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+        out.extend_from_slice(part);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    assert!(compress_answer(&mut out, 0, 100, Some(b"gzip")));
+    let (head, packed) = split(&out);
+    assert!(
+        !head.to_ascii_lowercase().contains("transfer-encoding"),
+        "{head}"
+    );
+    assert!(head.starts_with("HTTP/1.1 201 Created"), "{head}");
+    assert!(head.contains("X-B: 1"), "{head}");
+    assert!(
+        head.contains(&format!("Content-Length: {}", packed.len())),
+        "{head}"
+    );
+    let mut back = Vec::new();
+    decode(Coding::Gzip, packed, MAX_DECODED, &mut back).unwrap();
+    assert_eq!(back, body);
 }
 
 #[test]
