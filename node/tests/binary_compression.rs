@@ -251,6 +251,43 @@ fn binary_media_types_content_handling_and_compression() {
     );
     let big = "tollgate compresses this line of text. ".repeat(105);
     mock("big", "text/plain", &big, None);
+    // POST /http: an HTTP integration whose CONVERT_TO_TEXT sends a binary body as base64;
+    // the backend answers it back as image/png, converted by the client's first Accept type.
+    let res = mk("http");
+    on(
+        &res,
+        "POST",
+        "put-method",
+        &["--authorization-type", "NONE"],
+    );
+    let uri = format!("http://{backend}/http");
+    on(
+        &res,
+        "POST",
+        "put-integration",
+        &[
+            "--type",
+            "HTTP",
+            "--integration-http-method",
+            "POST",
+            "--uri",
+            &uri,
+            "--content-handling",
+            "CONVERT_TO_TEXT",
+        ],
+    );
+    on(
+        &res,
+        "POST",
+        "put-method-response",
+        &["--status-code", "200"],
+    );
+    on(
+        &res,
+        "POST",
+        "put-integration-response",
+        &["--status-code", "200"],
+    );
     aws.ok(&[
         "create-deployment",
         "--rest-api-id",
@@ -280,6 +317,30 @@ fn binary_media_types_content_handling_and_compression() {
     // MOCK + CONVERT_TO_BINARY: the base64 text comes back decoded.
     let r = send(&n, h, "GET", "/dev/bin", "", b"");
     assert_eq!((r.status, r.body.as_slice()), (200, &b"hello binary"[..]));
+
+    // HTTP + CONVERT_TO_TEXT: the backend got base64 of the PNG bytes (and answers it back
+    // as image/png). With a binary first Accept type the client gets those bytes as they
+    // are; with a text one (or none), AWS's table base64-encodes the binary payload again.
+    use base64::Engine;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let r = send(
+        &n,
+        h,
+        "POST",
+        "/dev/http",
+        "Content-Type: image/png\r\nAccept: image/png, text/plain\r\n",
+        PNG,
+    );
+    assert_eq!((r.status, r.text()), (200, b64(PNG)));
+    let r = send(
+        &n,
+        h,
+        "POST",
+        "/dev/http",
+        "Content-Type: image/png\r\nAccept: text/plain, image/png\r\n",
+        PNG,
+    );
+    assert_eq!((r.status, r.text()), (200, b64(b64(PNG).as_bytes())));
 
     // Compression: gzip and deflate as asked; the client's bytes decode to the original.
     let r = send(
