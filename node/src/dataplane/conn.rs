@@ -27,6 +27,7 @@ use super::worker::Worker;
 use monoio::time::Instant;
 use std::net::IpAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Answers written before the output buffer is flushed even though more requests are queued.
@@ -145,6 +146,8 @@ pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls
     let mut out: Vec<u8> = Vec::with_capacity(BUF);
     let mut head = RequestHead::default();
     let mut chunked = Vec::new();
+    // A compressed request body, decoded (APIs with `minimumCompressionSize` only).
+    let mut decoded = Vec::new();
     let mut scratch = ProxyScratch::default();
     // The path with dot segments resolved, when it had any.
     let mut norm_path = String::new();
@@ -293,17 +296,45 @@ pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls
                 Ok(None) => path,
                 Err(_) => return refuse(&w, &mut stream, &mut out, PATH_ABOVE_ROOT).await,
             };
+            let mut body: &[u8] = if is_chunked {
+                &chunked
+            } else {
+                &inbuf[body_range]
+            };
+            let table = || {
+                let t = w.routes.borrow_mut().current();
+                Arc::clone(&t)
+            };
+            match super::compress::inbound(
+                table,
+                &head,
+                this,
+                path,
+                tls.as_ref(),
+                body,
+                &mut decoded,
+            ) {
+                super::compress::Inbound::AsSent => {}
+                super::compress::Inbound::Decoded(at) => {
+                    if decoded.len() > LEASE_FROM
+                        && !books.lease(decoded.len().next_multiple_of(BUDGET_STEP))
+                    {
+                        return refuse(&w, &mut stream, &mut out, BUSY).await;
+                    }
+                    head.headers.remove(at);
+                    body = &decoded;
+                }
+                super::compress::Inbound::Refused(e) => {
+                    return refuse(&w, &mut stream, &mut out, e).await
+                }
+            }
             let mut req = Request {
                 buf: this,
                 head: &head,
                 method,
                 path,
                 query,
-                body: if is_chunked {
-                    &chunked
-                } else {
-                    &inbuf[body_range]
-                },
+                body,
                 peer,
                 tls: tls.as_ref(),
             };
@@ -333,6 +364,9 @@ pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls
                 return;
             }
             shrink_after_large(&mut inbuf, &mut start, &mut out, &mut chunked, &mut scratch);
+            if decoded.capacity() > LARGE_OUT {
+                decoded = Vec::new();
+            }
             books.release();
         }
         if conn == ConnState::Close {

@@ -236,6 +236,7 @@ pub async fn handle(
                         scratch.cache_key = key;
                         done.identity = plan.identity.take();
                         req.path = full_path;
+                        compress(&seen, req, out, start);
                         finish(w, req, &stamp, t0, &out[start..], &seen, &done);
                         return;
                     }
@@ -322,6 +323,7 @@ pub async fn handle(
                 done.identity = plan.identity.take();
                 scratch.cache_key = key;
                 req.path = full_path;
+                compress(&seen, req, out, start);
                 finish(w, req, &stamp, t0, &out[start..], &seen, &done);
                 return;
             }
@@ -356,7 +358,16 @@ pub async fn handle(
     }
     scratch.cache_key = key;
     req.path = full_path;
+    compress(&seen, req, out, start);
     finish(w, req, &stamp, t0, &out[start..], &seen, &done);
+}
+
+/// Compresses the answer just written at `out[start..]` when its stage compresses
+/// (`minimumCompressionSize`) and the client asked for it ([`super::compress`]).
+fn compress(seen: &Seen<'_>, req: &Request<'_>, out: &mut Vec<u8>, start: usize) {
+    if let Some(min) = seen.stage.and_then(|s| s.min_compression) {
+        super::compress::compress_answer(out, start, min, req.header(b"accept-encoding"));
+    }
 }
 
 /// The log phase's shell part: the stage's (and method's) metrics and the stage's access

@@ -231,6 +231,8 @@ pub struct HttpResponse {
     /// The header lines of an answer without a template (the backend's body passed through
     /// as `application/json`, as AWS answers it).
     pub passthrough_head: Box<[u8]>,
+    /// Its `contentHandling` ([`crate::dataplane::content`]).
+    pub handling: crate::dataplane::content::Handling,
 }
 
 /// A compiled HTTP (non-proxy) integration.
@@ -246,6 +248,9 @@ pub struct HttpIntegration {
     pub responses: Vec<HttpResponse>,
     /// The stage's variables (what `$stageVariables` reads).
     pub stage_variables: Vec<(Box<str>, Box<str>)>,
+    /// The integration's `contentHandling` for the request body
+    /// ([`crate::dataplane::content`]).
+    pub handling: crate::dataplane::content::Handling,
 }
 
 /// What the backend is sent as its body.
@@ -374,6 +379,7 @@ pub fn compile(
         passthrough,
         responses,
         stage_variables,
+        handling: crate::dataplane::content::Handling::of(i.content_handling.as_deref()),
     })
 }
 
@@ -486,6 +492,7 @@ pub fn compile_response(
         status,
         templates,
         passthrough_head,
+        handling: crate::dataplane::content::Handling::of(r.content_handling.as_deref()),
     })
 }
 

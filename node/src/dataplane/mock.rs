@@ -57,6 +57,8 @@ pub struct MockResponse {
     pub headers: Vec<(Box<str>, Box<str>)>,
     /// The body.
     pub body: ResponseBody,
+    /// Its `contentHandling` ([`crate::dataplane::content`]).
+    pub handling: crate::dataplane::content::Handling,
 }
 
 /// A compiled MOCK integration.
@@ -266,6 +268,7 @@ fn compile_response(
         status,
         headers,
         body,
+        handling: crate::dataplane::content::Handling::of(r.content_handling.as_deref()),
     })
 }
 
@@ -323,6 +326,8 @@ pub enum MockError {
     NoResponse,
     /// A template failed to render.
     Render(RenderError),
+    /// `CONVERT_TO_BINARY` (or a binary `Accept`) met a payload that is not base64 (500).
+    NotBase64,
 }
 
 impl From<RenderError> for MockError {

@@ -114,6 +114,9 @@ pub struct StageRoutes {
     pub gateway_responses: CompiledGatewayResponses,
     /// The API's binary media types (Lambda proxy events and answers use them).
     pub binary_media_types: Vec<Box<str>>,
+    /// The API's `minimumCompressionSize` (`None`: answers are not compressed, request bodies
+    /// not decoded; see [`super::compress`]).
+    pub min_compression: Option<usize>,
     /// `tracingEnabled`: requests carry a trace context to the integration and their spans
     /// are exported.
     pub tracing: bool,
@@ -659,6 +662,10 @@ pub fn compile_api(api: &RestApi, reg: &Registry, limits: &ClusterLimits) -> Api
                 .iter()
                 .map(|t| t.as_str().into())
                 .collect();
+            sr.min_compression = api
+                .settings
+                .minimum_compression_size
+                .and_then(|n| usize::try_from(n).ok());
             let cache_epoch = reg.cache_epoch(&api.id, &stage.stage_name);
             sr.cache_id = fnv64(&[
                 api.id.as_bytes(),
@@ -695,6 +702,7 @@ fn compile_canary(
     s.canary_settings = None;
     let mut routes = compile_stage_with(api_id, &s, dep, limits, authorizer_epoch);
     routes.binary_media_types = base.binary_media_types.clone();
+    routes.min_compression = base.min_compression;
     if c.use_stage_cache {
         routes.cache_id = base.cache_id;
         routes.cache_bytes = base.cache_bytes;
@@ -832,6 +840,7 @@ pub fn compile_stage_with(
         },
         gateway_responses: compile_gateway_responses(api_id, &stage.stage_name, dep),
         binary_media_types: Vec::new(),
+        min_compression: None,
         tracing: stage.tracing_enabled,
         canary: None,
         nodes: vec![RouteNode::default()],
@@ -1015,7 +1024,8 @@ fn compile_validation(
 }
 
 /// Integration settings the data plane does not apply and must not silently ignore: a VPC
-/// link (the backend is not the URI's host), backend credentials, content conversion.
+/// link (the backend is not the URI's host), backend credentials, content conversion on an
+/// integration type other than HTTP and MOCK.
 fn unserved_setting(i: &Integration) -> Option<String> {
     if i.connection_type.as_deref() == Some("VPC_LINK") || i.connection_id.is_some() {
         return Some("VPC link connections are not served".into());
@@ -1023,12 +1033,14 @@ fn unserved_setting(i: &Integration) -> Option<String> {
     if i.credentials.is_some() {
         return Some("integration credentials are not served".into());
     }
-    if i.content_handling.is_some()
-        || i.integration_responses
-            .values()
-            .any(|r| r.content_handling.is_some())
+    let converts = matches!(i.kind, IntegrationType::Http | IntegrationType::Mock);
+    if !converts
+        && (i.content_handling.is_some()
+            || i.integration_responses
+                .values()
+                .any(|r| r.content_handling.is_some()))
     {
-        return Some("content handling is not served".into());
+        return Some("content handling is served for HTTP and MOCK integrations only".into());
     }
     None
 }
@@ -1750,6 +1762,15 @@ mod tests {
             },
         ] {
             assert!(unserved_setting(&i).is_some(), "{i:?}");
+        }
+        // Content conversion is served for HTTP and MOCK integrations.
+        for kind in [IntegrationType::Http, IntegrationType::Mock] {
+            let i = Integration {
+                kind,
+                content_handling: Some("CONVERT_TO_BINARY".into()),
+                ..proxy.clone()
+            };
+            assert!(unserved_setting(&i).is_none(), "{i:?}");
         }
     }
 }

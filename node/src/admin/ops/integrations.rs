@@ -125,9 +125,11 @@ pub fn check_integration(i: &Integration) -> Result<(), ApiError> {
     }
     one_of("passthrough behavior", &i.passthrough_behavior, PASSTHROUGH)?;
     one_of("content handling", &i.content_handling, CONTENT_HANDLING)?;
-    if i.content_handling.is_some() {
+    if i.content_handling.is_some()
+        && !matches!(i.kind, IntegrationType::Http | IntegrationType::Mock)
+    {
         return Err(ApiError::bad_request(
-            "Content handling is not supported by this gateway: contentHandling must not be set",
+            "Content handling is supported by this gateway for HTTP and MOCK integrations only: contentHandling must not be set",
         ));
     }
     one_of("connection type", &i.connection_type, CONNECTION_TYPES)?;
@@ -544,11 +546,6 @@ pub fn check_response(r: &IntegrationResponse) -> Result<(), ApiError> {
         })?;
     }
     one_of("content handling", &r.content_handling, CONTENT_HANDLING)?;
-    if r.content_handling.is_some() {
-        return Err(ApiError::bad_request(
-            "Content handling is not supported by this gateway: contentHandling must not be set",
-        ));
-    }
     check_parameter_names(
         r.response_parameters.keys(),
         METHOD_RESPONSE_PREFIXES,
@@ -1060,7 +1057,10 @@ mod tests {
             .insert("text/plain\r\nX: y".into(), "hi".into());
         assert!(check_response(&r).is_err());
         r.response_templates.clear();
+        // Content handling is served (HTTP and MOCK carry integration responses).
         r.content_handling = Some("CONVERT_TO_TEXT".into());
+        check_response(&r).unwrap();
+        r.content_handling = Some("CONVERT_TO_BASE64".into());
         assert!(check_response(&r).is_err());
         r.content_handling = None;
         r.response_parameters.insert(

@@ -9,6 +9,7 @@
 //! integration's request template renders the payload instead (as an HTTP integration's); an integration this node cannot
 //! serve is refused (500).
 
+use crate::dataplane::content;
 use crate::dataplane::gateway_response::{self as gr, Refusal};
 use crate::dataplane::http_integration::{HttpIntegration, Outgoing, RequestBody};
 use crate::dataplane::lambda::event::{self, EventInput};
@@ -52,6 +53,9 @@ pub enum HttpBody<'t> {
     Rendered(Vec<u8>, &'t str, Vec<tollgate_vtl::Override>),
     /// The client's body and `Content-Type`, passed through.
     Passthrough,
+    /// The client's body converted as `contentHandling` says (base64 encoded or decoded),
+    /// with the client's `Content-Type`.
+    Converted(Vec<u8>),
 }
 
 impl HttpCall<'_> {
@@ -73,6 +77,11 @@ impl HttpCall<'_> {
                 content_type: req.header(b"content-type"),
                 overrides: &[],
             },
+            HttpBody::Converted(b) => MappedBody {
+                bytes: b,
+                content_type: req.header(b"content-type"),
+                overrides: &[],
+            },
         }
     }
 }
@@ -83,12 +92,39 @@ fn http_call<'t>(
     h: &'t HttpIntegration,
     data: &mut LazyData<'_, '_>,
 ) -> Result<HttpCall<'t>, MockError> {
-    let body = match h.outgoing(data.view.req.header(b"content-type")) {
+    // AWS's request conversion table (see `content`): a binary body is passed as it is
+    // unless CONVERT_TO_TEXT makes it base64 text; CONVERT_TO_BINARY decodes a text one.
+    let content_type = data.view.req.header(b"content-type");
+    let types = &data.view.stage.binary_media_types;
+    let binary = !types.is_empty()
+        && content::is_binary(
+            std::str::from_utf8(content_type.unwrap_or_default()).unwrap_or(""),
+            types,
+        );
+    let convert = content::request(binary, h.handling);
+    let converted = match convert {
+        content::Convert::Keep => None,
+        c => Some(
+            content::apply(c, data.body())
+                .map_err(|_| MockError::NotBase64)?
+                .into_owned(),
+        ),
+    };
+    // A binary body reaches the backend untouched by templates (AWS maps only text).
+    let outgoing = if binary && convert != content::Convert::Encode {
+        Some(Outgoing::Passthrough)
+    } else {
+        h.outgoing(content_type)
+    };
+    let body = match outgoing {
         None => return Err(MockError::UnsupportedMediaType),
-        Some(Outgoing::Passthrough) => HttpBody::Passthrough,
+        Some(Outgoing::Passthrough) => match converted {
+            Some(b) => HttpBody::Converted(b),
+            None => HttpBody::Passthrough,
+        },
         Some(Outgoing::Template(t, RequestBody::Fixed(b))) => HttpBody::Fixed(b, t),
         Some(Outgoing::Template(t, RequestBody::Render(template))) => {
-            let body = data.body();
+            let body = converted.as_deref().unwrap_or(data.body());
             let mut out = String::new();
             let mut rendered = data
                 .get()
@@ -140,6 +176,11 @@ impl<'a, 'r> LazyData<'a, 'r> {
         LazyData { view, data: None }
     }
 
+    /// The request and its stage (what content conversion reads).
+    pub fn view(&self) -> &RequestView<'a, 'r> {
+        &self.view
+    }
+
     /// The data, gathered now if not yet.
     pub fn get(&mut self) -> &TemplateData {
         let view = &self.view;
@@ -179,6 +220,11 @@ pub fn mock_refusal(e: &MockError) -> (Refusal, &'static str) {
         MockError::Render(_) => (
             gr::API_CONFIGURATION_ERROR,
             "a mapping template failed to render",
+        ),
+        // AWS: a failed text-to-binary conversion is a 500 configuration error.
+        MockError::NotBase64 => (
+            gr::API_CONFIGURATION_ERROR,
+            "a payload to convert to binary is not base64",
         ),
     }
 }

@@ -7,6 +7,7 @@
 
 use super::cache::CacheUse;
 use super::integration_request::LazyData;
+use crate::dataplane::content;
 use crate::dataplane::gateway_response::{self as gr, Refusal};
 use crate::dataplane::http_integration::{
     append_mapped, BackendAnswer, HttpIntegration, HttpResponse, ResponseBody,
@@ -70,6 +71,27 @@ pub fn http<'t>(
         "no integration response for the backend's status and no default one",
     ))?;
     let mut response = mapped_body(&h.stage_variables, r, body, accept, data)?;
+    // AWS's response conversion table ([`content`]): the backend's content type says
+    // whether its payload is binary, the client's first `Accept` type what it wants.
+    let payload_type = answer
+        .headers
+        .iter()
+        .find(|(n, _)| answer.head[n.clone()].eq_ignore_ascii_case(b"content-type"))
+        .and_then(|(_, v)| std::str::from_utf8(&answer.head[v.clone()]).ok())
+        .unwrap_or("application/json");
+    response = content::convert_answer(
+        response,
+        Some(payload_type),
+        accept,
+        &data.view().stage.binary_media_types,
+        r.handling,
+    )
+    .map_err(|_| {
+        (
+            gr::API_CONFIGURATION_ERROR,
+            "a payload to convert to binary is not base64",
+        )
+    })?;
     if !r.mapped.is_empty() {
         let context = r.maps_context().then(|| data.get());
         let mut block = response.header_block.to_vec();

@@ -6,6 +6,7 @@
 
 use super::integration_request::LazyData;
 use crate::dataplane::cache::CachedResponse;
+use crate::dataplane::content;
 use crate::dataplane::http1::{
     is_hop_by_hop, response_has_no_body, write_chunked_body, write_content_length, write_header,
     write_status_line,
@@ -36,19 +37,29 @@ pub fn render_mock<'t>(
     r: &'t MockResponse,
     data: &mut LazyData<'_, '_>,
 ) -> Result<Cow<'t, RenderedResponse>, MockError> {
-    match &r.body {
-        ResponseBody::Fixed(answer) => Ok(Cow::Borrowed(answer)),
+    let answer = match &r.body {
+        ResponseBody::Fixed(answer) => Cow::Borrowed(answer),
         ResponseBody::Render(t) => {
             let mut out = String::new();
             let rendered = data.get().render(t, b"", &m.stage_variables, &mut out)?;
-            Ok(Cow::Owned(mock::answer(
+            Cow::Owned(mock::answer(
                 r.status,
                 &r.headers,
                 &rendered,
                 out.into_bytes(),
-            )))
+            ))
         }
-    }
+    };
+    // The template's output is the integration's payload; its media type says whether it is
+    // binary ([`content`]).
+    content::convert_answer(
+        answer,
+        None,
+        data.view().req.header(b"accept"),
+        &data.view().stage.binary_media_types,
+        r.handling,
+    )
+    .map_err(|_| MockError::NotBase64)
 }
 
 /// Writes a MOCK integration's response.
