@@ -193,6 +193,30 @@ fn invocation_mock_proxy_params_greedy_any() {
     assert_eq!(echo["headers"]["x-custom"], "v");
     assert_eq!(echo["headers"]["x-forwarded-for"], "10.1.2.3, 127.0.0.1");
 
+    // The backend's reserved headers reach the client renamed `x-amzn-Remapped-*`, as AWS's
+    // do; the gateway answers with its own Date and no Server.
+    let r = n.get(&host_form, "/dev/remapped/1");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-amzn-Remapped-Server"), Some("x"));
+    assert_eq!(
+        r.header("x-amzn-Remapped-Date"),
+        Some("Mon, 01 Jan 2024 00:00:00 GMT")
+    );
+    assert_eq!(
+        r.header("x-amzn-Remapped-WWW-Authenticate"),
+        Some("Basic realm=\"b\"")
+    );
+    assert_eq!(r.header("x-amzn-Remapped-Connection"), Some("keep-alive"));
+    let length = r
+        .header("x-amzn-Remapped-Content-Length")
+        .map(str::to_string);
+    assert_eq!(length, r.header("Content-Length").map(str::to_string));
+    assert_eq!(r.header("Server"), None);
+    assert_eq!(r.header("WWW-Authenticate"), None);
+    let date = r.header("Date").unwrap_or_default();
+    assert!(date.ends_with(" GMT") && !date.contains("2024"), "{date}");
+    assert_eq!(r.header("X-Backend"), Some("echo"));
+
     // {petId} has only GET: PATCH falls through to the greedy ANY.
     let r = n.request("PATCH", &path_form("/pets/42"), &[], b"");
     assert_eq!(r.json()["method"], "PATCH");
@@ -496,6 +520,10 @@ fn stage_cache_hits_bypasses_and_flushes() {
         let r = n.get(&host, "/dev/pets/1");
         assert_eq!(r.body, first.body);
         assert_eq!(r.header("X-Backend"), Some("echo"));
+        // Cached answers carry the backend's reserved headers remapped, as live ones do.
+        assert_eq!(r.header("x-amzn-Remapped-Connection"), Some("keep-alive"));
+        let length = r.body.len().to_string();
+        assert_eq!(r.header("x-amzn-Remapped-Content-Length"), Some(&*length));
     }
     assert_eq!(count(), before + 1, "repeats are served from the cache");
     n.get(&host, "/dev/pets/2");

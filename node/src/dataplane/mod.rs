@@ -32,6 +32,7 @@ pub mod mock;
 pub mod pathnorm;
 pub mod phases;
 pub mod ratelog;
+pub mod remap;
 pub mod request;
 pub mod resolve;
 pub mod respond;

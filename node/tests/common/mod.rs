@@ -506,8 +506,8 @@ impl Aws {
 }
 
 /// A backend that answers every request with a JSON echo of it. Paths starting with
-/// `/slow` wait 3 s first; `/chunked` answers chunked; a path holding `status-NNN` answers
-/// with status NNN. Counts requests.
+/// `/slow` wait 3 s first; `/chunked` answers chunked; `/remapped` adds `Server`, `Date` and
+/// `WWW-Authenticate`; a path holding `status-NNN` answers with status NNN. Counts requests.
 pub struct EchoBackend {
     /// Its address.
     pub addr: SocketAddr,
@@ -605,8 +605,14 @@ fn echo_conn(mut s: TcpStream, count: Arc<AtomicUsize>) {
                 .and_then(|s| s.get(..3))
                 .and_then(|s| s.parse::<u16>().ok())
                 .unwrap_or(200);
+            // Headers AWS remaps (`x-amzn-Remapped-*`) for paths starting with `/remapped`.
+            let reserved = if path.starts_with("/remapped") {
+                "Server: x\r\nDate: Mon, 01 Jan 2024 00:00:00 GMT\r\nWWW-Authenticate: Basic realm=\"b\"\r\n"
+            } else {
+                ""
+            };
             format!(
-                "HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\nX-Backend: echo\r\nConnection: keep-alive\r\nContent-Length: {}\r\n\r\n{}",
+                "HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\nX-Backend: echo\r\n{reserved}Connection: keep-alive\r\nContent-Length: {}\r\n\r\n{}",
                 echo.len(),
                 echo
             )

@@ -13,6 +13,7 @@ use crate::dataplane::http1::{
 };
 use crate::dataplane::lambda::response::Reply;
 use crate::dataplane::mock::{self, MockError, MockIntegration, MockResponse, ResponseBody};
+use crate::dataplane::remap;
 use crate::dataplane::respond::{write_common_head, ConnState, RequestId, ResponseContext};
 use crate::dataplane::routing::RenderedResponse;
 use crate::dataplane::upstream::{BodyAt, ProxyScratch};
@@ -112,6 +113,8 @@ pub fn write_proxied(
     f: Framing,
 ) {
     write_status_line(out, s.head.status);
+    // The gateway's own Date; the backend's is passed on remapped ([`remap`]).
+    write_header(out, b"Date", ctx.date());
     write_header(out, b"x-amzn-RequestId", id.as_bytes());
     write_header(
         out,
@@ -123,18 +126,16 @@ pub fn write_proxied(
         ConnState::KeepAlive10 => write_header(out, b"Connection", b"keep-alive"),
         ConnState::Close => write_header(out, b"Connection", b"close"),
     }
-    let mut has_date = false;
     for (n, v) in &s.head.headers {
         let (name, value) = (&s.resp[n.clone()], &s.resp[v.clone()]);
         // A HEAD answer keeps the backend's length: it describes the body a GET would get.
-        if is_hop_by_hop(name) || (!f.head_req && name.eq_ignore_ascii_case(b"content-length")) {
-            continue;
+        if f.head_req && name.eq_ignore_ascii_case(b"content-length") {
+            write_header(out, name, value);
+        } else if remap::is_remapped(name) {
+            remap::write_remapped(out, name, value);
+        } else if !is_hop_by_hop(name) {
+            write_header(out, name, value);
         }
-        has_date |= name.eq_ignore_ascii_case(b"date");
-        write_header(out, name, value);
-    }
-    if !has_date {
-        write_header(out, b"Date", ctx.date());
     }
     let body = s.body();
     let no_body = response_has_no_body(s.head.status, f.head_req);
@@ -175,18 +176,17 @@ pub fn write_lambda(
     }
 }
 
-/// A backend answer as the cache keeps it: end-to-end headers only (no framing, no date).
+/// A backend answer as the cache keeps it: end-to-end headers only, those AWS remaps
+/// already renamed as the live answer has them (no framing, no date of the gateway's).
 pub fn cacheable(s: &ProxyScratch) -> CachedResponse {
     let mut header_block = Vec::new();
     for (n, v) in &s.head.headers {
         let (name, value) = (&s.resp[n.clone()], &s.resp[v.clone()]);
-        if is_hop_by_hop(name)
-            || name.eq_ignore_ascii_case(b"content-length")
-            || name.eq_ignore_ascii_case(b"date")
-        {
-            continue;
+        if remap::is_remapped(name) {
+            remap::write_remapped(&mut header_block, name, value);
+        } else if !is_hop_by_hop(name) {
+            write_header(&mut header_block, name, value);
         }
-        write_header(&mut header_block, name, value);
     }
     CachedResponse {
         status: s.head.status,
