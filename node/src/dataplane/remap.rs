@@ -3,12 +3,15 @@
 //! (or, for `WWW-Authenticate`, make browsers prompt), so AWS passes them on renamed
 //! `x-amzn-Remapped-<name>` and answers with its own.
 //!
-//! The list: AWS's "Amazon API Gateway important notes" (REST APIs) page names the
-//! integration response headers it remaps
-//! (<https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-known-issues.html>);
-//! answers recorded from AWS REST APIs in front of an HTTP backend show
-//! `x-amzn-Remapped-Connection`, `x-amzn-Remapped-Server`, `x-amzn-Remapped-Date` and
-//! `x-amzn-Remapped-x-amzn-RequestId`. Written on the stack, no allocation.
+//! The list: AWS documents the remapping on its "Amazon API Gateway important notes" page
+//! (<https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-known-issues.html>,
+//! REST API notes); the copies of that page we could search did not show its header table, so
+//! the list is the one issue 13 and that page's usual summary name (`Authorization`,
+//! `Connection`, `Content-Length`, `Content-MD5`, `Date`, `Server`, `WWW-Authenticate`), plus
+//! `x-amzn-RequestId`, checked against answers recorded from AWS REST APIs in front of HTTP
+//! backends, which show `x-amzn-Remapped-Connection`, `x-amzn-Remapped-Server`,
+//! `x-amzn-Remapped-Date` and `x-amzn-Remapped-x-amzn-RequestId`. Written on the stack, no
+//! allocation.
 
 use crate::dataplane::http1::write_header;
 
