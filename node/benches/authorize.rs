@@ -251,6 +251,7 @@ fn bench(c: &mut Criterion) {
         let stamp = tollgate_node::dataplane::mapping::Stamp {
             request_id: "bench",
             epoch_ms: 0,
+            account: "123456789012",
         };
         let Decision::Authorize(plan) = decide(
             &plain,
@@ -294,6 +295,7 @@ fn bench(c: &mut Criterion) {
         let stamp = tollgate_node::dataplane::mapping::Stamp {
             request_id: "bench",
             epoch_ms: 0,
+            account: "123456789012",
         };
         matches!(
             decide(table, &req, &mut st, 1, &stamp, &mut caps, &mut Vec::new()),

@@ -396,6 +396,7 @@ x-api-key: value-04242-0123456789abcdef\r\n\r\n";
         let stamp = tollgate_node::dataplane::mapping::Stamp {
             request_id: "00000000-0000-4000-8000-000000000000",
             epoch_ms: 0,
+            account: "123456789012",
         };
         matches!(
             decide(&table, &req, &mut st, now, &stamp, &mut caps, &mut key),

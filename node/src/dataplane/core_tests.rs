@@ -88,7 +88,7 @@ fn templated_mock() -> Option<Integration> {
                     None,
                     "200",
                     "#set($context.responseOverride.header.X-Id = $input.params('id'))\
-                     {\"id\": \"$input.params('id')\", \"request\": \"$context.requestId\", \"stage\": \"$context.stage\"}",
+                     {\"id\": \"$input.params('id')\", \"request\": \"$context.requestId\", \"stage\": \"$context.stage\", \"account\": \"$context.accountId\"}",
                 ),
             ),
             ("404".into(), response(Some("4\\d{2}"), "404", "{\"missing\": true}")),
@@ -379,6 +379,7 @@ impl Fixture {
         let stamp = crate::dataplane::mapping::Stamp {
             request_id: "test-request",
             epoch_ms: 0,
+            account: "123456789012",
         };
         match decide(&self.table, &req, &mut st, NOW, &stamp, &mut caps, &mut key) {
             Decision::Refuse(r) => {
@@ -773,6 +774,7 @@ fn refusals_carry_the_stages_gateway_responses_once_it_is_known() {
         let stamp = crate::dataplane::mapping::Stamp {
             request_id: "test-request",
             epoch_ms: 0,
+            account: "123456789012",
         };
         match decide(&fx.table, &req, st, NOW, &stamp, &mut caps, &mut Vec::new()) {
             Decision::Refuse(r) => r
@@ -828,6 +830,7 @@ fn mock_templates_read_the_request() {
         let stamp = crate::dataplane::mapping::Stamp {
             request_id: "req-42",
             epoch_ms: 0,
+            account: "123456789012",
         };
         let mut caps = Captures::default();
         match decide(
@@ -853,7 +856,7 @@ fn mock_templates_read_the_request() {
     assert_eq!(status, 200);
     assert_eq!(
         body,
-        r#"{"id": "a b", "request": "req-42", "stage": "prod"}"#
+        r#"{"id": "a b", "request": "req-42", "stage": "prod", "account": "123456789012"}"#
     );
     assert_eq!(headers, "Content-Type: application/json\r\nX-Id: a b\r\n");
     assert!(!borrowed, "rendered per request");

@@ -73,6 +73,7 @@ pub async fn handle(
     let stamp = Stamp {
         request_id: id.as_str(),
         epoch_ms: u64::try_from(crate::ids::now_epoch_ms()).unwrap_or(0),
+        account: &w.iam.account,
     };
     let mut seen = Seen::default();
     let mut done = Done::default();

@@ -45,6 +45,8 @@ pub struct Stamp<'a> {
     pub request_id: &'a str,
     /// Wall-clock time of arrival, milliseconds since the Unix epoch.
     pub epoch_ms: u64,
+    /// The account the gateway serves as (`$context.accountId`).
+    pub account: &'a str,
 }
 
 /// A request's data as templates read it, owned (decoded values).
@@ -138,7 +140,7 @@ impl TemplateData {
         let domain_prefix = host.split(['.', ':']).next().unwrap_or("").to_owned();
         let stage = &*v.stage.stage_name;
         d.context = vec![
-            ("accountId", String::new()),
+            ("accountId", v.stamp.account.to_owned()),
             ("apiId", v.stage.api_id.to_string()),
             ("deploymentId", v.stage.deployment_id.to_string()),
             ("domainName", host),

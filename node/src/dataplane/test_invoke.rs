@@ -213,6 +213,7 @@ async fn serve(inv: Invocation, raw: Vec<u8>) -> Result<Outcome, Unrunnable> {
     let stamp = Stamp {
         request_id: id.as_str(),
         epoch_ms: u64::try_from(crate::ids::now_epoch_ms()).unwrap_or(0),
+        account: &inv.iam.account,
     };
     let mut log = Log {
         lines: vec![format!("Execution log for request {}", id.as_str())],

@@ -220,6 +220,7 @@ impl Fixture {
         let stamp = crate::dataplane::mapping::Stamp {
             request_id: "req-1",
             epoch_ms: 0,
+            account: "123456789012",
         };
         let table = &self.table;
         let run = |auth: &mut AuthScratch,

@@ -218,6 +218,7 @@ impl Fixture {
         let stamp = crate::dataplane::mapping::Stamp {
             request_id: "req-1",
             epoch_ms: WALL.unsigned_abs().saturating_mul(1000),
+            account: "123456789012",
         };
         match decide(
             &self.table,
