@@ -9,6 +9,11 @@
 # and requests per CPU-second, which is what the comparison is about on a shared machine.
 # ACCESS_LOG=1 measures only keyed MOCK, with the stage's access log off and then on (a JSON
 # format of 12 $context variables, written to a file in the node's data folder).
+# INTEGRATIONS=1 measures integration kinds side by side against the same nginx upstream:
+# HTTP_PROXY over http, HTTP_PROXY over https (nginx TLS 1.3 upstream, a self-signed
+# certificate admitted by insecureSkipVerification), HTTP (non-proxy) with a request and a
+# response mapping template, and a 4 kB MOCK answer with minimumCompressionSize 1024 fetched
+# with and without Accept-Encoding: gzip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-5}; CONNS=${2:-32}; WORKERS=${3:-1}
@@ -24,10 +29,14 @@ http {
   access_log off;
   server { listen 127.0.0.1:18097; location / { default_type application/json; return 200 '$BODY'; } }
   server { listen 127.0.0.1:18099; location / { default_type application/json; return 200 '$BODY'; } }
+  server { listen 127.0.0.1:18095 ssl; ssl_certificate $work/up.pem; ssl_certificate_key $work/up.key; ssl_protocols TLSv1.3;
+    keepalive_requests 100000000; location / { default_type application/json; return 200 '$BODY'; } }
   upstream up { server 127.0.0.1:18099; keepalive 64; }
   server { listen 127.0.0.1:18096; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }
 }
 NGX
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout $work/up.key -out $work/up.pem \
+  -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost 2>/dev/null
 nginx -c $work/nginx.conf
 export TOLLGATE_ACCESS_KEY_ID=AKIDBENCH TOLLGATE_SECRET_ACCESS_KEY=benchsecret AWS_ACCESS_KEY_ID=AKIDBENCH AWS_SECRET_ACCESS_KEY=benchsecret AWS_PAGER=
 TOLLGATE_LOG=warn "$BIN" serve --listen 127.0.0.1:18098 --admin-listen 127.0.0.1:18090 --data-dir $work/data --workers $WORKERS > $work/tollgate.log &
@@ -48,6 +57,24 @@ for part in mock keyed proxy; do
     ag put-integration --rest-api-id $API --resource-id $RID --http-method GET --type HTTP_PROXY --integration-http-method GET --uri http://127.0.0.1:18099/ >/dev/null
   fi
 done
+if [ -n "${INTEGRATIONS:-}" ]; then
+  put() { RID=$(ag create-resource --rest-api-id $API --parent-id $ROOT --path-part $1 --query id)
+    ag put-method --rest-api-id $API --resource-id $RID --http-method GET --authorization-type NONE >/dev/null; }
+  put tlsproxy
+  ag put-integration --rest-api-id $API --resource-id $RID --http-method GET --type HTTP_PROXY --integration-http-method GET --uri https://localhost:18095/ --tls-config insecureSkipVerification=true >/dev/null
+  put http
+  ag put-integration --rest-api-id $API --resource-id $RID --http-method GET --type HTTP --integration-http-method POST --uri http://127.0.0.1:18099/ \
+    --request-templates '{"application/json":"{\"id\": \"$input.params(\u0027id\u0027)\", \"stage\": \"$context.stage\", \"ua\": \"$util.escapeJavaScript($input.params(\u0027User-Agent\u0027))\"}"}' >/dev/null
+  ag put-method-response --rest-api-id $API --resource-id $RID --http-method GET --status-code 200 >/dev/null
+  ag put-integration-response --rest-api-id $API --resource-id $RID --http-method GET --status-code 200 --selection-pattern "" \
+    --response-templates '{"application/json":"{\"ok\": $input.json(\u0027$.ok\u0027), \"request\": \"$context.requestId\"}"}' >/dev/null
+  put big
+  BIG=$(python3 -c 'print("x" * 4096)')
+  ag put-integration --rest-api-id $API --resource-id $RID --http-method GET --type MOCK --request-templates '{"application/json":"{\"statusCode\": 200}"}' >/dev/null
+  ag put-method-response --rest-api-id $API --resource-id $RID --http-method GET --status-code 200 >/dev/null
+  ag put-integration-response --rest-api-id $API --resource-id $RID --http-method GET --status-code 200 --response-templates "{\"application/json\":\"{\\\"data\\\": \\\"$BIG\\\"}\"}" >/dev/null
+  ag update-rest-api --rest-api-id $API --patch-operations op=replace,path=/minimumCompressionSize,value=1024 >/dev/null
+fi
 ag create-deployment --rest-api-id $API --stage-name prod >/dev/null
 # The keyed route: a key in a usage plan with a throttle and a quota high enough never to refuse.
 PLAN=$(ag create-usage-plan --name bench --api-stages apiId=$API,stage=prod --throttle burstLimit=5000000,rateLimit=5000000 --quota limit=2000000000,period=DAY --query id)
@@ -78,6 +105,18 @@ if [ -n "${ACCESS_LOG:-}" ]; then
   done
   echo "access log: $(wc -l < $work/data/access-logs/bench.log) records in the current file"
   curl -s http://127.0.0.1:18090/metrics | grep '^tollgate_access_log' || true
+  exit 0
+fi
+if [ -n "${INTEGRATIONS:-}" ]; then
+  curl -sf $T/tlsproxy >/dev/null && curl -sf "$T/http?id=7" >/dev/null && [ "$(curl -s -H 'Accept-Encoding: gzip' $T/big | gunzip | wc -c)" -gt 4096 ] \
+    || { echo "a route does not answer as expected"; exit 1; }
+  for round in 1 2; do
+    run "tollgate HTTP_PROXY http" $T/proxy $TG_PID
+    run "tollgate HTTP_PROXY https" $T/tlsproxy $TG_PID
+    run "tollgate HTTP templates" "$T/http?id=7" $TG_PID
+    run "tollgate MOCK 4 kB" $T/big $TG_PID
+    run "tollgate MOCK 4 kB gzip" $T/big $TG_PID -H "Accept-Encoding: gzip"
+  done
   exit 0
 fi
 for round in 1 2; do

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 DUR=${1:-5}; CONNS=${2:-32}
 for t in wrk nginx aws openssl unshare; do command -v $t >/dev/null || { echo "missing: $t"; exit 2; }; done
 if [ -z "${BIN:-}" ]; then cargo build --release -q -p tollgate-node; BIN=./target/release/tollgate; fi
-cargo build --release -q -p tollgate-node --example tls_handshakes; HS=./target/release/examples/tls_handshakes
+if [ -z "${HS:-}" ]; then cargo build --release -q -p tollgate-node --example tls_handshakes; HS=./target/release/examples/tls_handshakes; fi
 HS_THREADS=${HS_THREADS:-2}
 work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; [ -f $work/nginx.pid ] && kill $(cat $work/nginx.pid) 2>/dev/null; rm -rf $work' EXIT
 NAME=bench.example.com
@@ -83,6 +83,22 @@ handshakes() {
   awk -v cpu=$cpu '{printf "%10.0f /s  (%d errors)  server CPU %5.2f s  %8.0f per CPU-s\n", $2/$6, $4, cpu/1000, (cpu > 0 ? $2*1000/cpu : 0)}' $work/hs.out
 }
 echo "TLS 1.3, ECDSA P-256, one worker each, connections=$CONNS duration=${DUR}s ($(nproc) cores, clients on the same machine)"
+rss() { echo "  tollgate RSS $(awk '/VmRSS/{print $2}' /proc/$TG_PID/status) kB"; }
+if [ -n "${PROBE:-}" ]; then
+  # Does a handshake run slow the keep-alive run after it? Keep-alive twice, handshakes,
+  # keep-alive twice, nginx alongside as the control.
+  for step in ka ka hs ka ka; do
+    if [ $step = ka ]; then
+      run "nginx return 200 (keep-alive)" https://$NAME:18443/mock "$NGINX_PIDS"
+      run "tollgate MOCK (keep-alive)" https://$NAME:18444/mock $TG_PID
+    else
+      handshakes "nginx full handshakes" 18443 "$NGINX_PIDS"
+      handshakes "tollgate full handshakes" 18444 $TG_PID
+    fi
+    rss
+  done
+  exit 0
+fi
 for round in 1 2; do
   run "nginx return 200 (keep-alive)" https://$NAME:18443/mock "$NGINX_PIDS"
   run "tollgate MOCK (keep-alive)" https://$NAME:18444/mock $TG_PID

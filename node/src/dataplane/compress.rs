@@ -196,7 +196,10 @@ pub fn decode(
 
 /// Compresses `body` with `coding`, appending to `out`.
 pub fn encode(coding: Coding, body: &[u8], out: &mut Vec<u8>) {
-    let level = flate2::Compression::default();
+    // Level 1, nginx's default (`gzip_comp_level 1`): on small JSON answers it keeps most of
+    // the size saving at a fraction of level 6's CPU (docs/BENCHMARKS.md, "Payload
+    // compression"), and the worker compresses inline.
+    let level = flate2::Compression::fast();
     // Writing into a Vec cannot fail.
     let _ = match coding {
         Coding::Gzip => {
