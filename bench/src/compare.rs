@@ -138,7 +138,7 @@ pub(crate) fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn wait_listening(p: &mut Proc, addr: SocketAddr, log: &Path) -> io::Result<()> {
+pub(crate) fn wait_listening(p: &mut Proc, addr: SocketAddr, log: &Path) -> io::Result<()> {
     let until = Instant::now() + Duration::from_secs(20);
     while Instant::now() < until {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {

@@ -10,6 +10,8 @@
 //! - [`client`]: the generator threads (the only part that does network I/O);
 //! - [`limit`]: the bare monoio responder ("hardware limit");
 //! - [`compare`]: starts the contestants on loopback and measures them in turn;
+//! - [`scale`]: one node with many keys and APIs: memory, import, change and restart times,
+//!   keyed throughput (issue 14);
 //! - [`cluster`]: scenarios on a local multi-node cluster with a usage-plan limit, judged by
 //!   [`accuracy`] (pure).
 
@@ -21,5 +23,6 @@ pub mod http;
 pub mod limit;
 pub mod record;
 pub mod report;
+pub mod scale;
 pub mod schedule;
 pub mod sys;

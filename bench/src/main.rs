@@ -34,6 +34,9 @@ enum Cmd {
     /// Start a local Tollgate cluster and measure a usage-plan limit across its nodes:
     /// accuracy (spread, then all on one node), quota overshoot, a 10× spike.
     Cluster(ClusterArgs),
+    /// Start one node and measure it with many keys and APIs: RSS per key, import time per
+    /// batch, time until a changed API is served, restart time, keyed throughput (issue 14).
+    Scale(ScaleArgs),
     /// The bare monoio HTTP responder ("hardware limit"); runs until killed.
     #[command(hide = true)]
     LimitServer {
@@ -216,12 +219,46 @@ struct ClusterArgs {
     json: Option<PathBuf>,
 }
 
+#[derive(Args)]
+struct ScaleArgs {
+    /// The tollgate binary (default: next to this one, target/<profile>/tollgate).
+    #[arg(long)]
+    tollgate: Option<PathBuf>,
+    /// API keys imported into one usage plan with a quota.
+    #[arg(long, default_value_t = 20_000)]
+    keys: usize,
+    /// Keys per ImportApiKeys call (at most 10 000, AWS's limit).
+    #[arg(long, default_value_t = 5_000)]
+    batch: usize,
+    /// APIs, each deployed to two stages.
+    #[arg(long, default_value_t = 50)]
+    apis: usize,
+    /// Resources (a MOCK GET each) per API.
+    #[arg(long, default_value_t = 20)]
+    resources: usize,
+    /// Seconds of keyed traffic.
+    #[arg(long, default_value_t = 5.0)]
+    secs: f64,
+    /// Offered rate of keyed traffic, requests per second.
+    #[arg(long, default_value_t = 5000.0)]
+    rate: f64,
+    #[command(flatten)]
+    gen: GenArgs,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// No progress line.
+    #[arg(long)]
+    quiet: bool,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Run(a) => run(a),
         Cmd::Compare(a) => compare_cmd(a),
         Cmd::Cluster(a) => cluster_cmd(a),
+        Cmd::Scale(a) => scale_cmd(a),
         Cmd::LimitServer { listen, workers } => {
             tollgate_bench::limit::serve(listen, workers, &[]).map_err(|e| e.to_string())
         }
@@ -347,4 +384,29 @@ fn cluster_cmd(a: ClusterArgs) -> Result<(), String> {
         json: a.json,
     };
     cluster::run(&o).map(|_| ()).map_err(|e| e.to_string())
+}
+
+fn scale_cmd(a: ScaleArgs) -> Result<(), String> {
+    if a.keys == 0 || a.rate <= 0.0 || a.secs <= 0.0 {
+        return Err("--keys, --rate and --secs must be positive".into());
+    }
+    let o = tollgate_bench::scale::ScaleOpts {
+        tollgate: a.tollgate,
+        keys: a.keys,
+        batch: a.batch,
+        apis: a.apis,
+        resources: a.resources,
+        secs: a.secs,
+        rate: a.rate,
+        connections: a.gen.connections,
+        threads: a.gen.threads.unwrap_or(1),
+        progress: !a.quiet,
+    };
+    let r = tollgate_bench::scale::run(&o).map_err(|e| e.to_string())?;
+    print!("{}", tollgate_bench::scale::table(&r));
+    if let Some(f) = a.json {
+        let j = serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?;
+        std::fs::write(&f, j).map_err(|e| format!("{}: {e}", f.display()))?;
+    }
+    Ok(())
 }

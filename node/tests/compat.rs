@@ -1051,6 +1051,31 @@ fn answers_fit_botocores_output_shapes() {
     .expect("admin answer");
     assert_eq!(imported.status, 201, "{}", imported.json());
     assert_shape(m, "ImportApiKeys", &imported.json(), &["ids"]);
+    // A file over AWS's 10 000-key limit: AWS's LimitExceededException, nothing imported.
+    let mut big = String::from("name,key\n");
+    for i in 0..10_001 {
+        big.push_str(&format!("big{i},import-limit-value-{i:08}\n"));
+    }
+    let refused = tollgate_node::admin_client::call(
+        n.admin,
+        &creds,
+        "POST",
+        "/apikeys?mode=import&format=csv",
+        big.as_bytes(),
+    )
+    .expect("admin answer");
+    assert_eq!(refused.status, 429, "{}", refused.json());
+    assert_eq!(
+        refused
+            .header("x-amzn-errortype")
+            .map(|t| t.split(':').next().unwrap_or(t)),
+        Some("LimitExceededException")
+    );
+    assert!(refused.json()["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("at most 10000")));
+    let (_, _, page) = call(&n, "GET", "/apikeys?name=big", None);
+    assert_eq!(page["item"], json!([]), "{page}");
     shaped(
         &n,
         m,

@@ -7,6 +7,12 @@
 //! of the wrong length, an unknown usage plan, …) is skipped with a warning, or fails the whole
 //! import with `failonwarnings=true`. A key whose value already exists is updated in place (the
 //! most recent import wins, as AWS); so is an earlier row with the same value.
+//!
+//! One file holds at most [`MAX_IMPORT_KEYS`] rows: AWS allows 10 000 API keys per account
+//! and Region, so no AWS file holds more. A longer file is refused whole, before anything is
+//! read into the registry, with AWS's `LimitExceededException` (429) saying to split it; a
+//! body over the admin API's size limit is refused with 413 before it is read (`http.rs`).
+//! Larger key sets are imported in several calls.
 
 use super::apikeys::{query_flag, MAX_NAME_LENGTH};
 use super::mint_id;
@@ -19,6 +25,9 @@ use crate::ids::now_epoch;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tollgate_proto::model::{ApiKey, MAX_API_KEY_LENGTH, MIN_API_KEY_LENGTH};
 use tollgate_proto::{Command, Scope};
+
+/// The most rows one ImportApiKeys file may hold (AWS: 10 000 API keys per account and Region).
+pub const MAX_IMPORT_KEYS: usize = 10_000;
 
 /// One importable row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +116,18 @@ pub fn parse_rows(
     let Some((header, data)) = records.split_first() else {
         return Err(ApiError::bad_request("Invalid API key file: it is empty"));
     };
+    if data.len() > MAX_IMPORT_KEYS {
+        return Err(ApiError::with_code(
+            429,
+            "LimitExceededException",
+            format!(
+                "Import failed: the API key file has {} rows; at most {MAX_IMPORT_KEYS} API keys \
+                 can be imported in one call (AWS's quota of API keys per account and Region). \
+                 Split the file and import the parts in turn",
+                data.len()
+            ),
+        ));
+    }
     let column = |name: &str| {
         header
             .iter()
@@ -262,6 +283,23 @@ pub async fn import(state: &AdminState, query: &Query, body: &[u8]) -> Result<Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_over_awss_key_limit_is_refused_whole() {
+        let file = |rows: usize| {
+            let mut t = String::from("Name,Key\n");
+            for i in 0..rows {
+                t.push_str(&format!("k{i},import-limit-value-{i:08}\n"));
+            }
+            t
+        };
+        let (rows, warnings) = parse_rows(&file(MAX_IMPORT_KEYS), &|_| true).unwrap();
+        assert_eq!((rows.len(), warnings.len()), (MAX_IMPORT_KEYS, 0));
+        let e = parse_rows(&file(MAX_IMPORT_KEYS + 1), &|_| true).unwrap_err();
+        assert_eq!((e.status, e.error_type), (429, "LimitExceededException"));
+        assert!(e.message.contains("10001 rows"), "{}", e.message);
+        assert!(e.message.contains("at most 10000"), "{}", e.message);
+    }
 
     #[test]
     fn csv_fields_quotes_and_lines() {
