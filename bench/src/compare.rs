@@ -251,7 +251,24 @@ pub(crate) fn admin(
     } else {
         body.to_string().into_bytes()
     };
-    let a = admin_client::call(addr, creds, method, path, &raw)?;
+    // Every call names itself, as the AWS SDKs do: without an invocation id the node takes a
+    // byte-identical signed request (the same call sent twice within a second, e.g. a second
+    // CreateDeployment of a stage) as a retry of the first and answers it with the first's
+    // result.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let invocation = format!("tollgate-bench-{}-{started:x}-{n}", std::process::id());
+    let a = admin_client::call_with(
+        addr,
+        creds,
+        method,
+        path,
+        &raw,
+        &[("amz-sdk-invocation-id", &invocation)],
+    )?;
     if !(200..300).contains(&a.status) {
         return Err(io::Error::other(format!(
             "admin {method} {path}: {} {}",

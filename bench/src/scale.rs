@@ -283,10 +283,14 @@ fn field(v: &serde_json::Value, k: &str) -> io::Result<String> {
 /// Polls `t` until it answers `status` (at most `limit`); the time it took.
 fn until_status(t: &Target, status: u16, limit: Duration) -> io::Result<Duration> {
     let t0 = Instant::now();
-    while get_status(t).ok() != Some(status) {
+    loop {
+        let last = get_status(t);
+        if last.as_ref().ok() == Some(&status) {
+            break;
+        }
         if t0.elapsed() > limit {
             return Err(io::Error::other(format!(
-                "{} did not answer {status} within {limit:?}",
+                "{} did not answer {status} within {limit:?} (last: {last:?})",
                 t.url
             )));
         }
