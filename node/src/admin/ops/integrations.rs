@@ -125,11 +125,11 @@ pub fn check_integration(i: &Integration) -> Result<(), ApiError> {
     }
     one_of("passthrough behavior", &i.passthrough_behavior, PASSTHROUGH)?;
     one_of("content handling", &i.content_handling, CONTENT_HANDLING)?;
-    if i.content_handling.is_some()
-        && !matches!(i.kind, IntegrationType::Http | IntegrationType::Mock)
-    {
+    // The request side converts only what an HTTP integration sends its backend (a MOCK's
+    // request template reads the body as it came); a MOCK's integration responses convert.
+    if i.content_handling.is_some() && i.kind != IntegrationType::Http {
         return Err(ApiError::bad_request(
-            "Content handling is supported by this gateway for HTTP and MOCK integrations only: contentHandling must not be set",
+            "Content handling is supported by this gateway on HTTP integrations and on integration responses of HTTP and MOCK integrations only: contentHandling must not be set",
         ));
     }
     one_of("connection type", &i.connection_type, CONNECTION_TYPES)?;
@@ -909,6 +909,8 @@ mod tests {
             r##"{"type":"HTTP","httpMethod":"GET","uri":"http://x/","requestTemplates":{"application/json":"#set($context.requestOverride.path.id = 'a')"}}"##,
         );
         assert!(m.contains("requestOverride.path is not applied"), "{m}");
+        let m = msg(r#"{"type":"MOCK","contentHandling":"CONVERT_TO_TEXT"}"#);
+        assert!(m.contains("on HTTP integrations"), "{m}");
         for (extra, why) in [
             (r#","connectionType":"VPC_LINK","connectionId":"v1""#, "VPC"),
             (r#","connectionId":"v1""#, "VPC"),
