@@ -24,12 +24,9 @@ fn node() -> TestNode {
         ok,
         "Python's awslambdaric is not installed; install it with `python3 -m pip install awslambdaric`"
     );
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("tollgate.toml");
     let code = format!("{}/tests/data/lambda", env!("CARGO_MANIFEST_DIR"));
-    std::fs::write(
-        &config,
-        format!(
+    TestNode::start_with_config(
+        &format!(
             r#"
 region = "us-east-1"
 [[functions]]
@@ -46,24 +43,6 @@ code = "{code}"
 timeout_secs = 1
 "#
         ),
-    )
-    .unwrap();
-    let data = dir.path().join("data").to_string_lossy().into_owned();
-    let config = config.to_string_lossy().into_owned();
-    TestNode::spawn(
-        dir,
-        &[
-            "--config",
-            &config,
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--raft-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            &data,
-        ],
         &[("TOLLGATE_LOG", "warn,openraft=error")],
     )
 }
