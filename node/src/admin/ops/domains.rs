@@ -104,6 +104,11 @@ struct DomainNameOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     certificate_arn: Option<String>,
     certificate_upload_date: i64,
+    /// A REGIONAL domain's certificate is answered under these names, as AWS does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    regional_certificate_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    regional_certificate_arn: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     regional_domain_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -140,9 +145,11 @@ fn domain_out(state: &AdminState, d: &DomainName) -> DomainNameOut {
     let regional = d.endpoint_types.iter().any(|t| t == "REGIONAL");
     DomainNameOut {
         domain_name: d.name.clone(),
-        certificate_name: d.certificate_name.clone(),
-        certificate_arn: d.certificate_arn.clone(),
+        certificate_name: d.certificate_name.clone().filter(|_| !regional),
+        certificate_arn: d.certificate_arn.clone().filter(|_| !regional),
         certificate_upload_date: d.certificate_upload_date,
+        regional_certificate_name: d.certificate_name.clone().filter(|_| regional),
+        regional_certificate_arn: d.certificate_arn.clone().filter(|_| regional),
         regional_domain_name: regional.then(|| own_address(state)),
         distribution_domain_name: (!regional).then(|| own_address(state)),
         endpoint_configuration: EndpointOut {

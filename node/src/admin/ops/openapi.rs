@@ -623,7 +623,11 @@ pub fn export(
             body: serde_json::to_vec_pretty(&collection)
                 .map_err(|e| ApiError::internal(e.to_string()))?,
             content_type: Some("application/json"),
-            attachment: None,
+            attachment: Some(export_file_name(
+                export_type,
+                "json",
+                crate::ids::now_epoch(),
+            )),
         });
     }
     let doc = read(state, |reg| {
@@ -655,12 +659,33 @@ pub fn export(
             "application/json",
         )
     };
+    let extension = if yaml { "yaml" } else { "json" };
     Ok(Reply {
         status: 200,
         body,
         content_type: Some(content_type),
-        attachment: None,
+        attachment: Some(export_file_name(
+            export_type,
+            extension,
+            crate::ids::now_epoch(),
+        )),
     })
+}
+
+/// GetExport's `Content-Disposition` file name, as AWS names it:
+/// `oas30_2016-05-18T20:51:07Z.json`.
+fn export_file_name(export_type: &str, extension: &str, epoch: i64) -> String {
+    // `20160518T205107Z`
+    let d = crate::sigv4::format_amz_date(epoch);
+    format!(
+        "{export_type}_{}-{}-{}T{}:{}:{}Z.{extension}",
+        &d[..4],
+        &d[4..6],
+        &d[6..8],
+        &d[9..11],
+        &d[11..13],
+        &d[13..15]
+    )
 }
 
 #[cfg(test)]
@@ -672,6 +697,14 @@ mod tests {
     fn fixture(name: &str) -> Vec<u8> {
         let path = format!("{}/tests/data/openapi/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn exports_are_named_as_aws_names_them() {
+        assert_eq!(
+            export_file_name("oas30", "json", 1_463_604_667),
+            "oas30_2016-05-18T20:51:07Z.json"
+        );
     }
 
     const FIXTURES: [&str; 5] = [
