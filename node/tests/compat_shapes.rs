@@ -15,6 +15,8 @@ use common::{TestNode, ACCESS_KEY, SECRET_KEY};
 use serde_json::{json, Value};
 use shapes::{assert_shape, Model};
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::process::{Command, Stdio};
 use tollgate_node::admin::coverage::{Coverage, OPERATIONS};
 use tollgate_node::admin_client::Answer;
 
@@ -783,8 +785,7 @@ fn every_implemented_operation_answers_its_status_and_shape() {
         "CreateApiKey",
         ("POST", "/apikeys"),
         Some(json!({ "name": "k", "description": "d", "enabled": true,
-            "customerId": "c", "tags": { "k": "1" },
-            "stageKeys": [{ "restApiId": id, "stageName": "prod" }] })),
+            "customerId": "c", "tags": { "k": "1" } })),
         &[API_KEY, &["value"]].concat(),
     );
     let key_id = text(&key["id"]);
@@ -1086,12 +1087,109 @@ fn every_implemented_operation_answers_its_status_and_shape() {
     );
 
     // Every operation the table says is implemented was called, and nothing else.
-    let implemented: BTreeSet<String> = OPERATIONS
-        .iter()
-        .filter(|e| matches!(e.coverage, Coverage::Implemented))
-        .map(|e| e.name.to_string())
-        .collect();
+    let implemented = implemented();
     let missed: Vec<_> = implemented.difference(&w.called).collect();
     assert!(missed.is_empty(), "not called: {missed:?}");
     assert_eq!(w.called, implemented);
+}
+
+/// The operations the coverage table says are implemented.
+fn implemented() -> BTreeSet<String> {
+    OPERATIONS
+        .iter()
+        .filter(|e| matches!(e.coverage, Coverage::Implemented))
+        .map(|e| e.name.to_string())
+        .collect()
+}
+
+#[test]
+fn boto3_drives_every_implemented_operation() {
+    let n = node();
+    let (cert, cert_key) = certificate(&[DOMAIN]);
+    let input = json!({
+        "endpoint": format!("http://{}", n.admin),
+        "key": ACCESS_KEY,
+        "secret": SECRET_KEY,
+        "domain": DOMAIN,
+        "cert": cert,
+        "cert_key": cert_key,
+        "uri": lambda_uri("tokauth"),
+    });
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/compat_shapes_boto3.py"
+    );
+    let mut child = Command::new("python3")
+        .arg(script)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.to_string().as_bytes())
+        .expect("input written");
+    let out = child.wait_with_output().expect("python3 ends");
+    assert!(
+        out.status.success(),
+        "compat_shapes_boto3.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+
+    // Every implemented operation, each answered with the status botocore's model names.
+    let codes = response_codes();
+    let status = v["status"].as_object().expect("status");
+    let called: BTreeSet<String> = status.keys().cloned().collect();
+    assert_eq!(called, implemented());
+    for (op, s) in status {
+        assert_eq!(s.as_u64(), Some(u64::from(codes[op])), "{op}");
+    }
+
+    // What boto3 parsed.
+    let f = &v["facts"];
+    assert_eq!(f["account_role"], "arn:aws:iam::123456789012:role/cw");
+    assert_eq!(f["created_date_type"], "datetime", "{f}");
+    assert_eq!(f["listed_apis"], json!(["boto3"]), "{f}");
+    assert_eq!(f["merged_name"], "merged");
+    assert_eq!(f["paths"], json!(["/", "/pets"]));
+    assert!(f["template"].as_str().unwrap().contains("$inputRoot.name"));
+    assert_eq!(f["authorizer_ttl"], 120);
+    assert_eq!(
+        f["authorizer_test"],
+        json!({ "clientStatus": 200, "principalId": "alice", "effect": "Allow",
+            "authorization": { "tier": ["gold"], "count": ["7"], "admin": ["false"] } })
+    );
+    assert_eq!(f["method_integration"], "MOCK");
+    assert_eq!(
+        f["test_invoke"],
+        json!({ "status": 200, "body": "{\"ok\": true}" })
+    );
+    assert_eq!(f["stage_rate"], 100.0);
+    assert_eq!(
+        f["export"],
+        json!({ "contentType": "application/json", "attachment": true, "openapi": "3.0.1" })
+    );
+    assert_eq!(f["sdk_types"], json!(["javascript", "typescript"]));
+    assert_eq!(
+        f["sdk"],
+        json!({ "contentType": "application/octet-stream", "zip": true })
+    );
+    assert_eq!(f["imported_keys"], 1);
+    assert_eq!(f["usage"], json!([0, 500]));
+    assert_eq!(f["tags"], json!({ "t": "1", "team": "x" }));
+    assert_eq!(
+        f["domain"],
+        json!({ "domainName": DOMAIN, "regionalCertificateName": "c1", "domainNameStatus": "AVAILABLE" })
+    );
+    assert_eq!(f["domain_upload_date_type"], "datetime");
+    assert_eq!(f["mapping"]["basePath"], "v2", "{f}");
+    assert_eq!(f["mapping"]["stage"], "prod", "{f}");
+    assert!(f["mapping"]["restApiId"].is_string(), "{f}");
+    assert_eq!(f["apis_left"], json!([]));
 }
