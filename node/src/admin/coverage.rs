@@ -280,7 +280,10 @@ pub fn render_markdown() -> String {
     s.push_str(&format!(
         "Every operation of botocore's model of `apigateway` (2015-07-09, {} operations; a copy \
          is in `node/tests/data/botocore/`) and what Tollgate does with it. `node/tests/compat.rs` \
-         sends each one to a running node and checks the answer against this table.\n\n",
+         sends each one to a running node and checks the answer against this table; \
+         `node/tests/compat_shapes.rs` calls every implemented one with a valid request (directly \
+         and through boto3) and checks its success status against the model's `responseCode` and \
+         its answer against the model's output shape.\n\n",
         OPERATIONS.len()
     ));
     s.push_str(&format!(
