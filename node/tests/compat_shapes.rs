@@ -957,6 +957,128 @@ fn every_implemented_operation_answers_its_status_and_shape() {
         version_members,
     );
 
+    // Every member a request can set is answered: a resource policy, a method with scopes
+    // and an HTTP integration with every member it takes, a stage with everything.
+    let policy = json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow",
+        "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*" }] })
+    .to_string();
+    let with_policy = w.op(
+        "UpdateRestApi",
+        ("PATCH", &a),
+        replace("/policy", &policy),
+        &[REST_API, &["policy"]].concat(),
+    );
+    assert_eq!(with_policy["policy"], policy.as_str());
+    let get = format!("{r}/methods/GET");
+    w.op(
+        "PutMethod",
+        ("PUT", &get),
+        Some(
+            json!({ "authorizationType": "COGNITO_USER_POOLS", "authorizerId": jwt["id"],
+            "authorizationScopes": ["pets/read"], "apiKeyRequired": true,
+            "requestParameters": { "method.request.querystring.q": false } }),
+        ),
+        &[
+            "httpMethod",
+            "authorizationType",
+            "authorizerId",
+            "authorizationScopes",
+            "apiKeyRequired",
+            "requestParameters",
+        ],
+    );
+    let full_integration = &[
+        "type",
+        "httpMethod",
+        "uri",
+        "connectionType",
+        "requestParameters",
+        "requestTemplates",
+        "passthroughBehavior",
+        "contentHandling",
+        "timeoutInMillis",
+        "cacheNamespace",
+        "cacheKeyParameters",
+        "tlsConfig",
+    ];
+    w.op(
+        "PutIntegration",
+        ("PUT", &format!("{get}/integration")),
+        Some(json!({ "type": "HTTP", "integrationHttpMethod": "GET",
+            "uri": "https://127.0.0.1:9/pets", "connectionType": "INTERNET",
+            "requestParameters": { "integration.request.querystring.q": "method.request.querystring.q" },
+            "requestTemplates": { "application/json": "{}" },
+            "passthroughBehavior": "WHEN_NO_MATCH", "contentHandling": "CONVERT_TO_TEXT",
+            "cacheNamespace": "ns", "cacheKeyParameters": ["method.request.querystring.q"],
+            "timeoutInMillis": 5000, "tlsConfig": { "insecureSkipVerification": true } })),
+        full_integration,
+    );
+    w.op(
+        "PutIntegrationResponse",
+        ("PUT", &format!("{get}/integration/responses/200")),
+        Some(
+            json!({ "selectionPattern": "", "contentHandling": "CONVERT_TO_TEXT",
+            "responseTemplates": { "application/json": "$input.body" } }),
+        ),
+        &[
+            "statusCode",
+            "selectionPattern",
+            "contentHandling",
+            "responseTemplates",
+        ],
+    );
+    let full_stage = &[
+        "deploymentId",
+        "stageName",
+        "description",
+        "cacheClusterEnabled",
+        "cacheClusterSize",
+        "cacheClusterStatus",
+        "methodSettings",
+        "variables",
+        "accessLogSettings",
+        "canarySettings",
+        "tracingEnabled",
+        "tags",
+        "createdDate",
+        "lastUpdatedDate",
+    ];
+    let full = w.op(
+        "CreateStage",
+        ("POST", &format!("{a}/stages")),
+        Some(
+            json!({ "stageName": "full", "deploymentId": dep_id, "description": "f",
+            "cacheClusterEnabled": true, "cacheClusterSize": "0.5", "variables": { "v": "1" },
+            "tracingEnabled": true, "tags": { "f": "1" },
+            "canarySettings": { "percentTraffic": 10.0, "deploymentId": dep_id,
+                "stageVariableOverrides": { "v": "2" }, "useStageCache": false } }),
+        ),
+        &full_stage
+            .iter()
+            .copied()
+            .filter(|m| *m != "accessLogSettings")
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(
+        full["canarySettings"]["stageVariableOverrides"],
+        json!({ "v": "2" })
+    );
+    let fsp = format!("{a}/stages/full");
+    w.op(
+        "UpdateStage",
+        ("PATCH", &fsp),
+        patch(json!([
+            { "op": "replace", "path": "/accessLogSettings/destinationArn",
+              "value": "arn:aws:logs:us-east-1:123456789012:log-group:shapes" },
+            { "op": "replace", "path": "/accessLogSettings/format", "value": "$context.requestId" },
+            { "op": "replace", "path": "/*/*/metrics/enabled", "value": "true" }
+        ])),
+        full_stage,
+    );
+    w.op("GetStage", ("GET", &fsp), None, full_stage);
+    w.empty("DeleteStage", ("DELETE", &fsp), None);
+    w.empty("DeleteMethod", ("DELETE", &get), None);
+
     // Custom domain names and base path mappings.
     let (cert_pem, key_pem) = certificate(&[DOMAIN]);
     w.op(
