@@ -5,7 +5,7 @@
 //! request template over a few kB of body within microseconds.
 
 use crate::value::Value;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 /// Deepest nesting accepted (serde_json's default).
@@ -39,19 +39,29 @@ struct Node {
 
 /// A parsed document: the text and its tape. An object's members follow it on the tape as
 /// (key, value) pairs; an array's items follow it.
+///
+/// Each read of the root ([`Doc::root`]) is a new object graph, as each `$input.path('$')`
+/// parses the body anew in AWS: its references carry the graph's number. Once a template
+/// changes an object or array of a graph (or calls a method that needs a Java collection),
+/// the collection made for it is kept in `changed` under (graph, tape index), so that every
+/// reference to that place of that graph (`$o.pet` read twice, `#set($p = $o.pet)`) sees
+/// the change, as references to one Java object do.
 #[derive(Debug)]
 pub struct Doc {
     text: String,
     tape: Vec<Node>,
+    /// (graph, tape index, collection): at most a few per render, so a list.
+    changed: RefCell<Vec<(u32, u32, Value)>>,
+    graphs: Cell<u32>,
 }
 
-/// A JSON object or array of a document. Once a template changes it (or calls a method that
-/// needs a Java collection), `owned` holds the collection and is what it reads from then on.
-#[derive(Debug)]
+/// A JSON object or array of one graph of a document: no allocation of its own (cloning it
+/// counts a reference to the document).
+#[derive(Debug, Clone)]
 pub struct JsonRef {
     doc: Rc<Doc>,
     at: u32,
-    pub(crate) owned: RefCell<Option<Value>>,
+    graph: u32,
 }
 
 /// Why a body is not JSON.
@@ -81,13 +91,20 @@ impl Doc {
         }
         text.clear();
         text.push_str(src);
-        Ok(Rc::new(Doc { tape: p.tape, text }))
+        Ok(Rc::new(Doc {
+            tape: p.tape,
+            text,
+            changed: RefCell::new(Vec::new()),
+            graphs: Cell::new(0),
+        }))
     }
 
-    /// The root value (a fresh reference each time, as each `$input.path` call reads the
-    /// body anew).
+    /// The root value, of a new graph each time (as each `$input.path` call reads the body
+    /// anew).
     pub fn root(doc: &Rc<Doc>) -> Value {
-        Doc::value(doc, 0)
+        let graph = doc.graphs.get().wrapping_add(1);
+        doc.graphs.set(graph);
+        Doc::value(doc, 0, graph)
     }
 
     fn node(&self, at: u32) -> Option<&Node> {
@@ -101,16 +118,16 @@ impl Doc {
     }
 
     /// The value at tape index `at`: containers as references, scalars built.
-    fn value(doc: &Rc<Doc>, at: u32) -> Value {
+    fn value(doc: &Rc<Doc>, at: u32, graph: u32) -> Value {
         let Some(n) = doc.node(at) else {
             return Value::Null;
         };
         match n.kind {
-            Kind::Object | Kind::Array => Value::Json(Rc::new(JsonRef {
+            Kind::Object | Kind::Array => Value::Json(JsonRef {
                 doc: doc.clone(),
                 at,
-                owned: RefCell::new(None),
-            })),
+                graph,
+            }),
             Kind::Str => Value::str(doc.span(n)),
             Kind::EscStr => Value::string(unescape(doc.span(n))),
             Kind::Number => number(doc.span(n)),
@@ -283,6 +300,28 @@ impl Drop for Doc {
 }
 
 impl JsonRef {
+    /// The collection made for it once a template changed it (or needed one).
+    pub fn owned(&self) -> Option<Value> {
+        let changed = self.doc.changed.borrow();
+        changed
+            .iter()
+            .find(|(g, at, _)| *g == self.graph && *at == self.at)
+            .map(|(_, _, v)| v.clone())
+    }
+
+    /// Records the collection made for it: every reference to this place of this graph
+    /// reads it from now on.
+    pub(crate) fn set_owned(&self, v: Value) {
+        self.doc.changed.borrow_mut().push((self.graph, self.at, v));
+    }
+
+    /// Whether no place of its graph has a collection: then what it holds is the body's
+    /// text, and can be printed straight from it.
+    pub fn pristine(&self) -> bool {
+        let changed = self.doc.changed.borrow();
+        changed.is_empty() || changed.iter().all(|(g, _, _)| *g != self.graph)
+    }
+
     /// Whether it is an object (else an array).
     pub fn is_object(&self) -> bool {
         self.doc
@@ -298,15 +337,15 @@ impl JsonRef {
     /// An object's member.
     pub fn get(&self, key: &str) -> Option<Value> {
         let doc = &self.doc;
-        doc.member_at(self.at, key).map(|v| Doc::value(doc, v))
+        doc.member_at(self.at, key)
+            .map(|v| Doc::value(doc, v, self.graph))
     }
 
     /// Appends Java's `toString()` of what `.a.b…` (the member names `path`) reads from it,
     /// straight from the body text: what [`Value::write_display`] of `get("a")`, then
     /// `.get("b")`, … appends, without building those values (nothing for a missing
     /// member). `false`, with nothing appended, when a step is not an object: there a name
-    /// is a getter call, for the general path. Only for a reference whose collection was
-    /// never made ([`JsonRef::owned`] empty).
+    /// is a getter call, for the general path. Only for a [`JsonRef::pristine`] reference.
     pub fn write_display_path<'p>(
         &self,
         path: impl Iterator<Item = &'p str>,
@@ -336,14 +375,14 @@ impl JsonRef {
         }
         doc.children(self.at)
             .nth(i)
-            .map(|(_, v)| Doc::value(doc, v))
+            .map(|(_, v)| Doc::value(doc, v, self.graph))
     }
 
     /// Members' values or items.
     pub fn values(&self) -> Vec<Value> {
         let doc = &self.doc;
         doc.children(self.at)
-            .map(|(_, v)| Doc::value(doc, v))
+            .map(|(_, v)| Doc::value(doc, v, self.graph))
             .collect()
     }
 
@@ -351,7 +390,19 @@ impl JsonRef {
     pub fn entries(&self) -> Vec<(Rc<str>, Value)> {
         let doc = &self.doc;
         doc.children(self.at)
-            .filter_map(|(k, v)| Some((doc.key(k?), Doc::value(doc, v))))
+            .filter_map(|(k, v)| Some((doc.key(k?), Doc::value(doc, v, self.graph))))
+            .collect()
+    }
+
+    /// Members as (key, value), or items with empty keys.
+    pub fn entries_or_items(&self) -> Vec<(Rc<str>, Value)> {
+        let doc = &self.doc;
+        let empty: Rc<str> = Rc::from("");
+        doc.children(self.at)
+            .map(|(k, v)| {
+                let key = k.map_or_else(|| empty.clone(), |k| doc.key(k));
+                (key, Doc::value(doc, v, self.graph))
+            })
             .collect()
     }
 

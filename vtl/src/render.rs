@@ -262,7 +262,7 @@ impl Renderer<'_, '_> {
         };
         if r.parts.is_empty()
             || !r.parts.iter().all(|p| matches!(p, Part::Prop(_)))
-            || j.owned.borrow().is_some()
+            || !j.pristine()
         {
             return false;
         }
@@ -517,8 +517,8 @@ impl Renderer<'_, '_> {
     /// A JSON object or array as a Java collection, made once (then the reference reads and
     /// changes that collection).
     pub(crate) fn materialize(&mut self, j: &JsonRef) -> Res<Value> {
-        if let Some(v) = &*j.owned.borrow() {
-            return Ok(v.clone());
+        if let Some(v) = j.owned() {
+            return Ok(v);
         }
         self.check_items(j.len())?;
         let v = if j.is_object() {
@@ -530,7 +530,7 @@ impl Renderer<'_, '_> {
         } else {
             self.heap.list(j.values(), true)
         };
-        *j.owned.borrow_mut() = Some(v.clone());
+        j.set_owned(v.clone());
         Ok(v)
     }
 
