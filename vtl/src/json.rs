@@ -4,6 +4,7 @@
 //! map only when a template calls a method that could change it. That keeps a typical
 //! request template over a few kB of body within microseconds.
 
+use crate::ast::Hint;
 use crate::value::Value;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -33,7 +34,7 @@ struct Node {
     end: u32,
     /// Index of the node after this value's subtree.
     next: u32,
-    /// Objects: members; arrays: items.
+    /// Objects: members; arrays: items; member names: their object's index + 1; else 0.
     len: u32,
 }
 
@@ -172,6 +173,33 @@ impl Doc {
             i = self.node(i + 1)?.next;
         }
         None
+    }
+
+    /// [`Doc::member_at`], trying the place `hint` holds first (and keeping the place found
+    /// there).
+    #[inline]
+    fn member_hinted(&self, at: u32, key: &str, hint: &Hint) -> Option<u32> {
+        let off = hint.get();
+        if off != 0 {
+            let i = at.wrapping_add(off);
+            // A member name of the object at `at` (its `len` holds the object's place + 1).
+            if let Some(k) = self.node(i) {
+                if k.len == at.wrapping_add(1)
+                    && k.kind == Kind::Str
+                    && (k.end - k.start) as usize == key.len()
+                    && self
+                        .text
+                        .as_bytes()
+                        .get(k.start as usize..k.end as usize)
+                        .is_some_and(|t| same_bytes(t, key.as_bytes()))
+                {
+                    return Some(i + 1);
+                }
+            }
+        }
+        let v = self.member_at(at, key)?;
+        hint.set(v - 1 - at);
+        Some(v)
     }
 
     fn key(&self, at: u32) -> Rc<str> {
@@ -348,16 +376,16 @@ impl JsonRef {
     /// is a getter call, for the general path. Only for a [`JsonRef::pristine`] reference.
     pub fn write_display_path<'p>(
         &self,
-        path: impl Iterator<Item = &'p str>,
+        path: impl Iterator<Item = (&'p str, &'p Hint)>,
         out: &mut String,
     ) -> bool {
         let doc = &self.doc;
         let mut at = self.at;
-        for key in path {
+        for (key, hint) in path {
             if doc.node(at).map(|n| n.kind) != Some(Kind::Object) {
                 return false;
             }
-            match doc.member_at(at, key) {
+            match doc.member_hinted(at, key, hint) {
                 Some(v) => at = v,
                 // `null`: the rest of the path reads nothing, which prints nothing.
                 None => return true,
@@ -597,6 +625,10 @@ impl Scanner<'_> {
                         return Err(self.err("expected a member name"));
                     }
                     self.string()?;
+                    // A member name's `len` holds its object's place + 1 (see `member_hinted`).
+                    if let Some(k) = self.tape.last_mut() {
+                        k.len = me as u32 + 1;
+                    }
                     self.ws();
                     if self.b.get(self.pos) != Some(&b':') {
                         return Err(self.err("expected :"));

@@ -261,14 +261,15 @@ impl Renderer<'_, '_> {
             return false;
         };
         if r.parts.is_empty()
-            || !r.parts.iter().all(|p| matches!(p, Part::Prop(_)))
+            || !r.parts.iter().all(|p| matches!(p, Part::Prop(..)))
             || !j.pristine()
         {
             return false;
         }
-        let names = r.parts.iter().map(|p| match p {
-            Part::Prop(n) => &**n,
-            _ => "",
+        // Every part is a name (checked above).
+        let names = r.parts.iter().filter_map(|p| match p {
+            Part::Prop(n, hint) => Some((&**n, hint)),
+            _ => None,
         });
         j.write_display_path(names, out)
     }
@@ -368,7 +369,7 @@ impl Renderer<'_, '_> {
 
     fn part(&mut self, cur: Value, p: &Part) -> Res<Value> {
         match p {
-            Part::Prop(name) => self.prop(&cur, name),
+            Part::Prop(name, _) => self.prop(&cur, name),
             Part::Index(e) => {
                 let k = self.eval(e)?;
                 Ok(if cur.is_list() {
@@ -590,7 +591,7 @@ impl Renderer<'_, '_> {
             let mut name = String::new();
             for p in &target.parts {
                 let piece = match p {
-                    Part::Prop(n) => n.to_string(),
+                    Part::Prop(n, _) => n.to_string(),
                     Part::Index(e) => {
                         let k = self.eval(e)?;
                         self.key_string(&k)?
@@ -619,7 +620,7 @@ impl Renderer<'_, '_> {
             cur = self.part(cur, p)?;
         }
         let key = match last {
-            Part::Prop(n) => Value::str(n),
+            Part::Prop(n, _) => Value::str(n),
             Part::Index(e) => self.eval(e)?,
             Part::Call { .. } => return Ok(()),
         };
