@@ -21,6 +21,9 @@ enum Kind {
     /// A string with escapes.
     EscStr,
     Number,
+    /// A number whose text is what Java prints for it ([`crate::num::is_java_form`]),
+    /// known when scanned: printed as is.
+    JavaNumber,
     True,
     False,
     Null,
@@ -131,7 +134,7 @@ impl Doc {
             }),
             Kind::Str => Value::str(doc.span(n)),
             Kind::EscStr => Value::string(unescape(doc.span(n))),
-            Kind::Number => number(doc.span(n)),
+            Kind::Number | Kind::JavaNumber => number(doc.span(n)),
             Kind::True => Value::Bool(true),
             Kind::False => Value::Bool(false),
             Kind::Null => Value::Null,
@@ -290,12 +293,7 @@ impl Doc {
             Kind::Str => out.push_str(self.span(n)),
             Kind::EscStr => out.push_str(&unescape(self.span(n))),
             Kind::Number => {
-                let text = self.span(n);
-                if crate::num::is_java_form(text) {
-                    out.push_str(text);
-                } else {
-                    let _ = number(text).write_display(out, 0);
-                }
+                let _ = number(self.span(n)).write_display(out, 0);
             }
             _ => out.push_str(self.span(n)),
         }
@@ -737,13 +735,28 @@ impl Scanner<'_> {
         if n == 0 || (n > 1 && self.b.get(int_start) == Some(&b'0')) {
             return Err(self.err("invalid number"));
         }
+        let mut frac = None;
         if self.b.get(self.pos) == Some(&b'.') {
             self.pos += 1;
+            let from = self.pos;
             if digits(self) == 0 {
                 return Err(self.err("invalid number"));
             }
+            frac = Some(from);
         }
-        if matches!(self.b.get(self.pos), Some(b'e' | b'E')) {
+        if !matches!(self.b.get(self.pos), Some(b'e' | b'E')) {
+            // No exponent: whether Java prints it as written, from the parts just read.
+            let int = self.b.get(int_start..int_start + n).unwrap_or_default();
+            let frac = frac.map(|f| self.b.get(f..self.pos).unwrap_or_default());
+            let java = crate::num::java_form_parts(int_start > start, int, frac);
+            self.push(
+                if java { Kind::JavaNumber } else { Kind::Number },
+                start,
+                self.pos,
+            );
+            return Ok(());
+        }
+        {
             self.pos += 1;
             if matches!(self.b.get(self.pos), Some(b'+' | b'-')) {
                 self.pos += 1;
@@ -838,6 +851,60 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// The scanner's Java-form verdict is [`crate::num::is_java_form`]'s (which the number
+    /// tests check against the general printer), for numbers of every shape.
+    #[test]
+    fn java_form_known_when_scanned() {
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut texts: Vec<String> = [
+            "0",
+            "-0",
+            "0.0",
+            "-0.0",
+            "1.50",
+            "0.001",
+            "0.0001",
+            "1e5",
+            "1.5E-3",
+            "-12",
+            "10000000.5",
+            "1234567890123456",
+            "9999999.5",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for _ in 0..50_000 {
+            let r = next();
+            let int = (r % 10u64.pow((r >> 5) as u32 % 17)).to_string();
+            let fd = (r >> 12) as u32 % 10;
+            let mut t = if fd == 0 {
+                int
+            } else {
+                let f = next() % 10u64.pow(fd);
+                format!("{int}.{f:0width$}", width = fd as usize)
+            };
+            if r & 2 == 2 {
+                t = format!("-{t}");
+            }
+            if r & 12 == 12 {
+                t = format!("{t}e{}", r % 7);
+            }
+            texts.push(t);
+        }
+        for t in &texts {
+            let doc = Doc::parse(t).unwrap();
+            let java = doc.tape.first().map(|n| n.kind) == Some(Kind::JavaNumber);
+            assert_eq!(java, crate::num::is_java_form(t), "{t}");
         }
     }
 

@@ -201,7 +201,12 @@ impl Renderer<'_, '_> {
                     self.check_len(out.len())?;
                 }
                 Node::Ref(r) => {
-                    if !self.print_body_member(r, out) {
+                    let printed = match r.root {
+                        Root::Var(_) => self.print_body_member(r, out),
+                        Root::Context => self.print_context(r, out),
+                        _ => false,
+                    };
+                    if !printed {
                         let v = self.reference(r)?;
                         if !v.write_display(out, 0) {
                             return Err(RenderError::TooDeep);
@@ -272,6 +277,27 @@ impl Renderer<'_, '_> {
             _ => None,
         });
         j.write_display_path(names, out)
+    }
+
+    /// Prints `$context.a.b` when the request has that value (or the template set it), with
+    /// no key or value built: what the general path prints. False (nothing printed) for
+    /// anything else (a section, a missing name, a method call).
+    fn print_context(&self, r: &Ref, out: &mut String) -> bool {
+        let is_key = |k: &str| dotted_is(k, &r.parts);
+        if r.parts.is_empty() || !r.parts.iter().all(|p| matches!(p, Part::Prop(..))) {
+            return false;
+        }
+        if let Some(o) = self.overrides.iter().find(|o| is_key(&o.name)) {
+            out.push_str(&o.value);
+            return true;
+        }
+        match self.input.context.iter().find(|(k, _)| is_key(k)) {
+            Some((_, v)) => {
+                out.push_str(v);
+                true
+            }
+            None => false,
+        }
     }
 
     fn foreach(&mut self, slot: usize, iter: &Expr, body: &[Node], out: &mut String) -> Res<Flow> {
@@ -766,6 +792,27 @@ fn body_str(body: &[u8]) -> std::borrow::Cow<'_, str> {
         Ok(s) => std::borrow::Cow::Borrowed(s),
         Err(_) => String::from_utf8_lossy(body),
     }
+}
+
+/// Whether `key` is the names of `parts` (all `.name`s) joined with dots.
+fn dotted_is(key: &str, parts: &[Part]) -> bool {
+    let mut rest = key;
+    for (i, p) in parts.iter().enumerate() {
+        let Part::Prop(n, _) = p else {
+            return false;
+        };
+        if i > 0 {
+            match rest.strip_prefix('.') {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        }
+        match rest.strip_prefix(&**n) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    rest.is_empty()
 }
 
 fn is_override(name: &str) -> bool {
