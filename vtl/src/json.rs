@@ -86,12 +86,17 @@ impl Doc {
             b: src.as_bytes(),
             pos: 0,
             tape,
+            failure: ("", 0),
         };
         p.ws();
-        p.value(0)?;
+        let mut scanned = p.value(0);
         p.ws();
-        if p.pos != p.b.len() {
-            return Err(p.err("trailing characters"));
+        if scanned.is_ok() && p.pos != p.b.len() {
+            scanned = Err(p.err("trailing characters"));
+        }
+        if scanned.is_err() {
+            let (what, at) = p.failure;
+            return Err(JsonError(format!("{what} at byte {at}")));
         }
         text.clear();
         text.push_str(src);
@@ -407,17 +412,24 @@ impl JsonRef {
     /// Members' values or items.
     pub fn values(&self) -> Vec<Value> {
         let doc = &self.doc;
-        doc.children(self.at)
-            .map(|(_, v)| Doc::value(doc, v, self.graph))
-            .collect()
+        // Sized first: the children iterator cannot tell its length.
+        let mut out = Vec::with_capacity(self.len());
+        out.extend(
+            doc.children(self.at)
+                .map(|(_, v)| Doc::value(doc, v, self.graph)),
+        );
+        out
     }
 
     /// Members as (key, value).
     pub fn entries(&self) -> Vec<(Rc<str>, Value)> {
         let doc = &self.doc;
-        doc.children(self.at)
-            .filter_map(|(k, v)| Some((doc.key(k?), Doc::value(doc, v, self.graph))))
-            .collect()
+        let mut out = Vec::with_capacity(self.len());
+        out.extend(
+            doc.children(self.at)
+                .filter_map(|(k, v)| Some((doc.key(k?), Doc::value(doc, v, self.graph)))),
+        );
+        out
     }
 
     /// Members as (key, value), or items with empty keys.
@@ -557,13 +569,21 @@ struct Scanner<'s> {
     b: &'s [u8],
     pos: usize,
     tape: Vec<Node>,
+    /// Why and where the scan failed.
+    failure: (&'static str, usize),
 }
 
+/// A failed scan (the reason is in [`Scanner::failure`]).
+struct Fail;
+
 impl Scanner<'_> {
+    /// Records why and where the scan failed (the message is made once, by the caller):
+    /// the scanner's results stay one byte wide.
     #[cold]
     #[inline(never)]
-    fn err(&self, what: &str) -> JsonError {
-        JsonError(format!("{what} at byte {}", self.pos))
+    fn err(&mut self, what: &'static str) -> Fail {
+        self.failure = (what, self.pos);
+        Fail
     }
 
     #[inline(always)]
@@ -586,7 +606,7 @@ impl Scanner<'_> {
         i
     }
 
-    fn value(&mut self, depth: usize) -> Result<(), JsonError> {
+    fn value(&mut self, depth: usize) -> Result<(), Fail> {
         if depth > MAX_NESTING {
             return Err(self.err("nesting too deep"));
         }
@@ -603,7 +623,7 @@ impl Scanner<'_> {
         }
     }
 
-    fn container(&mut self, depth: usize, object: bool) -> Result<(), JsonError> {
+    fn container(&mut self, depth: usize, object: bool) -> Result<(), Fail> {
         let start = self.pos;
         let me = self.push(
             if object { Kind::Object } else { Kind::Array },
@@ -665,50 +685,52 @@ impl Scanner<'_> {
     }
 
     #[inline(always)]
-    fn string(&mut self) -> Result<(), JsonError> {
-        self.pos += 1;
-        let start = self.pos;
+    fn string(&mut self) -> Result<(), Fail> {
+        let b = self.b;
+        let start = self.pos + 1;
+        let mut pos = start;
         let mut escaped = false;
         loop {
             // Skip plain characters in one pass; stop at a quote, an escape or a control.
-            match skip_plain(self.b, self.pos) {
-                Some(at) => self.pos = at,
+            match skip_plain(b, pos) {
+                Some(at) => pos = at,
                 None => {
-                    self.pos = self.b.len();
+                    self.pos = b.len();
                     return Err(self.err("unclosed string"));
                 }
             }
-            match self.b.get(self.pos) {
+            match b.get(pos) {
                 Some(b'"') => break,
                 Some(b'\\') => {
                     escaped = true;
-                    match self.b.get(self.pos + 1) {
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
-                            self.pos += 2
-                        }
+                    match b.get(pos + 1) {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => pos += 2,
                         Some(b'u') => {
-                            let hex = self.b.get(self.pos + 2..self.pos + 6);
+                            let hex = b.get(pos + 2..pos + 6);
                             if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                                self.pos = pos;
                                 return Err(self.err("invalid \\u escape"));
                             }
-                            self.pos += 6;
+                            pos += 6;
                         }
-                        _ => return Err(self.err("invalid escape")),
+                        _ => {
+                            self.pos = pos;
+                            return Err(self.err("invalid escape"));
+                        }
                     }
                 }
-                _ => return Err(self.err("control character in a string")),
+                _ => {
+                    self.pos = pos;
+                    return Err(self.err("control character in a string"));
+                }
             }
         }
-        self.push(
-            if escaped { Kind::EscStr } else { Kind::Str },
-            start,
-            self.pos,
-        );
-        self.pos += 1;
+        self.push(if escaped { Kind::EscStr } else { Kind::Str }, start, pos);
+        self.pos = pos + 1;
         Ok(())
     }
 
-    fn word(&mut self, w: &[u8], kind: Kind) -> Result<(), JsonError> {
+    fn word(&mut self, w: &[u8], kind: Kind) -> Result<(), Fail> {
         if self.b.get(self.pos..self.pos + w.len()) != Some(w) {
             return Err(self.err("unexpected word"));
         }
@@ -718,7 +740,7 @@ impl Scanner<'_> {
     }
 
     #[inline(always)]
-    fn number(&mut self) -> Result<(), JsonError> {
+    fn number(&mut self) -> Result<(), Fail> {
         let start = self.pos;
         let digits = |s: &mut Self| {
             let from = s.pos;
