@@ -409,6 +409,13 @@ impl JsonRef {
             .map(|(_, v)| Doc::value(doc, v, self.graph))
     }
 
+    /// Members' values or items, one by one.
+    pub fn items(&self) -> impl Iterator<Item = Value> + '_ {
+        let doc = &self.doc;
+        doc.children(self.at)
+            .map(|(_, v)| Doc::value(doc, v, self.graph))
+    }
+
     /// Members' values or items.
     pub fn values(&self) -> Vec<Value> {
         let doc = &self.doc;

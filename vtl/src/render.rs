@@ -204,6 +204,7 @@ impl Renderer<'_, '_> {
                     let printed = match r.root {
                         Root::Var(_) => self.print_body_member(r, out),
                         Root::Context => self.print_context(r, out),
+                        Root::Input => self.print_input_json(r, out)?,
                         _ => false,
                     };
                     if !printed {
@@ -300,15 +301,59 @@ impl Renderer<'_, '_> {
         }
     }
 
+    /// Prints `$input.json('literal path')` straight into the output: the text the general
+    /// path makes a string of first. False (nothing printed) for any other reference.
+    fn print_input_json(&mut self, r: &Ref, out: &mut String) -> Res<bool> {
+        let [Part::Call {
+            name,
+            path: Some(p),
+            ..
+        }] = r.parts.as_slice()
+        else {
+            return Ok(false);
+        };
+        if &**name != "json" {
+            return Ok(false);
+        }
+        let v = self.input_path(p)?;
+        // A definite path that matches nothing reads as an empty JSON string.
+        if v.is_null() && p.is_definite() {
+            out.push_str("\"\"");
+        } else if !v.write_json(out, 0) {
+            return Err(RenderError::TooDeep);
+        }
+        Ok(true)
+    }
+
     fn foreach(&mut self, slot: usize, iter: &Expr, body: &[Node], out: &mut String) -> Res<Flow> {
-        let Some(mut items) = self.eval(iter)?.elements() else {
+        let over = self.eval(iter)?;
+        // A body array as it came: its items straight from the tape, with no list made.
+        if let Value::Json(j) = &over {
+            if !j.is_object() && j.owned().is_none() {
+                let n = j.len().min(MAX_FOREACH);
+                return self.foreach_items(slot, j.items().take(n), n, body, out);
+            }
+        }
+        let Some(mut items) = over.elements() else {
             return Ok(Flow::Normal);
         };
         items.truncate(MAX_FOREACH);
-        let saved = self.slots.get(slot).cloned().unwrap_or_default();
         let n = items.len();
+        self.foreach_items(slot, items.into_iter(), n, body, out)
+    }
+
+    /// Runs `body` with each of the `n` `items` in `slot`.
+    fn foreach_items(
+        &mut self,
+        slot: usize,
+        items: impl Iterator<Item = Value>,
+        n: usize,
+        body: &[Node],
+        out: &mut String,
+    ) -> Res<Flow> {
+        let saved = self.slots.get(slot).cloned().unwrap_or_default();
         let mut flow = Flow::Normal;
-        for (index, item) in items.into_iter().enumerate() {
+        for (index, item) in items.enumerate() {
             if let Some(s) = self.slots.get_mut(slot) {
                 *s = item;
             }
