@@ -4,8 +4,9 @@
 //! CONVERT_TO_BINARY (AWS's "Content type conversions in API Gateway" tables), answers at or
 //! over `minimumCompressionSize` gzip- or deflate-compressed as `Accept-Encoding` asks (and
 //! left alone when the backend encoded them, or the client asked for nothing), compressed
-//! request bodies decoded before the backend sees them, and a gzip bomb or a body that is not
-//! gzip refused (413, 415).
+//! request bodies decoded before the backend sees them (with or without compression turned
+//! on, as AWS), and a gzip bomb or a body that is not gzip refused (413, 415) with the API's
+//! gateway responses.
 
 mod common;
 
@@ -431,7 +432,55 @@ fn binary_media_types_content_handling_and_compression() {
         assert!(r.json()["message"].is_string(), "{}", r.text());
     }
 
-    // Turning compression off (remove minimumCompressionSize) stops both, after a deployment.
+    // The refusals are the API's gateway responses (REQUEST_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE)
+    // once it shapes them, as every other refusal of a known stage.
+    for (kind, status) in [
+        ("REQUEST_TOO_LARGE", "400"),
+        ("UNSUPPORTED_MEDIA_TYPE", "422"),
+    ] {
+        aws.ok(&[
+            "put-gateway-response",
+            "--rest-api-id",
+            &api,
+            "--response-type",
+            kind,
+            "--status-code",
+            status,
+            "--response-parameters",
+            r#"{"gatewayresponse.header.X-Shaped": "'yes'"}"#,
+            "--response-templates",
+            r#"{"application/json": "{\"shaped\": \"$context.error.responseType\", \"id\": \"$context.requestId\"}"}"#,
+        ]);
+    }
+    aws.ok(&[
+        "create-deployment",
+        "--rest-api-id",
+        &api,
+        "--stage-name",
+        "dev",
+    ]);
+    let r = send(
+        &n,
+        h,
+        "POST",
+        "/dev/raw",
+        "Content-Encoding: gzip\r\n",
+        &bomb,
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.header("x-shaped"), Some("yes"));
+    assert_eq!(r.json()["shaped"], "REQUEST_TOO_LARGE", "{}", r.text());
+    assert!(!text(&r.json()["id"]).is_empty());
+    for (coding, body) in [("gzip", &b"not gzip"[..]), ("br", &b"x"[..])] {
+        let headers = format!("Content-Encoding: {coding}\r\n");
+        let r = send(&n, h, "POST", "/dev/raw", &headers, body);
+        assert_eq!(r.status, 422, "{coding}: {}", r.text());
+        assert_eq!(r.header("x-shaped"), Some("yes"));
+        assert_eq!(r.json()["shaped"], "UNSUPPORTED_MEDIA_TYPE", "{}", r.text());
+    }
+
+    // Turning compression off (remove minimumCompressionSize) stops compressing answers after
+    // a deployment; request bodies are still decoded, as AWS does by default.
     aws.ok(&[
         "update-rest-api",
         "--rest-api-id",
@@ -449,7 +498,7 @@ fn binary_media_types_content_handling_and_compression() {
     let r = send(&n, h, "GET", "/dev/big", "Accept-Encoding: gzip\r\n", b"");
     assert_eq!(r.header("content-encoding"), None);
     assert_eq!(r.body, big.as_bytes());
-    let packed = gzip(b"as sent");
+    let packed = gzip(b"decoded all the same");
     let r = send(
         &n,
         h,
@@ -458,6 +507,6 @@ fn binary_media_types_content_handling_and_compression() {
         "Content-Encoding: gzip\r\n",
         &packed,
     );
-    assert_eq!(r.header("x-got-encoding"), Some("gzip"));
-    assert_eq!(r.body, packed);
+    assert_eq!(r.header("x-got-encoding"), Some("none"));
+    assert_eq!(r.body, b"decoded all the same");
 }

@@ -235,3 +235,111 @@ fn http_integration_maps_request_and_response() {
     assert_eq!(r.status, 502, "{}", r.text());
     assert!(r.header("x-amzn-ErrorType").is_some() || r.json().get("message").is_some());
 }
+
+/// A cached HTTP (non-proxy) answer is the endpoint's answer, as AWS caches it ("API Gateway
+/// caches responses from your endpoint"): a hit skips the backend but is mapped through the
+/// integration response for each request, so `$context.requestId` and `Accept` are the
+/// request's own, not the first one's.
+#[test]
+fn cached_http_answer_is_mapped_per_request() {
+    use std::sync::atomic::Ordering;
+    let backend = EchoBackend::start();
+    let n = TestNode::start(&["--workers", "1"]);
+    let aws = Aws::for_node(&n);
+    let api = text(&aws.ok(&["create-rest-api", "--name", "cached-http"])["id"]);
+    let root = text(&aws.ok(&["get-resources", "--rest-api-id", &api])["items"][0]["id"]);
+    let res = text(
+        &aws.ok(&[
+            "create-resource",
+            "--rest-api-id",
+            &api,
+            "--parent-id",
+            &root,
+            "--path-part",
+            "item",
+        ])["id"],
+    );
+    let on = |cmd: &str, extra: &[&str]| {
+        let mut args = vec![
+            cmd,
+            "--rest-api-id",
+            &api,
+            "--resource-id",
+            &res,
+            "--http-method",
+            "GET",
+        ];
+        args.extend_from_slice(extra);
+        aws.ok(&args)
+    };
+    on("put-method", &["--authorization-type", "NONE"]);
+    let uri = format!("http://{}/backend/item", backend.addr);
+    on(
+        "put-integration",
+        &[
+            "--type",
+            "HTTP",
+            "--integration-http-method",
+            "GET",
+            "--uri",
+            &uri,
+        ],
+    );
+    on("put-method-response", &["--status-code", "200"]);
+    on(
+        "put-integration-response",
+        &[
+            "--status-code",
+            "200",
+            "--response-parameters",
+            r#"{"method.response.header.X-From": "integration.response.header.X-Backend"}"#,
+            "--response-templates",
+            r##"{"application/json": "{\"rid\": \"$context.requestId\", \"method\": $input.json('$.method')}", "text/plain": "rid=$context.requestId"}"##,
+        ],
+    );
+    aws.ok(&[
+        "create-deployment",
+        "--rest-api-id",
+        &api,
+        "--stage-name",
+        "dev",
+    ]);
+    aws.ok(&[
+        "update-stage",
+        "--rest-api-id",
+        &api,
+        "--stage-name",
+        "dev",
+        "--patch-operations",
+        "op=replace,path=/cacheClusterEnabled,value=true",
+        "op=replace,path=/*/*/caching/enabled,value=true",
+        "op=replace,path=/*/*/caching/ttlInSeconds,value=300",
+    ]);
+    let host = format!("{api}.execute-api.localhost");
+    let count = || backend.count.load(Ordering::SeqCst);
+    let get = |accept: &str| {
+        let raw = format!(
+            "GET /dev/item HTTP/1.1\r\nHost: {host}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
+        );
+        parse_response(&n.raw(raw.as_bytes())).expect("a response")
+    };
+    let before = count();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let r = get("application/json");
+        assert_eq!(r.status, 200, "{}", r.text());
+        let id = r.header("x-amzn-RequestId").expect("an id").to_string();
+        assert_eq!(r.json()["rid"], id.as_str(), "{}", r.text());
+        assert_eq!(r.json()["method"], "GET");
+        assert_eq!(r.header("X-From"), Some("echo"));
+        ids.push(id);
+    }
+    assert_eq!(count(), before + 1, "repeats are served from the cache");
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "each answer carries its own request id");
+    // The same cached endpoint answer, mapped with the template the request's Accept picks.
+    let r = get("text/plain");
+    let id = r.header("x-amzn-RequestId").expect("an id").to_string();
+    assert_eq!(r.text(), format!("rid={id}"));
+    assert_eq!(count(), before + 1, "still from the cache");
+}

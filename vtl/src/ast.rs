@@ -60,8 +60,8 @@ pub struct Ref {
 /// One step after a reference's root.
 #[derive(Debug)]
 pub enum Part {
-    /// `.name` (a map key, or a getter).
-    Prop(Box<str>),
+    /// `.name` (a map key, or a getter), and where the member was found last time.
+    Prop(Box<str>, Hint),
     /// `[expr]`.
     Index(Expr),
     /// `.name(args)`; `path` is the JSONPath of `$input.path/json('literal')`, compiled.
@@ -70,6 +70,26 @@ pub enum Part {
         args: Vec<Expr>,
         path: Option<Box<JsonPath>>,
     },
+}
+
+/// Where a `.name` last found its member in a body object: the member name's place on the
+/// tape, counted from the object (0: none yet). Objects read by one reference (`$item.sku`
+/// in a loop) mostly have the same shape, so the next read tries that place first (checked:
+/// a member name there of that very object, reading `name`) before scanning the members.
+/// Shared by the workers that render the template; relaxed atomics, as it is only a guess.
+#[derive(Debug, Default)]
+pub struct Hint(std::sync::atomic::AtomicU32);
+
+impl Hint {
+    pub fn get(&self) -> u32 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set(&self, at: u32) {
+        if self.get() != at {
+            self.0.store(at, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }
 
 /// Binary operators.

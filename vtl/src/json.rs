@@ -4,8 +4,9 @@
 //! map only when a template calls a method that could change it. That keeps a typical
 //! request template over a few kB of body within microseconds.
 
+use crate::ast::Hint;
 use crate::value::Value;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 /// Deepest nesting accepted (serde_json's default).
@@ -20,6 +21,9 @@ enum Kind {
     /// A string with escapes.
     EscStr,
     Number,
+    /// A number whose text is what Java prints for it ([`crate::num::is_java_form`]),
+    /// known when scanned: printed as is.
+    JavaNumber,
     True,
     False,
     Null,
@@ -33,25 +37,35 @@ struct Node {
     end: u32,
     /// Index of the node after this value's subtree.
     next: u32,
-    /// Objects: members; arrays: items.
+    /// Objects: members; arrays: items; member names: their object's index + 1; else 0.
     len: u32,
 }
 
 /// A parsed document: the text and its tape. An object's members follow it on the tape as
 /// (key, value) pairs; an array's items follow it.
+///
+/// Each read of the root ([`Doc::root`]) is a new object graph, as each `$input.path('$')`
+/// parses the body anew in AWS: its references carry the graph's number. Once a template
+/// changes an object or array of a graph (or calls a method that needs a Java collection),
+/// the collection made for it is kept in `changed` under (graph, tape index), so that every
+/// reference to that place of that graph (`$o.pet` read twice, `#set($p = $o.pet)`) sees
+/// the change, as references to one Java object do.
 #[derive(Debug)]
 pub struct Doc {
     text: String,
     tape: Vec<Node>,
+    /// (graph, tape index, collection): at most a few per render, so a list.
+    changed: RefCell<Vec<(u32, u32, Value)>>,
+    graphs: Cell<u32>,
 }
 
-/// A JSON object or array of a document. Once a template changes it (or calls a method that
-/// needs a Java collection), `owned` holds the collection and is what it reads from then on.
-#[derive(Debug)]
+/// A JSON object or array of one graph of a document: no allocation of its own (cloning it
+/// counts a reference to the document).
+#[derive(Debug, Clone)]
 pub struct JsonRef {
     doc: Rc<Doc>,
     at: u32,
-    pub(crate) owned: RefCell<Option<Value>>,
+    graph: u32,
 }
 
 /// Why a body is not JSON.
@@ -72,22 +86,34 @@ impl Doc {
             b: src.as_bytes(),
             pos: 0,
             tape,
+            failure: ("", 0),
         };
         p.ws();
-        p.value(0)?;
+        let mut scanned = p.value(0);
         p.ws();
-        if p.pos != p.b.len() {
-            return Err(p.err("trailing characters"));
+        if scanned.is_ok() && p.pos != p.b.len() {
+            scanned = Err(p.err("trailing characters"));
+        }
+        if scanned.is_err() {
+            let (what, at) = p.failure;
+            return Err(JsonError(format!("{what} at byte {at}")));
         }
         text.clear();
         text.push_str(src);
-        Ok(Rc::new(Doc { tape: p.tape, text }))
+        Ok(Rc::new(Doc {
+            tape: p.tape,
+            text,
+            changed: RefCell::new(Vec::new()),
+            graphs: Cell::new(0),
+        }))
     }
 
-    /// The root value (a fresh reference each time, as each `$input.path` call reads the
-    /// body anew).
+    /// The root value, of a new graph each time (as each `$input.path` call reads the body
+    /// anew).
     pub fn root(doc: &Rc<Doc>) -> Value {
-        Doc::value(doc, 0)
+        let graph = doc.graphs.get().wrapping_add(1);
+        doc.graphs.set(graph);
+        Doc::value(doc, 0, graph)
     }
 
     fn node(&self, at: u32) -> Option<&Node> {
@@ -101,19 +127,19 @@ impl Doc {
     }
 
     /// The value at tape index `at`: containers as references, scalars built.
-    fn value(doc: &Rc<Doc>, at: u32) -> Value {
+    fn value(doc: &Rc<Doc>, at: u32, graph: u32) -> Value {
         let Some(n) = doc.node(at) else {
             return Value::Null;
         };
         match n.kind {
-            Kind::Object | Kind::Array => Value::Json(Rc::new(JsonRef {
+            Kind::Object | Kind::Array => Value::Json(JsonRef {
                 doc: doc.clone(),
                 at,
-                owned: RefCell::new(None),
-            })),
+                graph,
+            }),
             Kind::Str => Value::str(doc.span(n)),
             Kind::EscStr => Value::string(unescape(doc.span(n))),
-            Kind::Number => number(doc.span(n)),
+            Kind::Number | Kind::JavaNumber => number(doc.span(n)),
             Kind::True => Value::Bool(true),
             Kind::False => Value::Bool(false),
             Kind::Null => Value::Null,
@@ -155,6 +181,33 @@ impl Doc {
             i = self.node(i + 1)?.next;
         }
         None
+    }
+
+    /// [`Doc::member_at`], trying the place `hint` holds first (and keeping the place found
+    /// there).
+    #[inline]
+    fn member_hinted(&self, at: u32, key: &str, hint: &Hint) -> Option<u32> {
+        let off = hint.get();
+        if off != 0 {
+            let i = at.wrapping_add(off);
+            // A member name of the object at `at` (its `len` holds the object's place + 1).
+            if let Some(k) = self.node(i) {
+                if k.len == at.wrapping_add(1)
+                    && k.kind == Kind::Str
+                    && (k.end - k.start) as usize == key.len()
+                    && self
+                        .text
+                        .as_bytes()
+                        .get(k.start as usize..k.end as usize)
+                        .is_some_and(|t| same_bytes(t, key.as_bytes()))
+                {
+                    return Some(i + 1);
+                }
+            }
+        }
+        let v = self.member_at(at, key)?;
+        hint.set(v - 1 - at);
+        Some(v)
     }
 
     fn key(&self, at: u32) -> Rc<str> {
@@ -245,12 +298,7 @@ impl Doc {
             Kind::Str => out.push_str(self.span(n)),
             Kind::EscStr => out.push_str(&unescape(self.span(n))),
             Kind::Number => {
-                let text = self.span(n);
-                if crate::num::is_java_form(text) {
-                    out.push_str(text);
-                } else {
-                    let _ = number(text).write_display(out, 0);
-                }
+                let _ = number(self.span(n)).write_display(out, 0);
             }
             _ => out.push_str(self.span(n)),
         }
@@ -283,6 +331,28 @@ impl Drop for Doc {
 }
 
 impl JsonRef {
+    /// The collection made for it once a template changed it (or needed one).
+    pub fn owned(&self) -> Option<Value> {
+        let changed = self.doc.changed.borrow();
+        changed
+            .iter()
+            .find(|(g, at, _)| *g == self.graph && *at == self.at)
+            .map(|(_, _, v)| v.clone())
+    }
+
+    /// Records the collection made for it: every reference to this place of this graph
+    /// reads it from now on.
+    pub(crate) fn set_owned(&self, v: Value) {
+        self.doc.changed.borrow_mut().push((self.graph, self.at, v));
+    }
+
+    /// Whether no place of its graph has a collection: then what it holds is the body's
+    /// text, and can be printed straight from it.
+    pub fn pristine(&self) -> bool {
+        let changed = self.doc.changed.borrow();
+        changed.is_empty() || changed.iter().all(|(g, _, _)| *g != self.graph)
+    }
+
     /// Whether it is an object (else an array).
     pub fn is_object(&self) -> bool {
         self.doc
@@ -298,27 +368,27 @@ impl JsonRef {
     /// An object's member.
     pub fn get(&self, key: &str) -> Option<Value> {
         let doc = &self.doc;
-        doc.member_at(self.at, key).map(|v| Doc::value(doc, v))
+        doc.member_at(self.at, key)
+            .map(|v| Doc::value(doc, v, self.graph))
     }
 
     /// Appends Java's `toString()` of what `.a.b…` (the member names `path`) reads from it,
     /// straight from the body text: what [`Value::write_display`] of `get("a")`, then
     /// `.get("b")`, … appends, without building those values (nothing for a missing
     /// member). `false`, with nothing appended, when a step is not an object: there a name
-    /// is a getter call, for the general path. Only for a reference whose collection was
-    /// never made ([`JsonRef::owned`] empty).
+    /// is a getter call, for the general path. Only for a [`JsonRef::pristine`] reference.
     pub fn write_display_path<'p>(
         &self,
-        path: impl Iterator<Item = &'p str>,
+        path: impl Iterator<Item = (&'p str, &'p Hint)>,
         out: &mut String,
     ) -> bool {
         let doc = &self.doc;
         let mut at = self.at;
-        for key in path {
+        for (key, hint) in path {
             if doc.node(at).map(|n| n.kind) != Some(Kind::Object) {
                 return false;
             }
-            match doc.member_at(at, key) {
+            match doc.member_hinted(at, key, hint) {
                 Some(v) => at = v,
                 // `null`: the rest of the path reads nothing, which prints nothing.
                 None => return true,
@@ -336,22 +406,48 @@ impl JsonRef {
         }
         doc.children(self.at)
             .nth(i)
-            .map(|(_, v)| Doc::value(doc, v))
+            .map(|(_, v)| Doc::value(doc, v, self.graph))
+    }
+
+    /// Members' values or items, one by one.
+    pub fn items(&self) -> impl Iterator<Item = Value> + '_ {
+        let doc = &self.doc;
+        doc.children(self.at)
+            .map(|(_, v)| Doc::value(doc, v, self.graph))
     }
 
     /// Members' values or items.
     pub fn values(&self) -> Vec<Value> {
         let doc = &self.doc;
-        doc.children(self.at)
-            .map(|(_, v)| Doc::value(doc, v))
-            .collect()
+        // Sized first: the children iterator cannot tell its length.
+        let mut out = Vec::with_capacity(self.len());
+        out.extend(
+            doc.children(self.at)
+                .map(|(_, v)| Doc::value(doc, v, self.graph)),
+        );
+        out
     }
 
     /// Members as (key, value).
     pub fn entries(&self) -> Vec<(Rc<str>, Value)> {
         let doc = &self.doc;
+        let mut out = Vec::with_capacity(self.len());
+        out.extend(
+            doc.children(self.at)
+                .filter_map(|(k, v)| Some((doc.key(k?), Doc::value(doc, v, self.graph)))),
+        );
+        out
+    }
+
+    /// Members as (key, value), or items with empty keys.
+    pub fn entries_or_items(&self) -> Vec<(Rc<str>, Value)> {
+        let doc = &self.doc;
+        let empty: Rc<str> = Rc::from("");
         doc.children(self.at)
-            .filter_map(|(k, v)| Some((doc.key(k?), Doc::value(doc, v))))
+            .map(|(k, v)| {
+                let key = k.map_or_else(|| empty.clone(), |k| doc.key(k));
+                (key, Doc::value(doc, v, self.graph))
+            })
             .collect()
     }
 
@@ -480,13 +576,21 @@ struct Scanner<'s> {
     b: &'s [u8],
     pos: usize,
     tape: Vec<Node>,
+    /// Why and where the scan failed.
+    failure: (&'static str, usize),
 }
 
+/// A failed scan (the reason is in [`Scanner::failure`]).
+struct Fail;
+
 impl Scanner<'_> {
+    /// Records why and where the scan failed (the message is made once, by the caller):
+    /// the scanner's results stay one byte wide.
     #[cold]
     #[inline(never)]
-    fn err(&self, what: &str) -> JsonError {
-        JsonError(format!("{what} at byte {}", self.pos))
+    fn err(&mut self, what: &'static str) -> Fail {
+        self.failure = (what, self.pos);
+        Fail
     }
 
     #[inline(always)]
@@ -509,7 +613,7 @@ impl Scanner<'_> {
         i
     }
 
-    fn value(&mut self, depth: usize) -> Result<(), JsonError> {
+    fn value(&mut self, depth: usize) -> Result<(), Fail> {
         if depth > MAX_NESTING {
             return Err(self.err("nesting too deep"));
         }
@@ -526,7 +630,7 @@ impl Scanner<'_> {
         }
     }
 
-    fn container(&mut self, depth: usize, object: bool) -> Result<(), JsonError> {
+    fn container(&mut self, depth: usize, object: bool) -> Result<(), Fail> {
         let start = self.pos;
         let me = self.push(
             if object { Kind::Object } else { Kind::Array },
@@ -546,6 +650,10 @@ impl Scanner<'_> {
                         return Err(self.err("expected a member name"));
                     }
                     self.string()?;
+                    // A member name's `len` holds its object's place + 1 (see `member_hinted`).
+                    if let Some(k) = self.tape.last_mut() {
+                        k.len = me as u32 + 1;
+                    }
                     self.ws();
                     if self.b.get(self.pos) != Some(&b':') {
                         return Err(self.err("expected :"));
@@ -584,50 +692,52 @@ impl Scanner<'_> {
     }
 
     #[inline(always)]
-    fn string(&mut self) -> Result<(), JsonError> {
-        self.pos += 1;
-        let start = self.pos;
+    fn string(&mut self) -> Result<(), Fail> {
+        let b = self.b;
+        let start = self.pos + 1;
+        let mut pos = start;
         let mut escaped = false;
         loop {
             // Skip plain characters in one pass; stop at a quote, an escape or a control.
-            match skip_plain(self.b, self.pos) {
-                Some(at) => self.pos = at,
+            match skip_plain(b, pos) {
+                Some(at) => pos = at,
                 None => {
-                    self.pos = self.b.len();
+                    self.pos = b.len();
                     return Err(self.err("unclosed string"));
                 }
             }
-            match self.b.get(self.pos) {
+            match b.get(pos) {
                 Some(b'"') => break,
                 Some(b'\\') => {
                     escaped = true;
-                    match self.b.get(self.pos + 1) {
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
-                            self.pos += 2
-                        }
+                    match b.get(pos + 1) {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => pos += 2,
                         Some(b'u') => {
-                            let hex = self.b.get(self.pos + 2..self.pos + 6);
+                            let hex = b.get(pos + 2..pos + 6);
                             if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                                self.pos = pos;
                                 return Err(self.err("invalid \\u escape"));
                             }
-                            self.pos += 6;
+                            pos += 6;
                         }
-                        _ => return Err(self.err("invalid escape")),
+                        _ => {
+                            self.pos = pos;
+                            return Err(self.err("invalid escape"));
+                        }
                     }
                 }
-                _ => return Err(self.err("control character in a string")),
+                _ => {
+                    self.pos = pos;
+                    return Err(self.err("control character in a string"));
+                }
             }
         }
-        self.push(
-            if escaped { Kind::EscStr } else { Kind::Str },
-            start,
-            self.pos,
-        );
-        self.pos += 1;
+        self.push(if escaped { Kind::EscStr } else { Kind::Str }, start, pos);
+        self.pos = pos + 1;
         Ok(())
     }
 
-    fn word(&mut self, w: &[u8], kind: Kind) -> Result<(), JsonError> {
+    fn word(&mut self, w: &[u8], kind: Kind) -> Result<(), Fail> {
         if self.b.get(self.pos..self.pos + w.len()) != Some(w) {
             return Err(self.err("unexpected word"));
         }
@@ -637,7 +747,7 @@ impl Scanner<'_> {
     }
 
     #[inline(always)]
-    fn number(&mut self) -> Result<(), JsonError> {
+    fn number(&mut self) -> Result<(), Fail> {
         let start = self.pos;
         let digits = |s: &mut Self| {
             let from = s.pos;
@@ -654,13 +764,28 @@ impl Scanner<'_> {
         if n == 0 || (n > 1 && self.b.get(int_start) == Some(&b'0')) {
             return Err(self.err("invalid number"));
         }
+        let mut frac = None;
         if self.b.get(self.pos) == Some(&b'.') {
             self.pos += 1;
+            let from = self.pos;
             if digits(self) == 0 {
                 return Err(self.err("invalid number"));
             }
+            frac = Some(from);
         }
-        if matches!(self.b.get(self.pos), Some(b'e' | b'E')) {
+        if !matches!(self.b.get(self.pos), Some(b'e' | b'E')) {
+            // No exponent: whether Java prints it as written, from the parts just read.
+            let int = self.b.get(int_start..int_start + n).unwrap_or_default();
+            let frac = frac.map(|f| self.b.get(f..self.pos).unwrap_or_default());
+            let java = crate::num::java_form_parts(int_start > start, int, frac);
+            self.push(
+                if java { Kind::JavaNumber } else { Kind::Number },
+                start,
+                self.pos,
+            );
+            return Ok(());
+        }
+        {
             self.pos += 1;
             if matches!(self.b.get(self.pos), Some(b'+' | b'-')) {
                 self.pos += 1;
@@ -755,6 +880,60 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// The scanner's Java-form verdict is [`crate::num::is_java_form`]'s (which the number
+    /// tests check against the general printer), for numbers of every shape.
+    #[test]
+    fn java_form_known_when_scanned() {
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut texts: Vec<String> = [
+            "0",
+            "-0",
+            "0.0",
+            "-0.0",
+            "1.50",
+            "0.001",
+            "0.0001",
+            "1e5",
+            "1.5E-3",
+            "-12",
+            "10000000.5",
+            "1234567890123456",
+            "9999999.5",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for _ in 0..50_000 {
+            let r = next();
+            let int = (r % 10u64.pow((r >> 5) as u32 % 17)).to_string();
+            let fd = (r >> 12) as u32 % 10;
+            let mut t = if fd == 0 {
+                int
+            } else {
+                let f = next() % 10u64.pow(fd);
+                format!("{int}.{f:0width$}", width = fd as usize)
+            };
+            if r & 2 == 2 {
+                t = format!("-{t}");
+            }
+            if r & 12 == 12 {
+                t = format!("{t}e{}", r % 7);
+            }
+            texts.push(t);
+        }
+        for t in &texts {
+            let doc = Doc::parse(t).unwrap();
+            let java = doc.tape.first().map(|n| n.kind) == Some(Kind::JavaNumber);
+            assert_eq!(java, crate::num::is_java_form(t), "{t}");
         }
     }
 

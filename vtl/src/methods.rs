@@ -120,7 +120,7 @@ impl Renderer<'_, '_> {
                 _ => Ok(Value::Null),
             },
             Value::Json(j) => {
-                let unchanged = j.owned.borrow().is_none();
+                let unchanged = j.owned().is_none();
                 match name {
                     "size" if unchanged => Ok(Value::Int(j.len() as i64)),
                     "isEmpty" if unchanged => Ok(Value::Bool(j.len() == 0)),
@@ -541,10 +541,8 @@ impl Renderer<'_, '_> {
             "putAll" => {
                 let extra: Vec<(Rc<str>, Value)> = match args.first() {
                     Some(Value::Map(o)) => o.borrow().entries.clone(),
-                    Some(Value::Json(o)) if o.is_object() && o.owned.borrow().is_none() => {
-                        o.entries()
-                    }
-                    Some(Value::Json(o)) => match &*o.owned.borrow() {
+                    Some(Value::Json(o)) if o.is_object() && o.owned().is_none() => o.entries(),
+                    Some(Value::Json(o)) => match o.owned() {
                         Some(Value::Map(o)) => o.borrow().entries.clone(),
                         _ => return fail("putAll: not a map"),
                     },

@@ -132,7 +132,8 @@ pub fn parse_plain(s: &str) -> Option<Result<i64, f64>> {
 /// trailing zero in `F` (but `F` = `0` after a non-zero `I`), and a value in [1e-3, 1e7).
 /// Such a decimal is the only one of ≤ 15 digits that reads as its double (see
 /// [`write_short_float`]) and has no shorter form, so it is the shortest form Java prints.
-pub fn is_java_form(s: &str) -> bool {
+#[cfg(test)]
+pub(crate) fn is_java_form(s: &str) -> bool {
     let b = s.as_bytes();
     let digits = b.strip_prefix(b"-").unwrap_or(b);
     let (int, frac) = match digits.iter().position(|&c| c == b'.') {
@@ -140,13 +141,20 @@ pub fn is_java_form(s: &str) -> bool {
         None => (digits, None),
     };
     let all_digits = |d: &[u8]| !d.is_empty() && d.iter().all(u8::is_ascii_digit);
-    if !all_digits(int) || (int.len() > 1 && int[0] == b'0') {
+    if !all_digits(int) || (int.len() > 1 && int[0] == b'0') || !frac.is_none_or(all_digits) {
         return false;
     }
+    java_form_parts(digits.len() != b.len(), int, frac)
+}
+
+/// [`is_java_form`] of a number read as an optional `-`, the integer digits `int` (no
+/// leading zero but for `0` itself) and the fraction digits `frac` (non-empty), no exponent.
+#[inline]
+pub fn java_form_parts(negative: bool, int: &[u8], frac: Option<&[u8]>) -> bool {
     match frac {
-        None => int.len() <= 15 && digits != b"0" || b == b"0",
+        None => int.len() <= 15 && (!negative || int != b"0"),
         Some(f) => {
-            if !all_digits(f) || int.len() + f.len() > 15 {
+            if int.len() + f.len() > 15 {
                 return false;
             }
             if int == b"0" {

@@ -570,7 +570,7 @@ impl Parser<'_, '_> {
                         };
                         parts.push(Part::Call { name, args, path });
                     } else {
-                        parts.push(Part::Prop(name));
+                        parts.push(Part::Prop(name, crate::ast::Hint::default()));
                     }
                 }
                 Some(b'[') => {

@@ -201,7 +201,13 @@ impl Renderer<'_, '_> {
                     self.check_len(out.len())?;
                 }
                 Node::Ref(r) => {
-                    if !self.print_body_member(r, out) {
+                    let printed = match r.root {
+                        Root::Var(_) => self.print_body_member(r, out),
+                        Root::Context => self.print_context(r, out),
+                        Root::Input => self.print_input_json(r, out)?,
+                        _ => false,
+                    };
+                    if !printed {
                         let v = self.reference(r)?;
                         if !v.write_display(out, 0) {
                             return Err(RenderError::TooDeep);
@@ -261,27 +267,93 @@ impl Renderer<'_, '_> {
             return false;
         };
         if r.parts.is_empty()
-            || !r.parts.iter().all(|p| matches!(p, Part::Prop(_)))
-            || j.owned.borrow().is_some()
+            || !r.parts.iter().all(|p| matches!(p, Part::Prop(..)))
+            || !j.pristine()
         {
             return false;
         }
-        let names = r.parts.iter().map(|p| match p {
-            Part::Prop(n) => &**n,
-            _ => "",
+        // Every part is a name (checked above).
+        let names = r.parts.iter().filter_map(|p| match p {
+            Part::Prop(n, hint) => Some((&**n, hint)),
+            _ => None,
         });
         j.write_display_path(names, out)
     }
 
+    /// Prints `$context.a.b` when the request has that value (or the template set it), with
+    /// no key or value built: what the general path prints. False (nothing printed) for
+    /// anything else (a section, a missing name, a method call).
+    fn print_context(&self, r: &Ref, out: &mut String) -> bool {
+        let is_key = |k: &str| dotted_is(k, &r.parts);
+        if r.parts.is_empty() || !r.parts.iter().all(|p| matches!(p, Part::Prop(..))) {
+            return false;
+        }
+        if let Some(o) = self.overrides.iter().find(|o| is_key(&o.name)) {
+            out.push_str(&o.value);
+            return true;
+        }
+        match self.input.context.iter().find(|(k, _)| is_key(k)) {
+            Some((_, v)) => {
+                out.push_str(v);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Prints `$input.json('literal path')` straight into the output: the text the general
+    /// path makes a string of first. False (nothing printed) for any other reference.
+    fn print_input_json(&mut self, r: &Ref, out: &mut String) -> Res<bool> {
+        let [Part::Call {
+            name,
+            path: Some(p),
+            ..
+        }] = r.parts.as_slice()
+        else {
+            return Ok(false);
+        };
+        if &**name != "json" {
+            return Ok(false);
+        }
+        let v = self.input_path(p)?;
+        // A definite path that matches nothing reads as an empty JSON string.
+        if v.is_null() && p.is_definite() {
+            out.push_str("\"\"");
+        } else if !v.write_json(out, 0) {
+            return Err(RenderError::TooDeep);
+        }
+        Ok(true)
+    }
+
     fn foreach(&mut self, slot: usize, iter: &Expr, body: &[Node], out: &mut String) -> Res<Flow> {
-        let Some(mut items) = self.eval(iter)?.elements() else {
+        let over = self.eval(iter)?;
+        // A body array as it came: its items straight from the tape, with no list made.
+        if let Value::Json(j) = &over {
+            if !j.is_object() && j.owned().is_none() {
+                let n = j.len().min(MAX_FOREACH);
+                return self.foreach_items(slot, j.items().take(n), n, body, out);
+            }
+        }
+        let Some(mut items) = over.elements() else {
             return Ok(Flow::Normal);
         };
         items.truncate(MAX_FOREACH);
-        let saved = self.slots.get(slot).cloned().unwrap_or_default();
         let n = items.len();
+        self.foreach_items(slot, items.into_iter(), n, body, out)
+    }
+
+    /// Runs `body` with each of the `n` `items` in `slot`.
+    fn foreach_items(
+        &mut self,
+        slot: usize,
+        items: impl Iterator<Item = Value>,
+        n: usize,
+        body: &[Node],
+        out: &mut String,
+    ) -> Res<Flow> {
+        let saved = self.slots.get(slot).cloned().unwrap_or_default();
         let mut flow = Flow::Normal;
-        for (index, item) in items.into_iter().enumerate() {
+        for (index, item) in items.enumerate() {
             if let Some(s) = self.slots.get_mut(slot) {
                 *s = item;
             }
@@ -368,7 +440,7 @@ impl Renderer<'_, '_> {
 
     fn part(&mut self, cur: Value, p: &Part) -> Res<Value> {
         match p {
-            Part::Prop(name) => self.prop(&cur, name),
+            Part::Prop(name, _) => self.prop(&cur, name),
             Part::Index(e) => {
                 let k = self.eval(e)?;
                 Ok(if cur.is_list() {
@@ -517,8 +589,8 @@ impl Renderer<'_, '_> {
     /// A JSON object or array as a Java collection, made once (then the reference reads and
     /// changes that collection).
     pub(crate) fn materialize(&mut self, j: &JsonRef) -> Res<Value> {
-        if let Some(v) = &*j.owned.borrow() {
-            return Ok(v.clone());
+        if let Some(v) = j.owned() {
+            return Ok(v);
         }
         self.check_items(j.len())?;
         let v = if j.is_object() {
@@ -530,7 +602,7 @@ impl Renderer<'_, '_> {
         } else {
             self.heap.list(j.values(), true)
         };
-        *j.owned.borrow_mut() = Some(v.clone());
+        j.set_owned(v.clone());
         Ok(v)
     }
 
@@ -590,7 +662,7 @@ impl Renderer<'_, '_> {
             let mut name = String::new();
             for p in &target.parts {
                 let piece = match p {
-                    Part::Prop(n) => n.to_string(),
+                    Part::Prop(n, _) => n.to_string(),
                     Part::Index(e) => {
                         let k = self.eval(e)?;
                         self.key_string(&k)?
@@ -619,7 +691,7 @@ impl Renderer<'_, '_> {
             cur = self.part(cur, p)?;
         }
         let key = match last {
-            Part::Prop(n) => Value::str(n),
+            Part::Prop(n, _) => Value::str(n),
             Part::Index(e) => self.eval(e)?,
             Part::Call { .. } => return Ok(()),
         };
@@ -765,6 +837,27 @@ fn body_str(body: &[u8]) -> std::borrow::Cow<'_, str> {
         Ok(s) => std::borrow::Cow::Borrowed(s),
         Err(_) => String::from_utf8_lossy(body),
     }
+}
+
+/// Whether `key` is the names of `parts` (all `.name`s) joined with dots.
+fn dotted_is(key: &str, parts: &[Part]) -> bool {
+    let mut rest = key;
+    for (i, p) in parts.iter().enumerate() {
+        let Part::Prop(n, _) = p else {
+            return false;
+        };
+        if i > 0 {
+            match rest.strip_prefix('.') {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        }
+        match rest.strip_prefix(&**n) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    rest.is_empty()
 }
 
 fn is_override(name: &str) -> bool {

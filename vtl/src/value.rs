@@ -113,7 +113,7 @@ pub enum Value {
     List(Rc<RefCell<List>>),
     Map(Rc<RefCell<Map>>),
     /// An object or array of the request body, read in place ([`crate::json`]).
-    Json(Rc<JsonRef>),
+    Json(JsonRef),
     Builtin(Builtin),
 }
 
@@ -146,7 +146,7 @@ impl Value {
     pub fn member(&self, key: &str) -> Option<Value> {
         match self {
             Value::Map(m) => m.borrow().get(key).cloned(),
-            Value::Json(j) => match &*j.owned.borrow() {
+            Value::Json(j) => match j.owned() {
                 Some(v) => v.member(key),
                 None => j.get(key),
             },
@@ -158,7 +158,7 @@ impl Value {
     pub fn item(&self, i: usize) -> Option<Value> {
         match self {
             Value::List(l) => l.borrow().items.get(i).cloned(),
-            Value::Json(j) => match &*j.owned.borrow() {
+            Value::Json(j) => match j.owned() {
                 Some(v) => v.item(i),
                 None => j.item(i),
             },
@@ -170,7 +170,7 @@ impl Value {
     pub fn is_list(&self) -> bool {
         match self {
             Value::List(_) => true,
-            Value::Json(j) => match &*j.owned.borrow() {
+            Value::Json(j) => match j.owned() {
                 Some(v) => v.is_list(),
                 None => !j.is_object(),
             },
@@ -182,7 +182,7 @@ impl Value {
     pub fn is_map(&self) -> bool {
         match self {
             Value::Map(_) => true,
-            Value::Json(j) => match &*j.owned.borrow() {
+            Value::Json(j) => match j.owned() {
                 Some(v) => v.is_map(),
                 None => j.is_object(),
             },
@@ -195,7 +195,7 @@ impl Value {
         match self {
             Value::List(l) => Some(l.borrow().items.clone()),
             Value::Map(m) => Some(m.borrow().entries.iter().map(|(_, v)| v.clone()).collect()),
-            Value::Json(j) => match &*j.owned.borrow() {
+            Value::Json(j) => match j.owned() {
                 Some(v) => v.elements(),
                 None => Some(j.values()),
             },
@@ -235,9 +235,28 @@ impl Value {
             Value::Int(i) => crate::num::write_int(out, *i),
             Value::Float(f) => write_float(out, *f),
             Value::Str(s) => out.push_str(s),
-            Value::Json(j) => match &*j.owned.borrow() {
+            Value::Json(j) => match j.owned() {
                 Some(v) => return v.write_display(out, depth + 1),
-                None => j.write_display(out),
+                None if j.pristine() => j.write_display(out),
+                None if j.is_object() => {
+                    // A part of it changed: member by member, each as its own value.
+                    out.push('{');
+                    for (n, (k, v)) in j.entries().iter().enumerate() {
+                        if n > 0 {
+                            out.push_str(", ");
+                        }
+                        out.push_str(k);
+                        out.push('=');
+                        if v.is_null() {
+                            out.push_str("null");
+                        }
+                        if !v.write_display(out, depth + 1) {
+                            return false;
+                        }
+                    }
+                    out.push('}');
+                }
+                None => return self.write_json(out, depth),
             },
             Value::List(l) => {
                 let l = l.borrow();
@@ -293,9 +312,27 @@ impl Value {
             Value::Float(f) if f.is_finite() => write_float(out, *f),
             Value::Float(_) => out.push_str("null"),
             Value::Str(s) => write_json_string(out, s),
-            Value::Json(j) => match &*j.owned.borrow() {
+            Value::Json(j) => match j.owned() {
                 Some(v) => return v.write_json(out, depth + 1),
-                None => j.write_json(out),
+                None if j.pristine() => j.write_json(out),
+                None => {
+                    // A part of it changed: item by item, each as its own value.
+                    let object = j.is_object();
+                    out.push(if object { '{' } else { '[' });
+                    for (n, (k, v)) in j.entries_or_items().iter().enumerate() {
+                        if n > 0 {
+                            out.push(',');
+                        }
+                        if object {
+                            write_json_string(out, k);
+                            out.push(':');
+                        }
+                        if !v.write_json(out, depth + 1) {
+                            return false;
+                        }
+                    }
+                    out.push(if object { '}' } else { ']' });
+                }
             },
             Value::List(l) => {
                 out.push('[');

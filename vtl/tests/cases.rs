@@ -124,6 +124,16 @@ const CASES: &[(&str, &str, &str)] = &[
     // path: members, nested objects, lists, missing members, getters on a string or list.
     (BODY, "#set($o = $input.path('$'))$o.pet.kind $o.pet $o.pet.legs $o.tags $o.items [$o.missing.x][$o.pet.kind.x] $o.tags.empty $o.name.empty $o.age", "dog {kind=dog, legs=4} 4 [\"a\",\"b\",\"c\"] [{\"id\":1,\"price\":5.5},{\"id\":2,\"price\":12}] [][] false false 30"),
     (BODY, "#set($o = $input.path('$'))#set($o.age = 31)$o.age $o.pet.kind #set($x = $o.put('pet', 'none'))$o.pet", "31 dognone"),
+    // Setting a member through a nested path changes the one object every name of it reads,
+    // as in Java's object graph [VTL]: `$o.pet` is the same map each time it is read, and a
+    // name bound to it (`$p`) is that map too; the object prints with the change, also as
+    // JSON. Another `$input.path` reads the body anew (its own graph: unchanged).
+    (BODY, "#set($o = $input.path('$'))#set($o.pet.kind = 'cat')$o.pet.kind|#set($p = $o.pet)#set($p.kind = 'cow')$p.kind|$o.pet.kind|$o.pet|$input.path('$.pet.kind')|$input.path('$').pet.kind", "cat|cow|cow|{kind=cow, legs=4}|dog|dog"),
+    (BODY, "#set($o = $input.path('$'))#set($o.items[1].price = 7)$o.items[1].price $o.items #set($it = $o.items.get(0))#set($it.id = 9)$o.items.get(0).id $o.items.size()", "7 [{\"id\":1,\"price\":5.5},{\"id\":2,\"price\":7}]9 2"),
+    // Objects of different shapes read by one `$i.sku` (whose remembered member place would
+    // land on a nested object's `sku`, or past a smaller object's end).
+    (r#"[{"x":1,"sku":"a"},{"n":{"sku":"inner"},"sku":"outer"},{"sku":"first"},{"sku":"x","y":{"sku":"z"}},{"y":{"sku":"z"},"q":2},{"a":1,"s\u006bu":"esc"},{"x":1,"sku":"b"}]"#, "#foreach($i in $input.path('$'))$i.sku,#end", "a,outer,first,x,,esc,b,"),
+    (BODY, "#set($o = $input.path('$'))#set($o.pet.kind = 'cat')#foreach($k in $o.pet.keySet())$k=$o.pet.get($k) #end$o.pet.kind.length()", "kind=cat legs=4 3"),
     (r#"{"a\u0062": {"c": "x\ty", "d": -0, "e": 1.50, "f": 12345678901234567890}}"#, "#set($o = $input.path('$'))$o.ab.c|$o.ab.d|$o.ab.e|$o.ab.f|$o.ab", "x\ty|-0.0|1.5|1.2345678901234567E19|{c=x\ty, d=-0.0, e=1.5, f=1.2345678901234567E19}"),
     (r#"{"k\u00e9y": "caf\u00e9 \"x\"", "n": -1.5e2}"#, "$input.path('$.kéy') $input.json('$.kéy') $input.path('$.n') $input.json('$')", "café \"x\" \"café \\\"x\\\"\" -150.0 {\"k\\u00e9y\":\"caf\\u00e9 \\\"x\\\"\",\"n\":-1.5e2}"),
     // [MT] an empty body reads as `{}`.

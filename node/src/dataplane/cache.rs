@@ -3,7 +3,9 @@
 //! TTL and are evicted oldest-first when the budget is full. Flushing a stage bumps its cache
 //! epoch, which is part of every key, so older entries are never found again and age out.
 
+use super::http_integration::BackendAnswer;
 use std::collections::{HashMap, VecDeque};
+use std::ops::Range;
 
 /// Largest body cached (API Gateway does not cache responses over 1 MB).
 pub const MAX_CACHED_BODY: usize = 1 << 20;
@@ -20,6 +22,69 @@ pub struct CachedResponse {
 }
 
 impl CachedResponse {
+    /// An HTTP (non-proxy) backend's answer as the cache keeps it: what AWS caches is the
+    /// endpoint's response ("API Gateway caches responses from your endpoint … then responds
+    /// to the request by looking up the endpoint response from the cache instead of making a
+    /// request to your endpoint": "Cache settings for REST APIs in API Gateway",
+    /// https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-caching.html),
+    /// so a hit is mapped through the integration response anew for each request (its
+    /// `$context.requestId`, `Accept`, parameters), as a live answer is.
+    pub fn endpoint(answer: &BackendAnswer<'_>) -> CachedResponse {
+        let mut header_block = Vec::new();
+        for (n, v) in answer.headers {
+            let (Some(n), Some(v)) = (answer.head.get(n.clone()), answer.head.get(v.clone()))
+            else {
+                continue;
+            };
+            header_block.extend_from_slice(n);
+            header_block.extend_from_slice(b": ");
+            header_block.extend_from_slice(v);
+            header_block.extend_from_slice(b"\r\n");
+        }
+        CachedResponse {
+            status: answer.status,
+            header_block,
+            body: answer.body.to_vec(),
+        }
+    }
+
+    /// The stored header lines as (name, value) ranges into [`Self::header_block`], for a
+    /// [`BackendAnswer`] read from the cache.
+    pub fn header_ranges(&self) -> Vec<(Range<usize>, Range<usize>)> {
+        let b = &self.header_block;
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < b.len() {
+            let end = b[at..]
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .map_or(b.len(), |p| at + p);
+            if let Some(colon) = b[at..end].iter().position(|&c| c == b':') {
+                let name = at..at + colon;
+                let mut v = at + colon + 1;
+                while v < end && b[v] == b' ' {
+                    v += 1;
+                }
+                out.push((name, v..end));
+            }
+            at = end + 2;
+        }
+        out
+    }
+
+    /// The answer as the HTTP integration's response mapping reads a backend's.
+    pub fn as_answer<'s>(
+        &'s self,
+        headers: &'s [(Range<usize>, Range<usize>)],
+    ) -> BackendAnswer<'s> {
+        BackendAnswer {
+            status: self.status,
+            head: &self.header_block,
+            headers,
+            body: &self.body,
+        }
+    }
+
     fn size(&self, key_len: usize) -> usize {
         self.header_block.len() + self.body.len() + key_len + 64
     }
@@ -167,6 +232,36 @@ mod tests {
             u64::MAX,
         );
         assert!(c.get(1, b"big", 0).is_none());
+    }
+
+    /// An endpoint answer stored and read back gives the mapping the same status, headers
+    /// and body.
+    #[test]
+    fn endpoint_answers_round_trip() {
+        let head = b"Content-Type: application/json\r\nX-Backend:  echo\r\nX-Empty:\r\n";
+        let headers = [(0..12, 14..30), (32..41, 44..48), (50..57, 58..58)];
+        let live = BackendAnswer {
+            status: 201,
+            head,
+            headers: &headers,
+            body: b"{\"a\": 1}",
+        };
+        let stored = CachedResponse::endpoint(&live);
+        let ranges = stored.header_ranges();
+        let back = stored.as_answer(&ranges);
+        assert_eq!(back.status, 201);
+        assert_eq!(back.body, live.body);
+        let pairs = |a: &BackendAnswer| -> Vec<(Vec<u8>, Vec<u8>)> {
+            a.headers
+                .iter()
+                .map(|(n, v)| (a.head[n.clone()].to_vec(), a.head[v.clone()].to_vec()))
+                .collect()
+        };
+        assert_eq!(pairs(&back), pairs(&live));
+        assert_eq!(
+            back.header_values("x-backend").collect::<Vec<_>>(),
+            vec![&b"echo"[..]]
+        );
     }
 
     #[test]

@@ -7,12 +7,14 @@
 //! not support, or a body that is not what its coding says: 415). Decoding stops at
 //! [`MAX_DECODED`] bytes (413), so a small "bomb" cannot make the worker inflate gigabytes.
 //!
-//! Nothing here runs for an API without `minimumCompressionSize`: the stage's setting is read
-//! first, and an unset one costs one branch per answer and one header scan per request that
-//! names a `Content-Encoding`.
+//! Answers are compressed only for an API with `minimumCompressionSize` (an unset one costs
+//! one branch per answer); request bodies are decoded for every API, as AWS does by default
+//! (see [`inbound`]), at the cost of one header scan per request. A refused body is answered
+//! with the API's gateway response of its type ([`write_refusal`]).
 
+use super::gateway_response::{self, Refusal};
 use super::http1::{
-    write_content_length, write_header, ChunkedDecoder, HttpError, RequestHead, MAX_BODY_BYTES,
+    write_content_length, write_header, ChunkedDecoder, RequestHead, MAX_BODY_BYTES,
 };
 use super::request::TlsInfo;
 use super::routing::RoutingTable;
@@ -319,16 +321,11 @@ pub fn compress_answer(
     true
 }
 
-/// A body that is not what its `Content-Encoding` says, or a coding AWS does not decode.
-pub const UNSUPPORTED_CODING: HttpError = HttpError {
-    status: 415,
-    message: "Unsupported Media Type",
-};
-/// A body that inflates past [`MAX_DECODED`].
-pub const INFLATES_TOO_LARGE: HttpError = HttpError {
-    status: 413,
-    message: "Request Entity Too Large",
-};
+/// A body that is not what its `Content-Encoding` says, or a coding AWS does not decode:
+/// the API's UNSUPPORTED_MEDIA_TYPE gateway response.
+pub const UNSUPPORTED_CODING: Refusal = gateway_response::UNSUPPORTED_MEDIA_TYPE;
+/// A body that inflates past [`MAX_DECODED`]: the API's REQUEST_TOO_LARGE gateway response.
+pub const INFLATES_TOO_LARGE: Refusal = gateway_response::REQUEST_BODY_TOO_LARGE;
 
 /// What to serve a request with, once its body is read.
 #[derive(Debug, PartialEq, Eq)]
@@ -338,23 +335,18 @@ pub enum Inbound {
     /// The decoded body now in the caller's buffer; the head's `Content-Encoding` field (this
     /// index into its headers) no longer describes it.
     Decoded(usize),
-    /// Refuse it.
-    Refused(HttpError),
+    /// Refuse it (answered by [`write_refusal`], as the API's gateway responses shape it).
+    Refused(Refusal),
 }
 
-/// Decodes a request's compressed body into `decoded` when the stage it reaches compresses
-/// (`minimumCompressionSize` set); `buf` is what the head's spans point into, `table` gives
-/// the routing table. A request with no `Content-Encoding` costs one scan of its header
-/// names and never asks for the table.
-pub fn inbound<T: std::ops::Deref<Target = RoutingTable>>(
-    table: impl FnOnce() -> T,
-    head: &RequestHead,
-    buf: &[u8],
-    path: &str,
-    tls: Option<&TlsInfo>,
-    body: &[u8],
-    decoded: &mut Vec<u8>,
-) -> Inbound {
+/// Decodes a request's compressed body into `decoded`, whatever the API's settings: AWS
+/// decodes request payloads by default ("By default, API Gateway supports decompression of
+/// the method request payload. However, you must configure your API to enable compression of
+/// the method response payload": "Payload compression for REST APIs in API Gateway",
+/// https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-gzip-compression-decompression.html),
+/// before the API and stage are even known. `buf` is what the head's spans point into. A
+/// request with no `Content-Encoding` costs one scan of its header names.
+pub fn inbound(head: &RequestHead, buf: &[u8], body: &[u8], decoded: &mut Vec<u8>) -> Inbound {
     let Some((at, value)) = head.headers.iter().enumerate().find_map(|(i, (n, v))| {
         buf[n.clone()]
             .eq_ignore_ascii_case(b"content-encoding")
@@ -362,13 +354,6 @@ pub fn inbound<T: std::ops::Deref<Target = RoutingTable>>(
     }) else {
         return Inbound::AsSent;
     };
-    let host = head.host.as_ref().map(|h| &buf[h.clone()]);
-    let table = table();
-    let compresses = super::phases::resolve_stage::run(&table, host, path, tls, 0)
-        .is_ok_and(|r| r.stage.min_compression.is_some());
-    if !compresses {
-        return Inbound::AsSent;
-    }
     match request_coding(value) {
         RequestCoding::Identity => Inbound::AsSent,
         RequestCoding::Unsupported => Inbound::Refused(UNSUPPORTED_CODING),
@@ -378,6 +363,37 @@ pub fn inbound<T: std::ops::Deref<Target = RoutingTable>>(
             Err(DecodeError::Corrupt) => Inbound::Refused(UNSUPPORTED_CODING),
         },
     }
+}
+
+/// Writes the answer to a request [`inbound`] refused: the gateway response of its type as
+/// the stage the request reaches shapes it (status, headers, body template), as every other
+/// refusal of a known stage is. The connection is closed after it, as after any refusal of
+/// the connection layer.
+#[allow(clippy::too_many_arguments)]
+pub fn write_refusal(
+    out: &mut Vec<u8>,
+    ctx: &mut super::respond::ResponseContext,
+    refusal: &Refusal,
+    table: &RoutingTable,
+    head: &RequestHead,
+    buf: &[u8],
+    path: &str,
+    tls: Option<&TlsInfo>,
+    request_id: &super::respond::RequestId,
+) {
+    let host = head.host.as_ref().map(|h| &buf[h.clone()]);
+    let overrides = super::phases::resolve_stage::run(table, host, path, tls, 0)
+        .ok()
+        .map(|r| &r.stage.gateway_responses);
+    gateway_response::write(
+        out,
+        ctx,
+        refusal,
+        overrides,
+        request_id,
+        super::respond::ConnState::Close,
+        &[],
+    );
 }
 
 #[cfg(test)]

@@ -305,15 +305,7 @@ pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls
                 let t = w.routes.borrow_mut().current();
                 Arc::clone(&t)
             };
-            match super::compress::inbound(
-                table,
-                &head,
-                this,
-                path,
-                tls.as_ref(),
-                body,
-                &mut decoded,
-            ) {
+            match super::compress::inbound(&head, this, body, &mut decoded) {
                 super::compress::Inbound::AsSent => {}
                 super::compress::Inbound::Decoded(at) => {
                     if decoded.len() > LEASE_FROM
@@ -325,7 +317,23 @@ pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls
                     body = &decoded;
                 }
                 super::compress::Inbound::Refused(e) => {
-                    return refuse(&w, &mut stream, &mut out, e).await
+                    {
+                        let id = w.resp.borrow_mut().request_id();
+                        let t = table();
+                        super::compress::write_refusal(
+                            &mut out,
+                            &mut w.resp.borrow_mut(),
+                            &e,
+                            &t,
+                            &head,
+                            this,
+                            path,
+                            tls.as_ref(),
+                            &id,
+                        );
+                    }
+                    let _ = flush(&w, &mut stream, &mut out).await;
+                    return;
                 }
             }
             let mut req = Request {

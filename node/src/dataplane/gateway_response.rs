@@ -125,6 +125,14 @@ pub const UNSUPPORTED_MEDIA_TYPE: Refusal = refusal(
     "UnsupportedMediaTypeException",
     "Unsupported Media Type",
 );
+/// A request body that inflates past the gateway's limit once its `Content-Encoding` is
+/// decoded (AWS's REQUEST_TOO_LARGE, 413).
+pub const REQUEST_BODY_TOO_LARGE: Refusal = Refusal {
+    kind: T::RequestTooLarge,
+    status: 413,
+    error_type: None,
+    message: "Request Entity Too Large",
+};
 /// The backend did not answer in the integration's timeout.
 pub const INTEGRATION_TIMEOUT: Refusal = refusal(
     T::IntegrationTimeout,

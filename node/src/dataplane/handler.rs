@@ -226,14 +226,35 @@ pub async fn handle(
                     if let Some(hit) = cache.get(c.stage_cache, &key, now_ns()) {
                         w.metrics.cache_hit();
                         done.cache_hit = true;
-                        method_response::write_cached(
-                            out,
-                            &mut w.resp.borrow_mut(),
-                            hit,
-                            &id,
-                            framing,
-                        );
-                        drop(cache);
+                        if plan.http.is_some() {
+                            // The endpoint's answer, mapped for this request (AWS's cache).
+                            let hit = hit.clone();
+                            drop(cache);
+                            let headers = hit.header_ranges();
+                            let answer = Ok(hit.as_answer(&headers));
+                            match core::after_http(&plan, req, &caps, &stamp, answer, now_ns()) {
+                                HttpAnswer::Reply { response, .. } => method_response::write_mock(
+                                    out,
+                                    &mut w.resp.borrow_mut(),
+                                    &response,
+                                    &id,
+                                    framing,
+                                ),
+                                HttpAnswer::Refuse(r) => {
+                                    refuse(w, &r, &id, req.method, conn, out);
+                                    done.refused(r);
+                                }
+                            }
+                        } else {
+                            method_response::write_cached(
+                                out,
+                                &mut w.resp.borrow_mut(),
+                                hit,
+                                &id,
+                                framing,
+                            );
+                            drop(cache);
+                        }
                         scratch.cache_key = key;
                         done.identity = plan.identity.take();
                         req.path = full_path;
@@ -292,14 +313,14 @@ pub async fn handle(
                     headers: &scratch.head.headers,
                     body: scratch.body(),
                 });
+                // What the cache keeps is the endpoint's answer (mapped anew on each hit).
+                let endpoint = match (&result, plan.cache) {
+                    (Ok(a), Some(_)) => Some(CachedResponse::endpoint(a)),
+                    _ => None,
+                };
                 match core::after_http(&plan, req, &caps, &stamp, result, now_ns()) {
                     HttpAnswer::Reply { response, store } => {
-                        if let Some((c, expires_ns)) = store {
-                            let cached = CachedResponse {
-                                status: response.status,
-                                header_block: response.header_block.to_vec(),
-                                body: response.body.to_vec(),
-                            };
+                        if let (Some((c, expires_ns)), Some(cached)) = (store, endpoint) {
                             w.cache.borrow_mut().put(
                                 c.stage_cache,
                                 c.budget,
