@@ -1395,6 +1395,17 @@ fn wrong_json_types_answer_serialization_exception() {
         v["message"],
         "Only dualstack ipAddressType is supported for Private APIs."
     );
+    // An empty description is refused first, as AWS refuses it.
+    let (status, _, v) = call(
+        &n,
+        "POST",
+        "/restapis",
+        Some(
+            json!({ "name": "e", "description": "", "endpointConfiguration": { "types": ["PRIVATE"], "ipAddressType": "ipv4" } }),
+        ),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(v["message"], "Description cannot be an empty string");
     // Replacing the type with PRIVATE makes the API dualstack, as on AWS.
     let e = n.admin_ok("POST", "/restapis", Some(json!({ "name": "e" })));
     assert_eq!(e["endpointConfiguration"]["ipAddressType"], "ipv4");

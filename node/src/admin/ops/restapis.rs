@@ -81,6 +81,13 @@ pub async fn create(state: &AdminState, body: &[u8]) -> Result<Reply, ApiError> 
         }
     }
     endpoint::validation_errors(&invalid)?;
+    // AWS's recorded answer, ahead of the endpoint rules (localstack's AWS snapshots,
+    // `create-with-multiple-errors-2`, `create-with-private-type-and-ipv4-ip-address-type-and-empty-description`).
+    if i.description.as_deref() == Some("") {
+        return Err(ApiError::bad_request(
+            "Description cannot be an empty string",
+        ));
+    }
     // The execute-api endpoint's TLS is the node's listener's: fail closed.
     if i.security_policy.is_some() || i.endpoint_access_mode.is_some() {
         return Err(ApiError::bad_request(
