@@ -1359,8 +1359,80 @@ fn documentation_parts_and_versions() {
 #[test]
 fn wrong_json_types_answer_serialization_exception() {
     let n = TestNode::start(&["--workers", "1"]);
-    let (status, kind, _) = call(&n, "POST", "/restapis", Some(json!({ "name": 5 })));
+    let (status, kind, v) = call(&n, "POST", "/restapis", Some(json!({ "name": 5 })));
     assert_eq!((status, kind.as_str()), (400, "SerializationException"));
+    // AWS's recorded words (see `admin::input::serialization_message`).
+    assert_eq!(
+        v["message"],
+        "class com.amazon.coral.value.json.numbers.TruncatingBigNumber can not be converted to an String"
+    );
+    let (_, _, v) = call(&n, "POST", "/restapis", Some(json!({ "name": true })));
+    assert_eq!(
+        v["message"],
+        "class java.lang.Boolean can not be converted to an String"
+    );
+    // endpointConfiguration as AWS validates it on create, then its service rules.
+    let (status, kind, v) = call(
+        &n,
+        "POST",
+        "/restapis",
+        Some(
+            json!({ "name": "e", "endpointConfiguration": { "types": ["wrong"], "ipAddressType": "wrong" } }),
+        ),
+    );
+    assert_eq!((status, kind.as_str()), (400, "ValidationException"));
+    assert_eq!(v["message"], "2 validation errors detected: Value '[wrong]' at 'createRestApiInput.endpointConfiguration.types' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [PRIVATE, EDGE, REGIONAL]]; Value 'wrong' at 'createRestApiInput.endpointConfiguration.ipAddressType' failed to satisfy constraint: Member must satisfy enum value set: [ipv4, dualstack]");
+    let (status, kind, v) = call(
+        &n,
+        "POST",
+        "/restapis",
+        Some(
+            json!({ "name": "e", "endpointConfiguration": { "types": ["PRIVATE"], "ipAddressType": "ipv4" } }),
+        ),
+    );
+    assert_eq!((status, kind.as_str()), (400, "BadRequestException"));
+    assert_eq!(
+        v["message"],
+        "Only dualstack ipAddressType is supported for Private APIs."
+    );
+    // An empty description is refused first, as AWS refuses it.
+    let (status, _, v) = call(
+        &n,
+        "POST",
+        "/restapis",
+        Some(
+            json!({ "name": "e", "description": "", "endpointConfiguration": { "types": ["PRIVATE"], "ipAddressType": "ipv4" } }),
+        ),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(v["message"], "Description cannot be an empty string");
+    // Replacing the type with PRIVATE makes the API dualstack, as on AWS.
+    let e = n.admin_ok("POST", "/restapis", Some(json!({ "name": "e" })));
+    assert_eq!(e["endpointConfiguration"]["ipAddressType"], "ipv4");
+    let e = n.admin_ok(
+        "PATCH",
+        &format!("/restapis/{}", e["id"].as_str().expect("id")),
+        Some(json!({ "patchOperations": [
+            { "op": "replace", "path": "/endpointConfiguration/types/0", "value": "REGIONAL" },
+            { "op": "replace", "path": "/endpointConfiguration/types/0", "value": "PRIVATE" }
+        ] })),
+    );
+    assert_eq!(
+        e["endpointConfiguration"],
+        json!({ "types": ["PRIVATE"], "ipAddressType": "dualstack" })
+    );
+    // Bad patch ops are all listed, under the operation's input name.
+    let (status, kind, v) = call(
+        &n,
+        "PATCH",
+        &format!("/restapis/{}", e["id"].as_str().expect("id")),
+        Some(json!({ "patchOperations": [
+            { "op": "wrong", "path": "/name", "value": "x" },
+            { "op": "wrong", "path": "/name", "value": "x" }
+        ] })),
+    );
+    assert_eq!((status, kind.as_str()), (400, "ValidationException"));
+    assert_eq!(v["message"], "2 validation errors detected: Value 'wrong' at 'updateRestApiInput.patchOperations.1.member.op' failed to satisfy constraint: Member must satisfy enum value set: [add, remove, move, test, replace, copy]; Value 'wrong' at 'updateRestApiInput.patchOperations.2.member.op' failed to satisfy constraint: Member must satisfy enum value set: [add, remove, move, test, replace, copy]");
     let api = n.admin_ok("POST", "/restapis", Some(json!({ "name": "s" })));
     let id = api["id"].as_str().expect("id").to_string();
     let root = n.admin_ok("GET", &format!("/restapis/{id}/resources"), None)["item"][0]["id"]

@@ -334,6 +334,56 @@ fn two_apis_through_two_base_paths_over_https() {
     assert_eq!(created["domainNameStatus"], "AVAILABLE");
     assert_eq!(created["regionalDomainName"], "127.0.0.1");
     assert_eq!(created["securityPolicy"], "TLS_1_2");
+    // ipAddressType: AWS's default, checked as AWS checks it, patched, returned.
+    assert_eq!(
+        created["endpointConfiguration"],
+        json!({ "types": ["REGIONAL"], "ipAddressType": "ipv4" })
+    );
+    let out = aws.run(
+        common::SECRET_KEY,
+        &create(&[
+            "--certificate-body",
+            &body_arg,
+            "--certificate-private-key",
+            &key_arg,
+            "--endpoint-configuration",
+            "types=REGIONAL,ipAddressType=IPV6",
+        ])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>(),
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("(ValidationException) when calling the CreateDomainName operation: 1 validation error detected: Value 'IPV6' at 'createDomainNameInput.endpointConfiguration.ipAddressType' failed to satisfy constraint: Member must satisfy enum value set: [ipv4, dualstack]"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let patch_ip = |v: &str| {
+        vec![
+            "update-domain-name".to_string(),
+            "--domain-name".into(),
+            DOMAIN.into(),
+            "--patch-operations".into(),
+            format!("op=replace,path=/endpointConfiguration/ipAddressType,value={v}"),
+        ]
+    };
+    let dual = aws.ok(&patch_ip("dualstack")
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    assert_eq!(dual["endpointConfiguration"]["ipAddressType"], "dualstack");
+    aws.fails(
+        "BadRequestException",
+        &patch_ip("ipv6")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    let got = aws.ok(&["get-domain-name", "--domain-name", DOMAIN]);
+    assert_eq!(
+        got["endpointConfiguration"],
+        json!({ "types": ["REGIONAL"], "ipAddressType": "dualstack" })
+    );
     aws.ok(&[
         "create-base-path-mapping",
         "--domain-name",

@@ -1,6 +1,7 @@
 //! Closed sets of AWS names at the admin API, end to end through the real binary and the
 //! stock `aws` CLI: `authorizationType` is read in any case, as AWS reads it, and answered
-//! (and stored) as AWS's upper-case name.
+//! (and stored) as AWS's upper-case name; the members botocore types as enums are checked
+//! exactly, as AWS's input validation checks them (`ValidationException`).
 
 mod common;
 
@@ -75,7 +76,7 @@ fn quota_period_and_api_key_source_are_closed_sets() {
     assert_eq!(status, 400, "{body}");
     assert!(
         body.to_string()
-            .contains("Invalid quota period specified: YEAR. Must be one of: DAY, WEEK, MONTH"),
+            .contains("1 validation error detected: Value 'YEAR' at 'createUsagePlanInput.quota.period' failed to satisfy constraint: Member must satisfy enum value set: [DAY, WEEK, MONTH]"),
         "{body}"
     );
     // A quota needs its period.
@@ -117,7 +118,7 @@ fn quota_period_and_api_key_source_are_closed_sets() {
     assert_eq!(status, 400, "{body}");
     assert!(
         body.to_string().contains(
-            "Invalid API key source specified: QUERY. Must be one of: HEADER, AUTHORIZER"
+            "1 validation error detected: Value 'QUERY' at 'createRestApiInput.apiKeySource' failed to satisfy constraint: Member must satisfy enum value set: [HEADER, AUTHORIZER]"
         ),
         "{body}"
     );
@@ -132,4 +133,127 @@ fn quota_period_and_api_key_source_are_closed_sets() {
         ] })),
     );
     assert_eq!(api["apiKeySource"], "AUTHORIZER");
+}
+
+/// Every enum member of a request body (`tollgate_node::admin::enums::BODY_ENUMS`, checked
+/// against botocore's model by a unit test) through the stock aws CLI: AWS's exact spelling
+/// passes validation, the same name in lower case is AWS's `ValidationException`, naming the
+/// member and the set, before anything else is looked at (the ids here name nothing).
+#[test]
+fn body_enums_are_exact_as_aws_validates_them() {
+    use tollgate_node::admin::enums::{input_name, BODY_ENUMS};
+    let n = TestNode::start(&["--workers", "1"]);
+    let aws = Aws::for_node(&n);
+    let api = aws.ok(&["create-rest-api", "--name", "enums"])["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    for e in BODY_ENUMS {
+        // Valid and invalid as the CLI sends them, by operation.
+        let args = |v: &str| -> Vec<String> {
+            let s = |x: &str| x.to_string();
+            let mut a: Vec<String> = match (e.operation, e.member) {
+                ("PutIntegration", m) => {
+                    let mut a = vec![
+                        s("put-integration"),
+                        s("--rest-api-id"),
+                        api.clone(),
+                        s("--resource-id"),
+                        s("nosuch1"),
+                        s("--http-method"),
+                        s("GET"),
+                    ];
+                    if m != "type" {
+                        a.extend([s("--type"), s("MOCK")]);
+                    }
+                    a
+                }
+                ("PutIntegrationResponse", _) => vec![
+                    s("put-integration-response"),
+                    s("--rest-api-id"),
+                    api.clone(),
+                    s("--resource-id"),
+                    s("nosuch1"),
+                    s("--http-method"),
+                    s("GET"),
+                    s("--status-code"),
+                    s("200"),
+                ],
+                ("CreateAuthorizer", _) => vec![
+                    s("create-authorizer"),
+                    s("--rest-api-id"),
+                    s("nosuch1"),
+                    s("--name"),
+                    s("a"),
+                ],
+                ("CreateRestApi", _) => vec![s("create-rest-api"), s("--name"), s("x")],
+                ("CreateUsagePlan", _) => vec![s("create-usage-plan"), s("--name"), s("p")],
+                ("CreateStage", _) => vec![
+                    s("create-stage"),
+                    s("--rest-api-id"),
+                    s("nosuch1"),
+                    s("--stage-name"),
+                    s("s"),
+                    s("--deployment-id"),
+                    s("nosuch1"),
+                ],
+                ("CreateDeployment", _) => {
+                    vec![s("create-deployment"), s("--rest-api-id"), s("nosuch1")]
+                }
+                ("CreateDomainName", _) => vec![
+                    s("create-domain-name"),
+                    s("--domain-name"),
+                    s("api.example.com"),
+                ],
+                (op, m) => panic!("no CLI call for {op}.{m}"),
+            };
+            match e.member {
+                "quota.period" => a.extend([s("--quota"), format!("limit=5,period={v}")]),
+                m => {
+                    let flag: String = m
+                        .chars()
+                        .flat_map(|c| {
+                            if c.is_ascii_uppercase() {
+                                vec!['-', c.to_ascii_lowercase()]
+                            } else {
+                                vec![c]
+                            }
+                        })
+                        .collect();
+                    a.extend([format!("--{flag}"), v.to_string()]);
+                }
+            }
+            a
+        };
+        let valid = e.set[0];
+        let lower = valid.to_ascii_lowercase();
+        let bad = if lower == valid {
+            "nope".to_string()
+        } else {
+            lower
+        };
+        let run = |v: &str| {
+            let a = args(v);
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            let out = aws.run(common::SECRET_KEY, &a);
+            String::from_utf8_lossy(&out.stderr).to_string()
+        };
+        let err = run(&bad);
+        let want = format!(
+            "(ValidationException) when calling the {} operation: 1 validation error detected: Value '{bad}' at '{}.{}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+            e.operation,
+            input_name(e.operation),
+            e.member,
+            e.set.join(", ")
+        );
+        assert!(err.contains(&want), "{}.{}: {err}", e.operation, e.member);
+        // AWS's spelling passes validation (what follows is the operation's own answer).
+        let err = run(valid);
+        assert!(
+            !err.contains("ValidationException"),
+            "{}.{} {valid}: {err}",
+            e.operation,
+            e.member
+        );
+    }
 }

@@ -356,6 +356,33 @@ fn lambda_proxy_end_to_end() {
     assert_eq!(r.header("content-type"), Some("application/json"));
     assert_eq!(r.text(), "made");
     assert_eq!(respond(&n, &api, &json!({"statusCode": "202"})).status, 202);
+    // The function's Date, Server, WWW-Authenticate, Connection, Content-Length come back
+    // renamed x-amzn-Remapped-*, as AWS remaps them; the gateway's own are the real ones.
+    let r = respond(
+        &n,
+        &api,
+        &json!({"statusCode": 401, "headers": {
+            "Date": "Mon, 01 Jan 2024 00:00:00 GMT", "Server": "fn", "Connection": "close",
+            "WWW-Authenticate": "Basic realm=\"x\"", "Content-Length": "999"
+        }, "body": "who?"}),
+    );
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.header("x-amzn-Remapped-Date"),
+        Some("Mon, 01 Jan 2024 00:00:00 GMT")
+    );
+    assert_eq!(r.header("x-amzn-Remapped-Server"), Some("fn"));
+    assert_eq!(r.header("x-amzn-Remapped-Connection"), Some("close"));
+    assert_eq!(
+        r.header("x-amzn-Remapped-WWW-Authenticate"),
+        Some("Basic realm=\"x\"")
+    );
+    assert_eq!(r.header("x-amzn-Remapped-Content-Length"), Some("999"));
+    assert!(r.header("www-authenticate").is_none() && r.header("server").is_none());
+    assert_ne!(r.header("date"), Some("Mon, 01 Jan 2024 00:00:00 GMT"));
+    assert!(r.header("date").is_some());
+    assert_eq!(r.header("content-length"), Some("4"));
+    assert_eq!(r.text(), "who?");
     let r = respond(&n, &api, &json!({"body": "no status"}));
     assert_eq!((r.status, r.text().as_str()), (200, "no status"));
     let r = respond(

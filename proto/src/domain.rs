@@ -46,6 +46,19 @@ pub struct DomainName {
     /// Base path mappings by base path (`""` is the catch-all, `(none)` on the wire).
     #[serde(default)]
     pub mappings: BTreeMap<String, BasePathMapping>,
+    /// `endpointConfiguration.ipAddressType` as set (`ipv4` or `dualstack`); `None`: AWS's
+    /// default, `ipv4`. Stored and answered: whether clients reach the domain over IPv6 is
+    /// up to the addresses the node's HTTPS listener is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address_type: Option<String>,
+}
+
+impl DomainName {
+    /// `ipAddressType` as answered: as set, else `ipv4` (AWS's default for EDGE and REGIONAL
+    /// domain names, the only kinds served here).
+    pub fn effective_ip_address_type(&self) -> &str {
+        self.ip_address_type.as_deref().unwrap_or("ipv4")
+    }
 }
 
 /// Mutual TLS settings of a domain name.

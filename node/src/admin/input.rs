@@ -28,10 +28,59 @@ pub fn body_error(e: serde_json::Error) -> ApiError {
         serde_json::error::Category::Data => ApiError::with_code(
             400,
             "SerializationException",
-            format!("Could not read the request body: {e}"),
+            serialization_message(&e.to_string()),
         ),
         _ => ApiError::bad_request(format!("Invalid request body: {e}")),
     }
+}
+
+/// AWS's message for a member of the wrong JSON type, in its (Java) words, from serde_json's
+/// `invalid type: <found>, expected <wanted> at line L column C`.
+///
+/// Recorded from AWS (localstack's snapshot tests, validated against AWS:
+/// `tests/aws/services/apigateway/test_apigateway_api.snapshot.json`,
+/// `put-integration-request-param-wrong-type` and
+/// `put-integration-response-invalid-responseTemplates-1`):
+/// - a boolean where a string belongs: `class java.lang.Boolean can not be converted to an String`
+/// - a number where a string belongs:
+///   `class com.amazon.coral.value.json.numbers.TruncatingBigNumber can not be converted to an String`
+///
+/// Other pairs (a string where a boolean or number belongs, an object where a list belongs)
+/// follow the same pattern with the Java class names Coral would use; no AWS recording of
+/// those was found, so their exact wording is ours. A data error that is not a type mismatch
+/// (an unknown enum variant in a typed member) keeps serde's text.
+pub fn serialization_message(serde_text: &str) -> String {
+    let Some(rest) = serde_text.strip_prefix("invalid type: ") else {
+        return serde_text.to_string();
+    };
+    let Some((found, wanted)) = rest.split_once(", expected ") else {
+        return serde_text.to_string();
+    };
+    let wanted = wanted.split(" at line ").next().unwrap_or(wanted);
+    let from = if found.starts_with("boolean") {
+        "java.lang.Boolean"
+    } else if found.starts_with("integer") || found.starts_with("floating point") {
+        "com.amazon.coral.value.json.numbers.TruncatingBigNumber"
+    } else if found.starts_with("string") {
+        "java.lang.String"
+    } else if found.starts_with("map") {
+        "java.util.Map"
+    } else if found.starts_with("sequence") {
+        "java.util.List"
+    } else {
+        return serde_text.to_string();
+    };
+    let to = match wanted {
+        "a string" => "String",
+        "a boolean" => "Boolean",
+        "a sequence" => "List",
+        "a map" => "Map",
+        w if w.starts_with("struct ") => "Structure",
+        w if w.starts_with('i') || w.starts_with('u') => "Integer",
+        w if w.starts_with('f') => "Double",
+        _ => return serde_text.to_string(),
+    };
+    format!("class {from} can not be converted to an {to}")
 }
 
 /// `EndpointConfiguration` as sent.
@@ -59,6 +108,8 @@ pub struct CreateRestApiIn {
     pub tags: Option<BTreeMap<String, String>>,
     pub disable_execute_api_endpoint: Option<bool>,
     pub policy: Option<String>,
+    pub security_policy: Option<String>,
+    pub endpoint_access_mode: Option<String>,
 }
 
 /// CreateResource.
@@ -105,6 +156,7 @@ pub struct PutIntegrationIn {
     pub cache_key_parameters: Option<Vec<String>>,
     pub content_handling: Option<String>,
     pub timeout_in_millis: Option<i64>,
+    pub response_transfer_mode: Option<String>,
     /// `{"insecureSkipVerification": bool}`, checked field by field.
     pub tls_config: Option<serde_json::Value>,
 }
@@ -185,6 +237,27 @@ mod tests {
         assert_eq!((e.status, e.error_type), (400, "SerializationException"));
         let e = parse::<PutMethodIn>(br#"{"apiKeyRequired": "yes"}"#).unwrap_err();
         assert_eq!((e.status, e.error_type), (400, "SerializationException"));
+        // AWS's words where recorded (see `serialization_message`).
+        let e = parse::<CreateRestApiIn>(br#"{"name": true}"#).unwrap_err();
+        assert_eq!(
+            e.message,
+            "class java.lang.Boolean can not be converted to an String"
+        );
+        let e = parse::<CreateRestApiIn>(br#"{"name": 5}"#).unwrap_err();
+        assert_eq!(
+            e.message,
+            "class com.amazon.coral.value.json.numbers.TruncatingBigNumber can not be converted to an String"
+        );
+        let e = parse::<PutMethodIn>(br#"{"apiKeyRequired": "yes"}"#).unwrap_err();
+        assert_eq!(
+            e.message,
+            "class java.lang.String can not be converted to an Boolean"
+        );
+        let e = parse::<CreateRestApiIn>(br#"{"binaryMediaTypes": {}}"#).unwrap_err();
+        assert_eq!(
+            e.message,
+            "class java.util.Map can not be converted to an List"
+        );
         let e = parse::<PutMethodIn>(br#"{"apiKeyRequired": tru"#).unwrap_err();
         assert_eq!((e.status, e.error_type), (400, "BadRequestException"));
         assert!(parse::<PutMethodIn>(br#"{"apiKeyRequired": true}"#).is_ok());

@@ -15,6 +15,8 @@ pub mod audit;
 pub mod cluster;
 pub mod console;
 pub mod coverage;
+pub mod endpoint;
+pub mod enums;
 pub mod error;
 pub mod http;
 pub mod iam;

@@ -89,27 +89,33 @@ pub fn parse(body: &[u8]) -> Result<Vec<PatchOp>, ApiError> {
         return Ok(Vec::new());
     }
     let wire: WirePatch = serde_json::from_slice(body).map_err(super::input::body_error)?;
-    wire.patch_operations
-        .unwrap_or_default()
-        .into_iter()
+    let wire = wire.patch_operations.unwrap_or_default();
+    // An `op` outside the enum fails AWS's input validation, before anything is read; AWS
+    // lists every such op ("2 validation errors detected: ...; ..."). The dispatcher puts the
+    // operation's input name in front of the member path (`updateRestApiInput.`), as AWS's
+    // message has it.
+    let bad: Vec<String> = wire
+        .iter()
         .enumerate()
+        .filter(|(_, w)| w.op.as_deref().and_then(Op::parse).is_none())
         .map(|(i, w)| {
-            // An `op` outside the enum fails AWS's input validation, before anything is read.
-            let op = w.op.as_deref().and_then(Op::parse).ok_or_else(|| {
-                ApiError::with_code(
-                    400,
-                    "ValidationException",
-                    format!(
-                        "1 validation error detected: Value '{}' at 'patchOperations.{}.member.op' failed to satisfy constraint: Member must satisfy enum value set: [add, remove, move, test, replace, copy]",
-                        w.op.as_deref().unwrap_or(""),
-                        i + 1
-                    ),
-                )
+            format!(
+                "Value '{}' at 'patchOperations.{}.member.op' failed to satisfy constraint: Member must satisfy enum value set: [add, remove, move, test, replace, copy]",
+                w.op.as_deref().unwrap_or(""),
+                i + 1
+            )
+        })
+        .collect();
+    super::endpoint::validation_errors(&bad)?;
+    wire.into_iter()
+        .map(|w| {
+            let op =
+                w.op.as_deref()
+                    .and_then(Op::parse)
+                    .ok_or_else(|| ApiError::bad_request("Invalid patch operation specified"))?;
+            let path = w.path.filter(|p| p.starts_with('/')).ok_or_else(|| {
+                ApiError::bad_request("Invalid patch path: a path must start with '/'")
             })?;
-            let path = w
-                .path
-                .filter(|p| p.starts_with('/'))
-                .ok_or_else(|| ApiError::bad_request("Invalid patch path: a path must start with '/'"))?;
             Ok(PatchOp {
                 op,
                 path,
@@ -338,6 +344,13 @@ mod tests {
             "{}",
             e.message
         );
+        // Every bad op is listed, as AWS lists them; the dispatcher names the input.
+        let e = parse(
+            br#"{"patchOperations":[{"op":"wrong","path":"/a"},{"op":"replace","path":"/a"},{"op":"x","path":"/a"}]}"#,
+        )
+        .unwrap_err();
+        let e = crate::admin::enums::name_input(e, "UpdateRestApi");
+        assert_eq!(e.message, "2 validation errors detected: Value 'wrong' at 'updateRestApiInput.patchOperations.1.member.op' failed to satisfy constraint: Member must satisfy enum value set: [add, remove, move, test, replace, copy]; Value 'x' at 'updateRestApiInput.patchOperations.3.member.op' failed to satisfy constraint: Member must satisfy enum value set: [add, remove, move, test, replace, copy]");
     }
 
     fn op(op: Op, path: &str, value: Option<&str>) -> PatchOp {

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use tollgate_proto::command::{Command, LimitDemand, RequestId, Scope, UsageDelta};
+use tollgate_proto::domain::{BasePathMapping, DomainName, MutualTls};
 use tollgate_proto::model::*;
 use tollgate_proto::registry::{Sessions, UsageLedger};
 use tollgate_proto::{GatewayResponseType, Registry};
@@ -229,7 +230,7 @@ const API: &str = "api0000001";
 /// One command of every variant, named by variant, in declaration order.
 pub fn commands() -> Vec<(&'static str, Command)> {
     let s = |v: &str| v.to_string();
-    vec![
+    let mut cmds = vec![
         (
             "CreateRestApi",
             Command::CreateRestApi {
@@ -555,7 +556,384 @@ pub fn commands() -> Vec<(&'static str, Command)> {
                 id: s("val001"),
             },
         ),
+    ];
+    cmds.extend(later_commands());
+    cmds
+}
+
+/// How many of [`commands`] the bincode build knew (its fixtures, `tests/data/v1/commands/`,
+/// hold these; the current format's, `tests/data/v2/commands/`, hold them all).
+pub const V1_COMMANDS: usize = 38;
+
+/// Every field set, including those added after the first fixtures were written.
+pub fn full_settings() -> RestApiSettings {
+    RestApiSettings {
+        policy: Some(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"execute-api:Invoke","Resource":"*"}]}"#.into(),
+        ),
+        ip_address_type: Some("dualstack".into()),
+        ..settings()
+    }
+}
+
+pub fn authorizer() -> Authorizer {
+    Authorizer {
+        id: "auth01".into(),
+        name: "tokens".into(),
+        kind: AuthorizerType::Request,
+        provider_arns: vec!["arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_x".into()],
+        auth_type: Some("custom".into()),
+        authorizer_uri: Some(
+            "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:auth/invocations".into(),
+        ),
+        authorizer_credentials: Some("arn:aws:iam::123456789012:role/invoker".into()),
+        identity_source: Some("method.request.header.Authorization".into()),
+        identity_validation_expression: Some("^Bearer .+$".into()),
+        authorizer_result_ttl_in_seconds: 300,
+    }
+}
+
+pub fn documentation_part() -> DocumentationPart {
+    DocumentationPart {
+        id: "doc001".into(),
+        location: DocumentationLocation {
+            kind: "METHOD".into(),
+            path: Some("/orders".into()),
+            method: Some("POST".into()),
+            status_code: Some("200".into()),
+            name: Some("body".into()),
+        },
+        properties: r#"{"description":"creates an order"}"#.into(),
+    }
+}
+
+pub fn iam_user() -> IamUser {
+    IamUser {
+        name: "deployer".into(),
+        id: "AIDA0000000000000001".into(),
+        path: "/ci/".into(),
+        created_date: 1_764_600_030,
+        policies: map(&[("deploy", r#"{"Version":"2012-10-17","Statement":[]}"#)]),
+    }
+}
+
+pub fn access_key() -> AccessKey {
+    AccessKey {
+        id: "AKIA0000000000000001".into(),
+        secret: "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0".into(),
+        user_name: "deployer".into(),
+        active: true,
+        created_date: 1_764_600_031,
+        session_token: Some("FwoGZXIvYXdzEBYaDH".into()),
+        expires: Some(1_764_603_631),
+    }
+}
+
+pub fn account() -> Account {
+    Account {
+        throttle: Some(ThrottleSettings {
+            burst_limit: 5000,
+            rate_limit: 10_000.5,
+        }),
+        cloudwatch_role_arn: Some("arn:aws:iam::123456789012:role/logs".into()),
+    }
+}
+
+pub fn client_certificate() -> ClientCertificate {
+    ClientCertificate {
+        id: "cert01".into(),
+        description: Some("to the backend".into()),
+        pem_certificate: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
+        private_key_pem: "-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n".into(),
+        created_date: 1_764_600_040,
+        expiration_date: 1_796_136_040,
+        tags: map(&[("env", "prod")]),
+    }
+}
+
+pub fn base_path_mapping() -> BasePathMapping {
+    BasePathMapping {
+        base_path: "v1/orders".into(),
+        rest_api_id: API.into(),
+        stage: Some("prod".into()),
+    }
+}
+
+pub fn domain_name() -> DomainName {
+    DomainName {
+        name: "api.example.com".into(),
+        certificate_name: Some("example".into()),
+        certificate_body: "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n".into(),
+        certificate_private_key: "-----BEGIN PRIVATE KEY-----\nMIGE\n-----END PRIVATE KEY-----\n"
+            .into(),
+        certificate_chain: "-----BEGIN CERTIFICATE-----\nMIID\n-----END CERTIFICATE-----\n".into(),
+        certificate_arn: Some("arn:aws:acm:us-east-1:123456789012:certificate/abc".into()),
+        certificate_upload_date: 1_764_600_050,
+        security_policy: "TLS_1_2".into(),
+        endpoint_types: vec!["REGIONAL".into()],
+        mutual_tls: Some(MutualTls {
+            truststore_uri: "file:///etc/tollgate/truststore.pem".into(),
+            truststore_pem: String::new(),
+            truststore_version: Some("3".into()),
+        }),
+        tags: map(&[("team", "edge")]),
+        mappings: BTreeMap::from([(String::from("v1/orders"), base_path_mapping())]),
+        ip_address_type: Some("dualstack".into()),
+    }
+}
+
+/// An API with every kind of object and every field set (documentation, authorizers, the
+/// settings added after the first fixtures).
+pub fn full_api() -> RestApi {
+    let mut api = registry().apis.remove(API).unwrap_or_default();
+    api.settings = full_settings();
+    api.authorizers = BTreeMap::from([("auth01".to_string(), authorizer())]);
+    api.documentation_parts = BTreeMap::from([("doc001".to_string(), documentation_part())]);
+    api.documentation_versions = BTreeMap::from([(
+        "1.0".to_string(),
+        DocumentationVersion {
+            version: "1.0".into(),
+            created_date: 1_764_600_060,
+            description: Some("first release".into()),
+            parts: BTreeMap::from([("doc001".to_string(), documentation_part())]),
+        },
+    )]);
+    for d in api.deployments.values_mut() {
+        d.authorizers = api.authorizers.clone();
+    }
+    api
+}
+
+/// One command of each variant added after the first fixtures were written (fixtures 38 and
+/// on of the current format), in declaration order.
+fn later_commands() -> Vec<(&'static str, Command)> {
+    let s = |v: &str| v.to_string();
+    vec![
+        ("CreateIamUser", Command::CreateIamUser { user: iam_user() }),
+        (
+            "DeleteIamUser",
+            Command::DeleteIamUser {
+                name: s("deployer"),
+            },
+        ),
+        (
+            "CreateAccessKey",
+            Command::CreateAccessKey { key: access_key() },
+        ),
+        (
+            "UpdateAccessKey",
+            Command::UpdateAccessKey {
+                user_name: s("deployer"),
+                id: s("AKIA0000000000000001"),
+                active: false,
+            },
+        ),
+        (
+            "DeleteAccessKey",
+            Command::DeleteAccessKey {
+                user_name: s("deployer"),
+                id: s("AKIA0000000000000001"),
+            },
+        ),
+        (
+            "PutUserPolicy",
+            Command::PutUserPolicy {
+                user_name: s("deployer"),
+                policy_name: s("deploy"),
+                document: s(r#"{"Version":"2012-10-17","Statement":[]}"#),
+            },
+        ),
+        (
+            "DeleteUserPolicy",
+            Command::DeleteUserPolicy {
+                user_name: s("deployer"),
+                policy_name: s("deploy"),
+            },
+        ),
+        (
+            "DefineRestApi",
+            Command::DefineRestApi {
+                api: full_api(),
+                create: true,
+            },
+        ),
+        (
+            "UpdateAccount",
+            Command::UpdateAccount { account: account() },
+        ),
+        (
+            "PutDocumentationPart",
+            Command::PutDocumentationPart {
+                api_id: s(API),
+                part: documentation_part(),
+                create: true,
+            },
+        ),
+        (
+            "DeleteDocumentationPart",
+            Command::DeleteDocumentationPart {
+                api_id: s(API),
+                id: s("doc001"),
+            },
+        ),
+        (
+            "CreateDocumentationVersion",
+            Command::CreateDocumentationVersion {
+                api_id: s(API),
+                version: s("1.0"),
+                created_date: 1_764_600_060,
+                description: Some(s("first release")),
+            },
+        ),
+        (
+            "UpdateDocumentationVersion",
+            Command::UpdateDocumentationVersion {
+                api_id: s(API),
+                version: s("1.0"),
+                description: Some(s("renamed")),
+            },
+        ),
+        (
+            "DeleteDocumentationVersion",
+            Command::DeleteDocumentationVersion {
+                api_id: s(API),
+                version: s("1.0"),
+            },
+        ),
+        (
+            "CreateClientCertificate",
+            Command::CreateClientCertificate {
+                certificate: client_certificate(),
+            },
+        ),
+        (
+            "UpdateClientCertificate",
+            Command::UpdateClientCertificate {
+                id: s("cert01"),
+                description: Some(s("rotated")),
+                tags: map(&[("env", "staging")]),
+            },
+        ),
+        (
+            "DeleteClientCertificate",
+            Command::DeleteClientCertificate { id: s("cert01") },
+        ),
+        (
+            "CreateDomainName",
+            Command::CreateDomainName {
+                domain: domain_name(),
+            },
+        ),
+        (
+            "UpdateDomainName",
+            Command::UpdateDomainName {
+                domain: domain_name(),
+            },
+        ),
+        (
+            "DeleteDomainName",
+            Command::DeleteDomainName {
+                name: s("api.example.com"),
+            },
+        ),
+        (
+            "CreateBasePathMapping",
+            Command::CreateBasePathMapping {
+                domain_name: s("api.example.com"),
+                mapping: base_path_mapping(),
+            },
+        ),
+        (
+            "UpdateBasePathMapping",
+            Command::UpdateBasePathMapping {
+                domain_name: s("api.example.com"),
+                base_path: s("v1/orders"),
+                mapping: BasePathMapping {
+                    base_path: s("v2"),
+                    rest_api_id: s("api0000002"),
+                    stage: None,
+                },
+            },
+        ),
+        (
+            "DeleteBasePathMapping",
+            Command::DeleteBasePathMapping {
+                domain_name: s("api.example.com"),
+                base_path: s(""),
+            },
+        ),
+        (
+            "InitTlsTicketSecret",
+            Command::InitTlsTicketSecret {
+                secret: (0u8..32).collect(),
+            },
+        ),
+        (
+            "CreateAuthorizer",
+            Command::CreateAuthorizer {
+                api_id: s(API),
+                authorizer: authorizer(),
+            },
+        ),
+        (
+            "UpdateAuthorizer",
+            Command::UpdateAuthorizer {
+                api_id: s(API),
+                authorizer: Authorizer {
+                    kind: AuthorizerType::CognitoUserPools,
+                    ..authorizer()
+                },
+            },
+        ),
+        (
+            "DeleteAuthorizer",
+            Command::DeleteAuthorizer {
+                api_id: s(API),
+                id: s("auth01"),
+            },
+        ),
+        (
+            "FlushStageAuthorizersCache",
+            Command::FlushStageAuthorizersCache {
+                api_id: s(API),
+                stage: s("prod"),
+                epoch: 7,
+            },
+        ),
+        (
+            "RotateTlsTicketSecret",
+            Command::RotateTlsTicketSecret {
+                secret: vec![0xA5; 32],
+                generation: 3,
+                at_ms: 1_764_600_070_123,
+            },
+        ),
     ]
+}
+
+/// [`registry`] with every later kind of object and field: IAM, the account, client
+/// certificates, domain names, session-ticket secrets, authorizers and documentation (the
+/// current format's `snapshot-v3-full.bin`; the earlier snapshots hold [`registry`]).
+pub fn full_registry() -> Registry {
+    let mut r = registry();
+    r.apis.insert(API.to_string(), full_api());
+    r.iam.users.insert("deployer".into(), iam_user());
+    r.iam
+        .access_keys
+        .insert("AKIA0000000000000001".into(), access_key());
+    r.account = account();
+    r.client_certificates
+        .insert("cert01".into(), client_certificate());
+    r.domains.insert("api.example.com".into(), domain_name());
+    r.tls_ticket_secret = Some(vec![0x5A; 32]);
+    r.tls_ticket_rotation = tollgate_proto::domain::TicketRotation {
+        generation: 2,
+        previous: Some(vec![0x3C; 32]),
+        rotated_at_ms: 1_764_600_080_000,
+    };
+    r.authorizer_epochs
+        .insert((API.to_string(), "prod".to_string()), 7);
+    r
 }
 
 fn resources() -> BTreeMap<String, Resource> {

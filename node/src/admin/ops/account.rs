@@ -36,7 +36,16 @@ struct ThrottleOut {
     rate_limit: f64,
 }
 
-/// The throttle in force: the replicated one, else this node's configured default.
+/// The throttle in force: the replicated one, else this node's configured default, else none.
+///
+/// AWS always answers `throttleSettings` (its regional default, 10,000/s with a 5,000 burst,
+/// when no quota increase was granted). Here no account limit is enforced unless one is
+/// configured (`account_rate_limit`) or set by UpdateAccount, and GetAccount never shows a
+/// limit nothing enforces, so with neither it answers no `throttleSettings` (botocore's
+/// `Account` has every member optional). AWS's default is deliberately not made the default
+/// limit: AWS's figure is a share of a region's fleet, one node here serves 100k+ requests/s
+/// (docs/BENCHMARKS.md), and a cap the operator did not ask for would throttle deployments
+/// that upgrade. Configure `account_rate_limit = 10000` to get AWS's limit and its answer.
 fn effective(state: &AdminState, account: &Account) -> Option<ThrottleSettings> {
     account.throttle.or_else(|| {
         state.account_limit.map(|(rate, burst)| ThrottleSettings {

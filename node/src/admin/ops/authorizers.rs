@@ -207,6 +207,7 @@ fn load(state: &AdminState, api: &str, id: &str) -> Result<Authorizer, ApiError>
 /// CreateAuthorizer (201).
 pub async fn create(state: &AdminState, api: &str, body: &[u8]) -> Result<Reply, ApiError> {
     let i: CreateIn = input::parse(body)?;
+    crate::admin::enums::check("CreateAuthorizer", "type", i.kind.as_deref())?;
     let kind = parse_type(
         i.kind
             .as_deref()

@@ -97,6 +97,11 @@ impl StageSettings {
 /// are applied to it by a second command right after.
 pub async fn create(state: &AdminState, api: &str, body: &[u8]) -> Result<Reply, ApiError> {
     let mut i: CreateDeploymentIn = input::parse(body)?;
+    crate::admin::enums::check(
+        "CreateDeployment",
+        "cacheClusterSize",
+        i.cache_cluster_size.as_deref(),
+    )?;
     let id = mint_id(10);
     // A canary deployment: made without moving the stage, then set as the stage's canary.
     let canary = match i.canary_settings.take() {

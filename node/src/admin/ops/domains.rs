@@ -9,13 +9,16 @@
 //!
 //! UpdateDomainName patch paths: AWS's `/certificateName`, `/certificateArn`,
 //! `/regionalCertificateName`, `/regionalCertificateArn`, `/securityPolicy`,
-//! `/endpointConfiguration/types/0`, `/mutualTlsAuthentication/truststoreUri`,
+//! `/endpointConfiguration/types/0`, `/endpointConfiguration/ipAddressType`,
+//! `/mutualTlsAuthentication/truststoreUri`,
 //! `/mutualTlsAuthentication/truststoreVersion`, `remove` on `/mutualTlsAuthentication`; and,
 //! to rotate an uploaded certificate (AWS rotates through ACM instead), `replace` on
 //! `/certificateBody`, `/certificatePrivateKey` and `/certificateChain`, checked together
 //! after the whole patch. UpdateBasePathMapping: `/basePath`, `/restApiId`, `/stage`.
 
 use super::{commit, read, Reply};
+use crate::admin::endpoint;
+use crate::admin::enums;
 use crate::admin::error::ApiError;
 use crate::admin::input;
 use crate::admin::paging::{PageRequest, Query};
@@ -44,6 +47,7 @@ struct MutualTlsIn {
 #[serde(rename_all = "camelCase")]
 struct EndpointIn {
     types: Option<Vec<String>>,
+    ip_address_type: Option<String>,
     vpc_endpoint_ids: Option<Vec<String>>,
 }
 
@@ -82,6 +86,7 @@ struct CreateBasePathMappingIn {
 #[serde(rename_all = "camelCase")]
 struct EndpointOut {
     types: Vec<String>,
+    ip_address_type: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -154,6 +159,7 @@ fn domain_out(state: &AdminState, d: &DomainName) -> DomainNameOut {
         distribution_domain_name: (!regional).then(|| own_address(state)),
         endpoint_configuration: EndpointOut {
             types: d.endpoint_types.clone(),
+            ip_address_type: d.effective_ip_address_type().to_string(),
         },
         domain_name_status: "AVAILABLE",
         security_policy: d.security_policy.clone(),
@@ -208,23 +214,14 @@ fn domain_reply(state: &AdminState, name: &str, status: u16) -> Result<Reply, Ap
 }
 
 fn endpoint_types(types: Option<Vec<String>>) -> Result<Vec<String>, ApiError> {
-    let types = types
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| vec!["EDGE".into()]);
-    if types.len() != 1 {
+    let types = types.unwrap_or_else(|| vec!["EDGE".into()]);
+    endpoint::check(&types, "ipv4")?;
+    if types[0] == "PRIVATE" {
         return Err(ApiError::bad_request(
-            "A domain name has exactly one endpoint type",
+            "PRIVATE domain names are not supported here (there is no VPC): use REGIONAL or EDGE",
         ));
     }
-    match types[0].as_str() {
-        "EDGE" | "REGIONAL" => Ok(types),
-        "PRIVATE" => Err(ApiError::bad_request(
-            "PRIVATE domain names are not supported here (there is no VPC): use REGIONAL or EDGE",
-        )),
-        t => Err(ApiError::bad_request(format!(
-            "Invalid endpoint type specified: {t}. Must be one of: EDGE, REGIONAL"
-        ))),
-    }
+    Ok(types)
 }
 
 fn mutual_tls(m: MutualTlsIn) -> Result<MutualTls, ApiError> {
@@ -265,6 +262,26 @@ fn refuse_set(value: &Option<String>, what: &str) -> Result<(), ApiError> {
 /// CreateDomainName (201).
 pub async fn create(state: &AdminState, body: &[u8]) -> Result<Reply, ApiError> {
     let i: CreateDomainNameIn = input::parse(body)?;
+    let endpoint = i.endpoint_configuration.unwrap_or_default();
+    let mut invalid = endpoint::input_errors(
+        "createDomainNameInput",
+        endpoint.types.as_deref(),
+        endpoint.ip_address_type.as_deref(),
+    );
+    for (member, value) in [
+        ("securityPolicy", i.security_policy.as_deref()),
+        ("endpointAccessMode", i.endpoint_access_mode.as_deref()),
+        ("routingMode", i.routing_mode.as_deref()),
+    ] {
+        if let Err(e) = enums::check("CreateDomainName", member, value) {
+            invalid.push(
+                e.message
+                    .split_once(": ")
+                    .map_or(e.message.clone(), |(_, m)| m.to_string()),
+            );
+        }
+    }
+    endpoint::validation_errors(&invalid)?;
     let name = i
         .domain_name
         .filter(|n| !n.is_empty())
@@ -293,7 +310,6 @@ pub async fn create(state: &AdminState, body: &[u8]) -> Result<Reply, ApiError> 
             )));
         }
     }
-    let endpoint = i.endpoint_configuration.unwrap_or_default();
     if endpoint.vpc_endpoint_ids.is_some_and(|v| !v.is_empty()) {
         return Err(ApiError::bad_request(
             "VPC endpoints are not supported here",
@@ -330,6 +346,7 @@ pub async fn create(state: &AdminState, body: &[u8]) -> Result<Reply, ApiError> 
         mutual_tls: i.mutual_tls_authentication.map(mutual_tls).transpose()?,
         tags: i.tags.unwrap_or_default(),
         mappings: Default::default(),
+        ip_address_type: endpoint.ip_address_type,
     };
     crate::admin::limits::check_tags(&domain.tags)?;
     check_tls(&domain)?;
@@ -381,8 +398,12 @@ fn apply_patch(d: &mut DomainName, p: &PatchOp) -> Result<(), ApiError> {
         ["certificatePrivateKey"] => d.certificate_private_key = p.required_string()?,
         ["certificateChain"] => d.certificate_chain = p.optional_string()?.unwrap_or_default(),
         ["securityPolicy"] => d.security_policy = p.required_string()?,
-        ["endpointConfiguration", "types", _] => {
-            d.endpoint_types = endpoint_types(Some(vec![p.required_string()?]))?
+        ["endpointConfiguration", "types", slot] => {
+            endpoint::patch_type(p, slot, &mut d.endpoint_types, &mut d.ip_address_type)?;
+            d.endpoint_types = endpoint_types(Some(d.endpoint_types.clone()))?
+        }
+        ["endpointConfiguration", "ipAddressType"] => {
+            d.ip_address_type = Some(endpoint::patch_ip(p)?)
         }
         ["mutualTlsAuthentication"] if p.op == Op::Remove => d.mutual_tls = None,
         ["mutualTlsAuthentication", "truststoreUri"] => {

@@ -6,6 +6,7 @@ use super::methods::METHOD_RESPONSE_PREFIXES;
 use super::{
     check_parameter_names, check_status_code, load_method, non_empty, store_method, Reply,
 };
+use crate::admin::enums;
 use crate::admin::error::ApiError;
 use crate::admin::input::{self, PutIntegrationIn, PutIntegrationResponseIn};
 use crate::admin::limits::{
@@ -438,6 +439,27 @@ fn integration_reply(state: &AdminState, k: &MethodKey, status: u16) -> Result<R
 /// integration it replaces are kept.
 pub async fn put(state: &AdminState, k: &MethodKey, body: &[u8]) -> Result<Reply, ApiError> {
     let i: PutIntegrationIn = input::parse(body)?;
+    enums::check("PutIntegration", "type", i.kind.as_deref())?;
+    enums::check(
+        "PutIntegration",
+        "connectionType",
+        i.connection_type.as_deref(),
+    )?;
+    enums::check(
+        "PutIntegration",
+        "contentHandling",
+        i.content_handling.as_deref(),
+    )?;
+    enums::check(
+        "PutIntegration",
+        "responseTransferMode",
+        i.response_transfer_mode.as_deref(),
+    )?;
+    if i.response_transfer_mode.as_deref() == Some("STREAM") {
+        return Err(ApiError::bad_request(
+            "responseTransferMode STREAM is not supported here: answers are buffered (use BUFFERED)",
+        ));
+    }
     let mut m = load_method(state, k)?;
     let mut integration = from_input(i, &k.resource)?;
     check_integration(&integration)?;
@@ -615,6 +637,11 @@ pub async fn put_response(
 ) -> Result<Reply, ApiError> {
     check_status_code(code)?;
     let i: PutIntegrationResponseIn = input::parse(body)?;
+    enums::check(
+        "PutIntegrationResponse",
+        "contentHandling",
+        i.content_handling.as_deref(),
+    )?;
     let mut m = load_method(state, k)?;
     let r = IntegrationResponse {
         status_code: code.to_string(),

@@ -156,6 +156,19 @@ pub async fn dispatch(
     body: &[u8],
     identity: Option<RequestIdentity>,
 ) -> Result<Reply, ApiError> {
+    let name = crate::admin::audit::operation_name(&op);
+    dispatch_named(state, op, query, body, identity)
+        .await
+        .map_err(|e| crate::admin::enums::name_input(e, &name))
+}
+
+async fn dispatch_named(
+    state: &AdminState,
+    op: Operation,
+    query: &Query,
+    body: &[u8],
+    identity: Option<RequestIdentity>,
+) -> Result<Reply, ApiError> {
     if !op.is_write() {
         return run(state, op, query, body).await;
     }

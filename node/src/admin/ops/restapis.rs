@@ -2,6 +2,8 @@
 
 use super::mint_id;
 use super::{commit, non_empty, read, read_api, Reply};
+use crate::admin::endpoint;
+use crate::admin::enums;
 use crate::admin::error::ApiError;
 use crate::admin::input::{self, CreateRestApiIn};
 use crate::admin::limits;
@@ -14,9 +16,6 @@ use crate::ids::now_epoch;
 use tollgate_proto::model::{ApiKeySource, OrUnknown, RestApiSettings};
 use tollgate_proto::Command;
 
-const ENDPOINT_TYPES: &[&str] = &["EDGE", "REGIONAL", "PRIVATE"];
-/// `endpointConfiguration.ipAddressType` values.
-const IP_ADDRESS_TYPES: &[&str] = &["ipv4", "dualstack"];
 /// The largest `minimumCompressionSize` (10 MiB, as AWS).
 const MAX_COMPRESSION_SIZE: i64 = 10_485_760;
 
@@ -38,25 +37,7 @@ pub fn check_settings(s: &RestApiSettings) -> Result<(), ApiError> {
             ApiKeySource::names()
         )));
     }
-    if s.endpoint_types.len() != 1 || !ENDPOINT_TYPES.contains(&s.endpoint_types[0].as_str()) {
-        return Err(ApiError::bad_request(
-            "Invalid endpoint configuration: exactly one type of EDGE, REGIONAL or PRIVATE is required",
-        ));
-    }
-    if let Some(t) = &s.ip_address_type {
-        if !IP_ADDRESS_TYPES.contains(&t.as_str()) {
-            return Err(ApiError::bad_request(format!(
-                "Invalid IP address type specified: {t}. Must be one of: [ipv4, dualstack]"
-            )));
-        }
-    }
-    if s.endpoint_types.iter().any(|t| t == "PRIVATE")
-        && s.effective_ip_address_type() != "dualstack"
-    {
-        return Err(ApiError::bad_request(
-            "Invalid endpoint configuration: a PRIVATE API can only have the dualstack IP address type",
-        ));
-    }
+    endpoint::check(&s.endpoint_types, s.effective_ip_address_type())?;
     if let Some(n) = s.minimum_compression_size {
         if !(0..=MAX_COMPRESSION_SIZE).contains(&n) {
             return Err(ApiError::bad_request(format!(
@@ -78,6 +59,41 @@ pub fn check_settings(s: &RestApiSettings) -> Result<(), ApiError> {
 /// CreateRestApi (201), optionally as a copy of `cloneFrom`.
 pub async fn create(state: &AdminState, body: &[u8]) -> Result<Reply, ApiError> {
     let i: CreateRestApiIn = input::parse(body)?;
+    let mut invalid = Vec::new();
+    if let Some(e) = &i.endpoint_configuration {
+        invalid = endpoint::input_errors(
+            "createRestApiInput",
+            e.types.as_deref(),
+            e.ip_address_type.as_deref(),
+        );
+    }
+    for (member, value) in [
+        ("apiKeySource", i.api_key_source.as_deref()),
+        ("securityPolicy", i.security_policy.as_deref()),
+        ("endpointAccessMode", i.endpoint_access_mode.as_deref()),
+    ] {
+        if let Err(e) = enums::check("CreateRestApi", member, value) {
+            invalid.push(
+                e.message
+                    .split_once(": ")
+                    .map_or(e.message.clone(), |(_, m)| m.to_string()),
+            );
+        }
+    }
+    endpoint::validation_errors(&invalid)?;
+    // AWS's recorded answer, ahead of the endpoint rules (localstack's AWS snapshots,
+    // `create-with-multiple-errors-2`, `create-with-private-type-and-ipv4-ip-address-type-and-empty-description`).
+    if i.description.as_deref() == Some("") {
+        return Err(ApiError::bad_request(
+            "Description cannot be an empty string",
+        ));
+    }
+    // The execute-api endpoint's TLS is the node's listener's: fail closed.
+    if i.security_policy.is_some() || i.endpoint_access_mode.is_some() {
+        return Err(ApiError::bad_request(
+            "securityPolicy and endpointAccessMode are not supported on a REST API here: the API's endpoint is the node's own listener (set a TLS policy on a custom domain name instead)",
+        ));
+    }
     let settings = RestApiSettings {
         name: i.name.unwrap_or_default(),
         description: non_empty(i.description),
@@ -181,19 +197,11 @@ pub fn apply_patch(s: &mut RestApiSettings, p: &PatchOp) -> Result<(), ApiError>
                 _ => return Err(p.invalid_path()),
             }
         }
-        ["endpointConfiguration", "types", old] if p.op == Op::Replace => {
-            let new = p.enum_value(ENDPOINT_TYPES)?;
-            match s.endpoint_types.iter_mut().find(|x| x == old) {
-                Some(slot) => *slot = new,
-                None => {
-                    return Err(ApiError::bad_request(format!(
-                        "Invalid endpoint type specified: {old} is not the current type"
-                    )))
-                }
-            }
+        ["endpointConfiguration", "types", slot] => {
+            endpoint::patch_type(p, slot, &mut s.endpoint_types, &mut s.ip_address_type)?
         }
-        ["endpointConfiguration", "ipAddressType"] if p.op == Op::Replace => {
-            s.ip_address_type = Some(p.enum_value(IP_ADDRESS_TYPES)?);
+        ["endpointConfiguration", "ipAddressType"] => {
+            s.ip_address_type = Some(endpoint::patch_ip(p)?)
         }
         _ => return Err(p.invalid_path()),
     }

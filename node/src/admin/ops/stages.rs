@@ -182,6 +182,11 @@ fn check_percent(p: f64) -> Result<(), ApiError> {
 /// CreateStage (201) on an existing deployment.
 pub async fn create(state: &AdminState, api: &str, body: &[u8]) -> Result<Reply, ApiError> {
     let mut i: CreateStageIn = input::parse(body)?;
+    crate::admin::enums::check(
+        "CreateStage",
+        "cacheClusterSize",
+        i.cache_cluster_size.as_deref(),
+    )?;
     let canary = i.canary_settings.take();
     // Fail closed on settings this gateway would otherwise drop without a word.
     if non_empty(i.client_certificate_id).is_some() {

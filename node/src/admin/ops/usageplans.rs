@@ -97,6 +97,11 @@ fn check_plan_text(plan: &UsagePlan) -> Result<(), ApiError> {
 /// CreateUsagePlan (201).
 pub async fn create(state: &AdminState, body: &[u8]) -> Result<Reply, ApiError> {
     let i: CreateUsagePlanIn = input::parse(body)?;
+    crate::admin::enums::check(
+        "CreateUsagePlan",
+        "quota.period",
+        i.quota.as_ref().and_then(|q| q.period.as_deref()),
+    )?;
     let name = non_empty(i.name)
         .ok_or_else(|| ApiError::bad_request("Invalid usage plan name specified"))?;
     let plan = UsagePlan {

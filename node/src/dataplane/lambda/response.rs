@@ -8,6 +8,7 @@
 //! binary media type of the API.
 
 use crate::dataplane::http1::is_hop_by_hop;
+use crate::dataplane::remap;
 use crate::text_rules::{is_header_name, is_header_value};
 use base64::Engine;
 use serde_json::Value;
@@ -120,14 +121,21 @@ pub fn parse(payload: &[u8], binary_media_types: &[Box<str>]) -> Result<Reply, M
             );
         }
     }
-    // The gateway frames the answer itself.
-    headers.retain(|(n, _)| {
-        let n = n.as_bytes();
-        !is_hop_by_hop(n)
-            && !n.eq_ignore_ascii_case(b"content-length")
-            && !n.eq_ignore_ascii_case(b"x-amzn-requestid")
-            && !n.eq_ignore_ascii_case(b"date")
-    });
+    // The gateway frames the answer itself and keeps its own `Date`, `Server`, ... : the
+    // function's reach the client renamed `x-amzn-Remapped-<name>`, as AWS remaps them on
+    // Lambda proxy answers just as on HTTP proxy ones (`crate::dataplane::remap`; a
+    // `WWW-Authenticate` or `Authorization` returned by a proxy function arriving as
+    // `x-amzn-Remapped-WWW-Authenticate` / `x-amzn-Remapped-Authorization` is a known AWS
+    // behaviour, e.g. https://www.volcengine.com/article/739377 quoting a Stack Exchange
+    // question). Other hop-by-hop fields are dropped.
+    headers.retain(|(n, _)| remap::is_remapped(n.as_bytes()) || !is_hop_by_hop(n.as_bytes()));
+    for (n, _) in &mut headers {
+        if remap::is_remapped(n.as_bytes()) {
+            let mut renamed = String::from_utf8_lossy(remap::PREFIX).into_owned();
+            renamed.push_str(n);
+            *n = renamed;
+        }
+    }
     let content_type = match headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
@@ -266,6 +274,30 @@ mod tests {
         );
         assert!(header(&r, "content-length").is_empty());
         assert!(header(&r, "transfer-encoding").is_empty());
+        // The gateway's own headers come back renamed, as AWS remaps them.
+        assert_eq!(header(&r, "x-amzn-Remapped-Content-Length"), ["99"]);
+        let r = ok(
+            r#"{"headers": {"Date": "Mon, 01 Jan 2024 00:00:00 GMT", "Server": "fn", "WWW-Authenticate": "Basic", "Connection": "close", "Keep-Alive": "5", "x-amzn-RequestId": "r1", "X-Ok": "1"}}"#,
+        );
+        for (name, value) in [
+            ("x-amzn-Remapped-Date", "Mon, 01 Jan 2024 00:00:00 GMT"),
+            ("x-amzn-Remapped-Server", "fn"),
+            ("x-amzn-Remapped-WWW-Authenticate", "Basic"),
+            ("x-amzn-Remapped-Connection", "close"),
+            ("x-amzn-Remapped-x-amzn-RequestId", "r1"),
+            ("X-Ok", "1"),
+        ] {
+            assert_eq!(header(&r, name), [value], "{name}");
+        }
+        for gone in [
+            "Date",
+            "Server",
+            "WWW-Authenticate",
+            "Connection",
+            "Keep-Alive",
+        ] {
+            assert!(header(&r, gone).is_empty(), "{gone}");
+        }
         malformed(r#"{"headers": {"X-Evil": "a\r\nInjected: 1"}}"#);
         malformed(r#"{"headers": {"Bad Name": "1"}}"#);
     }
