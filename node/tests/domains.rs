@@ -1352,6 +1352,8 @@ fn event_echo_function() -> SocketAddr {
             let seen = json!({
                 "path": e["path"], "contextPath": c["path"],
                 "domain": c["domainName"], "prefix": c["domainPrefix"],
+                "resource": e["resource"], "resourcePath": c["resourcePath"],
+                "proxy": e["pathParameters"]["proxy"],
             });
             let answer = json!({"statusCode": 200, "body": seen.to_string()}).to_string();
             let _ = write!(
@@ -1428,6 +1430,12 @@ fn a_lambda_proxy_event_through_a_domain_carries_the_path_the_client_sent() {
     assert_eq!(status, 200, "{v}");
     assert_eq!(
         v,
-        json!({ "path": "/pets/7", "contextPath": "/v1/shop/pets/7", "domain": DOMAIN, "prefix": "api" })
+        json!({
+            // As AWS: the top-level `path` carries the base path on a custom domain, the
+            // resource and its parameters are the API's own.
+            "path": "/v1/shop/pets/7", "contextPath": "/v1/shop/pets/7",
+            "domain": DOMAIN, "prefix": "api",
+            "resource": "/{proxy+}", "resourcePath": "/{proxy+}", "proxy": "pets/7",
+        })
     );
 }
