@@ -10,12 +10,15 @@
 # maps bench.example.com to 127.0.0.1 (the machine's /etc/hosts is not touched).
 # Needs: wrk, nginx (Debian), openssl, aws CLI, unshare. BIN=path/to/tollgate to skip the build.
 # Usage: scripts/tls-compare.sh [duration_s=5] [connections=32]
+# KA=N: only keep-alive, N alternating pairs (nginx, Tollgate), each pair's ratio printed.
+# PERF=dir: also `perf record -g` (cpu-clock: this VM has no hardware counters) Tollgate's
+#   process during its keep-alive runs, into dir/tollgate-N.perf.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-5}; CONNS=${2:-32}
 for t in wrk nginx aws openssl unshare; do command -v $t >/dev/null || { echo "missing: $t"; exit 2; }; done
 if [ -z "${BIN:-}" ]; then cargo build --release -q -p tollgate-node; BIN=./target/release/tollgate; fi
-if [ -z "${HS:-}" ]; then cargo build --release -q -p tollgate-node --example tls_handshakes; HS=./target/release/examples/tls_handshakes; fi
+if [ -z "${HS:-}" ] && [ -z "${KA:-}" ]; then cargo build --release -q -p tollgate-node --example tls_handshakes; HS=./target/release/examples/tls_handshakes; fi
 HS_THREADS=${HS_THREADS:-2}
 work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; [ -f $work/nginx.pid ] && kill $(cat $work/nginx.pid) 2>/dev/null; rm -rf $work' EXIT
 NAME=bench.example.com
@@ -71,7 +74,8 @@ run() {
   local t0; t0=$(ticks "$pids")
   unshare -m --propagation private sh -c "mount --bind $work/hosts /etc/hosts && exec wrk -t1 -c$CONNS -d${DUR}s $* $url" > $work/wrk.out
   local cpu=$(( ($(ticks "$pids") - t0) * 1000 / HZ ))
-  awk -v cpu=$cpu -v dur=$DUR '/Latency/{lat=$2} /Requests\/sec/{rps=$2} /Non-2xx|Socket errors/{err=err" "$0} END{printf "%10.0f req/s  mean %-8s server CPU %5.2f s  %8.0f per CPU-s%s\n", rps, lat, cpu/1000, (cpu > 0 ? rps*dur*1000/cpu : 0), err}' $work/wrk.out
+  awk -v cpu=$cpu -v dur=$DUR '/Latency/{lat=$2} /Requests\/sec/{rps=$2} /Non-2xx|Socket errors/{err=err" "$0} END{printf "%10.0f req/s  mean %-8s server CPU %5.2f s  %8.0f per CPU-s%s\n", rps, lat, cpu/1000, (cpu > 0 ? rps*dur*1000/cpu : 0), err}' $work/wrk.out | tee $work/run.out
+  PER_CPU=$(awk '{for (i = 1; i < NF; i++) if ($(i+1) == "per") print $i}' $work/run.out)
 }
 # handshakes NAME PORT PIDS
 handshakes() {
@@ -84,6 +88,20 @@ handshakes() {
 }
 echo "TLS 1.3, ECDSA P-256, one worker each, connections=$CONNS duration=${DUR}s ($(nproc) cores, clients on the same machine)"
 rss() { echo "  tollgate RSS $(awk '/VmRSS/{print $2}' /proc/$TG_PID/status) kB"; }
+if [ -n "${KA:-}" ]; then
+  for pair in $(seq "$KA"); do
+    run "nginx return 200 (keep-alive)" https://$NAME:18443/mock "$NGINX_PIDS"; ng=$PER_CPU
+    if [ -n "${PERF:-}" ]; then
+      perf record -q -e cpu-clock -g -p $TG_PID -o "$PERF/tollgate-$pair.perf" 2>/dev/null & perf_pid=$!
+      sleep 0.2
+    fi
+    run "tollgate MOCK (keep-alive)" https://$NAME:18444/mock $TG_PID; tg=$PER_CPU
+    if [ -n "${PERF:-}" ]; then kill -INT $perf_pid; wait $perf_pid 2>/dev/null || true; fi
+    awk -v t=$tg -v n=$ng 'BEGIN{printf "pair %d: tollgate / nginx per CPU-s = %.2fx\n", '$pair', t/n}'
+  done
+  rss
+  exit 0
+fi
 if [ -n "${PROBE:-}" ]; then
   # Does a handshake run slow the keep-alive run after it? Keep-alive twice, handshakes,
   # keep-alive twice, nginx alongside as the control.

@@ -41,6 +41,7 @@ pub mod snapshot;
 pub mod test_invoke;
 pub mod throttle;
 pub mod tls;
+pub mod tls_io;
 pub mod trace;
 pub mod upstream;
 pub mod upstream_tls;

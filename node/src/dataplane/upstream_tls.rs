@@ -10,19 +10,16 @@
 //! The server name sent (SNI) and checked is the URI's host.
 
 use super::io::read_more;
-use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use super::tls_io::TlsIo;
+use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct};
 use rustls::{RootCertStore, SignatureScheme};
-use std::io::{self, BufRead, Write};
+use std::io;
 use std::sync::Arc;
-
-/// Ciphertext read per call.
-const READ_CHUNK: usize = 16 * 1024 + 512;
 
 /// The server name of `host:port` (or `[v6]:port`): a DNS name or an IP address.
 pub fn server_name(authority: &str) -> Result<ServerName<'static>, String> {
@@ -191,13 +188,7 @@ impl Backend {
         })?;
         let conn = ClientConnection::new(clients.config(t.insecure).clone(), t.server_name.clone())
             .map_err(|e| ConnectError::Tls(e.to_string()))?;
-        let mut c = TlsClient {
-            tcp,
-            conn,
-            rbuf: Vec::new(),
-            rpos: 0,
-            wbuf: Vec::new(),
-        };
+        let mut c = TlsClient::new(tcp, conn, Vec::new(), Vec::new());
         c.handshake()
             .await
             .map_err(|e| ConnectError::Tls(e.to_string()))?;
@@ -212,7 +203,7 @@ impl Backend {
                 *req = buf;
                 r.map(|_| ())
             }
-            Backend::Tls(t) => t.send(req).await,
+            Backend::Tls(t) => t.write_plain(req).await,
         }
     }
 
@@ -220,7 +211,8 @@ impl Backend {
     pub async fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
         match self {
             Backend::Plain(s) => read_more(s, buf).await,
-            Backend::Tls(t) => t.recv(buf).await,
+            // 0 here is a clean close_notify (or a cut connection).
+            Backend::Tls(t) => t.read_plain(buf).await,
         }
     }
 
@@ -230,108 +222,8 @@ impl Backend {
     }
 }
 
-/// A TLS client connection: the socket, rustls's state and the ciphertext buffers.
-pub struct TlsClient {
-    tcp: TcpStream,
-    conn: ClientConnection,
-    /// Ciphertext read and not yet handed to rustls: `rbuf[rpos..]`.
-    rbuf: Vec<u8>,
-    rpos: usize,
-    /// Ciphertext to send.
-    wbuf: Vec<u8>,
-}
-
-fn invalid(e: impl std::fmt::Display) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, e.to_string())
-}
-
-impl TlsClient {
-    async fn flush_tls(&mut self) -> io::Result<()> {
-        while self.conn.wants_write() {
-            self.conn.write_tls(&mut self.wbuf)?;
-            let (r, mut buf) = self.tcp.write_all(std::mem::take(&mut self.wbuf)).await;
-            buf.clear();
-            self.wbuf = buf;
-            r?;
-        }
-        Ok(())
-    }
-
-    /// Feeds buffered ciphertext to rustls or reads more; `false` at end of stream.
-    async fn pump(&mut self) -> io::Result<bool> {
-        if self.rpos >= self.rbuf.len() {
-            self.flush_tls().await?;
-            self.rbuf.clear();
-            self.rpos = 0;
-            if self.rbuf.capacity() < READ_CHUNK {
-                self.rbuf.reserve(READ_CHUNK);
-            }
-            let cap = self.rbuf.capacity();
-            let owned = std::mem::take(&mut self.rbuf);
-            let (r, slice) = self.tcp.read(owned.slice_mut(0..cap)).await;
-            self.rbuf = slice.into_inner();
-            if r? == 0 {
-                let _ = self.conn.read_tls(&mut &[][..]);
-                return Ok(false);
-            }
-        }
-        let mut rest = &self.rbuf[self.rpos..];
-        let n = self.conn.read_tls(&mut rest)?;
-        if n == 0 {
-            // rustls took nothing of a non-empty input: never spin on it.
-            return Err(invalid("TLS input not accepted"));
-        }
-        self.rpos += n;
-        if let Err(e) = self.conn.process_new_packets() {
-            // The alert rustls queued tells the backend why.
-            let _ = self.flush_tls().await;
-            return Err(invalid(e));
-        }
-        Ok(true)
-    }
-
-    async fn handshake(&mut self) -> io::Result<()> {
-        while self.conn.is_handshaking() {
-            self.flush_tls().await?;
-            if !self.conn.is_handshaking() {
-                break;
-            }
-            if !self.pump().await? {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-        }
-        self.flush_tls().await
-    }
-
-    async fn send(&mut self, req: &[u8]) -> io::Result<()> {
-        let mut at = 0;
-        while at < req.len() {
-            at += self.conn.writer().write(&req[at..])?;
-            self.flush_tls().await?;
-        }
-        Ok(())
-    }
-
-    async fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        loop {
-            let mut reader = self.conn.reader();
-            match reader.fill_buf() {
-                Ok(chunk) => {
-                    let n = chunk.len();
-                    buf.extend_from_slice(chunk);
-                    reader.consume(n);
-                    // 0 here is a clean close_notify.
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-            if !self.pump().await? {
-                return Ok(0);
-            }
-        }
-    }
-}
+/// A TLS client connection ([`TlsIo`] over a rustls client connection).
+pub type TlsClient = TlsIo<ClientConnection>;
 
 #[cfg(test)]
 mod tests {

@@ -54,8 +54,10 @@ pub struct EventInput<'a> {
     pub identity: Option<&'a CallerIdentity>,
     /// What the TLS handshake established (custom domain names).
     pub tls: Option<&'a crate::dataplane::request::TlsInfo>,
-    /// On a custom domain, the path as the client sent it (base path included):
-    /// `requestContext.path` (else `/{stage}{path}`).
+    /// On a custom domain, the path as the client sent it (base path included): the event's
+    /// `path` and `requestContext.path`, as AWS gives them there (else `path` is the API's own
+    /// and `requestContext.path` is `/{stage}{path}`). `resource` and
+    /// `requestContext.resourcePath` stay the resource's template either way.
     pub sent_path: Option<&'a str>,
     /// What a Lambda authorizer answered (`CUSTOM` methods): `requestContext.authorizer`.
     pub authorizer: Option<&'a AuthorizerResult>,
@@ -193,7 +195,7 @@ pub fn value(i: &EventInput<'_>) -> Value {
     };
     let mut event = json!({
         "resource": i.resource_path,
-        "path": i.path,
+        "path": i.sent_path.unwrap_or(i.path),
         "httpMethod": i.http_method,
         "headers": headers,
         "multiValueHeaders": multi_headers,
@@ -363,7 +365,12 @@ mod tests {
         i.sent_path = Some("/v1/pets/a%20b");
         let e = event(&i);
         assert_eq!(e["requestContext"]["path"], "/v1/pets/a%20b");
-        assert_eq!(e["path"], "/pets/a%20b");
+        // AWS gives the base path in the top-level `path` too on a custom domain (the known
+        // "basePath" quirk that serverless-express and friends strip); the resource stays.
+        assert_eq!(e["path"], "/v1/pets/a%20b");
+        assert_eq!(e["resource"], "/pets/{petId}");
+        assert_eq!(e["requestContext"]["resourcePath"], "/pets/{petId}");
+        assert_eq!(e["pathParameters"], json!({"petId": "a b"}));
         let cert = &c["identity"]["clientCert"];
         assert_eq!(cert["subjectDN"], "CN=alice");
         assert_eq!(cert["issuerDN"], "CN=CA");
