@@ -24,12 +24,15 @@ pub const PER_SHARD: usize = 16;
 /// What the map's entries are found by.
 pub type KeyOf<V> = fn(&V) -> &str;
 
+/// One shard: its entries and their hashes, sorted by hash.
+type Shard<V> = Arc<[(u64, Arc<V>)]>;
+
 /// See the module docs.
 pub struct Shards<V> {
     hasher: RandomState,
     /// log2 of the number of shards.
     bits: u32,
-    shards: Vec<Arc<[(u64, Arc<V>)]>>,
+    shards: Vec<Shard<V>>,
     len: usize,
     key_of: KeyOf<V>,
 }
@@ -240,7 +243,7 @@ fn shard_of(bits: u32, h: u64) -> usize {
 }
 
 /// A shard's entries sorted by hash, exactly sized.
-fn sealed<V>(mut part: Vec<(u64, Arc<V>)>) -> Arc<[(u64, Arc<V>)]> {
+fn sealed<V>(mut part: Vec<(u64, Arc<V>)>) -> Shard<V> {
     part.sort_unstable_by_key(|(h, _)| *h);
     part.into()
 }

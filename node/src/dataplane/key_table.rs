@@ -505,8 +505,11 @@ pub(crate) mod tests {
         assert_eq!(remaining(&t, "k1"), [100, 100]);
     }
 
-    /// What a table serves for `value`: per stage, its API, stage, usage id and quota left.
-    fn served(t: &KeyTable, value: &str) -> Option<Vec<(String, String, String, Option<i64>)>> {
+    /// Per stage: its API, stage, usage id and quota left.
+    type Served = Vec<(String, String, String, Option<i64>)>;
+
+    /// What a table serves for `value`.
+    fn served(t: &KeyTable, value: &str) -> Option<Served> {
         t.get(value).filter(|e| e.enabled).map(|e| {
             e.stages
                 .iter()
