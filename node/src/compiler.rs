@@ -27,8 +27,15 @@ use tollgate_proto::{Command, Registry};
 pub struct ChangeSet {
     /// APIs whose deployed stages may have changed (recompiled, or dropped when gone).
     pub apis: BTreeSet<String>,
-    /// Keys, plans or quota grants changed, or the UTC day did: the key table is rebuilt.
+    /// Keys, plans or quota grants changed in a way that names no keys (a plan deleted, an
+    /// API or stage deleted with its plan stages), or the UTC day did: the key table is
+    /// rebuilt whole.
     pub keys: bool,
+    /// Keys named by a change (created, updated, deleted, imported, added to or taken from a
+    /// plan, granted quota): compiled again into the served key table, nothing else.
+    pub key_ids: BTreeSet<String>,
+    /// Plans updated: their keys are compiled again.
+    pub plans: BTreeSet<String>,
     /// IAM users, access keys or user policies changed: the identity table is rebuilt.
     pub iam: bool,
     /// The account's settings changed: its throttle is compiled again (it always is, with any
@@ -48,7 +55,17 @@ impl ChangeSet {
                 .filter_map(|c| c.stage_affecting_api())
                 .map(String::from)
                 .collect(),
-            keys: applied.iter().any(|c| c.affects_keys()),
+            keys: applied
+                .iter()
+                .any(|c| c.affects_keys() && !names_its_keys(c)),
+            key_ids: applied.iter().flat_map(key_ids_named).collect(),
+            plans: applied
+                .iter()
+                .filter_map(|c| match c.inner() {
+                    Command::UpdateUsagePlan { plan } => Some(plan.id.clone()),
+                    _ => None,
+                })
+                .collect(),
             iam: applied.iter().any(|c| c.affects_iam()),
             account: applied
                 .iter()
@@ -61,6 +78,8 @@ impl ChangeSet {
     pub fn merge(&mut self, other: ChangeSet) {
         self.apis.extend(other.apis);
         self.keys |= other.keys;
+        self.key_ids.extend(other.key_ids);
+        self.plans.extend(other.plans);
         self.iam |= other.iam;
         self.account |= other.account;
         self.domains |= other.domains;
@@ -68,7 +87,53 @@ impl ChangeSet {
 
     /// Whether nothing needs compiling.
     pub fn is_empty(&self) -> bool {
-        self.apis.is_empty() && !self.keys && !self.iam && !self.account && !self.domains
+        self.apis.is_empty()
+            && !self.keys
+            && self.key_ids.is_empty()
+            && self.plans.is_empty()
+            && !self.iam
+            && !self.account
+            && !self.domains
+    }
+
+    /// Whether only named keys and plans changed in the key table (it is updated, not rebuilt).
+    fn keys_named(&self) -> bool {
+        !self.keys && (!self.key_ids.is_empty() || !self.plans.is_empty())
+    }
+}
+
+/// Whether `cmd`'s change to the key table is covered by the keys and plans it names
+/// ([`key_ids_named`], and the plan of an UpdateUsagePlan, whose keys it keeps).
+fn names_its_keys(cmd: &Command) -> bool {
+    matches!(
+        cmd.inner(),
+        Command::CreateApiKey { .. }
+            | Command::UpdateApiKey { .. }
+            | Command::DeleteApiKey { .. }
+            | Command::ImportApiKeys { .. }
+            // A new plan has no keys: nothing to compile until keys are added to it.
+            | Command::CreateUsagePlan { .. }
+            | Command::UpdateUsagePlan { .. }
+            | Command::CreateUsagePlanKey { .. }
+            | Command::DeleteUsagePlanKey { .. }
+            | Command::UpdateUsage { .. }
+    )
+}
+
+/// The keys whose compiled entries `cmd` may change (see [`names_its_keys`]).
+fn key_ids_named(cmd: &Command) -> Vec<String> {
+    match cmd.inner() {
+        Command::CreateApiKey { key } | Command::UpdateApiKey { key } => vec![key.id.clone()],
+        Command::DeleteApiKey { id } => vec![id.clone()],
+        Command::ImportApiKeys { keys, plan_keys } => keys
+            .iter()
+            .map(|k| k.id.clone())
+            .chain(plan_keys.iter().map(|(_, k)| k.clone()))
+            .collect(),
+        Command::CreateUsagePlanKey { key_id, .. }
+        | Command::DeleteUsagePlanKey { key_id, .. }
+        | Command::UpdateUsage { key_id, .. } => vec![key_id.clone()],
+        _ => Vec::new(),
     }
 }
 
@@ -193,7 +258,7 @@ impl Compiler {
         // keys anyway; a routes compile sweeps when it created enough.
         if changes.keys {
             self.limits.sweep();
-        } else {
+        } else if !changes.keys_named() {
             self.limits.sweep_if_due();
         }
         let apis = changes.apis.iter().map(String::as_str);
@@ -217,23 +282,45 @@ impl Compiler {
                 Some(d) if fresh => d.clone(),
                 _ => old.domains.clone(),
             };
-        if !changes.keys {
-            // One API's routes: compiled under the lock, which also keeps a newer table (the
-            // hook's whole-table compile) from being published before this one.
+        let day = today();
+        let rebuild_keys =
+            changes.keys || (changes.keys_named() && self.routes.load().keys.day != day);
+        if !rebuild_keys {
+            // One API's routes, and the keys a change named: compiled under the lock, which
+            // also keeps a newer table (the hook's whole-table compile) from being published
+            // before this one, and usage from being applied before the new key entries are
+            // out (their quota counts are read from the registry here).
             let reg = node.read();
             let fresh = self.lock().full == full;
+            let mut dropped = 0;
             self.routes.update(|old| {
                 let mut t = compile_changed(old, &reg, apis, false, &self.limits);
+                if changes.keys_named() {
+                    let (keys, gone) = old.keys.update(
+                        &reg,
+                        changes.key_ids.iter().map(String::as_str),
+                        changes.plans.iter().map(String::as_str),
+                        &self.limits,
+                    );
+                    t.keys = Arc::new(keys);
+                    dropped = gone;
+                }
                 if changes.iam {
                     t.iam = Arc::new(compile_identities(&reg));
                 }
                 t.domains = domains_for(old, fresh);
                 t
             });
+            drop(reg);
+            // Entries the update replaced or dropped may have left limit states and pending
+            // counts no table holds (swept once enough garbage built up, so a sweep's cost,
+            // linear in the keys, is paid for by the keys changed since the last).
+            self.limits.note_released(dropped);
+            self.limits.sweep_if_due();
             return;
         }
         let view = key_view(&node.read());
-        let keys = compile_keys(&view, today(), &self.limits);
+        let keys = compile_keys(&view, day, &self.limits);
         drop(view);
         let reg = node.read();
         if self.lock().full != full {
@@ -287,9 +374,7 @@ mod tests {
         ChangeSet {
             apis: apis.iter().map(|a| a.to_string()).collect(),
             keys,
-            iam: false,
-            account: false,
-            domains: false,
+            ..ChangeSet::default()
         }
     }
 
@@ -310,7 +395,15 @@ mod tests {
         let report = crate::dataplane::key_table::tests::report(1, 20_000, "p1:k1", 3);
         assert!(ChangeSet::of(&[report]).is_empty());
         let key = Command::DeleteApiKey { id: "k1".into() };
-        assert_eq!(ChangeSet::of(&[key]), set(&[], true));
+        let mut named = set(&[], false);
+        named.key_ids.insert("k1".into());
+        assert_eq!(ChangeSet::of(&[key]), named);
+        // A plan deleted names no keys: the table is rebuilt whole.
+        let plan = Command::DeleteUsagePlan {
+            id: "p1".into(),
+            referential: false,
+        };
+        assert_eq!(ChangeSet::of(&[plan]), set(&[], true));
     }
 
     #[test]

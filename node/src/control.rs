@@ -373,9 +373,49 @@ mod tests {
             let node = &node;
             async move { node.propose(c).await.unwrap().unwrap() }
         };
+        // An API deployed to `prod`, which the plan covers: each key's table entry holds its
+        // plan stage's limits and pending quota count.
+        run(Command::CreateRestApi {
+            id: "a1".into(),
+            root_resource_id: "root".into(),
+            settings: Default::default(),
+            created_date: 1,
+            clone_from: None,
+        })
+        .await;
+        run(Command::PutMethod {
+            api_id: "a1".into(),
+            resource_id: "root".into(),
+            method: tollgate_proto::model::Method {
+                http_method: "GET".into(),
+                authorization_type: tollgate_proto::model::AuthorizationType::None,
+                integration: Some(tollgate_proto::model::Integration {
+                    kind: tollgate_proto::model::IntegrationType::Mock,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        })
+        .await;
+        run(Command::CreateDeployment {
+            api_id: "a1".into(),
+            deployment_id: "d1".into(),
+            description: None,
+            created_date: 2,
+            stage: Some(tollgate_proto::model::Stage {
+                stage_name: "prod".into(),
+                ..Default::default()
+            }),
+        })
+        .await;
         let plan = UsagePlan {
             id: "p1".into(),
             name: "plan".into(),
+            api_stages: vec![tollgate_proto::model::ApiStage {
+                api_id: "a1".into(),
+                stage: "prod".into(),
+                throttle: Default::default(),
+            }],
             throttle: Some(ThrottleSettings {
                 rate_limit: 10.0,
                 burst_limit: 10,
@@ -415,7 +455,9 @@ mod tests {
             .await;
         }
         compiler.caught_up().await;
-        // The compile after the deletions swept what the table it replaced held.
+        // The key table is updated per key, not rebuilt: the compiles after the deletions
+        // swept what the tables they replaced held once the garbage reached half the map (or
+        // 64 entries), so what is left of the 200 deleted keys is under that.
         let key = ApiKey {
             id: "other".into(),
             value: "value-of-other-0123456789".into(),
@@ -424,6 +466,10 @@ mod tests {
         };
         run(Command::CreateApiKey { key }).await;
         compiler.caught_up().await;
+        let left = limits.len();
+        assert!(left < held / 2, "{left} of {held} left");
+        // And none of it is held by the table: a sweep now drops it all.
+        limits.sweep();
         assert!(limits.len() < 10, "{} of {held} left", limits.len());
     }
 }

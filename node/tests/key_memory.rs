@@ -142,5 +142,6 @@ fn bytes_per_key_stay_within_budget() {
         "registry: {} B a key",
         per(b.registry)
     );
-    assert!(per(b.table) <= 650, "key table: {} B a key", per(b.table));
+    // 545 B since the table is two hash-sharded indexes of shared entries (was 596 B).
+    assert!(per(b.table) <= 570, "key table: {} B a key", per(b.table));
 }

@@ -245,6 +245,14 @@ impl ClusterLimits {
         g.sweep()
     }
 
+    /// Notes that a key table update dropped key entries holding `entries` limit states and
+    /// pending counts, which may now be held by no table: they count towards the next
+    /// [`ClusterLimits::sweep_if_due`] as created entries do.
+    pub fn note_released(&self, entries: usize) {
+        let mut g = self.lock();
+        g.created_since_sweep = g.created_since_sweep.saturating_add(entries);
+    }
+
     /// Drops the limits and quota counts no compiled table holds; returns the entries
     /// visited. The compiler runs it before each key table compile (whose cost, linear in the
     /// keys, pays for it): keys deleted leave garbage without creating anything.

@@ -1,138 +1,55 @@
 //! The compiled API-key table: what each key's usage plans allow it, and what its quotas have
 //! left.
 //!
-//! The table is compiled when keys, plans or quota grants change (and on a new UTC day). Usage
-//! reports, which arrive several times a second per node and only change what quotas have
-//! left, never recompile it: each (plan, key) quota holds its remaining count in one shared
-//! atomic cell, and [`KeyTable::refresh_quotas`] rewrites only the cells a report names, from
-//! the ledger. The cost of a report is thus its number of usage entries, whatever the number
-//! of keys.
+//! The table is built whole when the node starts (or installs a snapshot) and on a new UTC
+//! day. A change that names keys (a key created, updated, deleted or imported, a key added to
+//! or taken from a plan, a quota grant) or plans (a plan updated: its keys) updates it
+//! with [`KeyTable::update`]: only the named keys are compiled again, and the new table shares
+//! every other key's entry, and the index shards they fall in, with the table before it
+//! ([`super::key_shards`]), so a call's cost follows the keys it names, not the keys held.
+//!
+//! Usage reports, which arrive several times a second per node and only change what quotas
+//! have left, never touch the table's shape: each (plan, key) quota holds its remaining count
+//! in one shared atomic cell, and [`KeyTable::refresh_quotas`] rewrites only the cells a
+//! report names, from the ledger, found through the index by key id. The cost of a report is
+//! thus its number of usage entries, whatever the number of keys.
 
 use super::cluster_limits::{ClusterLimits, LimitState, SPLIT_BY_DEMAND};
+use super::key_shards::Shards;
 use super::routing::{fnv64, ThrottleSpec};
-use compact_str::CompactString;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
+use tollgate_proto::model::ApiKey;
 use tollgate_proto::{Registry, UsageDelta};
 
 /// API keys by value, with what their usage plans allow them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct KeyTable {
     /// Keys by their value (the `x-api-key` header).
-    pub by_value: HashMap<Box<str>, KeyEntry>,
+    pub by_value: Shards<KeyEntry>,
+    /// The same entries by key id (usage reports and changes name keys by id).
+    by_id: Shards<KeyEntry>,
     /// The UTC day number the quotas are counted for (the day the table was compiled on).
     pub day: i64,
-    /// The remaining-count cells of every quota, by the ledger ids usage reports count them
-    /// under.
-    quotas: QuotaIndex,
 }
 
-/// The remaining-count cells of every (plan, key) quota, found by the ledger id a usage report
-/// counts under: the plan usage id (`{plan}:{key}`, one cell) or the bare key id (reports of
-/// builds that counted usage per key, which count in every plan of the key).
-///
-/// A report's cost is one lookup per usage entry, so the lookups are kept to one cache line
-/// each, whatever the number of keys: ids are held inline in the maps (generated ids are
-/// short), a cell is a plan number and its count, and the plan and key ids a refresh reads
-/// the ledger with come from the report's own id, not from the table.
-#[derive(Debug, Default)]
-struct QuotaIndex {
-    /// The plans the cells belong to (a handful).
-    plans: Vec<Arc<str>>,
-    /// One cell per (plan, key) quota.
-    cells: Vec<QuotaCell>,
-    /// Plan usage id → its cell. A bare key id is looked up as the usage id of each plan
-    /// (there are a handful), not through a second map per key.
-    by_usage: HashMap<CompactString, u32>,
+fn value_of(e: &KeyEntry) -> &str {
+    &e.value
 }
 
-/// One (plan, key) quota's remaining count.
-#[derive(Debug)]
-struct QuotaCell {
-    /// Index in [`QuotaIndex::plans`].
-    plan: u32,
-    remaining: Arc<AtomicI64>,
+fn id_of(e: &KeyEntry) -> &str {
+    &e.id
 }
 
-impl QuotaIndex {
-    /// An index with room for `keys` keys of one quota each (the common shape: keys in one
-    /// plan), so that a large table is not rehashed as it is built.
-    fn with_capacity(keys: usize) -> QuotaIndex {
-        QuotaIndex {
-            plans: Vec::new(),
-            cells: Vec::with_capacity(keys),
-            by_usage: HashMap::with_capacity(keys),
+impl Default for KeyTable {
+    fn default() -> Self {
+        KeyTable {
+            by_value: Shards::new(value_of),
+            by_id: Shards::new(id_of),
+            day: 0,
         }
     }
-
-    /// Adds `key_id`'s cells, one per `(plan number, usage id, remaining count)`.
-    fn add_key(&mut self, cells: &[(u32, Arc<str>, Arc<AtomicI64>)]) {
-        for (plan, usage_id, remaining) in cells {
-            self.by_usage
-                .insert((**usage_id).into(), index(self.cells.len()));
-            self.cells.push(QuotaCell {
-                plan: *plan,
-                remaining: remaining.clone(),
-            });
-        }
-    }
-
-    /// The plan number of `plan_id`, added when new.
-    fn plan(&mut self, plan_id: &str) -> u32 {
-        match self.plans.iter().position(|p| &**p == plan_id) {
-            Some(i) => index(i),
-            None => {
-                self.plans.push(plan_id.into());
-                index(self.plans.len() - 1)
-            }
-        }
-    }
-
-    /// Rewrites from `reg` the cells usage under `ledger_id` counts in.
-    fn refresh(&self, reg: &Registry, ledger_id: &str, day: i64) {
-        if let Some(&i) = self.by_usage.get(ledger_id) {
-            // A plan usage id is `{plan}:{key}` (ids never hold a `:`).
-            if let Some((_, key_id)) = ledger_id.split_once(':') {
-                self.write(reg, &self.cells[i as usize], key_id, day);
-            }
-        } else if !ledger_id.contains(':') {
-            // A bare key id counts in every plan of the key.
-            let mut usage_id = CompactString::default();
-            for plan in &self.plans {
-                usage_id.clear();
-                usage_id.push_str(plan);
-                usage_id.push(':');
-                usage_id.push_str(ledger_id);
-                if let Some(&i) = self.by_usage.get(&usage_id) {
-                    self.write(reg, &self.cells[i as usize], ledger_id, day);
-                }
-            }
-        }
-    }
-
-    fn refresh_all(&self, reg: &Registry, day: i64) {
-        for (usage_id, &i) in &self.by_usage {
-            if let Some((_, key_id)) = usage_id.split_once(':') {
-                self.write(reg, &self.cells[i as usize], key_id, day);
-            }
-        }
-    }
-
-    fn write(&self, reg: &Registry, c: &QuotaCell, key_id: &str, day: i64) {
-        // A quota gone from the registry comes with a plan change, which recompiles the
-        // table; until then nothing is left of it.
-        let left = reg
-            .remaining_quota(&self.plans[c.plan as usize], key_id, day)
-            .unwrap_or(0);
-        c.remaining.store(left, Ordering::Release);
-    }
-}
-
-/// `i` as a cell or plan number: a table holds far fewer than 2³² of either (each key costs
-/// its value in memory), so the cast saturates only on a table that could not be built.
-fn index(i: usize) -> u32 {
-    u32::try_from(i).unwrap_or(u32::MAX)
 }
 
 /// One API key.
@@ -140,11 +57,28 @@ fn index(i: usize) -> u32 {
 pub struct KeyEntry {
     /// The key's id.
     pub id: Arc<str>,
+    /// The key's value (what the table is looked up by).
+    pub value: Box<str>,
     /// Disabled keys are refused.
     pub enabled: bool,
     /// The plan stages the key may call (exactly sized: a `Vec` grown by pushes would hold
     /// room for four stages per key).
     pub stages: Box<[KeyStage]>,
+}
+
+impl KeyEntry {
+    /// The limit states and pending counts the entry holds (counted once per stage).
+    fn limit_states(&self) -> usize {
+        self.stages
+            .iter()
+            .map(|s| {
+                s.method_throttles.len()
+                    + usize::from(s.throttle.is_some())
+                    + usize::from(s.quota.is_some())
+                    + usize::from(s.quota_pending.is_some())
+            })
+            .sum()
+    }
 }
 
 /// What a key's usage plan allows on one API stage.
@@ -168,6 +102,15 @@ pub struct KeyStage {
     pub quota: Option<QuotaSpec>,
     /// The plan's metric series (its throttle and quota refusals).
     pub plan_series: Option<u32>,
+}
+
+impl KeyStage {
+    /// The usage plan's id (the part of the usage id before the `:`; ids never hold one).
+    fn plan_id(&self) -> &str {
+        self.usage_id
+            .split_once(':')
+            .map_or(&*self.usage_id, |(plan, _)| plan)
+    }
 }
 
 /// A usage plan's quota for one key, as this node enforces it.
@@ -205,61 +148,154 @@ impl QuotaSpec {
 }
 
 impl KeyTable {
+    /// The key whose value is `value`.
+    pub fn get(&self, value: &str) -> Option<&KeyEntry> {
+        self.by_value.get(value)
+    }
+
+    /// The key with id `id`.
+    pub fn by_id(&self, id: &str) -> Option<&KeyEntry> {
+        self.by_id.get(id)
+    }
+
+    /// The number of keys.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether the table holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
     /// Rewrites the remaining count of every quota `deltas` add usage to, from `reg` (the
     /// registry with those deltas applied). Touches nothing else: the table stays the one the
     /// workers hold. The day is the table's own (a new day recompiles the table).
     pub fn refresh_quotas(&self, reg: &Registry, deltas: &[UsageDelta]) {
         for d in deltas {
-            self.quotas.refresh(reg, &d.key_id, self.day);
+            // A plan usage id is `{plan}:{key}` (ids never hold a `:`); a bare key id (reports
+            // of builds that counted usage per key) counts in every plan of the key.
+            let (plan, key_id) = match d.key_id.split_once(':') {
+                Some((plan, key)) => (Some(plan), key),
+                None => (None, d.key_id.as_str()),
+            };
+            if let Some(e) = self.by_id.get(key_id) {
+                self.write_quotas(reg, e, plan);
+            }
         }
     }
 
     /// Rewrites every quota's remaining count from `reg` (a table compiled from an older copy
     /// of the registry, brought up to the ledger before it is published).
     pub fn refresh_all_quotas(&self, reg: &Registry) {
-        self.quotas.refresh_all(reg, self.day);
+        for e in self.by_id.values() {
+            self.write_quotas(reg, e, None);
+        }
+    }
+
+    /// Rewrites the remaining counts of `e`'s quotas in `plan` (every plan when `None`).
+    fn write_quotas(&self, reg: &Registry, e: &KeyEntry, plan: Option<&str>) {
+        let mut last: *const AtomicI64 = std::ptr::null();
+        for s in e.stages.iter() {
+            let Some(q) = &s.quota else { continue };
+            let plan_id = s.plan_id();
+            // The stages of one plan share one cell: written once.
+            if plan.is_some_and(|p| p != plan_id) || std::ptr::eq(last, Arc::as_ptr(&q.remaining)) {
+                continue;
+            }
+            last = Arc::as_ptr(&q.remaining);
+            // A quota gone from the registry comes with a plan change, which recompiles the
+            // key; until then nothing is left of it.
+            let left = reg.remaining_quota(plan_id, &e.id, self.day).unwrap_or(0);
+            q.remaining.store(left, Ordering::Release);
+        }
+    }
+
+    /// This table with the keys `keys` and the keys of the plans `plans` compiled again from
+    /// `reg` (added, replaced, or dropped when gone), sharing every other entry with `self`.
+    /// Their quota counts are read from `reg`, so the caller holds the registry's lock until
+    /// the table is published (usage applied after it is written into the published table).
+    /// Returns the table and the number of limit states and pending counts the entries it
+    /// replaced or dropped held (perhaps garbage now, for [`ClusterLimits::sweep_if_due`]).
+    pub fn update<'a>(
+        &self,
+        reg: &Registry,
+        keys: impl IntoIterator<Item = &'a str>,
+        plans: impl IntoIterator<Item = &'a str>,
+        limits: &ClusterLimits,
+    ) -> (KeyTable, usize) {
+        let mut ids: BTreeSet<&str> = keys.into_iter().collect();
+        for p in plans {
+            if let Some(plan) = reg.usage_plans.get(p) {
+                ids.extend(plan.key_ids.iter().map(String::as_str));
+            }
+        }
+        let old: Vec<&KeyEntry> = ids.iter().filter_map(|id| self.by_id.get(id)).collect();
+        let dropped = old.iter().map(|e| e.limit_states()).sum();
+        let old_values: Vec<&str> = old.iter().map(|e| &*e.value).collect();
+        let ctx = Compile::new(reg, self.day, limits);
+        let fresh: Vec<Arc<KeyEntry>> = ids
+            .iter()
+            .filter_map(|id| reg.api_keys.get(*id))
+            .map(|k| Arc::new(ctx.entry(k)))
+            .collect();
+        let table = KeyTable {
+            by_value: self.by_value.edit(old_values, fresh.clone()),
+            by_id: self.by_id.edit(ids.iter().copied(), fresh),
+            day: self.day,
+        };
+        (table, dropped)
     }
 }
 
 /// A plan stage's API id and stage name, shared by the stages of the plan's keys.
 type StageNames = (Arc<str>, Arc<str>);
 
-/// Builds the key table from the registry; `day` is today's UTC day number (for quotas).
-pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTable {
-    let mut by_value = HashMap::with_capacity(reg.api_keys.len());
-    let quota_keys = reg
-        .usage_plans
-        .values()
-        .filter(|p| p.quota.is_some())
-        .map(|p| p.key_ids.len())
-        .max()
-        .unwrap_or(0);
-    let mut quotas = QuotaIndex::with_capacity(quota_keys);
-    // Each plan stage's API and stage names, shared by the plan's keys (not copied per key).
-    let stage_names: HashMap<(&str, &str), StageNames> = reg
-        .usage_plans
-        .values()
-        .flat_map(|p| &p.api_stages)
-        .map(|s| {
-            let names = (s.api_id.as_str().into(), s.stage.as_str().into());
-            ((s.api_id.as_str(), s.stage.as_str()), names)
-        })
-        .collect();
-    // Each plan's metric series, looked up once per compile (not once per key).
-    let plan_series: HashMap<&str, Option<u32>> = reg
-        .usage_plans
-        .values()
-        .map(|p| {
-            let labels = super::api_metrics::Labels::Plan {
-                plan: p.id.as_str().into(),
-            };
-            (p.id.as_str(), super::api_metrics::series().id(labels))
-        })
-        .collect();
-    for key in reg.api_keys.values() {
-        let key_id: Arc<str> = key.id.as_str().into();
+/// What compiling keys reads once per compile (not once per key).
+struct Compile<'r> {
+    reg: &'r Registry,
+    day: i64,
+    limits: &'r ClusterLimits,
+    /// Each plan stage's API and stage names, shared by the plan's keys (not copied per key).
+    stage_names: HashMap<(&'r str, &'r str), StageNames>,
+    /// Each plan's metric series.
+    plan_series: HashMap<&'r str, Option<u32>>,
+}
+
+impl<'r> Compile<'r> {
+    fn new(reg: &'r Registry, day: i64, limits: &'r ClusterLimits) -> Compile<'r> {
+        let stage_names = reg
+            .usage_plans
+            .values()
+            .flat_map(|p| &p.api_stages)
+            .map(|s| {
+                let names = (s.api_id.as_str().into(), s.stage.as_str().into());
+                ((s.api_id.as_str(), s.stage.as_str()), names)
+            })
+            .collect();
+        let plan_series = reg
+            .usage_plans
+            .values()
+            .map(|p| {
+                let labels = super::api_metrics::Labels::Plan {
+                    plan: p.id.as_str().into(),
+                };
+                (p.id.as_str(), super::api_metrics::series().id(labels))
+            })
+            .collect();
+        Compile {
+            reg,
+            day,
+            limits,
+            stage_names,
+            plan_series,
+        }
+    }
+
+    /// `key`'s entry, with its plans' stages, limits and quota counts.
+    fn entry(&self, key: &ApiKey) -> KeyEntry {
+        let (reg, limits) = (self.reg, self.limits);
         let mut stages = Vec::new();
-        let mut cells = Vec::new();
         for plan in reg
             .usage_plans
             .values()
@@ -270,11 +306,9 @@ pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTabl
                 .quota
                 .is_some()
                 .then(|| limits.quota_pending(&usage_id));
-            let remaining = reg.remaining_quota(&plan.id, &key.id, day).map(|left| {
-                let remaining = Arc::new(AtomicI64::new(left));
-                cells.push((quotas.plan(&plan.id), usage_id.clone(), remaining.clone()));
-                remaining
-            });
+            let remaining = reg
+                .remaining_quota(&plan.id, &key.id, self.day)
+                .map(|left| Arc::new(AtomicI64::new(left)));
             let spec = |which: &str, t: &tollgate_proto::model::ThrottleSettings| {
                 let id = fnv64(&[
                     plan.id.as_bytes(),
@@ -291,11 +325,11 @@ pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTabl
                 )
             };
             for s in &plan.api_stages {
-                let (api_id, stage) = match stage_names.get(&(s.api_id.as_str(), s.stage.as_str()))
-                {
-                    Some((a, st)) => (a.clone(), st.clone()),
-                    None => (s.api_id.as_str().into(), s.stage.as_str().into()),
-                };
+                let (api_id, stage) =
+                    match self.stage_names.get(&(s.api_id.as_str(), s.stage.as_str())) {
+                        Some((a, st)) => (a.clone(), st.clone()),
+                        None => (s.api_id.as_str().into(), s.stage.as_str().into()),
+                    };
                 stages.push(KeyStage {
                     usage_id: usage_id.clone(),
                     quota_pending: quota_pending.clone(),
@@ -320,24 +354,31 @@ pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTabl
                             state: limits.limit(id, SPLIT_BY_DEMAND),
                         }
                     }),
-                    plan_series: plan_series.get(plan.id.as_str()).copied().flatten(),
+                    plan_series: self.plan_series.get(plan.id.as_str()).copied().flatten(),
                 });
             }
         }
-        quotas.add_key(&cells);
-        by_value.insert(
-            key.value.as_str().into(),
-            KeyEntry {
-                id: key_id,
-                enabled: key.enabled,
-                stages: stages.into_boxed_slice(),
-            },
-        );
+        KeyEntry {
+            id: key.id.as_str().into(),
+            value: key.value.as_str().into(),
+            enabled: key.enabled,
+            stages: stages.into_boxed_slice(),
+        }
     }
+}
+
+/// Builds the key table from the registry; `day` is today's UTC day number (for quotas).
+pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTable {
+    let ctx = Compile::new(reg, day, limits);
+    let entries: Vec<Arc<KeyEntry>> = reg
+        .api_keys
+        .values()
+        .map(|k| Arc::new(ctx.entry(k)))
+        .collect();
     KeyTable {
-        by_value,
+        by_value: Shards::from_entries(value_of, entries.clone()),
+        by_id: Shards::from_entries(id_of, entries),
         day,
-        quotas,
     }
 }
 
@@ -462,5 +503,171 @@ pub(crate) mod tests {
         };
         t.refresh_quotas(&r, deltas);
         assert_eq!(remaining(&t, "k1"), [100, 100]);
+    }
+
+    /// Per stage: its API, stage, usage id and quota left.
+    type Served = Vec<(String, String, String, Option<i64>)>;
+
+    /// What a table serves for `value`.
+    fn served(t: &KeyTable, value: &str) -> Option<Served> {
+        t.get(value).filter(|e| e.enabled).map(|e| {
+            e.stages
+                .iter()
+                .map(|s| {
+                    (
+                        s.api_id.to_string(),
+                        s.stage.to_string(),
+                        s.usage_id.to_string(),
+                        s.quota.as_ref().map(QuotaSpec::remaining),
+                    )
+                })
+                .collect()
+        })
+    }
+
+    fn new_key(id: &str) -> ApiKey {
+        ApiKey {
+            id: id.into(),
+            value: format!("value-of-{id}-0123456789"),
+            enabled: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_key_imported_after_the_table_was_built_is_served() {
+        let mut r = registry();
+        let limits = ClusterLimits::new(1);
+        let t = compile_keys(&r, DAY, &limits);
+        let import = Command::ImportApiKeys {
+            keys: vec![new_key("k3")],
+            plan_keys: vec![("p1".into(), "k3".into())],
+        };
+        r.apply(&import).unwrap();
+        assert!(t.get("value-of-k3-0123456789").is_none());
+        let (u, dropped) = t.update(&r, ["k3"], None, &limits);
+        assert_eq!(dropped, 0);
+        let served = served(&u, "value-of-k3-0123456789").unwrap();
+        assert_eq!(served.len(), 2, "both stages of the plan");
+        assert_eq!(served[0].2, "p1:k3");
+        assert_eq!(served[0].3, Some(100));
+        assert_eq!(
+            u.by_id("k3").map(|e| &*e.value),
+            Some("value-of-k3-0123456789")
+        );
+        assert_eq!(u.len(), 3);
+        // The keys not named are the same entries, not copies.
+        let same = |k: &str| std::ptr::eq(t.by_id(k).unwrap(), u.by_id(k).unwrap());
+        assert!(same("k1") && same("k2"));
+        // Usage of the new key is written into its cell; the old table is unchanged.
+        let rep = report(1, DAY, &plan_usage_id("p1", "k3"), 7);
+        r.apply(&rep).unwrap();
+        let Command::ReportLoad { deltas, .. } = &rep else {
+            unreachable!()
+        };
+        u.refresh_quotas(&r, deltas);
+        assert_eq!(remaining(&u, "k3"), [93, 93]);
+        assert_eq!(u.len(), 3);
+        assert!(t.get("value-of-k3-0123456789").is_none() && t.len() == 2);
+    }
+
+    #[test]
+    fn a_deleted_key_is_refused_and_a_disabled_one_too() {
+        let mut r = registry();
+        let limits = ClusterLimits::new(1);
+        let t = compile_keys(&r, DAY, &limits);
+        r.apply(&Command::DeleteApiKey { id: "k1".into() }).unwrap();
+        let mut k2 = r.api_keys["k2"].clone();
+        k2.enabled = false;
+        r.apply(&Command::UpdateApiKey { key: k2 }).unwrap();
+        let (u, dropped) = t.update(&r, ["k1", "k2"], None, &limits);
+        // Per key and stage: its quota's share and pending count.
+        assert_eq!(dropped, 2 * 2 * 2, "both entries replaced or gone");
+        assert!(u.get("value-of-k1-0123456789").is_none());
+        assert!(u.by_id("k1").is_none());
+        assert!(served(&u, "value-of-k2-0123456789").is_none(), "disabled");
+        assert_eq!(u.len(), 1);
+        // The table the workers may still hold serves both until it is replaced.
+        assert!(served(&t, "value-of-k1-0123456789").is_some());
+        // A report naming a deleted key finds nothing to rewrite (and does not fail).
+        u.refresh_quotas(
+            &r,
+            &[UsageDelta {
+                key_id: plan_usage_id("p1", "k1"),
+                count: 1,
+            }],
+        );
+    }
+
+    #[test]
+    fn a_plan_change_re_derives_its_keys() {
+        let mut r = registry();
+        let limits = ClusterLimits::new(1);
+        let t = compile_keys(&r, DAY, &limits);
+        // What UpdateUsagePlan does (this registry holds no API to check the stages against).
+        let plan = r.usage_plans.get_mut("p1").unwrap();
+        plan.api_stages.truncate(1);
+        if let Some(q) = plan.quota.as_mut() {
+            q.limit = 500;
+        }
+        let (u, _) = t.update(&r, None, ["p1"], &limits);
+        for k in ["k1", "k2"] {
+            let value = format!("value-of-{k}-0123456789");
+            let s = served(&u, &value).unwrap();
+            assert_eq!(s.len(), 1, "{k}: one stage left");
+            assert_eq!((s[0].1.as_str(), s[0].3), ("dev", Some(500)));
+            // What the update serves is what a full compile would.
+            assert_eq!(Some(s), served(&compile_keys(&r, DAY, &limits), &value));
+        }
+        // A key taken out of the plan is named by its command, and loses the plan's stages.
+        r.apply(&Command::DeleteUsagePlanKey {
+            plan_id: "p1".into(),
+            key_id: "k2".into(),
+        })
+        .unwrap();
+        let (u, _) = u.update(&r, ["k2"], None, &limits);
+        assert_eq!(served(&u, "value-of-k2-0123456789"), Some(Vec::new()));
+        assert_eq!(
+            served(&u, "value-of-k1-0123456789").map(|s| s.len()),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn many_updates_serve_what_one_compile_would() {
+        let mut r = registry();
+        let limits = ClusterLimits::new(1);
+        let mut t = compile_keys(&r, DAY, &limits);
+        // Grows well past the first shard count, then deletes every third key.
+        for batch in 0..20 {
+            let ids: Vec<String> = (0..50).map(|i| format!("b{batch}x{i}")).collect();
+            let import = Command::ImportApiKeys {
+                keys: ids.iter().map(|id| new_key(id)).collect(),
+                plan_keys: ids
+                    .iter()
+                    .map(|id| ("p1".to_string(), id.clone()))
+                    .collect(),
+            };
+            r.apply(&import).unwrap();
+            t = t
+                .update(&r, ids.iter().map(String::as_str), None, &limits)
+                .0;
+        }
+        let gone: Vec<String> = r.api_keys.keys().step_by(3).cloned().collect();
+        for id in &gone {
+            r.apply(&Command::DeleteApiKey { id: id.clone() }).unwrap();
+        }
+        t = t
+            .update(&r, gone.iter().map(String::as_str), None, &limits)
+            .0;
+        let full = compile_keys(&r, DAY, &limits);
+        assert_eq!(t.len(), full.len());
+        assert_eq!(t.by_value.len(), full.by_value.len());
+        for k in r.api_keys.values() {
+            assert_eq!(served(&t, &k.value), served(&full, &k.value), "{}", k.id);
+        }
+        for id in &gone {
+            assert!(t.by_id(id).is_none(), "{id}");
+        }
     }
 }

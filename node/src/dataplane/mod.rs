@@ -22,6 +22,7 @@ mod http1_fuzz;
 pub mod http_integration;
 pub mod invoke;
 pub mod io;
+pub mod key_shards;
 pub mod key_table;
 pub mod lambda;
 pub mod limiter;
