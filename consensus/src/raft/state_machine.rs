@@ -91,11 +91,14 @@ impl legacy::SnapshotLayout for PayloadLayout {
 
 /// Decodes a snapshot's data: the current format, or one of the bincode builds (format 2, or
 /// format 1 in the layouts before API-level objects, client sessions or scope versions).
+/// Equal resource trees are shared again, as the log's replay would have them.
 fn decode_payload(data: &[u8]) -> Result<Payload, codec::DecodeError> {
-    match codec::version_of(data)? {
-        codec::SNAPSHOT_FORMAT_VERSION => codec::decode_as(data, codec::SNAPSHOT_FORMAT_VERSION),
-        _ => legacy::decode_snapshot::<PayloadLayout, Payload>(data),
-    }
+    let mut p: Payload = match codec::version_of(data)? {
+        codec::SNAPSHOT_FORMAT_VERSION => codec::decode_as(data, codec::SNAPSHOT_FORMAT_VERSION)?,
+        _ => legacy::decode_snapshot::<PayloadLayout, Payload>(data)?,
+    };
+    p.registry.share_trees();
+    Ok(p)
 }
 
 /// A snapshot as stored: its metadata and its data.

@@ -204,7 +204,7 @@ fn deployment() -> Deployment {
         description: None,
         created_date: 0,
         root_resource_id: "root".into(),
-        resources,
+        resources: resources.into(),
         ..Default::default()
     }
 }

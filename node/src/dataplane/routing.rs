@@ -1596,7 +1596,8 @@ mod tests {
                         ("DELETE".into(), method("DELETE", "COGNITO_USER_POOLS")),
                     ]),
                 },
-            )]),
+            )])
+            .into(),
             ..Default::default()
         };
         let sr = compile_stage("api", &stage(&[]), &dep, &limits);
