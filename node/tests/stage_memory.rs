@@ -211,6 +211,12 @@ fn measure() -> Breakdown {
         changed < routes_again / APIS as isize * 4,
         "recompiling one API cost {changed} B of {routes_again} B for all"
     );
+    let t = &tollgate_node::dataplane::api_table::ApiTable::shares_shard;
+    let others = (0..APIS)
+        .map(|n| format!("api{n:07}"))
+        .filter(|id| t(&table.apis, &one.apis, id))
+        .count();
+    assert!(others >= APIS - 2, "{others} APIs' shards shared");
     drop(one);
     drop(table);
     let snapshot = tollgate_proto::codec::encode(&reg).len() as isize;

@@ -330,7 +330,7 @@ impl Fixture {
         let keys = Arc::new(compile_keys(&registry(), DAY, &cluster));
         Fixture {
             table: RoutingTable {
-                apis,
+                apis: apis.into_iter().collect(),
                 keys,
                 iam: Default::default(),
                 account: None,

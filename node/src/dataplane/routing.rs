@@ -67,8 +67,8 @@ impl Verb {
 /// Every deployed stage, by API id and stage name, and the API keys.
 #[derive(Debug, Default)]
 pub struct RoutingTable {
-    /// APIs by id.
-    pub apis: HashMap<Box<str>, Arc<ApiRoutes>>,
+    /// APIs by id (a persistent map: a table compiled for one API shares the others').
+    pub apis: super::api_table::ApiTable,
     /// API keys by value.
     pub keys: Arc<KeyTable>,
     /// IAM users' access keys, for `AWS_IAM` methods.
@@ -607,6 +607,7 @@ pub fn compile_changed<'a>(
     keys: bool,
     limits: &ClusterLimits,
 ) -> RoutingTable {
+    // Shares every shard of the old map but those of the changed APIs: no work per API held.
     let mut apis = old.apis.clone();
     for id in changed {
         match reg.apis.get(id) {
