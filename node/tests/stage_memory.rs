@@ -230,6 +230,53 @@ fn measure() -> Breakdown {
     }
 }
 
+/// The pieces of one stage's compile (printed for the breakdown).
+#[test]
+fn parts() {
+    let r0 = live();
+    let re = regex_lite::Regex::new("^(?:201)$").unwrap();
+    println!("regex: {} B", live() - r0);
+    drop(re);
+    let reg = {
+        let mut reg = Registry::default();
+        reg.apply(&Command::DefineRestApi {
+            api: api(1),
+            create: true,
+        })
+        .unwrap();
+        reg.apply(&deploy(1, "a")).unwrap();
+        reg
+    };
+    let limits = ClusterLimits::new(1);
+    let (stage, dep) = reg.deployed_stage("api0000001", "a").unwrap();
+    let _ = tollgate_node::dataplane::routing::compile_stage("x", stage, dep, &limits);
+    let r0 = live();
+    let sr = tollgate_node::dataplane::routing::compile_stage("x", stage, dep, &limits);
+    println!(
+        "stage: {} B, {} methods, {} nodes, sizeof method {} node {}",
+        live() - r0,
+        sr.methods.len(),
+        sr.nodes.len(),
+        std::mem::size_of::<tollgate_node::dataplane::routing::CompiledMethod>(),
+        std::mem::size_of::<tollgate_node::dataplane::routing::RouteNode>()
+    );
+    let i = dep
+        .resources
+        .values()
+        .find_map(|r| r.methods.get("GET"))
+        .unwrap()
+        .integration
+        .as_ref()
+        .unwrap();
+    let r0 = live();
+    let m = tollgate_node::dataplane::mock::compile(i, stage).unwrap_or_else(|e| panic!("{e}"));
+    println!(
+        "mock: {} B, sizeof {}",
+        live() - r0,
+        std::mem::size_of_val(&m)
+    );
+}
+
 #[test]
 fn bytes_per_stage_stay_within_budget() {
     let b = measure();
@@ -250,5 +297,22 @@ fn bytes_per_stage_stay_within_budget() {
         per(b.routes),
         per(b.routes_again),
         per(b.snapshot),
+    );
+    // A deployment shares the tree it freezes; stages of one tree share MOCK integrations.
+    assert!(
+        per(b.deployments) <= 8_000,
+        "deployment: {} B a stage",
+        per(b.deployments)
+    );
+    assert!(
+        per(b.routes) <= 20_000,
+        "routes: {} B a stage",
+        per(b.routes)
+    );
+    // The working tree: one copy per API (the deployments share it).
+    assert!(
+        per(b.working) <= 110_000,
+        "working tree: {} B a stage",
+        per(b.working)
     );
 }
