@@ -89,7 +89,7 @@ fn registry(api_id: &str, policy: Option<&str>) -> Registry {
                         }),
                     ),
                 ),
-            ]),
+            ]).into(),
             authorizers: BTreeMap::from([(
                 "tok".into(),
                 Authorizer {

@@ -79,7 +79,7 @@ fn stage() -> StageRoutes {
         description: None,
         created_date: 0,
         root_resource_id: "root".into(),
-        resources,
+        resources: resources.into(),
         ..Default::default()
     };
     compile_stage("a1b2c3d4e5", &Stage::default(), &dep, &Default::default())
@@ -304,7 +304,8 @@ fn bench_core(c: &mut Criterion) {
                     methods: BTreeMap::from([("GET".into(), method)]),
                 },
             ),
-        ]),
+        ])
+        .into(),
         ..Default::default()
     };
     let stage = Stage {
@@ -352,7 +353,8 @@ fn bench_core(c: &mut Criterion) {
                 ..Default::default()
             }),
         )]
-        .into(),
+        .into_iter()
+        .collect(),
         keys: std::sync::Arc::new(compile_keys(&reg, 20_000, &cluster)),
         iam: Default::default(),
         account: None,

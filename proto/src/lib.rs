@@ -17,6 +17,7 @@ pub mod legacy;
 #[allow(missing_docs)]
 pub mod model;
 pub mod registry;
+pub mod shared;
 
 pub use command::{ApplyError, ApplyResult, Command, LimitDemand, RequestId, Scope, UsageDelta};
 pub use gateway_response::GatewayResponseType;

@@ -20,8 +20,9 @@ pub struct RestApi {
     pub created_date: i64,
     /// Identifier of the root resource (`/`).
     pub root_resource_id: String,
-    /// The working tree: what the next deployment will freeze.
-    pub resources: BTreeMap<String, Resource>,
+    /// The working tree: what the next deployment will freeze (shared with the deployments
+    /// that froze it until it changes).
+    pub resources: Resources,
     /// Every deployment ever made and not deleted: the history a stage can roll back to.
     pub deployments: BTreeMap<String, Deployment>,
     /// Stages by name.
@@ -125,6 +126,10 @@ aws_string_enum! {
         Authorizer => "AUTHORIZER",
     }
 }
+
+/// A resource tree by resource id: copied on write, so that deployments of an unchanged tree
+/// share it with the working tree and with each other ([`crate::shared::Shared`]).
+pub type Resources = crate::shared::Shared<BTreeMap<String, Resource>>;
 
 /// One path segment of an API and the methods on it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -274,8 +279,9 @@ pub struct Deployment {
     pub description: Option<String>,
     pub created_date: i64,
     pub root_resource_id: String,
-    /// The resources and methods as they were when deployed.
-    pub resources: BTreeMap<String, Resource>,
+    /// The resources and methods as they were when deployed (shared with the working tree
+    /// and with other deployments of the same tree).
+    pub resources: Resources,
     /// The API's gateway responses as they were when deployed (AWS applies them to a stage
     /// only by a deployment).
     #[serde(default)]

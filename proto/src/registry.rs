@@ -23,6 +23,9 @@ mod sessions;
 pub use api_keys::ApiKeys;
 pub use sessions::{Sessions, SESSION_WINDOW};
 
+/// How many distinct earlier trees [`Registry::share_trees`] compares a deployment's with.
+pub const SHARE_CANDIDATES: usize = 8;
+
 /// Most resources one API may have (AWS's default quota is 300).
 pub const MAX_RESOURCES_PER_API: usize = 300;
 
@@ -314,7 +317,7 @@ impl Registry {
                         settings: settings.clone(),
                         created_date: *created_date,
                         root_resource_id,
-                        resources,
+                        resources: resources.into(),
                         deployments: BTreeMap::new(),
                         stages: BTreeMap::new(),
                         gateway_responses: objects.gateway_responses,
@@ -485,6 +488,7 @@ impl Registry {
                         description: description.clone(),
                         created_date: *created_date,
                         root_resource_id: api.root_resource_id.clone(),
+                        // Shared with the working tree until it changes (copy on write).
                         resources: api.resources.clone(),
                         gateway_responses: api.gateway_responses.clone(),
                         models: api.models.clone(),
@@ -756,6 +760,27 @@ impl Registry {
             .get(&(api_id.to_string(), stage.to_string()))
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Shares equal resource trees again (after decoding, which makes one copy per holder):
+    /// each deployment's tree with the working tree's, or with an earlier deployment's
+    /// (the last [`SHARE_CANDIDATES`] distinct ones), so a registry read from a snapshot
+    /// holds what the log's replay would. Costs one comparison per candidate tree.
+    pub fn share_trees(&mut self) {
+        for api in self.apis.values_mut() {
+            let mut seen: Vec<crate::model::Resources> = vec![api.resources.clone()];
+            for dep in api.deployments.values_mut() {
+                match seen.iter().find(|t| **t == dep.resources) {
+                    Some(t) => dep.resources = t.clone(),
+                    None => {
+                        if seen.len() > SHARE_CANDIDATES {
+                            seen.remove(1);
+                        }
+                        seen.push(dep.resources.clone());
+                    }
+                }
+            }
+        }
     }
 
     /// The stage and the deployment it serves, if both exist.
@@ -1168,6 +1193,59 @@ mod tests {
             RestApi::resource_path(&api.resources, "root01").as_deref(),
             Some("/")
         );
+    }
+
+    #[test]
+    fn deployments_share_an_unchanged_tree_and_a_decoded_registry_shares_it_again() {
+        use crate::shared::Shared;
+        let mut r = Registry::default();
+        create_api(&mut r, "a1");
+        r.apply(&Command::PutMethod {
+            api_id: "a1".into(),
+            resource_id: "root01".into(),
+            method: mock_method("GET"),
+        })
+        .unwrap();
+        let deploy = |id: &str, stage: &str| Command::CreateDeployment {
+            api_id: "a1".into(),
+            deployment_id: id.into(),
+            description: None,
+            created_date: 5,
+            stage: Some(Stage {
+                stage_name: stage.into(),
+                ..Default::default()
+            }),
+        };
+        r.apply(&deploy("d1", "a")).unwrap();
+        r.apply(&deploy("d2", "b")).unwrap();
+        let api = r.api("a1").unwrap();
+        let (d1, d2) = (&api.deployments["d1"], &api.deployments["d2"]);
+        assert!(Shared::ptr_eq(&d1.resources, &d2.resources));
+        assert!(Shared::ptr_eq(&d1.resources, &api.resources));
+        // A change to the working tree copies it; the deployments keep the frozen one.
+        add(&mut r, "a1", "p", "root01", "pets").unwrap();
+        r.apply(&deploy("d3", "a")).unwrap();
+        let api = r.api("a1").unwrap();
+        assert_eq!(api.deployments["d1"].resources.len(), 1);
+        assert_eq!(api.deployments["d3"].resources.len(), 2);
+        assert!(Shared::ptr_eq(
+            &api.deployments["d3"].resources,
+            &api.resources
+        ));
+        assert!(!Shared::ptr_eq(
+            &api.deployments["d1"].resources,
+            &api.resources
+        ));
+        // Decoded, every holder has its own copy; shared again, equal trees are one.
+        let mut back: Registry = crate::codec::decode(&crate::codec::encode(&r)).unwrap();
+        assert_eq!(back, r);
+        back.share_trees();
+        assert_eq!(back, r);
+        let api = back.api("a1").unwrap();
+        let d = &api.deployments;
+        assert!(Shared::ptr_eq(&d["d1"].resources, &d["d2"].resources));
+        assert!(Shared::ptr_eq(&d["d3"].resources, &api.resources));
+        assert!(!Shared::ptr_eq(&d["d1"].resources, &d["d3"].resources));
     }
 
     #[test]

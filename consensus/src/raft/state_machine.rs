@@ -12,7 +12,6 @@
 //! and a CRC-32 of everything before it.
 
 use super::TypeConfig;
-use crate::wal::write_atomic;
 use crate::OnApplied;
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{
@@ -91,11 +90,14 @@ impl legacy::SnapshotLayout for PayloadLayout {
 
 /// Decodes a snapshot's data: the current format, or one of the bincode builds (format 2, or
 /// format 1 in the layouts before API-level objects, client sessions or scope versions).
+/// Equal resource trees are shared again, as the log's replay would have them.
 fn decode_payload(data: &[u8]) -> Result<Payload, codec::DecodeError> {
-    match codec::version_of(data)? {
-        codec::SNAPSHOT_FORMAT_VERSION => codec::decode_as(data, codec::SNAPSHOT_FORMAT_VERSION),
-        _ => legacy::decode_snapshot::<PayloadLayout, Payload>(data),
-    }
+    let mut p: Payload = match codec::version_of(data)? {
+        codec::SNAPSHOT_FORMAT_VERSION => codec::decode_as(data, codec::SNAPSHOT_FORMAT_VERSION)?,
+        _ => legacy::decode_snapshot::<PayloadLayout, Payload>(data)?,
+    };
+    p.registry.share_trees();
+    Ok(p)
 }
 
 /// A snapshot as stored: its metadata and its data.
@@ -150,6 +152,42 @@ pub fn encode_file(meta: &SnapshotMeta<u64, BasicNode>, data: &[u8]) -> Vec<u8> 
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
+}
+
+/// Writes the snapshot file for `meta` and `data` at `path` (temp file, fsync, rename,
+/// directory fsync), the same bytes as [`encode_file`] but written piece by piece with the
+/// checksum computed as they go, so the data is never copied into a second buffer.
+fn write_file(path: &Path, meta: &SnapshotMeta<u64, BasicNode>, data: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let meta = codec::encode(meta);
+    let tmp = path.with_extension("tmp");
+    {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        // A temp file left by an older build keeps its mode through `open`: tighten it.
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        let mut w = io::BufWriter::with_capacity(1 << 20, f);
+        let mut crc = crc32fast::Hasher::new();
+        let meta_len = (meta.len() as u32).to_le_bytes();
+        let data_len = (data.len() as u64).to_le_bytes();
+        for part in [MAGIC.as_slice(), &meta_len, &meta, &data_len, data] {
+            crc.update(part);
+            w.write_all(part)?;
+        }
+        w.write_all(&crc.finalize().to_le_bytes())?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 fn invalid(msg: impl Into<String>) -> io::Error {
@@ -273,7 +311,7 @@ impl StateMachineStore {
             if newer {
                 return Ok(());
             }
-            write_atomic(&path, &encode_file(&stored.meta, &stored.data))?;
+            write_file(&path, &stored.meta, &stored.data)?;
             *lock(&current) = Some(stored);
             Ok(())
         })
@@ -577,6 +615,11 @@ mod tests {
             snapshot_id: "x".into(),
         };
         let bytes = encode_file(&meta, b"hello");
+        // The file is written piece by piece: the same bytes.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snap");
+        write_file(&path, &meta, b"hello").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
         let (m, d) = decode_file(&bytes).unwrap();
         assert_eq!(m, meta);
         assert_eq!(d, b"hello");

@@ -530,7 +530,7 @@ mod tests {
             },
             created_date: 7,
             root_resource_id: "root".into(),
-            resources: BTreeMap::from([("root".into(), root), ("pets".into(), pets)]),
+            resources: BTreeMap::from([("root".into(), root), ("pets".into(), pets)]).into(),
             deployments: BTreeMap::new(),
             stages: BTreeMap::new(),
             ..Default::default()

@@ -204,7 +204,7 @@ fn deployment() -> Deployment {
         description: None,
         created_date: 0,
         root_resource_id: "root".into(),
-        resources,
+        resources: resources.into(),
         ..Default::default()
     }
 }
@@ -330,7 +330,7 @@ impl Fixture {
         let keys = Arc::new(compile_keys(&registry(), DAY, &cluster));
         Fixture {
             table: RoutingTable {
-                apis,
+                apis: apis.into_iter().collect(),
                 keys,
                 iam: Default::default(),
                 account: None,

@@ -176,7 +176,7 @@ mod tests {
             description: None,
             created_date: 0,
             root_resource_id: "root".into(),
-            resources,
+            resources: resources.into(),
             ..Default::default()
         };
         compile_stage("api", &Stage::default(), &dep, &Default::default())
@@ -239,7 +239,7 @@ mod tests {
             description: None,
             created_date: 0,
             root_resource_id: "root".into(),
-            resources,
+            resources: resources.into(),
             ..Default::default()
         };
         let r = compile_stage("api", &Stage::default(), &dep, &Default::default());

@@ -6,6 +6,7 @@
 
 pub mod access_log;
 pub mod api_metrics;
+pub mod api_table;
 pub mod authorizer;
 pub mod cache;
 pub mod cluster_limits;

@@ -67,8 +67,8 @@ impl Verb {
 /// Every deployed stage, by API id and stage name, and the API keys.
 #[derive(Debug, Default)]
 pub struct RoutingTable {
-    /// APIs by id.
-    pub apis: HashMap<Box<str>, Arc<ApiRoutes>>,
+    /// APIs by id (a persistent map: a table compiled for one API shares the others').
+    pub apis: super::api_table::ApiTable,
     /// API keys by value.
     pub keys: Arc<KeyTable>,
     /// IAM users' access keys, for `AWS_IAM` methods.
@@ -369,8 +369,9 @@ fn series_for(api_id: &str, stage: &Stage, path: &str, verb: &str) -> Option<u32
 /// What a method does with a request.
 #[derive(Debug)]
 pub enum CompiledIntegration {
-    /// Answer without a backend.
-    Mock(MockIntegration),
+    /// Answer without a backend (shared by the methods and stages of an API whose MOCK
+    /// integration and stage variables are the same: [`Interner`]).
+    Mock(Arc<MockIntegration>),
     /// Forward the request to an HTTP backend, returning its answer as is.
     HttpProxy(HttpProxyIntegration),
     /// Call an HTTP backend with a mapped request, and map its answer (HTTP, non-proxy).
@@ -607,6 +608,7 @@ pub fn compile_changed<'a>(
     keys: bool,
     limits: &ClusterLimits,
 ) -> RoutingTable {
+    // Shares every shard of the old map but those of the changed APIs: no work per API held.
     let mut apis = old.apis.clone();
     for id in changed {
         match reg.apis.get(id) {
@@ -652,10 +654,11 @@ pub fn compile_api(api: &RestApi, reg: &Registry, limits: &ClusterLimits) -> Api
         api_key_from_authorizer: api.settings.api_key_source.known()
             == Some(tollgate_proto::model::ApiKeySource::Authorizer),
     };
+    let mut interner = Interner::default();
     for stage in api.stages.values() {
         if let Some(dep) = api.deployments.get(&stage.deployment_id) {
             let epoch = reg.authorizer_epoch(&api.id, &stage.stage_name);
-            let mut sr = compile_stage_with(&api.id, stage, dep, limits, epoch);
+            let mut sr = compile_stage_in(&api.id, stage, dep, limits, epoch, &mut interner);
             sr.binary_media_types = api
                 .settings
                 .binary_media_types
@@ -672,7 +675,15 @@ pub fn compile_api(api: &RestApi, reg: &Registry, limits: &ClusterLimits) -> Api
                 stage.stage_name.as_bytes(),
                 &cache_epoch.to_le_bytes(),
             ]);
-            sr.canary = compile_canary(&api.id, stage, &api.deployments, limits, epoch, &sr);
+            sr.canary = compile_canary(
+                &api.id,
+                stage,
+                &api.deployments,
+                limits,
+                epoch,
+                &sr,
+                &mut interner,
+            );
             out.stages
                 .insert(stage.stage_name.as_str().into(), Arc::new(sr));
         }
@@ -690,6 +701,7 @@ fn compile_canary(
     limits: &ClusterLimits,
     authorizer_epoch: u64,
     base: &StageRoutes,
+    interner: &mut Interner,
 ) -> Option<Canary> {
     let c = stage.canary_settings.as_ref()?;
     let per_million = (c.percent_traffic.clamp(0.0, 100.0) * 10_000.0).round() as u32;
@@ -700,7 +712,7 @@ fn compile_canary(
     let mut s = stage.clone();
     s.variables.extend(c.stage_variable_overrides.clone());
     s.canary_settings = None;
-    let mut routes = compile_stage_with(api_id, &s, dep, limits, authorizer_epoch);
+    let mut routes = compile_stage_in(api_id, &s, dep, limits, authorizer_epoch, interner);
     routes.binary_media_types = base.binary_media_types.clone();
     routes.min_compression = base.min_compression;
     if c.use_stage_cache {
@@ -817,6 +829,28 @@ fn compile_jwt_authorizers(dep: &Deployment) -> HashMap<&str, Result<Arc<JwtAuth
         .collect()
 }
 
+/// Compiled parts shared by the stages (and methods) of one API compile: MOCK integrations
+/// by what they are compiled from (the integration and the stage's variables, encoded), so
+/// two stages of the same tree, or two methods with the same MOCK, hold one copy.
+#[derive(Default)]
+pub struct Interner {
+    mocks: HashMap<Vec<u8>, Arc<MockIntegration>>,
+}
+
+impl Interner {
+    /// The MOCK integration `i` compiled for `stage`, shared with an equal one compiled
+    /// before.
+    fn mock(&mut self, i: &Integration, stage: &Stage) -> Result<Arc<MockIntegration>, String> {
+        let key = tollgate_proto::codec::encode(&(i, &stage.variables));
+        if let Some(m) = self.mocks.get(&key) {
+            return Ok(m.clone());
+        }
+        let m = Arc::new(super::mock::compile(i, stage)?);
+        self.mocks.insert(key, m.clone());
+        Ok(m)
+    }
+}
+
 /// Compiles one stage from the deployment it points at, its authorizer caches at
 /// `authorizer_epoch` (FlushStageAuthorizersCache moves it on).
 pub fn compile_stage_with(
@@ -825,6 +859,25 @@ pub fn compile_stage_with(
     dep: &Deployment,
     limits: &ClusterLimits,
     authorizer_epoch: u64,
+) -> StageRoutes {
+    compile_stage_in(
+        api_id,
+        stage,
+        dep,
+        limits,
+        authorizer_epoch,
+        &mut Interner::default(),
+    )
+}
+
+/// [`compile_stage_with`], sharing compiled parts through `interner`.
+pub fn compile_stage_in(
+    api_id: &str,
+    stage: &Stage,
+    dep: &Deployment,
+    limits: &ClusterLimits,
+    authorizer_epoch: u64,
+    interner: &mut Interner,
 ) -> StageRoutes {
     let authorizers = compile_authorizers(api_id, stage, dep, authorizer_epoch);
     let jwt_authorizers = compile_jwt_authorizers(dep);
@@ -886,6 +939,7 @@ pub fn compile_stage_with(
                 &mut schemas,
                 &authorizers,
                 &jwt_authorizers,
+                interner,
             ));
             sr.nodes[node_idx as usize].methods[v as usize] = Some(idx);
         }
@@ -910,7 +964,10 @@ pub fn compile_stage_with(
     }
     for n in &mut sr.nodes {
         n.statics.sort_by(|a, b| a.0.cmp(&b.0));
+        n.statics.shrink_to_fit();
     }
+    sr.nodes.shrink_to_fit();
+    sr.methods.shrink_to_fit();
     sr
 }
 
@@ -1057,6 +1114,7 @@ fn compile_method(
     schemas: &mut BTreeMap<String, Arc<jsonschema::Validator>>,
     authorizers: &HashMap<&str, Result<Arc<CompiledAuthorizer>, String>>,
     jwt_authorizers: &HashMap<&str, Result<Arc<JwtAuthorizer>, String>>,
+    interner: &mut Interner,
 ) -> CompiledMethod {
     let integration = match &m.integration {
         None => CompiledIntegration::Unavailable("the method has no integration".into()),
@@ -1064,9 +1122,7 @@ fn compile_method(
             let compiled = match unserved_setting(i) {
                 Some(why) => Err(why),
                 None => match i.kind {
-                    IntegrationType::Mock => {
-                        super::mock::compile(i, stage).map(CompiledIntegration::Mock)
-                    }
+                    IntegrationType::Mock => interner.mock(i, stage).map(CompiledIntegration::Mock),
                     IntegrationType::HttpProxy => {
                         compile_http_proxy(i, stage).map(CompiledIntegration::HttpProxy)
                     }
@@ -1414,7 +1470,15 @@ mod tests {
                 stage_variable_overrides: BTreeMap::from([("v".into(), "green".into())]),
                 use_stage_cache: use_cache,
             });
-            compile_canary("api", &s, &deployments, &limits, 0, &base)
+            compile_canary(
+                "api",
+                &s,
+                &deployments,
+                &limits,
+                0,
+                &base,
+                &mut Interner::default(),
+            )
         };
         let c = canary(12.5, "d2", false).expect("a canary");
         assert_eq!(c.per_million, 125_000);
@@ -1596,7 +1660,8 @@ mod tests {
                         ("DELETE".into(), method("DELETE", "COGNITO_USER_POOLS")),
                     ]),
                 },
-            )]),
+            )])
+            .into(),
             ..Default::default()
         };
         let sr = compile_stage("api", &stage(&[]), &dep, &limits);

@@ -189,7 +189,7 @@ mod tests {
         );
         let d = Deployment {
             root_resource_id: "r".into(),
-            resources,
+            resources: resources.into(),
             ..Default::default()
         };
         (api, d)

@@ -172,7 +172,8 @@ mod tests {
                 resource("root", None, "", &[]),
                 resource("pets", Some("root"), "pets", &["GET", "POST"]),
                 resource("pet", Some("pets"), "{petId}", &["GET"]),
-            ]),
+            ])
+            .into(),
             models: BTreeMap::from([(
                 "Pet".to_string(),
                 Model {

@@ -971,7 +971,7 @@ pub fn registry() -> Registry {
         description: Some("first".into()),
         created_date: 1_764_600_010,
         root_resource_id: "root000001".into(),
-        resources: resources(),
+        resources: resources().into(),
         gateway_responses: gateway_responses.clone(),
         models: models.clone(),
         request_validators: request_validators.clone(),
@@ -982,7 +982,7 @@ pub fn registry() -> Registry {
         settings: settings(),
         created_date: 1_764_600_000,
         root_resource_id: "root000001".into(),
-        resources: resources(),
+        resources: resources().into(),
         deployments: BTreeMap::from([("dep001".to_string(), deployment)]),
         stages: BTreeMap::from([
             ("prod".to_string(), stage("prod", "dep001")),
@@ -1011,7 +1011,8 @@ pub fn registry() -> Registry {
                 path_part: "".into(),
                 methods: BTreeMap::new(),
             },
-        )]),
+        )])
+        .into(),
         ..Default::default()
     };
     let usage = UsageLedger {

@@ -134,7 +134,8 @@ fn blank_api(id: &str, root: &str, created_date: i64) -> RestApi {
                 path_part: String::new(),
                 methods: BTreeMap::new(),
             },
-        )]),
+        )])
+        .into(),
         ..Default::default()
     }
 }

@@ -80,7 +80,7 @@ fn test_deployment(api: &RestApi, k: &MethodKey) -> Result<Deployment, ApiError>
         description: None,
         created_date: 0,
         root_resource_id: api.root_resource_id.clone(),
-        resources,
+        resources: resources.into(),
         gateway_responses: api.gateway_responses.clone(),
         models: api.models.clone(),
         request_validators: api.request_validators.clone(),

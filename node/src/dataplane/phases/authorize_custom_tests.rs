@@ -86,7 +86,8 @@ fn registry(key_source: ApiKeySource) -> Registry {
                 "keyed".into(),
                 resource("keyed", vec![method("GET", "tok", true)]),
             ),
-        ]),
+        ])
+        .into(),
         authorizers: BTreeMap::from([
             (
                 "tok".into(),

@@ -81,7 +81,7 @@ fn registry(policy: Option<&str>) -> Registry {
         Deployment {
             id: "d1".into(),
             root_resource_id: "root".into(),
-            resources,
+            resources: resources.into(),
             ..Default::default()
         },
     );
