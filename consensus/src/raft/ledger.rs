@@ -90,6 +90,57 @@ pub async fn keep_leader_spread(node: RaftNode) {
     }
 }
 
+/// How often a ledger group's membership is compared with the configuration group's.
+pub const FOLLOW_EVERY: Duration = Duration::from_secs(1);
+
+/// Makes `group`'s membership follow `config`'s (the configuration group of the same node),
+/// for as long as both run: on the node that leads the configuration group, nodes added there
+/// are added to the group as learners, the group's voters are made the configuration group's,
+/// and nodes removed there are removed. (One node acts at a time, and membership calls wait
+/// for the group's leader, so the groups converge after each change of the cluster.)
+pub async fn follow_membership(config: RaftNode, group: RaftNode) {
+    let mut tick = tokio::time::interval(FOLLOW_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if config.stopped().is_some() || group.stopped().is_some() {
+            return;
+        }
+        if config.status().leader != Some(config.id()) {
+            continue;
+        }
+        if let Err(e) = follow_once(&config, &group).await {
+            tracing::warn!(group = group.group(), error = %e, "ledger group membership not updated");
+        }
+    }
+}
+
+/// One step of [`follow_membership`]: at most one change, the first one needed.
+pub async fn follow_once(config: &RaftNode, group: &RaftNode) -> Result<bool, super::ClusterError> {
+    let want = config.status().members;
+    let have = group.status().members;
+    if have.is_empty() || group.status().leader.is_none() {
+        return Ok(false); // not initialised, or electing
+    }
+    let have_ids: BTreeSet<u64> = have.iter().map(|m| m.id).collect();
+    let want_ids: BTreeSet<u64> = want.iter().map(|m| m.id).collect();
+    if let Some(m) = want.iter().find(|m| !have_ids.contains(&m.id)) {
+        group.add_learner(m.id, m.addr.clone()).await?;
+        return Ok(true);
+    }
+    let want_voters: BTreeSet<u64> = want.iter().filter(|m| m.voter).map(|m| m.id).collect();
+    let have_voters: BTreeSet<u64> = have.iter().filter(|m| m.voter).map(|m| m.id).collect();
+    if want_voters != have_voters && !want_voters.is_empty() {
+        group.change_membership(want_voters).await?;
+        return Ok(true);
+    }
+    if let Some(id) = have_ids.difference(&want_ids).next() {
+        group.remove_node(*id).await?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
 fn should_campaign(node: &RaftNode) -> bool {
     let m = node.raft().metrics();
     let m = m.borrow();

@@ -429,6 +429,22 @@ impl RaftNode {
         self.inner.group
     }
 
+    /// This node's groups in order: the configuration group (this handle's group 0), then the
+    /// groups started with [`RaftNode::start_group`] — the ledger groups, `groups()[g]` being
+    /// group `g` when they were started as 1, 2, ….
+    pub fn groups(&self) -> Vec<RaftNode> {
+        let base = if self.inner.group == 0 {
+            self.inner.clone()
+        } else {
+            return vec![self.clone()];
+        };
+        let mut out = vec![RaftNode { inner: base }];
+        out.extend(lock(&self.inner.groups).values().map(|inner| RaftNode {
+            inner: inner.clone(),
+        }));
+        out
+    }
+
     /// This node's id.
     pub fn id(&self) -> u64 {
         self.inner.id
