@@ -745,3 +745,73 @@ async fn a_ledger_group_replicates_on_the_shared_endpoint_and_counts_once() {
     c.node(2).propose(create("after")).await.unwrap().unwrap();
     c.shutdown_all().await;
 }
+
+/// A ledger group follows the configuration group's membership: a fourth node added to group
+/// 0 (learner, then voter) is added to the ledger group by `follow_membership` on group 0's
+/// leader, receives the group's reports, and a node removed from group 0 leaves it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_group_follows_membership_changes() {
+    use tollgate_consensus::raft::ledger::follow_membership;
+    use tollgate_proto::UsageDelta;
+    let mut c = Cluster::new(fast);
+    let mut groups: BTreeMap<u64, RaftNode> = BTreeMap::new();
+    for id in 1..=4 {
+        let node = c.start(id).await;
+        let dir = c.data_dir(id).join("ledger-1");
+        let g = node.start_group(1, dir, Box::new(|_, _| {})).await.unwrap();
+        tokio::spawn(follow_membership(node.clone(), g.clone()));
+        groups.insert(id, g);
+    }
+    let members = c.members(&[1, 2, 3]);
+    c.node(1).initialize(members.clone()).await.unwrap();
+    groups[&1].initialize(members).await.unwrap();
+    let report = |seq| Command::ReportUsage {
+        node_id: 2,
+        seq,
+        at: 1_800_000_000,
+        deltas: vec![UsageDelta {
+            key_id: "p:k".into(),
+            count: 5,
+        }],
+    };
+    groups[&2].propose(report(1)).await.unwrap().unwrap();
+    let addr = c.addr(4);
+    c.node(2).add_learner(4, addr).await.unwrap();
+    c.node(2)
+        .change_membership(BTreeSet::from([1, 2, 3, 4]))
+        .await
+        .unwrap();
+    let voters = |g: &RaftNode| -> BTreeSet<u64> {
+        g.status()
+            .members
+            .iter()
+            .filter(|m| m.voter)
+            .map(|m| m.id)
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while voters(&groups[&1]) != BTreeSet::from([1, 2, 3, 4])
+        || groups[&4].read().usage.used_on("p:k", 1_800_000_000) != 5
+    {
+        assert!(
+            Instant::now() < deadline,
+            "group 1 voters {:?}",
+            voters(&groups[&1])
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    groups[&4].propose(report(2)).await.unwrap().unwrap();
+    assert_eq!(groups[&4].read().usage.used_on("p:k", 1_800_000_000), 10);
+    // Node 3 leaves the cluster, and the group.
+    c.node(1).remove_node(3).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ids: BTreeSet<u64> = groups[&1].status().members.iter().map(|m| m.id).collect();
+        if ids == BTreeSet::from([1, 2, 4]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "group 1 members {ids:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    c.shutdown_all().await;
+}

@@ -146,6 +146,9 @@ fn refresh_group(compiler: &Compiler, config: &Registry, ledger: &Registry) {
     compiler.routes().load().keys.refresh_quotas(&view, &ids);
 }
 
+/// Lock order: a ledger group's registry, then the configuration group's (this hook runs with
+/// its group's registry held and reads the configuration group's); never the other way.
+///
 /// The hook of ledger group `group` (1 or more): rewrites the quota counts of the keys its
 /// usage reports name, and takes this node's committed reports off the pending counts.
 /// Limit-share demand travels in the configuration group's reports only.
@@ -245,7 +248,12 @@ pub async fn sync_quotas_after_compiles(compiler: Arc<Compiler>, node: RaftNode)
         }
         seen = keys;
         for group in node.groups().into_iter().skip(1) {
-            refresh_group(&compiler, &node.read(), &group.read());
+            // The ledger group's registry first, then the configuration group's: the order
+            // the ledger group's hook takes them in (it runs holding its own), so that the
+            // two never wait on each other.
+            let ledger = group.read();
+            let config = node.read();
+            refresh_group(&compiler, &config, &ledger);
         }
     }
 }
