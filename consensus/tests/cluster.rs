@@ -644,3 +644,174 @@ async fn a_full_disk_stops_raft_and_the_node_says_so() {
         "{why}"
     );
 }
+
+/// Ledger groups run on the configuration group's endpoint: a usage report for a key of group
+/// 2 goes to group 2 (forwarded to its leader), is applied by all three nodes' group 2 and by
+/// no other group, and is counted once when it is sent again through a new leader of the
+/// group. Group 2 prefers the third voter as leader and gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_group_replicates_on_the_shared_endpoint_and_counts_once() {
+    use tollgate_consensus::raft::ledger::{group_of, keep_leader_spread};
+    use tollgate_proto::UsageDelta;
+    const GROUPS: u32 = 3;
+    let mut c = Cluster::new(fast);
+    let mut groups: BTreeMap<u64, BTreeMap<u32, RaftNode>> = BTreeMap::new();
+    for id in 1..=3 {
+        let node = c.start(id).await;
+        for g in 1..GROUPS {
+            let dir = c.data_dir(id).join(format!("ledger-{g}"));
+            let gn = node.start_group(g, dir, Box::new(|_, _| {})).await.unwrap();
+            tokio::spawn(keep_leader_spread(gn.clone()));
+            groups.entry(id).or_default().insert(g, gn);
+        }
+    }
+    let members = c.members(&[1, 2, 3]);
+    c.node(1).initialize(members.clone()).await.unwrap();
+    for g in 1..GROUPS {
+        groups[&1][&g].initialize(members.clone()).await.unwrap();
+    }
+    let key = (0..)
+        .map(|i| format!("plan:key-{i}"))
+        .find(|k| group_of(k, GROUPS) == 2)
+        .unwrap();
+    // Leadership of group 2 moves to its preferred voter, node 3.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while groups[&1][&2].status().leader != Some(3) {
+        assert!(Instant::now() < deadline, "group 2 not led by node 3");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let report = |seq, count| Command::ReportUsage {
+        node_id: 1,
+        seq,
+        at: 1_800_000_000,
+        deltas: vec![UsageDelta {
+            key_id: key.clone(),
+            count,
+        }],
+    };
+    groups[&1][&2]
+        .propose(report(1, 40))
+        .await
+        .unwrap()
+        .unwrap();
+    // Group 2's leader stops (the whole group on node 3); the report is sent again through
+    // the new leader, then the next one.
+    groups
+        .get_mut(&3)
+        .unwrap()
+        .remove(&2)
+        .unwrap()
+        .shutdown()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !matches!(groups[&1][&2].status().leader, Some(l) if l != 3) {
+        assert!(Instant::now() < deadline, "no new leader of group 2");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    groups[&1][&2]
+        .propose(report(1, 40))
+        .await
+        .unwrap()
+        .unwrap();
+    groups[&2][&2].propose(report(2, 2)).await.unwrap().unwrap();
+    // Node 2 applied everything it proposed.
+    assert_eq!(groups[&2][&2].read().usage.used_on(&key, 1_800_000_000), 42);
+    // Node 3's group 2 comes back on the running endpoint and catches up.
+    let dir = c.data_dir(3).join("ledger-2");
+    let back = c
+        .node(3)
+        .start_group(2, dir, Box::new(|_, _| {}))
+        .await
+        .unwrap();
+    groups.get_mut(&3).unwrap().insert(2, back);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let counts: Vec<u64> = (1..=3)
+            .map(|id| groups[&id][&2].read().usage.used_on(&key, 1_800_000_000))
+            .collect();
+        if counts == [42, 42, 42] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "group 2 counts {counts:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // No other group, and not the configuration group, saw the report.
+    for id in 1..=3 {
+        assert_eq!(c.node(id).read().usage.used_on(&key, 1_800_000_000), 0);
+        assert_eq!(groups[&id][&1].read().usage.used_on(&key, 1_800_000_000), 0);
+    }
+    // The configuration group still works beside them.
+    c.node(2).propose(create("after")).await.unwrap().unwrap();
+    c.shutdown_all().await;
+}
+
+/// A ledger group follows the configuration group's membership: a fourth node added to group
+/// 0 (learner, then voter) is added to the ledger group by `follow_membership` on group 0's
+/// leader, receives the group's reports, and a node removed from group 0 leaves it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_group_follows_membership_changes() {
+    use tollgate_consensus::raft::ledger::follow_membership;
+    use tollgate_proto::UsageDelta;
+    let mut c = Cluster::new(fast);
+    let mut groups: BTreeMap<u64, RaftNode> = BTreeMap::new();
+    for id in 1..=4 {
+        let node = c.start(id).await;
+        let dir = c.data_dir(id).join("ledger-1");
+        let g = node.start_group(1, dir, Box::new(|_, _| {})).await.unwrap();
+        tokio::spawn(follow_membership(node.clone(), g.clone()));
+        groups.insert(id, g);
+    }
+    let members = c.members(&[1, 2, 3]);
+    c.node(1).initialize(members.clone()).await.unwrap();
+    groups[&1].initialize(members).await.unwrap();
+    let report = |seq| Command::ReportUsage {
+        node_id: 2,
+        seq,
+        at: 1_800_000_000,
+        deltas: vec![UsageDelta {
+            key_id: "p:k".into(),
+            count: 5,
+        }],
+    };
+    groups[&2].propose(report(1)).await.unwrap().unwrap();
+    let addr = c.addr(4);
+    c.node(2).add_learner(4, addr).await.unwrap();
+    c.node(2)
+        .change_membership(BTreeSet::from([1, 2, 3, 4]))
+        .await
+        .unwrap();
+    let voters = |g: &RaftNode| -> BTreeSet<u64> {
+        g.status()
+            .members
+            .iter()
+            .filter(|m| m.voter)
+            .map(|m| m.id)
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while voters(&groups[&1]) != BTreeSet::from([1, 2, 3, 4])
+        || groups[&4].read().usage.used_on("p:k", 1_800_000_000) != 5
+    {
+        assert!(
+            Instant::now() < deadline,
+            "group 1 voters {:?}",
+            voters(&groups[&1])
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    groups[&4].propose(report(2)).await.unwrap().unwrap();
+    assert_eq!(groups[&4].read().usage.used_on("p:k", 1_800_000_000), 10);
+    // Node 3 leaves the cluster, and the group.
+    c.node(1).remove_node(3).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ids: BTreeSet<u64> = groups[&1].status().members.iter().map(|m| m.id).collect();
+        if ids == BTreeSet::from([1, 2, 4]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "group 1 members {ids:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    c.shutdown_all().await;
+}

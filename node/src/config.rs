@@ -148,6 +148,9 @@ pub struct ClusterFileConfig {
     /// (`{ "2" = "127.0.0.1:7102" }`): for a relay or NAT between this node and a peer. The
     /// membership keeps the addresses the nodes advertise.
     pub peer_addresses: Option<BTreeMap<String, String>>,
+    /// Raft groups the usage ledger is split over by key hash (default 1: the configuration
+    /// group holds it all). Every node of a cluster must run the same number, from its start.
+    pub ledger_groups: Option<u32>,
 }
 
 /// How this node takes part in the cluster.
@@ -173,6 +176,8 @@ pub struct ClusterSettings {
     pub peer_addresses: BTreeMap<u64, String>,
     /// Start although the log store is missing (`--recover-missing-log`).
     pub recover_missing_log: bool,
+    /// Raft groups holding the usage ledger (1: the configuration group alone).
+    pub ledger_groups: u32,
 }
 
 /// The `[[credentials]]` entries of the configuration file.
@@ -907,7 +912,15 @@ fn resolve_cluster(
         peer_addresses.insert(id, addr);
     }
     let join = c.join.unwrap_or(false);
+    let ledger_groups = c.ledger_groups.unwrap_or(1);
+    let max_groups = tollgate_consensus::raft::ledger::MAX_GROUPS;
+    if !(1..=max_groups).contains(&ledger_groups) {
+        return Err(ConfigError(format!(
+            "cluster.ledger_groups must be from 1 to {max_groups}, not {ledger_groups}"
+        )));
+    }
     Ok(ClusterSettings {
+        ledger_groups,
         recover_missing_log: args.recover_missing_log,
         peer_addresses,
         node_id,

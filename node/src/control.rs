@@ -131,6 +131,7 @@ pub async fn open_cluster(
     c: &ClusterSettings,
     compiler: Arc<Compiler>,
 ) -> Result<Replica, String> {
+    crate::ledger_groups::check_group_count(data_dir, c.ledger_groups)?;
     let tls = ensure_tls(c)?;
     let listen = if c.raft_listen.port() == 0 {
         free_udp_port(c.raft_listen)?
@@ -160,19 +161,22 @@ pub async fn open_cluster(
         .is_initialized()
         .await
         .map_err(|e| format!("reading the cluster state: {e}"))?;
-    if fresh && !c.join {
-        let members = if c.initial_members.is_empty() {
-            BTreeMap::from([(c.node_id, advertise)])
-        } else {
-            c.initial_members.clone()
-        };
-        if members.keys().next() == Some(&c.node_id) {
-            match node.initialize(members).await {
-                Ok(()) | Err(ClusterError::AlreadyInitialized) => {}
-                Err(e) => return Err(format!("initialising the cluster: {e}")),
-            }
+    let members = if c.initial_members.is_empty() {
+        BTreeMap::from([(c.node_id, advertise)])
+    } else {
+        c.initial_members.clone()
+    };
+    let initializer = !c.join && members.keys().next() == Some(&c.node_id);
+    if fresh && initializer {
+        match node.initialize(members.clone()).await {
+            Ok(()) | Err(ClusterError::AlreadyInitialized) => {}
+            Err(e) => return Err(format!("initialising the cluster: {e}")),
         }
     }
+    // The ledger groups (none unless `cluster.ledger_groups` > 1): the node that initialises
+    // the configuration group initialises each of them with the same members.
+    let init = initializer.then_some(&members);
+    crate::ledger_groups::start(&node, data_dir, c.ledger_groups, &compiler, init).await?;
     Ok(Replica::Raft(node))
 }
 

@@ -15,6 +15,7 @@ pub(crate) mod fuzz;
 pub mod iam;
 pub mod ids;
 pub mod jwks;
+pub mod ledger_groups;
 pub mod local_cluster;
 pub mod openapi;
 pub mod otlp;

@@ -119,8 +119,41 @@ impl ReportStats {
     }
 }
 
+/// Splits a report's usage by ledger group (see [`tollgate_consensus::raft::ledger`]) into one
+/// report per group with usage, each with its own sequence number, taken in turn from this
+/// node's one sequence (so a report is identified by its number alone, on this node and in
+/// [`ClusterLimits`]; each group's ledger sees increasing numbers and counts each once).
+/// Demand goes with the configuration group's (group 0) report. With one group this is the
+/// one report of before, unchanged.
+fn split_report(
+    next_seq: &mut u64,
+    groups: u32,
+    deltas: Vec<UsageDelta>,
+    demand: Vec<LimitDemand>,
+) -> Vec<(u32, u64, Vec<UsageDelta>, Vec<LimitDemand>)> {
+    let mut parts = tollgate_consensus::raft::ledger::split(deltas, groups);
+    if !demand.is_empty() || parts.is_empty() {
+        parts.entry(0).or_default();
+    }
+    let mut demand = Some(demand);
+    parts
+        .into_iter()
+        .map(|(g, d)| {
+            *next_seq += 1;
+            let dem = if g == 0 {
+                demand.take().unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            (g, *next_seq, d, dem)
+        })
+        .collect()
+}
+
 /// Runs the reporter for `node` until the runtime stops, keeping `limits` told of the
-/// cluster's size and `stats` of how reports keep up.
+/// cluster's size and `stats` of how reports keep up. With several ledger groups, each
+/// report is split by key (see [`split_report`]) and the parts are committed concurrently,
+/// each retried unchanged until it is; the next report waits for all of them.
 pub async fn run(
     node: Replica,
     rx: Receiver<UsageBatch>,
@@ -132,10 +165,12 @@ pub async fn run(
         return; // a single local log has no one to report to
     };
     let node_id = raft.id();
+    let groups = raft.groups();
+    let group_count = u32::try_from(groups.len()).unwrap_or(1).max(1);
     // Known once this node has caught up with everything committed before it started.
     let mut seq: Option<u64> = None;
     let mut waiting = Waiting::default();
-    let mut pending: Option<Command> = None;
+    let mut pending: BTreeMap<u32, Command> = BTreeMap::new();
     let mut tick = tokio::time::interval(REPORT_EVERY);
     loop {
         tick.tick().await;
@@ -146,61 +181,90 @@ pub async fn run(
             waiting.add(batch);
         }
         let Some(last) = seq.as_mut() else {
-            if let Ok(Ok(())) = tokio::time::timeout(ATTEMPT_TIMEOUT, node.linearizable()).await {
+            seq = caught_up_seq(&groups, node_id).await;
+            if seq.is_some() {
                 limits.set_live();
-                seq = Some(
-                    node.read()
-                        .usage
-                        .last_seq
-                        .get(&node_id)
-                        .copied()
-                        .unwrap_or(0),
-                );
             }
             continue; // counts wait in `waiting`
         };
-        if pending.is_none() {
+        if pending.is_empty() {
             if let Some((deltas, demand, covered)) = waiting.take(members > 1) {
-                *last += 1;
-                let seq = *last;
                 let interval_ms = u32::try_from(covered.as_millis())
                     .unwrap_or(u32::MAX)
                     .max(1);
-                limits.proposing(seq, &deltas);
                 let at_ms = crate::ids::now_epoch_ms();
                 stats
                     .pending_since_ms
                     .store(u64::try_from(at_ms).unwrap_or(1).max(1), Relaxed);
-                pending = Some(Command::ReportLoad {
-                    node_id,
-                    seq,
-                    at_ms,
-                    deltas,
-                    interval_ms,
-                    demand,
-                });
+                for (g, seq, deltas, demand) in split_report(last, group_count, deltas, demand) {
+                    limits.proposing(seq, &deltas);
+                    pending.insert(
+                        g,
+                        Command::ReportLoad {
+                            node_id,
+                            seq,
+                            at_ms,
+                            deltas,
+                            interval_ms,
+                            demand,
+                        },
+                    );
+                }
             }
         }
-        if let Some(cmd) = &pending {
-            match tokio::time::timeout(ATTEMPT_TIMEOUT, node.propose(cmd.clone())).await {
+        if pending.is_empty() {
+            continue;
+        }
+        let mut attempts = tokio::task::JoinSet::new();
+        for (&g, cmd) in &pending {
+            let Some(group) = groups.get(g as usize).cloned() else {
+                continue;
+            };
+            let cmd = cmd.clone();
+            attempts.spawn(async move {
+                let res = tokio::time::timeout(ATTEMPT_TIMEOUT, group.propose(cmd)).await;
+                (g, res)
+            });
+        }
+        while let Some(done) = attempts.join_next().await {
+            let Ok((g, res)) = done else { continue };
+            match res {
                 Ok(Ok(_)) => {
-                    pending = None;
-                    stats.pending_since_ms.store(0, Relaxed);
+                    pending.remove(&g);
                     stats.committed.fetch_add(1, Relaxed);
                 }
                 Ok(Err(e)) => {
                     stats.retries.fetch_add(1, Relaxed);
-                    tracing::warn!(error = %e, "usage report not committed; retrying")
+                    tracing::warn!(group = g, error = %e, "usage report not committed; retrying")
                 }
                 Err(_) => {
                     stats.retries.fetch_add(1, Relaxed);
                     tracing::warn!(
+                        group = g,
                         "usage report not committed within {ATTEMPT_TIMEOUT:?}; retrying"
                     )
                 }
             }
         }
+        if pending.is_empty() {
+            stats.pending_since_ms.store(0, Relaxed);
+        }
     }
+}
+
+/// This node's last report sequence number in any group's ledger, once this node has caught
+/// up with every group (`None`: not yet, ask again at the next tick).
+async fn caught_up_seq(groups: &[tollgate_consensus::RaftNode], node_id: u64) -> Option<u64> {
+    let mut last = 0;
+    for g in groups {
+        match tokio::time::timeout(ATTEMPT_TIMEOUT, g.linearizable()).await {
+            Ok(Ok(())) => {}
+            _ => return None,
+        }
+        let seq = g.read().usage.last_seq.get(&node_id).copied().unwrap_or(0);
+        last = last.max(seq);
+    }
+    Some(last)
 }
 
 #[cfg(test)]
@@ -266,6 +330,39 @@ mod tests {
             (demand[0].requests, covered),
             (600, Duration::from_millis(300))
         );
+    }
+
+    #[test]
+    fn a_report_is_split_by_key_group_with_demand_in_group_zero() {
+        let deltas: Vec<UsageDelta> = (0..40)
+            .map(|i| UsageDelta {
+                key_id: format!("p:k{i}"),
+                count: 1,
+            })
+            .collect();
+        let demand = vec![LimitDemand {
+            limit_id: 7,
+            requests: 3,
+        }];
+        let mut seq = 10;
+        let one = split_report(&mut seq, 1, deltas.clone(), demand.clone());
+        assert_eq!(one.len(), 1);
+        assert_eq!((one[0].0, one[0].1, one[0].2.len()), (0, 11, 40));
+        assert_eq!(one[0].3, demand);
+        let parts = split_report(&mut seq, 4, deltas.clone(), demand.clone());
+        assert_eq!(parts.len(), 4);
+        let seqs: Vec<u64> = parts.iter().map(|p| p.1).collect();
+        assert_eq!(seqs, [12, 13, 14, 15], "one sequence, each number once");
+        assert_eq!(parts.iter().map(|p| p.2.len()).sum::<usize>(), 40);
+        for (g, _, d, dem) in &parts {
+            assert!(d
+                .iter()
+                .all(|d| tollgate_consensus::raft::ledger::group_of(&d.key_id, 4) == *g));
+            assert_eq!(dem.is_empty(), *g != 0);
+        }
+        // Demand alone goes to group 0.
+        let only = split_report(&mut seq, 4, Vec::new(), demand);
+        assert_eq!((only.len(), only[0].0, only[0].1), (1, 0, 16));
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! [`wire`] (frames and RPC messages), [`network`] (quinn endpoint, client, server),
 //! and the node itself (this module).
 
+pub mod ledger;
 pub mod log_store;
 pub mod network;
 pub mod startup;
@@ -218,8 +219,17 @@ pub struct ClusterStatus {
 
 struct Inner {
     id: u64,
+    /// The Raft group this instance is (0: the configuration group, which owns the endpoint).
+    group: u32,
     advertise: String,
     raft: Raft<TypeConfig>,
+    /// The openraft configuration, shared by the node's groups.
+    config: Arc<Config>,
+    /// Whether a missing log store may be recreated (see [`startup`]).
+    recover_missing_log: bool,
+    /// The node's other groups (started with [`RaftNode::start_group`]), shared by all of them:
+    /// the endpoint's server hands each wrapped request to its group here.
+    groups: Arc<Mutex<BTreeMap<u32, Arc<Inner>>>>,
     shared: Arc<Shared>,
     transport: Arc<Transport>,
     peers: Arc<PeerAddresses>,
@@ -326,14 +336,19 @@ impl RaftNode {
         let factory = NetworkFactory {
             transport: transport.clone(),
             peers: peers.clone(),
+            group: 0,
         };
-        let raft = Raft::new(cfg.node_id, config, factory, log_store, sm)
+        let raft = Raft::new(cfg.node_id, config.clone(), factory, log_store, sm)
             .await
             .map_err(|e| ClusterError::Other(format!("raft start: {e}")))?;
         let inner = Arc::new(Inner {
             id: cfg.node_id,
+            group: 0,
             advertise: cfg.advertise.clone(),
             raft,
+            config,
+            recover_missing_log: cfg.recover_missing_log,
+            groups: Arc::new(Mutex::new(BTreeMap::new())),
             shared,
             transport,
             peers,
@@ -345,6 +360,89 @@ impl RaftNode {
         *lock(&inner.server) = Some(server);
         tracing::info!(node = cfg.node_id, listen = %cfg.listen, "raft node started");
         Ok(RaftNode { inner })
+    }
+
+    /// Starts Raft group `group` (1 or more) of this node: its own openraft instance, log,
+    /// vote, snapshots and registry in `data_dir`, on the same QUIC endpoint as this
+    /// (configuration) group, its requests wrapped with the group id
+    /// ([`Request::Group`]). A node that was a member of the group rejoins by itself; a new
+    /// group waits for [`RaftNode::initialize`] on its handle. The group stops with this one.
+    pub async fn start_group(
+        &self,
+        group: u32,
+        data_dir: PathBuf,
+        on_applied: OnApplied,
+    ) -> Result<RaftNode, ClusterError> {
+        let base = &self.inner;
+        if base.group != 0 || group == 0 {
+            return Err(ClusterError::Config(format!(
+                "group {group} cannot be started from group {}",
+                base.group
+            )));
+        }
+        if lock(&base.groups).contains_key(&group) {
+            return Err(ClusterError::Config(format!(
+                "group {group} is already running"
+            )));
+        }
+        let (log_store, contents) =
+            startup::open_log_store(&data_dir, base.id, base.recover_missing_log).await?;
+        let shared = Shared::new();
+        let dir = data_dir.clone();
+        let sm_shared = shared.clone();
+        let sm = tokio::task::spawn_blocking(move || {
+            StateMachineStore::open(&dir, sm_shared, on_applied)
+        })
+        .await
+        .map_err(|e| ClusterError::Other(format!("state machine open task: {e}")))??;
+        startup::check_snapshot(&data_dir, &contents, *shared.applied.borrow())?;
+        let factory = NetworkFactory {
+            transport: base.transport.clone(),
+            peers: base.peers.clone(),
+            group,
+        };
+        let raft = Raft::new(base.id, base.config.clone(), factory, log_store, sm)
+            .await
+            .map_err(|e| ClusterError::Other(format!("raft start (group {group}): {e}")))?;
+        let inner = Arc::new(Inner {
+            id: base.id,
+            group,
+            advertise: base.advertise.clone(),
+            raft,
+            config: base.config.clone(),
+            recover_missing_log: base.recover_missing_log,
+            groups: base.groups.clone(),
+            shared,
+            transport: base.transport.clone(),
+            peers: base.peers.clone(),
+            request_timeout: base.request_timeout,
+            server: Mutex::new(None),
+            reads: Mutex::new(ReadRounds::default()),
+        });
+        lock(&base.groups).insert(group, inner.clone());
+        tracing::info!(node = base.id, group, "raft group started");
+        Ok(RaftNode { inner })
+    }
+
+    /// The Raft group of this handle (0: the configuration group).
+    pub fn group(&self) -> u32 {
+        self.inner.group
+    }
+
+    /// This node's groups in order: the configuration group (this handle's group 0), then the
+    /// groups started with [`RaftNode::start_group`] — the ledger groups, `groups()[g]` being
+    /// group `g` when they were started as 1, 2, ….
+    pub fn groups(&self) -> Vec<RaftNode> {
+        let base = if self.inner.group == 0 {
+            self.inner.clone()
+        } else {
+            return vec![self.clone()];
+        };
+        let mut out = vec![RaftNode { inner: base }];
+        out.extend(lock(&self.inner.groups).values().map(|inner| RaftNode {
+            inner: inner.clone(),
+        }));
+        out
     }
 
     /// This node's id.
@@ -581,6 +679,21 @@ impl RaftNode {
     /// clone of the handle stops working; the data directory can then be opened again.
     pub async fn shutdown(&self) -> Result<(), ClusterError> {
         let inner = &self.inner;
+        if inner.group != 0 {
+            // A group on the configuration group's endpoint: stop its Raft only.
+            lock(&inner.groups).remove(&inner.group);
+            let res = inner.raft.shutdown().await;
+            tracing::info!(node = inner.id, group = inner.group, "raft group stopped");
+            return res.map_err(|e| ClusterError::Other(format!("raft shutdown: {e}")));
+        }
+        let groups: Vec<Arc<Inner>> = std::mem::take(&mut *lock(&inner.groups))
+            .into_values()
+            .collect();
+        for g in groups {
+            if let Err(e) = g.raft.shutdown().await {
+                tracing::warn!(group = g.group, error = %e, "raft group shutdown");
+            }
+        }
         let res = inner.raft.shutdown().await;
         let server = lock(&inner.server).take();
         if let Some(server) = server {
@@ -740,7 +853,13 @@ impl Inner {
             message: format!("node {id} has no address in the membership"),
         })?;
         self.transport
-            .call(id, &addr, req, None, remaining(deadline))
+            .call(
+                id,
+                &addr,
+                req.for_group(self.group),
+                None,
+                remaining(deadline),
+            )
             .await
     }
 
@@ -990,7 +1109,35 @@ impl Handler for Server {
     }
 
     async fn handle(&self, from: u64, body: Request, extra: Option<Vec<u8>>) -> Response {
-        let inner = &self.0;
+        match body {
+            Request::Group { group, body } => {
+                let inner = lock(&self.0.groups).get(&group).cloned();
+                match inner {
+                    Some(inner) if !matches!(*body, Request::Group { .. }) => {
+                        inner.handle(from, *body, extra).await
+                    }
+                    Some(_) => Response::Failed("a group request inside a group request".into()),
+                    // Not started here (yet, or any more): openraft backs off and retries.
+                    None => Response::Failed(format!(
+                        "raft group {group} is not running on node {}",
+                        self.0.id
+                    )),
+                }
+            }
+            body => self.0.handle(from, body, extra).await,
+        }
+    }
+}
+
+impl Inner {
+    /// Answers one request of this group (never a [`Request::Group`]).
+    async fn handle(
+        self: &Arc<Self>,
+        from: u64,
+        body: Request,
+        extra: Option<Vec<u8>>,
+    ) -> Response {
+        let inner = self;
         match body {
             Request::AppendEntries(req) => match inner.raft.append_entries(req).await {
                 Ok(r) => Response::AppendEntries(r),
@@ -1019,6 +1166,7 @@ impl Handler for Server {
                 let deadline = Instant::now() + inner.request_timeout;
                 inner.lead_membership(op, deadline).await
             }
+            Request::Group { .. } => Response::Failed("a group request inside a group".into()),
         }
     }
 }

@@ -387,7 +387,7 @@ async fn serve_stream<H: Handler>(handler: Arc<H>, mut send: SendStream, mut rec
                 env.to
             )),
             Ok(env) => {
-                let extra = if matches!(env.body, Request::InstallSnapshot(_)) {
+                let extra = if env.body.carries_chunk() {
                     match read_frame(&mut recv, MAX_FRAME).await {
                         Ok(x) => Some(x),
                         Err(e) => {
@@ -437,6 +437,8 @@ pub struct NetworkFactory {
     pub transport: Arc<Transport>,
     /// Dial addresses that override the membership's.
     pub peers: Arc<PeerAddresses>,
+    /// The Raft group the clients speak for (0: the configuration group, unwrapped frames).
+    pub group: u32,
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
@@ -447,6 +449,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             transport: self.transport.clone(),
             target,
             addr: self.peers.dial(target, &node.addr).to_string(),
+            group: self.group,
         }
     }
 }
@@ -456,6 +459,7 @@ pub struct PeerClient {
     transport: Arc<Transport>,
     target: u64,
     addr: String,
+    group: u32,
 }
 
 type RpcResult<T, E = openraft::error::Infallible> =
@@ -486,7 +490,13 @@ impl PeerClient {
     ) -> Result<Response, CallError> {
         // A little under openraft's own deadline, so the cached connection is dropped by us.
         self.transport
-            .call(self.target, &self.addr, body, extra, option.soft_ttl())
+            .call(
+                self.target,
+                &self.addr,
+                body.for_group(self.group),
+                extra,
+                option.soft_ttl(),
+            )
             .await
     }
 }

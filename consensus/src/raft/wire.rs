@@ -99,6 +99,37 @@ pub enum Request {
     ReadIndex,
     /// A membership change forwarded to the leader.
     Membership(MembershipOp),
+    /// `body` for Raft group `group` (a ledger group, see [`super::RaftNode::start_group`]).
+    /// Requests of group 0 (the configuration group) travel unwrapped, as they always have,
+    /// so the frames of a cluster with one group are unchanged.
+    Group {
+        /// The group, 1 or more (0 is never wrapped).
+        group: u32,
+        /// The request.
+        body: Box<Request>,
+    },
+}
+
+impl Request {
+    /// Wraps `self` for `group` (group 0 stays unwrapped).
+    pub fn for_group(self, group: u32) -> Request {
+        match group {
+            0 => self,
+            group => Request::Group {
+                group,
+                body: Box::new(self),
+            },
+        }
+    }
+
+    /// Whether a raw snapshot chunk frame follows this request.
+    pub fn carries_chunk(&self) -> bool {
+        match self {
+            Request::InstallSnapshot(_) => true,
+            Request::Group { body, .. } => matches!(**body, Request::InstallSnapshot(_)),
+            _ => false,
+        }
+    }
 }
 
 /// The answers.
@@ -243,6 +274,28 @@ mod tests {
         });
         let back: Request = codec::decode(&codec::encode(&snap)).unwrap();
         assert_eq!(format!("{back:?}"), format!("{snap:?}"));
+    }
+
+    #[test]
+    fn group_zero_is_unwrapped_and_others_round_trip() {
+        let plain = codec::encode(&Request::ReadIndex);
+        assert_eq!(codec::encode(&Request::ReadIndex.for_group(0)), plain);
+        let wrapped = Request::ReadIndex.for_group(3);
+        assert!(!wrapped.carries_chunk());
+        let back: Request = codec::decode(&codec::encode(&wrapped)).unwrap();
+        match back {
+            Request::Group { group: 3, body } => assert!(matches!(*body, Request::ReadIndex)),
+            other => panic!("{other:?}"),
+        }
+        let chunk = Request::InstallSnapshot(InstallSnapshotRequest {
+            vote: Vote::new_committed(1, 1),
+            meta: Default::default(),
+            offset: 0,
+            data: vec![],
+            done: true,
+        });
+        assert!(chunk.carries_chunk());
+        assert!(chunk.for_group(2).carries_chunk());
     }
 
     #[test]

@@ -1,0 +1,334 @@
+//! The usage ledger split over several Raft groups (`cluster.ledger_groups`, see
+//! [`tollgate_consensus::raft::ledger`]): starting the ledger groups beside the configuration
+//! group, and keeping the quota counts of the key table right when a key's usage lives in a
+//! group other than the configuration group.
+//!
+//! A quota's remaining count needs the plan (configuration group: plans, quota starts and
+//! UpdateUsage grants) and the key's usage (its ledger group). For the keys a ledger group's
+//! batch names, [`quota_view`] builds a small registry holding just those plans (without their
+//! key lists), grants and usage, and the key table's own refresh reads it. A key table compiled
+//! from the configuration group alone sees no usage of the other groups' keys, so
+//! [`sync_quotas_after_compiles`] rewrites those keys' counts after each compile.
+
+use crate::compiler::Compiler;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tollgate_consensus::raft::ledger::{self, key_of};
+use tollgate_consensus::{OnApplied, RaftNode};
+use tollgate_proto::model::UsagePlan;
+use tollgate_proto::{Command, Registry, UsageDelta};
+
+/// The folder of ledger group `group`'s log, vote and snapshots, beside the configuration
+/// group's `raft` folder.
+pub fn group_dir(data_dir: &Path, group: u32) -> std::path::PathBuf {
+    data_dir.join(format!("raft-ledger-{group}"))
+}
+
+/// The file recording how many ledger groups this node's data was made with (absent: 1).
+pub const GROUPS_FILE: &str = "ledger-groups";
+
+/// Refuses a `ledger_groups` that differs from what this node's data was made with: the
+/// placement of every key's usage depends on it. Records it the first time (only when more
+/// than one, so a one-group node's folder is as it always was).
+pub fn check_group_count(data_dir: &Path, groups: u32) -> Result<(), String> {
+    let path = data_dir.join(GROUPS_FILE);
+    let had =
+        match std::fs::read_to_string(&path) {
+            Ok(s) => Some(s.trim().parse::<u32>().map_err(|_| {
+                format!("{} does not hold a number of ledger groups", path.display())
+            })?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(format!("reading {}: {e}", path.display())),
+        };
+    let existing_node = data_dir.join("raft").exists();
+    let had = had.or(existing_node.then_some(1));
+    match had {
+        Some(n) if n != groups => Err(format!(
+            "cluster.ledger_groups is {groups}, but this node's data was made with {n} ledger \
+             group(s); the count cannot be changed on an existing node (every node of a cluster \
+             must run the same count from its start)"
+        )),
+        Some(_) => Ok(()),
+        None if groups > 1 => std::fs::write(&path, format!("{groups}\n"))
+            .map_err(|e| format!("writing {}: {e}", path.display())),
+        None => Ok(()),
+    }
+}
+
+/// A plan as quota counts need it: everything but its (possibly huge) key list.
+fn plan_without_keys(p: &UsagePlan) -> UsagePlan {
+    UsagePlan {
+        id: p.id.clone(),
+        name: String::new(),
+        description: None,
+        api_stages: Vec::new(),
+        throttle: None,
+        quota: p.quota.clone(),
+        key_ids: BTreeSet::new(),
+        tags: Default::default(),
+    }
+}
+
+fn copy_used(view: &mut Registry, ledger: &Registry, usage_id: &str) {
+    let lo = (usage_id.to_string(), i64::MIN);
+    let hi = (usage_id.to_string(), i64::MAX);
+    for (k, v) in ledger.usage.used.range(lo..=hi) {
+        view.usage.used.insert(k.clone(), *v);
+    }
+}
+
+/// A registry holding what the remaining quota counts of the ledger ids `ids` need: their
+/// plans, quota starts and grants from `config` (the configuration group) and their usage
+/// from `ledger` (their ledger group).
+pub fn quota_view<'a>(
+    config: &Registry,
+    ledger: &Registry,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> Registry {
+    let mut view = Registry::default();
+    for id in ids {
+        let key = key_of(id);
+        let plans: Vec<&UsagePlan> = match id.split_once(':') {
+            Some((plan, _)) => config.usage_plans.get(plan).into_iter().collect(),
+            None => config
+                .usage_plans
+                .values()
+                .filter(|p| p.key_ids.contains(key))
+                .collect(),
+        };
+        for plan in plans {
+            if plan.quota.is_none() {
+                continue;
+            }
+            view.usage_plans
+                .entry(plan.id.clone())
+                .or_insert_with(|| plan_without_keys(plan));
+            if let Some(start) = config.quota_starts.get(&plan.id) {
+                view.quota_starts.insert(plan.id.clone(), *start);
+            }
+            let lo = (plan.id.clone(), key.to_string(), i64::MIN);
+            let hi = (plan.id.clone(), key.to_string(), i64::MAX);
+            for (k, v) in config.usage.granted.range(lo..=hi) {
+                view.usage.granted.insert(k.clone(), *v);
+            }
+            copy_used(
+                &mut view,
+                ledger,
+                &tollgate_proto::plan_usage_id(&plan.id, key),
+            );
+        }
+        copy_used(&mut view, ledger, key);
+    }
+    view
+}
+
+/// The ledger ids a ledger group's registry has usage for, each once, as zero deltas (what
+/// the key table's refresh takes).
+fn ids_with_usage(ledger: &Registry) -> Vec<UsageDelta> {
+    let mut out: Vec<UsageDelta> = Vec::new();
+    for (id, _) in ledger.usage.used.keys() {
+        if out.last().is_none_or(|d| d.key_id != *id) {
+            out.push(UsageDelta {
+                key_id: id.clone(),
+                count: 0,
+            });
+        }
+    }
+    out
+}
+
+/// Rewrites the quota counts of every key `ledger` (a ledger group's registry) has usage for.
+fn refresh_group(compiler: &Compiler, config: &Registry, ledger: &Registry) {
+    let ids = ids_with_usage(ledger);
+    let view = quota_view(config, ledger, ids.iter().map(|d| d.key_id.as_str()));
+    compiler.routes().load().keys.refresh_quotas(&view, &ids);
+}
+
+/// Lock order: a ledger group's registry, then the configuration group's (this hook runs with
+/// its group's registry held and reads the configuration group's); never the other way.
+///
+/// The hook of ledger group `group` (1 or more): rewrites the quota counts of the keys its
+/// usage reports name, and takes this node's committed reports off the pending counts.
+/// Limit-share demand travels in the configuration group's reports only.
+pub fn ledger_hook(compiler: &Arc<Compiler>, config: RaftNode) -> OnApplied {
+    let compiler = Arc::downgrade(compiler);
+    Box::new(move |reg, applied| {
+        let Some(compiler) = compiler.upgrade() else {
+            return;
+        };
+        let limits = compiler.limits();
+        if applied.is_empty() {
+            // Recovery or snapshot install.
+            refresh_group(&compiler, &config.read(), reg);
+            if let Some(last) = reg.usage.last_seq.get(&limits.node_id()) {
+                limits.own_usage_committed_through(*last);
+            }
+            return;
+        }
+        let table = compiler.routes().load();
+        for c in applied {
+            if let Command::ReportUsage { deltas, .. } | Command::ReportLoad { deltas, .. } =
+                c.inner()
+            {
+                let view = quota_view(
+                    &config.read(),
+                    reg,
+                    deltas.iter().map(|d| d.key_id.as_str()),
+                );
+                table.keys.refresh_quotas(&view, deltas);
+            }
+            if let Command::ReportLoad { node_id, seq, .. } = c.inner() {
+                if *node_id == limits.node_id() {
+                    limits.committed_own_usage(*seq);
+                }
+            }
+        }
+    })
+}
+
+/// Starts ledger groups `1..groups` of `node` (the configuration group) in `data_dir`, each
+/// steering its leadership to its preferred node, and initialises each fresh one with
+/// `initialize_with` when given (the node that initialises the configuration group).
+pub async fn start(
+    node: &RaftNode,
+    data_dir: &Path,
+    groups: u32,
+    compiler: &Arc<Compiler>,
+    initialize_with: Option<&std::collections::BTreeMap<u64, String>>,
+) -> Result<(), String> {
+    for g in 1..groups {
+        let gn = node
+            .start_group(
+                g,
+                group_dir(data_dir, g),
+                ledger_hook(compiler, node.clone()),
+            )
+            .await
+            .map_err(|e| format!("ledger group {g}: {e}"))?;
+        tokio::spawn(ledger::keep_leader_spread(gn.clone()));
+        tokio::spawn(ledger::follow_membership(node.clone(), gn.clone()));
+        let fresh = !gn
+            .raft()
+            .is_initialized()
+            .await
+            .map_err(|e| format!("reading ledger group {g}: {e}"))?;
+        if let (true, Some(members)) = (fresh, initialize_with) {
+            match gn.initialize(members.clone()).await {
+                Ok(()) | Err(tollgate_consensus::ClusterError::AlreadyInitialized) => {}
+                Err(e) => return Err(format!("initialising ledger group {g}: {e}")),
+            }
+        }
+    }
+    if groups > 1 {
+        tokio::spawn(sync_quotas_after_compiles(compiler.clone(), node.clone()));
+    }
+    Ok(())
+}
+
+/// How often a newly compiled key table is looked for.
+const COMPILE_CHECK: Duration = Duration::from_millis(50);
+
+/// After each key table compile (from the configuration group, which lacks the other ledger
+/// groups' usage), rewrites the quota counts of the keys those groups hold usage for.
+pub async fn sync_quotas_after_compiles(compiler: Arc<Compiler>, node: RaftNode) {
+    // A weak handle: compared by address without keeping an old table alive (nor letting its
+    // address be reused while held).
+    let mut seen = std::sync::Weak::<crate::dataplane::key_table::KeyTable>::new();
+    let mut tick = tokio::time::interval(COMPILE_CHECK);
+    loop {
+        tick.tick().await;
+        if node.stopped().is_some() {
+            return;
+        }
+        let keys = Arc::downgrade(&compiler.routes().load().keys);
+        if seen.ptr_eq(&keys) {
+            continue;
+        }
+        seen = keys;
+        for group in node.groups().into_iter().skip(1) {
+            // The ledger group's registry first, then the configuration group's: the order
+            // the ledger group's hook takes them in (it runs holding its own), so that the
+            // two never wait on each other.
+            let ledger = group.read();
+            let config = node.read();
+            refresh_group(&compiler, &config, &ledger);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_proto::model::QuotaSettings;
+
+    fn plan(id: &str, keys: &[&str]) -> UsagePlan {
+        UsagePlan {
+            id: id.into(),
+            quota: Some(QuotaSettings {
+                limit: 100,
+                offset: 0,
+                period: tollgate_proto::model::OrUnknown::Known(
+                    tollgate_proto::model::QuotaPeriod::Day,
+                ),
+            }),
+            key_ids: keys.iter().map(|k| k.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_view_counts_what_the_two_groups_count_together() {
+        let mut config = Registry::default();
+        config
+            .usage_plans
+            .insert("p1".into(), plan("p1", &["k1", "k2"]));
+        config
+            .usage
+            .granted
+            .insert(("p1".into(), "k1".into(), 20_000), 5);
+        let mut ledger = Registry::default();
+        ledger.usage.used.insert(("p1:k1".into(), 20_000), 30);
+        ledger.usage.used.insert(("k1".into(), 20_000), 2);
+        ledger.usage.used.insert(("p1:k2".into(), 20_000), 99);
+        let view = quota_view(&config, &ledger, ["p1:k1"]);
+        assert!(
+            view.usage_plans["p1"].key_ids.is_empty(),
+            "no key list copied"
+        );
+        assert_eq!(view.remaining_quota("p1", "k1", 20_000), Some(100 + 5 - 32));
+        assert_eq!(
+            config.remaining_quota("p1", "k1", 20_000),
+            Some(105),
+            "the configuration group alone lacks the usage"
+        );
+        // A bare key id finds its plans by their key lists.
+        let view = quota_view(&config, &ledger, ["k2"]);
+        assert_eq!(view.remaining_quota("p1", "k2", 20_000), Some(1));
+        let ids: Vec<String> = ids_with_usage(&ledger)
+            .into_iter()
+            .map(|d| d.key_id)
+            .collect();
+        assert_eq!(ids, ["k1", "p1:k1", "p1:k2"]);
+    }
+
+    #[test]
+    fn the_group_count_of_a_node_cannot_change() {
+        let dir = tempfile::tempdir().unwrap();
+        check_group_count(dir.path(), 1).unwrap();
+        assert!(
+            !dir.path().join(GROUPS_FILE).exists(),
+            "one group writes nothing"
+        );
+        check_group_count(dir.path(), 3).unwrap();
+        check_group_count(dir.path(), 3).unwrap();
+        let e = check_group_count(dir.path(), 2).unwrap_err();
+        assert!(e.contains("made with 3"), "{e}");
+        let old = tempfile::tempdir().unwrap();
+        std::fs::create_dir(old.path().join("raft")).unwrap();
+        let e = check_group_count(old.path(), 2).unwrap_err();
+        assert!(e.contains("made with 1"), "{e}");
+        check_group_count(old.path(), 1).unwrap();
+    }
+}

@@ -1,0 +1,225 @@
+//! The usage ledger split over three Raft groups (`cluster.ledger_groups = 3`) on a cluster of
+//! three `tollgate` processes: a quota holds for the cluster as a whole for keys whose usage
+//! lives in each of the groups.
+
+mod common;
+
+use common::{admin_call, TestNode, SECRET_KEY};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::net::{TcpListener, UdpSocket};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tollgate_consensus::raft::ledger::group_of;
+
+const GROUPS: u32 = 3;
+
+fn free_tcp() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn free_udp() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn tollgate(args: &[&str]) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tollgate {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Three nodes with each other as initial members and `ledger_groups = GROUPS`.
+fn start_cluster(root: &Path) -> Vec<TestNode> {
+    let ca = root.join("ca");
+    tollgate(&["cluster", "init-ca", "--dir", ca.to_str().unwrap()]);
+    let raft: Vec<u16> = (0..3).map(|_| free_udp()).collect();
+    let members: Vec<String> = (1..=3)
+        .map(|i| format!("\"{i}@127.0.0.1:{}\"", raft[i - 1]))
+        .collect();
+    (1..=3u64)
+        .map(|id| {
+            let dir = tempfile::tempdir_in(root).unwrap();
+            let tls = dir.path().join("tls");
+            tollgate(&[
+                "cluster",
+                "issue-cert",
+                "--ca-dir",
+                ca.to_str().unwrap(),
+                "--out",
+                tls.to_str().unwrap(),
+                "--node-id",
+                &id.to_string(),
+            ]);
+            let config = root.join(format!("node{id}.toml"));
+            let text = format!(
+                "listen = \"127.0.0.1:{}\"\nadmin_listen = \"127.0.0.1:{}\"\ndata_dir = {:?}\nworkers = 1\n\n[cluster]\nnode_id = {id}\nraft_listen = \"127.0.0.1:{}\"\ntls_dir = {:?}\nledger_groups = {GROUPS}\ninitial_members = [{}]\n",
+                free_tcp(),
+                free_tcp(),
+                dir.path().display().to_string(),
+                raft[id as usize - 1],
+                tls.display().to_string(),
+                members.join(", "),
+            );
+            std::fs::write(&config, text).unwrap();
+            TestNode::spawn(dir, &["--config", config.to_str().unwrap()], &[])
+        })
+        .collect()
+}
+
+fn wait_leader(nodes: &[TestNode]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let leaders: Vec<Option<u64>> = nodes
+            .iter()
+            .map(|n| {
+                let (code, v): (u16, Value) =
+                    admin_call(n.admin, "GET", "/_tollgate/cluster", None, SECRET_KEY);
+                assert_eq!(code, 200, "{v}");
+                v["leader"].as_u64()
+            })
+            .collect();
+        if leaders[0].is_some() && leaders.iter().all(|l| *l == leaders[0]) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no common leader: {leaders:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A quota of 8 a day on a plan with two keys in each ledger group, spent round the three
+/// nodes: each key is admitted exactly 8 times in all (its usage counted once, in its own
+/// ledger group, and read back from there on every node), then refused on every node.
+#[test]
+fn a_quota_holds_cluster_wide_for_keys_of_every_ledger_group() {
+    let root = tempfile::tempdir().unwrap();
+    let nodes = start_cluster(root.path());
+    wait_leader(&nodes);
+    let via = &nodes[1];
+    let api = via.admin_sdk_ok("POST", "/restapis", Some(json!({ "name": "quota" })));
+    let id = api["id"].as_str().unwrap().to_string();
+    let root_res = api["rootResourceId"].as_str().unwrap().to_string();
+    let m = format!("/restapis/{id}/resources/{root_res}/methods/GET");
+    via.admin_sdk_ok(
+        "PUT",
+        &m,
+        Some(json!({ "authorizationType": "NONE", "apiKeyRequired": true })),
+    );
+    via.admin_sdk_ok(
+        "PUT",
+        &format!("{m}/integration"),
+        Some(json!({ "type": "MOCK" })),
+    );
+    via.admin_sdk_ok(
+        "PUT",
+        &format!("{m}/integration/responses/200"),
+        Some(json!({ "responseTemplates": { "application/json": "{}" } })),
+    );
+    via.admin_sdk_ok(
+        "POST",
+        &format!("/restapis/{id}/deployments"),
+        Some(json!({ "stageName": "prod" })),
+    );
+    let plan = via.admin_sdk_ok(
+        "POST",
+        "/usageplans",
+        Some(json!({
+            "name": "p",
+            "apiStages": [ { "apiId": id, "stage": "prod" } ],
+            "quota": { "limit": 8, "period": "DAY" },
+        })),
+    );
+    let pid = plan["id"].as_str().unwrap().to_string();
+    // Keys until every ledger group holds two.
+    let mut keys: Vec<(String, u32)> = Vec::new();
+    let mut per_group = [0; GROUPS as usize];
+    for i in 0..200 {
+        if per_group.iter().all(|&n| n >= 2) {
+            break;
+        }
+        let value = format!("ledger-key-{i:04}-0123456789abcdef");
+        let key = via.admin_sdk_ok(
+            "POST",
+            "/apikeys",
+            Some(json!({ "name": format!("k{i}"), "value": value, "enabled": true })),
+        );
+        let kid = key["id"].as_str().unwrap();
+        let g = group_of(&format!("{pid}:{kid}"), GROUPS);
+        if per_group[g as usize] >= 2 {
+            continue;
+        }
+        per_group[g as usize] += 1;
+        via.admin_sdk_ok(
+            "POST",
+            &format!("/usageplans/{pid}/keys"),
+            Some(json!({ "keyId": kid, "keyType": "API_KEY" })),
+        );
+        keys.push((value, g));
+    }
+    assert_eq!(
+        keys.iter()
+            .map(|(_, g)| *g)
+            .collect::<BTreeSet<u32>>()
+            .len(),
+        GROUPS as usize
+    );
+    let path = format!("/restapis/{id}/prod/_user_request_/");
+    let call = |n: &TestNode, key: &str| n.request("GET", &path, &[("x-api-key", key)], b"").status;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // The first key of each group warms every node up (one request each, counted).
+    for (key, _) in &keys {
+        for n in &nodes {
+            while call(n, key) != 200 {
+                assert!(Instant::now() < deadline, "key never accepted");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+    // Each key has 3 of 8 spent. Round the nodes, one request per key per round: the cluster
+    // admits the 5 left of each key, and not one more (a node admits only its share of what
+    // is left uncommitted, so the rest comes as the reports land).
+    let mut admitted = vec![3u32; keys.len()];
+    for round in 0..40 {
+        if admitted.iter().all(|&n| n >= 8) {
+            break;
+        }
+        for (i, (key, _)) in keys.iter().enumerate() {
+            if call(&nodes[(round + i) % 3], key) == 200 {
+                admitted[i] += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    for (i, (key, g)) in keys.iter().enumerate() {
+        assert_eq!(
+            admitted[i], 8,
+            "group {g} key {i}: admitted {}",
+            admitted[i]
+        );
+        // Spent everywhere.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for n in &nodes {
+            while call(n, key) != 429 {
+                assert!(
+                    Instant::now() < deadline,
+                    "group {g} key still admitted by the node on {}",
+                    n.data
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
