@@ -19,6 +19,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
+use tollgate_consensus::raft::ledger;
 use tollgate_consensus::Replica;
 use tollgate_proto::{Command, Registry};
 
@@ -290,6 +291,15 @@ impl Compiler {
             // also keeps a newer table (the hook's whole-table compile) from being published
             // before this one, and usage from being applied before the new key entries are
             // out (their quota counts are read from the registry here).
+            // The ledger groups' registries before the configuration group's (the order their
+            // apply hooks take them in): their usage of the keys named goes into the entries
+            // before they are published.
+            let groups = crate::ledger_groups::ledger_handles(node);
+            let ledgers: Vec<_> = if changes.keys_named() {
+                groups.iter().map(|g| g.read()).collect()
+            } else {
+                Vec::new()
+            };
             let reg = node.read();
             let fresh = self.lock().full == full;
             let mut dropped = 0;
@@ -302,6 +312,14 @@ impl Compiler {
                         changes.plans.iter().map(String::as_str),
                         &self.limits,
                     );
+                    for ledger in &ledgers {
+                        crate::ledger_groups::refresh_table(&keys, &reg, ledger, |id| {
+                            changes.key_ids.contains(ledger::key_of(id))
+                                || id
+                                    .split_once(':')
+                                    .is_some_and(|(plan, _)| changes.plans.contains(plan))
+                        });
+                    }
                     t.keys = Arc::new(keys);
                     dropped = gone;
                 }
@@ -322,6 +340,8 @@ impl Compiler {
         let view = key_view(&node.read());
         let keys = compile_keys(&view, day, &self.limits);
         drop(view);
+        let groups = crate::ledger_groups::ledger_handles(node);
+        let ledgers: Vec<_> = groups.iter().map(|g| g.read()).collect();
         let reg = node.read();
         if self.lock().full != full {
             // A whole-table compile from a newer registry was published meanwhile.
@@ -329,6 +349,10 @@ impl Compiler {
         }
         // Usage applied since the clone: reports rewrote only the table being served.
         keys.refresh_all_quotas(&reg);
+        // And the usage the other ledger groups hold (none with one group).
+        for ledger in &ledgers {
+            crate::ledger_groups::refresh_table(&keys, &reg, ledger, |_| true);
+        }
         let keys = Arc::new(keys);
         self.routes.update(|old| {
             let mut t = compile_changed(old, &reg, apis, false, &self.limits);

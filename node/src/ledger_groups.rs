@@ -11,12 +11,13 @@
 //! [`sync_quotas_after_compiles`] rewrites those keys' counts after each compile.
 
 use crate::compiler::Compiler;
+use crate::dataplane::key_table::KeyTable;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tollgate_consensus::raft::ledger::{self, key_of};
-use tollgate_consensus::{OnApplied, RaftNode};
+use tollgate_consensus::{OnApplied, RaftNode, Replica};
 use tollgate_proto::model::UsagePlan;
 use tollgate_proto::{Command, Registry, UsageDelta};
 
@@ -141,9 +142,37 @@ fn ids_with_usage(ledger: &Registry) -> Vec<UsageDelta> {
 
 /// Rewrites the quota counts of every key `ledger` (a ledger group's registry) has usage for.
 fn refresh_group(compiler: &Compiler, config: &Registry, ledger: &Registry) {
-    let ids = ids_with_usage(ledger);
+    refresh_table(&compiler.routes().load().keys, config, ledger, |_| true);
+}
+
+/// Rewrites, in `keys` (a key table not yet published, or the served one), the quota counts
+/// of the ledger ids `ledger` has usage for and `wanted` admits, from `config`'s plans and
+/// grants and `ledger`'s usage. The compiler calls it before it publishes a key table built
+/// from the configuration group alone, so a key of another group is never served with its
+/// full quota when its group has counted usage.
+pub fn refresh_table(
+    keys: &KeyTable,
+    config: &Registry,
+    ledger: &Registry,
+    wanted: impl Fn(&str) -> bool,
+) {
+    let ids: Vec<UsageDelta> = ids_with_usage(ledger)
+        .into_iter()
+        .filter(|d| wanted(&d.key_id))
+        .collect();
+    if ids.is_empty() {
+        return;
+    }
     let view = quota_view(config, ledger, ids.iter().map(|d| d.key_id.as_str()));
-    compiler.routes().load().keys.refresh_quotas(&view, &ids);
+    keys.refresh_quotas(&view, &ids);
+}
+
+/// The ledger groups (1 and up) `node` runs; none for a single ledger group or a local log.
+pub fn ledger_handles(node: &Replica) -> Vec<RaftNode> {
+    match node.raft() {
+        Some(n) => n.groups().into_iter().skip(1).collect(),
+        None => Vec::new(),
+    }
 }
 
 /// Lock order: a ledger group's registry, then the configuration group's (this hook runs with
@@ -230,8 +259,11 @@ pub async fn start(
 /// How often a newly compiled key table is looked for.
 const COMPILE_CHECK: Duration = Duration::from_millis(50);
 
-/// After each key table compile (from the configuration group, which lacks the other ledger
-/// groups' usage), rewrites the quota counts of the keys those groups hold usage for.
+/// After each key table publication, rewrites the quota counts of the keys the other ledger
+/// groups hold usage for. The compiler already does this before it publishes a table it
+/// compiled ([`refresh_table`]); this is the backstop for the whole-table compile of a
+/// recovery or snapshot install, made in the configuration group's apply hook, which cannot
+/// read the ledger groups (their hooks take the registries in the other order).
 pub async fn sync_quotas_after_compiles(compiler: Arc<Compiler>, node: RaftNode) {
     // A weak handle: compared by address without keeping an old table alive (nor letting its
     // address be reused while held).

@@ -144,7 +144,7 @@ fn a_quota_holds_cluster_wide_for_keys_of_every_ledger_group() {
     );
     let pid = plan["id"].as_str().unwrap().to_string();
     // Keys until every ledger group holds two.
-    let mut keys: Vec<(String, u32)> = Vec::new();
+    let mut keys: Vec<(String, u32, String)> = Vec::new();
     let mut per_group = [0; GROUPS as usize];
     for i in 0..200 {
         if per_group.iter().all(|&n| n >= 2) {
@@ -167,11 +167,11 @@ fn a_quota_holds_cluster_wide_for_keys_of_every_ledger_group() {
             &format!("/usageplans/{pid}/keys"),
             Some(json!({ "keyId": kid, "keyType": "API_KEY" })),
         );
-        keys.push((value, g));
+        keys.push((value, g, kid.to_string()));
     }
     assert_eq!(
         keys.iter()
-            .map(|(_, g)| *g)
+            .map(|(_, g, _)| *g)
             .collect::<BTreeSet<u32>>()
             .len(),
         GROUPS as usize
@@ -180,7 +180,7 @@ fn a_quota_holds_cluster_wide_for_keys_of_every_ledger_group() {
     let call = |n: &TestNode, key: &str| n.request("GET", &path, &[("x-api-key", key)], b"").status;
     let deadline = Instant::now() + Duration::from_secs(10);
     // The first key of each group warms every node up (one request each, counted).
-    for (key, _) in &keys {
+    for (key, _, _) in &keys {
         for n in &nodes {
             while call(n, key) != 200 {
                 assert!(Instant::now() < deadline, "key never accepted");
@@ -196,14 +196,14 @@ fn a_quota_holds_cluster_wide_for_keys_of_every_ledger_group() {
         if admitted.iter().all(|&n| n >= 8) {
             break;
         }
-        for (i, (key, _)) in keys.iter().enumerate() {
+        for (i, (key, _, _)) in keys.iter().enumerate() {
             if call(&nodes[(round + i) % 3], key) == 200 {
                 admitted[i] += 1;
             }
         }
         std::thread::sleep(Duration::from_millis(400));
     }
-    for (i, (key, g)) in keys.iter().enumerate() {
+    for (i, (key, g, _)) in keys.iter().enumerate() {
         assert_eq!(
             admitted[i], 8,
             "group {g} key {i}: admitted {}",
@@ -222,4 +222,60 @@ fn a_quota_holds_cluster_wide_for_keys_of_every_ledger_group() {
             }
         }
     }
+    // GetUsage reads each key's usage from its own group: 8 used, none left, on every node
+    // (the configuration group alone holds only group 0's keys' usage).
+    let day = today();
+    for (_, g, kid) in &keys {
+        for n in &nodes {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                let u = n.admin_sdk_ok(
+                    "GET",
+                    &format!("/usageplans/{pid}/usage?keyId={kid}&startDate={day}&endDate={day}"),
+                    None,
+                );
+                if u["values"][kid.as_str()] == json!([[8, 0]]) {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "group {g} key {kid}: {u}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+    // UpdateUsage of a key held by another group: what is left is what was asked for (its
+    // usage counted in its own group), and the key is admitted again.
+    let (value, g, kid) = keys
+        .iter()
+        .find(|(_, g, _)| *g != 0)
+        .expect("a key outside group 0");
+    let answer = via.admin_sdk_ok(
+        "PATCH",
+        &format!("/usageplans/{pid}/keys/{kid}/usage"),
+        Some(
+            json!({ "patchOperations": [{ "op": "replace", "path": "/remaining", "value": "2" }] }),
+        ),
+    );
+    assert_eq!(
+        answer["values"][kid.as_str()],
+        json!([[8, 2]]),
+        "group {g}: {answer}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while call(&nodes[0], value) != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "group {g} key not admitted after UpdateUsage"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Today (UTC) as `YYYY-MM-DD`.
+fn today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let (y, m, d) = tollgate_proto::model::civil_from_days(secs.div_euclid(86_400));
+    format!("{y:04}-{m:02}-{d:02}")
 }

@@ -6,6 +6,10 @@
 //! week from Monday; MONTH: the calendar month), counting UpdateUsage grants. Without a quota
 //! the entry is `[used]`. UpdateUsage (`replace /remaining`) sets what is left of the current
 //! period.
+//!
+//! With the ledger split over several Raft groups (`cluster.ledger_groups`), a key's usage is
+//! read from its own group ([`UsageSource`]); plans and grants always from the configuration
+//! group.
 
 use super::apikeys::no_key;
 use super::usageplans::plan_in;
@@ -17,8 +21,47 @@ use crate::admin::wire::plans::UsageOut;
 use crate::admin::AdminState;
 use crate::ids::now_epoch;
 use std::collections::BTreeMap;
+use std::sync::RwLockReadGuard;
+use tollgate_consensus::raft::ledger::group_of;
 use tollgate_proto::model::{civil_from_days, days_from_civil};
 use tollgate_proto::{Command, Registry};
+
+/// Where keys' usage is read: the configuration group's registry, or, with several ledger
+/// groups, the group each key hashes to. Holds the ledger groups' registries (taken before the
+/// configuration group's: the order their apply hooks take them in).
+pub struct UsageSource<'a> {
+    ledgers: Vec<RwLockReadGuard<'a, Registry>>,
+}
+
+/// The ledger groups (1 and up) of `state`'s node; none with a single ledger group.
+pub fn ledger_groups(state: &AdminState) -> Vec<tollgate_consensus::RaftNode> {
+    match state.node.raft() {
+        Some(n) => n.groups().into_iter().skip(1).collect(),
+        None => Vec::new(),
+    }
+}
+
+impl<'a> UsageSource<'a> {
+    /// Reads `groups` (from [`ledger_groups`]).
+    pub fn new(groups: &'a [tollgate_consensus::RaftNode]) -> UsageSource<'a> {
+        UsageSource {
+            ledgers: groups.iter().map(|g| g.read()).collect(),
+        }
+    }
+
+    /// The registry holding `key_id`'s usage, `config` being the configuration group's.
+    fn for_key<'r>(&'r self, config: &'r Registry, key_id: &str) -> &'r Registry {
+        let groups = u32::try_from(self.ledgers.len() + 1).unwrap_or(u32::MAX);
+        match group_of(key_id, groups) {
+            0 => config,
+            g => self
+                .ledgers
+                .get(g as usize - 1)
+                .map(|r| &**r)
+                .unwrap_or(config),
+        }
+    }
+}
 
 /// Most days one GetUsage may span.
 pub const MAX_USAGE_DAYS: i64 = 366;
@@ -51,13 +94,14 @@ pub fn format_date(day: i64) -> String {
 /// days `[start, end]`.
 pub fn daily_usage(
     reg: &Registry,
+    used_reg: &Registry,
     plan_id: &str,
     key_id: &str,
     start: i64,
     end: i64,
 ) -> Vec<Vec<i64>> {
     let used_on = |d: i64| {
-        let n = reg.usage.used_in_plan(plan_id, key_id, d, d + 1);
+        let n = used_reg.usage.used_in_plan(plan_id, key_id, d, d + 1);
         i64::try_from(n).unwrap_or(i64::MAX)
     };
     let quota = reg.usage_plans.get(plan_id).and_then(|p| p.quota.as_ref());
@@ -73,7 +117,7 @@ pub fn daily_usage(
                 .get(&(plan_id.to_string(), key_id.to_string(), ps))
                 .copied()
                 .unwrap_or(0);
-            let so_far = i64::try_from(reg.usage.used_in_plan(plan_id, key_id, ps, d + 1))
+            let so_far = i64::try_from(used_reg.usage.used_in_plan(plan_id, key_id, ps, d + 1))
                 .unwrap_or(i64::MAX);
             let remaining = reg
                 .quota_limit(plan_id, q, ps)
@@ -97,6 +141,7 @@ fn date_param(query: &Query, name: &str) -> Result<i64, ApiError> {
 /// The usage of some keys of a plan over `[start, end]`, paged over key ids.
 fn usage_out(
     reg: &Registry,
+    usage: &UsageSource,
     plan_id: &str,
     only_key: Option<&str>,
     start: i64,
@@ -118,8 +163,16 @@ fn usage_out(
         ),
         None => Box::new(plan.key_ids.range::<str, _>(page.start())),
     };
-    let (values, position) =
-        page.take(keys.map(|k| (k, (k.clone(), daily_usage(reg, plan_id, k, start, end)))));
+    let (values, position) = page.take(keys.map(|k| {
+        let used_reg = usage.for_key(reg, k);
+        (
+            k,
+            (
+                k.clone(),
+                daily_usage(reg, used_reg, plan_id, k, start, end),
+            ),
+        )
+    }));
     Ok(UsageOut {
         usage_plan_id: plan_id.to_string(),
         start_date: format_date(start),
@@ -145,7 +198,11 @@ pub fn get(state: &AdminState, plan: &str, query: &Query) -> Result<Reply, ApiEr
     }
     let page = PageRequest::from_query(query)?;
     let key = query.get("keyId").filter(|k| !k.is_empty());
-    let out = read(state, |reg| usage_out(reg, plan, key, start, end, &page))?;
+    let groups = ledger_groups(state);
+    let usage = UsageSource::new(&groups);
+    let out = read(state, |reg| {
+        usage_out(reg, &usage, plan, key, start, end, &page)
+    })?;
     Reply::json(200, &out)
 }
 
@@ -169,6 +226,15 @@ pub async fn update(
         ApiError::bad_request("UpdateUsage needs a 'replace' operation on '/remaining'")
     })?;
     let now = now_epoch();
+    let groups = ledger_groups(state);
+    // The configuration group computes the grant from the usage it holds (`remaining + used -
+    // limit`); a key whose usage lives in another ledger group has none there, so its usage in
+    // the current period is added here (requests counted between this read and the command's
+    // apply are not: the same window a grant has against usage reports in flight).
+    let remaining = match used_elsewhere(state, &groups, plan, key, now) {
+        Some(used) => remaining.saturating_add(used),
+        None => remaining,
+    };
     commit(
         state,
         Command::UpdateUsage {
@@ -184,10 +250,37 @@ pub async fn update(
         limit: 1,
         position: None,
     };
+    let usage = UsageSource::new(&groups);
     let out = read(state, |reg| {
-        usage_out(reg, plan, Some(key), today, today, &page)
+        usage_out(reg, &usage, plan, Some(key), today, today, &page)
     })?;
     Reply::json(200, &out)
+}
+
+/// `key_id`'s usage in `plan_id`'s current quota period (at `now`) when it is held by a ledger
+/// group other than the configuration group; `None` when the configuration group holds it (or
+/// the plan has no quota: the command is refused by the state machine then).
+fn used_elsewhere(
+    state: &AdminState,
+    groups: &[tollgate_consensus::RaftNode],
+    plan_id: &str,
+    key_id: &str,
+    now: i64,
+) -> Option<i64> {
+    let usage = UsageSource::new(groups);
+    read(state, |reg| {
+        let used_reg = usage.for_key(reg, key_id);
+        if std::ptr::eq(used_reg, reg) {
+            return Ok(None);
+        }
+        let quota = reg.usage_plans.get(plan_id).and_then(|p| p.quota.as_ref());
+        let Some((start, end)) = quota.and_then(|q| q.period_bounds(now.div_euclid(86_400))) else {
+            return Ok(None);
+        };
+        let used = used_reg.usage.used_in_plan(plan_id, key_id, start, end);
+        Ok(Some(i64::try_from(used).unwrap_or(i64::MAX)))
+    })
+    .unwrap_or(None)
 }
 
 #[cfg(test)]
@@ -262,6 +355,7 @@ mod tests {
     fn usage(r: &Registry, from: &str, to: &str) -> Vec<Vec<i64>> {
         daily_usage(
             r,
+            r,
             "p1",
             "k1",
             parse_date(from).unwrap(),
@@ -330,7 +424,7 @@ mod tests {
             limit: 25,
             position: None,
         };
-        let out = usage_out(&r, "p1", None, 10, 11, &page).unwrap();
+        let out = usage_out(&r, &UsageSource::new(&[]), "p1", None, 10, 11, &page).unwrap();
         assert_eq!(
             serde_json::to_value(&out).unwrap(),
             serde_json::json!({
@@ -339,13 +433,15 @@ mod tests {
             })
         );
         assert_eq!(
-            usage_out(&r, "p1", Some("zz"), 10, 11, &page)
+            usage_out(&r, &UsageSource::new(&[]), "p1", Some("zz"), 10, 11, &page)
                 .unwrap_err()
                 .status,
             404
         );
         assert_eq!(
-            usage_out(&r, "p9", None, 10, 11, &page).unwrap_err().status,
+            usage_out(&r, &UsageSource::new(&[]), "p9", None, 10, 11, &page)
+                .unwrap_err()
+                .status,
             404
         );
     }
