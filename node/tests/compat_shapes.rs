@@ -1112,7 +1112,10 @@ fn every_implemented_operation_answers_its_status_and_shape() {
             "securityPolicy",
         ],
     );
-    assert_eq!(edge["endpointConfiguration"], json!({ "types": ["EDGE"] }));
+    assert_eq!(
+        edge["endpointConfiguration"],
+        json!({ "types": ["EDGE"], "ipAddressType": "ipv4" })
+    );
     w.list(
         "GetDomainNames",
         "/domainnames",

@@ -46,7 +46,14 @@ fn tollgate(args: &[&str]) {
 fn start_cluster(root: &Path) -> Vec<TestNode> {
     let ca = root.join("ca");
     tollgate(&["cluster", "init-ca", "--dir", ca.to_str().unwrap()]);
-    let raft: Vec<u16> = (0..3).map(|_| free_udp()).collect();
+    // Three different ports (a port just released may be handed out again).
+    let mut raft: Vec<u16> = Vec::new();
+    while raft.len() < 3 {
+        let p = free_udp();
+        if !raft.contains(&p) {
+            raft.push(p);
+        }
+    }
     let members: Vec<String> = (1..=3)
         .map(|i| format!("\"{i}@127.0.0.1:{}\"", raft[i - 1]))
         .collect();
