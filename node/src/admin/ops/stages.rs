@@ -328,9 +328,23 @@ fn apply_setting(s: &mut MethodSetting, setting: &str, p: &PatchOp) -> Result<()
                 p.parsed_value(LoggingLevel::parse_ignore_case, &LoggingLevel::names())?
         }
         "logging/dataTrace" => s.data_trace_enabled = p.bool_value()?,
-        _ => return Err(p.invalid_path()),
+        _ => return Err(invalid_setting_path(p)),
     }
     Ok(())
+}
+
+/// AWS's list of UpdateStage paths, exactly as it prints it (its missing commas included).
+const STAGE_PATHS: &str = "[/deploymentId, /description, /cacheClusterEnabled, /cacheClusterSize, /clientCertificateId, /accessLogSettings, /accessLogSettings/destinationArn, /accessLogSettings/format, /{resourcePath}/{httpMethod}/metrics/enabled, /{resourcePath}/{httpMethod}/logging/dataTrace, /{resourcePath}/{httpMethod}/logging/loglevel, /{resourcePath}/{httpMethod}/throttling/burstLimit/{resourcePath}/{httpMethod}/throttling/rateLimit/{resourcePath}/{httpMethod}/caching/ttlInSeconds, /{resourcePath}/{httpMethod}/caching/enabled, /{resourcePath}/{httpMethod}/caching/dataEncrypted, /{resourcePath}/{httpMethod}/caching/requireAuthorizationForCacheControl, /{resourcePath}/{httpMethod}/caching/unauthorizedCacheControlHeaderStrategy, /*/*/metrics/enabled, /*/*/logging/dataTrace, /*/*/logging/loglevel, /*/*/throttling/burstLimit /*/*/throttling/rateLimit /*/*/caching/ttlInSeconds, /*/*/caching/enabled, /*/*/caching/dataEncrypted, /*/*/caching/requireAuthorizationForCacheControl, /*/*/caching/unauthorizedCacheControlHeaderStrategy, /variables/{variable_name}, /tracingEnabled]";
+
+/// An UpdateStage path that is none of the stage's: AWS's wording (localstack's AWS
+/// recordings: `test_apigateway_common.snapshot.json` `test_create_update_stages`
+/// "error-update-doc-version", "error-update-tags"; `test_apigateway_canary.snapshot.json`
+/// `test_update_stage_canary_deployment_validation` "update-stage-canary-settings-bad-path-2").
+fn invalid_setting_path(p: &PatchOp) -> ApiError {
+    ApiError::bad_request(format!(
+        "Invalid method setting path: {}. Must be one of: {STAGE_PATHS}",
+        p.path
+    ))
 }
 
 /// Applies one UpdateStage patch operation. `deployment_exists` says whether a deployment id
@@ -405,11 +419,11 @@ pub fn apply_patch(
             apply_to_map(&mut stage.variables, name.to_string(), p)?
         }
         _ => {
-            let (key, setting) = method_setting_target(p).ok_or_else(|| p.invalid_path())?;
+            let (key, setting) = method_setting_target(p).ok_or_else(|| invalid_setting_path(p))?;
             if setting.is_empty() {
                 // A whole entry: only removal makes sense.
                 if p.op != Op::Remove {
-                    return Err(p.invalid_path());
+                    return Err(invalid_setting_path(p));
                 }
                 stage.method_settings.remove(&key).ok_or_else(|| {
                     ApiError::bad_request(format!("No method settings exist for {key}"))
@@ -740,7 +754,7 @@ mod tests {
         assert!(apply(&mut s, op(Op::Replace, "/foo", Some("x")))
             .unwrap_err()
             .message
-            .contains("Invalid patch path '/foo'"));
+            .starts_with("Invalid method setting path: /foo. Must be one of: [/deploymentId, "));
     }
 
     #[test]
