@@ -99,6 +99,21 @@ fn recorded_patch_refusals() {
         (Stage, "replace", "/tags/tag1", Some("value1"), "Invalid method setting path: /tags/tag1. "),
         (Stage, "replace", "/canarySettings", Some("x"), "Invalid method setting path: /canarySettings. "),
         (Stage, "replace", "/canarySettings/badPath", Some("x"), "Invalid method setting path: /canarySettings/badPath. "),
+        // common / test_update_stage_remove_wildcard / delete-error
+        (Stage, "remove", "/*/*", None, "Cannot remove method setting */* because there is no method setting for this method "),
+        // canary / test_update_stage_canary_deployment_validation
+        (Stage, "remove", "/canarySettings/badPath", None, "Cannot remove method setting canarySettings/badPath because there is no method setting for this method "),
+        (Stage, "remove", "/canarySettings/stageVariableOverrides", None, "Cannot remove method setting canarySettings/stageVariableOverrides because there is no method setting for this method "),
+        // api / test_stage_access_log_settings_validation
+        (Stage, "add", "/accessLogSettings/randomValue", Some("updated"), "Invalid accessLogSettings path. Must be one of : [/accessLogSettings/destinationArn, /accessLogSettings/format]"),
+        (Stage, "replace", "/accessLogSettings/randomValue", Some("updated"), "Invalid accessLogSettings path. Must be one of : [/accessLogSettings/destinationArn, /accessLogSettings/format]"),
+        (Stage, "remove", "/accessLogSettings/randomValue", Some("updated"), "Cannot remove method setting accessLogSettings/randomValue because there is no method setting for this method "),
+        (Stage, "add", "/accessLogSettings/*", Some("updated"), "Invalid accessLogSettings path. Must be one of : [/accessLogSettings/destinationArn, /accessLogSettings/format]"),
+        (Stage, "remove", "/accessLogSettings/*", Some("updated"), "Cannot remove method setting accessLogSettings/* because there is no method setting for this method "),
+        (Stage, "add", "/accessLogSettings", Some("test"), "Invalid accessLogSettings path. Must be one of : [/accessLogSettings/destinationArn, /accessLogSettings/format]"),
+        (Stage, "replace", "/accessLogSettings", Some("test"), "Invalid accessLogSettings path. Must be one of : [/accessLogSettings/destinationArn, /accessLogSettings/format]"),
+        (Stage, "replace", "/accessLogSettings/format", Some(""), "Access Log value must not be empty"),
+        (Stage, "replace", "/accessLogSettings/destinationArn", Some(""), "Access Log value must not be empty"),
     ];
     for (target, op, path, value, want) in cases {
         let body = serde_json::json!({
