@@ -133,6 +133,21 @@ pub fn check_authorizer(a: &tollgate_proto::model::RestApi, m: &Method) -> Resul
     }
 }
 
+/// PutMethod's verb, refused in AWS's words (localstack's AWS recording:
+/// `test_put_method_validation` "wrong-method").
+pub(super) fn check_verb(verb: &str) -> Result<(), ApiError> {
+    const VERBS: &[&str] = &[
+        "GET", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "HEAD", "ANY",
+    ];
+    if VERBS.contains(&verb) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "Invalid HttpMethod specified. Valid options are GET,PUT,POST,DELETE,PATCH,OPTIONS,HEAD,ANY",
+        ))
+    }
+}
+
 /// PutMethod (201): creates a method; an existing one is a conflict, as AWS.
 pub async fn put(state: &AdminState, k: &MethodKey, body: &[u8]) -> Result<Reply, ApiError> {
     let i: PutMethodIn = input::parse(body)?;
@@ -143,6 +158,8 @@ pub async fn put(state: &AdminState, k: &MethodKey, body: &[u8]) -> Result<Reply
             .ok_or_else(|| ApiError::invalid_id("resource", &k.resource))?;
         Ok(r.methods.contains_key(&k.verb))
     })?;
+    // After the API and resource are found, as AWS orders it.
+    check_verb(&k.verb)?;
     if exists {
         return Err(ApiError::conflict(
             "Method already exists for this resource",

@@ -152,6 +152,20 @@ fn root_resource_refusals() {
     );
 }
 
+/// PutMethod's verb (api / test_put_method_validation / wrong-method).
+#[test]
+fn put_method_verb() {
+    assert_eq!(
+        methods::check_verb("WRONG").unwrap_err().message,
+        "Invalid HttpMethod specified. Valid options are GET,PUT,POST,DELETE,PATCH,OPTIONS,HEAD,ANY"
+    );
+    for v in [
+        "GET", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "HEAD", "ANY",
+    ] {
+        assert!(methods::check_verb(v).is_ok(), "{v}");
+    }
+}
+
 /// A patch with no path: AWS's "Invalid patch path null" (api / test_update_gateway_response
 /// / update-gateway-no-path).
 #[test]
