@@ -389,6 +389,13 @@ pub fn apply_validator_patch(v: &mut RequestValidator, p: &PatchOp) -> Result<()
     p.replace_only(PATHS)?;
     match p.path.as_str() {
         "/name" => {
+            // No value, or an empty one: AWS's words (recorded:
+            // `test_invalid_update_request_validator_operations` "...-empty-name-value").
+            if p.value.as_deref().is_none_or(str::is_empty) {
+                return Err(ApiError::bad_request(
+                    "Request Validator name cannot be blank",
+                ));
+            }
             v.name = p.required_string()?;
             limits::check_text("A request validator name", &v.name, limits::MAX_NAME_CHARS)?;
         }

@@ -87,6 +87,7 @@ fn recorded_patch_refusals() {
         (Validator, "add", "/validateRequestBody", Some("true"), "Invalid patch path  '/validateRequestBody' specified for op 'add'. Please choose supported operations"),
         (Validator, "remove", "/validateRequestBody", None, "Invalid patch path  '/validateRequestBody' specified for op 'remove'. Please choose supported operations"),
         (Validator, "replace", "/invalidPath", Some("x"), "Invalid patch path  '/invalidPath' specified for op 'replace'. Must be one of: [/name, /validateRequestParameters, /validateRequestBody]"),
+        (Validator, "replace", "/name", None, "Request Validator name cannot be blank"),
         // api / test_update_gateway_response / update-gateway-{add,remove}-status-code, -wrong-path
         (GatewayResponse, "add", "/statusCode", Some("444"), "Invalid patch path /statusCode"),
         (GatewayResponse, "remove", "/statusCode", None, "Invalid patch path /statusCode"),
