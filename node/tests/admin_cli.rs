@@ -760,7 +760,11 @@ fn aws_cli_drives_the_admin_api() {
             "op=replace,path=/foo,value=1",
         ],
     );
-    assert!(err.contains("Invalid patch path"), "{err}");
+    // AWS's wording for a path that is none of the stage's.
+    assert!(
+        err.contains("Invalid method setting path: /foo. Must be one of: [/deploymentId,"),
+        "{err}"
+    );
     cli.fails(
         "BadRequestException",
         &[

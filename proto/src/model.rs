@@ -159,6 +159,41 @@ pub struct Method {
     /// Method responses keyed by status code.
     pub method_responses: BTreeMap<String, MethodResponse>,
     pub integration: Option<Integration>,
+    /// Which of the maps above were given (`{}` included): see [`GivenMaps`].
+    #[serde(default, skip_serializing_if = "GivenMaps::is_empty")]
+    pub given_maps: GivenMaps,
+}
+
+/// Which of an object's two maps (its parameters, and its models or templates) were given,
+/// `{}` included: AWS answers a map given empty back as `{}` and leaves out one never given.
+/// Kept on [`Method`], [`MethodResponse`], [`Integration`] and [`IntegrationResponse`];
+/// empty on objects written before it existed (their empty maps are left out, as before).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct GivenMaps(pub u8);
+
+impl GivenMaps {
+    /// `requestParameters` / `responseParameters`.
+    pub const PARAMETERS: u8 = 1;
+    /// `requestModels` / `responseModels` / `requestTemplates` / `responseTemplates`.
+    pub const BODIES: u8 = 2;
+
+    /// No map given.
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    /// Whether the map `bit` was given.
+    pub fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+
+    /// Records the map `bit` as given when `given`.
+    pub fn mark(&mut self, bit: u8, given: bool) {
+        if given {
+            self.0 |= bit;
+        }
+    }
 }
 
 aws_string_enum! {
@@ -181,6 +216,9 @@ pub struct MethodResponse {
     /// `method.response.header.X` → required.
     pub response_parameters: BTreeMap<String, bool>,
     pub response_models: BTreeMap<String, String>,
+    /// Which of the maps above were given (`{}` included): see [`GivenMaps`].
+    #[serde(default, skip_serializing_if = "GivenMaps::is_empty")]
+    pub given_maps: GivenMaps,
 }
 
 /// The kind of backend a method talks to.
@@ -247,6 +285,9 @@ pub struct Integration {
     /// `tlsConfig` of an HTTP or HTTP_PROXY integration (an `https://` backend).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_config: Option<TlsConfig>,
+    /// Which of the maps above were given (`{}` included): see [`GivenMaps`].
+    #[serde(default, skip_serializing_if = "GivenMaps::is_empty")]
+    pub given_maps: GivenMaps,
 }
 
 /// How an `https://` backend's certificate is checked.
@@ -269,6 +310,9 @@ pub struct IntegrationResponse {
     /// Content type → mapping template.
     pub response_templates: BTreeMap<String, String>,
     pub content_handling: Option<String>,
+    /// Which of the maps above were given (`{}` included): see [`GivenMaps`].
+    #[serde(default, skip_serializing_if = "GivenMaps::is_empty")]
+    pub given_maps: GivenMaps,
 }
 
 /// A frozen copy of an API's resources (and its gateway responses, models and request

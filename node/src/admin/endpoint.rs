@@ -134,7 +134,11 @@ pub fn patch_type(
     ip: &mut Option<String>,
 ) -> Result<(), ApiError> {
     if p.op != Op::Replace {
-        return Err(p.invalid_path());
+        // AWS's words for `remove` here, odd as they are (localstack's AWS recording
+        // `test_update_rest_api_ip_address_type` "update-rest-api-invalid-operation-on-type").
+        return Err(ApiError::bad_request(
+            "Invalid patch operation specified. Must be 'add'|'remove'|'replace'",
+        ));
     }
     let new = p.value()?;
     if !TYPES.contains(&new) {

@@ -113,9 +113,16 @@ pub fn parse(body: &[u8]) -> Result<Vec<PatchOp>, ApiError> {
                 w.op.as_deref()
                     .and_then(Op::parse)
                     .ok_or_else(|| ApiError::bad_request("Invalid patch operation specified"))?;
-            let path = w.path.filter(|p| p.starts_with('/')).ok_or_else(|| {
-                ApiError::bad_request("Invalid patch path: a path must start with '/'")
-            })?;
+            // No path at all: AWS's "Invalid patch path null" (recorded:
+            // `test_update_gateway_response` "update-gateway-no-path").
+            let path = w
+                .path
+                .ok_or_else(|| ApiError::bad_request("Invalid patch path null"))?;
+            if !path.starts_with('/') {
+                return Err(ApiError::bad_request(
+                    "Invalid patch path: a path must start with '/'",
+                ));
+            }
             Ok(PatchOp {
                 op,
                 path,
@@ -158,13 +165,60 @@ impl PatchOp {
             .collect()
     }
 
-    /// The error for a path (or a verb on it) the operation does not support.
+    /// The error for a path (or a verb on it) the operation does not support, in the short
+    /// form AWS answers for REST APIs, methods, method responses and gateway responses
+    /// ("Invalid patch path /httpMethod": localstack's AWS recordings
+    /// `test_update_method_validation` "unsupported-path", `test_update_gateway_response`
+    /// "update-gateway-wrong-path", `test_update_rest_api_behaviour`
+    /// "update-rest-api-add-base-path", `test_update_method_lack_response_parameters_and_models`
+    /// "update-method-response-operation-with-wrong-path").
     pub fn invalid_path(&self) -> ApiError {
-        ApiError::bad_request(format!(
-            "Invalid patch path '{}' specified for op '{}'",
-            self.path,
-            self.op.as_str()
-        ))
+        ApiError::bad_request(format!("Invalid patch path {}", self.path))
+    }
+
+    /// The error for an object whose only verb is `replace` (resources, models, request
+    /// validators, documentation parts, API keys), as AWS words it, two spaces included:
+    /// `replace` on another path lists the paths; any other verb is refused whatever the path.
+    /// Recorded (localstack `test_apigateway_api.snapshot.json`): `test_update_resource_behaviour`
+    /// "invalid-path-part", "remove-unsupported", "add-unsupported"; `test_update_model`;
+    /// `test_invalid_update_request_validator_operations`; `test_invalid_update_documentation_part`;
+    /// and `test_apigateway_extended.snapshot.json` `test_update_api_key_immutable_field`.
+    pub fn unsupported(&self, replace_paths: &[&str]) -> ApiError {
+        ApiError::bad_request(if self.op == Op::Replace {
+            format!(
+                "Invalid patch path  '{}' specified for op 'replace'. Must be one of: [{}]",
+                self.path,
+                replace_paths.join(", ")
+            )
+        } else {
+            format!(
+                "Invalid patch path  '{}' specified for op '{}'. Please choose supported operations",
+                self.path,
+                self.op.as_str()
+            )
+        })
+    }
+
+    /// `Ok` when the verb is `replace`, else AWS's "Invalid patch operation specified. Must be
+    /// one of: [replace]" (recorded: `test_update_method_validation` "unsupported-operation",
+    /// `add /operationName`, and "unsupported-operation-2", `add /requestValidatorId`).
+    pub fn replace_verb(&self) -> Result<(), ApiError> {
+        if self.op == Op::Replace {
+            Ok(())
+        } else {
+            Err(ApiError::bad_request(
+                "Invalid patch operation specified. Must be one of: [replace]",
+            ))
+        }
+    }
+
+    /// `Ok` when the verb is `replace`, else [`PatchOp::unsupported`].
+    pub fn replace_only(&self, replace_paths: &[&str]) -> Result<(), ApiError> {
+        if self.op == Op::Replace {
+            Ok(())
+        } else {
+            Err(self.unsupported(replace_paths))
+        }
     }
 
     /// The error for a value that does not fit the path.

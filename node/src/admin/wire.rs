@@ -9,14 +9,26 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 pub mod gateway_responses;
+#[cfg(test)]
+mod given_maps_tests;
 pub mod plans;
 use tollgate_proto::model::{
-    Deployment, Integration, IntegrationResponse, Method, MethodResponse, MethodSetting, Resource,
-    RestApi, Stage,
+    Deployment, GivenMaps, Integration, IntegrationResponse, Method, MethodResponse, MethodSetting,
+    Resource, RestApi, Stage,
 };
 
 fn none_if_empty<K: Ord + Clone, V: Clone>(m: &BTreeMap<K, V>) -> Option<BTreeMap<K, V>> {
     (!m.is_empty()).then(|| m.clone())
+}
+
+/// A map AWS answers when it was given (`{}` included) or holds entries, and leaves out
+/// otherwise (`bit` of the object's [`GivenMaps`]).
+fn given_map<K: Ord + Clone, V: Clone>(
+    m: &BTreeMap<K, V>,
+    given: GivenMaps,
+    bit: u8,
+) -> Option<BTreeMap<K, V>> {
+    (given.has(bit) || !m.is_empty()).then(|| m.clone())
 }
 
 fn none_if_empty_vec<T: Clone>(v: &[T]) -> Option<Vec<T>> {
@@ -170,8 +182,8 @@ pub fn method(m: &Method) -> MethodOut {
         api_key_required: Some(m.api_key_required),
         request_validator_id: m.request_validator_id.clone(),
         operation_name: m.operation_name.clone(),
-        request_parameters: none_if_empty(&m.request_parameters),
-        request_models: none_if_empty(&m.request_models),
+        request_parameters: given_map(&m.request_parameters, m.given_maps, GivenMaps::PARAMETERS),
+        request_models: given_map(&m.request_models, m.given_maps, GivenMaps::BODIES),
         method_responses: (!m.method_responses.is_empty()).then(|| {
             m.method_responses
                 .iter()
@@ -199,8 +211,8 @@ pub struct MethodResponseOut {
 pub fn method_response(r: &MethodResponse) -> MethodResponseOut {
     MethodResponseOut {
         status_code: r.status_code.clone(),
-        response_parameters: none_if_empty(&r.response_parameters),
-        response_models: none_if_empty(&r.response_models),
+        response_parameters: given_map(&r.response_parameters, r.given_maps, GivenMaps::PARAMETERS),
+        response_models: given_map(&r.response_models, r.given_maps, GivenMaps::BODIES),
     }
 }
 
@@ -256,8 +268,8 @@ pub fn integration(i: &Integration) -> IntegrationOut {
         connection_type: i.connection_type.clone(),
         connection_id: i.connection_id.clone(),
         credentials: i.credentials.clone(),
-        request_parameters: none_if_empty(&i.request_parameters),
-        request_templates: none_if_empty(&i.request_templates),
+        request_parameters: given_map(&i.request_parameters, i.given_maps, GivenMaps::PARAMETERS),
+        request_templates: given_map(&i.request_templates, i.given_maps, GivenMaps::BODIES),
         passthrough_behavior: i.passthrough_behavior.clone(),
         content_handling: i.content_handling.clone(),
         timeout_in_millis: i.timeout_in_millis,
@@ -296,8 +308,8 @@ pub fn integration_response(r: &IntegrationResponse) -> IntegrationResponseOut {
     IntegrationResponseOut {
         status_code: r.status_code.clone(),
         selection_pattern: r.selection_pattern.clone(),
-        response_parameters: none_if_empty(&r.response_parameters),
-        response_templates: none_if_empty(&r.response_templates),
+        response_parameters: given_map(&r.response_parameters, r.given_maps, GivenMaps::PARAMETERS),
+        response_templates: given_map(&r.response_templates, r.given_maps, GivenMaps::BODIES),
         content_handling: r.content_handling.clone(),
     }
 }

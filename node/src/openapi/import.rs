@@ -1145,6 +1145,7 @@ fn integration(
                 )?,
                 content_handling: opt_str(r, "contentHandling", &rloc)?
                     .map(|c| c.to_ascii_uppercase()),
+                given_maps: Default::default(),
             });
         }
     }

@@ -59,6 +59,8 @@ pub fn method() -> Method {
                 status_code: "200".into(),
                 response_parameters: BTreeMap::from([("method.response.header.x-id".into(), true)]),
                 response_models: map(&[("application/json", "Empty")]),
+                // Fields added after the fixtures were written decode as their defaults.
+                given_maps: GivenMaps::default(),
             },
         )]),
         integration: Some(Integration {
@@ -86,11 +88,14 @@ pub fn method() -> Method {
                     )]),
                     response_templates: map(&[("application/json", "$input.body")]),
                     content_handling: Some("CONVERT_TO_BINARY".into()),
+                    given_maps: GivenMaps::default(),
                 },
             )]),
             // None: bytes of builds before https backends decode into these samples.
             tls_config: None,
+            given_maps: GivenMaps::default(),
         }),
+        given_maps: GivenMaps::default(),
     }
 }
 

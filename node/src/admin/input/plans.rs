@@ -3,18 +3,28 @@
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-/// CreateApiKey. (`stageKeys` and `generateDistinctId` are accepted and ignored: keys reach
-/// stages through usage plans.)
+/// CreateApiKey. (`generateDistinctId`, deprecated by AWS, is accepted and ignored; a
+/// non-empty `stageKeys` is refused: keys reach stages through usage plans.)
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct CreateApiKeyIn {
+    pub stage_keys: Option<Vec<StageKeyIn>>,
     pub name: Option<String>,
     pub description: Option<String>,
     pub enabled: Option<bool>,
     pub value: Option<String>,
     pub customer_id: Option<String>,
     pub tags: Option<BTreeMap<String, String>>,
+}
+
+/// `StageKey` as sent (read only to type-check it: a non-empty list is refused).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct StageKeyIn {
+    pub rest_api_id: Option<String>,
+    pub stage_name: Option<String>,
 }
 
 /// `ThrottleSettings` as sent (either member may be left out).

@@ -36,6 +36,17 @@ fn check_name(name: Option<&str>) -> Result<(), ApiError> {
     limits::check_opt_name("The API Key name", name)
 }
 
+/// `stageKeys` (CreateApiKey) and `/stages` (UpdateApiKey) are refused, not ignored: on AWS
+/// they associate a key with API stages (answered back as `stageKeys`), a legacy link that
+/// grants nothing by itself (a method with `apiKeyRequired` takes a key only through a usage
+/// plan); Tollgate does not keep the association, so it refuses to pretend it does.
+fn stage_keys_refused() -> ApiError {
+    ApiError::bad_request(
+        "Associating an API key with stages (stageKeys) is not supported by Tollgate; \
+         add the key to a usage plan that lists the stages (CreateUsagePlanKey)",
+    )
+}
+
 /// A key's text fields other than its name and value (the registry checks the value).
 pub fn check_key_text(k: &ApiKey) -> Result<(), ApiError> {
     check_name(k.name.as_deref())?;
@@ -61,6 +72,9 @@ pub fn load_key(state: &AdminState, id: &str) -> Result<ApiKey, ApiError> {
 /// CreateApiKey (201): with the given value, or a generated one (40 alphanumerics).
 pub async fn create(state: &AdminState, body: &[u8]) -> Result<Reply, ApiError> {
     let i: CreateApiKeyIn = input::parse(body)?;
+    if i.stage_keys.as_ref().is_some_and(|s| !s.is_empty()) {
+        return Err(stage_keys_refused());
+    }
     let name = non_empty(i.name);
     check_name(name.as_deref())?;
     let now = now_epoch();
@@ -110,6 +124,13 @@ pub fn get(state: &AdminState, id: &str, query: &Query) -> Result<Reply, ApiErro
 
 /// Applies one UpdateApiKey patch operation.
 pub fn apply_patch(k: &mut ApiKey, p: &PatchOp) -> Result<(), ApiError> {
+    // AWS's list for `replace`, in its order, for an unknown path (`PatchOp::unsupported`).
+    // The known paths keep taking `add` and `remove` too (AWS's answer to those is not
+    // recorded).
+    const PATHS: &[&str] = &["/description", "/enabled", "/name", "/customerId"];
+    if p.path == "/stages" || p.path.starts_with("/stages/") {
+        return Err(stage_keys_refused());
+    }
     let segs = p.segments();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     match segs.as_slice() {
@@ -120,7 +141,7 @@ pub fn apply_patch(k: &mut ApiKey, p: &PatchOp) -> Result<(), ApiError> {
         ["description"] => k.description = p.optional_string()?,
         ["enabled"] => k.enabled = p.bool_value()?,
         ["customerId"] => k.customer_id = p.optional_string()?,
-        _ => return Err(p.invalid_path()),
+        _ => return Err(p.unsupported(PATHS)),
     }
     Ok(())
 }
@@ -135,7 +156,12 @@ pub async fn update(state: &AdminState, id: &str, body: &[u8]) -> Result<Reply, 
     check_key_text(&key)?;
     key.last_updated_date = now_epoch();
     commit(state, Command::UpdateApiKey { key }).await?;
-    Reply::json(200, &wire::api_key(&load_key(state, id)?, false))
+    // UpdateApiKey answers `tags` always, `{}` when there are none (localstack's AWS
+    // recordings: `test_api_key_required_for_methods` "update-api-key-disabled",
+    // `test_update_api_key_invalid_enabled_type`).
+    let mut out = wire::api_key(&load_key(state, id)?, false);
+    out.tags.get_or_insert_with(Default::default);
+    Reply::json(200, &out)
 }
 
 /// DeleteApiKey (202); the key leaves every usage plan.
@@ -192,6 +218,29 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn stages_are_refused_and_unknown_paths_listed() {
+        let mut k = ApiKey::default();
+        for p in [
+            op(Op::Add, "/stages", Some("abc/dev")),
+            op(Op::Remove, "/stages", Some("abc/dev")),
+        ] {
+            let e = apply_patch(&mut k, &p).unwrap_err();
+            assert!(
+                e.message.contains("(stageKeys) is not supported"),
+                "{}",
+                e.message
+            );
+        }
+        assert_eq!(
+            apply_patch(&mut k, &op(Op::Add, "/id", Some("x")))
+                .unwrap_err()
+                .message,
+            "Invalid patch path  '/id' specified for op 'add'. Please choose supported operations"
+        );
+        assert_eq!(k, ApiKey::default());
     }
 
     #[test]

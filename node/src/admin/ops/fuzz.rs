@@ -254,6 +254,7 @@ fn fuzz_put_inputs() {
                         response_parameters: i.response_parameters.unwrap_or_default(),
                         response_templates: i.response_templates.unwrap_or_default(),
                         content_handling: i.content_handling,
+                        given_maps: Default::default(),
                     };
                     check(integrations::check_response(&r));
                 }

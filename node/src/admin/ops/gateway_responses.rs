@@ -11,7 +11,7 @@ use super::{check_status_code, commit, read_api, Reply};
 use crate::admin::error::ApiError;
 use crate::admin::input;
 use crate::admin::limits::{check_header_name, check_header_value, check_templates};
-use crate::admin::patch::{self, apply_to_map, PatchOp};
+use crate::admin::patch::{self, apply_to_map, Op, PatchOp};
 use crate::admin::wire::gateway_responses::{
     default_gateway_response, gateway_response, PutGatewayResponseIn,
 };
@@ -202,12 +202,11 @@ pub fn apply_patch(r: &mut GatewayResponse, p: &PatchOp) -> Result<(), ApiError>
     let segs = p.segments();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     match segs.as_slice() {
-        ["statusCode"] => {
-            r.status_code = if p.op.sets() {
-                p.optional_string()?
-            } else {
-                None
-            };
+        // Only `replace`: AWS refuses `add` and `remove` here with its short wording
+        // (recorded: `test_update_gateway_response` "update-gateway-add-status-code",
+        // "update-gateway-remove-status-code").
+        ["statusCode"] if p.op == Op::Replace => {
+            r.status_code = p.optional_string()?;
             Ok(())
         }
         ["responseParameters", name] if !name.is_empty() => {

@@ -21,7 +21,7 @@ use crate::dataplane::http_integration::{parse_response_source, HeaderMapping, R
 use crate::dataplane::routing::ValueSource;
 use crate::text_rules::is_header_name;
 use tollgate_proto::model::{
-    Integration, IntegrationResponse, IntegrationType, Method, Stage, TlsConfig,
+    GivenMaps, Integration, IntegrationResponse, IntegrationType, Method, Stage, TlsConfig,
     DEFAULT_INTEGRATION_TIMEOUT_MS,
 };
 
@@ -355,7 +355,11 @@ pub fn from_input(i: PutIntegrationIn, resource_id: &str) -> Result<Integration,
     }
     let connection_type = non_empty(i.connection_type)
         .or_else(|| (kind != IntegrationType::Mock).then(|| "INTERNET".to_string()));
+    let mut given_maps = GivenMaps::default();
+    given_maps.mark(GivenMaps::PARAMETERS, i.request_parameters.is_some());
+    given_maps.mark(GivenMaps::BODIES, i.request_templates.is_some());
     Ok(Integration {
+        given_maps,
         kind,
         http_method: non_empty(i.http_method).map(|m| m.to_ascii_uppercase()),
         uri: non_empty(i.uri),
@@ -540,6 +544,11 @@ pub async fn update(state: &AdminState, k: &MethodKey, body: &[u8]) -> Result<Re
     for p in &ops {
         apply_patch(i, p)?;
     }
+    // A map that has held entries is answered from then on (`{}` when emptied again).
+    i.given_maps
+        .mark(GivenMaps::PARAMETERS, !i.request_parameters.is_empty());
+    i.given_maps
+        .mark(GivenMaps::BODIES, !i.request_templates.is_empty());
     check_integration(i)?;
     store_method(state, k, m).await?;
     integration_reply(state, k, 200)
@@ -643,12 +652,16 @@ pub async fn put_response(
         i.content_handling.as_deref(),
     )?;
     let mut m = load_method(state, k)?;
+    let mut given_maps = GivenMaps::default();
+    given_maps.mark(GivenMaps::PARAMETERS, i.response_parameters.is_some());
+    given_maps.mark(GivenMaps::BODIES, i.response_templates.is_some());
     let r = IntegrationResponse {
         status_code: code.to_string(),
         selection_pattern: i.selection_pattern,
         response_parameters: i.response_parameters.unwrap_or_default(),
         response_templates: i.response_templates.unwrap_or_default(),
         content_handling: non_empty(i.content_handling),
+        given_maps,
     };
     check_response(&r)?;
     let i = integration_mut(&mut m)?;
@@ -717,6 +730,11 @@ pub async fn update_response(
     for p in &ops {
         apply_response_patch(r, p)?;
     }
+    // A map that has held entries is answered from then on (`{}` when emptied again).
+    r.given_maps
+        .mark(GivenMaps::PARAMETERS, !r.response_parameters.is_empty());
+    r.given_maps
+        .mark(GivenMaps::BODIES, !r.response_templates.is_empty());
     check_response(r)?;
     check_response_for(kind, r)?;
     store_method(state, k, m).await?;

@@ -14,7 +14,7 @@ use crate::admin::patch::{self, apply_to_flag_map, apply_to_map, Op, PatchOp};
 use crate::admin::router::MethodKey;
 use crate::admin::wire;
 use crate::admin::AdminState;
-use tollgate_proto::model::{AuthorizationType, Method, MethodResponse};
+use tollgate_proto::model::{AuthorizationType, GivenMaps, Method, MethodResponse};
 use tollgate_proto::Command;
 
 /// Reads PutMethod's `authorizationType`: required, and in any case as AWS accepts it
@@ -133,6 +133,21 @@ pub fn check_authorizer(a: &tollgate_proto::model::RestApi, m: &Method) -> Resul
     }
 }
 
+/// PutMethod's verb, refused in AWS's words (localstack's AWS recording:
+/// `test_put_method_validation` "wrong-method").
+pub(super) fn check_verb(verb: &str) -> Result<(), ApiError> {
+    const VERBS: &[&str] = &[
+        "GET", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "HEAD", "ANY",
+    ];
+    if VERBS.contains(&verb) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "Invalid HttpMethod specified. Valid options are GET,PUT,POST,DELETE,PATCH,OPTIONS,HEAD,ANY",
+        ))
+    }
+}
+
 /// PutMethod (201): creates a method; an existing one is a conflict, as AWS.
 pub async fn put(state: &AdminState, k: &MethodKey, body: &[u8]) -> Result<Reply, ApiError> {
     let i: PutMethodIn = input::parse(body)?;
@@ -143,12 +158,18 @@ pub async fn put(state: &AdminState, k: &MethodKey, body: &[u8]) -> Result<Reply
             .ok_or_else(|| ApiError::invalid_id("resource", &k.resource))?;
         Ok(r.methods.contains_key(&k.verb))
     })?;
+    // After the API and resource are found, as AWS orders it.
+    check_verb(&k.verb)?;
     if exists {
         return Err(ApiError::conflict(
             "Method already exists for this resource",
         ));
     }
+    let mut given_maps = GivenMaps::default();
+    given_maps.mark(GivenMaps::PARAMETERS, i.request_parameters.is_some());
+    given_maps.mark(GivenMaps::BODIES, i.request_models.is_some());
     let method = Method {
+        given_maps,
         http_method: k.verb.clone(),
         authorization_type: parse_authorization_type(i.authorization_type.as_deref())?,
         authorizer_id: non_empty(i.authorizer_id),
@@ -179,6 +200,12 @@ pub fn get(state: &AdminState, k: &MethodKey) -> Result<Reply, ApiError> {
 pub fn apply_patch(m: &mut Method, p: &PatchOp) -> Result<(), ApiError> {
     let segs = p.segments();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    if let ["authorizationType" | "authorizerId" | "apiKeyRequired" | "operationName"
+    | "requestValidatorId"] = segs.as_slice()
+    {
+        // A single value: AWS takes only `replace` on it.
+        p.replace_verb()?;
+    }
     match segs.as_slice() {
         ["authorizationType"] => {
             m.authorization_type = p.parsed_value(
@@ -221,6 +248,12 @@ pub async fn update(state: &AdminState, k: &MethodKey, body: &[u8]) -> Result<Re
     for p in &ops {
         apply_patch(&mut m, p)?;
     }
+    // A map that has held entries is answered from then on, `{}` when emptied again (AWS's
+    // map, once made, stays).
+    m.given_maps
+        .mark(GivenMaps::PARAMETERS, !m.request_parameters.is_empty());
+    m.given_maps
+        .mark(GivenMaps::BODIES, !m.request_models.is_empty());
     check_method(&m)?;
     read_api(state, &k.api, |a| {
         check_authorizer(a, &m)?;
@@ -277,10 +310,14 @@ pub async fn put_response(
     check_status_code(code)?;
     let i: PutMethodResponseIn = input::parse(body)?;
     let mut m = load_method(state, k)?;
+    let mut given_maps = GivenMaps::default();
+    given_maps.mark(GivenMaps::PARAMETERS, i.response_parameters.is_some());
+    given_maps.mark(GivenMaps::BODIES, i.response_models.is_some());
     let r = MethodResponse {
         status_code: code.to_string(),
         response_parameters: i.response_parameters.unwrap_or_default(),
         response_models: i.response_models.unwrap_or_default(),
+        given_maps,
     };
     check_response(&r)?;
     m.method_responses.insert(code.to_string(), r);
@@ -332,6 +369,10 @@ pub async fn update_response(
     for p in &ops {
         apply_response_patch(r, p)?;
     }
+    r.given_maps
+        .mark(GivenMaps::PARAMETERS, !r.response_parameters.is_empty());
+    r.given_maps
+        .mark(GivenMaps::BODIES, !r.response_models.is_empty());
     check_response(r)?;
     store_method(state, k, m).await?;
     response_reply(state, k, code, 201)

@@ -38,6 +38,8 @@ pub mod integrations;
 pub mod methods;
 pub mod models;
 mod openapi;
+#[cfg(test)]
+mod recorded_wording;
 mod resources;
 mod restapis;
 mod sdk;

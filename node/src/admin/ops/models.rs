@@ -192,10 +192,13 @@ pub fn get(state: &AdminState, api: &str, name: &str) -> Result<Reply, ApiError>
 
 /// Applies one UpdateModel patch operation (`/schema`, `/description`).
 pub fn apply_model_patch(m: &mut Model, p: &PatchOp) -> Result<(), ApiError> {
+    // AWS's only verb here is `replace` (its recorded wording: `PatchOp::unsupported`).
+    const PATHS: &[&str] = &["/description", "/schema"];
+    p.replace_only(PATHS)?;
     match p.path.as_str() {
         "/schema" => m.schema = non_empty(p.optional_string()?),
         "/description" => m.description = non_empty(p.optional_string()?),
-        _ => return Err(p.invalid_path()),
+        _ => return Err(p.unsupported(PATHS)),
     }
     Ok(())
 }
@@ -377,14 +380,28 @@ pub fn get_validator(state: &AdminState, api: &str, id: &str) -> Result<Reply, A
 
 /// Applies one UpdateRequestValidator patch operation.
 pub fn apply_validator_patch(v: &mut RequestValidator, p: &PatchOp) -> Result<(), ApiError> {
+    // AWS's only verb here is `replace` (its recorded wording: `PatchOp::unsupported`).
+    const PATHS: &[&str] = &[
+        "/name",
+        "/validateRequestParameters",
+        "/validateRequestBody",
+    ];
+    p.replace_only(PATHS)?;
     match p.path.as_str() {
         "/name" => {
+            // No value, or an empty one: AWS's words (recorded:
+            // `test_invalid_update_request_validator_operations` "...-empty-name-value").
+            if p.value.as_deref().is_none_or(str::is_empty) {
+                return Err(ApiError::bad_request(
+                    "Request Validator name cannot be blank",
+                ));
+            }
             v.name = p.required_string()?;
             limits::check_text("A request validator name", &v.name, limits::MAX_NAME_CHARS)?;
         }
         "/validateRequestBody" => v.validate_request_body = p.bool_value()?,
         "/validateRequestParameters" => v.validate_request_parameters = p.bool_value()?,
-        _ => return Err(p.invalid_path()),
+        _ => return Err(p.unsupported(PATHS)),
     }
     Ok(())
 }

@@ -106,15 +106,28 @@ pub struct Placement {
 
 /// Applies one UpdateResource patch operation (`/pathPart`, `/parentId`).
 pub fn apply_patch(place: &mut Placement, p: &PatchOp) -> Result<(), ApiError> {
+    // AWS's only verb here is `replace` (its recorded wording: `PatchOp::unsupported`).
+    const PATHS: &[&str] = &["/parentId", "/pathPart"];
+    p.replace_only(PATHS)?;
     match p.path.as_str() {
         "/pathPart" => {
             place.path_part = p.required_string()?;
             check_path_part(&place.path_part)?;
         }
         "/parentId" => place.parent_id = p.required_string()?,
-        _ => return Err(p.invalid_path()),
+        _ => return Err(p.unsupported(PATHS)),
     }
     Ok(())
+}
+
+/// The root resource takes no patch: AWS names the field of the first operation (localstack's
+/// AWS recordings: `test_update_resource_on_root` "update-root-path-part", "update-root-parent").
+pub(super) fn root_refusal(ops: &[PatchOp]) -> ApiError {
+    match ops.first().map(|p| p.path.as_str()) {
+        Some("/pathPart") => ApiError::bad_request("Root resource cannot update its pathPart."),
+        Some("/parentId") => ApiError::bad_request("Root resource cannot update its parentId."),
+        _ => ApiError::bad_request("The root resource cannot be modified"),
+    }
 }
 
 /// UpdateResource: rename or move.
@@ -130,10 +143,7 @@ pub async fn update(
             .resources
             .get(resource)
             .ok_or_else(|| ApiError::invalid_id("resource", resource))?;
-        let parent_id = r
-            .parent_id
-            .clone()
-            .ok_or_else(|| ApiError::bad_request("The root resource cannot be modified"))?;
+        let parent_id = r.parent_id.clone().ok_or_else(|| root_refusal(&ops))?;
         Ok(Placement {
             parent_id,
             path_part: r.path_part.clone(),

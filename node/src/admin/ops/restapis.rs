@@ -224,7 +224,12 @@ pub async fn update(state: &AdminState, api: &str, body: &[u8]) -> Result<Reply,
         },
     )
     .await?;
-    get(state, api)
+    // AWS answers UpdateRestApi with `tags` always, `{}` when there are none (localstack's
+    // AWS recordings: `test_update_rest_api_operation_add_remove` "update-rest-api-add" and
+    // five more).
+    let mut out = read_api(state, api, |a| Ok(wire::rest_api(a)))?;
+    out.tags.get_or_insert_with(Default::default);
+    Reply::json(200, &out)
 }
 
 /// DeleteRestApi (202).

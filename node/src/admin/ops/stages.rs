@@ -122,7 +122,14 @@ pub fn check_stage(stage: &Stage) -> Result<(), ApiError> {
 fn patch_access_log(stage: &mut Stage, field: &str, p: &PatchOp) -> Result<(), ApiError> {
     let value = match p.op {
         Op::Remove => None,
-        o if o.sets() => Some(p.required_string()?),
+        o if o.sets() => {
+            if p.value.as_deref() == Some("") {
+                // AWS's words (recorded: `test_stage_access_log_settings_validation`
+                // "update-stage-access-log-format-empty").
+                return Err(ApiError::bad_request("Access Log value must not be empty"));
+            }
+            Some(p.required_string()?)
+        }
         _ => return Err(p.invalid_path()),
     };
     let mut a = stage.access_log_settings.take().unwrap_or_default();
@@ -328,9 +335,34 @@ fn apply_setting(s: &mut MethodSetting, setting: &str, p: &PatchOp) -> Result<()
                 p.parsed_value(LoggingLevel::parse_ignore_case, &LoggingLevel::names())?
         }
         "logging/dataTrace" => s.data_trace_enabled = p.bool_value()?,
-        _ => return Err(p.invalid_path()),
+        _ => return Err(invalid_setting_path(p)),
     }
     Ok(())
+}
+
+/// `remove` of a method setting (or another path) the stage does not have, in AWS's words,
+/// its trailing space included (recorded: `test_update_stage_remove_wildcard` "delete-error",
+/// `test_stage_access_log_settings_validation` "invalid-path-remove",
+/// `test_update_stage_canary_deployment_validation`).
+fn nothing_to_remove(p: &PatchOp) -> ApiError {
+    ApiError::bad_request(format!(
+        "Cannot remove method setting {} because there is no method setting for this method ",
+        p.path.strip_prefix('/').unwrap_or(&p.path)
+    ))
+}
+
+/// AWS's list of UpdateStage paths, exactly as it prints it (its missing commas included).
+const STAGE_PATHS: &str = "[/deploymentId, /description, /cacheClusterEnabled, /cacheClusterSize, /clientCertificateId, /accessLogSettings, /accessLogSettings/destinationArn, /accessLogSettings/format, /{resourcePath}/{httpMethod}/metrics/enabled, /{resourcePath}/{httpMethod}/logging/dataTrace, /{resourcePath}/{httpMethod}/logging/loglevel, /{resourcePath}/{httpMethod}/throttling/burstLimit/{resourcePath}/{httpMethod}/throttling/rateLimit/{resourcePath}/{httpMethod}/caching/ttlInSeconds, /{resourcePath}/{httpMethod}/caching/enabled, /{resourcePath}/{httpMethod}/caching/dataEncrypted, /{resourcePath}/{httpMethod}/caching/requireAuthorizationForCacheControl, /{resourcePath}/{httpMethod}/caching/unauthorizedCacheControlHeaderStrategy, /*/*/metrics/enabled, /*/*/logging/dataTrace, /*/*/logging/loglevel, /*/*/throttling/burstLimit /*/*/throttling/rateLimit /*/*/caching/ttlInSeconds, /*/*/caching/enabled, /*/*/caching/dataEncrypted, /*/*/caching/requireAuthorizationForCacheControl, /*/*/caching/unauthorizedCacheControlHeaderStrategy, /variables/{variable_name}, /tracingEnabled]";
+
+/// An UpdateStage path that is none of the stage's: AWS's wording (localstack's AWS
+/// recordings: `test_apigateway_common.snapshot.json` `test_create_update_stages`
+/// "error-update-doc-version", "error-update-tags"; `test_apigateway_canary.snapshot.json`
+/// `test_update_stage_canary_deployment_validation` "update-stage-canary-settings-bad-path-2").
+fn invalid_setting_path(p: &PatchOp) -> ApiError {
+    ApiError::bad_request(format!(
+        "Invalid method setting path: {}. Must be one of: {STAGE_PATHS}",
+        p.path
+    ))
 }
 
 /// Applies one UpdateStage patch operation. `deployment_exists` says whether a deployment id
@@ -398,6 +430,15 @@ pub fn apply_patch(
         ["accessLogSettings", field @ ("format" | "destinationArn")] => {
             patch_access_log(stage, field, p)?
         }
+        // Any other access log path, in AWS's words (recorded:
+        // `test_stage_access_log_settings_validation` "invalid-path-*", "star-and-*",
+        // "root-and-*").
+        ["accessLogSettings", ..] if p.op == Op::Remove => return Err(nothing_to_remove(p)),
+        ["accessLogSettings", ..] => {
+            return Err(ApiError::bad_request(
+                "Invalid accessLogSettings path. Must be one of : [/accessLogSettings/destinationArn, /accessLogSettings/format]",
+            ))
+        }
         ["variables", name] => {
             if p.op.sets() {
                 check_variable(name, p.value.as_deref().unwrap_or(""))?;
@@ -405,15 +446,22 @@ pub fn apply_patch(
             apply_to_map(&mut stage.variables, name.to_string(), p)?
         }
         _ => {
-            let (key, setting) = method_setting_target(p).ok_or_else(|| p.invalid_path())?;
+            let Some((key, setting)) = method_setting_target(p) else {
+                return Err(if p.op == Op::Remove {
+                    nothing_to_remove(p)
+                } else {
+                    invalid_setting_path(p)
+                });
+            };
             if setting.is_empty() {
                 // A whole entry: only removal makes sense.
                 if p.op != Op::Remove {
-                    return Err(p.invalid_path());
+                    return Err(invalid_setting_path(p));
                 }
-                stage.method_settings.remove(&key).ok_or_else(|| {
-                    ApiError::bad_request(format!("No method settings exist for {key}"))
-                })?;
+                stage
+                    .method_settings
+                    .remove(&key)
+                    .ok_or_else(|| nothing_to_remove(p))?;
                 return Ok(());
             }
             let base = stage
@@ -740,7 +788,7 @@ mod tests {
         assert!(apply(&mut s, op(Op::Replace, "/foo", Some("x")))
             .unwrap_err()
             .message
-            .contains("Invalid patch path '/foo'"));
+            .starts_with("Invalid method setting path: /foo. Must be one of: [/deploymentId, "));
     }
 
     #[test]

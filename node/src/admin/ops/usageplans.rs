@@ -44,7 +44,14 @@ fn load_plan(state: &AdminState, id: &str) -> Result<UsagePlan, ApiError> {
 }
 
 fn plan_reply(state: &AdminState, id: &str, status: u16) -> Result<Reply, ApiError> {
-    Reply::json(status, &wire::usage_plan(&load_plan(state, id)?))
+    let mut out = wire::usage_plan(&load_plan(state, id)?);
+    if status == 200 {
+        // GetUsagePlan and UpdateUsagePlan answer `tags` always, `{}` when there are none;
+        // CreateUsagePlan and the list do not (localstack's AWS recordings:
+        // `test_usage_plan_crud` "get-usage-plan", "update-usage-plan", "create-usage-plan").
+        out.tags.get_or_insert_with(Default::default);
+    }
+    Reply::json(status, &out)
 }
 
 fn throttle(t: &ThrottleIn) -> Result<ThrottleSettings, ApiError> {
