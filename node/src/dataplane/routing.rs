@@ -9,6 +9,7 @@
 use super::authorizer::{CompiledAuthorizer, JwtAuthorizer, MethodJwt};
 use super::cluster_limits::{ClusterLimits, LimitState};
 use super::gateway_response::{CompiledGatewayResponse, CompiledGatewayResponses, Template};
+use super::http1::is_hop_by_hop;
 use super::validate::{self, CompiledValidation};
 use crate::iam::policy::{Kind, Policy};
 use crate::iam::{compile_identities, IdentityTable};
@@ -1326,6 +1327,20 @@ pub(crate) fn compile_http_proxy(
         if !is_query && !is_header_name(name) {
             return Err(format!("the request header name {name:?} is not a token"));
         }
+        // The gateway frames the backend request itself: a mapped Content-Length,
+        // Transfer-Encoding or Connection (sent beside its own) would let a client's value
+        // decide where the request ends for the backend, and a second Host would leave the
+        // backend to pick one. AWS answers 500 for a mapped Content-Length or
+        // Transfer-Encoding; so does this gateway, for all four.
+        if !is_query
+            && (super::gateway_response::is_framing_header(name)
+                || is_hop_by_hop(name.as_bytes())
+                || name.eq_ignore_ascii_case("host"))
+        {
+            return Err(format!(
+                "the request mapping {target:?} sets {name}, which the gateway frames the backend request with"
+            ));
+        }
         let Some(src) = ValueSource::parse(source, stage) else {
             return Err(format!(
                 "the request mapping {target:?} = {source:?} is not served"
@@ -1628,6 +1643,32 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("control"), "{e}");
+        // A mapped framing header would let the client's value frame the backend request.
+        for name in [
+            "Content-Length",
+            "transfer-encoding",
+            "Connection",
+            "Host",
+            "TE",
+        ] {
+            let e = compile_http_proxy(
+                &with(
+                    &format!("integration.request.header.{name}"),
+                    "method.request.header.x-len",
+                ),
+                &stage(&[]),
+            )
+            .unwrap_err();
+            assert!(e.contains("frames the backend request"), "{name}: {e}");
+        }
+        assert!(compile_http_proxy(
+            &with(
+                "integration.request.header.X-Length",
+                "method.request.header.x-len"
+            ),
+            &stage(&[])
+        )
+        .is_ok());
     }
 
     #[test]
