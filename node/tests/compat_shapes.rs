@@ -15,8 +15,6 @@ use common::{TestNode, ACCESS_KEY, SECRET_KEY};
 use serde_json::{json, Value};
 use shapes::{assert_shape, Model};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::process::{Command, Stdio};
 use tollgate_node::admin::coverage::{Coverage, OPERATIONS};
 use tollgate_node::admin_client::Answer;
 
@@ -1243,32 +1241,14 @@ fn boto3_drives_every_implemented_operation() {
         "cert_key": cert_key,
         "uri": lambda_uri("tokauth"),
     });
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/compat_shapes_boto3.py"
+    let v = common::python_json(
+        "compat_shapes_boto3.py",
+        &input,
+        &[
+            ("AWS_CONFIG_FILE", "/dev/null"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ],
     );
-    let mut child = Command::new("python3")
-        .arg(script)
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.to_string().as_bytes())
-        .expect("input written");
-    let out = child.wait_with_output().expect("python3 ends");
-    assert!(
-        out.status.success(),
-        "compat_shapes_boto3.py: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
 
     // Every implemented operation, each answered with the status botocore's model names.
     let codes = response_codes();

@@ -707,12 +707,14 @@ pub fn paced_load(
     out
 }
 
-/// Sends data-plane requests signed by botocore's `SigV4Auth` (service `execute-api`), through
-/// `data/sigv4_invoke.py` (see it for the shape of `requests` and of each answer).
-pub fn botocore_invoke(requests: &Value) -> Vec<Value> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sigv4_invoke.py");
+/// Runs the Python script `script` (under `tests/data/`) with `input` as JSON on its stdin
+/// and `env` added to its environment; returns the JSON it prints. Panics (failing the test)
+/// with its stderr when it exits non-zero.
+pub fn python_json(script: &str, input: &Value, env: &[(&str, &str)]) -> Value {
+    let path = format!("{}/tests/data/{script}", env!("CARGO_MANIFEST_DIR"));
     let mut child = Command::new("python3")
-        .arg(script)
+        .arg(&path)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -722,15 +724,24 @@ pub fn botocore_invoke(requests: &Value) -> Vec<Value> {
         .stdin
         .take()
         .expect("stdin")
-        .write_all(requests.to_string().as_bytes())
-        .expect("write requests");
+        .write_all(input.to_string().as_bytes())
+        .expect("input written");
     let out = child.wait_with_output().expect("python3 ends");
     assert!(
         out.status.success(),
-        "sigv4_invoke.py: {}",
+        "{script}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("a JSON list of answers")
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+/// Sends data-plane requests signed by botocore's `SigV4Auth` (service `execute-api`), through
+/// `data/sigv4_invoke.py` (see it for the shape of `requests` and of each answer).
+pub fn botocore_invoke(requests: &Value) -> Vec<Value> {
+    match python_json("sigv4_invoke.py", requests, &[]) {
+        Value::Array(answers) => answers,
+        other => panic!("sigv4_invoke.py: not a JSON list: {other}"),
+    }
 }
 
 /// Runs `aws iam …` (the real AWS CLI) against `node`'s admin API with the admin
