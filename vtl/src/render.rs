@@ -428,6 +428,14 @@ impl Renderer<'_, '_> {
     }
 
     fn reference(&mut self, r: &Ref) -> Res<Value> {
+        // `$foreach.hasNext` (the usual test in a loop) read straight from the loop: what
+        // `prop` of the `$foreach` value gives, without making that value first.
+        if let (Root::Foreach, [Part::Prop(name, _)]) = (r.root, r.parts.as_slice()) {
+            return Ok(self
+                .loops
+                .last()
+                .map_or(Value::Null, |l| foreach_prop(l.index, l.has_next, name)));
+        }
         let mut cur = self.root(r.root)?;
         for p in &r.parts {
             if cur.is_null() {
@@ -497,14 +505,9 @@ impl Renderer<'_, '_> {
                 .iter()
                 .find(|(k, _)| *k == name)
                 .map_or(Value::Null, |(_, v)| Value::str(v)),
-            Value::Builtin(Builtin::Foreach { index, has_next }) => match name {
-                "hasNext" => Value::Bool(*has_next),
-                "index" => Value::Int(*index as i64),
-                "count" => Value::Int(*index as i64 + 1),
-                "first" => Value::Bool(*index == 0),
-                "last" => Value::Bool(!*has_next),
-                _ => Value::Null,
-            },
+            Value::Builtin(Builtin::Foreach { index, has_next }) => {
+                foreach_prop(*index, *has_next, name)
+            }
             Value::Str(_)
             | Value::List(_)
             | Value::Json(_)
@@ -823,6 +826,18 @@ impl Renderer<'_, '_> {
             }
             _ => arith(op, a, b),
         })
+    }
+}
+
+/// `$foreach.name` in the loop at (0-based) `index`.
+fn foreach_prop(index: usize, has_next: bool, name: &str) -> Value {
+    match name {
+        "hasNext" => Value::Bool(has_next),
+        "index" => Value::Int(index as i64),
+        "count" => Value::Int(index as i64 + 1),
+        "first" => Value::Bool(index == 0),
+        "last" => Value::Bool(!has_next),
+        _ => Value::Null,
     }
 }
 
