@@ -348,6 +348,7 @@ impl JsonRef {
 
     /// Whether no place of its graph has a collection: then what it holds is the body's
     /// text, and can be printed straight from it.
+    #[inline]
     pub fn pristine(&self) -> bool {
         let changed = self.doc.changed.borrow();
         changed.is_empty() || changed.iter().all(|(g, _, _)| *g != self.graph)
@@ -394,7 +395,13 @@ impl JsonRef {
                 None => return true,
             }
         }
-        doc.write_display(at, out);
+        // Strings without escapes and Java-form numbers (most members) print as their text.
+        match doc.node(at) {
+            Some(n) if matches!(n.kind, Kind::Str | Kind::JavaNumber) => {
+                out.push_str(doc.span(n));
+            }
+            _ => doc.write_display(at, out),
+        }
         true
     }
 
