@@ -690,71 +690,91 @@ impl Scanner<'_> {
         }
     }
 
+    /// An object or array, its position kept in a local (written back to `self.pos` only
+    /// around a nested container and on failure), the byte expected next tried before any
+    /// whitespace is skipped: compact JSON has none.
     fn container(&mut self, depth: usize, object: bool) -> Result<(), Fail> {
+        let b = self.b;
         let start = self.pos;
         let me = self.push(
             if object { Kind::Object } else { Kind::Array },
             start,
             start,
         );
-        self.pos += 1;
-        self.ws();
         let close = if object { b'}' } else { b']' };
+        let mut pos = skip_ws(b, start + 1);
         let mut len = 0u32;
-        if self.b.get(self.pos) == Some(&close) {
-            self.pos += 1;
+        if b.get(pos) == Some(&close) {
+            pos += 1;
         } else {
             loop {
                 if object {
-                    if self.b.get(self.pos) != Some(&b'"') {
+                    if b.get(pos) != Some(&b'"') {
+                        self.pos = pos;
                         return Err(self.err("expected a member name"));
                     }
-                    self.string()?;
+                    pos = self.string_at(pos)?;
                     // A member name's `len` holds its object's place + 1 (see `member_hinted`).
                     if let Some(k) = self.tape.last_mut() {
                         k.len = me as u32 + 1;
                     }
-                    self.ws();
-                    if self.b.get(self.pos) != Some(&b':') {
-                        return Err(self.err("expected :"));
+                    if b.get(pos) != Some(&b':') {
+                        pos = skip_ws(b, pos);
+                        if b.get(pos) != Some(&b':') {
+                            self.pos = pos;
+                            return Err(self.err("expected :"));
+                        }
                     }
-                    self.pos += 1;
-                    self.ws();
+                    pos = skip_ws(b, pos + 1);
                 }
                 // Strings and numbers (most values) directly; the rest through `value`.
-                match self.b.get(self.pos) {
-                    Some(b'"') => self.string()?,
-                    Some(b'-' | b'0'..=b'9') => self.number()?,
-                    _ => self.value(depth + 1)?,
+                match b.get(pos) {
+                    Some(b'"') => pos = self.string_at(pos)?,
+                    Some(b'-' | b'0'..=b'9') => pos = self.number_at(pos)?,
+                    _ => {
+                        self.pos = pos;
+                        self.value(depth + 1)?;
+                        pos = self.pos;
+                    }
                 }
                 len += 1;
-                self.ws();
-                match self.b.get(self.pos) {
-                    Some(b',') => {
-                        self.pos += 1;
-                        self.ws();
-                    }
-                    Some(c) if *c == close => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return Err(self.err("expected , or a close")),
+                let mut c = b.get(pos).copied();
+                if c != Some(b',') && c != Some(close) {
+                    pos = skip_ws(b, pos);
+                    c = b.get(pos).copied();
+                }
+                if c == Some(b',') {
+                    pos = skip_ws(b, pos + 1);
+                } else if c == Some(close) {
+                    pos += 1;
+                    break;
+                } else {
+                    self.pos = pos;
+                    return Err(self.err("expected , or a close"));
                 }
             }
         }
+        self.pos = pos;
         let next = self.tape.len() as u32;
         if let Some(n) = self.tape.get_mut(me) {
-            n.end = self.pos as u32;
+            n.end = pos as u32;
             n.next = next;
             n.len = len;
         }
         Ok(())
     }
 
-    #[inline(always)]
     fn string(&mut self) -> Result<(), Fail> {
+        self.pos = self.string_at(self.pos)?;
+        Ok(())
+    }
+
+    /// The string whose opening quote is at `quote`: pushed, and the place after its
+    /// closing quote returned.
+    #[inline(always)]
+    fn string_at(&mut self, quote: usize) -> Result<usize, Fail> {
         let b = self.b;
-        let start = self.pos + 1;
+        let start = quote + 1;
         let mut pos = start;
         let mut escaped = false;
         loop {
@@ -793,8 +813,7 @@ impl Scanner<'_> {
             }
         }
         self.push(if escaped { Kind::EscStr } else { Kind::Str }, start, pos);
-        self.pos = pos + 1;
-        Ok(())
+        Ok(pos + 1)
     }
 
     fn word(&mut self, w: &[u8], kind: Kind) -> Result<(), Fail> {
@@ -806,58 +825,77 @@ impl Scanner<'_> {
         Ok(())
     }
 
-    #[inline(always)]
     fn number(&mut self) -> Result<(), Fail> {
-        let start = self.pos;
-        let digits = |s: &mut Self| {
-            let from = s.pos;
-            while s.b.get(s.pos).is_some_and(u8::is_ascii_digit) {
-                s.pos += 1;
+        self.pos = self.number_at(self.pos)?;
+        Ok(())
+    }
+
+    /// The number starting at `start`: pushed, and the place after it returned.
+    #[inline(always)]
+    fn number_at(&mut self, start: usize) -> Result<usize, Fail> {
+        let b = self.b;
+        let digits = |mut pos: usize| {
+            while b.get(pos).is_some_and(u8::is_ascii_digit) {
+                pos += 1;
             }
-            s.pos - from
+            pos
         };
-        if self.b.get(self.pos) == Some(&b'-') {
-            self.pos += 1;
-        }
-        let int_start = self.pos;
-        let n = digits(self);
-        if n == 0 || (n > 1 && self.b.get(int_start) == Some(&b'0')) {
+        let int_start = start + usize::from(b.get(start) == Some(&b'-'));
+        let mut pos = digits(int_start);
+        let n = pos - int_start;
+        if n == 0 || (n > 1 && b.get(int_start) == Some(&b'0')) {
+            self.pos = pos;
             return Err(self.err("invalid number"));
         }
         let mut frac = None;
-        if self.b.get(self.pos) == Some(&b'.') {
-            self.pos += 1;
-            let from = self.pos;
-            if digits(self) == 0 {
+        if b.get(pos) == Some(&b'.') {
+            let from = pos + 1;
+            pos = digits(from);
+            if pos == from {
+                self.pos = pos;
                 return Err(self.err("invalid number"));
             }
             frac = Some(from);
         }
-        if !matches!(self.b.get(self.pos), Some(b'e' | b'E')) {
+        if !matches!(b.get(pos), Some(b'e' | b'E')) {
             // No exponent: whether Java prints it as written, from the parts just read.
-            let int = self.b.get(int_start..int_start + n).unwrap_or_default();
-            let frac = frac.map(|f| self.b.get(f..self.pos).unwrap_or_default());
+            let int = b.get(int_start..int_start + n).unwrap_or_default();
+            let frac = frac.map(|f| b.get(f..pos).unwrap_or_default());
             let java = crate::num::java_form_parts(int_start > start, int, frac);
             self.push(
                 if java { Kind::JavaNumber } else { Kind::Number },
                 start,
-                self.pos,
+                pos,
             );
-            return Ok(());
+            return Ok(pos);
         }
-        {
-            self.pos += 1;
-            if matches!(self.b.get(self.pos), Some(b'+' | b'-')) {
-                self.pos += 1;
-            }
-            if digits(self) == 0 {
-                return Err(self.err("invalid number"));
-            }
+        pos += 1;
+        if matches!(b.get(pos), Some(b'+' | b'-')) {
+            pos += 1;
         }
-        self.push(Kind::Number, start, self.pos);
-        Ok(())
+        let from = pos;
+        pos = digits(from);
+        if pos == from {
+            self.pos = pos;
+            return Err(self.err("invalid number"));
+        }
+        self.push(Kind::Number, start, pos);
+        Ok(pos)
     }
 }
+
+/// The first byte at or after `pos` that is not JSON whitespace.
+#[inline(always)]
+fn skip_ws(b: &[u8], mut pos: usize) -> usize {
+    while matches!(b.get(pos), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        pos += 1;
+    }
+    pos
+}
+
+#[cfg(test)]
+#[path = "json_old_scanner.rs"]
+mod old_scanner;
 
 #[cfg(test)]
 mod tests {
@@ -997,6 +1035,155 @@ mod tests {
             let java = doc.tape.first().map(|n| n.kind) == Some(Kind::JavaNumber);
             assert_eq!(java, crate::num::is_java_form(t), "{t}");
         }
+    }
+
+    /// A random JSON document (random whitespace, escapes, numbers of every shape, nesting),
+    /// from the seed's stream.
+    fn random_json(next: &mut impl FnMut() -> u64, depth: u32, out: &mut String) {
+        let ws = |next: &mut dyn FnMut() -> u64, out: &mut String| {
+            if next() % 4 == 0 {
+                for _ in 0..next() % 3 {
+                    out.push([' ', '\t', '\n', '\r'][(next() % 4) as usize]);
+                }
+            }
+        };
+        let string = |next: &mut dyn FnMut() -> u64, out: &mut String| {
+            out.push('"');
+            for _ in 0..next() % 40 {
+                match next() % 12 {
+                    0 => out.push_str(
+                        ["\\n", "\\\"", "\\\\", "\\/", "\\u00e9", "\\ud83d\\ude00"]
+                            [(next() % 6) as usize],
+                    ),
+                    1 => out.push(['é', '😀', 'ß', '\u{7f}'][(next() % 4) as usize]),
+                    _ => out.push((b'a' + (next() % 26) as u8) as char),
+                }
+            }
+            out.push('"');
+        };
+        ws(next, out);
+        let pick = if depth >= 6 { next() % 6 } else { next() % 9 };
+        match pick {
+            0 | 1 => string(next, out),
+            2 => {
+                let r = next();
+                if r & 1 == 1 {
+                    out.push('-');
+                }
+                out.push_str(&(next() % 10u64.pow((r >> 3) as u32 % 12)).to_string());
+                if r & 2 == 2 {
+                    out.push_str(&format!(".{}", next() % 1000));
+                }
+                if r & 4 == 4 {
+                    out.push_str(["e", "E", "e+", "e-"][(r >> 8) as usize % 4]);
+                    out.push_str(&(next() % 400).to_string());
+                }
+            }
+            3 => out.push_str("true"),
+            4 => out.push_str("false"),
+            5 => out.push_str("null"),
+            6 | 7 => {
+                out.push('{');
+                for i in 0..next() % 6 {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    ws(next, out);
+                    string(next, out);
+                    ws(next, out);
+                    out.push(':');
+                    random_json(next, depth + 1, out);
+                }
+                ws(next, out);
+                out.push('}');
+            }
+            _ => {
+                out.push('[');
+                for i in 0..next() % 6 {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    random_json(next, depth + 1, out);
+                }
+                ws(next, out);
+                out.push(']');
+            }
+        }
+        ws(next, out);
+    }
+
+    /// The scanner in use makes the tape the scanner before it made (`old_scanner`), and
+    /// refuses what it refused with the same reason at the same byte, on random documents
+    /// and on their damaged copies (bytes replaced by structural ones, cut short, doubled).
+    #[test]
+    fn scans_as_the_old_scanner() {
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let tape = |t: &[Node]| -> Vec<(Kind, u32, u32, u32, u32)> {
+            t.iter()
+                .map(|n| (n.kind, n.start, n.end, n.next, n.len))
+                .collect()
+        };
+        let mut docs = vec![
+            String::new(),
+            " ".into(),
+            "[".repeat(129) + &"]".repeat(129),
+            "[".repeat(128) + &"]".repeat(128),
+            "{\"a\"  :  1  ,  \"b\" : [ 1 , 2 ] }".into(),
+        ];
+        let (mut ok, mut refused) = (0, 0);
+        for round in 0..20_000 {
+            let mut d = String::new();
+            random_json(&mut next, 0, &mut d);
+            let mut bytes = d.into_bytes();
+            match round % 4 {
+                0 => {}
+                1 if !bytes.is_empty() => {
+                    for _ in 0..1 + next() % 3 {
+                        let at = (next() % bytes.len() as u64) as usize;
+                        bytes[at] = b"{}[]:,\"\\-.e0 x\n\x01"[(next() % 16) as usize];
+                    }
+                }
+                2 => {
+                    let cut = (next() % (bytes.len() as u64 + 1)) as usize;
+                    bytes.truncate(cut);
+                }
+                _ => {
+                    let at = (next() % (bytes.len() as u64 + 1)) as usize;
+                    let copy = bytes[at..].to_vec();
+                    bytes.extend_from_slice(&copy);
+                }
+            }
+            docs.push(String::from_utf8_lossy(&bytes).into_owned());
+        }
+        for d in &docs {
+            let old = old_scanner::scan(d);
+            match (Doc::parse(d), old) {
+                (Ok(doc), Ok(t)) => {
+                    ok += 1;
+                    assert_eq!(tape(&doc.tape), tape(&t), "{d:?}");
+                }
+                (Err(e), Err((what, at))) => {
+                    refused += 1;
+                    assert_eq!(e.0, format!("{what} at byte {at}"), "{d:?}");
+                }
+                (new, old) => panic!(
+                    "{d:?}: now {:?}, before {:?}",
+                    new.map(|_| ()),
+                    old.map(|_| ())
+                ),
+            }
+        }
+        // Both kinds well represented.
+        assert!(
+            ok > 5_000 && refused > 5_000,
+            "{ok} scanned, {refused} refused"
+        );
     }
 
     #[test]
