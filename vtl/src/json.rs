@@ -1041,7 +1041,7 @@ mod tests {
     /// from the seed's stream.
     fn random_json(next: &mut impl FnMut() -> u64, depth: u32, out: &mut String) {
         let ws = |next: &mut dyn FnMut() -> u64, out: &mut String| {
-            if next() % 4 == 0 {
+            if next() & 3 == 0 {
                 for _ in 0..next() % 3 {
                     out.push([' ', '\t', '\n', '\r'][(next() % 4) as usize]);
                 }
