@@ -55,6 +55,9 @@ pub struct Ref {
     pub parts: Vec<Part>,
     /// Byte offset in the template (for messages).
     pub at: usize,
+    /// Whether `parts` is one or more `.name`s and nothing else (`$item.sku`,
+    /// `$context.identity.sourceIp`): the references printed without a value per step.
+    pub names_only: bool,
 }
 
 /// One step after a reference's root.

@@ -661,14 +661,14 @@ impl Scanner<'_> {
     }
 
     #[inline(always)]
-    fn push(&mut self, kind: Kind, start: usize, end: usize) -> usize {
+    fn push(&mut self, kind: Kind, start: usize, end: usize, len: u32) -> usize {
         let i = self.tape.len();
         self.tape.push(Node {
             kind,
             start: start as u32,
             end: end as u32,
             next: i as u32 + 1,
-            len: 0,
+            len,
         });
         i
     }
@@ -700,6 +700,7 @@ impl Scanner<'_> {
             if object { Kind::Object } else { Kind::Array },
             start,
             start,
+            0,
         );
         let close = if object { b'}' } else { b']' };
         let mut pos = skip_ws(b, start + 1);
@@ -713,11 +714,8 @@ impl Scanner<'_> {
                         self.pos = pos;
                         return Err(self.err("expected a member name"));
                     }
-                    pos = self.string_at(pos)?;
                     // A member name's `len` holds its object's place + 1 (see `member_hinted`).
-                    if let Some(k) = self.tape.last_mut() {
-                        k.len = me as u32 + 1;
-                    }
+                    pos = self.string_at(pos, me as u32 + 1)?;
                     if b.get(pos) != Some(&b':') {
                         pos = skip_ws(b, pos);
                         if b.get(pos) != Some(&b':') {
@@ -729,7 +727,7 @@ impl Scanner<'_> {
                 }
                 // Strings and numbers (most values) directly; the rest through `value`.
                 match b.get(pos) {
-                    Some(b'"') => pos = self.string_at(pos)?,
+                    Some(b'"') => pos = self.string_at(pos, 0)?,
                     Some(b'-' | b'0'..=b'9') => pos = self.number_at(pos)?,
                     _ => {
                         self.pos = pos;
@@ -765,14 +763,14 @@ impl Scanner<'_> {
     }
 
     fn string(&mut self) -> Result<(), Fail> {
-        self.pos = self.string_at(self.pos)?;
+        self.pos = self.string_at(self.pos, 0)?;
         Ok(())
     }
 
-    /// The string whose opening quote is at `quote`: pushed, and the place after its
-    /// closing quote returned.
+    /// The string whose opening quote is at `quote`: pushed (with `len`), and the place
+    /// after its closing quote returned.
     #[inline(always)]
-    fn string_at(&mut self, quote: usize) -> Result<usize, Fail> {
+    fn string_at(&mut self, quote: usize, len: u32) -> Result<usize, Fail> {
         let b = self.b;
         let start = quote + 1;
         let mut pos = start;
@@ -812,7 +810,12 @@ impl Scanner<'_> {
                 }
             }
         }
-        self.push(if escaped { Kind::EscStr } else { Kind::Str }, start, pos);
+        self.push(
+            if escaped { Kind::EscStr } else { Kind::Str },
+            start,
+            pos,
+            len,
+        );
         Ok(pos + 1)
     }
 
@@ -820,7 +823,7 @@ impl Scanner<'_> {
         if self.b.get(self.pos..self.pos + w.len()) != Some(w) {
             return Err(self.err("unexpected word"));
         }
-        self.push(kind, self.pos, self.pos + w.len());
+        self.push(kind, self.pos, self.pos + w.len(), 0);
         self.pos += w.len();
         Ok(())
     }
@@ -866,6 +869,7 @@ impl Scanner<'_> {
                 if java { Kind::JavaNumber } else { Kind::Number },
                 start,
                 pos,
+                0,
             );
             return Ok(pos);
         }
@@ -879,7 +883,7 @@ impl Scanner<'_> {
             self.pos = pos;
             return Err(self.err("invalid number"));
         }
-        self.push(Kind::Number, start, pos);
+        self.push(Kind::Number, start, pos, 0);
         Ok(pos)
     }
 }

@@ -593,10 +593,12 @@ impl Parser<'_, '_> {
                 return Ok(None);
             }
         }
+        let names_only = !parts.is_empty() && parts.iter().all(|p| matches!(p, Part::Prop(..)));
         Ok(Some(Ref {
             root,
             parts,
             at: at + self.base,
+            names_only,
         }))
     }
 

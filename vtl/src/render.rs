@@ -193,8 +193,13 @@ impl Renderer<'_, '_> {
     }
 
     fn nodes(&mut self, nodes: &[Node], out: &mut String) -> Res<Flow> {
+        // Each node is a step, counted for the whole block as it starts (one check, not one
+        // per node).
+        self.steps += nodes.len() as u64;
+        if self.steps > self.limits.max_steps {
+            return Err(RenderError::TooManySteps);
+        }
         for n in nodes {
-            self.step()?;
             match n {
                 Node::Text(t) => {
                     out.push_str(t);
@@ -266,10 +271,7 @@ impl Renderer<'_, '_> {
         let Some(Value::Json(j)) = self.slots.get(slot) else {
             return false;
         };
-        if r.parts.is_empty()
-            || !r.parts.iter().all(|p| matches!(p, Part::Prop(..)))
-            || !j.pristine()
-        {
+        if !r.names_only || !j.pristine() {
             return false;
         }
         // Every part is a name (checked above).
@@ -285,7 +287,7 @@ impl Renderer<'_, '_> {
     /// anything else (a section, a missing name, a method call).
     fn print_context(&self, r: &Ref, out: &mut String) -> bool {
         let is_key = |k: &str| dotted_is(k, &r.parts);
-        if r.parts.is_empty() || !r.parts.iter().all(|p| matches!(p, Part::Prop(..))) {
+        if !r.names_only {
             return false;
         }
         if let Some(o) = self.overrides.iter().find(|o| is_key(&o.name)) {
