@@ -273,6 +273,18 @@ impl Doc {
         }
     }
 
+    /// [`Doc::write_display`], strings without escapes and Java-form numbers (most members)
+    /// inline, as their text.
+    #[inline(always)]
+    fn write_display_inline(&self, at: u32, out: &mut String) {
+        match self.node(at) {
+            Some(n) if matches!(n.kind, Kind::Str | Kind::JavaNumber) => {
+                out.push_str(self.span(n));
+            }
+            _ => self.write_display(at, out),
+        }
+    }
+
     /// Appends Java's `toString()` of the value at `at`: objects `{k=v}`, arrays JSON,
     /// strings unquoted.
     fn write_display(&self, at: u32, out: &mut String) {
@@ -395,12 +407,19 @@ impl JsonRef {
                 None => return true,
             }
         }
-        // Strings without escapes and Java-form numbers (most members) print as their text.
-        match doc.node(at) {
-            Some(n) if matches!(n.kind, Kind::Str | Kind::JavaNumber) => {
-                out.push_str(doc.span(n));
-            }
-            _ => doc.write_display(at, out),
+        doc.write_display_inline(at, out);
+        true
+    }
+
+    /// [`JsonRef::write_display_path`] of one name (`$item.sku`), with no iterator.
+    #[inline]
+    pub fn write_display_member(&self, key: &str, hint: &Hint, out: &mut String) -> bool {
+        let doc = &*self.doc;
+        if doc.node(self.at).map(|n| n.kind) != Some(Kind::Object) {
+            return false;
+        }
+        if let Some(v) = doc.member_hinted(self.at, key, hint) {
+            doc.write_display_inline(v, out);
         }
         true
     }

@@ -274,6 +274,9 @@ impl Renderer<'_, '_> {
         if !r.names_only || !j.pristine() {
             return false;
         }
+        if let [Part::Prop(name, hint)] = r.parts.as_slice() {
+            return j.write_display_member(name, hint, out);
+        }
         // Every part is a name (checked above).
         let names = r.parts.iter().filter_map(|p| match p {
             Part::Prop(n, hint) => Some((&**n, hint)),
@@ -469,15 +472,26 @@ impl Renderer<'_, '_> {
                 })
             }
             Part::Call { name, args, path } => {
-                // A compiled path's call takes no evaluated arguments: no list to allocate.
-                let mut vals = Vec::new();
-                if path.is_none() {
-                    vals.reserve_exact(args.len());
-                    for a in args {
-                        vals.push(self.eval(a)?);
+                // A compiled path's call takes no evaluated arguments, and one or two
+                // arguments (most calls) stay on the stack: no list to allocate.
+                match (path, args.as_slice()) {
+                    (Some(_), _) | (None, []) => self.call(cur, name, &[], path.as_deref()),
+                    (None, [a]) => {
+                        let a = self.eval(a)?;
+                        self.call(cur, name, std::slice::from_ref(&a), None)
+                    }
+                    (None, [a, b]) => {
+                        let vals = [self.eval(a)?, self.eval(b)?];
+                        self.call(cur, name, &vals, None)
+                    }
+                    (None, args) => {
+                        let mut vals = Vec::with_capacity(args.len());
+                        for a in args {
+                            vals.push(self.eval(a)?);
+                        }
+                        self.call(cur, name, &vals, None)
                     }
                 }
-                self.call(cur, name, &vals, path.as_deref())
             }
         }
     }
