@@ -233,10 +233,21 @@ impl Renderer<'_, '_> {
                 } => {
                     let mut body = otherwise;
                     for (cond, b) in branches {
-                        if self.eval(cond)?.truthy() {
+                        if self.truth(cond)? {
                             body = b;
                             break;
                         }
+                    }
+                    // Text alone (`#if($foreach.hasNext),#end`) printed without entering a
+                    // block: the same step and length checks.
+                    if let [Node::Text(t)] = body.as_slice() {
+                        self.steps += 1;
+                        if self.steps > self.limits.max_steps {
+                            return Err(RenderError::TooManySteps);
+                        }
+                        out.push_str(t);
+                        self.check_len(out.len())?;
+                        continue;
                     }
                     let flow = self.nodes(body, out)?;
                     if flow != Flow::Normal {
@@ -430,6 +441,22 @@ impl Renderer<'_, '_> {
                 .last()
                 .map_or(Value::Null, |l| Value::Bool(l.has_next)),
         })
+    }
+
+    /// Whether a condition holds: [`Renderer::eval`]'s truth, `$foreach.name` read straight
+    /// from the loop.
+    #[inline]
+    fn truth(&mut self, cond: &Expr) -> Res<bool> {
+        if let Expr::Ref(r) = cond {
+            if let (Root::Foreach, [Part::Prop(name, _)]) = (r.root, r.parts.as_slice()) {
+                self.step()?;
+                return Ok(self
+                    .loops
+                    .last()
+                    .is_some_and(|l| foreach_prop(l.index, l.has_next, name).truthy()));
+            }
+        }
+        Ok(self.eval(cond)?.truthy())
     }
 
     fn reference(&mut self, r: &Ref) -> Res<Value> {
