@@ -578,7 +578,7 @@ const STOP: [bool; 256] = {
 /// sixteen bytes at a time with SSE2 (every x86_64 CPU has it), then (and elsewhere) eight
 /// at a time ([`skip_plain_words`]).
 #[inline(always)]
-fn skip_plain(b: &[u8], pos: usize) -> Option<usize> {
+pub(crate) fn skip_plain(b: &[u8], pos: usize) -> Option<usize> {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     let pos = {
         let mut pos = pos;

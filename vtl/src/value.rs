@@ -446,10 +446,15 @@ fn write_float(out: &mut String, f: f64) {
 pub fn write_json_string(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');
-    // Runs without an escape are copied whole. Every byte escaped is ASCII, never part of a
-    // longer UTF-8 sequence, so the cuts fall on character boundaries.
+    // Runs without an escape are copied whole, found 16 bytes at a time (the escaped bytes
+    // are the ones that end a plain run in a JSON string). Every byte escaped is ASCII, never
+    // part of a longer UTF-8 sequence, so the cuts fall on character boundaries.
+    let bytes = s.as_bytes();
     let mut run = 0;
-    for (i, b) in s.bytes().enumerate() {
+    while let Some(i) = crate::json::skip_plain(bytes, run) {
+        let Some(&b) = bytes.get(i) else {
+            break;
+        };
         let esc = match b {
             b'"' => "\\\"",
             b'\\' => "\\\\",
@@ -458,8 +463,7 @@ pub fn write_json_string(out: &mut String, s: &str) {
             b'\t' => "\\t",
             0x08 => "\\b",
             0x0c => "\\f",
-            0..=0x1f => "",
-            _ => continue,
+            _ => "",
         };
         out.push_str(s.get(run..i).unwrap_or(""));
         if esc.is_empty() {
@@ -613,9 +617,18 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let len = (x % 12) as usize;
+            // Up to 40 characters: runs longer than the 16-byte scan, and tails after it.
+            let len = (x % 40) as usize;
+            let plain = (x >> 40) & 3 == 0;
             let s: String = (0..len)
-                .map(|i| alphabet[((x >> (i * 4)) % alphabet.len() as u64) as usize])
+                .map(|i| {
+                    let r = x.rotate_right((i * 5) as u32 % 64);
+                    if plain && r & 7 != 0 {
+                        'p'
+                    } else {
+                        alphabet[(r % alphabet.len() as u64) as usize]
+                    }
+                })
                 .collect();
             let mut out = String::new();
             write_json_string(&mut out, &s);
