@@ -748,6 +748,11 @@ impl Scanner<'_> {
                 match b.get(pos) {
                     Some(b'"') => pos = self.string_at(pos, 0)?,
                     Some(b'-' | b'0'..=b'9') => pos = self.number_at(pos)?,
+                    Some(&c @ (b'{' | b'[')) if depth < MAX_NESTING => {
+                        self.pos = pos;
+                        self.container(depth + 1, c == b'{')?;
+                        pos = self.pos;
+                    }
                     _ => {
                         self.pos = pos;
                         self.value(depth + 1)?;
