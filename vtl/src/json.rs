@@ -1207,6 +1207,7 @@ mod tests {
                 ),
             }
         }
+        eprintln!("{ok} documents scanned alike, {refused} refused alike");
         // Both kinds well represented.
         assert!(
             ok > 5_000 && refused > 5_000,
