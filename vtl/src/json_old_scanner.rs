@@ -1,5 +1,6 @@
-//! The body scanner as it was before it kept its position in a local (commit 2887e4f),
-//! kept for the tests only: `json.rs`'s differential test checks that the scanner in use
+//! The body scanner as it was before it kept its position in a local (commit 2887e4f; its
+//! string runs found by the 8-byte scan, which `json.rs` checks against the byte scan), kept
+//! for the tests only: `json.rs`'s differential test checks that the scanner in use
 //! makes the same tape, and fails at the same place with the same reason, on random and
 //! adversarial documents.
 
