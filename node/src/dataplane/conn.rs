@@ -15,11 +15,11 @@
 //! Memory: a request body is held against the worker's body budget (503 with `Retry-After`
 //! when it is spent), and buffers a large request grew are given back once it is served.
 
+use super::conn_timer::{unset, Timers};
 use super::gateway_response::{self, Refusal};
 use super::http1::{
     parse_request_head, BodyKind, ChunkedDecoder, HttpError, RequestHead, MAX_BODY_BYTES,
 };
-use super::conn_timer::{unset, Timers};
 use super::io::{consume, Transport};
 use super::request::{Request, TlsInfo};
 use super::respond::ConnState;

@@ -91,7 +91,10 @@ mod tests {
             let (r, w) = (pin!(unset()), pin!(unset()));
             let mut t = Timers::new(r, w);
             // Done before the deadline: the output.
-            assert_eq!(t.read(after(Duration::from_secs(60)), async { 7 }).await, Some(7));
+            assert_eq!(
+                t.read(after(Duration::from_secs(60)), async { 7 }).await,
+                Some(7)
+            );
             // A later wait with an earlier deadline (the timer moves back): it still fires.
             let never = std::future::pending::<()>();
             let started = Instant::now();
@@ -108,7 +111,10 @@ mod tests {
             // Many waits that end in time, then one that does not: the write timer is
             // extended each time and fires at the last deadline.
             for _ in 0..100 {
-                assert_eq!(t.write(Duration::from_secs(30), async { () }).await, Some(()));
+                assert_eq!(
+                    t.write(Duration::from_secs(30), async { () }).await,
+                    Some(())
+                );
             }
             let stuck = t
                 .write(Duration::from_millis(20), std::future::pending::<()>())
