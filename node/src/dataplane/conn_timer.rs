@@ -111,10 +111,7 @@ mod tests {
             // Many waits that end in time, then one that does not: the write timer is
             // extended each time and fires at the last deadline.
             for _ in 0..100 {
-                assert_eq!(
-                    t.write(Duration::from_secs(30), async { () }).await,
-                    Some(())
-                );
+                assert_eq!(t.write(Duration::from_secs(30), async {}).await, Some(()));
             }
             let stuck = t
                 .write(Duration::from_millis(20), std::future::pending::<()>())
