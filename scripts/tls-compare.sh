@@ -13,12 +13,16 @@
 # KA=N: only keep-alive, N alternating pairs (nginx, Tollgate), each pair's ratio printed.
 # PERF=dir: also `perf record -g` (cpu-clock: this VM has no hardware counters) Tollgate's
 #   process during its keep-alive runs, into dir/tollgate-N.perf.
+# COUNT=N: only keep-alive, N runs per server under `perf stat` (tracepoints: syscalls,
+#   io_uring_enter, io_uring submissions, poll arms, io-wq punts; context switches), printed
+#   per request, with the CPU of the worker thread and of the other threads (nginx: its
+#   master) from /proc. Counting costs the server some CPU: measure ratios without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-5}; CONNS=${2:-32}
 for t in wrk nginx aws openssl unshare; do command -v $t >/dev/null || { echo "missing: $t"; exit 2; }; done
 if [ -z "${BIN:-}" ]; then cargo build --release -q -p tollgate-node; BIN=./target/release/tollgate; fi
-if [ -z "${HS:-}" ] && [ -z "${KA:-}" ]; then cargo build --release -q -p tollgate-node --example tls_handshakes; HS=./target/release/examples/tls_handshakes; fi
+if [ -z "${HS:-}" ] && [ -z "${KA:-}" ] && [ -z "${COUNT:-}" ]; then cargo build --release -q -p tollgate-node --example tls_handshakes; HS=./target/release/examples/tls_handshakes; fi
 HS_THREADS=${HS_THREADS:-2}
 work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; [ -f $work/nginx.pid ] && kill $(cat $work/nginx.pid) 2>/dev/null; rm -rf $work' EXIT
 NAME=bench.example.com
@@ -100,6 +104,31 @@ if [ -n "${KA:-}" ]; then
     awk -v t=$tg -v n=$ng 'BEGIN{printf "pair %d: tollgate / nginx per CPU-s = %.2fx\n", '$pair', t/n}'
   done
   rss
+  exit 0
+fi
+# count NAME URL PIDS WORKER_TIDS: one keep-alive run under perf stat, per-request figures.
+count() {
+  local name=$1 url=$2 pids=$3 wtids=$4
+  tt() { local s=0 x; for x in $1; do s=$((s + $(awk '{print $14 + $15}' /proc/${x%/*}/task/${x#*/}/stat 2>/dev/null || echo 0))); done; echo $s; }
+  local w0 a0; w0=$(tt "$wtids"); a0=$(ticks "$pids")
+  perf stat -x, -o $work/stat.out -e raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter,io_uring:io_uring_submit_req,io_uring:io_uring_poll_arm,io_uring:io_uring_queue_async_work,io_uring:io_uring_task_add,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_write,syscalls:sys_enter_read,context-switches -p "$(echo $pids | tr ' ' ',')" &
+  local sp=$!; sleep 0.3
+  unshare -m --propagation private sh -c "mount --bind $work/hosts /etc/hosts && exec wrk -t1 -c$CONNS -d${DUR}s $url" > $work/wrk.out
+  kill -INT $sp; wait $sp 2>/dev/null || true
+  local wcpu=$(( ($(tt "$wtids") - w0) * 1000 / HZ )) acpu=$(( ($(ticks "$pids") - a0) * 1000 / HZ ))
+  local reqs; reqs=$(awk '/requests in/{print $1}' $work/wrk.out)
+  echo "$name: $reqs requests; CPU ms: worker $wcpu, other threads $((acpu - wcpu)); per request:"
+  awk -F, -v n=$reqs '$3 != "" && $1 ~ /^[0-9]/ {printf "  %-42s %8.3f\n", $3, $1 / n}' $work/stat.out
+  awk -v n=$reqs -v w=$wcpu -v a=$acpu 'BEGIN{printf "  %-42s %8.2f\n  %-42s %8.2f\n", "worker CPU us", w*1000/n, "other threads CPU us", (a-w)*1000/n}'
+}
+if [ -n "${COUNT:-}" ]; then
+  TG_WORKER=$(for t in /proc/$TG_PID/task/*; do grep -q '^tollgate-w\|^worker' $t/comm && echo $TG_PID/${t##*/}; done | head -1 || true)
+  [ -n "$TG_WORKER" ] || { echo "no worker thread found: $(cat /proc/$TG_PID/task/*/comm | tr '\n' ' ')"; exit 1; }
+  NG_WORKER=$(for p in $NGINX_PIDS; do echo $p/$p; done)
+  for i in $(seq "$COUNT"); do
+    count "nginx return 200" https://$NAME:18443/mock "$NGINX_PIDS $(cat $work/nginx.pid)" "$NG_WORKER"
+    count "tollgate MOCK" https://$NAME:18444/mock $TG_PID "$TG_WORKER"
+  done
   exit 0
 fi
 if [ -n "${PROBE:-}" ]; then

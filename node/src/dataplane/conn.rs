@@ -15,6 +15,7 @@
 //! Memory: a request body is held against the worker's body budget (503 with `Retry-After`
 //! when it is spent), and buffers a large request grew are given back once it is served.
 
+use super::conn_timer::{unset, Timers};
 use super::gateway_response::{self, Refusal};
 use super::http1::{
     parse_request_head, BodyKind, ChunkedDecoder, HttpError, RequestHead, MAX_BODY_BYTES,
@@ -26,6 +27,7 @@ use super::upstream::{shrink, ProxyScratch};
 use super::worker::Worker;
 use monoio::time::Instant;
 use std::net::IpAddr;
+use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -117,11 +119,16 @@ enum Read {
     TimedOut,
 }
 
-async fn read_until<S: Transport>(stream: &mut S, inbuf: &mut Vec<u8>, deadline: Instant) -> Read {
-    match monoio::time::timeout_at(deadline, stream.read_more(inbuf)).await {
-        Ok(Ok(n)) if n > 0 => Read::More,
-        Ok(_) => Read::Closed,
-        Err(_) => Read::TimedOut,
+async fn read_until<S: Transport>(
+    t: &mut Timers<'_>,
+    stream: &mut S,
+    inbuf: &mut Vec<u8>,
+    deadline: Instant,
+) -> Read {
+    match t.read(deadline, stream.read_more(inbuf)).await {
+        Some(Ok(n)) if n > 0 => Read::More,
+        Some(_) => Read::Closed,
+        None => Read::TimedOut,
     }
 }
 
@@ -139,6 +146,9 @@ pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls
         busy: false,
         leased: 0,
     };
+    // One read and one write timer for the connection's life, moved from wait to wait.
+    let (read_timer, write_timer) = (pin!(unset()), pin!(unset()));
+    let t = &mut Timers::new(read_timer, write_timer);
     let mut inbuf: Vec<u8> = Vec::with_capacity(BUF);
     // Where the next request starts in `inbuf`. Served requests are not shifted out one by one;
     // the buffer is compacted only when more input must be read.
@@ -163,7 +173,7 @@ pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls
                 Ok(false) => {}
                 Err(e) => break Err(e),
             }
-            if !out.is_empty() && !flush(&w, &mut stream, &mut out).await {
+            if !out.is_empty() && !flush(&w, t, &mut stream, &mut out).await {
                 return;
             }
             consume(&mut inbuf, start);
@@ -173,8 +183,9 @@ pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls
                 if w.is_draining() {
                     return;
                 }
-                match monoio::time::timeout(idle, stream.read_more(&mut inbuf)).await {
-                    Ok(Ok(n)) if n > 0 => books.set_busy(true),
+                let deadline = super::conn_timer::after(idle);
+                match t.read(deadline, stream.read_more(&mut inbuf)).await {
+                    Some(Ok(n)) if n > 0 => books.set_busy(true),
                     _ => return, // closed, failed, or idle too long
                 }
             } else {
@@ -182,7 +193,7 @@ pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls
                 // common path).
                 let deadline =
                     *head_deadline.get_or_insert_with(|| Instant::now() + w.timeouts.header_read);
-                match read_until(&mut stream, &mut inbuf, deadline).await {
+                match read_until(t, &mut stream, &mut inbuf, deadline).await {
                     Read::More => {}
                     Read::Closed => return,
                     Read::TimedOut => break Err(TIMED_OUT),
@@ -190,7 +201,7 @@ pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls
             }
         };
         if let Err(e) = parsed {
-            return refuse(&w, &mut stream, &mut out, e).await;
+            return refuse(&w, t, &mut stream, &mut out, e).await;
         }
         // 2. The body.
         // Spans in `head` are relative to `start`; body positions below are absolute.
@@ -200,7 +211,7 @@ pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls
             BodyKind::None | BodyKind::UntilClose => (body_start..body_start, body_start, false),
             BodyKind::Length(n) => {
                 if !books.lease(n) {
-                    return refuse(&w, &mut stream, &mut out, BUSY).await;
+                    return refuse(&w, t, &mut stream, &mut out, BUSY).await;
                 }
                 let mut clock = None;
                 while inbuf.len() < body_start + n {
@@ -210,6 +221,7 @@ pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls
                     let deadline = body_deadline(&w, since, inbuf.len() - body_start);
                     match more_body(
                         &w,
+                        t,
                         &mut stream,
                         &mut inbuf,
                         &mut out,
@@ -221,7 +233,7 @@ pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls
                         Read::More => {}
                         Read::Closed => return,
                         Read::TimedOut => {
-                            return refuse(&w, &mut stream, &mut out, TIMED_OUT).await
+                            return refuse(&w, t, &mut stream, &mut out, TIMED_OUT).await
                         }
                     }
                 }
@@ -240,12 +252,12 @@ pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls
                                 break;
                             }
                         }
-                        Err(e) => return refuse(&w, &mut stream, &mut out, e).await,
+                        Err(e) => return refuse(&w, t, &mut stream, &mut out, e).await,
                     }
                     // The encoded body stays in `inbuf` and its data is copied to `chunked`.
                     let held = 2 * (inbuf.len() - body_start);
                     if held > LEASE_FROM && !books.lease(held.next_multiple_of(BUDGET_STEP)) {
-                        return refuse(&w, &mut stream, &mut out, BUSY).await;
+                        return refuse(&w, t, &mut stream, &mut out, BUSY).await;
                     }
                     let wants_continue = head.expect_continue && !sent_continue;
                     sent_continue |= wants_continue;
@@ -253,6 +265,7 @@ pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls
                     let deadline = body_deadline(&w, since, inbuf.len() - body_start);
                     match more_body(
                         &w,
+                        t,
                         &mut stream,
                         &mut inbuf,
                         &mut out,
@@ -264,7 +277,7 @@ pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls
                         Read::More => {}
                         Read::Closed => return,
                         Read::TimedOut => {
-                            return refuse(&w, &mut stream, &mut out, TIMED_OUT).await
+                            return refuse(&w, t, &mut stream, &mut out, TIMED_OUT).await
                         }
                     }
                 }
@@ -294,7 +307,7 @@ pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls
             let path = match super::pathnorm::normalise(path, &mut norm_path) {
                 Ok(Some(p)) => p,
                 Ok(None) => path,
-                Err(_) => return refuse(&w, &mut stream, &mut out, PATH_ABOVE_ROOT).await,
+                Err(_) => return refuse(&w, t, &mut stream, &mut out, PATH_ABOVE_ROOT).await,
             };
             let mut body: &[u8] = if is_chunked {
                 &chunked
@@ -311,7 +324,7 @@ pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls
                     if decoded.len() > LEASE_FROM
                         && !books.lease(decoded.len().next_multiple_of(BUDGET_STEP))
                     {
-                        return refuse(&w, &mut stream, &mut out, BUSY).await;
+                        return refuse(&w, t, &mut stream, &mut out, BUSY).await;
                     }
                     head.headers.remove(at);
                     body = &decoded;
@@ -332,7 +345,7 @@ pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls
                             &id,
                         );
                     }
-                    let _ = flush(&w, &mut stream, &mut out).await;
+                    let _ = flush(&w, t, &mut stream, &mut out).await;
                     return;
                 }
             }
@@ -368,7 +381,7 @@ pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls
         if books.leased > 0 || out.capacity() > LARGE_OUT || scratch.capacity() > LARGE_OUT {
             // A large request or answer grew the buffers: give the memory back before the
             // connection idles (the answer is written first; `out` is shrunk after the write).
-            if conn != ConnState::Close && !flush(&w, &mut stream, &mut out).await {
+            if conn != ConnState::Close && !flush(&w, t, &mut stream, &mut out).await {
                 return;
             }
             shrink_after_large(&mut inbuf, &mut start, &mut out, &mut chunked, &mut scratch);
@@ -378,10 +391,10 @@ pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls
             books.release();
         }
         if conn == ConnState::Close {
-            let _ = flush(&w, &mut stream, &mut out).await;
+            let _ = flush(&w, t, &mut stream, &mut out).await;
             return;
         }
-        if out.len() >= FLUSH_AT && !flush(&w, &mut stream, &mut out).await {
+        if out.len() >= FLUSH_AT && !flush(&w, t, &mut stream, &mut out).await {
             return;
         }
     }
@@ -412,17 +425,28 @@ fn shrink_after_large(
 }
 
 /// Writes `out` out, within the write timeout. `false` when the connection is done for.
-async fn flush<S: Transport>(w: &Worker, stream: &mut S, out: &mut Vec<u8>) -> bool {
+async fn flush<S: Transport>(
+    w: &Worker,
+    t: &mut Timers<'_>,
+    stream: &mut S,
+    out: &mut Vec<u8>,
+) -> bool {
     matches!(
-        monoio::time::timeout(w.timeouts.write, stream.write_all(out)).await,
-        Ok(Ok(()))
+        t.write(w.timeouts.write, stream.write_all(out)).await,
+        Some(Ok(()))
     )
 }
 
 /// Answers a request the parser refused (or that timed out, or that the body budget cannot
 /// take), then gives up on the connection: where the next message would start is no longer
 /// known.
-async fn refuse<S: Transport>(w: &Worker, stream: &mut S, out: &mut Vec<u8>, e: HttpError) {
+async fn refuse<S: Transport>(
+    w: &Worker,
+    t: &mut Timers<'_>,
+    stream: &mut S,
+    out: &mut Vec<u8>,
+    e: HttpError,
+) {
     let id = w.resp.borrow_mut().request_id();
     if e == BUSY {
         if let Some(left_out) = w.error_log.borrow_mut().allow(std::time::Instant::now()) {
@@ -449,13 +473,14 @@ async fn refuse<S: Transport>(w: &Worker, stream: &mut S, out: &mut Vec<u8>, e: 
         ConnState::Close,
         extra,
     );
-    let _ = flush(w, stream, out).await;
+    let _ = flush(w, t, stream, out).await;
 }
 
 /// Reads more of a request body: first sends `100 Continue` if the client waits for it, and
 /// any answers still queued.
 async fn more_body<S: Transport>(
     w: &Worker,
+    t: &mut Timers<'_>,
     stream: &mut S,
     inbuf: &mut Vec<u8>,
     out: &mut Vec<u8>,
@@ -465,10 +490,10 @@ async fn more_body<S: Transport>(
     if send_continue {
         out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
     }
-    if !out.is_empty() && !flush(w, stream, out).await {
+    if !out.is_empty() && !flush(w, t, stream, out).await {
         return Read::Closed;
     }
-    read_until(stream, inbuf, deadline).await
+    read_until(t, stream, inbuf, deadline).await
 }
 
 #[cfg(test)]

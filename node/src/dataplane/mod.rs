@@ -12,6 +12,7 @@ pub mod cache;
 pub mod cluster_limits;
 pub mod compress;
 pub mod conn;
+pub mod conn_timer;
 pub mod content;
 pub mod core;
 pub mod domains;
