@@ -426,7 +426,7 @@ fn tls_config(
 }
 
 fn no_integration() -> ApiError {
-    ApiError::not_found("No integration defined for method")
+    ApiError::not_found(crate::admin::not_found::NO_INTEGRATION)
 }
 
 fn integration_mut(m: &mut Method) -> Result<&mut Integration, ApiError> {

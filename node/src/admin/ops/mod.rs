@@ -162,6 +162,7 @@ pub async fn dispatch(
     dispatch_named(state, op, query, body, identity)
         .await
         .map_err(|e| crate::admin::enums::name_input(e, &name))
+        .map_err(|e| crate::admin::not_found::aws_wording(e, &state.account_id))
 }
 
 async fn dispatch_named(
