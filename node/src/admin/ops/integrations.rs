@@ -4,7 +4,7 @@
 
 use super::methods::METHOD_RESPONSE_PREFIXES;
 use super::{
-    check_parameter_names, check_status_code, load_method, non_empty, store_method, Reply,
+    check_parameter_names, check_uri_status_code, load_method, non_empty, store_method, Reply,
 };
 use crate::admin::enums;
 use crate::admin::error::ApiError;
@@ -644,7 +644,7 @@ pub async fn put_response(
     code: &str,
     body: &[u8],
 ) -> Result<Reply, ApiError> {
-    check_status_code(code)?;
+    check_uri_status_code(code)?;
     let i: PutIntegrationResponseIn = input::parse(body)?;
     enums::check(
         "PutIntegrationResponse",

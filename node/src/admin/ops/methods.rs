@@ -2,7 +2,7 @@
 //! (Put/Get/Update/DeleteMethodResponse). Every change rewrites the whole method.
 
 use super::{
-    check_parameter_names, check_status_code, commit, load_method, non_empty, read_api,
+    check_parameter_names, check_uri_status_code, commit, load_method, non_empty, read_api,
     store_method, Reply,
 };
 use crate::admin::error::ApiError;
@@ -332,7 +332,7 @@ pub async fn put_response(
     code: &str,
     body: &[u8],
 ) -> Result<Reply, ApiError> {
-    check_status_code(code)?;
+    check_uri_status_code(code)?;
     let i: PutMethodResponseIn = input::parse(body)?;
     let mut m = load_method(state, k)?;
     let mut given_maps = GivenMaps::default();
@@ -371,6 +371,17 @@ pub fn apply_response_patch(r: &mut MethodResponse, p: &PatchOp) -> Result<(), A
     let segs = p.segments();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     match segs.as_slice() {
+        // Removing what is not there: AWS's recorded 404s
+        // (`test_update_method_lack_response_parameters_and_models`
+        // "update-method-response-operation-without-response-parameters", "-models").
+        ["responseParameters", name]
+            if p.op == Op::Remove && !r.response_parameters.contains_key(*name) =>
+        {
+            Err(ApiError::not_found("Invalid parameter name specified"))
+        }
+        ["responseModels", ct] if p.op == Op::Remove && !r.response_models.contains_key(*ct) => {
+            Err(ApiError::not_found("Content-Type specified was not found"))
+        }
         ["responseParameters", name] if !name.is_empty() => {
             apply_to_flag_map(&mut r.response_parameters, name.to_string(), p)
         }

@@ -628,6 +628,23 @@ fn check_status_code(code: &str) -> Result<(), ApiError> {
     }
 }
 
+/// A status code in a request URI (PutMethodResponse, PutIntegrationResponse): AWS's input
+/// validation answers a bad one with a ValidationException (localstack's AWS recordings,
+/// `test_apigateway_api` `test_integration_response_invalid_statuscode`
+/// "put-integration-response-invalid-statusCode").
+fn check_uri_status_code(code: &str) -> Result<(), ApiError> {
+    check_status_code(code).map_err(|_| {
+        ApiError::with_code(
+            400,
+            "ValidationException",
+            format!(
+                "1 validation error detected: Value '{code}' at 'statusCode' failed to satisfy \
+                 constraint: Member must satisfy regular expression pattern: [1-5]\\d\\d"
+            ),
+        )
+    })
+}
+
 /// Empty strings count as absent (AWS treats `""` as "not set" for optional strings).
 fn non_empty(s: Option<String>) -> Option<String> {
     s.filter(|s| !s.is_empty())

@@ -80,6 +80,9 @@ fn recorded_patch_refusals() {
         (Method, "add", "/requestModels/application/json", Some("Empty"), "Invalid patch path /requestModels/application/json"),
         // api / test_update_method_lack_response_parameters_and_models / ...-with-wrong-path
         (MethodResponse, "remove", "/wrong/method.response.header.my-header", None, "Invalid patch path /wrong/method.response.header.my-header"),
+        // ... / update-method-response-operation-without-response-parameters, -models (404s)
+        (MethodResponse, "remove", "/responseParameters/method.response.header.my-header", None, "404 Invalid parameter name specified"),
+        (MethodResponse, "remove", "/responseModels/application~1json", Some("Empty"), "404 Content-Type specified was not found"),
         // api / test_update_model / update-model-invalid-op, update-model-invalid-path
         (Model, "add", "/wrong-path", Some("x"), "Invalid patch path  '/wrong-path' specified for op 'add'. Please choose supported operations"),
         (Model, "replace", "/name", Some("x"), "Invalid patch path  '/name' specified for op 'replace'. Must be one of: [/description, /schema]"),
@@ -133,16 +136,18 @@ fn recorded_patch_refusals() {
         });
         let ops = patch::parse(body.to_string().as_bytes()).unwrap();
         let err = apply(*target, &ops[0]).unwrap_err();
+        // A "404 " prefix: the case is a NotFoundException.
+        let (status, kind, want) = match want.strip_prefix("404 ") {
+            Some(w) => (404, "NotFoundException", w),
+            None => (400, "BadRequestException", *want),
+        };
         let want = if want.ends_with(". ") {
             format!("{want}{STAGE_LIST}")
         } else {
             want.to_string()
         };
-        assert_eq!(
-            err.error_type, "BadRequestException",
-            "{target:?} {op} {path}"
-        );
-        assert_eq!(err.status, 400, "{target:?} {op} {path}");
+        assert_eq!(err.error_type, kind, "{target:?} {op} {path}");
+        assert_eq!(err.status, status, "{target:?} {op} {path}");
         assert_eq!(err.message, want, "{target:?} {op} {path}");
     }
 }
@@ -210,6 +215,22 @@ fn replace_is_still_taken() {
         };
         apply(target, &p).unwrap_or_else(|e| panic!("{target:?} {path}: {}", e.message));
     }
+}
+
+/// `remove /apiStages` on plan `p1`, which has no stages.
+fn plan_patch(value: Option<&str>) -> Result<(), ApiError> {
+    super::usageplans::apply_patch(
+        &mut tollgate_proto::model::UsagePlan {
+            id: "p1".into(),
+            ..Default::default()
+        },
+        &PatchOp {
+            op: patch::Op::Remove,
+            path: "/apiStages".into(),
+            value: value.map(String::from),
+            from: None,
+        },
+    )
 }
 
 /// Refusals outside patches (status, type and message, byte for byte), each with its
@@ -299,6 +320,27 @@ fn recorded_checks() {
             ),
             400,
             "Invalid model identifier specified: petModel",
+        ),
+        // api / test_integration_response_invalid_statuscode / put-integration-response-invalid-statusCode
+        (
+            super::check_uri_status_code("wrong"),
+            400,
+            "1 validation error detected: Value 'wrong' at 'statusCode' failed to satisfy constraint: Member must satisfy regular expression pattern: [1-5]\\d\\d",
+        ),
+        // common / test_usage_plan_crud / update-wrong-api-stages-no-value, -wrong-value,
+        // -wrong-api
+        (plan_patch(None), 400, "Invalid API Stage specified"),
+        (plan_patch(Some("fakevalue")), 400, "Invalid API Stage specified"),
+        (
+            plan_patch(Some("a1b:dev")),
+            404,
+            "Invalid API Stage {api: a1b, stage: dev} specified for usageplan p1",
+        ),
+        // api / test_model_validation / create-model-empty-schema
+        (
+            models::check_schema_given(Some("")),
+            400,
+            "Model schema must have at least 1 property or array items defined",
         ),
         // api / test_put_method_validation / missing-authorizer-id
         (
