@@ -751,7 +751,7 @@ fn every_implemented_operation_answers_its_status_and_shape() {
         (
             "GetExport",
             format!("{sp}/exports/oas30?extensions=apigateway"),
-            // No Accept: AWS's recorded `application/octet-stream`.
+            // AWS's recorded `application/octet-stream` for a JSON export.
             "application/octet-stream",
         ),
         (

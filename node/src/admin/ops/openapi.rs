@@ -596,11 +596,10 @@ pub fn export(
             )))
         }
     };
-    // With no media type asked for, AWS answers JSON as `application/octet-stream`
-    // (localstack's AWS recordings, `test_apigateway_extended` `test_export_swagger_openapi`
-    // and `test_export_oas30_openapi` "get-export": `contentType`); an explicit
-    // `application/json` is answered as such.
-    let asked_json = accept.map(str::trim) == Some("application/json");
+    // AWS answers a JSON export as `application/octet-stream` (localstack's AWS recordings,
+    // `test_apigateway_extended` `test_export_swagger_openapi` and `test_export_oas30_openapi`
+    // "get-export": `contentType`), to boto3, which always sends `Accept: application/json`
+    // (botocore's `add_accept_header`).
     let yaml = match accept.map(str::trim) {
         None | Some("") | Some("*/*") | Some("application/json") => false,
         Some("application/yaml") => true,
@@ -635,11 +634,7 @@ pub fn export(
             status: 200,
             body: serde_json::to_vec_pretty(&collection)
                 .map_err(|e| ApiError::internal(e.to_string()))?,
-            content_type: Some(if asked_json {
-                "application/json"
-            } else {
-                "application/octet-stream"
-            }),
+            content_type: Some("application/octet-stream"),
             attachment: Some(export_file_name(
                 export_type,
                 "json",
@@ -677,11 +672,7 @@ pub fn export(
     } else {
         (
             serde_json::to_vec_pretty(&doc).map_err(|e| ApiError::internal(e.to_string()))?,
-            if asked_json {
-                "application/json"
-            } else {
-                "application/octet-stream"
-            },
+            "application/octet-stream",
         )
     };
     let extension = if yaml { "yaml" } else { "json" };

@@ -336,6 +336,27 @@ fn recorded_checks() {
             404,
             "Invalid API Stage {api: a1b, stage: dev} specified for usageplan p1",
         ),
+        // api / test_integration_response_invalid_responsetemplates /
+        // put-integration-response-invalid-responseTemplates-2
+        (
+            crate::admin::limits::check_mapping_templates(
+                "integration response template",
+                &[("123".to_string(), "{\"statusCode\": 200}".to_string())].into(),
+            ),
+            400,
+            "Validation Result: warnings : [], errors : [Invalid content type specified: 123]",
+        ),
+        // dynamodb / test_error_aws_proxy_not_supported / create-integration-error
+        (
+            super::integrations::check_integration(&tollgate_proto::model::Integration {
+                kind: tollgate_proto::model::IntegrationType::AwsProxy,
+                http_method: Some("POST".into()),
+                uri: Some("arn:aws:apigateway:us-east-1:dynamodb:action/PutItem".into()),
+                ..Default::default()
+            }),
+            400,
+            "Integrations of type 'AWS_PROXY' currently only supports Lambda function and Firehose stream invocations.",
+        ),
         // api / test_model_validation / create-model-empty-schema
         (
             models::check_schema_given(Some("")),
