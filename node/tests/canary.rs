@@ -195,7 +195,7 @@ fn canary_release_share_promotion_and_removal() {
         "--deployment-id",
         &d1,
     ]);
-    // A copy without a canary is refused, naming it.
+    // A copy without a canary is refused, in AWS's recorded words.
     let out = aws.run(
         common::SECRET_KEY,
         &[
@@ -209,5 +209,8 @@ fn canary_release_share_promotion_and_removal() {
         ],
     );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no canary settings"), "{err}");
+    assert!(
+        err.contains("(BadRequestException) when calling the UpdateStage operation: Promotion not available. Canary does not exist."),
+        "{err}"
+    );
 }

@@ -219,3 +219,183 @@ fn account_and_tags_through_botocore() {
         "{v}"
     );
 }
+
+/// The rest of issue 13's operations through the stock `aws` CLI: documentation parts and
+/// versions, client certificates, and a canary deployment with its promotion.
+#[test]
+fn documentation_certificates_and_canary_through_the_aws_cli() {
+    let n = TestNode::start(&["--workers", "1"]);
+    let aws = Aws::for_node(&n);
+    let api = aws.ok(&["create-rest-api", "--name", "docs"]);
+    let id = text(&api["id"]);
+
+    // Documentation parts and versions.
+    let part = aws.ok(&[
+        "create-documentation-part",
+        "--rest-api-id",
+        &id,
+        "--location",
+        "type=API",
+        "--properties",
+        r#"{"description":"the API"}"#,
+    ]);
+    let part_id = text(&part["id"]);
+    assert_eq!(part["location"], json!({ "type": "API" }));
+    let part = aws.ok(&[
+        "update-documentation-part",
+        "--rest-api-id",
+        &id,
+        "--documentation-part-id",
+        &part_id,
+        "--patch-operations",
+        r#"[{"op":"replace","path":"/properties","value":"{\"description\":\"all of it\"}"}]"#,
+    ]);
+    assert_eq!(part["properties"], r#"{"description":"all of it"}"#);
+    let parts = aws.ok(&["get-documentation-parts", "--rest-api-id", &id]);
+    assert_eq!(parts["items"][0]["id"], part_id.as_str());
+    let v = aws.ok(&[
+        "create-documentation-version",
+        "--rest-api-id",
+        &id,
+        "--documentation-version",
+        "1.0",
+        "--description",
+        "first",
+    ]);
+    assert_eq!(v["version"], "1.0");
+    assert_eq!(
+        aws.ok(&[
+            "get-documentation-version",
+            "--rest-api-id",
+            &id,
+            "--documentation-version",
+            "1.0"
+        ])["description"],
+        "first"
+    );
+    aws.ok(&[
+        "delete-documentation-version",
+        "--rest-api-id",
+        &id,
+        "--documentation-version",
+        "1.0",
+    ]);
+    aws.ok(&[
+        "delete-documentation-part",
+        "--rest-api-id",
+        &id,
+        "--documentation-part-id",
+        &part_id,
+    ]);
+    aws.fails(
+        "NotFoundException",
+        &[
+            "get-documentation-part",
+            "--rest-api-id",
+            &id,
+            "--documentation-part-id",
+            &part_id,
+        ],
+    );
+
+    // Client certificates.
+    let cert = aws.ok(&["generate-client-certificate", "--description", "backends"]);
+    let cert_id = text(&cert["clientCertificateId"]);
+    assert!(text(&cert["pemEncodedCertificate"]).starts_with("-----BEGIN CERTIFICATE-----"));
+    let cert = aws.ok(&[
+        "update-client-certificate",
+        "--client-certificate-id",
+        &cert_id,
+        "--patch-operations",
+        "op=replace,path=/description,value=renamed",
+    ]);
+    assert_eq!(cert["description"], "renamed");
+    let certs = aws.ok(&["get-client-certificates"]);
+    assert_eq!(certs["items"][0]["clientCertificateId"], cert_id.as_str());
+    aws.ok(&[
+        "delete-client-certificate",
+        "--client-certificate-id",
+        &cert_id,
+    ]);
+    aws.fails(
+        "NotFoundException",
+        &[
+            "get-client-certificate",
+            "--client-certificate-id",
+            &cert_id,
+        ],
+    );
+
+    // A canary deployment on a stage, in AWS's recorded words when the stage is missing,
+    // then promoted with AWS's copy operations.
+    let root = text(&aws.ok(&["get-resources", "--rest-api-id", &id])["items"][0]["id"]);
+    aws.ok(&[
+        "put-method",
+        "--rest-api-id",
+        &id,
+        "--resource-id",
+        &root,
+        "--http-method",
+        "GET",
+        "--authorization-type",
+        "NONE",
+    ]);
+    aws.ok(&[
+        "put-integration",
+        "--rest-api-id",
+        &id,
+        "--resource-id",
+        &root,
+        "--http-method",
+        "GET",
+        "--type",
+        "MOCK",
+    ]);
+    let first = text(
+        &aws.ok(&[
+            "create-deployment",
+            "--rest-api-id",
+            &id,
+            "--stage-name",
+            "prod",
+        ])["id"],
+    );
+    aws.fails(
+        "BadRequestException",
+        &[
+            "create-deployment",
+            "--rest-api-id",
+            &id,
+            "--stage-name",
+            "non-existing",
+            "--canary-settings",
+            "percentTraffic=10",
+        ],
+    );
+    let canary = text(
+        &aws.ok(&[
+            "create-deployment",
+            "--rest-api-id",
+            &id,
+            "--stage-name",
+            "prod",
+            "--canary-settings",
+            "percentTraffic=10",
+        ])["id"],
+    );
+    let stage = aws.ok(&["get-stage", "--rest-api-id", &id, "--stage-name", "prod"]);
+    assert_eq!(stage["deploymentId"], first.as_str());
+    assert_eq!(stage["canarySettings"]["deploymentId"], canary.as_str());
+    let stage = aws.ok(&[
+        "update-stage",
+        "--rest-api-id",
+        &id,
+        "--stage-name",
+        "prod",
+        "--patch-operations",
+        "op=copy,from=/canarySettings/deploymentId,path=/deploymentId",
+        "op=remove,path=/canarySettings",
+    ]);
+    assert_eq!(stage["deploymentId"], canary.as_str());
+    assert!(stage.get("canarySettings").is_none(), "{stage}");
+}

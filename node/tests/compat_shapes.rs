@@ -246,6 +246,7 @@ const AUTHORIZER: &[&str] = &[
 ];
 const DOMAIN_NAME: &[&str] = &[
     "domainName",
+    "domainNameArn",
     "regionalCertificateName",
     "certificateUploadDate",
     "regionalDomainName",
@@ -750,7 +751,8 @@ fn every_implemented_operation_answers_its_status_and_shape() {
         (
             "GetExport",
             format!("{sp}/exports/oas30?extensions=apigateway"),
-            "application/json",
+            // AWS's recorded `application/octet-stream` for a JSON export.
+            "application/octet-stream",
         ),
         (
             "GetSdk",
@@ -1104,6 +1106,7 @@ fn every_implemented_operation_answers_its_status_and_shape() {
             "certificateBody": edge_cert, "certificatePrivateKey": edge_key })),
         &[
             "domainName",
+            "domainNameArn",
             "certificateName",
             "certificateUploadDate",
             "distributionDomainName",
@@ -1281,7 +1284,7 @@ fn boto3_drives_every_implemented_operation() {
     assert_eq!(f["stage_rate"], 100.0);
     assert_eq!(
         f["export"],
-        json!({ "contentType": "application/json", "attachment": true, "openapi": "3.0.1" })
+        json!({ "contentType": "application/octet-stream", "attachment": true, "openapi": "3.0.1" })
     );
     assert_eq!(f["sdk_types"], json!(["javascript", "typescript"]));
     assert_eq!(

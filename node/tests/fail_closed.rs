@@ -107,7 +107,7 @@ fn methods_with_unenforced_authorization_are_not_served() {
     assert_eq!(status, 400, "{body}");
     assert_eq!(
         body["message"],
-        "Invalid authorizer ID specified. Setting the authorization type to COGNITO_USER_POOLS requires a valid authorizer."
+        "Invalid authorizer ID specified. Setting the authorization type to CUSTOM or COGNITO_USER_POOLS requires a valid authorizer."
     );
     // Nor can UpdateMethod get there.
     let (status, body) = n.admin(

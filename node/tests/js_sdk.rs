@@ -3,7 +3,9 @@
 //! account, test-invokes the method and parses a NotFoundException
 //! (`tests/data/js_sdk/control_plane.mjs` asserts every parsed answer); the test then checks
 //! what the script saw against the node's own state, and the deployed method on the data
-//! plane.
+//! plane. It also drives the rest of issue 13's operations (UntagResource, UpdateAccount,
+//! documentation parts and versions, client certificates, stage access logs, tracing and a
+//! canary, a refused promotion, and a "not supported" VPC link answer).
 
 mod common;
 
@@ -82,6 +84,26 @@ fn the_js_sdk_v3_drives_the_admin_api_and_the_deployed_mock_answers() {
         r["error"],
         json!({ "name": "NotFoundException", "message": missing["message"] })
     );
+    // What the issue-13 section did is what the node holds.
+    assert_eq!(
+        account["cloudwatchRoleArn"],
+        "arn:aws:iam::123456789012:role/apigw-logs"
+    );
+    assert_eq!(r["issue13"]["roleArn"], account["cloudwatchRoleArn"]);
+    assert_eq!(stage["tracingEnabled"], true);
+    assert_eq!(stage["accessLogSettings"]["format"], "$context.requestId");
+    assert!(stage.get("canarySettings").is_none(), "{stage}");
+    let canary = n.admin_ok(
+        "GET",
+        &format!(
+            "/restapis/{api}/deployments/{}",
+            r["issue13"]["canaryDeployment"].as_str().unwrap()
+        ),
+        None,
+    );
+    assert_eq!(canary["id"], r["issue13"]["canaryDeployment"]);
+    let parts = n.admin_ok("GET", &format!("/restapis/{api}/documentation/parts"), None);
+    assert!(parts.get("item").is_none_or(|i| i == &json!([])), "{parts}");
     assert_eq!(
         r["dataPlane"],
         json!({ "refused": 403, "served": 200, "body": { "pets": ["rex"], "stage": "dev" } })

@@ -397,8 +397,10 @@ impl Registry {
                 let mut cur = Some(parent_id.as_str());
                 while let Some(c) = cur {
                     if c == resource_id {
+                        // AWS's wording (localstack's AWS recordings, `test_apigateway_api`
+                        // `test_update_resource_behaviour` "update-parent-id-to-subresource-id").
                         return Err(ApplyError::BadRequest(
-                            "A resource cannot be moved under itself".into(),
+                            "Resources cannot be cyclical.".into(),
                         ));
                     }
                     cur = api.resources.get(c).and_then(|r| r.parent_id.as_deref());
@@ -557,7 +559,11 @@ impl Registry {
                 }
                 if let Some(c) = &stage.canary_settings {
                     if !api.deployments.contains_key(&c.deployment_id) {
-                        return Err(not_found("deployment", &c.deployment_id));
+                        // AWS's recorded answer (localstack's AWS recordings,
+                        // `test_apigateway_canary` "bad-canary-deployment-id").
+                        return Err(ApplyError::BadRequest(
+                            "Deployment id does not exist".into(),
+                        ));
                     }
                 }
                 let exists = api.stages.contains_key(&stage.stage_name);
@@ -893,10 +899,13 @@ pub(crate) fn check_path_part(
     }
     let is_var = part.starts_with('{');
     let parent = resources.get(parent_id);
-    if parent.is_some_and(|p| p.path_part.ends_with("+}")) {
-        return Err(ApplyError::BadRequest(
-            "A greedy path variable {proxy+} can only be the last path part".into(),
-        ));
+    // AWS's wording names the parent (localstack's AWS recordings, `test_apigateway_api`
+    // `test_create_proxy_resource_validation` "create-proxy-static-child-resource").
+    if let Some(p) = parent.filter(|p| p.path_part.ends_with("+}")) {
+        return Err(ApplyError::BadRequest(format!(
+            "Cannot create a child of a resource with a greedy path variable: {}",
+            p.path_part
+        )));
     }
     for sib in resources.values() {
         if sib.parent_id.as_deref() != Some(parent_id) || Some(sib.id.as_str()) == moving {
@@ -1312,10 +1321,12 @@ mod tests {
             deployment_id: "d9".into(),
             ..Default::default()
         });
-        assert!(matches!(
+        assert_eq!(
             r.apply(&put(stage.clone())),
-            Err(ApplyError::NotFound(_))
-        ));
+            Err(ApplyError::BadRequest(
+                "Deployment id does not exist".into()
+            ))
+        );
         stage.canary_settings.as_mut().unwrap().deployment_id = "d2".into();
         r.apply(&put(stage.clone())).unwrap();
         assert!(matches!(
@@ -1462,5 +1473,74 @@ mod tests {
         })
         .unwrap();
         assert_eq!(r.api("a1").unwrap().resources.len(), 1);
+    }
+
+    /// The registry's refusals AWS recorded, byte for byte (localstack's snapshot tests,
+    /// recorded against AWS: `tests/aws/services/apigateway/*.snapshot.json`).
+    #[test]
+    fn recorded_registry_wording() {
+        let msg = |e: ApplyError| match e {
+            ApplyError::NotFound(m)
+            | ApplyError::Conflict(m)
+            | ApplyError::BadRequest(m)
+            | ApplyError::Changed(m) => m,
+        };
+        let mut r = Registry::default();
+        create_api(&mut r, "a1");
+        add(&mut r, "a1", "p", "root01", "pets").unwrap();
+        add(&mut r, "a1", "pid", "p", "{petId}").unwrap();
+        // api / test_update_resource_behaviour / update-parent-id-to-subresource-id
+        let cyc = r
+            .apply(&Command::UpdateResource {
+                api_id: "a1".into(),
+                resource_id: "p".into(),
+                parent_id: "pid".into(),
+                path_part: "pets".into(),
+            })
+            .unwrap_err();
+        assert_eq!(msg(cyc), "Resources cannot be cyclical.");
+        // api / test_update_resource_behaviour / existing-future-sibling-path
+        add(&mut r, "a1", "d", "root01", "dogs").unwrap();
+        let sib = r
+            .apply(&Command::UpdateResource {
+                api_id: "a1".into(),
+                resource_id: "d".into(),
+                parent_id: "root01".into(),
+                path_part: "pets".into(),
+            })
+            .unwrap_err();
+        assert_eq!(
+            msg(sib),
+            "Another resource with the same parent already has this name: pets"
+        );
+        // api / test_create_proxy_resource_validation / create-proxy-static-child-resource,
+        // create-proxy-dynamic-sibling-resource
+        add(&mut r, "a1", "g", "root01", "{proxy+}").unwrap();
+        assert_eq!(
+            msg(add(&mut r, "a1", "c", "g", "child").unwrap_err()),
+            "Cannot create a child of a resource with a greedy path variable: {proxy+}"
+        );
+        assert_eq!(
+            msg(add(&mut r, "a1", "v", "root01", "{id}").unwrap_err()),
+            "A sibling ({proxy+}) of this resource already has a variable path part -- only one is allowed"
+        );
+        // extended / test_create_api_key_with_invalid_value / create-api-key-short-value,
+        // create-api-key-invalid-value-too-long
+        let key = |value: String| Command::CreateApiKey {
+            key: crate::model::ApiKey {
+                id: "k1".into(),
+                value,
+                ..Default::default()
+            },
+        };
+        assert_eq!(
+            msg(r.apply(&key("short".into())).unwrap_err()),
+            "API Key value should be at least 20 characters"
+        );
+        assert_eq!(
+            msg(r.apply(&key("a".repeat(129))).unwrap_err()),
+            "API Key value exceeds maximum size of 128 characters"
+        );
+        r.apply(&key("a".repeat(128))).unwrap();
     }
 }

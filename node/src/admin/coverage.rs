@@ -317,8 +317,54 @@ pub fn render_markdown() -> String {
             }
         }
     }
+    s.push_str(
+        "\n## Error wording\n\nRefusals use AWS's words where AWS's answer is recorded \
+         (localstack's snapshot tests, recorded against AWS: \
+         `tests/aws/services/apigateway/*.snapshot.json`). The table tests in \
+         `node/src/admin/ops/recorded_wording.rs` and `recorded_registry_wording` in \
+         `proto/src/registry.rs` compare each one byte for byte and name the recording it comes \
+         from.\n",
+    );
+    s.push_str("\n## Where answers differ from AWS on purpose\n\n");
+    for (what, why) in DIFFERENCES {
+        s.push_str(&format!("- **{what}**: {why}\n"));
+    }
     s
 }
+
+/// Answers that differ from AWS's on purpose (or for now), and why; listed in
+/// `docs/COMPATIBILITY.md`.
+pub const DIFFERENCES: &[(&str, &str)] = &[
+    (
+        "GetAccount `throttleSettings`",
+        "AWS answers `{\"burstLimit\":5000,\"rateLimit\":10000.0}` for an account that set \
+         nothing. Tollgate answers the limit it enforces: the replicated UpdateAccount throttle, \
+         else the node's `account_rate_limit`/`account_burst_limit`, else none, and then it \
+         leaves `throttleSettings` out rather than claim a limit it does not enforce. AWS's \
+         figure is a regional fleet's; one Tollgate node serves 100k-230k requests/s \
+         (docs/BENCHMARKS.md), so AWS's default as a cap would throttle existing deployments. \
+         Set `account_rate_limit = 10000` and `account_burst_limit = 5000` to get AWS's limit \
+         and AWS's answer.",
+    ),
+    (
+        "GetRestApi `tags` after PutRestApi",
+        "AWS answers `tags: {}` on GetRestApi once the API was overwritten by PutRestApi (it \
+         depends on the API's history). Tollgate answers `tags: {}` from PutRestApi itself, \
+         and from UpdateRestApi, but GetRestApi leaves an empty `tags` out; keeping the \
+         history would need a new stored field.",
+    ),
+    (
+        "API key descriptions",
+        "at most 4,096 characters, as every description in Tollgate; AWS takes more on keys \
+         (it refused 125,001). Too long a key description gets AWS's \
+         \"Invalid API Key description specified.\"",
+    ),
+    (
+        "CreateApiKey `stageKeys`",
+        "refused when not empty: Tollgate does not keep the legacy key-to-stage link (a key \
+         reaches a method through a usage plan).",
+    ),
+];
 
 #[cfg(test)]
 mod tests {

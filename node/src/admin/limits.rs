@@ -145,6 +145,14 @@ pub fn check_templates(what: &str, templates: &BTreeMap<String, String>) -> Resu
                 "Invalid {what} content type specified: it must be a non-empty header value without control characters"
             )));
         }
+        // Not a media type: AWS's recorded wording (localstack's AWS recordings,
+        // `test_apigateway_api` `test_integration_response_invalid_responsetemplates`
+        // "put-integration-response-invalid-responseTemplates-2", a key `123`).
+        if !content_type.contains('/') {
+            return Err(ApiError::bad_request(format!(
+                "Validation Result: warnings : [], errors : [Invalid content type specified: {content_type}]"
+            )));
+        }
         if template.len() > MAX_TEMPLATE_BYTES {
             return Err(ApiError::bad_request(format!(
                 "A {what} must be at most {MAX_TEMPLATE_BYTES} bytes"

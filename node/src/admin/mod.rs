@@ -24,6 +24,7 @@ pub mod input;
 pub mod lambda_invoke;
 pub mod limits;
 pub mod metrics;
+pub mod not_found;
 pub mod ops;
 pub mod paging;
 pub mod patch;

@@ -27,13 +27,29 @@ pub fn no_key(id: &str) -> ApiError {
     ApiError::invalid_id("API Key", id)
 }
 
-fn check_name(name: Option<&str>) -> Result<(), ApiError> {
+/// A key's name: AWS's recorded wording when too long (localstack's AWS recordings,
+/// `test_apigateway_extended` `test_create_api_key_with_invalid_name`
+/// "create-api-key-name-too-long").
+pub fn check_name(name: Option<&str>) -> Result<(), ApiError> {
     if name.is_some_and(|n| n.chars().count() > MAX_NAME_LENGTH) {
         return Err(ApiError::bad_request(format!(
-            "API Key name must be at most {MAX_NAME_LENGTH} characters"
+            "Invalid API Key name, can be at most {MAX_NAME_LENGTH} characters."
         )));
     }
     limits::check_opt_name("The API Key name", name)
+}
+
+/// A key's description: AWS's recorded wording when too long (`test_apigateway_extended`
+/// `test_update_api_key_invalid_description_length`, on create and update). Tollgate's
+/// limit is the one every description has ([`limits::MAX_DESCRIPTION_CHARS`]); AWS's own
+/// limit for keys is higher (it refused 125,001 characters in the recording).
+pub fn check_description(description: Option<&str>) -> Result<(), ApiError> {
+    if description.is_some_and(|d| d.chars().count() > limits::MAX_DESCRIPTION_CHARS) {
+        return Err(ApiError::bad_request(
+            "Invalid API Key description specified.",
+        ));
+    }
+    limits::check_description("The description", description)
 }
 
 /// `stageKeys` (CreateApiKey) and `/stages` (UpdateApiKey) are refused, not ignored: on AWS
@@ -50,7 +66,7 @@ fn stage_keys_refused() -> ApiError {
 /// A key's text fields other than its name and value (the registry checks the value).
 pub fn check_key_text(k: &ApiKey) -> Result<(), ApiError> {
     check_name(k.name.as_deref())?;
-    limits::check_description("The description", k.description.as_deref())?;
+    check_description(k.description.as_deref())?;
     limits::check_opt_name("The customer id", k.customer_id.as_deref())?;
     limits::check_tags(&k.tags)
 }

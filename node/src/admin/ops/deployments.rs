@@ -109,6 +109,7 @@ pub async fn create(state: &AdminState, api: &str, body: &[u8]) -> Result<Reply,
         Some(v) => Some(super::stages::canary_input(v, &id, true)?),
     };
     let settings = StageSettings::from_input(&mut i)?;
+    let given_stage = i.stage_name.clone();
     let stage_name = non_empty(i.stage_name);
     limits::check_description("The description", i.description.as_deref())?;
     let existing = read_api(state, api, |a| {
@@ -118,9 +119,9 @@ pub async fn create(state: &AdminState, api: &str, body: &[u8]) -> Result<Reply,
             .is_some_and(|n| a.stages.contains_key(n)))
     })?;
     if canary.is_some() && !existing {
-        return Err(ApiError::bad_request(
-            "A canary deployment needs an existing stage: stageName must name one",
-        ));
+        return Err(ApiError::bad_request(canary_needs_stage(
+            given_stage.as_deref(),
+        )));
     }
     let now = now_epoch();
     let (stage, later) = match stage_name {
@@ -279,6 +280,18 @@ pub async fn delete(state: &AdminState, api: &str, id: &str) -> Result<Reply, Ap
     )
     .await?;
     Ok(Reply::empty(202))
+}
+
+/// A canary deployment's stage must be given and exist: AWS's recorded wording, the missing
+/// space after "specified." included (localstack's AWS recordings, `test_apigateway_canary`
+/// `test_create_canary_deployment_validation` "create-canary-deployment-no-stage",
+/// "-empty-stage", "-non-existing-stage").
+pub fn canary_needs_stage(given: Option<&str>) -> String {
+    match given {
+        None => "Invalid deployment content specified.Non null and non empty stageName must be provided for canary deployment. Provided value is null".into(),
+        Some("") => "Invalid deployment content specified.Non null and non empty stageName must be provided for canary deployment. Provided value is ".into(),
+        Some(name) => format!("Invalid deployment content specified.Stage {name} must already be created before making a canary release deployment"),
+    }
 }
 
 #[cfg(test)]

@@ -104,6 +104,9 @@ struct MutualTlsOut {
 #[serde(rename_all = "camelCase")]
 struct DomainNameOut {
     domain_name: String,
+    /// `arn:aws:apigateway:{region}::/domainnames/{name}`: AWS's ARN of a public domain name
+    /// (the form TagResource's other ARNs take).
+    domain_name_arn: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     certificate_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -148,8 +151,10 @@ fn own_address(state: &AdminState) -> String {
 
 fn domain_out(state: &AdminState, d: &DomainName) -> DomainNameOut {
     let regional = d.endpoint_types.iter().any(|t| t == "REGIONAL");
+    let region = state.region.as_deref().unwrap_or("us-east-1");
     DomainNameOut {
         domain_name: d.name.clone(),
+        domain_name_arn: format!("arn:aws:apigateway:{region}::/domainnames/{}", d.name),
         certificate_name: d.certificate_name.clone().filter(|_| !regional),
         certificate_arn: d.certificate_arn.clone().filter(|_| !regional),
         certificate_upload_date: d.certificate_upload_date,

@@ -210,13 +210,31 @@ pub fn apply_patch(r: &mut GatewayResponse, p: &PatchOp) -> Result<(), ApiError>
             Ok(())
         }
         ["responseParameters", name] if !name.is_empty() => {
+            check_map_value(p, "responseParameters")?;
+            // `replace` needs the parameter to exist (recorded:
+            // "update-gateway-replace-invalid-parameter", a 404).
+            if p.op == Op::Replace && !r.response_parameters.contains_key(*name) {
+                return Err(ApiError::not_found("Invalid parameter name specified"));
+            }
             apply_to_map(&mut r.response_parameters, name.to_string(), p)
         }
         ["responseTemplates", ct] if !ct.is_empty() => {
+            check_map_value(p, "responseTemplates")?;
             apply_to_map(&mut r.response_templates, ct.to_string(), p)
         }
         _ => Err(p.invalid_path()),
     }
+}
+
+/// A map entry set with no value, or an empty one: AWS's recorded refusal
+/// (`test_update_gateway_response` "update-gateway-replace-invalid-parameter-{0,1}-none").
+fn check_map_value(p: &PatchOp, member: &str) -> Result<(), ApiError> {
+    if p.op.sets() && p.value.as_deref().is_none_or(str::is_empty) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid null or empty value in {member}"
+        )));
+    }
+    Ok(())
 }
 
 /// UpdateGatewayResponse (200): patches the API's response of the type, or its default if it
@@ -258,7 +276,17 @@ pub async fn update(
 /// DeleteGatewayResponse (202): the type answers with AWS's default again.
 pub async fn delete(state: &AdminState, api: &str, name: &str) -> Result<Reply, ApiError> {
     let t = response_type(name)?;
-    read_api(state, api, |_| Ok(()))?;
+    // A type the API has not set: AWS's recorded 404 (`test_gateway_response_validation`
+    // "delete-gateway-response-not-set").
+    read_api(state, api, |a| {
+        if a.gateway_responses.contains_key(&t) {
+            Ok(())
+        } else {
+            Err(ApiError::not_found(
+                "Gateway response type not defined on api",
+            ))
+        }
+    })?;
     commit(
         state,
         Command::DeleteGatewayResponse {

@@ -4,7 +4,7 @@
 
 use super::methods::METHOD_RESPONSE_PREFIXES;
 use super::{
-    check_parameter_names, check_status_code, load_method, non_empty, store_method, Reply,
+    check_parameter_names, check_uri_status_code, load_method, non_empty, store_method, Reply,
 };
 use crate::admin::enums;
 use crate::admin::error::ApiError;
@@ -176,6 +176,9 @@ pub fn check_integration(i: &Integration) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// AWS's answer to an AWS_PROXY integration of another service.
+pub(super) const AWS_PROXY_SERVICES: &str = "Integrations of type 'AWS_PROXY' currently only supports Lambda function and Firehose stream invocations.";
+
 /// An AWS_PROXY or AWS integration: POST to a Lambda function URI
 /// (`arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{functionArn}/invocations`;
 /// one with a stage variable is checked when a stage serves it). An AWS integration of
@@ -185,6 +188,21 @@ pub fn check_integration(i: &Integration) -> Result<(), ApiError> {
 fn check_lambda(i: &Integration) -> Result<(), ApiError> {
     let kind = i.kind.as_str();
     let uri = i.uri.as_deref().unwrap_or("");
+    if i.kind == IntegrationType::AwsProxy {
+        match aws_service(uri) {
+            Some("firehose") => {
+                return Err(ApiError::bad_request(
+                    "AWS_PROXY integrations with Firehose are not supported by this gateway: only Lambda functions are served",
+                ))
+            }
+            // AWS's recorded wording (localstack's AWS recordings, `test_apigateway_dynamodb`
+            // `test_error_aws_proxy_not_supported` "create-integration-error").
+            Some(s) if s != "lambda" => {
+                return Err(ApiError::bad_request(AWS_PROXY_SERVICES));
+            }
+            _ => {}
+        }
+    }
     if i.kind == IntegrationType::Aws {
         if let Some(service) = aws_service(uri).filter(|s| *s != "lambda") {
             return Err(ApiError::bad_request(format!(
@@ -426,7 +444,7 @@ fn tls_config(
 }
 
 fn no_integration() -> ApiError {
-    ApiError::not_found("No integration defined for method")
+    ApiError::not_found(crate::admin::not_found::NO_INTEGRATION)
 }
 
 fn integration_mut(m: &mut Method) -> Result<&mut Integration, ApiError> {
@@ -644,7 +662,7 @@ pub async fn put_response(
     code: &str,
     body: &[u8],
 ) -> Result<Reply, ApiError> {
-    check_status_code(code)?;
+    check_uri_status_code(code)?;
     let i: PutIntegrationResponseIn = input::parse(body)?;
     enums::check(
         "PutIntegrationResponse",

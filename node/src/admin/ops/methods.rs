@@ -2,7 +2,7 @@
 //! (Put/Get/Update/DeleteMethodResponse). Every change rewrites the whole method.
 
 use super::{
-    check_parameter_names, check_status_code, commit, load_method, non_empty, read_api,
+    check_parameter_names, check_uri_status_code, commit, load_method, non_empty, read_api,
     store_method, Reply,
 };
 use crate::admin::error::ApiError;
@@ -43,6 +43,11 @@ pub const METHOD_REQUEST_PREFIXES: &[&str] = &[
 /// What a method response may declare.
 pub const METHOD_RESPONSE_PREFIXES: &[&str] = &["method.response.header."];
 
+/// AWS's answer for a CUSTOM or COGNITO_USER_POOLS method without a fitting authorizer, the
+/// same words for both types (localstack's AWS recordings, `test_apigateway_api`
+/// `test_put_method_validation` "missing-authorizer-id").
+const NEEDS_AUTHORIZER: &str = "Invalid authorizer ID specified. Setting the authorization type to CUSTOM or COGNITO_USER_POOLS requires a valid authorizer.";
+
 /// Checks a method as a whole (after a put or a patch).
 ///
 /// Fail closed: what the data plane does not enforce is refused. `CUSTOM` and
@@ -59,10 +64,7 @@ pub fn check_method(m: &Method) -> Result<(), ApiError> {
     );
     if needs_authorizer && m.authorizer_id.is_none() {
         // AWS's answer for a missing or unknown authorizer.
-        return Err(ApiError::bad_request(format!(
-            "Invalid authorizer ID specified. Setting the authorization type to {} requires a valid authorizer.",
-            m.authorization_type
-        )));
+        return Err(ApiError::bad_request(NEEDS_AUTHORIZER));
     }
     if let (Some(id), false) = (&m.authorizer_id, needs_authorizer) {
         return Err(ApiError::bad_request(format!(
@@ -93,6 +95,7 @@ pub fn check_method(m: &Method) -> Result<(), ApiError> {
         METHOD_REQUEST_PREFIXES,
         "method request",
     )?;
+    check_unique_parameter_names(m)?;
     for name in m.request_parameters.keys() {
         check_expression("A method request parameter", name)?;
         if let Some(h) = name
@@ -105,6 +108,31 @@ pub fn check_method(m: &Method) -> Result<(), ApiError> {
     for (content_type, model) in &m.request_models {
         check_header_value("request model content type", content_type)?;
         check_name("A model name", model)?;
+    }
+    Ok(())
+}
+
+/// One name is one parameter: the same name in two of querystring, header and path is
+/// refused in AWS's recorded words (`test_method_request_parameters` "req-params-same-name").
+/// The multi-value forms count as their location (`multivaluequerystring.x` and
+/// `querystring.x` are the same parameter, not two).
+fn check_unique_parameter_names(m: &Method) -> Result<(), ApiError> {
+    let mut seen: std::collections::BTreeMap<&str, &str> = Default::default();
+    for full in m.request_parameters.keys() {
+        let Some(rest) = full.strip_prefix("method.request.") else {
+            continue;
+        };
+        let Some((location, name)) = rest.split_once('.') else {
+            continue;
+        };
+        let location = location.strip_prefix("multivalue").unwrap_or(location);
+        if let Some(other) = seen.insert(name, location) {
+            if other != location {
+                return Err(ApiError::bad_request(
+                    "Parameter names must be unique across querystring, header and path",
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -123,10 +151,7 @@ pub fn check_authorizer(a: &tollgate_proto::model::RestApi, m: &Method) -> Resul
             if fits {
                 Ok(())
             } else {
-                Err(ApiError::bad_request(format!(
-                    "Invalid authorizer ID specified. Setting the authorization type to {} requires a valid authorizer.",
-                    m.authorization_type
-                )))
+                Err(ApiError::bad_request(NEEDS_AUTHORIZER))
             }
         }
         _ => Ok(()),
@@ -307,7 +332,7 @@ pub async fn put_response(
     code: &str,
     body: &[u8],
 ) -> Result<Reply, ApiError> {
-    check_status_code(code)?;
+    check_uri_status_code(code)?;
     let i: PutMethodResponseIn = input::parse(body)?;
     let mut m = load_method(state, k)?;
     let mut given_maps = GivenMaps::default();
@@ -346,6 +371,17 @@ pub fn apply_response_patch(r: &mut MethodResponse, p: &PatchOp) -> Result<(), A
     let segs = p.segments();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     match segs.as_slice() {
+        // Removing what is not there: AWS's recorded 404s
+        // (`test_update_method_lack_response_parameters_and_models`
+        // "update-method-response-operation-without-response-parameters", "-models").
+        ["responseParameters", name]
+            if p.op == Op::Remove && !r.response_parameters.contains_key(*name) =>
+        {
+            Err(ApiError::not_found("Invalid parameter name specified"))
+        }
+        ["responseModels", ct] if p.op == Op::Remove && !r.response_models.contains_key(*ct) => {
+            Err(ApiError::not_found("Content-Type specified was not found"))
+        }
         ["responseParameters", name] if !name.is_empty() => {
             apply_to_flag_map(&mut r.response_parameters, name.to_string(), p)
         }
@@ -552,10 +588,7 @@ mod tests {
                     (400, "BadRequestException"),
                     "{t}"
                 );
-                assert_eq!(
-                    e.message,
-                    format!("Invalid authorizer ID specified. Setting the authorization type to {t} requires a valid authorizer.")
-                );
+                assert_eq!(e.message, NEEDS_AUTHORIZER);
             }
         }
         put(r#"{"authorizationType":"CUSTOM","authorizerId":"az1"}"#).unwrap();

@@ -162,6 +162,7 @@ pub async fn dispatch(
     dispatch_named(state, op, query, body, identity)
         .await
         .map_err(|e| crate::admin::enums::name_input(e, &name))
+        .map_err(|e| crate::admin::not_found::aws_wording(e, &state.account_id))
 }
 
 async fn dispatch_named(
@@ -625,6 +626,23 @@ fn check_status_code(code: &str) -> Result<(), ApiError> {
             "Invalid status code specified: {code}"
         )))
     }
+}
+
+/// A status code in a request URI (PutMethodResponse, PutIntegrationResponse): AWS's input
+/// validation answers a bad one with a ValidationException (localstack's AWS recordings,
+/// `test_apigateway_api` `test_integration_response_invalid_statuscode`
+/// "put-integration-response-invalid-statusCode").
+fn check_uri_status_code(code: &str) -> Result<(), ApiError> {
+    check_status_code(code).map_err(|_| {
+        ApiError::with_code(
+            400,
+            "ValidationException",
+            format!(
+                "1 validation error detected: Value '{code}' at 'statusCode' failed to satisfy \
+                 constraint: Member must satisfy regular expression pattern: [1-5]\\d\\d"
+            ),
+        )
+    })
 }
 
 /// Empty strings count as absent (AWS treats `""` as "not set" for optional strings).

@@ -596,6 +596,10 @@ pub fn export(
             )))
         }
     };
+    // AWS answers a JSON export as `application/octet-stream` (localstack's AWS recordings,
+    // `test_apigateway_extended` `test_export_swagger_openapi` and `test_export_oas30_openapi`
+    // "get-export": `contentType`), to boto3, which always sends `Accept: application/json`
+    // (botocore's `add_accept_header`).
     let yaml = match accept.map(str::trim) {
         None | Some("") | Some("*/*") | Some("application/json") => false,
         Some("application/yaml") => true,
@@ -630,28 +634,32 @@ pub fn export(
             status: 200,
             body: serde_json::to_vec_pretty(&collection)
                 .map_err(|e| ApiError::internal(e.to_string()))?,
-            content_type: Some("application/json"),
+            content_type: Some("application/octet-stream"),
             attachment: Some(export_file_name(
                 export_type,
                 "json",
+                None,
                 crate::ids::now_epoch(),
             )),
         });
     }
-    let doc = read(state, |reg| {
+    let (doc, version) = read(state, |reg| {
         let api = reg.api(api_id)?;
         let (_, deployment) = reg.deployed_stage(api_id, stage).ok_or_else(|| {
             ApiError::not_found(format!("Invalid stage identifier specified: {stage}"))
         })?;
-        Ok(exporter::export(
-            api,
-            stage,
-            deployment,
-            &exporter::Target {
-                flavour,
-                extensions,
-                host: format!("{api_id}.execute-api.{region}.amazonaws.com"),
-            },
+        Ok((
+            exporter::export(
+                api,
+                stage,
+                deployment,
+                &exporter::Target {
+                    flavour,
+                    extensions,
+                    host: format!("{api_id}.execute-api.{region}.amazonaws.com"),
+                },
+            ),
+            api.settings.version.clone(),
         ))
     })?;
     let (body, content_type) = if yaml {
@@ -664,7 +672,7 @@ pub fn export(
     } else {
         (
             serde_json::to_vec_pretty(&doc).map_err(|e| ApiError::internal(e.to_string()))?,
-            "application/json",
+            "application/octet-stream",
         )
     };
     let extension = if yaml { "yaml" } else { "json" };
@@ -675,14 +683,30 @@ pub fn export(
         attachment: Some(export_file_name(
             export_type,
             extension,
+            version.as_deref(),
             crate::ids::now_epoch(),
         )),
     })
 }
 
-/// GetExport's `Content-Disposition` file name, as AWS names it:
-/// `oas30_2016-05-18T20:51:07Z.json`.
-fn export_file_name(export_type: &str, extension: &str, epoch: i64) -> String {
+/// GetExport's `Content-Disposition` file name, as AWS names it: after the API's version
+/// when it has one (`swagger_1.0.0.json`, recorded in `test_export_swagger_openapi`
+/// [TEST_IMPORT_PETS] "get-export"), else after the time (`oas30_2016-05-18T20:51:07Z.json`).
+fn export_file_name(
+    export_type: &str,
+    extension: &str,
+    version: Option<&str>,
+    epoch: i64,
+) -> String {
+    // Only a version that is safe inside the header's quotes names the file.
+    let safe = |v: &&str| {
+        !v.is_empty()
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    };
+    if let Some(v) = version.filter(safe) {
+        return format!("{export_type}_{v}.{extension}");
+    }
     // `20160518T205107Z`
     let d = crate::sigv4::format_amz_date(epoch);
     format!(
@@ -710,8 +734,17 @@ mod tests {
     #[test]
     fn exports_are_named_as_aws_names_them() {
         assert_eq!(
-            export_file_name("oas30", "json", 1_463_604_667),
+            export_file_name("oas30", "json", None, 1_463_604_667),
             "oas30_2016-05-18T20:51:07Z.json"
+        );
+        assert_eq!(
+            export_file_name("swagger", "json", Some("1.0.0"), 1_463_604_667),
+            "swagger_1.0.0.json"
+        );
+        // A version that would break the header's quotes is not used.
+        assert_eq!(
+            export_file_name("swagger", "yaml", Some("v\"1"), 1_463_604_667),
+            "swagger_2016-05-18T20:51:07Z.yaml"
         );
     }
 

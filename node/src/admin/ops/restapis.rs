@@ -40,8 +40,10 @@ pub fn check_settings(s: &RestApiSettings) -> Result<(), ApiError> {
     endpoint::check(&s.endpoint_types, s.effective_ip_address_type())?;
     if let Some(n) = s.minimum_compression_size {
         if !(0..=MAX_COMPRESSION_SIZE).contains(&n) {
+            // AWS's recorded wording (localstack's AWS recordings, `test_apigateway_api`
+            // `test_create_rest_api_with_optional_params` "string-compression-size").
             return Err(ApiError::bad_request(format!(
-                "Invalid minimum compression size specified: {n}. Must be between 0 and {MAX_COMPRESSION_SIZE}"
+                "Invalid minimum compression size, must be between 0 and {MAX_COMPRESSION_SIZE}"
             )));
         }
     }

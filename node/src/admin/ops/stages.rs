@@ -385,12 +385,21 @@ pub fn apply_patch(
             let v = p.f64_value(0.0, 100.0)?;
             canary(stage).percent_traffic = v;
         }
+        // The canary's scalar settings take `replace` only (recorded:
+        // `test_update_stage_canary_deployment_validation` "update-stage-add-deployment").
+        ["canarySettings", "percentTraffic" | "deploymentId" | "useStageCache"]
+            if p.op == Op::Add =>
+        {
+            return Err(ApiError::bad_request(format!(
+                "Invalid add operation with path: {}",
+                p.path
+            )));
+        }
         ["canarySettings", "deploymentId"] if p.op.sets() => {
             let id = p.required_string()?;
             if !deployment_exists(&id) {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid deployment identifier specified: {id}"
-                )));
+                // Recorded: "update-stage-no-deployment".
+                return Err(ApiError::bad_request("Deployment id does not exist"));
             }
             canary(stage).deployment_id = id;
         }
@@ -492,11 +501,9 @@ fn canary(stage: &mut Stage) -> &mut CanarySettings {
 /// into the stage's variables (`/canarySettings/stageVariableOverrides` → `/variables`).
 fn apply_copy(stage: &mut Stage, p: &PatchOp) -> Result<(), ApiError> {
     let from = p.from.as_deref().unwrap_or("");
-    let no_canary = || {
-        ApiError::bad_request(format!(
-            "Invalid copy from {from}: the stage has no canary settings"
-        ))
-    };
+    // AWS's recorded wording (`test_apigateway_canary` `test_update_stage_with_copy_ops`
+    // "copy-with-no-replace", "copy-with-bad-statement").
+    let no_canary = || ApiError::bad_request("Promotion not available. Canary does not exist.");
     match (from, p.path.as_str()) {
         ("/canarySettings/deploymentId", "/deploymentId") => {
             let c = stage.canary_settings.as_ref().ok_or_else(no_canary)?;
@@ -510,9 +517,9 @@ fn apply_copy(stage: &mut Stage, p: &PatchOp) -> Result<(), ApiError> {
         }
         _ => {
             return Err(ApiError::bad_request(format!(
-                "Invalid patch operation specified: copy from {from} to {} is not supported; \
-                 supported: /canarySettings/deploymentId to /deploymentId, \
-                 /canarySettings/stageVariableOverrides to /variables",
+                "Invalid copy operation with path: {} and from {from}. Valid copy:path are \
+                 [/deploymentId, /variables] and valid copy:from are \
+                 [/canarySettings/deploymentId, /canarySettings/stageVariableOverrides]",
                 p.path
             )))
         }
@@ -697,10 +704,9 @@ mod tests {
             copy("/canarySettings/deploymentId", "/deploymentId"),
         )
         .unwrap_err();
-        assert!(
-            err.message.contains("no canary settings"),
-            "{}",
-            err.message
+        assert_eq!(
+            err.message,
+            "Promotion not available. Canary does not exist."
         );
     }
 

@@ -226,9 +226,15 @@ pub fn apply_patch(plan: &mut UsagePlan, p: &PatchOp) -> Result<(), ApiError> {
             }
         }
         ["apiStages"] => {
-            let v = p.value()?;
-            let (api_id, stage) =
-                stage_ref(v).ok_or_else(|| p.invalid_value("expected {apiId}:{stage}"))?;
+            // AWS's recorded wording (localstack's AWS recordings, `test_apigateway_common`
+            // `test_usage_plan_crud` "update-wrong-api-stages-no-value", "-wrong-value",
+            // "-wrong-api", "-wrong-stage").
+            let (api_id, stage) = p
+                .value
+                .as_deref()
+                .and_then(stage_ref)
+                .ok_or_else(|| ApiError::bad_request("Invalid API Stage specified"))?;
+            let v = p.value.as_deref().unwrap_or_default();
             let pos = plan
                 .api_stages
                 .iter()
@@ -249,7 +255,8 @@ pub fn apply_patch(plan: &mut UsagePlan, p: &PatchOp) -> Result<(), ApiError> {
                 }
                 (Op::Remove, None) => {
                     return Err(ApiError::not_found(format!(
-                        "API stage {v} is not in the usage plan"
+                        "Invalid API Stage {{api: {api_id}, stage: {stage}}} specified for usageplan {}",
+                        plan.id
                     )))
                 }
                 _ => return Err(p.invalid_path()),

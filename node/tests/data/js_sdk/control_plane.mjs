@@ -176,6 +176,111 @@ assert.deepEqual(t.multiValueHeaders["X-Sdk"], ["v3"]);
 assert.equal(typeof t.latency, "number");
 assert.match(t.log, /Method completed with status: 200/);
 
+// The rest of issue 13's operations through the SDK: UntagResource, UpdateAccount,
+// documentation parts and versions, client certificates, stage access logs, tracing and a
+// canary, and a "not supported" VPC link answer.
+await send("UntagResource", { resourceArn, tagKeys: ["env"] });
+assert.deepEqual((await send("GetTags", { resourceArn })).tags, { team: "gateway" });
+const roleArn = "arn:aws:iam::123456789012:role/apigw-logs";
+const updatedAccount = await send("UpdateAccount", {
+  patchOperations: [{ op: "replace", path: "/cloudwatchRoleArn", value: roleArn }],
+});
+assert.equal(updatedAccount.cloudwatchRoleArn, roleArn);
+assert.equal((await send("GetAccount", {})).cloudwatchRoleArn, roleArn);
+
+const part = await send("CreateDocumentationPart", {
+  restApiId,
+  location: { type: "METHOD", path: "/pets", method: "GET" },
+  properties: '{"description":"lists pets"}',
+});
+assert.ok(part.id);
+assert.equal(part.location.type, "METHOD");
+assert.equal(part.location.path, "/pets");
+assert.equal(part.location.method, "GET");
+const parts = await send("GetDocumentationParts", { restApiId });
+assert.deepEqual(parts.items.map((p) => p.id), [part.id]);
+const part2 = await send("UpdateDocumentationPart", {
+  restApiId, documentationPartId: part.id,
+  patchOperations: [{ op: "replace", path: "/properties", value: '{"description":"all pets"}' }],
+});
+assert.equal(part2.properties, '{"description":"all pets"}');
+const version = await send("CreateDocumentationVersion", {
+  restApiId, documentationVersion: "1.0", description: "first docs",
+});
+assert.equal(version.version, "1.0");
+assert.ok(version.createdDate instanceof Date && !isNaN(version.createdDate));
+const versions = await send("GetDocumentationVersions", { restApiId });
+assert.deepEqual(versions.items.map((v) => v.version), ["1.0"]);
+await send("DeleteDocumentationVersion", { restApiId, documentationVersion: "1.0" });
+await send("DeleteDocumentationPart", { restApiId, documentationPartId: part.id });
+assert.deepEqual((await send("GetDocumentationParts", { restApiId })).items ?? [], []);
+
+const cert = await send("GenerateClientCertificate", { description: "to backends" });
+assert.ok(cert.clientCertificateId);
+assert.match(cert.pemEncodedCertificate, /^-----BEGIN CERTIFICATE-----/);
+assert.ok(cert.expirationDate instanceof Date && cert.expirationDate > cert.createdDate);
+const cert2 = await send("UpdateClientCertificate", {
+  clientCertificateId: cert.clientCertificateId,
+  patchOperations: [{ op: "replace", path: "/description", value: "renamed" }],
+});
+assert.equal(cert2.description, "renamed");
+const certs = await send("GetClientCertificates", {});
+assert.ok(certs.items.some((c) => c.clientCertificateId === cert.clientCertificateId));
+await send("DeleteClientCertificate", { clientCertificateId: cert.clientCertificateId });
+let certGone;
+try {
+  await send("GetClientCertificate", { clientCertificateId: cert.clientCertificateId });
+} catch (e) {
+  certGone = e;
+}
+assert.equal(certGone?.name, "NotFoundException");
+
+const groupArn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/apigateway/js-sdk";
+const logged = await send("UpdateStage", {
+  restApiId, stageName: "dev",
+  patchOperations: [
+    { op: "replace", path: "/accessLogSettings/destinationArn", value: groupArn },
+    { op: "replace", path: "/accessLogSettings/format", value: "$context.requestId" },
+    { op: "replace", path: "/tracingEnabled", value: "true" },
+  ],
+});
+assert.deepEqual(logged.accessLogSettings, { format: "$context.requestId", destinationArn: groupArn });
+assert.equal(logged.tracingEnabled, true);
+const canaryDeployment = await send("CreateDeployment", {
+  restApiId, stageName: "dev", canarySettings: { percentTraffic: 0, stageVariableOverrides: { color: "green" } },
+});
+const withCanary = await send("GetStage", { restApiId, stageName: "dev" });
+assert.equal(withCanary.deploymentId, deployment.id, "a canary deployment leaves the stage's own");
+assert.equal(withCanary.canarySettings.deploymentId, canaryDeployment.id);
+assert.equal(withCanary.canarySettings.percentTraffic, 0);
+assert.deepEqual(withCanary.canarySettings.stageVariableOverrides, { color: "green" });
+const noCanary = await send("UpdateStage", {
+  restApiId, stageName: "dev",
+  patchOperations: [{ op: "remove", path: "/canarySettings" }],
+});
+assert.equal(noCanary.canarySettings, undefined);
+let promotion;
+try {
+  await send("UpdateStage", {
+    restApiId, stageName: "dev",
+    patchOperations: [{ op: "copy", from: "/canarySettings/deploymentId", path: "/deploymentId" }],
+  });
+} catch (e) {
+  promotion = e;
+}
+assert.equal(promotion?.name, "BadRequestException");
+assert.equal(promotion.message, "Promotion not available. Canary does not exist.");
+
+let vpc;
+try {
+  await send("GetVpcLinks", {});
+} catch (e) {
+  vpc = e;
+}
+assert.equal(vpc?.name, "BadRequestException");
+assert.match(vpc.message, /^GetVpcLinks is not supported by Tollgate: /);
+out.issue13 = { roleArn: updatedAccount.cloudwatchRoleArn, canaryDeployment: canaryDeployment.id };
+
 // One error: the SDK parses AWS's error shape into `name` and `message`.
 let error;
 try {
