@@ -108,6 +108,9 @@ pub enum Request {
         /// The request.
         body: Box<Request>,
     },
+    /// How many ledger groups does the node run with (answered with
+    /// [`Response::LedgerGroups`]; a node of a cluster refuses to start with another count).
+    LedgerGroups,
 }
 
 impl Request {
@@ -170,6 +173,11 @@ pub enum Response {
     /// The node could not serve the request (shutting down, storage failure, wrong id, bad
     /// request).
     Failed(String),
+    /// Answer to [`Request::LedgerGroups`]: the node's ledger group count (0: not declared yet).
+    LedgerGroups {
+        /// The count.
+        count: u32,
+    },
 }
 
 #[cfg(test)]
