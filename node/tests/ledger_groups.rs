@@ -310,7 +310,7 @@ fn a_node_with_another_ledger_group_count_is_refused() {
         .collect();
     wait_leader(&nodes);
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(["--config", config3.to_str().unwrap()])
+        .args(["serve", "--config", config3.to_str().unwrap()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -307,6 +307,21 @@ mod tests {
     }
 
     #[test]
+    fn the_ledger_group_count_question_round_trips_after_every_older_variant() {
+        // Appended at the end: the older variants' encodings are unchanged, and an old build
+        // answers the new question "bad request" (the asker treats that as no answer).
+        let asked: Request = codec::decode(&codec::encode(&Request::LedgerGroups)).unwrap();
+        assert!(matches!(asked, Request::LedgerGroups));
+        let answer: Response =
+            codec::decode(&codec::encode(&Response::LedgerGroups { count: 4 })).unwrap();
+        assert!(matches!(answer, Response::LedgerGroups { count: 4 }));
+        assert_ne!(
+            codec::encode(&Request::LedgerGroups),
+            codec::encode(&Request::ReadIndex)
+        );
+    }
+
+    #[test]
     fn garbage_does_not_decode() {
         for bytes in [&[][..], &[1], &[1, 200, 200, 200], &[9, 0, 0]] {
             assert!(codec::decode::<Envelope>(bytes).is_err());
