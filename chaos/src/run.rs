@@ -243,7 +243,7 @@ pub fn run(o: &RunOptions) -> Result<Report, String> {
         return Err(format!("{e} (history in {})", o.report_dir.display()));
     }
     let analysis = check::check(&history, &o.check);
-    let report = Report::build(
+    let mut report = Report::build(
         &history,
         analysis,
         o.quick,
@@ -258,6 +258,7 @@ pub fn run(o: &RunOptions) -> Result<Report, String> {
             delayed,
         },
     );
+    report.ledger_groups = o.ledger_groups;
     let json = serde_json::to_vec_pretty(&report).map_err(|e| e.to_string())?;
     write_file(&o.report_dir.join("report.json"), &json)?;
     write_file(
