@@ -172,8 +172,13 @@ fn main() -> ExitCode {
             })
             .and_then(|r| {
                 // The schedule itself, as recorded (not re-drawn from the seed).
+                // And its ledger groups (an explicit --ledger-groups wins over one group).
+                let groups = r.ledger_groups;
                 options(r.quick, r.nodes, r.faults, r.seed, common).map(|mut o| {
                     o.schedule = Some(r.schedule);
+                    if o.ledger_groups == 1 {
+                        o.ledger_groups = groups.max(1);
+                    }
                     o
                 })
             }),
