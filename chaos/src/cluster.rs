@@ -167,6 +167,7 @@ impl Cluster {
         &self,
         peer: impl Fn(u64, u64) -> Option<SocketAddr>,
         snapshot_every: u64,
+        ledger_groups: u32,
     ) -> Result<(), String> {
         let members: Vec<String> = self
             .endpoints
@@ -182,7 +183,7 @@ impl Cluster {
                 peers.push(format!("\"{}\" = \"{addr}\"", other.id));
             }
             let text = format!(
-                "listen = \"{}\"\nadmin_listen = \"{}\"\ndata_dir = {:?}\nworkers = 1\n\n[[credentials]]\naccess_key_id = {:?}\nsecret_access_key = {:?}\n\n[cluster]\nnode_id = {}\nraft_listen = \"{}\"\ntls_dir = {:?}\nsnapshot_every = {snapshot_every}\ninitial_members = [{}]\npeer_addresses = {{ {} }}\n",
+                "listen = \"{}\"\nadmin_listen = \"{}\"\ndata_dir = {:?}\nworkers = 1\n\n[[credentials]]\naccess_key_id = {:?}\nsecret_access_key = {:?}\n\n[cluster]\nnode_id = {}\nraft_listen = \"{}\"\ntls_dir = {:?}\nsnapshot_every = {snapshot_every}\nledger_groups = {ledger_groups}\ninitial_members = [{}]\npeer_addresses = {{ {} }}\n",
                 e.data,
                 e.admin,
                 path_str(&f.data_dir)?,

@@ -77,6 +77,10 @@ struct Common {
     /// The nodes' snapshot_every (small values exercise snapshots and log purging).
     #[arg(long, default_value_t = 300)]
     snapshot_every: u64,
+    /// The nodes' `[cluster] ledger_groups`: the usage ledger sharded over this many Raft
+    /// groups (1 to 64), so faults hit several groups' leaders and reports.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    ledger_groups: u32,
     /// The nodes' log filter (TOLLGATE_LOG).
     #[arg(long, default_value = "warn,openraft=error")]
     node_log: String,
@@ -108,6 +112,7 @@ fn options(
         writers: c.writers,
         write_pause: std::time::Duration::from_millis(c.write_pause_ms),
         snapshot_every: c.snapshot_every,
+        ledger_groups: c.ledger_groups,
         node_log: c.node_log,
         check: CheckConfig::default(),
     })
@@ -167,8 +172,13 @@ fn main() -> ExitCode {
             })
             .and_then(|r| {
                 // The schedule itself, as recorded (not re-drawn from the seed).
+                // And its ledger groups (an explicit --ledger-groups wins over one group).
+                let groups = r.ledger_groups;
                 options(r.quick, r.nodes, r.faults, r.seed, common).map(|mut o| {
                     o.schedule = Some(r.schedule);
+                    if o.ledger_groups == 1 {
+                        o.ledger_groups = groups.max(1);
+                    }
                     o
                 })
             }),

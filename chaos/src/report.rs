@@ -95,6 +95,13 @@ pub struct Report {
     pub relay: RelayTotals,
     /// Leader faults after which no new leader was named (the old one kept or regained it).
     pub leader_kept: usize,
+    /// The nodes' `ledger_groups` (`--ledger-groups`; 1 in reports of older runs).
+    #[serde(default = "one_group")]
+    pub ledger_groups: u32,
+}
+
+fn one_group() -> u32 {
+    1
 }
 
 impl Report {
@@ -158,6 +165,7 @@ impl Report {
             recovery: Spread::of(&recovery),
             restart_to_serving: Spread::of(&restarts),
             leader_kept: leader_faults.len() - elected.len(),
+            ledger_groups: 1,
             relay,
             schedule,
             analysis,
@@ -166,6 +174,14 @@ impl Report {
 
     /// The command that replays this run.
     pub fn replay_command(&self) -> String {
+        let groups = match self.ledger_groups {
+            0 | 1 => String::new(),
+            n => format!(" --ledger-groups {n}"),
+        };
+        self.base_command() + &groups
+    }
+
+    fn base_command(&self) -> String {
         if self.quick {
             format!(
                 "tollgate-chaos run --quick --nodes {} --seed {}",

@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub write_pause: Duration,
     /// The nodes' `snapshot_every`.
     pub snapshot_every: u64,
+    /// The nodes' `ledger_groups` (1: the ledger in the configuration group).
+    pub ledger_groups: u32,
     /// The nodes' `TOLLGATE_LOG`.
     pub node_log: String,
     /// Checker tunables.
@@ -126,7 +128,7 @@ pub fn run(o: &RunOptions) -> Result<Report, String> {
         cluster.endpoints.iter().map(|e| (e.id, e.raft)).collect();
     let relays = Relays::start(&raft, links.clone(), o.seed)
         .map_err(|e| format!("starting the relays: {e}"))?;
-    cluster.write_configs(|a, b| relays.addr(a, b), o.snapshot_every)?;
+    cluster.write_configs(|a, b| relays.addr(a, b), o.snapshot_every, o.ledger_groups)?;
     let access = Access {
         nodes: cluster.endpoints.clone(),
         creds: cluster.creds.clone(),
@@ -173,6 +175,22 @@ pub fn run(o: &RunOptions) -> Result<Report, String> {
     say(&format!("leader {leader}; creating the fixture"));
     let fixture = setup::create(&access, leader, &run_tag)?;
     inj.fixture = &fixture;
+    if o.ledger_groups > 1 {
+        let groups: Vec<String> = fixture
+            .keys
+            .iter()
+            .map(|k| {
+                let id = tollgate_proto::registry::plan_usage_id(&fixture.plan_id, &k.id);
+                let g = tollgate_consensus::raft::ledger::group_of(&id, o.ledger_groups);
+                format!("node {}'s key in group {g}", k.node)
+            })
+            .collect();
+        say(&format!(
+            "usage ledger over {} Raft groups: {}",
+            o.ledger_groups,
+            groups.join(", ")
+        ));
+    }
     for id in inj.cluster.ids() {
         if !inj.wait_serving(id, Duration::from_secs(60)) {
             return Err(format!(
@@ -225,7 +243,7 @@ pub fn run(o: &RunOptions) -> Result<Report, String> {
         return Err(format!("{e} (history in {})", o.report_dir.display()));
     }
     let analysis = check::check(&history, &o.check);
-    let report = Report::build(
+    let mut report = Report::build(
         &history,
         analysis,
         o.quick,
@@ -240,6 +258,7 @@ pub fn run(o: &RunOptions) -> Result<Report, String> {
             delayed,
         },
     );
+    report.ledger_groups = o.ledger_groups;
     let json = serde_json::to_vec_pretty(&report).map_err(|e| e.to_string())?;
     write_file(&o.report_dir.join("report.json"), &json)?;
     write_file(

@@ -174,3 +174,50 @@ fn quick_chaos_run_holds_every_invariant_and_a_planted_violation_is_caught() {
         "{text}"
     );
 }
+
+/// The quick schedule (leader kill, partitions, pauses) against a cluster whose usage ledger is
+/// sharded over three Raft groups (`--ledger-groups 3`): every invariant holds, the usage
+/// ledger's included (each node's key counted once, within what was served, in whichever
+/// group it lives).
+#[test]
+fn quick_chaos_run_over_three_ledger_groups_holds_every_invariant() {
+    let exe = tollgate();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report_dir = dir.path().join("report");
+    let seed = std::env::var("CHAOS_SEED").unwrap_or_else(|_| "7".into());
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate-chaos"))
+        .args(["run", "--quick", "--seed", &seed, "--ledger-groups", "3"])
+        .arg("--report-dir")
+        .arg(&report_dir)
+        .arg("--tollgate")
+        .arg(&exe)
+        .output()
+        .expect("run tollgate-chaos");
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    println!("quick chaos run over 3 ledger groups took {took:?}");
+    assert!(
+        out.status.success(),
+        "tollgate-chaos run --quick --ledger-groups 3 --seed {seed} failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(
+        stderr.contains("usage ledger over 3 Raft groups"),
+        "{stderr}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).expect("report"))
+            .expect("report.json");
+    assert_eq!(report["passed"], true);
+    let verdicts = report["analysis"]["verdicts"].as_array().expect("verdicts");
+    assert!(verdicts.iter().all(|v| v["holds"] == true));
+    assert!(
+        verdicts
+            .iter()
+            .any(|v| v["name"].as_str().is_some_and(|n| n.contains("usage"))),
+        "{verdicts:?}"
+    );
+}

@@ -751,20 +751,29 @@ async fn a_ledger_group_replicates_on_the_shared_endpoint_and_counts_once() {
 /// leader, receives the group's reports, and a node removed from group 0 leaves it too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ledger_group_follows_membership_changes() {
-    use tollgate_consensus::raft::ledger::follow_membership;
+    use tollgate_consensus::raft::ledger::{follow_membership, keep_leader_spread};
     use tollgate_proto::UsageDelta;
     let mut c = Cluster::new(fast);
     let mut groups: BTreeMap<u64, RaftNode> = BTreeMap::new();
+    let mut groups2: BTreeMap<u64, RaftNode> = BTreeMap::new();
     for id in 1..=4 {
         let node = c.start(id).await;
         let dir = c.data_dir(id).join("ledger-1");
         let g = node.start_group(1, dir, Box::new(|_, _| {})).await.unwrap();
         tokio::spawn(follow_membership(node.clone(), g.clone()));
         groups.insert(id, g);
+        // Group 2 steers its leadership: to node 3 (the 2 mod 3-th of voters 1..3), then
+        // to node 4 once node 3 has left (2 mod 3-th of 1, 2, 4).
+        let dir = c.data_dir(id).join("ledger-2");
+        let g2 = node.start_group(2, dir, Box::new(|_, _| {})).await.unwrap();
+        tokio::spawn(follow_membership(node.clone(), g2.clone()));
+        tokio::spawn(keep_leader_spread(g2.clone()));
+        groups2.insert(id, g2);
     }
     let members = c.members(&[1, 2, 3]);
     c.node(1).initialize(members.clone()).await.unwrap();
-    groups[&1].initialize(members).await.unwrap();
+    groups[&1].initialize(members.clone()).await.unwrap();
+    groups2[&1].initialize(members).await.unwrap();
     let report = |seq| Command::ReportUsage {
         node_id: 2,
         seq,
@@ -811,6 +820,20 @@ async fn a_ledger_group_follows_membership_changes() {
             break;
         }
         assert!(Instant::now() < deadline, "group 1 members {ids:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Leaders stay spread after the change: group 2 moves to node 4, its preferred voter now.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ids: BTreeSet<u64> = groups2[&1].status().members.iter().map(|m| m.id).collect();
+        let leader = groups2[&1].status().leader;
+        if ids == BTreeSet::from([1, 2, 4]) && leader == Some(4) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "group 2 members {ids:?}, leader {leader:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     c.shutdown_all().await;

@@ -7,7 +7,9 @@
 //! ```
 //!
 //! Each round, each of the 3 nodes reports one request for every key (a report split by key
-//! hash into one per group, proposed concurrently through that node's handle of each group);
+//! hash into one part per group, each part cut into entries of at most
+//! `MAX_ENTRY_DELTA_BYTES` committed in order, the groups concurrently, as the usage reporter
+//! does);
 //! the round ends when every node has applied every report. Printed: the encoded size of one
 //! node's report (total and largest part) and the cluster's ledger apply rate (usage deltas
 //! committed and applied on all three nodes per second).
@@ -16,7 +18,9 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 use tollgate_consensus::pki::{self, ClusterTls};
-use tollgate_consensus::raft::ledger::{keep_leader_spread, preferred_leader, split};
+use tollgate_consensus::raft::ledger::{
+    chunks, keep_leader_spread, preferred_leader, split, MAX_ENTRY_DELTA_BYTES,
+};
 use tollgate_consensus::{RaftConfig, RaftNode};
 use tollgate_proto::{codec, Command, UsageDelta};
 
@@ -119,9 +123,20 @@ fn report(node_id: u64, seq: u64, deltas: Vec<UsageDelta>) -> Command {
 async fn run(groups: u32, keys: usize, rounds: usize) {
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let nodes = cluster(groups, &dirs).await;
-    let parts = split(deltas(keys), groups);
+    let full: usize = split(deltas(keys), groups)
+        .values()
+        .map(|d| codec::encode(&report(1, 1, d.clone())).len())
+        .sum();
+    // Each group's part cut into entries of at most MAX_ENTRY_DELTA_BYTES of deltas, as the
+    // usage reporter sends them: each chunk its own sequence number, committed in order.
+    let parts: BTreeMap<u32, Vec<Vec<UsageDelta>>> = split(deltas(keys), groups)
+        .into_iter()
+        .map(|(g, d)| (g, chunks(d, MAX_ENTRY_DELTA_BYTES)))
+        .collect();
+    let entries: usize = parts.values().map(Vec::len).sum();
     let sizes: Vec<usize> = parts
         .values()
+        .flatten()
         .map(|d| codec::encode(&report(1, 1, d.clone())).len())
         .collect();
     let total: usize = sizes.iter().sum();
@@ -134,20 +149,31 @@ async fn run(groups: u32, keys: usize, rounds: usize) {
         for (n, node) in nodes.iter().enumerate() {
             let node_id = n as u64 + 1;
             let mut s = seq;
-            for (&g, d) in &parts {
-                s += 1;
+            for (&g, cs) in &parts {
                 let handle = node[g as usize].clone();
-                let cmd = report(node_id, s, d.clone());
-                set.spawn(async move { handle.propose(cmd).await });
+                let cmds: Vec<Command> = cs
+                    .iter()
+                    .map(|d| {
+                        s += 1;
+                        report(node_id, s, d.clone())
+                    })
+                    .collect();
+                set.spawn(async move {
+                    let mut failed = 0;
+                    for cmd in cmds {
+                        if !matches!(handle.propose(cmd).await, Ok(Ok(_))) {
+                            failed += 1;
+                        }
+                    }
+                    failed
+                });
             }
         }
-        seq += parts.len() as u64;
+        seq += entries as u64;
         while let Some(r) = set.join_next().await {
             // A report with no definite answer (the leader kept changing under the load) is
             // counted and reported, not retried: the figure is what one attempt achieves.
-            if !matches!(r, Ok(Ok(Ok(_)))) {
-                failed += 1;
-            }
+            failed += r.unwrap_or(1);
         }
     }
     // Every node applied everything: each group's registries agree.
@@ -183,11 +209,11 @@ async fn run(groups: u32, keys: usize, rounds: usize) {
         .map(|g| nodes[0][g].status().leader)
         .collect();
     println!(
-        "groups {groups}: keys {keys}, report of one node {total} B ({:.1} B/key), largest part {largest} B; \
+        "groups {groups}: keys {keys}, report of one node {total} B in {entries} entries ({:.1} B/key; {full} B unchunked), largest entry {largest} B; \
          {rounds} rounds x 3 nodes in {secs:.2} s: {:.0} deltas/s applied cluster-wide ({:.1} reports/s); {failed} reports without a definite answer; leaders {leaders:?}",
         total as f64 / keys as f64,
         applied / secs,
-        (3 * rounds * parts.len()) as f64 / secs,
+        (3 * rounds * entries) as f64 / secs,
     );
     for n in &nodes {
         n[0].shutdown().await.unwrap();

@@ -176,6 +176,7 @@ pub async fn open_cluster(
     // The ledger groups (none unless `cluster.ledger_groups` > 1): the node that initialises
     // the configuration group initialises each of them with the same members.
     let init = initializer.then_some(&members);
+    crate::ledger_groups::agree_with_cluster(&node, c.ledger_groups, &members).await?;
     crate::ledger_groups::start(&node, data_dir, c.ledger_groups, &compiler, init).await?;
     Ok(Replica::Raft(node))
 }

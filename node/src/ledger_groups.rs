@@ -217,6 +217,51 @@ pub fn ledger_hook(compiler: &Arc<Compiler>, config: RaftNode) -> OnApplied {
     })
 }
 
+/// How long a starting node waits for one peer's ledger group count.
+pub const AGREE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Declares `groups` as this node's ledger group count and refuses to go on when a peer (a
+/// member of `node`'s configuration group or of `initial`) answers that it runs another count:
+/// the placement of every key's usage depends on it, so a node with another count would count
+/// usage in the wrong groups. Peers are asked once, concurrently, each for at most
+/// [`AGREE_TIMEOUT`]; one that does not answer (down, or a build that cannot say) is not held
+/// against the start: it asks this node when it starts, and the configuration group's leader
+/// does not add a node with another count to the ledger groups
+/// ([`tollgate_consensus::raft::ledger::follow_once`]).
+pub async fn agree_with_cluster(
+    node: &RaftNode,
+    groups: u32,
+    initial: &std::collections::BTreeMap<u64, String>,
+) -> Result<(), String> {
+    node.declare_ledger_groups(groups);
+    let mut peers = initial.clone();
+    for m in node.status().members {
+        peers.insert(m.id, m.addr);
+    }
+    peers.remove(&node.id());
+    let mut asks = tokio::task::JoinSet::new();
+    for (id, addr) in peers {
+        let node = node.clone();
+        asks.spawn(async move {
+            let answer = node.peer_ledger_groups(id, &addr, AGREE_TIMEOUT).await;
+            (id, addr, answer)
+        });
+    }
+    let mut refusal = None;
+    while let Some(done) = asks.join_next().await {
+        match done {
+            Ok((id, addr, Ok(Some(theirs)))) if theirs != groups => {
+                refusal.get_or_insert(ledger::mismatch(groups, id, &addr, theirs));
+            }
+            Ok((id, _, Err(e))) => {
+                tracing::debug!(peer = id, error = %e, "ledger group count not confirmed");
+            }
+            _ => {}
+        }
+    }
+    refusal.map_or(Ok(()), Err)
+}
+
 /// Starts ledger groups `1..groups` of `node` (the configuration group) in `data_dir`, each
 /// steering its leadership to its preferred node, and initialises each fresh one with
 /// `initialize_with` when given (the node that initialises the configuration group).

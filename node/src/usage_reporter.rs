@@ -1,6 +1,10 @@
 //! Reports this node's API-key usage and limit demand to the cluster: every [`REPORT_EVERY`] the
 //! workers' batches are merged into one `ReportLoad` command with the next sequence number of
-//! this node.
+//! this node. A report is split by ledger group and cut into chunks of bounded size, each
+//! chunk a `ReportLoad` with its own sequence number (see [`split_report`]): with 100,000
+//! active keys a report is ~2 MB, and one such Raft entry every 250 ms kept the leader's
+//! heartbeats waiting long enough to cost it the leadership. A crash between chunks loses only
+//! the chunks not yet committed, as a crash before a report does; none is counted twice.
 //!
 //! A report that could not be committed is retried unchanged (same sequence number, same counts)
 //! until it is; counts arriving meanwhile wait for the next report. Since the state machine
@@ -17,10 +21,11 @@
 
 use crate::dataplane::cluster_limits::ClusterLimits;
 use crate::dataplane::usage::UsageBatch;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::Duration;
+use tollgate_consensus::raft::ledger::MAX_ENTRY_DELTA_BYTES;
 use tollgate_consensus::Replica;
 use tollgate_proto::{Command, LimitDemand, UsageDelta};
 
@@ -119,35 +124,82 @@ impl ReportStats {
     }
 }
 
-/// Splits a report's usage by ledger group (see [`tollgate_consensus::raft::ledger`]) into one
-/// report per group with usage, each with its own sequence number, taken in turn from this
-/// node's one sequence (so a report is identified by its number alone, on this node and in
-/// [`ClusterLimits`]; each group's ledger sees increasing numbers and counts each once).
-/// Demand goes with the configuration group's (group 0) report. With one group this is the
-/// one report of before, unchanged.
+/// Splits a report's usage by ledger group (see [`tollgate_consensus::raft::ledger`]) and
+/// each group's part into chunks of at most
+/// [`MAX_ENTRY_DELTA_BYTES`](tollgate_consensus::raft::ledger::MAX_ENTRY_DELTA_BYTES) (so no
+/// report is ever a multi-megabyte Raft entry), each chunk a report with its own sequence
+/// number, taken in turn from this node's one sequence (so a report is identified by its
+/// number alone, on this node and in [`ClusterLimits`]; each group's ledger sees increasing
+/// numbers and counts each once). A group's chunks come out in sequence order and must be
+/// committed in that order. Demand goes with the configuration group's (group 0) first
+/// chunk. With one group and a small report this is the one report of before, unchanged.
 fn split_report(
     next_seq: &mut u64,
     groups: u32,
     deltas: Vec<UsageDelta>,
     demand: Vec<LimitDemand>,
+    max_bytes: usize,
 ) -> Vec<(u32, u64, Vec<UsageDelta>, Vec<LimitDemand>)> {
-    let mut parts = tollgate_consensus::raft::ledger::split(deltas, groups);
+    use tollgate_consensus::raft::ledger::{chunks, split};
+    let mut parts: BTreeMap<u32, Vec<Vec<UsageDelta>>> = split(deltas, groups)
+        .into_iter()
+        .map(|(g, d)| (g, chunks(d, max_bytes)))
+        .collect();
     if !demand.is_empty() || parts.is_empty() {
         parts.entry(0).or_default();
     }
     let mut demand = Some(demand);
-    parts
-        .into_iter()
-        .map(|(g, d)| {
+    let mut out = Vec::new();
+    for (g, mut cs) in parts {
+        if cs.is_empty() {
+            cs.push(Vec::new()); // demand alone
+        }
+        for d in cs {
             *next_seq += 1;
             let dem = if g == 0 {
                 demand.take().unwrap_or_default()
             } else {
                 Vec::new()
             };
-            (g, *next_seq, d, dem)
-        })
-        .collect()
+            out.push((g, *next_seq, d, dem));
+        }
+    }
+    out
+}
+
+/// Commits `queue` (one group's reports, in sequence order) one at a time through `group`,
+/// each attempt bounded by [`ATTEMPT_TIMEOUT`]; returns what is left (empty: all committed)
+/// and how many committed. A later chunk never goes before an earlier one: the ledger drops a
+/// report numbered at or below the last it counted, so out of order it would be lost.
+async fn commit_in_order(
+    g: u32,
+    group: tollgate_consensus::RaftNode,
+    mut queue: VecDeque<Command>,
+    stats: Arc<ReportStats>,
+) -> (u32, VecDeque<Command>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    while let Some(cmd) = queue.front() {
+        match tokio::time::timeout(ATTEMPT_TIMEOUT, group.propose(cmd.clone())).await {
+            Ok(Ok(_)) => {
+                queue.pop_front();
+                stats.committed.fetch_add(1, Relaxed);
+            }
+            Ok(Err(e)) => {
+                stats.retries.fetch_add(1, Relaxed);
+                tracing::warn!(group = g, error = %e, "usage report not committed; retrying");
+                break;
+            }
+            Err(_) => {
+                stats.retries.fetch_add(1, Relaxed);
+                tracing::warn!(
+                    group = g,
+                    "usage report not committed within {ATTEMPT_TIMEOUT:?}; retrying"
+                );
+                break;
+            }
+        }
+    }
+    (g, queue)
 }
 
 /// Runs the reporter for `node` until the runtime stops, keeping `limits` told of the
@@ -170,7 +222,7 @@ pub async fn run(
     // Known once this node has caught up with everything committed before it started.
     let mut seq: Option<u64> = None;
     let mut waiting = Waiting::default();
-    let mut pending: BTreeMap<u32, Command> = BTreeMap::new();
+    let mut pending: BTreeMap<u32, VecDeque<Command>> = BTreeMap::new();
     let mut tick = tokio::time::interval(REPORT_EVERY);
     loop {
         tick.tick().await;
@@ -196,19 +248,20 @@ pub async fn run(
                 stats
                     .pending_since_ms
                     .store(u64::try_from(at_ms).unwrap_or(1).max(1), Relaxed);
-                for (g, seq, deltas, demand) in split_report(last, group_count, deltas, demand) {
+                let parts = split_report(last, group_count, deltas, demand, MAX_ENTRY_DELTA_BYTES);
+                for (g, seq, deltas, demand) in parts {
                     limits.proposing(seq, &deltas);
-                    pending.insert(
-                        g,
-                        Command::ReportLoad {
+                    pending
+                        .entry(g)
+                        .or_default()
+                        .push_back(Command::ReportLoad {
                             node_id,
                             seq,
                             at_ms,
                             deltas,
                             interval_ms,
                             demand,
-                        },
-                    );
+                        });
                 }
             }
         }
@@ -216,34 +269,16 @@ pub async fn run(
             continue;
         }
         let mut attempts = tokio::task::JoinSet::new();
-        for (&g, cmd) in &pending {
+        for (g, queue) in std::mem::take(&mut pending) {
             let Some(group) = groups.get(g as usize).cloned() else {
                 continue;
             };
-            let cmd = cmd.clone();
-            attempts.spawn(async move {
-                let res = tokio::time::timeout(ATTEMPT_TIMEOUT, group.propose(cmd)).await;
-                (g, res)
-            });
+            attempts.spawn(commit_in_order(g, group, queue, stats.clone()));
         }
         while let Some(done) = attempts.join_next().await {
-            let Ok((g, res)) = done else { continue };
-            match res {
-                Ok(Ok(_)) => {
-                    pending.remove(&g);
-                    stats.committed.fetch_add(1, Relaxed);
-                }
-                Ok(Err(e)) => {
-                    stats.retries.fetch_add(1, Relaxed);
-                    tracing::warn!(group = g, error = %e, "usage report not committed; retrying")
-                }
-                Err(_) => {
-                    stats.retries.fetch_add(1, Relaxed);
-                    tracing::warn!(
-                        group = g,
-                        "usage report not committed within {ATTEMPT_TIMEOUT:?}; retrying"
-                    )
-                }
+            let Ok((g, left)) = done else { continue };
+            if !left.is_empty() {
+                pending.insert(g, left);
             }
         }
         if pending.is_empty() {
@@ -345,11 +380,11 @@ mod tests {
             requests: 3,
         }];
         let mut seq = 10;
-        let one = split_report(&mut seq, 1, deltas.clone(), demand.clone());
+        let one = split_report(&mut seq, 1, deltas.clone(), demand.clone(), usize::MAX);
         assert_eq!(one.len(), 1);
         assert_eq!((one[0].0, one[0].1, one[0].2.len()), (0, 11, 40));
         assert_eq!(one[0].3, demand);
-        let parts = split_report(&mut seq, 4, deltas.clone(), demand.clone());
+        let parts = split_report(&mut seq, 4, deltas.clone(), demand.clone(), usize::MAX);
         assert_eq!(parts.len(), 4);
         let seqs: Vec<u64> = parts.iter().map(|p| p.1).collect();
         assert_eq!(seqs, [12, 13, 14, 15], "one sequence, each number once");
@@ -361,8 +396,54 @@ mod tests {
             assert_eq!(dem.is_empty(), *g != 0);
         }
         // Demand alone goes to group 0.
-        let only = split_report(&mut seq, 4, Vec::new(), demand);
+        let only = split_report(&mut seq, 4, Vec::new(), demand.clone(), usize::MAX);
         assert_eq!((only.len(), only[0].0, only[0].1), (1, 0, 16));
+    }
+
+    #[test]
+    fn a_big_report_is_chunked_each_chunk_its_own_number_in_order() {
+        let deltas: Vec<UsageDelta> = (0..5_000)
+            .map(|i| UsageDelta {
+                key_id: format!("plan1:key{i:09}"),
+                count: 1,
+            })
+            .collect();
+        let demand = vec![LimitDemand {
+            limit_id: 7,
+            requests: 3,
+        }];
+        for groups in [1, 3] {
+            let mut seq = 100;
+            let parts = split_report(&mut seq, groups, deltas.clone(), demand.clone(), 8 * 1024);
+            assert!(parts.len() >= 10, "{} chunks", parts.len());
+            // One node-wide sequence, each number once, increasing within each group.
+            let seqs: Vec<u64> = parts.iter().map(|p| p.1).collect();
+            assert_eq!(seqs, (101..=100 + parts.len() as u64).collect::<Vec<_>>());
+            assert_eq!(seq, 100 + parts.len() as u64);
+            let mut per_group: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+            for (g, s, d, _) in &parts {
+                per_group.entry(*g).or_default().push(*s);
+                let cmd = Command::ReportLoad {
+                    node_id: 1,
+                    seq: *s,
+                    at_ms: 1_800_000_000_000,
+                    deltas: d.clone(),
+                    interval_ms: 250,
+                    demand: demand.clone(),
+                };
+                let bytes = tollgate_proto::codec::encode(&cmd).len();
+                assert!(bytes <= 8 * 1024 + 200, "{bytes} bytes");
+            }
+            assert_eq!(per_group.len(), groups as usize);
+            assert!(per_group
+                .values()
+                .all(|s| s.windows(2).all(|w| w[0] < w[1])));
+            // Every delta exactly once; demand exactly once, with group 0's first chunk.
+            assert_eq!(parts.iter().map(|p| p.2.len()).sum::<usize>(), 5_000);
+            let with_demand: Vec<_> = parts.iter().filter(|p| !p.3.is_empty()).collect();
+            assert_eq!(with_demand.len(), 1);
+            assert_eq!((with_demand[0].0, with_demand[0].1), (0, per_group[&0][0]));
+        }
     }
 
     #[test]

@@ -44,6 +44,15 @@ fn tollgate(args: &[&str]) {
 
 /// Three nodes with each other as initial members and `ledger_groups = GROUPS`.
 fn start_cluster(root: &Path) -> Vec<TestNode> {
+    configure(root, [GROUPS; 3])
+        .into_iter()
+        .map(|(dir, config)| TestNode::spawn(dir, &["--config", config.to_str().unwrap()], &[]))
+        .collect()
+}
+
+/// The data folders and config files of three nodes with each other as initial members, node
+/// `i + 1` with `ledger_groups = groups[i]`.
+fn configure(root: &Path, groups: [u32; 3]) -> Vec<(tempfile::TempDir, std::path::PathBuf)> {
     let ca = root.join("ca");
     tollgate(&["cluster", "init-ca", "--dir", ca.to_str().unwrap()]);
     // Three different ports (a port just released may be handed out again).
@@ -73,16 +82,17 @@ fn start_cluster(root: &Path) -> Vec<TestNode> {
             ]);
             let config = root.join(format!("node{id}.toml"));
             let text = format!(
-                "listen = \"127.0.0.1:{}\"\nadmin_listen = \"127.0.0.1:{}\"\ndata_dir = {:?}\nworkers = 1\n\n[cluster]\nnode_id = {id}\nraft_listen = \"127.0.0.1:{}\"\ntls_dir = {:?}\nledger_groups = {GROUPS}\ninitial_members = [{}]\n",
+                "listen = \"127.0.0.1:{}\"\nadmin_listen = \"127.0.0.1:{}\"\ndata_dir = {:?}\nworkers = 1\n\n[cluster]\nnode_id = {id}\nraft_listen = \"127.0.0.1:{}\"\ntls_dir = {:?}\nledger_groups = {}\ninitial_members = [{}]\n",
                 free_tcp(),
                 free_tcp(),
                 dir.path().display().to_string(),
                 raft[id as usize - 1],
                 tls.display().to_string(),
+                groups[id as usize - 1],
                 members.join(", "),
             );
             std::fs::write(&config, text).unwrap();
-            TestNode::spawn(dir, &["--config", config.to_str().unwrap()], &[])
+            (dir, config)
         })
         .collect()
 }
@@ -285,4 +295,47 @@ fn today() -> String {
         .as_secs() as i64;
     let (y, m, d) = tollgate_proto::model::civil_from_days(secs.div_euclid(86_400));
     format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// A node configured with another ledger group count than the running members of its
+/// cluster refuses to start, naming both counts; the cluster goes on serving.
+#[test]
+fn a_node_with_another_ledger_group_count_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let mut prepared = configure(root.path(), [GROUPS, GROUPS, 2]);
+    let (dir3, config3) = prepared.pop().unwrap();
+    let nodes: Vec<TestNode> = prepared
+        .into_iter()
+        .map(|(dir, config)| TestNode::spawn(dir, &["--config", config.to_str().unwrap()], &[]))
+        .collect();
+    wait_leader(&nodes);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["serve", "--config", config3.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("a node with ledger_groups = 2 started in a cluster running 3");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cluster.ledger_groups is 2 on this node, but node 1")
+            || stderr.contains("cluster.ledger_groups is 2 on this node, but node 2"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ledger_groups = 3"), "{stderr}");
+    drop(dir3);
+    // The two nodes still agree on a leader and serve the admin API.
+    wait_leader(&nodes);
 }

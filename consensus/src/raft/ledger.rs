@@ -57,6 +57,40 @@ pub fn split(deltas: Vec<UsageDelta>, groups: u32) -> BTreeMap<u32, Vec<UsageDel
     out
 }
 
+/// The most bytes of usage deltas one ledger entry carries (a report is chunked into entries
+/// of at most this much, see [`chunks`]). Well under what a heartbeat may wait behind: a
+/// multi-megabyte entry held group 0's heartbeats back long enough to cost its leadership.
+pub const MAX_ENTRY_DELTA_BYTES: usize = 64 * 1024;
+
+/// An upper bound of the encoded size of `d` in a log entry (a MessagePack array of two: the
+/// id's string header of at most 5 bytes and its bytes, a count of at most 9 bytes).
+pub fn delta_bytes(d: &UsageDelta) -> usize {
+    1 + 5 + d.key_id.len() + 9
+}
+
+/// Cuts `deltas` into chunks whose [`delta_bytes`] add up to at most `max_bytes` each (a
+/// single delta larger than that travels alone), in order. No deltas: no chunks. Each chunk
+/// is reported as its own entry with its own sequence number, so each counts exactly once
+/// however the others fare.
+pub fn chunks(deltas: Vec<UsageDelta>, max_bytes: usize) -> Vec<Vec<UsageDelta>> {
+    let mut out = Vec::new();
+    let mut cur: Vec<UsageDelta> = Vec::new();
+    let mut size = 0;
+    for d in deltas {
+        let n = delta_bytes(&d);
+        if !cur.is_empty() && size + n > max_bytes {
+            out.push(std::mem::take(&mut cur));
+            size = 0;
+        }
+        size += n;
+        cur.push(d);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
 /// The voter group `group` prefers as leader: the `group mod n`-th of `voters` by id.
 pub fn preferred_leader(group: u32, voters: &BTreeSet<u64>) -> Option<u64> {
     if voters.is_empty() {
@@ -125,6 +159,19 @@ pub async fn follow_once(config: &RaftNode, group: &RaftNode) -> Result<bool, su
     let have_ids: BTreeSet<u64> = have.iter().map(|m| m.id).collect();
     let want_ids: BTreeSet<u64> = want.iter().map(|m| m.id).collect();
     if let Some(m) = want.iter().find(|m| !have_ids.contains(&m.id)) {
+        let ours = config.ledger_groups();
+        // A node that says it runs another count never joins the group (an unreachable node,
+        // or one of a build that cannot say, is added as before).
+        if let Ok(Some(theirs)) = config
+            .peer_ledger_groups(m.id, &m.addr, Duration::from_secs(2))
+            .await
+        {
+            if ours != 0 && theirs != ours {
+                return Err(super::ClusterError::Other(mismatch(
+                    ours, m.id, &m.addr, theirs,
+                )));
+            }
+        }
         group.add_learner(m.id, m.addr.clone()).await?;
         return Ok(true);
     }
@@ -139,6 +186,14 @@ pub async fn follow_once(config: &RaftNode, group: &RaftNode) -> Result<bool, su
         return Ok(true);
     }
     Ok(false)
+}
+
+/// The refusal when node `id` (at `addr`) runs `theirs` ledger groups and this node `ours`.
+pub fn mismatch(ours: u32, id: u64, addr: &str, theirs: u32) -> String {
+    format!(
+        "cluster.ledger_groups is {ours} on this node, but node {id} ({addr}) runs with \
+         ledger_groups = {theirs}; every node of a cluster must use the same count"
+    )
 }
 
 fn should_campaign(node: &RaftNode) -> bool {
@@ -194,6 +249,28 @@ mod tests {
         back.sort_by_key(|d| d.count);
         assert_eq!(back, deltas);
         assert_eq!(split(deltas.clone(), 1).len(), 1);
+    }
+
+    #[test]
+    fn chunks_are_bounded_and_keep_every_delta_in_order() {
+        let deltas: Vec<UsageDelta> = (0..10_000)
+            .map(|i| UsageDelta {
+                key_id: format!("plan{:04}:key{i:09}", i % 7),
+                count: u64::MAX - i,
+            })
+            .collect();
+        let parts = chunks(deltas.clone(), 16 * 1024);
+        assert!(parts.len() > 10);
+        for part in &parts {
+            let bytes = tollgate_proto::codec::encode(part).len();
+            assert!(bytes <= 16 * 1024 + 8, "{bytes} bytes");
+        }
+        assert_eq!(parts.concat(), deltas);
+        assert_eq!(chunks(deltas.clone(), usize::MAX).len(), 1);
+        assert!(chunks(Vec::new(), 10).is_empty());
+        // A delta over the bound travels alone.
+        let one = chunks(deltas[..3].to_vec(), 1);
+        assert_eq!(one.len(), 3);
     }
 
     #[test]

@@ -230,6 +230,9 @@ struct Inner {
     /// The node's other groups (started with [`RaftNode::start_group`]), shared by all of them:
     /// the endpoint's server hands each wrapped request to its group here.
     groups: Arc<Mutex<BTreeMap<u32, Arc<Inner>>>>,
+    /// The ledger group count this node runs with (0: not declared), shared by its groups and
+    /// answered to [`Request::LedgerGroups`] (see [`RaftNode::declare_ledger_groups`]).
+    ledger_groups: Arc<std::sync::atomic::AtomicU32>,
     shared: Arc<Shared>,
     transport: Arc<Transport>,
     peers: Arc<PeerAddresses>,
@@ -349,6 +352,7 @@ impl RaftNode {
             config,
             recover_missing_log: cfg.recover_missing_log,
             groups: Arc::new(Mutex::new(BTreeMap::new())),
+            ledger_groups: Arc::new(std::sync::atomic::AtomicU32::new(0)),
             shared,
             transport,
             peers,
@@ -412,6 +416,7 @@ impl RaftNode {
             config: base.config.clone(),
             recover_missing_log: base.recover_missing_log,
             groups: base.groups.clone(),
+            ledger_groups: base.ledger_groups.clone(),
             shared,
             transport: base.transport.clone(),
             peers: base.peers.clone(),
@@ -422,6 +427,48 @@ impl RaftNode {
         lock(&base.groups).insert(group, inner.clone());
         tracing::info!(node = base.id, group, "raft group started");
         Ok(RaftNode { inner })
+    }
+
+    /// Declares the number of ledger groups this node runs with, answered to peers that ask
+    /// ([`RaftNode::peer_ledger_groups`]) so that a cluster can refuse a node whose count
+    /// differs. Until declared, the answer is 0 (unknown).
+    pub fn declare_ledger_groups(&self, groups: u32) {
+        self.inner
+            .ledger_groups
+            .store(groups, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The ledger group count declared with [`RaftNode::declare_ledger_groups`] (0: none).
+    pub fn ledger_groups(&self) -> u32 {
+        self.inner
+            .ledger_groups
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The number of ledger groups node `id` (dialled at `addr`) runs with: `Ok(None)` when it
+    /// has not declared one yet, an error when it cannot be asked (unreachable, or a build
+    /// that does not know the question) within `timeout`.
+    pub async fn peer_ledger_groups(
+        &self,
+        id: u64,
+        addr: &str,
+        timeout: Duration,
+    ) -> Result<Option<u32>, ClusterError> {
+        let addr = self.inner.peers.dial(id, addr).to_string();
+        let answer = self
+            .inner
+            .transport
+            .call(id, &addr, Request::LedgerGroups, None, timeout)
+            .await
+            .map_err(|e| ClusterError::Other(e.to_string()))?;
+        match answer {
+            Response::LedgerGroups { count: 0 } => Ok(None),
+            Response::LedgerGroups { count } => Ok(Some(count)),
+            Response::Failed(m) | Response::Refused(m) => Err(ClusterError::Other(m)),
+            other => Err(ClusterError::Other(format!(
+                "unexpected answer to a ledger group count: {other:?}"
+            ))),
+        }
     }
 
     /// The Raft group of this handle (0: the configuration group).
@@ -1167,6 +1214,11 @@ impl Inner {
                 inner.lead_membership(op, deadline).await
             }
             Request::Group { .. } => Response::Failed("a group request inside a group".into()),
+            Request::LedgerGroups => Response::LedgerGroups {
+                count: inner
+                    .ledger_groups
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            },
         }
     }
 }

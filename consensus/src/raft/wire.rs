@@ -108,6 +108,9 @@ pub enum Request {
         /// The request.
         body: Box<Request>,
     },
+    /// How many ledger groups does the node run with (answered with
+    /// [`Response::LedgerGroups`]; a node of a cluster refuses to start with another count).
+    LedgerGroups,
 }
 
 impl Request {
@@ -170,6 +173,11 @@ pub enum Response {
     /// The node could not serve the request (shutting down, storage failure, wrong id, bad
     /// request).
     Failed(String),
+    /// Answer to [`Request::LedgerGroups`]: the node's ledger group count (0: not declared yet).
+    LedgerGroups {
+        /// The count.
+        count: u32,
+    },
 }
 
 #[cfg(test)]
@@ -296,6 +304,21 @@ mod tests {
         });
         assert!(chunk.carries_chunk());
         assert!(chunk.for_group(2).carries_chunk());
+    }
+
+    #[test]
+    fn the_ledger_group_count_question_round_trips_after_every_older_variant() {
+        // Appended at the end: the older variants' encodings are unchanged, and an old build
+        // answers the new question "bad request" (the asker treats that as no answer).
+        let asked: Request = codec::decode(&codec::encode(&Request::LedgerGroups)).unwrap();
+        assert!(matches!(asked, Request::LedgerGroups));
+        let answer: Response =
+            codec::decode(&codec::encode(&Response::LedgerGroups { count: 4 })).unwrap();
+        assert!(matches!(answer, Response::LedgerGroups { count: 4 }));
+        assert_ne!(
+            codec::encode(&Request::LedgerGroups),
+            codec::encode(&Request::ReadIndex)
+        );
     }
 
     #[test]
