@@ -646,6 +646,38 @@ mod tests {
         assert!(decode_payload(&unknown).is_err());
     }
 
+    /// The current snapshot is read from its file on each request (only its meta is kept), and
+    /// a node reopened on the folder loads the registry and serves the same snapshot.
+    #[tokio::test]
+    async fn the_current_snapshot_is_read_from_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = Shared::new();
+        let mut sm =
+            StateMachineStore::open(dir.path(), shared.clone(), Box::new(|_, _| {})).unwrap();
+        assert!(sm.get_current_snapshot().await.unwrap().is_none());
+        *shared.write() = sample_registry();
+        let built = sm.builder().build_snapshot().await.unwrap();
+        let data = built.snapshot.into_inner();
+        let cur = sm.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(cur.meta, built.meta);
+        assert_eq!(cur.snapshot.into_inner(), data);
+        // Reopened: the registry comes back and the same snapshot is served from the file.
+        let shared2 = Shared::new();
+        let mut sm2 =
+            StateMachineStore::open(dir.path(), shared2.clone(), Box::new(|_, _| {})).unwrap();
+        assert_eq!(*shared2.read(), sample_registry());
+        let cur = sm2.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(cur.meta, built.meta);
+        assert_eq!(cur.snapshot.into_inner(), data);
+        // Not a copy in memory: a damaged file is found on the next request.
+        let path = dir.path().join(super::super::startup::SNAPSHOT_FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(sm.get_current_snapshot().await.is_err());
+    }
+
     #[test]
     fn file_round_trip_and_corruption() {
         let meta = SnapshotMeta {
@@ -662,6 +694,7 @@ mod tests {
         let (m, d) = decode_file(&bytes).unwrap();
         assert_eq!(m, meta);
         assert_eq!(d, b"hello");
+        assert_eq!(decode_file_owned(bytes.clone()).unwrap(), (meta.clone(), d));
         for i in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 0x40;
