@@ -33,10 +33,10 @@ fn registry(api_id: &str, policy: Option<&str>) -> Registry {
         kind: IntegrationType::Mock,
         integration_responses: BTreeMap::from([(
             "200".into(),
-            IntegrationResponse {
+            Box::new(IntegrationResponse {
                 status_code: "200".into(),
                 ..Default::default()
-            },
+            }),
         )]),
         ..Default::default()
     };
@@ -55,7 +55,7 @@ fn registry(api_id: &str, policy: Option<&str>) -> Registry {
             id.into()
         },
         methods: m
-            .map(|m| BTreeMap::from([("GET".into(), m)]))
+            .map(|m| BTreeMap::from([("GET".into(), Box::new(m))]))
             .unwrap_or_default(),
     };
     let mut api = RestApi {

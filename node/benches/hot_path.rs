@@ -30,11 +30,11 @@ fn stage() -> StageRoutes {
             .map(|v| {
                 (
                     v.to_string(),
-                    Method {
+                    Box::new(Method {
                         http_method: v.to_string(),
                         integration: Some(Integration::default()),
                         ..Default::default()
-                    },
+                    }),
                 )
             })
             .collect();
@@ -262,14 +262,14 @@ fn bench_core(c: &mut Criterion) {
         kind: IntegrationType::Mock,
         integration_responses: BTreeMap::from([(
             "200".into(),
-            IntegrationResponse {
+            Box::new(IntegrationResponse {
                 status_code: "200".into(),
                 response_templates: BTreeMap::from([(
                     "application/json".into(),
                     "{\"ok\":true}".into(),
                 )]),
                 ..Default::default()
-            },
+            }),
         )]),
         ..Default::default()
     };
@@ -301,7 +301,7 @@ fn bench_core(c: &mut Criterion) {
                     id: "pets".into(),
                     parent_id: Some("root".into()),
                     path_part: "pets".into(),
-                    methods: BTreeMap::from([("GET".into(), method)]),
+                    methods: BTreeMap::from([("GET".into(), Box::new(method))]),
                 },
             ),
         ])

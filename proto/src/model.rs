@@ -139,8 +139,10 @@ pub struct Resource {
     pub parent_id: Option<String>,
     /// The segment: `pets`, `{petId}` or `{proxy+}`; empty for the root.
     pub path_part: String,
-    /// Methods keyed by HTTP verb (`GET`, `POST`, …, or `ANY`).
-    pub methods: BTreeMap<String, Method>,
+    /// Methods keyed by HTTP verb (`GET`, `POST`, …, or `ANY`). Boxed (as the responses
+    /// below): a B-tree node has room for 11 values, so inline ones cost 11 times their size
+    /// for the usual one or two (issue 14).
+    pub methods: BTreeMap<String, Box<Method>>,
 }
 
 /// A method: a resource and an HTTP verb, how it is authorised, and its integration.
@@ -157,7 +159,7 @@ pub struct Method {
     pub request_models: BTreeMap<String, String>,
     pub authorization_scopes: Vec<String>,
     /// Method responses keyed by status code.
-    pub method_responses: BTreeMap<String, MethodResponse>,
+    pub method_responses: BTreeMap<String, Box<MethodResponse>>,
     pub integration: Option<Integration>,
     /// Which of the maps above were given (`{}` included): see [`GivenMaps`].
     #[serde(default, skip_serializing_if = "GivenMaps::is_empty")]
@@ -281,7 +283,7 @@ pub struct Integration {
     pub cache_namespace: Option<String>,
     pub cache_key_parameters: Vec<String>,
     /// Integration responses keyed by status code.
-    pub integration_responses: BTreeMap<String, IntegrationResponse>,
+    pub integration_responses: BTreeMap<String, Box<IntegrationResponse>>,
     /// `tlsConfig` of an HTTP or HTTP_PROXY integration (an `https://` backend).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_config: Option<TlsConfig>,

@@ -443,7 +443,7 @@ impl Registry {
                     .get_mut(resource_id)
                     .ok_or_else(|| not_found("resource", resource_id))?;
                 res.methods
-                    .insert(method.http_method.clone(), method.clone());
+                    .insert(method.http_method.clone(), Box::new(method.clone()));
                 Ok(())
             }
             Command::DeleteMethod {

@@ -47,6 +47,12 @@ const KEY_PURGED: &str = "last_purged";
 const KEY_COMMITTED: &str = "committed";
 const KEY_FORMAT: &str = "format";
 
+/// redb's page cache for the log (its default is 1 GiB). Entries are read back only to
+/// replicate them to a follower that lags (the state machine applies what it is handed), so
+/// the cache need not hold the log: capped, what a burst of large commands (10 000 API
+/// definitions) wrote does not stay resident beside the registry (issue 14).
+const LOG_CACHE_BYTES: usize = 64 << 20;
+
 /// The first byte of a checksummed entry.
 const ENTRY_CHECKED: u8 = 2;
 /// The `format` value of a database whose every entry carries a checksum.
@@ -176,7 +182,9 @@ impl LogStore {
     /// build creates requires a checksum on every entry.
     pub fn open(path: &Path) -> Result<LogStore, OpenError> {
         private_file(path)?;
-        let db = Database::create(path)?;
+        let db = redb::Builder::new()
+            .set_cache_size(LOG_CACHE_BYTES)
+            .create(path)?;
         let checked = {
             let tx = db.begin_write().map_err(contents_err)?;
             let checked = {

@@ -4,7 +4,10 @@
 //! The registry lives in memory; what is durable is the snapshot (written with temp file +
 //! fsync + rename + directory fsync before openraft may purge the logs it covers) and the log.
 //! At startup the registry is rebuilt from the last snapshot and openraft re-applies the
-//! committed entries after it.
+//! committed entries after it. Only the current snapshot's metadata stays in memory: its data
+//! is read back from the file when openraft asks for it (to send it to a follower), and a
+//! snapshot built or installed here is written and then let go (issue 14: a 10 000-API
+//! snapshot was held for the node's life and copied on every request for it).
 //!
 //! Snapshot data (what travels to other nodes) is `codec::encode` of
 //! `{last applied log id, last membership, registry}`. The snapshot file adds a small header:
@@ -100,21 +103,10 @@ fn decode_payload(data: &[u8]) -> Result<Payload, codec::DecodeError> {
     Ok(p)
 }
 
-/// A snapshot as stored: its metadata and its data.
-#[derive(Clone)]
-struct Stored {
-    meta: SnapshotMeta<u64, BasicNode>,
-    data: Arc<Vec<u8>>,
-}
-
-impl Stored {
-    fn to_snapshot(&self) -> Snapshot<TypeConfig> {
-        Snapshot {
-            meta: self.meta.clone(),
-            snapshot: Box::new(Cursor::new(self.data.as_ref().clone())),
-        }
-    }
-}
+/// The metadata of the snapshot in the snapshot file. Only this stays in memory: the data is
+/// read from the file when openraft asks for the current snapshot (to send it to a follower),
+/// so a large registry's snapshot is not held for the node's life beside the registry.
+type StoredMeta = SnapshotMeta<u64, BasicNode>;
 
 /// A snapshot's data: its last applied log id, membership and registry, encoded.
 pub fn encode_snapshot_data(
@@ -197,6 +189,27 @@ fn invalid(msg: impl Into<String>) -> io::Error {
 /// Reads a snapshot file's bytes: checks its checksum and layout, and returns its metadata and
 /// data. No length field is trusted before it is checked against the bytes there are.
 pub fn decode_file(bytes: &[u8]) -> io::Result<(SnapshotMeta<u64, BasicNode>, Vec<u8>)> {
+    let (meta, data) = check_file(bytes)?;
+    Ok((meta, bytes[data].to_vec()))
+}
+
+/// As [`decode_file`], taking the file's bytes and returning the data in the same buffer (the
+/// header and checksum cut off in place), so a large snapshot is not copied once more.
+fn decode_file_owned(mut bytes: Vec<u8>) -> io::Result<(SnapshotMeta<u64, BasicNode>, Vec<u8>)> {
+    let (meta, data) = check_file(&bytes)?;
+    bytes.truncate(data.end);
+    bytes.drain(..data.start);
+    Ok((meta, bytes))
+}
+
+/// Reads the snapshot file at `path` ([`decode_file_owned`]).
+fn read_file(path: &Path) -> io::Result<(SnapshotMeta<u64, BasicNode>, Vec<u8>)> {
+    let bytes = std::fs::read(path)?;
+    decode_file_owned(bytes).map_err(|e| invalid(format!("{}: {e}", path.display())))
+}
+
+/// Checks a snapshot file's bytes ([`decode_file`]): its metadata and where its data lies.
+fn check_file(bytes: &[u8]) -> io::Result<(SnapshotMeta<u64, BasicNode>, std::ops::Range<usize>)> {
     let body_len = bytes
         .len()
         .checked_sub(4)
@@ -218,7 +231,7 @@ pub fn decode_file(bytes: &[u8]) -> io::Result<(SnapshotMeta<u64, BasicNode>, Ve
     if len != data.len() as u64 {
         return Err(invalid("snapshot data length mismatch"));
     }
-    Ok((meta, data.to_vec()))
+    Ok((meta, body_len - data.len()..body_len))
 }
 
 /// The state machine given to openraft.
@@ -227,7 +240,7 @@ pub struct StateMachineStore {
     applied: Arc<Mutex<Applied>>,
     on_applied: Arc<Mutex<OnApplied>>,
     snapshot_path: PathBuf,
-    current: Arc<Mutex<Option<Stored>>>,
+    current: Arc<Mutex<Option<StoredMeta>>>,
     /// Held while the snapshot file is written.
     file_lock: Arc<Mutex<()>>,
     seq: Arc<AtomicU64>,
@@ -249,22 +262,18 @@ impl StateMachineStore {
         let snapshot_path = dir.join(super::startup::SNAPSHOT_FILE);
         let mut applied = Applied::default();
         let mut current = None;
-        match std::fs::read(&snapshot_path) {
-            Ok(bytes) => {
+        match read_file(&snapshot_path) {
+            Ok((meta, data)) => {
                 // Written 0600 by this build; a file of an older build is tightened.
                 use std::os::unix::fs::PermissionsExt;
                 std::fs::set_permissions(&snapshot_path, std::fs::Permissions::from_mode(0o600))?;
-                let (meta, data) = decode_file(&bytes)
-                    .map_err(|e| invalid(format!("{}: {e}", snapshot_path.display())))?;
                 let payload = decode_payload(&data)
                     .map_err(|e| invalid(format!("{}: {e}", snapshot_path.display())))?;
+                drop(data);
                 applied.last_applied = payload.last_applied;
                 applied.last_membership = payload.last_membership;
                 *shared.write() = payload.registry;
-                current = Some(Stored {
-                    meta,
-                    data: Arc::new(data),
-                });
+                current = Some(meta);
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
@@ -295,28 +304,55 @@ impl StateMachineStore {
         }
     }
 
-    /// Makes `stored` the current snapshot, durably, unless a newer one already is (a snapshot
-    /// built locally can finish after a newer one arrived from the leader). The snapshot file
-    /// and `current` change together, one writer at a time.
-    async fn store(&self, stored: &Stored) -> io::Result<()> {
+    /// Makes `meta` and `data` the current snapshot, durably, unless a newer one already is (a
+    /// snapshot built locally can finish after a newer one arrived from the leader). The
+    /// snapshot file and `current` change together, one writer at a time. Gives `data` back.
+    async fn store(&self, meta: &StoredMeta, data: Vec<u8>) -> io::Result<Vec<u8>> {
         let path = self.snapshot_path.clone();
         let current = self.current.clone();
-        let stored = stored.clone();
+        let meta = meta.clone();
         let file_lock = self.file_lock.clone();
         tokio::task::spawn_blocking(move || {
             let _writer = lock(&file_lock);
             let newer = lock(&current)
                 .as_ref()
-                .is_some_and(|cur| cur.meta.last_log_id > stored.meta.last_log_id);
+                .is_some_and(|cur| cur.last_log_id > meta.last_log_id);
             if newer {
-                return Ok(());
+                return Ok(data);
             }
-            write_file(&path, &stored.meta, &stored.data)?;
-            *lock(&current) = Some(stored);
-            Ok(())
+            write_file(&path, &meta, &data)?;
+            *lock(&current) = Some(meta);
+            Ok(data)
         })
         .await
         .map_err(|e| io::Error::other(format!("snapshot write task failed: {e}")))?
+    }
+
+    /// The current snapshot, read from its file (none before the first).
+    async fn load_current(&self) -> io::Result<Option<Snapshot<TypeConfig>>> {
+        let path = self.snapshot_path.clone();
+        let current = self.current.clone();
+        let file_lock = self.file_lock.clone();
+        tokio::task::spawn_blocking(move || {
+            // The file and `current` change together under this lock.
+            let _writer = lock(&file_lock);
+            let Some(meta) = lock(&current).clone() else {
+                return Ok(None);
+            };
+            let (file_meta, data) = read_file(&path)?;
+            if file_meta != meta {
+                return Err(invalid(format!(
+                    "{}: holds snapshot {file_meta}, expected {meta}",
+                    path.display()
+                )));
+            }
+            Ok(Some(Snapshot {
+                meta,
+                snapshot: Box::new(Cursor::new(data)),
+            }))
+        })
+        .await
+        .map_err(|e| io::Error::other(format!("snapshot read task failed: {e}")))?
     }
 }
 
@@ -333,19 +369,21 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
             Some(l) => format!("{}-{}-{seq}", l.leader_id, l.index),
             None => format!("none-{seq}"),
         };
-        let stored = Stored {
-            meta: SnapshotMeta {
-                last_log_id: applied.last_applied,
-                last_membership: applied.last_membership,
-                snapshot_id,
-            },
-            data: Arc::new(data),
+        let meta = SnapshotMeta {
+            last_log_id: applied.last_applied,
+            last_membership: applied.last_membership,
+            snapshot_id,
         };
-        self.store(&stored)
+        let data = self
+            .store(&meta, data)
             .await
-            .map_err(|e| StorageIOError::write_snapshot(Some(stored.meta.signature()), &e))?;
-        tracing::info!(snapshot = %stored.meta, bytes = stored.data.len(), "snapshot built");
-        Ok(stored.to_snapshot())
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        tracing::info!(snapshot = %meta, bytes = data.len(), "snapshot built");
+        // The data moves into the answer (openraft drops it once built): not kept here.
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
     }
 }
 
@@ -419,13 +457,11 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             ));
             return Err(StorageIOError::read_snapshot(sig(), e).into());
         }
-        let stored = Stored {
-            meta: meta.clone(),
-            data: Arc::new(data),
-        };
-        self.store(&stored)
-            .await
-            .map_err(|e| StorageIOError::write_snapshot(sig(), &e))?;
+        drop(
+            self.store(meta, data)
+                .await
+                .map_err(|e| StorageIOError::write_snapshot(sig(), &e))?,
+        );
         let index = meta.last_log_id.map(|l| l.index).unwrap_or(0);
         {
             let mut reg = self.shared.write();
@@ -443,7 +479,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn get_current_snapshot(&mut self) -> SResult<Option<Snapshot<TypeConfig>>> {
-        Ok(lock(&self.current).as_ref().map(Stored::to_snapshot))
+        self.load_current().await.map_err(|e| {
+            let sig = lock(&self.current).as_ref().map(|m| m.signature());
+            StorageIOError::read_snapshot(sig, &e).into()
+        })
     }
 }
 
@@ -607,6 +646,38 @@ mod tests {
         assert!(decode_payload(&unknown).is_err());
     }
 
+    /// The current snapshot is read from its file on each request (only its meta is kept), and
+    /// a node reopened on the folder loads the registry and serves the same snapshot.
+    #[tokio::test]
+    async fn the_current_snapshot_is_read_from_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = Shared::new();
+        let mut sm =
+            StateMachineStore::open(dir.path(), shared.clone(), Box::new(|_, _| {})).unwrap();
+        assert!(sm.get_current_snapshot().await.unwrap().is_none());
+        *shared.write() = sample_registry();
+        let built = sm.builder().build_snapshot().await.unwrap();
+        let data = built.snapshot.into_inner();
+        let cur = sm.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(cur.meta, built.meta);
+        assert_eq!(cur.snapshot.into_inner(), data);
+        // Reopened: the registry comes back and the same snapshot is served from the file.
+        let shared2 = Shared::new();
+        let mut sm2 =
+            StateMachineStore::open(dir.path(), shared2.clone(), Box::new(|_, _| {})).unwrap();
+        assert_eq!(*shared2.read(), sample_registry());
+        let cur = sm2.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(cur.meta, built.meta);
+        assert_eq!(cur.snapshot.into_inner(), data);
+        // Not a copy in memory: a damaged file is found on the next request.
+        let path = dir.path().join(super::super::startup::SNAPSHOT_FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(sm.get_current_snapshot().await.is_err());
+    }
+
     #[test]
     fn file_round_trip_and_corruption() {
         let meta = SnapshotMeta {
@@ -623,6 +694,7 @@ mod tests {
         let (m, d) = decode_file(&bytes).unwrap();
         assert_eq!(m, meta);
         assert_eq!(d, b"hello");
+        assert_eq!(decode_file_owned(bytes.clone()).unwrap(), (meta.clone(), d));
         for i in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 0x40;

@@ -517,10 +517,10 @@ mod tests {
         };
         m.method_responses.insert(
             "200".into(),
-            MethodResponse {
+            Box::new(MethodResponse {
                 status_code: "200".into(),
                 ..Default::default()
-            },
+            }),
         );
         m.integration = Some(Integration {
             kind: IntegrationType::Mock,
@@ -531,7 +531,7 @@ mod tests {
             )]),
             ..Default::default()
         });
-        pets.methods.insert("GET".into(), m);
+        pets.methods.insert("GET".into(), Box::new(m));
         RestApi {
             id: "a1".into(),
             settings: RestApiSettings {

@@ -50,7 +50,7 @@ fn mock(answers: bool) -> Option<Integration> {
         )]),
         integration_responses: BTreeMap::from([(
             "200".into(),
-            IntegrationResponse {
+            Box::new(IntegrationResponse {
                 status_code: "200".into(),
                 selection_pattern: Some("200".into()),
                 response_templates: BTreeMap::from([(
@@ -58,7 +58,7 @@ fn mock(answers: bool) -> Option<Integration> {
                     "{\"ok\":true}".into(),
                 )]),
                 ..Default::default()
-            },
+            }),
         )]),
         ..Default::default()
     })
@@ -68,11 +68,13 @@ fn mock(answers: bool) -> Option<Integration> {
 /// query parameter; the default response echoes a parameter, the request id and a stage
 /// variable and sets a header; 4xx answers with fixed text. Only JSON requests are mapped.
 fn templated_mock() -> Option<Integration> {
-    let response = |pattern: Option<&str>, code: &str, template: &str| IntegrationResponse {
-        status_code: code.into(),
-        selection_pattern: pattern.map(str::to_owned),
-        response_templates: BTreeMap::from([("application/json".into(), template.into())]),
-        ..Default::default()
+    let response = |pattern: Option<&str>, code: &str, template: &str| {
+        Box::new(IntegrationResponse {
+            status_code: code.into(),
+            selection_pattern: pattern.map(str::to_owned),
+            response_templates: BTreeMap::from([("application/json".into(), template.into())]),
+            ..Default::default()
+        })
     };
     Some(Integration {
         kind: IntegrationType::Mock,
@@ -126,7 +128,7 @@ fn deployment() -> Deployment {
                 id: id.into(),
                 parent_id: (!part.is_empty()).then(|| "root".into()),
                 path_part: part.into(),
-                methods: BTreeMap::from([(verb.to_string(), m)]),
+                methods: BTreeMap::from([(verb.to_string(), Box::new(m))]),
             },
         );
     };

@@ -539,7 +539,7 @@ mod tests {
         for (code, pattern, templates) in responses {
             i.integration_responses.insert(
                 code.to_string(),
-                IntegrationResponse {
+                Box::new(IntegrationResponse {
                     status_code: code.to_string(),
                     selection_pattern: pattern.map(str::to_owned),
                     response_templates: templates
@@ -547,7 +547,7 @@ mod tests {
                         .map(|(k, v)| (k.to_string(), v.to_string()))
                         .collect::<BTreeMap<_, _>>(),
                     ..Default::default()
-                },
+                }),
             );
         }
         let stage = Stage {

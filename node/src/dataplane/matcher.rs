@@ -141,11 +141,11 @@ mod tests {
             .map(|v| {
                 (
                     v.to_string(),
-                    Method {
+                    Box::new(Method {
                         http_method: v.to_string(),
                         integration: Some(Integration::default()),
                         ..Default::default()
-                    },
+                    }),
                 )
             })
             .collect();

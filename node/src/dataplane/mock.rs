@@ -354,7 +354,7 @@ mod tests {
         for (code, pattern, body) in responses {
             i.integration_responses.insert(
                 code.to_string(),
-                IntegrationResponse {
+                Box::new(IntegrationResponse {
                     status_code: code.to_string(),
                     selection_pattern: pattern.map(str::to_owned),
                     response_templates: BTreeMap::from([(
@@ -362,7 +362,7 @@ mod tests {
                         body.to_string(),
                     )]),
                     ..Default::default()
-                },
+                }),
             );
         }
         i

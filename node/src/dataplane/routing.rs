@@ -1587,14 +1587,15 @@ mod tests {
             )]),
             ..Default::default()
         };
-        i.integration_responses.insert("200".into(), r.clone());
+        i.integration_responses
+            .insert("200".into(), Box::new(r.clone()));
         assert!(super::super::mock::compile(&i, &stage(&[]))
             .unwrap_err()
             .contains("not a valid header"));
         r.response_parameters.clear();
         r.response_templates =
             BTreeMap::from([("text/plain\r\nX-Smuggled: 1".into(), "hi".into())]);
-        i.integration_responses.insert("200".into(), r);
+        i.integration_responses.insert("200".into(), Box::new(r));
         assert!(super::super::mock::compile(&i, &stage(&[]))
             .unwrap_err()
             .contains("content type"));
@@ -1695,10 +1696,13 @@ mod tests {
                     parent_id: None,
                     path_part: String::new(),
                     methods: BTreeMap::from([
-                        ("GET".into(), method("GET", "AWS_IAM")),
-                        ("POST".into(), method("POST", "NONE")),
-                        ("PUT".into(), method("PUT", "CUSTOM")),
-                        ("DELETE".into(), method("DELETE", "COGNITO_USER_POOLS")),
+                        ("GET".into(), Box::new(method("GET", "AWS_IAM"))),
+                        ("POST".into(), Box::new(method("POST", "NONE"))),
+                        ("PUT".into(), Box::new(method("PUT", "CUSTOM"))),
+                        (
+                            "DELETE".into(),
+                            Box::new(method("DELETE", "COGNITO_USER_POOLS")),
+                        ),
                     ]),
                 },
             )])

@@ -1028,7 +1028,7 @@ fn operation(
                     }
                 }
             }
-            m.method_responses.insert(code.clone(), mr);
+            m.method_responses.insert(code.clone(), Box::new(mr));
         }
     }
     // Security: the operation's, or the document's.

@@ -175,7 +175,7 @@ mod tests {
                 id: "p".into(),
                 parent_id: Some("r".into()),
                 path_part: "pets".into(),
-                methods: [("POST".to_string(), post)].into(),
+                methods: [("POST".to_string(), Box::new(post))].into(),
             },
         );
         resources.insert(
@@ -184,7 +184,7 @@ mod tests {
                 id: "i".into(),
                 parent_id: Some("p".into()),
                 path_part: "{petId}".into(),
-                methods: [("GET".to_string(), get)].into(),
+                methods: [("GET".to_string(), Box::new(get))].into(),
             },
         );
         let d = Deployment {

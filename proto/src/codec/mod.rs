@@ -146,11 +146,11 @@ mod tests {
                 }),
                 integration_responses: BTreeMap::from([(
                     "200".into(),
-                    IntegrationResponse {
+                    Box::new(IntegrationResponse {
                         status_code: "200".into(),
                         selection_pattern: Some("2\\d{2}".into()),
                         ..Default::default()
-                    },
+                    }),
                 )]),
                 ..Default::default()
             }),

@@ -396,14 +396,14 @@ mod tests {
                 http_method: "GET".into(),
                 method_responses: BTreeMap::from([(
                     "400".into(),
-                    MethodResponse {
+                    Box::new(MethodResponse {
                         status_code: "400".into(),
                         response_models: BTreeMap::from([(
                             "application/json".into(),
                             "Error".into(),
                         )]),
                         ..Default::default()
-                    },
+                    }),
                 )]),
                 ..Default::default()
             },

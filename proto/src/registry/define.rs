@@ -141,10 +141,10 @@ mod tests {
             .map(|v| {
                 (
                     v.to_string(),
-                    Method {
+                    Box::new(Method {
                         http_method: v.to_string(),
                         ..Default::default()
-                    },
+                    }),
                 )
             })
             .collect();

@@ -55,13 +55,13 @@ pub fn method() -> Method {
         authorization_scopes: vec!["orders/write".into()],
         method_responses: BTreeMap::from([(
             "200".into(),
-            MethodResponse {
+            Box::new(MethodResponse {
                 status_code: "200".into(),
                 response_parameters: BTreeMap::from([("method.response.header.x-id".into(), true)]),
                 response_models: map(&[("application/json", "Empty")]),
                 // Fields added after the fixtures were written decode as their defaults.
                 given_maps: GivenMaps::default(),
-            },
+            }),
         )]),
         integration: Some(Integration {
             kind: IntegrationType::Http,
@@ -79,7 +79,7 @@ pub fn method() -> Method {
             cache_key_parameters: vec!["method.request.path.id".into()],
             integration_responses: BTreeMap::from([(
                 "200".into(),
-                IntegrationResponse {
+                Box::new(IntegrationResponse {
                     status_code: "200".into(),
                     selection_pattern: Some("2\\d{2}".into()),
                     response_parameters: map(&[(
@@ -89,7 +89,7 @@ pub fn method() -> Method {
                     response_templates: map(&[("application/json", "$input.body")]),
                     content_handling: Some("CONVERT_TO_BINARY".into()),
                     given_maps: GivenMaps::default(),
-                },
+                }),
             )]),
             // None: bytes of builds before https backends decode into these samples.
             tls_config: None,
@@ -949,7 +949,7 @@ fn resources() -> BTreeMap<String, Resource> {
                 id: "root000001".into(),
                 parent_id: None,
                 path_part: "".into(),
-                methods: BTreeMap::from([("GET".to_string(), mock_method())]),
+                methods: BTreeMap::from([("GET".to_string(), Box::new(mock_method()))]),
             },
         ),
         (
@@ -958,7 +958,7 @@ fn resources() -> BTreeMap<String, Resource> {
                 id: "res0000001".into(),
                 parent_id: Some("root000001".into()),
                 path_part: "orders".into(),
-                methods: BTreeMap::from([("POST".to_string(), method())]),
+                methods: BTreeMap::from([("POST".to_string(), Box::new(method()))]),
             },
         ),
     ])

@@ -684,7 +684,8 @@ pub async fn put_response(
     check_response(&r)?;
     let i = integration_mut(&mut m)?;
     check_response_for(i.kind, &r)?;
-    i.integration_responses.insert(code.to_string(), r);
+    i.integration_responses
+        .insert(code.to_string(), Box::new(r));
     store_method(state, k, m).await?;
     response_reply(state, k, code, 201)
 }

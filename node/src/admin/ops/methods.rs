@@ -345,7 +345,7 @@ pub async fn put_response(
         given_maps,
     };
     check_response(&r)?;
-    m.method_responses.insert(code.to_string(), r);
+    m.method_responses.insert(code.to_string(), Box::new(r));
     store_method(state, k, m).await?;
     response_reply(state, k, code, 201)
 }

@@ -577,7 +577,7 @@ fn load_method(state: &AdminState, k: &MethodKey) -> Result<Method, ApiError> {
             .ok_or_else(|| ApiError::invalid_id("resource", &k.resource))?;
         res.methods
             .get(&k.verb)
-            .cloned()
+            .map(|m| Method::clone(m))
             .ok_or_else(|| ApiError::not_found("Invalid Method identifier specified"))
     })
 }

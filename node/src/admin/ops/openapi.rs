@@ -439,7 +439,7 @@ fn build(
                                     "Unable to put integration response {code} on {where_}: another response of the integration already has status {code}"
                                 )),
                                 Ok(()) => {
-                                    i.integration_responses.insert(code, r);
+                                    i.integration_responses.insert(code, Box::new(r));
                                 }
                             }
                         }
@@ -452,7 +452,7 @@ fn build(
                 }
             }
             if let Some(r) = api.resources.get_mut(&resource_id) {
-                r.methods.insert(verb, m);
+                r.methods.insert(verb, Box::new(m));
             }
         }
     }
@@ -997,7 +997,7 @@ mod tests {
         let methods: Vec<&tollgate_proto::model::Method> = api
             .resources
             .values()
-            .flat_map(|r| r.methods.values())
+            .flat_map(|r| r.methods.values().map(|m| &**m))
             .collect();
         assert_eq!(methods.len(), 2);
         assert!(methods.iter().all(|m| m.integration.is_none()));
@@ -1053,7 +1053,7 @@ mod tests {
         let methods: Vec<&tollgate_proto::model::Method> = api
             .resources
             .values()
-            .flat_map(|r| r.methods.values())
+            .flat_map(|r| r.methods.values().map(|m| &**m))
             .collect();
         assert_eq!(methods.len(), 1, "only /signed");
         assert_eq!(methods[0].authorization_type.as_str(), "AWS_IAM");
@@ -1130,7 +1130,7 @@ mod tests {
         let methods: Vec<&Method> = again
             .resources
             .values()
-            .flat_map(|r| r.methods.values())
+            .flat_map(|r| r.methods.values().map(|m| &**m))
             .collect();
         assert_eq!(methods.len(), 2, "/open and /cognito POST: {warnings:?}");
         assert!(methods

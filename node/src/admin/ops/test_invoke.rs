@@ -195,7 +195,7 @@ mod tests {
                         api_key_required: true,
                         ..Method::default()
                     };
-                    (v.to_string(), m)
+                    (v.to_string(), Box::new(m))
                 })
                 .collect(),
         };

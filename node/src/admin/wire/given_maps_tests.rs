@@ -78,11 +78,11 @@ fn given_maps_persist_and_leave_older_bytes_alone() {
         given_maps: BOTH,
         method_responses: BTreeMap::from([(
             "200".into(),
-            MethodResponse {
+            Box::new(MethodResponse {
                 status_code: "200".into(),
                 given_maps: GivenMaps(GivenMaps::BODIES),
                 ..Default::default()
-            },
+            }),
         )]),
         integration: Some(Integration {
             given_maps: GivenMaps(GivenMaps::PARAMETERS),

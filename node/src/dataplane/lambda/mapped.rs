@@ -146,11 +146,11 @@ mod tests {
         for (code, pattern) in responses {
             i.integration_responses.insert(
                 code.to_string(),
-                IntegrationResponse {
+                Box::new(IntegrationResponse {
                     status_code: code.to_string(),
                     selection_pattern: pattern.map(str::to_owned),
                     ..Default::default()
-                },
+                }),
             );
         }
         compile(&i, Vec::new()).unwrap()
@@ -246,14 +246,14 @@ mod tests {
         i.request_parameters.clear();
         i.integration_responses.insert(
             "200".into(),
-            IntegrationResponse {
+            Box::new(IntegrationResponse {
                 status_code: "200".into(),
                 response_parameters: BTreeMap::from([(
                     "method.response.header.X".into(),
                     "integration.response.body.a".into(),
                 )]),
                 ..Default::default()
-            },
+            }),
         );
         assert!(compile(&i, Vec::new()).is_err());
     }

@@ -51,7 +51,7 @@ fn registry(key_source: ApiKeySource) -> Registry {
         },
         methods: methods
             .into_iter()
-            .map(|m| (m.http_method.clone(), m))
+            .map(|m| (m.http_method.clone(), Box::new(m)))
             .collect(),
     };
     let authorizer = |id: &str, kind, source: &str, ttl| Authorizer {

@@ -49,7 +49,7 @@ fn registry(policy: Option<&str>) -> Registry {
         },
         methods: methods
             .into_iter()
-            .map(|m| (m.http_method.clone(), m))
+            .map(|m| (m.http_method.clone(), Box::new(m)))
             .collect(),
     };
     let resources = BTreeMap::from([
