@@ -444,7 +444,7 @@ impl Fixture {
     fn pending(&self, value: &str) -> u64 {
         let e = &self.table.keys.by_value[value];
         let s = e.stages.iter().find(|s| &*s.stage == "prod").unwrap();
-        s.quota_pending.as_ref().unwrap().load(Ordering::Relaxed)
+        s.quota.as_ref().unwrap().pending().load(Ordering::Relaxed)
     }
 }
 

@@ -9,13 +9,19 @@
 //! ([`super::key_shards`]), so a call's cost follows the keys it names, not the keys held.
 //!
 //! Usage reports, which arrive several times a second per node and only change what quotas
-//! have left, never touch the table's shape: each (plan, key) quota holds its remaining count
-//! in one shared atomic cell, and [`KeyTable::refresh_quotas`] rewrites only the cells a
-//! report names, from the ledger, found through the index by key id. The cost of a report is
+//! have left, never touch the table's shape: each (plan, key) quota's stages hold its remaining
+//! count in an atomic cell of their own, and [`KeyTable::refresh_quotas`] rewrites only the
+//! cells a report names, from the ledger, found through the index by key id. The cost of a report is
 //! thus its number of usage entries, whatever the number of keys.
+//!
+//! What a node counts per quota across table versions (requests admitted and not yet
+//! committed, its share of the quota) lives in one slot of the slab of
+//! [`super::key_slots`], named by the entry's [`SlotRef`]: no allocation or map entry of its
+//! own per key.
 
-use super::cluster_limits::{ClusterLimits, LimitState, SPLIT_BY_DEMAND};
+use super::cluster_limits::ClusterLimits;
 use super::key_shards::Shards;
+use super::key_slots::SlotRef;
 use super::routing::{fnv64, ThrottleSpec};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -75,7 +81,6 @@ impl KeyEntry {
                 s.method_throttles.len()
                     + usize::from(s.throttle.is_some())
                     + usize::from(s.quota.is_some())
-                    + usize::from(s.quota_pending.is_some())
             })
             .sum()
     }
@@ -87,9 +92,6 @@ pub struct KeyStage {
     /// What the key's requests through this plan are counted under
     /// ([`tollgate_proto::plan_usage_id`]).
     pub usage_id: Arc<str>,
-    /// When the plan has a quota: the node's count of the key's requests through the plan
-    /// not yet committed to the usage ledger (shared by the workers and kept across tables).
-    pub quota_pending: Option<Arc<AtomicU64>>,
     /// The API (one string shared by every key of the plan).
     pub api_id: Arc<str>,
     /// The stage (one string shared by every key of the plan).
@@ -126,10 +128,17 @@ pub struct QuotaSpec {
     /// Identifies the quota (plan, key) for demand reports.
     pub id: u64,
     /// Requests the usage ledger has left in the quota period, as of the last usage applied
-    /// (shared by every stage of the plan, and rewritten in place as usage commits).
-    remaining: Arc<AtomicI64>,
-    /// This node's share of the quota (its demand exchange is unused: quotas are node-wide).
-    pub state: Arc<LimitState>,
+    /// (each stage of the plan holds the same count, rewritten in place as usage commits).
+    remaining: AtomicI64,
+    /// The node's count of the key's requests through the plan not yet committed to the usage
+    /// ledger, and its share of the quota (shared by the workers and kept across tables).
+    slot: SlotRef,
+}
+
+/// The limit id of plan `plan`'s quota for key `key` (what demand reports and the quota's slot
+/// are found by).
+pub fn quota_id(plan: &str, key: &str) -> u64 {
+    fnv64(&[plan.as_bytes(), key.as_bytes(), b"quota"])
 }
 
 impl QuotaSpec {
@@ -143,7 +152,13 @@ impl QuotaSpec {
 
     /// How many uncommitted requests of the key this node may have admitted.
     pub fn allowance(&self) -> f64 {
-        self.remaining() as f64 * self.state.node_share()
+        self.remaining() as f64 * self.slot.slot().share()
+    }
+
+    /// The node-wide count of the key's requests through the plan admitted and not yet
+    /// committed to the usage ledger.
+    pub fn pending(&self) -> &AtomicU64 {
+        self.slot.slot().pending()
     }
 }
 
@@ -195,18 +210,21 @@ impl KeyTable {
 
     /// Rewrites the remaining counts of `e`'s quotas in `plan` (every plan when `None`).
     fn write_quotas(&self, reg: &Registry, e: &KeyEntry, plan: Option<&str>) {
-        let mut last: *const AtomicI64 = std::ptr::null();
+        let mut last: Option<(&str, i64)> = None;
         for s in e.stages.iter() {
             let Some(q) = &s.quota else { continue };
             let plan_id = s.plan_id();
-            // The stages of one plan share one cell: written once.
-            if plan.is_some_and(|p| p != plan_id) || std::ptr::eq(last, Arc::as_ptr(&q.remaining)) {
+            if plan.is_some_and(|p| p != plan_id) {
                 continue;
             }
-            last = Arc::as_ptr(&q.remaining);
-            // A quota gone from the registry comes with a plan change, which recompiles the
-            // key; until then nothing is left of it.
-            let left = reg.remaining_quota(plan_id, &e.id, self.day).unwrap_or(0);
+            // The stages of one plan hold the same count: read once (they are adjacent).
+            let left = match last {
+                Some((p, left)) if p == plan_id => left,
+                // A quota gone from the registry comes with a plan change, which recompiles
+                // the key; until then nothing is left of it.
+                _ => reg.remaining_quota(plan_id, &e.id, self.day).unwrap_or(0),
+            };
+            last = Some((plan_id, left));
             q.remaining.store(left, Ordering::Release);
         }
     }
@@ -302,13 +320,10 @@ impl<'r> Compile<'r> {
             .filter(|p| p.key_ids.contains(&key.id))
         {
             let usage_id: Arc<str> = tollgate_proto::plan_usage_id(&plan.id, &key.id).into();
-            let quota_pending = plan
-                .quota
-                .is_some()
-                .then(|| limits.quota_pending(&usage_id));
-            let remaining = reg
+            let qid = quota_id(&plan.id, &key.id);
+            let quota = reg
                 .remaining_quota(&plan.id, &key.id, self.day)
-                .map(|left| Arc::new(AtomicI64::new(left)));
+                .map(|left| (left, limits.quota_slot(qid)));
             let spec = |which: &str, t: &tollgate_proto::model::ThrottleSettings| {
                 let id = fnv64(&[
                     plan.id.as_bytes(),
@@ -332,7 +347,6 @@ impl<'r> Compile<'r> {
                     };
                 stages.push(KeyStage {
                     usage_id: usage_id.clone(),
-                    quota_pending: quota_pending.clone(),
                     api_id,
                     stage,
                     method_throttles: s
@@ -346,13 +360,10 @@ impl<'r> Compile<'r> {
                         })
                         .collect(),
                     throttle: plan.throttle.as_ref().map(|t| spec("*", t)),
-                    quota: remaining.as_ref().map(|remaining| {
-                        let id = fnv64(&[plan.id.as_bytes(), key.id.as_bytes(), b"quota"]);
-                        QuotaSpec {
-                            id,
-                            remaining: remaining.clone(),
-                            state: limits.limit(id, SPLIT_BY_DEMAND),
-                        }
+                    quota: quota.as_ref().map(|(left, slot)| QuotaSpec {
+                        id: qid,
+                        remaining: AtomicI64::new(*left),
+                        slot: slot.clone(),
                     }),
                     plan_series: self.plan_series.get(plan.id.as_str()).copied().flatten(),
                 });
@@ -581,8 +592,8 @@ pub(crate) mod tests {
         k2.enabled = false;
         r.apply(&Command::UpdateApiKey { key: k2 }).unwrap();
         let (u, dropped) = t.update(&r, ["k1", "k2"], None, &limits);
-        // Per key and stage: its quota's share and pending count.
-        assert_eq!(dropped, 2 * 2 * 2, "both entries replaced or gone");
+        // Per key and stage: its quota's slot.
+        assert_eq!(dropped, 2 * 2, "both entries replaced or gone");
         assert!(u.get("value-of-k1-0123456789").is_none());
         assert!(u.by_id("k1").is_none());
         assert!(served(&u, "value-of-k2-0123456789").is_none(), "disabled");
