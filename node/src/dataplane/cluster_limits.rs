@@ -408,9 +408,11 @@ impl Inner {
                 continue;
             };
             if let Some(slot) = self.slots.get(super::key_table::quota_id(plan, key)) {
-                let _ = slot.pending().fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-                    Some(v.saturating_sub(d.count))
-                });
+                let _ = slot
+                    .pending()
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                        Some(v.saturating_sub(d.count))
+                    });
             }
         }
     }
@@ -518,7 +520,12 @@ mod tests {
         let c = ClusterLimits::new(1);
         // A compile creates 1 000 limits and quota counts; the table holds them.
         let table: Vec<_> = (0..1_000)
-            .map(|id| (c.limit(id, 100.0), c.quota_slot(quota_id("p", &format!("k{id}")))))
+            .map(|id| {
+                (
+                    c.limit(id, 100.0),
+                    c.quota_slot(quota_id("p", &format!("k{id}"))),
+                )
+            })
             .collect();
         assert_eq!(
             c.sweep_if_due(),
@@ -528,7 +535,12 @@ mod tests {
         assert_eq!(c.len(), 2_000, "held entries stay");
         // A recompile of the same keys creates nothing: no sweep is due.
         let again: Vec<_> = (0..1_000)
-            .map(|id| (c.limit(id, 100.0), c.quota_slot(quota_id("p", &format!("k{id}")))))
+            .map(|id| {
+                (
+                    c.limit(id, 100.0),
+                    c.quota_slot(quota_id("p", &format!("k{id}"))),
+                )
+            })
             .collect();
         assert!(again
             .iter()
@@ -539,13 +551,23 @@ mod tests {
         // Half the keys are replaced: the next table holds 500 old and 500 new of each, and
         // replaces the one published.
         let next: Vec<_> = (500..1_500)
-            .map(|id| (c.limit(id, 100.0), c.quota_slot(quota_id("p", &format!("k{id}")))))
+            .map(|id| {
+                (
+                    c.limit(id, 100.0),
+                    c.quota_slot(quota_id("p", &format!("k{id}"))),
+                )
+            })
             .collect();
         drop(again);
         assert_eq!(c.len(), 3_000);
         assert_eq!(c.sweep_if_due(), 0, "1 000 created, under half of 3 000");
         let more: Vec<_> = (1_500..2_000)
-            .map(|id| (c.limit(id, 100.0), c.quota_slot(quota_id("p", &format!("k{id}")))))
+            .map(|id| {
+                (
+                    c.limit(id, 100.0),
+                    c.quota_slot(quota_id("p", &format!("k{id}"))),
+                )
+            })
             .collect();
         assert_eq!(c.sweep_if_due(), 4_000);
         assert_eq!(c.len(), 3_000, "the 1 000 entries of keys 0..500 are gone");

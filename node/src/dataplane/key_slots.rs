@@ -233,7 +233,9 @@ mod tests {
     #[test]
     fn slots_never_move_as_the_slab_grows() {
         let mut s = Slots::default();
-        let refs: Vec<SlotRef> = (0..3 * CHUNK as u64).map(|id| s.acquire(id, 1.0).0).collect();
+        let refs: Vec<SlotRef> = (0..3 * CHUNK as u64)
+            .map(|id| s.acquire(id, 1.0).0)
+            .collect();
         for (id, r) in refs.iter().enumerate() {
             r.slot().pending().store(id as u64, Ordering::Relaxed);
         }

@@ -89,24 +89,43 @@ impl KeyEntry {
 /// What a key's usage plan allows on one API stage.
 #[derive(Debug)]
 pub struct KeyStage {
+    /// The API stage and the plan's metric series (shared by every key of the plan).
+    at: Arc<PlanStage>,
     /// What the key's requests through this plan are counted under
     /// ([`tollgate_proto::plan_usage_id`]).
     pub usage_id: Arc<str>,
-    /// The API (one string shared by every key of the plan).
-    pub api_id: Arc<str>,
-    /// The stage (one string shared by every key of the plan).
-    pub stage: Arc<str>,
     /// Per-method limits (`/pets/GET` → limit), checked first.
-    pub method_throttles: Vec<(Box<str>, ThrottleSpec)>,
+    pub method_throttles: Box<[(Box<str>, ThrottleSpec)]>,
     /// The plan's per-key limit.
     pub throttle: Option<ThrottleSpec>,
     /// The plan's quota, if it has one.
     pub quota: Option<QuotaSpec>,
-    /// The plan's metric series (its throttle and quota refusals).
-    pub plan_series: Option<u32>,
+}
+
+/// What every key of a usage plan shares on one of its API stages.
+#[derive(Debug)]
+struct PlanStage {
+    api_id: Box<str>,
+    stage: Box<str>,
+    plan_series: Option<u32>,
 }
 
 impl KeyStage {
+    /// The API.
+    pub fn api_id(&self) -> &str {
+        &self.at.api_id
+    }
+
+    /// The stage.
+    pub fn stage(&self) -> &str {
+        &self.at.stage
+    }
+
+    /// The plan's metric series (its throttle and quota refusals).
+    pub fn plan_series(&self) -> Option<u32> {
+        self.at.plan_series
+    }
+
     /// The usage plan's id (the part of the usage id before the `:`; ids never hold one).
     fn plan_id(&self) -> &str {
         self.usage_id
@@ -266,47 +285,40 @@ impl KeyTable {
     }
 }
 
-/// A plan stage's API id and stage name, shared by the stages of the plan's keys.
-type StageNames = (Arc<str>, Arc<str>);
-
 /// What compiling keys reads once per compile (not once per key).
 struct Compile<'r> {
     reg: &'r Registry,
     day: i64,
     limits: &'r ClusterLimits,
-    /// Each plan stage's API and stage names, shared by the plan's keys (not copied per key).
-    stage_names: HashMap<(&'r str, &'r str), StageNames>,
-    /// Each plan's metric series.
-    plan_series: HashMap<&'r str, Option<u32>>,
+    /// Each plan stage (plan, API, stage), shared by the plan's keys (not copied per key).
+    plan_stages: HashMap<(&'r str, &'r str, &'r str), Arc<PlanStage>>,
 }
 
 impl<'r> Compile<'r> {
     fn new(reg: &'r Registry, day: i64, limits: &'r ClusterLimits) -> Compile<'r> {
-        let stage_names = reg
-            .usage_plans
-            .values()
-            .flat_map(|p| &p.api_stages)
-            .map(|s| {
-                let names = (s.api_id.as_str().into(), s.stage.as_str().into());
-                ((s.api_id.as_str(), s.stage.as_str()), names)
-            })
-            .collect();
-        let plan_series = reg
-            .usage_plans
-            .values()
-            .map(|p| {
-                let labels = super::api_metrics::Labels::Plan {
-                    plan: p.id.as_str().into(),
+        let mut plan_stages = HashMap::new();
+        for p in reg.usage_plans.values() {
+            let labels = super::api_metrics::Labels::Plan {
+                plan: p.id.as_str().into(),
+            };
+            let plan_series = super::api_metrics::series().id(labels);
+            for s in &p.api_stages {
+                let at = PlanStage {
+                    api_id: s.api_id.as_str().into(),
+                    stage: s.stage.as_str().into(),
+                    plan_series,
                 };
-                (p.id.as_str(), super::api_metrics::series().id(labels))
-            })
-            .collect();
+                plan_stages.insert(
+                    (p.id.as_str(), s.api_id.as_str(), s.stage.as_str()),
+                    Arc::new(at),
+                );
+            }
+        }
         Compile {
             reg,
             day,
             limits,
-            stage_names,
-            plan_series,
+            plan_stages,
         }
     }
 
@@ -340,15 +352,22 @@ impl<'r> Compile<'r> {
                 )
             };
             for s in &plan.api_stages {
-                let (api_id, stage) =
-                    match self.stage_names.get(&(s.api_id.as_str(), s.stage.as_str())) {
-                        Some((a, st)) => (a.clone(), st.clone()),
-                        None => (s.api_id.as_str().into(), s.stage.as_str().into()),
-                    };
+                let at = match self.plan_stages.get(&(
+                    plan.id.as_str(),
+                    s.api_id.as_str(),
+                    s.stage.as_str(),
+                )) {
+                    Some(at) => at.clone(),
+                    // Every plan stage is in the map (built from the same registry).
+                    None => Arc::new(PlanStage {
+                        api_id: s.api_id.as_str().into(),
+                        stage: s.stage.as_str().into(),
+                        plan_series: None,
+                    }),
+                };
                 stages.push(KeyStage {
+                    at,
                     usage_id: usage_id.clone(),
-                    api_id,
-                    stage,
                     method_throttles: s
                         .throttle
                         .iter()
@@ -365,7 +384,6 @@ impl<'r> Compile<'r> {
                         remaining: AtomicI64::new(*left),
                         slot: slot.clone(),
                     }),
-                    plan_series: self.plan_series.get(plan.id.as_str()).copied().flatten(),
                 });
             }
         }
@@ -526,8 +544,8 @@ pub(crate) mod tests {
                 .iter()
                 .map(|s| {
                     (
-                        s.api_id.to_string(),
-                        s.stage.to_string(),
+                        s.api_id().to_string(),
+                        s.stage().to_string(),
                         s.usage_id.to_string(),
                         s.quota.as_ref().map(QuotaSpec::remaining),
                     )
@@ -608,6 +626,102 @@ pub(crate) mod tests {
                 count: 1,
             }],
         );
+    }
+
+    /// The pending count of `key`'s quota in plan p1 (both stages share it).
+    fn pending<'t>(t: &'t KeyTable, key: &str) -> &'t AtomicU64 {
+        t.by_id(key).unwrap().stages[0]
+            .quota
+            .as_ref()
+            .unwrap()
+            .pending()
+    }
+
+    #[test]
+    fn a_recompiled_key_keeps_its_pending_count_and_share() {
+        let mut r = registry();
+        let limits = ClusterLimits::new(1);
+        let t = compile_keys(&r, DAY, &limits);
+        pending(&t, "k1").fetch_add(5, Ordering::Relaxed);
+        let mut k1 = r.api_keys["k1"].clone();
+        k1.name = Some("renamed".into());
+        r.apply(&Command::UpdateApiKey { key: k1 }).unwrap();
+        let (u, _) = t.update(&r, ["k1"], None, &limits);
+        assert!(!std::ptr::eq(
+            t.by_id("k1").unwrap(),
+            u.by_id("k1").unwrap()
+        ));
+        assert!(
+            std::ptr::eq(pending(&t, "k1"), pending(&u, "k1")),
+            "one slot"
+        );
+        assert_eq!(pending(&u, "k1").load(Ordering::Relaxed), 5);
+        // A whole compile (new day, snapshot) finds the slot too while a table holds it.
+        let full = compile_keys(&r, DAY, &limits);
+        assert_eq!(pending(&full, "k1").load(Ordering::Relaxed), 5);
+        // Both stages of the plan count in the one slot.
+        let stages = &u.by_id("k1").unwrap().stages;
+        assert!(std::ptr::eq(
+            stages[0].quota.as_ref().unwrap().pending(),
+            stages[1].quota.as_ref().unwrap().pending()
+        ));
+    }
+
+    #[test]
+    fn a_deleted_keys_slot_is_reused_only_once_no_table_names_it_and_fresh() {
+        let mut r = registry();
+        let limits = ClusterLimits::new(1);
+        let t = compile_keys(&r, DAY, &limits);
+        let old_slot: *const AtomicU64 = pending(&t, "k1");
+        pending(&t, "k1").fetch_add(40, Ordering::Relaxed);
+        // This node's report of k1's usage is in flight when k1 is deleted.
+        let usage = [UsageDelta {
+            key_id: plan_usage_id("p1", "k1"),
+            count: 40,
+        }];
+        limits.proposing(1, &usage);
+        r.apply(&Command::DeleteApiKey { id: "k1".into() }).unwrap();
+        let (u, gone) = t.update(&r, ["k1"], None, &limits);
+        limits.note_released(gone);
+        // The old table (a worker may still serve from it) names the slot: a sweep keeps it,
+        // and a key imported meanwhile gets another one.
+        limits.sweep();
+        let add = |r: &mut Registry, id: &str| {
+            r.apply(&Command::ImportApiKeys {
+                keys: vec![new_key(id)],
+                plan_keys: vec![("p1".into(), id.into())],
+            })
+            .unwrap();
+        };
+        add(&mut r, "k3");
+        let (u, _) = u.update(&r, ["k3"], None, &limits);
+        assert!(!std::ptr::eq(pending(&u, "k3"), old_slot));
+        pending(&t, "k1").fetch_add(1, Ordering::Relaxed);
+        assert_eq!(pending(&u, "k3").load(Ordering::Relaxed), 0, "no leak");
+        // Once no table names it, the sweep frees it, and the next key gets it back reset.
+        drop(t);
+        limits.sweep();
+        add(&mut r, "k4");
+        let (u, _) = u.update(&r, ["k4"], None, &limits);
+        assert!(
+            std::ptr::eq(pending(&u, "k4"), old_slot),
+            "the slot is reused"
+        );
+        assert_eq!(pending(&u, "k4").load(Ordering::Relaxed), 0, "fresh");
+        pending(&u, "k4").fetch_add(3, Ordering::Relaxed);
+        // The deleted key's report commits now: it finds no slot, and k4 keeps its count.
+        limits.committed_own_usage(1);
+        assert_eq!(pending(&u, "k4").load(Ordering::Relaxed), 3);
+        // k4's own committed usage does come off.
+        limits.proposing(
+            2,
+            &[UsageDelta {
+                key_id: plan_usage_id("p1", "k4"),
+                count: 2,
+            }],
+        );
+        limits.committed_own_usage(2);
+        assert_eq!(pending(&u, "k4").load(Ordering::Relaxed), 1);
     }
 
     #[test]
