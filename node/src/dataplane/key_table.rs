@@ -62,7 +62,7 @@ impl Default for KeyTable {
 #[derive(Debug)]
 pub struct KeyEntry {
     /// The key's id.
-    pub id: Arc<str>,
+    pub id: Box<str>,
     /// The key's value (what the table is looked up by).
     pub value: Box<str>,
     /// Disabled keys are refused.
@@ -97,7 +97,7 @@ pub struct KeyStage {
     /// Per-method limits (`/pets/GET` → limit), checked first.
     pub method_throttles: Box<[(Box<str>, ThrottleSpec)]>,
     /// The plan's per-key limit.
-    pub throttle: Option<ThrottleSpec>,
+    pub throttle: Option<Box<ThrottleSpec>>,
     /// The plan's quota, if it has one.
     pub quota: Option<QuotaSpec>,
 }
@@ -378,7 +378,7 @@ impl<'r> Compile<'r> {
                             )
                         })
                         .collect(),
-                    throttle: plan.throttle.as_ref().map(|t| spec("*", t)),
+                    throttle: plan.throttle.as_ref().map(|t| Box::new(spec("*", t))),
                     quota: quota.as_ref().map(|(left, slot)| QuotaSpec {
                         id: qid,
                         remaining: AtomicI64::new(*left),

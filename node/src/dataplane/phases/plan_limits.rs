@@ -34,7 +34,7 @@ pub fn run<'t>(
         .method_throttles
         .iter()
         .find(|(k, _)| is_method_key(k, &method.resource_path, &method.http_method));
-    let throttles = [per_method.map(|(_, t)| t), plan.throttle.as_ref()];
+    let throttles = [per_method.map(|(_, t)| t), plan.throttle.as_deref()];
     for t in throttles.iter().flatten() {
         if !limits.check(t, now_ns) {
             return Err(gr::THROTTLED);
