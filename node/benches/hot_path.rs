@@ -185,7 +185,7 @@ fn bench_admit(c: &mut Criterion) {
                 .unwrap();
             e.stages
                 .iter()
-                .find(|s| &*s.api_id == "a1b2c3d4e5" && &*s.stage == "prod")
+                .find(|s| s.api_id() == "a1b2c3d4e5" && s.stage() == "prod")
                 .is_some()
         })
     });

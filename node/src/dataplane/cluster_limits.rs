@@ -8,10 +8,12 @@
 //! and writes each limit's new share into its `LimitState`; workers read the share once per
 //! rebalance interval, never per request. The mutex here is taken only on the control thread.
 //!
-//! It also holds the per-key counts of requests this node admitted under a quota and has not
-//! yet seen committed to the usage ledger ([`ClusterLimits::quota_pending`]), for the same
+//! It also holds the slab of per-quota slots ([`super::key_slots`]): the counts of requests
+//! this node admitted under each (plan, key) quota and has not yet seen committed to the usage
+//! ledger, and this node's share of the quota ([`ClusterLimits::quota_slot`]), for the same
 //! reason: they must survive the key table's recompilation until the report that carries them
-//! is applied.
+//! is applied. A slot is 32 bytes in a shared chunk plus one index entry, where a quota used
+//! to cost a limit state, a pending counter and a map entry for each.
 //!
 //! Entries are only ever created by a compile (the compiler thread), so only a compile can
 //! leave some behind that no table holds: the compiler drops those before each key table
@@ -20,10 +22,10 @@
 //! work per usage report thus follows the report (its usage entries, the limits with demand),
 //! never the number of keys.
 
+use super::key_slots::{KeySlot, SlotRef, Slots};
 use super::limiter::cluster_share;
 #[cfg(test)]
 use super::limiter::CLUSTER_FLOOR;
-use compact_str::CompactString;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
@@ -127,9 +129,9 @@ struct Inner {
     reports: HashMap<u64, BTreeMap<u64, Seen>>,
     /// When the newest report (from anyone) was applied.
     newest: Option<Instant>,
-    /// Pending quota counts by usage id; one no table holds any more (only this map does) is
-    /// dropped by the next sweep.
-    quota: HashMap<CompactString, Arc<AtomicU64>>,
+    /// Each quota's slot (pending count and share) by its limit id; one no table holds any
+    /// more is freed by the next sweep.
+    slots: Slots,
     /// This node's own reports proposed by this process and not yet seen applied: sequence
     /// number → usage. Only these come off `quota` when they apply (a report of an earlier
     /// process of this node, replayed at start, was never counted in this one's pending).
@@ -219,17 +221,17 @@ impl ClusterLimits {
         state
     }
 
-    /// The node-wide count of requests of API key `key_id` admitted under a quota and not yet
-    /// committed to the usage ledger.
-    pub fn quota_pending(&self, key_id: &str) -> Arc<AtomicU64> {
+    /// The slot of the quota with limit id `id` ([`super::key_table::quota_id`]): its
+    /// node-wide count of requests admitted and not yet committed to the usage ledger, and
+    /// this node's share of it. A table holding the slot gives the same one back.
+    pub fn quota_slot(&self, id: u64) -> SlotRef {
         let mut g = self.lock();
-        if let Some(c) = g.quota.get(key_id) {
-            return c.clone();
+        let share = g.share(self.node_id, id, SPLIT_BY_DEMAND);
+        let (slot, fresh) = g.slots.acquire(id, share);
+        if fresh {
+            g.created_since_sweep += 1;
         }
-        let c = Arc::new(AtomicU64::new(0));
-        g.created_since_sweep += 1;
-        g.quota.insert(key_id.into(), c.clone());
-        c
+        slot
     }
 
     /// Drops the limits and quota counts no compiled table holds, when compiles created at
@@ -238,7 +240,7 @@ impl ClusterLimits {
     /// entries visited (0 when no sweep was due).
     pub fn sweep_if_due(&self) -> usize {
         let mut g = self.lock();
-        let size = g.limits.len() + g.quota.len();
+        let size = g.limits.len() + g.slots.len();
         if g.created_since_sweep < SWEEP_MIN_CREATED.max(size / 2) {
             return 0;
         }
@@ -263,7 +265,7 @@ impl ClusterLimits {
     /// The number of limits and quota counts held (live or not yet swept).
     pub fn len(&self) -> usize {
         let g = self.lock();
-        g.limits.len() + g.quota.len()
+        g.limits.len() + g.slots.len()
     }
 
     /// Whether no limit or quota count is held.
@@ -331,10 +333,15 @@ impl ClusterLimits {
             }
         }
         let Inner {
-            limits, reports, ..
+            limits,
+            reports,
+            slots,
+            ..
         } = &mut *g;
         reports.retain(|id, per_node| {
-            !per_node.is_empty() && limits.get(id).is_some_and(|l| l.state.strong_count() > 0)
+            !per_node.is_empty()
+                && (limits.get(id).is_some_and(|l| l.state.strong_count() > 0)
+                    || slots.is_held(*id))
         });
         work.reshared = changed.len();
         for id in changed {
@@ -381,24 +388,31 @@ impl ClusterLimits {
             .get(&id)
             .and_then(|l| l.state.upgrade())
             .map(|s| s.node_share())
+            .or_else(|| g.slots.get(id).map(KeySlot::share))
     }
 }
 
 impl Inner {
     fn sweep(&mut self) -> usize {
-        let size = self.limits.len() + self.quota.len();
+        let size = self.limits.len() + self.slots.len();
         self.created_since_sweep = 0;
         self.limits.retain(|_, l| l.state.strong_count() > 0);
-        self.quota.retain(|_, c| Arc::strong_count(c) > 1);
+        self.slots.sweep();
         size
     }
 
     fn take_off_pending(&self, deltas: &[UsageDelta]) {
         for d in deltas {
-            if let Some(c) = self.quota.get(d.key_id.as_str()) {
-                let _ = c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-                    Some(v.saturating_sub(d.count))
-                });
+            // A plan usage id (`{plan}:{key}`); bare key ids hold no quota count.
+            let Some((plan, key)) = d.key_id.split_once(':') else {
+                continue;
+            };
+            if let Some(slot) = self.slots.get(super::key_table::quota_id(plan, key)) {
+                let _ = slot
+                    .pending()
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                        Some(v.saturating_sub(d.count))
+                    });
             }
         }
     }
@@ -420,12 +434,14 @@ impl Inner {
             if let Some(state) = l.state.upgrade() {
                 state.set_node_share(self.share(me, id, l.rate));
             }
+        } else if let Some(slot) = self.slots.get(id) {
+            slot.set_share(self.share(me, id, SPLIT_BY_DEMAND));
         }
     }
 
     fn reshare_all(&self, me: u64) {
-        for id in self.limits.keys() {
-            self.reshare(me, *id);
+        for id in self.limits.keys().copied().chain(self.slots.ids()) {
+            self.reshare(me, id);
         }
     }
 }
@@ -433,6 +449,7 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dataplane::key_table::quota_id;
 
     fn report(limit_id: u64, requests: u64) -> LimitDemand {
         LimitDemand { limit_id, requests }
@@ -467,7 +484,7 @@ mod tests {
         // 20 000 keys' limits and quota counts, held by a table; two limits have demand.
         let held: Vec<_> = (0..20_000).map(|id| c.limit(id, 100.0)).collect();
         let pending: Vec<_> = (0..20_000)
-            .map(|k| c.quota_pending(&format!("p:k{k}")))
+            .map(|k| c.quota_slot(quota_id("p", &format!("k{k}"))))
             .collect();
         let t0 = Instant::now();
         c.apply_report(1, 1000, &[report(1, 500), report(2, 500)], t0);
@@ -503,7 +520,12 @@ mod tests {
         let c = ClusterLimits::new(1);
         // A compile creates 1 000 limits and quota counts; the table holds them.
         let table: Vec<_> = (0..1_000)
-            .map(|id| (c.limit(id, 100.0), c.quota_pending(&format!("p:k{id}"))))
+            .map(|id| {
+                (
+                    c.limit(id, 100.0),
+                    c.quota_slot(quota_id("p", &format!("k{id}"))),
+                )
+            })
             .collect();
         assert_eq!(
             c.sweep_if_due(),
@@ -513,24 +535,39 @@ mod tests {
         assert_eq!(c.len(), 2_000, "held entries stay");
         // A recompile of the same keys creates nothing: no sweep is due.
         let again: Vec<_> = (0..1_000)
-            .map(|id| (c.limit(id, 100.0), c.quota_pending(&format!("p:k{id}"))))
+            .map(|id| {
+                (
+                    c.limit(id, 100.0),
+                    c.quota_slot(quota_id("p", &format!("k{id}"))),
+                )
+            })
             .collect();
         assert!(again
             .iter()
             .zip(&table)
-            .all(|(a, b)| Arc::ptr_eq(&a.0, &b.0)));
+            .all(|(a, b)| Arc::ptr_eq(&a.0, &b.0) && std::ptr::eq(a.1.slot(), b.1.slot())));
         drop(table);
         assert_eq!(c.sweep_if_due(), 0);
         // Half the keys are replaced: the next table holds 500 old and 500 new of each, and
         // replaces the one published.
         let next: Vec<_> = (500..1_500)
-            .map(|id| (c.limit(id, 100.0), c.quota_pending(&format!("p:k{id}"))))
+            .map(|id| {
+                (
+                    c.limit(id, 100.0),
+                    c.quota_slot(quota_id("p", &format!("k{id}"))),
+                )
+            })
             .collect();
         drop(again);
         assert_eq!(c.len(), 3_000);
         assert_eq!(c.sweep_if_due(), 0, "1 000 created, under half of 3 000");
         let more: Vec<_> = (1_500..2_000)
-            .map(|id| (c.limit(id, 100.0), c.quota_pending(&format!("p:k{id}"))))
+            .map(|id| {
+                (
+                    c.limit(id, 100.0),
+                    c.quota_slot(quota_id("p", &format!("k{id}"))),
+                )
+            })
             .collect();
         assert_eq!(c.sweep_if_due(), 4_000);
         assert_eq!(c.len(), 3_000, "the 1 000 entries of keys 0..500 are gone");
@@ -590,11 +627,12 @@ mod tests {
     #[test]
     fn own_usage_comes_off_pending_quota_once() {
         let c = ClusterLimits::new(1);
-        let pending = c.quota_pending("k1");
+        let slot = c.quota_slot(quota_id("p1", "k1"));
+        let pending = slot.slot().pending();
         pending.fetch_add(10, Ordering::Relaxed);
         let d = |count| {
             [UsageDelta {
-                key_id: "k1".into(),
+                key_id: "p1:k1".into(),
                 count,
             }]
         };
@@ -610,19 +648,32 @@ mod tests {
         c.proposing(2, &d(100));
         c.committed_own_usage(2);
         assert_eq!(pending.load(Ordering::Relaxed), 0);
-        assert!(Arc::ptr_eq(&pending, &c.quota_pending("k1")));
+        let again = c.quota_slot(quota_id("p1", "k1"));
+        assert!(std::ptr::eq(pending, again.slot().pending()));
+        // Usage counted under a bare key id (older builds) holds no quota count.
+        c.proposing(
+            3,
+            &[UsageDelta {
+                key_id: "k1".into(),
+                count: 1,
+            }],
+        );
+        pending.fetch_add(1, Ordering::Relaxed);
+        c.committed_own_usage(3);
+        assert_eq!(pending.load(Ordering::Relaxed), 1);
     }
 
     #[test]
     fn reports_a_snapshot_covered_come_off_pending_too() {
         let c = ClusterLimits::new(1);
-        let pending = c.quota_pending("k1");
+        let slot = c.quota_slot(quota_id("p1", "k1"));
+        let pending = slot.slot().pending();
         pending.fetch_add(30, Ordering::Relaxed);
         for seq in 3..=5 {
             c.proposing(
                 seq,
                 &[UsageDelta {
-                    key_id: "k1".into(),
+                    key_id: "p1:k1".into(),
                     count: 5,
                 }],
             );

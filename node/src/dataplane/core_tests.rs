@@ -445,8 +445,8 @@ impl Fixture {
     /// The quota count of key `value` in its plan for `api1/prod`.
     fn pending(&self, value: &str) -> u64 {
         let e = &self.table.keys.by_value[value];
-        let s = e.stages.iter().find(|s| &*s.stage == "prod").unwrap();
-        s.quota_pending.as_ref().unwrap().load(Ordering::Relaxed)
+        let s = e.stages.iter().find(|s| s.stage() == "prod").unwrap();
+        s.quota.as_ref().unwrap().pending().load(Ordering::Relaxed)
     }
 }
 

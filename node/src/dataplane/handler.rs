@@ -422,7 +422,7 @@ fn finish(
         w.series.observe(id, &observed);
     }
     if seen.plan_refused {
-        if let Some(id) = seen.key.and_then(|k| k.plan_series) {
+        if let Some(id) = seen.key.and_then(|k| k.plan_series()) {
             let quota = done.error.is_some_and(|(kind, _)| {
                 kind == tollgate_proto::GatewayResponseType::QuotaExceeded
             });

@@ -9,13 +9,19 @@
 //! ([`super::key_shards`]), so a call's cost follows the keys it names, not the keys held.
 //!
 //! Usage reports, which arrive several times a second per node and only change what quotas
-//! have left, never touch the table's shape: each (plan, key) quota holds its remaining count
-//! in one shared atomic cell, and [`KeyTable::refresh_quotas`] rewrites only the cells a
-//! report names, from the ledger, found through the index by key id. The cost of a report is
+//! have left, never touch the table's shape: each (plan, key) quota's stages hold its remaining
+//! count in an atomic cell of their own, and [`KeyTable::refresh_quotas`] rewrites only the
+//! cells a report names, from the ledger, found through the index by key id. The cost of a report is
 //! thus its number of usage entries, whatever the number of keys.
+//!
+//! What a node counts per quota across table versions (requests admitted and not yet
+//! committed, its share of the quota) lives in one slot of the slab of
+//! [`super::key_slots`], named by the entry's [`SlotRef`]: no allocation or map entry of its
+//! own per key.
 
-use super::cluster_limits::{ClusterLimits, LimitState, SPLIT_BY_DEMAND};
+use super::cluster_limits::ClusterLimits;
 use super::key_shards::Shards;
+use super::key_slots::SlotRef;
 use super::routing::{fnv64, ThrottleSpec};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -56,7 +62,7 @@ impl Default for KeyTable {
 #[derive(Debug)]
 pub struct KeyEntry {
     /// The key's id.
-    pub id: Arc<str>,
+    pub id: Box<str>,
     /// The key's value (what the table is looked up by).
     pub value: Box<str>,
     /// Disabled keys are refused.
@@ -75,7 +81,6 @@ impl KeyEntry {
                 s.method_throttles.len()
                     + usize::from(s.throttle.is_some())
                     + usize::from(s.quota.is_some())
-                    + usize::from(s.quota_pending.is_some())
             })
             .sum()
     }
@@ -84,27 +89,43 @@ impl KeyEntry {
 /// What a key's usage plan allows on one API stage.
 #[derive(Debug)]
 pub struct KeyStage {
+    /// The API stage and the plan's metric series (shared by every key of the plan).
+    at: Arc<PlanStage>,
     /// What the key's requests through this plan are counted under
     /// ([`tollgate_proto::plan_usage_id`]).
     pub usage_id: Arc<str>,
-    /// When the plan has a quota: the node's count of the key's requests through the plan
-    /// not yet committed to the usage ledger (shared by the workers and kept across tables).
-    pub quota_pending: Option<Arc<AtomicU64>>,
-    /// The API (one string shared by every key of the plan).
-    pub api_id: Arc<str>,
-    /// The stage (one string shared by every key of the plan).
-    pub stage: Arc<str>,
     /// Per-method limits (`/pets/GET` → limit), checked first.
-    pub method_throttles: Vec<(Box<str>, ThrottleSpec)>,
+    pub method_throttles: Box<[(Box<str>, ThrottleSpec)]>,
     /// The plan's per-key limit.
-    pub throttle: Option<ThrottleSpec>,
+    pub throttle: Option<Box<ThrottleSpec>>,
     /// The plan's quota, if it has one.
     pub quota: Option<QuotaSpec>,
-    /// The plan's metric series (its throttle and quota refusals).
-    pub plan_series: Option<u32>,
+}
+
+/// What every key of a usage plan shares on one of its API stages.
+#[derive(Debug)]
+struct PlanStage {
+    api_id: Box<str>,
+    stage: Box<str>,
+    plan_series: Option<u32>,
 }
 
 impl KeyStage {
+    /// The API.
+    pub fn api_id(&self) -> &str {
+        &self.at.api_id
+    }
+
+    /// The stage.
+    pub fn stage(&self) -> &str {
+        &self.at.stage
+    }
+
+    /// The plan's metric series (its throttle and quota refusals).
+    pub fn plan_series(&self) -> Option<u32> {
+        self.at.plan_series
+    }
+
     /// The usage plan's id (the part of the usage id before the `:`; ids never hold one).
     fn plan_id(&self) -> &str {
         self.usage_id
@@ -126,10 +147,17 @@ pub struct QuotaSpec {
     /// Identifies the quota (plan, key) for demand reports.
     pub id: u64,
     /// Requests the usage ledger has left in the quota period, as of the last usage applied
-    /// (shared by every stage of the plan, and rewritten in place as usage commits).
-    remaining: Arc<AtomicI64>,
-    /// This node's share of the quota (its demand exchange is unused: quotas are node-wide).
-    pub state: Arc<LimitState>,
+    /// (each stage of the plan holds the same count, rewritten in place as usage commits).
+    remaining: AtomicI64,
+    /// The node's count of the key's requests through the plan not yet committed to the usage
+    /// ledger, and its share of the quota (shared by the workers and kept across tables).
+    slot: SlotRef,
+}
+
+/// The limit id of plan `plan`'s quota for key `key` (what demand reports and the quota's slot
+/// are found by).
+pub fn quota_id(plan: &str, key: &str) -> u64 {
+    fnv64(&[plan.as_bytes(), key.as_bytes(), b"quota"])
 }
 
 impl QuotaSpec {
@@ -143,7 +171,13 @@ impl QuotaSpec {
 
     /// How many uncommitted requests of the key this node may have admitted.
     pub fn allowance(&self) -> f64 {
-        self.remaining() as f64 * self.state.node_share()
+        self.remaining() as f64 * self.slot.slot().share()
+    }
+
+    /// The node-wide count of the key's requests through the plan admitted and not yet
+    /// committed to the usage ledger.
+    pub fn pending(&self) -> &AtomicU64 {
+        self.slot.slot().pending()
     }
 }
 
@@ -195,18 +229,21 @@ impl KeyTable {
 
     /// Rewrites the remaining counts of `e`'s quotas in `plan` (every plan when `None`).
     fn write_quotas(&self, reg: &Registry, e: &KeyEntry, plan: Option<&str>) {
-        let mut last: *const AtomicI64 = std::ptr::null();
+        let mut last: Option<(&str, i64)> = None;
         for s in e.stages.iter() {
             let Some(q) = &s.quota else { continue };
             let plan_id = s.plan_id();
-            // The stages of one plan share one cell: written once.
-            if plan.is_some_and(|p| p != plan_id) || std::ptr::eq(last, Arc::as_ptr(&q.remaining)) {
+            if plan.is_some_and(|p| p != plan_id) {
                 continue;
             }
-            last = Arc::as_ptr(&q.remaining);
-            // A quota gone from the registry comes with a plan change, which recompiles the
-            // key; until then nothing is left of it.
-            let left = reg.remaining_quota(plan_id, &e.id, self.day).unwrap_or(0);
+            // The stages of one plan hold the same count: read once (they are adjacent).
+            let left = match last {
+                Some((p, left)) if p == plan_id => left,
+                // A quota gone from the registry comes with a plan change, which recompiles
+                // the key; until then nothing is left of it.
+                _ => reg.remaining_quota(plan_id, &e.id, self.day).unwrap_or(0),
+            };
+            last = Some((plan_id, left));
             q.remaining.store(left, Ordering::Release);
         }
     }
@@ -248,47 +285,40 @@ impl KeyTable {
     }
 }
 
-/// A plan stage's API id and stage name, shared by the stages of the plan's keys.
-type StageNames = (Arc<str>, Arc<str>);
-
 /// What compiling keys reads once per compile (not once per key).
 struct Compile<'r> {
     reg: &'r Registry,
     day: i64,
     limits: &'r ClusterLimits,
-    /// Each plan stage's API and stage names, shared by the plan's keys (not copied per key).
-    stage_names: HashMap<(&'r str, &'r str), StageNames>,
-    /// Each plan's metric series.
-    plan_series: HashMap<&'r str, Option<u32>>,
+    /// Each plan stage (plan, API, stage), shared by the plan's keys (not copied per key).
+    plan_stages: HashMap<(&'r str, &'r str, &'r str), Arc<PlanStage>>,
 }
 
 impl<'r> Compile<'r> {
     fn new(reg: &'r Registry, day: i64, limits: &'r ClusterLimits) -> Compile<'r> {
-        let stage_names = reg
-            .usage_plans
-            .values()
-            .flat_map(|p| &p.api_stages)
-            .map(|s| {
-                let names = (s.api_id.as_str().into(), s.stage.as_str().into());
-                ((s.api_id.as_str(), s.stage.as_str()), names)
-            })
-            .collect();
-        let plan_series = reg
-            .usage_plans
-            .values()
-            .map(|p| {
-                let labels = super::api_metrics::Labels::Plan {
-                    plan: p.id.as_str().into(),
+        let mut plan_stages = HashMap::new();
+        for p in reg.usage_plans.values() {
+            let labels = super::api_metrics::Labels::Plan {
+                plan: p.id.as_str().into(),
+            };
+            let plan_series = super::api_metrics::series().id(labels);
+            for s in &p.api_stages {
+                let at = PlanStage {
+                    api_id: s.api_id.as_str().into(),
+                    stage: s.stage.as_str().into(),
+                    plan_series,
                 };
-                (p.id.as_str(), super::api_metrics::series().id(labels))
-            })
-            .collect();
+                plan_stages.insert(
+                    (p.id.as_str(), s.api_id.as_str(), s.stage.as_str()),
+                    Arc::new(at),
+                );
+            }
+        }
         Compile {
             reg,
             day,
             limits,
-            stage_names,
-            plan_series,
+            plan_stages,
         }
     }
 
@@ -302,13 +332,10 @@ impl<'r> Compile<'r> {
             .filter(|p| p.key_ids.contains(&key.id))
         {
             let usage_id: Arc<str> = tollgate_proto::plan_usage_id(&plan.id, &key.id).into();
-            let quota_pending = plan
-                .quota
-                .is_some()
-                .then(|| limits.quota_pending(&usage_id));
-            let remaining = reg
+            let qid = quota_id(&plan.id, &key.id);
+            let quota = reg
                 .remaining_quota(&plan.id, &key.id, self.day)
-                .map(|left| Arc::new(AtomicI64::new(left)));
+                .map(|left| (left, limits.quota_slot(qid)));
             let spec = |which: &str, t: &tollgate_proto::model::ThrottleSettings| {
                 let id = fnv64(&[
                     plan.id.as_bytes(),
@@ -325,16 +352,22 @@ impl<'r> Compile<'r> {
                 )
             };
             for s in &plan.api_stages {
-                let (api_id, stage) =
-                    match self.stage_names.get(&(s.api_id.as_str(), s.stage.as_str())) {
-                        Some((a, st)) => (a.clone(), st.clone()),
-                        None => (s.api_id.as_str().into(), s.stage.as_str().into()),
-                    };
+                let at = match self.plan_stages.get(&(
+                    plan.id.as_str(),
+                    s.api_id.as_str(),
+                    s.stage.as_str(),
+                )) {
+                    Some(at) => at.clone(),
+                    // Every plan stage is in the map (built from the same registry).
+                    None => Arc::new(PlanStage {
+                        api_id: s.api_id.as_str().into(),
+                        stage: s.stage.as_str().into(),
+                        plan_series: None,
+                    }),
+                };
                 stages.push(KeyStage {
+                    at,
                     usage_id: usage_id.clone(),
-                    quota_pending: quota_pending.clone(),
-                    api_id,
-                    stage,
                     method_throttles: s
                         .throttle
                         .iter()
@@ -345,16 +378,12 @@ impl<'r> Compile<'r> {
                             )
                         })
                         .collect(),
-                    throttle: plan.throttle.as_ref().map(|t| spec("*", t)),
-                    quota: remaining.as_ref().map(|remaining| {
-                        let id = fnv64(&[plan.id.as_bytes(), key.id.as_bytes(), b"quota"]);
-                        QuotaSpec {
-                            id,
-                            remaining: remaining.clone(),
-                            state: limits.limit(id, SPLIT_BY_DEMAND),
-                        }
+                    throttle: plan.throttle.as_ref().map(|t| Box::new(spec("*", t))),
+                    quota: quota.as_ref().map(|(left, slot)| QuotaSpec {
+                        id: qid,
+                        remaining: AtomicI64::new(*left),
+                        slot: slot.clone(),
                     }),
-                    plan_series: self.plan_series.get(plan.id.as_str()).copied().flatten(),
                 });
             }
         }
@@ -515,8 +544,8 @@ pub(crate) mod tests {
                 .iter()
                 .map(|s| {
                     (
-                        s.api_id.to_string(),
-                        s.stage.to_string(),
+                        s.api_id().to_string(),
+                        s.stage().to_string(),
                         s.usage_id.to_string(),
                         s.quota.as_ref().map(QuotaSpec::remaining),
                     )
@@ -581,8 +610,8 @@ pub(crate) mod tests {
         k2.enabled = false;
         r.apply(&Command::UpdateApiKey { key: k2 }).unwrap();
         let (u, dropped) = t.update(&r, ["k1", "k2"], None, &limits);
-        // Per key and stage: its quota's share and pending count.
-        assert_eq!(dropped, 2 * 2 * 2, "both entries replaced or gone");
+        // Per key and stage: its quota's slot.
+        assert_eq!(dropped, 2 * 2, "both entries replaced or gone");
         assert!(u.get("value-of-k1-0123456789").is_none());
         assert!(u.by_id("k1").is_none());
         assert!(served(&u, "value-of-k2-0123456789").is_none(), "disabled");
@@ -597,6 +626,102 @@ pub(crate) mod tests {
                 count: 1,
             }],
         );
+    }
+
+    /// The pending count of `key`'s quota in plan p1 (both stages share it).
+    fn pending<'t>(t: &'t KeyTable, key: &str) -> &'t AtomicU64 {
+        t.by_id(key).unwrap().stages[0]
+            .quota
+            .as_ref()
+            .unwrap()
+            .pending()
+    }
+
+    #[test]
+    fn a_recompiled_key_keeps_its_pending_count_and_share() {
+        let mut r = registry();
+        let limits = ClusterLimits::new(1);
+        let t = compile_keys(&r, DAY, &limits);
+        pending(&t, "k1").fetch_add(5, Ordering::Relaxed);
+        let mut k1 = r.api_keys["k1"].clone();
+        k1.name = Some("renamed".into());
+        r.apply(&Command::UpdateApiKey { key: k1 }).unwrap();
+        let (u, _) = t.update(&r, ["k1"], None, &limits);
+        assert!(!std::ptr::eq(
+            t.by_id("k1").unwrap(),
+            u.by_id("k1").unwrap()
+        ));
+        assert!(
+            std::ptr::eq(pending(&t, "k1"), pending(&u, "k1")),
+            "one slot"
+        );
+        assert_eq!(pending(&u, "k1").load(Ordering::Relaxed), 5);
+        // A whole compile (new day, snapshot) finds the slot too while a table holds it.
+        let full = compile_keys(&r, DAY, &limits);
+        assert_eq!(pending(&full, "k1").load(Ordering::Relaxed), 5);
+        // Both stages of the plan count in the one slot.
+        let stages = &u.by_id("k1").unwrap().stages;
+        assert!(std::ptr::eq(
+            stages[0].quota.as_ref().unwrap().pending(),
+            stages[1].quota.as_ref().unwrap().pending()
+        ));
+    }
+
+    #[test]
+    fn a_deleted_keys_slot_is_reused_only_once_no_table_names_it_and_fresh() {
+        let mut r = registry();
+        let limits = ClusterLimits::new(1);
+        let t = compile_keys(&r, DAY, &limits);
+        let old_slot: *const AtomicU64 = pending(&t, "k1");
+        pending(&t, "k1").fetch_add(40, Ordering::Relaxed);
+        // This node's report of k1's usage is in flight when k1 is deleted.
+        let usage = [UsageDelta {
+            key_id: plan_usage_id("p1", "k1"),
+            count: 40,
+        }];
+        limits.proposing(1, &usage);
+        r.apply(&Command::DeleteApiKey { id: "k1".into() }).unwrap();
+        let (u, gone) = t.update(&r, ["k1"], None, &limits);
+        limits.note_released(gone);
+        // The old table (a worker may still serve from it) names the slot: a sweep keeps it,
+        // and a key imported meanwhile gets another one.
+        limits.sweep();
+        let add = |r: &mut Registry, id: &str| {
+            r.apply(&Command::ImportApiKeys {
+                keys: vec![new_key(id)],
+                plan_keys: vec![("p1".into(), id.into())],
+            })
+            .unwrap();
+        };
+        add(&mut r, "k3");
+        let (u, _) = u.update(&r, ["k3"], None, &limits);
+        assert!(!std::ptr::eq(pending(&u, "k3"), old_slot));
+        pending(&t, "k1").fetch_add(1, Ordering::Relaxed);
+        assert_eq!(pending(&u, "k3").load(Ordering::Relaxed), 0, "no leak");
+        // Once no table names it, the sweep frees it, and the next key gets it back reset.
+        drop(t);
+        limits.sweep();
+        add(&mut r, "k4");
+        let (u, _) = u.update(&r, ["k4"], None, &limits);
+        assert!(
+            std::ptr::eq(pending(&u, "k4"), old_slot),
+            "the slot is reused"
+        );
+        assert_eq!(pending(&u, "k4").load(Ordering::Relaxed), 0, "fresh");
+        pending(&u, "k4").fetch_add(3, Ordering::Relaxed);
+        // The deleted key's report commits now: it finds no slot, and k4 keeps its count.
+        limits.committed_own_usage(1);
+        assert_eq!(pending(&u, "k4").load(Ordering::Relaxed), 3);
+        // k4's own committed usage does come off.
+        limits.proposing(
+            2,
+            &[UsageDelta {
+                key_id: plan_usage_id("p1", "k4"),
+                count: 2,
+            }],
+        );
+        limits.committed_own_usage(2);
+        assert_eq!(pending(&u, "k4").load(Ordering::Relaxed), 1);
     }
 
     #[test]

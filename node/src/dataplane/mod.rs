@@ -25,6 +25,7 @@ pub mod http_integration;
 pub mod invoke;
 pub mod io;
 pub mod key_shards;
+pub mod key_slots;
 pub mod key_table;
 pub mod lambda;
 pub mod limiter;

@@ -21,7 +21,7 @@ pub fn run<'t>(
         .and_then(|e| {
             e.stages
                 .iter()
-                .find(|s| *s.api_id == *stage.api_id && *s.stage == *stage.stage_name)
+                .find(|s| s.api_id() == &*stage.api_id && s.stage() == &*stage.stage_name)
         })
         .map(Some)
         .ok_or(gr::INVALID_API_KEY)

@@ -34,7 +34,7 @@ pub fn run<'t>(
         .method_throttles
         .iter()
         .find(|(k, _)| is_method_key(k, &method.resource_path, &method.http_method));
-    let throttles = [per_method.map(|(_, t)| t), plan.throttle.as_ref()];
+    let throttles = [per_method.map(|(_, t)| t), plan.throttle.as_deref()];
     for t in throttles.iter().flatten() {
         if !limits.check(t, now_ns) {
             return Err(gr::THROTTLED);
@@ -42,17 +42,12 @@ pub fn run<'t>(
     }
     // The quota: this node's share of what the ledger left at compile time, against what it
     // served and has not seen committed (every request of a quota-bearing key counts).
+    let mut counted = None;
     if let Some(q) = &plan.quota {
         limits.note_demand(q.id);
-    }
-    let mut counted = None;
-    if let Some(pending) = plan.quota_pending.as_deref() {
+        let pending = q.pending();
         let used = pending.fetch_add(1, Ordering::Relaxed);
-        if plan
-            .quota
-            .as_ref()
-            .is_some_and(|q| used as f64 >= q.allowance())
-        {
+        if used as f64 >= q.allowance() {
             give_back(pending);
             return Err(gr::QUOTA_EXCEEDED);
         }

@@ -1,0 +1,251 @@
+//! One slab of small fixed-size slots for what a node counts per API-key quota: the requests
+//! it admitted and has not yet seen committed to the usage ledger, and its share of the quota.
+//!
+//! A compiled key entry names its quota's slot ([`SlotRef`]: a pointer to the slot's chunk and
+//! an index, no allocation of its own); the slot outlives the entry as long as any table
+//! version holds an entry naming it, and a recompiled entry of the same quota gets the same
+//! slot back (slots are found by the quota's limit id at compile time), so pending counts and
+//! shares carry over across table versions as they must.
+//!
+//! Reuse: each slot counts the [`SlotRef`]s naming it. Only a sweep (the compiler's, under the
+//! [`super::cluster_limits::ClusterLimits`] lock) frees a slot, and only one no `SlotRef`
+//! names: a table version, old or new, that could still read it holds one. A freed slot is
+//! reset when it is handed out again, and leaves the by-id index in the same sweep, so neither
+//! a new key nor a committed report of the deleted key can reach the other's counts.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Slots per chunk (a chunk is allocated whole and never moves or shrinks).
+pub const CHUNK: usize = 1024;
+
+/// What the node counts for one (plan, key) quota.
+#[derive(Debug, Default)]
+#[repr(align(32))]
+pub struct KeySlot {
+    /// Requests admitted under the quota and not yet seen committed to the usage ledger.
+    pending: AtomicU64,
+    /// This node's share of the quota (f64 bits), written by the control thread.
+    share: AtomicU64,
+    /// The [`SlotRef`]s naming the slot (0: free, or free once swept).
+    refs: AtomicU32,
+}
+
+impl KeySlot {
+    /// The node-wide count of requests admitted and not yet committed.
+    pub fn pending(&self) -> &AtomicU64 {
+        &self.pending
+    }
+
+    /// This node's share of the quota (0..=1).
+    pub fn share(&self) -> f64 {
+        f64::from_bits(self.share.load(Ordering::Relaxed))
+    }
+
+    /// Sets this node's share.
+    pub fn set_share(&self, share: f64) {
+        self.share
+            .store(share.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
+    }
+}
+
+type Chunk = [KeySlot; CHUNK];
+
+/// A compiled entry's hold on its slot (see the module docs).
+#[derive(Debug)]
+pub struct SlotRef {
+    chunk: Arc<Chunk>,
+    index: u32,
+}
+
+impl SlotRef {
+    /// The slot.
+    pub fn slot(&self) -> &KeySlot {
+        // `index` is below CHUNK: only `Slots::acquire` makes a SlotRef.
+        &self.chunk[self.index as usize % CHUNK]
+    }
+}
+
+impl Clone for SlotRef {
+    fn clone(&self) -> Self {
+        // Relaxed as for an `Arc`: the clone comes from a live reference.
+        self.slot().refs.fetch_add(1, Ordering::Relaxed);
+        SlotRef {
+            chunk: self.chunk.clone(),
+            index: self.index,
+        }
+    }
+}
+
+impl Drop for SlotRef {
+    fn drop(&mut self) {
+        // Release pairs with the sweep's Acquire load: what the holder did to the slot
+        // happens before the slot is reset for a new quota.
+        self.slot().refs.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// The slab (kept under the cluster limits' lock).
+#[derive(Debug, Default)]
+pub struct Slots {
+    chunks: Vec<Arc<Chunk>>,
+    /// Slot number by quota limit id.
+    by_id: HashMap<u64, u32>,
+    /// Slot numbers swept free.
+    free: Vec<u32>,
+}
+
+fn new_chunk() -> Arc<Chunk> {
+    let slots: Box<[KeySlot]> = (0..CHUNK).map(|_| KeySlot::default()).collect();
+    match Box::<Chunk>::try_from(slots) {
+        Ok(chunk) => Arc::from(chunk),
+        // The slice was built with exactly CHUNK slots.
+        Err(_) => unreachable!("a chunk holds CHUNK slots"),
+    }
+}
+
+impl Slots {
+    fn at(&self, n: u32) -> Option<&KeySlot> {
+        let n = n as usize;
+        self.chunks.get(n / CHUNK).map(|c| &c[n % CHUNK])
+    }
+
+    /// The slot of quota `id`: the one a table holds, or a fresh one with `share` and nothing
+    /// pending. The second value says whether it is fresh.
+    pub fn acquire(&mut self, id: u64, share: f64) -> (SlotRef, bool) {
+        if let Some(&n) = self.by_id.get(&id) {
+            let n = n as usize;
+            let chunk = self.chunks[n / CHUNK].clone();
+            chunk[n % CHUNK].refs.fetch_add(1, Ordering::Relaxed);
+            let index = (n % CHUNK) as u32;
+            return (SlotRef { chunk, index }, false);
+        }
+        let n = match self.free.pop() {
+            Some(n) => n,
+            None => {
+                let n = self.chunks.len() * CHUNK;
+                self.chunks.push(new_chunk());
+                self.free.extend((n + 1..n + CHUNK).rev().map(|i| i as u32));
+                n as u32
+            }
+        };
+        let chunk = self.chunks[n as usize / CHUNK].clone();
+        let slot = &chunk[n as usize % CHUNK];
+        slot.pending.store(0, Ordering::Relaxed);
+        slot.set_share(share);
+        slot.refs.store(1, Ordering::Relaxed);
+        self.by_id.insert(id, n);
+        let index = (n as usize % CHUNK) as u32;
+        (SlotRef { chunk, index }, true)
+    }
+
+    /// The slot of quota `id`, when one is held.
+    pub fn get(&self, id: u64) -> Option<&KeySlot> {
+        self.by_id.get(&id).and_then(|n| self.at(*n))
+    }
+
+    /// Whether an entry of some table names quota `id`'s slot.
+    pub fn is_held(&self, id: u64) -> bool {
+        self.get(id)
+            .is_some_and(|s| s.refs.load(Ordering::Acquire) > 0)
+    }
+
+    /// The quota ids with a slot (held or not yet swept).
+    pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.by_id.keys().copied()
+    }
+
+    /// The number of slots in the index (held or not yet swept).
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether no slot is in the index.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Frees the slots no [`SlotRef`] names.
+    pub fn sweep(&mut self) {
+        let Slots {
+            chunks,
+            by_id,
+            free,
+        } = self;
+        by_id.retain(|_, n| {
+            let i = *n as usize;
+            let held = chunks
+                .get(i / CHUNK)
+                .is_some_and(|c| c[i % CHUNK].refs.load(Ordering::Acquire) > 0);
+            if !held {
+                free.push(*n);
+            }
+            held
+        });
+    }
+
+    /// Slots allocated (chunks times [`CHUNK`]), for memory accounting.
+    pub fn capacity(&self) -> usize {
+        self.chunks.len() * CHUNK
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_is_shared_while_held_and_reused_fresh_once_swept() {
+        let mut s = Slots::default();
+        let (a, fresh) = s.acquire(1, 0.5);
+        assert!(fresh);
+        a.slot().pending().fetch_add(7, Ordering::Relaxed);
+        // A recompiled entry of the same quota gets the same slot, with its count.
+        let (b, fresh) = s.acquire(1, 0.25);
+        assert!(!fresh);
+        assert_eq!(b.slot().pending().load(Ordering::Relaxed), 7);
+        assert_eq!(b.slot().share(), 0.5);
+        // While any reference lives (an old table version), a sweep keeps the slot.
+        drop(a);
+        s.sweep();
+        assert!(s.is_held(1));
+        let old_version = b.clone();
+        drop(b);
+        s.sweep();
+        assert!(s.is_held(1));
+        assert_eq!(old_version.slot().pending().load(Ordering::Relaxed), 7);
+        // Gone from every table: swept, and another quota gets the slot back, reset.
+        let index = old_version.index;
+        drop(old_version);
+        s.sweep();
+        assert!(s.get(1).is_none());
+        let (c, fresh) = s.acquire(2, 1.0);
+        assert!(fresh);
+        assert_eq!(c.index, index, "the freed slot is reused");
+        assert_eq!(c.slot().pending().load(Ordering::Relaxed), 0);
+        assert_eq!(c.slot().share(), 1.0);
+        // The deleted quota's id no longer reaches it (a late report of it counts nothing).
+        assert!(s.get(1).is_none());
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn slots_never_move_as_the_slab_grows() {
+        let mut s = Slots::default();
+        let refs: Vec<SlotRef> = (0..3 * CHUNK as u64)
+            .map(|id| s.acquire(id, 1.0).0)
+            .collect();
+        for (id, r) in refs.iter().enumerate() {
+            r.slot().pending().store(id as u64, Ordering::Relaxed);
+        }
+        assert_eq!(s.capacity(), 3 * CHUNK);
+        for (id, r) in refs.iter().enumerate() {
+            let by_id = s.get(id as u64).unwrap();
+            assert!(std::ptr::eq(by_id, r.slot()));
+            assert_eq!(by_id.pending().load(Ordering::Relaxed), id as u64);
+        }
+        assert_eq!(std::mem::size_of::<KeySlot>(), 32);
+        assert_eq!(std::mem::size_of::<SlotRef>(), 16);
+    }
+}
