@@ -104,8 +104,18 @@ fn read_document(body: &[u8], p: &Params, api_id: &str) -> Result<Definition, Ap
     if body.len() > MAX_DOCUMENT_BYTES {
         return Err(ApiError::too_large(MAX_DOCUMENT_BYTES));
     }
-    let doc = document::parse(body).map_err(doc_error)?;
+    let doc = document::parse(body).map_err(unreadable)?;
     crate::openapi::import::import(&doc, &p.options, api_id).map_err(doc_error)
+}
+
+/// AWS's answer to a body that is no JSON or YAML object, whatever the cause (localstack's AWS
+/// recordings: `test_import_api_bad_file`, ImportRestApi and PutRestApi, bad YAML and bad
+/// JSON). What exactly was wrong goes to the node's log.
+pub const UNREADABLE_DOCUMENT: &str = "Invalid OpenAPI input.";
+
+fn unreadable(e: DocError) -> ApiError {
+    tracing::info!(error = %e, "refused an API definition that could not be read");
+    ApiError::bad_request(UNREADABLE_DOCUMENT)
 }
 
 /// ImportRestApi (201).
@@ -157,8 +167,10 @@ pub async fn put(
         }
     };
     let p = params(query)?;
-    let current = read_api(state, api_id, |a| Ok(a.clone()))?;
+    // The document is checked before the API's existence, as AWS does (a bad file for an API
+    // that is not there answers "Invalid OpenAPI input.").
     let def = read_document(body, &p, api_id)?;
+    let current = read_api(state, api_id, |a| Ok(a.clone()))?;
     let (api, warnings) = build(&current, def, mode, &p, &mut mint_id)?;
     commit(state, Command::DefineRestApi { api, create: false }).await?;
     answer(state, api_id, warnings, 200)
@@ -729,6 +741,33 @@ mod tests {
     fn fixture(name: &str) -> Vec<u8> {
         let path = format!("{}/tests/data/openapi/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn unreadable_documents_get_awss_words() {
+        // import / test_import_api_bad_file: import-api-bad-yaml-file, import-api-bad-json-file
+        // (PutRestApi's put-rest-api-bad-* are the same, for an API that does not exist).
+        let bad_yaml = "test:\n    value:\n        - \"value ... \"escaped\": $var, \"dt\": $(var +\"%a\")}\"\n        ";
+        let p = super::params(&Query::parse("")).unwrap();
+        for body in [bad_yaml, "{'key:value}", "[1, 2]", "plain words"] {
+            let e = read_document(body.as_bytes(), &p, "a1")
+                .map(|_| ())
+                .unwrap_err();
+            assert_eq!(
+                (e.status, e.error_type, e.message.as_str()),
+                (400, "BadRequestException", "Invalid OpenAPI input."),
+                "{body}"
+            );
+        }
+        // A readable document with a wrong part still names what is wrong.
+        let e = read_document(br#"{"swagger": "2.0", "paths": 3}"#, &p, "a1")
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            e.message.starts_with("Errors found during import:"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
