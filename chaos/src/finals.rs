@@ -143,18 +143,22 @@ fn read_node(access: &Access, f: &Fixture, id: u64) -> Result<NodeFinal, String>
     Err("its applied index kept moving while it was read".into())
 }
 
-/// Waits (up to `within`) until GetUsage stops changing — and not before `not_before`, when
+/// Waits (up to `within`) until GetUsage (as the first of `ids`, the members, answers it)
+/// stops changing — and not before `not_before`, when
 /// no usage report can still be stuck behind a proposal that timed out — and every node has
 /// applied the same index, then reads every node. A node that cannot be read gets a final with
 /// `error` set.
 pub fn collect(
     access: &Access,
     f: &Fixture,
+    ids: &[u64],
     not_before: Instant,
     within: Duration,
 ) -> Vec<NodeFinal> {
     let deadline = Instant::now().max(not_before) + within;
-    let ids: Vec<u64> = access.nodes.iter().map(|n| n.id).collect();
+    if ids.is_empty() {
+        return Vec::new();
+    }
     // The ledger: the last reports arrive within ~350 ms, a report stuck behind a proposal
     // into a partition or to a dead leader within the reporter's 1 s attempt timeout (hence
     // `not_before`). Unchanged for 3 s after that counts as settled.

@@ -128,18 +128,24 @@ impl Workload {
                 std::thread::Builder::new()
                     .name(format!("chaos-writer-{w}"))
                     .spawn(move || {
-                        let count = a.nodes.len() as u64;
                         while !s.load(Ordering::Relaxed) {
+                            // The nodes in use now (membership changes add and drain nodes).
+                            let members = a.members();
+                            let count = members.len() as u64;
+                            if count == 0 {
+                                sleep_unless(&s, c.write_pause);
+                                continue;
+                            }
                             let kind = pick_kind(&mut rng);
                             let at = rng.below(count);
-                            let node = a.nodes[at as usize].id;
+                            let node = members[at as usize];
                             let first = write(&a, &f, &r, &n, kind, node, c.write_timeout);
                             if kind == WriteKind::UpdateStage && first.outcome.is_ok() {
                                 // At once through another node, before it may have applied
                                 // the first: it must still see it (a stale read-modify-write
                                 // would write the stage back without it).
                                 let skip = 1 + rng.below(count.saturating_sub(1).max(1));
-                                let other = a.nodes[((at + skip) % count) as usize].id;
+                                let other = members[((at + skip) % count) as usize];
                                 write(&a, &f, &r, &n, kind, other, c.write_timeout);
                             }
                             sleep_unless(&s, c.write_pause);
@@ -161,7 +167,10 @@ impl Workload {
                     .name(format!("chaos-probe-{id}"))
                     .spawn(move || {
                         while !s.load(Ordering::Relaxed) {
-                            probe(&a, &f, &r, id, c.probe_timeout);
+                            // Only while the node is in use (not a spare, not drained).
+                            if a.is_member(id) {
+                                probe(&a, &f, &r, id, c.probe_timeout);
+                            }
                             sleep_unless(&s, c.probe_pause);
                         }
                     })?,

@@ -221,3 +221,93 @@ fn quick_chaos_run_over_three_ledger_groups_holds_every_invariant() {
         "{verdicts:?}"
     );
 }
+
+/// Membership changes while the ledger groups move: the quick schedule with two membership
+/// changes inserted (`--membership 2`: node 4 added as a learner and promoted, then a voter
+/// removed, both with `tollgate cluster add-node` / `remove-node`) over two ledger groups.
+/// Every invariant holds, the membership ones included: every group follows each change,
+/// ledger group leaders spread again, the removed node acknowledges no write; acknowledged
+/// writes are on every final member and the usage ledger counts each key once.
+#[test]
+fn quick_chaos_run_with_membership_changes_over_two_ledger_groups_holds_every_invariant() {
+    let exe = tollgate();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report_dir = dir.path().join("report");
+    let seed = std::env::var("CHAOS_SEED").unwrap_or_else(|_| "7".into());
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate-chaos"))
+        .args(["run", "--quick", "--seed", &seed])
+        .args(["--ledger-groups", "2", "--membership", "2"])
+        .arg("--report-dir")
+        .arg(&report_dir)
+        .arg("--tollgate")
+        .arg(&exe)
+        .output()
+        .expect("run tollgate-chaos");
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    println!("quick chaos run with membership changes took {took:?}");
+    assert!(
+        out.status.success(),
+        "tollgate-chaos run --quick --ledger-groups 2 --membership 2 --seed {seed} failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(
+        took < Duration::from_secs(180),
+        "the quick run took {took:?}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).expect("report"))
+            .expect("report.json");
+    assert_eq!(report["passed"], true);
+    assert_eq!(report["membership"], 2);
+    let verdicts = report["analysis"]["verdicts"].as_array().expect("verdicts");
+    assert!(verdicts.iter().all(|v| v["holds"] == true));
+    for name in [
+        "membership changes reach every group",
+        "ledger group leaders spread after membership changes",
+        "a removed node stops serving writes",
+    ] {
+        assert!(
+            verdicts.iter().any(|v| v["name"] == name),
+            "no verdict {name}: {verdicts:?}"
+        );
+    }
+    let calls = report["membership_calls"]
+        .as_array()
+        .expect("membership calls");
+    let actions: Vec<&str> = calls.iter().filter_map(|c| c["action"].as_str()).collect();
+    assert_eq!(actions, ["add", "promote", "remove"], "{calls:?}");
+    assert_eq!(calls[0]["node"], 4);
+    let removed = calls[2]["node"].as_u64().expect("removed node");
+    assert!(calls[2]["removed_write"].is_u64(), "{}", calls[2]);
+    // Every group's views after the removal: the removed node in none of them, and two
+    // groups (the configuration group and one ledger group) on every member.
+    let views = calls[2]["views"].as_array().expect("views");
+    assert_eq!(views.len(), 3 * 2, "{views:?}");
+    for v in views {
+        assert!(
+            !v["voters"]
+                .as_array()
+                .expect("voters")
+                .iter()
+                .any(|x| x.as_u64() == Some(removed)),
+            "{v}"
+        );
+    }
+    // The final state was read on the three members left (node 4 among them unless it was
+    // the one removed).
+    let history: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report_dir.join("history.json")).expect("history"))
+            .expect("history.json");
+    let members: Vec<u64> = history["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter_map(|m| m.as_u64())
+        .collect();
+    let expected: Vec<u64> = (1..=4).filter(|n| *n != removed).collect();
+    assert_eq!(members, expected);
+}
