@@ -48,6 +48,38 @@ pub fn usage(access: &Access, f: &Fixture, id: u64) -> Result<BTreeMap<u64, u64>
     Ok(out)
 }
 
+/// GetUsage of the quota key in its plan as node `id` answers it, summed over days.
+pub fn quota_usage(access: &Access, f: &Fixture, id: u64) -> Result<Option<u64>, String> {
+    let Some(q) = &f.quota else { return Ok(None) };
+    let today = tollgate_node::ids::now_epoch().div_euclid(86_400);
+    let date = |d: i64| {
+        let (y, m, dd) = tollgate_proto::model::civil_from_days(d);
+        format!("{y:04}-{m:02}-{dd:02}")
+    };
+    let path = format!(
+        "/usageplans/{}/usage?startDate={}&endDate={}&keyId={}",
+        q.plan_id,
+        date(today - 1),
+        date(today + 1),
+        q.id
+    );
+    let a = access
+        .call(id, "GET", &path, None, T)
+        .map_err(|e| e.to_string())?;
+    if a.status != 200 {
+        return Err(format!("GetUsage of the quota plan answered {}", a.status));
+    }
+    let v = a.json();
+    let days = v["values"][&q.id]
+        .as_array()
+        .ok_or_else(|| format!("no usage of the quota key in {v}"))?;
+    Ok(Some(
+        days.iter()
+            .filter_map(|d| d.get(0).and_then(Value::as_u64))
+            .sum(),
+    ))
+}
+
 /// Every page of a collection (`{"item": [...], "position": ...}`): the `id`s of its items,
 /// and how many items have each value of their `field` (a write's token).
 fn all_ids(
@@ -124,6 +156,7 @@ fn read_node(access: &Access, f: &Fixture, id: u64) -> Result<NodeFinal, String>
             })
             .unwrap_or_default();
         let usage = usage(access, f, id)?;
+        let quota_usage = quota_usage(access, f, id)?;
         let after = access.state(id, T)?;
         if after == before {
             return Ok(NodeFinal {
@@ -136,6 +169,7 @@ fn read_node(access: &Access, f: &Fixture, id: u64) -> Result<NodeFinal, String>
                 key_names,
                 deployment_descriptions,
                 usage,
+                quota_usage,
                 error: None,
             });
         }

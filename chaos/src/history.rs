@@ -210,6 +210,9 @@ pub struct NodeFinal {
     /// GetUsage of each node's usage key (by that node's id), summed over days; empty when
     /// unreadable.
     pub usage: BTreeMap<u64, u64>,
+    /// GetUsage of the quota key in its plan, summed over days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_usage: Option<u64>,
     /// Why the state could not be read, if it could not.
     pub error: Option<String>,
 }
@@ -304,6 +307,12 @@ pub struct History {
     /// The membership changes, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub membership: Vec<MembershipRecord>,
+    /// The quota key's daily quota (None in histories of runs without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_limit: Option<u64>,
+    /// The quota prober's requests (the quota key, through every member in turn).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quota_probes: Vec<Probe>,
 }
 
 impl History {

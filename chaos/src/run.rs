@@ -163,6 +163,7 @@ pub fn run(o: &RunOptions) -> Result<Report, String> {
             keys: Vec::new(),
             plan_id: String::new(),
             run_tag: run_tag.clone(),
+            quota: None,
         },
         counter: &counter,
         rng: Rng::new(o.seed).fork(4),
@@ -180,6 +181,7 @@ pub fn run(o: &RunOptions) -> Result<Report, String> {
     say(&format!("leader {leader}; creating the fixture"));
     let fixture = setup::create(&access, leader, &run_tag)?;
     inj.fixture = &fixture;
+    rec.with(|h| h.quota_limit = fixture.quota.as_ref().map(|q| q.limit));
     if o.ledger_groups > 1 {
         let groups: Vec<String> = fixture
             .keys

@@ -227,7 +227,8 @@ fn quick_chaos_run_over_three_ledger_groups_holds_every_invariant() {
 /// removed, both with `tollgate cluster add-node` / `remove-node`) over two ledger groups.
 /// Every invariant holds, the membership ones included: every group follows each change,
 /// ledger group leaders spread again, the removed node acknowledges no write; acknowledged
-/// writes are on every final member and the usage ledger counts each key once.
+/// writes are on every final member, the usage ledger counts each key once, and the quota key
+/// (sent through every member in turn, node 4 too) stays within its overshoot bound.
 #[test]
 fn quick_chaos_run_with_membership_changes_over_two_ledger_groups_holds_every_invariant() {
     let exe = tollgate();
@@ -269,6 +270,8 @@ fn quick_chaos_run_with_membership_changes_over_two_ledger_groups_holds_every_in
         "membership changes reach every group",
         "ledger group leaders spread after membership changes",
         "a removed node stops serving writes",
+        "the quota holds (overshoot bound)",
+        "quota usage counted once",
     ] {
         assert!(
             verdicts.iter().any(|v| v["name"] == name),
