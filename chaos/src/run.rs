@@ -192,8 +192,13 @@ pub fn run(o: &RunOptions) -> Result<Report, String> {
                 format!("node {}'s key in group {g}", k.node)
             })
             .collect();
+        let quota = fixture.quota.as_ref().map_or(String::new(), |q| {
+            let id = tollgate_proto::registry::plan_usage_id(&q.plan_id, &q.id);
+            let g = tollgate_consensus::raft::ledger::group_of(&id, o.ledger_groups);
+            format!("; the quota key in group {g}")
+        });
         say(&format!(
-            "usage ledger over {} Raft groups: {}",
+            "usage ledger over {} Raft groups: {}{quota}",
             o.ledger_groups,
             groups.join(", ")
         ));
