@@ -36,12 +36,28 @@ pub struct Cluster {
     pub root: PathBuf,
     /// Admin credentials of every node.
     pub creds: Credentials,
-    /// Every node's addresses.
+    /// Every node's addresses (the members' and the spares').
     pub endpoints: Vec<Endpoints>,
     files: BTreeMap<u64, NodeFiles>,
     children: BTreeMap<u64, Child>,
     paused: BTreeSet<u64>,
     log_filter: String,
+    /// The cluster's members (the first `n` nodes at the start; membership changes add the
+    /// spares and remove nodes).
+    members: BTreeSet<u64>,
+    /// What the configs are written from (kept to write a joining node's config later).
+    settings: Option<ConfigSettings>,
+}
+
+/// What every node's config holds besides its own addresses.
+#[derive(Clone)]
+struct ConfigSettings {
+    /// Node `a` dials node `b` at `peers[(a, b)]` (a relay).
+    peers: BTreeMap<(u64, u64), SocketAddr>,
+    snapshot_every: u64,
+    ledger_groups: u32,
+    /// The initial members, `id@address`.
+    initial: Vec<String>,
 }
 
 /// Ports below the usual ephemeral range (32768–60999), so that a restarting node does not
@@ -87,10 +103,16 @@ fn path_str(p: &Path) -> Result<&str, String> {
 }
 
 impl Cluster {
-    /// Prepares `n` nodes under `root`: a CA, a certificate per node (for 127.0.0.1) and free
-    /// loopback ports. Configs are written by [`Cluster::write_configs`] once the relays are
-    /// known.
-    pub fn prepare(exe: &Path, root: &Path, n: usize, log_filter: &str) -> Result<Cluster, String> {
+    /// Prepares `n` nodes under `root`, and `spares` more that membership changes may add: a
+    /// CA, a certificate per node (for 127.0.0.1) and free loopback ports. Configs are written
+    /// by [`Cluster::write_configs`] once the relays are known.
+    pub fn prepare(
+        exe: &Path,
+        root: &Path,
+        n: usize,
+        spares: usize,
+        log_filter: &str,
+    ) -> Result<Cluster, String> {
         std::fs::create_dir_all(root).map_err(|e| format!("{}: {e}", root.display()))?;
         let root = root
             .canonicalize()
@@ -106,7 +128,7 @@ impl Cluster {
         let mut endpoints = Vec::new();
         let mut files = BTreeMap::new();
         let lo = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
-        for id in 1..=n as u64 {
+        for id in 1..=(n + spares) as u64 {
             let dir = root.join(format!("node{id}"));
             let tls_dir = dir.join("tls");
             tollgate(
@@ -158,51 +180,200 @@ impl Cluster {
             children: BTreeMap::new(),
             paused: BTreeSet::new(),
             log_filter: log_filter.to_string(),
+            members: (1..=n as u64).collect(),
+            settings: None,
         })
     }
 
     /// Writes every node's config. Node `i` dials node `j` at `peer(i, j)` (a relay); the
-    /// membership keeps the real addresses.
+    /// membership keeps the real addresses. The members start with `initial_members`; a
+    /// spare gets `join = true` (it waits to be added, as CLUSTER.md says a new node must).
     pub fn write_configs(
-        &self,
+        &mut self,
         peer: impl Fn(u64, u64) -> Option<SocketAddr>,
         snapshot_every: u64,
         ledger_groups: u32,
     ) -> Result<(), String> {
-        let members: Vec<String> = self
+        let mut peers = BTreeMap::new();
+        for a in &self.endpoints {
+            for b in self.endpoints.iter().filter(|o| o.id != a.id) {
+                let addr = peer(a.id, b.id)
+                    .ok_or_else(|| format!("no relay from node {} to node {}", a.id, b.id))?;
+                peers.insert((a.id, b.id), addr);
+            }
+        }
+        let initial = self
             .endpoints
             .iter()
+            .filter(|e| self.members.contains(&e.id))
             .map(|e| format!("\"{}@{}\"", e.id, e.raft))
             .collect();
-        for e in &self.endpoints {
-            let f = &self.files[&e.id];
-            let mut peers = Vec::new();
-            for other in self.endpoints.iter().filter(|o| o.id != e.id) {
-                let addr = peer(e.id, other.id)
-                    .ok_or_else(|| format!("no relay from node {} to node {}", e.id, other.id))?;
-                peers.push(format!("\"{}\" = \"{addr}\"", other.id));
-            }
-            let text = format!(
-                "listen = \"{}\"\nadmin_listen = \"{}\"\ndata_dir = {:?}\nworkers = 1\n\n[[credentials]]\naccess_key_id = {:?}\nsecret_access_key = {:?}\n\n[cluster]\nnode_id = {}\nraft_listen = \"{}\"\ntls_dir = {:?}\nsnapshot_every = {snapshot_every}\nledger_groups = {ledger_groups}\ninitial_members = [{}]\npeer_addresses = {{ {} }}\n",
-                e.data,
-                e.admin,
-                path_str(&f.data_dir)?,
-                self.creds.access_key_id,
-                self.creds.secret_access_key,
-                e.id,
-                e.raft,
-                path_str(&f.tls_dir)?,
-                members.join(", "),
-                peers.join(", "),
-            );
-            std::fs::write(&f.config, text).map_err(|e| format!("{}: {e}", f.config.display()))?;
+        self.settings = Some(ConfigSettings {
+            peers,
+            snapshot_every,
+            ledger_groups,
+            initial,
+        });
+        for id in self.all_ids() {
+            self.write_config(id, !self.members.contains(&id))?;
         }
         Ok(())
     }
 
-    /// Every node id.
+    /// Writes node `id`'s config: with the initial members, or (`join`) to join a running
+    /// cluster that adds it.
+    fn write_config(&self, id: u64, join: bool) -> Result<(), String> {
+        let s = self
+            .settings
+            .as_ref()
+            .ok_or("the configs have not been written yet")?;
+        let e = self
+            .endpoints
+            .iter()
+            .find(|e| e.id == id)
+            .ok_or_else(|| format!("no node {id}"))?;
+        let f = &self.files[&id];
+        let peers: Vec<String> = s
+            .peers
+            .iter()
+            .filter(|((a, _), _)| *a == id)
+            .map(|((_, b), addr)| format!("\"{b}\" = \"{addr}\""))
+            .collect();
+        let start = if join {
+            "join = true".to_string()
+        } else {
+            format!("initial_members = [{}]", s.initial.join(", "))
+        };
+        let text = format!(
+            "listen = \"{}\"\nadmin_listen = \"{}\"\ndata_dir = {:?}\nworkers = 1\n\n[[credentials]]\naccess_key_id = {:?}\nsecret_access_key = {:?}\n\n[cluster]\nnode_id = {}\nraft_listen = \"{}\"\ntls_dir = {:?}\nsnapshot_every = {}\nledger_groups = {}\n{start}\npeer_addresses = {{ {} }}\n",
+            e.data,
+            e.admin,
+            path_str(&f.data_dir)?,
+            self.creds.access_key_id,
+            self.creds.secret_access_key,
+            e.id,
+            e.raft,
+            path_str(&f.tls_dir)?,
+            s.snapshot_every,
+            s.ledger_groups,
+            peers.join(", "),
+        );
+        std::fs::write(&f.config, text).map_err(|e| format!("{}: {e}", f.config.display()))
+    }
+
+    /// The members' ids.
     pub fn ids(&self) -> Vec<u64> {
+        self.members.iter().copied().collect()
+    }
+
+    /// Every node's id, members and spares.
+    pub fn all_ids(&self) -> Vec<u64> {
         self.endpoints.iter().map(|e| e.id).collect()
+    }
+
+    /// Whether node `id` is a member.
+    pub fn is_member(&self, id: u64) -> bool {
+        self.members.contains(&id)
+    }
+
+    /// Makes node `id` a member (`true`) or not.
+    pub fn set_member(&mut self, id: u64, member: bool) {
+        if member {
+            self.members.insert(id);
+        } else {
+            self.members.remove(&id);
+        }
+    }
+
+    /// Node `id`'s addresses.
+    pub fn endpoint(&self, id: u64) -> Option<Endpoints> {
+        self.endpoints.iter().find(|e| e.id == id).copied()
+    }
+
+    /// Whether node `id` has ever had a data folder (it ran before).
+    pub fn has_data(&self, id: u64) -> bool {
+        self.files.get(&id).is_some_and(|f| f.data_dir.exists())
+    }
+
+    /// Deletes node `id`'s data folder (it must not be running) and writes it a config to
+    /// join the cluster: what an operator does to bring a removed node back as a new one.
+    pub fn wipe(&mut self, id: u64) -> Result<(), String> {
+        if self.children.contains_key(&id) {
+            return Err(format!("node {id} is running"));
+        }
+        let f = self.files.get(&id).ok_or_else(|| format!("no node {id}"))?;
+        if f.data_dir.exists() {
+            std::fs::remove_dir_all(&f.data_dir)
+                .map_err(|e| format!("{}: {e}", f.data_dir.display()))?;
+        }
+        self.write_config(id, true)
+    }
+
+    /// Runs `tollgate cluster <args>` (the operator's CLI) with the admin credentials in its
+    /// environment, for at most `within`; returns its standard output.
+    pub fn cli(&self, args: &[String], within: Duration) -> Result<String, String> {
+        let mut child = Command::new(&self.exe)
+            .arg("cluster")
+            .args(args)
+            .env("TOLLGATE_ACCESS_KEY_ID", &self.creds.access_key_id)
+            .env("TOLLGATE_SECRET_ACCESS_KEY", &self.creds.secret_access_key)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("running {}: {e}", self.exe.display()))?;
+        let deadline = Instant::now() + within;
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Ok(None) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!(
+                        "tollgate cluster {}: no answer within {} s",
+                        args.join(" "),
+                        within.as_secs()
+                    ));
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!(
+                "tollgate cluster {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+
+    /// Stops node `id` as an operator would (SIGTERM; SIGKILL after `grace`) and reaps it.
+    pub fn stop(&mut self, id: u64, grace: Duration) -> Result<(), String> {
+        if self.paused.contains(&id) {
+            self.signal(id, libc::SIGCONT)?;
+        }
+        self.signal(id, libc::SIGTERM)?;
+        let mut child = self
+            .children
+            .remove(&id)
+            .ok_or_else(|| format!("node {id} is not running"))?;
+        self.paused.remove(&id);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        Ok(())
     }
 
     /// Starts node `id` on its data folder. Call from the main thread only (see the module

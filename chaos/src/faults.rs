@@ -34,12 +34,14 @@ pub struct Injector<'a> {
     pub verbose: bool,
     /// Injections that could not be done during the current step.
     pub notes: Vec<String>,
+    /// The cluster's size at the start: a removal never leaves fewer voters.
+    pub base_nodes: usize,
 }
 
 const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
 
 impl Injector<'_> {
-    fn say(&self, msg: impl AsRef<str>) {
+    pub(crate) fn say(&self, msg: impl AsRef<str>) {
         if self.verbose {
             eprintln!("[{:>8.3} s] {}", self.rec.now() as f64 / 1e6, msg.as_ref());
         }
@@ -107,7 +109,7 @@ impl Injector<'_> {
 
     /// Notes an injection that could not be done (the run goes on; recovery brings the node
     /// back).
-    fn note(&mut self, r: Result<(), String>) {
+    pub(crate) fn note(&mut self, r: Result<(), String>) {
         if let Err(e) = r {
             self.say(format!("could not inject: {e}"));
             self.notes.push(e);
@@ -139,10 +141,16 @@ impl Injector<'_> {
         }
     }
 
-    /// The leader a majority of the running nodes names.
+    /// The leader a majority of the members names (asking the running ones).
     pub fn leader(&self) -> Option<(u64, u64)> {
+        let running: Vec<u64> = self
+            .cluster
+            .running()
+            .into_iter()
+            .filter(|id| self.cluster.is_member(*id))
+            .collect();
         self.access
-            .majority_leader(&self.cluster.running(), STATUS_TIMEOUT)
+            .majority_leader(&running, self.cluster.ids().len(), STATUS_TIMEOUT)
     }
 
     /// Waits for a majority leader.
@@ -161,7 +169,7 @@ impl Injector<'_> {
     }
 
     /// Sleeps `d`, watching for crashes.
-    fn hold(&mut self, d: Duration) {
+    pub(crate) fn hold(&mut self, d: Duration) {
         let until = Instant::now() + d;
         while Instant::now() < until {
             self.reap();
@@ -178,7 +186,7 @@ impl Injector<'_> {
             .cluster
             .running()
             .into_iter()
-            .filter(|id| Some(*id) != leader)
+            .filter(|id| Some(*id) != leader && self.cluster.is_member(*id))
             .collect();
         if c.is_empty() {
             c = self.cluster.ids();
@@ -319,6 +327,12 @@ impl Injector<'_> {
                     let _ = self.wait_leader(self.recovery_timeout);
                 }
                 targets = order;
+            }
+            Fault::AddNode => {
+                targets = self.add_node(step.index, None).into_iter().collect();
+            }
+            Fault::RemoveNode { role, readd } => {
+                targets = self.remove_node(step.index, *role, *readd, leader);
             }
         }
         let heal_us = self.rec.now();

@@ -48,6 +48,38 @@ pub fn usage(access: &Access, f: &Fixture, id: u64) -> Result<BTreeMap<u64, u64>
     Ok(out)
 }
 
+/// GetUsage of the quota key in its plan as node `id` answers it, summed over days.
+pub fn quota_usage(access: &Access, f: &Fixture, id: u64) -> Result<Option<u64>, String> {
+    let Some(q) = &f.quota else { return Ok(None) };
+    let today = tollgate_node::ids::now_epoch().div_euclid(86_400);
+    let date = |d: i64| {
+        let (y, m, dd) = tollgate_proto::model::civil_from_days(d);
+        format!("{y:04}-{m:02}-{dd:02}")
+    };
+    let path = format!(
+        "/usageplans/{}/usage?startDate={}&endDate={}&keyId={}",
+        q.plan_id,
+        date(today - 1),
+        date(today + 1),
+        q.id
+    );
+    let a = access
+        .call(id, "GET", &path, None, T)
+        .map_err(|e| e.to_string())?;
+    if a.status != 200 {
+        return Err(format!("GetUsage of the quota plan answered {}", a.status));
+    }
+    let v = a.json();
+    let days = v["values"][&q.id]
+        .as_array()
+        .ok_or_else(|| format!("no usage of the quota key in {v}"))?;
+    Ok(Some(
+        days.iter()
+            .filter_map(|d| d.get(0).and_then(Value::as_u64))
+            .sum(),
+    ))
+}
+
 /// Every page of a collection (`{"item": [...], "position": ...}`): the `id`s of its items,
 /// and how many items have each value of their `field` (a write's token).
 fn all_ids(
@@ -124,6 +156,7 @@ fn read_node(access: &Access, f: &Fixture, id: u64) -> Result<NodeFinal, String>
             })
             .unwrap_or_default();
         let usage = usage(access, f, id)?;
+        let quota_usage = quota_usage(access, f, id)?;
         let after = access.state(id, T)?;
         if after == before {
             return Ok(NodeFinal {
@@ -136,6 +169,7 @@ fn read_node(access: &Access, f: &Fixture, id: u64) -> Result<NodeFinal, String>
                 key_names,
                 deployment_descriptions,
                 usage,
+                quota_usage,
                 error: None,
             });
         }
@@ -143,18 +177,22 @@ fn read_node(access: &Access, f: &Fixture, id: u64) -> Result<NodeFinal, String>
     Err("its applied index kept moving while it was read".into())
 }
 
-/// Waits (up to `within`) until GetUsage stops changing — and not before `not_before`, when
+/// Waits (up to `within`) until GetUsage (as the first of `ids`, the members, answers it)
+/// stops changing — and not before `not_before`, when
 /// no usage report can still be stuck behind a proposal that timed out — and every node has
 /// applied the same index, then reads every node. A node that cannot be read gets a final with
 /// `error` set.
 pub fn collect(
     access: &Access,
     f: &Fixture,
+    ids: &[u64],
     not_before: Instant,
     within: Duration,
 ) -> Vec<NodeFinal> {
     let deadline = Instant::now().max(not_before) + within;
-    let ids: Vec<u64> = access.nodes.iter().map(|n| n.id).collect();
+    if ids.is_empty() {
+        return Vec::new();
+    }
     // The ledger: the last reports arrive within ~350 ms, a report stuck behind a proposal
     // into a partition or to a dead leader within the reporter's 1 s attempt timeout (hence
     // `not_before`). Unchanged for 3 s after that counts as settled.

@@ -144,6 +144,9 @@ pub enum Life {
     Stopped,
     /// `SIGCONT`.
     Continued,
+    /// Stopped (SIGTERM) after it was removed from the cluster: no longer a member, its usage
+    /// drained before the removal (not a kill: it may lose no usage).
+    Removed,
 }
 
 /// A node's life event.
@@ -207,8 +210,71 @@ pub struct NodeFinal {
     /// GetUsage of each node's usage key (by that node's id), summed over days; empty when
     /// unreadable.
     pub usage: BTreeMap<u64, u64>,
+    /// GetUsage of the quota key in its plan, summed over days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_usage: Option<u64>,
     /// Why the state could not be read, if it could not.
     pub error: Option<String>,
+}
+
+/// One Raft group as a node sees it (from `GET /_tollgate/cluster`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupView {
+    /// The group (0: the configuration group).
+    pub group: u32,
+    /// The node asked.
+    pub node: u64,
+    /// The leader it names.
+    pub leader: Option<u64>,
+    /// Its term in that group.
+    pub term: u64,
+    /// The group's voters, by id.
+    pub voters: Vec<u64>,
+    /// The group's learners, by id.
+    pub learners: Vec<u64>,
+}
+
+/// One membership change and what followed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipRecord {
+    /// The schedule step.
+    pub step: usize,
+    /// What was done: `add`, `promote` or `remove`.
+    pub action: String,
+    /// The node added, promoted or removed.
+    pub node: u64,
+    /// The node whose admin API took the call.
+    pub via: u64,
+    /// Whether the node was started on a fresh (wiped) data folder (adds only).
+    #[serde(default)]
+    pub fresh_data: bool,
+    /// When the call was made.
+    pub start_us: Micros,
+    /// When it was answered.
+    pub done_us: Micros,
+    /// The call's failure, if it failed.
+    pub error: Option<String>,
+    /// The voters every group should have once the change has settled.
+    pub expected_voters: Vec<u64>,
+    /// The learners every group should have then (a node added as a learner, before its
+    /// promotion).
+    pub expected_learners: Vec<u64>,
+    /// When every member named, in every group, the same leader (a member) and exactly the
+    /// expected voters and learners; None: not within the deadline.
+    pub settled_us: Option<Micros>,
+    /// When, after that, each ledger group (1 and up) was led by its preferred voter (the
+    /// `g mod n`-th by id); None: not within the deadline. Equal to `settled_us` with one
+    /// group, and not waited for after adding a learner.
+    pub spread_us: Option<Micros>,
+    /// The views of every group on every member when the wait ended (settled or not).
+    pub views: Vec<GroupView>,
+    /// For a removal: the write sent through the removed node once every group had dropped it
+    /// (its `seq` among the writes), before the node was stopped.
+    pub removed_write: Option<u64>,
+    /// For a removal: every group as the removed node itself saw it then (it is not told that
+    /// it was removed; empty if it did not answer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed_views: Vec<GroupView>,
 }
 
 /// Everything a run recorded.
@@ -234,6 +300,41 @@ pub struct History {
     pub crashes: Vec<String>,
     /// When the workload stopped.
     pub end_us: Micros,
+    /// The cluster's members at the end, whose states are in `finals` (empty in histories of
+    /// runs without membership changes: nodes 1 to `nodes`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<u64>,
+    /// The membership changes, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub membership: Vec<MembershipRecord>,
+    /// The quota key's daily quota (None in histories of runs without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_limit: Option<u64>,
+    /// The quota prober's requests (the quota key, through every member in turn).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quota_probes: Vec<Probe>,
+}
+
+impl History {
+    /// Every node the run knew: 1 to `nodes`, and any other that a probe, a life event or a
+    /// final state names (a node added by a membership change).
+    pub fn node_ids(&self) -> Vec<u64> {
+        let mut ids: BTreeSet<u64> = (1..=self.nodes as u64).collect();
+        ids.extend(self.probes.iter().map(|p| p.node));
+        ids.extend(self.node_events.iter().map(|e| e.node));
+        ids.extend(self.finals.iter().map(|f| f.node));
+        ids.extend(self.members.iter().copied());
+        ids.into_iter().collect()
+    }
+
+    /// How many members' final states are expected: the members at the end, or `nodes`.
+    pub fn final_members(&self) -> usize {
+        if self.members.is_empty() {
+            self.nodes
+        } else {
+            self.members.len()
+        }
+    }
 }
 
 /// The shared, thread-safe recorder the workload and the fault injector write into.

@@ -19,6 +19,8 @@
 //! - [`cluster`]: the node processes (certificates, configs, kill, pause, restart);
 //! - [`setup`], [`workload`], [`faults`], [`finals`]: the fixture, the workload threads, the
 //!   fault injector, the final read of every node;
+//! - [`membership`]: membership changes through the node's CLI, and the wait for every Raft
+//!   group to follow;
 //! - [`run`]: one run end to end.
 #![warn(missing_docs)]
 
@@ -29,6 +31,7 @@ pub mod faults;
 pub mod finals;
 pub mod history;
 pub mod links;
+pub mod membership;
 pub mod nodes;
 pub mod relay;
 pub mod report;

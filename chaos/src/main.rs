@@ -49,6 +49,12 @@ struct RunArgs {
     /// Faults of the random schedule (without --quick).
     #[arg(long, default_value_t = 20)]
     faults: usize,
+    /// Membership changes to insert into the schedule (quick or random) at seeded places:
+    /// alternately add a node (learner, then voter) and remove a voter (leader or follower,
+    /// sometimes re-added on a fresh data folder), with `tollgate cluster add-node` /
+    /// `remove-node`, so the cluster keeps N or N+1 voters. 0: none (the schedule as before).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=100))]
+    membership: u64,
     /// Seed of the schedule (default: from the clock; printed, so the run can be replayed).
     #[arg(long)]
     seed: Option<u64>,
@@ -101,6 +107,7 @@ fn options(
 ) -> Result<RunOptions, String> {
     Ok(RunOptions {
         schedule: None,
+        membership: 0,
         quick,
         nodes,
         faults,
@@ -158,8 +165,10 @@ fn main() -> ExitCode {
             schedule.and_then(|s| {
                 let seed = s.as_ref().map_or(seed, |s| s.seed);
                 let faults = s.as_ref().map_or(a.faults, |s| s.steps.len());
+                let membership = a.membership as usize;
                 options(a.quick, a.nodes, faults, seed, a.common).map(|mut o| {
                     o.schedule = s;
+                    o.membership = membership;
                     o
                 })
             })

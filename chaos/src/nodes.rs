@@ -2,8 +2,11 @@
 //! (cluster status, state digest, and signed calls in general).
 
 use crate::client::{self, Answer, CallError};
+use crate::history::GroupView;
 use serde_json::Value;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tollgate_node::sigv4::Credentials;
 
@@ -23,10 +26,13 @@ pub struct Endpoints {
 /// What the tool needs to reach the cluster.
 #[derive(Clone)]
 pub struct Access {
-    /// Every node.
+    /// Every node (members, and the spare a membership change may add).
     pub nodes: Vec<Endpoints>,
     /// Admin credentials (the same on every node).
     pub creds: Credentials,
+    /// The nodes the workload uses now: the cluster's members, less a node being drained for
+    /// its removal. Shared with the workload's threads.
+    pub members: Arc<Mutex<BTreeSet<u64>>>,
 }
 
 /// A node's view of the cluster (from `GET /_tollgate/cluster`).
@@ -50,6 +56,38 @@ pub struct StateDigest {
 }
 
 impl Access {
+    /// Access to `nodes`, every one of them in use.
+    pub fn new(nodes: Vec<Endpoints>, creds: Credentials) -> Access {
+        let members = nodes.iter().map(|n| n.id).collect();
+        Access {
+            nodes,
+            creds,
+            members: Arc::new(Mutex::new(members)),
+        }
+    }
+
+    /// The nodes in use now, by id.
+    pub fn members(&self) -> Vec<u64> {
+        let m = self.members.lock().unwrap_or_else(|p| p.into_inner());
+        m.iter().copied().collect()
+    }
+
+    /// Whether node `id` is in use now.
+    pub fn is_member(&self, id: u64) -> bool {
+        let m = self.members.lock().unwrap_or_else(|p| p.into_inner());
+        m.contains(&id)
+    }
+
+    /// Puts node `id` in use (`true`) or out of it.
+    pub fn set_member(&self, id: u64, member: bool) {
+        let mut m = self.members.lock().unwrap_or_else(|p| p.into_inner());
+        if member {
+            m.insert(id);
+        } else {
+            m.remove(&id);
+        }
+    }
+
     /// The node with this id.
     pub fn node(&self, id: u64) -> Option<&Endpoints> {
         self.nodes.iter().find(|n| n.id == id)
@@ -112,6 +150,24 @@ impl Access {
         })
     }
 
+    /// Every Raft group as node `id` sees it: the configuration group (0) and, with several
+    /// ledger groups, each of those (`ledger_groups` of `GET /_tollgate/cluster`).
+    pub fn groups(&self, id: u64, timeout: Duration) -> Option<Vec<GroupView>> {
+        let a = self
+            .call(id, "GET", "/_tollgate/cluster", None, timeout)
+            .ok()?;
+        if a.status != 200 {
+            return None;
+        }
+        let v = a.json();
+        let mut out = vec![group_view(&v, 0, id)?];
+        for g in v["ledger_groups"].as_array().into_iter().flatten() {
+            let n = u32::try_from(g["group"].as_u64()?).ok()?;
+            out.push(group_view(g, n, id)?);
+        }
+        Some(out)
+    }
+
     /// Node `id`'s applied index and state digest.
     pub fn state(&self, id: u64, timeout: Duration) -> Result<StateDigest, String> {
         let a = self
@@ -136,8 +192,14 @@ impl Access {
         })
     }
 
-    /// The leader a majority of `among` names, with its term, if there is one.
-    pub fn majority_leader(&self, among: &[u64], timeout: Duration) -> Option<(u64, u64)> {
+    /// The leader more than half of `of` nodes name (asking those of `among`, the ones
+    /// running), with its term, if there is one.
+    pub fn majority_leader(
+        &self,
+        among: &[u64],
+        of: usize,
+        timeout: Duration,
+    ) -> Option<(u64, u64)> {
         let views: Vec<View> = among
             .iter()
             .filter_map(|id| self.view(*id, timeout))
@@ -153,7 +215,29 @@ impl Access {
                 best = Some(((l, v.term), n));
             }
         }
-        best.filter(|(_, n)| n * 2 > self.nodes.len())
-            .map(|(lt, _)| lt)
+        best.filter(|(_, n)| n * 2 > of).map(|(lt, _)| lt)
     }
+}
+
+fn group_view(v: &Value, group: u32, node: u64) -> Option<GroupView> {
+    let mut voters = Vec::new();
+    let mut learners = Vec::new();
+    for m in v["members"].as_array()? {
+        let id = m["id"].as_u64()?;
+        if m["voter"].as_bool().unwrap_or(false) {
+            voters.push(id);
+        } else {
+            learners.push(id);
+        }
+    }
+    voters.sort_unstable();
+    learners.sort_unstable();
+    Some(GroupView {
+        group,
+        node,
+        leader: v["leader"].as_u64(),
+        term: v["term"].as_u64()?,
+        voters,
+        learners,
+    })
 }

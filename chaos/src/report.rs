@@ -3,7 +3,7 @@
 
 use crate::check::elections::percentile;
 use crate::check::Analysis;
-use crate::history::{History, Life};
+use crate::history::{History, Life, MembershipRecord};
 use crate::schedule::Schedule;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -98,6 +98,12 @@ pub struct Report {
     /// The nodes' `ledger_groups` (`--ledger-groups`; 1 in reports of older runs).
     #[serde(default = "one_group")]
     pub ledger_groups: u32,
+    /// Membership changes in the schedule (`--membership`; 0 in reports of older runs).
+    #[serde(default)]
+    pub membership: usize,
+    /// What each membership call did and how the groups settled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub membership_calls: Vec<MembershipRecord>,
 }
 
 fn one_group() -> u32 {
@@ -166,6 +172,8 @@ impl Report {
             restart_to_serving: Spread::of(&restarts),
             leader_kept: leader_faults.len() - elected.len(),
             ledger_groups: 1,
+            membership: 0,
+            membership_calls: h.membership.clone(),
             relay,
             schedule,
             analysis,
@@ -178,7 +186,11 @@ impl Report {
             0 | 1 => String::new(),
             n => format!(" --ledger-groups {n}"),
         };
-        self.base_command() + &groups
+        let membership = match self.membership {
+            0 => String::new(),
+            n => format!(" --membership {n}"),
+        };
+        self.base_command() + &groups + &membership
     }
 
     fn base_command(&self) -> String {
@@ -376,6 +388,9 @@ impl Report {
             "\n## Relays\n\n{} packets forwarded, {} dropped, {} duplicated, {} delayed.",
             self.relay.forwarded, self.relay.dropped, self.relay.duplicated, self.relay.delayed
         );
+        if !self.membership_calls.is_empty() {
+            s.push_str(&membership_table(&self.membership_calls));
+        }
         s.push_str("\n## Timeline\n\n| step | at (s) | fault | targets | leader before | new leader | elected (ms) | first write (ms) | held (ms) | recovered after heal (ms) |\n|---|---|---|---|---|---|---|---|---|---|\n");
         let cell = |v: Option<f64>| v.map_or("–".into(), |x| format!("{x:.0}"));
         for e in &a.elections {
@@ -415,4 +430,68 @@ impl Report {
         }
         s
     }
+}
+
+/// The membership section of the Markdown report.
+fn membership_table(calls: &[MembershipRecord]) -> String {
+    let mut s = String::from(
+        "\n## Membership changes\n\n| step | at (s) | call | through | call (ms) | groups settled (ms) | leaders spread (ms) | voters after | leaders (group: node) | write through the removed node, and its own view |\n|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let after = |t: Option<u64>, from: u64| {
+        t.map_or("**no**".to_string(), |t| {
+            format!("{:.0}", t.saturating_sub(from) as f64 / 1000.0)
+        })
+    };
+    for r in calls {
+        let mut leaders: Vec<(u32, Option<u64>)> = r
+            .views
+            .iter()
+            .filter(|v| Some(v.node) == r.expected_voters.first().copied())
+            .map(|v| (v.group, v.leader))
+            .collect();
+        leaders.sort_unstable();
+        let _ = writeln!(
+            s,
+            "| {} | {:.1} | {} node {}{} | {} | {:.0} | {} | {} | {:?} | {} | {} |",
+            r.step,
+            r.start_us as f64 / 1e6,
+            r.action,
+            r.node,
+            if r.fresh_data { " (fresh data)" } else { "" },
+            r.via,
+            r.done_us.saturating_sub(r.start_us) as f64 / 1000.0,
+            match &r.error {
+                Some(e) => format!("call failed: {}", e.replace('\n', " ")),
+                None => after(r.settled_us, r.done_us),
+            },
+            if r.action == "add" {
+                "–".to_string()
+            } else {
+                after(r.spread_us, r.done_us)
+            },
+            r.expected_voters,
+            leaders
+                .iter()
+                .map(|(g, l)| format!("{g}: {}", l.map_or("?".into(), |l| l.to_string())))
+                .collect::<Vec<_>>()
+                .join(", "),
+            r.removed_write.map_or("–".to_string(), |seq| {
+                let seen = r
+                    .removed_views
+                    .iter()
+                    .map(|v| {
+                        format!(
+                            "group {} leader {} voters {:?}",
+                            v.group,
+                            v.leader.map_or("?".into(), |l| l.to_string()),
+                            v.voters
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                format!("write {seq}; it still saw: {seen}")
+            }),
+        );
+    }
+    s
 }

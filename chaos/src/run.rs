@@ -46,6 +46,8 @@ pub struct RunOptions {
     pub snapshot_every: u64,
     /// The nodes' `ledger_groups` (1: the ledger in the configuration group).
     pub ledger_groups: u32,
+    /// Membership changes inserted into the schedule ([`Schedule::with_membership`]).
+    pub membership: usize,
     /// The nodes' `TOLLGATE_LOG`.
     pub node_log: String,
     /// Checker tunables.
@@ -61,9 +63,9 @@ impl RunOptions {
         if let Some(s) = &self.schedule {
             s.clone()
         } else if self.quick {
-            Schedule::quick(self.seed)
+            Schedule::quick(self.seed).with_membership(self.membership)
         } else {
-            Schedule::random(self.seed, self.faults, self.nodes)
+            Schedule::random(self.seed, self.faults, self.nodes).with_membership(self.membership)
         }
     }
 }
@@ -122,17 +124,19 @@ pub fn run(o: &RunOptions) -> Result<Report, String> {
         schedule.held_ms(o.nodes) / 1000
     ));
 
-    let mut cluster = Cluster::prepare(&o.tollgate, &root, o.nodes, &o.node_log)?;
+    // A spare node for membership changes to add (and removed nodes come back as spares).
+    let spares = usize::from(schedule.changes_membership());
+    let mut cluster = Cluster::prepare(&o.tollgate, &root, o.nodes, spares, &o.node_log)?;
     let links = Arc::new(Links::new());
     let raft: BTreeMap<u64, std::net::SocketAddr> =
         cluster.endpoints.iter().map(|e| (e.id, e.raft)).collect();
     let relays = Relays::start(&raft, links.clone(), o.seed)
         .map_err(|e| format!("starting the relays: {e}"))?;
     cluster.write_configs(|a, b| relays.addr(a, b), o.snapshot_every, o.ledger_groups)?;
-    let access = Access {
-        nodes: cluster.endpoints.clone(),
-        creds: cluster.creds.clone(),
-    };
+    let access = Access::new(cluster.endpoints.clone(), cluster.creds.clone());
+    for id in cluster.all_ids() {
+        access.set_member(id, cluster.is_member(id));
+    }
     let rec = Recorder::new(o.nodes, Some(schedule.clone()));
     for id in cluster.ids() {
         cluster.start(id)?;
@@ -159,12 +163,14 @@ pub fn run(o: &RunOptions) -> Result<Report, String> {
             keys: Vec::new(),
             plan_id: String::new(),
             run_tag: run_tag.clone(),
+            quota: None,
         },
         counter: &counter,
         rng: Rng::new(o.seed).fork(4),
         recovery_timeout: Duration::from_secs(30),
         verbose: o.verbose,
         notes: Vec::new(),
+        base_nodes: o.nodes,
     };
     let (leader, _) = inj.wait_leader(Duration::from_secs(60)).ok_or_else(|| {
         format!(
@@ -175,6 +181,7 @@ pub fn run(o: &RunOptions) -> Result<Report, String> {
     say(&format!("leader {leader}; creating the fixture"));
     let fixture = setup::create(&access, leader, &run_tag)?;
     inj.fixture = &fixture;
+    rec.with(|h| h.quota_limit = fixture.quota.as_ref().map(|q| q.limit));
     if o.ledger_groups > 1 {
         let groups: Vec<String> = fixture
             .keys
@@ -185,8 +192,13 @@ pub fn run(o: &RunOptions) -> Result<Report, String> {
                 format!("node {}'s key in group {g}", k.node)
             })
             .collect();
+        let quota = fixture.quota.as_ref().map_or(String::new(), |q| {
+            let id = tollgate_proto::registry::plan_usage_id(&q.plan_id, &q.id);
+            let g = tollgate_consensus::raft::ledger::group_of(&id, o.ledger_groups);
+            format!("; the quota key in group {g}")
+        });
         say(&format!(
-            "usage ledger over {} Raft groups: {}",
+            "usage ledger over {} Raft groups: {}{quota}",
             o.ledger_groups,
             groups.join(", ")
         ));
@@ -230,8 +242,20 @@ pub fn run(o: &RunOptions) -> Result<Report, String> {
     rec.with(|h| h.end_us = end_us);
     say("reading every node's state");
     let stuck = Duration::from_micros(o.check.usage_stuck_us);
-    let finals = finals::collect(&access, &fixture, healed + stuck, Duration::from_secs(60));
-    rec.with(|h| h.finals = finals);
+    let members = cluster.ids();
+    let finals = finals::collect(
+        &access,
+        &fixture,
+        &members,
+        healed + stuck,
+        Duration::from_secs(60),
+    );
+    rec.with(|h| {
+        h.finals = finals;
+        if spares > 0 {
+            h.members = members;
+        }
+    });
     cluster.stop_all(Duration::from_secs(5));
     let (forwarded, dropped, duplicated, delayed) = relays.stats.totals();
     drop(relays);
@@ -243,11 +267,16 @@ pub fn run(o: &RunOptions) -> Result<Report, String> {
         return Err(format!("{e} (history in {})", o.report_dir.display()));
     }
     let analysis = check::check(&history, &o.check);
+    let membership = schedule
+        .steps
+        .iter()
+        .filter(|s| s.fault.is_membership())
+        .count();
     let mut report = Report::build(
         &history,
         analysis,
         o.quick,
-        schedule.steps.len(),
+        schedule.steps.len() - membership,
         o.tollgate.display().to_string(),
         started_epoch,
         started.elapsed().as_secs_f64(),
@@ -259,6 +288,7 @@ pub fn run(o: &RunOptions) -> Result<Report, String> {
         },
     );
     report.ledger_groups = o.ledger_groups;
+    report.membership = membership;
     let json = serde_json::to_vec_pretty(&report).map_err(|e| e.to_string())?;
     write_file(&o.report_dir.join("report.json"), &json)?;
     write_file(

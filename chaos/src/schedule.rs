@@ -86,6 +86,22 @@ pub enum Fault {
         /// How long each node stays down.
         down_ms: u64,
     },
+    /// A membership change, as an operator makes it with `tollgate cluster add-node`: a node
+    /// that is not a member (the spare, or a node removed earlier, on a fresh data folder) is
+    /// started with `join = true`, added as a learner, promoted to voter once it serves, and
+    /// the configuration group and every ledger group must then list it (see
+    /// [`crate::membership`]).
+    AddNode,
+    /// A membership change, as an operator makes it with `tollgate cluster remove-node`: the
+    /// node's traffic is drained, it is removed (through another node), every group must drop
+    /// it, a write sent to it must not be acknowledged, and it is stopped. With `readd` its
+    /// data folder is then wiped and it is added again like [`Fault::AddNode`].
+    RemoveNode {
+        /// Which voter: the configuration group's leader, or a follower.
+        role: Role,
+        /// Add it back on a fresh data folder afterwards.
+        readd: bool,
+    },
 }
 
 impl Fault {
@@ -110,13 +126,29 @@ impl Fault {
             } => format!("slow links {delay_min_ms}–{delay_max_ms} ms"),
             Fault::Duplicate { percent, .. } => format!("duplicating links {percent}%"),
             Fault::RollingRestart { .. } => "rolling restart".into(),
+            Fault::AddNode => "add a node (learner, then voter)".into(),
+            Fault::RemoveNode { role: r, readd } => format!(
+                "remove the {}{}",
+                role(r),
+                if *readd {
+                    ", re-add it on a fresh data folder"
+                } else {
+                    ""
+                }
+            ),
         }
+    }
+
+    /// Whether this is a membership change rather than a fault.
+    pub fn is_membership(&self) -> bool {
+        matches!(self, Fault::AddNode | Fault::RemoveNode { .. })
     }
 
     /// How long the fault is held before it is healed (for a rolling restart: per node).
     pub fn hold_ms(&self) -> u64 {
         match self {
             Fault::Kill { down_ms, .. } | Fault::RollingRestart { down_ms } => *down_ms,
+            Fault::AddNode | Fault::RemoveNode { .. } => 0,
             Fault::Pause { pause_ms, .. } => *pause_ms,
             Fault::PartitionLeader { hold_ms }
             | Fault::IsolateMinority { hold_ms }
@@ -142,6 +174,10 @@ impl Fault {
             } | Fault::PartitionLeader { .. }
                 | Fault::OneWayFromLeader { .. }
                 | Fault::RollingRestart { .. }
+                | Fault::RemoveNode {
+                    role: Role::Leader,
+                    ..
+                }
         )
     }
 
@@ -277,6 +313,78 @@ impl Schedule {
         Schedule { seed, steps }
     }
 
+    /// This schedule with `count` membership changes ([`Fault::AddNode`],
+    /// [`Fault::RemoveNode`]) inserted at positions drawn from `seed` (a generator of their
+    /// own, so the other faults are those of the schedule without them). They alternate so
+    /// that the cluster keeps `nodes` or `nodes + 1` voters: the first adds a node (the spare),
+    /// the next removes a voter (leader or follower) — and, when it re-adds it on a fresh data
+    /// folder, the one after removes again. Steps are renumbered.
+    pub fn with_membership(mut self, count: usize) -> Schedule {
+        if count == 0 {
+            return self;
+        }
+        let mut rng = Rng::new(self.seed).fork(5);
+        let mut extra = false; // whether the cluster has its extra voter
+        let mut changes = Vec::with_capacity(count);
+        for _ in 0..count {
+            let f = if extra {
+                let role = if rng.below(2) == 0 {
+                    Role::Leader
+                } else {
+                    Role::Follower
+                };
+                let readd = rng.below(3) == 0;
+                extra = readd;
+                Fault::RemoveNode { role, readd }
+            } else {
+                extra = true;
+                Fault::AddNode
+            };
+            changes.push((f, rng.between(500, 1500)));
+        }
+        // Positions: after a drawn number of the existing steps (never before the first, so a
+        // quick run still opens with its leader kill), in order.
+        let base = self.steps.len();
+        let mut at: Vec<usize> = (0..count)
+            .map(|_| 1 + rng.below(base.max(1) as u64) as usize)
+            .collect();
+        at.sort_unstable();
+        let old = std::mem::take(&mut self.steps);
+        let mut changes = changes.into_iter();
+        let mut at = at.into_iter().peekable();
+        let mut steps = Vec::with_capacity(base + count);
+        for (i, s) in old.into_iter().enumerate() {
+            while at.peek() == Some(&i) {
+                at.next();
+                if let Some((fault, settle_ms)) = changes.next() {
+                    steps.push(Step {
+                        index: 0,
+                        fault,
+                        settle_ms,
+                    });
+                }
+            }
+            steps.push(s);
+        }
+        for (fault, settle_ms) in changes {
+            steps.push(Step {
+                index: 0,
+                fault,
+                settle_ms,
+            });
+        }
+        for (i, s) in steps.iter_mut().enumerate() {
+            s.index = i;
+        }
+        self.steps = steps;
+        self
+    }
+
+    /// Whether any step changes the membership (the run then prepares a spare node).
+    pub fn changes_membership(&self) -> bool {
+        self.steps.iter().any(|s| s.fault.is_membership())
+    }
+
     /// Upper bound of the time the faults are held, summed (for run-time estimates).
     pub fn held_ms(&self, nodes: usize) -> u64 {
         self.steps
@@ -345,6 +453,62 @@ mod tests {
             assert_eq!(s.steps.len(), 6);
             assert!(s.held_ms(3) < 20_000);
         }
+    }
+
+    #[test]
+    fn membership_changes_alternate_and_leave_the_other_faults_alone() {
+        for seed in 0..30 {
+            let base = Schedule::random(seed, 20, 3);
+            let s = base.clone().with_membership(6);
+            assert_eq!(s.steps.len(), 26);
+            assert_eq!(s, base.clone().with_membership(6), "replayable");
+            let others: Vec<&Fault> = s
+                .steps
+                .iter()
+                .map(|s| &s.fault)
+                .filter(|f| !f.is_membership())
+                .collect();
+            let before: Vec<&Fault> = base.steps.iter().map(|s| &s.fault).collect();
+            assert_eq!(others, before);
+            assert!(s.steps.iter().enumerate().all(|(i, s)| s.index == i));
+            assert!(!s.steps[0].fault.is_membership());
+            // 3 or 4 voters at every point: add first, then removes; a remove without re-add
+            // is followed by an add.
+            let mut extra = false;
+            for f in s
+                .steps
+                .iter()
+                .map(|s| &s.fault)
+                .filter(|f| f.is_membership())
+            {
+                match f {
+                    Fault::AddNode => {
+                        assert!(!extra);
+                        extra = true;
+                    }
+                    Fault::RemoveNode { readd, .. } => {
+                        assert!(extra);
+                        extra = *readd;
+                    }
+                    _ => unreachable!(),
+                }
+            }
+        }
+        assert_eq!(Schedule::quick(7).with_membership(0), Schedule::quick(7));
+        let q = Schedule::quick(7).with_membership(1);
+        assert_eq!(q.steps.len(), 7);
+        assert!(q.changes_membership());
+        assert!(!Schedule::quick(7).changes_membership());
+        let j = serde_json::to_value(&Fault::RemoveNode {
+            role: Role::Leader,
+            readd: true,
+        })
+        .unwrap();
+        assert_eq!(j["kind"], "remove_node");
+        assert_eq!(
+            serde_json::to_value(&Fault::AddNode).unwrap()["kind"],
+            "add_node"
+        );
     }
 
     #[test]

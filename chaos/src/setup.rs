@@ -1,10 +1,11 @@
 //! Makes what the workload uses, through the admin API: an API with a key-required MOCK
 //! method `GET /ping`, deployed to the served stage `prod`; a second stage `chaos` (the
 //! register the stage updates write); one API key per node in a usage plan on `prod` (node n's prober
-//! sends key n, so each key's ledger is one node's usage).
+//! sends key n, so each key's ledger is one node's usage); and a key in a second plan with a
+//! daily quota ([`QUOTA_LIMIT`]), which the quota prober sends through every node in turn.
 
 use crate::nodes::Access;
-use crate::workload::{Fixture, UsageKey};
+use crate::workload::{Fixture, QuotaKey, UsageKey};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,10 @@ fn field(v: &Value, name: &str) -> Result<String, String> {
         .map(str::to_string)
         .ok_or_else(|| format!("no {name} in {v}"))
 }
+
+/// The quota key's daily quota: spent in about 20 s by the quota prober (20 requests a
+/// second), so most of a run probes a spent quota, membership changes and faults included.
+pub const QUOTA_LIMIT: u64 = 400;
 
 /// Creates the fixture through node `via`.
 pub fn create(access: &Access, via: u64, run_tag: &str) -> Result<Fixture, String> {
@@ -146,7 +151,46 @@ pub fn create(access: &Access, via: u64, run_tag: &str) -> Result<Fixture, Strin
             value,
         });
     }
+    // A second plan with a daily quota, and one key in it that the quota prober sends through
+    // every node in turn.
+    let quota_plan = ok(
+        access,
+        via,
+        "POST",
+        "/usageplans",
+        json!({
+            "name": "chaos-quota",
+            "apiStages": [ { "apiId": api_id, "stage": "prod" } ],
+            "quota": { "limit": QUOTA_LIMIT, "period": "DAY" }
+        }),
+        t,
+    )?;
+    let quota_plan_id = field(&quota_plan, "id")?;
+    let value = format!("chaos-quota-{run_tag}-value");
+    let key = ok(
+        access,
+        via,
+        "POST",
+        "/apikeys",
+        json!({ "name": "chaos-quota", "value": value, "enabled": true }),
+        t,
+    )?;
+    let quota_key_id = field(&key, "id")?;
+    ok(
+        access,
+        via,
+        "POST",
+        &format!("/usageplans/{quota_plan_id}/keys"),
+        json!({ "keyId": quota_key_id, "keyType": "API_KEY" }),
+        t,
+    )?;
     Ok(Fixture {
+        quota: Some(QuotaKey {
+            plan_id: quota_plan_id,
+            id: quota_key_id,
+            value,
+            limit: QUOTA_LIMIT,
+        }),
         probe_path: format!("/restapis/{api_id}/prod/_user_request_/ping"),
         api_id,
         served_stage: "prod".into(),

@@ -39,6 +39,22 @@ pub struct Fixture {
     pub plan_id: String,
     /// A run-unique tag in key values.
     pub run_tag: String,
+    /// The key of a plan with a daily quota, sent through every node in turn by the quota
+    /// prober (so every node, and every node added later, takes its share of one quota).
+    pub quota: Option<QuotaKey>,
+}
+
+/// The quota key and its plan.
+#[derive(Debug, Clone)]
+pub struct QuotaKey {
+    /// The plan (a daily quota of `limit`).
+    pub plan_id: String,
+    /// The key's id.
+    pub id: String,
+    /// Its value.
+    pub value: String,
+    /// The quota.
+    pub limit: u64,
 }
 
 /// One node's usage key.
@@ -77,6 +93,8 @@ pub struct WorkloadConfig {
     pub probe_timeout: Duration,
     /// Pause between one poller's status calls.
     pub poll_pause: Duration,
+    /// Pause between the quota prober's requests.
+    pub quota_pause: Duration,
 }
 
 impl Default for WorkloadConfig {
@@ -88,6 +106,7 @@ impl Default for WorkloadConfig {
             probe_pause: Duration::from_millis(40),
             probe_timeout: Duration::from_secs(2),
             poll_pause: Duration::from_millis(50),
+            quota_pause: Duration::from_millis(QUOTA_PAUSE_MS),
         }
     }
 }
@@ -128,21 +147,54 @@ impl Workload {
                 std::thread::Builder::new()
                     .name(format!("chaos-writer-{w}"))
                     .spawn(move || {
-                        let count = a.nodes.len() as u64;
                         while !s.load(Ordering::Relaxed) {
+                            // The nodes in use now (membership changes add and drain nodes).
+                            let members = a.members();
+                            let count = members.len() as u64;
+                            if count == 0 {
+                                sleep_unless(&s, c.write_pause);
+                                continue;
+                            }
                             let kind = pick_kind(&mut rng);
                             let at = rng.below(count);
-                            let node = a.nodes[at as usize].id;
+                            let node = members[at as usize];
                             let first = write(&a, &f, &r, &n, kind, node, c.write_timeout);
                             if kind == WriteKind::UpdateStage && first.outcome.is_ok() {
                                 // At once through another node, before it may have applied
                                 // the first: it must still see it (a stale read-modify-write
                                 // would write the stage back without it).
                                 let skip = 1 + rng.below(count.saturating_sub(1).max(1));
-                                let other = a.nodes[((at + skip) % count) as usize].id;
+                                let other = members[((at + skip) % count) as usize];
                                 write(&a, &f, &r, &n, kind, other, c.write_timeout);
                             }
                             sleep_unless(&s, c.write_pause);
+                        }
+                    })?,
+            );
+        }
+        if let Some(q) = fixture.quota.clone() {
+            let (a, f, r, c, s) = (
+                access.clone(),
+                fixture.clone(),
+                rec.clone(),
+                cfg.clone(),
+                stop.clone(),
+            );
+            threads.push(
+                std::thread::Builder::new()
+                    .name("chaos-quota".into())
+                    .spawn(move || {
+                        let mut turn = 0usize;
+                        while !s.load(Ordering::Relaxed) {
+                            let members = a.members();
+                            if !members.is_empty() {
+                                let node = members[turn % members.len()];
+                                turn = turn.wrapping_add(1);
+                                let p =
+                                    send(&a, &f.probe_path, &q.value, &r, node, c.probe_timeout);
+                                r.with(|h| h.quota_probes.push(p));
+                            }
+                            sleep_unless(&s, c.quota_pause);
                         }
                     })?,
             );
@@ -161,7 +213,10 @@ impl Workload {
                     .name(format!("chaos-probe-{id}"))
                     .spawn(move || {
                         while !s.load(Ordering::Relaxed) {
-                            probe(&a, &f, &r, id, c.probe_timeout);
+                            // Only while the node is in use (not a spare, not drained).
+                            if a.is_member(id) {
+                                probe(&a, &f, &r, id, c.probe_timeout);
+                            }
                             sleep_unless(&s, c.probe_pause);
                         }
                     })?,
@@ -370,8 +425,26 @@ fn classify(
     }
 }
 
+/// The quota prober's pause between requests, ms (20 requests a second, spread over the
+/// nodes in turn).
+pub const QUOTA_PAUSE_MS: u64 = 50;
+
 /// One key-required data-plane request to `node`, recorded.
 pub fn probe(access: &Access, f: &Fixture, rec: &Recorder, node: u64, timeout: Duration) -> Probe {
+    let p = send(access, &f.probe_path, f.key_value(node), rec, node, timeout);
+    rec.with(|h| h.probes.push(p.clone()));
+    p
+}
+
+/// One request to `node`'s data plane at `path` with API key `key` (not recorded).
+fn send(
+    access: &Access,
+    path: &str,
+    key: &str,
+    rec: &Recorder,
+    node: u64,
+    timeout: Duration,
+) -> Probe {
     let Some(n) = access.node(node) else {
         return Probe {
             node,
@@ -383,14 +456,9 @@ pub fn probe(access: &Access, f: &Fixture, rec: &Recorder, node: u64, timeout: D
         };
     };
     let sent_us = rec.now();
-    let res = client::get(
-        n.data,
-        &f.probe_path,
-        &[("x-api-key", f.key_value(node))],
-        timeout,
-    );
+    let res = client::get(n.data, path, &[("x-api-key", key)], timeout);
     let done_us = rec.now();
-    let p = match res {
+    match res {
         Ok(a) => Probe {
             node,
             sent_us,
@@ -407,7 +475,5 @@ pub fn probe(access: &Access, f: &Fixture, rec: &Recorder, node: u64, timeout: D
             sent: e.sent,
             error: Some(e.message),
         },
-    };
-    rec.with(|h| h.probes.push(p.clone()));
-    p
+    }
 }

@@ -357,4 +357,21 @@ fn a_node_with_another_ledger_group_count_is_refused() {
     drop(dir3);
     // The two nodes still agree on a leader and serve the admin API.
     wait_leader(&nodes);
+    // Their cluster view lists each ledger group's own view (what an operator waits on after
+    // a membership change): groups 1 and 2, each with the three initial members.
+    let (code, v) = admin_call(
+        nodes[0].admin,
+        "GET",
+        "/_tollgate/cluster",
+        None,
+        SECRET_KEY,
+    );
+    assert_eq!(code, 200, "{v}");
+    let groups = v["ledger_groups"].as_array().expect("ledger_groups");
+    assert_eq!(groups.len(), GROUPS as usize - 1, "{v}");
+    for (i, g) in groups.iter().enumerate() {
+        assert_eq!(g["group"].as_u64(), Some(i as u64 + 1), "{g}");
+        assert_eq!(g["members"].as_array().map(Vec::len), Some(3), "{g}");
+        assert!(g["term"].is_u64(), "{g}");
+    }
 }

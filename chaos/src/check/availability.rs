@@ -35,7 +35,7 @@ pub fn live_intervals(events: &[NodeEvent], node: u64, end: Micros) -> Vec<(Micr
             Life::Serving | Life::Continued => {
                 live_since.get_or_insert(e.at_us);
             }
-            Life::Killed | Life::Stopped | Life::Started => {
+            Life::Killed | Life::Stopped | Life::Started | Life::Removed => {
                 if let Some(s) = live_since.take() {
                     out.push((s, e.at_us));
                 }

@@ -8,11 +8,11 @@ use crate::history::History;
 pub fn check(h: &History) -> Verdict {
     let readable: Vec<_> = h.finals.iter().filter(|f| f.error.is_none()).collect();
     let mut violations = Vec::new();
-    if readable.len() < h.nodes {
+    if readable.len() < h.final_members() {
         violations.push(format!(
             "only {} of {} nodes' states could be read",
             readable.len(),
-            h.nodes
+            h.final_members()
         ));
     }
     let Some(first) = readable.first() else {

@@ -164,6 +164,7 @@ pub fn clean_history() -> History {
             ]
             .into(),
             usage: usage.clone(),
+            quota_usage: None,
             error: None,
         });
     }

@@ -13,11 +13,17 @@
 //! - [`elections`]: election and recovery times per fault; every fault recovered.
 //! - [`usage`]: the usage ledger never counts more than was served, and loses at most the
 //!   documented bound.
+//! - [`quota`]: a key with a daily quota, sent through every node in turn, stays within the
+//!   overshoot bound of docs/LIMITS.md, and its usage is counted once.
+//! - [`membership`] (runs with membership changes): every group follows each change, ledger
+//!   group leaders spread again, a removed node takes no more writes.
 
 pub mod availability;
 pub mod converge;
 pub mod elections;
+pub mod membership;
 pub mod once;
+pub mod quota;
 pub mod usage;
 pub mod writes;
 
@@ -130,6 +136,8 @@ pub fn check(h: &History, cfg: &CheckConfig) -> Analysis {
         ),
     ];
     verdicts.extend(usage_verdicts);
+    verdicts.extend(quota::check(h, cfg));
+    verdicts.extend(membership::check(h));
     Analysis {
         verdicts,
         writes: writes::stats(h),

@@ -168,7 +168,9 @@ fn node_usage(h: &History, node: u64, cfg: &CheckConfig) -> NodeUsage {
 
 /// The usage verdicts: no over-count, and loss within the bound, for every node's key.
 pub fn check(h: &History, cfg: &CheckConfig) -> (UsageResult, Vec<Verdict>) {
-    let nodes: Vec<NodeUsage> = (1..=h.nodes as u64)
+    let nodes: Vec<NodeUsage> = h
+        .node_ids()
+        .into_iter()
         .map(|n| node_usage(h, n, cfg))
         .collect();
     let mut over = Vec::new();

@@ -89,11 +89,11 @@ fn holds_write(f: &NodeFinal, w: &WriteRecord) -> bool {
 /// violation.
 pub fn presence(h: &History) -> Verdict {
     let mut violations = Vec::new();
-    if h.finals.len() < h.nodes {
+    if h.finals.len() < h.final_members() {
         violations.push(format!(
             "only {} of {} nodes' final states were read",
             h.finals.len(),
-            h.nodes
+            h.final_members()
         ));
     }
     let mut checked = 0usize;

@@ -2,6 +2,9 @@
 //! other admin call:
 //!
 //! - `GET /_tollgate/cluster`: this node's view (leader, term, members, applied index, lag);
+//!   with several ledger groups (`cluster.ledger_groups` > 1) also `ledger_groups`: the same
+//!   view of each ledger group (1 and up) with its `group` number, so that an operator (or
+//!   `tollgate-chaos`) sees each group's leader and members after a membership change;
 //! - `POST /_tollgate/cluster/members` `{"nodeId": 4, "address": "host:port", "voter": true}`:
 //!   add a node as a learner and, unless `voter` is false, promote it once it has caught up;
 //! - `DELETE /_tollgate/cluster/members/{id}`: remove a node;
@@ -150,6 +153,44 @@ fn state_digest(node: &RaftNode) -> StateDigest {
     }
 }
 
+/// One ledger group's view in `GET /_tollgate/cluster`.
+#[derive(Serialize)]
+struct GroupView {
+    group: u32,
+    #[serde(flatten)]
+    status: tollgate_consensus::raft::ClusterStatus,
+}
+
+/// `GET /_tollgate/cluster`: the configuration group's view, and each ledger group's when
+/// there are several (a one-group node answers exactly as before).
+fn cluster_view(node: &RaftNode) -> Result<Reply, ApiError> {
+    #[derive(Serialize)]
+    struct View {
+        #[serde(flatten)]
+        status: tollgate_consensus::raft::ClusterStatus,
+        ledger_groups: Vec<GroupView>,
+    }
+    let groups = node.groups();
+    if groups.len() <= 1 {
+        return Reply::json(200, &node.status());
+    }
+    let ledger_groups = groups
+        .iter()
+        .skip(1)
+        .map(|g| GroupView {
+            group: g.group(),
+            status: g.status(),
+        })
+        .collect();
+    Reply::json(
+        200,
+        &View {
+            status: node.status(),
+            ledger_groups,
+        },
+    )
+}
+
 /// The ticket-secret generation this node's workers seal new tickets under.
 fn served_generation(state: &AdminState) -> Option<u64> {
     state
@@ -168,7 +209,7 @@ pub async fn handle(
     let rest = path.strip_prefix(PREFIX).unwrap_or("");
     let segs: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
     match (method, segs.as_slice()) {
-        ("GET", ["cluster"]) => Reply::json(200, &raft(state)?.status()),
+        ("GET", ["cluster"]) => cluster_view(raft(state)?),
         ("GET", ["state"]) => Reply::json(200, &state_digest(raft(state)?)),
         ("GET", ["tls", "tickets"]) => {
             let mut s = crate::ticket_rotation::status(&state.node.read());
