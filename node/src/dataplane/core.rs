@@ -343,7 +343,7 @@ pub fn decide_seen<'t, 'r>(
         return refuse(r, responses, None);
     }
     if let Some(id) = admitted.usage_id {
-        st.usage.record(id);
+        st.usage.record(id, admitted.slot);
     }
     // 8. The cache.
     let cache = match cache::run(method, at.stage, st.workers, req, at.path, caps, cache_key) {

@@ -8,23 +8,32 @@
 //! every other key's entry, and the index shards they fall in, with the table before it
 //! ([`super::key_shards`]), so a call's cost follows the keys it names, not the keys held.
 //!
-//! Usage reports, which arrive several times a second per node and only change what quotas
-//! have left, never touch the table's shape: each (plan, key) quota's stages hold its remaining
-//! count in an atomic cell of their own, and [`KeyTable::refresh_quotas`] rewrites only the
-//! cells a report names, from the ledger, found through the index by key id. The cost of a report is
-//! thus its number of usage entries, whatever the number of keys.
-//!
 //! What a node counts per quota across table versions (requests admitted and not yet
-//! committed, its share of the quota) lives in one slot of the slab of
-//! [`super::key_slots`], named by the entry's [`SlotRef`]: no allocation or map entry of its
-//! own per key.
+//! committed, its share of the quota, what the ledger has left of it) lives in one slot of the
+//! slab of [`super::key_slots`], named by the entry's [`SlotRef`]: no allocation or map entry
+//! of its own per key.
+//!
+//! Usage reports, which arrive several times a second per node and only change what quotas
+//! have left, never touch the table's shape: [`KeyTable::apply_usage`] rewrites the remaining
+//! count of each quota a report names, from the ledger, in its slot. For this node's own
+//! reports the slot is reached by the number and generation the worker counted the usage
+//! under (kept beside the report in [`ClusterLimits`]): one indexed write per usage entry,
+//! then the entry's count comes off the slot's pending count. Other nodes' reports name keys
+//! by id only; their slots are found by the quota's id. The cost of a report is thus its number
+//! of usage entries, whatever the number of keys.
+//!
+//! A compile writes the remaining count of a slot no served table holds (a fresh one); one
+//! from the registry itself also rewrites the slots it shares with the served table, with the
+//! value the served table must show. A compile from a copy of the registry leaves those to
+//! [`KeyTable::refresh_all_quotas`], run under the registry's lock before it is published: the
+//! copy's figures are older than what the control thread wrote since.
 
-use super::cluster_limits::ClusterLimits;
+use super::cluster_limits::{take_off, ClusterLimits, OwnUsage};
 use super::key_shards::Shards;
-use super::key_slots::SlotRef;
+use super::key_slots::{SlotRef, SlotTag, Slots};
 use super::routing::{fnv64, ThrottleSpec};
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use tollgate_proto::model::ApiKey;
 use tollgate_proto::{Registry, UsageDelta};
@@ -146,11 +155,9 @@ impl KeyStage {
 pub struct QuotaSpec {
     /// Identifies the quota (plan, key) for demand reports.
     pub id: u64,
-    /// Requests the usage ledger has left in the quota period, as of the last usage applied
-    /// (each stage of the plan holds the same count, rewritten in place as usage commits).
-    remaining: AtomicI64,
     /// The node's count of the key's requests through the plan not yet committed to the usage
-    /// ledger, and its share of the quota (shared by the workers and kept across tables).
+    /// ledger, its share of the quota and what the ledger has left of it (shared by the
+    /// workers and the plan's stages, and kept across tables).
     slot: SlotRef,
 }
 
@@ -161,12 +168,10 @@ pub fn quota_id(plan: &str, key: &str) -> u64 {
 }
 
 impl QuotaSpec {
-    /// Requests the ledger has left in the quota period.
+    /// Requests the ledger has left in the quota period (see [`super::key_slots::KeySlot`]
+    /// for the order against the pending count).
     pub fn remaining(&self) -> i64 {
-        // Acquire pairs with the Release store of `refresh_quotas`: it runs before this node's
-        // pending counts are lowered by the same report, so a worker that sees the lower
-        // pending count also sees the lower remaining count.
-        self.remaining.load(Ordering::Acquire)
+        self.slot.slot().remaining()
     }
 
     /// How many uncommitted requests of the key this node may have admitted.
@@ -179,7 +184,17 @@ impl QuotaSpec {
     pub fn pending(&self) -> &AtomicU64 {
         self.slot.slot().pending()
     }
+
+    /// The quota's slot by number and generation (what the request's usage is counted with).
+    pub fn tag(&self) -> SlotTag {
+        self.slot.tag()
+    }
 }
+
+/// Where a compile reads what quotas have left: `(plan, key, day) -> remaining` (`None`: the
+/// plan has no quota). With one ledger group, the registry's
+/// [`Registry::remaining_quota`]; with several, see [`crate::ledger_groups::QuotaSource`].
+pub type Remaining<'a> = &'a dyn Fn(&str, &str, i64) -> Option<i64>;
 
 impl KeyTable {
     /// The key whose value is `value`.
@@ -202,49 +217,99 @@ impl KeyTable {
         self.by_id.is_empty()
     }
 
-    /// Rewrites the remaining count of every quota `deltas` add usage to, from `reg` (the
-    /// registry with those deltas applied). Touches nothing else: the table stays the one the
+    /// Applies one committed usage report to this node's quota counts: rewrites what each
+    /// quota `deltas` add usage to has left, from `reg` (the registry with those deltas
+    /// applied), then, for this node's own report (`own`: its entries' slot tags and counts,
+    /// from [`ClusterLimits::take_own`]), takes the counts off the pending counts, so a
+    /// request is never missed by both. Touches nothing else: the table stays the one the
     /// workers hold. The day is the table's own (a new day recompiles the table).
-    pub fn refresh_quotas(&self, reg: &Registry, deltas: &[UsageDelta]) {
-        for d in deltas {
-            // A plan usage id is `{plan}:{key}` (ids never hold a `:`); a bare key id (reports
-            // of builds that counted usage per key) counts in every plan of the key.
-            let (plan, key_id) = match d.key_id.split_once(':') {
-                Some((plan, key)) => (Some(plan), key),
-                None => (None, d.key_id.as_str()),
-            };
-            if let Some(e) = self.by_id.get(key_id) {
-                self.write_quotas(reg, e, plan);
+    ///
+    /// Per usage entry: one registry read and, for an own entry, one write to the slot its
+    /// tag names (checked by generation); for another node's entry, the slot is found by the
+    /// quota's id. The slab's lock is taken once.
+    pub fn apply_usage(
+        &self,
+        reg: &Registry,
+        deltas: &[UsageDelta],
+        own: Option<&OwnUsage>,
+        limits: &ClusterLimits,
+    ) {
+        // The tags are the report's own, entry for entry (the same vector was proposed).
+        let tags = own.filter(|o| o.len() == deltas.len());
+        limits.with_slots(|slots| {
+            for (i, d) in deltas.iter().enumerate() {
+                let tag = tags.and_then(|o| o.get(i)).and_then(|(t, _)| *t);
+                self.write_remaining(reg, slots, &d.key_id, tag);
             }
+            if let Some(own) = own {
+                take_off(slots, own);
+            }
+        });
+    }
+
+    /// Rewrites the remaining count of every quota `deltas` add usage to, from `reg` (another
+    /// node's report, or the ledger ids a ledger group holds usage for): [`KeyTable::apply_usage`]
+    /// without a take-off.
+    pub fn refresh_quotas(&self, reg: &Registry, deltas: &[UsageDelta], limits: &ClusterLimits) {
+        self.apply_usage(reg, deltas, None, limits);
+    }
+
+    /// Writes what the quota of usage id `usage_id` has left into its slot: the one `tag`
+    /// names (this node counted the usage there), else the one of the quota's id.
+    fn write_remaining(&self, reg: &Registry, slots: &Slots, usage_id: &str, tag: Option<SlotTag>) {
+        // A plan usage id is `{plan}:{key}` (ids never hold a `:`); a bare key id (reports of
+        // builds that counted usage per key) counts in every plan of the key.
+        let Some((plan, key)) = usage_id.split_once(':') else {
+            for p in reg
+                .usage_plans
+                .values()
+                .filter(|p| p.quota.is_some() && p.key_ids.contains(usage_id))
+            {
+                if let Some(slot) = slots.get(quota_id(&p.id, usage_id)) {
+                    let left = reg.remaining_quota(&p.id, usage_id, self.day);
+                    slot.set_remaining(left.unwrap_or(0));
+                }
+            }
+            return;
+        };
+        let left = reg.remaining_quota(plan, key, self.day);
+        let slot = match tag {
+            // Counted in a slot that is still this quota's (not reused since).
+            Some(tag) => slots.by_tag(tag),
+            // Another node's report, or counted while the key had no quota: by id, when the
+            // plan has one.
+            None if left.is_some() => slots.get(quota_id(plan, key)),
+            None => None,
+        };
+        // A quota gone from the registry comes with a plan change, which recompiles the key;
+        // until then nothing is left of it.
+        if let Some(slot) = slot {
+            slot.set_remaining(left.unwrap_or(0));
         }
     }
 
     /// Rewrites every quota's remaining count from `reg` (a table compiled from an older copy
-    /// of the registry, brought up to the ledger before it is published).
+    /// of the registry, brought up to the ledger before it is published, under the
+    /// registry's lock).
     pub fn refresh_all_quotas(&self, reg: &Registry) {
-        for e in self.by_id.values() {
-            self.write_quotas(reg, e, None);
-        }
+        self.refresh_all_quotas_from(&|plan, key, day| reg.remaining_quota(plan, key, day));
     }
 
-    /// Rewrites the remaining counts of `e`'s quotas in `plan` (every plan when `None`).
-    fn write_quotas(&self, reg: &Registry, e: &KeyEntry, plan: Option<&str>) {
-        let mut last: Option<(&str, i64)> = None;
-        for s in e.stages.iter() {
-            let Some(q) = &s.quota else { continue };
-            let plan_id = s.plan_id();
-            if plan.is_some_and(|p| p != plan_id) {
-                continue;
+    /// [`KeyTable::refresh_all_quotas`], reading what quotas have left from `left`.
+    pub fn refresh_all_quotas_from(&self, left: Remaining<'_>) {
+        for e in self.by_id.values() {
+            let mut last: Option<&str> = None;
+            for s in e.stages.iter() {
+                let Some(q) = &s.quota else { continue };
+                let plan_id = s.plan_id();
+                // The stages of one plan share the slot: written once (they are adjacent).
+                if last == Some(plan_id) {
+                    continue;
+                }
+                last = Some(plan_id);
+                let left = left(plan_id, &e.id, self.day).unwrap_or(0);
+                q.slot.slot().set_remaining(left);
             }
-            // The stages of one plan hold the same count: read once (they are adjacent).
-            let left = match last {
-                Some((p, left)) if p == plan_id => left,
-                // A quota gone from the registry comes with a plan change, which recompiles
-                // the key; until then nothing is left of it.
-                _ => reg.remaining_quota(plan_id, &e.id, self.day).unwrap_or(0),
-            };
-            last = Some((plan_id, left));
-            q.remaining.store(left, Ordering::Release);
         }
     }
 
@@ -261,6 +326,20 @@ impl KeyTable {
         plans: impl IntoIterator<Item = &'a str>,
         limits: &ClusterLimits,
     ) -> (KeyTable, usize) {
+        let left = |plan: &str, key: &str, day| reg.remaining_quota(plan, key, day);
+        self.update_from(reg, &left, keys, plans, limits)
+    }
+
+    /// [`KeyTable::update`], reading what quotas have left from `left` (which must be current:
+    /// it is written into slots the served table shares).
+    pub fn update_from<'a>(
+        &self,
+        reg: &Registry,
+        left: Remaining<'_>,
+        keys: impl IntoIterator<Item = &'a str>,
+        plans: impl IntoIterator<Item = &'a str>,
+        limits: &ClusterLimits,
+    ) -> (KeyTable, usize) {
         let mut ids: BTreeSet<&str> = keys.into_iter().collect();
         for p in plans {
             if let Some(plan) = reg.usage_plans.get(p) {
@@ -270,7 +349,7 @@ impl KeyTable {
         let old: Vec<&KeyEntry> = ids.iter().filter_map(|id| self.by_id.get(id)).collect();
         let dropped = old.iter().map(|e| e.limit_states()).sum();
         let old_values: Vec<&str> = old.iter().map(|e| &*e.value).collect();
-        let ctx = Compile::new(reg, self.day, limits);
+        let ctx = Compile::new(reg, self.day, limits, left, true);
         let fresh: Vec<Arc<KeyEntry>> = ids
             .iter()
             .filter_map(|id| reg.api_keys.get(*id))
@@ -290,12 +369,23 @@ struct Compile<'r> {
     reg: &'r Registry,
     day: i64,
     limits: &'r ClusterLimits,
+    /// What quotas have left.
+    left: Remaining<'r>,
+    /// Whether `left` is current, so that slots the served table holds are written too (a
+    /// compile from a copy writes only fresh ones).
+    write_held: bool,
     /// Each plan stage (plan, API, stage), shared by the plan's keys (not copied per key).
     plan_stages: HashMap<(&'r str, &'r str, &'r str), Arc<PlanStage>>,
 }
 
 impl<'r> Compile<'r> {
-    fn new(reg: &'r Registry, day: i64, limits: &'r ClusterLimits) -> Compile<'r> {
+    fn new(
+        reg: &'r Registry,
+        day: i64,
+        limits: &'r ClusterLimits,
+        left: Remaining<'r>,
+        write_held: bool,
+    ) -> Compile<'r> {
         let mut plan_stages = HashMap::new();
         for p in reg.usage_plans.values() {
             let labels = super::api_metrics::Labels::Plan {
@@ -318,6 +408,8 @@ impl<'r> Compile<'r> {
             reg,
             day,
             limits,
+            left,
+            write_held,
             plan_stages,
         }
     }
@@ -333,9 +425,13 @@ impl<'r> Compile<'r> {
         {
             let usage_id: Arc<str> = tollgate_proto::plan_usage_id(&plan.id, &key.id).into();
             let qid = quota_id(&plan.id, &key.id);
-            let quota = reg
-                .remaining_quota(&plan.id, &key.id, self.day)
-                .map(|left| (left, limits.quota_slot(qid)));
+            let quota = (self.left)(&plan.id, &key.id, self.day).map(|left| {
+                let (slot, fresh) = limits.acquire_quota_slot(qid);
+                if fresh || self.write_held {
+                    slot.slot().set_remaining(left);
+                }
+                slot
+            });
             let spec = |which: &str, t: &tollgate_proto::model::ThrottleSettings| {
                 let id = fnv64(&[
                     plan.id.as_bytes(),
@@ -379,9 +475,8 @@ impl<'r> Compile<'r> {
                         })
                         .collect(),
                     throttle: plan.throttle.as_ref().map(|t| Box::new(spec("*", t))),
-                    quota: quota.as_ref().map(|(left, slot)| QuotaSpec {
+                    quota: quota.as_ref().map(|slot| QuotaSpec {
                         id: qid,
-                        remaining: AtomicI64::new(*left),
                         slot: slot.clone(),
                     }),
                 });
@@ -396,9 +491,30 @@ impl<'r> Compile<'r> {
     }
 }
 
-/// Builds the key table from the registry; `day` is today's UTC day number (for quotas).
+/// Builds the key table from the registry; `day` is today's UTC day number (for quotas). The
+/// registry is the current one: what quotas have left is written into every slot, those the
+/// served table shares too.
 pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTable {
-    let ctx = Compile::new(reg, day, limits);
+    let left = |plan: &str, key: &str, day| reg.remaining_quota(plan, key, day);
+    compile(reg, day, limits, &left, true)
+}
+
+/// [`compile_keys`] from a copy of the registry (compiled without its lock): only fresh
+/// slots get the copy's remaining counts; the caller brings the table up to the ledger with
+/// [`KeyTable::refresh_all_quotas`] under the lock before publishing it.
+pub fn compile_keys_from_copy(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTable {
+    let left = |plan: &str, key: &str, day| reg.remaining_quota(plan, key, day);
+    compile(reg, day, limits, &left, false)
+}
+
+fn compile(
+    reg: &Registry,
+    day: i64,
+    limits: &ClusterLimits,
+    left: Remaining<'_>,
+    write_held: bool,
+) -> KeyTable {
+    let ctx = Compile::new(reg, day, limits, left, write_held);
     let entries: Vec<Arc<KeyEntry>> = reg
         .api_keys
         .values()
@@ -415,6 +531,7 @@ pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTabl
 pub(crate) mod tests {
     use super::*;
     use std::collections::BTreeMap;
+    use std::sync::atomic::Ordering;
     use tollgate_proto::model::{ApiKey, ApiStage, QuotaSettings, UsagePlan};
     use tollgate_proto::{plan_usage_id, Command};
 
@@ -486,7 +603,7 @@ pub(crate) mod tests {
         let Command::ReportLoad { deltas, .. } = &rep else {
             unreachable!()
         };
-        t.refresh_quotas(&r, deltas);
+        t.refresh_quotas(&r, deltas, &limits);
         // Both stages of the plan share the one count; the other key is untouched.
         assert_eq!(remaining(&t, "k1"), [70, 70]);
         assert_eq!(remaining(&t, "k2"), [100, 100]);
@@ -496,7 +613,7 @@ pub(crate) mod tests {
         let Command::ReportLoad { deltas, .. } = &rep else {
             unreachable!()
         };
-        t.refresh_quotas(&r, deltas);
+        t.refresh_quotas(&r, deltas, &limits);
         assert_eq!(remaining(&t, "k2"), [95, 95]);
         // What a refresh writes is what a full compile would.
         assert_eq!(
@@ -530,7 +647,7 @@ pub(crate) mod tests {
         let Command::ReportLoad { deltas, .. } = &rep else {
             unreachable!()
         };
-        t.refresh_quotas(&r, deltas);
+        t.refresh_quotas(&r, deltas, &limits);
         assert_eq!(remaining(&t, "k1"), [100, 100]);
     }
 
@@ -594,7 +711,7 @@ pub(crate) mod tests {
         let Command::ReportLoad { deltas, .. } = &rep else {
             unreachable!()
         };
-        u.refresh_quotas(&r, deltas);
+        u.refresh_quotas(&r, deltas, &limits);
         assert_eq!(remaining(&u, "k3"), [93, 93]);
         assert_eq!(u.len(), 3);
         assert!(t.get("value-of-k3-0123456789").is_none() && t.len() == 2);
@@ -625,6 +742,7 @@ pub(crate) mod tests {
                 key_id: plan_usage_id("p1", "k1"),
                 count: 1,
             }],
+            &limits,
         );
     }
 
@@ -679,7 +797,12 @@ pub(crate) mod tests {
             key_id: plan_usage_id("p1", "k1"),
             count: 40,
         }];
-        limits.proposing(1, &usage);
+        let k1_tag = t.by_id("k1").unwrap().stages[0]
+            .quota
+            .as_ref()
+            .unwrap()
+            .tag();
+        limits.proposing(1, &usage, &[Some(k1_tag)]);
         r.apply(&Command::DeleteApiKey { id: "k1".into() }).unwrap();
         let (u, gone) = t.update(&r, ["k1"], None, &limits);
         limits.note_released(gone);
@@ -713,15 +836,71 @@ pub(crate) mod tests {
         limits.committed_own_usage(1);
         assert_eq!(pending(&u, "k4").load(Ordering::Relaxed), 3);
         // k4's own committed usage does come off.
+        let k4_tag = u.by_id("k4").unwrap().stages[0]
+            .quota
+            .as_ref()
+            .unwrap()
+            .tag();
+        assert_ne!(k4_tag, k1_tag, "the same slot, a new generation");
         limits.proposing(
             2,
             &[UsageDelta {
                 key_id: plan_usage_id("p1", "k4"),
                 count: 2,
             }],
+            &[Some(k4_tag)],
         );
         limits.committed_own_usage(2);
         assert_eq!(pending(&u, "k4").load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn an_own_report_writes_through_its_tags_then_takes_its_counts_off() {
+        let mut r = registry();
+        let limits = ClusterLimits::new(1);
+        let t = compile_keys(&r, DAY, &limits);
+        let q = |t: &KeyTable, k: &str| t.by_id(k).unwrap().stages[0].quota.as_ref().unwrap().tag();
+        pending(&t, "k1").fetch_add(30, Ordering::Relaxed);
+        pending(&t, "k2").fetch_add(9, Ordering::Relaxed);
+        let rep = report(1, DAY, &plan_usage_id("p1", "k1"), 30);
+        let Command::ReportLoad { deltas, seq, .. } = &rep else {
+            unreachable!()
+        };
+        limits.proposing(*seq, deltas, &[Some(q(&t, "k1"))]);
+        r.apply(&rep).unwrap();
+        let own = limits.take_own(*seq).unwrap();
+        assert!(limits.take_own(*seq).is_none(), "taken once");
+        t.apply_usage(&r, deltas, Some(&own), &limits);
+        assert_eq!(remaining(&t, "k1"), [70, 70]);
+        assert_eq!(pending(&t, "k1").load(Ordering::Relaxed), 0);
+        assert_eq!(remaining(&t, "k2"), [100, 100]);
+        assert_eq!(pending(&t, "k2").load(Ordering::Relaxed), 9);
+        // Another node's report of k2 is found by id, and takes nothing off here.
+        let rep = report(2, DAY, &plan_usage_id("p1", "k2"), 4);
+        r.apply(&rep).unwrap();
+        let Command::ReportLoad { deltas, .. } = &rep else {
+            unreachable!()
+        };
+        t.apply_usage(&r, deltas, None, &limits);
+        assert_eq!(remaining(&t, "k2"), [96, 96]);
+        assert_eq!(pending(&t, "k2").load(Ordering::Relaxed), 9);
+    }
+
+    #[test]
+    fn a_compile_from_a_copy_leaves_the_served_counts_to_the_refresh() {
+        let mut r = registry();
+        let limits = ClusterLimits::new(1);
+        let served = compile_keys(&r, DAY, &limits);
+        let copy = r.clone();
+        r.apply(&report(1, DAY, &plan_usage_id("p1", "k1"), 30))
+            .unwrap();
+        served.refresh_all_quotas(&r);
+        assert_eq!(remaining(&served, "k1"), [70, 70]);
+        // The copy's older figure never reaches the slot the served table reads.
+        let next = compile_keys_from_copy(&copy, DAY, &limits);
+        assert_eq!(remaining(&served, "k1"), [70, 70]);
+        next.refresh_all_quotas(&r);
+        assert_eq!(remaining(&next, "k1"), [70, 70]);
     }
 
     #[test]

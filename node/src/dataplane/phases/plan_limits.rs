@@ -5,6 +5,7 @@
 //! if a later limit refuses it.
 
 use crate::dataplane::gateway_response::{self as gr, Refusal};
+use crate::dataplane::key_slots::SlotTag;
 use crate::dataplane::routing::{CompiledMethod, KeyStage, ThrottleSpec};
 use crate::dataplane::throttle::WorkerLimits;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +19,8 @@ pub struct PlanAdmission<'t> {
     pub counted: Option<&'t AtomicU64>,
     /// What the request's usage is counted under (its key and plan).
     pub usage_id: Option<&'t str>,
+    /// The slot of the quota the request was counted in (its usage names it).
+    pub slot: Option<SlotTag>,
 }
 
 /// Checks the plan's throttles and counts the request against its quota.
@@ -57,6 +60,7 @@ pub fn run<'t>(
         throttles,
         counted,
         usage_id: Some(&plan.usage_id),
+        slot: plan.quota.as_ref().map(|q| q.tag()),
     })
 }
 
