@@ -484,6 +484,51 @@ mod tests {
     }
 
     #[test]
+    fn a_quota_source_reads_each_keys_usage_from_its_own_group() {
+        let key_in = |g: u32| {
+            (0..100)
+                .map(|i| format!("k{i}"))
+                .find(|k| ledger::group_of(k, 2) == g)
+                .unwrap()
+        };
+        let (a, b, c) = (key_in(1), key_in(0), {
+            // A second key of group 1, with a grant and no usage.
+            (0..100)
+                .map(|i| format!("k{i}"))
+                .filter(|k| ledger::group_of(k, 2) == 1)
+                .nth(1)
+                .unwrap()
+        });
+        let mut config = Registry::default();
+        config
+            .usage_plans
+            .insert("p1".into(), plan("p1", &[&a, &b, &c]));
+        config
+            .usage
+            .granted
+            .insert(("p1".into(), c.clone(), 20_000), 7);
+        // Group 0's key has its usage in the configuration group, group 1's in the ledger.
+        config
+            .usage
+            .used
+            .insert((tollgate_proto::plan_usage_id("p1", &b), 20_000), 10);
+        let mut ledger = Registry::default();
+        ledger
+            .usage
+            .used
+            .insert((tollgate_proto::plan_usage_id("p1", &a), 20_000), 30);
+        let source = QuotaSource::new(&config, &[&ledger], |_| true);
+        assert_eq!(source.remaining("p1", &a, 20_000), Some(70));
+        assert_eq!(source.remaining("p1", &b, 20_000), Some(90));
+        assert_eq!(source.remaining("p1", &c, 20_000), Some(107));
+        assert_eq!(source.remaining("p2", &a, 20_000), None, "no such plan");
+        // With one group, the configuration group alone.
+        let one = QuotaSource::new(&config, &[] as &[&Registry], |_| true);
+        assert_eq!(one.remaining("p1", &a, 20_000), Some(100));
+        assert_eq!(one.remaining("p1", &b, 20_000), Some(90));
+    }
+
+    #[test]
     fn the_group_count_of_a_node_cannot_change() {
         let dir = tempfile::tempdir().unwrap();
         check_group_count(dir.path(), 1).unwrap();

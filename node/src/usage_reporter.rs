@@ -208,10 +208,8 @@ fn split_report(
         }
         out
     };
-    let mut parts: BTreeMap<u32, Vec<Vec<Entry>>> = by_group
-        .into_iter()
-        .map(|(g, d)| (g, chunks(d)))
-        .collect();
+    let mut parts: BTreeMap<u32, Vec<Vec<Entry>>> =
+        by_group.into_iter().map(|(g, d)| (g, chunks(d))).collect();
     if !demand.is_empty() || parts.is_empty() {
         parts.entry(0).or_default();
     }
@@ -481,7 +479,14 @@ mod tests {
         assert_eq!(one.len(), 1);
         assert_eq!((one[0].0, one[0].1, one[0].2.len()), (0, 11, 40));
         assert_eq!(one[0].3, demand);
-        let parts = split_report(&mut seq, 4, deltas.clone(), none, demand.clone(), usize::MAX);
+        let parts = split_report(
+            &mut seq,
+            4,
+            deltas.clone(),
+            none,
+            demand.clone(),
+            usize::MAX,
+        );
         assert_eq!(parts.len(), 4);
         let seqs: Vec<u64> = parts.iter().map(|p| p.1).collect();
         assert_eq!(seqs, [12, 13, 14, 15], "one sequence, each number once");

@@ -707,7 +707,11 @@ mod tests {
         drop(old);
         c.sweep();
         let new = c.quota_slot(quota_id("p1", "k2"));
-        assert_eq!(new.tag().number(), old_tag.number(), "the same slot, reused");
+        assert_eq!(
+            new.tag().number(),
+            old_tag.number(),
+            "the same slot, reused"
+        );
         assert_eq!(new.tag().generation(), old_tag.generation() + 1);
         new.slot().pending().fetch_add(3, Ordering::Relaxed);
         // k1's report commits: the slot's generation moved on, so k2's count is untouched.

@@ -147,6 +147,11 @@ impl Drop for SlotRef {
     }
 }
 
+/// A quota id as the index's key.
+fn halves(id: u64) -> [u32; 2] {
+    [(id >> 32) as u32, id as u32]
+}
+
 /// The generation of a slot handed out (at least 1).
 fn generation_of(slot: &KeySlot) -> NonZeroU32 {
     NonZeroU32::new(slot.generation.load(Ordering::Relaxed)).unwrap_or(NonZeroU32::MIN)
@@ -157,7 +162,9 @@ fn generation_of(slot: &KeySlot) -> NonZeroU32 {
 pub struct Slots {
     chunks: Vec<Arc<Chunk>>,
     /// Slot number by quota limit id.
-    by_id: HashMap<u64, u32>,
+    /// (The id is split in two halves: an entry is 12 bytes, not 16 with a `u64` key's
+    /// alignment.)
+    by_id: HashMap<[u32; 2], u32>,
     /// Slot numbers swept free.
     free: Vec<u32>,
 }
@@ -181,7 +188,7 @@ impl Slots {
     /// pending and nothing remaining (the compile writes that). The second value says whether
     /// it is fresh.
     pub fn acquire(&mut self, id: u64, share: f64) -> (SlotRef, bool) {
-        if let Some(&n) = self.by_id.get(&id) {
+        if let Some(&n) = self.by_id.get(&halves(id)) {
             let chunk = self.chunks[n as usize / CHUNK].clone();
             let slot = &chunk[n as usize % CHUNK];
             slot.refs.fetch_add(1, Ordering::Relaxed);
@@ -209,9 +216,13 @@ impl Slots {
         // A new generation: tags of the slot's previous quota no longer reach it (0 is
         // skipped on wrap-around; 2^32 reuses of one slot between a count and its report
         // cannot happen).
-        let g = slot.generation.load(Ordering::Relaxed).wrapping_add(1).max(1);
+        let g = slot
+            .generation
+            .load(Ordering::Relaxed)
+            .wrapping_add(1)
+            .max(1);
         slot.generation.store(g, Ordering::Relaxed);
-        self.by_id.insert(id, n);
+        self.by_id.insert(halves(id), n);
         let tag = SlotTag {
             n,
             generation: generation_of(slot),
@@ -221,7 +232,7 @@ impl Slots {
 
     /// The slot of quota `id`, when one is held.
     pub fn get(&self, id: u64) -> Option<&KeySlot> {
-        self.by_id.get(&id).and_then(|n| self.at(*n))
+        self.by_id.get(&halves(id)).and_then(|n| self.at(*n))
     }
 
     /// The slot `tag` names, unless it was handed to another quota since (then the counts of
@@ -239,7 +250,9 @@ impl Slots {
 
     /// The quota ids with a slot (held or not yet swept).
     pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
-        self.by_id.keys().copied()
+        self.by_id
+            .keys()
+            .map(|[hi, lo]| (u64::from(*hi) << 32) | u64::from(*lo))
     }
 
     /// The number of slots in the index (held or not yet swept).

@@ -32,36 +32,67 @@ use super::cluster_limits::{take_off, ClusterLimits, OwnUsage};
 use super::key_shards::Shards;
 use super::key_slots::{SlotRef, SlotTag, Slots};
 use super::routing::{fnv64, ThrottleSpec};
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasher;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use tollgate_proto::model::ApiKey;
 use tollgate_proto::{Registry, UsageDelta};
 
 /// API keys by value, with what their usage plans allow them.
+///
+/// The table keeps no key values: an entry holds a 128-bit keyed hash of its value
+/// ([`ValueHasher`]): 64 bits the index by value is sorted by, and 64 more a lookup checks.
+/// The hash key is random and never leaves the process, so a value that is no key's matches
+/// one of `n` keys with probability about `n / 2^128`, however it was chosen.
 #[derive(Debug)]
 pub struct KeyTable {
-    /// Keys by their value (the `x-api-key` header).
-    pub by_value: Shards<KeyEntry>,
-    /// The same entries by key id (usage reports and changes name keys by id).
+    /// Keys by the hash of their value (the `x-api-key` header).
+    by_value: Shards<KeyEntry>,
+    /// The same entries by key id (changes name keys by id).
     by_id: Shards<KeyEntry>,
+    /// What values are hashed with (kept by [`KeyTable::update`], new with each whole compile).
+    hasher: ValueHasher,
     /// The UTC day number the quotas are counted for (the day the table was compiled on).
     pub day: i64,
 }
 
-fn value_of(e: &KeyEntry) -> &str {
-    &e.value
+/// The keyed hash of API key values (SipHash with a random key, computed twice with a
+/// different suffix: 128 bits).
+#[derive(Debug, Clone, Default)]
+pub struct ValueHasher(RandomState);
+
+impl ValueHasher {
+    /// What the index by value sorts `value` by.
+    fn index(&self, value: &str) -> u64 {
+        self.0.hash_one((value, 0u8))
+    }
+
+    /// What a lookup of `value` checks an entry's value against.
+    fn check(&self, value: &str) -> u64 {
+        self.0.hash_one((value, 1u8))
+    }
 }
 
-fn id_of(e: &KeyEntry) -> &str {
-    &e.id
+fn value_hash_of(e: &KeyEntry) -> u64 {
+    e.value_index
+}
+
+fn id_hash(id: &str) -> u64 {
+    fnv64(&[id.as_bytes()])
+}
+
+fn id_hash_of(e: &KeyEntry) -> u64 {
+    id_hash(&e.id)
 }
 
 impl Default for KeyTable {
     fn default() -> Self {
         KeyTable {
-            by_value: Shards::new(value_of),
-            by_id: Shards::new(id_of),
+            by_value: Shards::new(value_hash_of),
+            by_id: Shards::new(id_hash_of),
+            hasher: ValueHasher::default(),
             day: 0,
         }
     }
@@ -72,10 +103,10 @@ impl Default for KeyTable {
 pub struct KeyEntry {
     /// The key's id.
     pub id: Box<str>,
-    /// The key's value (what the table is looked up by).
-    pub value: Box<str>,
-    /// Disabled keys are refused.
-    pub enabled: bool,
+    /// The keyed hash of the key's value the index by value is sorted by.
+    value_index: u64,
+    /// The other half of the value's keyed hash, which a lookup checks.
+    value_check: u64,
     /// The plan stages the key may call (exactly sized: a `Vec` grown by pushes would hold
     /// room for four stages per key).
     pub stages: Box<[KeyStage]>,
@@ -87,8 +118,8 @@ impl KeyEntry {
         self.stages
             .iter()
             .map(|s| {
-                s.method_throttles.len()
-                    + usize::from(s.throttle.is_some())
+                s.method_throttles().len()
+                    + usize::from(s.throttle().is_some())
                     + usize::from(s.quota.is_some())
             })
             .sum()
@@ -98,25 +129,72 @@ impl KeyEntry {
 /// What a key's usage plan allows on one API stage.
 #[derive(Debug)]
 pub struct KeyStage {
-    /// The API stage and the plan's metric series (shared by every key of the plan).
+    /// The plan, the API stage and the plan's metric series (shared by every key of the plan).
     at: Arc<PlanStage>,
-    /// What the key's requests through this plan are counted under
-    /// ([`tollgate_proto::plan_usage_id`]).
-    pub usage_id: Arc<str>,
-    /// Per-method limits (`/pets/GET` → limit), checked first.
-    pub method_throttles: Box<[(Box<str>, ThrottleSpec)]>,
-    /// The plan's per-key limit.
-    pub throttle: Option<Box<ThrottleSpec>>,
+    /// The plan's throttles for the key (none: a key without any costs one pointer).
+    throttles: Option<Box<KeyThrottles>>,
     /// The plan's quota, if it has one.
     pub quota: Option<QuotaSpec>,
+}
+
+/// A plan stage's throttles for one key.
+#[derive(Debug)]
+struct KeyThrottles {
+    /// Per-method limits (`/pets/GET` → limit), checked first.
+    methods: Box<[(Box<str>, ThrottleSpec)]>,
+    /// The plan's per-key limit.
+    key: Option<ThrottleSpec>,
 }
 
 /// What every key of a usage plan shares on one of its API stages.
 #[derive(Debug)]
 struct PlanStage {
+    plan_id: Box<str>,
     api_id: Box<str>,
     stage: Box<str>,
     plan_series: Option<u32>,
+}
+
+/// A key and the plan stage it calls through: what the API key phase finds for a request.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyPlan<'t> {
+    /// The key.
+    pub key: &'t KeyEntry,
+    /// The plan stage of the request's API stage.
+    pub stage: &'t KeyStage,
+}
+
+impl std::ops::Deref for KeyPlan<'_> {
+    type Target = KeyStage;
+
+    fn deref(&self) -> &KeyStage {
+        self.stage
+    }
+}
+
+impl<'t> KeyPlan<'t> {
+    /// The key's id.
+    pub fn key_id(&self) -> &'t str {
+        &self.key.id
+    }
+
+    /// The usage plan's id.
+    pub fn plan_id(&self) -> &'t str {
+        &self.stage.at.plan_id
+    }
+}
+
+impl KeyEntry {
+    /// The key's plan stage for `api_id`'s stage `stage`, if a plan of the key covers it.
+    pub fn plan_for<'t>(&'t self, api_id: &str, stage: &str) -> Option<KeyPlan<'t>> {
+        self.stages
+            .iter()
+            .find(|s| s.api_id() == api_id && s.stage() == stage)
+            .map(|s| KeyPlan {
+                key: self,
+                stage: s,
+            })
+    }
 }
 
 impl KeyStage {
@@ -135,11 +213,19 @@ impl KeyStage {
         self.at.plan_series
     }
 
-    /// The usage plan's id (the part of the usage id before the `:`; ids never hold one).
-    fn plan_id(&self) -> &str {
-        self.usage_id
-            .split_once(':')
-            .map_or(&*self.usage_id, |(plan, _)| plan)
+    /// The usage plan's id.
+    pub fn plan_id(&self) -> &str {
+        &self.at.plan_id
+    }
+
+    /// Per-method limits (`/pets/GET` → limit).
+    pub fn method_throttles(&self) -> &[(Box<str>, ThrottleSpec)] {
+        self.throttles.as_deref().map_or(&[], |t| &t.methods[..])
+    }
+
+    /// The plan's per-key limit.
+    pub fn throttle(&self) -> Option<&ThrottleSpec> {
+        self.throttles.as_deref().and_then(|t| t.key.as_ref())
     }
 }
 
@@ -197,19 +283,30 @@ impl QuotaSpec {
 pub type Remaining<'a> = &'a dyn Fn(&str, &str, i64) -> Option<i64>;
 
 impl KeyTable {
-    /// The key whose value is `value`.
+    /// The enabled key whose value is `value`.
     pub fn get(&self, value: &str) -> Option<&KeyEntry> {
-        self.by_value.get(value)
+        self.by_value.get(self.hasher.index(value), |e| {
+            e.value_check == self.hasher.check(value)
+        })
     }
 
     /// The key with id `id`.
     pub fn by_id(&self, id: &str) -> Option<&KeyEntry> {
-        self.by_id.get(id)
+        self.by_id.get(id_hash(id), |e| &*e.id == id)
+    }
+
+    fn arc_by_id(&self, id: &str) -> Option<&Arc<KeyEntry>> {
+        self.by_id.get_arc(id_hash(id), |e| &*e.id == id)
     }
 
     /// The number of keys.
     pub fn len(&self) -> usize {
         self.by_id.len()
+    }
+
+    /// The number of entries in the index by value (the number of enabled keys).
+    pub fn values_indexed(&self) -> usize {
+        self.by_value.len()
     }
 
     /// Whether the table holds no key.
@@ -346,18 +443,17 @@ impl KeyTable {
                 ids.extend(plan.key_ids.iter().map(String::as_str));
             }
         }
-        let old: Vec<&KeyEntry> = ids.iter().filter_map(|id| self.by_id.get(id)).collect();
+        let old: Vec<&Arc<KeyEntry>> = ids.iter().filter_map(|id| self.arc_by_id(id)).collect();
         let dropped = old.iter().map(|e| e.limit_states()).sum();
-        let old_values: Vec<&str> = old.iter().map(|e| &*e.value).collect();
-        let ctx = Compile::new(reg, self.day, limits, left, true);
-        let fresh: Vec<Arc<KeyEntry>> = ids
-            .iter()
-            .filter_map(|id| reg.api_keys.get(*id))
-            .map(|k| Arc::new(ctx.entry(k)))
-            .collect();
+        let ctx = Compile::new(reg, self.day, limits, left, true, &self.hasher);
+        let keys: Vec<&ApiKey> = ids.iter().filter_map(|id| reg.api_keys.get(*id)).collect();
+        let fresh: Vec<Arc<KeyEntry>> = keys.iter().map(|k| Arc::new(ctx.entry(k))).collect();
         let table = KeyTable {
-            by_value: self.by_value.edit(old_values, fresh.clone()),
-            by_id: self.by_id.edit(ids.iter().copied(), fresh),
+            by_value: self
+                .by_value
+                .edit(old.iter().copied(), enabled(&keys, &fresh)),
+            by_id: self.by_id.edit(old.iter().copied(), fresh),
+            hasher: self.hasher.clone(),
             day: self.day,
         };
         (table, dropped)
@@ -374,6 +470,8 @@ struct Compile<'r> {
     /// Whether `left` is current, so that slots the served table holds are written too (a
     /// compile from a copy writes only fresh ones).
     write_held: bool,
+    /// What key values are hashed with.
+    hasher: &'r ValueHasher,
     /// Each plan stage (plan, API, stage), shared by the plan's keys (not copied per key).
     plan_stages: HashMap<(&'r str, &'r str, &'r str), Arc<PlanStage>>,
 }
@@ -385,6 +483,7 @@ impl<'r> Compile<'r> {
         limits: &'r ClusterLimits,
         left: Remaining<'r>,
         write_held: bool,
+        hasher: &'r ValueHasher,
     ) -> Compile<'r> {
         let mut plan_stages = HashMap::new();
         for p in reg.usage_plans.values() {
@@ -394,6 +493,7 @@ impl<'r> Compile<'r> {
             let plan_series = super::api_metrics::series().id(labels);
             for s in &p.api_stages {
                 let at = PlanStage {
+                    plan_id: p.id.as_str().into(),
                     api_id: s.api_id.as_str().into(),
                     stage: s.stage.as_str().into(),
                     plan_series,
@@ -410,6 +510,7 @@ impl<'r> Compile<'r> {
             limits,
             left,
             write_held,
+            hasher,
             plan_stages,
         }
     }
@@ -423,7 +524,6 @@ impl<'r> Compile<'r> {
             .values()
             .filter(|p| p.key_ids.contains(&key.id))
         {
-            let usage_id: Arc<str> = tollgate_proto::plan_usage_id(&plan.id, &key.id).into();
             let qid = quota_id(&plan.id, &key.id);
             let quota = (self.left)(&plan.id, &key.id, self.day).map(|left| {
                 let (slot, fresh) = limits.acquire_quota_slot(qid);
@@ -456,25 +556,32 @@ impl<'r> Compile<'r> {
                     Some(at) => at.clone(),
                     // Every plan stage is in the map (built from the same registry).
                     None => Arc::new(PlanStage {
+                        plan_id: plan.id.as_str().into(),
                         api_id: s.api_id.as_str().into(),
                         stage: s.stage.as_str().into(),
                         plan_series: None,
                     }),
                 };
+                let methods: Box<[(Box<str>, ThrottleSpec)]> = s
+                    .throttle
+                    .iter()
+                    .map(|(m, t)| {
+                        (
+                            m.as_str().into(),
+                            spec(&format!("{}:{}{m}", s.api_id, s.stage), t),
+                        )
+                    })
+                    .collect();
+                let key_throttle = plan.throttle.as_ref().map(|t| spec("*", t));
+                let throttles = (!methods.is_empty() || key_throttle.is_some()).then(|| {
+                    Box::new(KeyThrottles {
+                        methods,
+                        key: key_throttle,
+                    })
+                });
                 stages.push(KeyStage {
                     at,
-                    usage_id: usage_id.clone(),
-                    method_throttles: s
-                        .throttle
-                        .iter()
-                        .map(|(m, t)| {
-                            (
-                                m.as_str().into(),
-                                spec(&format!("{}:{}{m}", s.api_id, s.stage), t),
-                            )
-                        })
-                        .collect(),
-                    throttle: plan.throttle.as_ref().map(|t| Box::new(spec("*", t))),
+                    throttles,
                     quota: quota.as_ref().map(|slot| QuotaSpec {
                         id: qid,
                         slot: slot.clone(),
@@ -484,8 +591,8 @@ impl<'r> Compile<'r> {
         }
         KeyEntry {
             id: key.id.as_str().into(),
-            value: key.value.as_str().into(),
-            enabled: key.enabled,
+            value_index: self.hasher.index(&key.value),
+            value_check: self.hasher.check(&key.value),
             stages: stages.into_boxed_slice(),
         }
     }
@@ -514,17 +621,26 @@ fn compile(
     left: Remaining<'_>,
     write_held: bool,
 ) -> KeyTable {
-    let ctx = Compile::new(reg, day, limits, left, write_held);
-    let entries: Vec<Arc<KeyEntry>> = reg
-        .api_keys
-        .values()
-        .map(|k| Arc::new(ctx.entry(k)))
-        .collect();
+    let hasher = ValueHasher::default();
+    let ctx = Compile::new(reg, day, limits, left, write_held, &hasher);
+    let keys: Vec<&ApiKey> = reg.api_keys.values().collect();
+    let entries: Vec<Arc<KeyEntry>> = keys.iter().map(|k| Arc::new(ctx.entry(k))).collect();
     KeyTable {
-        by_value: Shards::from_entries(value_of, entries.clone()),
-        by_id: Shards::from_entries(id_of, entries),
+        by_value: Shards::from_entries(value_hash_of, enabled(&keys, &entries)),
+        by_id: Shards::from_entries(id_hash_of, entries),
+        hasher,
         day,
     }
+}
+
+/// The entries of `keys` (`entries`, in the same order) that are enabled: only those are
+/// found by value (a disabled key is refused as an unknown one is), all are found by id.
+fn enabled(keys: &[&ApiKey], entries: &[Arc<KeyEntry>]) -> Vec<Arc<KeyEntry>> {
+    keys.iter()
+        .zip(entries)
+        .filter(|(k, _)| k.enabled)
+        .map(|(_, e)| e.clone())
+        .collect()
 }
 
 #[cfg(test)]
@@ -585,7 +701,8 @@ pub(crate) mod tests {
     }
 
     fn remaining(t: &KeyTable, key: &str) -> Vec<i64> {
-        t.by_value[format!("value-of-{key}-0123456789").as_str()]
+        t.get(&format!("value-of-{key}-0123456789"))
+            .unwrap()
             .stages
             .iter()
             .map(|s| s.quota.as_ref().unwrap().remaining())
@@ -656,14 +773,14 @@ pub(crate) mod tests {
 
     /// What a table serves for `value`.
     fn served(t: &KeyTable, value: &str) -> Option<Served> {
-        t.get(value).filter(|e| e.enabled).map(|e| {
+        t.get(value).map(|e| {
             e.stages
                 .iter()
                 .map(|s| {
                     (
                         s.api_id().to_string(),
                         s.stage().to_string(),
-                        s.usage_id.to_string(),
+                        format!("{}:{}", s.plan_id(), e.id),
                         s.quota.as_ref().map(QuotaSpec::remaining),
                     )
                 })
@@ -697,10 +814,10 @@ pub(crate) mod tests {
         assert_eq!(served.len(), 2, "both stages of the plan");
         assert_eq!(served[0].2, "p1:k3");
         assert_eq!(served[0].3, Some(100));
-        assert_eq!(
-            u.by_id("k3").map(|e| &*e.value),
-            Some("value-of-k3-0123456789")
-        );
+        assert!(std::ptr::eq(
+            u.by_id("k3").unwrap(),
+            u.get("value-of-k3-0123456789").unwrap()
+        ));
         assert_eq!(u.len(), 3);
         // The keys not named are the same entries, not copies.
         let same = |k: &str| std::ptr::eq(t.by_id(k).unwrap(), u.by_id(k).unwrap());
@@ -901,6 +1018,22 @@ pub(crate) mod tests {
         assert_eq!(remaining(&served, "k1"), [70, 70]);
         next.refresh_all_quotas(&r);
         assert_eq!(remaining(&next, "k1"), [70, 70]);
+    }
+
+    #[test]
+    fn keys_are_found_by_value_without_the_table_holding_values() {
+        let r = registry();
+        let limits = ClusterLimits::new(1);
+        let t = compile_keys(&r, DAY, &limits);
+        let k1 = t.get("value-of-k1-0123456789").unwrap();
+        assert_eq!(&*k1.id, "k1");
+        for wrong in ["value-of-k1-012345678", "value-of-k1-01234567890", "", "k1"] {
+            assert!(t.get(wrong).is_none(), "{wrong}");
+        }
+        // An update keeps the hash key: old and new entries are found alike.
+        let (u, _) = t.update(&r, ["k2"], None, &limits);
+        assert_eq!(&*u.get("value-of-k2-0123456789").unwrap().id, "k2");
+        assert!(std::ptr::eq(u.get("value-of-k1-0123456789").unwrap(), k1));
     }
 
     #[test]

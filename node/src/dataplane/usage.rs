@@ -46,6 +46,8 @@ pub struct UsageCounters {
     /// Counts of a usage id whose quota slot changed since the last flush (a quota added to or
     /// taken from its plan), kept apart so each is taken off the slot it was counted in.
     moved: Vec<Counted>,
+    /// Where [`UsageCounters::record`] builds a usage id.
+    scratch: String,
     sink: Option<Sender<UsageBatch>>,
     last_flush: Instant,
 }
@@ -57,13 +59,21 @@ impl UsageCounters {
             worker,
             unflushed: HashMap::new(),
             moved: Vec::new(),
+            scratch: String::new(),
             sink,
             last_flush: Instant::now(),
         }
     }
 
-    /// Counts one request of usage id `usage_id`, counted against the quota in `slot`.
-    pub fn record(&mut self, usage_id: &str, slot: Option<SlotTag>) {
+    /// Counts one request of key `key` through plan `plan` (usage id `{plan}:{key}`, see
+    /// [`tollgate_proto::plan_usage_id`]), counted against the quota in `slot`.
+    pub fn record(&mut self, plan: &str, key: &str, slot: Option<SlotTag>) {
+        // The usage id, built in a buffer kept for it (no allocation but for a new id).
+        self.scratch.clear();
+        self.scratch.push_str(plan);
+        self.scratch.push(':');
+        self.scratch.push_str(key);
+        let usage_id = self.scratch.as_str();
         match self.unflushed.get_mut(usage_id) {
             Some((tag, n)) if *tag == slot => *n += 1,
             Some((tag, n)) => {
@@ -114,8 +124,8 @@ mod tests {
     fn counts_flush_once() {
         let (tx, rx) = std::sync::mpsc::channel();
         let mut c = UsageCounters::new(3, Some(tx));
-        c.record("k", None);
-        c.record("k", None);
+        c.record("p", "k", None);
+        c.record("p", "k", None);
         c.flush(vec![(7, 30)]);
         let b = rx.try_recv().unwrap();
         let counted = |id: &str, slot, count| Counted {
@@ -125,7 +135,7 @@ mod tests {
         };
         assert_eq!(
             (b.worker, b.usage, b.demand),
-            (3, vec![counted("k", None, 2)], vec![(7, 30)])
+            (3, vec![counted("p:k", None, 2)], vec![(7, 30)])
         );
         c.flush(Vec::new());
         assert!(rx.try_recv().is_err());
@@ -134,15 +144,15 @@ mod tests {
         // A usage id whose quota slot changed is counted apart, per slot.
         let mut slots = crate::dataplane::key_slots::Slots::default();
         let (a, b) = (slots.acquire(1, 1.0).0.tag(), slots.acquire(2, 1.0).0.tag());
-        c.record("k", Some(a));
-        c.record("k", Some(a));
-        c.record("k", Some(b));
+        c.record("p", "k", Some(a));
+        c.record("p", "k", Some(a));
+        c.record("p", "k", Some(b));
         c.flush(Vec::new());
         let mut usage = rx.try_recv().unwrap().usage;
         usage.sort_by_key(|c| c.slot);
         assert_eq!(
             usage,
-            vec![counted("k", Some(a), 2), counted("k", Some(b), 1)]
+            vec![counted("p:k", Some(a), 2), counted("p:k", Some(b), 1)]
         );
     }
 }
