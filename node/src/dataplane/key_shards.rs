@@ -17,6 +17,11 @@
 //! The map does not hash keys itself: each entry says the hash it is stored under
 //! ([`HashOf`]), and a lookup is given the hash of what it looks for, so an entry may keep a
 //! hash of its key instead of the key (the key table's index by value keeps no values).
+//!
+//! A shard holds each entry with its hash beside it (`(u64, Arc<V>)`, 16 bytes: a lookup's
+//! binary search reads only the shard), or the entry alone (`Arc<V>`, 8 bytes: each comparison
+//! asks the entry for its hash, a load per step), for an index read only off the hot path
+//! ([`Stored`]).
 
 use std::sync::Arc;
 
@@ -26,19 +31,53 @@ pub const PER_SHARD: usize = 16;
 /// The hash an entry is stored under.
 pub type HashOf<V> = fn(&V) -> u64;
 
-/// One shard: its entries and their hashes, sorted by hash.
-type Shard<V> = Arc<[(u64, Arc<V>)]>;
+/// What a shard stores per entry (see the module docs).
+pub trait Stored<V>: Clone {
+    /// The stored form of entry `v`, stored under hash `h`.
+    fn make(h: u64, v: Arc<V>) -> Self;
+    /// The hash the entry is stored under.
+    fn hash(&self, hash_of: HashOf<V>) -> u64;
+    /// The entry.
+    fn entry(&self) -> &Arc<V>;
+}
+
+/// The hash beside the entry: a binary search reads only the shard.
+impl<V> Stored<V> for (u64, Arc<V>) {
+    fn make(h: u64, v: Arc<V>) -> Self {
+        (h, v)
+    }
+    fn hash(&self, _: HashOf<V>) -> u64 {
+        self.0
+    }
+    fn entry(&self) -> &Arc<V> {
+        &self.1
+    }
+}
+
+/// The entry alone: its hash asked of it at each comparison.
+impl<V> Stored<V> for Arc<V> {
+    fn make(_: u64, v: Arc<V>) -> Self {
+        v
+    }
+    fn hash(&self, hash_of: HashOf<V>) -> u64 {
+        hash_of(self)
+    }
+    fn entry(&self) -> &Arc<V> {
+        self
+    }
+}
 
 /// See the module docs.
-pub struct Shards<V> {
+pub struct Shards<V, S = (u64, Arc<V>)> {
     /// log2 of the number of shards.
     bits: u32,
-    shards: Vec<Shard<V>>,
+    /// Each shard's entries, sorted by hash.
+    shards: Vec<Arc<[S]>>,
     len: usize,
     hash_of: HashOf<V>,
 }
 
-impl<V> Clone for Shards<V> {
+impl<V, S> Clone for Shards<V, S> {
     fn clone(&self) -> Self {
         Shards {
             bits: self.bits,
@@ -49,7 +88,7 @@ impl<V> Clone for Shards<V> {
     }
 }
 
-impl<V> std::fmt::Debug for Shards<V> {
+impl<V, S> std::fmt::Debug for Shards<V, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shards")
             .field("len", &self.len)
@@ -64,19 +103,19 @@ fn bits_for(len: usize) -> u32 {
     shards.trailing_zeros()
 }
 
-impl<V> Shards<V> {
+impl<V, S: Stored<V>> Shards<V, S> {
     /// An empty map whose entries are stored under `hash_of`.
-    pub fn new(hash_of: HashOf<V>) -> Shards<V> {
+    pub fn new(hash_of: HashOf<V>) -> Shards<V, S> {
         Shards::build(hash_of, Vec::new())
     }
 
     /// A map of `entries` (whose keys must be distinct).
-    pub fn from_entries(hash_of: HashOf<V>, entries: Vec<Arc<V>>) -> Shards<V> {
+    pub fn from_entries(hash_of: HashOf<V>, entries: Vec<Arc<V>>) -> Shards<V, S> {
         let hashed = entries.into_iter().map(|v| (hash_of(&v), v)).collect();
         Shards::build(hash_of, hashed)
     }
 
-    fn build(hash_of: HashOf<V>, entries: Vec<(u64, Arc<V>)>) -> Shards<V> {
+    fn build(hash_of: HashOf<V>, entries: Vec<(u64, Arc<V>)>) -> Shards<V, S> {
         let bits = bits_for(entries.len());
         let mut parts: Vec<Vec<(u64, Arc<V>)>> = (0..1usize << bits).map(|_| Vec::new()).collect();
         let len = entries.len();
@@ -114,18 +153,21 @@ impl<V> Shards<V> {
 
     /// [`Shards::get`], the entry as stored (for [`Shards::edit`]).
     pub fn get_arc(&self, h: u64, is: impl Fn(&V) -> bool) -> Option<&Arc<V>> {
+        let hash_of = self.hash_of;
         let shard = self.shards.get(shard_of(self.bits, h))?;
-        let from = shard.partition_point(|(x, _)| *x < h);
+        let from = shard.partition_point(|x| x.hash(hash_of) < h);
         shard[from..]
             .iter()
-            .take_while(|(x, _)| *x == h)
-            .map(|(_, v)| v)
+            .take_while(|x| x.hash(hash_of) == h)
+            .map(S::entry)
             .find(|v| is(v))
     }
 
     /// Every entry, in no particular order.
     pub fn values(&self) -> impl Iterator<Item = &V> {
-        self.shards.iter().flat_map(|s| s.iter().map(|(_, v)| &**v))
+        self.shards
+            .iter()
+            .flat_map(|s| s.iter().map(|x| &**x.entry()))
     }
 
     /// A new version of the map without the entries `remove` (entries of this map; others
@@ -135,7 +177,7 @@ impl<V> Shards<V> {
         &self,
         remove: impl IntoIterator<Item = &'k Arc<V>>,
         insert: Vec<Arc<V>>,
-    ) -> Shards<V>
+    ) -> Shards<V, S>
     where
         V: 'k,
     {
@@ -159,8 +201,8 @@ impl<V> Shards<V> {
             for s in &self.shards {
                 all.extend(
                     s.iter()
-                        .filter(|(_, v)| !gone.contains(&Arc::as_ptr(v)))
-                        .cloned(),
+                        .filter(|x| !gone.contains(&Arc::as_ptr(x.entry())))
+                        .map(|x| (x.hash(hash_of), x.entry().clone())),
                 );
             }
             all.extend(inserts);
@@ -186,8 +228,8 @@ impl<V> Shards<V> {
             let old = &self.shards[s];
             let mut part: Vec<(u64, Arc<V>)> = old
                 .iter()
-                .filter(|(_, v)| !edits.iter().any(|e| !e.1 && Arc::ptr_eq(&e.3, v)))
-                .cloned()
+                .filter(|x| !edits.iter().any(|e| !e.1 && Arc::ptr_eq(&e.3, x.entry())))
+                .map(|x| (x.hash(hash_of), x.entry().clone()))
                 .collect();
             part.extend(edits.iter().filter(|e| e.1).map(|e| (e.2, e.3.clone())));
             shards[s] = sealed(part);
@@ -213,9 +255,9 @@ fn shard_of(bits: u32, h: u64) -> usize {
 }
 
 /// A shard's entries sorted by hash, exactly sized.
-fn sealed<V>(mut part: Vec<(u64, Arc<V>)>) -> Shard<V> {
+fn sealed<V, S: Stored<V>>(mut part: Vec<(u64, Arc<V>)>) -> Arc<[S]> {
     part.sort_unstable_by_key(|(h, _)| *h);
-    part.into()
+    part.into_iter().map(|(h, v)| S::make(h, v)).collect()
 }
 
 #[cfg(test)]
@@ -302,6 +344,26 @@ mod tests {
         assert_eq!(e.len(), 100);
         assert!(!Arc::ptr_eq(&entry(&e, "k5"), &old));
         assert_eq!(e.values().filter(|v| *v == "k5").count(), 1);
+    }
+
+    #[test]
+    fn a_map_of_bare_entries_finds_and_edits_alike() {
+        let m: Shards<String, Arc<String>> = Shards::from_entries(
+            hash_of,
+            (0..3000).map(|i| Arc::new(format!("k{i}"))).collect(),
+        );
+        let find = |m: &Shards<String, Arc<String>>, k: &str| m.get(hash(k), |v| v == k).cloned();
+        assert_eq!(find(&m, "k2999").as_deref(), Some("k2999"));
+        assert!(find(&m, "k3000").is_none());
+        let old = m.get_arc(hash("k7"), |v| v == "k7").unwrap().clone();
+        let more: Vec<Arc<String>> = (3000..9000).map(|i| Arc::new(format!("k{i}"))).collect();
+        let e = m.edit([&old], more);
+        assert_eq!(e.len(), 8999);
+        assert!(find(&e, "k7").is_none() && find(&m, "k7").is_some());
+        assert!((0..9000)
+            .filter(|i| *i != 7)
+            .all(|i| find(&e, &format!("k{i}")).is_some()));
+        assert_eq!(std::mem::size_of::<Arc<String>>(), 8);
     }
 
     #[test]

@@ -50,8 +50,9 @@ use tollgate_proto::{Registry, UsageDelta};
 pub struct KeyTable {
     /// Keys by the hash of their value (the `x-api-key` header).
     by_value: Shards<KeyEntry>,
-    /// The same entries by key id (changes name keys by id).
-    by_id: Shards<KeyEntry>,
+    /// The same entries by key id (changes name keys by id; read by compiles only, so the
+    /// entries' hashes are not kept beside them).
+    by_id: Shards<KeyEntry, Arc<KeyEntry>>,
     /// What values are hashed with (kept by [`KeyTable::update`], new with each whole compile).
     hasher: ValueHasher,
     /// The UTC day number the quotas are counted for (the day the table was compiled on).
@@ -101,8 +102,8 @@ impl Default for KeyTable {
 /// One API key.
 #[derive(Debug)]
 pub struct KeyEntry {
-    /// The key's id.
-    pub id: Box<str>,
+    /// The key's id (inline up to 24 bytes: AWS-style ids are 10).
+    pub id: compact_str::CompactString,
     /// The keyed hash of the key's value the index by value is sorted by.
     value_index: u64,
     /// The other half of the value's keyed hash, which a lookup checks.
