@@ -276,6 +276,7 @@ mod tests {
         h ^ (h >> 29)
     }
 
+    #[allow(clippy::ptr_arg)] // the map's `HashOf<String>`
     fn hash_of(s: &String) -> u64 {
         hash(s)
     }
