@@ -179,10 +179,7 @@ fn bench_admit(c: &mut Criterion) {
     let keys: KeyTable = tollgate_node::dataplane::routing::compile_keys(&reg, 20_000, &cluster);
     c.bench_function("api key lookup + plan stage (10k keys)", |b| {
         b.iter(|| {
-            let e = keys
-                .by_value
-                .get(black_box("value-04242-0123456789abcdef"))
-                .unwrap();
+            let e = keys.get(black_box("value-04242-0123456789abcdef")).unwrap();
             e.stages
                 .iter()
                 .find(|s| s.api_id() == "a1b2c3d4e5" && s.stage() == "prod")

@@ -12,7 +12,8 @@
 
 use crate::dataplane::cluster_limits::ClusterLimits;
 use crate::dataplane::domains::compile_domains;
-use crate::dataplane::routing::{compile_all, compile_changed, compile_keys, today};
+use crate::dataplane::key_table::compile_keys_from_copy;
+use crate::dataplane::routing::{compile_all, compile_changed, today};
 use crate::dataplane::snapshot::SharedRoutes;
 use crate::iam::compile_identities;
 use std::collections::BTreeSet;
@@ -306,20 +307,20 @@ impl Compiler {
             self.routes.update(|old| {
                 let mut t = compile_changed(old, &reg, apis, false, &self.limits);
                 if changes.keys_named() {
-                    let (keys, gone) = old.keys.update(
+                    // What the keys' quotas have left, each key's usage from its own group.
+                    let source = crate::ledger_groups::QuotaSource::new(&reg, &ledgers, |id| {
+                        changes.key_ids.contains(ledger::key_of(id))
+                            || id
+                                .split_once(':')
+                                .is_some_and(|(plan, _)| changes.plans.contains(plan))
+                    });
+                    let (keys, gone) = old.keys.update_from(
                         &reg,
+                        &|plan, key, day| source.remaining(plan, key, day),
                         changes.key_ids.iter().map(String::as_str),
                         changes.plans.iter().map(String::as_str),
                         &self.limits,
                     );
-                    for ledger in &ledgers {
-                        crate::ledger_groups::refresh_table(&keys, &reg, ledger, |id| {
-                            changes.key_ids.contains(ledger::key_of(id))
-                                || id
-                                    .split_once(':')
-                                    .is_some_and(|(plan, _)| changes.plans.contains(plan))
-                        });
-                    }
                     t.keys = Arc::new(keys);
                     dropped = gone;
                 }
@@ -338,7 +339,7 @@ impl Compiler {
             return;
         }
         let view = key_view(&node.read());
-        let keys = compile_keys(&view, day, &self.limits);
+        let keys = compile_keys_from_copy(&view, day, &self.limits);
         drop(view);
         let groups = crate::ledger_groups::ledger_handles(node);
         let ledgers: Vec<_> = groups.iter().map(|g| g.read()).collect();
@@ -347,12 +348,9 @@ impl Compiler {
             // A whole-table compile from a newer registry was published meanwhile.
             return;
         }
-        // Usage applied since the clone: reports rewrote only the table being served.
-        keys.refresh_all_quotas(&reg);
-        // And the usage the other ledger groups hold (none with one group).
-        for ledger in &ledgers {
-            crate::ledger_groups::refresh_table(&keys, &reg, ledger, |_| true);
-        }
+        // Usage applied since the clone (the compile wrote only the slots no table held), and
+        // the usage the other ledger groups hold (none with one group): each count once.
+        crate::ledger_groups::refresh_all(&keys, &reg, &ledgers);
         let keys = Arc::new(keys);
         self.routes.update(|old| {
             let mut t = compile_changed(old, &reg, apis, false, &self.limits);

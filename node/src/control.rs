@@ -4,10 +4,12 @@
 //! Every applied batch of commands hands the compiler thread ([`crate::compiler`]) what it
 //! changed: the APIs whose deployed stages the batch could change, and whether keys, plans or
 //! grants did. Usage reports never recompile: the hook rewrites the remaining counts of the
-//! quotas they name in the key table the workers hold. Load reports in the batch then reset this
-//! node's share of each limit they name, and this node's own reports take their usage off the
+//! quotas they name in their slots, and this node's own reports take their usage off the
 //! pending quota counts (after the remaining counts that include that usage are written, so a
-//! request is never missed by both).
+//! request is never missed by both), through the slots the workers counted them in
+//! ([`crate::dataplane::key_table::KeyTable::apply_usage`]): per usage entry, one registry read
+//! and one slot write, whatever the number of keys. Load reports in the batch then reset this
+//! node's share of each limit they name.
 
 use crate::compiler::{ChangeSet, Compiler};
 use crate::config::ClusterSettings;
@@ -44,15 +46,25 @@ pub fn routes_hook(compiler: &Arc<Compiler>) -> OnApplied {
         if !changes.is_empty() {
             compiler.submit(changes);
         }
-        // Usage reports only change what quotas have left: rewrite those counts in the table
-        // the workers hold (a key table being compiled is brought up to the ledger before it
-        // is published).
+        // Usage reports only change what quotas have left: rewrite those counts in the slots
+        // the workers read (a key table being compiled is brought up to the ledger before it
+        // is published), and take this node's own usage off its pending counts.
         let table = compiler.routes().load();
         for c in applied {
-            if let Command::ReportUsage { deltas, .. } | Command::ReportLoad { deltas, .. } =
-                c.inner()
-            {
-                table.keys.refresh_quotas(reg, deltas);
+            match c.inner() {
+                Command::ReportLoad {
+                    node_id,
+                    seq,
+                    deltas,
+                    ..
+                } if *node_id == limits.node_id() => {
+                    let own = limits.take_own(*seq);
+                    table.keys.apply_usage(reg, deltas, own.as_ref(), limits);
+                }
+                Command::ReportUsage { deltas, .. } | Command::ReportLoad { deltas, .. } => {
+                    table.keys.apply_usage(reg, deltas, None, limits);
+                }
+                _ => {}
             }
         }
         let now = std::time::Instant::now();
@@ -62,15 +74,11 @@ pub fn routes_hook(compiler: &Arc<Compiler>) -> OnApplied {
         for c in applied {
             if let Command::ReportLoad {
                 node_id,
-                seq,
                 interval_ms,
                 demand,
                 ..
             } = c
             {
-                if *node_id == limits.node_id() {
-                    limits.committed_own_usage(*seq);
-                }
                 if live && !demand.is_empty() {
                     limits.apply_report(*node_id, *interval_ms, demand, now);
                 }
@@ -286,7 +294,7 @@ mod tests {
         hook(&reg, &[]);
         let (version, table) = (routes.version(), routes.load());
         let left = |t: &RoutingTable| {
-            t.keys.by_value["value-of-k1-0123456789"].stages[0]
+            t.keys.get("value-of-k1-0123456789").unwrap().stages[0]
                 .quota
                 .as_ref()
                 .unwrap()
@@ -332,8 +340,8 @@ mod tests {
             .routes()
             .load()
             .keys
-            .by_value
-            .contains_key("value-of-k1-0123456789"));
+            .get("value-of-k1-0123456789")
+            .is_some());
     }
 
     #[tokio::test]

@@ -7,12 +7,15 @@
 //! UpdateUsage grants) and the key's usage (its ledger group). For the keys a ledger group's
 //! batch names, [`quota_view`] builds a small registry holding just those plans (without their
 //! key lists), grants and usage, and the key table's own refresh reads it. A key table compiled
-//! from the configuration group alone sees no usage of the other groups' keys, so
-//! [`sync_quotas_after_compiles`] rewrites those keys' counts after each compile.
+//! from the configuration group alone sees no usage of the other groups' keys: the compiler
+//! reads what quotas have left through a [`QuotaSource`], which takes each key's usage from
+//! its own group, so that every count is written once with its final value (the slots hold
+//! the counts the served table reads too).
 
 use crate::compiler::Compiler;
+use crate::dataplane::cluster_limits::ClusterLimits;
 use crate::dataplane::key_table::KeyTable;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -142,7 +145,94 @@ fn ids_with_usage(ledger: &Registry) -> Vec<UsageDelta> {
 
 /// Rewrites the quota counts of every key `ledger` (a ledger group's registry) has usage for.
 fn refresh_group(compiler: &Compiler, config: &Registry, ledger: &Registry) {
-    refresh_table(&compiler.routes().load().keys, config, ledger, |_| true);
+    refresh_table(
+        &compiler.routes().load().keys,
+        config,
+        ledger,
+        |_| true,
+        compiler.limits(),
+    );
+}
+
+/// What quotas have left, each key's usage read from its own ledger group: the plans, quota
+/// starts and grants of the configuration group, and for a key with usage in ledger group
+/// `g` (1 and up), a [`quota_view`] of that group. A key with no usage in its group has its
+/// count from the configuration group (which holds no usage of it). With one group, the
+/// configuration group's registry alone.
+pub struct QuotaSource<'a> {
+    config: &'a Registry,
+    groups: u32,
+    /// Per ledger group (index `g - 1`): the view, and per key id with usage there, the plans
+    /// of its usage ids (`""`: usage under the bare key id, which counts in every plan).
+    views: Vec<(Registry, HashMap<String, Vec<String>>)>,
+}
+
+impl<'a> QuotaSource<'a> {
+    /// The source for the ledger ids `wanted` admits, from `config` and the ledger groups'
+    /// registries `ledgers` (groups 1 and up, in order; empty with one group).
+    pub fn new(
+        config: &'a Registry,
+        ledgers: &[impl std::ops::Deref<Target = Registry>],
+        wanted: impl Fn(&str) -> bool,
+    ) -> QuotaSource<'a> {
+        let views = ledgers
+            .iter()
+            .map(|ledger| {
+                let ids: Vec<UsageDelta> = ids_with_usage(ledger)
+                    .into_iter()
+                    .filter(|d| wanted(&d.key_id))
+                    .collect();
+                let mut covered: HashMap<String, Vec<String>> = HashMap::new();
+                for d in &ids {
+                    let (plan, key) = d.key_id.split_once(':').unwrap_or(("", &d.key_id));
+                    covered
+                        .entry(key.to_string())
+                        .or_default()
+                        .push(plan.to_string());
+                }
+                let view = quota_view(config, ledger, ids.iter().map(|d| d.key_id.as_str()));
+                (view, covered)
+            })
+            .collect();
+        QuotaSource {
+            config,
+            groups: u32::try_from(ledgers.len() + 1).unwrap_or(u32::MAX),
+            views,
+        }
+    }
+
+    /// What plan `plan`'s quota of key `key` has left on `day` (`None`: no quota).
+    pub fn remaining(&self, plan: &str, key: &str, day: i64) -> Option<i64> {
+        let g = ledger::group_of(key, self.groups);
+        let view = g
+            .checked_sub(1)
+            .and_then(|i| self.views.get(i as usize))
+            .filter(|(_, covered)| {
+                covered
+                    .get(key)
+                    .is_some_and(|plans| plans.iter().any(|p| p.is_empty() || p == plan))
+            });
+        match view {
+            Some((view, _)) => view.remaining_quota(plan, key, day),
+            None => self.config.remaining_quota(plan, key, day),
+        }
+    }
+}
+
+/// Rewrites every quota count of `keys` (a table compiled from a copy, not yet published)
+/// from `config` and the ledger groups' registries `ledgers`, under their locks: each count
+/// written once, with its final value.
+pub fn refresh_all(
+    keys: &KeyTable,
+    config: &Registry,
+    ledgers: &[impl std::ops::Deref<Target = Registry>],
+) {
+    if ledgers.is_empty() {
+        keys.refresh_all_quotas(config);
+        return;
+    }
+    let source = QuotaSource::new(config, ledgers, |_| true);
+    keys.refresh_all_quotas_from(&|plan, key, day| source.remaining(plan, key, day));
 }
 
 /// Rewrites, in `keys` (a key table not yet published, or the served one), the quota counts
@@ -155,6 +245,7 @@ pub fn refresh_table(
     config: &Registry,
     ledger: &Registry,
     wanted: impl Fn(&str) -> bool,
+    limits: &ClusterLimits,
 ) {
     let ids: Vec<UsageDelta> = ids_with_usage(ledger)
         .into_iter()
@@ -164,7 +255,7 @@ pub fn refresh_table(
         return;
     }
     let view = quota_view(config, ledger, ids.iter().map(|d| d.key_id.as_str()));
-    keys.refresh_quotas(&view, &ids);
+    keys.refresh_quotas(&view, &ids, limits);
 }
 
 /// The ledger groups (1 and up) `node` runs; none for a single ledger group or a local log.
@@ -179,7 +270,8 @@ pub fn ledger_handles(node: &Replica) -> Vec<RaftNode> {
 /// its group's registry held and reads the configuration group's); never the other way.
 ///
 /// The hook of ledger group `group` (1 or more): rewrites the quota counts of the keys its
-/// usage reports name, and takes this node's committed reports off the pending counts.
+/// usage reports name, and takes this node's committed reports off the pending counts (through
+/// the slots their entries were counted in, as the configuration group's hook does).
 /// Limit-share demand travels in the configuration group's reports only.
 pub fn ledger_hook(compiler: &Arc<Compiler>, config: RaftNode) -> OnApplied {
     let compiler = Arc::downgrade(compiler);
@@ -206,12 +298,13 @@ pub fn ledger_hook(compiler: &Arc<Compiler>, config: RaftNode) -> OnApplied {
                     reg,
                     deltas.iter().map(|d| d.key_id.as_str()),
                 );
-                table.keys.refresh_quotas(&view, deltas);
-            }
-            if let Command::ReportLoad { node_id, seq, .. } = c.inner() {
-                if *node_id == limits.node_id() {
-                    limits.committed_own_usage(*seq);
-                }
+                let own = match c.inner() {
+                    Command::ReportLoad { node_id, seq, .. } if *node_id == limits.node_id() => {
+                        limits.take_own(*seq)
+                    }
+                    _ => None,
+                };
+                table.keys.apply_usage(&view, deltas, own.as_ref(), limits);
             }
         }
     })
@@ -305,8 +398,8 @@ pub async fn start(
 const COMPILE_CHECK: Duration = Duration::from_millis(50);
 
 /// After each key table publication, rewrites the quota counts of the keys the other ledger
-/// groups hold usage for. The compiler already does this before it publishes a table it
-/// compiled ([`refresh_table`]); this is the backstop for the whole-table compile of a
+/// groups hold usage for. The compiler already reads each key's count from its group before
+/// it publishes a table it compiled ([`QuotaSource`]); this is the backstop for the whole-table compile of a
 /// recovery or snapshot install, made in the configuration group's apply hook, which cannot
 /// read the ledger groups (their hooks take the registries in the other order).
 pub async fn sync_quotas_after_compiles(compiler: Arc<Compiler>, node: RaftNode) {
@@ -388,6 +481,51 @@ mod tests {
             .map(|d| d.key_id)
             .collect();
         assert_eq!(ids, ["k1", "p1:k1", "p1:k2"]);
+    }
+
+    #[test]
+    fn a_quota_source_reads_each_keys_usage_from_its_own_group() {
+        let key_in = |g: u32| {
+            (0..100)
+                .map(|i| format!("k{i}"))
+                .find(|k| ledger::group_of(k, 2) == g)
+                .unwrap()
+        };
+        let (a, b, c) = (key_in(1), key_in(0), {
+            // A second key of group 1, with a grant and no usage.
+            (0..100)
+                .map(|i| format!("k{i}"))
+                .filter(|k| ledger::group_of(k, 2) == 1)
+                .nth(1)
+                .unwrap()
+        });
+        let mut config = Registry::default();
+        config
+            .usage_plans
+            .insert("p1".into(), plan("p1", &[&a, &b, &c]));
+        config
+            .usage
+            .granted
+            .insert(("p1".into(), c.clone(), 20_000), 7);
+        // Group 0's key has its usage in the configuration group, group 1's in the ledger.
+        config
+            .usage
+            .used
+            .insert((tollgate_proto::plan_usage_id("p1", &b), 20_000), 10);
+        let mut ledger = Registry::default();
+        ledger
+            .usage
+            .used
+            .insert((tollgate_proto::plan_usage_id("p1", &a), 20_000), 30);
+        let source = QuotaSource::new(&config, &[&ledger], |_| true);
+        assert_eq!(source.remaining("p1", &a, 20_000), Some(70));
+        assert_eq!(source.remaining("p1", &b, 20_000), Some(90));
+        assert_eq!(source.remaining("p1", &c, 20_000), Some(107));
+        assert_eq!(source.remaining("p2", &a, 20_000), None, "no such plan");
+        // With one group, the configuration group alone.
+        let one = QuotaSource::new(&config, &[] as &[&Registry], |_| true);
+        assert_eq!(one.remaining("p1", &a, 20_000), Some(100));
+        assert_eq!(one.remaining("p1", &b, 20_000), Some(90));
     }
 
     #[test]

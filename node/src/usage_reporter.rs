@@ -15,11 +15,17 @@
 //! attempt is bounded by [`ATTEMPT_TIMEOUT`], so a report sent into a partition or to a deposed
 //! leader does not hold later counts back for the whole request timeout.
 //!
+//! Each usage entry keeps, beside the report in memory (never on the wire: other nodes apply
+//! reports by ids), the quota slot its requests were counted in ([`SlotTag`]); the node notes
+//! them with the report ([`ClusterLimits::proposing`]) so that its own committed report is
+//! taken off the pending counts slot by slot, with no lookup by id.
+//!
 //! Demand goes out only in a cluster of several members. A limit that had demand in the previous
 //! report and has none now is reported once with zero, so the other members take its share back
 //! at once instead of after [`crate::dataplane::cluster_limits::DEMAND_TTL`].
 
 use crate::dataplane::cluster_limits::ClusterLimits;
+use crate::dataplane::key_slots::SlotTag;
 use crate::dataplane::usage::UsageBatch;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::mpsc::Receiver;
@@ -39,7 +45,8 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
 /// What waits for the next report.
 #[derive(Default)]
 struct Waiting {
-    usage: BTreeMap<Box<str>, u64>,
+    /// Requests per usage id and the quota slot they were counted in.
+    usage: BTreeMap<(Box<str>, Option<SlotTag>), u64>,
     demand: BTreeMap<u64, u64>,
     /// Limits with demand in the last report sent.
     reported: BTreeSet<u64>,
@@ -50,8 +57,8 @@ struct Waiting {
 impl Waiting {
     fn add(&mut self, batch: UsageBatch) {
         *self.covered.entry(batch.worker).or_default() += batch.span;
-        for (key, n) in batch.usage {
-            *self.usage.entry(key).or_insert(0) += n;
+        for c in batch.usage {
+            *self.usage.entry((c.id, c.slot)).or_insert(0) += c.count;
         }
         for (limit, n) in batch.demand {
             *self.demand.entry(limit).or_insert(0) += n;
@@ -63,7 +70,7 @@ impl Waiting {
     /// is only ever about now. The time covered is the longest any worker's batches cover
     /// (workers flush in step), so the rate is exact however the flushes fall in the report
     /// interval.
-    fn take(&mut self, with_demand: bool) -> Option<(Vec<UsageDelta>, Vec<LimitDemand>, Duration)> {
+    fn take(&mut self, with_demand: bool) -> Option<Report> {
         let demand = std::mem::take(&mut self.demand);
         let covered = std::mem::take(&mut self.covered)
             .into_values()
@@ -89,16 +96,44 @@ impl Waiting {
         if self.usage.is_empty() && out.is_empty() {
             return None;
         }
-        let usage = std::mem::take(&mut self.usage)
-            .into_iter()
-            .map(|(key_id, count)| UsageDelta {
+        let taken = std::mem::take(&mut self.usage);
+        let mut usage = Vec::with_capacity(taken.len());
+        let mut slots = Vec::with_capacity(taken.len());
+        for ((key_id, slot), count) in taken {
+            usage.push(UsageDelta {
                 key_id: key_id.into(),
                 count,
-            })
-            .collect();
-        Some((usage, out, covered))
+            });
+            slots.push(slot);
+        }
+        Some(Report {
+            usage,
+            slots,
+            demand: out,
+            covered,
+        })
     }
 }
+
+/// What the next report says.
+struct Report {
+    usage: Vec<UsageDelta>,
+    /// Per usage entry (same order), the quota slot it was counted in (kept in memory only).
+    slots: Vec<Option<SlotTag>>,
+    demand: Vec<LimitDemand>,
+    /// The time the demand covers.
+    covered: Duration,
+}
+
+/// One report entry to commit: its ledger group, sequence number, usage, demand, and the slot
+/// of each usage entry.
+type Part = (
+    u32,
+    u64,
+    Vec<UsageDelta>,
+    Vec<LimitDemand>,
+    Vec<Option<SlotTag>>,
+);
 
 /// How usage reporting keeps up, for `/metrics`.
 #[derive(Debug, Default)]
@@ -133,18 +168,48 @@ impl ReportStats {
 /// numbers and counts each once). A group's chunks come out in sequence order and must be
 /// committed in that order. Demand goes with the configuration group's (group 0) first
 /// chunk. With one group and a small report this is the one report of before, unchanged.
+/// Each usage entry's slot (`slots`, same order) goes with it (as the ledger's `split` and
+/// `chunks` would place the entry).
 fn split_report(
     next_seq: &mut u64,
     groups: u32,
     deltas: Vec<UsageDelta>,
+    slots: Vec<Option<SlotTag>>,
     demand: Vec<LimitDemand>,
     max_bytes: usize,
-) -> Vec<(u32, u64, Vec<UsageDelta>, Vec<LimitDemand>)> {
-    use tollgate_consensus::raft::ledger::{chunks, split};
-    let mut parts: BTreeMap<u32, Vec<Vec<UsageDelta>>> = split(deltas, groups)
-        .into_iter()
-        .map(|(g, d)| (g, chunks(d, max_bytes)))
-        .collect();
+) -> Vec<Part> {
+    use tollgate_consensus::raft::ledger::{delta_bytes, group_of};
+    type Entry = (UsageDelta, Option<SlotTag>);
+    let mut by_group: BTreeMap<u32, Vec<Entry>> = BTreeMap::new();
+    let mut slots = slots.into_iter();
+    for d in deltas {
+        let slot = slots.next().flatten();
+        by_group
+            .entry(group_of(&d.key_id, groups))
+            .or_default()
+            .push((d, slot));
+    }
+    // Chunks of at most `max_bytes` of deltas (a single larger delta travels alone), in order.
+    let chunks = |entries: Vec<Entry>| {
+        let mut out: Vec<Vec<Entry>> = Vec::new();
+        let mut cur: Vec<Entry> = Vec::new();
+        let mut size = 0;
+        for e in entries {
+            let n = delta_bytes(&e.0);
+            if !cur.is_empty() && size + n > max_bytes {
+                out.push(std::mem::take(&mut cur));
+                size = 0;
+            }
+            size += n;
+            cur.push(e);
+        }
+        if !cur.is_empty() {
+            out.push(cur);
+        }
+        out
+    };
+    let mut parts: BTreeMap<u32, Vec<Vec<Entry>>> =
+        by_group.into_iter().map(|(g, d)| (g, chunks(d))).collect();
     if !demand.is_empty() || parts.is_empty() {
         parts.entry(0).or_default();
     }
@@ -154,14 +219,15 @@ fn split_report(
         if cs.is_empty() {
             cs.push(Vec::new()); // demand alone
         }
-        for d in cs {
+        for entries in cs {
             *next_seq += 1;
             let dem = if g == 0 {
                 demand.take().unwrap_or_default()
             } else {
                 Vec::new()
             };
-            out.push((g, *next_seq, d, dem));
+            let (d, s): (Vec<UsageDelta>, Vec<Option<SlotTag>>) = entries.into_iter().unzip();
+            out.push((g, *next_seq, d, dem, s));
         }
     }
     out
@@ -240,17 +306,24 @@ pub async fn run(
             continue; // counts wait in `waiting`
         };
         if pending.is_empty() {
-            if let Some((deltas, demand, covered)) = waiting.take(members > 1) {
-                let interval_ms = u32::try_from(covered.as_millis())
+            if let Some(report) = waiting.take(members > 1) {
+                let interval_ms = u32::try_from(report.covered.as_millis())
                     .unwrap_or(u32::MAX)
                     .max(1);
                 let at_ms = crate::ids::now_epoch_ms();
                 stats
                     .pending_since_ms
                     .store(u64::try_from(at_ms).unwrap_or(1).max(1), Relaxed);
-                let parts = split_report(last, group_count, deltas, demand, MAX_ENTRY_DELTA_BYTES);
-                for (g, seq, deltas, demand) in parts {
-                    limits.proposing(seq, &deltas);
+                let parts = split_report(
+                    last,
+                    group_count,
+                    report.usage,
+                    report.slots,
+                    report.demand,
+                    MAX_ENTRY_DELTA_BYTES,
+                );
+                for (g, seq, deltas, demand, slots) in parts {
+                    limits.proposing(seq, &deltas, &slots);
                     pending
                         .entry(g)
                         .or_default()
@@ -310,7 +383,14 @@ mod tests {
         UsageBatch {
             worker: 0,
             span: Duration::from_millis(100),
-            usage: usage.iter().map(|(k, n)| ((*k).into(), *n)).collect(),
+            usage: usage
+                .iter()
+                .map(|(k, n)| crate::dataplane::usage::Counted {
+                    id: (*k).into(),
+                    slot: None,
+                    count: *n,
+                })
+                .collect(),
             demand: demand.to_vec(),
         }
     }
@@ -320,7 +400,12 @@ mod tests {
         let mut w = Waiting::default();
         w.add(batch(&[("k1", 2)], &[(7, 10)]));
         w.add(batch(&[("k1", 3), ("k2", 1)], &[(7, 5), (8, 1)]));
-        let (usage, demand, covered) = w.take(true).unwrap();
+        let Report {
+            usage,
+            demand,
+            covered,
+            ..
+        } = w.take(true).unwrap();
         assert_eq!(usage.iter().map(|d| d.count).sum::<u64>(), 6);
         assert_eq!(covered, Duration::from_millis(200));
         assert_eq!(
@@ -338,14 +423,14 @@ mod tests {
         );
         // Limit 8 goes quiet: reported once as 0, then no more.
         w.add(batch(&[], &[(7, 4)]));
-        let (usage, demand, _) = w.take(true).unwrap();
+        let Report { usage, demand, .. } = w.take(true).unwrap();
         assert!(usage.is_empty());
         assert_eq!(demand.len(), 2);
         assert_eq!(demand[1].requests, 0);
         w.add(batch(&[], &[(7, 4)]));
-        assert_eq!(w.take(true).unwrap().1.len(), 1);
+        assert_eq!(w.take(true).unwrap().demand.len(), 1);
         // Everything quiet: one report of zeros, then nothing at all.
-        assert_eq!(w.take(true).unwrap().1[0].requests, 0);
+        assert_eq!(w.take(true).unwrap().demand[0].requests, 0);
         assert!(w.take(true).is_none());
     }
 
@@ -359,7 +444,9 @@ mod tests {
                 w.add(b);
             }
         }
-        let (_, demand, covered) = w.take(true).unwrap();
+        let Report {
+            demand, covered, ..
+        } = w.take(true).unwrap();
         // 600 requests over 300 ms on the node: 2000/s.
         assert_eq!(
             (demand[0].requests, covered),
@@ -380,23 +467,45 @@ mod tests {
             requests: 3,
         }];
         let mut seq = 10;
-        let one = split_report(&mut seq, 1, deltas.clone(), demand.clone(), usize::MAX);
+        let none = vec![None; 40];
+        let one = split_report(
+            &mut seq,
+            1,
+            deltas.clone(),
+            none.clone(),
+            demand.clone(),
+            usize::MAX,
+        );
         assert_eq!(one.len(), 1);
         assert_eq!((one[0].0, one[0].1, one[0].2.len()), (0, 11, 40));
         assert_eq!(one[0].3, demand);
-        let parts = split_report(&mut seq, 4, deltas.clone(), demand.clone(), usize::MAX);
+        let parts = split_report(
+            &mut seq,
+            4,
+            deltas.clone(),
+            none,
+            demand.clone(),
+            usize::MAX,
+        );
         assert_eq!(parts.len(), 4);
         let seqs: Vec<u64> = parts.iter().map(|p| p.1).collect();
         assert_eq!(seqs, [12, 13, 14, 15], "one sequence, each number once");
         assert_eq!(parts.iter().map(|p| p.2.len()).sum::<usize>(), 40);
-        for (g, _, d, dem) in &parts {
+        for (g, _, d, dem, _) in &parts {
             assert!(d
                 .iter()
                 .all(|d| tollgate_consensus::raft::ledger::group_of(&d.key_id, 4) == *g));
             assert_eq!(dem.is_empty(), *g != 0);
         }
         // Demand alone goes to group 0.
-        let only = split_report(&mut seq, 4, Vec::new(), demand.clone(), usize::MAX);
+        let only = split_report(
+            &mut seq,
+            4,
+            Vec::new(),
+            Vec::new(),
+            demand.clone(),
+            usize::MAX,
+        );
         assert_eq!((only.len(), only[0].0, only[0].1), (1, 0, 16));
     }
 
@@ -412,17 +521,40 @@ mod tests {
             limit_id: 7,
             requests: 3,
         }];
+        // Every other entry counted in a quota slot of its own.
+        let mut slab = crate::dataplane::key_slots::Slots::default();
+        let slots: Vec<Option<SlotTag>> = (0..5_000u64)
+            .map(|i| (i % 2 == 0).then(|| slab.acquire(i, 1.0).0.tag()))
+            .collect();
+        let slot_of: BTreeMap<&str, Option<SlotTag>> = deltas
+            .iter()
+            .map(|d| d.key_id.as_str())
+            .zip(slots.iter().copied())
+            .collect();
         for groups in [1, 3] {
             let mut seq = 100;
-            let parts = split_report(&mut seq, groups, deltas.clone(), demand.clone(), 8 * 1024);
+            let parts = split_report(
+                &mut seq,
+                groups,
+                deltas.clone(),
+                slots.clone(),
+                demand.clone(),
+                8 * 1024,
+            );
             assert!(parts.len() >= 10, "{} chunks", parts.len());
             // One node-wide sequence, each number once, increasing within each group.
             let seqs: Vec<u64> = parts.iter().map(|p| p.1).collect();
             assert_eq!(seqs, (101..=100 + parts.len() as u64).collect::<Vec<_>>());
             assert_eq!(seq, 100 + parts.len() as u64);
             let mut per_group: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
-            for (g, s, d, _) in &parts {
+            for (g, s, d, _, tags) in &parts {
                 per_group.entry(*g).or_default().push(*s);
+                // Each entry keeps its own slot.
+                assert_eq!(tags.len(), d.len());
+                assert!(d
+                    .iter()
+                    .zip(tags)
+                    .all(|(d, t)| slot_of[d.key_id.as_str()] == *t));
                 let cmd = Command::ReportLoad {
                     node_id: 1,
                     seq: *s,
@@ -452,7 +584,7 @@ mod tests {
         w.add(batch(&[], &[(7, 10)]));
         assert!(w.take(false).is_none());
         w.add(batch(&[("k", 1)], &[(7, 10)]));
-        let (usage, demand, _) = w.take(false).unwrap();
+        let Report { usage, demand, .. } = w.take(false).unwrap();
         assert_eq!((usage.len(), demand.len()), (1, 0));
     }
 }

@@ -10,10 +10,17 @@
 //!
 //! It also holds the slab of per-quota slots ([`super::key_slots`]): the counts of requests
 //! this node admitted under each (plan, key) quota and has not yet seen committed to the usage
-//! ledger, and this node's share of the quota ([`ClusterLimits::quota_slot`]), for the same
-//! reason: they must survive the key table's recompilation until the report that carries them
-//! is applied. A slot is 32 bytes in a shared chunk plus one index entry, where a quota used
-//! to cost a limit state, a pending counter and a map entry for each.
+//! ledger, this node's share of the quota and what the ledger has left of it
+//! ([`ClusterLimits::quota_slot`]), for the same reason: they must survive the key table's
+//! recompilation until the report that carries them is applied. A slot is 32 bytes in a shared
+//! chunk plus one index entry, where a quota used to cost a limit state, a pending counter and
+//! a map entry for each.
+//!
+//! This node's own usage reports are kept here from proposal to commit as the slot tag and
+//! count of each usage entry, in the report's order ([`ClusterLimits::proposing`]): the
+//! workers tagged each count with the slot of the quota they counted it in, so when the report
+//! commits, the control thread reaches each slot by number ([`ClusterLimits::take_own`],
+//! [`ClusterLimits::with_slots`]) instead of looking it up by id.
 //!
 //! Entries are only ever created by a compile (the compiler thread), so only a compile can
 //! leave some behind that no table holds: the compiler drops those before each key table
@@ -22,7 +29,7 @@
 //! work per usage report thus follows the report (its usage entries, the limits with demand),
 //! never the number of keys.
 
-use super::key_slots::{KeySlot, SlotRef, Slots};
+use super::key_slots::{KeySlot, SlotRef, SlotTag, Slots};
 use super::limiter::cluster_share;
 #[cfg(test)]
 use super::limiter::CLUSTER_FLOOR;
@@ -133,12 +140,18 @@ struct Inner {
     /// more is freed by the next sweep.
     slots: Slots,
     /// This node's own reports proposed by this process and not yet seen applied: sequence
-    /// number → usage. Only these come off `quota` when they apply (a report of an earlier
-    /// process of this node, replayed at start, was never counted in this one's pending).
-    in_flight: BTreeMap<u64, Vec<UsageDelta>>,
+    /// number → per usage entry, in the report's order, the slot its count was counted in
+    /// (none: the key had no quota) and the count. Only these come off the pending counts
+    /// when they apply (a report of an earlier process of this node, replayed at start, was
+    /// never counted in this one's pending).
+    in_flight: BTreeMap<u64, OwnUsage>,
     /// Limits and quota counts created since the last sweep.
     created_since_sweep: usize,
 }
+
+/// Per usage entry of one of this node's reports, in the report's order: the slot its requests
+/// were counted in (none when the key had no quota) and their number.
+pub type OwnUsage = Vec<(Option<SlotTag>, u64)>;
 
 /// The node's limits (see the module docs).
 pub struct ClusterLimits {
@@ -225,13 +238,25 @@ impl ClusterLimits {
     /// node-wide count of requests admitted and not yet committed to the usage ledger, and
     /// this node's share of it. A table holding the slot gives the same one back.
     pub fn quota_slot(&self, id: u64) -> SlotRef {
+        self.acquire_quota_slot(id).0
+    }
+
+    /// [`ClusterLimits::quota_slot`], also saying whether the slot is fresh (no table held
+    /// it: its remaining count is the compile's to write).
+    pub fn acquire_quota_slot(&self, id: u64) -> (SlotRef, bool) {
         let mut g = self.lock();
         let share = g.share(self.node_id, id, SPLIT_BY_DEMAND);
         let (slot, fresh) = g.slots.acquire(id, share);
         if fresh {
             g.created_since_sweep += 1;
         }
-        slot
+        (slot, fresh)
+    }
+
+    /// Runs `f` with the slab of quota slots (under the lock: taken once per usage report by
+    /// the control thread, not once per usage entry).
+    pub fn with_slots<R>(&self, f: impl FnOnce(&Slots) -> R) -> R {
+        f(&self.lock().slots)
     }
 
     /// Drops the limits and quota counts no compiled table holds, when compiles created at
@@ -350,13 +375,25 @@ impl ClusterLimits {
         work
     }
 
-    /// Notes this node's report `seq` with its usage `deltas`, about to be proposed (again, on
-    /// a retry: noted once).
-    pub fn proposing(&self, seq: u64, deltas: &[UsageDelta]) {
-        self.lock()
-            .in_flight
-            .entry(seq)
-            .or_insert_with(|| deltas.to_vec());
+    /// Notes this node's report `seq` with its usage `deltas` and, for each, the slot its
+    /// requests were counted in (`tags`, in the same order; missing: none), about to be
+    /// proposed (again, on a retry: noted once). Keeps the tags and counts, not the ids.
+    pub fn proposing(&self, seq: u64, deltas: &[UsageDelta], tags: &[Option<SlotTag>]) {
+        self.lock().in_flight.entry(seq).or_insert_with(|| {
+            deltas
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (tags.get(i).copied().flatten(), d.count))
+                .collect()
+        });
+    }
+
+    /// Takes this node's report `seq` out of those in flight, now that it committed: per
+    /// usage entry, its slot tag and count (`None`: a report this process did not propose, or
+    /// one already taken). The caller writes the remaining counts through the tags, then
+    /// takes the counts off ([`take_off`]).
+    pub fn take_own(&self, seq: u64) -> Option<OwnUsage> {
+        self.lock().in_flight.remove(&seq)
     }
 
     /// Takes the usage of this node's report `seq`, now committed to the ledger (and so in
@@ -364,8 +401,8 @@ impl ClusterLimits {
     /// however often it is applied; reports this process did not propose count nothing.
     pub fn committed_own_usage(&self, seq: u64) {
         let mut g = self.lock();
-        if let Some(deltas) = g.in_flight.remove(&seq) {
-            g.take_off_pending(&deltas);
+        if let Some(own) = g.in_flight.remove(&seq) {
+            take_off(&g.slots, &own);
         }
     }
 
@@ -376,8 +413,8 @@ impl ClusterLimits {
         let mut g = self.lock();
         let later = g.in_flight.split_off(&last_seq.saturating_add(1));
         let done = std::mem::replace(&mut g.in_flight, later);
-        for deltas in done.values() {
-            g.take_off_pending(deltas);
+        for own in done.values() {
+            take_off(&g.slots, own);
         }
     }
 
@@ -392,6 +429,18 @@ impl ClusterLimits {
     }
 }
 
+/// Takes `own` (a committed report of this node) off the pending counts of the slots its
+/// entries were counted in: one indexed write each. A slot handed to another quota since
+/// (the key deleted, its slot swept and reused) is not touched; an entry counted with no quota
+/// held nothing pending.
+pub fn take_off(slots: &Slots, own: &OwnUsage) {
+    for (tag, count) in own {
+        if let Some(slot) = tag.and_then(|t| slots.by_tag(t)) {
+            slot.take_off(*count);
+        }
+    }
+}
+
 impl Inner {
     fn sweep(&mut self) -> usize {
         let size = self.limits.len() + self.slots.len();
@@ -399,22 +448,6 @@ impl Inner {
         self.limits.retain(|_, l| l.state.strong_count() > 0);
         self.slots.sweep();
         size
-    }
-
-    fn take_off_pending(&self, deltas: &[UsageDelta]) {
-        for d in deltas {
-            // A plan usage id (`{plan}:{key}`); bare key ids hold no quota count.
-            let Some((plan, key)) = d.key_id.split_once(':') else {
-                continue;
-            };
-            if let Some(slot) = self.slots.get(super::key_table::quota_id(plan, key)) {
-                let _ = slot
-                    .pending()
-                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-                        Some(v.saturating_sub(d.count))
-                    });
-            }
-        }
     }
 
     fn share(&self, me: u64, id: u64, rate: f64) -> f64 {
@@ -636,8 +669,9 @@ mod tests {
                 count,
             }]
         };
-        c.proposing(1, &d(4));
-        c.proposing(1, &d(4)); // a retry
+        let tag = [Some(slot.tag())];
+        c.proposing(1, &d(4), &tag);
+        c.proposing(1, &d(4), &tag); // a retry
         c.committed_own_usage(1);
         c.committed_own_usage(1); // the same report applied again
         assert_eq!(pending.load(Ordering::Relaxed), 6);
@@ -645,22 +679,56 @@ mod tests {
         c.committed_own_usage(7);
         assert_eq!(pending.load(Ordering::Relaxed), 6);
         // Never below zero (a count that started after the key got its quota).
-        c.proposing(2, &d(100));
+        c.proposing(2, &d(100), &tag);
         c.committed_own_usage(2);
         assert_eq!(pending.load(Ordering::Relaxed), 0);
         let again = c.quota_slot(quota_id("p1", "k1"));
         assert!(std::ptr::eq(pending, again.slot().pending()));
-        // Usage counted under a bare key id (older builds) holds no quota count.
-        c.proposing(
-            3,
-            &[UsageDelta {
-                key_id: "k1".into(),
-                count: 1,
-            }],
-        );
+        // Usage counted with no quota slot (the key had no quota then) takes nothing off.
+        c.proposing(3, &d(1), &[None]);
         pending.fetch_add(1, Ordering::Relaxed);
         c.committed_own_usage(3);
         assert_eq!(pending.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_reused_slot_never_receives_the_old_quotas_take_off() {
+        let c = ClusterLimits::new(1);
+        let old = c.quota_slot(quota_id("p1", "k1"));
+        old.slot().pending().fetch_add(40, Ordering::Relaxed);
+        let old_tag = old.tag();
+        // The report of k1's 40 requests is in flight when k1 is deleted: its entries are
+        // dropped and the sweep frees the slot, which the next key gets, fresh.
+        let usage = [UsageDelta {
+            key_id: "p1:k1".into(),
+            count: 40,
+        }];
+        c.proposing(1, &usage, &[Some(old_tag)]);
+        drop(old);
+        c.sweep();
+        let new = c.quota_slot(quota_id("p1", "k2"));
+        assert_eq!(
+            new.tag().number(),
+            old_tag.number(),
+            "the same slot, reused"
+        );
+        assert_eq!(new.tag().generation(), old_tag.generation() + 1);
+        new.slot().pending().fetch_add(3, Ordering::Relaxed);
+        // k1's report commits: the slot's generation moved on, so k2's count is untouched.
+        c.committed_own_usage(1);
+        assert_eq!(new.slot().pending().load(Ordering::Relaxed), 3);
+        assert!(c.with_slots(|s| s.by_tag(old_tag).is_none()));
+        // k2's own report, tagged with the slot's new generation, does come off.
+        c.proposing(
+            2,
+            &[UsageDelta {
+                key_id: "p1:k2".into(),
+                count: 2,
+            }],
+            &[Some(new.tag())],
+        );
+        c.committed_own_usage(2);
+        assert_eq!(new.slot().pending().load(Ordering::Relaxed), 1);
     }
 
     #[test]
@@ -676,6 +744,7 @@ mod tests {
                     key_id: "p1:k1".into(),
                     count: 5,
                 }],
+                &[Some(slot.tag())],
             );
         }
         // A snapshot holding this node's reports up to 4 replaced their entries.

@@ -213,8 +213,8 @@ pub struct Seen<'t> {
     pub stage: Option<&'t StageRoutes>,
     /// The method, once matched.
     pub method: Option<&'t CompiledMethod>,
-    /// The API key's plan entry, once a key was checked (`usage_id` is `{plan}:{key}`).
-    pub key: Option<&'t super::routing::KeyStage>,
+    /// The API key and its plan stage, once a key was checked.
+    pub key: Option<super::key_table::KeyPlan<'t>>,
     /// Whether the key's usage plan refused it (its throttle or quota).
     pub plan_refused: bool,
 }
@@ -342,8 +342,8 @@ pub fn decide_seen<'t, 'r>(
     if let Err(r) = stage_limits::run(method, st.account, &admitted, st.limits, now_ns) {
         return refuse(r, responses, None);
     }
-    if let Some(id) = admitted.usage_id {
-        st.usage.record(id);
+    if let Some((plan, key)) = admitted.usage {
+        st.usage.record(plan, key, admitted.slot);
     }
     // 8. The cache.
     let cache = match cache::run(method, at.stage, st.workers, req, at.path, caps, cache_key) {

@@ -444,7 +444,7 @@ impl Fixture {
 
     /// The quota count of key `value` in its plan for `api1/prod`.
     fn pending(&self, value: &str) -> u64 {
-        let e = &self.table.keys.by_value[value];
+        let e = self.table.keys.get(value).unwrap();
         let s = e.stages.iter().find(|s| s.stage() == "prod").unwrap();
         s.quota.as_ref().unwrap().pending().load(Ordering::Relaxed)
     }

@@ -453,10 +453,7 @@ fn finish(
         resource_path: seen.method.map(|m| &*m.resource_path),
         authorizer: done.authorizer.as_deref(),
         identity: done.identity.as_ref(),
-        api_key_id: seen
-            .key
-            .and_then(|k| k.usage_id.split_once(':'))
-            .map(|(_, key)| key),
+        api_key_id: seen.key.map(|k| k.key_id()),
     };
     w.access_log
         .borrow_mut()

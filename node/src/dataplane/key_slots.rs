@@ -1,5 +1,6 @@
 //! One slab of small fixed-size slots for what a node counts per API-key quota: the requests
-//! it admitted and has not yet seen committed to the usage ledger, and its share of the quota.
+//! it admitted and has not yet seen committed to the usage ledger, its share of the quota, and
+//! what the ledger has left of the quota.
 //!
 //! A compiled key entry names its quota's slot ([`SlotRef`]: a pointer to the slot's chunk and
 //! an index, no allocation of its own); the slot outlives the entry as long as any table
@@ -12,9 +13,17 @@
 //! names: a table version, old or new, that could still read it holds one. A freed slot is
 //! reset when it is handed out again, and leaves the by-id index in the same sweep, so neither
 //! a new key nor a committed report of the deleted key can reach the other's counts.
+//!
+//! Generations: each time a slot is handed to a quota afresh its generation goes up. A worker
+//! counts a request's usage with the slot's [`SlotTag`] (its number and generation), which the
+//! node's own usage report keeps beside it in memory, so that when the report commits the
+//! control thread reaches the slot by number ([`Slots::by_tag`]: one indexed load, no lookup by
+//! id) and writes it only if the generation still matches: a slot reused by another quota
+//! after a delete never receives the old quota's take-off.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Slots per chunk (a chunk is allocated whole and never moves or shrinks).
@@ -28,8 +37,13 @@ pub struct KeySlot {
     pending: AtomicU64,
     /// This node's share of the quota (f64 bits), written by the control thread.
     share: AtomicU64,
+    /// Requests the usage ledger has left in the quota period, as of the last usage applied
+    /// (written by the control thread as usage commits, and by compiles).
+    remaining: AtomicI64,
     /// The [`SlotRef`]s naming the slot (0: free, or free once swept).
     refs: AtomicU32,
+    /// Bumped each time the slot is handed to a quota afresh (0 before the first time).
+    generation: AtomicU32,
 }
 
 impl KeySlot {
@@ -48,22 +62,69 @@ impl KeySlot {
         self.share
             .store(share.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
     }
+
+    /// Requests the ledger has left in the quota period.
+    pub fn remaining(&self) -> i64 {
+        // Acquire pairs with the Release store of `set_remaining`: the control thread writes
+        // it before this node's pending count is lowered by the same report, so a worker that
+        // sees the lower pending count also sees the lower remaining count.
+        self.remaining.load(Ordering::Acquire)
+    }
+
+    /// Sets what the ledger has left of the quota.
+    pub fn set_remaining(&self, left: i64) {
+        self.remaining.store(left, Ordering::Release);
+    }
+
+    /// Takes `n` committed requests off the pending count (never below zero: a count that
+    /// started after the quota did may be taken off first).
+    pub fn take_off(&self, n: u64) {
+        let _ = self
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some(v.saturating_sub(n))
+            });
+    }
 }
 
 type Chunk = [KeySlot; CHUNK];
+
+/// A slot's number and generation: what a usage count names its quota's slot by, without
+/// holding it (see the module docs). `Copy`, 8 bytes (an `Option` of it too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SlotTag {
+    n: u32,
+    generation: NonZeroU32,
+}
+
+impl SlotTag {
+    /// The slot's number in the slab.
+    pub fn number(&self) -> u32 {
+        self.n
+    }
+
+    /// The slot's generation when the tag was taken.
+    pub fn generation(&self) -> u32 {
+        self.generation.get()
+    }
+}
 
 /// A compiled entry's hold on its slot (see the module docs).
 #[derive(Debug)]
 pub struct SlotRef {
     chunk: Arc<Chunk>,
-    index: u32,
+    tag: SlotTag,
 }
 
 impl SlotRef {
     /// The slot.
     pub fn slot(&self) -> &KeySlot {
-        // `index` is below CHUNK: only `Slots::acquire` makes a SlotRef.
-        &self.chunk[self.index as usize % CHUNK]
+        &self.chunk[self.tag.n as usize % CHUNK]
+    }
+
+    /// The slot's number and generation (for usage counts).
+    pub fn tag(&self) -> SlotTag {
+        self.tag
     }
 }
 
@@ -73,7 +134,7 @@ impl Clone for SlotRef {
         self.slot().refs.fetch_add(1, Ordering::Relaxed);
         SlotRef {
             chunk: self.chunk.clone(),
-            index: self.index,
+            tag: self.tag,
         }
     }
 }
@@ -86,12 +147,24 @@ impl Drop for SlotRef {
     }
 }
 
+/// A quota id as the index's key.
+fn halves(id: u64) -> [u32; 2] {
+    [(id >> 32) as u32, id as u32]
+}
+
+/// The generation of a slot handed out (at least 1).
+fn generation_of(slot: &KeySlot) -> NonZeroU32 {
+    NonZeroU32::new(slot.generation.load(Ordering::Relaxed)).unwrap_or(NonZeroU32::MIN)
+}
+
 /// The slab (kept under the cluster limits' lock).
 #[derive(Debug, Default)]
 pub struct Slots {
     chunks: Vec<Arc<Chunk>>,
     /// Slot number by quota limit id.
-    by_id: HashMap<u64, u32>,
+    /// (The id is split in two halves: an entry is 12 bytes, not 16 with a `u64` key's
+    /// alignment.)
+    by_id: HashMap<[u32; 2], u32>,
     /// Slot numbers swept free.
     free: Vec<u32>,
 }
@@ -111,15 +184,19 @@ impl Slots {
         self.chunks.get(n / CHUNK).map(|c| &c[n % CHUNK])
     }
 
-    /// The slot of quota `id`: the one a table holds, or a fresh one with `share` and nothing
-    /// pending. The second value says whether it is fresh.
+    /// The slot of quota `id`: the one a table holds, or a fresh one with `share`, nothing
+    /// pending and nothing remaining (the compile writes that). The second value says whether
+    /// it is fresh.
     pub fn acquire(&mut self, id: u64, share: f64) -> (SlotRef, bool) {
-        if let Some(&n) = self.by_id.get(&id) {
-            let n = n as usize;
-            let chunk = self.chunks[n / CHUNK].clone();
-            chunk[n % CHUNK].refs.fetch_add(1, Ordering::Relaxed);
-            let index = (n % CHUNK) as u32;
-            return (SlotRef { chunk, index }, false);
+        if let Some(&n) = self.by_id.get(&halves(id)) {
+            let chunk = self.chunks[n as usize / CHUNK].clone();
+            let slot = &chunk[n as usize % CHUNK];
+            slot.refs.fetch_add(1, Ordering::Relaxed);
+            let tag = SlotTag {
+                n,
+                generation: generation_of(slot),
+            };
+            return (SlotRef { chunk, tag }, false);
         }
         let n = match self.free.pop() {
             Some(n) => n,
@@ -133,16 +210,36 @@ impl Slots {
         let chunk = self.chunks[n as usize / CHUNK].clone();
         let slot = &chunk[n as usize % CHUNK];
         slot.pending.store(0, Ordering::Relaxed);
+        slot.remaining.store(0, Ordering::Relaxed);
         slot.set_share(share);
         slot.refs.store(1, Ordering::Relaxed);
-        self.by_id.insert(id, n);
-        let index = (n as usize % CHUNK) as u32;
-        (SlotRef { chunk, index }, true)
+        // A new generation: tags of the slot's previous quota no longer reach it (0 is
+        // skipped on wrap-around; 2^32 reuses of one slot between a count and its report
+        // cannot happen).
+        let g = slot
+            .generation
+            .load(Ordering::Relaxed)
+            .wrapping_add(1)
+            .max(1);
+        slot.generation.store(g, Ordering::Relaxed);
+        self.by_id.insert(halves(id), n);
+        let tag = SlotTag {
+            n,
+            generation: generation_of(slot),
+        };
+        (SlotRef { chunk, tag }, true)
     }
 
     /// The slot of quota `id`, when one is held.
     pub fn get(&self, id: u64) -> Option<&KeySlot> {
-        self.by_id.get(&id).and_then(|n| self.at(*n))
+        self.by_id.get(&halves(id)).and_then(|n| self.at(*n))
+    }
+
+    /// The slot `tag` names, unless it was handed to another quota since (then the counts of
+    /// the tag's quota are gone with it): one indexed load, whatever the number of slots.
+    pub fn by_tag(&self, tag: SlotTag) -> Option<&KeySlot> {
+        self.at(tag.n)
+            .filter(|s| s.generation.load(Ordering::Relaxed) == tag.generation.get())
     }
 
     /// Whether an entry of some table names quota `id`'s slot.
@@ -153,7 +250,9 @@ impl Slots {
 
     /// The quota ids with a slot (held or not yet swept).
     pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
-        self.by_id.keys().copied()
+        self.by_id
+            .keys()
+            .map(|[hi, lo]| (u64::from(*hi) << 32) | u64::from(*lo))
     }
 
     /// The number of slots in the index (held or not yet swept).
@@ -216,15 +315,20 @@ mod tests {
         assert!(s.is_held(1));
         assert_eq!(old_version.slot().pending().load(Ordering::Relaxed), 7);
         // Gone from every table: swept, and another quota gets the slot back, reset.
-        let index = old_version.index;
+        let old_tag = old_version.tag();
+        assert!(s.by_tag(old_tag).is_some());
         drop(old_version);
         s.sweep();
         assert!(s.get(1).is_none());
         let (c, fresh) = s.acquire(2, 1.0);
         assert!(fresh);
-        assert_eq!(c.index, index, "the freed slot is reused");
+        assert_eq!(c.tag().n, old_tag.n, "the freed slot is reused");
         assert_eq!(c.slot().pending().load(Ordering::Relaxed), 0);
         assert_eq!(c.slot().share(), 1.0);
+        // With a new generation: the old quota's tag no longer reaches it, the new one's does.
+        assert_ne!(c.tag(), old_tag);
+        assert!(s.by_tag(old_tag).is_none());
+        assert!(std::ptr::eq(s.by_tag(c.tag()).unwrap(), c.slot()));
         // The deleted quota's id no longer reaches it (a late report of it counts nothing).
         assert!(s.get(1).is_none());
         assert_eq!(s.len(), 1);
@@ -247,5 +351,6 @@ mod tests {
         }
         assert_eq!(std::mem::size_of::<KeySlot>(), 32);
         assert_eq!(std::mem::size_of::<SlotRef>(), 16);
+        assert_eq!(std::mem::size_of::<Option<SlotTag>>(), 8);
     }
 }

@@ -8,51 +8,92 @@
 //! every other key's entry, and the index shards they fall in, with the table before it
 //! ([`super::key_shards`]), so a call's cost follows the keys it names, not the keys held.
 //!
-//! Usage reports, which arrive several times a second per node and only change what quotas
-//! have left, never touch the table's shape: each (plan, key) quota's stages hold its remaining
-//! count in an atomic cell of their own, and [`KeyTable::refresh_quotas`] rewrites only the
-//! cells a report names, from the ledger, found through the index by key id. The cost of a report is
-//! thus its number of usage entries, whatever the number of keys.
-//!
 //! What a node counts per quota across table versions (requests admitted and not yet
-//! committed, its share of the quota) lives in one slot of the slab of
-//! [`super::key_slots`], named by the entry's [`SlotRef`]: no allocation or map entry of its
-//! own per key.
+//! committed, its share of the quota, what the ledger has left of it) lives in one slot of the
+//! slab of [`super::key_slots`], named by the entry's [`SlotRef`]: no allocation or map entry
+//! of its own per key.
+//!
+//! Usage reports, which arrive several times a second per node and only change what quotas
+//! have left, never touch the table's shape: [`KeyTable::apply_usage`] rewrites the remaining
+//! count of each quota a report names, from the ledger, in its slot. For this node's own
+//! reports the slot is reached by the number and generation the worker counted the usage
+//! under (kept beside the report in [`ClusterLimits`]): one indexed write per usage entry,
+//! then the entry's count comes off the slot's pending count. Other nodes' reports name keys
+//! by id only; their slots are found by the quota's id. The cost of a report is thus its number
+//! of usage entries, whatever the number of keys.
+//!
+//! A compile writes the remaining count of a slot no served table holds (a fresh one); one
+//! from the registry itself also rewrites the slots it shares with the served table, with the
+//! value the served table must show. A compile from a copy of the registry leaves those to
+//! [`KeyTable::refresh_all_quotas`], run under the registry's lock before it is published: the
+//! copy's figures are older than what the control thread wrote since.
 
-use super::cluster_limits::ClusterLimits;
+use super::cluster_limits::{take_off, ClusterLimits, OwnUsage};
 use super::key_shards::Shards;
-use super::key_slots::SlotRef;
+use super::key_slots::{SlotRef, SlotTag, Slots};
 use super::routing::{fnv64, ThrottleSpec};
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::hash::BuildHasher;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use tollgate_proto::model::ApiKey;
 use tollgate_proto::{Registry, UsageDelta};
 
 /// API keys by value, with what their usage plans allow them.
+///
+/// The table keeps no key values: an entry holds a 128-bit keyed hash of its value
+/// ([`ValueHasher`]): 64 bits the index by value is sorted by, and 64 more a lookup checks.
+/// The hash key is random and never leaves the process, so a value that is no key's matches
+/// one of `n` keys with probability about `n / 2^128`, however it was chosen.
 #[derive(Debug)]
 pub struct KeyTable {
-    /// Keys by their value (the `x-api-key` header).
-    pub by_value: Shards<KeyEntry>,
-    /// The same entries by key id (usage reports and changes name keys by id).
-    by_id: Shards<KeyEntry>,
+    /// Keys by the hash of their value (the `x-api-key` header).
+    by_value: Shards<KeyEntry>,
+    /// The same entries by key id (changes name keys by id; read by compiles only, so the
+    /// entries' hashes are not kept beside them).
+    by_id: Shards<KeyEntry, Arc<KeyEntry>>,
+    /// What values are hashed with (kept by [`KeyTable::update`], new with each whole compile).
+    hasher: ValueHasher,
     /// The UTC day number the quotas are counted for (the day the table was compiled on).
     pub day: i64,
 }
 
-fn value_of(e: &KeyEntry) -> &str {
-    &e.value
+/// The keyed hash of API key values (SipHash with a random key, computed twice with a
+/// different suffix: 128 bits).
+#[derive(Debug, Clone, Default)]
+pub struct ValueHasher(RandomState);
+
+impl ValueHasher {
+    /// What the index by value sorts `value` by.
+    fn index(&self, value: &str) -> u64 {
+        self.0.hash_one((value, 0u8))
+    }
+
+    /// What a lookup of `value` checks an entry's value against.
+    fn check(&self, value: &str) -> u64 {
+        self.0.hash_one((value, 1u8))
+    }
 }
 
-fn id_of(e: &KeyEntry) -> &str {
-    &e.id
+fn value_hash_of(e: &KeyEntry) -> u64 {
+    e.value_index
+}
+
+fn id_hash(id: &str) -> u64 {
+    fnv64(&[id.as_bytes()])
+}
+
+fn id_hash_of(e: &KeyEntry) -> u64 {
+    id_hash(&e.id)
 }
 
 impl Default for KeyTable {
     fn default() -> Self {
         KeyTable {
-            by_value: Shards::new(value_of),
-            by_id: Shards::new(id_of),
+            by_value: Shards::new(value_hash_of),
+            by_id: Shards::new(id_hash_of),
+            hasher: ValueHasher::default(),
             day: 0,
         }
     }
@@ -61,12 +102,12 @@ impl Default for KeyTable {
 /// One API key.
 #[derive(Debug)]
 pub struct KeyEntry {
-    /// The key's id.
-    pub id: Box<str>,
-    /// The key's value (what the table is looked up by).
-    pub value: Box<str>,
-    /// Disabled keys are refused.
-    pub enabled: bool,
+    /// The key's id (inline up to 24 bytes: AWS-style ids are 10).
+    pub id: compact_str::CompactString,
+    /// The keyed hash of the key's value the index by value is sorted by.
+    value_index: u64,
+    /// The other half of the value's keyed hash, which a lookup checks.
+    value_check: u64,
     /// The plan stages the key may call (exactly sized: a `Vec` grown by pushes would hold
     /// room for four stages per key).
     pub stages: Box<[KeyStage]>,
@@ -78,8 +119,8 @@ impl KeyEntry {
         self.stages
             .iter()
             .map(|s| {
-                s.method_throttles.len()
-                    + usize::from(s.throttle.is_some())
+                s.method_throttles().len()
+                    + usize::from(s.throttle().is_some())
                     + usize::from(s.quota.is_some())
             })
             .sum()
@@ -89,25 +130,72 @@ impl KeyEntry {
 /// What a key's usage plan allows on one API stage.
 #[derive(Debug)]
 pub struct KeyStage {
-    /// The API stage and the plan's metric series (shared by every key of the plan).
+    /// The plan, the API stage and the plan's metric series (shared by every key of the plan).
     at: Arc<PlanStage>,
-    /// What the key's requests through this plan are counted under
-    /// ([`tollgate_proto::plan_usage_id`]).
-    pub usage_id: Arc<str>,
-    /// Per-method limits (`/pets/GET` → limit), checked first.
-    pub method_throttles: Box<[(Box<str>, ThrottleSpec)]>,
-    /// The plan's per-key limit.
-    pub throttle: Option<Box<ThrottleSpec>>,
+    /// The plan's throttles for the key (none: a key without any costs one pointer).
+    throttles: Option<Box<KeyThrottles>>,
     /// The plan's quota, if it has one.
     pub quota: Option<QuotaSpec>,
+}
+
+/// A plan stage's throttles for one key.
+#[derive(Debug)]
+struct KeyThrottles {
+    /// Per-method limits (`/pets/GET` → limit), checked first.
+    methods: Box<[(Box<str>, ThrottleSpec)]>,
+    /// The plan's per-key limit.
+    key: Option<ThrottleSpec>,
 }
 
 /// What every key of a usage plan shares on one of its API stages.
 #[derive(Debug)]
 struct PlanStage {
+    plan_id: Box<str>,
     api_id: Box<str>,
     stage: Box<str>,
     plan_series: Option<u32>,
+}
+
+/// A key and the plan stage it calls through: what the API key phase finds for a request.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyPlan<'t> {
+    /// The key.
+    pub key: &'t KeyEntry,
+    /// The plan stage of the request's API stage.
+    pub stage: &'t KeyStage,
+}
+
+impl std::ops::Deref for KeyPlan<'_> {
+    type Target = KeyStage;
+
+    fn deref(&self) -> &KeyStage {
+        self.stage
+    }
+}
+
+impl<'t> KeyPlan<'t> {
+    /// The key's id.
+    pub fn key_id(&self) -> &'t str {
+        &self.key.id
+    }
+
+    /// The usage plan's id.
+    pub fn plan_id(&self) -> &'t str {
+        &self.stage.at.plan_id
+    }
+}
+
+impl KeyEntry {
+    /// The key's plan stage for `api_id`'s stage `stage`, if a plan of the key covers it.
+    pub fn plan_for<'t>(&'t self, api_id: &str, stage: &str) -> Option<KeyPlan<'t>> {
+        self.stages
+            .iter()
+            .find(|s| s.api_id() == api_id && s.stage() == stage)
+            .map(|s| KeyPlan {
+                key: self,
+                stage: s,
+            })
+    }
 }
 
 impl KeyStage {
@@ -126,11 +214,19 @@ impl KeyStage {
         self.at.plan_series
     }
 
-    /// The usage plan's id (the part of the usage id before the `:`; ids never hold one).
-    fn plan_id(&self) -> &str {
-        self.usage_id
-            .split_once(':')
-            .map_or(&*self.usage_id, |(plan, _)| plan)
+    /// The usage plan's id.
+    pub fn plan_id(&self) -> &str {
+        &self.at.plan_id
+    }
+
+    /// Per-method limits (`/pets/GET` → limit).
+    pub fn method_throttles(&self) -> &[(Box<str>, ThrottleSpec)] {
+        self.throttles.as_deref().map_or(&[], |t| &t.methods[..])
+    }
+
+    /// The plan's per-key limit.
+    pub fn throttle(&self) -> Option<&ThrottleSpec> {
+        self.throttles.as_deref().and_then(|t| t.key.as_ref())
     }
 }
 
@@ -146,11 +242,9 @@ impl KeyStage {
 pub struct QuotaSpec {
     /// Identifies the quota (plan, key) for demand reports.
     pub id: u64,
-    /// Requests the usage ledger has left in the quota period, as of the last usage applied
-    /// (each stage of the plan holds the same count, rewritten in place as usage commits).
-    remaining: AtomicI64,
     /// The node's count of the key's requests through the plan not yet committed to the usage
-    /// ledger, and its share of the quota (shared by the workers and kept across tables).
+    /// ledger, its share of the quota and what the ledger has left of it (shared by the
+    /// workers and the plan's stages, and kept across tables).
     slot: SlotRef,
 }
 
@@ -161,12 +255,10 @@ pub fn quota_id(plan: &str, key: &str) -> u64 {
 }
 
 impl QuotaSpec {
-    /// Requests the ledger has left in the quota period.
+    /// Requests the ledger has left in the quota period (see [`super::key_slots::KeySlot`]
+    /// for the order against the pending count).
     pub fn remaining(&self) -> i64 {
-        // Acquire pairs with the Release store of `refresh_quotas`: it runs before this node's
-        // pending counts are lowered by the same report, so a worker that sees the lower
-        // pending count also sees the lower remaining count.
-        self.remaining.load(Ordering::Acquire)
+        self.slot.slot().remaining()
     }
 
     /// How many uncommitted requests of the key this node may have admitted.
@@ -179,17 +271,33 @@ impl QuotaSpec {
     pub fn pending(&self) -> &AtomicU64 {
         self.slot.slot().pending()
     }
+
+    /// The quota's slot by number and generation (what the request's usage is counted with).
+    pub fn tag(&self) -> SlotTag {
+        self.slot.tag()
+    }
 }
 
+/// Where a compile reads what quotas have left: `(plan, key, day) -> remaining` (`None`: the
+/// plan has no quota). With one ledger group, the registry's
+/// [`Registry::remaining_quota`]; with several, see [`crate::ledger_groups::QuotaSource`].
+pub type Remaining<'a> = &'a dyn Fn(&str, &str, i64) -> Option<i64>;
+
 impl KeyTable {
-    /// The key whose value is `value`.
+    /// The enabled key whose value is `value`.
     pub fn get(&self, value: &str) -> Option<&KeyEntry> {
-        self.by_value.get(value)
+        self.by_value.get(self.hasher.index(value), |e| {
+            e.value_check == self.hasher.check(value)
+        })
     }
 
     /// The key with id `id`.
     pub fn by_id(&self, id: &str) -> Option<&KeyEntry> {
-        self.by_id.get(id)
+        self.by_id.get(id_hash(id), |e| &*e.id == id)
+    }
+
+    fn arc_by_id(&self, id: &str) -> Option<&Arc<KeyEntry>> {
+        self.by_id.get_arc(id_hash(id), |e| &*e.id == id)
     }
 
     /// The number of keys.
@@ -197,54 +305,109 @@ impl KeyTable {
         self.by_id.len()
     }
 
+    /// The number of entries in the index by value (the number of enabled keys).
+    pub fn values_indexed(&self) -> usize {
+        self.by_value.len()
+    }
+
     /// Whether the table holds no key.
     pub fn is_empty(&self) -> bool {
         self.by_id.is_empty()
     }
 
-    /// Rewrites the remaining count of every quota `deltas` add usage to, from `reg` (the
-    /// registry with those deltas applied). Touches nothing else: the table stays the one the
+    /// Applies one committed usage report to this node's quota counts: rewrites what each
+    /// quota `deltas` add usage to has left, from `reg` (the registry with those deltas
+    /// applied), then, for this node's own report (`own`: its entries' slot tags and counts,
+    /// from [`ClusterLimits::take_own`]), takes the counts off the pending counts, so a
+    /// request is never missed by both. Touches nothing else: the table stays the one the
     /// workers hold. The day is the table's own (a new day recompiles the table).
-    pub fn refresh_quotas(&self, reg: &Registry, deltas: &[UsageDelta]) {
-        for d in deltas {
-            // A plan usage id is `{plan}:{key}` (ids never hold a `:`); a bare key id (reports
-            // of builds that counted usage per key) counts in every plan of the key.
-            let (plan, key_id) = match d.key_id.split_once(':') {
-                Some((plan, key)) => (Some(plan), key),
-                None => (None, d.key_id.as_str()),
-            };
-            if let Some(e) = self.by_id.get(key_id) {
-                self.write_quotas(reg, e, plan);
+    ///
+    /// Per usage entry: one registry read and, for an own entry, one write to the slot its
+    /// tag names (checked by generation); for another node's entry, the slot is found by the
+    /// quota's id. The slab's lock is taken once.
+    pub fn apply_usage(
+        &self,
+        reg: &Registry,
+        deltas: &[UsageDelta],
+        own: Option<&OwnUsage>,
+        limits: &ClusterLimits,
+    ) {
+        // The tags are the report's own, entry for entry (the same vector was proposed).
+        let tags = own.filter(|o| o.len() == deltas.len());
+        limits.with_slots(|slots| {
+            for (i, d) in deltas.iter().enumerate() {
+                let tag = tags.and_then(|o| o.get(i)).and_then(|(t, _)| *t);
+                self.write_remaining(reg, slots, &d.key_id, tag);
             }
+            if let Some(own) = own {
+                take_off(slots, own);
+            }
+        });
+    }
+
+    /// Rewrites the remaining count of every quota `deltas` add usage to, from `reg` (another
+    /// node's report, or the ledger ids a ledger group holds usage for): [`KeyTable::apply_usage`]
+    /// without a take-off.
+    pub fn refresh_quotas(&self, reg: &Registry, deltas: &[UsageDelta], limits: &ClusterLimits) {
+        self.apply_usage(reg, deltas, None, limits);
+    }
+
+    /// Writes what the quota of usage id `usage_id` has left into its slot: the one `tag`
+    /// names (this node counted the usage there), else the one of the quota's id.
+    fn write_remaining(&self, reg: &Registry, slots: &Slots, usage_id: &str, tag: Option<SlotTag>) {
+        // A plan usage id is `{plan}:{key}` (ids never hold a `:`); a bare key id (reports of
+        // builds that counted usage per key) counts in every plan of the key.
+        let Some((plan, key)) = usage_id.split_once(':') else {
+            for p in reg
+                .usage_plans
+                .values()
+                .filter(|p| p.quota.is_some() && p.key_ids.contains(usage_id))
+            {
+                if let Some(slot) = slots.get(quota_id(&p.id, usage_id)) {
+                    let left = reg.remaining_quota(&p.id, usage_id, self.day);
+                    slot.set_remaining(left.unwrap_or(0));
+                }
+            }
+            return;
+        };
+        let left = reg.remaining_quota(plan, key, self.day);
+        let slot = match tag {
+            // Counted in a slot that is still this quota's (not reused since).
+            Some(tag) => slots.by_tag(tag),
+            // Another node's report, or counted while the key had no quota: by id, when the
+            // plan has one.
+            None if left.is_some() => slots.get(quota_id(plan, key)),
+            None => None,
+        };
+        // A quota gone from the registry comes with a plan change, which recompiles the key;
+        // until then nothing is left of it.
+        if let Some(slot) = slot {
+            slot.set_remaining(left.unwrap_or(0));
         }
     }
 
     /// Rewrites every quota's remaining count from `reg` (a table compiled from an older copy
-    /// of the registry, brought up to the ledger before it is published).
+    /// of the registry, brought up to the ledger before it is published, under the
+    /// registry's lock).
     pub fn refresh_all_quotas(&self, reg: &Registry) {
-        for e in self.by_id.values() {
-            self.write_quotas(reg, e, None);
-        }
+        self.refresh_all_quotas_from(&|plan, key, day| reg.remaining_quota(plan, key, day));
     }
 
-    /// Rewrites the remaining counts of `e`'s quotas in `plan` (every plan when `None`).
-    fn write_quotas(&self, reg: &Registry, e: &KeyEntry, plan: Option<&str>) {
-        let mut last: Option<(&str, i64)> = None;
-        for s in e.stages.iter() {
-            let Some(q) = &s.quota else { continue };
-            let plan_id = s.plan_id();
-            if plan.is_some_and(|p| p != plan_id) {
-                continue;
+    /// [`KeyTable::refresh_all_quotas`], reading what quotas have left from `left`.
+    pub fn refresh_all_quotas_from(&self, left: Remaining<'_>) {
+        for e in self.by_id.values() {
+            let mut last: Option<&str> = None;
+            for s in e.stages.iter() {
+                let Some(q) = &s.quota else { continue };
+                let plan_id = s.plan_id();
+                // The stages of one plan share the slot: written once (they are adjacent).
+                if last == Some(plan_id) {
+                    continue;
+                }
+                last = Some(plan_id);
+                let left = left(plan_id, &e.id, self.day).unwrap_or(0);
+                q.slot.slot().set_remaining(left);
             }
-            // The stages of one plan hold the same count: read once (they are adjacent).
-            let left = match last {
-                Some((p, left)) if p == plan_id => left,
-                // A quota gone from the registry comes with a plan change, which recompiles
-                // the key; until then nothing is left of it.
-                _ => reg.remaining_quota(plan_id, &e.id, self.day).unwrap_or(0),
-            };
-            last = Some((plan_id, left));
-            q.remaining.store(left, Ordering::Release);
         }
     }
 
@@ -261,24 +424,37 @@ impl KeyTable {
         plans: impl IntoIterator<Item = &'a str>,
         limits: &ClusterLimits,
     ) -> (KeyTable, usize) {
+        let left = |plan: &str, key: &str, day| reg.remaining_quota(plan, key, day);
+        self.update_from(reg, &left, keys, plans, limits)
+    }
+
+    /// [`KeyTable::update`], reading what quotas have left from `left` (which must be current:
+    /// it is written into slots the served table shares).
+    pub fn update_from<'a>(
+        &self,
+        reg: &Registry,
+        left: Remaining<'_>,
+        keys: impl IntoIterator<Item = &'a str>,
+        plans: impl IntoIterator<Item = &'a str>,
+        limits: &ClusterLimits,
+    ) -> (KeyTable, usize) {
         let mut ids: BTreeSet<&str> = keys.into_iter().collect();
         for p in plans {
             if let Some(plan) = reg.usage_plans.get(p) {
                 ids.extend(plan.key_ids.iter().map(String::as_str));
             }
         }
-        let old: Vec<&KeyEntry> = ids.iter().filter_map(|id| self.by_id.get(id)).collect();
+        let old: Vec<&Arc<KeyEntry>> = ids.iter().filter_map(|id| self.arc_by_id(id)).collect();
         let dropped = old.iter().map(|e| e.limit_states()).sum();
-        let old_values: Vec<&str> = old.iter().map(|e| &*e.value).collect();
-        let ctx = Compile::new(reg, self.day, limits);
-        let fresh: Vec<Arc<KeyEntry>> = ids
-            .iter()
-            .filter_map(|id| reg.api_keys.get(*id))
-            .map(|k| Arc::new(ctx.entry(k)))
-            .collect();
+        let ctx = Compile::new(reg, self.day, limits, left, true, &self.hasher);
+        let keys: Vec<&ApiKey> = ids.iter().filter_map(|id| reg.api_keys.get(*id)).collect();
+        let fresh: Vec<Arc<KeyEntry>> = keys.iter().map(|k| Arc::new(ctx.entry(k))).collect();
         let table = KeyTable {
-            by_value: self.by_value.edit(old_values, fresh.clone()),
-            by_id: self.by_id.edit(ids.iter().copied(), fresh),
+            by_value: self
+                .by_value
+                .edit(old.iter().copied(), enabled(&keys, &fresh)),
+            by_id: self.by_id.edit(old.iter().copied(), fresh),
+            hasher: self.hasher.clone(),
             day: self.day,
         };
         (table, dropped)
@@ -290,12 +466,26 @@ struct Compile<'r> {
     reg: &'r Registry,
     day: i64,
     limits: &'r ClusterLimits,
+    /// What quotas have left.
+    left: Remaining<'r>,
+    /// Whether `left` is current, so that slots the served table holds are written too (a
+    /// compile from a copy writes only fresh ones).
+    write_held: bool,
+    /// What key values are hashed with.
+    hasher: &'r ValueHasher,
     /// Each plan stage (plan, API, stage), shared by the plan's keys (not copied per key).
     plan_stages: HashMap<(&'r str, &'r str, &'r str), Arc<PlanStage>>,
 }
 
 impl<'r> Compile<'r> {
-    fn new(reg: &'r Registry, day: i64, limits: &'r ClusterLimits) -> Compile<'r> {
+    fn new(
+        reg: &'r Registry,
+        day: i64,
+        limits: &'r ClusterLimits,
+        left: Remaining<'r>,
+        write_held: bool,
+        hasher: &'r ValueHasher,
+    ) -> Compile<'r> {
         let mut plan_stages = HashMap::new();
         for p in reg.usage_plans.values() {
             let labels = super::api_metrics::Labels::Plan {
@@ -304,6 +494,7 @@ impl<'r> Compile<'r> {
             let plan_series = super::api_metrics::series().id(labels);
             for s in &p.api_stages {
                 let at = PlanStage {
+                    plan_id: p.id.as_str().into(),
                     api_id: s.api_id.as_str().into(),
                     stage: s.stage.as_str().into(),
                     plan_series,
@@ -318,6 +509,9 @@ impl<'r> Compile<'r> {
             reg,
             day,
             limits,
+            left,
+            write_held,
+            hasher,
             plan_stages,
         }
     }
@@ -331,11 +525,14 @@ impl<'r> Compile<'r> {
             .values()
             .filter(|p| p.key_ids.contains(&key.id))
         {
-            let usage_id: Arc<str> = tollgate_proto::plan_usage_id(&plan.id, &key.id).into();
             let qid = quota_id(&plan.id, &key.id);
-            let quota = reg
-                .remaining_quota(&plan.id, &key.id, self.day)
-                .map(|left| (left, limits.quota_slot(qid)));
+            let quota = (self.left)(&plan.id, &key.id, self.day).map(|left| {
+                let (slot, fresh) = limits.acquire_quota_slot(qid);
+                if fresh || self.write_held {
+                    slot.slot().set_remaining(left);
+                }
+                slot
+            });
             let spec = |which: &str, t: &tollgate_proto::model::ThrottleSettings| {
                 let id = fnv64(&[
                     plan.id.as_bytes(),
@@ -360,28 +557,34 @@ impl<'r> Compile<'r> {
                     Some(at) => at.clone(),
                     // Every plan stage is in the map (built from the same registry).
                     None => Arc::new(PlanStage {
+                        plan_id: plan.id.as_str().into(),
                         api_id: s.api_id.as_str().into(),
                         stage: s.stage.as_str().into(),
                         plan_series: None,
                     }),
                 };
+                let methods: Box<[(Box<str>, ThrottleSpec)]> = s
+                    .throttle
+                    .iter()
+                    .map(|(m, t)| {
+                        (
+                            m.as_str().into(),
+                            spec(&format!("{}:{}{m}", s.api_id, s.stage), t),
+                        )
+                    })
+                    .collect();
+                let key_throttle = plan.throttle.as_ref().map(|t| spec("*", t));
+                let throttles = (!methods.is_empty() || key_throttle.is_some()).then(|| {
+                    Box::new(KeyThrottles {
+                        methods,
+                        key: key_throttle,
+                    })
+                });
                 stages.push(KeyStage {
                     at,
-                    usage_id: usage_id.clone(),
-                    method_throttles: s
-                        .throttle
-                        .iter()
-                        .map(|(m, t)| {
-                            (
-                                m.as_str().into(),
-                                spec(&format!("{}:{}{m}", s.api_id, s.stage), t),
-                            )
-                        })
-                        .collect(),
-                    throttle: plan.throttle.as_ref().map(|t| Box::new(spec("*", t))),
-                    quota: quota.as_ref().map(|(left, slot)| QuotaSpec {
+                    throttles,
+                    quota: quota.as_ref().map(|slot| QuotaSpec {
                         id: qid,
-                        remaining: AtomicI64::new(*left),
                         slot: slot.clone(),
                     }),
                 });
@@ -389,32 +592,63 @@ impl<'r> Compile<'r> {
         }
         KeyEntry {
             id: key.id.as_str().into(),
-            value: key.value.as_str().into(),
-            enabled: key.enabled,
+            value_index: self.hasher.index(&key.value),
+            value_check: self.hasher.check(&key.value),
             stages: stages.into_boxed_slice(),
         }
     }
 }
 
-/// Builds the key table from the registry; `day` is today's UTC day number (for quotas).
+/// Builds the key table from the registry; `day` is today's UTC day number (for quotas). The
+/// registry is the current one: what quotas have left is written into every slot, those the
+/// served table shares too.
 pub fn compile_keys(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTable {
-    let ctx = Compile::new(reg, day, limits);
-    let entries: Vec<Arc<KeyEntry>> = reg
-        .api_keys
-        .values()
-        .map(|k| Arc::new(ctx.entry(k)))
-        .collect();
+    let left = |plan: &str, key: &str, day| reg.remaining_quota(plan, key, day);
+    compile(reg, day, limits, &left, true)
+}
+
+/// [`compile_keys`] from a copy of the registry (compiled without its lock): only fresh
+/// slots get the copy's remaining counts; the caller brings the table up to the ledger with
+/// [`KeyTable::refresh_all_quotas`] under the lock before publishing it.
+pub fn compile_keys_from_copy(reg: &Registry, day: i64, limits: &ClusterLimits) -> KeyTable {
+    let left = |plan: &str, key: &str, day| reg.remaining_quota(plan, key, day);
+    compile(reg, day, limits, &left, false)
+}
+
+fn compile(
+    reg: &Registry,
+    day: i64,
+    limits: &ClusterLimits,
+    left: Remaining<'_>,
+    write_held: bool,
+) -> KeyTable {
+    let hasher = ValueHasher::default();
+    let ctx = Compile::new(reg, day, limits, left, write_held, &hasher);
+    let keys: Vec<&ApiKey> = reg.api_keys.values().collect();
+    let entries: Vec<Arc<KeyEntry>> = keys.iter().map(|k| Arc::new(ctx.entry(k))).collect();
     KeyTable {
-        by_value: Shards::from_entries(value_of, entries.clone()),
-        by_id: Shards::from_entries(id_of, entries),
+        by_value: Shards::from_entries(value_hash_of, enabled(&keys, &entries)),
+        by_id: Shards::from_entries(id_hash_of, entries),
+        hasher,
         day,
     }
+}
+
+/// The entries of `keys` (`entries`, in the same order) that are enabled: only those are
+/// found by value (a disabled key is refused as an unknown one is), all are found by id.
+fn enabled(keys: &[&ApiKey], entries: &[Arc<KeyEntry>]) -> Vec<Arc<KeyEntry>> {
+    keys.iter()
+        .zip(entries)
+        .filter(|(k, _)| k.enabled)
+        .map(|(_, e)| e.clone())
+        .collect()
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use std::collections::BTreeMap;
+    use std::sync::atomic::Ordering;
     use tollgate_proto::model::{ApiKey, ApiStage, QuotaSettings, UsagePlan};
     use tollgate_proto::{plan_usage_id, Command};
 
@@ -468,7 +702,8 @@ pub(crate) mod tests {
     }
 
     fn remaining(t: &KeyTable, key: &str) -> Vec<i64> {
-        t.by_value[format!("value-of-{key}-0123456789").as_str()]
+        t.get(&format!("value-of-{key}-0123456789"))
+            .unwrap()
             .stages
             .iter()
             .map(|s| s.quota.as_ref().unwrap().remaining())
@@ -486,7 +721,7 @@ pub(crate) mod tests {
         let Command::ReportLoad { deltas, .. } = &rep else {
             unreachable!()
         };
-        t.refresh_quotas(&r, deltas);
+        t.refresh_quotas(&r, deltas, &limits);
         // Both stages of the plan share the one count; the other key is untouched.
         assert_eq!(remaining(&t, "k1"), [70, 70]);
         assert_eq!(remaining(&t, "k2"), [100, 100]);
@@ -496,7 +731,7 @@ pub(crate) mod tests {
         let Command::ReportLoad { deltas, .. } = &rep else {
             unreachable!()
         };
-        t.refresh_quotas(&r, deltas);
+        t.refresh_quotas(&r, deltas, &limits);
         assert_eq!(remaining(&t, "k2"), [95, 95]);
         // What a refresh writes is what a full compile would.
         assert_eq!(
@@ -530,7 +765,7 @@ pub(crate) mod tests {
         let Command::ReportLoad { deltas, .. } = &rep else {
             unreachable!()
         };
-        t.refresh_quotas(&r, deltas);
+        t.refresh_quotas(&r, deltas, &limits);
         assert_eq!(remaining(&t, "k1"), [100, 100]);
     }
 
@@ -539,14 +774,14 @@ pub(crate) mod tests {
 
     /// What a table serves for `value`.
     fn served(t: &KeyTable, value: &str) -> Option<Served> {
-        t.get(value).filter(|e| e.enabled).map(|e| {
+        t.get(value).map(|e| {
             e.stages
                 .iter()
                 .map(|s| {
                     (
                         s.api_id().to_string(),
                         s.stage().to_string(),
-                        s.usage_id.to_string(),
+                        format!("{}:{}", s.plan_id(), e.id),
                         s.quota.as_ref().map(QuotaSpec::remaining),
                     )
                 })
@@ -580,10 +815,10 @@ pub(crate) mod tests {
         assert_eq!(served.len(), 2, "both stages of the plan");
         assert_eq!(served[0].2, "p1:k3");
         assert_eq!(served[0].3, Some(100));
-        assert_eq!(
-            u.by_id("k3").map(|e| &*e.value),
-            Some("value-of-k3-0123456789")
-        );
+        assert!(std::ptr::eq(
+            u.by_id("k3").unwrap(),
+            u.get("value-of-k3-0123456789").unwrap()
+        ));
         assert_eq!(u.len(), 3);
         // The keys not named are the same entries, not copies.
         let same = |k: &str| std::ptr::eq(t.by_id(k).unwrap(), u.by_id(k).unwrap());
@@ -594,7 +829,7 @@ pub(crate) mod tests {
         let Command::ReportLoad { deltas, .. } = &rep else {
             unreachable!()
         };
-        u.refresh_quotas(&r, deltas);
+        u.refresh_quotas(&r, deltas, &limits);
         assert_eq!(remaining(&u, "k3"), [93, 93]);
         assert_eq!(u.len(), 3);
         assert!(t.get("value-of-k3-0123456789").is_none() && t.len() == 2);
@@ -625,6 +860,7 @@ pub(crate) mod tests {
                 key_id: plan_usage_id("p1", "k1"),
                 count: 1,
             }],
+            &limits,
         );
     }
 
@@ -679,7 +915,12 @@ pub(crate) mod tests {
             key_id: plan_usage_id("p1", "k1"),
             count: 40,
         }];
-        limits.proposing(1, &usage);
+        let k1_tag = t.by_id("k1").unwrap().stages[0]
+            .quota
+            .as_ref()
+            .unwrap()
+            .tag();
+        limits.proposing(1, &usage, &[Some(k1_tag)]);
         r.apply(&Command::DeleteApiKey { id: "k1".into() }).unwrap();
         let (u, gone) = t.update(&r, ["k1"], None, &limits);
         limits.note_released(gone);
@@ -713,15 +954,87 @@ pub(crate) mod tests {
         limits.committed_own_usage(1);
         assert_eq!(pending(&u, "k4").load(Ordering::Relaxed), 3);
         // k4's own committed usage does come off.
+        let k4_tag = u.by_id("k4").unwrap().stages[0]
+            .quota
+            .as_ref()
+            .unwrap()
+            .tag();
+        assert_ne!(k4_tag, k1_tag, "the same slot, a new generation");
         limits.proposing(
             2,
             &[UsageDelta {
                 key_id: plan_usage_id("p1", "k4"),
                 count: 2,
             }],
+            &[Some(k4_tag)],
         );
         limits.committed_own_usage(2);
         assert_eq!(pending(&u, "k4").load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn an_own_report_writes_through_its_tags_then_takes_its_counts_off() {
+        let mut r = registry();
+        let limits = ClusterLimits::new(1);
+        let t = compile_keys(&r, DAY, &limits);
+        let q = |t: &KeyTable, k: &str| t.by_id(k).unwrap().stages[0].quota.as_ref().unwrap().tag();
+        pending(&t, "k1").fetch_add(30, Ordering::Relaxed);
+        pending(&t, "k2").fetch_add(9, Ordering::Relaxed);
+        let rep = report(1, DAY, &plan_usage_id("p1", "k1"), 30);
+        let Command::ReportLoad { deltas, seq, .. } = &rep else {
+            unreachable!()
+        };
+        limits.proposing(*seq, deltas, &[Some(q(&t, "k1"))]);
+        r.apply(&rep).unwrap();
+        let own = limits.take_own(*seq).unwrap();
+        assert!(limits.take_own(*seq).is_none(), "taken once");
+        t.apply_usage(&r, deltas, Some(&own), &limits);
+        assert_eq!(remaining(&t, "k1"), [70, 70]);
+        assert_eq!(pending(&t, "k1").load(Ordering::Relaxed), 0);
+        assert_eq!(remaining(&t, "k2"), [100, 100]);
+        assert_eq!(pending(&t, "k2").load(Ordering::Relaxed), 9);
+        // Another node's report of k2 is found by id, and takes nothing off here.
+        let rep = report(2, DAY, &plan_usage_id("p1", "k2"), 4);
+        r.apply(&rep).unwrap();
+        let Command::ReportLoad { deltas, .. } = &rep else {
+            unreachable!()
+        };
+        t.apply_usage(&r, deltas, None, &limits);
+        assert_eq!(remaining(&t, "k2"), [96, 96]);
+        assert_eq!(pending(&t, "k2").load(Ordering::Relaxed), 9);
+    }
+
+    #[test]
+    fn a_compile_from_a_copy_leaves_the_served_counts_to_the_refresh() {
+        let mut r = registry();
+        let limits = ClusterLimits::new(1);
+        let served = compile_keys(&r, DAY, &limits);
+        let copy = r.clone();
+        r.apply(&report(1, DAY, &plan_usage_id("p1", "k1"), 30))
+            .unwrap();
+        served.refresh_all_quotas(&r);
+        assert_eq!(remaining(&served, "k1"), [70, 70]);
+        // The copy's older figure never reaches the slot the served table reads.
+        let next = compile_keys_from_copy(&copy, DAY, &limits);
+        assert_eq!(remaining(&served, "k1"), [70, 70]);
+        next.refresh_all_quotas(&r);
+        assert_eq!(remaining(&next, "k1"), [70, 70]);
+    }
+
+    #[test]
+    fn keys_are_found_by_value_without_the_table_holding_values() {
+        let r = registry();
+        let limits = ClusterLimits::new(1);
+        let t = compile_keys(&r, DAY, &limits);
+        let k1 = t.get("value-of-k1-0123456789").unwrap();
+        assert_eq!(&*k1.id, "k1");
+        for wrong in ["value-of-k1-012345678", "value-of-k1-01234567890", "", "k1"] {
+            assert!(t.get(wrong).is_none(), "{wrong}");
+        }
+        // An update keeps the hash key: old and new entries are found alike.
+        let (u, _) = t.update(&r, ["k2"], None, &limits);
+        assert_eq!(&*u.get("value-of-k2-0123456789").unwrap().id, "k2");
+        assert!(std::ptr::eq(u.get("value-of-k1-0123456789").unwrap(), k1));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! a usage plan that covers the request's API and stage.
 
 use crate::dataplane::gateway_response::{self as gr, Refusal};
-use crate::dataplane::routing::{CompiledMethod, KeyStage, KeyTable, StageRoutes};
+use crate::dataplane::key_table::KeyPlan;
+use crate::dataplane::routing::{CompiledMethod, KeyTable, StageRoutes};
 
 /// The key's plan for this stage when the method requires a key; `None` when it does not.
 pub fn run<'t>(
@@ -10,19 +11,14 @@ pub fn run<'t>(
     stage: &StageRoutes,
     keys: &'t KeyTable,
     x_api_key: Option<&[u8]>,
-) -> Result<Option<&'t KeyStage>, Refusal> {
+) -> Result<Option<KeyPlan<'t>>, Refusal> {
     if !method.api_key_required {
         return Ok(None);
     }
     x_api_key
         .and_then(|v| std::str::from_utf8(v).ok())
-        .and_then(|v| keys.by_value.get(v))
-        .filter(|e| e.enabled)
-        .and_then(|e| {
-            e.stages
-                .iter()
-                .find(|s| s.api_id() == &*stage.api_id && s.stage() == &*stage.stage_name)
-        })
+        .and_then(|v| keys.get(v))
+        .and_then(|e| e.plan_for(&stage.api_id, &stage.stage_name))
         .map(Some)
         .ok_or(gr::INVALID_API_KEY)
 }

@@ -5,7 +5,9 @@
 //! if a later limit refuses it.
 
 use crate::dataplane::gateway_response::{self as gr, Refusal};
-use crate::dataplane::routing::{CompiledMethod, KeyStage, ThrottleSpec};
+use crate::dataplane::key_slots::SlotTag;
+use crate::dataplane::key_table::KeyPlan;
+use crate::dataplane::routing::{CompiledMethod, ThrottleSpec};
 use crate::dataplane::throttle::WorkerLimits;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -16,13 +18,15 @@ pub struct PlanAdmission<'t> {
     pub throttles: [Option<&'t ThrottleSpec>; 2],
     /// The key's pending quota usage, when this request was counted in it.
     pub counted: Option<&'t AtomicU64>,
-    /// What the request's usage is counted under (its key and plan).
-    pub usage_id: Option<&'t str>,
+    /// What the request's usage is counted under: its plan and key.
+    pub usage: Option<(&'t str, &'t str)>,
+    /// The slot of the quota the request was counted in (its usage names it).
+    pub slot: Option<SlotTag>,
 }
 
 /// Checks the plan's throttles and counts the request against its quota.
 pub fn run<'t>(
-    plan: Option<&'t KeyStage>,
+    plan: Option<KeyPlan<'t>>,
     method: &CompiledMethod,
     limits: &mut WorkerLimits,
     now_ns: u64,
@@ -30,11 +34,12 @@ pub fn run<'t>(
     let Some(plan) = plan else {
         return Ok(PlanAdmission::default());
     };
-    let per_method = plan
-        .method_throttles
+    let stage = plan.stage;
+    let per_method = stage
+        .method_throttles()
         .iter()
         .find(|(k, _)| is_method_key(k, &method.resource_path, &method.http_method));
-    let throttles = [per_method.map(|(_, t)| t), plan.throttle.as_deref()];
+    let throttles = [per_method.map(|(_, t)| t), stage.throttle()];
     for t in throttles.iter().flatten() {
         if !limits.check(t, now_ns) {
             return Err(gr::THROTTLED);
@@ -43,7 +48,7 @@ pub fn run<'t>(
     // The quota: this node's share of what the ledger left at compile time, against what it
     // served and has not seen committed (every request of a quota-bearing key counts).
     let mut counted = None;
-    if let Some(q) = &plan.quota {
+    if let Some(q) = &stage.quota {
         limits.note_demand(q.id);
         let pending = q.pending();
         let used = pending.fetch_add(1, Ordering::Relaxed);
@@ -56,7 +61,8 @@ pub fn run<'t>(
     Ok(PlanAdmission {
         throttles,
         counted,
-        usage_id: Some(&plan.usage_id),
+        usage: Some((plan.plan_id(), plan.key_id())),
+        slot: stage.quota.as_ref().map(|q| q.tag()),
     })
 }
 
