@@ -67,6 +67,23 @@ pub struct Batch {
     pub keys_per_s: f64,
 }
 
+/// GetApiKeys pages of [`PAGE_LIMIT`] keys, timed with `keys_held` keys in the registry.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PageTimes {
+    /// Keys the registry held.
+    pub keys_held: usize,
+    /// Median milliseconds of [`PAGE_CALLS`] calls for the first page.
+    pub first_ms: f64,
+    /// Median milliseconds of [`PAGE_CALLS`] calls for a page from the middle of the ids
+    /// (`position=m`: ids are random alphanumerics).
+    pub middle_ms: f64,
+}
+
+/// Keys per GetApiKeys page timed (AWS's largest `limit`).
+pub const PAGE_LIMIT: usize = 500;
+/// Calls per timed page (the median is kept).
+pub const PAGE_CALLS: usize = 5;
+
 /// What a scale run measured.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ScaleResult {
@@ -90,6 +107,9 @@ pub struct ScaleResult {
     pub key_visible_secs: f64,
     /// Each import call.
     pub batches: Vec<Batch>,
+    /// GetApiKeys page times: once 10 000 keys are held (or all, when fewer), and after the
+    /// whole import (to show a page costs the page, not the keys held).
+    pub pages: Vec<PageTimes>,
     /// Seconds to create and deploy the APIs.
     pub apis_secs: f64,
     /// Node RSS after the APIs, KiB.
@@ -203,6 +223,15 @@ pub fn table(r: &ScaleResult) -> String {
         format!("{} → {} KiB", r.rss_before_kib, r.rss_after_keys_kib),
     );
     line("RSS per key", format!("{:.0} B", r.rss_per_key_bytes));
+    for p in &r.pages {
+        line(
+            &format!("  GetApiKeys page of {PAGE_LIMIT}"),
+            format!(
+                "{:.1} ms first, {:.1} ms middle (median of {PAGE_CALLS}) at {} keys",
+                p.first_ms, p.middle_ms, p.keys_held
+            ),
+        );
+    }
     line(
         "APIs × resources × stages",
         format!(
@@ -299,6 +328,35 @@ fn until_status(t: &Target, status: u16, limit: Duration) -> io::Result<Duration
     Ok(t0.elapsed())
 }
 
+/// Times GetApiKeys pages (see [`PageTimes`]); fails unless each answers a full page (or
+/// every key, when fewer are held).
+fn page_times(a: SocketAddr, creds: &Credentials, keys_held: usize) -> io::Result<PageTimes> {
+    let median = |query: &str, want: Option<usize>| -> io::Result<f64> {
+        let mut ms = Vec::with_capacity(PAGE_CALLS);
+        for _ in 0..PAGE_CALLS {
+            let path = format!("/apikeys?limit={PAGE_LIMIT}{query}");
+            let t0 = Instant::now();
+            let ans = tollgate_node::admin_client::call(a, creds, "GET", &path, b"")?;
+            ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+            let items = ans.json()["item"].as_array().map_or(0, Vec::len);
+            if ans.status != 200 || want.is_some_and(|w| items != w) {
+                return Err(io::Error::other(format!(
+                    "GetApiKeys {path}: {} with {items} keys (want {want:?})",
+                    ans.status
+                )));
+            }
+        }
+        ms.sort_by(f64::total_cmp);
+        Ok(ms[ms.len() / 2])
+    };
+    Ok(PageTimes {
+        keys_held,
+        first_ms: median("", Some(keys_held.min(PAGE_LIMIT)))?,
+        // How many keys sort after "m" depends on the ids minted: not checked.
+        middle_ms: median("&position=m", None)?,
+    })
+}
+
 fn progress(on: bool, msg: &str) {
     if on {
         eprint!("\r\x1b[2K{msg}");
@@ -370,8 +428,15 @@ pub fn run(o: &ScaleOpts) -> io::Result<ScaleResult> {
     std::thread::sleep(Duration::from_millis(300));
     let rss_before = rss_kib(node.proc.child.id())?;
     let mut batches = Vec::new();
-    let t_import = Instant::now();
-    for r in plan_batches(o.keys, o.batch) {
+    let mut pages = Vec::new();
+    let mut import_secs = 0.0;
+    let batch_ranges = plan_batches(o.keys, o.batch);
+    let early_page_at = batch_ranges
+        .iter()
+        .map(|r| r.end)
+        .find(|&end| end >= 10_000)
+        .unwrap_or(o.keys);
+    for r in batch_ranges {
         let body = csv(&plan, r.clone());
         let t0 = Instant::now();
         let ans = tollgate_node::admin_client::call(
@@ -389,6 +454,11 @@ pub fn run(o: &ScaleOpts) -> io::Result<ScaleResult> {
             )));
         }
         let secs = t0.elapsed().as_secs_f64();
+        import_secs += secs;
+        if r.end == early_page_at && r.end < o.keys {
+            // Outside the import's time.
+            pages.push(page_times(a, &creds, r.end)?);
+        }
         batches.push(Batch {
             keys: r.len(),
             secs,
@@ -404,13 +474,13 @@ pub fn run(o: &ScaleOpts) -> io::Result<ScaleResult> {
             ),
         );
     }
-    let import_secs = t_import.elapsed().as_secs_f64();
     let last = keyed
         .clone()
         .with_header("x-api-key", &key_value(o.keys - 1));
     let key_visible = until_status(&last, 200, Duration::from_secs(120))?;
     std::thread::sleep(Duration::from_millis(500));
     let rss_after_keys = rss_kib(node.proc.child.id())?;
+    pages.push(page_times(a, &creds, o.keys)?);
 
     // APIs: one ImportRestApi each, deployed to two stages.
     let t_apis = Instant::now();
@@ -532,6 +602,7 @@ pub fn run(o: &ScaleOpts) -> io::Result<ScaleResult> {
         import_secs,
         key_visible_secs: key_visible.as_secs_f64(),
         batches,
+        pages,
         apis_secs,
         rss_after_apis_kib: rss_after_apis,
         rss_per_stage_bytes: if o.apis == 0 {
@@ -608,6 +679,11 @@ mod tests {
                     keys_per_s: 8_000.0,
                 },
             ],
+            pages: vec![PageTimes {
+                keys_held: 10_000,
+                first_ms: 4.0,
+                middle_ms: 4.5,
+            }],
             apis_secs: 0.5,
             rss_after_apis_kib: 30_600,
             rss_per_stage_bytes: 102_400.0,
@@ -636,6 +712,7 @@ mod tests {
             "2.00 s in 2 calls (10000 keys/s)",
             "10000 → 8000 (ratio 0.80)",
             "RSS per key                        1024 B",
+            "4.0 ms first, 4.5 ms middle (median of 5) at 10000 keys",
             "3 × 4 × 2 in 0.50 s",
             "RSS per deployed stage             102400 B",
             "12.5 ms",

@@ -1076,6 +1076,31 @@ fn answers_fit_botocores_output_shapes() {
         .is_some_and(|m| m.contains("at most 10000")));
     let (_, _, page) = call(&n, "GET", "/apikeys?name=big", None);
     assert_eq!(page["item"], json!([]), "{page}");
+    // A file over the admin API's body limit (10 MiB): refused at once with 413, before the
+    // body is read, so the client gets an answer rather than a timeout.
+    {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(n.admin).expect("connect");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
+        write!(
+            s,
+            "POST /apikeys?mode=import&format=csv HTTP/1.1\r\nHost: {}\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            n.admin,
+            10 * 1024 * 1024 + 1
+        )
+        .expect("write");
+        let mut head = Vec::new();
+        let _ = s.read_to_end(&mut head);
+        let head = String::from_utf8_lossy(&head);
+        assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("x-amzn-errortype: requestentitytoolargeexception"),
+            "{head}"
+        );
+    }
     shaped(
         &n,
         m,

@@ -70,12 +70,10 @@ fn registry() -> Registry {
             id: key_id(i),
             value: format!("{i:040}"),
             name: Some(format!("customer-{i}")),
-            description: None,
             enabled: true,
             created_date: 1_764_600_000 + i as i64,
             last_updated_date: 1_764_600_000 + i as i64,
-            customer_id: None,
-            tags: BTreeMap::new(),
+            extra: None,
         };
         plan.key_ids.insert(key.id.clone());
         r.usage

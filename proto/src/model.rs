@@ -589,23 +589,180 @@ impl RestApi {
 }
 
 /// An API key: a secret value a client sends in `x-api-key`, and who it belongs to.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+///
+/// The registry holds one per key (a million of them: issue 14), so what few keys have, a
+/// description, a customer id and tags, is one boxed [`ApiKeyExtra`], a null pointer when none
+/// is set: read with [`ApiKey::description`], [`ApiKey::customer_id`] and [`ApiKey::tags`], set
+/// with the `set_` methods (which keep `extra` absent when it would be empty). Encoded as it
+/// always was: those three fields inline, by name, in their old places.
+#[derive(Debug, Clone, Default)]
 pub struct ApiKey {
     /// Ten-character identifier, as AWS makes them.
     pub id: String,
     /// The secret itself (20 to 128 characters, unique across keys).
     pub value: String,
     pub name: Option<String>,
-    pub description: Option<String>,
     /// A disabled key is refused as if it did not exist.
     pub enabled: bool,
     /// Epoch seconds (from the command).
     pub created_date: i64,
     /// Epoch seconds (from the command).
     pub last_updated_date: i64,
+    /// The description, customer id and tags, when any is set (see the accessors).
+    pub extra: Option<Box<ApiKeyExtra>>,
+}
+
+/// What few API keys have (see [`ApiKey`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ApiKeyExtra {
+    pub description: Option<String>,
     /// An AWS Marketplace customer id; kept and shown, not used.
     pub customer_id: Option<String>,
     pub tags: BTreeMap<String, String>,
+}
+
+impl ApiKeyExtra {
+    fn is_empty(&self) -> bool {
+        self.description.is_none() && self.customer_id.is_none() && self.tags.is_empty()
+    }
+}
+
+/// The tags of a key without any.
+static NO_TAGS: BTreeMap<String, String> = BTreeMap::new();
+
+impl ApiKey {
+    pub fn description(&self) -> Option<&str> {
+        self.extra.as_deref()?.description.as_deref()
+    }
+
+    /// An AWS Marketplace customer id; kept and shown, not used.
+    pub fn customer_id(&self) -> Option<&str> {
+        self.extra.as_deref()?.customer_id.as_deref()
+    }
+
+    pub fn tags(&self) -> &BTreeMap<String, String> {
+        self.extra.as_deref().map_or(&NO_TAGS, |e| &e.tags)
+    }
+
+    pub fn set_description(&mut self, description: Option<String>) {
+        self.extra_mut().description = description;
+        self.tidy();
+    }
+
+    pub fn set_customer_id(&mut self, customer_id: Option<String>) {
+        self.extra_mut().customer_id = customer_id;
+        self.tidy();
+    }
+
+    pub fn set_tags(&mut self, tags: BTreeMap<String, String>) {
+        self.extra_mut().tags = tags;
+        self.tidy();
+    }
+
+    /// This key with the description, customer id and tags given.
+    pub fn with_extra(
+        mut self,
+        description: Option<String>,
+        customer_id: Option<String>,
+        tags: BTreeMap<String, String>,
+    ) -> ApiKey {
+        let extra = ApiKeyExtra {
+            description,
+            customer_id,
+            tags,
+        };
+        self.extra = (!extra.is_empty()).then(|| Box::new(extra));
+        self
+    }
+
+    fn extra_mut(&mut self) -> &mut ApiKeyExtra {
+        self.extra.get_or_insert_with(Default::default)
+    }
+
+    /// No `extra` when it would be empty.
+    fn tidy(&mut self) {
+        if self.extra.as_deref().is_some_and(ApiKeyExtra::is_empty) {
+            self.extra = None;
+        }
+    }
+}
+
+impl PartialEq for ApiKey {
+    /// By what the key says: an empty `extra` equals none.
+    fn eq(&self, o: &ApiKey) -> bool {
+        self.id == o.id
+            && self.value == o.value
+            && self.name == o.name
+            && self.enabled == o.enabled
+            && self.created_date == o.created_date
+            && self.last_updated_date == o.last_updated_date
+            && self.description() == o.description()
+            && self.customer_id() == o.customer_id()
+            && self.tags() == o.tags()
+    }
+}
+
+/// [`ApiKey`] as it is encoded (the struct it was before `extra`, field for field).
+#[derive(Serialize)]
+#[serde(rename = "ApiKey")]
+struct ApiKeyOut<'a> {
+    id: &'a str,
+    value: &'a str,
+    name: Option<&'a str>,
+    description: Option<&'a str>,
+    enabled: bool,
+    created_date: i64,
+    last_updated_date: i64,
+    customer_id: Option<&'a str>,
+    tags: &'a BTreeMap<String, String>,
+}
+
+/// [`ApiKey`] as it is decoded.
+#[derive(Deserialize)]
+#[serde(rename = "ApiKey")]
+struct ApiKeyIn {
+    id: String,
+    value: String,
+    name: Option<String>,
+    description: Option<String>,
+    enabled: bool,
+    created_date: i64,
+    last_updated_date: i64,
+    customer_id: Option<String>,
+    tags: BTreeMap<String, String>,
+}
+
+impl Serialize for ApiKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ApiKeyOut {
+            id: &self.id,
+            value: &self.value,
+            name: self.name.as_deref(),
+            description: self.description(),
+            enabled: self.enabled,
+            created_date: self.created_date,
+            last_updated_date: self.last_updated_date,
+            customer_id: self.customer_id(),
+            tags: self.tags(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ApiKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ApiKey, D::Error> {
+        let k = ApiKeyIn::deserialize(d)?;
+        Ok(ApiKey {
+            id: k.id,
+            value: k.value,
+            name: k.name,
+            enabled: k.enabled,
+            created_date: k.created_date,
+            last_updated_date: k.last_updated_date,
+            extra: None,
+        }
+        .with_extra(k.description, k.customer_id, k.tags))
+    }
 }
 
 /// Shortest API key value accepted (as AWS).
@@ -774,6 +931,87 @@ impl UsagePlan {
         self.api_stages
             .iter()
             .any(|s| s.api_id == api_id && s.stage == stage)
+    }
+}
+
+#[cfg(test)]
+mod api_key_tests {
+    use super::*;
+
+    /// `ApiKey` as it was declared before `extra` (derived encoding).
+    #[derive(Serialize)]
+    struct Before {
+        id: String,
+        value: String,
+        name: Option<String>,
+        description: Option<String>,
+        enabled: bool,
+        created_date: i64,
+        last_updated_date: i64,
+        customer_id: Option<String>,
+        tags: BTreeMap<String, String>,
+    }
+
+    fn before(description: Option<&str>, tags: &[(&str, &str)]) -> Before {
+        Before {
+            id: "k1".into(),
+            value: "v".repeat(20),
+            name: Some("n".into()),
+            description: description.map(String::from),
+            enabled: true,
+            created_date: 3,
+            last_updated_date: 4,
+            customer_id: None,
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn it_encodes_and_decodes_as_before_with_or_without_extras() {
+        for (description, tags) in [(None, &[][..]), (Some("d"), &[("t", "1")][..])] {
+            let old = before(description, tags);
+            let key = ApiKey {
+                id: old.id.clone(),
+                value: old.value.clone(),
+                name: old.name.clone(),
+                enabled: true,
+                created_date: 3,
+                last_updated_date: 4,
+                extra: None,
+            }
+            .with_extra(
+                old.description.clone(),
+                old.customer_id.clone(),
+                old.tags.clone(),
+            );
+            let bytes = crate::codec::encode(&old);
+            assert_eq!(crate::codec::encode(&key), bytes);
+            let back: ApiKey = crate::codec::decode(&bytes).unwrap();
+            assert_eq!(back, key);
+            assert_eq!(back.extra.is_some(), description.is_some());
+        }
+    }
+
+    #[test]
+    fn setters_keep_no_extra_when_all_is_unset() {
+        let mut k = ApiKey::default();
+        k.set_customer_id(Some("c".into()));
+        assert_eq!(k.customer_id(), Some("c"));
+        k.set_tags(BTreeMap::from([("a".into(), "b".into())]));
+        k.set_customer_id(None);
+        assert!(k.extra.is_some());
+        k.set_tags(BTreeMap::new());
+        assert!(k.extra.is_none());
+        assert_eq!((k.description(), k.tags().len()), (None, 0));
+        // An empty extra set by hand equals none.
+        let empty = ApiKey {
+            extra: Some(Box::default()),
+            ..Default::default()
+        };
+        assert_eq!(empty, ApiKey::default());
     }
 }
 

@@ -19,9 +19,11 @@ mod domains;
 mod iam;
 mod keys;
 mod sessions;
+mod versions;
 
 pub use api_keys::ApiKeys;
 pub use sessions::{Sessions, SESSION_WINDOW};
+pub use versions::{VersionEntry, Versions};
 
 /// How many distinct earlier trees [`Registry::share_trees`] compares a deployment's with.
 pub const SHARE_CANDIDATES: usize = 8;
@@ -48,7 +50,7 @@ pub struct Registry {
     /// switched on; a scope never changed is at version 0. Guarded writes
     /// ([`Command::IfUnchanged`]) check these.
     #[serde(default)]
-    pub versions: BTreeMap<Scope, u64>,
+    pub versions: Versions,
     /// Whether versions are counted: from the first guarded write in the log on. Before it
     /// (a log written by builds without guarded writes, or a snapshot of one) nothing is
     /// counted, so every node holds the same versions whether it replayed those older

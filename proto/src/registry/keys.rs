@@ -15,6 +15,7 @@ use crate::command::{ApplyError, ApplyResult, Command};
 use crate::model::{
     ApiKey, QuotaSettings, ThrottleSettings, UsagePlan, MAX_API_KEY_LENGTH, MIN_API_KEY_LENGTH,
 };
+use std::sync::Arc;
 
 const METHODS: &[&str] = &[
     "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "ANY", "*",
@@ -177,7 +178,7 @@ impl Registry {
         // Applied in place with an undo log, so that a refusal half-way leaves nothing changed
         // and an import costs its own rows, not a copy of every key already held (which made
         // importing a million keys in batches quadratic).
-        let mut replaced: Vec<(&str, Option<ApiKey>)> = Vec::with_capacity(keys.len());
+        let mut replaced: Vec<(&str, Option<Arc<ApiKey>>)> = Vec::with_capacity(keys.len());
         let mut subscribed: Vec<(&str, &str)> = Vec::new();
         let res = self.import_in_place(keys, plan_keys, &mut replaced, &mut subscribed);
         if res.is_err() {
@@ -206,7 +207,7 @@ impl Registry {
         &mut self,
         keys: &'c [ApiKey],
         plan_keys: &'c [(String, String)],
-        replaced: &mut Vec<(&'c str, Option<ApiKey>)>,
+        replaced: &mut Vec<(&'c str, Option<Arc<ApiKey>>)>,
         subscribed: &mut Vec<(&'c str, &'c str)>,
     ) -> ApplyResult {
         for key in keys {

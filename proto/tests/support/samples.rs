@@ -187,13 +187,16 @@ pub fn api_key(n: u32) -> ApiKey {
         id: format!("key{n:07}"),
         value: format!("value-of-key-{n:010}-abcdefgh"),
         name: Some(format!("key {n}")),
-        description: Some("a customer".into()),
         enabled: !n.is_multiple_of(3),
         created_date: 1_764_600_000 + i64::from(n),
         last_updated_date: 1_764_600_100 + i64::from(n),
-        customer_id: Some(format!("cust-{n}")),
-        tags: map(&[("owner", "sales")]),
+        extra: None,
     }
+    .with_extra(
+        Some("a customer".into()),
+        Some(format!("cust-{n}")),
+        map(&[("owner", "sales")]),
+    )
 }
 
 pub fn quota() -> QuotaSettings {
@@ -1042,7 +1045,8 @@ pub fn registry() -> Registry {
             (Scope::Api(API.to_string()), 12),
             (Scope::ApiKey("key0000001".to_string()), 2),
             (Scope::UsagePlan("plan01".to_string()), 9),
-        ]),
+        ])
+        .into(),
         versioned: true,
         quota_starts: BTreeMap::from([("plan01".to_string(), 20_419)]),
         sessions: Sessions::from(VecDeque::from([

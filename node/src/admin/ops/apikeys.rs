@@ -66,9 +66,9 @@ fn stage_keys_refused() -> ApiError {
 /// A key's text fields other than its name and value (the registry checks the value).
 pub fn check_key_text(k: &ApiKey) -> Result<(), ApiError> {
     check_name(k.name.as_deref())?;
-    check_description(k.description.as_deref())?;
-    limits::check_opt_name("The customer id", k.customer_id.as_deref())?;
-    limits::check_tags(&k.tags)
+    check_description(k.description())?;
+    limits::check_opt_name("The customer id", k.customer_id())?;
+    limits::check_tags(k.tags())
 }
 
 /// Whether a boolean query parameter is `true` (any case).
@@ -98,13 +98,16 @@ pub async fn create(state: &AdminState, body: &[u8]) -> Result<Reply, ApiError> 
         id: mint_id(10),
         value: non_empty(i.value).unwrap_or_else(|| random_secret(GENERATED_VALUE_LENGTH)),
         name,
-        description: non_empty(i.description),
         enabled: i.enabled.unwrap_or(false),
         created_date: now,
         last_updated_date: now,
-        customer_id: non_empty(i.customer_id),
-        tags: i.tags.unwrap_or_default(),
-    };
+        extra: None,
+    }
+    .with_extra(
+        non_empty(i.description),
+        non_empty(i.customer_id),
+        i.tags.unwrap_or_default(),
+    );
     check_key_text(&key)?;
     let id = key.id.clone();
     commit(state, Command::CreateApiKey { key }).await?;
@@ -125,7 +128,7 @@ pub fn list(state: &AdminState, query: &Query) -> Result<Reply, ApiError> {
                 .filter(|(_, k)| {
                     name.is_none_or(|n| k.name.as_deref().is_some_and(|kn| kn.starts_with(n)))
                 })
-                .filter(|(_, k)| customer.is_none_or(|c| k.customer_id.as_deref() == Some(c)))
+                .filter(|(_, k)| customer.is_none_or(|c| k.customer_id() == Some(c)))
                 .map(|(id, k)| (id, wire::api_key(k, with_values))),
         ))
     })?;
@@ -154,9 +157,9 @@ pub fn apply_patch(k: &mut ApiKey, p: &PatchOp) -> Result<(), ApiError> {
             k.name = p.optional_string()?;
             check_name(k.name.as_deref())?;
         }
-        ["description"] => k.description = p.optional_string()?,
+        ["description"] => k.set_description(p.optional_string()?),
         ["enabled"] => k.enabled = p.bool_value()?,
-        ["customerId"] => k.customer_id = p.optional_string()?,
+        ["customerId"] => k.set_customer_id(p.optional_string()?),
         _ => return Err(p.unsupported(PATHS)),
     }
     Ok(())
@@ -211,11 +214,11 @@ mod tests {
         apply_patch(&mut k, &op(Op::Replace, "/enabled", Some("false"))).unwrap();
         apply_patch(&mut k, &op(Op::Replace, "/customerId", Some("c"))).unwrap();
         assert_eq!(k.name.as_deref(), Some("n"));
-        assert_eq!(k.description.as_deref(), Some("d"));
+        assert_eq!(k.description(), Some("d"));
         assert!(!k.enabled);
-        assert_eq!(k.customer_id.as_deref(), Some("c"));
+        assert_eq!(k.customer_id(), Some("c"));
         apply_patch(&mut k, &op(Op::Remove, "/description", None)).unwrap();
-        assert_eq!(k.description, None);
+        assert_eq!(k.description(), None);
         let before = k.clone();
         for bad in [
             op(Op::Replace, "/value", Some("x".repeat(30).as_str())),

@@ -241,13 +241,16 @@ pub async fn import(state: &AdminState, query: &Query, body: &[u8]) -> Result<Re
                 id: existing.map_or_else(|| mint_id(10), |k| k.id.clone()),
                 value: r.value,
                 name: Some(r.name).filter(|n| !n.is_empty()),
-                description: Some(r.description).filter(|d| !d.is_empty()),
                 enabled: r.enabled,
                 created_date: existing.map_or(now, |k| k.created_date),
                 last_updated_date: now,
-                customer_id: existing.and_then(|k| k.customer_id.clone()),
-                tags: existing.map(|k| k.tags.clone()).unwrap_or_default(),
-            };
+                extra: None,
+            }
+            .with_extra(
+                Some(r.description).filter(|d| !d.is_empty()),
+                existing.and_then(|k| k.customer_id().map(String::from)),
+                existing.map(|k| k.tags().clone()).unwrap_or_default(),
+            );
             for p in r.plan_ids {
                 plan_keys.insert((p, key.id.clone()));
             }

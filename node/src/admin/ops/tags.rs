@@ -111,7 +111,7 @@ fn tags_of(reg: &Registry, what: &Tagged) -> Result<BTreeMap<String, String>, Ap
             .api_keys
             .get(k)
             .ok_or_else(|| super::apikeys::no_key(k))?
-            .tags
+            .tags()
             .clone(),
         Tagged::UsagePlan(p) => reg
             .usage_plans
@@ -163,7 +163,7 @@ fn retag(
                 .get(k)
                 .cloned()
                 .ok_or_else(|| super::apikeys::no_key(k))?;
-            key.tags = tags;
+            key.set_tags(tags);
             Command::UpdateApiKey { key }
         }
         Tagged::UsagePlan(p) => {

@@ -32,13 +32,13 @@ pub fn api_key(k: &ApiKey, with_value: bool) -> ApiKeyOut {
         id: k.id.clone(),
         value: with_value.then(|| k.value.clone()),
         name: k.name.clone(),
-        customer_id: k.customer_id.clone(),
-        description: k.description.clone(),
+        customer_id: k.customer_id().map(String::from),
+        description: k.description().map(String::from),
         enabled: k.enabled,
         created_date: k.created_date,
         last_updated_date: k.last_updated_date,
         stage_keys: Vec::new(),
-        tags: (!k.tags.is_empty()).then(|| k.tags.clone()),
+        tags: (!k.tags().is_empty()).then(|| k.tags().clone()),
     }
 }
 
