@@ -278,7 +278,11 @@ fn start_node(
     let mut cmd = Command::new(tollgate);
     cmd.env("TOLLGATE_ACCESS_KEY_ID", &creds.access_key_id)
         .env("TOLLGATE_SECRET_ACCESS_KEY", &creds.secret_access_key)
-        .env("TOLLGATE_LOG", "warn")
+        // TOLLGATE_BENCH_NODE_LOG: the node's log filter (its startup timings are at info).
+        .env(
+            "TOLLGATE_LOG",
+            std::env::var("TOLLGATE_BENCH_NODE_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .arg("serve")
         .args(["--listen", &format!("127.0.0.1:{data}")])
         .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
@@ -561,6 +565,10 @@ pub fn run(o: &ScaleOpts) -> io::Result<ScaleResult> {
     let node = start_node(&tollgate, dir.path(), &creds, ports)?;
     until_status(&last, 200, Duration::from_secs(120))?;
     let restart_secs = t_restart.elapsed().as_secs_f64();
+    // TOLLGATE_BENCH_NODE_LOG_COPY: where to keep the restarted node's log.
+    if let Ok(to) = std::env::var("TOLLGATE_BENCH_NODE_LOG_COPY") {
+        std::fs::copy(dir.path().join("tollgate.log"), to)?;
+    }
 
     // Keyed traffic over the first min(N, 10 000) keys.
     let active = o.keys.min(MAX_ACTIVE_KEYS);

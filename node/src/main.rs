@@ -72,6 +72,9 @@ fn init_logging(format: config::LogFormat) {
 }
 
 fn serve(args: &config::ServeArgs, mut cfg: Config) -> Result<(), String> {
+    // Startup phases are logged with the time since this point (restart time, issue 14).
+    let started = std::time::Instant::now();
+    let since_start = move || started.elapsed().as_millis() as u64;
     tollgate_consensus::raft::startup::private_dir(&cfg.data_dir)
         .map_err(|e| format!("cannot create data folder {}: {e}", cfg.data_dir.display()))?;
     let mut kept = None;
@@ -94,7 +97,12 @@ fn serve(args: &config::ServeArgs, mut cfg: Config) -> Result<(), String> {
         let limits = Arc::new(ClusterLimits::new(cfg.cluster.node_id));
         let compiler = tollgate_node::compiler::Compiler::new(routes.clone(), limits.clone());
         let node = control::open_cluster(&cfg.data_dir, &cfg.cluster, compiler.clone()).await?;
+        tracing::info!(ms = since_start(), "startup: cluster node open");
         control::catch_up_before_serving(&node, &compiler).await;
+        tracing::info!(
+            ms = since_start(),
+            "startup: caught up and tables published"
+        );
         let metrics = Arc::new(tollgate_node::dataplane::metrics::Metrics::default());
         let (usage_tx, usage_rx) = std::sync::mpsc::channel();
         let access_log = tollgate_node::dataplane::access_log::writer::start(
@@ -148,6 +156,7 @@ fn serve(args: &config::ServeArgs, mut cfg: Config) -> Result<(), String> {
             routes,
         )
         .map_err(|e| format!("data plane: {e}"))?;
+        tracing::info!(ms = since_start(), "startup: data plane serving");
         // The workers are started at the default priority: now the control thread (Raft's
         // heartbeats and election timer) asks to be scheduled ahead of them.
         tollgate_node::sched::raise_control_thread();

@@ -55,6 +55,9 @@ const KEY_FORMAT: &str = "format";
 /// it is full, so after a large import the cache's whole size is resident.
 const LOG_CACHE_BYTES: usize = 16 << 20;
 
+/// A read of the log this long is logged at info (the replay at start, a follower far behind).
+const SLOW_READ: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// The first byte of a checksummed entry.
 const ENTRY_CHECKED: u8 = 2;
 /// The `format` value of a database whose every entry carries a checksum.
@@ -68,6 +71,8 @@ pub struct LogStore {
     db: Arc<Database>,
     /// Whether every entry must carry a checksum (a database this build created).
     checked: bool,
+    /// Counts the bytes appended, to have a snapshot built when the log grows large.
+    growth: Option<Arc<super::log_growth::LogGrowth>>,
 }
 
 /// What the log store holds, as read when it is opened.
@@ -112,13 +117,35 @@ pub enum EntryError {
     Malformed(u64, codec::DecodeError),
 }
 
-/// Decodes the entry stored under `index`. `checked`: refuse entries without a checksum.
-pub fn decode_entry(
-    index: u64,
-    bytes: &[u8],
-    checked: bool,
-) -> Result<Entry<TypeConfig>, EntryError> {
-    let body = match bytes.split_first() {
+/// The log id of a stored entry, decoded without its payload.
+#[derive(serde::Deserialize)]
+struct EntryHead {
+    log_id: LogId<u64>,
+}
+
+/// Checks the entry stored under `index` as [`decode_entry`] does, without building its
+/// command: its checksum, its structure (the codec's scan of every length and nesting) and
+/// the log id it holds. What start checks of every entry: decoding a million imported keys
+/// only to drop them cost as much as the replay that decodes them again (issue 14). An
+/// entry of a build before checksums (bincode, not self-describing) is decoded whole.
+pub fn check_entry(index: u64, bytes: &[u8], checked: bool) -> Result<(), EntryError> {
+    let body = checked_body(index, bytes, checked)?;
+    let log_id = match codec::version_of(body) {
+        Ok(BINCODE_FORMAT_VERSION) => {
+            crate::legacy::decode_raft_entry(body).map(|e: Entry<TypeConfig>| e.log_id)
+        }
+        _ => codec::decode::<EntryHead>(body).map(|h| h.log_id),
+    }
+    .map_err(|e| EntryError::Malformed(index, e))?;
+    if log_id.index != index {
+        return Err(EntryError::Misplaced(index, log_id.index));
+    }
+    Ok(())
+}
+
+/// The codec bytes of the entry stored under `index`, its checksum checked.
+fn checked_body(index: u64, bytes: &[u8], checked: bool) -> Result<&[u8], EntryError> {
+    match bytes.split_first() {
         Some((&ENTRY_CHECKED, rest)) => {
             let (crc, body) = rest
                 .split_first_chunk::<4>()
@@ -126,13 +153,22 @@ pub fn decode_entry(
             if crc32fast::hash(body) != u32::from_le_bytes(*crc) {
                 return Err(EntryError::Checksum(index));
             }
-            body
+            Ok(body)
         }
         // An entry of a build before checksums: the bare codec bytes (bincode).
-        Some((&BINCODE_FORMAT_VERSION, _)) if !checked => bytes,
-        Some((&BINCODE_FORMAT_VERSION, _)) => return Err(EntryError::Unchecked(index)),
-        _ => return Err(EntryError::Checksum(index)),
-    };
+        Some((&BINCODE_FORMAT_VERSION, _)) if !checked => Ok(bytes),
+        Some((&BINCODE_FORMAT_VERSION, _)) => Err(EntryError::Unchecked(index)),
+        _ => Err(EntryError::Checksum(index)),
+    }
+}
+
+/// Decodes the entry stored under `index`. `checked`: refuse entries without a checksum.
+pub fn decode_entry(
+    index: u64,
+    bytes: &[u8],
+    checked: bool,
+) -> Result<Entry<TypeConfig>, EntryError> {
+    let body = checked_body(index, bytes, checked)?;
     let entry: Entry<TypeConfig> = match codec::version_of(body) {
         Ok(BINCODE_FORMAT_VERSION) => crate::legacy::decode_raft_entry(body),
         _ => codec::decode(body),
@@ -219,12 +255,18 @@ impl LogStore {
         Ok(LogStore {
             db: Arc::new(db),
             checked,
+            growth: None,
         })
     }
 
-    /// Reads every entry and checks it (checksum, index, decoding), so damage is found at
-    /// start rather than when the entry is replicated or applied; returns what the store
-    /// holds.
+    /// Has the bytes appended from now on counted into `growth`.
+    pub(crate) fn count_growth(&mut self, growth: Arc<super::log_growth::LogGrowth>) {
+        self.growth = Some(growth);
+    }
+
+    /// Reads every entry and checks it ([`check_entry`]: checksum, structure, index), so
+    /// damage is found at start rather than when the entry is replicated or applied; returns
+    /// what the store holds.
     pub fn verify(&self) -> Result<Contents, String> {
         let tx = self.db.begin_read().map_err(|e| e.to_string())?;
         let (has_vote, purged) = match tx.open_table(META) {
@@ -248,7 +290,7 @@ impl LogStore {
             Ok(table) => {
                 for item in table.iter().map_err(|e| e.to_string())? {
                     let (k, v) = item.map_err(|e| e.to_string())?;
-                    decode_entry(k.value(), v.value(), self.checked).map_err(|e| e.to_string())?;
+                    check_entry(k.value(), v.value(), self.checked).map_err(|e| e.to_string())?;
                     entries += 1;
                 }
             }
@@ -348,6 +390,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         };
         let checked = self.checked;
         self.blocking(move |db| {
+            let t = std::time::Instant::now();
             let tx = db.begin_read().map_err(any)?;
             let table = match tx.open_table(LOG) {
                 Ok(t) => t,
@@ -355,9 +398,19 @@ impl RaftLogReader<TypeConfig> for LogStore {
                 Err(e) => return Err(any(e)),
             };
             let mut out = Vec::new();
+            let mut bytes = 0;
             for item in table.range::<u64>((start, end)).map_err(any)? {
                 let (k, v) = item.map_err(any)?;
+                bytes += v.value().len();
                 out.push(decode_entry(k.value(), v.value(), checked).map_err(any)?);
+            }
+            if t.elapsed() >= SLOW_READ {
+                tracing::info!(
+                    entries = out.len(),
+                    bytes,
+                    ms = t.elapsed().as_millis() as u64,
+                    "read and decoded a large range of the log"
+                );
             }
             Ok(out)
         })
@@ -443,6 +496,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .into_iter()
             .map(|e| (e.log_id.index, encode_entry(&e)))
             .collect();
+        let bytes: usize = encoded.iter().map(|(_, b)| b.len()).sum();
         let res = self
             .write(move |tx| {
                 let mut t = tx.open_table(LOG).map_err(any)?;
@@ -456,6 +510,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             Ok(()) => {
                 // Committed with immediate durability: the entries are on disk.
                 callback.log_io_completed(Ok(()));
+                if let Some(g) = &self.growth {
+                    g.appended(bytes as u64);
+                }
                 Ok(())
             }
             Err(e) => {
@@ -572,10 +629,12 @@ mod tests {
         let e = entry(7, "x");
         let good = encode_entry(&e);
         assert_eq!(decode_entry(7, &good, true).unwrap().log_id, e.log_id);
+        assert!(check_entry(7, &good, true).is_ok());
         for i in 0..good.len() {
             let mut bad = good.clone();
             bad[i] ^= 0x10;
             assert!(decode_entry(7, &bad, true).is_err(), "flip at {i}");
+            assert!(check_entry(7, &bad, true).is_err(), "flip at {i}");
             for bit in 0..8 {
                 let mut bad = good.clone();
                 bad[i] ^= 1 << bit;
@@ -585,6 +644,21 @@ mod tests {
         assert!(matches!(
             decode_entry(8, &good, true),
             Err(EntryError::Misplaced(8, 7))
+        ));
+        assert!(matches!(
+            check_entry(8, &good, true),
+            Err(EntryError::Misplaced(8, 7))
+        ));
+        // A checksummed entry whose bytes are not one value (a length past the end) is
+        // refused by the check too.
+        let mut body = codec::encode(&e);
+        body.truncate(body.len() - 1);
+        let mut cut = vec![ENTRY_CHECKED];
+        cut.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+        cut.extend_from_slice(&body);
+        assert!(matches!(
+            check_entry(7, &cut, true),
+            Err(EntryError::Malformed(7, _))
         ));
         assert!(decode_entry(7, &[], true).is_err());
         assert!(decode_entry(7, &[ENTRY_CHECKED, 1, 2], true).is_err());

@@ -13,8 +13,10 @@
 //! and the node itself (this module).
 
 pub mod ledger;
+pub mod log_growth;
 pub mod log_store;
 pub mod network;
+pub mod snapshot_file;
 pub mod startup;
 pub mod state_machine;
 pub mod wire;
@@ -30,7 +32,6 @@ use openraft::{BasicNode, ChangeMembers, Config, Raft, RaftMetrics, ServerState,
 use serde::{Deserialize, Serialize};
 use state_machine::{Shared, StateMachineStore};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Cursor;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLockReadGuard};
@@ -47,7 +48,7 @@ openraft::declare_raft_types!(
         NodeId = u64,
         Node = BasicNode,
         Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = snapshot_file::SnapshotFile,
         AsyncRuntime = openraft::TokioRuntime,
 );
 
@@ -72,6 +73,10 @@ pub struct RaftConfig {
     pub election_timeout_max: Duration,
     /// A snapshot is built after this many log entries since the last one.
     pub snapshot_every: u64,
+    /// A snapshot is also built once the log entries appended since the last one reach this
+    /// many bytes and half the last snapshot's size (0: by entry count only; see
+    /// [`log_growth`]).
+    pub snapshot_log_bytes: u64,
     /// Log entries kept behind the last snapshot (a follower lagging further gets the snapshot).
     pub logs_kept_after_snapshot: u64,
     /// The size of one snapshot chunk on the wire.
@@ -88,9 +93,14 @@ pub struct RaftConfig {
     pub recover_missing_log: bool,
 }
 
+/// The log bytes since the last snapshot that make one due at least (besides half the last
+/// snapshot's size): 16 MiB, about 270 000 imported API keys.
+pub const DEFAULT_SNAPSHOT_LOG_BYTES: u64 = 16 << 20;
+
 impl RaftConfig {
     /// A configuration with the default timings: heartbeat 100 ms, election 600–1200 ms,
-    /// a snapshot every 1000 entries keeping 1000 behind it, 1 MiB chunks, 10 s requests.
+    /// a snapshot every 1000 entries or [`DEFAULT_SNAPSHOT_LOG_BYTES`] of log keeping 1000
+    /// entries behind it, 1 MiB chunks, 10 s requests.
     ///
     /// The election timeout is six heartbeats at least: loopback and LAN round trips are
     /// well under a millisecond, so what delays a heartbeat is scheduling — a control thread
@@ -114,6 +124,7 @@ impl RaftConfig {
             election_timeout_min: Duration::from_millis(600),
             election_timeout_max: Duration::from_millis(1200),
             snapshot_every: 1000,
+            snapshot_log_bytes: DEFAULT_SNAPSHOT_LOG_BYTES,
             logs_kept_after_snapshot: 1000,
             snapshot_chunk_size: 1 << 20,
             snapshot_chunk_timeout: Duration::from_secs(5),
@@ -227,6 +238,8 @@ struct Inner {
     config: Arc<Config>,
     /// Whether a missing log store may be recreated (see [`startup`]).
     recover_missing_log: bool,
+    /// The log bytes that make a snapshot due ([`RaftConfig::snapshot_log_bytes`]).
+    snapshot_log_bytes: u64,
     /// The node's other groups (started with [`RaftNode::start_group`]), shared by all of them:
     /// the endpoint's server hands each wrapped request to its group here.
     groups: Arc<Mutex<BTreeMap<u32, Arc<Inner>>>>,
@@ -265,6 +278,35 @@ impl From<ReadOutcome> for Response {
             ReadOutcome::Index(index) => Response::ReadIndex { index },
             ReadOutcome::NotLeader(leader) => Response::NotLeader { leader },
             ReadOutcome::Failed(m) => Response::Failed(m),
+        }
+    }
+}
+
+/// Asks `raft` for a snapshot whenever the log has grown enough since the last one
+/// ([`log_growth`]), until it stops.
+async fn snapshot_when_log_grows(raft: Raft<TypeConfig>, growth: Arc<log_growth::LogGrowth>) {
+    let mut metrics = raft.metrics();
+    loop {
+        tokio::select! {
+            _ = growth.wanted() => {}
+            changed = metrics.changed() => {
+                let stopped = changed.is_err() || {
+                    let m = metrics.borrow();
+                    m.running_state.is_err() || m.state == ServerState::Shutdown
+                };
+                if stopped {
+                    return;
+                }
+                continue;
+            }
+        }
+        tracing::info!(
+            bytes = growth.seen(),
+            threshold = growth.threshold(),
+            "the log grew past its snapshot threshold: building a snapshot"
+        );
+        if raft.trigger().snapshot().await.is_err() {
+            return;
         }
     }
 }
@@ -322,13 +364,16 @@ impl RaftNode {
     /// added by the leader.
     pub async fn start(cfg: RaftConfig, on_applied: OnApplied) -> Result<RaftNode, ClusterError> {
         let config = Arc::new(cfg.openraft_config()?);
-        let (log_store, contents) =
+        let (mut log_store, contents) =
             startup::open_log_store(&cfg.data_dir, cfg.node_id, cfg.recover_missing_log).await?;
         let shared = Shared::new();
         let dir = cfg.data_dir.clone();
         let sm_shared = shared.clone();
+        let growth = log_growth::LogGrowth::new(cfg.snapshot_log_bytes);
+        log_store.count_growth(growth.clone());
+        let sm_growth = growth.clone();
         let sm = tokio::task::spawn_blocking(move || {
-            StateMachineStore::open(&dir, sm_shared, on_applied)
+            StateMachineStore::open(&dir, sm_shared, on_applied).map(|s| s.with_growth(sm_growth))
         })
         .await
         .map_err(|e| ClusterError::Other(format!("state machine open task: {e}")))??;
@@ -344,6 +389,7 @@ impl RaftNode {
         let raft = Raft::new(cfg.node_id, config.clone(), factory, log_store, sm)
             .await
             .map_err(|e| ClusterError::Other(format!("raft start: {e}")))?;
+        tokio::spawn(snapshot_when_log_grows(raft.clone(), growth));
         let inner = Arc::new(Inner {
             id: cfg.node_id,
             group: 0,
@@ -351,6 +397,7 @@ impl RaftNode {
             raft,
             config,
             recover_missing_log: cfg.recover_missing_log,
+            snapshot_log_bytes: cfg.snapshot_log_bytes,
             groups: Arc::new(Mutex::new(BTreeMap::new())),
             ledger_groups: Arc::new(std::sync::atomic::AtomicU32::new(0)),
             shared,
@@ -389,13 +436,16 @@ impl RaftNode {
                 "group {group} is already running"
             )));
         }
-        let (log_store, contents) =
+        let (mut log_store, contents) =
             startup::open_log_store(&data_dir, base.id, base.recover_missing_log).await?;
         let shared = Shared::new();
         let dir = data_dir.clone();
         let sm_shared = shared.clone();
+        let growth = log_growth::LogGrowth::new(base.snapshot_log_bytes);
+        log_store.count_growth(growth.clone());
+        let sm_growth = growth.clone();
         let sm = tokio::task::spawn_blocking(move || {
-            StateMachineStore::open(&dir, sm_shared, on_applied)
+            StateMachineStore::open(&dir, sm_shared, on_applied).map(|s| s.with_growth(sm_growth))
         })
         .await
         .map_err(|e| ClusterError::Other(format!("state machine open task: {e}")))??;
@@ -408,6 +458,7 @@ impl RaftNode {
         let raft = Raft::new(base.id, base.config.clone(), factory, log_store, sm)
             .await
             .map_err(|e| ClusterError::Other(format!("raft start (group {group}): {e}")))?;
+        tokio::spawn(snapshot_when_log_grows(raft.clone(), growth));
         let inner = Arc::new(Inner {
             id: base.id,
             group,
@@ -415,6 +466,7 @@ impl RaftNode {
             raft,
             config: base.config.clone(),
             recover_missing_log: base.recover_missing_log,
+            snapshot_log_bytes: base.snapshot_log_bytes,
             groups: base.groups.clone(),
             ledger_groups: base.ledger_groups.clone(),
             shared,

@@ -89,12 +89,23 @@ pub(crate) async fn open_log_store(
             "the log store is missing; starting with an empty log and vote (--recover-missing-log)"
         );
     }
+    let t_open = Instant::now();
     let store = open_retrying(&path).await?;
+    tracing::info!(
+        ms = t_open.elapsed().as_millis() as u64,
+        "startup: log store opened"
+    );
     let verify = store.clone();
+    let t_verify = Instant::now();
     let contents = tokio::task::spawn_blocking(move || verify.verify())
         .await
         .map_err(|e| ClusterError::Other(format!("log check task: {e}")))?
         .map_err(|e| storage(&path, e))?;
+    tracing::info!(
+        entries = contents.entries,
+        ms = t_verify.elapsed().as_millis() as u64,
+        "startup: log entries checked"
+    );
     if recorded.is_none() {
         write_node_id(&id_path, node_id).map_err(|e| storage(&id_path, e))?;
     }

@@ -4,16 +4,18 @@
 //! The registry lives in memory; what is durable is the snapshot (written with temp file +
 //! fsync + rename + directory fsync before openraft may purge the logs it covers) and the log.
 //! At startup the registry is rebuilt from the last snapshot and openraft re-applies the
-//! committed entries after it. Only the current snapshot's metadata stays in memory: its data
-//! is read back from the file when openraft asks for it (to send it to a follower), and a
-//! snapshot built or installed here is written and then let go (issue 14: a 10 000-API
-//! snapshot was held for the node's life and copied on every request for it).
+//! committed entries after it. Only the current snapshot's metadata stays in memory: a
+//! snapshot is encoded straight into its file as it is built, and openraft is handed a window
+//! over the file ([`SnapshotFile`]) to send it to a follower in chunks; a snapshot received is
+//! written chunk by chunk into a temp file, then read once to decode and install it (issue 14:
+//! a million keys' snapshot was built in memory and copied again into the file).
 //!
 //! Snapshot data (what travels to other nodes) is `codec::encode` of
-//! `{last applied log id, last membership, registry}`. The snapshot file adds a small header:
-//! `"TGSNAP01"`, the encoded [`SnapshotMeta`] (length-prefixed), the data (length-prefixed),
-//! and a CRC-32 of everything before it.
+//! `{last applied log id, last membership, registry}`. The snapshot file adds a small header
+//! and a checksum ([`super::snapshot_file`]).
 
+use super::log_growth::LogGrowth;
+use super::snapshot_file::{self, invalid, read_file, SnapshotFile};
 use super::TypeConfig;
 use crate::OnApplied;
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
@@ -22,17 +24,15 @@ use openraft::{
     StorageIOError, StoredMembership,
 };
 use serde::{Deserialize, Serialize};
-use std::io::{self, Cursor};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, TryLockError};
 use tokio::sync::watch;
 use tollgate_proto::{codec, legacy, ApplyResult, Command, Registry};
 
 type SResult<T> = Result<T, StorageError<u64>>;
 type Membership = StoredMembership<u64, BasicNode>;
-
-const MAGIC: &[u8; 8] = b"TGSNAP01";
 
 /// What the rest of the node shares with the state machine.
 pub(crate) struct Shared {
@@ -58,6 +58,26 @@ impl Shared {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
         self.registry.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn try_write(&self) -> Option<std::sync::RwLockWriteGuard<'_, Registry>> {
+        match self.registry.try_write() {
+            Ok(g) => Some(g),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// The write lock, waited for without blocking the thread: a snapshot being encoded holds
+    /// the read lock on a blocking thread for as long as that takes (a second for a million
+    /// keys), while the control thread that applies entries also sends heartbeats.
+    async fn write_async(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
+        loop {
+            if let Some(g) = self.try_write() {
+                return g;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
     }
 }
 
@@ -124,6 +144,8 @@ pub fn encode_snapshot_data(
     )
 }
 
+pub use snapshot_file::{decode_file, encode_file};
+
 /// Decodes a snapshot's data (also in the layout of older builds): its last applied log id and
 /// registry.
 pub fn decode_snapshot_data(
@@ -132,106 +154,24 @@ pub fn decode_snapshot_data(
     decode_payload(data).map(|p| (p.last_applied, p.registry))
 }
 
-/// The snapshot file's bytes for `meta` and `data`.
-pub fn encode_file(meta: &SnapshotMeta<u64, BasicNode>, data: &[u8]) -> Vec<u8> {
-    let meta = codec::encode(meta);
-    let mut out = Vec::with_capacity(8 + 4 + meta.len() + 8 + data.len() + 4);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(meta.len() as u32).to_le_bytes());
-    out.extend_from_slice(&meta);
-    out.extend_from_slice(&(data.len() as u64).to_le_bytes());
-    out.extend_from_slice(data);
-    let crc = crc32fast::hash(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out
-}
+/// A snapshot file that could not be written (told apart from data that does not decode).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct WriteFailed(io::Error);
 
-/// Writes the snapshot file for `meta` and `data` at `path` (temp file, fsync, rename,
-/// directory fsync), the same bytes as [`encode_file`] but written piece by piece with the
-/// checksum computed as they go, so the data is never copied into a second buffer.
-fn write_file(path: &Path, meta: &SnapshotMeta<u64, BasicNode>, data: &[u8]) -> io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let meta = codec::encode(meta);
-    let tmp = path.with_extension("tmp");
-    {
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        // A temp file left by an older build keeps its mode through `open`: tighten it.
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        let mut w = io::BufWriter::with_capacity(1 << 20, f);
-        let mut crc = crc32fast::Hasher::new();
-        let meta_len = (meta.len() as u32).to_le_bytes();
-        let data_len = (data.len() as u64).to_le_bytes();
-        for part in [MAGIC.as_slice(), &meta_len, &meta, &data_len, data] {
-            crc.update(part);
-            w.write_all(part)?;
-        }
-        w.write_all(&crc.finalize().to_le_bytes())?;
-        let f = w.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
+/// An apply batch this long is logged at info (a log replayed at start, a large import).
+const SLOW_APPLY: std::time::Duration = std::time::Duration::from_millis(100);
+
+fn log_slow_apply(entries: usize, last_index: u64, took: std::time::Duration, hook_ms: u64) {
+    if took >= SLOW_APPLY {
+        tracing::info!(
+            entries,
+            last_index,
+            ms = took.as_millis() as u64,
+            hook_ms,
+            "applied a large batch"
+        );
     }
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
-}
-
-fn invalid(msg: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg.into())
-}
-
-/// Reads a snapshot file's bytes: checks its checksum and layout, and returns its metadata and
-/// data. No length field is trusted before it is checked against the bytes there are.
-pub fn decode_file(bytes: &[u8]) -> io::Result<(SnapshotMeta<u64, BasicNode>, Vec<u8>)> {
-    let (meta, data) = check_file(bytes)?;
-    Ok((meta, bytes[data].to_vec()))
-}
-
-/// As [`decode_file`], taking the file's bytes and returning the data in the same buffer (the
-/// header and checksum cut off in place), so a large snapshot is not copied once more.
-fn decode_file_owned(mut bytes: Vec<u8>) -> io::Result<(SnapshotMeta<u64, BasicNode>, Vec<u8>)> {
-    let (meta, data) = check_file(&bytes)?;
-    bytes.truncate(data.end);
-    bytes.drain(..data.start);
-    Ok((meta, bytes))
-}
-
-/// Reads the snapshot file at `path` ([`decode_file_owned`]).
-fn read_file(path: &Path) -> io::Result<(SnapshotMeta<u64, BasicNode>, Vec<u8>)> {
-    let bytes = std::fs::read(path)?;
-    decode_file_owned(bytes).map_err(|e| invalid(format!("{}: {e}", path.display())))
-}
-
-/// Checks a snapshot file's bytes ([`decode_file`]): its metadata and where its data lies.
-fn check_file(bytes: &[u8]) -> io::Result<(SnapshotMeta<u64, BasicNode>, std::ops::Range<usize>)> {
-    let body_len = bytes
-        .len()
-        .checked_sub(4)
-        .ok_or_else(|| invalid("snapshot file too short"))?;
-    let (body, crc) = bytes.split_at(body_len);
-    let crc = u32::from_le_bytes(crc.try_into().map_err(|_| invalid("crc"))?);
-    if crc32fast::hash(body) != crc {
-        return Err(invalid("snapshot file checksum mismatch"));
-    }
-    let rest = body
-        .strip_prefix(MAGIC.as_slice())
-        .ok_or_else(|| invalid("not a snapshot file"))?;
-    let (len, rest) = rest.split_at_checked(4).ok_or_else(|| invalid("short"))?;
-    let len = u32::from_le_bytes(len.try_into().map_err(|_| invalid("len"))?) as usize;
-    let (meta, rest) = rest.split_at_checked(len).ok_or_else(|| invalid("short"))?;
-    let meta = legacy::decode_either(meta).map_err(|e| invalid(format!("snapshot meta: {e}")))?;
-    let (len, data) = rest.split_at_checked(8).ok_or_else(|| invalid("short"))?;
-    let len = u64::from_le_bytes(len.try_into().map_err(|_| invalid("len"))?);
-    if len != data.len() as u64 {
-        return Err(invalid("snapshot data length mismatch"));
-    }
-    Ok((meta, body_len - data.len()..body_len))
 }
 
 /// The state machine given to openraft.
@@ -241,9 +181,11 @@ pub struct StateMachineStore {
     on_applied: Arc<Mutex<OnApplied>>,
     snapshot_path: PathBuf,
     current: Arc<Mutex<Option<StoredMeta>>>,
-    /// Held while the snapshot file is written.
+    /// Held while the snapshot file is replaced.
     file_lock: Arc<Mutex<()>>,
     seq: Arc<AtomicU64>,
+    /// The log's growth since the last snapshot (reset when one is taken).
+    growth: Arc<LogGrowth>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -260,15 +202,26 @@ impl StateMachineStore {
     ) -> io::Result<StateMachineStore> {
         super::startup::private_dir(dir)?;
         let snapshot_path = dir.join(super::startup::SNAPSHOT_FILE);
+        remove_temp_files(dir);
         let mut applied = Applied::default();
         let mut current = None;
+        let t_read = std::time::Instant::now();
         match read_file(&snapshot_path) {
             Ok((meta, data)) => {
                 // Written 0600 by this build; a file of an older build is tightened.
                 use std::os::unix::fs::PermissionsExt;
                 std::fs::set_permissions(&snapshot_path, std::fs::Permissions::from_mode(0o600))?;
+                let read_ms = t_read.elapsed().as_millis() as u64;
+                let t_decode = std::time::Instant::now();
                 let payload = decode_payload(&data)
                     .map_err(|e| invalid(format!("{}: {e}", snapshot_path.display())))?;
+                tracing::info!(
+                    snapshot = %meta,
+                    bytes = data.len(),
+                    read_ms,
+                    decode_ms = t_decode.elapsed().as_millis() as u64,
+                    "startup: snapshot read and decoded"
+                );
                 drop(data);
                 applied.last_applied = payload.last_applied;
                 applied.last_membership = payload.last_membership;
@@ -279,7 +232,13 @@ impl StateMachineStore {
             Err(e) => return Err(e),
         }
         let index = applied.last_applied.map(|l| l.index).unwrap_or(0);
+        let t_hook = std::time::Instant::now();
         on_applied(&shared.read(), &[]);
+        tracing::info!(
+            index,
+            ms = t_hook.elapsed().as_millis() as u64,
+            "startup: recovered registry handed to the node (tables compiled)"
+        );
         shared.applied.send_replace(index);
         Ok(StateMachineStore {
             shared,
@@ -289,7 +248,24 @@ impl StateMachineStore {
             current: Arc::new(Mutex::new(current)),
             file_lock: Arc::new(Mutex::new(())),
             seq: Arc::new(AtomicU64::new(0)),
+            growth: LogGrowth::new(0),
         })
+    }
+
+    /// Has this state machine reset `growth` (which the log store counts into) whenever a
+    /// snapshot is taken.
+    pub(crate) fn with_growth(mut self, growth: Arc<LogGrowth>) -> StateMachineStore {
+        self.growth = growth;
+        self
+    }
+
+    /// A temp file of this folder's snapshots (removed at open if left).
+    fn temp_path(&self, what: &str) -> PathBuf {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        self.snapshot_path.with_file_name(format!(
+            "{}.{what}-{seq}{TEMP_SUFFIX}",
+            super::startup::SNAPSHOT_FILE
+        ))
     }
 
     fn builder(&self) -> StateMachineStore {
@@ -301,13 +277,15 @@ impl StateMachineStore {
             current: self.current.clone(),
             file_lock: self.file_lock.clone(),
             seq: self.seq.clone(),
+            growth: self.growth.clone(),
         }
     }
 
-    /// Makes `meta` and `data` the current snapshot, durably, unless a newer one already is (a
-    /// snapshot built locally can finish after a newer one arrived from the leader). The
-    /// snapshot file and `current` change together, one writer at a time. Gives `data` back.
-    async fn store(&self, meta: &StoredMeta, data: Vec<u8>) -> io::Result<Vec<u8>> {
+    /// Makes the snapshot file written at `tmp` for `meta` the current snapshot, durably,
+    /// unless a newer one already is (a snapshot built locally can finish after a newer one
+    /// arrived from the leader; then `tmp` is removed). The snapshot file and `current` change
+    /// together, one writer at a time.
+    async fn commit(&self, tmp: PathBuf, meta: &StoredMeta) -> io::Result<()> {
         let path = self.snapshot_path.clone();
         let current = self.current.clone();
         let meta = meta.clone();
@@ -318,17 +296,21 @@ impl StateMachineStore {
                 .as_ref()
                 .is_some_and(|cur| cur.last_log_id > meta.last_log_id);
             if newer {
-                return Ok(data);
+                return std::fs::remove_file(&tmp);
             }
-            write_file(&path, &meta, &data)?;
+            if let Err(e) = snapshot_file::install(&tmp, &path) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
             *lock(&current) = Some(meta);
-            Ok(data)
+            Ok(())
         })
         .await
         .map_err(|e| io::Error::other(format!("snapshot write task failed: {e}")))?
     }
 
-    /// The current snapshot, read from its file (none before the first).
+    /// The current snapshot: its file checked (read through, not into memory) and its data
+    /// handed over as a window of the file (none before the first).
     async fn load_current(&self) -> io::Result<Option<Snapshot<TypeConfig>>> {
         let path = self.snapshot_path.clone();
         let current = self.current.clone();
@@ -339,7 +321,7 @@ impl StateMachineStore {
             let Some(meta) = lock(&current).clone() else {
                 return Ok(None);
             };
-            let (file_meta, data) = read_file(&path)?;
+            let (file, file_meta, data) = snapshot_file::check_stream(&path)?;
             if file_meta != meta {
                 return Err(invalid(format!(
                     "{}: holds snapshot {file_meta}, expected {meta}",
@@ -348,7 +330,7 @@ impl StateMachineStore {
             }
             Ok(Some(Snapshot {
                 meta,
-                snapshot: Box::new(Cursor::new(data)),
+                snapshot: Box::new(SnapshotFile::window(file, data)?),
             }))
         })
         .await
@@ -356,33 +338,92 @@ impl StateMachineStore {
     }
 }
 
+/// The suffix of the snapshot temp files (built or received).
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// Removes the snapshot temp files a stopped process left in `dir` (and `snapshot.tmp` of
+/// builds before numbered temp files).
+fn remove_temp_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let ours = name.starts_with(super::startup::SNAPSHOT_FILE) || name == "snapshot.tmp";
+        if ours && name.ends_with(TEMP_SUFFIX) {
+            if let Err(err) = std::fs::remove_file(e.path()) {
+                tracing::warn!(file = %e.path().display(), error = %err, "snapshot temp file left");
+            }
+        }
+    }
+}
+
 impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
+    /// Encodes the registry straight into a temp file (on a blocking thread, holding the
+    /// registry's read lock: applies wait without blocking the control thread), then makes it
+    /// the current snapshot. openraft gets a window over the file.
     async fn build_snapshot(&mut self) -> SResult<Snapshot<TypeConfig>> {
-        let (data, applied) = {
-            let reg = self.shared.read();
-            let applied = lock(&self.applied).clone();
-            let data = encode_snapshot_data(&applied.last_applied, &applied.last_membership, &reg);
-            (data, applied)
-        };
+        let t = std::time::Instant::now();
+        let tmp = self.temp_path("build");
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        let snapshot_id = match applied.last_applied {
-            Some(l) => format!("{}-{}-{seq}", l.leader_id, l.index),
-            None => format!("none-{seq}"),
-        };
-        let meta = SnapshotMeta {
-            last_log_id: applied.last_applied,
-            last_membership: applied.last_membership,
-            snapshot_id,
-        };
-        let data = self
-            .store(&meta, data)
+        let shared = self.shared.clone();
+        let applied = self.applied.clone();
+        let growth = self.growth.clone();
+        let path = tmp.clone();
+        let built = tokio::task::spawn_blocking(move || {
+            let reg = shared.read();
+            // Applied and the registry change together under the registry's lock.
+            let applied = lock(&applied).clone();
+            let seen = growth.seen();
+            let snapshot_id = match applied.last_applied {
+                Some(l) => format!("{}-{}-{seq}", l.leader_id, l.index),
+                None => format!("none-{seq}"),
+            };
+            let meta = SnapshotMeta {
+                last_log_id: applied.last_applied,
+                last_membership: applied.last_membership,
+                snapshot_id,
+            };
+            let payload = PayloadRef {
+                last_applied: &meta.last_log_id,
+                last_membership: &meta.last_membership,
+                registry: &reg,
+            };
+            let written = snapshot_file::write_streamed(&path, &meta, |mut w| {
+                codec::encode_into(&mut w, &payload, codec::SNAPSHOT_FORMAT_VERSION)
+            });
+            drop(reg);
+            match written {
+                Ok((file, data)) => Ok((meta, file, data, seen)),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&path);
+                    Err(e)
+                }
+            }
+        })
+        .await
+        .map_err(|e| io::Error::other(format!("snapshot build task failed: {e}")))
+        .and_then(|r| r);
+        let (meta, file, data, seen) =
+            built.map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        let sig = || Some(meta.signature());
+        self.commit(tmp, &meta)
             .await
-            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
-        tracing::info!(snapshot = %meta, bytes = data.len(), "snapshot built");
-        // The data moves into the answer (openraft drops it once built): not kept here.
+            .map_err(|e| StorageIOError::write_snapshot(sig(), &e))?;
+        let bytes = data.end - data.start;
+        self.growth.snapshot_taken(bytes, seen);
+        tracing::info!(
+            snapshot = %meta,
+            bytes,
+            ms = t.elapsed().as_millis() as u64,
+            "snapshot built"
+        );
+        let snapshot = SnapshotFile::window(file, data)
+            .map_err(|e| StorageIOError::read_snapshot(sig(), &e))?;
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(data)),
+            snapshot: Box::new(snapshot),
         })
     }
 }
@@ -403,8 +444,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let mut results = Vec::new();
         let mut changed: Vec<Command> = Vec::new();
         let last_index;
+        let t_apply = std::time::Instant::now();
+        let hook_ms;
         {
-            let mut reg = self.shared.write();
+            let mut reg = self.shared.write_async().await;
             let mut applied = lock(&self.applied);
             for entry in entries {
                 applied.last_applied = Some(entry.log_id);
@@ -425,11 +468,14 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             }
             last_index = applied.last_applied.map(|l| l.index).unwrap_or(0);
             drop(applied);
+            let t_hook = std::time::Instant::now();
             (lock(&self.on_applied))(&reg, &changed);
+            hook_ms = t_hook.elapsed().as_millis() as u64;
             // Published while the registry is still locked, so a reader holding the read
             // guard sees the index that matches the registry it reads.
             self.shared.applied.send_replace(last_index);
         }
+        log_slow_apply(results.len(), last_index, t_apply.elapsed(), hook_ms);
         Ok(results)
     }
 
@@ -437,34 +483,64 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.builder()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> SResult<Box<Cursor<Vec<u8>>>> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> SResult<Box<SnapshotFile>> {
+        let path = self.temp_path("receive");
+        let file = tokio::task::spawn_blocking(move || SnapshotFile::receive(path))
+            .await
+            .map_err(|e| io::Error::other(format!("snapshot receive task failed: {e}")))
+            .and_then(|r| r)
+            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        Ok(Box::new(file))
     }
 
+    /// Reads the received data once (from its temp file, or the window of another snapshot
+    /// file), decodes it on a blocking thread, writes it as this node's snapshot file, and
+    /// swaps the registry.
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<u64, BasicNode>,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        mut snapshot: Box<SnapshotFile>,
     ) -> SResult<()> {
-        let data = snapshot.into_inner();
+        let t = std::time::Instant::now();
         let sig = || Some(meta.signature());
-        let payload = decode_payload(&data)
-            .map_err(|e| StorageIOError::read_snapshot(sig(), AnyError::new(&e)))?;
-        if payload.last_applied != meta.last_log_id {
-            let e = AnyError::error(format!(
-                "snapshot data is at {:?} but its meta says {:?}",
-                payload.last_applied, meta.last_log_id
-            ));
-            return Err(StorageIOError::read_snapshot(sig(), e).into());
-        }
-        drop(
-            self.store(meta, data)
-                .await
-                .map_err(|e| StorageIOError::write_snapshot(sig(), &e))?,
-        );
+        let data = snapshot
+            .read_all()
+            .await
+            .map_err(|e| StorageIOError::read_snapshot(sig(), &e))?;
+        // A received temp file is removed here.
+        drop(snapshot);
+        let tmp = self.temp_path("install");
+        let seen = self.growth.seen();
+        let for_task = meta.clone();
+        let decoded = tokio::task::spawn_blocking(move || {
+            let payload = decode_payload(&data).map_err(|e| invalid(e.to_string()))?;
+            if payload.last_applied != for_task.last_log_id {
+                return Err(invalid(format!(
+                    "snapshot data is at {:?} but its meta says {:?}",
+                    payload.last_applied, for_task.last_log_id
+                )));
+            }
+            snapshot_file::write_bytes(&tmp, &for_task, &data)
+                .inspect_err(|_| {
+                    let _ = std::fs::remove_file(&tmp);
+                })
+                .map_err(|e| io::Error::other(WriteFailed(e)))?;
+            Ok((payload, tmp, data.len() as u64))
+        })
+        .await
+        .map_err(|e| io::Error::other(format!("snapshot install task failed: {e}")))
+        .and_then(|r| r);
+        let (payload, tmp, bytes) = decoded.map_err(|e| match e.get_ref() {
+            Some(w) if w.is::<WriteFailed>() => StorageIOError::write_snapshot(sig(), &e),
+            _ => StorageIOError::read_snapshot(sig(), AnyError::new(&e)),
+        })?;
+        self.commit(tmp, meta)
+            .await
+            .map_err(|e| StorageIOError::write_snapshot(sig(), &e))?;
+        self.growth.snapshot_taken(bytes, seen);
         let index = meta.last_log_id.map(|l| l.index).unwrap_or(0);
         {
-            let mut reg = self.shared.write();
+            let mut reg = self.shared.write_async().await;
             *reg = payload.registry;
             {
                 let mut applied = lock(&self.applied);
@@ -474,7 +550,12 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             (lock(&self.on_applied))(&reg, &[]);
             self.shared.applied.send_replace(index);
         }
-        tracing::info!(snapshot = %meta, "snapshot installed");
+        tracing::info!(
+            snapshot = %meta,
+            bytes,
+            ms = t.elapsed().as_millis() as u64,
+            "snapshot installed"
+        );
         Ok(())
     }
 
@@ -656,19 +737,26 @@ mod tests {
             StateMachineStore::open(dir.path(), shared.clone(), Box::new(|_, _| {})).unwrap();
         assert!(sm.get_current_snapshot().await.unwrap().is_none());
         *shared.write() = sample_registry();
-        let built = sm.builder().build_snapshot().await.unwrap();
-        let data = built.snapshot.into_inner();
-        let cur = sm.get_current_snapshot().await.unwrap().unwrap();
+        let mut built = sm.builder().build_snapshot().await.unwrap();
+        let data = built.snapshot.read_all().await.unwrap();
+        let (last, registry) = decode_snapshot_data(&data).unwrap();
+        assert_eq!((last, &registry), (None, &sample_registry()));
+        let mut cur = sm.get_current_snapshot().await.unwrap().unwrap();
         assert_eq!(cur.meta, built.meta);
-        assert_eq!(cur.snapshot.into_inner(), data);
+        assert_eq!(cur.snapshot.read_all().await.unwrap(), data);
+        // Encoded straight into the file: the bytes of the encoding in memory.
+        assert_eq!(
+            data,
+            encode_snapshot_data(&None, &Membership::default(), &sample_registry())
+        );
         // Reopened: the registry comes back and the same snapshot is served from the file.
         let shared2 = Shared::new();
         let mut sm2 =
             StateMachineStore::open(dir.path(), shared2.clone(), Box::new(|_, _| {})).unwrap();
         assert_eq!(*shared2.read(), sample_registry());
-        let cur = sm2.get_current_snapshot().await.unwrap().unwrap();
+        let mut cur = sm2.get_current_snapshot().await.unwrap().unwrap();
         assert_eq!(cur.meta, built.meta);
-        assert_eq!(cur.snapshot.into_inner(), data);
+        assert_eq!(cur.snapshot.read_all().await.unwrap(), data);
         // Not a copy in memory: a damaged file is found on the next request.
         let path = dir.path().join(super::super::startup::SNAPSHOT_FILE);
         let mut bytes = std::fs::read(&path).unwrap();
@@ -678,30 +766,65 @@ mod tests {
         assert!(sm.get_current_snapshot().await.is_err());
     }
 
-    #[test]
-    fn file_round_trip_and_corruption() {
-        let meta = SnapshotMeta {
-            last_log_id: Some(LogId::new(openraft::CommittedLeaderId::new(3, 1), 42)),
-            last_membership: StoredMembership::default(),
-            snapshot_id: "x".into(),
-        };
-        let bytes = encode_file(&meta, b"hello");
-        // The file is written piece by piece: the same bytes.
+    /// A snapshot received in chunks is written into a temp file (removed once installed) and
+    /// installs the registry; temp files a stopped process left are removed at open; data that
+    /// does not decode installs nothing.
+    #[tokio::test]
+    async fn a_received_snapshot_goes_through_a_temp_file() {
+        use tokio::io::{AsyncSeekExt, AsyncWriteExt};
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("snap");
-        write_file(&path, &meta, b"hello").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), bytes);
-        let (m, d) = decode_file(&bytes).unwrap();
-        assert_eq!(m, meta);
-        assert_eq!(d, b"hello");
-        assert_eq!(decode_file_owned(bytes.clone()).unwrap(), (meta.clone(), d));
-        for i in 0..bytes.len() {
-            let mut bad = bytes.clone();
-            bad[i] ^= 0x40;
-            assert!(decode_file(&bad).is_err(), "flip at {i}");
+        let shared = Shared::new();
+        let sm = StateMachineStore::open(dir.path(), shared.clone(), Box::new(|_, _| {})).unwrap();
+        *shared.write() = sample_registry();
+        let mut built = sm.builder().build_snapshot().await.unwrap();
+        let data = built.snapshot.read_all().await.unwrap();
+
+        let fdir = tempfile::tempdir().unwrap();
+        let left = fdir.path().join("snapshot.bin.build-7.tmp");
+        std::fs::write(&left, b"left by a stopped process").unwrap();
+        let fshared = Shared::new();
+        let mut f =
+            StateMachineStore::open(fdir.path(), fshared.clone(), Box::new(|_, _| {})).unwrap();
+        assert!(!left.exists());
+        let temps = || {
+            std::fs::read_dir(fdir.path())
+                .unwrap()
+                .filter(|e| {
+                    let name = e.as_ref().unwrap().file_name();
+                    name.to_string_lossy().ends_with(".tmp")
+                })
+                .count()
+        };
+        // Chunks as openraft writes them: each at its offset, the last one sent twice.
+        let mut recv = f.begin_receiving_snapshot().await.unwrap();
+        let chunks: Vec<&[u8]> = data.chunks(100).collect();
+        for (i, chunk) in chunks
+            .iter()
+            .enumerate()
+            .chain([(chunks.len() - 1, &chunks[chunks.len() - 1])])
+        {
+            recv.seek(std::io::SeekFrom::Start(i as u64 * 100))
+                .await
+                .unwrap();
+            recv.write_all(chunk).await.unwrap();
         }
-        for n in 0..bytes.len() {
-            assert!(decode_file(&bytes[..n]).is_err());
-        }
+        recv.shutdown().await.unwrap();
+        assert_eq!(temps(), 1);
+        f.install_snapshot(&built.meta, recv).await.unwrap();
+        assert_eq!(temps(), 0);
+        assert_eq!(*fshared.read(), sample_registry());
+        let mut cur = f.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(cur.meta, built.meta);
+        assert_eq!(cur.snapshot.read_all().await.unwrap(), data);
+
+        // Damaged data: refused, the installed snapshot stays.
+        let mut recv = f.begin_receiving_snapshot().await.unwrap();
+        recv.write_all(&data[..data.len() - 1]).await.unwrap();
+        let mut later = built.meta.clone();
+        later.snapshot_id = "later".into();
+        assert!(f.install_snapshot(&later, recv).await.is_err());
+        assert_eq!(temps(), 0);
+        let cur = f.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(cur.meta, built.meta);
     }
 }

@@ -85,6 +85,46 @@ pub fn encode_as<T: Serialize>(value: &T, version: u8) -> Vec<u8> {
     out
 }
 
+/// Writes `value` with the prefix of format `version` into `out`, as [`encode_as`] would give
+/// it, without building it in memory first (a snapshot of a large registry goes straight into
+/// its file). An error is the writer's, or a value MessagePack cannot represent.
+pub fn encode_into<T: Serialize, W: std::io::Write>(
+    out: &mut W,
+    value: &T,
+    version: u8,
+) -> std::io::Result<()> {
+    /// Keeps the writer's error, which the encoder's error wraps in a type of `rmp`.
+    struct Keep<'a, W> {
+        out: &'a mut W,
+        error: Option<std::io::Error>,
+    }
+    impl<W: std::io::Write> std::io::Write for Keep<'_, W> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.out.write(buf).inspect_err(|e| {
+                self.error = Some(std::io::Error::new(e.kind(), e.to_string()));
+            })
+        }
+        fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+            self.out.write_all(buf).inspect_err(|e| {
+                self.error = Some(std::io::Error::new(e.kind(), e.to_string()));
+            })
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.out.flush()
+        }
+    }
+    out.write_all(&[version])?;
+    let mut keep = Keep { out, error: None };
+    let mut ser = rmp_serde::Serializer::new(&mut keep).with_struct_map();
+    match value.serialize(&mut ser) {
+        Ok(()) => Ok(()),
+        Err(e) => Err(keep
+            .error
+            .take()
+            .unwrap_or_else(|| std::io::Error::other(e.to_string()))),
+    }
+}
+
 /// Decodes a value written by [`encode`].
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     decode_as(bytes, FORMAT_VERSION)
@@ -364,6 +404,27 @@ mod tests {
             node: Some(2),
         };
         assert_eq!(decode::<Appended>(&encode(&longer)).unwrap(), longer);
+    }
+
+    #[test]
+    fn encoding_into_a_writer_gives_the_same_bytes() {
+        for c in sample() {
+            let mut out = Vec::new();
+            encode_into(&mut out, &c, SNAPSHOT_FORMAT_VERSION).unwrap();
+            assert_eq!(out, encode_as(&c, SNAPSHOT_FORMAT_VERSION));
+        }
+        // A writer's error comes back as it was.
+        struct Full;
+        impl std::io::Write for Full {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "full"))
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let e = encode_into(&mut Full, &sample()[0], FORMAT_VERSION).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::StorageFull);
     }
 
     #[test]
