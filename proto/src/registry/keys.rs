@@ -15,6 +15,7 @@ use crate::command::{ApplyError, ApplyResult, Command};
 use crate::model::{
     ApiKey, QuotaSettings, ThrottleSettings, UsagePlan, MAX_API_KEY_LENGTH, MIN_API_KEY_LENGTH,
 };
+use std::collections::HashSet;
 use std::sync::Arc;
 
 const METHODS: &[&str] = &[
@@ -214,13 +215,26 @@ impl Registry {
             check_key(&self.api_keys, key)?;
             replaced.push((&key.id, self.api_keys.insert(key.clone())));
         }
+        // Each row walks the plan's ordered set of key ids once (an insert that says whether
+        // the id was new), not three times as `subscribe` does: with a million keys every
+        // walk is a chain of cache misses. The rows' own keys are known to exist.
+        let imported: HashSet<&str> = keys.iter().map(|k| k.id.as_str()).collect();
         for (plan_id, key_id) in plan_keys {
-            let already = self
+            if !imported.contains(key_id.as_str()) && !self.api_keys.contains_key(key_id) {
+                return Err(key_not_found(key_id));
+            }
+            let plan = self
                 .usage_plans
                 .get(plan_id)
-                .is_some_and(|p| p.key_ids.contains(key_id));
-            if !already {
-                self.subscribe(plan_id, key_id)?;
+                .ok_or_else(|| plan_not_found(plan_id))?;
+            if self.usage_plans.len() > 1 && !plan.key_ids.contains(key_id) {
+                self.check_key_stages(plan, key_id)?;
+            }
+            let added = self
+                .usage_plans
+                .get_mut(plan_id)
+                .is_some_and(|p| p.key_ids.insert(key_id.clone()));
+            if added {
                 subscribed.push((plan_id, key_id));
             }
         }
@@ -904,6 +918,48 @@ mod tests {
         };
         r.apply(&again).unwrap();
         r.apply(&again).unwrap();
+    }
+
+    #[test]
+    fn an_import_checks_each_subscription_as_subscribe_does() {
+        let mut r = registry();
+        for p in ["p1", "p2"] {
+            r.apply(&Command::CreateUsagePlan {
+                plan: plan(p, &[("a1", "prod")]),
+            })
+            .unwrap();
+        }
+        r.apply(&Command::CreateApiKey {
+            key: key("k1", VALUE),
+        })
+        .unwrap();
+        // A key neither in the batch nor held.
+        let unknown = r.apply(&Command::ImportApiKeys {
+            keys: vec![key("k2", "22222222222222222222")],
+            plan_keys: vec![("p1".into(), "k9".into())],
+        });
+        assert!(
+            matches!(unknown, Err(ApplyError::NotFound(_))),
+            "{unknown:?}"
+        );
+        // A held key (not in the batch) subscribes; then a second plan over the same stage
+        // is refused for it, and the whole batch with it.
+        r.apply(&Command::ImportApiKeys {
+            keys: vec![],
+            plan_keys: vec![("p1".into(), "k1".into())],
+        })
+        .unwrap();
+        let clash = r.apply(&Command::ImportApiKeys {
+            keys: vec![key("k2", "22222222222222222222")],
+            plan_keys: vec![("p2".into(), "k2".into()), ("p2".into(), "k1".into())],
+        });
+        assert!(matches!(clash, Err(ApplyError::Conflict(_))), "{clash:?}");
+        assert!(r.usage_plans["p2"].key_ids.is_empty());
+        assert!(!r.api_keys.contains_key("k2"));
+        assert_eq!(
+            r.usage_plans["p1"].key_ids.iter().collect::<Vec<_>>(),
+            ["k1"]
+        );
     }
 
     #[test]
