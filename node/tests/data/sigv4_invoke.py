@@ -26,7 +26,10 @@ for spec in json.load(sys.stdin):
     if spec.get("tamper") == "body":
         body = body + b"x"
     elif spec.get("tamper") == "header":
-        sent["X-Amz-Date"] = sent["X-Amz-Date"][:-3] + "00Z"
+        # A different second (":00" becomes ":01", every other second ":00"): the same
+        # value would leave the signature valid, once a minute.
+        stamp = sent["X-Amz-Date"]
+        sent["X-Amz-Date"] = stamp[:-3] + ("01Z" if stamp.endswith("00Z") else "00Z")
     url = urllib.parse.urlsplit(spec["url"])
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
     target = url.path + ("?" + url.query if url.query else "")
