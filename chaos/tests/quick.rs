@@ -318,7 +318,15 @@ fn quick_chaos_run_with_membership_changes_over_two_ledger_groups_holds_every_in
         .as_array()
         .expect("membership calls");
     let actions: Vec<&str> = calls.iter().filter_map(|c| c["action"].as_str()).collect();
-    assert_eq!(actions, ["add", "promote", "remove"], "{calls:?}");
+    // The removal re-adds the node on a fresh folder in about a third of the seeds (not 7):
+    // then two more calls, and four members at the end.
+    let readded = actions.len() == 5;
+    let expected_actions: &[&str] = if readded {
+        &["add", "promote", "remove", "add", "promote"]
+    } else {
+        &["add", "promote", "remove"]
+    };
+    assert_eq!(actions, expected_actions, "{calls:?}");
     assert_eq!(calls[0]["node"], 4);
     let removed = calls[2]["node"].as_u64().expect("removed node");
     assert!(calls[2]["removed_write"].is_u64(), "{}", calls[2]);
@@ -337,7 +345,7 @@ fn quick_chaos_run_with_membership_changes_over_two_ledger_groups_holds_every_in
         );
     }
     // The final state was read on the three members left (node 4 among them unless it was
-    // the one removed).
+    // the one removed), or on all four when the removed node was added back.
     let history: serde_json::Value =
         serde_json::from_slice(&std::fs::read(report_dir.join("history.json")).expect("history"))
             .expect("history.json");
@@ -347,6 +355,6 @@ fn quick_chaos_run_with_membership_changes_over_two_ledger_groups_holds_every_in
         .iter()
         .filter_map(|m| m.as_u64())
         .collect();
-    let expected: Vec<u64> = (1..=4).filter(|n| *n != removed).collect();
+    let expected: Vec<u64> = (1..=4).filter(|n| readded || *n != removed).collect();
     assert_eq!(members, expected);
 }

@@ -240,7 +240,7 @@ pub fn refresh_all(
 /// grants and `ledger`'s usage. The compiler calls it before it publishes a key table built
 /// from the configuration group alone, so a key of another group is never served with its
 /// full quota when its group has counted usage.
-pub fn refresh_table(
+fn refresh_table(
     keys: &KeyTable,
     config: &Registry,
     ledger: &Registry,

@@ -76,6 +76,16 @@ pub fn check(h: &History) -> Vec<Verdict> {
         return Vec::new();
     }
     let mut follow = Vec::new();
+    // A planned change that made no call (no node left to add, none of the role to remove)
+    // tested nothing: it must not pass as one that settled.
+    for step in h.schedule.iter().flat_map(|s| &s.steps) {
+        if step.fault.is_membership() && !h.membership.iter().any(|r| r.step == step.index) {
+            follow.push(format!(
+                "step {}: {:?} was planned but made no membership call",
+                step.index, step.fault
+            ));
+        }
+    }
     let mut settle_ms = Vec::new();
     for r in &h.membership {
         if let Some(e) = &r.error {
@@ -219,7 +229,7 @@ mod tests {
             schedule: Some(Schedule {
                 seed: 1,
                 steps: vec![Step {
-                    index: 0,
+                    index: 1,
                     fault: Fault::RemoveNode {
                         role: Role::Leader,
                         readd: false,
@@ -258,6 +268,15 @@ mod tests {
         assert!(v.iter().all(|v| v.holds), "{v:?}");
         assert!(v[2].summary.contains("1 503"), "{v:?}");
         assert!(check(&History::default()).is_empty());
+        // Planned, but no call made: not a change that held.
+        let mut none = history();
+        none.membership.clear();
+        let v = check(&none);
+        assert!(!v[0].holds, "{v:?}");
+        assert!(
+            v[0].violations[0].contains("made no membership call"),
+            "{v:?}"
+        );
     }
 
     #[test]

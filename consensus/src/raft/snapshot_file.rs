@@ -384,10 +384,19 @@ impl AsyncSeek for SnapshotFile {
             SeekFrom::End(o) | SeekFrom::Current(o) => i128::from(o),
         };
         let target = i128::from(base) + by;
-        if target < i128::from(this.start) || target > i128::from(u64::MAX) {
+        if target < i128::from(this.start) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "seek before the start of the snapshot",
+            ));
+        }
+        // A chunk is written at or before what has arrived (openraft resends, never skips):
+        // an offset past the end, sent by a peer, would make a sparse file that `read_all`
+        // then allocates whole.
+        if target > i128::from(this.end) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek past the end of the snapshot",
             ));
         }
         Pin::new(&mut this.file).start_seek(SeekFrom::Start(target as u64))
@@ -512,6 +521,12 @@ mod tests {
         s.shutdown().await.unwrap();
         assert_eq!(s.len(), 8);
         assert_eq!(s.read_all().await.unwrap(), b"abcdefgh");
+        // A chunk offset past what has arrived (a peer's number) is refused, not a hole.
+        let err = s.seek(SeekFrom::Start(1 << 40)).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        s.seek(SeekFrom::Start(9)).await.unwrap_err();
+        s.seek(SeekFrom::Start(8)).await.unwrap();
+        assert_eq!(s.len(), 8);
         assert!(path.exists());
         drop(s);
         assert!(!path.exists());

@@ -186,6 +186,8 @@ pub struct StateMachineStore {
     seq: Arc<AtomicU64>,
     /// The log's growth since the last snapshot (reset when one is taken).
     growth: Arc<LogGrowth>,
+    /// The data size of the snapshot read at open (0: none), the growth's first baseline.
+    snapshot_bytes: u64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -205,6 +207,7 @@ impl StateMachineStore {
         remove_temp_files(dir);
         let mut applied = Applied::default();
         let mut current = None;
+        let mut snapshot_bytes = 0;
         let t_read = std::time::Instant::now();
         match read_file(&snapshot_path) {
             Ok((meta, data)) => {
@@ -222,6 +225,7 @@ impl StateMachineStore {
                     decode_ms = t_decode.elapsed().as_millis() as u64,
                     "startup: snapshot read and decoded"
                 );
+                snapshot_bytes = data.len() as u64;
                 drop(data);
                 applied.last_applied = payload.last_applied;
                 applied.last_membership = payload.last_membership;
@@ -249,12 +253,16 @@ impl StateMachineStore {
             file_lock: Arc::new(Mutex::new(())),
             seq: Arc::new(AtomicU64::new(0)),
             growth: LogGrowth::new(0),
+            snapshot_bytes,
         })
     }
 
     /// Has this state machine reset `growth` (which the log store counts into) whenever a
     /// snapshot is taken.
     pub(crate) fn with_growth(mut self, growth: Arc<LogGrowth>) -> StateMachineStore {
+        // The snapshot read at open is the last one: the next is due after half its size,
+        // not after the floor (a restart must not rebuild a large snapshot every few MiB).
+        growth.snapshot_taken(self.snapshot_bytes, 0);
         self.growth = growth;
         self
     }
@@ -278,6 +286,7 @@ impl StateMachineStore {
             file_lock: self.file_lock.clone(),
             seq: self.seq.clone(),
             growth: self.growth.clone(),
+            snapshot_bytes: self.snapshot_bytes,
         }
     }
 
@@ -757,6 +766,10 @@ mod tests {
         let mut cur = sm2.get_current_snapshot().await.unwrap().unwrap();
         assert_eq!(cur.meta, built.meta);
         assert_eq!(cur.snapshot.read_all().await.unwrap(), data);
+        // The snapshot read at open sets when the log's growth asks for the next one.
+        let growth = LogGrowth::new(1);
+        drop(sm2.with_growth(growth.clone()));
+        assert_eq!(growth.threshold(), (data.len() as u64 / 2).max(1));
         // Not a copy in memory: a damaged file is found on the next request.
         let path = dir.path().join(super::super::startup::SNAPSHOT_FILE);
         let mut bytes = std::fs::read(&path).unwrap();

@@ -234,6 +234,7 @@ impl ClusterLimits {
         state
     }
 
+    #[cfg(test)]
     /// The slot of the quota with limit id `id` ([`super::key_table::quota_id`]): its
     /// node-wide count of requests admitted and not yet committed to the usage ledger, and
     /// this node's share of it. A table holding the slot gives the same one back.
@@ -396,6 +397,7 @@ impl ClusterLimits {
         self.lock().in_flight.remove(&seq)
     }
 
+    #[cfg(test)]
     /// Takes the usage of this node's report `seq`, now committed to the ledger (and so in
     /// the key table compiled from it), off the pending quota counts. Each report counts once,
     /// however often it is applied; reports this process did not propose count nothing.

@@ -215,9 +215,11 @@ impl Registry {
             check_key(&self.api_keys, key)?;
             replaced.push((&key.id, self.api_keys.insert(key.clone())));
         }
-        // Each row walks the plan's ordered set of key ids once (an insert that says whether
-        // the id was new), not three times as `subscribe` does: with a million keys every
-        // walk is a chain of cache misses. The rows' own keys are known to exist.
+        // With one plan, each row walks the plan's ordered set of key ids once (an insert
+        // that says whether the id was new), not three times as `subscribe` does: with a
+        // million keys every walk is a chain of cache misses. With several plans, the other
+        // plans' sets are walked too (`check_key_stages`). The rows' own keys are known to
+        // exist without a walk of the keys by id.
         let imported: HashSet<&str> = keys.iter().map(|k| k.id.as_str()).collect();
         for (plan_id, key_id) in plan_keys {
             if !imported.contains(key_id.as_str()) && !self.api_keys.contains_key(key_id) {
