@@ -17,6 +17,8 @@
 #   io_uring_enter, io_uring submissions, poll arms, io-wq punts; context switches), printed
 #   per request, with the CPU of the worker thread and of the other threads (nginx: its
 #   master) from /proc. Counting costs the server some CPU: measure ratios without it.
+# PIN=1: both servers (nginx's processes, Tollgate's whole process) on CPU 1 and the clients on
+#   CPU 0 (taskset), so neither server shares its core with wrk: fewer swings between pairs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-5}; CONNS=${2:-32}
@@ -49,9 +51,11 @@ http {
   }
 }
 NGX
-nginx -c $work/nginx.conf
+SRV=""; CLI=""
+if [ -n "${PIN:-}" ]; then SRV="taskset -c 1"; CLI="taskset -c 0"; fi
+$SRV nginx -c $work/nginx.conf
 export TOLLGATE_ACCESS_KEY_ID=AKIDBENCH TOLLGATE_SECRET_ACCESS_KEY=benchsecret AWS_ACCESS_KEY_ID=AKIDBENCH AWS_SECRET_ACCESS_KEY=benchsecret AWS_PAGER=
-TOLLGATE_LOG=warn "$BIN" serve --listen 127.0.0.1:18498 --tls-listen 127.0.0.1:18444 --admin-listen 127.0.0.1:18490 --data-dir $work/data --workers 1 > $work/tollgate.log &
+TOLLGATE_LOG=warn $SRV "$BIN" serve --listen 127.0.0.1:18498 --tls-listen 127.0.0.1:18444 --admin-listen 127.0.0.1:18490 --data-dir $work/data --workers 1 > $work/tollgate.log &
 TG_PID=$!
 for _ in $(seq 100); do grep -q "admin API" $work/tollgate.log 2>/dev/null && break; sleep 0.1; done
 ag() { aws apigateway --endpoint-url http://127.0.0.1:18490 --region us-east-1 --output text "$@"; }
@@ -76,7 +80,7 @@ run() {
   local name=$1 url=$2 pids=$3; shift 3
   printf "%-34s" "$name"
   local t0; t0=$(ticks "$pids")
-  unshare -m --propagation private sh -c "mount --bind $work/hosts /etc/hosts && exec wrk -t1 -c$CONNS -d${DUR}s $* $url" > $work/wrk.out
+  $CLI unshare -m --propagation private sh -c "mount --bind $work/hosts /etc/hosts && exec wrk -t1 -c$CONNS -d${DUR}s $* $url" > $work/wrk.out
   local cpu=$(( ($(ticks "$pids") - t0) * 1000 / HZ ))
   awk -v cpu=$cpu -v dur=$DUR '/Latency/{lat=$2} /Requests\/sec/{rps=$2} /Non-2xx|Socket errors/{err=err" "$0} END{printf "%10.0f req/s  mean %-8s server CPU %5.2f s  %8.0f per CPU-s%s\n", rps, lat, cpu/1000, (cpu > 0 ? rps*dur*1000/cpu : 0), err}' $work/wrk.out | tee $work/run.out
   PER_CPU=$(awk '{for (i = 1; i < NF; i++) if ($(i+1) == "per") print $i}' $work/run.out)
@@ -86,7 +90,7 @@ handshakes() {
   local name=$1 port=$2 pids=$3
   printf "%-34s" "$name"
   local t0; t0=$(ticks "$pids")
-  $HS 127.0.0.1:$port $NAME $work/ca.pem $DUR $HS_THREADS /mock > $work/hs.out
+  $CLI $HS 127.0.0.1:$port $NAME $work/ca.pem $DUR $HS_THREADS /mock > $work/hs.out
   local cpu=$(( ($(ticks "$pids") - t0) * 1000 / HZ ))
   awk -v cpu=$cpu '{printf "%10.0f /s  (%d errors)  server CPU %5.2f s  %8.0f per CPU-s\n", $2/$6, $4, cpu/1000, (cpu > 0 ? $2*1000/cpu : 0)}' $work/hs.out
 }
@@ -113,7 +117,7 @@ count() {
   local w0 a0; w0=$(tt "$wtids"); a0=$(ticks "$pids")
   perf stat -x, -o $work/stat.out -e raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter,io_uring:io_uring_submit_req,io_uring:io_uring_poll_arm,io_uring:io_uring_queue_async_work,io_uring:io_uring_task_add,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_write,syscalls:sys_enter_read,context-switches -p "$(echo $pids | tr ' ' ',')" &
   local sp=$!; sleep 0.3
-  unshare -m --propagation private sh -c "mount --bind $work/hosts /etc/hosts && exec wrk -t1 -c$CONNS -d${DUR}s $url" > $work/wrk.out
+  $CLI unshare -m --propagation private sh -c "mount --bind $work/hosts /etc/hosts && exec wrk -t1 -c$CONNS -d${DUR}s $url" > $work/wrk.out
   kill -INT $sp; wait $sp 2>/dev/null || true
   local wcpu=$(( ($(tt "$wtids") - w0) * 1000 / HZ )) acpu=$(( ($(ticks "$pids") - a0) * 1000 / HZ ))
   local reqs; reqs=$(awk '/requests in/{print $1}' $work/wrk.out)
