@@ -373,7 +373,11 @@ impl KeyTable {
         let left = reg.remaining_quota(plan, key, self.day);
         let slot = match tag {
             // Counted in a slot that is still this quota's (not reused since).
-            Some(tag) => slots.by_tag(tag),
+            Some(tag) => slots.by_tag(tag).or_else(|| {
+                // The slot went to another quota since (the key left every table and came
+                // back): the quota's current slot, found by id, gets its figure all the same.
+                left.and_then(|_| slots.get(quota_id(plan, key)))
+            }),
             // Another node's report, or counted while the key had no quota: by id, when the
             // plan has one.
             None if left.is_some() => slots.get(quota_id(plan, key)),
@@ -1002,6 +1006,36 @@ pub(crate) mod tests {
         t.apply_usage(&r, deltas, None, &limits);
         assert_eq!(remaining(&t, "k2"), [96, 96]);
         assert_eq!(pending(&t, "k2").load(Ordering::Relaxed), 9);
+    }
+
+    #[test]
+    fn a_report_whose_slot_went_stale_writes_the_quota_through_its_id() {
+        let mut r = registry();
+        let limits = ClusterLimits::new(1);
+        let t = compile_keys(&r, DAY, &limits);
+        let stale = t.by_id("k1").unwrap().stages[0]
+            .quota
+            .as_ref()
+            .unwrap()
+            .tag();
+        // Counted under that tag, then every table naming the slot is gone and the slot swept:
+        // the key's next table holds its quota in a slot of a new generation.
+        let rep = report(1, DAY, &plan_usage_id("p1", "k1"), 30);
+        let Command::ReportLoad { deltas, seq, .. } = &rep else {
+            unreachable!()
+        };
+        limits.proposing(*seq, deltas, &[Some(stale)]);
+        drop(t);
+        limits.sweep();
+        let t = compile_keys(&r, DAY, &limits);
+        assert!(
+            limits.with_slots(|s| s.by_tag(stale).is_none()),
+            "the tag is stale"
+        );
+        r.apply(&rep).unwrap();
+        let own = limits.take_own(*seq).unwrap();
+        t.apply_usage(&r, deltas, Some(&own), &limits);
+        assert_eq!(remaining(&t, "k1"), [70, 70], "written by the quota's id");
     }
 
     #[test]
