@@ -178,6 +178,13 @@ pub enum Response {
         /// The count.
         count: u32,
     },
+    /// The asking node is not a member of this group: this node's committed membership, at
+    /// `membership_index`, leaves it out (answered to a vote, forwarded write or read-index
+    /// request from it; see [`super::signals`]).
+    NotMember {
+        /// The log index of that membership.
+        membership_index: u64,
+    },
 }
 
 #[cfg(test)]
