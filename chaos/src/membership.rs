@@ -398,7 +398,11 @@ impl Injector<'_> {
                     v.leader,
                     v.term,
                     v.voters,
-                    if v.removed == Some(true) { " (removed)" } else { "" }
+                    if v.removed == Some(true) {
+                        " (removed)"
+                    } else {
+                        ""
+                    }
                 ))
                 .collect::<Vec<_>>()
                 .join("; ")

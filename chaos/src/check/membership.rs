@@ -341,11 +341,17 @@ mod tests {
         h.membership[2].removed_views = vec![view.clone()];
         let v = check(&h);
         assert!(!v[2].holds, "{v:?}");
-        assert!(v[2].violations[0].contains("did not say it was removed in groups [1]"), "{v:?}");
+        assert!(
+            v[2].violations[0].contains("did not say it was removed in groups [1]"),
+            "{v:?}"
+        );
         view.removed = Some(true);
         h.membership[2].removed_views = vec![view];
         let v = check(&h);
         assert!(v[2].holds, "{v:?}");
-        assert!(v[2].summary.contains("1 of 1 removed nodes said so"), "{v:?}");
+        assert!(
+            v[2].summary.contains("1 of 1 removed nodes said so"),
+            "{v:?}"
+        );
     }
 }

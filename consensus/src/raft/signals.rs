@@ -111,24 +111,9 @@ impl Signals {
     /// Decides whether this node is removed from what it knows now (`m`, its metrics), records
     /// it, and switches its elections off (or back on); returns it.
     pub fn judge(&self, raft: &Raft<TypeConfig>, m: &RaftMetrics<u64, BasicNode>) -> bool {
-        let stored = &m.membership_config;
-        let own_index = stored.log_id().map_or(0, |l| l.index);
-        let member = stored.membership().get_node(&m.id).is_some();
-        let committed = m.last_applied.map_or(0, |l| l.index) >= own_index;
-        let removed = {
-            let mut at = lock(&self.left_out_at);
-            // A membership newer than the peer's evidence replaces it (a re-added node).
-            if at.is_some_and(|i| own_index >= i) {
-                *at = None;
-            }
-            let by_peer = at.is_some();
-            // Its own committed membership without it (a removed leader, or a follower that
-            // received the change): removed. An uninitialised node has no membership and
-            // waits to be added.
-            let by_own = stored.log_id().is_some() && committed && !member;
-            let by_config = self.config.as_ref().is_some_and(|c| c.removed());
-            by_peer || by_own || by_config
-        };
+        let by_config = self.config.as_ref().is_some_and(|c| c.removed());
+        let removed = removed_verdict(&mut lock(&self.left_out_at), m, by_config);
+        let own_index = m.membership_config.log_id().map_or(0, |l| l.index);
         if removed != self.removed() {
             tracing::info!(
                 node = m.id,
@@ -148,6 +133,29 @@ impl Signals {
         let mut rx = self.removed.subscribe();
         let _ = rx.wait_for(|r| *r).await;
     }
+}
+
+/// Whether node `m.id` is removed from its group, from its metrics `m`, the highest
+/// membership index at which a member said its committed membership leaves it out
+/// (`left_out_at`, dropped once its own membership is as new: a re-added node), and whether
+/// the configuration group says it is removed (`by_config`).
+fn removed_verdict(
+    left_out_at: &mut Option<u64>,
+    m: &RaftMetrics<u64, BasicNode>,
+    by_config: bool,
+) -> bool {
+    let stored = &m.membership_config;
+    let own_index = stored.log_id().map_or(0, |l| l.index);
+    if left_out_at.is_some_and(|i| own_index >= i) {
+        *left_out_at = None;
+    }
+    let by_peer = left_out_at.is_some();
+    // Its own committed membership without it (a removed leader, or a follower that received
+    // the change): removed. An uninitialised node has no membership and waits to be added.
+    let member = stored.membership().get_node(&m.id).is_some();
+    let committed = m.last_applied.map_or(0, |l| l.index) >= own_index;
+    let by_own = stored.log_id().is_some() && committed && !member;
+    by_peer || by_own || by_config
 }
 
 /// Keeps `signals`' removal verdict current for as long as `raft` runs (see
@@ -178,4 +186,73 @@ pub fn leaves_out(m: &RaftMetrics<u64, BasicNode>, from: u64) -> Option<u64> {
     let index = stored.log_id().map(|l| l.index)?;
     let applied = m.last_applied.map(|l| l.index)?;
     (applied >= index && stored.membership().get_node(&from).is_none()).then_some(index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::{CommittedLeaderId, LogId, Membership, StoredMembership};
+    use std::collections::BTreeSet;
+
+    fn metrics(
+        id: u64,
+        voters: &[u64],
+        membership_at: u64,
+        applied: u64,
+    ) -> RaftMetrics<u64, BasicNode> {
+        let log_id = |i| LogId::new(CommittedLeaderId::new(1, 1), i);
+        let mut m = RaftMetrics::new_initial(id);
+        let ids: BTreeSet<u64> = voters.iter().copied().collect();
+        m.membership_config = Arc::new(StoredMembership::new(
+            Some(log_id(membership_at)),
+            Membership::new(vec![ids], None),
+        ));
+        m.last_applied = Some(log_id(applied));
+        m
+    }
+
+    #[test]
+    fn a_member_leaves_out_only_non_members_of_its_committed_membership() {
+        let m = metrics(1, &[1, 2, 3], 40, 50);
+        assert_eq!(leaves_out(&m, 4), Some(40));
+        assert_eq!(leaves_out(&m, 2), None);
+        // Not applied here yet: it may not be the cluster's membership.
+        let m = metrics(1, &[1, 2, 3], 40, 39);
+        assert_eq!(leaves_out(&m, 4), None);
+        // No membership at all (a node waiting to join).
+        assert_eq!(leaves_out(&RaftMetrics::new_initial(1), 4), None);
+    }
+
+    #[test]
+    fn a_node_is_removed_by_a_newer_membership_without_it_and_back_when_added_again() {
+        // Node 4's membership (index 30) still holds it; a member's, at 40, does not.
+        let m = metrics(4, &[1, 2, 3, 4], 30, 35);
+        let mut at = None;
+        assert!(!removed_verdict(&mut at, &m, false));
+        at = Some(40);
+        assert!(removed_verdict(&mut at, &m, false));
+        // A member that had not yet seen it added (its membership older than node 4's): no.
+        let mut old = Some(20);
+        assert!(!removed_verdict(&mut old, &m, false));
+        assert_eq!(old, None);
+        // Added again: its membership at 60 holds it; the old evidence is dropped.
+        let m = metrics(4, &[1, 2, 3, 4], 60, 60);
+        assert!(!removed_verdict(&mut at, &m, false));
+        assert_eq!(at, None);
+        // Its own committed membership without it (a removed leader).
+        let m = metrics(4, &[1, 2, 3], 70, 70);
+        assert!(removed_verdict(&mut None, &m, false));
+        // …but not while that membership is uncommitted here.
+        let m = metrics(4, &[1, 2, 3], 70, 69);
+        assert!(!removed_verdict(&mut None, &m, false));
+        // The configuration group says so: every group is removed.
+        let m = metrics(4, &[1, 2, 3, 4], 30, 35);
+        assert!(removed_verdict(&mut None, &m, true));
+        // A node that was never initialised is not removed.
+        assert!(!removed_verdict(
+            &mut None,
+            &RaftMetrics::new_initial(4),
+            false
+        ));
+    }
 }
