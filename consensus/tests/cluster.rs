@@ -910,8 +910,8 @@ async fn leadership_reaches_the_preferred_voter_after_every_promotion_and_remova
     let three = BTreeSet::from([1, 2, 3]);
     let four = BTreeSet::from([1, 2, 3, 4]);
     let members = c.members(&[1, 2, 3]);
-    for g in 0..=3 {
-        groups[&1][g].initialize(members.clone()).await.unwrap();
+    for g in &groups[&1] {
+        g.initialize(members.clone()).await.unwrap();
     }
     let took = wait_spread(&groups, &[1, 2, 3], &three, Duration::from_secs(30)).await;
     eprintln!("3 voters spread in {took:?}");
@@ -921,8 +921,8 @@ async fn leadership_reaches_the_preferred_voter_after_every_promotion_and_remova
     let sent = Arc::new(AtomicU64::new(0));
     let mut writers = Vec::new();
     for id in 1..=3u64 {
-        for g in 1..=3usize {
-            let node = groups[&id][g].clone();
+        for node in groups[&id].iter().skip(1) {
+            let node = node.clone();
             let (stop, sent) = (stop.clone(), sent.clone());
             writers.push(tokio::spawn(async move {
                 let mut seq = 0;

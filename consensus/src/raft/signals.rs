@@ -171,9 +171,9 @@ pub async fn watch_removal(raft: Raft<TypeConfig>, signals: Arc<Signals>) {
             }
             signals.judge(&raft, &m);
         }
-        match tokio::time::timeout(REMOVAL_CHECK, rx.changed()).await {
-            Ok(Err(_)) => return,
-            Ok(Ok(())) | Err(_) => {}
+        // A timeout is a look again; a closed channel, a stopped node.
+        if let Ok(Err(_)) = tokio::time::timeout(REMOVAL_CHECK, rx.changed()).await {
+            return;
         }
     }
 }
