@@ -329,6 +329,24 @@ mod tests {
     }
 
     #[test]
+    fn the_not_member_answer_round_trips_after_every_older_variant() {
+        // Appended last: an older build decodes it as a bad answer (no vote, not removed).
+        let answer: Response = codec::decode(&codec::encode(&Response::NotMember {
+            membership_index: 42,
+        }))
+        .unwrap();
+        assert!(matches!(
+            answer,
+            Response::NotMember {
+                membership_index: 42
+            }
+        ));
+        let older: Response =
+            codec::decode(&codec::encode(&Response::LedgerGroups { count: 3 })).unwrap();
+        assert!(matches!(older, Response::LedgerGroups { count: 3 }));
+    }
+
+    #[test]
     fn garbage_does_not_decode() {
         for bytes in [&[][..], &[1], &[1, 200, 200, 200], &[9, 0, 0]] {
             assert!(codec::decode::<Envelope>(bytes).is_err());
