@@ -232,6 +232,10 @@ pub struct GroupView {
     pub voters: Vec<u64>,
     /// The group's learners, by id.
     pub learners: Vec<u64>,
+    /// Whether the node says it was removed from the group (`removed` of
+    /// `GET /_tollgate/cluster`; absent in histories recorded before nodes said so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<bool>,
 }
 
 /// One membership change and what followed it.
@@ -271,8 +275,8 @@ pub struct MembershipRecord {
     /// For a removal: the write sent through the removed node once every group had dropped it
     /// (its `seq` among the writes), before the node was stopped.
     pub removed_write: Option<u64>,
-    /// For a removal: every group as the removed node itself saw it then (it is not told that
-    /// it was removed; empty if it did not answer).
+    /// For a removal: every group as the removed node itself saw it after the write through
+    /// it (each must say it was removed; empty if it did not answer).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub removed_views: Vec<GroupView>,
 }

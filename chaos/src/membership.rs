@@ -43,6 +43,11 @@ const REMOVED_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 
 const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// How long a removed node may take to say, in every group, that it was removed (after the
+/// write through it, whose leader tells it at once; a follower otherwise learns it at its next
+/// election timeout).
+pub const KNOWS_REMOVED_WITHIN: Duration = Duration::from_secs(5);
+
 /// What one wait for the groups found.
 struct Settled {
     settled_us: Option<u64>,
@@ -354,21 +359,8 @@ impl Injector<'_> {
             return targets;
         }
         self.cluster.set_member(target, false);
-        let seen = self
-            .access
-            .groups(target, STATUS_TIMEOUT)
-            .unwrap_or_default();
-        self.say(format!(
-            "removed node {target} sees: {}",
-            seen.iter()
-                .map(|v| format!(
-                    "group {} leader {:?} term {} voters {:?}",
-                    v.group, v.leader, v.term, v.voters
-                ))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ));
-        // A removed node must not acknowledge a write any more.
+        // A removed node must not acknowledge a write any more (it refuses it at once once it
+        // knows; asking the leader tells it).
         let w = workload::write(
             self.access,
             self.fixture,
@@ -379,8 +371,41 @@ impl Injector<'_> {
             REMOVED_WRITE_TIMEOUT,
         );
         self.say(format!(
-            "a write through removed node {target}: {:?}",
-            w.outcome
+            "a write through removed node {target}: {:?} after {} ms",
+            w.outcome,
+            w.complete_us.saturating_sub(w.invoke_us) / 1000
+        ));
+        // It knows it was removed, in every group (a removed follower never receives the
+        // change: a member tells it when it asks).
+        let deadline = Instant::now() + KNOWS_REMOVED_WITHIN;
+        let seen = loop {
+            let seen = self
+                .access
+                .groups(target, STATUS_TIMEOUT)
+                .unwrap_or_default();
+            let knows = !seen.is_empty() && seen.iter().all(|v| v.removed == Some(true));
+            if knows || Instant::now() >= deadline {
+                break seen;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        self.say(format!(
+            "removed node {target} sees: {}",
+            seen.iter()
+                .map(|v| format!(
+                    "group {} leader {:?} term {} voters {:?}{}",
+                    v.group,
+                    v.leader,
+                    v.term,
+                    v.voters,
+                    if v.removed == Some(true) {
+                        " (removed)"
+                    } else {
+                        ""
+                    }
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
         ));
         self.rec.with(|h| {
             if let Some(r) = h.membership.last_mut() {
@@ -414,6 +439,7 @@ mod tests {
             term: 3,
             voters: voters.to_vec(),
             learners: learners.to_vec(),
+            removed: None,
         }
     }
 

@@ -239,5 +239,6 @@ fn group_view(v: &Value, group: u32, node: u64) -> Option<GroupView> {
         term: v["term"].as_u64()?,
         voters,
         learners,
+        removed: Some(v["removed"].as_bool().unwrap_or(false)),
     })
 }

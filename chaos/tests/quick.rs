@@ -277,30 +277,11 @@ fn quick_chaos_run_with_membership_changes_over_two_ledger_groups_holds_every_in
             .expect("report.json");
     assert_eq!(report["membership"], 2);
     let verdicts = report["analysis"]["verdicts"].as_array().expect("verdicts");
-    // Every invariant holds — but one: a known open defect (docs/CHAOS.md, "What the
-    // membership runs found", item 1) is that after a promotion to 4 voters a ledger group's
-    // leadership does not always reach its preferred voter within 30 s (openraft 0.9 has no
-    // leadership transfer; `keep_leader_spread`'s elections lose to the leader lease). The
-    // run reports it as broken; here it is tolerated only as exactly that (the groups'
-    // membership right, the leadership not moved after a promotion), and said.
-    const OPEN: &str = "ledger group leaders spread after membership changes";
+    // Every invariant holds (after a promotion to 4 voters a ledger group's leadership once
+    // did not always reach its preferred voter: docs/CHAOS.md, "What the membership runs
+    // found", item 1, fixed by the leader's handover in `keep_leader_spread`).
     for v in verdicts {
-        if v["holds"] == true {
-            continue;
-        }
-        let known = v["name"] == OPEN
-            && v["violations"].as_array().is_some_and(|vs| {
-                vs.iter().all(|m| {
-                    m.as_str().is_some_and(|m| {
-                        m.contains(": promote node ")
-                            && m.contains(
-                                "not every ledger group came to be led by its preferred voter",
-                            )
-                    })
-                })
-            });
-        assert!(known, "invariant broken: {v}\n{stdout}");
-        println!("KNOWN OPEN DEFECT (docs/CHAOS.md): {}", v["violations"]);
+        assert!(v["holds"] == true, "invariant broken: {v}\n{stdout}");
     }
     for name in [
         "membership changes reach every group",

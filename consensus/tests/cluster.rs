@@ -387,10 +387,11 @@ async fn mutual_tls_refuses_peers_without_a_cluster_certificate() {
     let addr = c.addr(1);
     let t = Duration::from_secs(3);
 
-    // A member's certificate works.
+    // A cluster certificate works (node 2 is no member of this one-node cluster, so it asks
+    // what any node may: a member would refuse it a read-index, answering NotMember).
     let good = client(&c.tls(2));
-    match good.call(1, &addr, Request::ReadIndex, None, t).await {
-        Ok(Response::ReadIndex { .. }) => {}
+    match good.call(1, &addr, Request::LedgerGroups, None, t).await {
+        Ok(Response::LedgerGroups { .. }) => {}
         other => panic!("member refused: {other:?}"),
     }
 
@@ -836,5 +837,199 @@ async fn a_ledger_group_follows_membership_changes() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    c.shutdown_all().await;
+}
+
+/// The groups of a cluster of nodes 1..=4 (groups 1..=3 beside the configuration group), each
+/// following group 0's membership and keeping its leadership spread.
+async fn spread_cluster(c: &mut Cluster) -> BTreeMap<u64, Vec<RaftNode>> {
+    use tollgate_consensus::raft::ledger::{follow_membership, keep_leader_spread};
+    let mut groups: BTreeMap<u64, Vec<RaftNode>> = BTreeMap::new();
+    for id in 1..=4 {
+        let node = c.start(id).await;
+        let mut gs = vec![node.clone()];
+        for g in 1..=3 {
+            let dir = c.data_dir(id).join(format!("ledger-{g}"));
+            let gn = node.start_group(g, dir, Box::new(|_, _| {})).await.unwrap();
+            tokio::spawn(follow_membership(node.clone(), gn.clone()));
+            tokio::spawn(keep_leader_spread(gn.clone()));
+            gs.push(gn);
+        }
+        groups.insert(id, gs);
+    }
+    groups
+}
+
+/// Waits until, on every node of `on`, every ledger group has exactly `voters` and is led by
+/// its preferred voter; returns how long it took.
+async fn wait_spread(
+    groups: &BTreeMap<u64, Vec<RaftNode>>,
+    on: &[u64],
+    voters: &BTreeSet<u64>,
+    within: Duration,
+) -> Duration {
+    use tollgate_consensus::raft::ledger::preferred_leader;
+    let start = Instant::now();
+    loop {
+        let mut wrong = Vec::new();
+        for g in 1..=3u32 {
+            let want = preferred_leader(g, voters);
+            for id in on {
+                let s = groups[id][g as usize].status();
+                let have: BTreeSet<u64> =
+                    s.members.iter().filter(|m| m.voter).map(|m| m.id).collect();
+                if s.leader != want || have != *voters {
+                    wrong.push((g, *id, s.leader, have));
+                }
+            }
+        }
+        if wrong.is_empty() {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < within,
+            "voters {voters:?}: not spread after {within:?} (group, node, leader, voters): {wrong:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Finding 1 of docs/CHAOS.md: after a promotion to 4 voters every ledger group's leadership
+/// reaches its preferred voter (a forced election alone cannot win there: the two other
+/// followers' leases refuse it; the leader hands over), while usage reports keep arriving in
+/// every group, none lost or counted twice; and the way back to 3 voters spreads too. Three
+/// rounds of promote/remove/re-add. Node 4, removed, learns it (finding 3: it never receives
+/// the change as a follower), stops campaigning, says so, and refuses a write at once (4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leadership_reaches_the_preferred_voter_after_every_promotion_and_removal() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    use tollgate_proto::UsageDelta;
+    let mut c = Cluster::new(fast);
+    let groups = spread_cluster(&mut c).await;
+    let three = BTreeSet::from([1, 2, 3]);
+    let four = BTreeSet::from([1, 2, 3, 4]);
+    let members = c.members(&[1, 2, 3]);
+    for g in &groups[&1] {
+        g.initialize(members.clone()).await.unwrap();
+    }
+    let took = wait_spread(&groups, &[1, 2, 3], &three, Duration::from_secs(30)).await;
+    eprintln!("3 voters spread in {took:?}");
+    // Reports through nodes 1..3 into every ledger group the whole time: each is acknowledged
+    // (retried through leader changes within the request timeout) and counted once.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let mut writers = Vec::new();
+    for id in 1..=3u64 {
+        for node in groups[&id].iter().skip(1) {
+            let node = node.clone();
+            let (stop, sent) = (stop.clone(), sent.clone());
+            writers.push(tokio::spawn(async move {
+                let mut seq = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    seq += 1;
+                    let report = Command::ReportUsage {
+                        node_id: id,
+                        seq,
+                        at: 1_800_000_000,
+                        deltas: vec![UsageDelta {
+                            key_id: "p:k".into(),
+                            count: 1,
+                        }],
+                    };
+                    node.propose(report).await.unwrap().unwrap();
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                seq
+            }));
+        }
+    }
+    let addr4 = c.addr(4);
+    let mut promoted = Vec::new();
+    let mut removed = Vec::new();
+    for round in 0..3 {
+        c.node(1).add_learner(4, addr4.clone()).await.unwrap();
+        c.node(2).change_membership(four.clone()).await.unwrap();
+        let took = wait_spread(&groups, &[1, 2, 3, 4], &four, Duration::from_secs(20)).await;
+        eprintln!("round {round}: 4 voters spread in {took:?}");
+        promoted.push(took);
+        assert!(
+            groups[&4].iter().all(|g| !g.removed()),
+            "node 4 is a member again"
+        );
+        c.node(3).remove_node(4).await.unwrap();
+        let took = wait_spread(&groups, &[1, 2, 3], &three, Duration::from_secs(20)).await;
+        eprintln!("round {round}: back to 3 voters spread in {took:?}");
+        removed.push(took);
+        // Node 4 learns it was removed, in every group, and stops campaigning.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !groups[&4].iter().all(|g| g.removed() && g.status().removed) {
+            let seen: Vec<bool> = groups[&4].iter().map(|g| g.removed()).collect();
+            assert!(
+                Instant::now() < deadline,
+                "node 4 does not know it was removed: {seen:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let terms: Vec<u64> = groups[&4].iter().map(|g| g.status().term).collect();
+        // A write through it is refused at once, and applied nowhere.
+        let t = Instant::now();
+        let refused = groups[&4][0]
+            .propose(create(&format!("via-4-{round}")))
+            .await;
+        assert!(
+            matches!(refused, Err(tollgate_consensus::ProposeError::NoLeader)),
+            "{refused:?}"
+        );
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t.elapsed()
+        );
+        assert!(matches!(
+            groups[&4][0].linearizable().await,
+            Err(ClusterError::Removed)
+        ));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let later: Vec<u64> = groups[&4].iter().map(|g| g.status().term).collect();
+        assert_eq!(terms, later, "a removed node campaigned");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut per_node = 0;
+    for w in writers {
+        per_node += w.await.unwrap();
+    }
+    // Every group counted every report it acknowledged exactly once, on every member.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let totals: Vec<u64> = (1..=3u64)
+            .map(|id| {
+                (1..=3usize)
+                    .map(|g| groups[&id][g].read().usage.used_on("p:k", 1_800_000_000))
+                    .sum()
+            })
+            .collect();
+        if totals.iter().all(|&t| t == per_node) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline && totals.iter().all(|&t| t <= per_node),
+            "counted {totals:?} of {per_node} acknowledged reports"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sent.load(Ordering::Relaxed), per_node);
+    for id in [1u64, 2, 3] {
+        assert!(
+            c.node(id)
+                .read()
+                .apis
+                .keys()
+                .all(|k| !k.starts_with("via-4")),
+            "a write through the removed node was applied"
+        );
+    }
+    eprintln!("promotions spread in {promoted:?}, removals in {removed:?}; {per_node} reports");
     c.shutdown_all().await;
 }

@@ -367,6 +367,31 @@ fn three_node_cluster_replicates_fails_over_and_recovers() {
             .any(|m| m["id"] == 4),
         "{v}"
     );
+    // A write through the removed node is refused at once (it used to wait its whole
+    // deadline for a leader or an apply that never came), and applied nowhere; the node says
+    // it was removed.
+    let t = Instant::now();
+    let (code, v) = nodes[3].admin(
+        "POST",
+        "/restapis",
+        Some(json!({ "name": "via-removed-4" })),
+    );
+    assert_eq!(code, 503, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("removed from the cluster")),
+        "{v}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status(&nodes[3])["removed"] != true {
+        assert!(Instant::now() < deadline, "{}", status(&nodes[3]));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(status(&nodes[0]).get("removed").is_none());
+    let (_, apis) = admin_call(nodes[0].admin, "GET", "/restapis", None, SECRET_KEY);
+    assert!(!apis.to_string().contains("via-removed-4"), "{apis}");
 }
 
 /// A base port whose ten-port blocks for three nodes are all free (TCP and UDP).

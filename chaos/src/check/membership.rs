@@ -151,6 +151,8 @@ pub fn check(h: &History) -> Vec<Verdict> {
     let mut served = Vec::new();
     let mut asked = 0;
     let mut answers: BTreeMap<String, usize> = BTreeMap::new();
+    // Removals whose node's own views say whether it knows, and those where every group did.
+    let (mut told, mut knew) = (0, 0);
     for r in h.membership.iter().filter(|r| r.action == "remove") {
         let Some(seq) = r.removed_write else { continue };
         let Some(w) = h.writes.iter().find(|w| w.seq == seq) else {
@@ -165,6 +167,24 @@ pub fn check(h: &History) -> Vec<Verdict> {
             Outcome::Indeterminate { .. } => "no answer".to_string(),
         };
         *answers.entry(kind).or_insert(0) += 1;
+        let unaware: Vec<u32> = r
+            .removed_views
+            .iter()
+            .filter(|v| v.removed == Some(false))
+            .map(|v| v.group)
+            .collect();
+        if r.removed_views.iter().any(|v| v.removed.is_some()) {
+            told += 1;
+        }
+        if !unaware.is_empty() {
+            served.push(format!(
+                "{}: removed node {} did not say it was removed in groups {unaware:?}",
+                what(r),
+                r.node
+            ));
+        } else if r.removed_views.iter().any(|v| v.removed == Some(true)) {
+            knew += 1;
+        }
         if w.outcome.is_ok() {
             served.push(format!(
                 "{}: removed node {} acknowledged write {seq} (log index {:?}) after every group had dropped it",
@@ -174,7 +194,7 @@ pub fn check(h: &History) -> Vec<Verdict> {
             ));
         }
     }
-    let summary = format!(
+    let mut summary = format!(
         "{asked} writes sent through removed nodes: {}",
         if answers.is_empty() {
             "none".to_string()
@@ -186,6 +206,11 @@ pub fn check(h: &History) -> Vec<Verdict> {
                 .join(", ")
         }
     );
+    if told > 0 {
+        summary.push_str(&format!(
+            "; {knew} of {told} removed nodes said so in every group"
+        ));
+    }
     let removed = Verdict::from_violations("a removed node stops serving writes", summary, served);
     vec![follows, spreads, removed]
 }
@@ -217,6 +242,7 @@ mod tests {
                 term: 4,
                 voters: vec![1, 2, 4],
                 learners: Vec::new(),
+                removed: None,
             }],
             removed_write: None,
             removed_views: Vec::new(),
@@ -307,5 +333,25 @@ mod tests {
         let v = check(&h);
         assert!(!v[2].holds, "{v:?}");
         assert!(v[2].violations[0].contains("acknowledged write 9"), "{v:?}");
+        // A removed node that does not say it was removed (in group 1), and one that does.
+        let mut h = history();
+        let mut view = h.membership[2].views[0].clone();
+        view.node = 3;
+        view.removed = Some(false);
+        h.membership[2].removed_views = vec![view.clone()];
+        let v = check(&h);
+        assert!(!v[2].holds, "{v:?}");
+        assert!(
+            v[2].violations[0].contains("did not say it was removed in groups [1]"),
+            "{v:?}"
+        );
+        view.removed = Some(true);
+        h.membership[2].removed_views = vec![view];
+        let v = check(&h);
+        assert!(v[2].holds, "{v:?}");
+        assert!(
+            v[2].summary.contains("1 of 1 removed nodes said so"),
+            "{v:?}"
+        );
     }
 }

@@ -7,22 +7,23 @@
 //! each with its own log, state machine and snapshots (of its slice of the ledger).
 //!
 //! Leaders are spread: group `g` prefers the `g mod n`-th voter (by id) of its membership.
-//! openraft 0.9 has no leadership transfer, so the preferred node, caught up and not leading,
-//! triggers an election ([`keep_leader_spread`]); the old leader steps down when it sees the
-//! higher term. This costs the group one election (a few hundred milliseconds without a
-//! leader, which reports ride out by retrying) and is tried at most every
-//! [`SPREAD_EVERY`].
+//! openraft 0.9 has no leadership transfer, so the leader hands over by going quiet once the
+//! preferred voter holds its log, and the preferred voter campaigns when it hears nothing
+//! ([`keep_leader_spread`]). This costs the group about 1.5 s without writes (which reports
+//! ride out by retrying), and is tried at most every [`SPREAD_EVERY`], backing off after
+//! failures.
 
 use super::RaftNode;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+use tokio::time::Instant;
 use tollgate_proto::UsageDelta;
 
 /// The most ledger groups a cluster may run.
 pub const MAX_GROUPS: u32 = 64;
 
-/// How often a node checks whether it should take the leadership of a group it is preferred
-/// for (and the least time between two elections it triggers).
+/// The least time between two leadership handovers of a group's leader (and two campaigns of
+/// its preferred voter).
 pub const SPREAD_EVERY: Duration = Duration::from_secs(3);
 
 /// The key id a ledger id counts for: a plan usage id is `{plan}:{key}` (ids never hold a
@@ -101,27 +102,235 @@ pub fn preferred_leader(group: u32, voters: &BTreeSet<u64>) -> Option<u64> {
 }
 
 /// Steers the leadership of `node`'s group to its preferred voter, for as long as the group
-/// runs: when this node is the preferred one, is a voter, has applied everything in its log
-/// and another node leads, it triggers an election (at most once per [`SPREAD_EVERY`]).
+/// runs. openraft 0.9 has no leadership transfer, and a voter refuses to vote while its leader
+/// lease (the longest election timeout since it last heard from the leader) runs, so a
+/// preferred voter's own election only wins where the leader's vote is enough (3 voters);
+/// with 4 the leader must cooperate. So the leader hands over:
+///
+/// 1. a leader that is not the group's preferred voter, seeing that voter's replication within
+///    [`HANDOVER_LAG`] entries of its log, stops taking writes and read-index rounds and stops
+///    sending heartbeats and switches its own elections off ([`super::signals::Signals`]);
+/// 2. once the preferred voter holds the whole log (at most [`CATCH_UP`]), it waits;
+/// 3. the followers' leases run out; the preferred voter, having heard nothing from the leader
+///    for a lease and three heartbeats, campaigns (at most once per [`SPREAD_EVERY`]) with a
+///    log at least as long as every voter's, and a quorum grants it;
+/// 4. the old leader, once the preferred voter leads or the window (that silence and another
+///    second) has passed, takes writes and sends heartbeats again.
+///
+/// Writes wait for the handover (about 1.5 s) and are asked again: none is lost or doubled
+/// (they were refused before being appended, as with any leader change). A handover that did
+/// not end with the preferred voter leading is tried again after a back-off that doubles up to
+/// [`MAX_BACKOFF`]; a new leader waits [`SPREAD_EVERY`] before its first.
 pub async fn keep_leader_spread(node: RaftNode) {
-    let mut tick = tokio::time::interval(SPREAD_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let silence = silence(node.raft().config());
+    let mut next_handover = Instant::now() + SPREAD_EVERY;
+    let mut failures: u32 = 0;
+    let mut last_campaign: Option<Instant> = None;
     loop {
-        tick.tick().await;
+        tokio::time::sleep(LOOK_EVERY).await;
         if node.stopped().is_some() {
             return;
         }
-        if should_campaign(&node) {
-            tracing::debug!(
-                node = node.id(),
-                group = node.group(),
-                "taking the leadership of the group this node is preferred for"
-            );
-            if node.raft().trigger().elect().await.is_err() {
-                return;
+        if node.removed() {
+            continue; // a removed node's stale membership may still name it preferred
+        }
+        let step = {
+            let m = node.raft().metrics();
+            let m = m.borrow();
+            decide(&m, node.group(), node.signals().silent_for(), silence)
+        };
+        match step {
+            Spread::HandOver(to) if Instant::now() >= next_handover => {
+                let moved = hand_over(&node, to, silence).await;
+                failures = if moved { 0 } else { failures + 1 };
+                next_handover = Instant::now() + backoff(failures);
+            }
+            Spread::HandOver(_) => {}
+            Spread::Campaign => {
+                if last_campaign.is_some_and(|t| t.elapsed() < SPREAD_EVERY) {
+                    continue;
+                }
+                last_campaign = Some(Instant::now());
+                tracing::info!(
+                    node = node.id(),
+                    group = node.group(),
+                    "the leader went quiet: taking the leadership of the group this node is preferred for"
+                );
+                if node.raft().trigger().elect().await.is_err() {
+                    return;
+                }
+            }
+            Spread::Stay { leading } => {
+                if !leading {
+                    failures = 0;
+                    next_handover = Instant::now() + SPREAD_EVERY;
+                }
             }
         }
     }
+}
+
+/// How often [`keep_leader_spread`] looks at the group.
+const LOOK_EVERY: Duration = Duration::from_millis(200);
+
+/// The longest a leader handing over waits for the preferred voter to hold its whole log.
+pub const CATCH_UP: Duration = Duration::from_secs(1);
+
+/// The most entries the preferred voter may lag behind the leader's log for a handover to
+/// begin (the rest it receives while writes wait).
+pub const HANDOVER_LAG: u64 = 64;
+
+/// The longest wait between two handovers after failed ones.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(48);
+
+/// The wait before the next handover after `failures` failed ones in a row: [`SPREAD_EVERY`],
+/// doubled per failure up to [`MAX_BACKOFF`].
+pub fn backoff(failures: u32) -> Duration {
+    SPREAD_EVERY
+        .saturating_mul(1 << failures.min(5))
+        .min(MAX_BACKOFF)
+}
+
+/// How long the preferred voter waits without hearing from the leader before it campaigns:
+/// the followers' leader lease (openraft's: the longest election timeout) and three
+/// heartbeats, so their leases have surely run out.
+pub fn silence(config: &openraft::Config) -> Duration {
+    Duration::from_millis(config.election_timeout_max + 3 * config.heartbeat_interval)
+}
+
+/// What a node of a group does about the group's leadership (see [`decide`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spread {
+    /// Lead on, or follow (`leading`: this node leads).
+    Stay {
+        /// This node leads the group.
+        leading: bool,
+    },
+    /// This node leads but another voter is preferred, and has (nearly) the whole log: hand
+    /// the leadership over to it.
+    HandOver(u64),
+    /// This node is preferred, another leads, and it has not been heard from for the silence:
+    /// campaign.
+    Campaign,
+}
+
+/// What node `m.id` of `group` should do about the leadership, from its metrics `m`, how long
+/// since it last heard from a leader, and the silence a preferred voter waits for.
+pub fn decide(
+    m: &openraft::RaftMetrics<u64, openraft::BasicNode>,
+    group: u32,
+    silent_for: Option<Duration>,
+    silence: Duration,
+) -> Spread {
+    let leading = m.state == openraft::ServerState::Leader && m.current_leader == Some(m.id);
+    let stay = Spread::Stay { leading };
+    let membership = m.membership_config.membership();
+    if membership.get_joint_config().len() != 1 {
+        return stay; // a membership change is under way
+    }
+    let voters: BTreeSet<u64> = membership.voter_ids().collect();
+    let Some(preferred) = preferred_leader(group, &voters) else {
+        return stay;
+    };
+    if leading {
+        if preferred == m.id {
+            return stay;
+        }
+        let matched = m
+            .replication
+            .as_ref()
+            .and_then(|r| r.get(&preferred))
+            .and_then(|l| l.map(|l| l.index));
+        let last = m.last_log_index.unwrap_or(0);
+        return match matched {
+            Some(x) if x + HANDOVER_LAG >= last => Spread::HandOver(preferred),
+            _ => stay,
+        };
+    }
+    let quiet = silent_for.is_some_and(|s| s >= silence);
+    if preferred == m.id && m.current_leader.is_some_and(|l| l != m.id) && quiet {
+        return Spread::Campaign;
+    }
+    stay
+}
+
+/// Ends a handover however the handover ends: writes, heartbeats and elections come back.
+struct Handover<'a> {
+    node: &'a RaftNode,
+}
+
+impl<'a> Handover<'a> {
+    fn start(node: &'a RaftNode) -> Handover<'a> {
+        node.signals().set_handing_over(node.raft(), true);
+        node.raft().runtime_config().heartbeat(false);
+        Handover { node }
+    }
+}
+
+impl Drop for Handover<'_> {
+    fn drop(&mut self) {
+        self.node.raft().runtime_config().heartbeat(true);
+        self.node
+            .signals()
+            .set_handing_over(self.node.raft(), false);
+    }
+}
+
+/// One handover of `node`'s leadership to voter `to` (see [`keep_leader_spread`]); whether
+/// `to` leads at its end.
+async fn hand_over(node: &RaftNode, to: u64, silence: Duration) -> bool {
+    let _handover = Handover::start(node);
+    let mut rx = node.raft().metrics();
+    let me = node.id();
+    // Whatever was appended before writes stopped reaches `to` first.
+    let caught_up = tokio::time::timeout(
+        CATCH_UP,
+        rx.wait_for(|m| {
+            let matched = m
+                .replication
+                .as_ref()
+                .and_then(|r| r.get(&to))
+                .and_then(|l| l.map(|l| l.index));
+            m.current_leader != Some(me) || matched == m.last_log_index
+        }),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    let still_leading = node.raft().metrics().borrow().current_leader == Some(me);
+    if !caught_up || !still_leading {
+        tracing::info!(
+            node = me,
+            group = node.group(),
+            to,
+            "leadership handover abandoned: the preferred voter did not catch up"
+        );
+        return false;
+    }
+    tracing::info!(
+        node = me,
+        group = node.group(),
+        to,
+        "handing the group's leadership over to its preferred voter"
+    );
+    let window = silence + Duration::from_secs(1);
+    let led = tokio::time::timeout(
+        window,
+        rx.wait_for(|m| m.current_leader.is_some_and(|l| l != me)),
+    )
+    .await
+    .ok()
+    .and_then(|r| r.ok().map(|m| m.current_leader));
+    let leader = led.flatten();
+    if leader != Some(to) {
+        tracing::info!(
+            node = me,
+            group = node.group(),
+            to,
+            ?leader,
+            "leadership handover did not end with the preferred voter leading"
+        );
+    }
+    leader == Some(to)
 }
 
 /// How often a ledger group's membership is compared with the configuration group's.
@@ -196,16 +405,6 @@ pub fn mismatch(ours: u32, id: u64, addr: &str, theirs: u32) -> String {
     )
 }
 
-fn should_campaign(node: &RaftNode) -> bool {
-    let m = node.raft().metrics();
-    let m = m.borrow();
-    let voters: BTreeSet<u64> = m.membership_config.membership().voter_ids().collect();
-    let caught_up = m.last_applied.map(|l| l.index) == m.last_log_index;
-    preferred_leader(node.group(), &voters) == Some(node.id())
-        && caught_up
-        && m.current_leader.is_some_and(|l| l != node.id())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,6 +470,97 @@ mod tests {
         // A delta over the bound travels alone.
         let one = chunks(deltas[..3].to_vec(), 1);
         assert_eq!(one.len(), 3);
+    }
+
+    fn metrics(
+        id: u64,
+        voters: &[u64],
+        leader: Option<u64>,
+        last: u64,
+        replication: &[(u64, u64)],
+    ) -> openraft::RaftMetrics<u64, openraft::BasicNode> {
+        use openraft::{CommittedLeaderId, LogId, Membership, StoredMembership};
+        let log_id = |i| LogId::new(CommittedLeaderId::new(1, 1), i);
+        let mut m = openraft::RaftMetrics::new_initial(id);
+        let ids: BTreeSet<u64> = voters.iter().copied().collect();
+        m.membership_config = std::sync::Arc::new(StoredMembership::new(
+            Some(log_id(1)),
+            Membership::new(vec![ids], None),
+        ));
+        m.current_leader = leader;
+        m.last_log_index = Some(last);
+        if leader == Some(id) {
+            m.state = openraft::ServerState::Leader;
+            m.replication = Some(
+                replication
+                    .iter()
+                    .map(|&(n, i)| (n, Some(log_id(i))))
+                    .collect(),
+            );
+        } else {
+            m.state = openraft::ServerState::Follower;
+        }
+        m
+    }
+
+    #[test]
+    fn a_leader_hands_over_only_to_its_caught_up_preferred_voter() {
+        let quiet = Duration::from_millis(1500);
+        // Group 3 of voters 1..4 prefers node 4; node 1 leads.
+        let m = metrics(
+            1,
+            &[1, 2, 3, 4],
+            Some(1),
+            500,
+            &[(2, 500), (3, 500), (4, 490)],
+        );
+        assert_eq!(decide(&m, 3, None, quiet), Spread::HandOver(4));
+        let m = metrics(
+            1,
+            &[1, 2, 3, 4],
+            Some(1),
+            500,
+            &[(4, 500 - HANDOVER_LAG - 1)],
+        );
+        assert_eq!(decide(&m, 3, None, quiet), Spread::Stay { leading: true });
+        // Not replicated to at all yet.
+        let m = metrics(1, &[1, 2, 3, 4], Some(1), 500, &[(2, 500)]);
+        assert_eq!(decide(&m, 3, None, quiet), Spread::Stay { leading: true });
+        // The preferred voter leads: nothing to do.
+        let m = metrics(4, &[1, 2, 3, 4], Some(4), 500, &[(1, 500)]);
+        assert_eq!(decide(&m, 3, None, quiet), Spread::Stay { leading: true });
+    }
+
+    #[test]
+    fn the_preferred_voter_campaigns_only_when_the_leader_went_quiet() {
+        let quiet = Duration::from_millis(1500);
+        let m = metrics(4, &[1, 2, 3, 4], Some(1), 500, &[]);
+        assert_eq!(
+            decide(&m, 3, Some(Duration::from_millis(100)), quiet),
+            Spread::Stay { leading: false }
+        );
+        assert_eq!(decide(&m, 3, None, quiet), Spread::Stay { leading: false });
+        assert_eq!(decide(&m, 3, Some(quiet), quiet), Spread::Campaign);
+        // Another follower never campaigns for the spread, nor one that knows no leader.
+        let m = metrics(2, &[1, 2, 3, 4], Some(1), 500, &[]);
+        assert_eq!(
+            decide(&m, 3, Some(quiet * 2), quiet),
+            Spread::Stay { leading: false }
+        );
+        let m = metrics(4, &[1, 2, 3, 4], None, 500, &[]);
+        assert_eq!(
+            decide(&m, 3, Some(quiet * 2), quiet),
+            Spread::Stay { leading: false }
+        );
+    }
+
+    #[test]
+    fn failed_handovers_back_off_to_a_bound() {
+        assert_eq!(backoff(0), SPREAD_EVERY);
+        assert_eq!(backoff(1), SPREAD_EVERY * 2);
+        assert_eq!(backoff(2), SPREAD_EVERY * 4);
+        assert_eq!(backoff(10), MAX_BACKOFF);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod ledger;
 pub mod log_growth;
 pub mod log_store;
 pub mod network;
+pub mod signals;
 pub mod snapshot_file;
 pub mod startup;
 pub mod state_machine;
@@ -28,6 +29,7 @@ use openraft::error::{
     ChangeMembershipError, CheckIsLeaderError, ClientWriteError, InitializeError,
     InstallSnapshotError, RaftError,
 };
+use openraft::raft::AppendEntriesResponse;
 use openraft::{BasicNode, ChangeMembers, Config, Raft, RaftMetrics, ServerState, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 use state_machine::{Shared, StateMachineStore};
@@ -179,6 +181,9 @@ pub enum ClusterError {
     /// The deadline passed.
     #[error("timed out")]
     Timeout,
+    /// This node was removed from the cluster (see [`signals`]).
+    #[error("this node was removed from the cluster")]
+    Removed,
     /// The leader refused the request (e.g. an invalid membership change).
     #[error("refused: {0}")]
     Refused(String),
@@ -226,6 +231,10 @@ pub struct ClusterStatus {
     pub purged_index: Option<u64>,
     /// Voters and learners, by id.
     pub members: Vec<MemberStatus>,
+    /// This node knows it was removed from the group (a member's committed membership, or its
+    /// own, leaves it out): it no longer campaigns, and refuses writes. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub removed: bool,
 }
 
 struct Inner {
@@ -252,6 +261,8 @@ struct Inner {
     request_timeout: Duration,
     server: Mutex<Option<tokio::task::JoinHandle<()>>>,
     reads: Mutex<ReadRounds>,
+    /// Handover, leader contact and removal ([`signals`]).
+    signals: Arc<signals::Signals>,
 }
 
 /// Concurrent read-index requests on the leader, coalesced: one leadership confirmation is in
@@ -381,15 +392,18 @@ impl RaftNode {
         let endpoint = bind_endpoint(cfg.listen, &cfg.tls).await?;
         let transport = Transport::new(cfg.node_id, endpoint.clone());
         let peers = Arc::new(PeerAddresses::new(cfg.peer_addresses.clone()));
+        let signals = signals::Signals::new();
         let factory = NetworkFactory {
             transport: transport.clone(),
             peers: peers.clone(),
             group: 0,
+            signals: signals.clone(),
         };
         let raft = Raft::new(cfg.node_id, config.clone(), factory, log_store, sm)
             .await
             .map_err(|e| ClusterError::Other(format!("raft start: {e}")))?;
         tokio::spawn(snapshot_when_log_grows(raft.clone(), growth));
+        tokio::spawn(signals::watch_removal(raft.clone(), signals.clone()));
         let inner = Arc::new(Inner {
             id: cfg.node_id,
             group: 0,
@@ -406,6 +420,7 @@ impl RaftNode {
             request_timeout: cfg.request_timeout,
             server: Mutex::new(None),
             reads: Mutex::new(ReadRounds::default()),
+            signals,
         });
         let server = tokio::spawn(network::serve(endpoint, Arc::new(Server(inner.clone()))));
         *lock(&inner.server) = Some(server);
@@ -450,15 +465,18 @@ impl RaftNode {
         .await
         .map_err(|e| ClusterError::Other(format!("state machine open task: {e}")))??;
         startup::check_snapshot(&data_dir, &contents, *shared.applied.borrow())?;
+        let signals = signals::Signals::for_group(base.signals.clone());
         let factory = NetworkFactory {
             transport: base.transport.clone(),
             peers: base.peers.clone(),
             group,
+            signals: signals.clone(),
         };
         let raft = Raft::new(base.id, base.config.clone(), factory, log_store, sm)
             .await
             .map_err(|e| ClusterError::Other(format!("raft start (group {group}): {e}")))?;
         tokio::spawn(snapshot_when_log_grows(raft.clone(), growth));
+        tokio::spawn(signals::watch_removal(raft.clone(), signals.clone()));
         let inner = Arc::new(Inner {
             id: base.id,
             group,
@@ -475,6 +493,7 @@ impl RaftNode {
             request_timeout: base.request_timeout,
             server: Mutex::new(None),
             reads: Mutex::new(ReadRounds::default()),
+            signals,
         });
         lock(&base.groups).insert(group, inner.clone());
         tracing::info!(node = base.id, group, "raft group started");
@@ -601,6 +620,8 @@ impl RaftNode {
             let leader = match inner.wait_for_leader(deadline).await {
                 Ok(l) => l,
                 Err(ClusterError::Stopped) => return Err(ProposeError::Stopped),
+                // Not sent anywhere: certainly not applied.
+                Err(ClusterError::Removed) => return Err(ProposeError::NoLeader),
                 Err(_) => return Err(give_up(unknown, ProposeError::NoLeader)),
             };
             let outcome = if leader == inner.id {
@@ -689,6 +710,7 @@ impl RaftNode {
             match resp {
                 Response::ReadIndex { index } => return inner.wait_applied(index, deadline).await,
                 Response::NotLeader { .. } => {}
+                Response::NotMember { membership_index } => inner.left_out(membership_index),
                 Response::Failed(m) => tracing::debug!(leader, error = %m, "read index failed"),
                 other => return Err(ClusterError::Other(format!("unexpected {other:?}"))),
             }
@@ -771,7 +793,20 @@ impl RaftNode {
     /// This node's view of the cluster.
     pub fn status(&self) -> ClusterStatus {
         let m = self.inner.raft.metrics().borrow().clone();
-        status_from_metrics(&m)
+        ClusterStatus {
+            removed: self.inner.signals.removed(),
+            ..status_from_metrics(&m)
+        }
+    }
+
+    /// Whether this node knows it was removed from this group ([`signals`]).
+    pub fn removed(&self) -> bool {
+        self.inner.signals.removed()
+    }
+
+    /// The group's handover, leader-contact and removal signals on this node.
+    pub fn signals(&self) -> &Arc<signals::Signals> {
+        &self.inner.signals
     }
 
     /// Stops Raft, closes the endpoint and waits (briefly) for connections to close. Every
@@ -855,6 +890,7 @@ fn status_from_metrics(m: &RaftMetrics<u64, BasicNode>) -> ClusterStatus {
         snapshot_index: m.snapshot.map(|l| l.index),
         purged_index: m.purged.map(|l| l.index),
         members,
+        removed: false,
     }
 }
 
@@ -892,16 +928,40 @@ impl Inner {
                 if m.state == ServerState::Shutdown || m.running_state.is_err() {
                     return Err(ClusterError::Stopped);
                 }
+                if self.signals.removed() {
+                    return Err(ClusterError::Removed);
+                }
                 if let Some(leader) = m.current_leader {
                     return Ok(leader);
                 }
             }
-            match tokio::time::timeout(remaining(deadline), rx.changed()).await {
+            let changed = tokio::select! {
+                c = tokio::time::timeout(remaining(deadline), rx.changed()) => c,
+                () = self.signals.wait_removed() => return Err(ClusterError::Removed),
+            };
+            match changed {
                 Err(_) => return Err(ClusterError::NoLeader),
                 Ok(Err(_)) => return Err(ClusterError::Stopped),
                 Ok(Ok(())) => {}
             }
         }
+    }
+
+    /// Records a member's answer that its committed membership (at `index`) leaves this node
+    /// out, and decides at once whether this node is removed.
+    fn left_out(&self, index: u64) {
+        self.signals.peer_left_us_out(index);
+        let m = self.raft.metrics().borrow().clone();
+        self.signals.judge(&self.raft, &m);
+    }
+
+    /// The answer to a request from `from` when this group's committed membership leaves it
+    /// out ([`Response::NotMember`]), else `None`.
+    fn refuse_non_member(&self, from: u64) -> Option<Response> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        signals::leaves_out(&m, from)
+            .map(|membership_index| Response::NotMember { membership_index })
     }
 
     async fn wait_applied(&self, index: u64, deadline: Instant) -> Result<(), ClusterError> {
@@ -965,6 +1025,10 @@ impl Inner {
     /// The leader's read index: its commit index once a quorum confirmed its leadership
     /// (coalesced, see [`ReadRounds`]).
     async fn read_index(self: &Arc<Self>) -> Response {
+        if self.signals.handing_over() {
+            // A leadership confirmation would renew the followers' leases.
+            return Response::NotLeader { leader: None };
+        }
         let (tx, rx) = tokio::sync::oneshot::channel();
         let start = {
             let mut reads = lock(&self.reads);
@@ -1033,6 +1097,7 @@ impl Inner {
                     return self.wait_applied(index, deadline).await
                 }
                 Response::NotLeader { .. } => {}
+                Response::NotMember { membership_index } => self.left_out(membership_index),
                 Response::Refused(m) => return Err(ClusterError::Refused(m)),
                 Response::Failed(m) => return Err(ClusterError::Other(m)),
                 other => return Err(ClusterError::Other(format!("unexpected {other:?}"))),
@@ -1133,6 +1198,10 @@ impl Inner {
 
     /// One attempt to commit `command` as the leader.
     async fn propose_here(&self, command: &Command, deadline: Instant) -> Attempt {
+        if self.signals.handing_over() {
+            // Nothing new while the leadership is handed over (a moment): asked again.
+            return Attempt::NotAppended;
+        }
         let write = self.raft.client_write(command.clone());
         match tokio::time::timeout(remaining(deadline), write).await {
             Err(_) => Attempt::TimedOut,
@@ -1171,6 +1240,10 @@ impl Inner {
         match answer {
             Ok(Response::Forwarded { index, result }) => Attempt::Done(index, result),
             Ok(Response::NotLeader { .. }) => Attempt::NotAppended,
+            Ok(Response::NotMember { membership_index }) => {
+                self.left_out(membership_index);
+                Attempt::NotAppended
+            }
             Ok(Response::Failed(m)) | Ok(Response::Refused(m)) => {
                 Attempt::Unknown(format!("leader {leader}: {m}"))
             }
@@ -1186,6 +1259,9 @@ impl Inner {
 
     /// A forwarded command, on the leader.
     async fn lead_write(&self, command: Command) -> Response {
+        if self.signals.handing_over() {
+            return Response::NotLeader { leader: None };
+        }
         match self.raft.client_write(command).await {
             Ok(resp) => Response::Forwarded {
                 index: resp.log_id.index,
@@ -1237,9 +1313,26 @@ impl Inner {
         extra: Option<Vec<u8>>,
     ) -> Response {
         let inner = self;
+        // A node this group removed is told so (it never received the change that removed
+        // it), and is neither voted for nor served.
+        let from_member_only = matches!(
+            body,
+            Request::Vote(_) | Request::Forward(_) | Request::ReadIndex | Request::Membership(_)
+        );
+        if from_member_only {
+            if let Some(refusal) = inner.refuse_non_member(from) {
+                tracing::debug!(from, group = inner.group, "a request from a non-member");
+                return refusal;
+            }
+        }
         match body {
             Request::AppendEntries(req) => match inner.raft.append_entries(req).await {
-                Ok(r) => Response::AppendEntries(r),
+                Ok(r) => {
+                    if !matches!(r, AppendEntriesResponse::HigherVote(_)) {
+                        inner.signals.heard_from_leader();
+                    }
+                    Response::AppendEntries(r)
+                }
                 Err(e) => Response::Failed(e.to_string()),
             },
             Request::Vote(req) => match inner.raft.vote(req).await {
@@ -1249,7 +1342,10 @@ impl Inner {
             Request::InstallSnapshot(mut req) => {
                 req.data = extra.unwrap_or_default();
                 match inner.raft.install_snapshot(req).await {
-                    Ok(r) => Response::InstallSnapshot(r),
+                    Ok(r) => {
+                        inner.signals.heard_from_leader();
+                        Response::InstallSnapshot(r)
+                    }
                     Err(RaftError::APIError(InstallSnapshotError::SnapshotMismatch(m))) => {
                         Response::SnapshotMismatch(m)
                     }

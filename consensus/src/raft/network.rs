@@ -439,6 +439,9 @@ pub struct NetworkFactory {
     pub peers: Arc<PeerAddresses>,
     /// The Raft group the clients speak for (0: the configuration group, unwrapped frames).
     pub group: u32,
+    /// The group's signals on this node: a peer's answer that this node is not a member is
+    /// recorded there.
+    pub signals: Arc<super::signals::Signals>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
@@ -450,6 +453,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             target,
             addr: self.peers.dial(target, &node.addr).to_string(),
             group: self.group,
+            signals: self.signals.clone(),
         }
     }
 }
@@ -460,6 +464,7 @@ pub struct PeerClient {
     target: u64,
     addr: String,
     group: u32,
+    signals: Arc<super::signals::Signals>,
 }
 
 type RpcResult<T, E = openraft::error::Infallible> =
@@ -541,6 +546,20 @@ impl RaftNetwork<TypeConfig> for PeerClient {
     ) -> RpcResult<VoteResponse<u64>> {
         match self.call(Request::Vote(rpc), None, &option).await {
             Ok(Response::Vote(r)) => Ok(r),
+            Ok(Response::NotMember { membership_index }) => {
+                // This node was removed and never received the change (see `signals`).
+                tracing::info!(
+                    peer = self.target,
+                    group = self.group,
+                    membership_index,
+                    "a peer's committed membership leaves this node out"
+                );
+                self.signals.peer_left_us_out(membership_index);
+                Err(unexpected(
+                    self.target,
+                    Response::NotMember { membership_index },
+                ))
+            }
             Ok(other) => Err(unexpected(self.target, other)),
             Err(e) => Err(unreachable(e)),
         }

@@ -178,6 +178,13 @@ pub enum Response {
         /// The count.
         count: u32,
     },
+    /// The asking node is not a member of this group: this node's committed membership, at
+    /// `membership_index`, leaves it out (answered to a vote, forwarded write or read-index
+    /// request from it; see [`super::signals`]).
+    NotMember {
+        /// The log index of that membership.
+        membership_index: u64,
+    },
 }
 
 #[cfg(test)]
@@ -319,6 +326,24 @@ mod tests {
             codec::encode(&Request::LedgerGroups),
             codec::encode(&Request::ReadIndex)
         );
+    }
+
+    #[test]
+    fn the_not_member_answer_round_trips_after_every_older_variant() {
+        // Appended last: an older build decodes it as a bad answer (no vote, not removed).
+        let answer: Response = codec::decode(&codec::encode(&Response::NotMember {
+            membership_index: 42,
+        }))
+        .unwrap();
+        assert!(matches!(
+            answer,
+            Response::NotMember {
+                membership_index: 42
+            }
+        ));
+        let older: Response =
+            codec::decode(&codec::encode(&Response::LedgerGroups { count: 3 })).unwrap();
+        assert!(matches!(older, Response::LedgerGroups { count: 3 }));
     }
 
     #[test]

@@ -196,6 +196,7 @@ async fn dispatch_write(
     query: &Query,
     body: &[u8],
 ) -> Result<Reply, ApiError> {
+    refuse_if_removed(state)?;
     let _write = state.write_lock.lock().await;
     let scope = op.guarded_scope();
     let mut attempt = 1;
@@ -205,11 +206,11 @@ async fn dispatch_write(
         // the call, so a write acknowledged by another node is not read stale and written back
         // over (found by tollgate-chaos: an UpdateStage through one node lost the variable an
         // acknowledged UpdateStage through another had just set).
-        state
-            .node
-            .linearizable()
-            .await
-            .map_err(|e| ApiError::unavailable(format!("catching up before a write: {e}")))?;
+        state.node.linearizable().await.map_err(|e| match e {
+            // Learned while catching up (the leader said so).
+            tollgate_consensus::ClusterError::Removed => removed_refusal(),
+            e => ApiError::unavailable(format!("catching up before a write: {e}")),
+        })?;
         // A repeat of a call whose commands (some of them) applied already: its rerun is
         // validated against what that first attempt made.
         let repeat = REQUEST
@@ -256,6 +257,22 @@ async fn dispatch_write(
             }
             other => return other,
         }
+    }
+}
+
+/// The answer to a write through a node removed from the cluster: it can commit nothing (no
+/// member takes its writes), so it says so at once instead of waiting its deadline.
+fn removed_refusal() -> ApiError {
+    ApiError::unavailable(
+        "this node was removed from the cluster: send the request to a member of the cluster",
+    )
+}
+
+/// Refuses a write at once on a node that knows it was removed from the cluster.
+fn refuse_if_removed(state: &AdminState) -> Result<(), ApiError> {
+    match state.node.raft() {
+        Some(raft) if raft.removed() => Err(removed_refusal()),
+        _ => Ok(()),
     }
 }
 
