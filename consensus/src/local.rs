@@ -216,7 +216,11 @@ impl Writer {
                 }
                 self.applied += batch.len() as u64;
                 self.since_snapshot += batch.len() as u64;
-                (self.on_applied)(&reg, &changed);
+                // Not for a batch of refused commands: the hook takes no commands to mean a
+                // recovery, and rebuilds everything.
+                if !changed.is_empty() {
+                    (self.on_applied)(&reg, &changed);
+                }
                 if self.since_snapshot >= SNAPSHOT_EVERY {
                     if let Err(e) = self.snapshot(&reg) {
                         tracing::warn!(error = %e, "snapshot failed; the log keeps growing");
@@ -275,10 +279,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let seen = Arc::new(AtomicUsize::new(0));
         let s2 = seen.clone();
+        let empty = Arc::new(AtomicUsize::new(0));
+        let e2 = empty.clone();
         let node = LocalNode::open(
             dir.path(),
             Box::new(move |_, cmds| {
                 s2.fetch_add(cmds.len(), Ordering::SeqCst);
+                if cmds.is_empty() {
+                    e2.fetch_add(1, Ordering::SeqCst);
+                }
             }),
         )
         .unwrap();
@@ -291,6 +300,8 @@ mod tests {
             ));
         });
         assert_eq!(seen.load(Ordering::SeqCst), 2);
+        // Called with no commands for the recovery only, not for the refused one.
+        assert_eq!(empty.load(Ordering::SeqCst), 1);
         drop(node);
         let node = LocalNode::open(dir.path(), Box::new(|_, _| {})).unwrap();
         assert_eq!(node.read().apis.len(), 2);

@@ -38,7 +38,7 @@ pub fn routes_hook(compiler: &Arc<Compiler>) -> OnApplied {
             // node's whose entries it replaced.
             compiler.compile_all_now(reg);
             if let Some(last) = reg.usage.last_seq.get(&limits.node_id()) {
-                limits.own_usage_committed_through(*last);
+                limits.own_usage_committed_through(0, *last);
             }
             return;
         }

@@ -273,7 +273,7 @@ pub fn ledger_handles(node: &Replica) -> Vec<RaftNode> {
 /// usage reports name, and takes this node's committed reports off the pending counts (through
 /// the slots their entries were counted in, as the configuration group's hook does).
 /// Limit-share demand travels in the configuration group's reports only.
-pub fn ledger_hook(compiler: &Arc<Compiler>, config: RaftNode) -> OnApplied {
+pub fn ledger_hook(compiler: &Arc<Compiler>, config: RaftNode, group: u32) -> OnApplied {
     let compiler = Arc::downgrade(compiler);
     Box::new(move |reg, applied| {
         let Some(compiler) = compiler.upgrade() else {
@@ -284,7 +284,7 @@ pub fn ledger_hook(compiler: &Arc<Compiler>, config: RaftNode) -> OnApplied {
             // Recovery or snapshot install.
             refresh_group(&compiler, &config.read(), reg);
             if let Some(last) = reg.usage.last_seq.get(&limits.node_id()) {
-                limits.own_usage_committed_through(*last);
+                limits.own_usage_committed_through(group, *last);
             }
             return;
         }
@@ -370,7 +370,7 @@ pub async fn start(
             .start_group(
                 g,
                 group_dir(data_dir, g),
-                ledger_hook(compiler, node.clone()),
+                ledger_hook(compiler, node.clone(), g),
             )
             .await
             .map_err(|e| format!("ledger group {g}: {e}"))?;

@@ -323,7 +323,7 @@ pub async fn run(
                     MAX_ENTRY_DELTA_BYTES,
                 );
                 for (g, seq, deltas, demand, slots) in parts {
-                    limits.proposing(seq, &deltas, &slots);
+                    limits.proposing(g, seq, &deltas, &slots);
                     pending
                         .entry(g)
                         .or_default()

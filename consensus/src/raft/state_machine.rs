@@ -478,7 +478,12 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             last_index = applied.last_applied.map(|l| l.index).unwrap_or(0);
             drop(applied);
             let t_hook = std::time::Instant::now();
-            (lock(&self.on_applied))(&reg, &changed);
+            // Not for a batch that changed nothing (blank entries of a new leader, membership
+            // entries, refused commands): the hook takes no commands to mean a recovery or an
+            // installed snapshot, and rebuilds everything from the registry.
+            if !changed.is_empty() {
+                (lock(&self.on_applied))(&reg, &changed);
+            }
             hook_ms = t_hook.elapsed().as_millis() as u64;
             // Published while the registry is still locked, so a reader holding the read
             // guard sees the index that matches the registry it reads.
@@ -777,6 +782,68 @@ mod tests {
         bytes[mid] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
         assert!(sm.get_current_snapshot().await.is_err());
+    }
+
+    /// The hook gets no commands only for the recovery (and snapshot installs): a batch of
+    /// blank and membership entries, or of refused commands, does not call it (it would
+    /// rebuild every table and count this node's reports of other groups as committed).
+    #[tokio::test]
+    async fn a_batch_that_changed_nothing_does_not_call_the_hook() {
+        use openraft::{CommittedLeaderId, EntryPayload, LogId};
+        use std::sync::atomic::AtomicUsize;
+        let dir = tempfile::tempdir().unwrap();
+        let calls = Arc::new(Mutex::new(Vec::<usize>::new()));
+        let seen = calls.clone();
+        let mut sm = StateMachineStore::open(
+            dir.path(),
+            Shared::new(),
+            Box::new(move |_, cmds| lock(&seen).push(cmds.len())),
+        )
+        .unwrap();
+        assert_eq!(*lock(&calls), [0], "the recovery");
+        let index = AtomicUsize::new(0);
+        let entry = |payload| Entry::<TypeConfig> {
+            log_id: LogId::new(
+                CommittedLeaderId::new(1, 1),
+                index.fetch_add(1, Ordering::Relaxed) as u64 + 1,
+            ),
+            payload,
+        };
+        let create = Command::CreateRestApi {
+            id: "a1".into(),
+            root_resource_id: "r1".into(),
+            settings: Default::default(),
+            created_date: 0,
+            clone_from: None,
+        };
+        let results = sm
+            .apply(vec![
+                entry(EntryPayload::Blank),
+                entry(EntryPayload::Membership(openraft::Membership::new(
+                    vec![std::collections::BTreeSet::from([1u64])],
+                    None,
+                ))),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(results.len(), 2);
+        assert_eq!(*lock(&calls), [0]);
+        sm.apply(vec![entry(EntryPayload::Normal(create.clone()))])
+            .await
+            .unwrap();
+        assert_eq!(*lock(&calls), [0, 1]);
+        // The same id again: refused, so nothing changed.
+        let results = sm
+            .apply(vec![entry(EntryPayload::Normal(create))])
+            .await
+            .unwrap();
+        assert!(results[0].is_err());
+        assert_eq!(*lock(&calls), [0, 1]);
+        assert_eq!(
+            *sm.shared.applied.borrow(),
+            4,
+            "the index moves all the same"
+        );
     }
 
     /// A snapshot received in chunks is written into a temp file (removed once installed) and

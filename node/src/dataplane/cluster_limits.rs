@@ -140,11 +140,12 @@ struct Inner {
     /// more is freed by the next sweep.
     slots: Slots,
     /// This node's own reports proposed by this process and not yet seen applied: sequence
-    /// number → per usage entry, in the report's order, the slot its count was counted in
-    /// (none: the key had no quota) and the count. Only these come off the pending counts
-    /// when they apply (a report of an earlier process of this node, replayed at start, was
-    /// never counted in this one's pending).
-    in_flight: BTreeMap<u64, OwnUsage>,
+    /// number → the ledger group it goes to and, per usage entry, in the report's order, the
+    /// slot its count was counted in (none: the key had no quota) and the count. Only these
+    /// come off the pending counts when they apply (a report of an earlier process of this
+    /// node, replayed at start, was never counted in this one's pending). The sequence is
+    /// node-wide, so a group's ledger only says which of *its* reports it holds.
+    in_flight: BTreeMap<u64, (u32, OwnUsage)>,
     /// Limits and quota counts created since the last sweep.
     created_since_sweep: usize,
 }
@@ -376,16 +377,18 @@ impl ClusterLimits {
         work
     }
 
-    /// Notes this node's report `seq` with its usage `deltas` and, for each, the slot its
-    /// requests were counted in (`tags`, in the same order; missing: none), about to be
-    /// proposed (again, on a retry: noted once). Keeps the tags and counts, not the ids.
-    pub fn proposing(&self, seq: u64, deltas: &[UsageDelta], tags: &[Option<SlotTag>]) {
+    /// Notes this node's report `seq` to ledger group `group` with its usage `deltas` and,
+    /// for each, the slot its requests were counted in (`tags`, in the same order; missing:
+    /// none), about to be proposed (again, on a retry: noted once). Keeps the tags and
+    /// counts, not the ids.
+    pub fn proposing(&self, group: u32, seq: u64, deltas: &[UsageDelta], tags: &[Option<SlotTag>]) {
         self.lock().in_flight.entry(seq).or_insert_with(|| {
-            deltas
+            let own = deltas
                 .iter()
                 .enumerate()
                 .map(|(i, d)| (tags.get(i).copied().flatten(), d.count))
-                .collect()
+                .collect();
+            (group, own)
         });
     }
 
@@ -394,7 +397,7 @@ impl ClusterLimits {
     /// one already taken). The caller writes the remaining counts through the tags, then
     /// takes the counts off ([`take_off`]).
     pub fn take_own(&self, seq: u64) -> Option<OwnUsage> {
-        self.lock().in_flight.remove(&seq)
+        self.lock().in_flight.remove(&seq).map(|(_, own)| own)
     }
 
     #[cfg(test)]
@@ -403,20 +406,28 @@ impl ClusterLimits {
     /// however often it is applied; reports this process did not propose count nothing.
     pub fn committed_own_usage(&self, seq: u64) {
         let mut g = self.lock();
-        if let Some(own) = g.in_flight.remove(&seq) {
+        if let Some((_, own)) = g.in_flight.remove(&seq) {
             take_off(&g.slots, &own);
         }
     }
 
-    /// After a snapshot was installed (or the registry recovered): every report of this node
-    /// up to `last_seq` is in the ledger, including any this process proposed whose entries
-    /// the snapshot replaced, so their usage comes off the pending counts now.
-    pub fn own_usage_committed_through(&self, last_seq: u64) {
+    /// After ledger group `group`'s snapshot was installed (or its registry recovered): every
+    /// report of this node to that group up to `last_seq` is in its ledger, including any this
+    /// process proposed whose entries the snapshot replaced, so their usage comes off the
+    /// pending counts now. Reports to other groups are left in flight whatever their numbers
+    /// (one node-wide sequence: a lower number may still be uncommitted in its own group).
+    pub fn own_usage_committed_through(&self, group: u32, last_seq: u64) {
         let mut g = self.lock();
-        let later = g.in_flight.split_off(&last_seq.saturating_add(1));
-        let done = std::mem::replace(&mut g.in_flight, later);
-        for own in done.values() {
-            take_off(&g.slots, own);
+        let done: Vec<u64> = g
+            .in_flight
+            .range(..=last_seq)
+            .filter(|(_, (to, _))| *to == group)
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in done {
+            if let Some((_, own)) = g.in_flight.remove(&seq) {
+                take_off(&g.slots, &own);
+            }
         }
     }
 
@@ -672,8 +683,8 @@ mod tests {
             }]
         };
         let tag = [Some(slot.tag())];
-        c.proposing(1, &d(4), &tag);
-        c.proposing(1, &d(4), &tag); // a retry
+        c.proposing(0, 1, &d(4), &tag);
+        c.proposing(0, 1, &d(4), &tag); // a retry
         c.committed_own_usage(1);
         c.committed_own_usage(1); // the same report applied again
         assert_eq!(pending.load(Ordering::Relaxed), 6);
@@ -681,13 +692,13 @@ mod tests {
         c.committed_own_usage(7);
         assert_eq!(pending.load(Ordering::Relaxed), 6);
         // Never below zero (a count that started after the key got its quota).
-        c.proposing(2, &d(100), &tag);
+        c.proposing(0, 2, &d(100), &tag);
         c.committed_own_usage(2);
         assert_eq!(pending.load(Ordering::Relaxed), 0);
         let again = c.quota_slot(quota_id("p1", "k1"));
         assert!(std::ptr::eq(pending, again.slot().pending()));
         // Usage counted with no quota slot (the key had no quota then) takes nothing off.
-        c.proposing(3, &d(1), &[None]);
+        c.proposing(0, 3, &d(1), &[None]);
         pending.fetch_add(1, Ordering::Relaxed);
         c.committed_own_usage(3);
         assert_eq!(pending.load(Ordering::Relaxed), 1);
@@ -705,7 +716,7 @@ mod tests {
             key_id: "p1:k1".into(),
             count: 40,
         }];
-        c.proposing(1, &usage, &[Some(old_tag)]);
+        c.proposing(0, 1, &usage, &[Some(old_tag)]);
         drop(old);
         c.sweep();
         let new = c.quota_slot(quota_id("p1", "k2"));
@@ -722,6 +733,7 @@ mod tests {
         assert!(c.with_slots(|s| s.by_tag(old_tag).is_none()));
         // k2's own report, tagged with the slot's new generation, does come off.
         c.proposing(
+            0,
             2,
             &[UsageDelta {
                 key_id: "p1:k2".into(),
@@ -741,6 +753,7 @@ mod tests {
         pending.fetch_add(30, Ordering::Relaxed);
         for seq in 3..=5 {
             c.proposing(
+                0,
                 seq,
                 &[UsageDelta {
                     key_id: "p1:k1".into(),
@@ -750,11 +763,32 @@ mod tests {
             );
         }
         // A snapshot holding this node's reports up to 4 replaced their entries.
-        c.own_usage_committed_through(4);
+        c.own_usage_committed_through(0, 4);
         assert_eq!(pending.load(Ordering::Relaxed), 20);
-        c.own_usage_committed_through(4);
+        c.own_usage_committed_through(0, 4);
         assert_eq!(pending.load(Ordering::Relaxed), 20, "once");
         c.committed_own_usage(5);
         assert_eq!(pending.load(Ordering::Relaxed), 15);
+    }
+
+    #[test]
+    fn a_ledger_group_covers_only_its_own_reports() {
+        let c = ClusterLimits::new(1);
+        let slot = c.quota_slot(quota_id("p1", "k1"));
+        let pending = slot.slot().pending();
+        pending.fetch_add(30, Ordering::Relaxed);
+        let usage = [UsageDelta {
+            key_id: "p1:k1".into(),
+            count: 10,
+        }];
+        // One node-wide sequence: report 6 went to group 2, report 7 to group 1.
+        c.proposing(2, 6, &usage, &[Some(slot.tag())]);
+        c.proposing(1, 7, &usage, &[Some(slot.tag())]);
+        // Group 1's snapshot holds this node's reports up to 7: report 6 is not among them
+        // (it is group 2's, maybe not committed yet), so its count stays pending.
+        c.own_usage_committed_through(1, 7);
+        assert_eq!(pending.load(Ordering::Relaxed), 20);
+        c.own_usage_committed_through(2, 6);
+        assert_eq!(pending.load(Ordering::Relaxed), 10);
     }
 }

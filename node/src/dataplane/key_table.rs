@@ -924,7 +924,7 @@ pub(crate) mod tests {
             .as_ref()
             .unwrap()
             .tag();
-        limits.proposing(1, &usage, &[Some(k1_tag)]);
+        limits.proposing(0, 1, &usage, &[Some(k1_tag)]);
         r.apply(&Command::DeleteApiKey { id: "k1".into() }).unwrap();
         let (u, gone) = t.update(&r, ["k1"], None, &limits);
         limits.note_released(gone);
@@ -965,6 +965,7 @@ pub(crate) mod tests {
             .tag();
         assert_ne!(k4_tag, k1_tag, "the same slot, a new generation");
         limits.proposing(
+            0,
             2,
             &[UsageDelta {
                 key_id: plan_usage_id("p1", "k4"),
@@ -988,7 +989,7 @@ pub(crate) mod tests {
         let Command::ReportLoad { deltas, seq, .. } = &rep else {
             unreachable!()
         };
-        limits.proposing(*seq, deltas, &[Some(q(&t, "k1"))]);
+        limits.proposing(0, *seq, deltas, &[Some(q(&t, "k1"))]);
         r.apply(&rep).unwrap();
         let own = limits.take_own(*seq).unwrap();
         assert!(limits.take_own(*seq).is_none(), "taken once");
@@ -1024,7 +1025,7 @@ pub(crate) mod tests {
         let Command::ReportLoad { deltas, seq, .. } = &rep else {
             unreachable!()
         };
-        limits.proposing(*seq, deltas, &[Some(stale)]);
+        limits.proposing(0, *seq, deltas, &[Some(stale)]);
         drop(t);
         limits.sweep();
         let t = compile_keys(&r, DAY, &limits);
