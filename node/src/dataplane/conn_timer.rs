@@ -20,12 +20,90 @@ use std::time::Duration;
 /// A deadline later than any configured wait (a `Duration::MAX` setting).
 const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
 
-/// `d` from now (or [`FAR`] from now when that overflows).
+/// `d` from now (or [`FAR`] from now when that overflows), "now" read from the coarse clock
+/// ([`coarse_now`]): not earlier than the precise deadline, a few ms later at most.
 pub fn after(d: Duration) -> Instant {
-    let now = Instant::now();
+    let now = coarse_now();
     now.checked_add(d)
         .or_else(|| now.checked_add(FAR))
         .unwrap_or(now)
+}
+
+/// Ticks [`coarse_now`] adds to the coarse clock's reading.
+const SLACK_TICKS: u32 = 2;
+
+/// Nanoseconds on `CLOCK_MONOTONIC_COARSE`: the monotonic clock at the kernel's last tick,
+/// read from memory (no hardware clock read: a few ns where `Instant::now` takes tens, and
+/// a connection reads the clock for each wait). `None` where the kernel lacks it.
+fn coarse_ns() -> Option<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable `timespec` that outlives the call, which is all
+    // `clock_gettime` needs; it writes nothing else.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) } != 0 {
+        return None;
+    }
+    let secs = u64::try_from(ts.tv_sec).ok()?;
+    let nanos = u64::try_from(ts.tv_nsec).ok()?;
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
+}
+
+/// Where the coarse clock is placed on [`Instant`]'s: a coarse reading, a precise one just
+/// after it, and the coarse clock's resolution (one tick).
+struct Anchor {
+    coarse: u64,
+    at: Instant,
+    tick: Duration,
+}
+
+fn anchor() -> Option<&'static Anchor> {
+    static ANCHOR: std::sync::OnceLock<Option<Anchor>> = std::sync::OnceLock::new();
+    ANCHOR
+        .get_or_init(|| {
+            let mut res = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: as in `coarse_ns`: a valid, writable `timespec` for the call.
+            if unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut res) } != 0 {
+                return None;
+            }
+            let tick = Duration::new(
+                u64::try_from(res.tv_sec).ok()?,
+                u32::try_from(res.tv_nsec).ok()?,
+            );
+            if tick > Duration::from_millis(100) {
+                return None; // too coarse to place deadlines with
+            }
+            // The coarse reading first: the precise one after it is then never earlier.
+            let coarse = coarse_ns()?;
+            let at = Instant::now();
+            Some(Anchor { at, coarse, tick })
+        })
+        .as_ref()
+}
+
+/// "Now" for deadlines: [`Instant::now`] placed by the coarse clock, two ticks ahead.
+///
+/// Both clocks run at the same rate (the coarse one is the monotonic clock as of the last
+/// tick), so a coarse reading `c` taken at precise time `t` has `t - tick <= c <= t` while
+/// the kernel's ticks run on time. With the anchor (`coarse`, then `at` read just after it)
+/// that gives `t <= at + (c - coarse) + tick <= t + 2 ticks`. Ticks can run late on a busy
+/// virtual machine (a coarse clock up to 7 ms, nearly two 4 ms ticks, behind was seen here),
+/// so [`SLACK_TICKS`] ticks are added, not one: a deadline placed with it does not end a wait
+/// early unless a tick runs later than that, and then by no more than the excess, and it ends
+/// a wait at most a few ticks (about 12 ms at 250 Hz) late. The waits it places are seconds
+/// long (idle, write), and the timer wheel rounds to milliseconds anyway.
+pub fn coarse_now() -> Instant {
+    let Some(a) = anchor() else {
+        return Instant::now();
+    };
+    match coarse_ns() {
+        Some(c) => a.at + Duration::from_nanos(c.saturating_sub(a.coarse)) + a.tick * SLACK_TICKS,
+        None => Instant::now(),
+    }
 }
 
 /// A timer for [`Timers::new`], not yet filed (it is filed on its first wait).
@@ -83,6 +161,26 @@ mod tests {
             .enable_timer()
             .build()
             .expect("runtime")
+    }
+
+    #[test]
+    fn the_coarse_now_is_never_early_and_at_most_a_few_ticks_late() {
+        for _ in 0..2000 {
+            let before = Instant::now();
+            let coarse = coarse_now();
+            let after = Instant::now();
+            // Without the slack it would be up to a tick (4 ms at 250 Hz) early half the time;
+            // 1 ms is left for a tick running late on a busy machine.
+            let early = before.saturating_duration_since(coarse);
+            assert!(early <= Duration::from_millis(1), "{early:?} before the precise clock");
+            let late = coarse.saturating_duration_since(after);
+            assert!(late <= Duration::from_millis(40), "{late:?} late");
+            std::hint::black_box(&coarse);
+        }
+        // It moves with time.
+        let a = coarse_now();
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(coarse_now() >= a + Duration::from_millis(15));
     }
 
     #[test]
