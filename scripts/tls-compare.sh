@@ -12,7 +12,8 @@
 # Usage: scripts/tls-compare.sh [duration_s=5] [connections=32]
 # KA=N: only keep-alive, N alternating pairs (nginx, Tollgate), each pair's ratio printed.
 # PERF=dir: also `perf record -g` (cpu-clock: this VM has no hardware counters) Tollgate's
-#   process during its keep-alive runs, into dir/tollgate-N.perf.
+#   process during its keep-alive runs, into dir/tollgate-N.perf (PERF_CG=dwarf: call graphs
+#   through code built without frame pointers).
 # COUNT=N: only keep-alive, N runs per server under `perf stat` (tracepoints: syscalls,
 #   io_uring_enter, io_uring submissions, poll arms, io-wq punts; context switches), printed
 #   per request, with the CPU of the worker thread and of the other threads (nginx: its
@@ -61,7 +62,7 @@ export TOLLGATE_ACCESS_KEY_ID=AKIDBENCH TOLLGATE_SECRET_ACCESS_KEY=benchsecret A
 # and the domain; its pid in TG_STARTED.
 start_tollgate() {
   local bin=$1 off=$2 log=$work/tollgate-$2.log
-  TOLLGATE_LOG=warn $SRV "$bin" serve --listen 127.0.0.1:$((18498 + off)) --tls-listen 127.0.0.1:$((18444 + off)) --admin-listen 127.0.0.1:$((18490 + off)) --data-dir $work/data-$off --workers 1 > $log &
+  TOLLGATE_LOG=warn $SRV "$bin" serve --listen 127.0.0.1:$((18498 + off)) --tls-listen 127.0.0.1:$((18444 + off)) --admin-listen 127.0.0.1:$((18490 + off)) --raft-listen 127.0.0.1:$((19190 + off)) --data-dir $work/data-$off --workers 1 > $log &
   TG_STARTED=$!
   for _ in $(seq 100); do grep -q "admin API" $log 2>/dev/null && break; sleep 0.1; done
   ag() { aws apigateway --endpoint-url http://127.0.0.1:$((18490 + off)) --region us-east-1 --output text "$@"; }
@@ -113,7 +114,7 @@ if [ -n "${KA:-}" ]; then
       run "tollgate BIN2 MOCK (keep-alive)" https://$NAME:18544/mock $TG2_PID; tg2=$PER_CPU
     fi
     if [ -n "${PERF:-}" ]; then
-      perf record -q -e cpu-clock -g -p $TG_PID -o "$PERF/tollgate-$pair.perf" 2>/dev/null & perf_pid=$!
+      perf record -q -e cpu-clock --call-graph ${PERF_CG:-fp} -p $TG_PID -o "$PERF/tollgate-$pair.perf" 2>/dev/null & perf_pid=$!
       sleep 0.2
     fi
     run "tollgate MOCK (keep-alive)" https://$NAME:18444/mock $TG_PID; tg=$PER_CPU

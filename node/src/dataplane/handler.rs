@@ -78,7 +78,9 @@ pub async fn handle(
     };
     let mut seen = Seen::default();
     let mut done = Done::default();
-    let mut decision = decide(w, &table, req, &stamp, t0, None, &mut caps, &mut key, &mut seen);
+    let mut decision = decide(
+        w, &table, req, &stamp, t0, None, &mut caps, &mut key, &mut seen,
+    );
     // A Lambda authorizer to call first: invoke it, then decide again with its answer (the
     // same table, so the same method; nothing past authorization has run yet).
     if let Decision::Authorize(mut plan) = decision {

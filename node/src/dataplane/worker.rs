@@ -334,6 +334,9 @@ type WorkerParts = (
     Option<Arc<super::routing::ThrottleSpec>>,
 );
 
+/// Whether workers ask for a deferred-task-running ring by default (see `run_worker`).
+const DEFER_TASKRUN: bool = true;
+
 fn run_worker(
     (addr, tls_addr): (SocketAddr, Option<SocketAddr>),
     routes: Arc<SharedRoutes>,
@@ -350,8 +353,13 @@ fn run_worker(
     // monoio 0.2.4 without its `sync` feature does: its park always waits for a completion
     // (`submit_and_wait` or `submit_with_args`, both with GETEVENTS); a plain `submit` (tasks
     // still runnable) only delays completions to the next park. Falls back to the cooperative
-    // ring, then the plain one; `TOLLGATE_URING_DEFER_TASKRUN=0` skips the deferred one.
-    let defer = std::env::var_os("TOLLGATE_URING_DEFER_TASKRUN").is_none_or(|v| v != "0");
+    // ring, then the plain one. `TOLLGATE_URING_DEFER_TASKRUN=1` or `=0` overrides
+    // [`DEFER_TASKRUN`].
+    let defer = match std::env::var_os("TOLLGATE_URING_DEFER_TASKRUN") {
+        Some(v) if v == "0" => false,
+        Some(v) if v == "1" => true,
+        _ => DEFER_TASKRUN,
+    };
     let build = |urb: Option<io_uring::Builder>| {
         let b = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
             .enable_timer()

@@ -145,7 +145,10 @@ mod tests {
         for _ in 0..n {
             bands[(roll(ctx.request_id().as_str()) / 100_000) as usize] += 1;
         }
-        assert!(bands.iter().all(|b| (9_300..10_700).contains(b)), "{bands:?}");
+        assert!(
+            bands.iter().all(|b| (9_300..10_700).contains(b)),
+            "{bands:?}"
+        );
         // Ids that differ in one character roll apart.
         let a = roll("0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3");
         assert_ne!(a, roll("0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d4"));
