@@ -334,9 +334,6 @@ type WorkerParts = (
     Option<Arc<super::routing::ThrottleSpec>>,
 );
 
-/// Whether workers ask for a deferred-task-running ring by default (see `run_worker`).
-const DEFER_TASKRUN: bool = true;
-
 fn run_worker(
     (addr, tls_addr): (SocketAddr, Option<SocketAddr>),
     routes: Arc<SharedRoutes>,
@@ -347,44 +344,23 @@ fn run_worker(
 ) {
     // Cooperative task running: completions are processed when the worker next enters the
     // kernel instead of interrupting it with an IPI (kernel ≥ 5.19). Measured on the 2-core
-    // loopback bench: 150k → 234k requests/s (docs/BENCHMARKS.md). Deferred task running
-    // (kernel ≥ 6.1) goes further: completions are processed only when the worker waits for
-    // them, in one batch. That needs every wait to enter the kernel with GETEVENTS, which
-    // monoio 0.2.4 without its `sync` feature does: its park always waits for a completion
-    // (`submit_and_wait` or `submit_with_args`, both with GETEVENTS); a plain `submit` (tasks
-    // still runnable) only delays completions to the next park. Falls back to the cooperative
-    // ring, then the plain one. `TOLLGATE_URING_DEFER_TASKRUN=1` or `=0` overrides
-    // [`DEFER_TASKRUN`].
-    let defer = match std::env::var_os("TOLLGATE_URING_DEFER_TASKRUN") {
-        Some(v) if v == "0" => false,
-        Some(v) if v == "1" => true,
-        _ => DEFER_TASKRUN,
-    };
-    let build = |urb: Option<io_uring::Builder>| {
-        let b = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-            .enable_timer()
-            .with_entries(1024);
-        match urb {
-            Some(urb) => b.uring_builder(urb).build(),
-            None => b.build(),
-        }
-    };
-    let deferred = || {
-        let mut urb = io_uring::IoUring::builder();
-        urb.setup_single_issuer().setup_defer_taskrun();
-        build(Some(urb))
-    };
-    let cooperative = || {
-        let mut urb = io_uring::IoUring::builder();
-        urb.setup_coop_taskrun().setup_taskrun_flag();
-        build(Some(urb))
-    };
-    let rt = if defer {
-        deferred().or_else(|_| cooperative())
-    } else {
-        cooperative()
-    }
-    .or_else(|_| build(None));
+    // loopback bench: 150k → 234k requests/s (docs/BENCHMARKS.md). Falls back to the plain ring.
+    // `SINGLE_ISSUER` + `DEFER_TASKRUN` (completions processed only when the worker waits,
+    // which monoio 0.2.4's park always does with GETEVENTS) was measured again on keep-alive
+    // TLS and showed no gain over this (docs/BENCHMARKS.md), so it is not used.
+    let mut urb = io_uring::IoUring::builder();
+    urb.setup_coop_taskrun().setup_taskrun_flag();
+    let rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .enable_timer()
+        .with_entries(1024)
+        .uring_builder(urb)
+        .build()
+        .or_else(|_| {
+            monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+                .enable_timer()
+                .with_entries(1024)
+                .build()
+        });
     let mut rt = match rt {
         Ok(rt) => rt,
         Err(e) => {
