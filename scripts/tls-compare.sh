@@ -12,11 +12,14 @@
 # Usage: scripts/tls-compare.sh [duration_s=5] [connections=32]
 # KA=N: only keep-alive, N alternating pairs (nginx, Tollgate), each pair's ratio printed.
 # PERF=dir: also `perf record -g` (cpu-clock: this VM has no hardware counters) Tollgate's
-#   process during its keep-alive runs, into dir/tollgate-N.perf.
+#   process during its keep-alive runs, into dir/tollgate-N.perf (PERF_CG=dwarf: call graphs
+#   through code built without frame pointers).
 # COUNT=N: only keep-alive, N runs per server under `perf stat` (tracepoints: syscalls,
 #   io_uring_enter, io_uring submissions, poll arms, io-wq punts; context switches), printed
 #   per request, with the CPU of the worker thread and of the other threads (nginx: its
 #   master) from /proc. Counting costs the server some CPU: measure ratios without it.
+# BIN2=path: a second Tollgate build in each keep-alive pair (KA only; after BIN in odd pairs,
+#   before it in even ones): its ratio to nginx and BIN's to it, for before/after in one run.
 # PIN=1: both servers (nginx's processes, Tollgate's whole process) on CPU 1 and the clients on
 #   CPU 0 (taskset), so neither server shares its core with wrk: fewer swings between pairs.
 set -euo pipefail
@@ -55,34 +58,44 @@ SRV=""; CLI=""
 if [ -n "${PIN:-}" ]; then SRV="taskset -c 1"; CLI="taskset -c 0"; fi
 $SRV nginx -c $work/nginx.conf
 export TOLLGATE_ACCESS_KEY_ID=AKIDBENCH TOLLGATE_SECRET_ACCESS_KEY=benchsecret AWS_ACCESS_KEY_ID=AKIDBENCH AWS_SECRET_ACCESS_KEY=benchsecret AWS_PAGER=
-TOLLGATE_LOG=warn $SRV "$BIN" serve --listen 127.0.0.1:18498 --tls-listen 127.0.0.1:18444 --admin-listen 127.0.0.1:18490 --data-dir $work/data --workers 1 > $work/tollgate.log &
-TG_PID=$!
-for _ in $(seq 100); do grep -q "admin API" $work/tollgate.log 2>/dev/null && break; sleep 0.1; done
-ag() { aws apigateway --endpoint-url http://127.0.0.1:18490 --region us-east-1 --output text "$@"; }
-API=$(ag create-rest-api --name bench --query id)
-ROOT=$(ag get-resources --rest-api-id $API --query 'items[0].id')
-RID=$(ag create-resource --rest-api-id $API --parent-id $ROOT --path-part mock --query id)
-ag put-method --rest-api-id $API --resource-id $RID --http-method GET --authorization-type NONE >/dev/null
-ag put-integration --rest-api-id $API --resource-id $RID --http-method GET --type MOCK --request-templates '{"application/json":"{\"statusCode\": 200}"}' >/dev/null
-ag put-method-response --rest-api-id $API --resource-id $RID --http-method GET --status-code 200 >/dev/null
-ag put-integration-response --rest-api-id $API --resource-id $RID --http-method GET --status-code 200 --response-templates "{\"application/json\":\"$(echo $BODY | sed 's/"/\\"/g')\"}" >/dev/null
-ag create-deployment --rest-api-id $API --stage-name prod >/dev/null
-ag create-domain-name --domain-name $NAME --certificate-body file://$work/cert.pem --certificate-private-key file://$work/key.pem \
-  --endpoint-configuration types=REGIONAL --security-policy SecurityPolicy_TLS13_1_3_2025_09 >/dev/null
-ag create-base-path-mapping --domain-name $NAME --rest-api-id $API --stage prod >/dev/null
+# start_tollgate BIN OFFSET: a Tollgate on ports 18498/18444/18490 + OFFSET with the MOCK route
+# and the domain; its pid in TG_STARTED.
+start_tollgate() {
+  local bin=$1 off=$2 log=$work/tollgate-$2.log
+  TOLLGATE_LOG=warn $SRV "$bin" serve --listen 127.0.0.1:$((18498 + off)) --tls-listen 127.0.0.1:$((18444 + off)) --admin-listen 127.0.0.1:$((18490 + off)) --raft-listen 127.0.0.1:$((19190 + off)) --data-dir $work/data-$off --workers 1 > $log &
+  TG_STARTED=$!
+  for _ in $(seq 100); do grep -q "admin API" $log 2>/dev/null && break; sleep 0.1; done
+  ag() { aws apigateway --endpoint-url http://127.0.0.1:$((18490 + off)) --region us-east-1 --output text "$@"; }
+  API=$(ag create-rest-api --name bench --query id)
+  ROOT=$(ag get-resources --rest-api-id $API --query 'items[0].id')
+  RID=$(ag create-resource --rest-api-id $API --parent-id $ROOT --path-part mock --query id)
+  ag put-method --rest-api-id $API --resource-id $RID --http-method GET --authorization-type NONE >/dev/null
+  ag put-integration --rest-api-id $API --resource-id $RID --http-method GET --type MOCK --request-templates '{"application/json":"{\"statusCode\": 200}"}' >/dev/null
+  ag put-method-response --rest-api-id $API --resource-id $RID --http-method GET --status-code 200 >/dev/null
+  ag put-integration-response --rest-api-id $API --resource-id $RID --http-method GET --status-code 200 --response-templates "{\"application/json\":\"$(echo $BODY | sed 's/"/\\"/g')\"}" >/dev/null
+  ag create-deployment --rest-api-id $API --stage-name prod >/dev/null
+  ag create-domain-name --domain-name $NAME --certificate-body file://$work/cert.pem --certificate-private-key file://$work/key.pem \
+    --endpoint-configuration types=REGIONAL --security-policy SecurityPolicy_TLS13_1_3_2025_09 >/dev/null
+  ag create-base-path-mapping --domain-name $NAME --rest-api-id $API --stage prod >/dev/null
+  curl -s --resolve $NAME:$((18444 + off)):127.0.0.1 --cacert $work/ca.pem https://$NAME:$((18444 + off))/mock | grep -q '"ok"' || { echo "tollgate ($bin) does not answer over HTTPS"; exit 1; }
+}
+start_tollgate "$BIN" 0; TG_PID=$TG_STARTED
+if [ -n "${BIN2:-}" ]; then start_tollgate "$BIN2" 100; TG2_PID=$TG_STARTED; fi
 printf '127.0.0.1 localhost\n127.0.0.1 %s\n' $NAME > $work/hosts
-curl -s --resolve $NAME:18444:127.0.0.1 --cacert $work/ca.pem https://$NAME:18444/mock | grep -q '"ok"' || { echo "tollgate does not answer over HTTPS"; exit 1; }
 NGINX_PIDS=$(pgrep -P "$(cat $work/nginx.pid)" | tr '\n' ' ')
 HZ=$(getconf CLK_TCK)
 ticks() { local t=0 p; for p in $1; do t=$((t + $(awk '{print $14 + $15}' /proc/$p/stat))); done; echo $t; }
+# User-mode ticks only (what a change to the server's own code moves; the kernel's TCP work
+# and the batching a loaded machine brings move the rest).
+uticks() { local t=0 p; for p in $1; do t=$((t + $(awk '{print $14}' /proc/$p/stat))); done; echo $t; }
 # run NAME URL PIDS [wrk args...]
 run() {
   local name=$1 url=$2 pids=$3; shift 3
   printf "%-34s" "$name"
-  local t0; t0=$(ticks "$pids")
+  local t0 u0; t0=$(ticks "$pids"); u0=$(uticks "$pids")
   $CLI unshare -m --propagation private sh -c "mount --bind $work/hosts /etc/hosts && exec wrk -t1 -c$CONNS -d${DUR}s $* $url" > $work/wrk.out
-  local cpu=$(( ($(ticks "$pids") - t0) * 1000 / HZ ))
-  awk -v cpu=$cpu -v dur=$DUR '/Latency/{lat=$2} /Requests\/sec/{rps=$2} /Non-2xx|Socket errors/{err=err" "$0} END{printf "%10.0f req/s  mean %-8s server CPU %5.2f s  %8.0f per CPU-s%s\n", rps, lat, cpu/1000, (cpu > 0 ? rps*dur*1000/cpu : 0), err}' $work/wrk.out | tee $work/run.out
+  local cpu=$(( ($(ticks "$pids") - t0) * 1000 / HZ )) ucpu=$(( ($(uticks "$pids") - u0) * 1000 / HZ ))
+  awk -v cpu=$cpu -v ucpu=$ucpu -v dur=$DUR '/Latency/{lat=$2} /Requests\/sec/{rps=$2} /Non-2xx|Socket errors/{err=err" "$0} END{printf "%10.0f req/s  mean %-8s server CPU %5.2f s  %8.0f per CPU-s  user %4.2f us/req%s\n", rps, lat, cpu/1000, (cpu > 0 ? rps*dur*1000/cpu : 0), (rps > 0 ? ucpu*1000/(rps*dur) : 0), err}' $work/wrk.out | tee $work/run.out
   PER_CPU=$(awk '{for (i = 1; i < NF; i++) if ($(i+1) == "per") print $i}' $work/run.out)
 }
 # handshakes NAME PORT PIDS
@@ -99,13 +112,23 @@ rss() { echo "  tollgate RSS $(awk '/VmRSS/{print $2}' /proc/$TG_PID/status) kB"
 if [ -n "${KA:-}" ]; then
   for pair in $(seq "$KA"); do
     run "nginx return 200 (keep-alive)" https://$NAME:18443/mock "$NGINX_PIDS"; ng=$PER_CPU
+    # With BIN2, even pairs run it before BIN (so neither build always goes right after nginx).
+    if [ -n "${BIN2:-}" ] && [ $((pair % 2)) = 0 ]; then
+      run "tollgate BIN2 MOCK (keep-alive)" https://$NAME:18544/mock $TG2_PID; tg2=$PER_CPU
+    fi
     if [ -n "${PERF:-}" ]; then
-      perf record -q -e cpu-clock -g -p $TG_PID -o "$PERF/tollgate-$pair.perf" 2>/dev/null & perf_pid=$!
+      perf record -q -e cpu-clock --call-graph ${PERF_CG:-fp} -p $TG_PID -o "$PERF/tollgate-$pair.perf" 2>/dev/null & perf_pid=$!
       sleep 0.2
     fi
     run "tollgate MOCK (keep-alive)" https://$NAME:18444/mock $TG_PID; tg=$PER_CPU
     if [ -n "${PERF:-}" ]; then kill -INT $perf_pid; wait $perf_pid 2>/dev/null || true; fi
+    if [ -n "${BIN2:-}" ] && [ $((pair % 2)) = 1 ]; then
+      run "tollgate BIN2 MOCK (keep-alive)" https://$NAME:18544/mock $TG2_PID; tg2=$PER_CPU
+    fi
     awk -v t=$tg -v n=$ng 'BEGIN{printf "pair %d: tollgate / nginx per CPU-s = %.2fx\n", '$pair', t/n}'
+    if [ -n "${BIN2:-}" ]; then
+      awk -v t=$tg -v t2=$tg2 -v n=$ng 'BEGIN{printf "pair %d: BIN2 / nginx per CPU-s = %.2fx; BIN / BIN2 = %.3fx\n", '$pair', t2/n, t/t2}'
+    fi
   done
   rss
   exit 0

@@ -125,7 +125,7 @@ async fn read_until<S: Transport>(
     inbuf: &mut Vec<u8>,
     deadline: Instant,
 ) -> Read {
-    match t.read(deadline, stream.read_more(inbuf)).await {
+    match t.read(deadline, pin!(stream.read_more(inbuf))).await {
         Some(Ok(n)) if n > 0 => Read::More,
         Some(_) => Read::Closed,
         None => Read::TimedOut,
@@ -184,7 +184,7 @@ pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls
                     return;
                 }
                 let deadline = super::conn_timer::after(idle);
-                match t.read(deadline, stream.read_more(&mut inbuf)).await {
+                match t.read(deadline, pin!(stream.read_more(&mut inbuf))).await {
                     Some(Ok(n)) if n > 0 => books.set_busy(true),
                     _ => return, // closed, failed, or idle too long
                 }
@@ -432,7 +432,7 @@ async fn flush<S: Transport>(
     out: &mut Vec<u8>,
 ) -> bool {
     matches!(
-        t.write(w.timeouts.write, stream.write_all(out)).await,
+        t.write(w.timeouts.write, pin!(stream.write_all(out))).await,
         Some(Ok(()))
     )
 }

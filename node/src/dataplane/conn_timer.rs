@@ -13,19 +13,97 @@
 
 use monoio::time::{Instant, Sleep};
 use std::future::Future;
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
 /// A deadline later than any configured wait (a `Duration::MAX` setting).
 const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
 
-/// `d` from now (or [`FAR`] from now when that overflows).
+/// `d` from now (or [`FAR`] from now when that overflows), "now" read from the coarse clock
+/// ([`coarse_now`]): not earlier than the precise deadline, a few ms later at most.
 pub fn after(d: Duration) -> Instant {
-    let now = Instant::now();
+    let now = coarse_now();
     now.checked_add(d)
         .or_else(|| now.checked_add(FAR))
         .unwrap_or(now)
+}
+
+/// Ticks [`coarse_now`] adds to the coarse clock's reading.
+const SLACK_TICKS: u32 = 2;
+
+/// Nanoseconds on `CLOCK_MONOTONIC_COARSE`: the monotonic clock at the kernel's last tick,
+/// read from memory (no hardware clock read: a few ns where `Instant::now` takes tens, and
+/// a connection reads the clock for each wait). `None` where the kernel lacks it.
+fn coarse_ns() -> Option<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable `timespec` that outlives the call, which is all
+    // `clock_gettime` needs; it writes nothing else.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) } != 0 {
+        return None;
+    }
+    let secs = u64::try_from(ts.tv_sec).ok()?;
+    let nanos = u64::try_from(ts.tv_nsec).ok()?;
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
+}
+
+/// Where the coarse clock is placed on [`Instant`]'s: a coarse reading, a precise one just
+/// after it, and the coarse clock's resolution (one tick).
+struct Anchor {
+    coarse: u64,
+    at: Instant,
+    tick: Duration,
+}
+
+fn anchor() -> Option<&'static Anchor> {
+    static ANCHOR: std::sync::OnceLock<Option<Anchor>> = std::sync::OnceLock::new();
+    ANCHOR
+        .get_or_init(|| {
+            let mut res = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: as in `coarse_ns`: a valid, writable `timespec` for the call.
+            if unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut res) } != 0 {
+                return None;
+            }
+            let tick = Duration::new(
+                u64::try_from(res.tv_sec).ok()?,
+                u32::try_from(res.tv_nsec).ok()?,
+            );
+            if tick > Duration::from_millis(100) {
+                return None; // too coarse to place deadlines with
+            }
+            // The coarse reading first: the precise one after it is then never earlier.
+            let coarse = coarse_ns()?;
+            let at = Instant::now();
+            Some(Anchor { at, coarse, tick })
+        })
+        .as_ref()
+}
+
+/// "Now" for deadlines: [`Instant::now`] placed by the coarse clock, two ticks ahead.
+///
+/// Both clocks run at the same rate (the coarse one is the monotonic clock as of the last
+/// tick), so a coarse reading `c` taken at precise time `t` has `t - tick <= c <= t` while
+/// the kernel's ticks run on time. With the anchor (`coarse`, then `at` read just after it)
+/// that gives `t <= at + (c - coarse) + tick <= t + 2 ticks`. Ticks can run late on a busy
+/// virtual machine (a coarse clock up to 7 ms, nearly two 4 ms ticks, behind was seen here),
+/// so [`SLACK_TICKS`] ticks are added, not one: a deadline placed with it does not end a wait
+/// early unless a tick runs later than that, and then by no more than the excess, and it ends
+/// a wait at most a few ticks (about 12 ms at 250 Hz) late. The waits it places are seconds
+/// long (idle, write), and the timer wheel rounds to milliseconds anyway.
+pub fn coarse_now() -> Instant {
+    let Some(a) = anchor() else {
+        return Instant::now();
+    };
+    match coarse_ns() {
+        Some(c) => a.at + Duration::from_nanos(c.saturating_sub(a.coarse)) + a.tick * SLACK_TICKS,
+        None => Instant::now(),
+    }
 }
 
 /// A timer for [`Timers::new`], not yet filed (it is filed on its first wait).
@@ -45,13 +123,22 @@ impl<'a> Timers<'a> {
         Timers { read, write }
     }
 
-    /// Runs `f` until it ends or `deadline` passes (`None`: it passed first; `f` is dropped).
-    pub async fn read<F: Future>(&mut self, deadline: Instant, f: F) -> Option<F::Output> {
+    /// Runs `f` until it ends or `deadline` passes (`None`: it passed first).
+    ///
+    /// `f` is pinned by the caller (`std::pin::pin!`) rather than taken by value: a read or
+    /// write future of a TLS connection is hundreds of bytes, and passing it down by value
+    /// copied it at each level (two `memcpy`s of it per wait, about 1 % of the worker's CPU
+    /// on keep-alive TLS).
+    pub async fn read<F: Future>(
+        &mut self,
+        deadline: Instant,
+        f: Pin<&mut F>,
+    ) -> Option<F::Output> {
         within(self.read.as_mut(), deadline, f).await
     }
 
-    /// Runs `f` for at most `limit` from now (`None`: it ran out first; `f` is dropped).
-    pub async fn write<F: Future>(&mut self, limit: Duration, f: F) -> Option<F::Output> {
+    /// Runs `f` for at most `limit` from now (`None`: it ran out first).
+    pub async fn write<F: Future>(&mut self, limit: Duration, f: Pin<&mut F>) -> Option<F::Output> {
         within(self.write.as_mut(), after(limit), f).await
     }
 }
@@ -59,12 +146,11 @@ impl<'a> Timers<'a> {
 async fn within<F: Future>(
     mut timer: Pin<&mut Sleep>,
     deadline: Instant,
-    f: F,
+    mut f: Pin<&mut F>,
 ) -> Option<F::Output> {
     if timer.deadline() != deadline {
         timer.as_mut().reset(deadline);
     }
-    let mut f = pin!(f);
     std::future::poll_fn(|cx| {
         if let Poll::Ready(v) = f.as_mut().poll(cx) {
             return Poll::Ready(Some(v));
@@ -77,6 +163,7 @@ async fn within<F: Future>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::pin::pin;
 
     fn rt() -> monoio::Runtime<monoio::time::TimeDriver<monoio::LegacyDriver>> {
         monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
@@ -86,35 +173,68 @@ mod tests {
     }
 
     #[test]
+    fn the_coarse_now_is_never_early_and_at_most_a_few_ticks_late() {
+        for _ in 0..2000 {
+            let before = Instant::now();
+            let coarse = coarse_now();
+            let after = Instant::now();
+            // Without the slack it would be up to a tick (4 ms at 250 Hz) early half the time;
+            // 1 ms is left for a tick running late on a busy machine.
+            let early = before.saturating_duration_since(coarse);
+            assert!(
+                early <= Duration::from_millis(1),
+                "{early:?} before the precise clock"
+            );
+            let late = coarse.saturating_duration_since(after);
+            assert!(late <= Duration::from_millis(40), "{late:?} late");
+            std::hint::black_box(&coarse);
+        }
+        // It moves with time.
+        let a = coarse_now();
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(coarse_now() >= a + Duration::from_millis(15));
+    }
+
+    #[test]
     fn a_wait_ends_at_its_own_deadline_whichever_way_the_timer_moves() {
         rt().block_on(async {
             let (r, w) = (pin!(unset()), pin!(unset()));
             let mut t = Timers::new(r, w);
             // Done before the deadline: the output.
             assert_eq!(
-                t.read(after(Duration::from_secs(60)), async { 7 }).await,
+                t.read(after(Duration::from_secs(60)), pin!(async { 7 }))
+                    .await,
                 Some(7)
             );
             // A later wait with an earlier deadline (the timer moves back): it still fires.
-            let never = std::future::pending::<()>();
+            let never = pin!(std::future::pending::<()>());
             let started = Instant::now();
             assert_eq!(t.read(after(Duration::from_millis(20)), never).await, None);
             assert!(started.elapsed() >= Duration::from_millis(15));
             // The timer fired; moved later again, it does not end the next wait early.
             let ok = t
-                .read(after(Duration::from_secs(60)), async {
-                    monoio::time::sleep(Duration::from_millis(30)).await;
-                    1
-                })
+                .read(
+                    after(Duration::from_secs(60)),
+                    pin!(async {
+                        monoio::time::sleep(Duration::from_millis(30)).await;
+                        1
+                    }),
+                )
                 .await;
             assert_eq!(ok, Some(1));
             // Many waits that end in time, then one that does not: the write timer is
             // extended each time and fires at the last deadline.
             for _ in 0..100 {
-                assert_eq!(t.write(Duration::from_secs(30), async {}).await, Some(()));
+                assert_eq!(
+                    t.write(Duration::from_secs(30), pin!(async {})).await,
+                    Some(())
+                );
             }
             let stuck = t
-                .write(Duration::from_millis(20), std::future::pending::<()>())
+                .write(
+                    Duration::from_millis(20),
+                    pin!(std::future::pending::<()>()),
+                )
                 .await;
             assert_eq!(stuck, None);
         });

@@ -72,12 +72,15 @@ pub async fn handle(
     let mut key = std::mem::take(&mut scratch.cache_key);
     let stamp = Stamp {
         request_id: id.as_str(),
-        epoch_ms: u64::try_from(crate::ids::now_epoch_ms()).unwrap_or(0),
+        // The wall clock at `t0` (the request's one clock reading).
+        epoch_ms: w.resp.borrow_mut().epoch_ms(t0),
         account: &w.iam.account,
     };
     let mut seen = Seen::default();
     let mut done = Done::default();
-    let mut decision = decide(w, &table, req, &stamp, None, &mut caps, &mut key, &mut seen);
+    let mut decision = decide(
+        w, &table, req, &stamp, t0, None, &mut caps, &mut key, &mut seen,
+    );
     // A Lambda authorizer to call first: invoke it, then decide again with its answer (the
     // same table, so the same method; nothing past authorization has run yet).
     if let Decision::Authorize(mut plan) = decision {
@@ -100,6 +103,7 @@ pub async fn handle(
                     &table,
                     req,
                     &stamp,
+                    now_ns(),
                     Some(answer),
                     &mut caps,
                     &mut key,
@@ -468,14 +472,15 @@ fn body_length(answer: &[u8]) -> usize {
         .map_or(0, |i| answer.len() - i - 4)
 }
 
-/// Runs the core's phases with the worker's state lent (`authorized`: the answer of the
-/// request's Lambda authorizer, when it was just called).
+/// Runs the core's phases with the worker's state lent at monotonic time `now` ([`now_ns`])
+/// (`authorized`: the answer of the request's Lambda authorizer, when it was just called).
 #[allow(clippy::too_many_arguments)]
 fn decide<'t, 'r>(
     w: &Worker,
     table: &'t RoutingTable,
     req: &Request<'r>,
     stamp: &Stamp<'_>,
+    now: u64,
     authorized: Option<std::rc::Rc<AuthorizerResult>>,
     caps: &mut Captures<'t>,
     key: &mut Vec<u8>,
@@ -495,7 +500,7 @@ fn decide<'t, 'r>(
         auth: &mut auth,
         authorized,
     };
-    core::decide_seen(table, req, &mut st, now_ns(), stamp, caps, key, seen)
+    core::decide_seen(table, req, &mut st, now, stamp, caps, key, seen)
 }
 
 /// Waits on this worker's I/O driver for a Lambda invocation's answer (the function thread

@@ -345,6 +345,9 @@ fn run_worker(
     // Cooperative task running: completions are processed when the worker next enters the
     // kernel instead of interrupting it with an IPI (kernel ≥ 5.19). Measured on the 2-core
     // loopback bench: 150k → 234k requests/s (docs/BENCHMARKS.md). Falls back to the plain ring.
+    // `SINGLE_ISSUER` + `DEFER_TASKRUN` (completions processed only when the worker waits,
+    // which monoio 0.2.4's park always does with GETEVENTS) was measured again on keep-alive
+    // TLS and showed no gain over this (docs/BENCHMARKS.md), so it is not used.
     let mut urb = io_uring::IoUring::builder();
     urb.setup_coop_taskrun().setup_taskrun_flag();
     let rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
