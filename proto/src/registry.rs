@@ -61,7 +61,7 @@ pub struct Registry {
     /// switched on; a scope never changed is at version 0. Guarded writes
     /// ([`Command::IfUnchanged`]) check these.
     #[serde(default)]
-    pub versions: Shared<Versions>,
+    pub versions: Versions,
     /// Whether versions are counted: from the first guarded write in the log on. Before it
     /// (a log written by builds without guarded writes, or a snapshot of one) nothing is
     /// counted, so every node holds the same versions whether it replayed those older

@@ -1047,14 +1047,12 @@ pub fn registry() -> Registry {
         api_keys: Shared::new((1..=3).map(|n| (api_key(n).id, api_key(n))).collect()),
         usage_plans: BTreeMap::from([("plan01".to_string(), usage_plan())]).into(),
         cache_epochs: BTreeMap::from([((API.to_string(), "prod".to_string()), 4)]).into(),
-        versions: Shared::new(
-            BTreeMap::from([
-                (Scope::Api(API.to_string()), 12),
-                (Scope::ApiKey("key0000001".to_string()), 2),
-                (Scope::UsagePlan("plan01".to_string()), 9),
-            ])
-            .into(),
-        ),
+        versions: BTreeMap::from([
+            (Scope::Api(API.to_string()), 12),
+            (Scope::ApiKey("key0000001".to_string()), 2),
+            (Scope::UsagePlan("plan01".to_string()), 9),
+        ])
+        .into(),
         versioned: true,
         quota_starts: BTreeMap::from([("plan01".to_string(), 20_419)]),
         sessions: Sessions::from(VecDeque::from([
