@@ -437,8 +437,8 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
             let written = snapshot_file::write_streamed(&path, &meta, |mut w| {
                 codec::encode_into(&mut w, &payload, codec::SNAPSHOT_FORMAT_VERSION)
             });
-            // Dropped here, off the control thread: what applies copied meanwhile is freed
-            // with it.
+            // Dropped here, off the control thread: the old values of what applies changed
+            // meanwhile (the copy was their last holder) are freed with it.
             drop(view);
             match written {
                 Ok((file, data)) => Ok((meta, file, data, view_us)),
