@@ -236,6 +236,9 @@ struct ScaleArgs {
     /// Resources (a MOCK GET each) per API.
     #[arg(long, default_value_t = 20)]
     resources: usize,
+    /// Timed changes of one API spread over the APIs' creation (besides the one after it).
+    #[arg(long, default_value_t = 0)]
+    changes: usize,
     /// Seconds of keyed traffic.
     #[arg(long, default_value_t = 5.0)]
     secs: f64,
@@ -396,6 +399,7 @@ fn scale_cmd(a: ScaleArgs) -> Result<(), String> {
         batch: a.batch,
         apis: a.apis,
         resources: a.resources,
+        changes: a.changes,
         secs: a.secs,
         rate: a.rate,
         connections: a.gen.connections,

@@ -44,6 +44,9 @@ pub struct ScaleOpts {
     pub apis: usize,
     /// Resources (each with a MOCK GET) per API.
     pub resources: usize,
+    /// Timed changes of the first API spread over the APIs' creation (besides the one after
+    /// it), so that some meet the snapshots the log takes meanwhile.
+    pub changes: usize,
     /// Seconds of keyed traffic.
     pub secs: f64,
     /// Offered rate of keyed traffic, requests per second.
@@ -119,6 +122,9 @@ pub struct ScaleResult {
     /// Milliseconds from UpdateIntegration + CreateDeployment of one API (sent) until the data
     /// plane answers with the change.
     pub change_visible_ms: f64,
+    /// The same, for the changes made while the APIs were created ([`ScaleOpts::changes`]),
+    /// in order.
+    pub changes_during_apis_ms: Vec<f64>,
     /// Seconds from starting the node again on its data dir until it serves a key.
     pub restart_secs: f64,
     /// Keys the traffic is spread over.
@@ -183,6 +189,72 @@ pub fn api_doc(name: &str, resources: usize) -> serde_json::Value {
         );
     }
     json!({"openapi": "3.0.1", "info": {"title": name, "version": "1"}, "paths": paths})
+}
+
+/// Changes one API's integration (the MOCK's status) and deploys it, timed until the data
+/// plane answers with it.
+struct Changer {
+    api: String,
+    resource: String,
+    target: Target,
+    /// The status the data plane answers with now.
+    status: u16,
+}
+
+impl Changer {
+    /// For API `id` (its `/r0` resource), once its stage `a` serves.
+    fn new(a: SocketAddr, creds: &Credentials, data: SocketAddr, id: &str) -> io::Result<Changer> {
+        let res = admin(
+            a,
+            creds,
+            "GET",
+            &format!("/restapis/{id}/resources?limit=500"),
+            json!(null),
+        )?;
+        let rid = res["item"]
+            .as_array()
+            .and_then(|items| items.iter().find(|r| r["path"] == "/r0"))
+            .and_then(|r| r["id"].as_str())
+            .ok_or_else(|| io::Error::other(format!("no /r0 in {res}")))?
+            .to_string();
+        let url = format!("http://{data}/restapis/{id}/a/_user_request_/r0");
+        let target = Target::parse(&url).map_err(io::Error::other)?;
+        until_status(&target, 200, Duration::from_secs(30))?;
+        Ok(Changer {
+            api: id.to_string(),
+            resource: rid,
+            target,
+            status: 200,
+        })
+    }
+
+    /// UpdateIntegration + CreateDeployment switching the status; milliseconds until served.
+    fn change(&mut self, a: SocketAddr, creds: &Credentials) -> io::Result<f64> {
+        let next = if self.status == 200 { 201 } else { 200 };
+        let t0 = Instant::now();
+        admin(
+            a,
+            creds,
+            "PATCH",
+            &format!(
+                "/restapis/{}/resources/{}/methods/GET/integration",
+                self.api, self.resource
+            ),
+            json!({"patchOperations": [{"op": "replace",
+                "path": "/requestTemplates/application~1json",
+                "value": format!("{{\"statusCode\": {next}}}")}]}),
+        )?;
+        admin(
+            a,
+            creds,
+            "POST",
+            &format!("/restapis/{}/deployments", self.api),
+            json!({"stageName": "a"}),
+        )?;
+        until_status(&self.target, next, Duration::from_secs(30))?;
+        self.status = next;
+        Ok(t0.elapsed().as_secs_f64() * 1000.0)
+    }
 }
 
 /// The report as a table.
@@ -250,6 +322,19 @@ pub fn table(r: &ScaleResult) -> String {
             r.change_visible_ms
         ),
     );
+    if !r.changes_during_apis_ms.is_empty() {
+        let mut v = r.changes_during_apis_ms.clone();
+        v.sort_by(f64::total_cmp);
+        line(
+            "  changes while APIs were created",
+            format!(
+                "{} changes: median {:.1} ms, max {:.1} ms",
+                v.len(),
+                v[v.len() / 2],
+                v[v.len() - 1]
+            ),
+        );
+    }
     line("restart until serving", format!("{:.2} s", r.restart_secs));
     line(
         "keyed traffic",
@@ -488,7 +573,12 @@ pub fn run(o: &ScaleOpts) -> io::Result<ScaleResult> {
 
     // APIs: one ImportRestApi each, deployed to two stages.
     let t_apis = Instant::now();
-    let mut first_api = None;
+    let mut changer: Option<Changer> = None;
+    let mut changes_during_apis_ms = Vec::new();
+    let change_every = match o.changes {
+        0 => usize::MAX,
+        n => (o.apis / (n + 1)).max(1),
+    };
     for i in 0..o.apis {
         let doc = api_doc(&format!("scale-{i}"), o.resources.max(1));
         let api = admin(a, &creds, "POST", "/restapis?mode=import", doc)?;
@@ -502,8 +592,12 @@ pub fn run(o: &ScaleOpts) -> io::Result<ScaleResult> {
                 json!({"stageName": stage}),
             )?;
         }
-        if first_api.is_none() {
-            first_api = Some(id);
+        if changer.is_none() {
+            changer = Some(Changer::new(a, &creds, node.data, &id)?);
+        } else if i % change_every == 0 && changes_during_apis_ms.len() < o.changes {
+            if let Some(c) = changer.as_mut() {
+                changes_during_apis_ms.push(c.change(a, &creds)?);
+            }
         }
         if i % 10 == 9 || i + 1 == o.apis {
             progress(
@@ -517,44 +611,8 @@ pub fn run(o: &ScaleOpts) -> io::Result<ScaleResult> {
     let rss_after_apis = rss_kib(node.proc.child.id())?;
 
     // One API changed and deployed: until the data plane answers with it.
-    let change_visible_ms = match &first_api {
-        Some(id) => {
-            let res = admin(
-                a,
-                &creds,
-                "GET",
-                &format!("/restapis/{id}/resources?limit=500"),
-                json!(null),
-            )?;
-            let rid = res["item"]
-                .as_array()
-                .and_then(|items| items.iter().find(|r| r["path"] == "/r0"))
-                .and_then(|r| r["id"].as_str())
-                .ok_or_else(|| io::Error::other(format!("no /r0 in {res}")))?
-                .to_string();
-            let url = format!("http://{}/restapis/{id}/a/_user_request_/r0", node.data);
-            let t = Target::parse(&url).map_err(io::Error::other)?;
-            until_status(&t, 200, Duration::from_secs(30))?;
-            let t0 = Instant::now();
-            admin(
-                a,
-                &creds,
-                "PATCH",
-                &format!("/restapis/{id}/resources/{rid}/methods/GET/integration"),
-                json!({"patchOperations": [{"op": "replace",
-                    "path": "/requestTemplates/application~1json",
-                    "value": "{\"statusCode\": 201}"}]}),
-            )?;
-            admin(
-                a,
-                &creds,
-                "POST",
-                &format!("/restapis/{id}/deployments"),
-                json!({"stageName": "a"}),
-            )?;
-            until_status(&t, 201, Duration::from_secs(30))?;
-            t0.elapsed().as_secs_f64() * 1000.0
-        }
+    let change_visible_ms = match changer.as_mut() {
+        Some(c) => c.change(a, &creds)?,
         None => 0.0,
     };
 
@@ -619,6 +677,7 @@ pub fn run(o: &ScaleOpts) -> io::Result<ScaleResult> {
             rss_after_apis.saturating_sub(rss_after_keys) as f64 * 1024.0 / (o.apis * stages) as f64
         },
         change_visible_ms,
+        changes_during_apis_ms,
         restart_secs,
         active_keys: active,
         offered_rate: o.rate,
@@ -696,6 +755,7 @@ mod tests {
             rss_after_apis_kib: 30_600,
             rss_per_stage_bytes: 102_400.0,
             change_visible_ms: 12.5,
+            changes_during_apis_ms: vec![3.0, 60.0],
             restart_secs: 1.5,
             active_keys: 10_000,
             offered_rate: 5000.0,

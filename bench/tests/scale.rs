@@ -12,6 +12,7 @@ fn a_tiny_scale_run_measures_every_phase() {
         batch: 64,
         apis: 3,
         resources: 2,
+        changes: 1,
         secs: 1.0,
         rate: 200.0,
         connections: 4,
@@ -27,6 +28,8 @@ fn a_tiny_scale_run_measures_every_phase() {
     assert!(r.rss_before_kib > 0 && r.rss_after_apis_kib > 0);
     // The change was seen (a 201 after the UpdateIntegration + CreateDeployment).
     assert!(r.change_visible_ms > 0.0);
+    assert_eq!(r.changes_during_apis_ms.len(), 1, "{r:?}");
+    assert!(r.changes_during_apis_ms[0] > 0.0);
     assert!(r.restart_secs > 0.0);
     assert_eq!(r.active_keys, 200);
     assert_eq!(r.failed, 0, "{r:?}");

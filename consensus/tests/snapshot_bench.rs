@@ -13,6 +13,11 @@
 //! added as a voter until it has applied what the leader has (which it can only get from a
 //! snapshot: the logs are purged). Times are of the consensus layer alone (the node's table
 //! compile is not in them).
+//!
+//! Also printed: what the copy of the registry a snapshot encodes from costs to take (under
+//! the registry's read lock), and the latency of proposals made one after another while the
+//! leader encodes a snapshot — one that creates an API, one that creates an API key (the first
+//! key change after the copy copies the map of keys) — against proposals with no snapshot.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, UdpSocket};
@@ -107,6 +112,109 @@ async fn applied(node: &RaftNode, index: u64, limit: Duration) -> Duration {
     }
 }
 
+fn create_api(name: &str) -> Command {
+    Command::CreateRestApi {
+        id: name.into(),
+        root_resource_id: format!("{name}-root"),
+        settings: Default::default(),
+        created_date: 1_764_600_000,
+        clone_from: None,
+    }
+}
+
+fn create_key(name: &str) -> Command {
+    Command::CreateApiKey {
+        key: ApiKey {
+            id: name.into(),
+            value: format!("value-of-{name}-0123456789abcdef"),
+            enabled: true,
+            created_date: 1_764_600_000,
+            ..ApiKey::default()
+        },
+    }
+}
+
+/// Proposes `cmd` and waits until it is applied; the time it took.
+async fn timed(node: &RaftNode, cmd: Command) -> Duration {
+    let t = Instant::now();
+    node.propose(cmd).await.unwrap().unwrap();
+    t.elapsed()
+}
+
+fn ms(d: &[Duration]) -> String {
+    let mut v: Vec<f64> = d.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => "none".into(),
+        n => format!("n={n} median {:.2} ms, max {:.2} ms", v[n / 2], v[n - 1]),
+    }
+}
+
+/// The copy a snapshot encodes from, and proposals made while one is encoded.
+async fn during_a_snapshot(lead: &RaftNode, keys: usize) {
+    let copies: Vec<Duration> = (0..5)
+        .map(|_| {
+            let reg = lead.read();
+            let t = Instant::now();
+            let copy = reg.clone();
+            let took = t.elapsed();
+            drop(reg);
+            drop(copy);
+            took
+        })
+        .collect();
+    println!(
+        "the registry's copy (taken under its read lock by a snapshot) at {keys} keys: {}",
+        ms(&copies)
+    );
+    let mut quiet = (Vec::new(), Vec::new());
+    for i in 0..10 {
+        quiet
+            .0
+            .push(timed(lead, create_api(&format!("quiet-api-{i}"))).await);
+        quiet
+            .1
+            .push(timed(lead, create_key(&format!("quiet-key-{i}"))).await);
+    }
+    let before = lead.status().snapshot_index;
+    let t = Instant::now();
+    lead.raft().trigger().snapshot().await.unwrap();
+    let mut during = (Vec::new(), Vec::new());
+    let mut i = 0;
+    while lead.status().snapshot_index == before {
+        assert!(t.elapsed() < Duration::from_secs(300), "no snapshot");
+        during
+            .0
+            .push(timed(lead, create_api(&format!("during-api-{i}"))).await);
+        during
+            .1
+            .push(timed(lead, create_key(&format!("during-key-{i}"))).await);
+        i += 1;
+    }
+    println!(
+        "a snapshot built in {:.2} s while proposing; with no snapshot: create API {}, create key {}",
+        t.elapsed().as_secs_f64(),
+        ms(&quiet.0),
+        ms(&quiet.1)
+    );
+    println!(
+        "  during the snapshot: create API {}, create key {}",
+        ms(&during.0),
+        ms(&during.1)
+    );
+    let first = |d: &[Duration]| -> Vec<String> {
+        d.iter()
+            .take(4)
+            .map(|d| format!("{:.1}", d.as_secs_f64() * 1e3))
+            .collect()
+    };
+    println!(
+        "  the first four of each, in order (ms): create API {:?}, create key {:?}",
+        first(&during.0),
+        first(&during.1)
+    );
+}
+
 async fn run(keys: usize) {
     let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
     let ca = pki::create_ca().unwrap();
@@ -184,7 +292,10 @@ async fn run(keys: usize) {
         size as f64 / 1e6,
         size as f64 / keys as f64
     );
+    during_a_snapshot(lead, keys).await;
+
     // The followers too (once they have applied it), so that the logs are purged everywhere.
+    let last = lead.status().last_applied.unwrap();
     for n in &nodes {
         applied(n, last, Duration::from_secs(300)).await;
         n.raft().trigger().snapshot().await.unwrap();
@@ -240,7 +351,7 @@ async fn run(keys: usize) {
         .unwrap();
     let s = fourth.status();
     assert!(s.snapshot_index.is_some(), "{s:?}");
-    assert_eq!(fourth.read().api_keys.len(), keys);
+    assert_eq!(fourth.read().api_keys.len(), lead.read().api_keys.len());
     println!(
         "fourth node caught up from a snapshot of {keys} keys in {:.2} s (added as a learner → applied index {target}); a voter {:.2} s after it was added",
         caught_up.as_secs_f64(),

@@ -117,7 +117,7 @@ fn registry(api_id: &str, policy: Option<&str>) -> Registry {
         },
     );
     let mut reg = Registry::default();
-    reg.apis.insert(api_id.into(), api);
+    reg.apis.insert(api_id.into(), api.into());
     let policy = r#"{"Version":"2012-10-17","Statement":[
         {"Effect":"Allow","Action":"execute-api:Invoke","Resource":"arn:aws:execute-api:*:*:a1b2c3d4e5/*/GET/*"},
         {"Effect":"Deny","Action":"execute-api:Invoke","Resource":"arn:aws:execute-api:*:*:a1b2c3d4e5/*/DELETE/*"}]}"#;

@@ -8,6 +8,7 @@ use crate::ids::derived_id;
 use crate::model::{
     Account, ClientCertificate, Deployment, Iam, Resource, RestApi, Stage, UsagePlan,
 };
+use crate::shared::Shared;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -31,21 +32,31 @@ pub const SHARE_CANDIDATES: usize = 8;
 /// Most resources one API may have (AWS's default quota is 300).
 pub const MAX_RESOURCES_PER_API: usize = 300;
 
+/// The REST APIs by id: the map and each API shared copy-on-write ([`Shared`]), so a copy of
+/// the registry shares both, and a change to one API afterwards copies the map of pointers
+/// and that API, not every API.
+pub type Apis = Shared<BTreeMap<String, Shared<RestApi>>>;
+
 /// Everything the cluster agrees on.
+///
+/// Its collections that grow with the registry are [`Shared`] (copied on write), so a clone
+/// costs a pointer per field: the state machine encodes a snapshot from a clone taken under
+/// its lock, and the applies made meanwhile copy only what they change (issue 14). Each is
+/// encoded as the value it holds: the layout of the encoding is unchanged.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Registry {
     /// REST APIs by id.
-    pub apis: BTreeMap<String, RestApi>,
+    pub apis: Apis,
     /// Requests served per API key and day, as the nodes reported them.
-    pub usage: UsageLedger,
+    pub usage: Shared<UsageLedger>,
     /// API keys by id.
-    pub api_keys: ApiKeys,
+    pub api_keys: Shared<ApiKeys>,
     /// Usage plans by id.
-    pub usage_plans: BTreeMap<String, UsagePlan>,
+    pub usage_plans: Shared<BTreeMap<String, UsagePlan>>,
     /// Response-cache epochs per (API id, stage name), bumped by FlushStageCache; a stage
     /// that was never flushed is at epoch 0. Kept here rather than on [`Stage`] so that the
     /// encoding of `Stage` (inside logged PutStage commands) stays as it was.
-    pub cache_epochs: BTreeMap<(String, String), u64>,
+    pub cache_epochs: Shared<BTreeMap<(String, String), u64>>,
     /// How many applied commands changed each scope (see [`Scope`]) since versions were
     /// switched on; a scope never changed is at version 0. Guarded writes
     /// ([`Command::IfUnchanged`]) check these.
@@ -65,10 +76,10 @@ pub struct Registry {
     /// The request identities whose [`Command::Once`] applied, within a bounded window: a
     /// retried request's commands apply once.
     #[serde(default)]
-    pub sessions: Sessions,
+    pub sessions: Shared<Sessions>,
     /// IAM users, their policies and access keys.
     #[serde(default)]
-    pub iam: Iam,
+    pub iam: Shared<Iam>,
     /// The account's settings (GetAccount, UpdateAccount).
     #[serde(default, skip_serializing_if = "Account::is_empty")]
     pub account: Account,
@@ -166,11 +177,17 @@ fn not_found(what: &str, id: &str) -> ApplyError {
 impl Registry {
     /// Looks up an API.
     pub fn api(&self, id: &str) -> Result<&RestApi, ApplyError> {
-        self.apis.get(id).ok_or_else(|| not_found("API", id))
+        self.apis
+            .get(id)
+            .map(|a| &**a)
+            .ok_or_else(|| not_found("API", id))
     }
 
     fn api_mut(&mut self, id: &str) -> Result<&mut RestApi, ApplyError> {
-        self.apis.get_mut(id).ok_or_else(|| not_found("API", id))
+        self.apis
+            .get_mut(id)
+            .map(|a| &mut **a)
+            .ok_or_else(|| not_found("API", id))
     }
 
     /// The version of `scope`: how many applied commands changed it.
@@ -328,7 +345,8 @@ impl Registry {
                         documentation_parts: BTreeMap::new(),
                         documentation_versions: BTreeMap::new(),
                         authorizers: objects.authorizers,
-                    },
+                    }
+                    .into(),
                 );
                 Ok(())
             }

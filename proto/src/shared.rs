@@ -22,6 +22,14 @@ impl<T> Shared<T> {
         Shared(Arc::new(value))
     }
 
+    /// The value: moved out when no other holder shares it, copied otherwise.
+    pub fn into_inner(self) -> T
+    where
+        T: Clone,
+    {
+        Arc::unwrap_or_clone(self.0)
+    }
+
     /// Whether `a` and `b` hold the same value (not only equal ones).
     pub fn ptr_eq(a: &Shared<T>, b: &Shared<T>) -> bool {
         Arc::ptr_eq(&a.0, &b.0)

@@ -259,7 +259,7 @@ impl LogStore {
         })
     }
 
-    /// Has the bytes appended from now on counted into `growth`.
+    /// Has the entries appended from now on recorded (index and size) into `growth`.
     pub(crate) fn count_growth(&mut self, growth: Arc<super::log_growth::LogGrowth>) {
         self.growth = Some(growth);
     }
@@ -496,7 +496,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .into_iter()
             .map(|e| (e.log_id.index, encode_entry(&e)))
             .collect();
-        let bytes: usize = encoded.iter().map(|(_, b)| b.len()).sum();
+        let sizes: Vec<(u64, u64)> = encoded.iter().map(|(i, b)| (*i, b.len() as u64)).collect();
         let res = self
             .write(move |tx| {
                 let mut t = tx.open_table(LOG).map_err(any)?;
@@ -508,11 +508,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .await;
         match res {
             Ok(()) => {
+                // Recorded before openraft hears of it, so before it can apply them.
+                if let Some(g) = &self.growth {
+                    g.appended(sizes);
+                }
                 // Committed with immediate durability: the entries are on disk.
                 callback.log_io_completed(Ok(()));
-                if let Some(g) = &self.growth {
-                    g.appended(bytes as u64);
-                }
                 Ok(())
             }
             Err(e) => {

@@ -73,9 +73,10 @@ pub struct RaftConfig {
     pub election_timeout_min: Duration,
     /// The longest election timeout.
     pub election_timeout_max: Duration,
-    /// A snapshot is built after this many log entries since the last one.
+    /// A snapshot is built after this many log entries since the last one, per 16 MiB of the
+    /// last snapshot ([`log_growth`]).
     pub snapshot_every: u64,
-    /// A snapshot is also built once the log entries appended since the last one reach this
+    /// A snapshot is also built once the log entries applied since the last one reach this
     /// many bytes and half the last snapshot's size (0: by entry count only; see
     /// [`log_growth`]).
     pub snapshot_log_bytes: u64,
@@ -144,7 +145,8 @@ impl RaftConfig {
             election_timeout_min: ms(self.election_timeout_min),
             election_timeout_max: ms(self.election_timeout_max),
             install_snapshot_timeout: ms(self.snapshot_chunk_timeout),
-            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_every.max(1)),
+            // Snapshots are asked for by `snapshot_when_log_grows` ([`log_growth`]).
+            snapshot_policy: SnapshotPolicy::Never,
             max_in_snapshot_log_to_keep: self.logs_kept_after_snapshot,
             // A chunk travels in one frame: keep it well under the frame limit.
             snapshot_max_chunk_size: self
@@ -247,7 +249,9 @@ struct Inner {
     config: Arc<Config>,
     /// Whether a missing log store may be recreated (see [`startup`]).
     recover_missing_log: bool,
-    /// The log bytes that make a snapshot due ([`RaftConfig::snapshot_log_bytes`]).
+    /// The log entries and bytes that make a snapshot due ([`RaftConfig::snapshot_every`],
+    /// [`RaftConfig::snapshot_log_bytes`]).
+    snapshot_every: u64,
     snapshot_log_bytes: u64,
     /// The node's other groups (started with [`RaftNode::start_group`]), shared by all of them:
     /// the endpoint's server hands each wrapped request to its group here.
@@ -311,9 +315,12 @@ async fn snapshot_when_log_grows(raft: Raft<TypeConfig>, growth: Arc<log_growth:
                 continue;
             }
         }
+        let (bytes, entries) = growth.seen();
         tracing::info!(
-            bytes = growth.seen(),
+            bytes,
+            entries,
             threshold = growth.threshold(),
+            entries_threshold = growth.entries_threshold(),
             "the log grew past its snapshot threshold: building a snapshot"
         );
         if raft.trigger().snapshot().await.is_err() {
@@ -380,7 +387,7 @@ impl RaftNode {
         let shared = Shared::new();
         let dir = cfg.data_dir.clone();
         let sm_shared = shared.clone();
-        let growth = log_growth::LogGrowth::new(cfg.snapshot_log_bytes);
+        let growth = log_growth::LogGrowth::new(cfg.snapshot_every.max(1), cfg.snapshot_log_bytes);
         log_store.count_growth(growth.clone());
         let sm_growth = growth.clone();
         let sm = tokio::task::spawn_blocking(move || {
@@ -411,6 +418,7 @@ impl RaftNode {
             raft,
             config,
             recover_missing_log: cfg.recover_missing_log,
+            snapshot_every: cfg.snapshot_every,
             snapshot_log_bytes: cfg.snapshot_log_bytes,
             groups: Arc::new(Mutex::new(BTreeMap::new())),
             ledger_groups: Arc::new(std::sync::atomic::AtomicU32::new(0)),
@@ -456,7 +464,8 @@ impl RaftNode {
         let shared = Shared::new();
         let dir = data_dir.clone();
         let sm_shared = shared.clone();
-        let growth = log_growth::LogGrowth::new(base.snapshot_log_bytes);
+        let growth =
+            log_growth::LogGrowth::new(base.snapshot_every.max(1), base.snapshot_log_bytes);
         log_store.count_growth(growth.clone());
         let sm_growth = growth.clone();
         let sm = tokio::task::spawn_blocking(move || {
@@ -484,6 +493,7 @@ impl RaftNode {
             raft,
             config: base.config.clone(),
             recover_missing_log: base.recover_missing_log,
+            snapshot_every: base.snapshot_every,
             snapshot_log_bytes: base.snapshot_log_bytes,
             groups: base.groups.clone(),
             ledger_groups: base.ledger_groups.clone(),

@@ -68,18 +68,33 @@ impl Shared {
         }
     }
 
-    /// The write lock, waited for without blocking the thread: a snapshot being encoded holds
-    /// the read lock on a blocking thread for as long as that takes (a second for a million
-    /// keys), while the control thread that applies entries also sends heartbeats.
+    /// The write lock. Readers hold the read lock briefly (a snapshot encodes from a copy
+    /// taken under it, see [`StateMachineStore::build_snapshot`]), so it is first polled
+    /// without blocking the thread (the control thread that applies entries also sends
+    /// heartbeats); past [`WRITE_POLL`] it is waited for blocking, which queues this writer
+    /// ahead of readers that come later (a stream of overlapping readers cannot starve it, as
+    /// they could `try_write` alone).
     async fn write_async(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
-        loop {
+        let start = std::time::Instant::now();
+        for tries in 0.. {
             if let Some(g) = self.try_write() {
                 return g;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            if start.elapsed() >= WRITE_POLL {
+                break;
+            }
+            if tries < 8 {
+                tokio::task::yield_now().await;
+            } else {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
         }
+        self.write()
     }
 }
+
+/// How long [`Shared::write_async`] polls before it waits blocking.
+const WRITE_POLL: std::time::Duration = std::time::Duration::from_millis(10);
 
 #[derive(Clone, Default)]
 struct Applied {
@@ -184,10 +199,14 @@ pub struct StateMachineStore {
     /// Held while the snapshot file is replaced.
     file_lock: Arc<Mutex<()>>,
     seq: Arc<AtomicU64>,
-    /// The log's growth since the last snapshot (reset when one is taken).
+    /// The log applied since the last snapshot (which decides when the next is due).
     growth: Arc<LogGrowth>,
     /// The data size of the snapshot read at open (0: none), the growth's first baseline.
     snapshot_bytes: u64,
+    /// Called on the encoding thread once the registry's copy is taken (tests hold an encode
+    /// there to apply entries meanwhile).
+    #[cfg(test)]
+    encode_hook: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -252,17 +271,20 @@ impl StateMachineStore {
             current: Arc::new(Mutex::new(current)),
             file_lock: Arc::new(Mutex::new(())),
             seq: Arc::new(AtomicU64::new(0)),
-            growth: LogGrowth::new(0),
+            growth: LogGrowth::new(0, 0),
             snapshot_bytes,
+            #[cfg(test)]
+            encode_hook: None,
         })
     }
 
-    /// Has this state machine reset `growth` (which the log store counts into) whenever a
-    /// snapshot is taken.
+    /// Has this state machine tell `growth` (which the log store records appended entries
+    /// into) what it applied and when a snapshot is taken.
     pub(crate) fn with_growth(mut self, growth: Arc<LogGrowth>) -> StateMachineStore {
         // The snapshot read at open is the last one: the next is due after half its size,
         // not after the floor (a restart must not rebuild a large snapshot every few MiB).
-        growth.snapshot_taken(self.snapshot_bytes, 0);
+        let index = lock(&self.applied).last_applied.map_or(0, |l| l.index);
+        growth.snapshot_taken(self.snapshot_bytes, index);
         self.growth = growth;
         self
     }
@@ -287,6 +309,8 @@ impl StateMachineStore {
             seq: self.seq.clone(),
             growth: self.growth.clone(),
             snapshot_bytes: self.snapshot_bytes,
+            #[cfg(test)]
+            encode_hook: self.encode_hook.clone(),
         }
     }
 
@@ -369,22 +393,33 @@ fn remove_temp_files(dir: &Path) {
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
-    /// Encodes the registry straight into a temp file (on a blocking thread, holding the
-    /// registry's read lock: applies wait without blocking the control thread), then makes it
-    /// the current snapshot. openraft gets a window over the file.
+    /// Copies the registry under its read lock (a pointer per collection: see [`Registry`]),
+    /// releases the lock, and encodes the copy straight into a temp file (on a blocking
+    /// thread), then makes it the current snapshot. Applies made while it encodes change the
+    /// live registry (copying what they change), never the copy, so the snapshot is exactly
+    /// the registry at its `last_applied`, and an apply never waits for the encode or its
+    /// fsync. openraft gets a window over the file.
     async fn build_snapshot(&mut self) -> SResult<Snapshot<TypeConfig>> {
         let t = std::time::Instant::now();
         let tmp = self.temp_path("build");
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let shared = self.shared.clone();
         let applied = self.applied.clone();
-        let growth = self.growth.clone();
         let path = tmp.clone();
+        #[cfg(test)]
+        let hook = self.encode_hook.clone();
         let built = tokio::task::spawn_blocking(move || {
-            let reg = shared.read();
-            // Applied and the registry change together under the registry's lock.
-            let applied = lock(&applied).clone();
-            let seen = growth.seen();
+            let t_view = std::time::Instant::now();
+            let (view, applied) = {
+                let reg = shared.read();
+                // Applied and the registry change together under the registry's lock.
+                (reg.clone(), lock(&applied).clone())
+            };
+            let view_us = t_view.elapsed().as_micros() as u64;
+            #[cfg(test)]
+            if let Some(hook) = hook {
+                hook();
+            }
             let snapshot_id = match applied.last_applied {
                 Some(l) => format!("{}-{}-{seq}", l.leader_id, l.index),
                 None => format!("none-{seq}"),
@@ -397,14 +432,16 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
             let payload = PayloadRef {
                 last_applied: &meta.last_log_id,
                 last_membership: &meta.last_membership,
-                registry: &reg,
+                registry: &view,
             };
             let written = snapshot_file::write_streamed(&path, &meta, |mut w| {
                 codec::encode_into(&mut w, &payload, codec::SNAPSHOT_FORMAT_VERSION)
             });
-            drop(reg);
+            // Dropped here, off the control thread: the old values of what applies changed
+            // meanwhile (the copy was their last holder) are freed with it.
+            drop(view);
             match written {
-                Ok((file, data)) => Ok((meta, file, data, seen)),
+                Ok((file, data)) => Ok((meta, file, data, view_us)),
                 Err(e) => {
                     let _ = std::fs::remove_file(&path);
                     Err(e)
@@ -414,17 +451,19 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         .await
         .map_err(|e| io::Error::other(format!("snapshot build task failed: {e}")))
         .and_then(|r| r);
-        let (meta, file, data, seen) =
+        let (meta, file, data, view_us) =
             built.map_err(|e| StorageIOError::write_snapshot(None, &e))?;
         let sig = || Some(meta.signature());
         self.commit(tmp, &meta)
             .await
             .map_err(|e| StorageIOError::write_snapshot(sig(), &e))?;
         let bytes = data.end - data.start;
-        self.growth.snapshot_taken(bytes, seen);
+        self.growth
+            .snapshot_taken(bytes, meta.last_log_id.map(|l| l.index).unwrap_or(0));
         tracing::info!(
             snapshot = %meta,
             bytes,
+            view_us,
             ms = t.elapsed().as_millis() as u64,
             "snapshot built"
         );
@@ -489,6 +528,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             // guard sees the index that matches the registry it reads.
             self.shared.applied.send_replace(last_index);
         }
+        self.growth.applied(last_index);
         log_slow_apply(results.len(), last_index, t_apply.elapsed(), hook_ms);
         Ok(results)
     }
@@ -524,7 +564,6 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         // A received temp file is removed here.
         drop(snapshot);
         let tmp = self.temp_path("install");
-        let seen = self.growth.seen();
         let for_task = meta.clone();
         let decoded = tokio::task::spawn_blocking(move || {
             let payload = decode_payload(&data).map_err(|e| invalid(e.to_string()))?;
@@ -551,8 +590,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.commit(tmp, meta)
             .await
             .map_err(|e| StorageIOError::write_snapshot(sig(), &e))?;
-        self.growth.snapshot_taken(bytes, seen);
         let index = meta.last_log_id.map(|l| l.index).unwrap_or(0);
+        self.growth.snapshot_taken(bytes, index);
         {
             let mut reg = self.shared.write_async().await;
             *reg = payload.registry;
@@ -656,6 +695,111 @@ mod tests {
             r.apply(&cmd).unwrap();
         }
         r
+    }
+
+    fn create_cmd(n: u64) -> Command {
+        Command::CreateRestApi {
+            id: format!("n{n}"),
+            root_resource_id: format!("r{n}"),
+            settings: Default::default(),
+            created_date: 1,
+            clone_from: None,
+        }
+    }
+
+    fn create_api(index: u64) -> Entry<TypeConfig> {
+        Entry {
+            log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(create_cmd(index)),
+        }
+    }
+
+    /// An apply completes while a snapshot is being encoded (the encode is held after its copy
+    /// of the registry is taken, until the apply finished), and the snapshot is the registry
+    /// at its index: not the applies made meanwhile, which the live registry holds.
+    #[tokio::test]
+    async fn applies_do_not_wait_for_a_snapshot_being_encoded() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = Shared::new();
+        let mut sm =
+            StateMachineStore::open(dir.path(), shared.clone(), Box::new(|_, _| {})).unwrap();
+        let growth = LogGrowth::new(0, 1);
+        sm = sm.with_growth(growth.clone());
+        *shared.write() = sample_registry();
+        sm.apply([create_api(1), create_api(2)]).await.unwrap();
+        let at_index = shared.read().clone();
+        // The encode waits for `go` once it has its copy, and says so on `copied`.
+        let (copied_tx, copied_rx) = tokio::sync::oneshot::channel();
+        let copied_tx = Mutex::new(Some(copied_tx));
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let go_rx = Mutex::new(go_rx);
+        let released = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let released_by_hook = released.clone();
+        let mut builder = sm.builder();
+        builder.encode_hook = Some(Arc::new(move || {
+            if let Some(tx) = lock(&copied_tx).take() {
+                let _ = tx.send(());
+            }
+            let _ = lock(&go_rx).recv_timeout(std::time::Duration::from_secs(20));
+            released_by_hook.store(true, Ordering::SeqCst);
+        }));
+        let build = tokio::spawn(async move { builder.build_snapshot().await });
+        copied_rx.await.unwrap();
+        // Applied while the encode is held: this would wait for it if the encode held the
+        // registry's lock.
+        let applied = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            sm.apply([create_api(3), create_api(4)]),
+        )
+        .await
+        .expect("an apply waited for the snapshot being encoded")
+        .unwrap();
+        assert_eq!(applied.len(), 2);
+        assert!(
+            !released.load(Ordering::SeqCst),
+            "the apply finished only once the encode went on"
+        );
+        go_tx.send(()).unwrap();
+        let mut built = build.await.unwrap().unwrap();
+        assert_eq!(built.meta.last_log_id.map(|l| l.index), Some(2));
+        let data = built.snapshot.read_all().await.unwrap();
+        let (last, registry) = decode_snapshot_data(&data).unwrap();
+        assert_eq!(last.map(|l| l.index), Some(2));
+        assert_eq!(registry, at_index);
+        assert!(registry.apis.contains_key("n2") && !registry.apis.contains_key("n3"));
+        // The same bytes as the registry at index 2 encoded whole.
+        assert_eq!(
+            data,
+            encode_snapshot_data(&last, &Membership::default(), &at_index)
+        );
+        // The live registry holds the applies made meanwhile; the growth counts them.
+        assert!(shared.read().apis.contains_key("n4"));
+        assert_eq!(growth.seen().1, 2, "entries 3 and 4 are past the snapshot");
+    }
+
+    /// A registry's clone shares its collections until one is changed: a change then copies
+    /// the collection it changes (and, for an API, the map of pointers and that API), and the
+    /// clone keeps what it held.
+    #[test]
+    fn a_registry_copy_shares_until_changed() {
+        use tollgate_proto::shared::Shared as Cow;
+        let mut live = sample_registry();
+        live.apply(&create_cmd(5)).unwrap();
+        let copy = live.clone();
+        assert!(Cow::ptr_eq(&live.apis, &copy.apis));
+        assert!(Cow::ptr_eq(&live.api_keys, &copy.api_keys));
+        live.apply(&Command::DeleteRestApi {
+            id: "n5".into(),
+            referential: false,
+        })
+        .unwrap();
+        assert!(!Cow::ptr_eq(&live.apis, &copy.apis));
+        assert!(
+            Cow::ptr_eq(&live.apis["a1"], &copy.apis["a1"]),
+            "a1 is still shared"
+        );
+        assert!(Cow::ptr_eq(&live.api_keys, &copy.api_keys));
+        assert!(copy.apis.contains_key("n5") && !live.apis.contains_key("n5"));
     }
 
     /// Snapshots of bincode builds (format 2, and format 1 before API-level objects, before
@@ -772,7 +916,7 @@ mod tests {
         assert_eq!(cur.meta, built.meta);
         assert_eq!(cur.snapshot.read_all().await.unwrap(), data);
         // The snapshot read at open sets when the log's growth asks for the next one.
-        let growth = LogGrowth::new(1);
+        let growth = LogGrowth::new(0, 1);
         drop(sm2.with_growth(growth.clone()));
         assert_eq!(growth.threshold(), (data.len() as u64 / 2).max(1));
         // Not a copy in memory: a damaged file is found on the next request.

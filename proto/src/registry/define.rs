@@ -31,7 +31,7 @@ impl Registry {
             if !api.deployments.is_empty() || !api.stages.is_empty() {
                 return Err(bad("A new API has no deployments or stages"));
             }
-            self.apis.insert(api.id.clone(), api.clone());
+            self.apis.insert(api.id.clone(), api.clone().into());
             return Ok(());
         }
         let existing = self
@@ -42,7 +42,7 @@ impl Registry {
         next.created_date = existing.created_date;
         next.deployments = std::mem::take(&mut existing.deployments);
         next.stages = std::mem::take(&mut existing.stages);
-        *existing = next;
+        *existing = next.into();
         Ok(())
     }
 }

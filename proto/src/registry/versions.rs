@@ -5,18 +5,21 @@
 //! costs a million-key registry ~24 bytes a key more (issue 14).
 
 use crate::command::Scope;
+use crate::shared::Shared;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::btree_map::{self, BTreeMap};
 use std::fmt;
 
-/// Scope versions (a scope never changed is absent: version 0).
+/// Scope versions (a scope never changed is absent: version 0). Both maps are [`Shared`]
+/// (copied on write, see [`crate::Registry`]): a change to an API's version after the
+/// registry was copied does not copy a million keys' versions.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Versions {
     /// Every scope's version but API keys'.
-    other: BTreeMap<Scope, u64>,
+    other: Shared<BTreeMap<Scope, u64>>,
     /// API keys' versions, by key id.
-    keys: BTreeMap<Box<str>, u64>,
+    keys: Shared<BTreeMap<Box<str>, u64>>,
 }
 
 /// A scope's place in [`Versions`] ([`Versions::entry`]).

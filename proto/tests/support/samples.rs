@@ -13,6 +13,7 @@ use tollgate_proto::command::{Command, LimitDemand, RequestId, Scope, UsageDelta
 use tollgate_proto::domain::{BasePathMapping, DomainName, MutualTls};
 use tollgate_proto::model::*;
 use tollgate_proto::registry::{Sessions, UsageLedger};
+use tollgate_proto::shared::Shared;
 use tollgate_proto::{GatewayResponseType, Registry};
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -693,7 +694,11 @@ pub fn domain_name() -> DomainName {
 /// An API with every kind of object and every field set (documentation, authorizers, the
 /// settings added after the first fixtures).
 pub fn full_api() -> RestApi {
-    let mut api = registry().apis.remove(API).unwrap_or_default();
+    let mut api = registry()
+        .apis
+        .remove(API)
+        .map(Shared::into_inner)
+        .unwrap_or_default();
     api.settings = full_settings();
     api.authorizers = BTreeMap::from([("auth01".to_string(), authorizer())]);
     api.documentation_parts = BTreeMap::from([("doc001".to_string(), documentation_part())]);
@@ -924,7 +929,7 @@ fn later_commands() -> Vec<(&'static str, Command)> {
 /// current format's `snapshot-v3-full.bin`; the earlier snapshots hold [`registry`]).
 pub fn full_registry() -> Registry {
     let mut r = registry();
-    r.apis.insert(API.to_string(), full_api());
+    r.apis.insert(API.to_string(), full_api().into());
     r.iam.users.insert("deployer".into(), iam_user());
     r.iam
         .access_keys
@@ -1034,13 +1039,14 @@ pub fn registry() -> Registry {
     };
     Registry {
         apis: BTreeMap::from([
-            (API.to_string(), api),
-            ("api0000002".to_string(), plain_api),
-        ]),
-        usage,
-        api_keys: (1..=3).map(|n| (api_key(n).id, api_key(n))).collect(),
-        usage_plans: BTreeMap::from([("plan01".to_string(), usage_plan())]),
-        cache_epochs: BTreeMap::from([((API.to_string(), "prod".to_string()), 4)]),
+            (API.to_string(), api.into()),
+            ("api0000002".to_string(), plain_api.into()),
+        ])
+        .into(),
+        usage: usage.into(),
+        api_keys: Shared::new((1..=3).map(|n| (api_key(n).id, api_key(n))).collect()),
+        usage_plans: BTreeMap::from([("plan01".to_string(), usage_plan())]).into(),
+        cache_epochs: BTreeMap::from([((API.to_string(), "prod".to_string()), 4)]).into(),
         versions: BTreeMap::from([
             (Scope::Api(API.to_string()), 12),
             (Scope::ApiKey("key0000001".to_string()), 2),
@@ -1055,7 +1061,8 @@ pub fn registry() -> Registry {
                 client: u128::MAX,
                 part: 3,
             },
-        ])),
+        ]))
+        .into(),
         iam: Default::default(),
         account: Default::default(),
         client_certificates: Default::default(),

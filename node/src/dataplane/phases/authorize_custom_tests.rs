@@ -126,7 +126,7 @@ fn registry(key_source: ApiKeySource) -> Registry {
         },
     );
     let mut reg = Registry::default();
-    reg.apis.insert("api1".into(), api);
+    reg.apis.insert("api1".into(), api.into());
     for cmd in [
         Command::CreateApiKey {
             key: ApiKey {

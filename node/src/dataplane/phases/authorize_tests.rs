@@ -93,7 +93,7 @@ fn registry(policy: Option<&str>) -> Registry {
             ..Default::default()
         },
     );
-    reg.apis.insert("api1".into(), api);
+    reg.apis.insert("api1".into(), api.into());
     let user = |name: &str, policy: Option<&str>| IamUser {
         name: name.into(),
         id: format!("AIDA{}", name.to_uppercase()),
