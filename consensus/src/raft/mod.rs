@@ -102,8 +102,9 @@ pub const DEFAULT_SNAPSHOT_LOG_BYTES: u64 = 16 << 20;
 
 impl RaftConfig {
     /// A configuration with the default timings: heartbeat 100 ms, election 600–1200 ms,
-    /// a snapshot every 1000 entries or [`DEFAULT_SNAPSHOT_LOG_BYTES`] of log keeping 1000
-    /// entries behind it, 1 MiB chunks, 10 s requests.
+    /// a snapshot every 1000 entries per 16 MiB of the last snapshot, or once the log applied
+    /// since it passes [`DEFAULT_SNAPSHOT_LOG_BYTES`] and half its size (see `log_growth`),
+    /// keeping 1000 entries behind it, 1 MiB chunks, 10 s requests.
     ///
     /// The election timeout is six heartbeats at least: loopback and LAN round trips are
     /// well under a millisecond, so what delays a heartbeat is scheduling — a control thread
