@@ -953,13 +953,7 @@ mod tests {
             ),
             payload,
         };
-        let create = Command::CreateRestApi {
-            id: "a1".into(),
-            root_resource_id: "r1".into(),
-            settings: Default::default(),
-            created_date: 0,
-            clone_from: None,
-        };
+        let create = create_cmd(1);
         let results = sm
             .apply(vec![
                 entry(EntryPayload::Blank),

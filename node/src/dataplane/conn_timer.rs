@@ -32,22 +32,28 @@ pub fn after(d: Duration) -> Instant {
 /// Ticks [`coarse_now`] adds to the coarse clock's reading.
 const SLACK_TICKS: u32 = 2;
 
-/// Nanoseconds on `CLOCK_MONOTONIC_COARSE`: the monotonic clock at the kernel's last tick,
-/// read from memory (no hardware clock read: a few ns where `Instant::now` takes tens, and
-/// a connection reads the clock for each wait). `None` where the kernel lacks it.
-fn coarse_ns() -> Option<u64> {
+/// Nanoseconds on `clock` (a `libc::CLOCK_*` id), `None` where the kernel lacks it. The
+/// coarse clocks (`CLOCK_MONOTONIC_COARSE`, `CLOCK_REALTIME_COARSE`) are the clock at the
+/// kernel's last tick, read from memory (no hardware clock read: a few ns where
+/// `Instant::now` takes tens).
+pub fn clock_ns(clock: libc::clockid_t) -> Option<u64> {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a valid, writable `timespec` that outlives the call, which is all
     // `clock_gettime` needs; it writes nothing else.
-    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) } != 0 {
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
         return None;
     }
     let secs = u64::try_from(ts.tv_sec).ok()?;
     let nanos = u64::try_from(ts.tv_nsec).ok()?;
     secs.checked_mul(1_000_000_000)?.checked_add(nanos)
+}
+
+/// Nanoseconds on `CLOCK_MONOTONIC_COARSE` (a connection reads the clock for each wait).
+fn coarse_ns() -> Option<u64> {
+    clock_ns(libc::CLOCK_MONOTONIC_COARSE)
 }
 
 /// Where the coarse clock is placed on [`Instant`]'s: a coarse reading, a precise one just
@@ -66,7 +72,7 @@ fn anchor() -> Option<&'static Anchor> {
                 tv_sec: 0,
                 tv_nsec: 0,
             };
-            // SAFETY: as in `coarse_ns`: a valid, writable `timespec` for the call.
+            // SAFETY: as in `clock_ns`: a valid, writable `timespec` for the call.
             if unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut res) } != 0 {
                 return None;
             }

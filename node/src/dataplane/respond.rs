@@ -150,20 +150,13 @@ impl ResponseContext {
 /// is at most a tick (1-10 ms) behind, so a `Date` header may name the previous second for
 /// that long after a second starts: far inside what the header's one-second resolution says.
 fn coarse_epoch_secs() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable `timespec` that outlives the call, which is all
-    // `clock_gettime` needs; it writes nothing else.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
-    if rc == 0 {
-        return u64::try_from(ts.tv_sec).unwrap_or(0);
+    match super::conn_timer::clock_ns(libc::CLOCK_REALTIME_COARSE) {
+        Some(ns) => ns / 1_000_000_000,
+        None => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
     }
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 impl Default for ResponseContext {
@@ -215,19 +208,12 @@ pub fn apigw_id(request_id: &str) -> [u8; 16] {
     out
 }
 
-/// 11 bytes in standard base64: 15 characters and one `=`.
+/// 11 bytes in standard base64: 15 characters and one `=`, on the stack.
 fn base64_11(raw: &[u8; 11]) -> [u8; 16] {
-    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    use base64::Engine as _;
     let mut out = [b'='; 16];
-    for g in 0..4 {
-        // Three bytes per group of four characters; the last group has two bytes.
-        let b = |i: usize| raw.get(3 * g + i).map_or(0, |&x| u32::from(x));
-        let v = b(0) << 16 | b(1) << 8 | b(2);
-        let chars = if g == 3 { 3 } else { 4 };
-        for c in 0..chars {
-            out[4 * g + c] = B64[((v >> (18 - 6 * c)) & 63) as usize];
-        }
-    }
+    // 11 bytes need 16 characters: the buffer always fits.
+    let _ = base64::engine::general_purpose::STANDARD.encode_slice(raw, &mut out);
     out
 }
 
