@@ -12,7 +12,8 @@
 # Usage: scripts/tls-compare.sh [duration_s=5] [connections=32]
 # KA=N: only keep-alive, N alternating pairs (nginx, Tollgate), each pair's ratio printed.
 # PERF=dir: also `perf record -g` (cpu-clock: this VM has no hardware counters) Tollgate's
-#   process during its keep-alive runs, into dir/tollgate-N.perf (PERF_CG=dwarf: call graphs
+#   process and nginx's worker during their keep-alive runs, into dir/tollgate-N.perf and
+#   dir/nginx-N.perf (PERF_CG=dwarf: call graphs
 #   through code built without frame pointers).
 # COUNT=N: only keep-alive, N runs per server under `perf stat` (tracepoints: syscalls,
 #   io_uring_enter, io_uring submissions, poll arms, io-wq punts; context switches), printed
@@ -111,7 +112,12 @@ echo "TLS 1.3, ECDSA P-256, one worker each, connections=$CONNS duration=${DUR}s
 rss() { echo "  tollgate RSS $(awk '/VmRSS/{print $2}' /proc/$TG_PID/status) kB"; }
 if [ -n "${KA:-}" ]; then
   for pair in $(seq "$KA"); do
+    if [ -n "${PERF:-}" ]; then
+      perf record -q -e cpu-clock --call-graph ${PERF_CG:-fp} -p "$(echo $NGINX_PIDS | tr ' ' ',')" -o "$PERF/nginx-$pair.perf" 2>/dev/null & perf_pid=$!
+      sleep 0.2
+    fi
     run "nginx return 200 (keep-alive)" https://$NAME:18443/mock "$NGINX_PIDS"; ng=$PER_CPU
+    if [ -n "${PERF:-}" ]; then kill -INT $perf_pid; wait $perf_pid 2>/dev/null || true; fi
     # With BIN2, even pairs run it before BIN (so neither build always goes right after nginx).
     if [ -n "${BIN2:-}" ] && [ $((pair % 2)) = 0 ]; then
       run "tollgate BIN2 MOCK (keep-alive)" https://$NAME:18544/mock $TG2_PID; tg2=$PER_CPU
