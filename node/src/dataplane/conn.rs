@@ -206,30 +206,20 @@ pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls
         // 2. The body.
         // Spans in `head` are relative to `start`; body positions below are absolute.
         let body_start = start + head.head_len;
-        let mut sent_continue = false;
+        let mut progress = BodyProgress {
+            start: body_start,
+            expect_continue: head.expect_continue,
+            sent_continue: false,
+            since: None,
+        };
         let (body_range, consumed, is_chunked) = match head.body {
             BodyKind::None | BodyKind::UntilClose => (body_start..body_start, body_start, false),
             BodyKind::Length(n) => {
                 if !books.lease(n) {
                     return refuse(&w, t, &mut stream, &mut out, BUSY).await;
                 }
-                let mut clock = None;
                 while inbuf.len() < body_start + n {
-                    let wants_continue = head.expect_continue && !sent_continue;
-                    sent_continue |= wants_continue;
-                    let since = *clock.get_or_insert_with(Instant::now);
-                    let deadline = body_deadline(&w, since, inbuf.len() - body_start);
-                    match more_body(
-                        &w,
-                        t,
-                        &mut stream,
-                        &mut inbuf,
-                        &mut out,
-                        deadline,
-                        wants_continue,
-                    )
-                    .await
-                    {
+                    match more_body(&w, t, &mut stream, &mut inbuf, &mut out, &mut progress).await {
                         Read::More => {}
                         Read::Closed => return,
                         Read::TimedOut => {
@@ -243,7 +233,6 @@ pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls
                 chunked.clear();
                 let mut dec = ChunkedDecoder::default();
                 let mut pos = body_start;
-                let mut clock = None;
                 loop {
                     match dec.decode(&inbuf[pos..], &mut chunked, MAX_BODY_BYTES) {
                         Ok((used, done)) => {
@@ -259,21 +248,7 @@ pub async fn serve<S: Transport>(w: Rc<Worker>, mut stream: S, peer: IpAddr, tls
                     if held > LEASE_FROM && !books.lease(held.next_multiple_of(BUDGET_STEP)) {
                         return refuse(&w, t, &mut stream, &mut out, BUSY).await;
                     }
-                    let wants_continue = head.expect_continue && !sent_continue;
-                    sent_continue |= wants_continue;
-                    let since = *clock.get_or_insert_with(Instant::now);
-                    let deadline = body_deadline(&w, since, inbuf.len() - body_start);
-                    match more_body(
-                        &w,
-                        t,
-                        &mut stream,
-                        &mut inbuf,
-                        &mut out,
-                        deadline,
-                        wants_continue,
-                    )
-                    .await
-                    {
+                    match more_body(&w, t, &mut stream, &mut inbuf, &mut out, &mut progress).await {
                         Read::More => {}
                         Read::Closed => return,
                         Read::TimedOut => {
@@ -476,20 +451,35 @@ async fn refuse<S: Transport>(
     let _ = flush(w, t, stream, out).await;
 }
 
-/// Reads more of a request body: first sends `100 Continue` if the client waits for it, and
-/// any answers still queued.
+/// Where the reading of one request body stands.
+struct BodyProgress {
+    /// Where the body starts in the input buffer.
+    start: usize,
+    /// The client sent `Expect: 100-continue`.
+    expect_continue: bool,
+    /// `100 Continue` has been queued.
+    sent_continue: bool,
+    /// When the first read for more of the body began: the body's deadline counts from it
+    /// ([`body_deadline`]). None until then: a body that came whole with its head reads no clock.
+    since: Option<Instant>,
+}
+
+/// Reads more of a request body before its deadline: first sends `100 Continue` if the client
+/// waits for it, and any answers still queued.
 async fn more_body<S: Transport>(
     w: &Worker,
     t: &mut Timers<'_>,
     stream: &mut S,
     inbuf: &mut Vec<u8>,
     out: &mut Vec<u8>,
-    deadline: Instant,
-    send_continue: bool,
+    p: &mut BodyProgress,
 ) -> Read {
-    if send_continue {
+    if p.expect_continue && !p.sent_continue {
+        p.sent_continue = true;
         out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
     }
+    let since = *p.since.get_or_insert_with(Instant::now);
+    let deadline = body_deadline(w, since, inbuf.len() - p.start);
     if !out.is_empty() && !flush(w, t, stream, out).await {
         return Read::Closed;
     }
