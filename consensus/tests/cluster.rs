@@ -2,7 +2,7 @@
 //! process, each with its own data directory and port. Every wait is bounded.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
@@ -12,6 +12,9 @@ use tollgate_consensus::raft::wire::{Request, Response};
 use tollgate_consensus::{ClusterError, RaftConfig, RaftNode};
 use tollgate_proto::model::RestApiSettings;
 use tollgate_proto::{ApplyError, Command, Registry};
+
+mod support;
+use support::free_port;
 
 fn create(id: &str) -> Command {
     Command::CreateRestApi {
@@ -24,14 +27,6 @@ fn create(id: &str) -> Command {
         created_date: 0,
         clone_from: None,
     }
-}
-
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 struct Cluster {
@@ -54,18 +49,7 @@ impl Cluster {
     }
 
     fn tls(&self, id: u64) -> ClusterTls {
-        let (cert, key) = pki::issue_node_cert(
-            &self.ca.0,
-            &self.ca.1,
-            &format!("node-{id}"),
-            &["127.0.0.1".parse().unwrap()],
-        )
-        .unwrap();
-        ClusterTls {
-            ca_cert_pem: self.ca.0.clone(),
-            node_cert_pem: cert,
-            node_key_pem: key,
-        }
+        support::tls(&self.ca, id)
     }
 
     fn addr(&mut self, id: u64) -> String {

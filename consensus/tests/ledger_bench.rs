@@ -25,45 +25,18 @@
 //! is a machine of its own).
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::runtime::{Handle, Runtime};
-use tollgate_consensus::pki::{self, ClusterTls};
+use tollgate_consensus::pki;
 use tollgate_consensus::raft::ledger::{
     chunks, keep_leader_spread, preferred_leader, split, MAX_ENTRY_DELTA_BYTES,
 };
 use tollgate_consensus::{RaftConfig, RaftNode};
 use tollgate_proto::{codec, Command, UsageDelta};
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn tls(ca: &(String, String), id: u64) -> ClusterTls {
-    let (cert, key) = pki::issue_node_cert(
-        &ca.0,
-        &ca.1,
-        &format!("node-{id}"),
-        &["127.0.0.1".parse().unwrap()],
-    )
-    .unwrap();
-    ClusterTls {
-        ca_cert_pem: ca.0.clone(),
-        node_cert_pem: cert,
-        node_key_pem: key,
-    }
-}
+mod support;
+use support::{env, free_port, tls};
 
 /// Starts 3 nodes with `groups` ledger groups, node `i` on runtime `rts[i]`; returns each
 /// node's groups (index = group).

@@ -20,44 +20,17 @@
 //! key change after the copy copies the map of keys) — against proposals with no snapshot.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tollgate_consensus::pki::{self, ClusterTls};
+use tollgate_consensus::pki;
 use tollgate_consensus::{RaftConfig, RaftNode};
 use tollgate_proto::model::{ApiKey, UsagePlan};
 use tollgate_proto::Command;
 
+mod support;
+use support::{env, free_port, tls};
+
 const BATCH: usize = 10_000;
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn tls(ca: &(String, String), id: u64) -> ClusterTls {
-    let (cert, key) = pki::issue_node_cert(
-        &ca.0,
-        &ca.1,
-        &format!("node-{id}"),
-        &["127.0.0.1".parse().unwrap()],
-    )
-    .unwrap();
-    ClusterTls {
-        ca_cert_pem: ca.0.clone(),
-        node_cert_pem: cert,
-        node_key_pem: key,
-    }
-}
 
 fn config(id: u64, dir: &std::path::Path, addr: &str, ca: &(String, String)) -> RaftConfig {
     let mut cfg = RaftConfig::new(

@@ -11,6 +11,9 @@ use tollgate_consensus::pki::{self, ClusterTls};
 use tollgate_consensus::raft::network::{self, Handler, Transport};
 use tollgate_consensus::raft::wire::{Request, Response};
 
+mod support;
+use support::node_tls;
+
 /// Answers every read-index request with `index`.
 struct Answer {
     index: u64,
@@ -23,16 +26,6 @@ impl Handler for Answer {
 
     async fn handle(&self, _from: u64, _body: Request, _extra: Option<Vec<u8>>) -> Response {
         Response::ReadIndex { index: self.index }
-    }
-}
-
-fn tls(ca: &(String, String), name: &str) -> ClusterTls {
-    let (cert, key) =
-        pki::issue_node_cert(&ca.0, &ca.1, name, &["127.0.0.1".parse().unwrap()]).unwrap();
-    ClusterTls {
-        ca_cert_pem: ca.0.clone(),
-        node_cert_pem: cert,
-        node_key_pem: key,
     }
 }
 
@@ -129,14 +122,15 @@ struct Setup {
 
 async fn setup(index: u64) -> Setup {
     let ca = pki::create_ca().unwrap();
-    let server_tls = tls(&ca, "node-2");
+    let server_tls = node_tls(&ca, "node-2");
     let port = std::net::UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
     let server = server(port, &server_tls, index).await;
     let relay = relay(port).await;
-    let client_ep = network::endpoint("127.0.0.1:0".parse().unwrap(), &tls(&ca, "node-1")).unwrap();
+    let client_ep =
+        network::endpoint("127.0.0.1:0".parse().unwrap(), &node_tls(&ca, "node-1")).unwrap();
     let client = Transport::new(1, client_ep);
     let addr = relay.addr.to_string();
     assert_eq!(
