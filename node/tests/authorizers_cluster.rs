@@ -8,10 +8,11 @@ mod common;
 #[path = "support/jwt_issuer.rs"]
 mod jwt_issuer;
 
-use common::{admin_call, parse_response, raw_exchange, Aws, Response, TestNode, SECRET_KEY};
+use common::{
+    admin_call, cluster, parse_response, raw_exchange, Aws, Response, TestNode, SECRET_KEY,
+};
 use jwt_issuer::{sign, start_issuer, Issuer, ISSUER_PEM, OTHER_PEM};
 use serde_json::{json, Value};
-use std::net::{TcpListener, UdpSocket};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -22,89 +23,34 @@ fn uri(function: &str) -> String {
     format!("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{ARN}:{function}/invocations")
 }
 
-fn free_tcp() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn free_udp() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn tollgate(args: &[&str]) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tollgate {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Three nodes, each running the test authorizer functions and trusting the test issuer.
 fn start_cluster(root: &Path, issuer: &Issuer) -> Vec<TestNode> {
     require_awslambdaric();
-    let ca = root.join("ca");
-    tollgate(&["cluster", "init-ca", "--dir", ca.to_str().unwrap()]);
     let issuer_ca = root.join("issuer-ca.pem");
     std::fs::write(&issuer_ca, &issuer.ca_pem).unwrap();
-    let raft: Vec<u16> = (0..3).map(|_| free_udp()).collect();
-    let members: Vec<String> = (1..=3)
-        .map(|i| format!("\"{i}@127.0.0.1:{}\"", raft[i - 1]))
-        .collect();
     let code = format!("{}/tests/data/authorizers", env!("CARGO_MANIFEST_DIR"));
     let p = issuer.port;
-    (1..=3u64)
-        .map(|id| {
-            let dir = tempfile::tempdir_in(root).unwrap();
-            let tls = dir.path().join("tls");
-            tollgate(&[
-                "cluster", "issue-cert", "--ca-dir", ca.to_str().unwrap(), "--out",
-                tls.to_str().unwrap(), "--node-id", &id.to_string(),
-            ]);
-            let mut text = format!(
-                "listen = \"127.0.0.1:{}\"\nadmin_listen = \"127.0.0.1:{}\"\ndata_dir = {:?}\nworkers = 1\nregion = \"us-east-1\"\n\n",
-                free_tcp(),
-                free_tcp(),
-                dir.path().display().to_string(),
-            );
-            for (name, handler) in [
-                ("tokauth", "authorizers.token"),
-                ("reqauth", "authorizers.request"),
-                ("backend", "authorizers.backend"),
-            ] {
-                text.push_str(&format!(
-                    "[[functions]]\nname = \"{name}\"\nhandler = \"{handler}\"\ncode = \"{code}\"\ntimeout_secs = 5\nconcurrency = 2\n\n"
-                ));
-            }
-            text.push_str(&format!(
-                "[jwt]\nca_file = {:?}\n[[jwt.issuers]]\nprovider = \"{POOL}\"\nissuer = \"https://127.0.0.1:{p}/pool\"\njwks_url = \"https://127.0.0.1:{p}/jwks.json\"\n\n",
-                issuer_ca.display().to_string()
-            ));
-            text.push_str(&format!(
-                "[cluster]\nnode_id = {id}\nraft_listen = \"127.0.0.1:{}\"\ntls_dir = {:?}\ninitial_members = [{}]\n",
-                raft[id as usize - 1],
-                tls.display().to_string(),
-                members.join(", ")
-            ));
-            let config = root.join(format!("node{id}.toml"));
-            std::fs::write(&config, text).unwrap();
-            TestNode::spawn(
-                dir,
-                &["--config", config.to_str().unwrap()],
-                &[("TOLLGATE_LOG", "warn,openraft=error")],
-            )
-        })
-        .collect()
+    let mut top = String::from("region = \"us-east-1\"\n\n");
+    for (name, handler) in [
+        ("tokauth", "authorizers.token"),
+        ("reqauth", "authorizers.request"),
+        ("backend", "authorizers.backend"),
+    ] {
+        top.push_str(&format!(
+            "[[functions]]\nname = \"{name}\"\nhandler = \"{handler}\"\ncode = \"{code}\"\ntimeout_secs = 5\nconcurrency = 2\n\n"
+        ));
+    }
+    top.push_str(&format!(
+        "[jwt]\nca_file = {:?}\n[[jwt.issuers]]\nprovider = \"{POOL}\"\nissuer = \"https://127.0.0.1:{p}/pool\"\njwks_url = \"https://127.0.0.1:{p}/jwks.json\"\n",
+        issuer_ca.display().to_string()
+    ));
+    cluster::configure(root, |_| cluster::Extra {
+        top: top.clone(),
+        ..Default::default()
+    })
+    .into_iter()
+    .map(|n| n.spawn(&[("TOLLGATE_LOG", "warn,openraft=error")]))
+    .collect()
 }
 
 fn require_awslambdaric() {

@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::cluster::{free_tcp, free_udp, tollgate};
 use common::{admin_call, paced_load, TestNode, SECRET_KEY};
 use serde_json::{json, Value};
 use std::net::{TcpListener, UdpSocket};
@@ -18,34 +19,6 @@ struct Spec {
     admin: u16,
     raft: u16,
     config: PathBuf,
-}
-
-fn free_tcp() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn free_udp() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn tollgate(args: &[&str]) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tollgate {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Writes node `id`'s certificate and config under `root`; `members` empty means join.

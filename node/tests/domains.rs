@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{parse_response, Aws, TestNode};
+use common::{cluster, parse_response, Aws, TestNode};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -789,78 +789,16 @@ fn a_stalled_handshake_is_closed_at_its_deadline() {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn tollgate(args: &[&str]) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tollgate {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn every_node_of_a_cluster_serves_the_domain() {
     let root = tempfile::tempdir().unwrap();
-    let ca_dir = root.path().join("ca");
-    tollgate(&["cluster", "init-ca", "--dir", ca_dir.to_str().unwrap()]);
-    let raft: Vec<u16> = (0..3)
-        .map(|_| {
-            std::net::UdpSocket::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        })
-        .collect();
-    let members: Vec<String> = (1..=3)
-        .map(|i| format!("\"{i}@127.0.0.1:{}\"", raft[i - 1]))
-        .collect();
-    let mut nodes = Vec::new();
-    for id in 1..=3usize {
-        let dir = tempfile::tempdir_in(root.path()).unwrap();
-        let tls = dir.path().join("tls");
-        tollgate(&[
-            "cluster",
-            "issue-cert",
-            "--ca-dir",
-            ca_dir.to_str().unwrap(),
-            "--out",
-            tls.to_str().unwrap(),
-            "--node-id",
-            &id.to_string(),
-        ]);
-        let config = root.path().join(format!("node{id}.toml"));
-        std::fs::write(
-            &config,
-            format!(
-                "listen = \"127.0.0.1:{}\"\nadmin_listen = \"127.0.0.1:{}\"\ntls_listen = \"127.0.0.1:{}\"\ndata_dir = {:?}\nworkers = 1\n\n[cluster]\nnode_id = {id}\nraft_listen = \"127.0.0.1:{}\"\ntls_dir = {:?}\ninitial_members = [{}]\n",
-                free_port(),
-                free_port(),
-                free_port(),
-                dir.path().display().to_string(),
-                raft[id - 1],
-                tls.display().to_string(),
-                members.join(", "),
-            ),
-        )
-        .unwrap();
-        nodes.push(TestNode::spawn(
-            dir,
-            &["--config", config.to_str().unwrap()],
-            &[],
-        ));
-    }
+    let nodes: Vec<TestNode> = cluster::configure(root.path(), |_| cluster::Extra {
+        top: format!("tls_listen = \"127.0.0.1:{}\"\n", cluster::free_tcp()),
+        ..Default::default()
+    })
+    .into_iter()
+    .map(|n| n.spawn(&[]))
+    .collect();
     // Configured through one node (forwarded to the leader when it is not), served by all.
     let via = &nodes[1];
     let ca = Ca::new("Cluster test CA");

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{parse_response, raw_exchange, Aws, Response, TestNode};
+use common::{cluster, parse_response, raw_exchange, Aws, Response, TestNode};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -595,75 +595,16 @@ fn lambda_proxy_end_to_end() {
     }
 }
 
-/// A free port on 127.0.0.1 for `kind` ("tcp" or "udp").
-fn free_port(udp: bool) -> u16 {
-    if udp {
-        std::net::UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    } else {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
-}
-
-fn tollgate(args: &[&str]) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tollgate {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Three nodes, each defining the `petstore` function (its `NODE` variable names the node).
 fn petstore_cluster(root: &std::path::Path) -> Vec<TestNode> {
-    let ca = root.join("ca");
-    tollgate(&["cluster", "init-ca", "--dir", ca.to_str().unwrap()]);
-    let raft: Vec<u16> = (0..3).map(|_| free_port(true)).collect();
-    let members: Vec<String> = (1..=3)
-        .map(|i| format!("\"{i}@127.0.0.1:{}\"", raft[i - 1]))
-        .collect();
     let code = data_dir();
-    (1..=3u64)
-        .map(|id| {
-            let dir = tempfile::tempdir_in(root).unwrap();
-            let tls = dir.path().join("tls");
-            tollgate(&[
-                "cluster",
-                "issue-cert",
-                "--ca-dir",
-                ca.to_str().unwrap(),
-                "--out",
-                tls.to_str().unwrap(),
-                "--node-id",
-                &id.to_string(),
-            ]);
-            let config = root.join(format!("node{id}.toml"));
-            std::fs::write(
-                &config,
-                format!(
-                    "listen = \"127.0.0.1:{}\"\nadmin_listen = \"127.0.0.1:{}\"\ndata_dir = {:?}\nworkers = 1\n\n[[functions]]\nname = \"petstore\"\nhandler = \"petstore.handler\"\ncode = \"{code}\"\nenvironment = {{ NODE = \"{id}\" }}\n\n[cluster]\nnode_id = {id}\nraft_listen = \"127.0.0.1:{}\"\ntls_dir = {:?}\ninitial_members = [{}]\n",
-                    free_port(false),
-                    free_port(false),
-                    dir.path().join("data").display().to_string(),
-                    raft[id as usize - 1],
-                    tls.display().to_string(),
-                    members.join(", "),
-                ),
-            )
-            .unwrap();
-            TestNode::spawn(dir, &["--config", config.to_str().unwrap()], &[])
-        })
-        .collect()
+    cluster::configure(root, |id| cluster::Extra {
+        top: format!("[[functions]]\nname = \"petstore\"\nhandler = \"petstore.handler\"\ncode = \"{code}\"\nenvironment = {{ NODE = \"{id}\" }}\n"),
+        ..Default::default()
+    })
+    .into_iter()
+    .map(|n| n.spawn(&[]))
+    .collect()
 }
 
 /// A PetStore API whose methods are AWS_PROXY methods of one function, configured through one

@@ -4,97 +4,29 @@
 
 mod common;
 
-use common::{admin_call, TestNode, SECRET_KEY};
+use common::{admin_call, cluster, TestNode, SECRET_KEY};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::net::{TcpListener, UdpSocket};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tollgate_consensus::raft::ledger::group_of;
 
 const GROUPS: u32 = 3;
 
-fn free_tcp() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn free_udp() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn tollgate(args: &[&str]) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tollgate {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Three nodes with each other as initial members and `ledger_groups = GROUPS`.
 fn start_cluster(root: &Path) -> Vec<TestNode> {
     configure(root, [GROUPS; 3])
         .into_iter()
-        .map(|(dir, config)| TestNode::spawn(dir, &["--config", config.to_str().unwrap()], &[]))
+        .map(|n| n.spawn(&[]))
         .collect()
 }
 
-/// The data folders and config files of three nodes with each other as initial members, node
-/// `i + 1` with `ledger_groups = groups[i]`.
-fn configure(root: &Path, groups: [u32; 3]) -> Vec<(tempfile::TempDir, std::path::PathBuf)> {
-    let ca = root.join("ca");
-    tollgate(&["cluster", "init-ca", "--dir", ca.to_str().unwrap()]);
-    // Three different ports (a port just released may be handed out again).
-    let mut raft: Vec<u16> = Vec::new();
-    while raft.len() < 3 {
-        let p = free_udp();
-        if !raft.contains(&p) {
-            raft.push(p);
-        }
-    }
-    let members: Vec<String> = (1..=3)
-        .map(|i| format!("\"{i}@127.0.0.1:{}\"", raft[i - 1]))
-        .collect();
-    (1..=3u64)
-        .map(|id| {
-            let dir = tempfile::tempdir_in(root).unwrap();
-            let tls = dir.path().join("tls");
-            tollgate(&[
-                "cluster",
-                "issue-cert",
-                "--ca-dir",
-                ca.to_str().unwrap(),
-                "--out",
-                tls.to_str().unwrap(),
-                "--node-id",
-                &id.to_string(),
-            ]);
-            let config = root.join(format!("node{id}.toml"));
-            let text = format!(
-                "listen = \"127.0.0.1:{}\"\nadmin_listen = \"127.0.0.1:{}\"\ndata_dir = {:?}\nworkers = 1\n\n[cluster]\nnode_id = {id}\nraft_listen = \"127.0.0.1:{}\"\ntls_dir = {:?}\nledger_groups = {}\ninitial_members = [{}]\n",
-                free_tcp(),
-                free_tcp(),
-                dir.path().display().to_string(),
-                raft[id as usize - 1],
-                tls.display().to_string(),
-                groups[id as usize - 1],
-                members.join(", "),
-            );
-            std::fs::write(&config, text).unwrap();
-            (dir, config)
-        })
-        .collect()
+/// Three nodes' folders and config files, node `i + 1` with `ledger_groups = groups[i]`.
+fn configure(root: &Path, groups: [u32; 3]) -> Vec<cluster::NodeFiles> {
+    cluster::configure(root, |id| cluster::Extra {
+        cluster: format!("ledger_groups = {}", groups[id as usize - 1]),
+        ..Default::default()
+    })
 }
 
 fn wait_leader(nodes: &[TestNode]) {
@@ -322,11 +254,9 @@ fn today() -> String {
 fn a_node_with_another_ledger_group_count_is_refused() {
     let root = tempfile::tempdir().unwrap();
     let mut prepared = configure(root.path(), [GROUPS, GROUPS, 2]);
-    let (dir3, config3) = prepared.pop().unwrap();
-    let nodes: Vec<TestNode> = prepared
-        .into_iter()
-        .map(|(dir, config)| TestNode::spawn(dir, &["--config", config.to_str().unwrap()], &[]))
-        .collect();
+    let third = prepared.pop().unwrap();
+    let (dir3, config3) = (third.dir, third.config);
+    let nodes: Vec<TestNode> = prepared.into_iter().map(|n| n.spawn(&[])).collect();
     wait_leader(&nodes);
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
         .args(["serve", "--config", config3.to_str().unwrap()])

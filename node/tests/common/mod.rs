@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tollgate_node::sigv4;
 
+pub mod cluster;
+
 /// Access key of every test node.
 pub const ACCESS_KEY: &str = "AKIDTESTTOLLGATE";
 /// Secret of every test node.
