@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::cluster::{free_tcp, free_udp, tollgate};
+use common::cluster::{free_tcp, free_udp, issue_cert, tollgate};
 use common::{admin_call, paced_load, TestNode, SECRET_KEY};
 use serde_json::{json, Value};
 use std::net::{TcpListener, UdpSocket};
@@ -26,16 +26,7 @@ fn prepare(root: &Path, id: u64, members: &[String], raft: u16) -> (Spec, tempfi
     let dir = tempfile::tempdir_in(root).unwrap();
     let tls = dir.path().join("tls");
     let ca = root.join("ca");
-    tollgate(&[
-        "cluster",
-        "issue-cert",
-        "--ca-dir",
-        ca.to_str().unwrap(),
-        "--out",
-        tls.to_str().unwrap(),
-        "--node-id",
-        &id.to_string(),
-    ]);
+    issue_cert(&ca, &tls, id);
     let spec = Spec {
         id,
         data: free_tcp(),

@@ -36,6 +36,21 @@ pub fn tollgate(args: &[&str]) {
     );
 }
 
+/// Issues node `id`'s certificate from the CA in `ca` (made by `tollgate cluster init-ca`)
+/// into the folder `out`.
+pub fn issue_cert(ca: &Path, out: &Path, id: u64) {
+    tollgate(&[
+        "cluster",
+        "issue-cert",
+        "--ca-dir",
+        ca.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--node-id",
+        &id.to_string(),
+    ]);
+}
+
 /// What a test adds to a node's config file.
 #[derive(Default)]
 pub struct Extra {
@@ -81,16 +96,7 @@ pub fn configure(root: &Path, extra: impl Fn(u64) -> Extra) -> Vec<NodeFiles> {
         .map(|id| {
             let dir = tempfile::tempdir_in(root).unwrap();
             let tls = dir.path().join("tls");
-            tollgate(&[
-                "cluster",
-                "issue-cert",
-                "--ca-dir",
-                ca.to_str().unwrap(),
-                "--out",
-                tls.to_str().unwrap(),
-                "--node-id",
-                &id.to_string(),
-            ]);
+            issue_cert(&ca, &tls, id);
             let Extra { top, cluster } = extra(id);
             let text = format!(
                 "listen = \"127.0.0.1:{}\"\nadmin_listen = \"127.0.0.1:{}\"\ndata_dir = {:?}\nworkers = 1\n{top}\n[cluster]\nnode_id = {id}\nraft_listen = \"127.0.0.1:{}\"\ntls_dir = {:?}\ninitial_members = [{}]\n{cluster}\n",
