@@ -178,38 +178,17 @@ fn split_report(
     demand: Vec<LimitDemand>,
     max_bytes: usize,
 ) -> Vec<Part> {
-    use tollgate_consensus::raft::ledger::{delta_bytes, group_of};
+    use tollgate_consensus::raft::ledger::{chunks_by, split_by};
     type Entry = (UsageDelta, Option<SlotTag>);
-    let mut by_group: BTreeMap<u32, Vec<Entry>> = BTreeMap::new();
     let mut slots = slots.into_iter();
-    for d in deltas {
-        let slot = slots.next().flatten();
-        by_group
-            .entry(group_of(&d.key_id, groups))
-            .or_default()
-            .push((d, slot));
-    }
-    // Chunks of at most `max_bytes` of deltas (a single larger delta travels alone), in order.
-    let chunks = |entries: Vec<Entry>| {
-        let mut out: Vec<Vec<Entry>> = Vec::new();
-        let mut cur: Vec<Entry> = Vec::new();
-        let mut size = 0;
-        for e in entries {
-            let n = delta_bytes(&e.0);
-            if !cur.is_empty() && size + n > max_bytes {
-                out.push(std::mem::take(&mut cur));
-                size = 0;
-            }
-            size += n;
-            cur.push(e);
-        }
-        if !cur.is_empty() {
-            out.push(cur);
-        }
-        out
-    };
-    let mut parts: BTreeMap<u32, Vec<Vec<Entry>>> =
-        by_group.into_iter().map(|(g, d)| (g, chunks(d))).collect();
+    let entries: Vec<Entry> = deltas
+        .into_iter()
+        .map(|d| (d, slots.next().flatten()))
+        .collect();
+    let mut parts: BTreeMap<u32, Vec<Vec<Entry>>> = split_by(entries, groups, |e| &e.0)
+        .into_iter()
+        .map(|(g, d)| (g, chunks_by(d, max_bytes, |e| &e.0)))
+        .collect();
     if !demand.is_empty() || parts.is_empty() {
         parts.entry(0).or_default();
     }

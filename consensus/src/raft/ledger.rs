@@ -51,9 +51,19 @@ pub fn group_of(ledger_id: &str, groups: u32) -> u32 {
 
 /// Splits usage deltas by owning group; groups with no usage are absent.
 pub fn split(deltas: Vec<UsageDelta>, groups: u32) -> BTreeMap<u32, Vec<UsageDelta>> {
-    let mut out: BTreeMap<u32, Vec<UsageDelta>> = BTreeMap::new();
-    for d in deltas {
-        out.entry(group_of(&d.key_id, groups)).or_default().push(d);
+    split_by(deltas, groups, |d| d)
+}
+
+/// [`split`] of anything that carries a usage delta (`delta` finds it), kept in order.
+pub fn split_by<T>(
+    items: Vec<T>,
+    groups: u32,
+    delta: impl Fn(&T) -> &UsageDelta,
+) -> BTreeMap<u32, Vec<T>> {
+    let mut out: BTreeMap<u32, Vec<T>> = BTreeMap::new();
+    for item in items {
+        let g = group_of(&delta(&item).key_id, groups);
+        out.entry(g).or_default().push(item);
     }
     out
 }
@@ -74,17 +84,26 @@ pub fn delta_bytes(d: &UsageDelta) -> usize {
 /// is reported as its own entry with its own sequence number, so each counts exactly once
 /// however the others fare.
 pub fn chunks(deltas: Vec<UsageDelta>, max_bytes: usize) -> Vec<Vec<UsageDelta>> {
+    chunks_by(deltas, max_bytes, |d| d)
+}
+
+/// [`chunks`] of anything that carries a usage delta (`delta` finds it).
+pub fn chunks_by<T>(
+    items: Vec<T>,
+    max_bytes: usize,
+    delta: impl Fn(&T) -> &UsageDelta,
+) -> Vec<Vec<T>> {
     let mut out = Vec::new();
-    let mut cur: Vec<UsageDelta> = Vec::new();
+    let mut cur: Vec<T> = Vec::new();
     let mut size = 0;
-    for d in deltas {
-        let n = delta_bytes(&d);
+    for item in items {
+        let n = delta_bytes(delta(&item));
         if !cur.is_empty() && size + n > max_bytes {
             out.push(std::mem::take(&mut cur));
             size = 0;
         }
         size += n;
-        cur.push(d);
+        cur.push(item);
     }
     if !cur.is_empty() {
         out.push(cur);
