@@ -12,72 +12,54 @@ use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(10);
 
-/// GetUsage of every usage key as node `id` answers it (key's node → requests), summed over
+/// GetUsage of plan `plan` as node `id` answers it (with `query` added), over
 /// yesterday..tomorrow (UTC).
-pub fn usage(access: &Access, f: &Fixture, id: u64) -> Result<BTreeMap<u64, u64>, String> {
+fn get_usage(access: &Access, id: u64, plan: &str, query: &str) -> Result<Value, String> {
     let today = tollgate_node::ids::now_epoch().div_euclid(86_400);
     let date = |d: i64| {
         let (y, m, dd) = tollgate_proto::model::civil_from_days(d);
         format!("{y:04}-{m:02}-{dd:02}")
     };
     let path = format!(
-        "/usageplans/{}/usage?startDate={}&endDate={}&limit=500",
-        f.plan_id,
+        "/usageplans/{plan}/usage?startDate={}&endDate={}&{query}",
         date(today - 1),
-        date(today + 1)
+        date(today + 1),
     );
     let a = access
         .call(id, "GET", &path, None, T)
         .map_err(|e| e.to_string())?;
     if a.status != 200 {
-        return Err(format!("GetUsage answered {}", a.status));
+        return Err(format!("GetUsage of plan {plan} answered {}", a.status));
     }
-    let v = a.json();
-    let mut out = BTreeMap::new();
-    for k in &f.keys {
-        let days = v["values"][&k.id]
-            .as_array()
-            .ok_or_else(|| format!("no usage of {} in {v}", k.id))?;
-        out.insert(
-            k.node,
-            days.iter()
-                .filter_map(|d| d.get(0).and_then(Value::as_u64))
-                .sum(),
-        );
-    }
-    Ok(out)
+    Ok(a.json())
+}
+
+/// Key `key`'s requests in a GetUsage answer, summed over its days.
+fn key_total(usage: &Value, key: &str) -> Result<u64, String> {
+    let days = usage["values"][key]
+        .as_array()
+        .ok_or_else(|| format!("no usage of {key} in {usage}"))?;
+    Ok(days
+        .iter()
+        .filter_map(|d| d.get(0).and_then(Value::as_u64))
+        .sum())
+}
+
+/// GetUsage of every usage key as node `id` answers it (key's node → requests), summed over
+/// yesterday..tomorrow (UTC).
+pub fn usage(access: &Access, f: &Fixture, id: u64) -> Result<BTreeMap<u64, u64>, String> {
+    let v = get_usage(access, id, &f.plan_id, "limit=500")?;
+    f.keys
+        .iter()
+        .map(|k| Ok((k.node, key_total(&v, &k.id)?)))
+        .collect()
 }
 
 /// GetUsage of the quota key in its plan as node `id` answers it, summed over days.
 pub fn quota_usage(access: &Access, f: &Fixture, id: u64) -> Result<Option<u64>, String> {
     let Some(q) = &f.quota else { return Ok(None) };
-    let today = tollgate_node::ids::now_epoch().div_euclid(86_400);
-    let date = |d: i64| {
-        let (y, m, dd) = tollgate_proto::model::civil_from_days(d);
-        format!("{y:04}-{m:02}-{dd:02}")
-    };
-    let path = format!(
-        "/usageplans/{}/usage?startDate={}&endDate={}&keyId={}",
-        q.plan_id,
-        date(today - 1),
-        date(today + 1),
-        q.id
-    );
-    let a = access
-        .call(id, "GET", &path, None, T)
-        .map_err(|e| e.to_string())?;
-    if a.status != 200 {
-        return Err(format!("GetUsage of the quota plan answered {}", a.status));
-    }
-    let v = a.json();
-    let days = v["values"][&q.id]
-        .as_array()
-        .ok_or_else(|| format!("no usage of the quota key in {v}"))?;
-    Ok(Some(
-        days.iter()
-            .filter_map(|d| d.get(0).and_then(Value::as_u64))
-            .sum(),
-    ))
+    let v = get_usage(access, id, &q.plan_id, &format!("keyId={}", q.id))?;
+    key_total(&v, &q.id).map(Some)
 }
 
 /// Every page of a collection (`{"item": [...], "position": ...}`): the `id`s of its items,

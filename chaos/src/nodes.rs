@@ -134,15 +134,17 @@ impl Access {
         )
     }
 
-    /// Node `id`'s view of the cluster.
-    pub fn view(&self, id: u64, timeout: Duration) -> Option<View> {
+    /// Node `id`'s `GET /_tollgate/cluster`, when it answers 200.
+    fn cluster(&self, id: u64, timeout: Duration) -> Option<serde_json::Value> {
         let a = self
             .call(id, "GET", "/_tollgate/cluster", None, timeout)
             .ok()?;
-        if a.status != 200 {
-            return None;
-        }
-        let v = a.json();
+        (a.status == 200).then(|| a.json())
+    }
+
+    /// Node `id`'s view of the cluster.
+    pub fn view(&self, id: u64, timeout: Duration) -> Option<View> {
+        let v = self.cluster(id, timeout)?;
         Some(View {
             leader: v["leader"].as_u64(),
             term: v["term"].as_u64()?,
@@ -153,13 +155,7 @@ impl Access {
     /// Every Raft group as node `id` sees it: the configuration group (0) and, with several
     /// ledger groups, each of those (`ledger_groups` of `GET /_tollgate/cluster`).
     pub fn groups(&self, id: u64, timeout: Duration) -> Option<Vec<GroupView>> {
-        let a = self
-            .call(id, "GET", "/_tollgate/cluster", None, timeout)
-            .ok()?;
-        if a.status != 200 {
-            return None;
-        }
-        let v = a.json();
+        let v = self.cluster(id, timeout)?;
         let mut out = vec![group_view(&v, 0, id)?];
         for g in v["ledger_groups"].as_array().into_iter().flatten() {
             let n = u32::try_from(g["group"].as_u64()?).ok()?;

@@ -90,40 +90,87 @@ fn tollgate() -> PathBuf {
     exe
 }
 
+/// One `tollgate-chaos run --quick` (seed `CHAOS_SEED`, default 7) with `args` added, against
+/// this checkout's `tollgate`.
+struct QuickRun {
+    /// Holds the report folder.
+    dir: tempfile::TempDir,
+    report_dir: PathBuf,
+    /// The command line, for messages.
+    what: String,
+    status: std::process::ExitStatus,
+    stdout: String,
+    stderr: String,
+    took: Duration,
+}
+
+impl QuickRun {
+    fn start(args: &[&str]) -> QuickRun {
+        let exe = tollgate();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let report_dir = dir.path().join("report");
+        let seed = std::env::var("CHAOS_SEED").unwrap_or_else(|_| "7".into());
+        let started = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_tollgate-chaos"))
+            .args(["run", "--quick", "--seed", &seed])
+            .args(args)
+            .arg("--report-dir")
+            .arg(&report_dir)
+            .arg("--tollgate")
+            .arg(&exe)
+            .output()
+            .expect("run tollgate-chaos");
+        let took = started.elapsed();
+        let run = QuickRun {
+            dir,
+            report_dir,
+            what: format!(
+                "tollgate-chaos run --quick --seed {seed} {}",
+                args.join(" ")
+            ),
+            status: out.status,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            took,
+        };
+        println!("{}", run.stdout);
+        println!("{} took {took:?}", run.what);
+        run
+    }
+
+    /// Fails the test unless the run exited 0 (every invariant held) or, with `or_broken`,
+    /// 1 (an invariant broken: the test reads which from the report).
+    fn assert_finished(&self, or_broken: bool) {
+        assert!(
+            self.status.success() || (or_broken && self.status.code() == Some(1)),
+            "{} failed ({}):\n{}\n{}",
+            self.what,
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+    }
+
+    /// A JSON file of the report folder (`report.json`, `history.json`).
+    fn json(&self, name: &str) -> serde_json::Value {
+        let bytes = std::fs::read(self.report_dir.join(name)).expect(name);
+        serde_json::from_slice(&bytes).expect(name)
+    }
+}
+
 #[test]
 fn quick_chaos_run_holds_every_invariant_and_a_planted_violation_is_caught() {
     let _turn = one_at_a_time();
-    let exe = tollgate();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let report_dir = dir.path().join("report");
-    let seed = std::env::var("CHAOS_SEED").unwrap_or_else(|_| "7".into());
-    let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_tollgate-chaos"))
-        .args(["run", "--quick", "--seed", &seed])
-        .arg("--report-dir")
-        .arg(&report_dir)
-        .arg("--tollgate")
-        .arg(&exe)
-        .output()
-        .expect("run tollgate-chaos");
-    let took = started.elapsed();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    println!("quick chaos run took {took:?}");
+    let run = QuickRun::start(&[]);
+    run.assert_finished(false);
     assert!(
-        out.status.success(),
-        "tollgate-chaos run --quick --seed {seed} failed ({}):\n{stdout}\n{stderr}",
-        out.status
+        run.took < Duration::from_secs(180),
+        "the quick run took {:?}",
+        run.took
     );
-    assert!(
-        took < Duration::from_secs(180),
-        "the quick run took {took:?}"
-    );
-
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).expect("report"))
-            .expect("report.json");
+    let report_dir = &run.report_dir;
+    let dir = run.dir.path();
+    let report = run.json("report.json");
     assert_eq!(report["passed"], true);
     let verdicts = report["analysis"]["verdicts"].as_array().expect("verdicts");
     assert!(verdicts.len() >= 10, "{verdicts:?}");
@@ -174,7 +221,7 @@ fn quick_chaos_run_holds_every_invariant_and_a_planted_violation_is_caught() {
         .to_string();
     let keys = h["finals"][1]["key_ids"].as_array_mut().expect("key ids");
     keys.retain(|k| k.as_str() != Some(key.as_str()));
-    let planted = dir.path().join("planted.json");
+    let planted = dir.join("planted.json");
     std::fs::write(&planted, h.to_string()).expect("write");
     let caught = check(&planted);
     let text = String::from_utf8_lossy(&caught.stdout);
@@ -192,36 +239,14 @@ fn quick_chaos_run_holds_every_invariant_and_a_planted_violation_is_caught() {
 #[test]
 fn quick_chaos_run_over_three_ledger_groups_holds_every_invariant() {
     let _turn = one_at_a_time();
-    let exe = tollgate();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let report_dir = dir.path().join("report");
-    let seed = std::env::var("CHAOS_SEED").unwrap_or_else(|_| "7".into());
-    let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_tollgate-chaos"))
-        .args(["run", "--quick", "--seed", &seed, "--ledger-groups", "3"])
-        .arg("--report-dir")
-        .arg(&report_dir)
-        .arg("--tollgate")
-        .arg(&exe)
-        .output()
-        .expect("run tollgate-chaos");
-    let took = started.elapsed();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    println!("quick chaos run over 3 ledger groups took {took:?}");
+    let run = QuickRun::start(&["--ledger-groups", "3"]);
+    run.assert_finished(false);
     assert!(
-        out.status.success(),
-        "tollgate-chaos run --quick --ledger-groups 3 --seed {seed} failed ({}):\n{stdout}\n{stderr}",
-        out.status
+        run.stderr.contains("usage ledger over 3 Raft groups"),
+        "{}",
+        run.stderr
     );
-    assert!(
-        stderr.contains("usage ledger over 3 Raft groups"),
-        "{stderr}"
-    );
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).expect("report"))
-            .expect("report.json");
+    let report = run.json("report.json");
     assert_eq!(report["passed"], true);
     let verdicts = report["analysis"]["verdicts"].as_array().expect("verdicts");
     assert!(verdicts.iter().all(|v| v["holds"] == true));
@@ -243,38 +268,16 @@ fn quick_chaos_run_over_three_ledger_groups_holds_every_invariant() {
 #[test]
 fn quick_chaos_run_with_membership_changes_over_two_ledger_groups_holds_every_invariant() {
     let _turn = one_at_a_time();
-    let exe = tollgate();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let report_dir = dir.path().join("report");
-    let seed = std::env::var("CHAOS_SEED").unwrap_or_else(|_| "7".into());
-    let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_tollgate-chaos"))
-        .args(["run", "--quick", "--seed", &seed])
-        .args(["--ledger-groups", "2", "--membership", "2"])
-        .arg("--report-dir")
-        .arg(&report_dir)
-        .arg("--tollgate")
-        .arg(&exe)
-        .output()
-        .expect("run tollgate-chaos");
-    let took = started.elapsed();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    println!("quick chaos run with membership changes took {took:?}");
+    let run = QuickRun::start(&["--ledger-groups", "2", "--membership", "2"]);
     // Exit 1 is an invariant broken; which one is read from the report below.
+    run.assert_finished(true);
     assert!(
-        out.status.success() || out.status.code() == Some(1),
-        "tollgate-chaos run --quick --ledger-groups 2 --membership 2 --seed {seed} failed ({}):\n{stdout}\n{stderr}",
-        out.status
+        run.took < Duration::from_secs(180),
+        "the quick run took {:?}",
+        run.took
     );
-    assert!(
-        took < Duration::from_secs(180),
-        "the quick run took {took:?}"
-    );
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).expect("report"))
-            .expect("report.json");
+    let stdout = &run.stdout;
+    let report = run.json("report.json");
     assert_eq!(report["membership"], 2);
     let verdicts = report["analysis"]["verdicts"].as_array().expect("verdicts");
     // Every invariant holds (after a promotion to 4 voters a ledger group's leadership once
@@ -327,9 +330,7 @@ fn quick_chaos_run_with_membership_changes_over_two_ledger_groups_holds_every_in
     }
     // The final state was read on the three members left (node 4 among them unless it was
     // the one removed), or on all four when the removed node was added back.
-    let history: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(report_dir.join("history.json")).expect("history"))
-            .expect("history.json");
+    let history = run.json("history.json");
     let members: Vec<u64> = history["members"]
         .as_array()
         .expect("members")
