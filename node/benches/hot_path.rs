@@ -346,7 +346,9 @@ fn bench_core(c: &mut Criterion) {
         apis: [(
             "a1b2c3d4e5".into(),
             std::sync::Arc::new(ApiRoutes {
-                stages: [("prod".into(), std::sync::Arc::new(routes))].into(),
+                stages: [("prod".into(), std::sync::Arc::new(routes))]
+                    .into_iter()
+                    .collect(),
                 ..Default::default()
             }),
         )]

@@ -5,16 +5,16 @@
 //! per API (issue 14: with 10,000 APIs, a publish copied the whole map).
 //!
 //! Lookups hash the id once to pick the shard (FNV-1a, no allocation) and then look it up in
-//! that shard's `HashMap`.
+//! that shard's map (FxHash: ids are not chosen by clients).
 
 use super::routing::{fnv64, ApiRoutes};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 /// Number of shards (a power of two).
 pub const SHARDS: usize = 256;
 
-type Shard = HashMap<Box<str>, Arc<ApiRoutes>>;
+type Shard = FxHashMap<Box<str>, Arc<ApiRoutes>>;
 
 /// Compiled APIs by id (see the module comment).
 #[derive(Debug, Clone)]
@@ -25,7 +25,7 @@ pub struct ApiTable {
 
 impl Default for ApiTable {
     fn default() -> ApiTable {
-        let empty = Arc::new(Shard::new());
+        let empty = Arc::new(Shard::default());
         ApiTable {
             shards: Arc::new(vec![empty; SHARDS]),
             len: 0,

@@ -316,7 +316,7 @@ impl Fixture {
         apis.insert(
             "api1".into(),
             Arc::new(ApiRoutes {
-                stages: HashMap::from([("prod".into(), Arc::new(sr))]),
+                stages: [("prod".into(), Arc::new(sr))].into_iter().collect(),
                 ..Default::default()
             }),
         );
@@ -324,7 +324,7 @@ impl Fixture {
         apis.insert(
             "off".into(),
             Arc::new(ApiRoutes {
-                stages: HashMap::from([("prod".into(), Arc::new(off))]),
+                stages: [("prod".into(), Arc::new(off))].into_iter().collect(),
                 execute_api_disabled: true,
                 ..Default::default()
             }),

@@ -6,8 +6,8 @@
 //! exact first, then the wildcard domain of its parent; [`CompiledDomain::route`] finds the
 //! longest base path that is a whole-segment prefix of a request path.
 
+use rustc_hash::FxHashMap;
 use rustls::ServerConfig;
-use std::collections::HashMap;
 use std::sync::Arc;
 use tollgate_proto::Registry;
 
@@ -100,7 +100,7 @@ impl CompiledDomain {
 /// Every domain this node serves.
 #[derive(Debug, Default)]
 pub struct DomainTable {
-    by_name: HashMap<Box<str>, Arc<CompiledDomain>>,
+    by_name: FxHashMap<Box<str>, Arc<CompiledDomain>>,
     /// The generation of the session-ticket secret new tickets are sealed under (none: no
     /// secret yet).
     pub ticket_generation: Option<u64>,
@@ -133,7 +133,7 @@ impl DomainTable {
 /// on this node (a `file://` truststore missing here) is kept with its error: handshakes for
 /// it are refused and the error is logged once per compile.
 pub fn compile_domains(reg: &Registry) -> DomainTable {
-    let mut by_name = HashMap::with_capacity(reg.domains.len());
+    let mut by_name = FxHashMap::with_capacity_and_hasher(reg.domains.len(), Default::default());
     let tickets = crate::tls::TicketSecrets::of(reg);
     for d in reg.domains.values() {
         let tls = match crate::tls::DomainTls::build(d, tickets.as_ref()) {

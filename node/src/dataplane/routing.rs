@@ -14,6 +14,7 @@ use super::validate::{self, CompiledValidation};
 use crate::iam::policy::{Kind, Policy};
 use crate::iam::{compile_identities, IdentityTable};
 use crate::text_rules::{is_header_name, is_header_value};
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,7 +88,7 @@ pub use super::key_table::{compile_keys, KeyEntry, KeyStage, KeyTable, QuotaSpec
 #[derive(Debug, Default)]
 pub struct ApiRoutes {
     /// Stages by name.
-    pub stages: HashMap<Box<str>, Arc<StageRoutes>>,
+    pub stages: FxHashMap<Box<str>, Arc<StageRoutes>>,
     /// Whether the `execute-api` endpoints are turned off for this API.
     pub execute_api_disabled: bool,
     /// The API's resource policy, if it has one; `Err` (why) when the stored policy does not
@@ -649,7 +650,7 @@ pub fn compile_api(api: &RestApi, reg: &Registry, limits: &ClusterLimits) -> Api
         })
     });
     let mut out = ApiRoutes {
-        stages: HashMap::new(),
+        stages: FxHashMap::default(),
         execute_api_disabled: api.settings.disable_execute_api_endpoint,
         policy,
         api_key_from_authorizer: api.settings.api_key_source.known()
