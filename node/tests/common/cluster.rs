@@ -5,22 +5,44 @@ use super::TestNode;
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 
-/// A TCP port on 127.0.0.1 free right now.
-pub fn free_tcp() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Ports handed out in this test process. The OS may hand a port just released to the next
+/// bind, so two calls could otherwise name the same port for two listeners (seen in CI: a
+/// node refused to start with its data plane and admin API on one port).
+static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// A port from `bind` that this process has not handed out before.
+fn fresh(bind: impl Fn() -> u16) -> u16 {
+    for _ in 0..1000 {
+        let p = bind();
+        if GIVEN.lock().unwrap_or_else(|e| e.into_inner()).insert(p) {
+            return p;
+        }
+    }
+    panic!("no fresh port on 127.0.0.1 in 1000 tries");
 }
 
-/// A UDP port on 127.0.0.1 free right now (Raft's QUIC listens on UDP).
+/// A TCP port on 127.0.0.1 free right now, never handed out before by this process.
+pub fn free_tcp() -> u16 {
+    fresh(|| {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    })
+}
+
+/// A UDP port on 127.0.0.1 free right now (Raft's QUIC listens on UDP), never handed out
+/// before by this process.
 pub fn free_udp() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    fresh(|| {
+        UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    })
 }
 
 /// Runs the built `tollgate` with `args`; fails the test with its stderr if it fails.
@@ -81,14 +103,7 @@ impl NodeFiles {
 pub fn configure(root: &Path, extra: impl Fn(u64) -> Extra) -> Vec<NodeFiles> {
     let ca = root.join("ca");
     tollgate(&["cluster", "init-ca", "--dir", ca.to_str().unwrap()]);
-    // Three different ports (a port just released may be handed out again).
-    let mut raft: Vec<u16> = Vec::new();
-    while raft.len() < 3 {
-        let p = free_udp();
-        if !raft.contains(&p) {
-            raft.push(p);
-        }
-    }
+    let raft: Vec<u16> = (0..3).map(|_| free_udp()).collect();
     let members: Vec<String> = (1..=3)
         .map(|i| format!("\"{i}@127.0.0.1:{}\"", raft[i - 1]))
         .collect();
