@@ -255,13 +255,8 @@ pub fn decide(
         if preferred == m.id {
             return stay;
         }
-        let matched = m
-            .replication
-            .as_ref()
-            .and_then(|r| r.get(&preferred))
-            .and_then(|l| l.map(|l| l.index));
         let last = m.last_log_index.unwrap_or(0);
-        return match matched {
+        return match matched(m, preferred) {
             Some(x) if x + HANDOVER_LAG >= last => Spread::HandOver(preferred),
             _ => stay,
         };
@@ -271,6 +266,15 @@ pub fn decide(
         return Spread::Campaign;
     }
     stay
+}
+
+/// The last log index the leader knows voter `to` holds (from its metrics `m`; `None` on a
+/// follower, or before `to` has acknowledged anything).
+fn matched(m: &openraft::RaftMetrics<u64, openraft::BasicNode>, to: u64) -> Option<u64> {
+    m.replication
+        .as_ref()
+        .and_then(|r| r.get(&to))
+        .and_then(|l| l.map(|l| l.index))
 }
 
 /// Ends a handover however the handover ends: writes, heartbeats and elections come back.
@@ -304,14 +308,7 @@ async fn hand_over(node: &RaftNode, to: u64, silence: Duration) -> bool {
     // Whatever was appended before writes stopped reaches `to` first.
     let caught_up = tokio::time::timeout(
         CATCH_UP,
-        rx.wait_for(|m| {
-            let matched = m
-                .replication
-                .as_ref()
-                .and_then(|r| r.get(&to))
-                .and_then(|l| l.map(|l| l.index));
-            m.current_leader != Some(me) || matched == m.last_log_index
-        }),
+        rx.wait_for(|m| m.current_leader != Some(me) || matched(m, to) == m.last_log_index),
     )
     .await
     .is_ok_and(|r| r.is_ok());

@@ -95,10 +95,7 @@ impl ResponseContext {
             None => true,
         };
         if fresh {
-            let wall = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-            self.wall_anchor = Some((wall, super::throttle::now_ns()));
+            self.wall_anchor = Some(wall_anchor());
         }
         let (wall, mono) = self.wall_anchor.unwrap_or((0, 0));
         // `mono_ns` may be a little before the anchor's monotonic reading (it was read first).
@@ -143,6 +140,29 @@ impl ResponseContext {
         }
         &self.date
     }
+}
+
+/// The wall clock (ns since the Unix epoch) with the monotonic clock's reading at the same
+/// moment: the wall clock is read between two monotonic readings and placed at their middle,
+/// so a thread preempted between the reads does not put the carried wall clock behind by
+/// however long it waited (a gap over 20 µs is read again, up to three times).
+fn wall_anchor() -> (u64, u64) {
+    let mut best = (0, 0, u64::MAX);
+    for _ in 0..3 {
+        let before = super::throttle::now_ns();
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let after = super::throttle::now_ns();
+        let gap = after.saturating_sub(before);
+        if gap < best.2 {
+            best = (wall, before + gap / 2, gap);
+        }
+        if gap < 20_000 {
+            break;
+        }
+    }
+    (best.0, best.1)
 }
 
 /// Seconds since the Unix epoch, from `CLOCK_REALTIME_COARSE`: the time at the kernel's last
